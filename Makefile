@@ -1,0 +1,100 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# make            hsmkey.ko (out of tree) and the userspace tools
+# make deps       install the Debian packages that building and testing need
+# make test       the whole test suite (host, stock-kernel guest)
+# make test-quick host tests and one stock-kernel guest boot
+# make demo       the end-to-end job in a guest of the stock kernel
+# make install / dkms-install / style / check / clean
+
+HSMKEY_VERSION ?= 0.1.0
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+DESTDIR ?=
+
+# The newest installed kernel that has both an image and a build tree.
+KVER ?= $(shell for b in /lib/modules/*/build; do \
+	  k=$$(basename $${b%/build}); \
+	  [ -e /boot/vmlinuz-$$k ] && [ -e $$b/Makefile ] && echo $$k; \
+	done | sort -V | tail -n 1)
+KDIR ?= /lib/modules/$(KVER)/build
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Idaemon \
+	  -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
+	  $(shell pkg-config --cflags libnl-genl-3.0 json-c 2>/dev/null)
+LIBNL := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
+LIBS_D := $(LIBNL) -lcrypto -ljson-c -ldevmapper -lkeyutils
+LIBS_C := -ljson-c -lcrypto
+
+B := build
+COMMON := daemon/util.c daemon/proto.c
+DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
+	  daemon/control.c daemon/volume.c
+CTL := $(COMMON) tools/hsmkeyctl.c
+HOST_TESTS := tests/host/test_keystore tests/host/test_proto
+
+.PHONY: all module userspace install dkms-install deps test test-quick demo \
+	style check clean
+all: module userspace
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) modules
+
+userspace: $(B)/hsmkeyd $(B)/hsmkeyctl
+
+$(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
+
+$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
+
+$(B)/tests/host/test_keystore: $(B)/tests/host/test_keystore.o \
+		$(B)/daemon/keystore.o $(B)/daemon/util.o
+	$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
+
+$(B)/tests/host/test_proto: $(B)/tests/host/test_proto.o $(B)/daemon/proto.o \
+		$(B)/daemon/util.o
+	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c
+
+host-tests: $(HOST_TESTS:%=$(B)/%)
+
+install: all
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	depmod -a $(KVER)
+	install -D -m 0755 $(B)/hsmkeyd $(DESTDIR)$(SBINDIR)/hsmkeyd
+	install -D -m 0755 $(B)/hsmkeyctl $(DESTDIR)$(SBINDIR)/hsmkeyctl
+
+dkms-install:
+	dkms add $(CURDIR)
+	dkms install hsmkey/$(HSMKEY_VERSION) -k $(KVER)
+
+deps:
+	tests/deps.sh
+
+test: all
+	tests/run --full
+
+test-quick: all
+	tests/run --quick
+
+demo: all
+	tests/run --demo
+
+KSRC_CACHE ?= /var/cache/hsmkey
+style:
+	tests/kernel-tools.sh checkpatch kmod/*.c kmod/*.h uapi/linux/hsmkey.h
+
+check:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) C=2 \
+		CHECK="sparse -Wno-decl" modules
+
+clean:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
+	rm -rf $(B)

@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <string.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+#include "kernel.h"
+#include "util.h"
+
+#ifndef SOL_NETLINK
+#define SOL_NETLINK 270
+#endif
+
+struct kernel {
+	struct nl_sock *sk;
+	int family;
+	char errmsg[256];
+};
+
+struct kernel_call {
+	struct kernel *k;
+	int err;
+	bool done;
+	int (*parse)(struct nlattr **tb, void *arg);
+	void *arg;
+};
+
+static const struct nla_policy reply_policy[HSMKEY_A_MAX + 1] = {
+	[HSMKEY_A_KEY_VERSION] = { .type = NLA_U32 },
+	[HSMKEY_A_KEY_NAME] = { .type = NLA_NUL_STRING },
+	[HSMKEY_A_KEY_TYPE] = { .type = NLA_U32 },
+	[HSMKEY_A_KEY_STATE] = { .type = NLA_U32 },
+	[HSMKEY_A_KEY_BINDINGS] = { .type = NLA_U32 },
+	[HSMKEY_A_INFO_VERSION] = { .type = NLA_NUL_STRING },
+	[HSMKEY_A_INFO_NKEYS] = { .type = NLA_U32 },
+	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_NUL_STRING },
+};
+
+int kernel_open(struct kernel **out)
+{
+	struct kernel *k = calloc(1, sizeof(*k));
+	int one = 1, r;
+
+	if (!k)
+		return -ENOMEM;
+	k->sk = nl_socket_alloc();
+	if (!k->sk) {
+		free(k);
+		return -ENOMEM;
+	}
+	r = genl_connect(k->sk);
+	if (r) {
+		r = -ECONNREFUSED;
+		goto err;
+	}
+	/* Errors carry the kernel's message, and never echo the request. */
+	setsockopt(nl_socket_get_fd(k->sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+	setsockopt(nl_socket_get_fd(k->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+	k->family = genl_ctrl_resolve(k->sk, HSMKEY_GENL_NAME);
+	if (k->family < 0) {
+		r = -ENOENT;
+		goto err;
+	}
+	*out = k;
+	return 0;
+err:
+	nl_socket_free(k->sk);
+	free(k);
+	return r;
+}
+
+void kernel_close(struct kernel *k)
+{
+	if (!k)
+		return;
+	nl_socket_free(k->sk);
+	free(k);
+}
+
+const char *kernel_errmsg(struct kernel *k)
+{
+	return k->errmsg;
+}
+
+static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct kernel_call *c = arg;
+	struct nlmsghdr *nlh = (struct nlmsghdr *)((char *)e - NLMSG_HDRLEN);
+	struct nlattr *tb[NLMSGERR_ATTR_MAX + 1];
+	size_t off = sizeof(*e);
+
+	(void)nla;
+	c->err = e->error;
+	c->done = true;
+	if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+		off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+	if ((nlh->nlmsg_flags & NLM_F_ACK_TLVS) &&
+	    nlh->nlmsg_len > NLMSG_HDRLEN + off &&
+	    !nla_parse(tb, NLMSGERR_ATTR_MAX, (struct nlattr *)((char *)e + off),
+		       (int)(nlh->nlmsg_len - NLMSG_HDRLEN - off), NULL) &&
+	    tb[NLMSGERR_ATTR_MSG])
+		snprintf(c->k->errmsg, sizeof(c->k->errmsg), "%s",
+			 (char *)nla_data(tb[NLMSGERR_ATTR_MSG]));
+	return NL_STOP;
+}
+
+static int on_done(struct nl_msg *msg, void *arg)
+{
+	struct kernel_call *c = arg;
+
+	(void)msg;
+	c->done = true;
+	return NL_STOP;
+}
+
+static int on_valid(struct nl_msg *msg, void *arg)
+{
+	struct kernel_call *c = arg;
+	struct nlattr *tb[HSMKEY_A_MAX + 1];
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_A_MAX,
+			  (struct nla_policy *)reply_policy) < 0) {
+		c->err = -EPROTO;
+		return NL_SKIP;
+	}
+	if (c->parse && !c->err)
+		c->err = c->parse(tb, c->arg);
+	return NL_OK;
+}
+
+/* Send @msg (freed, after wiping: it may hold material) and collect replies. */
+static int kernel_call(struct kernel *k, struct nl_msg *msg,
+		       int (*parse)(struct nlattr **tb, void *arg), void *arg)
+{
+	struct kernel_call c = { .k = k, .parse = parse, .arg = arg };
+	struct nl_cb *cb;
+	int r;
+
+	k->errmsg[0] = '\0';
+	r = nl_send_auto(k->sk, msg);
+	wipe(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
+	nlmsg_free(msg);
+	if (r < 0)
+		return -EIO;
+	cb = nl_cb_alloc(NL_CB_DEFAULT);
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_err(cb, NL_CB_CUSTOM, on_error, &c);
+	nl_cb_set(cb, NL_CB_ACK, NL_CB_CUSTOM, on_done, &c);
+	nl_cb_set(cb, NL_CB_FINISH, NL_CB_CUSTOM, on_done, &c);
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_valid, &c);
+	while (!c.done) {
+		r = nl_recvmsgs(k->sk, cb);
+		if (r < 0 && !c.done) {
+			c.err = c.err ? c.err : -EIO;
+			break;
+		}
+	}
+	nl_cb_put(cb);
+	return c.err;
+}
+
+static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
+{
+	struct nl_msg *msg = nlmsg_alloc();
+
+	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, k->family, 0,
+				flags | NLM_F_ACK, (uint8_t)cmd, HSMKEY_GENL_VERSION)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+int kernel_add(struct kernel *k, const struct ks_key *key)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_KEY_ADD, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->id) ||
+	    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, key->version) ||
+	    nla_put_string(msg, HSMKEY_A_KEY_NAME, key->name) ||
+	    nla_put_u32(msg, HSMKEY_A_KEY_TYPE, (uint32_t)key->type) ||
+	    nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, key->verifier) ||
+	    nla_put(msg, HSMKEY_A_KEY_MATERIAL, (int)key_type_len(key->type),
+		    key->material)) {
+		wipe(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return kernel_call(k, msg, NULL, NULL);
+}
+
+static struct nl_msg *kernel_msg_kid(struct kernel *k, int cmd,
+				     const uint8_t *id, uint32_t version)
+{
+	struct nl_msg *msg = kernel_msg(k, cmd, 0);
+
+	if (msg && (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, id) ||
+		    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, version))) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version)
+{
+	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_REVOKE, id, version);
+
+	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+}
+
+static void parse_key(struct nlattr **tb, struct kernel_key *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (tb[HSMKEY_A_KEY_ID] && nla_len(tb[HSMKEY_A_KEY_ID]) == HSMKEY_ID_LEN)
+		memcpy(out->id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_A_KEY_VERSION])
+		out->version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
+	if (tb[HSMKEY_A_KEY_NAME])
+		snprintf(out->name, sizeof(out->name), "%s",
+			 nla_get_string(tb[HSMKEY_A_KEY_NAME]));
+	if (tb[HSMKEY_A_KEY_TYPE])
+		out->type = (int)nla_get_u32(tb[HSMKEY_A_KEY_TYPE]);
+	if (tb[HSMKEY_A_KEY_STATE])
+		out->state = (int)nla_get_u32(tb[HSMKEY_A_KEY_STATE]);
+	if (tb[HSMKEY_A_KEY_BINDINGS])
+		out->bindings = nla_get_u32(tb[HSMKEY_A_KEY_BINDINGS]);
+}
+
+static int parse_one(struct nlattr **tb, void *arg)
+{
+	parse_key(tb, arg);
+	return 0;
+}
+
+int kernel_get(struct kernel *k, const uint8_t *id, uint32_t version,
+	       struct kernel_key *out)
+{
+	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_GET, id, version);
+
+	return msg ? kernel_call(k, msg, parse_one, out) : -ENOMEM;
+}
+
+struct list_ctx {
+	int (*fn)(const struct kernel_key *key, void *arg);
+	void *arg;
+};
+
+static int parse_each(struct nlattr **tb, void *arg)
+{
+	struct list_ctx *l = arg;
+	struct kernel_key key;
+
+	parse_key(tb, &key);
+	return l->fn(&key, l->arg);
+}
+
+int kernel_list(struct kernel *k,
+		int (*fn)(const struct kernel_key *key, void *arg), void *arg)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_KEY_GET, NLM_F_DUMP);
+	struct list_ctx l = { fn, arg };
+
+	return msg ? kernel_call(k, msg, parse_each, &l) : -ENOMEM;
+}
+
+static int parse_info(struct nlattr **tb, void *arg)
+{
+	struct kernel_info *out = arg;
+
+	if (tb[HSMKEY_A_INFO_VERSION])
+		snprintf(out->version, sizeof(out->version), "%s",
+			 nla_get_string(tb[HSMKEY_A_INFO_VERSION]));
+	if (tb[HSMKEY_A_INFO_NKEYS])
+		out->nkeys = nla_get_u32(tb[HSMKEY_A_INFO_NKEYS]);
+	if (tb[HSMKEY_A_INFO_INNER_XTS])
+		snprintf(out->inner_xts, sizeof(out->inner_xts), "%s",
+			 nla_get_string(tb[HSMKEY_A_INFO_INNER_XTS]));
+	return 0;
+}
+
+int kernel_info(struct kernel *k, struct kernel_info *out)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_INFO, 0);
+
+	memset(out, 0, sizeof(*out));
+	return msg ? kernel_call(k, msg, parse_info, out) : -ENOMEM;
+}

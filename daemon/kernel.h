@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* hsmkeyd's side of the generic netlink family "hsmkey". */
+#ifndef HSMKEY_KERNEL_H
+#define HSMKEY_KERNEL_H
+
+#include <stdint.h>
+#include <linux/hsmkey.h>
+#include "keystore.h"
+
+struct kernel;
+
+struct kernel_key {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+	char name[HSMKEY_NAME_MAX];
+	int type;
+	int state;
+	uint32_t bindings;
+};
+
+struct kernel_info {
+	char version[32];
+	uint32_t nkeys;
+	char inner_xts[64];
+};
+
+int kernel_open(struct kernel **out);
+void kernel_close(struct kernel *k);
+/* The last error message the kernel attached (extack), or "". */
+const char *kernel_errmsg(struct kernel *k);
+int kernel_add(struct kernel *k, const struct ks_key *key);
+int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version);
+int kernel_get(struct kernel *k, const uint8_t *id, uint32_t version,
+	       struct kernel_key *out);
+int kernel_list(struct kernel *k,
+		int (*fn)(const struct kernel_key *key, void *arg), void *arg);
+int kernel_info(struct kernel *k, struct kernel_info *out);
+
+#endif

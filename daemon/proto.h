@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The control socket protocol between hsmkeyctl and hsmkeyd.
+ *
+ * A SOCK_SEQPACKET UNIX socket; each message is one JSON object of at most
+ * PROTO_MAX_MSG bytes.  A request is {"v": 1, "op": "<operation>", ...};
+ * import passes the key file as a descriptor (SCM_RIGHTS), so key bytes
+ * never appear in a message.  Every request gets one reply:
+ *   {"v": 1, "ok": true, ...results}
+ *   {"v": 1, "ok": false, "errno": <positive errno>, "error": "<what to do>"}
+ *
+ * Operations and their fields:
+ *   create  name, type        import  name, type (+ fd)
+ *   list                      load    name
+ *   revoke  name              status
+ *   dm-open device, map, key  dm-close map
+ */
+#ifndef HSMKEY_PROTO_H
+#define HSMKEY_PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <json-c/json.h>
+
+#define PROTO_VERSION	1
+#define PROTO_MAX_MSG	65536
+
+int proto_send(int fd, struct json_object *msg, int passfd);
+int proto_recv(int fd, struct json_object **msg, int *passfd);
+
+/* Field accessors: NULL / false when absent or of the wrong type. */
+const char *proto_str(struct json_object *o, const char *key);
+bool proto_int(struct json_object *o, const char *key, int64_t *out);
+/* Check the envelope of a request; *op is its operation. */
+int proto_request_op(struct json_object *req, const char **op);
+
+struct json_object *proto_reply_ok(void);
+struct json_object *proto_reply_err(int err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif

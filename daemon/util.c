@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <linux/hsmkey.h>
+#include "util.h"
+
+static const char *log_ident = "hsmkey";
+static bool log_verbose;
+
+void log_init(const char *ident, bool verbose)
+{
+	log_ident = ident;
+	log_verbose = verbose;
+}
+
+void log_msg(int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level > 6 && !log_verbose)
+		return;
+	va_start(ap, fmt);
+	fprintf(stderr, "<%d>%s: ", level, log_ident);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+void wipe(void *p, size_t n)
+{
+	if (p && n)
+		OPENSSL_cleanse(p, n);
+}
+
+void hex_encode(const uint8_t *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int hex_decode(const char *in, uint8_t *out, size_t n)
+{
+	size_t i;
+
+	if (!in || strlen(in) != 2 * n)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		int hi = hex_digit(in[2 * i]), lo = hex_digit(in[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int read_full(int fd, void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = read(fd, (char *)buf + done, n - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		done += (size_t)r;
+	}
+	return (int)done;
+}
+
+int write_full(int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = write(fd, (const char *)buf + done, n - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Replace @name in @dirfd so that a crash at any point leaves either the
+ * old or the new content: temporary file, fsync, rename, fsync of the
+ * directory.
+ */
+int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
+		      unsigned int mode)
+{
+	char tmp[512];
+	int fd, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -errno;
+	r = write_full(fd, buf, n);
+	if (!r && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && !r)
+		r = -errno;
+	if (!r && renameat(dirfd, tmp, dirfd, name) < 0)
+		r = -errno;
+	if (!r && fsync(dirfd) < 0)
+		r = -errno;
+	if (r)
+		unlinkat(dirfd, tmp, 0);
+	return r;
+}
+
+bool valid_name(const char *s)
+{
+	size_t i, n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= HSMKEY_NAME_MAX || s[0] == '.' || s[0] == '-')
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static const struct {
+	const char *name;
+	unsigned int len;
+} key_types[] = {
+	[HSMKEY_TYPE_AES_128_XTS] = { "aes-128-xts", 32 },
+	[HSMKEY_TYPE_AES_256_XTS] = { "aes-256-xts", 64 },
+	[HSMKEY_TYPE_AES_128_CBC] = { "aes-128-cbc", 16 },
+	[HSMKEY_TYPE_AES_256_CBC] = { "aes-256-cbc", 32 },
+	[HSMKEY_TYPE_AES_128_GCM] = { "aes-128-gcm", 16 },
+	[HSMKEY_TYPE_AES_256_GCM] = { "aes-256-gcm", 32 },
+};
+
+int key_type_from_name(const char *name)
+{
+	size_t i;
+
+	for (i = 1; name && i < ARRAY_SIZE(key_types); i++)
+		if (!strcmp(key_types[i].name, name))
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *key_type_name(int type)
+{
+	if (type <= 0 || (size_t)type >= ARRAY_SIZE(key_types))
+		return "unknown";
+	return key_types[type].name;
+}
+
+unsigned int key_type_len(int type)
+{
+	if (type <= 0 || (size_t)type >= ARRAY_SIZE(key_types))
+		return 0;
+	return key_types[type].len;
+}

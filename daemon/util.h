@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef HSMKEY_UTIL_H
+#define HSMKEY_UTIL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Log to stderr, which is the journal under systemd.  Never log secrets. */
+void log_init(const char *ident, bool verbose);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_error(...) log_msg(3, __VA_ARGS__)
+#define log_warn(...)  log_msg(4, __VA_ARGS__)
+#define log_info(...)  log_msg(6, __VA_ARGS__)
+#define log_debug(...) log_msg(7, __VA_ARGS__)
+/* Log and return -err in one line: return log_errno(r, "...: %s", ...). */
+#define log_errno(err, ...) (log_error(__VA_ARGS__), -abs(err))
+
+void wipe(void *p, size_t n);
+void hex_encode(const uint8_t *in, size_t n, char *out);	/* out: 2n+1 */
+int hex_decode(const char *in, uint8_t *out, size_t n);	/* exactly n bytes */
+
+int read_full(int fd, void *buf, size_t n);	/* bytes read or -errno */
+int write_full(int fd, const void *buf, size_t n);
+int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
+		      unsigned int mode);
+
+bool valid_name(const char *s);	/* key and volume names: [A-Za-z0-9._-], 1..63 */
+
+/* Key types, by OpenSSL's names. */
+int key_type_from_name(const char *name);	/* enum hsmkey_key_type or -EINVAL */
+const char *key_type_name(int type);
+unsigned int key_type_len(int type);
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

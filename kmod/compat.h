@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Differences between the kernel versions hsmkey builds for (6.1, 6.12). */
+#ifndef _HSMKEY_COMPAT_H
+#define _HSMKEY_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/crypto.h>
+
+/*
+ * Crypto completion callbacks receive the request's data pointer since
+ * 6.3, and the async request before.  HSMKEY_DEFINE_DONE(name, fn) defines
+ * a callback @name that calls fn(data, err) on either.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#define HSMKEY_DEFINE_DONE(name, fn)					\
+static void name(struct crypto_async_request *areq, int err)		\
+{									\
+	fn(areq->data, err);						\
+}
+#else
+#define HSMKEY_DEFINE_DONE(name, fn)					\
+static void name(void *data, int err)					\
+{									\
+	fn(data, err);							\
+}
+#endif
+
+#endif

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Skcipher algorithms keyed by token: xts(hsmaes).
+ *
+ * Each forwards a request to the inner tfm of the key it is bound to, the
+ * kernel's best implementation of the same mode (AES-NI where present),
+ * through a sub-request kept in the request context: no allocation per
+ * request, and asynchronous completion is passed through.
+ */
+#include <crypto/aes.h>
+#include <crypto/internal/skcipher.h>
+#include <linux/module.h>
+#include "compat.h"
+#include "selftest.h"
+#include "skcipher.h"
+#include "token.h"
+
+struct hsmkey_skcipher_alg {
+	struct skcipher_alg alg;
+	enum hsmkey_mode mode;
+	const char *inner_name;
+	char inner_driver[CRYPTO_MAX_ALG_NAME];
+	unsigned int inner_reqsize;
+	bool registered;
+};
+
+struct hsmkey_skcipher_ctx {
+	struct hsmkey_key *key;		/* NULL while unbound */
+};
+
+struct hsmkey_skcipher_reqctx {
+	struct hsmkey_key *key;
+	struct skcipher_request subreq;	/* last: the inner context follows */
+};
+
+static struct hsmkey_skcipher_alg *to_halg(struct crypto_skcipher *tfm)
+{
+	return container_of(crypto_skcipher_alg(tfm),
+			    struct hsmkey_skcipher_alg, alg);
+}
+
+static int hsmkey_skcipher_setkey(struct crypto_skcipher *tfm, const u8 *buf,
+				  unsigned int len)
+{
+	struct hsmkey_skcipher_ctx *ctx = crypto_skcipher_ctx(tfm);
+	struct hsmkey_skcipher_alg *halg = to_halg(tfm);
+	struct hsmkey_key *key;
+	int err;
+
+	err = hsmkey_token_bind(buf, len, halg->mode, halg->inner_driver,
+				halg->inner_reqsize, &key);
+	hsmkey_key_unbind(ctx->key);
+	ctx->key = key;
+	return err;
+}
+
+static void hsmkey_skcipher_complete(void *data, int err)
+{
+	struct skcipher_request *req = data;
+	struct hsmkey_skcipher_reqctx *rctx = skcipher_request_ctx(req);
+	struct hsmkey_key *key = rctx->key;
+
+	/* The key outlives @req: revoke waits for this exit. */
+	skcipher_request_complete(req, err);
+	if (err != -EINPROGRESS)
+		hsmkey_key_exit(key);
+}
+
+HSMKEY_DEFINE_DONE(hsmkey_skcipher_done, hsmkey_skcipher_complete)
+
+static int hsmkey_skcipher_crypt(struct skcipher_request *req, bool encrypt)
+{
+	struct crypto_skcipher *tfm = crypto_skcipher_reqtfm(req);
+	struct hsmkey_skcipher_ctx *ctx = crypto_skcipher_ctx(tfm);
+	struct hsmkey_skcipher_reqctx *rctx = skcipher_request_ctx(req);
+	struct skcipher_request *subreq = &rctx->subreq;
+	struct hsmkey_key *key = ctx->key;
+	int err;
+
+	if (!key)
+		return -ENOKEY;
+	if (!hsmkey_key_enter(key))
+		return -EKEYREVOKED;
+
+	rctx->key = key;
+	skcipher_request_set_tfm(subreq, key->inner);
+	skcipher_request_set_callback(subreq, skcipher_request_flags(req),
+				      hsmkey_skcipher_done, req);
+	skcipher_request_set_crypt(subreq, req->src, req->dst, req->cryptlen,
+				   req->iv);
+	err = encrypt ? crypto_skcipher_encrypt(subreq) :
+			crypto_skcipher_decrypt(subreq);
+	/* -EBUSY means backlogged: the callback still follows. */
+	if (err != -EINPROGRESS && err != -EBUSY)
+		hsmkey_key_exit(key);
+	return err;
+}
+
+static int hsmkey_skcipher_encrypt(struct skcipher_request *req)
+{
+	return hsmkey_skcipher_crypt(req, true);
+}
+
+static int hsmkey_skcipher_decrypt(struct skcipher_request *req)
+{
+	return hsmkey_skcipher_crypt(req, false);
+}
+
+static int hsmkey_skcipher_init(struct crypto_skcipher *tfm)
+{
+	crypto_skcipher_set_reqsize(tfm, sizeof(struct hsmkey_skcipher_reqctx) +
+					 to_halg(tfm)->inner_reqsize);
+	return 0;
+}
+
+static void hsmkey_skcipher_exit(struct crypto_skcipher *tfm)
+{
+	struct hsmkey_skcipher_ctx *ctx = crypto_skcipher_ctx(tfm);
+
+	hsmkey_key_unbind(ctx->key);
+	ctx->key = NULL;
+}
+
+static struct hsmkey_skcipher_alg hsmkey_skciphers[] = {
+	{
+		.mode = HSMKEY_MODE_XTS,
+		.inner_name = "xts(aes)",
+		.alg = {
+			.base = {
+				.cra_name = "xts(hsmaes)",
+				.cra_driver_name = "xts-hsmaes",
+				.cra_priority = 300,
+				.cra_flags = CRYPTO_ALG_ASYNC,
+				.cra_blocksize = AES_BLOCK_SIZE,
+				.cra_ctxsize = sizeof(struct hsmkey_skcipher_ctx),
+				.cra_module = THIS_MODULE,
+			},
+			.min_keysize = HSMKEY_TOKEN_LEN,
+			.max_keysize = HSMKEY_TOKEN_LEN,
+			.ivsize = AES_BLOCK_SIZE,
+			.setkey = hsmkey_skcipher_setkey,
+			.encrypt = hsmkey_skcipher_encrypt,
+			.decrypt = hsmkey_skcipher_decrypt,
+			.init = hsmkey_skcipher_init,
+			.exit = hsmkey_skcipher_exit,
+		},
+	},
+};
+
+/* Bind @tfm, one of ours, to @key directly: the self-test's ephemeral keys. */
+int hsmkey_skcipher_attach(struct crypto_skcipher *tfm, struct hsmkey_key *key)
+{
+	struct hsmkey_skcipher_ctx *ctx = crypto_skcipher_ctx(tfm);
+	struct hsmkey_skcipher_alg *halg = to_halg(tfm);
+	int err;
+
+	refcount_inc(&key->ref);
+	err = hsmkey_key_bind(key, halg->mode, halg->inner_driver,
+			      halg->inner_reqsize);
+	if (err) {
+		hsmkey_key_put(key);
+		return err;
+	}
+	hsmkey_key_unbind(ctx->key);
+	ctx->key = key;
+	crypto_skcipher_clear_flags(tfm, CRYPTO_TFM_NEED_KEY);
+	return 0;
+}
+
+const char *hsmkey_skcipher_inner_driver(enum hsmkey_mode mode)
+{
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(hsmkey_skciphers); i++)
+		if (hsmkey_skciphers[i].mode == mode)
+			return hsmkey_skciphers[i].inner_driver;
+	return "";
+}
+
+/* Take the inner driver, its request size and the alignment it needs. */
+static int hsmkey_skcipher_probe(struct hsmkey_skcipher_alg *halg)
+{
+	struct crypto_skcipher *inner;
+
+	inner = crypto_alloc_skcipher(halg->inner_name, 0,
+				      CRYPTO_ALG_ALLOCATES_MEMORY);
+	if (IS_ERR(inner))
+		return PTR_ERR(inner);
+	strscpy(halg->inner_driver, crypto_skcipher_driver_name(inner),
+		sizeof(halg->inner_driver));
+	halg->inner_reqsize = crypto_skcipher_reqsize(inner);
+	halg->alg.chunksize = crypto_skcipher_chunksize(inner);
+	halg->alg.walksize = crypto_skcipher_walksize(inner);
+	crypto_free_skcipher(inner);
+	return 0;
+}
+
+void hsmkey_skcipher_unregister(void)
+{
+	int i;
+
+	for (i = ARRAY_SIZE(hsmkey_skciphers) - 1; i >= 0; i--) {
+		if (hsmkey_skciphers[i].registered)
+			crypto_unregister_skcipher(&hsmkey_skciphers[i].alg);
+		hsmkey_skciphers[i].registered = false;
+	}
+}
+
+int hsmkey_skcipher_register(void)
+{
+	struct hsmkey_skcipher_alg *halg;
+	int i, err;
+
+	for (i = 0; i < ARRAY_SIZE(hsmkey_skciphers); i++) {
+		halg = &hsmkey_skciphers[i];
+		err = hsmkey_skcipher_probe(halg);
+		if (err) {
+			pr_err("no inner %s: %d\n", halg->inner_name, err);
+			goto err_unregister;
+		}
+		err = crypto_register_skcipher(&halg->alg);
+		if (err)
+			goto err_unregister;
+		halg->registered = true;
+
+		err = hsmkey_selftest(halg->alg.base.cra_driver_name);
+		if (err)
+			goto err_unregister;
+		pr_info("%s registered over %s, self-test passed\n",
+			halg->alg.base.cra_driver_name, halg->inner_driver);
+	}
+	return 0;
+
+err_unregister:
+	hsmkey_skcipher_unregister();
+	return err;
+}
+
+MODULE_ALIAS_CRYPTO("xts(hsmaes)");
+MODULE_ALIAS_CRYPTO("xts-hsmaes");
