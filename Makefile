@@ -35,8 +35,12 @@ DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c
 CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
+GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test
+# The kernel's kselftest_harness.h, from Debian's linux-source (cached).
+KSFT_INC = $(shell tests/kselftest-headers.sh)
+TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all module userspace install dkms-install deps test test-quick demo \
+.PHONY: all module userspace tests print-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -55,15 +59,21 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
-$(B)/tests/host/test_keystore: $(B)/tests/host/test_keystore.o \
-		$(B)/daemon/keystore.o $(B)/daemon/util.o
-	$(CC) $(LDFLAGS) -o $@ $^ -lcrypto
-
-$(B)/tests/host/test_proto: $(B)/tests/host/test_proto.o $(B)/daemon/proto.o \
+$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o \
 		$(B)/daemon/util.o
-	$(CC) $(LDFLAGS) -o $@ $^ -ljson-c
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c
 
-host-tests: $(HOST_TESTS:%=$(B)/%)
+$(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/daemon/proto.o \
+		$(B)/daemon/util.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
+
+$(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL)
+
+tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%)
 
 install: all
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
@@ -78,10 +88,10 @@ dkms-install:
 deps:
 	tests/deps.sh
 
-test: all
+test: all tests
 	tests/run --full
 
-test-quick: all
+test-quick: all tests
 	tests/run --quick
 
 demo: all
@@ -98,3 +108,6 @@ check:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true
 	rm -rf $(B)
+
+print-kver:
+	@echo $(KVER)

@@ -247,17 +247,17 @@ static int op_load(struct request *rq)
 	const char *name;
 	int r;
 
-	if ((r = get_name(rq, "name", &name)) || (r = open_kernel(rq, &k)))
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
 		return r;
-	r = get_key(rq, name, true, &key);
-	if (!r && key.state != KS_ACTIVE)
+	if (key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
-	if (!r)
+	else if (!(r = open_kernel(rq, &k))) {
 		r = provision(rq, k, &key);
+		kernel_close(k);
+	}
 	if (!r)
 		add_key_fields(rq->reply, &key);
 	ks_key_wipe(&key);
-	kernel_close(k);
 	return r;
 }
 

@@ -234,7 +234,7 @@ static int ks_write(struct keystore *ks, const struct ks_key *key)
 	json_object_object_add(o, "tag", json_object_new_string(hex));
 	hex_encode(sealed, (size_t)len, hex);
 	json_object_object_add(o, "sealed", json_object_new_string(hex));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	snprintf(file, sizeof(file), "%s.json", key->name);
 	r = write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
 	json_object_put(o);
@@ -427,10 +427,12 @@ int ks_list(struct keystore *ks,
 		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n; i++) {
 		if (!r) {
-			int e = ks_read(ks, names[i], false, &key);
+			/* Unsealing authenticates the metadata too. */
+			int e = ks_read(ks, names[i], true, &key);
 
+			ks_key_wipe(&key);
 			if (e)
-				log_error("key file keys/%s is corrupted (%s); set aside, other keys keep working",
+				log_error("key file keys/%s is corrupted or has been tampered with (%s); set aside, other keys keep working",
 					  names[i], strerror(-e));
 			else
 				r = fn(&key, arg);

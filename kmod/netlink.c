@@ -39,6 +39,18 @@ static int hsmkey_nl_admin(struct sk_buff *skb, struct genl_info *info)
 	return -EPERM;
 }
 
+/* A required attribute is missing: name it in the extack message. */
+#define HSMKEY_NL_MISSING(info, attr)					\
+	({								\
+		bool __miss = !(info)->attrs[attr];			\
+		if (__miss) {						\
+			NL_SET_ERR_ATTR_MISS((info)->extack, NULL, attr); \
+			NL_SET_ERR_MSG((info)->extack,			\
+				       "missing attribute " #attr);	\
+		}							\
+		__miss;							\
+	})
+
 static void hsmkey_nl_kid(struct genl_info *info, struct hsmkey_kid *kid)
 {
 	memcpy(kid->id, nla_data(info->attrs[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
@@ -57,12 +69,12 @@ static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 	err = hsmkey_nl_admin(skb, info);
 	if (err)
 		return err;
-	if (GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_VERSION) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_NAME) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_TYPE) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_VERIFIER) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_MATERIAL))
+	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_ID) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERSION) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_NAME) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_TYPE) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERIFIER) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_MATERIAL))
 		return -EINVAL;
 
 	type = nla_get_u32(info->attrs[HSMKEY_A_KEY_TYPE]);
@@ -102,8 +114,8 @@ static struct hsmkey_key *hsmkey_nl_find(struct genl_info *info)
 	struct hsmkey_key *key;
 	struct hsmkey_kid kid;
 
-	if (GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_ID) ||
-	    GENL_REQ_ATTR_CHECK(info, HSMKEY_A_KEY_VERSION))
+	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_ID) ||
+	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERSION))
 		return ERR_PTR(-EINVAL);
 	hsmkey_nl_kid(info, &kid);
 	key = hsmkey_key_lookup(&kid);

@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * xts(hsmaes) through AF_ALG: keyed with a token, it must agree with stock
+ * xts(aes) keyed with the raw key, on IEEE 1619 vectors and random data,
+ * both directions; non-token keys leave the tfm unbound (-ENOKEY); tokens
+ * that cannot be bound are refused; revoked keys fail closed.
+ */
+#include <sys/socket.h>
+#include <unistd.h>
+#include <linux/if_alg.h>
+#include "nltest.h"
+#include "kselftest_harness.h"
+
+#ifndef SOL_ALG
+#define SOL_ALG 279
+#endif
+
+static int alg_open(const char *name)
+{
+	struct sockaddr_alg sa = { .salg_family = AF_ALG, .salg_type = "skcipher" };
+	int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf((char *)sa.salg_name, sizeof(sa.salg_name), "%s", name);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+static int alg_setkey(int fd, const void *key, int len)
+{
+	return setsockopt(fd, SOL_ALG, ALG_SET_KEY, key, (socklen_t)len) ? -errno : 0;
+}
+
+/* One request: 0 or -errno, output in @out. */
+static int alg_crypt(int tfm, bool enc, const uint8_t *iv, const uint8_t *in,
+		     uint8_t *out, size_t len)
+{
+	char cbuf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + 16)] = {0};
+	struct iovec iov = { .iov_base = (void *)in, .iov_len = len };
+	struct msghdr mh = { .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+			     .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+	struct af_alg_iv *aiv;
+	int op = enc ? ALG_OP_ENCRYPT : ALG_OP_DECRYPT, fd, r = 0;
+	ssize_t n;
+
+	cm->cmsg_level = SOL_ALG;
+	cm->cmsg_type = ALG_SET_OP;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &op, sizeof(int));
+	cm = CMSG_NXTHDR(&mh, cm);
+	cm->cmsg_level = SOL_ALG;
+	cm->cmsg_type = ALG_SET_IV;
+	cm->cmsg_len = CMSG_LEN(sizeof(*aiv) + 16);
+	aiv = (void *)CMSG_DATA(cm);
+	aiv->ivlen = 16;
+	memcpy(aiv->iv, iv, 16);
+
+	fd = accept(tfm, NULL, 0);
+	if (fd < 0)
+		return -errno;
+	if (sendmsg(fd, &mh, 0) != (ssize_t)len) {
+		r = -errno;
+	} else {
+		n = read(fd, out, len);
+		r = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	}
+	close(fd);
+	return r;
+}
+
+static void unhex(const char *s, uint8_t *out)
+{
+	for (size_t i = 0; s[2 * i]; i++)
+		sscanf(s + 2 * i, "%2hhx", &out[i]);
+}
+
+/* Provision @k and bind a new xts(hsmaes) tfm with its token. */
+static int bind_token(struct nlt *t, const struct nlt_key *k, int *fd)
+{
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	int r = nlt_add(t, k);
+
+	if (r)
+		return r;
+	*fd = alg_open("xts(hsmaes)");
+	if (*fd < 0)
+		return *fd;
+	nlt_token(k, tok);
+	return alg_setkey(*fd, tok, sizeof(tok));
+}
+
+struct vector {
+	const char *name, *key, *iv, *pt, *ct;
+	uint32_t type;
+};
+
+/* IEEE Std 1619-2007 annex B; vector 10 truncated to its first 32 bytes
+ * (XTS blocks are independent when no ciphertext is stolen). */
+static const struct vector vectors[] = {
+	{ "vector 2", "11111111111111111111111111111111" "22222222222222222222222222222222",
+	  "33333333330000000000000000000000",
+	  "4444444444444444444444444444444444444444444444444444444444444444",
+	  "c454185e6a16936e39334038acef838bfb186fff7480adc4289382ecd6d394f0",
+	  HSMKEY_TYPE_AES_128_XTS },
+	{ "vector 3", "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0" "22222222222222222222222222222222",
+	  "33333333330000000000000000000000",
+	  "4444444444444444444444444444444444444444444444444444444444444444",
+	  "af85336b597afc1a900b2eb21ec949d292df4c047e0b21532186a5971a227a89",
+	  HSMKEY_TYPE_AES_128_XTS },
+	{ "vector 15", "fffefdfcfbfaf9f8f7f6f5f4f3f2f1f0" "bfbebdbcbbbab9b8b7b6b5b4b3b2b1b0",
+	  "9a785634120000000000000000000000",
+	  "000102030405060708090a0b0c0d0e0f10",
+	  "6c1625db4671522d3d7599601de7ca09ed",
+	  HSMKEY_TYPE_AES_128_XTS },
+	{ "vector 10",
+	  "2718281828459045235360287471352662497757247093699959574966967627"
+	  "3141592653589793238462643383279502884197169399375105820974944592",
+	  "ff000000000000000000000000000000",
+	  "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+	  "1c3b3a102f770386e4836c99e370cf9bea00803f5e482357a4ae12d414a3e63b",
+	  HSMKEY_TYPE_AES_256_XTS },
+};
+
+TEST(ieee1619_vectors)
+{
+	struct nlt t;
+
+	ASSERT_EQ(0, nlt_open(&t));
+	for (size_t v = 0; v < sizeof(vectors) / sizeof(vectors[0]); v++) {
+		const struct vector *vec = &vectors[v];
+		uint8_t iv[16], pt[64], ct[64], out[64], ref[64];
+		size_t len = strlen(vec->pt) / 2;
+		struct nlt_key k;
+		int hsm, stock;
+
+		nlt_key_random(&k, "ieee1619", vec->type);
+		unhex(vec->key, k.material);
+		unhex(vec->iv, iv);
+		unhex(vec->pt, pt);
+		unhex(vec->ct, ct);
+		ASSERT_EQ(0, bind_token(&t, &k, &hsm)) TH_LOG("%s: bind", vec->name);
+		stock = alg_open("xts(aes)");
+		ASSERT_LE(0, stock);
+		ASSERT_EQ(0, alg_setkey(stock, k.material, (int)k.keylen));
+
+		ASSERT_EQ(0, alg_crypt(hsm, true, iv, pt, out, len)) TH_LOG("%s: encrypt", vec->name);
+		EXPECT_EQ(0, memcmp(out, ct, len)) TH_LOG("%s: ciphertext differs from the standard", vec->name);
+		ASSERT_EQ(0, alg_crypt(stock, true, iv, pt, ref, len));
+		EXPECT_EQ(0, memcmp(out, ref, len)) TH_LOG("%s: differs from stock xts(aes)", vec->name);
+		ASSERT_EQ(0, alg_crypt(hsm, false, iv, ct, out, len));
+		EXPECT_EQ(0, memcmp(out, pt, len)) TH_LOG("%s: decryption differs", vec->name);
+		close(hsm);
+		close(stock);
+		EXPECT_EQ(0, nlt_revoke(&t, &k));
+	}
+	nlt_close(&t);
+}
+
+FIXTURE(xts) {
+	struct nlt t;
+	struct nlt_key k;
+	int hsm, stock;
+};
+
+FIXTURE_VARIANT(xts) {
+	uint32_t type;
+};
+
+FIXTURE_VARIANT_ADD(xts, aes128) { .type = HSMKEY_TYPE_AES_128_XTS };
+FIXTURE_VARIANT_ADD(xts, aes256) { .type = HSMKEY_TYPE_AES_256_XTS };
+
+FIXTURE_SETUP(xts)
+{
+	ASSERT_EQ(0, nlt_open(&self->t));
+	nlt_key_random(&self->k, "afalg", variant->type);
+	ASSERT_EQ(0, bind_token(&self->t, &self->k, &self->hsm)) TH_LOG("%s", self->t.extack);
+	self->stock = alg_open("xts(aes)");
+	ASSERT_LE(0, self->stock);
+	ASSERT_EQ(0, alg_setkey(self->stock, self->k.material, (int)self->k.keylen));
+}
+
+FIXTURE_TEARDOWN(xts)
+{
+	close(self->hsm);
+	close(self->stock);
+	nlt_revoke(&self->t, &self->k);
+	nlt_close(&self->t);
+}
+
+TEST_F(xts, random_data_matches_stock)
+{
+	static const size_t sizes[] = { 16, 17, 31, 512, 4096, 65536 };
+	static uint8_t pt[65536], a[65536], b[65536];
+	uint8_t iv[16];
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+
+		rand_fill(iv, sizeof(iv));
+		rand_fill(pt, n);
+		ASSERT_EQ(0, alg_crypt(self->hsm, true, iv, pt, a, n)) TH_LOG("%zu bytes", n);
+		ASSERT_EQ(0, alg_crypt(self->stock, true, iv, pt, b, n));
+		EXPECT_EQ(0, memcmp(a, b, n)) TH_LOG("encrypt, %zu bytes: differs from stock", n);
+		/* hsmaes decrypts what stock encrypted, and the reverse. */
+		ASSERT_EQ(0, alg_crypt(self->hsm, false, iv, b, a, n));
+		EXPECT_EQ(0, memcmp(a, pt, n)) TH_LOG("decrypt, %zu bytes: hsmaes of stock", n);
+		ASSERT_EQ(0, alg_crypt(self->stock, false, iv, b, a, n));
+		EXPECT_EQ(0, memcmp(a, pt, n)) TH_LOG("decrypt, %zu bytes: stock of stock", n);
+	}
+}
+
+TEST_F(xts, binding_is_counted)
+{
+	int second;
+
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(1, self->t.bindings);
+	second = alg_open("xts(hsmaes)");
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	nlt_token(&self->k, tok);
+	ASSERT_EQ(0, alg_setkey(second, tok, sizeof(tok)));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(2, self->t.bindings);
+	close(second);
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(1, self->t.bindings);
+}
+
+TEST_F(xts, revoke_fails_closed)
+{
+	uint8_t iv[16] = {0}, buf[512] = {0}, tok[HSMKEY_TOKEN_LEN];
+	int again;
+
+	ASSERT_EQ(0, alg_crypt(self->hsm, true, iv, buf, buf, sizeof(buf)));
+	ASSERT_EQ(0, nlt_revoke(&self->t, &self->k));
+	EXPECT_EQ(-EKEYREVOKED, alg_crypt(self->hsm, true, iv, buf, buf, sizeof(buf)));
+	EXPECT_EQ(-EKEYREVOKED, alg_crypt(self->hsm, false, iv, buf, buf, sizeof(buf)));
+	again = alg_open("xts(hsmaes)");
+	nlt_token(&self->k, tok);
+	EXPECT_EQ(-EKEYREVOKED, alg_setkey(again, tok, sizeof(tok)));
+	close(again);
+}
+
+/* Bytes that are not a token leave the tfm unbound: requests fail -ENOKEY. */
+FIXTURE(nontoken) {
+	int fd;
+	uint8_t key[HSMKEY_TOKEN_LEN];
+};
+
+FIXTURE_VARIANT(nontoken) {
+	int fill;	/* -1: random */
+	bool magic;	/* a token's magic and format, but reserved bytes set */
+};
+
+FIXTURE_VARIANT_ADD(nontoken, random_bytes) { .fill = -1 };
+FIXTURE_VARIANT_ADD(nontoken, all_zeros) { .fill = 0 };
+FIXTURE_VARIANT_ADD(nontoken, all_ones) { .fill = 0xff };
+FIXTURE_VARIANT_ADD(nontoken, reserved_set) { .fill = 0x5a, .magic = true };
+
+FIXTURE_SETUP(nontoken)
+{
+	if (variant->fill < 0)
+		rand_fill(self->key, sizeof(self->key));
+	else
+		memset(self->key, variant->fill, sizeof(self->key));
+	if (variant->magic) {
+		memcpy(self->key, HSMKEY_TOKEN_MAGIC, 4);
+		self->key[4] = HSMKEY_TOKEN_FORMAT;
+	}
+	self->fd = alg_open("xts(hsmaes)");
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(nontoken)
+{
+	close(self->fd);
+}
+
+TEST_F(nontoken, unbound_enokey)
+{
+	uint8_t iv[16] = {0}, buf[64] = {0};
+
+	ASSERT_EQ(0, alg_setkey(self->fd, self->key, sizeof(self->key)));
+	EXPECT_EQ(-ENOKEY, alg_crypt(self->fd, true, iv, buf, buf, sizeof(buf)));
+	EXPECT_EQ(-ENOKEY, alg_crypt(self->fd, false, iv, buf, buf, sizeof(buf)));
+}
+
+TEST(wrong_length_is_einval)
+{
+	uint8_t key[32] = { 1 };
+	int fd = alg_open("xts(hsmaes)");
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-EINVAL, alg_setkey(fd, key, sizeof(key)));
+	close(fd);
+}
+
+/* Well-formed tokens that do not name a bindable key are refused. */
+FIXTURE(badtoken) {
+	struct nlt t;
+	struct nlt_key k;
+	int fd;
+};
+
+FIXTURE_VARIANT(badtoken) {
+	int what;	/* 0 unknown key, 1 wrong verifier, 2 wrong type, 3 wrong version */
+};
+
+FIXTURE_VARIANT_ADD(badtoken, unknown_key) { .what = 0 };
+FIXTURE_VARIANT_ADD(badtoken, wrong_verifier) { .what = 1 };
+FIXTURE_VARIANT_ADD(badtoken, wrong_type) { .what = 2 };
+FIXTURE_VARIANT_ADD(badtoken, wrong_version) { .what = 3 };
+
+FIXTURE_SETUP(badtoken)
+{
+	ASSERT_EQ(0, nlt_open(&self->t));
+	nlt_key_random(&self->k, "badtoken", HSMKEY_TYPE_AES_256_XTS);
+	if (variant->what)
+		ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	self->fd = alg_open("xts(hsmaes)");
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(badtoken)
+{
+	close(self->fd);
+	if (variant->what)
+		nlt_revoke(&self->t, &self->k);
+	nlt_close(&self->t);
+}
+
+TEST_F(badtoken, enokey)
+{
+	struct nlt_key k = self->k;
+	uint8_t tok[HSMKEY_TOKEN_LEN], iv[16] = {0}, buf[16] = {0};
+
+	if (variant->what == 1)
+		k.verifier[7] ^= 1;
+	if (variant->what == 2)
+		k.type = HSMKEY_TYPE_AES_128_XTS;
+	if (variant->what == 3)
+		k.version = 2;
+	nlt_token(&k, tok);
+	EXPECT_EQ(-ENOKEY, alg_setkey(self->fd, tok, sizeof(tok)));
+	EXPECT_EQ(-ENOKEY, alg_crypt(self->fd, true, iv, buf, buf, sizeof(buf)));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,26 @@
+#!/bin/bash
+# Runs in the guest as root: every guest test of the mode, each into
+# /results/NAME.tap.  The module is loaded by t_module and stays loaded.
+#   run.sh MODE         run (MODE: full or quick)
+#   run.sh --list MODE  print the tests MODE runs
+top=$(cd "$(dirname "$0")/../.." && pwd)
+quick=(t_module netlink_test afalg_test)
+full=("${quick[@]}" t_dm t_revoke)
+if [[ ${1:-} == --list ]]; then
+	[[ ${2:-full} == quick ]] && echo "${quick[@]}" || echo "${full[@]}"
+	exit 0
+fi
+mode=${1:-full}
+if [[ $mode == quick ]]; then tests=("${quick[@]}"); else tests=("${full[@]}"); fi
+echo "${tests[@]}" > /results/tests.txt
+cat /proc/sys/kernel/random/boot_id > /results/canary.txt
+echo "hsmkey-harness: canary $(cat /results/canary.txt)" > /dev/kmsg
+for name in "${tests[@]}"; do
+	if [[ -e $top/tests/guest/$name.sh ]]; then exe=$top/tests/guest/$name.sh
+	else exe=$top/build/tests/guest/$name; fi
+	echo "== $name" >&2
+	timeout 600 "$exe" > "/results/$name.tap" 2>&1
+	echo "$?" > "/results/$name.rc"
+done
+rmmod hsmkey 2>/dev/null
+echo "mode $mode done"

@@ -1,0 +1,45 @@
+#!/bin/bash
+# dm-crypt interoperability: a volume opened with "hsmkeyctl dm open" and
+# the same key imported raw into stock cryptsetup (plain, aes-xts-plain64)
+# read each other's data; the dm table shows neither key nor token.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+make_xts_key "$work/raw.key"
+truncate -s 32M "$work/disk.img"
+loop=$(losetup --find --show "$work/disk.img")
+head -c 8M /dev/urandom > "$work/data1"
+head -c 8M /dev/urandom > "$work/data2"
+
+check "import the raw key" quiet ctl import interop --type aes-256-xts --key-file "$work/raw.key"
+check "hsmkeyctl dm open" quiet ctl dm open "$loop" hsm-vol --key interop
+table=$(dmsetup table --showkeys hsm-vol)
+diag "table: $table"
+check "the table names capi:xts(hsmaes)-plain64 and a logon key" \
+	grep -q 'capi:xts(hsmaes)-plain64 :64:logon:hsmkey:hsm-vol ' <<<"$table"
+keyhex=$(od -An -tx1 -v "$work/raw.key" | tr -d ' \n')
+check "the table does not hold the key" bash -c "! grep -qi '${keyhex:0:32}\|${keyhex:64:32}' <<<'$table'"
+check "the table holds no hex string of token length" bash -c "! grep -qE '[0-9a-f]{64}' <<<'$table'"
+check "write through hsmkey" dd if="$work/data1" of=/dev/mapper/hsm-vol bs=1M oflag=direct status=none
+check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
+check "the device holds ciphertext, not the data" bash -c "! cmp -s -n 8388608 '$work/data1' '$loop'"
+
+check "stock cryptsetup open with the raw key" cryptsetup open --type plain \
+	--cipher aes-xts-plain64 --key-size 512 --key-file "$work/raw.key" "$loop" stock-vol
+echo 3 > /proc/sys/vm/drop_caches
+check "stock dm-crypt reads what hsmkey wrote" cmp -n 8388608 "$work/data1" /dev/mapper/stock-vol
+check "write through stock dm-crypt" dd if="$work/data2" of=/dev/mapper/stock-vol bs=1M oflag=direct status=none
+check "cryptsetup close" cryptsetup close stock-vol
+
+check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key interop
+echo 3 > /proc/sys/vm/drop_caches
+check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
+check "dm close refuses a volume hsmkey did not open" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' dm close nosuch 2>/dev/null"
+check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
+
+losetup -d "$loop"
+daemon_stop
+tap_done

@@ -1,0 +1,24 @@
+#!/bin/bash
+# Module load and unload: the self-test, the registration, clean unload,
+# reload, and unload with keys provisioned but no tfm.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+registered() { grep -q '^driver *: xts-hsmaes$' /proc/crypto; }
+check "insmod hsmkey.ko" insmod "$top/hsmkey.ko"
+check "/proc/crypto lists xts-hsmaes" registered
+check "self-test passed over xts-aes-aesni" \
+	grep -q 'xts-hsmaes registered over xts-aes-aesni, self-test passed' <(dmesg)
+check "rmmod" rmmod hsmkey
+check "xts-hsmaes is gone after unload" bash -c '! grep -q "^driver *: xts-hsmaes$" /proc/crypto'
+check "load after unload" insmod "$top/hsmkey.ko"
+
+daemon_start || fail "hsmkeyd starts"
+check "create an AES-256-XTS key" quiet ctl create m1 --type aes-256-xts
+check "create an AES-128-XTS key" quiet ctl create m2 --type aes-128-xts
+daemon_stop
+check "unload with keys provisioned and no tfm" rmmod hsmkey
+check "load again" insmod "$top/hsmkey.ko"
+tap_done

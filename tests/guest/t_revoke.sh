@@ -1,0 +1,70 @@
+#!/bin/bash
+# Revocation fails closed: after "hsmkeyctl revoke", direct reads and writes
+# on the volume fail with EIO, no request started after revoke returned
+# succeeds, and a volume on another key keeps working.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+for v in a b; do
+	truncate -s 16M "$work/disk-$v.img"
+	eval "loop_$v=\$(losetup --find --show '$work/disk-$v.img')"
+	head -c 4M /dev/urandom > "$work/data-$v"
+done
+check "create key a" quiet ctl create rev-a --type aes-256-xts
+check "create key b" quiet ctl create rev-b --type aes-256-xts
+check "open volume a" quiet ctl dm open "$loop_a" vol-a --key rev-a
+check "open volume b" quiet ctl dm open "$loop_b" vol-b --key rev-b
+check "write volume a" dd if="$work/data-a" of=/dev/mapper/vol-a bs=1M oflag=direct status=none
+check "write volume b" dd if="$work/data-b" of=/dev/mapper/vol-b bs=1M oflag=direct status=none
+
+# Direct I/O on volume a until told to stop; each line: started-after-revoke result.
+io_loop() {
+	local i=0 after
+	while [[ ! -e $work/stop ]]; do
+		after=0; [[ -e $work/revoked ]] && after=1
+		if dd if=/dev/mapper/vol-a of=/dev/null bs=4k count=1 skip=$((i % 1024)) iflag=direct status=none 2>/dev/null
+		then echo "$after read ok"; else echo "$after read fail"; fi
+		after=0; [[ -e $work/revoked ]] && after=1
+		if dd if=/dev/zero of=/dev/mapper/vol-a bs=4k count=1 seek=$((1024 + i % 1024)) oflag=direct status=none 2>/dev/null
+		then echo "$after write ok"; else echo "$after write fail"; fi
+		i=$((i + 1))
+	done
+}
+io_loop > "$work/io.log" &
+io=$!
+sleep 2
+check "hsmkeyctl revoke while I/O runs" quiet ctl revoke rev-a
+touch "$work/revoked"
+sleep 2
+touch "$work/stop"
+wait "$io"
+before_ok=$(grep -c '^0 .* ok$' "$work/io.log")
+after_n=$(grep -c '^1 ' "$work/io.log")
+after_ok=$(grep -c '^1 .* ok$' "$work/io.log")
+diag "I/O before revoke: $before_ok succeeded; after: $after_n requests, $after_ok succeeded"
+check "I/O succeeded before revoke" test "$before_ok" -gt 0
+check "requests were issued after revoke" test "$after_n" -gt 0
+check "no request issued after revoke succeeded" test "$after_ok" -eq 0
+
+echo 3 > /proc/sys/vm/drop_caches
+dd if=/dev/mapper/vol-a of=/dev/null bs=4k count=1 iflag=direct status=none 2>"$work/read.err"
+check "direct read after revoke fails with EIO" grep -q 'Input/output error' "$work/read.err"
+dd if=/dev/zero of=/dev/mapper/vol-a bs=4k count=1 oflag=direct status=none 2>"$work/write.err"
+check "direct write after revoke fails with EIO" grep -q 'Input/output error' "$work/write.err"
+check "buffered read after revoke fails" bash -c "! head -c 65536 /dev/mapper/vol-a >/dev/null 2>&1"
+
+echo 3 > /proc/sys/vm/drop_caches
+check "volume b still reads its data" cmp -n 4194304 "$work/data-b" /dev/mapper/vol-b
+check "volume b still takes writes" dd if="$work/data-a" of=/dev/mapper/vol-b bs=1M oflag=direct status=none
+echo 3 > /proc/sys/vm/drop_caches
+check "volume b reads the new data" cmp -n 4194304 "$work/data-a" /dev/mapper/vol-b
+check "the key is listed as revoked" grep -q '^rev-a .* revoked *revoked' <(ctl list)
+check "a revoked key cannot open a volume" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' dm open '$loop_a' vol-c --key rev-a 2>/dev/null"
+check "close volume a" quiet ctl dm close vol-a
+check "close volume b" quiet ctl dm close vol-b
+losetup -d "$loop_a" "$loop_b"
+daemon_stop
+tap_done

@@ -1,0 +1,72 @@
+#!/bin/bash
+# hsmkeyd and hsmkeyctl on the host, without the kernel module: argument
+# handling, exit codes, permissions, persistence, malformed requests.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+hctl=$top/build/hsmkeyctl
+# expect_exit CODE PATTERN COMMAND...: exit code and a stderr message.
+expect_exit() {
+	local code=$1 pat=$2; shift 2
+	"$@" >"$work/out" 2>"$work/err"
+	local rc=$?
+	[[ $rc == "$code" ]] || { echo "# exit $rc, wanted $code: $(cat "$work/err")"; return 1; }
+	[[ -z $pat ]] || grep -qE "$pat" "$work/err" || { echo "# stderr lacks /$pat/: $(cat "$work/err")"; return 1; }
+}
+nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+
+check "--help exits 0" quiet "$hctl" --help
+check "no command is a usage error (2)" expect_exit 2 Usage "$hctl"
+check "unknown command is a usage error (2)" expect_exit 2 "unknown command" "$hctl" frobnicate
+check "create without --type is a usage error (2)" expect_exit 2 "missing" "$hctl" --socket "$sock" create k1
+check "an absent daemon exits 3" expect_exit 3 "cannot reach hsmkeyd" "$hctl" --socket "$work/none.sock" list
+
+daemon_start || fail "hsmkeyd starts"
+check "create" quiet ctl create k1 --type aes-256-xts
+check "create a duplicate fails (1)" expect_exit 1 "exists already" ctl create k1 --type aes-256-xts
+check "an unknown type fails and lists the types (1)" expect_exit 1 "aes-256-xts" ctl create k2 --type des
+check "an invalid name fails (1)" expect_exit 1 "invalid name" ctl create ../etc --type aes-256-xts
+head -c 32 /dev/urandom > "$work/short.key"
+check "import of a short key file fails (1)" expect_exit 1 "exactly 64 bytes" ctl import k3 --type aes-256-xts --key-file "$work/short.key"
+{ head -c 32 /dev/zero; head -c 32 /dev/zero; } > "$work/equal.key"
+check "import of an XTS key with equal halves fails (1)" expect_exit 1 "halves" ctl import k3 --type aes-256-xts --key-file "$work/equal.key"
+make_xts_key "$work/good.key"
+chmod 600 "$work/good.key"
+check "import from a file" quiet ctl import k3 --type aes-256-xts --key-file "$work/good.key"
+check "import from stdin" quiet ctl import k4 --type aes-128-xts --key-file - < <(head -c 32 "$work/good.key")
+check "import of an unreadable file fails (1)" expect_exit 1 "cannot open key file" nobody "$hctl" --socket "$sock" import k5 --type aes-256-xts --key-file "$work/good.key"
+check "list shows the keys" grep -qE '^k3 +aes-256-xts +1 active' <(ctl list)
+check "--json list is JSON with every key" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["ok"] and sorted(k["name"] for k in d["keys"]) == ["k1", "k3", "k4"], d' < <(ctl --json list)
+check "an unprivileged user may list" quiet nobody "$hctl" --socket "$sock" list
+check "an unprivileged user may not create (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" create k9 --type aes-256-xts
+check "an unprivileged user may not revoke (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" revoke k1
+check "revoke" quiet ctl revoke k1
+check "a revoked key cannot be loaded (1)" expect_exit 1 "revoked" ctl load k1
+check "revoking an unknown key fails (1)" expect_exit 1 "no key named" ctl revoke nosuch
+check "a malformed request is refused and the daemon lives on" python3 -c '
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
+s.send(b"{not json"); r = json.loads(s.recv(65536))
+assert not r["ok"] and r["errno"] == 74, r
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
+s.send(json.dumps({"v": 9, "op": "list"}).encode()); r = json.loads(s.recv(65536))
+assert not r["ok"] and "version" in r["error"], r
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
+s.send(json.dumps({"v": 1, "op": "import", "name": "x", "type": "aes-256-xts"}).encode())
+r = json.loads(s.recv(65536)); assert not r["ok"] and "descriptor" in r["error"], r' "$sock"
+check "a second daemon on the same state directory is refused" expect_exit 1 "in use by another" \
+	"$top/build/hsmkeyd" --state-dir "$work/state" --socket "$work/other.sock"
+keyhex=$(od -An -tx1 -v "$work/good.key" | tr -d ' \n')
+check "no key material in the daemon's log" bash -c "! grep -qi '${keyhex:0:16}' '$work/hsmkeyd.log'"
+check "no key material in any state file" bash -c "! grep -rqaF \"\$(head -c 16 '$work/good.key')\" '$work/state'"
+daemon_stop
+check "the socket is removed on SIGTERM" test ! -e "$sock"
+daemon_start || fail "hsmkeyd restarts"
+check "keys and their state survive a restart" grep -qE '^k1 +aes-256-xts +1 revoked' <(ctl list)
+tap_done

@@ -1,0 +1,266 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The embedded keystore: sealing, persistence, locking, and files that are
+ * corrupted or tampered with, which must be refused without harming others. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "keystore.h"
+#include "util.h"
+#include "kselftest_harness.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	int n = fd < 0 ? -1 : read_full(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+static void spit(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0) {
+		write_full(fd, text, len);
+		close(fd);
+	}
+}
+
+FIXTURE(ks) {
+	char dir[64];
+	char path[128];
+	struct keystore *ks;
+	uint8_t material[64];
+};
+
+FIXTURE_SETUP(ks)
+{
+	strcpy(self->dir, "/tmp/hsmkey-ks-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	for (int i = 0; i < 64; i++)
+		self->material[i] = (uint8_t)(i * 7 + 1);
+}
+
+FIXTURE_TEARDOWN(ks)
+{
+	char cmd[160];
+
+	ks_close(self->ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", cmd);
+}
+
+TEST_F(ks, create_then_unseal)
+{
+	struct ks_key made, got;
+	struct stat st;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, self->material, &made));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(0, memcmp(got.material, self->material, 64));
+	EXPECT_EQ(0, memcmp(got.verifier, made.verifier, HSMKEY_VERIFIER_LEN));
+	EXPECT_EQ(0, memcmp(got.id, made.id, HSMKEY_ID_LEN));
+	EXPECT_EQ(1, got.version);
+	EXPECT_EQ(KS_ACTIVE, got.state);
+	EXPECT_EQ(HSMKEY_TYPE_AES_256_XTS, got.type);
+
+	snprintf(self->path, sizeof(self->path), "%s/master.key", self->dir);
+	ASSERT_EQ(0, stat(self->path, &st));
+	EXPECT_EQ(0600, st.st_mode & 0777);
+	snprintf(self->path, sizeof(self->path), "%s/keys/k1.json", self->dir);
+	ASSERT_EQ(0, stat(self->path, &st));
+	EXPECT_EQ(0600, st.st_mode & 0777);
+}
+
+TEST_F(ks, random_keys_differ)
+{
+	struct ks_key a, b;
+
+	ASSERT_EQ(0, ks_create(self->ks, "ra", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "rb", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_get(self->ks, "ra", true, &a));
+	ASSERT_EQ(0, ks_get(self->ks, "rb", true, &b));
+	EXPECT_NE(0, memcmp(a.material, b.material, 64));
+	EXPECT_NE(0, memcmp(a.id, b.id, HSMKEY_ID_LEN));
+	EXPECT_NE(0, memcmp(a.verifier, b.verifier, HSMKEY_VERIFIER_LEN));
+}
+
+TEST_F(ks, file_holds_no_plaintext)
+{
+	char hex[129];
+	size_t len;
+	char *text;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, self->material, NULL));
+	snprintf(self->path, sizeof(self->path), "%s/keys/k1.json", self->dir);
+	text = slurp(self->path, &len);
+	ASSERT_NE(NULL, text);
+	hex_encode(self->material, 16, hex);
+	EXPECT_EQ(NULL, strstr(text, hex));
+	EXPECT_EQ(NULL, memmem(text, len, self->material, 16));
+}
+
+TEST_F(ks, survives_reopen)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_128_CBC, self->material, NULL));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(0, memcmp(got.material, self->material, 16));
+}
+
+TEST_F(ks, second_open_is_refused)
+{
+	struct keystore *other;
+
+	EXPECT_EQ(-EBUSY, ks_open(self->dir, &other));
+}
+
+TEST_F(ks, duplicate_name_is_eexist)
+{
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	EXPECT_EQ(-EEXIST, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+}
+
+TEST_F(ks, invalid_names_are_einval)
+{
+	static const char *bad[] = { "", ".hidden", "-x", "a/b", "../x", "sp ace",
+		"0123456789012345678901234567890123456789012345678901234567890123" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		EXPECT_EQ(-EINVAL, ks_create(self->ks, bad[i], HSMKEY_TYPE_AES_256_XTS, NULL, NULL)) {
+			TH_LOG("name '%s' was accepted", bad[i]);
+		}
+	}
+}
+
+TEST_F(ks, revoked_state_persists)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, self->material, NULL));
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_REVOKED));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	EXPECT_EQ(0, memcmp(got.material, self->material, 64));
+}
+
+TEST(master_key_readable_by_others_is_refused)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[64], cmd[64];
+	struct keystore *ks;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ks_close(ks);
+	snprintf(path, sizeof(path), "%s/master.key", dir);
+	ASSERT_EQ(0, chmod(path, 0644));
+	EXPECT_EQ(-EPERM, ks_open(dir, &ks));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", cmd);
+}
+
+static int count_key(const struct ks_key *key, void *arg)
+{
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/* Each way a key file can go bad: only that key is lost, and loudly. */
+FIXTURE(tamper) {
+	char dir[64];
+	char path[128];
+	struct keystore *ks;
+};
+
+FIXTURE_VARIANT(tamper) {
+	const char *find;	/* replace the first occurrence ... */
+	const char *repl;	/* ... with this; NULL find: the whole file */
+	int err;
+};
+
+FIXTURE_VARIANT_ADD(tamper, sealed_byte) { "\"sealed\": \"", "\"sealed\": \"0", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, tag) { "\"tag\": \"", "\"tag\": \"00", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, version) { "\"version\": 1", "\"version\": 2", -EBADMSG };
+FIXTURE_VARIANT_ADD(tamper, type) { "aes-256-xts", "aes-256-cbc", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, name) { "\"name\": \"victim\"", "\"name\": \"victin\"", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, state) { "\"state\": \"active\"", "\"state\": \"bogus\"", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, not_json) { NULL, "this is not json", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, empty) { NULL, "", -EINVAL };
+FIXTURE_VARIANT_ADD(tamper, array) { NULL, "[1, 2, 3]", -EINVAL };
+
+FIXTURE_SETUP(tamper)
+{
+	strcpy(self->dir, "/tmp/hsmkey-ks-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_create(self->ks, "victim", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "bystander", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(self->path, sizeof(self->path), "%s/keys/victim.json", self->dir);
+}
+
+FIXTURE_TEARDOWN(tamper)
+{
+	char cmd[160];
+
+	ks_close(self->ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", cmd);
+}
+
+TEST_F(tamper, isolated)
+{
+	char out[65536], *text, *at;
+	struct ks_key key;
+	size_t len;
+	int n = 0;
+
+	text = slurp(self->path, &len);
+	ASSERT_NE(NULL, text);
+	if (variant->find) {
+		at = strstr(text, variant->find);
+		ASSERT_NE(NULL, at) TH_LOG("'%s' not in the key file", variant->find);
+		snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text,
+			 variant->repl, at + strlen(variant->find));
+	} else {
+		snprintf(out, sizeof(out), "%s", variant->repl);
+	}
+	spit(self->path, out, strlen(out));
+
+	EXPECT_EQ(variant->err, ks_get(self->ks, "victim", true, &key));
+	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
+	EXPECT_EQ(0, ks_list(self->ks, count_key, &n));
+	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; only the bystander is intact", n);
+}
+
+TEST_F(tamper, stale_temp_file_is_ignored)
+{
+	char tmp[160];
+	int n = 0;
+
+	/* What a crash between write and rename leaves behind. */
+	snprintf(tmp, sizeof(tmp), "%s/keys/.victim.json.tmp", self->dir);
+	spit(tmp, "{\"half", 6);
+	EXPECT_EQ(0, ks_list(self->ks, count_key, &n));
+	EXPECT_EQ(2, n);
+}
+
+TEST_HARNESS_MAIN
