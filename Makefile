@@ -37,7 +37,8 @@ CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
-KSFT_INC = $(shell tests/kselftest-headers.sh)
+LINUX_PARTS = $(shell tests/linux-source.sh)
+KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
 .PHONY: all module userspace tests print-kver install dkms-install deps test test-quick demo \
@@ -75,8 +76,11 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h uapi/linux/hsmkey.h
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%)
 
-install: all
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+# Installs what `make` built: the module under updates/ for modprobe (and
+# autoloading by algorithm name), the daemon and the CLI.
+install:
+	@test -f hsmkey.ko -a -f $(B)/hsmkeyd || { echo "run make first"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
 	depmod -a $(KVER)
 	install -D -m 0755 $(B)/hsmkeyd $(DESTDIR)$(SBINDIR)/hsmkeyd
 	install -D -m 0755 $(B)/hsmkeyctl $(DESTDIR)$(SBINDIR)/hsmkeyctl
@@ -97,13 +101,16 @@ test-quick: all tests
 demo: all
 	tests/run --demo
 
-KSRC_CACHE ?= /var/cache/hsmkey
 style:
-	tests/kernel-tools.sh checkpatch kmod/*.c kmod/*.h uapi/linux/hsmkey.h
+	$(LINUX_PARTS)/scripts/checkpatch.pl --no-tree --strict --show-types \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f kmod/*.c kmod/*.h uapi/linux/hsmkey.h
 
+# sparse over every kernel source file; any warning fails.
 check:
+	@mkdir -p $(B)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) C=2 \
-		CHECK="sparse -Wno-decl" modules
+		modules 2>&1 | tee $(B)/sparse.log
+	@! grep -E 'warning:|error:' $(B)/sparse.log
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean || true

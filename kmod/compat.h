@@ -3,15 +3,15 @@
 #ifndef _HSMKEY_COMPAT_H
 #define _HSMKEY_COMPAT_H
 
-#include <linux/version.h>
 #include <linux/crypto.h>
 
 /*
  * Crypto completion callbacks receive the request's data pointer since
- * 6.3, and the async request before.  HSMKEY_DEFINE_DONE(name, fn) defines
- * a callback @name that calls fn(data, err) on either.
+ * 6.3, and the async request before; Kbuild probes the headers and defines
+ * HSMKEY_COMPLETION_TAKES_DATA.  HSMKEY_DEFINE_DONE(name, fn) defines a
+ * callback @name that calls fn(data, err) on either.
  */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+#ifndef HSMKEY_COMPLETION_TAKES_DATA
 #define HSMKEY_DEFINE_DONE(name, fn)					\
 static void name(struct crypto_async_request *areq, int err)		\
 {									\

@@ -41,7 +41,7 @@ struct hsmkey_key {
 	struct rcu_head rcu;
 	struct percpu_ref active;
 	struct completion drained;
-	struct mutex lock;
+	struct mutex lock;		/* @inner allocation vs revoke */
 	u32 state;
 	u32 type;
 	atomic_t bindings;

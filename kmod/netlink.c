@@ -42,10 +42,12 @@ static int hsmkey_nl_admin(struct sk_buff *skb, struct genl_info *info)
 /* A required attribute is missing: name it in the extack message. */
 #define HSMKEY_NL_MISSING(info, attr)					\
 	({								\
-		bool __miss = !(info)->attrs[attr];			\
+		struct genl_info *__info = (info);			\
+		int __attr = (attr);					\
+		bool __miss = !__info->attrs[__attr];			\
 		if (__miss) {						\
-			NL_SET_ERR_ATTR_MISS((info)->extack, NULL, attr); \
-			NL_SET_ERR_MSG((info)->extack,			\
+			NL_SET_ERR_ATTR_MISS(__info->extack, NULL, __attr); \
+			NL_SET_ERR_MSG(__info->extack,			\
 				       "missing attribute " #attr);	\
 		}							\
 		__miss;							\

@@ -20,5 +20,16 @@ check "create an AES-256-XTS key" quiet ctl create m1 --type aes-256-xts
 check "create an AES-128-XTS key" quiet ctl create m2 --type aes-128-xts
 daemon_stop
 check "unload with keys provisioned and no tfm" rmmod hsmkey
-check "load again" insmod "$top/hsmkey.ko"
+
+# Installed as an operator would (make install), the module loads by name
+# and autoloads when a crypto user asks for xts(hsmaes).
+check "make install" quiet make -s -C "$top" install 2>/dev/null
+check "modprobe finds the installed module" modprobe hsmkey
+check "modinfo reports the version" grep -qx "0.1.0" <(modinfo -F version hsmkey)
+check "rmmod" rmmod hsmkey
+check "autoload on a request for xts(hsmaes)" python3 -c '
+import socket
+s = socket.socket(socket.AF_ALG, socket.SOCK_SEQPACKET, 0)
+s.bind(("skcipher", "xts(hsmaes)"))'
+check "the module is loaded after the request" grep -q "^hsmkey " /proc/modules
 tap_done

@@ -89,6 +89,7 @@ enum hsmkey_key_type {
 	HSMKEY_TYPE_AES_256_GCM,	/* 32 */
 	__HSMKEY_TYPE_MAX
 };
+
 #define HSMKEY_TYPE_MAX (__HSMKEY_TYPE_MAX - 1)
 
 enum hsmkey_key_state {
@@ -132,6 +133,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_INFO,
 	__HSMKEY_CMD_MAX
 };
+
 #define HSMKEY_CMD_MAX (__HSMKEY_CMD_MAX - 1)
 
 enum hsmkey_attr {
@@ -149,6 +151,7 @@ enum hsmkey_attr {
 	HSMKEY_A_INFO_INNER_XTS,
 	__HSMKEY_A_MAX
 };
+
 #define HSMKEY_A_MAX (__HSMKEY_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_HSMKEY_H */

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Install every Debian 12 package that building, running and testing hsmkey
+# need.  Safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+packages=(
+	# build: the module against Debian's stock kernel, and the userspace
+	build-essential make gcc pkg-config kmod linux-headers-amd64
+	libnl-3-dev libnl-genl-3-dev libssl-dev libjson-c-dev
+	libdevmapper-dev libkeyutils-dev
+	# kernel tooling: kselftest_harness.h and checkpatch.pl from the
+	# kernel source, sparse, DKMS
+	linux-source-6.1 xz-utils sparse perl dkms
+	# the test guest: Debian's stock kernel under QEMU, root over 9p
+	linux-image-amd64 qemu-system-x86 busybox-static cpio gzip
+	# what the tests drive
+	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2
+)
+apt-get update
+apt-get install -y --no-install-recommends "${packages[@]}"
