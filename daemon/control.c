@@ -427,19 +427,23 @@ int control_listen(const char *path)
 	return fd;
 }
 
+struct load_ctx {
+	struct daemon *d;
+	struct kernel *k;
+	int failed;
+};
+
 static int load_one(const struct ks_key *meta, void *arg)
 {
-	struct kernel *k = ((void **)arg)[0];
-	struct daemon *d = ((void **)arg)[1];
-	int *failed = ((void **)arg)[2];
-	struct request rq = { .d = d };
+	struct load_ctx *l = arg;
+	struct request rq = { .d = l->d };
 	struct ks_key key;
 
 	if (meta->state != KS_ACTIVE)
 		return 0;
-	if (get_key(&rq, meta->name, true, &key) || provision(&rq, k, &key)) {
+	if (get_key(&rq, meta->name, true, &key) || provision(&rq, l->k, &key)) {
 		log_error("cannot load key %s: %s", meta->name, rq.err);
-		(*failed)++;
+		l->failed++;
 	}
 	ks_key_wipe(&key);
 	return 0;
@@ -447,16 +451,13 @@ static int load_one(const struct ks_key *meta, void *arg)
 
 int control_load_all(struct daemon *d)
 {
-	struct kernel *k;
-	int failed = 0;
-	void *arg[3] = { NULL, d, &failed };
+	struct load_ctx l = { .d = d };
 
-	if (kernel_open(&k)) {
+	if (kernel_open(&l.k)) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;
 	}
-	arg[0] = k;
-	ks_list(d->ks, load_one, arg);
-	kernel_close(k);
-	return failed;
+	ks_list(d->ks, load_one, &l);
+	kernel_close(l.k);
+	return l.failed;
 }
