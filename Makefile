@@ -35,7 +35,7 @@ DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c
 CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
-GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test
+GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/kcore_scan
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
 LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
@@ -72,7 +72,7 @@ $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/daemon/proto.o \
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%)
 

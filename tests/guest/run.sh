@@ -5,7 +5,7 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test afalg_test)
-full=("${quick[@]}" t_dm t_revoke)
+full=("${quick[@]}" t_dm t_revoke t_shred)
 if [[ ${1:-} == --list ]]; then
 	[[ ${2:-full} == quick ]] && echo "${quick[@]}" || echo "${full[@]}"
 	exit 0

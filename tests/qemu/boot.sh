@@ -22,7 +22,7 @@ append+=" hsmkey_init=$here/../guest/init.sh hsmkey_cmd=$cmd hsmkey_arg=$arg"
 
 rc=0
 timeout --foreground -k 10 "$timeout_s" \
-qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max -smp 2 -m 2048 \
+qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max -smp 2 -m "${HSMKEY_GUEST_MEM:-1024}" \
 	-nodefaults -no-reboot -display none -serial "file:$res/console.log" \
 	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" -append "$append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
