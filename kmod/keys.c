@@ -177,6 +177,34 @@ void hsmkey_key_revoke(struct hsmkey_key *key)
 	hsmkey_key_revoke_finish(key);
 }
 
+/* With the table lock held, after revoke: drop the table's reference. */
+static void hsmkey_key_unlink(struct hsmkey_key *key)
+{
+	lockdep_assert_held(&hsmkey_table_lock);
+	rhashtable_remove_fast(&hsmkey_ht, &key->node, hsmkey_ht_params);
+	xa_erase(&hsmkey_xa, key->index);
+	hsmkey_key_put(key);
+}
+
+/*
+ * Revoke and remove @n keys that are in the table.  All are killed before
+ * any is waited for, so the cost is one RCU grace period, not one per key.
+ * The caller's references stay valid until it puts them.
+ */
+void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		hsmkey_key_revoke_start(keys[i]);
+	mutex_lock(&hsmkey_table_lock);
+	for (i = 0; i < n; i++) {
+		hsmkey_key_revoke_finish(keys[i]);
+		hsmkey_key_unlink(keys[i]);
+	}
+	mutex_unlock(&hsmkey_table_lock);
+}
+
 /*
  * Called with a reference from hsmkey_key_lookup(), which becomes the
  * binding's reference on success.  Allocates and keys the inner tfm on the
@@ -272,9 +300,7 @@ void hsmkey_keys_exit(void)
 		hsmkey_key_revoke_start(key);
 	xa_for_each(&hsmkey_xa, index, key) {
 		hsmkey_key_revoke_finish(key);
-		rhashtable_remove_fast(&hsmkey_ht, &key->node, hsmkey_ht_params);
-		xa_erase(&hsmkey_xa, index);
-		hsmkey_key_put(key);
+		hsmkey_key_unlink(key);
 	}
 	mutex_unlock(&hsmkey_table_lock);
 

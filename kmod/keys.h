@@ -61,6 +61,7 @@ int hsmkey_key_insert(struct hsmkey_key *key);
 struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid);
 void hsmkey_key_put(struct hsmkey_key *key);
 void hsmkey_key_revoke(struct hsmkey_key *key);
+void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n);
 
 int hsmkey_key_bind(struct hsmkey_key *key, enum hsmkey_mode mode,
 		    const char *inner_driver, unsigned int max_reqsize);

@@ -4,12 +4,13 @@
 # it, write and read back, show the status, revoke, and watch it fail closed.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
+HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 run() { echo "+ $*"; "$@"; }
 state=$(mktemp -d /tmp/hsmkey-demo.XXXXXX)
 sock=$state/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 
-run insmod "$top/hsmkey.ko" || exit 1
+run insmod "$HSMKEY_KO" || exit 1
 "$top/build/hsmkeyd" --state-dir "$state/lib" --socket "$sock" &
 daemon=$!
 for _ in $(seq 50); do [[ -S $sock ]] && break; sleep 0.1; done

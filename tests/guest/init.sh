@@ -9,6 +9,7 @@ ln -sf /proc/self/fd /dev/fd
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /dev/shm
 mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 mkdir -p /results
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 results /results
 hostname hsmkey-guest

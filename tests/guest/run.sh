@@ -6,12 +6,23 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test afalg_test)
 full=("${quick[@]}" t_dm t_revoke t_shred)
-if [[ ${1:-} == --list ]]; then
-	[[ ${2:-full} == quick ]] && echo "${quick[@]}" || echo "${full[@]}"
-	exit 0
-fi
+debug=(t_kunit "${full[@]}" t_kmemleak)
+list() {
+	case $1 in
+	quick) echo "${quick[@]}" ;;
+	debug) echo "${debug[@]}" ;;
+	*) echo "${full[@]}" ;;
+	esac
+}
+if [[ ${1:-} == --list ]]; then list "${2:-full}"; exit 0; fi
 mode=${1:-full}
-if [[ $mode == quick ]]; then tests=("${quick[@]}"); else tests=("${full[@]}"); fi
+read -r -a tests <<<"$(list "$mode")"
+# The debug kernel gets the module built against its own tree.
+if [[ $(uname -r) == *-hsmkey-debug ]]; then
+	export HSMKEY_DEBUG=1 HSMKEY_KO=$top/build/kmod-debug/hsmkey.ko
+else
+	export HSMKEY_KO=$top/hsmkey.ko
+fi
 echo "${tests[@]}" > /results/tests.txt
 cat /proc/sys/kernel/random/boot_id > /results/canary.txt
 echo "hsmkey-harness: canary $(cat /results/canary.txt)" > /dev/kmsg

@@ -2,18 +2,19 @@
 # Module load and unload: the self-test, the registration, clean unload,
 # reload, and unload with keys provisioned but no tfm.
 top=$(cd "$(dirname "$0")/../.." && pwd)
+HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 
 registered() { grep -q '^driver *: xts-hsmaes$' /proc/crypto; }
-check "insmod hsmkey.ko" insmod "$top/hsmkey.ko"
+check "insmod hsmkey.ko" insmod "$HSMKEY_KO"
 check "/proc/crypto lists xts-hsmaes" registered
 check "self-test passed over xts-aes-aesni" \
 	grep -q 'xts-hsmaes registered over xts-aes-aesni, self-test passed' <(dmesg)
 check "rmmod" rmmod hsmkey
 check "xts-hsmaes is gone after unload" bash -c '! grep -q "^driver *: xts-hsmaes$" /proc/crypto'
-check "load after unload" insmod "$top/hsmkey.ko"
+check "load after unload" insmod "$HSMKEY_KO"
 
 daemon_start || fail "hsmkeyd starts"
 check "create an AES-256-XTS key" quiet ctl create m1 --type aes-256-xts
@@ -22,7 +23,12 @@ daemon_stop
 check "unload with keys provisioned and no tfm" rmmod hsmkey
 
 # Installed as an operator would (make install), the module loads by name
-# and autoloads when a crypto user asks for xts(hsmaes).
+# and autoloads when a crypto user asks for xts(hsmaes).  `make install`
+# targets Debian's kernel: not on the debug kernel.
+if [[ -n ${HSMKEY_DEBUG:-} ]]; then
+	skip "make install and autoload" "the debug kernel has no /lib/modules tree"
+	tap_done
+fi
 check "make install" quiet make -s -C "$top" install 2>/dev/null
 check "modprobe finds the installed module" modprobe hsmkey
 check "modinfo reports the version" grep -qx "0.1.0" <(modinfo -F version hsmkey)

@@ -8,6 +8,8 @@
 # command's output, dmesg.txt (the kernel log, raw with levels), and
 # done.txt when the command returned.  The serial console goes to
 # RESULTS_DIR/console.log.  TCG by default; HSMKEY_KVM=1 asks for KVM.
+# HSMKEY_KERNEL=IMAGE boots IMAGE (the debug kernel) instead of
+# /boot/vmlinuz-KVER.
 set -euo pipefail
 kver=$1 res=$2 timeout_s=$3 cmd=$4 arg=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +26,7 @@ rc=0
 timeout --foreground -k 10 "$timeout_s" \
 qemu-system-x86_64 -accel "$accel" -machine q35 -cpu max -smp 2 -m "${HSMKEY_GUEST_MEM:-1024}" \
 	-nodefaults -no-reboot -display none -serial "file:$res/console.log" \
-	-kernel "/boot/vmlinuz-$kver" -initrd "$initrd" -append "$append" \
+	-kernel "${HSMKEY_KERNEL:-/boot/vmlinuz-$kver}" -initrd "$initrd" -append "$append" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs "local,path=$res,mount_tag=results,security_model=none" \
 	</dev/null >"$res/qemu.log" 2>&1 || rc=$?

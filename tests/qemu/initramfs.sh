@@ -9,8 +9,12 @@ cache=${HSMKEY_CACHE:-/var/cache/hsmkey}
 busybox=$(command -v busybox) || { echo "busybox-static is not installed (make deps)" >&2; exit 1; }
 mods=(virtio_pci 9pnet_virtio 9p overlay)
 
-# modprobe takes one module a call (further words are parameters).
-deps() { for m in "${mods[@]}"; do modprobe --show-depends -S "$kver" "$m"; done; }
+# modprobe takes one module a call (further words are parameters).  A
+# kernel without /lib/modules (the debug kernel) has all of them built in.
+deps() {
+	[[ -d /lib/modules/$kver ]] || return 0
+	for m in "${mods[@]}"; do modprobe --show-depends -S "$kver" "$m"; done
+}
 key=$( { echo "$kver"; sha256sum "$busybox" "$here/initramfs-init"; deps; } |
 	sha256sum | cut -c1-16)
 out=$cache/initramfs-$kver-$key.cpio.gz
@@ -20,6 +24,7 @@ mkdir -p "$cache"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp"/{bin,dev,proc,sys,lower,upper,newroot,modules}
+touch "$tmp/modules/order"
 cp "$busybox" "$tmp/bin/busybox"
 ln -s busybox "$tmp/bin/sh"
 install -m 0755 "$here/initramfs-init" "$tmp/init"

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/* KUnit: the key table, at scale and under concurrent revocation. */
+#include <kunit/test.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/random.h>
+#include <linux/vmalloc.h>
+#include "keys.h"
+
+static struct hsmkey_key *keys_test_new(struct kunit *test, u32 n)
+{
+	u8 material[64], verifier[HSMKEY_VERIFIER_LEN] = {};
+	struct hsmkey_key *key;
+	struct hsmkey_kid kid = {};
+
+	/* Ids distinct from every other test's random ones: a fixed prefix. */
+	memcpy(kid.id, "kunit-keys-test", 15);
+	kid.id[15] = 0x5a;
+	kid.version = n + 1;
+	memset(material, 0x11, 32);
+	memset(material + 32, 0x22, 32);
+	key = hsmkey_key_create(&kid, "kunit-keys", HSMKEY_TYPE_AES_256_XTS,
+				verifier, material);
+	KUNIT_ASSERT_FALSE(test, IS_ERR(key));
+	return key;
+}
+
+static void keys_insert_lookup_remove(struct kunit *test)
+{
+	struct hsmkey_key *key = keys_test_new(test, 0), *dup, *found;
+	u32 before = hsmkey_keys_count();
+
+	KUNIT_ASSERT_EQ(test, hsmkey_key_insert(key), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before + 1);
+	dup = keys_test_new(test, 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_key_insert(dup), -EEXIST);
+	hsmkey_key_revoke(dup);
+	hsmkey_key_put(dup);
+
+	found = hsmkey_key_lookup(&key->kid);
+	KUNIT_EXPECT_PTR_EQ(test, found, key);
+	KUNIT_EXPECT_TRUE(test, hsmkey_key_enter(found));
+	hsmkey_key_exit(found);
+	hsmkey_keys_remove(&found, 1);
+	KUNIT_EXPECT_FALSE(test, hsmkey_key_enter(found));
+	KUNIT_EXPECT_EQ(test, READ_ONCE(found->state), (u32)HSMKEY_STATE_REVOKED);
+	hsmkey_key_put(found);
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before);
+	KUNIT_EXPECT_TRUE(test, !hsmkey_key_lookup(&key->kid));
+}
+
+#define MANY 100000
+
+static void keys_hundred_thousand(struct kunit *test)
+{
+	struct hsmkey_key **keys, *found;
+	u32 before = hsmkey_keys_count();
+	unsigned int i, misses = 0;
+
+	keys = vmalloc(array_size(MANY, sizeof(*keys)));
+	KUNIT_ASSERT_NOT_NULL(test, keys);
+	for (i = 0; i < MANY; i++) {
+		keys[i] = keys_test_new(test, i);
+		KUNIT_ASSERT_EQ(test, hsmkey_key_insert(keys[i]), 0);
+	}
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before + MANY);
+	for (i = 0; i < MANY; i++) {
+		found = hsmkey_key_lookup(&keys[i]->kid);
+		if (found != keys[i])
+			misses++;
+		hsmkey_key_put(found);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, misses, 0U, "lookups that missed at %u keys", MANY);
+
+	for (i = 0; i < MANY; i++)
+		refcount_inc(&keys[i]->ref);
+	hsmkey_keys_remove(keys, MANY);
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before);
+	for (i = 0; i < MANY; i++) {
+		if (hsmkey_key_lookup(&keys[i]->kid))
+			misses++;
+		hsmkey_key_put(keys[i]);
+	}
+	KUNIT_EXPECT_EQ_MSG(test, misses, 0U, "removed keys still found");
+	vfree(keys);
+}
+
+#define RACE_KEYS 64
+
+struct race {
+	struct hsmkey_kid kids[RACE_KEYS];
+	atomic_t entered;
+	atomic_t late;		/* entered a key after its revoke returned */
+	bool revoked[RACE_KEYS];
+};
+
+/* Look keys up and run "requests" on them while the test revokes them. */
+static int race_worker(void *arg)
+{
+	struct race *r = arg;
+	unsigned int i = 0;
+
+	while (!kthread_should_stop()) {
+		unsigned int k = i++ % RACE_KEYS;
+		struct hsmkey_key *key = hsmkey_key_lookup(&r->kids[k]);
+		bool was_revoked = smp_load_acquire(&r->revoked[k]);
+
+		if (key && hsmkey_key_enter(key)) {
+			atomic_inc(&r->entered);
+			if (was_revoked)
+				atomic_inc(&r->late);
+			hsmkey_key_exit(key);
+		}
+		hsmkey_key_put(key);
+		cond_resched();
+	}
+	return 0;
+}
+
+static void keys_lookup_races_revoke(struct kunit *test)
+{
+	struct hsmkey_key *keys[RACE_KEYS];
+	struct task_struct *workers[2];
+	struct race *r;
+	unsigned int i;
+
+	r = kunit_kzalloc(test, sizeof(*r), GFP_KERNEL);
+	KUNIT_ASSERT_NOT_NULL(test, r);
+	for (i = 0; i < RACE_KEYS; i++) {
+		keys[i] = keys_test_new(test, 200000 + i);
+		r->kids[i] = keys[i]->kid;
+		KUNIT_ASSERT_EQ(test, hsmkey_key_insert(keys[i]), 0);
+		refcount_inc(&keys[i]->ref);
+	}
+	for (i = 0; i < ARRAY_SIZE(workers); i++) {
+		workers[i] = kthread_run(race_worker, r, "hsmkey-race/%u", i);
+		KUNIT_ASSERT_FALSE(test, IS_ERR(workers[i]));
+	}
+	msleep(50);
+	for (i = 0; i < RACE_KEYS; i++) {
+		hsmkey_key_revoke(keys[i]);
+		smp_store_release(&r->revoked[i], true);
+		usleep_range(200, 400);
+	}
+	msleep(50);
+	for (i = 0; i < ARRAY_SIZE(workers); i++)
+		kthread_stop(workers[i]);
+
+	KUNIT_EXPECT_GT(test, atomic_read(&r->entered), 0);
+	KUNIT_EXPECT_EQ_MSG(test, atomic_read(&r->late), 0,
+			    "requests started after revoke returned");
+	hsmkey_keys_remove(keys, RACE_KEYS);
+	for (i = 0; i < RACE_KEYS; i++)
+		hsmkey_key_put(keys[i]);
+}
+
+static struct kunit_case keys_test_cases[] = {
+	KUNIT_CASE(keys_insert_lookup_remove),
+	KUNIT_CASE_SLOW(keys_hundred_thousand),
+	KUNIT_CASE(keys_lookup_races_revoke),
+	{}
+};
+
+static struct kunit_suite keys_test_suite = {
+	.name = "hsmkey_keys",
+	.test_cases = keys_test_cases,
+};
+
+kunit_test_suite(keys_test_suite);
