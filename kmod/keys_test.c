@@ -103,6 +103,7 @@ static int race_worker(void *arg)
 	while (!kthread_should_stop()) {
 		unsigned int k = i++ % RACE_KEYS;
 		struct hsmkey_key *key = hsmkey_key_lookup(&r->kids[k]);
+		/* Pairs with the release after revoke returned. */
 		bool was_revoked = smp_load_acquire(&r->revoked[k]);
 
 		if (key && hsmkey_key_enter(key)) {
@@ -139,6 +140,7 @@ static void keys_lookup_races_revoke(struct kunit *test)
 	msleep(50);
 	for (i = 0; i < RACE_KEYS; i++) {
 		hsmkey_key_revoke(keys[i]);
+		/* Pairs with the worker's acquire: revoke has returned. */
 		smp_store_release(&r->revoked[i], true);
 		usleep_range(200, 400);
 	}
