@@ -41,7 +41,7 @@ LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all module userspace tests print-kver install dkms-install deps test test-quick demo \
+.PHONY: all module module-debug userspace tests print-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -49,6 +49,15 @@ module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) modules
 
 userspace: $(B)/hsmkeyd $(B)/hsmkeyctl
+
+# The module for the debug kernel, built in a copy of the sources (a tree
+# builds for one kernel at a time).  DEBUG_KDIR: tests/debug-kernel/build.sh.
+module-debug:
+	@test -n "$(DEBUG_KDIR)" || { echo "set DEBUG_KDIR"; exit 1; }
+	@mkdir -p $(B)/kmod-debug
+	cp -a Kbuild kmod uapi $(B)/kmod-debug/
+	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(B)/kmod-debug \
+		HSMKEY_VERSION=$(HSMKEY_VERSION) modules
 
 $(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -301,6 +301,9 @@ static int op_dm_open(struct request *rq)
 	r = get_key(rq, name, true, &key);
 	if (!r && key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked", name);
+	if (!r && !is_xts(key.type))
+		r = fail(rq, EKEYREJECTED, "key '%s' is %s; dm-crypt volumes need an aes-128-xts or aes-256-xts key",
+			 name, key_type_name(key.type));
 	if (!r)
 		r = provision(rq, k, &key);
 	if (!r) {

@@ -26,6 +26,7 @@ static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_INFO_VERSION]	= { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_NKEYS]	= { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_INNER_CBC] = { .type = NLA_REJECT },
 };
 
 static struct genl_family hsmkey_genl_family;
@@ -224,7 +225,9 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_string(msg, HSMKEY_A_INFO_VERSION, HSMKEY_VERSION) ||
 	    nla_put_u32(msg, HSMKEY_A_INFO_NKEYS, hsmkey_keys_count()) ||
 	    nla_put_string(msg, HSMKEY_A_INFO_INNER_XTS,
-			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_XTS))) {
+			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_XTS)) ||
+	    nla_put_string(msg, HSMKEY_A_INFO_INNER_CBC,
+			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_CBC))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Skcipher algorithms keyed by token: xts(hsmaes).
+ * Skcipher algorithms keyed by token: xts(hsmaes) for dm-crypt and AF_ALG,
+ * cbc(hsmaes) for AF_ALG (CBC on disk needs ESSIV, whose salt cannot be
+ * derived from a token).
  *
  * Each forwards a request to the inner tfm of the key it is bound to, the
  * kernel's best implementation of the same mode (AES-NI where present),
@@ -145,6 +147,29 @@ static struct hsmkey_skcipher_alg hsmkey_skciphers[] = {
 			.exit = hsmkey_skcipher_exit,
 		},
 	},
+	{
+		.mode = HSMKEY_MODE_CBC,
+		.inner_name = "cbc(aes)",
+		.alg = {
+			.base = {
+				.cra_name = "cbc(hsmaes)",
+				.cra_driver_name = "cbc-hsmaes",
+				.cra_priority = 300,
+				.cra_flags = CRYPTO_ALG_ASYNC,
+				.cra_blocksize = AES_BLOCK_SIZE,
+				.cra_ctxsize = sizeof(struct hsmkey_skcipher_ctx),
+				.cra_module = THIS_MODULE,
+			},
+			.min_keysize = HSMKEY_TOKEN_LEN,
+			.max_keysize = HSMKEY_TOKEN_LEN,
+			.ivsize = AES_BLOCK_SIZE,
+			.setkey = hsmkey_skcipher_setkey,
+			.encrypt = hsmkey_skcipher_encrypt,
+			.decrypt = hsmkey_skcipher_decrypt,
+			.init = hsmkey_skcipher_init,
+			.exit = hsmkey_skcipher_exit,
+		},
+	},
 };
 
 /* Bind @tfm, one of ours, to @key directly: the self-test's ephemeral keys. */
@@ -238,3 +263,5 @@ err_unregister:
 
 MODULE_ALIAS_CRYPTO("xts(hsmaes)");
 MODULE_ALIAS_CRYPTO("xts-hsmaes");
+MODULE_ALIAS_CRYPTO("cbc(hsmaes)");
+MODULE_ALIAS_CRYPTO("cbc-hsmaes");

@@ -73,6 +73,7 @@ TEST_F(nl, inner_driver_is_aesni)
 {
 	ASSERT_EQ(0, nlt_call(&self->t, nlt_msg(&self->t, HSMKEY_CMD_INFO, 0)));
 	EXPECT_STREQ("xts-aes-aesni", self->t.inner_xts);
+	EXPECT_STREQ("cbc-aes-aesni", self->t.inner_cbc);
 }
 
 TEST_F(nl, unprivileged_add_is_eperm)

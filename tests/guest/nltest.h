@@ -29,7 +29,7 @@ struct nlt {
 	char extack[256];
 	int nkeys;
 	uint32_t state, bindings, type, nkeys_info;
-	char name[HSMKEY_NAME_MAX], inner_xts[64];
+	char name[HSMKEY_NAME_MAX], inner_xts[64], inner_cbc[64];
 };
 
 struct nlt_key {
@@ -136,6 +136,9 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 	if (tb[HSMKEY_A_INFO_INNER_XTS])
 		snprintf(t->inner_xts, sizeof(t->inner_xts), "%s",
 			 nla_get_string(tb[HSMKEY_A_INFO_INNER_XTS]));
+	if (tb[HSMKEY_A_INFO_INNER_CBC])
+		snprintf(t->inner_cbc, sizeof(t->inner_cbc), "%s",
+			 nla_get_string(tb[HSMKEY_A_INFO_INNER_CBC]));
 	if (tb[HSMKEY_A_INFO_NKEYS])
 		t->nkeys_info = nla_get_u32(tb[HSMKEY_A_INFO_NKEYS]);
 	return NL_OK;

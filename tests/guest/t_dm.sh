@@ -37,6 +37,8 @@ check "cryptsetup close" cryptsetup close stock-vol
 check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key interop
 echo 3 > /proc/sys/vm/drop_caches
 check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
+check "create a CBC key" quiet ctl create cbc-key --type aes-256-cbc
+check "dm open refuses a CBC key, saying why" bash -c "'$top/build/hsmkeyctl' --socket '$sock' dm open '$loop' cbc-vol --key cbc-key 2>&1 | grep -q 'need an aes-128-xts or aes-256-xts key'"
 check "dm close refuses a volume hsmkey did not open" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' dm close nosuch 2>/dev/null"
 check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
 

@@ -7,13 +7,15 @@ work=$(mktemp -d)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 
-registered() { grep -q '^driver *: xts-hsmaes$' /proc/crypto; }
+registered() { grep -q "^driver *: $1\$" /proc/crypto; }
 check "insmod hsmkey.ko" insmod "$HSMKEY_KO"
-check "/proc/crypto lists xts-hsmaes" registered
-check "self-test passed over xts-aes-aesni" \
-	grep -q 'xts-hsmaes registered over xts-aes-aesni, self-test passed' <(dmesg)
+for m in xts cbc; do
+	check "/proc/crypto lists $m-hsmaes" registered $m-hsmaes
+	check "$m-hsmaes self-test passed over $m-aes-aesni" \
+		grep -q "$m-hsmaes registered over $m-aes-aesni, self-test passed" <(dmesg)
+done
 check "rmmod" rmmod hsmkey
-check "xts-hsmaes is gone after unload" bash -c '! grep -q "^driver *: xts-hsmaes$" /proc/crypto'
+check "the algorithms are gone after unload" bash -c '! grep -qE "^driver *: (xts|cbc)-hsmaes$" /proc/crypto'
 check "load after unload" insmod "$HSMKEY_KO"
 
 daemon_start || fail "hsmkeyd starts"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0 WITH Linux-syscall-note) OR MIT */
 /*
  * hsmkey: kernel crypto algorithms whose keys are references to keys held
- * by the hsmkey module, provisioned by hsmkeyd over generic netlink.
+ * by the hsmkey module, provisioned by hsmkeyd over generic netlink:
+ * xts(hsmaes) for AES-XTS keys (dm-crypt) and cbc(hsmaes) for AES-CBC keys.
  *
  * This header is the one definition of the protocol between hsmkey.ko,
  * hsmkeyd, hsmkeyctl and the tests.  Enums are append-only.
@@ -61,6 +62,7 @@
  *     HSMKEY_A_INFO_VERSION      string, module version
  *     HSMKEY_A_INFO_NKEYS        u32, key versions in the table
  *     HSMKEY_A_INFO_INNER_XTS    string, driver behind xts(hsmaes)
+ *     HSMKEY_A_INFO_INNER_CBC    string, driver behind cbc(hsmaes)
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS) is reserved for key
  * events; joining it needs CAP_NET_ADMIN.
@@ -149,6 +151,7 @@ enum hsmkey_attr {
 	HSMKEY_A_INFO_VERSION,
 	HSMKEY_A_INFO_NKEYS,
 	HSMKEY_A_INFO_INNER_XTS,
+	HSMKEY_A_INFO_INNER_CBC,
 	__HSMKEY_A_MAX
 };
 
