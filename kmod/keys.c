@@ -51,6 +51,12 @@ static const struct rhashtable_params hsmkey_ht_params = {
 static struct rhashtable hsmkey_ht;
 static DEFINE_XARRAY_ALLOC(hsmkey_xa);
 static DEFINE_MUTEX(hsmkey_table_lock);
+/*
+ * The module and its KUnit suites each hold the table; on 6.1 KUnit runs a
+ * module's suites before the module's init function.  Serialised by module
+ * loading.
+ */
+static unsigned int hsmkey_table_users;
 
 unsigned int hsmkey_type_keylen(u32 type)
 {
@@ -281,7 +287,14 @@ u32 hsmkey_keys_count(void)
 
 int hsmkey_keys_init(void)
 {
-	return rhashtable_init(&hsmkey_ht, &hsmkey_ht_params);
+	int err;
+
+	if (hsmkey_table_users++)
+		return 0;
+	err = rhashtable_init(&hsmkey_ht, &hsmkey_ht_params);
+	if (err)
+		hsmkey_table_users--;
+	return err;
 }
 
 /*
@@ -295,6 +308,8 @@ void hsmkey_keys_exit(void)
 	struct hsmkey_key *key;
 	unsigned long index;
 
+	if (--hsmkey_table_users)
+		return;
 	mutex_lock(&hsmkey_table_lock);
 	xa_for_each(&hsmkey_xa, index, key)
 		hsmkey_key_revoke_start(key);

@@ -23,6 +23,7 @@ check "create an AES-256-XTS key" quiet ctl create m1 --type aes-256-xts
 check "create an AES-128-XTS key" quiet ctl create m2 --type aes-128-xts
 daemon_stop
 check "unload with keys provisioned and no tfm" rmmod hsmkey
+check "load again" insmod "$HSMKEY_KO"
 
 # Installed as an operator would (make install), the module loads by name
 # and autoloads when a crypto user asks for xts(hsmaes).  `make install`
@@ -31,6 +32,7 @@ if [[ -n ${HSMKEY_DEBUG:-} ]]; then
 	skip "make install and autoload" "the debug kernel has no /lib/modules tree"
 	tap_done
 fi
+check "rmmod before install" rmmod hsmkey
 check "make install" quiet make -s -C "$top" install 2>/dev/null
 check "modprobe finds the installed module" modprobe hsmkey
 check "modinfo reports the version" grep -qx "0.1.0" <(modinfo -F version hsmkey)

@@ -12,6 +12,8 @@ cat > "$work/clean" <<'LOG'
 <6>[    6.894490] hsmkey: xts-hsmaes registered over xts-aes-aesni, self-test passed
 <6>[    6.845546] alg: No test for xts(hsmaes) (xts-hsmaes)
 <3>[    9.100000] Buffer I/O error on dev dm-0, logical block 0, async page read
+<6>[    9.479859] kmemleak: Kernel memory leak detector initialized (mem pool available: 15063)
+<6>[    9.494728] kmemleak: Automatic memory scanning thread started
 LOG
 check "a clean log passes" "$top/tests/lib/scan-log.sh" "$work/clean"
 while IFS= read -r line; do
@@ -25,6 +27,7 @@ done <<'LOG'
 <3>[   10.000000] BUG: KASAN: use-after-free in hsmkey_skcipher_crypt+0x44/0x90
 <3>[   10.000000] UBSAN: shift-out-of-bounds in kmod/token.c:40:3
 <3>[   10.000000] kmemleak: 1 new suspected memory leaks (see /sys/kernel/debug/kmemleak)
+unreferenced object 0xff11000004e2c000 (size 512):
 <4>[   10.000000] WARNING: possible circular locking dependency detected
 <3>[   10.000000] INFO: task kworker/0:1:42 blocked for more than 120 seconds. hung task
 <3>[   10.000000] rcu: INFO: rcu_preempt self-detected stall on CPU
