@@ -147,6 +147,23 @@ static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
 	return 0;
 }
 
+static int hsmkey_nl_key_remove(struct sk_buff *skb, struct genl_info *info)
+{
+	struct hsmkey_key *key;
+	int err;
+
+	err = hsmkey_nl_admin(skb, info);
+	if (err)
+		return err;
+	key = hsmkey_nl_find(info);
+	if (IS_ERR(key))
+		return PTR_ERR(key);
+	hsmkey_keys_remove(&key, 1);
+	pr_info("removed key %s version %u\n", key->name, key->kid.version);
+	hsmkey_key_put(key);
+	return 0;
+}
+
 static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 			      int flags, struct hsmkey_key *key)
 {
@@ -252,6 +269,10 @@ static const struct genl_small_ops hsmkey_nl_ops[] = {
 	{
 		.cmd = HSMKEY_CMD_INFO,
 		.doit = hsmkey_nl_info,
+	},
+	{
+		.cmd = HSMKEY_CMD_KEY_REMOVE,
+		.doit = hsmkey_nl_key_remove,
 	},
 };
 

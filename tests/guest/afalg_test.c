@@ -270,6 +270,16 @@ TEST_F(cipher, revoke_fails_closed)
 	close(again);
 }
 
+TEST_F(cipher, remove_fails_closed)
+{
+	uint8_t iv[16] = {0}, buf[512] = {0};
+
+	ASSERT_EQ(0, alg_crypt(self->hsm, true, iv, buf, buf, sizeof(buf)));
+	ASSERT_EQ(0, nlt_remove(&self->t, &self->k));
+	EXPECT_EQ(-EKEYREVOKED, alg_crypt(self->hsm, true, iv, buf, buf, sizeof(buf)));
+	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &self->k));
+}
+
 /* Bytes that are not a token leave the tfm unbound: requests fail -ENOKEY. */
 FIXTURE(nontoken) {
 	int fd;

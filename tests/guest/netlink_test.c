@@ -55,6 +55,32 @@ TEST_F(nl, add_get_dump_revoke)
 	EXPECT_EQ(0, nlt_revoke(&self->t, &self->k));
 }
 
+TEST_F(nl, remove_then_add_again)
+{
+	uint32_t before;
+
+	ASSERT_EQ(0, nlt_call(&self->t, nlt_msg(&self->t, HSMKEY_CMD_INFO, 0)));
+	before = self->t.nkeys_info;
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_remove(&self->t, &self->k));
+	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_call(&self->t, nlt_msg(&self->t, HSMKEY_CMD_INFO, 0)));
+	EXPECT_EQ(before, self->t.nkeys_info);
+	EXPECT_EQ(-ENOKEY, nlt_remove(&self->t, &self->k));
+	/* Gone from the table: the same id and version may come back. */
+	EXPECT_EQ(0, nlt_add(&self->t, &self->k));
+	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+}
+
+TEST_F(nl, unprivileged_remove_is_eperm)
+{
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	drop_to_nobody(_metadata);
+	EXPECT_EQ(-EPERM, nlt_remove(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused remove changed the key");
+}
+
 TEST_F(nl, add_twice_is_eexist)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));

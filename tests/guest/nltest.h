@@ -226,6 +226,11 @@ static inline int nlt_revoke(struct nlt *t, const struct nlt_key *k)
 	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_REVOKE, k));
 }
 
+static inline int nlt_remove(struct nlt *t, const struct nlt_key *k)
+{
+	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_REMOVE, k));
+}
+
 static inline int nlt_get(struct nlt *t, const struct nlt_key *k)
 {
 	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_GET, k));

@@ -52,6 +52,11 @@
  *   material and the inner expanded key schedule have been wiped.  The key
  *   stays listed, in state HSMKEY_STATE_REVOKED.
  *
+ * HSMKEY_CMD_KEY_REMOVE (CAP_SYS_ADMIN): revoke one key version, as above,
+ *   and take it out of the table.  Tfms still bound to it keep failing with
+ *   -EKEYREVOKED; the id and version can be added again afterwards.
+ *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION, both required
+ *
  * HSMKEY_CMD_KEY_GET: metadata of one key version (doit, with HSMKEY_A_KEY_ID
  *   and HSMKEY_A_KEY_VERSION) or of all (dump).  Each reply carries
  *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION, HSMKEY_A_KEY_NAME,
@@ -133,6 +138,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_KEY_REVOKE,
 	HSMKEY_CMD_KEY_GET,
 	HSMKEY_CMD_INFO,
+	HSMKEY_CMD_KEY_REMOVE,
 	__HSMKEY_CMD_MAX
 };
 
