@@ -25,4 +25,14 @@ static void name(void *data, int err)					\
 }
 #endif
 
+/*
+ * Permission checks on joining a multicast group arrived in 6.1.64 and 6.7;
+ * before them any process could join.
+ */
+#ifdef GENL_MCAST_CAP_SYS_ADMIN
+#define HSMKEY_MCGRP_FLAGS GENL_MCAST_CAP_SYS_ADMIN
+#else
+#define HSMKEY_MCGRP_FLAGS 0
+#endif
+
 #endif

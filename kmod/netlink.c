@@ -7,6 +7,10 @@
 #include <crypto/algapi.h>
 #include <net/genetlink.h>
 #include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/ratelimit.h>
+#include <linux/sched.h>
+#include "compat.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
@@ -27,9 +31,59 @@ static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_INFO_NKEYS]	= { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_INNER_CBC] = { .type = NLA_REJECT },
+	[HSMKEY_A_PAD]		= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_TYPE]	= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_SEQ]	= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_UID]	= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_PID]	= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_COMM]	= { .type = NLA_REJECT },
+	[HSMKEY_A_EVENT_ERRNO]	= { .type = NLA_REJECT },
 };
 
 static struct genl_family hsmkey_genl_family;
+static atomic64_t hsmkey_event_seq;
+/* Events before registration (KUnit runs first on 6.1) go nowhere. */
+static bool hsmkey_nl_registered;
+/* A flood of bad tokens must not flood the listeners. */
+static DEFINE_RATELIMIT_STATE(hsmkey_deny_rs, HZ, 10);
+
+/*
+ * Multicast an event about @kid caused by the current task.  Process
+ * context.  The sequence number counts every event, sent or not (deny
+ * events are rate-limited), so a listener sees a gap when it lost one.
+ */
+void hsmkey_nl_event(u32 type, const struct hsmkey_kid *kid, int err)
+{
+	u64 seq = atomic64_inc_return(&hsmkey_event_seq);
+	char comm[TASK_COMM_LEN];
+	struct sk_buff *skb;
+	void *hdr;
+
+	if (!READ_ONCE(hsmkey_nl_registered) ||
+	    !genl_has_listeners(&hsmkey_genl_family, &init_net, 0) ||
+	    (type == HSMKEY_EVENT_DENY && !__ratelimit(&hsmkey_deny_rs)))
+		return;
+	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!skb)
+		return;
+	hdr = genlmsg_put(skb, 0, 0, &hsmkey_genl_family, 0, HSMKEY_CMD_EVENT);
+	get_task_comm(comm, current);
+	if (!hdr ||
+	    nla_put_u32(skb, HSMKEY_A_EVENT_TYPE, type) ||
+	    nla_put_u64_64bit(skb, HSMKEY_A_EVENT_SEQ, seq, HSMKEY_A_PAD) ||
+	    nla_put(skb, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, kid->id) ||
+	    nla_put_u32(skb, HSMKEY_A_KEY_VERSION, kid->version) ||
+	    nla_put_u32(skb, HSMKEY_A_EVENT_UID,
+			from_kuid_munged(&init_user_ns, current_uid())) ||
+	    nla_put_u32(skb, HSMKEY_A_EVENT_PID, task_tgid_nr(current)) ||
+	    nla_put_string(skb, HSMKEY_A_EVENT_COMM, comm) ||
+	    (err && nla_put_u32(skb, HSMKEY_A_EVENT_ERRNO, -err))) {
+		nlmsg_free(skb);
+		return;
+	}
+	genlmsg_end(skb, hdr);
+	genlmsg_multicast(&hsmkey_genl_family, skb, 0, 0, GFP_KERNEL);
+}
 
 /* CAP_SYS_ADMIN in the initial user namespace, of sender and socket opener. */
 static int hsmkey_nl_admin(struct sk_buff *skb, struct genl_info *info)
@@ -143,6 +197,7 @@ static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(key);
 	hsmkey_key_revoke(key);
 	pr_info("revoked key %s version %u\n", key->name, key->kid.version);
+	hsmkey_nl_event(HSMKEY_EVENT_REVOKE, &key->kid, 0);
 	hsmkey_key_put(key);
 	return 0;
 }
@@ -160,6 +215,7 @@ static int hsmkey_nl_key_remove(struct sk_buff *skb, struct genl_info *info)
 		return PTR_ERR(key);
 	hsmkey_keys_remove(&key, 1);
 	pr_info("removed key %s version %u\n", key->name, key->kid.version);
+	hsmkey_nl_event(HSMKEY_EVENT_REMOVE, &key->kid, 0);
 	hsmkey_key_put(key);
 	return 0;
 }
@@ -277,7 +333,7 @@ static const struct genl_small_ops hsmkey_nl_ops[] = {
 };
 
 static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {
-	{ .name = HSMKEY_GENL_MCGRP_EVENTS, .flags = GENL_ADMIN_PERM },
+	{ .name = HSMKEY_GENL_MCGRP_EVENTS, .flags = HSMKEY_MCGRP_FLAGS },
 };
 
 static struct genl_family hsmkey_genl_family __ro_after_init = {
@@ -296,10 +352,15 @@ static struct genl_family hsmkey_genl_family __ro_after_init = {
 
 int hsmkey_netlink_init(void)
 {
-	return genl_register_family(&hsmkey_genl_family);
+	int err = genl_register_family(&hsmkey_genl_family);
+
+	if (!err)
+		WRITE_ONCE(hsmkey_nl_registered, true);
+	return err;
 }
 
 void hsmkey_netlink_exit(void)
 {
+	WRITE_ONCE(hsmkey_nl_registered, false);
 	genl_unregister_family(&hsmkey_genl_family);
 }

@@ -7,6 +7,7 @@
 #include <linux/build_bug.h>
 #include <linux/string.h>
 #include <asm/unaligned.h>
+#include "netlink.h"
 #include "token.h"
 
 static bool hsmkey_is_token(const struct hsmkey_token *tok)
@@ -43,8 +44,10 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 	memcpy(kid.id, tok->key_id, sizeof(kid.id));
 	kid.version = get_unaligned_be32(&tok->key_version);
 	key = hsmkey_key_lookup(&kid);
-	if (!key)
+	if (!key) {
+		hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, -ENOKEY);
 		return -ENOKEY;
+	}
 
 	/* A wrong verifier must look exactly like an absent key. */
 	if (crypto_memneq(key->verifier, tok->verifier, HSMKEY_VERIFIER_LEN) ||
@@ -55,10 +58,12 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 	err = hsmkey_key_bind(key, mode, inner_driver, max_reqsize);
 	if (err)
 		goto err_put;
+	hsmkey_nl_event(HSMKEY_EVENT_BIND, &kid, 0);
 	*keyp = key;
 	return 0;
 
 err_put:
 	hsmkey_key_put(key);
+	hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, err);
 	return err;
 }

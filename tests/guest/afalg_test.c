@@ -6,7 +6,10 @@
  * non-token keys leave the tfm unbound (-ENOKEY); tokens that cannot be
  * bound are refused; revoked keys fail closed.
  */
+#include <grp.h>
+#include <sched.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <linux/if_alg.h>
 #include "nltest.h"
@@ -402,6 +405,183 @@ TEST_F(badtoken, enokey)
 	nlt_token(&k, tok);
 	EXPECT_EQ(-ENOKEY, alg_setkey(self->fd, tok, sizeof(tok)));
 	EXPECT_EQ(-ENOKEY, alg_crypt(self->fd, true, iv, buf, buf, sizeof(buf)));
+}
+
+/* Events: a listener on the "events" group sees a key's life. */
+struct ev {
+	uint32_t type, uid, pid, err;
+	uint64_t seq;
+	uint8_t id[HSMKEY_ID_LEN];
+	char comm[16];
+};
+
+struct evlog {
+	struct ev ev[32];
+	int n;
+	uint8_t raw[16384];
+	size_t rawlen;
+};
+
+static int ev_collect(struct nl_msg *msg, void *arg)
+{
+	struct evlog *log = arg;
+	struct nlmsghdr *nlh = nlmsg_hdr(msg);
+	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct ev *e;
+
+	if (log->rawlen + nlh->nlmsg_len <= sizeof(log->raw)) {
+		memcpy(log->raw + log->rawlen, nlh, nlh->nlmsg_len);
+		log->rawlen += nlh->nlmsg_len;
+	}
+	if (log->n == 32 || genlmsg_parse(nlh, 0, tb, HSMKEY_A_MAX, NULL) < 0 ||
+	    !tb[HSMKEY_A_EVENT_TYPE] || !tb[HSMKEY_A_KEY_ID])
+		return NL_SKIP;
+	e = &log->ev[log->n++];
+	memset(e, 0, sizeof(*e));
+	e->type = nla_get_u32(tb[HSMKEY_A_EVENT_TYPE]);
+	e->seq = tb[HSMKEY_A_EVENT_SEQ] ? nla_get_u64(tb[HSMKEY_A_EVENT_SEQ]) : 0;
+	e->uid = tb[HSMKEY_A_EVENT_UID] ? nla_get_u32(tb[HSMKEY_A_EVENT_UID]) : 0;
+	e->pid = tb[HSMKEY_A_EVENT_PID] ? nla_get_u32(tb[HSMKEY_A_EVENT_PID]) : 0;
+	e->err = tb[HSMKEY_A_EVENT_ERRNO] ? nla_get_u32(tb[HSMKEY_A_EVENT_ERRNO]) : 0;
+	memcpy(e->id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_A_EVENT_COMM])
+		snprintf(e->comm, sizeof(e->comm), "%s", nla_get_string(tb[HSMKEY_A_EVENT_COMM]));
+	return NL_OK;
+}
+
+/* A socket joined to the events group (@grp: resolved in the initial netns). */
+static struct nl_sock *ev_listen(int grp, int *err)
+{
+	struct timeval tv = { .tv_sec = 2 };
+	struct nl_sock *sk = nl_socket_alloc();
+
+	*err = 0;
+	if (!sk || genl_connect(sk)) {
+		*err = -ECONNREFUSED;
+		return sk;
+	}
+	nl_socket_disable_seq_check(sk);
+	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
+		       &grp, sizeof(grp)))
+		*err = -errno;
+	return sk;
+}
+
+static int ev_group(void)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int grp = genl_connect(sk) ? -1 :
+		  genl_ctrl_resolve_grp(sk, HSMKEY_GENL_NAME, HSMKEY_GENL_MCGRP_EVENTS);
+
+	nl_socket_free(sk);
+	return grp;
+}
+
+/* Read until @want events arrived or the socket has been quiet 2 s. */
+static void ev_read(struct nl_sock *sk, struct evlog *log, int want)
+{
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+
+	nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_CUSTOM, ev_collect, log);
+	while (log->n < want && nl_recvmsgs(sk, cb) >= 0)
+		;
+	nl_cb_put(cb);
+}
+
+TEST(events_follow_a_key)
+{
+	static const uint32_t want[] = { HSMKEY_EVENT_BIND, HSMKEY_EVENT_DENY,
+					 HSMKEY_EVENT_REVOKE, HSMKEY_EVENT_REMOVE };
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	struct evlog *log = calloc(1, sizeof(*log));
+	struct nlt_key k, wrong;
+	struct nl_sock *sk;
+	struct nlt t;
+	int grp, err, fd, bad;
+
+	/* Deny events are rate-limited per second: start a fresh second. */
+	usleep(1100 * 1000);
+	grp = ev_group();
+	ASSERT_LT(0, grp);
+	sk = ev_listen(grp, &err);
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(0, nlt_open(&t));
+	nlt_key_random(&k, "events", HSMKEY_TYPE_AES_256_XTS);
+	ASSERT_EQ(0, bind_token(&t, &k, &fd));
+	wrong = k;
+	wrong.verifier[0] ^= 1;
+	nlt_token(&wrong, tok);
+	bad = alg_open("xts(hsmaes)");
+	EXPECT_EQ(-ENOKEY, alg_setkey(bad, tok, sizeof(tok)));
+	ASSERT_EQ(0, nlt_revoke(&t, &k));
+	ASSERT_EQ(0, nlt_remove(&t, &k));
+
+	ev_read(sk, log, 4);
+	ASSERT_EQ(4, log->n) TH_LOG("%d events arrived, 4 expected", log->n);
+	for (int i = 0; i < 4; i++) {
+		struct ev *e = &log->ev[i];
+
+		EXPECT_EQ(want[i], e->type) TH_LOG("event %d", i);
+		EXPECT_EQ(0, memcmp(e->id, k.id, HSMKEY_ID_LEN)) TH_LOG("event %d: key id", i);
+		EXPECT_EQ(0, e->uid);
+		EXPECT_EQ(getpid(), (pid_t)e->pid) TH_LOG("event %d: pid", i);
+		EXPECT_STREQ("afalg_test", e->comm);
+		if (i)
+			EXPECT_EQ(log->ev[i - 1].seq + 1, e->seq) TH_LOG("event %d: sequence gap", i);
+	}
+	EXPECT_EQ(ENOKEY, log->ev[1].err);
+	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material, 16));
+	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material + 32, 16));
+	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.verifier, 16));
+	close(fd);
+	close(bad);
+	nl_socket_free(sk);
+	nlt_close(&t);
+	free(log);
+}
+
+TEST(events_need_cap_sys_admin)
+{
+	int grp = ev_group(), err;
+	struct nl_sock *sk;
+
+	ASSERT_LT(0, grp);
+	ASSERT_EQ(0, setgroups(0, NULL));
+	ASSERT_EQ(0, setresgid(65534, 65534, 65534));
+	ASSERT_EQ(0, setresuid(65534, 65534, 65534));
+	sk = ev_listen(grp, &err);
+	EXPECT_EQ(-EPERM, err);
+	nl_socket_free(sk);
+}
+
+/* The family lives in the initial network namespace only. */
+TEST(no_events_in_another_netns)
+{
+	struct evlog *log = calloc(1, sizeof(*log));
+	int grp = ev_group(), err;
+	struct nl_sock *sk, *probe;
+	struct nlt_key k;
+	struct nlt t;
+
+	ASSERT_LT(0, grp);
+	ASSERT_EQ(0, nlt_open(&t));	/* stays in the initial namespace */
+	ASSERT_EQ(0, unshare(CLONE_NEWNET));
+	probe = nl_socket_alloc();
+	ASSERT_EQ(0, genl_connect(probe));
+	EXPECT_GT(0, genl_ctrl_resolve(probe, HSMKEY_GENL_NAME)) TH_LOG("the family is visible");
+	nl_socket_free(probe);
+	sk = ev_listen(grp, &err);
+	nlt_key_random(&k, "netns", HSMKEY_TYPE_AES_256_XTS);
+	ASSERT_EQ(0, nlt_add(&t, &k));
+	ASSERT_EQ(0, nlt_revoke(&t, &k));
+	ASSERT_EQ(0, nlt_remove(&t, &k));
+	if (!err)
+		ev_read(sk, log, 1);
+	EXPECT_EQ(0, log->n) TH_LOG("an event reached another network namespace");
+	nl_socket_free(sk);
+	nlt_close(&t);
+	free(log);
 }
 
 TEST_HARNESS_MAIN

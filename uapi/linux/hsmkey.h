@@ -69,8 +69,18 @@
  *     HSMKEY_A_INFO_INNER_XTS    string, driver behind xts(hsmaes)
  *     HSMKEY_A_INFO_INNER_CBC    string, driver behind cbc(hsmaes)
  *
- * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS) is reserved for key
- * events; joining it needs CAP_NET_ADMIN.
+ * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
+ * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
+ * HSMKEY_CMD_EVENT message, and never carries material or verifier:
+ *     HSMKEY_A_EVENT_TYPE    u32 enum hsmkey_event_type
+ *     HSMKEY_A_EVENT_SEQ     u64, one more than the previous event's: a gap
+ *                            means events were lost (the socket overran)
+ *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION
+ *     HSMKEY_A_EVENT_UID, HSMKEY_A_EVENT_PID, HSMKEY_A_EVENT_COMM
+ *                            who caused it (initial namespaces)
+ *     HSMKEY_A_EVENT_ERRNO   u32, positive errno, on DENY
+ *   DENY events are rate-limited (10 a second); the sequence still counts
+ *   the ones not sent.
  */
 #ifndef _UAPI_LINUX_HSMKEY_H
 #define _UAPI_LINUX_HSMKEY_H
@@ -132,6 +142,15 @@ struct hsmkey_token {
 #define HSMKEY_TOKEN_MAGIC	"HSMK"
 #define HSMKEY_TOKEN_FORMAT	1
 
+enum hsmkey_event_type {
+	HSMKEY_EVENT_UNSPEC,
+	HSMKEY_EVENT_BIND,	/* a tfm was bound to the key */
+	HSMKEY_EVENT_DENY,	/* a well-formed token was refused */
+	HSMKEY_EVENT_REVOKE,
+	HSMKEY_EVENT_REMOVE,
+	__HSMKEY_EVENT_MAX
+};
+
 enum hsmkey_cmd {
 	HSMKEY_CMD_UNSPEC,
 	HSMKEY_CMD_KEY_ADD,
@@ -139,6 +158,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_KEY_GET,
 	HSMKEY_CMD_INFO,
 	HSMKEY_CMD_KEY_REMOVE,
+	HSMKEY_CMD_EVENT,
 	__HSMKEY_CMD_MAX
 };
 
@@ -158,6 +178,13 @@ enum hsmkey_attr {
 	HSMKEY_A_INFO_NKEYS,
 	HSMKEY_A_INFO_INNER_XTS,
 	HSMKEY_A_INFO_INNER_CBC,
+	HSMKEY_A_PAD,
+	HSMKEY_A_EVENT_TYPE,
+	HSMKEY_A_EVENT_SEQ,
+	HSMKEY_A_EVENT_UID,
+	HSMKEY_A_EVENT_PID,
+	HSMKEY_A_EVENT_COMM,
+	HSMKEY_A_EVENT_ERRNO,
 	__HSMKEY_A_MAX
 };
 
