@@ -184,7 +184,9 @@ static struct hsmkey_key *hsmkey_nl_find(struct genl_info *info)
 	return key;
 }
 
-static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
+/* Revoke, or revoke and remove from the table. */
+static int hsmkey_nl_key_end(struct sk_buff *skb, struct genl_info *info,
+			     bool remove)
 {
 	struct hsmkey_key *key;
 	int err;
@@ -195,29 +197,26 @@ static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
 	key = hsmkey_nl_find(info);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
-	hsmkey_key_revoke(key);
-	pr_info("revoked key %s version %u\n", key->name, key->kid.version);
-	hsmkey_nl_event(HSMKEY_EVENT_REVOKE, &key->kid, 0);
+	if (remove)
+		hsmkey_keys_remove(&key, 1);
+	else
+		hsmkey_key_revoke(key);
+	pr_info("%s key %s version %u\n", remove ? "removed" : "revoked",
+		key->name, key->kid.version);
+	hsmkey_nl_event(remove ? HSMKEY_EVENT_REMOVE : HSMKEY_EVENT_REVOKE,
+			&key->kid, 0);
 	hsmkey_key_put(key);
 	return 0;
 }
 
+static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
+{
+	return hsmkey_nl_key_end(skb, info, false);
+}
+
 static int hsmkey_nl_key_remove(struct sk_buff *skb, struct genl_info *info)
 {
-	struct hsmkey_key *key;
-	int err;
-
-	err = hsmkey_nl_admin(skb, info);
-	if (err)
-		return err;
-	key = hsmkey_nl_find(info);
-	if (IS_ERR(key))
-		return PTR_ERR(key);
-	hsmkey_keys_remove(&key, 1);
-	pr_info("removed key %s version %u\n", key->name, key->kid.version);
-	hsmkey_nl_event(HSMKEY_EVENT_REMOVE, &key->kid, 0);
-	hsmkey_key_put(key);
-	return 0;
+	return hsmkey_nl_key_end(skb, info, true);
 }
 
 static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,

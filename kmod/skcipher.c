@@ -123,53 +123,34 @@ static void hsmkey_skcipher_exit(struct crypto_skcipher *tfm)
 	ctx->key = NULL;
 }
 
+#define HSMKEY_SKCIPHER(m, name, driver, inner)				\
+	{								\
+		.mode = HSMKEY_MODE_##m,				\
+		.inner_name = inner,					\
+		.alg = {						\
+			.base = {					\
+				.cra_name = name,			\
+				.cra_driver_name = driver,		\
+				.cra_priority = 300,			\
+				.cra_flags = CRYPTO_ALG_ASYNC,		\
+				.cra_blocksize = AES_BLOCK_SIZE,	\
+				.cra_ctxsize = sizeof(struct hsmkey_skcipher_ctx), \
+				.cra_module = THIS_MODULE,		\
+			},						\
+			.min_keysize = HSMKEY_TOKEN_LEN,		\
+			.max_keysize = HSMKEY_TOKEN_LEN,		\
+			.ivsize = AES_BLOCK_SIZE,			\
+			.setkey = hsmkey_skcipher_setkey,		\
+			.encrypt = hsmkey_skcipher_encrypt,		\
+			.decrypt = hsmkey_skcipher_decrypt,		\
+			.init = hsmkey_skcipher_init,			\
+			.exit = hsmkey_skcipher_exit,			\
+		},							\
+	}
+
 static struct hsmkey_skcipher_alg hsmkey_skciphers[] = {
-	{
-		.mode = HSMKEY_MODE_XTS,
-		.inner_name = "xts(aes)",
-		.alg = {
-			.base = {
-				.cra_name = "xts(hsmaes)",
-				.cra_driver_name = "xts-hsmaes",
-				.cra_priority = 300,
-				.cra_flags = CRYPTO_ALG_ASYNC,
-				.cra_blocksize = AES_BLOCK_SIZE,
-				.cra_ctxsize = sizeof(struct hsmkey_skcipher_ctx),
-				.cra_module = THIS_MODULE,
-			},
-			.min_keysize = HSMKEY_TOKEN_LEN,
-			.max_keysize = HSMKEY_TOKEN_LEN,
-			.ivsize = AES_BLOCK_SIZE,
-			.setkey = hsmkey_skcipher_setkey,
-			.encrypt = hsmkey_skcipher_encrypt,
-			.decrypt = hsmkey_skcipher_decrypt,
-			.init = hsmkey_skcipher_init,
-			.exit = hsmkey_skcipher_exit,
-		},
-	},
-	{
-		.mode = HSMKEY_MODE_CBC,
-		.inner_name = "cbc(aes)",
-		.alg = {
-			.base = {
-				.cra_name = "cbc(hsmaes)",
-				.cra_driver_name = "cbc-hsmaes",
-				.cra_priority = 300,
-				.cra_flags = CRYPTO_ALG_ASYNC,
-				.cra_blocksize = AES_BLOCK_SIZE,
-				.cra_ctxsize = sizeof(struct hsmkey_skcipher_ctx),
-				.cra_module = THIS_MODULE,
-			},
-			.min_keysize = HSMKEY_TOKEN_LEN,
-			.max_keysize = HSMKEY_TOKEN_LEN,
-			.ivsize = AES_BLOCK_SIZE,
-			.setkey = hsmkey_skcipher_setkey,
-			.encrypt = hsmkey_skcipher_encrypt,
-			.decrypt = hsmkey_skcipher_decrypt,
-			.init = hsmkey_skcipher_init,
-			.exit = hsmkey_skcipher_exit,
-		},
-	},
+	HSMKEY_SKCIPHER(XTS, "xts(hsmaes)", "xts-hsmaes", "xts(aes)"),
+	HSMKEY_SKCIPHER(CBC, "cbc(hsmaes)", "cbc-hsmaes", "cbc(aes)"),
 };
 
 /* Bind @tfm, one of ours, to @key directly: the self-test's ephemeral keys. */

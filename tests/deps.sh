@@ -11,6 +11,8 @@ packages=(
 	# kernel tooling: kselftest_harness.h and checkpatch.pl from the
 	# kernel source, sparse, DKMS
 	linux-source-6.1 xz-utils sparse perl dkms
+	# the debug kernel build
+	flex bison bc libelf-dev
 	# the test guest: Debian's stock kernel under QEMU, root over 9p
 	linux-image-amd64 qemu-system-x86 busybox-static cpio gzip
 	# what the tests drive
