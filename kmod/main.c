@@ -4,10 +4,29 @@
  * provisioned by hsmkeyd over generic netlink.
  */
 #include <linux/module.h>
+#include <linux/suspend.h>
 #include <net/genetlink.h>
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
+
+/*
+ * A hibernation image would write the key table, material and expanded
+ * schedules included, to disk: refuse it while any key is loaded.
+ */
+static int hsmkey_pm_notify(struct notifier_block *nb, unsigned long action,
+			    void *data)
+{
+	if (action != PM_HIBERNATION_PREPARE || !hsmkey_keys_count())
+		return NOTIFY_DONE;
+	pr_warn("hibernation refused: %u key versions are loaded\n",
+		hsmkey_keys_count());
+	return notifier_from_errno(-EBUSY);
+}
+
+static struct notifier_block hsmkey_pm_nb = {
+	.notifier_call = hsmkey_pm_notify,
+};
 
 static int __init hsmkey_init(void)
 {
@@ -16,9 +35,12 @@ static int __init hsmkey_init(void)
 	err = hsmkey_keys_init();
 	if (err)
 		return err;
-	err = hsmkey_skcipher_register();
+	err = register_pm_notifier(&hsmkey_pm_nb);
 	if (err)
 		goto err_keys;
+	err = hsmkey_skcipher_register();
+	if (err)
+		goto err_pm;
 	err = hsmkey_netlink_init();
 	if (err)
 		goto err_skcipher;
@@ -27,6 +49,8 @@ static int __init hsmkey_init(void)
 
 err_skcipher:
 	hsmkey_skcipher_unregister();
+err_pm:
+	unregister_pm_notifier(&hsmkey_pm_nb);
 err_keys:
 	hsmkey_keys_exit();
 	return err;
@@ -36,6 +60,7 @@ static void __exit hsmkey_exit(void)
 {
 	hsmkey_netlink_exit();
 	hsmkey_skcipher_unregister();
+	unregister_pm_notifier(&hsmkey_pm_nb);
 	hsmkey_keys_exit();
 }
 

@@ -21,6 +21,28 @@ check "load after unload" insmod "$HSMKEY_KO"
 daemon_start || fail "hsmkeyd starts"
 check "create an AES-256-XTS key" quiet ctl create m1 --type aes-256-xts
 check "create an AES-128-XTS key" quiet ctl create m2 --type aes-128-xts
+# Hibernating would write loaded keys to disk.
+if [[ -w /sys/power/state ]] && grep -qw disk /sys/power/state; then
+	echo disk > /sys/power/state 2>"$work/hib.err"
+	check "hibernation is refused while keys are loaded (EBUSY)" grep -q "busy" "$work/hib.err"
+	check "the kernel log says why" grep -q "hibernation refused: 2 key versions are loaded" <(dmesg)
+else
+	skip "hibernation is refused while keys are loaded" "this kernel cannot hibernate"
+fi
+# CAP_NET_ADMIN (what network managers hold) is not enough to provision.
+nosys() {
+	local sock=$work/nosys.sock pid rc
+	setpriv --bounding-set -sys_admin "$top/build/hsmkeyd" --state-dir "$work/state2" \
+		--socket "$sock" 2>"$work/nosys.log" &
+	pid=$!
+	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+	"$top/build/hsmkeyctl" --socket "$sock" create nosys --type aes-256-xts 2>&1 |
+		grep -q 'changing hsmkey keys needs CAP_SYS_ADMIN'
+	rc=$?
+	kill "$pid"; wait "$pid"
+	return $rc
+}
+check "a daemon without CAP_SYS_ADMIN is refused by the kernel, saying why" nosys
 daemon_stop
 check "unload with keys provisioned and no tfm" rmmod hsmkey
 check "load again" insmod "$HSMKEY_KO"
