@@ -50,14 +50,17 @@ module:
 
 userspace: $(B)/hsmkeyd $(B)/hsmkeyctl
 
-# The module for the debug kernel, built in a copy of the sources (a tree
-# builds for one kernel at a time).  DEBUG_KDIR: tests/debug-kernel/build.sh.
+# The module for the debug kernel, built in copies of the sources (a tree
+# builds for one kernel at a time): kmod-debug for the guest tests, and
+# kmod-kunit with the KUnit suites.  DEBUG_KDIR: tests/debug-kernel/build.sh.
 module-debug:
 	@test -n "$(DEBUG_KDIR)" || { echo "set DEBUG_KDIR"; exit 1; }
-	@mkdir -p $(B)/kmod-debug
-	cp -a Kbuild kmod uapi $(B)/kmod-debug/
-	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(B)/kmod-debug \
-		HSMKEY_VERSION=$(HSMKEY_VERSION) modules
+	@for v in debug kunit; do \
+		mkdir -p $(B)/kmod-$$v && cp -a Kbuild kmod uapi $(B)/kmod-$$v/ && \
+		$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(B)/kmod-$$v \
+			HSMKEY_VERSION=$(HSMKEY_VERSION) \
+			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
+	done
 
 $(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -20,6 +20,7 @@ read -r -a tests <<<"$(list "$mode")"
 # The debug kernel gets the module built against its own tree.
 if [[ $(uname -r) == *-hsmkey-debug ]]; then
 	export HSMKEY_DEBUG=1 HSMKEY_KO=$top/build/kmod-debug/hsmkey.ko
+	export HSMKEY_KUNIT_KO=$top/build/kmod-kunit/hsmkey.ko
 else
 	export HSMKEY_KO=$top/hsmkey.ko
 fi

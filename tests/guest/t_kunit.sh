@@ -1,23 +1,27 @@
 #!/bin/bash
-# The module's KUnit suites (built when the kernel has CONFIG_KUNIT) run
-# when it loads; each case becomes one TAP result here.
+# The module's KUnit suites (built with HSMKEY_KUNIT=y against a kernel with
+# CONFIG_KUNIT) run when it loads; each case, and each parameter of a
+# parameterised case, becomes one TAP result here.
 . "$(dirname "$0")/../lib/tap.sh"
-insmod "$HSMKEY_KO" || { fail "insmod $HSMKEY_KO"; tap_done; }
-suites=$(ls -d /sys/kernel/debug/kunit/hsmkey_* 2>/dev/null)
-[[ -n $suites ]] || fail "no hsmkey KUnit suite ran"
-for s in $suites; do
-	suite=$(basename "$s")
-	# Case lines are indented one level ("    ok 3 name"); the cases of a
-	# parameterised test one more, and its own line sums them up.
-	while read -r line; do
-		case $line in
-		"not ok "*) fail "$suite: ${line#not ok * }" ;;
-		ok*"# SKIP"*) skip "$suite: $(sed 's/^ok [0-9]* //; s/ # SKIP.*//' <<<"$line")" "${line##*# SKIP}" ;;
-		"ok "*) ok "$suite: ${line#ok * }" ;;
-		esac
-	done < <(awk '/^        (not )?ok /{ param = 1; print; next }
-		      /^    (not )?ok /{ if (!param) print; param = 0 }' "$s/results")
-	sed 's/^/# /' "$s/results" | grep -E '# +# ' | head -n 20
-done
+dmesg -C
+insmod "$HSMKEY_KUNIT_KO" || { fail "insmod $HSMKEY_KUNIT_KO"; tap_done; }
+# KTAP in the log: "    # Subtest: SUITE", its cases one level in, the
+# parameters of a case two levels in followed by the case's own summary.
+dmesg -t | awk '
+	/^    # Subtest: hsmkey_/ { suite = $3; next }
+	suite && /^        (not )?ok / { param = 1; print suite ": " $0; next }
+	suite && /^    (not )?ok / { if (!param) print suite ": " $0; param = 0; next }
+	/^(not )?ok [0-9]+ / { suite = "" }' > /tmp/kunit-cases
+[[ -s /tmp/kunit-cases ]] || fail "no hsmkey KUnit suite ran"
+while IFS= read -r line; do
+	suite=${line%%: *}
+	result=$(sed 's/^ *//' <<<"${line#*: }")
+	case $result in
+	"not ok "*) fail "$suite: ${result#not ok * }" ;;
+	*"# SKIP"*) skip "$suite: $(sed 's/^ok [0-9]* //; s/ # SKIP.*//' <<<"$result")" "${result##*# SKIP}" ;;
+	"ok "*) ok "$suite: $(sed 's/^ok [0-9]* //' <<<"$result")" ;;
+	esac
+done < /tmp/kunit-cases
+dmesg -t | grep -E '^ +# .*(Expected|ASSERTION|EXPECTATION)' | sed 's/^/# /' | head -n 20
 rmmod hsmkey
 tap_done
