@@ -3,11 +3,14 @@
 # CONFIG_KUNIT) run when it loads; each case, and each parameter of a
 # parameterised case, becomes one TAP result here.
 . "$(dirname "$0")/../lib/tap.sh"
-dmesg -C
+# Read the log from a marker on: clearing it would hide earlier lines from
+# the harness's scan.
+marker="hsmkey-kunit: start $$ $RANDOM"
+echo "$marker" > /dev/kmsg
 insmod "$HSMKEY_KUNIT_KO" || { fail "insmod $HSMKEY_KUNIT_KO"; tap_done; }
 # KTAP in the log: "    # Subtest: SUITE", its cases one level in, the
 # parameters of a case two levels in followed by the case's own summary.
-dmesg -t | awk '
+dmesg -t | sed -n "/^$marker\$/,\$p" | awk '
 	/^    # Subtest: hsmkey_/ { suite = $3; next }
 	suite && /^        (not )?ok / { param = 1; print suite ": " $0; next }
 	suite && /^    (not )?ok / { if (!param) print suite ": " $0; param = 0; next }
@@ -22,6 +25,6 @@ while IFS= read -r line; do
 	"ok "*) ok "$suite: $(sed 's/^ok [0-9]* //' <<<"$result")" ;;
 	esac
 done < /tmp/kunit-cases
-dmesg -t | grep -E '^ +# .*(Expected|ASSERTION|EXPECTATION)' | sed 's/^/# /' | head -n 20
+dmesg -t | sed -n "/^$marker\$/,\$p" | grep -E '^ +# .*(Expected|ASSERTION|EXPECTATION)' | sed 's/^/# /' | head -n 20
 rmmod hsmkey
 tap_done
