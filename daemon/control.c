@@ -5,6 +5,7 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -170,24 +171,47 @@ static int op_import(struct request *rq)
 	return r;
 }
 
+/* What the kernel holds, from one dump, sorted by id and version. */
 struct list_ctx {
 	struct json_object *keys;
-	struct kernel *k;
+	struct kernel_key *held;
+	size_t nheld;
+	bool have_kernel;
 };
+
+static int cmp_kid(const void *a, const void *b)
+{
+	const struct kernel_key *x = a, *y = b;
+	int c = memcmp(x->id, y->id, HSMKEY_ID_LEN);
+
+	return c ? c : (x->version > y->version) - (x->version < y->version);
+}
+
+static int collect_held(const struct kernel_key *key, void *arg)
+{
+	struct list_ctx *l = arg;
+	struct kernel_key *tmp = realloc(l->held, (l->nheld + 1) * sizeof(*tmp));
+
+	if (!tmp)
+		return -ENOMEM;
+	l->held = tmp;
+	l->held[l->nheld++] = *key;
+	return 0;
+}
 
 static int list_one(const struct ks_key *key, void *arg)
 {
 	struct list_ctx *l = arg;
 	struct json_object *o = json_object_new_object();
-	struct kernel_key kk;
+	struct kernel_key want = { .version = key->version }, *kk;
 	const char *kstate = "unknown";
-	int r;
 
 	add_key_fields(o, key);
-	if (l->k) {
-		r = kernel_get(l->k, key->id, key->version, &kk);
-		kstate = r ? "absent" : kk.state == HSMKEY_STATE_ACTIVE ? "loaded" : "revoked";
-		json_object_object_add(o, "bindings", json_object_new_int64(r ? 0 : kk.bindings));
+	if (l->have_kernel) {
+		memcpy(want.id, key->id, HSMKEY_ID_LEN);
+		kk = l->nheld ? bsearch(&want, l->held, l->nheld, sizeof(*kk), cmp_kid) : NULL;
+		kstate = !kk ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" : "revoked";
+		json_object_object_add(o, "bindings", json_object_new_int64(kk ? kk->bindings : 0));
 	}
 	json_object_object_add(o, "kernel", json_object_new_string(kstate));
 	json_object_array_add(l->keys, o);
@@ -196,11 +220,17 @@ static int list_one(const struct ks_key *key, void *arg)
 
 static int list_keys(struct request *rq, struct kernel *k)
 {
-	struct list_ctx l = { json_object_new_array(), k };
+	struct list_ctx l = { .keys = json_object_new_array() };
 	int r;
 
 	json_object_object_add(rq->reply, "keys", l.keys);
+	if (k && !kernel_list(k, collect_held, &l)) {
+		l.have_kernel = true;
+		if (l.nheld)
+			qsort(l.held, l.nheld, sizeof(*l.held), cmp_kid);
+	}
 	r = ks_list(rq->d->ks, list_one, &l);
+	free(l.held);
 	return r ? fail(rq, r, "cannot list the keystore: %s", strerror(-r)) : 0;
 }
 

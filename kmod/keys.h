@@ -86,4 +86,11 @@ u32 hsmkey_keys_count(void);
 int hsmkey_keys_init(void);
 void hsmkey_keys_exit(void);
 
+#if IS_ENABLED(CONFIG_KUNIT)
+struct kunit_suite;
+/* The table may not exist yet: 6.1 runs a module's suites before its init. */
+int hsmkey_kunit_suite_init(struct kunit_suite *suite);
+void hsmkey_kunit_suite_exit(struct kunit_suite *suite);
+#endif
+
 #endif

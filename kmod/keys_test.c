@@ -163,20 +163,19 @@ static struct kunit_case keys_test_cases[] = {
 	{}
 };
 
-/* The table may not exist yet: 6.1 runs the suites before module init. */
-static int keys_test_suite_init(struct kunit_suite *suite)
+int hsmkey_kunit_suite_init(struct kunit_suite *suite)
 {
 	return hsmkey_keys_init();
 }
 
-static void keys_test_suite_exit(struct kunit_suite *suite)
+void hsmkey_kunit_suite_exit(struct kunit_suite *suite)
 {
 	hsmkey_keys_exit();
 }
 
 static struct kunit_suite keys_test_suite = {
-	.suite_init = keys_test_suite_init,
-	.suite_exit = keys_test_suite_exit,
+	.suite_init = hsmkey_kunit_suite_init,
+	.suite_exit = hsmkey_kunit_suite_exit,
 	.name = "hsmkey_keys",
 	.test_cases = keys_test_cases,
 };

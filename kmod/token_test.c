@@ -138,20 +138,9 @@ static struct kunit_case token_test_cases[] = {
 	{}
 };
 
-/* The table may not exist yet: 6.1 runs the suites before module init. */
-static int token_test_suite_init(struct kunit_suite *suite)
-{
-	return hsmkey_keys_init();
-}
-
-static void token_test_suite_exit(struct kunit_suite *suite)
-{
-	hsmkey_keys_exit();
-}
-
 static struct kunit_suite token_test_suite = {
-	.suite_init = token_test_suite_init,
-	.suite_exit = token_test_suite_exit,
+	.suite_init = hsmkey_kunit_suite_init,
+	.suite_exit = hsmkey_kunit_suite_exit,
 	.name = "hsmkey_token",
 	.test_cases = token_test_cases,
 };

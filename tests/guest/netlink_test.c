@@ -1,17 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The "hsmkey" generic netlink family: add, get, dump, revoke, permissions,
  * and malformed messages, which must be refused and change nothing. */
-#include <grp.h>
 #include <unistd.h>
 #include "nltest.h"
 #include "kselftest_harness.h"
-
-static void drop_to_nobody(struct __test_metadata *_metadata)
-{
-	ASSERT_EQ(0, setgroups(0, NULL));
-	ASSERT_EQ(0, setresgid(65534, 65534, 65534));
-	ASSERT_EQ(0, setresuid(65534, 65534, 65534));
-}
 
 FIXTURE(nl) {
 	struct nlt t;
@@ -75,7 +67,7 @@ TEST_F(nl, remove_then_add_again)
 TEST_F(nl, unprivileged_remove_is_eperm)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
-	drop_to_nobody(_metadata);
+	ASSERT_EQ(0, nlt_drop_to_nobody());
 	EXPECT_EQ(-EPERM, nlt_remove(&self->t, &self->k));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused remove changed the key");
@@ -106,7 +98,7 @@ TEST_F(nl, unprivileged_add_is_eperm)
 {
 	struct nlt u;
 
-	drop_to_nobody(_metadata);
+	ASSERT_EQ(0, nlt_drop_to_nobody());
 	ASSERT_EQ(0, nlt_open(&u));
 	EXPECT_EQ(-EPERM, nlt_add(&u, &self->k));
 	EXPECT_EQ(-ENOKEY, nlt_get(&u, &self->k)) TH_LOG("the refused add changed the table");
@@ -119,7 +111,7 @@ TEST_F(nl, unprivileged_revoke_is_eperm)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
 	/* The socket was opened by root: the sender's rights count too. */
-	drop_to_nobody(_metadata);
+	ASSERT_EQ(0, nlt_drop_to_nobody());
 	EXPECT_EQ(-EPERM, nlt_revoke(&self->t, &self->k));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused revoke changed the key");

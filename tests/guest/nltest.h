@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/random.h>
+#include <unistd.h>
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -253,6 +255,15 @@ static inline void nlt_token(const struct nlt_key *k, uint8_t *out)
 	tok.key_version = htonl(k->version);
 	memcpy(tok.verifier, k->verifier, HSMKEY_VERIFIER_LEN);
 	memcpy(out, &tok, HSMKEY_TOKEN_LEN);
+}
+
+/* Become uid and gid 65534 with no supplementary groups and no capability. */
+static inline int nlt_drop_to_nobody(void)
+{
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		return -errno;
+	return 0;
 }
 
 /* Does @needle (n bytes) occur anywhere in @hay? */
