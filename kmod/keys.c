@@ -24,6 +24,7 @@
 #include <crypto/skcipher.h>
 #include <crypto/algapi.h>
 #include <linux/rhashtable.h>
+#include <linux/sched.h>
 #include <linux/xarray.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -201,12 +202,16 @@ void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n)
 {
 	unsigned int i;
 
-	for (i = 0; i < n; i++)
+	/* Batches can be large: let others run between keys. */
+	for (i = 0; i < n; i++) {
 		hsmkey_key_revoke_start(keys[i]);
+		cond_resched();
+	}
 	mutex_lock(&hsmkey_table_lock);
 	for (i = 0; i < n; i++) {
 		hsmkey_key_revoke_finish(keys[i]);
 		hsmkey_key_unlink(keys[i]);
+		cond_resched();
 	}
 	mutex_unlock(&hsmkey_table_lock);
 }
@@ -311,11 +316,14 @@ void hsmkey_keys_exit(void)
 	if (--hsmkey_table_users)
 		return;
 	mutex_lock(&hsmkey_table_lock);
-	xa_for_each(&hsmkey_xa, index, key)
+	xa_for_each(&hsmkey_xa, index, key) {
 		hsmkey_key_revoke_start(key);
+		cond_resched();
+	}
 	xa_for_each(&hsmkey_xa, index, key) {
 		hsmkey_key_revoke_finish(key);
 		hsmkey_key_unlink(key);
+		cond_resched();
 	}
 	mutex_unlock(&hsmkey_table_lock);
 
