@@ -35,7 +35,8 @@ DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c
 CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
-GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/kcore_scan
+GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
+	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
 LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
@@ -82,7 +83,7 @@ $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/daemon/proto.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
-$(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h uapi/linux/hsmkey.h
+$(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 

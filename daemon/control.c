@@ -316,6 +316,34 @@ static int op_revoke(struct request *rq)
 	return 0;
 }
 
+/*
+ * A key's token, in hex, for administrators: what an AF_ALG application
+ * of an allowed user passes to setkey().  A secret: it is never logged.
+ */
+static int op_token(struct request *rq)
+{
+	char hex[2 * HSMKEY_TOKEN_LEN + 1];
+	struct hsmkey_token tok;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+		return r;
+	if (key.state != KS_ACTIVE)
+		r = fail(rq, EKEYREVOKED, "key '%s' is revoked: its token binds nothing", name);
+	if (!r) {
+		ks_token(&key, &tok);
+		hex_encode((const uint8_t *)&tok, sizeof(tok), hex);
+		json_object_object_add(rq->reply, "token", json_object_new_string(hex));
+		add_key_fields(rq->reply, &key);
+		wipe(hex, sizeof(hex));
+		wipe(&tok, sizeof(tok));
+	}
+	ks_key_wipe(&key);
+	return r;
+}
+
 static int op_dm_open(struct request *rq)
 {
 	const char *device = proto_str(rq->req, "device"), *map, *name;
@@ -376,6 +404,7 @@ static const struct {
 	{ "status", false, op_status },
 	{ "load", true, op_load },
 	{ "revoke", true, op_revoke },
+	{ "token", true, op_token },
 	{ "dm-open", true, op_dm_open },
 	{ "dm-close", true, op_dm_close },
 };

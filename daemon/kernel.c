@@ -1,7 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <openssl/evp.h>
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
@@ -37,6 +44,96 @@ static const struct nla_policy reply_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_INFO_NKEYS] = { .type = NLA_U32 },
 	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_NUL_STRING },
 };
+
+/*
+ * /dev/hsmkey, held for the daemon's life once it first provisions a key:
+ * it makes this process the only one that may change key state, and its
+ * transport key wraps material on its way to the kernel.  The key lives on
+ * a locked page excluded from core dumps.
+ */
+static struct {
+	int fd;
+	struct hsmkey_transport_key *tkey;
+} dev = { .fd = -1 };
+
+static int device_hold(struct kernel *k)
+{
+	int fd, e;
+
+	if (dev.fd >= 0)
+		return 0;
+	if (!dev.tkey) {
+		void *p = mmap(NULL, sizeof(*dev.tkey), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (p == MAP_FAILED)
+			return -ENOMEM;
+		if (mlock(p, sizeof(*dev.tkey)) < 0)
+			log_warn("cannot lock the transport key in memory: %s", strerror(errno));
+		madvise(p, sizeof(*dev.tkey), MADV_DONTDUMP);
+		dev.tkey = p;
+	}
+	fd = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		if (e == EBUSY)
+			snprintf(k->errmsg, sizeof(k->errmsg),
+				 "another process holds /dev/hsmkey (is another hsmkeyd running?)");
+		else if (e == EPERM || e == EACCES)
+			snprintf(k->errmsg, sizeof(k->errmsg),
+				 "cannot open /dev/hsmkey: changing hsmkey keys needs CAP_SYS_ADMIN");
+		else
+			snprintf(k->errmsg, sizeof(k->errmsg), "cannot open /dev/hsmkey: %s",
+				 strerror(e));
+		return -e;
+	}
+	if (ioctl(fd, HSMKEY_IOC_TRANSPORT_KEY, dev.tkey) < 0) {
+		e = errno;
+		close(fd);
+		snprintf(k->errmsg, sizeof(k->errmsg), "cannot get the transport key: %s",
+			 strerror(e));
+		return -e;
+	}
+	dev.fd = fd;
+	log_info("holding /dev/hsmkey");
+	return 0;
+}
+
+void kernel_device_release(void)
+{
+	if (dev.fd >= 0)
+		close(dev.fd);
+	dev.fd = -1;
+	if (dev.tkey)
+		wipe(dev.tkey, sizeof(*dev.tkey));
+}
+
+/* Wrap @key's material under the transport key: nonce, ciphertext, tag. */
+static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
+{
+	unsigned int len = key_type_len(key->type);
+	struct hsmkey_wrap_aad aad;
+	EVP_CIPHER_CTX *c;
+	int n, ok;
+
+	memcpy(aad.key_id, key->id, HSMKEY_ID_LEN);
+	aad.key_version = htonl(key->version);
+	aad.key_type = htonl((uint32_t)key->type);
+	if (getrandom(out, HSMKEY_WRAP_NONCE_LEN, 0) != HSMKEY_WRAP_NONCE_LEN)
+		return -EIO;
+	c = EVP_CIPHER_CTX_new();
+	if (!c)
+		return -ENOMEM;
+	ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, dev.tkey->key, out) &&
+	     EVP_EncryptUpdate(c, NULL, &n, (uint8_t *)&aad, sizeof(aad)) &&
+	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, key->material, (int)len) &&
+	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
+				 out + HSMKEY_WRAP_NONCE_LEN + len);
+	EVP_CIPHER_CTX_free(c);	/* wipes its key schedule */
+	*outlen = (int)(len + HSMKEY_WRAP_OVERHEAD);
+	return ok ? 0 : -EIO;
+}
 
 int kernel_open(struct kernel **out)
 {
@@ -176,8 +273,17 @@ static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
 
 int kernel_add(struct kernel *k, const struct ks_key *key)
 {
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_KEY_ADD, 0);
+	uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
+	struct nl_msg *msg;
+	int r, wlen;
 
+	r = device_hold(k);
+	if (r)
+		return r;
+	r = wrap_material(key, wrapped, &wlen);
+	if (r)
+		return r;
+	msg = kernel_msg(k, HSMKEY_CMD_KEY_ADD, 0);
 	if (!msg)
 		return -ENOMEM;
 	if (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->id) ||
@@ -185,9 +291,7 @@ int kernel_add(struct kernel *k, const struct ks_key *key)
 	    nla_put_string(msg, HSMKEY_A_KEY_NAME, key->name) ||
 	    nla_put_u32(msg, HSMKEY_A_KEY_TYPE, (uint32_t)key->type) ||
 	    nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, key->verifier) ||
-	    nla_put(msg, HSMKEY_A_KEY_MATERIAL, (int)key_type_len(key->type),
-		    key->material)) {
-		wipe(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
+	    nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}

@@ -25,6 +25,8 @@ struct kernel_info {
 };
 
 int kernel_open(struct kernel **out);
+/* Give up /dev/hsmkey and wipe the transport key (at exit). */
+void kernel_device_release(void);
 void kernel_close(struct kernel *k);
 /* The last error message the kernel attached (extack), or "". */
 const char *kernel_errmsg(struct kernel *k);

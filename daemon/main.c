@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "control.h"
+#include "kernel.h"
 #include "util.h"
 
 #define MAX_CLIENTS 64
@@ -136,6 +137,7 @@ int main(int argc, char **argv)
 		close(pfd[i].fd);
 	close(lfd);
 	unlink(d.socket_path);
+	kernel_device_release();
 	ks_close(d.ks);
 	return 0;
 }

@@ -20,15 +20,29 @@
  * asynchronous ones, to complete.  Only then are the inner tfm (whose
  * expanded key schedule crypto_free_skcipher() wipes) and the material
  * wiped and freed.
+ *
+ * Expiry and usage-limit events run from work items that exist only while
+ * the key is in the table (HSMKEY_KEY_LINKED): they are armed after
+ * insertion, never once the key is revoked, and removal cancels them
+ * synchronously before it drops the table's reference.
  */
+#include <crypto/aead.h>
 #include <crypto/skcipher.h>
 #include <crypto/algapi.h>
+#include <linux/cred.h>
+#include <linux/timekeeping.h>
 #include <linux/rhashtable.h>
 #include <linux/sched.h>
 #include <linux/xarray.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include "keys.h"
+#include "netlink.h"
+
+#define HSMKEY_KEY_LINKED	1	/* bit in flags: in the table */
+#define HSMKEY_EXPIRY_RECHECK	60	/* seconds: bound on clock jumps */
+
+struct hsmkey_stats hsmkey_stats;
 
 static const struct {
 	unsigned int keylen;
@@ -77,10 +91,14 @@ static void hsmkey_key_drained(struct percpu_ref *ref)
 	complete_all(&key->drained);
 }
 
+static void hsmkey_key_expiry(struct work_struct *work);
+static void hsmkey_key_limit(struct work_struct *work);
+
 struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 				     const char *name, u32 type,
 				     const u8 *verifier, const u8 *material)
 {
+	struct hsmkey_policy policy;
 	struct hsmkey_key *key;
 	int err;
 
@@ -96,16 +114,138 @@ struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 		kfree(key);
 		return ERR_PTR(err);
 	}
+	key->usage = alloc_percpu(struct hsmkey_usage);
+	hsmkey_quota_init(&key->quota_bytes);
+	hsmkey_quota_init(&key->quota_requests);
 	key->kid = *kid;
 	refcount_set(&key->ref, 1);
 	init_completion(&key->drained);
 	mutex_init(&key->lock);
+	INIT_DELAYED_WORK(&key->expiry, hsmkey_key_expiry);
+	INIT_WORK(&key->limit_work, hsmkey_key_limit);
 	key->state = HSMKEY_STATE_ACTIVE;
 	key->type = type;
 	strscpy(key->name, name, sizeof(key->name));
 	memcpy(key->verifier, verifier, HSMKEY_VERIFIER_LEN);
 	memcpy(key->material, material, hsmkey_type_keylen(type));
+
+	hsmkey_policy_default(&policy, type);
+	err = key->usage ? hsmkey_key_set_policy(key, &policy) : -ENOMEM;
+	if (err) {
+		hsmkey_key_revoke(key);
+		hsmkey_key_put(key);
+		return ERR_PTR(err);
+	}
 	return key;
+}
+
+void hsmkey_key_usage(struct hsmkey_key *key, struct hsmkey_usage *out)
+{
+	int cpu;
+
+	memset(out, 0, sizeof(*out));
+	for_each_possible_cpu(cpu) {
+		struct hsmkey_usage *u = per_cpu_ptr(key->usage, cpu);
+
+		out->bytes += READ_ONCE(u->bytes);
+		out->requests += READ_ONCE(u->requests);
+	}
+}
+
+/* With key->lock held: (re)arm the expiry work if the key can expire. */
+static void hsmkey_key_arm_expiry(struct hsmkey_key *key)
+{
+	time64_t left;
+
+	lockdep_assert_held(&key->lock);
+	if (!key->policy.not_after || key->state == HSMKEY_STATE_REVOKED ||
+	    !test_bit(HSMKEY_KEY_LINKED, &key->flags))
+		return;
+	left = (time64_t)key->policy.not_after - ktime_get_real_seconds();
+	left = clamp_t(time64_t, left, 0, HSMKEY_EXPIRY_RECHECK);
+	mod_delayed_work(system_unbound_wq, &key->expiry, left * HZ);
+}
+
+static void hsmkey_key_expiry(struct work_struct *work)
+{
+	struct hsmkey_key *key = container_of(to_delayed_work(work),
+					      struct hsmkey_key, expiry);
+	bool expired;
+
+	mutex_lock(&key->lock);
+	expired = key->state != HSMKEY_STATE_REVOKED && key->policy.not_after &&
+		  ktime_get_real_seconds() >= (time64_t)key->policy.not_after;
+	if (!expired)
+		hsmkey_key_arm_expiry(key);
+	mutex_unlock(&key->lock);
+	if (!expired)
+		return;
+	hsmkey_key_revoke(key);
+	atomic64_inc(&hsmkey_stats.expiries);
+	pr_info("key %s version %u expired: revoked\n", key->name,
+		key->kid.version);
+	hsmkey_nl_event(HSMKEY_EVENT_EXPIRE, &key->kid, 0);
+}
+
+static void hsmkey_key_limit(struct work_struct *work)
+{
+	struct hsmkey_key *key = container_of(work, struct hsmkey_key,
+					      limit_work);
+
+	atomic64_inc(&hsmkey_stats.limits);
+	hsmkey_nl_event(HSMKEY_EVENT_LIMIT, &key->kid, 0);
+}
+
+/*
+ * Replace the policy.  Usage counted so far stays counted against the new
+ * limits.  Process context; callers serialise policy changes of one key
+ * (genl_mutex, or a key not yet in the table).
+ */
+int hsmkey_key_set_policy(struct hsmkey_key *key,
+			  const struct hsmkey_policy *policy)
+{
+	struct hsmkey_usage used;
+	int err;
+
+	hsmkey_key_usage(key, &used);
+	mutex_lock(&key->lock);
+	err = hsmkey_quota_set(&key->quota_bytes, policy->max_bytes,
+			       used.bytes);
+	if (!err)
+		err = hsmkey_quota_set(&key->quota_requests,
+				       policy->max_requests, used.requests);
+	if (err) {
+		/* Keep the old limits in force. */
+		hsmkey_quota_set(&key->quota_bytes, key->policy.max_bytes,
+				 used.bytes);
+		goto out;
+	}
+	key->policy = *policy;
+	clear_bit(HSMKEY_KEY_LIMIT_SENT, &key->flags);
+	if (!policy->not_after)
+		cancel_delayed_work(&key->expiry);
+	hsmkey_key_arm_expiry(key);
+out:
+	mutex_unlock(&key->lock);
+	return err;
+}
+
+bool hsmkey_key_charge(struct hsmkey_key *key, unsigned int bytes)
+{
+	if (!hsmkey_quota_charge(&key->quota_requests, 1))
+		goto limit;
+	if (!hsmkey_quota_charge(&key->quota_bytes, bytes)) {
+		hsmkey_quota_refund(&key->quota_requests, 1);
+		goto limit;
+	}
+	this_cpu_add(key->usage->bytes, bytes);
+	this_cpu_inc(key->usage->requests);
+	return true;
+
+limit:
+	if (!test_and_set_bit(HSMKEY_KEY_LIMIT_SENT, &key->flags))
+		queue_work(system_unbound_wq, &key->limit_work);
+	return false;
 }
 
 static void hsmkey_key_free_rcu(struct rcu_head *rcu)
@@ -113,14 +253,17 @@ static void hsmkey_key_free_rcu(struct rcu_head *rcu)
 	struct hsmkey_key *key = container_of(rcu, struct hsmkey_key, rcu);
 
 	percpu_ref_exit(&key->active);
+	free_percpu(key->usage);
+	hsmkey_quota_destroy(&key->quota_bytes);
+	hsmkey_quota_destroy(&key->quota_requests);
 	kfree_sensitive(key);
 }
 
 void hsmkey_key_put(struct hsmkey_key *key)
 {
 	if (key && refcount_dec_and_test(&key->ref)) {
-		/* Revoke has freed it; a key is never freed while bound. */
-		WARN_ON_ONCE(key->inner);
+		/* Revoke has freed them; a key is never freed while bound. */
+		WARN_ON_ONCE(memchr_inv(&key->inner, 0, sizeof(key->inner)));
 		call_rcu(&key->rcu, hsmkey_key_free_rcu);
 	}
 }
@@ -139,7 +282,12 @@ int hsmkey_key_insert(struct hsmkey_key *key)
 	if (old) {
 		err = IS_ERR(old) ? PTR_ERR(old) : -EEXIST;
 		xa_erase(&hsmkey_xa, key->index);
+		goto out;
 	}
+	mutex_lock(&key->lock);
+	set_bit(HSMKEY_KEY_LINKED, &key->flags);
+	hsmkey_key_arm_expiry(key);
+	mutex_unlock(&key->lock);
 out:
 	mutex_unlock(&hsmkey_table_lock);
 	return err;
@@ -169,11 +317,20 @@ static void hsmkey_key_revoke_start(struct hsmkey_key *key)
 
 static void hsmkey_key_revoke_finish(struct hsmkey_key *key)
 {
+	int i;
+
 	wait_for_completion(&key->drained);
 
 	mutex_lock(&key->lock);
-	crypto_free_skcipher(key->inner);
-	key->inner = NULL;
+	if (hsmkey_type_mode(key->type) == HSMKEY_MODE_GCM) {
+		for (i = 0; i < HSMKEY_GCM_NTAGS; i++) {
+			crypto_free_aead(key->inner.aead[i]);
+			key->inner.aead[i] = NULL;
+		}
+	} else {
+		crypto_free_skcipher(key->inner.skcipher);
+		key->inner.skcipher = NULL;
+	}
 	memzero_explicit(key->material, sizeof(key->material));
 	mutex_unlock(&key->lock);
 }
@@ -184,10 +341,33 @@ void hsmkey_key_revoke(struct hsmkey_key *key)
 	hsmkey_key_revoke_finish(key);
 }
 
-/* With the table lock held, after revoke: drop the table's reference. */
+/*
+ * Disable or enable: -EKEYREVOKED once revoked.  Bindings that exist keep
+ * working either way.
+ */
+int hsmkey_key_set_state(struct hsmkey_key *key, u32 state)
+{
+	int err = 0;
+
+	mutex_lock(&key->lock);
+	if (key->state == HSMKEY_STATE_REVOKED)
+		err = -EKEYREVOKED;
+	else
+		WRITE_ONCE(key->state, state);
+	mutex_unlock(&key->lock);
+	return err;
+}
+
+/*
+ * With the table lock held, after revoke: stop the work items (revoked,
+ * the key re-arms none) and drop the table's reference.
+ */
 static void hsmkey_key_unlink(struct hsmkey_key *key)
 {
 	lockdep_assert_held(&hsmkey_table_lock);
+	clear_bit(HSMKEY_KEY_LINKED, &key->flags);
+	cancel_delayed_work_sync(&key->expiry);
+	cancel_work_sync(&key->limit_work);
 	rhashtable_remove_fast(&hsmkey_ht, &key->node, hsmkey_ht_params);
 	xa_erase(&hsmkey_xa, key->index);
 	hsmkey_key_put(key);
@@ -216,46 +396,48 @@ void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n)
 	mutex_unlock(&hsmkey_table_lock);
 }
 
+static bool hsmkey_in_egroup(kgid_t gid, void *arg)
+{
+	return in_egroup_p(gid);
+}
+
 /*
  * Called with a reference from hsmkey_key_lookup(), which becomes the
- * binding's reference on success.  Allocates and keys the inner tfm on the
- * first binding: one expanded key schedule per key, shared by every tfm
- * bound to it.
+ * binding's reference on success.  The checks follow the errno table in
+ * uapi/linux/hsmkey.h, against the credentials of the calling task.
  */
 int hsmkey_key_bind(struct hsmkey_key *key, enum hsmkey_mode mode,
-		    const char *inner_driver, unsigned int max_reqsize)
+		    int (*prepare)(struct hsmkey_key *key, void *arg),
+		    void *arg)
 {
-	struct crypto_skcipher *inner;
-	int err = 0;
-
-	if (hsmkey_type_mode(key->type) != mode)
-		return -EKEYREJECTED;
+	const struct hsmkey_caller caller = {
+		.euid = current_euid(),
+		.in_group = hsmkey_in_egroup,
+	};
+	int err;
 
 	mutex_lock(&key->lock);
-	if (key->state != HSMKEY_STATE_ACTIVE) {
+	if (key->state == HSMKEY_STATE_REVOKED)
 		err = -EKEYREVOKED;
-		goto out;
+	else if (key->state == HSMKEY_STATE_DISABLED)
+		err = -EPERM;
+	else if (hsmkey_type_mode(key->type) != mode)
+		err = -EKEYREJECTED;
+	else
+		err = hsmkey_policy_check(&key->policy, mode,
+					  ktime_get_real_seconds(),
+					  atomic_read(&key->bindings), &caller);
+	if (!err && (hsmkey_quota_used_up(&key->quota_requests) ||
+		     hsmkey_quota_used_up(&key->quota_bytes)))
+		err = -EDQUOT;
+	if (!err)
+		err = prepare(key, arg);
+	if (!err) {
+		atomic_inc(&key->bindings);
+		atomic64_inc(&key->binds);
+	} else {
+		atomic64_inc(&key->denies);
 	}
-	if (!key->inner) {
-		inner = crypto_alloc_skcipher(inner_driver, 0,
-					      CRYPTO_ALG_ALLOCATES_MEMORY);
-		if (IS_ERR(inner)) {
-			err = PTR_ERR(inner);
-			goto out;
-		}
-		if (crypto_skcipher_reqsize(inner) > max_reqsize)
-			err = -EINVAL;
-		else
-			err = crypto_skcipher_setkey(inner, key->material,
-						     hsmkey_type_keylen(key->type));
-		if (err) {
-			crypto_free_skcipher(inner);
-			goto out;
-		}
-		key->inner = inner;
-	}
-	atomic_inc(&key->bindings);
-out:
 	mutex_unlock(&key->lock);
 	return err;
 }
@@ -316,6 +498,7 @@ void hsmkey_keys_exit(void)
 	if (--hsmkey_table_users)
 		return;
 	mutex_lock(&hsmkey_table_lock);
+	/* Netlink is gone: nothing arms expiry any more. */
 	xa_for_each(&hsmkey_xa, index, key) {
 		hsmkey_key_revoke_start(key);
 		cond_resched();

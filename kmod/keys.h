@@ -6,21 +6,26 @@
 #include <linux/rhashtable-types.h>
 #include <linux/completion.h>
 #include <linux/mutex.h>
+#include <linux/workqueue.h>
 #include <linux/hsmkey.h>
+#include "policy.h"
+#include "quota.h"
 
 struct crypto_skcipher;
+struct crypto_aead;
 
-enum hsmkey_mode {
-	HSMKEY_MODE_NONE,
-	HSMKEY_MODE_XTS,
-	HSMKEY_MODE_CBC,
-	HSMKEY_MODE_GCM,
-};
+/* GCM tag sizes 4, 8, 12..16: one inner tfm each, made on first use. */
+#define HSMKEY_GCM_NTAGS 7
 
 /* The table key: one version of one key.  20 bytes, no padding. */
 struct hsmkey_kid {
 	u8 id[HSMKEY_ID_LEN];
 	u32 version;
+};
+
+struct hsmkey_usage {
+	u64 bytes;
+	u64 requests;
 };
 
 /*
@@ -29,9 +34,12 @@ struct hsmkey_kid {
  * @ref counts the table's reference and one per binding; the memory is
  * freed after an RCU grace period once it drops to zero, because lookups
  * walk the table under RCU.  @active counts requests in flight; revoke kills
- * it and waits for @drained before wiping @material and freeing @inner, so a
- * request either holds @active (and may use @inner) or fails.  @lock
- * serialises the lazy allocation of @inner against revoke.
+ * it and waits for @drained before wiping @material and freeing the inner
+ * tfms, so a request either holds @active (and may use them) or fails.
+ * @lock serialises state changes, the policy and the lazy allocation of
+ * inner tfms against each other and against revoke.  @expiry and
+ * @limit_work run only while the key is in the table: removal cancels them
+ * before dropping the table's reference.
  */
 struct hsmkey_key {
 	struct rhash_head node;
@@ -41,15 +49,42 @@ struct hsmkey_key {
 	struct rcu_head rcu;
 	struct percpu_ref active;
 	struct completion drained;
-	struct mutex lock;		/* @inner allocation vs revoke */
+	struct mutex lock;		/* see above */
 	u32 state;
 	u32 type;
 	atomic_t bindings;
-	struct crypto_skcipher *inner;
+	unsigned long flags;
+	struct hsmkey_policy policy;
+	struct hsmkey_quota quota_bytes;
+	struct hsmkey_quota quota_requests;
+	struct hsmkey_usage __percpu *usage;
+	atomic64_t binds;
+	atomic64_t denies;
+	struct delayed_work expiry;
+	struct work_struct limit_work;
+	union {
+		struct crypto_skcipher *skcipher;
+		struct crypto_aead *aead[HSMKEY_GCM_NTAGS];
+	} inner;
+	bool has_owner;
+	u8 owner[HSMKEY_OWNER_LEN];
 	char name[HSMKEY_NAME_MAX];
 	u8 verifier[HSMKEY_VERIFIER_LEN];
 	u8 material[HSMKEY_MATERIAL_MAX];
 };
+
+#define HSMKEY_KEY_LIMIT_SENT	0	/* bit in @flags */
+
+/* Module-wide counters, reported by HSMKEY_CMD_INFO. */
+struct hsmkey_stats {
+	atomic64_t binds;
+	atomic64_t denies;
+	atomic64_t revokes;
+	atomic64_t expiries;
+	atomic64_t limits;
+};
+
+extern struct hsmkey_stats hsmkey_stats;
 
 unsigned int hsmkey_type_keylen(u32 type);
 enum hsmkey_mode hsmkey_type_mode(u32 type);
@@ -57,14 +92,23 @@ enum hsmkey_mode hsmkey_type_mode(u32 type);
 struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 				     const char *name, u32 type,
 				     const u8 *verifier, const u8 *material);
+int hsmkey_key_set_policy(struct hsmkey_key *key,
+			  const struct hsmkey_policy *policy);
 int hsmkey_key_insert(struct hsmkey_key *key);
 struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid);
 void hsmkey_key_put(struct hsmkey_key *key);
 void hsmkey_key_revoke(struct hsmkey_key *key);
+int hsmkey_key_set_state(struct hsmkey_key *key, u32 state);
 void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n);
+void hsmkey_key_usage(struct hsmkey_key *key, struct hsmkey_usage *out);
 
+/*
+ * Bind @key for @mode: state and policy checks, then @prepare (which makes
+ * the inner tfm the binding needs, if missing) under @key->lock.
+ */
 int hsmkey_key_bind(struct hsmkey_key *key, enum hsmkey_mode mode,
-		    const char *inner_driver, unsigned int max_reqsize);
+		    int (*prepare)(struct hsmkey_key *key, void *arg),
+		    void *arg);
 void hsmkey_key_unbind(struct hsmkey_key *key);
 
 /* Data path: no lock, no shared cache line. */
@@ -77,6 +121,12 @@ static inline void hsmkey_key_exit(struct hsmkey_key *key)
 {
 	percpu_ref_put(&key->active);
 }
+
+/*
+ * Charge a request of @bytes to @key, inside enter/exit: false (and the
+ * request must fail with -EDQUOT) when a usage limit does not allow it.
+ */
+bool hsmkey_key_charge(struct hsmkey_key *key, unsigned int bytes);
 
 void hsmkey_keys_lock(void);
 void hsmkey_keys_unlock(void);

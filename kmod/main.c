@@ -6,6 +6,8 @@
 #include <linux/module.h>
 #include <linux/suspend.h>
 #include <net/genetlink.h>
+#include "aead.h"
+#include "dev.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
@@ -41,12 +43,22 @@ static int __init hsmkey_init(void)
 	err = hsmkey_skcipher_register();
 	if (err)
 		goto err_pm;
-	err = hsmkey_netlink_init();
+	err = hsmkey_aead_register();
 	if (err)
 		goto err_skcipher;
+	err = hsmkey_netlink_init();
+	if (err)
+		goto err_aead;
+	err = hsmkey_dev_init();
+	if (err)
+		goto err_netlink;
 	pr_info("version %s loaded\n", HSMKEY_VERSION);
 	return 0;
 
+err_netlink:
+	hsmkey_netlink_exit();
+err_aead:
+	hsmkey_aead_unregister();
 err_skcipher:
 	hsmkey_skcipher_unregister();
 err_pm:
@@ -58,7 +70,9 @@ err_keys:
 
 static void __exit hsmkey_exit(void)
 {
+	hsmkey_dev_exit();
 	hsmkey_netlink_exit();
+	hsmkey_aead_unregister();
 	hsmkey_skcipher_unregister();
 	unregister_pm_notifier(&hsmkey_pm_nb);
 	hsmkey_keys_exit();

@@ -10,21 +10,38 @@
 #include <linux/cred.h>
 #include <linux/ratelimit.h>
 #include <linux/sched.h>
+#include "aead.h"
 #include "compat.h"
+#include "dev.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
 
+/* What one key of an add carries, at top level or in HSMKEY_A_KEYS. */
+#define HSMKEY_NL_KEY_POLICY						\
+	[HSMKEY_A_KEY_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),	\
+	[HSMKEY_A_KEY_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),		\
+	[HSMKEY_A_KEY_NAME]	= { .type = NLA_NUL_STRING,		\
+				    .len = HSMKEY_NAME_MAX - 1 },	\
+	[HSMKEY_A_KEY_TYPE]	= NLA_POLICY_RANGE(NLA_U32, 1, HSMKEY_TYPE_MAX), \
+	[HSMKEY_A_KEY_VERIFIER]	= NLA_POLICY_EXACT_LEN(HSMKEY_VERIFIER_LEN), \
+	[HSMKEY_A_KEY_MATERIAL]	= { .type = NLA_REJECT,			\
+				    .reject_message =			\
+		"clear material is refused: send HSMKEY_A_KEY_WRAPPED" }, \
+	[HSMKEY_A_KEY_WRAPPED]	= NLA_POLICY_RANGE(NLA_BINARY,		\
+				    HSMKEY_WRAP_OVERHEAD + 16,		\
+				    HSMKEY_WRAP_OVERHEAD + HSMKEY_MATERIAL_MAX), \
+	[HSMKEY_A_KEY_POLICY]	= NLA_POLICY_NESTED(hsmkey_policy_nl),	\
+	[HSMKEY_A_KEY_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN)
+
+static const struct nla_policy hsmkey_nl_key_policy[HSMKEY_A_MAX + 1] = {
+	HSMKEY_NL_KEY_POLICY,
+};
+
+/* Attributes only the kernel sends are rejected when received. */
 static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
-	[HSMKEY_A_KEY_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),
-	[HSMKEY_A_KEY_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),
-	[HSMKEY_A_KEY_NAME]	= { .type = NLA_NUL_STRING,
-				    .len = HSMKEY_NAME_MAX - 1 },
-	[HSMKEY_A_KEY_TYPE]	= NLA_POLICY_RANGE(NLA_U32, 1, HSMKEY_TYPE_MAX),
-	[HSMKEY_A_KEY_VERIFIER]	= NLA_POLICY_EXACT_LEN(HSMKEY_VERIFIER_LEN),
-	[HSMKEY_A_KEY_MATERIAL]	= NLA_POLICY_RANGE(NLA_BINARY, 16,
-						   HSMKEY_MATERIAL_MAX),
-	/* Reply-only attributes. */
+	HSMKEY_NL_KEY_POLICY,
+	[HSMKEY_A_KEYS]		= NLA_POLICY_NESTED_ARRAY(hsmkey_nl_key_policy),
 	[HSMKEY_A_KEY_STATE]	= { .type = NLA_REJECT },
 	[HSMKEY_A_KEY_BINDINGS]	= { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_VERSION]	= { .type = NLA_REJECT },
@@ -38,6 +55,18 @@ static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_EVENT_PID]	= { .type = NLA_REJECT },
 	[HSMKEY_A_EVENT_COMM]	= { .type = NLA_REJECT },
 	[HSMKEY_A_EVENT_ERRNO]	= { .type = NLA_REJECT },
+	[HSMKEY_A_KEY_BYTES]	= { .type = NLA_REJECT },
+	[HSMKEY_A_KEY_REQUESTS]	= { .type = NLA_REJECT },
+	[HSMKEY_A_KEY_BINDS]	= { .type = NLA_REJECT },
+	[HSMKEY_A_KEY_DENIES]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_INNER_GCM] = { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_HOLDER]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_BINDS]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_DENIES]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_REVOKES]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_EXPIRIES] = { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_LIMITS]	= { .type = NLA_REJECT },
+	[HSMKEY_A_INFO_EVENTS]	= { .type = NLA_REJECT },
 };
 
 static struct genl_family hsmkey_genl_family;
@@ -86,27 +115,44 @@ void hsmkey_nl_event(u32 type, const struct hsmkey_kid *kid, int err)
 }
 
 /* CAP_SYS_ADMIN in the initial user namespace, of sender and socket opener. */
+/*
+ * CAP_SYS_ADMIN in the initial user namespace, of sender and socket opener,
+ * and, while a daemon holds /dev/hsmkey, being that daemon.
+ */
 static int hsmkey_nl_admin(struct sk_buff *skb, struct genl_info *info)
 {
-	if (netlink_capable(skb, CAP_SYS_ADMIN))
-		return 0;
-	NL_SET_ERR_MSG(info->extack, "changing hsmkey keys needs CAP_SYS_ADMIN");
-	return -EPERM;
+	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "changing hsmkey keys needs CAP_SYS_ADMIN");
+		return -EPERM;
+	}
+	return hsmkey_dev_check(info->extack);
 }
 
 /* A required attribute is missing: name it in the extack message. */
+static bool hsmkey_nl_missing(struct netlink_ext_ack *extack,
+			      struct nlattr *nest, struct nlattr **tb, int attr,
+			      const char *msg)
+{
+	if (tb[attr])
+		return false;
+	NL_SET_ERR_ATTR_MISS(extack, nest, attr);
+	if (extack)
+		extack->_msg = msg;	/* a string literal, see below */
+	return true;
+}
+
+static bool hsmkey_nl_info_missing(struct genl_info *info, int attr,
+				   const char *msg)
+{
+	return hsmkey_nl_missing(info->extack, NULL, info->attrs, attr, msg);
+}
+
+#define HSMKEY_NL_MISSING_IN(extack, nest, tb, attr)			\
+	hsmkey_nl_missing(extack, nest, tb, attr, "missing attribute " #attr)
+
 #define HSMKEY_NL_MISSING(info, attr)					\
-	({								\
-		struct genl_info *__info = (info);			\
-		int __attr = (attr);					\
-		bool __miss = !__info->attrs[__attr];			\
-		if (__miss) {						\
-			NL_SET_ERR_ATTR_MISS(__info->extack, NULL, __attr); \
-			NL_SET_ERR_MSG(__info->extack,			\
-				       "missing attribute " #attr);	\
-		}							\
-		__miss;							\
-	})
+	hsmkey_nl_info_missing(info, attr, "missing attribute " #attr)
 
 static void hsmkey_nl_kid(struct genl_info *info, struct hsmkey_kid *kid)
 {
@@ -114,55 +160,167 @@ static void hsmkey_nl_kid(struct genl_info *info, struct hsmkey_kid *kid)
 	kid->version = nla_get_u32(info->attrs[HSMKEY_A_KEY_VERSION]);
 }
 
-static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
+/*
+ * One key from the attributes in @tb (top level, or the entry @nest of a
+ * batch): unwrapped, checked, with its policy, not yet in the table.
+ */
+static struct hsmkey_key *hsmkey_nl_key_new(struct nlattr **tb,
+					    struct nlattr *nest,
+					    struct netlink_ext_ack *extack)
 {
-	struct nlattr *mat = info->attrs[HSMKEY_A_KEY_MATERIAL];
+	u8 material[HSMKEY_MATERIAL_MAX];
+	struct hsmkey_policy policy;
 	struct hsmkey_key *key;
 	struct hsmkey_kid kid;
 	unsigned int keylen;
 	u32 type;
 	int err;
 
+	if (HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_ID) ||
+	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_VERSION) ||
+	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_NAME) ||
+	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_TYPE) ||
+	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_VERIFIER) ||
+	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_WRAPPED))
+		return ERR_PTR(-EINVAL);
+
+	type = nla_get_u32(tb[HSMKEY_A_KEY_TYPE]);
+	keylen = hsmkey_type_keylen(type);
+	memcpy(kid.id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
+	kid.version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
+	hsmkey_policy_default(&policy, type);
+	if (tb[HSMKEY_A_KEY_POLICY]) {
+		err = hsmkey_policy_parse(tb[HSMKEY_A_KEY_POLICY], type,
+					  &policy, extack);
+		if (err)
+			return ERR_PTR(err);
+	}
+
+	err = hsmkey_dev_unwrap(&kid, type, tb[HSMKEY_A_KEY_WRAPPED], material,
+				extack);
+	if (err)
+		goto out;
+	if (hsmkey_type_mode(type) == HSMKEY_MODE_XTS &&
+	    !crypto_memneq(material, material + keylen / 2, keylen / 2)) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[HSMKEY_A_KEY_WRAPPED],
+				    "XTS key halves are equal");
+		err = -EKEYREJECTED;
+		goto out;
+	}
+	key = hsmkey_key_create(&kid, nla_data(tb[HSMKEY_A_KEY_NAME]), type,
+				nla_data(tb[HSMKEY_A_KEY_VERIFIER]), material);
+	if (IS_ERR(key)) {
+		err = PTR_ERR(key);
+		goto out;
+	}
+	err = hsmkey_key_set_policy(key, &policy);
+	if (err) {
+		hsmkey_key_revoke(key);
+		hsmkey_key_put(key);
+		goto out;
+	}
+	if (tb[HSMKEY_A_KEY_OWNER]) {
+		memcpy(key->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]),
+		       HSMKEY_OWNER_LEN);
+		key->has_owner = true;
+	}
+out:
+	memzero_explicit(material, sizeof(material));
+	return err ? ERR_PTR(err) : key;
+}
+
+/* The keys of an add, one or a batch, in @keys; returns how many. */
+static int hsmkey_nl_add_parse(struct genl_info *info, struct hsmkey_key **keys)
+{
+	struct nlattr *batch = info->attrs[HSMKEY_A_KEYS];
+	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct nlattr *entry;
+	int n = 0, rem, err;
+
+	if (!batch) {
+		keys[0] = hsmkey_nl_key_new(info->attrs, NULL, info->extack);
+		return IS_ERR(keys[0]) ? PTR_ERR(keys[0]) : 1;
+	}
+	if (info->attrs[HSMKEY_A_KEY_ID]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[HSMKEY_A_KEY_ID],
+				    "give HSMKEY_A_KEYS or one key's attributes, not both");
+		return -EINVAL;
+	}
+	nla_for_each_nested(entry, batch, rem) {
+		err = nla_parse_nested(tb, HSMKEY_A_MAX, entry,
+				       hsmkey_nl_key_policy, info->extack);
+		if (!err) {
+			keys[n] = hsmkey_nl_key_new(tb, entry, info->extack);
+			err = PTR_ERR_OR_ZERO(keys[n]);
+		}
+		if (err) {
+			while (n--) {
+				hsmkey_key_revoke(keys[n]);
+				hsmkey_key_put(keys[n]);
+			}
+			return err;
+		}
+		n++;
+	}
+	return n;
+}
+
+static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *batch = info->attrs[HSMKEY_A_KEYS];
+	struct hsmkey_key **keys;
+	int n, i, n_in, err;
+
 	err = hsmkey_nl_admin(skb, info);
 	if (err)
 		return err;
-	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_ID) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERSION) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_NAME) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_TYPE) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERIFIER) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_MATERIAL))
-		return -EINVAL;
+	n = 1;
+	if (batch) {
+		struct nlattr *entry;
+		int rem;
 
-	type = nla_get_u32(info->attrs[HSMKEY_A_KEY_TYPE]);
-	keylen = hsmkey_type_keylen(type);
-	if (nla_len(mat) != keylen) {
-		NL_SET_ERR_MSG_ATTR(info->extack, mat,
-				    "material length does not match key type");
-		return -EINVAL;
+		n = 0;
+		nla_for_each_nested(entry, batch, rem)
+			n++;
+		if (!n || n > HSMKEY_BATCH_MAX) {
+			NL_SET_ERR_MSG_ATTR(info->extack, batch,
+					    "a batch holds 1 to HSMKEY_BATCH_MAX keys");
+			return n ? -E2BIG : -EINVAL;
+		}
 	}
-	if (hsmkey_type_mode(type) == HSMKEY_MODE_XTS &&
-	    !crypto_memneq(nla_data(mat), nla_data(mat) + keylen / 2,
-			   keylen / 2)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, mat,
-				    "XTS key halves are equal");
-		return -EKEYREJECTED;
+	keys = kcalloc(n, sizeof(*keys), GFP_KERNEL);
+	if (!keys)
+		return -ENOMEM;
+	n = hsmkey_nl_add_parse(info, keys);
+	if (n < 0) {
+		err = n;
+		goto out;
 	}
 
-	hsmkey_nl_kid(info, &kid);
-	key = hsmkey_key_create(&kid, nla_data(info->attrs[HSMKEY_A_KEY_NAME]),
-				type, nla_data(info->attrs[HSMKEY_A_KEY_VERIFIER]),
-				nla_data(mat));
-	if (IS_ERR(key))
-		return PTR_ERR(key);
-	err = hsmkey_key_insert(key);
-	if (err) {
-		if (err == -EEXIST)
-			NL_SET_ERR_MSG(info->extack,
-				       "key id and version already present");
-		hsmkey_key_revoke(key);
-		hsmkey_key_put(key);
+	/* All or nothing.  A key in the table is held by the table alone. */
+	for (i = 0; i < n; i++) {
+		err = hsmkey_key_insert(keys[i]);
+		if (err)
+			break;
 	}
+	if (!err) {
+		for (i = 0; i < n; i++)
+			hsmkey_nl_event(HSMKEY_EVENT_ADD, &keys[i]->kid, 0);
+		goto out;
+	}
+	if (err == -EEXIST)
+		NL_SET_ERR_MSG(info->extack,
+			       "key id and version already present");
+	for (n_in = 0; n_in < i; n_in++)
+		refcount_inc(&keys[n_in]->ref);
+	hsmkey_keys_remove(keys, i);
+	for (i = 0; i < n; i++) {
+		if (i >= n_in)
+			hsmkey_key_revoke(keys[i]);
+		hsmkey_key_put(keys[i]);
+	}
+out:
+	kfree(keys);
 	return err;
 }
 
@@ -201,6 +359,7 @@ static int hsmkey_nl_key_end(struct sk_buff *skb, struct genl_info *info,
 		hsmkey_keys_remove(&key, 1);
 	else
 		hsmkey_key_revoke(key);
+	atomic64_inc(&hsmkey_stats.revokes);
 	pr_info("%s key %s version %u\n", remove ? "removed" : "revoked",
 		key->name, key->kid.version);
 	hsmkey_nl_event(remove ? HSMKEY_EVENT_REMOVE : HSMKEY_EVENT_REVOKE,
@@ -219,22 +378,98 @@ static int hsmkey_nl_key_remove(struct sk_buff *skb, struct genl_info *info)
 	return hsmkey_nl_key_end(skb, info, true);
 }
 
+static int hsmkey_nl_key_state(struct sk_buff *skb, struct genl_info *info,
+			       u32 state)
+{
+	struct hsmkey_key *key;
+	int err;
+
+	err = hsmkey_nl_admin(skb, info);
+	if (err)
+		return err;
+	key = hsmkey_nl_find(info);
+	if (IS_ERR(key))
+		return PTR_ERR(key);
+	err = hsmkey_key_set_state(key, state);
+	if (err)
+		NL_SET_ERR_MSG(info->extack, "the key is revoked");
+	else
+		hsmkey_nl_event(state == HSMKEY_STATE_DISABLED ?
+				HSMKEY_EVENT_DISABLE : HSMKEY_EVENT_ENABLE,
+				&key->kid, 0);
+	hsmkey_key_put(key);
+	return err;
+}
+
+static int hsmkey_nl_key_disable(struct sk_buff *skb, struct genl_info *info)
+{
+	return hsmkey_nl_key_state(skb, info, HSMKEY_STATE_DISABLED);
+}
+
+static int hsmkey_nl_key_enable(struct sk_buff *skb, struct genl_info *info)
+{
+	return hsmkey_nl_key_state(skb, info, HSMKEY_STATE_ACTIVE);
+}
+
+static int hsmkey_nl_key_set_policy(struct sk_buff *skb,
+				    struct genl_info *info)
+{
+	struct hsmkey_policy policy;
+	struct hsmkey_key *key;
+	int err;
+
+	err = hsmkey_nl_admin(skb, info);
+	if (err)
+		return err;
+	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_POLICY))
+		return -EINVAL;
+	key = hsmkey_nl_find(info);
+	if (IS_ERR(key))
+		return PTR_ERR(key);
+	err = hsmkey_policy_parse(info->attrs[HSMKEY_A_KEY_POLICY], key->type,
+				  &policy, info->extack);
+	if (!err)
+		err = hsmkey_key_set_policy(key, &policy);
+	if (!err)
+		hsmkey_nl_event(HSMKEY_EVENT_POLICY, &key->kid, 0);
+	hsmkey_key_put(key);
+	return err;
+}
+
 static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 			      int flags, struct hsmkey_key *key)
 {
 	void *hdr;
 
+	struct hsmkey_policy policy;
+	struct hsmkey_usage used;
+
 	hdr = genlmsg_put(skb, portid, seq, &hsmkey_genl_family, flags,
 			  HSMKEY_CMD_KEY_GET);
 	if (!hdr)
 		return -EMSGSIZE;
+	mutex_lock(&key->lock);
+	policy = key->policy;
+	mutex_unlock(&key->lock);
+	hsmkey_key_usage(key, &used);
 	if (nla_put(skb, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->kid.id) ||
 	    nla_put_u32(skb, HSMKEY_A_KEY_VERSION, key->kid.version) ||
 	    nla_put_string(skb, HSMKEY_A_KEY_NAME, key->name) ||
 	    nla_put_u32(skb, HSMKEY_A_KEY_TYPE, key->type) ||
 	    nla_put_u32(skb, HSMKEY_A_KEY_STATE, READ_ONCE(key->state)) ||
 	    nla_put_u32(skb, HSMKEY_A_KEY_BINDINGS,
-			atomic_read(&key->bindings))) {
+			atomic_read(&key->bindings)) ||
+	    hsmkey_policy_fill(skb, HSMKEY_A_KEY_POLICY, &policy) ||
+	    (key->has_owner &&
+	     nla_put(skb, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, key->owner)) ||
+	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_BYTES, used.bytes,
+			      HSMKEY_A_PAD) ||
+	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_REQUESTS, used.requests,
+			      HSMKEY_A_PAD) ||
+	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_BINDS,
+			      atomic64_read(&key->binds), HSMKEY_A_PAD) ||
+	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_DENIES,
+			      atomic64_read(&key->denies), HSMKEY_A_PAD)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -283,6 +518,11 @@ static int hsmkey_nl_key_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return err == -EMSGSIZE ? skb->len : err;
 }
 
+static int hsmkey_nl_put_stat(struct sk_buff *skb, int attr, atomic64_t *v)
+{
+	return nla_put_u64_64bit(skb, attr, atomic64_read(v), HSMKEY_A_PAD);
+}
+
 static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
@@ -299,7 +539,20 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_string(msg, HSMKEY_A_INFO_INNER_XTS,
 			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_XTS)) ||
 	    nla_put_string(msg, HSMKEY_A_INFO_INNER_CBC,
-			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_CBC))) {
+			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_CBC)) ||
+	    nla_put_string(msg, HSMKEY_A_INFO_INNER_GCM,
+			   hsmkey_aead_inner_driver()) ||
+	    nla_put_u32(msg, HSMKEY_A_INFO_HOLDER, hsmkey_dev_holder_pid()) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_BINDS, &hsmkey_stats.binds) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_DENIES,
+			       &hsmkey_stats.denies) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_REVOKES,
+			       &hsmkey_stats.revokes) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_EXPIRIES,
+			       &hsmkey_stats.expiries) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_LIMITS,
+			       &hsmkey_stats.limits) ||
+	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_EVENTS, &hsmkey_event_seq)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -328,6 +581,18 @@ static const struct genl_small_ops hsmkey_nl_ops[] = {
 	{
 		.cmd = HSMKEY_CMD_KEY_REMOVE,
 		.doit = hsmkey_nl_key_remove,
+	},
+	{
+		.cmd = HSMKEY_CMD_KEY_DISABLE,
+		.doit = hsmkey_nl_key_disable,
+	},
+	{
+		.cmd = HSMKEY_CMD_KEY_ENABLE,
+		.doit = hsmkey_nl_key_enable,
+	},
+	{
+		.cmd = HSMKEY_CMD_KEY_SET_POLICY,
+		.doit = hsmkey_nl_key_set_policy,
 	},
 };
 

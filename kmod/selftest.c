@@ -7,13 +7,17 @@
  * registered driver, bound to an ephemeral key that is never in the key
  * table (no token can name it), in both directions; a mismatch fails the
  * module load.  XTS vectors are from IEEE Std 1619-2007, annex B; CBC
- * vectors from NIST SP 800-38A, F.2.1 and F.2.5.
+ * vectors from NIST SP 800-38A, F.2.1 and F.2.5; GCM vectors are test
+ * cases 4 and 16 of the GCM specification (McGrew and Viega), with a
+ * corrupted tag that must fail with -EBADMSG.
  */
+#include <crypto/aead.h>
 #include <crypto/skcipher.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/slab.h>
 #include "selftest.h"
+#include "aead.h"
 #include "skcipher.h"
 
 struct hsmkey_kat {
@@ -290,6 +294,168 @@ int hsmkey_selftest(const char *driver)
 		if (err) {
 			pr_err("%s self-test failed on %s: %d\n", driver,
 			       hsmkey_kats[i].label, err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+struct hsmkey_aead_kat {
+	const char *label;
+	u32 type;
+	const u8 *key;
+	const u8 *ctext;	/* ciphertext then 16-byte tag */
+};
+
+static const u8 gcm_key[32] = {
+	0xfe, 0xff, 0xe9, 0x92, 0x86, 0x65, 0x73, 0x1c,
+	0x6d, 0x6a, 0x8f, 0x94, 0x67, 0x30, 0x83, 0x08,
+	0xfe, 0xff, 0xe9, 0x92, 0x86, 0x65, 0x73, 0x1c,
+	0x6d, 0x6a, 0x8f, 0x94, 0x67, 0x30, 0x83, 0x08,
+};
+
+static const u8 gcm_iv[12] = {
+	0xca, 0xfe, 0xba, 0xbe, 0xfa, 0xce, 0xdb, 0xad,
+	0xde, 0xca, 0xf8, 0x88,
+};
+
+static const u8 gcm_aad[20] = {
+	0xfe, 0xed, 0xfa, 0xce, 0xde, 0xad, 0xbe, 0xef,
+	0xfe, 0xed, 0xfa, 0xce, 0xde, 0xad, 0xbe, 0xef,
+	0xab, 0xad, 0xda, 0xd2,
+};
+
+static const u8 gcm_ptext[60] = {
+	0xd9, 0x31, 0x32, 0x25, 0xf8, 0x84, 0x06, 0xe5,
+	0xa5, 0x59, 0x09, 0xc5, 0xaf, 0xf5, 0x26, 0x9a,
+	0x86, 0xa7, 0xa9, 0x53, 0x15, 0x34, 0xf7, 0xda,
+	0x2e, 0x4c, 0x30, 0x3d, 0x8a, 0x31, 0x8a, 0x72,
+	0x1c, 0x3c, 0x0c, 0x95, 0x95, 0x68, 0x09, 0x53,
+	0x2f, 0xcf, 0x0e, 0x24, 0x49, 0xa6, 0xb5, 0x25,
+	0xb1, 0x6a, 0xed, 0xf5, 0xaa, 0x0d, 0xe6, 0x57,
+	0xba, 0x63, 0x7b, 0x39,
+};
+
+static const u8 gcm_tc4_ctext[76] = {
+	0x42, 0x83, 0x1e, 0xc2, 0x21, 0x77, 0x74, 0x24,
+	0x4b, 0x72, 0x21, 0xb7, 0x84, 0xd0, 0xd4, 0x9c,
+	0xe3, 0xaa, 0x21, 0x2f, 0x2c, 0x02, 0xa4, 0xe0,
+	0x35, 0xc1, 0x7e, 0x23, 0x29, 0xac, 0xa1, 0x2e,
+	0x21, 0xd5, 0x14, 0xb2, 0x54, 0x66, 0x93, 0x1c,
+	0x7d, 0x8f, 0x6a, 0x5a, 0xac, 0x84, 0xaa, 0x05,
+	0x1b, 0xa3, 0x0b, 0x39, 0x6a, 0x0a, 0xac, 0x97,
+	0x3d, 0x58, 0xe0, 0x91,
+	0x5b, 0xc9, 0x4f, 0xbc, 0x32, 0x21, 0xa5, 0xdb,
+	0x94, 0xfa, 0xe9, 0x5a, 0xe7, 0x12, 0x1a, 0x47,
+};
+
+static const u8 gcm_tc16_ctext[76] = {
+	0x52, 0x2d, 0xc1, 0xf0, 0x99, 0x56, 0x7d, 0x07,
+	0xf4, 0x7f, 0x37, 0xa3, 0x2a, 0x84, 0x42, 0x7d,
+	0x64, 0x3a, 0x8c, 0xdc, 0xbf, 0xe5, 0xc0, 0xc9,
+	0x75, 0x98, 0xa2, 0xbd, 0x25, 0x55, 0xd1, 0xaa,
+	0x8c, 0xb0, 0x8e, 0x48, 0x59, 0x0d, 0xbb, 0x3d,
+	0xa7, 0xb0, 0x8b, 0x10, 0x56, 0x82, 0x88, 0x38,
+	0xc5, 0xf6, 0x1e, 0x63, 0x93, 0xba, 0x7a, 0x0a,
+	0xbc, 0xc9, 0xf6, 0x62,
+	0x76, 0xfc, 0x6e, 0xce, 0x0f, 0x4e, 0x17, 0x68,
+	0xcd, 0xdf, 0x88, 0x53, 0xbb, 0x2d, 0x55, 0x1b,
+};
+
+static const struct hsmkey_aead_kat hsmkey_aead_kats[] = {
+	{ "GCM test case 4", HSMKEY_TYPE_AES_128_GCM, gcm_key, gcm_tc4_ctext },
+	{ "GCM test case 16", HSMKEY_TYPE_AES_256_GCM, gcm_key, gcm_tc16_ctext },
+};
+
+#define GCM_KAT_AAD	sizeof(gcm_aad)
+#define GCM_KAT_PLEN	sizeof(gcm_ptext)
+#define GCM_KAT_LEN	(GCM_KAT_AAD + GCM_KAT_PLEN + 16)
+
+/* One operation in place on @buf (AAD, then text, then room for the tag). */
+static int hsmkey_aead_kat_crypt(struct crypto_aead *tfm, bool encrypt,
+				 u8 *buf)
+{
+	DECLARE_CRYPTO_WAIT(wait);
+	struct aead_request *req;
+	struct scatterlist sg;
+	u8 iv[12];
+	int err;
+
+	req = aead_request_alloc(tfm, GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	memcpy(iv, gcm_iv, sizeof(iv));
+	sg_init_one(&sg, buf, GCM_KAT_LEN);
+	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				       CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_crypt(req, &sg, &sg,
+			       encrypt ? GCM_KAT_PLEN : GCM_KAT_PLEN + 16, iv);
+	aead_request_set_ad(req, GCM_KAT_AAD);
+	err = crypto_wait_req(encrypt ? crypto_aead_encrypt(req) :
+					crypto_aead_decrypt(req), &wait);
+	aead_request_free(req);
+	return err;
+}
+
+static int hsmkey_aead_kat_run(const char *driver,
+			       const struct hsmkey_aead_kat *kat)
+{
+	static const struct hsmkey_kid ephemeral;
+	u8 verifier[HSMKEY_VERIFIER_LEN];
+	struct crypto_aead *tfm;
+	struct hsmkey_key *key;
+	u8 *buf;
+	int err;
+
+	get_random_bytes(verifier, sizeof(verifier));
+	key = hsmkey_key_create(&ephemeral, "self-test", kat->type, verifier,
+				kat->key);
+	if (IS_ERR(key))
+		return PTR_ERR(key);
+	tfm = crypto_alloc_aead(driver, 0, 0);
+	if (IS_ERR(tfm)) {
+		err = PTR_ERR(tfm);
+		goto out_key;
+	}
+	buf = kmalloc(GCM_KAT_LEN, GFP_KERNEL);
+	err = buf ? hsmkey_aead_attach(tfm, key) : -ENOMEM;
+	if (err)
+		goto out;
+	memcpy(buf, gcm_aad, GCM_KAT_AAD);
+	memcpy(buf + GCM_KAT_AAD, gcm_ptext, GCM_KAT_PLEN);
+	err = hsmkey_aead_kat_crypt(tfm, true, buf);
+	if (!err && memcmp(buf + GCM_KAT_AAD, kat->ctext, GCM_KAT_PLEN + 16))
+		err = -EBADMSG;
+	if (!err)
+		err = hsmkey_aead_kat_crypt(tfm, false, buf);
+	if (!err && memcmp(buf + GCM_KAT_AAD, gcm_ptext, GCM_KAT_PLEN))
+		err = -EBADMSG;
+	if (!err) {
+		/* A forged tag must be refused. */
+		memcpy(buf + GCM_KAT_AAD, kat->ctext, GCM_KAT_PLEN + 16);
+		buf[GCM_KAT_LEN - 1] ^= 1;
+		err = hsmkey_aead_kat_crypt(tfm, false, buf);
+		err = err == -EBADMSG ? 0 : -EINVAL;
+	}
+out:
+	kfree(buf);
+	crypto_free_aead(tfm);
+out_key:
+	hsmkey_key_revoke(key);
+	hsmkey_key_put(key);
+	return err;
+}
+
+int hsmkey_selftest_aead(const char *driver)
+{
+	int i, err;
+
+	for (i = 0; i < ARRAY_SIZE(hsmkey_aead_kats); i++) {
+		err = hsmkey_aead_kat_run(driver, &hsmkey_aead_kats[i]);
+		if (err) {
+			pr_err("%s self-test failed on %s: %d\n", driver,
+			       hsmkey_aead_kats[i].label, err);
 			return err;
 		}
 	}

@@ -3,5 +3,6 @@
 #define _HSMKEY_SELFTEST_H
 
 int hsmkey_selftest(const char *driver);
+int hsmkey_selftest_aead(const char *driver);
 
 #endif

@@ -20,9 +20,7 @@
 struct hsmkey_skcipher_alg {
 	struct skcipher_alg alg;
 	enum hsmkey_mode mode;
-	const char *inner_name;
-	char inner_driver[CRYPTO_MAX_ALG_NAME];
-	unsigned int inner_reqsize;
+	struct hsmkey_inner inner;
 	bool registered;
 };
 
@@ -41,6 +39,36 @@ static struct hsmkey_skcipher_alg *to_halg(struct crypto_skcipher *tfm)
 			    struct hsmkey_skcipher_alg, alg);
 }
 
+/*
+ * Under key->lock, from hsmkey_key_bind(): make the key's inner tfm on its
+ * first binding, one expanded key schedule shared by every tfm bound to it.
+ */
+int hsmkey_skcipher_prepare(struct hsmkey_key *key, void *arg)
+{
+	const struct hsmkey_inner *spec = arg;
+	struct crypto_skcipher *inner;
+	int err;
+
+	lockdep_assert_held(&key->lock);
+	if (key->inner.skcipher)
+		return 0;
+	inner = crypto_alloc_skcipher(spec->driver, 0,
+				      CRYPTO_ALG_ALLOCATES_MEMORY);
+	if (IS_ERR(inner))
+		return PTR_ERR(inner);
+	if (crypto_skcipher_reqsize(inner) > spec->reqsize)
+		err = -EINVAL;
+	else
+		err = crypto_skcipher_setkey(inner, key->material,
+					     hsmkey_type_keylen(key->type));
+	if (err) {
+		crypto_free_skcipher(inner);
+		return err;
+	}
+	key->inner.skcipher = inner;
+	return 0;
+}
+
 static int hsmkey_skcipher_setkey(struct crypto_skcipher *tfm, const u8 *buf,
 				  unsigned int len)
 {
@@ -49,8 +77,8 @@ static int hsmkey_skcipher_setkey(struct crypto_skcipher *tfm, const u8 *buf,
 	struct hsmkey_key *key;
 	int err;
 
-	err = hsmkey_token_bind(buf, len, halg->mode, halg->inner_driver,
-				halg->inner_reqsize, &key);
+	err = hsmkey_token_bind(buf, len, halg->mode, hsmkey_skcipher_prepare,
+				&halg->inner, &key);
 	hsmkey_key_unbind(ctx->key);
 	ctx->key = key;
 	return err;
@@ -83,9 +111,13 @@ static int hsmkey_skcipher_crypt(struct skcipher_request *req, bool encrypt)
 		return -ENOKEY;
 	if (!hsmkey_key_enter(key))
 		return -EKEYREVOKED;
+	if (!hsmkey_key_charge(key, req->cryptlen)) {
+		hsmkey_key_exit(key);
+		return -EDQUOT;
+	}
 
 	rctx->key = key;
-	skcipher_request_set_tfm(subreq, key->inner);
+	skcipher_request_set_tfm(subreq, key->inner.skcipher);
 	skcipher_request_set_callback(subreq, skcipher_request_flags(req),
 				      hsmkey_skcipher_done, req);
 	skcipher_request_set_crypt(subreq, req->src, req->dst, req->cryptlen,
@@ -111,7 +143,7 @@ static int hsmkey_skcipher_decrypt(struct skcipher_request *req)
 static int hsmkey_skcipher_init(struct crypto_skcipher *tfm)
 {
 	crypto_skcipher_set_reqsize(tfm, sizeof(struct hsmkey_skcipher_reqctx) +
-					 to_halg(tfm)->inner_reqsize);
+					 to_halg(tfm)->inner.reqsize);
 	return 0;
 }
 
@@ -123,14 +155,14 @@ static void hsmkey_skcipher_exit(struct crypto_skcipher *tfm)
 	ctx->key = NULL;
 }
 
-#define HSMKEY_SKCIPHER(m, name, driver, inner)				\
+#define HSMKEY_SKCIPHER(m, alg_name, drv_name, inner_alg)				\
 	{								\
 		.mode = HSMKEY_MODE_##m,				\
-		.inner_name = inner,					\
+		.inner.name = inner_alg,				\
 		.alg = {						\
 			.base = {					\
-				.cra_name = name,			\
-				.cra_driver_name = driver,		\
+				.cra_name = alg_name,			\
+				.cra_driver_name = drv_name,		\
 				.cra_priority = 300,			\
 				.cra_flags = CRYPTO_ALG_ASYNC,		\
 				.cra_blocksize = AES_BLOCK_SIZE,	\
@@ -161,8 +193,8 @@ int hsmkey_skcipher_attach(struct crypto_skcipher *tfm, struct hsmkey_key *key)
 	int err;
 
 	refcount_inc(&key->ref);
-	err = hsmkey_key_bind(key, halg->mode, halg->inner_driver,
-			      halg->inner_reqsize);
+	err = hsmkey_key_bind(key, halg->mode, hsmkey_skcipher_prepare,
+			      &halg->inner);
 	if (err) {
 		hsmkey_key_put(key);
 		return err;
@@ -179,7 +211,7 @@ const char *hsmkey_skcipher_inner_driver(enum hsmkey_mode mode)
 
 	for (i = 0; i < ARRAY_SIZE(hsmkey_skciphers); i++)
 		if (hsmkey_skciphers[i].mode == mode)
-			return hsmkey_skciphers[i].inner_driver;
+			return hsmkey_skciphers[i].inner.driver;
 	return "";
 }
 
@@ -188,13 +220,13 @@ static int hsmkey_skcipher_probe(struct hsmkey_skcipher_alg *halg)
 {
 	struct crypto_skcipher *inner;
 
-	inner = crypto_alloc_skcipher(halg->inner_name, 0,
+	inner = crypto_alloc_skcipher(halg->inner.name, 0,
 				      CRYPTO_ALG_ALLOCATES_MEMORY);
 	if (IS_ERR(inner))
 		return PTR_ERR(inner);
-	strscpy(halg->inner_driver, crypto_skcipher_driver_name(inner),
-		sizeof(halg->inner_driver));
-	halg->inner_reqsize = crypto_skcipher_reqsize(inner);
+	strscpy(halg->inner.driver, crypto_skcipher_driver_name(inner),
+		sizeof(halg->inner.driver));
+	halg->inner.reqsize = crypto_skcipher_reqsize(inner);
 	halg->alg.chunksize = crypto_skcipher_chunksize(inner);
 	halg->alg.walksize = crypto_skcipher_walksize(inner);
 	crypto_free_skcipher(inner);
@@ -221,7 +253,7 @@ int hsmkey_skcipher_register(void)
 		halg = &hsmkey_skciphers[i];
 		err = hsmkey_skcipher_probe(halg);
 		if (err) {
-			pr_err("no inner %s: %d\n", halg->inner_name, err);
+			pr_err("no inner %s: %d\n", halg->inner.name, err);
 			goto err_unregister;
 		}
 		err = crypto_register_skcipher(&halg->alg);
@@ -233,7 +265,7 @@ int hsmkey_skcipher_register(void)
 		if (err)
 			goto err_unregister;
 		pr_info("%s registered over %s, self-test passed\n",
-			halg->alg.base.cra_driver_name, halg->inner_driver);
+			halg->alg.base.cra_driver_name, halg->inner.driver);
 	}
 	return 0;
 

@@ -24,8 +24,8 @@ static bool hsmkey_is_token(const struct hsmkey_token *tok)
  * *keyp holds a binding reference, released by hsmkey_key_unbind().
  */
 int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
-		      const char *inner_driver, unsigned int max_reqsize,
-		      struct hsmkey_key **keyp)
+		      int (*prepare)(struct hsmkey_key *key, void *arg),
+		      void *arg, struct hsmkey_key **keyp)
 {
 	const struct hsmkey_token *tok = (const void *)buf;
 	struct hsmkey_key *key;
@@ -45,6 +45,7 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 	kid.version = get_unaligned_be32(&tok->key_version);
 	key = hsmkey_key_lookup(&kid);
 	if (!key) {
+		atomic64_inc(&hsmkey_stats.denies);
 		hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, -ENOKEY);
 		return -ENOKEY;
 	}
@@ -55,15 +56,17 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 		err = -ENOKEY;
 		goto err_put;
 	}
-	err = hsmkey_key_bind(key, mode, inner_driver, max_reqsize);
+	err = hsmkey_key_bind(key, mode, prepare, arg);
 	if (err)
 		goto err_put;
+	atomic64_inc(&hsmkey_stats.binds);
 	hsmkey_nl_event(HSMKEY_EVENT_BIND, &kid, 0);
 	*keyp = key;
 	return 0;
 
 err_put:
 	hsmkey_key_put(key);
+	atomic64_inc(&hsmkey_stats.denies);
 	hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, err);
 	return err;
 }

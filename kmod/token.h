@@ -5,7 +5,7 @@
 #include "keys.h"
 
 int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
-		      const char *inner_driver, unsigned int max_reqsize,
-		      struct hsmkey_key **keyp);
+		      int (*prepare)(struct hsmkey_key *key, void *arg),
+		      void *arg, struct hsmkey_key **keyp);
 
 #endif

@@ -2,10 +2,14 @@
 /* KUnit: resolving tokens at setkey() time. */
 #include <kunit/test.h>
 #include <linux/random.h>
+#include "skcipher.h"
 #include "token.h"
 
-#define TEST_INNER	"xts(aes)"
-#define TEST_REQSIZE	4096
+static struct hsmkey_inner test_inner = {
+	.name = "xts(aes)",
+	.driver = "xts(aes)",
+	.reqsize = 4096,
+};
 
 struct token_case {
 	const char *name;
@@ -114,8 +118,8 @@ static void token_bind_case(struct kunit *test)
 		hsmkey_key_revoke(key);
 
 	/* Act */
-	err = hsmkey_token_bind((u8 *)&tok, c->len, c->mode, TEST_INNER,
-				TEST_REQSIZE, &bound);
+	err = hsmkey_token_bind((u8 *)&tok, c->len, c->mode,
+				hsmkey_skcipher_prepare, &test_inner, &bound);
 
 	/* Assert */
 	KUNIT_EXPECT_EQ_MSG(test, err, c->err, "case: %s", c->name);
@@ -123,12 +127,12 @@ static void token_bind_case(struct kunit *test)
 	if (bound) {
 		KUNIT_EXPECT_PTR_EQ(test, bound, key);
 		KUNIT_EXPECT_EQ(test, atomic_read(&key->bindings), 1);
-		KUNIT_EXPECT_NOT_ERR_OR_NULL(test, key->inner);
+		KUNIT_EXPECT_NOT_ERR_OR_NULL(test, key->inner.skcipher);
 		hsmkey_key_unbind(bound);
 	}
 	KUNIT_EXPECT_EQ(test, atomic_read(&key->bindings), 0);
 	hsmkey_keys_remove(&key, 1);
-	KUNIT_EXPECT_TRUE(test, !key->inner);
+	KUNIT_EXPECT_TRUE(test, !key->inner.skcipher);
 	KUNIT_EXPECT_TRUE(test, !memchr_inv(key->material, 0, sizeof(key->material)));
 	hsmkey_key_put(key);
 }

@@ -16,7 +16,7 @@ packages=(
 	# the test guest: Debian's stock kernel under QEMU, root over 9p
 	linux-image-amd64 qemu-system-x86 busybox-static cpio gzip
 	# what the tests drive
-	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2
+	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2 fio
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"

@@ -284,6 +284,24 @@ static int cmd_revoke(int argc, char **argv)
 	return cmd_name_op(argc, argv, "revoke", "revoked");
 }
 
+static int cmd_token(int argc, char **argv)
+{
+	struct json_object *req, *reply;
+	const char *name;
+	int r;
+
+	PARSE("token NAME", 1, &name, NULL, NULL, NULL);
+	req = request("token");
+	add(req, "name", name);
+	r = call(req, -1, &reply);
+	if (r == EXIT_OK && json_out)
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	else if (r == EXIT_OK)
+		printf("%s\n", proto_str(reply, "token"));
+	json_object_put(reply);
+	return r;
+}
+
 static int cmd_dm(int argc, char **argv)
 {
 	const char *pos[2], *key = NULL;
@@ -315,6 +333,8 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list", "list keys, their state and kernel bindings" },
 	{ "load", cmd_load, "load NAME", "provision a key into the kernel" },
 	{ "revoke", cmd_revoke, "revoke NAME", "revoke a key everywhere; its volumes fail closed" },
+	{ "token", cmd_token, "token NAME",
+	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },
 	{ "status", cmd_status, "status", "show the daemon, the kernel module and the keys" },
 };

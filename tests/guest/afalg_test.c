@@ -12,74 +12,9 @@
 #include <unistd.h>
 #include <linux/if_alg.h>
 #include "nltest.h"
+#include "algtest.h"
+#include "evtest.h"
 #include "kselftest_harness.h"
-
-#ifndef SOL_ALG
-#define SOL_ALG 279
-#endif
-
-static int alg_open(const char *name)
-{
-	struct sockaddr_alg sa = { .salg_family = AF_ALG, .salg_type = "skcipher" };
-	int fd = socket(AF_ALG, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-	snprintf((char *)sa.salg_name, sizeof(sa.salg_name), "%s", name);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -errno;
-	}
-	return fd;
-}
-
-static int alg_setkey(int fd, const void *key, int len)
-{
-	return setsockopt(fd, SOL_ALG, ALG_SET_KEY, key, (socklen_t)len) ? -errno : 0;
-}
-
-/* One request: 0 or -errno, output in @out. */
-static int alg_crypt(int tfm, bool enc, const uint8_t *iv, const uint8_t *in,
-		     uint8_t *out, size_t len)
-{
-	char cbuf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct af_alg_iv) + 16)] = {0};
-	struct iovec iov = { .iov_base = (void *)in, .iov_len = len };
-	struct msghdr mh = { .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
-			     .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-	struct af_alg_iv *aiv;
-	int op = enc ? ALG_OP_ENCRYPT : ALG_OP_DECRYPT, fd, r = 0;
-	ssize_t n;
-
-	cm->cmsg_level = SOL_ALG;
-	cm->cmsg_type = ALG_SET_OP;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &op, sizeof(int));
-	cm = CMSG_NXTHDR(&mh, cm);
-	cm->cmsg_level = SOL_ALG;
-	cm->cmsg_type = ALG_SET_IV;
-	cm->cmsg_len = CMSG_LEN(sizeof(*aiv) + 16);
-	aiv = (void *)CMSG_DATA(cm);
-	aiv->ivlen = 16;
-	memcpy(aiv->iv, iv, 16);
-
-	fd = accept(tfm, NULL, 0);
-	if (fd < 0)
-		return -errno;
-	if (sendmsg(fd, &mh, 0) != (ssize_t)len) {
-		r = -errno;
-	} else {
-		n = read(fd, out, len);
-		r = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
-	}
-	close(fd);
-	return r;
-}
-
-static void unhex(const char *s, uint8_t *out)
-{
-	for (size_t i = 0; s[2 * i]; i++)
-		sscanf(s + 2 * i, "%2hhx", &out[i]);
-}
 
 static bool is_cbc(uint32_t type)
 {
@@ -406,101 +341,11 @@ TEST_F(badtoken, enokey)
 	EXPECT_EQ(-ENOKEY, alg_crypt(self->fd, true, iv, buf, buf, sizeof(buf)));
 }
 
-/* Events: a listener on the "events" group sees a key's life. */
-struct ev {
-	uint32_t type, uid, pid, err;
-	uint64_t seq;
-	uint8_t id[HSMKEY_ID_LEN];
-	char comm[16];
-};
-
-struct evlog {
-	struct ev ev[32];
-	int n;
-	uint8_t raw[16384];
-	size_t rawlen;
-};
-
-static int ev_collect(struct nl_msg *msg, void *arg)
-{
-	struct evlog *log = arg;
-	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
-	struct ev *e;
-
-	if (log->rawlen + nlh->nlmsg_len <= sizeof(log->raw)) {
-		memcpy(log->raw + log->rawlen, nlh, nlh->nlmsg_len);
-		log->rawlen += nlh->nlmsg_len;
-	}
-	if (log->n == 32 || genlmsg_parse(nlh, 0, tb, HSMKEY_A_MAX, NULL) < 0 ||
-	    !tb[HSMKEY_A_EVENT_TYPE] || !tb[HSMKEY_A_KEY_ID])
-		return NL_SKIP;
-	e = &log->ev[log->n++];
-	memset(e, 0, sizeof(*e));
-	e->type = nla_get_u32(tb[HSMKEY_A_EVENT_TYPE]);
-	e->seq = tb[HSMKEY_A_EVENT_SEQ] ? nla_get_u64(tb[HSMKEY_A_EVENT_SEQ]) : 0;
-	e->uid = tb[HSMKEY_A_EVENT_UID] ? nla_get_u32(tb[HSMKEY_A_EVENT_UID]) : 0;
-	e->pid = tb[HSMKEY_A_EVENT_PID] ? nla_get_u32(tb[HSMKEY_A_EVENT_PID]) : 0;
-	e->err = tb[HSMKEY_A_EVENT_ERRNO] ? nla_get_u32(tb[HSMKEY_A_EVENT_ERRNO]) : 0;
-	memcpy(e->id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	if (tb[HSMKEY_A_EVENT_COMM])
-		snprintf(e->comm, sizeof(e->comm), "%s", nla_get_string(tb[HSMKEY_A_EVENT_COMM]));
-	return NL_OK;
-}
-
-/* A socket joined to the events group (@grp: resolved in the initial netns). */
-static struct nl_sock *ev_listen(int grp, int *err)
-{
-	struct timeval tv = { .tv_sec = 2 };
-	struct nl_sock *sk = nl_socket_alloc();
-
-	*err = 0;
-	if (!sk || genl_connect(sk)) {
-		*err = -ECONNREFUSED;
-		return sk;
-	}
-	nl_socket_disable_seq_check(sk);
-	setsockopt(nl_socket_get_fd(sk), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	if (setsockopt(nl_socket_get_fd(sk), SOL_NETLINK, NETLINK_ADD_MEMBERSHIP,
-		       &grp, sizeof(grp)))
-		*err = -errno;
-	return sk;
-}
-
-static int ev_group(void)
-{
-	struct nl_sock *sk = nl_socket_alloc();
-	int grp = genl_connect(sk) ? -1 :
-		  genl_ctrl_resolve_grp(sk, HSMKEY_GENL_NAME, HSMKEY_GENL_MCGRP_EVENTS);
-
-	nl_socket_free(sk);
-	return grp;
-}
-
-static int ev_any_seq(struct nl_msg *msg, void *arg)
-{
-	(void)msg;
-	(void)arg;
-	return NL_OK;
-}
-
-/* Read until @want events arrived or the socket has been quiet 2 s. */
-static void ev_read(struct nl_sock *sk, struct evlog *log, int want)
-{
-	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
-
-	/* Events are not replies: they carry no sequence number of ours. */
-	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, ev_any_seq, NULL);
-	nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_CUSTOM, ev_collect, log);
-	while (log->n < want && nl_recvmsgs(sk, cb) >= 0)
-		;
-	nl_cb_put(cb);
-}
-
 TEST(events_follow_a_key)
 {
-	static const uint32_t want[] = { HSMKEY_EVENT_BIND, HSMKEY_EVENT_DENY,
-					 HSMKEY_EVENT_REVOKE, HSMKEY_EVENT_REMOVE };
+	static const uint32_t want[] = { HSMKEY_EVENT_ADD, HSMKEY_EVENT_BIND,
+					 HSMKEY_EVENT_DENY, HSMKEY_EVENT_REVOKE,
+					 HSMKEY_EVENT_REMOVE };
 	uint8_t tok[HSMKEY_TOKEN_LEN];
 	struct evlog *log = calloc(1, sizeof(*log));
 	struct nlt_key k, wrong;
@@ -525,10 +370,10 @@ TEST(events_follow_a_key)
 	ASSERT_EQ(0, nlt_revoke(&t, &k));
 	ASSERT_EQ(0, nlt_remove(&t, &k));
 
-	ev_read(sk, log, 4);
-	ASSERT_EQ(4, log->n) TH_LOG("%d events arrived, 4 expected; first: type %u seq %llu",
+	ev_read(sk, log, 5);
+	ASSERT_EQ(5, log->n) TH_LOG("%d events arrived, 5 expected; first: type %u seq %llu",
 				    log->n, log->ev[0].type, (unsigned long long)log->ev[0].seq);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		struct ev *e = &log->ev[i];
 
 		EXPECT_EQ(want[i], e->type) TH_LOG("event %d", i);
@@ -539,7 +384,7 @@ TEST(events_follow_a_key)
 		if (i)
 			EXPECT_EQ(log->ev[i - 1].seq + 1, e->seq) TH_LOG("event %d: sequence gap", i);
 	}
-	EXPECT_EQ(ENOKEY, log->ev[1].err);
+	EXPECT_EQ(ENOKEY, log->ev[2].err);
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material, 16));
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material + 32, 16));
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.verifier, 16));

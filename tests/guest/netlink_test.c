@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The "hsmkey" generic netlink family: add, get, dump, revoke, permissions,
  * and malformed messages, which must be refused and change nothing. */
+#include <sys/wait.h>
 #include <unistd.h>
 #include "nltest.h"
 #include "kselftest_harness.h"
@@ -117,10 +118,186 @@ TEST_F(nl, unprivileged_revoke_is_eperm)
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused revoke changed the key");
 }
 
+TEST_F(nl, gcm_inner_and_holder_in_info)
+{
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_NE(NULL, strstr(self->t.inner_gcm, "gcm")) TH_LOG("inner gcm: '%s'", self->t.inner_gcm);
+	EXPECT_EQ((uint32_t)getpid(), self->t.holder);
+	nlt_release(&self->t);
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_EQ(0u, self->t.holder);
+}
+
+TEST_F(nl, owner_policy_and_counters_reported)
+{
+	struct nlt_policy p = { .nuids = 1, .uids = { 0 }, .max_requests = 77,
+				.max_bytes = 4096 * 5, .not_after = 4000000000ull };
+
+	self->k.policy = &p;
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k)) TH_LOG("add: %s", self->t.extack);
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(77u, self->t.max_requests);
+	EXPECT_EQ(4096u * 5, self->t.max_bytes);
+	EXPECT_EQ(4000000000ull, self->t.not_after);
+	EXPECT_FALSE(self->t.has_owner);
+	EXPECT_EQ(0u, self->t.requests);
+	EXPECT_EQ(0u, self->t.binds);
+	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+}
+
+TEST_F(nl, gcm_key_has_a_request_limit)
+{
+	struct nlt_key g;
+
+	nlt_key_random(&g, "gcm", HSMKEY_TYPE_AES_256_GCM);
+	ASSERT_EQ(0, nlt_add(&self->t, &g)) TH_LOG("add: %s", self->t.extack);
+	ASSERT_EQ(0, nlt_get(&self->t, &g));
+	EXPECT_EQ(1ull << 32, self->t.max_requests);
+	EXPECT_EQ(0, nlt_remove(&self->t, &g));
+}
+
+TEST_F(nl, disable_enable)
+{
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_disable(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_DISABLED, self->t.state);
+	ASSERT_EQ(0, nlt_enable(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state);
+	ASSERT_EQ(0, nlt_revoke(&self->t, &self->k));
+	EXPECT_EQ(-EKEYREVOKED, nlt_enable(&self->t, &self->k));
+	EXPECT_EQ(-EKEYREVOKED, nlt_disable(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_REVOKED, self->t.state);
+	EXPECT_EQ(-ENOKEY, nlt_disable(&self->t, &(struct nlt_key){ .version = 9 }));
+	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+}
+
+TEST_F(nl, set_policy)
+{
+	struct nlt_policy p = { .max_requests = 5 };
+	struct nl_msg *msg;
+
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_set_policy(&self->t, &self->k, &p)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(5u, self->t.max_requests);
+	/* No policy attribute: refused, naming it. */
+	msg = nlt_kid_msg(&self->t, HSMKEY_CMD_KEY_SET_POLICY, &self->k);
+	EXPECT_EQ(-EINVAL, nlt_call(&self->t, msg));
+	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_A_KEY_POLICY"));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(5u, self->t.max_requests);
+	EXPECT_EQ(0, nlt_drop_to_nobody());
+	p.max_requests = 0;
+	EXPECT_EQ(-EPERM, nlt_set_policy(&self->t, &self->k, &p));
+}
+
+#define BATCH HSMKEY_BATCH_MAX
+
+static unsigned int count_present(struct nlt *t, const struct nlt_key *k, unsigned int n)
+{
+	unsigned int i, present = 0;
+
+	for (i = 0; i < n; i++)
+		present += nlt_get(t, &k[i]) == 0;
+	return present;
+}
+
+TEST_F(nl, batch_add_all_or_nothing)
+{
+	struct nlt_key *k = calloc(BATCH + 1, sizeof(*k));
+	unsigned int i;
+
+	for (i = 0; i < BATCH + 1; i++)
+		nlt_key_random(&k[i], "batch", i % 2 ? HSMKEY_TYPE_AES_128_GCM :
+							HSMKEY_TYPE_AES_256_XTS);
+	/* Too many: refused, nothing added. */
+	EXPECT_EQ(-E2BIG, nlt_add_batch(&self->t, k, BATCH + 1));
+	EXPECT_NE(NULL, strstr(self->t.extack, "batch"));
+	EXPECT_EQ(0u, count_present(&self->t, k, BATCH + 1));
+	/* A duplicate inside: refused, none of the others stays. */
+	k[7] = k[3];
+	EXPECT_EQ(-EEXIST, nlt_add_batch(&self->t, k, 10));
+	EXPECT_EQ(0u, count_present(&self->t, k, 10));
+	nlt_key_random(&k[7], "batch", HSMKEY_TYPE_AES_256_XTS);
+	/* One entry missing an attribute: refused, nothing added. */
+	i = k[5].type;
+	k[5].type = 0;
+	EXPECT_EQ(-ERANGE, nlt_add_batch(&self->t, k, 10));
+	EXPECT_EQ(0u, count_present(&self->t, k, 10));
+	k[5].type = i;
+	/* A full batch. */
+	ASSERT_EQ(0, nlt_add_batch(&self->t, k, BATCH)) TH_LOG("%s", self->t.extack);
+	EXPECT_EQ((unsigned int)BATCH, count_present(&self->t, k, BATCH));
+	for (i = 0; i < BATCH; i++)
+		EXPECT_EQ(0, nlt_remove(&self->t, &k[i]));
+	free(k);
+}
+
+TEST_F(nl, device_is_exclusive_and_needed)
+{
+	uint8_t again[HSMKEY_TRANSPORT_KEY_LEN];
+	int fd;
+	pid_t pid;
+	int status;
+
+	/* A second open, even by the holder, is refused. */
+	fd = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR);
+	EXPECT_EQ(-1, fd);
+	EXPECT_EQ(EBUSY, errno);
+	/* The transport key is given once per open. */
+	EXPECT_EQ(-1, ioctl(self->t.dev, HSMKEY_IOC_TRANSPORT_KEY, again));
+	EXPECT_EQ(EALREADY, errno);
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+
+	/* Another root process may not change keys while it is held. */
+	pid = fork();
+	if (!pid) {
+		struct nlt o;
+		struct nlt_key k2;
+		int ok = 1;
+
+		nlt_open(&o);
+		nlt_key_random(&k2, "other", HSMKEY_TYPE_AES_256_XTS);
+		ok &= o.dev < 0;
+		ok &= nlt_revoke(&o, &self->k) == -EBUSY;
+		ok &= strstr(o.extack, "/dev/hsmkey") != NULL;
+		ok &= nlt_disable(&o, &self->k) == -EBUSY;
+		ok &= nlt_remove(&o, &self->k) == -EBUSY;
+		ok &= nlt_add(&o, &k2) == -EBUSY;
+		ok &= nlt_get(&o, &self->k) == 0;	/* reading is fine */
+		_exit(ok ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, status);
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state);
+
+	/* Released: no transport key, so no adds; admin changes allowed. */
+	nlt_release(&self->t);
+	self->k.version = 2;
+	EXPECT_EQ(-ENOKEY, nlt_add(&self->t, &self->k));
+	EXPECT_NE(NULL, strstr(self->t.extack, "transport"));
+	self->k.version = 1;
+	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+}
+
+TEST(device_needs_cap_sys_admin)
+{
+	ASSERT_EQ(0, nlt_drop_to_nobody());
+	EXPECT_EQ(-1, open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR));
+	EXPECT_TRUE(errno == EACCES || errno == EPERM);
+}
+
 enum mutation {
 	NO_MATERIAL, SHORT_MATERIAL, LONG_MATERIAL, EQUAL_XTS_HALVES, NO_ID,
 	SHORT_ID, VERSION_ZERO, VERSION_U8, TYPE_ZERO, TYPE_TOO_BIG, NAME_TOO_LONG,
 	NAME_NOT_TERMINATED, REPLY_ONLY_ATTR, UNKNOWN_ATTR, NO_VERIFIER,
+	CLEAR_MATERIAL, FORGED_WRAP, WRAP_FOR_OTHER_KEY, POLICY_BAD_ALGS,
+	POLICY_ODD_UIDS, POLICY_INVERTED_WINDOW, POLICY_NOT_NESTED, SHORT_OWNER,
+	KEYS_AND_KEY,
 };
 
 FIXTURE(bad_add) {
@@ -137,7 +314,16 @@ FIXTURE_VARIANT(bad_add) {
 #define BAD_ADD(name_, m_, err_, msg_) \
 	FIXTURE_VARIANT_ADD(bad_add, name_) { .m = m_, .err = err_, .msg = msg_ }
 
-BAD_ADD(no_material, NO_MATERIAL, -EINVAL, "HSMKEY_A_KEY_MATERIAL");
+BAD_ADD(no_material, NO_MATERIAL, -EINVAL, "HSMKEY_A_KEY_WRAPPED");
+BAD_ADD(clear_material, CLEAR_MATERIAL, -EINVAL, "clear material is refused");
+BAD_ADD(forged_wrap, FORGED_WRAP, -EBADMSG, "authenticate");
+BAD_ADD(wrap_for_other_key, WRAP_FOR_OTHER_KEY, -EBADMSG, "authenticate");
+BAD_ADD(policy_bad_algs, POLICY_BAD_ALGS, -EINVAL, "");
+BAD_ADD(policy_odd_uids, POLICY_ODD_UIDS, -EINVAL, "multiple of 4");
+BAD_ADD(policy_inverted_window, POLICY_INVERTED_WINDOW, -EINVAL, "not-after");
+BAD_ADD(policy_not_nested, POLICY_NOT_NESTED, -EINVAL, "");
+BAD_ADD(short_owner, SHORT_OWNER, -ERANGE, "");
+BAD_ADD(keys_and_key, KEYS_AND_KEY, -EINVAL, "not both");
 BAD_ADD(short_material, SHORT_MATERIAL, -EINVAL, "length");
 BAD_ADD(long_material, LONG_MATERIAL, -EINVAL, "length");
 BAD_ADD(equal_xts_halves, EQUAL_XTS_HALVES, -EKEYREJECTED, "halves");
@@ -195,9 +381,48 @@ TEST_F(bad_add, refused_and_nothing_changes)
 		    m == TYPE_TOO_BIG ? HSMKEY_TYPE_MAX + 1 : k->type);
 	if (m != NO_VERIFIER)
 		nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, k->verifier);
-	if (m != NO_MATERIAL)
-		nla_put(msg, HSMKEY_A_KEY_MATERIAL, m == SHORT_MATERIAL ? 32 :
-			m == LONG_MATERIAL ? 64 : (int)k->keylen, k->material);
+	if (m != NO_MATERIAL) {
+		uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
+		struct nlt_key other = *k;
+		unsigned int len = m == SHORT_MATERIAL ? 32 : m == LONG_MATERIAL ? 64 : k->keylen;
+		int wlen;
+
+		other.id[0] ^= 1;
+		wlen = nlt_wrap(self->t.tkey, m == WRAP_FOR_OTHER_KEY ? &other : k,
+				k->material, len, wrapped);
+		if (m == FORGED_WRAP)
+			wrapped[wlen - 1] ^= 1;
+		nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped);
+	}
+	if (m == CLEAR_MATERIAL)
+		nla_put(msg, HSMKEY_A_KEY_MATERIAL, (int)k->keylen, k->material);
+	if (m == POLICY_BAD_ALGS || m == POLICY_ODD_UIDS || m == POLICY_INVERTED_WINDOW) {
+		struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+
+		if (m == POLICY_BAD_ALGS)
+			nla_put_u32(msg, HSMKEY_P_ALGS, 1u << 7);
+		if (m == POLICY_ODD_UIDS)
+			nla_put(msg, HSMKEY_P_UIDS, 5, "\0\0\0\0");
+		if (m == POLICY_INVERTED_WINDOW) {
+			nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, 2000000000);
+			nla_put_u64(msg, HSMKEY_P_NOT_AFTER, 1000000000);
+		}
+		nla_nest_end(msg, nest);
+	}
+	if (m == POLICY_NOT_NESTED)
+		nla_put_u32(msg, HSMKEY_A_KEY_POLICY, 1);
+	if (m == SHORT_OWNER)
+		nla_put(msg, HSMKEY_A_KEY_OWNER, 8, k->id);
+	if (m == KEYS_AND_KEY) {
+		struct nlattr *batch = nla_nest_start(msg, HSMKEY_A_KEYS);
+		struct nlattr *e = nla_nest_start(msg, 1);
+		struct nlt_key other;
+
+		nlt_key_random(&other, "other", HSMKEY_TYPE_AES_256_XTS);
+		nlt_put_key(&self->t, msg, &other);
+		nla_nest_end(msg, e);
+		nla_nest_end(msg, batch);
+	}
 	if (m == LONG_MATERIAL) /* 64 bytes is right for 256-bit XTS: claim 128-bit */
 		nla_put_u32(msg, HSMKEY_A_KEY_TYPE, HSMKEY_TYPE_AES_128_XTS);
 	if (m == REPLY_ONLY_ATTR)

@@ -20,18 +20,44 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <openssl/evp.h>
 #include <linux/hsmkey.h>
+
+static inline void rand_fill_early(void *buf, size_t n)
+{
+	if (getrandom(buf, n, 0) != (ssize_t)n)
+		abort();
+}
+#define rand_fill rand_fill_early
 
 struct nlt {
 	struct nl_sock *sk;
 	int family;
+	/* /dev/hsmkey, held while open (-1: not held) and its transport key. */
+	int dev;
+	uint8_t tkey[HSMKEY_TRANSPORT_KEY_LEN];
 	/* Every byte the kernel sent back on the last call. */
 	uint8_t *raw;
 	size_t rawlen;
 	char extack[256];
 	int nkeys;
-	uint32_t state, bindings, type, nkeys_info;
-	char name[HSMKEY_NAME_MAX], inner_xts[64], inner_cbc[64];
+	uint32_t state, bindings, type, nkeys_info, holder;
+	uint64_t bytes, requests, binds, denies;
+	uint64_t stat_binds, stat_denies, stat_revokes, stat_expiries, stat_limits;
+	uint64_t max_requests, max_bytes, not_after;
+	uint8_t owner[HSMKEY_OWNER_LEN];
+	bool has_owner;
+	char name[HSMKEY_NAME_MAX], inner_xts[64], inner_cbc[64], inner_gcm[64];
+};
+
+/* A policy to send: what is non-zero (or listed) goes in the message. */
+struct nlt_policy {
+	uint32_t uids[HSMKEY_POLICY_IDS_MAX], nuids;
+	uint32_t gids[HSMKEY_POLICY_IDS_MAX], ngids;
+	uint32_t algs, max_bindings;
+	uint64_t not_before, not_after, max_bytes, max_requests;
 };
 
 struct nlt_key {
@@ -42,6 +68,7 @@ struct nlt_key {
 	uint8_t verifier[HSMKEY_VERIFIER_LEN];
 	uint8_t material[HSMKEY_MATERIAL_MAX];
 	unsigned int keylen;
+	const struct nlt_policy *policy;	/* NULL: none sent */
 };
 
 static inline int nlt_open(struct nlt *t)
@@ -49,17 +76,36 @@ static inline int nlt_open(struct nlt *t)
 	int one = 1;
 
 	memset(t, 0, sizeof(*t));
+	t->dev = -1;
 	t->sk = nl_socket_alloc();
 	if (!t->sk || genl_connect(t->sk))
 		return -ECONNREFUSED;
 	setsockopt(nl_socket_get_fd(t->sk), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
 	setsockopt(nl_socket_get_fd(t->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	t->family = genl_ctrl_resolve(t->sk, HSMKEY_GENL_NAME);
-	return t->family < 0 ? -ENOENT : 0;
+	if (t->family < 0)
+		return -ENOENT;
+	/* Hold /dev/hsmkey when allowed to: adding keys needs its key. */
+	t->dev = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR | O_CLOEXEC);
+	if (t->dev >= 0 && ioctl(t->dev, HSMKEY_IOC_TRANSPORT_KEY, t->tkey)) {
+		close(t->dev);
+		t->dev = -1;
+	}
+	return 0;
+}
+
+/* Give up /dev/hsmkey (and with it the transport key). */
+static inline void nlt_release(struct nlt *t)
+{
+	if (t->dev >= 0)
+		close(t->dev);
+	t->dev = -1;
+	memset(t->tkey, 0, sizeof(t->tkey));
 }
 
 static inline void nlt_close(struct nlt *t)
 {
+	nlt_release(t);
 	nl_socket_free(t->sk);
 	free(t->raw);
 }
@@ -143,6 +189,37 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 			 nla_get_string(tb[HSMKEY_A_INFO_INNER_CBC]));
 	if (tb[HSMKEY_A_INFO_NKEYS])
 		t->nkeys_info = nla_get_u32(tb[HSMKEY_A_INFO_NKEYS]);
+	if (tb[HSMKEY_A_INFO_INNER_GCM])
+		snprintf(t->inner_gcm, sizeof(t->inner_gcm), "%s",
+			 nla_get_string(tb[HSMKEY_A_INFO_INNER_GCM]));
+	if (tb[HSMKEY_A_INFO_HOLDER])
+		t->holder = nla_get_u32(tb[HSMKEY_A_INFO_HOLDER]);
+#define NLT_U64(attr, field) if (tb[attr]) t->field = nla_get_u64(tb[attr])
+	NLT_U64(HSMKEY_A_KEY_BYTES, bytes);
+	NLT_U64(HSMKEY_A_KEY_REQUESTS, requests);
+	NLT_U64(HSMKEY_A_KEY_BINDS, binds);
+	NLT_U64(HSMKEY_A_KEY_DENIES, denies);
+	NLT_U64(HSMKEY_A_INFO_BINDS, stat_binds);
+	NLT_U64(HSMKEY_A_INFO_DENIES, stat_denies);
+	NLT_U64(HSMKEY_A_INFO_REVOKES, stat_revokes);
+	NLT_U64(HSMKEY_A_INFO_EXPIRIES, stat_expiries);
+	NLT_U64(HSMKEY_A_INFO_LIMITS, stat_limits);
+#undef NLT_U64
+	t->has_owner = tb[HSMKEY_A_KEY_OWNER] != NULL;
+	if (t->has_owner)
+		memcpy(t->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]), HSMKEY_OWNER_LEN);
+	if (tb[HSMKEY_A_KEY_POLICY]) {
+		struct nlattr *pb[HSMKEY_P_MAX + 1];
+
+		if (!nla_parse_nested(pb, HSMKEY_P_MAX, tb[HSMKEY_A_KEY_POLICY], NULL)) {
+			t->max_requests = pb[HSMKEY_P_MAX_REQUESTS] ?
+				nla_get_u64(pb[HSMKEY_P_MAX_REQUESTS]) : 0;
+			t->max_bytes = pb[HSMKEY_P_MAX_BYTES] ?
+				nla_get_u64(pb[HSMKEY_P_MAX_BYTES]) : 0;
+			t->not_after = pb[HSMKEY_P_NOT_AFTER] ?
+				nla_get_u64(pb[HSMKEY_P_NOT_AFTER]) : 0;
+		}
+	}
 	return NL_OK;
 }
 
@@ -170,11 +247,6 @@ static inline int nlt_call(struct nlt *t, struct nl_msg *msg)
 	return c.err;
 }
 
-static inline void rand_fill(void *buf, size_t n)
-{
-	if (getrandom(buf, n, 0) != (ssize_t)n)
-		abort();
-}
 
 static inline unsigned int nlt_keylen(uint32_t type)
 {
@@ -196,17 +268,109 @@ static inline void nlt_key_random(struct nlt_key *k, const char *name, uint32_t 
 	snprintf(k->name, sizeof(k->name), "%s", name);
 }
 
-static inline struct nl_msg *nlt_add_msg(struct nlt *t, const struct nlt_key *k)
+/*
+ * Wrap @len bytes of material for key @k under @tkey (OpenSSL, the
+ * independent side): nonce, ciphertext, tag.  Returns the wrapped length.
+ */
+static inline int nlt_wrap(const uint8_t *tkey, const struct nlt_key *k,
+			   const uint8_t *material, unsigned int len, uint8_t *out)
 {
-	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_KEY_ADD, 0);
+	struct hsmkey_wrap_aad aad;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n, ok;
+
+	memcpy(aad.key_id, k->id, HSMKEY_ID_LEN);
+	aad.key_version = htonl(k->version);
+	aad.key_type = htonl(k->type);
+	rand_fill_early(out, HSMKEY_WRAP_NONCE_LEN);
+	ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, tkey, out) &&
+	     EVP_EncryptUpdate(c, NULL, &n, (uint8_t *)&aad, sizeof(aad)) &&
+	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, material, (int)len) &&
+	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
+				 out + HSMKEY_WRAP_NONCE_LEN + len);
+	EVP_CIPHER_CTX_free(c);
+	if (!ok)
+		abort();
+	return (int)(len + HSMKEY_WRAP_OVERHEAD);
+}
+
+static inline void nlt_put_policy(struct nl_msg *msg, const struct nlt_policy *p)
+{
+	struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+
+	if (p->nuids)
+		nla_put(msg, HSMKEY_P_UIDS, (int)(p->nuids * 4), p->uids);
+	if (p->ngids)
+		nla_put(msg, HSMKEY_P_GIDS, (int)(p->ngids * 4), p->gids);
+	if (p->algs)
+		nla_put_u32(msg, HSMKEY_P_ALGS, p->algs);
+	if (p->max_bindings)
+		nla_put_u32(msg, HSMKEY_P_MAX_BINDINGS, p->max_bindings);
+	if (p->not_before)
+		nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, p->not_before);
+	if (p->not_after)
+		nla_put_u64(msg, HSMKEY_P_NOT_AFTER, p->not_after);
+	if (p->max_bytes)
+		nla_put_u64(msg, HSMKEY_P_MAX_BYTES, p->max_bytes);
+	if (p->max_requests)
+		nla_put_u64(msg, HSMKEY_P_MAX_REQUESTS, p->max_requests);
+	nla_nest_end(msg, nest);
+}
+
+/* One key's attributes, material wrapped under the held transport key. */
+static inline void nlt_put_key(struct nlt *t, struct nl_msg *msg, const struct nlt_key *k)
+{
+	uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
+	int wlen = nlt_wrap(t->tkey, k, k->material, k->keylen, wrapped);
 
 	nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, k->id);
 	nla_put_u32(msg, HSMKEY_A_KEY_VERSION, k->version);
 	nla_put_string(msg, HSMKEY_A_KEY_NAME, k->name);
 	nla_put_u32(msg, HSMKEY_A_KEY_TYPE, k->type);
 	nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, k->verifier);
-	nla_put(msg, HSMKEY_A_KEY_MATERIAL, (int)k->keylen, k->material);
+	nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped);
+	if (k->policy)
+		nlt_put_policy(msg, k->policy);
+}
+
+static inline struct nl_msg *nlt_add_msg(struct nlt *t, const struct nlt_key *k)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_KEY_ADD, 0);
+
+	nlt_put_key(t, msg, k);
 	return msg;
+}
+
+/* Add @n keys in one batch message. */
+static inline int nlt_add_batch(struct nlt *t, const struct nlt_key *k, unsigned int n)
+{
+	struct nl_msg *msg = nlmsg_alloc_size(n * 512 + 4096);
+	struct nlattr *batch;
+	unsigned int i;
+
+	genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, t->family, 0, NLM_F_ACK,
+		    HSMKEY_CMD_KEY_ADD, HSMKEY_GENL_VERSION);
+	batch = nla_nest_start(msg, HSMKEY_A_KEYS);
+	for (i = 0; i < n; i++) {
+		struct nlattr *e = nla_nest_start(msg, (int)(i + 1));
+
+		nlt_put_key(t, msg, &k[i]);
+		nla_nest_end(msg, e);
+	}
+	nla_nest_end(msg, batch);
+	return nlt_call(t, msg);
+}
+
+static inline int nlt_set_policy(struct nlt *t, const struct nlt_key *k,
+				 const struct nlt_policy *p)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_KEY_SET_POLICY, 0);
+
+	nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, k->id);
+	nla_put_u32(msg, HSMKEY_A_KEY_VERSION, k->version);
+	nlt_put_policy(msg, p);
+	return nlt_call(t, msg);
 }
 
 static inline int nlt_add(struct nlt *t, const struct nlt_key *k)
@@ -231,6 +395,21 @@ static inline int nlt_revoke(struct nlt *t, const struct nlt_key *k)
 static inline int nlt_remove(struct nlt *t, const struct nlt_key *k)
 {
 	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_REMOVE, k));
+}
+
+static inline int nlt_disable(struct nlt *t, const struct nlt_key *k)
+{
+	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_DISABLE, k));
+}
+
+static inline int nlt_enable(struct nlt *t, const struct nlt_key *k)
+{
+	return nlt_call(t, nlt_kid_msg(t, HSMKEY_CMD_KEY_ENABLE, k));
+}
+
+static inline int nlt_info(struct nlt *t)
+{
+	return nlt_call(t, nlt_msg(t, HSMKEY_CMD_INFO, 0));
 }
 
 static inline int nlt_get(struct nlt *t, const struct nlt_key *k)

@@ -37,6 +37,32 @@ check "cryptsetup close" cryptsetup close stock-vol
 check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key interop
 echo 3 > /proc/sys/vm/drop_caches
 check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
+check "hsmkey dm close before the workqueue test" quiet ctl dm close hsm-vol
+
+# dm-crypt without its workqueues (requests in the submitter's context and
+# in softirq on completion), keyed with the token through a logon key.
+token=$(ctl token interop)
+check "hsmkeyctl token prints the 64-byte token in hex" grep -qE '^[0-9a-f]{128}$' <<<"$token"
+sectors=$(blockdev --getsz "$loop")
+nowq() {
+	keyctl session - bash -c "
+		python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' '$token' |
+			keyctl padd logon hsmkey:wq @s >/dev/null &&
+		dmsetup create wq-vol --table '0 $sectors crypt capi:xts(hsmaes)-plain64 :64:logon:hsmkey:wq 0 $loop 0 2 no_read_workqueue no_write_workqueue'"
+}
+check "dm-crypt with no_read_workqueue and no_write_workqueue" nowq
+check "the table keeps both flags" grep -q 'no_read_workqueue no_write_workqueue' <(dmsetup table wq-vol)
+echo 3 > /proc/sys/vm/drop_caches
+check "reads without workqueues see stock dm-crypt's data" cmp -n 8388608 "$work/data2" /dev/mapper/wq-vol
+check "writes without workqueues" dd if="$work/data1" of=/dev/mapper/wq-vol bs=64k oflag=direct status=none
+check "close the workqueue-less volume" dmsetup remove wq-vol
+check "stock cryptsetup open again" cryptsetup open --type plain \
+	--cipher aes-xts-plain64 --key-size 512 --key-file "$work/raw.key" "$loop" stock-vol
+echo 3 > /proc/sys/vm/drop_caches
+check "stock dm-crypt reads what the workqueue-less volume wrote" cmp -n 8388608 "$work/data1" /dev/mapper/stock-vol
+check "cryptsetup close" cryptsetup close stock-vol
+check "hsmkeyctl dm open once more" quiet ctl dm open "$loop" hsm-vol --key interop
+
 check "create a CBC key" quiet ctl create cbc-key --type aes-256-cbc
 check "dm open refuses a CBC key, saying why" bash -c "'$top/build/hsmkeyctl' --socket '$sock' dm open '$loop' cbc-vol --key cbc-key 2>&1 | grep -q 'need an aes-128-xts or aes-256-xts key'"
 check "dm close refuses a volume hsmkey did not open" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' dm close nosuch 2>/dev/null"

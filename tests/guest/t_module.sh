@@ -14,8 +14,11 @@ for m in xts cbc; do
 	check "$m-hsmaes self-test passed over $m-aes-aesni" \
 		grep -q "$m-hsmaes registered over $m-aes-aesni, self-test passed" <(dmesg)
 done
+check "/proc/crypto lists gcm-hsmaes" registered gcm-hsmaes
+check "gcm-hsmaes self-test passed" grep -q "gcm-hsmaes registered over .*gcm.*, self-test passed" <(dmesg)
+check "/dev/hsmkey exists, mode 0600" test "$(stat -c %a /dev/hsmkey 2>/dev/null)" = 600
 check "rmmod" rmmod hsmkey
-check "the algorithms are gone after unload" bash -c '! grep -qE "^driver *: (xts|cbc)-hsmaes$" /proc/crypto'
+check "the algorithms are gone after unload" bash -c '! grep -qE "^driver *: (xts|cbc|gcm)-hsmaes$" /proc/crypto'
 check "load after unload" insmod "$HSMKEY_KO"
 
 daemon_start || fail "hsmkeyd starts"

@@ -8,6 +8,7 @@ work=$(mktemp -d)
 . "$top/tests/lib/daemon.sh"
 
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
+errno_of() { python3 -c "import errno, sys; print(getattr(errno, sys.argv[1]))" "$1"; }
 for v in a b; do
 	truncate -s 16M "$work/disk-$v.img"
 	eval "loop_$v=\$(losetup --find --show '$work/disk-$v.img')"
@@ -35,12 +36,30 @@ io_loop() {
 }
 io_loop > "$work/io.log" &
 io=$!
+# AF_ALG users of the same key at the same time, on their own tfms.
+token=$(ctl token rev-a)
+for n in 1 2; do
+	"$top/build/tests/guest/alg_loop" "$token" 'xts(hsmaes)' "$work/revoked" "$work/stop" \
+		> "$work/alg$n.log" 2>&1 &
+	eval "alg$n=\$!"
+done
 sleep 2
 check "hsmkeyctl revoke while I/O runs" quiet ctl revoke rev-a
 touch "$work/revoked"
 sleep 2
 touch "$work/stop"
-wait "$io"
+wait "$io" "$alg1" "$alg2"
+for n in 1 2; do
+	a_before=$(grep -c '^0 ok$' "$work/alg$n.log")
+	a_after=$(grep -c '^1 ' "$work/alg$n.log")
+	a_after_ok=$(grep -c '^1 ok$' "$work/alg$n.log")
+	a_other=$(grep '^1 fail' "$work/alg$n.log" | grep -vc "^1 fail $(errno_of EKEYREVOKED)$")
+	diag "AF_ALG user $n: $a_before requests before revoke; after: $a_after, $a_after_ok succeeded"
+	check "AF_ALG user $n: requests succeeded before revoke" test "$a_before" -gt 0
+	check "AF_ALG user $n: requests were issued after revoke" test "$a_after" -gt 0
+	check "AF_ALG user $n: none issued after revoke succeeded, all failed with EKEYREVOKED" \
+		test "$a_after_ok" -eq 0 -a "$a_other" -eq 0
+done
 before_ok=$(grep -c '^0 .* ok$' "$work/io.log")
 after_n=$(grep -c '^1 ' "$work/io.log")
 after_ok=$(grep -c '^1 .* ok$' "$work/io.log")
