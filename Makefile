@@ -12,11 +12,15 @@ PREFIX ?= /usr
 SBINDIR ?= $(PREFIX)/sbin
 DESTDIR ?=
 
-# The newest installed kernel that has both an image and a build tree.
-KVER ?= $(shell for b in /lib/modules/*/build; do \
+# Kernels installed with both an image and a build tree; the target is
+# Debian 12's stock 6.1 (the newest such), else the newest of any.  The
+# 6.12 kernel the tests also build and boot is NEW_KVER.
+KERNELS := $(shell for b in /lib/modules/*/build; do \
 	  k=$$(basename $${b%/build}); \
 	  [ -e /boot/vmlinuz-$$k ] && [ -e $$b/Makefile ] && echo $$k; \
-	done | sort -V | tail -n 1)
+	done | sort -V)
+KVER ?= $(lastword $(or $(filter 6.1.%,$(KERNELS)),$(KERNELS)))
+NEW_KVER ?= $(lastword $(filter 6.12.%,$(KERNELS)))
 KDIR ?= /lib/modules/$(KVER)/build
 
 CC ?= cc
@@ -42,7 +46,7 @@ LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all module module-debug userspace tests print-kver install dkms-install deps test test-quick demo \
+.PHONY: all module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -91,9 +95,12 @@ tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and
 # autoloading by algorithm name), the daemon and the CLI.
+# The module for KVER: built here, or by module-new in build/kmod-KVER.
+KMOD_DIR = $(if $(wildcard $(B)/kmod-$(KVER)/hsmkey.ko),$(CURDIR)/$(B)/kmod-$(KVER),$(CURDIR))
+
 install:
-	@test -f hsmkey.ko -a -f $(B)/hsmkeyd || { echo "run make first"; exit 1; }
-	$(MAKE) -C $(KDIR) M=$(CURDIR) INSTALL_MOD_DIR=updates modules_install
+	@test -f $(KMOD_DIR)/hsmkey.ko -a -f $(B)/hsmkeyd || { echo "run make first"; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(KMOD_DIR) INSTALL_MOD_DIR=updates modules_install
 	depmod -a $(KVER)
 	install -D -m 0755 $(B)/hsmkeyd $(DESTDIR)$(SBINDIR)/hsmkeyd
 	install -D -m 0755 $(B)/hsmkeyctl $(DESTDIR)$(SBINDIR)/hsmkeyctl
@@ -131,3 +138,14 @@ clean:
 
 print-kver:
 	@echo $(KVER)
+
+print-new-kver:
+	@echo $(NEW_KVER)
+
+# The module for another kernel (NEW_KVER: 6.12), built in a copy of the
+# sources: build/kmod-<kver>.
+module-new:
+	@test -n "$(NEW_KVER)" || { echo "no 6.12 kernel with headers: make deps"; exit 1; }
+	mkdir -p $(B)/kmod-$(NEW_KVER) && cp -a Kbuild kmod uapi $(B)/kmod-$(NEW_KVER)/
+	$(MAKE) -C /lib/modules/$(NEW_KVER)/build M=$(CURDIR)/$(B)/kmod-$(NEW_KVER) \
+		HSMKEY_VERSION=$(HSMKEY_VERSION) modules

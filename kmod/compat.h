@@ -5,6 +5,13 @@
 
 #include <linux/crypto.h>
 
+/* The unaligned access helpers moved from asm/ to linux/ in 6.12. */
+#ifdef HSMKEY_LINUX_UNALIGNED
+#include <linux/unaligned.h>
+#else
+#include <asm/unaligned.h>
+#endif
+
 /*
  * Crypto completion callbacks receive the request's data pointer since
  * 6.3, and the async request before; Kbuild probes the headers and defines

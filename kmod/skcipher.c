@@ -228,7 +228,7 @@ static int hsmkey_skcipher_probe(struct hsmkey_skcipher_alg *halg)
 		sizeof(halg->inner.driver));
 	halg->inner.reqsize = crypto_skcipher_reqsize(inner);
 	halg->alg.chunksize = crypto_skcipher_chunksize(inner);
-	halg->alg.walksize = crypto_skcipher_walksize(inner);
+	halg->alg.walksize = crypto_skcipher_alg(inner)->walksize;
 	crypto_free_skcipher(inner);
 	return 0;
 }

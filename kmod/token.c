@@ -6,7 +6,7 @@
 #include <crypto/algapi.h>
 #include <linux/build_bug.h>
 #include <linux/string.h>
-#include <asm/unaligned.h>
+#include "compat.h"
 #include "netlink.h"
 #include "token.h"
 

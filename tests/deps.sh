@@ -15,6 +15,8 @@ packages=(
 	flex bison bc libelf-dev
 	# the test guest: Debian's stock kernel under QEMU, root over 9p
 	linux-image-amd64 qemu-system-x86 busybox-static cpio gzip
+	# the newer kernel the module also builds and boots on (bookworm-security)
+	linux-image-6.12-amd64 linux-headers-6.12-amd64
 	# what the tests drive
 	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2 fio
 )

@@ -21,6 +21,8 @@ read -r -a tests <<<"$(list "$mode")"
 if [[ $(uname -r) == *-hsmkey-debug ]]; then
 	export HSMKEY_DEBUG=1 HSMKEY_KO=$top/build/kmod-debug/hsmkey.ko
 	export HSMKEY_KUNIT_KO=$top/build/kmod-kunit/hsmkey.ko
+elif [[ -e $top/build/kmod-$(uname -r)/hsmkey.ko ]]; then
+	export HSMKEY_KO=$top/build/kmod-$(uname -r)/hsmkey.ko
 else
 	export HSMKEY_KO=$top/hsmkey.ko
 fi
