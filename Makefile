@@ -46,7 +46,7 @@ LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
+.PHONY: all bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -138,6 +138,16 @@ clean:
 
 print-kver:
 	@echo $(KVER)
+
+bench-tools: $(B)/bench/hsmkey_bench
+
+$(B)/bench/hsmkey_bench: bench/hsmkey_bench.c tests/guest/nltest.h tests/guest/algtest.h uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
+
+# The benchmark: hsmkey against the stock kernel paths in one guest boot.
+bench: all bench-tools
+	bench/bench.sh
 
 print-new-kver:
 	@echo $(NEW_KVER)

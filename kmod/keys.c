@@ -14,12 +14,13 @@
  * with kfree_sensitive() after an RCU grace period.
  *
  * Revocation: the state becomes REVOKED under key->lock, which stops new
- * bindings and the lazy allocation of the inner tfm; percpu_ref_kill()
- * makes every later request fail; waiting for the percpu ref to drain
- * waits for requests already in the inner implementation, including
- * asynchronous ones, to complete.  Only then are the inner tfm (whose
- * expanded key schedule crypto_free_skcipher() wipes) and the material
- * wiped and freed.
+ * bindings and the lazy allocation of inner tfms; percpu_ref_kill() makes
+ * every later request fail; waiting for the percpu ref to drain waits for
+ * requests already in the inner implementation, including asynchronous
+ * ones, to complete.  Only then are the inner tfms freed (the crypto core
+ * frees a tfm's context, the expanded key schedule, with kfree_sensitive())
+ * and the material wiped.  A request that passed hsmkey_key_enter() holds
+ * the percpu ref until its completion, so it never sees a freed inner tfm.
  *
  * Expiry and usage-limit events run from work items that exist only while
  * the key is in the table (HSMKEY_KEY_LINKED): they are armed after

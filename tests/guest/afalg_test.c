@@ -7,6 +7,7 @@
  * bound are refused; revoked keys fail closed.
  */
 #include <sched.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -408,35 +409,55 @@ TEST(events_need_cap_sys_admin)
 }
 
 /* The family lives in the initial network namespace only. */
+/*
+ * The family lives in the initial network namespace only: a listener in
+ * new user and network namespaces (what "unshare -Urn" makes) sees neither
+ * the family nor any event while keys change.
+ */
 TEST(no_events_in_another_netns)
 {
-	struct evlog *log = calloc(1, sizeof(*log));
-	int grp = ev_group(), err;
-	struct nl_sock *sk, *probe;
+	int grp = ev_group(), ready[2], status;
 	struct nlt_key k;
 	struct nlt t;
+	char c;
+	pid_t pid;
 
 	ASSERT_LT(0, grp);
-	ASSERT_EQ(0, nlt_open(&t));	/* stays in the initial namespace */
-	err = unshare(CLONE_NEWNET);
-	if (err && errno == EINVAL)
-		SKIP(return, "this kernel has no network namespaces (CONFIG_NET_NS)");
-	ASSERT_EQ(0, err);
-	probe = nl_socket_alloc();
-	ASSERT_EQ(0, genl_connect(probe));
-	EXPECT_GT(0, genl_ctrl_resolve(probe, HSMKEY_GENL_NAME)) TH_LOG("the family is visible");
-	nl_socket_free(probe);
-	sk = ev_listen(grp, &err);
+	ASSERT_EQ(0, pipe(ready));
+	pid = fork();
+	if (!pid) {
+		struct evlog *log = calloc(1, sizeof(*log));
+		struct nl_sock *sk, *probe;
+		int err;
+
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNET))
+			_exit(errno == EINVAL ? 4 : 3);
+		probe = nl_socket_alloc();
+		if (genl_connect(probe) || genl_ctrl_resolve(probe, HSMKEY_GENL_NAME) >= 0)
+			_exit(2);	/* the family is visible */
+		sk = ev_listen(grp, &err);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		if (!err)
+			ev_read(sk, log, 1);
+		_exit(log->n ? 1 : 0);
+	}
+	ASSERT_EQ(1, read(ready[0], &c, 1)) {
+		waitpid(pid, &status, 0);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 4)
+			SKIP(return, "no user or network namespaces (CONFIG_USER_NS, CONFIG_NET_NS)");
+	}
+	ASSERT_EQ(0, nlt_open(&t));
 	nlt_key_random(&k, "netns", HSMKEY_TYPE_AES_256_XTS);
 	ASSERT_EQ(0, nlt_add(&t, &k));
 	ASSERT_EQ(0, nlt_revoke(&t, &k));
 	ASSERT_EQ(0, nlt_remove(&t, &k));
-	if (!err)
-		ev_read(sk, log, 1);
-	EXPECT_EQ(0, log->n) TH_LOG("an event reached another network namespace");
-	nl_socket_free(sk);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	ASSERT_TRUE(WIFEXITED(status));
+	EXPECT_NE(2, WEXITSTATUS(status)) TH_LOG("the family is visible in the new namespace");
+	EXPECT_NE(1, WEXITSTATUS(status)) TH_LOG("an event reached another network namespace");
+	EXPECT_EQ(0, WEXITSTATUS(status));
 	nlt_close(&t);
-	free(log);
 }
 
 TEST_HARNESS_MAIN

@@ -91,7 +91,8 @@ TEST_F(nl, revoke_unknown_is_enokey)
 TEST_F(nl, inner_driver_is_aesni)
 {
 	ASSERT_EQ(0, nlt_call(&self->t, nlt_msg(&self->t, HSMKEY_CMD_INFO, 0)));
-	EXPECT_STREQ("xts-aes-aesni", self->t.inner_xts);
+	/* AES-NI drivers; 6.12 names its AVX variant xts-aes-aesni-avx. */
+	EXPECT_EQ(0, strncmp("xts-aes-aesni", self->t.inner_xts, 13)) TH_LOG("%s", self->t.inner_xts);
 	EXPECT_STREQ("cbc-aes-aesni", self->t.inner_cbc);
 }
 

@@ -48,10 +48,12 @@ nowq() {
 	keyctl session - bash -c "
 		python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' '$token' |
 			keyctl padd logon hsmkey:wq @s >/dev/null &&
-		dmsetup create wq-vol --table '0 $sectors crypt capi:xts(hsmaes)-plain64 :64:logon:hsmkey:wq 0 $loop 0 2 no_read_workqueue no_write_workqueue'"
+		dmsetup create wq-vol --table '0 $sectors crypt capi:xts(hsmaes)-plain64 :64:logon:hsmkey:wq 0 $loop 0 2 no_read_workqueue no_write_workqueue' &&
+		dmsetup mknodes wq-vol"
 }
 check "dm-crypt with no_read_workqueue and no_write_workqueue" nowq
 check "the table keeps both flags" grep -q 'no_read_workqueue no_write_workqueue' <(dmsetup table wq-vol)
+check "the device node exists" test -b /dev/mapper/wq-vol
 echo 3 > /proc/sys/vm/drop_caches
 check "reads without workqueues see stock dm-crypt's data" cmp -n 8388608 "$work/data2" /dev/mapper/wq-vol
 check "writes without workqueues" dd if="$work/data1" of=/dev/mapper/wq-vol bs=64k oflag=direct status=none

@@ -11,8 +11,8 @@ registered() { grep -q "^driver *: $1\$" /proc/crypto; }
 check "insmod hsmkey.ko" insmod "$HSMKEY_KO"
 for m in xts cbc; do
 	check "/proc/crypto lists $m-hsmaes" registered $m-hsmaes
-	check "$m-hsmaes self-test passed over $m-aes-aesni" \
-		grep -q "$m-hsmaes registered over $m-aes-aesni, self-test passed" <(dmesg)
+	check "$m-hsmaes self-test passed over an AES-NI $m-aes driver" \
+		grep -qE "$m-hsmaes registered over $m-aes-aesni[a-z-]*, self-test passed" <(dmesg)
 done
 check "/proc/crypto lists gcm-hsmaes" registered gcm-hsmaes
 check "gcm-hsmaes self-test passed" grep -q "gcm-hsmaes registered over .*gcm.*, self-test passed" <(dmesg)

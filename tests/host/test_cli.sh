@@ -46,6 +46,17 @@ assert d["ok"] and sorted(k["name"] for k in d["keys"]) == ["k1", "k3", "k4"], d
 check "an unprivileged user may list" quiet nobody "$hctl" --socket "$sock" list
 check "an unprivileged user may not create (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" create k9 --type aes-256-xts
 check "an unprivileged user may not revoke (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" revoke k1
+check "token prints the 64-byte token in hex" grep -qE '^[0-9a-f]{128}$' <(ctl token k3)
+check "the token names the key: magic, format, type, id" python3 -c '
+import json, subprocess, sys
+tok = bytes.fromhex(subprocess.run(sys.argv[1:] + ["token", "k3"], capture_output=True, text=True).stdout.strip())
+key = json.loads(subprocess.run(sys.argv[1:] + ["--json", "token", "k3"], capture_output=True, text=True).stdout)
+assert tok[:4] == b"HSMK" and tok[4] == 1 and tok[5] == 2, tok[:8]
+assert tok[8:24].hex() == key["id"], (tok[8:24].hex(), key)
+assert int.from_bytes(tok[24:28], "big") == key["version"] == 1
+' "$hctl" --socket "$sock"
+check "an unprivileged user may not read a token (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" token k3
+check "the token is not in the daemon's log" bash -c "! grep -q \"\$('$hctl' --socket '$sock' token k3 | cut -c 65-100)\" '$work/hsmkeyd.log'"
 check "revoke" quiet ctl revoke k1
 check "a revoked key cannot be loaded (1)" expect_exit 1 "revoked" ctl load k1
 check "revoking an unknown key fails (1)" expect_exit 1 "no key named" ctl revoke nosuch

@@ -17,7 +17,7 @@ initrd=$("$here/initramfs.sh" "$kver")
 mkdir -p "$res"
 rm -f "$res/done.txt" "$res/dmesg.txt"
 
-accel=tcg,thread=multi
+accel=tcg,thread=${HSMKEY_TCG_THREAD:-multi}
 [[ ${HSMKEY_KVM:-0} == 1 ]] && accel=kvm
 append="console=ttyS0 panic=-1 oops=panic loglevel=${HSMKEY_LOGLEVEL:-4} rw"
 append+=" hsmkey_init=$here/../guest/init.sh hsmkey_cmd=$cmd hsmkey_arg=$arg"

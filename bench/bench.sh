@@ -1,0 +1,23 @@
+#!/bin/bash
+# make bench: boot Debian's stock kernel in QEMU and run bench/run.sh there,
+# then print its report.  Environment: as bench/run.sh, plus KVER and
+# HSMKEY_KVM=1 (KVM where the machine allows it; TCG otherwise).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+kver=${KVER:-$(make -s -C "$top" print-kver)}
+res=$top/build/bench-results
+rm -rf "$res"
+mkdir -p "$res"
+# The guest reads its settings from the results directory it shares.
+cat > "$res/bench.env" <<EOT
+BENCH_PAIRS=${BENCH_PAIRS:-5}
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_KEYS=${BENCH_KEYS:-100000}
+EOT
+make -s -C "$top" all bench-tools || exit 1
+HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \
+	"$top/tests/qemu/boot.sh" "$kver" "$res" 7200 "$top/bench/run.sh"
+rc=$?
+cat "$res/output.txt" 2>/dev/null
+[[ $rc == 0 ]] && rc=$(cat "$res/cmd-rc.txt" 2>/dev/null || echo 1)
+exit "$rc"

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Summarise bench/run.sh's measurements (stdin: "WORKLOAD SIDE PAIR VALUE").
+
+Throughput workloads have sides hsm, stock and aa (stock under its capi:
+name or driver name); the bind workload has k10, k10aa and k100k.  For each
+workload print the medians, the median of the per-pair ratios hsm/stock
+(k100k/k10 for binds) and the A/A control's, and a verdict that counts only
+when the A/A spread is tighter than the margin."""
+import statistics
+import sys
+from collections import defaultdict
+
+MIN_PAIRS = 5
+data = defaultdict(lambda: defaultdict(dict))
+units = {}
+for line in sys.stdin:
+    f = line.split()
+    if len(f) == 5 and f[0] == "unit":
+        units[f[1]] = " ".join(f[2:])
+        continue
+    if len(f) != 4:
+        continue
+    workload, side, pair, value = f[0], f[1], int(f[2]), float(f[3])
+    data[workload][side][pair] = value
+
+failed = False
+print(f"{'workload':24} {'hsmkey':>10} {'stock':>10} {'ratio':>7} {'A/A':>7} {'spread':>7}  verdict")
+for workload, sides in data.items():
+    bind = "k10" in sides
+    a, b, c = ("k100k", "k10", "k10aa") if bind else ("hsm", "stock", "aa")
+    pairs = sorted(p for p in set(sides[a]) & set(sides[b]) & set(sides[c])
+                   if sides[b][p] > 0)
+    if not pairs:
+        print(f"{workload:24} no complete pair")
+        failed = True
+        continue
+    ratio = statistics.median(sides[a][p] / sides[b][p] for p in pairs)
+    aa = [sides[c][p] / sides[b][p] for p in pairs]
+    spread = (max(aa) - min(aa)) / 2
+    aa_med = statistics.median(aa)
+    if bind:
+        # Latency: lower is better; the goal is within 10 % of 10 keys.
+        margin, ok = 0.10, ratio <= 1.10
+        goal = "<= 1.10"
+    else:
+        margin, ok = 0.03, ratio >= 0.97
+        goal = ">= 0.97"
+    noise = max(spread, abs(1 - aa_med))
+    if len(pairs) < MIN_PAIRS:
+        verdict = f"inconclusive: {len(pairs)} pairs, {MIN_PAIRS} needed"
+    elif noise >= margin:
+        verdict = (f"inconclusive: A/A noise {noise:.3f} >= margin {margin:.2f}; "
+                   "run more pairs (BENCH_PAIRS) on a quieter machine")
+    else:
+        verdict = f"{'meets' if ok else 'MISSES'} goal {goal}"
+    unit = units.get(workload, "")
+    print(f"{workload:24} {statistics.median(sides[a].values()):10.1f} "
+          f"{statistics.median(sides[b].values()):10.1f} {ratio:7.3f} {aa_med:7.3f} "
+          f"{spread:7.3f}  {verdict}" + (f"  [{unit}]" if unit else ""))
+sys.exit(1 if failed else 0)
