@@ -36,7 +36,7 @@ LIBS_C := -ljson-c -lcrypto
 B := build
 COMMON := daemon/util.c daemon/proto.c
 DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
-	  daemon/control.c daemon/volume.c
+	  daemon/control.c daemon/volume.c daemon/config.c
 CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
@@ -104,6 +104,10 @@ install:
 	depmod -a $(KVER)
 	install -D -m 0755 $(B)/hsmkeyd $(DESTDIR)$(SBINDIR)/hsmkeyd
 	install -D -m 0755 $(B)/hsmkeyctl $(DESTDIR)$(SBINDIR)/hsmkeyctl
+	install -D -m 0644 daemon/hsmkeyd.service $(DESTDIR)/lib/systemd/system/hsmkeyd.service
+	install -D -m 0644 daemon/hsmkeyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyd.8
+	install -D -m 0644 tools/hsmkeyctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyctl.8
+	install -D -m 0644 daemon/hsmkeyd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/hsmkeyd.conf.5
 
 dkms-install:
 	dkms add $(CURDIR)

@@ -5,6 +5,8 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,7 +76,7 @@ static int get_key(struct request *rq, const char *name, bool unseal,
 /* Make sure the kernel holds @key (unsealed); EEXIST is success. */
 static int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 {
-	int r = kernel_add(k, key);
+	int r = kernel_add(k, key, ks_instance(rq->d->ks));
 
 	if (r == -EEXIST)
 		return 0;
@@ -97,6 +99,8 @@ static void add_key_fields(struct json_object *o, const struct ks_key *key)
 	json_object_object_add(o, "version", json_object_new_int64(key->version));
 	json_object_object_add(o, "state", json_object_new_string(ks_state_name(key->state)));
 	json_object_object_add(o, "created", json_object_new_int64(key->created));
+	if (key->has_policy)
+		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
 }
 
 static int bad_type(struct request *rq, const char *tname)
@@ -210,12 +214,43 @@ static int list_one(const struct ks_key *key, void *arg)
 	if (l->have_kernel) {
 		memcpy(want.id, key->id, HSMKEY_ID_LEN);
 		kk = l->nheld ? bsearch(&want, l->held, l->nheld, sizeof(*kk), cmp_kid) : NULL;
-		kstate = !kk ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" : "revoked";
+		kstate = !kk ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
+			 kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
 		json_object_object_add(o, "bindings", json_object_new_int64(kk ? kk->bindings : 0));
+		if (kk) {
+			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk->bytes));
+			json_object_object_add(o, "requests",
+					       json_object_new_int64((int64_t)kk->requests));
+		}
 	}
 	json_object_object_add(o, "kernel", json_object_new_string(kstate));
 	json_object_array_add(l->keys, o);
 	return 0;
+}
+
+/*
+ * Kernel keys this keystore does not own: provisioned by a daemon on
+ * another state directory (or by hand).  Reported, never touched.
+ */
+static void add_foreign(struct request *rq, const struct list_ctx *l)
+{
+	struct json_object *a = json_object_new_array();
+	char id[2 * HSMKEY_ID_LEN + 1];
+
+	for (size_t i = 0; i < l->nheld; i++) {
+		const struct kernel_key *kk = &l->held[i];
+		struct json_object *o;
+
+		if (kk->has_owner && !memcmp(kk->owner, ks_instance(rq->d->ks), HSMKEY_OWNER_LEN))
+			continue;
+		o = json_object_new_object();
+		hex_encode(kk->id, HSMKEY_ID_LEN, id);
+		json_object_object_add(o, "name", json_object_new_string(kk->name));
+		json_object_object_add(o, "id", json_object_new_string(id));
+		json_object_object_add(o, "version", json_object_new_int64(kk->version));
+		json_object_array_add(a, o);
+	}
+	json_object_object_add(rq->reply, "foreign", a);
 }
 
 static int list_keys(struct request *rq, struct kernel *k)
@@ -228,6 +263,7 @@ static int list_keys(struct request *rq, struct kernel *k)
 		l.have_kernel = true;
 		if (l.nheld)
 			qsort(l.held, l.nheld, sizeof(*l.held), cmp_kid);
+		add_foreign(rq, &l);
 	}
 	r = ks_list(rq->d->ks, list_one, &l);
 	free(l.held);
@@ -279,7 +315,9 @@ static int op_load(struct request *rq)
 
 	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
 		return r;
-	if (key.state != KS_ACTIVE)
+	if (key.state == KS_DISABLED)
+		r = fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it", name, name);
+	else if (key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
 	else if (!(r = open_kernel(rq, &k))) {
 		r = provision(rq, k, &key);
@@ -313,6 +351,234 @@ static int op_revoke(struct request *rq)
 	log_info("revoked key %s version %u", name, key.version);
 	key.state = KS_REVOKED;
 	add_key_fields(rq->reply, &key);
+	return 0;
+}
+
+/*
+ * Disable: new bindings are refused (EPERM) in the kernel, and the key is
+ * not provisioned again; existing bindings (open volumes) keep working.
+ * Enable undoes it, provisioning the key if the kernel lacks it.
+ */
+static int set_enabled(struct request *rq, bool enable)
+{
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+		return r;
+	if (key.state == KS_REVOKED) {
+		ks_key_wipe(&key);
+		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
+	}
+	r = ks_set_state(rq->d->ks, name, enable ? KS_ACTIVE : KS_DISABLED);
+	if (r) {
+		ks_key_wipe(&key);
+		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	}
+	key.state = enable ? KS_ACTIVE : KS_DISABLED;
+	if (!kernel_open(&k)) {
+		if (enable)
+			r = provision(rq, k, &key);
+		if (!r) {
+			r = kernel_set_state(k, key.id, key.version, enable);
+			if (r == -ENOKEY)
+				r = 0;	/* not loaded: nothing to disable */
+			else if (r)
+				r = fail(rq, r, "the kernel did not %s '%s': %s%s%s",
+					 enable ? "enable" : "disable", name, strerror(-r),
+					 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		}
+		kernel_close(k);
+	}
+	if (!r) {
+		log_info("%s key %s version %u", enable ? "enabled" : "disabled", name, key.version);
+		add_key_fields(rq->reply, &key);
+	}
+	ks_key_wipe(&key);
+	return r;
+}
+
+static int op_disable(struct request *rq)
+{
+	return set_enabled(rq, false);
+}
+
+static int op_enable(struct request *rq)
+{
+	return set_enabled(rq, true);
+}
+
+/* Resolve a JSON array of user or group names (or numbers) to ids. */
+static int resolve_ids(struct request *rq, const char *field, bool groups,
+		       uint32_t *ids, uint32_t *n)
+{
+	struct json_object *a = json_object_object_get(rq->req, field);
+	size_t i, len;
+
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_object_is_type(a, json_type_array))
+		return fail(rq, EINVAL, "'%s' must be a list of names", field);
+	len = json_object_array_length(a);
+	if (len > HSMKEY_POLICY_IDS_MAX)
+		return fail(rq, E2BIG, "at most %d %s", HSMKEY_POLICY_IDS_MAX, field);
+	for (i = 0; i < len; i++) {
+		const char *name = json_object_get_string(json_object_array_get_idx(a, i));
+		char buf[4096], *end;
+		unsigned long num;
+		int e;
+
+		if (!name || !*name)
+			return fail(rq, EINVAL, "an empty name in '%s'", field);
+		num = strtoul(name, &end, 10);
+		if (!*end && num < UINT32_MAX) {
+			ids[i] = (uint32_t)num;
+		} else if (groups) {
+			struct group gr, *res = NULL;
+
+			e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+			if (e || !res)
+				return fail(rq, ENOENT, "unknown group '%s'", name);
+			ids[i] = (uint32_t)gr.gr_gid;
+		} else {
+			struct passwd pw, *res = NULL;
+
+			e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+			if (e || !res)
+				return fail(rq, ENOENT, "unknown user '%s'", name);
+			ids[i] = (uint32_t)pw.pw_uid;
+		}
+	}
+	*n = (uint32_t)len;
+	return 0;
+}
+
+static int req_num(struct request *rq, const char *field, int64_t *out)
+{
+	struct json_object *v = json_object_object_get(rq->req, field);
+
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return fail(rq, EINVAL, "'%s' must be a number of 0 or more", field);
+	*out = json_object_get_int64(v);
+	return 0;
+}
+
+/*
+ * Set a key's policy: fields given replace the stored ones, the rest stay.
+ * Stored (sealed with the key) and pushed to the kernel when it holds it.
+ */
+static int op_policy(struct request *rq)
+{
+	static const struct { const char *name; uint32_t bit; } algs[] = {
+		{ "xts", HSMKEY_ALG_XTS }, { "cbc", HSMKEY_ALG_CBC }, { "gcm", HSMKEY_ALG_GCM },
+	};
+	struct json_object *a, *v;
+	int64_t nb, na, bytes, reqs, bindings;
+	struct kernel *k = NULL;
+	struct ks_policy p;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	memset(&p, 0, sizeof(p));
+	if (key.has_policy)
+		p = key.policy;
+	if (json_object_object_get(rq->req, "users") &&
+	    (r = resolve_ids(rq, "users", false, p.uids, &p.nuids)))
+		return r;
+	if (json_object_object_get(rq->req, "groups") &&
+	    (r = resolve_ids(rq, "groups", true, p.gids, &p.ngids)))
+		return r;
+	a = json_object_object_get(rq->req, "algorithms");
+	if (a) {
+		if (!json_object_is_type(a, json_type_array))
+			return fail(rq, EINVAL, "'algorithms' must be a list");
+		p.algs = 0;
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			const char *an = json_object_get_string(json_object_array_get_idx(a, i));
+			size_t j;
+
+			for (j = 0; j < ARRAY_SIZE(algs); j++)
+				if (an && !strcmp(an, algs[j].name))
+					break;
+			if (j == ARRAY_SIZE(algs))
+				return fail(rq, EINVAL, "unknown algorithm '%s': use xts, cbc or gcm",
+					    an ? an : "");
+			p.algs |= algs[j].bit;
+		}
+	}
+	nb = p.not_before, na = p.not_after, bytes = (int64_t)p.max_bytes;
+	reqs = (int64_t)p.max_requests, bindings = p.max_bindings;
+	if ((r = req_num(rq, "not_before", &nb)) || (r = req_num(rq, "not_after", &na)) ||
+	    (r = req_num(rq, "max_bytes", &bytes)) || (r = req_num(rq, "max_requests", &reqs)) ||
+	    (r = req_num(rq, "max_bindings", &bindings)))
+		return r;
+	if (bindings > UINT32_MAX)
+		return fail(rq, EINVAL, "'max_bindings' is too large");
+	if (nb && na && nb > na)
+		return fail(rq, EINVAL, "the key would expire before it becomes valid");
+	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&
+	    (uint64_t)reqs > HSMKEY_GCM_MAX_REQUESTS)
+		return fail(rq, EINVAL, "a GCM key allows at most 2^32 requests");
+	p.not_before = nb, p.not_after = na, p.max_bytes = (uint64_t)bytes;
+	p.max_requests = (uint64_t)reqs, p.max_bindings = (uint32_t)bindings;
+	v = json_object_object_get(rq->req, "load_at_start");
+	if (v)
+		p.no_load_at_start = !json_object_get_boolean(v);
+
+	r = ks_set_policy(rq->d->ks, name, &p);
+	if (r)
+		return fail(rq, r, "cannot store the policy of '%s': %s", name, strerror(-r));
+	key.policy = p;
+	key.has_policy = true;
+	if (!kernel_open(&k)) {
+		r = kernel_set_policy(k, &key);
+		if (r == -ENOKEY)
+			r = 0;	/* not loaded: it goes with the key when it is */
+		else if (r)
+			r = fail(rq, r, "stored, but the kernel refused the policy of '%s': %s%s%s",
+				 name, strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		kernel_close(k);
+	}
+	if (!r) {
+		log_info("policy of key %s set", name);
+		add_key_fields(rq->reply, &key);
+	}
+	return r;
+}
+
+/* One key's metadata and policy, and what the kernel counts for it. */
+static int op_show(struct request *rq)
+{
+	struct kernel_key kk;
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	add_key_fields(rq->reply, &key);
+	if (!kernel_open(&k)) {
+		r = kernel_get(k, key.id, key.version, &kk);
+		json_object_object_add(rq->reply, "kernel", json_object_new_string(
+			r ? "absent" : kk.state == HSMKEY_STATE_ACTIVE ? "loaded" :
+			kk.state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked"));
+		if (!r) {
+			json_object_object_add(rq->reply, "bindings", json_object_new_int64(kk.bindings));
+			json_object_object_add(rq->reply, "bytes", json_object_new_int64((int64_t)kk.bytes));
+			json_object_object_add(rq->reply, "requests",
+					       json_object_new_int64((int64_t)kk.requests));
+		}
+		kernel_close(k);
+	}
 	return 0;
 }
 
@@ -357,7 +623,9 @@ static int op_dm_open(struct request *rq)
 	    (r = open_kernel(rq, &k)))
 		return r;
 	r = get_key(rq, name, true, &key);
-	if (!r && key.state != KS_ACTIVE)
+	if (!r && key.state == KS_DISABLED)
+		r = fail(rq, EPERM, "key '%s' is disabled: it opens no new volumes", name);
+	else if (!r && key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked", name);
 	if (!r && !is_xts(key.type))
 		r = fail(rq, EKEYREJECTED, "key '%s' is %s; dm-crypt volumes need an aes-128-xts or aes-256-xts key",
@@ -405,9 +673,37 @@ static const struct {
 	{ "load", true, op_load },
 	{ "revoke", true, op_revoke },
 	{ "token", true, op_token },
+	{ "disable", true, op_disable },
+	{ "enable", true, op_enable },
+	{ "policy", true, op_policy },
+	{ "show", false, op_show },
 	{ "dm-open", true, op_dm_open },
 	{ "dm-close", true, op_dm_close },
 };
+
+/*
+ * Is the peer root, or in @group (gid @gid) as its primary group or one
+ * of its supplementary groups (SO_PEERGROUPS: the credentials it had when
+ * it connected)?  An empty @group name means root only.
+ */
+static bool peer_in(int cfd, const struct ucred *cred, const char *group, gid_t gid)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (cred->uid == 0)
+		return true;
+	if (!*group)
+		return false;
+	if (cred->gid == gid)
+		return true;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (groups[i] == gid)
+			return true;
+	return false;
+}
 
 int control_serve(struct daemon *d, int cfd)
 {
@@ -435,8 +731,16 @@ int control_serve(struct daemon *d, int cfd)
 	for (i = 0; !r && i < ARRAY_SIZE(ops); i++) {
 		if (strcmp(ops[i].op, op))
 			continue;
-		if (ops[i].admin && cred.uid != 0)
-			r = fail(&rq, EPERM, "'%s' needs root", op);
+		if (ops[i].admin && !peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid))
+			r = fail(&rq, EPERM, "'%s' needs root%s%s", op,
+				 *d->cfg->admin_group ? " or membership of group " : "",
+				 d->cfg->admin_group);
+		else if (!ops[i].admin && *d->cfg->reader_group &&
+			 !peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid) &&
+			 !peer_in(cfd, &cred, d->cfg->reader_group, d->cfg->reader_gid))
+			r = fail(&rq, EPERM, "'%s' needs membership of group %s (or %s)", op,
+				 d->cfg->reader_group,
+				 *d->cfg->admin_group ? d->cfg->admin_group : "root");
 		else
 			r = ops[i].fn(&rq);
 		break;
@@ -501,7 +805,8 @@ static int load_one(const struct ks_key *meta, void *arg)
 	struct request rq = { .d = l->d };
 	struct ks_key key;
 
-	if (meta->state != KS_ACTIVE)
+	if (meta->state != KS_ACTIVE ||
+	    (meta->has_policy && meta->policy.no_load_at_start))
 		return 0;
 	if (get_key(&rq, meta->name, true, &key) || provision(&rq, l->k, &key)) {
 		log_error("cannot load key %s: %s", meta->name, rq.err);
@@ -511,14 +816,71 @@ static int load_one(const struct ks_key *meta, void *arg)
 	return 0;
 }
 
+/*
+ * Converge one kernel key with the keystore.  Ours (our instance id as
+ * owner): revoke it if the keystore no longer has it or has revoked it,
+ * disable or enable it to match; a valid bound key is left undisturbed.
+ * Another keystore's: report, never touch.
+ */
+static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
+{
+	char id[2 * HSMKEY_ID_LEN + 1];
+	struct ks_key key;
+	int r, want;
+
+	hex_encode(kk->id, HSMKEY_ID_LEN, id);
+	if (!kk->has_owner || memcmp(kk->owner, ks_instance(l->d->ks), HSMKEY_OWNER_LEN)) {
+		log_info("kernel key %s (id %s version %u) belongs to another keystore: left alone",
+			 kk->name, id, kk->version);
+		return 0;
+	}
+	if (kk->state == HSMKEY_STATE_REVOKED)
+		return 0;
+	r = ks_get(l->d->ks, kk->name, false, &key);
+	if (r == -ENOENT || (!r && (memcmp(key.id, kk->id, HSMKEY_ID_LEN) ||
+				    key.version != kk->version || key.state == KS_REVOKED))) {
+		log_info("revoking kernel key %s version %u: %s", kk->name, kk->version,
+			 r == -ENOENT ? "no longer in the keystore" : "revoked in the keystore");
+		r = kernel_revoke(l->k, kk->id, kk->version);
+		if (r && r != -ENOKEY)
+			l->failed++;
+		return 0;
+	}
+	if (r) {
+		/* Unreadable (tampered?): ks_get said so; no guess either way. */
+		return 0;
+	}
+	want = key.state == KS_DISABLED ? HSMKEY_STATE_DISABLED : HSMKEY_STATE_ACTIVE;
+	if (kk->state != want) {
+		log_info("%s kernel key %s version %u to match the keystore",
+			 want == HSMKEY_STATE_DISABLED ? "disabling" : "enabling", kk->name,
+			 kk->version);
+		if (kernel_set_state(l->k, kk->id, kk->version, want == HSMKEY_STATE_ACTIVE))
+			l->failed++;
+	}
+	return 0;
+}
+
+/*
+ * At start and on SIGHUP: converge the kernel with the keystore, then
+ * provision every active key that should be loaded and is not.
+ */
 int control_load_all(struct daemon *d)
 {
+	struct list_ctx held = { 0 };
 	struct load_ctx l = { .d = d };
 
 	if (kernel_open(&l.k)) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;
 	}
+	/* The whole dump first: no other request on the socket during it. */
+	if (kernel_list(l.k, collect_held, &held))
+		log_warn("cannot read the kernel's keys to reconcile them");
+	else
+		for (size_t i = 0; i < held.nheld; i++)
+			reconcile_one(&l, &held.held[i]);
+	free(held.held);
 	ks_list(d->ks, load_one, &l);
 	kernel_close(l.k);
 	return l.failed;

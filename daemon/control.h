@@ -2,9 +2,11 @@
 #ifndef HSMKEY_CONTROL_H
 #define HSMKEY_CONTROL_H
 
+#include "config.h"
 #include "keystore.h"
 
 struct daemon {
+	const struct config *cfg;
 	struct keystore *ks;
 	const char *state_dir;
 	const char *socket_path;

@@ -43,6 +43,9 @@ static const struct nla_policy reply_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_INFO_VERSION] = { .type = NLA_NUL_STRING },
 	[HSMKEY_A_INFO_NKEYS] = { .type = NLA_U32 },
 	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_NUL_STRING },
+	[HSMKEY_A_KEY_OWNER] = { .minlen = HSMKEY_OWNER_LEN, .maxlen = HSMKEY_OWNER_LEN },
+	[HSMKEY_A_KEY_BYTES] = { .type = NLA_U64 },
+	[HSMKEY_A_KEY_REQUESTS] = { .type = NLA_U64 },
 };
 
 /*
@@ -271,7 +274,62 @@ static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
 	return msg;
 }
 
-int kernel_add(struct kernel *k, const struct ks_key *key)
+static struct nl_msg *kernel_msg_kid(struct kernel *k, int cmd,
+				     const uint8_t *id, uint32_t version)
+{
+	struct nl_msg *msg = kernel_msg(k, cmd, 0);
+
+	if (msg && (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, id) ||
+		    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, version))) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+static int put_policy(struct nl_msg *msg, const struct ks_policy *p)
+{
+	struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+
+	if (!nest ||
+	    (p->nuids && nla_put(msg, HSMKEY_P_UIDS, (int)(p->nuids * 4), p->uids)) ||
+	    (p->ngids && nla_put(msg, HSMKEY_P_GIDS, (int)(p->ngids * 4), p->gids)) ||
+	    (p->algs && nla_put_u32(msg, HSMKEY_P_ALGS, p->algs)) ||
+	    (p->max_bindings && nla_put_u32(msg, HSMKEY_P_MAX_BINDINGS, p->max_bindings)) ||
+	    (p->not_before && nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, (uint64_t)p->not_before)) ||
+	    (p->not_after && nla_put_u64(msg, HSMKEY_P_NOT_AFTER, (uint64_t)p->not_after)) ||
+	    (p->max_bytes && nla_put_u64(msg, HSMKEY_P_MAX_BYTES, p->max_bytes)) ||
+	    (p->max_requests && nla_put_u64(msg, HSMKEY_P_MAX_REQUESTS, p->max_requests)))
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+int kernel_set_policy(struct kernel *k, const struct ks_key *key)
+{
+	static const struct ks_policy none;
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_KEY_SET_POLICY, 0);
+
+	if (!msg)
+		return -ENOMEM;
+	if (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->id) ||
+	    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, key->version) ||
+	    put_policy(msg, key->has_policy ? &key->policy : &none)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return kernel_call(k, msg, NULL, NULL);
+}
+
+int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable)
+{
+	struct nl_msg *msg = kernel_msg_kid(k, enable ? HSMKEY_CMD_KEY_ENABLE :
+					    HSMKEY_CMD_KEY_DISABLE, id, version);
+
+	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+}
+
+int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
 {
 	uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
 	struct nl_msg *msg;
@@ -291,25 +349,15 @@ int kernel_add(struct kernel *k, const struct ks_key *key)
 	    nla_put_string(msg, HSMKEY_A_KEY_NAME, key->name) ||
 	    nla_put_u32(msg, HSMKEY_A_KEY_TYPE, (uint32_t)key->type) ||
 	    nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, key->verifier) ||
-	    nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped)) {
+	    nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped) ||
+	    (owner && nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) ||
+	    (key->has_policy && put_policy(msg, &key->policy))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
 	return kernel_call(k, msg, NULL, NULL);
 }
 
-static struct nl_msg *kernel_msg_kid(struct kernel *k, int cmd,
-				     const uint8_t *id, uint32_t version)
-{
-	struct nl_msg *msg = kernel_msg(k, cmd, 0);
-
-	if (msg && (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, id) ||
-		    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, version))) {
-		nlmsg_free(msg);
-		msg = NULL;
-	}
-	return msg;
-}
 
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version)
 {
@@ -334,6 +382,14 @@ static void parse_key(struct nlattr **tb, struct kernel_key *out)
 		out->state = (int)nla_get_u32(tb[HSMKEY_A_KEY_STATE]);
 	if (tb[HSMKEY_A_KEY_BINDINGS])
 		out->bindings = nla_get_u32(tb[HSMKEY_A_KEY_BINDINGS]);
+	if (tb[HSMKEY_A_KEY_OWNER]) {
+		memcpy(out->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]), HSMKEY_OWNER_LEN);
+		out->has_owner = true;
+	}
+	if (tb[HSMKEY_A_KEY_BYTES])
+		out->bytes = nla_get_u64(tb[HSMKEY_A_KEY_BYTES]);
+	if (tb[HSMKEY_A_KEY_REQUESTS])
+		out->requests = nla_get_u64(tb[HSMKEY_A_KEY_REQUESTS]);
 }
 
 static int parse_one(struct nlattr **tb, void *arg)

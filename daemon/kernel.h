@@ -3,6 +3,7 @@
 #ifndef HSMKEY_KERNEL_H
 #define HSMKEY_KERNEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <linux/hsmkey.h>
 #include "keystore.h"
@@ -16,6 +17,9 @@ struct kernel_key {
 	int type;
 	int state;
 	uint32_t bindings;
+	bool has_owner;
+	uint8_t owner[HSMKEY_OWNER_LEN];
+	uint64_t bytes, requests;
 };
 
 struct kernel_info {
@@ -30,7 +34,10 @@ void kernel_device_release(void);
 void kernel_close(struct kernel *k);
 /* The last error message the kernel attached (extack), or "". */
 const char *kernel_errmsg(struct kernel *k);
-int kernel_add(struct kernel *k, const struct ks_key *key);
+/* Provision @key, recorded as owned by keystore instance @owner. */
+int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner);
+int kernel_set_policy(struct kernel *k, const struct ks_key *key);
+int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable);
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version);
 int kernel_get(struct kernel *k, const uint8_t *id, uint32_t version,
 	       struct kernel_key *out);

@@ -20,18 +20,21 @@
 #define KS_TAG_LEN	16
 #define KS_FILE_MAX	4096
 #define KS_SEALED_MAX	(HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX)
+#define KS_AAD_MAX	768
 
 struct keystore {
 	uint8_t master[KS_MASTER_LEN];	/* first: the page is locked */
 	int dirfd;
 	int keysfd;
 	int lockfd;
+	uint8_t instance[HSMKEY_OWNER_LEN];
 };
 
 const char *ks_state_name(int state)
 {
 	return state == KS_ACTIVE ? "active" :
-	       state == KS_REVOKED ? "revoked" : "unknown";
+	       state == KS_REVOKED ? "revoked" :
+	       state == KS_DISABLED ? "disabled" : "unknown";
 }
 
 static int ks_state_from_name(const char *s)
@@ -40,6 +43,8 @@ static int ks_state_from_name(const char *s)
 		return KS_ACTIVE;
 	if (s && !strcmp(s, "revoked"))
 		return KS_REVOKED;
+	if (s && !strcmp(s, "disabled"))
+		return KS_DISABLED;
 	return -EINVAL;
 }
 
@@ -94,6 +99,41 @@ static int ks_master_load(struct keystore *ks, const char *dir)
 	return 0;
 }
 
+/*
+ * STATE/instance: this keystore's identity, made once.  The kernel records
+ * it as the owner of the keys this keystore provisions, so that a daemon on
+ * another state directory never takes them for its own.
+ */
+static int ks_instance_load(struct keystore *ks, const char *dir)
+{
+	char hex[2 * HSMKEY_OWNER_LEN + 2];
+	int fd, n;
+
+	fd = openat(ks->dirfd, "instance", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (RAND_bytes(ks->instance, sizeof(ks->instance)) != 1)
+			return -EIO;
+		hex_encode(ks->instance, sizeof(ks->instance), hex);
+		strcat(hex, "\n");
+		return write_file_atomic(ks->dirfd, "instance", hex, strlen(hex), 0644);
+	}
+	if (fd < 0)
+		return log_errno(errno, "cannot open %s/instance: %m", dir);
+	n = read_full(fd, hex, sizeof(hex) - 1);
+	close(fd);
+	if (n < 2 * HSMKEY_OWNER_LEN)
+		return log_errno(EINVAL, "%s/instance is damaged", dir);
+	hex[2 * HSMKEY_OWNER_LEN] = '\0';
+	if (hex_decode(hex, ks->instance, sizeof(ks->instance)))
+		return log_errno(EINVAL, "%s/instance is damaged", dir);
+	return 0;
+}
+
+const uint8_t *ks_instance(const struct keystore *ks)
+{
+	return ks->instance;
+}
+
 int ks_open(const char *dir, struct keystore **out)
 {
 	struct keystore *ks;
@@ -134,6 +174,8 @@ int ks_open(const char *dir, struct keystore **out)
 		goto err;
 	}
 	r = ks_master_load(ks, dir);
+	if (!r)
+		r = ks_instance_load(ks, dir);
 	if (r)
 		goto err;
 	*out = ks;
@@ -157,7 +199,29 @@ void ks_close(struct keystore *ks)
 	munmap(ks, sizeof(*ks));
 }
 
-/* What the seal binds the ciphertext to: a file cannot be renamed or edited. */
+/* The policy as text in a fixed form: what the seal authenticates. */
+static int ks_policy_text(const struct ks_policy *p, char *out, size_t size)
+{
+	size_t n;
+	uint32_t i;
+
+	n = (size_t)snprintf(out, size, "policy algs=%u bindings=%u nb=%lld na=%lld bytes=%llu reqs=%llu noload=%d uids=",
+			     p->algs, p->max_bindings, (long long)p->not_before,
+			     (long long)p->not_after, (unsigned long long)p->max_bytes,
+			     (unsigned long long)p->max_requests, p->no_load_at_start);
+	for (i = 0; i < p->nuids && n < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%u,", p->uids[i]);
+	if (n < size)
+		n += (size_t)snprintf(out + n, size - n, " gids=");
+	for (i = 0; i < p->ngids && n < size; i++)
+		n += (size_t)snprintf(out + n, size - n, "%u,", p->gids[i]);
+	return n < size ? (int)n : -1;
+}
+
+/*
+ * What the seal binds the ciphertext to: a file cannot be renamed or
+ * edited, its policy included.
+ */
 static size_t ks_aad(const struct ks_key *key, uint8_t *aad)
 {
 	static const char label[] = "hsmkey keystore v1";
@@ -172,7 +236,13 @@ static size_t ks_aad(const struct ks_key *key, uint8_t *aad)
 	n += 4;
 	aad[n++] = (uint8_t)key->type;
 	memcpy(aad + n, key->id, HSMKEY_ID_LEN);
-	return n + HSMKEY_ID_LEN;
+	n += HSMKEY_ID_LEN;
+	if (key->has_policy) {
+		int len = ks_policy_text(&key->policy, (char *)aad + n, KS_AAD_MAX - n);
+
+		n += len > 0 ? (size_t)len : 0;
+	}
+	return n;
 }
 
 /* AES-256-GCM over verifier || material. */
@@ -180,7 +250,7 @@ static int ks_crypt(struct keystore *ks, const struct ks_key *key, bool seal,
 		    const uint8_t *nonce, uint8_t *tag, const uint8_t *in,
 		    uint8_t *out, int len)
 {
-	uint8_t aad[128];
+	uint8_t aad[KS_AAD_MAX];
 	EVP_CIPHER_CTX *ctx;
 	int n, ok;
 
@@ -199,6 +269,91 @@ static int ks_crypt(struct keystore *ks, const struct ks_key *key, bool seal,
 					   tag) == 1);
 	EVP_CIPHER_CTX_free(ctx);
 	return ok ? 0 : -EBADMSG;
+}
+
+static struct json_object *ks_ids_to_json(const uint32_t *ids, uint32_t n)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (uint32_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_int64(ids[i]));
+	return a;
+}
+
+struct json_object *ks_policy_to_json(const struct ks_policy *p)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "uids", ks_ids_to_json(p->uids, p->nuids));
+	json_object_object_add(o, "gids", ks_ids_to_json(p->gids, p->ngids));
+	json_object_object_add(o, "algorithms", json_object_new_int64(p->algs));
+	json_object_object_add(o, "not_before", json_object_new_int64(p->not_before));
+	json_object_object_add(o, "not_after", json_object_new_int64(p->not_after));
+	json_object_object_add(o, "max_bytes", json_object_new_int64((int64_t)p->max_bytes));
+	json_object_object_add(o, "max_requests", json_object_new_int64((int64_t)p->max_requests));
+	json_object_object_add(o, "max_bindings", json_object_new_int64(p->max_bindings));
+	json_object_object_add(o, "load_at_start", json_object_new_boolean(!p->no_load_at_start));
+	return o;
+}
+
+static int ks_ids_from_json(struct json_object *o, const char *k, uint32_t *ids, uint32_t *n)
+{
+	struct json_object *a;
+	size_t i, len;
+
+	*n = 0;
+	if (!json_object_object_get_ex(o, k, &a) || !json_object_is_type(a, json_type_array))
+		return -EINVAL;
+	len = json_object_array_length(a);
+	if (len > HSMKEY_POLICY_IDS_MAX)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		struct json_object *v = json_object_array_get_idx(a, i);
+		int64_t id = json_object_get_int64(v);
+
+		if (!json_object_is_type(v, json_type_int) || id < 0 || id > UINT32_MAX)
+			return -EINVAL;
+		ids[i] = (uint32_t)id;
+	}
+	*n = (uint32_t)len;
+	return 0;
+}
+
+static int ks_num(struct json_object *o, const char *k, int64_t min, int64_t *out)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	*out = json_object_get_int64(v);
+	return *out < min ? -EINVAL : 0;
+}
+
+/* The policy object of a key file (or of a request: the same form). */
+int ks_policy_from_json(struct json_object *o, struct ks_policy *p)
+{
+	int64_t algs, nb, na, bytes, reqs, bindings;
+	struct json_object *v;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_object_is_type(o, json_type_object) ||
+	    ks_ids_from_json(o, "uids", p->uids, &p->nuids) ||
+	    ks_ids_from_json(o, "gids", p->gids, &p->ngids) ||
+	    ks_num(o, "algorithms", 0, &algs) || algs > 7 ||
+	    ks_num(o, "not_before", 0, &nb) || ks_num(o, "not_after", 0, &na) ||
+	    ks_num(o, "max_bytes", 0, &bytes) || ks_num(o, "max_requests", 0, &reqs) ||
+	    ks_num(o, "max_bindings", 0, &bindings) || bindings > UINT32_MAX ||
+	    !json_object_object_get_ex(o, "load_at_start", &v) ||
+	    !json_object_is_type(v, json_type_boolean))
+		return -EINVAL;
+	p->algs = (uint32_t)algs;
+	p->not_before = nb;
+	p->not_after = na;
+	p->max_bytes = (uint64_t)bytes;
+	p->max_requests = (uint64_t)reqs;
+	p->max_bindings = (uint32_t)bindings;
+	p->no_load_at_start = !json_object_get_boolean(v);
+	return 0;
 }
 
 static int ks_write(struct keystore *ks, const struct ks_key *key)
@@ -228,6 +383,8 @@ static int ks_write(struct keystore *ks, const struct ks_key *key)
 	json_object_object_add(o, "version", json_object_new_int64(key->version));
 	json_object_object_add(o, "state", json_object_new_string(ks_state_name(key->state)));
 	json_object_object_add(o, "created", json_object_new_int64(key->created));
+	if (key->has_policy)
+		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
 	hex_encode(nonce, sizeof(nonce), hex);
 	json_object_object_add(o, "nonce", json_object_new_string(hex));
 	hex_encode(tag, sizeof(tag), hex);
@@ -266,7 +423,7 @@ static int ks_read(struct keystore *ks, const char *file, bool unseal,
 	uint8_t sealed[KS_SEALED_MAX], plain[KS_SEALED_MAX];
 	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
 	char buf[KS_FILE_MAX + 1];
-	struct json_object *o = NULL;
+	struct json_object *o = NULL, *pol;
 	const char *name;
 	int64_t version;
 	int fd, n, r = -EINVAL, len;
@@ -300,6 +457,11 @@ static int ks_read(struct keystore *ks, const char *file, bool unseal,
 	len = HSMKEY_VERIFIER_LEN + (int)key_type_len(key->type);
 	if (hex_decode(jstr(o, "sealed"), sealed, (size_t)len))
 		goto out;
+	if (json_object_object_get_ex(o, "policy", &pol)) {
+		if (ks_policy_from_json(pol, &key->policy))
+			goto out;
+		key->has_policy = true;
+	}
 	strcpy(key->name, name);
 	key->version = (uint32_t)version;
 	/* The file name must be the key's name: no key answers for another. */
@@ -376,6 +538,21 @@ int ks_set_state(struct keystore *ks, const char *name, int state)
 	if (r)
 		return r;
 	key.state = state;
+	r = ks_write(ks, &key);
+	ks_key_wipe(&key);
+	return r;
+}
+
+int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p)
+{
+	struct ks_key key;
+	int r;
+
+	r = ks_get(ks, name, true, &key);
+	if (r)
+		return r;
+	key.policy = *p;
+	key.has_policy = true;
 	r = ks_write(ks, &key);
 	ks_key_wipe(&key);
 	return r;

@@ -11,7 +11,23 @@
 #include <stdint.h>
 #include <linux/hsmkey.h>
 
-enum ks_state { KS_ACTIVE = 1, KS_REVOKED = 2 };
+enum ks_state { KS_ACTIVE = 1, KS_REVOKED = 2, KS_DISABLED = 3 };
+
+/*
+ * What the kernel enforces for a key (see uapi/linux/hsmkey.h), plus
+ * whether the daemon provisions it at start.  Ids are numeric, resolved
+ * from names when set; zero means no restriction.
+ */
+struct ks_policy {
+	uint32_t nuids, ngids;
+	uint32_t uids[HSMKEY_POLICY_IDS_MAX];
+	uint32_t gids[HSMKEY_POLICY_IDS_MAX];
+	uint32_t algs;			/* HSMKEY_ALG_* */
+	uint32_t max_bindings;
+	int64_t not_before, not_after;	/* seconds since the epoch */
+	uint64_t max_bytes, max_requests;
+	bool no_load_at_start;
+};
 
 struct ks_key {
 	char name[HSMKEY_NAME_MAX];
@@ -20,6 +36,9 @@ struct ks_key {
 	uint32_t version;
 	int state;
 	int64_t created;
+	/* Sealed with the secrets as associated data: edits are detected. */
+	bool has_policy;
+	struct ks_policy policy;
 	/* Secrets: only after ks_get(..., true); wipe with ks_key_wipe(). */
 	uint8_t verifier[HSMKEY_VERIFIER_LEN];
 	uint8_t material[HSMKEY_MATERIAL_MAX];
@@ -34,6 +53,13 @@ int ks_create(struct keystore *ks, const char *name, int type,
 int ks_get(struct keystore *ks, const char *name, bool unseal,
 	   struct ks_key *out);
 int ks_set_state(struct keystore *ks, const char *name, int state);
+int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p);
+/* This keystore's random 128-bit identity: the owner of its kernel keys. */
+const uint8_t *ks_instance(const struct keystore *ks);
+
+struct json_object;
+struct json_object *ks_policy_to_json(const struct ks_policy *p);
+int ks_policy_from_json(struct json_object *o, struct ks_policy *p);
 int ks_list(struct keystore *ks,
 	    int (*fn)(const struct ks_key *key, void *arg), void *arg);
 void ks_key_wipe(struct ks_key *key);

@@ -6,7 +6,9 @@
  * listener, its connected clients and a signalfd.  Each readable client
  * gets one request served and one reply.  SIGTERM and SIGINT stop the
  * daemon cleanly (keys stay in the kernel: volumes keep working); SIGHUP
- * re-provisions every active key.  The process is not dumpable, so no core
+ * reloads the configuration (groups, verbosity) and converges the kernel
+ * with the keystore again.  Under systemd (Type=notify) it reports READY=1
+ * once keys are provisioned and the socket listens.  The process is not dumpable, so no core
  * dump and no ptrace by other users can reach the master key or material.
  */
 #include <getopt.h>
@@ -19,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "config.h"
 #include "control.h"
 #include "kernel.h"
 #include "util.h"
@@ -30,6 +33,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: hsmkeyd [OPTIONS]\n"
 		"Keeps keys in an embedded keystore and provisions them into hsmkey.ko.\n\n"
+		"  -c, --config PATH     configuration file (default " CONFIG_DEFAULT_PATH ")\n"
 		"  -d, --state-dir DIR   keystore directory (default /var/lib/hsmkey)\n"
 		"  -S, --socket PATH     control socket (default /run/hsmkey/hsmkeyd.sock)\n"
 		"  -v, --verbose         log debug messages\n"
@@ -37,9 +41,40 @@ static void usage(FILE *f)
 		"  -V, --version         show the version\n");
 }
 
+/*
+ * SIGHUP: read the configuration again.  Groups and verbosity take effect;
+ * a new state directory or socket needs a restart.  A broken file keeps
+ * the running configuration, with the error in the log.
+ */
+static bool dirs_from_cli;
+
+static void reload(struct config *cfg, const char *path, bool optional, bool verbose)
+{
+	struct config n;
+	char err[256];
+
+	config_defaults(&n);
+	if (config_load(path, optional, &n, err, sizeof(err)) ||
+	    config_resolve(&n, err, sizeof(err))) {
+		log_error("%s: %s; keeping the running configuration", path, err);
+		return;
+	}
+	if (!dirs_from_cli && (strcmp(n.state_dir, cfg->state_dir) || strcmp(n.socket, cfg->socket)))
+		log_warn("%s: state_dir and socket take effect at the next start", path);
+	memcpy(cfg->admin_group, n.admin_group, sizeof(n.admin_group));
+	memcpy(cfg->reader_group, n.reader_group, sizeof(n.reader_group));
+	cfg->admin_gid = n.admin_gid;
+	cfg->reader_gid = n.reader_gid;
+	cfg->verbose = n.verbose || verbose;
+	log_init("hsmkeyd", cfg->verbose);
+	log_info("configuration reloaded: admin group '%s', reader group '%s'",
+		 cfg->admin_group, cfg->reader_group);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -47,19 +82,20 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
-	struct daemon d = {
-		.state_dir = "/var/lib/hsmkey",
-		.socket_path = "/run/hsmkey/hsmkeyd.sock",
-	};
+	static struct config cfg;
+	struct daemon d = { .cfg = &cfg };
+	const char *config_path = CONFIG_DEFAULT_PATH, *state_dir = NULL, *socket_path = NULL;
 	struct pollfd pfd[2 + MAX_CLIENTS];
-	bool verbose = false, running = true;
+	bool verbose = false, running = true, config_given = false;
 	int nfds = 2, c, r, lfd, sfd;
+	char err[256];
 	sigset_t mask;
 
-	while ((c = getopt_long(argc, argv, "d:S:vhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:S:vhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': d.state_dir = optarg; break;
-		case 'S': d.socket_path = optarg; break;
+		case 'c': config_path = optarg; config_given = true; break;
+		case 'd': state_dir = optarg; break;
+		case 'S': socket_path = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); return 0;
@@ -70,7 +106,20 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	log_init("hsmkeyd", verbose);
+	/* The file, then the command line over it. */
+	config_defaults(&cfg);
+	if (config_load(config_path, !config_given, &cfg, err, sizeof(err)) ||
+	    (state_dir && snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_dir) < 0) ||
+	    (socket_path && snprintf(cfg.socket, sizeof(cfg.socket), "%s", socket_path) < 0) ||
+	    config_resolve(&cfg, err, sizeof(err))) {
+		fprintf(stderr, "hsmkeyd: %s: %s\n", config_path, err);
+		return 2;
+	}
+	cfg.verbose |= verbose;
+	dirs_from_cli = state_dir || socket_path;
+	d.state_dir = cfg.state_dir;
+	d.socket_path = cfg.socket;
+	log_init("hsmkeyd", cfg.verbose);
 	prctl(PR_SET_DUMPABLE, 0);
 	umask(077);
 
@@ -95,6 +144,7 @@ int main(int argc, char **argv)
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
 	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
+	notify("READY=1");
 
 	while (running) {
 		if (poll(pfd, (nfds_t)nfds, -1) < 0) {
@@ -108,8 +158,11 @@ int main(int argc, char **argv)
 
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
-					log_info("SIGHUP: provisioning active keys again");
+					notify("RELOADING=1");
+					reload(&cfg, config_path, !config_given, verbose);
+					log_info("SIGHUP: converging the kernel with the keystore");
 					control_load_all(&d);
+					notify("READY=1");
 				} else {
 					log_info("stopping on signal %u", si.ssi_signo);
 					running = false;
@@ -136,6 +189,7 @@ int main(int argc, char **argv)
 	for (int i = 2; i < nfds; i++)
 		close(pfd[i].fd);
 	close(lfd);
+	notify("STOPPING=1");
 	unlink(d.socket_path);
 	kernel_device_release();
 	ks_close(d.ks);

@@ -6,6 +6,9 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <linux/hsmkey.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include "util.h"
 
 static const char *log_ident = "hsmkey";
@@ -189,4 +192,33 @@ unsigned int key_type_len(int type)
 	if (type <= 0 || (size_t)type >= ARRAY_SIZE(key_types))
 		return 0;
 	return key_types[type].len;
+}
+
+/*
+ * Tell the service manager about our state ("READY=1", "RELOADING=1",
+ * "STOPPING=1"), as sd_notify(3) does, when it gave us $NOTIFY_SOCKET.
+ */
+void notify(const char *state)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	socklen_t len;
+	size_t n;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@'))
+		return;
+	n = strlen(path);
+	if (n >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, path, n);
+	if (path[0] == '@')
+		sa.sun_path[0] = '\0';	/* abstract namespace */
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_warn("cannot notify the service manager: %m");
+	close(fd);
 }

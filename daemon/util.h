@@ -27,7 +27,9 @@ int write_full(int fd, const void *buf, size_t n);
 int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode);
 
-bool valid_name(const char *s);	/* key and volume names: [A-Za-z0-9._-], 1..63 */
+bool valid_name(const char *s);
+
+void notify(const char *state);	/* sd_notify(3)'s protocol, if $NOTIFY_SOCKET */	/* key and volume names: [A-Za-z0-9._-], 1..63 */
 
 /* Key types, by OpenSSL's names. */
 int key_type_from_name(const char *name);	/* enum hsmkey_key_type or -EINVAL */

@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+#include <linux/hsmkey.h>
 #include "proto.h"
 #include "util.h"
 
@@ -256,6 +258,14 @@ static int cmd_status(int argc, char **argv)
 		}
 		printf("\n");
 		print_keys(json_object_object_get(reply, "keys"));
+		k = json_object_object_get(reply, "foreign");
+		if (k && json_object_array_length(k)) {
+			printf("\nkernel keys of other keystores (left alone): ");
+			for (size_t i = 0; i < json_object_array_length(k); i++)
+				printf("%s%s", i ? ", " : "",
+				       proto_str(json_object_array_get_idx(k, i), "name"));
+			printf("\n");
+		}
 	}
 	json_object_put(reply);
 	return r;
@@ -302,6 +312,166 @@ static int cmd_token(int argc, char **argv)
 	return r;
 }
 
+static int cmd_disable(int argc, char **argv)
+{
+	return cmd_name_op(argc, argv, "disable", "disabled");
+}
+
+static int cmd_enable(int argc, char **argv)
+{
+	return cmd_name_op(argc, argv, "enable", "enabled");
+}
+
+static void print_policy(struct json_object *p)
+{
+	int64_t v;
+
+	if (!p) {
+		printf("policy:    none (anyone holding the token; no limits)\n");
+		return;
+	}
+	printf("policy:    uids %s, gids %s\n",
+	       json_object_to_json_string(json_object_object_get(p, "uids")),
+	       json_object_to_json_string(json_object_object_get(p, "gids")));
+	proto_int(p, "algorithms", &v);
+	printf("           algorithms %s%s%s%s\n", !v ? "all that fit" : "",
+	       v & HSMKEY_ALG_XTS ? "xts " : "", v & HSMKEY_ALG_CBC ? "cbc " : "",
+	       v & HSMKEY_ALG_GCM ? "gcm" : "");
+	proto_int(p, "not_before", &v);
+	printf("           not before %lld", (long long)v);
+	proto_int(p, "not_after", &v);
+	printf(", not after %lld (0: none)\n", (long long)v);
+	proto_int(p, "max_bytes", &v);
+	printf("           max bytes %lld", (long long)v);
+	proto_int(p, "max_requests", &v);
+	printf(", max requests %lld", (long long)v);
+	proto_int(p, "max_bindings", &v);
+	printf(", max bindings %lld (0: none)\n", (long long)v);
+	printf("           load at start: %s\n",
+	       json_object_get_boolean(json_object_object_get(p, "load_at_start")) ? "yes" : "no");
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	struct json_object *req, *reply;
+	const char *name;
+	int64_t v;
+	int r;
+
+	PARSE("show NAME", 1, &name, NULL, NULL, NULL);
+	req = request("show");
+	add(req, "name", name);
+	r = call(req, -1, &reply);
+	if (r == EXIT_OK && json_out) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	} else if (r == EXIT_OK) {
+		printf("name:      %s\n", proto_str(reply, "name"));
+		printf("type:      %s\n", proto_str(reply, "type"));
+		proto_int(reply, "version", &v);
+		printf("version:   %lld\n", (long long)v);
+		printf("id:        %s\n", proto_str(reply, "id"));
+		printf("state:     %s\n", proto_str(reply, "state"));
+		printf("kernel:    %s\n", proto_str(reply, "kernel") ?: "not loaded (no module)");
+		if (proto_int(reply, "bindings", &v) == 0) {
+			printf("bindings:  %lld\n", (long long)v);
+			proto_int(reply, "requests", &v);
+			printf("usage:     %lld requests", (long long)v);
+			proto_int(reply, "bytes", &v);
+			printf(", %lld bytes\n", (long long)v);
+		}
+		print_policy(json_object_object_get(reply, "policy"));
+	}
+	json_object_put(reply);
+	return r;
+}
+
+/* policy NAME [options]: the options given replace those stored. */
+static int cmd_policy(int argc, char **argv)
+{
+	static const char usage[] =
+		"policy NAME [--users U,...] [--groups G,...] [--algorithms xts,cbc,gcm]\n"
+		"       [--not-before TIME] [--expires TIME] [--max-bytes N] [--max-requests N]\n"
+		"       [--max-bindings N] [--load-at-start yes|no]\n"
+		"TIME: seconds since the epoch, +SECONDS from now, or 0 for none";
+	static const struct option longopts[] = {
+		{ "users", required_argument, NULL, 'u' },
+		{ "groups", required_argument, NULL, 'g' },
+		{ "algorithms", required_argument, NULL, 'a' },
+		{ "not-before", required_argument, NULL, 'b' },
+		{ "expires", required_argument, NULL, 'e' },
+		{ "max-bytes", required_argument, NULL, 'B' },
+		{ "max-requests", required_argument, NULL, 'R' },
+		{ "max-bindings", required_argument, NULL, 'N' },
+		{ "load-at-start", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct json_object *req = request("policy");
+	const char *name = NULL;
+	int c;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "-h", longopts, NULL)) != -1) {
+		const char *field = NULL;
+		char *end, *list, *tok, *save;
+		long long n;
+
+		switch (c) {
+		case 1:
+			if (name) {
+				json_object_put(req);
+				return usage_error(usage, "unexpected argument '%s'", optarg);
+			}
+			name = optarg;
+			continue;
+		case 'u': field = "users"; break;
+		case 'g': field = "groups"; break;
+		case 'a': field = "algorithms"; break;
+		case 'l':
+			if (strcmp(optarg, "yes") && strcmp(optarg, "no")) {
+				json_object_put(req);
+				return usage_error(usage, "--load-at-start takes yes or no, not '%s'", optarg);
+			}
+			json_object_object_add(req, "load_at_start",
+					       json_object_new_boolean(!strcmp(optarg, "yes")));
+			continue;
+		case 'h':
+			printf("Usage: hsmkeyctl %s\n", usage);
+			json_object_put(req);
+			return EXIT_OK;
+		case 'b': case 'e': case 'B': case 'R': case 'N':
+			n = strtoll(optarg + (*optarg == '+'), &end, 10);
+			if (*end || n < 0 || !*optarg) {
+				json_object_put(req);
+				return usage_error(usage, "not a number: '%s'", optarg);
+			}
+			if (*optarg == '+' && (c == 'b' || c == 'e'))
+				n += (long long)time(NULL);
+			json_object_object_add(req, c == 'b' ? "not_before" : c == 'e' ? "not_after" :
+					       c == 'B' ? "max_bytes" : c == 'R' ? "max_requests" :
+					       "max_bindings", json_object_new_int64(n));
+			continue;
+		default:
+			json_object_put(req);
+			return EXIT_USAGE;
+		}
+		/* A comma-separated list; empty clears it. */
+		list = strdup(optarg);
+		struct json_object *a = json_object_new_array();
+
+		for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			json_object_array_add(a, json_object_new_string(tok));
+		free(list);
+		json_object_object_add(req, field, a);
+	}
+	if (!name) {
+		json_object_put(req);
+		return usage_error(usage, "%s: missing the key name", "policy");
+	}
+	add(req, "name", name);
+	return simple(req, -1, "policy set");
+}
+
 static int cmd_dm(int argc, char **argv)
 {
 	const char *pos[2], *key = NULL;
@@ -333,6 +503,11 @@ static const struct command commands[] = {
 	{ "list", cmd_list, "list", "list keys, their state and kernel bindings" },
 	{ "load", cmd_load, "load NAME", "provision a key into the kernel" },
 	{ "revoke", cmd_revoke, "revoke NAME", "revoke a key everywhere; its volumes fail closed" },
+	{ "show", cmd_show, "show NAME", "a key's metadata, policy and kernel counters (never material)" },
+	{ "disable", cmd_disable, "disable NAME", "refuse new bindings of a key; open volumes keep working" },
+	{ "enable", cmd_enable, "enable NAME", "allow a disabled key again and provision it" },
+	{ "policy", cmd_policy, "policy NAME [--users ...] [--expires ...] ...",
+	  "set who may bind a key, for what, until when, how much (see --help)" },
 	{ "token", cmd_token, "token NAME",
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },

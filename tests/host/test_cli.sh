@@ -57,6 +57,42 @@ assert int.from_bytes(tok[24:28], "big") == key["version"] == 1
 ' "$hctl" --socket "$sock"
 check "an unprivileged user may not read a token (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" token k3
 check "the token is not in the daemon's log" bash -c "! grep -q \"\$('$hctl' --socket '$sock' token k3 | cut -c 65-100)\" '$work/hsmkeyd.log'"
+check "disable" quiet ctl disable k4
+check "list shows it disabled" grep -qE '^k4 +aes-128-xts +1 disabled' <(ctl list)
+check "a disabled key is not loaded (1)" expect_exit 1 "is disabled" ctl load k4
+check "enable" quiet ctl enable k4
+check "list shows it active again" grep -qE '^k4 +aes-128-xts +1 active' <(ctl list)
+check "an unprivileged user may not disable (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" disable k4
+check "policy with names resolved" quiet ctl policy k3 --users root,nobody --groups nogroup \
+	--algorithms xts --expires 4000000000 --max-requests 1000 --max-bindings 2 --load-at-start no
+check "show reports the policy, ids resolved" python3 -c '
+import json, subprocess, sys
+o = json.loads(subprocess.run(sys.argv[1:] + ["--json", "show", "k3"], capture_output=True, text=True).stdout)
+p = o["policy"]
+assert p["uids"] == [0, 65534] and p["gids"] == [65534], p
+assert p["algorithms"] == 1 and p["not_after"] == 4000000000 and p["max_requests"] == 1000, p
+assert p["max_bindings"] == 2 and p["load_at_start"] is False and p["max_bytes"] == 0, p
+' "$hctl" --socket "$sock"
+check "a later policy call changes only what it names" python3 -c '
+import json, subprocess, sys
+subprocess.run(sys.argv[1:] + ["policy", "k3", "--max-bytes", "4096"], check=True, capture_output=True)
+p = json.loads(subprocess.run(sys.argv[1:] + ["--json", "show", "k3"], capture_output=True, text=True).stdout)["policy"]
+assert p["max_bytes"] == 4096 and p["max_requests"] == 1000 and p["uids"] == [0, 65534], p
+' "$hctl" --socket "$sock"
+check "show prints the policy as text" grep -q "max requests 1000" <(ctl show k3)
+check "an unknown user is refused, naming it (1)" expect_exit 1 "unknown user 'no-such-user'" ctl policy k3 --users no-such-user
+check "an unknown algorithm is refused (1)" expect_exit 1 "unknown algorithm" ctl policy k3 --algorithms ecb
+check "expiry before validity is refused (1)" expect_exit 1 "expire before" ctl policy k3 --not-before 300 --expires 200
+check "a bad number is a usage error (2)" expect_exit 2 "not a number" ctl policy k3 --max-bytes lots
+check "the refused policies changed nothing" grep -q "max requests 1000, max bindings 2" <(ctl show k3)
+check "create a GCM key" quiet ctl create g1 --type aes-256-gcm
+check "a GCM key allows at most 2^32 requests (1)" expect_exit 1 "allows at most 2" ctl policy g1 --max-requests 4294967297
+check "an unprivileged user may not set a policy (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" policy k3 --max-bytes 1
+check "an unprivileged user may show a key" quiet nobody "$hctl" --socket "$sock" show k3
+check "an edited policy in a key file is detected" bash -c "
+	sed -i 's/\"max_requests\": 1000/\"max_requests\": 9999/' '$work/state/keys/k3.json' &&
+	! '$hctl' --socket '$sock' token k3 >/dev/null 2>&1 &&
+	grep -q 'keys/k3.json is corrupted or has been tampered with' '$work/hsmkeyd.log'"
 check "revoke" quiet ctl revoke k1
 check "a revoked key cannot be loaded (1)" expect_exit 1 "revoked" ctl load k1
 check "revoking an unknown key fails (1)" expect_exit 1 "no key named" ctl revoke nosuch

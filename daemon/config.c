@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hsmkeyd.conf: one "key = value" per line; blank lines and lines whose
+ * first non-blank character is '#' are ignored.  Unknown keys, lines
+ * without '=', values that are too long and bad booleans are errors that
+ * name the line: a typo must not silently weaken a setting.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+#include "util.h"
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hsmkey");
+	snprintf(c->socket, sizeof(c->socket), "/run/hsmkey/hsmkeyd.sock");
+}
+
+static char *trim(char *s, char *end)
+{
+	while (s < end && isspace((unsigned char)*s))
+		s++;
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+static int set_str(char *dst, size_t size, const char *v)
+{
+	if (strlen(v) >= size)
+		return -ENAMETOOLONG;
+	strcpy(dst, v);
+	return 0;
+}
+
+int config_parse(const char *text, struct config *c, char *err, size_t errlen)
+{
+	struct config n = *c;
+	char *copy, *line, *next;
+	int lineno = 0, r = 0;
+
+	copy = strdup(text);
+	if (!copy)
+		return -ENOMEM;
+	for (line = copy; line && !r; line = next) {
+		char *eol = strchr(line, '\n'), *eq, *key, *val;
+
+		next = eol ? eol + 1 : NULL;
+		if (!eol)
+			eol = line + strlen(line);
+		lineno++;
+		key = trim(line, eol);
+		if (!*key || *key == '#')
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			snprintf(err, errlen, "line %d: expected 'key = value'", lineno);
+			r = -EINVAL;
+			break;
+		}
+		val = trim(eq + 1, key + strlen(key));
+		key = trim(key, eq);
+		if (!strcmp(key, "state_dir"))
+			r = *val == '/' ? set_str(n.state_dir, sizeof(n.state_dir), val) : -EINVAL;
+		else if (!strcmp(key, "socket"))
+			r = *val == '/' ? set_str(n.socket, sizeof(n.socket), val) : -EINVAL;
+		else if (!strcmp(key, "admin_group"))
+			r = set_str(n.admin_group, sizeof(n.admin_group), val);
+		else if (!strcmp(key, "reader_group"))
+			r = set_str(n.reader_group, sizeof(n.reader_group), val);
+		else if (!strcmp(key, "verbose")) {
+			if (!strcmp(val, "yes") || !strcmp(val, "no"))
+				n.verbose = !strcmp(val, "yes");
+			else
+				r = -EINVAL;
+		} else {
+			snprintf(err, errlen, "line %d: unknown setting '%s'", lineno, key);
+			r = -EINVAL;
+			break;
+		}
+		if (r)
+			snprintf(err, errlen, "line %d: bad value for %s%s", lineno, key,
+				 r == -ENAMETOOLONG ? " (too long)" :
+				 !strcmp(key, "verbose") ? " (yes or no)" : " (an absolute path)");
+	}
+	free(copy);
+	if (!r)
+		*c = n;
+	return r;
+}
+
+int config_load(const char *path, bool optional, struct config *c, char *err, size_t errlen)
+{
+	char *buf;
+	int fd, n, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && optional)
+			return 0;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	buf = malloc(CONFIG_MAX_SIZE + 1);
+	n = buf ? read_full(fd, buf, CONFIG_MAX_SIZE + 1) : -ENOMEM;
+	close(fd);
+	if (n < 0 || n > CONFIG_MAX_SIZE) {
+		snprintf(err, errlen, "cannot read %s: %s", path,
+			 n < 0 ? strerror(-n) : "larger than 64 KiB");
+		free(buf);
+		return n < 0 ? n : -EFBIG;
+	}
+	buf[n] = '\0';
+	if (memchr(buf, '\0', (size_t)n)) {
+		snprintf(err, errlen, "%s: not a text file", path);
+		free(buf);
+		return -EINVAL;
+	}
+	r = config_parse(buf, c, err, errlen);
+	free(buf);
+	return r;
+}
+
+static int resolve(const char *name, gid_t *gid, char *err, size_t errlen)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+
+	if (!*name)
+		return 0;
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) || !res) {
+		snprintf(err, errlen, "unknown group '%s'", name);
+		return -ENOENT;
+	}
+	*gid = gr.gr_gid;
+	return 0;
+}
+
+int config_resolve(struct config *c, char *err, size_t errlen)
+{
+	return resolve(c->admin_group, &c->admin_gid, err, errlen) ?:
+	       resolve(c->reader_group, &c->reader_gid, err, errlen);
+}

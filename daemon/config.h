@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* hsmkeyd.conf: "key = value" lines; see hsmkeyd.conf(5). */
+#ifndef HSMKEY_CONFIG_H
+#define HSMKEY_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/hsmkey/hsmkeyd.conf"
+#define CONFIG_MAX_SIZE 65536
+
+struct config {
+	char state_dir[PATH_MAX];
+	char socket[PATH_MAX];
+	char admin_group[64];	/* "": root only */
+	char reader_group[64];	/* "": every user may read */
+	bool verbose;
+	/* Resolved by config_resolve(). */
+	gid_t admin_gid, reader_gid;
+};
+
+void config_defaults(struct config *c);
+/* Parse @text over @c; on error @c is unchanged and @err says where. */
+int config_parse(const char *text, struct config *c, char *err, size_t errlen);
+/* Read and parse @path; a missing file is no error when @optional. */
+int config_load(const char *path, bool optional, struct config *c, char *err, size_t errlen);
+/* Look the groups up: -ENOENT (with @err) for an unknown group. */
+int config_resolve(struct config *c, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,82 @@
+#!/bin/bash
+# hsmkeyd and hsmkeyctl driving the kernel's key features: a policy set
+# from the CLI is enforced by the kernel (users, usage limit), disable and
+# enable reach the kernel, load-at-start is honoured at daemon start, and
+# a daemon on another state directory reports the first one's kernel keys
+# without touching them (ownership).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
+work=$(mktemp -d)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+afalg=$top/tests/guest/afalg.py
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+json() { python3 -c "import json, sys; o = json.load(sys.stdin); print($1)"; }
+
+grep -q '^hsmkey ' /proc/modules || insmod "$HSMKEY_KO"
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+check "create a key" quiet ctl create pk --type aes-256-xts
+token=$(ctl token pk)
+check "without a policy root and nobody may bind" \
+	test "$("$afalg" bind "$token") $(as_nobody "$afalg" bind "$token")" = "ok ok"
+check "policy: only nobody, 3 requests" quiet ctl policy pk --users nobody --max-requests 3
+check "the kernel refuses root (EACCES)" test "$("$afalg" bind "$token")" = EACCES
+check "the kernel lets nobody bind" test "$(as_nobody "$afalg" bind "$token")" = ok
+check "3 requests pass, then EDQUOT" test "$(as_nobody "$afalg" encrypt "$token" 5)" = "3 EDQUOT"
+check "show has the kernel's counters" test "$(ctl --json show pk | json 'o["requests"], o["kernel"]')" = "3 loaded"
+check "disable reaches the kernel" quiet ctl disable pk
+check "show: disabled in the kernel" test "$(ctl --json show pk | json 'o["kernel"]')" = disabled
+check "a disabled key refuses new bindings (EPERM)" test "$(as_nobody "$afalg" bind "$token")" = EPERM
+check "enable" quiet ctl enable pk
+check "bindings work again" test "$(as_nobody "$afalg" bind "$token")" = ok
+check "a policy with no users lets root bind again" quiet ctl policy pk --users ""
+check "root binds" test "$("$afalg" bind "$token")" = ok
+
+check "create a key not loaded at start" quiet ctl create later --type aes-256-xts
+check "set load-at-start no" quiet ctl policy later --load-at-start no
+check "create a disabled key" quiet ctl create off --type aes-256-xts
+check "disable it" quiet ctl disable off
+check "only nobody may bind pk again" quiet ctl policy pk --users nobody
+daemon_stop
+check "unload the module (the daemon held /dev/hsmkey until it stopped)" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+daemon_start || fail "hsmkeyd starts again"
+list=$(ctl list)
+diag "$list"
+check "at start the daemon loads the active keys" grep -qE '^pk .* active +loaded' <<<"$list"
+check "but not a key whose policy says load-at-start no" grep -qE '^later .* active +absent' <<<"$list"
+check "nor a disabled key" grep -qE '^off .* disabled +absent' <<<"$list"
+check "the stored policy came with the key: the kernel refuses root" \
+	test "$("$afalg" bind "$token")" = EACCES
+
+# Restarts converge the kernel with the keystore and leave valid keys be.
+check "create a key to delete behind the daemon's back" quiet ctl create gone --type aes-256-xts
+gone=$(ctl token gone)
+check "create a volume key" quiet ctl create vk --type aes-256-xts
+truncate -s 16M "$work/disk.img"
+loop=$(losetup --find --show "$work/disk.img")
+check "open a volume" quiet ctl dm open "$loop" keys-vol --key vk
+check "write it" dd if=/dev/urandom of=/dev/mapper/keys-vol bs=1M count=4 oflag=direct status=none
+daemon_stop
+rm "$work/state/keys/gone.json"
+daemon_start || fail "hsmkeyd restarts"
+check "its kernel key, ours but gone from the keystore, was revoked at start" \
+	test "$("$afalg" bind "$gone")" = EKEYREVOKED
+check "the log says why" grep -q "revoking kernel key gone version 1: no longer in the keystore" "$work/hsmkeyd.log"
+check "the open volume kept its binding across the restart" grep -qE '^vk .* active +loaded +1$' <(ctl list)
+check "and keeps working" dd if=/dev/mapper/keys-vol of=/dev/null bs=1M count=4 iflag=direct status=none
+check "close the volume" quiet ctl dm close keys-vol
+losetup -d "$loop"
+daemon_stop
+
+# Another keystore: it sees the first one's kernel key and leaves it be.
+first_work=$work
+work=$(mktemp -d)
+daemon_start || fail "a second hsmkeyd on another state directory starts"
+check "it reports the other keystore's kernel key" test \
+	"$(ctl --json status | json '[k["name"] for k in o["foreign"]]')" = "['pk']"
+check "it has no key of that name to act on" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' revoke pk 2>/dev/null"
+check "the first keystore's key is still loaded" test \
+	"$(as_nobody "$afalg" bind "$token")" = ok
+daemon_stop
+tap_done

@@ -1,0 +1,94 @@
+#!/bin/bash
+# hsmkeyd's configuration file, admin and reader groups, SIGHUP reload,
+# readiness notification (sd_notify protocol), and the systemd unit.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'daemon_stop; kill "${listener:-}" 2>/dev/null; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+hctl=$top/build/hsmkeyctl
+conf=$work/hsmkeyd.conf
+# as UID GROUPS COMMAND...: run as uid/gid 65534 with the given supplementary groups.
+as() {
+	local g=$1; shift
+	if [[ -n $g ]]; then setpriv --reuid=65534 --regid=65534 --groups="$g" "$@"
+	else setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; fi
+}
+start_with_conf() {
+	"$top/build/hsmkeyd" --config "$conf" --state-dir "$work/state" --socket "$sock" \
+		2>>"$work/hsmkeyd.log" &
+	daemon_pid=$!
+	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
+	return 1
+}
+refused_config() {	# TEXT PATTERN: the daemon refuses to start, naming the problem
+	printf '%s\n' "$1" > "$conf"
+	"$top/build/hsmkeyd" --config "$conf" --state-dir "$work/state-bad" --socket "$work/bad.sock" \
+		2>"$work/bad.err" & local pid=$!
+	sleep 0.5
+	if kill -0 "$pid" 2>/dev/null; then kill "$pid"; wait "$pid"; return 1; fi
+	wait "$pid"; local rc=$?
+	[[ $rc == 2 ]] && grep -q "$2" "$work/bad.err"
+}
+
+check "an unknown setting is refused, naming the line" refused_config $'# c\n\nadmin_group = users\nadmin_grup = x' "line 4: unknown setting 'admin_grup'"
+check "a line without = is refused" refused_config 'verbose' "line 1: expected 'key = value'"
+check "a bad boolean is refused" refused_config 'verbose = maybe' "line 1: bad value for verbose"
+check "a relative state_dir is refused" refused_config 'state_dir = var/lib' "an absolute path"
+check "an unknown group is refused" refused_config 'admin_group = no-such-group-x' "unknown group 'no-such-group-x'"
+check "an explicit config file that is missing is refused" bash -c "
+	! '$top/build/hsmkeyd' --config '$work/none.conf' --state-dir '$work/s3' --socket '$work/s3.sock' 2>'$work/none.err' &&
+	grep -q 'cannot open' '$work/none.err'"
+
+# Readiness: a listener in the sd_notify protocol's place.
+python3 - "$work/notify.sock" > "$work/notify.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    print(s.recv(4096).decode(), flush=True)
+PY
+listener=$!
+for _ in $(seq 100); do [[ -S $work/notify.sock ]] && break; sleep 0.05; done
+printf 'admin_group = users\nreader_group = staff\n' > "$conf"
+NOTIFY_SOCKET=$work/notify.sock start_with_conf || fail "hsmkeyd starts with a configuration"
+sleep 0.3
+check "READY=1 once the socket listens" grep -qx 'READY=1' "$work/notify.log"
+check "the admin group may change keys" quiet as 100 "$hctl" --socket "$sock" create a1 --type aes-256-xts
+check "others may not, and are told which group" bash -c "
+	! setpriv --reuid=65534 --regid=65534 --clear-groups '$hctl' --socket '$sock' create a2 --type aes-256-xts 2>'$work/e' &&
+	grep -q \"needs root or membership of group users\" '$work/e'"
+check "the reader group may list" quiet as 50 "$hctl" --socket "$sock" list
+check "the admin group may list" quiet as 100 "$hctl" --socket "$sock" list
+check "others may not read" bash -c "
+	! setpriv --reuid=65534 --regid=65534 --clear-groups '$hctl' --socket '$sock' list 2>'$work/e' &&
+	grep -q 'needs membership of group staff' '$work/e'"
+check "the reader group may not change keys" bash -c "! setpriv --reuid=65534 --regid=65534 --groups=50 '$hctl' --socket '$sock' revoke a1 2>/dev/null"
+
+printf 'admin_group = users\n' > "$conf"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "SIGHUP: RELOADING=1 then READY=1" bash -c "grep -qx 'RELOADING=1' '$work/notify.log' && tail -n 1 '$work/notify.log' | grep -qx 'READY=1'"
+check "SIGHUP reloads the groups: anyone may read again" quiet as "" "$hctl" --socket "$sock" list
+printf 'admin_group = users\nbogus = 1\n' > "$conf"
+kill -HUP "$daemon_pid"; sleep 0.5
+check "a broken file on SIGHUP keeps the running configuration" quiet as 100 "$hctl" --socket "$sock" create a3 --type aes-256-xts
+check "and the log says why" grep -q "unknown setting 'bogus'; keeping the running configuration" "$work/hsmkeyd.log"
+daemon_stop
+sleep 0.2
+check "STOPPING=1 on SIGTERM" grep -qx 'STOPPING=1' "$work/notify.log"
+
+# The unit file, checked by systemd itself (with this tree's binary).
+if command -v systemd-analyze >/dev/null; then
+	sed -e "s|/usr/sbin/hsmkeyd|$top/build/hsmkeyd|" -e '/^Documentation=/d' \
+		"$top/daemon/hsmkeyd.service" > "$work/hsmkeyd.service"
+	check "systemd-analyze verify accepts the unit" bash -c "systemd-analyze verify '$work/hsmkeyd.service' 2>&1 | tee '$work/verify' | (! grep -q .) || { sed 's/^/# /' '$work/verify'; false; }"
+	check "the unit is Type=notify with ExecReload" bash -c "grep -qx 'Type=notify' '$top/daemon/hsmkeyd.service' && grep -q '^ExecReload=' '$top/daemon/hsmkeyd.service'"
+else
+	skip "systemd-analyze verify accepts the unit" "no systemd-analyze"
+fi
+for page in daemon/hsmkeyd.8 daemon/hsmkeyd.conf.5 tools/hsmkeyctl.8; do
+	check "man page $page renders without warnings" bash -c "
+		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l '$top/$page' 2>'$work/man.err' >/dev/null && ! grep -q . '$work/man.err'"
+done
+tap_done
