@@ -74,6 +74,15 @@ $(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
 $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
+# The daemon with crash points in its file writes (tests/host/test_crash.sh).
+$(B)/crash/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHSMKEY_CRASH_POINTS -c -o $@ $<
+
+$(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
+
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
@@ -91,7 +100,7 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h t
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
-tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%)
+tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash
 
 # Installs what `make` built: the module under updates/ for modprobe (and
 # autoloading by algorithm name), the daemon and the CLI.

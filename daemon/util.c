@@ -117,6 +117,33 @@ int write_full(int fd, const void *buf, size_t n)
  * old or the new content: temporary file, fsync, rename, fsync of the
  * directory.
  */
+#ifdef HSMKEY_CRASH_POINTS
+/*
+ * Test builds only (build/tests/hsmkeyd-crash): die at the step of a
+ * write named by $HSMKEY_CRASH_POINT, as a crash would, with no cleanup.
+ */
+static void crash_point(const char *name)
+{
+	const char *want = getenv("HSMKEY_CRASH_POINT");
+
+	if (want && !strcmp(want, name)) {
+		log_error("crash point %s reached: exiting without cleanup", name);
+		_exit(86);
+	}
+}
+#else
+static inline void crash_point(const char *name)
+{
+	(void)name;
+}
+#endif
+
+/*
+ * Replace @name in @dirfd with @buf so that a crash at any point leaves
+ * either the old file or the new one: a temporary file, written and
+ * synced, renamed over @name, then the directory synced.  The crash points
+ * name each step for the tests.
+ */
 int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode)
 {
@@ -128,15 +155,23 @@ int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	r = write_full(fd, buf, n);
+	crash_point("tmp-created");
+	r = write_full(fd, buf, n / 2);
+	crash_point("tmp-half");
+	if (!r)
+		r = write_full(fd, (const char *)buf + n / 2, n - n / 2);
+	crash_point("tmp-written");
 	if (!r && fsync(fd) < 0)
 		r = -errno;
+	crash_point("tmp-synced");
 	if (close(fd) < 0 && !r)
 		r = -errno;
 	if (!r && renameat(dirfd, tmp, dirfd, name) < 0)
 		r = -errno;
+	crash_point("renamed");
 	if (!r && fsync(dirfd) < 0)
 		r = -errno;
+	crash_point("dir-synced");
 	if (r)
 		unlinkat(dirfd, tmp, 0);
 	return r;

@@ -1,0 +1,70 @@
+#!/bin/bash
+# A crash at each step of a keystore write loses no key: the daemon built
+# with crash points (build/tests/hsmkeyd-crash) dies at the step named by
+# $HSMKEY_CRASH_POINT while creating a key, while rewriting one (revoke)
+# and while writing the master key at first start; a normal daemon started
+# afterwards still opens every key that existed, with the same token, and
+# the key being written is either entirely there or absent.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+crashd=$top/build/tests/hsmkeyd-crash
+points=(tmp-created tmp-half tmp-written tmp-synced renamed dir-synced)
+
+# crash_run POINT CTL-ARGS...: a crash daemon on the same state; the
+# request must kill it at POINT.
+crash_run() {
+	local point=$1; shift
+	HSMKEY_CRASH_POINT=$point "$crashd" --state-dir "$work/state" --socket "$sock" \
+		2>>"$work/crash.log" &
+	local pid=$!
+	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+	ctl "$@" >/dev/null 2>&1
+	wait "$pid"
+	local rc=$?
+	rm -f "$sock"
+	[[ $rc == 86 ]] || { echo "# the daemon did not die at $point (exit $rc)"; return 1; }
+}
+
+for point in "${points[@]}"; do
+	rm -rf "$work/state" "$work/hsmkeyd.log" "$work/crash.log"
+	daemon_start || { fail "$point: hsmkeyd starts"; continue; }
+	ctl create base1 --type aes-256-xts >/dev/null && ctl create base2 --type aes-128-cbc >/dev/null
+	t1=$(ctl token base1) t2=$(ctl token base2)
+	daemon_stop
+
+	check "$point: the daemon dies there while creating a key" crash_run "$point" create fresh --type aes-256-xts
+	daemon_start || fail "$point: hsmkeyd starts after the crash"
+	check "$point: the existing keys open with the same tokens" \
+		test "$(ctl token base1) $(ctl token base2)" = "$t1 $t2"
+	fresh=$(ctl list | awk '$1 == "fresh" {print $4}')
+	check "$point: the new key is whole or absent (here: ${fresh:-absent})" bash -c "
+		[[ -z '$fresh' ]] || [[ '$fresh' == active && \$('$top/build/hsmkeyctl' --socket '$sock' token fresh | wc -c) == 129 ]]"
+	check "$point: no key file is reported damaged" bash -c "! grep -q 'corrupted or has been tampered' '$work/hsmkeyd.log'"
+	daemon_stop
+
+	check "$point: the daemon dies there while revoking a key" crash_run "$point" revoke base1
+	daemon_start || fail "$point: hsmkeyd starts after the second crash"
+	state=$(ctl list | awk '$1 == "base1" {print $4}')
+	check "$point: the rewritten key is intact, old or new state (here: $state)" bash -c "
+		[[ '$state' == active || '$state' == revoked ]] && [[ \$('$top/build/hsmkeyctl' --socket '$sock' token base1 2>/dev/null) == '$t1' || '$state' == revoked ]]"
+	check "$point: the other key is untouched" test "$(ctl token base2)" = "$t2"
+	check "$point: still no damaged file" bash -c "! grep -q 'corrupted or has been tampered' '$work/hsmkeyd.log'"
+	daemon_stop
+done
+
+# First start: the master key itself is written with the same steps.
+for point in "${points[@]}"; do
+	rm -rf "$work/state"
+	HSMKEY_CRASH_POINT=$point "$crashd" --state-dir "$work/state" --socket "$sock" 2>/dev/null
+	rc=$?
+	rm -f "$sock"
+	daemon_start || { fail "$point: starts after a crash writing the master key"; continue; }
+	check "$point: a crash writing the master key (exit $rc) leaves a usable keystore" \
+		bash -c "'$top/build/hsmkeyctl' --socket '$sock' create k --type aes-256-xts >/dev/null &&
+			 '$top/build/hsmkeyctl' --socket '$sock' token k >/dev/null"
+	daemon_stop
+done
+tap_done
