@@ -46,7 +46,7 @@ LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
+.PHONY: all fuzz bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -74,6 +74,17 @@ $(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
 $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
+# libFuzzer targets (clang): one per parser, with ASan and UBSan.
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Idaemon $(shell pkg-config --cflags json-c) \
+	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
+FUZZ_SRC := daemon/util.c daemon/proto.c daemon/keystore.c daemon/config.c
+FUZZERS := fuzz_proto fuzz_config fuzz_keyfile
+fuzz: $(FUZZERS:%=$(B)/fuzz/%)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(wildcard daemon/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -ljson-c -lcrypto
+
 # The daemon with crash points in its file writes (tests/host/test_crash.sh).
 $(B)/crash/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
@@ -100,7 +111,8 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h t
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
-tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash
+tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
+	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and
 # autoloading by algorithm name), the daemon and the CLI.

@@ -420,13 +420,8 @@ static int64_t jint(struct json_object *o, const char *k)
 static int ks_read(struct keystore *ks, const char *file, bool unseal,
 		   struct ks_key *key)
 {
-	uint8_t sealed[KS_SEALED_MAX], plain[KS_SEALED_MAX];
-	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
 	char buf[KS_FILE_MAX + 1];
-	struct json_object *o = NULL, *pol;
-	const char *name;
-	int64_t version;
-	int fd, n, r = -EINVAL, len;
+	int fd, n;
 
 	fd = openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -435,10 +430,41 @@ static int ks_read(struct keystore *ks, const char *file, bool unseal,
 	close(fd);
 	if (n < 0)
 		return n;
+	return ks_parse(ks, file, buf, (size_t)n, unseal, key);
+}
+
+/*
+ * The contents of key file @file (@n bytes at @buf): -EINVAL unless it is
+ * a well-formed key file of that name, -EBADMSG if it does not
+ * authenticate (when unsealing), -EFBIG if too large.
+ */
+int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
+	     bool unseal, struct ks_key *key)
+{
+	uint8_t sealed[KS_SEALED_MAX], plain[KS_SEALED_MAX];
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
+	struct json_object *o = NULL, *pol;
+	struct json_tokener *tok;
+	char buf[KS_FILE_MAX + 1];
+	const char *name;
+	int64_t version;
+	int r = -EINVAL, len;
+
 	if (n > KS_FILE_MAX)
 		return -EFBIG;
+	memcpy(buf, data, n);
 	buf[n] = '\0';
-	o = json_tokener_parse(buf);
+	if (memchr(buf, '\0', n))
+		return -EINVAL;
+	tok = json_tokener_new_ex(8);
+	if (!tok)
+		return -ENOMEM;
+	o = json_tokener_parse_ex(tok, buf, (int)n);
+	if (o && json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		o = NULL;
+	}
+	json_tokener_free(tok);
 	if (!o || !json_object_is_type(o, json_type_object))
 		goto out;
 

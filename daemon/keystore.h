@@ -53,6 +53,9 @@ int ks_create(struct keystore *ks, const char *name, int type,
 int ks_get(struct keystore *ks, const char *name, bool unseal,
 	   struct ks_key *out);
 int ks_set_state(struct keystore *ks, const char *name, int state);
+/* Parse key file @file's bytes (what ks_get does after reading it). */
+int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
+	     bool unseal, struct ks_key *key);
 int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p);
 /* This keystore's random 128-bit identity: the owner of its kernel keys. */
 const uint8_t *ks_instance(const struct keystore *ks);

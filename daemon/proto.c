@@ -49,7 +49,6 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 	struct iovec iov;
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
-	struct json_tokener *tok;
 	struct cmsghdr *cm;
 	ssize_t n;
 
@@ -88,19 +87,30 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 		free(buf);
 		return -EMSGSIZE;
 	}
+	n = proto_parse(buf, (size_t)n, msg);
+	free(buf);
+	return (int)n;
+}
+
+/* One JSON object, nested at most 16 deep, and nothing after it. */
+int proto_parse(const char *buf, size_t n, struct json_object **msg)
+{
+	struct json_tokener *tok;
+
+	*msg = NULL;
+	if (n > PROTO_MAX_MSG)
+		return -EMSGSIZE;
 	tok = json_tokener_new_ex(16);
 	if (tok) {
 		*msg = json_tokener_parse_ex(tok, buf, (int)n);
-		/* One object and nothing after it. */
 		if (*msg && (json_tokener_get_error(tok) != json_tokener_success ||
-			     json_tokener_get_parse_end(tok) != (size_t)n ||
+			     json_tokener_get_parse_end(tok) != n ||
 			     !json_object_is_type(*msg, json_type_object))) {
 			json_object_put(*msg);
 			*msg = NULL;
 		}
 		json_tokener_free(tok);
 	}
-	free(buf);
 	return *msg ? 0 : -EBADMSG;
 }
 

@@ -9,11 +9,16 @@
  *   {"v": 1, "ok": true, ...results}
  *   {"v": 1, "ok": false, "errno": <positive errno>, "error": "<what to do>"}
  *
- * Operations and their fields:
- *   create  name, type        import  name, type (+ fd)
- *   list                      load    name
- *   revoke  name              status
- *   dm-open device, map, key  dm-close map
+ * Operations and their fields (admin: root or the admin group):
+ *   create  name, type (admin)        import   name, type, + fd (admin)
+ *   list                              status
+ *   show    name                      load     name (admin)
+ *   revoke  name (admin)              token    name (admin)
+ *   disable name (admin)              enable   name (admin)
+ *   policy  name, [users, groups: arrays of names; algorithms: array of
+ *           "xts"/"cbc"/"gcm"; not_before, not_after, max_bytes,
+ *           max_requests, max_bindings: numbers; load_at_start: bool] (admin)
+ *   dm-open device, map, key (admin)  dm-close map (admin)
  */
 #ifndef HSMKEY_PROTO_H
 #define HSMKEY_PROTO_H
@@ -27,6 +32,8 @@
 
 int proto_send(int fd, struct json_object *msg, int passfd);
 int proto_recv(int fd, struct json_object **msg, int *passfd);
+/* Parse one message's bytes: 0 and *msg, or -EBADMSG / -EMSGSIZE. */
+int proto_parse(const char *buf, size_t n, struct json_object **msg);
 
 /* Field accessors: NULL / false when absent or of the wrong type. */
 const char *proto_str(struct json_object *o, const char *key);

@@ -17,6 +17,8 @@ packages=(
 	linux-image-amd64 qemu-system-x86 busybox-static cpio gzip
 	# the newer kernel the module also builds and boots on (bookworm-security)
 	linux-image-6.12-amd64 linux-headers-6.12-amd64
+	# libFuzzer targets
+	clang libclang-rt-14-dev
 	# what the tests drive
 	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2 fio
 )

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libFuzzer: the keystore's key file parser, unsealing included, over a
+ * real keystore in a temporary directory (its master key is made there).
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include "keystore.h"
+#include "util.h"
+
+static struct keystore *ks;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("FUZZ_KEYSTORE");
+
+	(void)argc;
+	(void)argv;
+	log_init("fuzz_keyfile", false);
+	if (!dir || ks_open(dir, &ks))
+		abort();	/* run it as tests/host/test_fuzz.sh does */
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ks_key key;
+
+	if (!ks_parse(ks, "k.json", (const char *)data, size, true, &key))
+		ks_key_wipe(&key);
+	return 0;
+}

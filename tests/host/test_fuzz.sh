@@ -1,0 +1,40 @@
+#!/bin/bash
+# Every parser under libFuzzer (ASan, UBSan) for a short while: the
+# control protocol, hsmkeyd.conf, and key files (unsealing included, over a
+# real keystore).  FUZZ_SECONDS per target (default 20).  A crash, leak or
+# sanitizer report fails the target; its reproducer is kept in the work
+# directory named in the output.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d /tmp/hsmkey-fuzz.XXXXXX)
+. "$top/tests/lib/tap.sh"
+secs=${FUZZ_SECONDS:-20}
+
+# A real key file named k, as a seed for the key file parser.
+export FUZZ_KEYSTORE=$work/keystore
+mkdir -p "$work/seeds/keyfile"
+(
+	. "$top/tests/lib/daemon.sh"
+	work=$work/daemon; mkdir -p "$work"
+	"$top/build/hsmkeyd" --state-dir "$FUZZ_KEYSTORE" --socket "$work/s" 2>/dev/null &
+	pid=$!
+	for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
+	"$top/build/hsmkeyctl" --socket "$work/s" create k --type aes-256-xts >/dev/null
+	"$top/build/hsmkeyctl" --socket "$work/s" policy k --users root --max-bytes 100 >/dev/null
+	kill "$pid"; wait "$pid"
+)
+cp "$FUZZ_KEYSTORE/keys/k.json" "$work/seeds/keyfile/"
+
+for t in proto config keyfile; do
+	mkdir -p "$work/corpus-$t"
+	[[ -d $top/tests/fuzz/seeds/$t ]] && cp "$top/tests/fuzz/seeds/$t"/* "$work/corpus-$t/"
+	[[ -d $work/seeds/$t ]] && cp "$work/seeds/$t"/* "$work/corpus-$t/"
+	(cd "$work" && "$top/build/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 "$work/corpus-$t" > "$work/$t.log" 2>&1)
+	rc=$?
+	runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work/$t.log" | grep -o '[0-9]*$')
+	diag "fuzz_$t: ${runs:-?} inputs in ${secs} s, exit $rc"
+	check "fuzz_$t: no crash, leak or sanitizer report" test "$rc" = 0 -a -n "$runs"
+	[[ $rc == 0 ]] || { grep -E 'ERROR|SUMMARY|artifact' "$work/$t.log" | head -5 | sed 's/^/# /'; echo "# kept in $work"; }
+done
+[[ $_tap_failed == 0 ]] && rm -rf "$work"
+tap_done
