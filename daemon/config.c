@@ -76,6 +76,14 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = set_str(n.admin_group, sizeof(n.admin_group), val);
 		else if (!strcmp(key, "reader_group"))
 			r = set_str(n.reader_group, sizeof(n.reader_group), val);
+		else if (!strcmp(key, "master_key")) {
+			if (!strcmp(val, "file") || !strcmp(val, "passphrase"))
+				n.passphrase = !strcmp(val, "passphrase");
+			else
+				r = -EINVAL;
+		} else if (!strcmp(key, "passphrase_file"))
+			r = *val == '/' ? set_str(n.passphrase_file, sizeof(n.passphrase_file), val) :
+			    -EINVAL;
 		else if (!strcmp(key, "verbose")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.verbose = !strcmp(val, "yes");
@@ -89,9 +97,15 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		if (r)
 			snprintf(err, errlen, "line %d: bad value for %s%s", lineno, key,
 				 r == -ENAMETOOLONG ? " (too long)" :
-				 !strcmp(key, "verbose") ? " (yes or no)" : " (an absolute path)");
+				 !strcmp(key, "verbose") ? " (yes or no)" :
+				 !strcmp(key, "master_key") ? " (file or passphrase)" :
+				 " (an absolute path)");
 	}
 	free(copy);
+	if (!r && n.passphrase && !*n.passphrase_file) {
+		snprintf(err, errlen, "master_key = passphrase needs passphrase_file");
+		r = -EINVAL;
+	}
 	if (!r)
 		*c = n;
 	return r;

@@ -17,6 +17,8 @@ struct config {
 	char admin_group[64];	/* "": root only */
 	char reader_group[64];	/* "": every user may read */
 	bool verbose;
+	bool passphrase;	/* master_key = passphrase */
+	char passphrase_file[PATH_MAX];
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

@@ -12,6 +12,8 @@
 #include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include "keystore.h"
 #include "util.h"
 
@@ -66,11 +68,141 @@ void ks_token(const struct ks_key *key, struct hsmkey_token *tok)
 	memcpy(tok->verifier, key->verifier, sizeof(tok->verifier));
 }
 
-static int ks_master_load(struct keystore *ks, const char *dir)
+/*
+ * Passphrase mode: the master key is scrypt(passphrase, salt) with a cost
+ * of 2^17 x 8 (128 MiB, memory-hard), salt and cost in STATE/master.kdf
+ * with a check value (an HMAC under the derived key) that tells a wrong
+ * passphrase from a damaged keystore.  No key is ever written to disk.
+ */
+#define KS_KDF_N	(1u << 17)
+#define KS_KDF_R	8u
+#define KS_KDF_P	1u
+#define KS_SALT_LEN	16
+
+static int ks_kdf(const char *pass, size_t passlen, const uint8_t *salt,
+		  uint64_t n, uint32_t r, uint32_t p, uint8_t *out)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_SCRYPT, NULL);
+	size_t outlen = KS_MASTER_LEN;
+	int ok;
+
+	ok = pctx && EVP_PKEY_derive_init(pctx) > 0 &&
+	     EVP_PKEY_CTX_set1_pbe_pass(pctx, pass, (int)passlen) > 0 &&
+	     EVP_PKEY_CTX_set1_scrypt_salt(pctx, salt, KS_SALT_LEN) > 0 &&
+	     EVP_PKEY_CTX_set_scrypt_N(pctx, n) > 0 &&
+	     EVP_PKEY_CTX_set_scrypt_r(pctx, r) > 0 &&
+	     EVP_PKEY_CTX_set_scrypt_p(pctx, p) > 0 &&
+	     EVP_PKEY_CTX_set_scrypt_maxmem_bytes(pctx, 1ull << 30) > 0 &&
+	     EVP_PKEY_derive(pctx, out, &outlen) > 0 && outlen == KS_MASTER_LEN;
+	EVP_PKEY_CTX_free(pctx);
+	return ok ? 0 : -EIO;
+}
+
+static void ks_kdf_check(const uint8_t *master, uint8_t *out)
+{
+	static const char label[] = "hsmkey master key check v1";
+	unsigned int len = 32;
+
+	HMAC(EVP_sha256(), master, KS_MASTER_LEN, (const uint8_t *)label,
+	     sizeof(label) - 1, out, &len);
+}
+
+static const char *jstr(struct json_object *o, const char *k);
+
+static int ks_master_passphrase(struct keystore *ks, const char *dir, const char *path)
+{
+	char pass[1025], text[512], hex[2 * KS_SALT_LEN + 1], chk[65];
+	uint8_t salt[KS_SALT_LEN], check[32], want[32];
+	long long n = KS_KDF_N, r = KS_KDF_R, p = KS_KDF_P;
+	struct json_object *o;
+	struct stat st;
+	size_t passlen;
+	int fd, len, err;
+
+	if (!faccessat(ks->dirfd, "master.key", F_OK, 0))
+		return log_errno(EEXIST, "%s uses a master key file, not a passphrase: set master_key = file",
+				 dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return log_errno(errno, "cannot open the passphrase file %s: %m", path);
+	if (fstat(fd, &st) < 0 || (st.st_mode & 077)) {
+		close(fd);
+		return log_errno(EPERM, "the passphrase file %s must not be readable by others (mode 0600 or 0400)",
+				 path);
+	}
+	len = read_full(fd, pass, sizeof(pass));
+	close(fd);
+	while (len > 0 && (pass[len - 1] == '\n' || pass[len - 1] == '\r'))
+		len--;
+	if (len <= 0 || len >= (int)sizeof(pass)) {
+		wipe(pass, sizeof(pass));
+		return log_errno(EINVAL, "the passphrase in %s must be 1 to 1024 bytes", path);
+	}
+	passlen = (size_t)len;
+
+	fd = openat(ks->dirfd, "master.kdf", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		/* A new keystore: new salt, the cost of the day. */
+		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+		    ks_kdf(pass, passlen, salt, n, (uint32_t)r, (uint32_t)p, ks->master)) {
+			wipe(pass, sizeof(pass));
+			return log_errno(EIO, "cannot derive the master key");
+		}
+		wipe(pass, sizeof(pass));
+		ks_kdf_check(ks->master, check);
+		hex_encode(salt, sizeof(salt), hex);
+		hex_encode(check, sizeof(check), chk);
+		len = snprintf(text, sizeof(text),
+			       "{ \"kdf\": \"scrypt\", \"n\": %lld, \"r\": %lld, \"p\": %lld, \"salt\": \"%s\", \"check\": \"%s\" }\n",
+			       n, r, p, hex, chk);
+		err = write_file_atomic(ks->dirfd, "master.kdf", text, (size_t)len, 0600);
+		if (err)
+			return log_errno(err, "cannot write %s/master.kdf: %s", dir, strerror(-err));
+		log_info("derived a new master key from the passphrase (scrypt, salt in %s/master.kdf)", dir);
+		return 0;
+	}
+	if (fd < 0) {
+		wipe(pass, sizeof(pass));
+		return log_errno(errno, "cannot open %s/master.kdf: %m", dir);
+	}
+	len = read_full(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[len > 0 ? len : 0] = '\0';
+	o = json_tokener_parse(text);
+	n = o ? json_object_get_int64(json_object_object_get(o, "n")) : 0;
+	r = o ? json_object_get_int64(json_object_object_get(o, "r")) : 0;
+	p = o ? json_object_get_int64(json_object_object_get(o, "p")) : 0;
+	err = !o || n < 1024 || n > (1ll << 22) || (n & (n - 1)) || r < 1 || r > 32 ||
+	      p < 1 || p > 16 || hex_decode(jstr(o, "salt"), salt, sizeof(salt)) ||
+	      hex_decode(jstr(o, "check"), want, sizeof(want)) ||
+	      strcmp(jstr(o, "kdf") ?: "", "scrypt");
+	json_object_put(o);
+	if (err) {
+		wipe(pass, sizeof(pass));
+		return log_errno(EINVAL, "%s/master.kdf is damaged", dir);
+	}
+	err = ks_kdf(pass, passlen, salt, (uint64_t)n, (uint32_t)r, (uint32_t)p, ks->master);
+	wipe(pass, sizeof(pass));
+	if (err)
+		return log_errno(EIO, "cannot derive the master key");
+	ks_kdf_check(ks->master, check);
+	if (CRYPTO_memcmp(check, want, sizeof(want))) {
+		wipe(ks->master, sizeof(ks->master));
+		return log_errno(EACCES, "wrong passphrase for %s", dir);
+	}
+	return 0;
+}
+
+static int ks_master_load(struct keystore *ks, const char *dir, const char *passfile)
 {
 	struct stat st;
 	int fd, r;
 
+	if (passfile)
+		return ks_master_passphrase(ks, dir, passfile);
+	if (!faccessat(ks->dirfd, "master.kdf", F_OK, 0))
+		return log_errno(EEXIST, "%s derives its master key from a passphrase: set master_key = passphrase",
+				 dir);
 	fd = openat(ks->dirfd, "master.key", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
 		if (RAND_priv_bytes(ks->master, KS_MASTER_LEN) != 1)
@@ -136,6 +268,11 @@ const uint8_t *ks_instance(const struct keystore *ks)
 
 int ks_open(const char *dir, struct keystore **out)
 {
+	return ks_open_ex(dir, NULL, out);
+}
+
+int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
+{
 	struct keystore *ks;
 	int r;
 
@@ -173,7 +310,7 @@ int ks_open(const char *dir, struct keystore **out)
 		r = log_errno(errno, "cannot open %s/keys: %m", dir);
 		goto err;
 	}
-	r = ks_master_load(ks, dir);
+	r = ks_master_load(ks, dir, passfile);
 	if (!r)
 		r = ks_instance_load(ks, dir);
 	if (r)

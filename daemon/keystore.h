@@ -47,6 +47,8 @@ struct ks_key {
 struct keystore;
 
 int ks_open(const char *dir, struct keystore **out);
+/* With @passfile, the master key is derived from the passphrase in it. */
+int ks_open_ex(const char *dir, const char *passfile, struct keystore **out);
 void ks_close(struct keystore *ks);
 int ks_create(struct keystore *ks, const char *name, int type,
 	      const uint8_t *material, struct ks_key *out);

@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	prctl(PR_SET_DUMPABLE, 0);
 	umask(077);
 
-	if (ks_open(d.state_dir, &d.ks))
+	if (ks_open_ex(d.state_dir, cfg.passphrase ? cfg.passphrase_file : NULL, &d.ks))
 		return 1;
 	r = control_load_all(&d);
 	if (r)

@@ -78,6 +78,45 @@ daemon_stop
 sleep 0.2
 check "STOPPING=1 on SIGTERM" grep -qx 'STOPPING=1' "$work/notify.log"
 
+# The master key from a passphrase (scrypt) instead of a key file.
+pdir=$work/pp
+mkdir -p "$pdir"
+printf 'correct horse battery staple\n' > "$pdir/pass"; chmod 600 "$pdir/pass"
+printf 'wrong\n' > "$pdir/wrong"; chmod 600 "$pdir/wrong"
+printf 'master_key = passphrase\npassphrase_file = %s\n' "$pdir/pass" > "$pdir/ok.conf"
+printf 'master_key = passphrase\npassphrase_file = %s\n' "$pdir/wrong" > "$pdir/bad.conf"
+pstart() {	# CONF: start on the passphrase keystore
+	"$top/build/hsmkeyd" --config "$1" --state-dir "$pdir/state" --socket "$sock" 2>>"$pdir/log" &
+	daemon_pid=$!
+	for _ in $(seq 200); do [[ -S $sock ]] && return 0; kill -0 "$daemon_pid" 2>/dev/null || return 1; sleep 0.05; done
+	return 1
+}
+check "master_key = passphrase needs passphrase_file" refused_config 'master_key = passphrase' "needs passphrase_file"
+check "a daemon on a passphrase-derived master key starts" pstart "$pdir/ok.conf"
+check "create a key under it" quiet ctl create pk --type aes-256-xts
+ptoken=$(ctl token pk)
+daemon_stop
+check "no master key file is written" test ! -e "$pdir/state/master.key"
+check "master.kdf holds scrypt's salt and cost, not the key" python3 -c '
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert o["kdf"] == "scrypt" and o["n"] == 131072 and len(o["salt"]) == 32, o
+' "$pdir/state/master.kdf"
+check "a wrong passphrase is refused, saying so" bash -c "
+	! '$top/build/hsmkeyd' --config '$pdir/bad.conf' --state-dir '$pdir/state' --socket '$work/x.sock' 2>'$pdir/e' &&
+	grep -q 'wrong passphrase' '$pdir/e'"
+pstart "$pdir/ok.conf" || fail "restart with the passphrase"
+check "the key's token is unchanged" test "$(ctl token pk)" = "$ptoken"
+daemon_stop
+check "the key file mode cannot open a passphrase keystore" bash -c "
+	! '$top/build/hsmkeyd' --state-dir '$pdir/state' --socket '$work/x.sock' 2>'$pdir/e' &&
+	grep -q 'derives its master key from a passphrase' '$pdir/e'"
+chmod 644 "$pdir/pass"
+check "a passphrase file readable by others is refused" bash -c "
+	! '$top/build/hsmkeyd' --config '$pdir/ok.conf' --state-dir '$pdir/state' --socket '$work/x.sock' 2>'$pdir/e' &&
+	grep -q 'must not be readable by others' '$pdir/e'"
+check "no passphrase in the daemon's log" bash -c "! grep -q 'horse' '$pdir/log' '$pdir/e'"
+
 # The unit file, checked by systemd itself (with this tree's binary).
 if command -v systemd-analyze >/dev/null; then
 	sed -e "s|/usr/sbin/hsmkeyd|$top/build/hsmkeyd|" -e '/^Documentation=/d' \
