@@ -67,6 +67,8 @@ static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_INFO_EXPIRIES] = { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_LIMITS]	= { .type = NLA_REJECT },
 	[HSMKEY_A_INFO_EVENTS]	= { .type = NLA_REJECT },
+	[HSMKEY_A_AUDIT_SEQ]	= NLA_POLICY_MIN(NLA_U64, 1),
+	[HSMKEY_A_AUDIT_HEAD]	= NLA_POLICY_EXACT_LEN(HSMKEY_AUDIT_HEAD_LEN),
 };
 
 static struct genl_family hsmkey_genl_family;
@@ -560,6 +562,53 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+/* The audit anchor; genl_mutex serialises the handler that uses it. */
+static struct {
+	u64 seq;
+	u8 head[HSMKEY_AUDIT_HEAD_LEN];
+} hsmkey_audit_anchor;
+
+static int hsmkey_nl_audit_anchor(struct sk_buff *skb, struct genl_info *info)
+{
+	struct nlattr *seq = info->attrs[HSMKEY_A_AUDIT_SEQ];
+	struct nlattr *head = info->attrs[HSMKEY_A_AUDIT_HEAD];
+	struct sk_buff *msg;
+	void *hdr;
+	int err;
+
+	if (seq || head) {
+		err = hsmkey_nl_admin(skb, info);
+		if (err)
+			return err;
+		if (HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_SEQ) ||
+		    HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_HEAD))
+			return -EINVAL;
+		if (nla_get_u64(seq) < hsmkey_audit_anchor.seq) {
+			NL_SET_ERR_MSG_ATTR(info->extack, seq,
+					    "the audit sequence number cannot go backwards");
+			return -ESTALE;
+		}
+		hsmkey_audit_anchor.seq = nla_get_u64(seq);
+		memcpy(hsmkey_audit_anchor.head, nla_data(head),
+		       HSMKEY_AUDIT_HEAD_LEN);
+	}
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
+				HSMKEY_CMD_AUDIT_ANCHOR);
+	if (!hdr ||
+	    nla_put_u64_64bit(msg, HSMKEY_A_AUDIT_SEQ, hsmkey_audit_anchor.seq,
+			      HSMKEY_A_PAD) ||
+	    nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN,
+		    hsmkey_audit_anchor.head)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
 static const struct genl_small_ops hsmkey_nl_ops[] = {
 	{
 		.cmd = HSMKEY_CMD_KEY_ADD,
@@ -593,6 +642,10 @@ static const struct genl_small_ops hsmkey_nl_ops[] = {
 	{
 		.cmd = HSMKEY_CMD_KEY_SET_POLICY,
 		.doit = hsmkey_nl_key_set_policy,
+	},
+	{
+		.cmd = HSMKEY_CMD_AUDIT_ANCHOR,
+		.doit = hsmkey_nl_audit_anchor,
 	},
 };
 

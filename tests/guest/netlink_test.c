@@ -285,6 +285,34 @@ TEST_F(nl, device_is_exclusive_and_needed)
 	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
 }
 
+TEST_F(nl, audit_anchor)
+{
+	uint8_t head[HSMKEY_AUDIT_HEAD_LEN], other[HSMKEY_AUDIT_HEAD_LEN];
+	uint64_t base;
+
+	rand_fill(head, sizeof(head));
+	rand_fill(other, sizeof(other));
+	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	base = self->t.audit_seq;	/* another test or run may have set one */
+	ASSERT_EQ(0, nlt_anchor(&self->t, base + 10, head)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	EXPECT_EQ(base + 10, self->t.audit_seq);
+	EXPECT_EQ(0, memcmp(head, self->t.audit_head, sizeof(head)));
+	/* Backwards is refused and changes nothing. */
+	EXPECT_EQ(-ESTALE, nlt_anchor(&self->t, base + 9, other));
+	EXPECT_NE(NULL, strstr(self->t.extack, "backwards"));
+	EXPECT_EQ(-EINVAL, nlt_anchor(&self->t, base + 11, NULL));
+	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_A_AUDIT_HEAD"));
+	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	EXPECT_EQ(base + 10, self->t.audit_seq);
+	EXPECT_EQ(0, memcmp(head, self->t.audit_head, sizeof(head)));
+	/* Anyone may read it; only the holder with CAP_SYS_ADMIN may set it. */
+	ASSERT_EQ(0, nlt_drop_to_nobody());
+	EXPECT_EQ(-EPERM, nlt_anchor(&self->t, base + 20, other));
+	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	EXPECT_EQ(base + 10, self->t.audit_seq);
+}
+
 TEST(device_needs_cap_sys_admin)
 {
 	ASSERT_EQ(0, nlt_drop_to_nobody());

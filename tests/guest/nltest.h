@@ -47,6 +47,8 @@ struct nlt {
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_revokes, stat_expiries, stat_limits;
 	uint64_t max_requests, max_bytes, not_after;
+	uint64_t audit_seq;
+	uint8_t audit_head[HSMKEY_AUDIT_HEAD_LEN];
 	uint8_t owner[HSMKEY_OWNER_LEN];
 	bool has_owner;
 	char name[HSMKEY_NAME_MAX], inner_xts[64], inner_cbc[64], inner_gcm[64];
@@ -205,6 +207,10 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 	NLT_U64(HSMKEY_A_INFO_EXPIRIES, stat_expiries);
 	NLT_U64(HSMKEY_A_INFO_LIMITS, stat_limits);
 #undef NLT_U64
+	if (tb[HSMKEY_A_AUDIT_SEQ])
+		t->audit_seq = nla_get_u64(tb[HSMKEY_A_AUDIT_SEQ]);
+	if (tb[HSMKEY_A_AUDIT_HEAD])
+		memcpy(t->audit_head, nla_data(tb[HSMKEY_A_AUDIT_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
 	t->has_owner = tb[HSMKEY_A_KEY_OWNER] != NULL;
 	if (t->has_owner)
 		memcpy(t->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]), HSMKEY_OWNER_LEN);
@@ -410,6 +416,18 @@ static inline int nlt_enable(struct nlt *t, const struct nlt_key *k)
 static inline int nlt_info(struct nlt *t)
 {
 	return nlt_call(t, nlt_msg(t, HSMKEY_CMD_INFO, 0));
+}
+
+/* Read the audit anchor, or set it when @head is given. */
+static inline int nlt_anchor(struct nlt *t, uint64_t seq, const uint8_t *head)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_AUDIT_ANCHOR, 0);
+
+	if (seq)
+		nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, seq);
+	if (head)
+		nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, head);
+	return nlt_call(t, msg);
 }
 
 static inline int nlt_get(struct nlt *t, const struct nlt_key *k)

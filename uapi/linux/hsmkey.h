@@ -146,6 +146,14 @@
  *     HSMKEY_A_INFO_BINDS, _DENIES, _REVOKES, _EXPIRIES, _LIMITS,
  *     HSMKEY_A_INFO_EVENTS       u64, totals since load (EVENTS: sequence)
  *
+ * HSMKEY_CMD_AUDIT_ANCHOR: the audit log's anchor outside the log file, the
+ *   latest record's sequence number and chain head, kept in module memory
+ *   (lost when the module unloads).  Without attributes: read it (anyone).
+ *   With HSMKEY_A_AUDIT_SEQ (u64) and HSMKEY_A_AUDIT_HEAD (binary[32]):
+ *   set it (as a key change: CAP_SYS_ADMIN and the /dev/hsmkey holder);
+ *   -ESTALE if the sequence number goes backwards.  The reply carries both
+ *   (sequence 0: never set).
+ *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
  * HSMKEY_CMD_EVENT message, and never carries material or verifier:
@@ -181,6 +189,7 @@
 #define HSMKEY_WRAP_NONCE_LEN	12
 #define HSMKEY_WRAP_TAG_LEN	16
 #define HSMKEY_WRAP_OVERHEAD	(HSMKEY_WRAP_NONCE_LEN + HSMKEY_WRAP_TAG_LEN)
+#define HSMKEY_AUDIT_HEAD_LEN	32
 #define HSMKEY_GCM_MAX_REQUESTS	0x100000000ULL	/* 2^32 */
 
 enum hsmkey_key_type {
@@ -256,6 +265,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_KEY_DISABLE,
 	HSMKEY_CMD_KEY_ENABLE,
 	HSMKEY_CMD_KEY_SET_POLICY,
+	HSMKEY_CMD_AUDIT_ANCHOR,
 	__HSMKEY_CMD_MAX
 };
 
@@ -298,6 +308,8 @@ enum hsmkey_attr {
 	HSMKEY_A_INFO_EXPIRIES,
 	HSMKEY_A_INFO_LIMITS,
 	HSMKEY_A_INFO_EVENTS,
+	HSMKEY_A_AUDIT_SEQ,
+	HSMKEY_A_AUDIT_HEAD,
 	__HSMKEY_A_MAX
 };
 
