@@ -76,7 +76,12 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = set_str(n.admin_group, sizeof(n.admin_group), val);
 		else if (!strcmp(key, "reader_group"))
 			r = set_str(n.reader_group, sizeof(n.reader_group), val);
-		else if (!strcmp(key, "master_key")) {
+		else if (!strcmp(key, "audit_fail_closed")) {
+			if (!strcmp(val, "yes") || !strcmp(val, "no"))
+				n.audit_fail_open = !strcmp(val, "no");
+			else
+				r = -EINVAL;
+		} else if (!strcmp(key, "master_key")) {
 			if (!strcmp(val, "file") || !strcmp(val, "passphrase"))
 				n.passphrase = !strcmp(val, "passphrase");
 			else
@@ -98,6 +103,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "line %d: bad value for %s%s", lineno, key,
 				 r == -ENAMETOOLONG ? " (too long)" :
 				 !strcmp(key, "verbose") ? " (yes or no)" :
+				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
 				 " (an absolute path)");
 	}

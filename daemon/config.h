@@ -17,6 +17,7 @@ struct config {
 	char admin_group[64];	/* "": root only */
 	char reader_group[64];	/* "": every user may read */
 	bool verbose;
+	bool audit_fail_open;	/* audit_fail_closed = no */
 	bool passphrase;	/* master_key = passphrase */
 	char passphrase_file[PATH_MAX];
 	/* Resolved by config_resolve(). */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "audit.h"
 #include "control.h"
 #include "kernel.h"
 #include "proto.h"
@@ -582,6 +583,34 @@ static int op_show(struct request *rq)
 	return 0;
 }
 
+/* Check the audit log against itself and the kernel's anchor. */
+static int op_audit_verify(struct request *rq)
+{
+	uint8_t head[AUDIT_HEAD_LEN];
+	uint64_t anchor = 0, records, checkpoints;
+	struct kernel *k;
+	char msg[256];
+	int r;
+
+	if (!rq->d->audit)
+		return fail(rq, ENOENT, "this daemon keeps no audit log");
+	if (!kernel_open(&k)) {
+		if (kernel_audit_anchor(k, 0, NULL, &anchor, head))
+			anchor = 0;
+		kernel_close(k);
+	}
+	r = audit_verify(rq->d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints);
+	if (r)
+		return fail(rq, EBADMSG, "the audit log does not verify: %s", msg);
+	json_object_object_add(rq->reply, "result", json_object_new_string(msg));
+	json_object_object_add(rq->reply, "records", json_object_new_int64((int64_t)records));
+	json_object_object_add(rq->reply, "checkpoints", json_object_new_int64((int64_t)checkpoints));
+	json_object_object_add(rq->reply, "anchor", json_object_new_int64((int64_t)anchor));
+	json_object_object_add(rq->reply, "public_key",
+			       json_object_new_string(audit_public_key(rq->d->audit)));
+	return 0;
+}
+
 /*
  * A key's token, in hex, for administrators: what an AF_ALG application
  * of an allowed user passes to setkey().  A secret: it is never logged.
@@ -677,9 +706,92 @@ static const struct {
 	{ "enable", true, op_enable },
 	{ "policy", true, op_policy },
 	{ "show", false, op_show },
+	{ "audit-verify", false, op_audit_verify },
 	{ "dm-open", true, op_dm_open },
 	{ "dm-close", true, op_dm_close },
 };
+
+/* Keep the chain head outside the file: in the kernel module. */
+static void audit_anchor(struct daemon *d)
+{
+	uint8_t head[AUDIT_HEAD_LEN];
+	uint64_t seq = audit_head(d->audit, head);
+	struct kernel *k;
+	int r;
+
+	if (!seq || kernel_open(&k))
+		return;
+	r = kernel_audit_anchor(k, seq, head, NULL, NULL);
+	if (r)
+		log_debug("cannot store the audit anchor in the kernel: %s%s%s", strerror(-r),
+			  *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+	kernel_close(k);
+}
+
+int control_audit(struct daemon *d, const char *op, int result, const char *detail)
+{
+	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
+	int r;
+
+	if (!d->audit)
+		return 0;
+	r = !strcmp(op, "checkpoint") ? audit_checkpoint(d->audit, detail) :
+	    audit_record(d->audit, &me, op, NULL, 0, result, detail);
+	if (r)
+		log_error("cannot write the audit log: %s", strerror(-r));
+	else
+		audit_anchor(d);
+	return r;
+}
+
+static int on_kernel_event(const struct kernel_event *e, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (d->last_kseq && e->seq != d->last_kseq + 1) {
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were lost",
+			 (unsigned long long)d->last_kseq + 1, (unsigned long long)e->seq - 1);
+		control_audit(d, "events-lost", -ENOBUFS, detail);
+	}
+	d->last_kseq = e->seq;
+	if (d->audit && !audit_kernel_event(d->audit, e->type, e->seq, e->id, e->version,
+					     e->uid, e->pid, e->comm, e->err))
+		audit_anchor(d);
+	return 0;
+}
+
+void control_events_open(struct daemon *d)
+{
+	if (d->events || kernel_events_open(&d->events))
+		return;
+	log_info("recording the kernel's events in the audit log");
+}
+
+void control_events_read(struct daemon *d)
+{
+	int r;
+
+	if (!d->events)
+		return;
+	r = kernel_events_read(d->events, on_kernel_event, d);
+	if (r == -ENOBUFS) {
+		/* Lost events: say so, then read the kernel's state afresh. */
+		control_audit(d, "events-lost", r, "the event socket overran; resynchronising");
+		control_load_all(d);
+	} else if (r) {
+		log_warn("the kernel's events group failed (%s); leaving it", strerror(-r));
+		kernel_close(d->events);
+		d->events = NULL;
+	}
+}
+
+/* The key or volume a request names, for its audit record. */
+static const char *request_subject(struct json_object *req)
+{
+	return proto_str(req, "name") ?: proto_str(req, "map");
+}
 
 /*
  * Is the peer root, or in @group (gid @gid) as its primary group or one
@@ -705,14 +817,38 @@ static bool peer_in(int cfd, const struct ucred *cred, const char *group, gid_t 
 	return false;
 }
 
+/*
+ * Before a change: record who asks for what.  When that cannot be written
+ * and the log fails closed (the default), the change is refused.
+ */
+static int audit_intent(struct daemon *d, const struct ucred *cred, const char *op,
+			struct json_object *req)
+{
+	struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
+	char what[96];
+	int r;
+
+	if (!d->audit)
+		return 0;
+	snprintf(what, sizeof(what), "requested: %s", op);
+	r = audit_record(d->audit, &who, "request", request_subject(req), 0, 0, what);
+	if (r) {
+		log_error("cannot write the audit log: %s%s", strerror(-r),
+			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");
+		return d->cfg->audit_fail_open ? 0 : r;
+	}
+	audit_anchor(d);
+	return 0;
+}
+
 int control_serve(struct daemon *d, int cfd)
 {
 	struct request rq = { .d = d, .fd = -1 };
 	struct json_object *out;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	const char *op;
-	size_t i;
+	const char *op = NULL;
+	size_t i = ARRAY_SIZE(ops);
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
@@ -741,12 +877,21 @@ int control_serve(struct daemon *d, int cfd)
 			r = fail(&rq, EPERM, "'%s' needs membership of group %s (or %s)", op,
 				 d->cfg->reader_group,
 				 *d->cfg->admin_group ? d->cfg->admin_group : "root");
+		else if (ops[i].admin && audit_intent(d, &cred, op, rq.req))
+			r = fail(&rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
 		else
 			r = ops[i].fn(&rq);
 		break;
 	}
 	if (!r && i == ARRAY_SIZE(ops))
 		r = fail(&rq, EOPNOTSUPP, "unknown operation '%s'", op);
+	if (d->audit && op && i < ARRAY_SIZE(ops) && ops[i].admin) {
+		struct audit_who who = { .uid = cred.uid, .pid = cred.pid };
+
+		if (!audit_record(d->audit, &who, op, request_subject(rq.req), 0, r,
+				  r ? rq.err : NULL))
+			audit_anchor(d);
+	}
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
 			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);

@@ -3,11 +3,18 @@
 #define HSMKEY_CONTROL_H
 
 #include "config.h"
+#include <stdint.h>
 #include "keystore.h"
+
+struct audit;
+struct kernel;
 
 struct daemon {
 	const struct config *cfg;
 	struct keystore *ks;
+	struct audit *audit;
+	struct kernel *events;		/* the kernel's events group, or NULL */
+	uint64_t last_kseq;		/* of the last kernel event seen */
 	const char *state_dir;
 	const char *socket_path;
 };
@@ -17,5 +24,11 @@ int control_listen(const char *path);
 int control_serve(struct daemon *d, int cfd);
 /* Provision every active key into the kernel; returns how many failed. */
 int control_load_all(struct daemon *d);
+/* Join the kernel's events group if not yet (the module may load later). */
+void control_events_open(struct daemon *d);
+/* Record every queued kernel event; a gap or overrun triggers a resync. */
+void control_events_read(struct daemon *d);
+/* Append a record of the daemon's own (start, stop) and keep the anchor. */
+int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 
 #endif

@@ -46,6 +46,14 @@ static const struct nla_policy reply_policy[HSMKEY_A_MAX + 1] = {
 	[HSMKEY_A_KEY_OWNER] = { .minlen = HSMKEY_OWNER_LEN, .maxlen = HSMKEY_OWNER_LEN },
 	[HSMKEY_A_KEY_BYTES] = { .type = NLA_U64 },
 	[HSMKEY_A_KEY_REQUESTS] = { .type = NLA_U64 },
+	[HSMKEY_A_AUDIT_SEQ] = { .type = NLA_U64 },
+	[HSMKEY_A_AUDIT_HEAD] = { .minlen = HSMKEY_AUDIT_HEAD_LEN, .maxlen = HSMKEY_AUDIT_HEAD_LEN },
+	[HSMKEY_A_EVENT_TYPE] = { .type = NLA_U32 },
+	[HSMKEY_A_EVENT_SEQ] = { .type = NLA_U64 },
+	[HSMKEY_A_EVENT_UID] = { .type = NLA_U32 },
+	[HSMKEY_A_EVENT_PID] = { .type = NLA_U32 },
+	[HSMKEY_A_EVENT_COMM] = { .type = NLA_NUL_STRING },
+	[HSMKEY_A_EVENT_ERRNO] = { .type = NLA_U32 },
 };
 
 /*
@@ -450,4 +458,117 @@ int kernel_info(struct kernel *k, struct kernel_info *out)
 
 	memset(out, 0, sizeof(*out));
 	return msg ? kernel_call(k, msg, parse_info, out) : -ENOMEM;
+}
+
+struct anchor_out {
+	uint64_t *seq;
+	uint8_t *head;
+};
+
+static int parse_anchor(struct nlattr **tb, void *arg)
+{
+	struct anchor_out *o = arg;
+
+	if (!tb[HSMKEY_A_AUDIT_SEQ] || !tb[HSMKEY_A_AUDIT_HEAD])
+		return -EPROTO;
+	*o->seq = nla_get_u64(tb[HSMKEY_A_AUDIT_SEQ]);
+	memcpy(o->head, nla_data(tb[HSMKEY_A_AUDIT_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
+	return 0;
+}
+
+int kernel_audit_anchor(struct kernel *k, uint64_t set_seq, const uint8_t *set_head,
+			uint64_t *seq, uint8_t *head)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_AUDIT_ANCHOR, 0);
+	uint64_t s;
+	uint8_t h[HSMKEY_AUDIT_HEAD_LEN];
+	struct anchor_out o = { .seq = seq ?: &s, .head = head ?: h };
+
+	if (!msg)
+		return -ENOMEM;
+	if (set_seq && (nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, set_seq) ||
+			nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, set_head))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	return kernel_call(k, msg, parse_anchor, &o);
+}
+
+int kernel_events_open(struct kernel **out)
+{
+	struct kernel *k;
+	int grp, r, size = 1 << 20;
+
+	r = kernel_open(&k);
+	if (r)
+		return r;
+	grp = genl_ctrl_resolve_grp(k->sk, HSMKEY_GENL_NAME, HSMKEY_GENL_MCGRP_EVENTS);
+	if (grp < 0 || nl_socket_add_membership(k->sk, grp)) {
+		kernel_close(k);
+		return -EPERM;
+	}
+	nl_socket_disable_seq_check(k->sk);
+	nl_socket_set_nonblocking(k->sk);
+	/* Room for bursts; an overrun still shows as a gap in the sequence. */
+	setsockopt(nl_socket_get_fd(k->sk), SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	*out = k;
+	return 0;
+}
+
+int kernel_events_fd(struct kernel *k)
+{
+	return nl_socket_get_fd(k->sk);
+}
+
+struct event_call {
+	int (*fn)(const struct kernel_event *e, void *arg);
+	void *arg;
+};
+
+static int on_event(struct nl_msg *msg, void *arg)
+{
+	struct event_call *c = arg;
+	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct kernel_event e = { 0 };
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_A_MAX,
+			  (struct nla_policy *)reply_policy) < 0 ||
+	    !tb[HSMKEY_A_EVENT_TYPE] || !tb[HSMKEY_A_EVENT_SEQ] || !tb[HSMKEY_A_KEY_ID] ||
+	    nla_len(tb[HSMKEY_A_KEY_ID]) != HSMKEY_ID_LEN)
+		return NL_SKIP;
+	e.type = nla_get_u32(tb[HSMKEY_A_EVENT_TYPE]);
+	e.seq = nla_get_u64(tb[HSMKEY_A_EVENT_SEQ]);
+	memcpy(e.id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_A_KEY_VERSION])
+		e.version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
+	if (tb[HSMKEY_A_EVENT_UID])
+		e.uid = nla_get_u32(tb[HSMKEY_A_EVENT_UID]);
+	if (tb[HSMKEY_A_EVENT_PID])
+		e.pid = nla_get_u32(tb[HSMKEY_A_EVENT_PID]);
+	if (tb[HSMKEY_A_EVENT_ERRNO])
+		e.err = nla_get_u32(tb[HSMKEY_A_EVENT_ERRNO]);
+	if (tb[HSMKEY_A_EVENT_COMM])
+		snprintf(e.comm, sizeof(e.comm), "%s", nla_get_string(tb[HSMKEY_A_EVENT_COMM]));
+	c->fn(&e, c->arg);
+	return NL_OK;
+}
+
+int kernel_events_read(struct kernel *k, int (*fn)(const struct kernel_event *e, void *arg),
+		       void *arg)
+{
+	struct event_call c = { .fn = fn, .arg = arg };
+	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	int r;
+
+	if (!cb)
+		return -ENOMEM;
+	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_event, &c);
+	do
+		r = nl_recvmsgs(k->sk, cb);
+	while (r >= 0);
+	nl_cb_put(cb);
+	/* libnl reports the socket's ENOBUFS as NLE_NOMEM. */
+	if (r == -NLE_NOMEM)
+		return -ENOBUFS;
+	return r == -NLE_AGAIN ? 0 : -EIO;
 }

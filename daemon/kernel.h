@@ -45,4 +45,23 @@ int kernel_list(struct kernel *k,
 		int (*fn)(const struct kernel_key *key, void *arg), void *arg);
 int kernel_info(struct kernel *k, struct kernel_info *out);
 
+/* The audit anchor: set (seq > 0) and/or read back. */
+int kernel_audit_anchor(struct kernel *k, uint64_t set_seq, const uint8_t *set_head,
+			uint64_t *seq, uint8_t *head);
+
+/* The events group. */
+struct kernel_event {
+	uint32_t type;
+	uint64_t seq;
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version, uid, pid, err;
+	char comm[16];
+};
+
+int kernel_events_open(struct kernel **out);
+int kernel_events_fd(struct kernel *k);
+/* Read what is queued; -ENOBUFS when the socket overran (events lost). */
+int kernel_events_read(struct kernel *k, int (*fn)(const struct kernel_event *e, void *arg),
+		       void *arg);
+
 #endif

@@ -261,6 +261,26 @@ static int ks_instance_load(struct keystore *ks, const char *dir)
 	return 0;
 }
 
+/* A key for another purpose, derived from the master key (HKDF-SHA256). */
+int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t len)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	int ok;
+
+	ok = pctx && EVP_PKEY_derive_init(pctx) > 0 &&
+	     EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
+	     EVP_PKEY_CTX_set1_hkdf_key(pctx, ks->master, KS_MASTER_LEN) > 0 &&
+	     EVP_PKEY_CTX_add1_hkdf_info(pctx, (const uint8_t *)label, (int)strlen(label)) > 0 &&
+	     EVP_PKEY_derive(pctx, out, &len) > 0;
+	EVP_PKEY_CTX_free(pctx);
+	return ok ? 0 : -EIO;
+}
+
+int ks_dirfd(const struct keystore *ks)
+{
+	return ks->dirfd;
+}
+
 const uint8_t *ks_instance(const struct keystore *ks)
 {
 	return ks->instance;

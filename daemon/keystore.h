@@ -8,6 +8,7 @@
 #define HSMKEY_KEYSTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/hsmkey.h>
 
@@ -61,6 +62,9 @@ int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
 int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p);
 /* This keystore's random 128-bit identity: the owner of its kernel keys. */
 const uint8_t *ks_instance(const struct keystore *ks);
+int ks_dirfd(const struct keystore *ks);	/* the state directory */
+/* @len bytes for @label's purpose, derived from the master key (HKDF). */
+int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t len);
 
 struct json_object;
 struct json_object *ks_policy_to_json(const struct ks_policy *p);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "audit.h"
 #include "config.h"
 #include "control.h"
 #include "kernel.h"
@@ -85,9 +86,9 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	struct daemon d = { .cfg = &cfg };
 	const char *config_path = CONFIG_DEFAULT_PATH, *state_dir = NULL, *socket_path = NULL;
-	struct pollfd pfd[2 + MAX_CLIENTS];
+	struct pollfd pfd[3 + MAX_CLIENTS];
 	bool verbose = false, running = true, config_given = false;
-	int nfds = 2, c, r, lfd, sfd;
+	int nfds = 3, c, r, lfd, sfd;
 	char err[256];
 	sigset_t mask;
 
@@ -122,9 +123,23 @@ int main(int argc, char **argv)
 	log_init("hsmkeyd", cfg.verbose);
 	prctl(PR_SET_DUMPABLE, 0);
 	umask(077);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */
 
 	if (ks_open_ex(d.state_dir, cfg.passphrase ? cfg.passphrase_file : NULL, &d.ks))
 		return 1;
+	r = audit_open(d.ks, ks_dirfd(d.ks), &d.audit);
+	if (r) {
+		log_error("cannot open the audit log in %s: %s", d.state_dir, strerror(-r));
+		ks_close(d.ks);
+		return 1;
+	}
+	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
+		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
+		ks_close(d.ks);
+		return 1;
+	}
+	control_events_open(&d);
 	r = control_load_all(&d);
 	if (r)
 		log_warn("%d key(s) could not be provisioned", r);
@@ -134,7 +149,6 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	lfd = control_listen(d.socket_path);
 	if (sfd < 0 || lfd < 0) {
@@ -143,6 +157,9 @@ int main(int argc, char **argv)
 	}
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	/* The kernel's events: -1 (ignored by poll) until the group is joined. */
+	pfd[2] = (struct pollfd){ .fd = d.events ? kernel_events_fd(d.events) : -1,
+				  .events = POLLIN };
 	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
 	notify("READY=1");
 
@@ -162,6 +179,8 @@ int main(int argc, char **argv)
 					reload(&cfg, config_path, !config_given, verbose);
 					log_info("SIGHUP: converging the kernel with the keystore");
 					control_load_all(&d);
+					control_events_open(&d);
+					pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
 					notify("READY=1");
 				} else {
 					log_info("stopping on signal %u", si.ssi_signo);
@@ -177,7 +196,11 @@ int main(int argc, char **argv)
 			else if (cfd >= 0)
 				close(cfd);
 		}
-		for (int i = 2; i < nfds; i++) {
+		if (pfd[2].revents) {
+			control_events_read(&d);
+			pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
+		}
+		for (int i = 3; i < nfds; i++) {
 			if (!pfd[i].revents)
 				continue;
 			if ((pfd[i].revents & POLLIN) && control_serve(&d, pfd[i].fd) == 0)
@@ -186,12 +209,16 @@ int main(int argc, char **argv)
 			pfd[i--] = pfd[--nfds];
 		}
 	}
-	for (int i = 2; i < nfds; i++)
+	for (int i = 3; i < nfds; i++)
 		close(pfd[i].fd);
 	close(lfd);
 	notify("STOPPING=1");
+	control_events_read(&d);
+	control_audit(&d, "checkpoint", 0, "stop");
 	unlink(d.socket_path);
 	kernel_device_release();
+	kernel_close(d.events);
+	audit_close(d.audit);
 	ks_close(d.ks);
 	return 0;
 }

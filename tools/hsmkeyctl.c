@@ -472,6 +472,25 @@ static int cmd_policy(int argc, char **argv)
 	return simple(req, -1, "policy set");
 }
 
+static int cmd_audit(int argc, char **argv)
+{
+	struct json_object *reply;
+	const char *what;
+	int r;
+
+	PARSE("audit verify", 1, &what, NULL, NULL, NULL);
+	if (strcmp(what, "verify"))
+		return usage_error("audit verify", "unknown audit command '%s'", what);
+	r = call(request("audit-verify"), -1, &reply);
+	if (r == EXIT_OK && json_out)
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	else if (r == EXIT_OK)
+		printf("audit log verified: %s\ncheckpoint signing key (Ed25519): %s\n",
+		       proto_str(reply, "result"), proto_str(reply, "public_key"));
+	json_object_put(reply);
+	return r;
+}
+
 static int cmd_dm(int argc, char **argv)
 {
 	const char *pos[2], *key = NULL;
@@ -508,6 +527,8 @@ static const struct command commands[] = {
 	{ "enable", cmd_enable, "enable NAME", "allow a disabled key again and provision it" },
 	{ "policy", cmd_policy, "policy NAME [--users ...] [--expires ...] ...",
 	  "set who may bind a key, for what, until when, how much (see --help)" },
+	{ "audit", cmd_audit, "audit verify",
+	  "check the audit log: every record's MAC, the chain, signatures, the kernel's anchor" },
 	{ "token", cmd_token, "token NAME",
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The audit log: STATE/audit.log, one line per record,
+ *   <MAC, 64 hex digits> <record: one JSON object>
+ * where the record carries its sequence number (1, 2, ...) and "prev", the
+ * previous record's MAC (the first: 64 zeros), and the MAC is
+ * HMAC-SHA256 under a key derived from the master key over the record's
+ * exact bytes.  Every AUDIT_CHECKPOINT_EVERY records, and at start and
+ * stop, a checkpoint record carries an Ed25519 signature (its key also
+ * derived from the master key; the public key is in the record) over its
+ * sequence number and chain head.  After each record the daemon stores the
+ * sequence number and MAC (the head) in the kernel module, outside the
+ * file, so that truncation is detected too, and logs it to the journal.
+ */
+#ifndef HSMKEY_AUDIT_H
+#define HSMKEY_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "keystore.h"
+
+#define AUDIT_CHECKPOINT_EVERY 64
+#define AUDIT_HEAD_LEN 32
+
+struct audit;
+
+struct audit_who {
+	uid_t uid;
+	pid_t pid;
+	const char *comm;	/* NULL: looked up from /proc for pid */
+};
+
+int audit_open(struct keystore *ks, int dirfd, struct audit **out);
+void audit_close(struct audit *a);
+/*
+ * Append one record: @op on @key (NULL: none) version @version (0: none),
+ * @result 0 or -errno, @detail a short text (or NULL).  Returns 0 or the
+ * error writing it; the record is in the chain only if 0.
+ */
+int audit_record(struct audit *a, const struct audit_who *who, const char *op,
+		 const char *key, uint32_t version, int result, const char *detail);
+/* Append a record of one kernel event (fields as in uapi/linux/hsmkey.h). */
+int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
+		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,
+		       uint32_t err);
+int audit_checkpoint(struct audit *a, const char *why);
+/*
+ * Check the whole file: MACs, sequence, chain, checkpoint signatures, and
+ * the anchor (@anchor_seq 0: none known).  0, or -EBADMSG with @msg naming
+ * the first record at fault and what is wrong.
+ */
+int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
+		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints);
+/* The anchor to keep outside the file: the last sequence number and MAC. */
+uint64_t audit_head(const struct audit *a, uint8_t *head);
+/* Public key of the checkpoint signatures, hex (for verifiers elsewhere). */
+const char *audit_public_key(const struct audit *a);
+
+#endif

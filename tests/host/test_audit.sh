@@ -1,0 +1,113 @@
+#!/bin/bash
+# The audit log: a record for each request (who, what, result), hash-chained
+# and MACed, with signed checkpoints; "hsmkeyctl audit verify" accepts it and
+# names the record at fault after each kind of tampering (a changed field, a
+# deleted, reordered or inserted record, another keystore's log); writes
+# that fail refuse changes (fail closed) unless configured otherwise.
+# Truncation needs the kernel's anchor: tests/guest/t_keys.sh covers it.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+hctl=$top/build/hsmkeyctl
+log=$work/state/audit.log
+verify_fails() {	# PATTERN: verify refuses, naming the fault
+	daemon_start || return 1
+	"$hctl" --socket "$sock" audit verify >"$work/v.out" 2>"$work/v.err"
+	local rc=$?
+	daemon_stop
+	[[ $rc == 1 ]] && grep -qE "$1" "$work/v.err" || { sed 's/^/# /' "$work/v.err"; return 1; }
+}
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+ctl create a --type aes-256-xts >/dev/null
+ctl create b --type aes-128-cbc >/dev/null
+ctl policy b --max-requests 5 >/dev/null
+ctl revoke a >/dev/null
+ctl create a --type aes-256-xts >/dev/null 2>&1	# refused: exists
+setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" --socket "$sock" create c --type aes-256-xts >/dev/null 2>&1
+check "audit verify accepts the log" bash -c "'$hctl' --socket '$sock' audit verify > '$work/ok.out'"
+diag "$(head -1 "$work/ok.out")"
+check "it counts the records and a signed checkpoint" grep -qE '^audit log verified: [0-9]+ records, [1-9][0-9]* signed checkpoints' "$work/ok.out"
+daemon_stop
+check "each line is a MAC and a JSON record" python3 - "$log" <<'PY'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+recs = [json.loads(l[65:]) for l in lines]
+assert all(len(l) > 65 and l[64] == " " for l in lines)
+assert [r["seq"] for r in recs] == list(range(1, len(recs) + 1)), [r["seq"] for r in recs]
+ops = [(r["op"], r.get("key"), r["result"]) for r in recs if r["op"] not in ("checkpoint",)]
+assert ("request", "a", "ok") in ops and ("create", "a", "ok") in ops, ops
+assert ("revoke", "a", "ok") in ops and ("policy", "b", "ok") in ops, ops
+assert ("create", "a", "error") in ops, ops
+assert ("create", "c", "error") in ops, ops	# the refused unprivileged request
+r = [r for r in recs if r["op"] == "create" and r.get("key") == "c"][0]
+assert r["uid"] == 65534 and "needs root" in r["detail"] and r["comm"], r
+assert recs[0]["op"] == "checkpoint" and recs[-1]["op"] == "checkpoint", (recs[0], recs[-1])
+PY
+daemon_start
+token_b=$(ctl token b)
+daemon_stop
+check "no token in the log" bash -c "[[ -n '$token_b' ]] && ! grep -qi '$token_b' '$log'"
+check "outside checkpoints, no hex string longer than a chain hash (material, tokens)" bash -c "
+	! grep -v '\"op\":\"checkpoint\"' '$log' | cut -c 66- | grep -qiE '[0-9a-f]{65}'"
+cp "$log" "$work/good.log"
+
+sed -i '3s/"uid":0/"uid":1/' "$log"
+check "a changed field is found, by line" verify_fails 'line 3 \(record 3\): its MAC does not match'
+cp "$work/good.log" "$log"; sed -i '4d' "$log"
+check "a deleted record is found" verify_fails 'line 4: record 5 where 4 was expected'
+cp "$work/good.log" "$log"; python3 -c '
+import sys
+l = open(sys.argv[1]).readlines(); l[3], l[4] = l[4], l[3]; open(sys.argv[1], "w").writelines(l)' "$log"
+check "reordered records are found" verify_fails 'line 4: record 5 where 4 was expected'
+cp "$work/good.log" "$log"; sed -i '5{h;s/"seq":5/"seq":6/;x};5G' "$log"
+check "an inserted (copied, renumbered) record is found" verify_fails 'line 6 \(record 6\): its MAC does not match'
+cp "$work/good.log" "$log"
+# A well-formed log of another keystore (its own keys) does not verify here.
+other=$work/other
+( work=$other; mkdir -p "$work"; sock=$work/s
+  "$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>/dev/null & pid=$!
+  for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+  "$hctl" --socket "$sock" create z --type aes-256-xts >/dev/null; kill "$pid"; wait "$pid" )
+cp "$other/state/audit.log" "$log"
+check "another keystore's log is refused" verify_fails 'line 1 \(record 1\): its MAC does not match'
+cp "$work/good.log" "$log"
+daemon_start && check "restored: verify accepts it" quiet ctl audit verify; daemon_stop
+
+# Fail closed: a log that cannot grow refuses changes, and says so.
+filled() {
+	local i
+	for i in $(seq 200); do
+		ctl create "f$i" --type aes-256-xts >/dev/null 2>"$work/f.err" || { echo "$i"; return; }
+	done
+	echo 0
+}
+start_limited() {	# [CONFIG]: the daemon with a 24 KiB file size limit
+	( ulimit -f 24
+	  "$top/build/hsmkeyd" ${1:+--config "$1"} --state-dir "$work/state" --socket "$sock" \
+		2>>"$work/hsmkeyd.log" &
+	  echo $! > "$work/pid" )
+	daemon_pid=$(cat "$work/pid")
+	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
+	return 1
+}
+start_limited || fail "hsmkeyd starts under a file size limit"
+n=$(filled)
+check "once the log cannot grow, changes are refused ($n creates in)" \
+	grep -q 'the audit log cannot be written, so changes are refused' "$work/f.err"
+check "and the refused change did not happen" bash -c "! '$hctl' --socket '$sock' list | grep -q '^f$n '"
+check "reading still works" quiet ctl list
+daemon_stop
+printf 'audit_fail_closed = no\n' > "$work/open.conf"
+start_limited "$work/open.conf" || fail "hsmkeyd starts with audit_fail_closed = no"
+check "with audit_fail_closed = no, changes go on" quiet ctl create open1 --type aes-256-xts
+check "and the log says what was not recorded" grep -q 'continuing: audit_fail_closed = no' "$work/hsmkeyd.log"
+daemon_stop
+check "a failed write left no partial record: the log still verifies" bash -c "
+	'$top/build/hsmkeyd' --state-dir '$work/state' --socket '$sock' 2>/dev/null & p=\$!
+	for _ in \$(seq 100); do [[ -S '$sock' ]] && break; sleep 0.05; done
+	'$hctl' --socket '$sock' audit verify; r=\$?; kill \$p; wait \$p; exit \$r" 
+tap_done
