@@ -762,6 +762,29 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 	return 0;
 }
 
+/*
+ * At start: check the log against the kernel's anchor before adding to it.
+ * A mismatch (truncation, rewriting) is logged and recorded in the chain
+ * itself, so that the evidence survives the anchor moving on.
+ */
+void control_audit_check(struct daemon *d)
+{
+	uint8_t head[AUDIT_HEAD_LEN];
+	uint64_t anchor = 0, records, checkpoints;
+	struct kernel *k;
+	char msg[256];
+
+	if (!d->audit || kernel_open(&k))
+		return;
+	if (kernel_audit_anchor(k, 0, NULL, &anchor, head))
+		anchor = 0;
+	kernel_close(k);
+	if (!audit_verify(d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints))
+		return;
+	log_error("the audit log does not verify: %s", msg);
+	control_audit(d, "audit-check", -EBADMSG, msg);
+}
+
 void control_events_open(struct daemon *d)
 {
 	if (d->events || kernel_events_open(&d->events))

@@ -26,6 +26,7 @@ int control_serve(struct daemon *d, int cfd);
 int control_load_all(struct daemon *d);
 /* Join the kernel's events group if not yet (the module may load later). */
 void control_events_open(struct daemon *d);
+void control_audit_check(struct daemon *d);
 /* Record every queued kernel event; a gap or overrun triggers a resync. */
 void control_events_read(struct daemon *d);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */

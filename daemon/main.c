@@ -134,6 +134,7 @@ int main(int argc, char **argv)
 		ks_close(d.ks);
 		return 1;
 	}
+	control_audit_check(&d);
 	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
 		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
 		ks_close(d.ks);

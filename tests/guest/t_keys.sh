@@ -69,6 +69,30 @@ check "close the volume" quiet ctl dm close keys-vol
 losetup -d "$loop"
 daemon_stop
 
+# The audit log with the kernel: events recorded, the anchor kept.
+daemon_start || fail "hsmkeyd starts for the audit checks"
+check "audit verify matches the kernel's anchor" bash -c "'$top/build/hsmkeyctl' --socket '$sock' audit verify | grep -q \"matches the kernel's anchor\""
+as_nobody "$afalg" bind "$token" >/dev/null
+sleep 0.5
+check "a kernel bind event is in the audit log, with who did it" python3 -c '
+import json, sys
+recs = [json.loads(l[65:]) for l in open(sys.argv[1])]
+ev = [r for r in recs if r["op"] == "kernel-event" and r["event"] == "bind" and r["uid"] == 65534]
+assert ev and ev[-1]["comm"] == "python3", ev[-3:]
+assert any(r["op"] == "kernel-event" and r["event"] == "add" for r in recs)
+' "$work/state/audit.log"
+daemon_stop
+cp "$work/state/audit.log" "$work/audit.good"
+head -n -3 "$work/audit.good" > "$work/state/audit.log"
+daemon_start || fail "hsmkeyd starts on a truncated log"
+check "truncation is found through the kernel's anchor" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' audit verify 2>'$work/v.err' &&
+	grep -q 'removed from the end' '$work/v.err'"
+check "the daemon found it at start and recorded it in the chain" bash -c "
+	grep -q 'the audit log does not verify: the log ends at record' '$work/hsmkeyd.log' &&
+	grep -q '\"op\":\"audit-check\"' '$work/state/audit.log'"
+daemon_stop
+
 # Another keystore: it sees the first one's kernel key and leaves it be.
 first_work=$work
 work=$(mktemp -d)
