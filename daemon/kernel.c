@@ -302,7 +302,8 @@ static int put_policy(struct nl_msg *msg, const struct ks_policy *p)
 	if (!nest ||
 	    (p->nuids && nla_put(msg, HSMKEY_P_UIDS, (int)(p->nuids * 4), p->uids)) ||
 	    (p->ngids && nla_put(msg, HSMKEY_P_GIDS, (int)(p->ngids * 4), p->gids)) ||
-	    (p->algs && nla_put_u32(msg, HSMKEY_P_ALGS, p->algs)) ||
+	    /* Always one attribute: libnl drops an empty nest. */
+	    nla_put_u32(msg, HSMKEY_P_ALGS, p->algs) ||
 	    (p->max_bindings && nla_put_u32(msg, HSMKEY_P_MAX_BINDINGS, p->max_bindings)) ||
 	    (p->not_before && nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, (uint64_t)p->not_before)) ||
 	    (p->not_after && nla_put_u64(msg, HSMKEY_P_NOT_AFTER, (uint64_t)p->not_after)) ||

@@ -309,7 +309,8 @@ struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid)
 static void hsmkey_key_revoke_start(struct hsmkey_key *key)
 {
 	mutex_lock(&key->lock);
-	if (key->state == HSMKEY_STATE_ACTIVE) {
+	/* Active or disabled: both still take requests until now. */
+	if (key->state != HSMKEY_STATE_REVOKED) {
 		WRITE_ONCE(key->state, HSMKEY_STATE_REVOKED);
 		percpu_ref_kill(&key->active);
 	}

@@ -175,6 +175,24 @@ TEST_F(nl, disable_enable)
 	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
 }
 
+/* A disabled key still takes requests: revoking or removing it shreds it. */
+TEST_F(nl, revoke_and_remove_disabled_keys)
+{
+	struct nlt_key other;
+
+	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_disable(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_revoke(&self->t, &self->k));
+	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
+	EXPECT_EQ(HSMKEY_STATE_REVOKED, self->t.state);
+	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+	nlt_key_random(&other, "disabled-remove", HSMKEY_TYPE_AES_128_CBC);
+	ASSERT_EQ(0, nlt_add(&self->t, &other));
+	ASSERT_EQ(0, nlt_disable(&self->t, &other));
+	EXPECT_EQ(0, nlt_remove(&self->t, &other));
+	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &other));
+}
+
 TEST_F(nl, set_policy)
 {
 	struct nlt_policy p = { .max_requests = 5 };

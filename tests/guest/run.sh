@@ -9,6 +9,7 @@ full=("${quick[@]}" t_keys t_dm t_revoke t_shred)
 debug=(t_kunit "${full[@]}" t_kmemleak)
 list() {
 	case $1 in
+	only:*) echo "${1#only:}" | tr , ' ' ;;	# for iterating: only:t_module,t_keys
 	quick) echo "${quick[@]}" ;;
 	debug) echo "${debug[@]}" ;;
 	*) echo "${full[@]}" ;;

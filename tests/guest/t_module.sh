@@ -46,8 +46,9 @@ nosys() {
 	return $rc
 }
 check "a daemon without CAP_SYS_ADMIN is refused by the kernel, saying why" nosys
+check "disable one key (a disabled key must unload too)" quiet ctl disable m2
 daemon_stop
-check "unload with keys provisioned and no tfm" rmmod hsmkey
+check "unload with keys provisioned (one disabled) and no tfm" timeout 60 rmmod hsmkey
 check "load again" insmod "$HSMKEY_KO"
 
 # Installed as an operator would (make install), the module loads by name
