@@ -554,6 +554,13 @@ static int on_event(struct nl_msg *msg, void *arg)
 	return NL_OK;
 }
 
+static int any_seq(struct nl_msg *msg, void *arg)
+{
+	(void)msg;
+	(void)arg;
+	return NL_OK;
+}
+
 int kernel_events_read(struct kernel *k, int (*fn)(const struct kernel_event *e, void *arg),
 		       void *arg)
 {
@@ -563,6 +570,8 @@ int kernel_events_read(struct kernel *k, int (*fn)(const struct kernel_event *e,
 
 	if (!cb)
 		return -ENOMEM;
+	/* Events are not replies: they carry no sequence number of ours. */
+	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, any_seq, NULL);
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_event, &c);
 	do
 		r = nl_recvmsgs(k->sk, cb);
