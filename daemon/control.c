@@ -748,12 +748,14 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 {
 	struct daemon *d = arg;
 
-	if (d->last_kseq && e->seq != d->last_kseq + 1) {
+	if (d->last_kseq && e->seq > d->last_kseq + 1) {
 		char detail[96];
 
-		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were lost",
+		/* Rate-limited denials, or an overrun: record, then resync. */
+		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were not received",
 			 (unsigned long long)d->last_kseq + 1, (unsigned long long)e->seq - 1);
 		control_audit(d, "events-lost", -ENOBUFS, detail);
+		d->resync = true;
 	}
 	d->last_kseq = e->seq;
 	if (d->audit && !audit_kernel_event(d->audit, e->type, e->seq, e->id, e->version,
@@ -800,10 +802,15 @@ void control_events_read(struct daemon *d)
 		return;
 	r = kernel_events_read(d->events, on_kernel_event, d);
 	if (r == -ENOBUFS) {
-		/* Lost events: say so, then read the kernel's state afresh. */
 		control_audit(d, "events-lost", r, "the event socket overran; resynchronising");
+		d->resync = true;
+	}
+	if (d->resync) {
+		/* Lost events: read the kernel's state afresh. */
+		d->resync = false;
 		control_load_all(d);
-	} else if (r) {
+	}
+	if (r && r != -ENOBUFS) {
 		log_warn("the kernel's events group failed (%s); leaving it", strerror(-r));
 		kernel_close(d->events);
 		d->events = NULL;

@@ -3,6 +3,7 @@
 #define HSMKEY_CONTROL_H
 
 #include "config.h"
+#include <stdbool.h>
 #include <stdint.h>
 #include "keystore.h"
 
@@ -15,6 +16,7 @@ struct daemon {
 	struct audit *audit;
 	struct kernel *events;		/* the kernel's events group, or NULL */
 	uint64_t last_kseq;		/* of the last kernel event seen */
+	bool resync;			/* events were lost: converge again */
 	const char *state_dir;
 	const char *socket_path;
 };
