@@ -711,21 +711,26 @@ static const struct {
 	{ "dm-close", true, op_dm_close },
 };
 
-/* Keep the chain head outside the file: in the kernel module. */
+/*
+ * Keep the chain head outside the file: in the kernel module.  One
+ * netlink socket for it, kept across records (every kernel event makes a
+ * record, in the poll loop), opened again after a failure.
+ */
 static void audit_anchor(struct daemon *d)
 {
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t seq = audit_head(d->audit, head);
-	struct kernel *k;
 	int r;
 
-	if (!seq || kernel_open(&k))
+	if (!seq || (!d->anchor && kernel_open(&d->anchor)))
 		return;
-	r = kernel_audit_anchor(k, seq, head, NULL, NULL);
-	if (r)
+	r = kernel_audit_anchor(d->anchor, seq, head, NULL, NULL);
+	if (r) {
 		log_debug("cannot store the audit anchor in the kernel: %s%s%s", strerror(-r),
-			  *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
-	kernel_close(k);
+			  *kernel_errmsg(d->anchor) ? ": " : "", kernel_errmsg(d->anchor));
+		kernel_close(d->anchor);
+		d->anchor = NULL;
+	}
 }
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)

@@ -15,6 +15,7 @@ struct daemon {
 	struct keystore *ks;
 	struct audit *audit;
 	struct kernel *events;		/* the kernel's events group, or NULL */
+	struct kernel *anchor;		/* for the audit anchor, or NULL */
 	uint64_t last_kseq;		/* of the last kernel event seen */
 	bool resync;			/* events were lost: converge again */
 	const char *state_dir;

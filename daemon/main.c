@@ -219,6 +219,7 @@ int main(int argc, char **argv)
 	unlink(d.socket_path);
 	kernel_device_release();
 	kernel_close(d.events);
+	kernel_close(d.anchor);
 	audit_close(d.audit);
 	ks_close(d.ks);
 	return 0;
