@@ -108,7 +108,7 @@ static int audit_scan(struct audit *a)
 	return 0;
 }
 
-int audit_open(struct keystore *ks, int dirfd, struct audit **out)
+int audit_open(struct backend *be, int dirfd, struct audit **out)
 {
 	uint8_t pub[32];
 	size_t publen = sizeof(pub);
@@ -124,8 +124,8 @@ int audit_open(struct keystore *ks, int dirfd, struct audit **out)
 	madvise(a, sizeof(*a), MADV_DONTDUMP);
 	a->dirfd = dirfd;
 	a->fd = -1;
-	if (ks_derive(ks, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
-	    ks_derive(ks, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed))) {
+	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
+	    be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed))) {
 		audit_close(a);
 		return -EIO;
 	}

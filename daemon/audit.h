@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
-#include "keystore.h"
+#include "backend.h"
 
 #define AUDIT_CHECKPOINT_EVERY 64
 #define AUDIT_HEAD_LEN 32
@@ -32,7 +32,7 @@ struct audit_who {
 	const char *comm;	/* NULL: looked up from /proc for pid */
 };
 
-int audit_open(struct keystore *ks, int dirfd, struct audit **out);
+int audit_open(struct backend *be, int dirfd, struct audit **out);
 void audit_close(struct audit *a);
 /*
  * Append one record: @op on @key (NULL: none) version @version (0: none),

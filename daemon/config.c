@@ -21,6 +21,7 @@ void config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hsmkey");
 	snprintf(c->socket, sizeof(c->socket), "/run/hsmkey/hsmkeyd.sock");
+	c->deletion_wait = 7 * 86400;
 }
 
 static char *trim(char *s, char *end)
@@ -89,6 +90,8 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		} else if (!strcmp(key, "passphrase_file"))
 			r = *val == '/' ? set_str(n.passphrase_file, sizeof(n.passphrase_file), val) :
 			    -EINVAL;
+		else if (!strcmp(key, "deletion_wait"))
+			r = parse_duration(val, &n.deletion_wait);
 		else if (!strcmp(key, "verbose")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.verbose = !strcmp(val, "yes");
@@ -105,6 +108,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "verbose") ? " (yes or no)" :
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
+				 !strcmp(key, "deletion_wait") ? " (a duration such as 7d, 12h, 30m or 45s, from 1s to 3650d)" :
 				 " (an absolute path)");
 	}
 	free(copy);

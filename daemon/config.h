@@ -20,6 +20,7 @@ struct config {
 	bool audit_fail_open;	/* audit_fail_closed = no */
 	bool passphrase;	/* master_key = passphrase */
 	char passphrase_file[PATH_MAX];
+	long long deletion_wait;	/* seconds: schedule-deletion's waiting period */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

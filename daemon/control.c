@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "audit.h"
 #include "control.h"
@@ -61,11 +62,20 @@ static int get_name(struct request *rq, const char *field, const char **out)
 	return 0;
 }
 
-static int get_key(struct request *rq, const char *name, bool unseal,
-		   struct ks_key *key)
+static const uint8_t *instance(struct daemon *d)
 {
-	int r = ks_get(rq->d->ks, name, unseal, key);
+	return d->be->ops->instance(d->be);
+}
 
+/* Version @version (0: the current one) of key @name. */
+static int get_version(struct request *rq, const char *name, uint32_t version, bool unseal,
+		       struct ks_key *key)
+{
+	int r = rq->d->be->ops->get(rq->d->be, name, version, unseal, key);
+
+	if (r == -ENOENT && version)
+		return fail(rq, ENOKEY, "key '%s' has no version %u (see 'hsmkeyctl show %s')",
+			    name, version, name);
 	if (r == -ENOENT)
 		return fail(rq, ENOKEY, "no key named '%s' (see 'hsmkeyctl list')", name);
 	if (r)
@@ -74,10 +84,15 @@ static int get_key(struct request *rq, const char *name, bool unseal,
 	return 0;
 }
 
+static int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key)
+{
+	return get_version(rq, name, 0, unseal, key);
+}
+
 /* Make sure the kernel holds @key (unsealed); EEXIST is success. */
 static int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 {
-	int r = kernel_add(k, key, ks_instance(rq->d->ks));
+	int r = kernel_add(k, key, instance(rq->d));
 
 	if (r == -EEXIST)
 		return 0;
@@ -86,6 +101,63 @@ static int provision(struct request *rq, struct kernel *k, const struct ks_key *
 			    strerror(-r), *kernel_errmsg(k) ? ": " : "",
 			    kernel_errmsg(k));
 	log_info("provisioned key %s version %u", key->name, key->version);
+	return 0;
+}
+
+/*
+ * Provision every version of @meta's key: older versions stay loaded so
+ * that data written under them (a volume whose header pins a version's
+ * token) stays readable.
+ */
+static int provision_versions(struct request *rq, struct kernel *k, const struct ks_key *meta)
+{
+	struct ks_key key;
+	int r = 0;
+
+	for (uint32_t v = 1; !r && v <= meta->current; v++) {
+		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &key);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (r)
+			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
+				 strerror(-r));
+		else
+			r = provision(rq, k, &key);
+		ks_key_wipe(&key);
+	}
+	return r;
+}
+
+/* Revoke (or with @remove, remove) every version of @key in the kernel. */
+static int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key *key,
+			     bool remove)
+{
+	for (uint32_t v = 1; v <= key->current; v++) {
+		int r = remove ? kernel_remove(k, key->id, v) : kernel_revoke(k, key->id, v);
+
+		if (r && r != -ENOKEY)
+			return fail(rq, r, "the kernel did not revoke '%s' version %u: %s",
+				    key->name, v, strerror(-r));
+	}
+	return 0;
+}
+
+/* Disable or enable every version the kernel holds. */
+static int kernel_state_all(struct request *rq, struct kernel *k, const struct ks_key *key,
+			    bool enable)
+{
+	for (uint32_t v = 1; v <= key->current; v++) {
+		int r = kernel_set_state(k, key->id, v, enable);
+
+		if (r == -ENOKEY || (r == -EKEYREVOKED && !enable))
+			continue;	/* not loaded (or gone for good): nothing to do */
+		if (r)
+			return fail(rq, r, "the kernel did not %s '%s' version %u: %s%s%s",
+				    enable ? "enable" : "disable", key->name, v, strerror(-r),
+				    *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+	}
 	return 0;
 }
 
@@ -98,8 +170,11 @@ static void add_key_fields(struct json_object *o, const struct ks_key *key)
 	json_object_object_add(o, "type", json_object_new_string(key_type_name(key->type)));
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "version", json_object_new_int64(key->version));
+	json_object_object_add(o, "versions", json_object_new_int64(key->current));
 	json_object_object_add(o, "state", json_object_new_string(ks_state_name(key->state)));
 	json_object_object_add(o, "created", json_object_new_int64(key->created));
+	if (key->state == KS_PENDING_DELETION)
+		json_object_object_add(o, "delete_at", json_object_new_int64(key->delete_at));
 	if (key->has_policy)
 		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
 }
@@ -129,7 +204,7 @@ static int create_common(struct request *rq, int type, const uint8_t *material)
 		return r;
 	if (material && is_xts(type) && !memcmp(material, material + half, half))
 		return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
-	r = ks_create(rq->d->ks, name, type, material, &key);
+	r = rq->d->be->ops->create(rq->d->be, name, type, material, &key);
 	if (r == -EEXIST)
 		return fail(rq, r, "a key named '%s' exists already", name);
 	if (r)
@@ -177,6 +252,8 @@ static int op_import(struct request *rq)
 }
 
 /* What the kernel holds, from one dump, sorted by id and version. */
+static void audit_anchor(struct daemon *d);
+
 struct list_ctx {
 	struct json_object *keys;
 	struct kernel_key *held;
@@ -242,7 +319,7 @@ static void add_foreign(struct request *rq, const struct list_ctx *l)
 		const struct kernel_key *kk = &l->held[i];
 		struct json_object *o;
 
-		if (kk->has_owner && !memcmp(kk->owner, ks_instance(rq->d->ks), HSMKEY_OWNER_LEN))
+		if (kk->has_owner && !memcmp(kk->owner, instance(rq->d), HSMKEY_OWNER_LEN))
 			continue;
 		o = json_object_new_object();
 		hex_encode(kk->id, HSMKEY_ID_LEN, id);
@@ -266,7 +343,7 @@ static int list_keys(struct request *rq, struct kernel *k)
 			qsort(l.held, l.nheld, sizeof(*l.held), cmp_kid);
 		add_foreign(rq, &l);
 	}
-	r = ks_list(rq->d->ks, list_one, &l);
+	r = rq->d->be->ops->list(rq->d->be, list_one, &l);
 	free(l.held);
 	return r ? fail(rq, r, "cannot list the keystore: %s", strerror(-r)) : 0;
 }
@@ -292,7 +369,11 @@ static int op_status(struct request *rq)
 	json_object_object_add(rq->reply, "daemon_version", json_object_new_string(HSMKEY_VERSION));
 	json_object_object_add(rq->reply, "pid", json_object_new_int(getpid()));
 	json_object_object_add(rq->reply, "state_dir", json_object_new_string(rq->d->state_dir));
-	json_object_object_add(rq->reply, "keystore", json_object_new_string("embedded"));
+	json_object_object_add(rq->reply, "keystore", json_object_new_string(rq->d->be->ops->name));
+	json_object_object_add(rq->reply, "destruction",
+			       json_object_new_string(rq->d->be->ops->destruction));
+	json_object_object_add(rq->reply, "deletion_wait",
+			       json_object_new_int64(rq->d->cfg->deletion_wait));
 	json_object_object_add(rq->reply, "kernel", ko);
 	if (!kernel_open(&k) && !kernel_info(k, &info)) {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(1));
@@ -318,10 +399,13 @@ static int op_load(struct request *rq)
 		return r;
 	if (key.state == KS_DISABLED)
 		r = fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it", name, name);
+	else if (key.state == KS_PENDING_DELETION)
+		r = fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' keeps it",
+			 name, name);
 	else if (key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
 	else if (!(r = open_kernel(rq, &k))) {
-		r = provision(rq, k, &key);
+		r = provision_versions(rq, k, &key);
 		kernel_close(k);
 	}
 	if (!r)
@@ -340,16 +424,16 @@ static int op_revoke(struct request *rq)
 	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
 		return r;
 	/* The keystore first: a key revoked there is never provisioned again. */
-	r = ks_set_state(rq->d->ks, name, KS_REVOKED);
+	r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
 	if (r)
 		return fail(rq, r, "cannot record the revocation of '%s': %s", name, strerror(-r));
 	if (!kernel_open(&k)) {
-		r = kernel_revoke(k, key.id, key.version);
+		r = kernel_revoke_all(rq, k, &key, false);
 		kernel_close(k);
-		if (r && r != -ENOKEY)
-			return fail(rq, r, "the kernel did not revoke '%s': %s", name, strerror(-r));
+		if (r)
+			return r;
 	}
-	log_info("revoked key %s version %u", name, key.version);
+	log_info("revoked key %s (%u versions)", name, key.current);
 	key.state = KS_REVOKED;
 	add_key_fields(rq->reply, &key);
 	return 0;
@@ -373,7 +457,12 @@ static int set_enabled(struct request *rq, bool enable)
 		ks_key_wipe(&key);
 		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
 	}
-	r = ks_set_state(rq->d->ks, name, enable ? KS_ACTIVE : KS_DISABLED);
+	if (key.state == KS_PENDING_DELETION) {
+		ks_key_wipe(&key);
+		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' first",
+			    name, name);
+	}
+	r = rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
 	if (r) {
 		ks_key_wipe(&key);
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
@@ -381,20 +470,13 @@ static int set_enabled(struct request *rq, bool enable)
 	key.state = enable ? KS_ACTIVE : KS_DISABLED;
 	if (!kernel_open(&k)) {
 		if (enable)
-			r = provision(rq, k, &key);
-		if (!r) {
-			r = kernel_set_state(k, key.id, key.version, enable);
-			if (r == -ENOKEY)
-				r = 0;	/* not loaded: nothing to disable */
-			else if (r)
-				r = fail(rq, r, "the kernel did not %s '%s': %s%s%s",
-					 enable ? "enable" : "disable", name, strerror(-r),
-					 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
-		}
+			r = provision_versions(rq, k, &key);
+		if (!r)
+			r = kernel_state_all(rq, k, &key, enable);
 		kernel_close(k);
 	}
 	if (!r) {
-		log_info("%s key %s version %u", enable ? "enabled" : "disabled", name, key.version);
+		log_info("%s key %s", enable ? "enabled" : "disabled", name);
 		add_key_fields(rq->reply, &key);
 	}
 	ks_key_wipe(&key);
@@ -534,18 +616,23 @@ static int op_policy(struct request *rq)
 	if (v)
 		p.no_load_at_start = !json_object_get_boolean(v);
 
-	r = ks_set_policy(rq->d->ks, name, &p);
+	r = rq->d->be->ops->set_policy(rq->d->be, name, &p);
 	if (r)
 		return fail(rq, r, "cannot store the policy of '%s': %s", name, strerror(-r));
 	key.policy = p;
 	key.has_policy = true;
 	if (!kernel_open(&k)) {
-		r = kernel_set_policy(k, &key);
-		if (r == -ENOKEY)
-			r = 0;	/* not loaded: it goes with the key when it is */
-		else if (r)
-			r = fail(rq, r, "stored, but the kernel refused the policy of '%s': %s%s%s",
-				 name, strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		struct ks_key v = key;
+
+		for (v.version = 1; !r && v.version <= key.current; v.version++) {
+			r = kernel_set_policy(k, &v);
+			if (r == -ENOKEY)
+				r = 0;	/* not loaded: it goes with the key when it is */
+			else if (r)
+				r = fail(rq, r, "stored, but the kernel refused the policy of '%s' version %u: %s%s%s",
+					 name, v.version, strerror(-r),
+					 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		}
 		kernel_close(k);
 	}
 	if (!r) {
@@ -555,9 +642,19 @@ static int op_policy(struct request *rq)
 	return r;
 }
 
-/* One key's metadata and policy, and what the kernel counts for it. */
+static const char *kernel_state(int r, const struct kernel_key *kk)
+{
+	return r ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
+	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
+}
+
+/*
+ * One key's metadata and policy, each version, and what the kernel counts
+ * for each (the current version's figures also at the top level).
+ */
 static int op_show(struct request *rq)
 {
+	struct json_object *versions;
 	struct kernel_key kk;
 	struct kernel *k = NULL;
 	struct ks_key key;
@@ -567,19 +664,42 @@ static int op_show(struct request *rq)
 	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
 		return r;
 	add_key_fields(rq->reply, &key);
-	if (!kernel_open(&k)) {
-		r = kernel_get(k, key.id, key.version, &kk);
-		json_object_object_add(rq->reply, "kernel", json_object_new_string(
-			r ? "absent" : kk.state == HSMKEY_STATE_ACTIVE ? "loaded" :
-			kk.state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked"));
+	kernel_open(&k);
+	versions = json_object_new_array();
+	json_object_object_add(rq->reply, "version_list", versions);
+	for (uint32_t v = 1; v <= key.current; v++) {
+		struct json_object *o;
+		struct ks_key vk;
+
+		if (rq->d->be->ops->get(rq->d->be, name, v, false, &vk))
+			continue;
+		o = json_object_new_object();
+		json_object_array_add(versions, o);
+		json_object_object_add(o, "version", json_object_new_int64(v));
+		json_object_object_add(o, "created", json_object_new_int64(vk.version_created));
+		if (!k)
+			continue;
+		r = kernel_get(k, key.id, v, &kk);
+		json_object_object_add(o, "kernel", json_object_new_string(kernel_state(r, &kk)));
+		if (!r) {
+			json_object_object_add(o, "bindings", json_object_new_int64(kk.bindings));
+			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk.bytes));
+			json_object_object_add(o, "requests",
+					       json_object_new_int64((int64_t)kk.requests));
+		}
+		if (v != key.current)
+			continue;
+		/* The current version's figures at the top, as before versions. */
+		json_object_object_add(rq->reply, "kernel",
+				       json_object_new_string(kernel_state(r, &kk)));
 		if (!r) {
 			json_object_object_add(rq->reply, "bindings", json_object_new_int64(kk.bindings));
 			json_object_object_add(rq->reply, "bytes", json_object_new_int64((int64_t)kk.bytes));
 			json_object_object_add(rq->reply, "requests",
 					       json_object_new_int64((int64_t)kk.requests));
 		}
-		kernel_close(k);
 	}
+	kernel_close(k);
 	return 0;
 }
 
@@ -623,10 +743,19 @@ static int op_token(struct request *rq)
 	const char *name;
 	int r;
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+	struct json_object *vo = json_object_object_get(rq->req, "version");
+	int64_t version = vo ? json_object_get_int64(vo) : 0;
+
+	if (vo && (!json_object_is_type(vo, json_type_int) || version < 1 || version > UINT32_MAX))
+		return fail(rq, EINVAL, "'version' must be a version number (1 or more)");
+	if ((r = get_name(rq, "name", &name)) ||
+	    (r = get_version(rq, name, (uint32_t)version, true, &key)))
 		return r;
-	if (key.state != KS_ACTIVE)
+	if (key.state == KS_REVOKED)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked: its token binds nothing", name);
+	else if (key.state != KS_ACTIVE)
+		r = fail(rq, EPERM, "key '%s' is %s: its token binds nothing until it is enabled",
+			 name, ks_state_name(key.state));
 	if (!r) {
 		ks_token(&key, &tok);
 		hex_encode((const uint8_t *)&tok, sizeof(tok), hex);
@@ -652,8 +781,9 @@ static int op_dm_open(struct request *rq)
 	    (r = open_kernel(rq, &k)))
 		return r;
 	r = get_key(rq, name, true, &key);
-	if (!r && key.state == KS_DISABLED)
-		r = fail(rq, EPERM, "key '%s' is disabled: it opens no new volumes", name);
+	if (!r && (key.state == KS_DISABLED || key.state == KS_PENDING_DELETION))
+		r = fail(rq, EPERM, "key '%s' is %s: it opens no new volumes", name,
+			 ks_state_name(key.state));
 	else if (!r && key.state != KS_ACTIVE)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked", name);
 	if (!r && !is_xts(key.type))
@@ -690,6 +820,206 @@ static int op_dm_close(struct request *rq)
 	return r;
 }
 
+/*
+ * A new current version: random material, or the client's (a descriptor,
+ * as for import).  Older versions stay in the keystore and in the kernel,
+ * so that data under them stays readable; new volumes and tokens get the
+ * new one.
+ */
+static int op_rotate(struct request *rq)
+{
+	uint8_t buf[HSMKEY_MATERIAL_MAX + 1];
+	struct kernel *k = NULL;
+	struct ks_key key, meta;
+	const char *name;
+	int r, n, len;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &meta)))
+		return r;
+	if (meta.state != KS_ACTIVE)
+		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,
+			    ks_state_name(meta.state));
+	len = (int)key_type_len(meta.type);
+	if (rq->fd >= 0) {
+		n = read_full(rq->fd, buf, sizeof(buf));
+		if (n != len) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EINVAL, "a %s key file must hold exactly %d bytes",
+				    key_type_name(meta.type), len);
+		}
+		if (is_xts(meta.type) && !memcmp(buf, buf + len / 2, (size_t)len / 2)) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
+		}
+	}
+	r = rq->d->be->ops->rotate(rq->d->be, name, rq->fd >= 0 ? buf : NULL, &key);
+	wipe(buf, sizeof(buf));
+	if (r == -E2BIG)
+		return fail(rq, r, "key '%s' has %d versions, the most a key keeps; create a new key",
+			    name, KS_VERSIONS_MAX);
+	if (r)
+		return fail(rq, r, "cannot store a new version of '%s': %s", name, strerror(-r));
+	log_info("rotated key %s to version %u", name, key.version);
+	add_key_fields(rq->reply, &key);
+	if (!kernel_open(&k)) {
+		r = provision(rq, k, &key);
+		kernel_close(k);
+	}
+	ks_key_wipe(&key);
+	return r;
+}
+
+/*
+ * Schedule destruction after a waiting period (deletion_wait, or longer
+ * with "wait"): meanwhile the key is disabled (the kernel refuses new
+ * bindings; open volumes keep working) and cancel-deletion gets it back.
+ */
+static int op_schedule_deletion(struct request *rq)
+{
+	struct json_object *w = json_object_object_get(rq->req, "wait");
+	int64_t wait = rq->d->cfg->deletion_wait, at;
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	if (w) {
+		if (!json_object_is_type(w, json_type_int) || json_object_get_int64(w) < wait ||
+		    json_object_get_int64(w) > 3650LL * 86400)
+			return fail(rq, EINVAL, "the waiting period must be at least %lld seconds (deletion_wait) and at most 3650 days",
+				    (long long)wait);
+		wait = json_object_get_int64(w);
+	}
+	if (key.state == KS_PENDING_DELETION)
+		return fail(rq, EALREADY, "key '%s' is already scheduled for deletion", name);
+	at = (int64_t)time(NULL) + wait;
+	r = rq->d->be->ops->set_state(rq->d->be, name, KS_PENDING_DELETION, at);
+	if (r)
+		return fail(rq, r, "cannot record the deletion of '%s': %s", name, strerror(-r));
+	key.state = KS_PENDING_DELETION;
+	key.delete_at = at;
+	if (!kernel_open(&k)) {
+		r = kernel_state_all(rq, k, &key, false);
+		kernel_close(k);
+	}
+	if (rq->d->next_deletion <= 0 || at < rq->d->next_deletion)
+		rq->d->next_deletion = at;
+	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
+	add_key_fields(rq->reply, &key);
+	return r;
+}
+
+/* Keep a key scheduled for deletion: it comes back disabled. */
+static int op_cancel_deletion(struct request *rq)
+{
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	if (key.state != KS_PENDING_DELETION)
+		return fail(rq, EINVAL, "key '%s' is not scheduled for deletion", name);
+	r = rq->d->be->ops->set_state(rq->d->be, name, KS_DISABLED, 0);
+	if (r)
+		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	key.state = KS_DISABLED;
+	log_info("deletion of key %s cancelled; it is disabled", name);
+	add_key_fields(rq->reply, &key);
+	return 0;
+}
+
+/*
+ * Destroy @key (its deletion is due): every version revoked and taken out
+ * of the kernel first, so no binding outlives the material, then removed
+ * from the backend.  A kernel that cannot be reached postpones it.
+ */
+static int destroy_key(struct daemon *d, const struct ks_key *key)
+{
+	struct request rq = { .d = d };
+	struct kernel *k;
+	int r;
+
+	r = kernel_open(&k);
+	if (r == -ENOENT || r == -EPROTONOSUPPORT) {
+		r = 0;	/* no module: nothing loaded to revoke */
+		k = NULL;
+	} else if (r) {
+		snprintf(rq.err, sizeof(rq.err), "cannot reach the kernel: %s", strerror(-r));
+	}
+	if (!r && k)
+		r = kernel_revoke_all(&rq, k, key, true);
+	kernel_close(k);
+	if (!r) {
+		r = d->be->ops->destroy(d->be, key->name);
+		if (r)
+			snprintf(rq.err, sizeof(rq.err), "the keystore did not destroy it: %s",
+				 strerror(-r));
+	}
+	if (d->audit) {
+		struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
+
+		if (!audit_record(d->audit, &me, "destroy", key->name, key->current, r,
+				  r ? rq.err : "every version destroyed"))
+			audit_anchor(d);
+	}
+	if (r)
+		log_error("cannot destroy key %s yet: %s; retrying later", key->name, rq.err);
+	else
+		log_info("destroyed key %s (%u versions): %s", key->name, key->current,
+			 d->be->ops->destruction);
+	return r;
+}
+
+struct due_ctx {
+	int64_t now, next;
+	struct ks_key *due;
+	size_t ndue;
+};
+
+static int collect_due(const struct ks_key *key, void *arg)
+{
+	struct due_ctx *c = arg;
+	struct ks_key *tmp;
+
+	if (key->state != KS_PENDING_DELETION)
+		return 0;
+	if (key->delete_at > c->now) {
+		if (!c->next || key->delete_at < c->next)
+			c->next = key->delete_at;
+		return 0;
+	}
+	tmp = realloc(c->due, (c->ndue + 1) * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	c->due = tmp;
+	c->due[c->ndue] = *key;
+	ks_key_wipe(&c->due[c->ndue++]);
+	return 0;
+}
+
+int control_deletions(struct daemon *d)
+{
+	struct due_ctx c = { .now = (int64_t)time(NULL) };
+	int64_t left;
+
+	if (d->next_deletion < 0 || (d->next_deletion && d->next_deletion > c.now))
+		goto out;
+	d->be->ops->list(d->be, collect_due, &c);
+	for (size_t i = 0; i < c.ndue; i++)
+		if (destroy_key(d, &c.due[i]) && (!c.next || c.now + 60 < c.next))
+			c.next = c.now + 60;	/* retry a failed one in a minute */
+	free(c.due);
+	d->next_deletion = c.next ? c.next : -1;
+out:
+	if (d->next_deletion <= 0)
+		return -1;
+	left = d->next_deletion - (int64_t)time(NULL);
+	return left < 0 ? 0 : left > 3600 ? 3600 : (int)left;
+}
+
 static const struct {
 	const char *op;
 	bool admin;
@@ -709,6 +1039,9 @@ static const struct {
 	{ "audit-verify", false, op_audit_verify },
 	{ "dm-open", true, op_dm_open },
 	{ "dm-close", true, op_dm_close },
+	{ "rotate", true, op_rotate },
+	{ "schedule-deletion", true, op_schedule_deletion },
+	{ "cancel-deletion", true, op_cancel_deletion },
 };
 
 /*
@@ -983,16 +1316,17 @@ static int load_one(const struct ks_key *meta, void *arg)
 {
 	struct load_ctx *l = arg;
 	struct request rq = { .d = l->d };
-	struct ks_key key;
 
+	if (meta->state == KS_PENDING_DELETION &&
+	    (!l->d->next_deletion || meta->delete_at < l->d->next_deletion))
+		l->d->next_deletion = meta->delete_at;
 	if (meta->state != KS_ACTIVE ||
 	    (meta->has_policy && meta->policy.no_load_at_start))
 		return 0;
-	if (get_key(&rq, meta->name, true, &key) || provision(&rq, l->k, &key)) {
+	if (provision_versions(&rq, l->k, meta)) {
 		log_error("cannot load key %s: %s", meta->name, rq.err);
 		l->failed++;
 	}
-	ks_key_wipe(&key);
 	return 0;
 }
 
@@ -1009,16 +1343,16 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 	int r, want;
 
 	hex_encode(kk->id, HSMKEY_ID_LEN, id);
-	if (!kk->has_owner || memcmp(kk->owner, ks_instance(l->d->ks), HSMKEY_OWNER_LEN)) {
+	if (!kk->has_owner || memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN)) {
 		log_info("kernel key %s (id %s version %u) belongs to another keystore: left alone",
 			 kk->name, id, kk->version);
 		return 0;
 	}
 	if (kk->state == HSMKEY_STATE_REVOKED)
 		return 0;
-	r = ks_get(l->d->ks, kk->name, false, &key);
+	r = l->d->be->ops->get(l->d->be, kk->name, kk->version, false, &key);
 	if (r == -ENOENT || (!r && (memcmp(key.id, kk->id, HSMKEY_ID_LEN) ||
-				    key.version != kk->version || key.state == KS_REVOKED))) {
+				    key.state == KS_REVOKED))) {
 		log_info("revoking kernel key %s version %u: %s", kk->name, kk->version,
 			 r == -ENOENT ? "no longer in the keystore" : "revoked in the keystore");
 		r = kernel_revoke(l->k, kk->id, kk->version);
@@ -1030,7 +1364,7 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 		/* Unreadable (tampered?): ks_get said so; no guess either way. */
 		return 0;
 	}
-	want = key.state == KS_DISABLED ? HSMKEY_STATE_DISABLED : HSMKEY_STATE_ACTIVE;
+	want = key.state == KS_ACTIVE ? HSMKEY_STATE_ACTIVE : HSMKEY_STATE_DISABLED;
 	if (kk->state != want) {
 		log_info("%s kernel key %s version %u to match the keystore",
 			 want == HSMKEY_STATE_DISABLED ? "disabling" : "enabling", kk->name,
@@ -1061,7 +1395,10 @@ int control_load_all(struct daemon *d)
 		for (size_t i = 0; i < held.nheld; i++)
 			reconcile_one(&l, &held.held[i]);
 	free(held.held);
-	ks_list(d->ks, load_one, &l);
+	d->next_deletion = 0;
+	d->be->ops->list(d->be, load_one, &l);
+	if (!d->next_deletion)
+		d->next_deletion = -1;
 	kernel_close(l.k);
 	return l.failed;
 }

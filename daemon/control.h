@@ -5,14 +5,16 @@
 #include "config.h"
 #include <stdbool.h>
 #include <stdint.h>
-#include "keystore.h"
+#include "backend.h"
 
 struct audit;
 struct kernel;
 
 struct daemon {
 	const struct config *cfg;
-	struct keystore *ks;
+	struct backend *be;		/* key storage */
+	int statefd;			/* the state directory (audit log) */
+	int64_t next_deletion;		/* earliest pending destruction, 0: none */
 	struct audit *audit;
 	struct kernel *events;		/* the kernel's events group, or NULL */
 	struct kernel *anchor;		/* for the audit anchor, or NULL */
@@ -32,6 +34,11 @@ void control_events_open(struct daemon *d);
 void control_audit_check(struct daemon *d);
 /* Record every queued kernel event; a gap or overrun triggers a resync. */
 void control_events_read(struct daemon *d);
+/*
+ * Destroy the keys whose deletion is due; returns the seconds until the
+ * next one is (-1: none pending), for the event loop's timeout.
+ */
+int control_deletions(struct daemon *d);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 

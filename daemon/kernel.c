@@ -367,10 +367,16 @@ int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
 	return kernel_call(k, msg, NULL, NULL);
 }
 
-
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version)
 {
 	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_REVOKE, id, version);
+
+	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+}
+
+int kernel_remove(struct kernel *k, const uint8_t *id, uint32_t version)
+{
+	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_REMOVE, id, version);
 
 	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
 }

@@ -39,6 +39,8 @@ int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
 int kernel_set_policy(struct kernel *k, const struct ks_key *key);
 int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable);
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version);
+/* Revoke and take the version out of the kernel's table. */
+int kernel_remove(struct kernel *k, const uint8_t *id, uint32_t version);
 int kernel_get(struct kernel *k, const uint8_t *id, uint32_t version,
 	       struct kernel_key *out);
 int kernel_list(struct kernel *k,

@@ -2,6 +2,8 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -10,43 +12,65 @@
 #include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
+#include "backend.h"
 #include "keystore.h"
 #include "util.h"
 
+#define KS_FORMAT	2
 #define KS_MASTER_LEN	32
+#define KS_MKID_LEN	8
 #define KS_NONCE_LEN	12
 #define KS_TAG_LEN	16
-#define KS_FILE_MAX	4096
+#define KS_FILE_MAX	32768
 #define KS_SEALED_MAX	(HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX)
 #define KS_AAD_MAX	768
+#define KS_MASTER	"master.key"
+#define KS_MASTER_NEW	"master.key.new"
+#define KS_KDF		"master.kdf"
+#define KS_KDF_NEW	"master.kdf.new"
+#define KS_ROOT		"root.json"
 
+/*
+ * Secrets first, in pages of their own that are locked in memory and left
+ * out of core dumps.  @next is the master key being put in place while a
+ * replacement is under way (see ks_replace_master()); @root is the secret
+ * that ks_derive() derives from, sealed in STATE/root.json so that it
+ * survives master key replacements (the audit log's keys come from it).
+ */
 struct keystore {
-	uint8_t master[KS_MASTER_LEN];	/* first: the page is locked */
+	uint8_t master[KS_MASTER_LEN];
+	uint8_t next[KS_MASTER_LEN];
+	uint8_t root[KS_MASTER_LEN];
+	uint8_t mkid[KS_MKID_LEN];
+	uint8_t next_mkid[KS_MKID_LEN];
+	bool has_next;
+	bool passphrase;
+	char passfile[PATH_MAX];
 	int dirfd;
 	int keysfd;
 	int lockfd;
 	uint8_t instance[HSMKEY_OWNER_LEN];
+	struct backend be;
 };
 
 const char *ks_state_name(int state)
 {
 	return state == KS_ACTIVE ? "active" :
 	       state == KS_REVOKED ? "revoked" :
-	       state == KS_DISABLED ? "disabled" : "unknown";
+	       state == KS_DISABLED ? "disabled" :
+	       state == KS_PENDING_DELETION ? "pending-deletion" : "unknown";
 }
 
 static int ks_state_from_name(const char *s)
 {
-	if (s && !strcmp(s, "active"))
-		return KS_ACTIVE;
-	if (s && !strcmp(s, "revoked"))
-		return KS_REVOKED;
-	if (s && !strcmp(s, "disabled"))
-		return KS_DISABLED;
+	for (int i = KS_ACTIVE; s && i <= KS_PENDING_DELETION; i++)
+		if (!strcmp(s, ks_state_name(i)))
+			return i;
 	return -EINVAL;
 }
 
@@ -68,11 +92,24 @@ void ks_token(const struct ks_key *key, struct hsmkey_token *tok)
 	memcpy(tok->verifier, key->verifier, sizeof(tok->verifier));
 }
 
+/* A master key's public name: which one sealed a file. */
+static void ks_mkid(const uint8_t *master, uint8_t *out)
+{
+	static const char label[] = "hsmkey master key id v1";
+	uint8_t mac[32];
+	unsigned int len = sizeof(mac);
+
+	HMAC(EVP_sha256(), master, KS_MASTER_LEN, (const uint8_t *)label,
+	     sizeof(label) - 1, mac, &len);
+	memcpy(out, mac, KS_MKID_LEN);
+}
+
 /*
  * Passphrase mode: the master key is scrypt(passphrase, salt) with a cost
  * of 2^17 x 8 (128 MiB, memory-hard), salt and cost in STATE/master.kdf
  * with a check value (an HMAC under the derived key) that tells a wrong
  * passphrase from a damaged keystore.  No key is ever written to disk.
+ * A master key replacement picks a new salt (master.kdf.new).
  */
 #define KS_KDF_N	(1u << 17)
 #define KS_KDF_R	8u
@@ -109,19 +146,11 @@ static void ks_kdf_check(const uint8_t *master, uint8_t *out)
 
 static const char *jstr(struct json_object *o, const char *k);
 
-static int ks_master_passphrase(struct keystore *ks, const char *dir, const char *path)
+static int ks_read_pass(const char *path, char *pass, size_t size, size_t *passlen)
 {
-	char pass[1025], text[512], hex[2 * KS_SALT_LEN + 1], chk[65];
-	uint8_t salt[KS_SALT_LEN], check[32], want[32];
-	long long n = KS_KDF_N, r = KS_KDF_R, p = KS_KDF_P;
-	struct json_object *o;
 	struct stat st;
-	size_t passlen;
-	int fd, len, err;
+	int fd, len;
 
-	if (!faccessat(ks->dirfd, "master.key", F_OK, 0))
-		return log_errno(EEXIST, "%s uses a master key file, not a passphrase: set master_key = file",
-				 dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return log_errno(errno, "cannot open the passphrase file %s: %m", path);
@@ -130,40 +159,59 @@ static int ks_master_passphrase(struct keystore *ks, const char *dir, const char
 		return log_errno(EPERM, "the passphrase file %s must not be readable by others (mode 0600 or 0400)",
 				 path);
 	}
-	len = read_full(fd, pass, sizeof(pass));
+	len = read_full(fd, pass, size);
 	close(fd);
 	while (len > 0 && (pass[len - 1] == '\n' || pass[len - 1] == '\r'))
 		len--;
-	if (len <= 0 || len >= (int)sizeof(pass)) {
-		wipe(pass, sizeof(pass));
+	if (len <= 0 || len >= (int)size) {
+		wipe(pass, size);
 		return log_errno(EINVAL, "the passphrase in %s must be 1 to 1024 bytes", path);
 	}
-	passlen = (size_t)len;
+	*passlen = (size_t)len;
+	return 0;
+}
 
-	fd = openat(ks->dirfd, "master.kdf", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		/* A new keystore: new salt, the cost of the day. */
+/*
+ * The master key from the passphrase and kdf file @kdf: made (new salt)
+ * when @create or when a new keystore has none, else checked.
+ */
+static int ks_master_passphrase(struct keystore *ks, const char *kdf, bool create,
+				uint8_t *out)
+{
+	char pass[1025], text[512], hex[2 * KS_SALT_LEN + 1], chk[65];
+	uint8_t salt[KS_SALT_LEN], check[32], want[32];
+	long long n = KS_KDF_N, r = KS_KDF_R, p = KS_KDF_P;
+	struct json_object *o;
+	size_t passlen = 0;
+	int fd, len, err;
+
+	err = ks_read_pass(ks->passfile, pass, sizeof(pass), &passlen);
+	if (err)
+		return err;
+	fd = create ? -1 : openat(ks->dirfd, kdf, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (create || (fd < 0 && errno == ENOENT)) {
+		/* A new salt, the cost of the day. */
 		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-		    ks_kdf(pass, passlen, salt, n, (uint32_t)r, (uint32_t)p, ks->master)) {
+		    ks_kdf(pass, passlen, salt, n, (uint32_t)r, (uint32_t)p, out)) {
 			wipe(pass, sizeof(pass));
 			return log_errno(EIO, "cannot derive the master key");
 		}
 		wipe(pass, sizeof(pass));
-		ks_kdf_check(ks->master, check);
+		ks_kdf_check(out, check);
 		hex_encode(salt, sizeof(salt), hex);
 		hex_encode(check, sizeof(check), chk);
 		len = snprintf(text, sizeof(text),
 			       "{ \"kdf\": \"scrypt\", \"n\": %lld, \"r\": %lld, \"p\": %lld, \"salt\": \"%s\", \"check\": \"%s\" }\n",
 			       n, r, p, hex, chk);
-		err = write_file_atomic(ks->dirfd, "master.kdf", text, (size_t)len, 0600);
+		err = write_file_atomic(ks->dirfd, kdf, text, (size_t)len, 0600);
 		if (err)
-			return log_errno(err, "cannot write %s/master.kdf: %s", dir, strerror(-err));
-		log_info("derived a new master key from the passphrase (scrypt, salt in %s/master.kdf)", dir);
+			return log_errno(err, "cannot write %s: %s", kdf, strerror(-err));
+		log_info("derived a new master key from the passphrase (scrypt, salt in %s)", kdf);
 		return 0;
 	}
 	if (fd < 0) {
 		wipe(pass, sizeof(pass));
-		return log_errno(errno, "cannot open %s/master.kdf: %m", dir);
+		return log_errno(errno, "cannot open %s: %m", kdf);
 	}
 	len = read_full(fd, text, sizeof(text) - 1);
 	close(fd);
@@ -179,55 +227,77 @@ static int ks_master_passphrase(struct keystore *ks, const char *dir, const char
 	json_object_put(o);
 	if (err) {
 		wipe(pass, sizeof(pass));
-		return log_errno(EINVAL, "%s/master.kdf is damaged", dir);
+		return log_errno(EINVAL, "%s is damaged", kdf);
 	}
-	err = ks_kdf(pass, passlen, salt, (uint64_t)n, (uint32_t)r, (uint32_t)p, ks->master);
+	err = ks_kdf(pass, passlen, salt, (uint64_t)n, (uint32_t)r, (uint32_t)p, out);
 	wipe(pass, sizeof(pass));
 	if (err)
 		return log_errno(EIO, "cannot derive the master key");
-	ks_kdf_check(ks->master, check);
+	ks_kdf_check(out, check);
 	if (CRYPTO_memcmp(check, want, sizeof(want))) {
-		wipe(ks->master, sizeof(ks->master));
-		return log_errno(EACCES, "wrong passphrase for %s", dir);
+		wipe(out, KS_MASTER_LEN);
+		return log_errno(EACCES, "wrong passphrase for %s", kdf);
 	}
 	return 0;
 }
 
-static int ks_master_load(struct keystore *ks, const char *dir, const char *passfile)
+/* Master key file @name into @out; @create makes one if there is none. */
+static int ks_master_file(struct keystore *ks, const char *name, bool create, uint8_t *out)
 {
 	struct stat st;
 	int fd, r;
 
-	if (passfile)
-		return ks_master_passphrase(ks, dir, passfile);
-	if (!faccessat(ks->dirfd, "master.kdf", F_OK, 0))
-		return log_errno(EEXIST, "%s derives its master key from a passphrase: set master_key = passphrase",
-				 dir);
-	fd = openat(ks->dirfd, "master.key", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0 && errno == ENOENT) {
-		if (RAND_priv_bytes(ks->master, KS_MASTER_LEN) != 1)
+	fd = openat(ks->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT && create) {
+		if (RAND_priv_bytes(out, KS_MASTER_LEN) != 1)
 			return log_errno(EIO, "cannot generate a master key");
-		r = write_file_atomic(ks->dirfd, "master.key", ks->master,
-				      KS_MASTER_LEN, 0600);
+		r = write_file_atomic(ks->dirfd, name, out, KS_MASTER_LEN, 0600);
 		if (r)
-			return log_errno(r, "cannot write %s/master.key: %s",
-					 dir, strerror(-r));
-		log_info("generated a new master key in %s/master.key", dir);
+			return log_errno(r, "cannot write %s: %s", name, strerror(-r));
+		log_info("generated a new master key in %s", name);
 		return 0;
 	}
 	if (fd < 0)
-		return log_errno(errno, "cannot open %s/master.key: %m", dir);
+		return log_errno(errno, "cannot open %s: %m", name);
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
 	    st.st_uid != geteuid()) {
 		close(fd);
-		return log_errno(EPERM, "%s/master.key must be a regular file owned by the daemon's user with mode 0600",
-				 dir);
+		return log_errno(EPERM, "%s must be a regular file owned by the daemon's user with mode 0600",
+				 name);
 	}
-	r = read_full(fd, ks->master, KS_MASTER_LEN);
+	r = read_full(fd, out, KS_MASTER_LEN);
 	close(fd);
 	if (r != KS_MASTER_LEN)
-		return log_errno(EINVAL, "%s/master.key is not %d bytes long",
-				 dir, KS_MASTER_LEN);
+		return log_errno(EINVAL, "%s is not %d bytes long", name, KS_MASTER_LEN);
+	return 0;
+}
+
+static int ks_master_load(struct keystore *ks, const char *dir)
+{
+	const char *other = ks->passphrase ? KS_MASTER : KS_KDF;
+	const char *nxt = ks->passphrase ? KS_KDF_NEW : KS_MASTER_NEW;
+	int r;
+
+	if (!faccessat(ks->dirfd, other, F_OK, 0))
+		return log_errno(EEXIST, ks->passphrase ?
+				 "%s uses a master key file, not a passphrase: set master_key = file" :
+				 "%s derives its master key from a passphrase: set master_key = passphrase",
+				 dir);
+	r = ks->passphrase ? ks_master_passphrase(ks, KS_KDF, false, ks->master) :
+	     ks_master_file(ks, KS_MASTER, true, ks->master);
+	if (r)
+		return r;
+	ks_mkid(ks->master, ks->mkid);
+	/* A replacement that did not finish: both keys, then finish it. */
+	if (faccessat(ks->dirfd, nxt, F_OK, 0))
+		return 0;
+	r = ks->passphrase ? ks_master_passphrase(ks, nxt, false, ks->next) :
+	     ks_master_file(ks, nxt, false, ks->next);
+	if (r)
+		return r;
+	ks_mkid(ks->next, ks->next_mkid);
+	ks->has_next = true;
+	log_warn("%s/%s: a master key replacement was interrupted; finishing it", dir, nxt);
 	return 0;
 }
 
@@ -261,7 +331,107 @@ static int ks_instance_load(struct keystore *ks, const char *dir)
 	return 0;
 }
 
-/* A key for another purpose, derived from the master key (HKDF-SHA256). */
+/* The master key (and its id) that sealed @mkid's files, or NULL. */
+static const uint8_t *ks_master_for(const struct keystore *ks, const uint8_t *mkid)
+{
+	if (!CRYPTO_memcmp(mkid, ks->mkid, KS_MKID_LEN))
+		return ks->master;
+	if (ks->has_next && !CRYPTO_memcmp(mkid, ks->next_mkid, KS_MKID_LEN))
+		return ks->next;
+	return NULL;
+}
+
+/* What new seals use: the next master key while a rotation is under way. */
+static const uint8_t *ks_seal_master(const struct keystore *ks, const uint8_t **mkid)
+{
+	*mkid = ks->has_next ? ks->next_mkid : ks->mkid;
+	return ks->has_next ? ks->next : ks->master;
+}
+
+/* AES-256-GCM under @master with @aad. */
+static int ks_gcm(const uint8_t *master, bool seal, const uint8_t *aad, int aadlen,
+		  const uint8_t *nonce, uint8_t *tag, const uint8_t *in, uint8_t *out, int len)
+{
+	EVP_CIPHER_CTX *ctx;
+	int n, ok;
+
+	ctx = EVP_CIPHER_CTX_new();
+	if (!ctx)
+		return -ENOMEM;
+	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, nonce, seal) == 1 &&
+	     EVP_CipherUpdate(ctx, NULL, &n, aad, aadlen) == 1 &&
+	     EVP_CipherUpdate(ctx, out, &n, in, len) == 1 &&
+	     (seal || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KS_TAG_LEN, tag) == 1) &&
+	     EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
+	     (!seal || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KS_TAG_LEN, tag) == 1);
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -EBADMSG;
+}
+
+/*
+ * STATE/root.json: a random secret sealed under the master key, what
+ * ks_derive() derives from.  Sealed again when the master key changes.
+ */
+static const uint8_t ks_root_aad[] = "hsmkey root v1";
+
+static int ks_root_store(struct keystore *ks)
+{
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], sealed[KS_MASTER_LEN];
+	char text[512], h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1];
+	char h3[2 * KS_TAG_LEN + 1], h4[2 * KS_MASTER_LEN + 1];
+	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
+	int len, r;
+
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		return -EIO;
+	r = ks_gcm(master, true, ks_root_aad, sizeof(ks_root_aad), nonce, tag, ks->root,
+		   sealed, KS_MASTER_LEN);
+	if (r)
+		return r;
+	hex_encode(mkid, KS_MKID_LEN, h1);
+	hex_encode(nonce, sizeof(nonce), h2);
+	hex_encode(tag, sizeof(tag), h3);
+	hex_encode(sealed, sizeof(sealed), h4);
+	len = snprintf(text, sizeof(text),
+		       "{ \"format\": 1, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
+		       h1, h2, h3, h4);
+	return write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)len, 0600);
+}
+
+static int ks_root_load(struct keystore *ks, const char *dir)
+{
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], sealed[KS_MASTER_LEN], mkid[KS_MKID_LEN];
+	const uint8_t *master;
+	struct json_object *o;
+	char text[512];
+	int fd, n, r;
+
+	fd = openat(ks->dirfd, KS_ROOT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (RAND_priv_bytes(ks->root, sizeof(ks->root)) != 1)
+			return -EIO;
+		return ks_root_store(ks);
+	}
+	if (fd < 0)
+		return log_errno(errno, "cannot open %s/%s: %m", dir, KS_ROOT);
+	n = read_full(fd, text, sizeof(text) - 1);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	o = json_tokener_parse(text);
+	r = !o || hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
+	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
+	    hex_decode(jstr(o, "tag"), tag, sizeof(tag)) ||
+	    hex_decode(jstr(o, "sealed"), sealed, sizeof(sealed));
+	json_object_put(o);
+	master = r ? NULL : ks_master_for(ks, mkid);
+	if (!master || ks_gcm(master, false, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
+			      sealed, ks->root, KS_MASTER_LEN))
+		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
+				 dir, KS_ROOT);
+	return 0;
+}
+
+/* A key for another purpose, derived from the root secret (HKDF-SHA256). */
 int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t len)
 {
 	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
@@ -269,7 +439,7 @@ int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t
 
 	ok = pctx && EVP_PKEY_derive_init(pctx) > 0 &&
 	     EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
-	     EVP_PKEY_CTX_set1_hkdf_key(pctx, ks->master, KS_MASTER_LEN) > 0 &&
+	     EVP_PKEY_CTX_set1_hkdf_key(pctx, ks->root, KS_MASTER_LEN) > 0 &&
 	     EVP_PKEY_CTX_add1_hkdf_info(pctx, (const uint8_t *)label, (int)strlen(label)) > 0 &&
 	     EVP_PKEY_derive(pctx, out, &len) > 0;
 	EVP_PKEY_CTX_free(pctx);
@@ -291,12 +461,14 @@ int ks_open(const char *dir, struct keystore **out)
 	return ks_open_ex(dir, NULL, out);
 }
 
+static int ks_finish_master(struct keystore *ks);
+static int ks_reseal_all(struct keystore *ks, const char *skip);
+
 int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 {
 	struct keystore *ks;
 	int r;
 
-	/* A page of its own: locked in memory and left out of core dumps. */
 	ks = mmap(NULL, sizeof(*ks), PROT_READ | PROT_WRITE,
 		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ks == MAP_FAILED)
@@ -305,6 +477,14 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		log_warn("cannot lock the master key in memory: %m");
 	madvise(ks, sizeof(*ks), MADV_DONTDUMP);
 	ks->dirfd = ks->keysfd = ks->lockfd = -1;
+	if (passfile) {
+		if (strlen(passfile) >= sizeof(ks->passfile)) {
+			munmap(ks, sizeof(*ks));
+			return -ENAMETOOLONG;
+		}
+		strcpy(ks->passfile, passfile);
+		ks->passphrase = true;
+	}
 
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		r = log_errno(errno, "cannot create state directory %s: %m", dir);
@@ -330,11 +510,16 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		r = log_errno(errno, "cannot open %s/keys: %m", dir);
 		goto err;
 	}
-	r = ks_master_load(ks, dir, passfile);
+	r = ks_master_load(ks, dir);
+	if (!r)
+		r = ks_root_load(ks, dir);
 	if (!r)
 		r = ks_instance_load(ks, dir);
 	if (r)
 		goto err;
+	if (ks->has_next && (ks_reseal_all(ks, NULL) || ks_finish_master(ks)))
+		log_error("%s: the interrupted master key replacement cannot finish yet; keys sealed under either master key keep working",
+			  dir);
 	*out = ks;
 	return 0;
 err:
@@ -353,6 +538,8 @@ void ks_close(struct keystore *ks)
 	if (ks->dirfd >= 0)
 		close(ks->dirfd);
 	wipe(ks->master, sizeof(ks->master));
+	wipe(ks->next, sizeof(ks->next));
+	wipe(ks->root, sizeof(ks->root));
 	munmap(ks, sizeof(*ks));
 }
 
@@ -402,30 +589,14 @@ static size_t ks_aad(const struct ks_key *key, uint8_t *aad)
 	return n;
 }
 
-/* AES-256-GCM over verifier || material. */
-static int ks_crypt(struct keystore *ks, const struct ks_key *key, bool seal,
+/* AES-256-GCM over verifier || material, @key's metadata as AAD. */
+static int ks_crypt(const uint8_t *master, const struct ks_key *key, bool seal,
 		    const uint8_t *nonce, uint8_t *tag, const uint8_t *in,
 		    uint8_t *out, int len)
 {
 	uint8_t aad[KS_AAD_MAX];
-	EVP_CIPHER_CTX *ctx;
-	int n, ok;
 
-	ctx = EVP_CIPHER_CTX_new();
-	if (!ctx)
-		return -ENOMEM;
-	n = (int)ks_aad(key, aad);
-	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, ks->master, nonce,
-			       seal) == 1 &&
-	     EVP_CipherUpdate(ctx, NULL, &n, aad, n) == 1 &&
-	     EVP_CipherUpdate(ctx, out, &n, in, len) == 1 &&
-	     (seal || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KS_TAG_LEN,
-					  tag) == 1) &&
-	     EVP_CipherFinal_ex(ctx, out + n, &n) == 1 &&
-	     (!seal || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, KS_TAG_LEN,
-					   tag) == 1);
-	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -EBADMSG;
+	return ks_gcm(master, seal, aad, (int)ks_aad(key, aad), nonce, tag, in, out, len);
 }
 
 static struct json_object *ks_ids_to_json(const uint32_t *ids, uint32_t n)
@@ -513,47 +684,24 @@ int ks_policy_from_json(struct json_object *o, struct ks_policy *p)
 	return 0;
 }
 
-static int ks_write(struct keystore *ks, const struct ks_key *key)
-{
-	uint8_t plain[KS_SEALED_MAX], sealed[KS_SEALED_MAX];
-	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
-	char hex[2 * KS_SEALED_MAX + 1], file[HSMKEY_NAME_MAX + 8];
-	int len = HSMKEY_VERIFIER_LEN + (int)key_type_len(key->type), r;
-	struct json_object *o;
-	const char *text;
+/*
+ * A key file in memory: the metadata, which master key sealed it, and
+ * each version still sealed.
+ */
+struct ks_ver {
+	uint32_t version;
+	int64_t created;
+	uint8_t nonce[KS_NONCE_LEN];
+	uint8_t tag[KS_TAG_LEN];
+	uint8_t sealed[KS_SEALED_MAX];
+};
 
-	memcpy(plain, key->verifier, HSMKEY_VERIFIER_LEN);
-	memcpy(plain + HSMKEY_VERIFIER_LEN, key->material, key_type_len(key->type));
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return -EIO;
-	r = ks_crypt(ks, key, true, nonce, tag, plain, sealed, len);
-	wipe(plain, sizeof(plain));
-	if (r)
-		return r;
-
-	o = json_object_new_object();
-	json_object_object_add(o, "format", json_object_new_int(1));
-	json_object_object_add(o, "name", json_object_new_string(key->name));
-	json_object_object_add(o, "type", json_object_new_string(key_type_name(key->type)));
-	hex_encode(key->id, HSMKEY_ID_LEN, hex);
-	json_object_object_add(o, "id", json_object_new_string(hex));
-	json_object_object_add(o, "version", json_object_new_int64(key->version));
-	json_object_object_add(o, "state", json_object_new_string(ks_state_name(key->state)));
-	json_object_object_add(o, "created", json_object_new_int64(key->created));
-	if (key->has_policy)
-		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
-	hex_encode(nonce, sizeof(nonce), hex);
-	json_object_object_add(o, "nonce", json_object_new_string(hex));
-	hex_encode(tag, sizeof(tag), hex);
-	json_object_object_add(o, "tag", json_object_new_string(hex));
-	hex_encode(sealed, (size_t)len, hex);
-	json_object_object_add(o, "sealed", json_object_new_string(hex));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
-	snprintf(file, sizeof(file), "%s.json", key->name);
-	r = write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
-	json_object_put(o);
-	return r;
-}
+struct ks_record {
+	struct ks_key meta;		/* no secrets; version == current */
+	uint8_t mkid[KS_MKID_LEN];
+	uint32_t nver;
+	struct ks_ver v[KS_VERSIONS_MAX];
+};
 
 static const char *jstr(struct json_object *o, const char *k)
 {
@@ -573,111 +721,345 @@ static int64_t jint(struct json_object *o, const char *k)
 	return json_object_get_int64(v);
 }
 
-/* Parse and check one key file; unseal its secrets when asked. */
-static int ks_read(struct keystore *ks, const char *file, bool unseal,
-		   struct ks_key *key)
+/* Version @idx of @rec, its secrets unsealed into @key. */
+static int ks_unseal(const struct keystore *ks, const struct ks_record *rec, uint32_t idx,
+		     struct ks_key *key)
 {
-	char buf[KS_FILE_MAX + 1];
-	int fd, n;
+	const struct ks_ver *v = &rec->v[idx];
+	int len = HSMKEY_VERIFIER_LEN + (int)key_type_len(rec->meta.type);
+	uint8_t plain[KS_SEALED_MAX];
+	const uint8_t *master = ks_master_for(ks, rec->mkid);
+	int r;
 
-	fd = openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	n = read_full(fd, buf, KS_FILE_MAX + 1);
-	close(fd);
-	if (n < 0)
-		return n;
-	return ks_parse(ks, file, buf, (size_t)n, unseal, key);
+	*key = rec->meta;
+	key->version = v->version;
+	key->version_created = v->created;
+	if (!master)
+		return -EBADMSG;	/* sealed under a master key we do not have */
+	r = ks_crypt(master, key, false, v->nonce, (uint8_t *)v->tag, v->sealed, plain, len);
+	if (!r) {
+		memcpy(key->verifier, plain, HSMKEY_VERIFIER_LEN);
+		memcpy(key->material, plain + HSMKEY_VERIFIER_LEN,
+		       (size_t)len - HSMKEY_VERIFIER_LEN);
+	}
+	wipe(plain, sizeof(plain));
+	return r;
+}
+
+/* One version's entry: @key's secrets sealed with @key's metadata as AAD. */
+static int ks_seal_version(const struct keystore *ks, const struct ks_key *key,
+			   struct json_object *versions)
+{
+	uint8_t plain[KS_SEALED_MAX], sealed[KS_SEALED_MAX];
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
+	int len = HSMKEY_VERIFIER_LEN + (int)key_type_len(key->type), r;
+	char hex[2 * KS_SEALED_MAX + 1];
+	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
+	struct json_object *o;
+
+	memcpy(plain, key->verifier, HSMKEY_VERIFIER_LEN);
+	memcpy(plain + HSMKEY_VERIFIER_LEN, key->material, key_type_len(key->type));
+	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+		r = -EIO;
+	else
+		r = ks_crypt(master, key, true, nonce, tag, plain, sealed, len);
+	wipe(plain, sizeof(plain));
+	if (r)
+		return r;
+	o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_int64(key->version));
+	json_object_object_add(o, "created", json_object_new_int64(key->version_created));
+	hex_encode(nonce, sizeof(nonce), hex);
+	json_object_object_add(o, "nonce", json_object_new_string(hex));
+	hex_encode(tag, sizeof(tag), hex);
+	json_object_object_add(o, "tag", json_object_new_string(hex));
+	hex_encode(sealed, (size_t)len, hex);
+	json_object_object_add(o, "sealed", json_object_new_string(hex));
+	json_object_array_add(versions, o);
+	return 0;
 }
 
 /*
- * The contents of key file @file (@n bytes at @buf): -EINVAL unless it is
- * a well-formed key file of that name, -EBADMSG if it does not
- * authenticate (when unsealing), -EFBIG if too large.
+ * Write key file @meta->name: every version of @old (NULL for a new key)
+ * unsealed and sealed again with @meta's metadata under the sealing master
+ * key, then @add (a new version with its secrets) if given.  One atomic
+ * file replacement: a crash leaves the old file or the new one.
  */
-int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
-	     bool unseal, struct ks_key *key)
+static int ks_store(struct keystore *ks, const struct ks_record *old,
+		    const struct ks_key *meta, const struct ks_key *add)
 {
-	uint8_t sealed[KS_SEALED_MAX], plain[KS_SEALED_MAX];
-	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN];
-	struct json_object *o = NULL, *pol;
+	char hex[2 * HSMKEY_ID_LEN + 1], file[HSMKEY_NAME_MAX + 8];
+	struct json_object *o, *versions = json_object_new_array();
+	const uint8_t *mkid;
+	struct ks_key key;
+	uint32_t current = 0;
+	const char *text;
+	int r = 0;
+
+	for (uint32_t i = 0; old && !r && i < old->nver; i++) {
+		r = ks_unseal(ks, old, i, &key);
+		if (!r) {
+			uint32_t version = key.version;
+			int64_t created = key.version_created;
+
+			memcpy(key.name, meta->name, sizeof(key.name));
+			key.has_policy = meta->has_policy;
+			key.policy = meta->policy;
+			key.version = version;
+			key.version_created = created;
+			r = ks_seal_version(ks, &key, versions);
+			current = version;
+		}
+		ks_key_wipe(&key);
+	}
+	if (!r && add) {
+		key = *add;
+		key.has_policy = meta->has_policy;
+		key.policy = meta->policy;
+		r = ks_seal_version(ks, &key, versions);
+		current = add->version;
+		ks_key_wipe(&key);
+	}
+	if (r) {
+		json_object_put(versions);
+		return r;
+	}
+	ks_seal_master(ks, &mkid);
+	o = json_object_new_object();
+	json_object_object_add(o, "format", json_object_new_int(KS_FORMAT));
+	json_object_object_add(o, "name", json_object_new_string(meta->name));
+	json_object_object_add(o, "type", json_object_new_string(key_type_name(meta->type)));
+	hex_encode(meta->id, HSMKEY_ID_LEN, hex);
+	json_object_object_add(o, "id", json_object_new_string(hex));
+	json_object_object_add(o, "state", json_object_new_string(ks_state_name(meta->state)));
+	json_object_object_add(o, "created", json_object_new_int64(meta->created));
+	if (meta->state == KS_PENDING_DELETION)
+		json_object_object_add(o, "delete_at", json_object_new_int64(meta->delete_at));
+	if (meta->has_policy)
+		json_object_object_add(o, "policy", ks_policy_to_json(&meta->policy));
+	hex_encode(mkid, KS_MKID_LEN, hex);
+	json_object_object_add(o, "master", json_object_new_string(hex));
+	json_object_object_add(o, "versions", versions);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+	snprintf(file, sizeof(file), "%s.json", meta->name);
+	r = strlen(text) > KS_FILE_MAX ? -EFBIG :
+	    write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
+	json_object_put(o);
+	(void)current;
+	return r;
+}
+
+/*
+ * The contents of key file @file (@n bytes at @data) into @rec, secrets
+ * still sealed: -EINVAL unless it is a well-formed key file of that name,
+ * -EFBIG if too large.
+ */
+static int ks_parse_record(const char *file, const char *data, size_t n,
+			   struct ks_record *rec)
+{
+	struct json_object *o = NULL, *pol, *va;
 	struct json_tokener *tok;
-	char buf[KS_FILE_MAX + 1];
 	const char *name;
-	int64_t version;
+	char *buf;
+	size_t nv;
 	int r = -EINVAL, len;
 
 	if (n > KS_FILE_MAX)
 		return -EFBIG;
+	if (memchr(data, '\0', n))
+		return -EINVAL;
+	buf = malloc(n + 1);
+	if (!buf)
+		return -ENOMEM;
 	memcpy(buf, data, n);
 	buf[n] = '\0';
-	if (memchr(buf, '\0', n))
-		return -EINVAL;
 	tok = json_tokener_new_ex(8);
-	if (!tok)
-		return -ENOMEM;
-	o = json_tokener_parse_ex(tok, buf, (int)n);
-	if (o && json_tokener_get_error(tok) != json_tokener_success) {
-		json_object_put(o);
-		o = NULL;
+	if (tok) {
+		o = json_tokener_parse_ex(tok, buf, (int)n);
+		if (o && json_tokener_get_error(tok) != json_tokener_success) {
+			json_object_put(o);
+			o = NULL;
+		}
+		json_tokener_free(tok);
 	}
-	json_tokener_free(tok);
+	free(buf);
 	if (!o || !json_object_is_type(o, json_type_object))
 		goto out;
 
-	memset(key, 0, sizeof(*key));
+	memset(rec, 0, sizeof(*rec));
 	name = jstr(o, "name");
-	version = jint(o, "version");
-	key->type = key_type_from_name(jstr(o, "type"));
-	key->state = ks_state_from_name(jstr(o, "state"));
-	key->created = jint(o, "created");
-	if (jint(o, "format") != 1 || !valid_name(name) || version < 1 ||
-	    version > UINT32_MAX || key->type < 0 || key->state < 0 ||
-	    hex_decode(jstr(o, "id"), key->id, HSMKEY_ID_LEN) ||
-	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
-	    hex_decode(jstr(o, "tag"), tag, sizeof(tag)))
+	rec->meta.type = key_type_from_name(jstr(o, "type"));
+	rec->meta.state = ks_state_from_name(jstr(o, "state"));
+	rec->meta.created = jint(o, "created");
+	if (jint(o, "format") != KS_FORMAT || !valid_name(name) ||
+	    rec->meta.type < 0 || rec->meta.state < 0 ||
+	    hex_decode(jstr(o, "id"), rec->meta.id, HSMKEY_ID_LEN) ||
+	    hex_decode(jstr(o, "master"), rec->mkid, KS_MKID_LEN) ||
+	    !json_object_object_get_ex(o, "versions", &va) ||
+	    !json_object_is_type(va, json_type_array))
 		goto out;
-	len = HSMKEY_VERIFIER_LEN + (int)key_type_len(key->type);
-	if (hex_decode(jstr(o, "sealed"), sealed, (size_t)len))
-		goto out;
-	if (json_object_object_get_ex(o, "policy", &pol)) {
-		if (ks_policy_from_json(pol, &key->policy))
+	if (rec->meta.state == KS_PENDING_DELETION) {
+		rec->meta.delete_at = jint(o, "delete_at");
+		if (rec->meta.delete_at < 0)
 			goto out;
-		key->has_policy = true;
 	}
-	strcpy(key->name, name);
-	key->version = (uint32_t)version;
+	if (json_object_object_get_ex(o, "policy", &pol)) {
+		if (ks_policy_from_json(pol, &rec->meta.policy))
+			goto out;
+		rec->meta.has_policy = true;
+	}
+	nv = json_object_array_length(va);
+	if (nv < 1 || nv > KS_VERSIONS_MAX)
+		goto out;
+	len = HSMKEY_VERIFIER_LEN + (int)key_type_len(rec->meta.type);
+	for (size_t i = 0; i < nv; i++) {
+		struct json_object *e = json_object_array_get_idx(va, i);
+		struct ks_ver *v = &rec->v[i];
+		int64_t version = e ? jint(e, "version") : -1;
+
+		/* Versions ascend: no two entries answer for one version. */
+		if (!json_object_is_type(e, json_type_object) || version < 1 ||
+		    version > UINT32_MAX || (i && version <= rec->v[i - 1].version) ||
+		    hex_decode(jstr(e, "nonce"), v->nonce, sizeof(v->nonce)) ||
+		    hex_decode(jstr(e, "tag"), v->tag, sizeof(v->tag)) ||
+		    hex_decode(jstr(e, "sealed"), v->sealed, (size_t)len))
+			goto out;
+		v->version = (uint32_t)version;
+		v->created = jint(e, "created");
+	}
+	rec->nver = (uint32_t)nv;
+	strcpy(rec->meta.name, name);
+	rec->meta.current = rec->v[nv - 1].version;
+	rec->meta.version = rec->meta.current;
+	rec->meta.version_created = rec->v[nv - 1].created;
 	/* The file name must be the key's name: no key answers for another. */
-	if (strlen(file) != strlen(name) + 5 || strncmp(file, name, strlen(name)))
+	if (strlen(file) != strlen(name) + 5 || strncmp(file, name, strlen(name)) ||
+	    strcmp(file + strlen(name), ".json"))
 		goto out;
 	r = 0;
-	if (unseal) {
-		r = ks_crypt(ks, key, false, nonce, tag, sealed, plain, len);
-		if (!r) {
-			memcpy(key->verifier, plain, HSMKEY_VERIFIER_LEN);
-			memcpy(key->material, plain + HSMKEY_VERIFIER_LEN,
-			       (size_t)len - HSMKEY_VERIFIER_LEN);
-		}
-		wipe(plain, sizeof(plain));
-	}
 out:
 	json_object_put(o);
 	return r;
 }
 
-int ks_get(struct keystore *ks, const char *name, bool unseal, struct ks_key *out)
+static struct ks_record *ks_record_new(void)
+{
+	struct ks_record *rec = calloc(1, sizeof(*rec));
+
+	return rec;
+}
+
+/* Read and parse key file @file; errors as ks_parse_record(), or -errno. */
+static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec)
+{
+	char *buf;
+	int fd, n;
+
+	fd = openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(KS_FILE_MAX + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read_full(fd, buf, KS_FILE_MAX + 1);
+	close(fd);
+	n = n < 0 ? n : ks_parse_record(file, buf, (size_t)n, rec);
+	free(buf);
+	return n;
+}
+
+static uint32_t ks_find_version(const struct ks_record *rec, uint32_t version)
+{
+	if (!version)
+		return rec->nver - 1;
+	for (uint32_t i = 0; i < rec->nver; i++)
+		if (rec->v[i].version == version)
+			return i;
+	return UINT32_MAX;
+}
+
+/* Parse key file @file and unseal its current version (the fuzzed path). */
+int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
+	     bool unseal, struct ks_key *key)
+{
+	struct ks_record *rec = ks_record_new();
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = ks_parse_record(file, data, n, rec);
+	if (!r && unseal)
+		r = ks_unseal(ks, rec, rec->nver - 1, key);
+	else if (!r)
+		*key = rec->meta;
+	free(rec);
+	return r;
+}
+
+static void ks_report(const char *file, int r)
+{
+	if (r == -EINVAL || r == -EBADMSG || r == -EFBIG)
+		log_error("key file keys/%s is corrupted or has been tampered with (%s); set aside: the key is unusable until the file is restored, other keys keep working",
+			  file, strerror(-r));
+}
+
+/* @name's record, loaded (and with @check, every version authenticated). */
+static int ks_load_name(struct keystore *ks, const char *name, struct ks_record *rec, bool check)
 {
 	char file[HSMKEY_NAME_MAX + 8];
+	struct ks_key key;
 	int r;
 
 	if (!valid_name(name))
 		return -EINVAL;
 	snprintf(file, sizeof(file), "%s.json", name);
-	r = ks_read(ks, file, unseal, out);
-	if (r == -EINVAL || r == -EBADMSG || r == -EFBIG)
-		log_error("key file keys/%s is corrupted or has been tampered with (%s); the key is unusable until it is restored",
-			  file, strerror(-r));
+	r = ks_load(ks, file, rec);
+	for (uint32_t i = 0; !r && check && i < rec->nver; i++) {
+		r = ks_unseal(ks, rec, i, &key);
+		ks_key_wipe(&key);
+	}
+	ks_report(file, r);
 	return r;
+}
+
+int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
+		   bool unseal, struct ks_key *out)
+{
+	struct ks_record *rec = ks_record_new();
+	uint32_t idx;
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = ks_load_name(ks, name, rec, false);
+	if (!r) {
+		idx = ks_find_version(rec, version);
+		if (idx == UINT32_MAX) {
+			r = -ENOENT;
+		} else if (unseal) {
+			r = ks_unseal(ks, rec, idx, out);
+			if (r) {
+				char file[HSMKEY_NAME_MAX + 8];
+
+				ks_key_wipe(out);
+				snprintf(file, sizeof(file), "%s.json", name);
+				ks_report(file, r);
+			}
+		} else {
+			*out = rec->meta;
+			out->version = rec->v[idx].version;
+			out->version_created = rec->v[idx].created;
+		}
+	}
+	free(rec);
+	return r;
+}
+
+int ks_get(struct keystore *ks, const char *name, bool unseal, struct ks_key *out)
+{
+	return ks_get_version(ks, name, 0, unseal, out);
 }
 
 int ks_create(struct keystore *ks, const char *name, int type,
@@ -695,9 +1077,9 @@ int ks_create(struct keystore *ks, const char *name, int type,
 	memset(&key, 0, sizeof(key));
 	strcpy(key.name, name);
 	key.type = type;
-	key.version = 1;
+	key.version = key.current = 1;
 	key.state = KS_ACTIVE;
-	key.created = (int64_t)time(NULL);
+	key.created = key.version_created = (int64_t)time(NULL);
 	if (RAND_bytes(key.id, sizeof(key.id)) != 1 ||
 	    RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
 		return -EIO;
@@ -705,39 +1087,104 @@ int ks_create(struct keystore *ks, const char *name, int type,
 		memcpy(key.material, material, key_type_len(type));
 	else if (RAND_priv_bytes(key.material, (int)key_type_len(type)) != 1)
 		return -EIO;
-	r = ks_write(ks, &key);
+	r = ks_store(ks, NULL, &key, &key);
 	if (!r && out)
 		*out = key;
 	ks_key_wipe(&key);
 	return r;
 }
 
-int ks_set_state(struct keystore *ks, const char *name, int state)
+/* Change @name's metadata with @fn, re-sealing every version. */
+static int ks_update(struct keystore *ks, const char *name,
+		     void (*fn)(struct ks_key *meta, const void *arg), const void *arg)
 {
-	struct ks_key key;
+	struct ks_record *rec = ks_record_new();
+	struct ks_key meta;
 	int r;
 
-	r = ks_get(ks, name, true, &key);
-	if (r)
-		return r;
-	key.state = state;
-	r = ks_write(ks, &key);
-	ks_key_wipe(&key);
+	if (!rec)
+		return -ENOMEM;
+	r = ks_load_name(ks, name, rec, false);
+	if (!r) {
+		meta = rec->meta;
+		fn(&meta, arg);
+		r = ks_store(ks, rec, &meta, NULL);
+	}
+	free(rec);
 	return r;
+}
+
+struct ks_state_arg {
+	int state;
+	int64_t delete_at;
+};
+
+static void ks_put_state(struct ks_key *meta, const void *arg)
+{
+	const struct ks_state_arg *a = arg;
+
+	meta->state = a->state;
+	meta->delete_at = a->state == KS_PENDING_DELETION ? a->delete_at : 0;
+}
+
+int ks_set_state_at(struct keystore *ks, const char *name, int state, int64_t delete_at)
+{
+	struct ks_state_arg a = { state, delete_at };
+
+	if (state < KS_ACTIVE || state > KS_PENDING_DELETION)
+		return -EINVAL;
+	return ks_update(ks, name, ks_put_state, &a);
+}
+
+int ks_set_state(struct keystore *ks, const char *name, int state)
+{
+	return ks_set_state_at(ks, name, state, 0);
+}
+
+static void ks_put_policy(struct ks_key *meta, const void *arg)
+{
+	meta->policy = *(const struct ks_policy *)arg;
+	meta->has_policy = true;
 }
 
 int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p)
 {
+	return ks_update(ks, name, ks_put_policy, p);
+}
+
+int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
+	      struct ks_key *out)
+{
+	struct ks_record *rec = ks_record_new();
 	struct ks_key key;
 	int r;
 
-	r = ks_get(ks, name, true, &key);
-	if (r)
+	if (!rec)
+		return -ENOMEM;
+	r = ks_load_name(ks, name, rec, false);
+	if (!r && rec->nver >= KS_VERSIONS_MAX)
+		r = -E2BIG;
+	if (!r && rec->meta.current == UINT32_MAX)
+		r = -EOVERFLOW;
+	if (r) {
+		free(rec);
 		return r;
-	key.policy = *p;
-	key.has_policy = true;
-	r = ks_write(ks, &key);
+	}
+	key = rec->meta;
+	key.version = key.current = rec->meta.current + 1;
+	key.version_created = (int64_t)time(NULL);
+	if (RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
+		r = -EIO;
+	else if (material)
+		memcpy(key.material, material, key_type_len(key.type));
+	else if (RAND_priv_bytes(key.material, (int)key_type_len(key.type)) != 1)
+		r = -EIO;
+	if (!r)
+		r = ks_store(ks, rec, &rec->meta, &key);
+	if (!r && out)
+		*out = key;
 	ks_key_wipe(&key);
+	free(rec);
 	return r;
 }
 
@@ -746,13 +1193,12 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int ks_list(struct keystore *ks,
-	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
+/* The key file names in keys/, sorted; free each and the array. */
+static int ks_files(struct keystore *ks, char ***out, size_t *count)
 {
 	char **names = NULL;
-	size_t n = 0, i;
+	size_t n = 0;
 	struct dirent *de;
-	struct ks_key key;
 	DIR *d;
 	int fd, r = 0;
 
@@ -783,22 +1229,301 @@ int ks_list(struct keystore *ks,
 		n++;
 	}
 	closedir(d);
-	if (!r)
-		qsort(names, n, sizeof(*names), cmp_names);
-	for (i = 0; i < n; i++) {
-		if (!r) {
-			/* Unsealing authenticates the metadata too. */
-			int e = ks_read(ks, names[i], true, &key);
-
-			ks_key_wipe(&key);
-			if (e)
-				log_error("key file keys/%s is corrupted or has been tampered with (%s); set aside, other keys keep working",
-					  names[i], strerror(-e));
-			else
-				r = fn(&key, arg);
-		}
-		free(names[i]);
+	if (r) {
+		while (n)
+			free(names[--n]);
+		free(names);
+		return r;
 	}
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+static void ks_files_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
 	free(names);
+}
+
+int ks_list(struct keystore *ks,
+	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	struct ks_record *rec = ks_record_new();
+	struct ks_key key;
+	char **names;
+	size_t n;
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = ks_files(ks, &names, &n);
+	for (size_t i = 0; !r && i < n; i++) {
+		/* Unsealing authenticates the metadata too. */
+		int e = ks_load(ks, names[i], rec);
+
+		if (!e)
+			e = ks_unseal(ks, rec, rec->nver - 1, &key);
+		ks_key_wipe(&key);
+		ks_report(names[i], e);
+		if (!e)
+			r = fn(&key, arg);
+	}
+	if (!r || n)
+		ks_files_free(names, r && !n ? 0 : n);
+	free(rec);
 	return r;
+}
+
+/*
+ * Master key replacement, crash-safe and resumable:
+ *   1. the new master key is written beside the old (master.key.new, or
+ *      master.kdf.new with a new salt in passphrase mode);
+ *   2. the derivation root and every key file are sealed again under it
+ *      (each file names the master key that sealed it, by id);
+ *   3. the old master key file is overwritten and the new one renamed
+ *      over it.
+ * A crash before 3 leaves both master keys on disk; the next open reads
+ * files sealed under either and finishes the job.  Before step 2 every
+ * file must authenticate: one that does not (tampered, or restored from an
+ * old backup) would be lost for good under a new master key, so the
+ * replacement is refused until it is restored or removed.
+ */
+static int ks_new_master(struct keystore *ks)
+{
+	int r;
+
+	if (ks->has_next)
+		return 0;	/* resuming one */
+	if (ks->passphrase)
+		r = ks_master_passphrase(ks, KS_KDF_NEW, true, ks->next);
+	else if (RAND_priv_bytes(ks->next, KS_MASTER_LEN) != 1)
+		r = -EIO;
+	else
+		r = write_file_atomic(ks->dirfd, KS_MASTER_NEW, ks->next, KS_MASTER_LEN, 0600);
+	if (r) {
+		wipe(ks->next, sizeof(ks->next));
+		return log_errno(r, "cannot write a new master key: %s", strerror(-r));
+	}
+	ks_mkid(ks->next, ks->next_mkid);
+	ks->has_next = true;
+	return 0;
+}
+
+/* Check that every key file (but @skip) opens: nothing may be stranded. */
+static int ks_check_all(struct keystore *ks, const char *skip)
+{
+	struct ks_record *rec = ks_record_new();
+	char **names;
+	size_t n;
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = ks_files(ks, &names, &n);
+	for (size_t i = 0; !r && i < n; i++) {
+		struct ks_key key;
+
+		if (skip && !strncmp(names[i], skip, strlen(skip)) &&
+		    !strcmp(names[i] + strlen(skip), ".json"))
+			continue;
+		r = ks_load(ks, names[i], rec);
+		for (uint32_t v = 0; !r && v < rec->nver; v++) {
+			r = ks_unseal(ks, rec, v, &key);
+			ks_key_wipe(&key);
+		}
+		if (r)
+			log_error("keys/%s does not open (%s): restore or remove it before the master key can be replaced",
+				  names[i], strerror(-r));
+	}
+	if (!r)
+		ks_files_free(names, n);
+	free(rec);
+	return r;
+}
+
+static int ks_reseal_all(struct keystore *ks, const char *skip)
+{
+	struct ks_record *rec = ks_record_new();
+	char **names;
+	size_t n;
+	int r;
+
+	if (!rec)
+		return -ENOMEM;
+	r = ks_root_store(ks);
+	if (!r)
+		r = ks_files(ks, &names, &n);
+	else
+		n = 0, names = NULL;
+	for (size_t i = 0; !r && i < n; i++) {
+		if (skip && !strncmp(names[i], skip, strlen(skip)) &&
+		    !strcmp(names[i] + strlen(skip), ".json"))
+			continue;
+		r = ks_load(ks, names[i], rec);
+		if (!r && CRYPTO_memcmp(rec->mkid, ks->next_mkid, KS_MKID_LEN))
+			r = ks_store(ks, rec, &rec->meta, NULL);
+		if (r)
+			log_error("cannot re-seal keys/%s: %s", names[i], strerror(-r));
+	}
+	ks_files_free(names, n);
+	free(rec);
+	return r;
+}
+
+static int ks_finish_master(struct keystore *ks)
+{
+	const char *cur = ks->passphrase ? KS_KDF : KS_MASTER;
+	const char *nxt = ks->passphrase ? KS_KDF_NEW : KS_MASTER_NEW;
+	uint8_t junk[KS_MASTER_LEN];
+	int fd;
+
+	/* Overwrite the old key in place first (best effort: see hsmkeyd(8)). */
+	fd = openat(ks->dirfd, cur, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 && !ks->passphrase && RAND_bytes(junk, sizeof(junk)) == 1 &&
+	    !write_full(fd, junk, sizeof(junk)))
+		fdatasync(fd);
+	if (fd >= 0)
+		close(fd);
+	if (renameat(ks->dirfd, nxt, ks->dirfd, cur) < 0 || fsync(ks->dirfd) < 0)
+		return log_errno(errno, "cannot put the new master key in place: %m");
+	memcpy(ks->master, ks->next, KS_MASTER_LEN);
+	memcpy(ks->mkid, ks->next_mkid, KS_MKID_LEN);
+	wipe(ks->next, sizeof(ks->next));
+	ks->has_next = false;
+	return 0;
+}
+
+static int ks_replace_master(struct keystore *ks, const char *skip)
+{
+	int r;
+
+	r = ks_check_all(ks, skip);
+	if (!r)
+		r = ks_new_master(ks);
+	if (!r)
+		r = ks_reseal_all(ks, skip);
+	if (!r && skip) {
+		char file[HSMKEY_NAME_MAX + 8];
+
+		snprintf(file, sizeof(file), "%s.json", skip);
+		if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
+			r = -errno;
+		else if (fsync(ks->keysfd) < 0)
+			r = -errno;
+	}
+	if (!r)
+		r = ks_finish_master(ks);
+	return r;
+}
+
+int ks_rotate_master(struct keystore *ks)
+{
+	return ks_replace_master(ks, NULL);
+}
+
+/*
+ * Destroy @name: its file is removed and every other key is re-sealed under
+ * a new master key, so that neither the removed file nor a copy of it can
+ * be opened with the master key that remains.
+ */
+int ks_destroy(struct keystore *ks, const char *name)
+{
+	struct ks_key key;
+	int r;
+
+	r = ks_get(ks, name, false, &key);
+	if (r)
+		return r;
+	return ks_replace_master(ks, name);
+}
+
+/* The embedded keystore as a backend. */
+static struct keystore *be_ks(struct backend *b)
+{
+	return (struct keystore *)((char *)b - offsetof(struct keystore, be));
+}
+
+static int emb_create(struct backend *b, const char *name, int type,
+		      const uint8_t *material, struct ks_key *out)
+{
+	return ks_create(be_ks(b), name, type, material, out);
+}
+
+static int emb_get(struct backend *b, const char *name, uint32_t version,
+		   bool unseal, struct ks_key *out)
+{
+	return ks_get_version(be_ks(b), name, version, unseal, out);
+}
+
+static int emb_list(struct backend *b, int (*fn)(const struct ks_key *key, void *arg),
+		    void *arg)
+{
+	return ks_list(be_ks(b), fn, arg);
+}
+
+static int emb_set_state(struct backend *b, const char *name, int state, int64_t delete_at)
+{
+	return ks_set_state_at(be_ks(b), name, state, delete_at);
+}
+
+static int emb_set_policy(struct backend *b, const char *name, const struct ks_policy *p)
+{
+	return ks_set_policy(be_ks(b), name, p);
+}
+
+static int emb_rotate(struct backend *b, const char *name, const uint8_t *material,
+		      struct ks_key *out)
+{
+	return ks_rotate(be_ks(b), name, material, out);
+}
+
+static int emb_destroy(struct backend *b, const char *name)
+{
+	return ks_destroy(be_ks(b), name);
+}
+
+static int emb_derive(struct backend *b, const char *label, uint8_t *out, size_t len)
+{
+	return ks_derive(be_ks(b), label, out, len);
+}
+
+static const uint8_t *emb_instance(struct backend *b)
+{
+	return ks_instance(be_ks(b));
+}
+
+static void emb_close(struct backend *b)
+{
+	ks_close(be_ks(b));
+}
+
+static const struct backend_ops embedded_ops = {
+	.name = "embedded",
+	.destruction = "the key file is removed and every other key is re-sealed under a new master key, so a copy of the file kept from before cannot be opened with the master key that remains (a backup of the old master key and the file together still can)",
+	.create = emb_create,
+	.get = emb_get,
+	.list = emb_list,
+	.set_state = emb_set_state,
+	.set_policy = emb_set_policy,
+	.rotate = emb_rotate,
+	.destroy = emb_destroy,
+	.derive = emb_derive,
+	.instance = emb_instance,
+	.close = emb_close,
+};
+
+int embedded_open(const char *dir, const char *passfile, struct backend **out)
+{
+	struct keystore *ks;
+	int r = ks_open_ex(dir, passfile, &ks);
+
+	if (r)
+		return r;
+	ks->be.ops = &embedded_ops;
+	*out = &ks->be;
+	return 0;
 }

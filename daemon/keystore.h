@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The embedded keystore: one JSON file per key under STATE/keys, each key's
- * verifier and material sealed with AES-256-GCM under the master key in
- * STATE/master.key, with name, version, type and id as associated data.
+ * The embedded keystore: one JSON file per key under STATE/keys holding
+ * every version of the key, each version's verifier and material sealed
+ * with AES-256-GCM under the master key (STATE/master.key, or derived from
+ * a passphrase), with name, version, type, id and policy as associated
+ * data.  Destroying a key replaces the master key and re-seals every other
+ * key under the new one (see ks_destroy()).
  */
 #ifndef HSMKEY_KEYSTORE_H
 #define HSMKEY_KEYSTORE_H
@@ -12,7 +15,14 @@
 #include <stdint.h>
 #include <linux/hsmkey.h>
 
-enum ks_state { KS_ACTIVE = 1, KS_REVOKED = 2, KS_DISABLED = 3 };
+enum ks_state {
+	KS_ACTIVE = 1,
+	KS_REVOKED = 2,
+	KS_DISABLED = 3,
+	KS_PENDING_DELETION = 4,	/* disabled until ->delete_at, then destroyed */
+};
+
+#define KS_VERSIONS_MAX	32
 
 /*
  * What the kernel enforces for a key (see uapi/linux/hsmkey.h), plus
@@ -34,9 +44,12 @@ struct ks_key {
 	char name[HSMKEY_NAME_MAX];
 	int type;
 	uint8_t id[HSMKEY_ID_LEN];
-	uint32_t version;
+	uint32_t version;		/* the version this describes */
+	uint32_t current;		/* the newest version */
 	int state;
-	int64_t created;
+	int64_t created;		/* of the key */
+	int64_t version_created;	/* of this version */
+	int64_t delete_at;		/* KS_PENDING_DELETION: when */
 	/* Sealed with the secrets as associated data: edits are detected. */
 	bool has_policy;
 	struct ks_policy policy;
@@ -53,9 +66,22 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out);
 void ks_close(struct keystore *ks);
 int ks_create(struct keystore *ks, const char *name, int type,
 	      const uint8_t *material, struct ks_key *out);
+/* The current version. */
 int ks_get(struct keystore *ks, const char *name, bool unseal,
 	   struct ks_key *out);
+/* Version @version (0: the current one). */
+int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
+		   bool unseal, struct ks_key *out);
 int ks_set_state(struct keystore *ks, const char *name, int state);
+int ks_set_state_at(struct keystore *ks, const char *name, int state,
+		    int64_t delete_at);
+/* A new current version with @material (random when NULL). */
+int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
+	      struct ks_key *out);
+/* Remove every version, then re-seal all other keys under a new master key. */
+int ks_destroy(struct keystore *ks, const char *name);
+/* Replace the master key, re-sealing everything under the new one. */
+int ks_rotate_master(struct keystore *ks);
 /* Parse key file @file's bytes (what ks_get does after reading it). */
 int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
 	     bool unseal, struct ks_key *key);

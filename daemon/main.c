@@ -11,6 +11,7 @@
  * once keys are provisioned and the socket listens.  The process is not dumpable, so no core
  * dump and no ptrace by other users can reach the master key or material.
  */
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "audit.h"
+#include "backend.h"
 #include "config.h"
 #include "control.h"
 #include "kernel.h"
@@ -126,18 +128,19 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */
 
-	if (ks_open_ex(d.state_dir, cfg.passphrase ? cfg.passphrase_file : NULL, &d.ks))
+	if (embedded_open(d.state_dir, cfg.passphrase ? cfg.passphrase_file : NULL, &d.be))
 		return 1;
-	r = audit_open(d.ks, ks_dirfd(d.ks), &d.audit);
+	d.statefd = open(d.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = d.statefd < 0 ? -errno : audit_open(d.be, d.statefd, &d.audit);
 	if (r) {
 		log_error("cannot open the audit log in %s: %s", d.state_dir, strerror(-r));
-		ks_close(d.ks);
+		d.be->ops->close(d.be);
 		return 1;
 	}
 	control_audit_check(&d);
 	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
 		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
-		ks_close(d.ks);
+		d.be->ops->close(d.be);
 		return 1;
 	}
 	control_events_open(&d);
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	lfd = control_listen(d.socket_path);
 	if (sfd < 0 || lfd < 0) {
-		ks_close(d.ks);
+		d.be->ops->close(d.be);
 		return 1;
 	}
 	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -165,7 +168,10 @@ int main(int argc, char **argv)
 	notify("READY=1");
 
 	while (running) {
-		if (poll(pfd, (nfds_t)nfds, -1) < 0) {
+		/* Due deletions first; the timeout wakes us for the next one. */
+		int wait = control_deletions(&d);
+
+		if (poll(pfd, (nfds_t)nfds, wait < 0 ? -1 : wait * 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %m");
@@ -221,6 +227,6 @@ int main(int argc, char **argv)
 	kernel_close(d.events);
 	kernel_close(d.anchor);
 	audit_close(d.audit);
-	ks_close(d.ks);
+	d.be->ops->close(d.be);
 	return 0;
 }

@@ -177,6 +177,31 @@ int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 	return r;
 }
 
+int parse_duration(const char *s, long long *out)
+{
+	char *end;
+	long long v, mul = 1;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == 'd')
+		mul = 86400, end++;
+	else if (*end == 'h')
+		mul = 3600, end++;
+	else if (*end == 'm')
+		mul = 60, end++;
+	else if (*end == 's')
+		end++;
+	if (*end || v < 1 || v > 3650LL * 86400 / mul)
+		return -EINVAL;
+	*out = v * mul;
+	return 0;
+}
+
 bool valid_name(const char *s)
 {
 	size_t i, n = s ? strlen(s) : 0;

@@ -28,6 +28,8 @@ int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode);
 
 bool valid_name(const char *s);
+/* "45s", "30m", "12h", "7d" or plain seconds, 1 s to 3650 days: -EINVAL else. */
+int parse_duration(const char *s, long long *out);
 
 void notify(const char *state);	/* sd_notify(3)'s protocol, if $NOTIFY_SOCKET */	/* key and volume names: [A-Za-z0-9._-], 1..63 */
 

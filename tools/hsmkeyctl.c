@@ -106,6 +106,9 @@ static int simple(struct json_object *req, int passfd, const char *done)
 	return r;
 }
 
+/* --version N (token) and --wait DURATION (schedule-deletion). */
+static const char *opt_version, *opt_wait;
+
 /* Parse "--type T" and "--key-file F" style options after positionals. */
 static int parse_opts(int argc, char **argv, const char *usage, int npos,
 		      const char **pos, const char **type, const char **file,
@@ -115,13 +118,16 @@ static int parse_opts(int argc, char **argv, const char *usage, int npos,
 		{ "type", required_argument, NULL, 't' },
 		{ "key-file", required_argument, NULL, 'f' },
 		{ "key", required_argument, NULL, 'k' },
+		{ "version", required_argument, NULL, 'v' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int c, n = 0;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "-t:f:k:h", longopts, NULL)) != -1) {
+	opt_version = opt_wait = NULL;
+	while ((c = getopt_long(argc, argv, "-t:f:k:v:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			if (n == npos)
@@ -142,6 +148,16 @@ static int parse_opts(int argc, char **argv, const char *usage, int npos,
 			if (!key)
 				return usage_error(usage, "%s takes no --key", argv[0]);
 			*key = optarg;
+			break;
+		case 'v':
+			if (strcmp(argv[0], "token"))
+				return usage_error(usage, "%s takes no --version", argv[0]);
+			opt_version = optarg;
+			break;
+		case 'w':
+			if (strcmp(argv[0], "schedule-deletion"))
+				return usage_error(usage, "%s takes no --wait", argv[0]);
+			opt_wait = optarg;
 			break;
 		case 'h':
 			printf("Usage: hsmkeyctl %s\n", usage);
@@ -300,9 +316,19 @@ static int cmd_token(int argc, char **argv)
 	const char *name;
 	int r;
 
-	PARSE("token NAME", 1, &name, NULL, NULL, NULL);
+	PARSE("token NAME [--version N]", 1, &name, NULL, NULL, NULL);
 	req = request("token");
 	add(req, "name", name);
+	if (opt_version) {
+		char *end;
+		long long v = strtoll(opt_version, &end, 10);
+
+		if (*end || v < 1 || v > UINT32_MAX) {
+			json_object_put(req);
+			return usage_error("token NAME [--version N]", "bad version '%s'", opt_version);
+		}
+		json_object_object_add(req, "version", json_object_new_int64(v));
+	}
 	r = call(req, -1, &reply);
 	if (r == EXIT_OK && json_out)
 		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
@@ -320,6 +346,70 @@ static int cmd_disable(int argc, char **argv)
 static int cmd_enable(int argc, char **argv)
 {
 	return cmd_name_op(argc, argv, "enable", "enabled");
+}
+
+static int cmd_rotate(int argc, char **argv)
+{
+	const char *name, *file = NULL;
+	struct json_object *req;
+	int fd = -1, r;
+
+	PARSE("rotate NAME [--key-file FILE|-]", 1, &name, NULL, &file, NULL);
+	if (file) {
+		fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
+		if (fd < 0) {
+			fprintf(stderr, "hsmkeyctl: cannot open key file %s: %m\n", file);
+			return EXIT_FAILED;
+		}
+	}
+	req = request("rotate");
+	add(req, "name", name);
+	r = simple(req, fd, "rotated");
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int cmd_schedule_deletion(int argc, char **argv)
+{
+	static const char usage[] = "schedule-deletion NAME [--wait DURATION]";
+	struct json_object *req, *reply;
+	const char *name;
+	long long wait;
+	int64_t at = 0;
+	int r;
+
+	PARSE(usage, 1, &name, NULL, NULL, NULL);
+	req = request("schedule-deletion");
+	add(req, "name", name);
+	if (opt_wait) {
+		if (parse_duration(opt_wait, &wait)) {
+			json_object_put(req);
+			return usage_error(usage, "bad duration '%s' (such as 30d, 12h, 45s)", opt_wait);
+		}
+		json_object_object_add(req, "wait", json_object_new_int64(wait));
+	}
+	r = call(req, -1, &reply);
+	if (r == EXIT_OK && json_out) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	} else if (r == EXIT_OK) {
+		time_t t;
+		char when[64];
+
+		proto_int(reply, "delete_at", &at);
+		t = (time_t)at;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+		printf("key %s is disabled and will be destroyed at %s\n"
+		       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
+	}
+	json_object_put(reply);
+	return r;
+}
+
+static int cmd_cancel_deletion(int argc, char **argv)
+{
+	return cmd_name_op(argc, argv, "cancel-deletion",
+			   "deletion cancelled; the key is disabled ('hsmkeyctl enable' to use it)");
 }
 
 static void print_policy(struct json_object *p)
@@ -351,6 +441,27 @@ static void print_policy(struct json_object *p)
 	       json_object_get_boolean(json_object_object_get(p, "load_at_start")) ? "yes" : "no");
 }
 
+static void print_versions(struct json_object *a)
+{
+	size_t n = a ? json_object_array_length(a) : 0;
+
+	printf("versions:  %-7s %-20s %-8s %s\n", "VERSION", "CREATED", "KERNEL", "BINDINGS");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(a, i);
+		int64_t v = 0, created = 0, bindings = 0;
+		time_t t;
+		char when[32];
+
+		proto_int(o, "version", &v);
+		proto_int(o, "created", &created);
+		proto_int(o, "bindings", &bindings);
+		t = (time_t)created;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+		printf("           %-7lld %-20s %-8s %lld\n", (long long)v, when,
+		       proto_str(o, "kernel") ?: "-", (long long)bindings);
+	}
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	struct json_object *req, *reply;
@@ -379,7 +490,15 @@ static int cmd_show(int argc, char **argv)
 			proto_int(reply, "bytes", &v);
 			printf(", %lld bytes\n", (long long)v);
 		}
+		if (proto_int(reply, "delete_at", &v) == 0) {
+			time_t t = (time_t)v;
+			char when[64];
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+			printf("deletion:  %s (hsmkeyctl cancel-deletion %s keeps it)\n", when, name);
+		}
 		print_policy(json_object_object_get(reply, "policy"));
+		print_versions(json_object_object_get(reply, "version_list"));
 	}
 	json_object_put(reply);
 	return r;
@@ -529,10 +648,16 @@ static const struct command commands[] = {
 	  "set who may bind a key, for what, until when, how much (see --help)" },
 	{ "audit", cmd_audit, "audit verify",
 	  "check the audit log: every record's MAC, the chain, signatures, the kernel's anchor" },
-	{ "token", cmd_token, "token NAME",
+	{ "token", cmd_token, "token NAME [--version N]",
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },
 	{ "status", cmd_status, "status", "show the daemon, the kernel module and the keys" },
+	{ "rotate", cmd_rotate, "rotate NAME [--key-file FILE|-]",
+	  "add a new current version; older versions keep reading existing data" },
+	{ "schedule-deletion", cmd_schedule_deletion, "schedule-deletion NAME [--wait DURATION]",
+	  "disable a key now and destroy it after the waiting period" },
+	{ "cancel-deletion", cmd_cancel_deletion, "cancel-deletion NAME",
+	  "keep a key scheduled for deletion (it stays disabled)" },
 };
 
 static void usage(FILE *f)

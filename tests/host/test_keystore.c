@@ -160,6 +160,177 @@ TEST_F(ks, revoked_state_persists)
 	EXPECT_EQ(0, memcmp(got.material, self->material, 64));
 }
 
+TEST_F(ks, rotate_keeps_old_versions)
+{
+	struct ks_key v1, v2, got;
+	uint8_t other[64];
+
+	for (int i = 0; i < 64; i++)
+		other[i] = (uint8_t)(255 - i);
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, self->material, &v1));
+	ASSERT_EQ(0, ks_rotate(self->ks, "k1", other, &v2));
+	EXPECT_EQ(2, v2.version);
+	EXPECT_EQ(0, memcmp(v1.id, v2.id, HSMKEY_ID_LEN));
+	EXPECT_NE(0, memcmp(v1.verifier, v2.verifier, HSMKEY_VERIFIER_LEN));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(2, got.version);
+	EXPECT_EQ(2, got.current);
+	EXPECT_EQ(0, memcmp(got.material, other, 64));
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 1, true, &got));
+	EXPECT_EQ(1, got.version);
+	EXPECT_EQ(2, got.current);
+	EXPECT_EQ(0, memcmp(got.material, self->material, 64));
+	EXPECT_EQ(0, memcmp(got.verifier, v1.verifier, HSMKEY_VERIFIER_LEN));
+	EXPECT_EQ(-ENOENT, ks_get_version(self->ks, "k1", 3, true, &got));
+	/* A policy change re-seals every version, which still open. */
+	struct ks_policy p = { .max_bindings = 3 };
+
+	ASSERT_EQ(0, ks_set_policy(self->ks, "k1", &p));
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 1, true, &got));
+	EXPECT_EQ(0, memcmp(got.material, self->material, 64));
+	EXPECT_EQ(3, got.policy.max_bindings);
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 2, true, &got));
+	EXPECT_EQ(0, memcmp(got.material, other, 64));
+}
+
+TEST_F(ks, versions_are_bounded)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_128_CBC, NULL, NULL));
+	for (int i = 2; i <= KS_VERSIONS_MAX; i++)
+		ASSERT_EQ(0, ks_rotate(self->ks, "k1", NULL, NULL));
+	EXPECT_EQ(-E2BIG, ks_rotate(self->ks, "k1", NULL, NULL));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(KS_VERSIONS_MAX, got.version);
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 1, true, &got));
+}
+
+TEST_F(ks, pending_deletion_persists)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_set_state_at(self->ks, "k1", KS_PENDING_DELETION, 1234567));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(KS_PENDING_DELETION, got.state);
+	EXPECT_EQ(1234567, got.delete_at);
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_DISABLED));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", false, &got));
+	EXPECT_EQ(KS_DISABLED, got.state);
+	EXPECT_EQ(0, got.delete_at);
+}
+
+/*
+ * Destruction: the file goes, the master key changes, every other key
+ * (all versions) opens with its old material, and a copy of the destroyed
+ * file put back does not open.
+ */
+TEST_F(ks, destroy_reseals_under_a_new_master_key)
+{
+	char copy[65536], mkey1[32], mkey2[32], path[160];
+	struct ks_key a1, a2, got;
+	uint8_t derived1[32], derived2[32];
+	size_t len = 0, mlen = 0;
+	char *text;
+
+	ASSERT_EQ(0, ks_create(self->ks, "victim", HSMKEY_TYPE_AES_256_XTS, self->material, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "keep", HSMKEY_TYPE_AES_128_CBC, NULL, &a1));
+	ASSERT_EQ(0, ks_rotate(self->ks, "keep", NULL, &a2));
+	ASSERT_EQ(0, ks_derive(self->ks, "test label", derived1, sizeof(derived1)));
+	snprintf(self->path, sizeof(self->path), "%s/keys/victim.json", self->dir);
+	text = slurp(self->path, &len);
+	ASSERT_NE(NULL, text);
+	memcpy(copy, text, len);
+	snprintf(path, sizeof(path), "%s/master.key", self->dir);
+	text = slurp(path, &mlen);
+	ASSERT_EQ(32, mlen);
+	memcpy(mkey1, text, 32);
+
+	ASSERT_EQ(0, ks_destroy(self->ks, "victim"));
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "victim", false, &got));
+	text = slurp(path, &mlen);
+	ASSERT_EQ(32, mlen);
+	memcpy(mkey2, text, 32);
+	EXPECT_NE(0, memcmp(mkey1, mkey2, 32));
+	snprintf(path, sizeof(path), "%s/master.key.new", self->dir);
+	EXPECT_NE(0, access(path, F_OK));
+
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_get_version(self->ks, "keep", 1, true, &got));
+	EXPECT_EQ(0, memcmp(got.material, a1.material, 16));
+	EXPECT_EQ(0, memcmp(got.verifier, a1.verifier, HSMKEY_VERIFIER_LEN));
+	ASSERT_EQ(0, ks_get_version(self->ks, "keep", 2, true, &got));
+	EXPECT_EQ(0, memcmp(got.material, a2.material, 16));
+	/* What is derived (the audit log's keys) survives the new master key. */
+	ASSERT_EQ(0, ks_derive(self->ks, "test label", derived2, sizeof(derived2)));
+	EXPECT_EQ(0, memcmp(derived1, derived2, 32));
+
+	spit(self->path, copy, len);
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "victim", true, &got));
+}
+
+/* A file that does not open would be lost under a new master key: refused. */
+TEST_F(ks, destroy_refused_while_another_file_is_damaged)
+{
+	struct ks_key got;
+	char path[160];
+	size_t len;
+	char *text, *at;
+
+	ASSERT_EQ(0, ks_create(self->ks, "victim", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "hurt", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/hurt.json", self->dir);
+	text = slurp(path, &len);
+	ASSERT_NE(NULL, text);
+	at = strstr(text, "\"version\": 1");
+	ASSERT_NE(NULL, at);
+	at[11] = '7';
+	spit(path, text, len);
+	EXPECT_NE(0, ks_destroy(self->ks, "victim"));
+	ASSERT_EQ(0, ks_get(self->ks, "victim", true, &got));
+	snprintf(path, sizeof(path), "%s/master.key.new", self->dir);
+	EXPECT_NE(0, access(path, F_OK));
+}
+
+/* Passphrase mode: a new salt, the same passphrase. */
+TEST(destroy_with_a_passphrase)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", pass[96], kdf[96], kdf1[512], cmd[64];
+	struct keystore *ks;
+	struct ks_key keep, got;
+	size_t len;
+	char *text;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(pass, sizeof(pass), "%s/pass", dir);
+	spit(pass, "correct horse\n", 14);
+	ASSERT_EQ(0, ks_open_ex(dir, pass, &ks));
+	ASSERT_EQ(0, ks_create(ks, "victim", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(ks, "keep", HSMKEY_TYPE_AES_256_XTS, NULL, &keep));
+	snprintf(kdf, sizeof(kdf), "%s/master.kdf", dir);
+	text = slurp(kdf, &len);
+	ASSERT_NE(NULL, text);
+	ASSERT_LT(len, sizeof(kdf1));
+	memcpy(kdf1, text, len + 1);
+	ASSERT_EQ(0, ks_destroy(ks, "victim"));
+	ks_close(ks);
+	text = slurp(kdf, &len);
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(0, strcmp(kdf1, text));
+	ASSERT_EQ(0, ks_open_ex(dir, pass, &ks));
+	ASSERT_EQ(0, ks_get(ks, "keep", true, &got));
+	EXPECT_EQ(0, memcmp(got.material, keep.material, 64));
+	EXPECT_EQ(-ENOENT, ks_get(ks, "victim", false, &got));
+	ks_close(ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", cmd);
+}
+
 TEST(master_key_readable_by_others_is_refused)
 {
 	char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[64], cmd[64];
