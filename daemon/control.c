@@ -1384,6 +1384,7 @@ int control_load_all(struct daemon *d)
 	struct list_ctx held = { 0 };
 	struct load_ctx l = { .d = d };
 
+	d->next_deletion = 0;	/* unknown: the next loop looks */
 	if (kernel_open(&l.k)) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;

@@ -1388,6 +1388,7 @@ static int ks_finish_master(struct keystore *ks)
 		fdatasync(fd);
 	if (fd >= 0)
 		close(fd);
+	crash_point("master-overwritten");
 	if (renameat(ks->dirfd, nxt, ks->dirfd, cur) < 0 || fsync(ks->dirfd) < 0)
 		return log_errno(errno, "cannot put the new master key in place: %m");
 	memcpy(ks->master, ks->next, KS_MASTER_LEN);
@@ -1414,6 +1415,7 @@ static int ks_replace_master(struct keystore *ks, const char *skip)
 			r = -errno;
 		else if (fsync(ks->keysfd) < 0)
 			r = -errno;
+		crash_point("key-removed");
 	}
 	if (!r)
 		r = ks_finish_master(ks);

@@ -122,19 +122,17 @@ int write_full(int fd, const void *buf, size_t n)
  * Test builds only (build/tests/hsmkeyd-crash): die at the step of a
  * write named by $HSMKEY_CRASH_POINT, as a crash would, with no cleanup.
  */
-static void crash_point(const char *name)
+void crash_point(const char *name)
 {
 	const char *want = getenv("HSMKEY_CRASH_POINT");
+	const char *count = getenv("HSMKEY_CRASH_COUNT");
+	static long seen;
 
-	if (want && !strcmp(want, name)) {
+	/* $HSMKEY_CRASH_COUNT: at the Nth time the point is reached (default 1). */
+	if (want && !strcmp(want, name) && ++seen >= (count ? atol(count) : 1)) {
 		log_error("crash point %s reached: exiting without cleanup", name);
 		_exit(86);
 	}
-}
-#else
-static inline void crash_point(const char *name)
-{
-	(void)name;
 }
 #endif
 

@@ -27,6 +27,16 @@ int write_full(int fd, const void *buf, size_t n);
 int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode);
 
+#ifdef HSMKEY_CRASH_POINTS
+/* Test builds: die here if $HSMKEY_CRASH_POINT names this point. */
+void crash_point(const char *name);
+#else
+static inline void crash_point(const char *name)
+{
+	(void)name;
+}
+#endif
+
 bool valid_name(const char *s);
 /* "45s", "30m", "12h", "7d" or plain seconds, 1 s to 3650 days: -EINVAL else. */
 int parse_duration(const char *s, long long *out);

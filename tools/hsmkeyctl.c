@@ -350,12 +350,12 @@ static int cmd_enable(int argc, char **argv)
 
 static int cmd_rotate(int argc, char **argv)
 {
-	const char *name, *file = NULL;
+	const char *name, *file = "";	/* optional: "" is none */
 	struct json_object *req;
 	int fd = -1, r;
 
 	PARSE("rotate NAME [--key-file FILE|-]", 1, &name, NULL, &file, NULL);
-	if (file) {
+	if (*file) {
 		fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
 		if (fd < 0) {
 			fprintf(stderr, "hsmkeyctl: cannot open key file %s: %m\n", file);
@@ -483,14 +483,14 @@ static int cmd_show(int argc, char **argv)
 		printf("id:        %s\n", proto_str(reply, "id"));
 		printf("state:     %s\n", proto_str(reply, "state"));
 		printf("kernel:    %s\n", proto_str(reply, "kernel") ?: "not loaded (no module)");
-		if (proto_int(reply, "bindings", &v) == 0) {
+		if (proto_int(reply, "bindings", &v)) {
 			printf("bindings:  %lld\n", (long long)v);
 			proto_int(reply, "requests", &v);
 			printf("usage:     %lld requests", (long long)v);
 			proto_int(reply, "bytes", &v);
 			printf(", %lld bytes\n", (long long)v);
 		}
-		if (proto_int(reply, "delete_at", &v) == 0) {
+		if (proto_int(reply, "delete_at", &v)) {
 			time_t t = (time_t)v;
 			char when[64];
 

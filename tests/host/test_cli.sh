@@ -4,7 +4,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
+trap 'daemon_stop; cp "$work/hsmkeyd.log" /tmp/cli-last.log; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl
@@ -107,6 +107,58 @@ assert not r["ok"] and "version" in r["error"], r
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
 s.send(json.dumps({"v": 1, "op": "import", "name": "x", "type": "aes-256-xts"}).encode())
 r = json.loads(s.recv(65536)); assert not r["ok"] and "descriptor" in r["error"], r' "$sock"
+# Versions: rotate adds one; older ones stay; tokens name a version.
+check "create a key to keep" quiet ctl create keepme --type aes-256-gcm
+keeptok=$(ctl token keepme)
+check "rotate" quiet ctl rotate k4
+tok1=$(ctl token k4 --version 1) tok2=$(ctl token k4)
+check "the current token names version 2, the old one version 1" bash -c "
+	[[ '${tok2:48:8}' == 00000002 && '${tok1:48:8}' == 00000001 && '${tok1:16:32}' == '${tok2:16:32}' ]]"
+check "the versions' secrets differ" test "${tok1:56}" != "${tok2:56}"
+check "show lists both versions" bash -c "ctl() { '$hctl' --socket '$sock' \"\$@\"; }
+	[[ \$(ctl --json show k4 | python3 -c 'import json,sys; print([v[\"version\"] for v in json.load(sys.stdin)[\"version_list\"]])') == '[1, 2]' ]]"
+check "a version that does not exist is refused (1)" expect_exit 1 "no version 3" ctl token k4 --version 3
+check "rotate with given material" quiet ctl rotate k4 --key-file - < <(head -c 32 /dev/urandom)
+check "rotating a revoked key is refused (1)" expect_exit 1 "only an active key" ctl rotate k1
+check "an unprivileged user may not rotate (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" rotate k4
+check "--version belongs to token only (2)" expect_exit 2 "takes no --version" ctl show k4 --version 1
+
+# Deletion: scheduled (the key is disabled), cancelled, then carried out.
+check "status states what destruction guarantees" grep -q "re-sealed under a new master key" <(ctl --json status)
+check "schedule-deletion" grep -q "will be destroyed at" <(ctl schedule-deletion k4)
+check "a key pending deletion shows its date" grep -q "^deletion:" <(ctl show k4)
+check "a key pending deletion gives no token (1)" expect_exit 1 "pending-deletion" ctl token k4
+check "a key pending deletion cannot be enabled (1)" expect_exit 1 "cancel-deletion" ctl enable k4
+check "scheduling twice is refused (1)" expect_exit 1 "already scheduled" ctl schedule-deletion k4
+check "a waiting period shorter than deletion_wait is refused (1)" expect_exit 1 "at least" ctl schedule-deletion k3 --wait 1h
+check "a bad duration is a usage error (2)" expect_exit 2 "bad duration" ctl schedule-deletion k3 --wait soon
+check "cancel-deletion leaves the key disabled" grep -qE '^k4 +aes-128-xts +3 disabled' <(ctl cancel-deletion k4 >/dev/null && ctl list)
+check "cancelling again is refused (1)" expect_exit 1 "not scheduled" ctl cancel-deletion k4
+daemon_stop
+printf 'deletion_wait = 2s\n' > "$work/short.conf"
+daemon_conf=$work/short.conf
+daemon_start || fail "hsmkeyd starts with deletion_wait = 2s"
+cp "$work/state/keys/k4.json" "$work/k4.copy"
+check "schedule-deletion with a 2 s wait" quiet ctl schedule-deletion k4
+sleep 1
+check "the key is still there before the wait ends" grep -q '^k4 ' <(ctl list)
+sleep 1.5
+# k3's file was tampered with above: a new master key would strand it.
+check "destruction waits while another key file does not open" bash -c "
+	grep -q 'keys/k3.json does not open' '$work/hsmkeyd.log' && [[ -e '$work/state/keys/k4.json' ]]"
+rm "$work/state/keys/k3.json"
+kill -HUP "$daemon_pid"
+for _ in $(seq 60); do ctl list | grep -q '^k4 ' || break; sleep 0.1; done
+check "the key is destroyed when the wait ends" bash -c "! '$hctl' --socket '$sock' list | grep -q '^k4 ' && [[ ! -e '$work/state/keys/k4.json' ]]"
+check "the destruction is in the audit log" grep -q '"op":"destroy"' "$work/state/audit.log"
+check "the audit log still verifies under the new master key" quiet ctl audit verify
+check "the other keys still give the same tokens" test "$(ctl token keepme 2>/dev/null)" = "$keeptok"
+cp "$work/k4.copy" "$work/state/keys/k4.json"
+check "a restored copy of the destroyed key does not open" expect_exit 1 "cannot be read" ctl token k4
+rm -f "$work/state/keys/k4.json"
+daemon_stop
+daemon_conf=
+daemon_start || fail "hsmkeyd restarts"
 check "a second daemon on the same state directory is refused" expect_exit 1 "in use by another" \
 	"$top/build/hsmkeyd" --state-dir "$work/state" --socket "$work/other.sock"
 keyhex=$(od -An -tx1 -v "$work/good.key" | tr -d ' \n')

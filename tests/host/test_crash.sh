@@ -67,4 +67,40 @@ for point in "${points[@]}"; do
 			 '$top/build/hsmkeyctl' --socket '$sock' token k >/dev/null"
 	daemon_stop
 done
+# Destruction re-seals every other key under a new master key: a crash at
+# each of its steps (the new master key, the derivation root, each key
+# file, the removal, the old key's overwrite) loses no other key, and the
+# next start finishes the job.  Steps are counted: "renamed 3" is the
+# third file renamed into place.
+printf 'deletion_wait = 1s\n' > "$work/del.conf"
+destroy_steps=("renamed 1" "renamed 2" "renamed 3" "renamed 4" "tmp-half 1" "tmp-half 3"
+	       "key-removed 1" "master-overwritten 1")
+for step in "${destroy_steps[@]}"; do
+	point=${step% *} count=${step#* }
+	rm -rf "$work/state" "$work/hsmkeyd.log"
+	daemon_conf=$work/del.conf
+	daemon_start || { fail "destroy/$step: hsmkeyd starts"; continue; }
+	ctl create base1 --type aes-256-xts >/dev/null && ctl create base2 --type aes-128-cbc >/dev/null &&
+		ctl rotate base2 >/dev/null && ctl create victim --type aes-256-xts >/dev/null
+	t1=$(ctl token base1) t2=$(ctl token base2) t21=$(ctl token base2 --version 1)
+	ctl schedule-deletion victim >/dev/null
+	daemon_stop
+	sleep 1.2
+	# The deletion is due: the crash daemon destroys at start, and dies.
+	HSMKEY_CRASH_POINT=$point HSMKEY_CRASH_COUNT=$count timeout 60 "$crashd" --config "$work/del.conf" \
+		--state-dir "$work/state" --socket "$sock" 2>>"$work/crash.log"
+	rc=$?
+	rm -f "$sock"
+	check "destroy/$step: the daemon dies there while destroying a key (exit $rc)" test "$rc" = 86
+	daemon_start || { fail "destroy/$step: hsmkeyd starts after the crash"; continue; }
+	for _ in $(seq 50); do ctl list | grep -q '^victim ' || break; sleep 0.1; done
+	check "destroy/$step: every other key and version opens with the same token" \
+		test "$(ctl token base1) $(ctl token base2) $(ctl token base2 --version 1)" = "$t1 $t2 $t21"
+	check "destroy/$step: the destruction was finished" bash -c "
+		! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^victim ' &&
+		[[ ! -e '$work/state/keys/victim.json' && ! -e '$work/state/master.key.new' ]]"
+	check "destroy/$step: the audit log verifies" quiet ctl audit verify
+	daemon_stop
+	daemon_conf=
+done
 tap_done

@@ -2,8 +2,9 @@
 # Needs $top (the source tree) and $work (a private directory).
 sock=$work/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+# $daemon_conf, when set: the configuration file to start with.
 daemon_start() {
-	"$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
+	"$top/build/hsmkeyd" ${daemon_conf:+--config "$daemon_conf"} --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
 		[[ -S $sock ]] && return 0
