@@ -10,11 +10,14 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/hsmkey.h>
+#include <openssl/evp.h>
 #include "proto.h"
 #include "util.h"
 
@@ -635,6 +638,442 @@ static int cmd_dm(int argc, char **argv)
 			   "dm needs 'open' or 'close'%s", "");
 }
 
+
+/*
+ * LUKS2 volumes whose volume key is a token: the header keeps the token
+ * encrypted under the passphrase (keyslots use stock aes-xts-plain64),
+ * and the data segment uses capi:xts(hsmaes)-plain64, so opening needs
+ * both the passphrase and the key provisioned in the kernel.  The header
+ * also carries a LUKS2 token of type "hsmkey" naming the key, which
+ * "luks open" has the daemon load first.
+ */
+#define LUKS_CIPHER	"capi:xts(hsmaes)-plain64"
+#define LUKS_USAGE \
+	"luks format DEVICE --key NAME [--passphrase-file FILE] [--yes] [-- CRYPTSETUP-OPTIONS]\n" \
+	"       luks open DEVICE MAPNAME [--passphrase-file FILE] [-- CRYPTSETUP-OPTIONS]\n" \
+	"       luks close MAPNAME"
+
+/* Run @argv, waiting; its exit status, or 127 when it cannot run. */
+static int run(char *const argv[])
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return 127;
+	if (!pid) {
+		execvp(argv[0], argv);
+		fprintf(stderr, "hsmkeyctl: cannot run %s: %m\n", argv[0]);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Run @argv with its standard output in @out (at most @size - 1 bytes). */
+static int run_capture(char *const argv[], char *out, size_t size)
+{
+	int fds[2], status, n;
+	size_t len = 0;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return 127;
+	pid = fork();
+	if (pid < 0)
+		return 127;
+	if (!pid) {
+		dup2(fds[1], 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	while (len < size - 1 && (n = (int)read(fds[0], out + len, size - 1 - len)) > 0)
+		len += (size_t)n;
+	out[len] = '\0';
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 127;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A descriptor (no close-on-exec) holding @len bytes, for /proc/self/fd. */
+static int memfd_with(const char *what, const void *buf, size_t len)
+{
+	int fd = memfd_create(what, 0);
+
+	if (fd < 0)
+		return -1;
+	if (write_full(fd, buf, len) || lseek(fd, 0, SEEK_SET) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct luks_args {
+	const char *pos[2];
+	const char *key, *passfile;
+	bool yes;
+	char **extra;		/* after "--" */
+	int nextra;
+};
+
+static int luks_parse(int argc, char **argv, int npos, struct luks_args *a)
+{
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	int c, n = 0;
+
+	memset(a, 0, sizeof(*a));
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "-k:p:yh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (n == npos)
+				return usage_error(LUKS_USAGE, "unexpected argument '%s'", optarg);
+			a->pos[n++] = optarg;
+			break;
+		case 'k': a->key = optarg; break;
+		case 'p': a->passfile = optarg; break;
+		case 'y': a->yes = true; break;
+		case 'h':
+			printf("Usage: hsmkeyctl %s\n", LUKS_USAGE);
+			return -1;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (n != npos)
+		return usage_error(LUKS_USAGE, "luks %s: missing arguments", argv[0]);
+	a->extra = argv + optind;
+	a->nextra = argc - optind;
+	return 0;
+}
+
+/* cryptsetup's argv: @fixed, then --key-file, then the pass-through ones. */
+static char **luks_argv(const char *const *fixed, const struct luks_args *a,
+			const char *const *tail)
+{
+	size_t n = 0, i;
+	char **v = calloc(64 + (size_t)a->nextra, sizeof(*v));
+
+	if (!v)
+		return NULL;
+	for (i = 0; fixed[i]; i++)
+		v[n++] = (char *)fixed[i];
+	if (a->passfile) {
+		v[n++] = (char *)"--key-file";
+		v[n++] = (char *)a->passfile;
+	}
+	for (i = 0; i < (size_t)a->nextra; i++)
+		v[n++] = a->extra[i];
+	for (i = 0; tail[i]; i++)
+		v[n++] = (char *)tail[i];
+	return v;
+}
+
+
+/*
+ * cryptsetup's luksFormat proves a cipher by decrypting a sector with a
+ * random key, which capi:xts(hsmaes) refuses (a non-token key binds
+ * nothing, so no request runs).  So the volume is formatted with stock
+ * aes-xts-plain64 and the same volume key (the token), and then the data
+ * segment's cipher is set in the LUKS2 metadata: both header copies, each
+ * with a higher sequence id and a fresh SHA-256 checksum over the binary
+ * header and its JSON area, the secondary copy written first.  Nothing is
+ * ever written to the data area under the stock cipher.
+ */
+#define LUKS2_HDR_BIN	4096
+#define LUKS2_CSUM_OFF	448
+
+static uint64_t get_be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static int luks2_set_cipher(const char *device, const char *cipher)
+{
+	static const uint8_t magic1[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
+	static const uint8_t magic2[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
+	uint8_t *hdr[2] = { NULL, NULL };
+	struct json_object *o = NULL, *seg;
+	uint64_t size = 0, seqid;
+	const char *text;
+	int fd, r = -EINVAL;
+
+	fd = open(device, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	hdr[0] = malloc(LUKS2_HDR_BIN);
+	if (!hdr[0] || pread(fd, hdr[0], LUKS2_HDR_BIN, 0) != LUKS2_HDR_BIN ||
+	    memcmp(hdr[0], magic1, 6) || hdr[0][6] != 0 || hdr[0][7] != 2)
+		goto out;
+	size = get_be64(hdr[0] + 8);
+	if (size < 2 * LUKS2_HDR_BIN || size > (4u << 20) ||
+	    strcmp((char *)hdr[0] + 72, "sha256"))
+		goto out;
+	free(hdr[0]);
+	hdr[0] = malloc(size);
+	hdr[1] = malloc(size);
+	if (!hdr[0] || !hdr[1] || pread(fd, hdr[0], size, 0) != (ssize_t)size ||
+	    pread(fd, hdr[1], size, (off_t)size) != (ssize_t)size ||
+	    memcmp(hdr[1], magic2, 6) || get_be64(hdr[1] + 8) != size ||
+	    get_be64(hdr[0] + 16) != get_be64(hdr[1] + 16))
+		goto out;
+	hdr[0][size - 1] = '\0';
+	o = json_tokener_parse((char *)hdr[0] + LUKS2_HDR_BIN);
+	if (!o || !json_object_object_get_ex(json_object_object_get(o, "segments"), "0", &seg) ||
+	    !json_object_object_get(seg, "encryption"))
+		goto out;
+	json_object_object_add(seg, "encryption", json_object_new_string(cipher));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (strlen(text) >= size - LUKS2_HDR_BIN) {
+		r = -ENOSPC;
+		goto out;
+	}
+	seqid = get_be64(hdr[0] + 16) + 1;
+	for (int i = 1; i >= 0; i--) {
+		uint8_t *h = hdr[i];
+		unsigned int len = 32;
+
+		memset(h + LUKS2_HDR_BIN, 0, size - LUKS2_HDR_BIN);
+		memcpy(h + LUKS2_HDR_BIN, text, strlen(text));
+		put_be64(h + 16, seqid);
+		memset(h + LUKS2_CSUM_OFF, 0, 64);
+		if (!EVP_Digest(h, size, h + LUKS2_CSUM_OFF, &len, EVP_sha256(), NULL) ||
+		    pwrite(fd, h, size, i ? (off_t)size : 0) != (ssize_t)size || fsync(fd) < 0) {
+			r = -EIO;
+			goto out;
+		}
+	}
+	r = 0;
+out:
+	json_object_put(o);
+	free(hdr[0]);
+	free(hdr[1]);
+	close(fd);
+	return r;
+}
+
+static int luks_format(int argc, char **argv)
+{
+	char vkpath[64], tokpath[64], json[512], tokhex[2 * HSMKEY_TOKEN_LEN + 1];
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	struct json_object *req, *reply;
+	struct luks_args a;
+	int r, vkfd, tokfd;
+	int64_t version = 0;
+	char **v;
+
+	r = luks_parse(argc, argv, 1, &a);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	if (!a.key)
+		return usage_error(LUKS_USAGE, "luks format needs --key NAME%s", "");
+	req = request("token");
+	add(req, "name", a.key);
+	r = call(req, -1, &reply);
+	if (r)
+		return r;
+	if (strcmp(proto_str(reply, "type") ?: "", "aes-256-xts") &&
+	    strcmp(proto_str(reply, "type") ?: "", "aes-128-xts")) {
+		fprintf(stderr, "hsmkeyctl: key '%s' is %s; a LUKS2 volume needs an aes-128-xts or aes-256-xts key\n",
+			a.key, proto_str(reply, "type"));
+		json_object_put(reply);
+		return EXIT_FAILED;
+	}
+	snprintf(tokhex, sizeof(tokhex), "%s", proto_str(reply, "token") ?: "");
+	proto_int(reply, "version", &version);
+	snprintf(json, sizeof(json),
+		 "{\"type\":\"hsmkey\",\"keyslots\":[],\"key\":\"%s\",\"key_id\":\"%s\",\"key_version\":%lld}",
+		 a.key, proto_str(reply, "id") ?: "", (long long)version);
+	json_object_put(reply);
+	r = hex_decode(tokhex, tok, sizeof(tok));
+	wipe(tokhex, sizeof(tokhex));
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: the daemon sent no valid token\n");
+		return EXIT_FAILED;
+	}
+	/* The token reaches cryptsetup through a memory file, never argv. */
+	vkfd = memfd_with("hsmkey-volume-key", tok, sizeof(tok));
+	wipe(tok, sizeof(tok));
+	tokfd = memfd_with("hsmkey-luks-token", json, strlen(json));
+	if (vkfd < 0 || tokfd < 0) {
+		fprintf(stderr, "hsmkeyctl: cannot make a memory file: %m\n");
+		return EXIT_FAILED;
+	}
+	snprintf(vkpath, sizeof(vkpath), "/proc/self/fd/%d", vkfd);
+	snprintf(tokpath, sizeof(tokpath), "/proc/self/fd/%d", tokfd);
+	{
+		const char *fixed[] = { "cryptsetup", "luksFormat", "--type", "luks2",
+			"--cipher", "aes-xts-plain64", "--key-size", "512",
+			/* Keyslots are opened with a passphrase-derived key:
+			 * stock AES, not hsmaes. */
+			"--keyslot-cipher", "aes-xts-plain64", "--keyslot-key-size", "512",
+			"--volume-key-file", vkpath, a.yes ? "--batch-mode" : NULL, NULL };
+		const char *tail[] = { a.pos[0], NULL };
+
+		v = luks_argv(fixed, &a, tail);
+		r = v ? run(v) : 127;
+		free(v);
+	}
+	/* Zero the memory file's page before it is freed. */
+	memset(tok, 0, sizeof(tok));
+	if (pwrite(vkfd, tok, sizeof(tok), 0) != (ssize_t)sizeof(tok))
+		fprintf(stderr, "hsmkeyctl: warning: cannot clear the volume key's memory file\n");
+	close(vkfd);
+	if (r) {
+		close(tokfd);
+		fprintf(stderr, "hsmkeyctl: cryptsetup luksFormat failed (status %d)\n", r);
+		return EXIT_FAILED;
+	}
+	r = luks2_set_cipher(a.pos[0], LUKS_CIPHER);
+	if (r) {
+		close(tokfd);
+		fprintf(stderr, "hsmkeyctl: cannot set the data cipher in the LUKS2 header of %s: %s; format it again\n",
+			a.pos[0], strerror(-r));
+		return EXIT_FAILED;
+	}
+	{
+		char *const imp[] = { "cryptsetup", "token", "import", "--json-file", tokpath,
+				      (char *)a.pos[0], NULL };
+
+		r = run(imp);
+	}
+	close(tokfd);
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: cryptsetup token import failed (status %d)\n", r);
+		return EXIT_FAILED;
+	}
+	if (json_out)
+		printf("{ \"device\": \"%s\", \"key\": \"%s\", \"key_version\": %lld }\n", a.pos[0],
+		       a.key, (long long)version);
+	else
+		printf("formatted %s as LUKS2 with key %s version %lld (cipher %s)\n", a.pos[0],
+		       a.key, (long long)version, LUKS_CIPHER);
+	return EXIT_OK;
+}
+
+/* The "hsmkey" LUKS2 token of @device: its key name and id. */
+static int luks_key_of(const char *device, char *name, size_t nsize, char *id, size_t isize)
+{
+	char *const dump[] = { "cryptsetup", "luksDump", "--dump-json-metadata",
+			       (char *)device, NULL };
+	struct json_object *o, *tokens;
+	static char out[262144];
+	int r = run_capture(dump, out, sizeof(out));
+
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: %s is not a LUKS2 device (cryptsetup luksDump: status %d)\n",
+			device, r);
+		return EXIT_FAILED;
+	}
+	o = json_tokener_parse(out);
+	tokens = o ? json_object_object_get(o, "tokens") : NULL;
+	r = EXIT_FAILED;
+	if (tokens && json_object_is_type(tokens, json_type_object)) {
+		json_object_object_foreach(tokens, k, t) {
+			(void)k;
+			if (strcmp(proto_str(t, "type") ?: "", "hsmkey") || !proto_str(t, "key"))
+				continue;
+			snprintf(name, nsize, "%s", proto_str(t, "key"));
+			snprintf(id, isize, "%s", proto_str(t, "key_id") ?: "");
+			r = EXIT_OK;
+			break;
+		}
+	}
+	json_object_put(o);
+	if (r)
+		fprintf(stderr, "hsmkeyctl: %s has no hsmkey token: it was not made by 'hsmkeyctl luks format'\n",
+			device);
+	return r;
+}
+
+static int luks_open(int argc, char **argv)
+{
+	char name[HSMKEY_NAME_MAX + 1], id[2 * HSMKEY_ID_LEN + 1];
+	struct json_object *req, *reply;
+	struct luks_args a;
+	char **v;
+	int r;
+
+	r = luks_parse(argc, argv, 2, &a);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	r = luks_key_of(a.pos[0], name, sizeof(name), id, sizeof(id));
+	if (r)
+		return r;
+	/* Every version of the key into the kernel (the header pins one). */
+	req = request("load");
+	add(req, "name", name);
+	r = call(req, -1, &reply);
+	if (!r && strcmp(proto_str(reply, "id") ?: "", id)) {
+		fprintf(stderr, "hsmkeyctl: key '%s' in this keystore is not the key %s was formatted with (id %s)\n",
+			name, a.pos[0], id);
+		r = EXIT_FAILED;
+	}
+	json_object_put(reply);
+	if (r)
+		return r;
+	{
+		const char *fixed[] = { "cryptsetup", "open", "--type", "luks2", NULL };
+		const char *tail[] = { a.pos[0], a.pos[1], NULL };
+
+		v = luks_argv(fixed, &a, tail);
+		r = v ? run(v) : 127;
+		free(v);
+	}
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: cryptsetup open failed (status %d)\n", r);
+		return EXIT_FAILED;
+	}
+	if (!json_out)
+		printf("opened /dev/mapper/%s with key %s\n", a.pos[1], name);
+	return EXIT_OK;
+}
+
+static int cmd_luks(int argc, char **argv)
+{
+	struct luks_args a;
+	int r;
+
+	if (argc >= 2 && !strcmp(argv[1], "format"))
+		return luks_format(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "open"))
+		return luks_open(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "close")) {
+		r = luks_parse(argc - 1, argv + 1, 1, &a);
+		if (r)
+			return r < 0 ? EXIT_OK : r;
+		char *const v[] = { "cryptsetup", "close", (char *)a.pos[0], NULL };
+
+		r = run(v);
+		if (r)
+			fprintf(stderr, "hsmkeyctl: cryptsetup close failed (status %d)\n", r);
+		return r ? EXIT_FAILED : EXIT_OK;
+	}
+	return usage_error(LUKS_USAGE, "luks needs 'format', 'open' or 'close'%s", "");
+}
+
 static const struct command commands[] = {
 	{ "create", cmd_create, "create NAME --type TYPE", "create a key with random material" },
 	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|-", "import raw key material" },
@@ -650,6 +1089,8 @@ static const struct command commands[] = {
 	  "check the audit log: every record's MAC, the chain, signatures, the kernel's anchor" },
 	{ "token", cmd_token, "token NAME [--version N]",
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
+	{ "luks", cmd_luks, "luks format DEVICE --key NAME | luks open DEVICE MAPNAME | luks close MAPNAME",
+	  "LUKS2 volumes whose volume key is a token (passphrase and key both needed)" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },
 	{ "status", cmd_status, "status", "show the daemon, the kernel module and the keys" },
 	{ "rotate", cmd_rotate, "rotate NAME [--key-file FILE|-]",

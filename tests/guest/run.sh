@@ -5,7 +5,7 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test afalg_test aead_test policy_test)
-full=("${quick[@]}" t_keys t_dm t_revoke t_shred)
+full=("${quick[@]}" t_keys t_dm t_luks t_revoke t_shred)
 debug=(t_kunit "${full[@]}" t_kmemleak)
 list() {
 	case $1 in

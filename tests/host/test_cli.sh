@@ -110,6 +110,23 @@ r = json.loads(s.recv(65536)); assert not r["ok"] and "descriptor" in r["error"]
 # Versions: rotate adds one; older ones stay; tokens name a version.
 check "create a key to keep" quiet ctl create keepme --type aes-256-gcm
 keeptok=$(ctl token keepme)
+
+# LUKS2 format needs no kernel: the header is checked with cryptsetup.
+truncate -s 20M "$work/luks.img"
+printf 'a passphrase' > "$work/luks.pass"
+check "luks format needs --key (2)" expect_exit 2 "needs --key" ctl luks format "$work/luks.img"
+check "luks format refuses a non-XTS key (1)" expect_exit 1 "needs an aes-128-xts" ctl luks format "$work/luks.img" --key keepme --yes
+check "luks format" quiet ctl luks format "$work/luks.img" --key k4 --passphrase-file "$work/luks.pass" --yes \
+	-- --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+check "cryptsetup reads the header: data cipher capi:xts(hsmaes)-plain64" \
+	grep -qE 'cipher: +capi:xts\(hsmaes\)-plain64' <(cryptsetup luksDump "$work/luks.img")
+check "the header carries the hsmkey token naming the key" \
+	grep -q '"key":"k4"' <(cryptsetup token export --token-id 0 "$work/luks.img")
+check "the volume key behind the passphrase is the key's token" test \
+	"$(cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$work/luks.pass" "$work/luks.img" |
+	   sed -n '/MK dump/,$p' | sed 's/MK dump://' | tr -d ' \t\n')" = "$(ctl token k4)"
+check "a wrong passphrase does not open the keyslot" bash -c "
+	! printf nope | cryptsetup open --test-passphrase --key-file - '$work/luks.img' 2>/dev/null"
 check "rotate" quiet ctl rotate k4
 tok1=$(ctl token k4 --version 1) tok2=$(ctl token k4)
 check "the current token names version 2, the old one version 1" bash -c "
