@@ -20,6 +20,7 @@
 #include "proto.h"
 #include "util.h"
 #include "volume.h"
+#include "wrapkey.h"
 
 struct request {
 	struct daemon *d;
@@ -227,11 +228,58 @@ static int op_create(struct request *rq)
 	return type < 0 ? bad_type(rq, tname) : create_common(rq, type, NULL);
 }
 
-/* The material comes from a descriptor the client opened: never in a message. */
+static int get_wrapkey(struct request *rq, bool renew)
+{
+	int r;
+
+	if (rq->d->wrapkey && !renew)
+		return 0;
+	wrapkey_close(rq->d->wrapkey);
+	rq->d->wrapkey = NULL;
+	r = wrapkey_open(rq->d->be, rq->d->statefd, renew, &rq->d->wrapkey);
+	return r ? fail(rq, r, "the import wrapping key is unusable: %s; see the daemon's log",
+			strerror(-r)) : 0;
+}
+
+/* The public half of the import wrapping key. */
+static int import_key_reply(struct request *rq, bool renew)
+{
+	char pem[2048], fp[65];
+	int r;
+
+	r = get_wrapkey(rq, renew);
+	if (r)
+		return r;
+	if (wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
+		return fail(rq, EIO, "cannot encode the import wrapping key");
+	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
+	json_object_object_add(rq->reply, "algorithm", json_object_new_string(WRAPKEY_ALGORITHM));
+	json_object_object_add(rq->reply, "fingerprint", json_object_new_string(fp));
+	if (renew)
+		log_info("new import wrapping key %s", fp);
+	return 0;
+}
+
+static int op_import_key(struct request *rq)
+{
+	return import_key_reply(rq, false);
+}
+
+/* A new pair: material wrapped to the old public key no longer imports. */
+static int op_import_key_renew(struct request *rq)
+{
+	return import_key_reply(rq, true);
+}
+
+/*
+ * The material comes from a descriptor the client opened: never in a
+ * message.  Raw, or ("wrapped") RSA-OAEP-encrypted to the import key.
+ */
 static int op_import(struct request *rq)
 {
-	uint8_t buf[HSMKEY_MATERIAL_MAX + 1];
+	uint8_t buf[1024], material[HSMKEY_MATERIAL_MAX + 1];
 	const char *tname = proto_str(rq->req, "type");
+	struct json_object *w = json_object_object_get(rq->req, "wrapped");
 	int type = key_type_from_name(tname), len, n, r;
 
 	if (type < 0)
@@ -240,6 +288,23 @@ static int op_import(struct request *rq)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	len = (int)key_type_len(type);
 	n = read_full(rq->fd, buf, sizeof(buf));
+	if (n >= 0 && w && json_object_get_boolean(w)) {
+		size_t mlen = sizeof(material);
+
+		r = get_wrapkey(rq, false);
+		if (r) {
+			wipe(buf, sizeof(buf));
+			return r;
+		}
+		if (wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen)) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
+				    WRAPKEY_ALGORITHM);
+		}
+		memcpy(buf, material, mlen);
+		wipe(material, sizeof(material));
+		n = (int)mlen;
+	}
 	if (n < 0)
 		r = fail(rq, n, "cannot read the key file: %s", strerror(-n));
 	else if (n != len)
@@ -1042,6 +1107,8 @@ static const struct {
 	{ "rotate", true, op_rotate },
 	{ "schedule-deletion", true, op_schedule_deletion },
 	{ "cancel-deletion", true, op_cancel_deletion },
+	{ "import-key", false, op_import_key },
+	{ "import-key-renew", true, op_import_key_renew },
 };
 
 /*
@@ -1217,6 +1284,7 @@ int control_serve(struct daemon *d, int cfd)
 	socklen_t len = sizeof(cred);
 	const char *op = NULL;
 	size_t i = ARRAY_SIZE(ops);
+	bool admin;
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
@@ -1227,6 +1295,7 @@ int control_serve(struct daemon *d, int cfd)
 		goto out;
 	}
 	rq.reply = proto_reply_ok();
+	admin = peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid);
 	if (r)
 		r = fail(&rq, r, "malformed request: %s", strerror(-r));
 	else if ((r = proto_request_op(rq.req, &op)))
@@ -1235,7 +1304,7 @@ int control_serve(struct daemon *d, int cfd)
 	for (i = 0; !r && i < ARRAY_SIZE(ops); i++) {
 		if (strcmp(ops[i].op, op))
 			continue;
-		if (ops[i].admin && !peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid))
+		if (ops[i].admin && !admin)
 			r = fail(&rq, EPERM, "'%s' needs root%s%s", op,
 				 *d->cfg->admin_group ? " or membership of group " : "",
 				 d->cfg->admin_group);

@@ -9,11 +9,13 @@
 
 struct audit;
 struct kernel;
+struct wrapkey;
 
 struct daemon {
 	const struct config *cfg;
 	struct backend *be;		/* key storage */
 	int statefd;			/* the state directory (audit log) */
+	struct wrapkey *wrapkey;	/* the import wrapping key, made on first use */
 	int64_t next_deletion;		/* earliest pending destruction, 0: none */
 	struct audit *audit;
 	struct kernel *events;		/* the kernel's events group, or NULL */

@@ -28,6 +28,7 @@
 #include "control.h"
 #include "kernel.h"
 #include "util.h"
+#include "wrapkey.h"
 
 #define MAX_CLIENTS 64
 
@@ -227,6 +228,7 @@ int main(int argc, char **argv)
 	kernel_close(d.events);
 	kernel_close(d.anchor);
 	audit_close(d.audit);
+	wrapkey_close(d.wrapkey);
 	d.be->ops->close(d.be);
 	return 0;
 }

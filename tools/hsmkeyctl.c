@@ -109,8 +109,8 @@ static int simple(struct json_object *req, int passfd, const char *done)
 	return r;
 }
 
-/* --version N (token) and --wait DURATION (schedule-deletion). */
-static const char *opt_version, *opt_wait;
+/* --version N (token), --wait DURATION (schedule-deletion), --wrapped-file F (import). */
+static const char *opt_version, *opt_wait, *opt_wrapped;
 
 /* Parse "--type T" and "--key-file F" style options after positionals. */
 static int parse_opts(int argc, char **argv, const char *usage, int npos,
@@ -123,14 +123,15 @@ static int parse_opts(int argc, char **argv, const char *usage, int npos,
 		{ "key", required_argument, NULL, 'k' },
 		{ "version", required_argument, NULL, 'v' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "wrapped-file", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
 	int c, n = 0;
 
 	optind = 0;
-	opt_version = opt_wait = NULL;
-	while ((c = getopt_long(argc, argv, "-t:f:k:v:w:h", longopts, NULL)) != -1) {
+	opt_version = opt_wait = opt_wrapped = NULL;
+	while ((c = getopt_long(argc, argv, "-t:f:k:v:w:W:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			if (n == npos)
@@ -161,6 +162,11 @@ static int parse_opts(int argc, char **argv, const char *usage, int npos,
 			if (strcmp(argv[0], "schedule-deletion"))
 				return usage_error(usage, "%s takes no --wait", argv[0]);
 			opt_wait = optarg;
+			break;
+		case 'W':
+			if (strcmp(argv[0], "import"))
+				return usage_error(usage, "%s takes no --wrapped-file", argv[0]);
+			opt_wrapped = optarg;
 			break;
 		case 'h':
 			printf("Usage: hsmkeyctl %s\n", usage);
@@ -196,11 +202,18 @@ static int cmd_create(int argc, char **argv)
 
 static int cmd_import(int argc, char **argv)
 {
-	const char *name, *type = NULL, *file = NULL;
+	static const char usage[] =
+		"import NAME --type TYPE --key-file FILE|-\n"
+		"       import NAME --type TYPE --wrapped-file FILE|-   (RSA-OAEP, see import-key)";
+	const char *name, *type = NULL, *file = "";
 	struct json_object *req;
 	int fd, r;
 
-	PARSE("import NAME --type TYPE --key-file FILE|-", 1, &name, &type, &file, NULL);
+	PARSE(usage, 1, &name, &type, &file, NULL);
+	if (!*file == !opt_wrapped)
+		return usage_error(usage, "import needs --key-file or --wrapped-file%s", "");
+	if (opt_wrapped)
+		file = opt_wrapped;
 	/* Opened here, with the caller's rights; the daemon reads it. */
 	fd = strcmp(file, "-") ? open(file, O_RDONLY | O_CLOEXEC) : dup(0);
 	if (fd < 0) {
@@ -210,6 +223,8 @@ static int cmd_import(int argc, char **argv)
 	req = request("import");
 	add(req, "name", name);
 	add(req, "type", type);
+	if (opt_wrapped)
+		json_object_object_add(req, "wrapped", json_object_new_boolean(1));
 	r = simple(req, fd, "imported");
 	close(fd);
 	return r;
@@ -349,6 +364,32 @@ static int cmd_disable(int argc, char **argv)
 static int cmd_enable(int argc, char **argv)
 {
 	return cmd_name_op(argc, argv, "enable", "enabled");
+}
+
+static int cmd_import_key(int argc, char **argv)
+{
+	static const char usage[] = "import-key [--renew]";
+	struct json_object *reply;
+	bool renew = argc == 2 && !strcmp(argv[1], "--renew");
+	int r;
+
+	if (argc == 2 && !strcmp(argv[1], "--help")) {
+		printf("Usage: hsmkeyctl %s\n", usage);
+		return EXIT_OK;
+	}
+	if (argc > 2 || (argc == 2 && !renew))
+		return usage_error(usage, "unexpected argument '%s'", argv[1]);
+	r = call(request(renew ? "import-key-renew" : "import-key"), -1, &reply);
+	if (r == EXIT_OK && json_out) {
+		printf("%s\n", json_object_to_json_string_ext(reply, JSON_C_TO_STRING_PRETTY));
+	} else if (r == EXIT_OK) {
+		fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
+			"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
+			proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
+		fputs(proto_str(reply, "public_key") ?: "", stdout);
+	}
+	json_object_put(reply);
+	return r;
 }
 
 static int cmd_rotate(int argc, char **argv)
@@ -1076,7 +1117,10 @@ static int cmd_luks(int argc, char **argv)
 
 static const struct command commands[] = {
 	{ "create", cmd_create, "create NAME --type TYPE", "create a key with random material" },
-	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|-", "import raw key material" },
+	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|- | --wrapped-file FILE|-",
+	  "import key material, raw or wrapped to the import key" },
+	{ "import-key", cmd_import_key, "import-key [--renew]",
+	  "print the RSA public key that wrapped imports are encrypted to" },
 	{ "list", cmd_list, "list", "list keys, their state and kernel bindings" },
 	{ "load", cmd_load, "load NAME", "provision a key into the kernel" },
 	{ "revoke", cmd_revoke, "revoke NAME", "revoke a key everywhere; its volumes fail closed" },

@@ -1,7 +1,8 @@
 #!/bin/bash
 # dm-crypt interoperability: a volume opened with "hsmkeyctl dm open" and
 # the same key imported raw into stock cryptsetup (plain, aes-xts-plain64)
-# read each other's data; the dm table shows neither key nor token.
+# read each other's data; the dm table shows neither key nor token; the
+# key imported wrapped (RSA-OAEP by openssl) is the same key.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 . "$top/tests/lib/tap.sh"
@@ -69,6 +70,18 @@ check "create a CBC key" quiet ctl create cbc-key --type aes-256-cbc
 check "dm open refuses a CBC key, saying why" bash -c "'$top/build/hsmkeyctl' --socket '$sock' dm open '$loop' cbc-vol --key cbc-key 2>&1 | grep -q 'need an aes-128-xts or aes-256-xts key'"
 check "dm close refuses a volume hsmkey did not open" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' dm close nosuch 2>/dev/null"
 check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
+
+# The same key imported wrapped (RSA-OAEP to the daemon's import key, by
+# openssl) reads what stock dm-crypt wrote with the raw key.
+ctl import-key > "$work/import.pem" 2>/dev/null
+check "wrap the raw key with openssl" openssl pkeyutl -encrypt -pubin -inkey "$work/import.pem" \
+	-pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 \
+	-in "$work/raw.key" -out "$work/raw.wrapped"
+check "import it wrapped" quiet ctl import interop-w --type aes-256-xts --wrapped-file "$work/raw.wrapped"
+check "dm open with the wrapped import" quiet ctl dm open "$loop" hsm-w --key interop-w
+echo 3 > /proc/sys/vm/drop_caches
+check "the wrapped import is the same key: it reads the stock-written data" cmp -n 8388608 "$work/data1" /dev/mapper/hsm-w
+check "close it" quiet ctl dm close hsm-w
 
 losetup -d "$loop"
 daemon_stop

@@ -111,6 +111,32 @@ r = json.loads(s.recv(65536)); assert not r["ok"] and "descriptor" in r["error"]
 check "create a key to keep" quiet ctl create keepme --type aes-256-gcm
 keeptok=$(ctl token keepme)
 
+# Wrapped import: RSA-OAEP (SHA-256) to the daemon's import key, with openssl.
+wrap() { openssl pkeyutl -encrypt -pubin -inkey "$work/import.pem" -pkeyopt rsa_padding_mode:oaep \
+	-pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256 -in "$1" -out "$2"; }
+check "an unprivileged user may read the import key" quiet nobody "$hctl" --socket "$sock" import-key
+check "import-key prints an RSA-3072 public key" bash -c "
+	'$hctl' --socket '$sock' import-key 2>/dev/null > '$work/import.pem' &&
+	openssl pkey -pubin -in '$work/import.pem' -noout -text | grep -q 'Public-Key: (3072 bit)'"
+check "the private half is stored encrypted" grep -q "BEGIN ENCRYPTED PRIVATE KEY" "$work/state/import-key.pem"
+make_xts_key "$work/w.key"
+wrap "$work/w.key" "$work/w.bin"
+check "import a wrapped key" quiet ctl import wk --type aes-256-xts --wrapped-file "$work/w.bin"
+check "import needs exactly one of --key-file and --wrapped-file (2)" expect_exit 2 "needs --key-file or --wrapped-file" \
+	ctl import wk2 --type aes-256-xts --wrapped-file "$work/w.bin" --key-file "$work/w.key"
+head -c 32 "$work/w.key" > "$work/w32.key"
+wrap "$work/w32.key" "$work/w32.bin"
+check "a wrapped key of the wrong length is refused (1)" expect_exit 1 "exactly 64 bytes" ctl import wk2 --type aes-256-xts --wrapped-file "$work/w32.bin"
+cp "$work/w.bin" "$work/bad.bin"; printf '\x01' | dd of="$work/bad.bin" bs=1 seek=100 conv=notrunc status=none
+check "a damaged wrapped key is refused (1)" expect_exit 1 "does not decrypt" ctl import wk2 --type aes-256-xts --wrapped-file "$work/bad.bin"
+check "an unprivileged user may not renew the import key (1)" expect_exit 1 "needs root" nobody "$hctl" --socket "$sock" import-key --renew
+fp1=$(ctl --json import-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
+check "renew the import key" quiet ctl import-key --renew
+fp2=$(ctl --json import-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
+check "the renewed key differs" test "$fp1" != "$fp2"
+check "material wrapped to the old key no longer imports (1)" expect_exit 1 "does not decrypt" ctl import wk3 --type aes-256-xts --wrapped-file "$work/w.bin"
+check "no wrapped-import failure created a key" bash -c "! '$hctl' --socket '$sock' list | grep -qE '^wk[23] '"
+
 # LUKS2 format needs no kernel: the header is checked with cryptsetup.
 truncate -s 20M "$work/luks.img"
 printf 'a passphrase' > "$work/luks.pass"
