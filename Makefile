@@ -37,7 +37,7 @@ B := build
 COMMON := daemon/util.c daemon/proto.c
 DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
-	  daemon/wrapkey.c
+	  daemon/wrapkey.c daemon/worker.c
 CTL := $(COMMON) tools/hsmkeyctl.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \

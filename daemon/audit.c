@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The tamper-evident audit log; the format is described in audit.h. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,15 @@ struct audit {
 	uint8_t head[AUDIT_HEAD_LEN];
 	char pub_hex[65];
 	uint64_t since_checkpoint;
+	/*
+	 * Serialises writers and readers: the event loop records kernel
+	 * events while workers record operations.  Recursive: a record
+	 * may write a periodic checkpoint.
+	 */
+	pthread_mutex_t lock;
 };
+
+static int audit_checkpoint_unlocked(struct audit *a, const char *why);
 
 static void mac_of(const struct audit *a, const char *body, size_t n, uint8_t *out)
 {
@@ -124,6 +133,14 @@ int audit_open(struct backend *be, int dirfd, struct audit **out)
 	madvise(a, sizeof(*a), MADV_DONTDUMP);
 	a->dirfd = dirfd;
 	a->fd = -1;
+	{
+		pthread_mutexattr_t attr;
+
+		pthread_mutexattr_init(&attr);
+		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&a->lock, &attr);
+		pthread_mutexattr_destroy(&attr);
+	}
 	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
 	    be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed))) {
 		audit_close(a);
@@ -157,10 +174,15 @@ void audit_close(struct audit *a)
 	munmap(a, sizeof(*a));
 }
 
-uint64_t audit_head(const struct audit *a, uint8_t *head)
+uint64_t audit_head(struct audit *a, uint8_t *head)
 {
+	uint64_t seq;
+
+	pthread_mutex_lock(&a->lock);
 	memcpy(head, a->head, AUDIT_HEAD_LEN);
-	return a->seq;
+	seq = a->seq;
+	pthread_mutex_unlock(&a->lock);
+	return seq;
 }
 
 const char *audit_public_key(const struct audit *a)
@@ -239,7 +261,7 @@ static void comm_of(pid_t pid, char *out, size_t len)
 	}
 }
 
-int audit_record(struct audit *a, const struct audit_who *who, const char *op,
+static int audit_record_unlocked(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail)
 {
 	struct json_object *o = json_object_new_object();
@@ -265,11 +287,11 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		json_object_object_add(o, "detail", json_object_new_string(detail));
 	r = audit_append(a, o);
 	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
-		r = audit_checkpoint(a, "periodic");
+		r = audit_checkpoint_unlocked(a, "periodic");
 	return r;
 }
 
-int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
+static int audit_kernel_event_unlocked(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
 		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,
 		       uint32_t err)
 {
@@ -295,11 +317,11 @@ int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint
 		json_object_object_add(o, "errno", json_object_new_int64(err));
 	r = audit_append(a, o);
 	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
-		r = audit_checkpoint(a, "periodic");
+		r = audit_checkpoint_unlocked(a, "periodic");
 	return r;
 }
 
-int audit_checkpoint(struct audit *a, const char *why)
+static int audit_checkpoint_unlocked(struct audit *a, const char *why)
 {
 	struct json_object *o = json_object_new_object();
 	char prev_hex[2 * AUDIT_HEAD_LEN + 1], sig_hex[129];
@@ -326,7 +348,7 @@ int audit_checkpoint(struct audit *a, const char *why)
 	return r;
 }
 
-int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
+static int audit_verify_unlocked(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
 		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints)
 {
 	char line[AUDIT_LINE_MAX + 2], prev_hex[2 * AUDIT_HEAD_LEN + 1];
@@ -420,5 +442,49 @@ int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_hea
 		snprintf(msg, len, "%llu records, %llu signed checkpoints, chain intact%s",
 			 (unsigned long long)*records, (unsigned long long)*checkpoints,
 			 anchor_seq ? ", matches the kernel's anchor" : " (no kernel anchor to compare)");
+	return r;
+}
+
+int audit_record(struct audit *a, const struct audit_who *who, const char *op,
+		 const char *key, uint32_t version, int result, const char *detail)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = audit_record_unlocked(a, who, op, key, version, result, detail);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
+		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,
+		       uint32_t err)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = audit_kernel_event_unlocked(a, type, kseq, key_id, version, uid, pid, comm, err);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int audit_checkpoint(struct audit *a, const char *why)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = audit_checkpoint_unlocked(a, why);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
+		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints)
+{
+	int r;
+
+	pthread_mutex_lock(&a->lock);
+	r = audit_verify_unlocked(a, anchor_seq, anchor_head, msg, len, records, checkpoints);
+	pthread_mutex_unlock(&a->lock);
 	return r;
 }

@@ -24,6 +24,7 @@
 #define AUDIT_CHECKPOINT_EVERY 64
 #define AUDIT_HEAD_LEN 32
 
+/* Every function may be called from any thread. */
 struct audit;
 
 struct audit_who {
@@ -54,7 +55,7 @@ int audit_checkpoint(struct audit *a, const char *why);
 int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
 		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints);
 /* The anchor to keep outside the file: the last sequence number and MAC. */
-uint64_t audit_head(const struct audit *a, uint8_t *head);
+uint64_t audit_head(struct audit *a, uint8_t *head);
 /* Public key of the checkpoint signatures, hex (for verifiers elsewhere). */
 const char *audit_public_key(const struct audit *a);
 

@@ -15,7 +15,9 @@
  *    or -EINVAL a stored key that does not authenticate or parse (the
  *    backend logs which), -E2BIG too many versions, -EIO anything else.
  *  - Calls may block (an HSM or key server can take seconds); the daemon
- *    makes them from its backend worker thread, one at a time.
+ *    makes them only from its worker threads (worker.h), never from the
+ *    event loop, and from several at once: a backend serialises what it
+ *    must itself.
  *  - destroy() removes every version for good; ->destruction says in one
  *    sentence what that guarantees for this backend.
  */
@@ -33,7 +35,10 @@ struct backend_ops {
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,
 		   bool unseal, struct ks_key *out);
-	/* Every readable key (current version, unsealed to authenticate it). */
+	/*
+	 * Every readable key (current version, unsealed to authenticate it);
+	 * @fn may call the backend's other operations.
+	 */
 	int (*list)(struct backend *b,
 		    int (*fn)(const struct ks_key *key, void *arg), void *arg);
 	/* @delete_at: for KS_PENDING_DELETION, when destruction is due. */

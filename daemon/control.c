@@ -247,11 +247,13 @@ static int import_key_reply(struct request *rq, bool renew)
 	char pem[2048], fp[65];
 	int r;
 
+	pthread_mutex_lock(&rq->d->lock);
 	r = get_wrapkey(rq, renew);
+	if (!r && wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
+		r = fail(rq, EIO, "cannot encode the import wrapping key");
+	pthread_mutex_unlock(&rq->d->lock);
 	if (r)
 		return r;
-	if (wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
-		return fail(rq, EIO, "cannot encode the import wrapping key");
 	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
 	json_object_object_add(rq->reply, "algorithm", json_object_new_string(WRAPKEY_ALGORITHM));
 	json_object_object_add(rq->reply, "fingerprint", json_object_new_string(fp));
@@ -291,12 +293,16 @@ static int op_import(struct request *rq)
 	if (n >= 0 && w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);
 
+		pthread_mutex_lock(&rq->d->lock);
 		r = get_wrapkey(rq, false);
-		if (r) {
+		if (!r && wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen))
+			r = -EBADMSG;
+		pthread_mutex_unlock(&rq->d->lock);
+		if (r && r != -EBADMSG) {
 			wipe(buf, sizeof(buf));
 			return r;
 		}
-		if (wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen)) {
+		if (r) {
 			wipe(buf, sizeof(buf));
 			return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
 				    WRAPKEY_ALGORITHM);
@@ -318,6 +324,7 @@ static int op_import(struct request *rq)
 
 /* What the kernel holds, from one dump, sorted by id and version. */
 static void audit_anchor(struct daemon *d);
+static void note_deletion(struct daemon *d, int64_t at);
 
 struct list_ctx {
 	struct json_object *keys;
@@ -780,7 +787,7 @@ static int op_audit_verify(struct request *rq)
 	if (!rq->d->audit)
 		return fail(rq, ENOENT, "this daemon keeps no audit log");
 	if (!kernel_open(&k)) {
-		if (kernel_audit_anchor(k, 0, NULL, &anchor, head))
+		if (kernel_audit_anchor(k, instance(rq->d), 0, NULL, &anchor, head))
 			anchor = 0;
 		kernel_close(k);
 	}
@@ -969,8 +976,7 @@ static int op_schedule_deletion(struct request *rq)
 		r = kernel_state_all(rq, k, &key, false);
 		kernel_close(k);
 	}
-	if (rq->d->next_deletion <= 0 || at < rq->d->next_deletion)
-		rq->d->next_deletion = at;
+	note_deletion(rq->d, at);
 	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
 	add_key_fields(rq->reply, &key);
 	return r;
@@ -1065,24 +1071,55 @@ static int collect_due(const struct ks_key *key, void *arg)
 	return 0;
 }
 
-int control_deletions(struct daemon *d)
+/*
+ * @next_deletion: 0 unknown (look), -1 none pending, else when the first
+ * pending one is due.
+ */
+static void note_deletion(struct daemon *d, int64_t at)
 {
-	struct due_ctx c = { .now = (int64_t)time(NULL) };
-	int64_t left;
+	pthread_mutex_lock(&d->lock);
+	if (d->next_deletion <= 0 || at < d->next_deletion)
+		d->next_deletion = at;
+	pthread_mutex_unlock(&d->lock);
+}
 
-	if (d->next_deletion < 0 || (d->next_deletion && d->next_deletion > c.now))
-		goto out;
+int control_deletions_due(struct daemon *d)
+{
+	int64_t next, left;
+
+	pthread_mutex_lock(&d->lock);
+	next = d->next_deletion;
+	pthread_mutex_unlock(&d->lock);
+	if (next < 0)
+		return -1;
+	left = next - (int64_t)time(NULL);
+	return left < 0 ? 0 : left > 3600 ? 3600 : (int)left;
+}
+
+void control_deletions_run(struct daemon *d)
+{
+	struct due_ctx c;
+
+	pthread_mutex_lock(&d->mutate);
+	c = (struct due_ctx){ .now = (int64_t)time(NULL) };
+	pthread_mutex_lock(&d->lock);
+	d->next_deletion = -1;	/* what the scan finds replaces it */
+	pthread_mutex_unlock(&d->lock);
 	d->be->ops->list(d->be, collect_due, &c);
 	for (size_t i = 0; i < c.ndue; i++)
 		if (destroy_key(d, &c.due[i]) && (!c.next || c.now + 60 < c.next))
 			c.next = c.now + 60;	/* retry a failed one in a minute */
 	free(c.due);
-	d->next_deletion = c.next ? c.next : -1;
-out:
-	if (d->next_deletion <= 0)
-		return -1;
-	left = d->next_deletion - (int64_t)time(NULL);
-	return left < 0 ? 0 : left > 3600 ? 3600 : (int)left;
+	if (c.next)
+		note_deletion(d, c.next);
+	pthread_mutex_unlock(&d->mutate);
+}
+
+void control_reconcile(struct daemon *d)
+{
+	pthread_mutex_lock(&d->mutate);
+	control_load_all(d);
+	pthread_mutex_unlock(&d->mutate);
 }
 
 static const struct {
@@ -1119,18 +1156,23 @@ static const struct {
 static void audit_anchor(struct daemon *d)
 {
 	uint8_t head[AUDIT_HEAD_LEN];
-	uint64_t seq = audit_head(d->audit, head);
+	uint64_t seq;
 	int r;
 
+	pthread_mutex_lock(&d->lock);
+	/* Under the lock: the kernel only moves forward, so in order. */
+	seq = audit_head(d->audit, head);
 	if (!seq || (!d->anchor && kernel_open(&d->anchor)))
-		return;
-	r = kernel_audit_anchor(d->anchor, seq, head, NULL, NULL);
+		goto out;
+	r = kernel_audit_anchor(d->anchor, instance(d), seq, head, NULL, NULL);
 	if (r) {
 		log_debug("cannot store the audit anchor in the kernel: %s%s%s", strerror(-r),
 			  *kernel_errmsg(d->anchor) ? ": " : "", kernel_errmsg(d->anchor));
 		kernel_close(d->anchor);
 		d->anchor = NULL;
 	}
+out:
+	pthread_mutex_unlock(&d->lock);
 }
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -1183,7 +1225,7 @@ void control_audit_check(struct daemon *d)
 
 	if (!d->audit || kernel_open(&k))
 		return;
-	if (kernel_audit_anchor(k, 0, NULL, &anchor, head))
+	if (kernel_audit_anchor(k, instance(d), 0, NULL, &anchor, head))
 		anchor = 0;
 	kernel_close(k);
 	if (!audit_verify(d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints))
@@ -1210,11 +1252,7 @@ void control_events_read(struct daemon *d)
 		control_audit(d, "events-lost", r, "the event socket overran; resynchronising");
 		d->resync = true;
 	}
-	if (d->resync) {
-		/* Lost events: read the kernel's state afresh. */
-		d->resync = false;
-		control_load_all(d);
-	}
+	/* Lost events: d->resync asks the event loop for a reconciliation. */
 	if (r && r != -ENOBUFS) {
 		log_warn("the kernel's events group failed (%s); leaving it", strerror(-r));
 		kernel_close(d->events);
@@ -1284,7 +1322,8 @@ int control_serve(struct daemon *d, int cfd)
 	socklen_t len = sizeof(cred);
 	const char *op = NULL;
 	size_t i = ARRAY_SIZE(ops);
-	bool admin;
+	char admin_group[64], reader_group[64];
+	bool admin, reader, locked = false;
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
@@ -1295,7 +1334,14 @@ int control_serve(struct daemon *d, int cfd)
 		goto out;
 	}
 	rq.reply = proto_reply_ok();
+	/* Who the peer is, by the configuration of this moment (SIGHUP). */
+	pthread_rwlock_rdlock(&d->cfg_lock);
 	admin = peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid);
+	reader = admin || !*d->cfg->reader_group ||
+		 peer_in(cfd, &cred, d->cfg->reader_group, d->cfg->reader_gid);
+	memcpy(admin_group, d->cfg->admin_group, sizeof(admin_group));
+	memcpy(reader_group, d->cfg->reader_group, sizeof(reader_group));
+	pthread_rwlock_unlock(&d->cfg_lock);
 	if (r)
 		r = fail(&rq, r, "malformed request: %s", strerror(-r));
 	else if ((r = proto_request_op(rq.req, &op)))
@@ -1304,17 +1350,22 @@ int control_serve(struct daemon *d, int cfd)
 	for (i = 0; !r && i < ARRAY_SIZE(ops); i++) {
 		if (strcmp(ops[i].op, op))
 			continue;
-		if (ops[i].admin && !admin)
+		if (ops[i].admin && !admin) {
 			r = fail(&rq, EPERM, "'%s' needs root%s%s", op,
-				 *d->cfg->admin_group ? " or membership of group " : "",
-				 d->cfg->admin_group);
-		else if (!ops[i].admin && *d->cfg->reader_group &&
-			 !peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid) &&
-			 !peer_in(cfd, &cred, d->cfg->reader_group, d->cfg->reader_gid))
+				 *admin_group ? " or membership of group " : "", admin_group);
+			break;
+		}
+		if (!ops[i].admin && !reader) {
 			r = fail(&rq, EPERM, "'%s' needs membership of group %s (or %s)", op,
-				 d->cfg->reader_group,
-				 *d->cfg->admin_group ? d->cfg->admin_group : "root");
-		else if (ops[i].admin && audit_intent(d, &cred, op, rq.req))
+				 reader_group, *admin_group ? admin_group : "root");
+			break;
+		}
+		/* Changes one at a time, each between its two audit records. */
+		if (ops[i].admin) {
+			pthread_mutex_lock(&d->mutate);
+			locked = true;
+		}
+		if (ops[i].admin && audit_intent(d, &cred, op, rq.req))
 			r = fail(&rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
 		else
 			r = ops[i].fn(&rq);
@@ -1329,6 +1380,8 @@ int control_serve(struct daemon *d, int cfd)
 				  r ? rq.err : NULL))
 			audit_anchor(d);
 	}
+	if (locked)
+		pthread_mutex_unlock(&d->mutate);
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
 			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);
@@ -1386,9 +1439,8 @@ static int load_one(const struct ks_key *meta, void *arg)
 	struct load_ctx *l = arg;
 	struct request rq = { .d = l->d };
 
-	if (meta->state == KS_PENDING_DELETION &&
-	    (!l->d->next_deletion || meta->delete_at < l->d->next_deletion))
-		l->d->next_deletion = meta->delete_at;
+	if (meta->state == KS_PENDING_DELETION)
+		note_deletion(l->d, meta->delete_at);
 	if (meta->state != KS_ACTIVE ||
 	    (meta->has_policy && meta->policy.no_load_at_start))
 		return 0;
@@ -1453,7 +1505,9 @@ int control_load_all(struct daemon *d)
 	struct list_ctx held = { 0 };
 	struct load_ctx l = { .d = d };
 
-	d->next_deletion = 0;	/* unknown: the next loop looks */
+	pthread_mutex_lock(&d->lock);
+	d->next_deletion = 0;	/* unknown: the event loop has a look */
+	pthread_mutex_unlock(&d->lock);
 	if (kernel_open(&l.k)) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;
@@ -1465,10 +1519,10 @@ int control_load_all(struct daemon *d)
 		for (size_t i = 0; i < held.nheld; i++)
 			reconcile_one(&l, &held.held[i]);
 	free(held.held);
-	d->next_deletion = 0;
+	pthread_mutex_lock(&d->lock);
+	d->next_deletion = -1;	/* load_one() notes each pending one */
+	pthread_mutex_unlock(&d->lock);
 	d->be->ops->list(d->be, load_one, &l);
-	if (!d->next_deletion)
-		d->next_deletion = -1;
 	kernel_close(l.k);
 	return l.failed;
 }

@@ -3,6 +3,7 @@
 #define HSMKEY_CONTROL_H
 
 #include "config.h"
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "backend.h"
@@ -11,8 +12,19 @@ struct audit;
 struct kernel;
 struct wrapkey;
 
+/*
+ * Threads: the event loop (main.c) owns @events, @last_kseq and @resync;
+ * workers (worker.c) serve requests.  @mutate is held across every change
+ * to keys (an admin request, a reconciliation, a destruction), so changes
+ * happen one at a time and in the audit log's order; reads take no lock.
+ * @lock guards @anchor, @wrapkey and @next_deletion; @cfg_lock the groups
+ * in @cfg, which SIGHUP replaces.  Order: mutate, then lock.
+ */
 struct daemon {
-	const struct config *cfg;
+	pthread_mutex_t mutate;
+	pthread_mutex_t lock;
+	pthread_rwlock_t cfg_lock;
+	struct config *cfg;
 	struct backend *be;		/* key storage */
 	int statefd;			/* the state directory (audit log) */
 	struct wrapkey *wrapkey;	/* the import wrapping key, made on first use */
@@ -34,13 +46,14 @@ int control_load_all(struct daemon *d);
 /* Join the kernel's events group if not yet (the module may load later). */
 void control_events_open(struct daemon *d);
 void control_audit_check(struct daemon *d);
-/* Record every queued kernel event; a gap or overrun triggers a resync. */
+/* Record every queued kernel event; a gap or overrun sets @resync. */
 void control_events_read(struct daemon *d);
-/*
- * Destroy the keys whose deletion is due; returns the seconds until the
- * next one is (-1: none pending), for the event loop's timeout.
- */
-int control_deletions(struct daemon *d);
+/* The seconds until a deletion is due (0: now; -1: none pending). */
+int control_deletions_due(struct daemon *d);
+/* Destroy the keys whose deletion is due (a worker job). */
+void control_deletions_run(struct daemon *d);
+/* control_load_all() under the mutation lock (a worker job). */
+void control_reconcile(struct daemon *d);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 

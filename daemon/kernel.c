@@ -483,8 +483,8 @@ static int parse_anchor(struct nlattr **tb, void *arg)
 	return 0;
 }
 
-int kernel_audit_anchor(struct kernel *k, uint64_t set_seq, const uint8_t *set_head,
-			uint64_t *seq, uint8_t *head)
+int kernel_audit_anchor(struct kernel *k, const uint8_t *owner, uint64_t set_seq,
+			const uint8_t *set_head, uint64_t *seq, uint8_t *head)
 {
 	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_AUDIT_ANCHOR, 0);
 	uint64_t s;
@@ -493,6 +493,10 @@ int kernel_audit_anchor(struct kernel *k, uint64_t set_seq, const uint8_t *set_h
 
 	if (!msg)
 		return -ENOMEM;
+	if (nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
 	if (set_seq && (nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, set_seq) ||
 			nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, set_head))) {
 		nlmsg_free(msg);

@@ -48,8 +48,8 @@ int kernel_list(struct kernel *k,
 int kernel_info(struct kernel *k, struct kernel_info *out);
 
 /* The audit anchor: set (seq > 0) and/or read back. */
-int kernel_audit_anchor(struct kernel *k, uint64_t set_seq, const uint8_t *set_head,
-			uint64_t *seq, uint8_t *head);
+int kernel_audit_anchor(struct kernel *k, const uint8_t *owner, uint64_t set_seq,
+			const uint8_t *set_head, uint64_t *seq, uint8_t *head);
 
 /* The events group. */
 struct kernel_event {

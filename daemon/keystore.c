@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct keystore {
 	int lockfd;
 	uint8_t instance[HSMKEY_OWNER_LEN];
 	struct backend be;
+	pthread_mutex_t lock;		/* the backend ops: one thread at a time */
 };
 
 const char *ks_state_name(int state)
@@ -477,6 +479,15 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		log_warn("cannot lock the master key in memory: %m");
 	madvise(ks, sizeof(*ks), MADV_DONTDUMP);
 	ks->dirfd = ks->keysfd = ks->lockfd = -1;
+	{
+		/* Recursive: list() callbacks may call the backend again. */
+		pthread_mutexattr_t attr;
+
+		pthread_mutexattr_init(&attr);
+		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+		pthread_mutex_init(&ks->lock, &attr);
+		pthread_mutexattr_destroy(&attr);
+	}
 	if (passfile) {
 		if (strlen(passfile) >= sizeof(ks->passfile)) {
 			munmap(ks, sizeof(*ks));
@@ -1443,54 +1454,89 @@ int ks_destroy(struct keystore *ks, const char *name)
 	return ks_replace_master(ks, name);
 }
 
-/* The embedded keystore as a backend. */
+/*
+ * The embedded keystore as a backend.  The daemon calls backends from its
+ * worker threads; the keystore takes one operation at a time (each is a
+ * few file operations), so a master key replacement never meets a read.
+ */
 static struct keystore *be_ks(struct backend *b)
 {
 	return (struct keystore *)((char *)b - offsetof(struct keystore, be));
 }
 
+#ifdef HSMKEY_CRASH_POINTS
+/*
+ * Test builds only: $HSMKEY_TEST_SLOW seconds of delay in creating or
+ * rotating a key whose name starts with "slow", as a remote HSM or key
+ * server may take: the daemon must go on serving everything else.
+ */
+static void emb_test_slow(const char *name)
+{
+	const char *s = getenv("HSMKEY_TEST_SLOW");
+
+	if (s && !strncmp(name, "slow", 4))
+		sleep((unsigned int)atoi(s));
+}
+#else
+static inline void emb_test_slow(const char *name)
+{
+	(void)name;
+}
+#endif
+
+#define EMB_LOCKED(b, call) ({				\
+	struct keystore *__ks = be_ks(b);		\
+	int __r;					\
+	pthread_mutex_lock(&__ks->lock);		\
+	__r = (call);					\
+	pthread_mutex_unlock(&__ks->lock);		\
+	__r;						\
+})
+
 static int emb_create(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out)
 {
-	return ks_create(be_ks(b), name, type, material, out);
+	emb_test_slow(name);
+	return EMB_LOCKED(b, ks_create(be_ks(b), name, type, material, out));
 }
 
 static int emb_get(struct backend *b, const char *name, uint32_t version,
 		   bool unseal, struct ks_key *out)
 {
-	return ks_get_version(be_ks(b), name, version, unseal, out);
+	return EMB_LOCKED(b, ks_get_version(be_ks(b), name, version, unseal, out));
 }
 
 static int emb_list(struct backend *b, int (*fn)(const struct ks_key *key, void *arg),
 		    void *arg)
 {
-	return ks_list(be_ks(b), fn, arg);
+	return EMB_LOCKED(b, ks_list(be_ks(b), fn, arg));
 }
 
 static int emb_set_state(struct backend *b, const char *name, int state, int64_t delete_at)
 {
-	return ks_set_state_at(be_ks(b), name, state, delete_at);
+	return EMB_LOCKED(b, ks_set_state_at(be_ks(b), name, state, delete_at));
 }
 
 static int emb_set_policy(struct backend *b, const char *name, const struct ks_policy *p)
 {
-	return ks_set_policy(be_ks(b), name, p);
+	return EMB_LOCKED(b, ks_set_policy(be_ks(b), name, p));
 }
 
 static int emb_rotate(struct backend *b, const char *name, const uint8_t *material,
 		      struct ks_key *out)
 {
-	return ks_rotate(be_ks(b), name, material, out);
+	emb_test_slow(name);
+	return EMB_LOCKED(b, ks_rotate(be_ks(b), name, material, out));
 }
 
 static int emb_destroy(struct backend *b, const char *name)
 {
-	return ks_destroy(be_ks(b), name);
+	return EMB_LOCKED(b, ks_destroy(be_ks(b), name));
 }
 
 static int emb_derive(struct backend *b, const char *label, uint8_t *out, size_t len)
 {
-	return ks_derive(be_ks(b), label, out, len);
+	return EMB_LOCKED(b, ks_derive(be_ks(b), label, out, len));
 }
 
 static const uint8_t *emb_instance(struct backend *b)

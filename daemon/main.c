@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "control.h"
 #include "kernel.h"
 #include "util.h"
+#include "worker.h"
 #include "wrapkey.h"
 
 #define MAX_CLIENTS 64
@@ -52,8 +54,9 @@ static void usage(FILE *f)
  */
 static bool dirs_from_cli;
 
-static void reload(struct config *cfg, const char *path, bool optional, bool verbose)
+static void reload(struct daemon *d, const char *path, bool optional, bool verbose)
 {
+	struct config *cfg = d->cfg;
 	struct config n;
 	char err[256];
 
@@ -65,14 +68,17 @@ static void reload(struct config *cfg, const char *path, bool optional, bool ver
 	}
 	if (!dirs_from_cli && (strcmp(n.state_dir, cfg->state_dir) || strcmp(n.socket, cfg->socket)))
 		log_warn("%s: state_dir and socket take effect at the next start", path);
+	pthread_rwlock_wrlock(&d->cfg_lock);
 	memcpy(cfg->admin_group, n.admin_group, sizeof(n.admin_group));
 	memcpy(cfg->reader_group, n.reader_group, sizeof(n.reader_group));
 	cfg->admin_gid = n.admin_gid;
 	cfg->reader_gid = n.reader_gid;
+	cfg->deletion_wait = n.deletion_wait;
 	cfg->verbose = n.verbose || verbose;
+	pthread_rwlock_unlock(&d->cfg_lock);
 	log_init("hsmkeyd", cfg->verbose);
-	log_info("configuration reloaded: admin group '%s', reader group '%s'",
-		 cfg->admin_group, cfg->reader_group);
+	log_info("configuration reloaded: admin group '%s', reader group '%s', deletion wait %llds",
+		 n.admin_group, n.reader_group, (long long)n.deletion_wait);
 }
 
 int main(int argc, char **argv)
@@ -87,11 +93,19 @@ int main(int argc, char **argv)
 		{}
 	};
 	static struct config cfg;
-	struct daemon d = { .cfg = &cfg };
+	struct daemon d = {
+		.mutate = PTHREAD_MUTEX_INITIALIZER,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.cfg_lock = PTHREAD_RWLOCK_INITIALIZER,
+		.cfg = &cfg,
+	};
+	struct workers *w = NULL;
+	bool deletions_queued = false;
+	int inflight = 0;
 	const char *config_path = CONFIG_DEFAULT_PATH, *state_dir = NULL, *socket_path = NULL;
-	struct pollfd pfd[3 + MAX_CLIENTS];
+	struct pollfd pfd[4 + MAX_CLIENTS];
 	bool verbose = false, running = true, config_given = false;
-	int nfds = 3, c, r, lfd, sfd;
+	int nfds = 4, c, r, lfd, sfd;
 	char err[256];
 	sigset_t mask;
 
@@ -153,10 +167,13 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+	sigprocmask(SIG_BLOCK, &mask, NULL);	/* before the threads: theirs too */
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	lfd = control_listen(d.socket_path);
-	if (sfd < 0 || lfd < 0) {
+	r = workers_start(&d, &w);
+	if (sfd < 0 || lfd < 0 || r) {
+		if (r)
+			log_error("cannot start the worker threads: %s", strerror(-r));
 		d.be->ops->close(d.be);
 		return 1;
 	}
@@ -165,14 +182,21 @@ int main(int argc, char **argv)
 	/* The kernel's events: -1 (ignored by poll) until the group is joined. */
 	pfd[2] = (struct pollfd){ .fd = d.events ? kernel_events_fd(d.events) : -1,
 				  .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = workers_donefd(w), .events = POLLIN };
 	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
 	notify("READY=1");
 
+	/*
+	 * The loop reads signals, kernel events and client sockets; requests,
+	 * reconciliations and deletions go to the workers (worker.h), so that
+	 * no backend call, however slow, holds up events or other clients.
+	 */
 	while (running) {
-		/* Due deletions first; the timeout wakes us for the next one. */
-		int wait = control_deletions(&d);
+		int wait = control_deletions_due(&d);
 
-		if (poll(pfd, (nfds_t)nfds, wait < 0 ? -1 : wait * 1000) < 0) {
+		if (wait == 0 && !deletions_queued && !workers_submit(w, JOB_DELETIONS, -1))
+			deletions_queued = true;
+		if (poll(pfd, (nfds_t)nfds, wait < 0 || deletions_queued ? -1 : wait * 1000) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %m");
@@ -184,9 +208,9 @@ int main(int argc, char **argv)
 			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
 				if (si.ssi_signo == SIGHUP) {
 					notify("RELOADING=1");
-					reload(&cfg, config_path, !config_given, verbose);
+					reload(&d, config_path, !config_given, verbose);
 					log_info("SIGHUP: converging the kernel with the keystore");
-					control_load_all(&d);
+					workers_submit(w, JOB_RECONCILE, -1);
 					control_events_open(&d);
 					pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
 					notify("READY=1");
@@ -199,7 +223,7 @@ int main(int argc, char **argv)
 		if (pfd[1].revents & POLLIN) {
 			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
-			if (cfd >= 0 && nfds < (int)ARRAY_SIZE(pfd))
+			if (cfd >= 0 && nfds + inflight < (int)ARRAY_SIZE(pfd))
 				pfd[nfds++] = (struct pollfd){ .fd = cfd, .events = POLLIN };
 			else if (cfd >= 0)
 				close(cfd);
@@ -207,17 +231,43 @@ int main(int argc, char **argv)
 		if (pfd[2].revents) {
 			control_events_read(&d);
 			pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
+			if (d.resync) {
+				/* Lost events: read the kernel's state afresh. */
+				d.resync = false;
+				workers_submit(w, JOB_RECONCILE, -1);
+			}
 		}
-		for (int i = 3; i < nfds; i++) {
+		if (pfd[3].revents & POLLIN) {
+			int fds[MAX_CLIENTS];
+			bool keep[MAX_CLIENTS];
+			size_t n = workers_collect(w, fds, keep, ARRAY_SIZE(fds));
+
+			for (size_t i = 0; i < n; i++) {
+				if (fds[i] < 0) {
+					deletions_queued = false;	/* a deletions round ended */
+					continue;
+				}
+				inflight--;
+				if (keep[i] && nfds < (int)ARRAY_SIZE(pfd)) {
+					pfd[nfds++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+				} else {
+					close(fds[i]);
+				}
+			}
+		}
+		for (int i = 4; i < nfds; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if ((pfd[i].revents & POLLIN) && control_serve(&d, pfd[i].fd) == 0)
-				continue;
-			close(pfd[i].fd);
+			/* Out of the poll set while a worker has it. */
+			if ((pfd[i].revents & POLLIN) && !workers_submit(w, JOB_CLIENT, pfd[i].fd))
+				inflight++;
+			else
+				close(pfd[i].fd);
 			pfd[i--] = pfd[--nfds];
 		}
 	}
-	for (int i = 3; i < nfds; i++)
+	workers_stop(w);
+	for (int i = 4; i < nfds; i++)
 		close(pfd[i].fd);
 	close(lfd);
 	notify("STOPPING=1");

@@ -562,46 +562,92 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-/* The audit anchor; genl_mutex serialises the handler that uses it. */
-static struct {
+/*
+ * Audit anchors, one per keystore instance (the owner its daemon records
+ * on its keys), so that daemons on different state directories each keep
+ * their own.  genl_mutex serialises the handler, the only user.
+ */
+#define HSMKEY_AUDIT_ANCHORS	16
+
+static struct hsmkey_audit_anchor {
+	bool used;
+	u8 owner[HSMKEY_OWNER_LEN];
 	u64 seq;
 	u8 head[HSMKEY_AUDIT_HEAD_LEN];
-} hsmkey_audit_anchor;
+} hsmkey_audit_anchors[HSMKEY_AUDIT_ANCHORS];
+
+/* @owner's anchor; with @create, a free slot for it (NULL when full). */
+static struct hsmkey_audit_anchor *hsmkey_anchor_find(const u8 *owner, bool create)
+{
+	struct hsmkey_audit_anchor *free = NULL;
+	int i;
+
+	for (i = 0; i < HSMKEY_AUDIT_ANCHORS; i++) {
+		struct hsmkey_audit_anchor *a = &hsmkey_audit_anchors[i];
+
+		if (a->used && !memcmp(a->owner, owner, HSMKEY_OWNER_LEN))
+			return a;
+		if (!a->used && !free)
+			free = a;
+	}
+	if (!create || !free)
+		return NULL;
+	free->used = true;
+	memcpy(free->owner, owner, HSMKEY_OWNER_LEN);
+	free->seq = 0;
+	memset(free->head, 0, sizeof(free->head));
+	return free;
+}
 
 static int hsmkey_nl_audit_anchor(struct sk_buff *skb, struct genl_info *info)
 {
+	static const struct hsmkey_audit_anchor none;
 	struct nlattr *seq = info->attrs[HSMKEY_A_AUDIT_SEQ];
 	struct nlattr *head = info->attrs[HSMKEY_A_AUDIT_HEAD];
+	struct nlattr *owner_attr = info->attrs[HSMKEY_A_KEY_OWNER];
+	u8 owner[HSMKEY_OWNER_LEN] = { 0 };
+	const struct hsmkey_audit_anchor *a;
 	struct sk_buff *msg;
 	void *hdr;
 	int err;
 
+	if (owner_attr)
+		memcpy(owner, nla_data(owner_attr), HSMKEY_OWNER_LEN);
 	if (seq || head) {
+		struct hsmkey_audit_anchor *w;
+
 		err = hsmkey_nl_admin(skb, info);
 		if (err)
 			return err;
 		if (HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_SEQ) ||
 		    HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_HEAD))
 			return -EINVAL;
-		if (nla_get_u64(seq) < hsmkey_audit_anchor.seq) {
+		w = hsmkey_anchor_find(owner, false);
+		if (w && nla_get_u64(seq) < w->seq) {
 			NL_SET_ERR_MSG_ATTR(info->extack, seq,
 					    "the audit sequence number cannot go backwards");
 			return -ESTALE;
 		}
-		hsmkey_audit_anchor.seq = nla_get_u64(seq);
-		memcpy(hsmkey_audit_anchor.head, nla_data(head),
-		       HSMKEY_AUDIT_HEAD_LEN);
+		if (!w)
+			w = hsmkey_anchor_find(owner, true);
+		if (!w) {
+			NL_SET_ERR_MSG_ATTR(info->extack, owner_attr,
+					    "no room for the audit anchor of another keystore");
+			return -ENOSPC;
+		}
+		w->seq = nla_get_u64(seq);
+		memcpy(w->head, nla_data(head), HSMKEY_AUDIT_HEAD_LEN);
 	}
+	a = hsmkey_anchor_find(owner, false) ?: &none;
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
 				HSMKEY_CMD_AUDIT_ANCHOR);
 	if (!hdr ||
-	    nla_put_u64_64bit(msg, HSMKEY_A_AUDIT_SEQ, hsmkey_audit_anchor.seq,
-			      HSMKEY_A_PAD) ||
-	    nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN,
-		    hsmkey_audit_anchor.head)) {
+	    nla_put_u64_64bit(msg, HSMKEY_A_AUDIT_SEQ, a->seq, HSMKEY_A_PAD) ||
+	    nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, a->head) ||
+	    nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}

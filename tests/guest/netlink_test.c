@@ -331,6 +331,31 @@ TEST_F(nl, audit_anchor)
 	EXPECT_EQ(base + 10, self->t.audit_seq);
 }
 
+/* Each keystore instance (owner) has its own anchor. */
+TEST_F(nl, audit_anchor_per_owner)
+{
+	uint8_t a[HSMKEY_OWNER_LEN], b[HSMKEY_OWNER_LEN];
+	uint8_t ha[HSMKEY_AUDIT_HEAD_LEN], hb[HSMKEY_AUDIT_HEAD_LEN];
+
+	rand_fill(a, sizeof(a));
+	rand_fill(b, sizeof(b));
+	rand_fill(ha, sizeof(ha));
+	rand_fill(hb, sizeof(hb));
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 0, NULL));
+	EXPECT_EQ(0, self->t.audit_seq);	/* a new owner: never set */
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 500, ha)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 7, hb)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 0, NULL));
+	EXPECT_EQ(500, self->t.audit_seq);
+	EXPECT_EQ(0, memcmp(ha, self->t.audit_head, sizeof(ha)));
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 0, NULL));
+	EXPECT_EQ(7, self->t.audit_seq);
+	EXPECT_EQ(0, memcmp(hb, self->t.audit_head, sizeof(hb)));
+	/* b's lower number is not "backwards" for a, nor the reverse. */
+	EXPECT_EQ(-ESTALE, nlt_anchor_of(&self->t, b, 6, hb));
+	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 8, hb));
+}
+
 TEST(device_needs_cap_sys_admin)
 {
 	ASSERT_EQ(0, nlt_drop_to_nobody());

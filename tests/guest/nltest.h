@@ -418,16 +418,24 @@ static inline int nlt_info(struct nlt *t)
 	return nlt_call(t, nlt_msg(t, HSMKEY_CMD_INFO, 0));
 }
 
-/* Read the audit anchor, or set it when @head is given. */
-static inline int nlt_anchor(struct nlt *t, uint64_t seq, const uint8_t *head)
+/* Read @owner's audit anchor (NULL: none given), or set it with @head. */
+static inline int nlt_anchor_of(struct nlt *t, const uint8_t *owner, uint64_t seq,
+				const uint8_t *head)
 {
 	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_AUDIT_ANCHOR, 0);
 
+	if (owner)
+		nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner);
 	if (seq)
 		nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, seq);
 	if (head)
 		nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, head);
 	return nlt_call(t, msg);
+}
+
+static inline int nlt_anchor(struct nlt *t, uint64_t seq, const uint8_t *head)
+{
+	return nlt_anchor_of(t, NULL, seq, head);
 }
 
 static inline int nlt_get(struct nlt *t, const struct nlt_key *k)

@@ -112,12 +112,33 @@ check "the daemon found it at start and recorded it in the chain" bash -c "
 	grep -q '\"op\":\"audit-check\"' '$work/state/audit.log'"
 daemon_stop
 
+# A slow backend call does not hold up the kernel's events: while the test
+# build's keystore spends 8 s creating slow*, a bind is recorded.
+HSMKEY_TEST_SLOW=8 "$top/build/tests/hsmkeyd-crash" --state-dir "$work/state" --socket "$sock" \
+	2>>"$work/hsmkeyd.log" &
+daemon_pid=$!
+for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+ctl create slowkey --type aes-256-xts >/dev/null 2>&1 &
+slow=$!
+sleep 0.5
+before=$(grep -c '"event":"bind"' "$work/state/audit.log")
+as_nobody "$afalg" bind "$token" >/dev/null
+for _ in $(seq 40); do
+	[[ $(grep -c '"event":"bind"' "$work/state/audit.log") -gt $before ]] && break
+	sleep 0.1
+done
+check "a kernel event is recorded while a slow backend call runs" bash -c "
+	[[ \$(grep -c '\"event\":\"bind\"' '$work/state/audit.log') -gt $before ]] && kill -0 $slow"
+wait "$slow"
+check "and the slow create then succeeds" grep -q '^slowkey ' <(ctl list)
+daemon_stop
+
 # Another keystore: it sees the first one's kernel key and leaves it be.
 first_work=$work
 work=$(mktemp -d)
 daemon_start || fail "a second hsmkeyd on another state directory starts"
 check "it reports the other keystore's kernel keys" test \
-	"$(ctl --json status | json 'sorted(k["name"] for k in o["foreign"])')" = "['gone', 'pk', 'vk']"
+	"$(ctl --json status | json 'sorted(k["name"] for k in o["foreign"])')" = "['gone', 'pk', 'slowkey', 'vk']"
 check "it has no key of that name to act on" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' revoke pk 2>/dev/null"
 check "the first keystore's key is still loaded" test \
 	"$(as_nobody "$afalg" bind "$token")" = ok

@@ -4,7 +4,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'daemon_stop; cp "$work/hsmkeyd.log" /tmp/cli-last.log; rm -rf "$work"' EXIT
+trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl

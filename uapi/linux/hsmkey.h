@@ -148,11 +148,13 @@
  *
  * HSMKEY_CMD_AUDIT_ANCHOR: the audit log's anchor outside the log file, the
  *   latest record's sequence number and chain head, kept in module memory
- *   (lost when the module unloads).  Without attributes: read it (anyone).
- *   With HSMKEY_A_AUDIT_SEQ (u64) and HSMKEY_A_AUDIT_HEAD (binary[32]):
- *   set it (as a key change: CAP_SYS_ADMIN and the /dev/hsmkey holder);
- *   -ESTALE if the sequence number goes backwards.  The reply carries both
- *   (sequence 0: never set).
+ *   (lost when the module unloads), one per keystore instance: the
+ *   HSMKEY_A_KEY_OWNER given (absent: all zeroes), up to 16 instances.
+ *   Without HSMKEY_A_AUDIT_SEQ: read it (anyone).  With HSMKEY_A_AUDIT_SEQ
+ *   (u64) and HSMKEY_A_AUDIT_HEAD (binary[32]): set it (as a key change:
+ *   CAP_SYS_ADMIN and the /dev/hsmkey holder); -ESTALE if the sequence
+ *   number goes backwards, -ENOSPC for a 17th instance.  The reply carries
+ *   all three (sequence 0: never set).
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an

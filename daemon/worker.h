@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The daemon's worker threads.  The event loop (main.c) never calls a
+ * key storage backend, which may take seconds (an HSM, a key server): it
+ * hands each client request, each reconciliation and each round of due
+ * deletions to a worker, and goes on reading kernel events and serving
+ * other clients.  A client's socket leaves the loop's poll set while its
+ * request is with a worker and comes back through workers_collect().
+ */
+#ifndef HSMKEY_WORKER_H
+#define HSMKEY_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define WORKERS 4
+
+enum job_type {
+	JOB_CLIENT,		/* serve one request on the socket */
+	JOB_RECONCILE,		/* converge the kernel with the keystore */
+	JOB_DELETIONS,		/* destroy the keys whose deletion is due */
+};
+
+struct daemon;
+struct workers;
+
+int workers_start(struct daemon *d, struct workers **out);
+/* Queue a job; -ENOMEM if it cannot (the caller then closes a client). */
+int workers_submit(struct workers *w, enum job_type type, int fd);
+/* Readable when finished clients are waiting to be collected. */
+int workers_donefd(const struct workers *w);
+/*
+ * Finished jobs: a client's socket and whether it stays connected, or
+ * -1 for a finished round of deletions.
+ */
+size_t workers_collect(struct workers *w, int *fds, bool *keep, size_t max);
+/* Let queued and running jobs finish, then stop the threads. */
+void workers_stop(struct workers *w);
+
+#endif
