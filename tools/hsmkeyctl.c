@@ -8,10 +8,12 @@
  */
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/un.h>
 #include <time.h>
@@ -692,7 +694,8 @@ static int cmd_dm(int argc, char **argv)
 #define LUKS_USAGE \
 	"luks format DEVICE --key NAME [--passphrase-file FILE] [--yes] [-- CRYPTSETUP-OPTIONS]\n" \
 	"       luks open DEVICE MAPNAME [--passphrase-file FILE] [-- CRYPTSETUP-OPTIONS]\n" \
-	"       luks close MAPNAME"
+	"       luks close MAPNAME\n" \
+	"       luks crypttab DEVICE MAPNAME [--passphrase-file FILE] [--root DIR]"
 
 /* Run @argv, waiting; its exit status, or 127 when it cannot run. */
 static int run(char *const argv[])
@@ -757,7 +760,7 @@ static int memfd_with(const char *what, const void *buf, size_t len)
 
 struct luks_args {
 	const char *pos[2];
-	const char *key, *passfile;
+	const char *key, *passfile, *root;
 	bool yes;
 	char **extra;		/* after "--" */
 	int nextra;
@@ -769,6 +772,7 @@ static int luks_parse(int argc, char **argv, int npos, struct luks_args *a)
 		{ "key", required_argument, NULL, 'k' },
 		{ "passphrase-file", required_argument, NULL, 'p' },
 		{ "yes", no_argument, NULL, 'y' },
+		{ "root", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -776,7 +780,7 @@ static int luks_parse(int argc, char **argv, int npos, struct luks_args *a)
 
 	memset(a, 0, sizeof(*a));
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "-k:p:yh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "-k:p:yr:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 1:
 			if (n == npos)
@@ -786,6 +790,7 @@ static int luks_parse(int argc, char **argv, int npos, struct luks_args *a)
 		case 'k': a->key = optarg; break;
 		case 'p': a->passfile = optarg; break;
 		case 'y': a->yes = true; break;
+		case 'r': a->root = optarg; break;
 		case 'h':
 			printf("Usage: hsmkeyctl %s\n", LUKS_USAGE);
 			return -1;
@@ -1092,6 +1097,132 @@ static int luks_open(int argc, char **argv)
 	return EXIT_OK;
 }
 
+/*
+ * Open the volume at boot through /etc/crypttab: systemd's cryptsetup
+ * opens LUKS2 whatever the data cipher, so the only thing hsmkey adds is
+ * order.  The line goes into crypttab, and a drop-in makes the volume's
+ * unit (systemd-cryptsetup@MAPNAME.service) require hsmkeyd.service and
+ * start after it is ready, that is after its load-at-start keys are in
+ * the kernel.  --root writes under another root (images, tests).
+ */
+static int luks_crypttab(int argc, char **argv)
+{
+	char uuid[128], name[HSMKEY_NAME_MAX + 1], id[2 * HSMKEY_ID_LEN + 1];
+	char path[PATH_MAX], line[PATH_MAX + 256], unit[4 * HSMKEY_NAME_MAX + 64];
+	char *old = NULL, *text;
+	struct json_object *req, *reply;
+	struct luks_args a;
+	size_t len = 0, n, u = 0;
+	int r, fd, dirfd;
+
+	r = luks_parse(argc, argv, 2, &a);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	if (!valid_name(a.pos[1]))
+		return usage_error(LUKS_USAGE, "invalid volume name '%s'", a.pos[1]);
+	if (a.passfile && a.passfile[0] != '/')
+		return usage_error(LUKS_USAGE, "--passphrase-file needs an absolute path: '%s'", a.passfile);
+	r = luks_key_of(a.pos[0], name, sizeof(name), id, sizeof(id));
+	if (r)
+		return r;
+	{
+		char *const v[] = { "cryptsetup", "luksUUID", (char *)a.pos[0], NULL };
+
+		if (run_capture(v, uuid, sizeof(uuid)) || !*uuid) {
+			fprintf(stderr, "hsmkeyctl: cannot read the UUID of %s\n", a.pos[0]);
+			return EXIT_FAILED;
+		}
+		uuid[strcspn(uuid, "\n")] = '\0';
+	}
+	/* The key must be in the kernel before systemd opens the volume. */
+	req = request("show");
+	add(req, "name", name);
+	r = call(req, -1, &reply);
+	if (r) {
+		json_object_put(reply);
+		return r;
+	}
+	if (!json_object_get_boolean(json_object_object_get(json_object_object_get(reply, "policy"),
+							    "load_at_start")) &&
+	    json_object_object_get(reply, "policy"))
+		fprintf(stderr, "hsmkeyctl: warning: key '%s' is not loaded at start; 'hsmkeyctl policy %s --load-at-start yes' for boot\n",
+			name, name);
+	json_object_put(reply);
+
+	snprintf(path, sizeof(path), "%s/etc/crypttab", a.root ? a.root : "");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		struct stat st;
+
+		if (fstat(fd, &st) == 0 && st.st_size < (1 << 20)) {
+			old = calloc(1, (size_t)st.st_size + 1);
+			if (old && read_full(fd, old, (size_t)st.st_size) >= 0)
+				len = strlen(old);
+		}
+		close(fd);
+	} else if (errno != ENOENT) {
+		fprintf(stderr, "hsmkeyctl: cannot read %s: %m\n", path);
+		return EXIT_FAILED;
+	}
+	for (char *l = old; l && *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] ? 1 : 0)) {
+		size_t w = strcspn(l, " \t\n");
+
+		if (w == strlen(a.pos[1]) && !strncmp(l, a.pos[1], w)) {
+			fprintf(stderr, "hsmkeyctl: %s already has a volume named %s\n", path, a.pos[1]);
+			free(old);
+			return EXIT_FAILED;
+		}
+	}
+	snprintf(line, sizeof(line), "%s%s UUID=%s %s luks\n",
+		 len && old[len - 1] != '\n' ? "\n" : "", a.pos[1], uuid,
+		 a.passfile ? a.passfile : "none");
+	n = len + strlen(line);
+	text = malloc(n + 1);
+	if (!text) {
+		free(old);
+		return EXIT_FAILED;
+	}
+	snprintf(text, n + 1, "%s%s", old ? old : "", line);
+	free(old);
+	*strrchr(path, '/') = '\0';
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = dirfd < 0 ? -errno : write_file_atomic(dirfd, "crypttab", text, n, 0644);
+	free(text);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: cannot write %s/crypttab: %s\n", path, strerror(-r));
+		return EXIT_FAILED;
+	}
+
+	/* The unit's instance name, escaped as systemd-escape does it. */
+	for (const char *c = a.pos[1]; *c; c++)
+		u += (size_t)snprintf(unit + u, sizeof(unit) - u, *c == '-' ? "\\x2d" : "%c", *c);
+	snprintf(path, sizeof(path), "%s/etc/systemd/system/systemd-cryptsetup@%s.service.d",
+		 a.root ? a.root : "", unit);
+	{
+		char *const v[] = { "mkdir", "-p", path, NULL };
+
+		r = run(v);
+	}
+	dirfd = r ? -1 : open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(line, sizeof(line),
+		 "# Written by hsmkeyctl luks crypttab: volume %s needs key %s,\n"
+		 "# which hsmkeyd provisions into the kernel before it reports ready.\n"
+		 "[Unit]\nRequires=hsmkeyd.service\nAfter=hsmkeyd.service\n", a.pos[1], name);
+	r = dirfd < 0 ? -EIO : write_file_atomic(dirfd, "hsmkey.conf", line, strlen(line), 0644);
+	if (dirfd >= 0)
+		close(dirfd);
+	if (r) {
+		fprintf(stderr, "hsmkeyctl: cannot write %s/hsmkey.conf: %s\n", path, strerror(-r));
+		return EXIT_FAILED;
+	}
+	printf("added volume %s (UUID=%s, key %s) to %s/etc/crypttab and %s/hsmkey.conf;\n"
+	       "run 'systemctl daemon-reload' (and enable hsmkeyd.service)\n",
+	       a.pos[1], uuid, name, a.root ? a.root : "", path);
+	return EXIT_OK;
+}
+
 static int cmd_luks(int argc, char **argv)
 {
 	struct luks_args a;
@@ -1101,6 +1232,8 @@ static int cmd_luks(int argc, char **argv)
 		return luks_format(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "open"))
 		return luks_open(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "crypttab"))
+		return luks_crypttab(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "close")) {
 		r = luks_parse(argc - 1, argv + 1, 1, &a);
 		if (r)
@@ -1112,7 +1245,7 @@ static int cmd_luks(int argc, char **argv)
 			fprintf(stderr, "hsmkeyctl: cryptsetup close failed (status %d)\n", r);
 		return r ? EXIT_FAILED : EXIT_OK;
 	}
-	return usage_error(LUKS_USAGE, "luks needs 'format', 'open' or 'close'%s", "");
+	return usage_error(LUKS_USAGE, "luks needs 'format', 'open', 'close' or 'crypttab'%s", "");
 }
 
 static const struct command commands[] = {
@@ -1133,7 +1266,7 @@ static const struct command commands[] = {
 	  "check the audit log: every record's MAC, the chain, signatures, the kernel's anchor" },
 	{ "token", cmd_token, "token NAME [--version N]",
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
-	{ "luks", cmd_luks, "luks format DEVICE --key NAME | luks open DEVICE MAPNAME | luks close MAPNAME",
+	{ "luks", cmd_luks, "luks format DEVICE --key NAME | open DEVICE MAPNAME | close MAPNAME | crypttab DEVICE MAPNAME",
 	  "LUKS2 volumes whose volume key is a token (passphrase and key both needed)" },
 	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },
 	{ "status", cmd_status, "status", "show the daemon, the kernel module and the keys" },

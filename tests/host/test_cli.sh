@@ -153,6 +153,29 @@ check "the volume key behind the passphrase is the key's token" test \
 	   sed -n '/MK dump/,$p' | sed 's/MK dump://' | tr -d ' \t\n')" = "$(ctl token k4)"
 check "a wrong passphrase does not open the keyslot" bash -c "
 	! printf nope | cryptsetup open --test-passphrase --key-file - '$work/luks.img' 2>/dev/null"
+
+# Boot: a crypttab line systemd's generator turns into the volume's unit,
+# and a drop-in ordering that unit after hsmkeyd.
+mkdir -p "$work/root/etc"
+printf '# existing\nother UUID=1234 none luks\n' > "$work/root/etc/crypttab"
+check "luks crypttab" quiet ctl luks crypttab "$work/luks.img" vol-a --passphrase-file /etc/hsmkey/vol-a.pass --root "$work/root"
+uuid=$(cryptsetup luksUUID "$work/luks.img")
+check "the crypttab line names the volume by UUID, with its passphrase file" \
+	grep -qx "vol-a UUID=$uuid /etc/hsmkey/vol-a.pass luks" "$work/root/etc/crypttab"
+check "the existing lines are kept" grep -qx "other UUID=1234 none luks" "$work/root/etc/crypttab"
+check "a volume name already in crypttab is refused (1)" expect_exit 1 "already has a volume" \
+	ctl luks crypttab "$work/luks.img" vol-a --root "$work/root"
+mkdir -p "$work/gen"
+SYSTEMD_CRYPTTAB=$work/root/etc/crypttab /lib/systemd/system-generators/systemd-cryptsetup-generator \
+	"$work/gen" "$work/gen" "$work/gen" 2>/dev/null
+unit="systemd-cryptsetup@$(systemd-escape vol-a).service"
+check "systemd's generator makes $unit from the line" \
+	grep -q "attach 'vol-a' '/dev/disk/by-uuid/$uuid' '/etc/hsmkey/vol-a.pass' 'luks'" "$work/gen/$unit"
+check "the drop-in is named for that unit and orders it after hsmkeyd" bash -c "
+	grep -qx 'Requires=hsmkeyd.service' '$work/root/etc/systemd/system/$unit.d/hsmkey.conf' &&
+	grep -qx 'After=hsmkeyd.service' '$work/root/etc/systemd/system/$unit.d/hsmkey.conf'"
+check "crypttab refuses a device without an hsmkey token (1)" expect_exit 1 "not a LUKS2 device|no hsmkey token" \
+	ctl luks crypttab "$work/short.key" vol-b --root "$work/root"
 check "rotate" quiet ctl rotate k4
 tok1=$(ctl token k4 --version 1) tok2=$(ctl token k4)
 check "the current token names version 2, the old one version 1" bash -c "
