@@ -38,7 +38,7 @@ COMMON := daemon/util.c daemon/proto.c
 DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
-CTL := $(COMMON) tools/hsmkeyctl.c
+CTL := $(COMMON) tools/hsmkeyctl.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop
@@ -68,7 +68,7 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-$(B)/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
+$(B)/%.o: %.c $(wildcard daemon/*.h tools/*.h) uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -76,13 +76,13 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Idaemon $(shell pkg-config --cflags json-c) \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := daemon/util.c daemon/proto.c daemon/keystore.c daemon/config.c
-FUZZERS := fuzz_proto fuzz_config fuzz_keyfile
+FUZZ_SRC := daemon/util.c daemon/proto.c daemon/keystore.c daemon/config.c tools/luks2.c
+FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
-$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(wildcard daemon/*.h)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(wildcard daemon/*.h tools/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -ljson-c -lcrypto
 

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include "audit.h"
 #include "backend.h"
 #include "config.h"
@@ -139,6 +140,12 @@ int main(int argc, char **argv)
 	d.socket_path = cfg.socket;
 	log_init("hsmkeyd", cfg.verbose);
 	prctl(PR_SET_DUMPABLE, 0);
+	/*
+	 * OpenSSL's secure heap (locked, left out of core dumps, cleared on
+	 * free) for the private parts of keys it holds: the import key.
+	 */
+	if (CRYPTO_secure_malloc_init(1 << 16, 64) != 1)
+		log_warn("no OpenSSL secure heap: the import key's private half is in ordinary memory");
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */

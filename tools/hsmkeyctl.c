@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <linux/hsmkey.h>
 #include <openssl/evp.h>
+#include "luks2.h"
 #include "proto.h"
 #include "util.h"
 
@@ -827,98 +828,6 @@ static char **luks_argv(const char *const *fixed, const struct luks_args *a,
 	return v;
 }
 
-
-/*
- * cryptsetup's luksFormat proves a cipher by decrypting a sector with a
- * random key, which capi:xts(hsmaes) refuses (a non-token key binds
- * nothing, so no request runs).  So the volume is formatted with stock
- * aes-xts-plain64 and the same volume key (the token), and then the data
- * segment's cipher is set in the LUKS2 metadata: both header copies, each
- * with a higher sequence id and a fresh SHA-256 checksum over the binary
- * header and its JSON area, the secondary copy written first.  Nothing is
- * ever written to the data area under the stock cipher.
- */
-#define LUKS2_HDR_BIN	4096
-#define LUKS2_CSUM_OFF	448
-
-static uint64_t get_be64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static int luks2_set_cipher(const char *device, const char *cipher)
-{
-	static const uint8_t magic1[6] = { 'L', 'U', 'K', 'S', 0xba, 0xbe };
-	static const uint8_t magic2[6] = { 'S', 'K', 'U', 'L', 0xba, 0xbe };
-	uint8_t *hdr[2] = { NULL, NULL };
-	struct json_object *o = NULL, *seg;
-	uint64_t size = 0, seqid;
-	const char *text;
-	int fd, r = -EINVAL;
-
-	fd = open(device, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	hdr[0] = malloc(LUKS2_HDR_BIN);
-	if (!hdr[0] || pread(fd, hdr[0], LUKS2_HDR_BIN, 0) != LUKS2_HDR_BIN ||
-	    memcmp(hdr[0], magic1, 6) || hdr[0][6] != 0 || hdr[0][7] != 2)
-		goto out;
-	size = get_be64(hdr[0] + 8);
-	if (size < 2 * LUKS2_HDR_BIN || size > (4u << 20) ||
-	    strcmp((char *)hdr[0] + 72, "sha256"))
-		goto out;
-	free(hdr[0]);
-	hdr[0] = malloc(size);
-	hdr[1] = malloc(size);
-	if (!hdr[0] || !hdr[1] || pread(fd, hdr[0], size, 0) != (ssize_t)size ||
-	    pread(fd, hdr[1], size, (off_t)size) != (ssize_t)size ||
-	    memcmp(hdr[1], magic2, 6) || get_be64(hdr[1] + 8) != size ||
-	    get_be64(hdr[0] + 16) != get_be64(hdr[1] + 16))
-		goto out;
-	hdr[0][size - 1] = '\0';
-	o = json_tokener_parse((char *)hdr[0] + LUKS2_HDR_BIN);
-	if (!o || !json_object_object_get_ex(json_object_object_get(o, "segments"), "0", &seg) ||
-	    !json_object_object_get(seg, "encryption"))
-		goto out;
-	json_object_object_add(seg, "encryption", json_object_new_string(cipher));
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (strlen(text) >= size - LUKS2_HDR_BIN) {
-		r = -ENOSPC;
-		goto out;
-	}
-	seqid = get_be64(hdr[0] + 16) + 1;
-	for (int i = 1; i >= 0; i--) {
-		uint8_t *h = hdr[i];
-		unsigned int len = 32;
-
-		memset(h + LUKS2_HDR_BIN, 0, size - LUKS2_HDR_BIN);
-		memcpy(h + LUKS2_HDR_BIN, text, strlen(text));
-		put_be64(h + 16, seqid);
-		memset(h + LUKS2_CSUM_OFF, 0, 64);
-		if (!EVP_Digest(h, size, h + LUKS2_CSUM_OFF, &len, EVP_sha256(), NULL) ||
-		    pwrite(fd, h, size, i ? (off_t)size : 0) != (ssize_t)size || fsync(fd) < 0) {
-			r = -EIO;
-			goto out;
-		}
-	}
-	r = 0;
-out:
-	json_object_put(o);
-	free(hdr[0]);
-	free(hdr[1]);
-	close(fd);
-	return r;
-}
 
 static int luks_format(int argc, char **argv)
 {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Every parser under libFuzzer (ASan, UBSan) for a short while: the
-# control protocol, hsmkeyd.conf, and key files (unsealing included, over a
-# real keystore).  FUZZ_SECONDS per target (default 20).  A crash, leak or
+# control protocol, hsmkeyd.conf, key files (unsealing included, over a
+# real keystore) and the LUKS2 header editor of "hsmkeyctl luks format".  FUZZ_SECONDS per target (default 20).  A crash, leak or
 # sanitizer report fails the target; its reproducer is kept in the work
 # directory named in the output.
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,11 +20,20 @@ mkdir -p "$work/seeds/keyfile"
 	for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
 	"$top/build/hsmkeyctl" --socket "$work/s" create k --type aes-256-xts >/dev/null
 	"$top/build/hsmkeyctl" --socket "$work/s" policy k --users root --max-bytes 100 >/dev/null
+	"$top/build/hsmkeyctl" --socket "$work/s" rotate k >/dev/null
 	kill "$pid"; wait "$pid"
 )
 cp "$FUZZ_KEYSTORE/keys/k.json" "$work/seeds/keyfile/"
+# A real LUKS2 header (both copies), made by cryptsetup.
+mkdir -p "$work/seeds/luks2"
+truncate -s 20M "$work/luks.img"
+head -c 64 /dev/urandom > "$work/vk"
+printf pw | cryptsetup luksFormat --batch-mode --type luks2 --volume-key-file "$work/vk" --key-size 512 \
+	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file - "$work/luks.img" >/dev/null 2>&1
+head -c 32768 "$work/luks.img" > "$work/seeds/luks2/header"
+rm -f "$work/luks.img" "$work/vk"
 
-for t in proto config keyfile; do
+for t in proto config keyfile luks2; do
 	mkdir -p "$work/corpus-$t"
 	[[ -d $top/tests/fuzz/seeds/$t ]] && cp "$top/tests/fuzz/seeds/$t"/* "$work/corpus-$t/"
 	[[ -d $work/seeds/$t ]] && cp "$work/seeds/$t"/* "$work/corpus-$t/"
