@@ -331,7 +331,9 @@ static void hsmkey_key_revoke_finish(struct hsmkey_key *key)
 		}
 	} else {
 		crypto_free_skcipher(key->inner.skcipher);
+		crypto_free_skcipher(key->inner.direct);
 		key->inner.skcipher = NULL;
+		key->inner.direct = NULL;
 	}
 	memzero_explicit(key->material, sizeof(key->material));
 	mutex_unlock(&key->lock);

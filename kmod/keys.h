@@ -63,7 +63,16 @@ struct hsmkey_key {
 	struct delayed_work expiry;
 	struct work_struct limit_work;
 	union {
-		struct crypto_skcipher *skcipher;
+		struct {
+			/* The kernel's best driver, usable in any context. */
+			struct crypto_skcipher *skcipher;
+			/*
+			 * Its SIMD core, which the best driver wraps, used
+			 * directly when SIMD is usable (one layer fewer); NULL
+			 * when there is none.  Same key, same lifetime.
+			 */
+			struct crypto_skcipher *direct;
+		};
 		struct crypto_aead *aead[HSMKEY_GCM_NTAGS];
 	} inner;
 	bool has_owner;

@@ -7,9 +7,16 @@
  * Each forwards a request to the inner tfm of the key it is bound to, the
  * kernel's best implementation of the same mode (AES-NI where present),
  * through a sub-request kept in the request context: no allocation per
- * request, and asynchronous completion is passed through.
+ * request, and asynchronous completion is passed through.  The best driver
+ * is itself a wrapper (crypto/simd.c) that calls its SIMD core when SIMD
+ * is usable and defers to cryptd when not; where that core exists the key
+ * keeps a tfm of it too and requests go to it directly when SIMD is
+ * usable, as the wrapper would, so that hsmaes adds no layer on the usual
+ * path.
  */
 #include <crypto/aes.h>
+#include <asm/simd.h>
+#include <crypto/internal/simd.h>
 #include <crypto/internal/skcipher.h>
 #include <linux/module.h>
 #include "compat.h"
@@ -39,6 +46,30 @@ static struct hsmkey_skcipher_alg *to_halg(struct crypto_skcipher *tfm)
 			    struct hsmkey_skcipher_alg, alg);
 }
 
+/* A tfm of @driver keyed with @key's material. */
+static struct crypto_skcipher *hsmkey_skcipher_inner(const char *driver, u32 internal,
+						     struct hsmkey_key *key,
+						     unsigned int reqsize)
+{
+	struct crypto_skcipher *inner;
+	int err;
+
+	inner = crypto_alloc_skcipher(driver, internal,
+				      internal | CRYPTO_ALG_ALLOCATES_MEMORY);
+	if (IS_ERR(inner))
+		return inner;
+	if (crypto_skcipher_reqsize(inner) > reqsize)
+		err = -EINVAL;
+	else
+		err = crypto_skcipher_setkey(inner, key->material,
+					     hsmkey_type_keylen(key->type));
+	if (err) {
+		crypto_free_skcipher(inner);
+		return ERR_PTR(err);
+	}
+	return inner;
+}
+
 /*
  * Under key->lock, from hsmkey_key_bind(): make the key's inner tfm on its
  * first binding, one expanded key schedule shared by every tfm bound to it.
@@ -47,25 +78,20 @@ int hsmkey_skcipher_prepare(struct hsmkey_key *key, void *arg)
 {
 	const struct hsmkey_inner *spec = arg;
 	struct crypto_skcipher *inner;
-	int err;
 
 	lockdep_assert_held(&key->lock);
 	if (key->inner.skcipher)
 		return 0;
-	inner = crypto_alloc_skcipher(spec->driver, 0,
-				      CRYPTO_ALG_ALLOCATES_MEMORY);
+	inner = hsmkey_skcipher_inner(spec->driver, 0, key, spec->reqsize);
 	if (IS_ERR(inner))
 		return PTR_ERR(inner);
-	if (crypto_skcipher_reqsize(inner) > spec->reqsize)
-		err = -EINVAL;
-	else
-		err = crypto_skcipher_setkey(inner, key->material,
-					     hsmkey_type_keylen(key->type));
-	if (err) {
-		crypto_free_skcipher(inner);
-		return err;
-	}
 	key->inner.skcipher = inner;
+	/* The SIMD core is an optimisation: without it, the wrapper. */
+	if (spec->direct[0]) {
+		inner = hsmkey_skcipher_inner(spec->direct, CRYPTO_ALG_INTERNAL,
+					      key, spec->reqsize);
+		key->inner.direct = IS_ERR(inner) ? NULL : inner;
+	}
 	return 0;
 }
 
@@ -117,7 +143,9 @@ static int hsmkey_skcipher_crypt(struct skcipher_request *req, bool encrypt)
 	}
 
 	rctx->key = key;
-	skcipher_request_set_tfm(subreq, key->inner.skcipher);
+	/* What the wrapper does: its core when SIMD is usable, else itself. */
+	skcipher_request_set_tfm(subreq, key->inner.direct && crypto_simd_usable() ?
+				 key->inner.direct : key->inner.skcipher);
 	skcipher_request_set_callback(subreq, skcipher_request_flags(req),
 				      hsmkey_skcipher_done, req);
 	skcipher_request_set_crypt(subreq, req->src, req->dst, req->cryptlen,
@@ -230,6 +258,29 @@ static int hsmkey_skcipher_probe(struct hsmkey_skcipher_alg *halg)
 	halg->alg.chunksize = crypto_skcipher_chunksize(inner);
 	halg->alg.walksize = crypto_skcipher_alg(inner)->walksize;
 	crypto_free_skcipher(inner);
+
+	/*
+	 * crypto/simd.c names a wrapper's core "__" and the wrapper's driver
+	 * name; only an internal algorithm of that name and of the same
+	 * chunk size is taken for it.
+	 */
+	halg->inner.direct[0] = '\0';
+	if (snprintf(halg->inner.direct, sizeof(halg->inner.direct), "__%s",
+		     halg->inner.driver) >= sizeof(halg->inner.direct)) {
+		halg->inner.direct[0] = '\0';
+		return 0;
+	}
+	inner = crypto_alloc_skcipher(halg->inner.direct, CRYPTO_ALG_INTERNAL,
+				      CRYPTO_ALG_INTERNAL | CRYPTO_ALG_ALLOCATES_MEMORY);
+	if (IS_ERR(inner) ||
+	    crypto_skcipher_chunksize(inner) != halg->alg.chunksize) {
+		if (!IS_ERR(inner))
+			crypto_free_skcipher(inner);
+		halg->inner.direct[0] = '\0';
+		return 0;
+	}
+	halg->inner.reqsize = max(halg->inner.reqsize, crypto_skcipher_reqsize(inner));
+	crypto_free_skcipher(inner);
 	return 0;
 }
 
@@ -264,8 +315,10 @@ int hsmkey_skcipher_register(void)
 		err = hsmkey_selftest(halg->alg.base.cra_driver_name);
 		if (err)
 			goto err_unregister;
-		pr_info("%s registered over %s, self-test passed\n",
-			halg->alg.base.cra_driver_name, halg->inner.driver);
+		pr_info("%s registered over %s%s%s%s, self-test passed\n",
+			halg->alg.base.cra_driver_name, halg->inner.driver,
+			halg->inner.direct[0] ? " (directly over " : "",
+			halg->inner.direct, halg->inner.direct[0] ? ")" : "");
 	}
 	return 0;
 

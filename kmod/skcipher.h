@@ -11,7 +11,8 @@ struct crypto_skcipher;
 struct hsmkey_inner {
 	const char *name;
 	char driver[CRYPTO_MAX_ALG_NAME];
-	unsigned int reqsize;
+	char direct[CRYPTO_MAX_ALG_NAME];	/* its SIMD core, or "" */
+	unsigned int reqsize;			/* the larger of the two */
 };
 
 int hsmkey_skcipher_register(void);
