@@ -657,6 +657,62 @@ static int cmd_audit(int argc, char **argv)
 	return r;
 }
 
+static int run_capture(char *const argv[], char *out, size_t size);
+
+/*
+ * The device-mapper crypt volumes keyed through hsmkey (an hsmaes cipher),
+ * from "dmsetup table": whoever opened them (dm open, luks open, crypttab).
+ * The table names the key only by its keyring description; each volume's
+ * I/O state shows whether its key is still good.
+ */
+static int dm_status(void)
+{
+	char *const v[] = { "dmsetup", "table", "--target", "crypt", NULL };
+	static char out[1 << 16];
+	struct json_object *a = json_object_new_array();
+	char *line, *save = NULL;
+	int r = run_capture(v, out, sizeof(out));
+
+	if (r) {
+		json_object_put(a);
+		fprintf(stderr, "hsmkeyctl: dmsetup table failed (status %d): is device-mapper there?\n", r);
+		return EXIT_FAILED;
+	}
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char name[128], cipher[128], key[160], dev[64];
+		unsigned long long start, len, ivoff, off;
+		struct json_object *o;
+
+		if (sscanf(line, "%127[^:]: %llu %llu crypt %127s %159s %llu %63s %llu",
+			   name, &start, &len, cipher, key, &ivoff, dev, &off) != 8 ||
+		    !strstr(cipher, "hsmaes"))
+			continue;
+		o = json_object_new_object();
+		json_object_object_add(o, "map", json_object_new_string(name));
+		json_object_object_add(o, "cipher", json_object_new_string(cipher));
+		json_object_object_add(o, "device", json_object_new_string(dev));
+		json_object_object_add(o, "sectors", json_object_new_int64((int64_t)len));
+		json_object_object_add(o, "key", json_object_new_string(key));
+		json_object_array_add(a, o);
+	}
+	if (json_out) {
+		printf("%s\n", json_object_to_json_string_ext(a, JSON_C_TO_STRING_PRETTY));
+	} else {
+		printf("%-20s %-28s %-8s %10s %s\n", "MAP", "CIPHER", "DEVICE", "MIB", "KEY");
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *o = json_object_array_get_idx(a, i);
+			int64_t sectors = 0;
+
+			proto_int(o, "sectors", &sectors);
+			printf("%-20s %-28s %-8s %10lld %s\n", proto_str(o, "map"),
+			       proto_str(o, "cipher"), proto_str(o, "device"),
+			       (long long)(sectors / 2048), proto_str(o, "key"));
+		}
+	}
+	json_object_put(a);
+	return EXIT_OK;
+}
+
 static int cmd_dm(int argc, char **argv)
 {
 	const char *pos[2], *key = NULL;
@@ -678,8 +734,17 @@ static int cmd_dm(int argc, char **argv)
 		add(req, "map", pos[0]);
 		return simple(req, -1, NULL);
 	}
-	return usage_error("dm open DEVICE MAPNAME --key NAME | dm close MAPNAME",
-			   "dm needs 'open' or 'close'%s", "");
+	if (argc >= 2 && !strcmp(argv[1], "status")) {
+		argc--, argv++;
+		PARSE("dm status", 0, pos, NULL, NULL, NULL);
+		return dm_status();
+	}
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: hsmkeyctl dm open DEVICE MAPNAME --key NAME | dm close MAPNAME | dm status\n");
+		return EXIT_OK;
+	}
+	return usage_error("dm open DEVICE MAPNAME --key NAME | dm close MAPNAME | dm status",
+			   "dm needs 'open', 'close' or 'status'%s", "");
 }
 
 
@@ -1137,6 +1202,10 @@ static int cmd_luks(int argc, char **argv)
 	struct luks_args a;
 	int r;
 
+	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		printf("Usage: hsmkeyctl %s\n", LUKS_USAGE);
+		return EXIT_OK;
+	}
 	if (argc >= 2 && !strcmp(argv[1], "format"))
 		return luks_format(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "open"))
@@ -1177,7 +1246,8 @@ static const struct command commands[] = {
 	  "print a key's token (hex) for an AF_ALG application of an allowed user" },
 	{ "luks", cmd_luks, "luks format DEVICE --key NAME | open DEVICE MAPNAME | close MAPNAME | crypttab DEVICE MAPNAME",
 	  "LUKS2 volumes whose volume key is a token (passphrase and key both needed)" },
-	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME", "open or close a dm-crypt volume" },
+	{ "dm", cmd_dm, "dm open DEVICE MAPNAME --key NAME | dm close MAPNAME | dm status",
+	  "open or close a dm-crypt volume; list the volumes keyed through hsmkey" },
 	{ "status", cmd_status, "status", "show the daemon, the kernel module and the keys" },
 	{ "rotate", cmd_rotate, "rotate NAME [--key-file FILE|-]",
 	  "add a new current version; older versions keep reading existing data" },

@@ -46,6 +46,7 @@ assert open(sys.argv[3], "rb").read()[:32] not in hdr' "$loop" "$tokhex" "$work/
 check "a wrong passphrase opens nothing" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' luks open '$loop' lv --passphrase-file '$work/bad' 2>/dev/null"
 check "luks open" quiet ctl luks open "$loop" lv --passphrase-file "$work/pass"
 check "the table uses the hsmkey cipher" grep -q 'capi:xts(hsmaes)-plain64' <(dmsetup table lv)
+check "dm status lists the open volume" test "$(ctl --json dm status | json '[v["map"] + " " + v["cipher"] for v in o]')" = "['lv capi:xts(hsmaes)-plain64']"
 check "write through the LUKS2 volume" dd if="$work/data" of=/dev/mapper/lv bs=1M oflag=direct status=none
 check "luks close" quiet ctl luks close lv
 off=$(json 'int(o["segments"]["0"]["offset"]) // 512' < "$work/hdr.json")
