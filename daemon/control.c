@@ -247,11 +247,11 @@ static int import_key_reply(struct request *rq, bool renew)
 	char pem[2048], fp[65];
 	int r;
 
-	pthread_mutex_lock(&rq->d->lock);
+	pthread_mutex_lock(&rq->d->wrap_lock);
 	r = get_wrapkey(rq, renew);
 	if (!r && wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
 		r = fail(rq, EIO, "cannot encode the import wrapping key");
-	pthread_mutex_unlock(&rq->d->lock);
+	pthread_mutex_unlock(&rq->d->wrap_lock);
 	if (r)
 		return r;
 	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
@@ -293,11 +293,11 @@ static int op_import(struct request *rq)
 	if (n >= 0 && w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);
 
-		pthread_mutex_lock(&rq->d->lock);
+		pthread_mutex_lock(&rq->d->wrap_lock);
 		r = get_wrapkey(rq, false);
 		if (!r && wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen))
 			r = -EBADMSG;
-		pthread_mutex_unlock(&rq->d->lock);
+		pthread_mutex_unlock(&rq->d->wrap_lock);
 		if (r && r != -EBADMSG) {
 			wipe(buf, sizeof(buf));
 			return r;

@@ -17,12 +17,15 @@ struct wrapkey;
  * workers (worker.c) serve requests.  @mutate is held across every change
  * to keys (an admin request, a reconciliation, a destruction), so changes
  * happen one at a time and in the audit log's order; reads take no lock.
- * @lock guards @anchor, @wrapkey and @next_deletion; @cfg_lock the groups
- * in @cfg, which SIGHUP replaces.  Order: mutate, then lock.
+ * @lock guards @anchor and @next_deletion (the event loop takes it: it is
+ * never held long); @wrap_lock guards @wrapkey (making one takes a second);
+ * @cfg_lock the groups in @cfg, which SIGHUP replaces.  Order: mutate,
+ * then wrap_lock, then lock.
  */
 struct daemon {
 	pthread_mutex_t mutate;
 	pthread_mutex_t lock;
+	pthread_mutex_t wrap_lock;
 	pthread_rwlock_t cfg_lock;
 	struct config *cfg;
 	struct backend *be;		/* key storage */

@@ -803,7 +803,6 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 	struct json_object *o, *versions = json_object_new_array();
 	const uint8_t *mkid;
 	struct ks_key key;
-	uint32_t current = 0;
 	const char *text;
 	int r = 0;
 
@@ -819,7 +818,6 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 			key.version = version;
 			key.version_created = created;
 			r = ks_seal_version(ks, &key, versions);
-			current = version;
 		}
 		ks_key_wipe(&key);
 	}
@@ -828,7 +826,6 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 		key.has_policy = meta->has_policy;
 		key.policy = meta->policy;
 		r = ks_seal_version(ks, &key, versions);
-		current = add->version;
 		ks_key_wipe(&key);
 	}
 	if (r) {
@@ -856,7 +853,6 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 	r = strlen(text) > KS_FILE_MAX ? -EFBIG :
 	    write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
 	json_object_put(o);
-	(void)current;
 	return r;
 }
 
@@ -1213,6 +1209,8 @@ static int ks_files(struct keystore *ks, char ***out, size_t *count)
 	DIR *d;
 	int fd, r = 0;
 
+	*out = NULL;
+	*count = 0;
 	fd = dup(ks->keysfd);
 	if (fd < 0 || !(d = fdopendir(fd))) {
 		if (fd >= 0)
@@ -1271,7 +1269,7 @@ int ks_list(struct keystore *ks,
 
 	if (!rec)
 		return -ENOMEM;
-	r = ks_files(ks, &names, &n);
+	r = ks_files(ks, &names, &n);	/* on error: none */
 	for (size_t i = 0; !r && i < n; i++) {
 		/* Unsealing authenticates the metadata too. */
 		int e = ks_load(ks, names[i], rec);
@@ -1283,8 +1281,7 @@ int ks_list(struct keystore *ks,
 		if (!e)
 			r = fn(&key, arg);
 	}
-	if (!r || n)
-		ks_files_free(names, r && !n ? 0 : n);
+	ks_files_free(names, n);
 	free(rec);
 	return r;
 }
@@ -1350,8 +1347,7 @@ static int ks_check_all(struct keystore *ks, const char *skip)
 			log_error("keys/%s does not open (%s): restore or remove it before the master key can be replaced",
 				  names[i], strerror(-r));
 	}
-	if (!r)
-		ks_files_free(names, n);
+	ks_files_free(names, n);
 	free(rec);
 	return r;
 }
@@ -1365,11 +1361,11 @@ static int ks_reseal_all(struct keystore *ks, const char *skip)
 
 	if (!rec)
 		return -ENOMEM;
+	names = NULL;
+	n = 0;
 	r = ks_root_store(ks);
 	if (!r)
 		r = ks_files(ks, &names, &n);
-	else
-		n = 0, names = NULL;
 	for (size_t i = 0; !r && i < n; i++) {
 		if (skip && !strncmp(names[i], skip, strlen(skip)) &&
 		    !strcmp(names[i] + strlen(skip), ".json"))

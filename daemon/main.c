@@ -97,6 +97,7 @@ int main(int argc, char **argv)
 	struct daemon d = {
 		.mutate = PTHREAD_MUTEX_INITIALIZER,
 		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.wrap_lock = PTHREAD_MUTEX_INITIALIZER,
 		.cfg_lock = PTHREAD_RWLOCK_INITIALIZER,
 		.cfg = &cfg,
 	};

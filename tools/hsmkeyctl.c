@@ -1094,8 +1094,9 @@ static int luks_crypttab(int argc, char **argv)
 		return r < 0 ? EXIT_OK : r;
 	if (!valid_name(a.pos[1]))
 		return usage_error(LUKS_USAGE, "invalid volume name '%s'", a.pos[1]);
-	if (a.passfile && a.passfile[0] != '/')
-		return usage_error(LUKS_USAGE, "--passphrase-file needs an absolute path: '%s'", a.passfile);
+	if (a.passfile && (a.passfile[0] != '/' || strpbrk(a.passfile, " \t\n#")))
+		return usage_error(LUKS_USAGE, "--passphrase-file needs an absolute path without blanks or '#': '%s'",
+				   a.passfile);
 	r = luks_key_of(a.pos[0], name, sizeof(name), id, sizeof(id));
 	if (r)
 		return r;
