@@ -191,11 +191,24 @@ static bool is_xts(int type)
 	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS;
 }
 
+/* Reply with a new key version and provision it if the module is there. */
+static int reply_and_provision(struct request *rq, const struct ks_key *key)
+{
+	struct kernel *k;
+	int r = 0;
+
+	add_key_fields(rq->reply, key);
+	if (!kernel_open(&k)) {
+		r = provision(rq, k, key);
+		kernel_close(k);
+	}
+	return r;
+}
+
 /* Store a new key (random material when @material is NULL) and provision it. */
 static int create_common(struct request *rq, int type, const uint8_t *material)
 {
 	unsigned int half = key_type_len(type) / 2;
-	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
 	int r;
@@ -211,11 +224,7 @@ static int create_common(struct request *rq, int type, const uint8_t *material)
 	if (r)
 		return fail(rq, r, "cannot store key '%s': %s", name, strerror(-r));
 	log_info("%s key %s (%s)", material ? "imported" : "created", name, key_type_name(type));
-	add_key_fields(rq->reply, &key);
-	if (!kernel_open(&k)) {
-		r = provision(rq, k, &key);
-		kernel_close(k);
-	}
+	r = reply_and_provision(rq, &key);
 	ks_key_wipe(&key);
 	return r;
 }
@@ -901,7 +910,6 @@ static int op_dm_close(struct request *rq)
 static int op_rotate(struct request *rq)
 {
 	uint8_t buf[HSMKEY_MATERIAL_MAX + 1];
-	struct kernel *k = NULL;
 	struct ks_key key, meta;
 	const char *name;
 	int r, n, len;
@@ -932,11 +940,7 @@ static int op_rotate(struct request *rq)
 	if (r)
 		return fail(rq, r, "cannot store a new version of '%s': %s", name, strerror(-r));
 	log_info("rotated key %s to version %u", name, key.version);
-	add_key_fields(rq->reply, &key);
-	if (!kernel_open(&k)) {
-		r = provision(rq, k, &key);
-		kernel_close(k);
-	}
+	r = reply_and_provision(rq, &key);
 	ks_key_wipe(&key);
 	return r;
 }

@@ -1321,6 +1321,14 @@ static int ks_new_master(struct keystore *ks)
 	return 0;
 }
 
+/* Is @file the key file of key @name (NULL: of none)? */
+static bool ks_is_file_of(const char *file, const char *name)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	return name && !strncmp(file, name, len) && !strcmp(file + len, ".json");
+}
+
 /* Check that every key file (but @skip) opens: nothing may be stranded. */
 static int ks_check_all(struct keystore *ks, const char *skip)
 {
@@ -1335,8 +1343,7 @@ static int ks_check_all(struct keystore *ks, const char *skip)
 	for (size_t i = 0; !r && i < n; i++) {
 		struct ks_key key;
 
-		if (skip && !strncmp(names[i], skip, strlen(skip)) &&
-		    !strcmp(names[i] + strlen(skip), ".json"))
+		if (ks_is_file_of(names[i], skip))
 			continue;
 		r = ks_load(ks, names[i], rec);
 		for (uint32_t v = 0; !r && v < rec->nver; v++) {
@@ -1367,8 +1374,7 @@ static int ks_reseal_all(struct keystore *ks, const char *skip)
 	if (!r)
 		r = ks_files(ks, &names, &n);
 	for (size_t i = 0; !r && i < n; i++) {
-		if (skip && !strncmp(names[i], skip, strlen(skip)) &&
-		    !strcmp(names[i] + strlen(skip), ".json"))
+		if (ks_is_file_of(names[i], skip))
 			continue;
 		r = ks_load(ks, names[i], rec);
 		if (!r && CRYPTO_memcmp(rec->mkid, ks->next_mkid, KS_MKID_LEN))
