@@ -10,8 +10,8 @@ rm -rf "$res"
 mkdir -p "$res"
 # The guest reads its settings from the results directory it shares.
 cat > "$res/bench.env" <<EOT
-BENCH_PAIRS=${BENCH_PAIRS:-5}
-BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_PAIRS=${BENCH_PAIRS:-10}
+BENCH_SECONDS=${BENCH_SECONDS:-3}
 BENCH_KEYS=${BENCH_KEYS:-100000}
 EOT
 make -s -C "$top" all bench-tools || exit 1

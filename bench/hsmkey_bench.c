@@ -5,15 +5,18 @@
  *   hsmkey_bench key TYPE             provision one random key (holding
  *                                     /dev/hsmkey for the call); print
  *                                     "MATERIAL-HEX TOKEN-HEX"
- *   hsmkey_bench afalg ALG KEYHEX SIZE SECONDS
+ *   hsmkey_bench afalg SIZE SECONDS ALG KEYHEX [ALG KEYHEX ...]
  *                                     encrypt SIZE-byte requests on one tfm
- *                                     for SECONDS; print MB/s
+ *                                     per ALG, interleaved, for SECONDS each;
+ *                                     print MB/s for each, one per line
  *   hsmkey_bench add N                provision N keys in batches; print
  *                                     keys/s; their tokens are kept in
  *                                     /run/hsmkey-bench.tokens
  *   hsmkey_bench bind N SAMPLES       bind (setkey) one tfm to the first N
  *                                     tokens in turn, SAMPLES times after a
- *                                     warm-up; print the median in ns
+ *                                     warm-up, each followed by a stock
+ *                                     xts(aes) setkey; print both medians
+ *                                     in ns
  */
 #include <stdlib.h>
 #include <time.h>
@@ -62,30 +65,64 @@ static int cmd_key(const char *type)
 	return 0;
 }
 
-static int cmd_afalg(const char *alg, const char *keyhex, size_t size, double secs)
+/*
+ * The sides run interleaved in short slices, each round in a rotated order,
+ * so that a change in the machine's speed (another process on the host, a
+ * frequency step) falls on every side alike instead of on whichever side
+ * happened to run then.
+ */
+#define SLICE 0.02	/* seconds */
+
+struct afalg_side {
+	int fd;
+	unsigned long n;
+	double spent;
+};
+
+static int cmd_afalg(size_t size, double secs, int nsides, char **argv)
 {
 	uint8_t key[HSMKEY_TOKEN_LEN], iv[16] = { 0 };
 	uint8_t *buf = calloc(1, size);
-	size_t keylen = strlen(keyhex) / 2;
+	struct afalg_side *side = calloc((size_t)nsides, sizeof(*side));
 	double t0, t;
-	unsigned long n = 0;
-	int fd = alg_open(alg);
 
-	unhex(keyhex, key);
-	if (fd < 0 || alg_setkey(fd, key, (int)keylen)) {
-		fprintf(stderr, "cannot key %s\n", alg);
+	if (!buf || !side)
 		return 1;
-	}
-	t0 = now();
-	do {
-		if (alg_crypt(fd, true, iv, buf, buf, size)) {
-			fprintf(stderr, "request failed\n");
+	for (int i = 0; i < nsides; i++) {
+		const char *alg = argv[2 * i], *keyhex = argv[2 * i + 1];
+		size_t keylen = strlen(keyhex) / 2;
+
+		if (keylen > sizeof(key)) {
+			fprintf(stderr, "key for %s too long\n", alg);
 			return 1;
 		}
-		n++;
-		t = now();
-	} while (t - t0 < secs);
-	printf("%.2f\n", (double)n * (double)size / (t - t0) / 1e6);
+		unhex(keyhex, key);
+		side[i].fd = alg_open(alg);
+		if (side[i].fd < 0 ||
+		    alg_setkey(side[i].fd, key, (int)keylen)) {
+			fprintf(stderr, "cannot key %s\n", alg);
+			return 1;
+		}
+	}
+	for (unsigned long round = 0; side[0].spent < secs; round++) {
+		for (int j = 0; j < nsides; j++) {
+			struct afalg_side *s = &side[(round + (unsigned long)j) % (unsigned long)nsides];
+
+			t0 = now();
+			do {
+				if (alg_crypt(s->fd, true, iv, buf, buf, size)) {
+					fprintf(stderr, "request failed\n");
+					return 1;
+				}
+				s->n++;
+				t = now();
+			} while (t - t0 < SLICE);
+			s->spent += t - t0;
+		}
+	}
+	for (int i = 0; i < nsides; i++)
+		printf("%.2f\n", (double)side[i].n * (double)size / side[i].spent / 1e6);
+	free(side);
 	free(buf);
 	return 0;
 }
@@ -134,21 +171,35 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Bind latency, interleaved sample by sample with a reference: a setkey of
+ * the same length on stock xts(aes), whose cost does not depend on hsmkey's
+ * table.  Comparing two table sizes measured seconds apart then compares
+ * each against the machine's speed at that moment (under emulation, that
+ * speed has been seen to step by half between one second and the next).
+ */
 static int cmd_bind(unsigned int n, unsigned int samples)
 {
 	uint8_t (*tok)[HSMKEY_TOKEN_LEN] = calloc(n, HSMKEY_TOKEN_LEN);
+	uint8_t ref_key[HSMKEY_TOKEN_LEN];
 	double *lat = calloc(samples, sizeof(double));
+	double *ref = calloc(samples, sizeof(double));
 	FILE *f = fopen(TOKENS, "r");
-	int fd = alg_open("xts(hsmaes)");
-	double t0;
+	int fd = alg_open("xts(hsmaes)"), rfd = alg_open("xts(aes)");
+	double t0, t1, t2;
 
-	if (!f || fd < 0 || fread(tok, HSMKEY_TOKEN_LEN, n, f) != n) {
+	if (!f || !lat || !ref || fd < 0 || rfd < 0 ||
+	    fread(tok, HSMKEY_TOKEN_LEN, n, f) != n) {
 		fprintf(stderr, "need %u tokens in " TOKENS "\n", n);
 		return 1;
 	}
+	/* Two different halves: XTS refuses equal ones. */
+	for (unsigned int i = 0; i < sizeof(ref_key); i++)
+		ref_key[i] = (uint8_t)(i * 7 + 1);
 	/* Warm-up: every key gets its inner tfm before timing. */
 	for (unsigned int i = 0; i < n; i++)
-		if (alg_setkey(fd, tok[i], HSMKEY_TOKEN_LEN)) {
+		if (alg_setkey(fd, tok[i], HSMKEY_TOKEN_LEN) ||
+		    alg_setkey(rfd, ref_key, (int)sizeof(ref_key))) {
 			fprintf(stderr, "bind failed\n");
 			return 1;
 		}
@@ -156,10 +207,20 @@ static int cmd_bind(unsigned int n, unsigned int samples)
 		t0 = now();
 		if (alg_setkey(fd, tok[s % n], HSMKEY_TOKEN_LEN))
 			return 1;
-		lat[s] = now() - t0;
+		t1 = now();
+		if (alg_setkey(rfd, ref_key, (int)sizeof(ref_key)))
+			return 1;
+		t2 = now();
+		lat[s] = t1 - t0;
+		ref[s] = t2 - t1;
 	}
 	qsort(lat, samples, sizeof(double), cmp_double);
-	printf("%.0f\n", lat[samples / 2] * 1e9);
+	qsort(ref, samples, sizeof(double), cmp_double);
+	printf("%.0f %.0f\n", lat[samples / 2] * 1e9, ref[samples / 2] * 1e9);
+	fclose(f);
+	free(tok);
+	free(lat);
+	free(ref);
 	return 0;
 }
 
@@ -167,8 +228,8 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "key"))
 		return cmd_key(argv[2]);
-	if (argc == 6 && !strcmp(argv[1], "afalg"))
-		return cmd_afalg(argv[2], argv[3], strtoul(argv[4], NULL, 0), atof(argv[5]));
+	if (argc >= 6 && argc % 2 == 0 && !strcmp(argv[1], "afalg"))
+		return cmd_afalg(strtoul(argv[2], NULL, 0), atof(argv[3]), (argc - 4) / 2, argv + 4);
 	if (argc == 3 && !strcmp(argv[1], "add"))
 		return cmd_add((unsigned int)strtoul(argv[2], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "bind"))

@@ -15,7 +15,7 @@ data = defaultdict(lambda: defaultdict(dict))
 units = {}
 for line in sys.stdin:
     f = line.split()
-    if len(f) == 5 and f[0] == "unit":
+    if len(f) >= 3 and f[0] == "unit":
         units[f[1]] = " ".join(f[2:])
         continue
     if len(f) != 4:

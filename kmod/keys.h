@@ -64,12 +64,14 @@ struct hsmkey_key {
 	struct work_struct limit_work;
 	union {
 		struct {
-			/* The kernel's best driver, usable in any context. */
+			/*
+			 * Usable in any context: the kernel's best driver, or
+			 * cryptd over its SIMD core where there is one.
+			 */
 			struct crypto_skcipher *skcipher;
 			/*
-			 * Its SIMD core, which the best driver wraps, used
-			 * directly when SIMD is usable (one layer fewer); NULL
-			 * when there is none.  Same key, same lifetime.
+			 * That SIMD core, used directly when SIMD is usable;
+			 * NULL when there is none.  Same key, same lifetime.
 			 */
 			struct crypto_skcipher *direct;
 		};
