@@ -10,11 +10,14 @@
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
 #     10 and with 100,000 keys loaded (A/A: 10 keys measured twice).
 # BENCH_PAIRS (10), BENCH_SECONDS (3: fio seconds per side and pair),
-# BENCH_KEYS (100000).
+# BENCH_KEYS (100000), BENCH_ONLY (workload names as reported, space
+# separated: run only those, e.g. to give one more pairs; default all).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 [[ -r /results/bench.env ]] && . /results/bench.env
 pairs=${BENCH_PAIRS:-10} secs=${BENCH_SECONDS:-3} nkeys=${BENCH_KEYS:-100000}
+only=${BENCH_ONLY:-}
+wanted() { [[ -z $only || " $only " == *" $1 "* ]]; }
 # The measuring process stays on one CPU: migrations add noise.
 bench_bin=$top/build/bench/hsmkey_bench
 bench() { taskset -c 1 "$bench_bin" "$@"; }
@@ -76,6 +79,7 @@ for s in b:
 for p in $(seq "$pairs"); do
 	for w in "read 1M" "write 1M" "randread 4k"; do
 		set -- $w
+		wanted "fio-$1-$2" || continue
 		n=0
 		while read -r s mbs; do
 			echo "fio-$1-$2 $s $p $mbs" >> "$out"
@@ -84,6 +88,7 @@ for p in $(seq "$pairs"); do
 		((n == 3)) || die "fio $1 $2 measured $n sides"
 	done
 	for size in 512 4096 65536; do
+		wanted "afalg-$size" || continue
 		# Two seconds per side, interleaved in 20 ms slices (hsmkey_bench).
 		mapfile -t r < <(bench afalg "$size" 2 'xts(hsmaes)' "$token" \
 			'xts(aes)' "$material" 'xts-aes-aesni' "$material")
@@ -118,7 +123,8 @@ bind() {	# SIDE PAIR
 	echo "$1 $2 $hsm $ref" >> "$ns"
 	echo "bind $1 $2 $(python3 -c "print(100 * $hsm / $ref)")" >> "$out"
 }
-for p in $(seq "$pairs"); do
+wanted bind || pairs_bind=0
+for p in $(seq "${pairs_bind:-$pairs}"); do
 	rmmod hsmkey && insmod "$ko" || die "reloading the module"
 	rm -f /run/hsmkey-bench.tokens
 	bench add 10 > /dev/null || die "add 10 keys"
@@ -128,13 +134,13 @@ for p in $(seq "$pairs"); do
 	rates+=("$r")
 	bind k100k "$p"
 done
-rate=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+rate=$(printf '%s\n' "${rates[@]:-none}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
 echo "unit bind % of a stock setkey" >> "$out"
 {
 	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
 	echo "hsmkey side: $(dmesg | grep -o 'xts-hsmaes registered over [^,]*' | tail -1)"
-	echo "add rate: $rate keys/s (median of $pairs runs: $((nkeys - 10)) keys in batches of 256, after 10)"
-	echo "bind latency: k10 = 10 keys loaded, k100k = $nkeys (the same 10 keys bound);"
+	wanted bind && echo "add rate: $rate keys/s (median of $pairs runs: $((nkeys - 10)) keys in batches of 256, after 10)"
+	wanted bind && echo "bind latency: k10 = 10 keys loaded, k100k = $nkeys (the same 10 keys bound);" &&
 	python3 -c '
 import statistics, sys
 v = {}
