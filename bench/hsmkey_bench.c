@@ -188,8 +188,11 @@ static int cmd_bind(unsigned int n, unsigned int samples)
 	int fd = alg_open("xts(hsmaes)"), rfd = alg_open("xts(aes)");
 	double t0, t1, t2;
 
-	if (!f || !lat || !ref || fd < 0 || rfd < 0 ||
-	    fread(tok, HSMKEY_TOKEN_LEN, n, f) != n) {
+	if (!tok || !lat || !ref || fd < 0 || rfd < 0) {
+		fprintf(stderr, "cannot open xts(hsmaes) and xts(aes)\n");
+		return 1;
+	}
+	if (!f || fread(tok, HSMKEY_TOKEN_LEN, n, f) != n) {
 		fprintf(stderr, "need %u tokens in " TOKENS "\n", n);
 		return 1;
 	}

@@ -123,25 +123,27 @@ bind() {	# SIDE PAIR
 	echo "$1 $2 $hsm $ref" >> "$ns"
 	echo "bind $1 $2 $(python3 -c "print(100 * $hsm / $ref)")" >> "$out"
 }
-wanted bind || pairs_bind=0
-for p in $(seq "${pairs_bind:-$pairs}"); do
-	rmmod hsmkey && insmod "$ko" || die "reloading the module"
-	rm -f /run/hsmkey-bench.tokens
-	bench add 10 > /dev/null || die "add 10 keys"
-	bind k10 "$p"
-	bind k10aa "$p"
-	r=$(bench add $((nkeys - 10))) || die "add $nkeys keys"
-	rates+=("$r")
-	bind k100k "$p"
-done
-rate=$(printf '%s\n' "${rates[@]:-none}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+if wanted bind; then
+	for p in $(seq "$pairs"); do
+		rmmod hsmkey && insmod "$ko" || die "reloading the module"
+		rm -f /run/hsmkey-bench.tokens
+		bench add 10 > /dev/null || die "add 10 keys"
+		bind k10 "$p"
+		bind k10aa "$p"
+		r=$(bench add $((nkeys - 10))) || die "add $nkeys keys"
+		rates+=("$r")
+		bind k100k "$p"
+	done
+fi
 echo "unit bind % of a stock setkey" >> "$out"
 {
 	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
 	echo "hsmkey side: $(dmesg | grep -o 'xts-hsmaes registered over [^,]*' | tail -1)"
-	wanted bind && echo "add rate: $rate keys/s (median of $pairs runs: $((nkeys - 10)) keys in batches of 256, after 10)"
-	wanted bind && echo "bind latency: k10 = 10 keys loaded, k100k = $nkeys (the same 10 keys bound);" &&
-	python3 -c '
+	if wanted bind; then
+		rate=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
+		echo "add rate: $rate keys/s (median of $pairs runs: $((nkeys - 10)) keys in batches of 256, after 10)"
+		echo "bind latency: k10 = 10 keys loaded, k100k = $nkeys (the same 10 keys bound);"
+		python3 -c '
 import statistics, sys
 v = {}
 for line in open(sys.argv[1]):
@@ -150,6 +152,7 @@ for line in open(sys.argv[1]):
 print("  median ns: " + ", ".join(
     f"{s} {statistics.median(h for h, _ in x):.0f} (stock setkey {statistics.median(r for _, r in x):.0f})"
     for s, x in v.items()))' "$ns"
+	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"
 } | tee /results/report.txt

@@ -250,25 +250,29 @@ int hsmkey_skcipher_attach(struct crypto_skcipher *tfm, struct hsmkey_key *key)
 	return 0;
 }
 
-/* Whether requests go to a SIMD core directly (and to cryptd when not). */
-bool hsmkey_skcipher_has_direct(enum hsmkey_mode mode)
+static const struct hsmkey_inner *hsmkey_skcipher_find(enum hsmkey_mode mode)
 {
 	int i;
 
 	for (i = 0; i < ARRAY_SIZE(hsmkey_skciphers); i++)
 		if (hsmkey_skciphers[i].mode == mode)
-			return hsmkey_skciphers[i].inner.direct[0];
-	return false;
+			return &hsmkey_skciphers[i].inner;
+	return NULL;
+}
+
+/* Whether requests go to a SIMD core directly (and to cryptd when not). */
+bool hsmkey_skcipher_has_direct(enum hsmkey_mode mode)
+{
+	const struct hsmkey_inner *in = hsmkey_skcipher_find(mode);
+
+	return in && in->direct[0];
 }
 
 const char *hsmkey_skcipher_inner_driver(enum hsmkey_mode mode)
 {
-	int i;
+	const struct hsmkey_inner *in = hsmkey_skcipher_find(mode);
 
-	for (i = 0; i < ARRAY_SIZE(hsmkey_skciphers); i++)
-		if (hsmkey_skciphers[i].mode == mode)
-			return hsmkey_skciphers[i].inner.driver;
-	return "";
+	return in ? in->driver : "";
 }
 
 /*
