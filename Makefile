@@ -5,6 +5,7 @@
 # make test       the whole test suite (host, stock-kernel guest)
 # make test-quick host tests and one stock-kernel guest boot
 # make demo       the end-to-end job in a guest of the stock kernel
+# make fuzz-kernel N=...  the kernel netlink fuzzer, longer (guest)
 # make install / dkms-install / style / check / clean
 
 HSMKEY_VERSION ?= 0.1.0
@@ -41,13 +42,14 @@ DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
 CTL := $(COMMON) tools/hsmkeyctl.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
-	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop
+	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
+	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
 LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all fuzz bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
+.PHONY: all fuzz fuzz-kernel bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -64,7 +66,7 @@ module-debug:
 	@for v in debug kunit; do \
 		mkdir -p $(B)/kmod-$$v && cp -a Kbuild kmod uapi $(B)/kmod-$$v/ && \
 		$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(B)/kmod-$$v \
-			HSMKEY_VERSION=$(HSMKEY_VERSION) \
+			HSMKEY_VERSION=$(HSMKEY_VERSION) HSMKEY_GCOV=y \
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
@@ -169,11 +171,20 @@ bench-tools: $(B)/bench/hsmkey_bench
 
 $(B)/bench/hsmkey_bench: bench/hsmkey_bench.c tests/guest/nltest.h tests/guest/algtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto -lpthread
 
 # The benchmark: hsmkey against the stock kernel paths in one guest boot.
 bench: all bench-tools
 	bench/bench.sh
+
+# The kernel netlink fuzzer for longer than make test runs it (N messages,
+# SEED to replay), in a stock-kernel guest.
+N ?= 1000000
+fuzz-kernel: all tests
+	@mkdir -p $(B)/fuzz-kernel
+	@printf 'NL_FUZZ_N=%s\nNL_FUZZ_SEED=%s\n' '$(N)' '$(SEED)' > $(B)/fuzz-kernel/fuzz.env
+	tests/qemu/boot.sh $(KVER) $(CURDIR)/$(B)/fuzz-kernel 7200 $(CURDIR)/tests/guest/fuzz_kernel.sh
+	@cat $(B)/fuzz-kernel/output.txt; exit $$(cat $(B)/fuzz-kernel/cmd-rc.txt)
 
 print-new-kver:
 	@echo $(NEW_KVER)

@@ -17,9 +17,21 @@
  *                                     warm-up, each followed by a stock
  *                                     xts(aes) setkey; print both medians
  *                                     in ns
+ *   hsmkey_bench revoke TOKENHEX NBOUND
+ *                                     bind NBOUND tfms to the key, keep
+ *                                     AF_ALG requests in flight on them
+ *                                     from another thread, and time the
+ *                                     REVOKE call (send to ack); print µs
+ *   hsmkey_bench e2e DEVICE CMD [ARG...]
+ *                                     read DEVICE (O_DIRECT) in a loop from
+ *                                     another thread, run CMD, and print
+ *                                     the ms from starting CMD to the first
+ *                                     failed read, and CMD's own ms
  */
+#include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
+#include <sys/wait.h>
 #include "../tests/guest/nltest.h"
 #include "../tests/guest/algtest.h"
 
@@ -227,8 +239,150 @@ static int cmd_bind(unsigned int n, unsigned int samples)
 	return 0;
 }
 
+struct inflight {
+	int *fds;
+	unsigned int n;
+	volatile int stop;
+	unsigned long done;
+	int last_err;
+};
+
+/* Requests on every bound tfm in turn until one fails (revoked) or stop. */
+static void *inflight_run(void *arg)
+{
+	struct inflight *f = arg;
+	uint8_t buf[4096] = { 0 }, iv[16] = { 0 };
+	unsigned int i = 0;
+
+	while (!f->stop) {
+		f->last_err = alg_crypt(f->fds[i++ % f->n], true, iv, buf, buf,
+					sizeof(buf));
+		if (f->last_err)
+			break;
+		f->done++;
+	}
+	return NULL;
+}
+
+static int cmd_revoke(const char *tokhex, unsigned int nbound)
+{
+	struct inflight f = { .n = nbound };
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	const struct hsmkey_token *ht = (const void *)tok;
+	struct nlt_key k = { 0 };
+	pthread_t th;
+	struct nlt t;
+	double t0, t1;
+	int err;
+
+	unhex(tokhex, tok);
+	memcpy(k.id, ht->key_id, HSMKEY_ID_LEN);
+	k.version = ntohl(ht->key_version);
+	f.fds = calloc(nbound, sizeof(int));
+	if (!f.fds || nlt_open(&t))
+		return 1;
+	for (unsigned int i = 0; i < nbound; i++) {
+		f.fds[i] = alg_open("xts(hsmaes)");
+		if (f.fds[i] < 0 || alg_setkey(f.fds[i], tok, sizeof(tok))) {
+			fprintf(stderr, "cannot bind tfm %u\n", i);
+			return 1;
+		}
+	}
+	pthread_create(&th, NULL, inflight_run, &f);
+	while (f.done < 50 && !f.last_err)
+		usleep(1000);
+	t0 = now();
+	err = nlt_revoke(&t, &k);
+	t1 = now();
+	f.stop = 1;
+	pthread_join(th, NULL);
+	if (err || f.last_err != -EKEYREVOKED) {
+		fprintf(stderr, "revoke %d (%s), in-flight requests ended with %d\n",
+			err, t.extack, f.last_err);
+		return 1;
+	}
+	printf("%.0f\n", (t1 - t0) * 1e6);
+	for (unsigned int i = 0; i < nbound; i++)
+		close(f.fds[i]);
+	free(f.fds);
+	nlt_close(&t);
+	return 0;
+}
+
+struct reader {
+	int fd;
+	volatile int stop;
+	double failed_at;
+	unsigned long reads;
+};
+
+static void *reader_run(void *arg)
+{
+	struct reader *r = arg;
+	void *buf;
+
+	if (posix_memalign(&buf, 4096, 4096))
+		return NULL;
+	while (!r->stop) {
+		if (pread(r->fd, buf, 4096, (off_t)(r->reads % 256) * 4096) != 4096) {
+			r->failed_at = now();
+			break;
+		}
+		r->reads++;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int cmd_e2e(const char *dev, char **cmd)
+{
+	struct reader r = { .fd = open(dev, O_RDONLY | O_DIRECT) };
+	double t0, t1, deadline;
+	pthread_t th;
+	int status;
+	pid_t pid;
+
+	if (r.fd < 0) {
+		perror(dev);
+		return 1;
+	}
+	pthread_create(&th, NULL, reader_run, &r);
+	while (r.reads < 50 && !r.failed_at)
+		usleep(1000);
+	t0 = now();
+	pid = fork();
+	if (!pid) {
+		execvp(cmd[0], cmd);
+		_exit(127);
+	}
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status)) {
+		fprintf(stderr, "%s failed\n", cmd[0]);
+		r.stop = 1;
+		pthread_join(th, NULL);
+		return 1;
+	}
+	t1 = now();
+	deadline = t1 + 5;
+	while (!r.failed_at && now() < deadline)
+		usleep(100);
+	r.stop = 1;
+	pthread_join(th, NULL);
+	close(r.fd);
+	if (!r.failed_at) {
+		fprintf(stderr, "reads still succeed 5 s after %s\n", cmd[0]);
+		return 1;
+	}
+	printf("%.2f %.2f\n", (r.failed_at - t0) * 1e3, (t1 - t0) * 1e3);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "revoke"))
+		return cmd_revoke(argv[2], (unsigned int)strtoul(argv[3], NULL, 0));
+	if (argc >= 4 && !strcmp(argv[1], "e2e"))
+		return cmd_e2e(argv[2], argv + 3);
 	if (argc == 3 && !strcmp(argv[1], "key"))
 		return cmd_key(argv[2]);
 	if (argc >= 6 && argc % 2 == 0 && !strcmp(argv[1], "afalg"))

@@ -8,7 +8,9 @@
 #   AF_ALG encryption of 512 B, 4 KiB and 64 KiB requests: xts(hsmaes)
 #     against xts(aes), A/A: the stock driver by its driver name;
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
-#     10 and with 100,000 keys loaded (A/A: 10 keys measured twice).
+#     10 and with 100,000 keys loaded (A/A: 10 keys measured twice);
+#   revocation latency (revoke): the kernel call with 100 bound tfms and
+#     I/O in flight, and hsmkeyctl revoke to the first failed read.
 # BENCH_PAIRS (10), BENCH_SECONDS (3: fio seconds per side and pair),
 # BENCH_KEYS (100000), BENCH_ONLY (workload names as reported, space
 # separated: run only those, e.g. to give one more pairs; default all).
@@ -136,6 +138,48 @@ if wanted bind; then
 	done
 fi
 echo "unit bind % of a stock setkey" >> "$out"
+
+# Revocation latency, one key per round.  The kernel call: 100 AF_ALG tfms
+# bound to the key with requests in flight on them, and a dm-crypt volume
+# of the key being read, when REVOKE is sent (hsmkey_bench revoke times it,
+# send to ack).  End to end: a volume hsmkeyd opened, read in a loop, from
+# starting "hsmkeyctl revoke" to the first failed read (hsmkey_bench e2e).
+rev=/results/revoke.txt
+: > "$rev"
+if wanted revoke; then
+	for p in $(seq "$pairs"); do
+		read -r material token < <(bench key aes-256-xts) || die "revoke: key"
+		keyctl session - bash -c "
+			python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.argv[1]))' $token |
+				keyctl padd logon hsmkey:rev @s >/dev/null &&
+			dmsetup create r-vol --table '0 $sectors crypt capi:xts(hsmaes)-plain64 :64:logon:hsmkey:rev 0 /dev/ram0 0'" ||
+			die "revoke: dm-crypt volume"
+		dmsetup mknodes
+		taskset -c 0 bash -c 'while dd if=/dev/mapper/r-vol of=/dev/null bs=64k count=64 \
+			iflag=direct status=none 2>/dev/null; do :; done' &
+		io=$!
+		us=$(bench revoke "$token" 100) || die "revoke: kernel call"
+		wait "$io"
+		dmsetup remove r-vol
+		echo "kernel $p $us" >> "$rev"
+	done
+	work=/run/hsmkey-bench-daemon
+	mkdir -p "$work"
+	sock=$work/sock
+	"$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>"$work/log" &
+	dpid=$!
+	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+	ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+	for p in $(seq "$pairs"); do
+		ctl create "rv$p" --type aes-256-xts >/dev/null || die "revoke: create"
+		ctl dm open /dev/ram0 "rv$p" --key "rv$p" >/dev/null || die "revoke: dm open"
+		read -r e2e cmd < <(bench e2e "/dev/mapper/rv$p" "$top/build/hsmkeyctl" \
+			--socket "$sock" revoke "rv$p") || die "revoke: end to end"
+		ctl dm close "rv$p" >/dev/null 2>&1 || dmsetup remove "rv$p"
+		echo "e2e $p $e2e $cmd" >> "$rev"
+	done
+	kill "$dpid"; wait "$dpid"
+fi
 {
 	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
 	echo "hsmkey side: $(dmesg | grep -o 'xts-hsmaes registered over [^,]*' | tail -1)"
@@ -152,6 +196,22 @@ for line in open(sys.argv[1]):
 print("  median ns: " + ", ".join(
     f"{s} {statistics.median(h for h, _ in x):.0f} (stock setkey {statistics.median(r for _, r in x):.0f})"
     for s, x in v.items()))' "$ns"
+	fi
+	if wanted revoke; then
+		python3 -c '
+import statistics, sys
+k, e, c = [], [], []
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0] == "kernel":
+        k.append(float(f[2]))
+    else:
+        e.append(float(f[2])); c.append(float(f[3]))
+print(f"revoke: kernel call median {statistics.median(k):.0f} us, worst {max(k):.0f} us "
+      f"({len(k)} rounds; 100 bound tfms, AF_ALG and dm-crypt reads in flight; goal <= 1000 us)")
+print(f"revoke: end to end median {statistics.median(e):.1f} ms, worst {max(e):.1f} ms "
+      f"(hsmkeyctl revoke to the first failed read of an open volume; the command "
+      f"itself median {statistics.median(c):.1f} ms; goal <= 20 ms)")' "$rev"
 	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"

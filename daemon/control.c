@@ -686,6 +686,9 @@ static int op_policy(struct request *rq)
 		return r;
 	if (bindings > UINT32_MAX)
 		return fail(rq, EINVAL, "'max_bindings' is too large");
+	if ((uint64_t)nb > HSMKEY_TIME_MAX || (uint64_t)na > HSMKEY_TIME_MAX)
+		return fail(rq, EINVAL, "'not_before' and 'not_after' go up to %llu (9999-12-31)",
+			    HSMKEY_TIME_MAX);
 	if (nb && na && nb > na)
 		return fail(rq, EINVAL, "the key would expire before it becomes valid");
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&
@@ -796,7 +799,7 @@ static int op_audit_verify(struct request *rq)
 	if (!rq->d->audit)
 		return fail(rq, ENOENT, "this daemon keeps no audit log");
 	if (!kernel_open(&k)) {
-		if (kernel_audit_anchor(k, instance(rq->d), 0, NULL, &anchor, head))
+		if (kernel_audit_get(k, instance(rq->d), &anchor, head))
 			anchor = 0;
 		kernel_close(k);
 	}
@@ -1153,9 +1156,10 @@ static const struct {
 };
 
 /*
- * Keep the chain head outside the file: in the kernel module.  One
- * netlink socket for it, kept across records (every kernel event makes a
- * record, in the poll loop), opened again after a failure.
+ * Keep the chain head outside the file: in the kernel module.  The change
+ * goes out on the socket registered on /dev/hsmkey (see kernel.h); the
+ * socket it is built on is kept across records (every kernel event makes
+ * a record, in the poll loop), opened again after a failure.
  */
 static void audit_anchor(struct daemon *d)
 {
@@ -1168,7 +1172,7 @@ static void audit_anchor(struct daemon *d)
 	seq = audit_head(d->audit, head);
 	if (!seq || (!d->anchor && kernel_open(&d->anchor)))
 		goto out;
-	r = kernel_audit_anchor(d->anchor, instance(d), seq, head, NULL, NULL);
+	r = kernel_audit_set(d->anchor, instance(d), seq, head);
 	if (r) {
 		log_debug("cannot store the audit anchor in the kernel: %s%s%s", strerror(-r),
 			  *kernel_errmsg(d->anchor) ? ": " : "", kernel_errmsg(d->anchor));
@@ -1198,16 +1202,24 @@ int control_audit(struct daemon *d, const char *op, int result, const char *deta
 static int on_kernel_event(const struct kernel_event *e, void *arg)
 {
 	struct daemon *d = arg;
+	char detail[96];
 
 	if (d->last_kseq && e->seq > d->last_kseq + 1) {
-		char detail[96];
-
-		/* Rate-limited denials, or an overrun: record, then resync. */
+		/* An overrun: record, then resync. */
 		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were not received",
 			 (unsigned long long)d->last_kseq + 1, (unsigned long long)e->seq - 1);
 		control_audit(d, "events-lost", -ENOBUFS, detail);
 		d->resync = true;
 	}
+	/* Binds and denials the rate limit held back: no sequence number, a count. */
+	if (d->last_kseq && e->suppressed > d->last_suppressed) {
+		snprintf(detail, sizeof(detail),
+			 "the kernel's rate limit held back %llu bind or deny events",
+			 (unsigned long long)(e->suppressed - d->last_suppressed));
+		control_audit(d, "events-suppressed", 0, detail);
+	}
+	if (e->suppressed > d->last_suppressed)
+		d->last_suppressed = e->suppressed;
 	d->last_kseq = e->seq;
 	if (d->audit && !audit_kernel_event(d->audit, e->type, e->seq, e->id, e->version,
 					     e->uid, e->pid, e->comm, e->err))
@@ -1229,7 +1241,7 @@ void control_audit_check(struct daemon *d)
 
 	if (!d->audit || kernel_open(&k))
 		return;
-	if (kernel_audit_anchor(k, instance(d), 0, NULL, &anchor, head))
+	if (kernel_audit_get(k, instance(d), &anchor, head))
 		anchor = 0;
 	kernel_close(k);
 	if (!audit_verify(d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints))

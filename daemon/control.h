@@ -13,10 +13,11 @@ struct kernel;
 struct wrapkey;
 
 /*
- * Threads: the event loop (main.c) owns @events, @last_kseq and @resync;
- * workers (worker.c) serve requests.  @mutate is held across every change
- * to keys (an admin request, a reconciliation, a destruction), so changes
- * happen one at a time and in the audit log's order; reads take no lock.
+ * Threads: the event loop (main.c) owns @events, @last_kseq,
+ * @last_suppressed and @resync; workers (worker.c) serve requests.
+ * @mutate is held across every change to keys (an admin request, a
+ * reconciliation, a destruction), so changes happen one at a time and in
+ * the audit log's order; reads take no lock.
  * @lock guards @anchor and @next_deletion (the event loop takes it: it is
  * never held long); @wrap_lock guards @wrapkey (making one takes a second);
  * @cfg_lock the groups in @cfg, which SIGHUP replaces.  Order: mutate,
@@ -36,6 +37,7 @@ struct daemon {
 	struct kernel *events;		/* the kernel's events group, or NULL */
 	struct kernel *anchor;		/* for the audit anchor, or NULL */
 	uint64_t last_kseq;		/* of the last kernel event seen */
+	uint64_t last_suppressed;	/* the kernel's count of rate-limited events */
 	bool resync;			/* events were lost: converge again */
 	const char *state_dir;
 	const char *socket_path;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -30,99 +31,254 @@ struct kernel_call {
 	struct kernel *k;
 	int err;
 	bool done;
+	int maxtype;			/* the reply's attribute set */
+	const struct nla_policy *policy;
 	int (*parse)(struct nlattr **tb, void *arg);
 	void *arg;
 };
 
-static const struct nla_policy reply_policy[HSMKEY_A_MAX + 1] = {
-	[HSMKEY_A_KEY_VERSION] = { .type = NLA_U32 },
-	[HSMKEY_A_KEY_NAME] = { .type = NLA_NUL_STRING },
-	[HSMKEY_A_KEY_TYPE] = { .type = NLA_U32 },
-	[HSMKEY_A_KEY_STATE] = { .type = NLA_U32 },
-	[HSMKEY_A_KEY_BINDINGS] = { .type = NLA_U32 },
-	[HSMKEY_A_INFO_VERSION] = { .type = NLA_NUL_STRING },
-	[HSMKEY_A_INFO_NKEYS] = { .type = NLA_U32 },
-	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_NUL_STRING },
-	[HSMKEY_A_KEY_OWNER] = { .minlen = HSMKEY_OWNER_LEN, .maxlen = HSMKEY_OWNER_LEN },
-	[HSMKEY_A_KEY_BYTES] = { .type = NLA_U64 },
-	[HSMKEY_A_KEY_REQUESTS] = { .type = NLA_U64 },
-	[HSMKEY_A_AUDIT_SEQ] = { .type = NLA_U64 },
-	[HSMKEY_A_AUDIT_HEAD] = { .minlen = HSMKEY_AUDIT_HEAD_LEN, .maxlen = HSMKEY_AUDIT_HEAD_LEN },
-	[HSMKEY_A_EVENT_TYPE] = { .type = NLA_U32 },
-	[HSMKEY_A_EVENT_SEQ] = { .type = NLA_U64 },
-	[HSMKEY_A_EVENT_UID] = { .type = NLA_U32 },
-	[HSMKEY_A_EVENT_PID] = { .type = NLA_U32 },
-	[HSMKEY_A_EVENT_COMM] = { .type = NLA_NUL_STRING },
-	[HSMKEY_A_EVENT_ERRNO] = { .type = NLA_U32 },
+/* What the replies carry that the daemon reads, one set per command. */
+static const struct nla_policy key_policy[HSMKEY_KEY_A_MAX + 1] = {
+	[HSMKEY_KEY_A_VERSION] = { .type = NLA_U32 },
+	[HSMKEY_KEY_A_NAME] = { .type = NLA_NUL_STRING },
+	[HSMKEY_KEY_A_TYPE] = { .type = NLA_U32 },
+	[HSMKEY_KEY_A_STATE] = { .type = NLA_U32 },
+	[HSMKEY_KEY_A_BINDINGS] = { .type = NLA_U32 },
+	[HSMKEY_KEY_A_OWNER] = { .minlen = HSMKEY_OWNER_LEN, .maxlen = HSMKEY_OWNER_LEN },
+	[HSMKEY_KEY_A_BYTES] = { .type = NLA_U64 },
+	[HSMKEY_KEY_A_REQUESTS] = { .type = NLA_U64 },
 };
 
+static const struct nla_policy info_policy[HSMKEY_INFO_A_MAX + 1] = {
+	[HSMKEY_INFO_A_VERSION] = { .type = NLA_NUL_STRING },
+	[HSMKEY_INFO_A_NKEYS] = { .type = NLA_U32 },
+	[HSMKEY_INFO_A_INNER_XTS] = { .type = NLA_NUL_STRING },
+};
+
+static const struct nla_policy audit_policy[HSMKEY_AUDIT_A_MAX + 1] = {
+	[HSMKEY_AUDIT_A_SEQ] = { .type = NLA_U64 },
+	[HSMKEY_AUDIT_A_HEAD] = { .minlen = HSMKEY_AUDIT_HEAD_LEN,
+				  .maxlen = HSMKEY_AUDIT_HEAD_LEN },
+};
+
+static const struct nla_policy event_policy[HSMKEY_EVENT_A_MAX + 1] = {
+	[HSMKEY_EVENT_A_TYPE] = { .type = NLA_U32 },
+	[HSMKEY_EVENT_A_SEQ] = { .type = NLA_U64 },
+	[HSMKEY_EVENT_A_SUPPRESSED] = { .type = NLA_U64 },
+	[HSMKEY_EVENT_A_KEY_ID] = { .minlen = HSMKEY_ID_LEN, .maxlen = HSMKEY_ID_LEN },
+	[HSMKEY_EVENT_A_KEY_VERSION] = { .type = NLA_U32 },
+	[HSMKEY_EVENT_A_UID] = { .type = NLA_U32 },
+	[HSMKEY_EVENT_A_PID] = { .type = NLA_U32 },
+	[HSMKEY_EVENT_A_COMM] = { .type = NLA_NUL_STRING },
+	[HSMKEY_EVENT_A_ERRNO] = { .type = NLA_U32 },
+};
+
+/* Room for any reply's attributes (events have their own). */
+#define MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define REPLY_A_MAX MAX2(MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX)
+
+/* The attribute set of the replies to command @cmd. */
+static void reply_attrs(struct kernel_call *c, int cmd)
+{
+	switch (cmd) {
+	case HSMKEY_CMD_INFO:
+		c->maxtype = HSMKEY_INFO_A_MAX;
+		c->policy = info_policy;
+		break;
+	case HSMKEY_CMD_AUDIT_GET:
+	case HSMKEY_CMD_AUDIT_SET:
+		c->maxtype = HSMKEY_AUDIT_A_MAX;
+		c->policy = audit_policy;
+		break;
+	default:
+		c->maxtype = HSMKEY_KEY_A_MAX;
+		c->policy = key_policy;
+		break;
+	}
+}
+
 /*
- * /dev/hsmkey, held for the daemon's life once it first provisions a key:
- * it makes this process the only one that may change key state, and its
- * transport key wraps material on its way to the kernel.  The key lives on
- * a locked page excluded from core dumps.
+ * /dev/hsmkey, held for the daemon's life from its first change to key
+ * state, and the socket registered on it: the kernel accepts changes from
+ * that socket only, so every change goes out on it, one at a time (@lock;
+ * workers and the event loop both make changes).  The transport key the
+ * registration returns wraps verifiers and material on their way to the
+ * kernel; it lives on a locked page excluded from core dumps (@reg).
  */
 static struct {
+	pthread_mutex_t lock;
 	int fd;
-	struct hsmkey_transport_key *tkey;
-} dev = { .fd = -1 };
+	struct kernel *k;
+	struct hsmkey_register *reg;
+} dev = { .lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1 };
 
+static int device_page(void)
+{
+	void *p;
+
+	if (dev.reg)
+		return 0;
+	p = mmap(NULL, sizeof(*dev.reg), PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	if (mlock(p, sizeof(*dev.reg)) < 0)
+		log_warn("cannot lock the transport key in memory: %s", strerror(errno));
+	madvise(p, sizeof(*dev.reg), MADV_DONTDUMP);
+	dev.reg = p;
+	return 0;
+}
+
+static int device_open(struct kernel *k)
+{
+	int fd = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR | O_CLOEXEC), e;
+
+	if (fd >= 0)
+		return fd;
+	e = errno;
+	if (e == EBUSY)
+		snprintf(k->errmsg, sizeof(k->errmsg),
+			 "another process holds /dev/hsmkey (is another hsmkeyd running?)");
+	else if (e == EPERM || e == EACCES)
+		snprintf(k->errmsg, sizeof(k->errmsg),
+			 "cannot open /dev/hsmkey: changing hsmkey keys needs CAP_SYS_ADMIN");
+	else
+		snprintf(k->errmsg, sizeof(k->errmsg), "cannot open /dev/hsmkey: %s",
+			 strerror(e));
+	return -e;
+}
+
+/* With @dev.lock held: close the device and its socket, wipe the key. */
+static void device_release(void)
+{
+	if (dev.fd >= 0)
+		close(dev.fd);
+	dev.fd = -1;
+	kernel_close(dev.k);
+	dev.k = NULL;
+	if (dev.reg)
+		wipe(dev.reg, sizeof(*dev.reg));
+}
+
+/* With @dev.lock held: open the device and register a socket of our own. */
 static int device_hold(struct kernel *k)
 {
-	int fd, e;
+	int r;
 
 	if (dev.fd >= 0)
 		return 0;
-	if (!dev.tkey) {
-		void *p = mmap(NULL, sizeof(*dev.tkey), PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-		if (p == MAP_FAILED)
-			return -ENOMEM;
-		if (mlock(p, sizeof(*dev.tkey)) < 0)
-			log_warn("cannot lock the transport key in memory: %s", strerror(errno));
-		madvise(p, sizeof(*dev.tkey), MADV_DONTDUMP);
-		dev.tkey = p;
+	r = device_page();
+	if (r)
+		return r;
+	r = device_open(k);
+	if (r < 0)
+		return r;
+	dev.fd = r;
+	r = kernel_open(&dev.k);
+	if (r) {
+		snprintf(k->errmsg, sizeof(k->errmsg),
+			 "cannot open a netlink socket to register on /dev/hsmkey");
+		device_release();
+		return r;
 	}
-	fd = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		e = errno;
-		if (e == EBUSY)
-			snprintf(k->errmsg, sizeof(k->errmsg),
-				 "another process holds /dev/hsmkey (is another hsmkeyd running?)");
-		else if (e == EPERM || e == EACCES)
-			snprintf(k->errmsg, sizeof(k->errmsg),
-				 "cannot open /dev/hsmkey: changing hsmkey keys needs CAP_SYS_ADMIN");
-		else
-			snprintf(k->errmsg, sizeof(k->errmsg), "cannot open /dev/hsmkey: %s",
-				 strerror(e));
-		return -e;
+	dev.reg->nl_fd = nl_socket_get_fd(dev.k->sk);
+	dev.reg->flags = 0;
+	if (ioctl(dev.fd, HSMKEY_IOC_REGISTER, dev.reg) < 0) {
+		r = -errno;
+		snprintf(k->errmsg, sizeof(k->errmsg), "cannot register on /dev/hsmkey: %s%s",
+			 strerror(-r), r == -ENOTTY ? " (is hsmkey.ko older than hsmkeyd?)" : "");
+		device_release();
+		return r;
 	}
-	if (ioctl(fd, HSMKEY_IOC_TRANSPORT_KEY, dev.tkey) < 0) {
-		e = errno;
-		close(fd);
-		snprintf(k->errmsg, sizeof(k->errmsg), "cannot get the transport key: %s",
-			 strerror(e));
-		return -e;
-	}
-	dev.fd = fd;
 	log_info("holding /dev/hsmkey");
 	return 0;
 }
 
 void kernel_device_release(void)
 {
-	if (dev.fd >= 0)
-		close(dev.fd);
-	dev.fd = -1;
-	if (dev.tkey)
-		wipe(dev.tkey, sizeof(*dev.tkey));
+	pthread_mutex_lock(&dev.lock);
+	device_release();
+	pthread_mutex_unlock(&dev.lock);
 }
 
-/* Wrap @key's material under the transport key: nonce, ciphertext, tag. */
+/* Take @dev.lock with the device held; on failure, not locked. */
+static int device_lock(struct kernel *k)
+{
+	int r;
+
+	pthread_mutex_lock(&dev.lock);
+	r = device_hold(k);
+	if (r)
+		pthread_mutex_unlock(&dev.lock);
+	return r;
+}
+
+static int kernel_call(struct kernel *k, struct nl_msg *msg,
+		       int (*parse)(struct nlattr **tb, void *arg), void *arg);
+
+/*
+ * Send @msg (built on @k) on the registered socket and release @dev.lock;
+ * the kernel's message goes to @k.  A socket whose replies went astray is
+ * given up: the next change registers a new one.
+ */
+static int device_call(struct kernel *k, struct nl_msg *msg,
+		       int (*parse)(struct nlattr **tb, void *arg), void *arg)
+{
+	int r = kernel_call(dev.k, msg, parse, arg);
+
+	if (k != dev.k)
+		memcpy(k->errmsg, dev.k->errmsg, sizeof(k->errmsg));
+	if (r == -EIO)
+		device_release();
+	pthread_mutex_unlock(&dev.lock);
+	return r;
+}
+
+/* A change only the registered socket may make (add, enable, policy, audit). */
+static int kernel_change(struct kernel *k, struct nl_msg *msg)
+{
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	r = device_lock(k);
+	if (r) {
+		nlmsg_free(msg);
+		return r;
+	}
+	return device_call(k, msg, NULL, NULL);
+}
+
+/*
+ * A change towards "off" (revoke, remove, disable): through the registered
+ * socket too, but when the device cannot be held it is tried on @k, since
+ * the kernel lets CAP_SYS_ADMIN take this direction while no daemon is
+ * registered.  If it refuses, why the device could not be held says more.
+ */
+static int kernel_failsafe(struct kernel *k, struct nl_msg *msg)
+{
+	char why[sizeof(k->errmsg)];
+	int r;
+
+	if (!msg)
+		return -ENOMEM;
+	if (!device_lock(k))
+		return device_call(k, msg, NULL, NULL);
+	memcpy(why, k->errmsg, sizeof(why));
+	r = kernel_call(k, msg, NULL, NULL);
+	if (r == -EBUSY || r == -EPERM)
+		memcpy(k->errmsg, why, sizeof(k->errmsg));
+	return r;
+}
+
+/*
+ * With @dev.lock held: wrap @key's verifier and material under the
+ * transport key: nonce, ciphertext, tag.
+ */
 static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 {
-	unsigned int len = key_type_len(key->type);
+	unsigned int len = HSMKEY_VERIFIER_LEN + key_type_len(key->type);
+	uint8_t plain[HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	struct hsmkey_wrap_aad aad;
 	EVP_CIPHER_CTX *c;
 	int n, ok;
@@ -135,14 +291,17 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	c = EVP_CIPHER_CTX_new();
 	if (!c)
 		return -ENOMEM;
-	ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, dev.tkey->key, out) &&
+	memcpy(plain, key->verifier, HSMKEY_VERIFIER_LEN);
+	memcpy(plain + HSMKEY_VERIFIER_LEN, key->material, len - HSMKEY_VERIFIER_LEN);
+	ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, dev.reg->transport_key, out) &&
 	     EVP_EncryptUpdate(c, NULL, &n, (uint8_t *)&aad, sizeof(aad)) &&
-	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, key->material, (int)len) &&
+	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, plain, (int)len) &&
 	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
 	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
 				 out + HSMKEY_WRAP_NONCE_LEN + len);
 	EVP_CIPHER_CTX_free(c);	/* wipes its key schedule */
-	*outlen = (int)(len + HSMKEY_WRAP_OVERHEAD);
+	wipe(plain, sizeof(plain));
+	*outlen = (int)(HSMKEY_WRAP_OVERHEAD + len);
 	return ok ? 0 : -EIO;
 }
 
@@ -226,10 +385,10 @@ static int on_done(struct nl_msg *msg, void *arg)
 static int on_valid(struct nl_msg *msg, void *arg)
 {
 	struct kernel_call *c = arg;
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct nlattr *tb[REPLY_A_MAX + 1];
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_A_MAX,
-			  (struct nla_policy *)reply_policy) < 0) {
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, c->maxtype,
+			  (struct nla_policy *)c->policy) < 0) {
 		c->err = -EPROTO;
 		return NL_SKIP;
 	}
@@ -246,6 +405,7 @@ static int kernel_call(struct kernel *k, struct nl_msg *msg,
 	struct nl_cb *cb;
 	int r;
 
+	reply_attrs(&c, genlmsg_hdr(nlmsg_hdr(msg))->cmd);
 	k->errmsg[0] = '\0';
 	r = nl_send_auto(k->sk, msg);
 	wipe(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
@@ -287,28 +447,33 @@ static struct nl_msg *kernel_msg_kid(struct kernel *k, int cmd,
 {
 	struct nl_msg *msg = kernel_msg(k, cmd, 0);
 
-	if (msg && (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, id) ||
-		    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, version))) {
+	if (msg && (nla_put(msg, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, id) ||
+		    nla_put_u32(msg, HSMKEY_KEY_A_VERSION, version))) {
 		nlmsg_free(msg);
 		msg = NULL;
 	}
 	return msg;
 }
 
+/* Lists only when they name someone: an empty one is refused. */
 static int put_policy(struct nl_msg *msg, const struct ks_policy *p)
 {
-	struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+	struct nlattr *nest = nla_nest_start(msg, HSMKEY_KEY_A_POLICY);
 
 	if (!nest ||
-	    (p->nuids && nla_put(msg, HSMKEY_P_UIDS, (int)(p->nuids * 4), p->uids)) ||
-	    (p->ngids && nla_put(msg, HSMKEY_P_GIDS, (int)(p->ngids * 4), p->gids)) ||
+	    (p->nuids && nla_put(msg, HSMKEY_POLICY_A_UIDS, (int)(p->nuids * 4), p->uids)) ||
+	    (p->ngids && nla_put(msg, HSMKEY_POLICY_A_GIDS, (int)(p->ngids * 4), p->gids)) ||
 	    /* Always one attribute: libnl drops an empty nest. */
-	    nla_put_u32(msg, HSMKEY_P_ALGS, p->algs) ||
-	    (p->max_bindings && nla_put_u32(msg, HSMKEY_P_MAX_BINDINGS, p->max_bindings)) ||
-	    (p->not_before && nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, (uint64_t)p->not_before)) ||
-	    (p->not_after && nla_put_u64(msg, HSMKEY_P_NOT_AFTER, (uint64_t)p->not_after)) ||
-	    (p->max_bytes && nla_put_u64(msg, HSMKEY_P_MAX_BYTES, p->max_bytes)) ||
-	    (p->max_requests && nla_put_u64(msg, HSMKEY_P_MAX_REQUESTS, p->max_requests)))
+	    nla_put_u32(msg, HSMKEY_POLICY_A_ALGS, p->algs) ||
+	    (p->max_bindings &&
+	     nla_put_u32(msg, HSMKEY_POLICY_A_MAX_BINDINGS, p->max_bindings)) ||
+	    (p->not_before &&
+	     nla_put_u64(msg, HSMKEY_POLICY_A_NOT_BEFORE, (uint64_t)p->not_before)) ||
+	    (p->not_after &&
+	     nla_put_u64(msg, HSMKEY_POLICY_A_NOT_AFTER, (uint64_t)p->not_after)) ||
+	    (p->max_bytes && nla_put_u64(msg, HSMKEY_POLICY_A_MAX_BYTES, p->max_bytes)) ||
+	    (p->max_requests &&
+	     nla_put_u64(msg, HSMKEY_POLICY_A_MAX_REQUESTS, p->max_requests)))
 		return -EMSGSIZE;
 	nla_nest_end(msg, nest);
 	return 0;
@@ -317,94 +482,99 @@ static int put_policy(struct nl_msg *msg, const struct ks_policy *p)
 int kernel_set_policy(struct kernel *k, const struct ks_key *key)
 {
 	static const struct ks_policy none;
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_KEY_SET_POLICY, 0);
+	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_SET_POLICY, key->id,
+					    key->version);
 
-	if (!msg)
-		return -ENOMEM;
-	if (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->id) ||
-	    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, key->version) ||
-	    put_policy(msg, key->has_policy ? &key->policy : &none)) {
+	if (msg && put_policy(msg, key->has_policy ? &key->policy : &none)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
-	return kernel_call(k, msg, NULL, NULL);
+	return kernel_change(k, msg);
 }
 
 int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable)
 {
-	struct nl_msg *msg = kernel_msg_kid(k, enable ? HSMKEY_CMD_KEY_ENABLE :
-					    HSMKEY_CMD_KEY_DISABLE, id, version);
-
-	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+	if (enable)
+		return kernel_change(k, kernel_msg_kid(k, HSMKEY_CMD_KEY_ENABLE, id, version));
+	return kernel_failsafe(k, kernel_msg_kid(k, HSMKEY_CMD_KEY_DISABLE, id, version));
 }
 
-int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
+/* With @dev.lock held: KEY_ADD for @key, its secrets wrapped. */
+static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
+		   struct nl_msg **out)
 {
-	uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
+	uint8_t wrapped[HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)];
 	struct nl_msg *msg;
 	int r, wlen;
 
-	r = device_hold(k);
-	if (r)
-		return r;
 	r = wrap_material(key, wrapped, &wlen);
 	if (r)
 		return r;
-	msg = kernel_msg(k, HSMKEY_CMD_KEY_ADD, 0);
+	msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_ADD, key->id, key->version);
 	if (!msg)
 		return -ENOMEM;
-	if (nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->id) ||
-	    nla_put_u32(msg, HSMKEY_A_KEY_VERSION, key->version) ||
-	    nla_put_string(msg, HSMKEY_A_KEY_NAME, key->name) ||
-	    nla_put_u32(msg, HSMKEY_A_KEY_TYPE, (uint32_t)key->type) ||
-	    nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, key->verifier) ||
-	    nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped) ||
-	    (owner && nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) ||
+	if (nla_put_string(msg, HSMKEY_KEY_A_NAME, key->name) ||
+	    nla_put_u32(msg, HSMKEY_KEY_A_TYPE, (uint32_t)key->type) ||
+	    nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped) ||
+	    (owner && nla_put(msg, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, owner)) ||
 	    (key->has_policy && put_policy(msg, &key->policy))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
-	return kernel_call(k, msg, NULL, NULL);
+	*out = msg;
+	return 0;
+}
+
+int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
+{
+	struct nl_msg *msg;
+	int r;
+
+	r = device_lock(k);
+	if (r)
+		return r;
+	r = add_msg(k, key, owner, &msg);
+	if (r) {
+		pthread_mutex_unlock(&dev.lock);
+		return r;
+	}
+	return device_call(k, msg, NULL, NULL);
 }
 
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version)
 {
-	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_REVOKE, id, version);
-
-	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+	return kernel_failsafe(k, kernel_msg_kid(k, HSMKEY_CMD_KEY_REVOKE, id, version));
 }
 
 int kernel_remove(struct kernel *k, const uint8_t *id, uint32_t version)
 {
-	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_REMOVE, id, version);
-
-	return msg ? kernel_call(k, msg, NULL, NULL) : -ENOMEM;
+	return kernel_failsafe(k, kernel_msg_kid(k, HSMKEY_CMD_KEY_REMOVE, id, version));
 }
 
 static void parse_key(struct nlattr **tb, struct kernel_key *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (tb[HSMKEY_A_KEY_ID] && nla_len(tb[HSMKEY_A_KEY_ID]) == HSMKEY_ID_LEN)
-		memcpy(out->id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	if (tb[HSMKEY_A_KEY_VERSION])
-		out->version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
-	if (tb[HSMKEY_A_KEY_NAME])
+	if (tb[HSMKEY_KEY_A_ID] && nla_len(tb[HSMKEY_KEY_A_ID]) == HSMKEY_ID_LEN)
+		memcpy(out->id, nla_data(tb[HSMKEY_KEY_A_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_KEY_A_VERSION])
+		out->version = nla_get_u32(tb[HSMKEY_KEY_A_VERSION]);
+	if (tb[HSMKEY_KEY_A_NAME])
 		snprintf(out->name, sizeof(out->name), "%s",
-			 nla_get_string(tb[HSMKEY_A_KEY_NAME]));
-	if (tb[HSMKEY_A_KEY_TYPE])
-		out->type = (int)nla_get_u32(tb[HSMKEY_A_KEY_TYPE]);
-	if (tb[HSMKEY_A_KEY_STATE])
-		out->state = (int)nla_get_u32(tb[HSMKEY_A_KEY_STATE]);
-	if (tb[HSMKEY_A_KEY_BINDINGS])
-		out->bindings = nla_get_u32(tb[HSMKEY_A_KEY_BINDINGS]);
-	if (tb[HSMKEY_A_KEY_OWNER]) {
-		memcpy(out->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]), HSMKEY_OWNER_LEN);
+			 nla_get_string(tb[HSMKEY_KEY_A_NAME]));
+	if (tb[HSMKEY_KEY_A_TYPE])
+		out->type = (int)nla_get_u32(tb[HSMKEY_KEY_A_TYPE]);
+	if (tb[HSMKEY_KEY_A_STATE])
+		out->state = (int)nla_get_u32(tb[HSMKEY_KEY_A_STATE]);
+	if (tb[HSMKEY_KEY_A_BINDINGS])
+		out->bindings = nla_get_u32(tb[HSMKEY_KEY_A_BINDINGS]);
+	if (tb[HSMKEY_KEY_A_OWNER]) {
+		memcpy(out->owner, nla_data(tb[HSMKEY_KEY_A_OWNER]), HSMKEY_OWNER_LEN);
 		out->has_owner = true;
 	}
-	if (tb[HSMKEY_A_KEY_BYTES])
-		out->bytes = nla_get_u64(tb[HSMKEY_A_KEY_BYTES]);
-	if (tb[HSMKEY_A_KEY_REQUESTS])
-		out->requests = nla_get_u64(tb[HSMKEY_A_KEY_REQUESTS]);
+	if (tb[HSMKEY_KEY_A_BYTES])
+		out->bytes = nla_get_u64(tb[HSMKEY_KEY_A_BYTES]);
+	if (tb[HSMKEY_KEY_A_REQUESTS])
+		out->requests = nla_get_u64(tb[HSMKEY_KEY_A_REQUESTS]);
 }
 
 static int parse_one(struct nlattr **tb, void *arg)
@@ -448,14 +618,14 @@ static int parse_info(struct nlattr **tb, void *arg)
 {
 	struct kernel_info *out = arg;
 
-	if (tb[HSMKEY_A_INFO_VERSION])
+	if (tb[HSMKEY_INFO_A_VERSION])
 		snprintf(out->version, sizeof(out->version), "%s",
-			 nla_get_string(tb[HSMKEY_A_INFO_VERSION]));
-	if (tb[HSMKEY_A_INFO_NKEYS])
-		out->nkeys = nla_get_u32(tb[HSMKEY_A_INFO_NKEYS]);
-	if (tb[HSMKEY_A_INFO_INNER_XTS])
+			 nla_get_string(tb[HSMKEY_INFO_A_VERSION]));
+	if (tb[HSMKEY_INFO_A_NKEYS])
+		out->nkeys = nla_get_u32(tb[HSMKEY_INFO_A_NKEYS]);
+	if (tb[HSMKEY_INFO_A_INNER_XTS])
 		snprintf(out->inner_xts, sizeof(out->inner_xts), "%s",
-			 nla_get_string(tb[HSMKEY_A_INFO_INNER_XTS]));
+			 nla_get_string(tb[HSMKEY_INFO_A_INNER_XTS]));
 	return 0;
 }
 
@@ -476,33 +646,43 @@ static int parse_anchor(struct nlattr **tb, void *arg)
 {
 	struct anchor_out *o = arg;
 
-	if (!tb[HSMKEY_A_AUDIT_SEQ] || !tb[HSMKEY_A_AUDIT_HEAD])
+	if (!tb[HSMKEY_AUDIT_A_SEQ] || !tb[HSMKEY_AUDIT_A_HEAD])
 		return -EPROTO;
-	*o->seq = nla_get_u64(tb[HSMKEY_A_AUDIT_SEQ]);
-	memcpy(o->head, nla_data(tb[HSMKEY_A_AUDIT_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
+	*o->seq = nla_get_u64(tb[HSMKEY_AUDIT_A_SEQ]);
+	memcpy(o->head, nla_data(tb[HSMKEY_AUDIT_A_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
 	return 0;
 }
 
-int kernel_audit_anchor(struct kernel *k, const uint8_t *owner, uint64_t set_seq,
-			const uint8_t *set_head, uint64_t *seq, uint8_t *head)
+static struct nl_msg *audit_msg(struct kernel *k, int cmd, const uint8_t *owner)
 {
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_AUDIT_ANCHOR, 0);
-	uint64_t s;
-	uint8_t h[HSMKEY_AUDIT_HEAD_LEN];
-	struct anchor_out o = { .seq = seq ?: &s, .head = head ?: h };
+	struct nl_msg *msg = kernel_msg(k, cmd, 0);
 
-	if (!msg)
-		return -ENOMEM;
-	if (nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) {
+	if (msg && nla_put(msg, HSMKEY_AUDIT_A_OWNER, HSMKEY_OWNER_LEN, owner)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return msg;
+}
+
+int kernel_audit_get(struct kernel *k, const uint8_t *owner, uint64_t *seq, uint8_t *head)
+{
+	struct nl_msg *msg = audit_msg(k, HSMKEY_CMD_AUDIT_GET, owner);
+	struct anchor_out o = { .seq = seq, .head = head };
+
+	return msg ? kernel_call(k, msg, parse_anchor, &o) : -ENOMEM;
+}
+
+int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
+		     const uint8_t *head)
+{
+	struct nl_msg *msg = audit_msg(k, HSMKEY_CMD_AUDIT_SET, owner);
+
+	if (msg && (nla_put_u64(msg, HSMKEY_AUDIT_A_SEQ, seq) ||
+		    nla_put(msg, HSMKEY_AUDIT_A_HEAD, HSMKEY_AUDIT_HEAD_LEN, head))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
-	if (set_seq && (nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, set_seq) ||
-			nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, set_head))) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	return kernel_call(k, msg, parse_anchor, &o);
+	return kernel_change(k, msg);
 }
 
 int kernel_events_open(struct kernel **out)
@@ -539,27 +719,29 @@ struct event_call {
 static int on_event(struct nl_msg *msg, void *arg)
 {
 	struct event_call *c = arg;
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct nlattr *tb[HSMKEY_EVENT_A_MAX + 1];
 	struct kernel_event e = { 0 };
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_A_MAX,
-			  (struct nla_policy *)reply_policy) < 0 ||
-	    !tb[HSMKEY_A_EVENT_TYPE] || !tb[HSMKEY_A_EVENT_SEQ] || !tb[HSMKEY_A_KEY_ID] ||
-	    nla_len(tb[HSMKEY_A_KEY_ID]) != HSMKEY_ID_LEN)
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_EVENT_A_MAX,
+			  (struct nla_policy *)event_policy) < 0 ||
+	    !tb[HSMKEY_EVENT_A_TYPE] || !tb[HSMKEY_EVENT_A_SEQ] || !tb[HSMKEY_EVENT_A_KEY_ID])
 		return NL_SKIP;
-	e.type = nla_get_u32(tb[HSMKEY_A_EVENT_TYPE]);
-	e.seq = nla_get_u64(tb[HSMKEY_A_EVENT_SEQ]);
-	memcpy(e.id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	if (tb[HSMKEY_A_KEY_VERSION])
-		e.version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
-	if (tb[HSMKEY_A_EVENT_UID])
-		e.uid = nla_get_u32(tb[HSMKEY_A_EVENT_UID]);
-	if (tb[HSMKEY_A_EVENT_PID])
-		e.pid = nla_get_u32(tb[HSMKEY_A_EVENT_PID]);
-	if (tb[HSMKEY_A_EVENT_ERRNO])
-		e.err = nla_get_u32(tb[HSMKEY_A_EVENT_ERRNO]);
-	if (tb[HSMKEY_A_EVENT_COMM])
-		snprintf(e.comm, sizeof(e.comm), "%s", nla_get_string(tb[HSMKEY_A_EVENT_COMM]));
+	e.type = nla_get_u32(tb[HSMKEY_EVENT_A_TYPE]);
+	e.seq = nla_get_u64(tb[HSMKEY_EVENT_A_SEQ]);
+	memcpy(e.id, nla_data(tb[HSMKEY_EVENT_A_KEY_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_EVENT_A_SUPPRESSED])
+		e.suppressed = nla_get_u64(tb[HSMKEY_EVENT_A_SUPPRESSED]);
+	if (tb[HSMKEY_EVENT_A_KEY_VERSION])
+		e.version = nla_get_u32(tb[HSMKEY_EVENT_A_KEY_VERSION]);
+	if (tb[HSMKEY_EVENT_A_UID])
+		e.uid = nla_get_u32(tb[HSMKEY_EVENT_A_UID]);
+	if (tb[HSMKEY_EVENT_A_PID])
+		e.pid = nla_get_u32(tb[HSMKEY_EVENT_A_PID]);
+	if (tb[HSMKEY_EVENT_A_ERRNO])
+		e.err = nla_get_u32(tb[HSMKEY_EVENT_A_ERRNO]);
+	if (tb[HSMKEY_EVENT_A_COMM])
+		snprintf(e.comm, sizeof(e.comm), "%s",
+			 nla_get_string(tb[HSMKEY_EVENT_A_COMM]));
 	c->fn(&e, c->arg);
 	return NL_OK;
 }

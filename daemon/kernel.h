@@ -28,8 +28,16 @@ struct kernel_info {
 	char inner_xts[64];
 };
 
+/*
+ * A socket of the family: reads (get, list, info, audit get) go out on it.
+ * Changes (add, set policy, set state, revoke, remove, audit set) go out
+ * on the one socket registered on /dev/hsmkey, which the first change
+ * opens and registers and which is held for the daemon's life, one
+ * change at a time whatever @k the caller passes; the kernel's message
+ * still reaches kernel_errmsg(@k).
+ */
 int kernel_open(struct kernel **out);
-/* Give up /dev/hsmkey and wipe the transport key (at exit). */
+/* Give up /dev/hsmkey and its socket and wipe the transport key (at exit). */
 void kernel_device_release(void);
 void kernel_close(struct kernel *k);
 /* The last error message the kernel attached (extack), or "". */
@@ -47,14 +55,17 @@ int kernel_list(struct kernel *k,
 		int (*fn)(const struct kernel_key *key, void *arg), void *arg);
 int kernel_info(struct kernel *k, struct kernel_info *out);
 
-/* The audit anchor: set (seq > 0) and/or read back. */
-int kernel_audit_anchor(struct kernel *k, const uint8_t *owner, uint64_t set_seq,
-			const uint8_t *set_head, uint64_t *seq, uint8_t *head);
+/* Keystore instance @owner's audit anchor: read it (seq 0: never set) ... */
+int kernel_audit_get(struct kernel *k, const uint8_t *owner, uint64_t *seq, uint8_t *head);
+/* ... or move it forward to @seq (>= 1) and @head. */
+int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
+		     const uint8_t *head);
 
 /* The events group. */
 struct kernel_event {
 	uint32_t type;
 	uint64_t seq;
+	uint64_t suppressed;	/* held back by the rate limit since load */
 	uint8_t id[HSMKEY_ID_LEN];
 	uint32_t version, uid, pid, err;
 	char comm[16];

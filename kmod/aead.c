@@ -50,6 +50,9 @@ static int hsmkey_aead_prepare(struct hsmkey_key *key, void *arg)
 	int err;
 
 	lockdep_assert_held(&key->lock);
+	/* Short tags only where the key's policy says so. */
+	if (prep->authsize < key->policy.min_taglen)
+		return -EKEYREJECTED;
 	if (key->inner.aead[slot])
 		return 0;
 	inner = crypto_alloc_aead(prep->inner->driver, 0,
@@ -109,6 +112,9 @@ static int hsmkey_aead_setauthsize(struct crypto_aead *tfm,
 		if (key->state != HSMKEY_STATE_REVOKED)
 			err = hsmkey_aead_prepare(key, &prep);
 		mutex_unlock(&key->lock);
+		/* A tag size the key does not allow is a bad argument here. */
+		if (err == -EKEYREJECTED)
+			return -EINVAL;
 		if (err)
 			return err;
 	}

@@ -42,4 +42,14 @@ static void name(void *data, int err)					\
 #define HSMKEY_MCGRP_FLAGS 0
 #endif
 
+/*
+ * A family's pre_doit receives the split op since 6.2 (Kbuild probes for
+ * struct genl_split_ops and defines HSMKEY_GENL_SPLIT_OPS).
+ */
+#ifdef HSMKEY_GENL_SPLIT_OPS
+#define hsmkey_genl_ops_t struct genl_split_ops
+#else
+#define hsmkey_genl_ops_t struct genl_ops
+#endif
+
 #endif

@@ -1,104 +1,188 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /dev/hsmkey: the daemon's registration.  Opening it (CAP_SYS_ADMIN, one
- * opener at a time) makes the opening process the holder: only it may
- * change key state while the device stays open, and it alone can learn the
- * transport key under which key material travels over netlink, wrapped
- * with AES-256-GCM (see uapi/linux/hsmkey.h).  Closing the device wipes the
- * transport key.
+ * /dev/hsmkey: the daemon's registration, and with it the authority to
+ * change keys.
  *
- * hsmkey_dev_lock protects the holder, the transport key and its tfm.  The
- * holder is compared by struct pid, which a reused pid number never
- * matches.
+ * One file may be open at a time (CAP_SYS_ADMIN).  Its opener registers
+ * once, with HSMKEY_IOC_REGISTER, naming its generic netlink socket; the
+ * reply carries the transport key under which verifiers and material
+ * travel over netlink, wrapped with AES-256-GCM (uapi/linux/hsmkey.h).  The
+ * module keeps that key only as the expanded schedule of an AEAD tfm: the
+ * bytes are wiped once handed out, so nobody can read them again, not even
+ * a process the file is passed to.
+ *
+ * Authority belongs to the registered socket, not to a pid: a pid says
+ * nothing once its process has exited or forked, and a socket is what the
+ * netlink messages come from.  The socket is held (sock_hold) so that its
+ * address cannot be reused by another socket while registered; once it is
+ * closed (SOCK_DEAD), the registration counts as absent and the fail-safe
+ * operations are open to CAP_SYS_ADMIN again.  Closing the file ends the
+ * registration.
+ *
+ * hsmkey_dev_lock protects everything below; netlink handlers take it
+ * briefly to check the sender and to unwrap.
  */
 #include <crypto/aead.h>
 #include <linux/capability.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
+#include <linux/net.h>
+#include <linux/netlink.h>
 #include <linux/pid.h>
 #include <linux/random.h>
 #include <linux/scatterlist.h>
 #include <linux/sched.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <net/net_namespace.h>
+#include <net/sock.h>
 #include "dev.h"
 
 static DEFINE_MUTEX(hsmkey_dev_lock);
-static struct pid *hsmkey_dev_holder;
+static struct file *hsmkey_dev_file;	/* the open file, or NULL */
+static struct sock *hsmkey_dev_sk;	/* its registered socket, held */
+static struct pid *hsmkey_dev_pid;	/* who registered, for INFO */
 static struct crypto_aead *hsmkey_dev_aead;
-static struct hsmkey_transport_key hsmkey_dev_tkey;
-static bool hsmkey_dev_tkey_given;
 
 static int hsmkey_dev_open(struct inode *inode, struct file *file)
+{
+	int err = 0;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	mutex_lock(&hsmkey_dev_lock);
+	if (hsmkey_dev_file)
+		err = -EBUSY;
+	else
+		hsmkey_dev_file = file;
+	mutex_unlock(&hsmkey_dev_lock);
+	return err;
+}
+
+/* With the lock held: forget the registration. */
+static void hsmkey_dev_unregister(void)
+{
+	lockdep_assert_held(&hsmkey_dev_lock);
+	crypto_free_aead(hsmkey_dev_aead);	/* wipes the key schedule */
+	hsmkey_dev_aead = NULL;
+	if (hsmkey_dev_sk)
+		sock_put(hsmkey_dev_sk);
+	hsmkey_dev_sk = NULL;
+	put_pid(hsmkey_dev_pid);
+	hsmkey_dev_pid = NULL;
+}
+
+static int hsmkey_dev_release(struct inode *inode, struct file *file)
+{
+	bool was_registered;
+
+	mutex_lock(&hsmkey_dev_lock);
+	was_registered = hsmkey_dev_sk;
+	hsmkey_dev_unregister();
+	hsmkey_dev_file = NULL;
+	mutex_unlock(&hsmkey_dev_lock);
+	if (was_registered)
+		pr_info("/dev/hsmkey released: no daemon is registered\n");
+	return 0;
+}
+
+/* A generic netlink socket of the initial namespace, held; else ERR_PTR. */
+static struct sock *hsmkey_dev_nl_sock(int fd)
+{
+	struct socket *sock;
+	struct sock *sk;
+	int err;
+
+	sock = sockfd_lookup(fd, &err);
+	if (!sock)
+		return ERR_PTR(err);
+	sk = sock->sk;
+	if (!sk || sk->sk_family != AF_NETLINK ||
+	    sk->sk_protocol != NETLINK_GENERIC ||
+	    !net_eq(sock_net(sk), &init_net)) {
+		sockfd_put(sock);
+		return ERR_PTR(-EPROTOTYPE);
+	}
+	sock_hold(sk);
+	sockfd_put(sock);
+	return sk;
+}
+
+/* A transport key, fresh from the RNG, into @tkey and a new AEAD tfm. */
+static struct crypto_aead *hsmkey_dev_new_key(u8 *tkey)
 {
 	struct crypto_aead *aead;
 	int err;
 
-	if (!capable(CAP_SYS_ADMIN))
-		return -EPERM;
 	aead = crypto_alloc_aead("gcm(aes)", 0, 0);
 	if (IS_ERR(aead))
-		return PTR_ERR(aead);
-
-	mutex_lock(&hsmkey_dev_lock);
-	if (hsmkey_dev_holder) {
-		err = -EBUSY;
-		goto err_unlock;
-	}
-	get_random_bytes(hsmkey_dev_tkey.key, sizeof(hsmkey_dev_tkey.key));
-	err = crypto_aead_setkey(aead, hsmkey_dev_tkey.key,
-				 sizeof(hsmkey_dev_tkey.key)) ?:
+		return aead;
+	err = get_random_bytes_wait(tkey, HSMKEY_TRANSPORT_KEY_LEN) ?:
+	      crypto_aead_setkey(aead, tkey, HSMKEY_TRANSPORT_KEY_LEN) ?:
 	      crypto_aead_setauthsize(aead, HSMKEY_WRAP_TAG_LEN);
 	if (err) {
-		memzero_explicit(&hsmkey_dev_tkey, sizeof(hsmkey_dev_tkey));
+		crypto_free_aead(aead);
+		return ERR_PTR(err);
+	}
+	return aead;
+}
+
+static long hsmkey_dev_register(struct file *file,
+				struct hsmkey_register __user *uarg)
+{
+	struct hsmkey_register reg;
+	struct crypto_aead *aead;
+	struct sock *sk;
+	long err;
+
+	if (copy_from_user(&reg, uarg, sizeof(reg)))
+		return -EFAULT;
+	if (reg.flags)
+		return -EINVAL;
+	/* The file may have been passed on: check who calls, too. */
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	sk = hsmkey_dev_nl_sock(reg.nl_fd);
+	if (IS_ERR(sk))
+		return PTR_ERR(sk);
+
+	mutex_lock(&hsmkey_dev_lock);
+	err = -EALREADY;	/* once per open file */
+	if (hsmkey_dev_aead)
+		goto err_unlock;
+	aead = hsmkey_dev_new_key(reg.transport_key);
+	err = PTR_ERR_OR_ZERO(aead);
+	if (err)
+		goto err_unlock;
+	err = -EFAULT;
+	if (copy_to_user(uarg->transport_key, reg.transport_key,
+			 sizeof(reg.transport_key))) {
+		crypto_free_aead(aead);
 		goto err_unlock;
 	}
 	hsmkey_dev_aead = aead;
-	hsmkey_dev_tkey_given = false;
-	hsmkey_dev_holder = get_pid(task_tgid(current));
+	hsmkey_dev_sk = sk;
+	hsmkey_dev_pid = get_pid(task_tgid(current));
 	mutex_unlock(&hsmkey_dev_lock);
-	pr_info("/dev/hsmkey held by %s (pid %d)\n", current->comm,
+	memzero_explicit(&reg, sizeof(reg));
+	pr_info("/dev/hsmkey: %s (pid %d) registered\n", current->comm,
 		task_tgid_nr(current));
 	return 0;
 
 err_unlock:
 	mutex_unlock(&hsmkey_dev_lock);
-	crypto_free_aead(aead);
+	memzero_explicit(&reg, sizeof(reg));
+	sock_put(sk);
 	return err;
-}
-
-static int hsmkey_dev_release(struct inode *inode, struct file *file)
-{
-	mutex_lock(&hsmkey_dev_lock);
-	crypto_free_aead(hsmkey_dev_aead);	/* wipes the key schedule */
-	hsmkey_dev_aead = NULL;
-	memzero_explicit(&hsmkey_dev_tkey, sizeof(hsmkey_dev_tkey));
-	put_pid(hsmkey_dev_holder);
-	hsmkey_dev_holder = NULL;
-	mutex_unlock(&hsmkey_dev_lock);
-	pr_info("/dev/hsmkey released\n");
-	return 0;
 }
 
 static long hsmkey_dev_ioctl(struct file *file, unsigned int cmd,
 			     unsigned long arg)
 {
-	long err = 0;
-
-	if (cmd != HSMKEY_IOC_TRANSPORT_KEY)
+	if (cmd != HSMKEY_IOC_REGISTER)
 		return -ENOTTY;
-	mutex_lock(&hsmkey_dev_lock);
-	/* Once per open: the daemon keeps it, nobody else learns it. */
-	if (hsmkey_dev_tkey_given)
-		err = -EALREADY;
-	else if (copy_to_user((void __user *)arg, &hsmkey_dev_tkey,
-			      sizeof(hsmkey_dev_tkey)))
-		err = -EFAULT;
-	else
-		hsmkey_dev_tkey_given = true;
-	mutex_unlock(&hsmkey_dev_lock);
-	return err;
+	return hsmkey_dev_register(file, (void __user *)arg);
 }
 
 static const struct file_operations hsmkey_dev_fops = {
@@ -117,64 +201,105 @@ static struct miscdevice hsmkey_miscdev = {
 	.mode = 0600,
 };
 
-/* With hsmkey_dev_lock held: may the current process change key state? */
-static int hsmkey_dev_check_locked(struct netlink_ext_ack *extack)
+/* With the lock held: a registered socket that can still send. */
+static bool hsmkey_dev_live_locked(void)
 {
 	lockdep_assert_held(&hsmkey_dev_lock);
-	if (hsmkey_dev_holder && hsmkey_dev_holder != task_tgid(current)) {
-		NL_SET_ERR_MSG(extack,
-			       "keys are managed by the process holding /dev/hsmkey");
-		return -EBUSY;
-	}
-	return 0;
+	return hsmkey_dev_sk && !sock_flag(hsmkey_dev_sk, SOCK_DEAD);
 }
 
-int hsmkey_dev_check(struct netlink_ext_ack *extack)
+/* With the lock held: see hsmkey_dev_check(). */
+static int hsmkey_dev_check_locked(const struct sk_buff *skb, bool fail_safe,
+				   struct netlink_ext_ack *extack)
+{
+	lockdep_assert_held(&hsmkey_dev_lock);
+	if (hsmkey_dev_live_locked()) {
+		if (NETLINK_CB(skb).sk == hsmkey_dev_sk)
+			return 0;
+		NL_SET_ERR_MSG(extack,
+			       "keys are managed by the hsmkeyd registered on /dev/hsmkey");
+		return -EBUSY;
+	}
+	if (fail_safe)
+		return 0;
+	NL_SET_ERR_MSG(extack,
+		       "no hsmkeyd is registered on /dev/hsmkey: only revoke, disable and remove are allowed");
+	return -EPERM;
+}
+
+/*
+ * May the sender of @skb change key state?  With a live registration, only
+ * from the registered socket; without one, only in the fail-safe direction
+ * (@fail_safe: revoke, disable, remove).
+ */
+int hsmkey_dev_check(const struct sk_buff *skb, bool fail_safe,
+		     struct netlink_ext_ack *extack)
 {
 	int err;
 
 	mutex_lock(&hsmkey_dev_lock);
-	err = hsmkey_dev_check_locked(extack);
+	err = hsmkey_dev_check_locked(skb, fail_safe, extack);
 	mutex_unlock(&hsmkey_dev_lock);
 	return err;
 }
 
 u32 hsmkey_dev_holder_pid(void)
 {
-	u32 nr;
+	u32 nr = 0;
 
 	mutex_lock(&hsmkey_dev_lock);
-	nr = pid_nr(hsmkey_dev_holder);
+	if (hsmkey_dev_live_locked())
+		nr = pid_nr(hsmkey_dev_pid);
 	mutex_unlock(&hsmkey_dev_lock);
 	return nr;
 }
 
-/*
- * Unwrap @wrapped (nonce, ciphertext, tag) into @out, which holds
- * hsmkey_type_keylen(@type) bytes and which the caller wipes.  The caller
- * must be the holder.
- */
-int hsmkey_dev_unwrap(const struct hsmkey_kid *kid, u32 type,
-		      const struct nlattr *wrapped, u8 *out,
-		      struct netlink_ext_ack *extack)
+/* With the lock held: decrypt @buf (AAD, ciphertext, tag) in place. */
+static int hsmkey_dev_decrypt_locked(u8 *buf, unsigned int ctlen,
+				     u8 *iv)
 {
-	unsigned int keylen = hsmkey_type_keylen(type);
-	unsigned int len = sizeof(struct hsmkey_wrap_aad) + keylen +
-			   HSMKEY_WRAP_TAG_LEN;
 	DECLARE_CRYPTO_WAIT(wait);
-	struct hsmkey_wrap_aad *aad;
 	struct aead_request *req;
 	struct scatterlist sg;
+	int err;
+
+	req = aead_request_alloc(hsmkey_dev_aead, GFP_KERNEL);
+	if (!req)
+		return -ENOMEM;
+	sg_init_one(&sg, buf, sizeof(struct hsmkey_wrap_aad) + ctlen);
+	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				       CRYPTO_TFM_REQ_MAY_SLEEP,
+				  crypto_req_done, &wait);
+	aead_request_set_crypt(req, &sg, &sg, ctlen, iv);
+	aead_request_set_ad(req, sizeof(struct hsmkey_wrap_aad));
+	err = crypto_wait_req(crypto_aead_decrypt(req), &wait);
+	aead_request_free(req);
+	return err;
+}
+
+/*
+ * Unwrap @wrapped (nonce, ciphertext, tag) sent in @skb into @verifier and
+ * @material (hsmkey_type_keylen(@type) bytes), which the caller wipes.
+ * Only the registered socket's messages can be unwrapped.
+ */
+int hsmkey_dev_unwrap(const struct sk_buff *skb, const struct hsmkey_kid *kid,
+		      u32 type, const struct nlattr *wrapped, u8 *verifier,
+		      u8 *material, struct netlink_ext_ack *extack)
+{
+	unsigned int keylen = hsmkey_type_keylen(type);
+	unsigned int ptlen = HSMKEY_VERIFIER_LEN + keylen;
+	unsigned int ctlen = ptlen + HSMKEY_WRAP_TAG_LEN;
+	struct hsmkey_wrap_aad *aad;
 	u8 iv[HSMKEY_WRAP_NONCE_LEN];
 	u8 *buf;
 	int err;
 
-	if (nla_len(wrapped) != HSMKEY_WRAP_OVERHEAD + keylen) {
+	if (nla_len(wrapped) != HSMKEY_WRAP_LEN(keylen)) {
 		NL_SET_ERR_MSG_ATTR(extack, wrapped,
-				    "wrapped material length does not match key type");
+				    "wrapped key length does not match key type");
 		return -EINVAL;
 	}
-	buf = kmalloc(len, GFP_KERNEL);
+	buf = kmalloc(sizeof(*aad) + ctlen, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
 	aad = (struct hsmkey_wrap_aad *)buf;
@@ -182,39 +307,21 @@ int hsmkey_dev_unwrap(const struct hsmkey_kid *kid, u32 type,
 	aad->key_version = cpu_to_be32(kid->version);
 	aad->key_type = cpu_to_be32(type);
 	memcpy(iv, nla_data(wrapped), sizeof(iv));
-	memcpy(buf + sizeof(*aad), nla_data(wrapped) + sizeof(iv),
-	       keylen + HSMKEY_WRAP_TAG_LEN);
+	memcpy(buf + sizeof(*aad), nla_data(wrapped) + sizeof(iv), ctlen);
 
 	mutex_lock(&hsmkey_dev_lock);
-	if (!hsmkey_dev_holder) {
-		NL_SET_ERR_MSG(extack,
-			       "no transport key: /dev/hsmkey is not held");
-		err = -ENOKEY;
-		goto out;
-	}
-	err = hsmkey_dev_check_locked(extack);
-	if (err)
-		goto out;
-	req = aead_request_alloc(hsmkey_dev_aead, GFP_KERNEL);
-	if (!req) {
-		err = -ENOMEM;
-		goto out;
-	}
-	sg_init_one(&sg, buf, len);
-	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
-				       CRYPTO_TFM_REQ_MAY_SLEEP,
-				  crypto_req_done, &wait);
-	aead_request_set_crypt(req, &sg, &sg, keylen + HSMKEY_WRAP_TAG_LEN, iv);
-	aead_request_set_ad(req, sizeof(*aad));
-	err = crypto_wait_req(crypto_aead_decrypt(req), &wait);
-	aead_request_free(req);
+	err = hsmkey_dev_check_locked(skb, false, extack);
+	if (!err)
+		err = hsmkey_dev_decrypt_locked(buf, ctlen, iv);
+	mutex_unlock(&hsmkey_dev_lock);
 	if (err == -EBADMSG)
 		NL_SET_ERR_MSG_ATTR(extack, wrapped,
-				    "wrapped material does not authenticate under the transport key");
-	else if (!err)
-		memcpy(out, buf + sizeof(*aad), keylen);
-out:
-	mutex_unlock(&hsmkey_dev_lock);
+				    "wrapped key does not authenticate under the transport key");
+	if (!err) {
+		memcpy(verifier, buf + sizeof(*aad), HSMKEY_VERIFIER_LEN);
+		memcpy(material, buf + sizeof(*aad) + HSMKEY_VERIFIER_LEN,
+		       keylen);
+	}
 	kfree_sensitive(buf);
 	return err;
 }

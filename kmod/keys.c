@@ -22,6 +22,14 @@
  * and the material wiped.  A request that passed hsmkey_key_enter() holds
  * the percpu ref until its completion, so it never sees a freed inner tfm.
  *
+ * A key keeps only the SHA-256 hash of its verifier: the verifier is a
+ * password of sorts, and a memory disclosure of the table must not give
+ * out tokens.
+ *
+ * Hibernation: between PM_HIBERNATION_PREPARE and its POST, insertions are
+ * refused (hsmkey_keys_frozen, under the table lock), so no key reaches
+ * the image that the notifier's check let through.
+ *
  * Expiry and usage-limit events run from work items that exist only while
  * the key is in the table (HSMKEY_KEY_LINKED): they are armed after
  * insertion, never once the key is revoked, and removal cancels them
@@ -38,7 +46,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include "keys.h"
-#include "netlink.h"
+#include "events.h"
 
 #define HSMKEY_KEY_LINKED	1	/* bit in flags: in the table */
 #define HSMKEY_EXPIRY_RECHECK	60	/* seconds: bound on clock jumps */
@@ -67,6 +75,7 @@ static const struct rhashtable_params hsmkey_ht_params = {
 static struct rhashtable hsmkey_ht;
 static DEFINE_XARRAY_ALLOC(hsmkey_xa);
 static DEFINE_MUTEX(hsmkey_table_lock);
+static bool hsmkey_keys_frozen;		/* hibernating; table lock */
 /*
  * The module and its KUnit suites each hold the table; on 6.1 KUnit runs a
  * module's suites before the module's init function.  Serialised by module
@@ -127,7 +136,7 @@ struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 	key->state = HSMKEY_STATE_ACTIVE;
 	key->type = type;
 	strscpy(key->name, name, sizeof(key->name));
-	memcpy(key->verifier, verifier, HSMKEY_VERIFIER_LEN);
+	sha256(verifier, HSMKEY_VERIFIER_LEN, key->verifier_hash);
 	memcpy(key->material, material, hsmkey_type_keylen(type));
 
 	hsmkey_policy_default(&policy, type);
@@ -138,6 +147,32 @@ struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 		return ERR_PTR(err);
 	}
 	return key;
+}
+
+/* Constant time: how much of the verifier matched must not show. */
+bool hsmkey_key_verifier_ok(const struct hsmkey_key *key, const u8 *verifier)
+{
+	u8 hash[SHA256_DIGEST_SIZE];
+	bool ok;
+
+	sha256(verifier, HSMKEY_VERIFIER_LEN, hash);
+	ok = !crypto_memneq(hash, key->verifier_hash, sizeof(hash));
+	memzero_explicit(hash, sizeof(hash));
+	return ok;
+}
+
+/*
+ * Before insertion: count @spent as already used, so that limits (a GCM
+ * key's 2^32 requests above all) hold across module reloads and reboots.
+ * The caller sets the policy afterwards, which charges it to the quotas.
+ */
+void hsmkey_key_set_used(struct hsmkey_key *key,
+			 const struct hsmkey_usage *spent)
+{
+	struct hsmkey_usage *u = per_cpu_ptr(key->usage, 0);
+
+	u->bytes += spent->bytes;
+	u->requests += spent->requests;
 }
 
 void hsmkey_key_usage(struct hsmkey_key *key, struct hsmkey_usage *out)
@@ -185,7 +220,7 @@ static void hsmkey_key_expiry(struct work_struct *work)
 	atomic64_inc(&hsmkey_stats.expiries);
 	pr_info("key %s version %u expired: revoked\n", key->name,
 		key->kid.version);
-	hsmkey_nl_event(HSMKEY_EVENT_EXPIRE, &key->kid, 0);
+	hsmkey_event(HSMKEY_EVENT_EXPIRE, &key->kid, 0);
 }
 
 static void hsmkey_key_limit(struct work_struct *work)
@@ -194,7 +229,7 @@ static void hsmkey_key_limit(struct work_struct *work)
 					      limit_work);
 
 	atomic64_inc(&hsmkey_stats.limits);
-	hsmkey_nl_event(HSMKEY_EVENT_LIMIT, &key->kid, 0);
+	hsmkey_event(HSMKEY_EVENT_LIMIT, &key->kid, 0);
 }
 
 /*
@@ -275,6 +310,9 @@ int hsmkey_key_insert(struct hsmkey_key *key)
 	int err;
 
 	mutex_lock(&hsmkey_table_lock);
+	err = -EBUSY;
+	if (hsmkey_keys_frozen)
+		goto out;
 	err = xa_alloc(&hsmkey_xa, &key->index, key, xa_limit_32b, GFP_KERNEL);
 	if (err)
 		goto out;
@@ -474,6 +512,46 @@ struct hsmkey_key *hsmkey_keys_next(unsigned long *index)
 u32 hsmkey_keys_count(void)
 {
 	return atomic_read(&hsmkey_ht.nelems);
+}
+
+/* Key versions in the table recorded as owned by keystore @owner. */
+unsigned int hsmkey_keys_of_owner(const u8 *owner)
+{
+	struct hsmkey_key *key;
+	unsigned long index;
+	unsigned int n = 0;
+
+	mutex_lock(&hsmkey_table_lock);
+	xa_for_each(&hsmkey_xa, index, key)
+		if (key->has_owner &&
+		    !memcmp(key->owner, owner, HSMKEY_OWNER_LEN))
+			n++;
+	mutex_unlock(&hsmkey_table_lock);
+	return n;
+}
+
+/*
+ * Hibernation is about to write memory to disk: refuse it (-EBUSY) while
+ * any key is loaded, else refuse insertions until hsmkey_keys_thaw().
+ */
+int hsmkey_keys_freeze(void)
+{
+	int err = 0;
+
+	mutex_lock(&hsmkey_table_lock);
+	if (hsmkey_keys_count())
+		err = -EBUSY;
+	else
+		hsmkey_keys_frozen = true;
+	mutex_unlock(&hsmkey_table_lock);
+	return err;
+}
+
+void hsmkey_keys_thaw(void)
+{
+	mutex_lock(&hsmkey_table_lock);
+	hsmkey_keys_frozen = false;
+	mutex_unlock(&hsmkey_table_lock);
 }
 
 int hsmkey_keys_init(void)

@@ -8,6 +8,7 @@
 #include <linux/mutex.h>
 #include <linux/workqueue.h>
 #include <linux/hsmkey.h>
+#include <crypto/sha2.h>
 #include "policy.h"
 #include "quota.h"
 
@@ -80,7 +81,7 @@ struct hsmkey_key {
 	bool has_owner;
 	u8 owner[HSMKEY_OWNER_LEN];
 	char name[HSMKEY_NAME_MAX];
-	u8 verifier[HSMKEY_VERIFIER_LEN];
+	u8 verifier_hash[SHA256_DIGEST_SIZE];
 	u8 material[HSMKEY_MATERIAL_MAX];
 };
 
@@ -105,6 +106,9 @@ struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 				     const u8 *verifier, const u8 *material);
 int hsmkey_key_set_policy(struct hsmkey_key *key,
 			  const struct hsmkey_policy *policy);
+void hsmkey_key_set_used(struct hsmkey_key *key,
+			 const struct hsmkey_usage *spent);
+bool hsmkey_key_verifier_ok(const struct hsmkey_key *key, const u8 *verifier);
 int hsmkey_key_insert(struct hsmkey_key *key);
 struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid);
 void hsmkey_key_put(struct hsmkey_key *key);
@@ -143,6 +147,9 @@ void hsmkey_keys_lock(void);
 void hsmkey_keys_unlock(void);
 struct hsmkey_key *hsmkey_keys_next(unsigned long *index);
 u32 hsmkey_keys_count(void);
+unsigned int hsmkey_keys_of_owner(const u8 *owner);
+int hsmkey_keys_freeze(void);
+void hsmkey_keys_thaw(void);
 
 int hsmkey_keys_init(void);
 void hsmkey_keys_exit(void);

@@ -49,6 +49,64 @@ static void keys_insert_lookup_remove(struct kunit *test)
 	KUNIT_EXPECT_TRUE(test, !hsmkey_key_lookup(&key->kid));
 }
 
+/* Between hibernation's PREPARE and POST no key may enter the table. */
+static void keys_frozen_for_hibernation(struct kunit *test)
+{
+	struct hsmkey_key *key = keys_test_new(test, 1), *found;
+
+	KUNIT_ASSERT_EQ(test, hsmkey_keys_count(), 0U);
+	KUNIT_ASSERT_EQ(test, hsmkey_keys_freeze(), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_key_insert(key), -EBUSY);
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), 0U);
+	hsmkey_keys_thaw();
+	KUNIT_ASSERT_EQ(test, hsmkey_key_insert(key), 0);
+	/* With a key loaded, hibernation itself is refused. */
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_freeze(), -EBUSY);
+	found = hsmkey_key_lookup(&key->kid);
+	KUNIT_ASSERT_PTR_EQ(test, found, key);
+	hsmkey_keys_remove(&found, 1);
+	hsmkey_key_put(found);
+	KUNIT_EXPECT_EQ(test, hsmkey_keys_freeze(), 0);
+	hsmkey_keys_thaw();
+}
+
+/* Usage spent in an earlier life counts against the limits at once. */
+static void keys_spent_usage(struct kunit *test)
+{
+	struct hsmkey_usage spent = { .bytes = 4096, .requests = 10 }, used;
+	struct hsmkey_policy policy = { .max_requests = 11 };
+	struct hsmkey_key *key = keys_test_new(test, 2);
+
+	hsmkey_key_set_used(key, &spent);
+	KUNIT_ASSERT_EQ(test, hsmkey_key_set_policy(key, &policy), 0);
+	hsmkey_key_usage(key, &used);
+	KUNIT_EXPECT_EQ(test, used.requests, 10ULL);
+	KUNIT_EXPECT_EQ(test, used.bytes, 4096ULL);
+	KUNIT_EXPECT_TRUE(test, hsmkey_key_enter(key));
+	KUNIT_EXPECT_TRUE(test, hsmkey_key_charge(key, 16));
+	KUNIT_EXPECT_FALSE(test, hsmkey_key_charge(key, 16));
+	hsmkey_key_exit(key);
+	/* Not in the table: nothing else stops the LIMIT work. */
+	cancel_work_sync(&key->limit_work);
+	hsmkey_key_revoke(key);
+	hsmkey_key_put(key);
+}
+
+/* Only the verifier's hash is kept, and only the verifier matches it. */
+static void keys_verifier_hash(struct kunit *test)
+{
+	u8 verifier[HSMKEY_VERIFIER_LEN] = {};
+	struct hsmkey_key *key = keys_test_new(test, 3);
+
+	KUNIT_EXPECT_TRUE(test, hsmkey_key_verifier_ok(key, verifier));
+	KUNIT_EXPECT_TRUE(test, memchr_inv(key->verifier_hash, 0,
+					   sizeof(key->verifier_hash)) != NULL);
+	verifier[31] = 1;
+	KUNIT_EXPECT_FALSE(test, hsmkey_key_verifier_ok(key, verifier));
+	hsmkey_key_revoke(key);
+	hsmkey_key_put(key);
+}
+
 #define MANY 100000
 
 static void keys_hundred_thousand(struct kunit *test)
@@ -158,6 +216,9 @@ static void keys_lookup_races_revoke(struct kunit *test)
 
 static struct kunit_case keys_test_cases[] = {
 	KUNIT_CASE(keys_insert_lookup_remove),
+	KUNIT_CASE(keys_frozen_for_hibernation),
+	KUNIT_CASE(keys_spent_usage),
+	KUNIT_CASE(keys_verifier_hash),
 	KUNIT_CASE(keys_hundred_thousand),
 	KUNIT_CASE(keys_lookup_races_revoke),
 	{}

@@ -14,16 +14,25 @@
 
 /*
  * A hibernation image would write the key table, material and expanded
- * schedules included, to disk: refuse it while any key is loaded.
+ * schedules included, to disk: refuse it while any key is loaded, and
+ * refuse new keys from then until it is over.
  */
 static int hsmkey_pm_notify(struct notifier_block *nb, unsigned long action,
 			    void *data)
 {
-	if (action != PM_HIBERNATION_PREPARE || !hsmkey_keys_count())
+	switch (action) {
+	case PM_HIBERNATION_PREPARE:
+		if (!hsmkey_keys_freeze())
+			return NOTIFY_DONE;
+		pr_warn("hibernation refused: %u key versions are loaded\n",
+			hsmkey_keys_count());
+		return notifier_from_errno(-EBUSY);
+	case PM_POST_HIBERNATION:
+		hsmkey_keys_thaw();
 		return NOTIFY_DONE;
-	pr_warn("hibernation refused: %u key versions are loaded\n",
-		hsmkey_keys_count());
-	return notifier_from_errno(-EBUSY);
+	default:
+		return NOTIFY_DONE;
+	}
 }
 
 static struct notifier_block hsmkey_pm_nb = {
@@ -40,27 +49,28 @@ static int __init hsmkey_init(void)
 	err = register_pm_notifier(&hsmkey_pm_nb);
 	if (err)
 		goto err_keys;
-	err = hsmkey_skcipher_register();
-	if (err)
-		goto err_pm;
-	err = hsmkey_aead_register();
-	if (err)
-		goto err_skcipher;
 	err = hsmkey_netlink_init();
 	if (err)
-		goto err_aead;
+		goto err_pm;
 	err = hsmkey_dev_init();
 	if (err)
 		goto err_netlink;
+	/* Last: once visible, the algorithms can be bound at any moment. */
+	err = hsmkey_skcipher_register();
+	if (err)
+		goto err_dev;
+	err = hsmkey_aead_register();
+	if (err)
+		goto err_skcipher;
 	pr_info("version %s loaded\n", HSMKEY_VERSION);
 	return 0;
 
-err_netlink:
-	hsmkey_netlink_exit();
-err_aead:
-	hsmkey_aead_unregister();
 err_skcipher:
 	hsmkey_skcipher_unregister();
+err_dev:
+	hsmkey_dev_exit();
+err_netlink:
+	hsmkey_netlink_exit();
 err_pm:
 	unregister_pm_notifier(&hsmkey_pm_nb);
 err_keys:
@@ -70,10 +80,10 @@ err_keys:
 
 static void __exit hsmkey_exit(void)
 {
-	hsmkey_dev_exit();
-	hsmkey_netlink_exit();
 	hsmkey_aead_unregister();
 	hsmkey_skcipher_unregister();
+	hsmkey_dev_exit();
+	hsmkey_netlink_exit();
 	unregister_pm_notifier(&hsmkey_pm_nb);
 	hsmkey_keys_exit();
 }

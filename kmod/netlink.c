@@ -1,176 +1,127 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The generic netlink family "hsmkey": the control plane.  The attribute
- * policy does the validation, so handlers see well-formed attributes only;
- * handlers run serialised under genl_mutex.
+ * The generic netlink family "hsmkey": the control plane.
+ *
+ * Each command has its own attribute set and policy, so bad input never
+ * reaches a handler, and every permission decision is made in one place,
+ * hsmkey_nl_pre_doit() (and the dump's start): CAP_SYS_ADMIN for all, and
+ * for changes the /dev/hsmkey registration (dev.c).  Handlers run
+ * serialised under genl_mutex.
  */
 #include <crypto/algapi.h>
 #include <net/genetlink.h>
 #include <linux/capability.h>
-#include <linux/cred.h>
-#include <linux/ratelimit.h>
-#include <linux/sched.h>
 #include "aead.h"
+#include "anchor.h"
 #include "compat.h"
 #include "dev.h"
+#include "events.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
 
-/* What one key of an add carries, at top level or in HSMKEY_A_KEYS. */
-#define HSMKEY_NL_KEY_POLICY						\
-	[HSMKEY_A_KEY_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),	\
-	[HSMKEY_A_KEY_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),		\
-	[HSMKEY_A_KEY_NAME]	= { .type = NLA_NUL_STRING,		\
-				    .len = HSMKEY_NAME_MAX - 1 },	\
-	[HSMKEY_A_KEY_TYPE]	= NLA_POLICY_RANGE(NLA_U32, 1, HSMKEY_TYPE_MAX), \
-	[HSMKEY_A_KEY_VERIFIER]	= NLA_POLICY_EXACT_LEN(HSMKEY_VERIFIER_LEN), \
-	[HSMKEY_A_KEY_MATERIAL]	= { .type = NLA_REJECT,			\
-				    .reject_message =			\
-		"clear material is refused: send HSMKEY_A_KEY_WRAPPED" }, \
-	[HSMKEY_A_KEY_WRAPPED]	= NLA_POLICY_RANGE(NLA_BINARY,		\
-				    HSMKEY_WRAP_OVERHEAD + 16,		\
-				    HSMKEY_WRAP_OVERHEAD + HSMKEY_MATERIAL_MAX), \
-	[HSMKEY_A_KEY_POLICY]	= NLA_POLICY_NESTED(hsmkey_policy_nl),	\
-	[HSMKEY_A_KEY_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN)
+/* ops->internal_flags: what a command changes. */
+#define HSMKEY_NL_CHANGE	BIT(0)	/* changes key or anchor state */
+#define HSMKEY_NL_FAIL_SAFE	BIT(1)	/* ... only towards "off" */
 
-static const struct nla_policy hsmkey_nl_key_policy[HSMKEY_A_MAX + 1] = {
-	HSMKEY_NL_KEY_POLICY,
+/* A required attribute is missing: say which, by number and by name. */
+#define HSMKEY_NL_REQUIRE(extack, nest, tb, attr) ({			\
+	struct netlink_ext_ack *_hk_ext = (extack);			\
+	bool __missing = NL_REQ_ATTR_CHECK(_hk_ext, nest, tb, attr);	\
+	if (__missing)							\
+		NL_SET_ERR_MSG(_hk_ext, "missing attribute " #attr);	\
+	__missing;							\
+})
+
+/* What one key of an add carries, at top level or in a batch entry. */
+#define HSMKEY_NL_KEY_ADD_POLICY					\
+	[HSMKEY_KEY_A_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),	\
+	[HSMKEY_KEY_A_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),		\
+	[HSMKEY_KEY_A_NAME]	= { .type = NLA_NUL_STRING,		\
+				    .len = HSMKEY_NAME_MAX - 1 },	\
+	[HSMKEY_KEY_A_TYPE]	= NLA_POLICY_RANGE(NLA_U32, 1, HSMKEY_TYPE_MAX), \
+	[HSMKEY_KEY_A_WRAPPED]	= NLA_POLICY_RANGE(NLA_BINARY,		\
+				    HSMKEY_WRAP_LEN(16),		\
+				    HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)), \
+	[HSMKEY_KEY_A_POLICY]	= NLA_POLICY_NESTED(hsmkey_policy_nl),	\
+	[HSMKEY_KEY_A_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN), \
+	[HSMKEY_KEY_A_USED_BYTES] = { .type = NLA_U64 },		\
+	[HSMKEY_KEY_A_USED_REQUESTS] = { .type = NLA_U64 }
+
+static const struct nla_policy hsmkey_nl_key_entry_policy[HSMKEY_KEY_A_MAX + 1] = {
+	HSMKEY_NL_KEY_ADD_POLICY,
 };
 
-/* Attributes only the kernel sends are rejected when received. */
-static const struct nla_policy hsmkey_nl_policy[HSMKEY_A_MAX + 1] = {
-	HSMKEY_NL_KEY_POLICY,
-	[HSMKEY_A_KEYS]		= NLA_POLICY_NESTED_ARRAY(hsmkey_nl_key_policy),
-	[HSMKEY_A_KEY_STATE]	= { .type = NLA_REJECT },
-	[HSMKEY_A_KEY_BINDINGS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_VERSION]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_NKEYS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_INNER_XTS] = { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_INNER_CBC] = { .type = NLA_REJECT },
-	[HSMKEY_A_PAD]		= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_TYPE]	= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_SEQ]	= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_UID]	= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_PID]	= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_COMM]	= { .type = NLA_REJECT },
-	[HSMKEY_A_EVENT_ERRNO]	= { .type = NLA_REJECT },
-	[HSMKEY_A_KEY_BYTES]	= { .type = NLA_REJECT },
-	[HSMKEY_A_KEY_REQUESTS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_KEY_BINDS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_KEY_DENIES]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_INNER_GCM] = { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_HOLDER]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_BINDS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_DENIES]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_REVOKES]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_EXPIRIES] = { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_LIMITS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_INFO_EVENTS]	= { .type = NLA_REJECT },
-	[HSMKEY_A_AUDIT_SEQ]	= NLA_POLICY_MIN(NLA_U64, 1),
-	[HSMKEY_A_AUDIT_HEAD]	= NLA_POLICY_EXACT_LEN(HSMKEY_AUDIT_HEAD_LEN),
+static const struct nla_policy hsmkey_nl_add_policy[HSMKEY_KEY_A_MAX + 1] = {
+	HSMKEY_NL_KEY_ADD_POLICY,
+	[HSMKEY_KEY_A_BATCH] = NLA_POLICY_NESTED_ARRAY(hsmkey_nl_key_entry_policy),
+};
+
+/* REVOKE, REMOVE, DISABLE, ENABLE, GET: a key version. */
+static const struct nla_policy hsmkey_nl_kid_policy[HSMKEY_KEY_A_MAX + 1] = {
+	[HSMKEY_KEY_A_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),
+	[HSMKEY_KEY_A_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),
+};
+
+static const struct nla_policy hsmkey_nl_set_policy_policy[HSMKEY_KEY_A_MAX + 1] = {
+	[HSMKEY_KEY_A_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),
+	[HSMKEY_KEY_A_VERSION]	= NLA_POLICY_MIN(NLA_U32, 1),
+	[HSMKEY_KEY_A_POLICY]	= NLA_POLICY_NESTED(hsmkey_policy_nl),
+};
+
+/* INFO takes no attribute: every one is refused. */
+static const struct nla_policy hsmkey_nl_info_policy[HSMKEY_INFO_A_MAX + 1];
+
+static const struct nla_policy hsmkey_nl_audit_get_policy[HSMKEY_AUDIT_A_MAX + 1] = {
+	[HSMKEY_AUDIT_A_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN),
+};
+
+static const struct nla_policy hsmkey_nl_audit_set_policy[HSMKEY_AUDIT_A_MAX + 1] = {
+	[HSMKEY_AUDIT_A_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN),
+	[HSMKEY_AUDIT_A_SEQ]	= NLA_POLICY_MIN(NLA_U64, 1),
+	[HSMKEY_AUDIT_A_HEAD]	= NLA_POLICY_EXACT_LEN(HSMKEY_AUDIT_HEAD_LEN),
 };
 
 static struct genl_family hsmkey_genl_family;
-static atomic64_t hsmkey_event_seq;
-/* Events before registration (KUnit runs first on 6.1) go nowhere. */
-static bool hsmkey_nl_registered;
-/* A flood of bad tokens must not flood the listeners. */
-static DEFINE_RATELIMIT_STATE(hsmkey_deny_rs, HZ, 10);
 
-/*
- * Multicast an event about @kid caused by the current task.  Process
- * context.  The sequence number counts every event, sent or not (deny
- * events are rate-limited), so a listener sees a gap when it lost one.
- */
-void hsmkey_nl_event(u32 type, const struct hsmkey_kid *kid, int err)
+static int hsmkey_nl_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
-	u64 seq = atomic64_inc_return(&hsmkey_event_seq);
-	char comm[TASK_COMM_LEN];
-	struct sk_buff *skb;
-	void *hdr;
-
-	if (!READ_ONCE(hsmkey_nl_registered) ||
-	    !genl_has_listeners(&hsmkey_genl_family, &init_net, 0) ||
-	    (type == HSMKEY_EVENT_DENY && !__ratelimit(&hsmkey_deny_rs)))
-		return;
-	skb = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-	if (!skb)
-		return;
-	hdr = genlmsg_put(skb, 0, 0, &hsmkey_genl_family, 0, HSMKEY_CMD_EVENT);
-	get_task_comm(comm, current);
-	if (!hdr ||
-	    nla_put_u32(skb, HSMKEY_A_EVENT_TYPE, type) ||
-	    nla_put_u64_64bit(skb, HSMKEY_A_EVENT_SEQ, seq, HSMKEY_A_PAD) ||
-	    nla_put(skb, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, kid->id) ||
-	    nla_put_u32(skb, HSMKEY_A_KEY_VERSION, kid->version) ||
-	    nla_put_u32(skb, HSMKEY_A_EVENT_UID,
-			from_kuid_munged(&init_user_ns, current_uid())) ||
-	    nla_put_u32(skb, HSMKEY_A_EVENT_PID, task_tgid_nr(current)) ||
-	    nla_put_string(skb, HSMKEY_A_EVENT_COMM, comm) ||
-	    (err && nla_put_u32(skb, HSMKEY_A_EVENT_ERRNO, -err))) {
-		nlmsg_free(skb);
-		return;
-	}
-	genlmsg_end(skb, hdr);
-	genlmsg_multicast(&hsmkey_genl_family, skb, 0, 0, GFP_KERNEL);
+	/* Of the sender and of the socket's opener, initial user namespace. */
+	if (netlink_capable(skb, CAP_SYS_ADMIN))
+		return 0;
+	NL_SET_ERR_MSG(extack, "hsmkey needs CAP_SYS_ADMIN");
+	return -EPERM;
 }
 
-/* CAP_SYS_ADMIN in the initial user namespace, of sender and socket opener. */
-/*
- * CAP_SYS_ADMIN in the initial user namespace, of sender and socket opener,
- * and, while a daemon holds /dev/hsmkey, being that daemon.
- */
-static int hsmkey_nl_admin(struct sk_buff *skb, struct genl_info *info)
+static int hsmkey_nl_pre_doit(const hsmkey_genl_ops_t *ops,
+			      struct sk_buff *skb, struct genl_info *info)
 {
-	if (!netlink_capable(skb, CAP_SYS_ADMIN)) {
-		NL_SET_ERR_MSG(info->extack,
-			       "changing hsmkey keys needs CAP_SYS_ADMIN");
-		return -EPERM;
-	}
-	return hsmkey_dev_check(info->extack);
+	int err = hsmkey_nl_admin(skb, info->extack);
+
+	if (!err && (ops->internal_flags & HSMKEY_NL_CHANGE))
+		err = hsmkey_dev_check(skb,
+				       ops->internal_flags & HSMKEY_NL_FAIL_SAFE,
+				       info->extack);
+	return err;
 }
 
-/* A required attribute is missing: name it in the extack message. */
-static bool hsmkey_nl_missing(struct netlink_ext_ack *extack,
-			      struct nlattr *nest, struct nlattr **tb, int attr,
-			      const char *msg)
+static int hsmkey_nl_dump_start(struct netlink_callback *cb)
 {
-	if (tb[attr])
-		return false;
-	NL_SET_ERR_ATTR_MISS(extack, nest, attr);
-	if (extack)
-		extack->_msg = msg;	/* a string literal, see below */
-	return true;
-}
-
-static bool hsmkey_nl_info_missing(struct genl_info *info, int attr,
-				   const char *msg)
-{
-	return hsmkey_nl_missing(info->extack, NULL, info->attrs, attr, msg);
-}
-
-#define HSMKEY_NL_MISSING_IN(extack, nest, tb, attr)			\
-	hsmkey_nl_missing(extack, nest, tb, attr, "missing attribute " #attr)
-
-#define HSMKEY_NL_MISSING(info, attr)					\
-	hsmkey_nl_info_missing(info, attr, "missing attribute " #attr)
-
-static void hsmkey_nl_kid(struct genl_info *info, struct hsmkey_kid *kid)
-{
-	memcpy(kid->id, nla_data(info->attrs[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	kid->version = nla_get_u32(info->attrs[HSMKEY_A_KEY_VERSION]);
+	return hsmkey_nl_admin(cb->skb, cb->extack);
 }
 
 /*
- * One key from the attributes in @tb (top level, or the entry @nest of a
- * batch): unwrapped, checked, with its policy, not yet in the table.
+ * One key from the attributes in @tb (top level, or the batch entry
+ * @nest), sent in @skb: unwrapped, checked, with its policy and spent
+ * usage, not yet in the table.
  */
-static struct hsmkey_key *hsmkey_nl_key_new(struct nlattr **tb,
+static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
+					    struct nlattr **tb,
 					    struct nlattr *nest,
 					    struct netlink_ext_ack *extack)
 {
-	u8 material[HSMKEY_MATERIAL_MAX];
+	u8 material[HSMKEY_MATERIAL_MAX], verifier[HSMKEY_VERIFIER_LEN];
+	struct hsmkey_usage spent = {};
 	struct hsmkey_policy policy;
 	struct hsmkey_key *key;
 	struct hsmkey_kid kid;
@@ -178,88 +129,102 @@ static struct hsmkey_key *hsmkey_nl_key_new(struct nlattr **tb,
 	u32 type;
 	int err;
 
-	if (HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_ID) ||
-	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_VERSION) ||
-	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_NAME) ||
-	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_TYPE) ||
-	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_VERIFIER) ||
-	    HSMKEY_NL_MISSING_IN(extack, nest, tb, HSMKEY_A_KEY_WRAPPED))
+	if (HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_KEY_A_ID) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_KEY_A_VERSION) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_KEY_A_NAME) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_KEY_A_TYPE) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_KEY_A_WRAPPED))
 		return ERR_PTR(-EINVAL);
 
-	type = nla_get_u32(tb[HSMKEY_A_KEY_TYPE]);
+	type = nla_get_u32(tb[HSMKEY_KEY_A_TYPE]);
 	keylen = hsmkey_type_keylen(type);
-	memcpy(kid.id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	kid.version = nla_get_u32(tb[HSMKEY_A_KEY_VERSION]);
+	memcpy(kid.id, nla_data(tb[HSMKEY_KEY_A_ID]), HSMKEY_ID_LEN);
+	kid.version = nla_get_u32(tb[HSMKEY_KEY_A_VERSION]);
 	hsmkey_policy_default(&policy, type);
-	if (tb[HSMKEY_A_KEY_POLICY]) {
-		err = hsmkey_policy_parse(tb[HSMKEY_A_KEY_POLICY], type,
+	if (tb[HSMKEY_KEY_A_POLICY]) {
+		err = hsmkey_policy_parse(tb[HSMKEY_KEY_A_POLICY], type,
 					  &policy, extack);
 		if (err)
 			return ERR_PTR(err);
 	}
+	if (tb[HSMKEY_KEY_A_USED_BYTES])
+		spent.bytes = nla_get_u64(tb[HSMKEY_KEY_A_USED_BYTES]);
+	if (tb[HSMKEY_KEY_A_USED_REQUESTS])
+		spent.requests = nla_get_u64(tb[HSMKEY_KEY_A_USED_REQUESTS]);
 
-	err = hsmkey_dev_unwrap(&kid, type, tb[HSMKEY_A_KEY_WRAPPED], material,
-				extack);
+	err = hsmkey_dev_unwrap(skb, &kid, type, tb[HSMKEY_KEY_A_WRAPPED],
+				verifier, material, extack);
 	if (err)
 		goto out;
 	if (hsmkey_type_mode(type) == HSMKEY_MODE_XTS &&
 	    !crypto_memneq(material, material + keylen / 2, keylen / 2)) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[HSMKEY_A_KEY_WRAPPED],
+		NL_SET_ERR_MSG_ATTR(extack, tb[HSMKEY_KEY_A_WRAPPED],
 				    "XTS key halves are equal");
 		err = -EKEYREJECTED;
 		goto out;
 	}
-	key = hsmkey_key_create(&kid, nla_data(tb[HSMKEY_A_KEY_NAME]), type,
-				nla_data(tb[HSMKEY_A_KEY_VERIFIER]), material);
+	key = hsmkey_key_create(&kid, nla_data(tb[HSMKEY_KEY_A_NAME]), type,
+				verifier, material);
 	if (IS_ERR(key)) {
 		err = PTR_ERR(key);
 		goto out;
 	}
+	hsmkey_key_set_used(key, &spent);
 	err = hsmkey_key_set_policy(key, &policy);
 	if (err) {
 		hsmkey_key_revoke(key);
 		hsmkey_key_put(key);
 		goto out;
 	}
-	if (tb[HSMKEY_A_KEY_OWNER]) {
-		memcpy(key->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]),
+	if (tb[HSMKEY_KEY_A_OWNER]) {
+		memcpy(key->owner, nla_data(tb[HSMKEY_KEY_A_OWNER]),
 		       HSMKEY_OWNER_LEN);
 		key->has_owner = true;
 	}
 out:
 	memzero_explicit(material, sizeof(material));
+	memzero_explicit(verifier, sizeof(verifier));
 	return err ? ERR_PTR(err) : key;
 }
 
-/* The keys of an add, one or a batch, in @keys; returns how many. */
-static int hsmkey_nl_add_parse(struct genl_info *info, struct hsmkey_key **keys)
+static void hsmkey_nl_keys_drop(struct hsmkey_key **keys, int n)
 {
-	struct nlattr *batch = info->attrs[HSMKEY_A_KEYS];
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	while (n--) {
+		hsmkey_key_revoke(keys[n]);
+		hsmkey_key_put(keys[n]);
+	}
+}
+
+/* The keys of an add, one or a batch, in @keys; returns how many. */
+static int hsmkey_nl_add_parse(struct sk_buff *skb, struct genl_info *info,
+			       struct hsmkey_key **keys)
+{
+	struct nlattr *batch = info->attrs[HSMKEY_KEY_A_BATCH];
+	struct nlattr *tb[HSMKEY_KEY_A_MAX + 1];
 	struct nlattr *entry;
 	int n = 0, rem, err;
 
 	if (!batch) {
-		keys[0] = hsmkey_nl_key_new(info->attrs, NULL, info->extack);
+		keys[0] = hsmkey_nl_key_new(skb, info->attrs, NULL,
+					    info->extack);
 		return IS_ERR(keys[0]) ? PTR_ERR(keys[0]) : 1;
 	}
-	if (info->attrs[HSMKEY_A_KEY_ID]) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[HSMKEY_A_KEY_ID],
-				    "give HSMKEY_A_KEYS or one key's attributes, not both");
+	if (info->attrs[HSMKEY_KEY_A_ID]) {
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[HSMKEY_KEY_A_ID],
+				    "give HSMKEY_KEY_A_BATCH or one key's attributes, not both");
 		return -EINVAL;
 	}
 	nla_for_each_nested(entry, batch, rem) {
-		err = nla_parse_nested(tb, HSMKEY_A_MAX, entry,
-				       hsmkey_nl_key_policy, info->extack);
+		err = nla_parse_nested(tb, HSMKEY_KEY_A_MAX, entry,
+				       hsmkey_nl_key_entry_policy,
+				       info->extack);
 		if (!err) {
-			keys[n] = hsmkey_nl_key_new(tb, entry, info->extack);
+			keys[n] = hsmkey_nl_key_new(skb, tb, entry,
+						    info->extack);
 			err = PTR_ERR_OR_ZERO(keys[n]);
 		}
 		if (err) {
-			while (n--) {
-				hsmkey_key_revoke(keys[n]);
-				hsmkey_key_put(keys[n]);
-			}
+			hsmkey_nl_keys_drop(keys, n);
 			return err;
 		}
 		n++;
@@ -267,61 +232,66 @@ static int hsmkey_nl_add_parse(struct genl_info *info, struct hsmkey_key **keys)
 	return n;
 }
 
-static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
+/* How many keys an add carries: 1, or the batch's 1..HSMKEY_BATCH_MAX. */
+static int hsmkey_nl_add_count(struct genl_info *info)
 {
-	struct nlattr *batch = info->attrs[HSMKEY_A_KEYS];
-	struct hsmkey_key **keys;
-	int n, i, n_in, err;
+	struct nlattr *batch = info->attrs[HSMKEY_KEY_A_BATCH];
+	struct nlattr *entry;
+	int n = 0, rem;
 
-	err = hsmkey_nl_admin(skb, info);
-	if (err)
-		return err;
-	n = 1;
-	if (batch) {
-		struct nlattr *entry;
-		int rem;
+	if (!batch)
+		return 1;
+	nla_for_each_nested(entry, batch, rem)
+		n++;
+	if (n && n <= HSMKEY_BATCH_MAX)
+		return n;
+	NL_SET_ERR_MSG_ATTR(info->extack, batch,
+			    "a batch holds 1 to HSMKEY_BATCH_MAX keys");
+	return n ? -E2BIG : -EINVAL;
+}
 
-		n = 0;
-		nla_for_each_nested(entry, batch, rem)
-			n++;
-		if (!n || n > HSMKEY_BATCH_MAX) {
-			NL_SET_ERR_MSG_ATTR(info->extack, batch,
-					    "a batch holds 1 to HSMKEY_BATCH_MAX keys");
-			return n ? -E2BIG : -EINVAL;
-		}
-	}
-	keys = kcalloc(n, sizeof(*keys), GFP_KERNEL);
-	if (!keys)
-		return -ENOMEM;
-	n = hsmkey_nl_add_parse(info, keys);
-	if (n < 0) {
-		err = n;
-		goto out;
-	}
+/* All or nothing.  A key in the table is held by the table alone. */
+static int hsmkey_nl_add_insert(struct hsmkey_key **keys, int n,
+				struct netlink_ext_ack *extack)
+{
+	int i, n_in, err = 0;
 
-	/* All or nothing.  A key in the table is held by the table alone. */
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n && !err; i++)
 		err = hsmkey_key_insert(keys[i]);
-		if (err)
-			break;
-	}
 	if (!err) {
 		for (i = 0; i < n; i++)
-			hsmkey_nl_event(HSMKEY_EVENT_ADD, &keys[i]->kid, 0);
-		goto out;
+			hsmkey_event(HSMKEY_EVENT_ADD, &keys[i]->kid, 0);
+		return 0;
 	}
+	n_in = i - 1;
 	if (err == -EEXIST)
-		NL_SET_ERR_MSG(info->extack,
-			       "key id and version already present");
-	for (n_in = 0; n_in < i; n_in++)
-		refcount_inc(&keys[n_in]->ref);
-	hsmkey_keys_remove(keys, i);
+		NL_SET_ERR_MSG(extack, "key id and version already present");
+	else if (err == -EBUSY)
+		NL_SET_ERR_MSG(extack, "a hibernation is being prepared");
+	for (i = 0; i < n_in; i++)
+		refcount_inc(&keys[i]->ref);
+	hsmkey_keys_remove(keys, n_in);
 	for (i = 0; i < n; i++) {
 		if (i >= n_in)
 			hsmkey_key_revoke(keys[i]);
 		hsmkey_key_put(keys[i]);
 	}
-out:
+	return err;
+}
+
+static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
+{
+	struct hsmkey_key **keys;
+	int n, err;
+
+	n = hsmkey_nl_add_count(info);
+	if (n < 0)
+		return n;
+	keys = kcalloc(n, sizeof(*keys), GFP_KERNEL);
+	if (!keys)
+		return -ENOMEM;
+	n = hsmkey_nl_add_parse(skb, info, keys);
+	err = n < 0 ? n : hsmkey_nl_add_insert(keys, n, info->extack);
 	kfree(keys);
 	return err;
 }
@@ -331,13 +301,16 @@ static struct hsmkey_key *hsmkey_nl_find(struct genl_info *info)
 	struct hsmkey_key *key;
 	struct hsmkey_kid kid;
 
-	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_ID) ||
-	    HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_VERSION))
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_KEY_A_ID) ||
+	    HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_KEY_A_VERSION))
 		return ERR_PTR(-EINVAL);
-	hsmkey_nl_kid(info, &kid);
+	memcpy(kid.id, nla_data(info->attrs[HSMKEY_KEY_A_ID]), HSMKEY_ID_LEN);
+	kid.version = nla_get_u32(info->attrs[HSMKEY_KEY_A_VERSION]);
 	key = hsmkey_key_lookup(&kid);
 	if (!key) {
-		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[HSMKEY_A_KEY_ID],
+		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[HSMKEY_KEY_A_ID],
 				    "no such key id and version");
 		return ERR_PTR(-ENOKEY);
 	}
@@ -345,16 +318,10 @@ static struct hsmkey_key *hsmkey_nl_find(struct genl_info *info)
 }
 
 /* Revoke, or revoke and remove from the table. */
-static int hsmkey_nl_key_end(struct sk_buff *skb, struct genl_info *info,
-			     bool remove)
+static int hsmkey_nl_key_end(struct genl_info *info, bool remove)
 {
-	struct hsmkey_key *key;
-	int err;
+	struct hsmkey_key *key = hsmkey_nl_find(info);
 
-	err = hsmkey_nl_admin(skb, info);
-	if (err)
-		return err;
-	key = hsmkey_nl_find(info);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
 	if (remove)
@@ -364,53 +331,48 @@ static int hsmkey_nl_key_end(struct sk_buff *skb, struct genl_info *info,
 	atomic64_inc(&hsmkey_stats.revokes);
 	pr_info("%s key %s version %u\n", remove ? "removed" : "revoked",
 		key->name, key->kid.version);
-	hsmkey_nl_event(remove ? HSMKEY_EVENT_REMOVE : HSMKEY_EVENT_REVOKE,
-			&key->kid, 0);
+	hsmkey_event(remove ? HSMKEY_EVENT_REMOVE : HSMKEY_EVENT_REVOKE,
+		     &key->kid, 0);
 	hsmkey_key_put(key);
 	return 0;
 }
 
 static int hsmkey_nl_key_revoke(struct sk_buff *skb, struct genl_info *info)
 {
-	return hsmkey_nl_key_end(skb, info, false);
+	return hsmkey_nl_key_end(info, false);
 }
 
 static int hsmkey_nl_key_remove(struct sk_buff *skb, struct genl_info *info)
 {
-	return hsmkey_nl_key_end(skb, info, true);
+	return hsmkey_nl_key_end(info, true);
 }
 
-static int hsmkey_nl_key_state(struct sk_buff *skb, struct genl_info *info,
-			       u32 state)
+static int hsmkey_nl_key_state(struct genl_info *info, u32 state)
 {
-	struct hsmkey_key *key;
+	struct hsmkey_key *key = hsmkey_nl_find(info);
 	int err;
 
-	err = hsmkey_nl_admin(skb, info);
-	if (err)
-		return err;
-	key = hsmkey_nl_find(info);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
 	err = hsmkey_key_set_state(key, state);
 	if (err)
 		NL_SET_ERR_MSG(info->extack, "the key is revoked");
 	else
-		hsmkey_nl_event(state == HSMKEY_STATE_DISABLED ?
-				HSMKEY_EVENT_DISABLE : HSMKEY_EVENT_ENABLE,
-				&key->kid, 0);
+		hsmkey_event(state == HSMKEY_STATE_DISABLED ?
+			     HSMKEY_EVENT_DISABLE : HSMKEY_EVENT_ENABLE,
+			     &key->kid, 0);
 	hsmkey_key_put(key);
 	return err;
 }
 
 static int hsmkey_nl_key_disable(struct sk_buff *skb, struct genl_info *info)
 {
-	return hsmkey_nl_key_state(skb, info, HSMKEY_STATE_DISABLED);
+	return hsmkey_nl_key_state(info, HSMKEY_STATE_DISABLED);
 }
 
 static int hsmkey_nl_key_enable(struct sk_buff *skb, struct genl_info *info)
 {
-	return hsmkey_nl_key_state(skb, info, HSMKEY_STATE_ACTIVE);
+	return hsmkey_nl_key_state(info, HSMKEY_STATE_ACTIVE);
 }
 
 static int hsmkey_nl_key_set_policy(struct sk_buff *skb,
@@ -420,31 +382,49 @@ static int hsmkey_nl_key_set_policy(struct sk_buff *skb,
 	struct hsmkey_key *key;
 	int err;
 
-	err = hsmkey_nl_admin(skb, info);
-	if (err)
-		return err;
-	if (HSMKEY_NL_MISSING(info, HSMKEY_A_KEY_POLICY))
+	if (GENL_REQ_ATTR_CHECK(info, HSMKEY_KEY_A_POLICY)) {
+		NL_SET_ERR_MSG(info->extack,
+			       "missing attribute HSMKEY_KEY_A_POLICY");
 		return -EINVAL;
+	}
 	key = hsmkey_nl_find(info);
 	if (IS_ERR(key))
 		return PTR_ERR(key);
-	err = hsmkey_policy_parse(info->attrs[HSMKEY_A_KEY_POLICY], key->type,
+	err = hsmkey_policy_parse(info->attrs[HSMKEY_KEY_A_POLICY], key->type,
 				  &policy, info->extack);
 	if (!err)
 		err = hsmkey_key_set_policy(key, &policy);
 	if (!err)
-		hsmkey_nl_event(HSMKEY_EVENT_POLICY, &key->kid, 0);
+		hsmkey_event(HSMKEY_EVENT_POLICY, &key->kid, 0);
 	hsmkey_key_put(key);
 	return err;
+}
+
+static int hsmkey_nl_put_u64(struct sk_buff *skb, int attr, u64 v, int pad)
+{
+	return nla_put_u64_64bit(skb, attr, v, pad);
+}
+
+static int hsmkey_nl_fill_counters(struct sk_buff *skb, struct hsmkey_key *key)
+{
+	struct hsmkey_usage used;
+
+	hsmkey_key_usage(key, &used);
+	return hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_BYTES, used.bytes,
+				 HSMKEY_KEY_A_PAD) ?:
+	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_REQUESTS, used.requests,
+				 HSMKEY_KEY_A_PAD) ?:
+	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_BINDS,
+				 atomic64_read(&key->binds), HSMKEY_KEY_A_PAD) ?:
+	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_DENIES,
+				 atomic64_read(&key->denies), HSMKEY_KEY_A_PAD);
 }
 
 static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 			      int flags, struct hsmkey_key *key)
 {
-	void *hdr;
-
 	struct hsmkey_policy policy;
-	struct hsmkey_usage used;
+	void *hdr;
 
 	hdr = genlmsg_put(skb, portid, seq, &hsmkey_genl_family, flags,
 			  HSMKEY_CMD_KEY_GET);
@@ -453,25 +433,17 @@ static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 	mutex_lock(&key->lock);
 	policy = key->policy;
 	mutex_unlock(&key->lock);
-	hsmkey_key_usage(key, &used);
-	if (nla_put(skb, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, key->kid.id) ||
-	    nla_put_u32(skb, HSMKEY_A_KEY_VERSION, key->kid.version) ||
-	    nla_put_string(skb, HSMKEY_A_KEY_NAME, key->name) ||
-	    nla_put_u32(skb, HSMKEY_A_KEY_TYPE, key->type) ||
-	    nla_put_u32(skb, HSMKEY_A_KEY_STATE, READ_ONCE(key->state)) ||
-	    nla_put_u32(skb, HSMKEY_A_KEY_BINDINGS,
+	if (nla_put(skb, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, key->kid.id) ||
+	    nla_put_u32(skb, HSMKEY_KEY_A_VERSION, key->kid.version) ||
+	    nla_put_string(skb, HSMKEY_KEY_A_NAME, key->name) ||
+	    nla_put_u32(skb, HSMKEY_KEY_A_TYPE, key->type) ||
+	    nla_put_u32(skb, HSMKEY_KEY_A_STATE, READ_ONCE(key->state)) ||
+	    nla_put_u32(skb, HSMKEY_KEY_A_BINDINGS,
 			atomic_read(&key->bindings)) ||
-	    hsmkey_policy_fill(skb, HSMKEY_A_KEY_POLICY, &policy) ||
+	    hsmkey_policy_fill(skb, HSMKEY_KEY_A_POLICY, &policy) ||
 	    (key->has_owner &&
-	     nla_put(skb, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, key->owner)) ||
-	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_BYTES, used.bytes,
-			      HSMKEY_A_PAD) ||
-	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_REQUESTS, used.requests,
-			      HSMKEY_A_PAD) ||
-	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_BINDS,
-			      atomic64_read(&key->binds), HSMKEY_A_PAD) ||
-	    nla_put_u64_64bit(skb, HSMKEY_A_KEY_DENIES,
-			      atomic64_read(&key->denies), HSMKEY_A_PAD)) {
+	     nla_put(skb, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, key->owner)) ||
+	    hsmkey_nl_fill_counters(skb, key)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -520,9 +492,26 @@ static int hsmkey_nl_key_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	return err == -EMSGSIZE ? skb->len : err;
 }
 
-static int hsmkey_nl_put_stat(struct sk_buff *skb, int attr, atomic64_t *v)
+static int hsmkey_nl_fill_stats(struct sk_buff *msg)
 {
-	return nla_put_u64_64bit(skb, attr, atomic64_read(v), HSMKEY_A_PAD);
+	const int pad = HSMKEY_INFO_A_PAD;
+
+	return hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_BINDS,
+				 atomic64_read(&hsmkey_stats.binds), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_DENIES,
+				 atomic64_read(&hsmkey_stats.denies), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_DENIES_UNKNOWN,
+				 hsmkey_events_unknown(), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_REVOKES,
+				 atomic64_read(&hsmkey_stats.revokes), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_EXPIRIES,
+				 atomic64_read(&hsmkey_stats.expiries), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_LIMITS,
+				 atomic64_read(&hsmkey_stats.limits), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_EVENTS,
+				 hsmkey_events_sent(), pad) ?:
+	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_SUPPRESSED,
+				 hsmkey_events_suppressed(), pad);
 }
 
 static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
@@ -536,25 +525,16 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
 				HSMKEY_CMD_INFO);
 	if (!hdr ||
-	    nla_put_string(msg, HSMKEY_A_INFO_VERSION, HSMKEY_VERSION) ||
-	    nla_put_u32(msg, HSMKEY_A_INFO_NKEYS, hsmkey_keys_count()) ||
-	    nla_put_string(msg, HSMKEY_A_INFO_INNER_XTS,
+	    nla_put_string(msg, HSMKEY_INFO_A_VERSION, HSMKEY_VERSION) ||
+	    nla_put_u32(msg, HSMKEY_INFO_A_NKEYS, hsmkey_keys_count()) ||
+	    nla_put_string(msg, HSMKEY_INFO_A_INNER_XTS,
 			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_XTS)) ||
-	    nla_put_string(msg, HSMKEY_A_INFO_INNER_CBC,
+	    nla_put_string(msg, HSMKEY_INFO_A_INNER_CBC,
 			   hsmkey_skcipher_inner_driver(HSMKEY_MODE_CBC)) ||
-	    nla_put_string(msg, HSMKEY_A_INFO_INNER_GCM,
+	    nla_put_string(msg, HSMKEY_INFO_A_INNER_GCM,
 			   hsmkey_aead_inner_driver()) ||
-	    nla_put_u32(msg, HSMKEY_A_INFO_HOLDER, hsmkey_dev_holder_pid()) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_BINDS, &hsmkey_stats.binds) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_DENIES,
-			       &hsmkey_stats.denies) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_REVOKES,
-			       &hsmkey_stats.revokes) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_EXPIRIES,
-			       &hsmkey_stats.expiries) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_LIMITS,
-			       &hsmkey_stats.limits) ||
-	    hsmkey_nl_put_stat(msg, HSMKEY_A_INFO_EVENTS, &hsmkey_event_seq)) {
+	    nla_put_u32(msg, HSMKEY_INFO_A_HOLDER, hsmkey_dev_holder_pid()) ||
+	    hsmkey_nl_fill_stats(msg)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -562,92 +542,32 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-/*
- * Audit anchors, one per keystore instance (the owner its daemon records
- * on its keys), so that daemons on different state directories each keep
- * their own.  genl_mutex serialises the handler, the only user.
- */
-#define HSMKEY_AUDIT_ANCHORS	16
-
-static struct hsmkey_audit_anchor {
-	bool used;
-	u8 owner[HSMKEY_OWNER_LEN];
-	u64 seq;
-	u8 head[HSMKEY_AUDIT_HEAD_LEN];
-} hsmkey_audit_anchors[HSMKEY_AUDIT_ANCHORS];
-
-/* @owner's anchor; with @create, a free slot for it (NULL when full). */
-static struct hsmkey_audit_anchor *hsmkey_anchor_find(const u8 *owner, bool create)
+static void hsmkey_nl_owner(struct genl_info *info, u8 *owner)
 {
-	struct hsmkey_audit_anchor *free = NULL;
-	int i;
+	struct nlattr *attr = info->attrs[HSMKEY_AUDIT_A_OWNER];
 
-	for (i = 0; i < HSMKEY_AUDIT_ANCHORS; i++) {
-		struct hsmkey_audit_anchor *a = &hsmkey_audit_anchors[i];
-
-		if (a->used && !memcmp(a->owner, owner, HSMKEY_OWNER_LEN))
-			return a;
-		if (!a->used && !free)
-			free = a;
-	}
-	if (!create || !free)
-		return NULL;
-	free->used = true;
-	memcpy(free->owner, owner, HSMKEY_OWNER_LEN);
-	free->seq = 0;
-	memset(free->head, 0, sizeof(free->head));
-	return free;
+	memset(owner, 0, HSMKEY_OWNER_LEN);
+	if (attr)
+		memcpy(owner, nla_data(attr), HSMKEY_OWNER_LEN);
 }
 
-static int hsmkey_nl_audit_anchor(struct sk_buff *skb, struct genl_info *info)
+static int hsmkey_nl_audit_reply(struct genl_info *info, const u8 *owner)
 {
-	static const struct hsmkey_audit_anchor none;
-	struct nlattr *seq = info->attrs[HSMKEY_A_AUDIT_SEQ];
-	struct nlattr *head = info->attrs[HSMKEY_A_AUDIT_HEAD];
-	struct nlattr *owner_attr = info->attrs[HSMKEY_A_KEY_OWNER];
-	u8 owner[HSMKEY_OWNER_LEN] = { 0 };
-	const struct hsmkey_audit_anchor *a;
+	struct hsmkey_anchor a;
 	struct sk_buff *msg;
 	void *hdr;
-	int err;
 
-	if (owner_attr)
-		memcpy(owner, nla_data(owner_attr), HSMKEY_OWNER_LEN);
-	if (seq || head) {
-		struct hsmkey_audit_anchor *w;
-
-		err = hsmkey_nl_admin(skb, info);
-		if (err)
-			return err;
-		if (HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_SEQ) ||
-		    HSMKEY_NL_MISSING(info, HSMKEY_A_AUDIT_HEAD))
-			return -EINVAL;
-		w = hsmkey_anchor_find(owner, false);
-		if (w && nla_get_u64(seq) < w->seq) {
-			NL_SET_ERR_MSG_ATTR(info->extack, seq,
-					    "the audit sequence number cannot go backwards");
-			return -ESTALE;
-		}
-		if (!w)
-			w = hsmkey_anchor_find(owner, true);
-		if (!w) {
-			NL_SET_ERR_MSG_ATTR(info->extack, owner_attr,
-					    "no room for the audit anchor of another keystore");
-			return -ENOSPC;
-		}
-		w->seq = nla_get_u64(seq);
-		memcpy(w->head, nla_data(head), HSMKEY_AUDIT_HEAD_LEN);
-	}
-	a = hsmkey_anchor_find(owner, false) ?: &none;
+	hsmkey_anchor_get(owner, &a);
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
 	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
-				HSMKEY_CMD_AUDIT_ANCHOR);
+				info->genlhdr->cmd);
 	if (!hdr ||
-	    nla_put_u64_64bit(msg, HSMKEY_A_AUDIT_SEQ, a->seq, HSMKEY_A_PAD) ||
-	    nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, a->head) ||
-	    nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner)) {
+	    nla_put_u64_64bit(msg, HSMKEY_AUDIT_A_SEQ, a.seq,
+			      HSMKEY_AUDIT_A_PAD) ||
+	    nla_put(msg, HSMKEY_AUDIT_A_HEAD, HSMKEY_AUDIT_HEAD_LEN, a.head) ||
+	    nla_put(msg, HSMKEY_AUDIT_A_OWNER, HSMKEY_OWNER_LEN, owner)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -655,44 +575,69 @@ static int hsmkey_nl_audit_anchor(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-static const struct genl_small_ops hsmkey_nl_ops[] = {
-	{
-		.cmd = HSMKEY_CMD_KEY_ADD,
-		.doit = hsmkey_nl_key_add,
-	},
-	{
-		.cmd = HSMKEY_CMD_KEY_REVOKE,
-		.doit = hsmkey_nl_key_revoke,
-	},
+static int hsmkey_nl_audit_get(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 owner[HSMKEY_OWNER_LEN];
+
+	hsmkey_nl_owner(info, owner);
+	return hsmkey_nl_audit_reply(info, owner);
+}
+
+static int hsmkey_nl_audit_set(struct sk_buff *skb, struct genl_info *info)
+{
+	u8 owner[HSMKEY_OWNER_LEN];
+	struct hsmkey_anchor a;
+	int err;
+
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_AUDIT_A_SEQ) ||
+	    HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_AUDIT_A_HEAD))
+		return -EINVAL;
+	hsmkey_nl_owner(info, owner);
+	a.seq = nla_get_u64(info->attrs[HSMKEY_AUDIT_A_SEQ]);
+	memcpy(a.head, nla_data(info->attrs[HSMKEY_AUDIT_A_HEAD]),
+	       HSMKEY_AUDIT_HEAD_LEN);
+	err = hsmkey_anchor_set(owner, &a, info->extack);
+	return err ?: hsmkey_nl_audit_reply(info, owner);
+}
+
+#define HSMKEY_NL_OP(_cmd, _doit, _policy, _max, _flags) {		\
+	.cmd = _cmd, .doit = _doit, .policy = _policy,			\
+	.maxattr = _max, .internal_flags = _flags }
+
+static const struct genl_ops hsmkey_nl_ops[] = {
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_ADD, hsmkey_nl_key_add,
+		     hsmkey_nl_add_policy, HSMKEY_KEY_A_MAX, HSMKEY_NL_CHANGE),
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_REVOKE, hsmkey_nl_key_revoke,
+		     hsmkey_nl_kid_policy, HSMKEY_KEY_A_MAX,
+		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_REMOVE, hsmkey_nl_key_remove,
+		     hsmkey_nl_kid_policy, HSMKEY_KEY_A_MAX,
+		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_DISABLE, hsmkey_nl_key_disable,
+		     hsmkey_nl_kid_policy, HSMKEY_KEY_A_MAX,
+		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_ENABLE, hsmkey_nl_key_enable,
+		     hsmkey_nl_kid_policy, HSMKEY_KEY_A_MAX, HSMKEY_NL_CHANGE),
+	HSMKEY_NL_OP(HSMKEY_CMD_KEY_SET_POLICY, hsmkey_nl_key_set_policy,
+		     hsmkey_nl_set_policy_policy, HSMKEY_KEY_A_MAX,
+		     HSMKEY_NL_CHANGE),
 	{
 		.cmd = HSMKEY_CMD_KEY_GET,
 		.doit = hsmkey_nl_key_get,
+		.start = hsmkey_nl_dump_start,
 		.dumpit = hsmkey_nl_key_dump,
+		.policy = hsmkey_nl_kid_policy,
+		.maxattr = HSMKEY_KEY_A_MAX,
 	},
-	{
-		.cmd = HSMKEY_CMD_INFO,
-		.doit = hsmkey_nl_info,
-	},
-	{
-		.cmd = HSMKEY_CMD_KEY_REMOVE,
-		.doit = hsmkey_nl_key_remove,
-	},
-	{
-		.cmd = HSMKEY_CMD_KEY_DISABLE,
-		.doit = hsmkey_nl_key_disable,
-	},
-	{
-		.cmd = HSMKEY_CMD_KEY_ENABLE,
-		.doit = hsmkey_nl_key_enable,
-	},
-	{
-		.cmd = HSMKEY_CMD_KEY_SET_POLICY,
-		.doit = hsmkey_nl_key_set_policy,
-	},
-	{
-		.cmd = HSMKEY_CMD_AUDIT_ANCHOR,
-		.doit = hsmkey_nl_audit_anchor,
-	},
+	HSMKEY_NL_OP(HSMKEY_CMD_INFO, hsmkey_nl_info,
+		     hsmkey_nl_info_policy, HSMKEY_INFO_A_MAX, 0),
+	HSMKEY_NL_OP(HSMKEY_CMD_AUDIT_GET, hsmkey_nl_audit_get,
+		     hsmkey_nl_audit_get_policy, HSMKEY_AUDIT_A_MAX, 0),
+	HSMKEY_NL_OP(HSMKEY_CMD_AUDIT_SET, hsmkey_nl_audit_set,
+		     hsmkey_nl_audit_set_policy, HSMKEY_AUDIT_A_MAX,
+		     HSMKEY_NL_CHANGE),
 };
 
 static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {
@@ -702,12 +647,11 @@ static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {
 static struct genl_family hsmkey_genl_family __ro_after_init = {
 	.name = HSMKEY_GENL_NAME,
 	.version = HSMKEY_GENL_VERSION,
-	.maxattr = HSMKEY_A_MAX,
-	.policy = hsmkey_nl_policy,
 	.netnsok = false,
 	.module = THIS_MODULE,
-	.small_ops = hsmkey_nl_ops,
-	.n_small_ops = ARRAY_SIZE(hsmkey_nl_ops),
+	.pre_doit = hsmkey_nl_pre_doit,
+	.ops = hsmkey_nl_ops,
+	.n_ops = ARRAY_SIZE(hsmkey_nl_ops),
 	.resv_start_op = HSMKEY_CMD_KEY_ADD,
 	.mcgrps = hsmkey_nl_mcgrps,
 	.n_mcgrps = ARRAY_SIZE(hsmkey_nl_mcgrps),
@@ -718,12 +662,12 @@ int hsmkey_netlink_init(void)
 	int err = genl_register_family(&hsmkey_genl_family);
 
 	if (!err)
-		WRITE_ONCE(hsmkey_nl_registered, true);
+		hsmkey_events_start(&hsmkey_genl_family);
 	return err;
 }
 
 void hsmkey_netlink_exit(void)
 {
-	WRITE_ONCE(hsmkey_nl_registered, false);
+	hsmkey_events_stop();
 	genl_unregister_family(&hsmkey_genl_family);
 }

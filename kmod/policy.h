@@ -26,6 +26,7 @@ struct hsmkey_policy {
 	u32 gids[HSMKEY_POLICY_IDS_MAX];
 	u32 algs;			/* HSMKEY_ALG_*; 0: all that fit */
 	u32 max_bindings;
+	u32 min_taglen;			/* GCM: shortest tag allowed */
 	u64 not_before;			/* seconds, CLOCK_REALTIME */
 	u64 not_after;
 	u64 max_bytes;
@@ -39,7 +40,7 @@ struct hsmkey_caller {
 	void *arg;
 };
 
-extern const struct nla_policy hsmkey_policy_nl[HSMKEY_P_MAX + 1];
+extern const struct nla_policy hsmkey_policy_nl[HSMKEY_POLICY_A_MAX + 1];
 
 void hsmkey_policy_default(struct hsmkey_policy *p, u32 type);
 int hsmkey_policy_parse(const struct nlattr *nest, u32 type,

@@ -96,6 +96,7 @@ struct parse_case {
 	int (*build)(struct sk_buff *skb);
 	int err;			/* 0, or "< 0" when 1 */
 	u64 max_requests;		/* expected when accepted */
+	u32 min_taglen;			/* expected when accepted */
 };
 
 static int build_empty(struct sk_buff *skb)
@@ -107,71 +108,116 @@ static int build_full(struct sk_buff *skb)
 {
 	u32 ids[3] = { 0, 1000, 1001 };
 
-	return nla_put(skb, HSMKEY_P_UIDS, sizeof(ids), ids) ?:
-	       nla_put(skb, HSMKEY_P_GIDS, 4, ids) ?:
-	       nla_put_u32(skb, HSMKEY_P_ALGS, HSMKEY_ALG_XTS) ?:
-	       nla_put_u64_64bit(skb, HSMKEY_P_NOT_BEFORE, 10, HSMKEY_P_PAD) ?:
-	       nla_put_u64_64bit(skb, HSMKEY_P_NOT_AFTER, 20, HSMKEY_P_PAD) ?:
-	       nla_put_u64_64bit(skb, HSMKEY_P_MAX_REQUESTS, 99, HSMKEY_P_PAD) ?:
-	       nla_put_u32(skb, HSMKEY_P_MAX_BINDINGS, 3);
+	return nla_put(skb, HSMKEY_POLICY_A_UIDS, sizeof(ids), ids) ?:
+	       nla_put(skb, HSMKEY_POLICY_A_GIDS, 4, ids) ?:
+	       nla_put_u32(skb, HSMKEY_POLICY_A_ALGS, HSMKEY_ALG_XTS) ?:
+	       nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_BEFORE, 10, HSMKEY_POLICY_A_PAD) ?:
+	       nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_AFTER, 20, HSMKEY_POLICY_A_PAD) ?:
+	       nla_put_u64_64bit(skb, HSMKEY_POLICY_A_MAX_REQUESTS, 99, HSMKEY_POLICY_A_PAD) ?:
+	       nla_put_u32(skb, HSMKEY_POLICY_A_MAX_BINDINGS, 3);
 }
 
 static int build_ids_odd(struct sk_buff *skb)
 {
-	return nla_put(skb, HSMKEY_P_UIDS, 6, "\0\0\0\0\0");
+	return nla_put(skb, HSMKEY_POLICY_A_UIDS, 6, "\0\0\0\0\0");
 }
 
 static int build_ids_many(struct sk_buff *skb)
 {
 	u32 ids[HSMKEY_POLICY_IDS_MAX + 1] = {};
 
-	return nla_put(skb, HSMKEY_P_GIDS, sizeof(ids), ids);
+	return nla_put(skb, HSMKEY_POLICY_A_GIDS, sizeof(ids), ids);
 }
 
 static int build_algs_unknown(struct sk_buff *skb)
 {
-	return nla_put_u32(skb, HSMKEY_P_ALGS, 1U << 3);
+	return nla_put_u32(skb, HSMKEY_POLICY_A_ALGS, 1U << 3);
 }
 
 static int build_window_inverted(struct sk_buff *skb)
 {
-	return nla_put_u64_64bit(skb, HSMKEY_P_NOT_BEFORE, 20, HSMKEY_P_PAD) ?:
-	       nla_put_u64_64bit(skb, HSMKEY_P_NOT_AFTER, 10, HSMKEY_P_PAD);
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_BEFORE, 20, HSMKEY_POLICY_A_PAD) ?:
+	       nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_AFTER, 10, HSMKEY_POLICY_A_PAD);
 }
 
 static int build_gcm_too_many(struct sk_buff *skb)
 {
-	return nla_put_u64_64bit(skb, HSMKEY_P_MAX_REQUESTS,
-				 HSMKEY_GCM_MAX_REQUESTS + 1, HSMKEY_P_PAD);
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_MAX_REQUESTS,
+				 HSMKEY_GCM_MAX_REQUESTS + 1, HSMKEY_POLICY_A_PAD);
 }
 
 static int build_gcm_fewer(struct sk_buff *skb)
 {
-	return nla_put_u64_64bit(skb, HSMKEY_P_MAX_REQUESTS, 1000,
-				 HSMKEY_P_PAD);
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_MAX_REQUESTS, 1000,
+				 HSMKEY_POLICY_A_PAD);
 }
 
 static int build_short_u64(struct sk_buff *skb)
 {
-	return nla_put_u32(skb, HSMKEY_P_NOT_AFTER, 5);
+	return nla_put_u32(skb, HSMKEY_POLICY_A_NOT_AFTER, 5);
 }
 
 static int build_pad(struct sk_buff *skb)
 {
-	return nla_put_u32(skb, HSMKEY_P_PAD, 0);
+	return nla_put_u32(skb, HSMKEY_POLICY_A_PAD, 0);
 }
 
 static int build_unknown(struct sk_buff *skb)
 {
-	return nla_put_u32(skb, HSMKEY_P_MAX + 1, 0);
+	return nla_put_u32(skb, HSMKEY_POLICY_A_MAX + 1, 0);
+}
+
+static int build_uids_empty(struct sk_buff *skb)
+{
+	return nla_put(skb, HSMKEY_POLICY_A_UIDS, 0, NULL);
+}
+
+static int build_gids_empty(struct sk_buff *skb)
+{
+	return nla_put(skb, HSMKEY_POLICY_A_GIDS, 0, NULL);
+}
+
+static int build_time_max(struct sk_buff *skb)
+{
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_AFTER,
+				 HSMKEY_TIME_MAX, HSMKEY_POLICY_A_PAD);
+}
+
+static int build_time_wraps(struct sk_buff *skb)
+{
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_AFTER, U64_MAX,
+				 HSMKEY_POLICY_A_PAD);
+}
+
+static int build_time_past_max(struct sk_buff *skb)
+{
+	return nla_put_u64_64bit(skb, HSMKEY_POLICY_A_NOT_BEFORE,
+				 HSMKEY_TIME_MAX + 1, HSMKEY_POLICY_A_PAD);
+}
+
+static int build_taglen_8(struct sk_buff *skb)
+{
+	return nla_put_u32(skb, HSMKEY_POLICY_A_MIN_TAGLEN, 8);
+}
+
+static int build_taglen_3(struct sk_buff *skb)
+{
+	return nla_put_u32(skb, HSMKEY_POLICY_A_MIN_TAGLEN, 3);
+}
+
+static int build_taglen_17(struct sk_buff *skb)
+{
+	return nla_put_u32(skb, HSMKEY_POLICY_A_MIN_TAGLEN, 17);
 }
 
 static const struct parse_case parse_cases[] = {
 	{ "empty XTS policy: no limits", HSMKEY_TYPE_AES_256_XTS, build_empty, 0, 0 },
-	{ "empty GCM policy: 2^32 requests", HSMKEY_TYPE_AES_128_GCM, build_empty, 0,
-	  HSMKEY_GCM_MAX_REQUESTS },
+	{ "empty GCM policy: 2^32 requests, 16-byte tags",
+	  HSMKEY_TYPE_AES_128_GCM, build_empty, 0, HSMKEY_GCM_MAX_REQUESTS,
+	  HSMKEY_GCM_MIN_TAGLEN },
 	{ "every attribute", HSMKEY_TYPE_AES_256_XTS, build_full, 0, 99 },
-	{ "GCM limit below 2^32 kept", HSMKEY_TYPE_AES_256_GCM, build_gcm_fewer, 0, 1000 },
+	{ "GCM limit below 2^32 kept", HSMKEY_TYPE_AES_256_GCM, build_gcm_fewer, 0, 1000,
+	  HSMKEY_GCM_MIN_TAGLEN },
 	{ "id list of 6 bytes", HSMKEY_TYPE_AES_256_XTS, build_ids_odd, 1 },
 	{ "17 gids", HSMKEY_TYPE_AES_256_XTS, build_ids_many, 1 },
 	{ "unknown algorithm bit", HSMKEY_TYPE_AES_256_XTS, build_algs_unknown, 1 },
@@ -180,6 +226,21 @@ static const struct parse_case parse_cases[] = {
 	{ "u64 sent as u32", HSMKEY_TYPE_AES_256_XTS, build_short_u64, 1 },
 	{ "pad attribute", HSMKEY_TYPE_AES_256_XTS, build_pad, 1 },
 	{ "unknown attribute", HSMKEY_TYPE_AES_256_XTS, build_unknown, 1 },
+	{ "empty uid list (would allow everyone)", HSMKEY_TYPE_AES_256_XTS,
+	  build_uids_empty, 1 },
+	{ "empty gid list (would allow everyone)", HSMKEY_TYPE_AES_256_XTS,
+	  build_gids_empty, 1 },
+	{ "not-after at the time bound", HSMKEY_TYPE_AES_256_XTS,
+	  build_time_max, 0, 0 },
+	{ "not-after U64_MAX (negative as time64_t)", HSMKEY_TYPE_AES_256_XTS,
+	  build_time_wraps, 1 },
+	{ "not-before past the time bound", HSMKEY_TYPE_AES_256_XTS,
+	  build_time_past_max, 1 },
+	{ "GCM minimum tag 8", HSMKEY_TYPE_AES_128_GCM, build_taglen_8, 0,
+	  HSMKEY_GCM_MAX_REQUESTS, 8 },
+	{ "GCM minimum tag 3", HSMKEY_TYPE_AES_128_GCM, build_taglen_3, 1 },
+	{ "GCM minimum tag 17", HSMKEY_TYPE_AES_128_GCM, build_taglen_17, 1 },
+	{ "minimum tag on an XTS key", HSMKEY_TYPE_AES_256_XTS, build_taglen_8, 1 },
 };
 
 static void parse_desc(const struct parse_case *c, char *desc)
@@ -200,7 +261,7 @@ static void policy_parse_case(struct kunit *test)
 
 	skb = alloc_skb(NLMSG_GOODSIZE, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, skb);
-	nest = nla_nest_start(skb, HSMKEY_A_KEY_POLICY);
+	nest = nla_nest_start(skb, HSMKEY_KEY_A_POLICY);
 	KUNIT_ASSERT_NOT_NULL(test, nest);
 	KUNIT_ASSERT_EQ(test, c->build(skb), 0);
 	nla_nest_end(skb, nest);
@@ -216,6 +277,8 @@ static void policy_parse_case(struct kunit *test)
 	} else {
 		KUNIT_EXPECT_EQ_MSG(test, err, 0, "case: %s", c->name);
 		KUNIT_EXPECT_EQ(test, p.max_requests, c->max_requests);
+		KUNIT_EXPECT_EQ_MSG(test, p.min_taglen, c->min_taglen,
+				    "case: %s", c->name);
 	}
 	if (c->build == build_full && !err) {
 		KUNIT_EXPECT_EQ(test, p.nuids, 3U);

@@ -321,7 +321,11 @@ static int hsmkey_skcipher_probe(struct hsmkey_skcipher_alg *halg)
 		sizeof(halg->inner.driver));
 	halg->inner.reqsize = crypto_skcipher_reqsize(inner);
 	halg->alg.chunksize = crypto_skcipher_chunksize(inner);
-	halg->alg.walksize = crypto_skcipher_alg(inner)->walksize;
+	/*
+	 * walksize stays 0 (the crypto core makes it the chunk size): only
+	 * a full skcipher_alg has one, and on 6.12 a cbc(aes) without AES-NI
+	 * is an lskcipher, which crypto_skcipher_alg() would misread.
+	 */
 	crypto_free_skcipher(inner);
 
 	if (!hsmkey_skcipher_probe_core(halg)) {

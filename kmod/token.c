@@ -7,7 +7,7 @@
 #include <linux/build_bug.h>
 #include <linux/string.h>
 #include "compat.h"
-#include "netlink.h"
+#include "events.h"
 #include "token.h"
 
 static bool hsmkey_is_token(const struct hsmkey_token *tok)
@@ -45,13 +45,13 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 	kid.version = get_unaligned_be32(&tok->key_version);
 	key = hsmkey_key_lookup(&kid);
 	if (!key) {
-		atomic64_inc(&hsmkey_stats.denies);
-		hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, -ENOKEY);
+		/* Counted, not announced: see events.c. */
+		hsmkey_event_unknown_key();
 		return -ENOKEY;
 	}
 
 	/* A wrong verifier must look exactly like an absent key. */
-	if (crypto_memneq(key->verifier, tok->verifier, HSMKEY_VERIFIER_LEN) ||
+	if (!hsmkey_key_verifier_ok(key, tok->verifier) ||
 	    key->type != tok->key_type) {
 		err = -ENOKEY;
 		goto err_put;
@@ -60,13 +60,13 @@ int hsmkey_token_bind(const u8 *buf, unsigned int len, enum hsmkey_mode mode,
 	if (err)
 		goto err_put;
 	atomic64_inc(&hsmkey_stats.binds);
-	hsmkey_nl_event(HSMKEY_EVENT_BIND, &kid, 0);
+	hsmkey_event(HSMKEY_EVENT_BIND, &kid, 0);
 	*keyp = key;
 	return 0;
 
 err_put:
 	hsmkey_key_put(key);
 	atomic64_inc(&hsmkey_stats.denies);
-	hsmkey_nl_event(HSMKEY_EVENT_DENY, &kid, err);
+	hsmkey_event(HSMKEY_EVENT_DENY, &kid, err);
 	return err;
 }

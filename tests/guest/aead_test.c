@@ -3,7 +3,8 @@
  * gcm(hsmaes) through AF_ALG: keyed with a token it must agree with stock
  * gcm(aes) keyed with the raw key and with OpenSSL, on the GCM
  * specification's test cases and on random data with every tag size, both
- * directions; forged tags fail with EBADMSG; revoke fails closed.
+ * directions; forged tags fail with EBADMSG; revoke fails closed; tags
+ * shorter than 16 bytes need a key whose policy allows them.
  */
 #include <openssl/evp.h>
 #include "nltest.h"
@@ -45,6 +46,7 @@ static int bind_gcm(struct nlt *t, const struct nlt_key *k, int *fd)
 FIXTURE(gcm) {
 	struct nlt t;
 	struct nlt_key k;
+	struct nlt_policy p;
 	int hsm, stock;
 };
 
@@ -59,6 +61,10 @@ FIXTURE_SETUP(gcm)
 {
 	ASSERT_EQ(0, nlt_open(&self->t));
 	nlt_key_random(&self->k, "gcm", variant->type);
+	/* Every tag size GCM has: the shortest needs the policy to say so. */
+	memset(&self->p, 0, sizeof(self->p));
+	self->p.min_taglen = 4;
+	self->k.policy = &self->p;
 	ASSERT_EQ(0, bind_gcm(&self->t, &self->k, &self->hsm)) TH_LOG("%s", self->t.extack);
 	self->stock = alg_open_type("aead", "gcm(aes)");
 	ASSERT_LE(0, self->stock);
@@ -113,6 +119,7 @@ TEST_F(gcm, random_data_every_tag_size)
 	EXPECT_EQ(-EINVAL, alg_set_authsize(self->hsm, 10));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(21u * 3, self->t.requests) TH_LOG("requests are counted");
+	EXPECT_EQ(4u, self->t.min_taglen);
 }
 
 TEST_F(gcm, revoke_fails_closed)
@@ -184,6 +191,54 @@ TEST(gcm_spec_vectors)
 		close(hsm);
 		EXPECT_EQ(0, nlt_remove(&t, &k));
 	}
+	nlt_close(&t);
+}
+
+/*
+ * Without a policy a GCM key takes full-length tags only: a bound tfm
+ * refuses a shorter tag size, and a tfm set to one does not bind.  The
+ * policy can lower the minimum, never for another key type.
+ */
+TEST(gcm_short_tags_need_a_policy)
+{
+	struct nlt_policy p = { .min_taglen = 12 };
+	uint8_t tok[HSMKEY_TOKEN_LEN];
+	struct nlt_key k, x;
+	struct nlt t;
+	int fd, shorter;
+
+	ASSERT_EQ(0, nlt_open(&t));
+	nlt_key_random(&k, "gcm-tags", HSMKEY_TYPE_AES_256_GCM);
+	ASSERT_EQ(0, bind_gcm(&t, &k, &fd)) TH_LOG("%s", t.extack);
+	ASSERT_EQ(0, nlt_get(&t, &k));
+	EXPECT_EQ((uint32_t)HSMKEY_GCM_MIN_TAGLEN, t.min_taglen);
+	EXPECT_EQ(-EINVAL, alg_set_authsize(fd, 12));
+	EXPECT_EQ(-EINVAL, alg_set_authsize(fd, 4));
+	EXPECT_EQ(0, alg_set_authsize(fd, 16));
+	nlt_token(&k, tok);
+	shorter = alg_open_type("aead", "gcm(hsmaes)");
+	ASSERT_LE(0, shorter);
+	ASSERT_EQ(0, alg_set_authsize(shorter, 12));
+	EXPECT_EQ(-EKEYREJECTED, alg_setkey(shorter, tok, sizeof(tok)));
+	/* A policy of 12 lets that tfm bind; 8 stays below it. */
+	ASSERT_EQ(0, nlt_set_policy(&t, &k, &p)) TH_LOG("%s", t.extack);
+	EXPECT_EQ(0, alg_setkey(shorter, tok, sizeof(tok)));
+	EXPECT_EQ(-EINVAL, alg_set_authsize(shorter, 8));
+	EXPECT_EQ(0, alg_set_authsize(shorter, 16));
+	close(shorter);
+	close(fd);
+	EXPECT_EQ(0, nlt_remove(&t, &k));
+	/* Not for other key types, nor outside 4..16. */
+	nlt_key_random(&x, "xts-tags", HSMKEY_TYPE_AES_256_XTS);
+	x.policy = &p;
+	EXPECT_EQ(-EINVAL, nlt_add(&t, &x));
+	EXPECT_NE(0, t.extack[0]);
+	k.policy = &p;
+	p.min_taglen = 17;
+	EXPECT_NE(0, nlt_add(&t, &k));
+	p.min_taglen = 3;
+	EXPECT_NE(0, nlt_add(&t, &k));
+	EXPECT_EQ(-ENOKEY, nlt_get(&t, &k));
 	nlt_close(&t);
 }
 

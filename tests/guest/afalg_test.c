@@ -349,10 +349,11 @@ TEST(events_follow_a_key)
 					 HSMKEY_EVENT_REMOVE };
 	uint8_t tok[HSMKEY_TOKEN_LEN];
 	struct evlog *log = calloc(1, sizeof(*log));
-	struct nlt_key k, wrong;
+	struct nlt_key k, wrong, stranger;
 	struct nl_sock *sk;
 	struct nlt t;
-	int grp, err, fd, bad;
+	int grp, err, fd, bad, unknown;
+	uint64_t denies_unknown;
 
 	/* Deny events are rate-limited per second: start a fresh second. */
 	usleep(1100 * 1000);
@@ -361,8 +362,16 @@ TEST(events_follow_a_key)
 	sk = ev_listen(grp, &err);
 	ASSERT_EQ(0, err);
 	ASSERT_EQ(0, nlt_open(&t));
+	ASSERT_EQ(0, nlt_info(&t));
+	denies_unknown = t.stat_denies_unknown;
 	nlt_key_random(&k, "events", HSMKEY_TYPE_AES_256_XTS);
 	ASSERT_EQ(0, bind_token(&t, &k, &fd));
+	/* A token naming no key in the table is counted, with no event. */
+	nlt_key_random(&stranger, "stranger", HSMKEY_TYPE_AES_256_XTS);
+	nlt_token(&stranger, tok);
+	unknown = alg_open("xts(hsmaes)");
+	EXPECT_EQ(-ENOKEY, alg_setkey(unknown, tok, sizeof(tok)));
+	/* A wrong verifier for a key in the table is a DENY event. */
 	wrong = k;
 	wrong.verifier[0] ^= 1;
 	nlt_token(&wrong, tok);
@@ -386,11 +395,14 @@ TEST(events_follow_a_key)
 			EXPECT_EQ(log->ev[i - 1].seq + 1, e->seq) TH_LOG("event %d: sequence gap", i);
 	}
 	EXPECT_EQ(ENOKEY, log->ev[2].err);
+	ASSERT_EQ(0, nlt_info(&t));
+	EXPECT_EQ(denies_unknown + 1, t.stat_denies_unknown);
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material, 16));
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.material + 32, 16));
 	EXPECT_FALSE(nlt_contains(log->raw, log->rawlen, k.verifier, 16));
 	close(fd);
 	close(bad);
+	close(unknown);
 	nl_socket_free(sk);
 	nlt_close(&t);
 	free(log);

@@ -8,8 +8,8 @@
 
 /* Events: a listener on the "events" group sees a key's life. */
 struct ev {
-	uint32_t type, uid, pid, err;
-	uint64_t seq;
+	uint32_t type, version, uid, pid, err;
+	uint64_t seq, suppressed;
 	uint8_t id[HSMKEY_ID_LEN];
 	char comm[16];
 };
@@ -25,26 +25,31 @@ static inline int ev_collect(struct nl_msg *msg, void *arg)
 {
 	struct evlog *log = arg;
 	struct nlmsghdr *nlh = nlmsg_hdr(msg);
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct nlattr *tb[HSMKEY_EVENT_A_MAX + 1];
 	struct ev *e;
 
 	if (log->rawlen + nlh->nlmsg_len <= sizeof(log->raw)) {
 		memcpy(log->raw + log->rawlen, nlh, nlh->nlmsg_len);
 		log->rawlen += nlh->nlmsg_len;
 	}
-	if (log->n == 32 || genlmsg_parse(nlh, 0, tb, HSMKEY_A_MAX, NULL) < 0 ||
-	    !tb[HSMKEY_A_EVENT_TYPE] || !tb[HSMKEY_A_KEY_ID])
+	if (log->n == 32 || genlmsg_parse(nlh, 0, tb, HSMKEY_EVENT_A_MAX, NULL) < 0 ||
+	    !tb[HSMKEY_EVENT_A_TYPE] || !tb[HSMKEY_EVENT_A_KEY_ID] ||
+	    nla_len(tb[HSMKEY_EVENT_A_KEY_ID]) != HSMKEY_ID_LEN)
 		return NL_SKIP;
 	e = &log->ev[log->n++];
 	memset(e, 0, sizeof(*e));
-	e->type = nla_get_u32(tb[HSMKEY_A_EVENT_TYPE]);
-	e->seq = tb[HSMKEY_A_EVENT_SEQ] ? nla_get_u64(tb[HSMKEY_A_EVENT_SEQ]) : 0;
-	e->uid = tb[HSMKEY_A_EVENT_UID] ? nla_get_u32(tb[HSMKEY_A_EVENT_UID]) : 0;
-	e->pid = tb[HSMKEY_A_EVENT_PID] ? nla_get_u32(tb[HSMKEY_A_EVENT_PID]) : 0;
-	e->err = tb[HSMKEY_A_EVENT_ERRNO] ? nla_get_u32(tb[HSMKEY_A_EVENT_ERRNO]) : 0;
-	memcpy(e->id, nla_data(tb[HSMKEY_A_KEY_ID]), HSMKEY_ID_LEN);
-	if (tb[HSMKEY_A_EVENT_COMM])
-		snprintf(e->comm, sizeof(e->comm), "%s", nla_get_string(tb[HSMKEY_A_EVENT_COMM]));
+#define EV_GET(attr, get) (tb[attr] ? get(tb[attr]) : 0)
+	e->type = nla_get_u32(tb[HSMKEY_EVENT_A_TYPE]);
+	e->seq = EV_GET(HSMKEY_EVENT_A_SEQ, nla_get_u64);
+	e->suppressed = EV_GET(HSMKEY_EVENT_A_SUPPRESSED, nla_get_u64);
+	e->version = EV_GET(HSMKEY_EVENT_A_KEY_VERSION, nla_get_u32);
+	e->uid = EV_GET(HSMKEY_EVENT_A_UID, nla_get_u32);
+	e->pid = EV_GET(HSMKEY_EVENT_A_PID, nla_get_u32);
+	e->err = EV_GET(HSMKEY_EVENT_A_ERRNO, nla_get_u32);
+#undef EV_GET
+	memcpy(e->id, nla_data(tb[HSMKEY_EVENT_A_KEY_ID]), HSMKEY_ID_LEN);
+	if (tb[HSMKEY_EVENT_A_COMM])
+		snprintf(e->comm, sizeof(e->comm), "%s", nla_get_string(tb[HSMKEY_EVENT_A_COMM]));
 	return NL_OK;
 }
 

@@ -22,6 +22,23 @@ FIXTURE_TEARDOWN(nl)
 	nlt_close(&self->t);
 }
 
+/*
+ * Run @fn(@t, @arg) in a child that has become nobody, on @t's socket as
+ * root opened it: what it returned (0: all as expected), -1 if it died.
+ */
+static int as_nobody(int (*fn)(struct nlt *t, const void *arg), struct nlt *t,
+		     const void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (!pid)
+		_exit(nlt_drop_to_nobody() ? 0x80 : fn(t, arg));
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 TEST_F(nl, add_get_dump_revoke)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k)) TH_LOG("add: %s", self->t.extack);
@@ -65,11 +82,16 @@ TEST_F(nl, remove_then_add_again)
 	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
 }
 
+/* As nobody, removing a key and reading it are refused (a bit per surprise). */
+static int nobody_remove(struct nlt *t, const void *k)
+{
+	return (nlt_remove(t, k) != -EPERM) | (nlt_get(t, k) != -EPERM) << 1;
+}
+
 TEST_F(nl, unprivileged_remove_is_eperm)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
-	ASSERT_EQ(0, nlt_drop_to_nobody());
-	EXPECT_EQ(-EPERM, nlt_remove(&self->t, &self->k));
+	EXPECT_EQ(0, as_nobody(nobody_remove, &self->t, &self->k));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused remove changed the key");
 }
@@ -96,25 +118,43 @@ TEST_F(nl, inner_driver_is_aesni)
 	EXPECT_STREQ("cbc-aes-aesni", self->t.inner_cbc);
 }
 
-TEST_F(nl, unprivileged_add_is_eperm)
+/*
+ * On a socket of its own, nobody may not add, nor read anything: key
+ * metadata and counters are not for other users.
+ */
+static int nobody_add(struct nlt *t, const void *k)
 {
 	struct nlt u;
+	int bad;
 
-	ASSERT_EQ(0, nlt_drop_to_nobody());
-	ASSERT_EQ(0, nlt_open(&u));
-	EXPECT_EQ(-EPERM, nlt_add(&u, &self->k));
-	EXPECT_EQ(-ENOKEY, nlt_get(&u, &self->k)) TH_LOG("the refused add changed the table");
-	/* Reading is allowed, and shows no material. */
-	EXPECT_EQ(0, nlt_dump(&u));
+	(void)t;
+	if (nlt_open(&u))
+		return 0x40;
+	bad = (u.dev >= 0) | (nlt_add(&u, k) != -EPERM) << 1 |
+	      (nlt_get(&u, k) != -EPERM) << 2 | (nlt_dump(&u) != -EPERM) << 3 |
+	      (nlt_info(&u) != -EPERM) << 4 | (nlt_audit_get(&u, NULL) != -EPERM) << 5;
 	nlt_close(&u);
+	return bad;
+}
+
+TEST_F(nl, unprivileged_add_is_eperm)
+{
+	int bad = as_nobody(nobody_add, &self->t, &self->k);
+
+	EXPECT_EQ(0, bad) TH_LOG("unexpected results as nobody: %#x", bad);
+	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &self->k)) TH_LOG("the refused add changed the table");
+}
+
+static int nobody_revoke(struct nlt *t, const void *k)
+{
+	return (nlt_revoke(t, k) != -EPERM) | (nlt_get(t, k) != -EPERM) << 1;
 }
 
 TEST_F(nl, unprivileged_revoke_is_eperm)
 {
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
-	/* The socket was opened by root: the sender's rights count too. */
-	ASSERT_EQ(0, nlt_drop_to_nobody());
-	EXPECT_EQ(-EPERM, nlt_revoke(&self->t, &self->k));
+	/* The socket was opened by root (and is registered): the sender's rights count too. */
+	EXPECT_EQ(0, as_nobody(nobody_revoke, &self->t, &self->k));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused revoke changed the key");
 }
@@ -205,7 +245,7 @@ TEST_F(nl, set_policy)
 	/* No policy attribute: refused, naming it. */
 	msg = nlt_kid_msg(&self->t, HSMKEY_CMD_KEY_SET_POLICY, &self->k);
 	EXPECT_EQ(-EINVAL, nlt_call(&self->t, msg));
-	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_A_KEY_POLICY"));
+	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_KEY_A_POLICY"));
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(5u, self->t.max_requests);
 	EXPECT_EQ(0, nlt_drop_to_nobody());
@@ -257,29 +297,46 @@ TEST_F(nl, batch_add_all_or_nothing)
 
 TEST_F(nl, device_is_exclusive_and_needed)
 {
-	uint8_t again[HSMKEY_TRANSPORT_KEY_LEN];
-	int fd;
+	uint8_t owner[HSMKEY_OWNER_LEN], head[HSMKEY_AUDIT_HEAD_LEN];
+	struct nlt other;
+	struct nlt_key k2;
+	int fd, status;
 	pid_t pid;
-	int status;
 
+	ASSERT_LE(0, self->t.dev) TH_LOG("cannot hold /dev/hsmkey and register on it");
 	/* A second open, even by the holder, is refused. */
 	fd = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR);
 	EXPECT_EQ(-1, fd);
 	EXPECT_EQ(EBUSY, errno);
-	/* The transport key is given once per open. */
-	EXPECT_EQ(-1, ioctl(self->t.dev, HSMKEY_IOC_TRANSPORT_KEY, again));
-	EXPECT_EQ(EALREADY, errno);
+	/* The transport key is given once per open file. */
+	EXPECT_EQ(-EALREADY, nlt_register(&self->t, self->t.dev));
 	ASSERT_EQ(0, nlt_add(&self->t, &self->k));
 
-	/* Another root process may not change keys while it is held. */
+	/*
+	 * Authority is the registered socket's, not the process's: another
+	 * socket of this process, even with the transport key, may not change
+	 * keys; it may read them.
+	 */
+	ASSERT_EQ(0, nlt_open_nodev(&other));
+	memcpy(other.tkey, self->t.tkey, sizeof(other.tkey));
+	nlt_key_random(&k2, "other", HSMKEY_TYPE_AES_256_XTS);
+	rand_fill(owner, sizeof(owner));
+	rand_fill(head, sizeof(head));
+	EXPECT_EQ(-EBUSY, nlt_add(&other, &k2));
+	EXPECT_NE(NULL, strstr(other.extack, "/dev/hsmkey")) TH_LOG("%s", other.extack);
+	EXPECT_EQ(-EBUSY, nlt_revoke(&other, &self->k));
+	EXPECT_EQ(-EBUSY, nlt_audit_set(&other, owner, 1, head));
+	EXPECT_EQ(0, nlt_get(&other, &self->k));
+	EXPECT_EQ(-ENOKEY, nlt_get(&other, &k2));
+	nlt_close(&other);
+
+	/* Another root process may not change keys while a socket is registered. */
 	pid = fork();
 	if (!pid) {
 		struct nlt o;
-		struct nlt_key k2;
 		int ok = 1;
 
 		nlt_open(&o);
-		nlt_key_random(&k2, "other", HSMKEY_TYPE_AES_256_XTS);
 		ok &= o.dev < 0;
 		ok &= nlt_revoke(&o, &self->k) == -EBUSY;
 		ok &= strstr(o.extack, "/dev/hsmkey") != NULL;
@@ -294,40 +351,60 @@ TEST_F(nl, device_is_exclusive_and_needed)
 	ASSERT_EQ(0, nlt_get(&self->t, &self->k));
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state);
 
-	/* Released: no transport key, so no adds; admin changes allowed. */
+	/*
+	 * Released: no socket is registered, so no adds, enables, policies or
+	 * anchors; CAP_SYS_ADMIN may still disable, revoke and remove.
+	 */
 	nlt_release(&self->t);
 	self->k.version = 2;
-	EXPECT_EQ(-ENOKEY, nlt_add(&self->t, &self->k));
-	EXPECT_NE(NULL, strstr(self->t.extack, "transport"));
+	EXPECT_EQ(-EPERM, nlt_add(&self->t, &self->k));
+	EXPECT_NE(NULL, strstr(self->t.extack, "/dev/hsmkey")) TH_LOG("%s", self->t.extack);
 	self->k.version = 1;
+	EXPECT_EQ(-EPERM, nlt_enable(&self->t, &self->k));
+	EXPECT_EQ(-EPERM, nlt_audit_set(&self->t, owner, 1, head));
+	EXPECT_EQ(0, nlt_disable(&self->t, &self->k));
 	EXPECT_EQ(0, nlt_remove(&self->t, &self->k));
+}
+
+/* As nobody, setting the anchor (to *@seq) and reading it are refused. */
+static int nobody_audit(struct nlt *t, const void *seq)
+{
+	uint8_t head[HSMKEY_AUDIT_HEAD_LEN] = { 1 };
+
+	return (nlt_audit_set(t, NULL, *(const uint64_t *)seq, head) != -EPERM) |
+	       (nlt_audit_get(t, NULL) != -EPERM) << 1;
 }
 
 TEST_F(nl, audit_anchor)
 {
 	uint8_t head[HSMKEY_AUDIT_HEAD_LEN], other[HSMKEY_AUDIT_HEAD_LEN];
-	uint64_t base;
+	uint64_t base, seq;
 
 	rand_fill(head, sizeof(head));
 	rand_fill(other, sizeof(other));
-	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	ASSERT_EQ(0, nlt_audit_get(&self->t, NULL));
 	base = self->t.audit_seq;	/* another test or run may have set one */
-	ASSERT_EQ(0, nlt_anchor(&self->t, base + 10, head)) TH_LOG("%s", self->t.extack);
-	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	ASSERT_EQ(0, nlt_audit_set(&self->t, NULL, base + 10, head)) TH_LOG("%s", self->t.extack);
+	EXPECT_EQ(base + 10, self->t.audit_seq) TH_LOG("SET replies with the anchor");
+	ASSERT_EQ(0, nlt_audit_get(&self->t, NULL));
 	EXPECT_EQ(base + 10, self->t.audit_seq);
 	EXPECT_EQ(0, memcmp(head, self->t.audit_head, sizeof(head)));
-	/* Backwards is refused and changes nothing. */
-	EXPECT_EQ(-ESTALE, nlt_anchor(&self->t, base + 9, other));
-	EXPECT_NE(NULL, strstr(self->t.extack, "backwards"));
-	EXPECT_EQ(-EINVAL, nlt_anchor(&self->t, base + 11, NULL));
-	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_A_AUDIT_HEAD"));
-	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	/* The same again is accepted and changes nothing. */
+	EXPECT_EQ(0, nlt_audit_set(&self->t, NULL, base + 10, head)) TH_LOG("%s", self->t.extack);
+	/* The number must grow: backwards, or the same with another head, is refused. */
+	EXPECT_EQ(-ESTALE, nlt_audit_set(&self->t, NULL, base + 10, other));
+	EXPECT_EQ(-ESTALE, nlt_audit_set(&self->t, NULL, base + 9, other));
+	EXPECT_NE(NULL, strstr(self->t.extack, "sequence number")) TH_LOG("%s", self->t.extack);
+	EXPECT_EQ(-EINVAL, nlt_audit_set(&self->t, NULL, base + 11, NULL));
+	EXPECT_NE(NULL, strstr(self->t.extack, "HSMKEY_AUDIT_A_HEAD")) TH_LOG("%s", self->t.extack);
+	EXPECT_NE(0, nlt_audit_set(&self->t, NULL, 0, other)) TH_LOG("sequence number 0 was taken");
+	ASSERT_EQ(0, nlt_audit_get(&self->t, NULL));
 	EXPECT_EQ(base + 10, self->t.audit_seq);
 	EXPECT_EQ(0, memcmp(head, self->t.audit_head, sizeof(head)));
-	/* Anyone may read it; only the holder with CAP_SYS_ADMIN may set it. */
-	ASSERT_EQ(0, nlt_drop_to_nobody());
-	EXPECT_EQ(-EPERM, nlt_anchor(&self->t, base + 20, other));
-	ASSERT_EQ(0, nlt_anchor(&self->t, 0, NULL));
+	/* Only the registered socket with CAP_SYS_ADMIN may set it; nobody may not read it. */
+	seq = base + 20;
+	EXPECT_EQ(0, as_nobody(nobody_audit, &self->t, &seq));
+	ASSERT_EQ(0, nlt_audit_get(&self->t, NULL));
 	EXPECT_EQ(base + 10, self->t.audit_seq);
 }
 
@@ -341,19 +418,19 @@ TEST_F(nl, audit_anchor_per_owner)
 	rand_fill(b, sizeof(b));
 	rand_fill(ha, sizeof(ha));
 	rand_fill(hb, sizeof(hb));
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 0, NULL));
+	ASSERT_EQ(0, nlt_audit_get(&self->t, a));
 	EXPECT_EQ(0, self->t.audit_seq);	/* a new owner: never set */
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 500, ha)) TH_LOG("%s", self->t.extack);
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 7, hb)) TH_LOG("%s", self->t.extack);
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, a, 0, NULL));
+	ASSERT_EQ(0, nlt_audit_set(&self->t, a, 500, ha)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_audit_set(&self->t, b, 7, hb)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, nlt_audit_get(&self->t, a));
 	EXPECT_EQ(500, self->t.audit_seq);
 	EXPECT_EQ(0, memcmp(ha, self->t.audit_head, sizeof(ha)));
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 0, NULL));
+	ASSERT_EQ(0, nlt_audit_get(&self->t, b));
 	EXPECT_EQ(7, self->t.audit_seq);
 	EXPECT_EQ(0, memcmp(hb, self->t.audit_head, sizeof(hb)));
 	/* b's lower number is not "backwards" for a, nor the reverse. */
-	EXPECT_EQ(-ESTALE, nlt_anchor_of(&self->t, b, 6, hb));
-	ASSERT_EQ(0, nlt_anchor_of(&self->t, b, 8, hb));
+	EXPECT_EQ(-ESTALE, nlt_audit_set(&self->t, b, 6, hb));
+	ASSERT_EQ(0, nlt_audit_set(&self->t, b, 8, hb));
 }
 
 TEST(device_needs_cap_sys_admin)
@@ -386,8 +463,8 @@ FIXTURE_VARIANT(bad_add) {
 #define BAD_ADD(name_, m_, err_, msg_) \
 	FIXTURE_VARIANT_ADD(bad_add, name_) { .m = m_, .err = err_, .msg = msg_ }
 
-BAD_ADD(no_material, NO_MATERIAL, -EINVAL, "HSMKEY_A_KEY_WRAPPED");
-BAD_ADD(clear_material, CLEAR_MATERIAL, -EINVAL, "clear material is refused");
+BAD_ADD(no_material, NO_MATERIAL, -EINVAL, "HSMKEY_KEY_A_WRAPPED");
+BAD_ADD(clear_material, CLEAR_MATERIAL, -EBADMSG, "authenticate");
 BAD_ADD(forged_wrap, FORGED_WRAP, -EBADMSG, "authenticate");
 BAD_ADD(wrap_for_other_key, WRAP_FOR_OTHER_KEY, -EBADMSG, "authenticate");
 BAD_ADD(policy_bad_algs, POLICY_BAD_ALGS, -EINVAL, "");
@@ -399,7 +476,7 @@ BAD_ADD(keys_and_key, KEYS_AND_KEY, -EINVAL, "not both");
 BAD_ADD(short_material, SHORT_MATERIAL, -EINVAL, "length");
 BAD_ADD(long_material, LONG_MATERIAL, -EINVAL, "length");
 BAD_ADD(equal_xts_halves, EQUAL_XTS_HALVES, -EKEYREJECTED, "halves");
-BAD_ADD(no_id, NO_ID, -EINVAL, "HSMKEY_A_KEY_ID");
+BAD_ADD(no_id, NO_ID, -EINVAL, "HSMKEY_KEY_A_ID");
 BAD_ADD(short_id, SHORT_ID, -ERANGE, "");
 BAD_ADD(version_zero, VERSION_ZERO, -ERANGE, "");
 BAD_ADD(version_u8, VERSION_U8, -EINVAL, "");
@@ -409,7 +486,7 @@ BAD_ADD(name_too_long, NAME_TOO_LONG, -EINVAL, "");
 BAD_ADD(name_not_terminated, NAME_NOT_TERMINATED, -EINVAL, "");
 BAD_ADD(reply_only_attr, REPLY_ONLY_ATTR, -EINVAL, "");
 BAD_ADD(unknown_attr, UNKNOWN_ATTR, -EINVAL, "");
-BAD_ADD(no_verifier, NO_VERIFIER, -EINVAL, "HSMKEY_A_KEY_VERIFIER");
+BAD_ADD(no_verifier, NO_VERIFIER, -EINVAL, "length");
 
 FIXTURE_SETUP(bad_add)
 {
@@ -436,57 +513,62 @@ TEST_F(bad_add, refused_and_nothing_changes)
 	if (m == EQUAL_XTS_HALVES)
 		memcpy(k->material + 32, k->material, 32);
 	if (m != NO_ID)
-		nla_put(msg, HSMKEY_A_KEY_ID, m == SHORT_ID ? 15 : HSMKEY_ID_LEN, k->id);
+		nla_put(msg, HSMKEY_KEY_A_ID, m == SHORT_ID ? 15 : HSMKEY_ID_LEN, k->id);
 	if (m == VERSION_U8)
-		nla_put_u8(msg, HSMKEY_A_KEY_VERSION, 1);
+		nla_put_u8(msg, HSMKEY_KEY_A_VERSION, 1);
 	else
-		nla_put_u32(msg, HSMKEY_A_KEY_VERSION, m == VERSION_ZERO ? 0 : 1);
+		nla_put_u32(msg, HSMKEY_KEY_A_VERSION, m == VERSION_ZERO ? 0 : 1);
 	memset(longname, 'n', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
 	if (m == NAME_TOO_LONG)
-		nla_put_string(msg, HSMKEY_A_KEY_NAME, longname);
+		nla_put_string(msg, HSMKEY_KEY_A_NAME, longname);
 	else if (m == NAME_NOT_TERMINATED)
-		nla_put(msg, HSMKEY_A_KEY_NAME, 3, "bad");
+		nla_put(msg, HSMKEY_KEY_A_NAME, 3, "bad");
 	else
-		nla_put_string(msg, HSMKEY_A_KEY_NAME, "bad");
-	nla_put_u32(msg, HSMKEY_A_KEY_TYPE, m == TYPE_ZERO ? 0 :
+		nla_put_string(msg, HSMKEY_KEY_A_NAME, "bad");
+	nla_put_u32(msg, HSMKEY_KEY_A_TYPE, m == TYPE_ZERO ? 0 :
 		    m == TYPE_TOO_BIG ? HSMKEY_TYPE_MAX + 1 : k->type);
-	if (m != NO_VERIFIER)
-		nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, k->verifier);
-	if (m != NO_MATERIAL) {
-		uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
+	if (m == CLEAR_MATERIAL) {
+		/* The right length, verifier and material in the clear. */
+		uint8_t clear[HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)] = { 0 };
+
+		memcpy(clear + HSMKEY_WRAP_NONCE_LEN, k->verifier, HSMKEY_VERIFIER_LEN);
+		memcpy(clear + HSMKEY_WRAP_NONCE_LEN + HSMKEY_VERIFIER_LEN, k->material,
+		       k->keylen);
+		nla_put(msg, HSMKEY_KEY_A_WRAPPED, (int)HSMKEY_WRAP_LEN(k->keylen), clear);
+	} else if (m != NO_MATERIAL) {
+		uint8_t wrapped[NLT_WRAP_MAX];
 		struct nlt_key other = *k;
 		unsigned int len = m == SHORT_MATERIAL ? 32 : m == LONG_MATERIAL ? 64 : k->keylen;
 		int wlen;
 
 		other.id[0] ^= 1;
+		/* NO_VERIFIER: the material alone, wrapped as it should be. */
 		wlen = nlt_wrap(self->t.tkey, m == WRAP_FOR_OTHER_KEY ? &other : k,
-				k->material, len, wrapped);
+				m == NO_VERIFIER ? NULL : k->verifier, k->material, len, wrapped);
 		if (m == FORGED_WRAP)
 			wrapped[wlen - 1] ^= 1;
-		nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped);
+		nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped);
 	}
-	if (m == CLEAR_MATERIAL)
-		nla_put(msg, HSMKEY_A_KEY_MATERIAL, (int)k->keylen, k->material);
 	if (m == POLICY_BAD_ALGS || m == POLICY_ODD_UIDS || m == POLICY_INVERTED_WINDOW) {
-		struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+		struct nlattr *nest = nla_nest_start(msg, HSMKEY_KEY_A_POLICY);
 
 		if (m == POLICY_BAD_ALGS)
-			nla_put_u32(msg, HSMKEY_P_ALGS, 1u << 7);
+			nla_put_u32(msg, HSMKEY_POLICY_A_ALGS, 1u << 7);
 		if (m == POLICY_ODD_UIDS)
-			nla_put(msg, HSMKEY_P_UIDS, 5, "\0\0\0\0");
+			nla_put(msg, HSMKEY_POLICY_A_UIDS, 5, "\0\0\0\0");
 		if (m == POLICY_INVERTED_WINDOW) {
-			nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, 2000000000);
-			nla_put_u64(msg, HSMKEY_P_NOT_AFTER, 1000000000);
+			nla_put_u64(msg, HSMKEY_POLICY_A_NOT_BEFORE, 2000000000);
+			nla_put_u64(msg, HSMKEY_POLICY_A_NOT_AFTER, 1000000000);
 		}
 		nla_nest_end(msg, nest);
 	}
 	if (m == POLICY_NOT_NESTED)
-		nla_put_u32(msg, HSMKEY_A_KEY_POLICY, 1);
+		nla_put_u32(msg, HSMKEY_KEY_A_POLICY, 1);
 	if (m == SHORT_OWNER)
-		nla_put(msg, HSMKEY_A_KEY_OWNER, 8, k->id);
+		nla_put(msg, HSMKEY_KEY_A_OWNER, 8, k->id);
 	if (m == KEYS_AND_KEY) {
-		struct nlattr *batch = nla_nest_start(msg, HSMKEY_A_KEYS);
+		struct nlattr *batch = nla_nest_start(msg, HSMKEY_KEY_A_BATCH);
 		struct nlattr *e = nla_nest_start(msg, 1);
 		struct nlt_key other;
 
@@ -496,11 +578,11 @@ TEST_F(bad_add, refused_and_nothing_changes)
 		nla_nest_end(msg, batch);
 	}
 	if (m == LONG_MATERIAL) /* 64 bytes is right for 256-bit XTS: claim 128-bit */
-		nla_put_u32(msg, HSMKEY_A_KEY_TYPE, HSMKEY_TYPE_AES_128_XTS);
+		nla_put_u32(msg, HSMKEY_KEY_A_TYPE, HSMKEY_TYPE_AES_128_XTS);
 	if (m == REPLY_ONLY_ATTR)
-		nla_put_u32(msg, HSMKEY_A_KEY_STATE, HSMKEY_STATE_ACTIVE);
+		nla_put_u32(msg, HSMKEY_KEY_A_STATE, HSMKEY_STATE_ACTIVE);
 	if (m == UNKNOWN_ATTR)
-		nla_put_u32(msg, HSMKEY_A_MAX + 1, 0);
+		nla_put_u32(msg, HSMKEY_KEY_A_MAX + 1, 0);
 
 	EXPECT_EQ(variant->err, nlt_call(&self->t, msg));
 	EXPECT_NE(0, self->t.extack[0]) TH_LOG("the refusal carries no extack message");

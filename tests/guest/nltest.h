@@ -35,7 +35,10 @@ static inline void rand_fill_early(void *buf, size_t n)
 struct nlt {
 	struct nl_sock *sk;
 	int family;
-	/* /dev/hsmkey, held while open (-1: not held) and its transport key. */
+	/*
+	 * /dev/hsmkey, held while open (-1: not held), with @sk registered on
+	 * it, and the transport key the registration returned.
+	 */
 	int dev;
 	uint8_t tkey[HSMKEY_TRANSPORT_KEY_LEN];
 	/* Every byte the kernel sent back on the last call. */
@@ -45,8 +48,10 @@ struct nlt {
 	int nkeys;
 	uint32_t state, bindings, type, nkeys_info, holder;
 	uint64_t bytes, requests, binds, denies;
-	uint64_t stat_binds, stat_denies, stat_revokes, stat_expiries, stat_limits;
+	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
+	uint64_t stat_limits, stat_events, stat_suppressed;
 	uint64_t max_requests, max_bytes, not_after;
+	uint32_t min_taglen;	/* from a GET reply's policy; 0: absent */
 	uint64_t audit_seq;
 	uint8_t audit_head[HSMKEY_AUDIT_HEAD_LEN];
 	uint8_t owner[HSMKEY_OWNER_LEN];
@@ -58,8 +63,10 @@ struct nlt {
 struct nlt_policy {
 	uint32_t uids[HSMKEY_POLICY_IDS_MAX], nuids;
 	uint32_t gids[HSMKEY_POLICY_IDS_MAX], ngids;
-	uint32_t algs, max_bindings;
+	uint32_t algs, max_bindings, min_taglen;
 	uint64_t not_before, not_after, max_bytes, max_requests;
+	/* Send the lists even when empty (which the kernel refuses). */
+	bool empty_uids, empty_gids;
 };
 
 struct nlt_key {
@@ -71,9 +78,12 @@ struct nlt_key {
 	uint8_t material[HSMKEY_MATERIAL_MAX];
 	unsigned int keylen;
 	const struct nlt_policy *policy;	/* NULL: none sent */
+	uint64_t used_bytes, used_requests;	/* sent when non-zero */
+	const uint8_t *owner;			/* NULL: none sent */
 };
 
-static inline int nlt_open(struct nlt *t)
+/* A socket of the family that leaves /dev/hsmkey alone. */
+static inline int nlt_open_nodev(struct nlt *t)
 {
 	int one = 1;
 
@@ -87,22 +97,49 @@ static inline int nlt_open(struct nlt *t)
 	t->family = genl_ctrl_resolve(t->sk, HSMKEY_GENL_NAME);
 	if (t->family < 0)
 		return -ENOENT;
-	/* Hold /dev/hsmkey when allowed to: adding keys needs its key. */
+	return 0;
+}
+
+/*
+ * Register @t's socket on the open /dev/hsmkey file @devfd: 0, with the
+ * transport key in @t->tkey, or -errno.
+ */
+static inline int nlt_register(struct nlt *t, int devfd)
+{
+	struct hsmkey_register reg = { .nl_fd = nl_socket_get_fd(t->sk) };
+	int r = ioctl(devfd, HSMKEY_IOC_REGISTER, &reg) ? -errno : 0;
+
+	if (!r)
+		memcpy(t->tkey, reg.transport_key, sizeof(t->tkey));
+	explicit_bzero(&reg, sizeof(reg));
+	return r;
+}
+
+/*
+ * A socket of the family; when allowed to, it holds /dev/hsmkey and is
+ * registered on it, so that it may change keys as well as read them.
+ */
+static inline int nlt_open(struct nlt *t)
+{
+	int r = nlt_open_nodev(t);
+
+	if (r)
+		return r;
 	t->dev = open("/dev/" HSMKEY_DEVICE_NAME, O_RDWR | O_CLOEXEC);
-	if (t->dev >= 0 && ioctl(t->dev, HSMKEY_IOC_TRANSPORT_KEY, t->tkey)) {
+	if (t->dev >= 0 && nlt_register(t, t->dev)) {
 		close(t->dev);
 		t->dev = -1;
 	}
 	return 0;
 }
 
-/* Give up /dev/hsmkey (and with it the transport key). */
+/* Give up /dev/hsmkey (and with it the registration and transport key). */
 static inline void nlt_release(struct nlt *t)
 {
 	if (t->dev >= 0)
 		close(t->dev);
 	t->dev = -1;
-	memset(t->tkey, 0, sizeof(t->tkey));
+	explicit_bzero(t->tkey, sizeof(t->tkey));
 }
 
 static inline void nlt_close(struct nlt *t)
@@ -125,6 +162,7 @@ struct nlt_call {
 	struct nlt *t;
 	int err;
 	bool done;
+	uint8_t cmd;	/* of the request: which attribute set replies use */
 };
 
 static int nlt_on_in(struct nl_msg *msg, void *arg)
@@ -166,73 +204,116 @@ static int nlt_on_done(struct nl_msg *msg, void *arg)
 	return NL_STOP;
 }
 
+static inline void nlt_parse_policy(struct nlt *t, struct nlattr *nest)
+{
+	struct nlattr *pb[HSMKEY_POLICY_A_MAX + 1];
+
+	if (nla_parse_nested(pb, HSMKEY_POLICY_A_MAX, nest, NULL))
+		return;
+	t->max_requests = pb[HSMKEY_POLICY_A_MAX_REQUESTS] ?
+		nla_get_u64(pb[HSMKEY_POLICY_A_MAX_REQUESTS]) : 0;
+	t->max_bytes = pb[HSMKEY_POLICY_A_MAX_BYTES] ?
+		nla_get_u64(pb[HSMKEY_POLICY_A_MAX_BYTES]) : 0;
+	t->not_after = pb[HSMKEY_POLICY_A_NOT_AFTER] ?
+		nla_get_u64(pb[HSMKEY_POLICY_A_NOT_AFTER]) : 0;
+	t->min_taglen = pb[HSMKEY_POLICY_A_MIN_TAGLEN] ?
+		nla_get_u32(pb[HSMKEY_POLICY_A_MIN_TAGLEN]) : 0;
+}
+
+#define NLT_U64(attr, field) if (tb[attr]) t->field = nla_get_u64(tb[attr])
+
+/* A KEY_GET reply (enum hsmkey_key_attr). */
+static inline void nlt_parse_key(struct nlt *t, struct nlattr **tb)
+{
+	if (tb[HSMKEY_KEY_A_ID])
+		t->nkeys++;
+	if (tb[HSMKEY_KEY_A_STATE])
+		t->state = nla_get_u32(tb[HSMKEY_KEY_A_STATE]);
+	if (tb[HSMKEY_KEY_A_BINDINGS])
+		t->bindings = nla_get_u32(tb[HSMKEY_KEY_A_BINDINGS]);
+	if (tb[HSMKEY_KEY_A_TYPE])
+		t->type = nla_get_u32(tb[HSMKEY_KEY_A_TYPE]);
+	if (tb[HSMKEY_KEY_A_NAME])
+		snprintf(t->name, sizeof(t->name), "%s", nla_get_string(tb[HSMKEY_KEY_A_NAME]));
+	NLT_U64(HSMKEY_KEY_A_BYTES, bytes);
+	NLT_U64(HSMKEY_KEY_A_REQUESTS, requests);
+	NLT_U64(HSMKEY_KEY_A_BINDS, binds);
+	NLT_U64(HSMKEY_KEY_A_DENIES, denies);
+	t->has_owner = tb[HSMKEY_KEY_A_OWNER] != NULL;
+	if (t->has_owner)
+		memcpy(t->owner, nla_data(tb[HSMKEY_KEY_A_OWNER]), HSMKEY_OWNER_LEN);
+	if (tb[HSMKEY_KEY_A_POLICY])
+		nlt_parse_policy(t, tb[HSMKEY_KEY_A_POLICY]);
+}
+
+/* The INFO reply (enum hsmkey_info_attr). */
+static inline void nlt_parse_info(struct nlt *t, struct nlattr **tb)
+{
+	if (tb[HSMKEY_INFO_A_INNER_XTS])
+		snprintf(t->inner_xts, sizeof(t->inner_xts), "%s",
+			 nla_get_string(tb[HSMKEY_INFO_A_INNER_XTS]));
+	if (tb[HSMKEY_INFO_A_INNER_CBC])
+		snprintf(t->inner_cbc, sizeof(t->inner_cbc), "%s",
+			 nla_get_string(tb[HSMKEY_INFO_A_INNER_CBC]));
+	if (tb[HSMKEY_INFO_A_INNER_GCM])
+		snprintf(t->inner_gcm, sizeof(t->inner_gcm), "%s",
+			 nla_get_string(tb[HSMKEY_INFO_A_INNER_GCM]));
+	if (tb[HSMKEY_INFO_A_NKEYS])
+		t->nkeys_info = nla_get_u32(tb[HSMKEY_INFO_A_NKEYS]);
+	if (tb[HSMKEY_INFO_A_HOLDER])
+		t->holder = nla_get_u32(tb[HSMKEY_INFO_A_HOLDER]);
+	NLT_U64(HSMKEY_INFO_A_BINDS, stat_binds);
+	NLT_U64(HSMKEY_INFO_A_DENIES, stat_denies);
+	NLT_U64(HSMKEY_INFO_A_DENIES_UNKNOWN, stat_denies_unknown);
+	NLT_U64(HSMKEY_INFO_A_REVOKES, stat_revokes);
+	NLT_U64(HSMKEY_INFO_A_EXPIRIES, stat_expiries);
+	NLT_U64(HSMKEY_INFO_A_LIMITS, stat_limits);
+	NLT_U64(HSMKEY_INFO_A_EVENTS, stat_events);
+	NLT_U64(HSMKEY_INFO_A_SUPPRESSED, stat_suppressed);
+}
+
+#undef NLT_U64
+
+/* An AUDIT_GET or AUDIT_SET reply (enum hsmkey_audit_attr). */
+static inline void nlt_parse_audit(struct nlt *t, struct nlattr **tb)
+{
+	if (tb[HSMKEY_AUDIT_A_SEQ])
+		t->audit_seq = nla_get_u64(tb[HSMKEY_AUDIT_A_SEQ]);
+	if (tb[HSMKEY_AUDIT_A_HEAD] && nla_len(tb[HSMKEY_AUDIT_A_HEAD]) == HSMKEY_AUDIT_HEAD_LEN)
+		memcpy(t->audit_head, nla_data(tb[HSMKEY_AUDIT_A_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
+	t->has_owner = tb[HSMKEY_AUDIT_A_OWNER] != NULL;
+	if (t->has_owner && nla_len(tb[HSMKEY_AUDIT_A_OWNER]) == HSMKEY_OWNER_LEN)
+		memcpy(t->owner, nla_data(tb[HSMKEY_AUDIT_A_OWNER]), HSMKEY_OWNER_LEN);
+}
+
+#define NLT_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define NLT_REPLY_A_MAX \
+	NLT_MAX2(NLT_MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX)
+
+/* Each reply is read with the attribute set of the command it answers. */
 static int nlt_on_valid(struct nl_msg *msg, void *arg)
 {
-	struct nlt *t = ((struct nlt_call *)arg)->t;
-	struct nlattr *tb[HSMKEY_A_MAX + 1];
+	struct nlt_call *c = arg;
+	struct nlattr *tb[NLT_REPLY_A_MAX + 1];
+	bool info = c->cmd == HSMKEY_CMD_INFO;
+	bool audit = c->cmd == HSMKEY_CMD_AUDIT_GET || c->cmd == HSMKEY_CMD_AUDIT_SET;
+	int max = info ? HSMKEY_INFO_A_MAX : audit ? HSMKEY_AUDIT_A_MAX : HSMKEY_KEY_A_MAX;
 
-	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, HSMKEY_A_MAX, NULL) < 0)
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, max, NULL) < 0)
 		return NL_SKIP;
-	if (tb[HSMKEY_A_KEY_ID])
-		t->nkeys++;
-	if (tb[HSMKEY_A_KEY_STATE])
-		t->state = nla_get_u32(tb[HSMKEY_A_KEY_STATE]);
-	if (tb[HSMKEY_A_KEY_BINDINGS])
-		t->bindings = nla_get_u32(tb[HSMKEY_A_KEY_BINDINGS]);
-	if (tb[HSMKEY_A_KEY_TYPE])
-		t->type = nla_get_u32(tb[HSMKEY_A_KEY_TYPE]);
-	if (tb[HSMKEY_A_KEY_NAME])
-		snprintf(t->name, sizeof(t->name), "%s", nla_get_string(tb[HSMKEY_A_KEY_NAME]));
-	if (tb[HSMKEY_A_INFO_INNER_XTS])
-		snprintf(t->inner_xts, sizeof(t->inner_xts), "%s",
-			 nla_get_string(tb[HSMKEY_A_INFO_INNER_XTS]));
-	if (tb[HSMKEY_A_INFO_INNER_CBC])
-		snprintf(t->inner_cbc, sizeof(t->inner_cbc), "%s",
-			 nla_get_string(tb[HSMKEY_A_INFO_INNER_CBC]));
-	if (tb[HSMKEY_A_INFO_NKEYS])
-		t->nkeys_info = nla_get_u32(tb[HSMKEY_A_INFO_NKEYS]);
-	if (tb[HSMKEY_A_INFO_INNER_GCM])
-		snprintf(t->inner_gcm, sizeof(t->inner_gcm), "%s",
-			 nla_get_string(tb[HSMKEY_A_INFO_INNER_GCM]));
-	if (tb[HSMKEY_A_INFO_HOLDER])
-		t->holder = nla_get_u32(tb[HSMKEY_A_INFO_HOLDER]);
-#define NLT_U64(attr, field) if (tb[attr]) t->field = nla_get_u64(tb[attr])
-	NLT_U64(HSMKEY_A_KEY_BYTES, bytes);
-	NLT_U64(HSMKEY_A_KEY_REQUESTS, requests);
-	NLT_U64(HSMKEY_A_KEY_BINDS, binds);
-	NLT_U64(HSMKEY_A_KEY_DENIES, denies);
-	NLT_U64(HSMKEY_A_INFO_BINDS, stat_binds);
-	NLT_U64(HSMKEY_A_INFO_DENIES, stat_denies);
-	NLT_U64(HSMKEY_A_INFO_REVOKES, stat_revokes);
-	NLT_U64(HSMKEY_A_INFO_EXPIRIES, stat_expiries);
-	NLT_U64(HSMKEY_A_INFO_LIMITS, stat_limits);
-#undef NLT_U64
-	if (tb[HSMKEY_A_AUDIT_SEQ])
-		t->audit_seq = nla_get_u64(tb[HSMKEY_A_AUDIT_SEQ]);
-	if (tb[HSMKEY_A_AUDIT_HEAD])
-		memcpy(t->audit_head, nla_data(tb[HSMKEY_A_AUDIT_HEAD]), HSMKEY_AUDIT_HEAD_LEN);
-	t->has_owner = tb[HSMKEY_A_KEY_OWNER] != NULL;
-	if (t->has_owner)
-		memcpy(t->owner, nla_data(tb[HSMKEY_A_KEY_OWNER]), HSMKEY_OWNER_LEN);
-	if (tb[HSMKEY_A_KEY_POLICY]) {
-		struct nlattr *pb[HSMKEY_P_MAX + 1];
-
-		if (!nla_parse_nested(pb, HSMKEY_P_MAX, tb[HSMKEY_A_KEY_POLICY], NULL)) {
-			t->max_requests = pb[HSMKEY_P_MAX_REQUESTS] ?
-				nla_get_u64(pb[HSMKEY_P_MAX_REQUESTS]) : 0;
-			t->max_bytes = pb[HSMKEY_P_MAX_BYTES] ?
-				nla_get_u64(pb[HSMKEY_P_MAX_BYTES]) : 0;
-			t->not_after = pb[HSMKEY_P_NOT_AFTER] ?
-				nla_get_u64(pb[HSMKEY_P_NOT_AFTER]) : 0;
-		}
-	}
+	if (info)
+		nlt_parse_info(c->t, tb);
+	else if (audit)
+		nlt_parse_audit(c->t, tb);
+	else
+		nlt_parse_key(c->t, tb);
 	return NL_OK;
 }
 
 /* Send @msg (freed) and collect the replies: 0 or the kernel's -errno. */
 static inline int nlt_call(struct nlt *t, struct nl_msg *msg)
 {
-	struct nlt_call c = { .t = t };
+	struct nlt_call c = { .t = t, .cmd = genlmsg_hdr(nlmsg_hdr(msg))->cmd };
 	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
 
 	t->rawlen = 0;
@@ -275,69 +356,101 @@ static inline void nlt_key_random(struct nlt_key *k, const char *name, uint32_t 
 }
 
 /*
- * Wrap @len bytes of material for key @k under @tkey (OpenSSL, the
- * independent side): nonce, ciphertext, tag.  Returns the wrapped length.
+ * Wrap @verifier (HSMKEY_VERIFIER_LEN bytes; NULL: none) followed by @len
+ * bytes of @material for key @k under @tkey (OpenSSL, the independent
+ * side): nonce, ciphertext, tag.  Returns the wrapped length.  A right
+ * one is nlt_wrap(tkey, k, k->verifier, k->material, k->keylen, out).
  */
 static inline int nlt_wrap(const uint8_t *tkey, const struct nlt_key *k,
-			   const uint8_t *material, unsigned int len, uint8_t *out)
+			   const uint8_t *verifier, const uint8_t *material,
+			   unsigned int len, uint8_t *out)
 {
+	uint8_t plain[HSMKEY_VERIFIER_LEN + 2 * HSMKEY_MATERIAL_MAX];
+	unsigned int vlen = verifier ? HSMKEY_VERIFIER_LEN : 0;
 	struct hsmkey_wrap_aad aad;
 	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 	int n, ok;
 
+	if (len > 2 * HSMKEY_MATERIAL_MAX)
+		abort();
 	memcpy(aad.key_id, k->id, HSMKEY_ID_LEN);
 	aad.key_version = htonl(k->version);
 	aad.key_type = htonl(k->type);
+	if (verifier)
+		memcpy(plain, verifier, vlen);
+	memcpy(plain + vlen, material, len);
 	rand_fill_early(out, HSMKEY_WRAP_NONCE_LEN);
 	ok = EVP_EncryptInit_ex(c, EVP_aes_256_gcm(), NULL, tkey, out) &&
 	     EVP_EncryptUpdate(c, NULL, &n, (uint8_t *)&aad, sizeof(aad)) &&
-	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, material, (int)len) &&
+	     EVP_EncryptUpdate(c, out + HSMKEY_WRAP_NONCE_LEN, &n, plain, (int)(vlen + len)) &&
 	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
 	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
-				 out + HSMKEY_WRAP_NONCE_LEN + len);
+				 out + HSMKEY_WRAP_NONCE_LEN + vlen + len);
 	EVP_CIPHER_CTX_free(c);
+	explicit_bzero(plain, sizeof(plain));
 	if (!ok)
 		abort();
-	return (int)(len + HSMKEY_WRAP_OVERHEAD);
+	return (int)(vlen + len + HSMKEY_WRAP_OVERHEAD);
+}
+
+/* Room for any nlt_wrap() output. */
+#define NLT_WRAP_MAX HSMKEY_WRAP_LEN(2 * HSMKEY_MATERIAL_MAX)
+
+static inline void nlt_put_ids(struct nl_msg *msg, int attr, const uint32_t *ids,
+			       uint32_t n, bool empty)
+{
+	if (n || empty)
+		nla_put(msg, attr, (int)(n * 4), ids);
 }
 
 static inline void nlt_put_policy(struct nl_msg *msg, const struct nlt_policy *p)
 {
-	struct nlattr *nest = nla_nest_start(msg, HSMKEY_A_KEY_POLICY);
+	struct nlattr *nest = nla_nest_start(msg, HSMKEY_KEY_A_POLICY);
 
-	if (p->nuids)
-		nla_put(msg, HSMKEY_P_UIDS, (int)(p->nuids * 4), p->uids);
-	if (p->ngids)
-		nla_put(msg, HSMKEY_P_GIDS, (int)(p->ngids * 4), p->gids);
+	nlt_put_ids(msg, HSMKEY_POLICY_A_UIDS, p->uids, p->nuids, p->empty_uids);
+	nlt_put_ids(msg, HSMKEY_POLICY_A_GIDS, p->gids, p->ngids, p->empty_gids);
 	if (p->algs)
-		nla_put_u32(msg, HSMKEY_P_ALGS, p->algs);
+		nla_put_u32(msg, HSMKEY_POLICY_A_ALGS, p->algs);
 	if (p->max_bindings)
-		nla_put_u32(msg, HSMKEY_P_MAX_BINDINGS, p->max_bindings);
+		nla_put_u32(msg, HSMKEY_POLICY_A_MAX_BINDINGS, p->max_bindings);
+	if (p->min_taglen)
+		nla_put_u32(msg, HSMKEY_POLICY_A_MIN_TAGLEN, p->min_taglen);
 	if (p->not_before)
-		nla_put_u64(msg, HSMKEY_P_NOT_BEFORE, p->not_before);
+		nla_put_u64(msg, HSMKEY_POLICY_A_NOT_BEFORE, p->not_before);
 	if (p->not_after)
-		nla_put_u64(msg, HSMKEY_P_NOT_AFTER, p->not_after);
+		nla_put_u64(msg, HSMKEY_POLICY_A_NOT_AFTER, p->not_after);
 	if (p->max_bytes)
-		nla_put_u64(msg, HSMKEY_P_MAX_BYTES, p->max_bytes);
+		nla_put_u64(msg, HSMKEY_POLICY_A_MAX_BYTES, p->max_bytes);
 	if (p->max_requests)
-		nla_put_u64(msg, HSMKEY_P_MAX_REQUESTS, p->max_requests);
+		nla_put_u64(msg, HSMKEY_POLICY_A_MAX_REQUESTS, p->max_requests);
 	nla_nest_end(msg, nest);
 }
 
-/* One key's attributes, material wrapped under the held transport key. */
+/* Usage spent by earlier lives of a key version: what is non-zero is sent. */
+static inline void nlt_put_used(struct nl_msg *msg, uint64_t bytes, uint64_t requests)
+{
+	if (bytes)
+		nla_put_u64(msg, HSMKEY_KEY_A_USED_BYTES, bytes);
+	if (requests)
+		nla_put_u64(msg, HSMKEY_KEY_A_USED_REQUESTS, requests);
+}
+
+/* One key's attributes, verifier and material wrapped under t->tkey. */
 static inline void nlt_put_key(struct nlt *t, struct nl_msg *msg, const struct nlt_key *k)
 {
-	uint8_t wrapped[HSMKEY_MATERIAL_MAX + HSMKEY_WRAP_OVERHEAD];
-	int wlen = nlt_wrap(t->tkey, k, k->material, k->keylen, wrapped);
+	uint8_t wrapped[NLT_WRAP_MAX];
+	int wlen = nlt_wrap(t->tkey, k, k->verifier, k->material, k->keylen, wrapped);
 
-	nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, k->id);
-	nla_put_u32(msg, HSMKEY_A_KEY_VERSION, k->version);
-	nla_put_string(msg, HSMKEY_A_KEY_NAME, k->name);
-	nla_put_u32(msg, HSMKEY_A_KEY_TYPE, k->type);
-	nla_put(msg, HSMKEY_A_KEY_VERIFIER, HSMKEY_VERIFIER_LEN, k->verifier);
-	nla_put(msg, HSMKEY_A_KEY_WRAPPED, wlen, wrapped);
+	nla_put(msg, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, k->id);
+	nla_put_u32(msg, HSMKEY_KEY_A_VERSION, k->version);
+	nla_put_string(msg, HSMKEY_KEY_A_NAME, k->name);
+	nla_put_u32(msg, HSMKEY_KEY_A_TYPE, k->type);
+	nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped);
 	if (k->policy)
 		nlt_put_policy(msg, k->policy);
+	nlt_put_used(msg, k->used_bytes, k->used_requests);
+	if (k->owner)
+		nla_put(msg, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, k->owner);
 }
 
 static inline struct nl_msg *nlt_add_msg(struct nlt *t, const struct nlt_key *k)
@@ -357,7 +470,7 @@ static inline int nlt_add_batch(struct nlt *t, const struct nlt_key *k, unsigned
 
 	genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, t->family, 0, NLM_F_ACK,
 		    HSMKEY_CMD_KEY_ADD, HSMKEY_GENL_VERSION);
-	batch = nla_nest_start(msg, HSMKEY_A_KEYS);
+	batch = nla_nest_start(msg, HSMKEY_KEY_A_BATCH);
 	for (i = 0; i < n; i++) {
 		struct nlattr *e = nla_nest_start(msg, (int)(i + 1));
 
@@ -373,8 +486,8 @@ static inline int nlt_set_policy(struct nlt *t, const struct nlt_key *k,
 {
 	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_KEY_SET_POLICY, 0);
 
-	nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, k->id);
-	nla_put_u32(msg, HSMKEY_A_KEY_VERSION, k->version);
+	nla_put(msg, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, k->id);
+	nla_put_u32(msg, HSMKEY_KEY_A_VERSION, k->version);
 	nlt_put_policy(msg, p);
 	return nlt_call(t, msg);
 }
@@ -388,8 +501,8 @@ static inline struct nl_msg *nlt_kid_msg(struct nlt *t, int cmd, const struct nl
 {
 	struct nl_msg *msg = nlt_msg(t, cmd, 0);
 
-	nla_put(msg, HSMKEY_A_KEY_ID, HSMKEY_ID_LEN, k->id);
-	nla_put_u32(msg, HSMKEY_A_KEY_VERSION, k->version);
+	nla_put(msg, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, k->id);
+	nla_put_u32(msg, HSMKEY_KEY_A_VERSION, k->version);
 	return msg;
 }
 
@@ -418,24 +531,28 @@ static inline int nlt_info(struct nlt *t)
 	return nlt_call(t, nlt_msg(t, HSMKEY_CMD_INFO, 0));
 }
 
-/* Read @owner's audit anchor (NULL: none given), or set it with @head. */
-static inline int nlt_anchor_of(struct nlt *t, const uint8_t *owner, uint64_t seq,
-				const uint8_t *head)
+/* Read @owner's audit anchor (NULL: none sent) into t->audit_seq and _head. */
+static inline int nlt_audit_get(struct nlt *t, const uint8_t *owner)
 {
-	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_AUDIT_ANCHOR, 0);
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_AUDIT_GET, 0);
 
 	if (owner)
-		nla_put(msg, HSMKEY_A_KEY_OWNER, HSMKEY_OWNER_LEN, owner);
-	if (seq)
-		nla_put_u64(msg, HSMKEY_A_AUDIT_SEQ, seq);
-	if (head)
-		nla_put(msg, HSMKEY_A_AUDIT_HEAD, HSMKEY_AUDIT_HEAD_LEN, head);
+		nla_put(msg, HSMKEY_AUDIT_A_OWNER, HSMKEY_OWNER_LEN, owner);
 	return nlt_call(t, msg);
 }
 
-static inline int nlt_anchor(struct nlt *t, uint64_t seq, const uint8_t *head)
+/* Set @owner's audit anchor (NULL: none sent) to @seq and @head (NULL: none sent). */
+static inline int nlt_audit_set(struct nlt *t, const uint8_t *owner, uint64_t seq,
+				const uint8_t *head)
 {
-	return nlt_anchor_of(t, NULL, seq, head);
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_AUDIT_SET, 0);
+
+	if (owner)
+		nla_put(msg, HSMKEY_AUDIT_A_OWNER, HSMKEY_OWNER_LEN, owner);
+	nla_put_u64(msg, HSMKEY_AUDIT_A_SEQ, seq);
+	if (head)
+		nla_put(msg, HSMKEY_AUDIT_A_HEAD, HSMKEY_AUDIT_HEAD_LEN, head);
+	return nlt_call(t, msg);
 }
 
 static inline int nlt_get(struct nlt *t, const struct nlt_key *k)

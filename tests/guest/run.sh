@@ -4,8 +4,8 @@
 #   run.sh MODE         run (MODE: full or quick)
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
-quick=(t_module netlink_test afalg_test aead_test policy_test)
-full=("${quick[@]}" t_keys t_dm t_luks t_revoke t_shred)
+quick=(t_module netlink_test boundary_test afalg_test aead_test policy_test)
+full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_dm t_luks t_revoke t_shred)
 debug=(t_kunit "${full[@]}" t_kmemleak)
 list() {
 	case $1 in
@@ -22,6 +22,9 @@ read -r -a tests <<<"$(list "$mode")"
 if [[ $(uname -r) == *-hsmkey-debug ]]; then
 	export HSMKEY_DEBUG=1 HSMKEY_KO=$top/build/kmod-debug/hsmkey.ko
 	export HSMKEY_KUNIT_KO=$top/build/kmod-kunit/hsmkey.ko
+	# KASAN and gcov make each message ~5x dearer: the stock kernel runs
+	# the 100,000.
+	export NL_FUZZ_N=25000
 elif [[ -e $top/build/kmod-$(uname -r)/hsmkey.ko ]]; then
 	export HSMKEY_KO=$top/build/kmod-$(uname -r)/hsmkey.ko
 else
@@ -38,4 +41,11 @@ for name in "${tests[@]}"; do
 	echo "$?" > "/results/$name.rc"
 done
 rmmod hsmkey 2>/dev/null
+# Line coverage (debug kernel, module built with HSMKEY_GCOV=y): the
+# counts of unloaded modules stay in debugfs; the host reads them.
+if [[ -d /sys/kernel/debug/gcov ]]; then
+	mkdir -p /results/gcov
+	(cd /sys/kernel/debug/gcov &&
+	 find . -path '*/kmod-*/kmod/*.gcda' -exec cp --parents {} /results/gcov/ \;)
+fi
 echo "mode $mode done"

@@ -14,8 +14,10 @@
  * to a key by passing a token to setkey().  A token is exactly
  * HSMKEY_TOKEN_LEN bytes, laid out as struct hsmkey_token.  It names one
  * version of one key by its 128-bit identifier (random, never reused) and
- * carries that version's random 256-bit verifier, which the module compares
- * in constant time; it holds no key material.  Tokens stay valid across
+ * carries that version's random 256-bit verifier, whose SHA-256 hash the
+ * module compares in constant time; it holds no key material.  The layout
+ * is the same as in version 0.1.0, so tokens pinned in LUKS2 headers keep
+ * working: only the way the verifier reaches the module changed.  Tokens stay valid across
  * reboots and module reloads as long as the key version is provisioned
  * again with the same identifier and verifier.
  *
@@ -34,16 +36,18 @@
  *   -EKEYREVOKED   the key version has been revoked (by command, by expiry
  *                  or by removal)
  *   -EPERM         the key version is disabled
- *   -EKEYREJECTED  the key's type does not fit the algorithm, or the
- *                  algorithm is not in the key's allowed set
+ *   -EKEYREJECTED  the key's type does not fit the algorithm, the
+ *                  algorithm is not in the key's allowed set, or (GCM) the
+ *                  tfm's tag size is below the key's minimum
  *   -EKEYEXPIRED   before the key's not-before or after its not-after time
  *   -EACCES        the caller's effective uid and groups match none of the
  *                  key's allowed uids and gids
  *   -EUSERS        the key already has its maximum number of bindings
  *   -EDQUOT        the key's usage limit is used up
- * Checked in this order; each refusal of a well-formed token emits a DENY
- * event carrying the errno.  Credentials are those of the task calling
- * setkey(): the process that loads a dm-crypt table, or the AF_ALG user.
+ * Checked in this order; each refusal of a token naming a key version in
+ * the table emits a DENY event carrying the errno (rate-limited per uid).
+ * Credentials are those of the task calling setkey(): the process that
+ * loads a dm-crypt table, or the AF_ALG user.
  *
  * Requests on a tfm fail with -ENOKEY while it is unbound, -EKEYREVOKED
  * once its key has been revoked and -EDQUOT once a usage limit is used up.
@@ -53,122 +57,152 @@
  * is the way to stop existing users.  REVOKED is final: the material and
  * every expanded key schedule are gone.
  *
- * Policy (HSMKEY_A_KEY_POLICY, nested enum hsmkey_policy_attr)
- * -----------------------------------------------------------
- *   HSMKEY_P_UIDS, HSMKEY_P_GIDS  arrays of __u32 (initial user namespace),
- *       at most HSMKEY_POLICY_IDS_MAX each.  When either is present, the
- *       caller must have one of the uids as effective uid or one of the gids
- *       as effective or supplementary group.  Absent: anyone holding the
- *       token may bind.
- *   HSMKEY_P_ALGS         __u32 mask of HSMKEY_ALG_* the key may be used
+ * Policy (HSMKEY_KEY_A_POLICY, nested enum hsmkey_policy_attr)
+ * -------------------------------------------------------------
+ *   HSMKEY_POLICY_A_UIDS, HSMKEY_POLICY_A_GIDS  arrays of __u32 (initial
+ *       user namespace), 1 to HSMKEY_POLICY_IDS_MAX entries each (an empty
+ *       list is refused: it would read as "no restriction").  When either
+ *       is present, the caller must have one of the uids as effective uid
+ *       or one of the gids as effective or supplementary group.  Absent:
+ *       anyone holding the token may bind.
+ *   HSMKEY_POLICY_A_ALGS  __u32 mask of HSMKEY_ALG_* the key may be used
  *       with; absent or 0: every algorithm that fits its type.
- *   HSMKEY_P_NOT_BEFORE, HSMKEY_P_NOT_AFTER  __u64 seconds since the epoch
- *       (CLOCK_REALTIME); 0 or absent: no bound.  When not-after passes, the
- *       module revokes the key from a workqueue and emits an EXPIRE event:
- *       within 1 second (plus scheduling delay) of the time passing, within
- *       60 seconds if the realtime clock is set forward.  Binds after
- *       not-after fail at once.
- *   HSMKEY_P_MAX_BYTES, HSMKEY_P_MAX_REQUESTS  __u64 usage limits over the
- *       key version's life in this module (encrypt and decrypt count alike;
- *       bytes are the request's cryptlen); 0 or absent: none.  A GCM key
- *       always has a request limit of at most 2^32 (the default), since
- *       random 96-bit nonces allow no more.  Usage is charged before the
- *       request runs, from per-CPU credit taken in batches from the key's
- *       pool, so it never exceeds the limit (overshoot 0); requests fail
- *       with -EDQUOT once the pool and all credit are used, and one LIMIT
- *       event is emitted.
- *   HSMKEY_P_MAX_BINDINGS __u32 cap on concurrent bindings; 0: none.
+ *   HSMKEY_POLICY_A_NOT_BEFORE, HSMKEY_POLICY_A_NOT_AFTER  __u64 seconds
+ *       since the epoch (CLOCK_REALTIME), at most HSMKEY_TIME_MAX; 0 or
+ *       absent: no bound.  When not-after passes, the module revokes the
+ *       key from a workqueue and emits an EXPIRE event: within 1 second
+ *       (plus scheduling delay) of the time passing, within 60 seconds if
+ *       the realtime clock is set forward.  Binds after not-after fail.
+ *   HSMKEY_POLICY_A_MAX_BYTES, HSMKEY_POLICY_A_MAX_REQUESTS  __u64 usage
+ *       limits over the key version's life (encrypt and decrypt count
+ *       alike; bytes are the request's cryptlen); 0 or absent: none.  A
+ *       GCM key always has a request limit of at most 2^32 (the default),
+ *       since random 96-bit nonces allow no more; KEY_ADD's
+ *       HSMKEY_KEY_A_USED_* carry what earlier lives of the key spent.
+ *       Usage is charged before the request runs, from per-CPU credit taken
+ *       in batches from the key's pool, so it never exceeds the limit;
+ *       requests fail with -EDQUOT once it is used up, and one LIMIT event
+ *       is emitted.
+ *   HSMKEY_POLICY_A_MAX_BINDINGS __u32 cap on concurrent bindings; 0: none.
+ *   HSMKEY_POLICY_A_MIN_TAGLEN  __u32, GCM keys only: the shortest tag a
+ *       binding may use, 4 to 16; absent: 16.  Short tags make forgeries
+ *       practical and, once one succeeds, reveal the GHASH key shared by
+ *       every binding of the key, so they need an explicit policy.
+ *       setauthsize() below it fails with -EINVAL; binding a tfm whose tag
+ *       size is below it fails with -EKEYREJECTED.
  *
- * Transport wrapping and /dev/hsmkey
- * ----------------------------------
- * Key material never crosses netlink in the clear.  The daemon opens
- * /dev/hsmkey (CAP_SYS_ADMIN; one opener at a time, a second open fails
- * with -EBUSY) and reads a random 256-bit transport key with
- * HSMKEY_IOC_TRANSPORT_KEY (once per open).  Material travels in
- * HSMKEY_A_KEY_WRAPPED as nonce[12] || AES-256-GCM ciphertext || tag[16]
- * under that key, with struct hsmkey_wrap_aad as associated data.  Closing
- * the device wipes the transport key.  While the device is open, only the
- * process holding it may change key state; -EBUSY for any other.
+ * Transport wrapping and /dev/hsmkey: who may change keys
+ * --------------------------------------------------------
+ * Key material and verifiers never cross netlink in the clear (generic
+ * netlink traffic reaches nlmon taps).  The daemon opens /dev/hsmkey
+ * (CAP_SYS_ADMIN; one open file at a time, a second open fails with -EBUSY)
+ * and registers with HSMKEY_IOC_REGISTER, naming its generic netlink
+ * socket.  The reply carries a random 256-bit transport key, given out once
+ * per open file and wiped from the module's memory when given.  Each key
+ * version's verifier and material travel in HSMKEY_KEY_A_WRAPPED as
+ *     nonce[12] || AES-256-GCM(verifier[32] || material) || tag[16]
+ * under that key, with struct hsmkey_wrap_aad (id, version, type) as
+ * associated data.  The module keeps only a SHA-256 hash of the verifier.
  *
- * Generic netlink family "hsmkey" (HSMKEY_GENL_NAME), version 1
+ * Authority belongs to the registered socket, not to a process: messages
+ * that change key state are accepted from that socket only (a forked child
+ * that keeps it keeps the authority; a process handed the device file
+ * gets neither the transport key nor the authority).  While no live socket
+ * is registered (before the daemon registers, after it closes the device
+ * or its socket), CAP_SYS_ADMIN may still take the fail-safe direction:
+ * REVOKE, REMOVE and DISABLE.  Everything else that changes state (ADD,
+ * ENABLE, SET_POLICY, AUDIT_SET) needs the registered daemon: -EBUSY from
+ * another socket while one is registered, -EPERM while none is.
+ *
+ * Generic netlink family "hsmkey" (HSMKEY_GENL_NAME), version 2
  * ----------------------------------------------------------------
- * The family exists in the initial network namespace only.  Commands that
- * change key state need CAP_SYS_ADMIN in the initial user namespace
- * (CAP_NET_ADMIN is not enough); errors carry an extack message naming the
- * bad attribute.
+ * The family exists in the initial network namespace only.  Every command
+ * needs CAP_SYS_ADMIN in the initial user namespace, of the sender and of
+ * the socket's opener (CAP_NET_ADMIN is not enough): key metadata and
+ * usage counters are not for other users.  Each command has its own
+ * attribute set, validated strictly (unknown attributes, and attributes
+ * only the kernel sends, are refused); errors carry an extack message
+ * naming the bad or missing attribute.
  *
- * HSMKEY_CMD_KEY_ADD (holder of /dev/hsmkey): provision key versions, one
- *   given by top-level attributes, or a batch of up to HSMKEY_BATCH_MAX in
- *   HSMKEY_A_KEYS (each entry nested, carrying the same attributes).  A
- *   batch is all or nothing.
- *     HSMKEY_A_KEY_ID        binary[16], required
- *     HSMKEY_A_KEY_VERSION   u32, required, >= 1
- *     HSMKEY_A_KEY_NAME      NUL-terminated string < HSMKEY_NAME_MAX, required
- *     HSMKEY_A_KEY_TYPE      u32 enum hsmkey_key_type, required
- *     HSMKEY_A_KEY_VERIFIER  binary[32], required
- *     HSMKEY_A_KEY_WRAPPED   binary, 28 + key length, required
- *     HSMKEY_A_KEY_POLICY    nested, optional
- *     HSMKEY_A_KEY_OWNER     binary[16], optional: the keystore instance
+ * HSMKEY_CMD_KEY_ADD (registered daemon): provision key versions, one
+ *   given by top-level enum hsmkey_key_attr attributes, or a batch of up
+ *   to HSMKEY_BATCH_MAX in HSMKEY_KEY_A_BATCH (each entry nested, with the
+ *   same attributes).  A batch is all or nothing.
+ *     HSMKEY_KEY_A_ID        binary[16], required
+ *     HSMKEY_KEY_A_VERSION   u32, required, >= 1
+ *     HSMKEY_KEY_A_NAME      NUL-terminated string < HSMKEY_NAME_MAX, required
+ *     HSMKEY_KEY_A_TYPE      u32 enum hsmkey_key_type, required
+ *     HSMKEY_KEY_A_WRAPPED   binary, HSMKEY_WRAP_LEN(key length), required
+ *     HSMKEY_KEY_A_POLICY    nested, optional
+ *     HSMKEY_KEY_A_OWNER     binary[16], optional: the keystore instance
+ *     HSMKEY_KEY_A_USED_BYTES, HSMKEY_KEY_A_USED_REQUESTS  u64, optional:
+ *                            usage spent by earlier lives of this version
  *   -EEXIST if an id and version is already present; -EKEYREJECTED for an
- *   XTS key with equal halves; -EBADMSG if unwrapping fails.
+ *   XTS key with equal halves; -EBADMSG if unwrapping fails; -EBUSY while
+ *   a hibernation is being prepared.
  *
- * HSMKEY_CMD_KEY_REVOKE: revoke one key version.
- *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION, both required
+ * HSMKEY_CMD_KEY_REVOKE (fail-safe): revoke one key version.
+ *     HSMKEY_KEY_A_ID, HSMKEY_KEY_A_VERSION, both required
  *   When it returns, binds of the key fail, requests on every tfm bound to
  *   it fail with -EKEYREVOKED, in-flight requests have completed, and the
  *   material and the inner expanded key schedules have been wiped.  The key
  *   stays listed, in state HSMKEY_STATE_REVOKED.
  *
- * HSMKEY_CMD_KEY_REMOVE: revoke one key version, as above, and take it out
- *   of the table.  Tfms still bound to it keep failing with -EKEYREVOKED;
- *   the id and version can be added again afterwards.
+ * HSMKEY_CMD_KEY_REMOVE (fail-safe): revoke one key version, as above, and
+ *   take it out of the table.  Tfms still bound to it keep failing with
+ *   -EKEYREVOKED; the id and version can be added again afterwards.
  *
- * HSMKEY_CMD_KEY_DISABLE, HSMKEY_CMD_KEY_ENABLE: see States.  -EKEYREVOKED
- *   for a revoked key.
+ * HSMKEY_CMD_KEY_DISABLE (fail-safe), HSMKEY_CMD_KEY_ENABLE (registered
+ *   daemon): see States.  -EKEYREVOKED for a revoked key.
  *
- * HSMKEY_CMD_KEY_SET_POLICY: replace a key version's policy with
- *   HSMKEY_A_KEY_POLICY (required).  Usage already counted stays counted.
+ * HSMKEY_CMD_KEY_SET_POLICY (registered daemon): replace a key version's
+ *   policy with HSMKEY_KEY_A_POLICY (required).  Usage already counted
+ *   stays counted.
  *
- * HSMKEY_CMD_KEY_GET: metadata of one key version (doit, with HSMKEY_A_KEY_ID
- *   and HSMKEY_A_KEY_VERSION) or of all (dump).  Each reply carries
- *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION, HSMKEY_A_KEY_NAME,
- *     HSMKEY_A_KEY_TYPE, HSMKEY_A_KEY_STATE, HSMKEY_A_KEY_BINDINGS,
- *     HSMKEY_A_KEY_POLICY, HSMKEY_A_KEY_OWNER (if set), and the counters
- *     HSMKEY_A_KEY_BYTES, HSMKEY_A_KEY_REQUESTS, HSMKEY_A_KEY_BINDS,
- *     HSMKEY_A_KEY_DENIES (u64)
- *   and never material or verifier.
+ * HSMKEY_CMD_KEY_GET: metadata of one key version (doit, with
+ *   HSMKEY_KEY_A_ID and HSMKEY_KEY_A_VERSION) or of all (dump).  Each reply
+ *   carries HSMKEY_KEY_A_ID, _VERSION, _NAME, _TYPE, _STATE, _BINDINGS,
+ *   _POLICY, _OWNER (if set), and the u64 counters _BYTES, _REQUESTS,
+ *   _BINDS, _DENIES; never material, verifier or its hash.
  *
- * HSMKEY_CMD_INFO: module information and statistics.
- *     HSMKEY_A_INFO_VERSION      string, module version
- *     HSMKEY_A_INFO_NKEYS        u32, key versions in the table
- *     HSMKEY_A_INFO_INNER_XTS, _CBC, _GCM  string, driver behind each
- *     HSMKEY_A_INFO_HOLDER       u32, pid holding /dev/hsmkey (0: none)
- *     HSMKEY_A_INFO_BINDS, _DENIES, _REVOKES, _EXPIRIES, _LIMITS,
- *     HSMKEY_A_INFO_EVENTS       u64, totals since load (EVENTS: sequence)
+ * HSMKEY_CMD_INFO: module information and statistics (enum
+ *   hsmkey_info_attr): version, key versions in the table, the driver
+ *   behind each algorithm, the pid that registered on /dev/hsmkey (0:
+ *   none), and u64 totals since load: binds, denies (of known key
+ *   versions), denies naming unknown key versions (no event each),
+ *   revokes, expiries, limits, events sent (the last sequence number) and
+ *   events suppressed by the rate limit.
  *
- * HSMKEY_CMD_AUDIT_ANCHOR: the audit log's anchor outside the log file, the
- *   latest record's sequence number and chain head, kept in module memory
- *   (lost when the module unloads), one per keystore instance: the
- *   HSMKEY_A_KEY_OWNER given (absent: all zeroes), up to 16 instances.
- *   Without HSMKEY_A_AUDIT_SEQ: read it (anyone).  With HSMKEY_A_AUDIT_SEQ
- *   (u64) and HSMKEY_A_AUDIT_HEAD (binary[32]): set it (as a key change:
- *   CAP_SYS_ADMIN and the /dev/hsmkey holder); -ESTALE if the sequence
- *   number goes backwards, -ENOSPC for a 17th instance.  The reply carries
- *   all three (sequence 0: never set).
+ * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (registered daemon): the
+ *   audit log's anchor outside the log file, the latest record's sequence
+ *   number and chain head, kept in module memory (lost when the module
+ *   unloads), one per keystore instance (HSMKEY_AUDIT_A_OWNER; absent: all
+ *   zeroes), up to HSMKEY_AUDIT_ANCHORS instances.  SET needs
+ *   HSMKEY_AUDIT_A_SEQ (u64, >= 1) and HSMKEY_AUDIT_A_HEAD (binary[32]);
+ *   the sequence number must grow (-ESTALE otherwise; setting the same
+ *   number and head again is accepted and changes nothing).  With every
+ *   slot taken, SET reuses the least recently set slot of an owner that
+ *   has no key in the table, else fails with -ENOSPC.  Both reply with all
+ *   three attributes (sequence 0: never set).
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
- * HSMKEY_CMD_EVENT message, and never carries material or verifier:
- *     HSMKEY_A_EVENT_TYPE    u32 enum hsmkey_event_type
- *     HSMKEY_A_EVENT_SEQ     u64, one more than the previous event's: a gap
+ * HSMKEY_CMD_EVENT message (enum hsmkey_event_attr), and never carries
+ * material or verifier:
+ *     HSMKEY_EVENT_A_TYPE    u32 enum hsmkey_event_type
+ *     HSMKEY_EVENT_A_SEQ     u64, one more than the previous event's: a gap
  *                            means events were lost (the socket overran)
- *     HSMKEY_A_KEY_ID, HSMKEY_A_KEY_VERSION
- *     HSMKEY_A_EVENT_UID, HSMKEY_A_EVENT_PID, HSMKEY_A_EVENT_COMM
+ *     HSMKEY_EVENT_A_SUPPRESSED  u64, events held back by the rate limit
+ *                            since load; they take no sequence number
+ *     HSMKEY_EVENT_A_KEY_ID, HSMKEY_EVENT_A_KEY_VERSION
+ *     HSMKEY_EVENT_A_UID, HSMKEY_EVENT_A_PID, HSMKEY_EVENT_A_COMM
  *                            who caused it (initial namespaces; a kernel
  *                            worker for EXPIRE and LIMIT)
- *     HSMKEY_A_EVENT_ERRNO   u32, positive errno, on DENY
- *   DENY events are rate-limited (10 a second); the sequence still counts
- *   the ones not sent.
+ *     HSMKEY_EVENT_A_ERRNO   u32, positive errno, on DENY
+ *   DENY events are limited to HSMKEY_EVENT_DENY_RATE a second and BIND
+ *   events to HSMKEY_EVENT_BIND_RATE a second for each uid, so one user's
+ *   flood does not hide another's.  A token naming a key version that is
+ *   not in the table is counted (INFO) but emits no event.
  */
 #ifndef _UAPI_LINUX_HSMKEY_H
 #define _UAPI_LINUX_HSMKEY_H
@@ -177,7 +211,7 @@
 #include <linux/ioctl.h>
 
 #define HSMKEY_GENL_NAME		"hsmkey"
-#define HSMKEY_GENL_VERSION		1
+#define HSMKEY_GENL_VERSION		2
 #define HSMKEY_GENL_MCGRP_EVENTS	"events"
 
 #define HSMKEY_NAME_MAX		64	/* including the terminating NUL */
@@ -191,8 +225,16 @@
 #define HSMKEY_WRAP_NONCE_LEN	12
 #define HSMKEY_WRAP_TAG_LEN	16
 #define HSMKEY_WRAP_OVERHEAD	(HSMKEY_WRAP_NONCE_LEN + HSMKEY_WRAP_TAG_LEN)
+/* HSMKEY_KEY_A_WRAPPED's length for @keylen bytes of material. */
+#define HSMKEY_WRAP_LEN(keylen)	\
+	(HSMKEY_WRAP_OVERHEAD + HSMKEY_VERIFIER_LEN + (keylen))
 #define HSMKEY_AUDIT_HEAD_LEN	32
+#define HSMKEY_AUDIT_ANCHORS	16
 #define HSMKEY_GCM_MAX_REQUESTS	0x100000000ULL	/* 2^32 */
+#define HSMKEY_GCM_MIN_TAGLEN	16	/* the default minimum tag size */
+#define HSMKEY_TIME_MAX		253402300799ULL	/* 9999-12-31T23:59:59Z */
+#define HSMKEY_EVENT_DENY_RATE	10	/* per uid per second */
+#define HSMKEY_EVENT_BIND_RATE	100	/* per uid per second */
 
 enum hsmkey_key_type {
 	HSMKEY_TYPE_UNSPEC,
@@ -244,7 +286,7 @@ struct hsmkey_token {
 enum hsmkey_event_type {
 	HSMKEY_EVENT_UNSPEC,
 	HSMKEY_EVENT_BIND,	/* a tfm was bound to the key */
-	HSMKEY_EVENT_DENY,	/* a well-formed token was refused */
+	HSMKEY_EVENT_DENY,	/* a token naming the key was refused */
 	HSMKEY_EVENT_REVOKE,
 	HSMKEY_EVENT_REMOVE,
 	HSMKEY_EVENT_EXPIRE,	/* not-after passed: the key was revoked */
@@ -260,84 +302,120 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_UNSPEC,
 	HSMKEY_CMD_KEY_ADD,
 	HSMKEY_CMD_KEY_REVOKE,
-	HSMKEY_CMD_KEY_GET,
-	HSMKEY_CMD_INFO,
 	HSMKEY_CMD_KEY_REMOVE,
-	HSMKEY_CMD_EVENT,
 	HSMKEY_CMD_KEY_DISABLE,
 	HSMKEY_CMD_KEY_ENABLE,
 	HSMKEY_CMD_KEY_SET_POLICY,
-	HSMKEY_CMD_AUDIT_ANCHOR,
+	HSMKEY_CMD_KEY_GET,
+	HSMKEY_CMD_INFO,
+	HSMKEY_CMD_AUDIT_GET,
+	HSMKEY_CMD_AUDIT_SET,
+	HSMKEY_CMD_EVENT,	/* multicast only */
 	__HSMKEY_CMD_MAX
 };
 
 #define HSMKEY_CMD_MAX (__HSMKEY_CMD_MAX - 1)
 
-enum hsmkey_attr {
-	HSMKEY_A_UNSPEC,
-	HSMKEY_A_KEY_ID,
-	HSMKEY_A_KEY_VERSION,
-	HSMKEY_A_KEY_NAME,
-	HSMKEY_A_KEY_TYPE,
-	HSMKEY_A_KEY_VERIFIER,
-	HSMKEY_A_KEY_MATERIAL,
-	HSMKEY_A_KEY_STATE,
-	HSMKEY_A_KEY_BINDINGS,
-	HSMKEY_A_INFO_VERSION,
-	HSMKEY_A_INFO_NKEYS,
-	HSMKEY_A_INFO_INNER_XTS,
-	HSMKEY_A_INFO_INNER_CBC,
-	HSMKEY_A_PAD,
-	HSMKEY_A_EVENT_TYPE,
-	HSMKEY_A_EVENT_SEQ,
-	HSMKEY_A_EVENT_UID,
-	HSMKEY_A_EVENT_PID,
-	HSMKEY_A_EVENT_COMM,
-	HSMKEY_A_EVENT_ERRNO,
-	HSMKEY_A_KEY_WRAPPED,
-	HSMKEY_A_KEY_POLICY,
-	HSMKEY_A_KEY_OWNER,
-	HSMKEY_A_KEYS,
-	HSMKEY_A_KEY_BYTES,
-	HSMKEY_A_KEY_REQUESTS,
-	HSMKEY_A_KEY_BINDS,
-	HSMKEY_A_KEY_DENIES,
-	HSMKEY_A_INFO_INNER_GCM,
-	HSMKEY_A_INFO_HOLDER,
-	HSMKEY_A_INFO_BINDS,
-	HSMKEY_A_INFO_DENIES,
-	HSMKEY_A_INFO_REVOKES,
-	HSMKEY_A_INFO_EXPIRIES,
-	HSMKEY_A_INFO_LIMITS,
-	HSMKEY_A_INFO_EVENTS,
-	HSMKEY_A_AUDIT_SEQ,
-	HSMKEY_A_AUDIT_HEAD,
-	__HSMKEY_A_MAX
+/* A key version: the KEY_* commands' attributes, and their replies'. */
+enum hsmkey_key_attr {
+	HSMKEY_KEY_A_UNSPEC,
+	HSMKEY_KEY_A_PAD,
+	HSMKEY_KEY_A_ID,		/* binary[16] */
+	HSMKEY_KEY_A_VERSION,		/* u32 */
+	HSMKEY_KEY_A_NAME,		/* string */
+	HSMKEY_KEY_A_TYPE,		/* u32 enum hsmkey_key_type */
+	HSMKEY_KEY_A_WRAPPED,		/* binary, ADD only */
+	HSMKEY_KEY_A_POLICY,		/* nested enum hsmkey_policy_attr */
+	HSMKEY_KEY_A_OWNER,		/* binary[16] */
+	HSMKEY_KEY_A_USED_BYTES,	/* u64, ADD only */
+	HSMKEY_KEY_A_USED_REQUESTS,	/* u64, ADD only */
+	HSMKEY_KEY_A_BATCH,		/* nested array of keys, ADD only */
+	HSMKEY_KEY_A_STATE,		/* u32 enum hsmkey_key_state, reply */
+	HSMKEY_KEY_A_BINDINGS,		/* u32, reply */
+	HSMKEY_KEY_A_BYTES,		/* u64, reply */
+	HSMKEY_KEY_A_REQUESTS,		/* u64, reply */
+	HSMKEY_KEY_A_BINDS,		/* u64, reply */
+	HSMKEY_KEY_A_DENIES,		/* u64, reply */
+	__HSMKEY_KEY_A_MAX
 };
 
-#define HSMKEY_A_MAX (__HSMKEY_A_MAX - 1)
+#define HSMKEY_KEY_A_MAX (__HSMKEY_KEY_A_MAX - 1)
 
-/* Attributes nested in HSMKEY_A_KEY_POLICY. */
+/* Nested in HSMKEY_KEY_A_POLICY. */
 enum hsmkey_policy_attr {
-	HSMKEY_P_UNSPEC,
-	HSMKEY_P_UIDS,
-	HSMKEY_P_GIDS,
-	HSMKEY_P_ALGS,
-	HSMKEY_P_NOT_BEFORE,
-	HSMKEY_P_NOT_AFTER,
-	HSMKEY_P_MAX_BYTES,
-	HSMKEY_P_MAX_REQUESTS,
-	HSMKEY_P_MAX_BINDINGS,
-	HSMKEY_P_PAD,
-	__HSMKEY_P_MAX
+	HSMKEY_POLICY_A_UNSPEC,
+	HSMKEY_POLICY_A_PAD,
+	HSMKEY_POLICY_A_UIDS,		/* __u32[] */
+	HSMKEY_POLICY_A_GIDS,		/* __u32[] */
+	HSMKEY_POLICY_A_ALGS,		/* u32 HSMKEY_ALG_* mask */
+	HSMKEY_POLICY_A_NOT_BEFORE,	/* u64 */
+	HSMKEY_POLICY_A_NOT_AFTER,	/* u64 */
+	HSMKEY_POLICY_A_MAX_BYTES,	/* u64 */
+	HSMKEY_POLICY_A_MAX_REQUESTS,	/* u64 */
+	HSMKEY_POLICY_A_MAX_BINDINGS,	/* u32 */
+	HSMKEY_POLICY_A_MIN_TAGLEN,	/* u32 */
+	__HSMKEY_POLICY_A_MAX
 };
 
-#define HSMKEY_P_MAX (__HSMKEY_P_MAX - 1)
+#define HSMKEY_POLICY_A_MAX (__HSMKEY_POLICY_A_MAX - 1)
 
-/* Algorithms, for HSMKEY_P_ALGS. */
+/* Algorithms, for HSMKEY_POLICY_A_ALGS. */
 #define HSMKEY_ALG_XTS	0x1U	/* xts(hsmaes) */
 #define HSMKEY_ALG_CBC	0x2U	/* cbc(hsmaes) */
 #define HSMKEY_ALG_GCM	0x4U	/* gcm(hsmaes) */
+
+/* HSMKEY_CMD_INFO's reply. */
+enum hsmkey_info_attr {
+	HSMKEY_INFO_A_UNSPEC,
+	HSMKEY_INFO_A_PAD,
+	HSMKEY_INFO_A_VERSION,		/* string */
+	HSMKEY_INFO_A_NKEYS,		/* u32 */
+	HSMKEY_INFO_A_INNER_XTS,	/* string */
+	HSMKEY_INFO_A_INNER_CBC,	/* string */
+	HSMKEY_INFO_A_INNER_GCM,	/* string */
+	HSMKEY_INFO_A_HOLDER,		/* u32 pid */
+	HSMKEY_INFO_A_BINDS,		/* u64 ... */
+	HSMKEY_INFO_A_DENIES,
+	HSMKEY_INFO_A_DENIES_UNKNOWN,
+	HSMKEY_INFO_A_REVOKES,
+	HSMKEY_INFO_A_EXPIRIES,
+	HSMKEY_INFO_A_LIMITS,
+	HSMKEY_INFO_A_EVENTS,
+	HSMKEY_INFO_A_SUPPRESSED,
+	__HSMKEY_INFO_A_MAX
+};
+
+#define HSMKEY_INFO_A_MAX (__HSMKEY_INFO_A_MAX - 1)
+
+/* HSMKEY_CMD_AUDIT_GET and _SET, and their replies. */
+enum hsmkey_audit_attr {
+	HSMKEY_AUDIT_A_UNSPEC,
+	HSMKEY_AUDIT_A_PAD,
+	HSMKEY_AUDIT_A_OWNER,		/* binary[16] */
+	HSMKEY_AUDIT_A_SEQ,		/* u64 */
+	HSMKEY_AUDIT_A_HEAD,		/* binary[32] */
+	__HSMKEY_AUDIT_A_MAX
+};
+
+#define HSMKEY_AUDIT_A_MAX (__HSMKEY_AUDIT_A_MAX - 1)
+
+/* HSMKEY_CMD_EVENT, multicast on the events group. */
+enum hsmkey_event_attr {
+	HSMKEY_EVENT_A_UNSPEC,
+	HSMKEY_EVENT_A_PAD,
+	HSMKEY_EVENT_A_TYPE,		/* u32 enum hsmkey_event_type */
+	HSMKEY_EVENT_A_SEQ,		/* u64 */
+	HSMKEY_EVENT_A_SUPPRESSED,	/* u64 */
+	HSMKEY_EVENT_A_KEY_ID,		/* binary[16] */
+	HSMKEY_EVENT_A_KEY_VERSION,	/* u32 */
+	HSMKEY_EVENT_A_UID,		/* u32 */
+	HSMKEY_EVENT_A_PID,		/* u32 */
+	HSMKEY_EVENT_A_COMM,		/* string */
+	HSMKEY_EVENT_A_ERRNO,		/* u32 */
+	__HSMKEY_EVENT_A_MAX
+};
+
+#define HSMKEY_EVENT_A_MAX (__HSMKEY_EVENT_A_MAX - 1)
 
 /* Associated data of a wrapped key: binds it to its id, version and type. */
 struct hsmkey_wrap_aad {
@@ -349,10 +427,19 @@ struct hsmkey_wrap_aad {
 /* /dev/hsmkey */
 #define HSMKEY_DEVICE_NAME	"hsmkey"
 
-struct hsmkey_transport_key {
-	__u8	key[HSMKEY_TRANSPORT_KEY_LEN];
+/*
+ * struct hsmkey_register - HSMKEY_IOC_REGISTER's argument
+ * @nl_fd:	in: the caller's NETLINK_GENERIC socket (initial namespace)
+ * @flags:	in: zero
+ * @transport_key: out: the key wrapping material for this open file
+ */
+struct hsmkey_register {
+	__s32	nl_fd;
+	__u32	flags;
+	__u8	transport_key[HSMKEY_TRANSPORT_KEY_LEN];
 };
 
-#define HSMKEY_IOC_TRANSPORT_KEY _IOR('H', 1, struct hsmkey_transport_key)
+/* _IOR('H', 1) was 0.1.0's transport key read: retired. */
+#define HSMKEY_IOC_REGISTER	_IOWR('H', 2, struct hsmkey_register)
 
 #endif /* _UAPI_LINUX_HSMKEY_H */
