@@ -150,6 +150,11 @@ static int hsmkey_aead_crypt(struct aead_request *req, bool encrypt)
 		return -ENOKEY;
 	if (!hsmkey_key_enter(key))
 		return -EKEYREVOKED;
+	/* A policy raised since this tfm was bound stops its short tags. */
+	if (ctx->authsize < READ_ONCE(key->min_taglen)) {
+		hsmkey_key_exit(key);
+		return -EKEYREJECTED;
+	}
 	inner = READ_ONCE(key->inner.aead[hsmkey_gcm_slot(ctx->authsize)]);
 	if (!inner) {
 		/* Only if a request races its own tfm's setauthsize(). */

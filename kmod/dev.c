@@ -44,6 +44,11 @@ static struct file *hsmkey_dev_file;	/* the open file, or NULL */
 static struct sock *hsmkey_dev_sk;	/* its registered socket, held */
 static struct pid *hsmkey_dev_pid;	/* who registered, for INFO */
 static struct crypto_aead *hsmkey_dev_aead;
+/*
+ * Opens are refused until the module's init can no longer fail: an open
+ * file would outlive a failed init's module.
+ */
+static bool hsmkey_dev_live;
 
 static int hsmkey_dev_open(struct inode *inode, struct file *file)
 {
@@ -52,7 +57,9 @@ static int hsmkey_dev_open(struct inode *inode, struct file *file)
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	mutex_lock(&hsmkey_dev_lock);
-	if (hsmkey_dev_file)
+	if (!hsmkey_dev_live)
+		err = -EAGAIN;
+	else if (hsmkey_dev_file)
 		err = -EBUSY;
 	else
 		hsmkey_dev_file = file;
@@ -329,6 +336,13 @@ int hsmkey_dev_unwrap(const struct sk_buff *skb, const struct hsmkey_kid *kid,
 int hsmkey_dev_init(void)
 {
 	return misc_register(&hsmkey_miscdev);
+}
+
+void hsmkey_dev_enable(void)
+{
+	mutex_lock(&hsmkey_dev_lock);
+	hsmkey_dev_live = true;
+	mutex_unlock(&hsmkey_dev_lock);
 }
 
 void hsmkey_dev_exit(void)

@@ -6,6 +6,7 @@
 #include "keys.h"
 
 int hsmkey_dev_init(void);
+void hsmkey_dev_enable(void);
 void hsmkey_dev_exit(void);
 int hsmkey_dev_check(const struct sk_buff *skb, bool fail_safe,
 		     struct netlink_ext_ack *extack);

@@ -13,21 +13,24 @@
  * with no request in flight and no inner tfm left; the memory is then freed
  * with kfree_sensitive() after an RCU grace period.
  *
- * Revocation: the state becomes REVOKED under key->lock, which stops new
- * bindings and the lazy allocation of inner tfms; percpu_ref_kill() makes
- * every later request fail; waiting for the percpu ref to drain waits for
- * requests already in the inner implementation, including asynchronous
- * ones, to complete.  Only then are the inner tfms freed (the crypto core
- * frees a tfm's context, the expanded key schedule, with kfree_sensitive())
- * and the material wiped.  A request that passed hsmkey_key_enter() holds
- * the percpu ref until its completion, so it never sees a freed inner tfm.
+ * Revocation: the state becomes REVOKED and key->dead is set under
+ * key->lock, which stops new bindings and the lazy allocation of inner
+ * tfms; after an expedited RCU grace period no request can enter any more
+ * (hsmkey_key_enter() is a read-side section), and waiting for the
+ * per-CPU in-flight count to sum to zero waits for requests already in the
+ * inner implementation, including asynchronous ones, to complete.  Only
+ * then are the inner tfms freed (the crypto core frees a tfm's context,
+ * the expanded key schedule, with kfree_sensitive()) and the material
+ * wiped.  A request that passed hsmkey_key_enter() is counted until its
+ * completion, so it never sees a freed inner tfm.  Batches (removal,
+ * unload) mark every key first and share one grace period.
  *
  * A key keeps only the SHA-256 hash of its verifier: the verifier is a
  * password of sorts, and a memory disclosure of the table must not give
  * out tokens.
  *
  * Hibernation: between PM_HIBERNATION_PREPARE and its POST, insertions are
- * refused (hsmkey_keys_frozen, under the table lock), so no key reaches
+ * refused with -EAGAIN (hsmkey_keys_frozen, under the table lock), so no key reaches
  * the image that the notifier's check let through.
  *
  * Expiry and usage-limit events run from work items that exist only while
@@ -94,11 +97,15 @@ enum hsmkey_mode hsmkey_type_mode(u32 type)
 						 HSMKEY_MODE_NONE;
 }
 
-static void hsmkey_key_drained(struct percpu_ref *ref)
+/* Requests in flight: the sum over CPUs (each alone may be negative). */
+static long hsmkey_key_inflight(struct hsmkey_key *key)
 {
-	struct hsmkey_key *key = container_of(ref, struct hsmkey_key, active);
+	long sum = 0;
+	int cpu;
 
-	complete_all(&key->drained);
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(*per_cpu_ptr(key->inflight, cpu));
+	return sum;
 }
 
 static void hsmkey_key_expiry(struct work_struct *work);
@@ -119,17 +126,17 @@ struct hsmkey_key *hsmkey_key_create(const struct hsmkey_kid *kid,
 	if (!key)
 		return ERR_PTR(-ENOMEM);
 
-	err = percpu_ref_init(&key->active, hsmkey_key_drained, 0, GFP_KERNEL);
-	if (err) {
+	key->inflight = alloc_percpu(long);
+	if (!key->inflight) {
 		kfree(key);
-		return ERR_PTR(err);
+		return ERR_PTR(-ENOMEM);
 	}
+	init_waitqueue_head(&key->drain);
 	key->usage = alloc_percpu(struct hsmkey_usage);
 	hsmkey_quota_init(&key->quota_bytes);
 	hsmkey_quota_init(&key->quota_requests);
 	key->kid = *kid;
 	refcount_set(&key->ref, 1);
-	init_completion(&key->drained);
 	mutex_init(&key->lock);
 	INIT_DELAYED_WORK(&key->expiry, hsmkey_key_expiry);
 	INIT_WORK(&key->limit_work, hsmkey_key_limit);
@@ -257,6 +264,8 @@ int hsmkey_key_set_policy(struct hsmkey_key *key,
 		goto out;
 	}
 	key->policy = *policy;
+	/* Requests read it unlocked: a raised minimum stops short tags. */
+	WRITE_ONCE(key->min_taglen, policy->min_taglen);
 	clear_bit(HSMKEY_KEY_LIMIT_SENT, &key->flags);
 	if (!policy->not_after)
 		cancel_delayed_work(&key->expiry);
@@ -288,7 +297,7 @@ static void hsmkey_key_free_rcu(struct rcu_head *rcu)
 {
 	struct hsmkey_key *key = container_of(rcu, struct hsmkey_key, rcu);
 
-	percpu_ref_exit(&key->active);
+	free_percpu(key->inflight);
 	free_percpu(key->usage);
 	hsmkey_quota_destroy(&key->quota_bytes);
 	hsmkey_quota_destroy(&key->quota_requests);
@@ -304,32 +313,78 @@ void hsmkey_key_put(struct hsmkey_key *key)
 	}
 }
 
-int hsmkey_key_insert(struct hsmkey_key *key)
+/* With the table lock held: link @key into both indexes. */
+static int hsmkey_key_link(struct hsmkey_key *key)
 {
 	struct hsmkey_key *old;
 	int err;
 
-	mutex_lock(&hsmkey_table_lock);
-	err = -EBUSY;
-	if (hsmkey_keys_frozen)
-		goto out;
+	lockdep_assert_held(&hsmkey_table_lock);
 	err = xa_alloc(&hsmkey_xa, &key->index, key, xa_limit_32b, GFP_KERNEL);
 	if (err)
-		goto out;
+		return err;
 	old = rhashtable_lookup_get_insert_fast(&hsmkey_ht, &key->node,
 						hsmkey_ht_params);
 	if (old) {
-		err = IS_ERR(old) ? PTR_ERR(old) : -EEXIST;
 		xa_erase(&hsmkey_xa, key->index);
-		goto out;
+		return IS_ERR(old) ? PTR_ERR(old) : -EEXIST;
 	}
 	mutex_lock(&key->lock);
 	set_bit(HSMKEY_KEY_LINKED, &key->flags);
 	hsmkey_key_arm_expiry(key);
 	mutex_unlock(&key->lock);
-out:
+	return 0;
+}
+
+/* With the table lock held: is @kid in the table, or in @keys before @n? */
+static bool hsmkey_keys_taken(struct hsmkey_key **keys, unsigned int n,
+			      const struct hsmkey_kid *kid)
+{
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		if (!memcmp(&keys[i]->kid, kid, sizeof(*kid)))
+			return true;
+	return rhashtable_lookup_fast(&hsmkey_ht, kid, hsmkey_ht_params);
+}
+
+/*
+ * Insert @n keys, all or none as far as it depends on the request: a
+ * hibernation being prepared (-EAGAIN) or an id and version already
+ * present (-EEXIST) is found before any key becomes visible.  Only an
+ * allocation failure can leave *@inserted keys linked, which the caller
+ * then removes.
+ */
+int hsmkey_keys_insert(struct hsmkey_key **keys, unsigned int n,
+		       unsigned int *inserted)
+{
+	unsigned int i;
+	int err = 0;
+
+	*inserted = 0;
+	mutex_lock(&hsmkey_table_lock);
+	if (hsmkey_keys_frozen)
+		err = -EAGAIN;
+	for (i = 0; i < n && !err; i++) {
+		rcu_read_lock();
+		if (hsmkey_keys_taken(keys, i, &keys[i]->kid))
+			err = -EEXIST;
+		rcu_read_unlock();
+	}
+	for (i = 0; i < n && !err; i++) {
+		err = hsmkey_key_link(keys[i]);
+		if (!err)
+			(*inserted)++;
+	}
 	mutex_unlock(&hsmkey_table_lock);
 	return err;
+}
+
+int hsmkey_key_insert(struct hsmkey_key *key)
+{
+	unsigned int inserted;
+
+	return hsmkey_keys_insert(&key, 1, &inserted);
 }
 
 struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid)
@@ -350,7 +405,7 @@ static void hsmkey_key_revoke_start(struct hsmkey_key *key)
 	/* Active or disabled: both still take requests until now. */
 	if (key->state != HSMKEY_STATE_REVOKED) {
 		WRITE_ONCE(key->state, HSMKEY_STATE_REVOKED);
-		percpu_ref_kill(&key->active);
+		WRITE_ONCE(key->dead, true);
 	}
 	mutex_unlock(&key->lock);
 }
@@ -359,7 +414,8 @@ static void hsmkey_key_revoke_finish(struct hsmkey_key *key)
 {
 	int i;
 
-	wait_for_completion(&key->drained);
+	/* After the caller's grace period: only exits are left to wait for. */
+	wait_event(key->drain, !hsmkey_key_inflight(key));
 
 	mutex_lock(&key->lock);
 	if (hsmkey_type_mode(key->type) == HSMKEY_MODE_GCM) {
@@ -377,9 +433,15 @@ static void hsmkey_key_revoke_finish(struct hsmkey_key *key)
 	mutex_unlock(&key->lock);
 }
 
+/*
+ * When it returns, no request is in flight or can start.  An expedited
+ * grace period: revoke is the emergency brake, and a normal one costs tens
+ * of milliseconds.
+ */
 void hsmkey_key_revoke(struct hsmkey_key *key)
 {
 	hsmkey_key_revoke_start(key);
+	synchronize_rcu_expedited();
 	hsmkey_key_revoke_finish(key);
 }
 
@@ -429,6 +491,7 @@ void hsmkey_keys_remove(struct hsmkey_key **keys, unsigned int n)
 		hsmkey_key_revoke_start(keys[i]);
 		cond_resched();
 	}
+	synchronize_rcu_expedited();
 	mutex_lock(&hsmkey_table_lock);
 	for (i = 0; i < n; i++) {
 		hsmkey_key_revoke_finish(keys[i]);
@@ -514,17 +577,22 @@ u32 hsmkey_keys_count(void)
 	return atomic_read(&hsmkey_ht.nelems);
 }
 
-/* Key versions in the table recorded as owned by keystore @owner. */
+/*
+ * Key versions in the table recorded as owned by keystore @owner; keys
+ * added without an owner belong to the all-zero one, as the audit anchor
+ * of a request without an owner does.
+ */
 unsigned int hsmkey_keys_of_owner(const u8 *owner)
 {
+	static const u8 none[HSMKEY_OWNER_LEN];
 	struct hsmkey_key *key;
 	unsigned long index;
 	unsigned int n = 0;
 
 	mutex_lock(&hsmkey_table_lock);
 	xa_for_each(&hsmkey_xa, index, key)
-		if (key->has_owner &&
-		    !memcmp(key->owner, owner, HSMKEY_OWNER_LEN))
+		if (!memcmp(key->has_owner ? key->owner : none, owner,
+			    HSMKEY_OWNER_LEN))
 			n++;
 	mutex_unlock(&hsmkey_table_lock);
 	return n;
@@ -585,6 +653,7 @@ void hsmkey_keys_exit(void)
 		hsmkey_key_revoke_start(key);
 		cond_resched();
 	}
+	synchronize_rcu_expedited();
 	xa_for_each(&hsmkey_xa, index, key) {
 		hsmkey_key_revoke_finish(key);
 		hsmkey_key_unlink(key);

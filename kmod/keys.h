@@ -2,7 +2,9 @@
 #ifndef _HSMKEY_KEYS_H
 #define _HSMKEY_KEYS_H
 
-#include <linux/percpu-refcount.h>
+#include <linux/percpu.h>
+#include <linux/rcupdate.h>
+#include <linux/wait.h>
 #include <linux/rhashtable-types.h>
 #include <linux/completion.h>
 #include <linux/mutex.h>
@@ -34,9 +36,12 @@ struct hsmkey_usage {
  *
  * @ref counts the table's reference and one per binding; the memory is
  * freed after an RCU grace period once it drops to zero, because lookups
- * walk the table under RCU.  @active counts requests in flight; revoke kills
- * it and waits for @drained before wiping @material and freeing the inner
- * tfms, so a request either holds @active (and may use them) or fails.
+ * walk the table under RCU.  @inflight counts requests in flight, per CPU
+ * (a request may end on another CPU than it began: only the sum means
+ * anything); revoke sets @dead, waits for an expedited RCU grace period,
+ * after which no request can newly enter, then waits on @drain until the
+ * sum is zero, before wiping @material and freeing the inner tfms.  So a
+ * request either entered (and may use them) or fails.
  * @lock serialises state changes, the policy and the lazy allocation of
  * inner tfms against each other and against revoke.  @expiry and
  * @limit_work run only while the key is in the table: removal cancels them
@@ -48,14 +53,16 @@ struct hsmkey_key {
 	u32 index;
 	refcount_t ref;
 	struct rcu_head rcu;
-	struct percpu_ref active;
-	struct completion drained;
+	long __percpu *inflight;
+	bool dead;			/* revoked: no request may enter */
+	wait_queue_head_t drain;
 	struct mutex lock;		/* see above */
 	u32 state;
 	u32 type;
 	atomic_t bindings;
 	unsigned long flags;
 	struct hsmkey_policy policy;
+	u32 min_taglen;			/* policy.min_taglen, for requests */
 	struct hsmkey_quota quota_bytes;
 	struct hsmkey_quota quota_requests;
 	struct hsmkey_usage __percpu *usage;
@@ -110,6 +117,8 @@ void hsmkey_key_set_used(struct hsmkey_key *key,
 			 const struct hsmkey_usage *spent);
 bool hsmkey_key_verifier_ok(const struct hsmkey_key *key, const u8 *verifier);
 int hsmkey_key_insert(struct hsmkey_key *key);
+int hsmkey_keys_insert(struct hsmkey_key **keys, unsigned int n,
+		       unsigned int *inserted);
 struct hsmkey_key *hsmkey_key_lookup(const struct hsmkey_kid *kid);
 void hsmkey_key_put(struct hsmkey_key *key);
 void hsmkey_key_revoke(struct hsmkey_key *key);
@@ -126,15 +135,30 @@ int hsmkey_key_bind(struct hsmkey_key *key, enum hsmkey_mode mode,
 		    void *arg);
 void hsmkey_key_unbind(struct hsmkey_key *key);
 
-/* Data path: no lock, no shared cache line. */
+/*
+ * Data path: no lock, no shared cache line written.  Entering is an RCU
+ * read-side section, which is what lets revoke know, after one grace
+ * period, that every request has either entered (and is counted) or seen
+ * @dead.  Any context.
+ */
 static inline bool hsmkey_key_enter(struct hsmkey_key *key)
 {
-	return percpu_ref_tryget_live(&key->active);
+	bool live;
+
+	rcu_read_lock();
+	live = !READ_ONCE(key->dead);
+	if (live)
+		this_cpu_inc(*key->inflight);
+	rcu_read_unlock();
+	return live;
 }
 
 static inline void hsmkey_key_exit(struct hsmkey_key *key)
 {
-	percpu_ref_put(&key->active);
+	this_cpu_dec(*key->inflight);
+	/* Revoke is waiting: it reads the sum again when woken. */
+	if (unlikely(READ_ONCE(key->dead)))
+		wake_up(&key->drain);
 }
 
 /*

@@ -56,7 +56,7 @@ static void keys_frozen_for_hibernation(struct kunit *test)
 
 	KUNIT_ASSERT_EQ(test, hsmkey_keys_count(), 0U);
 	KUNIT_ASSERT_EQ(test, hsmkey_keys_freeze(), 0);
-	KUNIT_EXPECT_EQ(test, hsmkey_key_insert(key), -EBUSY);
+	KUNIT_EXPECT_EQ(test, hsmkey_key_insert(key), -EAGAIN);
 	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), 0U);
 	hsmkey_keys_thaw();
 	KUNIT_ASSERT_EQ(test, hsmkey_key_insert(key), 0);

@@ -14,14 +14,20 @@
 
 /*
  * A hibernation image would write the key table, material and expanded
- * schedules included, to disk: refuse it while any key is loaded, and
- * refuse new keys from then until it is over.
+ * schedules included, to disk: refuse it while any key is loaded or a
+ * daemon holds a transport key, and refuse new keys from then until it is
+ * over.
  */
 static int hsmkey_pm_notify(struct notifier_block *nb, unsigned long action,
 			    void *data)
 {
 	switch (action) {
 	case PM_HIBERNATION_PREPARE:
+		/* The transport key's schedule would reach the image too. */
+		if (hsmkey_dev_holder_pid()) {
+			pr_warn("hibernation refused: a daemon is registered on /dev/hsmkey\n");
+			return notifier_from_errno(-EBUSY);
+		}
 		if (!hsmkey_keys_freeze())
 			return NOTIFY_DONE;
 		pr_warn("hibernation refused: %u key versions are loaded\n",
@@ -62,6 +68,9 @@ static int __init hsmkey_init(void)
 	err = hsmkey_aead_register();
 	if (err)
 		goto err_skcipher;
+	/* Nothing can fail any more: let the daemon in. */
+	hsmkey_netlink_enable();
+	hsmkey_dev_enable();
 	pr_info("version %s loaded\n", HSMKEY_VERSION);
 	return 0;
 

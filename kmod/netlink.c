@@ -83,6 +83,16 @@ static const struct nla_policy hsmkey_nl_audit_set_policy[HSMKEY_AUDIT_A_MAX + 1
 };
 
 static struct genl_family hsmkey_genl_family;
+/* Set once the module's init has nothing left that can fail. */
+static bool hsmkey_nl_live;
+
+static int hsmkey_nl_check_live(struct netlink_ext_ack *extack)
+{
+	if (READ_ONCE(hsmkey_nl_live))
+		return 0;
+	NL_SET_ERR_MSG(extack, "hsmkey is still loading");
+	return -EAGAIN;
+}
 
 static int hsmkey_nl_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
@@ -96,7 +106,8 @@ static int hsmkey_nl_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 static int hsmkey_nl_pre_doit(const hsmkey_genl_ops_t *ops,
 			      struct sk_buff *skb, struct genl_info *info)
 {
-	int err = hsmkey_nl_admin(skb, info->extack);
+	int err = hsmkey_nl_check_live(info->extack) ?:
+		  hsmkey_nl_admin(skb, info->extack);
 
 	if (!err && (ops->internal_flags & HSMKEY_NL_CHANGE))
 		err = hsmkey_dev_check(skb,
@@ -107,7 +118,8 @@ static int hsmkey_nl_pre_doit(const hsmkey_genl_ops_t *ops,
 
 static int hsmkey_nl_dump_start(struct netlink_callback *cb)
 {
-	return hsmkey_nl_admin(cb->skb, cb->extack);
+	return hsmkey_nl_check_live(cb->extack) ?:
+	       hsmkey_nl_admin(cb->skb, cb->extack);
 }
 
 /*
@@ -122,8 +134,8 @@ static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
 {
 	u8 material[HSMKEY_MATERIAL_MAX], verifier[HSMKEY_VERIFIER_LEN];
 	struct hsmkey_usage spent = {};
+	struct hsmkey_key *key = NULL;
 	struct hsmkey_policy policy;
-	struct hsmkey_key *key;
 	struct hsmkey_kid kid;
 	unsigned int keylen;
 	u32 type;
@@ -254,19 +266,19 @@ static int hsmkey_nl_add_count(struct genl_info *info)
 static int hsmkey_nl_add_insert(struct hsmkey_key **keys, int n,
 				struct netlink_ext_ack *extack)
 {
-	int i, n_in, err = 0;
+	unsigned int n_in;
+	int i, err;
 
-	for (i = 0; i < n && !err; i++)
-		err = hsmkey_key_insert(keys[i]);
+	err = hsmkey_keys_insert(keys, n, &n_in);
 	if (!err) {
+		/* genl_mutex: no removal can drop the table's reference yet. */
 		for (i = 0; i < n; i++)
 			hsmkey_event(HSMKEY_EVENT_ADD, &keys[i]->kid, 0);
 		return 0;
 	}
-	n_in = i - 1;
 	if (err == -EEXIST)
 		NL_SET_ERR_MSG(extack, "key id and version already present");
-	else if (err == -EBUSY)
+	else if (err == -EAGAIN)
 		NL_SET_ERR_MSG(extack, "a hibernation is being prepared");
 	for (i = 0; i < n_in; i++)
 		refcount_inc(&keys[i]->ref);
@@ -666,8 +678,15 @@ int hsmkey_netlink_init(void)
 	return err;
 }
 
+/* The module's init is done: requests are served from now on. */
+void hsmkey_netlink_enable(void)
+{
+	WRITE_ONCE(hsmkey_nl_live, true);
+}
+
 void hsmkey_netlink_exit(void)
 {
+	WRITE_ONCE(hsmkey_nl_live, false);
 	hsmkey_events_stop();
 	genl_unregister_family(&hsmkey_genl_family);
 }

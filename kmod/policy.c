@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Per-key policy: parsed from HSMKEY_A_KEY_POLICY, reported back in
+ * Per-key policy: parsed from HSMKEY_KEY_A_POLICY, reported back in
  * replies, and evaluated at bind time (see the errno table in
  * uapi/linux/hsmkey.h).  Pure functions of their arguments, so that KUnit
  * can drive them with any caller and any time.

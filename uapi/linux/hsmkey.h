@@ -6,7 +6,8 @@
  * and the AEAD gcm(hsmaes) for AES-GCM keys (AF_ALG).
  *
  * This header is the one definition of the protocol between hsmkey.ko,
- * hsmkeyd, hsmkeyctl and the tests.  Enums are append-only.
+ * hsmkeyd, hsmkeyctl and the tests.  Protocol version 2 renumbered
+ * everything; from it on, enums are append-only.
  *
  * Tokens
  * ------
@@ -38,7 +39,8 @@
  *   -EPERM         the key version is disabled
  *   -EKEYREJECTED  the key's type does not fit the algorithm, the
  *                  algorithm is not in the key's allowed set, or (GCM) the
- *                  tfm's tag size is below the key's minimum
+ *                  tfm's tag size is below the key's minimum (this one
+ *                  is checked last, after -EDQUOT)
  *   -EKEYEXPIRED   before the key's not-before or after its not-after time
  *   -EACCES        the caller's effective uid and groups match none of the
  *                  key's allowed uids and gids
@@ -112,14 +114,20 @@
  * or its socket), CAP_SYS_ADMIN may still take the fail-safe direction:
  * REVOKE, REMOVE and DISABLE.  Everything else that changes state (ADD,
  * ENABLE, SET_POLICY, AUDIT_SET) needs the registered daemon: -EBUSY from
- * another socket while one is registered, -EPERM while none is.
+ * another socket while one is registered, -EPERM while none is.  (Root
+ * that can ptrace the daemon or take its descriptors with pidfd_getfd()
+ * can act as the daemon: the boundary holds against everyone else.)
  *
  * Generic netlink family "hsmkey" (HSMKEY_GENL_NAME), version 2
  * ----------------------------------------------------------------
  * The family exists in the initial network namespace only.  Every command
- * needs CAP_SYS_ADMIN in the initial user namespace, of the sender and of
- * the socket's opener (CAP_NET_ADMIN is not enough): key metadata and
- * usage counters are not for other users.  Each command has its own
+ * needs CAP_SYS_ADMIN in the initial user namespace (netlink_capable(): of
+ * the sender, and of the socket's opener unless the message names its
+ * destination); CAP_NET_ADMIN is not enough: key metadata and usage
+ * counters are not for other users.  (A tap on an nlmon device, which
+ * CAP_NET_ADMIN and CAP_NET_RAW allow, does see requests, replies and
+ * events: none of them carries a secret.)  While the module is still
+ * loading, every command fails with -EAGAIN.  Each command has its own
  * attribute set, validated strictly (unknown attributes, and attributes
  * only the kernel sends, are refused); errors carry an extack message
  * naming the bad or missing attribute.
@@ -138,8 +146,9 @@
  *     HSMKEY_KEY_A_USED_BYTES, HSMKEY_KEY_A_USED_REQUESTS  u64, optional:
  *                            usage spent by earlier lives of this version
  *   -EEXIST if an id and version is already present; -EKEYREJECTED for an
- *   XTS key with equal halves; -EBADMSG if unwrapping fails; -EBUSY while
- *   a hibernation is being prepared.
+ *   XTS key with equal halves; -EBADMSG if unwrapping fails; -EAGAIN while
+ *   a hibernation is being prepared.  Checked for the whole batch before
+ *   any key of it becomes visible.
  *
  * HSMKEY_CMD_KEY_REVOKE (fail-safe): revoke one key version.
  *     HSMKEY_KEY_A_ID, HSMKEY_KEY_A_VERSION, both required
@@ -173,7 +182,7 @@
  *   revokes, expiries, limits, events sent (the last sequence number) and
  *   events suppressed by the rate limit.
  *
- * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (registered daemon): the
+ * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (SET: registered daemon): the
  *   audit log's anchor outside the log file, the latest record's sequence
  *   number and chain head, kept in module memory (lost when the module
  *   unloads), one per keystore instance (HSMKEY_AUDIT_A_OWNER; absent: all
