@@ -17,11 +17,13 @@
  *                                     warm-up, each followed by a stock
  *                                     xts(aes) setkey; print both medians
  *                                     in ns
- *   hsmkey_bench revoke TOKENHEX NBOUND
+ *   hsmkey_bench revoke TOKENHEX NBOUND [idle]
  *                                     bind NBOUND tfms to the key, keep
  *                                     AF_ALG requests in flight on them
- *                                     from another thread, and time the
- *                                     REVOKE call (send to ack); print µs
+ *                                     from another thread (not with idle),
+ *                                     and time the REVOKE call (send to
+ *                                     ack); print µs
+ *   hsmkey_bench cmdtime CMD [ARG...] run CMD; print its ms
  *   hsmkey_bench e2e DEVICE CMD [ARG...]
  *                                     read DEVICE (O_DIRECT) in a loop from
  *                                     another thread, run CMD, and print
@@ -264,7 +266,7 @@ static void *inflight_run(void *arg)
 	return NULL;
 }
 
-static int cmd_revoke(const char *tokhex, unsigned int nbound)
+static int cmd_revoke(const char *tokhex, unsigned int nbound, bool idle)
 {
 	struct inflight f = { .n = nbound };
 	uint8_t tok[HSMKEY_TOKEN_LEN];
@@ -288,14 +290,18 @@ static int cmd_revoke(const char *tokhex, unsigned int nbound)
 			return 1;
 		}
 	}
-	pthread_create(&th, NULL, inflight_run, &f);
-	while (f.done < 50 && !f.last_err)
+	if (idle)
+		f.last_err = -EKEYREVOKED;	/* nothing to see end */
+	else
+		pthread_create(&th, NULL, inflight_run, &f);
+	while (!idle && f.done < 50 && !f.last_err)
 		usleep(1000);
 	t0 = now();
 	err = nlt_revoke(&t, &k);
 	t1 = now();
 	f.stop = 1;
-	pthread_join(th, NULL);
+	if (!idle)
+		pthread_join(th, NULL);
 	if (err || f.last_err != -EKEYREVOKED) {
 		fprintf(stderr, "revoke %d (%s), in-flight requests ended with %d\n",
 			err, t.extack, f.last_err);
@@ -334,23 +340,12 @@ static void *reader_run(void *arg)
 	return NULL;
 }
 
-static int cmd_e2e(const char *dev, char **cmd)
+/* Run @cmd, its output discarded; its exit status, or -1. */
+static int run_quiet(char **cmd)
 {
-	struct reader r = { .fd = open(dev, O_RDONLY | O_DIRECT) };
-	double t0, t1, deadline;
-	pthread_t th;
 	int status;
-	pid_t pid;
+	pid_t pid = fork();
 
-	if (r.fd < 0) {
-		perror(dev);
-		return 1;
-	}
-	pthread_create(&th, NULL, reader_run, &r);
-	while (r.reads < 50 && !r.failed_at)
-		usleep(1000);
-	t0 = now();
-	pid = fork();
 	if (!pid) {
 		int null = open("/dev/null", O_WRONLY);
 
@@ -360,8 +355,38 @@ static int cmd_e2e(const char *dev, char **cmd)
 		execvp(cmd[0], cmd);
 		_exit(127);
 	}
-	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
-	    WEXITSTATUS(status)) {
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int cmd_cmdtime(char **cmd)
+{
+	double t0 = now();
+
+	if (run_quiet(cmd)) {
+		fprintf(stderr, "%s failed\n", cmd[0]);
+		return 1;
+	}
+	printf("%.2f\n", (now() - t0) * 1e3);
+	return 0;
+}
+
+static int cmd_e2e(const char *dev, char **cmd)
+{
+	struct reader r = { .fd = open(dev, O_RDONLY | O_DIRECT) };
+	double t0, t1, deadline;
+	pthread_t th;
+
+	if (r.fd < 0) {
+		perror(dev);
+		return 1;
+	}
+	pthread_create(&th, NULL, reader_run, &r);
+	while (r.reads < 50 && !r.failed_at)
+		usleep(1000);
+	t0 = now();
+	if (run_quiet(cmd)) {
 		fprintf(stderr, "%s failed\n", cmd[0]);
 		r.stop = 1;
 		pthread_join(th, NULL);
@@ -384,8 +409,11 @@ static int cmd_e2e(const char *dev, char **cmd)
 
 int main(int argc, char **argv)
 {
-	if (argc == 4 && !strcmp(argv[1], "revoke"))
-		return cmd_revoke(argv[2], (unsigned int)strtoul(argv[3], NULL, 0));
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "revoke"))
+		return cmd_revoke(argv[2], (unsigned int)strtoul(argv[3], NULL, 0),
+				  argc == 5 && !strcmp(argv[4], "idle"));
+	if (argc >= 3 && !strcmp(argv[1], "cmdtime"))
+		return cmd_cmdtime(argv + 2);
 	if (argc >= 4 && !strcmp(argv[1], "e2e"))
 		return cmd_e2e(argv[2], argv + 3);
 	if (argc == 3 && !strcmp(argv[1], "key"))

@@ -19,7 +19,9 @@ rm -f "$res/done.txt" "$res/dmesg.txt"
 
 accel=tcg,thread=${HSMKEY_TCG_THREAD:-multi}
 [[ ${HSMKEY_KVM:-0} == 1 ]] && accel=kvm
-append="console=ttyS0 panic=-1 oops=panic loglevel=${HSMKEY_LOGLEVEL:-4} rw"
+# A large log buffer: the fuzzer alone logs thousands of key removals, and
+# the harness reads the whole log (its canary is written first).
+append="console=ttyS0 panic=-1 oops=panic loglevel=${HSMKEY_LOGLEVEL:-4} log_buf_len=16M rw"
 append+=" hsmkey_init=$here/../guest/init.sh hsmkey_cmd=$cmd hsmkey_arg=$arg"
 
 rc=0
