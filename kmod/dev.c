@@ -40,7 +40,7 @@
 #include "dev.h"
 
 static DEFINE_MUTEX(hsmkey_dev_lock);
-static struct file *hsmkey_dev_file;	/* the open file, or NULL */
+static bool hsmkey_dev_open_now;	/* one file at a time */
 static struct sock *hsmkey_dev_sk;	/* its registered socket, held */
 static struct pid *hsmkey_dev_pid;	/* who registered, for INFO */
 static struct crypto_aead *hsmkey_dev_aead;
@@ -59,10 +59,10 @@ static int hsmkey_dev_open(struct inode *inode, struct file *file)
 	mutex_lock(&hsmkey_dev_lock);
 	if (!hsmkey_dev_live)
 		err = -EAGAIN;
-	else if (hsmkey_dev_file)
+	else if (hsmkey_dev_open_now)
 		err = -EBUSY;
 	else
-		hsmkey_dev_file = file;
+		hsmkey_dev_open_now = true;
 	mutex_unlock(&hsmkey_dev_lock);
 	return err;
 }
@@ -87,7 +87,7 @@ static int hsmkey_dev_release(struct inode *inode, struct file *file)
 	mutex_lock(&hsmkey_dev_lock);
 	was_registered = hsmkey_dev_sk;
 	hsmkey_dev_unregister();
-	hsmkey_dev_file = NULL;
+	hsmkey_dev_open_now = false;
 	mutex_unlock(&hsmkey_dev_lock);
 	if (was_registered)
 		pr_info("/dev/hsmkey released: no daemon is registered\n");

@@ -412,30 +412,41 @@ static int hsmkey_nl_key_set_policy(struct sk_buff *skb,
 	return err;
 }
 
-static int hsmkey_nl_put_u64(struct sk_buff *skb, int attr, u64 v, int pad)
+struct hsmkey_nl_u64 {
+	int attr;
+	u64 value;
+};
+
+/* Each of @n counters as a u64 attribute, padded with @pad. */
+static int hsmkey_nl_put_u64s(struct sk_buff *skb, int pad,
+			      const struct hsmkey_nl_u64 *v, int n)
 {
-	return nla_put_u64_64bit(skb, attr, v, pad);
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (nla_put_u64_64bit(skb, v[i].attr, v[i].value, pad))
+			return -EMSGSIZE;
+	return 0;
 }
 
-static int hsmkey_nl_fill_counters(struct sk_buff *skb, struct hsmkey_key *key)
+static int hsmkey_nl_fill_counters(struct sk_buff *skb, struct hsmkey_key *key,
+				   const struct hsmkey_usage *used)
 {
-	struct hsmkey_usage used;
+	const struct hsmkey_nl_u64 v[] = {
+		{ HSMKEY_KEY_A_BYTES, used->bytes },
+		{ HSMKEY_KEY_A_REQUESTS, used->requests },
+		{ HSMKEY_KEY_A_BINDS, atomic64_read(&key->binds) },
+		{ HSMKEY_KEY_A_DENIES, atomic64_read(&key->denies) },
+	};
 
-	hsmkey_key_usage(key, &used);
-	return hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_BYTES, used.bytes,
-				 HSMKEY_KEY_A_PAD) ?:
-	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_REQUESTS, used.requests,
-				 HSMKEY_KEY_A_PAD) ?:
-	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_BINDS,
-				 atomic64_read(&key->binds), HSMKEY_KEY_A_PAD) ?:
-	       hsmkey_nl_put_u64(skb, HSMKEY_KEY_A_DENIES,
-				 atomic64_read(&key->denies), HSMKEY_KEY_A_PAD);
+	return hsmkey_nl_put_u64s(skb, HSMKEY_KEY_A_PAD, v, ARRAY_SIZE(v));
 }
 
 static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 			      int flags, struct hsmkey_key *key)
 {
 	struct hsmkey_policy policy;
+	struct hsmkey_usage used;
 	void *hdr;
 
 	hdr = genlmsg_put(skb, portid, seq, &hsmkey_genl_family, flags,
@@ -445,6 +456,7 @@ static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 	mutex_lock(&key->lock);
 	policy = key->policy;
 	mutex_unlock(&key->lock);
+	hsmkey_key_usage(key, &used);
 	if (nla_put(skb, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, key->kid.id) ||
 	    nla_put_u32(skb, HSMKEY_KEY_A_VERSION, key->kid.version) ||
 	    nla_put_string(skb, HSMKEY_KEY_A_NAME, key->name) ||
@@ -455,7 +467,7 @@ static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 	    hsmkey_policy_fill(skb, HSMKEY_KEY_A_POLICY, &policy) ||
 	    (key->has_owner &&
 	     nla_put(skb, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, key->owner)) ||
-	    hsmkey_nl_fill_counters(skb, key)) {
+	    hsmkey_nl_fill_counters(skb, key, &used)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
 	}
@@ -506,24 +518,18 @@ static int hsmkey_nl_key_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 static int hsmkey_nl_fill_stats(struct sk_buff *msg)
 {
-	const int pad = HSMKEY_INFO_A_PAD;
+	const struct hsmkey_nl_u64 v[] = {
+		{ HSMKEY_INFO_A_BINDS, atomic64_read(&hsmkey_stats.binds) },
+		{ HSMKEY_INFO_A_DENIES, atomic64_read(&hsmkey_stats.denies) },
+		{ HSMKEY_INFO_A_DENIES_UNKNOWN, hsmkey_events_unknown() },
+		{ HSMKEY_INFO_A_REVOKES, atomic64_read(&hsmkey_stats.revokes) },
+		{ HSMKEY_INFO_A_EXPIRIES, atomic64_read(&hsmkey_stats.expiries) },
+		{ HSMKEY_INFO_A_LIMITS, atomic64_read(&hsmkey_stats.limits) },
+		{ HSMKEY_INFO_A_EVENTS, hsmkey_events_sent() },
+		{ HSMKEY_INFO_A_SUPPRESSED, hsmkey_events_suppressed() },
+	};
 
-	return hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_BINDS,
-				 atomic64_read(&hsmkey_stats.binds), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_DENIES,
-				 atomic64_read(&hsmkey_stats.denies), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_DENIES_UNKNOWN,
-				 hsmkey_events_unknown(), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_REVOKES,
-				 atomic64_read(&hsmkey_stats.revokes), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_EXPIRIES,
-				 atomic64_read(&hsmkey_stats.expiries), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_LIMITS,
-				 atomic64_read(&hsmkey_stats.limits), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_EVENTS,
-				 hsmkey_events_sent(), pad) ?:
-	       hsmkey_nl_put_u64(msg, HSMKEY_INFO_A_SUPPRESSED,
-				 hsmkey_events_suppressed(), pad);
+	return hsmkey_nl_put_u64s(msg, HSMKEY_INFO_A_PAD, v, ARRAY_SIZE(v));
 }
 
 static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
