@@ -26,7 +26,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Idaemon \
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon \
 	  -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
 	  $(shell pkg-config --cflags libnl-genl-3.0 json-c 2>/dev/null)
@@ -35,11 +35,12 @@ LIBS_D := $(LIBNL) -lcrypto -ljson-c -ldevmapper -lkeyutils
 LIBS_C := -ljson-c -lcrypto
 
 B := build
-COMMON := daemon/util.c daemon/proto.c
-DAEMON := $(COMMON) daemon/main.c daemon/keystore.c daemon/kernel.c \
+# The library the daemon, the CLI, the tests and the fuzzers share.
+LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
+DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
-CTL := $(COMMON) tools/hsmkeyctl.c tools/luks2.c
+CTL := tools/hsmkeyctl.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -70,43 +71,47 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-$(B)/%.o: %.c $(wildcard daemon/*.h tools/*.h) uapi/linux/hsmkey.h
+HDRS = $(wildcard daemon/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
+
+$(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o)
+$(B)/libhsmkey.a: $(LIB:%.c=$(B)/%.o)
+	$(AR) rcs $@ $^
+
+$(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Idaemon -Itools $(shell pkg-config --cflags json-c) \
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := daemon/util.c daemon/proto.c daemon/keystore.c daemon/config.c tools/luks2.c
+FUZZ_SRC := $(LIB) daemon/keystore.c daemon/config.c tools/luks2.c
 FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
-$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(wildcard daemon/*.h tools/*.h)
+$(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -ljson-c -lcrypto
 
 # The daemon with crash points in its file writes (tests/host/test_crash.sh).
-$(B)/crash/%.o: %.c $(wildcard daemon/*.h) uapi/linux/hsmkey.h
+$(B)/crash/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHSMKEY_CRASH_POINTS -c -o $@ $<
 
-$(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o)
+$(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
 
-$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o)
+$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o \
-		$(B)/daemon/util.o
+		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c
 
-$(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/daemon/proto.o \
-		$(B)/daemon/util.o
+$(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
 

@@ -20,11 +20,21 @@
  *    must itself.
  *  - destroy() removes every version for good; ->destruction says in one
  *    sentence what that guarantees for this backend.
+ *  - State rules are the backend's to keep, so no caller can break them:
+ *    revoked is terminal (set_state() from KS_REVOKED to anything but
+ *    KS_PENDING_DELETION is -EPERM); scheduling a deletion remembers the
+ *    state before it (->prior_state) and cancel_deletion() restores it.
+ *  - What a backend stores about a key (state, versions, policy, usage)
+ *    is authenticated, and an older copy restored in its place is refused
+ *    (-EBADMSG, logged as a rollback).
  */
 #ifndef HSMKEY_BACKEND_H
 #define HSMKEY_BACKEND_H
 
-#include "keystore.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "key.h"
 
 struct backend;
 
@@ -36,16 +46,27 @@ struct backend_ops {
 	int (*get)(struct backend *b, const char *name, uint32_t version,
 		   bool unseal, struct ks_key *out);
 	/*
-	 * Every readable key (current version, unsealed to authenticate it);
-	 * @fn may call the backend's other operations.
+	 * Every readable key (current version, unsealed to authenticate it)
+	 * in name order, those after @after (NULL: from the first); a
+	 * positive return from @fn stops the walk and is returned.  @fn may
+	 * call the backend's other operations.
 	 */
-	int (*list)(struct backend *b,
+	int (*list)(struct backend *b, const char *after,
 		    int (*fn)(const struct ks_key *key, void *arg), void *arg);
 	/* @delete_at: for KS_PENDING_DELETION, when destruction is due. */
 	int (*set_state)(struct backend *b, const char *name, int state,
 			 int64_t delete_at);
+	/* Back to the state before the deletion was scheduled; @out: the key. */
+	int (*cancel_deletion)(struct backend *b, const char *name,
+			       struct ks_key *out);
 	int (*set_policy)(struct backend *b, const char *name,
 			  const struct ks_policy *p);
+	/*
+	 * What the kernel has spent of version @version (never decreases:
+	 * a smaller figure than the stored one is ignored).
+	 */
+	int (*set_usage)(struct backend *b, const char *name, uint32_t version,
+			 uint64_t used_bytes, uint64_t used_requests);
 	/* A new current version: @material, or random when NULL. */
 	int (*rotate)(struct backend *b, const char *name,
 		      const uint8_t *material, struct ks_key *out);
@@ -54,6 +75,15 @@ struct backend_ops {
 	 * the life of the backend's storage. */
 	int (*derive)(struct backend *b, const char *label, uint8_t *out,
 		      size_t len);
+	/*
+	 * Small named records of the daemon's own (the audit anchor), kept
+	 * authenticated and rollback-protected with the keys.  load: the
+	 * length read, -ENOENT if none was stored.
+	 */
+	int (*record_load)(struct backend *b, const char *name, void *buf,
+			   size_t len);
+	int (*record_store)(struct backend *b, const char *name,
+			    const void *buf, size_t len);
 	/* The random 128-bit identity that owns this storage's kernel keys. */
 	const uint8_t *(*instance)(struct backend *b);
 	void (*close)(struct backend *b);

@@ -424,7 +424,7 @@ static int list_keys(struct request *rq, struct kernel *k)
 			qsort(l.held, l.nheld, sizeof(*l.held), cmp_kid);
 		add_foreign(rq, &l);
 	}
-	r = rq->d->be->ops->list(rq->d->be, list_one, &l);
+	r = rq->d->be->ops->list(rq->d->be, NULL, list_one, &l);
 	free(l.held);
 	return r ? fail(rq, r, "cannot list the keystore: %s", strerror(-r)) : 0;
 }
@@ -1112,7 +1112,7 @@ void control_deletions_run(struct daemon *d)
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = -1;	/* what the scan finds replaces it */
 	pthread_mutex_unlock(&d->lock);
-	d->be->ops->list(d->be, collect_due, &c);
+	d->be->ops->list(d->be, NULL, collect_due, &c);
 	for (size_t i = 0; i < c.ndue; i++)
 		if (destroy_key(d, &c.due[i]) && (!c.next || c.now + 60 < c.next))
 			c.next = c.now + 60;	/* retry a failed one in a minute */
@@ -1538,7 +1538,7 @@ int control_load_all(struct daemon *d)
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = -1;	/* load_one() notes each pending one */
 	pthread_mutex_unlock(&d->lock);
-	d->be->ops->list(d->be, load_one, &l);
+	d->be->ops->list(d->be, NULL, load_one, &l);
 	kernel_close(l.k);
 	return l.failed;
 }

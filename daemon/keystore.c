@@ -60,40 +60,6 @@ struct keystore {
 	pthread_mutex_t lock;		/* the backend ops: one thread at a time */
 };
 
-const char *ks_state_name(int state)
-{
-	return state == KS_ACTIVE ? "active" :
-	       state == KS_REVOKED ? "revoked" :
-	       state == KS_DISABLED ? "disabled" :
-	       state == KS_PENDING_DELETION ? "pending-deletion" : "unknown";
-}
-
-static int ks_state_from_name(const char *s)
-{
-	for (int i = KS_ACTIVE; s && i <= KS_PENDING_DELETION; i++)
-		if (!strcmp(s, ks_state_name(i)))
-			return i;
-	return -EINVAL;
-}
-
-void ks_key_wipe(struct ks_key *key)
-{
-	wipe(key->verifier, sizeof(key->verifier));
-	wipe(key->material, sizeof(key->material));
-}
-
-void ks_token(const struct ks_key *key, struct hsmkey_token *tok)
-{
-	_Static_assert(sizeof(*tok) == HSMKEY_TOKEN_LEN, "token layout");
-	memset(tok, 0, sizeof(*tok));
-	memcpy(tok->magic, HSMKEY_TOKEN_MAGIC, sizeof(tok->magic));
-	tok->format = HSMKEY_TOKEN_FORMAT;
-	tok->key_type = (uint8_t)key->type;
-	memcpy(tok->key_id, key->id, sizeof(tok->key_id));
-	tok->key_version = htonl(key->version);
-	memcpy(tok->verifier, key->verifier, sizeof(tok->verifier));
-}
-
 /* A master key's public name: which one sealed a file. */
 static void ks_mkid(const uint8_t *master, uint8_t *out)
 {
@@ -608,91 +574,6 @@ static int ks_crypt(const uint8_t *master, const struct ks_key *key, bool seal,
 	uint8_t aad[KS_AAD_MAX];
 
 	return ks_gcm(master, seal, aad, (int)ks_aad(key, aad), nonce, tag, in, out, len);
-}
-
-static struct json_object *ks_ids_to_json(const uint32_t *ids, uint32_t n)
-{
-	struct json_object *a = json_object_new_array();
-
-	for (uint32_t i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_int64(ids[i]));
-	return a;
-}
-
-struct json_object *ks_policy_to_json(const struct ks_policy *p)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "uids", ks_ids_to_json(p->uids, p->nuids));
-	json_object_object_add(o, "gids", ks_ids_to_json(p->gids, p->ngids));
-	json_object_object_add(o, "algorithms", json_object_new_int64(p->algs));
-	json_object_object_add(o, "not_before", json_object_new_int64(p->not_before));
-	json_object_object_add(o, "not_after", json_object_new_int64(p->not_after));
-	json_object_object_add(o, "max_bytes", json_object_new_int64((int64_t)p->max_bytes));
-	json_object_object_add(o, "max_requests", json_object_new_int64((int64_t)p->max_requests));
-	json_object_object_add(o, "max_bindings", json_object_new_int64(p->max_bindings));
-	json_object_object_add(o, "load_at_start", json_object_new_boolean(!p->no_load_at_start));
-	return o;
-}
-
-static int ks_ids_from_json(struct json_object *o, const char *k, uint32_t *ids, uint32_t *n)
-{
-	struct json_object *a;
-	size_t i, len;
-
-	*n = 0;
-	if (!json_object_object_get_ex(o, k, &a) || !json_object_is_type(a, json_type_array))
-		return -EINVAL;
-	len = json_object_array_length(a);
-	if (len > HSMKEY_POLICY_IDS_MAX)
-		return -EINVAL;
-	for (i = 0; i < len; i++) {
-		struct json_object *v = json_object_array_get_idx(a, i);
-		int64_t id = json_object_get_int64(v);
-
-		if (!json_object_is_type(v, json_type_int) || id < 0 || id > UINT32_MAX)
-			return -EINVAL;
-		ids[i] = (uint32_t)id;
-	}
-	*n = (uint32_t)len;
-	return 0;
-}
-
-static int ks_num(struct json_object *o, const char *k, int64_t min, int64_t *out)
-{
-	struct json_object *v;
-
-	if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_int))
-		return -EINVAL;
-	*out = json_object_get_int64(v);
-	return *out < min ? -EINVAL : 0;
-}
-
-/* The policy object of a key file (or of a request: the same form). */
-int ks_policy_from_json(struct json_object *o, struct ks_policy *p)
-{
-	int64_t algs, nb, na, bytes, reqs, bindings;
-	struct json_object *v;
-
-	memset(p, 0, sizeof(*p));
-	if (!json_object_is_type(o, json_type_object) ||
-	    ks_ids_from_json(o, "uids", p->uids, &p->nuids) ||
-	    ks_ids_from_json(o, "gids", p->gids, &p->ngids) ||
-	    ks_num(o, "algorithms", 0, &algs) || algs > 7 ||
-	    ks_num(o, "not_before", 0, &nb) || ks_num(o, "not_after", 0, &na) ||
-	    ks_num(o, "max_bytes", 0, &bytes) || ks_num(o, "max_requests", 0, &reqs) ||
-	    ks_num(o, "max_bindings", 0, &bindings) || bindings > UINT32_MAX ||
-	    !json_object_object_get_ex(o, "load_at_start", &v) ||
-	    !json_object_is_type(v, json_type_boolean))
-		return -EINVAL;
-	p->algs = (uint32_t)algs;
-	p->not_before = nb;
-	p->not_after = na;
-	p->max_bytes = (uint64_t)bytes;
-	p->max_requests = (uint64_t)reqs;
-	p->max_bindings = (uint32_t)bindings;
-	p->no_load_at_start = !json_object_get_boolean(v);
-	return 0;
 }
 
 /*
@@ -1258,7 +1139,7 @@ static void ks_files_free(char **names, size_t n)
 	free(names);
 }
 
-int ks_list(struct keystore *ks,
+int ks_list(struct keystore *ks, const char *after,
 	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
 {
 	struct ks_record *rec = ks_record_new();
@@ -1272,7 +1153,11 @@ int ks_list(struct keystore *ks,
 	r = ks_files(ks, &names, &n);	/* on error: none */
 	for (size_t i = 0; !r && i < n; i++) {
 		/* Unsealing authenticates the metadata too. */
-		int e = ks_load(ks, names[i], rec);
+		int e;
+
+		if (after && strcmp(names[i], after) <= 0)
+			continue;
+		e = ks_load(ks, names[i], rec);
 
 		if (!e)
 			e = ks_unseal(ks, rec, rec->nver - 1, &key);
@@ -1508,10 +1393,10 @@ static int emb_get(struct backend *b, const char *name, uint32_t version,
 	return EMB_LOCKED(b, ks_get_version(be_ks(b), name, version, unseal, out));
 }
 
-static int emb_list(struct backend *b, int (*fn)(const struct ks_key *key, void *arg),
-		    void *arg)
+static int emb_list(struct backend *b, const char *after,
+		    int (*fn)(const struct ks_key *key, void *arg), void *arg)
 {
-	return EMB_LOCKED(b, ks_list(be_ks(b), fn, arg));
+	return EMB_LOCKED(b, ks_list(be_ks(b), after, fn, arg));
 }
 
 static int emb_set_state(struct backend *b, const char *name, int state, int64_t delete_at)

@@ -14,49 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <linux/hsmkey.h>
-
-enum ks_state {
-	KS_ACTIVE = 1,
-	KS_REVOKED = 2,
-	KS_DISABLED = 3,
-	KS_PENDING_DELETION = 4,	/* disabled until ->delete_at, then destroyed */
-};
-
-#define KS_VERSIONS_MAX	32
-
-/*
- * What the kernel enforces for a key (see uapi/linux/hsmkey.h), plus
- * whether the daemon provisions it at start.  Ids are numeric, resolved
- * from names when set; zero means no restriction.
- */
-struct ks_policy {
-	uint32_t nuids, ngids;
-	uint32_t uids[HSMKEY_POLICY_IDS_MAX];
-	uint32_t gids[HSMKEY_POLICY_IDS_MAX];
-	uint32_t algs;			/* HSMKEY_ALG_* */
-	uint32_t max_bindings;
-	int64_t not_before, not_after;	/* seconds since the epoch */
-	uint64_t max_bytes, max_requests;
-	bool no_load_at_start;
-};
-
-struct ks_key {
-	char name[HSMKEY_NAME_MAX];
-	int type;
-	uint8_t id[HSMKEY_ID_LEN];
-	uint32_t version;		/* the version this describes */
-	uint32_t current;		/* the newest version */
-	int state;
-	int64_t created;		/* of the key */
-	int64_t version_created;	/* of this version */
-	int64_t delete_at;		/* KS_PENDING_DELETION: when */
-	/* Sealed with the secrets as associated data: edits are detected. */
-	bool has_policy;
-	struct ks_policy policy;
-	/* Secrets: only after ks_get(..., true); wipe with ks_key_wipe(). */
-	uint8_t verifier[HSMKEY_VERIFIER_LEN];
-	uint8_t material[HSMKEY_MATERIAL_MAX];
-};
+#include "key.h"
 
 struct keystore;
 
@@ -92,13 +50,7 @@ int ks_dirfd(const struct keystore *ks);	/* the state directory */
 /* @len bytes for @label's purpose, derived from the master key (HKDF). */
 int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t len);
 
-struct json_object;
-struct json_object *ks_policy_to_json(const struct ks_policy *p);
-int ks_policy_from_json(struct json_object *o, struct ks_policy *p);
-int ks_list(struct keystore *ks,
+int ks_list(struct keystore *ks, const char *after,
 	    int (*fn)(const struct ks_key *key, void *arg), void *arg);
-void ks_key_wipe(struct ks_key *key);
-void ks_token(const struct ks_key *key, struct hsmkey_token *tok);
-const char *ks_state_name(int state);
 
 #endif

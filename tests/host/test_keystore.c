@@ -418,7 +418,7 @@ TEST_F(tamper, isolated)
 
 	EXPECT_EQ(variant->err, ks_get(self->ks, "victim", true, &key));
 	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
-	EXPECT_EQ(0, ks_list(self->ks, count_key, &n));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
 	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; only the bystander is intact", n);
 }
 
@@ -430,7 +430,7 @@ TEST_F(tamper, stale_temp_file_is_ignored)
 	/* What a crash between write and rename leaves behind. */
 	snprintf(tmp, sizeof(tmp), "%s/keys/.victim.json.tmp", self->dir);
 	spit(tmp, "{\"half", 6);
-	EXPECT_EQ(0, ks_list(self->ks, count_key, &n));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
 	EXPECT_EQ(2, n);
 }
 
