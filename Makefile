@@ -172,7 +172,11 @@ clean:
 print-kver:
 	@echo $(KVER)
 
-bench-tools: $(B)/bench/hsmkey_bench
+bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client
+
+$(B)/bench/scale_client: bench/scale_client.c $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
 $(B)/bench/hsmkey_bench: bench/hsmkey_bench.c tests/guest/nltest.h tests/guest/algtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -10,7 +10,10 @@
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
 #     10 and with 100,000 keys loaded (A/A: 10 keys measured twice);
 #   revocation latency (revoke): the kernel call with 100 bound tfms and
-#     I/O in flight, and hsmkeyctl revoke to the first failed read.
+#     I/O in flight, and hsmkeyctl revoke to the first failed read;
+#   the keystore at scale (scale): BENCH_SCALE_KEYS (100,000) keys made
+#     through hsmkeyd's socket, the daemon's start-up with all of them
+#     provisioned, list, a reconciliation and its resident memory.
 # BENCH_PAIRS (10), BENCH_SECONDS (3: fio seconds per side and pair),
 # BENCH_KEYS (100000), BENCH_ONLY (workload names as reported, space
 # separated: run only those, e.g. to give one more pairs; default all).
@@ -187,6 +190,67 @@ if wanted revoke; then
 	done
 	kill "$dpid"; wait "$dpid"
 fi
+# The keystore at scale.  The state directory is on ext4 over a RAM disk
+# of its own (the guest has no other disk): fsync is cheap there, so the
+# create rate is the daemon's and the module's cost, not a disk's.
+scale=/results/scale.txt
+: > "$scale"
+if wanted scale; then
+	skeys=${BENCH_SCALE_KEYS:-100000}
+	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
+	rmmod brd; modprobe brd rd_nr=1 rd_size=1048576 || die "scale: brd"
+	mkfs.ext4 -q /dev/ram0 && mkdir -p /run/scale && mount /dev/ram0 /run/scale ||
+		die "scale: state file system"
+	sock=/run/scale/sock
+	# Start hsmkeyd; the seconds until it says READY (sd_notify), all keys
+	# provisioned by then.
+	start_daemon() {
+		python3 - "$top/build/hsmkeyd" "$sock" <<'PY'
+import os, socket, subprocess, sys, time
+n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+path = "/run/scale/notify"
+if os.path.exists(path):
+    os.unlink(path)
+n.bind(path)
+env = dict(os.environ, NOTIFY_SOCKET=path)
+t0 = time.monotonic()
+p = subprocess.Popen([sys.argv[1], "--state-dir", "/run/scale/state", "--socket", sys.argv[2]],
+                     env=env, stderr=open("/run/scale/log", "a"))
+n.settimeout(600)
+while b"READY=1" not in n.recv(4096):
+    pass
+open("/run/scale/pid", "w").write(str(p.pid))
+print(f"{time.monotonic() - t0:.2f}")
+PY
+	}
+	stop_daemon() { kill "$(cat /run/scale/pid)"; while kill -0 "$(cat /run/scale/pid)" 2>/dev/null; do sleep 0.1; done; }
+	ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+	t=$(start_daemon) || die "scale: first start"
+	rate=$("$top/build/bench/scale_client" "$sock" create "$skeys" k) || die "scale: create"
+	echo "create $rate" >> "$scale"
+	secs() {	# NAME COMMAND...: its wall time in seconds, into $scale
+		local t0=$EPOCHREALTIME
+		"${@:2}" > /dev/null || die "scale: $1"
+		python3 -c "print('$1', f'{$EPOCHREALTIME - $t0:.2f}')" >> "$scale"
+	}
+	secs list ctl list
+	secs json ctl --json list
+	n=$(ctl --json list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["keys"]))')
+	[[ $n == "$skeys" ]] || die "scale: --json list has $n keys"
+	secs status ctl status
+	echo "rss $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
+	stop_daemon
+	# The module keeps every key: a start-up is then a reconciliation.
+	echo "reconcile $(start_daemon)" >> "$scale" || die "scale: reconciling start"
+	stop_daemon
+	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
+	echo "startup $(start_daemon)" >> "$scale" || die "scale: cold start"
+	held=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["keys"])')
+	[[ $held == "$skeys" ]] || die "scale: the kernel holds $held keys after start-up"
+	echo "rss_start $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
+	stop_daemon
+	umount /run/scale
+fi
 {
 	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
 	echo "hsmkey side: $(dmesg | grep -o 'xts-hsmaes registered over [^,]*' | tail -1)"
@@ -224,6 +288,16 @@ print(f"revoke: end to end median {m(e):.1f} ms, worst {max(e):.1f} ms "
       f"(hsmkeyctl revoke to the first failed read of an open volume; goal <= 20 ms); "
       f"the revoke command itself median {m(c):.1f} ms; starting hsmkeyctl for a read "
       f"request (show) alone median {m(b):.1f} ms")' "$rev"
+	fi
+	if wanted scale; then
+		python3 -c '
+import sys
+v = dict(line.split() for line in open(sys.argv[1]))
+print(f"scale ({sys.argv[2]} keys, ext4 on a RAM disk): create through the socket "
+      f"{v['create']} keys/s; start-up to READY with all provisioned {v['startup']} s (goal < 30); "
+      f"start-up reconciling a full kernel table {v['reconcile']} s; list {v['list']} s (goal < 2), "
+      f"--json list {v['json']} s, status {v['status']} s; daemon RSS {int(v['rss']) // 1024} MiB "
+      f"after listing, {int(v['rss_start']) // 1024} MiB after start-up")' "$scale" "${BENCH_SCALE_KEYS:-100000}"
 	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"
