@@ -36,11 +36,13 @@ LIBS_C := -ljson-c -lcrypto
 
 B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
-LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
+LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
-CTL := tools/hsmkeyctl.c tools/luks2.c
+CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
+	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
+	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
