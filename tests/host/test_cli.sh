@@ -88,6 +88,19 @@ check "an unknown user is refused, naming it (1)" expect_exit 1 "unknown user 'n
 check "an unknown algorithm is refused (1)" expect_exit 1 "unknown algorithm" ctl policy k3 --algorithms ecb
 check "expiry before validity is refused (1)" expect_exit 1 "expire before" ctl policy k3 --not-before 300 --expires 200
 check "a bad number is a usage error (2)" expect_exit 2 "not a number" ctl policy k3 --max-bytes lots
+# Numbers are digits only, range checked: strtoul would take "-1" (huge) and " 5".
+for n in -1 " 5" 5x "" +5 99999999999999999999 9223372036854775808; do
+	check "policy --max-bytes '$n' is a usage error (2)" expect_exit 2 "not a number|out of range" \
+		ctl policy k3 --max-bytes "$n"
+	check "token --version '$n' is a usage error (2)" expect_exit 2 "bad version" ctl token k3 --version "$n"
+done
+check "policy --max-bindings 4294967296 is out of range (2)" expect_exit 2 "out of range" \
+	ctl policy k3 --max-bindings 4294967296
+check "policy --expires +-5 is a usage error (2)" expect_exit 2 "not a number" ctl policy k3 --expires +-5
+check "policy --max-bytes 9223372036854775807 is taken" quiet ctl policy k3 --max-bytes 9223372036854775807
+check "token --version 0 is a usage error (2)" expect_exit 2 "bad version" ctl token k3 --version 0
+check "token --version 1 is taken" grep -qE '^[0-9a-f]{128}$' <(ctl token k3 --version 1)
+ctl policy k3 --max-bytes 4096 >/dev/null
 check "the refused policies changed nothing" grep -q "max requests 1000, max bindings 2" <(ctl show k3)
 check "create a GCM key" quiet ctl create g1 --type aes-256-gcm
 check "a GCM key allows at most 2^32 requests (1)" expect_exit 1 "allows at most 2" ctl policy g1 --max-requests 4294967297
