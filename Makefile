@@ -108,6 +108,16 @@ $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
+# hsmkeyctl with test hooks (tests/host/test_cli.sh: failures injected
+# between luksFormat and the header edit).
+$(B)/hooks/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHSMKEY_TEST_HOOKS -c -o $@ $<
+
+$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
+
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
@@ -122,6 +132,7 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h t
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
+	$(B)/tests/hsmkeyctl-hooks \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

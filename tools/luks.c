@@ -175,16 +175,35 @@ static int format_stock(const struct luks_args *a, uint8_t tok[HSMKEY_TOKEN_LEN]
 	return r;
 }
 
+#ifdef HSMKEY_TEST_HOOKS
+/* Test builds: $HSMKEY_TEST_AFTER_FORMAT runs between luksFormat and the edit. */
+static void after_format_hook(const char *device)
+{
+	const char *cmd = getenv("HSMKEY_TEST_AFTER_FORMAT");
+
+	if (cmd && setenv("HSMKEY_TEST_DEVICE", device, 1) == 0 && system(cmd))
+		fprintf(stderr, "hsmkeyctl: test hook failed\n");
+}
+#else
+static inline void after_format_hook(const char *device)
+{
+	(void)device;
+}
+#endif
+
 /* Make the stock header ours: the hsmaes data cipher, then the hsmkey token. */
 static int make_ours(const char *device, const char *json)
 {
 	char tokpath[64];
 	int r, tokfd;
 
+	after_format_hook(device);
 	r = luks2_set_cipher(device, LUKS_CIPHER);
 	if (r) {
-		fprintf(stderr, "hsmkeyctl: cannot set the data cipher in the LUKS2 header of %s: %s; format it again\n",
-			device, strerror(-r));
+		fprintf(stderr, "hsmkeyctl: cannot set the data cipher in the LUKS2 header of %s: %s\n",
+			device, r == -EBADMSG ? "a header checksum is wrong" :
+			r == -EOPNOTSUPP ? "the header has several segments or requirements" :
+			strerror(-r));
 		return -1;
 	}
 	tokfd = memfd_with("hsmkey-luks-token", json, strlen(json));
@@ -205,6 +224,15 @@ static int make_ours(const char *device, const char *json)
 	return r ? -1 : 0;
 }
 
+/* A detached header would be formatted where the edit never looks. */
+static bool names_header(const struct luks_args *a)
+{
+	for (int i = 0; i < a->nextra; i++)
+		if (!strcmp(a->extra[i], "--header") || !strncmp(a->extra[i], "--header=", 9))
+			return true;
+	return false;
+}
+
 static int luks_format(int argc, char **argv)
 {
 	uint8_t tok[HSMKEY_TOKEN_LEN];
@@ -218,6 +246,9 @@ static int luks_format(int argc, char **argv)
 		return PARSED(r);
 	if (!a.key)
 		return usage_error(LUKS_USAGE, "luks format needs --key NAME%s", "");
+	if (names_header(&a))
+		return usage_error(LUKS_USAGE, "luks format makes the header on the device; %s is not supported",
+				   "--header");
 	r = fetch_token(a.key, tok, json, sizeof(json), &version);
 	if (r)
 		return r;
@@ -226,8 +257,17 @@ static int luks_format(int argc, char **argv)
 		fprintf(stderr, "hsmkeyctl: cryptsetup luksFormat failed (status %d)\n", r);
 		return EXIT_FAILED;
 	}
-	if (make_ours(a.pos[0], json))
+	/* Never leave a stock volume whose key is the token: erase it. */
+	if (make_ours(a.pos[0], json)) {
+		r = luks2_erase(a.pos[0]);
+		if (r)
+			fprintf(stderr, "hsmkeyctl: WARNING: cannot erase the LUKS2 header of %s (%s): it opens with the stock cipher; wipe it (wipefs -a)\n",
+				a.pos[0], strerror(-r));
+		else
+			fprintf(stderr, "hsmkeyctl: the header of %s is erased; format it again\n",
+				a.pos[0]);
 		return EXIT_FAILED;
+	}
 	if (json_out)
 		printf("{ \"device\": \"%s\", \"key\": \"%s\", \"key_version\": %lld }\n", a.pos[0],
 		       a.key, (long long)version);

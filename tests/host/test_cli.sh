@@ -171,6 +171,67 @@ check "the volume key behind the passphrase is the key's token" test \
 check "a wrong passphrase does not open the keyslot" bash -c "
 	! printf nope | cryptsetup open --test-passphrase --key-file - '$work/luks.img' 2>/dev/null"
 
+# The header editor, attacked between luksFormat and the edit (the test
+# build's hook runs a command there): it refuses what it does not
+# understand, and then erases the header, so no volume that stock
+# aes-xts opens with the token as its key is left behind.
+hooks=$top/build/tests/hsmkeyctl-hooks
+cat > "$work/hdr.py" <<'PY'
+import hashlib, json, os, sys
+dev, how = os.environ["HSMKEY_TEST_DEVICE"], sys.argv[1]
+with open(dev, "r+b") as f:
+    b = bytearray(f.read(1 << 20))
+    size = int.from_bytes(b[8:16], "big")
+    for off in (0, size):
+        h = b[off:off + size]
+        j = json.loads(bytes(h[4096:]).rstrip(b"\0"))
+        if how == "segments":
+            seg = dict(j["segments"]["0"]); seg["offset"] = str(int(seg["offset"]) + 4096)
+            seg["size"] = "4096"; j["segments"]["0"]["size"] = "4096"; j["segments"]["1"] = seg
+            j["digests"]["0"]["segments"].append("1")
+        elif how == "requirements":
+            j["config"]["requirements"] = {"mandatory": ["hsmkey-test-feature"]}
+        text = json.dumps(j, separators=(",", ":")).encode()
+        h[4096:] = text + bytes(size - 4096 - len(text))
+        h[448:512] = bytes(64)
+        if how != "checksum":
+            h[448:480] = hashlib.sha256(h).digest()
+        else:
+            h[448:480] = hashlib.sha256(h).digest()
+            h[5000] ^= 1
+        b[off:off + size] = h
+    f.seek(0); f.write(b)
+PY
+# no_stock_header DEVICE: neither header copy is left for cryptsetup to find.
+no_stock_header() { ! cryptsetup isLuks "$1" 2>/dev/null; }
+for how in checksum segments requirements; do
+	truncate -s 0 "$work/h.img"; truncate -s 20M "$work/h.img"
+	export HSMKEY_TEST_AFTER_FORMAT="python3 '$work/hdr.py' $how"
+	check "luks format refuses a header with $how changed after luksFormat, and erases it (1)" \
+		expect_exit 1 "erased" "$hooks" --socket "$sock" luks format "$work/h.img" --key k4 \
+		--passphrase-file "$work/luks.pass" --yes -- --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+	unset HSMKEY_TEST_AFTER_FORMAT
+	reason="several segments or requirements"; [[ $how == checksum ]] && reason="checksum is wrong"
+	check "  the reason is given ($how: $reason)" grep -q "$reason" "$work/err"
+	check "  no LUKS2 header is left on the device ($how)" no_stock_header "$work/h.img"
+done
+truncate -s 0 "$work/h.img"; truncate -s 20M "$work/h.img"
+# The hook holds the lock for 2 s and notes whether the header changed meanwhile.
+export HSMKEY_TEST_AFTER_FORMAT="flock '$work/h.img' -c 'touch $work/locked; sleep 2;
+	grep -qa hsmaes $work/h.img && echo edited > $work/seen || echo untouched > $work/seen' &
+	while [ ! -e $work/locked ]; do sleep 0.05; done"
+check "luks format with cryptsetup's metadata lock held elsewhere" quiet "$hooks" --socket "$sock" \
+	luks format "$work/h.img" --key k4 --passphrase-file "$work/luks.pass" --yes \
+	-- --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+unset HSMKEY_TEST_AFTER_FORMAT
+check "  the header is not edited while another holds cryptsetup's lock" grep -qx untouched "$work/seen"
+check "  and then edits the header" grep -qE 'cipher: +capi:xts\(hsmaes\)-plain64' <(cryptsetup luksDump "$work/h.img")
+truncate -s 16M "$work/detached.hdr"
+check "luks format refuses a detached --header (2)" expect_exit 2 "header is not supported" \
+	ctl luks format "$work/h.img" --key k4 --passphrase-file "$work/luks.pass" --yes \
+	-- --header "$work/detached.hdr" --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+check "  no stock LUKS2 header is left in the detached file" no_stock_header "$work/detached.hdr"
+
 # Boot: a crypttab line systemd's generator turns into the volume's unit,
 # and a drop-in ordering that unit after hsmkeyd.
 mkdir -p "$work/root/etc"
