@@ -3,10 +3,12 @@
  * luks crypttab: open a volume at boot through /etc/crypttab.  systemd's
  * cryptsetup opens LUKS2 whatever the data cipher, so the only thing
  * hsmkey adds is order: the line goes into crypttab, and a drop-in makes
- * the volume's unit (systemd-cryptsetup@MAPNAME.service) require
+ * the volume's unit (systemd-cryptsetup@MAPNAME.service) want
  * hsmkeyd.service and start after it is ready, that is after its
- * load-at-start keys are in the kernel.  --root writes under another
- * root (images, tests).
+ * load-at-start keys are in the kernel.  Wants=, not Requires=: a restart
+ * of hsmkeyd (a package upgrade) must not stop the unit and detach the
+ * volume -- the kernel keeps the key meanwhile.  --root writes under
+ * another root (images, tests).
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -184,7 +186,8 @@ static int add_dropin(const struct crypttab_args *a, const char *key, char *dir,
 	snprintf(text, sizeof(text),
 		 "# Written by hsmkeyctl luks crypttab: volume %s needs key %s,\n"
 		 "# which hsmkeyd provisions into the kernel before it reports ready.\n"
-		 "[Unit]\nRequires=hsmkeyd.service\nAfter=hsmkeyd.service\n", a->map, key);
+		 "# Wants=, not Requires=: restarting hsmkeyd must not stop this unit.\n"
+		 "[Unit]\nWants=hsmkeyd.service\nAfter=hsmkeyd.service\n", a->map, key);
 	return write_in(dir, "hsmkey.conf", text);
 }
 

@@ -249,9 +249,12 @@ SYSTEMD_CRYPTTAB=$work/root/etc/crypttab /lib/systemd/system-generators/systemd-
 unit="systemd-cryptsetup@$(systemd-escape vol-a).service"
 check "systemd's generator makes $unit from the line" \
 	grep -q "attach 'vol-a' '/dev/disk/by-uuid/$uuid' '/etc/hsmkey/vol-a.pass' 'luks'" "$work/gen/$unit"
+dropin=$work/root/etc/systemd/system/$unit.d/hsmkey.conf
 check "the drop-in is named for that unit and orders it after hsmkeyd" bash -c "
-	grep -qx 'Requires=hsmkeyd.service' '$work/root/etc/systemd/system/$unit.d/hsmkey.conf' &&
-	grep -qx 'After=hsmkeyd.service' '$work/root/etc/systemd/system/$unit.d/hsmkey.conf'"
+	grep -qx 'Wants=hsmkeyd.service' '$dropin' && grep -qx 'After=hsmkeyd.service' '$dropin'"
+# Requires= or BindsTo= would stop the volume's unit when hsmkeyd restarts.
+check "the drop-in neither requires nor binds to hsmkeyd" bash -c "
+	! grep -qE '^(Requires|BindsTo|PartOf|Requisite)=' '$dropin'"
 check "crypttab refuses a device without an hsmkey token (1)" expect_exit 1 "not a LUKS2 device|no hsmkey token" \
 	ctl luks crypttab "$work/short.key" vol-b --root "$work/root"
 check "rotate" quiet ctl rotate k4
