@@ -28,6 +28,52 @@ check "unknown command is a usage error (2)" expect_exit 2 "unknown command" "$h
 check "create without --type is a usage error (2)" expect_exit 2 "missing" "$hctl" --socket "$sock" create k1
 check "an absent daemon exits 3" expect_exit 3 "cannot reach hsmkeyd" "$hctl" --socket "$work/none.sock" list
 
+# The client's side of streamed listings, against a scripted server (the
+# real daemon's streaming is tested in test_listing.sh): chunks marked
+# "more" are joined in order into one listing; an error mid-stream drops
+# what came before it.
+cat > "$work/fake.py" <<'PY'
+import json, os, socket, sys
+k = lambda n: {"name": n, "type": "aes-256-xts", "version": 1, "state": "active",
+               "kernel": "-", "bindings": 0}
+more = {"v": 1, "ok": True, "more": True}
+status = {"daemon_version": "x", "pid": 7, "state_dir": "/s", "keystore": "embedded",
+          "kernel": {"loaded": False}}
+scripts = [
+    [dict(more, keys=[k("a1"), k("a2")]), dict(more), dict(more, keys=[k("a3")]),
+     {"v": 1, "ok": True, "keys": [k("a4")]}],
+    [dict(more, keys=[k("a1")]), {"v": 1, "ok": True, "keys": [k("a2")]}],
+    [dict(more, keys=[k("s1")], foreign=[{"name": "f1"}]), dict(more, foreign=[{"name": "f2"}]),
+     dict({"v": 1, "ok": True, "keys": [k("s2")]}, **status)],
+    [dict(more, keys=[k("e1")]), {"v": 1, "ok": False, "errno": 5, "error": "the walk failed"}],
+]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+srv.bind(sys.argv[1]); srv.listen(4)
+for script in scripts:
+    c, _ = srv.accept(); c.recv(65536)
+    for m in script:
+        c.send(json.dumps(m).encode())
+    c.close()
+PY
+python3 "$work/fake.py" "$work/fake.sock" & fake=$!
+for _ in $(seq 100); do [[ -S $work/fake.sock ]] && break; sleep 0.05; done
+fctl() { "$hctl" --socket "$work/fake.sock" "$@"; }
+check "a streamed list is printed as one table, in order" bash -c "
+	[[ \$('$hctl' --socket '$work/fake.sock' list | awk 'NR > 1 {printf \"%s \", \$1}') == 'a1 a2 a3 a4 ' ]]"
+check "a streamed --json list is one document without \"more\"" python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert [k["name"] for k in d["keys"]] == ["a1", "a2"] and "more" not in d and d["ok"], d' \
+	< <(fctl --json list)
+check "a streamed status joins keys and foreign keys" bash -c "
+	'$hctl' --socket '$work/fake.sock' status > '$work/st' &&
+	grep -q '^s1 ' '$work/st' && grep -q '^s2 ' '$work/st' && grep -q 'pid 7' '$work/st' &&
+	grep -q '(left alone): f1, f2\$' '$work/st'"
+check "an error mid-stream fails (1), prints no partial listing" bash -c "
+	'$hctl' --socket '$work/fake.sock' list > '$work/out' 2> '$work/err'; rc=\$?
+	[[ \$rc == 1 ]] && grep -q 'the walk failed' '$work/err' && [[ ! -s '$work/out' ]]"
+wait "$fake"
+
 daemon_start || fail "hsmkeyd starts"
 check "create" quiet ctl create k1 --type aes-256-xts
 check "create a duplicate fails (1)" expect_exit 1 "exists already" ctl create k1 --type aes-256-xts
