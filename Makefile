@@ -36,11 +36,13 @@ LIBS_C := -ljson-c -lcrypto
 
 B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
-LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
+LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
-CTL := tools/hsmkeyctl.c tools/luks2.c
+CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
+	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
+	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -106,6 +108,16 @@ $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
+# hsmkeyctl with test hooks (tests/host/test_cli.sh: failures injected
+# between luksFormat and the header edit).
+$(B)/hooks/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHSMKEY_TEST_HOOKS -c -o $@ $<
+
+$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
+
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
@@ -120,6 +132,7 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h t
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
+	$(B)/tests/hsmkeyctl-hooks \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What hsmkeyctl's command files share: the exit codes, the global
+ * options, the client calls of client.c and the argument helpers of
+ * args.c.  Each command file parses its own arguments; a command returns
+ * an exit code after reporting its error once.
+ */
+#ifndef HSMKEY_CTL_H
+#define HSMKEY_CTL_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <json-c/json.h>
+
+enum { EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NODAEMON };
+
+extern const char *socket_path;	/* --socket */
+extern bool json_out;		/* --json */
+
+/* client.c */
+struct json_object *request(const char *op);
+void add(struct json_object *o, const char *k, const char *v);
+int call(struct json_object *req, int passfd, struct json_object **reply);
+int call_listing(struct json_object *req, struct json_object **reply);
+int simple(struct json_object *req, int passfd, const char *done);
+void print_json(struct json_object *o);
+
+/* args.c */
+int usage_error(const char *usage, const char *fmt, const char *arg);
+int bad_option(const char *usage, char **argv, int c);
+int args_plain(int argc, char **argv, const char *usage, int npos, const char **pos);
+/* The open descriptor of a key file (or stdin for "-"); reports failure. */
+int open_key_file(const char *file);
+
+/* A command's parser returns HELP_SHOWN when it printed --help. */
+#define HELP_SHOWN	(-1)
+#define PARSED(r)	((r) == HELP_SHOWN ? EXIT_OK : (r))
+
+/* The commands, one group per file. */
+int cmd_create(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_import_key(int argc, char **argv);
+int cmd_rotate(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_revoke(int argc, char **argv);
+int cmd_disable(int argc, char **argv);
+int cmd_enable(int argc, char **argv);
+int cmd_schedule_deletion(int argc, char **argv);
+int cmd_cancel_deletion(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
+int cmd_audit(int argc, char **argv);
+int cmd_dm(int argc, char **argv);
+int cmd_luks(int argc, char **argv);
+int luks_crypttab(int argc, char **argv);
+
+#endif

@@ -1,0 +1,95 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The listings: list and status.  Their replies may come as a stream of
+ * messages (a keystore of any size); call_listing() joins them, so what
+ * is printed -- a table, or with --json one document -- is the same as
+ * for a single reply.
+ */
+#include "ctl.h"
+#include "proto.h"
+
+static void print_keys(struct json_object *keys)
+{
+	size_t i, n = json_object_is_type(keys, json_type_array) ?
+		json_object_array_length(keys) : 0;
+
+	printf("%-24s %-12s %7s %-8s %-8s %s\n", "NAME", "TYPE", "VERSION",
+	       "STATE", "KERNEL", "BINDINGS");
+	for (i = 0; i < n; i++) {
+		struct json_object *k = json_object_array_get_idx(keys, i);
+		int64_t version = 0, bindings = 0;
+
+		proto_int(k, "version", &version);
+		proto_int(k, "bindings", &bindings);
+		printf("%-24s %-12s %7lld %-8s %-8s %lld\n", proto_str(k, "name"),
+		       proto_str(k, "type"), (long long)version, proto_str(k, "state"),
+		       proto_str(k, "kernel"), (long long)bindings);
+	}
+}
+
+int cmd_list(int argc, char **argv)
+{
+	struct json_object *reply;
+	int r = args_plain(argc, argv, "list", 0, NULL);
+
+	if (r)
+		return PARSED(r);
+	r = call_listing(request("list"), &reply);
+	if (r == EXIT_OK) {
+		if (json_out)
+			print_json(reply);
+		else
+			print_keys(json_object_object_get(reply, "keys"));
+	}
+	json_object_put(reply);
+	return r;
+}
+
+static void print_foreign(struct json_object *a)
+{
+	size_t i, n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+
+	if (!n)
+		return;
+	printf("\nkernel keys of other keystores (left alone): ");
+	for (i = 0; i < n; i++)
+		printf("%s%s", i ? ", " : "", proto_str(json_object_array_get_idx(a, i), "name"));
+	printf("\n");
+}
+
+static void print_status(struct json_object *reply)
+{
+	struct json_object *k = json_object_object_get(reply, "kernel");
+	int64_t pid = 0, nkeys = 0;
+
+	proto_int(reply, "pid", &pid);
+	printf("daemon:   hsmkeyd %s, pid %lld\n", proto_str(reply, "daemon_version"),
+	       (long long)pid);
+	printf("keystore: %s (%s)\n", proto_str(reply, "state_dir"), proto_str(reply, "keystore"));
+	if (json_object_get_boolean(json_object_object_get(k, "loaded"))) {
+		proto_int(k, "keys", &nkeys);
+		printf("kernel:   hsmkey.ko %s, %lld key versions, xts(hsmaes) over %s\n",
+		       proto_str(k, "version"), (long long)nkeys, proto_str(k, "xts_driver"));
+	} else {
+		printf("kernel:   hsmkey.ko is not loaded\n");
+	}
+	printf("\n");
+	print_keys(json_object_object_get(reply, "keys"));
+	print_foreign(json_object_object_get(reply, "foreign"));
+}
+
+int cmd_status(int argc, char **argv)
+{
+	struct json_object *reply;
+	int r = args_plain(argc, argv, "status", 0, NULL);
+
+	if (r)
+		return PARSED(r);
+	r = call_listing(request("status"), &reply);
+	if (r == EXIT_OK && json_out)
+		print_json(reply);
+	else if (r == EXIT_OK)
+		print_status(reply);
+	json_object_put(reply);
+	return r;
+}

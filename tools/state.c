@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Commands that change a key's state: load (into the kernel), revoke,
+ * disable, enable, and the deletion schedule.
+ */
+#include <getopt.h>
+#include <time.h>
+#include "ctl.h"
+#include "proto.h"
+#include "util.h"
+
+/* A request naming one key, answered by a line. */
+static int name_op(int argc, char **argv, const char *op, const char *done)
+{
+	struct json_object *req;
+	char usage[64];
+	const char *name;
+	int r;
+
+	snprintf(usage, sizeof(usage), "%s NAME", op);
+	r = args_plain(argc, argv, usage, 1, &name);
+	if (r)
+		return PARSED(r);
+	req = request(op);
+	add(req, "name", name);
+	return simple(req, -1, done);
+}
+
+int cmd_load(int argc, char **argv)
+{
+	return name_op(argc, argv, "load", "loaded");
+}
+
+int cmd_revoke(int argc, char **argv)
+{
+	return name_op(argc, argv, "revoke", "revoked");
+}
+
+int cmd_disable(int argc, char **argv)
+{
+	return name_op(argc, argv, "disable", "disabled");
+}
+
+int cmd_enable(int argc, char **argv)
+{
+	return name_op(argc, argv, "enable", "enabled");
+}
+
+int cmd_cancel_deletion(int argc, char **argv)
+{
+	return name_op(argc, argv, "cancel-deletion",
+		       "deletion cancelled; the key is disabled ('hsmkeyctl enable' to use it)");
+}
+
+int cmd_schedule_deletion(int argc, char **argv)
+{
+	static const char usage[] = "schedule-deletion NAME [--wait DURATION]";
+	static const struct option longopts[] = {
+		{ "wait", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct json_object *req, *reply;
+	const char *name = NULL, *wait_arg = NULL;
+	long long wait;
+	int64_t at = 0;
+	int c, r;
+
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "-:w:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 1:
+			if (name)
+				return usage_error(usage, "unexpected argument '%s'", optarg);
+			name = optarg;
+			break;
+		case 'w':
+			wait_arg = optarg;
+			break;
+		case 'h':
+			printf("Usage: hsmkeyctl %s\n", usage);
+			return EXIT_OK;
+		default:
+			return bad_option(usage, argv, c);
+		}
+	}
+	if (!name)
+		return usage_error(usage, "%s: missing arguments", argv[0]);
+	if (wait_arg && parse_duration(wait_arg, &wait))
+		return usage_error(usage, "bad duration '%s' (such as 30d, 12h, 45s)", wait_arg);
+	req = request("schedule-deletion");
+	add(req, "name", name);
+	if (wait_arg)
+		json_object_object_add(req, "wait", json_object_new_int64(wait));
+	r = call(req, -1, &reply);
+	if (r == EXIT_OK && json_out) {
+		print_json(reply);
+	} else if (r == EXIT_OK) {
+		time_t t;
+		char when[64];
+
+		proto_int(reply, "delete_at", &at);
+		t = (time_t)at;
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+		printf("key %s is disabled and will be destroyed at %s\n"
+		       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
+	}
+	json_object_put(reply);
+	return r;
+}
