@@ -18,6 +18,7 @@
 #include "util.h"
 
 #define AUDIT_FILE	"audit.log"
+#define AUDIT_TORN	"audit.log.torn"	/* the bytes of cut-off partial lines */
 #define AUDIT_LINE_MAX	4096
 
 struct audit {
@@ -117,12 +118,75 @@ static int audit_scan(struct audit *a)
 	return 0;
 }
 
+/*
+ * A partial last line (power lost mid-write) is no record and would fail
+ * verification for ever: cut it off, keeping its bytes in AUDIT_TORN.
+ * Returns the number of bytes cut off, or -errno.
+ */
+static long audit_repair_tail(struct audit *a)
+{
+	char buf[4096];
+	off_t size, end;
+	int fd = openat(a->dirfd, AUDIT_FILE, O_RDWR | O_CLOEXEC | O_NOFOLLOW), keep, r = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	size = lseek(fd, 0, SEEK_END);
+	/* Back from the end to the last newline: the torn bytes follow it. */
+	for (end = size; end > 0; ) {
+		off_t from = end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0;
+		ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+		char *nl = n == end - from ? memrchr(buf, '\n', (size_t)n) : NULL;
+
+		if (n != end - from) {
+			r = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		end = nl ? from + (nl - buf) + 1 : from;
+		if (nl)
+			break;
+	}
+	if (end == size)
+		goto out;
+	keep = openat(a->dirfd, AUDIT_TORN, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+	for (off_t at = end; keep >= 0 && !r && at < size; ) {
+		size_t want = size - at < (off_t)sizeof(buf) ? (size_t)(size - at) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, at);
+
+		r = n <= 0 ? -EIO : write_full(keep, buf, (size_t)n);
+		at += n > 0 ? n : 0;
+	}
+	if (keep < 0 || r || fsync(keep) < 0)
+		log_warn("cannot keep the torn bytes of the audit log in %s", AUDIT_TORN);
+	if (keep >= 0)
+		close(keep);
+	r = ftruncate(fd, end) < 0 || fsync(fd) < 0 ? -errno : 0;
+out:
+	close(fd);
+	return r ? r : (long)(size - end);
+}
+
+/* Record the repair: the chain says a partial line was cut off, and why. */
+static void audit_note_repair(struct audit *a, long cut)
+{
+	char detail[160];
+
+	snprintf(detail, sizeof(detail),
+		 "a partial last line of %ld bytes (a write cut off, e.g. by power loss) was removed; its bytes are in %s",
+		 cut, AUDIT_TORN);
+	log_warn("audit log: %s", detail);
+	if (audit_record(a, NULL, "audit-repair", NULL, 0, 0, detail))
+		log_error("cannot record the repair of the audit log");
+}
+
 int audit_open(struct backend *be, int dirfd, struct audit **out)
 {
 	uint8_t pub[32];
 	size_t publen = sizeof(pub);
 	EVP_PKEY *key;
 	struct audit *a;
+	long cut;
 	int r;
 
 	a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -155,11 +219,14 @@ int audit_open(struct backend *be, int dirfd, struct audit **out)
 	}
 	EVP_PKEY_free(key);
 	hex_encode(pub, sizeof(pub), a->pub_hex);
-	r = audit_scan(a);
+	cut = audit_repair_tail(a);
+	r = cut < 0 ? (int)cut : audit_scan(a);
 	if (r) {
 		audit_close(a);
 		return r;
 	}
+	if (cut)
+		audit_note_repair(a, cut);
 	*out = a;
 	return 0;
 }
@@ -421,7 +488,7 @@ static int audit_verify_unlocked(struct audit *a, uint64_t anchor_seq, const uin
 		if (anchor_seq && (uint64_t)seq == anchor_seq) {
 			anchor_seen = true;
 			if (CRYPTO_memcmp(mac, anchor_head, AUDIT_HEAD_LEN)) {
-				snprintf(msg, len, "record %lld differs from the anchor the kernel keeps: the log was rewritten",
+				snprintf(msg, len, "record %lld differs from the anchor kept outside the log: the log was rewritten",
 					 (long long)seq);
 				r = -EBADMSG;
 				break;
@@ -434,14 +501,14 @@ static int audit_verify_unlocked(struct audit *a, uint64_t anchor_seq, const uin
 	if (f)
 		fclose(f);
 	if (!r && anchor_seq && !anchor_seen) {
-		snprintf(msg, len, "the log ends at record %llu but the kernel's anchor is record %llu: records were removed from the end",
+		snprintf(msg, len, "the log ends at record %llu but its anchor (kept in the kernel and the keystore) is record %llu: records were removed from the end",
 			 (unsigned long long)(expect - 1), (unsigned long long)anchor_seq);
 		r = -EBADMSG;
 	}
 	if (!r)
 		snprintf(msg, len, "%llu records, %llu signed checkpoints, chain intact%s",
 			 (unsigned long long)*records, (unsigned long long)*checkpoints,
-			 anchor_seq ? ", matches the kernel's anchor" : " (no kernel anchor to compare)");
+			 anchor_seq ? ", matches its anchor" : " (no anchor to compare)");
 	return r;
 }
 
