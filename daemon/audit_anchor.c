@@ -19,8 +19,12 @@
 #define ANCHOR_RECORD	"audit-anchor"
 #define ANCHOR_LEN	(8 + AUDIT_HEAD_LEN)
 
-/* Under d->lock: warn once per run of failures, not on every record. */
+/*
+ * Under d->lock: warn once per run of failures, not on every record; the
+ * sequence number the keystore holds (UINT64_MAX: not read yet).
+ */
 static int kernel_failed, store_failed;
+static uint64_t stored_seq = UINT64_MAX;
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -74,16 +78,38 @@ static void anchor_kernel(struct daemon *d, uint64_t seq, const uint8_t *head)
 	}
 }
 
+static int load_stored(struct daemon *d, uint8_t *buf)
+{
+	int n = d->be->ops->record_load ?
+		d->be->ops->record_load(d->be, ANCHOR_RECORD, buf, ANCHOR_LEN) : -EOPNOTSUPP;
+
+	if (n >= 0 && n != ANCHOR_LEN)
+		n = -EBADMSG;
+	if (n < 0 && n != -ENOENT && n != -EOPNOTSUPP)
+		log_warn("cannot read the audit anchor kept in the keystore: %s", strerror(-n));
+	return n;
+}
+
+/*
+ * Like the kernel's, the keystore's copy only moves forward: a log cut
+ * short and written on keeps failing verification until it has passed
+ * the point it was cut at (the start check's record stays in the chain).
+ */
 static void anchor_backend(struct daemon *d, uint64_t seq, const uint8_t *head)
 {
 	uint8_t buf[ANCHOR_LEN];
-	int r = -EOPNOTSUPP;
+	int r;
 
+	if (stored_seq == UINT64_MAX)
+		stored_seq = load_stored(d, buf) == ANCHOR_LEN ? get_be64(buf) : 0;
+	if (seq <= stored_seq || !d->be->ops->record_store)
+		return;
 	put_be64(buf, seq);
 	memcpy(buf + 8, head, AUDIT_HEAD_LEN);
-	if (d->be->ops->record_store)
-		r = d->be->ops->record_store(d->be, ANCHOR_RECORD, buf, sizeof(buf));
+	r = d->be->ops->record_store(d->be, ANCHOR_RECORD, buf, sizeof(buf));
 	note(&store_failed, r, "in the keystore", "");
+	if (!r)
+		stored_seq = seq;
 }
 
 void audit_anchor(struct daemon *d)
@@ -106,17 +132,11 @@ void audit_anchor_get(struct daemon *d, uint64_t *seq, uint8_t *head)
 	uint8_t buf[ANCHOR_LEN], khead[AUDIT_HEAD_LEN];
 	uint64_t kseq = 0;
 	struct kernel *k;
-	int n = -EOPNOTSUPP;
 
 	*seq = 0;
-	if (d->be->ops->record_load)
-		n = d->be->ops->record_load(d->be, ANCHOR_RECORD, buf, sizeof(buf));
-	if (n == ANCHOR_LEN) {
+	if (load_stored(d, buf) == ANCHOR_LEN) {
 		*seq = get_be64(buf);
 		memcpy(head, buf + 8, AUDIT_HEAD_LEN);
-	} else if (n != -ENOENT && n != -EOPNOTSUPP) {
-		log_warn("cannot read the audit anchor kept in the keystore: %s",
-			 n < 0 ? strerror(-n) : "it has the wrong length");
 	}
 	if (!kernel_open(&k)) {
 		if (kernel_audit_get(k, d->be->ops->instance(d->be), &kseq, khead))

@@ -4,7 +4,7 @@
 # names the record at fault after each kind of tampering (a changed field, a
 # deleted, reordered or inserted record, another keystore's log); writes
 # that fail refuse changes (fail closed) unless configured otherwise.
-# Truncation needs the kernel's anchor: tests/guest/t_keys.sh covers it.
+# Truncation and torn lines: tests/host/test_audit_anchor.sh.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
@@ -54,18 +54,22 @@ check "no token in the log" bash -c "[[ -n '$token_b' ]] && ! grep -qi '$token_b
 check "outside checkpoints, no hex string longer than a chain hash (material, tokens)" bash -c "
 	! grep -v '\"op\":\"checkpoint\"' '$log' | cut -c 66- | grep -qiE '[0-9a-f]{65}'"
 cp "$log" "$work/good.log"
+# The whole state directory: the keystore keeps the log's anchor, which a
+# log copied back alone (a truncation) no longer matches.
+cp -a "$work/state" "$work/good-state"
+restore() { rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"; }
 
 sed -i '3s/"uid":0/"uid":1/' "$log"
 check "a changed field is found, by line" verify_fails 'line 3 \(record 3\): its MAC does not match'
-cp "$work/good.log" "$log"; sed -i '4d' "$log"
+restore; sed -i '4d' "$log"
 check "a deleted record is found" verify_fails 'line 4: record 5 where 4 was expected'
-cp "$work/good.log" "$log"; python3 -c '
+restore; python3 -c '
 import sys
 l = open(sys.argv[1]).readlines(); l[3], l[4] = l[4], l[3]; open(sys.argv[1], "w").writelines(l)' "$log"
 check "reordered records are found" verify_fails 'line 4: record 5 where 4 was expected'
-cp "$work/good.log" "$log"; sed -i '5{h;s/"seq":5/"seq":6/;x};5G' "$log"
+restore; sed -i '5{h;s/"seq":5/"seq":6/;x};5G' "$log"
 check "an inserted (copied, renumbered) record is found" verify_fails 'line 6 \(record 6\): its MAC does not match'
-cp "$work/good.log" "$log"
+restore
 # A well-formed log of another keystore (its own keys) does not verify here.
 other=$work/other
 ( work=$other; mkdir -p "$work"; sock=$work/s
@@ -74,7 +78,7 @@ other=$work/other
   "$hctl" --socket "$sock" create z --type aes-256-xts >/dev/null; kill "$pid"; wait "$pid" )
 cp "$other/state/audit.log" "$log"
 check "another keystore's log is refused" verify_fails 'line 1 \(record 1\): its MAC does not match'
-cp "$work/good.log" "$log"
+restore
 daemon_start && check "restored: verify accepts it" quiet ctl audit verify; daemon_stop
 
 # Fail closed: a log that cannot grow refuses changes, and says so.
