@@ -1265,6 +1265,10 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 		return 0;
 	snprintf(what, sizeof(what), "requested: %s", op);
 	r = audit_record(d->audit, &who, "request", request_subject(req), 0, 0, what);
+	if (!r && audit_held(d->audit))
+		r = -ENOSPC;	/* held in memory until the log has space again */
+	if (r == -ENOSPC && !strcmp(op, "revoke"))
+		return 0;	/* never refused for want of audit space: hsmkeyd(8) */
 	if (r) {
 		log_error("cannot write the audit log: %s%s", strerror(-r),
 			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");

@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 		d.be->ops->close(d.be);
 		return 1;
 	}
+	audit_rotate_at(d.audit, cfg.audit_rotate_size);
 	audit_anchor_check(&d);
 	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
 		log_error("the audit log cannot be written; not starting (audit_fail_closed)");

@@ -8,7 +8,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
+trap 'daemon_stop; [[ -n $KEEP ]] || rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl
@@ -98,18 +98,23 @@ start_limited() {	# [CONFIG]: the daemon with a 24 KiB file size limit
 	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
 	return 1
 }
+stop_limited() {	# not a child of this shell: wait until it is gone
+	kill "$daemon_pid"
+	while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
+	daemon_pid=
+}
 start_limited || fail "hsmkeyd starts under a file size limit"
 n=$(filled)
 check "once the log cannot grow, changes are refused ($n creates in)" \
 	grep -q 'the audit log cannot be written, so changes are refused' "$work/f.err"
 check "and the refused change did not happen" bash -c "! '$hctl' --socket '$sock' list | grep -q '^f$n '"
 check "reading still works" quiet ctl list
-daemon_stop
+stop_limited
 printf 'audit_fail_closed = no\n' > "$work/open.conf"
 start_limited "$work/open.conf" || fail "hsmkeyd starts with audit_fail_closed = no"
 check "with audit_fail_closed = no, changes go on" quiet ctl create open1 --type aes-256-xts
 check "and the log says what was not recorded" grep -q 'continuing: audit_fail_closed = no' "$work/hsmkeyd.log"
-daemon_stop
+stop_limited
 check "a failed write left no partial record: the log still verifies" bash -c "
 	'$top/build/hsmkeyd' --state-dir '$work/state' --socket '$sock' 2>/dev/null & p=\$!
 	for _ in \$(seq 100); do [[ -S '$sock' ]] && break; sleep 0.05; done
