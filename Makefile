@@ -41,7 +41,7 @@ DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/luks2.c
-HOST_TESTS := tests/host/test_keystore tests/host/test_proto
+HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -114,6 +114,13 @@ $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
+
+# Includes daemon/kernel.c: the events listener's sender check, white-box.
+$(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel.h \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< \
+		$(B)/libhsmkey.a $(LIBNL) -lcrypto
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
