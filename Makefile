@@ -38,8 +38,8 @@ B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
 DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
-	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
-	  daemon/wrapkey.c daemon/worker.c
+	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
+	  daemon/audit_anchor.c daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \

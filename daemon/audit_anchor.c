@@ -20,9 +20,13 @@
 #define ANCHOR_LEN	(8 + AUDIT_HEAD_LEN)
 
 /*
- * Under d->lock: warn once per run of failures, not on every record; the
- * sequence number the keystore holds (UINT64_MAX: not read yet).
+ * Serialises the anchor's moves (so both copies only move forward) without
+ * holding d->lock, which the event loop takes, across the keystore's
+ * durable write.  Order: anchor_lock, then d->lock.  It also guards the
+ * failure states (a warning once per run of failures, not every record)
+ * and the sequence number the keystore holds (UINT64_MAX: not read yet).
  */
+static pthread_mutex_t anchor_lock = PTHREAD_MUTEX_INITIALIZER;
 static int kernel_failed, store_failed;
 static uint64_t stored_seq = UINT64_MAX;
 
@@ -117,14 +121,15 @@ void audit_anchor(struct daemon *d)
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t seq;
 
-	pthread_mutex_lock(&d->lock);
-	/* Under the lock: both copies only move forward, so in order. */
+	pthread_mutex_lock(&anchor_lock);
 	seq = audit_head(d->audit, head);
 	if (seq) {
+		pthread_mutex_lock(&d->lock);	/* guards d->anchor */
 		anchor_kernel(d, seq, head);
+		pthread_mutex_unlock(&d->lock);
 		anchor_backend(d, seq, head);
 	}
-	pthread_mutex_unlock(&d->lock);
+	pthread_mutex_unlock(&anchor_lock);
 }
 
 void audit_anchor_get(struct daemon *d, uint64_t *seq, uint8_t *head)
