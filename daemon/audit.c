@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,6 +537,8 @@ static void *audit_flusher(void *arg)
  */
 static int audit_hold(struct audit *a, struct json_object *o, bool event)
 {
+	sigset_t all, old;
+
 	if (a->nheld >= (event ? AUDIT_HELD_MAX / 2 : AUDIT_HELD_MAX)) {
 		a->lost++;
 		json_object_put(o);
@@ -548,8 +551,12 @@ static int audit_hold(struct audit *a, struct json_object *o, bool event)
 		return 0;
 	if (a->flusher_started)
 		pthread_join(a->flusher, NULL);
+	/* Signals are the event loop's (signalfd), even before it blocks them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	a->flusher_started = a->flusher_running =
 		!pthread_create(&a->flusher, NULL, audit_flusher, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return 0;
 }
 
