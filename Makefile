@@ -39,11 +39,11 @@ B := build
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
-	  daemon/wrapkey.c daemon/worker.c
+	  daemon/audit_anchor.c daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
-HOST_TESTS := tests/host/test_keystore tests/host/test_proto
+HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -126,6 +126,13 @@ $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
+
+# Includes daemon/kernel.c: the events listener's sender check, white-box.
+$(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel.h \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< \
+		$(B)/libhsmkey.a $(LIBNL) -lcrypto
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The tamper-evident audit log; the format is described in audit.h. */
+/*
+ * The tamper-evident audit log; the format is described in audit.h.  This
+ * file writes it: repairing a torn end, rotating it, holding records in
+ * memory while the disk is full.  audit_verify.c checks it.
+ */
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,43 +19,19 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include "audit.h"
+#include "audit_internal.h"
 #include "proto.h"
 #include "util.h"
 
-#define AUDIT_FILE	"audit.log"
-#define AUDIT_LINE_MAX	4096
-
-struct audit {
-	/* Secrets first: this page is locked and left out of core dumps. */
-	uint8_t mac_key[32];
-	uint8_t sign_seed[32];
-	int dirfd;
-	int fd;			/* O_APPEND */
-	uint64_t seq;		/* of the last record */
-	uint8_t head[AUDIT_HEAD_LEN];
-	char pub_hex[65];
-	uint64_t since_checkpoint;
-	/*
-	 * Serialises writers and readers: the event loop records kernel
-	 * events while workers record operations.  Recursive: a record
-	 * may write a periodic checkpoint.
-	 */
-	pthread_mutex_t lock;
-};
-
-static int audit_checkpoint_unlocked(struct audit *a, const char *why);
-
-static void mac_of(const struct audit *a, const char *body, size_t n, uint8_t *out)
+void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
 {
 	unsigned int len = AUDIT_HEAD_LEN;
 
 	HMAC(EVP_sha256(), a->mac_key, sizeof(a->mac_key), (const uint8_t *)body, n, out, &len);
 }
 
-/* Sign (or, with @sig given, check) a checkpoint over its seq and head. */
-static int checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
-			  uint8_t *sig, bool check)
+int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
+			 uint8_t *sig, bool check)
 {
 	char msg[128];
 	size_t siglen = 64;
@@ -70,7 +52,7 @@ static int checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_
 }
 
 /* The MAC at the start of a line: 64 hex digits. */
-static int mac_from_line(const char *line, uint8_t *out)
+int audit_mac_from_line(const char *line, uint8_t *out)
 {
 	char hex[2 * AUDIT_HEAD_LEN + 1];
 
@@ -79,15 +61,70 @@ static int mac_from_line(const char *line, uint8_t *out)
 	return hex_decode(hex, out, AUDIT_HEAD_LEN);
 }
 
-/* Read the file to its end: the last sequence number and MAC. */
-static int audit_scan(struct audit *a)
+static bool space_error(int r)
 {
-	char line[AUDIT_LINE_MAX + 2], prev_hex[2 * AUDIT_HEAD_LEN + 1] = { 0 };
-	FILE *f;
-	int fd = openat(a->dirfd, AUDIT_FILE, O_RDONLY | O_CLOEXEC);
+	return r == -ENOSPC || r == -EDQUOT || r == -EFBIG;
+}
 
-	a->seq = 0;
-	memset(a->head, 0, sizeof(a->head));
+static int cmp_u64(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+int audit_rotated_files(struct audit *a, uint64_t **out, size_t *n)
+{
+	int fd = dup(a->dirfd);
+	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
+	uint64_t *v = NULL;
+	struct dirent *e;
+	size_t cap = 0;
+
+	*n = 0;
+	if (!dir) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	rewinddir(dir);
+	while ((e = readdir(dir))) {
+		unsigned long long first;
+		char check[64];
+
+		if (sscanf(e->d_name, "audit.log.%20llu", &first) != 1 || !first)
+			continue;
+		snprintf(check, sizeof(check), AUDIT_ROTATED, first);
+		if (strcmp(check, e->d_name))
+			continue;	/* not one of ours (audit.log.torn, a copy) */
+		if (*n == cap) {
+			uint64_t *nv = cap < AUDIT_FILES_MAX ?
+				       realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v)) : NULL;
+
+			if (!nv) {
+				free(v);
+				closedir(dir);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[(*n)++] = first;
+	}
+	closedir(dir);
+	qsort(v, *n, sizeof(*v), cmp_u64);
+	*out = v;
+	return 0;
+}
+
+/* Read @name to its end: its first and last sequence numbers, the last MAC. */
+static int scan_file(struct audit *a, const char *name, uint64_t *first, uint64_t *last,
+		     uint8_t *head)
+{
+	char line[AUDIT_LINE_MAX + 2], last_hex[2 * AUDIT_HEAD_LEN + 1] = { 0 };
+	int fd = openat(a->dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FILE *f;
+
+	*first = *last = 0;
 	if (fd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	f = fdopen(fd, "r");
@@ -97,33 +134,118 @@ static int audit_scan(struct audit *a)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		struct json_object *o;
+		int64_t seq = 0;
 
 		if (strlen(line) < 2 * AUDIT_HEAD_LEN + 2)
 			continue;
 		o = json_tokener_parse(line + 2 * AUDIT_HEAD_LEN + 1);
-		if (o) {
-			int64_t seq = 0;
-
-			if (proto_int(o, "seq", &seq) && seq > 0) {
-				a->seq = (uint64_t)seq;
-				memcpy(prev_hex, line, 2 * AUDIT_HEAD_LEN);
-			}
-			json_object_put(o);
+		if (o && proto_int(o, "seq", &seq) && seq > 0) {
+			*last = (uint64_t)seq;
+			if (!*first)
+				*first = *last;
+			memcpy(last_hex, line, 2 * AUDIT_HEAD_LEN);
 		}
+		json_object_put(o);
 	}
 	fclose(f);
-	if (a->seq && hex_decode(prev_hex, a->head, AUDIT_HEAD_LEN))
-		return -EINVAL;
-	return 0;
+	return *last && hex_decode(last_hex, head, AUDIT_HEAD_LEN) ? -EINVAL : 0;
 }
 
-int audit_open(struct backend *be, int dirfd, struct audit **out)
+/*
+ * Where the chain ends: in AUDIT_FILE, or if it holds no record yet (just
+ * rotated), in the newest rotated file.
+ */
+static int audit_scan(struct audit *a)
 {
+	uint64_t first, *files = NULL;
+	struct stat st;
+	size_t n;
+	int r;
+
+	a->seq = 0;
+	memset(a->head, 0, sizeof(a->head));
+	a->file_size = fstatat(a->dirfd, AUDIT_FILE, &st, AT_SYMLINK_NOFOLLOW) ? 0 : st.st_size;
+	r = scan_file(a, AUDIT_FILE, &a->file_first, &a->seq, a->head);
+	if (r || a->seq)
+		return r;
+	r = audit_rotated_files(a, &files, &n);
+	if (!r && n) {
+		char name[64];
+
+		snprintf(name, sizeof(name), AUDIT_ROTATED, (unsigned long long)files[n - 1]);
+		r = scan_file(a, name, &first, &a->seq, a->head);
+	}
+	free(files);
+	return r;
+}
+
+static long audit_repair_tail(struct audit *a)
+{
+	char buf[4096];
+	off_t size, end;
+	int fd = openat(a->dirfd, AUDIT_FILE, O_RDWR | O_CLOEXEC | O_NOFOLLOW), keep, r = 0;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	size = lseek(fd, 0, SEEK_END);
+	/* Back from the end to the last newline: the torn bytes follow it. */
+	for (end = size; end > 0; ) {
+		off_t from = end > (off_t)sizeof(buf) ? end - (off_t)sizeof(buf) : 0;
+		ssize_t n = pread(fd, buf, (size_t)(end - from), from);
+		char *nl = n == end - from ? memrchr(buf, '\n', (size_t)n) : NULL;
+
+		if (n != end - from) {
+			r = n < 0 ? -errno : -EIO;
+			goto out;
+		}
+		end = nl ? from + (nl - buf) + 1 : from;
+		if (nl)
+			break;
+	}
+	if (end == size)
+		goto out;
+	keep = openat(a->dirfd, AUDIT_TORN, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		      0600);
+	for (off_t at = end; keep >= 0 && !r && at < size; ) {
+		size_t want = size - at < (off_t)sizeof(buf) ? (size_t)(size - at) : sizeof(buf);
+		ssize_t n = pread(fd, buf, want, at);
+
+		r = n <= 0 ? -EIO : write_full(keep, buf, (size_t)n);
+		at += n > 0 ? n : 0;
+	}
+	if (keep < 0 || r || fsync(keep) < 0)
+		log_warn("cannot keep the torn bytes of the audit log in %s", AUDIT_TORN);
+	if (keep >= 0)
+		close(keep);
+	r = ftruncate(fd, end) < 0 || fsync(fd) < 0 ? -errno : 0;
+out:
+	close(fd);
+	return r ? r : (long)(size - end);
+}
+
+/* Record the repair: the chain says a partial line was cut off, and why. */
+static void audit_note_repair(struct audit *a, long cut)
+{
+	char detail[160];
+
+	snprintf(detail, sizeof(detail),
+		 "a partial last line of %ld bytes (a write cut off, e.g. by power loss) was removed; its bytes are in %s",
+		 cut, AUDIT_TORN);
+	log_warn("audit log: %s", detail);
+	if (audit_record(a, NULL, "audit-repair", NULL, 0, 0, detail))
+		log_error("cannot record the repair of the audit log");
+}
+
+static void *audit_flusher(void *arg);
+
+/* The page of secrets, its lock, the keys from the backend. */
+static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
+{
+	pthread_mutexattr_t attr;
 	uint8_t pub[32];
 	size_t publen = sizeof(pub);
 	EVP_PKEY *key;
 	struct audit *a;
-	int r;
 
 	a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (a == MAP_FAILED)
@@ -133,43 +255,76 @@ int audit_open(struct backend *be, int dirfd, struct audit **out)
 	madvise(a, sizeof(*a), MADV_DONTDUMP);
 	a->dirfd = dirfd;
 	a->fd = -1;
-	{
-		pthread_mutexattr_t attr;
-
-		pthread_mutexattr_init(&attr);
-		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-		pthread_mutex_init(&a->lock, &attr);
-		pthread_mutexattr_destroy(&attr);
-	}
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&a->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_cond_init(&a->wake, NULL);
+	*out = a;
 	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
-	    be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed))) {
-		audit_close(a);
+	    be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed)))
 		return -EIO;
-	}
 	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
 					   sizeof(a->sign_seed));
 	if (!key || EVP_PKEY_get_raw_public_key(key, pub, &publen) != 1) {
 		EVP_PKEY_free(key);
-		audit_close(a);
 		return -EIO;
 	}
 	EVP_PKEY_free(key);
 	hex_encode(pub, sizeof(pub), a->pub_hex);
-	r = audit_scan(a);
+	return 0;
+}
+
+int audit_open(struct backend *be, int dirfd, struct audit **out)
+{
+	struct audit *a = NULL;
+	long cut = 0;
+	int r;
+
+	r = audit_alloc(be, dirfd, &a);
+	if (!r) {
+		cut = audit_repair_tail(a);
+		r = cut < 0 ? (int)cut : audit_scan(a);
+	}
 	if (r) {
-		audit_close(a);
+		if (a != MAP_FAILED)
+			audit_close(a);
 		return r;
 	}
+	if (cut)
+		audit_note_repair(a, cut);
 	*out = a;
 	return 0;
 }
+
+void audit_rotate_at(struct audit *a, uint64_t bytes)
+{
+	pthread_mutex_lock(&a->lock);
+	a->rotate_size = bytes;
+	pthread_mutex_unlock(&a->lock);
+}
+
+static void audit_flush_held(struct audit *a);
 
 void audit_close(struct audit *a)
 {
 	if (!a)
 		return;
+	pthread_mutex_lock(&a->lock);
+	a->closing = true;
+	pthread_cond_signal(&a->wake);
+	pthread_mutex_unlock(&a->lock);
+	if (a->flusher_started)
+		pthread_join(a->flusher, NULL);
+	audit_flush_held(a);
+	if (a->nheld || a->lost)
+		log_error("%zu audit records are lost: the log had no space for them until the end",
+			  a->nheld + (size_t)a->lost);
+	for (size_t i = 0; i < a->nheld; i++)
+		json_object_put(a->held[i]);
 	if (a->fd >= 0)
 		close(a->fd);
+	pthread_cond_destroy(&a->wake);
 	wipe(a, sizeof(*a));
 	munmap(a, sizeof(*a));
 }
@@ -185,43 +340,117 @@ uint64_t audit_head(struct audit *a, uint8_t *head)
 	return seq;
 }
 
+bool audit_held(struct audit *a)
+{
+	bool held;
+
+	pthread_mutex_lock(&a->lock);
+	held = a->nheld || a->lost;
+	pthread_mutex_unlock(&a->lock);
+	return held;
+}
+
 const char *audit_public_key(const struct audit *a)
 {
 	return a->pub_hex;
 }
 
-/* Add seq, time and prev to @o, MAC it, and append the line durably. */
-static int audit_append(struct audit *a, struct json_object *o)
+static struct json_object *checkpoint_new(const struct audit *a, const char *why)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "op", json_object_new_string("checkpoint"));
+	json_object_object_add(o, "why", json_object_new_string(why));
+	json_object_object_add(o, "public_key", json_object_new_string(a->pub_hex));
+	return o;
+}
+
+static int audit_write(struct audit *a, struct json_object *o);
+
+/*
+ * Close AUDIT_FILE with a signed checkpoint and give it the name of its
+ * first record; the next record starts a new file (audit_write() opens it
+ * with a checkpoint chained to this one's last record).
+ */
+static void audit_rotate(struct audit *a)
+{
+	struct json_object *o = checkpoint_new(a, "rotate");
+	char name[64];
+	int r;
+
+	a->in_rotation = true;
+	r = audit_write(a, o);
+	json_object_put(o);
+	a->in_rotation = false;
+	if (r)
+		return;		/* still too big: the next record tries again */
+	snprintf(name, sizeof(name), AUDIT_ROTATED, (unsigned long long)a->file_first);
+	if (renameat(a->dirfd, AUDIT_FILE, a->dirfd, name) < 0 || fsync(a->dirfd) < 0) {
+		log_warn("cannot rotate the audit log to %s: %m", name);
+		return;
+	}
+	log_info("audit log rotated: records %llu to %llu are in %s",
+		 (unsigned long long)a->file_first, (unsigned long long)a->seq, name);
+	close(a->fd);
+	a->fd = -1;
+	a->file_size = 0;
+	a->file_first = 0;
+}
+
+/*
+ * Write @o now as the next record: seq, prev (and for a checkpoint its
+ * signature) added, MACed, appended durably.  @o stays the caller's.
+ */
+static int audit_write(struct audit *a, struct json_object *o)
 {
 	char prev_hex[2 * AUDIT_HEAD_LEN + 1], mac_hex[2 * AUDIT_HEAD_LEN + 1];
+	const char *op = json_object_get_string(json_object_object_get(o, "op"));
+	bool checkpoint = op && !strcmp(op, "checkpoint");
 	uint8_t mac[AUDIT_HEAD_LEN];
 	const char *body;
 	char *line;
 	off_t end;
 	int r, n;
 
+	if (!a->in_rotation && a->rotate_size && a->file_first &&
+	    (uint64_t)a->file_size >= a->rotate_size)
+		audit_rotate(a);
+	if (!a->in_rotation && a->seq && !a->file_first) {
+		/* A new file opens with a signed link to the last one's end. */
+		struct json_object *c = checkpoint_new(a, "continued");
+
+		a->in_rotation = true;
+		r = audit_write(a, c);
+		a->in_rotation = false;
+		json_object_put(c);
+		if (r)
+			return r;
+	}
 	if (a->fd < 0) {
 		a->fd = openat(a->dirfd, AUDIT_FILE,
 			       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (a->fd < 0) {
-			r = -errno;
-			json_object_put(o);
-			return r;
-		}
+		if (a->fd < 0)
+			return -errno;
 	}
 	hex_encode(a->head, AUDIT_HEAD_LEN, prev_hex);
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)(a->seq + 1)));
-	json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
 	json_object_object_add(o, "prev", json_object_new_string(prev_hex));
-	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-	if (strlen(body) > AUDIT_LINE_MAX - 2 * AUDIT_HEAD_LEN - 2) {
-		json_object_put(o);
-		return -E2BIG;
+	if (checkpoint) {
+		char sig_hex[129];
+		uint8_t sig[64];
+
+		r = audit_checkpoint_sig(a, a->seq + 1, prev_hex, sig, false);
+		if (r)
+			return r;
+		hex_encode(sig, sizeof(sig), sig_hex);
+		json_object_object_add(o, "signature", json_object_new_string(sig_hex));
 	}
-	mac_of(a, body, strlen(body), mac);
+	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	if (strlen(body) > AUDIT_LINE_MAX - 2 * AUDIT_HEAD_LEN - 2)
+		return -E2BIG;
+	audit_mac(a, body, strlen(body), mac);
 	hex_encode(mac, sizeof(mac), mac_hex);
 	n = asprintf(&line, "%s %s\n", mac_hex, body);
-	json_object_put(o);
 	if (n < 0)
 		return -ENOMEM;
 	end = lseek(a->fd, 0, SEEK_END);
@@ -239,8 +468,118 @@ static int audit_append(struct audit *a, struct json_object *o)
 	}
 	a->seq++;
 	memcpy(a->head, mac, sizeof(mac));
-	a->since_checkpoint++;
+	a->file_size = end + n;
+	if (!a->file_first)
+		a->file_first = a->seq;
+	if (checkpoint) {
+		a->since_checkpoint = 0;
+		log_info("audit checkpoint (%s): seq %llu head %s",
+			 json_object_get_string(json_object_object_get(o, "why")),
+			 (unsigned long long)a->seq, prev_hex);
+	} else {
+		a->since_checkpoint++;
+	}
 	return 0;
+}
+
+/* Write the held records, oldest first, while there is space. */
+static void audit_flush_held(struct audit *a)
+{
+	size_t done = 0;
+
+	while (done < a->nheld && !audit_write(a, a->held[done]))
+		json_object_put(a->held[done++]);
+	memmove(a->held, a->held + done, (a->nheld - done) * sizeof(a->held[0]));
+	a->nheld -= done;
+	if (!a->nheld && a->lost) {
+		struct json_object *o = json_object_new_object();
+		char detail[128];
+
+		snprintf(detail, sizeof(detail),
+			 "%llu records were lost: the log had no space and the daemon no room to hold them",
+			 (unsigned long long)a->lost);
+		json_object_object_add(o, "op", json_object_new_string("audit-lost"));
+		json_object_object_add(o, "result", json_object_new_string("error"));
+		json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
+		json_object_object_add(o, "detail", json_object_new_string(detail));
+		if (!audit_write(a, o))
+			a->lost = 0;
+		json_object_put(o);
+	}
+	if (done && !a->nheld && !a->lost)
+		log_warn("the audit log has space again: the %zu records held meanwhile are written",
+			 done);
+}
+
+static void *audit_flusher(void *arg)
+{
+	struct audit *a = arg;
+
+	pthread_mutex_lock(&a->lock);
+	while ((a->nheld || a->lost) && !a->closing) {
+		struct timespec t;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_sec++;
+		pthread_cond_timedwait(&a->wake, &a->lock, &t);
+		if (!a->closing)
+			audit_flush_held(a);
+	}
+	a->flusher_running = false;
+	pthread_mutex_unlock(&a->lock);
+	return NULL;
+}
+
+/*
+ * No space for @o: keep it, to be written first when there is.  Kernel
+ * events may fill only half the room, so that a flood of them leaves
+ * some for the daemon's own records (a revoke).
+ */
+static int audit_hold(struct audit *a, struct json_object *o, bool event)
+{
+	sigset_t all, old;
+
+	if (a->nheld >= (event ? AUDIT_HELD_MAX / 2 : AUDIT_HELD_MAX)) {
+		a->lost++;
+		json_object_put(o);
+		return -ENOSPC;
+	}
+	if (!a->nheld && !a->lost)
+		log_warn("the audit log has no space: holding records in memory until it has");
+	a->held[a->nheld++] = o;
+	if (a->flusher_running)
+		return 0;
+	if (a->flusher_started)
+		pthread_join(a->flusher, NULL);
+	/* Signals are the event loop's (signalfd), even before it blocks them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	a->flusher_started = a->flusher_running =
+		!pthread_create(&a->flusher, NULL, audit_flusher, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return 0;
+}
+
+/*
+ * Time-stamp @o (taking it) and append it, after any records held before
+ * it; held itself when the disk is full.  0 when written or held.
+ */
+static int audit_append(struct audit *a, struct json_object *o, bool event)
+{
+	int r;
+
+	json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
+	if (a->nheld || a->lost)
+		audit_flush_held(a);
+	if (a->nheld || a->lost)
+		return audit_hold(a, o, event);
+	r = audit_write(a, o);
+	if (space_error(r))
+		return audit_hold(a, o, event);
+	json_object_put(o);
+	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
+		r = audit_append(a, checkpoint_new(a, "periodic"), false);
+	return r;
 }
 
 static void comm_of(pid_t pid, char *out, size_t len)
@@ -261,7 +600,7 @@ static void comm_of(pid_t pid, char *out, size_t len)
 	}
 }
 
-static int audit_record_unlocked(struct audit *a, const struct audit_who *who, const char *op,
+int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail)
 {
 	struct json_object *o = json_object_new_object();
@@ -285,13 +624,13 @@ static int audit_record_unlocked(struct audit *a, const struct audit_who *who, c
 		json_object_object_add(o, "errno", json_object_new_int(-result));
 	if (detail)
 		json_object_object_add(o, "detail", json_object_new_string(detail));
-	r = audit_append(a, o);
-	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
-		r = audit_checkpoint_unlocked(a, "periodic");
+	pthread_mutex_lock(&a->lock);
+	r = audit_append(a, o, false);
+	pthread_mutex_unlock(&a->lock);
 	return r;
 }
 
-static int audit_kernel_event_unlocked(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
+int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
 		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,
 		       uint32_t err)
 {
@@ -315,155 +654,8 @@ static int audit_kernel_event_unlocked(struct audit *a, uint32_t type, uint64_t 
 	json_object_object_add(o, "comm", json_object_new_string(comm ?: ""));
 	if (err)
 		json_object_object_add(o, "errno", json_object_new_int64(err));
-	r = audit_append(a, o);
-	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
-		r = audit_checkpoint_unlocked(a, "periodic");
-	return r;
-}
-
-static int audit_checkpoint_unlocked(struct audit *a, const char *why)
-{
-	struct json_object *o = json_object_new_object();
-	char prev_hex[2 * AUDIT_HEAD_LEN + 1], sig_hex[129];
-	uint8_t sig[64];
-	int r;
-
-	hex_encode(a->head, AUDIT_HEAD_LEN, prev_hex);
-	r = checkpoint_sig(a, a->seq + 1, prev_hex, sig, false);
-	if (r) {
-		json_object_put(o);
-		return r;
-	}
-	hex_encode(sig, sizeof(sig), sig_hex);
-	json_object_object_add(o, "op", json_object_new_string("checkpoint"));
-	json_object_object_add(o, "why", json_object_new_string(why));
-	json_object_object_add(o, "public_key", json_object_new_string(a->pub_hex));
-	json_object_object_add(o, "signature", json_object_new_string(sig_hex));
-	r = audit_append(a, o);
-	if (!r) {
-		a->since_checkpoint = 0;
-		log_info("audit checkpoint (%s): seq %llu head %s", why,
-			 (unsigned long long)a->seq, prev_hex);
-	}
-	return r;
-}
-
-static int audit_verify_unlocked(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
-		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints)
-{
-	char line[AUDIT_LINE_MAX + 2], prev_hex[2 * AUDIT_HEAD_LEN + 1];
-	uint8_t prev[AUDIT_HEAD_LEN] = { 0 }, mac[AUDIT_HEAD_LEN], want[AUDIT_HEAD_LEN];
-	uint64_t expect = 1, lineno = 0;
-	bool anchor_seen = false;
-	int fd = openat(a->dirfd, AUDIT_FILE, O_RDONLY | O_CLOEXEC);
-	int r = 0;
-	FILE *f;
-
-	*records = *checkpoints = 0;
-	if (fd < 0 && errno != ENOENT) {
-		snprintf(msg, len, "cannot open the audit log: %s", strerror(errno));
-		return -errno;
-	}
-	f = fd >= 0 ? fdopen(fd, "r") : NULL;
-	while (f && fgets(line, sizeof(line), f)) {
-		struct json_object *o = NULL;
-		const char *body = line + 2 * AUDIT_HEAD_LEN + 1, *op;
-		size_t n = strlen(line);
-		int64_t seq = -1;
-
-		lineno++;
-		if (n < 2 * AUDIT_HEAD_LEN + 3 || line[n - 1] != '\n' ||
-		    line[2 * AUDIT_HEAD_LEN] != ' ' || mac_from_line(line, want)) {
-			snprintf(msg, len, "line %llu: not a record (truncated or damaged line)",
-				 (unsigned long long)lineno);
-			r = -EBADMSG;
-			break;
-		}
-		line[n - 1] = '\0';
-		mac_of(a, body, strlen(body), mac);
-		o = json_tokener_parse(body);
-		proto_int(o, "seq", &seq);
-		if (CRYPTO_memcmp(mac, want, sizeof(mac))) {
-			snprintf(msg, len, "line %llu (record %lld): its MAC does not match: the record was changed or forged",
-				 (unsigned long long)lineno, (long long)seq);
-			r = -EBADMSG;
-		} else if (seq != (int64_t)expect) {
-			snprintf(msg, len, "line %llu: record %lld where %llu was expected: records were deleted, inserted or reordered",
-				 (unsigned long long)lineno, (long long)seq,
-				 (unsigned long long)expect);
-			r = -EBADMSG;
-		} else {
-			hex_encode(prev, sizeof(prev), prev_hex);
-			if (strcmp(json_object_get_string(json_object_object_get(o, "prev")) ?: "",
-				   prev_hex)) {
-				snprintf(msg, len, "line %llu (record %lld): it does not follow the record before it: records were reordered or deleted",
-					 (unsigned long long)lineno, (long long)seq);
-				r = -EBADMSG;
-			}
-		}
-		op = r ? NULL : json_object_get_string(json_object_object_get(o, "op"));
-		if (op && !strcmp(op, "checkpoint")) {
-			uint8_t sig[64];
-			const char *s = json_object_get_string(json_object_object_get(o, "signature"));
-
-			if (!s || hex_decode(s, sig, sizeof(sig)) ||
-			    checkpoint_sig(a, (uint64_t)seq, prev_hex, sig, true)) {
-				snprintf(msg, len, "line %llu (record %lld): bad checkpoint signature",
-					 (unsigned long long)lineno, (long long)seq);
-				r = -EBADMSG;
-			} else {
-				(*checkpoints)++;
-			}
-		}
-		json_object_put(o);
-		if (r)
-			break;
-		if (anchor_seq && (uint64_t)seq == anchor_seq) {
-			anchor_seen = true;
-			if (CRYPTO_memcmp(mac, anchor_head, AUDIT_HEAD_LEN)) {
-				snprintf(msg, len, "record %lld differs from the anchor the kernel keeps: the log was rewritten",
-					 (long long)seq);
-				r = -EBADMSG;
-				break;
-			}
-		}
-		memcpy(prev, mac, sizeof(mac));
-		expect++;
-		(*records)++;
-	}
-	if (f)
-		fclose(f);
-	if (!r && anchor_seq && !anchor_seen) {
-		snprintf(msg, len, "the log ends at record %llu but the kernel's anchor is record %llu: records were removed from the end",
-			 (unsigned long long)(expect - 1), (unsigned long long)anchor_seq);
-		r = -EBADMSG;
-	}
-	if (!r)
-		snprintf(msg, len, "%llu records, %llu signed checkpoints, chain intact%s",
-			 (unsigned long long)*records, (unsigned long long)*checkpoints,
-			 anchor_seq ? ", matches the kernel's anchor" : " (no kernel anchor to compare)");
-	return r;
-}
-
-int audit_record(struct audit *a, const struct audit_who *who, const char *op,
-		 const char *key, uint32_t version, int result, const char *detail)
-{
-	int r;
-
 	pthread_mutex_lock(&a->lock);
-	r = audit_record_unlocked(a, who, op, key, version, result, detail);
-	pthread_mutex_unlock(&a->lock);
-	return r;
-}
-
-int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
-		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,
-		       uint32_t err)
-{
-	int r;
-
-	pthread_mutex_lock(&a->lock);
-	r = audit_kernel_event_unlocked(a, type, kseq, key_id, version, uid, pid, comm, err);
+	r = audit_append(a, o, true);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -473,18 +665,7 @@ int audit_checkpoint(struct audit *a, const char *why)
 	int r;
 
 	pthread_mutex_lock(&a->lock);
-	r = audit_checkpoint_unlocked(a, why);
-	pthread_mutex_unlock(&a->lock);
-	return r;
-}
-
-int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
-		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints)
-{
-	int r;
-
-	pthread_mutex_lock(&a->lock);
-	r = audit_verify_unlocked(a, anchor_seq, anchor_head, msg, len, records, checkpoints);
+	r = audit_append(a, checkpoint_new(a, why), false);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }

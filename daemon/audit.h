@@ -9,8 +9,18 @@
  * stop, a checkpoint record carries an Ed25519 signature (its key also
  * derived from the master key; the public key is in the record) over its
  * sequence number and chain head.  After each record the daemon stores the
- * sequence number and MAC (the head) in the kernel module, outside the
- * file, so that truncation is detected too, and logs it to the journal.
+ * sequence number and MAC (the head) outside the file (audit_anchor.h), so
+ * that truncation is detected too, and logs checkpoints to the journal.
+ *
+ * Past a configured size the file is rotated: closed by a "rotate"
+ * checkpoint and renamed audit.log.<its first seq, 20 digits>; the next
+ * file opens with a "continued" checkpoint chained to the last record of
+ * the one before, so the chain runs on across files and verification
+ * spans all of them (a missing middle file is a gap in the sequence; the
+ * oldest files may be removed, the chain then starts at a "continued").
+ *
+ * A record that finds no space on the disk is held in memory (bounded)
+ * and written, before any other, as soon as there is space again.
  */
 #ifndef HSMKEY_AUDIT_H
 #define HSMKEY_AUDIT_H
@@ -33,12 +43,16 @@ struct audit_who {
 	const char *comm;	/* NULL: looked up from /proc for pid */
 };
 
+/* Open the log in @dirfd; a partial last line is cut off and recorded. */
 int audit_open(struct backend *be, int dirfd, struct audit **out);
+/* Rotate the file once it holds @bytes (0: never). */
+void audit_rotate_at(struct audit *a, uint64_t bytes);
 void audit_close(struct audit *a);
 /*
  * Append one record: @op on @key (NULL: none) version @version (0: none),
- * @result 0 or -errno, @detail a short text (or NULL).  Returns 0 or the
- * error writing it; the record is in the chain only if 0.
+ * @result 0 or -errno, @detail a short text (or NULL).  Returns 0 when it
+ * is written, or held in memory for want of space (audit_held() tells),
+ * or the error writing it (-ENOSPC: no room to hold it either).
  */
 int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail);
@@ -48,12 +62,14 @@ int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint
 		       uint32_t err);
 int audit_checkpoint(struct audit *a, const char *why);
 /*
- * Check the whole file: MACs, sequence, chain, checkpoint signatures, and
+ * Check all its files: MACs, sequence, chain, checkpoint signatures, and
  * the anchor (@anchor_seq 0: none known).  0, or -EBADMSG with @msg naming
  * the first record at fault and what is wrong.
  */
 int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_head,
 		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints);
+/* Are records waiting in memory for space on the disk (or lost for want of it)? */
+bool audit_held(struct audit *a);
 /* The anchor to keep outside the file: the last sequence number and MAC. */
 uint64_t audit_head(struct audit *a, uint8_t *head);
 /* Public key of the checkpoint signatures, hex (for verifiers elsewhere). */

@@ -22,6 +22,7 @@ void config_defaults(struct config *c)
 	snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hsmkey");
 	snprintf(c->socket, sizeof(c->socket), "/run/hsmkey/hsmkeyd.sock");
 	c->deletion_wait = 7 * 86400;
+	c->audit_rotate_size = 64ULL << 20;
 }
 
 static char *trim(char *s, char *end)
@@ -39,6 +40,27 @@ static int set_str(char *dst, size_t size, const char *v)
 	if (strlen(v) >= size)
 		return -ENAMETOOLONG;
 	strcpy(dst, v);
+	return 0;
+}
+
+/* A size: digits, then K, M or G (binary) or nothing; 0 means never. */
+static int parse_size(const char *v, unsigned long long *out)
+{
+	static const char units[] = "KMG";
+	unsigned long long n = 0;
+	const char *u;
+
+	if (!isdigit((unsigned char)*v))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*v); v++) {
+		if (n > (1ULL << 30))
+			return -EINVAL;
+		n = n * 10 + (unsigned long long)(*v - '0');
+	}
+	u = *v ? strchr(units, *v) : NULL;
+	if (*v && (!u || v[1]))
+		return -EINVAL;
+	*out = u ? n << (10 * (u - units + 1)) : n;
 	return 0;
 }
 
@@ -92,6 +114,8 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			    -EINVAL;
 		else if (!strcmp(key, "deletion_wait"))
 			r = parse_duration(val, &n.deletion_wait);
+		else if (!strcmp(key, "audit_rotate_size"))
+			r = parse_size(val, &n.audit_rotate_size);
 		else if (!strcmp(key, "verbose")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.verbose = !strcmp(val, "yes");
@@ -108,6 +132,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "verbose") ? " (yes or no)" :
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
+				 !strcmp(key, "audit_rotate_size") ? " (bytes, or a number followed by K, M or G; 0: never)" :
 				 !strcmp(key, "deletion_wait") ? " (a duration such as 7d, 12h, 30m or 45s, from 1s to 3650d)" :
 				 " (an absolute path)");
 	}

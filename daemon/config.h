@@ -21,6 +21,7 @@ struct config {
 	bool passphrase;	/* master_key = passphrase */
 	char passphrase_file[PATH_MAX];
 	long long deletion_wait;	/* seconds: schedule-deletion's waiting period */
+	unsigned long long audit_rotate_size;	/* bytes; 0: never rotate */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

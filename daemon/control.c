@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "audit.h"
+#include "audit_anchor.h"
 #include "control.h"
 #include "kernel.h"
 #include "proto.h"
@@ -332,7 +333,6 @@ static int op_import(struct request *rq)
 }
 
 /* What the kernel holds, from one dump, sorted by id and version. */
-static void audit_anchor(struct daemon *d);
 static void note_deletion(struct daemon *d, int64_t at);
 
 struct list_ctx {
@@ -787,22 +787,17 @@ static int op_show(struct request *rq)
 	return 0;
 }
 
-/* Check the audit log against itself and the kernel's anchor. */
+/* Check the audit log against itself and its anchor. */
 static int op_audit_verify(struct request *rq)
 {
 	uint8_t head[AUDIT_HEAD_LEN];
-	uint64_t anchor = 0, records, checkpoints;
-	struct kernel *k;
+	uint64_t anchor, records, checkpoints;
 	char msg[256];
 	int r;
 
 	if (!rq->d->audit)
 		return fail(rq, ENOENT, "this daemon keeps no audit log");
-	if (!kernel_open(&k)) {
-		if (kernel_audit_get(k, instance(rq->d), &anchor, head))
-			anchor = 0;
-		kernel_close(k);
-	}
+	audit_anchor_get(rq->d, &anchor, head);
 	r = audit_verify(rq->d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints);
 	if (r)
 		return fail(rq, EBADMSG, "the audit log does not verify: %s", msg);
@@ -1155,34 +1150,6 @@ static const struct {
 	{ "import-key-renew", true, op_import_key_renew },
 };
 
-/*
- * Keep the chain head outside the file: in the kernel module.  The change
- * goes out on the socket registered on /dev/hsmkey (see kernel.h); the
- * socket it is built on is kept across records (every kernel event makes
- * a record, in the poll loop), opened again after a failure.
- */
-static void audit_anchor(struct daemon *d)
-{
-	uint8_t head[AUDIT_HEAD_LEN];
-	uint64_t seq;
-	int r;
-
-	pthread_mutex_lock(&d->lock);
-	/* Under the lock: the kernel only moves forward, so in order. */
-	seq = audit_head(d->audit, head);
-	if (!seq || (!d->anchor && kernel_open(&d->anchor)))
-		goto out;
-	r = kernel_audit_set(d->anchor, instance(d), seq, head);
-	if (r) {
-		log_debug("cannot store the audit anchor in the kernel: %s%s%s", strerror(-r),
-			  *kernel_errmsg(d->anchor) ? ": " : "", kernel_errmsg(d->anchor));
-		kernel_close(d->anchor);
-		d->anchor = NULL;
-	}
-out:
-	pthread_mutex_unlock(&d->lock);
-}
-
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
 {
 	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
@@ -1225,29 +1192,6 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 					     e->uid, e->pid, e->comm, e->err))
 		audit_anchor(d);
 	return 0;
-}
-
-/*
- * At start: check the log against the kernel's anchor before adding to it.
- * A mismatch (truncation, rewriting) is logged and recorded in the chain
- * itself, so that the evidence survives the anchor moving on.
- */
-void control_audit_check(struct daemon *d)
-{
-	uint8_t head[AUDIT_HEAD_LEN];
-	uint64_t anchor = 0, records, checkpoints;
-	struct kernel *k;
-	char msg[256];
-
-	if (!d->audit || kernel_open(&k))
-		return;
-	if (kernel_audit_get(k, instance(d), &anchor, head))
-		anchor = 0;
-	kernel_close(k);
-	if (!audit_verify(d->audit, anchor, head, msg, sizeof(msg), &records, &checkpoints))
-		return;
-	log_error("the audit log does not verify: %s", msg);
-	control_audit(d, "audit-check", -EBADMSG, msg);
 }
 
 void control_events_open(struct daemon *d)
@@ -1321,6 +1265,10 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 		return 0;
 	snprintf(what, sizeof(what), "requested: %s", op);
 	r = audit_record(d->audit, &who, "request", request_subject(req), 0, 0, what);
+	if (!r && audit_held(d->audit))
+		r = -ENOSPC;	/* held in memory until the log has space again */
+	if (r == -ENOSPC && !strcmp(op, "revoke"))
+		return 0;	/* never refused for want of audit space: hsmkeyd(8) */
 	if (r) {
 		log_error("cannot write the audit log: %s%s", strerror(-r),
 			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");

@@ -50,7 +50,6 @@ int control_serve(struct daemon *d, int cfd);
 int control_load_all(struct daemon *d);
 /* Join the kernel's events group if not yet (the module may load later). */
 void control_events_open(struct daemon *d);
-void control_audit_check(struct daemon *d);
 /* Record every queued kernel event; a gap or overrun sets @resync. */
 void control_events_read(struct daemon *d);
 /* The seconds until a deletion is due (0: now; -1: none pending). */

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <linux/netlink.h>
 #include <netlink/genl/ctrl.h>
@@ -714,7 +715,29 @@ int kernel_events_fd(struct kernel *k)
 struct event_call {
 	int (*fn)(const struct kernel_event *e, void *arg);
 	void *arg;
+	int family;
+	uint32_t forged, forged_port;	/* messages not from the kernel */
 };
+
+/*
+ * Every message, before libnl looks at it: only the kernel (port 0)
+ * speaks for the module.  Any local process may send a netlink unicast to
+ * this socket's port; a forged event would be written into the audit log
+ * as the kernel's, or open a false gap in its sequence (an "events-lost"
+ * record and a reconciliation), and a forged error or overrun message
+ * would make the daemon leave the events group.
+ */
+static int from_kernel(struct nl_msg *msg, void *arg)
+{
+	const struct sockaddr_nl *src = nlmsg_get_src(msg);
+	struct event_call *c = arg;
+
+	if (src && src->nl_pid == 0 && nlmsg_hdr(msg)->nlmsg_type == c->family)
+		return NL_OK;
+	if (!c->forged++)
+		c->forged_port = src ? src->nl_pid : 0;
+	return NL_SKIP;
+}
 
 static int on_event(struct nl_msg *msg, void *arg)
 {
@@ -756,19 +779,27 @@ static int any_seq(struct nl_msg *msg, void *arg)
 int kernel_events_read(struct kernel *k, int (*fn)(const struct kernel_event *e, void *arg),
 		       void *arg)
 {
-	struct event_call c = { .fn = fn, .arg = arg };
+	struct event_call c = { .fn = fn, .arg = arg, .family = k->family };
 	struct nl_cb *cb = nl_cb_alloc(NL_CB_DEFAULT);
+	static time_t warned;
 	int r;
 
 	if (!cb)
 		return -ENOMEM;
 	/* Events are not replies: they carry no sequence number of ours. */
 	nl_cb_set(cb, NL_CB_SEQ_CHECK, NL_CB_CUSTOM, any_seq, NULL);
+	nl_cb_set(cb, NL_CB_MSG_IN, NL_CB_CUSTOM, from_kernel, &c);
 	nl_cb_set(cb, NL_CB_VALID, NL_CB_CUSTOM, on_event, &c);
 	do
 		r = nl_recvmsgs(k->sk, cb);
 	while (r >= 0);
 	nl_cb_put(cb);
+	/* At most one warning a minute: the sender could flood the log too. */
+	if (c.forged && time(NULL) - warned >= 60) {
+		warned = time(NULL);
+		log_warn("ignored %u message(s) on the kernel's events socket that did not come from the kernel (first from netlink port %u)",
+			 c.forged, c.forged_port);
+	}
 	/* libnl reports the socket's ENOBUFS as NLE_NOMEM. */
 	if (r == -NLE_NOMEM)
 		return -ENOBUFS;

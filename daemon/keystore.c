@@ -56,6 +56,7 @@ struct keystore {
 	int keysfd;
 	int lockfd;
 	uint8_t instance[HSMKEY_OWNER_LEN];
+	struct json_object *records;	/* daemon records, in root.json */
 	struct backend be;
 	pthread_mutex_t lock;		/* the backend ops: one thread at a time */
 };
@@ -113,6 +114,7 @@ static void ks_kdf_check(const uint8_t *master, uint8_t *out)
 }
 
 static const char *jstr(struct json_object *o, const char *k);
+static int64_t jint(struct json_object *o, const char *k);
 
 static int ks_read_pass(const char *path, char *pass, size_t size, size_t *passlen)
 {
@@ -337,42 +339,104 @@ static int ks_gcm(const uint8_t *master, bool seal, const uint8_t *aad, int aadl
 }
 
 /*
- * STATE/root.json: a random secret sealed under the master key, what
- * ks_derive() derives from.  Sealed again when the master key changes.
+ * STATE/root.json: what must survive master key replacements, sealed as
+ * one whole under the master key (sealed again when it changes): the
+ * random secret that ks_derive() derives from, and the daemon's own small
+ * records (record_load/record_store: the audit anchor).  Format 1 held
+ * the secret alone; it is read and written back as format 2.
  */
-static const uint8_t ks_root_aad[] = "hsmkey root v1";
+#define KS_ROOT_MAX	16384
+#define KS_RECORD_MAX	1024
+static const uint8_t ks_root_aad1[] = "hsmkey root v1";
+static const uint8_t ks_root_aad[] = "hsmkey root v2";
+
+/* The plaintext of the root record: JSON holding the secret; wipe it, then free. */
+static char *ks_root_plain(const struct keystore *ks, size_t *len)
+{
+	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
+	size_t size = strlen(records) + 2 * KS_MASTER_LEN + 64;
+	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size);
+
+	if (!text)
+		return NULL;
+	hex_encode(ks->root, KS_MASTER_LEN, hex);
+	*len = (size_t)snprintf(text, size, "{\"root\":\"%s\",\"records\":%s}", hex, records);
+	wipe(hex, sizeof(hex));
+	return text;
+}
 
 static int ks_root_store(struct keystore *ks)
 {
-	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], sealed[KS_MASTER_LEN];
-	char text[512], h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1];
-	char h3[2 * KS_TAG_LEN + 1], h4[2 * KS_MASTER_LEN + 1];
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], *sealed = NULL;
+	char h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1], h3[2 * KS_TAG_LEN + 1];
 	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
-	int len, r;
+	size_t len = 0;
+	char *plain = ks_root_plain(ks, &len), *hex = NULL, *text = NULL;
+	int r = -ENOMEM, n;
 
-	if (RAND_bytes(nonce, sizeof(nonce)) != 1)
-		return -EIO;
-	r = ks_gcm(master, true, ks_root_aad, sizeof(ks_root_aad), nonce, tag, ks->root,
-		   sealed, KS_MASTER_LEN);
+	if (!plain || len > KS_ROOT_MAX)
+		goto out;
+	sealed = malloc(len);
+	hex = malloc(2 * len + 1);
+	text = malloc(2 * len + 256);
+	if (!sealed || !hex || !text)
+		goto out;
+	r = RAND_bytes(nonce, sizeof(nonce)) == 1 ? 0 : -EIO;
+	if (!r)
+		r = ks_gcm(master, true, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
+			   (const uint8_t *)plain, sealed, (int)len);
 	if (r)
-		return r;
+		goto out;
 	hex_encode(mkid, KS_MKID_LEN, h1);
 	hex_encode(nonce, sizeof(nonce), h2);
 	hex_encode(tag, sizeof(tag), h3);
-	hex_encode(sealed, sizeof(sealed), h4);
-	len = snprintf(text, sizeof(text),
-		       "{ \"format\": 1, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
-		       h1, h2, h3, h4);
-	return write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)len, 0600);
+	hex_encode(sealed, len, hex);
+	n = snprintf(text, 2 * len + 256,
+		     "{ \"format\": 2, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
+		     h1, h2, h3, hex);
+	r = write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)n, 0600);
+out:
+	if (plain)
+		wipe(plain, len);
+	free(plain);
+	free(sealed);
+	free(hex);
+	free(text);
+	return r;
+}
+
+/* The root record's plaintext @plain (@len bytes, format 2) into @ks. */
+static int ks_root_parse(struct keystore *ks, const char *plain, size_t len)
+{
+	struct json_object *o = json_tokener_parse(plain), *rec;
+	int r = -EBADMSG;
+
+	if (strlen(plain) != len || !o || !json_object_is_type(o, json_type_object) ||
+	    hex_decode(jstr(o, "root"), ks->root, KS_MASTER_LEN) ||
+	    !json_object_object_get_ex(o, "records", &rec) ||
+	    !json_object_is_type(rec, json_type_object))
+		goto out;
+	json_object_object_foreach(rec, k, v) {
+		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
+			goto out;
+	}
+	json_object_put(ks->records);
+	ks->records = json_object_get(rec);
+	r = 0;
+out:
+	json_object_put(o);
+	return r;
 }
 
 static int ks_root_load(struct keystore *ks, const char *dir)
 {
-	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], sealed[KS_MASTER_LEN], mkid[KS_MKID_LEN];
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], mkid[KS_MKID_LEN], *sealed = NULL;
+	size_t slen = 0;
 	const uint8_t *master;
 	struct json_object *o;
-	char text[512];
-	int fd, n, r;
+	const char *hex;
+	char *text;
+	int fd, n, r, format;
 
 	fd = openat(ks->dirfd, KS_ROOT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
@@ -382,21 +446,90 @@ static int ks_root_load(struct keystore *ks, const char *dir)
 	}
 	if (fd < 0)
 		return log_errno(errno, "cannot open %s/%s: %m", dir, KS_ROOT);
-	n = read_full(fd, text, sizeof(text) - 1);
+	text = malloc(2 * KS_ROOT_MAX + 512);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read_full(fd, text, 2 * KS_ROOT_MAX + 511);
 	close(fd);
 	text[n > 0 ? n : 0] = '\0';
 	o = json_tokener_parse(text);
-	r = !o || hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
+	free(text);
+	format = o ? (int)jint(o, "format") : -1;
+	hex = o ? jstr(o, "sealed") : NULL;
+	slen = hex ? strlen(hex) / 2 : 0;
+	sealed = slen ? malloc(slen + 1) : NULL;
+	r = !o || (format != 1 && format != 2) || !sealed ||
+	    (format == 1 && slen != KS_MASTER_LEN) ||
+	    hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
 	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
 	    hex_decode(jstr(o, "tag"), tag, sizeof(tag)) ||
-	    hex_decode(jstr(o, "sealed"), sealed, sizeof(sealed));
+	    hex_decode(hex, sealed, slen);
 	json_object_put(o);
 	master = r ? NULL : ks_master_for(ks, mkid);
-	if (!master || ks_gcm(master, false, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
-			      sealed, ks->root, KS_MASTER_LEN))
+	if (!master)
+		r = -EBADMSG;
+	else if (format == 1)
+		r = ks_gcm(master, false, ks_root_aad1, sizeof(ks_root_aad1), nonce, tag,
+			   sealed, ks->root, KS_MASTER_LEN);
+	else if (!(r = ks_gcm(master, false, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
+			      sealed, sealed, (int)slen))) {
+		sealed[slen] = '\0';
+		r = ks_root_parse(ks, (const char *)sealed, slen);
+	}
+	if (sealed)
+		wipe(sealed, slen);
+	free(sealed);
+	if (r)
 		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
 				 dir, KS_ROOT);
 	return 0;
+}
+
+/* Daemon record @name (backend.h): the length read, -ENOENT if none. */
+int ks_record_load(struct keystore *ks, const char *name, void *buf, size_t len)
+{
+	uint8_t data[KS_RECORD_MAX];
+	struct json_object *v;
+	const char *hex;
+	size_t n;
+
+	if (!valid_name(name))
+		return -EINVAL;
+	if (!json_object_object_get_ex(ks->records, name, &v))
+		return -ENOENT;
+	hex = json_object_get_string(v);
+	n = strlen(hex) / 2;
+	if (n > sizeof(data) || hex_decode(hex, data, n))
+		return -EBADMSG;
+	if (n > len)
+		return -EMSGSIZE;
+	memcpy(buf, data, n);
+	return (int)n;
+}
+
+int ks_record_store(struct keystore *ks, const char *name, const void *buf, size_t len)
+{
+	char hex[2 * KS_RECORD_MAX + 1];
+	struct json_object *old = NULL;
+	int r;
+
+	if (!valid_name(name) || len > KS_RECORD_MAX)
+		return -EINVAL;
+	hex_encode(buf, len, hex);
+	if (json_object_object_get_ex(ks->records, name, &old))
+		json_object_get(old);
+	json_object_object_add(ks->records, name, json_object_new_string(hex));
+	r = ks_root_store(ks);
+	/* Not stored: memory keeps what the disk has. */
+	if (r && old)
+		json_object_object_add(ks->records, name, old);
+	else if (r)
+		json_object_object_del(ks->records, name);
+	else
+		json_object_put(old);
+	return r;
 }
 
 /* A key for another purpose, derived from the root secret (HKDF-SHA256). */
@@ -445,6 +578,11 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		log_warn("cannot lock the master key in memory: %m");
 	madvise(ks, sizeof(*ks), MADV_DONTDUMP);
 	ks->dirfd = ks->keysfd = ks->lockfd = -1;
+	ks->records = json_object_new_object();
+	if (!ks->records) {
+		munmap(ks, sizeof(*ks));
+		return -ENOMEM;
+	}
 	{
 		/* Recursive: list() callbacks may call the backend again. */
 		pthread_mutexattr_t attr;
@@ -456,6 +594,7 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 	}
 	if (passfile) {
 		if (strlen(passfile) >= sizeof(ks->passfile)) {
+			json_object_put(ks->records);
 			munmap(ks, sizeof(*ks));
 			return -ENAMETOOLONG;
 		}
@@ -517,6 +656,7 @@ void ks_close(struct keystore *ks)
 	wipe(ks->master, sizeof(ks->master));
 	wipe(ks->next, sizeof(ks->next));
 	wipe(ks->root, sizeof(ks->root));
+	json_object_put(ks->records);
 	munmap(ks, sizeof(*ks));
 }
 
@@ -583,6 +723,7 @@ static int ks_crypt(const uint8_t *master, const struct ks_key *key, bool seal,
 struct ks_ver {
 	uint32_t version;
 	int64_t created;
+	uint64_t used_bytes, used_requests;	/* spent by the kernel */
 	uint8_t nonce[KS_NONCE_LEN];
 	uint8_t tag[KS_TAG_LEN];
 	uint8_t sealed[KS_SEALED_MAX];
@@ -626,6 +767,8 @@ static int ks_unseal(const struct keystore *ks, const struct ks_record *rec, uin
 	*key = rec->meta;
 	key->version = v->version;
 	key->version_created = v->created;
+	key->used_bytes = v->used_bytes;
+	key->used_requests = v->used_requests;
 	if (!master)
 		return -EBADMSG;	/* sealed under a master key we do not have */
 	r = ks_crypt(master, key, false, v->nonce, (uint8_t *)v->tag, v->sealed, plain, len);
@@ -661,6 +804,9 @@ static int ks_seal_version(const struct keystore *ks, const struct ks_key *key,
 	o = json_object_new_object();
 	json_object_object_add(o, "version", json_object_new_int64(key->version));
 	json_object_object_add(o, "created", json_object_new_int64(key->version_created));
+	json_object_object_add(o, "used_bytes", json_object_new_int64((int64_t)key->used_bytes));
+	json_object_object_add(o, "used_requests",
+			       json_object_new_int64((int64_t)key->used_requests));
 	hex_encode(nonce, sizeof(nonce), hex);
 	json_object_object_add(o, "nonce", json_object_new_string(hex));
 	hex_encode(tag, sizeof(tag), hex);
@@ -704,6 +850,7 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 	}
 	if (!r && add) {
 		key = *add;
+		key.used_bytes = key.used_requests = 0;
 		key.has_policy = meta->has_policy;
 		key.policy = meta->policy;
 		r = ks_seal_version(ks, &key, versions);
@@ -722,8 +869,11 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 	json_object_object_add(o, "id", json_object_new_string(hex));
 	json_object_object_add(o, "state", json_object_new_string(ks_state_name(meta->state)));
 	json_object_object_add(o, "created", json_object_new_int64(meta->created));
-	if (meta->state == KS_PENDING_DELETION)
+	if (meta->state == KS_PENDING_DELETION) {
 		json_object_object_add(o, "delete_at", json_object_new_int64(meta->delete_at));
+		json_object_object_add(o, "prior_state",
+				       json_object_new_string(ks_state_name(meta->prior_state)));
+	}
 	if (meta->has_policy)
 		json_object_object_add(o, "policy", ks_policy_to_json(&meta->policy));
 	hex_encode(mkid, KS_MKID_LEN, hex);
@@ -735,6 +885,25 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 	    write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
 	json_object_put(o);
 	return r;
+}
+
+/* A version's spent usage: absent in files from before it was kept. */
+static int ks_parse_usage(struct json_object *e, struct ks_ver *v)
+{
+	struct json_object *b, *q;
+	bool hb = json_object_object_get_ex(e, "used_bytes", &b);
+	bool hq = json_object_object_get_ex(e, "used_requests", &q);
+
+	if (hb != hq)
+		return -EINVAL;
+	if (!hb)
+		return 0;
+	if (!json_object_is_type(b, json_type_int) || !json_object_is_type(q, json_type_int) ||
+	    json_object_get_int64(b) < 0 || json_object_get_int64(q) < 0)
+		return -EINVAL;
+	v->used_bytes = (uint64_t)json_object_get_int64(b);
+	v->used_requests = (uint64_t)json_object_get_int64(q);
+	return 0;
 }
 
 /*
@@ -787,9 +956,19 @@ static int ks_parse_record(const char *file, const char *data, size_t n,
 	    !json_object_is_type(va, json_type_array))
 		goto out;
 	if (rec->meta.state == KS_PENDING_DELETION) {
+		struct json_object *ps;
+
 		rec->meta.delete_at = jint(o, "delete_at");
 		if (rec->meta.delete_at < 0)
 			goto out;
+		/* Files from before prior_state was kept: disabled on cancel. */
+		rec->meta.prior_state = KS_DISABLED;
+		if (json_object_object_get_ex(o, "prior_state", &ps)) {
+			rec->meta.prior_state = ks_state_from_name(jstr(o, "prior_state"));
+			if (rec->meta.prior_state < 0 ||
+			    rec->meta.prior_state == KS_PENDING_DELETION)
+				goto out;
+		}
 	}
 	if (json_object_object_get_ex(o, "policy", &pol)) {
 		if (ks_policy_from_json(pol, &rec->meta.policy))
@@ -814,12 +993,16 @@ static int ks_parse_record(const char *file, const char *data, size_t n,
 			goto out;
 		v->version = (uint32_t)version;
 		v->created = jint(e, "created");
+		if (ks_parse_usage(e, v))
+			goto out;
 	}
 	rec->nver = (uint32_t)nv;
 	strcpy(rec->meta.name, name);
 	rec->meta.current = rec->v[nv - 1].version;
 	rec->meta.version = rec->meta.current;
 	rec->meta.version_created = rec->v[nv - 1].created;
+	rec->meta.used_bytes = rec->v[nv - 1].used_bytes;
+	rec->meta.used_requests = rec->v[nv - 1].used_requests;
 	/* The file name must be the key's name: no key answers for another. */
 	if (strlen(file) != strlen(name) + 5 || strncmp(file, name, strlen(name)) ||
 	    strcmp(file + strlen(name), ".json"))
@@ -939,6 +1122,8 @@ int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 			*out = rec->meta;
 			out->version = rec->v[idx].version;
 			out->version_created = rec->v[idx].created;
+			out->used_bytes = rec->v[idx].used_bytes;
+			out->used_requests = rec->v[idx].used_requests;
 		}
 	}
 	free(rec);
@@ -982,9 +1167,14 @@ int ks_create(struct keystore *ks, const char *name, int type,
 	return r;
 }
 
-/* Change @name's metadata with @fn, re-sealing every version. */
+/*
+ * Change @name's record with @fn (an error from it, or a positive return
+ * meaning "nothing to change", leaves the file alone), re-sealing every
+ * version.  @out: the key afterwards, without secrets.
+ */
 static int ks_update(struct keystore *ks, const char *name,
-		     void (*fn)(struct ks_key *meta, const void *arg), const void *arg)
+		     int (*fn)(struct ks_record *rec, struct ks_key *meta, const void *arg),
+		     const void *arg, struct ks_key *out)
 {
 	struct ks_record *rec = ks_record_new();
 	struct ks_key meta;
@@ -995,8 +1185,13 @@ static int ks_update(struct keystore *ks, const char *name,
 	r = ks_load_name(ks, name, rec, false);
 	if (!r) {
 		meta = rec->meta;
-		fn(&meta, arg);
-		r = ks_store(ks, rec, &meta, NULL);
+		r = fn(rec, &meta, arg);
+		if (!r)
+			r = ks_store(ks, rec, &meta, NULL);
+		if (r > 0)
+			r = 0;
+		if (!r && out)
+			*out = meta;
 	}
 	free(rec);
 	return r;
@@ -1007,21 +1202,39 @@ struct ks_state_arg {
 	int64_t delete_at;
 };
 
-static void ks_put_state(struct ks_key *meta, const void *arg)
+/*
+ * The state rules (backend.h): revoked is terminal, also behind a pending
+ * deletion; scheduling remembers the state before it.
+ */
+static int ks_put_state(struct ks_record *rec, struct ks_key *meta, const void *arg)
 {
 	const struct ks_state_arg *a = arg;
+	bool revoked = meta->state == KS_REVOKED ||
+		       (meta->state == KS_PENDING_DELETION && meta->prior_state == KS_REVOKED);
 
+	(void)rec;
+	if (revoked && a->state != KS_PENDING_DELETION)
+		return -EPERM;
+	if (a->state == KS_PENDING_DELETION) {
+		if (meta->state != KS_PENDING_DELETION)
+			meta->prior_state = meta->state;
+		meta->delete_at = a->delete_at;
+	} else {
+		meta->prior_state = 0;
+		meta->delete_at = 0;
+	}
 	meta->state = a->state;
-	meta->delete_at = a->state == KS_PENDING_DELETION ? a->delete_at : 0;
+	return 0;
 }
 
 int ks_set_state_at(struct keystore *ks, const char *name, int state, int64_t delete_at)
 {
 	struct ks_state_arg a = { state, delete_at };
 
-	if (state < KS_ACTIVE || state > KS_PENDING_DELETION)
+	if (state < KS_ACTIVE || state > KS_PENDING_DELETION ||
+	    (state == KS_PENDING_DELETION && delete_at < 0))
 		return -EINVAL;
-	return ks_update(ks, name, ks_put_state, &a);
+	return ks_update(ks, name, ks_put_state, &a, NULL);
 }
 
 int ks_set_state(struct keystore *ks, const char *name, int state)
@@ -1029,15 +1242,67 @@ int ks_set_state(struct keystore *ks, const char *name, int state)
 	return ks_set_state_at(ks, name, state, 0);
 }
 
-static void ks_put_policy(struct ks_key *meta, const void *arg)
+static int ks_put_cancel(struct ks_record *rec, struct ks_key *meta, const void *arg)
 {
+	(void)rec;
+	(void)arg;
+	if (meta->state != KS_PENDING_DELETION)
+		return -EINVAL;
+	meta->state = meta->prior_state ? meta->prior_state : KS_DISABLED;
+	meta->prior_state = 0;
+	meta->delete_at = 0;
+	return 0;
+}
+
+int ks_cancel_deletion(struct keystore *ks, const char *name, struct ks_key *out)
+{
+	return ks_update(ks, name, ks_put_cancel, NULL, out);
+}
+
+static int ks_put_policy(struct ks_record *rec, struct ks_key *meta, const void *arg)
+{
+	(void)rec;
 	meta->policy = *(const struct ks_policy *)arg;
 	meta->has_policy = true;
+	return 0;
 }
 
 int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p)
 {
-	return ks_update(ks, name, ks_put_policy, p);
+	return ks_update(ks, name, ks_put_policy, p, NULL);
+}
+
+struct ks_usage_arg {
+	uint32_t version;
+	uint64_t bytes, requests;
+};
+
+/* Spent usage only grows: a smaller figure (a stale report) changes nothing. */
+static int ks_put_usage(struct ks_record *rec, struct ks_key *meta, const void *arg)
+{
+	const struct ks_usage_arg *a = arg;
+	uint32_t idx = ks_find_version(rec, a->version);
+	struct ks_ver *v;
+
+	(void)meta;
+	if (idx == UINT32_MAX)
+		return -ENOENT;
+	v = &rec->v[idx];
+	if (a->bytes <= v->used_bytes && a->requests <= v->used_requests)
+		return 1;
+	v->used_bytes = a->bytes > v->used_bytes ? a->bytes : v->used_bytes;
+	v->used_requests = a->requests > v->used_requests ? a->requests : v->used_requests;
+	return 0;
+}
+
+int ks_set_usage(struct keystore *ks, const char *name, uint32_t version,
+		 uint64_t used_bytes, uint64_t used_requests)
+{
+	struct ks_usage_arg a = { version, used_bytes, used_requests };
+
+	if (!version)
+		return -EINVAL;
+	return ks_update(ks, name, ks_put_usage, &a, NULL);
 }
 
 int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
@@ -1061,6 +1326,7 @@ int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
 	key = rec->meta;
 	key.version = key.current = rec->meta.current + 1;
 	key.version_created = (int64_t)time(NULL);
+	key.used_bytes = key.used_requests = 0;
 	if (RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
 		r = -EIO;
 	else if (material)
@@ -1404,6 +1670,27 @@ static int emb_set_state(struct backend *b, const char *name, int state, int64_t
 	return EMB_LOCKED(b, ks_set_state_at(be_ks(b), name, state, delete_at));
 }
 
+static int emb_cancel_deletion(struct backend *b, const char *name, struct ks_key *out)
+{
+	return EMB_LOCKED(b, ks_cancel_deletion(be_ks(b), name, out));
+}
+
+static int emb_set_usage(struct backend *b, const char *name, uint32_t version,
+			 uint64_t used_bytes, uint64_t used_requests)
+{
+	return EMB_LOCKED(b, ks_set_usage(be_ks(b), name, version, used_bytes, used_requests));
+}
+
+static int emb_record_load(struct backend *b, const char *name, void *buf, size_t len)
+{
+	return EMB_LOCKED(b, ks_record_load(be_ks(b), name, buf, len));
+}
+
+static int emb_record_store(struct backend *b, const char *name, const void *buf, size_t len)
+{
+	return EMB_LOCKED(b, ks_record_store(be_ks(b), name, buf, len));
+}
+
 static int emb_set_policy(struct backend *b, const char *name, const struct ks_policy *p)
 {
 	return EMB_LOCKED(b, ks_set_policy(be_ks(b), name, p));
@@ -1443,10 +1730,14 @@ static const struct backend_ops embedded_ops = {
 	.get = emb_get,
 	.list = emb_list,
 	.set_state = emb_set_state,
+	.cancel_deletion = emb_cancel_deletion,
 	.set_policy = emb_set_policy,
+	.set_usage = emb_set_usage,
 	.rotate = emb_rotate,
 	.destroy = emb_destroy,
 	.derive = emb_derive,
+	.record_load = emb_record_load,
+	.record_store = emb_record_store,
 	.instance = emb_instance,
 	.close = emb_close,
 };

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include "audit.h"
+#include "audit_anchor.h"
 #include "backend.h"
 #include "config.h"
 #include "control.h"
@@ -160,7 +161,8 @@ int main(int argc, char **argv)
 		d.be->ops->close(d.be);
 		return 1;
 	}
-	control_audit_check(&d);
+	audit_rotate_at(d.audit, cfg.audit_rotate_size);
+	audit_anchor_check(&d);
 	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
 		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
 		d.be->ops->close(d.be);

@@ -73,7 +73,7 @@ daemon_stop
 
 # The audit log with the kernel: events recorded, the anchor kept.
 daemon_start || fail "hsmkeyd starts for the audit checks"
-check "audit verify matches the kernel's anchor" bash -c "'$top/build/hsmkeyctl' --socket '$sock' audit verify | grep -q \"matches the kernel's anchor\""
+check "audit verify matches its anchor" bash -c "'$top/build/hsmkeyctl' --socket '$sock' audit verify | grep -q \"matches its anchor\""
 as_nobody "$afalg" bind "$token" >/dev/null
 sleep 0.5
 check "a kernel bind event is in the audit log, with who did it" python3 -c '

@@ -4,11 +4,11 @@
 # names the record at fault after each kind of tampering (a changed field, a
 # deleted, reordered or inserted record, another keystore's log); writes
 # that fail refuse changes (fail closed) unless configured otherwise.
-# Truncation needs the kernel's anchor: tests/guest/t_keys.sh covers it.
+# Truncation and torn lines: tests/host/test_audit_anchor.sh.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
+trap 'daemon_stop; [[ -n $KEEP ]] || rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl
@@ -54,18 +54,22 @@ check "no token in the log" bash -c "[[ -n '$token_b' ]] && ! grep -qi '$token_b
 check "outside checkpoints, no hex string longer than a chain hash (material, tokens)" bash -c "
 	! grep -v '\"op\":\"checkpoint\"' '$log' | cut -c 66- | grep -qiE '[0-9a-f]{65}'"
 cp "$log" "$work/good.log"
+# The whole state directory: the keystore keeps the log's anchor, which a
+# log copied back alone (a truncation) no longer matches.
+cp -a "$work/state" "$work/good-state"
+restore() { rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"; }
 
 sed -i '3s/"uid":0/"uid":1/' "$log"
 check "a changed field is found, by line" verify_fails 'line 3 \(record 3\): its MAC does not match'
-cp "$work/good.log" "$log"; sed -i '4d' "$log"
+restore; sed -i '4d' "$log"
 check "a deleted record is found" verify_fails 'line 4: record 5 where 4 was expected'
-cp "$work/good.log" "$log"; python3 -c '
+restore; python3 -c '
 import sys
 l = open(sys.argv[1]).readlines(); l[3], l[4] = l[4], l[3]; open(sys.argv[1], "w").writelines(l)' "$log"
 check "reordered records are found" verify_fails 'line 4: record 5 where 4 was expected'
-cp "$work/good.log" "$log"; sed -i '5{h;s/"seq":5/"seq":6/;x};5G' "$log"
+restore; sed -i '5{h;s/"seq":5/"seq":6/;x};5G' "$log"
 check "an inserted (copied, renumbered) record is found" verify_fails 'line 6 \(record 6\): its MAC does not match'
-cp "$work/good.log" "$log"
+restore
 # A well-formed log of another keystore (its own keys) does not verify here.
 other=$work/other
 ( work=$other; mkdir -p "$work"; sock=$work/s
@@ -74,7 +78,7 @@ other=$work/other
   "$hctl" --socket "$sock" create z --type aes-256-xts >/dev/null; kill "$pid"; wait "$pid" )
 cp "$other/state/audit.log" "$log"
 check "another keystore's log is refused" verify_fails 'line 1 \(record 1\): its MAC does not match'
-cp "$work/good.log" "$log"
+restore
 daemon_start && check "restored: verify accepts it" quiet ctl audit verify; daemon_stop
 
 # Fail closed: a log that cannot grow refuses changes, and says so.
@@ -94,18 +98,23 @@ start_limited() {	# [CONFIG]: the daemon with a 24 KiB file size limit
 	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
 	return 1
 }
+stop_limited() {	# not a child of this shell: wait until it is gone
+	kill "$daemon_pid"
+	while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
+	daemon_pid=
+}
 start_limited || fail "hsmkeyd starts under a file size limit"
 n=$(filled)
 check "once the log cannot grow, changes are refused ($n creates in)" \
 	grep -q 'the audit log cannot be written, so changes are refused' "$work/f.err"
 check "and the refused change did not happen" bash -c "! '$hctl' --socket '$sock' list | grep -q '^f$n '"
 check "reading still works" quiet ctl list
-daemon_stop
+stop_limited
 printf 'audit_fail_closed = no\n' > "$work/open.conf"
 start_limited "$work/open.conf" || fail "hsmkeyd starts with audit_fail_closed = no"
 check "with audit_fail_closed = no, changes go on" quiet ctl create open1 --type aes-256-xts
 check "and the log says what was not recorded" grep -q 'continuing: audit_fail_closed = no' "$work/hsmkeyd.log"
-daemon_stop
+stop_limited
 check "a failed write left no partial record: the log still verifies" bash -c "
 	'$top/build/hsmkeyd' --state-dir '$work/state' --socket '$sock' 2>/dev/null & p=\$!
 	for _ in \$(seq 100); do [[ -S '$sock' ]] && break; sleep 0.05; done

@@ -20,17 +20,57 @@ void log_init(const char *ident, bool verbose)
 	log_verbose = verbose;
 }
 
+/*
+ * Append @in to @out, escaped: a logged string often comes from a request,
+ * and a newline in it would start a line of the requester's choosing (a
+ * forged "audit checkpoint", or a "<0>" that journald reads as a priority
+ * and broadcasts).  Control bytes and the backslash become \xNN / \\, so
+ * every message is one line and the escaping is unambiguous; a leading
+ * '<' is escaped too, so no message can carry a priority prefix.
+ */
+static size_t log_escape(const char *in, char *out)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		if (*p == '\\') {
+			out[n++] = '\\';
+			out[n++] = '\\';
+		} else if (*p < 0x20 || *p == 0x7f || (*p == '<' && p == (const unsigned char *)in)) {
+			n += (size_t)sprintf(out + n, "\\x%02x", *p);
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	out[n] = '\0';
+	return n;
+}
+
 void log_msg(int level, const char *fmt, ...)
 {
+	char *text, *line;
 	va_list ap;
+	int n;
 
 	if (level > 6 && !log_verbose)
 		return;
 	va_start(ap, fmt);
-	fprintf(stderr, "<%d>%s: ", level, log_ident);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	n = vasprintf(&text, fmt, ap);
 	va_end(ap);
+	if (n < 0)
+		return;
+	/* One write per message: lines of concurrent threads do not mix. */
+	line = malloc(strlen(log_ident) + 4 * (size_t)n + 16);
+	if (line) {
+		size_t len = (size_t)sprintf(line, "<%d>%s: ", level & 7, log_ident);
+
+		len += log_escape(text, line + len);
+		line[len++] = '\n';
+		fwrite(line, 1, len, stderr);
+		fflush(stderr);
+		free(line);
+	}
+	free(text);
 }
 
 void wipe(void *p, size_t n)

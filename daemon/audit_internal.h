@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Inside the audit log: the state the writer (audit.c) and the verifier
+ * (audit_verify.c) share, and the file names and MAC/signature helpers
+ * both use.  Nothing outside the audit code includes it.
+ */
+#ifndef HSMKEY_AUDIT_INTERNAL_H
+#define HSMKEY_AUDIT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <json-c/json.h>
+#include "audit.h"
+
+#define AUDIT_FILE	"audit.log"
+#define AUDIT_ROTATED	"audit.log.%020llu"	/* named by its first record */
+#define AUDIT_TORN	"audit.log.torn"	/* the bytes of cut-off partial lines */
+#define AUDIT_LINE_MAX	4096
+#define AUDIT_HELD_MAX	256	/* records kept in memory while the disk is full */
+#define AUDIT_FILES_MAX	100000
+
+struct audit {
+	/* Secrets first: this page is locked and left out of core dumps. */
+	uint8_t mac_key[32];
+	uint8_t sign_seed[32];
+	int dirfd;
+	int fd;			/* O_APPEND */
+	uint64_t seq;		/* of the last record */
+	uint8_t head[AUDIT_HEAD_LEN];
+	char pub_hex[65];
+	uint64_t since_checkpoint;
+	uint64_t rotate_size;	/* 0: never */
+	off_t file_size;	/* of AUDIT_FILE */
+	uint64_t file_first;	/* the first record in AUDIT_FILE, 0: none yet */
+	bool in_rotation;
+	/*
+	 * Records that found no space, oldest first, written before any
+	 * other as soon as there is room (a thread retries every second).
+	 */
+	struct json_object *held[AUDIT_HELD_MAX];
+	size_t nheld;
+	uint64_t lost;		/* records that found neither space nor room here */
+	pthread_t flusher;
+	bool flusher_started, flusher_running, closing;
+	pthread_cond_t wake;
+	/*
+	 * Serialises writers and readers: the event loop records kernel
+	 * events while workers record operations.  Recursive: a record
+	 * may write a periodic checkpoint.
+	 */
+	pthread_mutex_t lock;
+};
+
+void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out);
+/* Sign (or, with @check, check @sig) a checkpoint over its seq and head. */
+int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
+			 uint8_t *sig, bool check);
+/* The MAC at the start of a line: 64 hex digits. */
+int audit_mac_from_line(const char *line, uint8_t *out);
+/* The rotated files present, by first record, ascending; *@out malloc'd. */
+int audit_rotated_files(struct audit *a, uint64_t **out, size_t *n);
+
+#endif

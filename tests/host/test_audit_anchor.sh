@@ -1,0 +1,47 @@
+#!/bin/bash
+# The audit anchor without the kernel module (as after a reboot or module
+# reload, when the kernel's copy reads 0): the keystore's sealed copy still
+# catches records cut from the end; and a partial last line (power lost
+# mid-write) is repaired at start, the repair recorded, instead of failing
+# verification for ever.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+trap 'daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+log=$work/state/audit.log
+verify() { "$top/build/hsmkeyctl" --socket "$sock" audit verify >"$work/v.out" 2>"$work/v.err"; }
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+for k in a b c; do ctl create "$k" --type aes-256-xts >/dev/null; done
+ctl revoke b >/dev/null
+check "the log verifies" verify
+daemon_stop
+cp -a "$work/state" "$work/good-state"
+
+# An attacker with the state directory cuts the last records (the revoke).
+head -n -4 "$work/good-state/audit.log" > "$log"
+daemon_start || fail "hsmkeyd starts on a truncated log"
+check "a truncated log does not verify (no kernel anchor: the keystore's copy)" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' audit verify 2>'$work/v.err' &&
+	grep -q 'records were removed from the end' '$work/v.err'"
+daemon_stop
+check "the daemon found it at start, logged it as an error and recorded it in the chain" bash -c "
+	grep -q '^<3>hsmkeyd: the audit log does not verify: the log ends at record' '$work/hsmkeyd.log' &&
+	grep -q '\"op\":\"audit-check\",\"result\":\"error\"' '$log'"
+
+# Power lost mid-write: a partial last line.
+rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"
+last=$(tail -n 1 "$log")
+printf '%s' "${last:0:100}" >> "$log"
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts on a log with a torn last line"
+check "after the repair the log verifies" verify
+diag "$(cat "$work/v.out" "$work/v.err" | head -1)"
+daemon_stop
+check "the repair is a record in the chain" grep -q '"op":"audit-repair".*"detail":"a partial last line of 100 bytes' "$log"
+check "and a warning in the daemon's log" grep -q '^<4>hsmkeyd: audit log: a partial last line of 100 bytes' "$work/hsmkeyd.log"
+check "the torn bytes are kept aside" cmp -s <(printf '%s' "${last:0:100}") "$work/state/audit.log.torn"
+check "every line of the log is whole" bash -c "[[ \$(tail -c 1 '$log' | od -An -c | tr -d ' ') == '\n' ]]"
+tap_done
