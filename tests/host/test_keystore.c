@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "keystore.h"
+#include "embedded/keystore.h"
 #include "util.h"
 #include "kselftest_harness.h"
 
