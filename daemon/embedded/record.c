@@ -9,12 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include "internal.h"
 #include "util.h"
 
-#define KS_FORMAT	2
 #define KS_AAD_MAX	768
+/* Format 2: metadata outside the seal; 3: the whole file under a MAC. */
+#define KS_FORMAT_OLD	2
+#define KS_FORMAT	3
 
 /* The policy as text in a fixed form: what the seal authenticates. */
 static int ks_policy_text(const struct ks_policy *p, char *out, size_t size)
@@ -200,15 +205,16 @@ static struct json_object *ks_version_json(const struct ks_record *rec, const st
 	return o;
 }
 
-/* @rec as the text of its key file (free it); -EFBIG if too large. */
+/* @rec (its generation and MAC set) as the text of its key file (free it); -EFBIG if too large. */
 int ks_record_text(const struct ks_record *rec, char **text)
 {
 	const struct ks_key *meta = &rec->meta;
 	struct json_object *o = json_object_new_object(), *versions = json_object_new_array();
-	char hex[2 * HSMKEY_ID_LEN + 1];
+	char hex[2 * HSMKEY_ID_LEN + 1], mac[2 * KS_MAC_LEN + 1];
 	const char *s;
 
 	json_object_object_add(o, "format", json_object_new_int(KS_FORMAT));
+	json_object_object_add(o, "generation", json_object_new_int64((int64_t)rec->gen));
 	json_object_object_add(o, "name", json_object_new_string(meta->name));
 	json_object_object_add(o, "type", json_object_new_string(key_type_name(meta->type)));
 	hex_encode(meta->id, HSMKEY_ID_LEN, hex);
@@ -227,6 +233,8 @@ int ks_record_text(const struct ks_record *rec, char **text)
 	for (uint32_t i = 0; i < rec->nver; i++)
 		json_object_array_add(versions, ks_version_json(rec, &rec->v[i]));
 	json_object_object_add(o, "versions", versions);
+	hex_encode(rec->mac, sizeof(rec->mac), mac);
+	json_object_object_add(o, "mac", json_object_new_string(mac));
 	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
 	*text = strlen(s) > KS_FILE_MAX ? NULL : strdup(s);
 	json_object_put(o);
@@ -252,6 +260,105 @@ static int ks_parse_usage(struct json_object *e, struct ks_ver *v)
 	v->used_bytes = (uint64_t)json_object_get_int64(b);
 	v->used_requests = (uint64_t)json_object_get_int64(q);
 	return 0;
+}
+
+/*
+ * The MAC of a format-3 key file: HMAC-SHA256 under a key derived from
+ * the root secret over every field in a fixed binary form, generation
+ * included, so no field can be edited and no older copy passes for a
+ * newer one (root.c keeps the generations).
+ */
+struct ks_macbuf {
+	uint8_t b[8192];
+	size_t n;
+};
+
+static void mb_put(struct ks_macbuf *m, const void *p, size_t len)
+{
+	if (m->n + len <= sizeof(m->b))
+		memcpy(m->b + m->n, p, len);
+	m->n += len;	/* past the end: caught by the caller */
+}
+
+static void mb_u64(struct ks_macbuf *m, uint64_t v)
+{
+	uint8_t be[8];
+
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		be[i] = (uint8_t)v;
+	mb_put(m, be, sizeof(be));
+}
+
+static void mb_policy(struct ks_macbuf *m, const struct ks_policy *p)
+{
+	mb_u64(m, p->nuids);
+	for (uint32_t i = 0; i < p->nuids; i++)
+		mb_u64(m, p->uids[i]);
+	mb_u64(m, p->ngids);
+	for (uint32_t i = 0; i < p->ngids; i++)
+		mb_u64(m, p->gids[i]);
+	mb_u64(m, p->algs);
+	mb_u64(m, p->max_bindings);
+	mb_u64(m, (uint64_t)p->not_before);
+	mb_u64(m, (uint64_t)p->not_after);
+	mb_u64(m, p->max_bytes);
+	mb_u64(m, p->max_requests);
+	mb_u64(m, p->no_load_at_start);
+}
+
+int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_t *out)
+{
+	static const char label[] = "hsmkey key file v3";
+	const struct ks_key *k = &rec->meta;
+	size_t slen = HSMKEY_VERIFIER_LEN + key_type_len(k->type);
+	struct ks_macbuf *m = malloc(sizeof(*m));
+	unsigned int len = KS_MAC_LEN;
+	int r = 0;
+
+	if (!m)
+		return -ENOMEM;
+	m->n = 0;
+	mb_put(m, label, sizeof(label));
+	mb_put(m, k->name, strlen(k->name) + 1);
+	mb_u64(m, rec->gen);
+	mb_u64(m, (uint64_t)k->type);
+	mb_put(m, k->id, HSMKEY_ID_LEN);
+	mb_u64(m, (uint64_t)k->state);
+	mb_u64(m, (uint64_t)k->created);
+	mb_u64(m, (uint64_t)k->delete_at);
+	mb_u64(m, (uint64_t)k->prior_state);
+	mb_u64(m, k->has_policy);
+	if (k->has_policy)
+		mb_policy(m, &k->policy);
+	mb_put(m, rec->mkid, KS_MKID_LEN);
+	mb_u64(m, rec->nver);
+	for (uint32_t i = 0; i < rec->nver; i++) {
+		const struct ks_ver *v = &rec->v[i];
+
+		mb_u64(m, v->version);
+		mb_u64(m, (uint64_t)v->created);
+		mb_u64(m, v->used_bytes);
+		mb_u64(m, v->used_requests);
+		mb_put(m, v->nonce, KS_NONCE_LEN);
+		mb_put(m, v->tag, KS_TAG_LEN);
+		mb_put(m, v->sealed, slen);
+	}
+	if (m->n > sizeof(m->b) ||
+	    !HMAC(EVP_sha256(), ks->filekey, KS_MASTER_LEN, m->b, m->n, out, &len))
+		r = -EIO;
+	free(m);
+	return r;
+}
+
+/* Does format-3 @rec carry its own MAC?  -EBADMSG if not. */
+int ks_record_verify(const struct keystore *ks, const struct ks_record *rec)
+{
+	uint8_t mac[KS_MAC_LEN];
+	int r = ks_record_mac(ks, rec, mac);
+
+	if (!r && CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
+		r = -EBADMSG;
+	return r;
 }
 
 /*
@@ -292,16 +399,21 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 
 	memset(rec, 0, sizeof(*rec));
 	name = jstr(o, "name");
+	rec->format = (int)jint(o, "format");
 	rec->meta.type = key_type_from_name(jstr(o, "type"));
 	rec->meta.state = ks_state_from_name(jstr(o, "state"));
 	rec->meta.created = jint(o, "created");
-	if (jint(o, "format") != KS_FORMAT || !valid_name(name) ||
-	    rec->meta.type < 0 || rec->meta.state < 0 ||
+	if ((rec->format != KS_FORMAT && rec->format != KS_FORMAT_OLD) || !valid_name(name) ||
+	    rec->meta.type < 0 || rec->meta.state < 0 || rec->meta.created < 0 ||
 	    hex_decode(jstr(o, "id"), rec->meta.id, HSMKEY_ID_LEN) ||
 	    hex_decode(jstr(o, "master"), rec->mkid, KS_MKID_LEN) ||
 	    !json_object_object_get_ex(o, "versions", &va) ||
 	    !json_object_is_type(va, json_type_array))
 		goto out;
+	if (rec->format == KS_FORMAT &&
+	    (jint(o, "generation") < 1 || hex_decode(jstr(o, "mac"), rec->mac, KS_MAC_LEN)))
+		goto out;
+	rec->gen = rec->format == KS_FORMAT ? (uint64_t)jint(o, "generation") : 0;
 	if (rec->meta.state == KS_PENDING_DELETION) {
 		struct json_object *ps;
 
@@ -340,7 +452,7 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 			goto out;
 		v->version = (uint32_t)version;
 		v->created = jint(e, "created");
-		if (ks_parse_usage(e, v))
+		if (v->created < 0 || ks_parse_usage(e, v))
 			goto out;
 	}
 	rec->nver = (uint32_t)nv;
@@ -380,6 +492,8 @@ int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
 	if (!rec)
 		return -ENOMEM;
 	r = ks_parse_record(file, data, n, rec);
+	if (!r && rec->format == 3)
+		r = ks_record_verify(ks, rec);
 	if (!r && unseal)
 		r = ks_unseal(ks, rec, rec->nver - 1, key);
 	else if (!r)

@@ -10,7 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include "internal.h"
@@ -58,18 +60,44 @@ int ks_instance_load(struct keystore *ks, const char *dir)
 static const uint8_t ks_root_aad1[] = "hsmkey root v1";
 static const uint8_t ks_root_aad[] = "hsmkey root v2";
 
+static int ks_root_keys(struct keystore *ks);
+
+/* The rollback state as JSON (absent before the store's upgrade). */
+static struct json_object *ks_gen_json(const struct ks_gen *g)
+{
+	struct json_object *o = json_object_new_object(), *p;
+	char hex[2 * KS_MAC_LEN + 1];
+
+	json_object_object_add(o, "generation", json_object_new_int64((int64_t)g->generation));
+	json_object_object_add(o, "keys", json_object_new_int64((int64_t)g->keys));
+	hex_encode(g->sum, KS_MAC_LEN, hex);
+	json_object_object_add(o, "sum", json_object_new_string(hex));
+	if (g->pending) {
+		p = json_object_new_object();
+		json_object_object_add(p, "name", json_object_new_string(g->pname));
+		json_object_object_add(p, "old", json_object_new_int64((int64_t)g->pold));
+		json_object_object_add(p, "new", json_object_new_int64((int64_t)g->pnew));
+		json_object_object_add(o, "pending", p);
+	}
+	return o;
+}
+
 /* The plaintext of the root record: JSON holding the secret; wipe it, then free. */
 static char *ks_root_plain(const struct keystore *ks, size_t *len)
 {
 	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
-	size_t size = strlen(records) + 2 * KS_MASTER_LEN + 64;
+	struct json_object *g = ks->gen.upgraded ? ks_gen_json(&ks->gen) : NULL;
+	const char *gen = g ? json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN) : "null";
+	size_t size = strlen(records) + strlen(gen) + 2 * KS_MASTER_LEN + 64;
 	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size);
 
-	if (!text)
-		return NULL;
-	hex_encode(ks->root, KS_MASTER_LEN, hex);
-	*len = (size_t)snprintf(text, size, "{\"root\":\"%s\",\"records\":%s}", hex, records);
-	wipe(hex, sizeof(hex));
+	if (text) {
+		hex_encode(ks->root, KS_MASTER_LEN, hex);
+		*len = (size_t)snprintf(text, size, "{\"root\":\"%s\",\"records\":%s,\"gen\":%s}",
+					hex, records, gen);
+		wipe(hex, sizeof(hex));
+	}
+	json_object_put(g);
 	return text;
 }
 
@@ -113,16 +141,43 @@ out:
 	return r;
 }
 
+static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
+{
+	struct json_object *p;
+	const char *name;
+
+	memset(g, 0, sizeof(*g));
+	if (json_object_is_type(o, json_type_null))
+		return 0;
+	if (!json_object_is_type(o, json_type_object) || jint(o, "generation") < 0 ||
+	    jint(o, "keys") < 0 || hex_decode(jstr(o, "sum"), g->sum, KS_MAC_LEN))
+		return -EBADMSG;
+	g->upgraded = true;
+	g->generation = (uint64_t)jint(o, "generation");
+	g->keys = (uint64_t)jint(o, "keys");
+	if (!json_object_object_get_ex(o, "pending", &p))
+		return 0;
+	name = jstr(p, "name");
+	if (!valid_name(name) || jint(p, "old") < 0 || jint(p, "new") < 0)
+		return -EBADMSG;
+	g->pending = true;
+	strcpy(g->pname, name);
+	g->pold = (uint64_t)jint(p, "old");
+	g->pnew = (uint64_t)jint(p, "new");
+	return 0;
+}
+
 /* The root record's plaintext @plain (@len bytes, format 2) into @ks. */
 static int ks_root_parse(struct keystore *ks, const char *plain, size_t len)
 {
-	struct json_object *o = json_tokener_parse(plain), *rec;
+	struct json_object *o = json_tokener_parse(plain), *rec, *gen = NULL;
 	int r = -EBADMSG;
 
 	if (strlen(plain) != len || !o || !json_object_is_type(o, json_type_object) ||
 	    hex_decode(jstr(o, "root"), ks->root, KS_MASTER_LEN) ||
 	    !json_object_object_get_ex(o, "records", &rec) ||
-	    !json_object_is_type(rec, json_type_object))
+	    !json_object_is_type(rec, json_type_object) ||
+	    (json_object_object_get_ex(o, "gen", &gen) && ks_gen_parse(gen, &ks->gen)))
 		goto out;
 	json_object_object_foreach(rec, k, v) {
 		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
@@ -148,9 +203,13 @@ int ks_root_load(struct keystore *ks, const char *dir)
 
 	fd = openat(ks->dirfd, KS_ROOT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
+		/* A new store (store.c refuses a missing root beside key files). */
 		if (RAND_priv_bytes(ks->root, sizeof(ks->root)) != 1)
 			return -EIO;
-		return ks_root_store(ks);
+		memset(&ks->gen, 0, sizeof(ks->gen));
+		ks->gen.upgraded = true;
+		r = ks_root_keys(ks);
+		return r ? r : ks_root_store(ks);
 	}
 	if (fd < 0)
 		return log_errno(errno, "cannot open %s/%s: %m", dir, KS_ROOT);
@@ -192,7 +251,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	if (r)
 		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
 				 dir, KS_ROOT);
-	return 0;
+	return ks_root_keys(ks);
 }
 
 /* Daemon record @name (backend.h): the length read, -ENOENT if none. */
@@ -265,3 +324,129 @@ const uint8_t *ks_instance(const struct keystore *ks)
 	return ks->instance;
 }
 
+
+/* The keys of the key file MACs and of the generation sum, from the root secret. */
+static int ks_root_keys(struct keystore *ks)
+{
+	if (ks_derive(ks, "hsmkey key file mac v1", ks->filekey, KS_MASTER_LEN) ||
+	    ks_derive(ks, "hsmkey key set v1", ks->setkey, KS_MASTER_LEN))
+		return -EIO;
+	return 0;
+}
+
+/* One key file's item in the sum: HMAC(name || 0 || generation). */
+void ks_gen_item(const struct keystore *ks, const char *name, uint64_t gen, uint8_t *out)
+{
+	uint8_t buf[HSMKEY_NAME_MAX + 9];
+	size_t n = strlen(name) + 1;
+	unsigned int len = KS_MAC_LEN;
+
+	memcpy(buf, name, n);
+	for (int i = 7; i >= 0; i--, gen >>= 8)
+		buf[n + (size_t)i] = (uint8_t)gen;
+	HMAC(EVP_sha256(), ks->setkey, KS_MASTER_LEN, buf, n + 8, out, &len);
+}
+
+/* @sum += @item, big-endian mod 2^256. */
+void ks_sum_add(uint8_t *sum, const uint8_t *item)
+{
+	unsigned int carry = 0;
+
+	for (int i = KS_MAC_LEN - 1; i >= 0; i--) {
+		carry += (unsigned int)sum[i] + item[i];
+		sum[i] = (uint8_t)carry;
+		carry >>= 8;
+	}
+}
+
+/* @sum -= @item: adding the two's complement. */
+static void ks_sum_sub(uint8_t *sum, const uint8_t *item)
+{
+	uint8_t neg[KS_MAC_LEN], one[KS_MAC_LEN] = { [KS_MAC_LEN - 1] = 1 };
+
+	for (int i = 0; i < KS_MAC_LEN; i++)
+		neg[i] = (uint8_t)~item[i];
+	ks_sum_add(neg, one);
+	ks_sum_add(sum, neg);
+}
+
+/* @sum with the pending change applied: the old file's item out, the new one's in. */
+static void ks_sum_applied(const struct keystore *ks, uint8_t *sum)
+{
+	uint8_t item[KS_MAC_LEN];
+
+	memcpy(sum, ks->gen.sum, KS_MAC_LEN);
+	if (ks->gen.pold) {
+		ks_gen_item(ks, ks->gen.pname, ks->gen.pold, item);
+		ks_sum_sub(sum, item);
+	}
+	if (ks->gen.pnew) {
+		ks_gen_item(ks, ks->gen.pname, ks->gen.pnew, item);
+		ks_sum_add(sum, item);
+	}
+}
+
+/*
+ * A change of key file @name begins: its file now at generation @old (0:
+ * none) is to be replaced (@keep; *@gen: its new generation) or removed.
+ * The root record says so before the file changes, so that a crash
+ * between the two leaves a store that opens (either file is accepted
+ * until ks_gen_end() records the outcome).
+ */
+int ks_gen_begin(struct keystore *ks, const char *name, uint64_t old, bool keep, uint64_t *gen)
+{
+	struct ks_gen *g = &ks->gen;
+	int r;
+
+	g->pending = true;
+	snprintf(g->pname, sizeof(g->pname), "%s", name);
+	g->pold = old;
+	g->pnew = keep ? ++g->generation : 0;
+	r = ks_root_store(ks);
+	if (r)
+		g->pending = false;
+	*gen = g->pnew;
+	return r;
+}
+
+/* The change begun is @done (the file written or removed) or not. */
+int ks_gen_end(struct keystore *ks, bool done)
+{
+	struct ks_gen *g = &ks->gen;
+
+	if (done) {
+		ks_sum_applied(ks, g->sum);
+		g->keys += (g->pnew ? 1 : 0) - (g->pold ? 1 : 0);
+	}
+	g->pending = false;
+	return ks_root_store(ks);
+}
+
+/*
+ * At open: does the key directory (@sum over its @keys files) match the
+ * root record?  A pending change may have happened or not; either way
+ * the record is brought up to date.  -EBADMSG: a rollback.
+ */
+/* Would ks_gen_check() accept @sum over @keys files?  (No side effects.) */
+bool ks_gen_matches(const struct keystore *ks, const uint8_t *sum, uint64_t keys)
+{
+	const struct ks_gen *g = &ks->gen;
+	uint8_t applied[KS_MAC_LEN];
+
+	if (!CRYPTO_memcmp(sum, g->sum, KS_MAC_LEN) && keys == g->keys)
+		return true;
+	if (!g->pending)
+		return false;
+	ks_sum_applied(ks, applied);
+	return !CRYPTO_memcmp(sum, applied, KS_MAC_LEN) &&
+	       keys == g->keys + (g->pnew ? 1 : 0) - (g->pold ? 1 : 0);
+}
+
+int ks_gen_check(struct keystore *ks, const uint8_t *sum, uint64_t keys)
+{
+	if (!ks_gen_matches(ks, sum, keys))
+		return -EBADMSG;
+	if (!ks->gen.pending)
+		return 0;
+	return ks_gen_end(ks, CRYPTO_memcmp(sum, ks->gen.sum, KS_MAC_LEN) || keys != ks->gen.keys);
+}

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The embedded keystore's key directory, STATE/keys: opening the state
- * directory, and each operation on keys (create, get, list, rotate, state,
- * policy, usage, destroy) as reads and atomic rewrites of key files.
- * Destroying a key replaces the master key and re-seals every other key
- * under the new one, so that a copy of the removed file cannot be opened.
+ * The embedded keystore's key directory, STATE/keys, as one whole: opening
+ * the state directory and checking every key file against the root
+ * record's generations (a rolled-back store does not open), reading and
+ * writing one key file with its generation, listing from the index, and
+ * re-sealing every file when the master key is replaced.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,11 +13,9 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include "internal.h"
 #include "util.h"
 
@@ -27,7 +25,7 @@ int ks_open(const char *dir, struct keystore **out)
 }
 
 static int ks_reseal_all(struct keystore *ks, const char *skip);
-
+static int ks_scan(struct keystore *ks, const char *dir);
 int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 {
 	struct keystore *ks;
@@ -94,6 +92,8 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		r = ks_root_load(ks, dir);
 	if (!r)
 		r = ks_instance_load(ks, dir);
+	if (!r)
+		r = ks_scan(ks, dir);
 	if (r)
 		goto err;
 	if (ks->has_next && (ks_reseal_all(ks, NULL) || ks_finish_master(ks)))
@@ -119,19 +119,35 @@ void ks_close(struct keystore *ks)
 	wipe(ks->master, sizeof(ks->master));
 	wipe(ks->next, sizeof(ks->next));
 	wipe(ks->root, sizeof(ks->root));
+	wipe(ks->filekey, sizeof(ks->filekey));
+	wipe(ks->setkey, sizeof(ks->setkey));
+	ks_index_free(&ks->index);
 	json_object_put(ks->records);
 	munmap(ks, sizeof(*ks));
 }
 
-static struct ks_record *ks_record_new(void)
-{
-	struct ks_record *rec = calloc(1, sizeof(*rec));
 
-	return rec;
+struct ks_record *ks_record_new(void)
+{
+	return calloc(1, sizeof(struct ks_record));
 }
 
-/* Read and parse key file @file; errors as ks_parse_record(), or -errno. */
-static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec)
+static void ks_report_file(const char *file)
+{
+	log_error("key file keys/%s is corrupted or has been tampered with; set aside: the key is unusable until the file is restored, other keys keep working",
+		  file);
+}
+
+void ks_report(const char *name, int r)
+{
+	if (r == -EINVAL || r == -EFBIG)
+		log_error("key file keys/%s.json is corrupted or has been tampered with (%s); set aside: the key is unusable until the file is restored, other keys keep working",
+			  name, strerror(-r));
+}
+
+/* Read and parse key file @file (no check of its MAC); -errno. */
+static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec,
+		   struct stat *st)
 {
 	char *buf;
 	int fd, n;
@@ -140,9 +156,11 @@ static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec)
 	if (fd < 0)
 		return -errno;
 	buf = malloc(KS_FILE_MAX + 1);
-	if (!buf) {
+	if (!buf || fstat(fd, st) < 0) {
+		n = buf ? -errno : -ENOMEM;
 		close(fd);
-		return -ENOMEM;
+		free(buf);
+		return n;
 	}
 	n = read_full(fd, buf, KS_FILE_MAX + 1);
 	close(fd);
@@ -151,302 +169,137 @@ static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec)
 	return n;
 }
 
-/*
- * Write key file @meta->name: @old's versions (NULL for a new key) sealed
- * again with @meta's metadata, then @add if given (record.c's ks_reseal()).
- * One atomic file replacement: a crash leaves the old file or the new one.
- */
-static int ks_store(struct keystore *ks, const struct ks_record *old,
-		    const struct ks_key *meta, const struct ks_key *add)
-{
-	struct ks_record *rec = ks_record_new();
-	char file[HSMKEY_NAME_MAX + 8], *text = NULL;
-	int r;
-
-	if (!rec)
-		return -ENOMEM;
-	r = ks_reseal(ks, old, meta, add, rec);
-	if (!r)
-		r = ks_record_text(rec, &text);
-	snprintf(file, sizeof(file), "%s.json", meta->name);
-	if (!r)
-		r = write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
-	free(text);
-	free(rec);
-	return r;
-}
-
-static void ks_report(const char *file, int r)
-{
-	if (r == -EINVAL || r == -EBADMSG || r == -EFBIG)
-		log_error("key file keys/%s is corrupted or has been tampered with (%s); set aside: the key is unusable until the file is restored, other keys keep working",
-			  file, strerror(-r));
-}
-
-/* @name's record, loaded (and with @check, every version authenticated). */
-static int ks_load_name(struct keystore *ks, const char *name, struct ks_record *rec, bool check)
+/* No key @name: -ENOENT, or -EBADMSG if a file of that name is there anyway. */
+int ks_absent(struct keystore *ks, const char *name)
 {
 	char file[HSMKEY_NAME_MAX + 8];
-	struct ks_key key;
+
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (faccessat(ks->keysfd, file, F_OK, AT_SYMLINK_NOFOLLOW))
+		return -ENOENT;
+	log_error("keys/%s belongs to no key of this keystore (a destroyed key's file put back, or a copy from elsewhere): refused",
+		  file);
+	return -EBADMSG;
+}
+
+/*
+ * Key @name's file was removed while the keystore was open (by hand, to
+ * let a destruction go on past a damaged file): the key is forgotten, and
+ * the root record says so, or the next open would take it for a rollback.
+ */
+static int ks_forget(struct keystore *ks, const char *name, uint64_t gen)
+{
+	uint64_t none;
+	int r;
+
+	log_warn("keys/%s.json was removed from the keystore's directory: key %s is forgotten",
+		 name, name);
+	r = ks_gen_begin(ks, name, gen, false, &none);
+	if (!r)
+		r = ks_gen_end(ks, true);
+	if (!r)
+		ks_index_remove(&ks->index, name);
+	return r ? r : -ENOENT;
+}
+
+/*
+ * Key @name's file, read and authenticated: its MAC, and its generation
+ * the one the index holds (an older copy put in its place is refused).
+ */
+int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+	struct ks_entry *e;
+	struct stat st;
 	int r;
 
 	if (!valid_name(name))
 		return -EINVAL;
+	e = ks_index_find(&ks->index, name);
+	if (!e)
+		return ks_absent(ks, name);
 	snprintf(file, sizeof(file), "%s.json", name);
-	r = ks_load(ks, file, rec);
-	for (uint32_t i = 0; !r && check && i < rec->nver; i++) {
-		r = ks_unseal(ks, rec, i, &key);
-		ks_key_wipe(&key);
-	}
-	ks_report(file, r);
-	return r;
-}
-
-int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
-		   bool unseal, struct ks_key *out)
-{
-	struct ks_record *rec = ks_record_new();
-	uint32_t idx;
-	int r;
-
-	if (!rec)
-		return -ENOMEM;
-	r = ks_load_name(ks, name, rec, false);
-	if (!r) {
-		idx = ks_find_version(rec, version);
-		if (idx == UINT32_MAX) {
-			r = -ENOENT;
-		} else if (unseal) {
-			r = ks_unseal(ks, rec, idx, out);
-			if (r) {
-				char file[HSMKEY_NAME_MAX + 8];
-
-				ks_key_wipe(out);
-				snprintf(file, sizeof(file), "%s.json", name);
-				ks_report(file, r);
-			}
-		} else {
-			*out = rec->meta;
-			out->version = rec->v[idx].version;
-			out->version_created = rec->v[idx].created;
-			out->used_bytes = rec->v[idx].used_bytes;
-			out->used_requests = rec->v[idx].used_requests;
-		}
-	}
-	free(rec);
-	return r;
-}
-
-int ks_get(struct keystore *ks, const char *name, bool unseal, struct ks_key *out)
-{
-	return ks_get_version(ks, name, 0, unseal, out);
-}
-
-int ks_create(struct keystore *ks, const char *name, int type,
-	      const uint8_t *material, struct ks_key *out)
-{
-	struct ks_key key, old;
-	int r;
-
-	if (!valid_name(name) || !key_type_len(type))
-		return -EINVAL;
-	r = ks_get(ks, name, false, &old);
-	if (r != -ENOENT)
-		return r ? r : -EEXIST;
-
-	memset(&key, 0, sizeof(key));
-	strcpy(key.name, name);
-	key.type = type;
-	key.version = key.current = 1;
-	key.state = KS_ACTIVE;
-	key.created = key.version_created = (int64_t)time(NULL);
-	if (RAND_bytes(key.id, sizeof(key.id)) != 1 ||
-	    RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
-		return -EIO;
-	if (material)
-		memcpy(key.material, material, key_type_len(type));
-	else if (RAND_priv_bytes(key.material, (int)key_type_len(type)) != 1)
-		return -EIO;
-	r = ks_store(ks, NULL, &key, &key);
-	if (!r && out)
-		*out = key;
-	ks_key_wipe(&key);
-	return r;
-}
-
-/*
- * Change @name's record with @fn (an error from it, or a positive return
- * meaning "nothing to change", leaves the file alone), re-sealing every
- * version.  @out: the key afterwards, without secrets.
- */
-static int ks_update(struct keystore *ks, const char *name,
-		     int (*fn)(struct ks_record *rec, struct ks_key *meta, const void *arg),
-		     const void *arg, struct ks_key *out)
-{
-	struct ks_record *rec = ks_record_new();
-	struct ks_key meta;
-	int r;
-
-	if (!rec)
-		return -ENOMEM;
-	r = ks_load_name(ks, name, rec, false);
-	if (!r) {
-		meta = rec->meta;
-		r = fn(rec, &meta, arg);
-		if (!r)
-			r = ks_store(ks, rec, &meta, NULL);
-		if (r > 0)
-			r = 0;
-		if (!r && out)
-			*out = meta;
-	}
-	free(rec);
-	return r;
-}
-
-struct ks_state_arg {
-	int state;
-	int64_t delete_at;
-};
-
-/*
- * The state rules (backend.h): revoked is terminal, also behind a pending
- * deletion; scheduling remembers the state before it.
- */
-static int ks_put_state(struct ks_record *rec, struct ks_key *meta, const void *arg)
-{
-	const struct ks_state_arg *a = arg;
-	bool revoked = meta->state == KS_REVOKED ||
-		       (meta->state == KS_PENDING_DELETION && meta->prior_state == KS_REVOKED);
-
-	(void)rec;
-	if (revoked && a->state != KS_PENDING_DELETION)
-		return -EPERM;
-	if (a->state == KS_PENDING_DELETION) {
-		if (meta->state != KS_PENDING_DELETION)
-			meta->prior_state = meta->state;
-		meta->delete_at = a->delete_at;
-	} else {
-		meta->prior_state = 0;
-		meta->delete_at = 0;
-	}
-	meta->state = a->state;
-	return 0;
-}
-
-int ks_set_state_at(struct keystore *ks, const char *name, int state, int64_t delete_at)
-{
-	struct ks_state_arg a = { state, delete_at };
-
-	if (state < KS_ACTIVE || state > KS_PENDING_DELETION ||
-	    (state == KS_PENDING_DELETION && delete_at < 0))
-		return -EINVAL;
-	return ks_update(ks, name, ks_put_state, &a, NULL);
-}
-
-int ks_set_state(struct keystore *ks, const char *name, int state)
-{
-	return ks_set_state_at(ks, name, state, 0);
-}
-
-static int ks_put_cancel(struct ks_record *rec, struct ks_key *meta, const void *arg)
-{
-	(void)rec;
-	(void)arg;
-	if (meta->state != KS_PENDING_DELETION)
-		return -EINVAL;
-	meta->state = meta->prior_state ? meta->prior_state : KS_DISABLED;
-	meta->prior_state = 0;
-	meta->delete_at = 0;
-	return 0;
-}
-
-int ks_cancel_deletion(struct keystore *ks, const char *name, struct ks_key *out)
-{
-	return ks_update(ks, name, ks_put_cancel, NULL, out);
-}
-
-static int ks_put_policy(struct ks_record *rec, struct ks_key *meta, const void *arg)
-{
-	(void)rec;
-	meta->policy = *(const struct ks_policy *)arg;
-	meta->has_policy = true;
-	return 0;
-}
-
-int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p)
-{
-	return ks_update(ks, name, ks_put_policy, p, NULL);
-}
-
-struct ks_usage_arg {
-	uint32_t version;
-	uint64_t bytes, requests;
-};
-
-/* Spent usage only grows: a smaller figure (a stale report) changes nothing. */
-static int ks_put_usage(struct ks_record *rec, struct ks_key *meta, const void *arg)
-{
-	const struct ks_usage_arg *a = arg;
-	uint32_t idx = ks_find_version(rec, a->version);
-	struct ks_ver *v;
-
-	(void)meta;
-	if (idx == UINT32_MAX)
-		return -ENOENT;
-	v = &rec->v[idx];
-	if (a->bytes <= v->used_bytes && a->requests <= v->used_requests)
-		return 1;
-	v->used_bytes = a->bytes > v->used_bytes ? a->bytes : v->used_bytes;
-	v->used_requests = a->requests > v->used_requests ? a->requests : v->used_requests;
-	return 0;
-}
-
-int ks_set_usage(struct keystore *ks, const char *name, uint32_t version,
-		 uint64_t used_bytes, uint64_t used_requests)
-{
-	struct ks_usage_arg a = { version, used_bytes, used_requests };
-
-	if (!version)
-		return -EINVAL;
-	return ks_update(ks, name, ks_put_usage, &a, NULL);
-}
-
-int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
-	      struct ks_key *out)
-{
-	struct ks_record *rec = ks_record_new();
-	struct ks_key key;
-	int r;
-
-	if (!rec)
-		return -ENOMEM;
-	r = ks_load_name(ks, name, rec, false);
-	if (!r && rec->nver >= KS_VERSIONS_MAX)
-		r = -E2BIG;
-	if (!r && rec->meta.current == UINT32_MAX)
-		r = -EOVERFLOW;
-	if (r) {
-		free(rec);
-		return r;
-	}
-	key = rec->meta;
-	key.version = key.current = rec->meta.current + 1;
-	key.version_created = (int64_t)time(NULL);
-	key.used_bytes = key.used_requests = 0;
-	if (RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
-		r = -EIO;
-	else if (material)
-		memcpy(key.material, material, key_type_len(key.type));
-	else if (RAND_priv_bytes(key.material, (int)key_type_len(key.type)) != 1)
-		r = -EIO;
+	r = ks_load(ks, file, rec, &st);
+	if (r == -ENOENT)
+		return ks_forget(ks, name, e->gen);
+	if (!r && rec->format != 3)
+		r = -EBADMSG;
 	if (!r)
-		r = ks_store(ks, rec, &rec->meta, &key);
-	if (!r && out)
-		*out = key;
-	ks_key_wipe(&key);
-	free(rec);
+		r = ks_record_verify(ks, rec);
+	if (r == -EBADMSG)
+		log_error("key file keys/%s is corrupted or has been tampered with (it does not authenticate); refused: the key is unusable until the file is restored",
+			  file);
+	if (!r && rec->gen != e->gen)
+		r = log_errno(EBADMSG, "key file keys/%s is generation %llu where the keystore recorded %llu: an older copy was put in its place (rollback); refused",
+			      file, (unsigned long long)rec->gen, (unsigned long long)e->gen);
+	ks_report(name, r);
+	if (!r && e->damaged)
+		return ks_index_put(&ks->index, rec, &st);	/* restored */
+	if (!r) {
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->ctime = st.st_ctim;
+	}
 	return r;
+}
+
+/* Write @rec (its generation set) as its key file, MAC made; the index follows. */
+static int ks_write(struct keystore *ks, struct ks_record *rec)
+{
+	char file[HSMKEY_NAME_MAX + 8], *text = NULL;
+	struct stat st;
+	int r;
+
+	rec->format = 3;
+	r = ks_record_mac(ks, rec, rec->mac);
+	if (!r)
+		r = ks_record_text(rec, &text);
+	snprintf(file, sizeof(file), "%s.json", rec->meta.name);
+	if (!r)
+		r = write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
+	free(text);
+	if (!r && fstatat(ks->keysfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	return r ? r : ks_index_put(&ks->index, rec, &st);
+}
+
+/*
+ * A changed key file (@old: the generation it replaces, 0 for a new key)
+ * under a new generation: the root record first, then the file, then the
+ * root record again (root.c).
+ */
+int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old)
+{
+	int r, e;
+
+	r = ks_gen_begin(ks, rec->meta.name, old, true, &rec->gen);
+	if (r)
+		return r;
+	r = ks_write(ks, rec);
+	e = ks_gen_end(ks, !r);
+	return r ? r : e;
+}
+
+/* Remove key @name's file (generation @old) for good. */
+int ks_remove(struct keystore *ks, const char *name, uint64_t old)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+	uint64_t none;
+	int r, e;
+
+	r = ks_gen_begin(ks, name, old, false, &none);
+	if (r)
+		return r;
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	else if (fsync(ks->keysfd) < 0)
+		r = -errno;
+	crash_point("key-removed");
+	e = ks_gen_end(ks, !r);
+	if (!r)
+		ks_index_remove(&ks->index, name);
+	return r ? r : e;
 }
 
 static int cmp_names(const void *a, const void *b)
@@ -512,146 +365,344 @@ static void ks_files_free(char **names, size_t n)
 	free(names);
 }
 
-int ks_list(struct keystore *ks, const char *after,
-	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
+
+/* What the scan at open found. */
+struct ks_scan {
+	uint8_t sum[KS_MAC_LEN];
+	uint64_t keys, newest;
+	size_t bad;
+	char **old;			/* format 2: to upgrade */
+	size_t nold;
+	char unknown[HSMKEY_NAME_MAX];	/* a damaged file claiming no generation */
+	size_t nunknown;
+};
+
+/* The generation damaged key file @file claims, 0 if none. */
+static uint64_t ks_claimed_gen(struct keystore *ks, const char *file)
 {
-	struct ks_record *rec = ks_record_new();
-	struct ks_key key;
-	char **names;
-	size_t n;
+	struct json_object *o = NULL;
+	char *buf = malloc(KS_FILE_MAX + 1);
+	int64_t gen = 0;
+	int fd, n;
+
+	fd = buf ? openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	n = fd < 0 ? -1 : read_full(fd, buf, KS_FILE_MAX);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		o = json_tokener_parse(buf);
+	}
+	if (o && json_object_is_type(o, json_type_object))
+		gen = jint(o, "generation");
+	json_object_put(o);
+	free(buf);
+	return gen > 0 ? (uint64_t)gen : 0;
+}
+
+/*
+ * Damaged key file @file stays in the index, set aside, at the generation
+ * it claims: its item completes the sum, so the other files are still
+ * checked, and the key comes back if the file is restored.  (A false
+ * claim only makes the sum fail.)
+ */
+static int ks_scan_damaged(struct keystore *ks, const char *file, struct ks_scan *sc)
+{
+	char name[HSMKEY_NAME_MAX];
+	size_t len = strlen(file) - 5;		/* ".json" */
+	uint8_t item[KS_MAC_LEN];
+	uint64_t gen;
+
+	ks_report_file(file);
+	sc->bad++;
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, file, len);
+	name[len] = '\0';
+	if (!valid_name(name))
+		return 0;
+	gen = ks_claimed_gen(ks, file);
+	if (!gen) {
+		if (!sc->nunknown++)
+			strcpy(sc->unknown, name);
+		return 0;
+	}
+	ks_gen_item(ks, name, gen, item);
+	ks_sum_add(sc->sum, item);
+	sc->keys++;
+	return ks_index_put_damaged(&ks->index, name, gen);
+}
+
+/*
+ * One damaged file claiming no generation at all: try each generation
+ * given so far (the sum is cheap to extend) before calling it a rollback.
+ */
+static bool ks_scan_guess(struct keystore *ks, struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN], sum[KS_MAC_LEN];
+	uint64_t top = ks->gen.generation;
+
+	if (sc->nunknown != 1 || top > (1u << 24))
+		return false;
+	for (uint64_t g = 1; g <= top; g++) {
+		memcpy(sum, sc->sum, KS_MAC_LEN);
+		ks_gen_item(ks, sc->unknown, g, item);
+		ks_sum_add(sum, item);
+		if (ks_gen_matches(ks, sum, sc->keys + 1)) {
+			memcpy(sc->sum, sum, KS_MAC_LEN);
+			sc->keys++;
+			sc->nunknown = 0;
+			return !ks_index_put_damaged(&ks->index, sc->unknown, g);
+		}
+	}
+	return false;
+}
+
+/* One key file at open: authenticated, added to the index and the sum. */
+static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *rec,
+		       struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN];
+	struct stat st;
 	int r;
 
-	if (!rec)
-		return -ENOMEM;
-	r = ks_files(ks, &names, &n);	/* on error: none */
-	for (size_t i = 0; !r && i < n; i++) {
-		/* Unsealing authenticates the metadata too. */
-		int e;
-
-		if (after && strcmp(names[i], after) <= 0)
-			continue;
-		e = ks_load(ks, names[i], rec);
-
-		if (!e)
-			e = ks_unseal(ks, rec, rec->nver - 1, &key);
-		ks_key_wipe(&key);
-		ks_report(names[i], e);
-		if (!e)
-			r = fn(&key, arg);
+	r = ks_load(ks, file, rec, &st);
+	if (!r && rec->format == 3)
+		r = ks_record_verify(ks, rec);
+	if (!r && rec->format == 3 && rec->gen > ks->gen.generation && ks->gen.upgraded)
+		r = -EBADMSG;
+	if (r == -ENOMEM)
+		return r;
+	if (r && !ks->gen.upgraded) {
+		ks_report_file(file);	/* set aside, as before the upgrade */
+		return 0;
 	}
+	if (r)
+		return ks_scan_damaged(ks, file, sc);
+	if (rec->format != 3) {
+		if (ks->gen.upgraded) {
+			log_error("key file keys/%s is in the old unauthenticated format in an upgraded keystore: a copy from before the upgrade was put back (rollback)",
+				  file);
+			sc->bad++;
+			sc->nunknown += 2;	/* no guessing: this is no damage */
+			return 0;
+		}
+		sc->old[sc->nold] = strdup(file);
+		return sc->old[sc->nold++] ? 0 : -ENOMEM;
+	}
+	ks_gen_item(ks, rec->meta.name, rec->gen, item);
+	ks_sum_add(sc->sum, item);
+	sc->keys++;
+	if (rec->gen > sc->newest)
+		sc->newest = rec->gen;
+	return ks_index_put(&ks->index, rec, &st);
+}
+
+/*
+ * The upgrade from format 2 (metadata outside the seal): each such file
+ * is accepted once, as found, and written again in format 3 under a
+ * generation of its own; then the root record starts keeping the sum.
+ * A crash part way leaves the root record without one: the next open
+ * does the rest.
+ */
+static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *rec,
+		      struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN];
+	struct stat st;
+	int r = 0;
+
+	ks->gen.generation = sc->newest;
+	for (size_t i = 0; !r && i < sc->nold; i++) {
+		r = ks_load(ks, sc->old[i], rec, &st);
+		if (r)
+			break;
+		rec->gen = ++ks->gen.generation;
+		r = ks_write(ks, rec);
+		ks_gen_item(ks, rec->meta.name, rec->gen, item);
+		ks_sum_add(sc->sum, item);
+		sc->keys++;
+	}
+	if (r)
+		return log_errno(r, "cannot upgrade the key files in %s/keys: %s", dir, strerror(-r));
+	ks->gen.upgraded = true;
+	ks->gen.keys = sc->keys;
+	memcpy(ks->gen.sum, sc->sum, KS_MAC_LEN);
+	r = ks_root_store(ks);
+	if (r)
+		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
+	if (sc->nold)
+		log_info("upgraded %zu key files in %s/keys from format 2 to format 3: each file's state, versions, usage and policy are now authenticated, and restored older copies are refused",
+			 sc->nold, dir);
+	return 0;
+}
+
+/*
+ * Every key file, authenticated, into the index; then the whole directory
+ * against the root record: a file restored from an older copy, a
+ * destroyed key's file put back, a file removed or one that does not
+ * authenticate, and the store does not open.
+ */
+static int ks_scan(struct keystore *ks, const char *dir)
+{
+	struct ks_record *rec = ks_record_new();
+	struct ks_scan sc = { .keys = 0 };
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	r = rec ? ks_files(ks, &names, &n) : -ENOMEM;
+	if (!r && n && !(sc.old = calloc(n, sizeof(*sc.old))))
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < n; i++)
+		r = ks_scan_one(ks, names[i], rec, &sc);
+	if (!r && !ks->gen.upgraded)
+		r = ks_upgrade(ks, dir, rec, &sc);	/* damaged files: set aside, as before */
+	else if (!r && ((sc.nunknown && !ks_scan_guess(ks, &sc)) ||
+			ks_gen_check(ks, sc.sum, sc.keys)))
+		r = log_errno(EBADMSG, "%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): a key file was restored from an older copy, a destroyed key's file was put back, or a file was removed; refusing to open a rolled-back keystore: restore the current files",
+			      dir, dir, KS_ROOT, (unsigned long long)sc.keys,
+			      (unsigned long long)ks->gen.keys, sc.bad);
+	for (size_t i = 0; i < sc.nold; i++)
+		free(sc.old[i]);
+	free(sc.old);
 	ks_files_free(names, n);
 	free(rec);
 	return r;
 }
 
-/* Is @file the key file of key @name (NULL: of none)? */
-static bool ks_is_file_of(const char *file, const char *name)
+/* Is @e's file the one last read or written?  If not, read it again. */
+static int ks_fresh(struct keystore *ks, struct ks_entry *e, struct ks_record *rec)
 {
-	size_t len = name ? strlen(name) : 0;
+	char file[HSMKEY_NAME_MAX + 8];
+	struct stat st;
 
-	return name && !strncmp(file, name, len) && !strcmp(file + len, ".json");
+	snprintf(file, sizeof(file), "%s.json", e->meta.name);
+	if (!fstatat(ks->keysfd, file, &st, AT_SYMLINK_NOFOLLOW) && st.st_ino == e->ino &&
+	    st.st_dev == e->dev && st.st_ctim.tv_sec == e->ctime.tv_sec &&
+	    st.st_ctim.tv_nsec == e->ctime.tv_nsec)
+		return 0;
+	return ks_read(ks, e->meta.name, rec);
 }
 
-/* Check that every key file (but @skip) opens: nothing may be stranded. */
-static int ks_check_all(struct keystore *ks, const char *skip)
+/*
+ * Keys after @after, in name order, from the index; a file changed behind
+ * the keystore's back since it was last read is authenticated again (one
+ * that no longer does is left out).  @fn may change the keystore: the
+ * walk goes on from the last name, wherever it now is.
+ */
+int ks_list(struct keystore *ks, const char *after,
+	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
 {
 	struct ks_record *rec = ks_record_new();
-	char **names;
-	size_t n;
-	int r;
+	char last[HSMKEY_NAME_MAX];
+	struct ks_key key;
+	size_t i;
+	int r = 0;
 
 	if (!rec)
 		return -ENOMEM;
-	r = ks_files(ks, &names, &n);
-	for (size_t i = 0; !r && i < n; i++) {
+	if (after && strlen(after) >= sizeof(last)) {
+		free(rec);
+		return -EINVAL;
+	}
+	for (i = ks_index_after(&ks->index, after); !r && i < ks->index.n;
+	     i = ks_index_after(&ks->index, last)) {
+		struct ks_entry *e = ks->index.e[i];
+
+		strcpy(last, e->meta.name);
+		if (ks_fresh(ks, e, rec))
+			continue;
+		key = e->meta;
+		r = fn(&key, arg);
+	}
+	free(rec);
+	return r;
+}
+
+/*
+ * Before a master key replacement every key (but @skip) must open, all
+ * versions: one that does not would be lost for good under a new master key.
+ */
+static int ks_check_all(struct keystore *ks, const char *skip)
+{
+	struct ks_record *rec = ks_record_new();
+	char name[HSMKEY_NAME_MAX];
+	int r = rec ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !r && i < ks->index.n; i = ks_index_after(&ks->index, name)) {
 		struct ks_key key;
 
-		if (ks_is_file_of(names[i], skip))
+		strcpy(name, ks->index.e[i]->meta.name);
+		if (skip && !strcmp(name, skip))
 			continue;
-		r = ks_load(ks, names[i], rec);
+		r = ks_read(ks, name, rec);
+		if (r == -ENOENT) {
+			r = 0;		/* removed by hand: nothing to strand */
+			continue;
+		}
 		for (uint32_t v = 0; !r && v < rec->nver; v++) {
 			r = ks_unseal(ks, rec, v, &key);
 			ks_key_wipe(&key);
 		}
 		if (r)
-			log_error("keys/%s does not open (%s): restore or remove it before the master key can be replaced",
-				  names[i], strerror(-r));
+			log_error("keys/%s.json does not open (%s): restore or remove it before the master key can be replaced",
+				  name, strerror(-r));
 	}
-	ks_files_free(names, n);
 	free(rec);
 	return r;
 }
 
+/* Every key (but @skip) sealed again under the next master key; generations stay. */
 static int ks_reseal_all(struct keystore *ks, const char *skip)
 {
-	struct ks_record *rec = ks_record_new();
-	char **names;
-	size_t n;
-	int r;
+	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
+	char name[HSMKEY_NAME_MAX];
+	int r = rec && out ? ks_root_store(ks) : -ENOMEM;
 
-	if (!rec)
-		return -ENOMEM;
-	names = NULL;
-	n = 0;
-	r = ks_root_store(ks);
-	if (!r)
-		r = ks_files(ks, &names, &n);
-	for (size_t i = 0; !r && i < n; i++) {
-		if (ks_is_file_of(names[i], skip))
+	for (size_t i = 0; !r && i < ks->index.n; i = ks_index_after(&ks->index, name)) {
+		strcpy(name, ks->index.e[i]->meta.name);
+		if (skip && !strcmp(name, skip))
 			continue;
-		r = ks_load(ks, names[i], rec);
-		if (!r && CRYPTO_memcmp(rec->mkid, ks->next_mkid, KS_MKID_LEN))
-			r = ks_store(ks, rec, &rec->meta, NULL);
+		r = ks_read(ks, name, rec);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (!r && CRYPTO_memcmp(rec->mkid, ks->next_mkid, KS_MKID_LEN)) {
+			r = ks_reseal(ks, rec, &rec->meta, NULL, out);
+			out->gen = rec->gen;
+			if (!r)
+				r = ks_write(ks, out);
+		}
 		if (r)
-			log_error("cannot re-seal keys/%s: %s", names[i], strerror(-r));
+			log_error("cannot re-seal keys/%s.json: %s", name, strerror(-r));
 	}
-	ks_files_free(names, n);
+	free(out);
 	free(rec);
 	return r;
 }
 
-static int ks_replace_master(struct keystore *ks, const char *skip)
+/*
+ * Master key replacement (master.c has the steps on its files): every
+ * key checked, the new key written, everything re-sealed under it, @skip
+ * removed (destruction), the old key overwritten.
+ */
+int ks_replace_master(struct keystore *ks, const char *skip)
 {
+	struct ks_entry *e = skip ? ks_index_find(&ks->index, skip) : NULL;
 	int r;
 
+	if (skip && !e)
+		return ks_absent(ks, skip);
 	r = ks_check_all(ks, skip);
 	if (!r)
 		r = ks_new_master(ks);
 	if (!r)
 		r = ks_reseal_all(ks, skip);
-	if (!r && skip) {
-		char file[HSMKEY_NAME_MAX + 8];
-
-		snprintf(file, sizeof(file), "%s.json", skip);
-		if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
-			r = -errno;
-		else if (fsync(ks->keysfd) < 0)
-			r = -errno;
-		crash_point("key-removed");
-	}
+	if (!r && skip)
+		r = ks_remove(ks, skip, e->gen);
 	if (!r)
 		r = ks_finish_master(ks);
 	return r;
 }
-
-int ks_rotate_master(struct keystore *ks)
-{
-	return ks_replace_master(ks, NULL);
-}
-
-/*
- * Destroy @name: its file is removed and every other key is re-sealed under
- * a new master key, so that neither the removed file nor a copy of it can
- * be opened with the master key that remains.
- */
-int ks_destroy(struct keystore *ks, const char *name)
-{
-	struct ks_key key;
-	int r;
-
-	r = ks_get(ks, name, false, &key);
-	if (r)
-		return r;
-	return ks_replace_master(ks, name);
-}
-

@@ -35,6 +35,13 @@ static void spit(const char *path, const char *text, size_t len)
 	}
 }
 
+static int count_key(const struct ks_key *key, void *arg)
+{
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
 FIXTURE(ks) {
 	char dir[64];
 	char path[128];
@@ -55,7 +62,7 @@ FIXTURE_TEARDOWN(ks)
 {
 	char cmd[160];
 
-	ks_close(self->ks);
+	ks_close(self->ks);	/* NULL: a test closed it for good */
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	if (system(cmd))
 		TH_LOG("cannot remove %s", cmd);
@@ -416,6 +423,195 @@ TEST_F(ks, destroy_refused_while_another_file_is_damaged)
 	EXPECT_NE(0, access(path, F_OK));
 }
 
+/*
+ * Offline attacks on the key directory, from the attacker's side: each
+ * edits or restores files while the daemon is stopped, and the keystore
+ * must then refuse to open (a rolled-back keystore never starts), and
+ * while open refuse the key concerned.
+ */
+static char *copy_of(const char *path, size_t *len)
+{
+	char *text = slurp(path, len);
+	char *copy = text ? malloc(*len + 1) : NULL;
+
+	if (copy)
+		memcpy(copy, text, *len + 1);
+	return copy;
+}
+
+static void replace_in(const char *path, const char *find, const char *repl)
+{
+	char out[65536], *text, *at;
+	size_t len;
+
+	text = slurp(path, &len);
+	at = text ? strstr(text, find) : NULL;
+	if (!at)
+		return;
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, repl, at + strlen(find));
+	spit(path, out, strlen(out));
+}
+
+TEST_F(ks, revoked_flipped_to_active_is_refused)
+{
+	struct ks_key got;
+	char path[160];
+	int n = 0;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_REVOKED));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	replace_in(path, "\"state\": \"revoked\"", "\"state\": \"active\"");
+	/* While open: the file no longer authenticates. */
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	/* After a restart: the key is set aside, never active. */
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", false, &got));
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(-EBADMSG, ks_set_state(self->ks, "k1", KS_DISABLED));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
+	EXPECT_EQ(0, n);
+}
+
+TEST_F(ks, older_copy_restored_is_refused)
+{
+	struct ks_key got;
+	char path[160], *copy;
+	size_t len;
+	int n = 0;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "k2", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_REVOKED));
+	spit(path, copy, len);
+	/* While open: the copy authenticates but is of an older generation. */
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
+	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; the restored copy must not count", n);
+	ks_close(self->ks);
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+	free(copy);
+}
+
+TEST_F(ks, destroyed_key_put_back_is_refused)
+{
+	char path[160], *copy;
+	size_t len;
+
+	ASSERT_EQ(0, ks_create(self->ks, "victim", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "keep", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/victim.json", self->dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ(0, ks_destroy(self->ks, "victim"));
+	ks_close(self->ks);
+	spit(path, copy, len);
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+	free(copy);
+}
+
+TEST_F(ks, removed_key_file_is_refused)
+{
+	char path[160];
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "k2", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ks_close(self->ks);
+	snprintf(path, sizeof(path), "%s/keys/k2.json", self->dir);
+	ASSERT_EQ(0, unlink(path));
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+}
+
+/* Every field is under the MAC: after an edit of any one the key is refused. */
+static const char *const edits[][2] = {
+	{ "\"delete_at\": 1234567", "\"delete_at\": 9234567" },
+	{ "\"prior_state\": \"active\"", "\"prior_state\": \"disabled\"" },
+	{ "\"max_bindings\": 3", "\"max_bindings\": 4" },
+	{ "\"used_requests\": 5", "\"used_requests\": 0" },
+	{ "\"created\": ", "\"created\": 1" },
+	{ "\"generation\": ", "\"generation\": 1" },
+};
+
+TEST(every_field_is_authenticated)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
+		char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[96], cmd[64];
+		struct ks_policy p = { .max_bindings = 3 };
+		struct keystore *ks;
+
+		ASSERT_NE(NULL, mkdtemp(dir));
+		ASSERT_EQ(0, ks_open(dir, &ks));
+		ASSERT_EQ(0, ks_create(ks, "k", HSMKEY_TYPE_AES_256_GCM, NULL, NULL));
+		ASSERT_EQ(0, ks_set_policy(ks, "k", &p));
+		ASSERT_EQ(0, ks_set_usage(ks, "k", 1, 10, 5));
+		ASSERT_EQ(0, ks_set_state_at(ks, "k", KS_PENDING_DELETION, 1234567));
+		ks_close(ks);
+		snprintf(path, sizeof(path), "%s/keys/k.json", dir);
+		replace_in(path, edits[i][0], edits[i][1]);
+		/* The key is set aside; a generation edit is also a rollback. */
+		if (ks_open(dir, &ks) == 0) {
+			struct ks_key got;
+
+			EXPECT_EQ(-EBADMSG, ks_get(ks, "k", false, &got)) {
+				TH_LOG("edit %zu (%s) was accepted", i, edits[i][0]);
+			}
+			ks_close(ks);
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			TH_LOG("cannot remove %s", dir);
+	}
+}
+
+/* What the previous release wrote (tests/host/data/keystore-format2): opened once, upgraded. */
+TEST(format2_store_is_upgraded_once)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], *copy;
+	struct ks_key got;
+	struct keystore *ks;
+	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+	size_t len;
+
+	ASSERT_GT(n, 0);
+	self_dir[n] = '\0';
+	*strrchr(self_dir, '/') = '\0';	/* build/tests/host */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-format2/. %s && chmod 600 %s/master.key",
+		 self_dir, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	snprintf(path, sizeof(path), "%s/keys/old-revoked.json", dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_NE(NULL, strstr(copy, "\"format\": 2"));
+
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_get(ks, "old-revoked", true, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	ASSERT_EQ(0, ks_get_version(ks, "old-active", 1, true, &got));
+	EXPECT_EQ(7, got.material[7]);
+	EXPECT_EQ(2, got.current);
+	EXPECT_EQ(2, got.policy.max_bindings);
+	ASSERT_EQ(0, ks_get(ks, "old-pending", false, &got));
+	EXPECT_EQ(KS_PENDING_DELETION, got.state);
+	EXPECT_EQ(KS_DISABLED, got.prior_state);
+	ks_close(ks);
+	EXPECT_NE(NULL, strstr(slurp(path, &len), "\"format\": 3"));
+	/* Once upgraded, the old unauthenticated file put back is a rollback. */
+	spit(path, copy, strlen(copy));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	free(copy);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
 /* Passphrase mode: a new salt, the same passphrase. */
 TEST(destroy_with_a_passphrase)
 {
@@ -465,13 +661,6 @@ TEST(master_key_readable_by_others_is_refused)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		TH_LOG("cannot remove %s", cmd);
-}
-
-static int count_key(const struct ks_key *key, void *arg)
-{
-	(void)key;
-	(*(int *)arg)++;
-	return 0;
 }
 
 /* Each way a key file can go bad: only that key is lost, and loudly. */
@@ -540,6 +729,11 @@ TEST_F(tamper, isolated)
 	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
 	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
 	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; only the bystander is intact", n);
+	/* Damage is no rollback: the keystore opens again, the victim set aside. */
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_NE(0, ks_get(self->ks, "victim", true, &key));
+	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
 }
 
 TEST_F(tamper, stale_temp_file_is_ignored)
