@@ -26,6 +26,36 @@ int ks_open(const char *dir, struct keystore **out)
 
 static int ks_reseal_all(struct keystore *ks, const char *skip);
 static int ks_scan(struct keystore *ks, const char *dir);
+static int ks_files(struct keystore *ks, char ***out, size_t *count);
+static void ks_files_free(char **names, size_t n);
+
+/*
+ * @file (the master key, its KDF parameters, the root record) is made
+ * when a keystore is new; missing beside key files it is lost, and a new
+ * one would open none of them and replace what they hold: refused.
+ */
+static int ks_needs(struct keystore *ks, const char *dir, const char *file)
+{
+	char list[256] = "";
+	char **names;
+	size_t n, len = 0;
+	int r;
+
+	if (!faccessat(ks->dirfd, file, F_OK, AT_SYMLINK_NOFOLLOW) || errno != ENOENT)
+		return 0;
+	r = ks_files(ks, &names, &n);
+	if (r)
+		return log_errno(r, "cannot read %s/keys: %s", dir, strerror(-r));
+	for (size_t i = 0; i < n && len < sizeof(list) - 1; i++)
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					i ? ", " : "", names[i]);
+	ks_files_free(names, n);
+	if (!n)
+		return 0;
+	return log_errno(ENOENT, "%s/%s is missing but %s/keys holds %zu key files (%s%s) sealed under the keystore it belonged to: restore %s from a backup; refusing to make a new one",
+			 dir, file, dir, n, list, len >= sizeof(list) - 1 ? ", ..." : "", file);
+}
+
 int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 {
 	struct keystore *ks;
@@ -87,7 +117,11 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		r = log_errno(errno, "cannot open %s/keys: %m", dir);
 		goto err;
 	}
-	r = ks_master_load(ks, dir);
+	r = ks_needs(ks, dir, ks->passphrase ? "master.kdf" : "master.key");
+	if (!r)
+		r = ks_needs(ks, dir, KS_ROOT);
+	if (!r)
+		r = ks_master_load(ks, dir);
 	if (!r)
 		r = ks_root_load(ks, dir);
 	if (!r)

@@ -647,6 +647,29 @@ TEST(destroy_with_a_passphrase)
 		TH_LOG("cannot remove %s", cmd);
 }
 
+/* A lost master key (or root record) beside key files: refused, not replaced. */
+TEST(missing_master_key_with_key_files_is_refused)
+{
+	static const char *const lost[] = { "master.key", "root.json" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lost); i++) {
+		char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[96], cmd[64];
+		struct keystore *ks;
+
+		ASSERT_NE(NULL, mkdtemp(dir));
+		ASSERT_EQ(0, ks_open(dir, &ks));
+		ASSERT_EQ(0, ks_create(ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+		ks_close(ks);
+		snprintf(path, sizeof(path), "%s/%s", dir, lost[i]);
+		ASSERT_EQ(0, unlink(path));
+		EXPECT_EQ(-ENOENT, ks_open(dir, &ks)) TH_LOG("without %s", lost[i]);
+		EXPECT_NE(0, access(path, F_OK)) TH_LOG("a new %s was made", lost[i]);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			TH_LOG("cannot remove %s", dir);
+	}
+}
+
 TEST(master_key_readable_by_others_is_refused)
 {
 	char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[64], cmd[64];
