@@ -146,9 +146,10 @@ static int ks_master_passphrase(struct keystore *ks, const char *kdf, bool creat
 	close(fd);
 	text[len > 0 ? len : 0] = '\0';
 	o = json_tokener_parse(text);
-	n = o ? json_object_get_int64(json_object_object_get(o, "n")) : 0;
-	r = o ? json_object_get_int64(json_object_object_get(o, "r")) : 0;
-	p = o ? json_object_get_int64(json_object_object_get(o, "p")) : 0;
+	/* Numbers only: jint() reads any other type as -1, refused below. */
+	n = o ? jint(o, "n") : 0;
+	r = o ? jint(o, "r") : 0;
+	p = o ? jint(o, "p") : 0;
 	err = !o || n < 1024 || n > (1ll << 22) || (n & (n - 1)) || r < 1 || r > 32 ||
 	      p < 1 || p > 16 || hex_decode(jstr(o, "salt"), salt, sizeof(salt)) ||
 	      hex_decode(jstr(o, "check"), want, sizeof(want)) ||

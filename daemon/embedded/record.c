@@ -243,6 +243,30 @@ int ks_record_text(const struct ks_record *rec, char **text)
 	return 0;
 }
 
+/*
+ * delete_at and prior_state: present exactly when a deletion is pending
+ * (prior_state only since it is kept: a cancel then leaves the key
+ * disabled), and of their type.
+ */
+static int ks_parse_deletion(struct json_object *o, struct ks_key *meta)
+{
+	bool pending = meta->state == KS_PENDING_DELETION;
+	struct json_object *v;
+
+	if (json_object_object_get_ex(o, "delete_at", &v) != pending)
+		return -EINVAL;
+	if (!pending)
+		return json_object_object_get_ex(o, "prior_state", &v) ? -EINVAL : 0;
+	meta->delete_at = jint(o, "delete_at");
+	if (meta->delete_at < 0)
+		return -EINVAL;
+	meta->prior_state = KS_DISABLED;
+	if (!json_object_object_get_ex(o, "prior_state", &v))
+		return 0;
+	meta->prior_state = ks_state_from_name(jstr(o, "prior_state"));
+	return meta->prior_state < 0 || meta->prior_state == KS_PENDING_DELETION ? -EINVAL : 0;
+}
+
 /* A version's spent usage: absent in files from before it was kept. */
 static int ks_parse_usage(struct json_object *e, struct ks_ver *v)
 {
@@ -414,21 +438,8 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 	    (jint(o, "generation") < 1 || hex_decode(jstr(o, "mac"), rec->mac, KS_MAC_LEN)))
 		goto out;
 	rec->gen = rec->format == KS_FORMAT ? (uint64_t)jint(o, "generation") : 0;
-	if (rec->meta.state == KS_PENDING_DELETION) {
-		struct json_object *ps;
-
-		rec->meta.delete_at = jint(o, "delete_at");
-		if (rec->meta.delete_at < 0)
-			goto out;
-		/* Files from before prior_state was kept: disabled on cancel. */
-		rec->meta.prior_state = KS_DISABLED;
-		if (json_object_object_get_ex(o, "prior_state", &ps)) {
-			rec->meta.prior_state = ks_state_from_name(jstr(o, "prior_state"));
-			if (rec->meta.prior_state < 0 ||
-			    rec->meta.prior_state == KS_PENDING_DELETION)
-				goto out;
-		}
-	}
+	if (ks_parse_deletion(o, &rec->meta))
+		goto out;
 	if (json_object_object_get_ex(o, "policy", &pol)) {
 		if (ks_policy_from_json(pol, &rec->meta.policy))
 			goto out;

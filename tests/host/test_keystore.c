@@ -612,6 +612,125 @@ TEST(format2_store_is_upgraded_once)
 		TH_LOG("cannot remove %s", dir);
 }
 
+/*
+ * Each field of a key file has one JSON type; any other is an error, never
+ * read as true or 0.  Format-2 text, which ks_parse() reads without a MAC
+ * (as at the upgrade), so the type checks alone decide.
+ */
+static const char pending_v2[] =
+	"{ \"format\": 2, \"name\": \"k\", \"type\": \"aes-128-cbc\", "
+	"\"id\": \"e1bb3b1a4761a31c9714553a154009c1\", \"state\": \"pending-deletion\", "
+	"\"created\": CREATED, \"delete_at\": DELETE_AT, \"master\": \"2fb9c565f3771d84\", "
+	"\"versions\": [ { \"version\": 1, \"created\": VCREATED, "
+	"\"nonce\": \"4efc4a5e241dde820c465365\", \"tag\": \"3a4b38ffcc253eecccbcffba97819e98\", "
+	"\"sealed\": \"bb4fdad68817011c6ae78fac2ab99e5aeec9d686984fbe26fcb337eec20dcd460a8302ceb396c201ae072277cb579dd8\" "
+	"USAGE } ] POLICY }";
+
+struct type_case {
+	const char *what, *created, *delete_at, *vcreated, *usage, *policy;
+	int err;
+};
+
+#define POLICY_OK "\"uids\": [], \"gids\": [], \"algorithms\": 0, \"not_before\": 0, " \
+	"\"not_after\": 0, \"max_bytes\": 0, \"max_requests\": 0, \"max_bindings\": 0"
+
+static const struct type_case type_cases[] = {
+	{ "well-formed", "17", "40", "17", "", "", 0 },
+	{ "created as a string", "\"17\"", "40", "17", "", "", -EINVAL },
+	{ "delete_at as a string", "17", "\"40\"", "17", "", "", -EINVAL },
+	{ "delete_at as true", "17", "true", "17", "", "", -EINVAL },
+	{ "version created as a float", "17", "40", "17.5", "", "", -EINVAL },
+	{ "used_bytes as a string", "17", "40", "17", ", \"used_bytes\": \"9\", \"used_requests\": 1", "",
+	  -EINVAL },
+	{ "load_at_start as \"no\"", "17", "40", "17", "",
+	  ", \"policy\": { " POLICY_OK ", \"load_at_start\": \"no\" }", -EINVAL },
+	{ "max_bytes as a string", "17", "40", "17", "",
+	  ", \"policy\": { \"uids\": [], \"gids\": [], \"algorithms\": 0, \"not_before\": 0, \"not_after\": 0, \"max_bytes\": \"1\", \"max_requests\": 0, \"max_bindings\": 0, \"load_at_start\": true }",
+	  -EINVAL },
+};
+
+static void fill(char *out, size_t size, const struct type_case *c)
+{
+	const char *keys[] = { "CREATED", "DELETE_AT", "VCREATED", "USAGE", "POLICY" };
+	const char *vals[] = { c->created, c->delete_at, c->vcreated, c->usage, c->policy };
+	char tmp[4096];
+
+	snprintf(out, size, "%s", pending_v2);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char *at = strstr(out, keys[i]);
+
+		snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(at - out), out, vals[i],
+			 at + strlen(keys[i]));
+		snprintf(out, size, "%s", tmp);
+	}
+}
+
+TEST_F(ks, key_file_field_types)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(type_cases); i++) {
+		const struct type_case *c = &type_cases[i];
+		struct ks_key key;
+		char text[4096];
+
+		fill(text, sizeof(text), c);
+		EXPECT_EQ(c->err, ks_parse(self->ks, "k.json", text, strlen(text), false, &key)) {
+			TH_LOG("%s: expected %d", c->what, c->err);
+		}
+	}
+}
+
+/* master.kdf's numbers are numbers: "n": "131072" is damage, not 131072. */
+TEST(kdf_field_types)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", pass[96], kdf[96], cmd[64], out[512], *text, *at;
+	struct keystore *ks;
+	size_t len;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(pass, sizeof(pass), "%s/pass", dir);
+	spit(pass, "correct horse\n", 14);
+	ASSERT_EQ(0, ks_open_ex(dir, pass, &ks));
+	ks_close(ks);
+	snprintf(kdf, sizeof(kdf), "%s/master.kdf", dir);
+	text = slurp(kdf, &len);
+	ASSERT_NE(NULL, text);
+	at = strstr(text, "\"n\": 131072");
+	ASSERT_NE(NULL, at);
+	snprintf(out, sizeof(out), "%.*s\"n\": \"131072\"%s", (int)(at - text), text, at + 11);
+	spit(kdf, out, strlen(out));
+	EXPECT_EQ(-EINVAL, ks_open_ex(dir, pass, &ks));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/*
+ * A temporary file planted where a key file is written: a symlink to a
+ * file of the attacker's choosing is never written through, a stale one
+ * is replaced.
+ */
+TEST_F(ks, planted_temp_file)
+{
+	char tmp[160], target[160];
+	struct ks_key got;
+	size_t len;
+	char *text;
+
+	snprintf(target, sizeof(target), "%s/victim-file", self->dir);
+	spit(target, "precious", 8);
+	snprintf(tmp, sizeof(tmp), "%s/keys/.k1.json.tmp", self->dir);
+	ASSERT_EQ(0, symlink(target, tmp));
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	text = slurp(target, &len);
+	ASSERT_NE(NULL, text);
+	EXPECT_STREQ("precious", text);
+	EXPECT_NE(0, access(tmp, F_OK));
+	spit(tmp, "{\"stale", 7);
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_DISABLED));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(KS_DISABLED, got.state);
+}
+
 /* Passphrase mode: a new salt, the same passphrase. */
 TEST(destroy_with_a_passphrase)
 {
