@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <json-c/json.h>
 #include "embedded/keystore.h"
 #include "util.h"
 #include "kselftest_harness.h"
@@ -598,6 +599,7 @@ TEST(format2_store_is_upgraded_once)
 	EXPECT_EQ(7, got.material[7]);
 	EXPECT_EQ(2, got.current);
 	EXPECT_EQ(2, got.policy.max_bindings);
+	EXPECT_EQ(HSMKEY_ALG_XTS, got.policy.algs);	/* the integer form, read */
 	ASSERT_EQ(0, ks_get(ks, "old-pending", false, &got));
 	EXPECT_EQ(KS_PENDING_DELETION, got.state);
 	EXPECT_EQ(KS_DISABLED, got.prior_state);
@@ -729,6 +731,57 @@ TEST_F(ks, planted_temp_file)
 	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_DISABLED));
 	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
 	EXPECT_EQ(KS_DISABLED, got.state);
+}
+
+/* "algorithms" is an array of names everywhere; the old integer is still read. */
+struct algs_case {
+	const char *json;
+	int err;
+	uint32_t algs;
+};
+
+static const struct algs_case algs_cases[] = {
+	{ "[]", 0, 0 },
+	{ "[\"xts\"]", 0, HSMKEY_ALG_XTS },
+	{ "[\"gcm\", \"xts\"]", 0, HSMKEY_ALG_XTS | HSMKEY_ALG_GCM },
+	{ "[\"xts\", \"cbc\", \"gcm\"]", 0, 7 },
+	{ "3", 0, HSMKEY_ALG_XTS | HSMKEY_ALG_CBC },	/* the old form */
+	{ "8", -EINVAL, 0 },
+	{ "-1", -EINVAL, 0 },
+	{ "[\"ecb\"]", -EINVAL, 0 },
+	{ "[\"xts\", \"xts\"]", -EINVAL, 0 },
+	{ "[1]", -EINVAL, 0 },
+	{ "\"xts\"", -EINVAL, 0 },
+	{ "true", -EINVAL, 0 },
+	{ "1.0", -EINVAL, 0 },
+};
+
+TEST(policy_algorithms_are_names)
+{
+	struct ks_policy p = { .algs = HSMKEY_ALG_CBC | HSMKEY_ALG_GCM }, back;
+	struct json_object *o = ks_policy_to_json(&p);
+
+	EXPECT_STREQ("[\"cbc\",\"gcm\"]",
+		     json_object_to_json_string_ext(json_object_object_get(o, "algorithms"),
+						    JSON_C_TO_STRING_PLAIN));
+	ASSERT_EQ(0, ks_policy_from_json(o, &back));
+	EXPECT_EQ(p.algs, back.algs);
+	json_object_put(o);
+	for (size_t i = 0; i < ARRAY_SIZE(algs_cases); i++) {
+		const struct algs_case *c = &algs_cases[i];
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "{\"uids\":[],\"gids\":[],\"algorithms\":%s,\"not_before\":0,\"not_after\":0,"
+			 "\"max_bytes\":0,\"max_requests\":0,\"max_bindings\":0,\"load_at_start\":true}",
+			 c->json);
+		o = json_tokener_parse(text);
+		ASSERT_NE(NULL, o) TH_LOG("case %s", c->json);
+		EXPECT_EQ(c->err, ks_policy_from_json(o, &back)) TH_LOG("case %s", c->json);
+		if (!c->err)
+			EXPECT_EQ(c->algs, back.algs) TH_LOG("case %s", c->json);
+		json_object_put(o);
+	}
 }
 
 /* Passphrase mode: a new salt, the same passphrase. */
