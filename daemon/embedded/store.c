@@ -345,7 +345,7 @@ static int cmp_names(const void *a, const void *b)
 static int ks_files(struct keystore *ks, char ***out, size_t *count)
 {
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 	struct dirent *de;
 	DIR *d;
 	int fd, r = 0;
@@ -365,12 +365,15 @@ static int ks_files(struct keystore *ks, char ***out, size_t *count)
 
 		if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json"))
 			continue;
-		tmp = realloc(names, (n + 1) * sizeof(*names));
-		if (!tmp) {
-			r = -ENOMEM;
-			break;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			tmp = realloc(names, cap * sizeof(*names));
+			if (!tmp) {
+				r = -ENOMEM;
+				break;
+			}
+			names = tmp;
 		}
-		names = tmp;
 		names[n] = strdup(de->d_name);
 		if (!names[n]) {
 			r = -ENOMEM;
