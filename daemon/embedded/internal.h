@@ -41,6 +41,7 @@ struct json_object;
  */
 struct ks_gen {
 	bool upgraded;			/* format-3 store: the rest is valid */
+	bool upgrading;			/* from format 2, under way */
 	uint64_t generation;
 	uint64_t keys;
 	uint8_t sum[KS_MAC_LEN];

@@ -68,6 +68,11 @@ static struct json_object *ks_gen_json(const struct ks_gen *g)
 	struct json_object *o = json_object_new_object(), *p;
 	char hex[2 * KS_MAC_LEN + 1];
 
+	if (!g->upgraded) {
+		json_object_object_add(o, "upgrading", json_object_new_boolean(true));
+		return o;
+	}
+
 	json_object_object_add(o, "generation", json_object_new_int64((int64_t)g->generation));
 	json_object_object_add(o, "keys", json_object_new_int64((int64_t)g->keys));
 	hex_encode(g->sum, KS_MAC_LEN, hex);
@@ -86,7 +91,8 @@ static struct json_object *ks_gen_json(const struct ks_gen *g)
 static char *ks_root_plain(const struct keystore *ks, size_t *len)
 {
 	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
-	struct json_object *g = ks->gen.upgraded ? ks_gen_json(&ks->gen) : NULL;
+	struct json_object *g = ks->gen.upgraded || ks->gen.upgrading ?
+				ks_gen_json(&ks->gen) : NULL;
 	const char *gen = g ? json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN) : "null";
 	size_t size = strlen(records) + strlen(gen) + 2 * KS_MASTER_LEN + 64;
 	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size);
@@ -149,6 +155,10 @@ static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
 	memset(g, 0, sizeof(*g));
 	if (json_object_is_type(o, json_type_null))
 		return 0;
+	if (json_object_object_get_ex(o, "upgrading", &p)) {
+		g->upgrading = true;
+		return json_object_is_type(p, json_type_boolean) ? 0 : -EBADMSG;
+	}
 	if (!json_object_is_type(o, json_type_object) || jint(o, "generation") < 0 ||
 	    jint(o, "keys") < 0 || hex_decode(jstr(o, "sum"), g->sum, KS_MAC_LEN))
 		return -EBADMSG;

@@ -117,7 +117,10 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 		r = log_errno(errno, "cannot open %s/keys: %m", dir);
 		goto err;
 	}
-	r = ks_needs(ks, dir, ks->passphrase ? "master.kdf" : "master.key");
+	/* (The other mode's file there instead: ks_master_load() says so.) */
+	r = faccessat(ks->dirfd, ks->passphrase ? "master.key" : "master.kdf", F_OK,
+		      AT_SYMLINK_NOFOLLOW) ? ks_needs(ks, dir, ks->passphrase ? "master.kdf" :
+						      "master.key") : 0;
 	if (!r)
 		r = ks_needs(ks, dir, KS_ROOT);
 	if (!r)
@@ -539,8 +542,10 @@ static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *
  * The upgrade from format 2 (metadata outside the seal): each such file
  * is accepted once, as found, and written again in format 3 under a
  * generation of its own; then the root record starts keeping the sum.
- * A crash part way leaves the root record without one: the next open
- * does the rest.
+ * The root record says an upgrade is under way before the first file is
+ * written: a crash part way, and the next open does the rest; format-3
+ * files beside a root record that never said so mean the root record was
+ * restored from before the upgrade, to have old files accepted: refused.
  */
 static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *rec,
 		      struct ks_scan *sc)
@@ -549,6 +554,11 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 	struct stat st;
 	int r = 0;
 
+	if (sc->keys && !ks->gen.upgrading)
+		return log_errno(EBADMSG, "%s/%s is older than the key files beside it (restored from before their upgrade to format 3): refusing to open a rolled-back keystore",
+				 dir, KS_ROOT);
+	ks->gen.upgrading = true;
+	r = ks_root_store(ks);
 	ks->gen.generation = sc->newest;
 	for (size_t i = 0; !r && i < sc->nold; i++) {
 		r = ks_load(ks, sc->old[i], rec, &st);
@@ -563,6 +573,7 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 	if (r)
 		return log_errno(r, "cannot upgrade the key files in %s/keys: %s", dir, strerror(-r));
 	ks->gen.upgraded = true;
+	ks->gen.upgrading = false;
 	ks->gen.keys = sc->keys;
 	memcpy(ks->gen.sum, sc->sum, KS_MAC_LEN);
 	r = ks_root_store(ks);

@@ -574,11 +574,12 @@ TEST(every_field_is_authenticated)
 /* What the previous release wrote (tests/host/data/keystore-format2): opened once, upgraded. */
 TEST(format2_store_is_upgraded_once)
 {
-	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], *copy;
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], root[96];
+	char *copy, *old_root, *cur;
 	struct ks_key got;
 	struct keystore *ks;
 	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
-	size_t len;
+	size_t len, rootlen;
 
 	ASSERT_GT(n, 0);
 	self_dir[n] = '\0';
@@ -591,6 +592,9 @@ TEST(format2_store_is_upgraded_once)
 	copy = copy_of(path, &len);
 	ASSERT_NE(NULL, copy);
 	ASSERT_NE(NULL, strstr(copy, "\"format\": 2"));
+	snprintf(root, sizeof(root), "%s/root.json", dir);
+	old_root = copy_of(root, &rootlen);
+	ASSERT_NE(NULL, old_root);
 
 	ASSERT_EQ(0, ks_open(dir, &ks));
 	ASSERT_EQ(0, ks_get(ks, "old-revoked", true, &got));
@@ -606,8 +610,18 @@ TEST(format2_store_is_upgraded_once)
 	ks_close(ks);
 	EXPECT_NE(NULL, strstr(slurp(path, &len), "\"format\": 3"));
 	/* Once upgraded, the old unauthenticated file put back is a rollback. */
+	cur = copy_of(path, &len);
+	ASSERT_NE(NULL, cur);
 	spit(path, copy, strlen(copy));
 	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	spit(path, cur, strlen(cur));
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ks_close(ks);
+	/* So is the root record from before the upgrade, beside upgraded files. */
+	spit(root, old_root, rootlen);
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	free(cur);
+	free(old_root);
 	free(copy);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
