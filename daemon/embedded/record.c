@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * One key file of the embedded keystore, STATE/keys/NAME.json: its JSON
- * form (parse, serialise), and each version's verifier and material
- * sealed with AES-256-GCM under the master key with the key's name,
- * version, type, id and policy as associated data.
+ * form (parse, serialise); each version's verifier and material sealed
+ * with AES-256-GCM under the master key with the key's name, version,
+ * type, id and policy as associated data; and the MAC over the whole file
+ * with its generation (format 3), which authenticates everything else.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -286,6 +287,35 @@ static int ks_parse_usage(struct json_object *e, struct ks_ver *v)
 	return 0;
 }
 
+/* The "versions" array @va into @rec (its type already parsed). */
+static int ks_parse_versions(struct json_object *va, struct ks_record *rec)
+{
+	size_t nv = json_object_array_length(va);
+	size_t len = HSMKEY_VERIFIER_LEN + key_type_len(rec->meta.type);
+
+	if (nv < 1 || nv > KS_VERSIONS_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < nv; i++) {
+		struct json_object *e = json_object_array_get_idx(va, i);
+		struct ks_ver *v = &rec->v[i];
+		int64_t version = e ? jint(e, "version") : -1;
+
+		/* Versions ascend: no two entries answer for one version. */
+		if (!json_object_is_type(e, json_type_object) || version < 1 ||
+		    version > UINT32_MAX || (i && version <= rec->v[i - 1].version) ||
+		    hex_decode(jstr(e, "nonce"), v->nonce, sizeof(v->nonce)) ||
+		    hex_decode(jstr(e, "tag"), v->tag, sizeof(v->tag)) ||
+		    hex_decode(jstr(e, "sealed"), v->sealed, len))
+			return -EINVAL;
+		v->version = (uint32_t)version;
+		v->created = jint(e, "created");
+		if (v->created < 0 || ks_parse_usage(e, v))
+			return -EINVAL;
+	}
+	rec->nver = (uint32_t)nv;
+	return 0;
+}
+
 /*
  * The MAC of a format-3 key file: HMAC-SHA256 under a key derived from
  * the root secret over every field in a fixed binary form, generation
@@ -397,7 +427,7 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 	const char *name;
 	char *buf;
 	size_t nv;
-	int r = -EINVAL, len;
+	int r = -EINVAL;
 
 	if (n > KS_FILE_MAX)
 		return -EFBIG;
@@ -445,28 +475,9 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 			goto out;
 		rec->meta.has_policy = true;
 	}
-	nv = json_object_array_length(va);
-	if (nv < 1 || nv > KS_VERSIONS_MAX)
+	if (ks_parse_versions(va, rec))
 		goto out;
-	len = HSMKEY_VERIFIER_LEN + (int)key_type_len(rec->meta.type);
-	for (size_t i = 0; i < nv; i++) {
-		struct json_object *e = json_object_array_get_idx(va, i);
-		struct ks_ver *v = &rec->v[i];
-		int64_t version = e ? jint(e, "version") : -1;
-
-		/* Versions ascend: no two entries answer for one version. */
-		if (!json_object_is_type(e, json_type_object) || version < 1 ||
-		    version > UINT32_MAX || (i && version <= rec->v[i - 1].version) ||
-		    hex_decode(jstr(e, "nonce"), v->nonce, sizeof(v->nonce)) ||
-		    hex_decode(jstr(e, "tag"), v->tag, sizeof(v->tag)) ||
-		    hex_decode(jstr(e, "sealed"), v->sealed, (size_t)len))
-			goto out;
-		v->version = (uint32_t)version;
-		v->created = jint(e, "created");
-		if (v->created < 0 || ks_parse_usage(e, v))
-			goto out;
-	}
-	rec->nver = (uint32_t)nv;
+	nv = rec->nver;
 	strcpy(rec->meta.name, name);
 	rec->meta.current = rec->v[nv - 1].version;
 	rec->meta.version = rec->meta.current;
