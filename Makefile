@@ -39,7 +39,8 @@ B := build
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/root.c \
-	    daemon/embedded/index.c daemon/embedded/store.c daemon/embedded/keys.c \
+	    daemon/embedded/index.c daemon/embedded/store.c daemon/embedded/open.c \
+	    daemon/embedded/keys.c \
 	    daemon/embedded/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \

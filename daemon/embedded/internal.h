@@ -5,8 +5,8 @@
  * layer offers the one above.  The layers, bottom up: master.c (master
  * key, KDF, sealing), record.c (one key file), root.c (the sealed root
  * record and its generations), index.c (metadata in memory), store.c (the
- * key directory as a whole), keys.c (operations on one key), backend.c
- * (the backend adapter).
+ * key directory as a whole), open.c (the state directory), keys.c
+ * (operations on one key), backend.c (the backend adapter).
  */
 #ifndef HSMKEY_EMBEDDED_INTERNAL_H
 #define HSMKEY_EMBEDDED_INTERNAL_H
@@ -151,6 +151,10 @@ bool ks_gen_matches(const struct keystore *ks, const uint8_t *sum, uint64_t keys
 int ks_gen_check(struct keystore *ks, const uint8_t *sum, uint64_t keys);
 
 /* store.c */
+int ks_files(struct keystore *ks, char ***out, size_t *count);
+void ks_files_free(char **names, size_t n);
+int ks_scan(struct keystore *ks, const char *dir);
+int ks_reseal_all(struct keystore *ks, const char *skip);
 struct ks_record *ks_record_new(void);
 void ks_report(const char *name, int r);
 int ks_absent(struct keystore *ks, const char *name);

@@ -1,168 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The embedded keystore's key directory, STATE/keys, as one whole: opening
- * the state directory and checking every key file against the root
- * record's generations (a rolled-back store does not open), reading and
- * writing one key file with its generation, listing from the index, and
- * re-sealing every file when the master key is replaced.
+ * The embedded keystore's key directory, STATE/keys, as one whole: at open,
+ * every key file checked against the root record's generations (a
+ * rolled-back store does not open) and indexed; reading and writing one
+ * key file with its generation; listing from the index; and re-sealing
+ * every file when the master key is replaced.
  */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include "internal.h"
 #include "util.h"
-
-int ks_open(const char *dir, struct keystore **out)
-{
-	return ks_open_ex(dir, NULL, out);
-}
-
-static int ks_reseal_all(struct keystore *ks, const char *skip);
-static int ks_scan(struct keystore *ks, const char *dir);
-static int ks_files(struct keystore *ks, char ***out, size_t *count);
-static void ks_files_free(char **names, size_t n);
-
-/*
- * @file (the master key, its KDF parameters, the root record) is made
- * when a keystore is new; missing beside key files it is lost, and a new
- * one would open none of them and replace what they hold: refused.
- */
-static int ks_needs(struct keystore *ks, const char *dir, const char *file)
-{
-	char list[256] = "";
-	char **names;
-	size_t n, len = 0;
-	int r;
-
-	if (!faccessat(ks->dirfd, file, F_OK, AT_SYMLINK_NOFOLLOW) || errno != ENOENT)
-		return 0;
-	r = ks_files(ks, &names, &n);
-	if (r)
-		return log_errno(r, "cannot read %s/keys: %s", dir, strerror(-r));
-	for (size_t i = 0; i < n && len < sizeof(list) - 1; i++)
-		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-					i ? ", " : "", names[i]);
-	ks_files_free(names, n);
-	if (!n)
-		return 0;
-	return log_errno(ENOENT, "%s/%s is missing but %s/keys holds %zu key files (%s%s) sealed under the keystore it belonged to: restore %s from a backup; refusing to make a new one",
-			 dir, file, dir, n, list, len >= sizeof(list) - 1 ? ", ..." : "", file);
-}
-
-int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
-{
-	struct keystore *ks;
-	int r;
-
-	ks = mmap(NULL, sizeof(*ks), PROT_READ | PROT_WRITE,
-		  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ks == MAP_FAILED)
-		return -ENOMEM;
-	if (mlock(ks, sizeof(*ks)) < 0)
-		log_warn("cannot lock the master key in memory: %m");
-	madvise(ks, sizeof(*ks), MADV_DONTDUMP);
-	ks->dirfd = ks->keysfd = ks->lockfd = -1;
-	ks->records = json_object_new_object();
-	if (!ks->records) {
-		munmap(ks, sizeof(*ks));
-		return -ENOMEM;
-	}
-	{
-		/* Recursive: list() callbacks may call the backend again. */
-		pthread_mutexattr_t attr;
-
-		pthread_mutexattr_init(&attr);
-		pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
-		pthread_mutex_init(&ks->lock, &attr);
-		pthread_mutexattr_destroy(&attr);
-	}
-	if (passfile) {
-		if (strlen(passfile) >= sizeof(ks->passfile)) {
-			json_object_put(ks->records);
-			munmap(ks, sizeof(*ks));
-			return -ENAMETOOLONG;
-		}
-		strcpy(ks->passfile, passfile);
-		ks->passphrase = true;
-	}
-
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		r = log_errno(errno, "cannot create state directory %s: %m", dir);
-		goto err;
-	}
-	ks->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ks->dirfd < 0) {
-		r = log_errno(errno, "cannot open state directory %s: %m", dir);
-		goto err;
-	}
-	ks->lockfd = openat(ks->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (ks->lockfd < 0 || flock(ks->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		r = log_errno(errno == EWOULDBLOCK ? EBUSY : errno,
-			      "state directory %s is in use by another hsmkeyd", dir);
-		goto err;
-	}
-	if (mkdirat(ks->dirfd, "keys", 0700) < 0 && errno != EEXIST) {
-		r = log_errno(errno, "cannot create %s/keys: %m", dir);
-		goto err;
-	}
-	ks->keysfd = openat(ks->dirfd, "keys", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (ks->keysfd < 0) {
-		r = log_errno(errno, "cannot open %s/keys: %m", dir);
-		goto err;
-	}
-	/* (The other mode's file there instead: ks_master_load() says so.) */
-	r = faccessat(ks->dirfd, ks->passphrase ? "master.key" : "master.kdf", F_OK,
-		      AT_SYMLINK_NOFOLLOW) ? ks_needs(ks, dir, ks->passphrase ? "master.kdf" :
-						      "master.key") : 0;
-	if (!r)
-		r = ks_needs(ks, dir, KS_ROOT);
-	if (!r)
-		r = ks_master_load(ks, dir);
-	if (!r)
-		r = ks_root_load(ks, dir);
-	if (!r)
-		r = ks_instance_load(ks, dir);
-	if (!r)
-		r = ks_scan(ks, dir);
-	if (r)
-		goto err;
-	if (ks->has_next && (ks_reseal_all(ks, NULL) || ks_finish_master(ks)))
-		log_error("%s: the interrupted master key replacement cannot finish yet; keys sealed under either master key keep working",
-			  dir);
-	*out = ks;
-	return 0;
-err:
-	ks_close(ks);
-	return r;
-}
-
-void ks_close(struct keystore *ks)
-{
-	if (!ks)
-		return;
-	if (ks->keysfd >= 0)
-		close(ks->keysfd);
-	if (ks->lockfd >= 0)
-		close(ks->lockfd);
-	if (ks->dirfd >= 0)
-		close(ks->dirfd);
-	wipe(ks->master, sizeof(ks->master));
-	wipe(ks->next, sizeof(ks->next));
-	wipe(ks->root, sizeof(ks->root));
-	wipe(ks->filekey, sizeof(ks->filekey));
-	wipe(ks->setkey, sizeof(ks->setkey));
-	ks_index_free(&ks->index);
-	json_object_put(ks->records);
-	munmap(ks, sizeof(*ks));
-}
-
 
 struct ks_record *ks_record_new(void)
 {
@@ -345,7 +198,7 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* The key file names in keys/, sorted; free each and the array. */
-static int ks_files(struct keystore *ks, char ***out, size_t *count)
+int ks_files(struct keystore *ks, char ***out, size_t *count)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -398,7 +251,7 @@ static int ks_files(struct keystore *ks, char ***out, size_t *count)
 	return 0;
 }
 
-static void ks_files_free(char **names, size_t n)
+void ks_files_free(char **names, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -591,7 +444,7 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
  * destroyed key's file put back, a file removed or one that does not
  * authenticate, and the store does not open.
  */
-static int ks_scan(struct keystore *ks, const char *dir)
+int ks_scan(struct keystore *ks, const char *dir)
 {
 	struct ks_record *rec = ks_record_new();
 	struct ks_scan sc = { .keys = 0 };
@@ -702,7 +555,7 @@ static int ks_check_all(struct keystore *ks, const char *skip)
 }
 
 /* Every key (but @skip) sealed again under the next master key; generations stay. */
-static int ks_reseal_all(struct keystore *ks, const char *skip)
+int ks_reseal_all(struct keystore *ks, const char *skip)
 {
 	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
 	char name[HSMKEY_NAME_MAX];
