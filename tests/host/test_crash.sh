@@ -79,7 +79,11 @@ done
 # file, the removal, the old key's overwrite) loses no other key, and the
 # next start finishes the job.  Steps are counted: "renamed 3" is the
 # third file renamed into place.
-printf 'deletion_wait = 1s\n' > "$work/del.conf"
+# Two seconds: delete_at is whole seconds from now, so with one second a
+# deletion scheduled late in a second came due while the first daemon was
+# stopping, and it destroyed the key itself (the crash daemon then had
+# nothing to do and the step timed out, about one run in three).
+printf 'deletion_wait = 2s\n' > "$work/del.conf"
 destroy_steps=("renamed 1" "renamed 2" "renamed 3" "renamed 4" "tmp-half 1" "tmp-half 3"
 	       "key-removed 1" "master-overwritten 1")
 for step in "${destroy_steps[@]}"; do
@@ -92,7 +96,7 @@ for step in "${destroy_steps[@]}"; do
 	t1=$(ctl token base1) t2=$(ctl token base2) t21=$(ctl token base2 --version 1)
 	ctl schedule-deletion victim >/dev/null
 	daemon_stop
-	sleep 1.2
+	sleep 2.2
 	# The deletion is due: the crash daemon destroys at start, and dies.
 	HSMKEY_CRASH_POINT=$point HSMKEY_CRASH_COUNT=$count timeout 60 "$crashd" --config "$work/del.conf" \
 		--state-dir "$work/state" --socket "$sock" 2>>"$work/crash.log"
