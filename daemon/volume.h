@@ -3,7 +3,7 @@
 #ifndef HSMKEY_VOLUME_H
 #define HSMKEY_VOLUME_H
 
-#include "keystore.h"
+#include "key.h"
 
 #define VOLUME_UUID_PREFIX "HSMKEY-PLAIN-"
 

@@ -125,8 +125,7 @@ import json, subprocess, sys
 o = json.loads(subprocess.run(sys.argv[1:] + ["--json", "show", "k3"], capture_output=True, text=True).stdout)
 p = o["policy"]
 assert p["uids"] == [0, 65534] and p["gids"] == [65534], p
-# "algorithms": names; the integer mask until the keystore change is merged.
-assert p["algorithms"] in (["xts"], 1) and p["not_after"] == 4000000000 and p["max_requests"] == 1000, p
+assert p["algorithms"] == ["xts"] and p["not_after"] == 4000000000 and p["max_requests"] == 1000, p
 assert p["max_bindings"] == 2 and p["load_at_start"] is False and p["max_bytes"] == 0, p
 ' "$hctl" --socket "$sock"
 check "a later policy call changes only what it names" python3 -c '

@@ -6,7 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "keystore.h"
+#include <json-c/json.h>
+#include "embedded/keystore.h"
 #include "util.h"
 #include "kselftest_harness.h"
 
@@ -35,6 +36,13 @@ static void spit(const char *path, const char *text, size_t len)
 	}
 }
 
+static int count_key(const struct ks_key *key, void *arg)
+{
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
 FIXTURE(ks) {
 	char dir[64];
 	char path[128];
@@ -55,7 +63,7 @@ FIXTURE_TEARDOWN(ks)
 {
 	char cmd[160];
 
-	ks_close(self->ks);
+	ks_close(self->ks);	/* NULL: a test closed it for good */
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	if (system(cmd))
 		TH_LOG("cannot remove %s", cmd);
@@ -416,6 +424,380 @@ TEST_F(ks, destroy_refused_while_another_file_is_damaged)
 	EXPECT_NE(0, access(path, F_OK));
 }
 
+/*
+ * Offline attacks on the key directory, from the attacker's side: each
+ * edits or restores files while the daemon is stopped, and the keystore
+ * must then refuse to open (a rolled-back keystore never starts), and
+ * while open refuse the key concerned.
+ */
+static char *copy_of(const char *path, size_t *len)
+{
+	char *text = slurp(path, len);
+	char *copy = text ? malloc(*len + 1) : NULL;
+
+	if (copy)
+		memcpy(copy, text, *len + 1);
+	return copy;
+}
+
+static void replace_in(const char *path, const char *find, const char *repl)
+{
+	char out[65536], *text, *at;
+	size_t len;
+
+	text = slurp(path, &len);
+	at = text ? strstr(text, find) : NULL;
+	if (!at)
+		return;
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, repl, at + strlen(find));
+	spit(path, out, strlen(out));
+}
+
+TEST_F(ks, revoked_flipped_to_active_is_refused)
+{
+	struct ks_key got;
+	char path[160];
+	int n = 0;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_REVOKED));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	replace_in(path, "\"state\": \"revoked\"", "\"state\": \"active\"");
+	/* While open: the file no longer authenticates. */
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	/* After a restart: the key is set aside, never active. */
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", false, &got));
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(-EBADMSG, ks_set_state(self->ks, "k1", KS_DISABLED));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
+	EXPECT_EQ(0, n);
+}
+
+TEST_F(ks, older_copy_restored_is_refused)
+{
+	struct ks_key got;
+	char path[160], *copy;
+	size_t len;
+	int n = 0;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "k2", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_REVOKED));
+	spit(path, copy, len);
+	/* While open: the copy authenticates but is of an older generation. */
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
+	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; the restored copy must not count", n);
+	ks_close(self->ks);
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+	free(copy);
+}
+
+TEST_F(ks, destroyed_key_put_back_is_refused)
+{
+	char path[160], *copy;
+	size_t len;
+
+	ASSERT_EQ(0, ks_create(self->ks, "victim", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "keep", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/victim.json", self->dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_EQ(0, ks_destroy(self->ks, "victim"));
+	ks_close(self->ks);
+	spit(path, copy, len);
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+	free(copy);
+}
+
+TEST_F(ks, removed_key_file_is_refused)
+{
+	char path[160];
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "k2", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ks_close(self->ks);
+	snprintf(path, sizeof(path), "%s/keys/k2.json", self->dir);
+	ASSERT_EQ(0, unlink(path));
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	self->ks = NULL;
+}
+
+/* Every field is under the MAC: after an edit of any one the key is refused. */
+static const char *const edits[][2] = {
+	{ "\"delete_at\": 1234567", "\"delete_at\": 9234567" },
+	{ "\"prior_state\": \"active\"", "\"prior_state\": \"disabled\"" },
+	{ "\"max_bindings\": 3", "\"max_bindings\": 4" },
+	{ "\"used_requests\": 5", "\"used_requests\": 0" },
+	{ "\"created\": ", "\"created\": 1" },
+	{ "\"generation\": ", "\"generation\": 1" },
+};
+
+TEST(every_field_is_authenticated)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
+		char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[96], cmd[64];
+		struct ks_policy p = { .max_bindings = 3 };
+		struct keystore *ks;
+
+		ASSERT_NE(NULL, mkdtemp(dir));
+		ASSERT_EQ(0, ks_open(dir, &ks));
+		ASSERT_EQ(0, ks_create(ks, "k", HSMKEY_TYPE_AES_256_GCM, NULL, NULL));
+		ASSERT_EQ(0, ks_set_policy(ks, "k", &p));
+		ASSERT_EQ(0, ks_set_usage(ks, "k", 1, 10, 5));
+		ASSERT_EQ(0, ks_set_state_at(ks, "k", KS_PENDING_DELETION, 1234567));
+		ks_close(ks);
+		snprintf(path, sizeof(path), "%s/keys/k.json", dir);
+		replace_in(path, edits[i][0], edits[i][1]);
+		/* The key is set aside; a generation edit is also a rollback. */
+		if (ks_open(dir, &ks) == 0) {
+			struct ks_key got;
+
+			EXPECT_EQ(-EBADMSG, ks_get(ks, "k", false, &got)) {
+				TH_LOG("edit %zu (%s) was accepted", i, edits[i][0]);
+			}
+			ks_close(ks);
+		}
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			TH_LOG("cannot remove %s", dir);
+	}
+}
+
+/* What the previous release wrote (tests/host/data/keystore-format2): opened once, upgraded. */
+TEST(format2_store_is_upgraded_once)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], root[96];
+	char *copy, *old_root, *cur;
+	struct ks_key got;
+	struct keystore *ks;
+	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+	size_t len, rootlen;
+
+	ASSERT_GT(n, 0);
+	self_dir[n] = '\0';
+	*strrchr(self_dir, '/') = '\0';	/* build/tests/host */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-format2/. %s && chmod 600 %s/master.key",
+		 self_dir, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	snprintf(path, sizeof(path), "%s/keys/old-revoked.json", dir);
+	copy = copy_of(path, &len);
+	ASSERT_NE(NULL, copy);
+	ASSERT_NE(NULL, strstr(copy, "\"format\": 2"));
+	snprintf(root, sizeof(root), "%s/root.json", dir);
+	old_root = copy_of(root, &rootlen);
+	ASSERT_NE(NULL, old_root);
+
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_get(ks, "old-revoked", true, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	ASSERT_EQ(0, ks_get_version(ks, "old-active", 1, true, &got));
+	EXPECT_EQ(7, got.material[7]);
+	EXPECT_EQ(2, got.current);
+	EXPECT_EQ(2, got.policy.max_bindings);
+	EXPECT_EQ(HSMKEY_ALG_XTS, got.policy.algs);	/* the integer form, read */
+	ASSERT_EQ(0, ks_get(ks, "old-pending", false, &got));
+	EXPECT_EQ(KS_PENDING_DELETION, got.state);
+	EXPECT_EQ(KS_DISABLED, got.prior_state);
+	ks_close(ks);
+	EXPECT_NE(NULL, strstr(slurp(path, &len), "\"format\": 3"));
+	/* Once upgraded, the old unauthenticated file put back is a rollback. */
+	cur = copy_of(path, &len);
+	ASSERT_NE(NULL, cur);
+	spit(path, copy, strlen(copy));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	spit(path, cur, strlen(cur));
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ks_close(ks);
+	/* So is the root record from before the upgrade, beside upgraded files. */
+	spit(root, old_root, rootlen);
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	free(cur);
+	free(old_root);
+	free(copy);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/*
+ * Each field of a key file has one JSON type; any other is an error, never
+ * read as true or 0.  Format-2 text, which ks_parse() reads without a MAC
+ * (as at the upgrade), so the type checks alone decide.
+ */
+static const char pending_v2[] =
+	"{ \"format\": 2, \"name\": \"k\", \"type\": \"aes-128-cbc\", "
+	"\"id\": \"e1bb3b1a4761a31c9714553a154009c1\", \"state\": \"pending-deletion\", "
+	"\"created\": CREATED, \"delete_at\": DELETE_AT, \"master\": \"2fb9c565f3771d84\", "
+	"\"versions\": [ { \"version\": 1, \"created\": VCREATED, "
+	"\"nonce\": \"4efc4a5e241dde820c465365\", \"tag\": \"3a4b38ffcc253eecccbcffba97819e98\", "
+	"\"sealed\": \"bb4fdad68817011c6ae78fac2ab99e5aeec9d686984fbe26fcb337eec20dcd460a8302ceb396c201ae072277cb579dd8\" "
+	"USAGE } ] POLICY }";
+
+struct type_case {
+	const char *what, *created, *delete_at, *vcreated, *usage, *policy;
+	int err;
+};
+
+#define POLICY_OK "\"uids\": [], \"gids\": [], \"algorithms\": 0, \"not_before\": 0, " \
+	"\"not_after\": 0, \"max_bytes\": 0, \"max_requests\": 0, \"max_bindings\": 0"
+
+static const struct type_case type_cases[] = {
+	{ "well-formed", "17", "40", "17", "", "", 0 },
+	{ "created as a string", "\"17\"", "40", "17", "", "", -EINVAL },
+	{ "delete_at as a string", "17", "\"40\"", "17", "", "", -EINVAL },
+	{ "delete_at as true", "17", "true", "17", "", "", -EINVAL },
+	{ "version created as a float", "17", "40", "17.5", "", "", -EINVAL },
+	{ "used_bytes as a string", "17", "40", "17", ", \"used_bytes\": \"9\", \"used_requests\": 1", "",
+	  -EINVAL },
+	{ "load_at_start as \"no\"", "17", "40", "17", "",
+	  ", \"policy\": { " POLICY_OK ", \"load_at_start\": \"no\" }", -EINVAL },
+	{ "max_bytes as a string", "17", "40", "17", "",
+	  ", \"policy\": { \"uids\": [], \"gids\": [], \"algorithms\": 0, \"not_before\": 0, \"not_after\": 0, \"max_bytes\": \"1\", \"max_requests\": 0, \"max_bindings\": 0, \"load_at_start\": true }",
+	  -EINVAL },
+};
+
+static void fill(char *out, size_t size, const struct type_case *c)
+{
+	const char *keys[] = { "CREATED", "DELETE_AT", "VCREATED", "USAGE", "POLICY" };
+	const char *vals[] = { c->created, c->delete_at, c->vcreated, c->usage, c->policy };
+	char tmp[4096];
+
+	snprintf(out, size, "%s", pending_v2);
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		char *at = strstr(out, keys[i]);
+
+		snprintf(tmp, sizeof(tmp), "%.*s%s%s", (int)(at - out), out, vals[i],
+			 at + strlen(keys[i]));
+		snprintf(out, size, "%s", tmp);
+	}
+}
+
+TEST_F(ks, key_file_field_types)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(type_cases); i++) {
+		const struct type_case *c = &type_cases[i];
+		struct ks_key key;
+		char text[4096];
+
+		fill(text, sizeof(text), c);
+		EXPECT_EQ(c->err, ks_parse(self->ks, "k.json", text, strlen(text), false, &key)) {
+			TH_LOG("%s: expected %d", c->what, c->err);
+		}
+	}
+}
+
+/* master.kdf's numbers are numbers: "n": "131072" is damage, not 131072. */
+TEST(kdf_field_types)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", pass[96], kdf[96], cmd[64], out[512], *text, *at;
+	struct keystore *ks;
+	size_t len;
+
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(pass, sizeof(pass), "%s/pass", dir);
+	spit(pass, "correct horse\n", 14);
+	ASSERT_EQ(0, ks_open_ex(dir, pass, &ks));
+	ks_close(ks);
+	snprintf(kdf, sizeof(kdf), "%s/master.kdf", dir);
+	text = slurp(kdf, &len);
+	ASSERT_NE(NULL, text);
+	at = strstr(text, "\"n\": 131072");
+	ASSERT_NE(NULL, at);
+	snprintf(out, sizeof(out), "%.*s\"n\": \"131072\"%s", (int)(at - text), text, at + 11);
+	spit(kdf, out, strlen(out));
+	EXPECT_EQ(-EINVAL, ks_open_ex(dir, pass, &ks));
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/*
+ * A temporary file planted where a key file is written: a symlink to a
+ * file of the attacker's choosing is never written through, a stale one
+ * is replaced.
+ */
+TEST_F(ks, planted_temp_file)
+{
+	char tmp[160], target[160];
+	struct ks_key got;
+	size_t len;
+	char *text;
+
+	snprintf(target, sizeof(target), "%s/victim-file", self->dir);
+	spit(target, "precious", 8);
+	snprintf(tmp, sizeof(tmp), "%s/keys/.k1.json.tmp", self->dir);
+	ASSERT_EQ(0, symlink(target, tmp));
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	text = slurp(target, &len);
+	ASSERT_NE(NULL, text);
+	EXPECT_STREQ("precious", text);
+	EXPECT_NE(0, access(tmp, F_OK));
+	spit(tmp, "{\"stale", 7);
+	ASSERT_EQ(0, ks_set_state(self->ks, "k1", KS_DISABLED));
+	ASSERT_EQ(0, ks_get(self->ks, "k1", true, &got));
+	EXPECT_EQ(KS_DISABLED, got.state);
+}
+
+/* "algorithms" is an array of names everywhere; the old integer is still read. */
+struct algs_case {
+	const char *json;
+	int err;
+	uint32_t algs;
+};
+
+static const struct algs_case algs_cases[] = {
+	{ "[]", 0, 0 },
+	{ "[\"xts\"]", 0, HSMKEY_ALG_XTS },
+	{ "[\"gcm\", \"xts\"]", 0, HSMKEY_ALG_XTS | HSMKEY_ALG_GCM },
+	{ "[\"xts\", \"cbc\", \"gcm\"]", 0, 7 },
+	{ "3", 0, HSMKEY_ALG_XTS | HSMKEY_ALG_CBC },	/* the old form */
+	{ "8", -EINVAL, 0 },
+	{ "-1", -EINVAL, 0 },
+	{ "[\"ecb\"]", -EINVAL, 0 },
+	{ "[\"xts\", \"xts\"]", -EINVAL, 0 },
+	{ "[1]", -EINVAL, 0 },
+	{ "\"xts\"", -EINVAL, 0 },
+	{ "true", -EINVAL, 0 },
+	{ "1.0", -EINVAL, 0 },
+};
+
+TEST(policy_algorithms_are_names)
+{
+	struct ks_policy p = { .algs = HSMKEY_ALG_CBC | HSMKEY_ALG_GCM }, back;
+	struct json_object *o = ks_policy_to_json(&p);
+
+	EXPECT_STREQ("[\"cbc\",\"gcm\"]",
+		     json_object_to_json_string_ext(json_object_object_get(o, "algorithms"),
+						    JSON_C_TO_STRING_PLAIN));
+	ASSERT_EQ(0, ks_policy_from_json(o, &back));
+	EXPECT_EQ(p.algs, back.algs);
+	json_object_put(o);
+	for (size_t i = 0; i < ARRAY_SIZE(algs_cases); i++) {
+		const struct algs_case *c = &algs_cases[i];
+		char text[512];
+
+		snprintf(text, sizeof(text),
+			 "{\"uids\":[],\"gids\":[],\"algorithms\":%s,\"not_before\":0,\"not_after\":0,"
+			 "\"max_bytes\":0,\"max_requests\":0,\"max_bindings\":0,\"load_at_start\":true}",
+			 c->json);
+		o = json_tokener_parse(text);
+		ASSERT_NE(NULL, o) TH_LOG("case %s", c->json);
+		EXPECT_EQ(c->err, ks_policy_from_json(o, &back)) TH_LOG("case %s", c->json);
+		if (!c->err)
+			EXPECT_EQ(c->algs, back.algs) TH_LOG("case %s", c->json);
+		json_object_put(o);
+	}
+}
+
 /* Passphrase mode: a new salt, the same passphrase. */
 TEST(destroy_with_a_passphrase)
 {
@@ -451,6 +833,29 @@ TEST(destroy_with_a_passphrase)
 		TH_LOG("cannot remove %s", cmd);
 }
 
+/* A lost master key (or root record) beside key files: refused, not replaced. */
+TEST(missing_master_key_with_key_files_is_refused)
+{
+	static const char *const lost[] = { "master.key", "root.json" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(lost); i++) {
+		char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[96], cmd[64];
+		struct keystore *ks;
+
+		ASSERT_NE(NULL, mkdtemp(dir));
+		ASSERT_EQ(0, ks_open(dir, &ks));
+		ASSERT_EQ(0, ks_create(ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+		ks_close(ks);
+		snprintf(path, sizeof(path), "%s/%s", dir, lost[i]);
+		ASSERT_EQ(0, unlink(path));
+		EXPECT_EQ(-ENOENT, ks_open(dir, &ks)) TH_LOG("without %s", lost[i]);
+		EXPECT_NE(0, access(path, F_OK)) TH_LOG("a new %s was made", lost[i]);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			TH_LOG("cannot remove %s", dir);
+	}
+}
+
 TEST(master_key_readable_by_others_is_refused)
 {
 	char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[64], cmd[64];
@@ -465,13 +870,6 @@ TEST(master_key_readable_by_others_is_refused)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		TH_LOG("cannot remove %s", cmd);
-}
-
-static int count_key(const struct ks_key *key, void *arg)
-{
-	(void)key;
-	(*(int *)arg)++;
-	return 0;
 }
 
 /* Each way a key file can go bad: only that key is lost, and loudly. */
@@ -540,6 +938,11 @@ TEST_F(tamper, isolated)
 	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
 	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
 	EXPECT_EQ(1, n) TH_LOG("list shows %d keys; only the bystander is intact", n);
+	/* Damage is no rollback: the keystore opens again, the victim set aside. */
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_NE(0, ks_get(self->ks, "victim", true, &key));
+	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
 }
 
 TEST_F(tamper, stale_temp_file_is_ignored)

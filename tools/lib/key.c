@@ -44,6 +44,64 @@ void ks_token(const struct ks_key *key, struct hsmkey_token *tok)
 	memcpy(tok->verifier, key->verifier, sizeof(tok->verifier));
 }
 
+/* "algorithms": names, in this order, for the HSMKEY_ALG_* bits. */
+static const struct {
+	const char *name;
+	uint32_t bit;
+} ks_algs[] = {
+	{ "xts", HSMKEY_ALG_XTS },
+	{ "cbc", HSMKEY_ALG_CBC },
+	{ "gcm", HSMKEY_ALG_GCM },
+};
+
+static struct json_object *ks_algs_to_json(uint32_t algs)
+{
+	struct json_object *a = json_object_new_array();
+
+	for (size_t i = 0; i < sizeof(ks_algs) / sizeof(ks_algs[0]); i++)
+		if (algs & ks_algs[i].bit)
+			json_object_array_add(a, json_object_new_string(ks_algs[i].name));
+	return a;
+}
+
+/*
+ * An array of names (empty: any), or the integer mask that key files
+ * written before held (still read).
+ */
+static int ks_algs_from_json(struct json_object *o, uint32_t *algs)
+{
+	struct json_object *a;
+	size_t i, j, n;
+
+	*algs = 0;
+	if (!json_object_object_get_ex(o, "algorithms", &a))
+		return -EINVAL;
+	if (json_object_is_type(a, json_type_int)) {
+		int64_t v = json_object_get_int64(a);
+
+		if (v < 0 || v > (HSMKEY_ALG_XTS | HSMKEY_ALG_CBC | HSMKEY_ALG_GCM))
+			return -EINVAL;
+		*algs = (uint32_t)v;
+		return 0;
+	}
+	if (!json_object_is_type(a, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(a);
+	for (i = 0; i < n; i++) {
+		struct json_object *v = json_object_array_get_idx(a, i);
+		const char *name = json_object_is_type(v, json_type_string) ?
+				   json_object_get_string(v) : NULL;
+
+		for (j = 0; name && j < sizeof(ks_algs) / sizeof(ks_algs[0]); j++)
+			if (!strcmp(name, ks_algs[j].name))
+				break;
+		if (!name || j == sizeof(ks_algs) / sizeof(ks_algs[0]) || (*algs & ks_algs[j].bit))
+			return -EINVAL;	/* unknown, or named twice */
+		*algs |= ks_algs[j].bit;
+	}
+	return 0;
+}
+
 static struct json_object *ks_ids_to_json(const uint32_t *ids, uint32_t n)
 {
 	struct json_object *a = json_object_new_array();
@@ -59,7 +117,7 @@ struct json_object *ks_policy_to_json(const struct ks_policy *p)
 
 	json_object_object_add(o, "uids", ks_ids_to_json(p->uids, p->nuids));
 	json_object_object_add(o, "gids", ks_ids_to_json(p->gids, p->ngids));
-	json_object_object_add(o, "algorithms", json_object_new_int64(p->algs));
+	json_object_object_add(o, "algorithms", ks_algs_to_json(p->algs));
 	json_object_object_add(o, "not_before", json_object_new_int64(p->not_before));
 	json_object_object_add(o, "not_after", json_object_new_int64(p->not_after));
 	json_object_object_add(o, "max_bytes", json_object_new_int64((int64_t)p->max_bytes));
@@ -105,21 +163,20 @@ static int key_num(struct json_object *o, const char *k, int64_t min, int64_t *o
 /* The policy object of a key file (or of a request: the same form). */
 int ks_policy_from_json(struct json_object *o, struct ks_policy *p)
 {
-	int64_t algs, nb, na, bytes, reqs, bindings;
+	int64_t nb, na, bytes, reqs, bindings;
 	struct json_object *v;
 
 	memset(p, 0, sizeof(*p));
 	if (!json_object_is_type(o, json_type_object) ||
 	    ks_ids_from_json(o, "uids", p->uids, &p->nuids) ||
 	    ks_ids_from_json(o, "gids", p->gids, &p->ngids) ||
-	    key_num(o, "algorithms", 0, &algs) || algs > 7 ||
+	    ks_algs_from_json(o, &p->algs) ||
 	    key_num(o, "not_before", 0, &nb) || key_num(o, "not_after", 0, &na) ||
 	    key_num(o, "max_bytes", 0, &bytes) || key_num(o, "max_requests", 0, &reqs) ||
 	    key_num(o, "max_bindings", 0, &bindings) || bindings > UINT32_MAX ||
 	    !json_object_object_get_ex(o, "load_at_start", &v) ||
 	    !json_object_is_type(v, json_type_boolean))
 		return -EINVAL;
-	p->algs = (uint32_t)algs;
 	p->not_before = nb;
 	p->not_after = na;
 	p->max_bytes = (uint64_t)bytes;

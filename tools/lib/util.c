@@ -190,7 +190,14 @@ int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= sizeof(tmp))
 		return -ENAMETOOLONG;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/*
+	 * A temporary left by a crash, or planted (a symlink to a file of
+	 * someone else's choosing), is removed, never written through; one
+	 * put back in between makes O_EXCL refuse.
+	 */
+	if (unlinkat(dirfd, tmp, 0) < 0 && errno != ENOENT)
+		return -errno;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
 	crash_point("tmp-created");

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The embedded keystore: one JSON file per key under STATE/keys holding
- * every version of the key, each version's verifier and material sealed
- * with AES-256-GCM under the master key (STATE/master.key, or derived from
- * a passphrase), with name, version, type, id and policy as associated
- * data.  Destroying a key replaces the master key and re-seals every other
- * key under the new one (see ks_destroy()).
+ * The embedded keystore's calls, for its backend adapter and its tests
+ * (the daemon reaches it only through backend.h): one JSON file per key
+ * under STATE/keys holding every version of the key, each version's
+ * verifier and material sealed with AES-256-GCM under the master key
+ * (STATE/master.key, or derived from a passphrase).  Destroying a key
+ * replaces the master key and re-seals every other key under the new one
+ * (see ks_destroy()).
  */
 #ifndef HSMKEY_KEYSTORE_H
 #define HSMKEY_KEYSTORE_H

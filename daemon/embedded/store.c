@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The embedded keystore's key directory, STATE/keys, as one whole: at open,
+ * every key file checked against the root record's generations (a
+ * rolled-back store does not open) and indexed; reading and writing one
+ * key file with its generation; listing from the index; and re-sealing
+ * every file when the master key is replaced.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <openssl/crypto.h>
+#include "internal.h"
+#include "util.h"
+
+struct ks_record *ks_record_new(void)
+{
+	return calloc(1, sizeof(struct ks_record));
+}
+
+static void ks_report_file(const char *file)
+{
+	log_error("key file keys/%s is corrupted or has been tampered with; set aside: the key is unusable until the file is restored, other keys keep working",
+		  file);
+}
+
+void ks_report(const char *name, int r)
+{
+	if (r == -EINVAL || r == -EFBIG)
+		log_error("key file keys/%s.json is corrupted or has been tampered with (%s); set aside: the key is unusable until the file is restored, other keys keep working",
+			  name, strerror(-r));
+}
+
+/* Read and parse key file @file (no check of its MAC); -errno. */
+static int ks_load(struct keystore *ks, const char *file, struct ks_record *rec,
+		   struct stat *st)
+{
+	char *buf;
+	int fd, n;
+
+	fd = openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(KS_FILE_MAX + 1);
+	if (!buf || fstat(fd, st) < 0) {
+		n = buf ? -errno : -ENOMEM;
+		close(fd);
+		free(buf);
+		return n;
+	}
+	n = read_full(fd, buf, KS_FILE_MAX + 1);
+	close(fd);
+	n = n < 0 ? n : ks_parse_record(file, buf, (size_t)n, rec);
+	free(buf);
+	return n;
+}
+
+/* No key @name: -ENOENT, or -EBADMSG if a file of that name is there anyway. */
+int ks_absent(struct keystore *ks, const char *name)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (faccessat(ks->keysfd, file, F_OK, AT_SYMLINK_NOFOLLOW))
+		return -ENOENT;
+	log_error("keys/%s belongs to no key of this keystore (a destroyed key's file put back, or a copy from elsewhere): refused",
+		  file);
+	return -EBADMSG;
+}
+
+/*
+ * Key @name's file was removed while the keystore was open (by hand, to
+ * let a destruction go on past a damaged file): the key is forgotten, and
+ * the root record says so, or the next open would take it for a rollback.
+ */
+static int ks_forget(struct keystore *ks, const char *name, uint64_t gen)
+{
+	uint64_t none;
+	int r;
+
+	log_warn("keys/%s.json was removed from the keystore's directory: key %s is forgotten",
+		 name, name);
+	r = ks_gen_begin(ks, name, gen, false, &none);
+	if (!r)
+		r = ks_gen_end(ks, true);
+	if (!r)
+		ks_index_remove(&ks->index, name);
+	return r ? r : -ENOENT;
+}
+
+/*
+ * Key @name's file, read and authenticated: its MAC, and its generation
+ * the one the index holds (an older copy put in its place is refused).
+ */
+int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+	struct ks_entry *e;
+	struct stat st;
+	int r;
+
+	if (!valid_name(name))
+		return -EINVAL;
+	e = ks_index_find(&ks->index, name);
+	if (!e)
+		return ks_absent(ks, name);
+	snprintf(file, sizeof(file), "%s.json", name);
+	r = ks_load(ks, file, rec, &st);
+	if (r == -ENOENT)
+		return ks_forget(ks, name, e->gen);
+	if (!r && rec->format != 3)
+		r = -EBADMSG;
+	if (!r)
+		r = ks_record_verify(ks, rec);
+	if (r == -EBADMSG)
+		log_error("key file keys/%s is corrupted or has been tampered with (it does not authenticate); refused: the key is unusable until the file is restored",
+			  file);
+	if (!r && rec->gen != e->gen)
+		r = log_errno(EBADMSG, "key file keys/%s is generation %llu where the keystore recorded %llu: an older copy was put in its place (rollback); refused",
+			      file, (unsigned long long)rec->gen, (unsigned long long)e->gen);
+	ks_report(name, r);
+	if (!r && e->damaged)
+		return ks_index_put(&ks->index, rec, &st);	/* restored */
+	if (!r) {
+		e->dev = st.st_dev;
+		e->ino = st.st_ino;
+		e->ctime = st.st_ctim;
+	}
+	return r;
+}
+
+/* Write @rec (its generation set) as its key file, MAC made; the index follows. */
+static int ks_write(struct keystore *ks, struct ks_record *rec)
+{
+	char file[HSMKEY_NAME_MAX + 8], *text = NULL;
+	struct stat st;
+	int r;
+
+	rec->format = 3;
+	r = ks_record_mac(ks, rec, rec->mac);
+	if (!r)
+		r = ks_record_text(rec, &text);
+	snprintf(file, sizeof(file), "%s.json", rec->meta.name);
+	if (!r)
+		r = write_file_atomic(ks->keysfd, file, text, strlen(text), 0600);
+	free(text);
+	if (!r && fstatat(ks->keysfd, file, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	return r ? r : ks_index_put(&ks->index, rec, &st);
+}
+
+/*
+ * A changed key file (@old: the generation it replaces, 0 for a new key)
+ * under a new generation: the root record first, then the file, then the
+ * root record again (root.c).
+ */
+int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old)
+{
+	int r, e;
+
+	r = ks_gen_begin(ks, rec->meta.name, old, true, &rec->gen);
+	if (r)
+		return r;
+	r = ks_write(ks, rec);
+	e = ks_gen_end(ks, !r);
+	return r ? r : e;
+}
+
+/* Remove key @name's file (generation @old) for good. */
+int ks_remove(struct keystore *ks, const char *name, uint64_t old)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+	uint64_t none;
+	int r, e;
+
+	r = ks_gen_begin(ks, name, old, false, &none);
+	if (r)
+		return r;
+	snprintf(file, sizeof(file), "%s.json", name);
+	if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
+		r = -errno;
+	else if (fsync(ks->keysfd) < 0)
+		r = -errno;
+	crash_point("key-removed");
+	e = ks_gen_end(ks, !r);
+	if (!r)
+		ks_index_remove(&ks->index, name);
+	return r ? r : e;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The key file names in keys/, sorted; free each and the array. */
+int ks_files(struct keystore *ks, char ***out, size_t *count)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int fd, r = 0;
+
+	*out = NULL;
+	*count = 0;
+	fd = dup(ks->keysfd);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char **tmp;
+
+		if (de->d_name[0] == '.' || len < 6 || strcmp(de->d_name + len - 5, ".json"))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 256;
+			tmp = realloc(names, cap * sizeof(*names));
+			if (!tmp) {
+				r = -ENOMEM;
+				break;
+			}
+			names = tmp;
+		}
+		names[n] = strdup(de->d_name);
+		if (!names[n]) {
+			r = -ENOMEM;
+			break;
+		}
+		n++;
+	}
+	closedir(d);
+	if (r) {
+		while (n)
+			free(names[--n]);
+		free(names);
+		return r;
+	}
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_names);
+	*out = names;
+	*count = n;
+	return 0;
+}
+
+void ks_files_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+
+/* What the scan at open found. */
+struct ks_scan {
+	uint8_t sum[KS_MAC_LEN];
+	uint64_t keys, newest;
+	size_t bad;
+	char **old;			/* format 2: to upgrade */
+	size_t nold;
+	char unknown[HSMKEY_NAME_MAX];	/* a damaged file claiming no generation */
+	size_t nunknown;
+};
+
+/* The generation damaged key file @file claims, 0 if none. */
+static uint64_t ks_claimed_gen(struct keystore *ks, const char *file)
+{
+	struct json_object *o = NULL;
+	char *buf = malloc(KS_FILE_MAX + 1);
+	int64_t gen = 0;
+	int fd, n;
+
+	fd = buf ? openat(ks->keysfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+	n = fd < 0 ? -1 : read_full(fd, buf, KS_FILE_MAX);
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		o = json_tokener_parse(buf);
+	}
+	if (o && json_object_is_type(o, json_type_object))
+		gen = jint(o, "generation");
+	json_object_put(o);
+	free(buf);
+	return gen > 0 ? (uint64_t)gen : 0;
+}
+
+/*
+ * Damaged key file @file stays in the index, set aside, at the generation
+ * it claims: its item completes the sum, so the other files are still
+ * checked, and the key comes back if the file is restored.  (A false
+ * claim only makes the sum fail.)
+ */
+static int ks_scan_damaged(struct keystore *ks, const char *file, struct ks_scan *sc)
+{
+	char name[HSMKEY_NAME_MAX];
+	size_t len = strlen(file) - 5;		/* ".json" */
+	uint8_t item[KS_MAC_LEN];
+	uint64_t gen;
+
+	ks_report_file(file);
+	sc->bad++;
+	if (len >= sizeof(name))
+		return 0;
+	memcpy(name, file, len);
+	name[len] = '\0';
+	if (!valid_name(name))
+		return 0;
+	gen = ks_claimed_gen(ks, file);
+	if (!gen) {
+		if (!sc->nunknown++)
+			strcpy(sc->unknown, name);
+		return 0;
+	}
+	ks_gen_item(ks, name, gen, item);
+	ks_sum_add(sc->sum, item);
+	sc->keys++;
+	return ks_index_put_damaged(&ks->index, name, gen);
+}
+
+/*
+ * One damaged file claiming no generation at all: try each generation
+ * given so far (the sum is cheap to extend) before calling it a rollback.
+ */
+static bool ks_scan_guess(struct keystore *ks, struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN], sum[KS_MAC_LEN];
+	uint64_t top = ks->gen.generation;
+
+	if (sc->nunknown != 1 || top > (1u << 24))
+		return false;
+	for (uint64_t g = 1; g <= top; g++) {
+		memcpy(sum, sc->sum, KS_MAC_LEN);
+		ks_gen_item(ks, sc->unknown, g, item);
+		ks_sum_add(sum, item);
+		if (ks_gen_matches(ks, sum, sc->keys + 1)) {
+			memcpy(sc->sum, sum, KS_MAC_LEN);
+			sc->keys++;
+			sc->nunknown = 0;
+			return !ks_index_put_damaged(&ks->index, sc->unknown, g);
+		}
+	}
+	return false;
+}
+
+/* One key file at open: authenticated, added to the index and the sum. */
+static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *rec,
+		       struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN];
+	struct stat st;
+	int r;
+
+	r = ks_load(ks, file, rec, &st);
+	if (!r && rec->format == 3)
+		r = ks_record_verify(ks, rec);
+	if (!r && rec->format == 3 && rec->gen > ks->gen.generation && ks->gen.upgraded)
+		r = -EBADMSG;
+	if (r == -ENOMEM)
+		return r;
+	if (r && !ks->gen.upgraded) {
+		ks_report_file(file);	/* set aside, as before the upgrade */
+		return 0;
+	}
+	if (r)
+		return ks_scan_damaged(ks, file, sc);
+	if (rec->format != 3) {
+		if (ks->gen.upgraded) {
+			log_error("key file keys/%s is in the old unauthenticated format in an upgraded keystore: a copy from before the upgrade was put back (rollback)",
+				  file);
+			sc->bad++;
+			sc->nunknown += 2;	/* no guessing: this is no damage */
+			return 0;
+		}
+		sc->old[sc->nold] = strdup(file);
+		return sc->old[sc->nold++] ? 0 : -ENOMEM;
+	}
+	ks_gen_item(ks, rec->meta.name, rec->gen, item);
+	ks_sum_add(sc->sum, item);
+	sc->keys++;
+	if (rec->gen > sc->newest)
+		sc->newest = rec->gen;
+	return ks_index_put(&ks->index, rec, &st);
+}
+
+/*
+ * The upgrade from format 2 (metadata outside the seal): each such file
+ * is accepted once, as found, and written again in format 3 under a
+ * generation of its own; then the root record starts keeping the sum.
+ * The root record says an upgrade is under way before the first file is
+ * written: a crash part way, and the next open does the rest; format-3
+ * files beside a root record that never said so mean the root record was
+ * restored from before the upgrade, to have old files accepted: refused.
+ */
+static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *rec,
+		      struct ks_scan *sc)
+{
+	uint8_t item[KS_MAC_LEN];
+	struct stat st;
+	int r = 0;
+
+	if (sc->keys && !ks->gen.upgrading)
+		return log_errno(EBADMSG, "%s/%s is older than the key files beside it (restored from before their upgrade to format 3): refusing to open a rolled-back keystore",
+				 dir, KS_ROOT);
+	ks->gen.upgrading = true;
+	r = ks_root_store(ks);
+	ks->gen.generation = sc->newest;
+	for (size_t i = 0; !r && i < sc->nold; i++) {
+		r = ks_load(ks, sc->old[i], rec, &st);
+		if (r)
+			break;
+		rec->gen = ++ks->gen.generation;
+		r = ks_write(ks, rec);
+		ks_gen_item(ks, rec->meta.name, rec->gen, item);
+		ks_sum_add(sc->sum, item);
+		sc->keys++;
+	}
+	if (r)
+		return log_errno(r, "cannot upgrade the key files in %s/keys: %s", dir, strerror(-r));
+	ks->gen.upgraded = true;
+	ks->gen.upgrading = false;
+	ks->gen.keys = sc->keys;
+	memcpy(ks->gen.sum, sc->sum, KS_MAC_LEN);
+	r = ks_root_store(ks);
+	if (r)
+		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
+	if (sc->nold)
+		log_info("upgraded %zu key files in %s/keys from format 2 to format 3: each file's state, versions, usage and policy are now authenticated, and restored older copies are refused",
+			 sc->nold, dir);
+	return 0;
+}
+
+/*
+ * Every key file, authenticated, into the index; then the whole directory
+ * against the root record: a file restored from an older copy, a
+ * destroyed key's file put back, a file removed or one that does not
+ * authenticate, and the store does not open.
+ */
+int ks_scan(struct keystore *ks, const char *dir)
+{
+	struct ks_record *rec = ks_record_new();
+	struct ks_scan sc = { .keys = 0 };
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	r = rec ? ks_files(ks, &names, &n) : -ENOMEM;
+	if (!r && n && !(sc.old = calloc(n, sizeof(*sc.old))))
+		r = -ENOMEM;
+	for (size_t i = 0; !r && i < n; i++)
+		r = ks_scan_one(ks, names[i], rec, &sc);
+	if (!r && !ks->gen.upgraded)
+		r = ks_upgrade(ks, dir, rec, &sc);	/* damaged files: set aside, as before */
+	else if (!r && ((sc.nunknown && !ks_scan_guess(ks, &sc)) ||
+			ks_gen_check(ks, sc.sum, sc.keys)))
+		r = log_errno(EBADMSG, "%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): a key file was restored from an older copy, a destroyed key's file was put back, or a file was removed; refusing to open a rolled-back keystore: restore the current files",
+			      dir, dir, KS_ROOT, (unsigned long long)sc.keys,
+			      (unsigned long long)ks->gen.keys, sc.bad);
+	for (size_t i = 0; i < sc.nold; i++)
+		free(sc.old[i]);
+	free(sc.old);
+	ks_files_free(names, n);
+	free(rec);
+	return r;
+}
+
+/* Is @e's file the one last read or written?  If not, read it again. */
+static int ks_fresh(struct keystore *ks, struct ks_entry *e, struct ks_record *rec)
+{
+	char file[HSMKEY_NAME_MAX + 8];
+	struct stat st;
+
+	snprintf(file, sizeof(file), "%s.json", e->meta.name);
+	if (!fstatat(ks->keysfd, file, &st, AT_SYMLINK_NOFOLLOW) && st.st_ino == e->ino &&
+	    st.st_dev == e->dev && st.st_ctim.tv_sec == e->ctime.tv_sec &&
+	    st.st_ctim.tv_nsec == e->ctime.tv_nsec)
+		return 0;
+	return ks_read(ks, e->meta.name, rec);
+}
+
+/*
+ * Keys after @after, in name order, from the index; a file changed behind
+ * the keystore's back since it was last read is authenticated again (one
+ * that no longer does is left out).  @fn may change the keystore: the
+ * walk goes on from the last name, wherever it now is.
+ */
+int ks_list(struct keystore *ks, const char *after,
+	    int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	struct ks_record *rec = ks_record_new();
+	char last[HSMKEY_NAME_MAX];
+	struct ks_key key;
+	size_t i;
+	int r = 0;
+
+	if (!rec)
+		return -ENOMEM;
+	if (after && strlen(after) >= sizeof(last)) {
+		free(rec);
+		return -EINVAL;
+	}
+	for (i = ks_index_after(&ks->index, after); !r && i < ks->index.n;
+	     i = ks_index_after(&ks->index, last)) {
+		struct ks_entry *e = ks->index.e[i];
+
+		strcpy(last, e->meta.name);
+		if (ks_fresh(ks, e, rec))
+			continue;
+		key = e->meta;
+		r = fn(&key, arg);
+	}
+	free(rec);
+	return r;
+}
+
+/*
+ * Before a master key replacement every key (but @skip) must open, all
+ * versions: one that does not would be lost for good under a new master key.
+ */
+static int ks_check_all(struct keystore *ks, const char *skip)
+{
+	struct ks_record *rec = ks_record_new();
+	char name[HSMKEY_NAME_MAX];
+	int r = rec ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !r && i < ks->index.n; i = ks_index_after(&ks->index, name)) {
+		struct ks_key key;
+
+		strcpy(name, ks->index.e[i]->meta.name);
+		if (skip && !strcmp(name, skip))
+			continue;
+		r = ks_read(ks, name, rec);
+		if (r == -ENOENT) {
+			r = 0;		/* removed by hand: nothing to strand */
+			continue;
+		}
+		for (uint32_t v = 0; !r && v < rec->nver; v++) {
+			r = ks_unseal(ks, rec, v, &key);
+			ks_key_wipe(&key);
+		}
+		if (r)
+			log_error("keys/%s.json does not open (%s): restore or remove it before the master key can be replaced",
+				  name, strerror(-r));
+	}
+	free(rec);
+	return r;
+}
+
+/* Every key (but @skip) sealed again under the next master key; generations stay. */
+int ks_reseal_all(struct keystore *ks, const char *skip)
+{
+	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
+	char name[HSMKEY_NAME_MAX];
+	int r = rec && out ? ks_root_store(ks) : -ENOMEM;
+
+	for (size_t i = 0; !r && i < ks->index.n; i = ks_index_after(&ks->index, name)) {
+		strcpy(name, ks->index.e[i]->meta.name);
+		if (skip && !strcmp(name, skip))
+			continue;
+		r = ks_read(ks, name, rec);
+		if (r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (!r && CRYPTO_memcmp(rec->mkid, ks->next_mkid, KS_MKID_LEN)) {
+			r = ks_reseal(ks, rec, &rec->meta, NULL, out);
+			out->gen = rec->gen;
+			if (!r)
+				r = ks_write(ks, out);
+		}
+		if (r)
+			log_error("cannot re-seal keys/%s.json: %s", name, strerror(-r));
+	}
+	free(out);
+	free(rec);
+	return r;
+}
+
+/*
+ * Master key replacement (master.c has the steps on its files): every
+ * key checked, the new key written, everything re-sealed under it, @skip
+ * removed (destruction), the old key overwritten.
+ */
+int ks_replace_master(struct keystore *ks, const char *skip)
+{
+	struct ks_entry *e = skip ? ks_index_find(&ks->index, skip) : NULL;
+	int r;
+
+	if (skip && !e)
+		return ks_absent(ks, skip);
+	r = ks_check_all(ks, skip);
+	if (!r)
+		r = ks_new_master(ks);
+	if (!r)
+		r = ks_reseal_all(ks, skip);
+	if (!r && skip)
+		r = ks_remove(ks, skip, e->gen);
+	if (!r)
+		r = ks_finish_master(ks);
+	return r;
+}
