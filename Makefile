@@ -37,7 +37,7 @@ LIBS_C := -ljson-c -lcrypto
 B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
-DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c \
+DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/luks2.c

@@ -4,6 +4,9 @@
  * returning 0 or -errno with a message that says what to do.
  */
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <stdarg.h>
 #include <grp.h>
 #include <pwd.h>
@@ -27,6 +30,11 @@ struct request {
 	struct json_object *req;
 	struct json_object *reply;
 	int fd;
+	/* Read or opened before the mutation lock (client I/O never under it). */
+	uint8_t input[1024];		/* the key file passed as a descriptor */
+	int ninput;			/* -1: none passed */
+	dev_t device;			/* dm-open's block device */
+	uint64_t device_bytes;
 	char err[400];
 };
 
@@ -295,10 +303,11 @@ static int op_import(struct request *rq)
 
 	if (type < 0)
 		return bad_type(rq, tname);
-	if (rq->fd < 0)
+	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	len = (int)key_type_len(type);
-	n = read_full(rq->fd, buf, sizeof(buf));
+	n = rq->ninput;
+	memcpy(buf, rq->input, (size_t)n);
 	if (n >= 0 && w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);
 
@@ -852,6 +861,35 @@ static int op_token(struct request *rq)
 	return r;
 }
 
+/*
+ * Before the mutation lock: open the device without waiting (a FIFO or a
+ * device that blocks on open holds up no change) and keep its number.
+ */
+static int open_device(struct request *rq)
+{
+	const char *device = proto_str(rq->req, "device");
+	uint64_t bytes = 0;
+	struct stat st;
+	int fd, r = 0;
+
+	if (!device || device[0] != '/')
+		return fail(rq, EINVAL, "dm open needs the absolute path of a block device");
+	fd = open(device, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode) ||
+	    ioctl(fd, BLKGETSIZE64, &bytes) < 0)
+		r = fd < 0 ? -errno : -ENOTBLK;
+	if (fd >= 0)
+		close(fd);
+	if (r)
+		return fail(rq, r, "%s is not a block device that can be opened: %s", device,
+			    strerror(-r));
+	if (bytes < 512)
+		return fail(rq, EINVAL, "%s is empty", device);
+	rq->device = st.st_rdev;
+	rq->device_bytes = bytes;
+	return 0;
+}
+
 static int op_dm_open(struct request *rq)
 {
 	const char *device = proto_str(rq->req, "device"), *map, *name;
@@ -859,8 +897,6 @@ static int op_dm_open(struct request *rq)
 	struct ks_key key;
 	int r;
 
-	if (!device || device[0] != '/')
-		return fail(rq, EINVAL, "dm open needs the absolute path of a block device");
 	if ((r = get_name(rq, "map", &map)) || (r = get_name(rq, "key", &name)) ||
 	    (r = open_kernel(rq, &k)))
 		return r;
@@ -876,7 +912,8 @@ static int op_dm_open(struct request *rq)
 	if (!r)
 		r = provision(rq, k, &key);
 	if (!r) {
-		r = volume_open(device, map, &key, rq->err, sizeof(rq->err));
+		r = volume_open(rq->device, rq->device_bytes, map, &key, rq->err,
+				sizeof(rq->err));
 		if (!r)
 			log_info("opened volume %s on %s with key %s", map, device, name);
 	}
@@ -923,8 +960,10 @@ static int op_rotate(struct request *rq)
 		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,
 			    ks_state_name(meta.state));
 	len = (int)key_type_len(meta.type);
-	if (rq->fd >= 0) {
-		n = read_full(rq->fd, buf, sizeof(buf));
+	if (rq->ninput >= 0) {
+		n = rq->ninput;
+		if (n == len)
+			memcpy(buf, rq->input, (size_t)n);
 		if (n != len) {
 			wipe(buf, sizeof(buf));
 			return fail(rq, EINVAL, "a %s key file must hold exactly %d bytes",
@@ -935,7 +974,7 @@ static int op_rotate(struct request *rq)
 			return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
 		}
 	}
-	r = rq->d->be->ops->rotate(rq->d->be, name, rq->fd >= 0 ? buf : NULL, &key);
+	r = rq->d->be->ops->rotate(rq->d->be, name, rq->ninput >= 0 ? buf : NULL, &key);
 	wipe(buf, sizeof(buf));
 	if (r == -E2BIG)
 		return fail(rq, r, "key '%s' has %d versions, the most a key keeps; create a new key",
@@ -1127,32 +1166,98 @@ void control_reconcile(struct daemon *d)
 	pthread_mutex_lock(&d->mutate);
 	control_load_all(d);
 	pthread_mutex_unlock(&d->mutate);
+	pthread_mutex_lock(&d->lock);
+	d->reconciling = false;
+	pthread_mutex_unlock(&d->lock);
 }
 
-static const struct {
+void control_reconcile_request(struct daemon *d)
+{
+	d->resync = true;
+}
+
+/*
+ * However many gaps the events show, one reconciliation runs at a time
+ * and at most one more is pending (@resync): each re-reads every key.
+ */
+bool control_reconcile_due(struct daemon *d)
+{
+	bool due;
+
+	if (!d->resync)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	due = !d->reconciling;
+	d->reconciling = true;
+	pthread_mutex_unlock(&d->lock);
+	if (due)
+		d->resync = false;
+	return due;
+}
+
+/*
+ * Before the mutation lock: the key file passed as a descriptor, a regular
+ * file or a pipe (read with a deadline, so a FIFO never written holds up
+ * only its own request).
+ */
+static int read_input(struct request *rq)
+{
+	int64_t deadline = proto_deadline(INPUT_MS);
+	struct stat st;
+	ssize_t n;
+
+	if (rq->fd < 0)
+		return 0;
+	if (fstat(rq->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode)))
+		return fail(rq, EINVAL, "the key file must be a regular file or a pipe");
+	if (S_ISFIFO(st.st_mode) &&
+	    fcntl(rq->fd, F_SETFL, fcntl(rq->fd, F_GETFL) | O_NONBLOCK) < 0)
+		return fail(rq, errno, "cannot read the key file: %m");
+	rq->ninput = 0;
+	while ((size_t)rq->ninput < sizeof(rq->input)) {
+		n = read(rq->fd, rq->input + rq->ninput, sizeof(rq->input) - (size_t)rq->ninput);
+		if (n == 0)
+			break;
+		if (n > 0) {
+			rq->ninput += (int)n;
+			continue;
+		}
+		n = errno == EAGAIN ? proto_wait(rq->fd, POLLIN, deadline) :
+		    errno == EINTR ? 0 : -errno;
+		if (n)
+			return fail(rq, (int)n, "cannot read the key file: %s",
+				    n == -ETIMEDOUT ? "nothing written to it in time" :
+				    strerror((int)-n));
+	}
+	return 0;
+}
+
+static const struct op {
 	const char *op;
 	bool admin;
 	int (*fn)(struct request *rq);
+	/* Client I/O before the mutation lock; only these take a descriptor. */
+	int (*prepare)(struct request *rq);
 } ops[] = {
-	{ "create", true, op_create },
-	{ "import", true, op_import },
-	{ "list", false, op_list },
-	{ "status", false, op_status },
-	{ "load", true, op_load },
-	{ "revoke", true, op_revoke },
-	{ "token", true, op_token },
-	{ "disable", true, op_disable },
-	{ "enable", true, op_enable },
-	{ "policy", true, op_policy },
-	{ "show", false, op_show },
-	{ "audit-verify", false, op_audit_verify },
-	{ "dm-open", true, op_dm_open },
-	{ "dm-close", true, op_dm_close },
-	{ "rotate", true, op_rotate },
-	{ "schedule-deletion", true, op_schedule_deletion },
-	{ "cancel-deletion", true, op_cancel_deletion },
-	{ "import-key", false, op_import_key },
-	{ "import-key-renew", true, op_import_key_renew },
+	{ "create", true, op_create, NULL },
+	{ "import", true, op_import, read_input },
+	{ "list", false, op_list, NULL },
+	{ "status", false, op_status, NULL },
+	{ "load", true, op_load, NULL },
+	{ "revoke", true, op_revoke, NULL },
+	{ "token", true, op_token, NULL },
+	{ "disable", true, op_disable, NULL },
+	{ "enable", true, op_enable, NULL },
+	{ "policy", true, op_policy, NULL },
+	{ "show", false, op_show, NULL },
+	{ "audit-verify", false, op_audit_verify, NULL },
+	{ "dm-open", true, op_dm_open, open_device },
+	{ "dm-close", true, op_dm_close, NULL },
+	{ "rotate", true, op_rotate, read_input },
+	{ "schedule-deletion", true, op_schedule_deletion, NULL },
+	{ "cancel-deletion", true, op_cancel_deletion, NULL },
+	{ "import-key", false, op_import_key, NULL },
+	{ "import-key-renew", true, op_import_key_renew, NULL },
 };
 
 /*
@@ -1330,19 +1435,98 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 	return 0;
 }
 
+int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	*uid = cred.uid;
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	*admin = peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid);
+	pthread_rwlock_unlock(&d->cfg_lock);
+	return 0;
+}
+
+/* Is the peer allowed @o?  The message, when not, names the group needed. */
+static int authorise(struct request *rq, int cfd, const struct ucred *cred, const struct op *o)
+{
+	struct daemon *d = rq->d;
+	char admin_group[64], reader_group[64];
+	bool admin, reader;
+
+	/* Who the peer is, by the configuration of this moment (SIGHUP). */
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	admin = peer_in(cfd, cred, d->cfg->admin_group, d->cfg->admin_gid);
+	reader = admin || !*d->cfg->reader_group ||
+		 peer_in(cfd, cred, d->cfg->reader_group, d->cfg->reader_gid);
+	memcpy(admin_group, d->cfg->admin_group, sizeof(admin_group));
+	memcpy(reader_group, d->cfg->reader_group, sizeof(reader_group));
+	pthread_rwlock_unlock(&d->cfg_lock);
+	if (o->admin && !admin)
+		return fail(rq, EPERM, "'%s' needs root%s%s", o->op,
+			    *admin_group ? " or membership of group " : "", admin_group);
+	if (!o->admin && !reader)
+		return fail(rq, EPERM, "'%s' needs membership of group %s (or %s)", o->op,
+			    reader_group, *admin_group ? admin_group : "root");
+	if (rq->fd >= 0 && !o->prepare)
+		return fail(rq, EINVAL, "'%s' takes no descriptor", o->op);
+	return 0;
+}
+
+static const struct op *find_op(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+		if (!strcmp(ops[i].op, name))
+			return &ops[i];
+	return NULL;
+}
+
+/*
+ * Run an authorised request.  Changes one at a time, each between its two
+ * audit records; what the client supplies is read before the lock.
+ */
+static int dispatch(struct request *rq, const struct ucred *cred, const struct op *o)
+{
+	struct daemon *d = rq->d;
+	int r = o->prepare ? o->prepare(rq) : 0;
+
+	if (rq->fd >= 0) {
+		close(rq->fd);
+		rq->fd = -1;
+	}
+	if (r || !o->admin)
+		return r ?: o->fn(rq);
+	pthread_mutex_lock(&d->mutate);
+	if (audit_intent(d, cred, o->op, rq->req))
+		r = fail(rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
+	else
+		r = o->fn(rq);
+	if (d->audit) {
+		struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
+
+		if (!audit_record(d->audit, &who, o->op, request_subject(rq->req), 0, r,
+				  r ? rq->err : NULL))
+			audit_anchor(d);
+	}
+	pthread_mutex_unlock(&d->mutate);
+	return r;
+}
+
 int control_serve(struct daemon *d, int cfd)
 {
-	struct request rq = { .d = d, .fd = -1 };
+	struct request rq = { .d = d, .fd = -1, .ninput = -1 };
+	const struct op *o = NULL;
 	struct json_object *out;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	const char *op = NULL;
-	size_t i = ARRAY_SIZE(ops);
-	char admin_group[64], reader_group[64];
-	bool admin, reader, locked = false;
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
+	if (r == -EAGAIN)
+		return 0;	/* woken for nothing: stays connected */
 	if (r == -ECONNRESET)
 		return r;
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
@@ -1350,54 +1534,15 @@ int control_serve(struct daemon *d, int cfd)
 		goto out;
 	}
 	rq.reply = proto_reply_ok();
-	/* Who the peer is, by the configuration of this moment (SIGHUP). */
-	pthread_rwlock_rdlock(&d->cfg_lock);
-	admin = peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid);
-	reader = admin || !*d->cfg->reader_group ||
-		 peer_in(cfd, &cred, d->cfg->reader_group, d->cfg->reader_gid);
-	memcpy(admin_group, d->cfg->admin_group, sizeof(admin_group));
-	memcpy(reader_group, d->cfg->reader_group, sizeof(reader_group));
-	pthread_rwlock_unlock(&d->cfg_lock);
 	if (r)
 		r = fail(&rq, r, "malformed request: %s", strerror(-r));
 	else if ((r = proto_request_op(rq.req, &op)))
 		r = fail(&rq, r, "unsupported request: this daemon speaks protocol version %d",
 			 PROTO_VERSION);
-	for (i = 0; !r && i < ARRAY_SIZE(ops); i++) {
-		if (strcmp(ops[i].op, op))
-			continue;
-		if (ops[i].admin && !admin) {
-			r = fail(&rq, EPERM, "'%s' needs root%s%s", op,
-				 *admin_group ? " or membership of group " : "", admin_group);
-			break;
-		}
-		if (!ops[i].admin && !reader) {
-			r = fail(&rq, EPERM, "'%s' needs membership of group %s (or %s)", op,
-				 reader_group, *admin_group ? admin_group : "root");
-			break;
-		}
-		/* Changes one at a time, each between its two audit records. */
-		if (ops[i].admin) {
-			pthread_mutex_lock(&d->mutate);
-			locked = true;
-		}
-		if (ops[i].admin && audit_intent(d, &cred, op, rq.req))
-			r = fail(&rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
-		else
-			r = ops[i].fn(&rq);
-		break;
-	}
-	if (!r && i == ARRAY_SIZE(ops))
+	else if (!(o = find_op(op)))
 		r = fail(&rq, EOPNOTSUPP, "unknown operation '%s'", op);
-	if (d->audit && op && i < ARRAY_SIZE(ops) && ops[i].admin) {
-		struct audit_who who = { .uid = cred.uid, .pid = cred.pid };
-
-		if (!audit_record(d->audit, &who, op, request_subject(rq.req), 0, r,
-				  r ? rq.err : NULL))
-			audit_anchor(d);
-	}
-	if (locked)
-		pthread_mutex_unlock(&d->mutate);
+	else if (!(r = authorise(&rq, cfd, &cred, o)))
+		r = dispatch(&rq, &cred, o);
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
 			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);
@@ -1405,13 +1550,14 @@ int control_serve(struct daemon *d, int cfd)
 	} else {
 		out = json_object_get(rq.reply);
 	}
-	r = proto_send(cfd, out, -1);
+	r = proto_send_by(cfd, out, -1, proto_deadline(SEND_MS));
 	json_object_put(out);
 out:
 	json_object_put(rq.reply);
 	json_object_put(rq.req);
 	if (rq.fd >= 0)
 		close(rq.fd);
+	wipe(rq.input, sizeof(rq.input));
 	return r;
 }
 

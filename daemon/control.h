@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "backend.h"
 
 struct audit;
@@ -18,7 +19,7 @@ struct wrapkey;
  * @mutate is held across every change to keys (an admin request, a
  * reconciliation, a destruction), so changes happen one at a time and in
  * the audit log's order; reads take no lock.
- * @lock guards @anchor and @next_deletion (the event loop takes it: it is
+ * @lock guards @anchor, @next_deletion and @reconciling (the event loop takes it: it is
  * never held long); @wrap_lock guards @wrapkey (making one takes a second);
  * @cfg_lock the groups in @cfg, which SIGHUP replaces.  Order: mutate,
  * then wrap_lock, then lock.
@@ -39,11 +40,19 @@ struct daemon {
 	uint64_t last_kseq;		/* of the last kernel event seen */
 	uint64_t last_suppressed;	/* the kernel's count of rate-limited events */
 	bool resync;			/* events were lost: converge again */
+	bool reconciling;		/* under @lock: a reconciliation is queued or runs */
 	const char *state_dir;
 	const char *socket_path;
 };
 
+/* A reply not taken by the client within this is given up (and the client). */
+#define SEND_MS		5000
+/* A key file passed as a pipe must be written within this. */
+#define INPUT_MS	2000
+
 int control_listen(const char *path);
+/* Who is connected on @cfd: uid, and whether root or the admin group. */
+int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);
 /* Serve one request on a connected client; -ECONNRESET when it has gone. */
 int control_serve(struct daemon *d, int cfd);
 /* Provision every active key into the kernel; returns how many failed. */
@@ -59,6 +68,10 @@ int control_deletions_due(struct daemon *d);
 void control_deletions_run(struct daemon *d);
 /* control_load_all() under the mutation lock (a worker job). */
 void control_reconcile(struct daemon *d);
+/* Event loop: converge again (SIGHUP, lost events) ... */
+void control_reconcile_request(struct daemon *d);
+/* ... and whether to queue the reconciliation now (one at a time). */
+bool control_reconcile_due(struct daemon *d);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 
