@@ -37,7 +37,10 @@ LIBS_C := -ljson-c -lcrypto
 B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
-DAEMON := daemon/main.c daemon/keystore.c daemon/kernel.c daemon/clients.c \
+# The embedded keystore, one concept per file (daemon/embedded/internal.h).
+EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/root.c \
+	    daemon/embedded/store.c daemon/embedded/backend.c
+DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/luks2.c
@@ -71,7 +74,7 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-HDRS = $(wildcard daemon/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
+HDRS = $(wildcard daemon/*.h daemon/embedded/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -86,7 +89,7 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libhsmkey.a
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := $(LIB) daemon/keystore.c daemon/config.c tools/luks2.c
+FUZZ_SRC := $(LIB) $(EMBEDDED) daemon/config.c tools/luks2.c
 FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
@@ -106,10 +109,10 @@ $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
-$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(B)/daemon/keystore.o \
+$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(EMBEDDED:%.c=$(B)/%.o) \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
 
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <linux/hsmkey.h>
-#include "keystore.h"
+#include "key.h"
 
 struct kernel;
 

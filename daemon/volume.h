@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <sys/types.h>
-#include "keystore.h"
+#include "key.h"
 
 #define VOLUME_UUID_PREFIX "HSMKEY-PLAIN-"
 

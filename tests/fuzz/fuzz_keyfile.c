@@ -5,7 +5,7 @@
  */
 #include <stdint.h>
 #include <stdlib.h>
-#include "keystore.h"
+#include "embedded/keystore.h"
 #include "util.h"
 
 static struct keystore *ks;

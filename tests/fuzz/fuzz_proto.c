@@ -2,7 +2,7 @@
 /* libFuzzer: the control protocol's message parser and request checks. */
 #include <stdint.h>
 #include <stdlib.h>
-#include "keystore.h"
+#include "key.h"
 #include "proto.h"
 #include "util.h"
 

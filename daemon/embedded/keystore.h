@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The embedded keystore: one JSON file per key under STATE/keys holding
- * every version of the key, each version's verifier and material sealed
- * with AES-256-GCM under the master key (STATE/master.key, or derived from
- * a passphrase), with name, version, type, id and policy as associated
- * data.  Destroying a key replaces the master key and re-seals every other
- * key under the new one (see ks_destroy()).
+ * The embedded keystore's calls, for its backend adapter and its tests
+ * (the daemon reaches it only through backend.h): one JSON file per key
+ * under STATE/keys holding every version of the key, each version's
+ * verifier and material sealed with AES-256-GCM under the master key
+ * (STATE/master.key, or derived from a passphrase).  Destroying a key
+ * replaces the master key and re-seals every other key under the new one
+ * (see ks_destroy()).
  */
 #ifndef HSMKEY_KEYSTORE_H
 #define HSMKEY_KEYSTORE_H
@@ -44,6 +45,14 @@ int ks_rotate_master(struct keystore *ks);
 int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
 	     bool unseal, struct ks_key *key);
 int ks_set_policy(struct keystore *ks, const char *name, const struct ks_policy *p);
+/* Back to the state before the deletion was scheduled (-EINVAL: none is). */
+int ks_cancel_deletion(struct keystore *ks, const char *name, struct ks_key *out);
+/* The kernel's spent usage of version @version; it never decreases. */
+int ks_set_usage(struct keystore *ks, const char *name, uint32_t version,
+		 uint64_t used_bytes, uint64_t used_requests);
+/* Small named records of the daemon's, sealed in the root record. */
+int ks_record_load(struct keystore *ks, const char *name, void *buf, size_t len);
+int ks_record_store(struct keystore *ks, const char *name, const void *buf, size_t len);
 /* This keystore's random 128-bit identity: the owner of its kernel keys. */
 const uint8_t *ks_instance(const struct keystore *ks);
 int ks_dirfd(const struct keystore *ks);	/* the state directory */

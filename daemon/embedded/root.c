@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The embedded keystore's root record, STATE/root.json: what must outlive
+ * a master key replacement, sealed as one whole under the master key (the
+ * secret keys are derived from, the daemon's own records); and the
+ * keystore's public identity, STATE/instance.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+#include "internal.h"
+#include "util.h"
+
+/*
+ * STATE/instance: this keystore's identity, made once.  The kernel records
+ * it as the owner of the keys this keystore provisions, so that a daemon on
+ * another state directory never takes them for its own.
+ */
+int ks_instance_load(struct keystore *ks, const char *dir)
+{
+	char hex[2 * HSMKEY_OWNER_LEN + 2];
+	int fd, n;
+
+	fd = openat(ks->dirfd, "instance", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (RAND_bytes(ks->instance, sizeof(ks->instance)) != 1)
+			return -EIO;
+		hex_encode(ks->instance, sizeof(ks->instance), hex);
+		strcat(hex, "\n");
+		return write_file_atomic(ks->dirfd, "instance", hex, strlen(hex), 0644);
+	}
+	if (fd < 0)
+		return log_errno(errno, "cannot open %s/instance: %m", dir);
+	n = read_full(fd, hex, sizeof(hex) - 1);
+	close(fd);
+	if (n < 2 * HSMKEY_OWNER_LEN)
+		return log_errno(EINVAL, "%s/instance is damaged", dir);
+	hex[2 * HSMKEY_OWNER_LEN] = '\0';
+	if (hex_decode(hex, ks->instance, sizeof(ks->instance)))
+		return log_errno(EINVAL, "%s/instance is damaged", dir);
+	return 0;
+}
+
+/*
+ * STATE/root.json: what must survive master key replacements, sealed as
+ * one whole under the master key (sealed again when it changes): the
+ * random secret that ks_derive() derives from, and the daemon's own small
+ * records (record_load/record_store: the audit anchor).  Format 1 held
+ * the secret alone; it is read and written back as format 2.
+ */
+#define KS_ROOT_MAX	16384
+#define KS_RECORD_MAX	1024
+static const uint8_t ks_root_aad1[] = "hsmkey root v1";
+static const uint8_t ks_root_aad[] = "hsmkey root v2";
+
+/* The plaintext of the root record: JSON holding the secret; wipe it, then free. */
+static char *ks_root_plain(const struct keystore *ks, size_t *len)
+{
+	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
+	size_t size = strlen(records) + 2 * KS_MASTER_LEN + 64;
+	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size);
+
+	if (!text)
+		return NULL;
+	hex_encode(ks->root, KS_MASTER_LEN, hex);
+	*len = (size_t)snprintf(text, size, "{\"root\":\"%s\",\"records\":%s}", hex, records);
+	wipe(hex, sizeof(hex));
+	return text;
+}
+
+int ks_root_store(struct keystore *ks)
+{
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], *sealed = NULL;
+	char h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1], h3[2 * KS_TAG_LEN + 1];
+	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
+	size_t len = 0;
+	char *plain = ks_root_plain(ks, &len), *hex = NULL, *text = NULL;
+	int r = -ENOMEM, n;
+
+	if (!plain || len > KS_ROOT_MAX)
+		goto out;
+	sealed = malloc(len);
+	hex = malloc(2 * len + 1);
+	text = malloc(2 * len + 256);
+	if (!sealed || !hex || !text)
+		goto out;
+	r = RAND_bytes(nonce, sizeof(nonce)) == 1 ? 0 : -EIO;
+	if (!r)
+		r = ks_gcm(master, true, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
+			   (const uint8_t *)plain, sealed, (int)len);
+	if (r)
+		goto out;
+	hex_encode(mkid, KS_MKID_LEN, h1);
+	hex_encode(nonce, sizeof(nonce), h2);
+	hex_encode(tag, sizeof(tag), h3);
+	hex_encode(sealed, len, hex);
+	n = snprintf(text, 2 * len + 256,
+		     "{ \"format\": 2, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
+		     h1, h2, h3, hex);
+	r = write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)n, 0600);
+out:
+	if (plain)
+		wipe(plain, len);
+	free(plain);
+	free(sealed);
+	free(hex);
+	free(text);
+	return r;
+}
+
+/* The root record's plaintext @plain (@len bytes, format 2) into @ks. */
+static int ks_root_parse(struct keystore *ks, const char *plain, size_t len)
+{
+	struct json_object *o = json_tokener_parse(plain), *rec;
+	int r = -EBADMSG;
+
+	if (strlen(plain) != len || !o || !json_object_is_type(o, json_type_object) ||
+	    hex_decode(jstr(o, "root"), ks->root, KS_MASTER_LEN) ||
+	    !json_object_object_get_ex(o, "records", &rec) ||
+	    !json_object_is_type(rec, json_type_object))
+		goto out;
+	json_object_object_foreach(rec, k, v) {
+		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
+			goto out;
+	}
+	json_object_put(ks->records);
+	ks->records = json_object_get(rec);
+	r = 0;
+out:
+	json_object_put(o);
+	return r;
+}
+
+int ks_root_load(struct keystore *ks, const char *dir)
+{
+	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], mkid[KS_MKID_LEN], *sealed = NULL;
+	size_t slen = 0;
+	const uint8_t *master;
+	struct json_object *o;
+	const char *hex;
+	char *text;
+	int fd, n, r, format;
+
+	fd = openat(ks->dirfd, KS_ROOT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		if (RAND_priv_bytes(ks->root, sizeof(ks->root)) != 1)
+			return -EIO;
+		return ks_root_store(ks);
+	}
+	if (fd < 0)
+		return log_errno(errno, "cannot open %s/%s: %m", dir, KS_ROOT);
+	text = malloc(2 * KS_ROOT_MAX + 512);
+	if (!text) {
+		close(fd);
+		return -ENOMEM;
+	}
+	n = read_full(fd, text, 2 * KS_ROOT_MAX + 511);
+	close(fd);
+	text[n > 0 ? n : 0] = '\0';
+	o = json_tokener_parse(text);
+	free(text);
+	format = o ? (int)jint(o, "format") : -1;
+	hex = o ? jstr(o, "sealed") : NULL;
+	slen = hex ? strlen(hex) / 2 : 0;
+	sealed = slen ? malloc(slen + 1) : NULL;
+	r = !o || (format != 1 && format != 2) || !sealed ||
+	    (format == 1 && slen != KS_MASTER_LEN) ||
+	    hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
+	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
+	    hex_decode(jstr(o, "tag"), tag, sizeof(tag)) ||
+	    hex_decode(hex, sealed, slen);
+	json_object_put(o);
+	master = r ? NULL : ks_master_for(ks, mkid);
+	if (!master)
+		r = -EBADMSG;
+	else if (format == 1)
+		r = ks_gcm(master, false, ks_root_aad1, sizeof(ks_root_aad1), nonce, tag,
+			   sealed, ks->root, KS_MASTER_LEN);
+	else if (!(r = ks_gcm(master, false, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
+			      sealed, sealed, (int)slen))) {
+		sealed[slen] = '\0';
+		r = ks_root_parse(ks, (const char *)sealed, slen);
+	}
+	if (sealed)
+		wipe(sealed, slen);
+	free(sealed);
+	if (r)
+		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
+				 dir, KS_ROOT);
+	return 0;
+}
+
+/* Daemon record @name (backend.h): the length read, -ENOENT if none. */
+int ks_record_load(struct keystore *ks, const char *name, void *buf, size_t len)
+{
+	uint8_t data[KS_RECORD_MAX];
+	struct json_object *v;
+	const char *hex;
+	size_t n;
+
+	if (!valid_name(name))
+		return -EINVAL;
+	if (!json_object_object_get_ex(ks->records, name, &v))
+		return -ENOENT;
+	hex = json_object_get_string(v);
+	n = strlen(hex) / 2;
+	if (n > sizeof(data) || hex_decode(hex, data, n))
+		return -EBADMSG;
+	if (n > len)
+		return -EMSGSIZE;
+	memcpy(buf, data, n);
+	return (int)n;
+}
+
+int ks_record_store(struct keystore *ks, const char *name, const void *buf, size_t len)
+{
+	char hex[2 * KS_RECORD_MAX + 1];
+	struct json_object *old = NULL;
+	int r;
+
+	if (!valid_name(name) || len > KS_RECORD_MAX)
+		return -EINVAL;
+	hex_encode(buf, len, hex);
+	if (json_object_object_get_ex(ks->records, name, &old))
+		json_object_get(old);
+	json_object_object_add(ks->records, name, json_object_new_string(hex));
+	r = ks_root_store(ks);
+	/* Not stored: memory keeps what the disk has. */
+	if (r && old)
+		json_object_object_add(ks->records, name, old);
+	else if (r)
+		json_object_object_del(ks->records, name);
+	else
+		json_object_put(old);
+	return r;
+}
+
+/* A key for another purpose, derived from the root secret (HKDF-SHA256). */
+int ks_derive(const struct keystore *ks, const char *label, uint8_t *out, size_t len)
+{
+	EVP_PKEY_CTX *pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	int ok;
+
+	ok = pctx && EVP_PKEY_derive_init(pctx) > 0 &&
+	     EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
+	     EVP_PKEY_CTX_set1_hkdf_key(pctx, ks->root, KS_MASTER_LEN) > 0 &&
+	     EVP_PKEY_CTX_add1_hkdf_info(pctx, (const uint8_t *)label, (int)strlen(label)) > 0 &&
+	     EVP_PKEY_derive(pctx, out, &len) > 0;
+	EVP_PKEY_CTX_free(pctx);
+	return ok ? 0 : -EIO;
+}
+
+int ks_dirfd(const struct keystore *ks)
+{
+	return ks->dirfd;
+}
+
+const uint8_t *ks_instance(const struct keystore *ks)
+{
+	return ks->instance;
+}
+
