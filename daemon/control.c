@@ -553,6 +553,10 @@ static int set_enabled(struct request *rq, bool enable)
 			    name, name);
 	}
 	r = rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
+	if (r == -EPERM) {
+		ks_key_wipe(&key);
+		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
+	}
 	if (r) {
 		ks_key_wipe(&key);
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
@@ -1028,9 +1032,14 @@ static int op_schedule_deletion(struct request *rq)
 	return r;
 }
 
-/* Keep a key scheduled for deletion: it comes back disabled. */
+/*
+ * Keep a key scheduled for deletion: the backend restores the state from
+ * before the schedule, so a revoked key stays revoked; an active one is
+ * enabled in the kernel again.
+ */
 static int op_cancel_deletion(struct request *rq)
 {
+	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
 	int r;
@@ -1039,13 +1048,22 @@ static int op_cancel_deletion(struct request *rq)
 		return r;
 	if (key.state != KS_PENDING_DELETION)
 		return fail(rq, EINVAL, "key '%s' is not scheduled for deletion", name);
-	r = rq->d->be->ops->set_state(rq->d->be, name, KS_DISABLED, 0);
+	r = rq->d->be->ops->cancel_deletion(rq->d->be, name, &key);
 	if (r)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
-	key.state = KS_DISABLED;
-	log_info("deletion of key %s cancelled; it is disabled", name);
-	add_key_fields(rq->reply, &key);
-	return 0;
+	log_info("deletion of key %s cancelled; it is %s again", name, ks_state_name(key.state));
+	if (key.state == KS_ACTIVE && !kernel_open(&k)) {
+		r = get_key(rq, name, true, &key);
+		if (!r)
+			r = provision_versions(rq, k, &key);
+		if (!r)
+			r = kernel_state_all(rq, k, &key, true);
+		kernel_close(k);
+	}
+	if (!r)
+		add_key_fields(rq->reply, &key);
+	ks_key_wipe(&key);
+	return r;
 }
 
 /*
