@@ -51,13 +51,33 @@ static int fail(struct request *rq, int err, const char *fmt, ...)
 	return -abs(err);
 }
 
+static int unreachable(struct request *rq, int r)
+{
+	return fail(rq, r, "hsmkey.ko is loaded but cannot be reached: %s (is hsmkeyd in another network namespace, or denied netlink?)",
+		    strerror(-r));
+}
+
+/* For a request that needs the kernel: the module must be there. */
 static int open_kernel(struct request *rq, struct kernel **k)
 {
 	int r = kernel_open(k);
 
-	if (r)
+	if (r == -ENOENT)
 		return fail(rq, r, "hsmkey.ko is not loaded: load it with 'modprobe hsmkey' (or insmod hsmkey.ko)");
-	return 0;
+	return r ? unreachable(rq, r) : 0;
+}
+
+/*
+ * For a change the kernel must follow if it holds the key: 0 and *@k, or
+ * 0 and NULL when the module is absent (nothing to follow), or the
+ * request fails.
+ */
+static int reach_kernel(struct request *rq, struct kernel **k)
+{
+	int r = kernel_open(k);
+
+	*k = r ? NULL : *k;
+	return r && r != -ENOENT ? unreachable(rq, r) : 0;
 }
 
 static int get_name(struct request *rq, const char *field, const char **out)
@@ -206,10 +226,10 @@ static int reply_and_provision(struct request *rq, const struct ks_key *key)
 	int r = 0;
 
 	add_key_fields(rq->reply, key);
-	if (!kernel_open(&k)) {
+	r = reach_kernel(rq, &k);
+	if (!r && k)
 		r = provision(rq, k, key);
-		kernel_close(k);
-	}
+	kernel_close(k);
 	return r;
 }
 
@@ -517,11 +537,16 @@ static int op_revoke(struct request *rq)
 	r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
 	if (r)
 		return fail(rq, r, "cannot record the revocation of '%s': %s", name, strerror(-r));
-	if (!kernel_open(&k)) {
+	r = reach_kernel(rq, &k);
+	if (!r && k)
 		r = kernel_revoke_all(rq, k, &key, false);
-		kernel_close(k);
-		if (r)
-			return r;
+	kernel_close(k);
+	if (r) {
+		char why[sizeof(rq->err)];
+
+		memcpy(why, rq->err, sizeof(why));
+		return fail(rq, r, "'%s' is revoked in the keystore (never provisioned again), but not yet in the kernel: %s",
+			    name, why);
 	}
 	log_info("revoked key %s (%u versions)", name, key.current);
 	key.state = KS_REVOKED;
@@ -562,13 +587,12 @@ static int set_enabled(struct request *rq, bool enable)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
 	}
 	key.state = enable ? KS_ACTIVE : KS_DISABLED;
-	if (!kernel_open(&k)) {
-		if (enable)
-			r = provision_versions(rq, k, &key);
-		if (!r)
-			r = kernel_state_all(rq, k, &key, enable);
-		kernel_close(k);
-	}
+	r = reach_kernel(rq, &k);
+	if (!r && k && enable)
+		r = provision_versions(rq, k, &key);
+	if (!r && k)
+		r = kernel_state_all(rq, k, &key, enable);
+	kernel_close(k);
 	if (!r) {
 		log_info("%s key %s", enable ? "enabled" : "disabled", name);
 		add_key_fields(rq->reply, &key);
@@ -718,7 +742,8 @@ static int op_policy(struct request *rq)
 		return fail(rq, r, "cannot store the policy of '%s': %s", name, strerror(-r));
 	key.policy = p;
 	key.has_policy = true;
-	if (!kernel_open(&k)) {
+	r = reach_kernel(rq, &k);
+	if (!r && k) {
 		struct ks_key v = key;
 
 		for (v.version = 1; !r && v.version <= key.current; v.version++) {
@@ -730,8 +755,8 @@ static int op_policy(struct request *rq)
 					 name, v.version, strerror(-r),
 					 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
 		}
-		kernel_close(k);
 	}
+	kernel_close(k);
 	if (!r) {
 		log_info("policy of key %s set", name);
 		add_key_fields(rq->reply, &key);
@@ -1022,10 +1047,10 @@ static int op_schedule_deletion(struct request *rq)
 		return fail(rq, r, "cannot record the deletion of '%s': %s", name, strerror(-r));
 	key.state = KS_PENDING_DELETION;
 	key.delete_at = at;
-	if (!kernel_open(&k)) {
+	r = reach_kernel(rq, &k);
+	if (!r && k)
 		r = kernel_state_all(rq, k, &key, false);
-		kernel_close(k);
-	}
+	kernel_close(k);
 	note_deletion(rq->d, at);
 	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
 	add_key_fields(rq->reply, &key);
@@ -1052,14 +1077,15 @@ static int op_cancel_deletion(struct request *rq)
 	if (r)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
 	log_info("deletion of key %s cancelled; it is %s again", name, ks_state_name(key.state));
-	if (key.state == KS_ACTIVE && !kernel_open(&k)) {
+	if (key.state == KS_ACTIVE)
+		r = reach_kernel(rq, &k);
+	if (!r && k)
 		r = get_key(rq, name, true, &key);
-		if (!r)
-			r = provision_versions(rq, k, &key);
-		if (!r)
-			r = kernel_state_all(rq, k, &key, true);
-		kernel_close(k);
-	}
+	if (!r && k)
+		r = provision_versions(rq, k, &key);
+	if (!r && k)
+		r = kernel_state_all(rq, k, &key, true);
+	kernel_close(k);
 	if (!r)
 		add_key_fields(rq->reply, &key);
 	ks_key_wipe(&key);
@@ -1077,13 +1103,7 @@ static int destroy_key(struct daemon *d, const struct ks_key *key)
 	struct kernel *k;
 	int r;
 
-	r = kernel_open(&k);
-	if (r == -ENOENT || r == -EPROTONOSUPPORT) {
-		r = 0;	/* no module: nothing loaded to revoke */
-		k = NULL;
-	} else if (r) {
-		snprintf(rq.err, sizeof(rq.err), "cannot reach the kernel: %s", strerror(-r));
-	}
+	r = reach_kernel(&rq, &k);	/* no module: nothing loaded to revoke */
 	if (!r && k)
 		r = kernel_revoke_all(&rq, k, key, true);
 	kernel_close(k);
@@ -1501,6 +1521,17 @@ static const struct op *find_op(const char *name)
 	return NULL;
 }
 
+/* After a change, or a refused one: who asked for what, and how it ended. */
+static void audit_outcome(struct request *rq, const struct ucred *cred, const struct op *o,
+			  int r)
+{
+	struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
+
+	if (rq->d->audit && !audit_record(rq->d->audit, &who, o->op, request_subject(rq->req),
+					  0, r, r ? rq->err : NULL))
+		audit_anchor(rq->d);
+}
+
 /*
  * Run an authorised request.  Changes one at a time, each between its two
  * audit records; what the client supplies is read before the lock.
@@ -1521,13 +1552,7 @@ static int dispatch(struct request *rq, const struct ucred *cred, const struct o
 		r = fail(rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
 	else
 		r = o->fn(rq);
-	if (d->audit) {
-		struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
-
-		if (!audit_record(d->audit, &who, o->op, request_subject(rq->req), 0, r,
-				  r ? rq->err : NULL))
-			audit_anchor(d);
-	}
+	audit_outcome(rq, cred, o, r);
 	pthread_mutex_unlock(&d->mutate);
 	return r;
 }
@@ -1561,6 +1586,8 @@ int control_serve(struct daemon *d, int cfd)
 		r = fail(&rq, EOPNOTSUPP, "unknown operation '%s'", op);
 	else if (!(r = authorise(&rq, cfd, &cred, o)))
 		r = dispatch(&rq, &cred, o);
+	else if (o->admin)
+		audit_outcome(&rq, &cred, o, r);
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
 			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);
@@ -1684,13 +1711,20 @@ int control_load_all(struct daemon *d)
 {
 	struct list_ctx held = { 0 };
 	struct load_ctx l = { .d = d };
+	int r;
 
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = 0;	/* unknown: the event loop has a look */
 	pthread_mutex_unlock(&d->lock);
-	if (kernel_open(&l.k)) {
+	r = kernel_open(&l.k);
+	if (r == -ENOENT) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;
+	}
+	if (r) {
+		log_error("hsmkey.ko is loaded but cannot be reached: %s; no key is provisioned",
+			  strerror(-r));
+		return 1;
 	}
 	/* The whole dump first: no other request on the socket during it. */
 	if (kernel_list(l.k, collect_held, &held))

@@ -305,6 +305,16 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	return ok ? 0 : -EIO;
 }
 
+/*
+ * The one rule for "the module is absent": /sys/module/hsmkey does not
+ * exist.  A family that cannot be resolved while it does (another network
+ * namespace, a sandbox without netlink) is a failure to report.
+ */
+static bool module_present(void)
+{
+	return access("/sys/module/hsmkey", F_OK) == 0;
+}
+
 int kernel_open(struct kernel **out)
 {
 	struct kernel *k = calloc(1, sizeof(*k));
@@ -319,7 +329,7 @@ int kernel_open(struct kernel **out)
 	}
 	r = genl_connect(k->sk);
 	if (r) {
-		r = -ECONNREFUSED;
+		r = module_present() ? -ECONNREFUSED : -ENOENT;
 		goto err;
 	}
 	/* Errors carry the kernel's message, and never echo the request. */
@@ -327,7 +337,7 @@ int kernel_open(struct kernel **out)
 	setsockopt(nl_socket_get_fd(k->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	k->family = genl_ctrl_resolve(k->sk, HSMKEY_GENL_NAME);
 	if (k->family < 0) {
-		r = -ENOENT;
+		r = module_present() ? -ENXIO : -ENOENT;
 		goto err;
 	}
 	*out = k;
