@@ -91,6 +91,17 @@ static int get_name(struct request *rq, const char *field, const char **out)
 	return 0;
 }
 
+/* SIGHUP may change it meanwhile. */
+static int64_t deletion_wait(struct daemon *d)
+{
+	int64_t w;
+
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	w = d->cfg->deletion_wait;
+	pthread_rwlock_unlock(&d->cfg_lock);
+	return w;
+}
+
 static const uint8_t *instance(struct daemon *d)
 {
 	return d->be->ops->instance(d->be);
@@ -159,12 +170,33 @@ static int provision_versions(struct request *rq, struct kernel *k, const struct
 	return r;
 }
 
+/*
+ * Keep what the kernel has spent of a version of ours (@kk), so that a
+ * limit (GCM's 2^32 invocations) survives the kernel forgetting it.
+ */
+static void save_usage(struct daemon *d, const char *name, const struct kernel_key *kk)
+{
+	int r;
+
+	if (!kk->bytes && !kk->requests)
+		return;
+	r = d->be->ops->set_usage(d->be, name, kk->version, kk->bytes, kk->requests);
+	if (r < 0)
+		log_warn("cannot store the usage of key %s version %u: %s", name, kk->version,
+			 strerror(-r));
+}
+
 /* Revoke (or with @remove, remove) every version of @key in the kernel. */
 static int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key *key,
 			     bool remove)
 {
 	for (uint32_t v = 1; v <= key->current; v++) {
-		int r = remove ? kernel_remove(k, key->id, v) : kernel_revoke(k, key->id, v);
+		struct kernel_key kk;
+		int r;
+
+		if (!kernel_get(k, key->id, v, &kk))
+			save_usage(rq->d, key->name, &kk);
+		r = remove ? kernel_remove(k, key->id, v) : kernel_revoke(k, key->id, v);
 
 		if (r && r != -ENOKEY)
 			return fail(rq, r, "the kernel did not revoke '%s' version %u: %s",
@@ -318,7 +350,7 @@ static int op_import(struct request *rq)
 {
 	uint8_t buf[1024], material[HSMKEY_MATERIAL_MAX + 1];
 	const char *tname = proto_str(rq->req, "type");
-	struct json_object *w = json_object_object_get(rq->req, "wrapped");
+	struct json_object *w = json_object_object_get(rq->req, "wrapped");	/* a boolean */
 	int type = key_type_from_name(tname), len, n, r;
 
 	if (type < 0)
@@ -483,7 +515,7 @@ static int op_status(struct request *rq)
 	json_object_object_add(rq->reply, "destruction",
 			       json_object_new_string(rq->d->be->ops->destruction));
 	json_object_object_add(rq->reply, "deletion_wait",
-			       json_object_new_int64(rq->d->cfg->deletion_wait));
+			       json_object_new_int64(deletion_wait(rq->d)));
 	json_object_object_add(rq->reply, "kernel", ko);
 	if (!kernel_open(&k) && !kernel_info(k, &info)) {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(1));
@@ -627,15 +659,20 @@ static int resolve_ids(struct request *rq, const char *field, bool groups,
 	if (len > HSMKEY_POLICY_IDS_MAX)
 		return fail(rq, E2BIG, "at most %d %s", HSMKEY_POLICY_IDS_MAX, field);
 	for (i = 0; i < len; i++) {
-		const char *name = json_object_get_string(json_object_array_get_idx(a, i));
-		char buf[4096], *end;
-		unsigned long num;
+		struct json_object *e_o = json_object_array_get_idx(a, i);
+		const char *name = json_object_get_string(e_o);
+		char buf[4096], *end = NULL;
+		unsigned long num = 0;
 		int e;
 
-		if (!name || !*name)
+		if (!json_object_is_type(e_o, json_type_string))
+			return fail(rq, EINVAL, "'%s' must be a list of names (strings)", field);
+		if (!*name)
 			return fail(rq, EINVAL, "an empty name in '%s'", field);
-		num = strtoul(name, &end, 10);
-		if (!*end && num < UINT32_MAX) {
+		/* A number is digits only: no sign, no blanks. */
+		if (strspn(name, "0123456789") == strlen(name) && strlen(name) <= 10)
+			num = strtoul(name, &end, 10);
+		if (end && !*end && num < UINT32_MAX) {
 			ids[i] = (uint32_t)num;
 		} else if (groups) {
 			struct group gr, *res = NULL;
@@ -703,7 +740,9 @@ static int op_policy(struct request *rq)
 			return fail(rq, EINVAL, "'algorithms' must be a list");
 		p.algs = 0;
 		for (size_t i = 0; i < json_object_array_length(a); i++) {
-			const char *an = json_object_get_string(json_object_array_get_idx(a, i));
+			struct json_object *ao = json_object_array_get_idx(a, i);
+			const char *an = json_object_is_type(ao, json_type_string) ?
+					 json_object_get_string(ao) : NULL;
 			size_t j;
 
 			for (j = 0; j < ARRAY_SIZE(algs); j++)
@@ -734,7 +773,7 @@ static int op_policy(struct request *rq)
 	p.not_before = nb, p.not_after = na, p.max_bytes = (uint64_t)bytes;
 	p.max_requests = (uint64_t)reqs, p.max_bindings = (uint32_t)bindings;
 	v = json_object_object_get(rq->req, "load_at_start");
-	if (v)
+	if (v)	/* its type is checked with the request's (check_fields()) */
 		p.no_load_at_start = !json_object_get_boolean(v);
 
 	r = rq->d->be->ops->set_policy(rq->d->be, name, &p);
@@ -1024,7 +1063,7 @@ static int op_rotate(struct request *rq)
 static int op_schedule_deletion(struct request *rq)
 {
 	struct json_object *w = json_object_object_get(rq->req, "wait");
-	int64_t wait = rq->d->cfg->deletion_wait, at;
+	int64_t wait = deletion_wait(rq->d), at;
 	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
@@ -1513,6 +1552,35 @@ static int authorise(struct request *rq, int cfd, const struct ucred *cred, cons
 	return 0;
 }
 
+/*
+ * The type of every field a request may carry, checked before any handler
+ * reads one: a handler may then take a field's value as it is.
+ */
+static int check_fields(struct request *rq)
+{
+	static const struct { const char *name; enum json_type type; } fields[] = {
+		{ "name", json_type_string }, { "type", json_type_string },
+		{ "device", json_type_string }, { "map", json_type_string },
+		{ "key", json_type_string }, { "wrapped", json_type_boolean },
+		{ "load_at_start", json_type_boolean }, { "users", json_type_array },
+		{ "groups", json_type_array }, { "algorithms", json_type_array },
+		{ "not_before", json_type_int }, { "not_after", json_type_int },
+		{ "max_bytes", json_type_int }, { "max_requests", json_type_int },
+		{ "max_bindings", json_type_int }, { "wait", json_type_int },
+		{ "version", json_type_int },
+	};
+	struct json_object *v;
+
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
+		if (json_object_object_get_ex(rq->req, fields[i].name, &v) &&
+		    !json_object_is_type(v, fields[i].type))
+			return fail(rq, EINVAL, "'%s' must be %s", fields[i].name,
+				    fields[i].type == json_type_string ? "a string" :
+				    fields[i].type == json_type_boolean ? "true or false" :
+				    fields[i].type == json_type_array ? "a list" : "a number");
+	return 0;
+}
+
 static const struct op *find_op(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
@@ -1557,14 +1625,36 @@ static int dispatch(struct request *rq, const struct ucred *cred, const struct o
 	return r;
 }
 
+/* A request received (@r: how that went), to its answer: 0 or -errno and rq->err. */
+static int handle(struct request *rq, int cfd, const struct ucred *cred, int r)
+{
+	const struct op *o;
+	const char *op;
+
+	if (r)
+		return fail(rq, r, "malformed request: %s", strerror(-r));
+	if (proto_request_op(rq->req, &op))
+		return fail(rq, EPROTO, "unsupported request: this daemon speaks protocol version %d",
+			    PROTO_VERSION);
+	o = find_op(op);
+	if (!o)
+		return fail(rq, EOPNOTSUPP, "unknown operation '%s'", op);
+	r = check_fields(rq);
+	if (!r)
+		r = authorise(rq, cfd, cred, o);
+	if (!r)
+		return dispatch(rq, cred, o);
+	if (o->admin)
+		audit_outcome(rq, cred, o, r);	/* refused changes are recorded too */
+	return r;
+}
+
 int control_serve(struct daemon *d, int cfd)
 {
 	struct request rq = { .d = d, .fd = -1, .ninput = -1 };
-	const struct op *o = NULL;
 	struct json_object *out;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	const char *op = NULL;
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
@@ -1577,17 +1667,7 @@ int control_serve(struct daemon *d, int cfd)
 		goto out;
 	}
 	rq.reply = proto_reply_ok();
-	if (r)
-		r = fail(&rq, r, "malformed request: %s", strerror(-r));
-	else if ((r = proto_request_op(rq.req, &op)))
-		r = fail(&rq, r, "unsupported request: this daemon speaks protocol version %d",
-			 PROTO_VERSION);
-	else if (!(o = find_op(op)))
-		r = fail(&rq, EOPNOTSUPP, "unknown operation '%s'", op);
-	else if (!(r = authorise(&rq, cfd, &cred, o)))
-		r = dispatch(&rq, &cred, o);
-	else if (o->admin)
-		audit_outcome(&rq, &cred, o, r);
+	r = handle(&rq, cfd, &cred, r);
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
 			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);
@@ -1676,6 +1756,7 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 			 kk->name, id, kk->version);
 		return 0;
 	}
+	save_usage(l->d, kk->name, kk);
 	if (kk->state == HSMKEY_STATE_REVOKED)
 		return 0;
 	r = l->d->be->ops->get(l->d->be, kk->name, kk->version, false, &key);
@@ -1701,6 +1782,26 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 			l->failed++;
 	}
 	return 0;
+}
+
+static int save_one(const struct kernel_key *kk, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (kk->has_owner && !memcmp(kk->owner, instance(d), HSMKEY_OWNER_LEN))
+		save_usage(d, kk->name, kk);
+	return 0;
+}
+
+void control_usage_save(struct daemon *d)
+{
+	struct kernel *k;
+
+	if (kernel_open(&k))
+		return;
+	if (kernel_list(k, save_one, d))
+		log_warn("cannot read the kernel's keys to store their usage");
+	kernel_close(k);
 }
 
 /*

@@ -66,6 +66,8 @@ void control_events_read(struct daemon *d);
 int control_deletions_due(struct daemon *d);
 /* Destroy the keys whose deletion is due (a worker job). */
 void control_deletions_run(struct daemon *d);
+/* At stop: store what the kernel has spent of each of our keys' versions. */
+void control_usage_save(struct daemon *d);
 /* control_load_all() under the mutation lock (a worker job). */
 void control_reconcile(struct daemon *d);
 /* Event loop: converge again (SIGHUP, lost events) ... */

@@ -527,6 +527,10 @@ static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *ow
 	    nla_put_u32(msg, HSMKEY_KEY_A_TYPE, (uint32_t)key->type) ||
 	    nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped) ||
 	    (owner && nla_put(msg, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, owner)) ||
+	    /* What earlier lives spent: GCM's invocation limit survives reloads. */
+	    (key->used_bytes && nla_put_u64(msg, HSMKEY_KEY_A_USED_BYTES, key->used_bytes)) ||
+	    (key->used_requests &&
+	     nla_put_u64(msg, HSMKEY_KEY_A_USED_REQUESTS, key->used_requests)) ||
 	    (key->has_policy && put_policy(msg, &key->policy))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;

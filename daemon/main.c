@@ -408,6 +408,7 @@ int main(int argc, char **argv)
 	unlink(d.socket_path);
 	close(l.sfd);
 	control_events_read(&d);
+	control_usage_save(&d);
 	close_storage(&d);
 	return 0;
 
