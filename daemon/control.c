@@ -1403,10 +1403,38 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 	if (e->suppressed > d->last_suppressed)
 		d->last_suppressed = e->suppressed;
 	d->last_kseq = e->seq;
+	if (e->type == HSMKEY_EVENT_DENY) {
+		/* A flood of refused tokens costs one record per interval. */
+		if (!d->denials++)
+			d->denials_until = (int64_t)time(NULL) + DENIALS_SECONDS;
+		d->denial_last = *e;
+		return 0;
+	}
+	control_denials_flush(d, true);	/* in order, before the next record */
 	if (d->audit && !audit_kernel_event(d->audit, e->type, e->seq, e->id, e->version,
 					     e->uid, e->pid, e->comm, e->err))
 		audit_anchor(d);
 	return 0;
+}
+
+int control_denials_flush(struct daemon *d, bool now)
+{
+	char detail[200], id[2 * HSMKEY_ID_LEN + 1];
+	int64_t left = d->denials_until - (int64_t)time(NULL);
+	const struct kernel_event *e = &d->denial_last;
+
+	if (!d->denials)
+		return -1;
+	if (!now && left > 0)
+		return (int)left;
+	hex_encode(e->id, HSMKEY_ID_LEN, id);
+	snprintf(detail, sizeof(detail),
+		 "the kernel refused %llu token(s) in %d s; the last: key id %s version %u, uid %u, pid %u, errno %u (kernel events up to %llu)",
+		 (unsigned long long)d->denials, DENIALS_SECONDS, id, e->version, e->uid, e->pid,
+		 e->err, (unsigned long long)e->seq);
+	control_audit(d, "denials", 0, detail);
+	d->denials = 0;
+	return -1;
 }
 
 /*

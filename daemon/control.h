@@ -8,6 +8,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "backend.h"
+#include "kernel.h"
+
+/* Denial events are recorded as one count per this many seconds. */
+#define DENIALS_SECONDS	10
 
 struct audit;
 struct kernel;
@@ -15,7 +19,7 @@ struct wrapkey;
 
 /*
  * Threads: the event loop (main.c) owns @events, @last_kseq,
- * @last_suppressed and @resync; workers (worker.c) serve requests.
+ * @last_suppressed, @resync and the @denials summary; workers (worker.c) serve requests.
  * @mutate is held across every change to keys (an admin request, a
  * reconciliation, a destruction), so changes happen one at a time and in
  * the audit log's order; reads take no lock.
@@ -40,6 +44,9 @@ struct daemon {
 	uint64_t last_kseq;		/* of the last kernel event seen */
 	uint64_t last_suppressed;	/* the kernel's count of rate-limited events */
 	bool resync;			/* events were lost: converge again */
+	uint64_t denials;		/* DENY events not yet recorded ... */
+	int64_t denials_until;		/* ... until this time (s) ... */
+	struct kernel_event denial_last;	/* ... the last of them */
 	bool reconciling;		/* under @lock: a reconciliation is queued or runs */
 	const char *state_dir;
 	const char *socket_path;
@@ -60,6 +67,11 @@ int control_load_all(struct daemon *d);
 /* Join the kernel's events group if not yet (the module may load later). */
 void control_events_open(struct daemon *d);
 void control_audit_check(struct daemon *d);
+/*
+ * Record the denials counted so far, when their interval is over or @now:
+ * the seconds until it is over (-1: none counted).
+ */
+int control_denials_flush(struct daemon *d, bool now);
 /* Record every queued kernel event; a gap or overrun sets @resync. */
 void control_events_read(struct daemon *d);
 /* The seconds until a deletion is due (0: now; -1: none pending). */

@@ -282,10 +282,14 @@ static void on_client(struct loop *l, const struct pollfd *p)
 		clients_done(&l->clients, c->fd, false);
 }
 
-/* The poll timeout (ms): the first of a due deletion, an idle client, the listener's pause. */
+/*
+ * The poll timeout (ms): the first of a due deletion, an idle client, the
+ * end of a denials interval, the listener's pause.
+ */
 static int next_timeout(struct loop *l)
 {
 	int wait = control_deletions_due(l->d), idle = clients_expire(&l->clients), t = -1;
+	int denials = control_denials_flush(l->d, false);
 
 	if (wait == 0 && !l->deletions_queued &&
 	    !workers_submit(l->w, JOB_DELETIONS, -1, false))
@@ -294,6 +298,8 @@ static int next_timeout(struct loop *l)
 		t = wait * 1000;
 	if (idle >= 0 && (t < 0 || idle < t))
 		t = idle;
+	if (denials >= 0 && (t < 0 || denials * 1000 < t))
+		t = denials * 1000;
 	if (l->accept_paused) {
 		int64_t left = l->accept_paused - now_ms();
 
@@ -408,6 +414,7 @@ int main(int argc, char **argv)
 	unlink(d.socket_path);
 	close(l.sfd);
 	control_events_read(&d);
+	control_denials_flush(&d, true);
 	control_usage_save(&d);
 	close_storage(&d);
 	return 0;

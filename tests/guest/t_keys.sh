@@ -102,6 +102,9 @@ sleep 0.5
 check "events the kernel's rate limit held back are recorded" grep -q '"op":"events-suppressed".*held back' "$work/state/audit.log"
 check "and leave no gap in the sequence" bash -c "! grep -q '\"op\":\"events-lost\"' '$work/state/audit.log'"
 check "and the log still verifies" quiet ctl audit verify
+check "the denials are not recorded one by one" test "$(grep -c '"event":"deny"' "$work/state/audit.log")" -eq 0
+check "... but counted, in one record before the next event's" \
+	grep -q '"op":"denials".*the kernel refused [1-9][0-9]* token' "$work/state/audit.log"
 daemon_stop
 cp "$work/state/audit.log" "$work/audit.good"
 head -n -3 "$work/audit.good" > "$work/state/audit.log"
