@@ -41,7 +41,10 @@ LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/root.c \
 	    daemon/embedded/store.c daemon/embedded/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
-	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
+	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
+	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
+	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
+	  daemon/volume.c daemon/config.c daemon/audit.c \
 	  daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto

@@ -86,6 +86,8 @@ void control_reconcile(struct daemon *d);
 void control_reconcile_request(struct daemon *d);
 /* ... and whether to queue the reconciliation now (one at a time). */
 bool control_reconcile_due(struct daemon *d);
+/* Move the kernel's audit anchor to the log's head (after a record). */
+void control_anchor(struct daemon *d);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 
