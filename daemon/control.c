@@ -356,9 +356,19 @@ static int handle(struct request *rq, int cfd, const struct ucred *cred, int r)
 	return r;
 }
 
-int reply_more(struct request *rq, struct json_object *msg)
+int reply_more(struct request *rq, const char *text, size_t len, bool wait)
 {
-	return proto_send_by(rq->cfd, msg, -1, proto_deadline(SEND_MS));
+	int64_t deadline = proto_deadline(SEND_MS);
+	int r;
+
+	while (send(rq->cfd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		r = errno == EINTR ? 0 : -errno;
+		if (r == -EAGAIN && wait)
+			r = proto_wait(rq->cfd, POLLOUT, deadline);
+		if (r)
+			return r;
+	}
+	return 0;
 }
 
 int control_serve(struct daemon *d, int cfd)

@@ -15,28 +15,75 @@
 /*
  * A listing streams (proto.h): chunks of "keys" and "foreign" entries,
  * each message within PROTO_MAX_MSG with room for the final message's
- * other fields, sent as they fill; the last entries go in the reply.
+ * other fields; the last entries go in the reply.  The backend walk may
+ * hold the backend's lock, so a chunk is sent during it only if the
+ * socket takes it at once; otherwise it waits, as text, to be sent with
+ * the deadline after the walk.
  */
 #define CHUNK_BYTES	(PROTO_MAX_MSG - 8192)
+
+struct chunk {
+	struct chunk *next;
+	size_t len;
+	char text[];
+};
 
 struct listing {
 	struct request *rq;
 	struct json_object *keys, *foreign;	/* the chunk being filled */
 	size_t bytes;
+	struct chunk *queue, **tail;		/* chunks the client has not taken yet */
 	const struct kernel_key *held;		/* one kernel dump, sorted */
 	size_t nheld;
 	bool have_kernel;
 };
 
+static int queue(struct listing *l, const char *text, size_t len)
+{
+	struct chunk *c = malloc(sizeof(*c) + len);
+
+	if (!c)
+		return -ENOMEM;
+	c->next = NULL;
+	c->len = len;
+	memcpy(c->text, text, len);
+	*l->tail = c;
+	l->tail = &c->next;
+	return 0;
+}
+
+/* After the walk: what the client has not taken, each with the deadline. */
+static int drain(struct listing *l)
+{
+	int r = 0;
+
+	while (l->queue) {
+		struct chunk *c = l->queue;
+
+		if (!r)
+			r = reply_more(l->rq, c->text, c->len, true);
+		l->queue = c->next;
+		free(c);
+	}
+	l->tail = &l->queue;
+	return r;
+}
+
 static int flush(struct listing *l)
 {
 	struct json_object *m = proto_reply_ok();
+	const char *text;
+	size_t len;
 	int r;
 
 	json_object_object_add(m, "more", json_object_new_boolean(1));
 	json_object_object_add(m, "keys", l->keys);
 	json_object_object_add(m, "foreign", l->foreign);
-	r = reply_more(l->rq, m);
+	text = json_object_to_json_string_ext(m, JSON_C_TO_STRING_PLAIN);
+	len = strlen(text);
+	r = l->queue ? -EAGAIN : reply_more(l->rq, text, len, false);
+	if (r == -EAGAIN)
+		r = queue(l, text, len);
 	json_object_put(m);
 	l->keys = json_object_new_array();
 	l->foreign = json_object_new_array();
@@ -118,8 +165,9 @@ static int list_keys(struct request *rq, struct kernel *k)
 	struct kernel_key *held = NULL;
 	struct listing l = { .rq = rq, .keys = json_object_new_array(),
 			     .foreign = json_object_new_array() };
-	int r = 0;
+	int r = 0, d;
 
+	l.tail = &l.queue;
 	if (k && !kernel_held(k, &held, &l.nheld)) {
 		l.held = held;
 		l.have_kernel = true;
@@ -128,6 +176,8 @@ static int list_keys(struct request *rq, struct kernel *k)
 	if (!r)
 		r = rq->d->be->ops->list(rq->d->be, NULL, list_one, &l);
 	free(held);
+	d = drain(&l);
+	r = r ?: d;
 	json_object_object_add(rq->reply, "keys", l.keys);
 	if (l.have_kernel)
 		json_object_object_add(rq->reply, "foreign", l.foreign);

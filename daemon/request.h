@@ -30,8 +30,11 @@ struct request {
 	char err[400];
 };
 
-/* Send @msg ahead of the reply (a streamed listing's chunk), with a deadline. */
-int reply_more(struct request *rq, struct json_object *msg);
+/*
+ * Send a message ahead of the reply (a streamed listing's chunk): with
+ * @wait, until the send deadline; without, -EAGAIN unless taken at once.
+ */
+int reply_more(struct request *rq, const char *text, size_t len, bool wait);
 /* Word @rq's error once; returns -@err. */
 int fail(struct request *rq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Request field @field, a valid key or volume name. */
