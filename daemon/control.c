@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "audit.h"
+#include "cleanup.h"
 #include "control.h"
 #include "kernel.h"
 #include "proto.h"
@@ -374,7 +375,7 @@ int reply_more(struct request *rq, const char *text, size_t len, bool wait)
 int control_serve(struct daemon *d, int cfd)
 {
 	struct request rq = { .d = d, .cfd = cfd, .fd = -1, .ninput = -1 };
-	struct json_object *out;
+	_cleanup_json_ struct json_object *out = NULL;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	int r;
@@ -398,7 +399,6 @@ int control_serve(struct daemon *d, int cfd)
 		out = json_object_get(rq.reply);
 	}
 	r = proto_send_by(cfd, out, -1, proto_deadline(SEND_MS));
-	json_object_put(out);
 out:
 	json_object_put(rq.reply);
 	json_object_put(rq.req);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cleanup.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -44,27 +45,24 @@ int op_create(struct request *rq)
 
 int op_load(struct request *rq)
 {
-	struct kernel *k;
-	struct ks_key key;
+	_cleanup_kernel_ struct kernel *k = NULL;
+	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
 	int r;
 
 	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
 		return r;
 	if (key.state == KS_DISABLED)
-		r = fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it", name, name);
-	else if (key.state == KS_PENDING_DELETION)
-		r = fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' keeps it",
-			 name, name);
-	else if (key.state != KS_ACTIVE)
-		r = fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
-	else if (!(r = open_kernel(rq, &k))) {
-		r = provision_versions(rq, k, &key);
-		kernel_close(k);
-	}
+		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
+			    name, name);
+	if (key.state == KS_PENDING_DELETION)
+		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' keeps it",
+			    name, name);
+	if (key.state != KS_ACTIVE)
+		return fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
+	r = open_kernel(rq, &k) ?: provision_versions(rq, k, &key);
 	if (!r)
 		add_key_fields(rq->reply, &key);
-	ks_key_wipe(&key);
 	return r;
 }
 
@@ -137,7 +135,7 @@ int op_token(struct request *rq)
 {
 	char hex[2 * HSMKEY_TOKEN_LEN + 1];
 	struct hsmkey_token tok;
-	struct ks_key key;
+	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
 	int r;
 
@@ -162,7 +160,6 @@ int op_token(struct request *rq)
 		wipe(hex, sizeof(hex));
 		wipe(&tok, sizeof(tok));
 	}
-	ks_key_wipe(&key);
 	return r;
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cleanup.h"
 #include "deletion.h"
 #include "provision.h"
 #include "proto.h"
@@ -51,44 +52,34 @@ int op_revoke(struct request *rq)
  */
 static int set_enabled(struct request *rq, bool enable)
 {
-	struct kernel *k = NULL;
-	struct ks_key key;
+	_cleanup_kernel_ struct kernel *k = NULL;
+	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
 	int r;
 
 	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
 		return r;
-	if (key.state == KS_REVOKED) {
-		ks_key_wipe(&key);
-		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
-	}
-	if (key.state == KS_PENDING_DELETION) {
-		ks_key_wipe(&key);
+	if (key.state == KS_PENDING_DELETION)
 		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' first",
 			    name, name);
-	}
-	r = rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
-	if (r == -EPERM) {
-		ks_key_wipe(&key);
+	/* The backend keeps revoked final (-EPERM), whatever was read here. */
+	r = key.state == KS_REVOKED ? -EPERM :
+	    rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
+	if (r == -EPERM)
 		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
-	}
-	if (r) {
-		ks_key_wipe(&key);
+	if (r)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
-	}
 	key.state = enable ? KS_ACTIVE : KS_DISABLED;
 	r = reach_kernel(rq, &k);
 	if (!r && k && enable)
 		r = provision_versions(rq, k, &key);
 	if (!r && k)
 		r = kernel_state_all(rq, k, &key, enable);
-	kernel_close(k);
-	if (!r) {
-		log_info("%s key %s", enable ? "enabled" : "disabled", name);
-		add_key_fields(rq->reply, &key);
-	}
-	ks_key_wipe(&key);
-	return r;
+	if (r)
+		return r;
+	log_info("%s key %s", enable ? "enabled" : "disabled", name);
+	add_key_fields(rq->reply, &key);
+	return 0;
 }
 
 int op_disable(struct request *rq)

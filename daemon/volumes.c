@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cleanup.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -48,8 +49,8 @@ int open_device(struct request *rq)
 int op_dm_open(struct request *rq)
 {
 	const char *device = proto_str(rq->req, "device"), *map, *name;
-	struct kernel *k;
-	struct ks_key key;
+	_cleanup_kernel_ struct kernel *k = NULL;
+	_cleanup_key_ struct ks_key key = { 0 };
 	int r;
 
 	if ((r = get_name(rq, "map", &map)) || (r = get_name(rq, "key", &name)) ||
@@ -72,8 +73,6 @@ int op_dm_open(struct request *rq)
 		if (!r)
 			log_info("opened volume %s on %s with key %s", map, device, name);
 	}
-	ks_key_wipe(&key);
-	kernel_close(k);
 	if (!r) {
 		char path[128];
 
