@@ -6,27 +6,20 @@
  * file per subject, request.h) and send the reply with a deadline.
  */
 #include <fcntl.h>
-#include <linux/fs.h>
 #include <poll.h>
-#include <sys/ioctl.h>
-#include <stdarg.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 #include "audit.h"
 #include "cleanup.h"
 #include "control.h"
 #include "kernel.h"
 #include "proto.h"
-#include "util.h"
 #include "request.h"
-#include "volume.h"
+#include "util.h"
 
 /*
  * Before the mutation lock: the key file passed as a descriptor, a regular

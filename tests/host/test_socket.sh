@@ -3,7 +3,7 @@
 # it.  Each attack runs as user nobody against a daemon on a private state
 # directory while root's requests must each complete within 2 s and the
 # daemon's descriptor count stays flat:
-#  - 70 idle connections (per-uid limit, idle timeout);
+#  - 70 idle connections (per-uid limit), and one left idle is closed;
 #  - clients that send requests and never read the replies (send deadline,
 #    workers kept free for admins);
 #  - zero-length messages carrying descriptors, and descriptors passed
@@ -137,5 +137,13 @@ check "no key was made from it" bash -c "! '$top/build/hsmkeyctl' --socket '$soc
 check "the daemon still serves, descriptors flat" bash -c "
 	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k6 >/dev/null &&
 	test \$(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 2))"
+check "an idle connection is closed after the idle timeout (10 s)" /usr/bin/python3 - "$sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(14)
+t = time.time()
+assert s.recv(100) == b"" and 9 < time.time() - t < 13
+PY
 daemon_stop
 tap_done
