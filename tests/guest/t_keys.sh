@@ -26,6 +26,14 @@ check "3 requests pass, then EDQUOT" test "$(as_nobody "$afalg" encrypt "$token"
 check "show has the kernel's counters" test "$(ctl --json show pk | json 'o["requests"], o["kernel"]')" = "3 loaded"
 check "lifting the limit (a policy with no users changes nothing else)" quiet ctl policy pk --max-requests 0
 check "nobody may use the key again" test "$(as_nobody "$afalg" encrypt "$token" 2)" = "2 -"
+# What the kernel spent survives the kernel forgetting it (GCM's limit).
+daemon_stop
+check "at stop the daemon stores what the kernel spent (5 requests)" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["versions"][0]
+assert v["used_requests"] == 5, v.get("used_requests")
+' "$work/state/keys/pk.json"
+daemon_start || fail "hsmkeyd starts again"
 check "disable reaches the kernel" quiet ctl disable pk
 check "show: disabled in the kernel" test "$(ctl --json show pk | json 'o["kernel"]')" = disabled
 check "a disabled key refuses new bindings (EPERM)" test "$(as_nobody "$afalg" bind "$token")" = EPERM
