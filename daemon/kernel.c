@@ -14,6 +14,7 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+#include "cleanup.h"
 #include "kernel.h"
 #include "util.h"
 
@@ -280,7 +281,7 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	unsigned int len = HSMKEY_VERIFIER_LEN + key_type_len(key->type);
 	uint8_t plain[HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	struct hsmkey_wrap_aad aad;
-	EVP_CIPHER_CTX *c;
+	_cleanup_evp_ctx_ EVP_CIPHER_CTX *c = NULL;
 	int n, ok;
 
 	memcpy(aad.key_id, key->id, HSMKEY_ID_LEN);
@@ -299,7 +300,6 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
 	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
 				 out + HSMKEY_WRAP_NONCE_LEN + len);
-	EVP_CIPHER_CTX_free(c);	/* wipes its key schedule */
 	wipe(plain, sizeof(plain));
 	*outlen = (int)(HSMKEY_WRAP_OVERHEAD + len);
 	return ok ? 0 : -EIO;
