@@ -23,7 +23,7 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were not received",
 			 (unsigned long long)d->last_kseq + 1, (unsigned long long)e->seq - 1);
 		control_audit(d, "events-lost", -ENOBUFS, detail);
-		d->resync = true;
+		control_reconcile_request(d);
 	}
 	/* Binds and denials the rate limit held back: no sequence number, a count. */
 	if (d->last_kseq && e->suppressed > d->last_suppressed) {
@@ -85,9 +85,9 @@ void control_events_read(struct daemon *d)
 	r = kernel_events_read(d->events, on_kernel_event, d);
 	if (r == -ENOBUFS) {
 		control_audit(d, "events-lost", r, "the event socket overran; resynchronising");
-		d->resync = true;
+		control_reconcile_request(d);
 	}
-	/* Lost events: d->resync asks the event loop for a reconciliation. */
+	/* Lost events: the event loop queues one reconciliation (reconcile.c). */
 	if (r && r != -ENOBUFS) {
 		log_warn("the kernel's events group failed (%s); leaving it", strerror(-r));
 		kernel_close(d->events);

@@ -14,9 +14,6 @@
 #include "util.h"
 
 int fail(struct request *rq, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-int fail(struct request *rq, int err, const char *fmt, ...)
 {
 	va_list ap;
 
