@@ -40,11 +40,13 @@ LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/root.c \
 	    daemon/embedded/index.c daemon/embedded/store.c daemon/embedded/open.c \
-	    daemon/embedded/keys.c \
-	    daemon/embedded/backend.c
-DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c \
-	  daemon/control.c daemon/volume.c daemon/config.c daemon/audit.c \
-	  daemon/audit_anchor.c daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c
+	    daemon/embedded/keys.c daemon/embedded/backend.c
+DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
+	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
+	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
+	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
+	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
+	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c

@@ -2,26 +2,31 @@
 #ifndef HSMKEY_CONTROL_H
 #define HSMKEY_CONTROL_H
 
-#include "config.h"
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include "backend.h"
+#include "config.h"
+#include "kernel.h"
+
+/* Denial events are recorded as one count per this many seconds. */
+#define DENIALS_SECONDS	10
 
 struct audit;
-struct kernel;
 struct wrapkey;
 
 /*
- * Threads: the event loop (main.c) owns @events, @last_kseq,
- * @last_suppressed and @resync; workers (worker.c) serve requests.
- * @mutate is held across every change to keys (an admin request, a
- * reconciliation, a destruction), so changes happen one at a time and in
- * the audit log's order; reads take no lock.
- * @lock guards @anchor and @next_deletion (the event loop takes it: it is
- * never held long); @wrap_lock guards @wrapkey (making one takes a second);
- * @cfg_lock the groups in @cfg, which SIGHUP replaces.  Order: mutate,
- * then wrap_lock, then lock.
+ * The daemon's state, shared by the event loop (main.c) and the workers
+ * (worker.c).  The event loop owns @events, @last_kseq, @last_suppressed,
+ * @resync and the @denials summary.  @mutate is held across every change
+ * to keys (an admin request, a reconciliation, a destruction), so changes
+ * happen one at a time and in the audit log's order; reads take no lock,
+ * and no client I/O happens under it.  @lock guards @anchor,
+ * @next_deletion and @reconciling (the event loop takes it: it is never
+ * held long); @wrap_lock guards @wrapkey (making one takes a second);
+ * @cfg_lock the groups and deletion_wait in @cfg, which SIGHUP replaces.
+ * Order: mutate, then wrap_lock, then lock.
  */
 struct daemon {
 	pthread_mutex_t mutate;
@@ -39,26 +44,52 @@ struct daemon {
 	uint64_t last_kseq;		/* of the last kernel event seen */
 	uint64_t last_suppressed;	/* the kernel's count of rate-limited events */
 	bool resync;			/* events were lost: converge again */
+	uint64_t denials;		/* DENY events not yet recorded ... */
+	int64_t denials_until;		/* ... until this time (s) ... */
+	struct kernel_event denial_last;	/* ... the last of them */
+	bool reconciling;		/* under @lock: a reconciliation is queued or runs */
 	const char *state_dir;
 	const char *socket_path;
 };
 
+/* A reply not taken by the client within this is given up (and the client). */
+#define SEND_MS		5000
+/* A key file passed as a pipe must be written within this. */
+#define INPUT_MS	2000
+
+/* control.c: the socket, authorisation, dispatch, the audit bracket */
 int control_listen(const char *path);
+/* Who is connected on @cfd: uid, and whether root or the admin group. */
+int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);
 /* Serve one request on a connected client; -ECONNRESET when it has gone. */
 int control_serve(struct daemon *d, int cfd);
-/* Provision every active key into the kernel; returns how many failed. */
-int control_load_all(struct daemon *d);
-/* Join the kernel's events group if not yet (the module may load later). */
+/* Append a record of the daemon's own (start, stop) and keep the anchor. */
+int control_audit(struct daemon *d, const char *op, int result, const char *detail);
+
+/* events.c: join the kernel's events group if not yet (the module may load later) */
 void control_events_open(struct daemon *d);
-/* Record every queued kernel event; a gap or overrun sets @resync. */
+/* Record every queued kernel event; a gap or overrun asks for a reconciliation. */
 void control_events_read(struct daemon *d);
-/* The seconds until a deletion is due (0: now; -1: none pending). */
+/*
+ * Record the denials counted so far, when their interval is over or @now:
+ * the seconds until it is over (-1: none counted).
+ */
+int control_denials_flush(struct daemon *d, bool now);
+
+/* deletion.c: the seconds until a deletion is due (0: now; -1: none pending) */
 int control_deletions_due(struct daemon *d);
 /* Destroy the keys whose deletion is due (a worker job). */
 void control_deletions_run(struct daemon *d);
+
+/* reconcile.c: converge the kernel with the keystore; returns how many failed */
+int control_load_all(struct daemon *d);
 /* control_load_all() under the mutation lock (a worker job). */
 void control_reconcile(struct daemon *d);
-/* Append a record of the daemon's own (start, stop) and keep the anchor. */
-int control_audit(struct daemon *d, const char *op, int result, const char *detail);
+/* Event loop: converge again (SIGHUP, lost events) ... */
+void control_reconcile_request(struct daemon *d);
+/* ... and whether to queue the reconciliation now (one at a time). */
+bool control_reconcile_due(struct daemon *d);
+/* At stop: store what the kernel has spent of each of our keys' versions. */
+void control_usage_save(struct daemon *d);
 
 #endif

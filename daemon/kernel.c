@@ -15,6 +15,7 @@
 #include <netlink/genl/ctrl.h>
 #include <netlink/genl/genl.h>
 #include <netlink/netlink.h>
+#include "cleanup.h"
 #include "kernel.h"
 #include "util.h"
 
@@ -281,7 +282,7 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	unsigned int len = HSMKEY_VERIFIER_LEN + key_type_len(key->type);
 	uint8_t plain[HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	struct hsmkey_wrap_aad aad;
-	EVP_CIPHER_CTX *c;
+	_cleanup_evp_ctx_ EVP_CIPHER_CTX *c = NULL;
 	int n, ok;
 
 	memcpy(aad.key_id, key->id, HSMKEY_ID_LEN);
@@ -300,10 +301,19 @@ static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
 	     EVP_EncryptFinal_ex(c, out + HSMKEY_WRAP_NONCE_LEN + n, &n) &&
 	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, HSMKEY_WRAP_TAG_LEN,
 				 out + HSMKEY_WRAP_NONCE_LEN + len);
-	EVP_CIPHER_CTX_free(c);	/* wipes its key schedule */
 	wipe(plain, sizeof(plain));
 	*outlen = (int)(HSMKEY_WRAP_OVERHEAD + len);
 	return ok ? 0 : -EIO;
+}
+
+/*
+ * The one rule for "the module is absent": /sys/module/hsmkey does not
+ * exist.  A family that cannot be resolved while it does (another network
+ * namespace, a sandbox without netlink) is a failure to report.
+ */
+static bool module_present(void)
+{
+	return access("/sys/module/hsmkey", F_OK) == 0;
 }
 
 int kernel_open(struct kernel **out)
@@ -320,7 +330,7 @@ int kernel_open(struct kernel **out)
 	}
 	r = genl_connect(k->sk);
 	if (r) {
-		r = -ECONNREFUSED;
+		r = module_present() ? -ECONNREFUSED : -ENOENT;
 		goto err;
 	}
 	/* Errors carry the kernel's message, and never echo the request. */
@@ -328,7 +338,7 @@ int kernel_open(struct kernel **out)
 	setsockopt(nl_socket_get_fd(k->sk), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
 	k->family = genl_ctrl_resolve(k->sk, HSMKEY_GENL_NAME);
 	if (k->family < 0) {
-		r = -ENOENT;
+		r = module_present() ? -ENXIO : -ENOENT;
 		goto err;
 	}
 	*out = k;
@@ -518,6 +528,10 @@ static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *ow
 	    nla_put_u32(msg, HSMKEY_KEY_A_TYPE, (uint32_t)key->type) ||
 	    nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped) ||
 	    (owner && nla_put(msg, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, owner)) ||
+	    /* What earlier lives spent: GCM's invocation limit survives reloads. */
+	    (key->used_bytes && nla_put_u64(msg, HSMKEY_KEY_A_USED_BYTES, key->used_bytes)) ||
+	    (key->used_requests &&
+	     nla_put_u64(msg, HSMKEY_KEY_A_USED_REQUESTS, key->used_requests)) ||
 	    (key->has_policy && put_policy(msg, &key->policy))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;

@@ -35,6 +35,8 @@ struct kernel_info {
  * opens and registers and which is held for the daemon's life, one
  * change at a time whatever @k the caller passes; the kernel's message
  * still reaches kernel_errmsg(@k).
+ * -ENOENT means the module is not loaded, and only that: any other error
+ * (the module is there but cannot be reached) is a failure.
  */
 int kernel_open(struct kernel **out);
 /* Give up /dev/hsmkey and its socket and wipe the transport key (at exit). */

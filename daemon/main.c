@@ -2,14 +2,18 @@
 /*
  * hsmkeyd: owns key storage and provisions keys into hsmkey.ko.
  *
- * Process model: one thread and one poll() loop over the control socket's
- * listener, its connected clients and a signalfd.  Each readable client
- * gets one request served and one reply.  SIGTERM and SIGINT stop the
- * daemon cleanly (keys stay in the kernel: volumes keep working); SIGHUP
- * reloads the configuration (groups, verbosity) and converges the kernel
- * with the keystore again.  Under systemd (Type=notify) it reports READY=1
- * once keys are provisioned and the socket listens.  The process is not dumpable, so no core
- * dump and no ptrace by other users can reach the master key or material.
+ * Process model: one event loop thread and WORKERS worker threads
+ * (worker.h).  The loop polls a signalfd, the control socket's listener,
+ * the kernel's events group, the workers' "done" eventfd and the idle
+ * clients (clients.h); it never calls a backend.  A readable client goes
+ * to a worker, which reads one request, serves it and sends the reply
+ * with a deadline, then hands the client back.  SIGTERM and SIGINT stop
+ * the daemon cleanly (keys stay in the kernel: volumes keep working);
+ * SIGHUP reloads the configuration (groups, verbosity) and converges the
+ * kernel with the keystore again.  Under systemd (Type=notify) it reports
+ * READY=1 once keys are provisioned and the socket listens.  The process
+ * is not dumpable, so no core dump and no ptrace by other users can reach
+ * the master key or material.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -27,6 +31,7 @@
 #include "audit.h"
 #include "audit_anchor.h"
 #include "backend.h"
+#include "clients.h"
 #include "config.h"
 #include "control.h"
 #include "kernel.h"
@@ -34,7 +39,8 @@
 #include "worker.h"
 #include "wrapkey.h"
 
-#define MAX_CLIENTS 64
+/* Out of descriptors: stop accepting for this long. */
+#define ACCEPT_PAUSE_MS 1000
 
 static void usage(FILE *f)
 {
@@ -83,7 +89,13 @@ static void reload(struct daemon *d, const char *path, bool optional, bool verbo
 		 n.admin_group, n.reader_group, (long long)n.deletion_wait);
 }
 
-int main(int argc, char **argv)
+struct options {
+	const char *config_path, *state_dir, *socket_path;
+	bool config_given, verbose;
+};
+
+/* 0, or the exit status: 0 after --help/--version (*@done), 2 for misuse. */
+static int parse_args(int argc, char **argv, struct options *o, bool *done)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -94,32 +106,17 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
-	static struct config cfg;
-	struct daemon d = {
-		.mutate = PTHREAD_MUTEX_INITIALIZER,
-		.lock = PTHREAD_MUTEX_INITIALIZER,
-		.wrap_lock = PTHREAD_MUTEX_INITIALIZER,
-		.cfg_lock = PTHREAD_RWLOCK_INITIALIZER,
-		.cfg = &cfg,
-	};
-	struct workers *w = NULL;
-	bool deletions_queued = false;
-	int inflight = 0;
-	const char *config_path = CONFIG_DEFAULT_PATH, *state_dir = NULL, *socket_path = NULL;
-	struct pollfd pfd[4 + MAX_CLIENTS];
-	bool verbose = false, running = true, config_given = false;
-	int nfds = 4, c, r, lfd, sfd;
-	char err[256];
-	sigset_t mask;
+	int c;
 
+	*o = (struct options){ .config_path = CONFIG_DEFAULT_PATH };
 	while ((c = getopt_long(argc, argv, "c:d:S:vhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; config_given = true; break;
-		case 'd': state_dir = optarg; break;
-		case 'S': socket_path = optarg; break;
-		case 'v': verbose = true; break;
-		case 'h': usage(stdout); return 0;
-		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); return 0;
+		case 'c': o->config_path = optarg; o->config_given = true; break;
+		case 'd': o->state_dir = optarg; break;
+		case 'S': o->socket_path = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'h': usage(stdout); *done = true; return 0;
+		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); *done = true; return 0;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -127,20 +124,31 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The file, then the command line over it. */
-	config_defaults(&cfg);
-	if (config_load(config_path, !config_given, &cfg, err, sizeof(err)) ||
-	    (state_dir && snprintf(cfg.state_dir, sizeof(cfg.state_dir), "%s", state_dir) < 0) ||
-	    (socket_path && snprintf(cfg.socket, sizeof(cfg.socket), "%s", socket_path) < 0) ||
-	    config_resolve(&cfg, err, sizeof(err))) {
-		fprintf(stderr, "hsmkeyd: %s: %s\n", config_path, err);
-		return 2;
+	return 0;
+}
+
+/* The file, then the command line over it. */
+static int load_config(const struct options *o, struct config *cfg)
+{
+	char err[256];
+
+	config_defaults(cfg);
+	if (config_load(o->config_path, !o->config_given, cfg, err, sizeof(err)) ||
+	    (o->state_dir && snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s",
+				      o->state_dir) < 0) ||
+	    (o->socket_path && snprintf(cfg->socket, sizeof(cfg->socket), "%s",
+					o->socket_path) < 0) ||
+	    config_resolve(cfg, err, sizeof(err))) {
+		fprintf(stderr, "hsmkeyd: %s: %s\n", o->config_path, err);
+		return -EINVAL;
 	}
-	cfg.verbose |= verbose;
-	dirs_from_cli = state_dir || socket_path;
-	d.state_dir = cfg.state_dir;
-	d.socket_path = cfg.socket;
-	log_init("hsmkeyd", cfg.verbose);
+	cfg->verbose |= o->verbose;
+	dirs_from_cli = o->state_dir || o->socket_path;
+	return 0;
+}
+
+static void harden(void)
+{
 	prctl(PR_SET_DUMPABLE, 0);
 	/*
 	 * OpenSSL's secure heap (locked, left out of core dumps, cleared on
@@ -151,144 +159,274 @@ int main(int argc, char **argv)
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */
+}
 
-	if (embedded_open(d.state_dir, cfg.passphrase ? cfg.passphrase_file : NULL, &d.be))
-		return 1;
-	d.statefd = open(d.state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = d.statefd < 0 ? -errno : audit_open(d.be, d.statefd, &d.audit);
-	if (r) {
-		log_error("cannot open the audit log in %s: %s", d.state_dir, strerror(-r));
-		d.be->ops->close(d.be);
-		return 1;
-	}
-	audit_rotate_at(d.audit, cfg.audit_rotate_size);
-	audit_anchor_check(&d);
-	if (control_audit(&d, "checkpoint", 0, "start") && !cfg.audit_fail_open) {
-		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
-		d.be->ops->close(d.be);
-		return 1;
-	}
-	control_events_open(&d);
-	r = control_load_all(&d);
+/* The keystore and the audit log, checked against the kernel's anchor. */
+static int open_storage(struct daemon *d)
+{
+	int r;
+
+	r = embedded_open(d->state_dir, d->cfg->passphrase ? d->cfg->passphrase_file : NULL,
+			  &d->be);
 	if (r)
-		log_warn("%d key(s) could not be provisioned", r);
+		return r;
+	d->statefd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	r = d->statefd < 0 ? -errno : audit_open(d->be, d->statefd, &d->audit);
+	if (r) {
+		log_error("cannot open the audit log in %s: %s", d->state_dir, strerror(-r));
+		goto err;
+	}
+	audit_rotate_at(d->audit, d->cfg->audit_rotate_size);
+	audit_anchor_check(d);
+	if (control_audit(d, "checkpoint", 0, "start") && !d->cfg->audit_fail_open) {
+		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
+		r = -EIO;
+		goto err_audit;
+	}
+	return 0;
+err_audit:
+	audit_close(d->audit);
+err:
+	if (d->statefd >= 0)
+		close(d->statefd);
+	d->be->ops->close(d->be);
+	return r;
+}
+
+static void close_storage(struct daemon *d)
+{
+	control_audit(d, "checkpoint", 0, "stop");
+	kernel_device_release();
+	kernel_close(d->events);
+	kernel_close(d->anchor);
+	audit_close(d->audit);
+	wrapkey_close(d->wrapkey);
+	close(d->statefd);
+	d->be->ops->close(d->be);
+}
+
+/* SIGTERM, SIGINT and SIGHUP as a descriptor, blocked in every thread. */
+static int signals_open(void)
+{
+	sigset_t mask;
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);	/* before the threads: theirs too */
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
-	lfd = control_listen(d.socket_path);
-	r = workers_start(&d, &w);
-	if (sfd < 0 || lfd < 0 || r) {
-		if (r)
-			log_error("cannot start the worker threads: %s", strerror(-r));
-		d.be->ops->close(d.be);
-		return 1;
+	return signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
+enum { P_SIGNAL, P_LISTEN, P_EVENTS, P_DONE, P_CLIENTS };
+
+struct loop {
+	struct daemon *d;
+	struct workers *w;
+	struct clients clients;
+	const struct options *opt;
+	int sfd, lfd;
+	int64_t accept_paused;		/* listener off until then (ms), 0: on */
+	bool deletions_queued, running;
+	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_signal(struct loop *l)
+{
+	struct signalfd_siginfo si;
+
+	if (read(l->sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (si.ssi_signo != SIGHUP) {
+		log_info("stopping on signal %u", si.ssi_signo);
+		l->running = false;
+		return;
 	}
-	pfd[0] = (struct pollfd){ .fd = sfd, .events = POLLIN };
-	pfd[1] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-	/* The kernel's events: -1 (ignored by poll) until the group is joined. */
-	pfd[2] = (struct pollfd){ .fd = d.events ? kernel_events_fd(d.events) : -1,
-				  .events = POLLIN };
-	pfd[3] = (struct pollfd){ .fd = workers_donefd(w), .events = POLLIN };
-	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
+	notify("RELOADING=1");
+	reload(l->d, l->opt->config_path, !l->opt->config_given, l->opt->verbose);
+	log_info("SIGHUP: converging the kernel with the keystore");
+	control_reconcile_request(l->d);
+	control_events_open(l->d);
 	notify("READY=1");
+}
 
-	/*
-	 * The loop reads signals, kernel events and client sockets; requests,
-	 * reconciliations and deletions go to the workers (worker.h), so that
-	 * no backend call, however slow, holds up events or other clients.
-	 */
-	while (running) {
-		int wait = control_deletions_due(&d);
+static void on_done(struct loop *l)
+{
+	int fds[MAX_CLIENTS];
+	bool keep[MAX_CLIENTS];
+	size_t n = workers_collect(l->w, fds, keep, ARRAY_SIZE(fds));
 
-		if (wait == 0 && !deletions_queued && !workers_submit(w, JOB_DELETIONS, -1))
-			deletions_queued = true;
-		if (poll(pfd, (nfds_t)nfds, wait < 0 || deletions_queued ? -1 : wait * 1000) < 0) {
+	for (size_t i = 0; i < n; i++) {
+		if (fds[i] == DONE_DELETIONS)
+			l->deletions_queued = false;	/* the loop may queue the next */
+		else if (fds[i] >= 0)
+			clients_done(&l->clients, fds[i], keep[i]);
+	}
+}
+
+/* A readable client goes to a worker; out of the poll set meanwhile. */
+static void on_client(struct loop *l, const struct pollfd *p)
+{
+	struct client *c = clients_find(&l->clients, p->fd);
+
+	if (!c)
+		return;
+	c->busy = true;
+	if (workers_submit(l->w, JOB_CLIENT, c->fd, !c->admin))
+		clients_done(&l->clients, c->fd, false);
+}
+
+/*
+ * The poll timeout (ms): the first of a due deletion, an idle client, the
+ * end of a denials interval, the listener's pause.
+ */
+static int next_timeout(struct loop *l)
+{
+	int wait = control_deletions_due(l->d), idle = clients_expire(&l->clients), t = -1;
+	int denials = control_denials_flush(l->d, false);
+
+	if (wait == 0 && !l->deletions_queued &&
+	    !workers_submit(l->w, JOB_DELETIONS, -1, false))
+		l->deletions_queued = true;
+	if (wait >= 0 && !l->deletions_queued)
+		t = wait * 1000;
+	if (idle >= 0 && (t < 0 || idle < t))
+		t = idle;
+	if (denials >= 0 && (t < 0 || denials * 1000 < t))
+		t = denials * 1000;
+	if (l->accept_paused) {
+		int64_t left = l->accept_paused - now_ms();
+
+		if (left <= 0)
+			l->accept_paused = 0;
+		else if (t < 0 || left < t)
+			t = (int)left;
+	}
+	return t;
+}
+
+/*
+ * The loop reads signals, kernel events and client sockets; requests,
+ * reconciliations and deletions go to the workers (worker.h), so that
+ * no backend call, however slow, holds up events or other clients.
+ */
+static void run_loop(struct loop *l)
+{
+	struct pollfd *pfd = l->pfd;
+
+	while (l->running) {
+		int timeout = next_timeout(l), n;
+
+		pfd[P_SIGNAL] = (struct pollfd){ .fd = l->sfd, .events = POLLIN };
+		pfd[P_LISTEN] = (struct pollfd){ .fd = l->accept_paused ? -1 : l->lfd,
+						 .events = POLLIN };
+		/* The kernel's events: -1 (ignored by poll) until the group is joined. */
+		pfd[P_EVENTS] = (struct pollfd){ .fd = l->d->events ?
+						 kernel_events_fd(l->d->events) : -1,
+						 .events = POLLIN };
+		pfd[P_DONE] = (struct pollfd){ .fd = workers_donefd(l->w), .events = POLLIN };
+		n = P_CLIENTS + clients_pollset(&l->clients, pfd + P_CLIENTS);
+		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %m");
 			break;
 		}
-		if (pfd[0].revents & POLLIN) {
-			struct signalfd_siginfo si;
-
-			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
-				if (si.ssi_signo == SIGHUP) {
-					notify("RELOADING=1");
-					reload(&d, config_path, !config_given, verbose);
-					log_info("SIGHUP: converging the kernel with the keystore");
-					workers_submit(w, JOB_RECONCILE, -1);
-					control_events_open(&d);
-					pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
-					notify("READY=1");
-				} else {
-					log_info("stopping on signal %u", si.ssi_signo);
-					running = false;
-				}
-			}
+		if (pfd[P_SIGNAL].revents & POLLIN)
+			on_signal(l);
+		if ((pfd[P_LISTEN].revents & POLLIN) &&
+		    clients_accept(&l->clients, l->d, l->lfd) < 0) {
+			log_warn("out of descriptors: not accepting connections for a second");
+			l->accept_paused = now_ms() + ACCEPT_PAUSE_MS;
 		}
-		if (pfd[1].revents & POLLIN) {
-			int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-			if (cfd >= 0 && nfds + inflight < (int)ARRAY_SIZE(pfd))
-				pfd[nfds++] = (struct pollfd){ .fd = cfd, .events = POLLIN };
-			else if (cfd >= 0)
-				close(cfd);
-		}
-		if (pfd[2].revents) {
-			control_events_read(&d);
-			pfd[2].fd = d.events ? kernel_events_fd(d.events) : -1;
-			if (d.resync) {
-				/* Lost events: read the kernel's state afresh. */
-				d.resync = false;
-				workers_submit(w, JOB_RECONCILE, -1);
-			}
-		}
-		if (pfd[3].revents & POLLIN) {
-			int fds[MAX_CLIENTS];
-			bool keep[MAX_CLIENTS];
-			size_t n = workers_collect(w, fds, keep, ARRAY_SIZE(fds));
-
-			for (size_t i = 0; i < n; i++) {
-				if (fds[i] < 0) {
-					deletions_queued = false;	/* a deletions round ended */
-					continue;
-				}
-				inflight--;
-				if (keep[i] && nfds < (int)ARRAY_SIZE(pfd)) {
-					pfd[nfds++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-				} else {
-					close(fds[i]);
-				}
-			}
-		}
-		for (int i = 4; i < nfds; i++) {
-			if (!pfd[i].revents)
-				continue;
-			/* Out of the poll set while a worker has it. */
-			if ((pfd[i].revents & POLLIN) && !workers_submit(w, JOB_CLIENT, pfd[i].fd))
-				inflight++;
-			else
-				close(pfd[i].fd);
-			pfd[i--] = pfd[--nfds];
-		}
+		if (pfd[P_EVENTS].revents)
+			control_events_read(l->d);
+		if (control_reconcile_due(l->d))
+			workers_submit(l->w, JOB_RECONCILE, -1, false);
+		if (pfd[P_DONE].revents & POLLIN)
+			on_done(l);
+		for (int i = P_CLIENTS; i < n; i++)
+			if (pfd[i].revents)
+				on_client(l, &pfd[i]);
 	}
-	workers_stop(w);
-	for (int i = 4; i < nfds; i++)
-		close(pfd[i].fd);
-	close(lfd);
+}
+
+int main(int argc, char **argv)
+{
+	static struct config cfg;
+	struct daemon d = {
+		.mutate = PTHREAD_MUTEX_INITIALIZER,
+		.lock = PTHREAD_MUTEX_INITIALIZER,
+		.wrap_lock = PTHREAD_MUTEX_INITIALIZER,
+		.cfg_lock = PTHREAD_RWLOCK_INITIALIZER,
+		.cfg = &cfg,
+		.statefd = -1,
+	};
+	struct options opt;
+	struct loop l = { .d = &d, .opt = &opt, .running = true };
+	bool done = false;
+	int r;
+
+	r = parse_args(argc, argv, &opt, &done);
+	if (r || done)
+		return r;
+	if (load_config(&opt, &cfg))
+		return 2;
+	d.state_dir = cfg.state_dir;
+	d.socket_path = cfg.socket;
+	log_init("hsmkeyd", cfg.verbose);
+	harden();
+
+	if (open_storage(&d))
+		return 1;
+	control_events_open(&d);
+	r = control_load_all(&d);
+	if (r)
+		log_warn("%d key(s) could not be provisioned", r);
+	l.sfd = signals_open();
+	if (l.sfd < 0) {
+		log_error("cannot open a signalfd: %m");
+		goto err_storage;
+	}
+	l.lfd = control_listen(d.socket_path);
+	if (l.lfd < 0)
+		goto err_signals;
+	r = workers_start(&d, &l.w);
+	if (r) {
+		log_error("cannot start the worker threads: %s", strerror(-r));
+		goto err_listen;
+	}
+	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
+	notify("READY=1");
+
+	run_loop(&l);
+
 	notify("STOPPING=1");
-	control_events_read(&d);
-	control_audit(&d, "checkpoint", 0, "stop");
+	workers_stop(l.w);
+	clients_close_all(&l.clients);
+	close(l.lfd);
 	unlink(d.socket_path);
-	kernel_device_release();
-	kernel_close(d.events);
-	kernel_close(d.anchor);
-	audit_close(d.audit);
-	wrapkey_close(d.wrapkey);
-	d.be->ops->close(d.be);
+	close(l.sfd);
+	control_events_read(&d);
+	control_denials_flush(&d, true);
+	control_usage_save(&d);
+	close_storage(&d);
 	return 0;
+
+err_listen:
+	close(l.lfd);
+	unlink(d.socket_path);
+err_signals:
+	close(l.sfd);
+err_storage:
+	close_storage(&d);
+	return 1;
 }

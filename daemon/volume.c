@@ -33,34 +33,17 @@ static int dm_run(struct dm_task *dmt)
 	return ok ? 0 : -EIO;
 }
 
-int volume_open(const char *device, const char *map, const struct ks_key *key,
+int volume_open(dev_t device, uint64_t bytes, const char *map, const struct ks_key *key,
 		char *err, size_t errlen)
 {
 	char params[512], desc[HSMKEY_NAME_MAX + 16], uuid[128];
 	struct hsmkey_token tok;
 	struct dm_task *dmt;
-	uint64_t bytes = 0;
 	key_serial_t serial;
-	struct stat st;
-	int fd, r;
+	int r;
 
 	if (!valid_name(map)) {
 		snprintf(err, errlen, "invalid mapping name '%s'", map);
-		return -EINVAL;
-	}
-	fd = open(device, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISBLK(st.st_mode) ||
-	    ioctl(fd, BLKGETSIZE64, &bytes) < 0) {
-		r = fd < 0 ? -errno : -ENOTBLK;
-		snprintf(err, errlen, "%s is not a block device that can be opened: %s",
-			 device, strerror(-r));
-		if (fd >= 0)
-			close(fd);
-		return r;
-	}
-	close(fd);
-	if (bytes < 512) {
-		snprintf(err, errlen, "%s is empty", device);
 		return -EINVAL;
 	}
 
@@ -75,7 +58,7 @@ int volume_open(const char *device, const char *map, const struct ks_key *key,
 		return r;
 	}
 	snprintf(params, sizeof(params), "%s :%zu:logon:%s 0 %u:%u 0", CIPHER,
-		 sizeof(tok), desc, major(st.st_rdev), minor(st.st_rdev));
+		 sizeof(tok), desc, major(device), minor(device));
 	snprintf(uuid, sizeof(uuid), VOLUME_UUID_PREFIX "%s", map);
 
 	r = -ENOMEM;

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Worker threads: one queue of jobs, WORKERS threads taking them in order.
+ * Worker threads: one queue of jobs, WORKERS threads taking them in order,
+ * except that requests of users other than root and the admin group run
+ * on at most WORKERS - 1 threads at once: however many of them stall
+ * (a client that does not read its reply holds its worker until the send
+ * deadline), an admin's request or the daemon's own job finds a thread.
  * Changes to keys are serialised by the daemon's mutation lock (taken in
  * control.c), so a slow change delays only other changes; reads and the
  * event loop go on.
@@ -17,6 +21,7 @@
 struct job {
 	enum job_type type;
 	int fd;
+	bool shared;		/* a client neither root nor admin */
 	struct job *next;
 };
 
@@ -32,6 +37,7 @@ struct workers {
 	pthread_mutex_t lock;		/* everything below */
 	pthread_cond_t cond;
 	struct job *head, *tail;
+	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
 	bool stopping;
 	struct finished *done;
 	size_t ndone, cap;
@@ -61,39 +67,67 @@ static void finish(struct workers *w, int fd, bool keep)
 		log_warn("cannot wake the event loop: %m");
 }
 
+/* With @w->lock held: the next job a worker may take, out of the queue. */
+static struct job *take(struct workers *w)
+{
+	struct job **pp, *prev = NULL;
+
+	for (pp = &w->head; *pp; prev = *pp, pp = &(*pp)->next) {
+		struct job *j = *pp;
+
+		if (j->shared && w->shared_running >= WORKERS - 1)
+			continue;
+		*pp = j->next;
+		if (w->tail == j)
+			w->tail = prev;
+		w->shared_running += j->shared;
+		return j;
+	}
+	return NULL;
+}
+
+static void run(struct workers *w, struct job *j)
+{
+	switch (j->type) {
+	case JOB_CLIENT:
+		finish(w, j->fd, control_serve(w->d, j->fd) == 0);
+		break;
+	case JOB_RECONCILE:
+		control_reconcile(w->d);
+		finish(w, DONE_RECONCILE, false);	/* another may be pending */
+		break;
+	case JOB_DELETIONS:
+		control_deletions_run(w->d);
+		finish(w, DONE_DELETIONS, false);	/* the loop may queue the next round */
+		break;
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct workers *w = arg;
 	struct job *j;
 
+	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		pthread_mutex_lock(&w->lock);
-		while (!w->head && !w->stopping)
-			pthread_cond_wait(&w->cond, &w->lock);
-		j = w->head;
+		j = take(w);
+		if (!j && w->stopping && !w->head)
+			break;	/* stopping, queue drained */
 		if (!j) {
-			pthread_mutex_unlock(&w->lock);
-			return NULL;	/* stopping, queue drained */
+			pthread_cond_wait(&w->cond, &w->lock);
+			continue;
 		}
-		w->head = j->next;
-		if (!w->head)
-			w->tail = NULL;
 		pthread_mutex_unlock(&w->lock);
-
-		switch (j->type) {
-		case JOB_CLIENT:
-			finish(w, j->fd, control_serve(w->d, j->fd) == 0);
-			break;
-		case JOB_RECONCILE:
-			control_reconcile(w->d);
-			break;
-		case JOB_DELETIONS:
-			control_deletions_run(w->d);
-			finish(w, -1, false);	/* the loop may queue the next round */
-			break;
+		run(w, j);
+		pthread_mutex_lock(&w->lock);
+		if (j->shared) {
+			w->shared_running--;
+			pthread_cond_broadcast(&w->cond);	/* a held-back job may go */
 		}
 		free(j);
 	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
 }
 
 int workers_start(struct daemon *d, struct workers **out)
@@ -122,7 +156,7 @@ int workers_start(struct daemon *d, struct workers **out)
 	return 0;
 }
 
-int workers_submit(struct workers *w, enum job_type type, int fd)
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
@@ -130,13 +164,14 @@ int workers_submit(struct workers *w, enum job_type type, int fd)
 		return -ENOMEM;
 	j->type = type;
 	j->fd = fd;
+	j->shared = shared;
 	pthread_mutex_lock(&w->lock);
 	if (w->tail)
 		w->tail->next = j;
 	else
 		w->head = j;
 	w->tail = j;
-	pthread_cond_signal(&w->cond);
+	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }

@@ -25,14 +25,19 @@ struct daemon;
 struct workers;
 
 int workers_start(struct daemon *d, struct workers **out);
-/* Queue a job; -ENOMEM if it cannot (the caller then closes a client). */
-int workers_submit(struct workers *w, enum job_type type, int fd);
+/*
+ * Queue a job; -ENOMEM if it cannot (the caller then closes a client).
+ * @shared: a client who is neither root nor admin (see worker.c).
+ */
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared);
 /* Readable when finished clients are waiting to be collected. */
 int workers_donefd(const struct workers *w);
 /*
  * Finished jobs: a client's socket and whether it stays connected, or
- * -1 for a finished round of deletions.
+ * DONE_DELETIONS / DONE_RECONCILE for the daemon's own jobs.
  */
+#define DONE_DELETIONS	(-1)
+#define DONE_RECONCILE	(-2)
 size_t workers_collect(struct workers *w, int *fds, bool *keep, size_t max);
 /* Let queued and running jobs finish, then stop the threads. */
 void workers_stop(struct workers *w);

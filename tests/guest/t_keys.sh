@@ -26,6 +26,14 @@ check "3 requests pass, then EDQUOT" test "$(as_nobody "$afalg" encrypt "$token"
 check "show has the kernel's counters" test "$(ctl --json show pk | json 'o["requests"], o["kernel"]')" = "3 loaded"
 check "lifting the limit (a policy with no users changes nothing else)" quiet ctl policy pk --max-requests 0
 check "nobody may use the key again" test "$(as_nobody "$afalg" encrypt "$token" 2)" = "2 -"
+# What the kernel spent survives the kernel forgetting it (GCM's limit).
+daemon_stop
+check "at stop the daemon stores what the kernel spent (5 requests)" python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["versions"][0]
+assert v["used_requests"] == 5, v.get("used_requests")
+' "$work/state/keys/pk.json"
+daemon_start || fail "hsmkeyd starts again"
 check "disable reaches the kernel" quiet ctl disable pk
 check "show: disabled in the kernel" test "$(ctl --json show pk | json 'o["kernel"]')" = disabled
 check "a disabled key refuses new bindings (EPERM)" test "$(as_nobody "$afalg" bind "$token")" = EPERM
@@ -102,6 +110,9 @@ sleep 0.5
 check "events the kernel's rate limit held back are recorded" grep -q '"op":"events-suppressed".*held back' "$work/state/audit.log"
 check "and leave no gap in the sequence" bash -c "! grep -q '\"op\":\"events-lost\"' '$work/state/audit.log'"
 check "and the log still verifies" quiet ctl audit verify
+check "the denials are not recorded one by one" test "$(grep -c '"event":"deny"' "$work/state/audit.log")" -eq 0
+check "... but counted, in one record before the next event's" \
+	grep -q '"op":"denials".*the kernel refused [1-9][0-9]* token' "$work/state/audit.log"
 daemon_stop
 cp "$work/state/audit.log" "$work/audit.good"
 head -n -3 "$work/audit.good" > "$work/state/audit.log"

@@ -85,5 +85,22 @@ check "a revoked key cannot open a volume" bash -c "! '$top/build/hsmkeyctl' --s
 check "close volume a" quiet ctl dm close vol-a
 check "close volume b" quiet ctl dm close vol-b
 losetup -d "$loop_a" "$loop_b"
+
+# Fail closed when the loaded module cannot be reached: a daemon in another
+# network namespace (the family is not netns-aware) must not report a
+# change done that the kernel never made.
+check "create key c (provisioned)" quiet ctl create rev-c --type aes-256-xts
+check "create key d (provisioned)" quiet ctl create rev-d --type aes-256-xts
+daemon_stop
+daemon_wrap="unshare -n" daemon_start || fail "hsmkeyd starts in another network namespace"
+for op in "revoke rev-c" "disable rev-d" "policy rev-d --users root" "schedule-deletion rev-d"; do
+	check "'$op' through a daemon that cannot reach the loaded module fails, saying so" \
+		bash -c "! '$top/build/hsmkeyctl' --socket '$sock' $op > '$work/unreach.out' 2>&1 &&
+			 grep -q 'cannot be reached' '$work/unreach.out'"
+done
+daemon_stop
+daemon_start || fail "hsmkeyd starts again"
+check "back in reach, the daemon converges: key c is revoked in the kernel" \
+	grep -q '^rev-c .* revoked *revoked' <(ctl list)
 daemon_stop
 tap_done

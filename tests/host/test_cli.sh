@@ -331,7 +331,7 @@ check "a key pending deletion cannot be enabled (1)" expect_exit 1 "cancel-delet
 check "scheduling twice is refused (1)" expect_exit 1 "already scheduled" ctl schedule-deletion k4
 check "a waiting period shorter than deletion_wait is refused (1)" expect_exit 1 "at least" ctl schedule-deletion k3 --wait 1h
 check "a bad duration is a usage error (2)" expect_exit 2 "bad duration" ctl schedule-deletion k3 --wait soon
-check "cancel-deletion leaves the key disabled" grep -qE '^k4 +aes-128-xts +3 disabled' <(ctl cancel-deletion k4 >/dev/null && ctl list)
+check "cancel-deletion restores the state before it (active)" grep -qE '^k4 +aes-128-xts +3 active' <(ctl cancel-deletion k4 >/dev/null && ctl list)
 check "cancelling again is refused (1)" expect_exit 1 "not scheduled" ctl cancel-deletion k4
 daemon_stop
 printf 'deletion_wait = 2s\n' > "$work/short.conf"

@@ -2,9 +2,10 @@
 # Needs $top (the source tree) and $work (a private directory).
 sock=$work/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
-# $daemon_conf, when set: the configuration file to start with.
+# $daemon_conf, when set: the configuration file to start with;
+# $daemon_wrap: a command to start it under (e.g. "unshare -n").
 daemon_start() {
-	"$top/build/hsmkeyd" ${daemon_conf:+--config "$daemon_conf"} --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
+	${daemon_wrap:-} "$top/build/hsmkeyd" ${daemon_conf:+--config "$daemon_conf"} --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
 		[[ -S $sock ]] && return 0

@@ -4,11 +4,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "proto.h"
 
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait until @fd is ready for @events, at most until @deadline (ms, on
+ * the monotonic clock; 0: no deadline): 0, or -ETIMEDOUT.
+ */
+int proto_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int64_t left;
+	int r;
+
+	do {
+		left = deadline ? deadline - now_ms() : -1;
+		if (deadline && left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, left < 0 ? -1 : left > 60000 ? 60000 : (int)left);
+	} while ((r < 0 && errno == EINTR) || r == 0);
+	return r < 0 ? -errno : 0;
+}
+
+int64_t proto_deadline(int ms)
+{
+	return now_ms() + ms;
+}
+
 int proto_send(int fd, struct json_object *msg, int passfd)
+{
+	return proto_send_by(fd, msg, passfd, 0);
+}
+
+int proto_send_by(int fd, struct json_object *msg, int passfd, int64_t deadline)
 {
 	const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(text);
@@ -33,8 +72,14 @@ int proto_send(int fd, struct json_object *msg, int passfd)
 		memcpy(CMSG_DATA(cm), &passfd, sizeof(int));
 	}
 	while (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		if (errno != EINTR)
-			return -errno;
+		int r = -errno;
+
+		if (r == -EAGAIN)
+			r = proto_wait(fd, POLLOUT, deadline);
+		else if (r == -EINTR)
+			r = 0;
+		if (r)
+			return r;
 	}
 	return 0;
 }
@@ -51,6 +96,7 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *cm;
 	ssize_t n;
+	int r;
 
 	*msg = NULL;
 	if (passfd)
@@ -67,29 +113,35 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 		free(buf);
 		return -errno;
 	}
+	/* Every descriptor passed is closed here unless it is handed out. */
 	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-		    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+		size_t nfd = cm->cmsg_len > CMSG_LEN(0) ?
+			     (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) : 0;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < nfd; i++) {
 			int got;
 
-			memcpy(&got, CMSG_DATA(cm), sizeof(int));
+			memcpy(&got, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 			if (passfd && *passfd < 0)
 				*passfd = got;
 			else
 				close(got);
 		}
 	}
-	if (n == 0) {
-		free(buf);
-		return -ECONNRESET;
-	}
-	if (n > PROTO_MAX_MSG || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		free(buf);
-		return -EMSGSIZE;
-	}
-	n = proto_parse(buf, (size_t)n, msg);
+	if (n == 0)
+		r = -ECONNRESET;
+	else if (n > PROTO_MAX_MSG || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
+		r = -EMSGSIZE;
+	else
+		r = proto_parse(buf, (size_t)n, msg);
 	free(buf);
-	return (int)n;
+	if (r && passfd && *passfd >= 0) {
+		close(*passfd);
+		*passfd = -1;
+	}
+	return r;
 }
 
 /* One JSON object, nested at most 16 deep, and nothing after it. */

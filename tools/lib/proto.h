@@ -31,7 +31,19 @@
 #define PROTO_MAX_MSG	65536
 
 int proto_send(int fd, struct json_object *msg, int passfd);
+/*
+ * On a non-blocking socket: wait for room until @deadline (proto_deadline(),
+ * 0: none), then -ETIMEDOUT.
+ */
+int proto_send_by(int fd, struct json_object *msg, int passfd, int64_t deadline);
+/*
+ * One message; a descriptor passed with it goes to *@passfd (NULL: none is
+ * wanted), any other is closed, and on an error none is left open.
+ */
 int proto_recv(int fd, struct json_object **msg, int *passfd);
+/* The monotonic time @ms from now, and waiting for @fd until such a time. */
+int64_t proto_deadline(int ms);
+int proto_wait(int fd, short events, int64_t deadline);
 /* Parse one message's bytes: 0 and *msg, or -EBADMSG / -EMSGSIZE. */
 int proto_parse(const char *buf, size_t n, struct json_object **msg);
 

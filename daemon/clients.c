@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Connection limits for the control socket (see clients.h): so that any
+ * local user's connections, idle or not reading, cannot lock root out.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "clients.h"
+#include "control.h"
+#include "util.h"
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* May another connection of @uid (not an admin) be kept? */
+static bool within_limits(const struct clients *cl, uid_t uid)
+{
+	int mine = 0, shared = 0;
+
+	for (int i = 0; i < cl->n; i++) {
+		if (cl->c[i].admin)
+			continue;
+		shared++;
+		mine += cl->c[i].uid == uid;
+	}
+	return mine < CLIENTS_PER_UID && shared < CLIENTS_SHARED;
+}
+
+int clients_accept(struct clients *cl, struct daemon *d, int lfd)
+{
+	struct client c = { .idle_until = now_ms() + IDLE_SECONDS * 1000 };
+
+	c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (c.fd < 0)
+		return errno == EMFILE || errno == ENFILE ? -errno : 0;
+	if (control_peer(d, c.fd, &c.uid, &c.admin) || cl->n == MAX_CLIENTS ||
+	    (!c.admin && !within_limits(cl, c.uid))) {
+		log_debug("connection of uid %u refused: over its limit", (unsigned int)c.uid);
+		close(c.fd);
+		return 0;
+	}
+	cl->c[cl->n++] = c;
+	return 0;
+}
+
+static void drop(struct clients *cl, int i)
+{
+	close(cl->c[i].fd);
+	cl->c[i] = cl->c[--cl->n];
+}
+
+int clients_expire(struct clients *cl)
+{
+	int64_t now = now_ms(), next = -1;
+
+	for (int i = 0; i < cl->n; i++) {
+		if (cl->c[i].busy)
+			continue;
+		if (cl->c[i].idle_until <= now) {
+			drop(cl, i--);
+			continue;
+		}
+		if (next < 0 || cl->c[i].idle_until - now < next)
+			next = cl->c[i].idle_until - now;
+	}
+	return (int)next;
+}
+
+int clients_pollset(struct clients *cl, struct pollfd *pfd)
+{
+	int n = 0;
+
+	for (int i = 0; i < cl->n; i++)
+		if (!cl->c[i].busy)
+			pfd[n++] = (struct pollfd){ .fd = cl->c[i].fd, .events = POLLIN };
+	return n;
+}
+
+struct client *clients_find(struct clients *cl, int fd)
+{
+	for (int i = 0; i < cl->n; i++)
+		if (cl->c[i].fd == fd)
+			return &cl->c[i];
+	return NULL;
+}
+
+void clients_done(struct clients *cl, int fd, bool keep)
+{
+	struct client *c = clients_find(cl, fd);
+
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->busy = false;
+	c->idle_until = now_ms() + IDLE_SECONDS * 1000;
+	if (!keep)
+		drop(cl, (int)(c - cl->c));
+}
+
+void clients_close_all(struct clients *cl)
+{
+	while (cl->n)
+		drop(cl, cl->n - 1);
+}

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Importing a key: the import wrapping key (import-key) and material
+ * passed as a descriptor, raw or wrapped to it (import).
+ */
+#include <pthread.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+#include "wrapkey.h"
+
+static int get_wrapkey(struct request *rq, bool renew)
+{
+	int r;
+
+	if (rq->d->wrapkey && !renew)
+		return 0;
+	wrapkey_close(rq->d->wrapkey);
+	rq->d->wrapkey = NULL;
+	r = wrapkey_open(rq->d->be, rq->d->statefd, renew, &rq->d->wrapkey);
+	return r ? fail(rq, r, "the import wrapping key is unusable: %s; see the daemon's log",
+			strerror(-r)) : 0;
+}
+
+/* The public half of the import wrapping key. */
+static int import_key_reply(struct request *rq, bool renew)
+{
+	char pem[2048], fp[65];
+	int r;
+
+	pthread_mutex_lock(&rq->d->wrap_lock);
+	r = get_wrapkey(rq, renew);
+	if (!r && wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
+		r = fail(rq, EIO, "cannot encode the import wrapping key");
+	pthread_mutex_unlock(&rq->d->wrap_lock);
+	if (r)
+		return r;
+	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
+	json_object_object_add(rq->reply, "algorithm", json_object_new_string(WRAPKEY_ALGORITHM));
+	json_object_object_add(rq->reply, "fingerprint", json_object_new_string(fp));
+	if (renew)
+		log_info("new import wrapping key %s", fp);
+	return 0;
+}
+
+int op_import_key(struct request *rq)
+{
+	return import_key_reply(rq, false);
+}
+
+/* A new pair: material wrapped to the old public key no longer imports. */
+int op_import_key_renew(struct request *rq)
+{
+	return import_key_reply(rq, true);
+}
+
+/*
+ * The material comes from a descriptor the client opened: never in a
+ * message.  Raw, or ("wrapped") RSA-OAEP-encrypted to the import key.
+ */
+int op_import(struct request *rq)
+{
+	uint8_t buf[1024], material[HSMKEY_MATERIAL_MAX + 1];
+	const char *tname = proto_str(rq->req, "type");
+	struct json_object *w = json_object_object_get(rq->req, "wrapped");	/* a boolean */
+	int type = key_type_from_name(tname), len, n, r;
+
+	if (type < 0)
+		return bad_type(rq, tname);
+	if (rq->ninput < 0)
+		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
+	len = (int)key_type_len(type);
+	n = rq->ninput;
+	memcpy(buf, rq->input, (size_t)n);
+	if (n >= 0 && w && json_object_get_boolean(w)) {
+		size_t mlen = sizeof(material);
+
+		pthread_mutex_lock(&rq->d->wrap_lock);
+		r = get_wrapkey(rq, false);
+		if (!r && wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen))
+			r = -EBADMSG;
+		pthread_mutex_unlock(&rq->d->wrap_lock);
+		if (r && r != -EBADMSG) {
+			wipe(buf, sizeof(buf));
+			return r;
+		}
+		if (r) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
+				    WRAPKEY_ALGORITHM);
+		}
+		memcpy(buf, material, mlen);
+		wipe(material, sizeof(material));
+		n = (int)mlen;
+	}
+	if (n < 0)
+		r = fail(rq, n, "cannot read the key file: %s", strerror(-n));
+	else if (n != len)
+		r = fail(rq, EINVAL, "a %s key file must hold exactly %d bytes; this one holds %s",
+			 key_type_name(type), len, n > len ? "more" : "fewer");
+	else
+		r = create_common(rq, type, buf);
+	wipe(buf, sizeof(buf));
+	return r;
+}

@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Requests about one key's material: create, load, show, token, rotate.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cleanup.h"
+#include "provision.h"
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+/* Store a new key (random material when @material is NULL) and provision it. */
+int create_common(struct request *rq, int type, const uint8_t *material)
+{
+	unsigned int half = key_type_len(type) / 2;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	r = get_name(rq, "name", &name);
+	if (r)
+		return r;
+	if (material && is_xts(type) && !memcmp(material, material + half, half))
+		return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
+	r = rq->d->be->ops->create(rq->d->be, name, type, material, &key);
+	if (r == -EEXIST)
+		return fail(rq, r, "a key named '%s' exists already", name);
+	if (r)
+		return fail(rq, r, "cannot store key '%s': %s", name, strerror(-r));
+	log_info("%s key %s (%s)", material ? "imported" : "created", name, key_type_name(type));
+	r = reply_and_provision(rq, &key);
+	ks_key_wipe(&key);
+	return r;
+}
+
+int op_create(struct request *rq)
+{
+	const char *tname = proto_str(rq->req, "type");
+	int type = key_type_from_name(tname);
+
+	return type < 0 ? bad_type(rq, tname) : create_common(rq, type, NULL);
+}
+
+int op_load(struct request *rq)
+{
+	_cleanup_kernel_ struct kernel *k = NULL;
+	_cleanup_key_ struct ks_key key = { 0 };
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+		return r;
+	if (key.state == KS_DISABLED)
+		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
+			    name, name);
+	if (key.state == KS_PENDING_DELETION)
+		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' keeps it",
+			    name, name);
+	if (key.state != KS_ACTIVE)
+		return fail(rq, EKEYREVOKED, "key '%s' is revoked and cannot be loaded", name);
+	r = open_kernel(rq, &k) ?: provision_versions(rq, k, &key);
+	if (!r)
+		add_key_fields(rq->reply, &key);
+	return r;
+}
+
+static const char *kernel_state(int r, const struct kernel_key *kk)
+{
+	return r ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
+	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
+}
+
+/*
+ * One key's metadata and policy, each version, and what the kernel counts
+ * for each (the current version's figures also at the top level).
+ */
+int op_show(struct request *rq)
+{
+	struct json_object *versions;
+	struct kernel_key kk;
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	add_key_fields(rq->reply, &key);
+	kernel_open(&k);
+	versions = json_object_new_array();
+	json_object_object_add(rq->reply, "version_list", versions);
+	for (uint32_t v = 1; v <= key.current; v++) {
+		struct json_object *o;
+		struct ks_key vk;
+
+		if (rq->d->be->ops->get(rq->d->be, name, v, false, &vk))
+			continue;
+		o = json_object_new_object();
+		json_object_array_add(versions, o);
+		json_object_object_add(o, "version", json_object_new_int64(v));
+		json_object_object_add(o, "created", json_object_new_int64(vk.version_created));
+		if (!k)
+			continue;
+		r = kernel_get(k, key.id, v, &kk);
+		json_object_object_add(o, "kernel", json_object_new_string(kernel_state(r, &kk)));
+		if (!r) {
+			json_object_object_add(o, "bindings", json_object_new_int64(kk.bindings));
+			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk.bytes));
+			json_object_object_add(o, "requests",
+					       json_object_new_int64((int64_t)kk.requests));
+		}
+		if (v != key.current)
+			continue;
+		/* The current version's figures at the top, as before versions. */
+		json_object_object_add(rq->reply, "kernel",
+				       json_object_new_string(kernel_state(r, &kk)));
+		if (!r) {
+			json_object_object_add(rq->reply, "bindings", json_object_new_int64(kk.bindings));
+			json_object_object_add(rq->reply, "bytes", json_object_new_int64((int64_t)kk.bytes));
+			json_object_object_add(rq->reply, "requests",
+					       json_object_new_int64((int64_t)kk.requests));
+		}
+	}
+	kernel_close(k);
+	return 0;
+}
+
+/*
+ * A key's token, in hex, for administrators: what an AF_ALG application
+ * of an allowed user passes to setkey().  A secret: it is never logged.
+ */
+int op_token(struct request *rq)
+{
+	char hex[2 * HSMKEY_TOKEN_LEN + 1];
+	struct hsmkey_token tok;
+	_cleanup_key_ struct ks_key key = { 0 };
+	const char *name;
+	int r;
+
+	struct json_object *vo = json_object_object_get(rq->req, "version");
+	int64_t version = vo ? json_object_get_int64(vo) : 0;
+
+	if (vo && (!json_object_is_type(vo, json_type_int) || version < 1 || version > UINT32_MAX))
+		return fail(rq, EINVAL, "'version' must be a version number (1 or more)");
+	if ((r = get_name(rq, "name", &name)) ||
+	    (r = get_version(rq, name, (uint32_t)version, true, &key)))
+		return r;
+	if (key.state == KS_REVOKED)
+		r = fail(rq, EKEYREVOKED, "key '%s' is revoked: its token binds nothing", name);
+	else if (key.state != KS_ACTIVE)
+		r = fail(rq, EPERM, "key '%s' is %s: its token binds nothing until it is enabled",
+			 name, ks_state_name(key.state));
+	if (!r) {
+		ks_token(&key, &tok);
+		hex_encode((const uint8_t *)&tok, sizeof(tok), hex);
+		json_object_object_add(rq->reply, "token", json_object_new_string(hex));
+		add_key_fields(rq->reply, &key);
+		wipe(hex, sizeof(hex));
+		wipe(&tok, sizeof(tok));
+	}
+	return r;
+}
+
+/*
+ * A new current version: random material, or the client's (a descriptor,
+ * as for import).  Older versions stay in the keystore and in the kernel,
+ * so that data under them stays readable; new volumes and tokens get the
+ * new one.
+ */
+int op_rotate(struct request *rq)
+{
+	uint8_t buf[HSMKEY_MATERIAL_MAX + 1];
+	struct ks_key key, meta;
+	const char *name;
+	int r, n, len;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &meta)))
+		return r;
+	if (meta.state != KS_ACTIVE)
+		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,
+			    ks_state_name(meta.state));
+	len = (int)key_type_len(meta.type);
+	if (rq->ninput >= 0) {
+		n = rq->ninput;
+		if (n == len)
+			memcpy(buf, rq->input, (size_t)n);
+		if (n != len) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EINVAL, "a %s key file must hold exactly %d bytes",
+				    key_type_name(meta.type), len);
+		}
+		if (is_xts(meta.type) && !memcmp(buf, buf + len / 2, (size_t)len / 2)) {
+			wipe(buf, sizeof(buf));
+			return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
+		}
+	}
+	r = rq->d->be->ops->rotate(rq->d->be, name, rq->ninput >= 0 ? buf : NULL, &key);
+	wipe(buf, sizeof(buf));
+	if (r == -E2BIG)
+		return fail(rq, r, "key '%s' has %d versions, the most a key keeps; create a new key",
+			    name, KS_VERSIONS_MAX);
+	if (r)
+		return fail(rq, r, "cannot store a new version of '%s': %s", name, strerror(-r));
+	log_info("rotated key %s to version %u", name, key.version);
+	r = reply_and_provision(rq, &key);
+	ks_key_wipe(&key);
+	return r;
+}

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A key's policy: who may bind it, for which algorithms, when and how much;
+ * stored with the key and pushed to the kernel when it holds the key.
+ */
+#include <grp.h>
+#include <pwd.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "provision.h"
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+/* Resolve a JSON array of user or group names (or numbers) to ids. */
+static int resolve_ids(struct request *rq, const char *field, bool groups,
+		       uint32_t *ids, uint32_t *n)
+{
+	struct json_object *a = json_object_object_get(rq->req, field);
+	size_t i, len;
+
+	*n = 0;
+	if (!a)
+		return 0;
+	if (!json_object_is_type(a, json_type_array))
+		return fail(rq, EINVAL, "'%s' must be a list of names", field);
+	len = json_object_array_length(a);
+	if (len > HSMKEY_POLICY_IDS_MAX)
+		return fail(rq, E2BIG, "at most %d %s", HSMKEY_POLICY_IDS_MAX, field);
+	for (i = 0; i < len; i++) {
+		struct json_object *e_o = json_object_array_get_idx(a, i);
+		const char *name = json_object_get_string(e_o);
+		char buf[4096], *end = NULL;
+		unsigned long num = 0;
+		int e;
+
+		if (!json_object_is_type(e_o, json_type_string))
+			return fail(rq, EINVAL, "'%s' must be a list of names (strings)", field);
+		if (!*name)
+			return fail(rq, EINVAL, "an empty name in '%s'", field);
+		/* A number is digits only: no sign, no blanks. */
+		if (strspn(name, "0123456789") == strlen(name) && strlen(name) <= 10)
+			num = strtoul(name, &end, 10);
+		if (end && !*end && num < UINT32_MAX) {
+			ids[i] = (uint32_t)num;
+		} else if (groups) {
+			struct group gr, *res = NULL;
+
+			e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+			if (e || !res)
+				return fail(rq, ENOENT, "unknown group '%s'", name);
+			ids[i] = (uint32_t)gr.gr_gid;
+		} else {
+			struct passwd pw, *res = NULL;
+
+			e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+			if (e || !res)
+				return fail(rq, ENOENT, "unknown user '%s'", name);
+			ids[i] = (uint32_t)pw.pw_uid;
+		}
+	}
+	*n = (uint32_t)len;
+	return 0;
+}
+
+static int req_num(struct request *rq, const char *field, int64_t *out)
+{
+	struct json_object *v = json_object_object_get(rq->req, field);
+
+	if (!v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0)
+		return fail(rq, EINVAL, "'%s' must be a number of 0 or more", field);
+	*out = json_object_get_int64(v);
+	return 0;
+}
+
+/*
+ * Set a key's policy: fields given replace the stored ones, the rest stay.
+ * Stored (sealed with the key) and pushed to the kernel when it holds it.
+ */
+int op_policy(struct request *rq)
+{
+	static const struct { const char *name; uint32_t bit; } algs[] = {
+		{ "xts", HSMKEY_ALG_XTS }, { "cbc", HSMKEY_ALG_CBC }, { "gcm", HSMKEY_ALG_GCM },
+	};
+	struct json_object *a, *v;
+	int64_t nb, na, bytes, reqs, bindings;
+	struct kernel *k = NULL;
+	struct ks_policy p;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	memset(&p, 0, sizeof(p));
+	if (key.has_policy)
+		p = key.policy;
+	if (json_object_object_get(rq->req, "users") &&
+	    (r = resolve_ids(rq, "users", false, p.uids, &p.nuids)))
+		return r;
+	if (json_object_object_get(rq->req, "groups") &&
+	    (r = resolve_ids(rq, "groups", true, p.gids, &p.ngids)))
+		return r;
+	a = json_object_object_get(rq->req, "algorithms");
+	if (a) {
+		if (!json_object_is_type(a, json_type_array))
+			return fail(rq, EINVAL, "'algorithms' must be a list");
+		p.algs = 0;
+		for (size_t i = 0; i < json_object_array_length(a); i++) {
+			struct json_object *ao = json_object_array_get_idx(a, i);
+			const char *an = json_object_is_type(ao, json_type_string) ?
+					 json_object_get_string(ao) : NULL;
+			size_t j;
+
+			for (j = 0; j < ARRAY_SIZE(algs); j++)
+				if (an && !strcmp(an, algs[j].name))
+					break;
+			if (j == ARRAY_SIZE(algs))
+				return fail(rq, EINVAL, "unknown algorithm '%s': use xts, cbc or gcm",
+					    an ? an : "");
+			p.algs |= algs[j].bit;
+		}
+	}
+	nb = p.not_before, na = p.not_after, bytes = (int64_t)p.max_bytes;
+	reqs = (int64_t)p.max_requests, bindings = p.max_bindings;
+	if ((r = req_num(rq, "not_before", &nb)) || (r = req_num(rq, "not_after", &na)) ||
+	    (r = req_num(rq, "max_bytes", &bytes)) || (r = req_num(rq, "max_requests", &reqs)) ||
+	    (r = req_num(rq, "max_bindings", &bindings)))
+		return r;
+	if (bindings > UINT32_MAX)
+		return fail(rq, EINVAL, "'max_bindings' is too large");
+	if ((uint64_t)nb > HSMKEY_TIME_MAX || (uint64_t)na > HSMKEY_TIME_MAX)
+		return fail(rq, EINVAL, "'not_before' and 'not_after' go up to %llu (9999-12-31)",
+			    HSMKEY_TIME_MAX);
+	if (nb && na && nb > na)
+		return fail(rq, EINVAL, "the key would expire before it becomes valid");
+	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&
+	    (uint64_t)reqs > HSMKEY_GCM_MAX_REQUESTS)
+		return fail(rq, EINVAL, "a GCM key allows at most 2^32 requests");
+	p.not_before = nb, p.not_after = na, p.max_bytes = (uint64_t)bytes;
+	p.max_requests = (uint64_t)reqs, p.max_bindings = (uint32_t)bindings;
+	v = json_object_object_get(rq->req, "load_at_start");
+	if (v)	/* its type is checked with the request's (check_fields()) */
+		p.no_load_at_start = !json_object_get_boolean(v);
+
+	r = rq->d->be->ops->set_policy(rq->d->be, name, &p);
+	if (r)
+		return fail(rq, r, "cannot store the policy of '%s': %s", name, strerror(-r));
+	key.policy = p;
+	key.has_policy = true;
+	r = reach_kernel(rq, &k);
+	if (!r && k) {
+		struct ks_key v = key;
+
+		for (v.version = 1; !r && v.version <= key.current; v.version++) {
+			r = kernel_set_policy(k, &v);
+			if (r == -ENOKEY)
+				r = 0;	/* not loaded: it goes with the key when it is */
+			else if (r)
+				r = fail(rq, r, "stored, but the kernel refused the policy of '%s' version %u: %s%s%s",
+					 name, v.version, strerror(-r),
+					 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		}
+	}
+	kernel_close(k);
+	if (!r) {
+		log_info("policy of key %s set", name);
+		add_key_fields(rq->reply, &key);
+	}
+	return r;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Making the kernel hold a key and follow the keystore (provision.c). */
+#ifndef HSMKEY_PROVISION_H
+#define HSMKEY_PROVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "kernel.h"
+#include "request.h"
+
+/* The kernel, for a request that needs it: the module must be loaded. */
+int open_kernel(struct request *rq, struct kernel **k);
+/* The kernel if the module is loaded (*@k NULL if not); reachable or fail. */
+int reach_kernel(struct request *rq, struct kernel **k);
+/* Make the kernel hold @key (unsealed), with what it spent before; EEXIST is success. */
+int provision(struct request *rq, struct kernel *k, const struct ks_key *key);
+/* ... every version of @meta's key. */
+int provision_versions(struct request *rq, struct kernel *k, const struct ks_key *meta);
+/* Reply with @key and provision it if the module is there. */
+int reply_and_provision(struct request *rq, const struct ks_key *key);
+/* Revoke (with @remove: remove) every version in the kernel, its usage kept first. */
+int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key *key,
+		      bool remove);
+/* Disable or enable every version the kernel holds. */
+int kernel_state_all(struct request *rq, struct kernel *k, const struct ks_key *key,
+		     bool enable);
+/* Store what the kernel has spent of version @kk of our key @name. */
+void save_usage(struct daemon *d, const char *name, const struct kernel_key *kk);
+/* What the kernel holds, from one dump, sorted by id and version (free *@held). */
+int kernel_held(struct kernel *k, struct kernel_key **held, size_t *n);
+const struct kernel_key *kernel_held_find(const struct kernel_key *held, size_t n,
+					  const uint8_t *id, uint32_t version);
+
+#endif

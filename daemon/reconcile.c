@@ -1,0 +1,176 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Reconciliation: converging the kernel with the keystore at start, on
+ * SIGHUP and after lost events (one at a time, at most one more pending),
+ * and keeping what the kernel has spent of each key.
+ */
+#include <pthread.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "deletion.h"
+#include "provision.h"
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+void control_reconcile(struct daemon *d)
+{
+	pthread_mutex_lock(&d->mutate);
+	control_load_all(d);
+	pthread_mutex_unlock(&d->mutate);
+	pthread_mutex_lock(&d->lock);
+	d->reconciling = false;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void control_reconcile_request(struct daemon *d)
+{
+	d->resync = true;
+}
+
+/*
+ * However many gaps the events show, one reconciliation runs at a time
+ * and at most one more is pending (@resync): each re-reads every key.
+ */
+bool control_reconcile_due(struct daemon *d)
+{
+	bool due;
+
+	if (!d->resync)
+		return false;
+	pthread_mutex_lock(&d->lock);
+	due = !d->reconciling;
+	d->reconciling = true;
+	pthread_mutex_unlock(&d->lock);
+	if (due)
+		d->resync = false;
+	return due;
+}
+
+struct load_ctx {
+	struct daemon *d;
+	struct kernel *k;
+	int failed;
+};
+
+static int load_one(const struct ks_key *meta, void *arg)
+{
+	struct load_ctx *l = arg;
+	struct request rq = { .d = l->d };
+
+	if (meta->state == KS_PENDING_DELETION)
+		note_deletion(l->d, meta->delete_at);
+	if (meta->state != KS_ACTIVE ||
+	    (meta->has_policy && meta->policy.no_load_at_start))
+		return 0;
+	if (provision_versions(&rq, l->k, meta)) {
+		log_error("cannot load key %s: %s", meta->name, rq.err);
+		l->failed++;
+	}
+	return 0;
+}
+
+/*
+ * Converge one kernel key with the keystore.  Ours (our instance id as
+ * owner): revoke it if the keystore no longer has it or has revoked it,
+ * disable or enable it to match; a valid bound key is left undisturbed.
+ * Another keystore's: report, never touch.
+ */
+static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
+{
+	char id[2 * HSMKEY_ID_LEN + 1];
+	struct ks_key key;
+	int r, want;
+
+	hex_encode(kk->id, HSMKEY_ID_LEN, id);
+	if (!kk->has_owner || memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN)) {
+		log_info("kernel key %s (id %s version %u) belongs to another keystore: left alone",
+			 kk->name, id, kk->version);
+		return 0;
+	}
+	save_usage(l->d, kk->name, kk);
+	if (kk->state == HSMKEY_STATE_REVOKED)
+		return 0;
+	r = l->d->be->ops->get(l->d->be, kk->name, kk->version, false, &key);
+	if (r == -ENOENT || (!r && (memcmp(key.id, kk->id, HSMKEY_ID_LEN) ||
+				    key.state == KS_REVOKED))) {
+		log_info("revoking kernel key %s version %u: %s", kk->name, kk->version,
+			 r == -ENOENT ? "no longer in the keystore" : "revoked in the keystore");
+		r = kernel_revoke(l->k, kk->id, kk->version);
+		if (r && r != -ENOKEY)
+			l->failed++;
+		return 0;
+	}
+	if (r) {
+		/* Unreadable (tampered?): ks_get said so; no guess either way. */
+		return 0;
+	}
+	want = key.state == KS_ACTIVE ? HSMKEY_STATE_ACTIVE : HSMKEY_STATE_DISABLED;
+	if (kk->state != want) {
+		log_info("%s kernel key %s version %u to match the keystore",
+			 want == HSMKEY_STATE_DISABLED ? "disabling" : "enabling", kk->name,
+			 kk->version);
+		if (kernel_set_state(l->k, kk->id, kk->version, want == HSMKEY_STATE_ACTIVE))
+			l->failed++;
+	}
+	return 0;
+}
+
+static int save_one(const struct kernel_key *kk, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (kk->has_owner && !memcmp(kk->owner, instance(d), HSMKEY_OWNER_LEN))
+		save_usage(d, kk->name, kk);
+	return 0;
+}
+
+void control_usage_save(struct daemon *d)
+{
+	struct kernel *k;
+
+	if (kernel_open(&k))
+		return;
+	if (kernel_list(k, save_one, d))
+		log_warn("cannot read the kernel's keys to store their usage");
+	kernel_close(k);
+}
+
+/*
+ * At start and on SIGHUP: converge the kernel with the keystore, then
+ * provision every active key that should be loaded and is not.
+ */
+int control_load_all(struct daemon *d)
+{
+	struct kernel_key *held = NULL;
+	size_t nheld = 0;
+	struct load_ctx l = { .d = d };
+	int r;
+
+	pthread_mutex_lock(&d->lock);
+	d->next_deletion = 0;	/* unknown: the event loop has a look */
+	pthread_mutex_unlock(&d->lock);
+	r = kernel_open(&l.k);
+	if (r == -ENOENT) {
+		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
+		return 0;
+	}
+	if (r) {
+		log_error("hsmkey.ko is loaded but cannot be reached: %s; no key is provisioned",
+			  strerror(-r));
+		return 1;
+	}
+	/* The whole dump first: no other request on the socket during it. */
+	if (kernel_held(l.k, &held, &nheld))
+		log_warn("cannot read the kernel's keys to reconcile them");
+	for (size_t i = 0; i < nheld; i++)
+		reconcile_one(&l, &held[i]);
+	free(held);
+	pthread_mutex_lock(&d->lock);
+	d->next_deletion = -1;	/* load_one() notes each pending one */
+	pthread_mutex_unlock(&d->lock);
+	d->be->ops->list(d->be, NULL, load_one, &l);
+	kernel_close(l.k);
+	return l.failed;
+}

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What every request handler shares: the error message worded once, where
+ * the request is answered (fail()), the fields of a request, and a key as
+ * a reply shows it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+int fail(struct request *rq, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rq->err, sizeof(rq->err), fmt, ap);
+	va_end(ap);
+	return -abs(err);
+}
+
+int get_name(struct request *rq, const char *field, const char **out)
+{
+	*out = proto_str(rq->req, field);
+	if (!*out)
+		return fail(rq, EINVAL, "the request has no '%s'", field);
+	if (!valid_name(*out))
+		return fail(rq, EINVAL, "invalid %s '%s': use 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -",
+			    field, *out);
+	return 0;
+}
+
+/* SIGHUP may change it meanwhile. */
+int64_t deletion_wait(struct daemon *d)
+{
+	int64_t w;
+
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	w = d->cfg->deletion_wait;
+	pthread_rwlock_unlock(&d->cfg_lock);
+	return w;
+}
+
+const uint8_t *instance(struct daemon *d)
+{
+	return d->be->ops->instance(d->be);
+}
+
+/* Version @version (0: the current one) of key @name. */
+int get_version(struct request *rq, const char *name, uint32_t version, bool unseal,
+		       struct ks_key *key)
+{
+	int r = rq->d->be->ops->get(rq->d->be, name, version, unseal, key);
+
+	if (r == -ENOENT && version)
+		return fail(rq, ENOKEY, "key '%s' has no version %u (see 'hsmkeyctl show %s')",
+			    name, version, name);
+	if (r == -ENOENT)
+		return fail(rq, ENOKEY, "no key named '%s' (see 'hsmkeyctl list')", name);
+	if (r)
+		return fail(rq, r, "key '%s' cannot be read: %s; see the daemon's log",
+			    name, strerror(-r));
+	return 0;
+}
+
+int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key)
+{
+	return get_version(rq, name, 0, unseal, key);
+}
+
+void add_key_fields(struct json_object *o, const struct ks_key *key)
+{
+	char id[2 * HSMKEY_ID_LEN + 1];
+
+	hex_encode(key->id, HSMKEY_ID_LEN, id);
+	json_object_object_add(o, "name", json_object_new_string(key->name));
+	json_object_object_add(o, "type", json_object_new_string(key_type_name(key->type)));
+	json_object_object_add(o, "id", json_object_new_string(id));
+	json_object_object_add(o, "version", json_object_new_int64(key->version));
+	json_object_object_add(o, "versions", json_object_new_int64(key->current));
+	json_object_object_add(o, "state", json_object_new_string(ks_state_name(key->state)));
+	json_object_object_add(o, "created", json_object_new_int64(key->created));
+	if (key->state == KS_PENDING_DELETION)
+		json_object_object_add(o, "delete_at", json_object_new_int64(key->delete_at));
+	if (key->has_policy)
+		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
+}
+
+int bad_type(struct request *rq, const char *tname)
+{
+	return fail(rq, EINVAL, "unknown key type '%s': use aes-128-xts, aes-256-xts, aes-128-cbc, aes-256-cbc, aes-128-gcm or aes-256-gcm",
+		    tname ? tname : "");
+}
+
+bool is_xts(int type)
+{
+	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS;
+}

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A control request as its handler sees it, and the handlers, one file per
+ * subject: keys.c, import.c, listing.c, states.c, policy.c, volumes.c,
+ * verify.c.  Each handler returns 0 with its results in @reply, or -errno
+ * with @err saying what failed and what to do (fail()); control.c sends
+ * one or the other.  Fields are type-checked before a handler runs.
+ */
+#ifndef HSMKEY_REQUEST_H
+#define HSMKEY_REQUEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <json-c/json.h>
+#include "control.h"
+#include "key.h"
+
+struct request {
+	struct daemon *d;
+	struct json_object *req;
+	struct json_object *reply;
+	int cfd;			/* the client's socket */
+	int fd;				/* a descriptor it passed, or -1 */
+	/* Read or opened before the mutation lock (client I/O never under it). */
+	uint8_t input[1024];		/* the key file passed as a descriptor */
+	int ninput;			/* -1: none passed */
+	dev_t device;			/* dm-open's block device */
+	uint64_t device_bytes;
+	char err[400];
+};
+
+/*
+ * Send a message ahead of the reply (a streamed listing's chunk): with
+ * @wait, until the send deadline; without, -EAGAIN unless taken at once.
+ */
+int reply_more(struct request *rq, const char *text, size_t len, bool wait);
+/* Word @rq's error once; returns -@err. */
+int fail(struct request *rq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Request field @field, a valid key or volume name. */
+int get_name(struct request *rq, const char *field, const char **out);
+/* Version @version (0: the current one) of key @name, with secrets if @unseal. */
+int get_version(struct request *rq, const char *name, uint32_t version, bool unseal,
+		struct ks_key *key);
+int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key);
+int bad_type(struct request *rq, const char *tname);
+bool is_xts(int type);
+/* A key's fields in a reply (never its secrets). */
+void add_key_fields(struct json_object *o, const struct ks_key *key);
+/* The keystore's instance id: the owner of its kernel keys. */
+const uint8_t *instance(struct daemon *d);
+int64_t deletion_wait(struct daemon *d);
+
+/* keys.c */
+int create_common(struct request *rq, int type, const uint8_t *material);
+int op_create(struct request *rq);
+int op_load(struct request *rq);
+int op_show(struct request *rq);
+int op_token(struct request *rq);
+int op_rotate(struct request *rq);
+/* import.c */
+int op_import(struct request *rq);
+int op_import_key(struct request *rq);
+int op_import_key_renew(struct request *rq);
+/* listing.c */
+int op_list(struct request *rq);
+int op_status(struct request *rq);
+/* states.c */
+int op_revoke(struct request *rq);
+int op_disable(struct request *rq);
+int op_enable(struct request *rq);
+int op_schedule_deletion(struct request *rq);
+int op_cancel_deletion(struct request *rq);
+/* policy.c */
+int op_policy(struct request *rq);
+/* volumes.c; open_device() runs before the mutation lock */
+int open_device(struct request *rq);
+int op_dm_open(struct request *rq);
+int op_dm_close(struct request *rq);
+/* verify.c */
+int op_audit_verify(struct request *rq);
+
+#endif

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A key's state changes: revoke (final), disable and enable, schedule and
+ * cancel its deletion.  The keystore records each first (its state rules
+ * are the backend's), then the kernel follows.
+ */
+#include <time.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cleanup.h"
+#include "deletion.h"
+#include "provision.h"
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+int op_revoke(struct request *rq)
+{
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	/* The keystore first: a key revoked there is never provisioned again. */
+	r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
+	if (r)
+		return fail(rq, r, "cannot record the revocation of '%s': %s", name, strerror(-r));
+	r = reach_kernel(rq, &k);
+	if (!r && k)
+		r = kernel_revoke_all(rq, k, &key, false);
+	kernel_close(k);
+	if (r) {
+		char why[sizeof(rq->err)];
+
+		memcpy(why, rq->err, sizeof(why));
+		return fail(rq, r, "'%s' is revoked in the keystore (never provisioned again), but not yet in the kernel: %s",
+			    name, why);
+	}
+	log_info("revoked key %s (%u versions)", name, key.current);
+	key.state = KS_REVOKED;
+	add_key_fields(rq->reply, &key);
+	return 0;
+}
+
+/*
+ * Disable: new bindings are refused (EPERM) in the kernel, and the key is
+ * not provisioned again; existing bindings (open volumes) keep working.
+ * Enable undoes it, provisioning the key if the kernel lacks it.
+ */
+static int set_enabled(struct request *rq, bool enable)
+{
+	_cleanup_kernel_ struct kernel *k = NULL;
+	_cleanup_key_ struct ks_key key = { 0 };
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+		return r;
+	if (key.state == KS_PENDING_DELETION)
+		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' first",
+			    name, name);
+	/* The backend keeps revoked final (-EPERM), whatever was read here. */
+	r = key.state == KS_REVOKED ? -EPERM :
+	    rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
+	if (r == -EPERM)
+		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
+	if (r)
+		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	key.state = enable ? KS_ACTIVE : KS_DISABLED;
+	r = reach_kernel(rq, &k);
+	if (!r && k && enable)
+		r = provision_versions(rq, k, &key);
+	if (!r && k)
+		r = kernel_state_all(rq, k, &key, enable);
+	if (r)
+		return r;
+	log_info("%s key %s", enable ? "enabled" : "disabled", name);
+	add_key_fields(rq->reply, &key);
+	return 0;
+}
+
+int op_disable(struct request *rq)
+{
+	return set_enabled(rq, false);
+}
+
+int op_enable(struct request *rq)
+{
+	return set_enabled(rq, true);
+}
+
+/*
+ * Schedule destruction after a waiting period (deletion_wait, or longer
+ * with "wait"): meanwhile the key is disabled (the kernel refuses new
+ * bindings; open volumes keep working) and cancel-deletion gets it back.
+ */
+int op_schedule_deletion(struct request *rq)
+{
+	struct json_object *w = json_object_object_get(rq->req, "wait");
+	int64_t wait = deletion_wait(rq->d), at;
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	if (w) {
+		if (!json_object_is_type(w, json_type_int) || json_object_get_int64(w) < wait ||
+		    json_object_get_int64(w) > 3650LL * 86400)
+			return fail(rq, EINVAL, "the waiting period must be at least %lld seconds (deletion_wait) and at most 3650 days",
+				    (long long)wait);
+		wait = json_object_get_int64(w);
+	}
+	if (key.state == KS_PENDING_DELETION)
+		return fail(rq, EALREADY, "key '%s' is already scheduled for deletion", name);
+	at = (int64_t)time(NULL) + wait;
+	r = rq->d->be->ops->set_state(rq->d->be, name, KS_PENDING_DELETION, at);
+	if (r)
+		return fail(rq, r, "cannot record the deletion of '%s': %s", name, strerror(-r));
+	key.state = KS_PENDING_DELETION;
+	key.delete_at = at;
+	r = reach_kernel(rq, &k);
+	if (!r && k)
+		r = kernel_state_all(rq, k, &key, false);
+	kernel_close(k);
+	note_deletion(rq->d, at);
+	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
+	add_key_fields(rq->reply, &key);
+	return r;
+}
+
+/*
+ * Keep a key scheduled for deletion: the backend restores the state from
+ * before the schedule, so a revoked key stays revoked; an active one is
+ * enabled in the kernel again.
+ */
+int op_cancel_deletion(struct request *rq)
+{
+	struct kernel *k = NULL;
+	struct ks_key key;
+	const char *name;
+	int r;
+
+	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+		return r;
+	if (key.state != KS_PENDING_DELETION)
+		return fail(rq, EINVAL, "key '%s' is not scheduled for deletion", name);
+	r = rq->d->be->ops->cancel_deletion(rq->d->be, name, &key);
+	if (r)
+		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	log_info("deletion of key %s cancelled; it is %s again", name, ks_state_name(key.state));
+	if (key.state == KS_ACTIVE)
+		r = reach_kernel(rq, &k);
+	if (!r && k)
+		r = get_key(rq, name, true, &key);
+	if (!r && k)
+		r = provision_versions(rq, k, &key);
+	if (!r && k)
+		r = kernel_state_all(rq, k, &key, true);
+	kernel_close(k);
+	if (!r)
+		add_key_fields(rq->reply, &key);
+	ks_key_wipe(&key);
+	return r;
+}

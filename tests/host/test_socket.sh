@@ -1,0 +1,149 @@
+#!/bin/bash
+# The control socket is open to every local user; none of them may stall
+# it.  Each attack runs as user nobody against a daemon on a private state
+# directory while root's requests must each complete within 2 s and the
+# daemon's descriptor count stays flat:
+#  - 70 idle connections (per-uid limit), and one left idle is closed;
+#  - clients that send requests and never read the replies (send deadline,
+#    workers kept free for admins);
+#  - zero-length messages carrying descriptors, and descriptors passed
+#    with requests that take none (closed on every path);
+#  - an import whose key file is a FIFO never written, from root (client
+#    I/O is done before the mutation lock, with a deadline).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+chmod 755 "$work"
+attackers=()
+trap 'kill "${attackers[@]}" 2>/dev/null; daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+nfds() { ls "/proc/$daemon_pid/fd" | wc -l; }
+# Root's request, in time: within 2 s.
+in_time() { timeout 2 "$top/build/hsmkeyctl" --socket "$sock" "$@" >/dev/null; }
+
+cat > "$work/attack.py" <<'PY'
+import array, json, os, socket, sys, time
+sock, mode, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+end = time.time() + seconds
+def conn():
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock)
+    return s
+req = json.dumps({"v": 1, "op": "status"}).encode()
+if mode == "idle":
+    held = []
+    while time.time() < end:
+        if len(held) < 70:
+            try:
+                held.append(conn())
+            except OSError:
+                pass
+        time.sleep(0.01)
+elif mode == "noread":
+    held = []
+    for _ in range(8):
+        try:
+            s = conn(); s.setblocking(False); held.append(s)
+        except OSError:
+            pass
+    while time.time() < end:
+        for i, s in enumerate(held):
+            try:
+                s.send(req)
+            except BlockingIOError:
+                pass
+            except OSError:
+                try:
+                    held[i] = conn(); held[i].setblocking(False)
+                except OSError:
+                    pass
+        time.sleep(0.005)
+elif mode == "fds":
+    fd = os.open("/dev/null", os.O_RDONLY)
+    fds = array.array("i", [fd])
+    n = 0
+    while time.time() < end:
+        try:
+            s = conn()
+            msg = b"" if n % 2 == 0 else req
+            s.sendmsg([msg], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+            n += 1
+            s.close()
+        except OSError:
+            time.sleep(0.01)
+elif mode == "fifo":
+    # root: an import whose key file is a FIFO with a writer that never writes
+    path = sys.argv[4]
+    os.mkfifo(path)
+    r = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    w = os.open(path, os.O_WRONLY)
+    os.set_blocking(r, True)
+    s = conn()
+    s.sendmsg([json.dumps({"v": 1, "op": "import", "name": "fifo",
+                           "type": "aes-256-xts"}).encode()],
+              [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [r]))])
+    os.close(r)
+    s.settimeout(seconds)
+    try:
+        print(s.recv(65536).decode())
+    except OSError as e:
+        print("no reply:", e)
+PY
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+for k in k1 k2 k3 k4 k5 k6; do ctl create $k --type aes-256-xts >/dev/null; done
+base=$(nfds)
+diag "daemon descriptors at rest: $base"
+
+# attack ATTACK SECONDS: start it as nobody in the background.
+attack() {
+	as_nobody /usr/bin/python3 "$work/attack.py" "$sock" "$1" "$2" > "$work/$1.out" 2>&1 &
+	attackers+=($!)
+	sleep 1
+}
+
+attack idle 6
+check "70 idle connections of one user: root's status within 2 s" in_time status
+check "... and root's revoke within 2 s" in_time revoke k1
+check "... and another user's list too" quiet setpriv --reuid=1 --regid=1 --clear-groups timeout 2 "$top/build/hsmkeyctl" --socket "$sock" list
+wait "${attackers[-1]}"
+
+attack noread 12
+check "clients that never read replies: root's status within 2 s" in_time status
+sleep 3
+check "... root's revoke within 2 s, 4 s in" in_time revoke k2
+sleep 3
+check "... root's revoke within 2 s, 7 s in" in_time revoke k3
+wait "${attackers[-1]}"
+
+attack fds 6
+check "descriptors passed with empty messages: root's status within 2 s" in_time status
+check "... root's revoke within 2 s" in_time revoke k4
+wait "${attackers[-1]}"
+sleep 0.5
+now=$(nfds)
+check "the daemon's descriptors stay flat ($base at rest, $now after)" test "$now" -le $((base + 2))
+
+/usr/bin/python3 "$work/attack.py" "$sock" fifo 6 "$work/fifo" > "$work/fifo.out" 2>&1 &
+fifo=$!
+sleep 0.5
+check "an import reading a FIFO never written: root's revoke of another key within 2 s" \
+	in_time revoke k5
+wait "$fifo"
+check "... and the import is refused, saying why" grep -q "nothing written to it in time" "$work/fifo.out"
+check "no key was made from it" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^fifo '"
+check "the daemon still serves, descriptors flat" bash -c "
+	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k6 >/dev/null &&
+	test \$(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 2))"
+check "an idle connection is closed after the idle timeout (10 s)" /usr/bin/python3 - "$sock" <<'PY'
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(14)
+t = time.time()
+assert s.recv(100) == b"" and 9 < time.time() - t < 13
+PY
+daemon_stop
+tap_done
