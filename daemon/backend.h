@@ -94,6 +94,13 @@ struct backend {
 };
 
 /* The embedded keystore in @dir; with @passfile, a passphrase master key. */
-int embedded_open(const char *dir, const char *passfile, struct backend **out);
+/*
+ * BACKEND_ACCEPT: what the backend stores is taken as current even where
+ * it does not match its rollback protection (the operator's recovery,
+ * hsmkeyd --accept-keystore).
+ */
+#define BACKEND_ACCEPT	1u
+int embedded_open(const char *dir, const char *passfile, unsigned int flags,
+		  struct backend **out);
 
 #endif

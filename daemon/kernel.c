@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's netlink client of hsmkey.ko (see kernel.h): one function per
+ * command, the socket registered on /dev/hsmkey that changes go out on,
+ * key material wrapped under the transport key, and the events group.
+ */
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>

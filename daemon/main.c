@@ -51,6 +51,10 @@ static void usage(FILE *f)
 		"  -d, --state-dir DIR   keystore directory (default /var/lib/hsmkey)\n"
 		"  -S, --socket PATH     control socket (default /run/hsmkey/hsmkeyd.sock)\n"
 		"  -v, --verbose         log debug messages\n"
+		"      --accept-keystore take the key files now in the state directory as the\n"
+		"                        current ones where they do not match the generations\n"
+		"                        recorded (after a refused rollback you have judged),\n"
+		"                        record that in the audit log, and exit\n"
 		"  -h, --help            show this help\n"
 		"  -V, --version         show the version\n");
 }
@@ -91,7 +95,7 @@ static void reload(struct daemon *d, const char *path, bool optional, bool verbo
 
 struct options {
 	const char *config_path, *state_dir, *socket_path;
-	bool config_given, verbose;
+	bool config_given, verbose, accept;
 };
 
 /* 0, or the exit status: 0 after --help/--version (*@done), 2 for misuse. */
@@ -102,6 +106,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		{ "state-dir", required_argument, NULL, 'd' },
 		{ "socket", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "accept-keystore", no_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -115,6 +120,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		case 'd': o->state_dir = optarg; break;
 		case 'S': o->socket_path = optarg; break;
 		case 'v': o->verbose = true; break;
+		case 'A': o->accept = true; break;
 		case 'h': usage(stdout); *done = true; return 0;
 		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); *done = true; return 0;
 		default: usage(stderr); return 2;
@@ -162,12 +168,12 @@ static void harden(void)
 }
 
 /* The keystore and the audit log, checked against the kernel's anchor. */
-static int open_storage(struct daemon *d)
+static int open_storage(struct daemon *d, unsigned int flags)
 {
 	int r;
 
 	r = embedded_open(d->state_dir, d->cfg->passphrase ? d->cfg->passphrase_file : NULL,
-			  &d->be);
+			  flags, &d->be);
 	if (r)
 		return r;
 	d->statefd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -385,8 +391,14 @@ int main(int argc, char **argv)
 	log_init("hsmkeyd", cfg.verbose);
 	harden();
 
-	if (open_storage(&d))
+	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0))
 		return 1;
+	if (opt.accept) {
+		r = control_audit(&d, "keystore-accept", 0,
+				  "key files taken as current by the operator (--accept-keystore)");
+		close_storage(&d);
+		return r ? 1 : 0;
+	}
 	control_events_open(&d);
 	r = control_load_all(&d);
 	if (r)

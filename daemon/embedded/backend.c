@@ -144,10 +144,11 @@ static const struct backend_ops embedded_ops = {
 	.close = emb_close,
 };
 
-int embedded_open(const char *dir, const char *passfile, struct backend **out)
+int embedded_open(const char *dir, const char *passfile, unsigned int flags,
+		  struct backend **out)
 {
 	struct keystore *ks;
-	int r = ks_open_ex(dir, passfile, &ks);
+	int r = ks_open_flags(dir, passfile, flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0, &ks);
 
 	if (r)
 		return r;

@@ -91,6 +91,7 @@ struct keystore {
 	uint8_t instance[HSMKEY_OWNER_LEN];
 	struct json_object *records;	/* daemon records, in root.json */
 	struct ks_gen gen;
+	bool accept;			/* KS_OPEN_ACCEPT: the operator's word */
 	struct ks_index index;
 	struct backend be;
 	pthread_mutex_t lock;		/* the backend ops: one thread at a time */

@@ -22,6 +22,15 @@ struct keystore;
 int ks_open(const char *dir, struct keystore **out);
 /* With @passfile, the master key is derived from the passphrase in it. */
 int ks_open_ex(const char *dir, const char *passfile, struct keystore **out);
+/*
+ * KS_OPEN_ACCEPT: key files that do not match the generations the root
+ * record holds (a file removed, or restored from an older copy) are
+ * recorded as the current ones instead of refused: the operator's
+ * recovery after judging why (hsmkeyd --accept-keystore).
+ */
+#define KS_OPEN_ACCEPT	1u
+int ks_open_flags(const char *dir, const char *passfile, unsigned int flags,
+		  struct keystore **out);
 void ks_close(struct keystore *ks);
 int ks_create(struct keystore *ks, const char *name, int type,
 	      const uint8_t *material, struct ks_key *out);

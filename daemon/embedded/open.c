@@ -106,6 +106,12 @@ static int ks_open_dirs(struct keystore *ks, const char *dir)
 
 int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 {
+	return ks_open_flags(dir, passfile, 0, out);
+}
+
+int ks_open_flags(const char *dir, const char *passfile, unsigned int flags,
+		  struct keystore **out)
+{
 	const char *master = passfile ? "master.kdf" : "master.key";
 	const char *other = passfile ? "master.key" : "master.kdf";
 	struct keystore *ks = ks_new(passfile);
@@ -113,6 +119,7 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out)
 
 	if (!ks)
 		return passfile && strlen(passfile) >= PATH_MAX ? -ENAMETOOLONG : -ENOMEM;
+	ks->accept = flags & KS_OPEN_ACCEPT;
 	r = ks_open_dirs(ks, dir);
 	/* (The other mode's file there instead: ks_master_load() says so.) */
 	if (!r && faccessat(ks->dirfd, other, F_OK, AT_SYMLINK_NOFOLLOW))

@@ -439,6 +439,27 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 }
 
 /*
+ * The operator's word after a refusal (KS_OPEN_ACCEPT): the files found,
+ * each authenticated on its own, become the current ones.  A file that did
+ * not authenticate stays set aside and out of the sum.
+ */
+static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_scan *sc)
+{
+	int r;
+
+	log_warn("%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): accepting the files found as the current ones, as asked",
+		 dir, dir, KS_ROOT, (unsigned long long)sc->keys,
+		 (unsigned long long)ks->gen.keys, sc->bad);
+	ks->gen.pending = false;
+	ks->gen.keys = sc->keys;
+	memcpy(ks->gen.sum, sc->sum, KS_MAC_LEN);
+	if (sc->newest > ks->gen.generation)
+		ks->gen.generation = sc->newest;
+	r = ks_root_store(ks);
+	return r ? log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r)) : 0;
+}
+
+/*
  * Every key file, authenticated, into the index; then the whole directory
  * against the root record: a file restored from an older copy, a
  * destroyed key's file put back, a file removed or one that does not
@@ -461,7 +482,7 @@ int ks_scan(struct keystore *ks, const char *dir)
 		r = ks_upgrade(ks, dir, rec, &sc);	/* damaged files: set aside, as before */
 	else if (!r && ((sc.nunknown && !ks_scan_guess(ks, &sc)) ||
 			ks_gen_check(ks, sc.sum, sc.keys)))
-		r = log_errno(EBADMSG, "%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): a key file was restored from an older copy, a destroyed key's file was put back, or a file was removed; refusing to open a rolled-back keystore: restore the current files",
+		r = ks->accept ? ks_scan_accept(ks, dir, &sc) : log_errno(EBADMSG, "%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): a key file was restored from an older copy, a destroyed key's file was put back, or a file was removed; refusing to open a rolled-back keystore: restore the current files",
 			      dir, dir, KS_ROOT, (unsigned long long)sc.keys,
 			      (unsigned long long)ks->gen.keys, sc.bad);
 	for (size_t i = 0; i < sc.nold; i++)

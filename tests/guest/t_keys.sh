@@ -69,6 +69,18 @@ check "open a volume" quiet ctl dm open "$loop" keys-vol --key vk
 check "write it" dd if=/dev/urandom of=/dev/mapper/keys-vol bs=1M count=4 oflag=direct status=none
 daemon_stop
 rm "$work/state/keys/gone.json"
+# A file gone behind the daemon's back may as well be one restored from an
+# older copy: the keystore is refused until the operator says otherwise.
+if daemon_start >/dev/null; then
+	fail "a keystore missing a key file is refused"
+	daemon_stop
+else
+	ok "a keystore missing a key file is refused"
+fi
+check "the log says why" grep -q "refusing to open a rolled-back keystore" "$work/hsmkeyd.log"
+check "the operator accepts the files found (hsmkeyd --accept-keystore)" \
+	"$top/build/hsmkeyd" --accept-keystore --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log"
+check "which the audit log records" grep -q '"op":"keystore-accept"' "$work/state/audit.log"
 daemon_start || fail "hsmkeyd restarts"
 check "its kernel key, ours but gone from the keystore, was revoked at start" \
 	test "$("$afalg" bind "$gone")" = EKEYREVOKED

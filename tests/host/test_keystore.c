@@ -530,6 +530,32 @@ TEST_F(ks, removed_key_file_is_refused)
 	self->ks = NULL;
 }
 
+/*
+ * The operator's recovery: with KS_OPEN_ACCEPT the files found become the
+ * current ones (the removed key is gone, the others open), and the store
+ * then opens without it; without it, the refusal stands.
+ */
+TEST_F(ks, accept_takes_the_files_found)
+{
+	struct ks_key key;
+	char path[160];
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "k2", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ks_close(self->ks);
+	snprintf(path, sizeof(path), "%s/keys/k2.json", self->dir);
+	ASSERT_EQ(0, unlink(path));
+	ASSERT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(0, ks_get(self->ks, "k1", true, &key));
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "k2", false, &key));
+	ks_key_wipe(&key);
+	/* And the store keeps protecting: a change after it is tracked. */
+	EXPECT_EQ(0, ks_set_state(self->ks, "k1", KS_DISABLED));
+}
+
 /* Every field is under the MAC: after an edit of any one the key is refused. */
 static const char *const edits[][2] = {
 	{ "\"delete_at\": 1234567", "\"delete_at\": 9234567" },

@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket's framing (see proto.h), shared by hsmkeyd, hsmkeyctl,
+ * the tests and the fuzzers: one JSON object per SOCK_SEQPACKET message, a
+ * descriptor passed beside it only where a request carries one.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

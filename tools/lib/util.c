@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
+/*
+ * Small utilities every program shares: logging with control characters
+ * escaped, wiping, hex, whole reads and writes, atomic file replacement,
+ * names, durations and key types.
+ */
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
