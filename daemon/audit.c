@@ -387,6 +387,8 @@ static void audit_rotate(struct audit *a)
 	snprintf(name, sizeof(name), AUDIT_ROTATED, (unsigned long long)a->file_first);
 	if (renameat(a->dirfd, AUDIT_FILE, a->dirfd, name) < 0 || fsync(a->dirfd) < 0) {
 		log_warn("cannot rotate the audit log to %s: %m", name);
+		/* Not a signed checkpoint before every record from now on. */
+		a->rotate_retry = a->file_size + (off_t)(a->rotate_size / 16) + 65536;
 		return;
 	}
 	log_info("audit log rotated: records %llu to %llu are in %s",
@@ -395,6 +397,7 @@ static void audit_rotate(struct audit *a)
 	a->fd = -1;
 	a->file_size = 0;
 	a->file_first = 0;
+	a->rotate_retry = 0;
 }
 
 /*
@@ -413,7 +416,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 	int r, n;
 
 	if (!a->in_rotation && a->rotate_size && a->file_first &&
-	    (uint64_t)a->file_size >= a->rotate_size)
+	    (uint64_t)a->file_size >= a->rotate_size && a->file_size >= a->rotate_retry)
 		audit_rotate(a);
 	if (!a->in_rotation && a->seq && !a->file_first) {
 		/* A new file opens with a signed link to the last one's end. */
@@ -473,9 +476,10 @@ static int audit_write(struct audit *a, struct json_object *o)
 		a->file_first = a->seq;
 	if (checkpoint) {
 		a->since_checkpoint = 0;
+		/* As the anchor pairs them: the MAC of record seq itself. */
 		log_info("audit checkpoint (%s): seq %llu head %s",
 			 json_object_get_string(json_object_object_get(o, "why")),
-			 (unsigned long long)a->seq, prev_hex);
+			 (unsigned long long)a->seq, mac_hex);
 	} else {
 		a->since_checkpoint++;
 	}

@@ -116,19 +116,34 @@ static void anchor_backend(struct daemon *d, uint64_t seq, const uint8_t *head)
 		stored_seq = seq;
 }
 
+/*
+ * Each copy under its own lock, the head read under it, so each moves
+ * forward in order: the kernel's under d->lock (a netlink call, never
+ * long), the keystore's under anchor_lock (a sealed write that can wait
+ * for the backend).
+ */
+void audit_anchor_kernel(struct daemon *d)
+{
+	uint8_t head[AUDIT_HEAD_LEN];
+	uint64_t seq;
+
+	pthread_mutex_lock(&d->lock);	/* guards d->anchor */
+	seq = audit_head(d->audit, head);
+	if (seq)
+		anchor_kernel(d, seq, head);
+	pthread_mutex_unlock(&d->lock);
+}
+
 void audit_anchor(struct daemon *d)
 {
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t seq;
 
+	audit_anchor_kernel(d);
 	pthread_mutex_lock(&anchor_lock);
 	seq = audit_head(d->audit, head);
-	if (seq) {
-		pthread_mutex_lock(&d->lock);	/* guards d->anchor */
-		anchor_kernel(d, seq, head);
-		pthread_mutex_unlock(&d->lock);
+	if (seq)
 		anchor_backend(d, seq, head);
-	}
 	pthread_mutex_unlock(&anchor_lock);
 }
 
@@ -160,7 +175,7 @@ void audit_anchor_check(struct daemon *d)
 	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t anchor, records, checkpoints;
-	char msg[256];
+	char msg[512];
 
 	if (!d->audit)
 		return;

@@ -32,6 +32,7 @@ struct audit {
 	char pub_hex[65];
 	uint64_t since_checkpoint;
 	uint64_t rotate_size;	/* 0: never */
+	off_t rotate_retry;	/* after a failed rename: try again past this size */
 	off_t file_size;	/* of AUDIT_FILE */
 	uint64_t file_first;	/* the first record in AUDIT_FILE, 0: none yet */
 	bool in_rotation;

@@ -24,9 +24,26 @@ struct verify {
 	const uint8_t *anchor_head;
 	bool anchor_seen;
 	uint64_t records, checkpoints;
+	/* The log's own evidence of trouble: once the chain verifies again it
+	 * is all that is left of a truncation, a torn line or lost records. */
+	uint64_t failed_checks, repairs, lost;
 	char *msg;
 	size_t len;
 };
+
+static void note_evidence(struct verify *v, struct json_object *o)
+{
+	const char *op = proto_str(o, "op"), *result = proto_str(o, "result");
+
+	if (!op)
+		return;
+	if (!strcmp(op, "audit-check") && result && strcmp(result, "ok"))
+		v->failed_checks++;
+	else if (!strcmp(op, "audit-repair"))
+		v->repairs++;
+	else if (!strcmp(op, "audit-lost"))
+		v->lost++;
+}
 
 /*
  * Where the chain may start: at record 1, or (older files removed) at a
@@ -127,6 +144,8 @@ static int verify_line(struct audit *a, struct verify *v, const char *name, uint
 	} else {
 		r = verify_record(a, v, o, where, lineno);
 	}
+	if (!r)
+		note_evidence(v, o);
 	json_object_put(o);
 	if (r)
 		return r;
@@ -182,7 +201,7 @@ static int audit_verify_unlocked(struct audit *a, struct verify *v)
 {
 	uint64_t *files = NULL;
 	char name[64];
-	size_t n = 0;
+	size_t n = 0, len;
 	int r = audit_rotated_files(a, &files, &n);
 
 	if (r)
@@ -202,10 +221,15 @@ static int audit_verify_unlocked(struct audit *a, struct verify *v)
 			 (unsigned long long)v->anchor_seq);
 		return -EBADMSG;
 	}
-	snprintf(v->msg, v->len, "%llu records, %llu signed checkpoints, chain intact%s%s",
-		 (unsigned long long)v->records, (unsigned long long)v->checkpoints,
-		 v->anchor_seq ? ", matches its anchor" : " (no anchor to compare)",
-		 v->first > 1 ? " (it starts at a rotated file's opening checkpoint: older files were removed)" : "");
+	len = (size_t)snprintf(v->msg, v->len, "%llu records, %llu signed checkpoints, chain intact%s%s",
+			     (unsigned long long)v->records, (unsigned long long)v->checkpoints,
+			     v->anchor_seq ? ", matches its anchor" : " (no anchor to compare)",
+			     v->first > 1 ? " (it starts at a rotated file's opening checkpoint: older files were removed)" : "");
+	if (len < v->len && (v->failed_checks || v->repairs || v->lost))
+		snprintf(v->msg + len, v->len - len,
+			 "; but it records %llu failed start check(s) (the log was cut or rewritten then), %llu torn line(s) repaired, %llu record(s) lost: see its audit-check, audit-repair and audit-lost records",
+			 (unsigned long long)v->failed_checks, (unsigned long long)v->repairs,
+			 (unsigned long long)v->lost);
 	return 0;
 }
 

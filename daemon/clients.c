@@ -34,13 +34,13 @@ static bool within_limits(const struct clients *cl, uid_t uid)
 	return mine < CLIENTS_PER_UID && shared < CLIENTS_SHARED;
 }
 
-int clients_accept(struct clients *cl, struct daemon *d, int lfd)
+static int accept_one(struct clients *cl, struct daemon *d, int lfd)
 {
 	struct client c = { .idle_until = now_ms() + IDLE_SECONDS * 1000 };
 
 	c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c.fd < 0)
-		return errno == EMFILE || errno == ENFILE ? -errno : 0;
+		return -errno;
 	if (control_peer(d, c.fd, &c.uid, &c.admin) || cl->n == MAX_CLIENTS ||
 	    (!c.admin && !within_limits(cl, c.uid))) {
 		log_debug("connection of uid %u refused: over its limit", (unsigned int)c.uid);
@@ -48,6 +48,23 @@ int clients_accept(struct clients *cl, struct daemon *d, int lfd)
 		return 0;
 	}
 	cl->c[cl->n++] = c;
+	return 0;
+}
+
+/*
+ * The whole backlog at once (bounded): a connect flood refused one per
+ * loop turn would keep the backlog full and root's connect() waiting.
+ */
+int clients_accept(struct clients *cl, struct daemon *d, int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int r = accept_one(cl, d, lfd);
+
+		if (r == -EMFILE || r == -ENFILE)
+			return r;
+		if (r)
+			return 0;	/* EAGAIN: the backlog is empty */
+	}
 	return 0;
 }
 

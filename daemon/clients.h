@@ -19,6 +19,7 @@
 #define CLIENTS_SHARED	48
 #define CLIENTS_PER_UID	4
 #define IDLE_SECONDS	10
+#define ACCEPT_BATCH	64	/* connections taken per readable listener */
 
 struct daemon;
 

@@ -298,15 +298,21 @@ static int handle(struct request *rq, int cfd, const struct ucred *cred, int r)
 	return r;
 }
 
+/*
+ * The deadline runs from the first chunk for the whole stream: a client
+ * taking each chunk just in time must not hold a worker for chunks x
+ * SEND_MS.
+ */
 int reply_more(struct request *rq, const char *text, size_t len, bool wait)
 {
-	int64_t deadline = proto_deadline(SEND_MS);
 	int r;
 
+	if (!rq->send_by)
+		rq->send_by = proto_deadline(STREAM_MS);
 	while (send(rq->cfd, text, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		r = errno == EINTR ? 0 : -errno;
 		if (r == -EAGAIN && wait)
-			r = proto_wait(rq->cfd, POLLOUT, deadline);
+			r = proto_wait(rq->cfd, POLLOUT, rq->send_by);
 		if (r)
 			return r;
 	}
@@ -339,7 +345,7 @@ int control_serve(struct daemon *d, int cfd)
 	} else {
 		out = json_object_get(rq.reply);
 	}
-	r = proto_send_by(cfd, out, -1, proto_deadline(SEND_MS));
+	r = proto_send_by(cfd, out, -1, rq.send_by ?: proto_deadline(SEND_MS));
 out:
 	json_object_put(rq.reply);
 	json_object_put(rq.req);

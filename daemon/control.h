@@ -54,6 +54,8 @@ struct daemon {
 
 /* A reply not taken by the client within this is given up (and the client). */
 #define SEND_MS		5000
+/* The same for a streamed reply, all its messages together. */
+#define STREAM_MS	30000
 /* A key file passed as a pipe must be written within this. */
 #define INPUT_MS	2000
 

@@ -9,10 +9,30 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "audit.h"
 #include "audit_anchor.h"
 #include "control.h"
 #include "util.h"
+
+/*
+ * A record of the daemon's own, from the event loop: the kernel's anchor
+ * follows at once, the keystore's at the next request (the loop never
+ * waits on the backend, whose lock a long listing may hold).
+ */
+static void record(struct daemon *d, const char *op, int result, const char *detail)
+{
+	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
+	int r;
+
+	if (!d->audit)
+		return;
+	r = audit_record(d->audit, &me, op, NULL, 0, result, detail);
+	if (r)
+		log_error("cannot write the audit log: %s", strerror(-r));
+	else
+		audit_anchor_kernel(d);
+}
 
 static int on_kernel_event(const struct kernel_event *e, void *arg)
 {
@@ -23,7 +43,7 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 		/* An overrun: record, then resync. */
 		snprintf(detail, sizeof(detail), "kernel events %llu to %llu were not received",
 			 (unsigned long long)d->last_kseq + 1, (unsigned long long)e->seq - 1);
-		control_audit(d, "events-lost", -ENOBUFS, detail);
+		record(d, "events-lost", -ENOBUFS, detail);
 		control_reconcile_request(d);
 	}
 	/* Binds and denials the rate limit held back: no sequence number, a count. */
@@ -31,7 +51,7 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 		snprintf(detail, sizeof(detail),
 			 "the kernel's rate limit held back %llu bind or deny events",
 			 (unsigned long long)(e->suppressed - d->last_suppressed));
-		control_audit(d, "events-suppressed", 0, detail);
+		record(d, "events-suppressed", 0, detail);
 	}
 	if (e->suppressed > d->last_suppressed)
 		d->last_suppressed = e->suppressed;
@@ -46,7 +66,7 @@ static int on_kernel_event(const struct kernel_event *e, void *arg)
 	control_denials_flush(d, true);	/* in order, before the next record */
 	if (d->audit && !audit_kernel_event(d->audit, e->type, e->seq, e->id, e->version,
 					     e->uid, e->pid, e->comm, e->err))
-		audit_anchor(d);
+		audit_anchor_kernel(d);
 	return 0;
 }
 
@@ -65,7 +85,7 @@ int control_denials_flush(struct daemon *d, bool now)
 		 "the kernel refused %llu token(s) in %d s; the last: key id %s version %u, uid %u, pid %u, errno %u (kernel events up to %llu)",
 		 (unsigned long long)d->denials, DENIALS_SECONDS, id, e->version, e->uid, e->pid,
 		 e->err, (unsigned long long)e->seq);
-	control_audit(d, "denials", 0, detail);
+	record(d, "denials", 0, detail);
 	d->denials = 0;
 	return -1;
 }
@@ -85,7 +105,7 @@ void control_events_read(struct daemon *d)
 		return;
 	r = kernel_events_read(d->events, on_kernel_event, d);
 	if (r == -ENOBUFS) {
-		control_audit(d, "events-lost", r, "the event socket overran; resynchronising");
+		record(d, "events-lost", r, "the event socket overran; resynchronising");
 		control_reconcile_request(d);
 	}
 	/* Lost events: the event loop queues one reconciliation (reconcile.c). */

@@ -75,7 +75,7 @@ int op_import(struct request *rq)
 	len = (int)key_type_len(type);
 	n = rq->ninput;
 	memcpy(buf, rq->input, (size_t)n);
-	if (n >= 0 && w && json_object_get_boolean(w)) {
+	if (w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);
 
 		pthread_mutex_lock(&rq->d->wrap_lock);
@@ -96,9 +96,7 @@ int op_import(struct request *rq)
 		wipe(material, sizeof(material));
 		n = (int)mlen;
 	}
-	if (n < 0)
-		r = fail(rq, n, "cannot read the key file: %s", strerror(-n));
-	else if (n != len)
+	if (n != len)
 		r = fail(rq, EINVAL, "a %s key file must hold exactly %d bytes; this one holds %s",
 			 key_type_name(type), len, n > len ? "more" : "fewer");
 	else

@@ -184,13 +184,10 @@ int op_rotate(struct request *rq)
 	len = (int)key_type_len(meta.type);
 	if (rq->ninput >= 0) {
 		n = rq->ninput;
-		if (n == len)
-			memcpy(buf, rq->input, (size_t)n);
-		if (n != len) {
-			wipe(buf, sizeof(buf));
+		if (n != len)
 			return fail(rq, EINVAL, "a %s key file must hold exactly %d bytes",
 				    key_type_name(meta.type), len);
-		}
+		memcpy(buf, rq->input, (size_t)n);
 		if (is_xts(meta.type) && !memcmp(buf, buf + len / 2, (size_t)len / 2)) {
 			wipe(buf, sizeof(buf));
 			return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");

@@ -94,7 +94,7 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 		return 0;
 	r = l->d->be->ops->get(l->d->be, kk->name, kk->version, false, &key);
 	if (r == -ENOENT || (!r && (memcmp(key.id, kk->id, HSMKEY_ID_LEN) ||
-				    key.state == KS_REVOKED))) {
+				    ks_key_revoked(&key)))) {
 		log_info("revoking kernel key %s version %u: %s", kk->name, kk->version,
 			 r == -ENOENT ? "no longer in the keystore" : "revoked in the keystore");
 		r = kernel_revoke(l->k, kk->id, kk->version);

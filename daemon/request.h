@@ -27,6 +27,7 @@ struct request {
 	int ninput;			/* -1: none passed */
 	dev_t device;			/* dm-open's block device */
 	uint64_t device_bytes;
+	int64_t send_by;		/* one deadline for all a reply's messages */
 	char err[400];
 };
 

@@ -121,11 +121,14 @@ int op_schedule_deletion(struct request *rq)
 	r = rq->d->be->ops->set_state(rq->d->be, name, KS_PENDING_DELETION, at);
 	if (r)
 		return fail(rq, r, "cannot record the deletion of '%s': %s", name, strerror(-r));
+	key.prior_state = key.state;
 	key.state = KS_PENDING_DELETION;
 	key.delete_at = at;
 	r = reach_kernel(rq, &k);
+	/* A revoked key's kernel copies are revoked (again: in case they were not). */
 	if (!r && k)
-		r = kernel_state_all(rq, k, &key, false);
+		r = ks_key_revoked(&key) ? kernel_revoke_all(rq, k, &key, false) :
+		    kernel_state_all(rq, k, &key, false);
 	kernel_close(k);
 	note_deletion(rq->d, at);
 	log_info("key %s scheduled for deletion at %lld", name, (long long)at);

@@ -14,7 +14,7 @@ int op_audit_verify(struct request *rq)
 {
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t anchor, records, checkpoints;
-	char msg[256];
+	char msg[512];
 	int r;
 
 	if (!rq->d->audit)

@@ -159,8 +159,7 @@ struct ks_state_arg {
 static int ks_put_state(struct ks_record *rec, struct ks_key *meta, const void *arg)
 {
 	const struct ks_state_arg *a = arg;
-	bool revoked = meta->state == KS_REVOKED ||
-		       (meta->state == KS_PENDING_DELETION && meta->prior_state == KS_REVOKED);
+	bool revoked = ks_key_revoked(meta);
 
 	(void)rec;
 	if (revoked && a->state != KS_PENDING_DELETION)

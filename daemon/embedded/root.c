@@ -432,11 +432,6 @@ int ks_gen_end(struct keystore *ks, bool done)
 	return ks_root_store(ks);
 }
 
-/*
- * At open: does the key directory (@sum over its @keys files) match the
- * root record?  A pending change may have happened or not; either way
- * the record is brought up to date.  -EBADMSG: a rollback.
- */
 /* Would ks_gen_check() accept @sum over @keys files?  (No side effects.) */
 bool ks_gen_matches(const struct keystore *ks, const uint8_t *sum, uint64_t keys)
 {
@@ -452,6 +447,11 @@ bool ks_gen_matches(const struct keystore *ks, const uint8_t *sum, uint64_t keys
 	       keys == g->keys + (g->pnew ? 1 : 0) - (g->pold ? 1 : 0);
 }
 
+/*
+ * At open: does the key directory (@sum over its @keys files) match the
+ * root record?  A pending change may have happened or not; either way
+ * the record is brought up to date.  -EBADMSG: a rollback.
+ */
 int ks_gen_check(struct keystore *ks, const uint8_t *sum, uint64_t keys)
 {
 	if (!ks_gen_matches(ks, sum, keys))

@@ -91,6 +91,7 @@ losetup -d "$loop_a" "$loop_b"
 # change done that the kernel never made.
 check "create key c (provisioned)" quiet ctl create rev-c --type aes-256-xts
 check "create key d (provisioned)" quiet ctl create rev-d --type aes-256-xts
+check "create key e (provisioned)" quiet ctl create rev-e --type aes-256-xts
 daemon_stop
 daemon_wrap="unshare -n" daemon_start || fail "hsmkeyd starts in another network namespace"
 for op in "revoke rev-c" "disable rev-d" "policy rev-d --users root" "schedule-deletion rev-d"; do
@@ -98,9 +99,15 @@ for op in "revoke rev-c" "disable rev-d" "policy rev-d --users root" "schedule-d
 		bash -c "! '$top/build/hsmkeyctl' --socket '$sock' $op > '$work/unreach.out' 2>&1 &&
 			 grep -q 'cannot be reached' '$work/unreach.out'"
 done
+# Key e: revoked, then scheduled for deletion, both kernel steps failing;
+# the keystore holds both.  Waiting for its deletion it is still revoked.
+quiet "$top/build/hsmkeyctl" --socket "$sock" revoke rev-e 2>/dev/null
+quiet "$top/build/hsmkeyctl" --socket "$sock" schedule-deletion rev-e 2>/dev/null
 daemon_stop
 daemon_start || fail "hsmkeyd starts again"
 check "back in reach, the daemon converges: key c is revoked in the kernel" \
 	grep -q '^rev-c .* revoked *revoked' <(ctl list)
+check "and key e, revoked and waiting for its deletion, is revoked there too (not merely disabled)" \
+	grep -qE '^rev-e .* pending-deletion +revoked' <(ctl list)
 daemon_stop
 tap_done

@@ -30,6 +30,15 @@ daemon_stop
 check "the daemon found it at start, logged it as an error and recorded it in the chain" bash -c "
 	grep -q '^<3>hsmkeyd: the audit log does not verify: the log ends at record' '$work/hsmkeyd.log' &&
 	grep -q '\"op\":\"audit-check\",\"result\":\"error\"' '$log'"
+# Written on past the cut, the chain verifies again: the failed check it
+# recorded is what is left of the truncation, and verify says so.
+daemon_start || fail "hsmkeyd starts again"
+for k in d e f g h; do ctl create "$k" --type aes-256-xts >/dev/null; done
+check "grown past the cut, the log verifies but reports the failed start check" bash -c "
+	'$top/build/hsmkeyctl' --socket '$sock' audit verify > '$work/v.out' 2>&1 &&
+	grep -qE '[1-9][0-9]* failed start check' '$work/v.out'"
+diag "$(head -c 400 "$work/v.out")"
+daemon_stop
 
 # Power lost mid-write: a partial last line.
 rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"

@@ -56,6 +56,13 @@ struct ks_key {
 	uint8_t material[HSMKEY_MATERIAL_MAX];
 };
 
+/* Revoked, or revoked and now waiting for its deletion: final either way. */
+static inline bool ks_key_revoked(const struct ks_key *key)
+{
+	return key->state == KS_REVOKED ||
+	       (key->state == KS_PENDING_DELETION && key->prior_state == KS_REVOKED);
+}
+
 const char *ks_state_name(int state);
 int ks_state_from_name(const char *s);	/* -EINVAL: none */
 void ks_key_wipe(struct ks_key *key);
