@@ -13,6 +13,7 @@ cat > "$res/bench.env" <<EOT
 BENCH_PAIRS=${BENCH_PAIRS:-10}
 BENCH_SECONDS=${BENCH_SECONDS:-3}
 BENCH_KEYS=${BENCH_KEYS:-100000}
+BENCH_SCALE_KEYS=${BENCH_SCALE_KEYS:-100000}
 BENCH_ONLY="${BENCH_ONLY:-}"
 EOT
 make -s -C "$top" all bench-tools || exit 1

@@ -214,8 +214,10 @@ if os.path.exists(path):
 n.bind(path)
 env = dict(os.environ, NOTIFY_SOCKET=path)
 t0 = time.monotonic()
+# Not our stdout: the caller's $(...) reads it to its end.
 p = subprocess.Popen([sys.argv[1], "--state-dir", "/run/scale/state", "--socket", sys.argv[2]],
-                     env=env, stderr=open("/run/scale/log", "a"))
+                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                     stderr=open("/run/scale/log", "a"))
 n.settimeout(600)
 while b"READY=1" not in n.recv(4096):
     pass
@@ -293,11 +295,12 @@ print(f"revoke: end to end median {m(e):.1f} ms, worst {max(e):.1f} ms "
 		python3 -c '
 import sys
 v = dict(line.split() for line in open(sys.argv[1]))
-print(f"scale ({sys.argv[2]} keys, ext4 on a RAM disk): create through the socket "
-      f"{v['create']} keys/s; start-up to READY with all provisioned {v['startup']} s (goal < 30); "
-      f"start-up reconciling a full kernel table {v['reconcile']} s; list {v['list']} s (goal < 2), "
-      f"--json list {v['json']} s, status {v['status']} s; daemon RSS {int(v['rss']) // 1024} MiB "
-      f"after listing, {int(v['rss_start']) // 1024} MiB after start-up")' "$scale" "${BENCH_SCALE_KEYS:-100000}"
+print("scale ({n} keys, ext4 on a RAM disk): create through the socket {create} keys/s; "
+      "start-up to READY with all provisioned {startup} s (goal < 30); start-up reconciling "
+      "a full kernel table {reconcile} s; list {list} s (goal < 2), --json list {json} s, "
+      "status {status} s; daemon RSS {rss_mib} MiB after listing, {start_mib} MiB after "
+      "start-up".format(n=sys.argv[2], rss_mib=int(v["rss"]) // 1024,
+                        start_mib=int(v["rss_start"]) // 1024, **v))' "$scale" "${BENCH_SCALE_KEYS:-100000}"
 	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"
