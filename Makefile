@@ -50,7 +50,8 @@ DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
-HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events
+HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
+	tests/host/test_reconcile
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -145,6 +146,13 @@ $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/ker
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< \
 		$(B)/libhsmkey.a $(LIBNL) -lcrypto
+
+# Includes daemon/events.c, links the rest of the daemon: coalescing, white-box.
+$(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
+		$(filter-out $(B)/daemon/main.o $(B)/daemon/events.o,$(DAEMON:%.c=$(B)/%.o)) \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -14,9 +14,17 @@ BENCH_PAIRS=${BENCH_PAIRS:-10}
 BENCH_SECONDS=${BENCH_SECONDS:-3}
 BENCH_KEYS=${BENCH_KEYS:-100000}
 BENCH_SCALE_KEYS=${BENCH_SCALE_KEYS:-100000}
+BENCH_SCALE_CREATE=${BENCH_SCALE_CREATE:-1000}
 BENCH_ONLY="${BENCH_ONLY:-}"
 EOT
 make -s -C "$top" all bench-tools || exit 1
+# The scale workload's keys but the BENCH_SCALE_CREATE the guest makes.
+only=" ${BENCH_ONLY:-scale} "
+skeys=${BENCH_SCALE_KEYS:-100000} screate=${BENCH_SCALE_CREATE:-1000}
+if [[ $only == *" scale "* ]] && ((skeys > screate)); then
+	"$top/bench/scale_prepare.sh" $((skeys - screate)) "$res/scale-state.tar" |
+		tee "$res/scale-prepare.txt" || exit 1
+fi
 HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \
 	"$top/tests/qemu/boot.sh" "$kver" "$res" 7200 "$top/bench/run.sh"
 rc=$?

@@ -157,7 +157,8 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");
 		return d->cfg->audit_fail_open ? 0 : r;
 	}
-	audit_anchor(d);
+	/* The sealed copy follows with the outcome: one durable write a request. */
+	audit_anchor_kernel(d);
 	return 0;
 }
 
