@@ -200,7 +200,8 @@ if wanted scale; then
 	skeys=${BENCH_SCALE_KEYS:-100000}
 	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
 	rmmod brd; modprobe brd rd_nr=1 rd_size=1048576 || die "scale: brd"
-	mkfs.ext4 -q /dev/ram0 && mkdir -p /run/scale && mount /dev/ram0 /run/scale ||
+	# A file per key: ext4's default of an inode per 16 KiB (65,536 here) is too few.
+	mkfs.ext4 -q -N 262144 /dev/ram0 && mkdir -p /run/scale && mount /dev/ram0 /run/scale ||
 		die "scale: state file system"
 	sock=/run/scale/sock
 	# Start hsmkeyd; the seconds until it says READY (sd_notify), all keys

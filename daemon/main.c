@@ -379,6 +379,7 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct loop l = { .d = &d, .opt = &opt, .running = true };
 	bool done = false;
+	int64_t t0, t1;
 	int r;
 
 	r = parse_args(argc, argv, &opt, &done);
@@ -391,6 +392,7 @@ int main(int argc, char **argv)
 	log_init("hsmkeyd", cfg.verbose);
 	harden();
 
+	t0 = now_ms();
 	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0))
 		return 1;
 	if (opt.accept) {
@@ -400,6 +402,7 @@ int main(int argc, char **argv)
 		return r ? 1 : 0;
 	}
 	control_events_open(&d);
+	t1 = now_ms();
 	r = control_load_all(&d);
 	if (r)
 		log_warn("%d key(s) could not be provisioned", r);
@@ -416,7 +419,8 @@ int main(int argc, char **argv)
 		log_error("cannot start the worker threads: %s", strerror(-r));
 		goto err_listen;
 	}
-	log_info("ready: keystore %s, socket %s", d.state_dir, d.socket_path);
+	log_info("ready: keystore %s, socket %s (keystore opened in %.2f s, kernel converged in %.2f s)",
+		 d.state_dir, d.socket_path, (t1 - t0) / 1000.0, (now_ms() - t1) / 1000.0);
 	notify("READY=1");
 
 	run_loop(&l);
