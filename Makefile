@@ -150,6 +150,13 @@ $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h t
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
 
+# The kernel netlink fuzzer: one program from a file per concept.
+NL_FUZZ := $(addprefix tests/guest/nl_fuzz/,report.c rng.c msg.c netlink.c keys.c snapshot.c \
+	valid.c random.c mutate.c check.c phases.c nobody.c setup.c main.c)
+$(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $(NL_FUZZ) $(LIBNL) -lcrypto
+
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(FUZZERS:%=$(B)/fuzz/%)
