@@ -125,10 +125,11 @@ $(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
-$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(EMBEDDED:%.c=$(B)/%.o) \
-		$(B)/libhsmkey.a
+# One translation unit: test_keystore.c includes tests/host/keystore/*.
+$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/keystore/*) \
+		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # The keystore at 100,000 keys: open and list times (a measurement, run by hand).
 $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
