@@ -126,10 +126,11 @@ $(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
-$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(EMBEDDED:%.c=$(B)/%.o) \
-		$(B)/libhsmkey.a
+# One translation unit: test_keystore.c includes tests/host/keystore/*.
+$(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/keystore/*) \
+		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # The keystore at 100,000 keys: open and list times (a measurement, run by hand).
 $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
@@ -157,6 +158,13 @@ $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(LIBNL) -lcrypto
+
+# The kernel netlink fuzzer: one program from a file per concept.
+NL_FUZZ := $(addprefix tests/guest/nl_fuzz/,report.c rng.c msg.c netlink.c keys.c snapshot.c \
+	valid.c random.c mutate.c check.c phases.c nobody.c setup.c main.c)
+$(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hsmkey.h
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $(NL_FUZZ) $(LIBNL) -lcrypto
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \

@@ -6,9 +6,6 @@
 # that fail refuse changes (fail closed) unless configured otherwise.
 # Truncation and torn lines: tests/host/test_audit_anchor.sh.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; [[ -n $KEEP ]] || rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl
@@ -72,10 +69,8 @@ check "an inserted (copied, renumbered) record is found" verify_fails 'line 6 \(
 restore
 # A well-formed log of another keystore (its own keys) does not verify here.
 other=$work/other
-( work=$other; mkdir -p "$work"; sock=$work/s
-  "$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>/dev/null & pid=$!
-  for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
-  "$hctl" --socket "$sock" create z --type aes-256-xts >/dev/null; kill "$pid"; wait "$pid" )
+( mkdir -p "$other"; sock=$other/s daemon_state=$other/state daemon_log=/dev/null
+  daemon_start && ctl create z --type aes-256-xts >/dev/null; daemon_stop )
 cp "$other/state/audit.log" "$log"
 check "another keystore's log is refused" verify_fails 'line 1 \(record 1\): its MAC does not match'
 restore
@@ -90,18 +85,7 @@ filled() {
 	echo 0
 }
 start_limited() {	# [CONFIG]: the daemon with a 24 KiB file size limit
-	( ulimit -f 24
-	  "$top/build/hsmkeyd" ${1:+--config "$1"} --state-dir "$work/state" --socket "$sock" \
-		2>>"$work/hsmkeyd.log" &
-	  echo $! > "$work/pid" )
-	daemon_pid=$(cat "$work/pid")
-	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
-	return 1
-}
-stop_limited() {	# not a child of this shell: wait until it is gone
-	kill "$daemon_pid"
-	while kill -0 "$daemon_pid" 2>/dev/null; do sleep 0.05; done
-	daemon_pid=
+	daemon_wrap="prlimit --fsize=24576" daemon_conf=${1:-} daemon_start
 }
 start_limited || fail "hsmkeyd starts under a file size limit"
 n=$(filled)
@@ -109,14 +93,17 @@ check "once the log cannot grow, changes are refused ($n creates in)" \
 	grep -q 'the audit log cannot be written, so changes are refused' "$work/f.err"
 check "and the refused change did not happen" bash -c "! '$hctl' --socket '$sock' list | grep -q '^f$n '"
 check "reading still works" quiet ctl list
-stop_limited
+daemon_stop
 printf 'audit_fail_closed = no\n' > "$work/open.conf"
 start_limited "$work/open.conf" || fail "hsmkeyd starts with audit_fail_closed = no"
 check "with audit_fail_closed = no, changes go on" quiet ctl create open1 --type aes-256-xts
 check "and the log says what was not recorded" grep -q 'continuing: audit_fail_closed = no' "$work/hsmkeyd.log"
-stop_limited
-check "a failed write left no partial record: the log still verifies" bash -c "
-	'$top/build/hsmkeyd' --state-dir '$work/state' --socket '$sock' 2>/dev/null & p=\$!
-	for _ in \$(seq 100); do [[ -S '$sock' ]] && break; sleep 0.05; done
-	'$hctl' --socket '$sock' audit verify; r=\$?; kill \$p; wait \$p; exit \$r" 
+daemon_stop
+verify_restarted() {	# a fresh daemon on the state accepts the log
+	daemon_log=/dev/null daemon_start || return 1
+	quiet ctl audit verify; local rc=$?
+	daemon_stop
+	return $rc
+}
+check "a failed write left no partial record: the log still verifies" verify_restarted
 tap_done

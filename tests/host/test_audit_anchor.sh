@@ -5,9 +5,6 @@
 # mid-write) is repaired at start, the repair recorded, instead of failing
 # verification for ever.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 log=$work/state/audit.log

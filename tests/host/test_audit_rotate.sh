@@ -5,9 +5,6 @@
 # a revoke: it proceeds, and its records are written, first, once there is
 # space again.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; stop_limited; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 state=$work/state
@@ -73,20 +70,9 @@ daemon_stop
 # which the test lifts again.
 restore
 printf 'audit_rotate_size = 0\n' > "$work/norotate.conf"
-start_limited() {
-	( ulimit -S -f 24	# soft: the test may lift it again
-	  "$top/build/hsmkeyd" --config "$work/norotate.conf" --state-dir "$state" --socket "$sock" \
-		2>>"$work/limited.log" &
-	  echo $! > "$work/pid" )
-	limited_pid=$(cat "$work/pid")
-	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
-	return 1
-}
-stop_limited() {	# not a child of this shell: wait until it is gone
-	[[ -n ${limited_pid:-} ]] || return 0
-	kill "$limited_pid"
-	while kill -0 "$limited_pid" 2>/dev/null; do sleep 0.05; done
-	limited_pid=
+start_limited() {	# a 24 KiB soft limit: the test may lift it again
+	daemon_wrap="prlimit --fsize=24576:" daemon_conf=$work/norotate.conf \
+		daemon_log=$work/limited.log daemon_start
 }
 rm -f "$sock"
 start_limited || fail "hsmkeyd starts under a file size limit"
@@ -96,7 +82,7 @@ check "the log is full: a create is refused ($i creates in)" \
 check "a revoke is not refused for want of audit space" quiet ctl revoke k3
 check "the key is revoked" bash -c "'$top/build/hsmkeyctl' --socket '$sock' list | grep -E '^k3 ' | grep -q revoked"
 check "its record is not in the log yet" bash -c "! grep -q '\"op\":\"revoke\",\"key\":\"k3\"' '$state/audit.log'"
-prlimit --pid "$limited_pid" --fsize=unlimited:unlimited
+prlimit --pid "$daemon_pid" --fsize=unlimited:unlimited
 for _ in $(seq 60); do grep -q '"op":"revoke","key":"k3"' "$state/audit.log" && break; sleep 0.1; done
 check "once there is space, the revoke's records are written (without another request)" \
 	grep -q '"op":"revoke","key":"k3","result":"ok"' "$state/audit.log"
@@ -110,5 +96,5 @@ assert i < j, (i, j)
 PY
 check "the daemon says the held records are written" grep -q 'has space again' "$work/limited.log"
 check "and the log verifies" verify
-stop_limited
+daemon_stop
 tap_done

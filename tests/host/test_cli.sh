@@ -2,9 +2,6 @@
 # hsmkeyd and hsmkeyctl on the host, without the kernel module: argument
 # handling, exit codes, permissions, persistence, malformed requests.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 hctl=$top/build/hsmkeyctl
@@ -57,7 +54,7 @@ for script in scripts:
     c.close()
 PY
 python3 "$work/fake.py" "$work/fake.sock" & fake=$!
-for _ in $(seq 100); do [[ -S $work/fake.sock ]] && break; sleep 0.05; done
+wait_socket "$work/fake.sock" "$fake"
 fctl() { "$hctl" --socket "$work/fake.sock" "$@"; }
 check "a streamed list is printed as one table, in order" bash -c "
 	[[ \$('$hctl' --socket '$work/fake.sock' list | awk 'NR > 1 {printf \"%s \", \$1}') == 'a1 a2 a3 a4 ' ]]"

@@ -2,11 +2,9 @@
 # hsmkeyd's configuration file, admin and reader groups, SIGHUP reload,
 # readiness notification (sd_notify protocol), and the systemd unit.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; kill "${listener:-}" 2>/dev/null; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
+at_exit 'kill "${listener:-}" 2>/dev/null'
 hctl=$top/build/hsmkeyctl
 conf=$work/hsmkeyd.conf
 # as UID GROUPS COMMAND...: run as uid/gid 65534 with the given supplementary groups.
@@ -14,13 +12,6 @@ as() {
 	local g=$1; shift
 	if [[ -n $g ]]; then setpriv --reuid=65534 --regid=65534 --groups="$g" "$@"
 	else setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; fi
-}
-start_with_conf() {
-	"$top/build/hsmkeyd" --config "$conf" --state-dir "$work/state" --socket "$sock" \
-		2>>"$work/hsmkeyd.log" &
-	daemon_pid=$!
-	for _ in $(seq 100); do [[ -S $sock ]] && return 0; sleep 0.05; done
-	return 1
 }
 refused_config() {	# TEXT PATTERN: the daemon refuses to start, naming the problem
 	printf '%s\n' "$1" > "$conf"
@@ -50,9 +41,9 @@ while True:
     print(s.recv(4096).decode(), flush=True)
 PY
 listener=$!
-for _ in $(seq 100); do [[ -S $work/notify.sock ]] && break; sleep 0.05; done
+wait_socket "$work/notify.sock" "$listener"
 printf 'admin_group = users\nreader_group = staff\n' > "$conf"
-NOTIFY_SOCKET=$work/notify.sock start_with_conf || fail "hsmkeyd starts with a configuration"
+NOTIFY_SOCKET=$work/notify.sock daemon_conf=$conf daemon_start || fail "hsmkeyd starts with a configuration"
 sleep 0.3
 check "READY=1 once the socket listens" grep -qx 'READY=1' "$work/notify.log"
 check "the admin group may change keys" quiet as 100 "$hctl" --socket "$sock" create a1 --type aes-256-xts
@@ -86,10 +77,7 @@ printf 'wrong\n' > "$pdir/wrong"; chmod 600 "$pdir/wrong"
 printf 'master_key = passphrase\npassphrase_file = %s\n' "$pdir/pass" > "$pdir/ok.conf"
 printf 'master_key = passphrase\npassphrase_file = %s\n' "$pdir/wrong" > "$pdir/bad.conf"
 pstart() {	# CONF: start on the passphrase keystore
-	"$top/build/hsmkeyd" --config "$1" --state-dir "$pdir/state" --socket "$sock" 2>>"$pdir/log" &
-	daemon_pid=$!
-	for _ in $(seq 200); do [[ -S $sock ]] && return 0; kill -0 "$daemon_pid" 2>/dev/null || return 1; sleep 0.05; done
-	return 1
+	daemon_conf=$1 daemon_state=$pdir/state daemon_log=$pdir/log daemon_start
 }
 check "master_key = passphrase needs passphrase_file" refused_config 'master_key = passphrase' "needs passphrase_file"
 check "a daemon on a passphrase-derived master key starts" pstart "$pdir/ok.conf"

@@ -6,8 +6,6 @@
 # afterwards still opens every key that existed, with the same token, and
 # the key being written is either entirely there or absent.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 crashd=$top/build/tests/hsmkeyd-crash
@@ -24,13 +22,13 @@ steps+=("tmp-written 3" "renamed 3" "dir-synced 3")
 # request must kill it at POINT's Nth passage.
 crash_run() {
 	local point=${1% *} count=${1#* }; shift
-	HSMKEY_CRASH_POINT=$point HSMKEY_CRASH_COUNT=$count "$crashd" --state-dir "$work/state" \
-		--socket "$sock" 2>>"$work/crash.log" &
-	local pid=$!
-	for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+	daemon_bin=$crashd daemon_log=$work/crash.log \
+		daemon_wrap="env HSMKEY_CRASH_POINT=$point HSMKEY_CRASH_COUNT=$count" daemon_spawn
+	wait_socket "$sock" "$daemon_pid"
 	ctl "$@" >/dev/null 2>&1
-	wait "$pid"
+	wait "$daemon_pid"
 	local rc=$?
+	daemon_pid=
 	rm -f "$sock"
 	[[ $rc == 86 ]] || { echo "# the daemon did not die at $point (exit $rc)"; return 1; }
 }

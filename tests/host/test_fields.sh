@@ -4,8 +4,6 @@
 # name is digits only (no sign, no blanks).  Requests are sent raw, as an
 # attacker or a buggy client would.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 

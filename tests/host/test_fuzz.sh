@@ -13,15 +13,13 @@ secs=${FUZZ_SECONDS:-20}
 export FUZZ_KEYSTORE=$work/keystore
 mkdir -p "$work/seeds/keyfile"
 (
-	. "$top/tests/lib/daemon.sh"
 	work=$work/daemon; mkdir -p "$work"
-	"$top/build/hsmkeyd" --state-dir "$FUZZ_KEYSTORE" --socket "$work/s" 2>/dev/null &
-	pid=$!
-	for _ in $(seq 100); do [[ -S $work/s ]] && break; sleep 0.05; done
-	"$top/build/hsmkeyctl" --socket "$work/s" create k --type aes-256-xts >/dev/null
-	"$top/build/hsmkeyctl" --socket "$work/s" policy k --users root --max-bytes 100 >/dev/null
-	"$top/build/hsmkeyctl" --socket "$work/s" rotate k >/dev/null
-	kill "$pid"; wait "$pid"
+	. "$top/tests/lib/daemon.sh"
+	daemon_state=$FUZZ_KEYSTORE daemon_log=/dev/null daemon_start
+	ctl create k --type aes-256-xts >/dev/null
+	ctl policy k --users root --max-bytes 100 >/dev/null
+	ctl rotate k >/dev/null
+	daemon_stop
 )
 cp "$FUZZ_KEYSTORE/keys/k.json" "$work/seeds/keyfile/"
 # A real LUKS2 header (both copies), made by cryptsetup.

@@ -4,8 +4,6 @@
 # "more", and together they hold every key once, in name order.  (A single
 # reply was capped at 64 KiB: list failed somewhere past 400 keys.)
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 N=3000

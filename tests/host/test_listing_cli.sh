@@ -4,9 +4,6 @@
 # list, status and --json list work with any number of keys.  Runs the
 # real daemon with 1,500 keys (one reply overflowed at about 500).
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 n=1500

@@ -5,9 +5,6 @@
 # the outside reference, with "<0>" that journald would broadcast): every
 # message is one line, control bytes escaped.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 

@@ -6,15 +6,11 @@
 # for it (changes are serialised) and then succeed.  Ordering is checked,
 # not time: each read returns while the slow create is still running.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 crashd=$top/build/tests/hsmkeyd-crash
 
-HSMKEY_TEST_SLOW=6 "$crashd" --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
-daemon_pid=$!
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+daemon_bin=$crashd daemon_wrap="env HSMKEY_TEST_SLOW=6" daemon_start
 check "a fast key is created" quiet ctl create fast --type aes-256-xts
 ctl create slowkey --type aes-256-xts > "$work/slow.out" 2>&1 &
 slow=$!

@@ -11,12 +11,10 @@
 #  - an import whose key file is a FIFO never written, from root (client
 #    I/O is done before the mutation lock, with a deadline).
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
 attackers=()
-trap 'kill "${attackers[@]}" 2>/dev/null; daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
+at_exit 'kill "${attackers[@]}" 2>/dev/null'
 
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 nfds() { ls "/proc/$daemon_pid/fd" | wc -l; }

@@ -4,8 +4,6 @@
 # across a restart too; cancel-deletion restores whatever state the key
 # had before the schedule (disabled stays disabled, active is active).
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 

@@ -4,9 +4,6 @@
 # systemd accepts it; and the daemon still works with only the capabilities
 # the unit leaves it.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-chmod 755 "$work"
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 unit=$top/daemon/hsmkeyd.service
@@ -32,11 +29,7 @@ check "systemd-analyze verify accepts the unit" bash -c "
 	{ sed 's/^/# /' '$work/verify'; false; }"
 
 # The daemon with only the unit's capabilities still serves changes.
-sock=$work/hsmkeyd.sock
-setpriv --bounding-set -all,+sys_admin,+ipc_lock --inh-caps -all \
-	"$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
-daemon_pid=$!
-for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
+daemon_wrap="setpriv --bounding-set -all,+sys_admin,+ipc_lock --inh-caps -all" daemon_start
 check "the daemon runs without CAP_DAC_OVERRIDE and CAP_SYS_MODULE" bash -c "
 	grep -q '^CapBnd:' /proc/$daemon_pid/status &&
 	(( (0x\$(awk '/^CapBnd/ {print \$2}' /proc/$daemon_pid/status) & ((1 << 1) | (1 << 16))) == 0 ))"

@@ -1,18 +1,60 @@
 # Start hsmkeyd on a private state directory and socket; ctl runs hsmkeyctl.
-# Needs $top (the source tree) and $work (a private directory).
+# Every test that runs the daemon needs the same start, wait, stop and
+# cleanup; they live here so that each test keeps only what it tests.
+# Needs $top (the source tree).  A caller without $work gets a private one,
+# mode 755 (clients run as nobody must reach the socket), and an EXIT trap
+# that runs what at_exit added, stops the daemon and removes $work (kept
+# when $KEEP is set).  The guest scripts bring their own $work and trap.
+if [[ -z ${work:-} ]]; then
+	work=$(mktemp -d)
+	chmod 755 "$work"
+	trap _daemon_exit EXIT
+fi
 sock=$work/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
-# $daemon_conf, when set: the configuration file to start with;
-# $daemon_wrap: a command to start it under (e.g. "unshare -n").
-daemon_start() {
-	${daemon_wrap:-} "$top/build/hsmkeyd" ${daemon_conf:+--config "$daemon_conf"} --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log" &
-	daemon_pid=$!
-	for _ in $(seq 100); do
-		[[ -S $sock ]] && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || break
+
+_exit_hooks=()
+# at_exit COMMAND: run COMMAND (evaluated then) when the test exits.
+at_exit() { _exit_hooks+=("$*"); }
+_daemon_exit() {
+	local hook
+	for hook in "${_exit_hooks[@]}"; do eval "$hook"; done
+	daemon_stop
+	[[ -n ${KEEP:-} ]] || rm -rf "$work"
+}
+
+# wait_socket PATH [PID]: true once PATH is a socket (within 10 s); false
+# at once if PID has exited.
+wait_socket() {
+	local _
+	for _ in $(seq 200); do
+		[[ -S $1 ]] && return 0
+		[[ -z ${2:-} ]] || kill -0 "$2" 2>/dev/null || return 1
 		sleep 0.05
 	done
-	echo "# hsmkeyd did not start:"; sed 's/^/# /' "$work/hsmkeyd.log"
+	return 1
+}
+
+# daemon_spawn: start the daemon in the background ($daemon_pid) without
+# waiting for it.  Settings, each optional:
+#   daemon_conf   the configuration file to start with
+#   daemon_wrap   a command to start it under (e.g. "unshare -n", "env X=1",
+#                 "prlimit --fsize=N"); it must exec the daemon, so that
+#                 $daemon_pid is the daemon's
+#   daemon_bin    the program (default build/hsmkeyd; e.g. the crash build)
+#   daemon_state  its state directory (default $work/state)
+#   daemon_log    where its stderr is appended (default $work/hsmkeyd.log)
+daemon_spawn() {
+	${daemon_wrap:-} "${daemon_bin:-$top/build/hsmkeyd}" ${daemon_conf:+--config "$daemon_conf"} \
+		--state-dir "${daemon_state:-$work/state}" --socket "$sock" \
+		2>>"${daemon_log:-$work/hsmkeyd.log}" &
+	daemon_pid=$!
+}
+# daemon_start: spawn it and wait until its socket listens, or say why not.
+daemon_start() {
+	daemon_spawn
+	wait_socket "$sock" "$daemon_pid" && return 0
+	echo "# hsmkeyd did not start:"; sed 's/^/# /' "${daemon_log:-$work/hsmkeyd.log}"
 	return 1
 }
 daemon_stop() {

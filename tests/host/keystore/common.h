@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the keystore tests share: file helpers and the "ks" fixture (a fresh
+ * keystore in a private directory).  Included once, by test_keystore.c.
+ */
+#ifndef KS_TEST_COMMON_H
+#define KS_TEST_COMMON_H
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include "embedded/keystore.h"
+#include "util.h"
+#include "kselftest_harness.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+	static char buf[65536];
+	int fd = open(path, O_RDONLY);
+	int n = fd < 0 ? -1 : read_full(fd, buf, sizeof(buf) - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		return NULL;
+	buf[n] = '\0';
+	*len = (size_t)n;
+	return buf;
+}
+
+static void spit(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0) {
+		write_full(fd, text, len);
+		close(fd);
+	}
+}
+
+static int count_key(const struct ks_key *key, void *arg)
+{
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
+FIXTURE(ks) {
+	char dir[64];
+	char path[128];
+	struct keystore *ks;
+	uint8_t material[64];
+};
+
+FIXTURE_SETUP(ks)
+{
+	strcpy(self->dir, "/tmp/hsmkey-ks-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	for (int i = 0; i < 64; i++)
+		self->material[i] = (uint8_t)(i * 7 + 1);
+}
+
+FIXTURE_TEARDOWN(ks)
+{
+	char cmd[160];
+
+	ks_close(self->ks);	/* NULL: a test closed it for good */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", cmd);
+}
+
+static char *copy_of(const char *path, size_t *len)
+{
+	char *text = slurp(path, len);
+	char *copy = text ? malloc(*len + 1) : NULL;
+
+	if (copy)
+		memcpy(copy, text, *len + 1);
+	return copy;
+}
+
+static void replace_in(const char *path, const char *find, const char *repl)
+{
+	char out[65536], *text, *at;
+	size_t len;
+
+	text = slurp(path, &len);
+	at = text ? strstr(text, find) : NULL;
+	if (!at)
+		return;
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, repl, at + strlen(find));
+	spit(path, out, strlen(out));
+}
+
+#endif
