@@ -50,7 +50,8 @@ DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
-HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events
+HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
+	tests/host/test_tombstone
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -126,6 +127,12 @@ $(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
 
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(EMBEDDED:%.c=$(B)/%.o) \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
+
+# Tombstones (white-box: the table in daemon/embedded/internal.h).
+$(B)/tests/host/test_tombstone: tests/host/test_tombstone.c $(EMBEDDED:%.c=$(B)/%.o) \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
