@@ -617,8 +617,10 @@ int ks_scan(struct keystore *ks, const char *dir)
 	r = rec ? ks_files(ks, &names, &n) : -ENOMEM;
 	if (!r && n && !(sc.old = calloc(3 * n, sizeof(*sc.old))))
 		r = -ENOMEM;
-	sc.dead = sc.old + n;
-	sc.kept = sc.old + 2 * n;
+	if (sc.old) {
+		sc.dead = sc.old + n;
+		sc.kept = sc.old + 2 * n;
+	}
 	for (size_t i = 0; !r && i < n; i++)
 		r = ks_scan_one(ks, names[i], rec, &sc);
 	if (!r && !ks->gen.upgraded)

@@ -166,6 +166,49 @@ TEST_F(tomb, destroyed_key_file_put_back_while_open_is_refused)
 	EXPECT_EQ(-EBADMSG, ks_create(self->ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
 }
 
+/*
+ * A crash between the root record (tombstone and pending change written)
+ * and the key file: the revocation or the destruction is finished at the
+ * next open, which is a normal one.
+ */
+static void cut_short(struct __test_metadata *_metadata, struct keystore *ks, int tomb)
+{
+	const struct ks_entry *e = ks_index_find(&ks->index, "k");
+	uint64_t gen;
+	int prev;
+
+	ASSERT_NE(NULL, e);
+	ASSERT_EQ(0, ks_tomb_set(&ks->tombs, e->meta.id, tomb, &prev));
+	ASSERT_EQ(0, ks_gen_begin(ks, "k", e->gen, tomb == KS_TOMB_REVOKED, &gen));
+	ks_close(ks);
+}
+
+TEST_F(tomb, revocation_cut_short_is_finished)
+{
+	char now[65536];
+
+	cut_short(_metadata, self->ks, KS_TOMB_REVOKED);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+	ASSERT_LT(0, slurp(self->path, now, sizeof(now)));
+	EXPECT_NE(NULL, strstr(now, "\"state\": \"revoked\""));
+}
+
+TEST_F(tomb, destruction_cut_short_is_finished)
+{
+	struct ks_key got;
+	struct stat st;
+
+	cut_short(_metadata, self->ks, KS_TOMB_DESTROYED);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "k", false, &got));
+	EXPECT_NE(0, stat(self->path, &st));
+	ASSERT_EQ(0, ks_get(self->ks, "other", true, &got));
+	ks_key_wipe(&got);
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+}
+
 /* A key never revoked is left alone by an accepted open. */
 TEST_F(tomb, accept_leaves_other_keys_as_they_are)
 {
