@@ -403,15 +403,19 @@ static int ks_scan_tomb(struct keystore *ks, const char *file, struct ks_record 
 {
 	const struct ks_gen *g = &ks->gen;
 	int was = rec->meta.state;
-	bool forced;
+	bool forced, removing;
 	char **slot;
 
 	switch (ks_tomb_keep(&ks->tombs, &rec->meta, &forced)) {
 	case KS_TOMB_DESTROYED:
-		if (g->pending && !g->pnew && g->pold == rec->gen && !strcmp(g->pname, rec->meta.name)) {
+		removing = g->pending && !g->pnew && g->pold == rec->gen &&
+			   !strcmp(g->pname, rec->meta.name);
+		if (removing) {
 			log_info("finishing the destruction of key %s, cut short: keys/%s removed",
 				 rec->meta.name, file);
-			return unlinkat(ks->keysfd, file, 0) < 0 || fsync(ks->keysfd) < 0 ? -errno : 1;
+			if (unlinkat(ks->keysfd, file, 0) < 0 || fsync(ks->keysfd) < 0)
+				return -errno;
+			return 1;
 		}
 		log_error("key file keys/%s belongs to key %s, which was destroyed: a copy was put back; not loaded",
 			  file, rec->meta.name);
@@ -539,7 +543,8 @@ static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_
 		snprintf(aside, sizeof(aside), "%s.destroyed", sc->dead[i]);
 		if (renameat(ks->keysfd, sc->dead[i], ks->keysfd, aside) < 0)
 			return log_errno(errno, "cannot set keys/%s aside: %m", sc->dead[i]);
-		log_warn("key file keys/%s of a destroyed key set aside as keys/%s", sc->dead[i], aside);
+		log_warn("key file keys/%s of a destroyed key set aside as keys/%s",
+			 sc->dead[i], aside);
 	}
 	if (sc->ndead && fsync(ks->keysfd) < 0)
 		return log_errno(errno, "cannot sync %s/keys: %m", dir);
