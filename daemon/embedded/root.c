@@ -2,8 +2,9 @@
 /*
  * The embedded keystore's root record, STATE/root.json: what must outlive
  * a master key replacement, sealed as one whole under the master key (the
- * secret keys are derived from, the daemon's own records); and the
- * keystore's public identity, STATE/instance.
+ * secret keys are derived from, the daemon's own records, the key files'
+ * generations, the tombstones); and the keystore's public identity,
+ * STATE/instance.
  */
 #include <fcntl.h>
 #include <stdlib.h>
