@@ -38,9 +38,9 @@ B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
-EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/root.c \
-	    daemon/embedded/index.c daemon/embedded/store.c daemon/embedded/open.c \
-	    daemon/embedded/keys.c daemon/embedded/backend.c
+EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/tomb.c \
+	    daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \
+	    daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -51,7 +51,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c 
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
-	tests/host/test_reconcile
+	tests/host/test_reconcile tests/host/test_tombstone
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -131,6 +131,12 @@ $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/
 		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
+
+# Tombstones (white-box: the table in daemon/embedded/internal.h).
+$(B)/tests/host/test_tombstone: tests/host/test_tombstone.c $(EMBEDDED:%.c=$(B)/%.o) \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
 
 # The keystore at 100,000 keys: open and list times (a measurement, run by hand).
 $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a

@@ -3,8 +3,9 @@
  * What the files of the embedded keystore share and nothing outside it
  * sees: the keystore itself, a key file in memory, and the calls each
  * layer offers the one above.  The layers, bottom up: master.c (master
- * key, KDF, sealing), record.c (one key file), root.c (the sealed root
- * record and its generations), index.c (metadata in memory), store.c (the
+ * key, KDF, sealing), record.c (one key file), tomb.c (the ids of
+ * revoked and destroyed keys), root.c (the sealed root record: generations
+ * and tombstones), index.c (metadata in memory), store.c (the
  * key directory as a whole), open.c (the state directory), keys.c
  * (operations on one key), backend.c (the backend adapter).
  */
@@ -50,6 +51,27 @@ struct ks_gen {
 	uint64_t pold, pnew;		/* 0: no file before / after */
 };
 
+/*
+ * Tombstones (tomb.c): the final state of every key ever revoked or
+ * destroyed, by id, sorted; sealed in the root record.  KS_TOMBS_MAX
+ * bounds the table (17 MiB, 35 MiB of root.json when full): a key is
+ * only created while every key could still get one (ks_create()).
+ */
+#define KS_TOMB_REVOKED		1
+#define KS_TOMB_DESTROYED	2
+#define KS_TOMB_LEN		(HSMKEY_ID_LEN + 1)
+#define KS_TOMBS_MAX		(1u << 20)
+
+struct ks_tomb {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint8_t state;
+};
+
+struct ks_tombs {
+	struct ks_tomb *t;
+	size_t n, cap;
+};
+
 /* One key in the index (index.c): its authenticated metadata. */
 struct ks_entry {
 	uint64_t gen;
@@ -91,6 +113,8 @@ struct keystore {
 	uint8_t instance[HSMKEY_OWNER_LEN];
 	struct json_object *records;	/* daemon records, in root.json */
 	struct ks_gen gen;
+	struct ks_tombs tombs;
+	int root_format;		/* as read: older ones are written anew */
 	bool accept;			/* KS_OPEN_ACCEPT: the operator's word */
 	struct ks_index index;
 	struct backend be;
@@ -138,6 +162,15 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 int ks_record_verify(const struct keystore *ks, const struct ks_record *rec);
 int ks_parse_record(const char *file, const char *data, size_t n, struct ks_record *rec);
 uint32_t ks_find_version(const struct ks_record *rec, uint32_t version);
+
+/* tomb.c */
+int ks_tomb_find(const struct ks_tombs *tb, const uint8_t *id);
+int ks_tomb_set(struct ks_tombs *tb, const uint8_t *id, int state, int *prev);
+void ks_tomb_undo(struct ks_tombs *tb, const uint8_t *id, int prev);
+int ks_tomb_keep(const struct ks_tombs *tb, struct ks_key *meta, bool *forced);
+void ks_tomb_encode(const struct ks_tombs *tb, uint8_t *out);
+int ks_tomb_decode(struct ks_tombs *tb, const uint8_t *in, size_t n);
+void ks_tomb_free(struct ks_tombs *tb);
 
 /* root.c */
 int ks_root_load(struct keystore *ks, const char *dir);

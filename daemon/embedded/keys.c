@@ -93,6 +93,9 @@ int ks_create(struct keystore *ks, const char *name, int type,
 		return -EINVAL;
 	if (ks_index_find(&ks->index, name))
 		return -EEXIST;
+	/* Room for every key's tombstone, so that no revocation lacks one. */
+	if (ks->index.n + ks->tombs.n >= KS_TOMBS_MAX)
+		return -ENOSPC;
 	r = ks_absent(ks, name);
 	if (r != -ENOENT)
 		return r;

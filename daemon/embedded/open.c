@@ -161,6 +161,7 @@ void ks_close(struct keystore *ks)
 	wipe(ks->filekey, sizeof(ks->filekey));
 	wipe(ks->setkey, sizeof(ks->setkey));
 	ks_index_free(&ks->index);
+	ks_tomb_free(&ks->tombs);
 	json_object_put(ks->records);
 	munmap(ks, sizeof(*ks));
 }

@@ -2,8 +2,9 @@
 /*
  * The embedded keystore's root record, STATE/root.json: what must outlive
  * a master key replacement, sealed as one whole under the master key (the
- * secret keys are derived from, the daemon's own records); and the
- * keystore's public identity, STATE/instance.
+ * secret keys are derived from, the daemon's own records, the key files'
+ * generations, the tombstones); and the keystore's public identity,
+ * STATE/instance.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -51,14 +52,20 @@ int ks_instance_load(struct keystore *ks, const char *dir)
 /*
  * STATE/root.json: what must survive master key replacements, sealed as
  * one whole under the master key (sealed again when it changes): the
- * random secret that ks_derive() derives from, and the daemon's own small
- * records (record_load/record_store: the audit anchor).  Format 1 held
- * the secret alone; it is read and written back as format 2.
+ * random secret that ks_derive() derives from, the daemon's own small
+ * records (record_load/record_store: the audit anchor), the generations
+ * and the tombstones.  The plaintext of format 3 is JSON, a zero byte,
+ * then the tombstones in binary (17 bytes each, "tombs" of them: 1.7 MB
+ * at 100,000, 3.4 MB of root.json).  Format 1 held the secret alone,
+ * format 2 the JSON alone: both are read, and written back as format 3
+ * at open (ks_scan() gives the tombstones their first entries).
  */
-#define KS_ROOT_MAX	16384
+#define KS_ROOT_MAX	16384		/* the JSON */
+#define KS_ROOT_FILE_MAX (2 * (KS_ROOT_MAX + 1 + (size_t)KS_TOMBS_MAX * KS_TOMB_LEN) + 512)
 #define KS_RECORD_MAX	1024
 static const uint8_t ks_root_aad1[] = "hsmkey root v1";
-static const uint8_t ks_root_aad[] = "hsmkey root v2";
+static const uint8_t ks_root_aad2[] = "hsmkey root v2";
+static const uint8_t ks_root_aad[] = "hsmkey root v3";
 
 static int ks_root_keys(struct keystore *ks);
 
@@ -87,21 +94,28 @@ static struct json_object *ks_gen_json(const struct ks_gen *g)
 	return o;
 }
 
-/* The plaintext of the root record: JSON holding the secret; wipe it, then free. */
-static char *ks_root_plain(const struct keystore *ks, size_t *len)
+/*
+ * The plaintext of the root record: JSON holding the secret, then the
+ * tombstones (*@json: the JSON's length); wipe it, then free.
+ */
+static char *ks_root_plain(const struct keystore *ks, size_t *len, size_t *json)
 {
 	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
 	struct json_object *g = ks->gen.upgraded || ks->gen.upgrading ?
 				ks_gen_json(&ks->gen) : NULL;
 	const char *gen = g ? json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN) : "null";
-	size_t size = strlen(records) + strlen(gen) + 2 * KS_MASTER_LEN + 64;
-	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size);
+	size_t size = strlen(records) + strlen(gen) + 2 * KS_MASTER_LEN + 96;
+	size_t tombs = ks->tombs.n * KS_TOMB_LEN;
+	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size + tombs);
 
 	if (text) {
 		hex_encode(ks->root, KS_MASTER_LEN, hex);
-		*len = (size_t)snprintf(text, size, "{\"root\":\"%s\",\"records\":%s,\"gen\":%s}",
-					hex, records, gen);
+		*json = (size_t)snprintf(text, size,
+					 "{\"root\":\"%s\",\"records\":%s,\"gen\":%s,\"tombs\":%zu}",
+					 hex, records, gen, ks->tombs.n);
 		wipe(hex, sizeof(hex));
+		ks_tomb_encode(&ks->tombs, (uint8_t *)text + *json + 1);
+		*len = *json + 1 + tombs;
 	}
 	json_object_put(g);
 	return text;
@@ -112,11 +126,11 @@ int ks_root_store(struct keystore *ks)
 	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], *sealed = NULL;
 	char h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1], h3[2 * KS_TAG_LEN + 1];
 	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
-	size_t len = 0;
-	char *plain = ks_root_plain(ks, &len), *hex = NULL, *text = NULL;
+	size_t len = 0, json = 0;
+	char *plain = ks_root_plain(ks, &len, &json), *hex = NULL, *text = NULL;
 	int r = -ENOMEM, n;
 
-	if (!plain || len > KS_ROOT_MAX)
+	if (!plain || json > KS_ROOT_MAX)
 		goto out;
 	sealed = malloc(len);
 	hex = malloc(2 * len + 1);
@@ -134,9 +148,11 @@ int ks_root_store(struct keystore *ks)
 	hex_encode(tag, sizeof(tag), h3);
 	hex_encode(sealed, len, hex);
 	n = snprintf(text, 2 * len + 256,
-		     "{ \"format\": 2, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
+		     "{ \"format\": 3, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
 		     h1, h2, h3, hex);
 	r = write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)n, 0600);
+	if (!r)
+		ks->root_format = 3;
 out:
 	if (plain)
 		wipe(plain, len);
@@ -177,13 +193,20 @@ static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
 	return 0;
 }
 
-/* The root record's plaintext @plain (@len bytes, format 2) into @ks. */
-static int ks_root_parse(struct keystore *ks, const char *plain, size_t len)
+/*
+ * The root record's plaintext @plain (@len bytes, format 2 or 3) into
+ * @ks: JSON, and in format 3 after it the tombstones it counts.
+ */
+static int ks_root_parse(struct keystore *ks, int format, const char *plain, size_t len)
 {
 	struct json_object *o = json_tokener_parse(plain), *rec, *gen = NULL;
+	size_t json = strlen(plain);
+	int64_t tombs = format == 3 && o ? jint(o, "tombs") : 0;
 	int r = -EBADMSG;
 
-	if (strlen(plain) != len || !o || !json_object_is_type(o, json_type_object) ||
+	if (tombs < 0 || tombs > KS_TOMBS_MAX ||
+	    len != (format == 3 ? json + 1 + (size_t)tombs * KS_TOMB_LEN : json) ||
+	    !o || !json_object_is_type(o, json_type_object) ||
 	    hex_decode(jstr(o, "root"), ks->root, KS_MASTER_LEN) ||
 	    !json_object_object_get_ex(o, "records", &rec) ||
 	    !json_object_is_type(rec, json_type_object) ||
@@ -193,9 +216,11 @@ static int ks_root_parse(struct keystore *ks, const char *plain, size_t len)
 		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
 			goto out;
 	}
+	r = ks_tomb_decode(&ks->tombs, (const uint8_t *)plain + json + 1, (size_t)tombs);
+	if (r)
+		goto out;
 	json_object_put(ks->records);
 	ks->records = json_object_get(rec);
-	r = 0;
 out:
 	json_object_put(o);
 	return r;
@@ -208,6 +233,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	const uint8_t *master;
 	struct json_object *o;
 	const char *hex;
+	struct stat st;
 	char *text;
 	int fd, n, r, format;
 
@@ -218,17 +244,23 @@ int ks_root_load(struct keystore *ks, const char *dir)
 			return -EIO;
 		memset(&ks->gen, 0, sizeof(ks->gen));
 		ks->gen.upgraded = true;
+		ks->root_format = 3;
 		r = ks_root_keys(ks);
 		return r ? r : ks_root_store(ks);
 	}
 	if (fd < 0)
 		return log_errno(errno, "cannot open %s/%s: %m", dir, KS_ROOT);
-	text = malloc(2 * KS_ROOT_MAX + 512);
+	if (fstat(fd, &st) < 0 || st.st_size > (off_t)KS_ROOT_FILE_MAX) {
+		close(fd);
+		return log_errno(EBADMSG, "%s/%s is damaged (larger than any root record)",
+				 dir, KS_ROOT);
+	}
+	text = malloc((size_t)st.st_size + 1);
 	if (!text) {
 		close(fd);
 		return -ENOMEM;
 	}
-	n = read_full(fd, text, 2 * KS_ROOT_MAX + 511);
+	n = read_full(fd, text, (size_t)st.st_size);
 	close(fd);
 	text[n > 0 ? n : 0] = '\0';
 	o = json_tokener_parse(text);
@@ -237,7 +269,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	hex = o ? jstr(o, "sealed") : NULL;
 	slen = hex ? strlen(hex) / 2 : 0;
 	sealed = slen ? malloc(slen + 1) : NULL;
-	r = !o || (format != 1 && format != 2) || !sealed ||
+	r = !o || format < 1 || format > 3 || !sealed ||
 	    (format == 1 && slen != KS_MASTER_LEN) ||
 	    hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
 	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
@@ -250,10 +282,10 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	else if (format == 1)
 		r = ks_gcm(master, false, ks_root_aad1, sizeof(ks_root_aad1), nonce, tag,
 			   sealed, ks->root, KS_MASTER_LEN);
-	else if (!(r = ks_gcm(master, false, ks_root_aad, sizeof(ks_root_aad), nonce, tag,
-			      sealed, sealed, (int)slen))) {
+	else if (!(r = ks_gcm(master, false, format == 2 ? ks_root_aad2 : ks_root_aad,
+			      sizeof(ks_root_aad), nonce, tag, sealed, sealed, (int)slen))) {
 		sealed[slen] = '\0';
-		r = ks_root_parse(ks, (const char *)sealed, slen);
+		r = ks_root_parse(ks, format, (const char *)sealed, slen);
 	}
 	if (sealed)
 		wipe(sealed, slen);
@@ -261,6 +293,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	if (r)
 		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
 				 dir, KS_ROOT);
+	ks->root_format = format;
 	return ks_root_keys(ks);
 }
 

@@ -92,9 +92,21 @@ static int ks_forget(struct keystore *ks, const char *name, uint64_t gen)
 	return r ? r : -ENOENT;
 }
 
+/* A destroyed key's file is never read again; a revoked key's stays revoked. */
+static int ks_tomb_read(struct keystore *ks, const char *file, struct ks_record *rec)
+{
+	bool forced;
+
+	if (ks_tomb_keep(&ks->tombs, &rec->meta, &forced) != KS_TOMB_DESTROYED)
+		return 0;
+	return log_errno(EBADMSG, "key file keys/%s belongs to key %s, which was destroyed: refused",
+			 file, rec->meta.name);
+}
+
 /*
  * Key @name's file, read and authenticated: its MAC, and its generation
- * the one the index holds (an older copy put in its place is refused).
+ * the one the index holds (an older copy put in its place is refused);
+ * its state what its tombstone allows.
  */
 int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 {
@@ -122,6 +134,8 @@ int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 	if (!r && rec->gen != e->gen)
 		r = log_errno(EBADMSG, "key file keys/%s is generation %llu where the keystore recorded %llu: an older copy was put in its place (rollback); refused",
 			      file, (unsigned long long)rec->gen, (unsigned long long)e->gen);
+	if (!r)
+		r = ks_tomb_read(ks, file, rec);
 	ks_report(name, r);
 	if (!r && e->damaged)
 		return ks_index_put(&ks->index, rec, &st);	/* restored */
@@ -160,32 +174,55 @@ static int ks_write(struct keystore *ks, struct ks_record *rec)
  */
 int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old)
 {
-	int r, e;
+	bool revoked = ks_key_revoked(&rec->meta);
+	int r, e, prev = 0;
 
-	r = ks_gen_begin(ks, rec->meta.name, old, true, &rec->gen);
-	if (r)
-		return r;
-	r = ks_write(ks, rec);
-	e = ks_gen_end(ks, !r);
-	return r ? r : e;
+	/* A revocation's tombstone goes with the change that makes it. */
+	r = revoked ? ks_tomb_set(&ks->tombs, rec->meta.id, KS_TOMB_REVOKED, &prev) : 0;
+	if (!r)
+		r = ks_gen_begin(ks, rec->meta.name, old, true, &rec->gen);
+	if (!r) {
+		r = ks_write(ks, rec);
+		if (r && revoked)
+			ks_tomb_undo(&ks->tombs, rec->meta.id, prev);
+		e = ks_gen_end(ks, !r);
+		return r ? r : e;
+	}
+	if (revoked)
+		ks_tomb_undo(&ks->tombs, rec->meta.id, prev);
+	return r;
 }
 
-/* Remove key @name's file (generation @old) for good. */
+/*
+ * Remove key @name's file (generation @old) for good, its id tombstoned
+ * as destroyed (a damaged file's id is unknown: none).  The tombstone is
+ * written with the change begun, so a crash before the file goes leaves
+ * ks_scan() to finish the removal.
+ */
 int ks_remove(struct keystore *ks, const char *name, uint64_t old)
 {
+	struct ks_entry *ent = ks_index_find(&ks->index, name);
+	const uint8_t *id = ent && !ent->damaged ? ent->meta.id : NULL;
 	char file[HSMKEY_NAME_MAX + 8];
 	uint64_t none;
-	int r, e;
+	int r, e, prev = 0;
 
-	r = ks_gen_begin(ks, name, old, false, &none);
-	if (r)
+	r = id ? ks_tomb_set(&ks->tombs, id, KS_TOMB_DESTROYED, &prev) : 0;
+	if (!r)
+		r = ks_gen_begin(ks, name, old, false, &none);
+	if (r) {
+		if (id)
+			ks_tomb_undo(&ks->tombs, id, prev);
 		return r;
+	}
 	snprintf(file, sizeof(file), "%s.json", name);
 	if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
 		r = -errno;
 	else if (fsync(ks->keysfd) < 0)
 		r = -errno;
 	crash_point("key-removed");
+	if (r && id)
+		ks_tomb_undo(&ks->tombs, id, prev);
 	e = ks_gen_end(ks, !r);
 	if (!r)
 		ks_index_remove(&ks->index, name);
@@ -266,6 +303,10 @@ struct ks_scan {
 	size_t bad;
 	char **old;			/* format 2: to upgrade */
 	size_t nold;
+	char **dead;			/* destroyed keys' files, put back */
+	size_t ndead;
+	char **kept;			/* revoked keys whose files said otherwise */
+	size_t nkept;
 	char unknown[HSMKEY_NAME_MAX];	/* a damaged file claiming no generation */
 	size_t nunknown;
 };
@@ -351,6 +392,48 @@ static bool ks_scan_guess(struct keystore *ks, struct ks_scan *sc)
 	return false;
 }
 
+/*
+ * Key file @file by its key's tombstone: a destroyed key's file is left
+ * out (removed, when it is the destruction a crash cut short); a revoked
+ * key's is kept revoked whatever it says, and rewritten so once the scan
+ * is done.  1: left out.
+ */
+static int ks_scan_tomb(struct keystore *ks, const char *file, struct ks_record *rec,
+			struct ks_scan *sc)
+{
+	const struct ks_gen *g = &ks->gen;
+	int was = rec->meta.state;
+	bool forced, removing;
+	char **slot;
+
+	switch (ks_tomb_keep(&ks->tombs, &rec->meta, &forced)) {
+	case KS_TOMB_DESTROYED:
+		removing = g->pending && !g->pnew && g->pold == rec->gen &&
+			   !strcmp(g->pname, rec->meta.name);
+		if (removing) {
+			log_info("finishing the destruction of key %s, cut short: keys/%s removed",
+				 rec->meta.name, file);
+			if (unlinkat(ks->keysfd, file, 0) < 0 || fsync(ks->keysfd) < 0)
+				return -errno;
+			return 1;
+		}
+		log_error("key file keys/%s belongs to key %s, which was destroyed: a copy was put back; not loaded",
+			  file, rec->meta.name);
+		slot = &sc->dead[sc->ndead++];
+		*slot = strdup(file);
+		return *slot ? 1 : -ENOMEM;
+	case KS_TOMB_REVOKED:
+		if (!forced)
+			return 0;
+		log_warn("key file keys/%s holds key %s as %s, but the key was revoked (a copy from before the revocation, or the revocation cut short): it stays revoked",
+			 file, rec->meta.name, ks_state_name(was));
+		slot = &sc->kept[sc->nkept++];
+		*slot = strdup(rec->meta.name);
+		return *slot ? 0 : -ENOMEM;
+	}
+	return 0;
+}
+
 /* One key file at open: authenticated, added to the index and the sum. */
 static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *rec,
 		       struct ks_scan *sc)
@@ -372,6 +455,9 @@ static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *
 	}
 	if (r)
 		return ks_scan_damaged(ks, file, sc);
+	r = rec->format == 3 ? ks_scan_tomb(ks, file, rec, sc) : 0;
+	if (r)
+		return r > 0 ? 0 : r;
 	if (rec->format != 3) {
 		if (ks->gen.upgraded) {
 			log_error("key file keys/%s is in the old unauthenticated format in an upgraded keystore: a copy from before the upgrade was put back (rollback)",
@@ -441,15 +527,27 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 /*
  * The operator's word after a refusal (KS_OPEN_ACCEPT): the files found,
  * each authenticated on its own, become the current ones.  A file that did
- * not authenticate stays set aside and out of the sum.
+ * not authenticate stays set aside and out of the sum; a destroyed key's
+ * file is set aside on disk (NAME.json.destroyed, which no scan reads); a
+ * revoked key stays revoked (ks_scan_tomb()).
  */
 static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_scan *sc)
 {
+	char aside[HSMKEY_NAME_MAX + 24];
 	int r;
 
-	log_warn("%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): accepting the files found as the current ones, as asked",
+	log_warn("%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged, %zu of revoked keys kept revoked, %zu of destroyed keys): accepting the files found as the current ones, as asked",
 		 dir, dir, KS_ROOT, (unsigned long long)sc->keys,
-		 (unsigned long long)ks->gen.keys, sc->bad);
+		 (unsigned long long)ks->gen.keys, sc->bad, sc->nkept, sc->ndead);
+	for (size_t i = 0; i < sc->ndead; i++) {
+		snprintf(aside, sizeof(aside), "%s.destroyed", sc->dead[i]);
+		if (renameat(ks->keysfd, sc->dead[i], ks->keysfd, aside) < 0)
+			return log_errno(errno, "cannot set keys/%s aside: %m", sc->dead[i]);
+		log_warn("key file keys/%s of a destroyed key set aside as keys/%s",
+			 sc->dead[i], aside);
+	}
+	if (sc->ndead && fsync(ks->keysfd) < 0)
+		return log_errno(errno, "cannot sync %s/keys: %m", dir);
 	ks->gen.pending = false;
 	ks->gen.keys = sc->keys;
 	memcpy(ks->gen.sum, sc->sum, KS_MAC_LEN);
@@ -457,6 +555,54 @@ static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_
 		ks->gen.generation = sc->newest;
 	r = ks_root_store(ks);
 	return r ? log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r)) : 0;
+}
+
+/* Revoked key @name's file, found saying otherwise, written again as revoked. */
+static int ks_keep_revoked(struct keystore *ks, const char *name)
+{
+	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
+	int r = rec && out ? ks_read(ks, name, rec) : -ENOMEM;
+
+	if (!r)
+		r = ks_reseal(ks, rec, &rec->meta, NULL, out);
+	if (!r)
+		r = ks_commit(ks, out, rec->gen);
+	free(out);
+	free(rec);
+	return r;
+}
+
+/*
+ * The directory accepted: every revoked key found has its tombstone (on
+ * the first open of a format-2 root record, the ones it starts with, and
+ * it is written anew as format 3), and the files of revoked keys that
+ * said otherwise are written revoked (if that fails, reads keep them
+ * revoked all the same).
+ */
+static int ks_scan_finish(struct keystore *ks, const char *dir, const struct ks_scan *sc)
+{
+	bool added = false;
+	int r = 0, prev;
+
+	for (size_t i = 0; !r && i < ks->index.n; i++) {
+		const struct ks_entry *e = ks->index.e[i];
+
+		if (e->damaged || !ks_key_revoked(&e->meta) || ks_tomb_find(&ks->tombs, e->meta.id))
+			continue;
+		r = ks_tomb_set(&ks->tombs, e->meta.id, KS_TOMB_REVOKED, &prev);
+		added = true;
+	}
+	if (!r && (added || ks->root_format < 3))
+		r = ks_root_store(ks);
+	if (r)
+		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
+	for (size_t i = 0; i < sc->nkept; i++) {
+		r = ks_keep_revoked(ks, sc->kept[i]);
+		if (r)
+			log_warn("cannot write keys/%s.json as revoked (%s); the key stays revoked",
+				 sc->kept[i], strerror(-r));
+	}
+	return 0;
 }
 
 /*
@@ -474,19 +620,29 @@ int ks_scan(struct keystore *ks, const char *dir)
 	int r;
 
 	r = rec ? ks_files(ks, &names, &n) : -ENOMEM;
-	if (!r && n && !(sc.old = calloc(n, sizeof(*sc.old))))
+	if (!r && n && !(sc.old = calloc(3 * n, sizeof(*sc.old))))
 		r = -ENOMEM;
+	if (sc.old) {
+		sc.dead = sc.old + n;
+		sc.kept = sc.old + 2 * n;
+	}
 	for (size_t i = 0; !r && i < n; i++)
 		r = ks_scan_one(ks, names[i], rec, &sc);
 	if (!r && !ks->gen.upgraded)
 		r = ks_upgrade(ks, dir, rec, &sc);	/* damaged files: set aside, as before */
-	else if (!r && ((sc.nunknown && !ks_scan_guess(ks, &sc)) ||
+	else if (!r && (sc.ndead || (sc.nunknown && !ks_scan_guess(ks, &sc)) ||
 			ks_gen_check(ks, sc.sum, sc.keys)))
 		r = ks->accept ? ks_scan_accept(ks, dir, &sc) : log_errno(EBADMSG, "%s/keys does not match the generations recorded in %s/%s (%llu key files found, %llu recorded, %zu damaged): a key file was restored from an older copy, a destroyed key's file was put back, or a file was removed; refusing to open a rolled-back keystore: restore the current files",
 			      dir, dir, KS_ROOT, (unsigned long long)sc.keys,
 			      (unsigned long long)ks->gen.keys, sc.bad);
+	if (!r)
+		r = ks_scan_finish(ks, dir, &sc);
 	for (size_t i = 0; i < sc.nold; i++)
 		free(sc.old[i]);
+	for (size_t i = 0; i < sc.ndead; i++)
+		free(sc.dead[i]);
+	for (size_t i = 0; i < sc.nkept; i++)
+		free(sc.kept[i]);
 	free(sc.old);
 	ks_files_free(names, n);
 	free(rec);

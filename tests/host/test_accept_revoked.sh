@@ -1,0 +1,81 @@
+#!/bin/bash
+# Revoked is terminal, also through the operator's recovery: someone who
+# can write the state directory puts back a copy of a revoked key's file
+# taken before its revocation (or a destroyed key's file); the daemon
+# refuses to start, and when the operator then runs --accept-keystore the
+# key must stay revoked (or destroyed), the log naming the file.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+work=$(mktemp -d)
+trap 'daemon_stop; rm -rf "$work"' EXIT
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+state_of() { ctl --json show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+# expect_fail TEXT CMD...: fails, saying TEXT.
+expect_fail() {
+	local text=$1 out; shift
+	out=$("$@" 2>&1) && return 1
+	grep -q -- "$text" <<< "$out"
+}
+# A start on the state as it is must be refused (it exits by itself:
+# still running after 10 s is a start).
+refused() {
+	timeout 10 "$top/build/hsmkeyd" --state-dir "$work/state" --socket "$sock" 2>>"$work/hsmkeyd.log"
+	local rc=$?
+	[[ $rc != 0 && $rc != 124 ]]
+}
+# The operator's recovery: the files found become current, and it exits.
+accept() {
+	"$top/build/hsmkeyd" --accept-keystore --state-dir "$work/state" --socket "$sock" \
+		2>>"$work/hsmkeyd.log"
+}
+
+# Revoked: the copy from before the revocation put back.
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+ctl create r --type aes-256-xts >/dev/null && ctl create other --type aes-256-xts >/dev/null
+cp "$work/state/keys/r.json" "$work/r.active"
+check "revoke r" quiet ctl revoke r
+daemon_stop
+cp "$work/r.active" "$work/state/keys/r.json"
+check "the daemon refuses to start on r's file from before its revocation" refused
+check "hsmkeyd --accept-keystore takes the files found" accept
+check "... which the audit log records" grep -q '"op":"keystore-accept"' "$work/state/audit.log"
+daemon_start || fail "hsmkeyd starts after the recovery"
+check "after --accept-keystore r is still revoked (show)" test "$(state_of r)" = revoked
+check "... and in the listing" grep -qE '^r .* revoked' <(ctl list)
+check "... load of it is refused" expect_fail "revoked" ctl load r
+check "... a token for it is refused" expect_fail "revoked" ctl token r
+check "... enable still fails" expect_fail "revocation is final" ctl enable r
+check "... the other key is active" test "$(state_of other)" = active
+check "the log names the file put back" grep -q "keys/r.json" "$work/hsmkeyd.log"
+daemon_stop
+daemon_start || fail "hsmkeyd starts again"
+check "after another restart r is still revoked" test "$(state_of r)" = revoked
+daemon_stop
+
+# Destroyed: the key's file put back after its destruction.
+printf 'deletion_wait = 2s\n' > "$work/del.conf"
+daemon_conf=$work/del.conf
+daemon_start || fail "hsmkeyd starts with deletion_wait = 2s"
+ctl create d --type aes-256-xts >/dev/null
+cp "$work/state/keys/d.json" "$work/d.copy"
+ctl schedule-deletion d >/dev/null
+for _ in $(seq 80); do [[ -e $work/state/keys/d.json ]] || break; sleep 0.1; done
+check "d is destroyed" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^d '"
+daemon_stop
+daemon_conf=
+cp "$work/d.copy" "$work/state/keys/d.json"
+check "the daemon refuses to start on the destroyed key's file put back" refused
+check "hsmkeyd --accept-keystore takes the files found" accept
+daemon_start || fail "hsmkeyd starts after the recovery"
+check "after --accept-keystore d is not there (show)" expect_fail "d" ctl show d
+check "... nor in the listing" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^d '"
+check "... load of it is refused" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' load d >/dev/null 2>&1"
+check "... a token for it is refused" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' token d >/dev/null 2>&1"
+check "the log names the destroyed key's file" grep -q "keys/d.json.*destroyed" "$work/hsmkeyd.log"
+daemon_stop
+daemon_start || fail "hsmkeyd starts again"
+check "after another restart d is still not there" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^d '"
+check "... and its name may be given to a new key" quiet ctl create d --type aes-256-xts
+daemon_stop
+tap_done

@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Tombstones (daemon/embedded/tomb.c): revoked is terminal, also when the
+ * operator accepts the key files found.  From the attacker's side: a file
+ * from before a revocation, a destroyed key's file, each put back and
+ * accepted; the root record's format upgrade; and the table itself at
+ * 100,000 keys.
+ */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <openssl/rand.h>
+#include "embedded/internal.h"
+#include "util.h"
+#include "kselftest_harness.h"
+
+/* @path's bytes (up to 64 KiB), in a buffer of the caller's: its length, -1 if none. */
+static ssize_t slurp(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	int n = fd < 0 ? -1 : read_full(fd, buf, size - 1);
+
+	if (fd >= 0)
+		close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+static void spit(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd >= 0) {
+		write_full(fd, text, len);
+		close(fd);
+	}
+}
+
+static int count_key(const struct ks_key *key, void *arg)
+{
+	(void)key;
+	(*(int *)arg)++;
+	return 0;
+}
+
+FIXTURE(tomb) {
+	char dir[64];
+	char path[128];
+	char copy[65536];
+	ssize_t len;
+	struct keystore *ks;
+};
+
+FIXTURE_SETUP(tomb)
+{
+	strcpy(self->dir, "/tmp/hsmkey-tomb-XXXXXX");
+	ASSERT_NE(NULL, mkdtemp(self->dir));
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_create(self->ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	ASSERT_EQ(0, ks_create(self->ks, "other", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(self->path, sizeof(self->path), "%s/keys/k.json", self->dir);
+	self->len = slurp(self->path, self->copy, sizeof(self->copy));
+	ASSERT_LT(0, self->len);
+}
+
+FIXTURE_TEARDOWN(tomb)
+{
+	char cmd[160];
+
+	ks_close(self->ks);	/* NULL: a test closed it for good */
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", self->dir);
+}
+
+/* Key @name as the keystore gives it, secrets and all: revoked, and stays so. */
+static void expect_revoked(struct __test_metadata *_metadata, struct keystore *ks,
+			   const char *name)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_get(ks, name, false, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	ASSERT_EQ(0, ks_get(ks, name, true, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	ks_key_wipe(&got);
+	EXPECT_EQ(-EPERM, ks_set_state(ks, name, KS_ACTIVE));
+	EXPECT_EQ(-EPERM, ks_set_state(ks, name, KS_DISABLED));
+}
+
+/* The case of the finding: the copy from before the revocation, accepted. */
+TEST_F(tomb, revoked_key_file_from_before_stays_revoked)
+{
+	char now[65536];
+
+	ASSERT_EQ(0, ks_set_state(self->ks, "k", KS_REVOKED));
+	ks_close(self->ks);
+	self->ks = NULL;
+	spit(self->path, self->copy, (size_t)self->len);
+	ASSERT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+	/* The file itself was written again as revoked. */
+	ASSERT_LT(0, slurp(self->path, now, sizeof(now)));
+	EXPECT_NE(NULL, strstr(now, "\"state\": \"revoked\""));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+}
+
+/* Revoked, then scheduled for deletion: the copy from before either is revoked. */
+TEST_F(tomb, copy_from_before_a_revoked_key_was_scheduled_stays_revoked)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_set_state(self->ks, "k", KS_REVOKED));
+	ASSERT_EQ(0, ks_set_state_at(self->ks, "k", KS_PENDING_DELETION, 99));
+	ks_close(self->ks);
+	spit(self->path, self->copy, (size_t)self->len);
+	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k", false, &got));
+	EXPECT_EQ(KS_REVOKED, got.state);
+	EXPECT_EQ(0, got.delete_at);
+}
+
+TEST_F(tomb, destroyed_key_file_put_back_is_set_aside)
+{
+	struct ks_key got;
+	char aside[160];
+	struct stat st;
+	int n = 0;
+
+	ASSERT_EQ(0, ks_destroy(self->ks, "k"));
+	ks_close(self->ks);
+	self->ks = NULL;
+	spit(self->path, self->copy, (size_t)self->len);
+	ASSERT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "k", false, &got));
+	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
+	EXPECT_EQ(1, n);
+	EXPECT_NE(0, stat(self->path, &st));
+	snprintf(aside, sizeof(aside), "%s.destroyed", self->path);
+	EXPECT_EQ(0, stat(aside, &st));
+	/* The store opens without it, and the name is free again. */
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(0, ks_create(self->ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, &got));
+	EXPECT_EQ(KS_ACTIVE, got.state);
+	ASSERT_EQ(0, ks_get(self->ks, "k", true, &got));
+	ks_key_wipe(&got);
+}
+
+/* A destroyed key's file put back while the keystore is open is refused. */
+TEST_F(tomb, destroyed_key_file_put_back_while_open_is_refused)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_destroy(self->ks, "k"));
+	spit(self->path, self->copy, (size_t)self->len);
+	EXPECT_EQ(-EBADMSG, ks_get(self->ks, "k", true, &got));
+	EXPECT_EQ(-EBADMSG, ks_create(self->ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+}
+
+/*
+ * A crash between the root record (tombstone and pending change written)
+ * and the key file: the revocation or the destruction is finished at the
+ * next open, which is a normal one.
+ */
+static void cut_short(struct __test_metadata *_metadata, struct keystore *ks, int tomb)
+{
+	const struct ks_entry *e = ks_index_find(&ks->index, "k");
+	uint64_t gen;
+	int prev;
+
+	ASSERT_NE(NULL, e);
+	ASSERT_EQ(0, ks_tomb_set(&ks->tombs, e->meta.id, tomb, &prev));
+	ASSERT_EQ(0, ks_gen_begin(ks, "k", e->gen, tomb == KS_TOMB_REVOKED, &gen));
+	ks_close(ks);
+}
+
+TEST_F(tomb, revocation_cut_short_is_finished)
+{
+	char now[65536];
+
+	cut_short(_metadata, self->ks, KS_TOMB_REVOKED);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+	ASSERT_LT(0, slurp(self->path, now, sizeof(now)));
+	EXPECT_NE(NULL, strstr(now, "\"state\": \"revoked\""));
+}
+
+TEST_F(tomb, destruction_cut_short_is_finished)
+{
+	struct ks_key got;
+	struct stat st;
+
+	cut_short(_metadata, self->ks, KS_TOMB_DESTROYED);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "k", false, &got));
+	EXPECT_NE(0, stat(self->path, &st));
+	ASSERT_EQ(0, ks_get(self->ks, "other", true, &got));
+	ks_key_wipe(&got);
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+}
+
+/* A key never revoked is left alone by an accepted open. */
+TEST_F(tomb, accept_leaves_other_keys_as_they_are)
+{
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_set_state(self->ks, "other", KS_DISABLED));
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k", false, &got));
+	EXPECT_EQ(KS_ACTIVE, got.state);
+	ASSERT_EQ(0, ks_get(self->ks, "other", false, &got));
+	EXPECT_EQ(KS_DISABLED, got.state);
+	EXPECT_EQ(0, ks_set_state(self->ks, "other", KS_ACTIVE));
+}
+
+/*
+ * What the release before tombstones wrote (tests/host/data/keystore-root2:
+ * root record format 2, key k revoked, k.active its file from before):
+ * the first open upgrades the root record to format 3 with k's tombstone,
+ * and the old file accepted afterwards stays revoked.
+ */
+TEST(root_format2_is_upgraded_with_tombstones)
+{
+	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[512], here[256], path[96], buf[65536];
+	ssize_t n = readlink("/proc/self/exe", here, sizeof(here) - 1);
+	struct keystore *ks;
+
+	ASSERT_GT(n, 0);
+	here[n] = '\0';
+	*strrchr(here, '/') = '\0';	/* build/tests/host */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-root2/. %s && chmod 600 %s/master.key",
+		 here, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	snprintf(path, sizeof(path), "%s/root.json", dir);
+	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_NE(NULL, strstr(buf, "\"format\": 2"));
+
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	expect_revoked(_metadata, ks, "k");
+	ks_close(ks);
+	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "\"format\": 3"));
+
+	snprintf(cmd, sizeof(cmd), "cp %s/k.active %s/keys/k.json", dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_open_flags(dir, NULL, KS_OPEN_ACCEPT, &ks));
+	expect_revoked(_metadata, ks, "k");
+	ks_close(ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/* The table: a tombstone only rises, undo puts back what was, storage is checked. */
+TEST(table_rises_undoes_and_checks_what_it_reads)
+{
+	uint8_t a[HSMKEY_ID_LEN] = { 1 }, b[HSMKEY_ID_LEN] = { 2 }, out[2 * KS_TOMB_LEN];
+	struct ks_tombs tb = { 0 };
+	int prev;
+
+	ASSERT_EQ(0, ks_tomb_set(&tb, b, KS_TOMB_REVOKED, &prev));
+	EXPECT_EQ(0, prev);
+	ASSERT_EQ(0, ks_tomb_set(&tb, a, KS_TOMB_DESTROYED, &prev));
+	ASSERT_EQ(0, ks_tomb_set(&tb, a, KS_TOMB_REVOKED, &prev));
+	EXPECT_EQ(KS_TOMB_DESTROYED, prev);
+	EXPECT_EQ(KS_TOMB_DESTROYED, ks_tomb_find(&tb, a));
+	ASSERT_EQ(0, ks_tomb_set(&tb, b, KS_TOMB_DESTROYED, &prev));
+	ks_tomb_undo(&tb, b, prev);
+	EXPECT_EQ(KS_TOMB_REVOKED, ks_tomb_find(&tb, b));
+
+	ks_tomb_encode(&tb, out);
+	EXPECT_EQ(0, ks_tomb_decode(&tb, out, 2));
+	EXPECT_EQ(KS_TOMB_DESTROYED, ks_tomb_find(&tb, a));
+	EXPECT_EQ(KS_TOMB_REVOKED, ks_tomb_find(&tb, b));
+	out[KS_TOMB_LEN + HSMKEY_ID_LEN] = 9;		/* no such state */
+	EXPECT_EQ(-EBADMSG, ks_tomb_decode(&tb, out, 2));
+	ks_tomb_encode(&tb, out);
+	memcpy(out + KS_TOMB_LEN, a, HSMKEY_ID_LEN);	/* the same id twice */
+	EXPECT_EQ(-EBADMSG, ks_tomb_decode(&tb, out, 2));
+	EXPECT_EQ(2, tb.n);				/* a refused read changes nothing */
+	ks_tomb_undo(&tb, a, 0);
+	EXPECT_EQ(0, ks_tomb_find(&tb, a));
+	EXPECT_EQ(1, tb.n);
+	ks_tomb_free(&tb);
+}
+
+/*
+ * 100,000 tombstones, the scale a KMS keeps: root.json holds 34 bytes of
+ * each (17, hex-encoded), they come back whole after a reopen, and the
+ * time of one root record write (two per key change) is reported.
+ */
+TEST_F(tomb, hundred_thousand_tombstones)
+{
+	uint8_t id[HSMKEY_ID_LEN], first[HSMKEY_ID_LEN];
+	struct timespec t0, t1;
+	char path[128];
+	struct stat st;
+	int prev;
+
+	for (int i = 0; i < 100000; i++) {
+		ASSERT_EQ(1, RAND_bytes(id, sizeof(id)));
+		if (!i)
+			memcpy(first, id, sizeof(id));
+		ASSERT_EQ(0, ks_tomb_set(&self->ks->tombs, id, KS_TOMB_DESTROYED, &prev));
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, ks_root_store(self->ks));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	TH_LOG("root record with %zu tombstones written in %.1f ms", self->ks->tombs.n,
+	       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+	snprintf(path, sizeof(path), "%s/root.json", self->dir);
+	ASSERT_EQ(0, stat(path, &st));
+	TH_LOG("root.json: %lld bytes", (long long)st.st_size);
+	EXPECT_GE(st.st_size, 100000 * 2 * KS_TOMB_LEN);
+	EXPECT_LT(st.st_size, 100000 * 2 * KS_TOMB_LEN + 4096);
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(100000, self->ks->tombs.n);
+	EXPECT_EQ(KS_TOMB_DESTROYED, ks_tomb_find(&self->ks->tombs, first));
+}
+
+TEST_HARNESS_MAIN
