@@ -9,7 +9,7 @@ int cmd_audit(int argc, char **argv)
 	static const char usage[] = "audit verify";
 	struct json_object *reply;
 	const char *what;
-	int r = args_plain(argc, argv, usage, 1, &what);
+	int r = args_exact(argc, argv, usage, NULL, &what, 1);
 
 	if (r)
 		return PARSED(r);

@@ -30,7 +30,7 @@ static void print_keys(struct json_object *keys)
 int cmd_list(int argc, char **argv)
 {
 	struct json_object *reply;
-	int r = args_plain(argc, argv, "list", 0, NULL);
+	int r = args_exact(argc, argv, "list", NULL, NULL, 0);
 
 	if (r)
 		return PARSED(r);
@@ -81,7 +81,7 @@ static void print_status(struct json_object *reply)
 int cmd_status(int argc, char **argv)
 {
 	struct json_object *reply;
-	int r = args_plain(argc, argv, "status", 0, NULL);
+	int r = args_exact(argc, argv, "status", NULL, NULL, 0);
 
 	if (r)
 		return PARSED(r);

@@ -114,7 +114,7 @@ int cmd_show(int argc, char **argv)
 {
 	struct json_object *req, *reply;
 	const char *name;
-	int r = args_plain(argc, argv, "show NAME", 1, &name);
+	int r = args_exact(argc, argv, "show NAME", NULL, &name, 1);
 
 	if (r)
 		return PARSED(r);
