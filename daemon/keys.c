@@ -48,9 +48,9 @@ int op_load(struct request *rq)
 	_cleanup_kernel_ struct kernel *k = NULL;
 	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
-	int r;
+	int r = get_named_key(rq, true, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+	if (r)
 		return r;
 	if (key.state == KS_DISABLED)
 		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
@@ -83,9 +83,9 @@ int op_show(struct request *rq)
 	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	add_key_fields(rq->reply, &key);
 	kernel_open(&k);
@@ -176,7 +176,8 @@ int op_rotate(struct request *rq)
 	const char *name;
 	int r, n, len;
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &meta)))
+	r = get_named_key(rq, false, &name, &meta);
+	if (r)
 		return r;
 	if (meta.state != KS_ACTIVE)
 		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What every request handler shares: the error message worded once, where
- * the request is answered (fail()), the fields of a request, and a key as
- * a reply shows it.
+ * the request is answered (fail()), the fields of a request, the key a
+ * request names, and a key as a reply shows it.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +70,11 @@ int get_version(struct request *rq, const char *name, uint32_t version, bool uns
 int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key)
 {
 	return get_version(rq, name, 0, unseal, key);
+}
+
+int get_named_key(struct request *rq, bool unseal, const char **name, struct ks_key *key)
+{
+	return get_name(rq, "name", name) ?: get_key(rq, *name, unseal, key);
 }
 
 void add_key_fields(struct json_object *o, const struct ks_key *key)

@@ -44,6 +44,8 @@ int get_name(struct request *rq, const char *field, const char **out);
 int get_version(struct request *rq, const char *name, uint32_t version, bool unseal,
 		struct ks_key *key);
 int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key);
+/* The key the request names in "name", as get_key(): most handlers' first step. */
+int get_named_key(struct request *rq, bool unseal, const char **name, struct ks_key *key);
 int bad_type(struct request *rq, const char *tname);
 bool is_xts(int type);
 /* A key's fields in a reply (never its secrets). */
