@@ -22,7 +22,13 @@ extern bool json_out;		/* --json */
 struct json_object *request(const char *op);
 void add(struct json_object *o, const char *k, const char *v);
 int call(struct json_object *req, int passfd, struct json_object **reply);
-int call_listing(struct json_object *req, struct json_object **reply);
+/*
+ * Send @req (consumed) and print its reply: the JSON with --json, else
+ * print(reply, @arg).  Exit code, a failure reported.
+ */
+typedef void print_fn(struct json_object *reply, const char *arg);
+int call_print(struct json_object *req, int passfd, print_fn *print, const char *arg);
+int call_listing(struct json_object *req, print_fn *print);
 int simple(struct json_object *req, int passfd, const char *done);
 void print_json(struct json_object *o);
 

@@ -67,6 +67,15 @@ int cmd_import(int argc, char **argv)
 	return r;
 }
 
+static void print_import_key(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
+		"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
+		proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
+	fputs(proto_str(reply, "public_key") ?: "", stdout);
+}
+
 int cmd_import_key(int argc, char **argv)
 {
 	static const char usage[] = "import-key [--renew]";
@@ -75,22 +84,12 @@ int cmd_import_key(int argc, char **argv)
 		{ "renew", 0, .flag = &renew },
 		{}
 	};
-	struct json_object *reply;
 	int r = args_parse(argc, argv, usage, opts, NULL, 0);
 
 	if (r)
 		return PARSED(r);
-	r = call(request(renew ? "import-key-renew" : "import-key"), -1, &reply);
-	if (r == EXIT_OK && json_out) {
-		print_json(reply);
-	} else if (r == EXIT_OK) {
-		fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
-			"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
-			proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
-		fputs(proto_str(reply, "public_key") ?: "", stdout);
-	}
-	json_object_put(reply);
-	return r;
+	return call_print(request(renew ? "import-key-renew" : "import-key"), -1,
+			  print_import_key, NULL);
 }
 
 int cmd_rotate(int argc, char **argv)
@@ -119,6 +118,12 @@ int cmd_rotate(int argc, char **argv)
 	return r;
 }
 
+static void print_token(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	printf("%s\n", proto_str(reply, "token"));
+}
+
 int cmd_token(int argc, char **argv)
 {
 	static const char usage[] = "token NAME [--version N]";
@@ -127,7 +132,7 @@ int cmd_token(int argc, char **argv)
 		{ "version", 'v', .value = &version },
 		{}
 	};
-	struct json_object *req, *reply;
+	struct json_object *req;
 	uint64_t v = 0;
 	int r = args_exact(argc, argv, usage, opts, &name, 1);
 
@@ -140,11 +145,5 @@ int cmd_token(int argc, char **argv)
 	add(req, "name", name);
 	if (version)
 		json_object_object_add(req, "version", json_object_new_int64((int64_t)v));
-	r = call(req, -1, &reply);
-	if (r == EXIT_OK && json_out)
-		print_json(reply);
-	else if (r == EXIT_OK)
-		printf("%s\n", proto_str(reply, "token"));
-	json_object_put(reply);
-	return r;
+	return call_print(req, -1, print_token, NULL);
 }

@@ -51,6 +51,19 @@ int cmd_cancel_deletion(int argc, char **argv)
 		       "deletion cancelled; the key is disabled ('hsmkeyctl enable' to use it)");
 }
 
+static void print_scheduled(struct json_object *reply, const char *name)
+{
+	int64_t at = 0;
+	time_t t;
+	char when[64];
+
+	proto_int(reply, "delete_at", &at);
+	t = (time_t)at;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+	printf("key %s is disabled and will be destroyed at %s\n"
+	       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
+}
+
 int cmd_schedule_deletion(int argc, char **argv)
 {
 	static const char usage[] = "schedule-deletion NAME [--wait DURATION]";
@@ -59,9 +72,8 @@ int cmd_schedule_deletion(int argc, char **argv)
 		{ "wait", 'w', .value = &wait_arg },
 		{}
 	};
-	struct json_object *req, *reply;
+	struct json_object *req;
 	long long wait;
-	int64_t at = 0;
 	int r = args_exact(argc, argv, usage, opts, &name, 1);
 
 	if (r)
@@ -72,19 +84,5 @@ int cmd_schedule_deletion(int argc, char **argv)
 	add(req, "name", name);
 	if (wait_arg)
 		json_object_object_add(req, "wait", json_object_new_int64(wait));
-	r = call(req, -1, &reply);
-	if (r == EXIT_OK && json_out) {
-		print_json(reply);
-	} else if (r == EXIT_OK) {
-		time_t t;
-		char when[64];
-
-		proto_int(reply, "delete_at", &at);
-		t = (time_t)at;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
-		printf("key %s is disabled and will be destroyed at %s\n"
-		       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
-	}
-	json_object_put(reply);
-	return r;
+	return call_print(req, -1, print_scheduled, name);
 }
