@@ -66,12 +66,6 @@ int op_load(struct request *rq)
 	return r;
 }
 
-static const char *kernel_state(int r, const struct kernel_key *kk)
-{
-	return r ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
-	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
-}
-
 /*
  * One key's metadata and policy, each version, and what the kernel counts
  * for each (the current version's figures also at the top level).
@@ -104,24 +98,10 @@ int op_show(struct request *rq)
 		if (!k)
 			continue;
 		r = kernel_get(k, key.id, v, &kk);
-		json_object_object_add(o, "kernel", json_object_new_string(kernel_state(r, &kk)));
-		if (!r) {
-			json_object_object_add(o, "bindings", json_object_new_int64(kk.bindings));
-			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk.bytes));
-			json_object_object_add(o, "requests",
-					       json_object_new_int64((int64_t)kk.requests));
-		}
-		if (v != key.current)
-			continue;
+		add_kernel_fields(o, r ? NULL : &kk);
 		/* The current version's figures at the top, as before versions. */
-		json_object_object_add(rq->reply, "kernel",
-				       json_object_new_string(kernel_state(r, &kk)));
-		if (!r) {
-			json_object_object_add(rq->reply, "bindings", json_object_new_int64(kk.bindings));
-			json_object_object_add(rq->reply, "bytes", json_object_new_int64((int64_t)kk.bytes));
-			json_object_object_add(rq->reply, "requests",
-					       json_object_new_int64((int64_t)kk.requests));
-		}
+		if (v == key.current)
+			add_kernel_fields(rq->reply, r ? NULL : &kk);
 	}
 	kernel_close(k);
 	return 0;
