@@ -57,12 +57,14 @@ static void getopt_tables(const struct arg_opt *opts, struct option *longopts, c
 
 	shortopts += sprintf(shortopts, "-:");
 	for (i = 0; opts && opts[i].name; i++) {
+		bool value = takes_value(&opts[i]);
+
 		assert(i < ARGS_MAX);
 		longopts[i] = (struct option){ opts[i].name,
-			takes_value(&opts[i]) ? required_argument : no_argument, NULL, ARG_LONG + i };
+					       value ? required_argument : no_argument,
+					       NULL, ARG_LONG + i };
 		if (opts[i].letter)
-			shortopts += sprintf(shortopts, "%c%s", opts[i].letter,
-					     takes_value(&opts[i]) ? ":" : "");
+			shortopts += sprintf(shortopts, "%c%s", opts[i].letter, value ? ":" : "");
 	}
 	longopts[i] = (struct option){ "help", no_argument, NULL, 'h' };
 	longopts[i + 1] = (struct option){};
