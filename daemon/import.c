@@ -81,16 +81,12 @@ int op_import(struct request *rq)
 		pthread_mutex_lock(&rq->d->wrap_lock);
 		r = get_wrapkey(rq, false);
 		if (!r && wrapkey_unwrap(rq->d->wrapkey, buf, (size_t)n, material, &mlen))
-			r = -EBADMSG;
+			r = fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
+				 WRAPKEY_ALGORITHM);
 		pthread_mutex_unlock(&rq->d->wrap_lock);
-		if (r && r != -EBADMSG) {
-			wipe(buf, sizeof(buf));
-			return r;
-		}
 		if (r) {
 			wipe(buf, sizeof(buf));
-			return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
-				    WRAPKEY_ALGORITHM);
+			return r;
 		}
 		memcpy(buf, material, mlen);
 		wipe(material, sizeof(material));

@@ -48,9 +48,9 @@ int op_load(struct request *rq)
 	_cleanup_kernel_ struct kernel *k = NULL;
 	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
-	int r;
+	int r = get_named_key(rq, true, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+	if (r)
 		return r;
 	if (key.state == KS_DISABLED)
 		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
@@ -66,12 +66,6 @@ int op_load(struct request *rq)
 	return r;
 }
 
-static const char *kernel_state(int r, const struct kernel_key *kk)
-{
-	return r ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
-	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
-}
-
 /*
  * One key's metadata and policy, each version, and what the kernel counts
  * for each (the current version's figures also at the top level).
@@ -83,9 +77,9 @@ int op_show(struct request *rq)
 	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	add_key_fields(rq->reply, &key);
 	kernel_open(&k);
@@ -104,24 +98,10 @@ int op_show(struct request *rq)
 		if (!k)
 			continue;
 		r = kernel_get(k, key.id, v, &kk);
-		json_object_object_add(o, "kernel", json_object_new_string(kernel_state(r, &kk)));
-		if (!r) {
-			json_object_object_add(o, "bindings", json_object_new_int64(kk.bindings));
-			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk.bytes));
-			json_object_object_add(o, "requests",
-					       json_object_new_int64((int64_t)kk.requests));
-		}
-		if (v != key.current)
-			continue;
+		add_kernel_fields(o, r ? NULL : &kk);
 		/* The current version's figures at the top, as before versions. */
-		json_object_object_add(rq->reply, "kernel",
-				       json_object_new_string(kernel_state(r, &kk)));
-		if (!r) {
-			json_object_object_add(rq->reply, "bindings", json_object_new_int64(kk.bindings));
-			json_object_object_add(rq->reply, "bytes", json_object_new_int64((int64_t)kk.bytes));
-			json_object_object_add(rq->reply, "requests",
-					       json_object_new_int64((int64_t)kk.requests));
-		}
+		if (v == key.current)
+			add_kernel_fields(rq->reply, r ? NULL : &kk);
 	}
 	kernel_close(k);
 	return 0;
@@ -176,7 +156,8 @@ int op_rotate(struct request *rq)
 	const char *name;
 	int r, n, len;
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &meta)))
+	r = get_named_key(rq, false, &name, &meta);
+	if (r)
 		return r;
 	if (meta.state != KS_ACTIVE)
 		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,

@@ -106,12 +106,6 @@ static int add(struct listing *l, bool foreign, struct json_object *o)
 	return 0;
 }
 
-static const char *kernel_state_name(const struct kernel_key *kk)
-{
-	return !kk ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
-	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
-}
-
 static int list_one(const struct ks_key *key, void *arg)
 {
 	struct listing *l = arg;
@@ -121,13 +115,9 @@ static int list_one(const struct ks_key *key, void *arg)
 	add_key_fields(o, key);
 	if (l->have_kernel) {
 		kk = kernel_held_find(l->held, l->nheld, key->id, key->version);
-		json_object_object_add(o, "bindings", json_object_new_int64(kk ? kk->bindings : 0));
-		if (kk) {
-			json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk->bytes));
-			json_object_object_add(o, "requests",
-					       json_object_new_int64((int64_t)kk->requests));
-		}
-		json_object_object_add(o, "kernel", json_object_new_string(kernel_state_name(kk)));
+		if (!kk)	/* a listing's row has a count, whatever the key */
+			json_object_object_add(o, "bindings", json_object_new_int64(0));
+		add_kernel_fields(o, kk);
 	} else {
 		json_object_object_add(o, "kernel", json_object_new_string("unknown"));
 	}

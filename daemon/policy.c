@@ -91,9 +91,9 @@ int op_policy(struct request *rq)
 	struct ks_policy p;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	memset(&p, 0, sizeof(p));
 	if (key.has_policy)

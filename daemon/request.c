@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What every request handler shares: the error message worded once, where
- * the request is answered (fail()), the fields of a request, and a key as
- * a reply shows it.
+ * the request is answered (fail()), the fields of a request, the key a
+ * request names, and a key and the kernel's copy as a reply shows them.
  */
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernel.h"
 #include "proto.h"
 #include "request.h"
 #include "util.h"
@@ -72,6 +73,11 @@ int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *ke
 	return get_version(rq, name, 0, unseal, key);
 }
 
+int get_named_key(struct request *rq, bool unseal, const char **name, struct ks_key *key)
+{
+	return get_name(rq, "name", name) ?: get_key(rq, *name, unseal, key);
+}
+
 void add_key_fields(struct json_object *o, const struct ks_key *key)
 {
 	char id[2 * HSMKEY_ID_LEN + 1];
@@ -88,6 +94,22 @@ void add_key_fields(struct json_object *o, const struct ks_key *key)
 		json_object_object_add(o, "delete_at", json_object_new_int64(key->delete_at));
 	if (key->has_policy)
 		json_object_object_add(o, "policy", ks_policy_to_json(&key->policy));
+}
+
+static const char *kernel_state_name(const struct kernel_key *kk)
+{
+	return !kk ? "absent" : kk->state == HSMKEY_STATE_ACTIVE ? "loaded" :
+	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
+}
+
+void add_kernel_fields(struct json_object *o, const struct kernel_key *kk)
+{
+	if (kk) {
+		json_object_object_add(o, "bindings", json_object_new_int64(kk->bindings));
+		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk->bytes));
+		json_object_object_add(o, "requests", json_object_new_int64((int64_t)kk->requests));
+	}
+	json_object_object_add(o, "kernel", json_object_new_string(kernel_state_name(kk)));
 }
 
 int bad_type(struct request *rq, const char *tname)

@@ -16,6 +16,8 @@
 #include "control.h"
 #include "key.h"
 
+struct kernel_key;
+
 struct request {
 	struct daemon *d;
 	struct json_object *req;
@@ -44,10 +46,14 @@ int get_name(struct request *rq, const char *field, const char **out);
 int get_version(struct request *rq, const char *name, uint32_t version, bool unseal,
 		struct ks_key *key);
 int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *key);
+/* The key the request names in "name", as get_key(): most handlers' first step. */
+int get_named_key(struct request *rq, bool unseal, const char **name, struct ks_key *key);
 int bad_type(struct request *rq, const char *tname);
 bool is_xts(int type);
 /* A key's fields in a reply (never its secrets). */
 void add_key_fields(struct json_object *o, const struct ks_key *key);
+/* What the kernel holds of a key version (@kk; NULL: nothing), in a reply. */
+void add_kernel_fields(struct json_object *o, const struct kernel_key *kk);
 /* The keystore's instance id: the owner of its kernel keys. */
 const uint8_t *instance(struct daemon *d);
 int64_t deletion_wait(struct daemon *d);

@@ -15,23 +15,42 @@
 #include "request.h"
 #include "util.h"
 
+/*
+ * After the keystore recorded @key's new state, the kernel follows if the
+ * module is loaded: a revoked key is revoked there, an active one
+ * provisioned and enabled, any other disabled.
+ */
+static int kernel_follow(struct request *rq, const struct ks_key *key)
+{
+	struct kernel *k;
+	int r = reach_kernel(rq, &k);
+
+	if (r || !k)
+		return r;
+	if (ks_key_revoked(key))
+		r = kernel_revoke_all(rq, k, key, false);
+	else if (key->state == KS_ACTIVE)
+		r = provision_versions(rq, k, key) ?: kernel_state_all(rq, k, key, true);
+	else
+		r = kernel_state_all(rq, k, key, false);
+	kernel_close(k);
+	return r;
+}
+
 int op_revoke(struct request *rq)
 {
-	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	/* The keystore first: a key revoked there is never provisioned again. */
 	r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
 	if (r)
 		return fail(rq, r, "cannot record the revocation of '%s': %s", name, strerror(-r));
-	r = reach_kernel(rq, &k);
-	if (!r && k)
-		r = kernel_revoke_all(rq, k, &key, false);
-	kernel_close(k);
+	key.state = KS_REVOKED;
+	r = kernel_follow(rq, &key);
 	if (r) {
 		char why[sizeof(rq->err)];
 
@@ -40,7 +59,6 @@ int op_revoke(struct request *rq)
 			    name, why);
 	}
 	log_info("revoked key %s (%u versions)", name, key.current);
-	key.state = KS_REVOKED;
 	add_key_fields(rq->reply, &key);
 	return 0;
 }
@@ -52,12 +70,11 @@ int op_revoke(struct request *rq)
  */
 static int set_enabled(struct request *rq, bool enable)
 {
-	_cleanup_kernel_ struct kernel *k = NULL;
 	_cleanup_key_ struct ks_key key = { 0 };
 	const char *name;
-	int r;
+	int r = get_named_key(rq, true, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, true, &key)))
+	if (r)
 		return r;
 	if (key.state == KS_PENDING_DELETION)
 		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' first",
@@ -70,11 +87,7 @@ static int set_enabled(struct request *rq, bool enable)
 	if (r)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
 	key.state = enable ? KS_ACTIVE : KS_DISABLED;
-	r = reach_kernel(rq, &k);
-	if (!r && k && enable)
-		r = provision_versions(rq, k, &key);
-	if (!r && k)
-		r = kernel_state_all(rq, k, &key, enable);
+	r = kernel_follow(rq, &key);
 	if (r)
 		return r;
 	log_info("%s key %s", enable ? "enabled" : "disabled", name);
@@ -101,12 +114,11 @@ int op_schedule_deletion(struct request *rq)
 {
 	struct json_object *w = json_object_object_get(rq->req, "wait");
 	int64_t wait = deletion_wait(rq->d), at;
-	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	if (w) {
 		if (!json_object_is_type(w, json_type_int) || json_object_get_int64(w) < wait ||
@@ -124,12 +136,8 @@ int op_schedule_deletion(struct request *rq)
 	key.prior_state = key.state;
 	key.state = KS_PENDING_DELETION;
 	key.delete_at = at;
-	r = reach_kernel(rq, &k);
 	/* A revoked key's kernel copies are revoked (again: in case they were not). */
-	if (!r && k)
-		r = ks_key_revoked(&key) ? kernel_revoke_all(rq, k, &key, false) :
-		    kernel_state_all(rq, k, &key, false);
-	kernel_close(k);
+	r = kernel_follow(rq, &key);
 	note_deletion(rq->d, at);
 	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
 	add_key_fields(rq->reply, &key);
@@ -143,12 +151,11 @@ int op_schedule_deletion(struct request *rq)
  */
 int op_cancel_deletion(struct request *rq)
 {
-	struct kernel *k = NULL;
 	struct ks_key key;
 	const char *name;
-	int r;
+	int r = get_named_key(rq, false, &name, &key);
 
-	if ((r = get_name(rq, "name", &name)) || (r = get_key(rq, name, false, &key)))
+	if (r)
 		return r;
 	if (key.state != KS_PENDING_DELETION)
 		return fail(rq, EINVAL, "key '%s' is not scheduled for deletion", name);
@@ -156,15 +163,9 @@ int op_cancel_deletion(struct request *rq)
 	if (r)
 		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
 	log_info("deletion of key %s cancelled; it is %s again", name, ks_state_name(key.state));
+	/* Disabled, or revoked: the kernel's copies are so already. */
 	if (key.state == KS_ACTIVE)
-		r = reach_kernel(rq, &k);
-	if (!r && k)
-		r = get_key(rq, name, true, &key);
-	if (!r && k)
-		r = provision_versions(rq, k, &key);
-	if (!r && k)
-		r = kernel_state_all(rq, k, &key, true);
-	kernel_close(k);
+		r = kernel_follow(rq, &key);
 	if (!r)
 		add_key_fields(rq->reply, &key);
 	ks_key_wipe(&key);

@@ -4,23 +4,22 @@
 #include "ctl.h"
 #include "proto.h"
 
+static void print_verified(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	printf("audit log verified: %s\ncheckpoint signing key (Ed25519): %s\n",
+	       proto_str(reply, "result"), proto_str(reply, "public_key"));
+}
+
 int cmd_audit(int argc, char **argv)
 {
 	static const char usage[] = "audit verify";
-	struct json_object *reply;
 	const char *what;
-	int r = args_plain(argc, argv, usage, 1, &what);
+	int r = args_exact(argc, argv, usage, NULL, &what, 1);
 
 	if (r)
 		return PARSED(r);
 	if (strcmp(what, "verify"))
 		return usage_error(usage, "unknown audit command '%s'", what);
-	r = call(request("audit-verify"), -1, &reply);
-	if (r == EXIT_OK && json_out)
-		print_json(reply);
-	else if (r == EXIT_OK)
-		printf("audit log verified: %s\ncheckpoint signing key (Ed25519): %s\n",
-		       proto_str(reply, "result"), proto_str(reply, "public_key"));
-	json_object_put(reply);
-	return r;
+	return call_print(request("audit-verify"), -1, print_verified, NULL);
 }

@@ -150,24 +150,40 @@ int call(struct json_object *req, int passfd, struct json_object **reply)
 	return exchange(req, passfd, false, reply);
 }
 
-/* The same for "list" and "status", whose replies may be streamed. */
-int call_listing(struct json_object *req, struct json_object **reply)
+static int exchange_print(struct json_object *req, int passfd, bool listing,
+			  print_fn *print, const char *arg)
 {
-	return exchange(req, -1, true, reply);
+	struct json_object *reply;
+	int r = exchange(req, passfd, listing, &reply);
+
+	if (r == EXIT_OK && json_out)
+		print_json(reply);
+	else if (r == EXIT_OK)
+		print(reply, arg);
+	json_object_put(reply);
+	return r;
+}
+
+int call_print(struct json_object *req, int passfd, print_fn *print, const char *arg)
+{
+	return exchange_print(req, passfd, false, print, arg);
+}
+
+/* "list" and "status", whose replies may be streamed. */
+int call_listing(struct json_object *req, print_fn *print)
+{
+	return exchange_print(req, -1, true, print, NULL);
+}
+
+static void print_done(struct json_object *reply, const char *done)
+{
+	(void)reply;
+	if (done)
+		printf("%s\n", done);
 }
 
 /* A request whose reply needs no more than a line or the JSON. */
 int simple(struct json_object *req, int passfd, const char *done)
 {
-	struct json_object *reply;
-	int r = call(req, passfd, &reply);
-
-	if (r == EXIT_OK) {
-		if (json_out)
-			print_json(reply);
-		else if (done)
-			printf("%s\n", done);
-	}
-	json_object_put(reply);
-	return r;
+	return call_print(req, passfd, print_done, done);
 }

@@ -11,7 +11,6 @@
  * another root (images, tests).
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,32 +29,20 @@ struct crypttab_args {
 
 static int parse(int argc, char **argv, struct crypttab_args *a)
 {
-	static const struct option longopts[] = {
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "root", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
+	const struct arg_opt opts[] = {
+		{ "passphrase-file", 'p', .value = &a->passfile },
+		{ "root", 'r', .value = &a->root },
 		{}
 	};
-	int c;
+	const char *pos[2];
+	int r;
 
 	memset(a, 0, sizeof(*a));
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:p:r:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (a->map)
-				return usage_error(LUKS_USAGE, "unexpected argument '%s'", optarg);
-			*(a->device ? &a->map : &a->device) = optarg;
-			break;
-		case 'p': a->passfile = optarg; break;
-		case 'r': a->root = optarg; break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", LUKS_USAGE);
-			return HELP_SHOWN;
-		default:
-			return bad_option(LUKS_USAGE, argv, c);
-		}
-	}
+	r = args_parse(argc, argv, LUKS_USAGE, opts, pos, 2);
+	if (r)
+		return r;
+	a->device = pos[0];
+	a->map = pos[1];
 	if (!a->map)
 		return usage_error(LUKS_USAGE, "luks %s: missing arguments", argv[0]);
 	if (!valid_name(a->map))

@@ -22,14 +22,42 @@ extern bool json_out;		/* --json */
 struct json_object *request(const char *op);
 void add(struct json_object *o, const char *k, const char *v);
 int call(struct json_object *req, int passfd, struct json_object **reply);
-int call_listing(struct json_object *req, struct json_object **reply);
+/*
+ * Send @req (consumed) and print its reply: the JSON with --json, else
+ * print(reply, @arg).  Exit code, a failure reported.
+ */
+typedef void print_fn(struct json_object *reply, const char *arg);
+int call_print(struct json_object *req, int passfd, print_fn *print, const char *arg);
+int call_listing(struct json_object *req, print_fn *print);
 int simple(struct json_object *req, int passfd, const char *done);
 void print_json(struct json_object *o);
 
 /* args.c */
 int usage_error(const char *usage, const char *fmt, const char *arg);
-int bad_option(const char *usage, char **argv, int c);
-int args_plain(int argc, char **argv, const char *usage, int npos, const char **pos);
+/*
+ * One option of a command, in a table ending in {}: --NAME, and -LETTER
+ * unless 0.  It takes a value, kept in *value (the last one given) or
+ * passed as met to handle() (0, or an exit code after reporting); or,
+ * with flag, none, and sets *flag.
+ */
+struct arg_opt {
+	const char *name;
+	int letter;
+	const char **value;
+	bool *flag;
+	int (*handle)(const struct arg_opt *o, const char *arg);
+	void *ctx;			/* for handle() */
+};
+/*
+ * Parse @argv (argv[0] the command) by @opts (NULL: none) and --help: up
+ * to @npos names in @pos (NULL where not given); what follows "--" is
+ * left at argv + optind.  0, HELP_SHOWN, or an exit code after reporting.
+ */
+int args_parse(int argc, char **argv, const char *usage, const struct arg_opt *opts,
+	       const char **pos, int npos);
+/* The same, with exactly @npos names. */
+int args_exact(int argc, char **argv, const char *usage, const struct arg_opt *opts,
+	       const char **pos, int npos);
 /* The open descriptor of a key file (or stdin for "-"); reports failure. */
 int open_key_file(const char *file);
 

@@ -4,7 +4,6 @@
  * daemon; dm status: the crypt volumes keyed through hsmkey, whoever
  * opened them.
  */
-#include <getopt.h>
 #include <string.h>
 #include "ctl.h"
 #include "proto.h"
@@ -15,35 +14,18 @@
 static int dm_open(int argc, char **argv)
 {
 	static const char usage[] = "dm open DEVICE MAPNAME --key NAME";
-	static const struct option longopts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *pos[2], *key = NULL;
+	const struct arg_opt opts[] = {
+		{ "key", 'k', .value = &key },
 		{}
 	};
-	const char *pos[2], *key = NULL;
 	struct json_object *req;
-	int c, n = 0;
+	int r = args_parse(argc, argv, usage, opts, pos, 2);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:k:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (n == 2)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			pos[n++] = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
-	if (n != 2 || !key || !*key)
-		return usage_error(usage, "dm open: missing %s", n != 2 ? "arguments" : "--key");
+	if (r)
+		return PARSED(r);
+	if (!pos[1] || !key || !*key)
+		return usage_error(usage, "dm open: missing %s", !pos[1] ? "arguments" : "--key");
 	req = request("dm-open");
 	add(req, "device", pos[0]);
 	add(req, "map", pos[1]);
@@ -55,7 +37,7 @@ static int dm_close(int argc, char **argv)
 {
 	struct json_object *req;
 	const char *map;
-	int r = args_plain(argc, argv, "dm close MAPNAME", 1, &map);
+	int r = args_exact(argc, argv, "dm close MAPNAME", NULL, &map, 1);
 
 	if (r)
 		return PARSED(r);
@@ -88,7 +70,7 @@ static int dm_status(int argc, char **argv)
 	static char out[1 << 16];
 	struct json_object *a;
 	char *line, *save = NULL;
-	int r = args_plain(argc, argv, "dm status", 0, NULL);
+	int r = args_exact(argc, argv, "dm status", NULL, NULL, 0);
 
 	if (r)
 		return PARSED(r);

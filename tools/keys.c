@@ -5,7 +5,6 @@
  * never passes through hsmkeyctl: a key file goes to the daemon as an
  * open descriptor.
  */
-#include <getopt.h>
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,33 +15,16 @@
 int cmd_create(int argc, char **argv)
 {
 	static const char usage[] = "create NAME --type TYPE";
-	static const struct option longopts[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *name, *type = NULL;
+	const struct arg_opt opts[] = {
+		{ "type", 't', .value = &type },
 		{}
 	};
-	const char *name = NULL, *type = NULL;
 	struct json_object *req;
-	int c;
+	int r = args_parse(argc, argv, usage, opts, &name, 1);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:t:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			name = optarg;
-			break;
-		case 't':
-			type = optarg;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
+	if (r)
+		return PARSED(r);
 	if (!name || !type || !*type)
 		return usage_error(usage, "create: missing %s", !name ? "the key name" : "--type");
 	req = request("create");
@@ -56,35 +38,18 @@ int cmd_import(int argc, char **argv)
 	static const char usage[] =
 		"import NAME --type TYPE --key-file FILE|-\n"
 		"       import NAME --type TYPE --wrapped-file FILE|-   (RSA-OAEP, see import-key)";
-	static const struct option longopts[] = {
-		{ "type", required_argument, NULL, 't' },
-		{ "key-file", required_argument, NULL, 'f' },
-		{ "wrapped-file", required_argument, NULL, 'W' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *name, *type = NULL, *file = NULL, *wrapped = NULL;
+	const struct arg_opt opts[] = {
+		{ "type", 't', .value = &type },
+		{ "key-file", 'f', .value = &file },
+		{ "wrapped-file", 'W', .value = &wrapped },
 		{}
 	};
-	const char *name = NULL, *type = NULL, *file = NULL, *wrapped = NULL;
 	struct json_object *req;
-	int c, fd, r;
+	int fd, r = args_parse(argc, argv, usage, opts, &name, 1);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:t:f:W:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			name = optarg;
-			break;
-		case 't': type = optarg; break;
-		case 'f': file = optarg; break;
-		case 'W': wrapped = optarg; break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
+	if (r)
+		return PARSED(r);
 	if (!name || !type || !*type)
 		return usage_error(usage, "import: missing %s", !name ? "the key name" : "--type");
 	if (!file == !wrapped)
@@ -102,78 +67,44 @@ int cmd_import(int argc, char **argv)
 	return r;
 }
 
+static void print_import_key(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
+		"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
+		proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
+	fputs(proto_str(reply, "public_key") ?: "", stdout);
+}
+
 int cmd_import_key(int argc, char **argv)
 {
 	static const char usage[] = "import-key [--renew]";
-	static const struct option longopts[] = {
-		{ "renew", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' },
+	bool renew = false;
+	const struct arg_opt opts[] = {
+		{ "renew", 0, .flag = &renew },
 		{}
 	};
-	struct json_object *reply;
-	bool renew = false;
-	int c, r;
+	int r = args_parse(argc, argv, usage, opts, NULL, 0);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			return usage_error(usage, "unexpected argument '%s'", optarg);
-		case 'r':
-			renew = true;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
-	r = call(request(renew ? "import-key-renew" : "import-key"), -1, &reply);
-	if (r == EXIT_OK && json_out) {
-		print_json(reply);
-	} else if (r == EXIT_OK) {
-		fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
-			"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
-			proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
-		fputs(proto_str(reply, "public_key") ?: "", stdout);
-	}
-	json_object_put(reply);
-	return r;
+	if (r)
+		return PARSED(r);
+	return call_print(request(renew ? "import-key-renew" : "import-key"), -1,
+			  print_import_key, NULL);
 }
 
 int cmd_rotate(int argc, char **argv)
 {
 	static const char usage[] = "rotate NAME [--key-file FILE|-]";
-	static const struct option longopts[] = {
-		{ "key-file", required_argument, NULL, 'f' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *name, *file = NULL;
+	const struct arg_opt opts[] = {
+		{ "key-file", 'f', .value = &file },
 		{}
 	};
-	const char *name = NULL, *file = NULL;
 	struct json_object *req;
-	int c, fd = -1, r;
+	int fd = -1, r = args_exact(argc, argv, usage, opts, &name, 1);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:f:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			name = optarg;
-			break;
-		case 'f':
-			file = optarg;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
-	if (!name)
-		return usage_error(usage, "%s: missing arguments", argv[0]);
+	if (r)
+		return PARSED(r);
 	if (file) {
 		fd = open_key_file(file);
 		if (fd < 0)
@@ -187,39 +118,26 @@ int cmd_rotate(int argc, char **argv)
 	return r;
 }
 
+static void print_token(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	printf("%s\n", proto_str(reply, "token"));
+}
+
 int cmd_token(int argc, char **argv)
 {
 	static const char usage[] = "token NAME [--version N]";
-	static const struct option longopts[] = {
-		{ "version", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *name, *version = NULL;
+	const struct arg_opt opts[] = {
+		{ "version", 'v', .value = &version },
 		{}
 	};
-	struct json_object *req, *reply;
-	const char *name = NULL, *version = NULL;
+	struct json_object *req;
 	uint64_t v = 0;
-	int c, r;
+	int r = args_exact(argc, argv, usage, opts, &name, 1);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:v:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			name = optarg;
-			break;
-		case 'v':
-			version = optarg;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
-	if (!name)
-		return usage_error(usage, "%s: missing arguments", argv[0]);
+	if (r)
+		return PARSED(r);
 	if (version && (parse_u64(version, UINT32_MAX, &v) || !v))
 		return usage_error(usage, "bad version '%s' (a number from 1 to 4294967295)",
 				   version);
@@ -227,11 +145,5 @@ int cmd_token(int argc, char **argv)
 	add(req, "name", name);
 	if (version)
 		json_object_object_add(req, "version", json_object_new_int64((int64_t)v));
-	r = call(req, -1, &reply);
-	if (r == EXIT_OK && json_out)
-		print_json(reply);
-	else if (r == EXIT_OK)
-		printf("%s\n", proto_str(reply, "token"));
-	json_object_put(reply);
-	return r;
+	return call_print(req, -1, print_token, NULL);
 }

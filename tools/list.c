@@ -27,22 +27,17 @@ static void print_keys(struct json_object *keys)
 	}
 }
 
+static void print_list(struct json_object *reply, const char *arg)
+{
+	(void)arg;
+	print_keys(json_object_object_get(reply, "keys"));
+}
+
 int cmd_list(int argc, char **argv)
 {
-	struct json_object *reply;
-	int r = args_plain(argc, argv, "list", 0, NULL);
+	int r = args_exact(argc, argv, "list", NULL, NULL, 0);
 
-	if (r)
-		return PARSED(r);
-	r = call_listing(request("list"), &reply);
-	if (r == EXIT_OK) {
-		if (json_out)
-			print_json(reply);
-		else
-			print_keys(json_object_object_get(reply, "keys"));
-	}
-	json_object_put(reply);
-	return r;
+	return r ? PARSED(r) : call_listing(request("list"), print_list);
 }
 
 static void print_foreign(struct json_object *a)
@@ -57,11 +52,12 @@ static void print_foreign(struct json_object *a)
 	printf("\n");
 }
 
-static void print_status(struct json_object *reply)
+static void print_status(struct json_object *reply, const char *arg)
 {
 	struct json_object *k = json_object_object_get(reply, "kernel");
 	int64_t pid = 0, nkeys = 0;
 
+	(void)arg;
 	proto_int(reply, "pid", &pid);
 	printf("daemon:   hsmkeyd %s, pid %lld\n", proto_str(reply, "daemon_version"),
 	       (long long)pid);
@@ -80,16 +76,7 @@ static void print_status(struct json_object *reply)
 
 int cmd_status(int argc, char **argv)
 {
-	struct json_object *reply;
-	int r = args_plain(argc, argv, "status", 0, NULL);
+	int r = args_exact(argc, argv, "status", NULL, NULL, 0);
 
-	if (r)
-		return PARSED(r);
-	r = call_listing(request("status"), &reply);
-	if (r == EXIT_OK && json_out)
-		print_json(reply);
-	else if (r == EXIT_OK)
-		print_status(reply);
-	json_object_put(reply);
-	return r;
+	return r ? PARSED(r) : call_listing(request("status"), print_status);
 }

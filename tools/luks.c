@@ -7,7 +7,6 @@
  * also carries a LUKS2 token of type "hsmkey" naming the key, which
  * "luks open" has the daemon load first.  crypttab is in crypttab.c.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,41 +31,23 @@ struct luks_args {
 /* format takes --key and --yes; open neither. */
 static int luks_parse(int argc, char **argv, int npos, bool format, struct luks_args *a)
 {
-	static const struct option format_opts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "help", no_argument, NULL, 'h' },
+	const struct arg_opt format_opts[] = {
+		{ "key", 'k', .value = &a->key },
+		{ "passphrase-file", 'p', .value = &a->passfile },
+		{ "yes", 'y', .flag = &a->yes },
 		{}
 	};
-	static const struct option open_opts[] = {
-		{ "passphrase-file", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
+	const struct arg_opt open_opts[] = {
+		{ "passphrase-file", 'p', .value = &a->passfile },
 		{}
 	};
-	int c, n = 0;
+	int r;
 
 	memset(a, 0, sizeof(*a));
-	optind = 0;
-	while ((c = getopt_long(argc, argv, format ? "-:k:p:yh" : "-:p:h",
-				format ? format_opts : open_opts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (n == npos)
-				return usage_error(LUKS_USAGE, "unexpected argument '%s'", optarg);
-			a->pos[n++] = optarg;
-			break;
-		case 'k': a->key = optarg; break;
-		case 'p': a->passfile = optarg; break;
-		case 'y': a->yes = true; break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", LUKS_USAGE);
-			return HELP_SHOWN;
-		default:
-			return bad_option(LUKS_USAGE, argv, c);
-		}
-	}
-	if (n != npos)
+	r = args_parse(argc, argv, LUKS_USAGE, format ? format_opts : open_opts, a->pos, npos);
+	if (r)
+		return r;
+	if (!a->pos[npos - 1])
 		return usage_error(LUKS_USAGE, "luks %s: missing arguments", argv[0]);
 	a->extra = argv + optind;
 	a->nextra = argc - optind;
@@ -355,7 +336,7 @@ static int luks_close(int argc, char **argv)
 {
 	const char *map = NULL;
 	char *v[] = { "cryptsetup", "close", NULL, NULL };
-	int r = args_plain(argc, argv, LUKS_USAGE, 1, &map);
+	int r = args_exact(argc, argv, LUKS_USAGE, NULL, &map, 1);
 
 	if (r)
 		return PARSED(r);

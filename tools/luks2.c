@@ -221,20 +221,30 @@ static int lock_metadata(int fd)
 	}
 }
 
+/* @device opened for writing, its lock held in *@lfd: the fd, or -errno. */
+static int open_locked(const char *device, int *lfd)
+{
+	int fd = open(device, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	*lfd = lock_metadata(fd);
+	if (*lfd < 0) {
+		close(fd);
+		return *lfd;
+	}
+	return fd;
+}
+
 int luks2_set_cipher(const char *device, const char *cipher)
 {
 	uint8_t bin[LUKS2_HDR_BIN], *hdr = NULL;
 	size_t size;
-	int fd, lfd, r = -EINVAL;
+	int fd, lfd = -1, r = -EINVAL;
 
-	fd = open(device, O_RDWR | O_CLOEXEC);
+	fd = open_locked(device, &lfd);
 	if (fd < 0)
-		return -errno;
-	lfd = lock_metadata(fd);
-	if (lfd < 0) {
-		close(fd);
-		return lfd;
-	}
+		return fd;
 	if (pread(fd, bin, sizeof(bin), 0) != (ssize_t)sizeof(bin))
 		goto out;
 	size = luks2_header_size(bin, sizeof(bin));
@@ -264,16 +274,11 @@ int luks2_erase(const char *device)
 {
 	static const uint8_t zeros[1 << 16];
 	off_t end, off;
-	int fd, lfd, r = 0;
+	int fd, lfd = -1, r = 0;
 
-	fd = open(device, O_RDWR | O_CLOEXEC);
+	fd = open_locked(device, &lfd);
 	if (fd < 0)
-		return -errno;
-	lfd = lock_metadata(fd);
-	if (lfd < 0) {
-		close(fd);
-		return lfd;
-	}
+		return fd;
 	end = lseek(fd, 0, SEEK_END);
 	if (end < 0)
 		r = -errno;

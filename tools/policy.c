@@ -4,13 +4,13 @@
  * given replace those stored; the daemon resolves names and checks the
  * whole.  Numbers are strict (digits only, range checked).
  */
-#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "ctl.h"
 #include "number.h"
+#include "util.h"
 
 static const char usage[] =
 	"policy NAME [--users U,...] [--groups G,...] [--algorithms xts,cbc,gcm]\n"
@@ -52,70 +52,58 @@ static int add_number(struct json_object *req, const char *field, const char *ar
 	return 0;
 }
 
-static int parse_policy(int argc, char **argv, struct json_object *req, const char **name)
-{
-	static const struct option longopts[] = {
-		{ "users", required_argument, NULL, 'u' },
-		{ "groups", required_argument, NULL, 'g' },
-		{ "algorithms", required_argument, NULL, 'a' },
-		{ "not-before", required_argument, NULL, 'b' },
-		{ "expires", required_argument, NULL, 'e' },
-		{ "max-bytes", required_argument, NULL, 'B' },
-		{ "max-requests", required_argument, NULL, 'R' },
-		{ "max-bindings", required_argument, NULL, 'N' },
-		{ "load-at-start", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
-	int c, r = 0;
+/* Each option and the request field it sets. */
+static const struct policy_option {
+	const char *option, *field;
+	enum { LIST, TIME, COUNT, YES_NO } kind;
+	uint64_t max;		/* of a TIME or COUNT */
+} policy_options[] = {
+	{ "users", "users", LIST, 0 },
+	{ "groups", "groups", LIST, 0 },
+	{ "algorithms", "algorithms", LIST, 0 },
+	{ "not-before", "not_before", TIME, INT64_MAX },
+	{ "expires", "not_after", TIME, INT64_MAX },
+	{ "max-bytes", "max_bytes", COUNT, INT64_MAX },
+	{ "max-requests", "max_requests", COUNT, INT64_MAX },
+	{ "max-bindings", "max_bindings", COUNT, UINT32_MAX },
+	{ "load-at-start", "load_at_start", YES_NO, 0 },
+};
 
-	optind = 0;
-	while (!r && (c = getopt_long(argc, argv, "-:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (*name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			*name = optarg;
-			break;
-		case 'u':
-			json_object_object_add(req, "users", list_of(optarg));
-			break;
-		case 'g':
-			json_object_object_add(req, "groups", list_of(optarg));
-			break;
-		case 'a':
-			json_object_object_add(req, "algorithms", list_of(optarg));
-			break;
-		case 'l':
-			if (strcmp(optarg, "yes") && strcmp(optarg, "no"))
-				return usage_error(usage, "--load-at-start takes yes or no, not '%s'",
-						   optarg);
-			json_object_object_add(req, "load_at_start",
-					       json_object_new_boolean(!strcmp(optarg, "yes")));
-			break;
-		case 'b': r = add_number(req, "not_before", optarg, true, INT64_MAX); break;
-		case 'e': r = add_number(req, "not_after", optarg, true, INT64_MAX); break;
-		case 'B': r = add_number(req, "max_bytes", optarg, false, INT64_MAX); break;
-		case 'R': r = add_number(req, "max_requests", optarg, false, INT64_MAX); break;
-		case 'N': r = add_number(req, "max_bindings", optarg, false, UINT32_MAX); break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return HELP_SHOWN;
-		default:
-			return bad_option(usage, argv, c);
-		}
+/* An option as met, into the request (@o->ctx). */
+static int set_field(const struct arg_opt *o, const char *arg)
+{
+	const struct policy_option *p = policy_options;
+	struct json_object *req = o->ctx;
+
+	while (strcmp(p->option, o->name))
+		p++;
+	switch (p->kind) {
+	case LIST:
+		json_object_object_add(req, p->field, list_of(arg));
+		return 0;
+	case YES_NO:
+		if (strcmp(arg, "yes") && strcmp(arg, "no"))
+			return usage_error(usage, "--load-at-start takes yes or no, not '%s'", arg);
+		json_object_object_add(req, p->field, json_object_new_boolean(!strcmp(arg, "yes")));
+		return 0;
+	default:	/* TIME, COUNT */
+		return add_number(req, p->field, arg, p->kind == TIME, p->max);
 	}
-	if (!r && !*name)
-		return usage_error(usage, "%s: missing the key name", "policy");
-	return r;
 }
 
 int cmd_policy(int argc, char **argv)
 {
+	struct arg_opt opts[ARRAY_SIZE(policy_options) + 1] = {};
 	struct json_object *req = request("policy");
-	const char *name = NULL;
-	int r = parse_policy(argc, argv, req, &name);
+	const char *name;
+	int r;
 
+	for (size_t i = 0; i < ARRAY_SIZE(policy_options); i++)
+		opts[i] = (struct arg_opt){ .name = policy_options[i].option,
+					    .handle = set_field, .ctx = req };
+	r = args_parse(argc, argv, usage, opts, &name, 1);
+	if (!r && !name)
+		r = usage_error(usage, "%s: missing the key name", "policy");
 	if (r) {
 		json_object_put(req);
 		return PARSED(r);

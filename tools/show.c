@@ -81,6 +81,7 @@ static void print_versions(struct json_object *a)
 	}
 }
 
+/* @name as the user gave it, for the command it suggests. */
 static void print_key(struct json_object *reply, const char *name)
 {
 	int64_t v;
@@ -112,19 +113,13 @@ static void print_key(struct json_object *reply, const char *name)
 
 int cmd_show(int argc, char **argv)
 {
-	struct json_object *req, *reply;
+	struct json_object *req;
 	const char *name;
-	int r = args_plain(argc, argv, "show NAME", 1, &name);
+	int r = args_exact(argc, argv, "show NAME", NULL, &name, 1);
 
 	if (r)
 		return PARSED(r);
 	req = request("show");
 	add(req, "name", name);
-	r = call(req, -1, &reply);
-	if (r == EXIT_OK && json_out)
-		print_json(reply);
-	else if (r == EXIT_OK)
-		print_key(reply, name);
-	json_object_put(reply);
-	return r;
+	return call_print(req, -1, print_key, name);
 }

@@ -3,7 +3,6 @@
  * Commands that change a key's state: load (into the kernel), revoke,
  * disable, enable, and the deletion schedule.
  */
-#include <getopt.h>
 #include <time.h>
 #include "ctl.h"
 #include "proto.h"
@@ -18,7 +17,7 @@ static int name_op(int argc, char **argv, const char *op, const char *done)
 	int r;
 
 	snprintf(usage, sizeof(usage), "%s NAME", op);
-	r = args_plain(argc, argv, usage, 1, &name);
+	r = args_exact(argc, argv, usage, NULL, &name, 1);
 	if (r)
 		return PARSED(r);
 	req = request(op);
@@ -52,59 +51,38 @@ int cmd_cancel_deletion(int argc, char **argv)
 		       "deletion cancelled; the key is disabled ('hsmkeyctl enable' to use it)");
 }
 
+static void print_scheduled(struct json_object *reply, const char *name)
+{
+	int64_t at = 0;
+	time_t t;
+	char when[64];
+
+	proto_int(reply, "delete_at", &at);
+	t = (time_t)at;
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
+	printf("key %s is disabled and will be destroyed at %s\n"
+	       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
+}
+
 int cmd_schedule_deletion(int argc, char **argv)
 {
 	static const char usage[] = "schedule-deletion NAME [--wait DURATION]";
-	static const struct option longopts[] = {
-		{ "wait", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
+	const char *name, *wait_arg = NULL;
+	const struct arg_opt opts[] = {
+		{ "wait", 'w', .value = &wait_arg },
 		{}
 	};
-	struct json_object *req, *reply;
-	const char *name = NULL, *wait_arg = NULL;
+	struct json_object *req;
 	long long wait;
-	int64_t at = 0;
-	int c, r;
+	int r = args_exact(argc, argv, usage, opts, &name, 1);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "-:w:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 1:
-			if (name)
-				return usage_error(usage, "unexpected argument '%s'", optarg);
-			name = optarg;
-			break;
-		case 'w':
-			wait_arg = optarg;
-			break;
-		case 'h':
-			printf("Usage: hsmkeyctl %s\n", usage);
-			return EXIT_OK;
-		default:
-			return bad_option(usage, argv, c);
-		}
-	}
-	if (!name)
-		return usage_error(usage, "%s: missing arguments", argv[0]);
+	if (r)
+		return PARSED(r);
 	if (wait_arg && parse_duration(wait_arg, &wait))
 		return usage_error(usage, "bad duration '%s' (such as 30d, 12h, 45s)", wait_arg);
 	req = request("schedule-deletion");
 	add(req, "name", name);
 	if (wait_arg)
 		json_object_object_add(req, "wait", json_object_new_int64(wait));
-	r = call(req, -1, &reply);
-	if (r == EXIT_OK && json_out) {
-		print_json(reply);
-	} else if (r == EXIT_OK) {
-		time_t t;
-		char when[64];
-
-		proto_int(reply, "delete_at", &at);
-		t = (time_t)at;
-		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %Z", localtime(&t));
-		printf("key %s is disabled and will be destroyed at %s\n"
-		       "(hsmkeyctl cancel-deletion %s keeps it)\n", name, when, name);
-	}
-	json_object_put(reply);
-	return r;
+	return call_print(req, -1, print_scheduled, name);
 }
