@@ -227,6 +227,13 @@ open("/run/scale/pid", "w").write(str(p.pid))
 print(f"{time.monotonic() - t0:.2f}")
 PY
 	}
+	# NAME: the last start's two parts, from the daemon's "ready" line.
+	parts() {
+		local o c
+		read -r o c < <(sed -n 's/.*(keystore opened in \([0-9.]*\) s, kernel converged in \([0-9.]*\) s)$/\1 \2/p' \
+			/run/scale/log | tail -n 1)
+		printf '%s_open %s\n%s_conv %s\n' "$1" "${o:-?}" "$1" "${c:-?}" >> "$scale"
+	}
 	stop_daemon() { kill "$(cat /run/scale/pid)"; while kill -0 "$(cat /run/scale/pid)" 2>/dev/null; do sleep 0.1; done; }
 	ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 	# Keys made on the host before the boot (bench/scale_prepare.sh), if
@@ -256,9 +263,11 @@ PY
 	stop_daemon
 	# The module keeps every key: a start-up is then a reconciliation.
 	echo "reconcile $(start_daemon)" >> "$scale" || die "scale: reconciling start"
+	parts reconcile
 	stop_daemon
 	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
 	echo "startup $(start_daemon)" >> "$scale" || die "scale: cold start"
+	parts startup
 	held=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["keys"])')
 	[[ $held == "$skeys" ]] || die "scale: the kernel holds $held keys after start-up"
 	echo "rss_start $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
@@ -310,8 +319,9 @@ v = dict(line.split() for line in open(sys.argv[1]))
 print("scale ({n} keys, ext4 on a RAM disk): create through the socket {create} keys/s "
       "({created} made in the guest, on top of {made} made through hsmkeyd on the host; "
       "first start-up with those {made}: {first} s); "
-      "start-up to READY with all provisioned {startup} s (goal < 30); start-up reconciling "
-      "a full kernel table {reconcile} s; list {list} s (goal < 2), --json list {json} s, "
+      "start-up to READY with all provisioned {startup} s (goal < 30; keystore opened in "
+      "{startup_open} s, kernel converged in {startup_conv} s); start-up reconciling a full kernel "
+      "table {reconcile} s ({reconcile_open} s + {reconcile_conv} s); list {list} s (goal < 2), --json list {json} s, "
       "status {status} s; daemon RSS {rss_mib} MiB after listing, {start_mib} MiB after "
       "start-up".format(n=sys.argv[2], rss_mib=int(v["rss"]) // 1024,
                         start_mib=int(v["rss_start"]) // 1024, **v))' "$scale" "${BENCH_SCALE_KEYS:-100000}"
