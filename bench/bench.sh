@@ -22,8 +22,9 @@ make -s -C "$top" all bench-tools || exit 1
 only=" ${BENCH_ONLY:-scale} "
 skeys=${BENCH_SCALE_KEYS:-100000} screate=${BENCH_SCALE_CREATE:-1000}
 if [[ $only == *" scale "* ]] && ((skeys > screate)); then
-	"$top/bench/scale_prepare.sh" $((skeys - screate)) "$res/scale-state.tar" |
-		tee "$res/scale-prepare.txt" || exit 1
+	"$top/bench/scale_prepare.sh" $((skeys - screate)) "$res/scale-state.tar" \
+		> "$res/scale-prepare.txt" || exit 1
+	cat "$res/scale-prepare.txt"
 fi
 HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \
 	"$top/tests/qemu/boot.sh" "$kver" "$res" 7200 "$top/bench/run.sh"

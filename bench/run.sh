@@ -244,7 +244,8 @@ PY
 		tar -C /run/scale -xf /results/scale-state.tar || die "scale: unpacking the keystore"
 	fi
 	echo "made $made" >> "$scale"
-	echo "first $(start_daemon)" >> "$scale" || die "scale: first start"
+	t=$(start_daemon) || die "scale: first start"
+	echo "first $t" >> "$scale"
 	rate=$("$top/build/bench/scale_client" "$sock" create $((skeys - made)) k) ||
 		die "scale: create"
 	echo "create $rate" >> "$scale"
@@ -262,11 +263,13 @@ PY
 	echo "rss $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
 	stop_daemon
 	# The module keeps every key: a start-up is then a reconciliation.
-	echo "reconcile $(start_daemon)" >> "$scale" || die "scale: reconciling start"
+	t=$(start_daemon) || die "scale: reconciling start"
+	echo "reconcile $t" >> "$scale"
 	parts reconcile
 	stop_daemon
 	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
-	echo "startup $(start_daemon)" >> "$scale" || die "scale: cold start"
+	t=$(start_daemon) || die "scale: cold start"
+	echo "startup $t" >> "$scale"
 	parts startup
 	held=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["keys"])')
 	[[ $held == "$skeys" ]] || die "scale: the kernel holds $held keys after start-up"

@@ -8,9 +8,11 @@
  * exact bytes.  Every AUDIT_CHECKPOINT_EVERY records, and at start and
  * stop, a checkpoint record carries an Ed25519 signature (its key also
  * derived from the master key; the public key is in the record) over its
- * sequence number and chain head.  After each record the daemon stores the
- * sequence number and MAC (the head) outside the file (audit_anchor.h), so
- * that truncation is detected too, and logs checkpoints to the journal.
+ * sequence number and chain head.  The daemon stores the sequence number
+ * and MAC (the head) outside the file (audit_anchor.h: the kernel's copy
+ * after each record, the sealed one after each request's intent and the
+ * daemon's own records), so that truncation is detected too, and logs
+ * checkpoints to the journal.
  *
  * Past a configured size the file is rotated: closed by a "rotate"
  * checkpoint and renamed audit.log.<its first seq, 20 digits>; the next

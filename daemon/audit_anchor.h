@@ -14,12 +14,13 @@
 
 struct daemon;
 
-/* After records were written: move both anchors to the log's head. */
+/* After a record that must survive anything: move both anchors to the head. */
 void audit_anchor(struct daemon *d);
 /*
- * The kernel's copy only: for the event loop, which must never wait on
- * the backend.  The keystore's copy catches up at the next audit_anchor()
- * (the next request's record, or the stop checkpoint).
+ * The kernel's copy only: after a request's outcome record, and from the
+ * event loop, which must never wait on the backend.  The keystore's copy
+ * catches up at the next audit_anchor() (the next request's intent, or
+ * the stop checkpoint).
  */
 void audit_anchor_kernel(struct daemon *d);
 /* The anchor to verify against (@seq 0: none known); @head 32 bytes. */

@@ -157,8 +157,12 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");
 		return d->cfg->audit_fail_open ? 0 : r;
 	}
-	/* The sealed copy follows with the outcome: one durable write a request. */
-	audit_anchor_kernel(d);
+	/*
+	 * Both copies cover the intent before the change is made, so no
+	 * change can lose its record; the outcome moves only the kernel's
+	 * (one durable write a request), the sealed one with the next.
+	 */
+	audit_anchor(d);
 	return 0;
 }
 
@@ -247,7 +251,7 @@ static void audit_outcome(struct request *rq, const struct ucred *cred, const st
 
 	if (rq->d->audit && !audit_record(rq->d->audit, &who, o->op, request_subject(rq->req),
 					  0, r, r ? rq->err : NULL))
-		audit_anchor(rq->d);
+		audit_anchor_kernel(rq->d);
 }
 
 /*

@@ -401,11 +401,16 @@ int main(int argc, char **argv)
 		close_storage(&d);
 		return r ? 1 : 0;
 	}
-	control_events_open(&d);
 	t1 = now_ms();
 	r = control_load_all(&d);
 	if (r)
 		log_warn("%d key(s) could not be provisioned", r);
+	/*
+	 * The kernel's events from here on: joined before, the start-up's own
+	 * provisioning (an ADD event per key) overran the socket at scale,
+	 * and the events lost queued a second full reconciliation at once.
+	 */
+	control_events_open(&d);
 	l.sfd = signals_open();
 	if (l.sfd < 0) {
 		log_error("cannot open a signalfd: %m");

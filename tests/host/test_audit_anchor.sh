@@ -37,6 +37,33 @@ check "grown past the cut, the log verifies but reports the failed start check" 
 diag "$(head -c 400 "$work/v.out")"
 daemon_stop
 
+# A change cut short (the daemon killed while the keystore writes the new
+# key, after its intent record: the third keystore write of this run,
+# after the start checkpoint's and the intent's anchors), then its record
+# cut from the log: the
+# sealed copy covers the intent before anything changes, so this is found
+# too.  (The outcome record follows it only with the next request.)
+rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"
+daemon_bin=$top/build/tests/hsmkeyd-crash daemon_log=$work/crash.log \
+	daemon_wrap="env HSMKEY_CRASH_POINT=renamed HSMKEY_CRASH_COUNT=3" daemon_spawn
+wait_socket "$sock" "$daemon_pid"
+ctl create x --type aes-256-xts >/dev/null 2>&1
+wait "$daemon_pid"
+rc=$? daemon_pid=
+rm -f "$sock"
+check "the daemon died in the middle of creating x (exit 86)" test "$rc" = 86
+check "after the intent record of x" bash -c "tail -n 1 '$log' | grep -q '\"op\":\"request\",\"key\":\"x\"'"
+head -n -1 "$log" > "$work/cut" && cat "$work/cut" > "$log"
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts after the crash"
+check "the intent's record cut off is found at start (the keystore's copy)" grep -q \
+	'^<3>hsmkeyd: the audit log does not verify: the log ends at record .*records were removed from the end' \
+	"$work/hsmkeyd.log"
+check "and verify reports it" bash -c "
+	'$top/build/hsmkeyctl' --socket '$sock' audit verify > '$work/v.out' 2>&1 &&
+	grep -qE '[1-9][0-9]* failed start check' '$work/v.out'"
+daemon_stop
+
 # Power lost mid-write: a partial last line.
 rm -rf "$work/state"; cp -a "$work/good-state" "$work/state"
 last=$(tail -n 1 "$log")
