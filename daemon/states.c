@@ -37,19 +37,70 @@ static int kernel_follow(struct request *rq, const struct ks_key *key)
 	return r;
 }
 
+/*
+ * The keystore could not read or record @name's revocation (@err, worded
+ * in rq->err): a damaged or unwritable file must not keep the key usable,
+ * so the kernel copies of ours by that name are revoked all the same.
+ */
+static int revoke_by_name(struct request *rq, const char *name, int err)
+{
+	char why[sizeof(rq->err)];
+	struct kernel_key *held = NULL;
+	struct kernel *k;
+	size_t n = 0, done = 0;
+	int r;
+
+	memcpy(why, rq->err, sizeof(why));
+	r = reach_kernel(rq, &k);
+	if (r || !k)
+		return r ?: fail(rq, err, "%s (hsmkey.ko is not loaded: no kernel copy to revoke)",
+				 why);
+	r = kernel_held(k, &held, &n);
+	for (size_t i = 0; !r && i < n; i++) {
+		const struct kernel_key *kk = &held[i];
+
+		if (!kk->has_owner || memcmp(kk->owner, instance(rq->d), HSMKEY_OWNER_LEN) ||
+		    strcmp(kk->name, name) || kk->state == HSMKEY_STATE_REVOKED)
+			continue;
+		r = kernel_revoke(k, kk->id, kk->version);
+		done += !r;
+		r = r == -ENOKEY ? 0 : r;	/* gone meanwhile */
+	}
+	kernel_close(k);
+	free(held);
+	if (r)
+		return fail(rq, r, "%s; revoking its kernel copies failed too: %s", why,
+			    strerror(-r));
+	log_warn("key %s: %s; revoked its %zu kernel copies", name, why, done);
+	return fail(rq, err, "%s; its kernel copies were revoked (%zu)", why, done);
+}
+
 int op_revoke(struct request *rq)
 {
 	struct ks_key key;
 	const char *name;
-	int r = get_named_key(rq, false, &name, &key);
+	int r = get_name(rq, "name", &name);
 
 	if (r)
 		return r;
-	/* The keystore first: a key revoked there is never provisioned again. */
-	r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
+	r = get_key(rq, name, false, &key);
+	if (r == -ENOKEY)
+		return r;
+	/*
+	 * The keystore first: a key revoked there is never provisioned again.
+	 * Already revoked there, the kernel follows again (a revoke that did
+	 * not reach the kernel is retried by repeating it).
+	 */
+	if (!r && !ks_key_revoked(&key)) {
+		r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
+		if (r)
+			r = fail(rq, r, "cannot record the revocation of '%s': %s", name,
+				 strerror(-r));
+	}
 	if (r)
-		return fail(rq, r, "cannot record the revocation of '%s': %s", name, strerror(-r));
-	key.state = KS_REVOKED;
+		return revoke_by_name(rq, name, r);
+	if (!ks_key_revoked(&key))
+		key.state = KS_REVOKED;
 	r = kernel_follow(rq, &key);
 	if (r) {
 		char why[sizeof(rq->err)];

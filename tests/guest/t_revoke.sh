@@ -109,5 +109,17 @@ check "back in reach, the daemon converges: key c is revoked in the kernel" \
 	grep -q '^rev-c .* revoked *revoked' <(ctl list)
 check "and key e, revoked and waiting for its deletion, is revoked there too (not merely disabled)" \
 	grep -qE '^rev-e .* pending-deletion +revoked' <(ctl list)
+
+# A damaged key file must not keep its key usable: a revoke the keystore
+# cannot read or record still revokes the kernel's copies (by name).
+afalg=$top/tests/guest/afalg.py
+check "create key f (provisioned)" quiet ctl create rev-f --type aes-256-xts
+ftoken=$(ctl token rev-f)
+check "key f binds" test "$("$afalg" bind "$ftoken")" = ok
+printf 'x' | dd of="$work/state/keys/rev-f.json" bs=1 seek=40 conv=notrunc status=none
+check "revoking key f, its file damaged, fails, saying its kernel copy was revoked" \
+	bash -c "! '$top/build/hsmkeyctl' --socket '$sock' revoke rev-f > '$work/damaged.out' 2>&1 &&
+		 grep -q 'its kernel copies were revoked (1)' '$work/damaged.out'"
+check "and key f no longer binds (EKEYREVOKED)" test "$("$afalg" bind "$ftoken")" = EKEYREVOKED
 daemon_stop
 tap_done
