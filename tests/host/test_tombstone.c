@@ -226,6 +226,21 @@ TEST_F(tomb, accept_leaves_other_keys_as_they_are)
 	EXPECT_EQ(0, ks_set_state(self->ks, "other", KS_ACTIVE));
 }
 
+/* A copy of tests/host/data/@name in a new directory @dir. */
+static void data_copy(struct __test_metadata *_metadata, const char *name, char *dir)
+{
+	char cmd[512], here[256];
+	ssize_t n = readlink("/proc/self/exe", here, sizeof(here) - 1);
+
+	ASSERT_GT(n, 0);
+	here[n] = '\0';
+	*strrchr(here, '/') = '\0';	/* build/tests/host */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/%s/. %s && chmod 600 %s/master.key",
+		 here, name, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+}
+
 /*
  * What the release before tombstones wrote (tests/host/data/keystore-root2:
  * root record format 2, key k revoked, k.active its file from before):
@@ -234,17 +249,10 @@ TEST_F(tomb, accept_leaves_other_keys_as_they_are)
  */
 TEST(root_format2_is_upgraded_with_tombstones)
 {
-	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[512], here[256], path[96], buf[65536];
-	ssize_t n = readlink("/proc/self/exe", here, sizeof(here) - 1);
+	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[512], path[96], buf[65536];
 	struct keystore *ks;
 
-	ASSERT_GT(n, 0);
-	here[n] = '\0';
-	*strrchr(here, '/') = '\0';	/* build/tests/host */
-	ASSERT_NE(NULL, mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-root2/. %s && chmod 600 %s/master.key",
-		 here, dir, dir);
-	ASSERT_EQ(0, system(cmd));
+	data_copy(_metadata, "keystore-root2", dir);
 	snprintf(path, sizeof(path), "%s/root.json", dir);
 	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
 	ASSERT_NE(NULL, strstr(buf, "\"format\": 2"));
@@ -260,6 +268,202 @@ TEST(root_format2_is_upgraded_with_tombstones)
 	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
 	ASSERT_EQ(0, ks_open_flags(dir, NULL, KS_OPEN_ACCEPT, &ks));
 	expect_revoked(_metadata, ks, "k");
+	ks_close(ks);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/* STATE/tombs of a closed keystore, as found: its bytes, the count read. */
+static ssize_t tombs_read(const char *dir, uint8_t *buf, size_t size)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/tombs", dir);
+	return slurp(path, (char *)buf, size);
+}
+
+static void tombs_write(const char *dir, const uint8_t *buf, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/tombs", dir);
+	spit(path, (const char *)buf, len);
+}
+
+/* k revoked, the keystore closed: STATE/tombs holds its one entry. */
+static ssize_t revoke_and_close(struct __test_metadata *_metadata, FIXTURE_DATA(tomb) *self,
+				uint8_t *buf, size_t size)
+{
+	ssize_t n;
+
+	ASSERT_EQ(0, ks_set_state(self->ks, "k", KS_REVOKED));
+	ks_close(self->ks);
+	self->ks = NULL;
+	n = tombs_read(self->dir, buf, size);
+	EXPECT_EQ(KS_TOMB_LEN, n);
+	return n;
+}
+
+/* Refused, and refused also with the operator's word: revocation is final. */
+static void expect_refused(struct __test_metadata *_metadata, FIXTURE_DATA(tomb) *self)
+{
+	EXPECT_EQ(-EBADMSG, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(NULL, self->ks);
+	EXPECT_EQ(-EBADMSG, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	EXPECT_EQ(NULL, self->ks);
+}
+
+TEST_F(tomb, tombstone_file_cut_short_is_refused)
+{
+	uint8_t buf[256];
+	ssize_t n = revoke_and_close(_metadata, self, buf, sizeof(buf));
+
+	tombs_write(self->dir, buf, (size_t)n - 1);
+	expect_refused(_metadata, self);
+	tombs_write(self->dir, buf, 0);
+	expect_refused(_metadata, self);
+	tombs_write(self->dir, buf, (size_t)n);		/* restored: it opens */
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+}
+
+TEST_F(tomb, tombstone_entry_changed_is_refused)
+{
+	uint8_t buf[256];
+	ssize_t n = revoke_and_close(_metadata, self, buf, sizeof(buf));
+
+	buf[0] ^= 1;					/* another id */
+	tombs_write(self->dir, buf, (size_t)n);
+	expect_refused(_metadata, self);
+	buf[0] ^= 1;
+	buf[HSMKEY_ID_LEN] = KS_TOMB_DESTROYED;		/* another state */
+	tombs_write(self->dir, buf, (size_t)n);
+	expect_refused(_metadata, self);
+}
+
+TEST_F(tomb, tombstone_file_removed_is_refused)
+{
+	uint8_t buf[256];
+	char path[128];
+
+	revoke_and_close(_metadata, self, buf, sizeof(buf));
+	snprintf(path, sizeof(path), "%s/tombs", self->dir);
+	ASSERT_EQ(0, unlink(path));
+	expect_refused(_metadata, self);
+	/* A symbolic link in its place is not followed (-ELOOP). */
+	ASSERT_EQ(0, symlink("/dev/null", path));
+	EXPECT_GT(0, ks_open(self->dir, &self->ks));
+	EXPECT_GT(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
+	EXPECT_EQ(NULL, self->ks);
+}
+
+/*
+ * Entries appended beyond the count (an attacker's, or a change not
+ * counted) are ignored, cut off before the next append, and cannot lower
+ * a state: k stays revoked, "other" is not revoked by them either.
+ */
+TEST_F(tomb, entries_beyond_the_count_are_ignored_and_cut_off)
+{
+	const struct ks_entry *e = ks_index_find(&self->ks->index, "other");
+	uint8_t buf[256], other[HSMKEY_ID_LEN];
+	struct ks_key got;
+	ssize_t n;
+
+	ASSERT_NE(NULL, e);
+	memcpy(other, e->meta.id, HSMKEY_ID_LEN);
+	n = revoke_and_close(_metadata, self, buf, sizeof(buf));
+	memcpy(buf + n, buf, HSMKEY_ID_LEN);		/* k again, at no state */
+	buf[n + HSMKEY_ID_LEN] = 0;
+	memcpy(buf + n + KS_TOMB_LEN, other, HSMKEY_ID_LEN);
+	buf[n + KS_TOMB_LEN + HSMKEY_ID_LEN] = KS_TOMB_REVOKED;
+	tombs_write(self->dir, buf, (size_t)n + 2 * KS_TOMB_LEN + 5);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+	ASSERT_EQ(0, ks_get(self->ks, "other", false, &got));
+	EXPECT_EQ(KS_ACTIVE, got.state);
+	EXPECT_EQ(0, ks_tomb_find(&self->ks->tombs, other));
+	/* The next tombstone goes right after the counted one. */
+	ASSERT_EQ(0, ks_destroy(self->ks, "other"));
+	ks_close(self->ks);
+	self->ks = NULL;
+	EXPECT_EQ(2 * KS_TOMB_LEN, tombs_read(self->dir, buf, sizeof(buf)));
+	EXPECT_EQ(0, memcmp(buf + KS_TOMB_LEN, other, HSMKEY_ID_LEN));
+	EXPECT_EQ(KS_TOMB_DESTROYED, buf[KS_TOMB_LEN + HSMKEY_ID_LEN]);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "k");
+	EXPECT_EQ(-ENOENT, ks_get(self->ks, "other", false, &got));
+}
+
+/*
+ * A change that fails is not counted: the tombstone undone, the root
+ * record's count does not move, the next open does not see it, and the
+ * next tombstone takes its place in the file.
+ */
+TEST_F(tomb, an_undone_tombstone_is_not_counted)
+{
+	const struct ks_entry *e = ks_index_find(&self->ks->index, "k");
+	uint8_t buf[256];
+	struct ks_key got;
+	int prev;
+
+	ASSERT_NE(NULL, e);
+	ASSERT_EQ(0, ks_tomb_set(&self->ks->tombs, e->meta.id, KS_TOMB_REVOKED, &prev));
+	ks_tomb_undo(&self->ks->tombs, e->meta.id, prev);
+	ASSERT_EQ(0, ks_root_store(self->ks));
+	EXPECT_EQ(0, self->ks->tombs.count);
+	ks_close(self->ks);
+	EXPECT_EQ(KS_TOMB_LEN, tombs_read(self->dir, buf, sizeof(buf)));	/* on file, uncounted */
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	ASSERT_EQ(0, ks_get(self->ks, "k", false, &got));
+	EXPECT_EQ(KS_ACTIVE, got.state);
+	ASSERT_EQ(0, ks_set_state(self->ks, "other", KS_REVOKED));
+	ks_close(self->ks);
+	self->ks = NULL;
+	EXPECT_EQ(KS_TOMB_LEN, tombs_read(self->dir, buf, sizeof(buf)));
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	expect_revoked(_metadata, self->ks, "other");
+	ASSERT_EQ(0, ks_get(self->ks, "k", false, &got));
+	EXPECT_EQ(KS_ACTIVE, got.state);
+}
+
+/*
+ * What the release with tombstones in root.json wrote (tests/host/
+ * data/keystore-root3: root record format 3, key k revoked, k.active its
+ * file from before, d destroyed, d.destroyed its file): the first open
+ * moves the two tombstones to STATE/tombs and writes the root record as
+ * format 4; the old files put back stay revoked and destroyed.
+ */
+TEST(root_format3_is_upgraded_to_a_tombstone_file)
+{
+	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[512], path[96], buf[65536];
+	struct keystore *ks;
+	struct ks_key got;
+	struct stat st;
+
+	data_copy(_metadata, "keystore-root3", dir);
+	snprintf(path, sizeof(path), "%s/root.json", dir);
+	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_NE(NULL, strstr(buf, "\"format\": 3"));
+
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	expect_revoked(_metadata, ks, "k");
+	EXPECT_EQ(2, ks->tombs.n);
+	ks_close(ks);
+	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	EXPECT_NE(NULL, strstr(buf, "\"format\": 4"));
+	snprintf(path, sizeof(path), "%s/tombs", dir);
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(2 * KS_TOMB_LEN, st.st_size);
+	EXPECT_EQ(0600, st.st_mode & 0777);
+
+	snprintf(cmd, sizeof(cmd), "cp %s/k.active %s/keys/k.json && cp %s/d.destroyed %s/keys/d.json",
+		 dir, dir, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_open_flags(dir, NULL, KS_OPEN_ACCEPT, &ks));
+	expect_revoked(_metadata, ks, "k");
+	EXPECT_EQ(-ENOENT, ks_get(ks, "d", false, &got));
 	ks_close(ks);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
