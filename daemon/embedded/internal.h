@@ -189,7 +189,7 @@ int ks_tombfile_append(struct ks_tombs *tb, const uint8_t *id, int state);
 int ks_tombfile_sync(struct ks_tombs *tb);
 int ks_tombfile_load(struct ks_tombs *tb, int dirfd, const char *dir, uint64_t n,
 		     const uint8_t *hash);
-int ks_tombfile_create(struct ks_tombs *tb, int dirfd, const char *dir);
+int ks_tombfile_create(struct ks_tombs *tb, int dirfd);
 
 /* root.c */
 int ks_root_load(struct keystore *ks, const char *dir);

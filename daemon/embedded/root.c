@@ -123,7 +123,8 @@ static char *ks_root_plain(const struct keystore *ks, size_t *len)
 	return text;
 }
 
-int ks_root_store(struct keystore *ks)
+/* The root record sealed and written in place of the one on disk. */
+static int ks_root_write(struct keystore *ks)
 {
 	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], *sealed = NULL;
 	char h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1], h3[2 * KS_TAG_LEN + 1];
@@ -133,10 +134,6 @@ int ks_root_store(struct keystore *ks)
 	int r = -ENOMEM, n;
 
 	if (!plain || len > KS_ROOT_MAX)
-		goto out;
-	/* The tombstones it counts are on disk before it is. */
-	r = ks_tombfile_sync(&ks->tombs);
-	if (r)
 		goto out;
 	sealed = malloc(len);
 	hex = malloc(2 * len + 1);
@@ -169,6 +166,15 @@ out:
 	free(hex);
 	free(text);
 	return r;
+}
+
+int ks_root_store(struct keystore *ks)
+{
+	/* The tombstones it counts are on disk before it is. */
+	int r = ks->tombs.file ? ks_tombfile_sync(&ks->tombs) :
+				 ks_tombfile_create(&ks->tombs, ks->dirfd);
+
+	return r ? r : ks_root_write(ks);
 }
 
 static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
@@ -274,8 +280,6 @@ int ks_root_load(struct keystore *ks, const char *dir)
 		ks->gen.upgraded = true;
 		ks->root_format = 4;
 		r = ks_root_keys(ks);
-		if (!r)
-			r = ks_tombfile_create(&ks->tombs, ks->dirfd, dir);
 		return r ? r : ks_root_store(ks);
 	}
 	if (fd < 0)
@@ -325,9 +329,13 @@ int ks_root_load(struct keystore *ks, const char *dir)
 		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
 				 dir, KS_ROOT);
 	ks->root_format = format;
-	/* An older format's tombstones (format 3's, or none) go to a new STATE/tombs. */
-	r = format == 4 ? ks_tombfile_load(&ks->tombs, ks->dirfd, dir, tn, thash) :
-			  ks_tombfile_create(&ks->tombs, ks->dirfd, dir);
+	/*
+	 * An older format's tombstones (format 3's, or none) go to a new
+	 * STATE/tombs with the first root record written (ks_root_store()),
+	 * once the open is not refused: a root record put back from before
+	 * leaves the current file alone.
+	 */
+	r = format == 4 ? ks_tombfile_load(&ks->tombs, ks->dirfd, dir, tn, thash) : 0;
 	return r ? r : ks_root_keys(ks);
 }
 

@@ -191,7 +191,7 @@ int ks_tombfile_load(struct ks_tombs *tb, int dirfd, const char *dir, uint64_t n
  * record of an older format whose tombstones it takes over), synced; the
  * root record that counts them is written next.
  */
-int ks_tombfile_create(struct ks_tombs *tb, int dirfd, const char *dir)
+int ks_tombfile_create(struct ks_tombs *tb, int dirfd)
 {
 	uint8_t *buf = tb->n ? malloc(tb->n * KS_TOMB_LEN) : NULL;
 	int r = tb->n && !buf ? -ENOMEM : ks_tombfile_open(tb, dirfd, true);
@@ -210,8 +210,12 @@ int ks_tombfile_create(struct ks_tombs *tb, int dirfd, const char *dir)
 	if (!r && fsync(tb->fd) < 0)
 		r = -errno;
 	free(buf);
+	if (r && tb->file) {
+		close(tb->fd);		/* made again at the next root record write */
+		tb->file = false;
+	}
 	if (r)
-		return log_errno(-r, "cannot write %s/%s: %s", dir, KS_TOMBS, strerror(-r));
+		return log_errno(-r, "cannot write the keystore's %s: %s", KS_TOMBS, strerror(-r));
 	tb->count = tb->n;
 	tb->stored = 0;
 	tb->extra = tb->dirty = false;

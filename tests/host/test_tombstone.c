@@ -226,15 +226,24 @@ TEST_F(tomb, accept_leaves_other_keys_as_they_are)
 	EXPECT_EQ(0, ks_set_state(self->ks, "other", KS_ACTIVE));
 }
 
+/* The directory of this program, build/tests/host, in @here (256 bytes). */
+static const char *here_dir(struct __test_metadata *_metadata, char *here)
+{
+	ssize_t n = readlink("/proc/self/exe", here, 255);
+
+	EXPECT_GT(n, 0);
+	here[n > 0 ? n : 0] = '\0';
+	if (strrchr(here, '/'))
+		*strrchr(here, '/') = '\0';
+	return here;
+}
+
 /* A copy of tests/host/data/@name in a new directory @dir. */
 static void data_copy(struct __test_metadata *_metadata, const char *name, char *dir)
 {
 	char cmd[512], here[256];
-	ssize_t n = readlink("/proc/self/exe", here, sizeof(here) - 1);
 
-	ASSERT_GT(n, 0);
-	here[n] = '\0';
-	*strrchr(here, '/') = '\0';	/* build/tests/host */
+	here_dir(_metadata, here);
 	ASSERT_NE(NULL, mkdtemp(dir));
 	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/%s/. %s && chmod 600 %s/master.key",
 		 here, name, dir, dir);
@@ -436,7 +445,7 @@ TEST_F(tomb, an_undone_tombstone_is_not_counted)
  */
 TEST(root_format3_is_upgraded_to_a_tombstone_file)
 {
-	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[512], path[96], buf[65536];
+	char dir[] = "/tmp/hsmkey-tomb-XXXXXX", cmd[768], path[96], buf[65536], here[256];
 	struct keystore *ks;
 	struct ks_key got;
 	struct stat st;
@@ -456,6 +465,26 @@ TEST(root_format3_is_upgraded_to_a_tombstone_file)
 	ASSERT_EQ(0, stat(path, &st));
 	EXPECT_EQ(2 * KS_TOMB_LEN, st.st_size);
 	EXPECT_EQ(0600, st.st_mode & 0777);
+
+	/*
+	 * The format-3 root record put back after a later revocation: refused
+	 * (the generations), and STATE/tombs is left as it was, so putting the
+	 * current root record back is enough.
+	 */
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_set_state(ks, "other", KS_REVOKED));
+	ks_close(ks);
+	snprintf(cmd, sizeof(cmd), "cp %s/root.json %s/root.now && cp %s/../../../tests/host/data/keystore-root3/root.json %s/",
+		 dir, dir, here_dir(_metadata, here), dir);
+	ASSERT_EQ(0, system(cmd));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	ASSERT_EQ(0, stat(path, &st));
+	EXPECT_EQ(3 * KS_TOMB_LEN, st.st_size);
+	snprintf(cmd, sizeof(cmd), "mv %s/root.now %s/root.json", dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	expect_revoked(_metadata, ks, "other");
+	ks_close(ks);
 
 	snprintf(cmd, sizeof(cmd), "cp %s/k.active %s/keys/k.json && cp %s/d.destroyed %s/keys/d.json",
 		 dir, dir, dir, dir);
