@@ -57,13 +57,15 @@ struct ks_gen {
  * Tombstones (tomb.c): the final state of every key ever revoked or
  * destroyed, by id, sorted in memory; on disk in STATE/tombs (tombfile.c),
  * whose count and hash the root record seals.  KS_TOMBS_MAX bounds the
- * table (17 MiB of STATE/tombs when full): a key is only created while
- * every key could still get one (ks_create()).
+ * table: a key is only created while every key could still get one
+ * (ks_create()).  An id has at most two entries on file (revoked, then
+ * destroyed): 35 MiB of STATE/tombs at most.
  */
 #define KS_TOMB_REVOKED		1
 #define KS_TOMB_DESTROYED	2
 #define KS_TOMB_LEN		(HSMKEY_ID_LEN + 1)
 #define KS_TOMBS_MAX		(1u << 20)
+#define KS_TOMB_ENTRIES_MAX	(2 * KS_TOMBS_MAX)
 
 struct ks_tomb {
 	uint8_t id[HSMKEY_ID_LEN];

@@ -214,7 +214,7 @@ static int ks_tombs_parse(struct json_object *o, uint64_t *n, uint8_t *hash)
 
 	if (!json_object_object_get_ex(o, "tombs", &t) ||
 	    !json_object_is_type(t, json_type_object) ||
-	    jint(t, "n") < 0 || jint(t, "n") > KS_TOMBS_MAX ||
+	    jint(t, "n") < 0 || jint(t, "n") > KS_TOMB_ENTRIES_MAX ||
 	    hex_decode(jstr(t, "hash"), hash, KS_MAC_LEN))
 		return -EBADMSG;
 	*n = (uint64_t)jint(t, "n");
