@@ -536,6 +536,18 @@ TEST(table_rises_undoes_and_checks_what_it_reads)
 	ks_tomb_free(&tb);
 }
 
+/* At the bound (keys and tombstones, 2^20), no key is created: -ENOSPC, said in the log. */
+TEST_F(tomb, no_key_is_created_at_the_bound)
+{
+	size_t n = self->ks->tombs.n;
+
+	self->ks->tombs.n = KS_TOMBS_MAX - self->ks->index.n;	/* counted, not looked up */
+	EXPECT_EQ(-ENOSPC, ks_create(self->ks, "one-more", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	self->ks->tombs.n = KS_TOMBS_MAX - self->ks->index.n - 1;
+	EXPECT_EQ(0, ks_create(self->ks, "last", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	self->ks->tombs.n = n;
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t1;
