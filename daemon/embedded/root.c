@@ -3,8 +3,8 @@
  * The embedded keystore's root record, STATE/root.json: what must outlive
  * a master key replacement, sealed as one whole under the master key (the
  * secret keys are derived from, the daemon's own records, the key files'
- * generations, the count and hash of the tombstones); and the keystore's public identity,
- * STATE/instance.
+ * generations, the count and hash of the tombstones); and the keystore's
+ * public identity, STATE/instance.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -59,9 +59,9 @@ int ks_instance_load(struct keystore *ks, const char *dir)
  * every key change and request.  Format 1 held the secret alone, format
  * 2 the JSON without tombstones, format 3 the JSON, a zero byte and the
  * tombstones themselves in binary (17 bytes each, 3.4 MB of root.json at
- * 100,000): each is read, its tombstones written to STATE/tombs, and the
- * record written back as format 4 at open (ks_scan() gives a format 1/2
- * store's tombstones their first entries).
+ * 100,000): each is read, and written back as format 4 at open, its
+ * tombstones to STATE/tombs first (ks_scan() gives a format 1/2 store's
+ * tombstones their first entries).
  */
 #define KS_ROOT_MAX	16384		/* the JSON */
 #define KS_ROOT_FILE_MAX (2 * (KS_ROOT_MAX + 1 + (size_t)KS_TOMBS_MAX * KS_TOMB_LEN) + 512)

@@ -2,12 +2,13 @@
 /*
  * Tombstones: the ids of the keys that were revoked or destroyed, kept in
  * STATE/tombs (tombfile.c) for as long as the keystore lives, counted and
- * hashed by the sealed root record.  Revoked is
- * terminal: the generation sum refuses an older key file put back, but
- * the operator's recovery (KS_OPEN_ACCEPT) takes the files found, and
- * only a record outside those files can still say that a key found there
- * was revoked or destroyed.  17 bytes a key (id and final state), in a
- * sorted array: a lookup is a binary search, at most KS_TOMBS_MAX of them.
+ * hashed by the sealed root record.  Revoked is terminal: the generation
+ * sum refuses an older key file put back, but the operator's recovery
+ * (KS_OPEN_ACCEPT) takes the files found, and only a record outside those
+ * files can still say that a key found there was revoked or destroyed.
+ * In memory, 17 bytes a key (id and final state) in a sorted array: a
+ * lookup is a binary search, at most KS_TOMBS_MAX of them.  A change is
+ * appended to the file as it is made (ks_tomb_set()).
  */
 #include <errno.h>
 #include <stdlib.h>
