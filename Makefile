@@ -39,7 +39,7 @@ B := build
 LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/tomb.c \
-	    daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \
+	    daemon/embedded/tombfile.c daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \
 	    daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \

@@ -4,8 +4,9 @@
  * sees: the keystore itself, a key file in memory, and the calls each
  * layer offers the one above.  The layers, bottom up: master.c (master
  * key, KDF, sealing), record.c (one key file), tomb.c (the ids of
- * revoked and destroyed keys), root.c (the sealed root record: generations
- * and tombstones), index.c (metadata in memory), store.c (the
+ * revoked and destroyed keys), tombfile.c (them on disk, STATE/tombs),
+ * root.c (the sealed root record: generations, the tombstones' count
+ * and hash), index.c (metadata in memory), store.c (the
  * key directory as a whole), open.c (the state directory), keys.c
  * (operations on one key), backend.c (the backend adapter).
  */
@@ -30,6 +31,7 @@
 #define KS_SEALED_MAX	(HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX)
 #define KS_MAC_LEN	32
 #define KS_ROOT		"root.json"
+#define KS_TOMBS	"tombs"
 
 struct json_object;
 
@@ -53,14 +55,17 @@ struct ks_gen {
 
 /*
  * Tombstones (tomb.c): the final state of every key ever revoked or
- * destroyed, by id, sorted; sealed in the root record.  KS_TOMBS_MAX
- * bounds the table (17 MiB, 35 MiB of root.json when full): a key is
- * only created while every key could still get one (ks_create()).
+ * destroyed, by id, sorted in memory; on disk in STATE/tombs (tombfile.c),
+ * whose count and hash the root record seals.  KS_TOMBS_MAX bounds the
+ * table: a key is only created while every key could still get one
+ * (ks_create()).  An id has at most two entries on file (revoked, then
+ * destroyed): 35 MiB of STATE/tombs at most.
  */
 #define KS_TOMB_REVOKED		1
 #define KS_TOMB_DESTROYED	2
 #define KS_TOMB_LEN		(HSMKEY_ID_LEN + 1)
 #define KS_TOMBS_MAX		(1u << 20)
+#define KS_TOMB_ENTRIES_MAX	(2 * KS_TOMBS_MAX)
 
 struct ks_tomb {
 	uint8_t id[HSMKEY_ID_LEN];
@@ -70,6 +75,16 @@ struct ks_tomb {
 struct ks_tombs {
 	struct ks_tomb *t;
 	size_t n, cap;
+	/* STATE/tombs, when @file (a table without one stays in memory): */
+	bool file;
+	int fd;
+	uint64_t count;			/* its entries counted: the chain's length */
+	uint8_t hash[KS_MAC_LEN];	/* the chain over them */
+	uint64_t stored;		/* the count of the root record on disk */
+	bool extra;			/* entries beyond @count may follow */
+	bool dirty;			/* appended, not yet synced */
+	uint64_t undo_count;		/* before the last ks_tomb_set() */
+	uint8_t undo_hash[KS_MAC_LEN];
 };
 
 /* One key in the index (index.c): its authenticated metadata. */
@@ -168,9 +183,15 @@ int ks_tomb_find(const struct ks_tombs *tb, const uint8_t *id);
 int ks_tomb_set(struct ks_tombs *tb, const uint8_t *id, int state, int *prev);
 void ks_tomb_undo(struct ks_tombs *tb, const uint8_t *id, int prev);
 int ks_tomb_keep(const struct ks_tombs *tb, struct ks_key *meta, bool *forced);
-void ks_tomb_encode(const struct ks_tombs *tb, uint8_t *out);
 int ks_tomb_decode(struct ks_tombs *tb, const uint8_t *in, size_t n);
 void ks_tomb_free(struct ks_tombs *tb);
+
+/* tombfile.c */
+int ks_tombfile_append(struct ks_tombs *tb, const uint8_t *id, int state);
+int ks_tombfile_sync(struct ks_tombs *tb);
+int ks_tombfile_load(struct ks_tombs *tb, int dirfd, const char *dir, uint64_t n,
+		     const uint8_t *hash);
+int ks_tombfile_create(struct ks_tombs *tb, int dirfd);
 
 /* root.c */
 int ks_root_load(struct keystore *ks, const char *dir);

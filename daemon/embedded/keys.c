@@ -95,7 +95,8 @@ int ks_create(struct keystore *ks, const char *name, int type,
 		return -EEXIST;
 	/* Room for every key's tombstone, so that no revocation lacks one. */
 	if (ks->index.n + ks->tombs.n >= KS_TOMBS_MAX)
-		return -ENOSPC;
+		return log_errno(ENOSPC, "cannot create key %s: the keystore holds %zu keys and %zu tombstones, and every key must be able to get a tombstone (%u at most: a key revoked or destroyed keeps one for ever, so that no copy of its file makes it usable again): no new key can be created in this keystore",
+				 name, ks->index.n, ks->tombs.n, KS_TOMBS_MAX);
 	r = ks_absent(ks, name);
 	if (r != -ENOENT)
 		return r;

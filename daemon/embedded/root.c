@@ -3,8 +3,8 @@
  * The embedded keystore's root record, STATE/root.json: what must outlive
  * a master key replacement, sealed as one whole under the master key (the
  * secret keys are derived from, the daemon's own records, the key files'
- * generations, the tombstones); and the keystore's public identity,
- * STATE/instance.
+ * generations, the count and hash of the tombstones); and the keystore's
+ * public identity, STATE/instance.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -54,18 +54,22 @@ int ks_instance_load(struct keystore *ks, const char *dir)
  * one whole under the master key (sealed again when it changes): the
  * random secret that ks_derive() derives from, the daemon's own small
  * records (record_load/record_store: the audit anchor), the generations
- * and the tombstones.  The plaintext of format 3 is JSON, a zero byte,
- * then the tombstones in binary (17 bytes each, "tombs" of them: 1.7 MB
- * at 100,000, 3.4 MB of root.json).  Format 1 held the secret alone,
- * format 2 the JSON alone: both are read, and written back as format 3
- * at open (ks_scan() gives the tombstones their first entries).
+ * and, of the tombstones in STATE/tombs (tombfile.c), their number and
+ * hash: a few hundred bytes whatever their number, as it is written at
+ * every key change and request.  Format 1 held the secret alone, format
+ * 2 the JSON without tombstones, format 3 the JSON, a zero byte and the
+ * tombstones themselves in binary (17 bytes each, 3.4 MB of root.json at
+ * 100,000): each is read, and written back as format 4 at open, its
+ * tombstones to STATE/tombs first (ks_scan() gives a format 1/2 store's
+ * tombstones their first entries).
  */
 #define KS_ROOT_MAX	16384		/* the JSON */
 #define KS_ROOT_FILE_MAX (2 * (KS_ROOT_MAX + 1 + (size_t)KS_TOMBS_MAX * KS_TOMB_LEN) + 512)
 #define KS_RECORD_MAX	1024
 static const uint8_t ks_root_aad1[] = "hsmkey root v1";
 static const uint8_t ks_root_aad2[] = "hsmkey root v2";
-static const uint8_t ks_root_aad[] = "hsmkey root v3";
+static const uint8_t ks_root_aad3[] = "hsmkey root v3";
+static const uint8_t ks_root_aad[] = "hsmkey root v4";
 
 static int ks_root_keys(struct keystore *ks);
 
@@ -95,42 +99,41 @@ static struct json_object *ks_gen_json(const struct ks_gen *g)
 }
 
 /*
- * The plaintext of the root record: JSON holding the secret, then the
- * tombstones (*@json: the JSON's length); wipe it, then free.
+ * The plaintext of the root record: JSON holding the secret and the
+ * tombstones' count and hash; wipe it, then free.
  */
-static char *ks_root_plain(const struct keystore *ks, size_t *len, size_t *json)
+static char *ks_root_plain(const struct keystore *ks, size_t *len)
 {
 	const char *records = json_object_to_json_string_ext(ks->records, JSON_C_TO_STRING_PLAIN);
 	struct json_object *g = ks->gen.upgraded || ks->gen.upgrading ?
 				ks_gen_json(&ks->gen) : NULL;
 	const char *gen = g ? json_object_to_json_string_ext(g, JSON_C_TO_STRING_PLAIN) : "null";
-	size_t size = strlen(records) + strlen(gen) + 2 * KS_MASTER_LEN + 96;
-	size_t tombs = ks->tombs.n * KS_TOMB_LEN;
-	char hex[2 * KS_MASTER_LEN + 1], *text = malloc(size + tombs);
+	size_t size = strlen(records) + strlen(gen) + 4 * KS_MASTER_LEN + 128;
+	char hex[2 * KS_MASTER_LEN + 1], th[2 * KS_MAC_LEN + 1], *text = malloc(size);
 
 	if (text) {
 		hex_encode(ks->root, KS_MASTER_LEN, hex);
-		*json = (size_t)snprintf(text, size,
-					 "{\"root\":\"%s\",\"records\":%s,\"gen\":%s,\"tombs\":%zu}",
-					 hex, records, gen, ks->tombs.n);
+		hex_encode(ks->tombs.hash, KS_MAC_LEN, th);
+		*len = (size_t)snprintf(text, size,
+					"{\"root\":\"%s\",\"records\":%s,\"gen\":%s,\"tombs\":{\"n\":%llu,\"hash\":\"%s\"}}",
+					hex, records, gen, (unsigned long long)ks->tombs.count, th);
 		wipe(hex, sizeof(hex));
-		ks_tomb_encode(&ks->tombs, (uint8_t *)text + *json + 1);
-		*len = *json + 1 + tombs;
 	}
 	json_object_put(g);
 	return text;
 }
 
-int ks_root_store(struct keystore *ks)
+/* The root record sealed and written in place of the one on disk. */
+static int ks_root_write(struct keystore *ks)
 {
 	uint8_t nonce[KS_NONCE_LEN], tag[KS_TAG_LEN], *sealed = NULL;
 	char h1[2 * KS_MKID_LEN + 1], h2[2 * KS_NONCE_LEN + 1], h3[2 * KS_TAG_LEN + 1];
 	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
-	size_t len = 0, json = 0;
-	char *plain = ks_root_plain(ks, &len, &json), *hex = NULL, *text = NULL;
+	size_t len = 0;
+	char *plain = ks_root_plain(ks, &len), *hex = NULL, *text = NULL;
 	int r = -ENOMEM, n;
 
-	if (!plain || json > KS_ROOT_MAX)
+	if (!plain || len > KS_ROOT_MAX)
 		goto out;
 	sealed = malloc(len);
 	hex = malloc(2 * len + 1);
@@ -148,11 +151,13 @@ int ks_root_store(struct keystore *ks)
 	hex_encode(tag, sizeof(tag), h3);
 	hex_encode(sealed, len, hex);
 	n = snprintf(text, 2 * len + 256,
-		     "{ \"format\": 3, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
+		     "{ \"format\": 4, \"master\": \"%s\", \"nonce\": \"%s\", \"tag\": \"%s\", \"sealed\": \"%s\" }\n",
 		     h1, h2, h3, hex);
 	r = write_file_atomic(ks->dirfd, KS_ROOT, text, (size_t)n, 0600);
-	if (!r)
-		ks->root_format = 3;
+	if (!r) {
+		ks->root_format = 4;
+		ks->tombs.stored = ks->tombs.count;
+	}
 out:
 	if (plain)
 		wipe(plain, len);
@@ -161,6 +166,15 @@ out:
 	free(hex);
 	free(text);
 	return r;
+}
+
+int ks_root_store(struct keystore *ks)
+{
+	/* The tombstones it counts are on disk before it is. */
+	int r = ks->tombs.file ? ks_tombfile_sync(&ks->tombs) :
+				 ks_tombfile_create(&ks->tombs, ks->dirfd);
+
+	return r ? r : ks_root_write(ks);
 }
 
 static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
@@ -193,11 +207,27 @@ static int ks_gen_parse(struct json_object *o, struct ks_gen *g)
 	return 0;
 }
 
+/* Format 4's tombstones: the number of entries of STATE/tombs counted, their hash. */
+static int ks_tombs_parse(struct json_object *o, uint64_t *n, uint8_t *hash)
+{
+	struct json_object *t;
+
+	if (!json_object_object_get_ex(o, "tombs", &t) ||
+	    !json_object_is_type(t, json_type_object) ||
+	    jint(t, "n") < 0 || jint(t, "n") > KS_TOMB_ENTRIES_MAX ||
+	    hex_decode(jstr(t, "hash"), hash, KS_MAC_LEN))
+		return -EBADMSG;
+	*n = (uint64_t)jint(t, "n");
+	return 0;
+}
+
 /*
- * The root record's plaintext @plain (@len bytes, format 2 or 3) into
- * @ks: JSON, and in format 3 after it the tombstones it counts.
+ * The root record's plaintext @plain (@len bytes, format 2 to 4) into
+ * @ks: JSON, and in format 3 after it the tombstones it counts; in
+ * format 4, *@n entries of STATE/tombs hashing to @hash.
  */
-static int ks_root_parse(struct keystore *ks, int format, const char *plain, size_t len)
+static int ks_root_parse(struct keystore *ks, int format, const char *plain, size_t len,
+			 uint64_t *n, uint8_t *hash)
 {
 	struct json_object *o = json_tokener_parse(plain), *rec, *gen = NULL;
 	size_t json = strlen(plain);
@@ -205,6 +235,7 @@ static int ks_root_parse(struct keystore *ks, int format, const char *plain, siz
 	int r = -EBADMSG;
 
 	if (tombs < 0 || tombs > KS_TOMBS_MAX ||
+	    (format == 4 && (!o || ks_tombs_parse(o, n, hash))) ||
 	    len != (format == 3 ? json + 1 + (size_t)tombs * KS_TOMB_LEN : json) ||
 	    !o || !json_object_is_type(o, json_type_object) ||
 	    hex_decode(jstr(o, "root"), ks->root, KS_MASTER_LEN) ||
@@ -216,7 +247,8 @@ static int ks_root_parse(struct keystore *ks, int format, const char *plain, siz
 		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
 			goto out;
 	}
-	r = ks_tomb_decode(&ks->tombs, (const uint8_t *)plain + json + 1, (size_t)tombs);
+	r = format == 3 ? ks_tomb_decode(&ks->tombs, (const uint8_t *)plain + json + 1,
+					 (size_t)tombs) : 0;
 	if (r)
 		goto out;
 	json_object_put(ks->records);
@@ -234,6 +266,8 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	struct json_object *o;
 	const char *hex;
 	struct stat st;
+	uint8_t thash[KS_MAC_LEN];
+	uint64_t tn = 0;
 	char *text;
 	int fd, n, r, format;
 
@@ -244,7 +278,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 			return -EIO;
 		memset(&ks->gen, 0, sizeof(ks->gen));
 		ks->gen.upgraded = true;
-		ks->root_format = 3;
+		ks->root_format = 4;
 		r = ks_root_keys(ks);
 		return r ? r : ks_root_store(ks);
 	}
@@ -269,7 +303,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	hex = o ? jstr(o, "sealed") : NULL;
 	slen = hex ? strlen(hex) / 2 : 0;
 	sealed = slen ? malloc(slen + 1) : NULL;
-	r = !o || format < 1 || format > 3 || !sealed ||
+	r = !o || format < 1 || format > 4 || !sealed ||
 	    (format == 1 && slen != KS_MASTER_LEN) ||
 	    hex_decode(jstr(o, "master"), mkid, sizeof(mkid)) ||
 	    hex_decode(jstr(o, "nonce"), nonce, sizeof(nonce)) ||
@@ -282,10 +316,11 @@ int ks_root_load(struct keystore *ks, const char *dir)
 	else if (format == 1)
 		r = ks_gcm(master, false, ks_root_aad1, sizeof(ks_root_aad1), nonce, tag,
 			   sealed, ks->root, KS_MASTER_LEN);
-	else if (!(r = ks_gcm(master, false, format == 2 ? ks_root_aad2 : ks_root_aad,
+	else if (!(r = ks_gcm(master, false, format == 2 ? ks_root_aad2 :
+			      format == 3 ? ks_root_aad3 : ks_root_aad,
 			      sizeof(ks_root_aad), nonce, tag, sealed, sealed, (int)slen))) {
 		sealed[slen] = '\0';
-		r = ks_root_parse(ks, format, (const char *)sealed, slen);
+		r = ks_root_parse(ks, format, (const char *)sealed, slen, &tn, thash);
 	}
 	if (sealed)
 		wipe(sealed, slen);
@@ -294,7 +329,14 @@ int ks_root_load(struct keystore *ks, const char *dir)
 		return log_errno(EBADMSG, "%s/%s is damaged or not sealed under this master key",
 				 dir, KS_ROOT);
 	ks->root_format = format;
-	return ks_root_keys(ks);
+	/*
+	 * An older format's tombstones (format 3's, or none) go to a new
+	 * STATE/tombs with the first root record written (ks_root_store()),
+	 * once the open is not refused: a root record put back from before
+	 * leaves the current file alone.
+	 */
+	r = format == 4 ? ks_tombfile_load(&ks->tombs, ks->dirfd, dir, tn, thash) : 0;
+	return r ? r : ks_root_keys(ks);
 }
 
 /* Daemon record @name (backend.h): the length read, -ENOENT if none. */

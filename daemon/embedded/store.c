@@ -206,6 +206,7 @@ int ks_remove(struct keystore *ks, const char *name, uint64_t old)
 	char file[HSMKEY_NAME_MAX + 8];
 	uint64_t none;
 	int r, e, prev = 0;
+	bool gone;
 
 	r = id ? ks_tomb_set(&ks->tombs, id, KS_TOMB_DESTROYED, &prev) : 0;
 	if (!r)
@@ -216,15 +217,18 @@ int ks_remove(struct keystore *ks, const char *name, uint64_t old)
 		return r;
 	}
 	snprintf(file, sizeof(file), "%s.json", name);
-	if (unlinkat(ks->keysfd, file, 0) < 0 && errno != ENOENT)
+	gone = unlinkat(ks->keysfd, file, 0) == 0 || errno == ENOENT;
+	if (!gone) {
 		r = -errno;
-	else if (fsync(ks->keysfd) < 0)
-		r = -errno;
+		/* The file is still there: no destruction to keep a tombstone of. */
+		if (id)
+			ks_tomb_undo(&ks->tombs, id, prev);
+	} else if (fsync(ks->keysfd) < 0) {
+		r = -errno;	/* the file is gone all the same: so are its key and tombstone */
+	}
 	crash_point("key-removed");
-	if (r && id)
-		ks_tomb_undo(&ks->tombs, id, prev);
-	e = ks_gen_end(ks, !r);
-	if (!r)
+	e = ks_gen_end(ks, gone);
+	if (gone)
 		ks_index_remove(&ks->index, name);
 	return r ? r : e;
 }
@@ -574,8 +578,8 @@ static int ks_keep_revoked(struct keystore *ks, const char *name)
 
 /*
  * The directory accepted: every revoked key found has its tombstone (on
- * the first open of a format-2 root record, the ones it starts with, and
- * it is written anew as format 3), and the files of revoked keys that
+ * the first open of a format-1/2 root record, the ones it starts with),
+ * a root record of an older format is written anew as format 4, and the files of revoked keys that
  * said otherwise are written revoked (if that fails, reads keep them
  * revoked all the same).
  */
@@ -592,7 +596,7 @@ static int ks_scan_finish(struct keystore *ks, const char *dir, const struct ks_
 		r = ks_tomb_set(&ks->tombs, e->meta.id, KS_TOMB_REVOKED, &prev);
 		added = true;
 	}
-	if (!r && (added || ks->root_format < 3))
+	if (!r && (added || ks->root_format < 4))
 		r = ks_root_store(ks);
 	if (r)
 		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
