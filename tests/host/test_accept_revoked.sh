@@ -5,18 +5,9 @@
 # refuses to start, and when the operator then runs --accept-keystore the
 # key must stay revoked (or destroyed), the log naming the file.
 top=$(cd "$(dirname "$0")/../.." && pwd)
-work=$(mktemp -d)
-trap 'daemon_stop; rm -rf "$work"' EXIT
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 
-state_of() { ctl --json show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
-# expect_fail TEXT CMD...: fails, saying TEXT.
-expect_fail() {
-	local text=$1 out; shift
-	out=$("$@" 2>&1) && return 1
-	grep -q -- "$text" <<< "$out"
-}
 # unlisted NAME: the listing succeeds (the daemon answers) and NAME is not in it.
 unlisted() {
 	local out

@@ -7,13 +7,6 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 
-state_of() { ctl --json show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
-# expect_fail TEXT CMD...: fails, saying TEXT.
-expect_fail() {
-	local text=$1 out; shift
-	out=$("$@" 2>&1) && return 1
-	grep -q -- "$text" <<< "$out"
-}
 
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
 ctl create r --type aes-256-xts >/dev/null

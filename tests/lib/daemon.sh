@@ -12,6 +12,14 @@ if [[ -z ${work:-} ]]; then
 fi
 sock=$work/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+# state_of NAME: the key's state, as the daemon reports it.
+state_of() { ctl --json show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
+# expect_fail TEXT CMD...: fails, saying TEXT.
+expect_fail() {
+	local text=$1 out; shift
+	out=$("$@" 2>&1) && return 1
+	grep -q -- "$text" <<< "$out"
+}
 
 _exit_hooks=()
 # at_exit COMMAND: run COMMAND (evaluated then) when the test exits.
