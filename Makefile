@@ -133,10 +133,10 @@ $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # Tombstones (white-box: the table in daemon/embedded/internal.h).
-$(B)/tests/host/test_tombstone: tests/host/test_tombstone.c $(EMBEDDED:%.c=$(B)/%.o) \
-		$(B)/libhsmkey.a
+$(B)/tests/host/test_tombstone: tests/host/test_tombstone.c tests/host/keystore/files.h \
+		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # The keystore at 100,000 keys: open and list times (a measurement, run by hand).
 $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a

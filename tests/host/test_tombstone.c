@@ -17,35 +17,7 @@
 #include "util.h"
 #include "kselftest_harness.h"
 
-/* @path's bytes (up to 64 KiB), in a buffer of the caller's: its length, -1 if none. */
-static ssize_t slurp(const char *path, char *buf, size_t size)
-{
-	int fd = open(path, O_RDONLY);
-	int n = fd < 0 ? -1 : read_full(fd, buf, size - 1);
-
-	if (fd >= 0)
-		close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-static void spit(const char *path, const char *text, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	if (fd >= 0) {
-		write_full(fd, text, len);
-		close(fd);
-	}
-}
-
-static int count_key(const struct ks_key *key, void *arg)
-{
-	(void)key;
-	(*(int *)arg)++;
-	return 0;
-}
+#include "keystore/files.h"
 
 FIXTURE(tomb) {
 	char dir[64];
@@ -63,7 +35,7 @@ FIXTURE_SETUP(tomb)
 	ASSERT_EQ(0, ks_create(self->ks, "k", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
 	ASSERT_EQ(0, ks_create(self->ks, "other", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
 	snprintf(self->path, sizeof(self->path), "%s/keys/k.json", self->dir);
-	self->len = slurp(self->path, self->copy, sizeof(self->copy));
+	self->len = read_into(self->path, self->copy, sizeof(self->copy));
 	ASSERT_LT(0, self->len);
 }
 
@@ -105,7 +77,7 @@ TEST_F(tomb, revoked_key_file_from_before_stays_revoked)
 	ASSERT_EQ(0, ks_open_flags(self->dir, NULL, KS_OPEN_ACCEPT, &self->ks));
 	expect_revoked(_metadata, self->ks, "k");
 	/* The file itself was written again as revoked. */
-	ASSERT_LT(0, slurp(self->path, now, sizeof(now)));
+	ASSERT_LT(0, read_into(self->path, now, sizeof(now)));
 	EXPECT_NE(NULL, strstr(now, "\"state\": \"revoked\""));
 	ks_close(self->ks);
 	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
@@ -192,7 +164,7 @@ TEST_F(tomb, revocation_cut_short_is_finished)
 	cut_short(_metadata, self->ks, KS_TOMB_REVOKED);
 	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
 	expect_revoked(_metadata, self->ks, "k");
-	ASSERT_LT(0, slurp(self->path, now, sizeof(now)));
+	ASSERT_LT(0, read_into(self->path, now, sizeof(now)));
 	EXPECT_NE(NULL, strstr(now, "\"state\": \"revoked\""));
 }
 
@@ -263,13 +235,13 @@ TEST(root_format2_is_upgraded_with_tombstones)
 
 	data_copy(_metadata, "keystore-root2", dir);
 	snprintf(path, sizeof(path), "%s/root.json", dir);
-	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_LT(0, read_into(path, buf, sizeof(buf)));
 	ASSERT_NE(NULL, strstr(buf, "\"format\": 2"));
 
 	ASSERT_EQ(0, ks_open(dir, &ks));
 	expect_revoked(_metadata, ks, "k");
 	ks_close(ks);
-	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_LT(0, read_into(path, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "\"format\": 4"));
 
 	snprintf(cmd, sizeof(cmd), "cp %s/k.active %s/keys/k.json", dir, dir);
@@ -289,7 +261,7 @@ static ssize_t tombs_read(const char *dir, uint8_t *buf, size_t size)
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/tombs", dir);
-	return slurp(path, (char *)buf, size);
+	return read_into(path, (char *)buf, size);
 }
 
 static void tombs_write(const char *dir, const uint8_t *buf, size_t len)
@@ -452,14 +424,14 @@ TEST(root_format3_is_upgraded_to_a_tombstone_file)
 
 	data_copy(_metadata, "keystore-root3", dir);
 	snprintf(path, sizeof(path), "%s/root.json", dir);
-	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_LT(0, read_into(path, buf, sizeof(buf)));
 	ASSERT_NE(NULL, strstr(buf, "\"format\": 3"));
 
 	ASSERT_EQ(0, ks_open(dir, &ks));
 	expect_revoked(_metadata, ks, "k");
 	EXPECT_EQ(2, ks->tombs.n);
 	ks_close(ks);
-	ASSERT_LT(0, slurp(path, buf, sizeof(buf)));
+	ASSERT_LT(0, read_into(path, buf, sizeof(buf)));
 	EXPECT_NE(NULL, strstr(buf, "\"format\": 4"));
 	snprintf(path, sizeof(path), "%s/tombs", dir);
 	ASSERT_EQ(0, stat(path, &st));

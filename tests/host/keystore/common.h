@@ -16,36 +16,18 @@
 #include "util.h"
 #include "kselftest_harness.h"
 
+#include "files.h"
+
+/* @path's bytes in a buffer of its own (the next call reuses it). */
 static char *slurp(const char *path, size_t *len)
 {
 	static char buf[65536];
-	int fd = open(path, O_RDONLY);
-	int n = fd < 0 ? -1 : read_full(fd, buf, sizeof(buf) - 1);
+	ssize_t n = read_into(path, buf, sizeof(buf));
 
-	if (fd >= 0)
-		close(fd);
 	if (n < 0)
 		return NULL;
-	buf[n] = '\0';
 	*len = (size_t)n;
 	return buf;
-}
-
-static void spit(const char *path, const char *text, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	if (fd >= 0) {
-		write_full(fd, text, len);
-		close(fd);
-	}
-}
-
-static int count_key(const struct ks_key *key, void *arg)
-{
-	(void)key;
-	(*(int *)arg)++;
-	return 0;
 }
 
 FIXTURE(ks) {
