@@ -20,6 +20,7 @@ struct kernel_key {
 	bool has_owner;
 	uint8_t owner[HSMKEY_OWNER_LEN];
 	uint64_t bytes, requests;
+	int delivery;			/* enum hsmkey_delivery; 0: not said (old module) */
 };
 
 struct kernel_info {
@@ -46,6 +47,19 @@ void kernel_close(struct kernel *k);
 const char *kernel_errmsg(struct kernel *k);
 /* Provision @key, recorded as owned by keystore instance @owner. */
 int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner);
+/*
+ * End-to-end delivery (uapi/linux/hsmkey.h).  kernel_ephemeral() asks the
+ * module for an ephemeral ECDH key that may unwrap @uses versions: its
+ * handle and public point (HSMKEY_E2E_POINT_LEN bytes).  -ENOPKG: the
+ * kernel cannot do end-to-end delivery.  kernel_add_e2e() provisions @key
+ * (its verifier, never its material) with @wrapped (@wlen bytes, AES-KW
+ * under the key derived from ephemeral @handle and the HSM's @hpoint).
+ * -ESTALE: the ephemeral key expired or was used up; ask for another.
+ */
+int kernel_ephemeral(struct kernel *k, uint32_t uses, uint64_t *handle, uint8_t *point);
+int kernel_add_e2e(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
+		   uint64_t handle, const uint8_t *hpoint, const uint8_t *wrapped,
+		   uint32_t wlen);
 int kernel_set_policy(struct kernel *k, const struct ks_key *key);
 int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable);
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version);

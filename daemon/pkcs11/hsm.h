@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * One PKCS#11 token as the daemon sees it.  hsmkeyd never loads a PKCS#11
+ * module itself: each token is served by a helper process (hsmkeyd
+ * --pkcs11-helper), which loads the module, reads the PIN, logs in and
+ * makes every PKCS#11 call.  Software tokens hold a clear key in the
+ * calling process while they wrap it, a hung HSM blocks a call for ever,
+ * and a module that crashes takes its process with it: the helper is that
+ * process, hsmkeyd is not.  The daemon gives each call a deadline; a helper
+ * that misses it is killed and started again with backoff.
+ *
+ * Every call here blocks (it is a round trip to the helper) and is made
+ * only from worker threads.  Calls from several threads at once are fine:
+ * each takes a connection of its own to the helper, and each connection is
+ * a PKCS#11 session of its own there.
+ *
+ * Errors are -errno, and hsm_error() words the last one of the calling
+ * thread for the operator ("token 'a': CKR_DEVICE_ERROR"):
+ *   -EHOSTDOWN	the token cannot be reached (helper down, token absent,
+ *		device error); keys already in the kernel keep working
+ *   -ETIMEDOUT	the helper missed its deadline and was killed
+ *   -EACCES	the PIN is wrong, locked, expired or missing: the helper is
+ *		not started again until hsm_retry()
+ *   -ENOENT	no such object
+ *   -EEXIST	an object with that id is there already
+ *   -EOPNOTSUPP the token lacks a mechanism this needs (named by hsm_error())
+ *   -EMEDIUMTYPE an object to adopt is of the wrong type or length, or
+ *		cannot be wrapped (not extractable, or trusted wrapping only)
+ *   -EIO	any other PKCS#11 failure
+ *
+ * Names of the objects in a token (all CKA_TOKEN, CKA_PRIVATE):
+ *   a key version	CKO_SECRET_KEY, CKA_ID = key id (16) || be32(version),
+ *			CKA_LABEL "hsmkey:NAME:vVERSION"; CKK_AES for AES keys,
+ *			CKK_GENERIC_SECRET for XTS; SENSITIVE, EXTRACTABLE only
+ *			to be wrapped, no other use allowed
+ *   hsmkey:delivery	EC P-256 pair: ECDH with the kernel's ephemeral keys
+ *   hsmkey:record	HMAC-SHA256 key: the daemon's records (hsm_mac())
+ *   hsmkey:root	HMAC-SHA256 key: hsm_derive() and the verifiers
+ *   hsmkey:audit	Ed25519 pair: audit checkpoint signatures
+ *   hsmkey:instance	CKO_DATA, 16 bytes: hsm_instance()
+ *   hsmkey:anchor:N	CKO_DATA: the rollback anchor (hsm_anchor_*())
+ * hsm_open() makes the hsmkey:* objects a token lacks.
+ */
+#ifndef HSMKEY_PKCS11_HSM_H
+#define HSMKEY_PKCS11_HSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/hsmkey.h>
+
+#define HSM_POINT_LEN		65	/* 0x04 || X || Y, big endian */
+#define HSM_MAC_LEN		32
+#define HSM_SIG_LEN		64	/* Ed25519 */
+#define HSM_PUB_LEN		32
+#define HSM_ANCHOR_MAX		256
+/* RFC 3394 AES-KW of the material: 8 bytes more than the key. */
+#define HSM_WRAPPED_MAX		(HSMKEY_MATERIAL_MAX + 8)
+
+struct hsm;
+
+struct hsm_config {
+	const char *module;	/* PKCS#11 module path */
+	const char *token;	/* RFC 7512 pkcs11: URI selecting one token */
+	const char *pin_file;	/* the user PIN; NULL: $CREDENTIALS_DIRECTORY/pkcs11-pin */
+	unsigned int timeout_ms;	/* per call; 0: 10 s */
+	/*
+	 * Test-only: load the module in this process instead of a helper.
+	 * It exists as the memory scan's positive control (a software token
+	 * then shows the clear key in hsmkeyd's memory while it wraps).
+	 */
+	bool in_process;
+};
+
+enum hsm_state {
+	HSM_UP = 1,
+	HSM_DOWN,		/* unreachable; retried with backoff */
+	HSM_BAD_PIN,		/* refused the PIN; waits for hsm_retry() */
+};
+
+/*
+ * Start the token's helper.  Succeeds while the token is down (the helper
+ * is retried in the background, and calls fail -EHOSTDOWN until it is up);
+ * fails only on a configuration that can never work (no module file, a
+ * URI that does not parse).
+ */
+int hsm_open(const struct hsm_config *cfg, struct hsm **out);
+void hsm_close(struct hsm *h);
+/* The state and, unless up, why ("CKR_DEVICE_ERROR since 12:03:04"). */
+enum hsm_state hsm_state(struct hsm *h, char *why, size_t len);
+/* Start again now (after SIGHUP: a PIN file that was fixed). */
+void hsm_retry(struct hsm *h);
+/* The calling thread's last error, worded for the operator. */
+const char *hsm_error(void);
+/* The token's label as it reports it. */
+const char *hsm_label(struct hsm *h);
+
+/* A new random key version in the token. */
+int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		     int type, const char *name);
+/* A key version from @material (raw import: the daemon held it; wipe it). */
+int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		   int type, const char *name, const uint8_t *material);
+/*
+ * Adopt the one secret key labelled @label that the token already holds
+ * (made by the HSM's own tools): its type and length must match @type and
+ * it must be extractable; it is made sensitive (*@was_readable: it was not
+ * before) and renamed to ours.
+ */
+int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
+		  uint32_t version, int type, const char *name, bool *was_readable);
+/* Destroy every object holding the version (C_DestroyObject); -ENOENT: none. */
+int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version);
+/* 0 if the token holds the version, -ENOENT if not. */
+int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version);
+
+/*
+ * End-to-end delivery (uapi/linux/hsmkey.h): for the kernel's ephemeral
+ * public key @kpoint, the token's hsmkey:delivery point into @hpoint and
+ * each version of @req wrapped under the key both sides derive for it.
+ * The helper derives and wraps inside the token: no key is in clear here.
+ */
+struct hsm_wrap_req {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+	int type;
+};
+
+struct hsm_wrapped {
+	uint8_t blob[HSM_WRAPPED_MAX];
+	uint32_t len;
+};
+
+int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
+			const struct hsm_wrap_req *req, size_t n,
+			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out);
+
+/* HMAC-SHA256 of @msg under hsmkey:record (the daemon's records). */
+int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]);
+/*
+ * @len (<= 64) bytes for @label's purpose: HMAC-SHA256 under hsmkey:root
+ * of label || counter.  Used for the daemon's own secrets (the audit log's
+ * MAC key, each version's verifier), never for a data key.
+ */
+int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len);
+/* Ed25519 signature of @msg under hsmkey:audit, and its public key. */
+int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
+	     uint8_t pub[HSM_PUB_LEN]);
+int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN]);
+/* The rollback anchor: the newest hsmkey:anchor:N; -ENOENT if none. */
+int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len);
+/* Make hsmkey:anchor:@n (@n > the stored one), then remove the older. */
+int hsm_anchor_store(struct hsm *h, uint64_t n, const void *buf, size_t len);
+
+#endif
