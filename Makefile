@@ -29,9 +29,10 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon \
 	  -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
-	  $(shell pkg-config --cflags libnl-genl-3.0 json-c 2>/dev/null)
+	  $(shell pkg-config --cflags libnl-genl-3.0 json-c p11-kit-1 2>/dev/null)
 LIBNL := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
-LIBS_D := $(LIBNL) -lcrypto -ljson-c -ldevmapper -lkeyutils
+LIBS_D := $(LIBNL) -lcrypto -ljson-c -ldevmapper -lkeyutils -ldl -lpthread \
+	  $(shell pkg-config --libs p11-kit-1 2>/dev/null)
 LIBS_C := -ljson-c -lcrypto
 
 B := build
@@ -41,7 +42,11 @@ LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/tomb.c \
 	    daemon/embedded/tombfile.c daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \
 	    daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/backend.c
-DAEMON := daemon/main.c $(EMBEDDED) daemon/kernel.c daemon/clients.c \
+# The PKCS#11 backend (daemon/pkcs11/hsm.h): the token helper process and
+# the daemon's side of it, then the backend adapter over it.
+PKCS11_HELPER :=
+PKCS11_BACKEND :=
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \

@@ -21,6 +21,9 @@ packages=(
 	clang libclang-rt-14-dev
 	# what the tests drive
 	cryptsetup-bin dmsetup keyutils util-linux python3 iproute2 fio
+	# the PKCS#11 backend: p11-kit (URIs, the proxy and the RPC server),
+	# SoftHSM2 as the token, PyKCS11 and pkcs11-tool as reference clients
+	libp11-kit-dev p11-kit p11-kit-modules softhsm2 python3-pykcs11 opensc
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"
