@@ -8,6 +8,7 @@
 #include <net/genetlink.h>
 #include "aead.h"
 #include "dev.h"
+#include "e2e.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
@@ -92,6 +93,7 @@ static void __exit hsmkey_exit(void)
 	hsmkey_aead_unregister();
 	hsmkey_skcipher_unregister();
 	hsmkey_dev_exit();
+	hsmkey_e2e_exit();
 	hsmkey_netlink_exit();
 	unregister_pm_notifier(&hsmkey_pm_nb);
 	hsmkey_keys_exit();
