@@ -314,6 +314,10 @@ static int e2e_kat(void)
 	err = PTR_ERR_OR_ZERO(kpp);
 	if (!err) {
 		err = e2e_kpp_shared(kpp, e2e_kat_hpoint, z);
+		if (!err)
+			pr_info("end-to-end delivery over %s and %s\n",
+				crypto_tfm_alg_driver_name(crypto_kpp_tfm(kpp)),
+				crypto_skcipher_driver_name(kw));
 		crypto_free_kpp(kpp);
 	}
 	if (!err) {
@@ -325,6 +329,8 @@ static int e2e_kat(void)
 	for (i = 0; !err && i < sizeof(material); i++)
 		if (material[i] != 0x40 + i)
 			err = -EBADMSG;
+	if (!err)
+		pr_info("end-to-end delivery self-test passed\n");
 	crypto_free_skcipher(kw);
 	memzero_explicit(z, sizeof(z));
 	memzero_explicit(kek, sizeof(kek));
