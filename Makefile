@@ -46,7 +46,8 @@ EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/to
 # the daemon's side of it, then the backend adapter over it.
 PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/helper_main.c \
 		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
-		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c
+		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
+		 daemon/pkcs11/calls.c
 PKCS11_BACKEND :=
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \

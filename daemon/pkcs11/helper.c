@@ -71,8 +71,7 @@ static int64_t now_ms(void)
 	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
-static int fail(struct hsm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct hsm *h, int err, const char *fmt, ...)
+int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
 {
 	int n = snprintf(last_error, sizeof(last_error), "token '%s': ", h->label);
 	va_list ap;
@@ -98,8 +97,8 @@ static int not_up(struct hsm *h)
 
 	since_text(h, text, sizeof(text));
 	if (h->state == HSM_BAD_PIN)
-		return fail(h, -EACCES, "the PIN was refused (%s); nothing was changed", text);
-	return fail(h, -EHOSTDOWN, "unreachable (%s); keys already loaded keep working", text);
+		return hsm_fail(h, -EACCES, "the PIN was refused (%s); nothing was changed", text);
+	return hsm_fail(h, -EHOSTDOWN, "unreachable (%s); keys already loaded keep working", text);
 }
 
 static void close_idle(struct hsm *h)
@@ -226,7 +225,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 		helper_down(h, gen, HSM_DOWN, "the helper does not take connections");
 	pthread_mutex_unlock(&h->lock);
 	if (fd < 0)
-		return fail(h, -EHOSTDOWN, "the helper does not take connections");
+		return hsm_fail(h, -EHOSTDOWN, "the helper does not take connections");
 
 	r = exchange(fd, req, rep, deadline);
 	pthread_mutex_lock(&h->lock);
@@ -244,10 +243,10 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	if (fd >= 0)
 		close(fd);
 	if (r == -ETIMEDOUT)
-		return fail(h, r, "no answer within %u ms: the helper was killed and is started again",
+		return hsm_fail(h, r, "no answer within %u ms: the helper was killed and is started again",
 			    h->timeout_ms);
 	if (r)
-		return fail(h, -EHOSTDOWN, "the helper exited during the call");
+		return hsm_fail(h, -EHOSTDOWN, "the helper exited during the call");
 	return 0;
 }
 
@@ -268,7 +267,7 @@ static int local_call(struct hsm *h, const struct hp_request *req, struct hp_rep
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s)
-			return fail(h, -ENOMEM, "out of memory");
+			return hsm_fail(h, -ENOMEM, "out of memory");
 		s->srv = h->srv;
 	}
 	hp_serve(s, req, rep);
@@ -287,13 +286,12 @@ static int local_call(struct hsm *h, const struct hp_request *req, struct hp_rep
 	return 0;
 }
 
-/* One request and its reply; the reply's error is worded for hsm_error(). */
-static int call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
+int hsm_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
 {
 	int r = h->in_process ? local_call(h, req, rep) : remote_call(h, req, rep);
 
 	if (!r && rep->err)
-		r = fail(h, rep->err, "%s", rep->why);
+		r = hsm_fail(h, rep->err, "%s", rep->why);
 	return r;
 }
 
@@ -378,13 +376,16 @@ static void *supervise(void *arg)
 	struct hsm *h = arg;
 	struct timespec ts;
 	int64_t wait;
-	int status;
+	siginfo_t si;
 
 	pthread_mutex_lock(&h->lock);
 	while (!h->closing) {
-		if (h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == h->pid) {
+		/* Only an exit: a stopped helper is the deadline's business. */
+		memset(&si, 0, sizeof(si));
+		if (h->pid > 0 && !waitid(P_PID, h->pid, &si, WEXITED | WNOHANG) &&
+		    si.si_pid == h->pid) {
 			h->pid = 0;	/* reaped: helper_down must not kill its number */
-			helper_down(h, h->gen, WIFEXITED(status) && WEXITSTATUS(status) == 3 ?
+			helper_down(h, h->gen, si.si_code == CLD_EXITED && si.si_status == 3 ?
 				    HSM_BAD_PIN : HSM_DOWN, "the helper exited");
 		}
 		if (h->state != HSM_UP &&
@@ -414,21 +415,21 @@ static int check_config(const struct hsm_config *cfg, struct hsm *h)
 	int r;
 
 	if (!cfg->module || !cfg->token || access(cfg->module, R_OK))
-		return fail(h, -ENOENT, "no PKCS#11 module %s", cfg->module ?: "(none)");
+		return hsm_fail(h, -ENOENT, "no PKCS#11 module %s", cfg->module ?: "(none)");
 	if (snprintf(h->init.module, sizeof(h->init.module), "%s", cfg->module) >=
 	    (int)sizeof(h->init.module) ||
 	    snprintf(h->init.uri, sizeof(h->init.uri), "%s", cfg->token) >=
 	    (int)sizeof(h->init.uri) ||
 	    snprintf(h->init.pin_file, sizeof(h->init.pin_file), "%s", cfg->pin_file ?: "") >=
 	    (int)sizeof(h->init.pin_file))
-		return fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
+		return hsm_fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
 	uri = p11_kit_uri_new();
 	if (!uri)
 		return -ENOMEM;
 	r = p11_kit_uri_parse(cfg->token, P11_KIT_URI_FOR_TOKEN, uri);
 	p11_kit_uri_free(uri);
 	if (r != P11_KIT_URI_OK)
-		return fail(h, -EINVAL, "%s: %s", cfg->token, p11_kit_uri_message(r));
+		return hsm_fail(h, -EINVAL, "%s: %s", cfg->token, p11_kit_uri_message(r));
 	return 0;
 }
 
@@ -551,223 +552,4 @@ void hsm_retry(struct hsm *h)
 const char *hsm_label(struct hsm *h)
 {
 	return h->label;
-}
-
-/* ---- the operations: a request each ---- */
-
-static struct hp_request *new_request(uint32_t op)
-{
-	struct hp_request *req = malloc(sizeof(*req));
-
-	if (req)
-		memset(req, 0, offsetof(struct hp_request, data.buf));
-	if (req)
-		req->op = op;
-	return req;
-}
-
-static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t version, int type,
-		    const char *name, const char *label, const uint8_t *material,
-		    bool *was_readable)
-{
-	struct hp_request *req = new_request(op);
-	struct hp_reply *rep = malloc(sizeof(*rep));
-	int r = -ENOMEM;
-
-	if (!req || !rep)
-		goto out;
-	r = fail(h, -EINVAL, "name or label too long");
-	memcpy(req->key.id, id, HSMKEY_ID_LEN);
-	req->key.version = version;
-	req->key.type = type;
-	if (snprintf(req->key.name, HP_NAME_MAX, "%s", name ?: "") >= HP_NAME_MAX ||
-	    snprintf(req->key.label, HP_LABEL_MAX, "%s", label ?: "") >= HP_LABEL_MAX)
-		goto out;
-	if (material)
-		memcpy(req->key.material, material, key_type_len(type));
-	r = call(h, req, rep);
-	if (!r && was_readable)
-		*was_readable = rep->was_readable;
-out:
-	if (req)
-		wipe(req, sizeof(*req) - sizeof(req->data.buf));
-	free(req);
-	free(rep);
-	return r;
-}
-
-int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
-		     int type, const char *name)
-{
-	return key_call(h, HP_GENERATE, id, version, type, name, NULL, NULL, NULL);
-}
-
-int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
-		   int type, const char *name, const uint8_t *material)
-{
-	if (!key_type_len(type))
-		return fail(h, -EINVAL, "no key type %d", type);
-	return key_call(h, HP_IMPORT, id, version, type, name, NULL, material, NULL);
-}
-
-int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
-		  uint32_t version, int type, const char *name, bool *was_readable)
-{
-	return key_call(h, HP_ADOPT, id, version, type, name, label, NULL, was_readable);
-}
-
-int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
-{
-	return key_call(h, HP_DESTROY, id, version, 0, NULL, NULL, NULL, NULL);
-}
-
-int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
-{
-	return key_call(h, HP_FIND, id, version, 0, NULL, NULL, NULL, NULL);
-}
-
-int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
-			const struct hsm_wrap_req *req, size_t n,
-			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out)
-{
-	struct hp_request *q;
-	struct hp_reply *rep;
-	int r = -ENOMEM;
-
-	if (n < 1 || n > HSMKEY_BATCH_MAX)
-		return fail(h, -EINVAL, "a batch of %zu keys", n);
-	q = new_request(HP_WRAP);
-	rep = malloc(sizeof(*rep));
-	if (q && rep) {
-		memcpy(q->wrap.kpoint, kpoint, HSM_POINT_LEN);
-		q->wrap.n = n;
-		memcpy(q->wrap.req, req, n * sizeof(*req));
-		r = call(h, q, rep);
-		if (!r && rep->wrap.n != n)
-			r = fail(h, -EIO, "the helper wrapped %u keys of %zu", rep->wrap.n, n);
-	}
-	if (!r) {
-		memcpy(hpoint, rep->wrap.hpoint, HSM_POINT_LEN);
-		memcpy(out, rep->wrap.out, n * sizeof(*out));
-	}
-	free(q);
-	free(rep);
-	return r;
-}
-
-/* MAC, DERIVE, SIGN, INSTANCE and the anchor: @in out, the reply back. */
-static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, size_t len,
-		     struct hp_reply **out)
-{
-	struct hp_request *req;
-	int r;
-
-	if (len > HP_DATA_MAX)
-		return fail(h, -EMSGSIZE, "a message of %zu bytes (at most %d)", len, HP_DATA_MAX);
-	req = new_request(op);
-	*out = malloc(sizeof(**out));
-	if (!req || !*out) {
-		free(req);
-		free(*out);
-		*out = NULL;
-		return -ENOMEM;
-	}
-	req->data.n = num;
-	req->data.len = len;
-	if (len)
-		memcpy(req->data.buf, in, len);
-	r = call(h, req, *out);
-	free(req);
-	if (r) {
-		free(*out);
-		*out = NULL;
-	}
-	return r;
-}
-
-int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN])
-{
-	struct hp_reply *rep;
-	int r = data_call(h, HP_MAC, 0, msg, len, &rep);
-
-	if (!r && rep->data.len != HSM_MAC_LEN)
-		r = fail(h, -EIO, "a MAC of %u bytes", rep->data.len);
-	if (!r)
-		memcpy(mac, rep->data.buf, HSM_MAC_LEN);
-	free(rep);
-	return r;
-}
-
-int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len)
-{
-	struct hp_reply *rep;
-	int r;
-
-	if (len < 1 || len > 64)
-		return fail(h, -EINVAL, "cannot derive %zu bytes", len);
-	r = data_call(h, HP_DERIVE, len, label, strlen(label), &rep);
-	if (!r && rep->data.len != len)
-		r = fail(h, -EIO, "derived %u bytes of %zu", rep->data.len, len);
-	if (!r)
-		memcpy(out, rep->data.buf, len);
-	if (rep)
-		wipe(rep->data.buf, sizeof(rep->data.buf) < 64 ? sizeof(rep->data.buf) : 64);
-	free(rep);
-	return r;
-}
-
-int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
-	     uint8_t pub[HSM_PUB_LEN])
-{
-	struct hp_reply *rep;
-	int r = data_call(h, HP_SIGN, 0, msg, len, &rep);
-
-	if (!r) {
-		memcpy(sig, rep->sign.sig, HSM_SIG_LEN);
-		memcpy(pub, rep->sign.pub, HSM_PUB_LEN);
-	}
-	free(rep);
-	return r;
-}
-
-int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN])
-{
-	struct hp_reply *rep;
-	int r = data_call(h, HP_INSTANCE, 0, NULL, 0, &rep);
-
-	if (!r && rep->data.len != HSMKEY_OWNER_LEN)
-		r = fail(h, -EIO, "an instance id of %u bytes", rep->data.len);
-	if (!r)
-		memcpy(out, rep->data.buf, HSMKEY_OWNER_LEN);
-	free(rep);
-	return r;
-}
-
-int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len)
-{
-	struct hp_reply *rep;
-	int r = data_call(h, HP_ANCHOR_LOAD, 0, NULL, 0, &rep);
-
-	if (!r && rep->data.len > *len)
-		r = fail(h, -EMSGSIZE, "an anchor of %u bytes", rep->data.len);
-	if (!r) {
-		*n = rep->data.n;
-		*len = rep->data.len;
-		memcpy(buf, rep->data.buf, rep->data.len);
-	}
-	free(rep);
-	return r;
-}
-
-int hsm_anchor_store(struct hsm *h, uint64_t n, const void *buf, size_t len)
-{
-	struct hp_reply *rep;
-	int r;
-
-	if (len > HSM_ANCHOR_MAX)
-		return fail(h, -EMSGSIZE, "an anchor of %zu bytes (at most %d)", len,
-			    HSM_ANCHOR_MAX);
-	r = data_call(h, HP_ANCHOR_STORE, n, buf, len, &rep);
-	free(rep);
-	return r;
 }

@@ -109,6 +109,11 @@ int hp_instance(struct hp_session *s, struct hp_data *out);
 int hp_anchor_load(struct hp_session *s, struct hp_data *out);
 int hp_anchor_store(struct hp_session *s, const struct hp_data *in);
 
+/* helper.c: one request to the token, the error worded for hsm_error() */
+struct hsm;
+int hsm_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep);
+int hsm_fail(struct hsm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* helper_main.c: the helper process's entry (hsmkeyd --pkcs11-helper FD). */
 int hsm_helper_main(const char *fd);
 

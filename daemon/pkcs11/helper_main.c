@@ -86,7 +86,11 @@ static int receive_fd(int ctl)
 static void harden(void)
 {
 	struct rlimit no_core = { 0, 0 };
+	sigset_t none;
 
+	/* The daemon's blocked signals (its signalfd's) survive exec. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	prctl(PR_SET_DUMPABLE, 0);
 	setrlimit(RLIMIT_CORE, &no_core);
 	/* A module whose peer died must not kill us with SIGPIPE (F19). */

@@ -476,6 +476,20 @@ static pid_t helper_pid(pid_t other)
 	return pid;
 }
 
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (f && fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		st = p[2];
+	if (f)
+		fclose(f);
+	return st;
+}
+
 static int count_fds(void)
 {
 	struct dirent *e;
@@ -584,6 +598,9 @@ static void test_kill(void)
 	ok(count_fds() <= fds, "no descriptor leaked (%d, was %d)", count_fds(), fds);
 
 	kill(pid2, SIGSTOP);
+	/* A stop is asynchronous: the helper could answer one more call. */
+	for (i = 0; i < 100 && proc_state(pid2) != 'T'; i++)
+		usleep(10000);
 	t0 = now_s();
 	r = hsm_instance(h, inst);
 	ok(r == -ETIMEDOUT && now_s() - t0 < 2.0, "helper stopped: -ETIMEDOUT in %.2f s (deadline 1 s)",
