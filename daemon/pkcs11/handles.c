@@ -46,16 +46,20 @@ static bool lookup(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE *
 	return found;
 }
 
-static void insert(struct hp_handle *t, size_t cap, const uint8_t *vid, CK_OBJECT_HANDLE h)
+/* 1 if @vid is new to the table, 0 if its entry was updated. */
+static int insert(struct hp_handle *t, size_t cap, const uint8_t *vid, CK_OBJECT_HANDLE h)
 {
+	bool fresh;
 	size_t i;
 
 	for (i = slot_of(vid, cap); t[i].used && memcmp(t[i].vid, vid, HP_VID_LEN);
 	     i = (i + 1) & (cap - 1))
 		;
+	fresh = !t[i].used;
 	memcpy(t[i].vid, vid, HP_VID_LEN);
 	t[i].h = h;
 	t[i].used = true;
+	return fresh;
 }
 
 void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE h)
@@ -76,13 +80,25 @@ void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HAN
 		srv->handles = t;
 		srv->handles_cap = cap;
 	}
-	insert(srv->handles, srv->handles_cap, vid, h);
-	srv->handles_n++;
+	srv->handles_n += insert(srv->handles, srv->handles_cap, vid, h);
 out:
 	pthread_mutex_unlock(&srv->handles_lock);
 }
 
-/* After a destruction: forget them all (rare; they are found again). */
+/* After a destruction: the entry stays, naming no handle (0). */
+void hp_handle_forget(struct hp_server *srv, const uint8_t *vid)
+{
+	size_t i;
+
+	pthread_mutex_lock(&srv->handles_lock);
+	for (i = srv->handles_cap ? slot_of(vid, srv->handles_cap) : 0;
+	     srv->handles_cap && srv->handles[i].used; i = (i + 1) & (srv->handles_cap - 1))
+		if (!memcmp(srv->handles[i].vid, vid, HP_VID_LEN))
+			srv->handles[i].h = CK_INVALID_HANDLE;
+	pthread_mutex_unlock(&srv->handles_lock);
+}
+
+/* All of them, when the module is closed. */
 void hp_handles_forget(struct hp_server *srv)
 {
 	pthread_mutex_lock(&srv->handles_lock);
@@ -101,7 +117,7 @@ bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_ID, id, sizeof(id)),
 	};
 
-	if (!lookup(s->srv, vid, h))
+	if (!lookup(s->srv, vid, h) || *h == CK_INVALID_HANDLE)
 		return false;
 	return s->srv->p->C_GetAttributeValue(s->h, *h, t, ARRAY_SIZE(t)) == CKR_OK &&
 	       cls == CKO_SECRET_KEY && t[1].ulValueLen == HP_VID_LEN &&

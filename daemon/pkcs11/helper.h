@@ -94,6 +94,7 @@ int hp_key_find(struct hp_session *s, const struct hp_key *k);
 /* handles.c: a key version's CKA_ID is its id and be32(version) */
 #define HP_VID_LEN	(HSMKEY_ID_LEN + 4)
 void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE h);
+void hp_handle_forget(struct hp_server *srv, const uint8_t *vid);
 void hp_handles_forget(struct hp_server *srv);
 bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE *h);
 int hp_handles_load(struct hp_session *s);

@@ -374,7 +374,7 @@ int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
 		return r;
 	if (!found)
 		return hp_failf(s, -ENOENT, "no key version %u", k->version);
-	hp_handles_forget(s->srv);
+	hp_handle_forget(s->srv, vid);
 	for (i = 0; i < found; i++) {
 		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
 		if (rv != CKR_OK)
