@@ -219,7 +219,8 @@ static void test_names(struct hsm *h)
 	      "a = s.getAttributeValue(o, [P.CKA_KEY_TYPE, P.CKA_VALUE_LEN, P.CKA_SENSITIVE, "
 	      "P.CKA_EXTRACTABLE, P.CKA_ENCRYPT, P.CKA_WRAP, P.CKA_DERIVE, P.CKA_TOKEN, "
 	      "P.CKA_PRIVATE])\n"
-	      "print(int(a == [P.CKK_GENERIC_SECRET, 64, True, True, False, False, False, True, True]))'") == 1,
+	      "print(int(a == [P.CKK_GENERIC_SECRET, 64, True, True, False, False, False, True, "
+	      "True]))'") == 1,
 	   "its attributes: GENERIC_SECRET 64, sensitive, extractable, no use, token, private");
 	r = hsm_key_generate(h, id, 9, HSMKEY_TYPE_AES_128_GCM, "disk");
 	ok(!r && sh("softhsm_py t1 <<< 'o = s.findObjects([(P.CKA_LABEL, \"hsmkey:disk:v9\")])[0]\n"
