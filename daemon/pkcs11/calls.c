@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The operations of hsm.h, each one request to the token's helper (or to
+ * the module in this process, in_process mode): the request filled and
+ * bounded here, the reply's fields copied out.  Raw material passes here
+ * only for hsm_key_import(), and its request is wiped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+static struct hp_request *new_request(uint32_t op)
+{
+	struct hp_request *req = malloc(sizeof(*req));
+
+	if (req)
+		memset(req, 0, offsetof(struct hp_request, data.buf));
+	if (req)
+		req->op = op;
+	return req;
+}
+
+static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t version, int type,
+		    const char *name, const char *label, const uint8_t *material,
+		    bool *was_readable)
+{
+	struct hp_request *req = new_request(op);
+	struct hp_reply *rep = malloc(sizeof(*rep));
+	int r = -ENOMEM;
+
+	if (!req || !rep)
+		goto out;
+	r = hsm_fail(h, -EINVAL, "name or label too long");
+	memcpy(req->key.id, id, HSMKEY_ID_LEN);
+	req->key.version = version;
+	req->key.type = type;
+	if (snprintf(req->key.name, HP_NAME_MAX, "%s", name ?: "") >= HP_NAME_MAX ||
+	    snprintf(req->key.label, HP_LABEL_MAX, "%s", label ?: "") >= HP_LABEL_MAX)
+		goto out;
+	if (material)
+		memcpy(req->key.material, material, key_type_len(type));
+	r = hsm_call(h, req, rep);
+	if (!r && was_readable)
+		*was_readable = rep->was_readable;
+out:
+	if (req)
+		wipe(req, sizeof(*req) - sizeof(req->data.buf));
+	free(req);
+	free(rep);
+	return r;
+}
+
+int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		     int type, const char *name)
+{
+	return key_call(h, HP_GENERATE, id, version, type, name, NULL, NULL, NULL);
+}
+
+int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		   int type, const char *name, const uint8_t *material)
+{
+	if (!key_type_len(type))
+		return hsm_fail(h, -EINVAL, "no key type %d", type);
+	return key_call(h, HP_IMPORT, id, version, type, name, NULL, material, NULL);
+}
+
+int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
+		  uint32_t version, int type, const char *name, bool *was_readable)
+{
+	return key_call(h, HP_ADOPT, id, version, type, name, label, NULL, was_readable);
+}
+
+int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
+{
+	return key_call(h, HP_DESTROY, id, version, 0, NULL, NULL, NULL, NULL);
+}
+
+int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
+{
+	return key_call(h, HP_FIND, id, version, 0, NULL, NULL, NULL, NULL);
+}
+
+int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
+			const struct hsm_wrap_req *req, size_t n,
+			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out)
+{
+	struct hp_request *q;
+	struct hp_reply *rep;
+	int r = -ENOMEM;
+
+	if (n < 1 || n > HSMKEY_BATCH_MAX)
+		return hsm_fail(h, -EINVAL, "a batch of %zu keys", n);
+	q = new_request(HP_WRAP);
+	rep = malloc(sizeof(*rep));
+	if (q && rep) {
+		memcpy(q->wrap.kpoint, kpoint, HSM_POINT_LEN);
+		q->wrap.n = n;
+		memcpy(q->wrap.req, req, n * sizeof(*req));
+		r = hsm_call(h, q, rep);
+		if (!r && rep->wrap.n != n)
+			r = hsm_fail(h, -EIO, "the helper wrapped %u keys of %zu", rep->wrap.n, n);
+	}
+	if (!r) {
+		memcpy(hpoint, rep->wrap.hpoint, HSM_POINT_LEN);
+		memcpy(out, rep->wrap.out, n * sizeof(*out));
+	}
+	free(q);
+	free(rep);
+	return r;
+}
+
+/* MAC, DERIVE, SIGN, INSTANCE and the anchor: @in out, the reply back. */
+static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, size_t len,
+		     struct hp_reply **out)
+{
+	struct hp_request *req;
+	int r;
+
+	if (len > HP_DATA_MAX)
+		return hsm_fail(h, -EMSGSIZE, "a message of %zu bytes (at most %d)", len, HP_DATA_MAX);
+	req = new_request(op);
+	*out = malloc(sizeof(**out));
+	if (!req || !*out) {
+		free(req);
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	req->data.n = num;
+	req->data.len = len;
+	if (len)
+		memcpy(req->data.buf, in, len);
+	r = hsm_call(h, req, *out);
+	free(req);
+	if (r) {
+		free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_MAC, 0, msg, len, &rep);
+
+	if (!r && rep->data.len != HSM_MAC_LEN)
+		r = hsm_fail(h, -EIO, "a MAC of %u bytes", rep->data.len);
+	if (!r)
+		memcpy(mac, rep->data.buf, HSM_MAC_LEN);
+	free(rep);
+	return r;
+}
+
+int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len)
+{
+	struct hp_reply *rep;
+	int r;
+
+	if (len < 1 || len > 64)
+		return hsm_fail(h, -EINVAL, "cannot derive %zu bytes", len);
+	r = data_call(h, HP_DERIVE, len, label, strlen(label), &rep);
+	if (!r && rep->data.len != len)
+		r = hsm_fail(h, -EIO, "derived %u bytes of %zu", rep->data.len, len);
+	if (!r)
+		memcpy(out, rep->data.buf, len);
+	if (rep)
+		wipe(rep->data.buf, sizeof(rep->data.buf) < 64 ? sizeof(rep->data.buf) : 64);
+	free(rep);
+	return r;
+}
+
+int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
+	     uint8_t pub[HSM_PUB_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_SIGN, 0, msg, len, &rep);
+
+	if (!r) {
+		memcpy(sig, rep->sign.sig, HSM_SIG_LEN);
+		memcpy(pub, rep->sign.pub, HSM_PUB_LEN);
+	}
+	free(rep);
+	return r;
+}
+
+int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_INSTANCE, 0, NULL, 0, &rep);
+
+	if (!r && rep->data.len != HSMKEY_OWNER_LEN)
+		r = hsm_fail(h, -EIO, "an instance id of %u bytes", rep->data.len);
+	if (!r)
+		memcpy(out, rep->data.buf, HSMKEY_OWNER_LEN);
+	free(rep);
+	return r;
+}
+
+int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len)
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_ANCHOR_LOAD, 0, NULL, 0, &rep);
+
+	if (!r && rep->data.len > *len)
+		r = hsm_fail(h, -EMSGSIZE, "an anchor of %u bytes", rep->data.len);
+	if (!r) {
+		*n = rep->data.n;
+		*len = rep->data.len;
+		memcpy(buf, rep->data.buf, rep->data.len);
+	}
+	free(rep);
+	return r;
+}
+
+int hsm_anchor_store(struct hsm *h, uint64_t n, const void *buf, size_t len)
+{
+	struct hp_reply *rep;
+	int r;
+
+	if (len > HSM_ANCHOR_MAX)
+		return hsm_fail(h, -EMSGSIZE, "an anchor of %zu bytes (at most %d)", len,
+			    HSM_ANCHOR_MAX);
+	r = data_call(h, HP_ANCHOR_STORE, n, buf, len, &rep);
+	free(rep);
+	return r;
+}
