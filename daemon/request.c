@@ -117,9 +117,20 @@ static const char *kernel_state_name(const struct kernel_key *kk)
 	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
 }
 
+/* The path the material came by; NULL from a module that does not say. */
+static const char *delivery_name(int delivery)
+{
+	return delivery == HSMKEY_DELIVERY_TRANSPORT ? "transport" :
+	       delivery == HSMKEY_DELIVERY_E2E ? "hsm-wrapped" : NULL;
+}
+
 void add_kernel_fields(struct json_object *o, const struct kernel_key *kk)
 {
 	if (kk) {
+		const char *delivery = delivery_name(kk->delivery);
+
+		if (delivery)
+			json_object_object_add(o, "delivery", json_object_new_string(delivery));
 		json_object_object_add(o, "bindings", json_object_new_int64(kk->bindings));
 		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk->bytes));
 		json_object_object_add(o, "requests", json_object_new_int64((int64_t)kk->requests));
