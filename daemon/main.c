@@ -380,9 +380,17 @@ int main(int argc, char **argv)
 	log_init("hsmkeyd", cfg.verbose);
 	harden();
 
-	t0 = now_ms();
-	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0))
+	/* Before any thread: a token's supervisor thread starts in open_storage(). */
+	l.sfd = signals_open();
+	if (l.sfd < 0) {
+		log_error("cannot open a signalfd: %m");
 		return 1;
+	}
+	t0 = now_ms();
+	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0)) {
+		close(l.sfd);
+		return 1;
+	}
 	if (!d.audit && opt.accept) {
 		log_error("--accept-keystore needs the key storage reachable");
 		close_storage(&d);
@@ -404,11 +412,6 @@ int main(int argc, char **argv)
 	 * and the events lost queued a second full reconciliation at once.
 	 */
 	control_events_open(&d);
-	l.sfd = signals_open();
-	if (l.sfd < 0) {
-		log_error("cannot open a signalfd: %m");
-		goto err_storage;
-	}
 	l.lfd = control_listen(d.socket_path);
 	if (l.lfd < 0)
 		goto err_signals;
@@ -442,7 +445,6 @@ err_listen:
 	unlink(d.socket_path);
 err_signals:
 	close(l.sfd);
-err_storage:
 	close_storage(&d);
 	return 1;
 }
