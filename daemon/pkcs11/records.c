@@ -400,7 +400,7 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	if (f)
 		sum_sub(sum, f->mac);
 	sum_add(sum, mac);
-	crash_point("p11-written");
+	crash_point(strcmp(file, P11_RECORDS) ? "p11-key-written" : "p11-records-written");
 	r = anchor(st, gen, st->n + !f, sum) ?: put(st, file, mac);
 	if (r) {
 		/* The file is ahead of the anchor: the next load finishes it. */
@@ -428,7 +428,7 @@ int p11_file_remove(struct p11_store *st, const char *file)
 	st->generation++;
 	memcpy(st->sum, sum, HSM_MAC_LEN);
 	drop(st, file);
-	crash_point("p11-anchored");
+	crash_point("p11-key-anchored");
 	if (unlinkat(st->dirfd, file, 0) < 0)
 		log_warn("pkcs11 store: cannot remove %s (%m): the next start removes it", file);
 	return 0;

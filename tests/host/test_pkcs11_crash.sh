@@ -38,7 +38,7 @@ ctl create base --type aes-256-xts >/dev/null
 daemon_stop
 
 check "the daemon dies after writing a new key's record, before anchoring it" \
-	crash_run p11-written create fresh --type aes-128-gcm
+	crash_run p11-key-written create fresh --type aes-128-gcm
 daemon_start || fail "hsmkeyd starts after the crash"
 check "... the change is finished at start, not refused" grep -q "anchoring the interrupted change of fresh.key" "$work/hsmkeyd.log"
 check "... the new key is there" test "$(state_of fresh)" = active
@@ -46,17 +46,24 @@ check "... the old one too" test "$(state_of base)" = active
 daemon_stop
 
 check "the daemon dies after rewriting a record (revoke), before anchoring it" \
-	crash_run p11-written revoke base
+	crash_run p11-key-written revoke base
 daemon_start || fail "hsmkeyd starts after the second crash"
 check "... the key is revoked" test "$(state_of base)" = revoked
 daemon_stop
 
 check "the daemon dies after anchoring a destruction, before removing the record" \
-	crash_run p11-anchored schedule-deletion fresh
+	crash_run p11-key-anchored schedule-deletion fresh
 daemon_start || fail "hsmkeyd starts after the third crash"
 check "... the removal is finished at start" grep -q "finishing the interrupted removal of fresh.key" "$work/hsmkeyd.log"
 check "... the key is gone" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^fresh '"
 check "... and its record file too" test ! -e "$work/state/pkcs11/fresh.key"
 check "... the other key is still there" test "$(state_of base)" = revoked
+daemon_stop
+
+check "the daemon dies after writing its own records (the audit anchor), before anchoring them" \
+	crash_run p11-records-written list
+daemon_start || fail "hsmkeyd starts after the fourth crash"
+check "... the change is finished at start" grep -q "anchoring the interrupted change of records" "$work/hsmkeyd.log"
+check "... and the audit log verifies" quiet ctl audit verify
 daemon_stop
 tap_done
