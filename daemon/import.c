@@ -84,7 +84,7 @@ static int adopt(struct request *rq, int type, const char *from)
 		return fail(rq, r, "the HSM holds no secret key labelled as %s names (or more than one)",
 			    from);
 	if (r == -EMEDIUMTYPE)
-		return fail(rq, r, "the key %s names is not a %s key, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
+		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
 			    from, key_type_name(type));
 	if (r)
 		return fail(rq, r, "cannot adopt %s: %s", from, strerror(-r));

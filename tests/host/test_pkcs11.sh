@@ -70,7 +70,7 @@ check "... renamed to ours" test "$(softhsm_count_label hk hsmkey:k3:v1)$(sofths
 check "... and made sensitive (it was readable)" test "$(attr hsmkey:k3:v1 CKA_SENSITIVE)" = True
 softhsm_secret hk short-aes aes "$(head -c 16 /dev/urandom | od -An -tx1 -v | tr -d ' \n')"
 check "adopting a key of the wrong type is refused, naming why" \
-	expect_fail "is not a aes-256-xts key" ctl import k4 --type aes-256-xts --from 'pkcs11:object=short-aes'
+	expect_fail "is not of type aes-256-xts" ctl import k4 --type aes-256-xts --from 'pkcs11:object=short-aes'
 check "... and records nothing" expect_fail "no key named" ctl show k4
 check "adopting a label the token lacks is refused" \
 	expect_fail "no secret key labelled" ctl import k4 --type aes-128-gcm --from 'pkcs11:object=nothing'
@@ -163,4 +163,20 @@ daemon_stop
 after=$(cd "$work/state" && find pkcs11 -type f ! -name .lock | sort | xargs sha256sum)
 check "... and nothing in the state directory changed" test "$before" = "$after"
 check "... nor in the token" test "$objs" = "$(softhsm_py hk <<<'print(len(s.findObjects([])))')"
+
+# the operator's recovery: an older copy taken as current, on purpose
+daemon_conf=$work/p11.conf
+rm -rf "$work/state"
+cp -a "$work/old" "$work/state"
+accept() {
+	"$top/build/hsmkeyd" --config "$work/p11.conf" --state-dir "$work/state" \
+		--socket "$work/x.sock" --accept-keystore 2>>"$work/hsmkeyd.log"
+}
+check "hsmkeyd --accept-keystore takes an older copy as current" accept
+daemon_start || fail "hsmkeyd starts on the accepted copy"
+check "... whose keys are those of the copy" bash -c "
+	out=\$('$top/build/hsmkeyctl' --socket '$sock' list) && grep -q '^k2 ' <<< \"\$out\" &&
+	! grep -q '^k5 ' <<< \"\$out\""
+check "... and the acceptance is in the audit log" grep -q '"op":"keystore-accept"' "$work/state/audit.log"
+daemon_stop
 tap_done
