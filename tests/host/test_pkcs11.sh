@@ -163,6 +163,17 @@ daemon_stop
 after=$(cd "$work/state" && find pkcs11 -type f ! -name .lock | sort | xargs sha256sum)
 check "... and nothing in the state directory changed" test "$before" = "$after"
 check "... nor in the token" test "$objs" = "$(softhsm_py hk <<<'print(len(s.findObjects([])))')"
+daemon_start || fail "hsmkeyd starts (degraded) with a wrong PIN, again"
+softhsm_pin_file "$work/badpin"
+kill -HUP "$daemon_pid"
+up=
+for _ in $(seq 100); do
+	ctl --json status 2>/dev/null | grep -q '"backend":"up"' && { up=1; break; }
+	sleep 0.1
+done
+check "the PIN file fixed and SIGHUP: the daemon recovers without a restart" test -n "$up"
+check "... and key requests work again" quiet ctl create k6 --type aes-128-gcm
+daemon_stop
 
 # the operator's recovery: an older copy taken as current, on purpose
 daemon_conf=$work/p11.conf
