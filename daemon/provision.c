@@ -12,9 +12,6 @@
 #include "provision.h"
 #include "util.h"
 
-/* The kernel's and the HSM's public keys: 0x04 || X || Y (uapi, end-to-end delivery). */
-#define E2E_POINT_LEN	65
-
 static int unreachable(struct request *rq, int r)
 {
 	return fail(rq, r, "hsmkey.ko is loaded but cannot be reached: %s (is hsmkeyd in another network namespace, or denied netlink?)",
@@ -76,7 +73,7 @@ static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *ke
 static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *keys, size_t n)
 {
 	struct backend *be = rq->d->be;
-	uint8_t kpoint[E2E_POINT_LEN], hpoint[E2E_POINT_LEN];
+	uint8_t kpoint[HSMKEY_E2E_POINT_LEN], hpoint[HSMKEY_E2E_POINT_LEN];
 	struct ks_wrap_req *req = calloc(n, sizeof(*req));
 	struct ks_wrapped *w = calloc(n, sizeof(*w));
 	size_t done = 0;
@@ -90,7 +87,7 @@ static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *
 		if (r == -ENOPKG)
 			return fail(rq, r, "hsmkey.ko cannot take keys wrapped end to end (no ecdh-nist-p256 or kw(aes) in this kernel): the pkcs11 backend's keys cannot be provisioned");
 		if (r) {
-			r = fail(rq, r, "the kernel gave no ephemeral key: %s", strerror(-r));
+			r = fail(rq, r, "the kernel gave no ephemeral key: %s", kernel_errmsg(k));
 			break;
 		}
 		r = be->ops->wrap_for_kernel(be, kpoint, req + done, n - done, hpoint, w + done);
