@@ -194,6 +194,11 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 	if (pb->n + meta->current > HSMKEY_BATCH_MAX)
 		provision_batch_flush(pb);
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
+		struct kernel_key kk;
+
+		/* Held already (a reconciliation): no wrap spent on it. */
+		if (!kernel_get(pb->k, meta->id, v, &kk))
+			continue;
 		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &pb->keys[pb->n]);
 		if (r == -ENOENT)
 			r = 0;
