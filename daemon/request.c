@@ -18,10 +18,25 @@ int fail(struct request *rq, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	char why[200];
+
 	va_start(ap, fmt);
 	vsnprintf(rq->err, sizeof(rq->err), fmt, ap);
 	va_end(ap);
-	return -abs(err);
+	/* An unreachable HSM: the one message that says so, and what still works. */
+	err = -abs(err);
+	if ((err == -EHOSTDOWN || err == -ETIMEDOUT || err == -EACCES) && rq->d &&
+	    rq->d->be->ops->health) {
+		int h = rq->d->be->ops->health(rq->d->be, why, sizeof(why));
+
+		if (h == -EACCES)
+			snprintf(rq->err, sizeof(rq->err), "the HSM refused the PIN (%s): nothing was changed; fix pin_file and send hsmkeyd SIGHUP",
+				 why);
+		else if (h)
+			snprintf(rq->err, sizeof(rq->err), "the HSM is unreachable (%s); keys already loaded keep working",
+				 why);
+	}
+	return err;
 }
 
 int get_name(struct request *rq, const char *field, const char **out)

@@ -63,6 +63,10 @@ static void print_status(struct json_object *reply, const char *arg)
 	printf("daemon:   hsmkeyd %s, pid %lld\n", proto_str(reply, "daemon_version"),
 	       (long long)pid);
 	printf("keystore: %s (%s)\n", proto_str(reply, "state_dir"), proto_str(reply, "keystore"));
+	if (proto_str(reply, "backend"))
+		printf("backend:  %s%s%s\n", proto_str(reply, "backend"),
+		       proto_str(reply, "backend_reason") ? ": " : "",
+		       proto_str(reply, "backend_reason") ?: "");
 	if (json_object_get_boolean(json_object_object_get(k, "loaded"))) {
 		proto_int(k, "keys", &nkeys);
 		printf("kernel:   hsmkey.ko %s, %lld key versions, xts(hsmaes) over %s\n",
