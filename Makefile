@@ -148,6 +148,20 @@ $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
 
+# The memory scanner (any process, as root) and its test subjects:
+# tests/host/test_memscan.sh, and the PKCS#11 backend's scans of hsmkeyd.
+$(B)/tests/memscan: tests/lib/memscan.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(B)/tests/memscan_target: tests/host/memscan_target.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+$(B)/tests/p11_inproc: tests/host/p11_inproc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl
+
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
@@ -179,6 +193,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
+	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * memscan_target LEN: the memory scanner's test subject (test_memscan.sh).
+ * A scanner that finds nothing proves nothing unless it is known to find a
+ * key where one is, so this process puts a random key where a daemon's key
+ * could end up: on its stack, in its heap, in a private anonymous mapping,
+ * and split across a page boundary of a shared mapping (a memfd).  It prints
+ *   ready PID key HEX stack ADDR heap ADDR mmap ADDR split ADDR
+ * then reads commands on stdin: "wipe" wipes every copy (prints "wiped"),
+ * end of input exits.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define PAGE	4096
+
+int main(int argc, char **argv)
+{
+	uint8_t key[64], *heap, *map, *split;
+	size_t len = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
+	char line[64];
+	int fd;
+
+	if (len < 16 || len > sizeof(key) || getrandom(key, len, 0) != (ssize_t)len)
+		return 2;
+	heap = malloc(PAGE);
+	map = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fd = memfd_create("memscan-split", MFD_CLOEXEC);
+	if (!heap || map == MAP_FAILED || fd < 0 || ftruncate(fd, 2 * PAGE))
+		return 2;
+	split = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (split == MAP_FAILED)
+		return 2;
+	memcpy(heap + 100, key, len);
+	memcpy(map + 200, key, len);
+	/* Half the key at the end of the first page, half at the start of the next. */
+	memcpy(split + PAGE - len / 2, key, len);
+	printf("ready %d key ", getpid());
+	for (size_t i = 0; i < len; i++)
+		printf("%02x", key[i]);
+	printf(" stack %p heap %p mmap %p split %p\n", (void *)key, (void *)(heap + 100),
+	       (void *)(map + 200), (void *)(split + PAGE - len / 2));
+	fflush(stdout);
+	while (fgets(line, sizeof(line), stdin)) {
+		if (strcmp(line, "wipe\n"))
+			continue;
+		explicit_bzero(key, sizeof(key));
+		explicit_bzero(heap, PAGE);
+		explicit_bzero(map, PAGE);
+		explicit_bzero(split, 2 * PAGE);
+		printf("wiped\n");
+		fflush(stdout);
+	}
+	return 0;
+}
