@@ -246,7 +246,12 @@ clean:
 print-kver:
 	@echo $(KVER)
 
-bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client
+bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate
+
+# SoftHSM's own rate for the delivery calls: the PKCS#11 provisioning baseline.
+$(B)/bench/pkcs11_rate: bench/pkcs11_rate.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl -lcrypto
 
 $(B)/bench/scale_client: bench/scale_client.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
