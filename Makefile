@@ -193,7 +193,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
-	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc \
+	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

@@ -193,12 +193,15 @@ static void login(CK_SESSION_HANDLE s, const char *pin_file)
 {
 	char pin[256];
 	FILE *f = fopen(pin_file, "r");
+	CK_RV rv;
 
 	if (!f || !fgets(pin, sizeof(pin), f))
 		die("cannot read the PIN file", 0, 2);
 	fclose(f);
-	ck("C_Login", p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strcspn(pin, "\r\n")));
+	rv = p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strcspn(pin, "\r\n"));
 	explicit_bzero(pin, sizeof(pin));
+	if (rv != CKR_OK)
+		die("the token refused the PIN (C_Login)", rv, 2);
 }
 
 static CK_SESSION_HANDLE open_token(const char *label, const char *pin_file)
