@@ -1,0 +1,77 @@
+# SoftHSM2 tokens for tests: a private SOFTHSM2_CONF, tokens made with
+# softhsm2-util, and PyKCS11 (the independent reference client) to look at
+# or plant objects.  Source it, then:
+#   softhsm_setup DIR            private config and token directory under DIR
+#                                (exports SOFTHSM2_CONF; sets SOFTHSM_MODULE)
+#   softhsm_token LABEL [PIN]    a new token (PIN default 1234, SO PIN 12345678)
+#   softhsm_pin_file PATH [PIN]  a PIN file, mode 0400
+#   softhsm_count_id LABEL HEXID objects in token LABEL whose CKA_ID is HEXID
+#   softhsm_count_label LABEL OBJLABEL   the same by CKA_LABEL
+#   softhsm_secret LABEL OBJLABEL KEYTYPE HEXVALUE [EXTRACTABLE] [SENSITIVE]
+#                                a secret key with a known value (KEYTYPE: aes
+#                                or generic; flags 1/0, default 1 1), made by
+#                                PyKCS11 as an HSM's own tools would
+#   softhsm_py LABEL [PIN] < SCRIPT   run SCRIPT with `s` a logged-in session
+#                                on token LABEL and `P` the PyKCS11 module
+# Call /usr/bin/python3: the python3 on PATH may be a shim without PyKCS11.
+SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
+SOFTHSM_PIN=1234
+SOFTHSM_SO_PIN=12345678
+
+softhsm_setup() {
+	mkdir -p "$1/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
+		"$1/tokens" > "$1/softhsm2.conf"
+	export SOFTHSM2_CONF=$1/softhsm2.conf
+}
+
+softhsm_token() {
+	softhsm2-util --init-token --free --label "$1" --so-pin "$SOFTHSM_SO_PIN" \
+		--pin "${2:-$SOFTHSM_PIN}" >/dev/null
+}
+
+softhsm_pin_file() {
+	rm -f "$1"
+	printf '%s\n' "${2:-$SOFTHSM_PIN}" > "$1"
+	chmod 0400 "$1"
+}
+
+softhsm_py() {
+	local script
+	script=$(cat)
+	/usr/bin/python3 - "$SOFTHSM_MODULE" "$1" "${2:-$SOFTHSM_PIN}" <<EOPY
+import sys
+import PyKCS11 as P
+lib = P.PyKCS11Lib()
+lib.load(sys.argv[1])
+slot = [x for x in lib.getSlotList(tokenPresent=True)
+        if lib.getTokenInfo(x).label.strip() == sys.argv[2]][0]
+s = lib.openSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION)
+s.login(sys.argv[3])
+$script
+s.logout()
+EOPY
+}
+
+softhsm_count_id() {
+	softhsm_py "$1" <<EOF2
+print(len(s.findObjects([(P.CKA_ID, bytes.fromhex("$2"))])))
+EOF2
+}
+
+softhsm_count_label() {
+	softhsm_py "$1" <<EOF2
+print(len(s.findObjects([(P.CKA_LABEL, "$2")])))
+EOF2
+}
+
+softhsm_secret() {
+	local kt=P.CKK_AES
+	[[ $3 == generic ]] && kt=P.CKK_GENERIC_SECRET
+	softhsm_py "$1" <<EOF2
+s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, $kt),
+	(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, "$2"),
+	(P.CKA_VALUE, bytes.fromhex("$4")),
+	(P.CKA_EXTRACTABLE, bool(${5:-1})), (P.CKA_SENSITIVE, bool(${6:-1}))])
+EOF2
+}
