@@ -14,6 +14,7 @@
 # BENCH_PKCS11_MODULE (SoftHSM's module).
 
 pkcs11_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$pkcs11_top/tests/lib/softhsm.sh"
 pkcs11_dir=	# the token's directory (pkcs11_token)
 pkcs11_rates=	# every run's output since pkcs11_token: "rep N RATE" lines
 
@@ -23,13 +24,10 @@ pkcs11_token() {
 	pkcs11_dir=$1/pkcs11-token
 	pkcs11_rates=$1/pkcs11-softhsm.txt
 	rm -rf "$pkcs11_dir"
-	mkdir -p "$pkcs11_dir/tokens" || return 1
+	mkdir -p "$pkcs11_dir" || return 1
 	: > "$pkcs11_rates"
-	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-		"$pkcs11_dir/tokens" > "$pkcs11_dir/softhsm2.conf"
-	echo 1234 > "$pkcs11_dir/pin"
-	SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf softhsm2-util --init-token --free --label bench \
-		--so-pin 87654321 --pin 1234 > /dev/null ||
+	# In a subshell: softhsm_setup exports SOFTHSM2_CONF, the caller's stays.
+	(softhsm_setup "$pkcs11_dir" && softhsm_token bench && softhsm_pin_file "$pkcs11_dir/pin") ||
 		{ echo "pkcs11: no SoftHSM token" >&2; return 1; }
 }
 
@@ -39,7 +37,7 @@ pkcs11_token() {
 pkcs11_run() {
 	local out=$pkcs11_dir/run.txt
 	SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf taskset -c 1 "$pkcs11_top/build/bench/pkcs11_rate" \
-		"${BENCH_PKCS11_MODULE:-/usr/lib/softhsm/libsofthsm2.so}" bench "$pkcs11_dir/pin" \
+		"${BENCH_PKCS11_MODULE:-$SOFTHSM_MODULE}" bench "$pkcs11_dir/pin" \
 		"${BENCH_PKCS11_KEYS:-2000}" "$1" "${BENCH_PKCS11_BATCH:-256}" > "$out" || {
 		echo "pkcs11: bench/pkcs11_rate failed:" >&2
 		cat "$out" >&2

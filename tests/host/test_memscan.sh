@@ -90,18 +90,15 @@ check "no such process (exit 2, said)" rc 2 "$memscan" 999999999 "$never"
 check "...saying it cannot read it" grep -q 'cannot read the memory of process' "$work/err"
 
 # The realistic positive control: SoftHSM in the scanned process.
-mkdir "$work/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$work/tokens" > "$work/softhsm2.conf"
-export SOFTHSM2_CONF=$work/softhsm2.conf
-softhsm2-util --init-token --free --label scan --so-pin 87654321 --pin 1234 >/dev/null ||
-	{ echo "Bail out! softhsm2-util --init-token failed"; exit 1; }
-echo 1234 > "$work/pin"
+. "$top/tests/lib/softhsm.sh"
+softhsm_setup "$work/hsm"
+softhsm_token scan || { echo "Bail out! softhsm2-util --init-token failed"; exit 1; }
+softhsm_pin_file "$work/pin"
 key=$(openssl rand -hex 64)
 check "the reference client makes a sensitive, extractable 64-byte key" \
 	rc 0 /usr/bin/python3 "$top/tests/lib/p11ref.py" create-secret --token scan \
 	--pin-file "$work/pin" --label ctl --type generic --value "$key"
-coproc H { "$top/build/tests/p11_inproc" /usr/lib/softhsm/libsofthsm2.so scan "$work/pin" ctl; }
+coproc H { "$top/build/tests/p11_inproc" "$SOFTHSM_MODULE" scan "$work/pin" ctl; }
 hpid=$H_PID
 pids+=("$hpid")
 read -r -u "${H[0]}" _ pid

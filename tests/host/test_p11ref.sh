@@ -8,13 +8,10 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 # A token of our own under a private SoftHSM configuration.
-mkdir "$work/tokens"
-printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' \
-	"$work/tokens" > "$work/softhsm2.conf"
-export SOFTHSM2_CONF=$work/softhsm2.conf
-softhsm2-util --init-token --free --label ref --so-pin 87654321 --pin 1234 >/dev/null ||
-	{ echo "Bail out! softhsm2-util --init-token failed"; exit 1; }
-echo 1234 > "$work/pin"
+. "$top/tests/lib/softhsm.sh"
+softhsm_setup "$work"
+softhsm_token ref || { echo "Bail out! softhsm2-util --init-token failed"; exit 1; }
+softhsm_pin_file "$work/pin"
 ref() { /usr/bin/python3 "$top/tests/lib/p11ref.py" "$1" --token ref --pin-file "$work/pin" "${@:2}"; }
 # rc EXPECTED COMMAND...: the command exits with EXPECTED.
 rc() { local want=$1; shift; "$@" > "$work/out" 2> "$work/err"; [[ $? == "$want" ]]; }
@@ -92,7 +89,7 @@ check "mechanisms: AES_ECB_ENCRYPT_DATA derives" \
 check "mechanisms: no AES-GCM wrap (SoftHSM 2.6.1, F3)" \
 	bash -c "! grep -q '^CKM_AES_GCM .*wrap' '$work/out'"
 
-echo 4321 > "$work/badpin"
+softhsm_pin_file "$work/badpin" 4321
 check "a wrong PIN: exit 2" rc 2 /usr/bin/python3 "$top/tests/lib/p11ref.py" list --token ref \
 	--pin-file "$work/badpin"
 check "...naming the token's answer" grep -q 'CKR_PIN_INCORRECT' "$work/err"

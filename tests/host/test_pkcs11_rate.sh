@@ -15,7 +15,7 @@ rc() { local want=$1; shift; "$@" > "$work/out" 2> "$work/err"; [[ $? == "$want"
 
 check "a fresh token for the baseline" pkcs11_token "$work"
 export SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf
-module=/usr/lib/softhsm/libsofthsm2.so
+module=$SOFTHSM_MODULE
 check "pkcs11_rate: 300 keys, 2 runs, an ECDH per 100 keys" \
 	rc 0 "$rate" "$module" bench "$pkcs11_dir/pin" 300 2 100
 check "...SoftHSM gave the known answer's blob byte for byte" \
@@ -26,7 +26,7 @@ check "...a rate per run and their median" \
 	bash -c "test \$(grep -c '^rep [12] [1-9][0-9]*$' '$work/out') = 2 &&
 		grep -q '^median [1-9][0-9]*$' '$work/out'"
 diag "$(tr '\n' ';' < "$work/out")"
-echo 4321 > "$work/badpin"
+softhsm_pin_file "$work/badpin" 4321
 check "a wrong PIN: exit 2, said" rc 2 "$rate" "$module" bench "$work/badpin" 10 1
 check "...with the token's answer" grep -q 'refused the PIN (C_Login): CK_RV 0xa0' "$work/err"
 check "no such token: exit 2" rc 2 "$rate" "$module" nosuch "$pkcs11_dir/pin" 10 1
