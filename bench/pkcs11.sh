@@ -27,7 +27,8 @@ pkcs11_token() {
 	mkdir -p "$pkcs11_dir" || return 1
 	: > "$pkcs11_rates"
 	# In a subshell: softhsm_setup exports SOFTHSM2_CONF, the caller's stays.
-	(softhsm_setup "$pkcs11_dir" && softhsm_token bench && softhsm_pin_file "$pkcs11_dir/pin") ||
+	(softhsm_setup "$pkcs11_dir" && softhsm_token bench &&
+		softhsm_pin_file "$pkcs11_dir/pin") ||
 		{ echo "pkcs11: no SoftHSM token" >&2; return 1; }
 }
 

@@ -394,7 +394,8 @@ int main(int argc, char **argv)
 	}
 	printf("checked %u blobs: %u did not unwrap (OpenSSL) to the key\n", keys * reps, bad);
 	qsort(rate, reps, sizeof(rate[0]), cmp_double);
-	printf("median %.0f\n", reps % 2 ? rate[reps / 2] : (rate[reps / 2 - 1] + rate[reps / 2]) / 2);
+	printf("median %.0f\n",
+	       reps % 2 ? rate[reps / 2] : (rate[reps / 2 - 1] + rate[reps / 2]) / 2);
 	p11->C_Logout(s);
 	p11->C_Finalize(NULL);
 	free(blobs);

@@ -13,7 +13,8 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 for b in memscan memscan_target p11_inproc; do
-	[[ -x $top/build/tests/$b ]] || { echo "Bail out! build/tests/$b missing: make tests"; exit 1; }
+	[[ -x $top/build/tests/$b ]] ||
+		{ echo "Bail out! build/tests/$b missing: make tests"; exit 1; }
 done
 # rc EXPECTED COMMAND...: the command exits with EXPECTED, its output in $work/out.
 rc() { local want=$1; shift; "$@" > "$work/out" 2> "$work/err"; [[ $? == "$want" ]]; }
@@ -41,12 +42,12 @@ check "found on its stack: 49 windows, the whole key once" region_has "$stack" 4
 check "found in its heap" region_has "$heap" 49 1
 check "found in its private mapping" region_has "$map" 49 1
 check "found split across a page boundary of a shared mapping" region_has "$split" 49 1
-check "the [stack] and [heap] lines name them" \
-	bash -c "grep -q '\[stack\] windows 49 key 1' '$work/out' && grep -q '\[heap\] windows 49 key 1' '$work/out'"
+check "the [stack] line names it" grep -q '\[stack\] windows 49 key 1' "$work/out"
+check "the [heap] line names it" grep -q '\[heap\] windows 49 key 1' "$work/out"
 check "total: 4 x 49 windows, 4 whole keys" grep -q '^total 196 key 4 ' "$work/out"
 diag "$(grep -v '^unreadable' "$work/out" | tr '\n' ';')"
 for c in 64 65 100 4096 4097; do
-	check "read in chunks of $c bytes: the same counts (copies across chunk borders found once)" \
+	check "read in chunks of $c bytes: the same counts (across chunk borders, once)" \
 		bash -c "'$memscan' $pid $key --chunk $c | grep -q '^total 196 key 4 '"
 done
 check "--expect-some passes" rc 0 "$memscan" "$pid" "$key" --expect-some
@@ -80,7 +81,8 @@ check "a 16-byte key: one window and one whole key in each of the four places" \
 	bash -c "'$memscan' $pid $key | grep -q '^total 4 key 4 '"
 t0=$SECONDS
 check "--loop over a process that exits: stops, reports, exit 0" \
-	bash -c "'$memscan' $pid $key --loop 10 > '$work/loop' && grep -q '^passes [1-9]' '$work/loop'"
+	bash -c "'$memscan' $pid $key --loop 10 > '$work/loop' &&
+		grep -q '^passes [1-9]' '$work/loop'"
 check "...when the process is gone, not after the 10 s" test $((SECONDS - t0)) -lt 5
 wait
 check "usage: a 15-byte key (exit 2)" rc 2 "$memscan" $$ "$(openssl rand -hex 15)"
@@ -112,7 +114,7 @@ cp "$work/out" "$work/during"
 read -r -u "${H[0]}" _ wrapped
 diag "SoftHSM in-process, during $wrapped wraps: $(tail -n 1 "$work/during"); passes with hits:" \
 	"$(grep -c '^pass .* total [1-9]' "$work/during"); where:" \
-	"$(grep '^region' "$work/during" | awk '{print $4, $5, $6}' | sort | uniq -c | tr -s ' \n' ' ')"
+	"$(awk '/^region/ {print $4, $5, $6}' "$work/during" | sort | uniq -c | tr -s ' \n' ' ')"
 "$memscan" "$pid" "$key" > "$work/after"
 diag "SoftHSM in-process, after the wraps: $(grep '^total' "$work/after")"
 eval "exec ${H[1]}>&-"

@@ -12,7 +12,9 @@ trap 'rm -rf "$work"' EXIT
 softhsm_setup "$work"
 softhsm_token ref || { echo "Bail out! softhsm2-util --init-token failed"; exit 1; }
 softhsm_pin_file "$work/pin"
-ref() { /usr/bin/python3 "$top/tests/lib/p11ref.py" "$1" --token ref --pin-file "$work/pin" "${@:2}"; }
+ref() {
+	/usr/bin/python3 "$top/tests/lib/p11ref.py" "$1" --token ref --pin-file "$work/pin" "${@:2}"
+}
 # rc EXPECTED COMMAND...: the command exits with EXPECTED.
 rc() { local want=$1; shift; "$@" > "$work/out" 2> "$work/err"; [[ $? == "$want" ]]; }
 # says PATTERN COMMAND...: the command succeeds and prints a line matching PATTERN.

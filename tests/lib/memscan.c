@@ -152,11 +152,14 @@ static int scan_region(int mem, const struct needle *n, unsigned long lo, unsign
 	return 0;
 }
 
-/* One pass over every mapping; -errno if the process is gone. */
-/* @print: 1 prints the regions with hits, 2 also those that cannot be read. */
+/*
+ * One pass over every mapping; -errno if the process is gone (a zombie has
+ * no memory left: -ESRCH).  @print: 1 prints the regions with hits, 2 also
+ * those that cannot be read.
+ */
 static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 {
-	char path[64], line[512], perms[8], name[256];
+	char path[64], line[4352], perms[8], name[256];
 	unsigned long lo, hi;
 	uint8_t *buf;
 	FILE *maps;
@@ -179,6 +182,7 @@ static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 		return err;
 	}
 	while (fgets(line, sizeof(line), maps)) {
+		unsigned long long before = s->scanned;
 		struct counts c = { 0 };
 
 		name[0] = '\0';
@@ -186,7 +190,7 @@ static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 			continue;
 		if (scan_region(mem, n, lo, hi, buf, &c, &s->scanned) < 0) {
 			/* [vvar], device memory: say what could not be read. */
-			s->unreadable += hi - lo;
+			s->unreadable += hi - lo - (s->scanned - before);
 			s->bad_regions++;
 			if (print > 1)
 				printf("unreadable %lx-%lx %s %s\n", lo, hi, perms,
@@ -201,7 +205,7 @@ static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 	free(buf);
 	close(mem);
 	fclose(maps);
-	return 0;
+	return s->scanned ? 0 : -ESRCH;
 }
 
 static double now(void)
