@@ -4,11 +4,13 @@
  * A scanner that finds nothing proves nothing unless it is known to find a
  * key where one is, so this process puts a random key where a daemon's key
  * could end up: on its stack, in its heap, in a private anonymous mapping,
- * and split across a page boundary of a shared mapping (a memfd).  It prints
- *   ready PID key HEX stack ADDR heap ADDR mmap ADDR split ADDR
+ * split across a page boundary of a shared mapping (a memfd), and on the
+ * stack of a thread (a worker's).  It prints
+ *   ready PID key HEX stack ADDR heap ADDR mmap ADDR split ADDR thread ADDR
  * then reads commands on stdin: "wipe" wipes every copy (prints "wiped"),
  * end of input exits.
  */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +21,35 @@
 
 #define PAGE	4096
 
+/* The worker: holds a copy on its own stack until told to wipe it. */
+struct worker {
+	const uint8_t *key;
+	size_t len;
+	int ready[2], wipe[2];
+	void *copy;
+};
+
+static void *worker(void *arg)
+{
+	struct worker *w = arg;
+	uint8_t copy[64];
+	char c;
+
+	memcpy(copy, w->key, w->len);
+	w->copy = copy;
+	if (write(w->ready[1], "r", 1) != 1 || read(w->wipe[0], &c, 1) < 0)
+		abort();
+	explicit_bzero(copy, sizeof(copy));
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t key[64], *heap, *map, *split;
 	size_t len = argc > 1 ? strtoul(argv[1], NULL, 0) : 64;
-	char line[64];
+	struct worker w = { .key = key, .len = len };
+	pthread_t thread;
+	char line[64], c;
 	int fd;
 
 	if (len < 16 || len > sizeof(key) || getrandom(key, len, 0) != (ssize_t)len)
@@ -40,11 +66,15 @@ int main(int argc, char **argv)
 	memcpy(map + 200, key, len);
 	/* Half the key at the end of the first page, half at the start of the next. */
 	memcpy(split + PAGE - len / 2, key, len);
+	if (pipe(w.ready) || pipe(w.wipe) || pthread_create(&thread, NULL, worker, &w) ||
+	    read(w.ready[0], &c, 1) != 1)
+		return 2;
 	printf("ready %d key ", getpid());
 	for (size_t i = 0; i < len; i++)
 		printf("%02x", key[i]);
-	printf(" stack %p heap %p mmap %p split %p\n", (void *)key, (void *)(heap + 100),
-	       (void *)(map + 200), (void *)(split + PAGE - len / 2));
+	printf(" stack %p heap %p mmap %p split %p thread %p\n", (void *)key,
+	       (void *)(heap + 100), (void *)(map + 200), (void *)(split + PAGE - len / 2),
+	       w.copy);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strcmp(line, "wipe\n"))
@@ -53,6 +83,8 @@ int main(int argc, char **argv)
 		explicit_bzero(heap, PAGE);
 		explicit_bzero(map, PAGE);
 		explicit_bzero(split, 2 * PAGE);
+		if (write(w.wipe[1], "w", 1) != 1 || pthread_join(thread, NULL))
+			return 2;
 		printf("wiped\n");
 		fflush(stdout);
 	}

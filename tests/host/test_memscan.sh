@@ -30,11 +30,11 @@ region_has() {
 	return 1
 }
 
-# A target with a 64-byte key in four places.
+# A target with a 64-byte key in five places.
 coproc T { "$top/build/tests/memscan_target" 64; }
 tpid=$T_PID
 pids+=("$tpid")
-read -r -u "${T[0]}" _ pid _ key _ stack _ heap _ map _ split ||
+read -r -u "${T[0]}" _ pid _ key _ stack _ heap _ map _ split _ thread ||
 	{ echo "Bail out! memscan_target did not start"; exit 1; }
 check "the target's key is 64 bytes" test "${#key}" = 128
 check "scan of the target" rc 0 "$memscan" "$pid" "$key"
@@ -42,20 +42,21 @@ check "found on its stack: 49 windows, the whole key once" region_has "$stack" 4
 check "found in its heap" region_has "$heap" 49 1
 check "found in its private mapping" region_has "$map" 49 1
 check "found split across a page boundary of a shared mapping" region_has "$split" 49 1
+check "found on a thread's stack" region_has "$thread" 49 1
 check "the [stack] line names it" grep -q '\[stack\] windows 49 key 1' "$work/out"
 check "the [heap] line names it" grep -q '\[heap\] windows 49 key 1' "$work/out"
-check "total: 4 x 49 windows, 4 whole keys" grep -q '^total 196 key 4 ' "$work/out"
+check "total: 4 x 49 windows, 4 whole keys" grep -q '^total 245 key 5 ' "$work/out"
 diag "$(grep -v '^unreadable' "$work/out" | tr '\n' ';')"
 for c in 64 65 100 4096 4097; do
 	check "read in chunks of $c bytes: the same counts (across chunk borders, once)" \
-		bash -c "'$memscan' $pid $key --chunk $c | grep -q '^total 196 key 4 '"
+		bash -c "'$memscan' $pid $key --chunk $c | grep -q '^total 245 key 5 '"
 done
 check "--expect-some passes" rc 0 "$memscan" "$pid" "$key" --expect-some
 check "--expect-none fails (exit 1)" rc 1 "$memscan" "$pid" "$key" --expect-none
-# Part of the key: its first 24 bytes' 9 windows at each copy, never the whole.
+# Part of the key: its last 24 bytes' 9 windows at each copy, never the whole.
 part=${key:80:48}$(openssl rand -hex 8)
 check "a key sharing 24 bytes with the copies: 9 windows at each, no whole key" \
-	bash -c "'$memscan' $pid $part | grep -q '^total 36 key 0 '"
+	bash -c "'$memscan' $pid $part | grep -q '^total 45 key 0 '"
 never=$(openssl rand -hex 64)
 check "a key never placed is not found" rc 0 "$memscan" "$pid" "$never" --expect-none
 check "...total 0" grep -q '^total 0 key 0 ' "$work/out"
@@ -77,8 +78,8 @@ sleep 1.5 | "$top/build/tests/memscan_target" 16 > "$work/t16" &
 pids+=($!)
 for _ in $(seq 50); do [[ -s $work/t16 ]] && break; sleep 0.02; done
 read -r _ pid _ key _ < "$work/t16"
-check "a 16-byte key: one window and one whole key in each of the four places" \
-	bash -c "'$memscan' $pid $key | grep -q '^total 4 key 4 '"
+check "a 16-byte key: one window and one whole key in each of the five places" \
+	bash -c "'$memscan' $pid $key | grep -q '^total 5 key 5 '"
 t0=$SECONDS
 check "--loop over a process that exits: stops, reports, exit 0" \
 	bash -c "'$memscan' $pid $key --loop 10 > '$work/loop' &&
