@@ -82,6 +82,19 @@ check "find --id fails after destroy (exit 1)" rc 1 ref find --id bb02
 check "find --label fails after destroy (exit 1)" rc 1 ref find --label secret
 check "a second destroy finds nothing (exit 1)" rc 1 ref destroy --id bb02
 check "the other keys are still there" rc 0 ref find --label plain
+# Two versions of one key (CKA_ID = id || be32 version), and another key.
+kid=00112233445566778899aabbccddeeff
+for v in 00000001 00000002; do
+	ref create-secret --label "ver$v" --type aes --value "$other" --id "$kid$v" >/dev/null
+done
+ref create-secret --label notver --type aes --value "$other" --id "ff$kid" >/dev/null
+check "find --id-prefix: both versions of the key, not the other" \
+	says "label=ver00000001" ref find --id-prefix "$kid"
+check "...exactly those two" test "$(grep -c '^handle ' "$work/out")" = 2
+check "...the second one too" grep -q 'label=ver00000002' "$work/out"
+check "destroy --id-prefix destroys both" says '^destroyed 2$' ref destroy --id-prefix "$kid"
+check "find --id-prefix then finds none (exit 1)" rc 1 ref find --id-prefix "$kid"
+check "...the other key stays" rc 0 ref find --label notver
 
 check "mechanisms: AES key wrap (wrap, unwrap)" \
 	says '^CKM_AES_KEY_WRAP .*wrap,unwrap' ref mechanisms

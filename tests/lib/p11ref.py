@@ -13,8 +13,11 @@ Debian's python3-pykcs11).
                     [--not-extractable] [--not-sensitive]
                             a token key with a known value; prints its
                             handle and CKA_ID
-      find --id HEX | --label L   objects and their attributes; exit 1: none
-      destroy --id HEX | --label L  every match; exit 1: none
+      find --id HEX | --id-prefix HEX | --label L
+                            objects and their attributes; exit 1: none
+                            (--id-prefix: every version of a key, whose
+                            CKA_ID is the key's id and a be32 version)
+      destroy --id HEX | --id-prefix HEX | --label L  every match; exit 1: none
       list                        every object
       value --label L             CKA_VALUE of a non-sensitive key
       wrap-under --label L --kek-label K [--unwrap]
@@ -123,6 +126,11 @@ def describe(s, h):
 def matching(s, a):
     if a.id is not None:
         return s.findObjects([(PyKCS11.CKA_ID, bytes.fromhex(a.id))])
+    if a.id_prefix is not None:
+        # PKCS#11 finds only exact values: filter every object here.
+        prefix = bytes.fromhex(a.id_prefix)
+        return [h for h in s.findObjects()
+                if (attr(s, h, PyKCS11.CKA_ID) or b"").startswith(prefix)]
     return s.findObjects([(PyKCS11.CKA_LABEL, a.label)])
 
 
@@ -247,6 +255,7 @@ def parse(argv):
         f = sub.add_parser(name, parents=[common])
         g = f.add_mutually_exclusive_group(required=True)
         g.add_argument("--id")
+        g.add_argument("--id-prefix")
         g.add_argument("--label")
     sub.add_parser("list", parents=[common])
     v = sub.add_parser("value", parents=[common])
@@ -257,13 +266,13 @@ def parse(argv):
     w.add_argument("--unwrap", action="store_true")
     sub.add_parser("mechanisms", parents=[common])
     a = p.parse_args(argv)
-    for h in ("value", "id"):
+    for h in ("value", "id", "id_prefix"):
         x = getattr(a, h, None)
         if x is not None:
             try:
                 bytes.fromhex(x)
             except ValueError:
-                p.error(f"--{h}: not hex")
+                p.error(f"--{h.replace('_', '-')}: not hex")
     return a
 
 
