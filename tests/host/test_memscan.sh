@@ -3,7 +3,8 @@
 # a random key placed on a process's stack, in its heap, in a private
 # mapping and split across a page boundary of a shared one is found in each
 # place, whatever the read size; a wiped process and a key never placed are
-# clean.  Then the realistic positive control (issue 12 design, section 7
+# clean; in a process of many threads whose mappings come and go, every pass
+# finds every copy once; SIGTERM or SIGINT ends a scan loop with its summary.  Then the realistic positive control (issue 12 design, section 7
 # item 8(b)): SoftHSM loaded in a process of ours puts the clear key in that
 # process's memory while it wraps the key; the scan must see it.
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -71,6 +72,55 @@ check "--loop: several passes, each line counted" \
 		grep -q '^passes [1-9][0-9]* max 0 sum 0 ' '$work/loop'"
 eval "exec ${T[1]}>&-"
 wait "$tpid"
+
+# hsmkeyd-like: 16 workers, each with a copy on its own stack, while another
+# thread starts and ends threads all the time (mappings come and go during
+# every pass).  Every pass finds every copy, once.  The scan runs until told
+# to stop, as a test scanning "while something runs" stops it.
+coproc M { "$top/build/tests/memscan_target" 64 16; }
+mpid=$M_PID
+pids+=("$mpid")
+read -r -u "${M[0]}" _ pid _ key _ ||
+	{ echo "Bail out! memscan_target 64 16 did not start"; exit 1; }
+check "16 workers: one scan finds 20 copies (4 places, 16 stacks)" \
+	bash -c "'$memscan' $pid $key | grep -q '^total 980 key 20 '"
+# scan_bg SIGNAL: a loop of up to 600 s started, then stopped with SIGNAL
+# after 1 s (once it has finished a pass); its exit status in $work/rc.
+scan_bg() {
+	local s
+	"$memscan" "$pid" "$key" --loop 600 --expect-some > "$work/loop" 2>&1 &
+	s=$!
+	for _ in $(seq 100); do grep -q '^pass 1 ' "$work/loop" && break; sleep 0.05; done
+	sleep 1
+	t0=$SECONDS
+	kill "-$1" "$s"
+	wait "$s"
+	echo $? > "$work/rc"
+}
+scan_bg TERM
+check "SIGTERM ends --loop 600: exit 0 (--expect-some met)" test "$(cat "$work/rc")" = 0
+check "...at once, not after the 600 s" test $((SECONDS - t0)) -lt 5
+check "...with the summary line" grep -q '^passes [1-9][0-9]* max 980 sum [1-9]' "$work/loop"
+n=$(sed -n 's/^passes \([0-9]*\) .*/\1/p' "$work/loop")
+check "...counting every pass printed, each whole" test "$n" = "$(grep -c '^pass ' "$work/loop")"
+check "...several passes while threads came and went" test "${n:-0}" -ge 2
+check "...each pass found every copy exactly once (980 windows, 20 keys)" \
+	test "$(grep -c '^pass [0-9]* total 980 key 20$' "$work/loop")" = "$n"
+check "...the summary sums them" \
+	grep -q "^passes $n max 980 sum $((n * 980)) key-max 20 key-sum $((n * 20))\$" "$work/loop"
+diag "16 workers and thread churn: $(tail -n 1 "$work/loop")"
+scan_bg INT
+check "SIGINT ends it the same way (exit 0, summary)" \
+	bash -c "test \"\$(cat '$work/rc')\" = 0 && grep -q '^passes [1-9]' '$work/loop'"
+echo wipe >&"${M[1]}"
+read -r -u "${M[0]}" w
+check "the 16 workers wiped their copies" test "$w" = wiped
+scan_bg TERM
+check "after the wipe, a stopped --expect-some loop says none was found (exit 1)" \
+	test "$(cat "$work/rc")" = 1
+check "...summary: sum 0" grep -q '^passes [1-9][0-9]* max 0 sum 0 ' "$work/loop"
+eval "exec ${M[1]}>&-"
+wait "$mpid"
 
 # The shortest key (16 bytes: one window), in a target whose input ends in
 # 1.5 s: the loop's end when its process exits.

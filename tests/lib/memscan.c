@@ -16,16 +16,21 @@
  *   region LO-HI PERMS NAME windows W key K	(each mapping with a hit)
  *   unreadable LO-HI PERMS NAME		(each mapping that could not be read)
  *   total W key K scanned BYTES unreadable BYTES in N regions
- * With --loop S it scans again and again for S seconds (or until the process
- * is gone) and prints each pass's region lines with hits and a "pass N total
- * W key K" line, and then
+ * With --loop S it scans again and again for S seconds, until the process is
+ * gone or until SIGINT or SIGTERM (a test scans while something runs and
+ * stops the scan when that is done; the pass under way is finished first, so
+ * every pass counted is whole), and prints each pass's region lines with hits
+ * and a "pass N total W key K" line, and then
  *   passes N max W sum W key-max K key-sum K
+ * A caller that signals it should first wait for "pass 1": before that line
+ * the handlers may not be in place yet.
  * Exit: 0 (counts printed); with --expect-none, 1 if any window was found;
  * with --expect-some, 1 if none was; 2 on a usage or setup error.
  * --chunk BYTES sets the read size (the host test uses a small one to put
  * chunk borders through a key).
  */
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -61,6 +66,23 @@ struct scan {
 };
 
 static size_t chunk_size = CHUNK_DEFAULT;
+static volatile sig_atomic_t stopped;
+
+static void on_stop(int sig)
+{
+	stopped = sig;
+}
+
+/* SIGINT and SIGTERM end a loop after its pass, not the program. */
+static int catch_stop(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) || sigaction(SIGTERM, &sa, NULL))
+		return -errno;
+	return 0;
+}
 
 static unsigned int slot(uint64_t v)
 {
@@ -160,7 +182,7 @@ static int scan_region(int mem, const struct needle *n, unsigned long lo, unsign
 static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 {
 	char path[64], line[4352], perms[8], name[256];
-	unsigned long lo, hi;
+	unsigned long lo, hi, seen = 0;
 	uint8_t *buf;
 	FILE *maps;
 	int mem;
@@ -188,6 +210,14 @@ static int scan_once(int pid, const struct needle *n, int print, struct scan *s)
 		name[0] = '\0';
 		if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %255[^\n]", &lo, &hi, perms, name) < 3)
 			continue;
+		/*
+		 * Threads map and unmap while we read: a mapping merged with one
+		 * already listed is listed again from its start.  Read no byte twice.
+		 */
+		if (hi <= seen)
+			continue;
+		lo = lo > seen ? lo : seen;
+		seen = hi;
 		if (scan_region(mem, n, lo, hi, buf, &c, &s->scanned) < 0) {
 			/* [vvar], device memory: say what could not be read. */
 			s->unreadable += hi - lo - (s->scanned - before);
@@ -252,7 +282,7 @@ static int usage(void)
 	return 2;
 }
 
-/* --loop: scan until @secs have passed or the process is gone. */
+/* --loop: scan until @secs have passed, the process is gone or we are told to stop. */
 static int scan_loop(int pid, const struct needle *n, double secs, unsigned long *found)
 {
 	unsigned long max = 0, sum = 0, kmax = 0, ksum = 0;
@@ -270,7 +300,7 @@ static int scan_loop(int pid, const struct needle *n, double secs, unsigned long
 		kmax = s.total.whole > kmax ? s.total.whole : kmax;
 		sum += s.total.windows;
 		ksum += s.total.whole;
-	} while (now() < end);
+	} while (!stopped && now() < end);
 	if (!passes) {
 		fprintf(stderr, "memscan: cannot read the memory of process %d\n", pid);
 		return 2;
@@ -305,6 +335,10 @@ int main(int argc, char **argv)
 	if (chunk_size < KEY_MAX || loop == 0)
 		return usage();
 	if (loop > 0) {
+		if (catch_stop()) {
+			perror("memscan: sigaction");
+			return 2;
+		}
 		err = scan_loop(pid, &n, loop, &found);
 		if (err)
 			return err;
