@@ -44,7 +44,9 @@ EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/to
 	    daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/backend.c
 # The PKCS#11 backend (daemon/pkcs11/hsm.h): the token helper process and
 # the daemon's side of it, then the backend adapter over it.
-PKCS11_HELPER :=
+PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/helper_main.c \
+		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
+		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c
 PKCS11_BACKEND :=
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
@@ -56,7 +58,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c 
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
-	tests/host/test_reconcile tests/host/test_tombstone
+	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
@@ -91,6 +93,9 @@ HDRS = $(wildcard daemon/*.h daemon/embedded/*.h tools/*.h tools/lib/*.h) uapi/l
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The token helper's objects also depend on its folder's headers.
+$(PKCS11_HELPER:%.c=$(B)/%.o): $(wildcard daemon/pkcs11/*.h)
 
 $(B)/libhsmkey.a: $(LIB:%.c=$(B)/%.o)
 	$(AR) rcs $@ $^
@@ -287,3 +292,10 @@ module-new:
 	mkdir -p $(B)/kmod-$(NEW_KVER) && cp -a Kbuild kmod uapi $(B)/kmod-$(NEW_KVER)/
 	$(MAKE) -C /lib/modules/$(NEW_KVER)/build M=$(CURDIR)/$(B)/kmod-$(NEW_KVER) \
 		HSMKEY_VERSION=$(HSMKEY_VERSION) modules
+
+# The token helper against SoftHSM2 (tests/lib/softhsm.sh); the test binary
+# is also its own helper process (/proc/self/exe --pkcs11-helper).
+$(B)/tests/host/test_hsm: tests/host/test_hsm.c $(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ldl -lpthread \
+		$(shell pkg-config --libs p11-kit-1)

@@ -35,6 +35,7 @@
 #include "config.h"
 #include "control.h"
 #include "kernel.h"
+#include "pkcs11/helper.h"
 #include "util.h"
 #include "worker.h"
 #include "wrapkey.h"
@@ -382,6 +383,9 @@ int main(int argc, char **argv)
 	int64_t t0, t1;
 	int r;
 
+	/* A token's helper process (daemon/pkcs11/helper_main.c), not the daemon. */
+	if (argc == 3 && !strcmp(argv[1], "--pkcs11-helper"))
+		return hsm_helper_main(argv[2]);
 	r = parse_args(argc, argv, &opt, &done);
 	if (r || done)
 		return r;

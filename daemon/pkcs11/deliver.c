@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * End-to-end delivery inside the token (design §2.3): Z = ECDH of
+ * hsmkey:delivery with the kernel's ephemeral point, once per batch; per
+ * key version, the context hash H (public, so hashed here with OpenSSL),
+ * KEK = AES-256-ECB_Z(H) derived in the token as a non-extractable
+ * wrap-only key, the version wrapped under it with AES-KW, and the KEK
+ * destroyed.  Z is destroyed after the batch.  No key is in clear outside
+ * the token.
+ */
+#include <errno.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+
+static const char kek_label[] = "hsmkey e2e kek v1";	/* with its NUL: 18 bytes */
+
+static void context_hash(const uint8_t *kpt, const uint8_t *hpt, const struct hsm_wrap_req *q,
+			 uint8_t h[32])
+{
+	uint8_t ctx[sizeof(kek_label) + 2 * HSM_POINT_LEN + HSMKEY_ID_LEN + 8], *c = ctx;
+	uint32_t v = q->version, t = q->type;
+	unsigned int n;
+
+	memcpy(c, kek_label, sizeof(kek_label));
+	c += sizeof(kek_label);
+	memcpy(c, kpt, HSM_POINT_LEN);
+	c += HSM_POINT_LEN;
+	memcpy(c, hpt, HSM_POINT_LEN);
+	c += HSM_POINT_LEN;
+	memcpy(c, q->id, HSMKEY_ID_LEN);
+	c += HSMKEY_ID_LEN;
+	*c++ = v >> 24, *c++ = v >> 16, *c++ = v >> 8, *c++ = v;
+	*c++ = t >> 24, *c++ = t >> 16, *c++ = t >> 8, *c++ = t;
+	EVP_Digest(ctx, sizeof(ctx), h, &n, EVP_sha256(), NULL);
+}
+
+/* Z, in the token: a session object, non-extractable, for derivation only. */
+static int shared_secret(struct hp_session *s, const uint8_t *kpoint, CK_OBJECT_HANDLE *z)
+{
+	CK_ECDH1_DERIVE_PARAMS prm = { CKD_NULL, 0, NULL, HSM_POINT_LEN, (CK_BYTE_PTR)kpoint };
+	CK_MECHANISM m = { CKM_ECDH1_DERIVE, &prm, sizeof(prm) };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;	/* ECB derivation needs an AES base (F7) */
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
+		ATTR(CKA_VALUE_LEN, &len, sizeof(len)), ATTR_F(CKA_TOKEN),
+		ATTR_T(CKA_SENSITIVE), ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_DERIVE),
+		ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_WRAP),
+	};
+	CK_RV rv;
+
+	rv = s->srv->p->C_DeriveKey(s->h, &m, s->srv->delivery, t, ARRAY_SIZE(t), z);
+	if (rv == CKR_OK)
+		return 0;
+	if (rv == CKR_ATTRIBUTE_VALUE_INVALID || rv == CKR_ARGUMENTS_BAD ||
+	    rv == CKR_DOMAIN_PARAMS_INVALID || rv == CKR_MECHANISM_PARAM_INVALID)
+		return hp_fail(s, rv, "C_DeriveKey(ECDH)"), -EINVAL;	/* a bad point */
+	return hp_fail(s, rv, "C_DeriveKey(ECDH)");
+}
+
+static int wrap_one(struct hp_session *s, CK_OBJECT_HANDLE z, const uint8_t *kpoint,
+		    const struct hsm_wrap_req *q, struct hsm_wrapped *out)
+{
+	CK_FUNCTION_LIST *p = s->srv->p;
+	uint8_t h[32];
+	CK_KEY_DERIVATION_STRING_DATA d = { h, sizeof(h) };
+	CK_MECHANISM m = { CKM_AES_ECB_ENCRYPT_DATA, &d, sizeof(d) };
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = CKK_AES;
+	CK_ULONG len = 32, blen = sizeof(out->blob);
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
+		ATTR(CKA_VALUE_LEN, &len, sizeof(len)), ATTR_F(CKA_TOKEN),
+		ATTR_T(CKA_SENSITIVE), ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_WRAP),
+		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
+		ATTR_F(CKA_DERIVE),
+	};
+	CK_OBJECT_HANDLE key, kek;
+	CK_RV rv;
+	int r;
+
+	r = hp_find_version(s, q->id, q->version, &key);
+	if (r)
+		return r;
+	context_hash(kpoint, s->srv->qh, q, h);
+	rv = p->C_DeriveKey(s->h, &m, z, t, ARRAY_SIZE(t), &kek);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_DeriveKey(AES_ECB_ENCRYPT_DATA)");
+	rv = p->C_WrapKey(s->h, &kw, kek, key, out->blob, &blen);
+	p->C_DestroyObject(s->h, kek);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_WrapKey");
+	if (blen != key_type_len(q->type) + 8)
+		return hp_failf(s, -EMEDIUMTYPE, "key version %u is %lu bytes, not a %s key",
+				q->version, (unsigned long)blen - 8, key_type_name(q->type));
+	out->len = blen;
+	return 0;
+}
+
+int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
+{
+	CK_OBJECT_HANDLE z;
+	uint32_t i;
+	int r;
+
+	r = hp_need(s, 1UL << HM_ECDH | 1UL << HM_ECB_DATA | 1UL << HM_KEY_WRAP | 1UL << HM_EC_GEN);
+	if (r)
+		return r;
+	if (w->kpoint[0] != 0x04)
+		return hp_failf(s, -EINVAL, "the kernel's point is not uncompressed");
+	r = shared_secret(s, w->kpoint, &z);
+	if (r)
+		return r;
+	for (i = 0; i < w->n && !r; i++)
+		r = wrap_one(s, z, w->kpoint, &w->req[i], &rep->wrap.out[i]);
+	s->srv->p->C_DestroyObject(s->h, z);
+	if (r) {
+		wipe(rep->wrap.out, sizeof(rep->wrap.out[0]) * w->n);
+		return r;
+	}
+	memcpy(rep->wrap.hpoint, s->srv->qh, HSM_POINT_LEN);
+	rep->wrap.n = w->n;
+	return 0;
+}

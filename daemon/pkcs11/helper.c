@@ -1,0 +1,773 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The daemon's side of a token (hsm.h): its helper process and the calls
+ * made to it.  A supervisor thread per token starts the helper (fork, then
+ * exec of /proc/self/exe, so that PR_SET_PDEATHSIG is set in between and
+ * is tied to a thread that lives as long as the token), and starts it
+ * again with backoff (1, 2, 4 … 60 s) when it has gone; a refused PIN
+ * waits for hsm_retry().  Each calling thread takes a connection from a
+ * small pool, one PKCS#11 session in the helper, and waits for the answer
+ * until the call's deadline: a helper that misses it is killed (a hung HSM
+ * blocks for ever, F19), and every connection of that helper with it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <p11-kit/uri.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+#define POOL_MAX	16	/* idle connections kept */
+#define BACKOFF_MAX	60	/* s */
+#define SPAWN_MIN_MS	2000	/* a first start makes the token's objects */
+
+struct hsm {
+	struct hp_init init;
+	unsigned int timeout_ms;
+	bool in_process;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t super;
+	bool closing, starting, retry;
+	enum hsm_state state;
+	char why[HP_WHY_MAX + 64];
+	time_t since;
+	unsigned int backoff;		/* s, the next wait after a failure */
+	int64_t next_try;		/* ms, CLOCK_MONOTONIC */
+	pid_t pid;
+	int ctl;
+	unsigned int gen;		/* which helper a connection belongs to */
+	int idle[POOL_MAX];
+	unsigned int nidle;
+	char label[40];
+	/* in_process: the module in this process, sessions pooled */
+	struct hp_server *srv;
+	struct hp_session *sessions[POOL_MAX];
+	unsigned int nsessions;
+};
+
+static __thread char last_error[HP_WHY_MAX + 160];
+
+const char *hsm_error(void)
+{
+	return last_error;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+static int fail(struct hsm *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct hsm *h, int err, const char *fmt, ...)
+{
+	int n = snprintf(last_error, sizeof(last_error), "token '%s': ", h->label);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(last_error + n, sizeof(last_error) - n, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static void since_text(struct hsm *h, char *buf, size_t len)
+{
+	struct tm tm;
+
+	localtime_r(&h->since, &tm);
+	snprintf(buf, len, "%s since %02d:%02d:%02d", h->why, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* Under the lock: the error of a call made while the token is not up. */
+static int not_up(struct hsm *h)
+{
+	char text[sizeof(h->why) + 32];
+
+	since_text(h, text, sizeof(text));
+	if (h->state == HSM_BAD_PIN)
+		return fail(h, -EACCES, "the PIN was refused (%s); nothing was changed", text);
+	return fail(h, -EHOSTDOWN, "unreachable (%s); keys already loaded keep working", text);
+}
+
+static void close_idle(struct hsm *h)
+{
+	while (h->nidle)
+		close(h->idle[--h->nidle]);
+}
+
+/* Under the lock: the token is down or refused the PIN, for @why. */
+static void set_down(struct hsm *h, enum hsm_state state, const char *why)
+{
+	if (h->state != state || strcmp(h->why, why))
+		log_warn("token '%s': %s", h->label, why);
+	if (h->state != state || h->state == HSM_UP)
+		h->since = time(NULL);
+	h->state = state;
+	snprintf(h->why, sizeof(h->why), "%s", why);
+	h->next_try = now_ms() + h->backoff * 1000LL;
+	h->backoff = h->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : h->backoff * 2;
+	pthread_cond_broadcast(&h->cond);
+}
+
+/* Under the lock: helper @gen has failed; kill it unless that is done. */
+static void helper_down(struct hsm *h, unsigned int gen, enum hsm_state state, const char *why)
+{
+	if (gen != h->gen || h->in_process)
+		return;
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+	}
+	h->pid = 0;
+	close_idle(h);
+	if (h->ctl >= 0)
+		close(h->ctl);
+	h->ctl = -1;
+	h->gen++;
+	set_down(h, state, why);
+}
+
+/* Wait for @fd to be readable until @deadline, then read one reply. */
+static int exchange(int fd, const struct hp_request *req, struct hp_reply *rep,
+		    int64_t deadline)
+{
+	size_t len = hp_request_len(req);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	int64_t left;
+	ssize_t n;
+
+	if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
+		return -EPIPE;
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, left);
+		if (n > 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			return -EPIPE;
+	}
+	n = recv(fd, rep, sizeof(*rep), MSG_TRUNC | MSG_DONTWAIT);
+	if (n <= 0)
+		return -EPIPE;
+	return hp_reply_check(req->op, rep, n) ? -EBADMSG : 0;
+}
+
+static int send_fd(int ctl, int fd)
+{
+	char data = 0, cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &data, 1 };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	return sendmsg(ctl, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ? 0 : -errno;
+}
+
+/* Under the lock: an idle connection, or a new one (a new session). */
+static int take_conn(struct hsm *h)
+{
+	int sv[2], r;
+
+	if (h->nidle)
+		return h->idle[--h->nidle];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	r = send_fd(h->ctl, sv[1]);
+	close(sv[1]);
+	if (r) {
+		close(sv[0]);
+		return r;
+	}
+	return sv[0];
+}
+
+static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
+{
+	int64_t deadline = now_ms() + h->timeout_ms;
+	struct timespec ts;
+	unsigned int gen;
+	int fd, r;
+
+	pthread_mutex_lock(&h->lock);
+	while (h->starting && now_ms() < deadline) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+	}
+	if (h->state != HSM_UP) {
+		r = not_up(h);
+		pthread_mutex_unlock(&h->lock);
+		return r;
+	}
+	gen = h->gen;
+	fd = take_conn(h);
+	if (fd < 0)
+		helper_down(h, gen, HSM_DOWN, "the helper does not take connections");
+	pthread_mutex_unlock(&h->lock);
+	if (fd < 0)
+		return fail(h, -EHOSTDOWN, "the helper does not take connections");
+
+	r = exchange(fd, req, rep, deadline);
+	pthread_mutex_lock(&h->lock);
+	if (r == -ETIMEDOUT)
+		helper_down(h, gen, HSM_DOWN, "the helper missed its deadline and was killed");
+	else if (r == -EBADMSG)
+		helper_down(h, gen, HSM_DOWN, "the helper's answer was malformed");
+	else if (r)
+		helper_down(h, gen, HSM_DOWN, "the helper exited");
+	else if (rep->fatal)
+		helper_down(h, gen, rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN, rep->why);
+	else if (gen == h->gen && h->nidle < POOL_MAX)
+		h->idle[h->nidle++] = fd, fd = -1;
+	pthread_mutex_unlock(&h->lock);
+	if (fd >= 0)
+		close(fd);
+	if (r == -ETIMEDOUT)
+		return fail(h, r, "no answer within %u ms: the helper was killed and is started again",
+			    h->timeout_ms);
+	if (r)
+		return fail(h, -EHOSTDOWN, "the helper exited during the call");
+	return 0;
+}
+
+static int local_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
+{
+	struct hp_session *s = NULL;
+	int r;
+
+	pthread_mutex_lock(&h->lock);
+	if (h->state != HSM_UP) {
+		r = not_up(h);
+		pthread_mutex_unlock(&h->lock);
+		return r;
+	}
+	if (h->nsessions)
+		s = h->sessions[--h->nsessions];
+	pthread_mutex_unlock(&h->lock);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return fail(h, -ENOMEM, "out of memory");
+		s->srv = h->srv;
+	}
+	hp_serve(s, req, rep);
+	pthread_mutex_lock(&h->lock);
+	if (rep->fatal)
+		set_down(h, rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN, rep->why);
+	if (h->nsessions < POOL_MAX) {
+		h->sessions[h->nsessions++] = s;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&h->lock);
+	if (s) {
+		hp_session_close(s);
+		free(s);
+	}
+	return 0;
+}
+
+/* One request and its reply; the reply's error is worded for hsm_error(). */
+static int call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
+{
+	int r = h->in_process ? local_call(h, req, rep) : remote_call(h, req, rep);
+
+	if (!r && rep->err)
+		r = fail(h, rep->err, "%s", rep->why);
+	return r;
+}
+
+/* In the supervisor thread: a new helper, answering HP_INIT. */
+static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
+{
+	static char *argv[] = { "hsmkeyd-pkcs11", "--pkcs11-helper", "3", NULL };
+	extern char **environ;
+	struct hp_request *req;
+	pid_t parent = getpid();
+	int sv[2], r;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
+		return -errno;
+	*pid = fork();
+	if (*pid == 0) {
+		/* Dies with this thread's process; the parent may be gone already. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		if (sv[1] == 3)
+			fcntl(3, F_SETFD, 0);
+		else if (dup2(sv[1], 3) != 3)
+			_exit(1);
+		execve("/proc/self/exe", argv, environ);
+		_exit(127);
+	}
+	close(sv[1]);
+	if (*pid < 0) {
+		close(sv[0]);
+		return -errno;
+	}
+	*ctl = sv[0];
+	req = calloc(1, sizeof(*req));
+	if (!req)
+		return -ENOMEM;
+	req->op = HP_INIT;
+	req->init = h->init;
+	r = exchange(*ctl, req, rep, now_ms() + (h->timeout_ms > SPAWN_MIN_MS ? h->timeout_ms :
+						 SPAWN_MIN_MS));
+	free(req);
+	return r;
+}
+
+/* In the supervisor thread, unlocked: start a helper; the state after it. */
+static void start(struct hsm *h)
+{
+	struct hp_reply *rep = calloc(1, sizeof(*rep));
+	int ctl = -1, r = -ENOMEM;
+	pid_t pid = 0;
+
+	if (rep)
+		r = spawn(h, &pid, &ctl, rep);
+	pthread_mutex_lock(&h->lock);
+	h->starting = false;
+	if (!r && !rep->err) {
+		h->pid = pid;
+		h->ctl = ctl;
+		h->gen++;
+		h->state = HSM_UP;
+		h->backoff = 1;
+		snprintf(h->label, sizeof(h->label), "%s", rep->label);
+		log_info("token '%s' is up (helper %d)", h->label, pid);
+		pthread_cond_broadcast(&h->cond);
+	} else {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		if (ctl >= 0)
+			close(ctl);
+		set_down(h, !r && rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN,
+			 r == -ETIMEDOUT ? "the helper did not start in time" :
+			 r ? "the helper failed to start" : rep->why);
+	}
+	pthread_mutex_unlock(&h->lock);
+	free(rep);
+}
+
+static void *supervise(void *arg)
+{
+	struct hsm *h = arg;
+	struct timespec ts;
+	int64_t wait;
+	int status;
+
+	pthread_mutex_lock(&h->lock);
+	while (!h->closing) {
+		if (h->pid > 0 && waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;	/* reaped: helper_down must not kill its number */
+			helper_down(h, h->gen, WIFEXITED(status) && WEXITSTATUS(status) == 3 ?
+				    HSM_BAD_PIN : HSM_DOWN, "the helper exited");
+		}
+		if (h->state != HSM_UP &&
+		    (h->retry || (h->state == HSM_DOWN && now_ms() >= h->next_try))) {
+			h->retry = false;
+			h->starting = true;
+			pthread_mutex_unlock(&h->lock);
+			start(h);
+			pthread_mutex_lock(&h->lock);
+			continue;
+		}
+		wait = h->state == HSM_DOWN ? h->next_try - now_ms() : 1000;
+		wait = wait < 1 ? 1 : wait > 1000 ? 1000 : wait;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += wait * 1000000;
+		ts.tv_sec += ts.tv_nsec / 1000000000;
+		ts.tv_nsec %= 1000000000;
+		pthread_cond_timedwait(&h->cond, &h->lock, &ts);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+static int check_config(const struct hsm_config *cfg, struct hsm *h)
+{
+	P11KitUri *uri;
+	int r;
+
+	if (!cfg->module || !cfg->token || access(cfg->module, R_OK))
+		return fail(h, -ENOENT, "no PKCS#11 module %s", cfg->module ?: "(none)");
+	if (snprintf(h->init.module, sizeof(h->init.module), "%s", cfg->module) >=
+	    (int)sizeof(h->init.module) ||
+	    snprintf(h->init.uri, sizeof(h->init.uri), "%s", cfg->token) >=
+	    (int)sizeof(h->init.uri) ||
+	    snprintf(h->init.pin_file, sizeof(h->init.pin_file), "%s", cfg->pin_file ?: "") >=
+	    (int)sizeof(h->init.pin_file))
+		return fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
+	uri = p11_kit_uri_new();
+	if (!uri)
+		return -ENOMEM;
+	r = p11_kit_uri_parse(cfg->token, P11_KIT_URI_FOR_TOKEN, uri);
+	p11_kit_uri_free(uri);
+	if (r != P11_KIT_URI_OK)
+		return fail(h, -EINVAL, "%s: %s", cfg->token, p11_kit_uri_message(r));
+	return 0;
+}
+
+static void open_local(struct hsm *h)
+{
+	char why[HP_WHY_MAX];
+	int r;
+
+	r = hp_server_open(h->srv, &h->init, why, sizeof(why));
+	pthread_mutex_lock(&h->lock);
+	if (r) {
+		hp_server_close(h->srv);
+		set_down(h, r == -EACCES ? HSM_BAD_PIN : HSM_DOWN, why);
+	} else {
+		h->state = HSM_UP;
+		snprintf(h->label, sizeof(h->label), "%s", h->srv->label);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+int hsm_open(const struct hsm_config *cfg, struct hsm **out)
+{
+	struct hsm *h = calloc(1, sizeof(*h));
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	snprintf(h->label, sizeof(h->label), "%s", cfg->token ?: "");
+	r = check_config(cfg, h);
+	if (r) {
+		free(h);
+		return r;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	pthread_cond_init(&h->cond, NULL);
+	h->timeout_ms = cfg->timeout_ms ?: 10000;
+	h->in_process = cfg->in_process;
+	h->state = HSM_DOWN;
+	h->backoff = 1;
+	h->ctl = -1;
+	snprintf(h->why, sizeof(h->why), "starting");
+	h->since = time(NULL);
+	if (h->in_process) {
+		h->srv = calloc(1, sizeof(*h->srv));
+		if (!h->srv) {
+			free(h);
+			return -ENOMEM;
+		}
+		open_local(h);
+		*out = h;
+		return 0;
+	}
+	h->starting = true;
+	r = -pthread_create(&h->super, NULL, supervise, h);
+	if (r) {
+		free(h);
+		return r;
+	}
+	/* Wait for the first start, so that a token that is there is up. */
+	pthread_mutex_lock(&h->lock);
+	while (h->starting)
+		pthread_cond_wait(&h->cond, &h->lock);
+	pthread_mutex_unlock(&h->lock);
+	*out = h;
+	return 0;
+}
+
+void hsm_close(struct hsm *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->lock);
+	h->closing = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	if (h->in_process) {
+		while (h->nsessions) {
+			hp_session_close(h->sessions[--h->nsessions]);
+			free(h->sessions[h->nsessions]);
+		}
+		hp_server_close(h->srv);
+		free(h->srv);
+	} else {
+		pthread_join(h->super, NULL);
+		helper_down(h, h->gen, HSM_DOWN, "closed");
+	}
+	pthread_mutex_destroy(&h->lock);
+	pthread_cond_destroy(&h->cond);
+	free(h);
+}
+
+enum hsm_state hsm_state(struct hsm *h, char *why, size_t len)
+{
+	enum hsm_state s;
+
+	pthread_mutex_lock(&h->lock);
+	s = h->state;
+	if (why && len)
+		s == HSM_UP ? (void)snprintf(why, len, "up") : since_text(h, why, len);
+	pthread_mutex_unlock(&h->lock);
+	return s;
+}
+
+void hsm_retry(struct hsm *h)
+{
+	bool local;
+
+	pthread_mutex_lock(&h->lock);
+	local = h->in_process && h->state != HSM_UP;
+	if (h->state != HSM_UP) {
+		h->retry = true;
+		h->backoff = 1;
+	}
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	if (local)
+		open_local(h);
+}
+
+const char *hsm_label(struct hsm *h)
+{
+	return h->label;
+}
+
+/* ---- the operations: a request each ---- */
+
+static struct hp_request *new_request(uint32_t op)
+{
+	struct hp_request *req = malloc(sizeof(*req));
+
+	if (req)
+		memset(req, 0, offsetof(struct hp_request, data.buf));
+	if (req)
+		req->op = op;
+	return req;
+}
+
+static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t version, int type,
+		    const char *name, const char *label, const uint8_t *material,
+		    bool *was_readable)
+{
+	struct hp_request *req = new_request(op);
+	struct hp_reply *rep = malloc(sizeof(*rep));
+	int r = -ENOMEM;
+
+	if (!req || !rep)
+		goto out;
+	r = fail(h, -EINVAL, "name or label too long");
+	memcpy(req->key.id, id, HSMKEY_ID_LEN);
+	req->key.version = version;
+	req->key.type = type;
+	if (snprintf(req->key.name, HP_NAME_MAX, "%s", name ?: "") >= HP_NAME_MAX ||
+	    snprintf(req->key.label, HP_LABEL_MAX, "%s", label ?: "") >= HP_LABEL_MAX)
+		goto out;
+	if (material)
+		memcpy(req->key.material, material, key_type_len(type));
+	r = call(h, req, rep);
+	if (!r && was_readable)
+		*was_readable = rep->was_readable;
+out:
+	if (req)
+		wipe(req, sizeof(*req) - sizeof(req->data.buf));
+	free(req);
+	free(rep);
+	return r;
+}
+
+int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		     int type, const char *name)
+{
+	return key_call(h, HP_GENERATE, id, version, type, name, NULL, NULL, NULL);
+}
+
+int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		   int type, const char *name, const uint8_t *material)
+{
+	if (!key_type_len(type))
+		return fail(h, -EINVAL, "no key type %d", type);
+	return key_call(h, HP_IMPORT, id, version, type, name, NULL, material, NULL);
+}
+
+int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
+		  uint32_t version, int type, const char *name, bool *was_readable)
+{
+	return key_call(h, HP_ADOPT, id, version, type, name, label, NULL, was_readable);
+}
+
+int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
+{
+	return key_call(h, HP_DESTROY, id, version, 0, NULL, NULL, NULL, NULL);
+}
+
+int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version)
+{
+	return key_call(h, HP_FIND, id, version, 0, NULL, NULL, NULL, NULL);
+}
+
+int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
+			const struct hsm_wrap_req *req, size_t n,
+			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out)
+{
+	struct hp_request *q;
+	struct hp_reply *rep;
+	int r = -ENOMEM;
+
+	if (n < 1 || n > HSMKEY_BATCH_MAX)
+		return fail(h, -EINVAL, "a batch of %zu keys", n);
+	q = new_request(HP_WRAP);
+	rep = malloc(sizeof(*rep));
+	if (q && rep) {
+		memcpy(q->wrap.kpoint, kpoint, HSM_POINT_LEN);
+		q->wrap.n = n;
+		memcpy(q->wrap.req, req, n * sizeof(*req));
+		r = call(h, q, rep);
+		if (!r && rep->wrap.n != n)
+			r = fail(h, -EIO, "the helper wrapped %u keys of %zu", rep->wrap.n, n);
+	}
+	if (!r) {
+		memcpy(hpoint, rep->wrap.hpoint, HSM_POINT_LEN);
+		memcpy(out, rep->wrap.out, n * sizeof(*out));
+	}
+	free(q);
+	free(rep);
+	return r;
+}
+
+/* MAC, DERIVE, SIGN, INSTANCE and the anchor: @in out, the reply back. */
+static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, size_t len,
+		     struct hp_reply **out)
+{
+	struct hp_request *req;
+	int r;
+
+	if (len > HP_DATA_MAX)
+		return fail(h, -EMSGSIZE, "a message of %zu bytes (at most %d)", len, HP_DATA_MAX);
+	req = new_request(op);
+	*out = malloc(sizeof(**out));
+	if (!req || !*out) {
+		free(req);
+		free(*out);
+		*out = NULL;
+		return -ENOMEM;
+	}
+	req->data.n = num;
+	req->data.len = len;
+	if (len)
+		memcpy(req->data.buf, in, len);
+	r = call(h, req, *out);
+	free(req);
+	if (r) {
+		free(*out);
+		*out = NULL;
+	}
+	return r;
+}
+
+int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_MAC, 0, msg, len, &rep);
+
+	if (!r && rep->data.len != HSM_MAC_LEN)
+		r = fail(h, -EIO, "a MAC of %u bytes", rep->data.len);
+	if (!r)
+		memcpy(mac, rep->data.buf, HSM_MAC_LEN);
+	free(rep);
+	return r;
+}
+
+int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len)
+{
+	struct hp_reply *rep;
+	int r;
+
+	if (len < 1 || len > 64)
+		return fail(h, -EINVAL, "cannot derive %zu bytes", len);
+	r = data_call(h, HP_DERIVE, len, label, strlen(label), &rep);
+	if (!r && rep->data.len != len)
+		r = fail(h, -EIO, "derived %u bytes of %zu", rep->data.len, len);
+	if (!r)
+		memcpy(out, rep->data.buf, len);
+	if (rep)
+		wipe(rep->data.buf, sizeof(rep->data.buf) < 64 ? sizeof(rep->data.buf) : 64);
+	free(rep);
+	return r;
+}
+
+int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
+	     uint8_t pub[HSM_PUB_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_SIGN, 0, msg, len, &rep);
+
+	if (!r) {
+		memcpy(sig, rep->sign.sig, HSM_SIG_LEN);
+		memcpy(pub, rep->sign.pub, HSM_PUB_LEN);
+	}
+	free(rep);
+	return r;
+}
+
+int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_INSTANCE, 0, NULL, 0, &rep);
+
+	if (!r && rep->data.len != HSMKEY_OWNER_LEN)
+		r = fail(h, -EIO, "an instance id of %u bytes", rep->data.len);
+	if (!r)
+		memcpy(out, rep->data.buf, HSMKEY_OWNER_LEN);
+	free(rep);
+	return r;
+}
+
+int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len)
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_ANCHOR_LOAD, 0, NULL, 0, &rep);
+
+	if (!r && rep->data.len > *len)
+		r = fail(h, -EMSGSIZE, "an anchor of %u bytes", rep->data.len);
+	if (!r) {
+		*n = rep->data.n;
+		*len = rep->data.len;
+		memcpy(buf, rep->data.buf, rep->data.len);
+	}
+	free(rep);
+	return r;
+}
+
+int hsm_anchor_store(struct hsm *h, uint64_t n, const void *buf, size_t len)
+{
+	struct hp_reply *rep;
+	int r;
+
+	if (len > HSM_ANCHOR_MAX)
+		return fail(h, -EMSGSIZE, "an anchor of %zu bytes (at most %d)", len,
+			    HSM_ANCHOR_MAX);
+	r = data_call(h, HP_ANCHOR_STORE, n, buf, len, &rep);
+	free(rep);
+	return r;
+}

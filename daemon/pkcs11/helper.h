@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * What the helper's files share: the loaded module and token (struct
+ * hp_server, one per helper process, or per struct hsm in_process), a
+ * PKCS#11 session (struct hp_session, one per daemon connection), and the
+ * operations they serve.  The daemon side (helper.c) sees only
+ * hp_server_open/close and hp_serve, for in_process mode.
+ */
+#ifndef HSMKEY_PKCS11_HELPER_H
+#define HSMKEY_PKCS11_HELPER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <p11-kit/pkcs11.h>
+#include "pkcs11/proto.h"
+
+/* Mechanisms the probe looks for; a bit each in hp_server.missing. */
+enum hp_mech {
+	HM_ECDH,
+	HM_ECB_DATA,
+	HM_KEY_WRAP,
+	HM_EC_GEN,
+	HM_HMAC,
+	HM_AES_GEN,
+	HM_SECRET_GEN,
+	HM_ED_GEN,
+	HM_EDDSA,
+	__HM_MAX
+};
+
+struct hp_server {
+	void *dl;
+	CK_FUNCTION_LIST *p;
+	CK_SLOT_ID slot;
+	char label[33];
+	char *pin;		/* locked, not dumped; wiped at close */
+	size_t pin_len;
+	unsigned long missing;	/* 1 << enum hp_mech */
+	pthread_mutex_t login;
+	CK_SESSION_HANDLE keep;	/* open from login to C_Finalize */
+	pthread_mutex_t handles_lock;
+	struct hp_handle *handles;	/* handles.c */
+	size_t handles_cap, handles_n;
+	/* hsmkey:* objects, found or made at open */
+	CK_OBJECT_HANDLE delivery, record, root, audit, instance;
+	uint8_t qh[HSM_POINT_LEN];
+	uint8_t audit_pub[HSM_PUB_LEN];
+};
+
+struct hp_session {
+	struct hp_server *srv;
+	CK_SESSION_HANDLE h;
+	bool open;
+	CK_RV rv;		/* the last failure and the call that gave it */
+	const char *call;
+	char why[HP_WHY_MAX];	/* set with an error that is not a CK_RV's */
+};
+
+/* module.c */
+int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len);
+void hp_server_close(struct hp_server *srv);
+int hp_need(struct hp_session *s, unsigned long mechs);
+int hp_login(struct hp_session *s);
+
+/* session.c */
+int hp_session_open(struct hp_session *s);
+void hp_session_close(struct hp_session *s);
+/* Record @rv from @call and return its -errno. */
+int hp_fail(struct hp_session *s, CK_RV rv, const char *call);
+int hp_failf(struct hp_session *s, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+const char *hp_rv_name(CK_RV rv, char *buf, size_t len);
+/* Serve one request (with the retries of design §5) into @rep. */
+void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep);
+
+/* objects.c */
+extern CK_BBOOL hp_true, hp_false;
+#define ATTR(type, ptr, len) { (type), (void *)(ptr), (len) }
+#define ATTR_T(type) { (type), &hp_true, 1 }
+#define ATTR_F(type) { (type), &hp_false, 1 }
+int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
+	    CK_ULONG max, CK_ULONG *found);
+int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
+		CK_OBJECT_HANDLE *out);
+int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
+		    CK_OBJECT_HANDLE *out);
+int hp_token_objects(struct hp_session *s);
+int hp_key_generate(struct hp_session *s, const struct hp_key *k);
+int hp_key_import(struct hp_session *s, const struct hp_key *k);
+int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable);
+int hp_key_destroy(struct hp_session *s, const struct hp_key *k);
+int hp_key_find(struct hp_session *s, const struct hp_key *k);
+
+/* handles.c: a key version's CKA_ID is its id and be32(version) */
+#define HP_VID_LEN	(HSMKEY_ID_LEN + 4)
+void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE h);
+void hp_handles_forget(struct hp_server *srv);
+bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE *h);
+int hp_handles_load(struct hp_session *s);
+
+/* deliver.c */
+int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);
+
+/* secrets.c */
+int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
+int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
+int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep);
+int hp_instance(struct hp_session *s, struct hp_data *out);
+int hp_anchor_load(struct hp_session *s, struct hp_data *out);
+int hp_anchor_store(struct hp_session *s, const struct hp_data *in);
+
+/* helper_main.c: the helper process's entry (hsmkeyd --pkcs11-helper FD). */
+int hsm_helper_main(const char *fd);
+
+#endif

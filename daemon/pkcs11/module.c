@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The helper's module and token: dlopen the PKCS#11 module, C_Initialize
+ * with OS locking, select the token by its RFC 7512 URI (p11-kit's parser,
+ * not one of ours), read the PIN (never from argv, never logged; kept in a
+ * locked page that core dumps leave out, for the re-logins of design §5),
+ * log in once (logins belong to the process, F11), and probe the
+ * mechanisms this backend needs (§4.7).
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <p11-kit/uri.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+#define PIN_PAGE	4096
+
+static const struct {
+	CK_MECHANISM_TYPE mech;
+	CK_FLAGS flag;
+	const char *name;
+} mechs[__HM_MAX] = {
+	[HM_ECDH] = { CKM_ECDH1_DERIVE, CKF_DERIVE, "CKM_ECDH1_DERIVE" },
+	[HM_ECB_DATA] = { CKM_AES_ECB_ENCRYPT_DATA, CKF_DERIVE, "CKM_AES_ECB_ENCRYPT_DATA" },
+	[HM_KEY_WRAP] = { CKM_AES_KEY_WRAP, CKF_WRAP, "CKM_AES_KEY_WRAP" },
+	[HM_EC_GEN] = { CKM_EC_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR, "CKM_EC_KEY_PAIR_GEN" },
+	[HM_HMAC] = { CKM_SHA256_HMAC, CKF_SIGN, "CKM_SHA256_HMAC" },
+	[HM_AES_GEN] = { CKM_AES_KEY_GEN, CKF_GENERATE, "CKM_AES_KEY_GEN" },
+	[HM_SECRET_GEN] = { CKM_GENERIC_SECRET_KEY_GEN, CKF_GENERATE,
+			    "CKM_GENERIC_SECRET_KEY_GEN" },
+	[HM_ED_GEN] = { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR,
+			"CKM_EC_EDWARDS_KEY_PAIR_GEN" },
+	[HM_EDDSA] = { CKM_EDDSA, CKF_SIGN, "CKM_EDDSA" },
+};
+
+/* -EOPNOTSUPP naming the first of @need the token lacks. */
+int hp_need(struct hp_session *s, unsigned long need)
+{
+	unsigned int i;
+
+	for (i = 0; i < __HM_MAX; i++)
+		if (need & s->srv->missing & (1UL << i))
+			return hp_failf(s, -EOPNOTSUPP, "token '%s' lacks %s", s->srv->label,
+					mechs[i].name);
+	return 0;
+}
+
+static void probe(struct hp_server *srv)
+{
+	CK_MECHANISM_INFO info;
+	unsigned int i;
+
+	for (i = 0; i < __HM_MAX; i++) {
+		/* SoftHSM ORs flags into the caller's struct (F4). */
+		memset(&info, 0, sizeof(info));
+		if (srv->p->C_GetMechanismInfo(srv->slot, mechs[i].mech, &info) != CKR_OK ||
+		    !(info.flags & mechs[i].flag))
+			srv->missing |= 1UL << i;
+	}
+}
+
+static int load(struct hp_server *srv, const char *module, char *why, size_t len)
+{
+	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
+	CK_RV (*get)(CK_FUNCTION_LIST **);
+	char name[48];
+	CK_RV rv;
+
+	srv->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
+	if (!srv->dl) {
+		snprintf(why, len, "cannot load %s: %s", module, dlerror());
+		return -ENOENT;
+	}
+	get = (CK_RV (*)(CK_FUNCTION_LIST **))dlsym(srv->dl, "C_GetFunctionList");
+	if (!get || get(&srv->p) != CKR_OK) {
+		snprintf(why, len, "%s is not a PKCS#11 module", module);
+		return -ENOENT;
+	}
+	rv = srv->p->C_Initialize(&args);
+	if (rv != CKR_OK) {
+		srv->p = NULL;
+		snprintf(why, len, "C_Initialize: %s", hp_rv_name(rv, name, sizeof(name)));
+		return -EHOSTDOWN;
+	}
+	return 0;
+}
+
+static int select_token(struct hp_server *srv, const char *uri_text, char *why, size_t len)
+{
+	CK_SLOT_ID slots[64];
+	CK_ULONG n = ARRAY_SIZE(slots), i;
+	CK_TOKEN_INFO info;
+	P11KitUri *uri;
+	int r;
+
+	uri = p11_kit_uri_new();
+	if (!uri)
+		return -ENOMEM;
+	r = p11_kit_uri_parse(uri_text, P11_KIT_URI_FOR_TOKEN, uri);
+	if (r != P11_KIT_URI_OK) {
+		snprintf(why, len, "token URI: %s", p11_kit_uri_message(r));
+		p11_kit_uri_free(uri);
+		return -EINVAL;
+	}
+	r = -EHOSTDOWN;
+	snprintf(why, len, "no token matches %s", uri_text);
+	if (srv->p->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
+		n = 0;
+	for (i = 0; i < n; i++) {
+		memset(&info, 0, sizeof(info));
+		if (srv->p->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
+		    !p11_kit_uri_match_token_info(uri, &info))
+			continue;
+		srv->slot = slots[i];
+		memcpy(srv->label, info.label, sizeof(info.label));
+		srv->label[32] = 0;
+		while (strlen(srv->label) && srv->label[strlen(srv->label) - 1] == ' ')
+			srv->label[strlen(srv->label) - 1] = 0;
+		r = 0;
+		break;
+	}
+	p11_kit_uri_free(uri);
+	return r;
+}
+
+static int read_pin(struct hp_server *srv, const char *pin_file, char *why, size_t len)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[PATH_MAX];
+	int fd, n;
+
+	if (pin_file[0])
+		snprintf(path, sizeof(path), "%s", pin_file);
+	else if (dir)
+		snprintf(path, sizeof(path), "%s/pkcs11-pin", dir);
+	else {
+		snprintf(why, len, "no pin_file and no $CREDENTIALS_DIRECTORY");
+		return -EACCES;
+	}
+	srv->pin = mmap(NULL, PIN_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
+	if (srv->pin == MAP_FAILED) {
+		srv->pin = NULL;
+		return -ENOMEM;
+	}
+	mlock(srv->pin, PIN_PAGE);
+	madvise(srv->pin, PIN_PAGE, MADV_DONTDUMP);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, len, "PIN file %s: %s", path, strerror(errno));
+		return -EACCES;
+	}
+	n = read_full(fd, srv->pin, PIN_PAGE - 1);
+	close(fd);
+	if (n < 0) {
+		snprintf(why, len, "PIN file %s: %s", path, strerror(-n));
+		return -EACCES;
+	}
+	while (n > 0 && (srv->pin[n - 1] == '\n' || srv->pin[n - 1] == '\r'))
+		n--;
+	srv->pin[n] = 0;
+	srv->pin_len = n;
+	if (!n) {
+		snprintf(why, len, "PIN file %s is empty", path);
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Log in (again): once per process; a second login is not an error. */
+int hp_login(struct hp_session *s)
+{
+	struct hp_server *srv = s->srv;
+	CK_RV rv;
+
+	pthread_mutex_lock(&srv->login);
+	rv = srv->p->C_Login(s->h, CKU_USER, (CK_UTF8CHAR *)srv->pin, srv->pin_len);
+	pthread_mutex_unlock(&srv->login);
+	if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
+		return 0;
+	return hp_fail(s, rv, "C_Login");
+}
+
+int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len)
+{
+	struct hp_session s = { .srv = srv };
+	int r;
+
+	pthread_mutex_init(&srv->login, NULL);
+	pthread_mutex_init(&srv->handles_lock, NULL);
+	r = load(srv, init->module, why, len) ?:
+	    select_token(srv, init->uri, why, len) ?:
+	    read_pin(srv, init->pin_file, why, len);
+	if (r)
+		return r;
+	probe(srv);
+	/*
+	 * This session stays open while the module is loaded: SoftHSM drops
+	 * the login and every object handle when a slot's last session closes.
+	 */
+	r = hp_session_open(&s) ?: hp_login(&s) ?: hp_token_objects(&s) ?: hp_handles_load(&s);
+	if (r) {
+		snprintf(why, len, "%s", s.why);
+		hp_session_close(&s);
+	}
+	srv->keep = s.h;
+	return r;
+}
+
+void hp_server_close(struct hp_server *srv)
+{
+	hp_handles_forget(srv);
+	if (srv->p)
+		srv->p->C_Finalize(NULL);
+	srv->p = NULL;
+	if (srv->dl)
+		dlclose(srv->dl);
+	srv->dl = NULL;
+	if (srv->pin) {
+		wipe(srv->pin, PIN_PAGE);
+		munmap(srv->pin, PIN_PAGE);
+	}
+	srv->pin = NULL;
+}

@@ -1,0 +1,391 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The objects in a token and their names (hsm.h, design §4.3): finding
+ * them, the per-token hsmkey:* objects made at first use, and the key
+ * versions (generate, raw import, adoption of a key the HSM's own tools
+ * made, destruction).  A key version is sensitive and extractable only to
+ * be wrapped: no other use is allowed, so it cannot serve as a KEK or as a
+ * derivation base.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+CK_BBOOL hp_true = CK_TRUE, hp_false = CK_FALSE;
+
+static const uint8_t p256_params[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const uint8_t ed25519_params[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
+
+int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
+	    CK_ULONG max, CK_ULONG *found)
+{
+	CK_FUNCTION_LIST *p = s->srv->p;
+	CK_RV rv;
+
+	rv = p->C_FindObjectsInit(s->h, t, n);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_FindObjectsInit");
+	rv = p->C_FindObjects(s->h, out, max, found);
+	p->C_FindObjectsFinal(s->h);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_FindObjects");
+	return 0;
+}
+
+/* The one object of @cls labelled @label: -ENOENT if none. */
+int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
+		CK_OBJECT_HANDLE *out)
+{
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)),
+		ATTR(CKA_LABEL, label, strlen(label)),
+	};
+	CK_ULONG found = 0;
+	int r;
+
+	r = hp_find(s, t, ARRAY_SIZE(t), out, 1, &found);
+	if (!r && !found)
+		r = hp_failf(s, -ENOENT, "no object %s", label);
+	return r;
+}
+
+static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_ID_LEN + 4])
+{
+	memcpy(out, id, HSMKEY_ID_LEN);
+	out[16] = version >> 24;
+	out[17] = version >> 16;
+	out[18] = version >> 8;
+	out[19] = version;
+}
+
+int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
+		    CK_OBJECT_HANDLE *out)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	uint8_t vid[HSMKEY_ID_LEN + 4];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)),
+		ATTR(CKA_ID, vid, sizeof(vid)),
+	};
+	CK_ULONG found = 0;
+	int r;
+
+	version_id(id, version, vid);
+	if (hp_handle_recall(s, vid, out))
+		return 0;
+	r = hp_find(s, t, ARRAY_SIZE(t), out, 1, &found);
+	if (!r && !found)
+		r = hp_failf(s, -ENOENT, "no key version %u", version);
+	if (!r)
+		hp_handle_remember(s->srv, vid, *out);
+	return r;
+}
+
+/* A point from CKA_EC_POINT: DER (04 len value) or, on some tokens, raw. */
+static int read_point(struct hp_session *s, CK_OBJECT_HANDLE pub, uint8_t *out, size_t len)
+{
+	uint8_t buf[80];
+	CK_ATTRIBUTE a = ATTR(CKA_EC_POINT, buf, sizeof(buf));
+	CK_RV rv;
+
+	rv = s->srv->p->C_GetAttributeValue(s->h, pub, &a, 1);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GetAttributeValue(CKA_EC_POINT)");
+	if (a.ulValueLen == len + 2 && buf[0] == 0x04 && buf[1] == len)
+		memcpy(out, buf + 2, len);
+	else if (a.ulValueLen == len)
+		memcpy(out, buf, len);
+	else
+		return hp_failf(s, -EIO, "public key of %lu bytes", (unsigned long)a.ulValueLen);
+	return 0;
+}
+
+static int make_pair(struct hp_session *s, const char *label, CK_MECHANISM_TYPE mech,
+		     const uint8_t *params, size_t plen, bool derive, CK_OBJECT_HANDLE *priv)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_BBOOL d = derive, sg = !derive;
+	CK_ATTRIBUTE pub_t[] = {
+		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR(CKA_LABEL, label, strlen(label)),
+		ATTR(CKA_EC_PARAMS, params, plen), ATTR(CKA_VERIFY, &sg, 1),
+	};
+	CK_ATTRIBUTE priv_t[] = {
+		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR(CKA_LABEL, label, strlen(label)),
+		ATTR_T(CKA_SENSITIVE), ATTR_F(CKA_EXTRACTABLE), ATTR(CKA_DERIVE, &d, 1),
+		ATTR(CKA_SIGN, &sg, 1), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_UNWRAP),
+	};
+	CK_OBJECT_HANDLE pub;
+	CK_RV rv;
+
+	rv = s->srv->p->C_GenerateKeyPair(s->h, &m, pub_t, ARRAY_SIZE(pub_t), priv_t,
+					  ARRAY_SIZE(priv_t), &pub, priv);
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKeyPair");
+}
+
+static int make_hmac_key(struct hp_session *s, const char *label, CK_OBJECT_HANDLE *h)
+{
+	CK_MECHANISM m = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
+	CK_ULONG len = 32;
+	CK_ATTRIBUTE t[] = {
+		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR(CKA_LABEL, label, strlen(label)),
+		ATTR(CKA_VALUE_LEN, &len, sizeof(len)), ATTR_T(CKA_SENSITIVE),
+		ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_SIGN), ATTR_T(CKA_VERIFY),
+		ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_WRAP),
+		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE),
+	};
+	CK_RV rv;
+
+	rv = s->srv->p->C_GenerateKey(s->h, &m, t, ARRAY_SIZE(t), h);
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKey");
+}
+
+static int make_instance(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	static const char label[] = "hsmkey:instance";
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	uint8_t v[HSMKEY_OWNER_LEN];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE),
+		ATTR(CKA_LABEL, label, strlen(label)), ATTR(CKA_VALUE, v, sizeof(v)),
+	};
+	CK_RV rv;
+
+	rv = s->srv->p->C_GenerateRandom(s->h, v, sizeof(v));
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GenerateRandom");
+	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), h);
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_CreateObject");
+}
+
+/* @label's object of @cls, made by @make when the token lacks it. */
+static int ensure(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
+		  CK_OBJECT_HANDLE *h, int (*make)(struct hp_session *, CK_OBJECT_HANDLE *))
+{
+	int r = hp_find_one(s, cls, label, h);
+
+	if (r == -ENOENT) {
+		log_info("token '%s': making %s", s->srv->label, label);
+		r = make(s, h);
+	}
+	return r;
+}
+
+static int make_record(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	return make_hmac_key(s, "hsmkey:record", h);
+}
+
+static int make_root(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	return make_hmac_key(s, "hsmkey:root", h);
+}
+
+static int make_delivery(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	return make_pair(s, "hsmkey:delivery", CKM_EC_KEY_PAIR_GEN, p256_params,
+			 sizeof(p256_params), true, h);
+}
+
+static int make_audit(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	return make_pair(s, "hsmkey:audit", CKM_EC_EDWARDS_KEY_PAIR_GEN, ed25519_params,
+			 sizeof(ed25519_params), false, h);
+}
+
+/*
+ * The hsmkey:* objects, found or made.  Those whose mechanisms the token
+ * lacks are left out; the operations needing them then name what is
+ * missing (hp_need()).
+ */
+int hp_token_objects(struct hp_session *s)
+{
+	struct hp_server *srv = s->srv;
+	CK_OBJECT_HANDLE pub;
+	int r;
+
+	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance);
+	if (!r && !(srv->missing & (1UL << HM_SECRET_GEN)))
+		r = ensure(s, CKO_SECRET_KEY, "hsmkey:record", &srv->record, make_record) ?:
+		    ensure(s, CKO_SECRET_KEY, "hsmkey:root", &srv->root, make_root);
+	if (!r && !(srv->missing & (1UL << HM_EC_GEN)))
+		r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:delivery", &srv->delivery,
+			   make_delivery) ?:
+		    hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:delivery", &pub) ?:
+		    read_point(s, pub, srv->qh, HSM_POINT_LEN);
+	if (!r && !(srv->missing & (1UL << HM_ED_GEN)))
+		r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:audit", &srv->audit, make_audit) ?:
+		    hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:audit", &pub) ?:
+		    read_point(s, pub, srv->audit_pub, HSM_PUB_LEN);
+	return r;
+}
+
+static bool is_xts(int type)
+{
+	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS;
+}
+
+/* The attributes of a new key version; @value: raw import, else generated. */
+static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_KEY_TYPE kt = is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES;
+	CK_ULONG len = key_type_len(k->type);
+	CK_MECHANISM m = { is_xts(k->type) ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN,
+			   NULL, 0 };
+	uint8_t vid[HSMKEY_ID_LEN + 4];
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
+		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR_T(CKA_SENSITIVE),
+		ATTR_T(CKA_EXTRACTABLE), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
+		ATTR_F(CKA_SIGN), ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP),
+		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, sizeof(vid)),
+		ATTR(CKA_LABEL, label, 0),
+		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
+		     value ? len : sizeof(len)),
+	};
+	CK_OBJECT_HANDLE h;
+	CK_RV rv;
+	int r;
+
+	r = hp_need(s, value ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
+	if (r)
+		return r;
+	r = hp_find_version(s, k->id, k->version, &h);
+	if (r != -ENOENT)
+		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
+				     k->version);
+	version_id(k->id, k->version, vid);
+	t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	if (value)
+		rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), &h);
+	else
+		rv = s->srv->p->C_GenerateKey(s->h, &m, t, ARRAY_SIZE(t), &h);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, value ? "C_CreateObject" : "C_GenerateKey");
+	hp_handle_remember(s->srv, vid, h);
+	return 0;
+}
+
+int hp_key_generate(struct hp_session *s, const struct hp_key *k)
+{
+	return make_version(s, k, NULL);
+}
+
+int hp_key_import(struct hp_session *s, const struct hp_key *k)
+{
+	return make_version(s, k, k->material);
+}
+
+static int check_adoptable(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h,
+			   bool *was_readable)
+{
+	CK_KEY_TYPE kt = 0;
+	CK_ULONG len = 0;
+	CK_BBOOL extractable = 0, sensitive = 0, trusted = 0;
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)), ATTR(CKA_VALUE_LEN, &len, sizeof(len)),
+		ATTR(CKA_EXTRACTABLE, &extractable, 1), ATTR(CKA_SENSITIVE, &sensitive, 1),
+	};
+	CK_ATTRIBUTE w = ATTR(CKA_WRAP_WITH_TRUSTED, &trusted, 1);
+	CK_RV rv;
+
+	rv = s->srv->p->C_GetAttributeValue(s->h, h, t, ARRAY_SIZE(t));
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GetAttributeValue");
+	if (s->srv->p->C_GetAttributeValue(s->h, h, &w, 1) != CKR_OK)
+		trusted = 0;	/* a token without trusted wrapping */
+	if (kt != (is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES) ||
+	    len != key_type_len(k->type))
+		return hp_failf(s, -EMEDIUMTYPE, "'%s' is not a %s key (%lu bytes, key type 0x%lx)",
+				k->label, key_type_name(k->type), (unsigned long)len,
+				(unsigned long)kt);
+	if (!extractable)
+		return hp_failf(s, -EMEDIUMTYPE,
+				"'%s' is not extractable: it cannot be delivered", k->label);
+	if (trusted)
+		return hp_failf(s, -EMEDIUMTYPE,
+				"'%s' is wrapped only with trusted keys: it cannot be delivered",
+				k->label);
+	*was_readable = !sensitive;
+	return 0;
+}
+
+int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE find[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_LABEL, k->label, strlen(k->label)),
+	};
+	uint8_t vid[HSMKEY_ID_LEN + 4];
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE set[] = {
+		ATTR_T(CKA_SENSITIVE), ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0),
+	};
+	CK_ATTRIBUTE uses[] = {
+		ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_SIGN),
+		ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP), ATTR_F(CKA_UNWRAP),
+		ATTR_F(CKA_DERIVE),
+	};
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG found = 0;
+	CK_RV rv;
+	int r;
+
+	r = hp_find_version(s, k->id, k->version, h);
+	if (r != -ENOENT)
+		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
+				     k->version);
+	r = hp_find(s, find, ARRAY_SIZE(find), h, 2, &found);
+	if (r)
+		return r;
+	if (found != 1)
+		return hp_failf(s, found ? -EMEDIUMTYPE : -ENOENT, "%s secret key labelled '%s'",
+				found ? "more than one" : "no", k->label);
+	r = check_adoptable(s, k, h[0], was_readable);
+	if (r)
+		return r;
+	version_id(k->id, k->version, vid);
+	set[2].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	/* SENSITIVE can only be raised (F29): set it only on a readable key. */
+	rv = s->srv->p->C_SetAttributeValue(s->h, h[0], set + !*was_readable,
+					    ARRAY_SIZE(set) - !*was_readable);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_SetAttributeValue");
+	/* Best effort: some tokens fix a key's uses at creation. */
+	s->srv->p->C_SetAttributeValue(s->h, h[0], uses, ARRAY_SIZE(uses));
+	return 0;
+}
+
+int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
+{
+	uint8_t vid[HSMKEY_ID_LEN + 4];
+	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, sizeof(vid)) };
+	CK_OBJECT_HANDLE h[16];
+	CK_ULONG found = 0, i;
+	CK_RV rv;
+	int r;
+
+	version_id(k->id, k->version, vid);
+	r = hp_find(s, t, ARRAY_SIZE(t), h, ARRAY_SIZE(h), &found);
+	if (r)
+		return r;
+	if (!found)
+		return hp_failf(s, -ENOENT, "no key version %u", k->version);
+	hp_handles_forget(s->srv);
+	for (i = 0; i < found; i++) {
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+		if (rv != CKR_OK)
+			return hp_fail(s, rv, "C_DestroyObject");
+	}
+	return 0;
+}
+
+int hp_key_find(struct hp_session *s, const struct hp_key *k)
+{
+	CK_OBJECT_HANDLE h;
+
+	return hp_find_version(s, k->id, k->version, &h);
+}

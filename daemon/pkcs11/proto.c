@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Lengths and validity of the daemon↔helper messages (proto.h).  Both the
+ * helper (on every request) and the daemon (on every reply) check a record
+ * here before reading it: a record of the wrong length, a count beyond its
+ * array or a string without its NUL is refused whole.
+ */
+#include <errno.h>
+#include <string.h>
+#include "pkcs11/proto.h"
+
+#define HEAD_REQ	offsetof(struct hp_request, init)
+#define HEAD_REP	offsetof(struct hp_reply, label)
+
+static bool terminated(const char *s, size_t size)
+{
+	return memchr(s, 0, size) != NULL;
+}
+
+size_t hp_request_len(const struct hp_request *req)
+{
+	switch (req->op) {
+	case HP_INIT:
+		return HEAD_REQ + sizeof(req->init);
+	case HP_GENERATE: case HP_IMPORT: case HP_ADOPT: case HP_DESTROY: case HP_FIND:
+		return HEAD_REQ + sizeof(req->key);
+	case HP_WRAP:
+		if (req->wrap.n < 1 || req->wrap.n > HSMKEY_BATCH_MAX)
+			return 0;
+		return HEAD_REQ + offsetof(struct hp_wrap, req) +
+		       req->wrap.n * sizeof(req->wrap.req[0]);
+	case HP_MAC: case HP_DERIVE: case HP_SIGN: case HP_ANCHOR_STORE:
+		if (req->data.len > HP_DATA_MAX)
+			return 0;
+		return HEAD_REQ + offsetof(struct hp_data, buf) + req->data.len;
+	case HP_INSTANCE: case HP_ANCHOR_LOAD:
+		return HEAD_REQ;
+	}
+	return 0;
+}
+
+static int key_check(uint32_t op, const struct hp_key *k)
+{
+	if (!terminated(k->name, sizeof(k->name)) || !terminated(k->label, sizeof(k->label)))
+		return -EBADMSG;
+	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT) &&
+	    (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
+		return -EBADMSG;
+	return 0;
+}
+
+int hp_request_check(const struct hp_request *req, size_t len)
+{
+	size_t want;
+	uint32_t i;
+
+	/*
+	 * The buffer is a whole struct hp_request, so the counts read by
+	 * hp_request_len() are in it; a count not among the @len bytes
+	 * received gives a length above @len.
+	 */
+	if (len < HEAD_REQ)
+		return -EBADMSG;
+	want = hp_request_len(req);
+	if (!want || want != len)
+		return -EBADMSG;
+	switch (req->op) {
+	case HP_INIT:
+		if (!terminated(req->init.module, sizeof(req->init.module)) ||
+		    !terminated(req->init.uri, sizeof(req->init.uri)) ||
+		    !terminated(req->init.pin_file, sizeof(req->init.pin_file)))
+			return -EBADMSG;
+		return 0;
+	case HP_GENERATE: case HP_IMPORT: case HP_ADOPT: case HP_DESTROY: case HP_FIND:
+		return key_check(req->op, &req->key);
+	case HP_WRAP:
+		for (i = 0; i < req->wrap.n; i++)
+			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX)
+				return -EBADMSG;
+		return 0;
+	case HP_DERIVE:
+		if (req->data.n < 1 || req->data.n > 64)
+			return -EBADMSG;
+		return 0;
+	case HP_ANCHOR_STORE:
+		if (req->data.len > HSM_ANCHOR_MAX)
+			return -EBADMSG;
+		return 0;
+	}
+	return 0;
+}
+
+size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
+{
+	if (rep->err)
+		return HEAD_REP;
+	switch (op) {
+	case HP_INIT:
+		return HEAD_REP + sizeof(rep->label);
+	case HP_ADOPT:
+		return HEAD_REP + sizeof(rep->was_readable);
+	case HP_SIGN:
+		return HEAD_REP + sizeof(rep->sign);
+	case HP_WRAP:
+		if (rep->wrap.n > HSMKEY_BATCH_MAX)
+			return 0;
+		return HEAD_REP + offsetof(typeof(rep->wrap), out) +
+		       rep->wrap.n * sizeof(rep->wrap.out[0]);
+	case HP_MAC: case HP_DERIVE: case HP_INSTANCE: case HP_ANCHOR_LOAD:
+		if (rep->data.len > HP_DATA_MAX)
+			return 0;
+		return HEAD_REP + offsetof(struct hp_data, buf) + rep->data.len;
+	}
+	return HEAD_REP;
+}
+
+int hp_reply_check(uint32_t op, const struct hp_reply *rep, size_t len)
+{
+	size_t want;
+	uint32_t i;
+
+	if (len < HEAD_REP || rep->fatal > HP_FATAL_PIN || rep->err > 0 ||
+	    !terminated(rep->why, sizeof(rep->why)))
+		return -EBADMSG;
+	want = hp_reply_len(op, rep);
+	if (!want || want != len)
+		return -EBADMSG;
+	if (rep->err)
+		return 0;
+	if (op == HP_INIT && !terminated(rep->label, sizeof(rep->label)))
+		return -EBADMSG;
+	if (op == HP_WRAP)
+		for (i = 0; i < rep->wrap.n; i++)
+			if (rep->wrap.out[i].len > HSM_WRAPPED_MAX)
+				return -EBADMSG;
+	return 0;
+}

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The messages between hsmkeyd and a token's helper process.  Both sides
+ * are the same binary (the helper is /proc/self/exe), so a message is a
+ * fixed C struct sent as one SOCK_SEQPACKET record; the only variable part
+ * is the array or buffer at its end, and each side checks that a record is
+ * exactly as long as its header says before it reads anything else.
+ *
+ * The control socket carries HP_INIT (daemon → helper: module, token URI,
+ * PIN file, never the PIN) and its reply, then one connection per message
+ * (SCM_RIGHTS).  Every other request goes over a connection, one at a time:
+ * each connection is a PKCS#11 session in the helper.
+ */
+#ifndef HSMKEY_PKCS11_PROTO_H
+#define HSMKEY_PKCS11_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <limits.h>
+#include "pkcs11/hsm.h"
+
+#define HP_NAME_MAX	64	/* key names: 63 characters and the NUL */
+#define HP_LABEL_MAX	128	/* a label to adopt */
+#define HP_URI_MAX	1024
+#define HP_DATA_MAX	65536	/* a message to MAC or sign */
+#define HP_WHY_MAX	200
+
+enum hp_op {
+	HP_INIT = 1,
+	HP_GENERATE,
+	HP_IMPORT,
+	HP_ADOPT,
+	HP_DESTROY,
+	HP_FIND,
+	HP_WRAP,
+	HP_MAC,
+	HP_DERIVE,
+	HP_SIGN,
+	HP_INSTANCE,
+	HP_ANCHOR_LOAD,
+	HP_ANCHOR_STORE,
+	__HP_OP_MAX
+};
+
+/* A reply's @fatal: the helper exits after sending it. */
+enum hp_fatal {
+	HP_FATAL_NONE,
+	HP_FATAL_DOWN,		/* the token failed: start a new helper, with backoff */
+	HP_FATAL_PIN,		/* the PIN was refused: wait for hsm_retry() */
+};
+
+struct hp_init {
+	char module[PATH_MAX];
+	char uri[HP_URI_MAX];
+	char pin_file[PATH_MAX];	/* empty: $CREDENTIALS_DIRECTORY/pkcs11-pin */
+};
+
+/* GENERATE, IMPORT, ADOPT, DESTROY, FIND */
+struct hp_key {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+	int32_t type;
+	char name[HP_NAME_MAX];
+	char label[HP_LABEL_MAX];
+	uint8_t material[HSMKEY_MATERIAL_MAX];
+};
+
+struct hp_wrap {
+	uint8_t kpoint[HSM_POINT_LEN];
+	uint8_t pad[3];
+	uint32_t n;
+	struct hsm_wrap_req req[HSMKEY_BATCH_MAX];	/* n of them are sent */
+};
+
+/* MAC, DERIVE (label in buf, out length in n), SIGN, ANCHOR_STORE */
+struct hp_data {
+	uint64_t n;
+	uint32_t len;
+	uint32_t pad;
+	uint8_t buf[HP_DATA_MAX];	/* len bytes of it are sent */
+};
+
+struct hp_request {
+	uint32_t op;
+	uint32_t pad;
+	union {
+		struct hp_init init;
+		struct hp_key key;
+		struct hp_wrap wrap;
+		struct hp_data data;
+	};
+};
+
+struct hp_reply {
+	int32_t err;		/* 0 or -errno */
+	uint32_t fatal;		/* enum hp_fatal */
+	char why[HP_WHY_MAX];	/* with err: what failed, for hsm_error() */
+	union {
+		char label[33];			/* INIT: the token's label */
+		uint8_t was_readable;		/* ADOPT */
+		struct {
+			uint8_t sig[HSM_SIG_LEN];
+			uint8_t pub[HSM_PUB_LEN];
+		} sign;
+		struct {
+			uint8_t hpoint[HSM_POINT_LEN];
+			uint8_t pad[3];
+			uint32_t n;
+			struct hsm_wrapped out[HSMKEY_BATCH_MAX];
+		} wrap;
+		struct hp_data data;	/* MAC, DERIVE, INSTANCE, ANCHOR_LOAD */
+	};
+};
+
+/* The length of @req as sent; 0 if its header is invalid. */
+size_t hp_request_len(const struct hp_request *req);
+/* 0 if the @len bytes received are one whole, valid request. */
+int hp_request_check(const struct hp_request *req, size_t len);
+/* The length of the reply @rep to @op as sent. */
+size_t hp_reply_len(uint32_t op, const struct hp_reply *rep);
+/* 0 if the @len bytes received are one whole, valid reply to @op. */
+int hp_reply_check(uint32_t op, const struct hp_reply *rep, size_t len);
+
+#endif

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * What the token computes or keeps for the daemon itself, with keys that
+ * never leave it: the records' MAC (hsmkey:record), derived daemon secrets
+ * (hsmkey:root), audit signatures (hsmkey:audit, Ed25519), the instance id
+ * and the rollback anchor.  CKO_DATA values cannot be changed (F21), so an
+ * anchor is stored as a new object hsmkey:anchor:N before the older ones
+ * are removed: after a crash between the two, the highest N wins.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "pkcs11/helper.h"
+#include "util.h"
+
+#define ANCHOR_APP "hsmkey anchor"
+#define ANCHOR_PREFIX "hsmkey:anchor:"
+#define ANCHORS_MAX 16
+
+static int sign(struct hp_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE key,
+		const void *msg, size_t len, uint8_t *out, CK_ULONG outlen)
+{
+	CK_MECHANISM m = { mech, NULL, 0 };
+	CK_ULONG n = outlen;
+	CK_RV rv;
+
+	rv = s->srv->p->C_SignInit(s->h, &m, key);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_SignInit");
+	rv = s->srv->p->C_Sign(s->h, (CK_BYTE_PTR)msg, len, out, &n);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_Sign");
+	if (n != outlen)
+		return hp_failf(s, -EIO, "C_Sign gave %lu bytes", (unsigned long)n);
+	return 0;
+}
+
+int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
+{
+	int r = hp_need(s, 1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
+
+	if (r)
+		return r;
+	out->len = HSM_MAC_LEN;
+	return sign(s, CKM_SHA256_HMAC, s->srv->record, in->buf, in->len, out->buf, HSM_MAC_LEN);
+}
+
+/* HMAC-SHA256_root(label || be32(counter)), counter from 1, cut to n bytes. */
+int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
+{
+	uint8_t msg[HP_DATA_MAX + 4], block[HSM_MAC_LEN];
+	uint32_t i, done;
+	int r;
+
+	r = hp_need(s, 1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
+	if (r)
+		return r;
+	memcpy(msg, in->buf, in->len);
+	for (i = 1, done = 0; done < in->n; i++) {
+		msg[in->len] = i >> 24;
+		msg[in->len + 1] = i >> 16;
+		msg[in->len + 2] = i >> 8;
+		msg[in->len + 3] = i;
+		r = sign(s, CKM_SHA256_HMAC, s->srv->root, msg, in->len + 4, block, sizeof(block));
+		if (r)
+			break;
+		memcpy(out->buf + done, block, in->n - done < 32 ? in->n - done : 32);
+		done += in->n - done < 32 ? in->n - done : 32;
+	}
+	wipe(block, sizeof(block));
+	out->len = r ? 0 : in->n;
+	return r;
+}
+
+int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep)
+{
+	int r = hp_need(s, 1UL << HM_ED_GEN | 1UL << HM_EDDSA);
+
+	if (r)
+		return r;
+	memcpy(rep->sign.pub, s->srv->audit_pub, HSM_PUB_LEN);
+	return sign(s, CKM_EDDSA, s->srv->audit, in->buf, in->len, rep->sign.sig, HSM_SIG_LEN);
+}
+
+int hp_instance(struct hp_session *s, struct hp_data *out)
+{
+	CK_ATTRIBUTE a = ATTR(CKA_VALUE, out->buf, HSMKEY_OWNER_LEN);
+	CK_RV rv;
+
+	rv = s->srv->p->C_GetAttributeValue(s->h, s->srv->instance, &a, 1);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GetAttributeValue(hsmkey:instance)");
+	if (a.ulValueLen != HSMKEY_OWNER_LEN)
+		return hp_failf(s, -EIO, "hsmkey:instance is %lu bytes", (unsigned long)a.ulValueLen);
+	out->len = HSMKEY_OWNER_LEN;
+	return 0;
+}
+
+/* Every hsmkey:anchor:N object, with its N. */
+static int anchors(struct hp_session *s, CK_OBJECT_HANDLE *h, uint64_t *num, CK_ULONG *n)
+{
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)),
+		ATTR(CKA_APPLICATION, ANCHOR_APP, strlen(ANCHOR_APP)),
+	};
+	char label[64];
+	CK_ATTRIBUTE a = ATTR(CKA_LABEL, label, sizeof(label) - 1);
+	CK_ULONG i, kept = 0;
+	CK_RV rv;
+	int r;
+
+	r = hp_find(s, t, ARRAY_SIZE(t), h, ANCHORS_MAX, n);
+	for (i = 0; !r && i < *n; i++) {
+		a.ulValueLen = sizeof(label) - 1;
+		rv = s->srv->p->C_GetAttributeValue(s->h, h[i], &a, 1);
+		if (rv != CKR_OK)
+			return hp_fail(s, rv, "C_GetAttributeValue(CKA_LABEL)");
+		label[a.ulValueLen] = 0;
+		if (strncmp(label, ANCHOR_PREFIX, strlen(ANCHOR_PREFIX)))
+			continue;
+		h[kept] = h[i];
+		num[kept++] = strtoull(label + strlen(ANCHOR_PREFIX), NULL, 10);
+	}
+	*n = kept;
+	return r;
+}
+
+static CK_ULONG newest(const uint64_t *num, CK_ULONG n)
+{
+	CK_ULONG i, best = 0;
+
+	for (i = 1; i < n; i++)
+		if (num[i] > num[best])
+			best = i;
+	return best;
+}
+
+int hp_anchor_load(struct hp_session *s, struct hp_data *out)
+{
+	CK_OBJECT_HANDLE h[ANCHORS_MAX];
+	uint64_t num[ANCHORS_MAX];
+	CK_ATTRIBUTE a = ATTR(CKA_VALUE, out->buf, HSM_ANCHOR_MAX);
+	CK_ULONG n, i;
+	CK_RV rv;
+	int r;
+
+	r = anchors(s, h, num, &n);
+	if (r)
+		return r;
+	if (!n)
+		return hp_failf(s, -ENOENT, "no rollback anchor in the token");
+	i = newest(num, n);
+	rv = s->srv->p->C_GetAttributeValue(s->h, h[i], &a, 1);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GetAttributeValue(anchor)");
+	out->n = num[i];
+	out->len = a.ulValueLen;
+	return 0;
+}
+
+int hp_anchor_store(struct hp_session *s, const struct hp_data *in)
+{
+	CK_OBJECT_HANDLE h[ANCHORS_MAX], made;
+	uint64_t num[ANCHORS_MAX];
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	char label[64];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE),
+		ATTR(CKA_APPLICATION, ANCHOR_APP, strlen(ANCHOR_APP)),
+		ATTR(CKA_LABEL, label, 0), ATTR(CKA_VALUE, in->buf, in->len),
+	};
+	CK_ULONG n, i;
+	CK_RV rv;
+	int r;
+
+	r = anchors(s, h, num, &n);
+	if (r)
+		return r;
+	if (n && num[newest(num, n)] >= in->n)
+		return hp_failf(s, -EEXIST, "anchor %" PRIu64 " is not above the stored %" PRIu64,
+				in->n, num[newest(num, n)]);
+	t[4].ulValueLen = snprintf(label, sizeof(label), ANCHOR_PREFIX "%" PRIu64, in->n);
+	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), &made);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_CreateObject(anchor)");
+	for (i = 0; i < n; i++) {
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+		if (rv != CKR_OK)
+			return hp_fail(s, rv, "C_DestroyObject(anchor)");
+	}
+	return 0;
+}
