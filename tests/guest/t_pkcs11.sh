@@ -42,6 +42,9 @@ cleanup() {
 	[[ -n ${KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
+# stop: hsmkeyd stopped and its socket gone (it leaves the file behind, and
+# daemon_start takes a socket file for a daemon that listens).
+stop() { daemon_stop; rm -f "$sock"; }
 bail() { echo "Bail out! $*"; sed 's/^/# /' "$work/hsmkeyd.log" 2>/dev/null | tail -n 20; exit 1; }
 
 for f in "$memscan" "$top/build/hsmkeyd" "$top/build/hsmkeyctl"; do
@@ -175,7 +178,7 @@ check "luks close" quiet ctl luks close lk-vol
 scan_stop made
 check "hsmkeyd never held the created key during load, LUKS format and open (0 windows)" \
 	test "$found" = 0
-daemon_stop
+stop
 daemon_spawn
 scan_start "$made" restart || fail "memscan runs on the restarted hsmkeyd"
 wait_socket "$sock" "$daemon_pid" || bail "hsmkeyd does not restart"
@@ -196,7 +199,7 @@ check "nor after, for the adopted key (0 windows)" test "${n:-none}" = 0
 # Positive control: the module loaded in hsmkeyd itself (hsm.h's in_process,
 # set by the test-only pkcs11_helper = no).  SoftHSM then holds each key in
 # hsmkeyd's heap while it wraps it: the same scan and steps must find it.
-daemon_stop
+stop
 conf "pkcs11_helper = no"
 if daemon_start; then
 	ok "hsmkeyd starts with the module in its own process (pkcs11_helper = no)"
@@ -209,7 +212,7 @@ else
 	fail "hsmkeyd starts with the module in its own process (pkcs11_helper = no):" \
 		"no positive control, so the zero scans above prove nothing alone"
 fi
-daemon_stop
+stop
 conf
 daemon_start || bail "hsmkeyd does not start again"
 
