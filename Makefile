@@ -47,19 +47,20 @@ EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/to
 PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/helper_main.c \
 		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c
-PKCS11_BACKEND :=
+PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
-	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c
+	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
+	tests/guest/e2e_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).

@@ -27,6 +27,15 @@
  *  - What a backend stores about a key (state, versions, policy, usage)
  *    is authenticated, and an older copy restored in its place is refused
  *    (-EBADMSG, logged as a rollback).
+ *  - A backend whose storage can be unreachable (an HSM) says so with
+ *    -EHOSTDOWN or -ETIMEDOUT, never -ENOENT: a caller must take the key
+ *    as unknown, not as gone (reconciliation would revoke it).
+ *  - With ->wrap_for_kernel set, the daemon never holds the material:
+ *    get(..., unseal) fills the verifier but never the material (it stays
+ *    zero), and the kernel gets each version wrapped end to end instead
+ *    (uapi/linux/hsmkey.h).  create()/rotate() with @material (a raw
+ *    import) is then the only path where material passes through the
+ *    daemon.
  */
 #ifndef HSMKEY_BACKEND_H
 #define HSMKEY_BACKEND_H
@@ -37,6 +46,18 @@
 #include "key.h"
 
 struct backend;
+
+/* One version to wrap for the kernel (->wrap_for_kernel), and the result. */
+struct ks_wrap_req {
+	const uint8_t *id;
+	uint32_t version;
+	int type;
+};
+
+struct ks_wrapped {
+	uint8_t blob[HSMKEY_MATERIAL_MAX + 8];	/* RFC 3394: 8 bytes more than the key */
+	uint32_t len;
+};
 
 struct backend_ops {
 	const char *name;
@@ -86,6 +107,30 @@ struct backend_ops {
 			    const void *buf, size_t len);
 	/* The random 128-bit identity that owns this storage's kernel keys. */
 	const uint8_t *(*instance)(struct backend *b);
+	/*
+	 * Wrap @n versions (n <= HSMKEY_BATCH_MAX) for the kernel's ephemeral
+	 * key @kpoint (HSMKEY_E2E_POINT_LEN bytes): the backend's point into
+	 * @hpoint, each blob into @out.  NULL for a backend whose material
+	 * the daemon holds.
+	 */
+	int (*wrap_for_kernel)(struct backend *b, const uint8_t *kpoint,
+			       const struct ks_wrap_req *req, size_t n,
+			       uint8_t *hpoint, struct ks_wrapped *out);
+	/*
+	 * Take as key @name (version 1) a key the storage already holds,
+	 * made by other tools: @from names it (a pkcs11: URI).  NULL: the
+	 * backend cannot.
+	 */
+	int (*adopt)(struct backend *b, const char *name, int type, const char *from,
+		     struct ks_key *out);
+	/*
+	 * 0 while the storage is reachable; otherwise -EHOSTDOWN (or
+	 * -EACCES for a refused PIN) and why, worded for the operator.  NULL:
+	 * always reachable.
+	 */
+	int (*health)(struct backend *b, char *why, size_t len);
+	/* SIGHUP: try an unreachable storage again now (NULL: nothing to do). */
+	void (*retry)(struct backend *b);
 	void (*close)(struct backend *b);
 };
 
@@ -102,5 +147,14 @@ struct backend {
 #define BACKEND_ACCEPT	1u
 int embedded_open(const char *dir, const char *passfile, unsigned int flags,
 		  struct backend **out);
+
+struct config;
+/*
+ * A PKCS#11 token (daemon/pkcs11/): metadata in @dir/pkcs11, authenticated
+ * by the token.  Succeeds while the token is down (the backend is then
+ * degraded, and ->health() says why).
+ */
+int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
+		struct backend **out);
 
 #endif

@@ -23,6 +23,9 @@ void config_defaults(struct config *c)
 	snprintf(c->socket, sizeof(c->socket), "/run/hsmkey/hsmkeyd.sock");
 	c->deletion_wait = 7 * 86400;
 	c->audit_rotate_size = 64ULL << 20;
+	c->backend = CONFIG_BACKEND_EMBEDDED;
+	snprintf(c->pkcs11_module, sizeof(c->pkcs11_module), "%s", CONFIG_PKCS11_MODULE);
+	c->pkcs11_timeout = 10;
 }
 
 static char *trim(char *s, char *end)
@@ -116,6 +119,22 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = parse_duration(val, &n.deletion_wait);
 		else if (!strcmp(key, "audit_rotate_size"))
 			r = parse_size(val, &n.audit_rotate_size);
+		else if (!strcmp(key, "backend")) {
+			if (!strcmp(val, "embedded") || !strcmp(val, "pkcs11"))
+				n.backend = !strcmp(val, "pkcs11") ? CONFIG_BACKEND_PKCS11 :
+				    CONFIG_BACKEND_EMBEDDED;
+			else
+				r = -EINVAL;
+		} else if (!strcmp(key, "pkcs11_module"))
+			r = *val == '/' ? set_str(n.pkcs11_module, sizeof(n.pkcs11_module), val) :
+			    -EINVAL;
+		else if (!strcmp(key, "pkcs11_token"))
+			r = !strncmp(val, "pkcs11:", 7) ?
+			    set_str(n.pkcs11_token, sizeof(n.pkcs11_token), val) : -EINVAL;
+		else if (!strcmp(key, "pin_file"))
+			r = *val == '/' ? set_str(n.pin_file, sizeof(n.pin_file), val) : -EINVAL;
+		else if (!strcmp(key, "pkcs11_timeout"))
+			r = parse_duration(val, &n.pkcs11_timeout);
 		else if (!strcmp(key, "verbose")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.verbose = !strcmp(val, "yes");
@@ -132,6 +151,9 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "verbose") ? " (yes or no)" :
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
+				 !strcmp(key, "backend") ? " (embedded or pkcs11)" :
+				 !strcmp(key, "pkcs11_token") ? " (a pkcs11: URI, RFC 7512)" :
+				 !strcmp(key, "pkcs11_timeout") ? " (a duration such as 10s or 1m)" :
 				 !strcmp(key, "audit_rotate_size") ? " (bytes, or a number followed by K, M or G; 0: never)" :
 				 !strcmp(key, "deletion_wait") ? " (a duration such as 7d, 12h, 30m or 45s, from 1s to 3650d)" :
 				 " (an absolute path)");
@@ -139,6 +161,10 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 	free(copy);
 	if (!r && n.passphrase && !*n.passphrase_file) {
 		snprintf(err, errlen, "master_key = passphrase needs passphrase_file");
+		r = -EINVAL;
+	}
+	if (!r && n.backend == CONFIG_BACKEND_PKCS11 && !*n.pkcs11_token) {
+		snprintf(err, errlen, "backend = pkcs11 needs pkcs11_token (a pkcs11: URI naming the token)");
 		r = -EINVAL;
 	}
 	if (!r)

@@ -10,6 +10,12 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/hsmkey/hsmkeyd.conf"
 #define CONFIG_MAX_SIZE 65536
+#define CONFIG_PKCS11_MODULE "/usr/lib/x86_64-linux-gnu/p11-kit-proxy.so"
+
+enum config_backend {
+	CONFIG_BACKEND_EMBEDDED,
+	CONFIG_BACKEND_PKCS11,
+};
 
 struct config {
 	char state_dir[PATH_MAX];
@@ -22,6 +28,12 @@ struct config {
 	char passphrase_file[PATH_MAX];
 	long long deletion_wait;	/* seconds: schedule-deletion's waiting period */
 	unsigned long long audit_rotate_size;	/* bytes; 0: never rotate */
+	enum config_backend backend;
+	/* backend = pkcs11 (the PIN itself is read only by the token's helper) */
+	char pkcs11_module[PATH_MAX];
+	char pkcs11_token[1024];	/* RFC 7512 pkcs11: URI */
+	char pin_file[PATH_MAX];	/* "": $CREDENTIALS_DIRECTORY/pkcs11-pin */
+	long long pkcs11_timeout;	/* seconds per token call */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

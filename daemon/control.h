@@ -68,6 +68,14 @@ int control_serve(struct daemon *d, int cfd);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 
+/*
+ * storage.c: the backend and the audit log (a backend that is unreachable
+ * leaves @audit NULL: degraded); before each worker job, a degraded start
+ * whose storage is back gets its audit log and a reconciliation.
+ */
+int open_storage(struct daemon *d, unsigned int flags);
+void control_storage_resume(struct daemon *d);
+
 /* events.c: join the kernel's events group if not yet (the module may load later) */
 void control_events_open(struct daemon *d);
 /* Record every queued kernel event; a gap or overrun asks for a reconciliation. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto.h"
+#include "provision.h"
 #include "request.h"
 #include "util.h"
 #include "wrapkey.h"
@@ -58,6 +59,42 @@ int op_import_key_renew(struct request *rq)
 }
 
 /*
+ * --from URI: a key the backend holds already (made by the HSM's own
+ * tools) becomes key NAME, version 1; no material passes the daemon.
+ */
+static int adopt(struct request *rq, int type, const char *from)
+{
+	struct backend *be = rq->d->be;
+	struct ks_key key;
+	const char *name;
+	int r = get_name(rq, "name", &name);
+
+	if (r)
+		return r;
+	if (!be->ops->adopt)
+		return fail(rq, EOPNOTSUPP, "the %s backend cannot adopt keys (--from is for backend = pkcs11)",
+			    be->ops->name);
+	r = be->ops->adopt(be, name, type, from, &key);
+	if (r == -EEXIST)
+		return fail(rq, r, "a key named '%s' exists already", name);
+	if (r == -EINVAL)
+		return fail(rq, r, "cannot adopt '%s': expected a URI of the form 'pkcs11:object=LABEL'",
+			    from);
+	if (r == -ENOENT)
+		return fail(rq, r, "the HSM holds no secret key labelled as %s names (or more than one)",
+			    from);
+	if (r == -EMEDIUMTYPE)
+		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
+			    from, key_type_name(type));
+	if (r)
+		return fail(rq, r, "cannot adopt %s: %s", from, strerror(-r));
+	log_info("adopted key %s (%s) from %s", name, key_type_name(type), from);
+	r = reply_and_provision(rq, &key);
+	ks_key_wipe(&key);
+	return r;
+}
+
+/*
  * The material comes from a descriptor the client opened: never in a
  * message.  Raw, or ("wrapped") RSA-OAEP-encrypted to the import key.
  */
@@ -70,6 +107,8 @@ int op_import(struct request *rq)
 
 	if (type < 0)
 		return bad_type(rq, tname);
+	if (proto_str(rq->req, "from"))
+		return adopt(rq, type, proto_str(rq->req, "from"));
 	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	len = (int)key_type_len(type);

@@ -54,6 +54,7 @@ static const struct nla_policy key_policy[HSMKEY_KEY_A_MAX + 1] = {
 	[HSMKEY_KEY_A_OWNER] = { .minlen = HSMKEY_OWNER_LEN, .maxlen = HSMKEY_OWNER_LEN },
 	[HSMKEY_KEY_A_BYTES] = { .type = NLA_U64 },
 	[HSMKEY_KEY_A_REQUESTS] = { .type = NLA_U64 },
+	[HSMKEY_KEY_A_DELIVERY] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy info_policy[HSMKEY_INFO_A_MAX + 1] = {
@@ -279,12 +280,13 @@ static int kernel_failsafe(struct kernel *k, struct nl_msg *msg)
 }
 
 /*
- * With @dev.lock held: wrap @key's verifier and material under the
- * transport key: nonce, ciphertext, tag.
+ * With @dev.lock held: wrap @key's verifier and, with @material, its
+ * material under the transport key: nonce, ciphertext, tag.  End-to-end
+ * delivery sends the verifier alone.
  */
-static int wrap_material(const struct ks_key *key, uint8_t *out, int *outlen)
+static int wrap_material(const struct ks_key *key, bool material, uint8_t *out, int *outlen)
 {
-	unsigned int len = HSMKEY_VERIFIER_LEN + key_type_len(key->type);
+	unsigned int len = HSMKEY_VERIFIER_LEN + (material ? key_type_len(key->type) : 0);
 	uint8_t plain[HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	struct hsmkey_wrap_aad aad;
 	_cleanup_evp_ctx_ EVP_CIPHER_CTX *c = NULL;
@@ -515,15 +517,18 @@ int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool
 	return kernel_failsafe(k, kernel_msg_kid(k, HSMKEY_CMD_KEY_DISABLE, id, version));
 }
 
-/* With @dev.lock held: KEY_ADD for @key, its secrets wrapped. */
+/*
+ * With @dev.lock held: KEY_ADD for @key, its secrets wrapped (the material
+ * only with @material).
+ */
 static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
-		   struct nl_msg **out)
+		   bool material, struct nl_msg **out)
 {
 	uint8_t wrapped[HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)];
 	struct nl_msg *msg;
 	int r, wlen;
 
-	r = wrap_material(key, wrapped, &wlen);
+	r = wrap_material(key, material, wrapped, &wlen);
 	if (r)
 		return r;
 	msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_ADD, key->id, key->version);
@@ -553,7 +558,73 @@ int kernel_add(struct kernel *k, const struct ks_key *key, const uint8_t *owner)
 	r = device_lock(k);
 	if (r)
 		return r;
-	r = add_msg(k, key, owner, &msg);
+	r = add_msg(k, key, owner, true, &msg);
+	if (r) {
+		pthread_mutex_unlock(&dev.lock);
+		return r;
+	}
+	return device_call(k, msg, NULL, NULL);
+}
+
+int kernel_ephemeral(struct kernel *k, uint32_t uses, uint64_t *handle, uint8_t *point)
+{
+	struct hsmkey_ephemeral e = { .uses = uses };
+	int r;
+
+	r = device_lock(k);
+	if (r)
+		return r;
+	r = ioctl(dev.fd, HSMKEY_IOC_EPHEMERAL, &e) < 0 ? -errno : 0;
+	pthread_mutex_unlock(&dev.lock);
+	/* A module from before end-to-end delivery does not know the ioctl. */
+	if (r == -ENOTTY)
+		r = -ENOPKG;
+	if (r == -ENOPKG)
+		snprintf(k->errmsg, sizeof(k->errmsg),
+			 "the kernel cannot take keys wrapped end to end (no ecdh-nist-p256 or "
+			 "kw(aes), or hsmkey.ko is older than hsmkeyd)");
+	else if (r)
+		snprintf(k->errmsg, sizeof(k->errmsg), "cannot get an ephemeral key from "
+			 "/dev/hsmkey: %s", strerror(-r));
+	if (r)
+		return r;
+	*handle = e.handle;
+	memcpy(point, e.point, HSMKEY_E2E_POINT_LEN);
+	return 0;
+}
+
+/* The E2E nest: ephemeral key @handle, the HSM's @hpoint, the AES-KW blob. */
+static int put_e2e(struct nl_msg *msg, uint64_t handle, const uint8_t *hpoint,
+		   const uint8_t *wrapped, uint32_t wlen)
+{
+	struct nlattr *nest = nla_nest_start(msg, HSMKEY_KEY_A_E2E);
+
+	if (!nest || nla_put_u64(msg, HSMKEY_E2E_A_HANDLE, handle) ||
+	    nla_put(msg, HSMKEY_E2E_A_POINT, HSMKEY_E2E_POINT_LEN, hpoint) ||
+	    nla_put(msg, HSMKEY_E2E_A_WRAPPED, (int)wlen, wrapped))
+		return -EMSGSIZE;
+	nla_nest_end(msg, nest);
+	return 0;
+}
+
+int kernel_add_e2e(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
+		   uint64_t handle, const uint8_t *hpoint, const uint8_t *wrapped,
+		   uint32_t wlen)
+{
+	struct nl_msg *msg;
+	int r;
+
+	if (wlen != HSMKEY_E2E_KW_LEN(key_type_len(key->type)))
+		return -EINVAL;
+	r = device_lock(k);
+	if (r)
+		return r;
+	r = add_msg(k, key, owner, false, &msg);
+	if (!r) {
+		r = put_e2e(msg, handle, hpoint, wrapped, wlen);
+		if (r)
+			nlmsg_free(msg);
+	}
 	if (r) {
 		pthread_mutex_unlock(&dev.lock);
 		return r;
@@ -595,6 +666,8 @@ static void parse_key(struct nlattr **tb, struct kernel_key *out)
 		out->bytes = nla_get_u64(tb[HSMKEY_KEY_A_BYTES]);
 	if (tb[HSMKEY_KEY_A_REQUESTS])
 		out->requests = nla_get_u64(tb[HSMKEY_KEY_A_REQUESTS]);
+	if (tb[HSMKEY_KEY_A_DELIVERY])
+		out->delivery = (int)nla_get_u32(tb[HSMKEY_KEY_A_DELIVERY]);
 }
 
 static int parse_one(struct nlattr **tb, void *arg)

@@ -189,11 +189,28 @@ int op_list(struct request *rq)
 	return r;
 }
 
+/* "backend": "up" or "degraded" and why; true when degraded. */
+static bool add_backend_health(struct request *rq)
+{
+	struct backend *be = rq->d->be;
+	char why[256] = "";
+	int r = be->ops->health ? be->ops->health(be, why, sizeof(why)) : 0;
+
+	json_object_object_add(rq->reply, "backend", json_object_new_string(r ? "degraded" : "up"));
+	if (*why)
+		json_object_object_add(rq->reply, "backend_reason", json_object_new_string(why));
+	if (!r && !rq->d->audit)
+		json_object_object_add(rq->reply, "backend_reason",
+				       json_object_new_string("reachable again; resuming"));
+	return r != 0;
+}
+
 int op_status(struct request *rq)
 {
 	struct json_object *ko = json_object_new_object();
 	struct kernel_info info;
 	struct kernel *k = NULL;
+	bool degraded;
 	int r;
 
 	json_object_object_add(rq->reply, "daemon_version", json_object_new_string(HSMKEY_VERSION));
@@ -205,6 +222,7 @@ int op_status(struct request *rq)
 	json_object_object_add(rq->reply, "deletion_wait",
 			       json_object_new_int64(deletion_wait(rq->d)));
 	json_object_object_add(rq->reply, "kernel", ko);
+	degraded = add_backend_health(rq);
 	if (!kernel_open(&k) && !kernel_info(k, &info)) {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(1));
 		json_object_object_add(ko, "version", json_object_new_string(info.version));
@@ -212,6 +230,12 @@ int op_status(struct request *rq)
 		json_object_object_add(ko, "xts_driver", json_object_new_string(info.inner_xts));
 	} else {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(0));
+	}
+	if (degraded) {
+		/* No key can be read: the kernel's keep working, unlisted. */
+		json_object_object_add(rq->reply, "keys", json_object_new_array());
+		kernel_close(k);
+		return 0;
 	}
 	r = list_keys(rq, k);
 	kernel_close(k);

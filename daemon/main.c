@@ -42,6 +42,7 @@
 
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 1000
+#define DEGRADED_TICK_MS 3000
 
 static void usage(FILE *f)
 {
@@ -168,38 +169,6 @@ static void harden(void)
 	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */
 }
 
-/* The keystore and the audit log, checked against the kernel's anchor. */
-static int open_storage(struct daemon *d, unsigned int flags)
-{
-	int r;
-
-	r = embedded_open(d->state_dir, d->cfg->passphrase ? d->cfg->passphrase_file : NULL,
-			  flags, &d->be);
-	if (r)
-		return r;
-	d->statefd = open(d->state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	r = d->statefd < 0 ? -errno : audit_open(d->be, d->statefd, &d->audit);
-	if (r) {
-		log_error("cannot open the audit log in %s: %s", d->state_dir, strerror(-r));
-		goto err;
-	}
-	audit_rotate_at(d->audit, d->cfg->audit_rotate_size);
-	audit_anchor_check(d);
-	if (control_audit(d, "checkpoint", 0, "start") && !d->cfg->audit_fail_open) {
-		log_error("the audit log cannot be written; not starting (audit_fail_closed)");
-		r = -EIO;
-		goto err_audit;
-	}
-	return 0;
-err_audit:
-	audit_close(d->audit);
-err:
-	if (d->statefd >= 0)
-		close(d->statefd);
-	d->be->ops->close(d->be);
-	return r;
-}
-
 static void close_storage(struct daemon *d)
 {
 	control_audit(d, "checkpoint", 0, "stop");
@@ -234,6 +203,7 @@ struct loop {
 	const struct options *opt;
 	int sfd, lfd;
 	int64_t accept_paused;		/* listener off until then (ms), 0: on */
+	int64_t degraded_tick;		/* degraded: the next look for the storage (ms) */
 	bool deletions_queued, running;
 	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
 };
@@ -259,6 +229,8 @@ static void on_signal(struct loop *l)
 	}
 	notify("RELOADING=1");
 	reload(l->d, l->opt->config_path, !l->opt->config_given, l->opt->verbose);
+	if (l->d->be->ops->retry)
+		l->d->be->ops->retry(l->d->be);	/* a PIN file fixed meanwhile */
 	log_info("SIGHUP: converging the kernel with the keystore");
 	control_reconcile_request(l->d);
 	control_events_open(l->d);
@@ -309,6 +281,18 @@ static int next_timeout(struct loop *l)
 		t = idle;
 	if (denials >= 0 && (t < 0 || denials * 1000 < t))
 		t = denials * 1000;
+	/* Degraded: look for the key storage every few seconds (a worker job). */
+	if (!l->d->audit) {
+		int64_t left = l->degraded_tick - now_ms();
+
+		if (left <= 0) {
+			control_reconcile_request(l->d);
+			l->degraded_tick = now_ms() + DEGRADED_TICK_MS;
+			left = DEGRADED_TICK_MS;
+		}
+		if (t < 0 || left < t)
+			t = (int)left;
+	}
 	if (l->accept_paused) {
 		int64_t left = l->accept_paused - now_ms();
 
@@ -396,9 +380,22 @@ int main(int argc, char **argv)
 	log_init("hsmkeyd", cfg.verbose);
 	harden();
 
-	t0 = now_ms();
-	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0))
+	/* Before any thread: a token's supervisor thread starts in open_storage(). */
+	l.sfd = signals_open();
+	if (l.sfd < 0) {
+		log_error("cannot open a signalfd: %m");
 		return 1;
+	}
+	t0 = now_ms();
+	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0)) {
+		close(l.sfd);
+		return 1;
+	}
+	if (!d.audit && opt.accept) {
+		log_error("--accept-keystore needs the key storage reachable");
+		close_storage(&d);
+		return 1;
+	}
 	if (opt.accept) {
 		r = control_audit(&d, "keystore-accept", 0,
 				  "key files taken as current by the operator (--accept-keystore)");
@@ -415,11 +412,6 @@ int main(int argc, char **argv)
 	 * and the events lost queued a second full reconciliation at once.
 	 */
 	control_events_open(&d);
-	l.sfd = signals_open();
-	if (l.sfd < 0) {
-		log_error("cannot open a signalfd: %m");
-		goto err_storage;
-	}
 	l.lfd = control_listen(d.socket_path);
 	if (l.lfd < 0)
 		goto err_signals;
@@ -428,6 +420,8 @@ int main(int argc, char **argv)
 		log_error("cannot start the worker threads: %s", strerror(-r));
 		goto err_listen;
 	}
+	if (!d.audit)
+		notify("STATUS=degraded: the key storage is unreachable, retrying (hsmkeyctl status says why)");
 	log_info("ready: keystore %s, socket %s (keystore opened in %.2f s, kernel converged in %.2f s)",
 		 d.state_dir, d.socket_path, (t1 - t0) / 1000.0, (now_ms() - t1) / 1000.0);
 	notify("READY=1");
@@ -451,7 +445,6 @@ err_listen:
 	unlink(d.socket_path);
 err_signals:
 	close(l.sfd);
-err_storage:
 	close_storage(&d);
 	return 1;
 }

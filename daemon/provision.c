@@ -12,6 +12,9 @@
 #include "provision.h"
 #include "util.h"
 
+/* The kernel's and the HSM's public keys: 0x04 || X || Y (uapi, end-to-end delivery). */
+#define E2E_POINT_LEN	65
+
 static int unreachable(struct request *rq, int r)
 {
 	return fail(rq, r, "hsmkey.ko is loaded but cannot be reached: %s (is hsmkeyd in another network namespace, or denied netlink?)",
@@ -41,10 +44,81 @@ int reach_kernel(struct request *rq, struct kernel **k)
 	return r && r != -ENOENT ? unreachable(rq, r) : 0;
 }
 
+/*
+ * End to end (a backend with ->wrap_for_kernel): one ephemeral key of the
+ * kernel's for @n versions, the backend wraps each under the key derived
+ * for it, the kernel unwraps.  The ephemeral key may expire between the
+ * calls (-ESTALE): once, the versions not yet added go again under a new
+ * one.  @keys: unsealed (verifiers only).
+ */
+static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *keys,
+		   const struct ks_wrapped *w, size_t n, uint64_t handle, const uint8_t *hpoint,
+		   size_t *done)
+{
+	for (; *done < n; (*done)++) {
+		const struct ks_key *key = &keys[*done];
+		int r = kernel_add_e2e(k, key, instance(rq->d), handle, hpoint, w[*done].blob,
+				       w[*done].len);
+
+		if (r == -ESTALE)
+			return r;
+		if (r && r != -EEXIST)
+			return fail(rq, r, "the kernel refused key '%s' version %u (wrapped by the HSM): %s%s%s",
+				    key->name, key->version, strerror(-r),
+				    *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		if (!r)
+			log_info("provisioned key %s version %u (hsm-wrapped)", key->name,
+				 key->version);
+	}
+	return 0;
+}
+
+static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *keys, size_t n)
+{
+	struct backend *be = rq->d->be;
+	uint8_t kpoint[E2E_POINT_LEN], hpoint[E2E_POINT_LEN];
+	struct ks_wrap_req *req = calloc(n, sizeof(*req));
+	struct ks_wrapped *w = calloc(n, sizeof(*w));
+	size_t done = 0;
+	uint64_t handle;
+	int r = req && w ? 0 : -ENOMEM;
+
+	for (size_t i = 0; !r && i < n; i++)
+		req[i] = (struct ks_wrap_req){ keys[i].id, keys[i].version, keys[i].type };
+	for (int attempt = 0; !r && done < n; attempt++) {
+		r = kernel_ephemeral(k, (uint32_t)(n - done), &handle, kpoint);
+		if (r == -ENOPKG)
+			return fail(rq, r, "hsmkey.ko cannot take keys wrapped end to end (no ecdh-nist-p256 or kw(aes) in this kernel): the pkcs11 backend's keys cannot be provisioned");
+		if (r) {
+			r = fail(rq, r, "the kernel gave no ephemeral key: %s", strerror(-r));
+			break;
+		}
+		r = be->ops->wrap_for_kernel(be, kpoint, req + done, n - done, hpoint, w + done);
+		if (r) {
+			r = fail(rq, r, "the HSM did not wrap key '%s' for the kernel: %s",
+				 keys[done].name, strerror(-r));
+			break;
+		}
+		r = e2e_add(rq, k, keys, w, n, handle, hpoint, &done);
+		if (r == -ESTALE && !attempt)
+			r = 0;	/* expired between the calls: once more */
+		else if (r == -ESTALE)
+			r = fail(rq, r, "the kernel's ephemeral key expired twice while key '%s' was delivered",
+				 keys[done].name);
+	}
+	free(req);
+	free(w);
+	return r;
+}
+
 /* Make sure the kernel holds @key (unsealed); EEXIST is success. */
 int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 {
-	int r = kernel_add(k, key, instance(rq->d));
+	int r;
+
+	if (rq->d->be->ops->wrap_for_kernel)
+		return e2e_batch(rq, k, key, 1);
+	r = kernel_add(k, key, instance(rq->d));
 
 	if (r == -EEXIST)
 		return 0;
@@ -56,6 +130,95 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 	return 0;
 }
 
+/* Every version of @meta's key in one batch: no material is read here. */
+static int provision_versions_e2e(struct request *rq, struct kernel *k, const struct ks_key *meta)
+{
+	struct ks_key *keys = calloc(meta->current, sizeof(*keys));
+	size_t n = 0;
+	int r = keys ? 0 : -ENOMEM;
+
+	for (uint32_t v = 1; !r && v <= meta->current; v++) {
+		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &keys[n]);
+		if (r == -ENOENT)
+			r = 0;
+		else if (r)
+			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
+				 strerror(-r));
+		else
+			n++;
+	}
+	if (!r && n)
+		r = e2e_batch(rq, k, keys, n);
+	for (size_t i = 0; keys && i < meta->current; i++)
+		ks_key_wipe(&keys[i]);
+	free(keys);
+	return r;
+}
+
+struct provision_batch {
+	struct request *rq;
+	struct kernel *k;
+	size_t n, nkeys;		/* versions gathered, of how many keys */
+	struct ks_key keys[HSMKEY_BATCH_MAX];
+};
+
+struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k)
+{
+	struct provision_batch *pb = calloc(1, sizeof(*pb));
+
+	if (pb) {
+		pb->rq = rq;
+		pb->k = k;
+	}
+	return pb;
+}
+
+int provision_batch_flush(struct provision_batch *pb)
+{
+	int failed = 0;
+
+	if (pb->n && e2e_batch(pb->rq, pb->k, pb->keys, pb->n)) {
+		log_error("cannot load a batch of %zu key version(s): %s", pb->n, pb->rq->err);
+		failed = (int)pb->nkeys;
+	}
+	for (size_t i = 0; i < pb->n; i++)
+		ks_key_wipe(&pb->keys[i]);
+	pb->n = pb->nkeys = 0;
+	return failed;
+}
+
+int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
+{
+	struct request *rq = pb->rq;
+	int r = 0;
+
+	if (!rq->d->be->ops->wrap_for_kernel)
+		return provision_versions(rq, pb->k, meta);
+	if (pb->n + meta->current > HSMKEY_BATCH_MAX)
+		provision_batch_flush(pb);
+	for (uint32_t v = 1; !r && v <= meta->current; v++) {
+		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &pb->keys[pb->n]);
+		if (r == -ENOENT)
+			r = 0;
+		else if (r)
+			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
+				 strerror(-r));
+		else
+			pb->n++;
+	}
+	pb->nkeys++;
+	return r;
+}
+
+void provision_batch_free(struct provision_batch *pb)
+{
+	if (!pb)
+		return;
+	for (size_t i = 0; i < pb->n; i++)
+		ks_key_wipe(&pb->keys[i]);
+	free(pb);
+}
+
 /*
  * Provision every version of @meta's key: older versions stay loaded so
  * that data written under them (a volume whose header pins a version's
@@ -65,6 +228,9 @@ int provision_versions(struct request *rq, struct kernel *k, const struct ks_key
 {
 	struct ks_key key;
 	int r = 0;
+
+	if (rq->d->be->ops->wrap_for_kernel)
+		return provision_versions_e2e(rq, k, meta);
 
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
 		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &key);

@@ -16,6 +16,18 @@ int reach_kernel(struct request *rq, struct kernel **k);
 int provision(struct request *rq, struct kernel *k, const struct ks_key *key);
 /* ... every version of @meta's key. */
 int provision_versions(struct request *rq, struct kernel *k, const struct ks_key *meta);
+/*
+ * Start-up loading: versions of many keys gathered into batches of up to
+ * HSMKEY_BATCH_MAX, each delivered under one ephemeral key of the
+ * kernel's (a backend with ->wrap_for_kernel; otherwise each key is
+ * provisioned at once).  add: 0 or -errno for @meta's key; flush: what is
+ * gathered, the number of keys that failed.
+ */
+struct provision_batch;
+struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k);
+int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta);
+int provision_batch_flush(struct provision_batch *pb);
+void provision_batch_free(struct provision_batch *pb);
 /* Reply with @key and provision it if the module is there. */
 int reply_and_provision(struct request *rq, const struct ks_key *key);
 /* Revoke (with @remove: remove) every version in the kernel, its usage kept first. */

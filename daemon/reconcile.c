@@ -51,6 +51,7 @@ bool control_reconcile_due(struct daemon *d)
 struct load_ctx {
 	struct daemon *d;
 	struct kernel *k;
+	struct provision_batch *batch;	/* NULL: one key at a time */
 	int failed;
 };
 
@@ -64,8 +65,9 @@ static int load_one(const struct ks_key *meta, void *arg)
 	if (meta->state != KS_ACTIVE ||
 	    (meta->has_policy && meta->policy.no_load_at_start))
 		return 0;
-	if (provision_versions(&rq, l->k, meta)) {
-		log_error("cannot load key %s: %s", meta->name, rq.err);
+	if (l->batch ? provision_batch_add(l->batch, meta) :
+		       provision_versions(&rq, l->k, meta)) {
+		log_error("cannot load key %s: %s", meta->name, l->batch ? "see above" : rq.err);
 		l->failed++;
 	}
 	return 0;
@@ -146,8 +148,12 @@ int control_load_all(struct daemon *d)
 	struct kernel_key *held = NULL;
 	size_t nheld = 0;
 	struct load_ctx l = { .d = d };
+	struct request brq = { .d = d };
 	int r;
 
+	/* Degraded (the key storage unreachable): every key is unknown, none gone. */
+	if (!d->audit)
+		return 0;
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = 0;	/* unknown: the event loop has a look */
 	pthread_mutex_unlock(&d->lock);
@@ -170,7 +176,12 @@ int control_load_all(struct daemon *d)
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = -1;	/* load_one() notes each pending one */
 	pthread_mutex_unlock(&d->lock);
+	if (d->be->ops->wrap_for_kernel)
+		l.batch = provision_batch_new(&brq, l.k);
 	d->be->ops->list(d->be, NULL, load_one, &l);
+	if (l.batch)
+		l.failed += provision_batch_flush(l.batch);
+	provision_batch_free(l.batch);
 	kernel_close(l.k);
 	return l.failed;
 }

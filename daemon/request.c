@@ -18,10 +18,25 @@ int fail(struct request *rq, int err, const char *fmt, ...)
 {
 	va_list ap;
 
+	char why[200];
+
 	va_start(ap, fmt);
 	vsnprintf(rq->err, sizeof(rq->err), fmt, ap);
 	va_end(ap);
-	return -abs(err);
+	/* An unreachable HSM: the one message that says so, and what still works. */
+	err = -abs(err);
+	if ((err == -EHOSTDOWN || err == -ETIMEDOUT || err == -EACCES) && rq->d &&
+	    rq->d->be->ops->health) {
+		int h = rq->d->be->ops->health(rq->d->be, why, sizeof(why));
+
+		if (h == -EACCES)
+			snprintf(rq->err, sizeof(rq->err), "the HSM refused the PIN (%s): nothing was changed; fix pin_file and send hsmkeyd SIGHUP",
+				 why);
+		else if (h)
+			snprintf(rq->err, sizeof(rq->err), "the HSM is unreachable (%s); keys already loaded keep working",
+				 why);
+	}
+	return err;
 }
 
 int get_name(struct request *rq, const char *field, const char **out)
@@ -102,9 +117,20 @@ static const char *kernel_state_name(const struct kernel_key *kk)
 	       kk->state == HSMKEY_STATE_DISABLED ? "disabled" : "revoked";
 }
 
+/* The path the material came by; NULL from a module that does not say. */
+static const char *delivery_name(int delivery)
+{
+	return delivery == HSMKEY_DELIVERY_TRANSPORT ? "transport" :
+	       delivery == HSMKEY_DELIVERY_E2E ? "hsm-wrapped" : NULL;
+}
+
 void add_kernel_fields(struct json_object *o, const struct kernel_key *kk)
 {
 	if (kk) {
+		const char *delivery = delivery_name(kk->delivery);
+
+		if (delivery)
+			json_object_object_add(o, "delivery", json_object_new_string(delivery));
 		json_object_object_add(o, "bindings", json_object_new_int64(kk->bindings));
 		json_object_object_add(o, "bytes", json_object_new_int64((int64_t)kk->bytes));
 		json_object_object_add(o, "requests", json_object_new_int64((int64_t)kk->requests));

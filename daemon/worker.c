@@ -88,6 +88,7 @@ static struct job *take(struct workers *w)
 
 static void run(struct workers *w, struct job *j)
 {
+	control_storage_resume(w->d);
 	switch (j->type) {
 	case JOB_CLIENT:
 		finish(w, j->fd, control_serve(w->d, j->fd) == 0);

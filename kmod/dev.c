@@ -19,8 +19,12 @@
  * operations are open to CAP_SYS_ADMIN again.  Closing the file ends the
  * registration.
  *
+ * The registered file may also ask for ephemeral ECDH keys for end-to-end
+ * delivery (HSMKEY_IOC_EPHEMERAL, e2e.c); they belong to the registration
+ * and are wiped when it ends.
+ *
  * hsmkey_dev_lock protects everything below; netlink handlers take it
- * briefly to check the sender and to unwrap.
+ * briefly to check the sender and to unwrap.  e2e.c's lock nests inside.
  */
 #include <crypto/aead.h>
 #include <linux/capability.h>
@@ -38,6 +42,7 @@
 #include <net/net_namespace.h>
 #include <net/sock.h>
 #include "dev.h"
+#include "e2e.h"
 
 static DEFINE_MUTEX(hsmkey_dev_lock);
 static bool hsmkey_dev_open_now;	/* one file at a time */
@@ -78,6 +83,7 @@ static void hsmkey_dev_unregister(void)
 	hsmkey_dev_sk = NULL;
 	put_pid(hsmkey_dev_pid);
 	hsmkey_dev_pid = NULL;
+	hsmkey_e2e_reset();
 }
 
 static int hsmkey_dev_release(struct inode *inode, struct file *file)
@@ -184,12 +190,49 @@ err_unlock:
 	return err;
 }
 
+/* With the lock held: a registered socket that can still send. */
+static bool hsmkey_dev_live_locked(void)
+{
+	lockdep_assert_held(&hsmkey_dev_lock);
+	return hsmkey_dev_sk && !sock_flag(hsmkey_dev_sk, SOCK_DEAD);
+}
+
+/*
+ * An ephemeral key for end-to-end delivery, to the registered file only
+ * (the one open file, once registered and while its socket lives).
+ */
+static long hsmkey_dev_ephemeral(struct hsmkey_ephemeral __user *uarg)
+{
+	struct hsmkey_ephemeral e;
+	long err;
+
+	if (copy_from_user(&e, uarg, sizeof(e)))
+		return -EFAULT;
+	if (e.flags || memchr_inv(e.pad, 0, sizeof(e.pad)))
+		return -EINVAL;
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	mutex_lock(&hsmkey_dev_lock);
+	err = -EPERM;
+	if (hsmkey_dev_live_locked())
+		err = hsmkey_e2e_new(NULL, e.uses, e.ttl, &e.handle, e.point);
+	mutex_unlock(&hsmkey_dev_lock);
+	if (!err && copy_to_user(uarg, &e, sizeof(e)))
+		err = -EFAULT;
+	return err;
+}
+
 static long hsmkey_dev_ioctl(struct file *file, unsigned int cmd,
 			     unsigned long arg)
 {
-	if (cmd != HSMKEY_IOC_REGISTER)
+	switch (cmd) {
+	case HSMKEY_IOC_REGISTER:
+		return hsmkey_dev_register(file, (void __user *)arg);
+	case HSMKEY_IOC_EPHEMERAL:
+		return hsmkey_dev_ephemeral((void __user *)arg);
+	default:
 		return -ENOTTY;
-	return hsmkey_dev_register(file, (void __user *)arg);
+	}
 }
 
 static const struct file_operations hsmkey_dev_fops = {
@@ -207,13 +250,6 @@ static struct miscdevice hsmkey_miscdev = {
 	.fops = &hsmkey_dev_fops,
 	.mode = 0600,
 };
-
-/* With the lock held: a registered socket that can still send. */
-static bool hsmkey_dev_live_locked(void)
-{
-	lockdep_assert_held(&hsmkey_dev_lock);
-	return hsmkey_dev_sk && !sock_flag(hsmkey_dev_sk, SOCK_DEAD);
-}
 
 /* With the lock held: see hsmkey_dev_check(). */
 static int hsmkey_dev_check_locked(const struct sk_buff *skb, bool fail_safe,
@@ -286,14 +322,15 @@ static int hsmkey_dev_decrypt_locked(u8 *buf, unsigned int ctlen,
 
 /*
  * Unwrap @wrapped (nonce, ciphertext, tag) sent in @skb into @verifier and
- * @material (hsmkey_type_keylen(@type) bytes), which the caller wipes.
- * Only the registered socket's messages can be unwrapped.
+ * @material (@keylen bytes: the type's, or 0 when the material comes end
+ * to end), which the caller wipes.  Only the registered socket's messages
+ * can be unwrapped.
  */
 int hsmkey_dev_unwrap(const struct sk_buff *skb, const struct hsmkey_kid *kid,
-		      u32 type, const struct nlattr *wrapped, u8 *verifier,
+		      u32 type, unsigned int keylen,
+		      const struct nlattr *wrapped, u8 *verifier,
 		      u8 *material, struct netlink_ext_ack *extack)
 {
-	unsigned int keylen = hsmkey_type_keylen(type);
 	unsigned int ptlen = HSMKEY_VERIFIER_LEN + keylen;
 	unsigned int ctlen = ptlen + HSMKEY_WRAP_TAG_LEN;
 	struct hsmkey_wrap_aad *aad;
@@ -303,7 +340,7 @@ int hsmkey_dev_unwrap(const struct sk_buff *skb, const struct hsmkey_kid *kid,
 
 	if (nla_len(wrapped) != HSMKEY_WRAP_LEN(keylen)) {
 		NL_SET_ERR_MSG_ATTR(extack, wrapped,
-				    "wrapped key length does not match key type");
+				    "wrapped key length does not match key type (HSMKEY_WRAP_LEN(0) with HSMKEY_KEY_A_E2E)");
 		return -EINVAL;
 	}
 	buf = kmalloc(sizeof(*aad) + ctlen, GFP_KERNEL);

@@ -12,7 +12,8 @@ int hsmkey_dev_check(const struct sk_buff *skb, bool fail_safe,
 		     struct netlink_ext_ack *extack);
 u32 hsmkey_dev_holder_pid(void);
 int hsmkey_dev_unwrap(const struct sk_buff *skb, const struct hsmkey_kid *kid,
-		      u32 type, const struct nlattr *wrapped, u8 *verifier,
+		      u32 type, unsigned int keylen,
+		      const struct nlattr *wrapped, u8 *verifier,
 		      u8 *material, struct netlink_ext_ack *extack);
 
 #endif

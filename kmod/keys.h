@@ -86,6 +86,7 @@ struct hsmkey_key {
 		struct crypto_aead *aead[HSMKEY_GCM_NTAGS];
 	} inner;
 	bool has_owner;
+	u8 delivery;			/* enum hsmkey_delivery */
 	u8 owner[HSMKEY_OWNER_LEN];
 	char name[HSMKEY_NAME_MAX];
 	u8 verifier_hash[SHA256_DIGEST_SIZE];

@@ -8,6 +8,7 @@
 #include <net/genetlink.h>
 #include "aead.h"
 #include "dev.h"
+#include "e2e.h"
 #include "keys.h"
 #include "netlink.h"
 #include "skcipher.h"
@@ -84,6 +85,8 @@ err_pm:
 	unregister_pm_notifier(&hsmkey_pm_nb);
 err_keys:
 	hsmkey_keys_exit();
+	/* 6.1 runs the KUnit suites before init: they may have used e2e. */
+	hsmkey_e2e_exit();
 	return err;
 }
 
@@ -92,6 +95,7 @@ static void __exit hsmkey_exit(void)
 	hsmkey_aead_unregister();
 	hsmkey_skcipher_unregister();
 	hsmkey_dev_exit();
+	hsmkey_e2e_exit();
 	hsmkey_netlink_exit();
 	unregister_pm_notifier(&hsmkey_pm_nb);
 	hsmkey_keys_exit();

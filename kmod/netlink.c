@@ -15,6 +15,7 @@
 #include "anchor.h"
 #include "compat.h"
 #include "dev.h"
+#include "e2e.h"
 #include "events.h"
 #include "keys.h"
 #include "netlink.h"
@@ -33,6 +34,15 @@
 	__missing;							\
 })
 
+/* An HSM's wrapping of one key version for end-to-end delivery. */
+static const struct nla_policy hsmkey_nl_e2e_policy[HSMKEY_E2E_A_MAX + 1] = {
+	[HSMKEY_E2E_A_HANDLE]	= { .type = NLA_U64 },
+	[HSMKEY_E2E_A_POINT]	= NLA_POLICY_EXACT_LEN(HSMKEY_E2E_POINT_LEN),
+	[HSMKEY_E2E_A_WRAPPED]	= NLA_POLICY_RANGE(NLA_BINARY,
+				    HSMKEY_E2E_KW_LEN(16),
+				    HSMKEY_E2E_KW_LEN(HSMKEY_MATERIAL_MAX)),
+};
+
 /* What one key of an add carries, at top level or in a batch entry. */
 #define HSMKEY_NL_KEY_ADD_POLICY					\
 	[HSMKEY_KEY_A_ID]	= NLA_POLICY_EXACT_LEN(HSMKEY_ID_LEN),	\
@@ -41,12 +51,13 @@
 				    .len = HSMKEY_NAME_MAX - 1 },	\
 	[HSMKEY_KEY_A_TYPE]	= NLA_POLICY_RANGE(NLA_U32, 1, HSMKEY_TYPE_MAX), \
 	[HSMKEY_KEY_A_WRAPPED]	= NLA_POLICY_RANGE(NLA_BINARY,		\
-				    HSMKEY_WRAP_LEN(16),		\
+				    HSMKEY_WRAP_LEN(0),			\
 				    HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)), \
 	[HSMKEY_KEY_A_POLICY]	= NLA_POLICY_NESTED(hsmkey_policy_nl),	\
 	[HSMKEY_KEY_A_OWNER]	= NLA_POLICY_EXACT_LEN(HSMKEY_OWNER_LEN), \
 	[HSMKEY_KEY_A_USED_BYTES] = { .type = NLA_U64 },		\
-	[HSMKEY_KEY_A_USED_REQUESTS] = { .type = NLA_U64 }
+	[HSMKEY_KEY_A_USED_REQUESTS] = { .type = NLA_U64 },		\
+	[HSMKEY_KEY_A_E2E]	= NLA_POLICY_NESTED(hsmkey_nl_e2e_policy)
 
 static const struct nla_policy hsmkey_nl_key_entry_policy[HSMKEY_KEY_A_MAX + 1] = {
 	HSMKEY_NL_KEY_ADD_POLICY,
@@ -122,6 +133,113 @@ static int hsmkey_nl_dump_start(struct netlink_callback *cb)
 	       hsmkey_nl_admin(cb->skb, cb->extack);
 }
 
+/* What end-to-end delivery's refusals mean, said once. */
+static void hsmkey_nl_e2e_msg(int err, const struct nlattr *attr,
+			      struct netlink_ext_ack *extack)
+{
+	switch (err) {
+	case -ESTALE:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "ephemeral key expired, used up or replaced: ask for a new one");
+		break;
+	case -EINVAL:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "HSM point is not an uncompressed point on P-256");
+		break;
+	case -EBADMSG:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "wrapped key does not unwrap under the key derived for this id, version and type");
+		break;
+	case -E2BIG:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "a batch may name at most HSMKEY_E2E_SLOTS ephemeral keys");
+		break;
+	case -ENOPKG:
+		NL_SET_ERR_MSG_ATTR(extack, attr,
+				    "no ecdh-nist-p256 or kw(aes) in this kernel: no end-to-end delivery");
+		break;
+	}
+}
+
+/*
+ * @material of a key version from its E2E nest @nest, unwrapped in the
+ * message's batch @b (made at its first E2E nest).
+ */
+static int hsmkey_nl_e2e_material(struct hsmkey_e2e_batch **b,
+				  struct nlattr *nest,
+				  const struct hsmkey_kid *kid, u32 type,
+				  u8 *material, struct netlink_ext_ack *extack)
+{
+	struct nlattr *tb[HSMKEY_E2E_A_MAX + 1];
+	struct hsmkey_e2e_wrapped w;
+	struct nlattr *bad;
+	int err;
+
+	err = nla_parse_nested(tb, HSMKEY_E2E_A_MAX, nest,
+			       hsmkey_nl_e2e_policy, extack);
+	if (err)
+		return err;
+	if (HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_E2E_A_HANDLE) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_E2E_A_POINT) ||
+	    HSMKEY_NL_REQUIRE(extack, nest, tb, HSMKEY_E2E_A_WRAPPED))
+		return -EINVAL;
+	if (nla_len(tb[HSMKEY_E2E_A_WRAPPED]) !=
+	    HSMKEY_E2E_KW_LEN(hsmkey_type_keylen(type))) {
+		NL_SET_ERR_MSG_ATTR(extack, tb[HSMKEY_E2E_A_WRAPPED],
+				    "end-to-end wrapped key length does not match key type");
+		return -EINVAL;
+	}
+	if (!*b) {
+		*b = hsmkey_e2e_batch_new();
+		err = PTR_ERR_OR_ZERO(*b);
+		if (err) {
+			*b = NULL;
+			hsmkey_nl_e2e_msg(err, nest, extack);
+			return err;
+		}
+	}
+	w.handle = nla_get_u64(tb[HSMKEY_E2E_A_HANDLE]);
+	w.hpoint = nla_data(tb[HSMKEY_E2E_A_POINT]);
+	w.blob = nla_data(tb[HSMKEY_E2E_A_WRAPPED]);
+	err = hsmkey_e2e_unwrap(*b, &w, kid, type, material);
+	bad = err == -EINVAL ? tb[HSMKEY_E2E_A_POINT] :
+	      err == -EBADMSG ? tb[HSMKEY_E2E_A_WRAPPED] :
+	      tb[HSMKEY_E2E_A_HANDLE];
+	hsmkey_nl_e2e_msg(err, bad, extack);
+	return err;
+}
+
+/*
+ * The verifier and material of a key version: both under the transport
+ * key, or the verifier so and the material end to end (HSMKEY_KEY_A_E2E).
+ */
+static int hsmkey_nl_key_material(struct sk_buff *skb, struct nlattr **tb,
+				  struct hsmkey_e2e_batch **b,
+				  const struct hsmkey_kid *kid, u32 type,
+				  u8 *verifier, u8 *material,
+				  struct netlink_ext_ack *extack)
+{
+	struct nlattr *e2e = tb[HSMKEY_KEY_A_E2E];
+	unsigned int keylen = hsmkey_type_keylen(type);
+	int err;
+
+	err = hsmkey_dev_unwrap(skb, kid, type, e2e ? 0 : keylen,
+				tb[HSMKEY_KEY_A_WRAPPED], verifier, material,
+				extack);
+	if (!err && e2e)
+		err = hsmkey_nl_e2e_material(b, e2e, kid, type, material,
+					     extack);
+	if (err)
+		return err;
+	if (hsmkey_type_mode(type) == HSMKEY_MODE_XTS &&
+	    !crypto_memneq(material, material + keylen / 2, keylen / 2)) {
+		NL_SET_ERR_MSG_ATTR(extack, e2e ?: tb[HSMKEY_KEY_A_WRAPPED],
+				    "XTS key halves are equal");
+		return -EKEYREJECTED;
+	}
+	return 0;
+}
+
 /*
  * One key from the attributes in @tb (top level, or the batch entry
  * @nest), sent in @skb: unwrapped, checked, with its policy and spent
@@ -130,6 +248,7 @@ static int hsmkey_nl_dump_start(struct netlink_callback *cb)
 static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
 					    struct nlattr **tb,
 					    struct nlattr *nest,
+					    struct hsmkey_e2e_batch **b,
 					    struct netlink_ext_ack *extack)
 {
 	u8 material[HSMKEY_MATERIAL_MAX], verifier[HSMKEY_VERIFIER_LEN];
@@ -137,7 +256,6 @@ static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
 	struct hsmkey_key *key = NULL;
 	struct hsmkey_policy policy;
 	struct hsmkey_kid kid;
-	unsigned int keylen;
 	u32 type;
 	int err;
 
@@ -149,7 +267,6 @@ static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
 		return ERR_PTR(-EINVAL);
 
 	type = nla_get_u32(tb[HSMKEY_KEY_A_TYPE]);
-	keylen = hsmkey_type_keylen(type);
 	memcpy(kid.id, nla_data(tb[HSMKEY_KEY_A_ID]), HSMKEY_ID_LEN);
 	kid.version = nla_get_u32(tb[HSMKEY_KEY_A_VERSION]);
 	hsmkey_policy_default(&policy, type);
@@ -164,23 +281,18 @@ static struct hsmkey_key *hsmkey_nl_key_new(struct sk_buff *skb,
 	if (tb[HSMKEY_KEY_A_USED_REQUESTS])
 		spent.requests = nla_get_u64(tb[HSMKEY_KEY_A_USED_REQUESTS]);
 
-	err = hsmkey_dev_unwrap(skb, &kid, type, tb[HSMKEY_KEY_A_WRAPPED],
-				verifier, material, extack);
+	err = hsmkey_nl_key_material(skb, tb, b, &kid, type, verifier,
+				     material, extack);
 	if (err)
 		goto out;
-	if (hsmkey_type_mode(type) == HSMKEY_MODE_XTS &&
-	    !crypto_memneq(material, material + keylen / 2, keylen / 2)) {
-		NL_SET_ERR_MSG_ATTR(extack, tb[HSMKEY_KEY_A_WRAPPED],
-				    "XTS key halves are equal");
-		err = -EKEYREJECTED;
-		goto out;
-	}
 	key = hsmkey_key_create(&kid, nla_data(tb[HSMKEY_KEY_A_NAME]), type,
 				verifier, material);
 	if (IS_ERR(key)) {
 		err = PTR_ERR(key);
 		goto out;
 	}
+	key->delivery = tb[HSMKEY_KEY_A_E2E] ? HSMKEY_DELIVERY_E2E :
+					       HSMKEY_DELIVERY_TRANSPORT;
 	hsmkey_key_set_used(key, &spent);
 	err = hsmkey_key_set_policy(key, &policy);
 	if (err) {
@@ -207,9 +319,13 @@ static void hsmkey_nl_keys_drop(struct hsmkey_key **keys, int n)
 	}
 }
 
-/* The keys of an add, one or a batch, in @keys; returns how many. */
+/*
+ * The keys of an add, one or a batch, in @keys; returns how many.  *@b:
+ * their end-to-end unwrapping, if any key comes so.
+ */
 static int hsmkey_nl_add_parse(struct sk_buff *skb, struct genl_info *info,
-			       struct hsmkey_key **keys)
+			       struct hsmkey_key **keys,
+			       struct hsmkey_e2e_batch **b)
 {
 	struct nlattr *batch = info->attrs[HSMKEY_KEY_A_BATCH];
 	struct nlattr *tb[HSMKEY_KEY_A_MAX + 1];
@@ -217,7 +333,7 @@ static int hsmkey_nl_add_parse(struct sk_buff *skb, struct genl_info *info,
 	int n = 0, rem, err;
 
 	if (!batch) {
-		keys[0] = hsmkey_nl_key_new(skb, info->attrs, NULL,
+		keys[0] = hsmkey_nl_key_new(skb, info->attrs, NULL, b,
 					    info->extack);
 		return IS_ERR(keys[0]) ? PTR_ERR(keys[0]) : 1;
 	}
@@ -231,7 +347,7 @@ static int hsmkey_nl_add_parse(struct sk_buff *skb, struct genl_info *info,
 				       hsmkey_nl_key_entry_policy,
 				       info->extack);
 		if (!err) {
-			keys[n] = hsmkey_nl_key_new(skb, tb, entry,
+			keys[n] = hsmkey_nl_key_new(skb, tb, entry, b,
 						    info->extack);
 			err = PTR_ERR_OR_ZERO(keys[n]);
 		}
@@ -291,8 +407,45 @@ static int hsmkey_nl_add_insert(struct hsmkey_key **keys, int n,
 	return err;
 }
 
+struct hsmkey_nl_add {
+	struct hsmkey_key **keys;
+	int n;
+	struct netlink_ext_ack *extack;
+	bool tried;
+};
+
+static int hsmkey_nl_add_commit(void *arg)
+{
+	struct hsmkey_nl_add *a = arg;
+
+	a->tried = true;
+	return hsmkey_nl_add_insert(a->keys, a->n, a->extack);
+}
+
+/*
+ * Insert the keys; with end-to-end ones, only if their ephemeral keys
+ * still have the uses, which are charged if the keys go in.
+ */
+static int hsmkey_nl_add_keys(struct hsmkey_e2e_batch *b,
+			      struct hsmkey_key **keys, int n,
+			      struct netlink_ext_ack *extack)
+{
+	struct hsmkey_nl_add a = { .keys = keys, .n = n, .extack = extack };
+	int err;
+
+	if (!b)
+		return hsmkey_nl_add_insert(keys, n, extack);
+	err = hsmkey_e2e_commit(b, hsmkey_nl_add_commit, &a);
+	if (!a.tried) {
+		hsmkey_nl_e2e_msg(err, NULL, extack);
+		hsmkey_nl_keys_drop(keys, n);
+	}
+	return err;
+}
+
 static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 {
+	struct hsmkey_e2e_batch *b = NULL;
 	struct hsmkey_key **keys;
 	int n, err;
 
@@ -302,8 +455,9 @@ static int hsmkey_nl_key_add(struct sk_buff *skb, struct genl_info *info)
 	keys = kcalloc(n, sizeof(*keys), GFP_KERNEL);
 	if (!keys)
 		return -ENOMEM;
-	n = hsmkey_nl_add_parse(skb, info, keys);
-	err = n < 0 ? n : hsmkey_nl_add_insert(keys, n, info->extack);
+	n = hsmkey_nl_add_parse(skb, info, keys, &b);
+	err = n < 0 ? n : hsmkey_nl_add_keys(b, keys, n, info->extack);
+	hsmkey_e2e_batch_free(b);
 	kfree(keys);
 	return err;
 }
@@ -467,6 +621,7 @@ static int hsmkey_nl_fill_key(struct sk_buff *skb, u32 portid, u32 seq,
 	    hsmkey_policy_fill(skb, HSMKEY_KEY_A_POLICY, &policy) ||
 	    (key->has_owner &&
 	     nla_put(skb, HSMKEY_KEY_A_OWNER, HSMKEY_OWNER_LEN, key->owner)) ||
+	    nla_put_u32(skb, HSMKEY_KEY_A_DELIVERY, key->delivery) ||
 	    hsmkey_nl_fill_counters(skb, key, &used)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;
@@ -552,6 +707,7 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_string(msg, HSMKEY_INFO_A_INNER_GCM,
 			   hsmkey_aead_inner_driver()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_HOLDER, hsmkey_dev_holder_pid()) ||
+	    nla_put_u32(msg, HSMKEY_INFO_A_E2E, hsmkey_e2e_available()) ||
 	    hsmkey_nl_fill_stats(msg)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;

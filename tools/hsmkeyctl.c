@@ -23,8 +23,8 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "create", cmd_create, "create NAME --type TYPE", "create a key with random material" },
-	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|- | --wrapped-file FILE|-",
-	  "import key material, raw or wrapped to the import key" },
+	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|- | --wrapped-file FILE|- | --from URI",
+	  "import key material, raw or wrapped to the import key; adopt an HSM's key (--from)" },
 	{ "import-key", cmd_import_key, "import-key [--renew]",
 	  "print the RSA public key that wrapped imports are encrypted to" },
 	{ "list", cmd_list, "list", "list keys, their state and kernel bindings" },

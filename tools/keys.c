@@ -37,12 +37,14 @@ int cmd_import(int argc, char **argv)
 {
 	static const char usage[] =
 		"import NAME --type TYPE --key-file FILE|-\n"
-		"       import NAME --type TYPE --wrapped-file FILE|-   (RSA-OAEP, see import-key)";
-	const char *name, *type = NULL, *file = NULL, *wrapped = NULL;
+		"       import NAME --type TYPE --wrapped-file FILE|-   (RSA-OAEP, see import-key)\n"
+		"       import NAME --type TYPE --from 'pkcs11:object=LABEL'   (adopt a key the HSM holds)";
+	const char *name, *type = NULL, *file = NULL, *wrapped = NULL, *from = NULL;
 	const struct arg_opt opts[] = {
 		{ "type", 't', .value = &type },
 		{ "key-file", 'f', .value = &file },
 		{ "wrapped-file", 'W', .value = &wrapped },
+		{ "from", 'F', .value = &from },
 		{}
 	};
 	struct json_object *req;
@@ -52,8 +54,17 @@ int cmd_import(int argc, char **argv)
 		return PARSED(r);
 	if (!name || !type || !*type)
 		return usage_error(usage, "import: missing %s", !name ? "the key name" : "--type");
-	if (!file == !wrapped)
-		return usage_error(usage, "import needs --key-file or --wrapped-file%s", "");
+	if ((!!file + !!wrapped + !!from) != 1)
+		return usage_error(usage, "import needs --key-file or --wrapped-file (or --from), one of them%s",
+				   "");
+	if (from) {
+		/* Nothing passes through here: the key stays in the HSM. */
+		req = request("import");
+		add(req, "name", name);
+		add(req, "type", type);
+		add(req, "from", from);
+		return simple(req, -1, "adopted");
+	}
 	fd = open_key_file(wrapped ?: file);
 	if (fd < 0)
 		return EXIT_FAILED;

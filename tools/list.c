@@ -13,17 +13,18 @@ static void print_keys(struct json_object *keys)
 	size_t i, n = json_object_is_type(keys, json_type_array) ?
 		json_object_array_length(keys) : 0;
 
-	printf("%-24s %-12s %7s %-8s %-8s %s\n", "NAME", "TYPE", "VERSION",
-	       "STATE", "KERNEL", "BINDINGS");
+	printf("%-24s %-12s %7s %-8s %-8s %-11s %s\n", "NAME", "TYPE", "VERSION",
+	       "STATE", "KERNEL", "DELIVERY", "BINDINGS");
 	for (i = 0; i < n; i++) {
 		struct json_object *k = json_object_array_get_idx(keys, i);
 		int64_t version = 0, bindings = 0;
 
 		proto_int(k, "version", &version);
 		proto_int(k, "bindings", &bindings);
-		printf("%-24s %-12s %7lld %-8s %-8s %lld\n", proto_str(k, "name"),
+		printf("%-24s %-12s %7lld %-8s %-8s %-11s %lld\n", proto_str(k, "name"),
 		       proto_str(k, "type"), (long long)version, proto_str(k, "state"),
-		       proto_str(k, "kernel"), (long long)bindings);
+		       proto_str(k, "kernel"), proto_str(k, "delivery") ?: "-",
+		       (long long)bindings);
 	}
 }
 
@@ -62,6 +63,10 @@ static void print_status(struct json_object *reply, const char *arg)
 	printf("daemon:   hsmkeyd %s, pid %lld\n", proto_str(reply, "daemon_version"),
 	       (long long)pid);
 	printf("keystore: %s (%s)\n", proto_str(reply, "state_dir"), proto_str(reply, "keystore"));
+	if (proto_str(reply, "backend"))
+		printf("backend:  %s%s%s\n", proto_str(reply, "backend"),
+		       proto_str(reply, "backend_reason") ? ": " : "",
+		       proto_str(reply, "backend_reason") ?: "");
 	if (json_object_get_boolean(json_object_object_get(k, "loaded"))) {
 		proto_int(k, "keys", &nkeys);
 		printf("kernel:   hsmkey.ko %s, %lld key versions, xts(hsmaes) over %s\n",

@@ -64,7 +64,8 @@ static void print_versions(struct json_object *a)
 {
 	size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
 
-	printf("versions:  %-7s %-20s %-8s %s\n", "VERSION", "CREATED", "KERNEL", "BINDINGS");
+	printf("versions:  %-7s %-20s %-8s %-11s %s\n", "VERSION", "CREATED", "KERNEL", "DELIVERY",
+	       "BINDINGS");
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(a, i);
 		int64_t v = 0, created = 0, bindings = 0;
@@ -76,8 +77,9 @@ static void print_versions(struct json_object *a)
 		proto_int(o, "bindings", &bindings);
 		t = (time_t)created;
 		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
-		printf("           %-7lld %-20s %-8s %lld\n", (long long)v, when,
-		       proto_str(o, "kernel") ?: "-", (long long)bindings);
+		printf("           %-7lld %-20s %-8s %-11s %lld\n", (long long)v, when,
+		       proto_str(o, "kernel") ?: "-", proto_str(o, "delivery") ?: "-",
+		       (long long)bindings);
 	}
 }
 
@@ -93,6 +95,8 @@ static void print_key(struct json_object *reply, const char *name)
 	printf("id:        %s\n", proto_str(reply, "id"));
 	printf("state:     %s\n", proto_str(reply, "state"));
 	printf("kernel:    %s\n", proto_str(reply, "kernel") ?: "not loaded (no module)");
+	if (proto_str(reply, "delivery"))
+		printf("delivery:  %s\n", proto_str(reply, "delivery"));
 	if (proto_int(reply, "bindings", &v)) {
 		printf("bindings:  %lld\n", (long long)v);
 		proto_int(reply, "requests", &v);

@@ -47,6 +47,7 @@ struct nlt {
 	char extack[256];
 	int nkeys;
 	uint32_t state, bindings, type, nkeys_info, holder;
+	uint32_t delivery, e2e;	/* HSMKEY_KEY_A_DELIVERY, HSMKEY_INFO_A_E2E */
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
 	uint64_t stat_limits, stat_events, stat_suppressed;
@@ -239,6 +240,8 @@ static inline void nlt_parse_key(struct nlt *t, struct nlattr **tb)
 	NLT_U64(HSMKEY_KEY_A_REQUESTS, requests);
 	NLT_U64(HSMKEY_KEY_A_BINDS, binds);
 	NLT_U64(HSMKEY_KEY_A_DENIES, denies);
+	if (tb[HSMKEY_KEY_A_DELIVERY])
+		t->delivery = nla_get_u32(tb[HSMKEY_KEY_A_DELIVERY]);
 	t->has_owner = tb[HSMKEY_KEY_A_OWNER] != NULL;
 	if (t->has_owner)
 		memcpy(t->owner, nla_data(tb[HSMKEY_KEY_A_OWNER]), HSMKEY_OWNER_LEN);
@@ -270,6 +273,8 @@ static inline void nlt_parse_info(struct nlt *t, struct nlattr **tb)
 	NLT_U64(HSMKEY_INFO_A_LIMITS, stat_limits);
 	NLT_U64(HSMKEY_INFO_A_EVENTS, stat_events);
 	NLT_U64(HSMKEY_INFO_A_SUPPRESSED, stat_suppressed);
+	if (tb[HSMKEY_INFO_A_E2E])
+		t->e2e = nla_get_u32(tb[HSMKEY_INFO_A_E2E]);
 }
 
 #undef NLT_U64

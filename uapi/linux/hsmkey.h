@@ -141,14 +141,20 @@
  *     HSMKEY_KEY_A_NAME      NUL-terminated string < HSMKEY_NAME_MAX, required
  *     HSMKEY_KEY_A_TYPE      u32 enum hsmkey_key_type, required
  *     HSMKEY_KEY_A_WRAPPED   binary, HSMKEY_WRAP_LEN(key length), required
+ *                            (HSMKEY_WRAP_LEN(0) with HSMKEY_KEY_A_E2E)
  *     HSMKEY_KEY_A_POLICY    nested, optional
  *     HSMKEY_KEY_A_OWNER     binary[16], optional: the keystore instance
  *     HSMKEY_KEY_A_USED_BYTES, HSMKEY_KEY_A_USED_REQUESTS  u64, optional:
  *                            usage spent by earlier lives of this version
+ *     HSMKEY_KEY_A_E2E       nested enum hsmkey_e2e_attr, optional: the
+ *                            material comes end to end from an HSM (see
+ *                            End-to-end delivery); WRAPPED is then
+ *                            HSMKEY_WRAP_LEN(0) bytes, the verifier only
  *   -EEXIST if an id and version is already present; -EKEYREJECTED for an
  *   XTS key with equal halves; -EBADMSG if unwrapping fails; -EAGAIN while
- *   a hibernation is being prepared.  Checked for the whole batch before
- *   any key of it becomes visible.
+ *   a hibernation is being prepared; -ESTALE, -EINVAL or -EBADMSG from an
+ *   E2E nest (below).  Checked for the whole batch before any key of it
+ *   becomes visible.
  *
  * HSMKEY_CMD_KEY_REVOKE (fail-safe): revoke one key version.
  *     HSMKEY_KEY_A_ID, HSMKEY_KEY_A_VERSION, both required
@@ -171,8 +177,9 @@
  * HSMKEY_CMD_KEY_GET: metadata of one key version (doit, with
  *   HSMKEY_KEY_A_ID and HSMKEY_KEY_A_VERSION) or of all (dump).  Each reply
  *   carries HSMKEY_KEY_A_ID, _VERSION, _NAME, _TYPE, _STATE, _BINDINGS,
- *   _POLICY, _OWNER (if set), and the u64 counters _BYTES, _REQUESTS,
- *   _BINDS, _DENIES; never material, verifier or its hash.
+ *   _POLICY, _OWNER (if set), the u64 counters _BYTES, _REQUESTS,
+ *   _BINDS, _DENIES, and _DELIVERY (u32 enum hsmkey_delivery: the path
+ *   the material came by); never material, verifier or its hash.
  *
  * HSMKEY_CMD_INFO: module information and statistics (enum
  *   hsmkey_info_attr): version, key versions in the table, the driver
@@ -180,7 +187,9 @@
  *   none), and u64 totals since load: binds, denies (of known key
  *   versions), denies naming unknown key versions (no event each),
  *   revokes, expiries, limits, events sent (the last sequence number) and
- *   events suppressed by the rate limit.
+ *   events suppressed by the rate limit; HSMKEY_INFO_A_E2E (u32) is 1 when
+ *   end-to-end delivery is available (the kernel has ecdh-nist-p256 and
+ *   kw(aes)), 0 when not.  A module without the attribute has none.
  *
  * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (SET: registered daemon): the
  *   audit log's anchor outside the log file, the latest record's sequence
@@ -193,6 +202,45 @@
  *   slot taken, SET reuses the least recently set slot of an owner that
  *   has no key in the table, else fails with -ENOSPC.  Both reply with all
  *   three attributes (sequence 0: never set).
+ *
+ * End-to-end delivery (HSMKEY_IOC_EPHEMERAL, HSMKEY_KEY_A_E2E)
+ * -----------------------------------------------------------------
+ * With an HSM backend the daemon never holds the material.  It asks the
+ * module for an ephemeral ECDH P-256 key with HSMKEY_IOC_EPHEMERAL on its
+ * registered /dev/hsmkey file (CAP_SYS_ADMIN and a registered file, -EPERM
+ * otherwise; -ENOPKG when the kernel lacks ecdh-nist-p256 or kw(aes)).
+ * The reply names it by a handle (never reused while the module is loaded;
+ * not a secret) and gives its public point Qk.  The HSM computes
+ * Z = X(d_h * Qk) (32 bytes, big endian: PKCS#11 CKD_NULL) with its own
+ * key, whose public point is Qh, and wraps each key version's material
+ * under a KEK bound to both points and to the version:
+ *     ctx  = "hsmkey e2e kek v1" NUL || Qk || Qh || id[16]
+ *            || be32(version) || be32(type)              (172 bytes)
+ *     H    = SHA-256(ctx)
+ *     KEK  = AES-256-Enc_Z(H[0..15]) || AES-256-Enc_Z(H[16..31])
+ *     blob = AES-KW_KEK(material)     (RFC 3394, default IV, 8 + keylen)
+ * Points are 0x04 || X || Y, 65 bytes, big endian (as PKCS#11's
+ * CKA_EC_POINT without its DER header).  KEY_ADD then carries, per key
+ * version, HSMKEY_KEY_A_E2E:
+ *     HSMKEY_E2E_A_HANDLE    u64, required: the ephemeral key
+ *     HSMKEY_E2E_A_POINT     binary[65], required: Qh
+ *     HSMKEY_E2E_A_WRAPPED   binary, HSMKEY_E2E_KW_LEN(key length), required
+ * and HSMKEY_KEY_A_WRAPPED carries only the verifier (HSMKEY_WRAP_LEN(0)
+ * bytes, under the transport key as before).  Errors, with an extack
+ * message each: -ESTALE the ephemeral key expired, was used up or replaced
+ * (ask for a new one); -EINVAL Qh is not a point on the curve; -EBADMSG
+ * the blob does not unwrap under the KEK of this id, version and type.  A
+ * batch may name at most HSMKEY_E2E_SLOTS ephemeral keys; it is checked
+ * whole (every unwrap, and enough uses left on each handle) before any key
+ * becomes visible, and uses are charged only when it is.
+ * Each ephemeral key may unwrap @uses key versions (1..HSMKEY_BATCH_MAX)
+ * and lives @ttl seconds (0: HSMKEY_E2E_TTL, at most that).  At most
+ * HSMKEY_E2E_SLOTS are live; a new one replaces the oldest.  Its private
+ * key is wiped when its uses are spent, when it expires, is replaced, or
+ * when the file is closed: a recorded blob cannot be unwrapped later.
+ * Each key version records the path its material came by, reported as
+ * HSMKEY_KEY_A_DELIVERY: HSMKEY_DELIVERY_TRANSPORT (the daemon held the
+ * material) or HSMKEY_DELIVERY_E2E (it never did).
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
@@ -345,6 +393,8 @@ enum hsmkey_key_attr {
 	HSMKEY_KEY_A_REQUESTS,		/* u64, reply */
 	HSMKEY_KEY_A_BINDS,		/* u64, reply */
 	HSMKEY_KEY_A_DENIES,		/* u64, reply */
+	HSMKEY_KEY_A_E2E,		/* nested enum hsmkey_e2e_attr, ADD only */
+	HSMKEY_KEY_A_DELIVERY,		/* u32 enum hsmkey_delivery, reply */
 	__HSMKEY_KEY_A_MAX
 };
 
@@ -391,6 +441,7 @@ enum hsmkey_info_attr {
 	HSMKEY_INFO_A_LIMITS,
 	HSMKEY_INFO_A_EVENTS,
 	HSMKEY_INFO_A_SUPPRESSED,
+	HSMKEY_INFO_A_E2E,		/* u32: 1 if end-to-end delivery works */
 	__HSMKEY_INFO_A_MAX
 };
 
@@ -450,5 +501,50 @@ struct hsmkey_register {
 
 /* _IOR('H', 1) was 0.1.0's transport key read: retired. */
 #define HSMKEY_IOC_REGISTER	_IOWR('H', 2, struct hsmkey_register)
+
+/* End-to-end delivery: see the prose above. */
+#define HSMKEY_E2E_POINT_LEN	65	/* 0x04 || X || Y, big endian */
+#define HSMKEY_E2E_KW_LEN(keylen)	((keylen) + 8)	/* RFC 3394 */
+#define HSMKEY_E2E_SLOTS	4	/* live ephemeral keys at most */
+#define HSMKEY_E2E_TTL		60	/* seconds an ephemeral key lives at most */
+
+/*
+ * struct hsmkey_ephemeral - HSMKEY_IOC_EPHEMERAL's argument
+ * @flags:	in: zero
+ * @uses:	in: key versions it may unwrap, 1..HSMKEY_BATCH_MAX
+ * @handle:	out: names it in HSMKEY_E2E_A_HANDLE
+ * @ttl:	in: seconds it lives, 0: HSMKEY_E2E_TTL, at most that
+ * @point:	out: its public key Qk
+ * @pad:	zero
+ */
+struct hsmkey_ephemeral {
+	__u32	flags;
+	__u32	uses;
+	__u64	handle;
+	__u32	ttl;
+	__u8	point[HSMKEY_E2E_POINT_LEN];
+	__u8	pad[3];
+};
+
+#define HSMKEY_IOC_EPHEMERAL	_IOWR('H', 3, struct hsmkey_ephemeral)
+
+enum hsmkey_delivery {
+	HSMKEY_DELIVERY_UNSPEC,
+	HSMKEY_DELIVERY_TRANSPORT,	/* under the transport key: the daemon held it */
+	HSMKEY_DELIVERY_E2E,		/* AES-KW from an HSM: the daemon never held it */
+	__HSMKEY_DELIVERY_MAX
+};
+
+/* Nested in HSMKEY_KEY_A_E2E. */
+enum hsmkey_e2e_attr {
+	HSMKEY_E2E_A_UNSPEC,
+	HSMKEY_E2E_A_PAD,
+	HSMKEY_E2E_A_HANDLE,		/* u64: the ephemeral key */
+	HSMKEY_E2E_A_POINT,		/* binary[65]: the HSM's public key */
+	HSMKEY_E2E_A_WRAPPED,		/* binary: HSMKEY_E2E_KW_LEN(key length) */
+	__HSMKEY_E2E_A_MAX
+};
+
+#define HSMKEY_E2E_A_MAX (__HSMKEY_E2E_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_HSMKEY_H */

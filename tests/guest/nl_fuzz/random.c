@@ -187,6 +187,44 @@ static void gen_policy(struct msg *m, uint16_t type)
 
 static void gen_key_attr(struct msg *m, int depth);
 
+/*
+ * An end-to-end nest: a handle (rarely a live one: the fuzzer asks for
+ * none), a point that is mostly not on the curve, a blob of a KW length.
+ */
+static void gen_e2e(struct msg *m, uint16_t type)
+{
+	static const size_t kw_len[] = { 24, 40, 72 };
+	unsigned int i, n = rnd(5);
+	uint8_t point[HSMKEY_E2E_POINT_LEN];
+
+	nest_start_fuzz(m, type);
+	for (i = 0; i < n; i++) {
+		uint16_t t = pick_type(HSMKEY_E2E_A_MAX);
+
+		switch (t) {
+		case HSMKEY_E2E_A_HANDLE:
+			msg_num(m, t, pct(50) ? rnd(8) : pick_u64(), pick_len(8));
+			break;
+		case HSMKEY_E2E_A_POINT:
+			if (pct(10)) {
+				put_blob(m, t, pick_len(sizeof(point)));
+				break;
+			}
+			for (size_t j = 0; j < sizeof(point); j++)
+				point[j] = (uint8_t)rnd(256);
+			point[0] = pct(90) ? 0x04 : point[0];
+			msg_put(m, t, point, sizeof(point));
+			break;
+		case HSMKEY_E2E_A_WRAPPED:
+			put_blob(m, t, pct(80) ? kw_len[rnd(ARRAY_SIZE(kw_len))] : pick_len(40));
+			break;
+		default:
+			put_blob(m, t, rnd(12));
+		}
+	}
+	nest_end(m);
+}
+
 /* A batch entry that looks right but cannot unwrap (random ciphertext). */
 static void gen_plausible_entry(struct msg *m)
 {
@@ -301,8 +339,15 @@ static void gen_key_attr(struct msg *m, int depth)
 	case HSMKEY_KEY_A_DENIES:
 		msg_num(m, t, pick_u64(), pick_len(8));
 		break;
+	case HSMKEY_KEY_A_E2E:
+		if (depth < 3)
+			gen_e2e(m, t);
+		else
+			put_blob(m, t, rnd(16));
+		break;
 	case HSMKEY_KEY_A_STATE:
 	case HSMKEY_KEY_A_BINDINGS:
+	case HSMKEY_KEY_A_DELIVERY:
 		msg_num(m, t, pick_u32(), pick_len(4));
 		break;
 	default:	/* UNSPEC, PAD, out of range */

@@ -1,0 +1,678 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The PKCS#11 backend (backend.h) over one token (hsm.h): key versions are
+ * objects in the token, generated there; metadata is in the record store
+ * (records.c).  The daemon holds no data key: get() gives the verifier,
+ * derived in the token, and the kernel gets the material wrapped end to
+ * end (->wrap_for_kernel).
+ *
+ * The token may be unreachable when the daemon starts or at any time
+ * after: every operation then fails -EHOSTDOWN (never -ENOENT, so nothing
+ * is taken as gone), and the first operation after the token is back
+ * verifies the store against the token's anchor and goes on.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+#include "adapter.h"
+#include "config.h"
+#include "util.h"
+
+struct p11be {
+	struct backend be;
+	struct p11_store st;
+	pthread_mutex_t lock;		/* one operation at a time; recursive */
+	int lockfd;
+	bool have_instance;
+	uint8_t instance[HSMKEY_OWNER_LEN];
+	int last;			/* the last load's result: log changes only */
+};
+
+static struct p11be *be_p11(struct backend *b)
+{
+	return (struct p11be *)((char *)b - offsetof(struct p11be, be));
+}
+
+static bool unreachable(int r)
+{
+	return r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES;
+}
+
+/* The store verified against the token; called under the lock. */
+static int p11_ready(struct p11be *p)
+{
+	int r = 0;
+
+	if (p->st.loaded)
+		return 0;
+	if (!p->have_instance) {
+		r = hsm_instance(p->st.hsm, p->instance);
+		p->have_instance = !r;
+	}
+	if (!r)
+		r = p11_store_load(&p->st);
+	if (r != p->last) {
+		if (!r)
+			log_info("pkcs11: token %s is up; %zu record(s) verified against its anchor",
+				 hsm_label(p->st.hsm), p->st.n);
+		else if (unreachable(r))
+			log_error("pkcs11: the HSM is unreachable (%s): degraded; keys already in the kernel keep working",
+				  hsm_error());
+		p->last = r;
+	}
+	return r;
+}
+
+#define P11_LOCKED(p, call) ({				\
+	int __r;					\
+	pthread_mutex_lock(&(p)->lock);			\
+	__r = p11_ready(p) ?: (call);			\
+	pthread_mutex_unlock(&(p)->lock);		\
+	__r;						\
+})
+
+/* The version's verifier: derived in the token, so none is on disk. */
+static int p11_verifier(struct p11be *p, const uint8_t *id, uint32_t version, uint8_t *out)
+{
+	char label[64], hex[2 * HSMKEY_ID_LEN + 1];
+
+	hex_encode(id, HSMKEY_ID_LEN, hex);
+	snprintf(label, sizeof(label), "hsmkey verifier v1 %s %u", hex, version);
+	return hsm_derive(p->st.hsm, label, out, HSMKEY_VERIFIER_LEN);
+}
+
+static void p11_fill(const struct p11_rec *rec, uint32_t idx, struct ks_key *out)
+{
+	*out = rec->meta;
+	out->version = rec->v[idx].version;
+	out->version_created = rec->v[idx].created;
+	out->used_bytes = rec->v[idx].used_bytes;
+	out->used_requests = rec->v[idx].used_requests;
+}
+
+static int p11_get_locked(struct p11be *p, const char *name, uint32_t version, bool unseal,
+			  struct ks_key *out)
+{
+	struct p11_rec rec;
+	uint32_t idx;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	idx = version ? p11_rec_find(&rec, version) : rec.nver - 1;
+	if (idx == rec.nver)
+		return -ENOENT;
+	p11_fill(&rec, idx, out);
+	if (unseal)
+		r = p11_verifier(p, out->id, out->version, out->verifier);
+	return r;
+}
+
+static int p11_get(struct backend *b, const char *name, uint32_t version, bool unseal,
+		   struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_get_locked(p, name, version, unseal, out));
+}
+
+/* The token object for a new version: generated, imported or adopted. */
+struct p11_source {
+	const uint8_t *material;
+	const char *label;		/* adopt */
+	bool was_readable;
+};
+
+static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version,
+		    struct p11_source *src)
+{
+	const struct ks_key *m = &rec->meta;
+
+	if (src->label)
+		return hsm_key_adopt(p->st.hsm, src->label, m->id, version, m->type, m->name,
+				     &src->was_readable);
+	if (src->material)
+		return hsm_key_import(p->st.hsm, m->id, version, m->type, m->name,
+				      src->material);
+	return hsm_key_generate(p->st.hsm, m->id, version, m->type, m->name);
+}
+
+static int p11_create_locked(struct p11be *p, const char *name, int type,
+			     struct p11_source *src, struct ks_key *out)
+{
+	struct p11_rec rec = { 0 }, old;
+	int r = p11_rec_read(&p->st, name, &old);
+
+	if (!r)
+		return -EEXIST;
+	if (r != -ENOENT)
+		return r;
+	if (RAND_bytes(rec.meta.id, HSMKEY_ID_LEN) != 1)
+		return -EIO;
+	snprintf(rec.meta.name, sizeof(rec.meta.name), "%s", name);
+	rec.meta.type = type;
+	rec.meta.state = KS_ACTIVE;
+	rec.meta.created = time(NULL);
+	rec.nver = 1;
+	rec.v[0] = (struct p11_ver){ .version = 1, .created = rec.meta.created };
+	r = p11_make(p, &rec, 1, src);
+	if (r)
+		return r;
+	rec.was_readable = src->was_readable;
+	rec.meta.current = 1;
+	r = p11_rec_write(&p->st, &rec);
+	if (r) {
+		/* Not recorded: the object must not outlive the failure (unless adopted). */
+		if (!src->label)
+			hsm_key_destroy(p->st.hsm, rec.meta.id, 1);
+		return r;
+	}
+	p11_fill(&rec, 0, out);
+	out->current = 1;
+	return p11_verifier(p, out->id, 1, out->verifier);
+}
+
+static int p11_create(struct backend *b, const char *name, int type,
+		      const uint8_t *material, struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+	struct p11_source src = { .material = material };
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
+}
+
+/* "pkcs11:object=LABEL" (the one attribute taken; %XX escapes decoded). */
+static int p11_label(const char *uri, char *label, size_t size)
+{
+	const char *s = strstr(uri, "object=");
+	size_t n = 0;
+
+	if (strncmp(uri, "pkcs11:", 7) || !s || (s != uri + 7 && s[-1] != ';'))
+		return -EINVAL;
+	for (s += 7; *s && *s != ';' && *s != '?' && n + 1 < size; s++) {
+		unsigned int c;
+
+		if (*s == '%' && sscanf(s + 1, "%2x", &c) == 1) {
+			label[n++] = (char)c;
+			s += 2;
+		} else {
+			label[n++] = *s;
+		}
+	}
+	label[n] = '\0';
+	return n && (!*s || *s == ';' || *s == '?') ? 0 : -EINVAL;
+}
+
+static int p11_adopt(struct backend *b, const char *name, int type, const char *from,
+		     struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+	char label[256];
+	struct p11_source src = { .label = label };
+
+	memset(out, 0, sizeof(*out));
+	if (p11_label(from, label, sizeof(label)))
+		return -EINVAL;
+	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
+}
+
+static int p11_rotate_locked(struct p11be *p, const char *name, const uint8_t *material,
+			     struct ks_key *out)
+{
+	struct p11_source src = { .material = material };
+	struct p11_rec rec;
+	uint32_t v;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	if (ks_key_revoked(&rec.meta))
+		return -EKEYREVOKED;
+	if (rec.nver == KS_VERSIONS_MAX)
+		return -E2BIG;
+	v = rec.meta.current + 1;
+	/* A version left by a rotation that failed after making it: not ours any more. */
+	if (!hsm_key_find(p->st.hsm, rec.meta.id, v))
+		hsm_key_destroy(p->st.hsm, rec.meta.id, v);
+	r = p11_make(p, &rec, v, &src);
+	if (r)
+		return r;
+	rec.v[rec.nver++] = (struct p11_ver){ .version = v, .created = time(NULL) };
+	rec.meta.current = v;
+	r = p11_rec_write(&p->st, &rec);
+	if (r) {
+		hsm_key_destroy(p->st.hsm, rec.meta.id, v);
+		return r;
+	}
+	p11_fill(&rec, rec.nver - 1, out);
+	return p11_verifier(p, out->id, v, out->verifier);
+}
+
+static int p11_rotate(struct backend *b, const char *name, const uint8_t *material,
+		      struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_rotate_locked(p, name, material, out));
+}
+
+static int p11_set_state_locked(struct p11be *p, const char *name, int state,
+				int64_t delete_at)
+{
+	struct p11_rec rec;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	if (rec.meta.state == KS_REVOKED && state != KS_REVOKED &&
+	    state != KS_PENDING_DELETION)
+		return -EPERM;
+	if (rec.meta.state == KS_PENDING_DELETION && rec.meta.prior_state == KS_REVOKED &&
+	    state != KS_PENDING_DELETION && state != KS_REVOKED)
+		return -EPERM;
+	if (state == KS_PENDING_DELETION) {
+		if (rec.meta.state != KS_PENDING_DELETION)
+			rec.meta.prior_state = rec.meta.state;
+		rec.meta.delete_at = delete_at;
+	} else {
+		rec.meta.prior_state = 0;
+		rec.meta.delete_at = 0;
+	}
+	rec.meta.state = state;
+	return p11_rec_write(&p->st, &rec);
+}
+
+static int p11_set_state(struct backend *b, const char *name, int state, int64_t delete_at)
+{
+	struct p11be *p = be_p11(b);
+
+	if (state < KS_ACTIVE || state > KS_PENDING_DELETION)
+		return -EINVAL;
+	return P11_LOCKED(p, p11_set_state_locked(p, name, state, delete_at));
+}
+
+static int p11_cancel_locked(struct p11be *p, const char *name, struct ks_key *out)
+{
+	struct p11_rec rec;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	if (rec.meta.state != KS_PENDING_DELETION)
+		return -EINVAL;
+	rec.meta.state = rec.meta.prior_state ?: KS_DISABLED;
+	rec.meta.prior_state = 0;
+	rec.meta.delete_at = 0;
+	r = p11_rec_write(&p->st, &rec);
+	if (!r)
+		p11_fill(&rec, rec.nver - 1, out);
+	return r;
+}
+
+static int p11_cancel_deletion(struct backend *b, const char *name, struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_cancel_locked(p, name, out));
+}
+
+static int p11_policy_locked(struct p11be *p, const char *name, const struct ks_policy *pol)
+{
+	struct p11_rec rec;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	rec.meta.has_policy = pol != NULL;
+	if (pol)
+		rec.meta.policy = *pol;
+	else
+		memset(&rec.meta.policy, 0, sizeof(rec.meta.policy));
+	return p11_rec_write(&p->st, &rec);
+}
+
+static int p11_set_policy(struct backend *b, const char *name, const struct ks_policy *pol)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_policy_locked(p, name, pol));
+}
+
+static int p11_usage_locked(struct p11be *p, const char *name, uint32_t version,
+			    uint64_t bytes, uint64_t requests)
+{
+	struct p11_rec rec;
+	struct p11_ver *v;
+	uint32_t idx;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	if (r)
+		return r;
+	idx = p11_rec_find(&rec, version);
+	if (idx == rec.nver)
+		return -ENOENT;
+	v = &rec.v[idx];
+	if (bytes <= v->used_bytes && requests <= v->used_requests)
+		return 0;	/* never decreases: nothing to write */
+	v->used_bytes = bytes > v->used_bytes ? bytes : v->used_bytes;
+	v->used_requests = requests > v->used_requests ? requests : v->used_requests;
+	return p11_rec_write(&p->st, &rec);
+}
+
+static int p11_set_usage(struct backend *b, const char *name, uint32_t version,
+			 uint64_t used_bytes, uint64_t used_requests)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_usage_locked(p, name, version, used_bytes, used_requests));
+}
+
+/*
+ * Every version's object first (C_DestroyObject), then the record: a
+ * destruction the token could not finish leaves the record, so it can be
+ * run again.
+ */
+static int p11_destroy_locked(struct p11be *p, const char *name)
+{
+	char file[HSMKEY_NAME_MAX + sizeof(P11_SUFFIX)];
+	struct p11_rec rec;
+	int r = p11_rec_read(&p->st, name, &rec);
+
+	for (uint32_t i = 0; !r && i < rec.nver; i++) {
+		r = hsm_key_destroy(p->st.hsm, rec.meta.id, rec.v[i].version);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	if (r)
+		return r;
+	snprintf(file, sizeof(file), "%s%s", name, P11_SUFFIX);
+	return p11_file_remove(&p->st, file);
+}
+
+static int p11_destroy(struct backend *b, const char *name)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_destroy_locked(p, name));
+}
+
+static int p11_list_locked(struct p11be *p, const char *after,
+			   int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	char (*names)[HSMKEY_NAME_MAX];
+	size_t n;
+	int r = p11_key_names(&p->st, after, &names, &n);
+
+	for (size_t i = 0; !r && i < n; i++) {
+		struct ks_key key;
+
+		/* One that does not authenticate is logged and left out, as embedded does. */
+		r = p11_get_locked(p, names[i], 0, false, &key);
+		if (r == -EBADMSG || r == -ENOENT) {
+			r = 0;
+			continue;
+		}
+		if (!r)
+			r = fn(&key, arg);
+	}
+	free(names);
+	return r;
+}
+
+static int p11_list(struct backend *b, const char *after,
+		    int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_list_locked(p, after, fn, arg));
+}
+
+static int p11_derive(struct backend *b, const char *label, uint8_t *out, size_t len)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, hsm_derive(p->st.hsm, label, out, len));
+}
+
+/* The daemon's records, hex in STATE/pkcs11/records. */
+static int p11_record_load_locked(struct p11be *p, const char *name, void *buf, size_t len)
+{
+	struct json_object *o = NULL, *v;
+	const char *hex;
+	size_t n;
+	int r = p11_file_read(&p->st, P11_RECORDS, &o);
+
+	if (!r && (!json_object_object_get_ex(o, name, &v) || !(hex = json_object_get_string(v))))
+		r = -ENOENT;
+	if (!r) {
+		n = strlen(hex) / 2;
+		r = n > len ? -ENOBUFS : hex_decode(hex, buf, n) ? -EBADMSG : (int)n;
+	}
+	json_object_put(o);
+	return r;
+}
+
+static int p11_record_load(struct backend *b, const char *name, void *buf, size_t len)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_record_load_locked(p, name, buf, len));
+}
+
+static int p11_record_store_locked(struct p11be *p, const char *name, const void *buf,
+				   size_t len)
+{
+	struct json_object *o = NULL;
+	char *hex;
+	int r = p11_file_read(&p->st, P11_RECORDS, &o);
+
+	if (r == -ENOENT) {
+		o = json_object_new_object();
+		r = o ? 0 : -ENOMEM;
+	}
+	hex = r ? NULL : malloc(2 * len + 1);
+	if (!r && !hex)
+		r = -ENOMEM;
+	if (!r) {
+		hex_encode(buf, len, hex);
+		json_object_object_add(o, name, json_object_new_string(hex));
+		r = p11_file_write(&p->st, P11_RECORDS, o);
+	}
+	free(hex);
+	json_object_put(o);
+	return r;
+}
+
+static int p11_record_store(struct backend *b, const char *name, const void *buf, size_t len)
+{
+	struct p11be *p = be_p11(b);
+
+	return P11_LOCKED(p, p11_record_store_locked(p, name, buf, len));
+}
+
+static const uint8_t *p11_instance(struct backend *b)
+{
+	struct p11be *p = be_p11(b);
+
+	/* Zero until the token has been reached: then no kernel key counts as ours. */
+	return p->instance;
+}
+
+static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req,
+		    size_t n, uint8_t *hpoint, struct ks_wrapped *out)
+{
+	struct p11be *p = be_p11(b);
+	struct hsm_wrap_req *hr;
+	struct hsm_wrapped *hw;
+	int r;
+
+	if (!n || n > HSMKEY_BATCH_MAX)
+		return -EINVAL;
+	hr = calloc(n, sizeof(*hr));
+	hw = calloc(n, sizeof(*hw));
+	if (!hr || !hw) {
+		free(hr);
+		free(hw);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(hr[i].id, req[i].id, HSMKEY_ID_LEN);
+		hr[i].version = req[i].version;
+		hr[i].type = req[i].type;
+	}
+	/* No store lock: the helper serves each worker on a session of its own. */
+	r = hsm_wrap_for_kernel(p->st.hsm, kpoint, hr, n, hpoint, hw);
+	for (size_t i = 0; !r && i < n; i++) {
+		memcpy(out[i].blob, hw[i].blob, sizeof(out[i].blob));
+		out[i].len = hw[i].len;
+	}
+	free(hr);
+	free(hw);
+	return r;
+}
+
+static int p11_health(struct backend *b, char *why, size_t len)
+{
+	struct p11be *p = be_p11(b);
+	enum hsm_state s = hsm_state(p->st.hsm, why, len);
+
+	if (s == HSM_BAD_PIN)
+		return -EACCES;
+	if (s != HSM_UP)
+		return -EHOSTDOWN;
+	if (!p->st.loaded && p->last && !unreachable(p->last)) {
+		snprintf(why, len, "the records in the state directory do not match the token: %s",
+			 strerror(-p->last));
+		return p->last;
+	}
+	snprintf(why, len, "token %s", hsm_label(p->st.hsm));
+	return 0;
+}
+
+static void p11_retry(struct backend *b)
+{
+	hsm_retry(be_p11(b)->st.hsm);
+}
+
+static void p11_close(struct backend *b)
+{
+	struct p11be *p = be_p11(b);
+
+	hsm_close(p->st.hsm);
+	p11_store_free(&p->st);
+	if (p->st.dirfd >= 0)
+		close(p->st.dirfd);
+	if (p->lockfd >= 0)
+		close(p->lockfd);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+static const struct backend_ops p11_ops = {
+	.name = "pkcs11",
+	.destruction = "every version's key object is destroyed in the token (C_DestroyObject) and the key's record removed; whether the HSM erases the material beyond recovery, and what its own backups keep, is the HSM's property",
+	.create = p11_create,
+	.get = p11_get,
+	.list = p11_list,
+	.set_state = p11_set_state,
+	.cancel_deletion = p11_cancel_deletion,
+	.set_policy = p11_set_policy,
+	.set_usage = p11_set_usage,
+	.rotate = p11_rotate,
+	.destroy = p11_destroy,
+	.derive = p11_derive,
+	.record_load = p11_record_load,
+	.record_store = p11_record_store,
+	.instance = p11_instance,
+	.wrap_for_kernel = p11_wrap,
+	.adopt = p11_adopt,
+	.health = p11_health,
+	.retry = p11_retry,
+	.close = p11_close,
+};
+
+/* STATE/pkcs11, made if new, and the lock that keeps a second daemon out. */
+static int p11_open_dir(struct p11be *p, const char *dir)
+{
+	char path[4096];
+	int dfd;
+
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return log_errno(errno, "cannot create state directory %s: %m", dir);
+	if ((size_t)snprintf(path, sizeof(path), "%s/pkcs11", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return log_errno(errno, "cannot create %s: %m", path);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return log_errno(errno, "cannot open %s: %m", path);
+	p->st.dirfd = dfd;
+	p->lockfd = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (p->lockfd < 0 || flock(p->lockfd, LOCK_EX | LOCK_NB) < 0)
+		return log_errno(errno == EWOULDBLOCK ? EBUSY : errno,
+				 "state directory %s is in use by another hsmkeyd", dir);
+	return 0;
+}
+
+int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
+		struct backend **out)
+{
+	struct hsm_config hc = {
+		.module = cfg->pkcs11_module,
+		.token = cfg->pkcs11_token,
+		.pin_file = *cfg->pin_file ? cfg->pin_file : NULL,
+		.timeout_ms = (unsigned int)cfg->pkcs11_timeout * 1000,
+	};
+	pthread_mutexattr_t attr;
+	struct p11be *p = calloc(1, sizeof(*p));
+	int r;
+
+	if (!p)
+		return -ENOMEM;
+	p->be.ops = &p11_ops;
+	p->st.dirfd = p->lockfd = -1;
+	p->last = 1;	/* none yet: the first result is logged */
+	p->st.accept = flags & BACKEND_ACCEPT;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&p->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	r = p11_open_dir(p, dir);
+	if (!r) {
+		r = hsm_open(&hc, &p->st.hsm);
+		if (r)
+			log_error("pkcs11: cannot use module %s for token %s: %s", cfg->pkcs11_module,
+				  cfg->pkcs11_token, hsm_error());
+	}
+	if (!r) {
+		pthread_mutex_lock(&p->lock);
+		r = p11_ready(p);
+		pthread_mutex_unlock(&p->lock);
+		/* Down or refusing the PIN: start degraded; a rollback: refuse. */
+		if (unreachable(r))
+			r = 0;
+		else if (r)
+			log_error("pkcs11: the records in %s/pkcs11 cannot be used with token %s: %s",
+				  dir, hsm_label(p->st.hsm), r == -EBADMSG ? "see above" :
+				  hsm_error());
+	}
+	if (r) {
+		p11_close(&p->be);
+		return r;
+	}
+	*out = &p->be;
+	return 0;
+}
