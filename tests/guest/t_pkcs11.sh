@@ -141,7 +141,7 @@ head -c 8M /dev/urandom > "$work/data1"
 head -c 8M /dev/urandom > "$work/data2"
 check "hsmkeyctl dm open on the HSM key" quiet ctl dm open "$loop" hsm-vol --key vol
 check "write through hsmkey" \
-	dd if="$work/data1" of=/dev/mapper/hsm-vol bs=1M oflag=direct status=none
+	dd if="$work/data1" of=/dev/mapper/hsm-vol bs=1M oflag=direct conv=nocreat status=none
 check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
 check "SIGHUP: hsmkeyd converges the kernel with the token" kill -HUP "$daemon_pid"
 check "...and answers after it" quiet ctl show vol
@@ -153,7 +153,7 @@ check "stock cryptsetup open with the raw key" cryptsetup open --type plain \
 echo 3 > /proc/sys/vm/drop_caches
 check "stock dm-crypt reads what hsmkey wrote" cmp -n 8388608 "$work/data1" /dev/mapper/stock-vol
 check "write through stock dm-crypt" \
-	dd if="$work/data2" of=/dev/mapper/stock-vol bs=1M oflag=direct status=none
+	dd if="$work/data2" of=/dev/mapper/stock-vol bs=1M oflag=direct conv=nocreat status=none
 check "cryptsetup close" cryptsetup close stock-vol
 check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key vol
 echo 3 > /proc/sys/vm/drop_caches
@@ -173,7 +173,7 @@ check "luks format on the HSM key" quiet ctl luks format "$loop" --key made \
 	--passphrase-file "$work/pass" --yes -- --pbkdf pbkdf2 --pbkdf-force-iterations 1000
 check "luks open" quiet ctl luks open "$loop" lk-vol --passphrase-file "$work/pass"
 check "write through the LUKS2 volume" \
-	dd if="$work/data1" of=/dev/mapper/lk-vol bs=1M oflag=direct status=none
+	dd if="$work/data1" of=/dev/mapper/lk-vol bs=1M oflag=direct conv=nocreat status=none
 check "luks close" quiet ctl luks close lk-vol
 scan_stop made
 check "hsmkeyd never held the created key during load, LUKS format and open (0 windows)" \
