@@ -155,6 +155,23 @@ $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) 
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
 
+# The memory scanner (any process, as root) and its test subjects:
+# tests/host/test_memscan.sh, and the PKCS#11 backend's scans of hsmkeyd.
+$(B)/tests/memscan: tests/lib/memscan.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
+
+# Bound at load (-z now): the lazy binding of a first call saves the vector
+# registers, which hold the key after a memcpy, below the caller's frame,
+# and that copy is not the target's to wipe.
+$(B)/tests/memscan_target: tests/host/memscan_target.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wl,-z,now -o $@ $< -lpthread
+
+$(B)/tests/p11_inproc: tests/host/p11_inproc.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl
+
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
@@ -186,6 +203,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
+	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and
@@ -238,7 +256,12 @@ clean:
 print-kver:
 	@echo $(KVER)
 
-bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client
+bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate
+
+# SoftHSM's own rate for the delivery calls: the PKCS#11 provisioning baseline.
+$(B)/bench/pkcs11_rate: bench/pkcs11_rate.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -ldl -lcrypto
 
 $(B)/bench/scale_client: bench/scale_client.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)

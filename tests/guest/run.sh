@@ -5,7 +5,7 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test boundary_test afalg_test aead_test e2e_test policy_test)
-full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_dm t_luks t_revoke t_shred)
+full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_dm t_luks t_revoke t_shred t_pkcs11)
 debug=(t_kunit "${full[@]}" t_kmemleak)
 list() {
 	case $1 in

@@ -1,0 +1,94 @@
+# The PKCS#11 provisioning benchmark's parts, sourced by bench/bench.sh
+# (and by whatever measures hsmkeyd's own rate beside it).
+#
+# Issue 12's goal: hsmkeyd provisions keys from an HSM at >= 0.90 of the
+# rate the token itself achieves for the same calls (bench/pkcs11_rate.c),
+# measured in the same run.  pkcs11_baseline measures the token's rate on a
+# fresh SoftHSM token; pkcs11_ratio takes the daemon's rate and prints the
+# comparison as a row of bench/stats.py's table.  Both numbers must come
+# from the same machine: a rate measured in a TCG guest against one measured
+# on the host is no ratio, so measure the baseline beside the daemon.
+#
+# Environment: BENCH_PKCS11_KEYS (2000 keys a run), BENCH_PKCS11_RUNS (10
+# runs), BENCH_PKCS11_BATCH (256 keys per ECDH, as hsmkeyd batches),
+# BENCH_PKCS11_MODULE (SoftHSM's module).
+
+pkcs11_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$pkcs11_top/tests/lib/softhsm.sh"
+pkcs11_dir=	# the token's directory (pkcs11_token)
+pkcs11_rates=	# every run's output since pkcs11_token: "rep N RATE" lines
+
+# pkcs11_token DIR: a fresh SoftHSM token under DIR/pkcs11-token, private
+# configuration, for the runs that follow.
+pkcs11_token() {
+	pkcs11_dir=$1/pkcs11-token
+	pkcs11_rates=$1/pkcs11-softhsm.txt
+	rm -rf "$pkcs11_dir"
+	mkdir -p "$pkcs11_dir" || return 1
+	: > "$pkcs11_rates"
+	# In a subshell: softhsm_setup exports SOFTHSM2_CONF, the caller's stays.
+	(softhsm_setup "$pkcs11_dir" && softhsm_token bench &&
+		softhsm_pin_file "$pkcs11_dir/pin") ||
+		{ echo "pkcs11: no SoftHSM token" >&2; return 1; }
+}
+
+# pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on the token; prints
+# their median (keys/s).  One run at a time lets a caller interleave them
+# with hsmkeyd's own.  Fails if any check of pkcs11_rate failed.
+pkcs11_run() {
+	local out=$pkcs11_dir/run.txt
+	SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf taskset -c 1 "$pkcs11_top/build/bench/pkcs11_rate" \
+		"${BENCH_PKCS11_MODULE:-$SOFTHSM_MODULE}" bench "$pkcs11_dir/pin" \
+		"${BENCH_PKCS11_KEYS:-2000}" "$1" "${BENCH_PKCS11_BATCH:-256}" > "$out" || {
+		echo "pkcs11: bench/pkcs11_rate failed:" >&2
+		cat "$out" >&2
+		return 1
+	}
+	grep '^rep ' "$out" >> "$pkcs11_rates"
+	sed -n 's/^median //p' "$out"
+}
+
+# pkcs11_baseline DIR: SoftHSM's own rate on a fresh token made in DIR;
+# prints one line for the report.
+pkcs11_baseline() {
+	local runs=${BENCH_PKCS11_RUNS:-10}
+	pkcs11_token "$1" && pkcs11_run "$runs" > /dev/null || return 1
+	python3 - "$pkcs11_rates" "${BENCH_PKCS11_KEYS:-2000}" "${BENCH_PKCS11_BATCH:-256}" <<'PY'
+import statistics, sys
+rates = [float(l.split()[2]) for l in open(sys.argv[1])]
+print(f"pkcs11: SoftHSM's own delivery rate {statistics.median(rates):.0f} keys/s (median of "
+      f"{len(rates)} runs of {sys.argv[2]} keys, min {min(rates):.0f}, max {max(rates):.0f}; one "
+      f"ECDH per {sys.argv[3]} keys, per key an ECB-derived KEK, AES-KW of a 64-byte key, the "
+      f"KEK destroyed; the known answer and every blob checked by OpenSSL)")
+PY
+}
+
+# pkcs11_ratio DAEMON_RATE: hsmkeyd's provisioning rate from the HSM (keys/s)
+# against the median of the runs since pkcs11_token, as a row of
+# bench/stats.py's table.  The
+# verdict counts only when the baseline's own spread (the 95 % interval of
+# its median, relative) is tighter than the goal's 0.10 margin.
+pkcs11_ratio() {
+	[[ -s $pkcs11_rates ]] || { echo "pkcs11: no baseline measured" >&2; return 1; }
+	python3 - "$1" "$pkcs11_rates" <<'PY'
+import statistics, sys
+daemon = float(sys.argv[1])
+rates = [float(l.split()[2]) for l in open(sys.argv[2])]
+base = statistics.median(rates)
+ratio = daemon / base
+if len(rates) >= 4:
+    q = statistics.quantiles(rates, n=4)
+    spread = 1.58 * (q[2] - q[0]) / len(rates) ** 0.5 / base
+else:
+    spread = (max(rates) - min(rates)) / 2 / base
+if len(rates) < 5:
+    verdict = f"inconclusive: {len(rates)} baseline runs, 5 needed"
+elif spread >= 0.10:
+    verdict = (f"inconclusive: baseline noise {spread:.3f} >= margin 0.10; "
+               "run more (BENCH_PKCS11_RUNS) on a quieter machine")
+else:
+    verdict = f"{'meets' if ratio >= 0.90 else 'MISSES'} goal >= 0.90"
+print(f"{'pkcs11-provision':24} {daemon:10.1f} {base:10.1f} {ratio:7.3f} {'-':>7} "
+      f"{spread:7.3f}  {verdict}  [keys/s: hsmkeyd, SoftHSM directly]")
+PY
+}

@@ -1,0 +1,230 @@
+#!/bin/bash
+# The PKCS#11 backend with the kernel: keys kept in a SoftHSM2 token reach
+# hsmkey.ko wrapped end to end (ECDH with the module's ephemeral key, a
+# wrapping key derived inside the token, AES-KW), so hsmkeyd never holds
+# them.  Checked against independent references:
+#  - keys made in the token by the reference client (PyKCS11, as an HSM's
+#    own tools would) with known values are adopted with --from; AF_ALG
+#    through the hsmkey algorithms agrees with OpenSSL on the raw key for
+#    every key type; the kernel says each came hsm-wrapped;
+#  - dm-crypt both ways with stock cryptsetup keyed with the raw key;
+#  - a LUKS2 volume on a key hsmkeyd made in the token opens, also after a
+#    daemon restart;
+#  - hsmkeyd's whole memory (/proc/PID/mem, hsmkeyd only, not its helper)
+#    is scanned in a loop while it adopts, creates, loads, reloads (SIGHUP),
+#    opens dm and LUKS volumes and restarts, and once after: neither the key
+#    nor any 16-byte window of it.  The same scan and steps on a daemon that
+#    loads the module in its own process (the positive control) must find
+#    the key while it wraps, so the scan is known to work;
+#  - destruction leaves no object of the key in the token (reference client).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
+work=$(mktemp -d)
+chmod 755 "$work"
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/softhsm.sh"
+py=/usr/bin/python3
+kat=$top/tests/guest/afalg_kat.py
+memscan=$top/build/tests/memscan
+loop=
+scan_pid=
+p11ref() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-a --pin-file "$work/pin"; }
+json() { "$py" -c "import json, sys; o = json.load(sys.stdin); print($1)"; }
+hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
+cleanup() {
+	[[ -n $scan_pid ]] && kill "$scan_pid" 2>/dev/null
+	for m in hsm-vol stock-vol lk-vol; do
+		[[ -e /dev/mapper/$m ]] && dmsetup remove --force "$m" 2>/dev/null
+	done
+	daemon_stop
+	[[ -n $loop ]] && losetup -d "$loop" 2>/dev/null
+	[[ -n ${KEEP:-} ]] || rm -rf "$work"
+}
+trap cleanup EXIT
+# stop: hsmkeyd stopped and its socket gone (it leaves the file behind, and
+# daemon_start takes a socket file for a daemon that listens).
+stop() { daemon_stop; rm -f "$sock"; }
+bail() { echo "Bail out! $*"; sed 's/^/# /' "$work/hsmkeyd.log" 2>/dev/null | tail -n 20; exit 1; }
+
+for f in "$memscan" "$top/build/hsmkeyd" "$top/build/hsmkeyctl"; do
+	[[ -x $f ]] || bail "$f missing: make userspace tests"
+done
+grep -q '^hsmkey ' /proc/modules || insmod "$HSMKEY_KO" || bail "insmod $HSMKEY_KO"
+softhsm_setup "$work/hsm"
+softhsm_token hsm-a || bail "softhsm2-util --init-token failed"
+softhsm_pin_file "$work/pin"
+# conf [LINE...]: the pkcs11 configuration, and any extra lines.
+conf() {
+	printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
+		"pkcs11_token = pkcs11:token=hsm-a" "pin_file = $work/pin" \
+		"deletion_wait = 1s" "$@" > "$work/hsmkeyd.conf"
+}
+conf
+daemon_conf=$work/hsmkeyd.conf
+daemon_start || bail "hsmkeyd does not start on the pkcs11 backend"
+check "the daemon is up on the token, the module loaded" bash -c \
+	"'$top/build/hsmkeyctl' --socket '$sock' --json status > '$work/status' &&
+	 $py -c 'import json, sys; o = json.load(open(sys.argv[1]))
+assert o[\"backend\"] == \"up\", o.get(\"backend_reason\")
+assert o[\"kernel\"][\"loaded\"]' '$work/status'"
+
+# 1. Adopted keys of every type: AF_ALG against OpenSSL, delivery path.
+declare -A len=([aes-128-xts]=32 [aes-256-xts]=64 [aes-128-cbc]=16 [aes-256-cbc]=32
+		[aes-128-gcm]=16 [aes-256-gcm]=32)
+for t in aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm; do
+	raw=$(head -c "${len[$t]}" /dev/urandom | od -An -tx1 -v | tr -d ' \n')
+	kt=aes
+	[[ $t == *-xts ]] && kt=generic
+	check "$t: the reference client makes a key with a known value" \
+		quiet p11ref create-secret --label "vendor-$t" --type "$kt" --value "$raw"
+	check "$t: adopt the HSM's key with --from" quiet ctl import "k-$t" --type "$t" \
+		--from "pkcs11:object=vendor-$t"
+	check "$t: the token's object now carries hsmkey's label" \
+		quiet p11ref find --label "hsmkey:k-$t:v1"
+	tok=$(ctl token "k-$t")
+	out=$("$py" "$kat" "$t" "$tok" "$raw" 2>&1)
+	check "$t: AF_ALG with the token agrees with OpenSSL on the raw key" test "$out" = ok
+	[[ $out == ok ]] || diag "$out"
+	check "$t: the kernel holds it hsm-wrapped" \
+		test "$(ctl --json show "k-$t" | json 'o.get("delivery")')" = hsm-wrapped
+done
+
+# 2. dm-crypt both ways with stock cryptsetup on the raw key.  The scan of
+# section 3 already runs: the volume key is adopted and loaded under it.
+scan_start() {	# KEYHEX NAME: a scan of hsmkeyd in a loop, running once it has done a pass
+	"$memscan" "$daemon_pid" "$1" --loop 900 > "$work/scan.$2" 2> "$work/scan.$2.err" &
+	scan_pid=$!
+	for _ in $(seq 600); do
+		grep -q '^pass 1 ' "$work/scan.$2" && return 0
+		kill -0 "$scan_pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	diag "memscan did not start: $(cat "$work/scan.$2.err")"
+	return 1
+}
+passes() { grep -c '^pass ' "$work/scan.$1"; }
+# scan_stop NAME: let the loop finish two more passes (one wholly after what
+# it watched) and stop it; $found: the windows summed over its passes, or
+# "none" if the scan did not run to the end (hsmkeyd died, no summary).
+scan_stop() {
+	local n0 alive=1
+	n0=$(passes "$1")
+	for _ in $(seq 600); do
+		(($(passes "$1") >= n0 + 2)) && break
+		kill -0 "$scan_pid" 2>/dev/null || { alive=0; break; }
+		sleep 0.05
+	done
+	kill -TERM "$scan_pid" 2>/dev/null || alive=0
+	wait "$scan_pid"
+	scan_pid=
+	found=none
+	((alive)) && found=$(awk '$1 == "passes" && $5 == "sum" {print $6}' "$work/scan.$1")
+	diag "scan $1: ${found:=none} windows; $(grep '^passes ' "$work/scan.$1")" \
+		"$(grep -m3 '^region ' "$work/scan.$1" | tr '\n' ';')"
+}
+# loads NAME N: have hsmkeyd provision the key N times (each one a wrap in
+# the token for a new ephemeral key of the kernel's).
+loads() { local i; for ((i = 0; i < $2; i++)); do ctl load "$1" > /dev/null || return 1; done; }
+
+make_xts_key "$work/raw.key"
+keyhex=$(hexof "$work/raw.key")
+check "the reference client makes the volume key" \
+	quiet p11ref create-secret --label vendor-vol --type generic --value "$keyhex"
+scan_start "$keyhex" adopted || fail "memscan runs on hsmkeyd"
+check "adopt the volume key (during the scan)" \
+	quiet ctl import vol --type aes-256-xts --from pkcs11:object=vendor-vol
+check "load it 20 times (during the scan)" loads vol 20
+truncate -s 32M "$work/disk.img"
+loop=$(losetup --find --show "$work/disk.img") || bail "losetup"
+head -c 8M /dev/urandom > "$work/data1"
+head -c 8M /dev/urandom > "$work/data2"
+check "hsmkeyctl dm open on the HSM key" quiet ctl dm open "$loop" hsm-vol --key vol
+check "write through hsmkey" \
+	dd if="$work/data1" of=/dev/mapper/hsm-vol bs=1M oflag=direct conv=nocreat status=none
+check "hsmkeyctl dm close" quiet ctl dm close hsm-vol
+check "SIGHUP: hsmkeyd converges the kernel with the token" kill -HUP "$daemon_pid"
+check "...and answers after it" quiet ctl show vol
+scan_stop adopted
+check "hsmkeyd never held the adopted key during adopt, load, dm open, SIGHUP (0 windows)" \
+	test "$found" = 0
+check "stock cryptsetup open with the raw key" cryptsetup open --type plain \
+	--cipher aes-xts-plain64 --key-size 512 --key-file "$work/raw.key" "$loop" stock-vol
+echo 3 > /proc/sys/vm/drop_caches
+check "stock dm-crypt reads what hsmkey wrote" cmp -n 8388608 "$work/data1" /dev/mapper/stock-vol
+check "write through stock dm-crypt" \
+	dd if="$work/data2" of=/dev/mapper/stock-vol bs=1M oflag=direct conv=nocreat status=none
+check "cryptsetup close" cryptsetup close stock-vol
+check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key vol
+echo 3 > /proc/sys/vm/drop_caches
+check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
+check "dm close" quiet ctl dm close hsm-vol
+
+# 3. A key hsmkeyd creates in the token: the reference client learns it
+# (wrapped under a KEK of its own, unwrapped by OpenSSL), never from hsmkeyd.
+check "create a key in the token" quiet ctl create made --type aes-256-xts
+made=$(p11ref wrap-under --label hsmkey:made:v1 --kek-label ref-kek --unwrap |
+	sed -n 's/^key //p')
+check "the reference client learns the created key (64 bytes)" test "${#made}" = 128
+scan_start "$made" made || fail "memscan runs on hsmkeyd"
+check "load it 100 times (during the scan)" loads made 100
+printf 'correct horse' > "$work/pass"
+check "luks format on the HSM key" quiet ctl luks format "$loop" --key made \
+	--passphrase-file "$work/pass" --yes -- --pbkdf pbkdf2 --pbkdf-force-iterations 1000
+check "luks open" quiet ctl luks open "$loop" lk-vol --passphrase-file "$work/pass"
+check "write through the LUKS2 volume" \
+	dd if="$work/data1" of=/dev/mapper/lk-vol bs=1M oflag=direct conv=nocreat status=none
+check "luks close" quiet ctl luks close lk-vol
+scan_stop made
+check "hsmkeyd never held the created key during load, LUKS format and open (0 windows)" \
+	test "$found" = 0
+stop
+daemon_spawn
+scan_start "$made" restart || fail "memscan runs on the restarted hsmkeyd"
+wait_socket "$sock" "$daemon_pid" || bail "hsmkeyd does not restart"
+check "the daemon restarts on the token" quiet ctl status
+check "luks open after the restart" \
+	quiet ctl luks open "$loop" lk-vol --passphrase-file "$work/pass"
+echo 3 > /proc/sys/vm/drop_caches
+check "the volume reads back what was written" cmp -n 8388608 "$work/data1" /dev/mapper/lk-vol
+check "luks close" quiet ctl luks close lk-vol
+scan_stop restart
+check "hsmkeyd never held it across restart, load and LUKS open (0 windows)" \
+	test "$found" = 0
+n=$("$memscan" "$daemon_pid" "$made" | sed -n 's/^total \([0-9]*\) .*/\1/p')
+check "nor after, for the created key (0 windows)" test "${n:-none}" = 0
+n=$("$memscan" "$daemon_pid" "$keyhex" | sed -n 's/^total \([0-9]*\) .*/\1/p')
+check "nor after, for the adopted key (0 windows)" test "${n:-none}" = 0
+
+# Positive control: the module loaded in hsmkeyd itself (hsm.h's in_process,
+# set by the test-only pkcs11_helper = no).  SoftHSM then holds each key in
+# hsmkeyd's heap while it wraps it: the same scan and steps must find it.
+stop
+conf "pkcs11_helper = no"
+if daemon_start; then
+	ok "hsmkeyd starts with the module in its own process (pkcs11_helper = no)"
+	scan_start "$made" control || fail "memscan runs on hsmkeyd"
+	check "load it 100 times (during the scan)" loads made 100
+	scan_stop control
+	check "positive control: the same scan finds the key in a daemon that wraps in process" \
+		test "$found" != none -a "$found" != 0
+else
+	fail "hsmkeyd starts with the module in its own process (pkcs11_helper = no):" \
+		"no positive control, so the zero scans above prove nothing alone"
+fi
+stop
+conf
+daemon_start || bail "hsmkeyd does not start again"
+
+# 4. Destruction leaves nothing in the token.
+for k in made vol; do
+	id=$(ctl --json show "$k" | json 'o["id"]')
+	check "$k: the token holds its object" quiet p11ref find --id-prefix "$id"
+	check "$k: schedule the deletion (deletion_wait 1s)" quiet ctl schedule-deletion "$k"
+	for _ in $(seq 60); do ctl list | grep -q "^$k " || break; sleep 0.5; done
+	check "$k: destroyed after the wait (gone from the list)" \
+		bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^$k '"
+	p11ref find --id-prefix "$id" > "$work/find" 2>&1
+	check "$k: the reference client finds no object of it (exit 1: none)" test $? = 1
+done
+tap_done
