@@ -41,7 +41,7 @@ def kernel(kind, name, token, op, iv, data, assoclen=0):
             want = len(data) + (TAG if kind == "aead" and op == socket.ALG_OP_ENCRYPT else 0)
             if kind == "aead" and op == socket.ALG_OP_DECRYPT:
                 want = len(data) - TAG
-            return c.recv(want + 64)
+            return c.recv(want)
     finally:
         s.close()
 

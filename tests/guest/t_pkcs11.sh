@@ -83,7 +83,7 @@ for t in aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm
 	check "$t: the token's object now carries hsmkey's label" \
 		quiet p11ref find --label "hsmkey:k-$t:v1"
 	tok=$(ctl token "k-$t")
-	out=$("$py" "$kat" "$t" "$tok" "$raw" 2>&1)
+	out=$(timeout 60 "$py" "$kat" "$t" "$tok" "$raw" 2>&1)
 	check "$t: AF_ALG with the token agrees with OpenSSL on the raw key" test "$out" = ok
 	[[ $out == ok ]] || diag "$out"
 	check "$t: the kernel holds it hsm-wrapped" \
