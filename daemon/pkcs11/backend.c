@@ -635,6 +635,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		.token = cfg->pkcs11_token,
 		.pin_file = *cfg->pin_file ? cfg->pin_file : NULL,
 		.timeout_ms = (unsigned int)cfg->pkcs11_timeout * 1000,
+		.in_process = cfg->pkcs11_in_process,
 	};
 	pthread_mutexattr_t attr;
 	struct p11be *p = calloc(1, sizeof(*p));
