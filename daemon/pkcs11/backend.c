@@ -562,6 +562,18 @@ static int p11_health(struct backend *b, char *why, size_t len)
 	return 0;
 }
 
+static bool p11_undeliverable(struct backend *b, char *why, size_t len)
+{
+	struct p11be *p = be_p11(b);
+	char names[256];
+
+	if (!hsm_lacks(p->st.hsm, names, sizeof(names)))
+		return false;
+	snprintf(why, len, "keys cannot be delivered to the kernel from token %s: it lacks %s",
+		 hsm_label(p->st.hsm), names);
+	return true;
+}
+
 static void p11_retry(struct backend *b)
 {
 	hsm_retry(be_p11(b)->st.hsm);
@@ -600,6 +612,7 @@ static const struct backend_ops p11_ops = {
 	.wrap_for_kernel = p11_wrap,
 	.adopt = p11_adopt,
 	.health = p11_health,
+	.undeliverable = p11_undeliverable,
 	.retry = p11_retry,
 	.close = p11_close,
 };

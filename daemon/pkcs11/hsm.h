@@ -94,6 +94,14 @@ void hsm_retry(struct hsm *h);
 const char *hsm_error(void);
 /* The token's label as it reports it. */
 const char *hsm_label(struct hsm *h);
+/*
+ * What the token lacks for end-to-end delivery to the kernel, as its
+ * helper's probe found at its last start: the number of mechanisms, and
+ * their names in @buf ("CKM_ECDH1_DERIVE, CKM_AES_KEY_WRAP"); 0 and ""
+ * when it lacks none, or has not been up yet.  Known at start, before a
+ * delivery fails on it.
+ */
+int hsm_lacks(struct hsm *h, char *buf, size_t len);
 
 /* A new random key version in the token. */
 int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,

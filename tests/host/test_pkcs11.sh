@@ -48,6 +48,10 @@ check "status names the backend and says it is up" bash -c "
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"keystore\":\"pkcs11\"' &&
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"up\"'"
 check "status states destruction for this backend" grep -q "C_DestroyObject" <(ctl --json status)
+check "a full SoftHSM token lacks nothing: status has no delivery limit, names no mechanism" \
+	bash -c "out=\$('$top/build/hsmkeyctl' --socket '$sock' --json status; '$top/build/hsmkeyctl' --socket '$sock' status) &&
+		grep -q '\"backend\":\"up\"' <<< \"\$out\" && ! grep -Eq 'delivery|CKM_' <<< \"\$out\""
+check "... nor does its log" bash -c "! grep -q 'cannot be delivered' '$work/hsmkeyd.log'"
 check "by default the module is in a helper: hsmkeyd has one child, hsmkeyd --pkcs11-helper" \
 	test "$(pgrep -c -P "$daemon_pid")$(pgrep -c -P "$daemon_pid" -f -- --pkcs11-helper)" = 11
 
