@@ -574,6 +574,11 @@ static bool p11_undeliverable(struct backend *b, char *why, size_t len)
 	return true;
 }
 
+static unsigned int p11_comebacks(struct backend *b)
+{
+	return hsm_ups(be_p11(b)->st.hsm);
+}
+
 static void p11_retry(struct backend *b)
 {
 	hsm_retry(be_p11(b)->st.hsm);
@@ -613,6 +618,7 @@ static const struct backend_ops p11_ops = {
 	.adopt = p11_adopt,
 	.health = p11_health,
 	.undeliverable = p11_undeliverable,
+	.comebacks = p11_comebacks,
 	.retry = p11_retry,
 	.close = p11_close,
 };

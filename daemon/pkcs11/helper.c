@@ -51,6 +51,7 @@ struct hsm {
 	unsigned int nidle;
 	char label[40];
 	unsigned long missing;		/* the probe's, from the last start */
+	unsigned int ups;		/* hsm_ups() */
 	/* in_process: the module in this process, sessions pooled */
 	struct hp_server *srv;
 	struct hp_session *sessions[POOL_MAX];
@@ -370,6 +371,7 @@ static void start(struct hsm *h)
 		h->ctl = ctl;
 		h->gen++;
 		h->state = HSM_UP;
+		h->ups++;
 		h->backoff = 1;
 		snprintf(h->label, sizeof(h->label), "%s", rep->init.label);
 		log_info("token '%s' is up (helper %d)", h->label, pid);
@@ -464,6 +466,7 @@ static void open_local(struct hsm *h)
 		set_down(h, r == -EACCES ? HSM_BAD_PIN : HSM_DOWN, why);
 	} else {
 		h->state = HSM_UP;
+		h->ups++;
 		snprintf(h->label, sizeof(h->label), "%s", h->srv->label);
 		set_missing(h, h->srv->missing);
 	}
@@ -572,6 +575,16 @@ void hsm_retry(struct hsm *h)
 const char *hsm_label(struct hsm *h)
 {
 	return h->label;
+}
+
+unsigned int hsm_ups(struct hsm *h)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->ups;
+	pthread_mutex_unlock(&h->lock);
+	return n;
 }
 
 int hsm_lacks(struct hsm *h, char *buf, size_t len)

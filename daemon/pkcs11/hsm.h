@@ -90,6 +90,12 @@ void hsm_close(struct hsm *h);
 enum hsm_state hsm_state(struct hsm *h, char *why, size_t len);
 /* Start again now (after SIGHUP: a PIN file that was fixed). */
 void hsm_retry(struct hsm *h);
+/*
+ * How many times the token has come up (each new helper that answered,
+ * or each open in_process): a change means it was down meanwhile, and
+ * what changed in the daemon then may not have reached the kernel.
+ */
+unsigned int hsm_ups(struct hsm *h);
 /* The calling thread's last error, worded for the operator. */
 const char *hsm_error(void);
 /* The token's label as it reports it. */
