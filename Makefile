@@ -102,8 +102,14 @@ $(PKCS11_HELPER:%.c=$(B)/%.o): $(wildcard daemon/pkcs11/*.h)
 $(B)/libhsmkey.a: $(LIB:%.c=$(B)/%.o)
 	$(AR) rcs $@ $^
 
+# Full RELRO and no lazy binding: the GOT read-only, and no first call of a
+# library function goes through the resolver, which spills the vector
+# registers (that may hold key bytes after a memcpy) below the caller's
+# frame, where nothing wipes them.
+NOW_LDFLAGS := -Wl,-z,relro,-z,now
+
 $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libhsmkey.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
@@ -123,10 +129,10 @@ $(B)/crash/%.o: %.c $(HDRS)
 
 $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_D)
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_C)
 
 # hsmkeyctl with test hooks (tests/host/test_cli.sh: failures injected
 # between luksFormat and the header edit).

@@ -129,6 +129,17 @@ struct backend_ops {
 	 * always reachable.
 	 */
 	int (*health)(struct backend *b, char *why, size_t len);
+	/*
+	 * Why keys cannot be delivered to the kernel from this storage,
+	 * worded for the operator: true and @why, or false when they can
+	 * (as far as is known).  NULL: they always can.
+	 */
+	bool (*undeliverable)(struct backend *b, char *why, size_t len);
+	/*
+	 * A number that changes each time the storage comes back after being
+	 * unreachable (the event loop then reconciles).  NULL: never away.
+	 */
+	unsigned int (*comebacks)(struct backend *b);
 	/* SIGHUP: try an unreachable storage again now (NULL: nothing to do). */
 	void (*retry)(struct backend *b);
 	void (*close)(struct backend *b);

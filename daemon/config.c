@@ -135,7 +135,12 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = *val == '/' ? set_str(n.pin_file, sizeof(n.pin_file), val) : -EINVAL;
 		else if (!strcmp(key, "pkcs11_timeout"))
 			r = parse_duration(val, &n.pkcs11_timeout);
-		else if (!strcmp(key, "verbose")) {
+		else if (!strcmp(key, "pkcs11_helper")) {
+			if (!strcmp(val, "yes") || !strcmp(val, "no"))
+				n.pkcs11_in_process = !strcmp(val, "no");
+			else
+				r = -EINVAL;
+		} else if (!strcmp(key, "verbose")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.verbose = !strcmp(val, "yes");
 			else
@@ -149,6 +154,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			snprintf(err, errlen, "line %d: bad value for %s%s", lineno, key,
 				 r == -ENAMETOOLONG ? " (too long)" :
 				 !strcmp(key, "verbose") ? " (yes or no)" :
+				 !strcmp(key, "pkcs11_helper") ? " (yes or no)" :
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
 				 !strcmp(key, "backend") ? " (embedded or pkcs11)" :

@@ -34,6 +34,7 @@ struct config {
 	char pkcs11_token[1024];	/* RFC 7512 pkcs11: URI */
 	char pin_file[PATH_MAX];	/* "": $CREDENTIALS_DIRECTORY/pkcs11-pin */
 	long long pkcs11_timeout;	/* seconds per token call */
+	bool pkcs11_in_process;	/* pkcs11_helper = no: tests' positive control only */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

@@ -48,6 +48,7 @@ struct daemon {
 	int64_t denials_until;		/* ... until this time (s) ... */
 	struct kernel_event denial_last;	/* ... the last of them */
 	bool reconciling;		/* under @lock: a reconciliation is queued or runs */
+	unsigned int comebacks;		/* under @lock: the storage's, at the last one */
 	const char *state_dir;
 	const char *socket_path;
 };

@@ -205,6 +205,16 @@ static bool add_backend_health(struct request *rq)
 	return r != 0;
 }
 
+/* "delivery": why keys cannot reach the kernel, when the storage knows. */
+static void add_delivery(struct request *rq)
+{
+	struct backend *be = rq->d->be;
+	char why[512];
+
+	if (be->ops->undeliverable && be->ops->undeliverable(be, why, sizeof(why)))
+		json_object_object_add(rq->reply, "delivery", json_object_new_string(why));
+}
+
 int op_status(struct request *rq)
 {
 	struct json_object *ko = json_object_new_object();
@@ -223,6 +233,7 @@ int op_status(struct request *rq)
 			       json_object_new_int64(deletion_wait(rq->d)));
 	json_object_object_add(rq->reply, "kernel", ko);
 	degraded = add_backend_health(rq);
+	add_delivery(rq);
 	if (!kernel_open(&k) && !kernel_info(k, &info)) {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(1));
 		json_object_object_add(ko, "version", json_object_new_string(info.version));

@@ -43,6 +43,8 @@
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 1000
 #define DEGRADED_TICK_MS 3000
+/* How often the event loop looks whether the storage came back (a lock). */
+#define COMEBACK_TICK_MS 1000
 
 static void usage(FILE *f)
 {
@@ -204,6 +206,7 @@ struct loop {
 	int sfd, lfd;
 	int64_t accept_paused;		/* listener off until then (ms), 0: on */
 	int64_t degraded_tick;		/* degraded: the next look for the storage (ms) */
+	int64_t comeback_tick;		/* the next look at the storage's comebacks (ms) */
 	bool deletions_queued, running;
 	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
 };
@@ -267,6 +270,30 @@ static void on_client(struct loop *l, const struct pollfd *p)
  * The poll timeout (ms): the first of a due deletion, an idle client, the
  * end of a denials interval, the listener's pause.
  */
+/*
+ * The storage came back after an outage under a running daemon, since the
+ * last reconciliation began: the requests served meanwhile recovered one
+ * by one, but keys created, revoked or destroyed while it was away may not
+ * have reached the kernel.  (Degraded since the start, the degraded tick
+ * does this: no reconciliation runs before.)
+ */
+static void check_comeback(struct loop *l)
+{
+	struct daemon *d = l->d;
+	unsigned int n = d->be->ops->comebacks(d->be);
+	bool back;
+
+	pthread_mutex_lock(&d->lock);
+	back = d->audit && n != d->comebacks;
+	if (back)
+		d->comebacks = n;	/* asked for once */
+	pthread_mutex_unlock(&d->lock);
+	if (!back)
+		return;
+	log_info("the key storage is reachable again: converging the kernel with the keystore");
+	control_reconcile_request(d);
+}
+
 static int next_timeout(struct loop *l)
 {
 	int wait = control_deletions_due(l->d), idle = clients_expire(&l->clients), t = -1;
@@ -289,6 +316,17 @@ static int next_timeout(struct loop *l)
 			control_reconcile_request(l->d);
 			l->degraded_tick = now_ms() + DEGRADED_TICK_MS;
 			left = DEGRADED_TICK_MS;
+		}
+		if (t < 0 || left < t)
+			t = (int)left;
+	}
+	if (l->d->be->ops->comebacks) {
+		int64_t left = l->comeback_tick - now_ms();
+
+		if (left <= 0) {
+			check_comeback(l);
+			l->comeback_tick = now_ms() + COMEBACK_TICK_MS;
+			left = COMEBACK_TICK_MS;
 		}
 		if (t < 0 || left < t)
 			t = (int)left;

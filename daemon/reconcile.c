@@ -156,6 +156,9 @@ int control_load_all(struct daemon *d)
 		return 0;
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = 0;	/* unknown: the event loop has a look */
+	/* A comeback after this needs another one (main.c). */
+	if (d->be->ops->comebacks)
+		d->comebacks = d->be->ops->comebacks(d->be);
 	pthread_mutex_unlock(&d->lock);
 	r = kernel_open(&l.k);
 	if (r == -ENOENT) {

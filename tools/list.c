@@ -67,6 +67,8 @@ static void print_status(struct json_object *reply, const char *arg)
 		printf("backend:  %s%s%s\n", proto_str(reply, "backend"),
 		       proto_str(reply, "backend_reason") ? ": " : "",
 		       proto_str(reply, "backend_reason") ?: "");
+	if (proto_str(reply, "delivery"))
+		printf("delivery: %s\n", proto_str(reply, "delivery"));
 	if (json_object_get_boolean(json_object_object_get(k, "loaded"))) {
 		proto_int(k, "keys", &nkeys);
 		printf("kernel:   hsmkey.ko %s, %lld key versions, xts(hsmaes) over %s\n",

@@ -562,6 +562,23 @@ static int p11_health(struct backend *b, char *why, size_t len)
 	return 0;
 }
 
+static bool p11_undeliverable(struct backend *b, char *why, size_t len)
+{
+	struct p11be *p = be_p11(b);
+	char names[256];
+
+	if (!hsm_lacks(p->st.hsm, names, sizeof(names)))
+		return false;
+	snprintf(why, len, "keys cannot be delivered to the kernel from token %s: it lacks %s",
+		 hsm_label(p->st.hsm), names);
+	return true;
+}
+
+static unsigned int p11_comebacks(struct backend *b)
+{
+	return hsm_ups(be_p11(b)->st.hsm);
+}
+
 static void p11_retry(struct backend *b)
 {
 	hsm_retry(be_p11(b)->st.hsm);
@@ -600,6 +617,8 @@ static const struct backend_ops p11_ops = {
 	.wrap_for_kernel = p11_wrap,
 	.adopt = p11_adopt,
 	.health = p11_health,
+	.undeliverable = p11_undeliverable,
+	.comebacks = p11_comebacks,
 	.retry = p11_retry,
 	.close = p11_close,
 };
@@ -635,6 +654,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		.token = cfg->pkcs11_token,
 		.pin_file = *cfg->pin_file ? cfg->pin_file : NULL,
 		.timeout_ms = (unsigned int)cfg->pkcs11_timeout * 1000,
+		.in_process = cfg->pkcs11_in_process,
 	};
 	pthread_mutexattr_t attr;
 	struct p11be *p = calloc(1, sizeof(*p));

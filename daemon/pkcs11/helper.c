@@ -50,6 +50,8 @@ struct hsm {
 	int idle[POOL_MAX];
 	unsigned int nidle;
 	char label[40];
+	unsigned long missing;		/* the probe's, from the last start */
+	unsigned int ups;		/* hsm_ups() */
 	/* in_process: the module in this process, sessions pooled */
 	struct hp_server *srv;
 	struct hp_session *sessions[POOL_MAX];
@@ -295,6 +297,23 @@ int hsm_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
 	return r;
 }
 
+/*
+ * Under the lock: the token is up, lacking @missing.  What delivery lacks
+ * is logged when it changes (once at the first start, not on every
+ * restart of a helper): the daemon knows it before a call fails.
+ */
+static void set_missing(struct hsm *h, unsigned long missing)
+{
+	char names[256];
+
+	if ((missing & HM_DELIVERY) && (missing & HM_DELIVERY) != (h->missing & HM_DELIVERY)) {
+		hp_mech_names(missing & HM_DELIVERY, names, sizeof(names));
+		log_warn("token '%s' lacks %s: keys cannot be delivered to the kernel from it",
+			 h->label, names);
+	}
+	h->missing = missing;
+}
+
 /* In the supervisor thread: a new helper, answering HP_INIT. */
 static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 {
@@ -352,9 +371,11 @@ static void start(struct hsm *h)
 		h->ctl = ctl;
 		h->gen++;
 		h->state = HSM_UP;
+		h->ups++;
 		h->backoff = 1;
-		snprintf(h->label, sizeof(h->label), "%s", rep->label);
+		snprintf(h->label, sizeof(h->label), "%s", rep->init.label);
 		log_info("token '%s' is up (helper %d)", h->label, pid);
+		set_missing(h, rep->init.missing);
 		pthread_cond_broadcast(&h->cond);
 	} else {
 		if (pid > 0) {
@@ -445,7 +466,9 @@ static void open_local(struct hsm *h)
 		set_down(h, r == -EACCES ? HSM_BAD_PIN : HSM_DOWN, why);
 	} else {
 		h->state = HSM_UP;
+		h->ups++;
 		snprintf(h->label, sizeof(h->label), "%s", h->srv->label);
+		set_missing(h, h->srv->missing);
 	}
 	pthread_mutex_unlock(&h->lock);
 }
@@ -552,4 +575,25 @@ void hsm_retry(struct hsm *h)
 const char *hsm_label(struct hsm *h)
 {
 	return h->label;
+}
+
+unsigned int hsm_ups(struct hsm *h)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&h->lock);
+	n = h->ups;
+	pthread_mutex_unlock(&h->lock);
+	return n;
+}
+
+int hsm_lacks(struct hsm *h, char *buf, size_t len)
+{
+	unsigned long lacks;
+
+	pthread_mutex_lock(&h->lock);
+	lacks = h->missing & HM_DELIVERY;
+	pthread_mutex_unlock(&h->lock);
+	hp_mech_names(lacks, buf, len);
+	return __builtin_popcountl(lacks);
 }

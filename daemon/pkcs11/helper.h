@@ -27,6 +27,9 @@ enum hp_mech {
 	HM_EDDSA,
 	__HM_MAX
 };
+/* What end-to-end delivery to the kernel needs (hsm_lacks()). */
+#define HM_DELIVERY	((1UL << HM_ECDH) | (1UL << HM_ECB_DATA) | (1UL << HM_KEY_WRAP) | \
+			 (1UL << HM_EC_GEN))
 
 struct hp_server {
 	void *dl;
@@ -60,6 +63,8 @@ struct hp_session {
 int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len);
 void hp_server_close(struct hp_server *srv);
 int hp_need(struct hp_session *s, unsigned long mechs);
+/* "CKM_A, CKM_B" for the mechanisms of @mask (1 << enum hp_mech). */
+void hp_mech_names(unsigned long mask, char *buf, size_t len);
 int hp_login(struct hp_session *s);
 
 /* session.c */

@@ -111,8 +111,10 @@ static int init(int ctl)
 	rep.err = r;
 	if (r)
 		rep.fatal = r == -EACCES ? HP_FATAL_PIN : HP_FATAL_DOWN;
-	else
-		memcpy(rep.label, server.label, sizeof(rep.label));
+	else {
+		memcpy(rep.init.label, server.label, sizeof(rep.init.label));
+		rep.init.missing = (uint32_t)server.missing;
+	}
 	send(ctl, &rep, hp_reply_len(HP_INIT, &rep), MSG_NOSIGNAL);
 	return r;
 }

@@ -90,10 +90,24 @@ void hsm_close(struct hsm *h);
 enum hsm_state hsm_state(struct hsm *h, char *why, size_t len);
 /* Start again now (after SIGHUP: a PIN file that was fixed). */
 void hsm_retry(struct hsm *h);
+/*
+ * How many times the token has come up (each new helper that answered,
+ * or each open in_process): a change means it was down meanwhile, and
+ * what changed in the daemon then may not have reached the kernel.
+ */
+unsigned int hsm_ups(struct hsm *h);
 /* The calling thread's last error, worded for the operator. */
 const char *hsm_error(void);
 /* The token's label as it reports it. */
 const char *hsm_label(struct hsm *h);
+/*
+ * What the token lacks for end-to-end delivery to the kernel, as its
+ * helper's probe found at its last start: the number of mechanisms, and
+ * their names in @buf ("CKM_ECDH1_DERIVE, CKM_AES_KEY_WRAP"); 0 and ""
+ * when it lacks none, or has not been up yet.  Known at start, before a
+ * delivery fails on it.
+ */
+int hsm_lacks(struct hsm *h, char *buf, size_t len);
 
 /* A new random key version in the token. */
 int hsm_key_generate(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,

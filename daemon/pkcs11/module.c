@@ -51,6 +51,18 @@ int hp_need(struct hp_session *s, unsigned long need)
 	return 0;
 }
 
+void hp_mech_names(unsigned long mask, char *buf, size_t len)
+{
+	size_t n = 0;
+	unsigned int i;
+
+	if (len)
+		*buf = '\0';
+	for (i = 0; i < __HM_MAX && n < len; i++)
+		if (mask & (1UL << i))
+			n += snprintf(buf + n, len - n, "%s%s", n ? ", " : "", mechs[i].name);
+}
+
 static void probe(struct hp_server *srv)
 {
 	CK_MECHANISM_INFO info;

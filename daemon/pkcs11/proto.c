@@ -10,7 +10,7 @@
 #include "pkcs11/proto.h"
 
 #define HEAD_REQ	offsetof(struct hp_request, init)
-#define HEAD_REP	offsetof(struct hp_reply, label)
+#define HEAD_REP	offsetof(struct hp_reply, init)
 
 static bool terminated(const char *s, size_t size)
 {
@@ -96,7 +96,7 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 		return HEAD_REP;
 	switch (op) {
 	case HP_INIT:
-		return HEAD_REP + sizeof(rep->label);
+		return HEAD_REP + sizeof(rep->init);
 	case HP_ADOPT:
 		return HEAD_REP + sizeof(rep->was_readable);
 	case HP_SIGN:
@@ -127,7 +127,7 @@ int hp_reply_check(uint32_t op, const struct hp_reply *rep, size_t len)
 		return -EBADMSG;
 	if (rep->err)
 		return 0;
-	if (op == HP_INIT && !terminated(rep->label, sizeof(rep->label)))
+	if (op == HP_INIT && !terminated(rep->init.label, sizeof(rep->init.label)))
 		return -EBADMSG;
 	if (op == HP_WRAP)
 		for (i = 0; i < rep->wrap.n; i++)

@@ -96,7 +96,11 @@ struct hp_reply {
 	uint32_t fatal;		/* enum hp_fatal */
 	char why[HP_WHY_MAX];	/* with err: what failed, for hsm_error() */
 	union {
-		char label[33];			/* INIT: the token's label */
+		struct {
+			char label[33];		/* the token's label */
+			uint8_t pad[3];
+			uint32_t missing;	/* the probe's: 1 << enum hp_mech */
+		} init;
 		uint8_t was_readable;		/* ADOPT */
 		struct {
 			uint8_t sig[HSM_SIG_LEN];

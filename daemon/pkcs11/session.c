@@ -174,7 +174,7 @@ void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_repl
 	int r, m, tries;
 
 	for (tries = 0; tries < 2; tries++) {
-		memset(rep, 0, offsetof(struct hp_reply, label));
+		memset(rep, 0, offsetof(struct hp_reply, init));
 		s->rv = CKR_OK;
 		s->why[0] = 0;
 		r = hp_session_open(s) ?: dispatch(s, req, rep);

@@ -40,12 +40,20 @@ printf 'backend = pkcs11\npkcs11_token = token=hk\n' > "$work/c3.conf"
 check "a pkcs11_token that is not a pkcs11: URI is refused" expect_fail "RFC 7512" hsmkeyd "$work/c3.conf"
 printf 'backend = pkcs11\npkcs11_token = pkcs11:token=hk\npkcs11_module = /nonexistent.so\n' > "$work/c4.conf"
 check "a module that does not exist stops the start, naming it" expect_fail "/nonexistent.so" hsmkeyd "$work/c4.conf"
+printf 'backend = pkcs11\npkcs11_token = pkcs11:token=hk\npkcs11_helper = maybe\n' > "$work/c5.conf"
+check "pkcs11_helper takes yes or no only" expect_fail "pkcs11_helper (yes or no)" hsmkeyd "$work/c5.conf"
 
 daemon_start || { fail "hsmkeyd starts with backend = pkcs11"; tap_done; }
 check "status names the backend and says it is up" bash -c "
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"keystore\":\"pkcs11\"' &&
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"up\"'"
 check "status states destruction for this backend" grep -q "C_DestroyObject" <(ctl --json status)
+check "a full SoftHSM token lacks nothing: status has no delivery limit, names no mechanism" \
+	bash -c "out=\$('$top/build/hsmkeyctl' --socket '$sock' --json status; '$top/build/hsmkeyctl' --socket '$sock' status) &&
+		grep -q '\"backend\":\"up\"' <<< \"\$out\" && ! grep -Eq 'delivery|CKM_' <<< \"\$out\""
+check "... nor does its log" bash -c "! grep -q 'cannot be delivered' '$work/hsmkeyd.log'"
+check "by default the module is in a helper: hsmkeyd has one child, hsmkeyd --pkcs11-helper" \
+	test "$(pgrep -c -P "$daemon_pid")$(pgrep -c -P "$daemon_pid" -f -- --pkcs11-helper)" = 11
 
 # create: generated in the token, named so its own tools show whose it is
 check "create" quiet ctl create k1 --type aes-256-xts
@@ -189,5 +197,17 @@ check "... whose keys are those of the copy" bash -c "
 	out=\$('$top/build/hsmkeyctl' --socket '$sock' list) && grep -q '^k2 ' <<< \"\$out\" &&
 	! grep -q '^k5 ' <<< \"\$out\""
 check "... and the acceptance is in the audit log" grep -q '"op":"keystore-accept"' "$work/state/audit.log"
+daemon_stop
+
+# pkcs11_helper = no (the memory scan's positive control): the module in
+# hsmkeyd itself, which serves requests with no helper process
+conf "$work/inproc.conf" "" "" "pkcs11_helper = no
+"
+daemon_conf=$work/inproc.conf
+daemon_start || fail "hsmkeyd starts with pkcs11_helper = no"
+check "pkcs11_helper = no: create" quiet ctl create k7 --type aes-128-gcm
+check "... in the token" test "$(softhsm_count_label hk hsmkey:k7:v1)" = 1
+check "... show" grep -q "aes-128-gcm" <(ctl show k7)
+check "... and hsmkeyd has no child process at all" test "$(pgrep -c -P "$daemon_pid")" = 0
 daemon_stop
 tap_done

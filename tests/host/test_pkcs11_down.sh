@@ -4,7 +4,7 @@
 # that need the HSM fail with a clear message, reconciliation leaves the
 # kernel alone (that part needs hsmkey.ko: the guest's), and once the token appears it recovers without a restart.
 # Then a token that goes away under a running daemon (its helper killed)
-# and comes back.
+# and comes back: requests work again, and a reconciliation runs.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -52,6 +52,17 @@ if [[ -n $helper ]]; then
 	done
 	check "after the helper is killed, requests work again without a restart" test -n "$back"
 	check "... and the keys made before are there" quiet ctl show k1
+	# The token back: a reconciliation is queued, so that what changed
+	# meanwhile reaches the kernel.  Without hsmkey.ko here, the
+	# reconciliation's own line is that it is not loaded.
+	back=
+	for _ in $(seq 50); do
+		sed -n '/the helper exited/,$p' "$work/hsmkeyd.log" |
+			sed -n '/reachable again: converging/,$p' |
+			grep -q 'hsmkey.ko is not loaded' && { back=1; break; }
+		sleep 0.1
+	done
+	check "... and a reconciliation ran once the token was back (the log says so)" test -n "$back"
 else
 	fail "the token's helper process is a child of hsmkeyd"
 fi
