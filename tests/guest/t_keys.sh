@@ -85,7 +85,7 @@ daemon_start || fail "hsmkeyd restarts"
 check "its kernel key, ours but gone from the keystore, was revoked at start" \
 	test "$("$afalg" bind "$gone")" = EKEYREVOKED
 check "the log says why" grep -q "revoking kernel key gone version 1: no longer in the keystore" "$work/hsmkeyd.log"
-check "the open volume kept its binding across the restart" grep -qE '^vk .* active +loaded +1$' <(ctl list)
+check "the open volume kept its binding across the restart" grep -qE '^vk .* active +loaded +transport +1$' <(ctl list)
 check "and keeps working" dd if=/dev/mapper/keys-vol of=/dev/null bs=1M count=4 iflag=direct status=none
 check "close the volume" quiet ctl dm close keys-vol
 losetup -d "$loop"
