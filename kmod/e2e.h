@@ -32,6 +32,16 @@ int hsmkey_e2e_unwrap(struct hsmkey_e2e_batch *b,
 int hsmkey_e2e_commit(struct hsmkey_e2e_batch *b, int (*insert)(void *arg),
 		      void *arg);
 
+/*
+ * The design's §2.4 known answer (e2e_kat.c): material 0x40..0x7f, id
+ * 00..0f, version HSMKEY_E2E_KAT_VERSION, AES-256-XTS.
+ */
+#define HSMKEY_E2E_KAT_PRIV_LEN	32
+#define HSMKEY_E2E_KAT_VERSION	3
+extern const u8 hsmkey_e2e_kat_priv[HSMKEY_E2E_KAT_PRIV_LEN];
+extern const u8 hsmkey_e2e_kat_hpoint[HSMKEY_E2E_POINT_LEN];
+extern const u8 hsmkey_e2e_kat_blob[HSMKEY_E2E_KW_LEN(64)];
+
 /* The steps, for the KUnit suite. */
 int hsmkey_e2e_shared(u64 handle, const u8 *hpoint, u8 *kpoint, u8 *z);
 void hsmkey_e2e_kek(const u8 *z, const u8 *kpoint, const u8 *hpoint,

@@ -10,13 +10,6 @@
 #include <linux/slab.h>
 #include "e2e.h"
 
-/* testmgr's ecdh_p256 private key: the kernel's side of every vector. */
-static const u8 kpriv[32] = {
-	0x24, 0xd1, 0x21, 0xeb, 0xe5, 0xcf, 0x2d, 0x83, 0xf6, 0x62, 0x1b, 0x6e,
-	0x43, 0x84, 0x3a, 0xa3, 0x8b, 0xe0, 0x86, 0xc3, 0x20, 0x19, 0xda, 0x92,
-	0x50, 0x53, 0x03, 0xe1, 0xc0, 0xea, 0xb8, 0x82,
-};
-
 /* Big endian X || Y, as OpenSSL gives it: F13, nothing reversed. */
 static const u8 kpoint[HSMKEY_E2E_POINT_LEN] = {
 	0x04, 0x1a, 0x7f, 0xeb, 0x52, 0x00, 0xbd, 0x3c, 0x31, 0x7d, 0xb6, 0x70,
@@ -25,16 +18,6 @@ static const u8 kpoint[HSMKEY_E2E_POINT_LEN] = {
 	0x6f, 0xf7, 0x7e, 0xff, 0x02, 0x37, 0x08, 0xcc, 0x40, 0x5e, 0x7a, 0xfd,
 	0x6a, 0x6a, 0x02, 0x6e, 0x41, 0x87, 0x68, 0x38, 0x77, 0xfa, 0xa9, 0x44,
 	0x43, 0x2d, 0xef, 0x09, 0xdf,
-};
-
-/* The HSM's: private key SHA-256("hsmkey e2e test hsm key"). */
-static const u8 hpoint[HSMKEY_E2E_POINT_LEN] = {
-	0x04, 0x07, 0x18, 0x86, 0x29, 0x5f, 0x2e, 0xa2, 0x98, 0x58, 0xd2, 0x06,
-	0x0c, 0xf3, 0xa7, 0x3d, 0x8a, 0x35, 0x65, 0xcf, 0xff, 0xc4, 0x93, 0xf6,
-	0xad, 0xbc, 0x08, 0xb8, 0x6b, 0x80, 0x00, 0xb3, 0x2d, 0x34, 0xff, 0x30,
-	0x36, 0x0c, 0x79, 0xa1, 0x20, 0xc3, 0x45, 0x18, 0x07, 0x39, 0x85, 0xe5,
-	0xed, 0x5c, 0xeb, 0xd0, 0x70, 0x73, 0x93, 0xd5, 0xc7, 0x0f, 0xb0, 0xe3,
-	0xdd, 0x53, 0x61, 0xa4, 0xf1,
 };
 
 static const u8 zval[HSMKEY_E2E_Z_LEN] = {
@@ -47,16 +30,6 @@ static const u8 kek_v3[HSMKEY_E2E_KEK_LEN] = {
 	0x84, 0x41, 0x85, 0xc0, 0x50, 0xef, 0xf6, 0x2e, 0xb8, 0x19, 0x75, 0xce,
 	0x82, 0xab, 0x6d, 0x52, 0x74, 0xac, 0x49, 0x15, 0x5f, 0x3d, 0xab, 0xa1,
 	0x43, 0xaf, 0xf9, 0x10, 0xa1, 0x6d, 0x53, 0x85,
-};
-
-/* Material 0x40..0x7f, id 00..0f, version 3, AES-256-XTS. */
-static const u8 blob_xts[72] = {
-	0x34, 0x31, 0xea, 0x4b, 0x6e, 0x57, 0xc0, 0xcf, 0x86, 0xbd, 0x4e, 0x90,
-	0x60, 0xbc, 0x83, 0x26, 0x66, 0x3f, 0xbb, 0x28, 0x00, 0xc8, 0x9e, 0x7d,
-	0x26, 0xfe, 0x03, 0x9d, 0x70, 0x49, 0x35, 0x4d, 0x8e, 0x25, 0x04, 0xd7,
-	0xec, 0x47, 0x50, 0xd3, 0x8c, 0xb9, 0x87, 0x4a, 0x79, 0x05, 0x02, 0x39,
-	0x16, 0x72, 0x6f, 0x9b, 0x1c, 0xa9, 0x3e, 0x23, 0x28, 0x59, 0x6d, 0xcc,
-	0x42, 0xb2, 0xae, 0x36, 0x40, 0xec, 0x50, 0x2d, 0x55, 0x5f, 0xb9, 0x40,
 };
 
 /* Material 0x80..0x8f, version 7, AES-128-CBC. */
@@ -88,26 +61,26 @@ struct e2e_case {
 };
 
 static const struct e2e_case e2e_cases[] = {
-	{ "design 2.4 vector, 64 bytes", blob_xts, 3, HSMKEY_TYPE_AES_256_XTS,
-	  0x40, -1, 0x04, 1, 1, false, 0 },
+	{ "design 2.4 vector, 64 bytes", hsmkey_e2e_kat_blob, 3,
+	  HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x04, 1, 1, false, 0 },
 	{ "16 bytes", blob_cbc16, 7, HSMKEY_TYPE_AES_128_CBC, 0x80, -1, 0x04,
 	  1, 1, false, 0 },
 	{ "32 bytes", blob_gcm32, 9, HSMKEY_TYPE_AES_256_GCM, 0xa0, -1, 0x04,
 	  1, 1, false, 0 },
-	{ "version + 1", blob_xts, 4, HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x04,
-	  1, 1, false, -EBADMSG },
+	{ "version + 1", hsmkey_e2e_kat_blob, 4, HSMKEY_TYPE_AES_256_XTS,
+	  0x40, -1, 0x04, 1, 1, false, -EBADMSG },
 	{ "another type", blob_gcm32, 9, HSMKEY_TYPE_AES_256_CBC, 0xa0, -1,
 	  0x04, 1, 1, false, -EBADMSG },
-	{ "HSM point with a byte flipped", blob_xts, 3,
+	{ "HSM point with a byte flipped", hsmkey_e2e_kat_blob, 3,
 	  HSMKEY_TYPE_AES_256_XTS, 0x40, 20, 0x04, 1, 1, false, -EINVAL },
-	{ "HSM point with prefix 0x05", blob_xts, 3, HSMKEY_TYPE_AES_256_XTS,
-	  0x40, -1, 0x05, 1, 1, false, -EINVAL },
-	{ "handle used up by a committed batch", blob_xts, 3,
+	{ "HSM point with prefix 0x05", hsmkey_e2e_kat_blob, 3,
+	  HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x05, 1, 1, false, -EINVAL },
+	{ "handle used up by a committed batch", hsmkey_e2e_kat_blob, 3,
 	  HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x04, 1, 1, true, -ESTALE },
-	{ "more unwraps in a batch than uses", blob_xts, 3,
+	{ "more unwraps in a batch than uses", hsmkey_e2e_kat_blob, 3,
 	  HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x04, 1, 2, false, -ESTALE },
-	{ "two uses, two unwraps", blob_xts, 3, HSMKEY_TYPE_AES_256_XTS,
-	  0x40, -1, 0x04, 2, 2, false, 0 },
+	{ "two uses, two unwraps", hsmkey_e2e_kat_blob, 3,
+	  HSMKEY_TYPE_AES_256_XTS, 0x40, -1, 0x04, 2, 2, false, 0 },
 };
 
 static void e2e_case_desc(const struct e2e_case *c, char *desc)
@@ -158,13 +131,13 @@ static void e2e_vector_case(struct kunit *test)
 	if (!hsmkey_e2e_available())
 		kunit_skip(test, "no ecdh-nist-p256 or kw(aes) in this kernel");
 	/* Arrange: the fixed kernel key, the HSM's point as the case has it */
-	memcpy(hp, hpoint, sizeof(hp));
+	memcpy(hp, hsmkey_e2e_kat_hpoint, sizeof(hp));
 	hp[0] = c->prefix;
 	if (c->flip >= 0)
 		hp[c->flip] ^= 0x01;
 	material = kunit_kzalloc(test, HSMKEY_MATERIAL_MAX, GFP_KERNEL);
 	KUNIT_ASSERT_NOT_NULL(test, material);
-	err = hsmkey_e2e_new(kpriv, c->uses, 0, &w.handle, point);
+	err = hsmkey_e2e_new(hsmkey_e2e_kat_priv, c->uses, 0, &w.handle, point);
 	KUNIT_ASSERT_EQ_MSG(test, err, 0, "case: %s", c->name);
 	KUNIT_EXPECT_TRUE_MSG(test, !memcmp(point, kpoint, sizeof(point)),
 			      "case: %s: public point", c->name);
@@ -198,15 +171,19 @@ static void e2e_steps_case(struct kunit *test)
 		kunit_skip(test, "no ecdh-nist-p256 or kw(aes) in this kernel");
 	for (i = 0; i < HSMKEY_ID_LEN; i++)
 		kid.id[i] = i;
-	KUNIT_ASSERT_EQ(test, hsmkey_e2e_new(kpriv, 1, 0, &handle, point), 0);
-	KUNIT_ASSERT_EQ(test, hsmkey_e2e_shared(handle, hpoint, kp, z), 0);
+	KUNIT_ASSERT_EQ(test, hsmkey_e2e_new(hsmkey_e2e_kat_priv, 1, 0, &handle,
+					     point), 0);
+	KUNIT_ASSERT_EQ(test, hsmkey_e2e_shared(handle, hsmkey_e2e_kat_hpoint,
+						kp, z), 0);
 	KUNIT_EXPECT_TRUE_MSG(test, !memcmp(kp, kpoint, sizeof(kp)), "Qk differs");
 	KUNIT_EXPECT_TRUE_MSG(test, !memcmp(z, zval, sizeof(z)), "Z differs");
-	hsmkey_e2e_kek(z, kp, hpoint, &kid, HSMKEY_TYPE_AES_256_XTS, kek);
+	hsmkey_e2e_kek(z, kp, hsmkey_e2e_kat_hpoint, &kid,
+		       HSMKEY_TYPE_AES_256_XTS, kek);
 	KUNIT_EXPECT_TRUE_MSG(test, !memcmp(kek, kek_v3, sizeof(kek)),
 			      "KEK differs");
 	hsmkey_e2e_reset();
-	KUNIT_EXPECT_EQ(test, hsmkey_e2e_shared(handle, hpoint, kp, z), -ESTALE);
+	KUNIT_EXPECT_EQ(test, hsmkey_e2e_shared(handle, hsmkey_e2e_kat_hpoint,
+						kp, z), -ESTALE);
 }
 
 static struct kunit_case e2e_test_cases[] = {
