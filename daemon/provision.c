@@ -84,8 +84,10 @@ static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *
 		req[i] = (struct ks_wrap_req){ keys[i].id, keys[i].version, keys[i].type };
 	for (int attempt = 0; !r && done < n; attempt++) {
 		r = kernel_ephemeral(k, (uint32_t)(n - done), &handle, kpoint);
-		if (r == -ENOPKG)
-			return fail(rq, r, "hsmkey.ko cannot take keys wrapped end to end (no ecdh-nist-p256 or kw(aes) in this kernel): the pkcs11 backend's keys cannot be provisioned");
+		if (r == -ENOPKG) {
+			r = fail(rq, r, "hsmkey.ko cannot take keys wrapped end to end (no ecdh-nist-p256 or kw(aes) in this kernel): the pkcs11 backend's keys cannot be provisioned");
+			break;
+		}
 		if (r) {
 			r = fail(rq, r, "the kernel gave no ephemeral key: %s", kernel_errmsg(k));
 			break;
@@ -156,6 +158,7 @@ struct provision_batch {
 	struct request *rq;
 	struct kernel *k;
 	size_t n, nkeys;		/* versions gathered, of how many keys */
+	int failed;			/* keys not loaded by earlier flushes */
 	struct ks_key keys[HSMKEY_BATCH_MAX];
 };
 
@@ -170,17 +173,60 @@ struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k
 	return pb;
 }
 
-int provision_batch_flush(struct provision_batch *pb)
+/* Errors that no key of the batch would escape: not worth a call per key. */
+static bool batch_wide(int r)
+{
+	return r == -ENOPKG || r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES ||
+	       r == -ENOMEM;
+}
+
+/*
+ * A batch refused whole: each key's versions again on their own, so that
+ * one key the HSM cannot wrap (its object deleted behind our back, the
+ * wrong size) or the kernel refuses does not keep every other key out.
+ * Versions the first try delivered come back EEXIST, which is success.
+ */
+static int flush_each(struct provision_batch *pb)
 {
 	int failed = 0;
 
-	if (pb->n && e2e_batch(pb->rq, pb->k, pb->keys, pb->n)) {
+	for (size_t i = 0, j; i < pb->n; i = j) {
+		for (j = i + 1; j < pb->n && !memcmp(pb->keys[j].id, pb->keys[i].id,
+						     HSMKEY_ID_LEN); j++)
+			;
+		if (e2e_batch(pb->rq, pb->k, &pb->keys[i], j - i)) {
+			log_error("cannot load key %s: %s", pb->keys[i].name, pb->rq->err);
+			failed++;
+		}
+	}
+	return failed;
+}
+
+static int flush(struct provision_batch *pb)
+{
+	int failed = 0, r;
+
+	r = pb->n ? e2e_batch(pb->rq, pb->k, pb->keys, pb->n) : 0;
+	if (r && batch_wide(r)) {
 		log_error("cannot load a batch of %zu key version(s): %s", pb->n, pb->rq->err);
 		failed = (int)pb->nkeys;
+	} else if (r) {
+		log_warn("a batch of %zu key version(s) was refused (%s): loading its keys one by one",
+			 pb->n, pb->rq->err);
+		failed = flush_each(pb);
 	}
 	for (size_t i = 0; i < pb->n; i++)
 		ks_key_wipe(&pb->keys[i]);
 	pb->n = pb->nkeys = 0;
+	return failed;
+}
+
+/* The keys not loaded since provision_batch_new(), this flush's included. */
+int provision_batch_flush(struct provision_batch *pb)
+{
+	int failed = flush(pb) + pb->failed;
+
+	pb->failed = 0;
 	return failed;
 }
 
@@ -192,7 +238,7 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 	if (!rq->d->be->ops->wrap_for_kernel)
 		return provision_versions(rq, pb->k, meta);
 	if (pb->n + meta->current > HSMKEY_BATCH_MAX)
-		provision_batch_flush(pb);
+		pb->failed += flush(pb);
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
 		struct kernel_key kk;
 

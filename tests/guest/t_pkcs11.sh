@@ -17,6 +17,8 @@
 #    loads the module in its own process (the positive control) must find
 #    the key while it wraps, so the scan is known to work;
 #  - destruction leaves no object of the key in the token (reference client).
+#  - a key whose object is gone from the token does not keep the others
+#    from loading into a fresh kernel.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
@@ -246,4 +248,21 @@ for k in made vol; do
 	p11ref find --id-prefix "$id" > "$work/find" 2>&1
 	check "$k: the reference client finds no object of it (exit 1: none)" test $? = 1
 done
+# 5. A key the token can no longer wrap (its object destroyed behind
+# hsmkeyd's back) does not keep the others out of a fresh kernel: the
+# start-up batch is refused whole, then its keys go again one by one.
+stop
+check "unload the module (its keys go with it)" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+check "the reference client destroys k-aes-128-cbc's object behind hsmkeyd's back" \
+	quiet p11ref destroy --label hsmkey:k-aes-128-cbc:v1
+daemon_start || bail "hsmkeyd does not start with a key's object gone"
+for t in aes-128-xts aes-256-xts aes-256-cbc aes-128-gcm aes-256-gcm; do
+	check "$t: loaded at start, hsm-wrapped, beside a key that cannot be" \
+		test "$(ctl --json show "k-$t" | json 'o["kernel"], o.get("delivery")')" \
+		= "loaded hsm-wrapped"
+done
+check "the key whose object is gone is not in the kernel" \
+	test "$(ctl --json show k-aes-128-cbc | json 'o["kernel"]')" = absent
+check "the log names it" grep -q "cannot load key k-aes-128-cbc" "$work/hsmkeyd.log"
 tap_done
