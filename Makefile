@@ -131,6 +131,16 @@ $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
+# The daemon that wipes nothing: the memory scans' positive control
+# (tests/host/test_p11_scan.sh), so a scan finding nothing is known to look.
+$(B)/nowipe/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DHSMKEY_TEST_NO_WIPE -c -o $@ $<
+
+$(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%.o)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
+
 $(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_C)
 
@@ -207,7 +217,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $(NL_FUZZ) $(LIBNL) -lcrypto
 
-tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash \
+tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $(B)/tests/hsmkeyd-nowipe \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
 	$(FUZZERS:%=$(B)/fuzz/%)

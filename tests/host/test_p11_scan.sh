@@ -1,0 +1,59 @@
+#!/bin/bash
+# A key imported raw on backend = pkcs11 passes through hsmkeyd on its way
+# into the token (from the descriptor hsmkeyctl opened, to the helper's
+# socket).  Once the import or a rotation with given material is answered,
+# a scan of hsmkeyd's whole memory (/proc/PID/mem) finds no 16-byte window
+# of it.  The positive control is the same steps and scan on the
+# deliberately wrong build that wipes nothing (build/tests/hsmkeyd-nowipe):
+# the scan must find the key there, so a clean result is known to have
+# looked.  Deterministic: no race with a wrap in flight.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/softhsm.sh"
+memscan=$top/build/tests/memscan
+nowipe=$top/build/tests/hsmkeyd-nowipe
+for b in "$memscan" "$nowipe" "$top/build/hsmkeyd"; do
+	[[ -x $b ]] || { echo "Bail out! $b missing: make userspace tests"; exit 1; }
+done
+
+softhsm_setup "$work/hsm"
+softhsm_token hk
+softhsm_pin_file "$work/pin"
+printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\n' \
+	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+daemon_conf=$work/p11.conf
+hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
+# windows NAME: the 16-byte windows of NAME's key file a scan of the running
+# daemon finds ("none": the scan did not finish).
+windows() {
+	"$memscan" "$daemon_pid" "$(hexof "$work/$1.key")" > "$work/$1.scan" 2>&1
+	sed -n 's/^total \([0-9]*\) .*/\1/p' "$work/$1.scan" | grep . || echo none
+}
+# scan_steps TAG WHAT: with the running daemon (WHAT names it), import key
+# TAG raw and scan, rotate it to new material and scan; $a and $b: the
+# windows found of each.
+scan_steps() {
+	head -c 64 /dev/urandom > "$work/$1-a.key"
+	head -c 64 /dev/urandom > "$work/$1-b.key"
+	check "import raw ($2)" quiet ctl import "$1" --type aes-256-xts --key-file "$work/$1-a.key"
+	a=$(windows "$1-a")
+	check "rotate with given material ($2)" quiet ctl rotate "$1" --key-file "$work/$1-b.key"
+	b=$(windows "$1-b")
+	check "the token holds both versions ($2)" \
+		test "$(softhsm_py hk <<< 'print(len(s.findObjects([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_LABEL, "hsmkey:'"$1"':v2")])))')" = 1
+}
+
+daemon_start || { echo "Bail out! hsmkeyd does not start on the token"; exit 1; }
+scan_steps ok hsmkeyd
+check "no window of the imported key in hsmkeyd's memory after the import" test "$a" = 0
+check "nor of the rotation's material after the rotation" test "$b" = 0
+daemon_stop
+
+daemon_bin=$nowipe daemon_start || { echo "Bail out! the no-wipe build does not start"; exit 1; }
+scan_steps bad "the build that wipes nothing"
+check "positive control: the same scan finds the imported key there ($a windows)" \
+	test "${a/none/0}" -gt 0
+check "positive control: and the rotation's material ($b windows)" test "${b/none/0}" -gt 0
+daemon_stop
+tap_done
