@@ -163,9 +163,9 @@ $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) 
 
 # The memory scanner (any process, as root) and its test subjects:
 # tests/host/test_memscan.sh, and the PKCS#11 backend's scans of hsmkeyd.
-$(B)/tests/memscan: tests/lib/memscan.c
+$(B)/tests/memscan: tests/lib/memscan.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $^ -lcrypto
 
 # Bound at load (-z now): the lazy binding of a first call saves the vector
 # registers, which hold the key after a memcpy, below the caller's frame,
