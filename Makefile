@@ -173,9 +173,9 @@ $(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) 
 
 # The memory scanner (any process, as root) and its test subjects:
 # tests/host/test_memscan.sh, and the PKCS#11 backend's scans of hsmkeyd.
-$(B)/tests/memscan: tests/lib/memscan.c
+$(B)/tests/memscan: tests/lib/memscan.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $<
+	$(CC) $(CFLAGS) -o $@ $^ -lcrypto
 
 # Bound at load (-z now): the lazy binding of a first call saves the vector
 # registers, which hold the key after a memcpy, below the caller's frame,
@@ -184,9 +184,12 @@ $(B)/tests/memscan_target: tests/host/memscan_target.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Wl,-z,now -o $@ $< -lpthread
 
-$(B)/tests/p11_inproc: tests/host/p11_inproc.c
+# The programs that call a token directly share its opening (tests/lib/p11_open.c).
+P11_OPEN := tests/lib/p11_open.c tests/lib/p11_open.h $(B)/libhsmkey.a
+
+$(B)/tests/p11_inproc: tests/host/p11_inproc.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -ldl
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto
 
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
@@ -275,9 +278,9 @@ print-kver:
 bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate
 
 # SoftHSM's own rate for the delivery calls: the PKCS#11 provisioning baseline.
-$(B)/bench/pkcs11_rate: bench/pkcs11_rate.c
+$(B)/bench/pkcs11_rate: bench/pkcs11_rate.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -ldl -lcrypto
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto
 
 $(B)/bench/scale_client: bench/scale_client.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)

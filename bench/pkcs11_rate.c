@@ -21,7 +21,6 @@
  * Prints "rep N RATE" per repetition and "median RATE" (keys/s) last; exit
  * 1 if any check fails, 2 on a usage or setup error.
  */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +30,8 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
-#include <p11-kit/pkcs11.h>
+#include "p11_open.h"
+#include "util.h"
 
 #define POINT_LEN	65
 #define MATERIAL_LEN	64
@@ -77,13 +77,8 @@ static void ck(const char *call, CK_RV rv)
 
 static void unhex(const char *hex, uint8_t *out, size_t len)
 {
-	for (size_t i = 0; i < len; i++) {
-		unsigned int b;
-
-		if (sscanf(hex + 2 * i, "%2x", &b) != 1)
-			die("bad vector", 0, 2);
-		out[i] = (uint8_t)b;
-	}
+	if (hex_decode(hex, out, len))
+		die("bad vector", 0, 2);
 }
 
 static double now(void)
@@ -173,61 +168,6 @@ static int openssl_check(const struct setup *st, uint32_t version, const uint8_t
 }
 
 /* --- the HSM's side --- */
-
-static void load(const char *module)
-{
-	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
-	CK_C_GetFunctionList get;
-	void *dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
-
-	if (!dl)
-		die(dlerror(), 0, 2);
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	if (!get)
-		die("the module has no C_GetFunctionList", 0, 2);
-	ck("C_GetFunctionList", get(&p11));
-	ck("C_Initialize", p11->C_Initialize(&ia));
-}
-
-static void login(CK_SESSION_HANDLE s, const char *pin_file)
-{
-	char pin[256];
-	FILE *f = fopen(pin_file, "r");
-	CK_RV rv;
-
-	if (!f || !fgets(pin, sizeof(pin), f))
-		die("cannot read the PIN file", 0, 2);
-	fclose(f);
-	rv = p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strcspn(pin, "\r\n"));
-	explicit_bzero(pin, sizeof(pin));
-	if (rv != CKR_OK)
-		die("the token refused the PIN (C_Login)", rv, 2);
-}
-
-static CK_SESSION_HANDLE open_token(const char *label, const char *pin_file)
-{
-	CK_SLOT_ID slots[32];
-	CK_ULONG n = 32;
-	CK_SESSION_HANDLE s;
-
-	ck("C_GetSlotList", p11->C_GetSlotList(CK_TRUE, slots, &n));
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		char padded[sizeof(ti.label)];
-
-		ck("C_GetTokenInfo", p11->C_GetTokenInfo(slots[i], &ti));
-		memset(padded, ' ', sizeof(padded));
-		memcpy(padded, label, strnlen(label, sizeof(padded)));
-		if (memcmp(padded, ti.label, sizeof(padded)))
-			continue;
-		ck("C_OpenSession", p11->C_OpenSession(slots[i], CKF_SERIAL_SESSION |
-						       CKF_RW_SESSION, NULL, NULL, &s));
-		login(s, pin_file);
-		return s;
-	}
-	die("no token with that label", 0, 2);
-	return 0;
-}
 
 /* The vector's HSM key (derive only) and data key (sensitive, extractable), in the session. */
 static void hsm_keys(CK_SESSION_HANDLE s, struct setup *st, CK_OBJECT_HANDLE *priv,
@@ -360,6 +300,7 @@ int main(int argc, char **argv)
 	struct setup st;
 	CK_SESSION_HANDLE s;
 	double rate[64];
+	int err;
 
 	if (argc < 4 || argc > 7 || !keys || !reps || reps > 64 || !batch) {
 		fprintf(stderr, "usage: pkcs11_rate MODULE TOKEN PIN_FILE [KEYS [REPS [BATCH]]]\n");
@@ -369,8 +310,9 @@ int main(int argc, char **argv)
 	if (!blobs)
 		die("out of memory", 0, 2);
 	setup_vector(&st);
-	load(argv[1]);
-	s = open_token(argv[2], argv[3]);
+	err = p11_open(argv[1], argv[2], argv[3], &p11, &s);
+	if (err)
+		return err == -EIO ? 1 : 2;
 	hsm_keys(s, &st, &priv, &data);
 	/* The known answer first: SoftHSM's blob for the vector, byte for byte. */
 	z = hsm_ecdh(s, priv, &st);

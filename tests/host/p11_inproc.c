@@ -15,13 +15,12 @@
  *   wrap SECONDS	wrap in a loop for that long, then print "wrapped N"
  * and exits at end of input.
  */
-#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <p11-kit/pkcs11.h>
+#include "p11_open.h"
 
 static CK_FUNCTION_LIST_PTR p11;
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
@@ -40,62 +39,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void load(const char *module)
-{
-	CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
-	CK_C_GetFunctionList get;
-	void *dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
-
-	if (!dl) {
-		fprintf(stderr, "p11_inproc: %s\n", dlerror());
-		exit(1);
-	}
-	get = (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
-	if (!get) {
-		fprintf(stderr, "p11_inproc: %s has no C_GetFunctionList\n", module);
-		exit(1);
-	}
-	check("C_GetFunctionList", get(&p11));
-	check("C_Initialize", p11->C_Initialize(&ia));
-}
-
-/* The session, logged in, on the token labelled @label. */
-static CK_SESSION_HANDLE open_token(const char *label, const char *pin_file)
-{
-	CK_SLOT_ID slots[32];
-	CK_ULONG n = 32;
-	CK_SESSION_HANDLE s;
-	char pin[256];
-	size_t len;
-	FILE *f;
-
-	check("C_GetSlotList", p11->C_GetSlotList(CK_TRUE, slots, &n));
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		char padded[sizeof(ti.label)];
-
-		check("C_GetTokenInfo", p11->C_GetTokenInfo(slots[i], &ti));
-		memset(padded, ' ', sizeof(padded));
-		memcpy(padded, label, strnlen(label, sizeof(padded)));
-		if (memcmp(padded, ti.label, sizeof(padded)))
-			continue;
-		check("C_OpenSession", p11->C_OpenSession(slots[i],
-			CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s));
-		f = fopen(pin_file, "r");
-		if (!f || !fgets(pin, sizeof(pin), f)) {
-			fprintf(stderr, "p11_inproc: cannot read %s\n", pin_file);
-			exit(1);
-		}
-		fclose(f);
-		len = strcspn(pin, "\r\n");
-		check("C_Login", p11->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR)pin, len));
-		explicit_bzero(pin, sizeof(pin));
-		return s;
-	}
-	fprintf(stderr, "p11_inproc: no token labelled '%s'\n", label);
-	exit(1);
 }
 
 static CK_OBJECT_HANDLE find_key(CK_SESSION_HANDLE s, const char *label)
@@ -164,8 +107,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: p11_inproc MODULE TOKEN PIN_FILE LABEL\n");
 		return 2;
 	}
-	load(argv[1]);
-	s = open_token(argv[2], argv[3]);
+	if (p11_open(argv[1], argv[2], argv[3], &p11, &s))
+		return 1;
 	key = find_key(s, argv[4]);
 	kek = make_kek(s);
 	printf("ready %d\n", getpid());

@@ -387,6 +387,22 @@ static void test_roundtrip(struct hsm *h)
 	EVP_PKEY_free(kk.k);
 }
 
+/* What adoption must refuse: the keys test_adopt puts in the token, by label. */
+static const struct adopt_refusal {
+	const char *label;
+	int type, err;
+	const char *said;	/* in hsm_error(), if not NULL */
+	const char *name;
+} refusals[] = {
+	{ "short", HSMKEY_TYPE_AES_256_XTS, -EMEDIUMTYPE, NULL,
+	  "a 16-byte AES key as XTS-256: -EMEDIUMTYPE" },
+	{ "short", HSMKEY_TYPE_AES_256_CBC, -EMEDIUMTYPE, NULL,
+	  "a 16-byte AES key as AES-256: -EMEDIUMTYPE" },
+	{ "locked", HSMKEY_TYPE_AES_256_XTS, -EMEDIUMTYPE, "not extractable",
+	  "a key that is not extractable: -EMEDIUMTYPE, said so" },
+	{ "nothing", HSMKEY_TYPE_AES_256_XTS, -ENOENT, NULL, "no such label: -ENOENT" },
+};
+
 static void test_adopt(struct hsm *h)
 {
 	static const char value[] = "00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210"
@@ -416,15 +432,12 @@ static void test_adopt(struct hsm *h)
 	   "its delivery blob unwraps to the value PyKCS11 gave it");
 	EVP_PKEY_free(kk.k);
 	id_of(q.id, 201);
-	ok(hsm_key_adopt(h, "short", q.id, 1, HSMKEY_TYPE_AES_256_XTS, "x", &readable) ==
-	   -EMEDIUMTYPE, "a 16-byte AES key as XTS-256: -EMEDIUMTYPE");
-	ok(hsm_key_adopt(h, "short", q.id, 1, HSMKEY_TYPE_AES_256_CBC, "x", &readable) ==
-	   -EMEDIUMTYPE, "a 16-byte AES key as AES-256: -EMEDIUMTYPE");
-	ok(hsm_key_adopt(h, "locked", q.id, 1, HSMKEY_TYPE_AES_256_XTS, "x", &readable) ==
-	   -EMEDIUMTYPE && strstr(hsm_error(), "not extractable"),
-	   "a key that is not extractable: -EMEDIUMTYPE, said so");
-	ok(hsm_key_adopt(h, "nothing", q.id, 1, HSMKEY_TYPE_AES_256_XTS, "x", &readable) == -ENOENT,
-	   "no such label: -ENOENT");
+	for (size_t i = 0; i < ARRAY_SIZE(refusals); i++) {
+		const struct adopt_refusal *c = &refusals[i];
+
+		r = hsm_key_adopt(h, c->label, q.id, 1, c->type, "x", &readable);
+		ok(r == c->err && (!c->said || strstr(hsm_error(), c->said)), "%s", c->name);
+	}
 	ok(!hsm_key_adopt(h, "short", q.id, 1, HSMKEY_TYPE_AES_128_CBC, "small", &readable) &&
 	   !readable, "a sensitive AES-128 key as AES-128: adopted, was not readable");
 }

@@ -39,6 +39,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "util.h"
 
 #define WIN		16
 #define KEY_MIN		16
@@ -246,31 +247,13 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int parse_key(const char *hex, struct needle *n)
 {
-	size_t len = strlen(hex);
+	size_t len = strlen(hex) / 2;
 
-	if (len % 2 || len / 2 < KEY_MIN || len / 2 > KEY_MAX)
+	if (len < KEY_MIN || len > KEY_MAX || hex_decode(hex, n->key, len))
 		return -EINVAL;
-	for (size_t i = 0; i < len / 2; i++) {
-		int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		n->key[i] = (uint8_t)(hi << 4 | lo);
-	}
-	n->len = len / 2;
+	n->len = len;
 	needle_init(n);
 	return 0;
 }
@@ -353,7 +336,7 @@ int main(int argc, char **argv)
 		       s.total.windows, s.total.whole, s.scanned, s.unreadable, s.bad_regions);
 		found = s.total.windows;
 	}
-	memset(&n, 0, sizeof(n));
+	wipe(&n, sizeof(n));
 	if (expect < 0 && found)
 		return 1;
 	if (expect > 0 && !found)
