@@ -117,9 +117,14 @@ static void keys_hundred_thousand(struct kunit *test)
 
 	keys = vmalloc(array_size(MANY, sizeof(*keys)));
 	KUNIT_ASSERT_NOT_NULL(test, keys);
+	/*
+	 * Each loop yields as it goes: 100,000 steps on a debug kernel under
+	 * emulation take minutes, an RCU stall on a kernel without preemption.
+	 */
 	for (i = 0; i < MANY; i++) {
 		keys[i] = keys_test_new(test, i);
 		KUNIT_ASSERT_EQ(test, hsmkey_key_insert(keys[i]), 0);
+		cond_resched();
 	}
 	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before + MANY);
 	for (i = 0; i < MANY; i++) {
@@ -127,17 +132,21 @@ static void keys_hundred_thousand(struct kunit *test)
 		if (found != keys[i])
 			misses++;
 		hsmkey_key_put(found);
+		cond_resched();
 	}
 	KUNIT_EXPECT_EQ_MSG(test, misses, 0U, "lookups that missed at %u keys", MANY);
 
-	for (i = 0; i < MANY; i++)
+	for (i = 0; i < MANY; i++) {
 		refcount_inc(&keys[i]->ref);
+		cond_resched();
+	}
 	hsmkey_keys_remove(keys, MANY);
 	KUNIT_EXPECT_EQ(test, hsmkey_keys_count(), before);
 	for (i = 0; i < MANY; i++) {
 		if (hsmkey_key_lookup(&keys[i]->kid))
 			misses++;
 		hsmkey_key_put(keys[i]);
+		cond_resched();
 	}
 	KUNIT_EXPECT_EQ_MSG(test, misses, 0U, "removed keys still found");
 	vfree(keys);
