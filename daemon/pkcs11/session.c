@@ -2,9 +2,10 @@
 /*
  * A PKCS#11 session per daemon connection, and the retry rules of design
  * §5: a closed or invalid session is opened again, a lost login is redone
- * (also when it shows only as an empty search), each once per request; a refused PIN or a failing device ends the helper
- * (the daemon then waits for hsm_retry(), or starts a new one: a fresh
- * C_Initialize, which is the only recovery F19 found).
+ * (also when it shows only as an empty search), each once per request;
+ * a refused PIN or a failing device ends the helper (the daemon then waits
+ * for hsm_retry(), or starts a new one: a fresh C_Initialize, which is the
+ * only recovery F19 found).
  */
 #include <errno.h>
 #include <stdarg.h>
