@@ -15,6 +15,7 @@
 #ifndef HSMKEY_PKCS11_ADAPTER_H
 #define HSMKEY_PKCS11_ADAPTER_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,7 +64,17 @@ int p11_store_load(struct p11_store *st);
 void p11_store_free(struct p11_store *st);
 /* -ENOENT: no such file; -EBADMSG: it does not authenticate or is not the one we wrote. */
 int p11_file_read(struct p11_store *st, const char *file, struct json_object **out);
-/* Write @o (its "gen", "prev" and "mac" are set here), then anchor the change. */
+/*
+ * Written, but the token did not confirm the anchor and cannot be asked
+ * now: the change stands or is refused at the next load, so what the new
+ * record names (a key version) must not be undone.
+ */
+#define P11_UNCONFIRMED	(-EINPROGRESS)
+
+/*
+ * Write @o (its "gen", "prev" and "mac" are set here), then anchor the
+ * change: 0, P11_UNCONFIRMED, or an error with nothing written.
+ */
 int p11_file_write(struct p11_store *st, const char *file, struct json_object *o);
 /* Anchor the file's absence first, then remove it. */
 int p11_file_remove(struct p11_store *st, const char *file);

@@ -172,8 +172,12 @@ static int p11_create_locked(struct p11be *p, const char *name, int type,
 	rec.meta.current = 1;
 	r = p11_rec_write(&p->st, &rec);
 	if (r) {
-		/* Not recorded: the object must not outlive the failure (unless adopted). */
-		if (!src->label)
+		/*
+		 * Not recorded: the object must not outlive the failure (unless
+		 * adopted).  Unconfirmed, the record may yet stand: an object
+		 * left over is harmless, a record naming none is not.
+		 */
+		if (!src->label && r != P11_UNCONFIRMED)
 			hsm_key_destroy(p->st.hsm, rec.meta.id, 1);
 		return r;
 	}
@@ -252,7 +256,8 @@ static int p11_rotate_locked(struct p11be *p, const char *name, const uint8_t *m
 	rec.meta.current = v;
 	r = p11_rec_write(&p->st, &rec);
 	if (r) {
-		hsm_key_destroy(p->st.hsm, rec.meta.id, v);
+		if (r != P11_UNCONFIRMED)	/* as in p11_create_locked() */
+			hsm_key_destroy(p->st.hsm, rec.meta.id, v);
 		return r;
 	}
 	p11_fill(&rec, rec.nver - 1, out);

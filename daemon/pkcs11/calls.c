@@ -136,6 +136,9 @@ static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, s
 	r = hsm_call(h, req, *out);
 	free(req);
 	if (r) {
+		/* A derivation that failed part way may have left secret bytes. */
+		if (op == HP_DERIVE)
+			wipe((*out)->data.buf, 64);
 		free(*out);
 		*out = NULL;
 	}

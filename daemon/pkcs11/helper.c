@@ -123,15 +123,20 @@ static void set_down(struct hsm *h, enum hsm_state state, const char *why)
 	pthread_cond_broadcast(&h->cond);
 }
 
-/* Under the lock: helper @gen has failed; kill it unless that is done. */
-static void helper_down(struct hsm *h, unsigned int gen, enum hsm_state state, const char *why)
+/*
+ * Under the lock: helper @gen has failed; kill it unless that is done.
+ * The pid to reap, after the lock is dropped (reap()): a child that takes
+ * long to die (a module stuck in the kernel) must not hold up every call.
+ */
+static pid_t helper_down(struct hsm *h, unsigned int gen, enum hsm_state state,
+			 const char *why)
 {
+	pid_t pid = h->pid;
+
 	if (gen != h->gen || h->in_process)
-		return;
-	if (h->pid > 0) {
-		kill(h->pid, SIGKILL);
-		waitpid(h->pid, NULL, 0);
-	}
+		return 0;
+	if (pid > 0)
+		kill(pid, SIGKILL);
 	h->pid = 0;
 	close_idle(h);
 	if (h->ctl >= 0)
@@ -139,6 +144,15 @@ static void helper_down(struct hsm *h, unsigned int gen, enum hsm_state state, c
 	h->ctl = -1;
 	h->gen++;
 	set_down(h, state, why);
+	return pid > 0 ? pid : 0;
+}
+
+/* Unlocked: wait for a helper killed by helper_down(). */
+static void reap(pid_t pid)
+{
+	if (pid > 0)
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
 }
 
 /* Wait for @fd to be readable until @deadline, then read one reply. */
@@ -208,6 +222,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	int64_t deadline = now_ms() + h->timeout_ms;
 	struct timespec ts;
 	unsigned int gen;
+	pid_t dead = 0;
 	int fd, r;
 
 	pthread_mutex_lock(&h->lock);
@@ -224,24 +239,28 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	gen = h->gen;
 	fd = take_conn(h);
 	if (fd < 0)
-		helper_down(h, gen, HSM_DOWN, "the helper does not take connections");
+		dead = helper_down(h, gen, HSM_DOWN, "the helper does not take connections");
 	pthread_mutex_unlock(&h->lock);
-	if (fd < 0)
+	if (fd < 0) {
+		reap(dead);
 		return hsm_fail(h, -EHOSTDOWN, "the helper does not take connections");
+	}
 
 	r = exchange(fd, req, rep, deadline);
 	pthread_mutex_lock(&h->lock);
 	if (r == -ETIMEDOUT)
-		helper_down(h, gen, HSM_DOWN, "the helper missed its deadline and was killed");
+		dead = helper_down(h, gen, HSM_DOWN, "the helper missed its deadline and was killed");
 	else if (r == -EBADMSG)
-		helper_down(h, gen, HSM_DOWN, "the helper's answer was malformed");
+		dead = helper_down(h, gen, HSM_DOWN, "the helper's answer was malformed");
 	else if (r)
-		helper_down(h, gen, HSM_DOWN, "the helper exited");
+		dead = helper_down(h, gen, HSM_DOWN, "the helper exited");
 	else if (rep->fatal)
-		helper_down(h, gen, rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN, rep->why);
+		dead = helper_down(h, gen, rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN,
+				   rep->why);
 	else if (gen == h->gen && h->nidle < POOL_MAX)
 		h->idle[h->nidle++] = fd, fd = -1;
 	pthread_mutex_unlock(&h->lock);
+	reap(dead);
 	if (fd >= 0)
 		close(fd);
 	if (r == -ETIMEDOUT)
@@ -364,6 +383,14 @@ static void start(struct hsm *h)
 
 	if (rep)
 		r = spawn(h, &pid, &ctl, rep);
+	if (r || rep->err) {
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			reap(pid);
+		}
+		if (ctl >= 0)
+			close(ctl);
+	}
 	pthread_mutex_lock(&h->lock);
 	h->starting = false;
 	if (!r && !rep->err) {
@@ -378,12 +405,6 @@ static void start(struct hsm *h)
 		set_missing(h, rep->init.missing);
 		pthread_cond_broadcast(&h->cond);
 	} else {
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		if (ctl >= 0)
-			close(ctl);
 		set_down(h, !r && rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN,
 			 r == -ETIMEDOUT ? "the helper did not start in time" :
 			 r ? "the helper failed to start" : rep->why);
@@ -522,6 +543,8 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out)
 
 void hsm_close(struct hsm *h)
 {
+	pid_t pid;
+
 	if (!h)
 		return;
 	pthread_mutex_lock(&h->lock);
@@ -537,7 +560,10 @@ void hsm_close(struct hsm *h)
 		free(h->srv);
 	} else {
 		pthread_join(h->super, NULL);
-		helper_down(h, h->gen, HSM_DOWN, "closed");
+		pthread_mutex_lock(&h->lock);
+		pid = helper_down(h, h->gen, HSM_DOWN, "closed");
+		pthread_mutex_unlock(&h->lock);
+		reap(pid);
 	}
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);

@@ -85,6 +85,8 @@ extern CK_BBOOL hp_true, hp_false;
 #define ATTR_F(type) { (type), &hp_false, 1 }
 int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
 	    CK_ULONG max, CK_ULONG *found);
+int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **out,
+		CK_ULONG *found);
 int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 		CK_OBJECT_HANDLE *out);
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,

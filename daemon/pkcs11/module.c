@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <p11-kit/uri.h>
 #include "pkcs11/helper.h"
@@ -141,6 +142,35 @@ static int select_token(struct hp_server *srv, const char *uri_text, char *why, 
 	return r;
 }
 
+/*
+ * As ssh does with keys: a PIN file others can read or change, or one
+ * owned by another user, is refused (a leaked PIN is the token's keys).
+ */
+static int pin_file_safe(int fd, const char *path, char *why, size_t len)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0) {
+		snprintf(why, len, "PIN file %s: %s", path, strerror(errno));
+		return -EACCES;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(why, len, "PIN file %s is not a regular file", path);
+		return -EACCES;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(why, len, "PIN file %s is owned by uid %u, not by root or this daemon's user (uid %u): refused",
+			 path, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		return -EACCES;
+	}
+	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+		snprintf(why, len, "PIN file %s is open to group or others (mode %04o): refused; chmod 0400 it",
+			 path, (unsigned int)(st.st_mode & 07777));
+		return -EACCES;
+	}
+	return 0;
+}
+
 static int read_pin(struct hp_server *srv, const char *pin_file, char *why, size_t len)
 {
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
@@ -167,6 +197,11 @@ static int read_pin(struct hp_server *srv, const char *pin_file, char *why, size
 	if (fd < 0) {
 		snprintf(why, len, "PIN file %s: %s", path, strerror(errno));
 		return -EACCES;
+	}
+	n = pin_file_safe(fd, path, why, len);
+	if (n) {
+		close(fd);
+		return n;
 	}
 	n = read_full(fd, srv->pin, PIN_PAGE - 1);
 	close(fd);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "pkcs11/helper.h"
 #include "util.h"
@@ -18,6 +19,7 @@ CK_BBOOL hp_true = CK_TRUE, hp_false = CK_FALSE;
 static const uint8_t p256_params[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const uint8_t ed25519_params[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 
+/* At most @max objects: for a caller that wants one (or to see that there is a second). */
 int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
 	    CK_ULONG max, CK_ULONG *found)
 {
@@ -31,6 +33,45 @@ int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE 
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjects");
+	return 0;
+}
+
+/*
+ * Every object matching @t, into *@out (free() it): C_FindObjects until it
+ * gives fewer than asked, so none is missed however many there are.
+ */
+int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **out,
+		CK_ULONG *found)
+{
+	CK_FUNCTION_LIST *p = s->srv->p;
+	CK_OBJECT_HANDLE *h = NULL, *tmp;
+	CK_ULONG cap = 0, k = 0, got = 0;
+	CK_RV rv;
+
+	rv = p->C_FindObjectsInit(s->h, t, n);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_FindObjectsInit");
+	do {
+		if (k == cap) {
+			tmp = realloc(h, (cap + 64) * sizeof(*h));
+			if (!tmp) {
+				p->C_FindObjectsFinal(s->h);
+				free(h);
+				return hp_failf(s, -ENOMEM, "out of memory");
+			}
+			h = tmp;
+			cap += 64;
+		}
+		rv = p->C_FindObjects(s->h, h + k, cap - k, &got);
+		k += rv == CKR_OK ? got : 0;
+	} while (rv == CKR_OK && k == cap);
+	p->C_FindObjectsFinal(s->h);
+	if (rv != CKR_OK) {
+		free(h);
+		return hp_fail(s, rv, "C_FindObjects");
+	}
+	*out = h;
+	*found = k;
 	return 0;
 }
 
@@ -363,24 +404,23 @@ int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
 {
 	uint8_t vid[HSMKEY_ID_LEN + 4];
 	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, sizeof(vid)) };
-	CK_OBJECT_HANDLE h[16];
+	CK_OBJECT_HANDLE *h;
 	CK_ULONG found = 0, i;
-	CK_RV rv;
+	CK_RV rv = CKR_OK;
 	int r;
 
 	version_id(k->id, k->version, vid);
-	r = hp_find(s, t, ARRAY_SIZE(t), h, ARRAY_SIZE(h), &found);
+	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
 	if (r)
 		return r;
-	if (!found)
-		return hp_failf(s, -ENOENT, "no key version %u", k->version);
-	hp_handle_forget(s->srv, vid);
-	for (i = 0; i < found; i++) {
+	if (found)
+		hp_handle_forget(s->srv, vid);
+	for (i = 0; i < found && rv == CKR_OK; i++)
 		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-		if (rv != CKR_OK)
-			return hp_fail(s, rv, "C_DestroyObject");
-	}
-	return 0;
+	free(h);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_DestroyObject");
+	return found ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
 }
 
 int hp_key_find(struct hp_session *s, const struct hp_key *k)

@@ -373,6 +373,43 @@ int p11_file_read(struct p11_store *st, const char *file, struct json_object **o
 	return r;
 }
 
+/* Whether @file holds @text: a rename that went through before its error. */
+static bool holds(struct p11_store *st, const char *file, const char *text)
+{
+	size_t len = strlen(text);
+	char *buf = malloc(len + 1);
+	int fd, n = -1;
+
+	fd = buf ? openat(st->dirfd, file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		n = read_full(fd, buf, len + 1);
+		close(fd);
+	}
+	n = n == (int)len && !memcmp(buf, text, len);
+	free(buf);
+	return n;
+}
+
+/*
+ * @file is in place but its anchor failed (@err): the token went down, or
+ * its helper missed the deadline, perhaps after storing the anchor.  The
+ * file is one change ahead of the anchor or level with it, which a load
+ * finishes, so load now; if the token cannot say now, the change stands or
+ * is refused at the next load, and whatever the file names must be kept.
+ */
+static int unconfirmed(struct p11_store *st, const char *file, const uint8_t *mac, int err)
+{
+	struct p11_file *f;
+
+	st->loaded = false;
+	if (!p11_store_load(st) && (f = find(st, file)) &&
+	    !CRYPTO_memcmp(f->mac, mac, HSM_MAC_LEN))
+		return 0;
+	st->loaded = false;
+	return log_errno(-P11_UNCONFIRMED, "pkcs11 store: %s is written but the token did not confirm its anchor (%s): the change stands or is refused when the token is next reached",
+			 file, strerror(-err));
+}
+
 int p11_file_write(struct p11_store *st, const char *file, struct json_object *o)
 {
 	struct p11_file *f = find(st, file);
@@ -394,7 +431,7 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	json_object_object_add(o, "mac", json_object_new_string(hex));
 	text = plain(o);
 	r = write_file_atomic(st->dirfd, file, text, strlen(text), 0600);
-	if (r)
+	if (r && !holds(st, file, text))
 		return log_errno(r, "pkcs11 store: cannot write %s: %s", file, strerror(-r));
 	memcpy(sum, st->sum, HSM_MAC_LEN);
 	if (f)
@@ -402,11 +439,8 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	sum_add(sum, mac);
 	crash_point(strcmp(file, P11_RECORDS) ? "p11-key-written" : "p11-records-written");
 	r = anchor(st, gen, st->n + !f, sum) ?: put(st, file, mac);
-	if (r) {
-		/* The file is ahead of the anchor: the next load finishes it. */
-		st->loaded = false;
-		return r;
-	}
+	if (r)
+		return unconfirmed(st, file, mac, r);
 	memcpy(st->sum, sum, HSM_MAC_LEN);
 	st->generation = gen;
 	return 0;
@@ -423,8 +457,14 @@ int p11_file_remove(struct p11_store *st, const char *file)
 	memcpy(sum, st->sum, HSM_MAC_LEN);
 	sum_sub(sum, f->mac);
 	r = anchor(st, st->generation + 1, st->n - 1, sum);
-	if (r)
+	if (r) {
+		/* Perhaps stored all the same (a deadline): a load tells, and finishes it. */
+		st->loaded = false;
+		if (!p11_store_load(st) && !find(st, file))
+			return 0;
+		st->loaded = false;
 		return r;
+	}
 	st->generation++;
 	memcpy(st->sum, sum, HSM_MAC_LEN);
 	drop(st, file);

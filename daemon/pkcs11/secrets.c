@@ -17,7 +17,6 @@
 
 #define ANCHOR_APP "hsmkey anchor"
 #define ANCHOR_PREFIX "hsmkey:anchor:"
-#define ANCHORS_MAX 16
 
 static int sign(struct hp_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE key,
 		const void *msg, size_t len, uint8_t *out, CK_ULONG outlen)
@@ -70,6 +69,8 @@ int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *ou
 		done += in->n - done < 32 ? in->n - done : 32;
 	}
 	wipe(block, sizeof(block));
+	if (r)
+		wipe(out->buf, in->n);	/* the blocks made before the failure */
 	out->len = r ? 0 : in->n;
 	return r;
 }
@@ -98,8 +99,11 @@ int hp_instance(struct hp_session *s, struct hp_data *out)
 	return 0;
 }
 
-/* Every hsmkey:anchor:N object, with its N. */
-static int anchors(struct hp_session *s, CK_OBJECT_HANDLE *h, uint64_t *num, CK_ULONG *n)
+/*
+ * Every hsmkey:anchor:N object, with its N (*@h and *@num: free() them).
+ * All of them, however many crashes left: the newest must not be missed.
+ */
+static int anchors(struct hp_session *s, CK_OBJECT_HANDLE **hp, uint64_t **nump, CK_ULONG *n)
 {
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	CK_ATTRIBUTE t[] = {
@@ -108,24 +112,40 @@ static int anchors(struct hp_session *s, CK_OBJECT_HANDLE *h, uint64_t *num, CK_
 	};
 	char label[64];
 	CK_ATTRIBUTE a = ATTR(CKA_LABEL, label, sizeof(label) - 1);
+	CK_OBJECT_HANDLE *h;
+	uint64_t *num = NULL;
 	CK_ULONG i, kept = 0;
-	CK_RV rv;
+	CK_RV rv = CKR_OK;
 	int r;
 
-	r = hp_find(s, t, ARRAY_SIZE(t), h, ANCHORS_MAX, n);
-	for (i = 0; !r && i < *n; i++) {
+	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, n);
+	if (r)
+		return r;
+	num = calloc(*n + 1, sizeof(*num));
+	if (!num) {
+		free(h);
+		return hp_failf(s, -ENOMEM, "out of memory");
+	}
+	for (i = 0; rv == CKR_OK && i < *n; i++) {
 		a.ulValueLen = sizeof(label) - 1;
 		rv = s->srv->p->C_GetAttributeValue(s->h, h[i], &a, 1);
 		if (rv != CKR_OK)
-			return hp_fail(s, rv, "C_GetAttributeValue(CKA_LABEL)");
+			break;
 		label[a.ulValueLen] = 0;
 		if (strncmp(label, ANCHOR_PREFIX, strlen(ANCHOR_PREFIX)))
 			continue;
 		h[kept] = h[i];
 		num[kept++] = strtoull(label + strlen(ANCHOR_PREFIX), NULL, 10);
 	}
+	if (rv != CKR_OK) {
+		free(h);
+		free(num);
+		return hp_fail(s, rv, "C_GetAttributeValue(CKA_LABEL)");
+	}
+	*hp = h;
+	*nump = num;
 	*n = kept;
-	return r;
+	return 0;
 }
 
 static CK_ULONG newest(const uint64_t *num, CK_ULONG n)
@@ -140,31 +160,35 @@ static CK_ULONG newest(const uint64_t *num, CK_ULONG n)
 
 int hp_anchor_load(struct hp_session *s, struct hp_data *out)
 {
-	CK_OBJECT_HANDLE h[ANCHORS_MAX];
-	uint64_t num[ANCHORS_MAX];
+	CK_OBJECT_HANDLE *h;
+	uint64_t *num;
 	CK_ATTRIBUTE a = ATTR(CKA_VALUE, out->buf, HSM_ANCHOR_MAX);
 	CK_ULONG n, i;
 	CK_RV rv;
 	int r;
 
-	r = anchors(s, h, num, &n);
+	r = anchors(s, &h, &num, &n);
 	if (r)
 		return r;
-	if (!n)
-		return hp_failf(s, -ENOENT, "no rollback anchor in the token");
-	i = newest(num, n);
-	rv = s->srv->p->C_GetAttributeValue(s->h, h[i], &a, 1);
-	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_GetAttributeValue(anchor)");
-	out->n = num[i];
-	out->len = a.ulValueLen;
-	return 0;
+	if (!n) {
+		r = hp_failf(s, -ENOENT, "no rollback anchor in the token");
+	} else {
+		i = newest(num, n);
+		rv = s->srv->p->C_GetAttributeValue(s->h, h[i], &a, 1);
+		if (rv != CKR_OK)
+			r = hp_fail(s, rv, "C_GetAttributeValue(anchor)");
+		out->n = num[i];
+		out->len = a.ulValueLen;
+	}
+	free(h);
+	free(num);
+	return r;
 }
 
 int hp_anchor_store(struct hp_session *s, const struct hp_data *in)
 {
-	CK_OBJECT_HANDLE h[ANCHORS_MAX], made;
-	uint64_t num[ANCHORS_MAX];
+	CK_OBJECT_HANDLE *h, made;
+	uint64_t *num;
 	CK_OBJECT_CLASS cls = CKO_DATA;
 	char label[64];
 	CK_ATTRIBUTE t[] = {
@@ -176,20 +200,27 @@ int hp_anchor_store(struct hp_session *s, const struct hp_data *in)
 	CK_RV rv;
 	int r;
 
-	r = anchors(s, h, num, &n);
+	r = anchors(s, &h, &num, &n);
 	if (r)
 		return r;
-	if (n && num[newest(num, n)] >= in->n)
-		return hp_failf(s, -EEXIST, "anchor %" PRIu64 " is not above the stored %" PRIu64,
-				in->n, num[newest(num, n)]);
+	if (n && num[newest(num, n)] >= in->n) {
+		r = hp_failf(s, -EEXIST, "anchor %" PRIu64 " is not above the stored %" PRIu64,
+			     in->n, num[newest(num, n)]);
+		goto out;
+	}
 	t[4].ulValueLen = snprintf(label, sizeof(label), ANCHOR_PREFIX "%" PRIu64, in->n);
 	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), &made);
-	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_CreateObject(anchor)");
-	for (i = 0; i < n; i++) {
+	if (rv != CKR_OK) {
+		r = hp_fail(s, rv, "C_CreateObject(anchor)");
+		goto out;
+	}
+	for (i = 0; i < n && !r; i++) {
 		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
 		if (rv != CKR_OK)
-			return hp_fail(s, rv, "C_DestroyObject(anchor)");
+			r = hp_fail(s, rv, "C_DestroyObject(anchor)");
 	}
-	return 0;
+out:
+	free(h);
+	free(num);
+	return r;
 }

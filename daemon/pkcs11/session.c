@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A PKCS#11 session per daemon connection, and the retry rules of design
- * §5: a closed or invalid session is opened again, a lost login is redone,
- * each once per request; a refused PIN or a failing device ends the helper
- * (the daemon then waits for hsm_retry(), or starts a new one: a fresh
- * C_Initialize, which is the only recovery F19 found).
+ * §5: a closed or invalid session is opened again, a lost login is redone
+ * (also when it shows only as an empty search), each once per request;
+ * a refused PIN or a failing device ends the helper (the daemon then waits
+ * for hsm_retry(), or starts a new one: a fresh C_Initialize, which is the
+ * only recovery F19 found).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -168,6 +169,20 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 	return hp_failf(s, -EINVAL, "unknown request %u", req->op);
 }
 
+/*
+ * Whether the session's login is gone: the token logged out behind our
+ * back (another user of the module in this process, a token reset).  A
+ * search then finds no private object and says so with CKR_OK, so any
+ * failure is checked against this before it is believed.
+ */
+static bool logged_out(struct hp_session *s)
+{
+	CK_SESSION_INFO info;
+
+	return s->open && s->srv->p->C_GetSessionInfo(s->h, &info) == CKR_OK &&
+	       info.state != CKS_RW_USER_FUNCTIONS && info.state != CKS_RO_USER_FUNCTIONS;
+}
+
 /* One try; a lost session or login is mended and tried once more. */
 void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep)
 {
@@ -183,7 +198,7 @@ void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_repl
 		if (s->rv == CKR_SESSION_HANDLE_INVALID || s->rv == CKR_SESSION_CLOSED) {
 			s->open = false;
 			m = hp_session_open(s) ?: hp_login(s);
-		} else if (s->rv == CKR_USER_NOT_LOGGED_IN) {
+		} else if (s->rv == CKR_USER_NOT_LOGGED_IN || logged_out(s)) {
 			m = hp_login(s);
 		} else {
 			break;

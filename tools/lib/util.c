@@ -6,6 +6,7 @@
  */
 #include <fcntl.h>
 #include <stdarg.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -183,6 +184,12 @@ void crash_point(const char *name)
 
 	/* $HSMKEY_CRASH_COUNT: at the Nth time the point is reached (default 1). */
 	if (want && !strcmp(want, name) && ++seen >= (count ? atol(count) : 1)) {
+		/* $HSMKEY_CRASH_STOP: stop there once instead, for a fault made meanwhile. */
+		if (getenv("HSMKEY_CRASH_STOP")) {
+			if (seen == (count ? atol(count) : 1))
+				raise(SIGSTOP);
+			return;
+		}
 		log_error("crash point %s reached: exiting without cleanup", name);
 		_exit(86);
 	}
