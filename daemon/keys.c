@@ -12,6 +12,19 @@
 #include "util.h"
 
 /* Store a new key (random material when @material is NULL) and provision it. */
+/*
+ * The key storage refused to store @what.  -EINPROGRESS (the pkcs11
+ * backend): the change is written, the token did not confirm it; the next
+ * time the token answers settles it one way or the other.
+ */
+static int store_failed(struct request *rq, int r, const char *what)
+{
+	if (r == -EINPROGRESS)
+		return fail(rq, r, "%s is written but the HSM did not confirm it; it stands or is undone when the HSM answers again (hsmkeyctl show tells)",
+			    what);
+	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
+}
+
 int create_common(struct request *rq, int type, const uint8_t *material)
 {
 	unsigned int half = key_type_len(type) / 2;
@@ -27,8 +40,12 @@ int create_common(struct request *rq, int type, const uint8_t *material)
 	r = rq->d->be->ops->create(rq->d->be, name, type, material, &key);
 	if (r == -EEXIST)
 		return fail(rq, r, "a key named '%s' exists already", name);
-	if (r)
-		return fail(rq, r, "cannot store key '%s': %s", name, strerror(-r));
+	if (r) {
+		char what[HSMKEY_NAME_MAX + 8];
+
+		snprintf(what, sizeof(what), "key '%s'", name);
+		return store_failed(rq, r, what);
+	}
 	log_info("%s key %s (%s)", material ? "imported" : "created", name, key_type_name(type));
 	r = reply_and_provision(rq, &key);
 	ks_key_wipe(&key);
@@ -179,8 +196,12 @@ int op_rotate(struct request *rq)
 	if (r == -E2BIG)
 		return fail(rq, r, "key '%s' has %d versions, the most a key keeps; create a new key",
 			    name, KS_VERSIONS_MAX);
-	if (r)
-		return fail(rq, r, "cannot store a new version of '%s': %s", name, strerror(-r));
+	if (r) {
+		char what[HSMKEY_NAME_MAX + 24];
+
+		snprintf(what, sizeof(what), "a new version of '%s'", name);
+		return store_failed(rq, r, what);
+	}
 	log_info("rotated key %s to version %u", name, key.version);
 	r = reply_and_provision(rq, &key);
 	ks_key_wipe(&key);
