@@ -169,6 +169,35 @@ check "after a restart (the key pinned again from the token) the whole log verif
 daemon_stop
 checkpoints "$log" "$work/cp" >/dev/null
 check "... and every checkpoint still verifies with the token's key" all_verify "$work/token.pem" "$work/cp"
+# The token refusing (a wrong PIN, the helper restarted): records are
+# still written, the periodic checkpoint waits, logged once, and is written
+# once the token is back.
+since_checkpoint() { tac "$log" | grep -m1 -n '"op":"checkpoint"' | cut -d: -f1; }
+back_up() {
+	local _
+	for _ in $(seq 100); do
+		ctl disable k1 >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+daemon_start
+softhsm_pin_file "$work/pin" 9999
+kill -KILL "$(pgrep -P "$daemon_pid" -f -- --pkcs11-helper)"
+for _ in $(seq 40); do ctl enable k1 >/dev/null 2>&1; done
+check "token refusing: 80 more records are written, no checkpoint among them" \
+	test "$(since_checkpoint)" -gt 80
+check "... the daemon's log says once that the periodic checkpoint waits" \
+	test "$(grep -c "cannot write the audit log's periodic checkpoint" "$work/hsmkeyd.log")" = 1
+softhsm_pin_file "$work/pin"
+kill -HUP "$daemon_pid"
+check "token back: requests work again" back_up
+check "... and the next record brought the periodic checkpoint" test "$(since_checkpoint)" -le 3
+check "... which the daemon's log notes" grep -q "periodic checkpoint is written again" "$work/hsmkeyd.log"
+check "... and the log verifies" quiet ctl audit verify
+daemon_stop
+checkpoints "$log" "$work/cp" >/dev/null
+check "... every checkpoint with OpenSSL too" all_verify "$work/token.pem" "$work/cp"
 seed_pem "$(derive "hsmkey audit signing v1" hk)" "$work/seed.pem"
 none_verify() {	# PEM DIR: no checkpoint in DIR verifies with private key PEM
 	local m
