@@ -277,41 +277,55 @@ static void audit_note_repair(struct audit *a, long cut)
 
 static void *audit_flusher(void *arg);
 
-/*
- * The checkpoints' public key, pinned: the backend's own (one signature
- * over a probe, which must verify with the key it names), or the seed's.
- */
-static int audit_pin(struct audit *a, struct backend *be)
+/* The backend's own key: one signature over a probe must verify with it. */
+static int pin_backend_key(struct audit *a, struct backend *be)
 {
 	static const char probe[] = "hsmkey audit key probe v1";
-	size_t publen = sizeof(a->pub);
 	uint8_t sig[64];
+	int r = be->ops->sign_audit(be, probe, strlen(probe), sig, a->pub);
+
+	if (!r && audit_sig_check(a->pub, probe, strlen(probe), sig)) {
+		log_error("the key storage's audit signature does not verify with the public key it gives");
+		r = -EKEYREJECTED;
+	}
+	if (!r)
+		a->signer = be;
+	return r;
+}
+
+/* A key derived from the backend, which the daemon then holds. */
+static int pin_derived_key(struct audit *a, struct backend *be)
+{
+	size_t publen = sizeof(a->pub);
 	EVP_PKEY *key;
 	int r;
 
-	if (be->ops->sign_audit) {
-		r = be->ops->sign_audit(be, probe, strlen(probe), sig, a->pub);
-		if (!r && audit_sig_check(a->pub, probe, strlen(probe), sig))
-			r = -EKEYREJECTED;
-		if (r == -EKEYREJECTED)
-			log_error("the key storage's audit signature does not verify with the public key it gives");
-		if (r)
-			return r;
-		a->signer = be;
-	} else {
-		r = be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed,
-				    sizeof(a->sign_seed));
-		if (r)
-			return -EIO;
-		key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
-						   sizeof(a->sign_seed));
-		r = key && EVP_PKEY_get_raw_public_key(key, a->pub, &publen) == 1 ? 0 : -EIO;
-		EVP_PKEY_free(key);
-		if (r)
-			return r;
+	if (be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed)))
+		return -EIO;
+	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
+					   sizeof(a->sign_seed));
+	r = key && EVP_PKEY_get_raw_public_key(key, a->pub, &publen) == 1 ? 0 : -EIO;
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/*
+ * The checkpoints' public key, pinned: the backend's own where it has one,
+ * else derived.  A backend that lacks Ed25519 (an HSM without CKM_EDDSA,
+ * optional there) still keeps a signed log, with the key in the daemon.
+ */
+static int audit_pin(struct audit *a, struct backend *be)
+{
+	int r = be->ops->sign_audit ? pin_backend_key(a, be) : -EOPNOTSUPP;
+
+	if (r == -EOPNOTSUPP) {
+		if (be->ops->sign_audit)
+			log_warn("the key storage cannot make Ed25519 signatures: the audit log's checkpoint key is derived from it and held in the daemon's memory");
+		r = pin_derived_key(a, be);
 	}
-	hex_encode(a->pub, sizeof(a->pub), a->pub_hex);
-	return 0;
+	if (!r)
+		hex_encode(a->pub, sizeof(a->pub), a->pub_hex);
+	return r;
 }
 
 /* The page of secrets, its lock, the keys from the backend. */

@@ -238,6 +238,30 @@ check "attacker: a genuine token signature replayed on a new checkpoint fails Op
 	forged_fails_openssl "$work/token3.pem"
 check "... and audit verify refuses it" refused
 
+# A token without Ed25519 (optional there; here SoftHSM told to offer only
+# what delivery needs): the daemon still runs, says the key is then held
+# by it, and signs with the key derived from hsmkey:root, as before.
+sed "s/^log.level.*/&\nslots.mechanisms = CKM_ECDH1_DERIVE,CKM_AES_ECB_ENCRYPT_DATA,CKM_AES_KEY_WRAP,CKM_EC_KEY_PAIR_GEN,CKM_SHA256_HMAC,CKM_AES_KEY_GEN,CKM_GENERIC_SECRET_KEY_GEN/" \
+	"$SOFTHSM2_CONF" > "$work/noed.conf"
+daemon_wrap="env SOFTHSM2_CONF=$work/noed.conf"
+if fresh hk5; then
+	ok "a token lacking CKM_EDDSA: hsmkeyd starts"
+	ctl create k1 --type aes-256-xts >/dev/null
+	check "... says the checkpoint key is derived and held in its memory" \
+		grep -q "cannot make Ed25519 signatures: the audit log's checkpoint key is derived" \
+		"$work/hsmkeyd.log"
+	check "... and its log verifies" quiet ctl audit verify
+	daemon_stop
+	checkpoints "$log" "$work/cp" >/dev/null
+	seed_pem "$(derive "hsmkey audit signing v1" hk5)" "$work/seed5.pem"
+	openssl pkey -in "$work/seed5.pem" -pubout -out "$work/seed5.pub"
+	check "... signed by the key derived from hsmkey:root (OpenSSL)" \
+		all_verify "$work/seed5.pub" "$work/cp"
+else
+	fail "a token lacking CKM_EDDSA: hsmkeyd starts"
+fi
+daemon_wrap=
+
 # Control: the same forgery signed in the token (by whoever has its PIN) is
 # accepted, so the refusals above are the signing key's doing alone.
 fresh hk4 && daemon_stop
