@@ -30,25 +30,64 @@ void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
 	HMAC(EVP_sha256(), a->mac_key, sizeof(a->mac_key), (const uint8_t *)body, n, out, &len);
 }
 
-int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
-			 uint8_t *sig, bool check)
+/* Ed25519 by the seed the daemon holds (a backend without ->sign_audit). */
+static int sign_with_seed(const struct audit *a, const char *msg, size_t n, uint8_t *sig)
 {
-	char msg[128];
 	size_t siglen = 64;
 	EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
 						     sizeof(a->sign_seed));
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int n = snprintf(msg, sizeof(msg), "hsmkey audit checkpoint v1 %llu %s",
-			 (unsigned long long)seq, prev_hex), ok;
+	int ok = key && md && EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
+		 EVP_DigestSign(md, sig, &siglen, (const uint8_t *)msg, n) == 1;
 
-	ok = key && md &&
-	     (check ? EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-		      EVP_DigestVerify(md, sig, 64, (uint8_t *)msg, (size_t)n) == 1
-		    : EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
-		      EVP_DigestSign(md, sig, &siglen, (uint8_t *)msg, (size_t)n) == 1);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(key);
+	return ok ? 0 : -EIO;
+}
+
+/* Ed25519 by the backend's own key, which must still be the pinned one. */
+static int sign_in_backend(const struct audit *a, const char *msg, size_t n, uint8_t *sig)
+{
+	uint8_t pub[32];
+	char hex[65];
+	int r = a->signer->ops->sign_audit(a->signer, msg, n, sig, pub);
+
+	if (r)
+		return r;
+	if (CRYPTO_memcmp(pub, a->pub, sizeof(pub))) {
+		hex_encode(pub, sizeof(pub), hex);
+		log_error("the key storage signed an audit checkpoint with key %s, not %s, the one it had when the log was opened: checkpoint not written",
+			  hex, a->pub_hex);
+		return -EKEYREJECTED;
+	}
+	return audit_sig_check(a->pub, msg, n, sig) ? -EIO : 0;
+}
+
+int audit_sig_check(const uint8_t *pub, const char *msg, size_t n, const uint8_t *sig)
+{
+	EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok = key && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
+		 EVP_DigestVerify(md, sig, 64, (const uint8_t *)msg, n) == 1;
+
 	EVP_MD_CTX_free(md);
 	EVP_PKEY_free(key);
 	return ok ? 0 : -EBADMSG;
+}
+
+int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
+			 uint8_t *sig, bool check)
+{
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "hsmkey audit checkpoint v1 %llu %s",
+			 (unsigned long long)seq, prev_hex);
+
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return -EINVAL;
+	if (check)
+		return audit_sig_check(a->pub, msg, (size_t)n, sig);
+	return a->signer ? sign_in_backend(a, msg, (size_t)n, sig) :
+			   sign_with_seed(a, msg, (size_t)n, sig);
 }
 
 /* The MAC at the start of a line: 64 hex digits. */
@@ -238,13 +277,61 @@ static void audit_note_repair(struct audit *a, long cut)
 
 static void *audit_flusher(void *arg);
 
+/* The backend's own key: one signature over a probe must verify with it. */
+static int pin_backend_key(struct audit *a, struct backend *be)
+{
+	static const char probe[] = "hsmkey audit key probe v1";
+	uint8_t sig[64];
+	int r = be->ops->sign_audit(be, probe, strlen(probe), sig, a->pub);
+
+	if (!r && audit_sig_check(a->pub, probe, strlen(probe), sig)) {
+		log_error("the key storage's audit signature does not verify with the public key it gives");
+		r = -EKEYREJECTED;
+	}
+	if (!r)
+		a->signer = be;
+	return r;
+}
+
+/* A key derived from the backend, which the daemon then holds. */
+static int pin_derived_key(struct audit *a, struct backend *be)
+{
+	size_t publen = sizeof(a->pub);
+	EVP_PKEY *key;
+	int r;
+
+	if (be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed)))
+		return -EIO;
+	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
+					   sizeof(a->sign_seed));
+	r = key && EVP_PKEY_get_raw_public_key(key, a->pub, &publen) == 1 ? 0 : -EIO;
+	EVP_PKEY_free(key);
+	return r;
+}
+
+/*
+ * The checkpoints' public key, pinned: the backend's own where it has one,
+ * else derived.  A backend that lacks Ed25519 (an HSM without CKM_EDDSA,
+ * optional there) still keeps a signed log, with the key in the daemon.
+ */
+static int audit_pin(struct audit *a, struct backend *be)
+{
+	int r = be->ops->sign_audit ? pin_backend_key(a, be) : -EOPNOTSUPP;
+
+	if (r == -EOPNOTSUPP) {
+		if (be->ops->sign_audit)
+			log_warn("the key storage cannot make Ed25519 signatures: the audit log's checkpoint key is derived from it and held in the daemon's memory");
+		r = pin_derived_key(a, be);
+	}
+	if (!r)
+		hex_encode(a->pub, sizeof(a->pub), a->pub_hex);
+	return r;
+}
+
 /* The page of secrets, its lock, the keys from the backend. */
 static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 {
 	pthread_mutexattr_t attr;
-	uint8_t pub[32];
-	size_t publen = sizeof(pub);
-	EVP_PKEY *key;
 	struct audit *a;
 
 	a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -261,18 +348,9 @@ static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 	pthread_mutexattr_destroy(&attr);
 	pthread_cond_init(&a->wake, NULL);
 	*out = a;
-	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
-	    be->ops->derive(be, "hsmkey audit signing v1", a->sign_seed, sizeof(a->sign_seed)))
+	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)))
 		return -EIO;
-	key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
-					   sizeof(a->sign_seed));
-	if (!key || EVP_PKEY_get_raw_public_key(key, pub, &publen) != 1) {
-		EVP_PKEY_free(key);
-		return -EIO;
-	}
-	EVP_PKEY_free(key);
-	hex_encode(pub, sizeof(pub), a->pub_hex);
-	return 0;
+	return audit_pin(a, be);
 }
 
 int audit_open(struct backend *be, int dirfd, struct audit **out)
@@ -564,6 +642,25 @@ static int audit_hold(struct audit *a, struct json_object *o, bool event)
 	return 0;
 }
 
+static int audit_append(struct audit *a, struct json_object *o, bool event);
+
+/*
+ * The periodic checkpoint, after a record that is written.  One that
+ * cannot be (a key storage that cannot sign now: an HSM that is down) does
+ * not undo that record: it is logged once and tried again after the next.
+ */
+static void audit_periodic(struct audit *a)
+{
+	int r = audit_append(a, checkpoint_new(a, "periodic"), false);
+
+	if (r && !a->periodic_failing)
+		log_error("cannot write the audit log's periodic checkpoint: %s; trying again with each record",
+			  strerror(-r));
+	else if (!r && a->periodic_failing)
+		log_info("the audit log's periodic checkpoint is written again");
+	a->periodic_failing = r != 0;
+}
+
 /*
  * Time-stamp @o (taking it) and append it, after any records held before
  * it; held itself when the disk is full.  0 when written or held.
@@ -582,7 +679,7 @@ static int audit_append(struct audit *a, struct json_object *o, bool event)
 		return audit_hold(a, o, event);
 	json_object_put(o);
 	if (!r && a->since_checkpoint >= AUDIT_CHECKPOINT_EVERY)
-		r = audit_append(a, checkpoint_new(a, "periodic"), false);
+		audit_periodic(a);
 	return r;
 }
 

@@ -6,9 +6,12 @@
  * previous record's MAC (the first: 64 zeros), and the MAC is
  * HMAC-SHA256 under a key derived from the master key over the record's
  * exact bytes.  Every AUDIT_CHECKPOINT_EVERY records, and at start and
- * stop, a checkpoint record carries an Ed25519 signature (its key also
- * derived from the master key; the public key is in the record) over its
- * sequence number and chain head.  The daemon stores the sequence number
+ * stop, a checkpoint record carries an Ed25519 signature over its sequence
+ * number and chain head: by the key storage's own key where it has one
+ * (->sign_audit: a token's hsmkey:audit, so the daemon holds no signing
+ * key), else by a key derived from the master key.  Its public key, pinned
+ * from the key storage at open, is what verification trusts; the one in
+ * the record is for readers only.  The daemon stores the sequence number
  * and MAC (the head) outside the file (audit_anchor.h: the kernel's copy
  * after each record, the sealed one after each request's intent and the
  * daemon's own records), so that truncation is detected too, and logs

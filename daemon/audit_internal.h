@@ -24,7 +24,14 @@
 struct audit {
 	/* Secrets first: this page is locked and left out of core dumps. */
 	uint8_t mac_key[32];
-	uint8_t sign_seed[32];
+	uint8_t sign_seed[32];	/* zero, never derived, when ->signer signs */
+	/*
+	 * The backend that signs checkpoints with a key it keeps (an HSM's
+	 * hsmkey:audit, ->sign_audit); NULL: the seed above signs.
+	 */
+	struct backend *signer;
+	/* The checkpoints' public key, pinned at open: from the signer or the seed. */
+	uint8_t pub[32];
 	int dirfd;
 	int fd;			/* O_APPEND */
 	uint64_t seq;		/* of the last record */
@@ -36,6 +43,7 @@ struct audit {
 	off_t file_size;	/* of AUDIT_FILE */
 	uint64_t file_first;	/* the first record in AUDIT_FILE, 0: none yet */
 	bool in_rotation;
+	bool periodic_failing;	/* the last periodic checkpoint could not be written */
 	/*
 	 * Records that found no space, oldest first, written before any
 	 * other as soon as there is room (a thread retries every second).
@@ -55,9 +63,14 @@ struct audit {
 };
 
 void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out);
-/* Sign (or, with @check, check @sig) a checkpoint over its seq and head. */
+/*
+ * Sign (or, with @check, check @sig) a checkpoint over its seq and head;
+ * checked against the pinned public key only, never one a record names.
+ */
 int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
 			 uint8_t *sig, bool check);
+/* 0 if @sig (64 bytes) is Ed25519 by @pub (32) over @msg, else -EBADMSG. */
+int audit_sig_check(const uint8_t *pub, const char *msg, size_t n, const uint8_t *sig);
 /* The MAC at the start of a line: 64 hex digits. */
 int audit_mac_from_line(const char *line, uint8_t *out);
 /* The rotated files present, by first record, ascending; *@out malloc'd. */

@@ -3,7 +3,10 @@
  * Verifying the audit log: every file present, oldest first, as one chain
  * (MACs, sequence, links, checkpoint signatures, the anchor).  Apart from
  * the writer because it trusts nothing the writer keeps in memory: it
- * reads only the files and the keys.
+ * reads only the files and the keys.  Signatures are checked against the
+ * public key pinned when the log was opened (audit_pin(): from the key
+ * storage), never against the one a record names: whoever can write the
+ * state directory can write that too.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -107,8 +110,12 @@ static int verify_record(struct audit *a, struct verify *v, struct json_object *
 		return -EBADMSG;
 	}
 	if (op && !strcmp(op, "checkpoint") && !checkpoint_ok(a, v, o, seq, prev_hex)) {
-		snprintf(v->msg, v->len, "%s (record %lld): bad checkpoint signature",
-			 where, (long long)seq);
+		const char *named = proto_str(o, "public_key");
+
+		snprintf(v->msg, v->len, "%s (record %lld): bad checkpoint signature: not by the audit signing key %s%s%s",
+			 where, (long long)seq, a->pub_hex, named && strcmp(named, a->pub_hex) ?
+			 " (the record names another key, " : "",
+			 named && strcmp(named, a->pub_hex) ? "which is not trusted)" : "");
 		return -EBADMSG;
 	}
 	return 0;

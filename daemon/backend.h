@@ -97,6 +97,15 @@ struct backend_ops {
 	int (*derive)(struct backend *b, const char *label, uint8_t *out,
 		      size_t len);
 	/*
+	 * The audit log's checkpoint signature: Ed25519 over @msg by a key
+	 * the storage keeps and never gives out, the signature into @sig (64
+	 * bytes), that key's public half into @pub (32).  No lock the other
+	 * operations hold: the event loop may call it.  NULL: the audit log
+	 * signs with a key it derives (->derive()) and so holds itself.
+	 */
+	int (*sign_audit)(struct backend *b, const void *msg, size_t len, uint8_t *sig,
+			  uint8_t *pub);
+	/*
 	 * Small named records of the daemon's own (the audit anchor), kept
 	 * authenticated and rollback-protected with the keys.  load: the
 	 * length read, -ENOENT if none was stored.

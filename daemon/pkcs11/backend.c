@@ -452,6 +452,17 @@ static int p11_derive(struct backend *b, const char *label, uint8_t *out, size_t
 	return P11_LOCKED(p, hsm_derive(p->st.hsm, label, out, len));
 }
 
+/*
+ * Audit checkpoints signed by hsmkey:audit, so the daemon holds no signing
+ * key.  Neither the store nor its lock is needed (the event loop signs):
+ * the helper serves the call on a session of its own, as for p11_wrap().
+ */
+static int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
+			  uint8_t *pub)
+{
+	return hsm_sign(be_p11(b)->st.hsm, msg, len, sig, pub);
+}
+
 /* The daemon's records, hex in STATE/pkcs11/records. */
 static int p11_record_load_locked(struct p11be *p, const char *name, void *buf, size_t len)
 {
@@ -616,6 +627,7 @@ static const struct backend_ops p11_ops = {
 	.rotate = p11_rotate,
 	.destroy = p11_destroy,
 	.derive = p11_derive,
+	.sign_audit = p11_sign_audit,
 	.record_load = p11_record_load,
 	.record_store = p11_record_store,
 	.instance = p11_instance,
