@@ -131,8 +131,9 @@ $(B)/tests/hsmkeyd-crash: $(DAEMON:%.c=$(B)/crash/%.o) $(LIB:%.c=$(B)/crash/%.o)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
-# The daemon that wipes nothing: the memory scans' positive control
-# (tests/host/test_p11_scan.sh), so a scan finding nothing is known to look.
+# The daemon that keeps what it should wipe (tools/lib/util.c): the memory
+# scans' positive control (tests/host/test_p11_scan.sh, t_pkcs11), so a
+# scan finding nothing is known to look.
 $(B)/nowipe/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHSMKEY_TEST_NO_WIPE -c -o $@ $<

@@ -11,7 +11,6 @@
 #include "request.h"
 #include "util.h"
 
-/* Store a new key (random material when @material is NULL) and provision it. */
 /*
  * The key storage refused to store @what.  -EINPROGRESS (the pkcs11
  * backend): the change is written, the token did not confirm it; the next
@@ -25,6 +24,7 @@ static int store_failed(struct request *rq, int r, const char *what)
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }
 
+/* Store a new key (random material when @material is NULL) and provision it. */
 int create_common(struct request *rq, int type, const uint8_t *material)
 {
 	unsigned int half = key_type_len(type) / 2;

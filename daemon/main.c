@@ -408,6 +408,9 @@ int main(int argc, char **argv)
 	/* A token's helper process (daemon/pkcs11/helper_main.c), not the daemon. */
 	if (argc == 3 && !strcmp(argv[1], "--pkcs11-helper"))
 		return hsm_helper_main(argv[2]);
+#ifdef HSMKEY_TEST_NO_WIPE
+	log_warn("this build keeps every secret it should wipe: it exists for the tests' memory scans only");
+#endif
 	r = parse_args(argc, argv, &opt, &done);
 	if (r || done)
 		return r;

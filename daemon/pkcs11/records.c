@@ -337,6 +337,8 @@ int p11_store_load(struct p11_store *st)
 	}
 	memcpy(st->sum, s.sum, HSM_MAC_LEN);
 	st->loaded = true;
+	/* The operator's word covers the store as it was at start, not a later reload. */
+	st->accept = false;
 	return 0;
 }
 
@@ -431,7 +433,21 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	json_object_object_add(o, "mac", json_object_new_string(hex));
 	text = plain(o);
 	r = write_file_atomic(st->dirfd, file, text, strlen(text), 0600);
-	if (r && !holds(st, file, text))
+	if (r && holds(st, file, text)) {
+		/*
+		 * In place, but not known to be on disk: anchoring it could
+		 * leave the token ahead of the disk after a power loss.  Once
+		 * more; else it is one change ahead, for the next load to
+		 * settle, and what it names is kept meanwhile.
+		 */
+		if (fsync(st->dirfd) < 0) {
+			st->loaded = false;
+			return log_errno(-P11_UNCONFIRMED, "pkcs11 store: %s is in place but not known to be on disk (%s)",
+					 file, strerror(errno));
+		}
+		r = 0;
+	}
+	if (r)
 		return log_errno(r, "pkcs11 store: cannot write %s: %s", file, strerror(-r));
 	memcpy(sum, st->sum, HSM_MAC_LEN);
 	if (f)

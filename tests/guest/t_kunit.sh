@@ -9,11 +9,11 @@ marker="hsmkey-kunit: start $$ $RANDOM"
 echo "$marker" > /dev/kmsg
 # The module's init runs every suite before insmod returns: minutes on the
 # debug kernel under emulation, a wait the hung-task watchdog reports after
-# 120 s.  It gets 30 minutes for the suites (a real hang is still
-# reported), its own setting back once they are done.
+# 120 s.  It gets 15 minutes for the suites (about 3 on an idle machine;
+# a real hang is still reported), its own setting back once they are done.
 hung=/proc/sys/kernel/hung_task_timeout_secs
 was=$(cat "$hung" 2>/dev/null)
-[[ -n $was ]] && echo 1800 > "$hung"
+[[ -n $was ]] && echo 900 > "$hung"
 insmod "$HSMKEY_KUNIT_KO"
 rc=$?
 [[ -n $was ]] && echo "$was" > "$hung"

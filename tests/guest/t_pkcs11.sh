@@ -15,7 +15,8 @@
 #    opens dm and LUKS volumes and restarts, and once after: neither the key
 #    nor any 16-byte window of it.  The same scan and steps on a daemon that
 #    loads the module in its own process (the positive control) must find
-#    the key while it wraps, and the build that wipes nothing must hold a
+#    the key while it wraps, and the build that keeps what it should wipe
+#    must hold a
 #    raw key it imported, so the scan is known to work;
 #  - destruction leaves no object of the key in the token (reference client).
 #  - a key whose object is gone from the token does not keep the others
@@ -236,13 +237,13 @@ else
 fi
 stop
 conf
-# The deterministic positive control: the build that wipes nothing
+# The deterministic positive control: the build that keeps what it should wipe
 # (hsmkeyd-nowipe) imports a raw key, which reaches the kernel; the same
 # scan finds it in that daemon's memory.  (hsmkeyd's own import leaves no
 # window: tests/host/test_p11_scan.sh.)
 if daemon_bin=$top/build/tests/hsmkeyd-nowipe daemon_start; then
 	head -c 64 /dev/urandom > "$work/raw.key"
-	check "the build that wipes nothing imports a raw key" \
+	check "the build that keeps what it should wipe imports a raw key" \
 		quiet ctl import raw --type aes-256-xts --key-file "$work/raw.key"
 	check "... and the kernel holds it hsm-wrapped" \
 		test "$(ctl --json show raw | json 'o["kernel"], o.get("delivery")')" = "loaded hsm-wrapped"
@@ -250,7 +251,7 @@ if daemon_bin=$top/build/tests/hsmkeyd-nowipe daemon_start; then
 	check "positive control: the same scan finds that key in its memory (${n:-no} windows)" \
 		test "${n:-0}" -gt 0
 else
-	fail "the build that wipes nothing starts: no deterministic positive control"
+	fail "the build that keeps what it should wipe starts: no deterministic positive control"
 fi
 stop
 daemon_start || bail "hsmkeyd does not start again"

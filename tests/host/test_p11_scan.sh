@@ -4,7 +4,8 @@
 # socket).  Once the import or a rotation with given material is answered,
 # a scan of hsmkeyd's whole memory (/proc/PID/mem) finds no 16-byte window
 # of it.  The positive control is the same steps and scan on the
-# deliberately wrong build that wipes nothing (build/tests/hsmkeyd-nowipe):
+# deliberately wrong build that keeps what it should wipe
+# (build/tests/hsmkeyd-nowipe):
 # the scan must find the key there, so a clean result is known to have
 # looked.  Deterministic: no race with a wrap in flight.
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -51,7 +52,7 @@ check "nor of the rotation's material after the rotation" test "$b" = 0
 daemon_stop
 
 daemon_bin=$nowipe daemon_start || { echo "Bail out! the no-wipe build does not start"; exit 1; }
-scan_steps bad "the build that wipes nothing"
+scan_steps bad "the build that keeps what it should wipe"
 check "positive control: the same scan finds the imported key there ($a windows)" \
 	test "${a/none/0}" -gt 0
 check "positive control: and the rotation's material ($b windows)" test "${b/none/0}" -gt 0
