@@ -16,8 +16,7 @@
 #    nor any 16-byte window of it.  The same scan and steps on a daemon that
 #    loads the module in its own process (the positive control) must find
 #    the key while it wraps, and the build that keeps what it should wipe
-#    must hold a
-#    raw key it imported, so the scan is known to work;
+#    must hold a raw key it imported, so the scan is known to work;
 #  - destruction leaves no object of the key in the token (reference client).
 #  - a key whose object is gone from the token does not keep the others
 #    from loading into a fresh kernel.
