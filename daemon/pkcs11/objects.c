@@ -320,6 +320,35 @@ int hp_key_import(struct hp_session *s, const struct hp_key *k)
 	return make_version(s, k, k->material);
 }
 
+/*
+ * The length of secret key @h as the token wraps it: AES-KW under a session
+ * key made for the purpose gives length + 8.  For a key whose CKA_VALUE_LEN
+ * the token does not know: SoftHSM says 0 for every key that came in by
+ * C_UnwrapKey (a key ceremony's import), and does not let it be set.
+ */
+static int wrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len)
+{
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_ULONG klen = 32, out = 0;
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_VALUE_LEN, &klen, sizeof(klen)), ATTR_F(CKA_TOKEN), ATTR_T(CKA_SENSITIVE),
+		ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_WRAP), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
+		ATTR_F(CKA_UNWRAP),
+	};
+	CK_OBJECT_HANDLE kek;
+	CK_RV rv;
+
+	rv = s->srv->p->C_GenerateKey(s->h, &gen, t, ARRAY_SIZE(t), &kek);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GenerateKey(the length probe's key)");
+	rv = s->srv->p->C_WrapKey(s->h, &kw, kek, h, NULL, &out);
+	s->srv->p->C_DestroyObject(s->h, kek);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_WrapKey(length)");
+	*len = out > 8 ? out - 8 : 0;
+	return 0;
+}
+
 static int check_adoptable(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h,
 			   bool *was_readable)
 {
@@ -338,6 +367,12 @@ static int check_adoptable(struct hp_session *s, const struct hp_key *k, CK_OBJE
 		return hp_fail(s, rv, "C_GetAttributeValue");
 	if (s->srv->p->C_GetAttributeValue(s->h, h, &w, 1) != CKR_OK)
 		trusted = 0;	/* a token without trusted wrapping */
+	if (!len && extractable && !trusted) {
+		int r = wrapped_len(s, h, &len);
+
+		if (r)
+			return r;
+	}
 	if (kt != (is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES) ||
 	    len != key_type_len(k->type))
 		return hp_failf(s, -EMEDIUMTYPE, "'%s' is not a %s key (%lu bytes, key type 0x%lx)",

@@ -88,6 +88,35 @@ softhsm_secret hk fixed-aes aes "$(head -c 16 /dev/urandom | od -An -tx1 -v | tr
 check "a key that cannot be extracted is refused (it could never reach the kernel)" \
 	expect_fail "cannot be wrapped" ctl import k4 --type aes-128-gcm --from 'pkcs11:object=fixed-aes'
 
+# a key ceremony's key, brought into the token by C_UnwrapKey: SoftHSM then
+# knows no CKA_VALUE_LEN (0, and it cannot be set); adoption finds the
+# length by a wrap, and still refuses the wrong one
+# ceremony LABEL BYTES: the reference client unwraps a BYTES-byte generic
+# secret labelled LABEL into the token; prints its CKA_VALUE_LEN
+ceremony() {
+	softhsm_py hk <<EOF
+kek = s.generateKey([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES),
+    (P.CKA_VALUE_LEN, 32), (P.CKA_TOKEN, False), (P.CKA_WRAP, True), (P.CKA_UNWRAP, True)],
+    P.Mechanism(P.CKM_AES_KEY_GEN))
+src = s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_GENERIC_SECRET),
+    (P.CKA_TOKEN, False), (P.CKA_EXTRACTABLE, True), (P.CKA_VALUE, bytes(range($2)))])
+blob = s.wrapKey(kek, src, P.Mechanism(P.CKM_AES_KEY_WRAP, None))
+k = s.unwrapKey(kek, blob, [(P.CKA_CLASS, P.CKO_SECRET_KEY),
+    (P.CKA_KEY_TYPE, P.CKK_GENERIC_SECRET), (P.CKA_TOKEN, True), (P.CKA_LABEL, "$1"),
+    (P.CKA_SENSITIVE, True), (P.CKA_EXTRACTABLE, True)], P.Mechanism(P.CKM_AES_KEY_WRAP, None))
+print(s.getAttributeValue(k, [P.CKA_VALUE_LEN])[0])
+EOF
+}
+check "the reference client unwraps a 64-byte key into the token: CKA_VALUE_LEN 0 there" \
+	test "$(ceremony ceremony-xts 64)" = 0
+check "... adopted as aes-256-xts all the same (its length found by a wrap)" \
+	quiet ctl import cer1 --type aes-256-xts --from 'pkcs11:object=ceremony-xts'
+check "... renamed to ours" test "$(softhsm_count_label hk hsmkey:cer1:v1)" = 1
+check "the reference client unwraps a 32-byte key the same way: CKA_VALUE_LEN 0 too" \
+	test "$(ceremony ceremony-short 32)" = 0
+check "... not taken for an aes-256-xts key: refused" \
+	expect_fail "is not of type aes-256-xts" ctl import cer2 --type aes-256-xts --from 'pkcs11:object=ceremony-short'
+
 # rotate, list, show
 check "rotate" quiet ctl rotate k1
 check "... version 2 is current" test "$(ctl --json show k1 | jget '["version"]')" = 2
