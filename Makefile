@@ -316,8 +316,10 @@ module-new:
 		HSMKEY_VERSION=$(HSMKEY_VERSION) modules
 
 # The token helper against SoftHSM2 (tests/lib/softhsm.sh); the test binary
-# is also its own helper process (/proc/self/exe --pkcs11-helper).
-$(B)/tests/host/test_hsm: tests/host/test_hsm.c $(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/libhsmkey.a
+# is also its own helper process (/proc/self/exe --pkcs11-helper).  One
+# translation unit: test_hsm.c includes tests/host/hsm/*.
+$(B)/tests/host/test_hsm: tests/host/test_hsm.c $(wildcard tests/host/hsm/*) \
+		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ldl -lpthread \
 		$(shell pkg-config --libs p11-kit-1)

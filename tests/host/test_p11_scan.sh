@@ -21,8 +21,7 @@ done
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" hk "$work/pin"
 daemon_conf=$work/p11.conf
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
 # windows NAME: the 16-byte windows of NAME's key file a scan of the running

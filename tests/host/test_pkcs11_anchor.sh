@@ -17,8 +17,7 @@ crashd=$top/build/tests/hsmkeyd-crash
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\npkcs11_timeout = 2\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" hk "$work/pin" "pkcs11_timeout = 2"
 daemon_conf=$work/p11.conf
 
 stray() {

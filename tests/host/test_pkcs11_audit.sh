@@ -23,8 +23,7 @@ fresh() {
 	daemon_stop
 	rm -rf "$work/state"
 	softhsm_token "$1"
-	printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=%s\npin_file = %s\n' \
-		"$SOFTHSM_MODULE" "$1" "$work/pin" > "$work/p11.conf"
+	softhsm_conf "$work/p11.conf" "$1" "$work/pin"
 	daemon_conf=$work/p11.conf
 	daemon_start
 }

@@ -13,8 +13,7 @@ crashd=$top/build/tests/hsmkeyd-crash
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\ndeletion_wait = 2s\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s"
 daemon_conf=$work/p11.conf
 
 # crash_run POINT CTL-ARGS...: a crash daemon that must die at POINT

@@ -12,8 +12,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 softhsm_setup "$work/hsm"
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=later\npin_file = %s\npkcs11_timeout = 5s\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" later "$work/pin" "pkcs11_timeout = 5s"
 daemon_conf=$work/p11.conf
 jstatus() { ctl --json status 2>/dev/null; }
 

@@ -13,6 +13,7 @@
 #                                PyKCS11 as an HSM's own tools would
 #   softhsm_py LABEL [PIN] < SCRIPT   run SCRIPT with `s` a logged-in session
 #                                on token LABEL and `P` the PyKCS11 module
+#   softhsm_conf FILE TOKEN PIN_FILE [LINE...]   an hsmkeyd.conf for backend = pkcs11
 # Call /usr/bin/python3: the python3 on PATH may be a shim without PyKCS11.
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 SOFTHSM_PIN=1234
@@ -74,4 +75,13 @@ s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, $kt),
 	(P.CKA_VALUE, bytes.fromhex("$4")),
 	(P.CKA_EXTRACTABLE, bool(${5:-1})), (P.CKA_SENSITIVE, bool(${6:-1}))])
 EOF2
+}
+
+# softhsm_conf FILE TOKEN PIN_FILE [LINE...]: an hsmkeyd.conf for backend =
+# pkcs11 on this SoftHSM's token TOKEN, and any further lines.
+softhsm_conf() {
+	local file=$1 token=$2 pin=$3
+	shift 3
+	printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
+		"pkcs11_token = pkcs11:token=$token" "pin_file = $pin" "$@" > "$file"
 }

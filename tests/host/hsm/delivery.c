@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * End-to-end delivery: the design's §2.4 known answer, known material
+ * through the token and out by the kernel's KDF, adoption and its refusals.
+ */
+
+/* The §2.4 vector: the HSM's delivery key planted before hsm_open. */
+static void test_kat(void)
+{
+	static const char dh[] = "76dbc0ad754ade3bb2ee4324e67253aa6d360aed3e3eea36c2af5b4d3a794c04";
+	static const char qk[] = "041a7feb5200bd3c317db670c186a6c7c43bc55f6c6f583cf5b66382773324a15f"
+				 "6aca436ff77eff023708cc405e7afd6a6a026e4187683877faa944432def09df";
+	static const char qh[] = "04071886295f2ea29858d2060cf3a73d8a3565cfffc493f6adbc08b86b8000b32d"
+				 "34ff30360c79a120c34518073985e5ed5cebd0707393d5c70fb0e3dd5361a4f1";
+	static const char blob[] = "3431ea4b6e57c0cf86bd4e9060bc8326663fbb2800c89e7d26fe039d7049354d"
+				   "8e2504d7ec4750d38cb9874a7905023916726f9b1ca93e2328596dcc42b2ae36"
+				   "40ec502d555fb940";
+	uint8_t kpt[65], hpt[65], want_h[65], want[72], mat[64];
+	struct hsm_wrap_req q = { .version = 3, .type = HSMKEY_TYPE_AES_256_XTS };
+	struct hsm_wrapped w;
+	struct hsm *h;
+	int i, r;
+
+	sh("softhsm_token kat && softhsm_py kat <<< 'p256 = bytes.fromhex(\"06082a8648ce3d030107\")\n"
+	   "s.createObject([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
+	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_SENSITIVE, True), "
+	   "(P.CKA_EXTRACTABLE, False), (P.CKA_DERIVE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
+	   "(P.CKA_EC_PARAMS, p256), (P.CKA_VALUE, bytes.fromhex(\"%s\"))])\n"
+	   "s.createObject([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
+	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
+	   "(P.CKA_EC_PARAMS, p256), (P.CKA_EC_POINT, bytes.fromhex(\"0441%s\"))])'", dh, qh);
+	unhex(qk, kpt, 65);
+	unhex(qh, want_h, 65);
+	unhex(blob, want, 72);
+	unhex("000102030405060708090a0b0c0d0e0f", q.id, 16);
+	for (i = 0; i < 64; i++)
+		mat[i] = 0x40 + i;
+	h = open_token("kat", pin_path, 0, false);
+	ok(h != NULL, "open the KAT token (its delivery key planted by PyKCS11)");
+	if (!h)
+		return;
+	r = h ? hsm_key_import(h, q.id, 3, HSMKEY_TYPE_AES_256_XTS, "kat", mat) : -1;
+	ok(!r, "import the vector's material 40..7f as version 3: %d", r);
+	r = h ? hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w) : -1;
+	ok(!r && !memcmp(hpt, want_h, 65), "hpoint is the vector's Qh");
+	ok(!r && w.len == 72 && !memcmp(w.blob, want, 72),
+	   "hsm_wrap_for_kernel gives the §2.4 blob byte for byte");
+	q.version = 4;
+	ok(h && hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w) == -ENOENT,
+	   "a version the token lacks: -ENOENT");
+	hsm_close(h);
+}
+
+/* Known material through the token and back out by the kernel's KDF. */
+static void test_roundtrip(struct hsm *h)
+{
+	static const int types[] = { HSMKEY_TYPE_AES_128_CBC, HSMKEY_TYPE_AES_256_GCM,
+				     HSMKEY_TYPE_AES_256_XTS };
+	struct hsm_wrap_req q[3];
+	struct hsm_wrapped w[3];
+	struct kernel_key kk;
+	uint8_t mat[3][64], out[72], hpt[65];
+	int i, r;
+
+	kernel_key_new(&kk);
+	for (i = 0; i < 3; i++) {
+		id_of(q[i].id, 100 + i);
+		q[i].version = 1;
+		q[i].type = types[i];
+		memset(mat[i], 0x11 * (i + 1), 64);
+		mat[i][0] = i;
+		r = hsm_key_import(h, q[i].id, 1, types[i], "rt", mat[i]);
+		if (r)
+			break;
+	}
+	ok(!r, "import keys of 16, 32 and 64 bytes");
+	r = hsm_wrap_for_kernel(h, kk.point, q, 3, hpt, w);
+	ok(!r, "wrap the three in one batch: %d", r);
+	for (i = 0; i < 3 && !r; i++) {
+		unsigned int len = key_type_len(types[i]);
+
+		ok(w[i].len == len + 8 && !kernel_unwrap(&kk, hpt, q[i].id, 1, types[i], &w[i], out) &&
+		   !memcmp(out, mat[i], len), "OpenSSL as the kernel unwraps %u bytes: the material",
+		   len);
+		ok(kernel_unwrap(&kk, hpt, q[i].id, 2, types[i], &w[i], out),
+		   "under the KEK for another version (%u bytes) it does not unwrap", len);
+	}
+	q[0].type = HSMKEY_TYPE_AES_256_CBC;
+	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w) == -EMEDIUMTYPE,
+	   "a 16-byte key asked for as AES-256: -EMEDIUMTYPE");
+	kk.point[0] = 0x05;
+	q[0].type = HSMKEY_TYPE_AES_128_CBC;
+	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w) == -EINVAL, "a point with 0x05: -EINVAL");
+	EVP_PKEY_free(kk.k);
+}
+
+/* What adoption must refuse: the keys test_adopt puts in the token, by label. */
+static const struct adopt_refusal {
+	const char *label;
+	int type, err;
+	const char *said;	/* in hsm_error(), if not NULL */
+	const char *name;
+} refusals[] = {
+	{ "short", HSMKEY_TYPE_AES_256_XTS, -EMEDIUMTYPE, NULL,
+	  "a 16-byte AES key as XTS-256: -EMEDIUMTYPE" },
+	{ "short", HSMKEY_TYPE_AES_256_CBC, -EMEDIUMTYPE, NULL,
+	  "a 16-byte AES key as AES-256: -EMEDIUMTYPE" },
+	{ "locked", HSMKEY_TYPE_AES_256_XTS, -EMEDIUMTYPE, "not extractable",
+	  "a key that is not extractable: -EMEDIUMTYPE, said so" },
+	{ "nothing", HSMKEY_TYPE_AES_256_XTS, -ENOENT, NULL, "no such label: -ENOENT" },
+};
+
+static void test_adopt(struct hsm *h)
+{
+	static const char value[] = "00112233445566778899aabbccddeeff0123456789abcdeffedcba9876543210"
+				    "f0e1d2c3b4a5968778695a4b3c2d1e0f0f1e2d3c4b5a69788796a5b4c3d2e1f0";
+	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_256_XTS };
+	struct hsm_wrapped w;
+	struct kernel_key kk;
+	uint8_t want[64], out[72], hpt[65];
+	bool readable = false;
+	int r;
+
+	unhex(value, want, 64);
+	id_of(q.id, 200);
+	sh("softhsm_secret t1 ceremony generic %s 1 0", value);
+	sh("softhsm_secret t1 short aes 00112233445566778899aabbccddeeff 1 1");
+	sh("softhsm_secret t1 locked generic %s 0 1", value);
+	r = hsm_key_adopt(h, "ceremony", q.id, 1, HSMKEY_TYPE_AES_256_XTS, "adopted", &readable);
+	ok(!r && readable, "adopt a readable 64-byte key made by PyKCS11: %d, was readable", r);
+	ok(sh("softhsm_count_label t1 hsmkey:adopted:v1") == 1 &&
+	   sh("softhsm_count_label t1 ceremony") == 0, "it is renamed hsmkey:adopted:v1");
+	ok(sh("softhsm_py t1 <<< 'o = s.findObjects([(P.CKA_LABEL, \"hsmkey:adopted:v1\")])[0]\n"
+	      "print(int(s.getAttributeValue(o, [P.CKA_SENSITIVE])[0] == True))'") == 1,
+	   "and now sensitive");
+	kernel_key_new(&kk);
+	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w);
+	ok(!r && !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, want, 64),
+	   "its delivery blob unwraps to the value PyKCS11 gave it");
+	EVP_PKEY_free(kk.k);
+	id_of(q.id, 201);
+	for (size_t i = 0; i < ARRAY_SIZE(refusals); i++) {
+		const struct adopt_refusal *c = &refusals[i];
+
+		r = hsm_key_adopt(h, c->label, q.id, 1, c->type, "x", &readable);
+		ok(r == c->err && (!c->said || strstr(hsm_error(), c->said)), "%s", c->name);
+	}
+	ok(!hsm_key_adopt(h, "short", q.id, 1, HSMKEY_TYPE_AES_128_CBC, "small", &readable) &&
+	   !readable, "a sensitive AES-128 key as AES-128: adopted, was not readable");
+}
