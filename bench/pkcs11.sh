@@ -1,16 +1,16 @@
-# The PKCS#11 provisioning benchmark's parts, sourced by bench/bench.sh
-# (and by whatever measures hsmkeyd's own rate beside it).
+# The PKCS#11 provisioning benchmark's parts, sourced by bench/run.sh (the
+# guest's workload pkcs11, which measures hsmkeyd's own rate beside them)
+# and tests/host/test_pkcs11_rate.sh.
 #
 # Issue 12's goal: hsmkeyd provisions keys from an HSM at >= 0.90 of the
 # rate the token itself achieves for the same calls (bench/pkcs11_rate.c),
-# measured in the same run.  pkcs11_baseline measures the token's rate on a
-# fresh SoftHSM token; pkcs11_ratio takes the daemon's rate and prints the
+# measured in the same run.  pkcs11_token makes a fresh SoftHSM token,
+# pkcs11_run measures the token's rate on it; pkcs11_ratio takes the daemon's rate and prints the
 # comparison as a row of bench/stats.py's table.  Both numbers must come
 # from the same machine: a rate measured in a TCG guest against one measured
 # on the host is no ratio, so measure the baseline beside the daemon.
 #
-# Environment: BENCH_PKCS11_KEYS (2000 keys a run), BENCH_PKCS11_RUNS (10
-# runs), BENCH_PKCS11_BATCH (256 keys per ECDH, as hsmkeyd batches),
+# Environment: BENCH_PKCS11_KEYS (2000 keys a run), BENCH_PKCS11_BATCH (256 keys per ECDH, as hsmkeyd batches),
 # BENCH_PKCS11_MODULE (SoftHSM's module).
 
 pkcs11_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,15 +21,24 @@ pkcs11_rates=	# every run's output since pkcs11_token: "rep N RATE" lines
 # pkcs11_token DIR: a fresh SoftHSM token under DIR/pkcs11-token, private
 # configuration, for the runs that follow.
 pkcs11_token() {
+	rm -rf "$1/pkcs11-token"
+	mkdir -p "$1/pkcs11-token" || return 1
+	# In a subshell: softhsm_setup exports SOFTHSM2_CONF, the caller's stays.
+	(softhsm_setup "$1/pkcs11-token" && softhsm_token bench &&
+		softhsm_pin_file "$1/pkcs11-token/pin") ||
+		{ echo "pkcs11: no SoftHSM token" >&2; return 1; }
+	pkcs11_use "$1"
+}
+
+# pkcs11_use DIR: the token pkcs11_token made under DIR, perhaps moved there
+# since (its configuration written again), for the runs that follow.
+pkcs11_use() {
 	pkcs11_dir=$1/pkcs11-token
 	pkcs11_rates=$1/pkcs11-softhsm.txt
-	rm -rf "$pkcs11_dir"
-	mkdir -p "$pkcs11_dir" || return 1
+	[[ -r $pkcs11_dir/pin && -d $pkcs11_dir/tokens ]] ||
+		{ echo "pkcs11: no token in $pkcs11_dir" >&2; return 1; }
 	: > "$pkcs11_rates"
-	# In a subshell: softhsm_setup exports SOFTHSM2_CONF, the caller's stays.
-	(softhsm_setup "$pkcs11_dir" && softhsm_token bench &&
-		softhsm_pin_file "$pkcs11_dir/pin") ||
-		{ echo "pkcs11: no SoftHSM token" >&2; return 1; }
+	(softhsm_setup "$pkcs11_dir")
 }
 
 # pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on the token; prints
@@ -46,21 +55,6 @@ pkcs11_run() {
 	}
 	grep '^rep ' "$out" >> "$pkcs11_rates"
 	sed -n 's/^median //p' "$out"
-}
-
-# pkcs11_baseline DIR: SoftHSM's own rate on a fresh token made in DIR;
-# prints one line for the report.
-pkcs11_baseline() {
-	local runs=${BENCH_PKCS11_RUNS:-10}
-	pkcs11_token "$1" && pkcs11_run "$runs" > /dev/null || return 1
-	python3 - "$pkcs11_rates" "${BENCH_PKCS11_KEYS:-2000}" "${BENCH_PKCS11_BATCH:-256}" <<'PY'
-import statistics, sys
-rates = [float(l.split()[2]) for l in open(sys.argv[1])]
-print(f"pkcs11: SoftHSM's own delivery rate {statistics.median(rates):.0f} keys/s (median of "
-      f"{len(rates)} runs of {sys.argv[2]} keys, min {min(rates):.0f}, max {max(rates):.0f}; one "
-      f"ECDH per {sys.argv[3]} keys, per key an ECB-derived KEK, AES-KW of a 64-byte key, the "
-      f"KEK destroyed; the known answer and every blob checked by OpenSSL)")
-PY
 }
 
 # pkcs11_ratio DAEMON_RATE: hsmkeyd's provisioning rate from the HSM (keys/s)
@@ -85,7 +79,7 @@ if len(rates) < 5:
     verdict = f"inconclusive: {len(rates)} baseline runs, 5 needed"
 elif spread >= 0.10:
     verdict = (f"inconclusive: baseline noise {spread:.3f} >= margin 0.10; "
-               "run more (BENCH_PKCS11_RUNS) on a quieter machine")
+               "run more pairs (BENCH_PAIRS) on a quieter machine")
 else:
     verdict = f"{'meets' if ratio >= 0.90 else 'MISSES'} goal >= 0.90"
 print(f"{'pkcs11-provision':24} {daemon:10.1f} {base:10.1f} {ratio:7.3f} {'-':>7} "

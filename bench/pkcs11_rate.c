@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * pkcs11_rate MODULE TOKEN PIN_FILE [KEYS [REPS [BATCH]]]: SoftHSM's own
- * rate for the calls of end-to-end delivery, made directly.
+ * pkcs11_rate MODULE TOKEN PIN_FILE [KEYS [REPS [BATCH [token]]]]: SoftHSM's
+ * own rate for the calls of end-to-end delivery, made directly.
  *
  * Issue 12's goal for hsmkeyd's provisioning rate from an HSM is a ratio,
  * >= 0.90 of what the token itself does for the same work, measured in the
@@ -12,6 +12,12 @@
  * of the KEK (issue 12 design, sections 2 and 11.1).  KEYS keys (default
  * 2000) per repetition, REPS repetitions (5), the median reported.
  *
+ * With "token" the keys are what hsmkeyd wraps: token objects, KEYS of
+ * them (one per key delivered, made on the first run and found by label
+ * on later ones, untimed), and the EC key a token object too.  SoftHSM
+ * re-reads a token object's file whenever it is used, so wrapping session
+ * objects measures cheaper work than any daemon of token keys can do.
+ *
  * So that it cannot measure wrong work, the kernel's side is played by
  * OpenSSL with the design's known-answer vector (section 2.4): the keys are
  * the vector's, one delivery must give its blob byte for byte, and every
@@ -21,6 +27,7 @@
  * Prints "rep N RATE" per repetition and "median RATE" (keys/s) last; exit
  * 1 if any check fails, 2 on a usage or setup error.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +57,8 @@ static const char VEC_BLOB[] = "3431ea4b6e57c0cf86bd4e9060bc8326663fbb2800c89e7d
 			       "8e2504d7ec4750d38cb9874a7905023916726f9b1ca93e2328596dcc42b2ae36"
 			       "40ec502d555fb940";
 #define VEC_VERSION	3
+#define DATA_LABEL	"pkcs11_rate data"
+#define EC_LABEL	"pkcs11_rate ec"
 
 /* The two sides' fixed inputs. */
 struct setup {
@@ -169,27 +178,77 @@ static int openssl_check(const struct setup *st, uint32_t version, const uint8_t
 
 /* --- the HSM's side --- */
 
-/* The vector's HSM key (derive only) and data key (sensitive, extractable), in the session. */
-static void hsm_keys(CK_SESSION_HANDLE s, struct setup *st, CK_OBJECT_HANDLE *priv,
-		     CK_OBJECT_HANDLE *data)
+/* The vector's HSM key (derive only), in the session or (@token) the token. */
+static CK_OBJECT_HANDLE ec_key(CK_SESSION_HANDLE s, struct setup *st, CK_BBOOL *token)
 {
 	static CK_BYTE p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
-	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY, sc = CKO_SECRET_KEY;
-	CK_KEY_TYPE ec = CKK_EC, gs = CKK_GENERIC_SECRET;
-	CK_ATTRIBUTE pt[] = {
+	CK_OBJECT_CLASS pc = CKO_PRIVATE_KEY;
+	CK_KEY_TYPE ec = CKK_EC;
+	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &pc, sizeof(pc) }, { CKA_KEY_TYPE, &ec, sizeof(ec) },
 		{ CKA_EC_PARAMS, p256, sizeof(p256) }, { CKA_VALUE, st->dh, 32 },
-		{ CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 },
+		{ CKA_TOKEN, token, 1 }, { CKA_PRIVATE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 },
 		{ CKA_EXTRACTABLE, &no, 1 }, { CKA_DERIVE, &yes, 1 },
+		{ CKA_LABEL, (char *)EC_LABEL, sizeof(EC_LABEL) - 1 },
 	};
-	CK_ATTRIBUTE dt[] = {
-		{ CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gs, sizeof(gs) },
-		{ CKA_VALUE, st->material, MATERIAL_LEN }, { CKA_TOKEN, &no, 1 },
-		{ CKA_PRIVATE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
-	};
+	CK_OBJECT_HANDLE h;
 
-	ck("C_CreateObject (EC key)", p11->C_CreateObject(s, pt, 9, priv));
-	ck("C_CreateObject (data key)", p11->C_CreateObject(s, dt, 7, data));
+	ck("C_CreateObject (EC key)", p11->C_CreateObject(s, t, 10, &h));
+	return h;
+}
+
+/* The vector's data key (sensitive, extractable). */
+static CK_OBJECT_HANDLE data_key(CK_SESSION_HANDLE s, struct setup *st, CK_BBOOL *token)
+{
+	CK_OBJECT_CLASS sc = CKO_SECRET_KEY;
+	CK_KEY_TYPE gs = CKK_GENERIC_SECRET;
+	CK_ATTRIBUTE t[] = {
+		{ CKA_CLASS, &sc, sizeof(sc) }, { CKA_KEY_TYPE, &gs, sizeof(gs) },
+		{ CKA_VALUE, st->material, MATERIAL_LEN }, { CKA_TOKEN, token, 1 },
+		{ CKA_PRIVATE, &yes, 1 }, { CKA_SENSITIVE, &yes, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+		{ CKA_LABEL, (char *)DATA_LABEL, sizeof(DATA_LABEL) - 1 },
+	};
+	CK_OBJECT_HANDLE h;
+
+	ck("C_CreateObject (data key)", p11->C_CreateObject(s, t, 8, &h));
+	return h;
+}
+
+/* Up to @max objects labelled @label, of an earlier run. */
+static CK_ULONG find_labelled(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *h,
+			      CK_ULONG max)
+{
+	CK_ATTRIBUTE t[] = { { CKA_LABEL, (char *)label, strlen(label) } };
+	CK_ULONG n = 0;
+
+	ck("C_FindObjectsInit", p11->C_FindObjectsInit(s, t, 1));
+	ck("C_FindObjects", p11->C_FindObjects(s, h, max, &n));
+	ck("C_FindObjectsFinal", p11->C_FindObjectsFinal(s));
+	return n;
+}
+
+/*
+ * The token's keys: @n data keys (all with the vector's material) and the
+ * EC key, those an earlier run left found, the others made.
+ */
+static void token_keys(CK_SESSION_HANDLE s, struct setup *st, CK_OBJECT_HANDLE *priv,
+		       CK_OBJECT_HANDLE *data, unsigned int n)
+{
+	CK_OBJECT_HANDLE ec[2];
+	CK_ULONG have = find_labelled(s, DATA_LABEL, data, n);
+
+	for (; have < n; have++)
+		data[have] = data_key(s, st, &yes);
+	switch (find_labelled(s, EC_LABEL, ec, 2)) {
+	case 0:
+		ec[0] = ec_key(s, st, &yes);
+		break;
+	case 1:
+		break;
+	default:
+		die("more than one " EC_LABEL " in the token", 0, 2);
+	}
+	*priv = ec[0];
 }
 
 /* Z from ECDH with the kernel's point: a non-extractable AES-256 derivation base. */
@@ -243,9 +302,9 @@ static void hsm_deliver(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE z, CK_OBJECT_HANDL
 }
 
 /* One repetition, timed: @n keys, versions @first.., a new Z every @batch keys. */
-static double repetition(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE data,
-			 struct setup *st, unsigned int n, unsigned int batch, uint32_t first,
-			 uint8_t *blobs)
+static double repetition(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+			 const CK_OBJECT_HANDLE *data, unsigned int ndata, struct setup *st,
+			 unsigned int n, unsigned int batch, uint32_t first, uint8_t *blobs)
 {
 	CK_OBJECT_HANDLE z = CK_INVALID_HANDLE;
 	double t0 = now();
@@ -256,7 +315,7 @@ static double repetition(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_OBJECT_H
 				ck("C_DestroyObject (Z)", p11->C_DestroyObject(s, z));
 			z = hsm_ecdh(s, priv, st);
 		}
-		hsm_deliver(s, z, data, st, first + i, blobs + (size_t)i * BLOB_LEN);
+		hsm_deliver(s, z, data[i % ndata], st, first + i, blobs + (size_t)i * BLOB_LEN);
 	}
 	ck("C_DestroyObject (Z)", p11->C_DestroyObject(s, z));
 	return n / (now() - t0);
@@ -295,28 +354,37 @@ int main(int argc, char **argv)
 	unsigned int keys = argc > 4 ? strtoul(argv[4], NULL, 10) : 2000;
 	unsigned int reps = argc > 5 ? strtoul(argv[5], NULL, 10) : 5;
 	unsigned int batch = argc > 6 ? strtoul(argv[6], NULL, 10) : keys, bad = 0;
-	CK_OBJECT_HANDLE priv, data, z;
+	bool token = argc > 7 && !strcmp(argv[7], "token");
+	unsigned int ndata = token ? keys : 1;
+	CK_OBJECT_HANDLE priv, *data, z;
 	uint8_t vec[BLOB_LEN], *blobs;
 	struct setup st;
 	CK_SESSION_HANDLE s;
 	double rate[64];
 	int err;
 
-	if (argc < 4 || argc > 7 || !keys || !reps || reps > 64 || !batch) {
-		fprintf(stderr, "usage: pkcs11_rate MODULE TOKEN PIN_FILE [KEYS [REPS [BATCH]]]\n");
+	if (argc < 4 || argc > 8 || !keys || !reps || reps > 64 || !batch ||
+	    (argc > 7 && !token)) {
+		fprintf(stderr, "usage: pkcs11_rate MODULE TOKEN PIN_FILE [KEYS [REPS [BATCH [token]]]]\n");
 		return 2;
 	}
 	blobs = calloc(keys, BLOB_LEN);
-	if (!blobs)
+	data = calloc(ndata, sizeof(*data));
+	if (!blobs || !data)
 		die("out of memory", 0, 2);
 	setup_vector(&st);
 	err = p11_open(argv[1], argv[2], argv[3], &p11, &s);
 	if (err)
 		return err == -EIO ? 1 : 2;
-	hsm_keys(s, &st, &priv, &data);
+	if (token) {
+		token_keys(s, &st, &priv, data, ndata);
+	} else {
+		priv = ec_key(s, &st, &no);
+		data[0] = data_key(s, &st, &no);
+	}
 	/* The known answer first: SoftHSM's blob for the vector, byte for byte. */
 	z = hsm_ecdh(s, priv, &st);
-	hsm_deliver(s, z, data, &st, VEC_VERSION, blobs);
+	hsm_deliver(s, z, data[0], &st, VEC_VERSION, blobs);
 	ck("C_DestroyObject (Z)", p11->C_DestroyObject(s, z));
 	unhex(VEC_BLOB, vec, BLOB_LEN);
 	if (memcmp(blobs, vec, BLOB_LEN))
@@ -325,7 +393,7 @@ int main(int argc, char **argv)
 	for (unsigned int r = 0; r < reps; r++) {
 		uint32_t first = 1000 + r * keys;
 
-		rate[r] = repetition(s, priv, data, &st, keys, batch, first, blobs);
+		rate[r] = repetition(s, priv, data, ndata, &st, keys, batch, first, blobs);
 		for (unsigned int i = 0; i < keys; i++)
 			bad += !!openssl_check(&st, first + i, blobs + (size_t)i * BLOB_LEN);
 		/* The check tells versions apart: a blob is bound to its own. */
@@ -341,5 +409,6 @@ int main(int argc, char **argv)
 	p11->C_Logout(s);
 	p11->C_Finalize(NULL);
 	free(blobs);
+	free(data);
 	return bad ? 1 : 0;
 }

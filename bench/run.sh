@@ -191,6 +191,43 @@ if wanted revoke; then
 	done
 	kill "$dpid"; wait "$dpid"
 fi
+# hsmkeyd in DIR (DIR/state, DIR/sock, DIR/log; more arguments follow
+# --socket): start_daemon prints the seconds until it says READY
+# (sd_notify), every key provisioned by then; parts DIR NAME FILE appends that
+# start's two parts, from the daemon's "ready" line, to FILE.
+start_daemon() {
+	python3 - "$top/build/hsmkeyd" "$@" <<'PY'
+import os, socket, subprocess, sys, time
+d = sys.argv[2]
+n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+path = d + "/notify"
+if os.path.exists(path):
+    os.unlink(path)
+n.bind(path)
+env = dict(os.environ, NOTIFY_SOCKET=path)
+t0 = time.monotonic()
+# Not our stdout: the caller's $(...) reads it to its end.
+p = subprocess.Popen([sys.argv[1], "--state-dir", d + "/state", "--socket", d + "/sock"] +
+                     sys.argv[3:], env=env, stdin=subprocess.DEVNULL,
+                     stdout=subprocess.DEVNULL, stderr=open(d + "/log", "a"))
+n.settimeout(600)
+while b"READY=1" not in n.recv(4096):
+    pass
+open(d + "/pid", "w").write(str(p.pid))
+print(f"{time.monotonic() - t0:.2f}")
+PY
+}
+parts() {	# DIR NAME FILE
+	local o c
+	read -r o c < <(sed -n 's/.*(keystore opened in \([0-9.]*\) s, kernel converged in \([0-9.]*\) s)$/\1 \2/p' \
+		"$1/log" | tail -n 1)
+	printf '%s_open %s\n%s_conv %s\n' "$2" "${o:-?}" "$2" "${c:-?}" >> "$3"
+}
+stop_daemon() {	# DIR
+	kill "$(cat "$1/pid")"
+	while kill -0 "$(cat "$1/pid")" 2>/dev/null; do sleep 0.1; done
+}
+
 # The keystore at scale.  The state directory is on ext4 over a RAM disk
 # of its own (the guest has no other disk): fsync is cheap there, so the
 # create rate is the daemon's and the module's cost, not a disk's.
@@ -204,37 +241,6 @@ if wanted scale; then
 	mkfs.ext4 -q -N 262144 /dev/ram0 && mkdir -p /run/scale && mount /dev/ram0 /run/scale ||
 		die "scale: state file system"
 	sock=/run/scale/sock
-	# Start hsmkeyd; the seconds until it says READY (sd_notify), all keys
-	# provisioned by then.
-	start_daemon() {
-		python3 - "$top/build/hsmkeyd" "$sock" <<'PY'
-import os, socket, subprocess, sys, time
-n = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-path = "/run/scale/notify"
-if os.path.exists(path):
-    os.unlink(path)
-n.bind(path)
-env = dict(os.environ, NOTIFY_SOCKET=path)
-t0 = time.monotonic()
-# Not our stdout: the caller's $(...) reads it to its end.
-p = subprocess.Popen([sys.argv[1], "--state-dir", "/run/scale/state", "--socket", sys.argv[2]],
-                     env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                     stderr=open("/run/scale/log", "a"))
-n.settimeout(600)
-while b"READY=1" not in n.recv(4096):
-    pass
-open("/run/scale/pid", "w").write(str(p.pid))
-print(f"{time.monotonic() - t0:.2f}")
-PY
-	}
-	# NAME: the last start's two parts, from the daemon's "ready" line.
-	parts() {
-		local o c
-		read -r o c < <(sed -n 's/.*(keystore opened in \([0-9.]*\) s, kernel converged in \([0-9.]*\) s)$/\1 \2/p' \
-			/run/scale/log | tail -n 1)
-		printf '%s_open %s\n%s_conv %s\n' "$1" "${o:-?}" "$1" "${c:-?}" >> "$scale"
-	}
-	stop_daemon() { kill "$(cat /run/scale/pid)"; while kill -0 "$(cat /run/scale/pid)" 2>/dev/null; do sleep 0.1; done; }
 	ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 	# Keys made on the host before the boot (bench/scale_prepare.sh), if
 	# any: the guest makes the rest, and its create rate is theirs.
@@ -244,7 +250,7 @@ PY
 		tar -C /run/scale -xf /results/scale-state.tar || die "scale: unpacking the keystore"
 	fi
 	echo "made $made" >> "$scale"
-	t=$(start_daemon) || die "scale: first start"
+	t=$(start_daemon /run/scale) || die "scale: first start"
 	echo "first $t" >> "$scale"
 	rate=$("$top/build/bench/scale_client" "$sock" create $((skeys - made)) k) ||
 		die "scale: create"
@@ -261,21 +267,68 @@ PY
 	[[ $n == "$skeys" ]] || die "scale: --json list has $n keys"
 	secs status ctl status
 	echo "rss $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
-	stop_daemon
+	stop_daemon /run/scale
 	# The module keeps every key: a start-up is then a reconciliation.
-	t=$(start_daemon) || die "scale: reconciling start"
+	t=$(start_daemon /run/scale) || die "scale: reconciling start"
 	echo "reconcile $t" >> "$scale"
-	parts reconcile
-	stop_daemon
+	parts /run/scale reconcile "$scale"
+	stop_daemon /run/scale
 	rmmod hsmkey && insmod "$ko" || die "scale: reloading the module"
-	t=$(start_daemon) || die "scale: cold start"
+	t=$(start_daemon /run/scale) || die "scale: cold start"
 	echo "startup $t" >> "$scale"
-	parts startup
+	parts /run/scale startup "$scale"
 	held=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["keys"])')
 	[[ $held == "$skeys" ]] || die "scale: the kernel holds $held keys after start-up"
 	echo "rss_start $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
-	stop_daemon
+	stop_daemon /run/scale
 	umount /run/scale
+fi
+# Provisioning from an HSM (pkcs11): BENCH_PKCS11_KEYS (2,000) aes-256-xts
+# keys in a SoftHSM token, all but BENCH_PKCS11_CREATE (20) made through a
+# host hsmkeyd before the boot (bench/scale_prepare.sh --pkcs11), those
+# through hsmkeyd's socket here (the create rate); then per round the
+# module reloaded (an empty table), hsmkeyd started cold (its start-up
+# delivers every key wrapped end to end: ECDH with the module's ephemeral
+# key, per key a derived KEK and AES-KW in the token, the module's unwrap)
+# and, interleaved with it, one run of bench/pkcs11_rate: the same token
+# calls made directly by a small C program (bench/pkcs11.sh).  The daemon's
+# rate is keys over its "kernel converged" time.
+p11=/results/pkcs11.txt
+: > "$p11"
+if wanted pkcs11; then
+	. "$top/bench/pkcs11.sh"
+	pk=/run/p11bench pkeys=${BENCH_PKCS11_KEYS:-2000}
+	rm -rf "$pk" && mkdir -p "$pk" || die "pkcs11: $pk"
+	tar -C "$pk" -xf /results/pkcs11-state.tar && pkcs11_use "$pk" ||
+		die "pkcs11: unpacking the token made on the host"
+	read -r made _ < /results/pkcs11-prepare.txt || die "pkcs11: no count of host keys"
+	export SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf
+	softhsm_conf "$pk/hsmkeyd.conf" bench "$pkcs11_dir/pin"
+	rmmod hsmkey && insmod "$ko" || die "pkcs11: reloading the module"
+	start_daemon "$pk" --config "$pk/hsmkeyd.conf" > /dev/null || die "pkcs11: first start"
+	rate=$("$top/build/bench/scale_client" "$pk/sock" create $((pkeys - made)) g) ||
+		die "pkcs11: create"
+	echo "create $rate $((pkeys - made)) $made" >> "$p11"
+	stop_daemon "$pk"
+	for p in $(seq "$pairs"); do
+		rmmod hsmkey && insmod "$ko" || die "pkcs11: reloading the module"
+		start_daemon "$pk" --config "$pk/hsmkeyd.conf" > /dev/null || die "pkcs11: start $p"
+		: > "$pk/run"
+		parts "$pk" run "$pk/run"
+		held=$("$top/build/hsmkeyctl" --socket "$pk/sock" --json status |
+			python3 -c 'import json,sys; print(json.load(sys.stdin)["kernel"]["keys"])')
+		[[ $held == "$pkeys" ]] || die "pkcs11: the kernel holds $held keys after start-up $p"
+		if ((p == 1)); then
+			d=$("$top/build/hsmkeyctl" --socket "$pk/sock" --json show p0 |
+				python3 -c 'import json,sys; print(json.load(sys.stdin).get("delivery"))')
+			[[ $d == hsm-wrapped ]] || die "pkcs11: key p0 came by '$d', not hsm-wrapped"
+		fi
+		stop_daemon "$pk"
+		conv=$(sed -n 's/^run_conv //p' "$pk/run")
+		echo "daemon $p $(python3 -c "print(f'{$pkeys / $conv:.1f}')")" >> "$p11"
+		r=$(pkcs11_run 1) || die "pkcs11: bench/pkcs11_rate"
+		echo "direct $p $r" >> "$p11"
+	done
 fi
 {
 	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
@@ -329,7 +382,32 @@ print("scale ({n} keys, ext4 on a RAM disk): create through the socket {create} 
       "start-up".format(n=sys.argv[2], rss_mib=int(v["rss"]) // 1024,
                         start_mib=int(v["rss_start"]) // 1024, **v))' "$scale" "${BENCH_SCALE_KEYS:-100000}"
 	fi
+	if wanted pkcs11; then
+		python3 - "$p11" "${BENCH_PKCS11_KEYS:-2000}" "${BENCH_PKCS11_BATCH:-256}" <<'PY'
+import statistics, sys
+v = {"daemon": [], "direct": []}
+create = "?"
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f[0] == "create":
+        create = f"{f[1]} keys/s ({f[2]} made in the guest, {f[3]} on the host before the boot)"
+    else:
+        v[f[0]].append(float(f[2]))
+m = statistics.median
+print(f"pkcs11 (SoftHSM2 token, {sys.argv[2]} aes-256-xts keys): hsmkeyd's cold start-up "
+      f"delivers them wrapped end to end at {m(v['daemon']):.0f} keys/s (median of "
+      f"{len(v['daemon'])} start-ups, min {min(v['daemon']):.0f}, max {max(v['daemon']):.0f}; "
+      f"keys over 'kernel converged', the module reloaded before each); the same token calls "
+      f"made directly (bench/pkcs11_rate, one ECDH per {sys.argv[3]} keys, per key a derived "
+      f"KEK and AES-KW) {m(v['direct']):.0f} keys/s (median of {len(v['direct'])} runs "
+      f"interleaved with the start-ups); create through the socket {create}")
+PY
+	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"
+	if wanted pkcs11; then
+		pkcs11_ratio "$(python3 -c 'import statistics, sys
+print(statistics.median(float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("daemon ")))' "$p11")"
+	fi
 } | tee /results/report.txt
 rmmod brd

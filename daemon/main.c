@@ -267,10 +267,6 @@ static void on_client(struct loop *l, const struct pollfd *p)
 }
 
 /*
- * The poll timeout (ms): the first of a due deletion, an idle client, the
- * end of a denials interval, the listener's pause.
- */
-/*
  * The storage came back after an outage under a running daemon, since the
  * last reconciliation began: the requests served meanwhile recovered one
  * by one, but keys created, revoked or destroyed while it was away may not
@@ -294,6 +290,11 @@ static void check_comeback(struct loop *l)
 	control_reconcile_request(d);
 }
 
+/*
+ * The poll timeout (ms): the first of a due deletion, an idle client, the
+ * end of a denials interval, the listener's pause, the
+ * degraded storage's next look and the next look for its comebacks.
+ */
 static int next_timeout(struct loop *l)
 {
 	int wait = control_deletions_due(l->d), idle = clients_expire(&l->clients), t = -1;
@@ -463,7 +464,7 @@ int main(int argc, char **argv)
 	}
 	if (!d.audit)
 		notify("STATUS=degraded: the key storage is unreachable, retrying (hsmkeyctl status says why)");
-	log_info("ready: keystore %s, socket %s (keystore opened in %.2f s, kernel converged in %.2f s)",
+	log_info("ready: keystore %s, socket %s (keystore opened in %.3f s, kernel converged in %.3f s)",
 		 d.state_dir, d.socket_path, (t1 - t0) / 1000.0, (now_ms() - t1) / 1000.0);
 	notify("READY=1");
 

@@ -39,12 +39,6 @@ row() { pkcs11_rates=$1; pkcs11_ratio "$2" > "$work/row" 2> "$work/err"; }
 once=$(pkcs11_run 1)
 check "pkcs11_run: one run, its median printed" grep -qx '[1-9][0-9]*' <<< "$once"
 check "...and its rate appended to the runs" grep -q '^rep 1 [1-9]' "$work/pkcs11-softhsm.txt"
-BENCH_PKCS11_RUNS=3 pkcs11_baseline "$work/b" > "$work/line"
-check "pkcs11_baseline: the report line" \
-	grep -q "^pkcs11: SoftHSM's own delivery rate [0-9]* keys/s (median of 3 runs of 200 keys" \
-	"$work/line"
-check "...3 runs kept for the ratio" test "$(wc -l < "$work/b/pkcs11-softhsm.txt")" = 3
-
 # The ratio row against baselines of known rates.
 printf 'rep 1 10000\nrep 2 10100\nrep 3 9900\nrep 4 10050\nrep 5 9950\n' > "$work/quiet"
 row "$work/quiet" 9500
