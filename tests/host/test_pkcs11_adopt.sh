@@ -51,6 +51,8 @@ check "... the log says so" grep -q "finished the adoption of 'vendor-a' as key 
 check "... one object of it in the token" test "$(objects hsmkey:ka:v1)" = 1
 check "... holding the vendor's value (reference client, OpenSSL)" holds ka "$vendor_a"
 id=$(ctl --json show ka | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+check "... and no key object is left without a record (status counts none)" \
+	test "$(ctl --json status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin).get("backend_reason"))')" = "token hk"
 check "... under the id the record names ($id)" \
 	bash -c "[[ -n '$id' ]] && /usr/bin/python3 '$top/tests/lib/p11ref.py' find --id-prefix '$id' --token hk --pin-file '$work/pin' > /dev/null"
 check "the same import again: the key exists already" \
