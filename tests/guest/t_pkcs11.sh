@@ -351,6 +351,7 @@ unstray
 stop
 daemon_start || bail "hsmkeyd does not start after the unconfirmed changes"
 check "the token right again, each change stands (revoked disabled active)" \
-	test "$(state_of u-rev) $(state_of u-dis) $(state_of u-en)" = "revoked disabled active"
+	test "$(for k in u-rev u-dis u-en; do ctl --json show $k | json 'o["state"]'; done | xargs)" \
+	= "revoked disabled active"
 check "... and the kernel follows (EKEYREVOKED EPERM ok)" test "$(binds)" = "EKEYREVOKED EPERM ok"
 tap_done
