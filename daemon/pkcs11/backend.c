@@ -232,6 +232,28 @@ static int p11_create(struct backend *b, const char *name, int type,
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 
+/* "pkcs11:object=LABEL" (the one attribute taken; %XX escapes decoded). */
+static int p11_label(const char *uri, char *label, size_t size)
+{
+	const char *s = strstr(uri, "object=");
+	size_t n = 0;
+
+	if (strncmp(uri, "pkcs11:", 7) || !s || (s != uri + 7 && s[-1] != ';'))
+		return -EINVAL;
+	for (s += 7; *s && *s != ';' && *s != '?' && n + 1 < size; s++) {
+		unsigned int c;
+
+		if (*s == '%' && sscanf(s + 1, "%2x", &c) == 1) {
+			label[n++] = (char)c;
+			s += 2;
+		} else {
+			label[n++] = *s;
+		}
+	}
+	label[n] = '\0';
+	return n && (!*s || *s == ';' || *s == '?') ? 0 : -EINVAL;
+}
+
 /*
  * Adopting is two steps the token and the disk cannot take at once: the
  * object is relabelled ours (CKA_LABEL hsmkey:NAME:v1, CKA_ID the key's
@@ -483,28 +505,6 @@ static void p11_orphans(struct p11be *p)
 	p->orphans = k;
 	free(v);
 	free(ids);
-}
-
-/* "pkcs11:object=LABEL" (the one attribute taken; %XX escapes decoded). */
-static int p11_label(const char *uri, char *label, size_t size)
-{
-	const char *s = strstr(uri, "object=");
-	size_t n = 0;
-
-	if (strncmp(uri, "pkcs11:", 7) || !s || (s != uri + 7 && s[-1] != ';'))
-		return -EINVAL;
-	for (s += 7; *s && *s != ';' && *s != '?' && n + 1 < size; s++) {
-		unsigned int c;
-
-		if (*s == '%' && sscanf(s + 1, "%2x", &c) == 1) {
-			label[n++] = (char)c;
-			s += 2;
-		} else {
-			label[n++] = *s;
-		}
-	}
-	label[n] = '\0';
-	return n && (!*s || *s == ';' || *s == '?') ? 0 : -EINVAL;
 }
 
 static int p11_adopt(struct backend *b, const char *name, int type, const char *from,
