@@ -12,11 +12,12 @@
 #include "util.h"
 
 /*
- * The key storage refused to store @what.  -EINPROGRESS (the pkcs11
- * backend): the change is written, the token did not confirm it; the next
- * time the token answers settles it one way or the other.
+ * The key storage refused to store @what (request.h).  -EINPROGRESS (the
+ * pkcs11 backend's P11_UNCONFIRMED): the change is written, the token did
+ * not confirm it; the next time the token answers settles it one way or
+ * the other, so the reply must not say it failed.
  */
-static int store_failed(struct request *rq, int r, const char *what)
+int store_failed(struct request *rq, int r, const char *what)
 {
 	if (r == -EINPROGRESS)
 		return fail(rq, r, "%s is written but the HSM did not confirm it; it stands or is undone when the HSM answers again (hsmkeyctl show tells)",

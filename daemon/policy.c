@@ -147,8 +147,26 @@ int op_policy(struct request *rq)
 		p.no_load_at_start = !json_object_get_boolean(v);
 
 	r = rq->d->be->ops->set_policy(rq->d->be, name, &p);
-	if (r)
-		return fail(rq, r, "cannot store the policy of '%s': %s", name, strerror(-r));
+	if (r) {
+		char what[HSMKEY_NAME_MAX + 24];
+
+		snprintf(what, sizeof(what), "the policy of '%s'", name);
+		r = store_failed(rq, r, what);
+		/*
+		 * Written, unconfirmed (the HSM's anchor): the kernel is not
+		 * told.  A policy may widen what the key allows as well as
+		 * narrow it, and a wider one undone at the token's next answer
+		 * would go on serving in the kernel.
+		 */
+		if (r == -EINPROGRESS) {
+			char why[sizeof(rq->err)];
+
+			memcpy(why, rq->err, sizeof(why));
+			fail(rq, r, "%s; the kernel keeps the policy it had until then (the same request again sets it there)",
+			     why);
+		}
+		return r;
+	}
 	key.policy = p;
 	key.has_policy = true;
 	r = reach_kernel(rq, &k);

@@ -59,6 +59,13 @@ const uint8_t *instance(struct daemon *d);
 int64_t deletion_wait(struct daemon *d);
 
 /* keys.c */
+/*
+ * The key storage did not store @what ("key 'NAME'", "the revocation of
+ * 'NAME'", ...): -@r worded once for every request that changes a key.
+ * -EINPROGRESS: written, but not confirmed by the storage (an HSM's
+ * anchor); it stands or is undone when the storage answers again.
+ */
+int store_failed(struct request *rq, int r, const char *what);
 int create_common(struct request *rq, int type, const uint8_t *material);
 int op_create(struct request *rq);
 int op_load(struct request *rq);

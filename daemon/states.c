@@ -38,6 +38,42 @@ static int kernel_follow(struct request *rq, const struct ks_key *key)
 }
 
 /*
+ * @key's new state is written but the HSM did not confirm it (-EINPROGRESS:
+ * the pkcs11 backend's P11_UNCONFIRMED, worded by store_failed()); it
+ * stands or is undone when the HSM answers again.  Which way the kernel
+ * goes meanwhile is the safe one of the two outcomes:
+ *  - a change that takes the key away (disable, a scheduled deletion)
+ *    reaches the kernel at once: undone, it leaves the kernel refusing a
+ *    key the keystore allows, until 'hsmkeyctl enable' or a
+ *    reconciliation; not followed, a key the operator meant to stop would
+ *    stay usable with nothing telling the kernel later.
+ *  - one that gives the key back (enable, cancel-deletion) does not: undone,
+ *    the kernel would serve a key the keystore keeps disabled or marked
+ *    for destruction, and no later step takes it away again.
+ * (A revocation goes by name, revoke_by_name(), as for an unwritable file.)
+ */
+static int follow_unconfirmed(struct request *rq, const struct ks_key *key, const char *what,
+			      int err)
+{
+	char why[sizeof(rq->err)];
+	int r = 0;
+
+	store_failed(rq, err, what);
+	memcpy(why, rq->err, sizeof(why));
+	if (key->state == KS_ACTIVE)
+		return fail(rq, err, "%s; the kernel does not get it back until then ('hsmkeyctl enable %s' gives it once hsmkeyctl show says it is active)",
+			    why, key->name);
+	r = kernel_follow(rq, key);
+	if (r) {
+		char kwhy[sizeof(rq->err)];
+
+		memcpy(kwhy, rq->err, sizeof(kwhy));
+		return fail(rq, r, "%s; the kernel did not follow it: %s", why, kwhy);
+	}
+	return fail(rq, err, "%s; the kernel refuses new bindings of it meanwhile", why);
+}
+
+/*
  * The keystore could not read or record @name's revocation (@err, worded
  * in rq->err): a damaged or unwritable file must not keep the key usable,
  * so the kernel copies of ours by that name are revoked all the same.
@@ -93,9 +129,13 @@ int op_revoke(struct request *rq)
 	 */
 	if (!r && !ks_key_revoked(&key)) {
 		r = rq->d->be->ops->set_state(rq->d->be, name, KS_REVOKED, 0);
-		if (r)
-			r = fail(rq, r, "cannot record the revocation of '%s': %s", name,
-				 strerror(-r));
+		if (r) {
+			char what[HSMKEY_NAME_MAX + 24];
+
+			/* Unconfirmed too: the kernel copies go (revoke_by_name()). */
+			snprintf(what, sizeof(what), "the revocation of '%s'", name);
+			r = store_failed(rq, r, what);
+		}
 	}
 	if (r)
 		return revoke_by_name(rq, name, r);
@@ -122,11 +162,13 @@ int op_revoke(struct request *rq)
 static int set_enabled(struct request *rq, bool enable)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
+	char what[HSMKEY_NAME_MAX + 24];
 	const char *name;
 	int r = get_named_key(rq, true, &name, &key);
 
 	if (r)
 		return r;
+	snprintf(what, sizeof(what), "the new state of '%s'", name);
 	if (key.state == KS_PENDING_DELETION)
 		return fail(rq, EPERM, "key '%s' is scheduled for deletion: 'hsmkeyctl cancel-deletion %s' first",
 			    name, name);
@@ -135,9 +177,11 @@ static int set_enabled(struct request *rq, bool enable)
 	    rq->d->be->ops->set_state(rq->d->be, name, enable ? KS_ACTIVE : KS_DISABLED, 0);
 	if (r == -EPERM)
 		return fail(rq, EKEYREVOKED, "key '%s' is revoked; revocation is final", name);
-	if (r)
-		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	if (r && r != -EINPROGRESS)
+		return store_failed(rq, r, what);
 	key.state = enable ? KS_ACTIVE : KS_DISABLED;
+	if (r)
+		return follow_unconfirmed(rq, &key, what, r);
 	r = kernel_follow(rq, &key);
 	if (r)
 		return r;
@@ -165,12 +209,14 @@ int op_schedule_deletion(struct request *rq)
 {
 	struct json_object *w = json_object_object_get(rq->req, "wait");
 	int64_t wait = deletion_wait(rq->d), at;
+	char what[HSMKEY_NAME_MAX + 24];
 	struct ks_key key;
 	const char *name;
 	int r = get_named_key(rq, false, &name, &key);
 
 	if (r)
 		return r;
+	snprintf(what, sizeof(what), "the deletion of '%s'", name);
 	if (w) {
 		if (!json_object_is_type(w, json_type_int) || json_object_get_int64(w) < wait ||
 		    json_object_get_int64(w) > 3650LL * 86400)
@@ -182,14 +228,17 @@ int op_schedule_deletion(struct request *rq)
 		return fail(rq, EALREADY, "key '%s' is already scheduled for deletion", name);
 	at = (int64_t)time(NULL) + wait;
 	r = rq->d->be->ops->set_state(rq->d->be, name, KS_PENDING_DELETION, at);
-	if (r)
-		return fail(rq, r, "cannot record the deletion of '%s': %s", name, strerror(-r));
+	if (r && r != -EINPROGRESS)
+		return store_failed(rq, r, what);
 	key.prior_state = key.state;
 	key.state = KS_PENDING_DELETION;
 	key.delete_at = at;
+	/* The deletion job looks at the keystore when due: it stands by then or not. */
+	note_deletion(rq->d, at);
+	if (r)
+		return follow_unconfirmed(rq, &key, what, r);
 	/* A revoked key's kernel copies are revoked (again: in case they were not). */
 	r = kernel_follow(rq, &key);
-	note_deletion(rq->d, at);
 	log_info("key %s scheduled for deletion at %lld", name, (long long)at);
 	add_key_fields(rq->reply, &key);
 	return r;
@@ -202,7 +251,7 @@ int op_schedule_deletion(struct request *rq)
  */
 int op_cancel_deletion(struct request *rq)
 {
-	struct ks_key key;
+	struct ks_key key, was;
 	const char *name;
 	int r = get_named_key(rq, false, &name, &key);
 
@@ -210,9 +259,19 @@ int op_cancel_deletion(struct request *rq)
 		return r;
 	if (key.state != KS_PENDING_DELETION)
 		return fail(rq, EINVAL, "key '%s' is not scheduled for deletion", name);
+	was = key;
 	r = rq->d->be->ops->cancel_deletion(rq->d->be, name, &key);
-	if (r)
-		return fail(rq, r, "cannot record the new state of '%s': %s", name, strerror(-r));
+	if (r) {
+		char what[HSMKEY_NAME_MAX + 24];
+
+		snprintf(what, sizeof(what), "the new state of '%s'", name);
+		if (r != -EINPROGRESS)
+			return store_failed(rq, r, what);
+		/* The state it goes back to, as the backend's answer would say. */
+		was.state = was.prior_state ?: KS_DISABLED;
+		was.prior_state = 0;
+		return follow_unconfirmed(rq, &was, what, r);
+	}
 	log_info("deletion of key %s cancelled; it is %s again", name, ks_state_name(key.state));
 	/* Disabled, or revoked: the kernel's copies are so already. */
 	if (key.state == KS_ACTIVE)

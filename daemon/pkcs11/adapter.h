@@ -28,10 +28,15 @@ struct json_object;
 #define P11_RECORDS	"records"	/* the daemon's records; no key is named so */
 #define P11_SUFFIX	".key"
 
-/* One file of the store in memory: its name and the MAC it was written with. */
+/*
+ * One file of the store in memory: its name, the MAC it was written with,
+ * and a key record's id (which token objects are named by a record).
+ */
 struct p11_file {
 	char name[HSMKEY_NAME_MAX + sizeof(P11_SUFFIX)];
 	uint8_t mac[HSM_MAC_LEN];
+	bool has_id;
+	uint8_t id[HSMKEY_ID_LEN];
 };
 
 struct p11_store {

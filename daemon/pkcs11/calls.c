@@ -231,3 +231,44 @@ int hsm_anchor_store(struct hsm *h, uint64_t n, const void *buf, size_t len)
 	free(rep);
 	return r;
 }
+
+/* Page by page: each reply holds the ids after the last one of the one before. */
+int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n)
+{
+	const size_t vl = HSMKEY_ID_LEN + 4;
+	struct hp_request *req = new_request(HP_KEY_LIST);
+	struct hp_reply *rep = malloc(sizeof(*rep));
+	struct hsm_version *v = NULL, *tmp;
+	size_t k = 0, got;
+	int r = req && rep ? 0 : -ENOMEM;
+
+	do {
+		r = r ?: hsm_call(h, req, rep);
+		got = r ? 0 : rep->data.len / vl;
+		tmp = got ? realloc(v, (k + got) * sizeof(*v)) : v;
+		if (got && !tmp)
+			r = -ENOMEM;
+		else
+			v = tmp;
+		for (size_t i = 0; !r && i < got; i++) {
+			const uint8_t *p = rep->data.buf + i * vl;
+
+			memcpy(v[k].id, p, HSMKEY_ID_LEN);
+			v[k++].version = (uint32_t)p[16] << 24 | (uint32_t)p[17] << 16 |
+					 (uint32_t)p[18] << 8 | p[19];
+		}
+		if (k) {
+			memcpy(req->key.id, v[k - 1].id, HSMKEY_ID_LEN);
+			req->key.version = v[k - 1].version;
+		}
+	} while (!r && got == HP_DATA_MAX / vl);
+	free(req);
+	free(rep);
+	if (r) {
+		free(v);
+		return r;
+	}
+	*out = v;
+	*n = k;
+	return 0;
+}

@@ -97,6 +97,8 @@ int hp_key_import(struct hp_session *s, const struct hp_key *k);
 int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable);
 int hp_key_destroy(struct hp_session *s, const struct hp_key *k);
 int hp_key_find(struct hp_session *s, const struct hp_key *k);
+/* The key version objects' ids after @k's, in order, as many as @out holds. */
+int hp_key_list(struct hp_session *s, const struct hp_key *k, struct hp_data *out);
 
 /* handles.c: a key version's CKA_ID is its id and be32(version) */
 #define HP_VID_LEN	(HSMKEY_ID_LEN + 4)

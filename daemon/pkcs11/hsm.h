@@ -127,6 +127,18 @@ int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_L
 int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version);
 /* 0 if the token holds the version, -ENOENT if not. */
 int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version);
+/*
+ * Every key version object in the token (a secret key labelled
+ * hsmkey:NAME:vN whose CKA_ID is a version's), ordered by id and version:
+ * *@out (free() it) and their count; whether a record names each is the
+ * caller's to know.
+ */
+struct hsm_version {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+};
+
+int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n);
 
 /*
  * End-to-end delivery (uapi/linux/hsmkey.h): for the kernel's ephemeral

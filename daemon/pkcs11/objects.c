@@ -464,3 +464,57 @@ int hp_key_find(struct hp_session *s, const struct hp_key *k)
 
 	return hp_find_version(s, k->id, k->version, &h);
 }
+
+/* Version ids in order (memcmp: the id, then the big-endian version). */
+static int cmp_vid(const void *a, const void *b)
+{
+	return memcmp(a, b, HSMKEY_ID_LEN + 4);
+}
+
+/* A key version object: labelled hsmkey:NAME:vN, a version id for CKA_ID. */
+static bool key_version(struct hp_session *s, CK_OBJECT_HANDLE h, uint8_t *vid)
+{
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE a[] = {
+		ATTR(CKA_LABEL, label, sizeof(label) - 1), ATTR(CKA_ID, vid, HSMKEY_ID_LEN + 4),
+	};
+
+	/* A longer label or id (CKR_BUFFER_TOO_SMALL) is none of ours. */
+	if (s->srv->p->C_GetAttributeValue(s->h, h, a, ARRAY_SIZE(a)) != CKR_OK ||
+	    a[1].ulValueLen != HSMKEY_ID_LEN + 4 || a[0].ulValueLen < 10)
+		return false;
+	label[a[0].ulValueLen] = '\0';
+	return !strncmp(label, "hsmkey:", 7) && strstr(label + 7, ":v");
+}
+
+int hp_key_list(struct hp_session *s, const struct hp_key *k, struct hp_data *out)
+{
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+	CK_ATTRIBUTE t[] = { ATTR(CKA_CLASS, &cls, sizeof(cls)) };
+	const size_t vl = HSMKEY_ID_LEN + 4;
+	uint8_t after[HSMKEY_ID_LEN + 4], *vids;
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i, n = 0;
+	size_t first = 0, max = HP_DATA_MAX / vl;
+	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+
+	if (r)
+		return r;
+	vids = malloc(found * vl + 1);
+	if (!vids) {
+		free(h);
+		return hp_failf(s, -ENOMEM, "out of memory");
+	}
+	for (i = 0; i < found; i++)
+		n += key_version(s, h[i], vids + n * vl);
+	free(h);
+	qsort(vids, n, vl, cmp_vid);
+	version_id(k->id, k->version, after);
+	while (first < n && memcmp(vids + first * vl, after, vl) <= 0)
+		first++;
+	n = n - first < max ? n - first : max;
+	memcpy(out->buf, vids + first * vl, n * vl);
+	out->len = (uint32_t)(n * vl);
+	free(vids);
+	return 0;
+}

@@ -23,6 +23,7 @@ size_t hp_request_len(const struct hp_request *req)
 	case HP_INIT:
 		return HEAD_REQ + sizeof(req->init);
 	case HP_GENERATE: case HP_IMPORT: case HP_ADOPT: case HP_DESTROY: case HP_FIND:
+	case HP_KEY_LIST:
 		return HEAD_REQ + sizeof(req->key);
 	case HP_WRAP:
 		if (req->wrap.n < 1 || req->wrap.n > HSMKEY_BATCH_MAX)
@@ -108,6 +109,10 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 		       rep->wrap.n * sizeof(rep->wrap.out[0]);
 	case HP_MAC: case HP_DERIVE: case HP_INSTANCE: case HP_ANCHOR_LOAD:
 		if (rep->data.len > HP_DATA_MAX)
+			return 0;
+		return HEAD_REP + offsetof(struct hp_data, buf) + rep->data.len;
+	case HP_KEY_LIST:	/* whole version ids only */
+		if (rep->data.len > HP_DATA_MAX || rep->data.len % (HSMKEY_ID_LEN + 4))
 			return 0;
 		return HEAD_REP + offsetof(struct hp_data, buf) + rep->data.len;
 	}

@@ -32,6 +32,7 @@ enum hp_op {
 	HP_ADOPT,
 	HP_DESTROY,
 	HP_FIND,
+	HP_KEY_LIST,		/* key: the cursor; reply data: version ids */
 	HP_WRAP,
 	HP_MAC,
 	HP_DERIVE,

@@ -135,12 +135,24 @@ static struct p11_file *find(struct p11_store *st, const char *file)
 	return st->n ? bsearch(&key, st->f, st->n, sizeof(*st->f), cmp_file) : NULL;
 }
 
-static int put(struct p11_store *st, const char *file, const uint8_t *mac)
+/* A key record's id, from its parsed text @o. */
+static void note_id(struct p11_file *f, struct json_object *o)
+{
+	struct json_object *v;
+	const char *hex;
+
+	f->has_id = json_object_object_get_ex(o, "id", &v) && (hex = json_object_get_string(v)) &&
+		    !hex_decode(hex, f->id, HSMKEY_ID_LEN);
+}
+
+static int put(struct p11_store *st, const char *file, const uint8_t *mac,
+	       struct json_object *o)
 {
 	struct p11_file *f = find(st, file), *tmp;
 
 	if (f) {
 		memcpy(f->mac, mac, HSM_MAC_LEN);
+		note_id(f, o);
 		return 0;
 	}
 	if (strlen(file) >= sizeof(f->name))
@@ -155,6 +167,7 @@ static int put(struct p11_store *st, const char *file, const uint8_t *mac)
 	f = &st->f[st->n++];
 	strcpy(f->name, file);
 	memcpy(f->mac, mac, HSM_MAC_LEN);
+	note_id(f, o);
 	qsort(st->f, st->n, sizeof(*st->f), cmp_file);
 	return 0;
 }
@@ -203,7 +216,6 @@ static int scan_one(struct p11_store *st, const char *file, uint64_t agen, struc
 	uint64_t gen;
 	int r = file_parse(st, file, &o, &gen, mac, prev);
 
-	json_object_put(o);
 	if (r == -EBADMSG || r == -EFBIG)
 		return log_errno(EBADMSG, "pkcs11 store: %s does not authenticate with the token's record key (edited, or made for another token)",
 				 file);
@@ -219,7 +231,9 @@ static int scan_one(struct p11_store *st, const char *file, uint64_t agen, struc
 	if (gen > s->max_gen)
 		s->max_gen = gen;
 	sum_add(s->sum, mac);
-	return put(st, file, mac);
+	r = put(st, file, mac, o);
+	json_object_put(o);
+	return r;
 }
 
 static int scan_dir(struct p11_store *st, uint64_t agen, struct scan *s)
@@ -454,7 +468,7 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 		sum_sub(sum, f->mac);
 	sum_add(sum, mac);
 	crash_point(strcmp(file, P11_RECORDS) ? "p11-key-written" : "p11-records-written");
-	r = anchor(st, gen, st->n + !f, sum) ?: put(st, file, mac);
+	r = anchor(st, gen, st->n + !f, sum) ?: put(st, file, mac, o);
 	if (r)
 		return unconfirmed(st, file, mac, r);
 	memcpy(st->sum, sum, HSM_MAC_LEN);

@@ -151,6 +151,8 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_key_destroy(s, &req->key);
 	case HP_FIND:
 		return hp_key_find(s, &req->key);
+	case HP_KEY_LIST:
+		return hp_key_list(s, &req->key, &rep->data);
 	case HP_WRAP:
 		return hp_wrap(s, &req->wrap, rep);
 	case HP_MAC:

@@ -283,4 +283,75 @@ done
 check "the key whose object is gone is not in the kernel" \
 	test "$(ctl --json show k-aes-128-cbc | json 'o["kernel"]')" = absent
 check "the log names it" grep -q "cannot load key k-aes-128-cbc" "$work/hsmkeyd.log"
+
+# 6. State changes whose anchor the token does not confirm: the daemon
+# built with crash points stops right after the record's rename, a stray
+# newer anchor (as another writer would leave) makes the token refuse
+# ours, then it goes on.  A revocation or a disabling reaches the kernel
+# all the same; an enabling gives the key back only once it is confirmed.
+# (The host side, tests/host/test_pkcs11_anchor.sh: replies, the record.)
+afalg=$top/tests/guest/afalg.py
+crashd=$top/build/tests/hsmkeyd-crash
+stray() {
+	softhsm_py hsm-a <<'EOPY'
+s.createObject([(P.CKA_CLASS, P.CKO_DATA), (P.CKA_TOKEN, True), (P.CKA_PRIVATE, True),
+	(P.CKA_APPLICATION, "hsmkey anchor"), (P.CKA_LABEL, "hsmkey:anchor:999999"),
+	(P.CKA_VALUE, b"x" * 40)])
+EOPY
+}
+unstray() {
+	softhsm_py hsm-a <<'EOPY'
+for o in s.findObjects([(P.CKA_LABEL, "hsmkey:anchor:999999")]):
+	s.destroyObject(o)
+EOPY
+}
+stopped() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == T ]]; }
+# unconfirmed CTL-ARGS...: run the request on the crash build, the token
+# refusing its anchor; the crash build keeps running (unconfirmed state)
+# until stop.
+unconfirmed() {
+	local i req
+	stop
+	daemon_bin=$crashd daemon_wrap="env HSMKEY_CRASH_POINT=p11-key-written HSMKEY_CRASH_STOP=1" \
+		daemon_start || return 1
+	ctl "$@" > "$work/unconfirmed.out" 2>&1 &
+	req=$!
+	for ((i = 0; i < 100; i++)); do stopped "$daemon_pid" && break; sleep 0.1; done
+	stopped "$daemon_pid" || { diag "the daemon did not stop at p11-key-written"; return 1; }
+	stray
+	kill -CONT "$daemon_pid"
+	wait $req
+	diag "$*: $(cat "$work/unconfirmed.out")"
+	grep -q "is written but the HSM did not confirm it" "$work/unconfirmed.out"
+}
+[[ -x $crashd ]] || bail "$crashd missing: make tests"
+declare -A tok
+binds() {	# what setkey with each key's token gives, in order
+	local k out=
+	for k in u-rev u-dis u-en; do out+="$("$afalg" bind "${tok[$k]}") "; done
+	echo $out
+}
+for k in u-rev u-dis u-en; do
+	check "$k: create it (provisioned)" quiet ctl create $k --type aes-256-xts
+	tok[$k]=$(ctl token $k)
+done
+check "u-en: disable it" quiet ctl disable u-en
+check "the three bind as they should before (ok ok EPERM)" test "$(binds)" = "ok ok EPERM"
+check "revoke u-rev, its anchor unconfirmed: the reply says so" unconfirmed revoke u-rev
+check "... and u-rev no longer binds (EKEYREVOKED)" \
+	test "$("$afalg" bind "${tok[u-rev]}")" = EKEYREVOKED
+unstray
+check "disable u-dis, its anchor unconfirmed: the reply says so" unconfirmed disable u-dis
+check "... and u-dis no longer binds (EPERM)" test "$("$afalg" bind "${tok[u-dis]}")" = EPERM
+unstray
+check "enable u-en, its anchor unconfirmed: the reply says so" unconfirmed enable u-en
+check "... and u-en still does not bind (EPERM) while unconfirmed" \
+	test "$("$afalg" bind "${tok[u-en]}")" = EPERM
+unstray
+stop
+daemon_start || bail "hsmkeyd does not start after the unconfirmed changes"
+check "the token right again, each change stands (revoked disabled active)" \
+	test "$(for k in u-rev u-dis u-en; do ctl --json show $k | json 'o["state"]'; done | xargs)" \
+	= "revoked disabled active"
+check "... and the kernel follows (EKEYREVOKED EPERM ok)" test "$(binds)" = "EKEYREVOKED EPERM ok"
 tap_done

@@ -97,4 +97,39 @@ for fault in stray deadline; do
 done
 check "the log says the anchor was not confirmed" grep -q "did not confirm its anchor" "$work/hsmkeyd.log"
 daemon_stop
+
+# State changes whose anchor the token does not confirm: the reply says
+# so (not "Operation now in progress"), a change that takes the key away
+# reaches the kernel at once, one that gives it back waits (what the
+# kernel did is seen in the guest, t_pkcs11.sh); the change stands once
+# the token is right again.
+daemon_start || fail "hsmkeyd starts again"
+for k in s-rev s-dis s-del s-en s-can s-pol; do ctl create $k --type aes-256-xts >/dev/null; done
+ctl disable s-en >/dev/null
+ctl schedule-deletion s-can >/dev/null
+daemon_stop
+# unconfirmed FAULT KEY STATE TEXT CTL-ARGS...: the request fails saying
+# the change is written, unconfirmed, and TEXT; KEY is in STATE after.
+unconfirmed() {
+	local fault=$1 key=$2 state=$3 text=$4; shift 4
+	faulted $fault "$@" || { fail "$fault: the daemon runs $1 $key"; return; }
+	check "$fault during $1: the reply says the change is unconfirmed" \
+		grep -q "is written but the HSM did not confirm it" "$work/out"
+	check "... and $text" grep -q -- "$text" "$work/out"
+	check "... and the change stands once the token is right again" \
+		test "$(state_of "$key")" = "$state"
+	daemon_stop
+}
+unconfirmed stray s-rev revoked "no kernel copy to revoke" revoke s-rev
+unconfirmed deadline s-dis disabled "the kernel refuses new bindings of it meanwhile" disable s-dis
+unconfirmed stray s-del pending-deletion "the kernel refuses new bindings of it meanwhile" \
+	schedule-deletion s-del
+unconfirmed deadline s-en active "the kernel does not get it back until" enable s-en
+unconfirmed stray s-can active "the kernel does not get it back until" cancel-deletion s-can
+unconfirmed deadline s-pol active "the kernel keeps the policy it had until" \
+	policy s-pol --max-bindings 3
+daemon_start
+check "... the policy stands too" \
+	sh -c "'$top/build/hsmkeyctl' --socket '$sock' --json show s-pol | grep -q '\"max_bindings\": *3'"
+daemon_stop
 tap_done
