@@ -16,7 +16,7 @@
  * backend): the change is written, the token did not confirm it; the next
  * time the token answers settles it one way or the other.
  */
-static int store_failed(struct request *rq, int r, const char *what)
+int store_failed(struct request *rq, int r, const char *what)
 {
 	if (r == -EINPROGRESS)
 		return fail(rq, r, "%s is written but the HSM did not confirm it; it stands or is undone when the HSM answers again (hsmkeyctl show tells)",
