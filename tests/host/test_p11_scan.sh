@@ -7,7 +7,9 @@
 # deliberately wrong build that keeps what it should wipe
 # (build/tests/hsmkeyd-nowipe):
 # the scan must find the key there, so a clean result is known to have
-# looked.  Deterministic: no race with a wrap in flight.
+# looked.  Deterministic: no race with a wrap in flight.  A wrapped import
+# (unwrapped by the token) leaves no window either; its positive control is
+# the no-wipe build unwrapping a wrapped import itself (embedded backend).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -44,10 +46,31 @@ scan_steps() {
 		test "$(softhsm_py hk <<< 'print(len(s.findObjects([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_LABEL, "hsmkey:'"$1"':v2")])))')" = 1
 }
 
+# wrapped_steps NAME WHAT: import key NAME (aes-256-xts) wrapped to the
+# import key by OpenSSL, with the OAEP hash import-key names, and scan; $w:
+# the windows found.
+wrapped_steps() {
+	local md=sha1
+
+	head -c 64 /dev/urandom > "$work/$1.key"
+	"$top/build/hsmkeyctl" --socket "$sock" import-key > "$work/$1.pem" 2>/dev/null
+	ctl --json import-key | grep -q RSAES_OAEP_SHA_256 && md=sha256
+	openssl pkeyutl -encrypt -pubin -inkey "$work/$1.pem" -in "$work/$1.key" \
+		-out "$work/$1.bin" -pkeyopt rsa_padding_mode:oaep -pkeyopt "rsa_oaep_md:$md" \
+		-pkeyopt "rsa_mgf1_md:$md"
+	check "import --wrapped-file ($2)" quiet ctl import "$1" --type aes-256-xts \
+		--wrapped-file "$work/$1.bin"
+	w=$(windows "$1")
+}
+
 daemon_start || { echo "Bail out! hsmkeyd does not start on the token"; exit 1; }
 scan_steps ok hsmkeyd
 check "no window of the imported key in hsmkeyd's memory after the import" test "$a" = 0
 check "nor of the rotation's material after the rotation" test "$b" = 0
+# A wrapped import is unwrapped by the token: the key is never in hsmkeyd.
+wrapped_steps wok hsmkeyd
+check "the token holds the wrapped import" test "$(softhsm_count_label hk hsmkey:wok:v1)" = 1
+check "no window of a wrapped import's key in hsmkeyd's memory" test "$w" = 0
 daemon_stop
 
 daemon_bin=$nowipe daemon_start || { echo "Bail out! the no-wipe build does not start"; exit 1; }
@@ -55,5 +78,14 @@ scan_steps bad "the build that keeps what it should wipe"
 check "positive control: the same scan finds the imported key there ($a windows)" \
 	test "${a/none/0}" -gt 0
 check "positive control: and the rotation's material ($b windows)" test "${b/none/0}" -gt 0
+daemon_stop
+
+# The wrapped import's positive control: the embedded backend unwraps in
+# hsmkeyd itself (its own import key), and this build keeps what it unwrapped.
+daemon_conf='' daemon_state=$work/embedded daemon_bin=$nowipe daemon_start ||
+	{ echo "Bail out! the no-wipe build does not start on the embedded backend"; exit 1; }
+wrapped_steps wbad "the no-wipe build, unwrapping in hsmkeyd"
+check "positive control: the same scan finds a key hsmkeyd unwrapped itself ($w windows)" \
+	test "${w/none/0}" -gt 0
 daemon_stop
 tap_done
