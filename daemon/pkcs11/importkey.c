@@ -243,16 +243,18 @@ int hp_key_unwrap(struct hp_session *s, const struct hp_unwrap *u)
 	CK_MECHANISM m;
 	struct hp_unwrapping uw = { &m, 0, u->blob, u->len };
 	CK_ULONG want = key_type_len(u->key.type), len = 0;
+	uint32_t hash;
 	int r;
 
 	pthread_mutex_lock(&import_lock);
 	r = find_pair(s, false, &pub, &priv);
+	hash = s->srv->oaep;
 	pthread_mutex_unlock(&import_lock);
 	if (r == -ENOENT)
 		return hp_failf(s, -EKEYREJECTED, "the token holds no import key");
 	if (r)
 		return r;
-	oaep_mech(s->srv->oaep, &params, &m);
+	oaep_mech(hash, &params, &m);
 	uw.key = priv;
 	r = hp_key_unwrap_version(s, &u->key, &uw, &h);
 	if (r && blob_refused(s)) {
