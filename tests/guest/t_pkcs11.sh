@@ -180,6 +180,8 @@ check "wrap the raw key with openssl" openssl pkeyutl -encrypt -pubin -inkey "$w
 scan_start "$wrhex" wrapped || fail "memscan runs on hsmkeyd"
 check "import --wrapped-file (during the scan)" \
 	quiet ctl import wvol --type aes-256-xts --wrapped-file "$work/wr.bin"
+check "... and the kernel holds it hsm-wrapped" \
+	test "$(ctl --json show wvol | json 'o["kernel"], o.get("delivery")')" = "loaded hsm-wrapped"
 check "hsmkeyctl dm open on the wrapped import" quiet ctl dm open "$loop" hsm-wvol --key wvol
 check "write through hsmkey" \
 	dd if="$work/data1" of=/dev/mapper/hsm-wvol bs=1M oflag=direct conv=nocreat status=none
