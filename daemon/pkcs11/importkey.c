@@ -226,8 +226,9 @@ static int unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len
 	if (r == -EIO || r == -EMEDIUMTYPE) {
 		s->rv = CKR_OK;
 		r = hp_wrapped_len(s, h, CKM_AES_KEY_WRAP_PAD, len);
-		if (!r && *len % 8 == 0)
-			*len -= 1;	/* KW refused it: not this multiple of 8 */
+		/* KW refused it, so it is not a multiple of 8: shorter than KWP's figure. */
+		if (!r)
+			*len -= 1;
 	}
 	return r;
 }
@@ -266,8 +267,8 @@ int hp_key_unwrap(struct hp_session *s, const struct hp_unwrap *u)
 	r = unwrapped_len(s, h, &len);
 	if (!r && len != want)
 		r = hp_failf(s, len > want ? -EMSGSIZE : -ENODATA,
-			     "the unwrapped key is %s than a %s key", len > want ? "longer" : "shorter",
-			     key_type_name(u->key.type));
+			     "the unwrapped key is %s than a %s key",
+			     len > want ? "longer" : "shorter", key_type_name(u->key.type));
 	if (r && hp_key_destroy(s, &u->key))
 		log_error("token '%s': the refused key version %u stays in the token: %s",
 			  s->srv->label, u->key.version, s->why);
