@@ -150,7 +150,7 @@ static int import_wrapped(struct request *rq, int type, const uint8_t *blob, siz
 	r = be->ops->import_wrapped(be, name, type, blob, len, &key);
 	pthread_mutex_unlock(&rq->d->wrap_lock);
 	if (r == -EKEYREJECTED) {
-		/* The algorithm, for the message (when the storage answers). */
+		/* The algorithm, for the message (the storage makes a pair if none). */
 		if (!be->ops->import_key(be, false, &k))
 			alg = k.algorithm;
 		return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",

@@ -2,8 +2,8 @@
 /*
  * The objects in a token and their names (hsm.h, design §4.3): finding
  * them, the per-token hsmkey:* objects made at first use, and the key
- * versions (generate, raw import, unwrap (importkey.c), adoption of a key the HSM's own tools
- * made, destruction).  A key version is sensitive and extractable only to
+ * versions (generate, raw import, unwrap for importkey.c, adoption of a
+ * key the HSM's own tools made, destruction).  A key version is sensitive and extractable only to
  * be wrapped: no other use is allowed, so it cannot serve as a KEK or as a
  * derivation base.
  */
@@ -293,7 +293,7 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
 		     value ? len : sizeof(len)),
 	};
-	CK_ULONG n = ARRAY_SIZE(t) - (uw ? 1 : 0);
+	CK_ULONG n = ARRAY_SIZE(t) - (uw ? 1 : 0);	/* unwrap: without the last, the value */
 	CK_OBJECT_HANDLE h;
 	const char *call;
 	CK_RV rv;
