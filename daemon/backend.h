@@ -35,7 +35,7 @@
  *    zero), and the kernel gets each version wrapped end to end instead
  *    (uapi/linux/hsmkey.h).  create()/rotate() with @material (a raw
  *    import) is then the only path where material passes through the
- *    daemon.
+ *    daemon (a wrapped import goes by ->import_wrapped()).
  */
 #ifndef HSMKEY_BACKEND_H
 #define HSMKEY_BACKEND_H
@@ -57,6 +57,15 @@ struct ks_wrap_req {
 struct ks_wrapped {
 	uint8_t blob[HSMKEY_MATERIAL_MAX + 8];	/* RFC 3394: 8 bytes more than the key */
 	uint32_t len;
+};
+
+/* The public half of an import wrapping key kept in the storage. */
+struct ks_import_key {
+	uint8_t n[512];		/* RSA modulus, big endian */
+	uint32_t nlen;
+	uint8_t e[8];		/* public exponent */
+	uint32_t elen;
+	const char *algorithm;	/* "RSAES_OAEP_SHA_256" or "RSAES_OAEP_SHA_1" (MGF1 alike) */
 };
 
 struct backend_ops {
@@ -132,6 +141,18 @@ struct backend_ops {
 	 */
 	int (*adopt)(struct backend *b, const char *name, int type, const char *from,
 		     struct ks_key *out);
+	/*
+	 * An import wrapping key the storage keeps and unwraps with itself
+	 * (NULL: the daemon keeps one, wrapkey.c).  import_key(): its public
+	 * half (@renew: a new pair; what was wrapped to the old one no longer
+	 * imports).  import_wrapped(): key @name, version 1, from @blob
+	 * wrapped to it, as create() makes one, the material never in the
+	 * daemon; -EKEYREJECTED: @blob does not unwrap; -EMSGSIZE, -ENODATA:
+	 * the key in it is longer, shorter than @type's (nothing is kept).
+	 */
+	int (*import_key)(struct backend *b, bool renew, struct ks_import_key *out);
+	int (*import_wrapped)(struct backend *b, const char *name, int type,
+			      const uint8_t *blob, size_t len, struct ks_key *out);
 	/*
 	 * 0 while the storage is reachable; otherwise -EHOSTDOWN (or
 	 * -EACCES for a refused PIN) and why, worded for the operator.  NULL:

@@ -26,24 +26,54 @@ static int get_wrapkey(struct request *rq, bool renew)
 			strerror(-r)) : 0;
 }
 
+/*
+ * The backend's own import key (a token's hsmkey:import): its public half
+ * into @pem and @fp, its algorithm into *@alg.
+ */
+static int backend_import_key(struct request *rq, bool renew, char *pem, size_t size,
+			      char *fp, const char **alg)
+{
+	struct backend *be = rq->d->be;
+	struct ks_import_key k;
+	struct wrapkey *w = NULL;
+	int r = be->ops->import_key(be, renew, &k);
+
+	if (r)
+		return fail(rq, r, "the import wrapping key is unusable: %s; see the daemon's log",
+			    strerror(-r));
+	r = wrapkey_from_public(k.n, k.nlen, k.e, k.elen, &w);
+	if (!r)
+		r = wrapkey_public(w, pem, size, fp);
+	wrapkey_close(w);
+	if (r)
+		return fail(rq, EIO, "cannot encode the import wrapping key");
+	*alg = k.algorithm;
+	return 0;
+}
+
 /* The public half of the import wrapping key. */
 static int import_key_reply(struct request *rq, bool renew)
 {
+	const char *alg = WRAPKEY_ALGORITHM;
 	char pem[2048], fp[65];
 	int r;
 
 	pthread_mutex_lock(&rq->d->wrap_lock);
-	r = get_wrapkey(rq, renew);
-	if (!r && wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
-		r = fail(rq, EIO, "cannot encode the import wrapping key");
+	if (rq->d->be->ops->import_key) {
+		r = backend_import_key(rq, renew, pem, sizeof(pem), fp, &alg);
+	} else {
+		r = get_wrapkey(rq, renew);
+		if (!r && wrapkey_public(rq->d->wrapkey, pem, sizeof(pem), fp))
+			r = fail(rq, EIO, "cannot encode the import wrapping key");
+	}
 	pthread_mutex_unlock(&rq->d->wrap_lock);
 	if (r)
 		return r;
 	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
-	json_object_object_add(rq->reply, "algorithm", json_object_new_string(WRAPKEY_ALGORITHM));
+	json_object_object_add(rq->reply, "algorithm", json_object_new_string(alg));
 	json_object_object_add(rq->reply, "fingerprint", json_object_new_string(fp));
 	if (renew)
-		log_info("new import wrapping key %s", fp);
+		log_info("new import wrapping key %s (%s)", fp, alg);
 	return 0;
 }
 
@@ -94,6 +124,52 @@ static int adopt(struct request *rq, int type, const char *from)
 	return r;
 }
 
+static int length_error(struct request *rq, int type, bool more)
+{
+	return fail(rq, EINVAL, "a %s key file must hold exactly %u bytes; this one holds %s",
+		    key_type_name(type), key_type_len(type), more ? "more" : "fewer");
+}
+
+/*
+ * Wrapped, into a backend that unwraps itself (->import_wrapped): only
+ * the blob passes the daemon.  The XTS rule that the halves differ cannot
+ * be checked here: the daemon never sees the material.
+ */
+static int import_wrapped(struct request *rq, int type, const uint8_t *blob, size_t len)
+{
+	struct backend *be = rq->d->be;
+	const char *name, *alg = "RSA-OAEP";
+	char what[HSMKEY_NAME_MAX + 8];
+	struct ks_import_key k;
+	struct ks_key key;
+	int r = get_name(rq, "name", &name);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&rq->d->wrap_lock);
+	r = be->ops->import_wrapped(be, name, type, blob, len, &key);
+	pthread_mutex_unlock(&rq->d->wrap_lock);
+	if (r == -EKEYREJECTED) {
+		/* The algorithm, for the message (the storage makes a pair if none). */
+		if (!be->ops->import_key(be, false, &k))
+			alg = k.algorithm;
+		return fail(rq, EBADMSG, "the wrapped key does not decrypt with the import key (%s): wrap it to the key 'hsmkeyctl import-key' prints",
+			    alg);
+	}
+	if (r == -EMSGSIZE || r == -ENODATA)
+		return length_error(rq, type, r == -EMSGSIZE);
+	if (r == -EEXIST)
+		return fail(rq, r, "a key named '%s' exists already", name);
+	if (r) {
+		snprintf(what, sizeof(what), "key '%s'", name);
+		return store_failed(rq, r, what);
+	}
+	log_info("imported key %s (%s), unwrapped by the key storage", name, key_type_name(type));
+	r = reply_and_provision(rq, &key);
+	ks_key_wipe(&key);
+	return r;
+}
+
 /*
  * The material comes from a descriptor the client opened: never in a
  * message.  Raw, or ("wrapped") RSA-OAEP-encrypted to the import key.
@@ -113,6 +189,8 @@ int op_import(struct request *rq)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	len = (int)key_type_len(type);
 	n = rq->ninput;
+	if (w && json_object_get_boolean(w) && rq->d->be->ops->import_wrapped)
+		return import_wrapped(rq, type, rq->input, (size_t)n);
 	memcpy(buf, rq->input, (size_t)n);
 	if (w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);
@@ -132,8 +210,7 @@ int op_import(struct request *rq)
 		n = (int)mlen;
 	}
 	if (n != len)
-		r = fail(rq, EINVAL, "a %s key file must hold exactly %d bytes; this one holds %s",
-			 key_type_name(type), len, n > len ? "more" : "fewer");
+		r = length_error(rq, type, n > len);
 	else
 		r = create_common(rq, type, buf);
 	wipe(buf, sizeof(buf));

@@ -6,13 +6,17 @@
  * MGF1-SHA-256), as cloud KMS import does.  The private half lives in
  * STATE/import-key.pem, PKCS#8 encrypted (AES-256-CBC, PBKDF2) under a
  * passphrase derived from the backend, so the file alone opens nothing;
- * it is made on first use.
+ * it is made on first use.  With a backend that keeps its own (a token's
+ * hsmkey:import), only the public half is here, to publish it.
  */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/param_build.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -99,6 +103,36 @@ out:
 		wipe(pem, WRAPKEY_PEM_MAX);
 		free(pem);
 	}
+	if (r) {
+		wrapkey_close(w);
+		return r;
+	}
+	*out = w;
+	return 0;
+}
+
+int wrapkey_from_public(const uint8_t *n, size_t nlen, const uint8_t *e, size_t elen,
+			struct wrapkey **out)
+{
+	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
+	BIGNUM *bn = BN_bin2bn(n, (int)nlen, NULL), *be = BN_bin2bn(e, (int)elen, NULL);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	struct wrapkey *w = calloc(1, sizeof(*w));
+	OSSL_PARAM *params = NULL;
+	int r = -EIO;
+
+	if (bld && bn && be && ctx && w &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) == 1 &&
+	    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, be) == 1 &&
+	    (params = OSSL_PARAM_BLD_to_param(bld)) &&
+	    EVP_PKEY_fromdata_init(ctx) == 1 &&
+	    EVP_PKEY_fromdata(ctx, &w->pkey, EVP_PKEY_PUBLIC_KEY, params) == 1)
+		r = 0;
+	OSSL_PARAM_free(params);
+	EVP_PKEY_CTX_free(ctx);
+	BN_free(bn);
+	BN_free(be);
+	OSSL_PARAM_BLD_free(bld);
 	if (r) {
 		wrapkey_close(w);
 		return r;

@@ -24,6 +24,9 @@ packages=(
 	# the PKCS#11 backend: p11-kit (URIs, the proxy and the RPC server),
 	# SoftHSM2 as the token, PyKCS11 and pkcs11-tool as reference clients
 	libp11-kit-dev p11-kit p11-kit-modules softhsm2 python3-pykcs11 opensc
+	# python cryptography: AES-KW in the reference checks; gdb holds the
+	# helper mid-import for a memory scan (test_p11_scan)
+	python3-cryptography gdb
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"

@@ -78,12 +78,16 @@ int cmd_import(int argc, char **argv)
 	return r;
 }
 
+/* The OAEP hash (MGF1 alike) follows the daemon's "algorithm": the key storage decides it. */
 static void print_import_key(struct json_object *reply, const char *arg)
 {
+	const char *alg = proto_str(reply, "algorithm") ?: "";
+	const char *md = !strcmp(alg, "RSAES_OAEP_SHA_1") ? "sha1" : "sha256";
+
 	(void)arg;
 	fprintf(stderr, "# %s, SHA-256 of the key: %s\n"
-		"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256 -pkeyopt rsa_mgf1_md:sha256\n",
-		proto_str(reply, "algorithm"), proto_str(reply, "fingerprint"));
+		"# wrap with: openssl pkeyutl -encrypt -pubin -inkey THIS.pem -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:%s -pkeyopt rsa_mgf1_md:%s\n",
+		alg, proto_str(reply, "fingerprint"), md, md);
 	fputs(proto_str(reply, "public_key") ?: "", stdout);
 }
 

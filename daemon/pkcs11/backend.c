@@ -140,9 +140,11 @@ static int p11_get(struct backend *b, const char *name, uint32_t version, bool u
 	return P11_LOCKED(p, p11_get_locked(p, name, version, unseal, out));
 }
 
-/* The token object for a new version: generated, imported or adopted. */
+/* The token object for a new version: generated, imported, unwrapped or adopted. */
 struct p11_source {
 	const uint8_t *material;
+	const uint8_t *blob;		/* wrapped import: unwrapped by the token */
+	size_t blob_len;
 	const char *label;		/* adopt */
 	bool was_readable;
 	bool relabelled;		/* adopt: done before (adopt_begin()) */
@@ -156,6 +158,9 @@ static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version
 	if (src->label)
 		return hsm_key_adopt(p->st.hsm, src->label, m->id, version, m->type, m->name,
 				     &src->was_readable);
+	if (src->blob)
+		return hsm_key_unwrap(p->st.hsm, m->id, version, m->type, m->name, src->blob,
+				      src->blob_len);
 	if (src->material)
 		return hsm_key_import(p->st.hsm, m->id, version, m->type, m->name,
 				      src->material);
@@ -227,6 +232,36 @@ static int p11_create(struct backend *b, const char *name, int type,
 {
 	struct p11be *p = be_p11(b);
 	struct p11_source src = { .material = material };
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
+}
+
+/* The token's hsmkey:import; no store lock: no record changes. */
+static int p11_import_key(struct backend *b, bool renew, struct ks_import_key *out)
+{
+	struct hsm_import_key k;
+	int r = hsm_import_key(be_p11(b)->st.hsm, renew, &k);
+
+	if (r) {
+		log_error("pkcs11: the import wrapping key: %s", hsm_error());
+		return r;
+	}
+	if (k.nlen > sizeof(out->n) || k.elen > sizeof(out->e))
+		return -EIO;
+	memcpy(out->n, k.n, k.nlen);
+	memcpy(out->e, k.e, k.elen);
+	out->nlen = k.nlen;
+	out->elen = k.elen;
+	out->algorithm = k.hash == HSM_OAEP_SHA256 ? "RSAES_OAEP_SHA_256" : "RSAES_OAEP_SHA_1";
+	return 0;
+}
+
+static int p11_import_wrapped(struct backend *b, const char *name, int type,
+			      const uint8_t *blob, size_t len, struct ks_key *out)
+{
+	struct p11be *p = be_p11(b);
+	struct p11_source src = { .blob = blob, .blob_len = len };
 
 	memset(out, 0, sizeof(*out));
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
@@ -926,6 +961,8 @@ static const struct backend_ops p11_ops = {
 	.instance = p11_instance,
 	.wrap_for_kernel = p11_wrap,
 	.adopt = p11_adopt,
+	.import_key = p11_import_key,
+	.import_wrapped = p11_import_wrapped,
 	.health = p11_health,
 	.undeliverable = p11_undeliverable,
 	.comebacks = p11_comebacks,

@@ -3,7 +3,8 @@
  * The operations of hsm.h, each one request to the token's helper (or to
  * the module in this process, in_process mode): the request filled and
  * bounded here, the reply's fields copied out.  Raw material passes here
- * only for hsm_key_import(), and its request is wiped.
+ * only for hsm_key_import(), and its request is wiped; a wrapped import
+ * (hsm_key_unwrap()) passes only the RSA-OAEP blob.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,6 +23,9 @@ static struct hp_request *new_request(uint32_t op)
 		req->op = op;
 	return req;
 }
+
+static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, size_t len,
+		     struct hp_reply **out);
 
 static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t version, int type,
 		    const char *name, const char *label, const uint8_t *material,
@@ -65,6 +69,48 @@ int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t vers
 	if (!key_type_len(type))
 		return hsm_fail(h, -EINVAL, "no key type %d", type);
 	return key_call(h, HP_IMPORT, id, version, type, name, NULL, material, NULL);
+}
+
+int hsm_key_unwrap(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		   int type, const char *name, const uint8_t *blob, size_t len)
+{
+	struct hp_request *req;
+	struct hp_reply *rep;
+	int r = -ENOMEM;
+
+	if (!key_type_len(type))
+		return hsm_fail(h, -EINVAL, "no key type %d", type);
+	if (len > HP_BLOB_MAX)
+		return hsm_fail(h, -EKEYREJECTED, "a wrapped key of %zu bytes (at most %d)", len,
+				HP_BLOB_MAX);
+	if (strlen(name) >= HP_NAME_MAX)
+		return hsm_fail(h, -EINVAL, "name too long");
+	req = new_request(HP_UNWRAP);
+	rep = malloc(sizeof(*rep));
+	if (req && rep) {
+		memset(&req->unwrap, 0, sizeof(req->unwrap));
+		memcpy(req->unwrap.key.id, id, HSMKEY_ID_LEN);
+		req->unwrap.key.version = version;
+		req->unwrap.key.type = type;
+		snprintf(req->unwrap.key.name, HP_NAME_MAX, "%s", name);
+		req->unwrap.len = len;
+		memcpy(req->unwrap.blob, blob, len);
+		r = hsm_call(h, req, rep);
+	}
+	free(req);
+	free(rep);
+	return r;
+}
+
+int hsm_import_key(struct hsm *h, bool renew, struct hsm_import_key *out)
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_IMPORT_KEY, renew, NULL, 0, &rep);
+
+	if (!r)
+		*out = rep->import_key;
+	free(rep);
+	return r;
 }
 
 int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
@@ -112,7 +158,7 @@ int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 	return r;
 }
 
-/* MAC, DERIVE, SIGN, INSTANCE and the anchor: @in out, the reply back. */
+/* MAC, DERIVE, SIGN, INSTANCE, the anchor, IMPORT_KEY: @in out, the reply back. */
 static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, size_t len,
 		     struct hp_reply **out)
 {

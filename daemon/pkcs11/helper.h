@@ -48,6 +48,7 @@ struct hp_server {
 	CK_OBJECT_HANDLE delivery, record, root, audit, instance;
 	uint8_t qh[HSM_POINT_LEN];
 	uint8_t audit_pub[HSM_PUB_LEN];
+	uint32_t oaep;		/* enum hsm_oaep, found at first use; 0: not yet */
 };
 
 struct hp_session {
@@ -92,6 +93,17 @@ int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 		    CK_OBJECT_HANDLE *out);
 int hp_token_objects(struct hp_session *s);
+/* A key version unwrapped by the token: with @key, by @m, from @blob. */
+struct hp_unwrapping {
+	CK_MECHANISM *m;
+	CK_OBJECT_HANDLE key;
+	const uint8_t *blob;
+	CK_ULONG len;
+};
+int hp_key_unwrap_version(struct hp_session *s, const struct hp_key *k,
+			  const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out);
+int hp_wrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_MECHANISM_TYPE mech,
+		   CK_ULONG *len);
 int hp_key_generate(struct hp_session *s, const struct hp_key *k);
 int hp_key_import(struct hp_session *s, const struct hp_key *k);
 int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable);
@@ -107,6 +119,10 @@ void hp_handle_forget(struct hp_server *srv, const uint8_t *vid);
 void hp_handles_forget(struct hp_server *srv);
 bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE *h);
 int hp_handles_load(struct hp_session *s);
+
+/* importkey.c: hsmkey:import and the wrapped import */
+int hp_import_key(struct hp_session *s, bool renew, struct hsm_import_key *out);
+int hp_key_unwrap(struct hp_session *s, const struct hp_unwrap *u);
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);

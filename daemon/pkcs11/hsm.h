@@ -39,7 +39,9 @@
  *   hsmkey:audit	Ed25519 pair: audit checkpoint signatures
  *   hsmkey:instance	CKO_DATA, 16 bytes: hsm_instance()
  *   hsmkey:anchor:N	CKO_DATA: the rollback anchor (hsm_anchor_*())
- * hsm_open() makes the hsmkey:* objects a token lacks.
+ *   hsmkey:import	RSA-3072 pair: wrapped import (hsm_import_key()), made
+ *			at first use; the private key may only unwrap
+ * hsm_open() makes the other hsmkey:* objects a token lacks.
  */
 #ifndef HSMKEY_PKCS11_HSM_H
 #define HSMKEY_PKCS11_HSM_H
@@ -54,6 +56,7 @@
 #define HSM_SIG_LEN		64	/* Ed25519 */
 #define HSM_PUB_LEN		32
 #define HSM_ANCHOR_MAX		256
+#define HSM_RSA_MAX		512	/* an RSA modulus or OAEP blob: RSA-4096 at most */
 /* RFC 3394 AES-KW of the material: 8 bytes more than the key. */
 #define HSM_WRAPPED_MAX		(HSMKEY_MATERIAL_MAX + 8)
 
@@ -123,6 +126,16 @@ int hsm_key_import(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t vers
  */
 int hsm_key_adopt(struct hsm *h, const char *label, const uint8_t id[HSMKEY_ID_LEN],
 		  uint32_t version, int type, const char *name, bool *was_readable);
+/*
+ * A key version from @blob, RSA-OAEP-wrapped to hsmkey:import: unwrapped
+ * by the token (C_UnwrapKey) into the object hsm_key_import() would make,
+ * so the material is in clear nowhere outside the token.  Also:
+ *   -EKEYREJECTED	@blob does not decrypt with the import key
+ *   -EMSGSIZE, -ENODATA the key in it is longer, shorter than @type's
+ * (no object is left then).
+ */
+int hsm_key_unwrap(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+		   int type, const char *name, const uint8_t *blob, size_t len);
 /* Destroy every object holding the version (C_DestroyObject); -ENOENT: none. */
 int hsm_key_destroy(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t version);
 /* 0 if the token holds the version, -ENOENT if not. */
@@ -160,6 +173,28 @@ struct hsm_wrapped {
 int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 			const struct hsm_wrap_req *req, size_t n,
 			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out);
+
+/*
+ * The import wrapping key, hsmkey:import: an RSA-3072 pair made in the
+ * token at first use (always when @renew: the old pair is destroyed, and
+ * what was wrapped to it no longer imports).  Its public key, and the OAEP
+ * hash the token unwraps with: SHA-256 where a trial unwrap at first use
+ * works, else SHA-1 (SoftHSM 2.6.1 takes only SHA-1, F22); MGF1 with the
+ * same hash.
+ */
+enum hsm_oaep {
+	HSM_OAEP_SHA1 = 1,
+	HSM_OAEP_SHA256,
+};
+
+struct hsm_import_key {
+	uint32_t nlen, elen;	/* big-endian, no leading zeros needed */
+	uint32_t hash;		/* enum hsm_oaep */
+	uint8_t n[HSM_RSA_MAX];
+	uint8_t e[8];
+};
+
+int hsm_import_key(struct hsm *h, bool renew, struct hsm_import_key *out);
 
 /* HMAC-SHA256 of @msg under hsmkey:record (the daemon's records). */
 int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]);

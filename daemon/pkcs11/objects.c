@@ -2,8 +2,8 @@
 /*
  * The objects in a token and their names (hsm.h, design §4.3): finding
  * them, the per-token hsmkey:* objects made at first use, and the key
- * versions (generate, raw import, adoption of a key the HSM's own tools
- * made, destruction).  A key version is sensitive and extractable only to
+ * versions (generate, raw import, unwrap for importkey.c, adoption of a
+ * key the HSM's own tools made, destruction).  A key version is sensitive and extractable only to
  * be wrapped: no other use is allowed, so it cannot serve as a KEK or as a
  * derivation base.
  */
@@ -267,8 +267,14 @@ static bool is_xts(int type)
 	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS;
 }
 
-/* The attributes of a new key version; @value: raw import, else generated. */
-static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value)
+/*
+ * A new key version: its attributes are the same however it comes in.
+ * @value: raw import; @uw: unwrapped by the token (SoftHSM takes no
+ * CKA_VALUE_LEN then, and knows none after: the caller checks the length);
+ * neither: generated.
+ */
+static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value,
+			const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES;
@@ -287,11 +293,13 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
 		     value ? len : sizeof(len)),
 	};
+	CK_ULONG n = ARRAY_SIZE(t) - (uw ? 1 : 0);	/* unwrap: without the last, the value */
 	CK_OBJECT_HANDLE h;
+	const char *call;
 	CK_RV rv;
 	int r;
 
-	r = hp_need(s, value ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
+	r = hp_need(s, value || uw ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)
 		return r;
 	r = hp_find_version(s, k->id, k->version, &h);
@@ -300,35 +308,52 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 				     k->version);
 	version_id(k->id, k->version, vid);
 	t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
-	if (value)
-		rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), &h);
-	else
-		rv = s->srv->p->C_GenerateKey(s->h, &m, t, ARRAY_SIZE(t), &h);
+	if (uw) {
+		call = "C_UnwrapKey";
+		rv = s->srv->p->C_UnwrapKey(s->h, uw->m, uw->key, (CK_BYTE *)uw->blob, uw->len,
+					    t, n, &h);
+	} else if (value) {
+		call = "C_CreateObject";
+		rv = s->srv->p->C_CreateObject(s->h, t, n, &h);
+	} else {
+		call = "C_GenerateKey";
+		rv = s->srv->p->C_GenerateKey(s->h, &m, t, n, &h);
+	}
 	if (rv != CKR_OK)
-		return hp_fail(s, rv, value ? "C_CreateObject" : "C_GenerateKey");
+		return hp_fail(s, rv, call);
 	hp_handle_remember(s->srv, vid, h);
+	if (out)
+		*out = h;
 	return 0;
 }
 
 int hp_key_generate(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, NULL);
+	return make_version(s, k, NULL, NULL, NULL);
 }
 
 int hp_key_import(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, k->material);
+	return make_version(s, k, k->material, NULL, NULL);
+}
+
+int hp_key_unwrap_version(struct hp_session *s, const struct hp_key *k,
+			  const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
+{
+	return make_version(s, k, NULL, uw, out);
 }
 
 /*
- * The length of secret key @h as the token wraps it: AES-KW under a session
- * key made for the purpose gives length + 8.  For a key whose CKA_VALUE_LEN
- * the token does not know: SoftHSM says 0 for every key that came in by
- * C_UnwrapKey (a key ceremony's import), and does not let it be set.
+ * The length of secret key @h as the token wraps it: AES-KW (@mech) under a
+ * session key made for the purpose gives length + 8 (KWP: the length
+ * rounded up to 8, + 8).  For a key whose CKA_VALUE_LEN the token does not
+ * know: SoftHSM says 0 for every key that came in by C_UnwrapKey (a key
+ * ceremony's import, a wrapped import), and does not let it be set.
  */
-static int wrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len)
+int hp_wrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_MECHANISM_TYPE mech,
+		   CK_ULONG *len)
 {
-	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, kw = { mech, NULL, 0 };
 	CK_ULONG klen = 32, out = 0;
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_VALUE_LEN, &klen, sizeof(klen)), ATTR_F(CKA_TOKEN), ATTR_T(CKA_SENSITIVE),
@@ -368,7 +393,7 @@ static int check_adoptable(struct hp_session *s, const struct hp_key *k, CK_OBJE
 	if (s->srv->p->C_GetAttributeValue(s->h, h, &w, 1) != CKR_OK)
 		trusted = 0;	/* a token without trusted wrapping */
 	if (!len && extractable && !trusted) {
-		int r = wrapped_len(s, h, &len);
+		int r = hp_wrapped_len(s, h, CKM_AES_KEY_WRAP, &len);
 
 		if (r)
 			return r;

@@ -30,7 +30,9 @@ size_t hp_request_len(const struct hp_request *req)
 			return 0;
 		return HEAD_REQ + offsetof(struct hp_wrap, req) +
 		       req->wrap.n * sizeof(req->wrap.req[0]);
-	case HP_MAC: case HP_DERIVE: case HP_SIGN: case HP_ANCHOR_STORE:
+	case HP_UNWRAP:
+		return HEAD_REQ + sizeof(req->unwrap);
+	case HP_MAC: case HP_DERIVE: case HP_SIGN: case HP_ANCHOR_STORE: case HP_IMPORT_KEY:
 		if (req->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REQ + offsetof(struct hp_data, buf) + req->data.len;
@@ -44,7 +46,7 @@ static int key_check(uint32_t op, const struct hp_key *k)
 {
 	if (!terminated(k->name, sizeof(k->name)) || !terminated(k->label, sizeof(k->label)))
 		return -EBADMSG;
-	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT) &&
+	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT || op == HP_UNWRAP) &&
 	    (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
 		return -EBADMSG;
 	return 0;
@@ -74,6 +76,14 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		return 0;
 	case HP_GENERATE: case HP_IMPORT: case HP_ADOPT: case HP_DESTROY: case HP_FIND:
 		return key_check(req->op, &req->key);
+	case HP_UNWRAP:
+		if (req->unwrap.len > HP_BLOB_MAX)
+			return -EBADMSG;
+		return key_check(req->op, &req->unwrap.key);
+	case HP_IMPORT_KEY:
+		if (req->data.n > 1 || req->data.len)
+			return -EBADMSG;
+		return 0;
 	case HP_WRAP:
 		for (i = 0; i < req->wrap.n; i++)
 			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX)
@@ -102,6 +112,8 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 		return HEAD_REP + sizeof(rep->was_readable);
 	case HP_SIGN:
 		return HEAD_REP + sizeof(rep->sign);
+	case HP_IMPORT_KEY:
+		return HEAD_REP + sizeof(rep->import_key);
 	case HP_WRAP:
 		if (rep->wrap.n > HSMKEY_BATCH_MAX)
 			return 0;
@@ -133,6 +145,11 @@ int hp_reply_check(uint32_t op, const struct hp_reply *rep, size_t len)
 	if (rep->err)
 		return 0;
 	if (op == HP_INIT && !terminated(rep->init.label, sizeof(rep->init.label)))
+		return -EBADMSG;
+	if (op == HP_IMPORT_KEY &&
+	    (rep->import_key.nlen > sizeof(rep->import_key.n) ||
+	     rep->import_key.elen > sizeof(rep->import_key.e) ||
+	     rep->import_key.hash < HSM_OAEP_SHA1 || rep->import_key.hash > HSM_OAEP_SHA256))
 		return -EBADMSG;
 	if (op == HP_WRAP)
 		for (i = 0; i < rep->wrap.n; i++)

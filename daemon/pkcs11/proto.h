@@ -24,6 +24,7 @@
 #define HP_URI_MAX	1024
 #define HP_DATA_MAX	65536	/* a message to MAC or sign */
 #define HP_WHY_MAX	200
+#define HP_BLOB_MAX	HSM_RSA_MAX
 
 enum hp_op {
 	HP_INIT = 1,
@@ -40,6 +41,8 @@ enum hp_op {
 	HP_INSTANCE,
 	HP_ANCHOR_LOAD,
 	HP_ANCHOR_STORE,
+	HP_IMPORT_KEY,
+	HP_UNWRAP,
 	__HP_OP_MAX
 };
 
@@ -66,6 +69,14 @@ struct hp_key {
 	uint8_t material[HSMKEY_MATERIAL_MAX];
 };
 
+/* UNWRAP: a new key version from @blob, RSA-OAEP-wrapped to hsmkey:import */
+struct hp_unwrap {
+	struct hp_key key;	/* its material is unused */
+	uint32_t len;
+	uint32_t pad;
+	uint8_t blob[HP_BLOB_MAX];
+};
+
 struct hp_wrap {
 	uint8_t kpoint[HSM_POINT_LEN];
 	uint8_t pad[3];
@@ -73,7 +84,10 @@ struct hp_wrap {
 	struct hsm_wrap_req req[HSMKEY_BATCH_MAX];	/* n of them are sent */
 };
 
-/* MAC, DERIVE (label in buf, out length in n), SIGN, ANCHOR_STORE */
+/*
+ * MAC, DERIVE (label in buf, out length in n), SIGN, ANCHOR_STORE,
+ * IMPORT_KEY (n: 1 to renew the pair)
+ */
 struct hp_data {
 	uint64_t n;
 	uint32_t len;
@@ -89,6 +103,7 @@ struct hp_request {
 		struct hp_key key;
 		struct hp_wrap wrap;
 		struct hp_data data;
+		struct hp_unwrap unwrap;
 	};
 };
 
@@ -114,6 +129,7 @@ struct hp_reply {
 			struct hsm_wrapped out[HSMKEY_BATCH_MAX];
 		} wrap;
 		struct hp_data data;	/* MAC, DERIVE, INSTANCE, ANCHOR_LOAD */
+		struct hsm_import_key import_key;	/* IMPORT_KEY */
 	};
 };
 

@@ -55,6 +55,9 @@ static const struct {
 	{ CKR_TOKEN_WRITE_PROTECTED, "CKR_TOKEN_WRITE_PROTECTED" },
 	{ CKR_USER_NOT_LOGGED_IN, "CKR_USER_NOT_LOGGED_IN" },
 	{ CKR_WRAPPED_KEY_INVALID, "CKR_WRAPPED_KEY_INVALID" },
+	{ CKR_WRAPPED_KEY_LEN_RANGE, "CKR_WRAPPED_KEY_LEN_RANGE" },
+	{ CKR_ENCRYPTED_DATA_INVALID, "CKR_ENCRYPTED_DATA_INVALID" },
+	{ CKR_ENCRYPTED_DATA_LEN_RANGE, "CKR_ENCRYPTED_DATA_LEN_RANGE" },
 	{ CKR_WRAPPING_KEY_HANDLE_INVALID, "CKR_WRAPPING_KEY_HANDLE_INVALID" },
 	{ CKR_BUFFER_TOO_SMALL, "CKR_BUFFER_TOO_SMALL" },
 	{ CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED" },
@@ -167,6 +170,10 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_anchor_load(s, &rep->data);
 	case HP_ANCHOR_STORE:
 		return hp_anchor_store(s, &req->data);
+	case HP_IMPORT_KEY:
+		return hp_import_key(s, req->data.n, &rep->import_key);
+	case HP_UNWRAP:
+		return hp_key_unwrap(s, &req->unwrap);
 	}
 	return hp_failf(s, -EINVAL, "unknown request %u", req->op);
 }

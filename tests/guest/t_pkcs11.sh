@@ -8,6 +8,8 @@
 #    through the hsmkey algorithms agrees with OpenSSL on the raw key for
 #    every key type; the kernel says each came hsm-wrapped;
 #  - dm-crypt both ways with stock cryptsetup keyed with the raw key;
+#  - a key imported wrapped (openssl, RSA-OAEP to the token's hsmkey:import)
+#    and unwrapped by the token opens as stock dm-crypt on the raw key does;
 #  - a LUKS2 volume on a key hsmkeyd made in the token opens, also after a
 #    daemon restart;
 #  - hsmkeyd's whole memory (/proc/PID/mem, hsmkeyd only, not its helper)
@@ -37,7 +39,7 @@ json() { "$py" -c "import json, sys; o = json.load(sys.stdin); print($1)"; }
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
 cleanup() {
 	[[ -n $scan_pid ]] && kill "$scan_pid" 2>/dev/null
-	for m in hsm-vol stock-vol lk-vol; do
+	for m in hsm-vol stock-vol hsm-wvol stock-wvol lk-vol; do
 		[[ -e /dev/mapper/$m ]] && dmsetup remove --force "$m" 2>/dev/null
 	done
 	daemon_stop
@@ -162,6 +164,37 @@ check "hsmkeyctl dm open again" quiet ctl dm open "$loop" hsm-vol --key vol
 echo 3 > /proc/sys/vm/drop_caches
 check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
 check "dm close" quiet ctl dm close hsm-vol
+
+# 2b. A wrapped import (RSA-OAEP by openssl to the token's hsmkey:import),
+# unwrapped by the token: stock dm-crypt on the raw key reads what hsmkey
+# wrote, and hsmkeyd never held the key (scanned from the import on).
+make_xts_key "$work/wr.key"
+wrhex=$(hexof "$work/wr.key")
+check "import-key: the token's public key" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' import-key > '$work/import.pem' 2>/dev/null"
+md=sha1
+ctl --json import-key | grep -q RSAES_OAEP_SHA_256 && md=sha256
+check "wrap the raw key with openssl" openssl pkeyutl -encrypt -pubin -inkey "$work/import.pem" \
+	-in "$work/wr.key" -out "$work/wr.bin" -pkeyopt rsa_padding_mode:oaep \
+	-pkeyopt "rsa_oaep_md:$md" -pkeyopt "rsa_mgf1_md:$md"
+scan_start "$wrhex" wrapped || fail "memscan runs on hsmkeyd"
+check "import --wrapped-file (during the scan)" \
+	quiet ctl import wvol --type aes-256-xts --wrapped-file "$work/wr.bin"
+check "... and the kernel holds it hsm-wrapped" \
+	test "$(ctl --json show wvol | json 'o["kernel"], o.get("delivery")')" = "loaded hsm-wrapped"
+check "hsmkeyctl dm open on the wrapped import" quiet ctl dm open "$loop" hsm-wvol --key wvol
+check "write through hsmkey" \
+	dd if="$work/data1" of=/dev/mapper/hsm-wvol bs=1M oflag=direct conv=nocreat status=none
+check "dm close" quiet ctl dm close hsm-wvol
+scan_stop wrapped
+check "hsmkeyd never held the wrapped import's key during import, load, dm open (0 windows)" \
+	test "$found" = 0
+check "stock cryptsetup open with the raw key" cryptsetup open --type plain \
+	--cipher aes-xts-plain64 --key-size 512 --key-file "$work/wr.key" "$loop" stock-wvol
+echo 3 > /proc/sys/vm/drop_caches
+check "stock dm-crypt reads what hsmkey wrote with the wrapped import" \
+	cmp -n 8388608 "$work/data1" /dev/mapper/stock-wvol
+check "cryptsetup close" cryptsetup close stock-wvol
 
 # 3. A key hsmkeyd creates in the token: the reference client learns it
 # (wrapped under a KEK of its own, unwrapped by OpenSSL), never from hsmkeyd.

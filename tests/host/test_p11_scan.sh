@@ -7,7 +7,12 @@
 # deliberately wrong build that keeps what it should wipe
 # (build/tests/hsmkeyd-nowipe):
 # the scan must find the key there, so a clean result is known to have
-# looked.  Deterministic: no race with a wrap in flight.
+# looked.  Deterministic: no race with a wrap in flight.  A wrapped import
+# (unwrapped by the token) leaves no window either, after it (positive
+# control: the no-wipe build unwrapping a wrapped import itself, embedded
+# backend) nor while the token unwraps (the helper held by gdb in the
+# unwrap, hsmkeyd waiting on it; positive control: a raw import, whose key
+# hsmkeyd holds then).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -17,11 +22,12 @@ nowipe=$top/build/tests/hsmkeyd-nowipe
 for b in "$memscan" "$nowipe" "$top/build/hsmkeyd"; do
 	[[ -x $b ]] || { echo "Bail out! $b missing: make userspace tests"; exit 1; }
 done
+command -v gdb > /dev/null || { echo "Bail out! gdb missing (it holds the helper mid-import)"; exit 1; }
 
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin"
+softhsm_conf "$work/p11.conf" hk "$work/pin" "pkcs11_timeout = 60s"
 daemon_conf=$work/p11.conf
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
 # windows NAME: the 16-byte windows of NAME's key file a scan of the running
@@ -44,10 +50,80 @@ scan_steps() {
 		test "$(softhsm_py hk <<< 'print(len(s.findObjects([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_LABEL, "hsmkey:'"$1"':v2")])))')" = 1
 }
 
+# wrapped_steps NAME WHAT: import key NAME (aes-256-xts) wrapped to the
+# import key by OpenSSL, with the OAEP hash import-key names, and scan; $w:
+# the windows found.
+wrapped_steps() {
+	local md=sha1
+
+	head -c 64 /dev/urandom > "$work/$1.key"
+	"$top/build/hsmkeyctl" --socket "$sock" import-key > "$work/$1.pem" 2>/dev/null
+	ctl --json import-key | grep -q RSAES_OAEP_SHA_256 && md=sha256
+	openssl pkeyutl -encrypt -pubin -inkey "$work/$1.pem" -in "$work/$1.key" \
+		-out "$work/$1.bin" -pkeyopt rsa_padding_mode:oaep -pkeyopt "rsa_oaep_md:$md" \
+		-pkeyopt "rsa_mgf1_md:$md"
+	check "import --wrapped-file ($2)" quiet ctl import "$1" --type aes-256-xts \
+		--wrapped-file "$work/$1.bin"
+	w=$(windows "$1")
+}
+
+# held NAME HOW FILE: import NAME (aes-256-xts) from FILE (HOW: --key-file
+# or --wrapped-file) and scan hsmkeyd while the helper is held (gdb) at the
+# entry of its import or unwrap: hsmkeyd then waits for the token holding
+# whatever it holds for the import.  $h: the windows of $work/NAME.key found.
+held() {
+	local helper gdbpid ctlpid i
+
+	helper=$(pgrep -P "$daemon_pid" -f -- --pkcs11-helper)
+	rm -f "$work/held" "$work/go"
+	gdb -p "$helper" -batch -nx -ex 'set breakpoint pending on' \
+		-ex 'break hp_key_import' -ex 'break hp_key_unwrap' -ex 'continue' \
+		-ex "shell touch '$work/held'; while [ ! -e '$work/go' ]; do sleep 0.1; done" \
+		-ex 'detach' > "$work/$1.gdb" 2>&1 &
+	gdbpid=$!
+	for ((i = 0; i < 100; i++)); do	# attached: the breakpoints are set
+		grep -q "^Breakpoint 2" "$work/$1.gdb" && break
+		sleep 0.1
+	done
+	ctl import "$1" --type aes-256-xts "$2" "$3" > "$work/$1.out" 2>&1 &
+	ctlpid=$!
+	for ((i = 0; i < 100; i++)); do
+		[[ -e $work/held ]] && break
+		sleep 0.1
+	done
+	check "the helper is held in the import's own call ($1)" \
+		grep -Eq "^(Thread .* hit )?Breakpoint [12], hp_key_(import|unwrap)" "$work/$1.gdb"
+	h=$(windows "$1")
+	touch "$work/go"
+	wait "$gdbpid"
+	check "... and the import is done when it goes on ($1)" wait "$ctlpid"
+}
+
 daemon_start || { echo "Bail out! hsmkeyd does not start on the token"; exit 1; }
 scan_steps ok hsmkeyd
 check "no window of the imported key in hsmkeyd's memory after the import" test "$a" = 0
 check "nor of the rotation's material after the rotation" test "$b" = 0
+# A wrapped import is unwrapped by the token: the key is never in hsmkeyd.
+wrapped_steps wok hsmkeyd
+check "the token holds the wrapped import" test "$(softhsm_count_label hk hsmkey:wok:v1)" = 1
+check "no window of a wrapped import's key in hsmkeyd's memory" test "$w" = 0
+# While the token works on an import, hsmkeyd waits holding what it sent:
+# for a raw import the key (the positive control), for a wrapped one only
+# the wrapped bytes.
+head -c 64 /dev/urandom > "$work/hraw.key"
+held hraw --key-file "$work/hraw.key"
+check "positive control: hsmkeyd holds a raw import's key while the token creates it ($h windows)" \
+	test "${h/none/0}" -gt 0
+cp "$work/wok.pem" "$work/import.pem"
+head -c 64 /dev/urandom > "$work/hwr.key"
+md=sha1
+ctl --json import-key | grep -q RSAES_OAEP_SHA_256 && md=sha256
+openssl pkeyutl -encrypt -pubin -inkey "$work/import.pem" -in "$work/hwr.key" -out "$work/hwr.bin" \
+	-pkeyopt rsa_padding_mode:oaep -pkeyopt "rsa_oaep_md:$md" -pkeyopt "rsa_mgf1_md:$md"
+held hwr --wrapped-file "$work/hwr.bin"
+check "hsmkeyd holds no window of a wrapped import's key while the token unwraps it" \
+	test "$h" = 0
+check "the token holds both" test "$(softhsm_count_label hk hsmkey:hraw:v1)$(softhsm_count_label hk hsmkey:hwr:v1)" = 11
 daemon_stop
 
 daemon_bin=$nowipe daemon_start || { echo "Bail out! the no-wipe build does not start"; exit 1; }
@@ -55,5 +131,14 @@ scan_steps bad "the build that keeps what it should wipe"
 check "positive control: the same scan finds the imported key there ($a windows)" \
 	test "${a/none/0}" -gt 0
 check "positive control: and the rotation's material ($b windows)" test "${b/none/0}" -gt 0
+daemon_stop
+
+# The wrapped import's positive control: the embedded backend unwraps in
+# hsmkeyd itself (its own import key), and this build keeps what it unwrapped.
+daemon_conf='' daemon_state=$work/embedded daemon_bin=$nowipe daemon_start ||
+	{ echo "Bail out! the no-wipe build does not start on the embedded backend"; exit 1; }
+wrapped_steps wbad "the no-wipe build, unwrapping in hsmkeyd"
+check "positive control: the same scan finds a key hsmkeyd unwrapped itself ($w windows)" \
+	test "${w/none/0}" -gt 0
 daemon_stop
 tap_done

@@ -4,6 +4,40 @@
  * fixed count, a login lost behind its back, PIN files others may touch.
  */
 
+/* The wrapped import's records: a blob or a public key beyond its array is refused. */
+static void test_proto_import(struct hp_request *req)
+{
+	static struct hp_reply rep;
+	size_t len;
+
+	memset(req, 0, sizeof(*req));
+	req->op = HP_UNWRAP;
+	req->unwrap.key.type = 1;
+	req->unwrap.len = HP_BLOB_MAX;
+	len = hp_request_len(req);
+	ok(!hp_request_check(req, len), "a valid UNWRAP passes");
+	req->unwrap.len = HP_BLOB_MAX + 1;
+	ok(hp_request_check(req, len), "an UNWRAP blob longer than its array: refused");
+	req->unwrap.len = 384;
+	req->unwrap.key.type = 0;
+	ok(hp_request_check(req, len), "an UNWRAP without a key type: refused");
+	memset(req, 0, sizeof(*req));
+	req->op = HP_IMPORT_KEY;
+	req->data.n = 2;
+	ok(hp_request_check(req, hp_request_len(req)), "IMPORT_KEY with renew = 2: refused");
+	memset(&rep, 0, sizeof(rep));
+	rep.import_key.nlen = 384;
+	rep.import_key.elen = 3;
+	rep.import_key.hash = HSM_OAEP_SHA1;
+	len = hp_reply_len(HP_IMPORT_KEY, &rep);
+	ok(!hp_reply_check(HP_IMPORT_KEY, &rep, len), "a valid IMPORT_KEY reply passes");
+	rep.import_key.nlen = HSM_RSA_MAX + 1;
+	ok(hp_reply_check(HP_IMPORT_KEY, &rep, len), "a modulus longer than its array: refused");
+	rep.import_key.nlen = 384;
+	rep.import_key.hash = 3;
+	ok(hp_reply_check(HP_IMPORT_KEY, &rep, len), "an unknown OAEP hash: refused");
+}
+
 /* The helper's decoder against damaged and random records. */
 static void test_proto(void)
 {
@@ -24,6 +58,7 @@ static void test_proto(void)
 	req.wrap.n = 2;
 	req.wrap.req[1].type = HSMKEY_TYPE_MAX + 1;
 	ok(hp_request_check(&req, len), "a bad key type: refused");
+	test_proto_import(&req);
 	srandom(12);
 	for (i = 0; i < 200000; i++) {
 		size_t n = random() % 400;
