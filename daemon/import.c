@@ -116,6 +116,12 @@ static int adopt(struct request *rq, int type, const char *from)
 	if (r == -EMEDIUMTYPE)
 		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
 			    from, key_type_name(type));
+	if (r == -EINPROGRESS) {
+		char what[HSMKEY_NAME_MAX + 32];
+
+		snprintf(what, sizeof(what), "the adoption of key '%s'", name);
+		return store_failed(rq, r, what);
+	}
 	if (r)
 		return fail(rq, r, "cannot adopt %s: %s", from, strerror(-r));
 	log_info("adopted key %s (%s) from %s", name, key_type_name(type), from);

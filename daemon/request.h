@@ -49,8 +49,6 @@ int get_key(struct request *rq, const char *name, bool unseal, struct ks_key *ke
 /* The key the request names in "name", as get_key(): most handlers' first step. */
 int get_named_key(struct request *rq, bool unseal, const char **name, struct ks_key *key);
 int bad_type(struct request *rq, const char *tname);
-/* The key storage refused to store @what (keys.c): @r worded. */
-int store_failed(struct request *rq, int r, const char *what);
 bool is_xts(int type);
 /* A key's fields in a reply (never its secrets). */
 void add_key_fields(struct json_object *o, const struct ks_key *key);
