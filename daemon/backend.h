@@ -170,6 +170,8 @@ struct backend_ops {
 	 * unreachable (the event loop then reconciles).  NULL: never away.
 	 */
 	unsigned int (*comebacks)(struct backend *b);
+	/* A descriptor readable when comebacks() may have changed (to poll). */
+	int (*comebacks_fd)(struct backend *b);
 	/* SIGHUP: try an unreachable storage again now (NULL: nothing to do). */
 	void (*retry)(struct backend *b);
 	void (*close)(struct backend *b);

@@ -44,7 +44,6 @@
 #define ACCEPT_PAUSE_MS 1000
 #define DEGRADED_TICK_MS 3000
 /* How often the event loop looks whether the storage came back (a lock). */
-#define COMEBACK_TICK_MS 1000
 
 static void usage(FILE *f)
 {
@@ -196,7 +195,7 @@ static int signals_open(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
-enum { P_SIGNAL, P_LISTEN, P_EVENTS, P_DONE, P_CLIENTS };
+enum { P_SIGNAL, P_LISTEN, P_EVENTS, P_DONE, P_STORAGE, P_CLIENTS };
 
 struct loop {
 	struct daemon *d;
@@ -206,7 +205,6 @@ struct loop {
 	int sfd, lfd;
 	int64_t accept_paused;		/* listener off until then (ms), 0: on */
 	int64_t degraded_tick;		/* degraded: the next look for the storage (ms) */
-	int64_t comeback_tick;		/* the next look at the storage's comebacks (ms) */
 	bool deletions_queued, running;
 	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
 };
@@ -276,9 +274,13 @@ static void on_client(struct loop *l, const struct pollfd *p)
 static void check_comeback(struct loop *l)
 {
 	struct daemon *d = l->d;
-	unsigned int n = d->be->ops->comebacks(d->be);
+	unsigned int n;
+	uint64_t v;
 	bool back;
 
+	if (read(d->be->ops->comebacks_fd(d->be), &v, sizeof(v)) < 0)
+		return;		/* nothing new (EAGAIN) */
+	n = d->be->ops->comebacks(d->be);
 	pthread_mutex_lock(&d->lock);
 	back = d->audit && n != d->comebacks;
 	if (back)
@@ -293,7 +295,7 @@ static void check_comeback(struct loop *l)
 /*
  * The poll timeout (ms): the first of a due deletion, an idle client, the
  * end of a denials interval, the listener's pause, the
- * degraded storage's next look and the next look for its comebacks.
+ * degraded storage's next look.
  */
 static int next_timeout(struct loop *l)
 {
@@ -317,17 +319,6 @@ static int next_timeout(struct loop *l)
 			control_reconcile_request(l->d);
 			l->degraded_tick = now_ms() + DEGRADED_TICK_MS;
 			left = DEGRADED_TICK_MS;
-		}
-		if (t < 0 || left < t)
-			t = (int)left;
-	}
-	if (l->d->be->ops->comebacks) {
-		int64_t left = l->comeback_tick - now_ms();
-
-		if (left <= 0) {
-			check_comeback(l);
-			l->comeback_tick = now_ms() + COMEBACK_TICK_MS;
-			left = COMEBACK_TICK_MS;
 		}
 		if (t < 0 || left < t)
 			t = (int)left;
@@ -363,6 +354,9 @@ static void run_loop(struct loop *l)
 						 kernel_events_fd(l->d->events) : -1,
 						 .events = POLLIN };
 		pfd[P_DONE] = (struct pollfd){ .fd = workers_donefd(l->w), .events = POLLIN };
+		pfd[P_STORAGE] = (struct pollfd){ .fd = l->d->be->ops->comebacks_fd ?
+						  l->d->be->ops->comebacks_fd(l->d->be) : -1,
+						  .events = POLLIN };
 		n = P_CLIENTS + clients_pollset(&l->clients, pfd + P_CLIENTS);
 		if (poll(pfd, (nfds_t)n, timeout) < 0) {
 			if (errno == EINTR)
@@ -379,6 +373,8 @@ static void run_loop(struct loop *l)
 		}
 		if (pfd[P_EVENTS].revents)
 			control_events_read(l->d);
+		if (pfd[P_STORAGE].revents & POLLIN)
+			check_comeback(l);
 		if (control_reconcile_due(l->d))
 			workers_submit(l->w, JOB_RECONCILE, -1, false);
 		if (pfd[P_DONE].revents & POLLIN)

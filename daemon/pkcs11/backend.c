@@ -923,6 +923,11 @@ static unsigned int p11_comebacks(struct backend *b)
 	return hsm_ups(be_p11(b)->st.hsm);
 }
 
+static int p11_comebacks_fd(struct backend *b)
+{
+	return hsm_ups_fd(be_p11(b)->st.hsm);
+}
+
 static void p11_retry(struct backend *b)
 {
 	hsm_retry(be_p11(b)->st.hsm);
@@ -966,6 +971,7 @@ static const struct backend_ops p11_ops = {
 	.health = p11_health,
 	.undeliverable = p11_undeliverable,
 	.comebacks = p11_comebacks,
+	.comebacks_fd = p11_comebacks_fd,
 	.retry = p11_retry,
 	.close = p11_close,
 };

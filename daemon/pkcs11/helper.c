@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -52,6 +53,7 @@ struct hsm {
 	char label[40];
 	unsigned long missing;		/* the probe's, from the last start */
 	unsigned int ups;		/* hsm_ups() */
+	int upfd;			/* hsm_ups_fd(): an eventfd */
 	/* in_process: the module in this process, sessions pooled */
 	struct hp_server *srv;
 	struct hp_session *sessions[POOL_MAX];
@@ -321,6 +323,13 @@ int hsm_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
  * is logged when it changes (once at the first start, not on every
  * restart of a helper): the daemon knows it before a call fails.
  */
+/* With @h->lock held: the token is up (again); the event loop hears of it. */
+static void came_up(struct hsm *h)
+{
+	h->ups++;
+	eventfd_write(h->upfd, 1);
+}
+
 static void set_missing(struct hsm *h, unsigned long missing)
 {
 	char names[256];
@@ -398,7 +407,7 @@ static void start(struct hsm *h)
 		h->ctl = ctl;
 		h->gen++;
 		h->state = HSM_UP;
-		h->ups++;
+		came_up(h);
 		h->backoff = 1;
 		snprintf(h->label, sizeof(h->label), "%s", rep->init.label);
 		log_info("token '%s' is up (helper %d)", h->label, pid);
@@ -487,7 +496,7 @@ static void open_local(struct hsm *h)
 		set_down(h, r == -EACCES ? HSM_BAD_PIN : HSM_DOWN, why);
 	} else {
 		h->state = HSM_UP;
-		h->ups++;
+		came_up(h);
 		snprintf(h->label, sizeof(h->label), "%s", h->srv->label);
 		set_missing(h, h->srv->missing);
 	}
@@ -507,6 +516,12 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out)
 		free(h);
 		return r;
 	}
+	h->upfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (h->upfd < 0) {
+		r = -errno;
+		free(h);
+		return r;
+	}
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);
 	h->timeout_ms = cfg->timeout_ms ?: 10000;
@@ -519,6 +534,7 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out)
 	if (h->in_process) {
 		h->srv = calloc(1, sizeof(*h->srv));
 		if (!h->srv) {
+			close(h->upfd);
 			free(h);
 			return -ENOMEM;
 		}
@@ -567,6 +583,7 @@ void hsm_close(struct hsm *h)
 	}
 	pthread_mutex_destroy(&h->lock);
 	pthread_cond_destroy(&h->cond);
+	close(h->upfd);
 	free(h);
 }
 
@@ -601,6 +618,11 @@ void hsm_retry(struct hsm *h)
 const char *hsm_label(struct hsm *h)
 {
 	return h->label;
+}
+
+int hsm_ups_fd(struct hsm *h)
+{
+	return h->upfd;
 }
 
 unsigned int hsm_ups(struct hsm *h)

@@ -99,6 +99,8 @@ void hsm_retry(struct hsm *h);
  * what changed in the daemon then may not have reached the kernel.
  */
 unsigned int hsm_ups(struct hsm *h);
+/* An eventfd readable after each time it came up (read it to clear it). */
+int hsm_ups_fd(struct hsm *h);
 /* The calling thread's last error, worded for the operator. */
 const char *hsm_error(void);
 /* The token's label as it reports it. */

@@ -65,4 +65,12 @@ if [[ -n $helper ]]; then
 else
 	fail "the token's helper process is a child of hsmkeyd"
 fi
+
+# Idle, the event loop sleeps: it hears of the token's comebacks from the
+# helper's supervisor (an eventfd), it does not look every second.
+switches() { awk '/^voluntary_ctxt_switches/ {print $2}' "/proc/$daemon_pid/task/$daemon_pid/status"; }
+before=$(switches)
+sleep 3
+woke=$(($(switches) - before))
+check "idle for 3 s, the event loop did not wake (it woke $woke times)" test "$woke" -le 1
 tap_done
