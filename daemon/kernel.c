@@ -448,9 +448,9 @@ static int kernel_call(struct kernel *k, struct nl_msg *msg,
 	return c.err;
 }
 
-static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
+static struct nl_msg *kernel_msg_sized(struct kernel *k, int cmd, int flags, size_t size)
 {
-	struct nl_msg *msg = nlmsg_alloc();
+	struct nl_msg *msg = size ? nlmsg_alloc_size(size) : nlmsg_alloc();
 
 	if (msg && !genlmsg_put(msg, NL_AUTO_PORT, NL_AUTO_SEQ, k->family, 0,
 				flags | NLM_F_ACK, (uint8_t)cmd, HSMKEY_GENL_VERSION)) {
@@ -458,6 +458,11 @@ static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
 		msg = NULL;
 	}
 	return msg;
+}
+
+static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
+{
+	return kernel_msg_sized(k, cmd, flags, 0);
 }
 
 static struct nl_msg *kernel_msg_kid(struct kernel *k, int cmd,
@@ -518,22 +523,18 @@ int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool
 }
 
 /*
- * With @dev.lock held: KEY_ADD for @key, its secrets wrapped (the material
- * only with @material).
+ * KEY_ADD's attributes for @key but its id and version, its secrets
+ * wrapped (the material only with @material).
  */
-static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
-		   bool material, struct nl_msg **out)
+static int put_key(struct nl_msg *msg, const struct ks_key *key, const uint8_t *owner,
+		   bool material)
 {
 	uint8_t wrapped[HSMKEY_WRAP_LEN(HSMKEY_MATERIAL_MAX)];
-	struct nl_msg *msg;
 	int r, wlen;
 
 	r = wrap_material(key, material, wrapped, &wlen);
 	if (r)
 		return r;
-	msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_ADD, key->id, key->version);
-	if (!msg)
-		return -ENOMEM;
 	if (nla_put_string(msg, HSMKEY_KEY_A_NAME, key->name) ||
 	    nla_put_u32(msg, HSMKEY_KEY_A_TYPE, (uint32_t)key->type) ||
 	    nla_put(msg, HSMKEY_KEY_A_WRAPPED, wlen, wrapped) ||
@@ -542,9 +543,24 @@ static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *ow
 	    (key->used_bytes && nla_put_u64(msg, HSMKEY_KEY_A_USED_BYTES, key->used_bytes)) ||
 	    (key->used_requests &&
 	     nla_put_u64(msg, HSMKEY_KEY_A_USED_REQUESTS, key->used_requests)) ||
-	    (key->has_policy && put_policy(msg, &key->policy))) {
-		nlmsg_free(msg);
+	    (key->has_policy && put_policy(msg, &key->policy)))
 		return -EMSGSIZE;
+	return 0;
+}
+
+/*
+ * With @dev.lock held: KEY_ADD for @key, its secrets wrapped (the material
+ * only with @material).
+ */
+static int add_msg(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
+		   bool material, struct nl_msg **out)
+{
+	struct nl_msg *msg = kernel_msg_kid(k, HSMKEY_CMD_KEY_ADD, key->id, key->version);
+	int r = msg ? put_key(msg, key, owner, material) : -ENOMEM;
+
+	if (r) {
+		nlmsg_free(msg);
+		return r;
 	}
 	*out = msg;
 	return 0;
@@ -629,6 +645,73 @@ int kernel_add_e2e(struct kernel *k, const struct ks_key *key, const uint8_t *ow
 		pthread_mutex_unlock(&dev.lock);
 		return r;
 	}
+	return device_call(k, msg, NULL, NULL);
+}
+
+/*
+ * A batch message's room: within libnl's default socket buffer (32 KiB,
+ * which the kernel doubles), so that a full one is never refused.
+ */
+#define E2E_BATCH_MSG	(30 * 1024)
+
+/* Entry @i of a KEY_ADD batch: @e's key with its E2E nest. */
+static int put_entry(struct nl_msg *msg, int i, const struct kernel_e2e_key *e,
+		     const uint8_t *owner, uint64_t handle, const uint8_t *hpoint)
+{
+	struct nlattr *nest = nla_nest_start(msg, i + 1);
+	int r = nest ? 0 : -EMSGSIZE;
+
+	if (!r && (nla_put(msg, HSMKEY_KEY_A_ID, HSMKEY_ID_LEN, e->key->id) ||
+		   nla_put_u32(msg, HSMKEY_KEY_A_VERSION, e->key->version)))
+		r = -EMSGSIZE;
+	if (!r)
+		r = put_key(msg, e->key, owner, false);
+	if (!r)
+		r = put_e2e(msg, handle, hpoint, e->wrapped, e->wlen);
+	if (r && nest)
+		nla_nest_cancel(msg, nest);
+	else if (!r)
+		nla_nest_end(msg, nest);
+	return r;
+}
+
+int kernel_add_e2e_batch(struct kernel *k, const struct kernel_e2e_key *keys, size_t n,
+			 const uint8_t *owner, uint64_t handle, const uint8_t *hpoint,
+			 size_t *sent)
+{
+	struct nlattr *batch = NULL;
+	struct nl_msg *msg;
+	size_t i;
+	int r = 0;
+
+	*sent = 0;
+	for (i = 0; i < n; i++)
+		if (keys[i].wlen != HSMKEY_E2E_KW_LEN(key_type_len(keys[i].key->type)))
+			return -EINVAL;
+	n = n < HSMKEY_BATCH_MAX ? n : HSMKEY_BATCH_MAX;
+	r = device_lock(k);
+	if (r)
+		return r;
+	msg = kernel_msg_sized(k, HSMKEY_CMD_KEY_ADD, 0, E2E_BATCH_MSG);
+	if (msg)
+		batch = nla_nest_start(msg, HSMKEY_KEY_A_BATCH);
+	r = batch ? 0 : -ENOMEM;
+	for (i = 0; !r && i < n; i++) {
+		r = put_entry(msg, (int)i, &keys[i], owner, handle, hpoint);
+		if (r == -EMSGSIZE && i)
+			break;	/* full: the rest go in the caller's next call */
+	}
+	if (r == -EMSGSIZE && i)
+		r = 0;
+	else if (!r)
+		i = n;
+	if (r) {
+		nlmsg_free(msg);
+		pthread_mutex_unlock(&dev.lock);
+		return r;
+	}
+	nla_nest_end(msg, batch);
+	*sent = i;
 	return device_call(k, msg, NULL, NULL);
 }
 

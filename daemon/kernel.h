@@ -60,6 +60,21 @@ int kernel_ephemeral(struct kernel *k, uint32_t uses, uint64_t *handle, uint8_t 
 int kernel_add_e2e(struct kernel *k, const struct ks_key *key, const uint8_t *owner,
 		   uint64_t handle, const uint8_t *hpoint, const uint8_t *wrapped,
 		   uint32_t wlen);
+/*
+ * kernel_add_e2e_batch(): the first *@sent of @keys (as many as one message
+ * holds, at least one) in one KEY_ADD batch under ephemeral key @handle:
+ * the kernel computes the shared secret once for them, and takes all of
+ * them or none.
+ */
+struct kernel_e2e_key {
+	const struct ks_key *key;	/* its verifier, never its material */
+	const uint8_t *wrapped;
+	uint32_t wlen;
+};
+
+int kernel_add_e2e_batch(struct kernel *k, const struct kernel_e2e_key *keys, size_t n,
+			 const uint8_t *owner, uint64_t handle, const uint8_t *hpoint,
+			 size_t *sent);
 int kernel_set_policy(struct kernel *k, const struct ks_key *key);
 int kernel_set_state(struct kernel *k, const uint8_t *id, uint32_t version, bool enable);
 int kernel_revoke(struct kernel *k, const uint8_t *id, uint32_t version);

@@ -41,6 +41,41 @@ int reach_kernel(struct request *rq, struct kernel **k)
 	return r && r != -ENOENT ? unreachable(rq, r) : 0;
 }
 
+static void e2e_added(const struct ks_key *key)
+{
+	log_info("provisioned key %s version %u (hsm-wrapped)", key->name, key->version);
+}
+
+/*
+ * As many versions as a message holds in one KEY_ADD batch: the kernel
+ * computes the ECDH secret once per batch instead of once per version.
+ * A batch is all or nothing: on any refusal but -ESTALE the versions go
+ * one by one (e2e_add), where each error is worded and EEXIST (a
+ * version another worker added meanwhile) is success.
+ */
+static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct ks_key *keys,
+			   const struct ks_wrapped *w, size_t n, uint64_t handle,
+			   const uint8_t *hpoint, size_t *done)
+{
+	struct kernel_e2e_key e[HSMKEY_BATCH_MAX];
+	size_t sent;
+	int r = 0;
+
+	while (!r && n - *done > 1) {
+		size_t m = n - *done;
+
+		for (size_t i = 0; i < m; i++)
+			e[i] = (struct kernel_e2e_key){ &keys[*done + i], w[*done + i].blob,
+							w[*done + i].len };
+		r = kernel_add_e2e_batch(k, e, m, owner, handle, hpoint, &sent);
+		for (size_t i = 0; !r && i < sent; i++)
+			e2e_added(&keys[*done + i]);
+		if (!r)
+			*done += sent;
+	}
+	return r == -ESTALE ? r : 0;
+}
+
 /*
  * End to end (a backend with ->wrap_for_kernel): one ephemeral key of the
  * kernel's for @n versions, the backend wraps each under the key derived
@@ -52,11 +87,13 @@ static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *ke
 		   const struct ks_wrapped *w, size_t n, uint64_t handle, const uint8_t *hpoint,
 		   size_t *done)
 {
-	for (; *done < n; (*done)++) {
-		const struct ks_key *key = &keys[*done];
-		int r = kernel_add_e2e(k, key, instance(rq->d), handle, hpoint, w[*done].blob,
-				       w[*done].len);
+	int r = e2e_add_batches(k, instance(rq->d), keys, w, n, handle, hpoint, done);
 
+	for (; !r && *done < n; (*done)++) {
+		const struct ks_key *key = &keys[*done];
+
+		r = kernel_add_e2e(k, key, instance(rq->d), handle, hpoint, w[*done].blob,
+				   w[*done].len);
 		if (r == -ESTALE)
 			return r;
 		if (r && r != -EEXIST)
@@ -64,10 +101,10 @@ static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *ke
 				    key->name, key->version, strerror(-r),
 				    *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
 		if (!r)
-			log_info("provisioned key %s version %u (hsm-wrapped)", key->name,
-				 key->version);
+			e2e_added(key);
+		r = 0;
 	}
-	return 0;
+	return r;
 }
 
 static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *keys, size_t n)

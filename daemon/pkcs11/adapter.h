@@ -30,11 +30,15 @@ struct json_object;
 
 /*
  * One file of the store in memory: its name, the MAC it was written with,
- * and a key record's id (which token objects are named by a record).
+ * the SHA-256 of its bytes as last authenticated (read back unchanged, it
+ * needs no MAC from the token: at start-up that was one token call per
+ * key delivered), and a key record's id (which token objects are named by
+ * a record).
  */
 struct p11_file {
 	char name[HSMKEY_NAME_MAX + sizeof(P11_SUFFIX)];
 	uint8_t mac[HSM_MAC_LEN];
+	uint8_t digest[HSM_MAC_LEN];
 	bool has_id;
 	uint8_t id[HSMKEY_ID_LEN];
 };
