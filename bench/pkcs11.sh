@@ -41,14 +41,16 @@ pkcs11_use() {
 	(softhsm_setup "$pkcs11_dir")
 }
 
-# pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on the token; prints
-# their median (keys/s).  One run at a time lets a caller interleave them
-# with hsmkeyd's own.  Fails if any check of pkcs11_rate failed.
+# pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on the token, in
+# its token mode (token objects, as hsmkeyd wraps: the first run makes
+# them, untimed, and later runs find them); prints their median (keys/s).
+# One run at a time lets a caller interleave them with hsmkeyd's own.
+# Fails if any check of pkcs11_rate failed.
 pkcs11_run() {
 	local out=$pkcs11_dir/run.txt
 	SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf taskset -c 1 "$pkcs11_top/build/bench/pkcs11_rate" \
 		"${BENCH_PKCS11_MODULE:-$SOFTHSM_MODULE}" bench "$pkcs11_dir/pin" \
-		"${BENCH_PKCS11_KEYS:-2000}" "$1" "${BENCH_PKCS11_BATCH:-256}" > "$out" || {
+		"${BENCH_PKCS11_KEYS:-2000}" "$1" "${BENCH_PKCS11_BATCH:-256}" token > "$out" || {
 		echo "pkcs11: bench/pkcs11_rate failed:" >&2
 		cat "$out" >&2
 		return 1

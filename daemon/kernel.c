@@ -650,7 +650,9 @@ int kernel_add_e2e(struct kernel *k, const struct ks_key *key, const uint8_t *ow
 
 /*
  * A batch message's room: within libnl's default socket buffer (32 KiB,
- * which the kernel doubles), so that a full one is never refused.
+ * which the kernel doubles; a longer message would be refused with
+ * EMSGSIZE), so that a full one is never refused.  nla_put() fails once
+ * the message is full, which ends the batch there.
  */
 #define E2E_BATCH_MSG	(30 * 1024)
 
@@ -696,15 +698,10 @@ int kernel_add_e2e_batch(struct kernel *k, const struct kernel_e2e_key *keys, si
 	if (msg)
 		batch = nla_nest_start(msg, HSMKEY_KEY_A_BATCH);
 	r = batch ? 0 : -ENOMEM;
-	for (i = 0; !r && i < n; i++) {
+	for (i = 0; !r && i < n; i += !r)
 		r = put_entry(msg, (int)i, &keys[i], owner, handle, hpoint);
-		if (r == -EMSGSIZE && i)
-			break;	/* full: the rest go in the caller's next call */
-	}
 	if (r == -EMSGSIZE && i)
-		r = 0;
-	else if (!r)
-		i = n;
+		r = 0;	/* full: the rest go in the caller's next call */
 	if (r) {
 		nlmsg_free(msg);
 		pthread_mutex_unlock(&dev.lock);

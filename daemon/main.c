@@ -43,7 +43,6 @@
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 1000
 #define DEGRADED_TICK_MS 3000
-/* How often the event loop looks whether the storage came back (a lock). */
 
 static void usage(FILE *f)
 {

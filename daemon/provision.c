@@ -71,8 +71,13 @@ static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct 
 		for (size_t i = 0; !r && i < sent; i++)
 			e2e_added(&keys[*done + i]);
 		if (!r)
+			log_info("the kernel took %zu key versions in one batch", sent);
+		if (!r)
 			*done += sent;
 	}
+	if (r && r != -ESTALE)
+		log_warn("the kernel refused a batch of %zu key version(s) (%s%s%s): adding them one by one",
+			 n - *done, strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
 	return r == -ESTALE ? r : 0;
 }
 

@@ -56,6 +56,7 @@ static int follow_unconfirmed(struct request *rq, const struct ks_key *key, cons
 			      int err)
 {
 	char why[sizeof(rq->err)];
+	struct kernel *k;
 	int r = 0;
 
 	store_failed(rq, err, what);
@@ -63,7 +64,13 @@ static int follow_unconfirmed(struct request *rq, const struct ks_key *key, cons
 	if (key->state == KS_ACTIVE)
 		return fail(rq, err, "%s; the kernel does not get it back until then ('hsmkeyctl enable %s' gives it once hsmkeyctl show says it is active)",
 			    why, key->name);
-	r = kernel_follow(rq, key);
+	r = reach_kernel(rq, &k);
+	if (!r && !k)
+		return fail(rq, err, "%s; hsmkey.ko is not loaded (it gets the key in this state when it is)",
+			    why);
+	if (k)
+		kernel_close(k);
+	r = r ?: kernel_follow(rq, key);
 	if (r) {
 		char kwhy[sizeof(rq->err)];
 

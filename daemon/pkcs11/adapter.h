@@ -15,6 +15,7 @@
 #ifndef HSMKEY_PKCS11_ADAPTER_H
 #define HSMKEY_PKCS11_ADAPTER_H
 
+#include <openssl/sha.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -30,15 +31,16 @@ struct json_object;
 
 /*
  * One file of the store in memory: its name, the MAC it was written with,
- * the SHA-256 of its bytes as last authenticated (read back unchanged, it
- * needs no MAC from the token: at start-up that was one token call per
- * key delivered), and a key record's id (which token objects are named by
+ * the SHA-256 of its bytes as last authenticated (read back unchanged
+ * while the same helper serves the token, it needs no MAC from the token:
+ * at start-up that was one token call per key delivered), and a key
+ * record's id (which token objects are named by
  * a record).
  */
 struct p11_file {
 	char name[HSMKEY_NAME_MAX + sizeof(P11_SUFFIX)];
 	uint8_t mac[HSM_MAC_LEN];
-	uint8_t digest[HSM_MAC_LEN];
+	uint8_t digest[SHA256_DIGEST_LENGTH];
 	bool has_id;
 	uint8_t id[HSMKEY_ID_LEN];
 };
@@ -50,6 +52,7 @@ struct p11_store {
 	bool accept;			/* BACKEND_ACCEPT: the operator's word */
 	uint64_t generation;		/* the last one given (the anchor's number) */
 	uint8_t sum[HSM_MAC_LEN];	/* of every file's MAC */
+	unsigned int ups;		/* hsm_ups() when the files' digests were taken */
 	struct p11_file *f;		/* sorted by name */
 	size_t n, cap;
 };

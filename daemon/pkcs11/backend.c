@@ -439,10 +439,11 @@ static void adopt_recover(struct p11be *p)
 		if (adopt_parse(n, name, &type, id)) {
 			log_error("pkcs11: the note of the adoption of '%s' does not parse: dropped",
 				  label);
-			r = 0;
-		} else {
-			r = p11_rec_read(&p->st, name, &rec);
+			if (adopt_note(p, label, NULL))
+				break;
+			continue;
 		}
+		r = p11_rec_read(&p->st, name, &rec);
 		if (!r && memcmp(rec.meta.id, id, HSMKEY_ID_LEN))
 			log_error("pkcs11: '%s' was being adopted as key %s, but a key of that name with another id exists: its object is left as it is, labelled hsmkey:%s:v1",
 				  label, name, name);

@@ -81,7 +81,7 @@ static const char *plain(struct json_object *o)
  */
 static int file_parse(struct p11_store *st, const char *file, struct json_object **out,
 		      uint64_t *gen, uint8_t mac[HSM_MAC_LEN], uint8_t prev[HSM_MAC_LEN],
-		      const uint8_t *known, uint8_t digest[HSM_MAC_LEN])
+		      const uint8_t *known, uint8_t digest[SHA256_DIGEST_LENGTH])
 {
 	uint8_t buf[P11_FILE_MAX + 1], want[HSM_MAC_LEN];
 	struct json_object *o, *m, *g, *p;
@@ -116,7 +116,7 @@ static int file_parse(struct p11_store *st, const char *file, struct json_object
 		return -EBADMSG;
 	}
 	json_object_object_del(o, "mac");
-	if (known && !CRYPTO_memcmp(known, digest, HSM_MAC_LEN)) {
+	if (known && !CRYPTO_memcmp(known, digest, SHA256_DIGEST_LENGTH)) {
 		*out = o;
 		return 0;
 	}
@@ -163,7 +163,7 @@ static int put(struct p11_store *st, const char *file, const uint8_t *mac,
 
 	if (f) {
 		memcpy(f->mac, mac, HSM_MAC_LEN);
-		memcpy(f->digest, digest, HSM_MAC_LEN);
+		memcpy(f->digest, digest, SHA256_DIGEST_LENGTH);
 		note_id(f, o);
 		return 0;
 	}
@@ -179,7 +179,7 @@ static int put(struct p11_store *st, const char *file, const uint8_t *mac,
 	f = &st->f[st->n++];
 	strcpy(f->name, file);
 	memcpy(f->mac, mac, HSM_MAC_LEN);
-	memcpy(f->digest, digest, HSM_MAC_LEN);
+	memcpy(f->digest, digest, SHA256_DIGEST_LENGTH);
 	note_id(f, o);
 	qsort(st->f, st->n, sizeof(*st->f), cmp_file);
 	return 0;
@@ -225,7 +225,7 @@ struct scan {
 static int scan_one(struct p11_store *st, const char *file, uint64_t agen, struct scan *s)
 {
 	struct json_object *o = NULL;
-	uint8_t mac[HSM_MAC_LEN], prev[HSM_MAC_LEN], digest[HSM_MAC_LEN];
+	uint8_t mac[HSM_MAC_LEN], prev[HSM_MAC_LEN], digest[SHA256_DIGEST_LENGTH];
 	uint64_t gen;
 	int r = file_parse(st, file, &o, &gen, mac, prev, NULL, digest);
 
@@ -329,6 +329,7 @@ int p11_store_load(struct p11_store *st)
 	int r;
 
 	st->n = 0;
+	st->ups = hsm_ups(st->hsm);
 	r = hsm_anchor_load(st->hsm, &agen, buf, &len);
 	fresh = r == -ENOENT;
 	if (r && !fresh)
@@ -379,8 +380,9 @@ void p11_store_free(struct p11_store *st)
 int p11_file_read(struct p11_store *st, const char *file, struct json_object **out)
 {
 	struct p11_file *f = find(st, file);
-	uint8_t mac[HSM_MAC_LEN], prev[HSM_MAC_LEN], digest[HSM_MAC_LEN];
+	uint8_t mac[HSM_MAC_LEN], prev[HSM_MAC_LEN], digest[SHA256_DIGEST_LENGTH];
 	uint64_t gen;
+	bool known;
 	int r;
 
 	if (!f) {
@@ -389,7 +391,13 @@ int p11_file_read(struct p11_store *st, const char *file, struct json_object **o
 					 file);
 		return -ENOENT;
 	}
-	r = file_parse(st, file, out, &gen, mac, prev, f->digest, digest);
+	/*
+	 * A digest vouches for bytes only while the token that checked them
+	 * is the one answering: after a restart of its helper (perhaps
+	 * another token by now) or while it is down, the MAC again.
+	 */
+	known = hsm_ups(st->hsm) == st->ups && hsm_state(st->hsm, NULL, 0) == HSM_UP;
+	r = file_parse(st, file, out, &gen, mac, prev, known ? f->digest : NULL, digest);
 	if (r == -ENOENT || r == -EFBIG || (!r && CRYPTO_memcmp(mac, f->mac, HSM_MAC_LEN))) {
 		if (!r)
 			json_object_put(*out);
@@ -442,7 +450,7 @@ static int unconfirmed(struct p11_store *st, const char *file, const uint8_t *ma
 int p11_file_write(struct p11_store *st, const char *file, struct json_object *o)
 {
 	struct p11_file *f = find(st, file);
-	uint8_t mac[HSM_MAC_LEN], sum[HSM_MAC_LEN], digest[HSM_MAC_LEN];
+	uint8_t mac[HSM_MAC_LEN], sum[HSM_MAC_LEN], digest[SHA256_DIGEST_LENGTH];
 	char hex[2 * HSM_MAC_LEN + 1] = "";
 	uint64_t gen = st->generation + 1;
 	const char *text;

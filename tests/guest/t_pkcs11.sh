@@ -299,11 +299,25 @@ for k in made vol; do
 	p11ref find --id-prefix "$id" > "$work/find" 2>&1
 	check "$k: the reference client finds no object of it (exit 1: none)" test $? = 1
 done
-# 5. A key the token can no longer wrap (its object destroyed behind
+# 5. A fresh kernel gets the keys in KEY_ADD batches: one ECDH in the
+# module per batch, not per key version.
+stop
+check "unload the module (its keys go with it)" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+: > "$work/hsmkeyd.log"
+daemon_start || bail "hsmkeyd does not start on a fresh kernel"
+check "the start-up delivered the keys in batches (the log says how many per batch)" \
+	grep -q "the kernel took [0-9]* key versions in one batch" "$work/hsmkeyd.log"
+check "... and the kernel refused no batch" \
+	bash -c "! grep -q 'the kernel refused a batch' '$work/hsmkeyd.log'"
+check "... and the six keys of every type are loaded, hsm-wrapped" \
+	test "$(ctl --json list | json 'sorted(set((k["kernel"], k.get("delivery")) for k in o["keys"] if k["name"].startswith("k-aes")))')" \
+	= "[('loaded', 'hsm-wrapped')]"
+# A key the token can no longer wrap (its object destroyed behind
 # hsmkeyd's back) does not keep the others out of a fresh kernel: the
 # start-up batch is refused whole, then its keys go again one by one.
 stop
-check "unload the module (its keys go with it)" rmmod hsmkey
+check "unload the module again" rmmod hsmkey
 check "load it again" insmod "$HSMKEY_KO"
 check "the reference client destroys k-aes-128-cbc's object behind hsmkeyd's back" \
 	quiet p11ref destroy --label hsmkey:k-aes-128-cbc:v1

@@ -121,8 +121,8 @@ unconfirmed() {
 	daemon_stop
 }
 unconfirmed stray s-rev revoked "no kernel copy to revoke" revoke s-rev
-unconfirmed deadline s-dis disabled "the kernel refuses new bindings of it meanwhile" disable s-dis
-unconfirmed stray s-del pending-deletion "the kernel refuses new bindings of it meanwhile" \
+unconfirmed deadline s-dis disabled "hsmkey.ko is not loaded (it gets the key in this state" disable s-dis
+unconfirmed stray s-del pending-deletion "hsmkey.ko is not loaded (it gets the key in this state" \
 	schedule-deletion s-del
 unconfirmed deadline s-en active "the kernel does not get it back until" enable s-en
 unconfirmed stray s-can active "the kernel does not get it back until" cancel-deletion s-can
