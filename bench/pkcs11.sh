@@ -18,8 +18,8 @@ pkcs11_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 pkcs11_dir=	# the token's directory (pkcs11_token)
 pkcs11_rates=	# every run's output since pkcs11_token: "rep N RATE" lines
 
-# pkcs11_token DIR: a fresh SoftHSM token under DIR/pkcs11-token, private
-# configuration, for the runs that follow.
+# pkcs11_token DIR: a fresh SoftHSM token "bench" (hsmkeyd's) under
+# DIR/pkcs11-token, private configuration, for the runs that follow.
 pkcs11_token() {
 	rm -rf "$1/pkcs11-token"
 	mkdir -p "$1/pkcs11-token" || return 1
@@ -31,17 +31,22 @@ pkcs11_token() {
 }
 
 # pkcs11_use DIR: the token pkcs11_token made under DIR, perhaps moved there
-# since (its configuration written again), for the runs that follow.
+# since (its configuration written again), for the runs that follow; and
+# beside it a token "direct" for bench/pkcs11_rate, so that each side's
+# token holds its own keys only (SoftHSM's costs grow with a token's
+# objects: the daemon's start-up enumerates them, pkcs11_rate does not).
 pkcs11_use() {
 	pkcs11_dir=$1/pkcs11-token
 	pkcs11_rates=$1/pkcs11-softhsm.txt
 	[[ -r $pkcs11_dir/pin && -d $pkcs11_dir/tokens ]] ||
 		{ echo "pkcs11: no token in $pkcs11_dir" >&2; return 1; }
 	: > "$pkcs11_rates"
-	(softhsm_setup "$pkcs11_dir")
+	(softhsm_setup "$pkcs11_dir" &&
+		{ softhsm2-util --show-slots | grep -q '^ *Label: *direct *$' ||
+			softhsm_token direct; })
 }
 
-# pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on the token, in
+# pkcs11_run RUNS: RUNS timed runs of bench/pkcs11_rate on token "direct", in
 # its token mode (token objects, as hsmkeyd wraps: the first run makes
 # them, untimed, and later runs find them); prints their median (keys/s).
 # One run at a time lets a caller interleave them with hsmkeyd's own.
@@ -49,7 +54,7 @@ pkcs11_use() {
 pkcs11_run() {
 	local out=$pkcs11_dir/run.txt
 	SOFTHSM2_CONF=$pkcs11_dir/softhsm2.conf taskset -c 1 "$pkcs11_top/build/bench/pkcs11_rate" \
-		"${BENCH_PKCS11_MODULE:-$SOFTHSM_MODULE}" bench "$pkcs11_dir/pin" \
+		"${BENCH_PKCS11_MODULE:-$SOFTHSM_MODULE}" direct "$pkcs11_dir/pin" \
 		"${BENCH_PKCS11_KEYS:-2000}" "$1" "${BENCH_PKCS11_BATCH:-256}" token > "$out" || {
 		echo "pkcs11: bench/pkcs11_rate failed:" >&2
 		cat "$out" >&2

@@ -332,7 +332,7 @@ if wanted pkcs11; then
 		fi
 		stop_daemon "$pk"
 		conv=$(sed -n 's/^run_conv //p' "$pk/run") open=$(sed -n 's/^run_open //p' "$pk/run")
-		echo "daemon $1 $(python3 -c "print(f'{$pkeys / $conv:.1f}')") $open $conv" >> "$p11"
+		echo "daemon $1 $(python3 -c "print(f'{$pkeys / max($conv, 0.001):.1f}')") $open $conv" >> "$p11"
 	}
 	p11_direct() {	# PAIR
 		local r
