@@ -49,7 +49,7 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c
-DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/clients.c \
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
@@ -196,8 +196,8 @@ $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
-# Includes daemon/kernel.c: the events listener's sender check, white-box.
-$(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel.h \
+# Includes daemon/kernel.c and kernel_events.c: the events listener's sender check, white-box.
+$(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel_events.c daemon/kernel.h \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< \

@@ -11,6 +11,7 @@
  * the test builds one on a plain generic netlink socket.
  */
 #include "../../daemon/kernel.c"
+#include "../../daemon/kernel_events.c"
 #include "kselftest_harness.h"
 
 #define FAKE_FAMILY 0x7777	/* a family id no kernel message carries here */
