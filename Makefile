@@ -48,7 +48,8 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c
-PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c
+PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
+		  daemon/pkcs11/orphans.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -90,7 +91,7 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-HDRS = $(wildcard daemon/*.h daemon/embedded/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
+HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)

@@ -57,6 +57,7 @@ struct ks_wrap_req {
 struct ks_wrapped {
 	uint8_t blob[HSMKEY_MATERIAL_MAX + 8];	/* RFC 3394: 8 bytes more than the key */
 	uint32_t len;
+	uint8_t verifier[HSMKEY_VERIFIER_LEN];	/* the version's, as get() would give */
 };
 
 /* The public half of an import wrapping key kept in the storage. */
@@ -128,8 +129,9 @@ struct backend_ops {
 	/*
 	 * Wrap @n versions (n <= HSMKEY_BATCH_MAX) for the kernel's ephemeral
 	 * key @kpoint (HSMKEY_E2E_POINT_LEN bytes): the backend's point into
-	 * @hpoint, each blob into @out.  NULL for a backend whose material
-	 * the daemon holds.
+	 * @hpoint, each blob and the version's verifier (get()'s, made in
+	 * the same round) into @out.  NULL for a backend whose material the
+	 * daemon holds.
 	 */
 	int (*wrap_for_kernel)(struct backend *b, const uint8_t *kpoint,
 			       const struct ks_wrap_req *req, size_t n,

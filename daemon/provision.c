@@ -46,6 +46,15 @@ static void e2e_added(const struct ks_key *key)
 	log_info("provisioned key %s version %u (hsm-wrapped)", key->name, key->version);
 }
 
+/* In a batch: the batch's line says how many; each key only when debugging. */
+static void e2e_added_batch(const struct ks_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		log_debug("provisioned key %s version %u (hsm-wrapped)", keys[i].name,
+			  keys[i].version);
+	log_info("the kernel took %zu key versions in one batch (hsm-wrapped)", n);
+}
+
 /*
  * As many versions as a message holds in one KEY_ADD batch: the kernel
  * computes the ECDH secret once per batch instead of once per version.
@@ -68,12 +77,10 @@ static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct 
 			e[i] = (struct kernel_e2e_key){ &keys[*done + i], w[*done + i].blob,
 							w[*done + i].len };
 		r = kernel_add_e2e_batch(k, e, m, owner, handle, hpoint, &sent);
-		for (size_t i = 0; !r && i < sent; i++)
-			e2e_added(&keys[*done + i]);
-		if (!r)
-			log_info("the kernel took %zu key versions in one batch", sent);
-		if (!r)
+		if (!r) {
+			e2e_added_batch(&keys[*done], sent);
 			*done += sent;
+		}
 	}
 	if (r && r != -ESTALE)
 		log_warn("the kernel refused a batch of %zu key version(s) (%s%s%s): adding them one by one",
@@ -86,7 +93,7 @@ static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct 
  * kernel's for @n versions, the backend wraps each under the key derived
  * for it, the kernel unwraps.  The ephemeral key may expire between the
  * calls (-ESTALE): once, the versions not yet added go again under a new
- * one.  @keys: unsealed (verifiers only).
+ * one.  @keys: sealed; the verifiers come with the blobs.
  */
 static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *keys,
 		   const struct ks_wrapped *w, size_t n, uint64_t handle, const uint8_t *hpoint,
@@ -112,7 +119,8 @@ static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *ke
 	return r;
 }
 
-static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *keys, size_t n)
+/* @keys' verifiers are filled in from the backend's round. */
+static int e2e_batch(struct request *rq, struct kernel *k, struct ks_key *keys, size_t n)
 {
 	struct backend *be = rq->d->be;
 	uint8_t kpoint[HSMKEY_E2E_POINT_LEN], hpoint[HSMKEY_E2E_POINT_LEN];
@@ -140,6 +148,8 @@ static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *
 				 keys[done].name, strerror(-r));
 			break;
 		}
+		for (size_t i = done; i < n; i++)
+			memcpy(keys[i].verifier, w[i].verifier, sizeof(keys[i].verifier));
 		r = e2e_add(rq, k, keys, w, n, handle, hpoint, &done);
 		if (r == -ESTALE && !attempt)
 			r = 0;	/* expired between the calls: once more */
@@ -147,6 +157,8 @@ static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *
 			r = fail(rq, r, "the kernel's ephemeral key expired twice while key '%s' was delivered",
 				 keys[done].name);
 	}
+	if (w)
+		wipe(w, n * sizeof(*w));
 	free(req);
 	free(w);
 	return r;
@@ -155,10 +167,15 @@ static int e2e_batch(struct request *rq, struct kernel *k, const struct ks_key *
 /* Make sure the kernel holds @key (unsealed); EEXIST is success. */
 int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 {
+	struct ks_key copy;
 	int r;
 
-	if (rq->d->be->ops->wrap_for_kernel)
-		return e2e_batch(rq, k, key, 1);
+	if (rq->d->be->ops->wrap_for_kernel) {
+		copy = *key;
+		r = e2e_batch(rq, k, &copy, 1);
+		ks_key_wipe(&copy);
+		return r;
+	}
 	r = kernel_add(k, key, instance(rq->d));
 
 	if (r == -EEXIST)
@@ -171,7 +188,10 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 	return 0;
 }
 
-/* Every version of @meta's key in one batch: no material is read here. */
+/*
+ * Every version of @meta's key in one batch: no material is read here, and
+ * the verifiers come from the backend's wrapping round.
+ */
 static int provision_versions_e2e(struct request *rq, struct kernel *k, const struct ks_key *meta)
 {
 	struct ks_key *keys = calloc(meta->current, sizeof(*keys));
@@ -179,7 +199,7 @@ static int provision_versions_e2e(struct request *rq, struct kernel *k, const st
 	int r = keys ? 0 : -ENOMEM;
 
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
-		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &keys[n]);
+		r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, &keys[n]);
 		if (r == -ENOENT)
 			r = 0;
 		else if (r)
@@ -199,20 +219,37 @@ static int provision_versions_e2e(struct request *rq, struct kernel *k, const st
 struct provision_batch {
 	struct request *rq;
 	struct kernel *k;
+	const struct kernel_key *held;	/* the kernel's keys, sorted; borrowed */
+	size_t nheld;
+	bool have_held;			/* else one KEY_GET per version */
 	size_t n, nkeys;		/* versions gathered, of how many keys */
 	int failed;			/* keys not loaded by earlier flushes */
 	struct ks_key keys[HSMKEY_BATCH_MAX];
 };
 
-struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k)
+struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k,
+					    const struct kernel_key *held, size_t nheld, bool have_held)
 {
 	struct provision_batch *pb = calloc(1, sizeof(*pb));
 
 	if (pb) {
 		pb->rq = rq;
 		pb->k = k;
+		pb->held = held;
+		pb->nheld = nheld;
+		pb->have_held = have_held;
 	}
 	return pb;
+}
+
+/* Whether the kernel holds @id's @version: no wrap is spent on it then. */
+static bool batch_held(struct provision_batch *pb, const uint8_t *id, uint32_t version)
+{
+	struct kernel_key kk;
+
+	if (pb->have_held)
+		return kernel_held_find(pb->held, pb->nheld, id, version);
+	return !kernel_get(pb->k, id, version, &kk);
 }
 
 /* Errors that no key of the batch would escape: not worth a call per key. */
@@ -282,12 +319,9 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 	if (pb->n + meta->current > HSMKEY_BATCH_MAX)
 		pb->failed += flush(pb);
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
-		struct kernel_key kk;
-
-		/* Held already (a reconciliation): no wrap spent on it. */
-		if (!kernel_get(pb->k, meta->id, v, &kk))
+		if (batch_held(pb, meta->id, v))
 			continue;
-		r = rq->d->be->ops->get(rq->d->be, meta->name, v, true, &pb->keys[pb->n]);
+		r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, &pb->keys[pb->n]);
 		if (r == -ENOENT)
 			r = 0;
 		else if (r)

@@ -20,11 +20,14 @@ int provision_versions(struct request *rq, struct kernel *k, const struct ks_key
  * Start-up loading: versions of many keys gathered into batches of up to
  * HSMKEY_BATCH_MAX, each delivered under one ephemeral key of the
  * kernel's (a backend with ->wrap_for_kernel; otherwise each key is
- * provisioned at once).  add: 0 or -errno for @meta's key; flush: what is
+ * provisioned at once).  new: @held (kernel_held(), sorted; borrowed
+ * until free) says which versions the kernel has, if @have_held; else
+ * each is asked for.  add: 0 or -errno for @meta's key; flush: what is
  * gathered, the number of keys that failed.
  */
 struct provision_batch;
-struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k);
+struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k,
+					    const struct kernel_key *held, size_t nheld, bool have_held);
 int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta);
 int provision_batch_flush(struct provision_batch *pb);
 void provision_batch_free(struct provision_batch *pb);

@@ -147,6 +147,7 @@ int control_load_all(struct daemon *d)
 {
 	struct kernel_key *held = NULL;
 	size_t nheld = 0;
+	bool have_held;
 	struct load_ctx l = { .d = d };
 	struct request brq = { .d = d };
 	int r;
@@ -171,20 +172,22 @@ int control_load_all(struct daemon *d)
 		return 1;
 	}
 	/* The whole dump first: no other request on the socket during it. */
-	if (kernel_held(l.k, &held, &nheld))
+	have_held = !kernel_held(l.k, &held, &nheld);
+	if (!have_held)
 		log_warn("cannot read the kernel's keys to reconcile them");
 	for (size_t i = 0; i < nheld; i++)
 		reconcile_one(&l, &held[i]);
-	free(held);
 	pthread_mutex_lock(&d->lock);
 	d->next_deletion = -1;	/* load_one() notes each pending one */
 	pthread_mutex_unlock(&d->lock);
+	/* What the kernel held before reconcile_one(): it only changes states. */
 	if (d->be->ops->wrap_for_kernel)
-		l.batch = provision_batch_new(&brq, l.k);
+		l.batch = provision_batch_new(&brq, l.k, held, nheld, have_held);
 	d->be->ops->list(d->be, NULL, load_one, &l);
 	if (l.batch)
 		l.failed += provision_batch_flush(l.batch);
 	provision_batch_free(l.batch);
+	free(held);
 	kernel_close(l.k);
 	return l.failed;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What the PKCS#11 backend adapter's two files share: the backend itself
- * (backend.c, the backend_ops table over hsm.h) and its record store
- * (records.c).  The store keeps each key's metadata in a file of its own,
+ * What the PKCS#11 backend adapter's files share: the backend itself
+ * (backend.c, the backend_ops table over hsm.h), its record store
+ * (records.c), adoption (adopt.c) and the orphan listing (orphans.c).
+ * The store keeps each key's metadata in a file of its own,
  * STATE/pkcs11/NAME.key, and the daemon's small records in
  * STATE/pkcs11/records; every file carries an HMAC made by the token
  * (hsm_mac(), the key never leaves it) over its text, its file name and
@@ -18,6 +19,7 @@
 #include <openssl/sha.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "backend.h"
@@ -55,6 +57,11 @@ struct p11_store {
 	unsigned int ups;		/* hsm_ups() when the files' digests were taken */
 	struct p11_file *f;		/* sorted by name */
 	size_t n, cap;
+	/*
+	 * The record p11_rec_read() gives without reading its file again:
+	 * the one a listing is at (with the store locked), until any write.
+	 */
+	const struct p11_rec *listing;
 };
 
 /* A key's record: the metadata, per version what is not secret. */
@@ -69,6 +76,32 @@ struct p11_rec {
 	bool was_readable;		/* adopted while its value could be read */
 	uint32_t nver;
 	struct p11_ver v[KS_VERSIONS_MAX];
+};
+
+struct p11be {
+	struct backend be;
+	struct p11_store st;
+	pthread_mutex_t lock;		/* one operation at a time; recursive */
+	int lockfd;
+	bool have_instance;
+	uint8_t instance[HSMKEY_OWNER_LEN];
+	int last;			/* the last load's result: log changes only */
+	size_t orphans;			/* key objects no record names (p11_orphans()) */
+};
+
+static inline struct p11be *be_p11(struct backend *b)
+{
+	return (struct p11be *)((char *)b - offsetof(struct p11be, be));
+}
+
+/* The token object for a new version: generated, imported, unwrapped or adopted. */
+struct p11_source {
+	const uint8_t *material;
+	const uint8_t *blob;		/* wrapped import: unwrapped by the token */
+	size_t blob_len;
+	const char *label;		/* adopt */
+	bool was_readable;
+	bool relabelled;		/* adopt: done before (p11_adopt_begin()) */
 };
 
 /* records.c */
@@ -97,5 +130,23 @@ int p11_rec_read(struct p11_store *st, const char *name, struct p11_rec *rec);
 int p11_rec_write(struct p11_store *st, const struct p11_rec *rec);
 /* The version's index in @rec, or rec->nver. */
 uint32_t p11_rec_find(const struct p11_rec *rec, uint32_t version);
+/* A new key's record, version 1 (its object not made yet). */
+void p11_rec_new(struct p11_rec *rec, const char *name, int type, const uint8_t *id);
+
+/* adopt.c */
+/* "pkcs11:object=LABEL" (the one attribute taken; %XX escapes decoded). */
+int p11_label(const char *uri, char *label, size_t size);
+/* The records file (*@o, new if none) and its notes (*@notes, NULL if none). */
+int p11_adopt_notes(struct p11be *p, struct json_object **o, struct json_object **notes);
+/* A note's fields: 0, or -EBADMSG for one that does not parse. */
+int p11_adopt_parse(struct json_object *n, char *name, int *type, uint8_t *id);
+/* Before relabelling @src->label's object as @rec: its note; after it (@r): the note's end. */
+int p11_adopt_begin(struct p11be *p, struct p11_rec *rec, struct p11_source *src);
+void p11_adopt_end(struct p11be *p, const char *label, int r);
+/* At load: each adoption cut short finished or dropped. */
+void p11_adopt_recover(struct p11be *p);
+
+/* orphans.c: key objects no record names, logged; their count in p->orphans. */
+void p11_orphans(struct p11be *p);
 
 #endif

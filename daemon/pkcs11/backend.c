@@ -27,32 +27,11 @@
 #include "config.h"
 #include "util.h"
 
-struct p11be {
-	struct backend be;
-	struct p11_store st;
-	pthread_mutex_t lock;		/* one operation at a time; recursive */
-	int lockfd;
-	bool have_instance;
-	uint8_t instance[HSMKEY_OWNER_LEN];
-	int last;			/* the last load's result: log changes only */
-	size_t orphans;			/* key objects no record names (p11_orphans()) */
-};
-
-static struct p11be *be_p11(struct backend *b)
-{
-	return (struct p11be *)((char *)b - offsetof(struct p11be, be));
-}
-
 static bool unreachable(int r)
 {
 	return r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES;
 }
 
-static void adopt_recover(struct p11be *p);
-static void p11_orphans(struct p11be *p);
-struct p11_source;
-static int adopt_begin(struct p11be *p, struct p11_rec *rec, struct p11_source *src);
-static void adopt_end(struct p11be *p, const char *label, int r);
 
 /* The store verified against the token; called under the lock. */
 static int p11_ready(struct p11be *p)
@@ -68,7 +47,7 @@ static int p11_ready(struct p11be *p)
 	if (!r)
 		r = p11_store_load(&p->st);
 	if (!r)
-		adopt_recover(p);
+		p11_adopt_recover(p);
 	if (!r && p->st.loaded)
 		p11_orphans(p);
 	/* Its write unconfirmed, the store is not known now: as if unreachable. */
@@ -97,10 +76,9 @@ static int p11_ready(struct p11be *p)
 /* The version's verifier: derived in the token, so none is on disk. */
 static int p11_verifier(struct p11be *p, const uint8_t *id, uint32_t version, uint8_t *out)
 {
-	char label[64], hex[2 * HSMKEY_ID_LEN + 1];
+	char label[HSM_VERIFIER_LABEL_MAX];
 
-	hex_encode(id, HSMKEY_ID_LEN, hex);
-	snprintf(label, sizeof(label), "hsmkey verifier v1 %s %u", hex, version);
+	hsm_verifier_label(id, version, label);
 	return hsm_derive(p->st.hsm, label, out, HSMKEY_VERIFIER_LEN);
 }
 
@@ -140,16 +118,6 @@ static int p11_get(struct backend *b, const char *name, uint32_t version, bool u
 	return P11_LOCKED(p, p11_get_locked(p, name, version, unseal, out));
 }
 
-/* The token object for a new version: generated, imported, unwrapped or adopted. */
-struct p11_source {
-	const uint8_t *material;
-	const uint8_t *blob;		/* wrapped import: unwrapped by the token */
-	size_t blob_len;
-	const char *label;		/* adopt */
-	bool was_readable;
-	bool relabelled;		/* adopt: done before (adopt_begin()) */
-};
-
 static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version,
 		    struct p11_source *src)
 {
@@ -167,20 +135,6 @@ static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version
 	return hsm_key_generate(p->st.hsm, m->id, version, m->type, m->name);
 }
 
-/* A new key's record, version 1 (its object not made yet). */
-static void rec_new(struct p11_rec *rec, const char *name, int type, const uint8_t *id)
-{
-	memset(rec, 0, sizeof(*rec));
-	memcpy(rec->meta.id, id, HSMKEY_ID_LEN);
-	snprintf(rec->meta.name, sizeof(rec->meta.name), "%s", name);
-	rec->meta.type = type;
-	rec->meta.state = KS_ACTIVE;
-	rec->meta.created = time(NULL);
-	rec->meta.current = 1;
-	rec->nver = 1;
-	rec->v[0] = (struct p11_ver){ .version = 1, .created = rec->meta.created };
-}
-
 static int p11_create_locked(struct p11be *p, const char *name, int type,
 			     struct p11_source *src, struct ks_key *out)
 {
@@ -194,15 +148,15 @@ static int p11_create_locked(struct p11be *p, const char *name, int type,
 		return r;
 	if (RAND_bytes(id, HSMKEY_ID_LEN) != 1)
 		return -EIO;
-	rec_new(&rec, name, type, id);
-	r = src->label ? adopt_begin(p, &rec, src) : 0;
+	p11_rec_new(&rec, name, type, id);
+	r = src->label ? p11_adopt_begin(p, &rec, src) : 0;
 	if (r)
 		return r;
 	if (!src->relabelled)
 		r = p11_make(p, &rec, 1, src);
 	if (r) {
 		if (src->label)
-			adopt_end(p, src->label, r);
+			p11_adopt_end(p, src->label, r);
 		return r;
 	}
 	if (src->label)
@@ -210,11 +164,11 @@ static int p11_create_locked(struct p11be *p, const char *name, int type,
 	rec.was_readable = src->was_readable;
 	r = p11_rec_write(&p->st, &rec);
 	if (src->label)
-		adopt_end(p, src->label, r);
+		p11_adopt_end(p, src->label, r);
 	if (r) {
 		/*
 		 * Not recorded: the object must not outlive the failure (an
-		 * adopted one is the operator's: adopt_end()).  Unconfirmed,
+		 * adopted one is the operator's: p11_adopt_end()).  Unconfirmed,
 		 * the record may yet stand: an object left over is harmless, a
 		 * record naming none is not.
 		 */
@@ -265,282 +219,6 @@ static int p11_import_wrapped(struct backend *b, const char *name, int type,
 
 	memset(out, 0, sizeof(*out));
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
-}
-
-/* "pkcs11:object=LABEL" (the one attribute taken; %XX escapes decoded). */
-static int p11_label(const char *uri, char *label, size_t size)
-{
-	const char *s = strstr(uri, "object=");
-	size_t n = 0;
-
-	if (strncmp(uri, "pkcs11:", 7) || !s || (s != uri + 7 && s[-1] != ';'))
-		return -EINVAL;
-	for (s += 7; *s && *s != ';' && *s != '?' && n + 1 < size; s++) {
-		unsigned int c;
-
-		if (*s == '%' && sscanf(s + 1, "%2x", &c) == 1) {
-			label[n++] = (char)c;
-			s += 2;
-		} else {
-			label[n++] = *s;
-		}
-	}
-	label[n] = '\0';
-	return n && (!*s || *s == ';' || *s == '?') ? 0 : -EINVAL;
-}
-
-/*
- * Adopting is two steps the token and the disk cannot take at once: the
- * object is relabelled ours (CKA_LABEL hsmkey:NAME:v1, CKA_ID the key's
- * id), then its record is written.  Cut in between (a crash, a record that
- * cannot be written), the operator's label finds nothing any more and no
- * record names the object.  So the intent is noted first in the daemon's
- * records (authenticated and anchored with the keys): the label, and the
- * name, type and id it becomes.  A note whose object carries that id and
- * has no record is finished, at the next load or by the same import again;
- * one whose object never got the id is dropped.  Nothing is relabelled
- * back: CKA_SENSITIVE, once raised, cannot be lowered, so the object is no
- * longer the operator's key as it was either way.
- */
-#define P11_ADOPTING	"pkcs11 adopting"	/* in the records file: LABEL -> note */
-
-/* The records file (*@o, new if none) and its notes (*@notes, NULL if none). */
-static int adopt_notes(struct p11be *p, struct json_object **o, struct json_object **notes)
-{
-	int r = p11_file_read(&p->st, P11_RECORDS, o);
-
-	if (r == -ENOENT) {
-		*o = json_object_new_object();
-		r = *o ? 0 : -ENOMEM;
-	}
-	if (!r && !json_object_object_get_ex(*o, P11_ADOPTING, notes))
-		*notes = NULL;
-	return r;
-}
-
-/* Note @label's adoption as @rec, or (@rec NULL) drop its note. */
-static int adopt_note(struct p11be *p, const char *label, const struct p11_rec *rec)
-{
-	char id[2 * HSMKEY_ID_LEN + 1];
-	struct json_object *o = NULL, *notes, *n;
-	int r = adopt_notes(p, &o, &notes);
-
-	if (!r && !rec && (!notes || !json_object_object_get_ex(notes, label, NULL))) {
-		json_object_put(o);
-		return 0;	/* none: nothing to write */
-	}
-	if (!r && !notes) {
-		notes = json_object_new_object();
-		json_object_object_add(o, P11_ADOPTING, notes);
-	}
-	if (!r && rec) {
-		n = json_object_new_object();
-		hex_encode(rec->meta.id, HSMKEY_ID_LEN, id);
-		json_object_object_add(n, "name", json_object_new_string(rec->meta.name));
-		json_object_object_add(n, "type",
-				       json_object_new_string(key_type_name(rec->meta.type)));
-		json_object_object_add(n, "id", json_object_new_string(id));
-		json_object_object_add(notes, label, n);
-	} else if (!r) {
-		json_object_object_del(notes, label);
-		if (!json_object_object_length(notes))
-			json_object_object_del(o, P11_ADOPTING);
-	}
-	r = r ?: p11_file_write(&p->st, P11_RECORDS, o);
-	json_object_put(o);
-	return r;
-}
-
-/* A note's fields: 0, or -EBADMSG for one that does not parse. */
-static int adopt_parse(struct json_object *n, char *name, int *type, uint8_t *id)
-{
-	struct json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(n, "name", &v) || !(s = json_object_get_string(v)) ||
-	    !valid_name(s))
-		return -EBADMSG;
-	snprintf(name, HSMKEY_NAME_MAX, "%s", s);
-	if (!json_object_object_get_ex(n, "type", &v) ||
-	    (*type = key_type_from_name(json_object_get_string(v) ?: "")) < 0 ||
-	    !json_object_object_get_ex(n, "id", &v) || !(s = json_object_get_string(v)))
-		return -EBADMSG;
-	return hex_decode(s, id, HSMKEY_ID_LEN) ? -EBADMSG : 0;
-}
-
-/*
- * Before relabelling @src->label's object as @rec: a note of an adoption
- * of the same label cut short whose object carries its id is resumed
- * (@rec takes that id, @src->relabelled); otherwise the intent is noted.
- */
-static int adopt_begin(struct p11be *p, struct p11_rec *rec, struct p11_source *src)
-{
-	char name[HSMKEY_NAME_MAX];
-	uint8_t id[HSMKEY_ID_LEN];
-	struct json_object *o = NULL, *notes, *n;
-	int type, r = adopt_notes(p, &o, &notes);
-
-	if (!r && notes && json_object_object_get_ex(notes, src->label, &n) &&
-	    !adopt_parse(n, name, &type, id) && !hsm_key_find(p->st.hsm, id, 1)) {
-		if (strcmp(name, rec->meta.name) || type != rec->meta.type) {
-			log_error("pkcs11: '%s' was being adopted as key %s (%s) when that was cut short: import it so to finish it",
-				  src->label, name, key_type_name(type));
-			r = -EBUSY;
-		} else {
-			log_warn("pkcs11: finishing the adoption of '%s' as key %s cut short before",
-				 src->label, name);
-			memcpy(rec->meta.id, id, HSMKEY_ID_LEN);
-			src->relabelled = true;
-			src->was_readable = true;	/* not known any more: taken as it was */
-		}
-	}
-	json_object_put(o);
-	if (!r && !src->relabelled)
-		r = adopt_note(p, src->label, rec);
-	/* An unconfirmed note: nothing relabelled yet, so nothing to say it stands for. */
-	return r == P11_UNCONFIRMED ? -EIO : r;
-}
-
-/*
- * After the object's relabelling or the record's write (@r): the note goes
- * once the record is written or the token refused the object; otherwise
- * (perhaps relabelled, not recorded) it stays to be finished.
- */
-static void adopt_end(struct p11be *p, const char *label, int r)
-{
-	if (r && r != -ENOENT && r != -EMEDIUMTYPE && r != -EEXIST) {
-		log_warn("pkcs11: the adoption of '%s' is cut short (%s): the same import again, or the next start, finishes it",
-			 label, strerror(-r));
-		return;
-	}
-	if (adopt_note(p, label, NULL))
-		log_warn("pkcs11: cannot drop the note of the adoption of '%s': the next start does",
-			 label);
-}
-
-/*
- * At load: each adoption cut short is finished (its object carries the
- * id: the record is written) or dropped (it does not, or a key of another
- * id took the name: that object is then an orphan, see the log).
- */
-static void adopt_recover(struct p11be *p)
-{
-	struct json_object *o = NULL, *notes;
-	char name[HSMKEY_NAME_MAX];
-	uint8_t id[HSMKEY_ID_LEN];
-	struct p11_rec rec;
-	int type, r;
-
-	if (adopt_notes(p, &o, &notes) || !notes) {
-		json_object_put(o);
-		return;
-	}
-	json_object_object_foreach(notes, label, n) {
-		if (adopt_parse(n, name, &type, id)) {
-			log_error("pkcs11: the note of the adoption of '%s' does not parse: dropped",
-				  label);
-			if (adopt_note(p, label, NULL))
-				break;
-			continue;
-		}
-		r = p11_rec_read(&p->st, name, &rec);
-		if (!r && memcmp(rec.meta.id, id, HSMKEY_ID_LEN))
-			log_error("pkcs11: '%s' was being adopted as key %s, but a key of that name with another id exists: its object is left as it is, labelled hsmkey:%s:v1",
-				  label, name, name);
-		if (r == -ENOENT && !(r = hsm_key_find(p->st.hsm, id, 1))) {
-			rec_new(&rec, name, type, id);
-			rec.was_readable = true;	/* not known any more */
-			r = p11_rec_write(&p->st, &rec);
-			if (!r)
-				log_warn("pkcs11: finished the adoption of '%s' as key %s, cut short before",
-					 label, name);
-		}
-		/* Recorded, or never relabelled: done.  Else the next load tries again. */
-		if ((!r || r == -ENOENT) && adopt_note(p, label, NULL))
-			break;
-	}
-	json_object_put(o);
-}
-
-/*
- * Key version objects that no record names (orphans): left by a create or
- * rotation whose record the token refused (unconfirmed, then undone), by a
- * crash between the object and its record, or by keys whose records a
- * state directory restored from an older copy lacks.  Listed after each
- * load that verified the store (the log, and hsmkeyctl status through
- * ->health()), never destroyed here: after --accept-keystore on an older
- * copy such an object may be the only copy of a key data is still
- * encrypted under, and no grace period tells it from a leftover, while a
- * destruction cannot be undone.  The operator destroys them with the
- * HSM's tools once sure.  An object whose id a record or a pending
- * adoption names is no orphan (a rotation's leftover version is destroyed
- * by the next rotation).
- */
-static int cmp_id(const void *a, const void *b)
-{
-	return memcmp(a, b, HSMKEY_ID_LEN);
-}
-
-/* The ids records and adoption notes name, sorted: *@out (free()), their count. */
-static int known_ids(struct p11be *p, uint8_t (**out)[HSMKEY_ID_LEN], size_t *n)
-{
-	struct json_object *o = NULL, *notes;
-	char name[HSMKEY_NAME_MAX];
-	uint8_t (*ids)[HSMKEY_ID_LEN];
-	size_t k = 0;
-	int type, r = adopt_notes(p, &o, &notes);
-
-	ids = r ? NULL : calloc(p->st.n + (notes ? json_object_object_length(notes) : 0) + 1,
-				sizeof(*ids));
-	if (!r && !ids)
-		r = -ENOMEM;
-	for (size_t i = 0; !r && i < p->st.n; i++)
-		if (p->st.f[i].has_id)
-			memcpy(ids[k++], p->st.f[i].id, HSMKEY_ID_LEN);
-	if (!r && notes) {
-		json_object_object_foreach(notes, label, note) {
-			(void)label;
-			k += !adopt_parse(note, name, &type, ids[k]);
-		}
-	}
-	json_object_put(o);
-	if (r)
-		return r;
-	qsort(ids, k, sizeof(*ids), cmp_id);
-	*out = ids;
-	*n = k;
-	return 0;
-}
-
-static void p11_orphans(struct p11be *p)
-{
-	char hex[2 * HSMKEY_ID_LEN + 1];
-	uint8_t (*ids)[HSMKEY_ID_LEN] = NULL;
-	struct hsm_version *v = NULL;
-	size_t n = 0, nids = 0, k = 0;
-	bool tell;
-
-	if (hsm_key_list(p->st.hsm, &v, &n) || known_ids(p, &ids, &nids)) {
-		free(v);
-		return;		/* not known now: as before */
-	}
-	for (size_t i = 0; i < n; i++)
-		k += !bsearch(v[i].id, ids, nids, sizeof(*ids), cmp_id);
-	tell = k != p->orphans;
-	for (size_t i = 0, shown = 0; tell && i < n && shown < 10; i++) {
-		if (bsearch(v[i].id, ids, nids, sizeof(*ids), cmp_id))
-			continue;
-		hex_encode(v[i].id, HSMKEY_ID_LEN, hex);
-		log_warn("pkcs11: key object version %u of id %s (CKA_ID %s%08x) belongs to no key in the records",
-			 v[i].version, hex, hex, v[i].version);
-		shown++;
-	}
-	if (tell && k)
-		log_warn("pkcs11: %zu key object(s) in token %s belong to no key in the records: left in place, as they may be the only copy of keys an older state directory lacks; once sure they are not, destroy them with the HSM's tools (e.g. pkcs11-tool --delete-object --type secrkey --id CKA_ID)",
-			 k, hsm_label(p->st.hsm));
-	p->orphans = k;
-	free(v);
-	free(ids);
 }
 
 static int p11_adopt(struct backend *b, const char *name, int type, const char *from,
@@ -747,16 +425,22 @@ static int p11_list_locked(struct p11be *p, const char *after,
 	int r = p11_key_names(&p->st, after, &names, &n);
 
 	for (size_t i = 0; !r && i < n; i++) {
+		struct p11_rec rec;
 		struct ks_key key;
 
 		/* One that does not authenticate is logged and left out, as embedded does. */
-		r = p11_get_locked(p, names[i], 0, false, &key);
+		r = p11_rec_read(&p->st, names[i], &rec);
 		if (r == -EBADMSG || r == -ENOENT) {
 			r = 0;
 			continue;
 		}
-		if (!r)
-			r = fn(&key, arg);
+		if (r)
+			break;
+		p11_fill(&rec, rec.nver - 1, &key);
+		/* @fn's get() of this key's versions reads no file (start-up: 1,000s). */
+		p->st.listing = &rec;
+		r = fn(&key, arg);
+		p->st.listing = NULL;
 	}
 	free(names);
 	return r;
@@ -879,7 +563,9 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 	for (size_t i = 0; !r && i < n; i++) {
 		memcpy(out[i].blob, hw[i].blob, sizeof(out[i].blob));
 		out[i].len = hw[i].len;
+		memcpy(out[i].verifier, hw[i].verifier, sizeof(out[i].verifier));
 	}
+	wipe(hw, n * sizeof(*hw));
 	free(hr);
 	free(hw);
 	return r;

@@ -153,6 +153,8 @@ int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 		memcpy(hpoint, rep->wrap.hpoint, HSM_POINT_LEN);
 		memcpy(out, rep->wrap.out, n * sizeof(*out));
 	}
+	if (rep)
+		wipe(rep->wrap.out, sizeof(rep->wrap.out));	/* the verifiers */
 	free(q);
 	free(rep);
 	return r;

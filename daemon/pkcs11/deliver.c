@@ -6,9 +6,12 @@
  * KEK = AES-256-ECB_Z(H) derived in the token as a non-extractable
  * wrap-only key, the version wrapped under it with AES-KW, and the KEK
  * destroyed.  Z is destroyed after the batch.  No key is in clear outside
- * the token.
+ * the token.  Each version's verifier comes with its blob, derived in the
+ * same round (a verifier is a secret like a password, not a key: the
+ * daemon holds it, as it would after hsm_derive()).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <openssl/evp.h>
 #include "pkcs11/helper.h"
@@ -16,6 +19,23 @@
 
 
 static const char kek_label[] = "hsmkey e2e kek v1";	/* with its NUL: 18 bytes */
+
+void hsm_verifier_label(const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+			char label[HSM_VERIFIER_LABEL_MAX])
+{
+	char hex[2 * HSMKEY_ID_LEN + 1];
+
+	hex_encode(id, HSMKEY_ID_LEN, hex);
+	snprintf(label, HSM_VERIFIER_LABEL_MAX, "hsmkey verifier v1 %s %u", hex, version);
+}
+
+static int verifier(struct hp_session *s, const struct hsm_wrap_req *q, struct hsm_wrapped *out)
+{
+	char label[HSM_VERIFIER_LABEL_MAX];
+
+	hsm_verifier_label(q->id, q->version, label);
+	return hp_derive_bytes(s, label, strlen(label), out->verifier, sizeof(out->verifier));
+}
 
 static void context_hash(const uint8_t *kpt, const uint8_t *hpt, const struct hsm_wrap_req *q,
 			 uint8_t h[32])
@@ -99,7 +119,7 @@ static int wrap_one(struct hp_session *s, CK_OBJECT_HANDLE z, const uint8_t *kpo
 		return hp_failf(s, -EMEDIUMTYPE, "key version %u is %lu bytes, not a %s key",
 				q->version, (unsigned long)blen - 8, key_type_name(q->type));
 	out->len = blen;
-	return 0;
+	return verifier(s, q, out);
 }
 
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
@@ -108,7 +128,8 @@ int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 	uint32_t i;
 	int r;
 
-	r = hp_need(s, 1UL << HM_ECDH | 1UL << HM_ECB_DATA | 1UL << HM_KEY_WRAP | 1UL << HM_EC_GEN);
+	r = hp_need(s, 1UL << HM_ECDH | 1UL << HM_ECB_DATA | 1UL << HM_KEY_WRAP | 1UL << HM_EC_GEN |
+		       1UL << HM_HMAC);
 	if (r)
 		return r;
 	if (w->kpoint[0] != 0x04)

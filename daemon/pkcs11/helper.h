@@ -46,6 +46,12 @@ struct hp_server {
 	size_t handles_cap, handles_n;
 	/* hsmkey:* objects, found or made at open */
 	CK_OBJECT_HANDLE delivery, record, root, audit, instance;
+	/*
+	 * Session copies of record and root in @keep (secrets.c), made at
+	 * first use; 0: none (yet, or the token refused, or a logout lost it).
+	 */
+	CK_OBJECT_HANDLE record_copy, root_copy;
+	bool copies_tried;
 	uint8_t qh[HSM_POINT_LEN];
 	uint8_t audit_pub[HSM_PUB_LEN];
 	uint32_t oaep;		/* enum hsm_oaep, found at first use; 0: not yet */
@@ -130,6 +136,10 @@ int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 /* secrets.c */
 int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
 int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
+/* The module is closed: its session copies are gone (their handles may name others). */
+void hp_copies_forget(struct hp_server *srv);
+/* @n bytes derived from hsmkey:root for @label (hsm_derive()); wiped on failure. */
+int hp_derive_bytes(struct hp_session *s, const void *label, size_t len, uint8_t *out, size_t n);
 int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep);
 int hp_instance(struct hp_session *s, struct hp_data *out);
 int hp_anchor_load(struct hp_session *s, struct hp_data *out);

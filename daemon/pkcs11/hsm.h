@@ -158,7 +158,9 @@ int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n);
 /*
  * End-to-end delivery (uapi/linux/hsmkey.h): for the kernel's ephemeral
  * public key @kpoint, the token's hsmkey:delivery point into @hpoint and
- * each version of @req wrapped under the key both sides derive for it.
+ * each version of @req wrapped under the key both sides derive for it,
+ * with the version's verifier (hsm_verifier_label(), derived in the same
+ * round: one trip to the helper for a batch, not one per version).
  * The helper derives and wraps inside the token: no key is in clear here.
  */
 struct hsm_wrap_req {
@@ -170,7 +172,14 @@ struct hsm_wrap_req {
 struct hsm_wrapped {
 	uint8_t blob[HSM_WRAPPED_MAX];
 	uint32_t len;
+	uint8_t verifier[HSMKEY_VERIFIER_LEN];
 };
+
+#define HSM_VERIFIER_LABEL_MAX	64
+
+/* The hsm_derive() label of a version's verifier. */
+void hsm_verifier_label(const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
+			char label[HSM_VERIFIER_LABEL_MAX]);
 
 int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 			const struct hsm_wrap_req *req, size_t n,

@@ -263,6 +263,7 @@ int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why,
 void hp_server_close(struct hp_server *srv)
 {
 	hp_handles_forget(srv);
+	hp_copies_forget(srv);
 	if (srv->p)
 		srv->p->C_Finalize(NULL);
 	srv->p = NULL;

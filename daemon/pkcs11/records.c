@@ -329,6 +329,7 @@ int p11_store_load(struct p11_store *st)
 	int r;
 
 	st->n = 0;
+	st->listing = NULL;
 	st->ups = hsm_ups(st->hsm);
 	r = hsm_anchor_load(st->hsm, &agen, buf, &len);
 	fresh = r == -ENOENT;
@@ -454,6 +455,8 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	char hex[2 * HSM_MAC_LEN + 1] = "";
 	uint64_t gen = st->generation + 1;
 	const char *text;
+
+	st->listing = NULL;	/* perhaps this very record */
 	int r;
 
 	if (f)
@@ -504,6 +507,7 @@ int p11_file_remove(struct p11_store *st, const char *file)
 	uint8_t sum[HSM_MAC_LEN];
 	int r;
 
+	st->listing = NULL;
 	if (!f)
 		return -ENOENT;
 	memcpy(sum, st->sum, HSM_MAC_LEN);
@@ -668,6 +672,10 @@ int p11_rec_read(struct p11_store *st, const char *name, struct p11_rec *rec)
 	struct json_object *o = NULL;
 	int r;
 
+	if (st->listing && !strcmp(st->listing->meta.name, name)) {
+		*rec = *st->listing;
+		return 0;
+	}
 	key_file(name, file);
 	r = p11_file_read(st, file, &o);
 	if (!r && rec_parse(o, name, rec))
@@ -697,4 +705,18 @@ uint32_t p11_rec_find(const struct p11_rec *rec, uint32_t version)
 	for (i = 0; i < rec->nver && rec->v[i].version != version; i++)
 		;
 	return i;
+}
+
+/* A new key's record, version 1 (its object not made yet). */
+void p11_rec_new(struct p11_rec *rec, const char *name, int type, const uint8_t *id)
+{
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec->meta.id, id, HSMKEY_ID_LEN);
+	snprintf(rec->meta.name, sizeof(rec->meta.name), "%s", name);
+	rec->meta.type = type;
+	rec->meta.state = KS_ACTIVE;
+	rec->meta.created = time(NULL);
+	rec->meta.current = 1;
+	rec->nver = 1;
+	rec->v[0] = (struct p11_ver){ .version = 1, .created = rec->meta.created };
 }

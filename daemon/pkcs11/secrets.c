@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,84 @@ static int sign(struct hp_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE k
 	return 0;
 }
 
+/*
+ * hsmkey:record and hsmkey:root are used once per record and per key
+ * version delivered: thousands of times at start-up.  A token object may
+ * be re-read on every use (SoftHSM reads its file's generation for each
+ * attribute it looks at), so each is copied once into a session object of
+ * the session kept open (C_CopyObject, CKA_TOKEN false; still sensitive
+ * and not extractable: it never leaves the token either) and the copy is
+ * used.  A token that refuses the copy is used as it is.  A logout
+ * destroys private session objects: a copy whose handle the token no
+ * longer knows is dropped and made again at the next use.
+ */
+static pthread_mutex_t copies_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static CK_OBJECT_HANDLE copy_of(struct hp_server *srv, CK_OBJECT_HANDLE key)
+{
+	CK_BBOOL no = CK_FALSE;
+	CK_ATTRIBUTE t[] = { ATTR(CKA_TOKEN, &no, sizeof(no)) };
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+
+	if (key == CK_INVALID_HANDLE ||
+	    srv->p->C_CopyObject(srv->keep, key, t, ARRAY_SIZE(t), &h) != CKR_OK)
+		return CK_INVALID_HANDLE;
+	return h;
+}
+
+static CK_OBJECT_HANDLE fast(struct hp_server *srv, bool root)
+{
+	CK_OBJECT_HANDLE h;
+
+	pthread_mutex_lock(&copies_lock);
+	if (!srv->copies_tried) {
+		srv->copies_tried = true;
+		srv->record_copy = copy_of(srv, srv->record);
+		srv->root_copy = copy_of(srv, srv->root);
+	}
+	h = root ? srv->root_copy : srv->record_copy;
+	pthread_mutex_unlock(&copies_lock);
+	return h != CK_INVALID_HANDLE ? h : root ? srv->root : srv->record;
+}
+
+/* @copy failed as a handle: drop both copies (a logout took them), made again later. */
+static void copy_lost(struct hp_server *srv, CK_OBJECT_HANDLE copy)
+{
+	pthread_mutex_lock(&copies_lock);
+	if (copy == srv->root_copy || copy == srv->record_copy) {
+		if (srv->root_copy != CK_INVALID_HANDLE)
+			srv->p->C_DestroyObject(srv->keep, srv->root_copy);
+		if (srv->record_copy != CK_INVALID_HANDLE)
+			srv->p->C_DestroyObject(srv->keep, srv->record_copy);
+		srv->root_copy = srv->record_copy = CK_INVALID_HANDLE;
+		srv->copies_tried = false;
+	}
+	pthread_mutex_unlock(&copies_lock);
+}
+
+void hp_copies_forget(struct hp_server *srv)
+{
+	pthread_mutex_lock(&copies_lock);
+	srv->root_copy = srv->record_copy = CK_INVALID_HANDLE;
+	srv->copies_tried = false;
+	pthread_mutex_unlock(&copies_lock);
+}
+
+/* HMAC-SHA256 under hsmkey:root (@root) or hsmkey:record, by the copy if there is one. */
+static int hmac(struct hp_session *s, bool root, const void *msg, size_t len, uint8_t *out)
+{
+	struct hp_server *srv = s->srv;
+	CK_OBJECT_HANDLE h = fast(srv, root), key = root ? srv->root : srv->record;
+	int r = sign(s, CKM_SHA256_HMAC, h, msg, len, out, HSM_MAC_LEN);
+
+	if (r && h != key && (s->rv == CKR_KEY_HANDLE_INVALID ||
+			      s->rv == CKR_OBJECT_HANDLE_INVALID)) {
+		copy_lost(srv, h);
+		r = sign(s, CKM_SHA256_HMAC, key, msg, len, out, HSM_MAC_LEN);
+	}
+	return r;
+}
+
 int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
 {
 	int r = hp_need(s, 1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
@@ -43,34 +122,43 @@ int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
 	if (r)
 		return r;
 	out->len = HSM_MAC_LEN;
-	return sign(s, CKM_SHA256_HMAC, s->srv->record, in->buf, in->len, out->buf, HSM_MAC_LEN);
+	return hmac(s, false, in->buf, in->len, out->buf);
 }
 
 /* HMAC-SHA256_root(label || be32(counter)), counter from 1, cut to n bytes. */
-int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
+int hp_derive_bytes(struct hp_session *s, const void *label, size_t len, uint8_t *out, size_t n)
 {
 	uint8_t msg[HP_DATA_MAX + 4], block[HSM_MAC_LEN];
-	uint32_t i, done;
-	int r;
+	uint32_t i;
+	size_t done;
+	int r = 0;
 
-	r = hp_need(s, 1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
-	if (r)
-		return r;
-	memcpy(msg, in->buf, in->len);
-	for (i = 1, done = 0; done < in->n; i++) {
-		msg[in->len] = i >> 24;
-		msg[in->len + 1] = i >> 16;
-		msg[in->len + 2] = i >> 8;
-		msg[in->len + 3] = i;
-		r = sign(s, CKM_SHA256_HMAC, s->srv->root, msg, in->len + 4, block, sizeof(block));
+	if (len > HP_DATA_MAX)
+		return hp_failf(s, -EMSGSIZE, "a label of %zu bytes", len);
+	memcpy(msg, label, len);
+	for (i = 1, done = 0; done < n; i++) {
+		msg[len] = i >> 24;
+		msg[len + 1] = i >> 16;
+		msg[len + 2] = i >> 8;
+		msg[len + 3] = i;
+		r = hmac(s, true, msg, len + 4, block);
 		if (r)
 			break;
-		memcpy(out->buf + done, block, in->n - done < 32 ? in->n - done : 32);
-		done += in->n - done < 32 ? in->n - done : 32;
+		memcpy(out + done, block, n - done < 32 ? n - done : 32);
+		done += n - done < 32 ? n - done : 32;
 	}
 	wipe(block, sizeof(block));
 	if (r)
-		wipe(out->buf, in->n);	/* the blocks made before the failure */
+		wipe(out, n);	/* the blocks made before the failure */
+	return r;
+}
+
+int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
+{
+	int r = hp_need(s, 1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
+
+	if (!r)
+		r = hp_derive_bytes(s, in->buf, in->len, out->buf, in->n);
 	out->len = r ? 0 : in->n;
 	return r;
 }

@@ -59,7 +59,8 @@ static void test_roundtrip(struct hsm *h)
 	struct hsm_wrap_req q[3];
 	struct hsm_wrapped w[3];
 	struct kernel_key kk;
-	uint8_t mat[3][64], out[72], hpt[65];
+	uint8_t mat[3][64], out[72], hpt[65], v[HSMKEY_VERIFIER_LEN];
+	char label[HSM_VERIFIER_LABEL_MAX];
 	int i, r;
 
 	kernel_key_new(&kk);
@@ -84,6 +85,11 @@ static void test_roundtrip(struct hsm *h)
 		   len);
 		ok(kernel_unwrap(&kk, hpt, q[i].id, 2, types[i], &w[i], out),
 		   "under the KEK for another version (%u bytes) it does not unwrap", len);
+		hsm_verifier_label(q[i].id, 1, label);
+		ok(!hsm_derive(h, label, v, sizeof(v)) && !memcmp(v, w[i].verifier, sizeof(v)),
+		   "the verifier that came with it is hsm_derive()'s for its id and version");
+		ok(!i || memcmp(w[i].verifier, w[i - 1].verifier, sizeof(v)),
+		   "and not the previous key's");
 	}
 	q[0].type = HSMKEY_TYPE_AES_256_CBC;
 	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w) == -EMEDIUMTYPE,

@@ -48,6 +48,22 @@ static void test_names(struct hsm *h)
 	ok(!hsm_key_find(h, id, 9), "version 9 is still there");
 }
 
+/*
+ * 1 if the reference client's HMAC-SHA256 under token t1's object @label
+ * over @msg (a Python bytes literal's text) is @want, 0 if not.  hsmkeyd
+ * MACs with a session copy of the object: this is the object itself.
+ */
+static long ref_hmac(const char *label, const char *msg, const uint8_t want[32])
+{
+	char hex[65];
+
+	hex_encode(want, 32, hex);
+	return sh("softhsm_py t1 <<< 'o = s.findObjects([(P.CKA_LABEL, \"%s\"), "
+		  "(P.CKA_TOKEN, True)])[0]\n"
+		  "m = bytes(s.sign(o, b\"%s\", P.Mechanism(P.CKM_SHA256_HMAC)))\n"
+		  "print(int(m.hex() == \"%s\"))'", label, msg, hex);
+}
+
 static void test_secrets(struct hsm *h, struct hsm *h2)
 {
 	uint8_t m1[32], m2[32], m3[32], m4[32], d1[64], d2[64], d3[16], sig[64], pub[32];
@@ -68,6 +84,14 @@ static void test_secrets(struct hsm *h, struct hsm *h2)
 	ok(!hsm_derive(h, "verifier", d2, 64) && memcmp(d1, d2, 64) && memcmp(d1, m1, 32),
 	   "another label, another secret (and not the record MAC)");
 	ok(hsm_derive(h, "x", d1, 65) == -EINVAL, "derive 65 bytes: -EINVAL");
+	ok(ref_hmac("hsmkey:record", "record of key disk, generation 4\\x00", m1) == 1,
+	   "the reference client's HMAC with the token object hsmkey:record is hsm_mac's");
+	hsm_derive(h, "audit mac", d1, 32);
+	ok(ref_hmac("hsmkey:root", "audit mac\\x00\\x00\\x00\\x01", d1) == 1,
+	   "and with hsmkey:root of label || be32(1) is hsm_derive's");
+	d1[0] ^= 1;
+	ok(ref_hmac("hsmkey:root", "audit mac\\x00\\x00\\x00\\x01", d1) == 0,
+	   "(control: a value one bit off is told apart)");
 	ok(!hsm_sign(h, msg, sizeof(msg), sig, pub), "hsm_sign");
 	k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
 	c = EVP_MD_CTX_new();
