@@ -1028,8 +1028,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 	if (!r) {
 		r = hsm_open(&hc, &p->st.hsm);
 		if (r)
-			log_error("pkcs11: cannot use module %s for token %s: %s", cfg->pkcs11_module,
-				  cfg->pkcs11_token, hsm_error());
+			log_error("pkcs11: cannot use %s", hsm_error());	/* never the URI: a PIN may be in it */
 	}
 	if (!r) {
 		pthread_mutex_lock(&p->lock);
