@@ -200,4 +200,14 @@ check "the keys made before are there" bash -c "for k in k1 k3 k4; do
 	'$top/build/hsmkeyctl' --socket '$sock' show \$k >/dev/null || exit 1; done"
 check "a new create works" quiet ctl create k5 --type aes-256-xts
 check "the reference client sees k5" test "$(ref_id k5 1)" = "$(key_id k5)00000001"
+
+# Without a helper process (pkcs11_helper = no) the daemon loads the client
+# module itself: the server address is set in its own environment.
+daemon_stop
+echo "pkcs11_helper = no" >> "$work/p11.conf"
+daemon_start || fail "hsmkeyd starts with pkcs11_helper = no"
+check "pkcs11_helper = no: up through the server" wait_up 10
+check "... a p11-kit-remote serves it" quiet pgrep -g "$P11KIT_PGID" -x p11-kit-remote
+check "... a create works" quiet ctl create k6 --type aes-256-xts
+check "... and the reference client sees k6" test "$(ref_id k6 1)" = "$(key_id k6)00000001"
 tap_done
