@@ -50,7 +50,7 @@ struct hsm {
 	int idle[POOL_MAX];
 	unsigned int nidle;
 	char label[40];
-	char via[128];			/* "at SERVER" or "module PATH", for hsm_state() */
+	char via[128];			/* "at SERVER" or "(module PATH)", for hsm_state() */
 	unsigned long missing;		/* the probe's, from the last start */
 	unsigned int ups;		/* hsm_ups() */
 	int upfd;			/* hsm_ups_fd(): an eventfd */
@@ -477,7 +477,7 @@ static int check_config(const struct hsm_config *cfg, struct hsm *h)
 	if (q->server[0])
 		snprintf(h->via, sizeof(h->via), "at %.*s", (int)sizeof(h->via) - 4, q->server);
 	else
-		snprintf(h->via, sizeof(h->via), "module %.*s", (int)sizeof(h->via) - 8,
+		snprintf(h->via, sizeof(h->via), "(module %.*s)", (int)sizeof(h->via) - 10,
 			 module ?: "");
 	if (r)
 		r = hsm_fail(h, r, "%s", why);
