@@ -713,9 +713,9 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 	r = p11_open_dir(p, dir);
 	if (!r) {
 		r = hsm_open(&hc, &p->st.hsm);
+		/* hsm_error() names the token; never the URI: a PIN may be in it. */
 		if (r)
-			log_error("pkcs11: cannot use module %s for token %s: %s", cfg->pkcs11_module,
-				  cfg->pkcs11_token, hsm_error());
+			log_error("pkcs11: cannot use %s", hsm_error());
 	}
 	if (!r) {
 		pthread_mutex_lock(&p->lock);

@@ -24,7 +24,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <p11-kit/uri.h>
 #include "pkcs11/helper.h"
 #include "util.h"
 
@@ -51,6 +50,7 @@ struct hsm {
 	int idle[POOL_MAX];
 	unsigned int nidle;
 	char label[40];
+	char via[128];			/* "at SERVER" or "(module PATH)", for hsm_state() */
 	unsigned long missing;		/* the probe's, from the last start */
 	unsigned int ups;		/* hsm_ups() */
 	int upfd;			/* hsm_ups_fd(): an eventfd */
@@ -460,28 +460,38 @@ static void *supervise(void *arg)
 	return NULL;
 }
 
+/* At start: a token URI asking for what no helper would do is refused. */
 static int check_config(const struct hsm_config *cfg, struct hsm *h)
 {
-	P11KitUri *uri;
+	struct hp_uri_query *q = calloc(1, sizeof(*q));
+	char why[HP_WHY_MAX];
+	const char *module;
 	int r;
 
-	if (!cfg->module || !cfg->token || access(cfg->module, R_OK))
-		return hsm_fail(h, -ENOENT, "no PKCS#11 module %s", cfg->module ?: "(none)");
-	if (snprintf(h->init.module, sizeof(h->init.module), "%s", cfg->module) >=
-	    (int)sizeof(h->init.module) ||
-	    snprintf(h->init.uri, sizeof(h->init.uri), "%s", cfg->token) >=
-	    (int)sizeof(h->init.uri) ||
-	    snprintf(h->init.pin_file, sizeof(h->init.pin_file), "%s", cfg->pin_file ?: "") >=
-	    (int)sizeof(h->init.pin_file))
-		return hsm_fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
-	uri = p11_kit_uri_new();
-	if (!uri)
+	if (!q)
 		return -ENOMEM;
-	r = p11_kit_uri_parse(cfg->token, P11_KIT_URI_FOR_TOKEN, uri);
-	p11_kit_uri_free(uri);
-	if (r != P11_KIT_URI_OK)
-		return hsm_fail(h, -EINVAL, "%s: %s", cfg->token, p11_kit_uri_message(r));
-	return 0;
+	r = cfg->token ? hp_uri_query(cfg->token, q, why, sizeof(why)) : 0;
+	if (q->bare[0])
+		snprintf(h->label, sizeof(h->label), "%.*s", (int)sizeof(h->label) - 1, q->bare);
+	module = q->module[0] ? q->module : cfg->module;
+	if (q->server[0])
+		snprintf(h->via, sizeof(h->via), "at %.*s", (int)sizeof(h->via) - 4, q->server);
+	else
+		snprintf(h->via, sizeof(h->via), "(module %.*s)", (int)sizeof(h->via) - 10,
+			 module ?: "");
+	if (r)
+		r = hsm_fail(h, r, "%s", why);
+	else if (!module || !cfg->token || access(module, R_OK))
+		r = hsm_fail(h, -ENOENT, "no PKCS#11 module %s", module ?: "(none)");
+	else if (snprintf(h->init.module, sizeof(h->init.module), "%s", module) >=
+		 (int)sizeof(h->init.module) ||
+		 snprintf(h->init.uri, sizeof(h->init.uri), "%s", cfg->token) >=
+		 (int)sizeof(h->init.uri) ||
+		 snprintf(h->init.pin_file, sizeof(h->init.pin_file), "%s", cfg->pin_file ?: "") >=
+		 (int)sizeof(h->init.pin_file))
+		r = hsm_fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
+	free(q);
+	return r;
 }
 
 static void open_local(struct hsm *h)
@@ -590,11 +600,18 @@ void hsm_close(struct hsm *h)
 enum hsm_state hsm_state(struct hsm *h, char *why, size_t len)
 {
 	enum hsm_state s;
+	int n;
 
 	pthread_mutex_lock(&h->lock);
 	s = h->state;
-	if (why && len)
-		s == HSM_UP ? (void)snprintf(why, len, "up") : since_text(h, why, len);
+	if (why && len && s == HSM_UP)
+		snprintf(why, len, "up");
+	else if (why && len) {
+		/* Which HSM is down: its label, and the server or module reached. */
+		n = snprintf(why, len, "token '%s' %s: ", h->label, h->via);
+		if (n >= 0 && (size_t)n < len)
+			since_text(h, why + n, len - n);
+	}
 	pthread_mutex_unlock(&h->lock);
 	return s;
 }

@@ -67,6 +67,12 @@ struct hp_session {
 };
 
 /* module.c */
+struct hp_uri_query {
+	char module[PATH_MAX];		/* module-path=, or empty */
+	char server[HP_URI_MAX];	/* x-p11kit-server=, or empty */
+	char bare[HP_URI_MAX];		/* the URI without its query */
+};
+int hp_uri_query(const char *uri, struct hp_uri_query *q, char *why, size_t len);
 int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len);
 void hp_server_close(struct hp_server *srv);
 int hp_need(struct hp_session *s, unsigned long mechs);

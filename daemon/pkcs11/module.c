@@ -5,7 +5,9 @@
  * not one of ours), read the PIN (never from argv, never logged; kept in a
  * locked page that core dumps leave out, for the re-logins of design §5),
  * log in once (logins belong to the process, F11), and probe the
- * mechanisms this backend needs (§4.7).
+ * mechanisms this backend needs (§4.7).  The token URI's query may name the
+ * module (module-path) and the p11-kit server behind p11-kit's client
+ * module (x-p11kit-server) per token; anything else there is refused.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -78,13 +80,86 @@ static void probe(struct hp_server *srv)
 	}
 }
 
-static int load(struct hp_server *srv, const char *module, char *why, size_t len)
+/* The query attributes this daemon acts on; a PIN in a URI is never one. */
+#define SERVER_ATTR	"x-p11kit-server"
+
+/*
+ * The module and p11-kit server @text's query names (empty where it does
+ * not), by p11-kit's own parser (M15), and the URI without them.  What is
+ * left must format without a query: otherwise the URI asks for something
+ * this daemon would silently not do.  A PIN there is refused, and taken
+ * out first: @q->bare and @why are logged.
+ */
+int hp_uri_query(const char *text, struct hp_uri_query *q, char *why, size_t len)
+{
+	P11KitUri *uri = p11_kit_uri_new();
+	bool pin;
+	char *rest = NULL, *query;
+	const char *v;
+	int r;
+
+	if (!uri)
+		return -ENOMEM;
+	memset(q, 0, sizeof(*q));
+	r = p11_kit_uri_parse(text, P11_KIT_URI_FOR_TOKEN, uri);
+	if (r != P11_KIT_URI_OK) {
+		snprintf(why, len, "token URI: %s", p11_kit_uri_message(r));
+		r = -EINVAL;
+		goto out;
+	}
+	r = -EINVAL;
+	v = p11_kit_uri_get_module_path(uri);
+	if (v && snprintf(q->module, sizeof(q->module), "%s", v) >= (int)sizeof(q->module)) {
+		snprintf(why, len, "token URI: module-path is too long");
+		goto out;
+	}
+	v = p11_kit_uri_get_vendor_query(uri, SERVER_ATTR);
+	if (v && snprintf(q->server, sizeof(q->server), "%s", v) >= (int)sizeof(q->server)) {
+		snprintf(why, len, "token URI: " SERVER_ATTR " is too long");
+		goto out;
+	}
+	pin = p11_kit_uri_get_pin_value(uri) || p11_kit_uri_get_pin_source(uri);
+	p11_kit_uri_set_pin_value(uri, NULL);
+	p11_kit_uri_set_pin_source(uri, NULL);
+	p11_kit_uri_set_module_path(uri, NULL);
+	p11_kit_uri_set_vendor_query(uri, SERVER_ATTR, NULL);
+	if (p11_kit_uri_format(uri, P11_KIT_URI_FOR_ANY, &rest) != P11_KIT_URI_OK) {
+		snprintf(why, len, "token URI: cannot be formatted again");
+		goto out;
+	}
+	query = strchr(rest, '?');
+	if (query)
+		*query++ = 0;
+	snprintf(q->bare, sizeof(q->bare), "%s", rest);
+	if (pin)
+		snprintf(why, len, "token URI: a PIN (pin-value, pin-source) is refused there: use pin_file");
+	else if (query)
+		snprintf(why, len, "token URI: unsupported query attribute in '%s' (only module-path and " SERVER_ATTR ")",
+			 query);
+	else
+		r = 0;
+out:
+	free(rest);
+	p11_kit_uri_free(uri);
+	return r;
+}
+
+static int load(struct hp_server *srv, const struct hp_uri_query *q, const char *module,
+		char *why, size_t len)
 {
 	CK_C_INITIALIZE_ARGS args = { .flags = CKF_OS_LOCKING_OK };
 	CK_RV (*get)(CK_FUNCTION_LIST **);
 	char name[48];
 	CK_RV rv;
 
+	if (q->module[0])
+		module = q->module;
+	/*
+	 * p11-kit's client module reads P11_KIT_SERVER_ADDRESS when it is
+	 * loaded; set here, before this process has other threads.
+	 */
+	if (q->server[0] && setenv("P11_KIT_SERVER_ADDRESS", q->server, 1))
+		return -errno;
 	srv->dl = dlopen(module, RTLD_NOW | RTLD_LOCAL);
 	if (!srv->dl) {
 		snprintf(why, len, "cannot load %s: %s", module, dlerror());
@@ -104,7 +179,8 @@ static int load(struct hp_server *srv, const char *module, char *why, size_t len
 	return 0;
 }
 
-static int select_token(struct hp_server *srv, const char *uri_text, char *why, size_t len)
+static int select_token(struct hp_server *srv, const char *uri_text, const char *bare,
+			char *why, size_t len)
 {
 	CK_SLOT_ID slots[64];
 	CK_ULONG n = ARRAY_SIZE(slots), i;
@@ -122,9 +198,10 @@ static int select_token(struct hp_server *srv, const char *uri_text, char *why, 
 		return -EINVAL;
 	}
 	r = -EHOSTDOWN;
-	snprintf(why, len, "no token matches %s", uri_text);
 	if (srv->p->C_GetSlotList(CK_TRUE, slots, &n) != CKR_OK)
 		n = 0;
+	snprintf(why, len, "no token matches %s (%lu slot(s) with a token)", bare,
+		 (unsigned long)n);
 	for (i = 0; i < n; i++) {
 		memset(&info, 0, sizeof(info));
 		if (srv->p->C_GetTokenInfo(slots[i], &info) != CKR_OK ||
@@ -237,13 +314,18 @@ int hp_login(struct hp_session *s)
 int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len)
 {
 	struct hp_session s = { .srv = srv };
+	struct hp_uri_query *q = malloc(sizeof(*q));
 	int r;
 
 	pthread_mutex_init(&srv->login, NULL);
 	pthread_mutex_init(&srv->handles_lock, NULL);
-	r = load(srv, init->module, why, len) ?:
-	    select_token(srv, init->uri, why, len) ?:
+	if (!q)
+		return -ENOMEM;
+	r = hp_uri_query(init->uri, q, why, len) ?:
+	    load(srv, q, init->module, why, len) ?:
+	    select_token(srv, init->uri, q->bare, why, len) ?:
 	    read_pin(srv, init->pin_file, why, len);
+	free(q);
 	if (r)
 		return r;
 	probe(srv);

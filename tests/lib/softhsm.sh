@@ -14,6 +14,13 @@
 #   softhsm_py LABEL [PIN] < SCRIPT   run SCRIPT with `s` a logged-in session
 #                                on token LABEL and `P` the PyKCS11 module
 #   softhsm_conf FILE TOKEN PIN_FILE [LINE...]   an hsmkeyd.conf for backend = pkcs11
+#   p11kit_server_start SOCKET LABEL   `p11-kit server` for token LABEL on a
+#                                unix SOCKET, in a process group of its own
+#                                ($P11KIT_PGID: the listener and each
+#                                p11-kit-remote it starts; kill the group,
+#                                not the listener only, M12)
+#   p11kit_server_stop [SIGNAL]  SIGNAL (default KILL) to that whole group;
+#                                with KILL or TERM, waits until none is left
 # Call /usr/bin/python3: the python3 on PATH may be a shim without PyKCS11.
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
 SOFTHSM_PIN=1234
@@ -84,4 +91,36 @@ softhsm_conf() {
 	shift 3
 	printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
 		"pkcs11_token = pkcs11:token=$token" "pin_file = $pin" "$@" > "$file"
+}
+
+# p11kit_server_start SOCKET LABEL: serve this SoftHSM's token LABEL through
+# p11-kit's RPC on the unix socket SOCKET; true once the socket is there.
+# setsid without fork makes the server its own process group's leader:
+# $P11KIT_PGID is its pid.  Started from a command substitution, it is not
+# this shell's job (no "Killed" notice when the test kills it).
+P11KIT_CLIENT=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so
+p11kit_server_start() {
+	local _
+	rm -f "$1"
+	P11KIT_PGID=$(setsid p11-kit server -f -p "$SOFTHSM_MODULE" -n "$1" "pkcs11:token=$2" \
+		>/dev/null 2>&1 </dev/null & echo $!)
+	for _ in $(seq 200); do
+		[[ -S $1 ]] && return 0
+		kill -0 "$P11KIT_PGID" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+p11kit_server_stop() {
+	local sig=${1:-KILL} _
+	[[ -n ${P11KIT_PGID:-} ]] || return 0
+	kill "-$sig" -- "-$P11KIT_PGID" 2>/dev/null
+	[[ $sig == KILL || $sig == TERM ]] || return 0
+	for _ in $(seq 100); do
+		pgrep -g "$P11KIT_PGID" >/dev/null || break
+		sleep 0.05
+	done
+	P11KIT_PGID=
+	return 0
 }
