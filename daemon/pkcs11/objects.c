@@ -3,9 +3,9 @@
  * The objects in a token and their names (hsm.h, design §4.3): finding
  * them, the per-token hsmkey:* objects made at first use, and the key
  * versions (generate, raw import, unwrap for importkey.c, adoption of a
- * key the HSM's own tools made, destruction).  A key version is sensitive and extractable only to
- * be wrapped: no other use is allowed, so it cannot serve as a KEK or as a
- * derivation base.
+ * key the HSM's own tools made, a copy from another token, destruction).
+ * A key version is sensitive and extractable only to be wrapped: no other
+ * use is allowed, so it cannot serve as a KEK or as a derivation base.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,6 +99,39 @@ static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_I
 	out[17] = version >> 16;
 	out[18] = version >> 8;
 	out[19] = version;
+}
+
+/*
+ * A copy from another token is unwrapped under this CKA_ID ("copy" || the
+ * version's), 24 bytes: no key version's (hp_key_list() passes over it),
+ * and the version it will replace keeps its own until the copy is checked.
+ */
+#define STAGED_ID_LEN	(HSMKEY_ID_LEN + 8)
+
+static void staged_id(const uint8_t *id, uint32_t version, uint8_t out[STAGED_ID_LEN])
+{
+	memcpy(out, "copy", 4);
+	version_id(id, version, out + 4);
+}
+
+/* Destroy every object whose CKA_ID is @vid: how many there were, or -errno. */
+static int destroy_id(struct hp_session *s, const uint8_t *vid, size_t len)
+{
+	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, len) };
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+	if (r)
+		return r;
+	if (found && len == HP_VID_LEN)
+		hp_handle_forget(s->srv, vid);
+	for (i = 0; i < found && rv == CKR_OK; i++)
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+	free(h);
+	return rv == CKR_OK ? (int)found : hp_fail(s, rv, "C_DestroyObject");
 }
 
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -271,24 +304,25 @@ static bool is_xts(int type)
  * A new key version: its attributes are the same however it comes in.
  * @value: raw import; @uw: unwrapped by the token (SoftHSM takes no
  * CKA_VALUE_LEN then, and knows none after: the caller checks the length);
- * neither: generated.
+ * neither: generated.  @staged: a copy, under its staging CKA_ID and label
+ * (a leftover of an earlier try is destroyed first).
  */
 static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value,
-			const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
+			const struct hp_unwrapping *uw, bool staged, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES;
 	CK_ULONG len = key_type_len(k->type);
 	CK_MECHANISM m = { is_xts(k->type) ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN,
 			   NULL, 0 };
-	uint8_t vid[HSMKEY_ID_LEN + 4];
+	uint8_t vid[STAGED_ID_LEN];
 	char label[HP_NAME_MAX + 24];
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
 		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR_T(CKA_SENSITIVE),
 		ATTR_T(CKA_EXTRACTABLE), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
 		ATTR_F(CKA_SIGN), ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP),
-		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, sizeof(vid)),
+		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, HP_VID_LEN),
 		ATTR(CKA_LABEL, label, 0),
 		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
 		     value ? len : sizeof(len)),
@@ -302,12 +336,21 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	r = hp_need(s, value || uw ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)
 		return r;
-	r = hp_find_version(s, k->id, k->version, &h);
-	if (r != -ENOENT)
-		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
-				     k->version);
-	version_id(k->id, k->version, vid);
-	t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	if (staged) {
+		staged_id(k->id, k->version, vid);
+		t[13].ulValueLen = STAGED_ID_LEN;
+		r = destroy_id(s, vid, STAGED_ID_LEN);
+		if (r < 0)
+			return r;
+	} else {
+		r = hp_find_version(s, k->id, k->version, &h);
+		if (r != -ENOENT)
+			return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
+					     k->version);
+		version_id(k->id, k->version, vid);
+	}
+	t[14].ulValueLen = snprintf(label, sizeof(label), staged ? "hsmkey:in:%s:%u" :
+				    "hsmkey:%s:v%u", k->name, k->version);
 	if (uw) {
 		call = "C_UnwrapKey";
 		rv = s->srv->p->C_UnwrapKey(s->h, uw->m, uw->key, (CK_BYTE *)uw->blob, uw->len,
@@ -321,7 +364,8 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	}
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, call);
-	hp_handle_remember(s->srv, vid, h);
+	if (!staged)
+		hp_handle_remember(s->srv, vid, h);
 	if (out)
 		*out = h;
 	return 0;
@@ -329,18 +373,51 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 
 int hp_key_generate(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, NULL, NULL, NULL);
+	return make_version(s, k, NULL, NULL, false, NULL);
 }
 
 int hp_key_import(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, k->material, NULL, NULL);
+	return make_version(s, k, k->material, NULL, false, NULL);
 }
 
 int hp_key_unwrap_version(struct hp_session *s, const struct hp_key *k,
 			  const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
 {
-	return make_version(s, k, NULL, uw, out);
+	return make_version(s, k, NULL, uw, false, out);
+}
+
+int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
+			 const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
+{
+	return make_version(s, k, NULL, uw, true, out);
+}
+
+/*
+ * The checked copy @h becomes the version: every object holding it is
+ * destroyed first, so that one CKA_ID never names two keys.
+ */
+int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h)
+{
+	uint8_t vid[HP_VID_LEN];
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE set[] = { ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0) };
+	CK_RV rv;
+	int r;
+
+	version_id(k->id, k->version, vid);
+	set[1].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	r = destroy_id(s, vid, sizeof(vid));
+	if (r < 0)
+		return r;
+	if (r)
+		log_info("token '%s': key version %u replaced by a copy", s->srv->label,
+			 k->version);
+	rv = s->srv->p->C_SetAttributeValue(s->h, h, set, ARRAY_SIZE(set));
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_SetAttributeValue(the copy's CKA_ID)");
+	hp_handle_remember(s->srv, vid, h);
+	return 0;
 }
 
 /*
@@ -462,25 +539,25 @@ int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readabl
 
 int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
 {
-	uint8_t vid[HSMKEY_ID_LEN + 4];
-	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, sizeof(vid)) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
+	uint8_t vid[HP_VID_LEN];
 	int r;
 
 	version_id(k->id, k->version, vid);
-	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
-	if (r)
+	r = destroy_id(s, vid, sizeof(vid));
+	if (r < 0)
 		return r;
-	if (found)
-		hp_handle_forget(s->srv, vid);
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
-	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_DestroyObject");
-	return found ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
+	return r ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
+}
+
+/* A refused copy: its staged object (best effort: it names no version). */
+void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k)
+{
+	uint8_t sid[STAGED_ID_LEN];
+
+	staged_id(k->id, k->version, sid);
+	if (destroy_id(s, sid, sizeof(sid)) < 0)
+		log_error("token '%s': a refused copy of key version %u stays in the token: %s",
+			  s->srv->label, k->version, s->why);
 }
 
 int hp_key_find(struct hp_session *s, const struct hp_key *k)
