@@ -143,17 +143,43 @@ static int choose_hash(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HAN
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_SetAttributeValue(hsmkey:pair's CKA_ID)");
 }
 
+/*
+ * Whether @h is still the object labelled @label of @cls (a remembered
+ * handle some other process freed, or that the module gave another
+ * object, is never used), and its CKA_ID into @id (*@idlen: its size, then
+ * the length; 0 if too long).
+ */
+static bool still(struct hp_session *s, CK_OBJECT_HANDLE h, CK_OBJECT_CLASS cls,
+		  const char *label, uint8_t *id, CK_ULONG *idlen)
+{
+	CK_OBJECT_CLASS c = 0;
+	char l[PEER_LABEL_MAX];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_CLASS, &c, sizeof(c)), ATTR(CKA_LABEL, l, sizeof(l)),
+		ATTR(CKA_ID, id, *idlen),
+	};
+	CK_RV rv;
+
+	*idlen = 0;
+	if (h == CK_INVALID_HANDLE)
+		return false;
+	rv = s->srv->p->C_GetAttributeValue(s->h, h, t, ARRAY_SIZE(t));
+	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
+		return false;
+	if (t[2].ulValueLen != CK_UNAVAILABLE_INFORMATION)
+		*idlen = t[2].ulValueLen;
+	return c == cls && t[1].ulValueLen == strlen(label) && !memcmp(l, label, strlen(label));
+}
+
 /* The hash kept in @priv's CKA_ID; 0 if none yet (a pair made by a helper that then died). */
 static int pair_hash(struct hp_session *s, CK_OBJECT_HANDLE priv, uint32_t *hash)
 {
 	uint8_t id[4];
-	CK_ATTRIBUTE a = ATTR(CKA_ID, id, sizeof(id));
-	CK_RV rv = s->srv->p->C_GetAttributeValue(s->h, priv, &a, 1);
+	CK_ULONG len = sizeof(id);
 
-	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		return hp_fail(s, rv, "C_GetAttributeValue(hsmkey:pair's CKA_ID)");
-	*hash = rv == CKR_OK && a.ulValueLen == 1 && id[0] >= HSM_OAEP_SHA1 &&
-		id[0] <= HSM_OAEP_SHA256 ? id[0] : 0;
+	if (!still(s, priv, CKO_PRIVATE_KEY, PAIR_LABEL, id, &len))
+		return hp_failf(s, -EIO, "hsmkey:pair changed while in use");
+	*hash = len == 1 && id[0] >= HSM_OAEP_SHA1 && id[0] <= HSM_OAEP_SHA256 ? id[0] : 0;
 	return 0;
 }
 
@@ -171,8 +197,27 @@ static int find_pair(struct hp_session *s, bool make, CK_OBJECT_HANDLE *pub,
 	r = r ?: pair_hash(s, *priv, hash);
 	if (!r && !*hash)
 		r = choose_hash(s, *pub, *priv, hash);
+	s->srv->pair = r ? CK_INVALID_HANDLE : *priv;
 	pthread_mutex_unlock(&copy_lock);
 	return r;
+}
+
+/* hsmkey:pair's private key, remembered: copies come in without a search of the token. */
+static int pair_priv(struct hp_session *s, CK_OBJECT_HANDLE *priv, uint32_t *hash)
+{
+	CK_OBJECT_HANDLE pub;
+	uint8_t id[4];
+	CK_ULONG len = sizeof(id);
+	bool known;
+
+	pthread_mutex_lock(&copy_lock);
+	*priv = s->srv->pair;
+	pthread_mutex_unlock(&copy_lock);
+	known = still(s, *priv, CKO_PRIVATE_KEY, PAIR_LABEL, id, &len) && len == 1 &&
+		id[0] >= HSM_OAEP_SHA1 && id[0] <= HSM_OAEP_SHA256;
+	if (known)
+		*hash = id[0];
+	return known ? 0 : find_pair(s, false, &pub, priv, hash);
 }
 
 static int rsa_public(struct hp_session *s, CK_OBJECT_HANDLE pub, struct hsm_import_key *out)
@@ -257,26 +302,37 @@ static int peer_add(struct hp_session *s, const struct hp_peer *p)
 	return r;
 }
 
-/* The peer key of @m and the hash its token unwraps with. */
+/*
+ * The peer key of @m and the hash its token unwraps with; the last one
+ * used is remembered (a catch-up copies many versions to one peer).
+ */
 static int find_peer(struct hp_session *s, const uint8_t *m, CK_OBJECT_HANDLE *h, uint32_t *hash)
 {
 	char label[PEER_LABEL_MAX];
 	uint8_t id[PEER_ID_LEN + 1];
-	CK_ATTRIBUTE a = ATTR(CKA_ID, id, sizeof(id));
-	CK_RV rv;
-	int r;
+	CK_ULONG len = sizeof(id);
+	int r = 0;
 
 	peer_label(m, label);
-	r = hp_find_one(s, CKO_PUBLIC_KEY, label, h);
+	pthread_mutex_lock(&copy_lock);
+	*h = memcmp(s->srv->peer_member, m, HSM_MEMBER_LEN) ? CK_INVALID_HANDLE : s->srv->peer;
+	pthread_mutex_unlock(&copy_lock);
+	if (!still(s, *h, CKO_PUBLIC_KEY, label, id, &len)) {
+		r = hp_find_one(s, CKO_PUBLIC_KEY, label, h);
+		len = sizeof(id);
+		if (!r && !still(s, *h, CKO_PUBLIC_KEY, label, id, &len))
+			r = hp_failf(s, -EIO, "%s changed while in use", label);
+	}
 	if (r)
 		return r;
-	rv = s->srv->p->C_GetAttributeValue(s->h, *h, &a, 1);
-	if (rv != CKR_OK && rv != CKR_BUFFER_TOO_SMALL)
-		return hp_fail(s, rv, "C_GetAttributeValue(hsmkey:peer's CKA_ID)");
-	if (rv != CKR_OK || a.ulValueLen != PEER_ID_LEN || memcmp(id, m, HSM_MEMBER_LEN) ||
+	if (len != PEER_ID_LEN || memcmp(id, m, HSM_MEMBER_LEN) ||
 	    id[HSM_MEMBER_LEN] < HSM_OAEP_SHA1 || id[HSM_MEMBER_LEN] > HSM_OAEP_SHA256)
 		return hp_failf(s, -EIO, "%s has no member id and hash for its CKA_ID", label);
 	*hash = id[HSM_MEMBER_LEN];
+	pthread_mutex_lock(&copy_lock);
+	memcpy(s->srv->peer_member, m, HSM_MEMBER_LEN);
+	s->srv->peer = *h;
+	pthread_mutex_unlock(&copy_lock);
 	return 0;
 }
 
@@ -316,12 +372,12 @@ static int check_copy(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HA
 
 static int import_copy(struct hp_session *s, const struct hp_copy *c)
 {
-	CK_OBJECT_HANDLE pub, priv, h;
+	CK_OBJECT_HANDLE priv, h;
 	CK_RSA_PKCS_OAEP_PARAMS params;
 	CK_MECHANISM m;
 	struct hp_unwrapping uw = { &m, 0, c->blob, c->len };
 	uint32_t hash = 0;
-	int r = find_pair(s, false, &pub, &priv, &hash);
+	int r = pair_priv(s, &priv, &hash);
 
 	if (r == -ENOENT)
 		return hp_failf(s, -EKEYREJECTED, "the token holds no %s", PAIR_LABEL);
@@ -338,7 +394,7 @@ static int import_copy(struct hp_session *s, const struct hp_copy *c)
 		return r;
 	r = check_copy(s, &c->key, h) ?: hp_key_commit_staged(s, &c->key, h);
 	if (r)
-		hp_key_drop_staged(s, &c->key);
+		hp_key_drop_staged(s, &c->key, h);
 	return r;
 }
 

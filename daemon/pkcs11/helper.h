@@ -49,6 +49,9 @@ struct hp_server {
 	uint8_t qh[HSM_POINT_LEN];
 	uint8_t audit_pub[HSM_PUB_LEN];
 	uint32_t oaep;		/* enum hsm_oaep, found at first use; 0: not yet */
+	/* copy.c, under its lock: hsmkey:pair's private key, the last peer key used */
+	CK_OBJECT_HANDLE pair, peer;
+	uint8_t peer_member[HSM_MEMBER_LEN];
 };
 
 struct hp_session {
@@ -134,11 +137,14 @@ int hp_unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len);
 
 /* copy.c: copies between tokens (hsm_member() ... hsm_import_copy()) */
 int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep);
-/* objects.c, for copy.c: a version unwrapped under a staging CKA_ID, then made the version */
+/*
+ * objects.c, for copy.c: a version unwrapped under a staging CKA_ID and
+ * label, then made the version, or dropped
+ */
 int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
 			 const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out);
 int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
-void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k);
+void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);

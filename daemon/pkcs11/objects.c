@@ -105,8 +105,11 @@ static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_I
  * A copy from another token is unwrapped under this CKA_ID ("copy" || the
  * version's), 24 bytes: no key version's (hp_key_list() passes over it),
  * and the version it will replace keeps its own until the copy is checked.
+ * Its label is STAGED_LABEL until then: what a helper that died left so
+ * is destroyed when the next one opens the token.
  */
 #define STAGED_ID_LEN	(HSMKEY_ID_LEN + 8)
+#define STAGED_LABEL	"hsmkey:copy-in"
 
 static void staged_id(const uint8_t *id, uint32_t version, uint8_t out[STAGED_ID_LEN])
 {
@@ -268,6 +271,27 @@ static int make_audit(struct hp_session *s, CK_OBJECT_HANDLE *h)
 			 sizeof(ed25519_params), false, h);
 }
 
+/* Copies a helper left staged when it died (between unwrap and commit). */
+static int drop_staged_leftovers(struct hp_session *s)
+{
+	static const char label[] = STAGED_LABEL;
+	CK_ATTRIBUTE t[] = { ATTR(CKA_LABEL, label, strlen(label)) };
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i;
+	CK_RV rv = CKR_OK;
+	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+
+	if (r)
+		return r;
+	if (found)
+		log_info("token '%s': destroying %lu unfinished copies", s->srv->label,
+			 (unsigned long)found);
+	for (i = 0; i < found && rv == CKR_OK; i++)
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+	free(h);
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_DestroyObject(hsmkey:copy-in)");
+}
+
 /*
  * The hsmkey:* objects, found or made.  Those whose mechanisms the token
  * lacks are left out; the operations needing them then name what is
@@ -279,7 +303,8 @@ int hp_token_objects(struct hp_session *s)
 	CK_OBJECT_HANDLE pub;
 	int r;
 
-	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance);
+	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance) ?:
+	    drop_staged_leftovers(s);
 	if (!r && !(srv->missing & (1UL << HM_SECRET_GEN)))
 		r = ensure(s, CKO_SECRET_KEY, "hsmkey:record", &srv->record, make_record) ?:
 		    ensure(s, CKO_SECRET_KEY, "hsmkey:root", &srv->root, make_root);
@@ -304,8 +329,7 @@ static bool is_xts(int type)
  * A new key version: its attributes are the same however it comes in.
  * @value: raw import; @uw: unwrapped by the token (SoftHSM takes no
  * CKA_VALUE_LEN then, and knows none after: the caller checks the length);
- * neither: generated.  @staged: a copy, under its staging CKA_ID and label
- * (a leftover of an earlier try is destroyed first).
+ * neither: generated.  @staged: a copy, under its staging CKA_ID and label.
  */
 static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value,
 			const struct hp_unwrapping *uw, bool staged, CK_OBJECT_HANDLE *out)
@@ -339,9 +363,6 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	if (staged) {
 		staged_id(k->id, k->version, vid);
 		t[13].ulValueLen = STAGED_ID_LEN;
-		r = destroy_id(s, vid, STAGED_ID_LEN);
-		if (r < 0)
-			return r;
 	} else {
 		r = hp_find_version(s, k->id, k->version, &h);
 		if (r != -ENOENT)
@@ -349,8 +370,11 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 					     k->version);
 		version_id(k->id, k->version, vid);
 	}
-	t[14].ulValueLen = snprintf(label, sizeof(label), staged ? "hsmkey:in:%s:%u" :
-				    "hsmkey:%s:v%u", k->name, k->version);
+	if (staged)
+		t[14].ulValueLen = snprintf(label, sizeof(label), "%s", STAGED_LABEL);
+	else
+		t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name,
+					    k->version);
 	if (uw) {
 		call = "C_UnwrapKey";
 		rv = s->srv->p->C_UnwrapKey(s->h, uw->m, uw->key, (CK_BYTE *)uw->blob, uw->len,
@@ -549,15 +573,15 @@ int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
 	return r ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
 }
 
-/* A refused copy: its staged object (best effort: it names no version). */
-void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k)
+/* A refused copy @h: the next helper destroys it if this one cannot. */
+void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h)
 {
-	uint8_t sid[STAGED_ID_LEN];
+	CK_RV rv = s->srv->p->C_DestroyObject(s->h, h);
 
-	staged_id(k->id, k->version, sid);
-	if (destroy_id(s, sid, sizeof(sid)) < 0)
-		log_error("token '%s': a refused copy of key version %u stays in the token: %s",
-			  s->srv->label, k->version, s->why);
+	if (rv != CKR_OK)
+		log_error("token '%s': a refused copy of key version %u stays in the token "
+			  "(0x%lx) until the helper starts again", s->srv->label, k->version,
+			  (unsigned long)rv);
 }
 
 int hp_key_find(struct hp_session *s, const struct hp_key *k)
