@@ -362,6 +362,9 @@ static int check_copy(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HA
 {
 	CK_ULONG want = key_type_len(k->type), len = 0;
 	int r = hp_unwrapped_len(s, h, &len);
+	if (r == -EOPNOTSUPP)
+		return hp_failf(s, r, "the token does not wrap with CKM_AES_KEY_WRAP: a copy's "
+				"length cannot be checked");
 
 	if (!r && len != want)
 		r = hp_failf(s, len > want ? -EMSGSIZE : -ENODATA,

@@ -268,6 +268,68 @@ static void test_copy_rate(struct hsm *h1, struct hsm *h2, const uint8_t *m2)
 	       N / t);
 }
 
+/*
+ * t1 behind `p11-kit server` (its process group, M12), reached through
+ * p11-kit-client.so: OAEP crosses the RPC (M11), so t1 exports there; an
+ * import needs the length check's AES key wrap, which does not (M11).
+ */
+static void test_copy_p11kit(struct hsm *h1, struct hsm *h2, uint8_t m[3][HSM_MEMBER_LEN])
+{
+	char uri[] = "pkcs11:token=t1", module[] = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
+	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
+	uint8_t id[HSMKEY_ID_LEN], blob[HSM_RSA_MAX], mr[HSM_MEMBER_LEN];
+	char addr[128];
+	struct hsm *hr = NULL;
+	size_t len = 0;
+	int r;
+
+	r = (int)sh("setsid p11-kit server -f -p \"$SOFTHSM_MODULE\" -n %s/p11.sock pkcs11:token=t1 "
+		    ">%s/p11.log 2>&1 </dev/null & echo $! >%s/p11.pid; "
+		    "for i in $(seq 50); do [[ -S %s/p11.sock ]] && break; sleep 0.1; done; "
+		    "[[ -S %s/p11.sock ]]", dir, dir, dir, dir, dir);
+	snprintf(addr, sizeof(addr), "unix:path=%s/p11.sock", dir);
+	setenv("P11_KIT_SERVER_ADDRESS", addr, 1);
+	r = r ?: hsm_open(&cfg, &hr);
+	ok(!r && hsm_state(hr, NULL, 0) == HSM_UP, "t1 through p11-kit server: up");
+	if (r || hsm_state(hr, NULL, 0) != HSM_UP)
+		goto out;
+	ok(!hsm_member(hr, mr) && !memcmp(mr, m[0], HSM_MEMBER_LEN),
+	   "through the RPC, t1's member id is the one seen directly");
+	cp_id(id, 150);
+	r = hsm_key_generate(h1, id, 1, HSMKEY_TYPE_AES_256_XTS, "rpc") ?:
+	    cp_copy(hr, h2, m[1], id, 1, HSMKEY_TYPE_AES_256_XTS, "rpc");
+	ok(!r && cp_same("rpc", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) == 1,
+	   "a version exported by t1 through p11-kit's RPC (OAEP), imported by t2: the same key");
+	cp_id(id, 151);
+	r = hsm_key_generate(h2, id, 1, HSMKEY_TYPE_AES_256_GCM, "back") ?:
+	    hsm_export(h2, m[0], HSM_OBJ_VERSION, id, 1, blob, &len);
+	ok(!r && hsm_import_copy(hr, HSM_OBJ_VERSION, id, 1, HSMKEY_TYPE_AES_256_GCM, "back", blob,
+				 len) == -EOPNOTSUPP &&
+	   sh("softhsm_count_label t1 hsmkey:copy-in") == 0 && hsm_key_find(h1, id, 1) == -ENOENT,
+	   "a copy into t1 through the RPC: -EOPNOTSUPP (no AES key wrap to check its length), "
+	   "nothing left");
+out:
+	hsm_close(hr);
+	unsetenv("P11_KIT_SERVER_ADDRESS");
+	sh("kill -- -$(cat %s/p11.pid)", dir);
+}
+
+/* A copy staged by a helper that died before it was checked: the next helper destroys it. */
+static void test_copy_leftover(void)
+{
+	struct hsm *h;
+
+	sh("softhsm_py t2 <<< 's.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), "
+	   "(P.CKA_KEY_TYPE, P.CKK_AES), (P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), "
+	   "(P.CKA_LABEL, \"hsmkey:copy-in\"), (P.CKA_ID, b\"copy\" + bytes(20)), "
+	   "(P.CKA_VALUE, bytes(32))])'");
+	ok(sh("softhsm_count_label t2 hsmkey:copy-in") == 1, "a staged copy planted in t2");
+	h = open_token("t2", pin_path, 0, false);
+	ok(h && sh("softhsm_count_label t2 hsmkey:copy-in") == 0,
+	   "a new helper for t2 destroys it");
+	hsm_close(h);
+}
+
 static void test_copy(struct hsm *h1, struct hsm *h2)
 {
 	uint8_t m[3][HSM_MEMBER_LEN];
@@ -286,6 +348,8 @@ static void test_copy(struct hsm *h1, struct hsm *h2)
 	test_copy_members(h1, h2, h3, m);
 	test_copy_types(h1, h2, m[1]);
 	test_copy_refused(h1, h2, h3, m);
+	test_copy_p11kit(h1, h2, m);
+	test_copy_leftover();
 	test_copy_rate(h1, h2, m[1]);
 	hsm_close(h3);
 }
