@@ -129,11 +129,12 @@ static int choose_hash(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HAN
 		*hash = HSM_OAEP_SHA1;
 		r = hp_oaep_trial(s, pub, priv, *hash);
 		if (!r)
-			log_info("token '%s': copies come in with RSA-OAEP SHA-1 (SHA-256 is refused)",
-				 s->srv->label);
+			log_info("token '%s': copies come in with RSA-OAEP SHA-1 "
+				 "(SHA-256 is refused)", s->srv->label);
 	}
 	if (r == -EOPNOTSUPP)
-		return hp_failf(s, r, "the token unwraps with CKM_RSA_PKCS_OAEP neither with SHA-256 nor with SHA-1");
+		return hp_failf(s, r, "the token unwraps with CKM_RSA_PKCS_OAEP neither with "
+				"SHA-256 nor with SHA-1");
 	if (r)
 		return r;
 	id = *hash;

@@ -86,42 +86,35 @@ int hsm_peer_add(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN],
 }
 
 /* EXPORT and IMPORT_COPY: the object named, by @member's key or with @type and @name. */
-static struct hp_request *copy_request(struct hsm *h, uint32_t op, enum hsm_obj o,
-				       const uint8_t *id, uint32_t version, int type,
-				       const char *name)
+static int copy_request(struct hsm *h, uint32_t op, enum hsm_obj o, const uint8_t *id,
+			uint32_t version, int type, const char *name, struct hp_request **out)
 {
 	struct hp_request *req;
 
-	if (o != HSM_OBJ_VERSION) {
-		hsm_fail(h, -EINVAL, "no object kind %d to copy", o);
-		return NULL;
-	}
-	if (name && strlen(name) >= HP_NAME_MAX) {
-		hsm_fail(h, -EINVAL, "name too long");
-		return NULL;
-	}
-	req = new_request(op);
-	if (!req) {
-		hsm_fail(h, -ENOMEM, "out of memory");
-		return NULL;
-	}
+	if (o != HSM_OBJ_VERSION)
+		return hsm_fail(h, -EINVAL, "no object kind %d to copy", o);
+	if (name && strlen(name) >= HP_NAME_MAX)
+		return hsm_fail(h, -EINVAL, "name too long");
+	*out = req = new_request(op);
+	if (!req)
+		return hsm_fail(h, -ENOMEM, "out of memory");
 	req->copy.obj = o;
 	memcpy(req->copy.key.id, id, HSMKEY_ID_LEN);
 	req->copy.key.version = version;
 	req->copy.key.type = type;
 	snprintf(req->copy.key.name, HP_NAME_MAX, "%s", name ?: "");
-	return req;
+	return 0;
 }
 
 int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj o,
 	       const uint8_t id[HSMKEY_ID_LEN], uint32_t version, uint8_t *blob, size_t *len)
 {
-	struct hp_request *req = copy_request(h, HP_EXPORT, o, id, version, 0, NULL);
+	struct hp_request *req;
 	struct hp_reply *rep = NULL;
-	int r;
+	int r = copy_request(h, HP_EXPORT, o, id, version, 0, NULL, &req);
 
-	if (!req)
-		return -EINVAL;
+	if (r)
+		return r;
 	memcpy(req->copy.member, member, HSM_MEMBER_LEN);
 	r = copy_call(h, req, &rep);
 	if (!r) {
@@ -146,9 +139,9 @@ int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LE
 	if (len < 1 || len > HP_BLOB_MAX)
 		return hsm_fail(h, -EKEYREJECTED, "a copy of %zu bytes (1 to %d)", len,
 				HP_BLOB_MAX);
-	req = copy_request(h, HP_IMPORT_COPY, o, id, version, type, name);
-	if (!req)
-		return -EINVAL;
+	r = copy_request(h, HP_IMPORT_COPY, o, id, version, type, name, &req);
+	if (r)
+		return r;
 	req->copy.len = len;
 	memcpy(req->copy.blob, blob, len);
 	r = copy_call(h, req, &rep);

@@ -136,7 +136,8 @@ static void test_copy_members(struct hsm *h1, struct hsm *h2, struct hsm *h3,
 
 		hex_encode(m[1], 8, hex);
 		ok(sh("softhsm_count_label t1 hsmkey:peer:%s", hex) == 1 &&
-		   sh("softhsm_py t1 <<< 'o = s.findObjects([(P.CKA_LABEL, \"hsmkey:peer:%s\")])[0]\n"
+		   sh("softhsm_py t1 <<< 'o = s.findObjects([(P.CKA_LABEL, "
+		      "\"hsmkey:peer:%s\")])[0]\n"
 		      "print(int(s.getAttributeValue(o, [P.CKA_CLASS, P.CKA_WRAP, P.CKA_ENCRYPT, "
 		      "P.CKA_VERIFY, P.CKA_TOKEN]) == [P.CKO_PUBLIC_KEY, True, False, False, "
 		      "True]))'", hex) == 1,
@@ -169,7 +170,8 @@ static void test_copy_types(struct hsm *h1, struct hsm *h2, const uint8_t *m2)
 	    hsm_export(h1, m2, HSM_OBJ_VERSION, id, 1, blob, &len);
 	ok(!r && len == 384, "export a known AES-256 key: an OAEP blob of %zu bytes", len);
 	ok(!memmem(blob, len, key, 32) && !memmem(blob, len, key, 8) &&
-	   !memmem(blob, len, key + 24, 8), "the blob the daemon holds has none of the key's bytes");
+	   !memmem(blob, len, key + 24, 8),
+	   "the blob the daemon holds has none of the key's bytes");
 	r = hsm_import_copy(h2, HSM_OBJ_VERSION, id, 1, HSMKEY_TYPE_AES_256_GCM, "known", blob,
 			    len);
 	ok(!r && cp_same("known", 1, id, HSMKEY_TYPE_AES_256_GCM, hex) == 1,
@@ -275,7 +277,8 @@ static void test_copy_rate(struct hsm *h1, struct hsm *h2, const uint8_t *m2)
  */
 static void test_copy_p11kit(struct hsm *h1, struct hsm *h2, uint8_t m[3][HSM_MEMBER_LEN])
 {
-	char uri[] = "pkcs11:token=t1", module[] = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
+	char uri[] = "pkcs11:token=t1",
+	     module[] = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
 	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
 	uint8_t id[HSMKEY_ID_LEN], blob[HSM_RSA_MAX], mr[HSM_MEMBER_LEN];
 	char addr[128];
@@ -283,7 +286,8 @@ static void test_copy_p11kit(struct hsm *h1, struct hsm *h2, uint8_t m[3][HSM_ME
 	size_t len = 0;
 	int r;
 
-	r = (int)sh("setsid p11-kit server -f -p \"$SOFTHSM_MODULE\" -n %s/p11.sock pkcs11:token=t1 "
+	r = (int)sh("setsid p11-kit server -f -p \"$SOFTHSM_MODULE\" -n %s/p11.sock "
+		    "pkcs11:token=t1 "
 		    ">%s/p11.log 2>&1 </dev/null & echo $! >%s/p11.pid; "
 		    "for i in $(seq 50); do [[ -S %s/p11.sock ]] && break; sleep 0.1; done; "
 		    "[[ -S %s/p11.sock ]]", dir, dir, dir, dir, dir);
