@@ -363,18 +363,16 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	if (staged) {
 		staged_id(k->id, k->version, vid);
 		t[13].ulValueLen = STAGED_ID_LEN;
+		t[14].ulValueLen = snprintf(label, sizeof(label), "%s", STAGED_LABEL);
 	} else {
 		r = hp_find_version(s, k->id, k->version, &h);
 		if (r != -ENOENT)
 			return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
 					     k->version);
 		version_id(k->id, k->version, vid);
-	}
-	if (staged)
-		t[14].ulValueLen = snprintf(label, sizeof(label), "%s", STAGED_LABEL);
-	else
 		t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name,
 					    k->version);
+	}
 	if (uw) {
 		call = "C_UnwrapKey";
 		rv = s->srv->p->C_UnwrapKey(s->h, uw->m, uw->key, (CK_BYTE *)uw->blob, uw->len,
