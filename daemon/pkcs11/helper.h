@@ -55,6 +55,9 @@ struct hp_server {
 	uint8_t qh[HSM_POINT_LEN];
 	uint8_t audit_pub[HSM_PUB_LEN];
 	uint32_t oaep;		/* enum hsm_oaep, found at first use; 0: not yet */
+	/* copy.c, under its lock: hsmkey:pair's private key, the last peer key used */
+	CK_OBJECT_HANDLE pair, peer;
+	uint8_t peer_member[HSM_MEMBER_LEN];
 };
 
 struct hp_session {
@@ -135,6 +138,25 @@ int hp_handles_load(struct hp_session *s);
 /* importkey.c: hsmkey:import and the wrapped import */
 int hp_import_key(struct hp_session *s, bool renew, struct hsm_import_key *out);
 int hp_key_unwrap(struct hp_session *s, const struct hp_unwrap *u);
+/* For copy.c too: OAEP with @hash (enum hsm_oaep) and MGF1 alike; a trial of it. */
+void hp_oaep_mech(uint32_t hash, CK_RSA_PKCS_OAEP_PARAMS *p, CK_MECHANISM *m);
+int hp_oaep_trial(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+		  uint32_t hash);
+/* The last C_UnwrapKey failed on its blob, not on the token. */
+bool hp_blob_refused(struct hp_session *s);
+/* The length of a key that came in by C_UnwrapKey (a trial wrap: the token knows none). */
+int hp_unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len);
+
+/* copy.c: copies between tokens (hsm_member() ... hsm_import_copy()) */
+int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep);
+/*
+ * objects.c, for copy.c: a version unwrapped under a staging CKA_ID and
+ * label, then made the version, or dropped
+ */
+int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
+			 const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out);
+int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
+void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);

@@ -41,6 +41,13 @@
  *   hsmkey:anchor:N	CKO_DATA: the rollback anchor (hsm_anchor_*())
  *   hsmkey:import	RSA-3072 pair: wrapped import (hsm_import_key()), made
  *			at first use; the private key may only unwrap
+ *   hsmkey:member	CKO_DATA, 8 random bytes: this token's identity among
+ *			the tokens of one key store (hsm_member()), never copied
+ *   hsmkey:pair	RSA-3072 pair receiving copies from other tokens
+ *			(hsm_pair_pub()); private UNWRAP only, public WRAP only;
+ *			CKA_ID: the OAEP hash it unwraps with (1 byte)
+ *   hsmkey:peer:M	another token's hsmkey:pair public key, WRAP only, M
+ *			its member id in hex; CKA_ID: member || OAEP hash
  * hsm_open() makes the other hsmkey:* objects a token lacks.
  */
 #ifndef HSMKEY_PKCS11_HSM_H
@@ -206,6 +213,53 @@ struct hsm_import_key {
 };
 
 int hsm_import_key(struct hsm *h, bool renew, struct hsm_import_key *out);
+
+/*
+ * Copies between tokens (several tokens as one key store): a key version
+ * leaves one token only wrapped (RSA-OAEP) under the hsmkey:pair public
+ * key of another, which unwraps it; the daemon carries public keys and
+ * blobs, never a key.  The OAEP hash is the receiving token's: SHA-256
+ * where its pair unwraps with it (a trial when the pair is made), else
+ * SHA-1 (SoftHSM 2.6.1); MGF1 with the same hash.
+ */
+#define HSM_MEMBER_LEN	8
+
+/* This token's hsmkey:member (made at first use). */
+int hsm_member(struct hsm *h, uint8_t out[HSM_MEMBER_LEN]);
+/* hsmkey:pair's public key and OAEP hash (the pair is made at first use). */
+int hsm_pair_pub(struct hsm *h, struct hsm_import_key *out);
+/*
+ * Keep @pub (another token's hsm_pair_pub()) as hsmkey:peer:@member.
+ * Again with the same key: 0; with another key: -EEXIST.
+ */
+int hsm_peer_add(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN],
+		 const struct hsm_import_key *pub);
+
+/* What a copy holds; the root, record and backup keys stay in their token for now. */
+enum hsm_obj {
+	HSM_OBJ_VERSION = 1,
+};
+
+/*
+ * Key version @id/@version wrapped under peer @member's hsmkey:pair
+ * (C_WrapKey, CKM_RSA_PKCS_OAEP): @blob holds HSM_RSA_MAX bytes, *@len
+ * is set.  -ENOENT: no such peer or version.
+ */
+int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj o,
+	       const uint8_t id[HSMKEY_ID_LEN], uint32_t version, uint8_t *blob, size_t *len);
+/*
+ * @blob (hsm_export() of another token to this one's member) unwrapped
+ * under hsmkey:pair into the object hsm_key_generate() would make.  Only
+ * once the copy is checked (its length by a trial wrap: the token knows
+ * none, M3) does it replace every object holding that version; refused,
+ * it leaves the token as it was:
+ *   -EKEYREJECTED	@blob does not unwrap with hsmkey:pair (tampered, or
+ *			made for another token)
+ *   -EMSGSIZE, -ENODATA the key in it is longer, shorter than @type's
+ */
+int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
+		    uint32_t version, int type, const char *name, const uint8_t *blob,
+		    size_t len);
 
 /* HMAC-SHA256 of @msg under hsmkey:record (the daemon's records). */
 int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]);

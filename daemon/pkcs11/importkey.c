@@ -26,7 +26,7 @@
 /* Finding or making the pair is one step: two sessions must not make two. */
 static pthread_mutex_t import_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void oaep_mech(uint32_t hash, CK_RSA_PKCS_OAEP_PARAMS *p, CK_MECHANISM *m)
+void hp_oaep_mech(uint32_t hash, CK_RSA_PKCS_OAEP_PARAMS *p, CK_MECHANISM *m)
 {
 	bool sha256 = hash == HSM_OAEP_SHA256;
 
@@ -89,7 +89,7 @@ static bool refused(CK_RV rv)
 }
 
 /* 0 if the pair wraps and unwraps with @hash, -EOPNOTSUPP if the token refuses it. */
-static int trial(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
+int hp_oaep_trial(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv,
 		 uint32_t hash)
 {
 	CK_FUNCTION_LIST *p = s->srv->p;
@@ -111,7 +111,7 @@ static int trial(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE pr
 	const char *call = "C_WrapKey(trial)";
 	CK_RV rv;
 
-	oaep_mech(hash, &params, &m);
+	hp_oaep_mech(hash, &params, &m);
 	rv = p->C_GenerateKey(s->h, &gen, gen_t, ARRAY_SIZE(gen_t), &k);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_GenerateKey(the OAEP trial's key)");
@@ -132,7 +132,7 @@ static int trial(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE pr
 /* The OAEP hash the token takes with the pair: SHA-256 if it can, else SHA-1. */
 static int choose_hash(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HANDLE priv)
 {
-	int r = trial(s, pub, priv, HSM_OAEP_SHA256);
+	int r = hp_oaep_trial(s, pub, priv, HSM_OAEP_SHA256);
 
 	if (!r) {
 		s->srv->oaep = HSM_OAEP_SHA256;
@@ -140,7 +140,7 @@ static int choose_hash(struct hp_session *s, CK_OBJECT_HANDLE pub, CK_OBJECT_HAN
 	}
 	if (r != -EOPNOTSUPP)
 		return r;
-	r = trial(s, pub, priv, HSM_OAEP_SHA1);
+	r = hp_oaep_trial(s, pub, priv, HSM_OAEP_SHA1);
 	if (r == -EOPNOTSUPP)
 		return hp_failf(s, r, "the token unwraps with CKM_RSA_PKCS_OAEP neither with SHA-256 nor with SHA-1");
 	if (!r) {
@@ -202,7 +202,7 @@ int hp_import_key(struct hp_session *s, bool renew, struct hsm_import_key *out)
 }
 
 /* C_UnwrapKey failed on the blob, not on the token (SoftHSM: CKR_GENERAL_ERROR). */
-static bool blob_refused(struct hp_session *s)
+bool hp_blob_refused(struct hp_session *s)
 {
 	CK_SESSION_INFO info;
 
@@ -219,7 +219,7 @@ static bool blob_refused(struct hp_session *s)
  * The unwrapped key's length: by AES-KW, or, for a length KW refuses (not
  * a multiple of 8, so wrong anyway), by KWP, which gives it rounded up.
  */
-static int unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len)
+int hp_unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len)
 {
 	int r = hp_wrapped_len(s, h, CKM_AES_KEY_WRAP, len);
 
@@ -255,16 +255,16 @@ int hp_key_unwrap(struct hp_session *s, const struct hp_unwrap *u)
 		return hp_failf(s, -EKEYREJECTED, "the token holds no import key");
 	if (r)
 		return r;
-	oaep_mech(hash, &params, &m);
+	hp_oaep_mech(hash, &params, &m);
 	uw.key = priv;
 	r = hp_key_unwrap_version(s, &u->key, &uw, &h);
-	if (r && blob_refused(s)) {
+	if (r && hp_blob_refused(s)) {
 		s->rv = CKR_OK;
 		return hp_failf(s, -EKEYREJECTED, "the blob does not unwrap with hsmkey:import");
 	}
 	if (r)
 		return r;
-	r = unwrapped_len(s, h, &len);
+	r = hp_unwrapped_len(s, h, &len);
 	if (!r && len != want)
 		r = hp_failf(s, len > want ? -EMSGSIZE : -ENODATA,
 			     "the unwrapped key is %s than a %s key",

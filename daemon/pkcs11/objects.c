@@ -3,9 +3,9 @@
  * The objects in a token and their names (hsm.h, design §4.3): finding
  * them, the per-token hsmkey:* objects made at first use, and the key
  * versions (generate, raw import, unwrap for importkey.c, adoption of a
- * key the HSM's own tools made, destruction).  A key version is sensitive and extractable only to
- * be wrapped: no other use is allowed, so it cannot serve as a KEK or as a
- * derivation base.
+ * key the HSM's own tools made, a copy from another token, destruction).
+ * A key version is sensitive and extractable only to be wrapped: no other
+ * use is allowed, so it cannot serve as a KEK or as a derivation base.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -99,6 +99,42 @@ static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_I
 	out[17] = version >> 16;
 	out[18] = version >> 8;
 	out[19] = version;
+}
+
+/*
+ * A copy from another token is unwrapped under this CKA_ID ("copy" || the
+ * version's), 24 bytes: no key version's (hp_key_list() passes over it),
+ * and the version it will replace keeps its own until the copy is checked.
+ * Its label is STAGED_LABEL until then: what a helper that died left so
+ * is destroyed when the next one opens the token.
+ */
+#define STAGED_ID_LEN	(HSMKEY_ID_LEN + 8)
+#define STAGED_LABEL	"hsmkey:copy-in"
+
+static void staged_id(const uint8_t *id, uint32_t version, uint8_t out[STAGED_ID_LEN])
+{
+	memcpy(out, "copy", 4);
+	version_id(id, version, out + 4);
+}
+
+/* Destroy every object whose CKA_ID is @vid: how many there were, or -errno. */
+static int destroy_id(struct hp_session *s, const uint8_t *vid, size_t len)
+{
+	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, len) };
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i;
+	CK_RV rv = CKR_OK;
+	int r;
+
+	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+	if (r)
+		return r;
+	if (found && len == HP_VID_LEN)
+		hp_handle_forget(s->srv, vid);
+	for (i = 0; i < found && rv == CKR_OK; i++)
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+	free(h);
+	return rv == CKR_OK ? (int)found : hp_fail(s, rv, "C_DestroyObject");
 }
 
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -235,6 +271,27 @@ static int make_audit(struct hp_session *s, CK_OBJECT_HANDLE *h)
 			 sizeof(ed25519_params), false, h);
 }
 
+/* Copies a helper left staged when it died (between unwrap and commit). */
+static int drop_staged_leftovers(struct hp_session *s)
+{
+	static const char label[] = STAGED_LABEL;
+	CK_ATTRIBUTE t[] = { ATTR(CKA_LABEL, label, strlen(label)) };
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i;
+	CK_RV rv = CKR_OK;
+	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+
+	if (r)
+		return r;
+	if (found)
+		log_info("token '%s': destroying %lu unfinished copies", s->srv->label,
+			 (unsigned long)found);
+	for (i = 0; i < found && rv == CKR_OK; i++)
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+	free(h);
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_DestroyObject(hsmkey:copy-in)");
+}
+
 /*
  * The hsmkey:* objects, found or made.  Those whose mechanisms the token
  * lacks are left out; the operations needing them then name what is
@@ -246,7 +303,8 @@ int hp_token_objects(struct hp_session *s)
 	CK_OBJECT_HANDLE pub;
 	int r;
 
-	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance);
+	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance) ?:
+	    drop_staged_leftovers(s);
 	if (!r && !(srv->missing & (1UL << HM_SECRET_GEN)))
 		r = ensure(s, CKO_SECRET_KEY, "hsmkey:record", &srv->record, make_record) ?:
 		    ensure(s, CKO_SECRET_KEY, "hsmkey:root", &srv->root, make_root);
@@ -271,24 +329,24 @@ static bool is_xts(int type)
  * A new key version: its attributes are the same however it comes in.
  * @value: raw import; @uw: unwrapped by the token (SoftHSM takes no
  * CKA_VALUE_LEN then, and knows none after: the caller checks the length);
- * neither: generated.
+ * neither: generated.  @staged: a copy, under its staging CKA_ID and label.
  */
 static int make_version(struct hp_session *s, const struct hp_key *k, const uint8_t *value,
-			const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
+			const struct hp_unwrapping *uw, bool staged, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	CK_KEY_TYPE kt = is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES;
 	CK_ULONG len = key_type_len(k->type);
 	CK_MECHANISM m = { is_xts(k->type) ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN,
 			   NULL, 0 };
-	uint8_t vid[HSMKEY_ID_LEN + 4];
+	uint8_t vid[STAGED_ID_LEN];
 	char label[HP_NAME_MAX + 24];
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
 		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR_T(CKA_SENSITIVE),
 		ATTR_T(CKA_EXTRACTABLE), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
 		ATTR_F(CKA_SIGN), ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP),
-		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, sizeof(vid)),
+		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, HP_VID_LEN),
 		ATTR(CKA_LABEL, label, 0),
 		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
 		     value ? len : sizeof(len)),
@@ -302,12 +360,19 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	r = hp_need(s, value || uw ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)
 		return r;
-	r = hp_find_version(s, k->id, k->version, &h);
-	if (r != -ENOENT)
-		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
-				     k->version);
-	version_id(k->id, k->version, vid);
-	t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	if (staged) {
+		staged_id(k->id, k->version, vid);
+		t[13].ulValueLen = STAGED_ID_LEN;
+		t[14].ulValueLen = snprintf(label, sizeof(label), "%s", STAGED_LABEL);
+	} else {
+		r = hp_find_version(s, k->id, k->version, &h);
+		if (r != -ENOENT)
+			return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already",
+					     k->version);
+		version_id(k->id, k->version, vid);
+		t[14].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name,
+					    k->version);
+	}
 	if (uw) {
 		call = "C_UnwrapKey";
 		rv = s->srv->p->C_UnwrapKey(s->h, uw->m, uw->key, (CK_BYTE *)uw->blob, uw->len,
@@ -321,7 +386,8 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	}
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, call);
-	hp_handle_remember(s->srv, vid, h);
+	if (!staged)
+		hp_handle_remember(s->srv, vid, h);
 	if (out)
 		*out = h;
 	return 0;
@@ -329,18 +395,51 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 
 int hp_key_generate(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, NULL, NULL, NULL);
+	return make_version(s, k, NULL, NULL, false, NULL);
 }
 
 int hp_key_import(struct hp_session *s, const struct hp_key *k)
 {
-	return make_version(s, k, k->material, NULL, NULL);
+	return make_version(s, k, k->material, NULL, false, NULL);
 }
 
 int hp_key_unwrap_version(struct hp_session *s, const struct hp_key *k,
 			  const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
 {
-	return make_version(s, k, NULL, uw, out);
+	return make_version(s, k, NULL, uw, false, out);
+}
+
+int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
+			 const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out)
+{
+	return make_version(s, k, NULL, uw, true, out);
+}
+
+/*
+ * The checked copy @h becomes the version: every object holding it is
+ * destroyed first, so that one CKA_ID never names two keys.
+ */
+int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h)
+{
+	uint8_t vid[HP_VID_LEN];
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE set[] = { ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0) };
+	CK_RV rv;
+	int r;
+
+	version_id(k->id, k->version, vid);
+	set[1].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	r = destroy_id(s, vid, sizeof(vid));
+	if (r < 0)
+		return r;
+	if (r)
+		log_info("token '%s': key version %u replaced by a copy", s->srv->label,
+			 k->version);
+	rv = s->srv->p->C_SetAttributeValue(s->h, h, set, ARRAY_SIZE(set));
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_SetAttributeValue(the copy's CKA_ID)");
+	hp_handle_remember(s->srv, vid, h);
+	return 0;
 }
 
 /*
@@ -462,25 +561,25 @@ int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readabl
 
 int hp_key_destroy(struct hp_session *s, const struct hp_key *k)
 {
-	uint8_t vid[HSMKEY_ID_LEN + 4];
-	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, sizeof(vid)) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
+	uint8_t vid[HP_VID_LEN];
 	int r;
 
 	version_id(k->id, k->version, vid);
-	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
-	if (r)
+	r = destroy_id(s, vid, sizeof(vid));
+	if (r < 0)
 		return r;
-	if (found)
-		hp_handle_forget(s->srv, vid);
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
+	return r ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
+}
+
+/* A refused copy @h: the next helper destroys it if this one cannot. */
+void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h)
+{
+	CK_RV rv = s->srv->p->C_DestroyObject(s->h, h);
+
 	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_DestroyObject");
-	return found ? 0 : hp_failf(s, -ENOENT, "no key version %u", k->version);
+		log_error("token '%s': a refused copy of key version %u stays in the token "
+			  "(0x%lx) until the helper starts again", s->srv->label, k->version,
+			  (unsigned long)rv);
 }
 
 int hp_key_find(struct hp_session *s, const struct hp_key *k)

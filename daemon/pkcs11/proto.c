@@ -36,17 +36,29 @@ size_t hp_request_len(const struct hp_request *req)
 		if (req->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REQ + offsetof(struct hp_data, buf) + req->data.len;
-	case HP_INSTANCE: case HP_ANCHOR_LOAD:
+	case HP_PEER_ADD:
+		return HEAD_REQ + sizeof(req->peer);
+	case HP_EXPORT: case HP_IMPORT_COPY:
+		return HEAD_REQ + sizeof(req->copy);
+	case HP_INSTANCE: case HP_ANCHOR_LOAD: case HP_MEMBER: case HP_PAIR_PUB:
 		return HEAD_REQ;
 	}
 	return 0;
+}
+
+/* An RSA public key and OAEP hash (IMPORT_KEY, PAIR_PUB replies; PEER_ADD). */
+static bool rsa_pub_ok(const struct hsm_import_key *k)
+{
+	return k->nlen >= 1 && k->nlen <= sizeof(k->n) && k->elen >= 1 &&
+	       k->elen <= sizeof(k->e) && k->hash >= HSM_OAEP_SHA1 && k->hash <= HSM_OAEP_SHA256;
 }
 
 static int key_check(uint32_t op, const struct hp_key *k)
 {
 	if (!terminated(k->name, sizeof(k->name)) || !terminated(k->label, sizeof(k->label)))
 		return -EBADMSG;
-	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT || op == HP_UNWRAP) &&
+	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT || op == HP_UNWRAP ||
+	     op == HP_IMPORT_COPY) &&
 	    (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
 		return -EBADMSG;
 	return 0;
@@ -84,6 +96,14 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		if (req->data.n > 1 || req->data.len)
 			return -EBADMSG;
 		return 0;
+	case HP_PEER_ADD:
+		return rsa_pub_ok(&req->peer.pub) ? 0 : -EBADMSG;
+	case HP_EXPORT: case HP_IMPORT_COPY:
+		/* An export carries no blob; an import one of at most HP_BLOB_MAX. */
+		if (req->copy.obj != HSM_OBJ_VERSION || req->copy.len > HP_BLOB_MAX ||
+		    (req->op == HP_EXPORT && req->copy.len))
+			return -EBADMSG;
+		return key_check(req->op, &req->copy.key);
 	case HP_WRAP:
 		for (i = 0; i < req->wrap.n; i++)
 			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX)
@@ -112,8 +132,12 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 		return HEAD_REP + sizeof(rep->was_readable);
 	case HP_SIGN:
 		return HEAD_REP + sizeof(rep->sign);
-	case HP_IMPORT_KEY:
+	case HP_IMPORT_KEY: case HP_PAIR_PUB:
 		return HEAD_REP + sizeof(rep->import_key);
+	case HP_MEMBER:
+		return HEAD_REP + sizeof(rep->member);
+	case HP_EXPORT:
+		return HEAD_REP + sizeof(rep->copy);
 	case HP_WRAP:
 		if (rep->wrap.n > HSMKEY_BATCH_MAX)
 			return 0;
@@ -146,10 +170,9 @@ int hp_reply_check(uint32_t op, const struct hp_reply *rep, size_t len)
 		return 0;
 	if (op == HP_INIT && !terminated(rep->init.label, sizeof(rep->init.label)))
 		return -EBADMSG;
-	if (op == HP_IMPORT_KEY &&
-	    (rep->import_key.nlen > sizeof(rep->import_key.n) ||
-	     rep->import_key.elen > sizeof(rep->import_key.e) ||
-	     rep->import_key.hash < HSM_OAEP_SHA1 || rep->import_key.hash > HSM_OAEP_SHA256))
+	if ((op == HP_IMPORT_KEY || op == HP_PAIR_PUB) && !rsa_pub_ok(&rep->import_key))
+		return -EBADMSG;
+	if (op == HP_EXPORT && (rep->copy.len < 1 || rep->copy.len > HP_BLOB_MAX))
 		return -EBADMSG;
 	if (op == HP_WRAP)
 		for (i = 0; i < rep->wrap.n; i++)

@@ -43,6 +43,11 @@ enum hp_op {
 	HP_ANCHOR_STORE,
 	HP_IMPORT_KEY,
 	HP_UNWRAP,
+	HP_MEMBER,		/* reply: member */
+	HP_PAIR_PUB,		/* reply: import_key, hsmkey:pair's */
+	HP_PEER_ADD,		/* peer */
+	HP_EXPORT,		/* copy (no blob); reply: copy */
+	HP_IMPORT_COPY,		/* copy (no member) */
 	__HP_OP_MAX
 };
 
@@ -77,6 +82,21 @@ struct hp_unwrap {
 	uint8_t blob[HP_BLOB_MAX];
 };
 
+/* PEER_ADD: another token's hsmkey:pair public key */
+struct hp_peer {
+	uint8_t member[HSM_MEMBER_LEN];
+	struct hsm_import_key pub;
+};
+
+/* EXPORT, IMPORT_COPY: one object copied between tokens */
+struct hp_copy {
+	uint8_t member[HSM_MEMBER_LEN];	/* EXPORT: to whom */
+	uint32_t obj;			/* enum hsm_obj */
+	uint32_t len;			/* IMPORT_COPY: of blob */
+	struct hp_key key;		/* its material is unused */
+	uint8_t blob[HP_BLOB_MAX];
+};
+
 struct hp_wrap {
 	uint8_t kpoint[HSM_POINT_LEN];
 	uint8_t pad[3];
@@ -104,6 +124,8 @@ struct hp_request {
 		struct hp_wrap wrap;
 		struct hp_data data;
 		struct hp_unwrap unwrap;
+		struct hp_peer peer;
+		struct hp_copy copy;
 	};
 };
 
@@ -129,7 +151,13 @@ struct hp_reply {
 			struct hsm_wrapped out[HSMKEY_BATCH_MAX];
 		} wrap;
 		struct hp_data data;	/* MAC, DERIVE, INSTANCE, ANCHOR_LOAD */
-		struct hsm_import_key import_key;	/* IMPORT_KEY */
+		struct hsm_import_key import_key;	/* IMPORT_KEY, PAIR_PUB */
+		uint8_t member[HSM_MEMBER_LEN];		/* MEMBER */
+		struct {
+			uint32_t len;
+			uint32_t pad;
+			uint8_t blob[HP_BLOB_MAX];
+		} copy;					/* EXPORT */
 	};
 };
 

@@ -174,6 +174,8 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_import_key(s, req->data.n, &rep->import_key);
 	case HP_UNWRAP:
 		return hp_key_unwrap(s, &req->unwrap);
+	case HP_MEMBER: case HP_PAIR_PUB: case HP_PEER_ADD: case HP_EXPORT: case HP_IMPORT_COPY:
+		return hp_copy_serve(s, req, rep);
 	}
 	return hp_failf(s, -EINVAL, "unknown request %u", req->op);
 }

@@ -5,7 +5,8 @@
  * objects, and OpenSSL as the reference for the crypto: the §2.4 known
  * answer, unwrapping by the kernel's side of the KDF, adoption, MACs,
  * signatures, the rollback anchor, PIN and token failures, a helper killed
- * or stopped, threads, and the wrap rate beside the module in-process.
+ * or stopped, threads, the wrap rate beside the module in-process, and
+ * copies of key versions between tokens.
  * This binary is also the helper (/proc/self/exe --pkcs11-helper FD).
  */
 #include "hsm/common.h"
@@ -13,6 +14,7 @@
 #include "hsm/delivery.c"
 #include "hsm/process.c"
 #include "hsm/robust.c"
+#include "hsm/copy.c"
 
 int main(int argc, char **argv)
 {
@@ -54,6 +56,7 @@ int main(int argc, char **argv)
 		test_adopt(h1);
 		test_threads(h1);
 		test_rate(h1);
+		test_copy(h1, h2);
 	}
 	hsm_close(h2);
 	test_pin();
