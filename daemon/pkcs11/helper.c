@@ -219,9 +219,24 @@ static int take_conn(struct hsm *h)
 	return sv[0];
 }
 
+/*
+ * A call that may make an RSA-3072 pair (the import key, hsmkey:pair) gets
+ * six deadlines, at least a minute: finding the primes takes seconds even
+ * in hardware and its time varies widely, while a hung token is still
+ * found out, later.  Every other call gets one.
+ */
+static int64_t call_deadline(const struct hsm *h, uint32_t op)
+{
+	int64_t t = h->timeout_ms;
+
+	if (op == HP_IMPORT_KEY || op == HP_PAIR_PUB)
+		t = 6 * t > 60000 ? 6 * t : 60000;
+	return now_ms() + t;
+}
+
 static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
 {
-	int64_t deadline = now_ms() + h->timeout_ms;
+	int64_t deadline = call_deadline(h, req->op);
 	struct timespec ts;
 	unsigned int gen;
 	pid_t dead = 0;
