@@ -46,12 +46,15 @@ static void e2e_added(const struct ks_key *key)
 	log_info("provisioned key %s version %u (hsm-wrapped)", key->name, key->version);
 }
 
-/* In a batch: the batch's line says how many; each key only when debugging. */
+/*
+ * A batch of a few (a key's versions): each named.  A start-up's batch of
+ * hundreds: one line, each key only when debugging.
+ */
 static void e2e_added_batch(const struct ks_key *keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		log_debug("provisioned key %s version %u (hsm-wrapped)", keys[i].name,
-			  keys[i].version);
+		log_msg(n <= 8 ? 6 : 7, "provisioned key %s version %u (hsm-wrapped)", keys[i].name,
+			keys[i].version);
 	log_info("the kernel took %zu key versions in one batch (hsm-wrapped)", n);
 }
 

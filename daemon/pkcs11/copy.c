@@ -397,9 +397,9 @@ static int import_copy(struct hp_session *s, const struct hp_copy *c)
 	if (r)
 		return r;
 	r = check_copy(s, &c->key, h) ?: hp_key_commit_staged(s, &c->key, h);
-	if (r)
+	if (r)		/* refused, or the same key there already */
 		hp_key_drop_staged(s, &c->key, h);
-	return r;
+	return r > 0 ? 0 : r;
 }
 
 int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep)

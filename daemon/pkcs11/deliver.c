@@ -129,7 +129,7 @@ int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 	int r;
 
 	r = hp_need(s, 1UL << HM_ECDH | 1UL << HM_ECB_DATA | 1UL << HM_KEY_WRAP | 1UL << HM_EC_GEN |
-		       1UL << HM_HMAC);
+		       1UL << HM_HMAC | 1UL << HM_SECRET_GEN);
 	if (r)
 		return r;
 	if (w->kpoint[0] != 0x04)

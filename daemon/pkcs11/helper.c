@@ -535,7 +535,8 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out)
 
 	if (!h)
 		return -ENOMEM;
-	snprintf(h->label, sizeof(h->label), "%s", cfg->token ?: "");
+	/* Not the URI itself until it parses: it may hold a PIN (refused). */
+	snprintf(h->label, sizeof(h->label), "(token URI)");
 	r = check_config(cfg, h);
 	if (r) {
 		free(h);

@@ -48,7 +48,7 @@ struct hp_server {
 	CK_OBJECT_HANDLE delivery, record, root, audit, instance;
 	/*
 	 * Session copies of record and root in @keep (secrets.c), made at
-	 * first use; 0: none (yet, or the token refused, or a logout lost it).
+	 * first use; 0: none (yet, or the token refused, or a logout took it).
 	 */
 	CK_OBJECT_HANDLE record_copy, root_copy;
 	bool copies_tried;

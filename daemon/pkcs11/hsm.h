@@ -251,10 +251,13 @@ int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj
  * @blob (hsm_export() of another token to this one's member) unwrapped
  * under hsmkey:pair into the object hsm_key_generate() would make.  Only
  * once the copy is checked (its length by a trial wrap: the token knows
- * none, M3) does it replace every object holding that version; refused,
- * it leaves the token as it was:
- *   -EKEYREJECTED	@blob does not unwrap with hsmkey:pair (tampered, or
- *			made for another token)
+ * none, M3) does it become the version, and only where the token holds
+ * none (the same key there already: 0, nothing changed).  An OAEP blob is
+ * not authenticated (whoever has the pair's public key can make one), so
+ * a copy never replaces a key.  Refused, it leaves the token as it was:
+ *   -EEXIST		the token holds another key as that version
+ *   -EKEYREJECTED	@blob does not unwrap with hsmkey:pair (made for
+ *			another token, or damaged)
  *   -EMSGSIZE, -ENODATA the key in it is longer, shorter than @type's
  */
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],

@@ -82,6 +82,57 @@ static void probe(struct hp_server *srv)
 
 /* The query attributes this daemon acts on; a PIN in a URI is never one. */
 #define SERVER_ATTR	"x-p11kit-server"
+#define UNIX_PREFIX	"unix:path="
+
+/* Owned by root or us, and (unless @sticky_ok and sticky) writable by no one else. */
+static bool path_safe(const struct stat *st, bool sticky_ok)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid())
+		return false;
+	return !(st->st_mode & (S_IWGRP | S_IWOTH)) || (sticky_ok && (st->st_mode & S_ISVTX));
+}
+
+/*
+ * hsmkeyd sends the PIN to whatever listens at the server's socket, and
+ * takes its MACs and anchors as the token's: so only root (or hsmkeyd's
+ * user) may be able to put a socket there.  Its directory must be
+ * writable by no one else (the socket is absent while the server is down,
+ * and a user could bind the path); the directories above it may be
+ * sticky (/tmp: no one else can rename ours away).  The socket itself,
+ * when there, must be theirs too.  Other transports than unix: are not
+ * checked.
+ */
+static int server_safe(const char *addr, char *why, size_t len)
+{
+	char path[PATH_MAX], *slash;
+	struct stat st;
+	bool parent = true;
+
+	if (strncmp(addr, UNIX_PREFIX, strlen(UNIX_PREFIX)))
+		return 0;
+	if (snprintf(path, sizeof(path), "%s", addr + strlen(UNIX_PREFIX)) >= (int)sizeof(path) ||
+	    path[0] != '/') {
+		snprintf(why, len, "token URI: " SERVER_ATTR " must be an absolute unix:path=");
+		return -EINVAL;
+	}
+	if (!lstat(path, &st) && (!S_ISSOCK(st.st_mode) || !path_safe(&st, false))) {
+		snprintf(why, len, "token URI: %s is not a socket of root's (or hsmkeyd's user's)",
+			 path);
+		return -EPERM;
+	}
+	while ((slash = strrchr(path, '/'))) {
+		slash[slash == path] = 0;	/* "/x" -> "/", "/a/b" -> "/a" */
+		if (lstat(path, &st) || !S_ISDIR(st.st_mode) || !path_safe(&st, !parent)) {
+			snprintf(why, len, "token URI: %s, on the way to the p11-kit server's socket, is not a directory only root (or hsmkeyd's user) can write to: someone else could listen there and take the PIN",
+				 path);
+			return -EPERM;
+		}
+		if (!strcmp(path, "/"))
+			break;
+		parent = false;
+	}
+	return 0;
+}
 
 /*
  * The module and p11-kit server @text's query names (empty where it does
@@ -137,7 +188,7 @@ int hp_uri_query(const char *text, struct hp_uri_query *q, char *why, size_t len
 		snprintf(why, len, "token URI: unsupported query attribute in '%s' (only module-path and " SERVER_ATTR ")",
 			 query);
 	else
-		r = 0;
+		r = q->server[0] ? server_safe(q->server, why, len) : 0;
 out:
 	free(rest);
 	p11_kit_uri_free(uri);

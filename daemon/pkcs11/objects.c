@@ -415,26 +415,79 @@ int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
 	return make_version(s, k, NULL, uw, true, out);
 }
 
+/* A session AES key that wraps only, made to look at other keys' values. */
+static int probe_kek(struct hp_session *s, CK_OBJECT_HANDLE *kek)
+{
+	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+	CK_ULONG klen = 32;
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_VALUE_LEN, &klen, sizeof(klen)), ATTR_F(CKA_TOKEN), ATTR_T(CKA_SENSITIVE),
+		ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_WRAP), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
+		ATTR_F(CKA_UNWRAP),
+	};
+	CK_RV rv = s->srv->p->C_GenerateKey(s->h, &gen, t, ARRAY_SIZE(t), kek);
+
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKey(a probe key)");
+}
+
+/* Whether secret keys @a and @b hold one value: their AES-KW blobs under one probe key. */
+static int same_value(struct hp_session *s, CK_OBJECT_HANDLE a, CK_OBJECT_HANDLE b, bool *same)
+{
+	CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+	uint8_t x[HSMKEY_MATERIAL_MAX + 8], y[sizeof(x)];
+	CK_ULONG xl = sizeof(x), yl = sizeof(y);
+	CK_OBJECT_HANDLE kek;
+	CK_RV rv;
+	int r = probe_kek(s, &kek);
+
+	if (r)
+		return r;
+	rv = s->srv->p->C_WrapKey(s->h, &kw, kek, a, x, &xl);
+	if (rv == CKR_OK)
+		rv = s->srv->p->C_WrapKey(s->h, &kw, kek, b, y, &yl);
+	s->srv->p->C_DestroyObject(s->h, kek);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_WrapKey(comparing two keys)");
+	*same = xl == yl && !memcmp(x, y, xl);
+	return 0;
+}
+
 /*
- * The checked copy @h becomes the version: every object holding it is
- * destroyed first, so that one CKA_ID never names two keys.
+ * The checked copy @h becomes the version, if the token holds none: 0.  If
+ * it holds that version already with the same value: 1 (the caller drops
+ * @h).  With another value (two tokens each made a version of that number,
+ * or a blob wrapped by someone holding the pair's public key): -EEXIST,
+ * nothing changed; the blob is not authenticated, so a copy never
+ * replaces a key data may already be encrypted under.
  */
 int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h)
 {
+	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
 	uint8_t vid[HP_VID_LEN];
 	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE find[] = { ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_ID, vid, sizeof(vid)) };
 	CK_ATTRIBUTE set[] = { ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0) };
+	CK_OBJECT_HANDLE *old;
+	CK_ULONG found = 0, i;
+	bool same = true;
 	CK_RV rv;
 	int r;
 
 	version_id(k->id, k->version, vid);
 	set[1].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
-	r = destroy_id(s, vid, sizeof(vid));
-	if (r < 0)
-		return r;
+	r = hp_find_all(s, find, ARRAY_SIZE(find), &old, &found);
 	if (r)
-		log_info("token '%s': key version %u replaced by a copy", s->srv->label,
-			 k->version);
+		return r;
+	for (i = 0; i < found && same && !r; i++)
+		r = same_value(s, old[i], h, &same);
+	free(old);
+	if (r)
+		return r;
+	if (found && !same)
+		return hp_failf(s, -EEXIST, "token '%s' holds another key as version %u: the copy is not taken",
+				s->srv->label, k->version);
+	if (found)
+		return 1;
 	rv = s->srv->p->C_SetAttributeValue(s->h, h, set, ARRAY_SIZE(set));
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_SetAttributeValue(the copy's CKA_ID)");
@@ -452,19 +505,14 @@ int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT
 int hp_wrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_MECHANISM_TYPE mech,
 		   CK_ULONG *len)
 {
-	CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 }, kw = { mech, NULL, 0 };
-	CK_ULONG klen = 32, out = 0;
-	CK_ATTRIBUTE t[] = {
-		ATTR(CKA_VALUE_LEN, &klen, sizeof(klen)), ATTR_F(CKA_TOKEN), ATTR_T(CKA_SENSITIVE),
-		ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_WRAP), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
-		ATTR_F(CKA_UNWRAP),
-	};
+	CK_MECHANISM kw = { mech, NULL, 0 };
+	CK_ULONG out = 0;
 	CK_OBJECT_HANDLE kek;
 	CK_RV rv;
+	int r = probe_kek(s, &kek);
 
-	rv = s->srv->p->C_GenerateKey(s->h, &gen, t, ARRAY_SIZE(t), &kek);
-	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_GenerateKey(the length probe's key)");
+	if (r)
+		return r;
 	rv = s->srv->p->C_WrapKey(s->h, &kw, kek, h, NULL, &out);
 	s->srv->p->C_DestroyObject(s->h, kek);
 	if (rv != CKR_OK)

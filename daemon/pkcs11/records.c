@@ -455,10 +455,9 @@ int p11_file_write(struct p11_store *st, const char *file, struct json_object *o
 	char hex[2 * HSM_MAC_LEN + 1] = "";
 	uint64_t gen = st->generation + 1;
 	const char *text;
-
-	st->listing = NULL;	/* perhaps this very record */
 	int r;
 
+	st->listing = NULL;	/* perhaps this very record */
 	if (f)
 		hex_encode(f->mac, HSM_MAC_LEN, hex);
 	json_object_object_del(o, "mac");

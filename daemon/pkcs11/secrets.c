@@ -45,8 +45,8 @@ static int sign(struct hp_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE k
  * the session kept open (C_CopyObject, CKA_TOKEN false; still sensitive
  * and not extractable: it never leaves the token either) and the copy is
  * used.  A token that refuses the copy is used as it is.  A logout
- * destroys private session objects: a copy whose handle the token no
- * longer knows is dropped and made again at the next use.
+ * destroys private session objects: after one, the token objects serve
+ * (copy_lost()).
  */
 static pthread_mutex_t copies_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -77,18 +77,18 @@ static CK_OBJECT_HANDLE fast(struct hp_server *srv, bool root)
 	return h != CK_INVALID_HANDLE ? h : root ? srv->root : srv->record;
 }
 
-/* @copy failed as a handle: drop both copies (a logout took them), made again later. */
+/*
+ * @copy failed as a handle: a logout took both copies.  They are only
+ * forgotten, not destroyed (a module may have given their numbers to
+ * other objects already) nor made again (a thread may still hold an old
+ * number, which a new copy could get): the token objects serve from then
+ * on, until the module is opened again.
+ */
 static void copy_lost(struct hp_server *srv, CK_OBJECT_HANDLE copy)
 {
 	pthread_mutex_lock(&copies_lock);
-	if (copy == srv->root_copy || copy == srv->record_copy) {
-		if (srv->root_copy != CK_INVALID_HANDLE)
-			srv->p->C_DestroyObject(srv->keep, srv->root_copy);
-		if (srv->record_copy != CK_INVALID_HANDLE)
-			srv->p->C_DestroyObject(srv->keep, srv->record_copy);
+	if (copy == srv->root_copy || copy == srv->record_copy)
 		srv->root_copy = srv->record_copy = CK_INVALID_HANDLE;
-		srv->copies_tried = false;
-	}
 	pthread_mutex_unlock(&copies_lock);
 }
 

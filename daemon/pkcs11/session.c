@@ -210,7 +210,8 @@ void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_repl
 			s->open = false;
 			m = hp_session_open(s) ?: hp_login(s);
 		} else if (s->rv == CKR_USER_NOT_LOGGED_IN || logged_out(s)) {
-			m = hp_login(s);
+			/* A logout ends the handles of private objects: found again. */
+			m = hp_login(s) ?: hp_token_objects(s);
 		} else {
 			break;
 		}

@@ -83,6 +83,22 @@ check "a PIN in the URI is refused" refused "net?pin-value=98761234" "a PIN (pin
 check "... and not logged" bash -c "! grep -q 98761234 '$work/bad.log'"
 check "a module-path that is not there is refused" \
 	refused "net?module-path=/nonexistent/p11.so" "no PKCS#11 module /nonexistent/p11.so"
+# The attacker's side: a user who can bind the server's socket path gets
+# the PIN (C_Login over the RPC) and plays the token.
+mkdir -m 0777 "$work/open" && mkdir -m 1777 "$work/sticky"
+check "a server socket in a directory anyone can write to is refused at start, named" \
+	refused "net?module-path=$P11KIT_CLIENT&x-p11kit-server=unix:path%3D$work/open/s.sock" \
+	"token URI: $work/open, on the way to the p11-kit server's socket, is not a directory only root"
+check "... in a sticky one too (the path is free while the server is down)" \
+	refused "net?module-path=$P11KIT_CLIENT&x-p11kit-server=unix:path%3D$work/sticky/s.sock" \
+	"token URI: $work/sticky, on the way"
+check "... and a socket of another user's" bash -c "
+	/usr/bin/python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])' '$work/ours.sock' &&
+	chown 65534 '$work/ours.sock'"
+check "... is refused" \
+	refused "net?module-path=$P11KIT_CLIENT&x-p11kit-server=unix:path%3D$work/ours.sock" \
+	"token URI: $work/ours.sock is not a socket of root's"
+rm -f "$work/ours.sock"
 
 # 2. The token behind p11-kit server.
 p11kit_server_start "$work/p11.sock" net

@@ -190,16 +190,27 @@ static void test_copy_refused(struct hsm *h1, struct hsm *h2, struct hsm *h3,
 	size_t len = 0;
 	int r;
 
-	/* Replaced: t2 held another key under the version's CKA_ID. */
+	/*
+	 * Never replaced: t2 holds another key under the version's CKA_ID
+	 * (data may be encrypted under it; an OAEP blob proves no origin).
+	 */
 	cp_id(id, 120);
 	r = hsm_key_generate(h1, id, 1, HSMKEY_TYPE_AES_256_XTS, "rep") ?:
 	    hsm_key_generate(h2, id, 1, HSMKEY_TYPE_AES_256_XTS, "rep");
 	ok(!r && cp_same("rep", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) != 1,
 	   "t1 and t2 each generate version 1 of one id: two keys");
 	r = cp_copy(h1, h2, m[1], id, 1, HSMKEY_TYPE_AES_256_XTS, "rep");
-	ok(!r && cp_count(id, 1, false) == 1 && cp_count(id, 1, true) == 0 &&
-	   cp_same("rep", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) == 1,
-	   "a copy replaces t2's: one object with the CKA_ID, t1's key, no staged object");
+	ok(r == -EEXIST && cp_count(id, 1, false) == 1 && cp_count(id, 1, true) == 0 &&
+	   cp_same("rep", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) != 1,
+	   "a copy of another key is refused (-EEXIST: %d): t2 keeps its own, no staged object", r);
+	/* The same key again: taken as done, nothing added. */
+	cp_id(id, 121);
+	r = hsm_key_generate(h1, id, 1, HSMKEY_TYPE_AES_128_GCM, "again") ?:
+	    cp_copy(h1, h2, m[1], id, 1, HSMKEY_TYPE_AES_128_GCM, "again");
+	ok(!r && !cp_copy(h1, h2, m[1], id, 1, HSMKEY_TYPE_AES_128_GCM, "again") &&
+	   cp_count(id, 1, false) == 1 && cp_count(id, 1, true) == 0 &&
+	   cp_same("again", 1, id, HSMKEY_TYPE_AES_128_GCM, NULL) == 1,
+	   "copying a version t2 holds already, the same key: 0, one object, no staged object");
 
 	/* Wrong length: refused, leaving nothing new, the old version unharmed. */
 	cp_id(id, 130);
@@ -217,8 +228,8 @@ static void test_copy_refused(struct hsm *h1, struct hsm *h2, struct hsm *h3,
 	   "a copy of a 64-byte key over t2's version 1, imported as a 32-byte type: "
 	   "-EMSGSIZE");
 	ok(cp_count(id, 1, false) == 1 && cp_count(id, 1, true) == 0 &&
-	   cp_same("rep", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) == 1,
-	   "the version already in t2 is left as it was");
+	   cp_same("rep", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) != 1,
+	   "the version already in t2 is left as it was (its own key, not t1's)");
 
 	/* Made for another member: t2 cannot unwrap it, t3 can. */
 	cp_id(id, 140);

@@ -147,13 +147,15 @@ static int logout_behind(const char *token)
 static void test_relogin(void)
 {
 	struct hsm *h = open_token("t1", pin_path, 0, true);
-	uint8_t id[HSMKEY_ID_LEN], buf[HSM_ANCHOR_MAX];
+	uint8_t id[HSMKEY_ID_LEN], buf[HSM_ANCHOR_MAX], mac[2][HSM_MAC_LEN], d[2][32];
 	size_t len = sizeof(buf);
 	uint64_t n = 0;
 	int r;
 
 	if (!h)
 		return;
+	ok(!hsm_mac(h, "m", 1, mac[0]) && !hsm_derive(h, "d", d[0], 32),
+	   "in_process: a MAC and a derivation (by the session copies)");
 	id_of(id, 3100);
 	ok(!hsm_key_generate(h, id, 1, HSMKEY_TYPE_AES_256_XTS, "relogin"),
 	   "in_process: a key version made");
@@ -164,6 +166,11 @@ static void test_relogin(void)
 	r = hsm_anchor_load(h, &n, buf, &len);
 	ok(!r && n == 140, "the rollback anchor is still found (%llu), not -ENOENT: %d",
 	   (unsigned long long)n, r);
+	ok(!logout_behind("t1"), "logged out again");
+	ok(!hsm_mac(h, "m", 1, mac[1]) && !memcmp(mac[0], mac[1], HSM_MAC_LEN),
+	   "the same MAC after the logout took the session copies");
+	ok(!hsm_derive(h, "d", d[1], 32) && !memcmp(d[0], d[1], 32),
+	   "and the same derivation");
 	hsm_key_destroy(h, id, 1);
 	hsm_close(h);
 }
