@@ -32,21 +32,8 @@ static pthread_mutex_t copy_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int make_member(struct hp_session *s, CK_OBJECT_HANDLE *h)
 {
-	static const char label[] = MEMBER_LABEL;
-	CK_OBJECT_CLASS cls = CKO_DATA;
-	uint8_t v[HSM_MEMBER_LEN];
-	CK_ATTRIBUTE t[] = {
-		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE),
-		ATTR(CKA_LABEL, label, strlen(label)), ATTR(CKA_VALUE, v, sizeof(v)),
-	};
-	CK_RV rv;
-
-	rv = s->srv->p->C_GenerateRandom(s->h, v, sizeof(v));
-	if (rv != CKR_OK)
-		return hp_fail(s, rv, "C_GenerateRandom");
-	log_info("token '%s': making %s", s->srv->label, label);
-	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), h);
-	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_CreateObject(hsmkey:member)");
+	log_info("token '%s': making %s", s->srv->label, MEMBER_LABEL);
+	return hp_make_random_data(s, MEMBER_LABEL, HSM_MEMBER_LEN, h);
 }
 
 static int member(struct hp_session *s, uint8_t out[HSM_MEMBER_LEN])
@@ -101,17 +88,9 @@ static int make_pair(struct hp_session *s, CK_OBJECT_HANDLE *pub, CK_OBJECT_HAND
 static int destroy_label(struct hp_session *s, const char *label)
 {
 	CK_ATTRIBUTE t[] = { ATTR(CKA_LABEL, label, strlen(label)) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
-	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+	int r = hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject");
 
-	if (r)
-		return r;
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
-	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_DestroyObject");
+	return r < 0 ? r : 0;
 }
 
 /* The hash the new pair unwraps with, tried, and kept in both halves' CKA_ID. */

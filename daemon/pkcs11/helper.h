@@ -103,6 +103,11 @@ int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE 
 	    CK_ULONG max, CK_ULONG *found);
 int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **out,
 		CK_ULONG *found);
+/* Destroy every object @t matches: how many there were, or -errno (@what names the call). */
+int hp_destroy_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, const char *what);
+/* A token CKO_DATA object @label of @len random bytes (an identity: instance, member). */
+int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
+			CK_OBJECT_HANDLE *h);
 int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 		CK_OBJECT_HANDLE *out);
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,

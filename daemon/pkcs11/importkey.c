@@ -68,17 +68,9 @@ static int destroy_pair(struct hp_session *s)
 {
 	static const char label[] = IMPORT_LABEL;
 	CK_ATTRIBUTE t[] = { ATTR(CKA_LABEL, label, strlen(label)) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
-	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+	int r = hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject(hsmkey:import)");
 
-	if (r)
-		return r;
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
-	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_DestroyObject(hsmkey:import)");
+	return r < 0 ? r : 0;
 }
 
 /* A parameter set the token does not take (rather than a failure of it). */

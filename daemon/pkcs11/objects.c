@@ -117,24 +117,29 @@ static void staged_id(const uint8_t *id, uint32_t version, uint8_t out[STAGED_ID
 	version_id(id, version, out + 4);
 }
 
+int hp_destroy_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, const char *what)
+{
+	CK_OBJECT_HANDLE *h;
+	CK_ULONG found = 0, i;
+	CK_RV rv = CKR_OK;
+	int r = hp_find_all(s, t, n, &h, &found);
+
+	if (r)
+		return r;
+	for (i = 0; i < found && rv == CKR_OK; i++)
+		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
+	free(h);
+	return rv == CKR_OK ? (int)found : hp_fail(s, rv, what);
+}
+
 /* Destroy every object whose CKA_ID is @vid: how many there were, or -errno. */
 static int destroy_id(struct hp_session *s, const uint8_t *vid, size_t len)
 {
 	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, len) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
-	int r;
 
-	r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
-	if (r)
-		return r;
-	if (found && len == HP_VID_LEN)
-		hp_handle_forget(s->srv, vid);
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
-	return rv == CKR_OK ? (int)found : hp_fail(s, rv, "C_DestroyObject");
+	if (len == HP_VID_LEN)
+		hp_handle_forget(s->srv, vid);	/* a handle of a destroyed object is never used */
+	return hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject");
 }
 
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -218,22 +223,29 @@ static int make_hmac_key(struct hp_session *s, const char *label, CK_OBJECT_HAND
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKey");
 }
 
-static int make_instance(struct hp_session *s, CK_OBJECT_HANDLE *h)
+int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
+			CK_OBJECT_HANDLE *h)
 {
-	static const char label[] = "hsmkey:instance";
 	CK_OBJECT_CLASS cls = CKO_DATA;
-	uint8_t v[HSMKEY_OWNER_LEN];
+	uint8_t v[32];
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE),
-		ATTR(CKA_LABEL, label, strlen(label)), ATTR(CKA_VALUE, v, sizeof(v)),
+		ATTR(CKA_LABEL, label, strlen(label)), ATTR(CKA_VALUE, v, len),
 	};
 	CK_RV rv;
 
-	rv = s->srv->p->C_GenerateRandom(s->h, v, sizeof(v));
+	if (len > sizeof(v))
+		return -EINVAL;
+	rv = s->srv->p->C_GenerateRandom(s->h, v, len);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_GenerateRandom");
 	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), h);
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_CreateObject");
+}
+
+static int make_instance(struct hp_session *s, CK_OBJECT_HANDLE *h)
+{
+	return hp_make_random_data(s, "hsmkey:instance", HSMKEY_OWNER_LEN, h);
 }
 
 /* @label's object of @cls, made by @make when the token lacks it. */
@@ -276,20 +288,11 @@ static int drop_staged_leftovers(struct hp_session *s)
 {
 	static const char label[] = STAGED_LABEL;
 	CK_ATTRIBUTE t[] = { ATTR(CKA_LABEL, label, strlen(label)) };
-	CK_OBJECT_HANDLE *h;
-	CK_ULONG found = 0, i;
-	CK_RV rv = CKR_OK;
-	int r = hp_find_all(s, t, ARRAY_SIZE(t), &h, &found);
+	int r = hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject(hsmkey:copy-in)");
 
-	if (r)
-		return r;
-	if (found)
-		log_info("token '%s': destroying %lu unfinished copies", s->srv->label,
-			 (unsigned long)found);
-	for (i = 0; i < found && rv == CKR_OK; i++)
-		rv = s->srv->p->C_DestroyObject(s->h, h[i]);
-	free(h);
-	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_DestroyObject(hsmkey:copy-in)");
+	if (r > 0)
+		log_info("token '%s': destroyed %d unfinished copies", s->srv->label, r);
+	return r < 0 ? r : 0;
 }
 
 /*
