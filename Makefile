@@ -48,7 +48,7 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c daemon/pkcs11/copy.c \
-		 daemon/pkcs11/copy_client.c
+		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
 		  daemon/pkcs11/orphans.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \

@@ -251,6 +251,15 @@ int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN])
 	return r;
 }
 
+int hsm_instance_set(struct hsm *h, const uint8_t instance[HSMKEY_OWNER_LEN])
+{
+	struct hp_reply *rep;
+	int r = data_call(h, HP_INSTANCE_SET, 0, instance, HSMKEY_OWNER_LEN, &rep);
+
+	free(rep);
+	return r;
+}
+
 int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len)
 {
 	struct hp_reply *rep;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Copies of key versions from one token to another, the primitive of
+ * Copies of key versions (and, through shared.c, of hsmkey:record and
+ * hsmkey:root) from one token to another, the primitive of
  * several tokens as one key store (issue 12, multi-token design §2.2,
  * §2.8).  Each token has an identity (hsmkey:member) and an RSA-3072 pair
  * (hsmkey:pair) whose private key may only unwrap; another token keeps
@@ -324,12 +325,19 @@ static int export(struct hp_session *s, const struct hp_copy *c, struct hp_reply
 	CK_ULONG len = sizeof(rep->copy.blob);
 	uint32_t hash = 0;
 	CK_RV rv;
-	int r = find_peer(s, c->member, &peer, &hash) ?:
-		hp_find_version(s, c->key.id, c->key.version, &key);
+	int r = find_peer(s, c->member, &peer, &hash);
 
 	if (r)
 		return r;
 	hp_oaep_mech(hash, &params, &m);
+	if (c->obj != HSM_OBJ_VERSION) {
+		r = hp_shared_export(s, c->obj, &m, peer, rep->copy.blob, &len);
+		rep->copy.len = r ? 0 : len;
+		return r;
+	}
+	r = hp_find_version(s, c->key.id, c->key.version, &key);
+	if (r)
+		return r;
 	rv = s->srv->p->C_WrapKey(s->h, &m, peer, key, rep->copy.blob, &len);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_WrapKey(RSA-OAEP, hsmkey:peer)");
@@ -368,6 +376,8 @@ static int import_copy(struct hp_session *s, const struct hp_copy *c)
 		return r;
 	hp_oaep_mech(hash, &params, &m);
 	uw.key = priv;
+	if (c->obj != HSM_OBJ_VERSION)
+		return hp_shared_import(s, c->obj, &uw);
 	r = hp_key_unwrap_staged(s, &c->key, &uw, &h);
 	if (r && hp_blob_refused(s)) {
 		s->rv = CKR_OK;
@@ -383,6 +393,8 @@ static int import_copy(struct hp_session *s, const struct hp_copy *c)
 
 int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep)
 {
+	if ((req->op == HP_EXPORT || req->op == HP_IMPORT_COPY) && req->copy.obj == HSM_OBJ_AUDIT)
+		return hp_audit_copy(s);
 	switch (req->op) {
 	case HP_MEMBER:
 		return member(s, rep->member);

@@ -85,21 +85,32 @@ int hsm_peer_add(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN],
 	return r;
 }
 
-/* EXPORT and IMPORT_COPY: the object named, by @member's key or with @type and @name. */
+/*
+ * EXPORT and IMPORT_COPY: the object named, by @member's key or with @type
+ * and @name; for the one-of-a-kind objects (HSM_OBJ_RECORD ...) those are
+ * ignored.
+ */
 static int copy_request(struct hsm *h, uint32_t op, enum hsm_obj o, const uint8_t *id,
 			uint32_t version, int type, const char *name, struct hp_request **out)
 {
 	struct hp_request *req;
 
-	if (o != HSM_OBJ_VERSION)
+	if (o < HSM_OBJ_VERSION || o > HSM_OBJ_AUDIT)
 		return hsm_fail(h, -EINVAL, "no object kind %d to copy", o);
+	if (o != HSM_OBJ_VERSION) {	/* the one of its kind: nothing names it */
+		id = NULL;
+		version = 0;
+		type = 0;
+		name = NULL;
+	}
 	if (name && strlen(name) >= HP_NAME_MAX)
 		return hsm_fail(h, -EINVAL, "name too long");
 	*out = req = new_request(op);
 	if (!req)
 		return hsm_fail(h, -ENOMEM, "out of memory");
 	req->copy.obj = o;
-	memcpy(req->copy.key.id, id, HSMKEY_ID_LEN);
+	if (id)
+		memcpy(req->copy.key.id, id, HSMKEY_ID_LEN);
 	req->copy.key.version = version;
 	req->copy.key.type = type;
 	snprintf(req->copy.key.name, HP_NAME_MAX, "%s", name ?: "");
@@ -134,7 +145,7 @@ int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LE
 	struct hp_reply *rep = NULL;
 	int r;
 
-	if (!key_type_len(type))
+	if (o == HSM_OBJ_VERSION && !key_type_len(type))
 		return hsm_fail(h, -EINVAL, "no key type %d", type);
 	if (len < 1 || len > HP_BLOB_MAX)
 		return hsm_fail(h, -EKEYREJECTED, "a copy of %zu bytes (1 to %d)", len,

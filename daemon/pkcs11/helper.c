@@ -505,6 +505,7 @@ static int check_config(const struct hsm_config *cfg, struct hsm *h)
 		 snprintf(h->init.pin_file, sizeof(h->init.pin_file), "%s", cfg->pin_file ?: "") >=
 		 (int)sizeof(h->init.pin_file))
 		r = hsm_fail(h, -ENAMETOOLONG, "a PKCS#11 setting is too long");
+	h->init.join = cfg->join;
 	free(q);
 	return r;
 }

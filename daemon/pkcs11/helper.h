@@ -55,6 +55,7 @@ struct hp_server {
 	uint8_t qh[HSM_POINT_LEN];
 	uint8_t audit_pub[HSM_PUB_LEN];
 	uint32_t oaep;		/* enum hsm_oaep, found at first use; 0: not yet */
+	bool join;		/* hsm_config.join: the shared objects are copied in, not made */
 	/* copy.c, under its lock: hsmkey:pair's private key, the last peer key used */
 	CK_OBJECT_HANDLE pair, peer;
 	uint8_t peer_member[HSM_MEMBER_LEN];
@@ -108,6 +109,16 @@ int hp_destroy_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, const char
 /* A token CKO_DATA object @label of @len random bytes (an identity: instance, member). */
 int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
 			CK_OBJECT_HANDLE *h);
+/* The same with the value @v. */
+int hp_make_data(struct hp_session *s, const char *label, const void *v, size_t len,
+		 CK_OBJECT_HANDLE *h);
+/*
+ * hsmkey:audit found, or (@make) made, if the token has the mechanism; its
+ * public key read.  Not found and not made: srv->audit is CK_INVALID_HANDLE.
+ */
+int hp_audit_ensure(struct hp_session *s, bool make);
+/* A copy unwrapped but not yet checked (objects.c, shared.c). */
+#define HP_STAGED_LABEL	"hsmkey:copy-in"
 int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 		CK_OBJECT_HANDLE *out);
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -154,6 +165,16 @@ int hp_unwrapped_len(struct hp_session *s, CK_OBJECT_HANDLE h, CK_ULONG *len);
 
 /* copy.c: copies between tokens (hsm_member() ... hsm_import_copy()) */
 int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep);
+
+/*
+ * shared.c: hsmkey:record and hsmkey:root wrapped by @m under the peer key
+ * @peer, and unwrapped as @uw says (copy.c finds the keys and mechanism)
+ */
+int hp_shared_export(struct hp_session *s, uint32_t obj, CK_MECHANISM *m,
+		     CK_OBJECT_HANDLE peer, uint8_t *blob, CK_ULONG *len);
+int hp_shared_import(struct hp_session *s, uint32_t obj, const struct hp_unwrapping *uw);
+/* -EOPNOTSUPP for HSM_OBJ_AUDIT, said for hsm_error(). */
+int hp_audit_copy(struct hp_session *s);
 /*
  * objects.c, for copy.c: a version unwrapped under a staging CKA_ID and
  * label, then made the version, or dropped
@@ -175,6 +196,14 @@ void hp_copies_forget(struct hp_server *srv);
 int hp_derive_bytes(struct hp_session *s, const void *label, size_t len, uint8_t *out, size_t n);
 int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep);
 int hp_instance(struct hp_session *s, struct hp_data *out);
+int hp_instance_set(struct hp_session *s, const struct hp_data *in);
+/* HMAC-SHA256 of @msg under @key. */
+int hp_hmac_with(struct hp_session *s, CK_OBJECT_HANDLE key, const void *msg, size_t len,
+		 uint8_t out[HSM_MAC_LEN]);
+/* The copied-in hsmkey:root (@root) or hsmkey:record is @h from now on. */
+void hp_secret_set(struct hp_server *srv, bool root, CK_OBJECT_HANDLE h);
+/* -ENOENT for a shared object @label the token lacks (a token not joined yet). */
+int hp_lacks_shared(struct hp_session *s, const char *label);
 int hp_anchor_load(struct hp_session *s, struct hp_data *out);
 int hp_anchor_store(struct hp_session *s, const struct hp_data *in);
 

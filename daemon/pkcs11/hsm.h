@@ -34,10 +34,13 @@
  *			CKK_GENERIC_SECRET for XTS; SENSITIVE, EXTRACTABLE only
  *			to be wrapped, no other use allowed
  *   hsmkey:delivery	EC P-256 pair: ECDH with the kernel's ephemeral keys
- *   hsmkey:record	HMAC-SHA256 key: the daemon's records (hsm_mac())
- *   hsmkey:root	HMAC-SHA256 key: hsm_derive() and the verifiers
- *   hsmkey:audit	Ed25519 pair: audit checkpoint signatures
- *   hsmkey:instance	CKO_DATA, 16 bytes: hsm_instance()
+ *   hsmkey:record	HMAC-SHA256 key: the daemon's records (hsm_mac()); shared
+ *   hsmkey:root	HMAC-SHA256 key: hsm_derive() and the verifiers; shared
+ *   hsmkey:audit	Ed25519 pair: audit checkpoint signatures; each token's
+ *			own (an EdDSA private key cannot be copied, see
+ *			HSM_OBJ_AUDIT)
+ *   hsmkey:instance	CKO_DATA, 16 bytes: hsm_instance(); shared, and the
+ *			mark of a token that has joined a key store
  *   hsmkey:anchor:N	CKO_DATA: the rollback anchor (hsm_anchor_*())
  *   hsmkey:import	RSA-3072 pair: wrapped import (hsm_import_key()), made
  *			at first use; the private key may only unwrap
@@ -48,7 +51,23 @@
  *			CKA_ID: the OAEP hash it unwraps with (1 byte)
  *   hsmkey:peer:M	another token's hsmkey:pair public key, WRAP only, M
  *			its member id in hex; CKA_ID: member || OAEP hash
- * hsm_open() makes the other hsmkey:* objects a token lacks.
+ *   hsmkey:copy-in	a copy unwrapped but not yet checked (staged); what a
+ *			helper that died left so is destroyed at the next open
+ * hsm_open() makes the other hsmkey:* objects a token lacks, but with
+ * hsm_config.join it makes none of the shared ones (record, root,
+ * instance) nor hsmkey:audit while the token lacks hsmkey:instance.
+ *
+ * "Shared": every token ("member") of one key store holds the same one,
+ * copied from the first (hsm_export() of HSM_OBJ_RECORD, HSM_OBJ_ROOT,
+ * then hsm_instance_set()).  Per member, never copied: anchor, delivery,
+ * import, member, pair, peer, audit.  Tokens made by this code make record
+ * and root CKA_SENSITIVE and CKA_EXTRACTABLE, only so that they can be
+ * wrapped to another member's hsmkey:pair.  That does not weaken the
+ * store: key versions, which protect the data, are extractable for
+ * wrapping already, and whoever holds the PIN could already compute any
+ * MAC or derivation with root and record, which is all they are for.
+ * Tokens made before keep non-extractable ones: such a store cannot gain
+ * another member (hsm_export() says so, -EMEDIUMTYPE).
  */
 #ifndef HSMKEY_PKCS11_HSM_H
 #define HSMKEY_PKCS11_HSM_H
@@ -80,6 +99,16 @@ struct hsm_config {
 	 * then shows the clear key in hsmkeyd's memory while it wraps).
 	 */
 	bool in_process;
+	/*
+	 * A token joining a key store (every member but the first): while it
+	 * lacks hsmkey:instance, its hsmkey:instance, record, root and audit
+	 * are not made (those present are found).  hsm_instance(), hsm_mac(),
+	 * hsm_derive(), hsm_sign() and the deliveries' verifiers then fail
+	 * -ENOENT ("token 'b' has not joined a key store yet") until the
+	 * shared objects are copied in and hsm_instance_set() is done; that
+	 * also makes the token's own hsmkey:audit.
+	 */
+	bool join;
 };
 
 enum hsm_state {
@@ -235,15 +264,31 @@ int hsm_pair_pub(struct hsm *h, struct hsm_import_key *out);
 int hsm_peer_add(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN],
 		 const struct hsm_import_key *pub);
 
-/* What a copy holds; the root, record and backup keys stay in their token for now. */
+/*
+ * What a copy holds.  For all but HSM_OBJ_VERSION the id, version, type
+ * and name arguments are ignored (give zeros and NULL).
+ *   HSM_OBJ_RECORD, HSM_OBJ_ROOT  hsmkey:record, hsmkey:root (RSA-OAEP
+ *		as a version; an old token's non-extractable key: -EMEDIUMTYPE)
+ *   HSM_OBJ_AUDIT  hsmkey:audit's private key: always -EOPNOTSUPP.  An
+ *		Ed25519 private key cannot leave a token by C_WrapKey (RSA-OAEP
+ *		carries only secret keys; AES key wrap of its PKCS#8 would do,
+ *		but SoftHSM 2.6.1 answers CKR_KEY_NOT_WRAPPABLE for CKK_EC_EDWARDS
+ *		and cannot unwrap one either), so each member has its own audit
+ *		key, and the daemon must pin each member's public key.
+ */
 enum hsm_obj {
 	HSM_OBJ_VERSION = 1,
+	HSM_OBJ_RECORD,
+	HSM_OBJ_ROOT,
+	HSM_OBJ_AUDIT,
 };
 
 /*
  * Key version @id/@version wrapped under peer @member's hsmkey:pair
  * (C_WrapKey, CKM_RSA_PKCS_OAEP): @blob holds HSM_RSA_MAX bytes, *@len
- * is set.  -ENOENT: no such peer or version.
+ * is set.  -ENOENT: no such peer or version (or no such record, root: a
+ * token that has not joined).  -EMEDIUMTYPE: the record or root cannot be
+ * wrapped (made before tokens could be paired).
  */
 int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj o,
 	       const uint8_t id[HSMKEY_ID_LEN], uint32_t version, uint8_t *blob, size_t *len);
@@ -259,6 +304,11 @@ int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj
  *   -EKEYREJECTED	@blob does not unwrap with hsmkey:pair (made for
  *			another token, or damaged)
  *   -EMSGSIZE, -ENODATA the key in it is longer, shorter than @type's
+ * HSM_OBJ_RECORD, HSM_OBJ_ROOT alike: staged, checked (32 bytes), and
+ * committed as hsmkey:record/root (sensitive, extractable, SIGN and
+ * VERIFY only) where the token lacks it; the same key there already (an
+ * HMAC of a fixed message under both is the same): 0; another: -EEXIST.
+ * The helper's MAC and derivations use it from then on.
  */
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
 		    uint32_t version, int type, const char *name, const uint8_t *blob,
@@ -275,7 +325,17 @@ int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len);
 /* Ed25519 signature of @msg under hsmkey:audit, and its public key. */
 int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
 	     uint8_t pub[HSM_PUB_LEN]);
+/* hsmkey:instance; -ENOENT: a token opened with join that has not joined. */
 int hsm_instance(struct hsm *h, uint8_t out[HSMKEY_OWNER_LEN]);
+/*
+ * The last step of a join: hsmkey:instance made with @instance (another
+ * member's hsm_instance()), and the token's own hsmkey:audit if it lacks
+ * one.  0 also when the token holds that value already; -EEXIST when it
+ * holds another (it belongs to another key store); -ENOENT while it lacks
+ * hsmkey:record or hsmkey:root (copy them first: a token holding the
+ * instance is taken as a whole member).
+ */
+int hsm_instance_set(struct hsm *h, const uint8_t instance[HSMKEY_OWNER_LEN]);
 /* The rollback anchor: the newest hsmkey:anchor:N; -ENOENT if none. */
 int hsm_anchor_load(struct hsm *h, uint64_t *n, void *buf, size_t *len);
 /* Make hsmkey:anchor:@n (@n > the stored one), then remove the older. */

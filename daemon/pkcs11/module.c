@@ -379,6 +379,7 @@ int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why,
 	free(q);
 	if (r)
 		return r;
+	srv->join = init->join;
 	probe(srv);
 	/*
 	 * This session stays open while the module is loaded: SoftHSM drops

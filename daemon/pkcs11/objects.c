@@ -109,7 +109,7 @@ static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_I
  * is destroyed when the next one opens the token.
  */
 #define STAGED_ID_LEN	(HSMKEY_ID_LEN + 8)
-#define STAGED_LABEL	"hsmkey:copy-in"
+#define STAGED_LABEL	HP_STAGED_LABEL
 
 static void staged_id(const uint8_t *id, uint32_t version, uint8_t out[STAGED_ID_LEN])
 {
@@ -206,6 +206,11 @@ static int make_pair(struct hp_session *s, const char *label, CK_MECHANISM_TYPE 
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKeyPair");
 }
 
+/*
+ * hsmkey:record, hsmkey:root: extractable only so that they can be wrapped
+ * to another member's hsmkey:pair (hsm.h says why that costs nothing);
+ * sensitive, and no use but HMAC.  shared.c unwraps copies alike.
+ */
 static int make_hmac_key(struct hp_session *s, const char *label, CK_OBJECT_HANDLE *h)
 {
 	CK_MECHANISM m = { CKM_GENERIC_SECRET_KEY_GEN, NULL, 0 };
@@ -213,7 +218,7 @@ static int make_hmac_key(struct hp_session *s, const char *label, CK_OBJECT_HAND
 	CK_ATTRIBUTE t[] = {
 		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR(CKA_LABEL, label, strlen(label)),
 		ATTR(CKA_VALUE_LEN, &len, sizeof(len)), ATTR_T(CKA_SENSITIVE),
-		ATTR_F(CKA_EXTRACTABLE), ATTR_T(CKA_SIGN), ATTR_T(CKA_VERIFY),
+		ATTR_T(CKA_EXTRACTABLE), ATTR_T(CKA_SIGN), ATTR_T(CKA_VERIFY),
 		ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_WRAP),
 		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE),
 	};
@@ -223,15 +228,23 @@ static int make_hmac_key(struct hp_session *s, const char *label, CK_OBJECT_HAND
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_GenerateKey");
 }
 
-int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
-			CK_OBJECT_HANDLE *h)
+int hp_make_data(struct hp_session *s, const char *label, const void *v, size_t len,
+		 CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_CLASS cls = CKO_DATA;
-	uint8_t v[32];
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE),
 		ATTR(CKA_LABEL, label, strlen(label)), ATTR(CKA_VALUE, v, len),
 	};
+	CK_RV rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), h);
+
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_CreateObject");
+}
+
+int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
+			CK_OBJECT_HANDLE *h)
+{
+	uint8_t v[32];
 	CK_RV rv;
 
 	if (len > sizeof(v))
@@ -239,8 +252,7 @@ int hp_make_random_data(struct hp_session *s, const char *label, size_t len,
 	rv = s->srv->p->C_GenerateRandom(s->h, v, len);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_GenerateRandom");
-	rv = s->srv->p->C_CreateObject(s->h, t, ARRAY_SIZE(t), h);
-	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_CreateObject");
+	return hp_make_data(s, label, v, len, h);
 }
 
 static int make_instance(struct hp_session *s, CK_OBJECT_HANDLE *h)
@@ -248,12 +260,21 @@ static int make_instance(struct hp_session *s, CK_OBJECT_HANDLE *h)
 	return hp_make_random_data(s, "hsmkey:instance", HSMKEY_OWNER_LEN, h);
 }
 
-/* @label's object of @cls, made by @make when the token lacks it. */
+/*
+ * @label's object of @cls, made by @make when the token lacks it; without
+ * @make (a joining token's shared objects) *@h is CK_INVALID_HANDLE then,
+ * which the calls needing it check (hp_lacks_shared()).
+ */
 static int ensure(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 		  CK_OBJECT_HANDLE *h, int (*make)(struct hp_session *, CK_OBJECT_HANDLE *))
 {
 	int r = hp_find_one(s, cls, label, h);
 
+	if (r == -ENOENT && !make) {
+		*h = CK_INVALID_HANDLE;
+		s->why[0] = 0;
+		return 0;
+	}
 	if (r == -ENOENT) {
 		log_info("token '%s': making %s", s->srv->label, label);
 		r = make(s, h);
@@ -295,32 +316,51 @@ static int drop_staged_leftovers(struct hp_session *s)
 	return r < 0 ? r : 0;
 }
 
-/*
- * The hsmkey:* objects, found or made.  Those whose mechanisms the token
- * lacks are left out; the operations needing them then name what is
- * missing (hp_need()).
- */
-int hp_token_objects(struct hp_session *s)
+int hp_audit_ensure(struct hp_session *s, bool make)
 {
 	struct hp_server *srv = s->srv;
 	CK_OBJECT_HANDLE pub;
 	int r;
 
-	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make_instance) ?:
+	if (srv->missing & (1UL << HM_ED_GEN))
+		return 0;
+	r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:audit", &srv->audit, make ? make_audit : NULL);
+	if (r || srv->audit == CK_INVALID_HANDLE)
+		return r;
+	return hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:audit", &pub) ?:
+	       read_point(s, pub, srv->audit_pub, HSM_PUB_LEN);
+}
+
+/*
+ * The hsmkey:* objects, found or made.  Those whose mechanisms the token
+ * lacks are left out; the operations needing them then name what is
+ * missing (hp_need()).  A token joining a key store (srv->join) makes
+ * none of the shared ones, which are copied in, nor hsmkey:audit until it
+ * holds hsmkey:instance (hp_instance_set(), the join's last step): an
+ * audit key made before would sign for a token that is no member yet.
+ */
+int hp_token_objects(struct hp_session *s)
+{
+	struct hp_server *srv = s->srv;
+	bool make = !srv->join;
+	CK_OBJECT_HANDLE pub;
+	int r;
+
+	r = ensure(s, CKO_DATA, "hsmkey:instance", &srv->instance, make ? make_instance : NULL) ?:
 	    drop_staged_leftovers(s);
+	if (!r && srv->join && srv->instance == CK_INVALID_HANDLE)
+		log_info("token '%s': joining a key store: its hsmkey:instance, record, root "
+			 "and audit are not made here", srv->label);
 	if (!r && !(srv->missing & (1UL << HM_SECRET_GEN)))
-		r = ensure(s, CKO_SECRET_KEY, "hsmkey:record", &srv->record, make_record) ?:
-		    ensure(s, CKO_SECRET_KEY, "hsmkey:root", &srv->root, make_root);
+		r = ensure(s, CKO_SECRET_KEY, "hsmkey:record", &srv->record,
+			   make ? make_record : NULL) ?:
+		    ensure(s, CKO_SECRET_KEY, "hsmkey:root", &srv->root, make ? make_root : NULL);
 	if (!r && !(srv->missing & (1UL << HM_EC_GEN)))
 		r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:delivery", &srv->delivery,
 			   make_delivery) ?:
 		    hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:delivery", &pub) ?:
 		    read_point(s, pub, srv->qh, HSM_POINT_LEN);
-	if (!r && !(srv->missing & (1UL << HM_ED_GEN)))
-		r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:audit", &srv->audit, make_audit) ?:
-		    hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:audit", &pub) ?:
-		    read_point(s, pub, srv->audit_pub, HSM_PUB_LEN);
-	return r;
+	return r ?: hp_audit_ensure(s, make || srv->instance != CK_INVALID_HANDLE);
 }
 
 static bool is_xts(int type)

@@ -33,6 +33,7 @@ size_t hp_request_len(const struct hp_request *req)
 	case HP_UNWRAP:
 		return HEAD_REQ + sizeof(req->unwrap);
 	case HP_MAC: case HP_DERIVE: case HP_SIGN: case HP_ANCHOR_STORE: case HP_IMPORT_KEY:
+	case HP_INSTANCE_SET:
 		if (req->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REQ + offsetof(struct hp_data, buf) + req->data.len;
@@ -53,13 +54,12 @@ static bool rsa_pub_ok(const struct hsm_import_key *k)
 	       k->elen <= sizeof(k->e) && k->hash >= HSM_OAEP_SHA1 && k->hash <= HSM_OAEP_SHA256;
 }
 
-static int key_check(uint32_t op, const struct hp_key *k)
+/* @typed: the key's type must be one (a new version's; a copy's of anything else has none). */
+static int key_check(bool typed, const struct hp_key *k)
 {
 	if (!terminated(k->name, sizeof(k->name)) || !terminated(k->label, sizeof(k->label)))
 		return -EBADMSG;
-	if ((op == HP_GENERATE || op == HP_IMPORT || op == HP_ADOPT || op == HP_UNWRAP ||
-	     op == HP_IMPORT_COPY) &&
-	    (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
+	if (typed && (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
 		return -EBADMSG;
 	return 0;
 }
@@ -83,15 +83,16 @@ int hp_request_check(const struct hp_request *req, size_t len)
 	case HP_INIT:
 		if (!terminated(req->init.module, sizeof(req->init.module)) ||
 		    !terminated(req->init.uri, sizeof(req->init.uri)) ||
-		    !terminated(req->init.pin_file, sizeof(req->init.pin_file)))
+		    !terminated(req->init.pin_file, sizeof(req->init.pin_file)) ||
+		    req->init.join > 1)
 			return -EBADMSG;
 		return 0;
 	case HP_GENERATE: case HP_IMPORT: case HP_ADOPT: case HP_DESTROY: case HP_FIND:
-		return key_check(req->op, &req->key);
+		return key_check(req->op != HP_DESTROY && req->op != HP_FIND, &req->key);
 	case HP_UNWRAP:
 		if (req->unwrap.len > HP_BLOB_MAX)
 			return -EBADMSG;
-		return key_check(req->op, &req->unwrap.key);
+		return key_check(true, &req->unwrap.key);
 	case HP_IMPORT_KEY:
 		if (req->data.n > 1 || req->data.len)
 			return -EBADMSG;
@@ -100,10 +101,11 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		return rsa_pub_ok(&req->peer.pub) ? 0 : -EBADMSG;
 	case HP_EXPORT: case HP_IMPORT_COPY:
 		/* An export carries no blob; an import one of at most HP_BLOB_MAX. */
-		if (req->copy.obj != HSM_OBJ_VERSION || req->copy.len > HP_BLOB_MAX ||
-		    (req->op == HP_EXPORT && req->copy.len))
+		if (req->copy.obj < HSM_OBJ_VERSION || req->copy.obj > HSM_OBJ_AUDIT ||
+		    req->copy.len > HP_BLOB_MAX || (req->op == HP_EXPORT && req->copy.len))
 			return -EBADMSG;
-		return key_check(req->op, &req->copy.key);
+		return key_check(req->op == HP_IMPORT_COPY && req->copy.obj == HSM_OBJ_VERSION,
+				 &req->copy.key);
 	case HP_WRAP:
 		for (i = 0; i < req->wrap.n; i++)
 			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX)
@@ -117,6 +119,8 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		if (req->data.len > HSM_ANCHOR_MAX)
 			return -EBADMSG;
 		return 0;
+	case HP_INSTANCE_SET:
+		return req->data.len == HSMKEY_OWNER_LEN ? 0 : -EBADMSG;
 	}
 	return 0;
 }

@@ -48,6 +48,7 @@ enum hp_op {
 	HP_PEER_ADD,		/* peer */
 	HP_EXPORT,		/* copy (no blob); reply: copy */
 	HP_IMPORT_COPY,		/* copy (no member) */
+	HP_INSTANCE_SET,	/* data: the instance id */
 	__HP_OP_MAX
 };
 
@@ -62,6 +63,7 @@ struct hp_init {
 	char module[PATH_MAX];
 	char uri[HP_URI_MAX];
 	char pin_file[PATH_MAX];	/* empty: $CREDENTIALS_DIRECTORY/pkcs11-pin */
+	uint32_t join;			/* hsm_config.join: 0 or 1 */
 };
 
 /* GENERATE, IMPORT, ADOPT, DESTROY, FIND */
@@ -106,7 +108,7 @@ struct hp_wrap {
 
 /*
  * MAC, DERIVE (label in buf, out length in n), SIGN, ANCHOR_STORE,
- * IMPORT_KEY (n: 1 to renew the pair)
+ * IMPORT_KEY (n: 1 to renew the pair), INSTANCE_SET
  */
 struct hp_data {
 	uint64_t n;

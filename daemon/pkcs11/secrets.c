@@ -42,9 +42,9 @@ static int sign(struct hp_session *s, CK_MECHANISM_TYPE mech, CK_OBJECT_HANDLE k
  * version delivered: thousands of times at start-up.  A token object may
  * be re-read on every use (SoftHSM reads its file's generation for each
  * attribute it looks at), so each is copied once into a session object of
- * the session kept open (C_CopyObject, CKA_TOKEN false; still sensitive
- * and not extractable: it never leaves the token either) and the copy is
- * used.  A token that refuses the copy is used as it is.  A logout
+ * the session kept open (C_CopyObject, CKA_TOKEN false; still sensitive,
+ * and never wrapped by anyone: it lives only in that session) and the copy
+ * is used.  A token that refuses the copy is used as it is.  A logout
  * destroys private session objects: after one, the token objects serve
  * (copy_lost()).
  */
@@ -62,7 +62,8 @@ static CK_OBJECT_HANDLE copy_of(struct hp_server *srv, CK_OBJECT_HANDLE key)
 	return h;
 }
 
-static CK_OBJECT_HANDLE fast(struct hp_server *srv, bool root)
+/* The handle to use (the copy if any), and the token object's in *@key. */
+static CK_OBJECT_HANDLE fast(struct hp_server *srv, bool root, CK_OBJECT_HANDLE *key)
 {
 	CK_OBJECT_HANDLE h;
 
@@ -73,8 +74,42 @@ static CK_OBJECT_HANDLE fast(struct hp_server *srv, bool root)
 		srv->root_copy = copy_of(srv, srv->root);
 	}
 	h = root ? srv->root_copy : srv->record_copy;
+	*key = root ? srv->root : srv->record;
 	pthread_mutex_unlock(&copies_lock);
-	return h != CK_INVALID_HANDLE ? h : root ? srv->root : srv->record;
+	return h != CK_INVALID_HANDLE ? h : *key;
+}
+
+/*
+ * A key copied in by a join (shared.c): the token lacked it, so there is
+ * no session copy of it (copy_of() of no key is none), and the token
+ * object serves.  No copy is made now: after a logout (copy_lost()) a
+ * thread may still hold a lost copy's number, which the new copy could
+ * get, and it would then MAC with the wrong key.  The next helper copies it.
+ */
+void hp_secret_set(struct hp_server *srv, bool root, CK_OBJECT_HANDLE h)
+{
+	pthread_mutex_lock(&copies_lock);
+	if (root) {
+		srv->root = h;
+		srv->root_copy = CK_INVALID_HANDLE;
+	} else {
+		srv->record = h;
+		srv->record_copy = CK_INVALID_HANDLE;
+	}
+	pthread_mutex_unlock(&copies_lock);
+}
+
+int hp_lacks_shared(struct hp_session *s, const char *label)
+{
+	if (s->srv->instance == CK_INVALID_HANDLE)
+		return hp_failf(s, -ENOENT, "has not joined a key store yet (no %s)", label);
+	return hp_failf(s, -ENOENT, "holds no %s", label);
+}
+
+int hp_hmac_with(struct hp_session *s, CK_OBJECT_HANDLE key, const void *msg, size_t len,
+		 uint8_t out[HSM_MAC_LEN])
+{
+	return sign(s, CKM_SHA256_HMAC, key, msg, len, out, HSM_MAC_LEN);
 }
 
 /*
@@ -104,8 +139,12 @@ void hp_copies_forget(struct hp_server *srv)
 static int hmac(struct hp_session *s, bool root, const void *msg, size_t len, uint8_t *out)
 {
 	struct hp_server *srv = s->srv;
-	CK_OBJECT_HANDLE h = fast(srv, root), key = root ? srv->root : srv->record;
-	int r = sign(s, CKM_SHA256_HMAC, h, msg, len, out, HSM_MAC_LEN);
+	CK_OBJECT_HANDLE key, h = fast(srv, root, &key);
+	int r;
+
+	if (key == CK_INVALID_HANDLE)	/* never a call with handle 0 */
+		return hp_lacks_shared(s, root ? "hsmkey:root" : "hsmkey:record");
+	r = sign(s, CKM_SHA256_HMAC, h, msg, len, out, HSM_MAC_LEN);
 
 	if (r && h != key && (s->rv == CKR_KEY_HANDLE_INVALID ||
 			      s->rv == CKR_OBJECT_HANDLE_INVALID)) {
@@ -169,22 +208,69 @@ int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep
 
 	if (r)
 		return r;
+	if (s->srv->audit == CK_INVALID_HANDLE)
+		return hp_lacks_shared(s, "hsmkey:audit");
 	memcpy(rep->sign.pub, s->srv->audit_pub, HSM_PUB_LEN);
 	return sign(s, CKM_EDDSA, s->srv->audit, in->buf, in->len, rep->sign.sig, HSM_SIG_LEN);
 }
 
-int hp_instance(struct hp_session *s, struct hp_data *out)
+static int read_instance(struct hp_session *s, CK_OBJECT_HANDLE h, uint8_t *out)
 {
-	CK_ATTRIBUTE a = ATTR(CKA_VALUE, out->buf, HSMKEY_OWNER_LEN);
+	CK_ATTRIBUTE a = ATTR(CKA_VALUE, out, HSMKEY_OWNER_LEN);
 	CK_RV rv;
 
-	rv = s->srv->p->C_GetAttributeValue(s->h, s->srv->instance, &a, 1);
+	rv = s->srv->p->C_GetAttributeValue(s->h, h, &a, 1);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_GetAttributeValue(hsmkey:instance)");
 	if (a.ulValueLen != HSMKEY_OWNER_LEN)
 		return hp_failf(s, -EIO, "hsmkey:instance is %lu bytes", (unsigned long)a.ulValueLen);
-	out->len = HSMKEY_OWNER_LEN;
 	return 0;
+}
+
+int hp_instance(struct hp_session *s, struct hp_data *out)
+{
+	int r;
+
+	if (s->srv->instance == CK_INVALID_HANDLE)
+		return hp_lacks_shared(s, "hsmkey:instance");
+	r = read_instance(s, s->srv->instance, out->buf);
+	if (!r)
+		out->len = HSMKEY_OWNER_LEN;
+	return r;
+}
+
+/*
+ * hsmkey:instance with @in's value, where the token lacks it; it is made
+ * last in a join, and only once record and root are in: a token holding
+ * it is taken as a whole member from then on (hp_token_objects() makes
+ * its own hsmkey:audit, as this does now).
+ */
+int hp_instance_set(struct hp_session *s, const struct hp_data *in)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	struct hp_server *srv = s->srv;
+	uint8_t have[HSMKEY_OWNER_LEN];
+	CK_OBJECT_HANDLE h;
+	int r;
+
+	if (srv->record == CK_INVALID_HANDLE || srv->root == CK_INVALID_HANDLE)
+		return hp_failf(s, -ENOENT, "lacks hsmkey:%s: it is copied in before the instance",
+				srv->record == CK_INVALID_HANDLE ? "record" : "root");
+	pthread_mutex_lock(&lock);
+	r = hp_find_one(s, CKO_DATA, "hsmkey:instance", &h);
+	if (!r) {
+		r = read_instance(s, h, have);
+		if (!r && memcmp(have, in->buf, HSMKEY_OWNER_LEN))
+			r = hp_failf(s, -EEXIST, "holds another hsmkey:instance: it is a member of "
+				     "another key store");
+	} else if (r == -ENOENT) {
+		log_info("token '%s': joining a key store: making hsmkey:instance", srv->label);
+		r = hp_make_data(s, "hsmkey:instance", in->buf, HSMKEY_OWNER_LEN, &h);
+	}
+	if (!r)
+		srv->instance = h;
+	pthread_mutex_unlock(&lock);
+	return r ?: hp_audit_ensure(s, true);
 }
 
 /*

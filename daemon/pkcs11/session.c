@@ -166,6 +166,8 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_sign(s, &req->data, rep);
 	case HP_INSTANCE:
 		return hp_instance(s, &rep->data);
+	case HP_INSTANCE_SET:
+		return hp_instance_set(s, &req->data);
 	case HP_ANCHOR_LOAD:
 		return hp_anchor_load(s, &rep->data);
 	case HP_ANCHOR_STORE:

@@ -6,7 +6,7 @@
  * answer, unwrapping by the kernel's side of the KDF, adoption, MACs,
  * signatures, the rollback anchor, PIN and token failures, a helper killed
  * or stopped, threads, the wrap rate beside the module in-process, and
- * copies of key versions between tokens.
+ * copies of key versions between tokens, and tokens joining one key store.
  * This binary is also the helper (/proc/self/exe --pkcs11-helper FD).
  */
 #include "hsm/common.h"
@@ -15,6 +15,7 @@
 #include "hsm/process.c"
 #include "hsm/robust.c"
 #include "hsm/copy.c"
+#include "hsm/share.c"
 
 int main(int argc, char **argv)
 {
@@ -57,6 +58,7 @@ int main(int argc, char **argv)
 		test_threads(h1);
 		test_rate(h1);
 		test_copy(h1, h2);
+		test_share(h1);
 	}
 	hsm_close(h2);
 	test_pin();

@@ -28,7 +28,7 @@ b.close()
 def field(s, n):
     return s.encode().ljust(n, b"\0")
 req = struct.pack("=II", 1, 0) + field(sys.argv[2], 4096) + field("pkcs11:token=solo", 1024) \
-      + field(sys.argv[3], 4096)
+      + field(sys.argv[3], 4096) + struct.pack("=I", 0)
 a.send(req)
 a.settimeout(20)
 rep = a.recv(100000)

@@ -43,7 +43,7 @@ static void test_proto_copy(void)
 	req.copy.len = HP_BLOB_MAX + 1;
 	ok(hp_request_check(&req, len), "an IMPORT_COPY blob longer than its array: refused");
 	req.copy.len = 384;
-	req.copy.obj = 2;
+	req.copy.obj = HSM_OBJ_AUDIT + 1;
 	ok(hp_request_check(&req, len), "an IMPORT_COPY of an unknown object kind: refused");
 	req.copy.obj = HSM_OBJ_VERSION;
 	req.copy.key.type = 0;

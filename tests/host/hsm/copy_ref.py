@@ -11,6 +11,13 @@
 #                                     KW blob is A's (and RFC 3394 of HEX)
 #   pair TOKEN                        hsmkey:pair's halves: the private key
 #                                     unwraps only and cannot be wrapped
+#   shared TOKEN LABEL                the HMAC key LABEL (hsmkey:record, root)
+#                                     has make_hmac_key()'s attributes
+#   clean TOKEN [ANY]                 no staged copy is left, and (unless ANY:
+#                                     other tests planted objects) every object
+#                                     is one of hsmkey's or the tests'
+#   edwrap TOKEN                      SoftHSM refuses to wrap an extractable
+#                                     Ed25519 private key with AES-KWP
 import sys
 import PyKCS11 as P
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap
@@ -90,6 +97,50 @@ def pair(t):
     print(1)
 
 
+def shared(t, label):
+    s = session(t)
+    k = one(s, label)
+    want = [P.CKO_SECRET_KEY, P.CKK_GENERIC_SECRET, True, True, True, True, True, True,
+            False, False, False, False, False]
+    got = s.getAttributeValue(k, [
+        P.CKA_CLASS, P.CKA_KEY_TYPE, P.CKA_TOKEN, P.CKA_PRIVATE, P.CKA_SENSITIVE,
+        P.CKA_EXTRACTABLE, P.CKA_SIGN, P.CKA_VERIFY, P.CKA_ENCRYPT, P.CKA_DECRYPT,
+        P.CKA_WRAP, P.CKA_UNWRAP, P.CKA_DERIVE])
+    if got != want:
+        raise SystemExit("0 attributes of %s in %s: %s" % (label, t, got))
+    print(1)
+
+
+def clean(t, any_label):
+    s = session(t)
+    for o in s.findObjects([]):
+        v = s.getAttributeValue(o, [P.CKA_LABEL])[0] or ""
+        label = v if isinstance(v, str) else bytes(v).decode()
+        if label == "hsmkey:copy-in" or \
+           not (any_label or label.startswith(("hsmkey:", "copytest:"))):
+            raise SystemExit("0 object %r in %s" % (label, t))
+    print(1)
+
+
+def edwrap(t):
+    s = session(t)
+    kek = s.generateKey([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES),
+                         (P.CKA_VALUE_LEN, 32), (P.CKA_TOKEN, False), (P.CKA_WRAP, True)],
+                        P.Mechanism(P.CKM_AES_KEY_GEN))
+    ed = b"\x06\x03\x2b\x65\x70"
+    pub, priv = s.generateKeyPair(
+        [(P.CKA_TOKEN, False), (P.CKA_EC_PARAMS, ed), (P.CKA_VERIFY, True)],
+        [(P.CKA_TOKEN, False), (P.CKA_SENSITIVE, True), (P.CKA_EXTRACTABLE, True),
+         (P.CKA_SIGN, True)], P.Mechanism(P.CKM_EC_EDWARDS_KEY_PAIR_GEN))
+    try:
+        s.wrapKey(kek, priv, P.Mechanism(P.CKM_AES_KEY_WRAP_PAD))
+        raise SystemExit("0 SoftHSM wrapped an Ed25519 private key")
+    except P.PyKCS11Error as e:
+        if e.value != P.CKR_KEY_NOT_WRAPPABLE:
+            raise SystemExit("0 wrapping an Ed25519 private key: %s" % e)
+    print(1)
+
+
 cmd = sys.argv[1]
 if cmd == "check":
     check(sys.argv[2:])
@@ -99,5 +150,11 @@ elif cmd == "same":
          sys.argv[8] if len(sys.argv) > 8 else None)
 elif cmd == "pair":
     pair(sys.argv[2])
+elif cmd == "shared":
+    shared(sys.argv[2], sys.argv[3])
+elif cmd == "clean":
+    clean(sys.argv[2], len(sys.argv) > 3)
+elif cmd == "edwrap":
+    edwrap(sys.argv[2])
 else:
     raise SystemExit("0 unknown command " + cmd)
