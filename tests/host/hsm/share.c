@@ -165,10 +165,32 @@ static void test_share_same(struct hsm *ha, struct hsm *hb, uint8_t pub_b[HSM_PU
 	   "tb's signature verifies (OpenSSL) with its public key, not with t1's");
 }
 
+/* A key of another length wrapped to tb's pair is no record or root, even where one is. */
+static void test_share_len(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
+{
+	static const int types[] = { HSMKEY_TYPE_AES_256_XTS, HSMKEY_TYPE_AES_128_GCM };
+	uint8_t id[HSMKEY_ID_LEN], blob[HSM_RSA_MAX];
+	size_t i, len = 0;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		cp_id(id, 300 + i);
+		r = hsm_key_generate(ha, id, 1, types[i], "len") ?:
+		    hsm_export(ha, mb, HSM_OBJ_VERSION, id, 1, blob, &len) ?:
+		    hsm_import_copy(hb, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, len);
+		ok(r == (i ? -ENODATA : -EMSGSIZE) &&
+		   sh("softhsm_count_label tb hsmkey:copy-in") == 0 &&
+		   sh("softhsm_count_label tb hsmkey:root") == 1,
+		   "a %u-byte key as HSM_OBJ_ROOT: %s, nothing left", key_type_len(types[i]),
+		   i ? "-ENODATA" : "-EMSGSIZE");
+	}
+}
+
 static void test_share_refused(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
 {
-	uint8_t m[HSM_MEMBER_LEN], ma[HSM_MAC_LEN], mac[HSM_MAC_LEN];
+	uint8_t m[HSM_MEMBER_LEN], ma[HSM_MAC_LEN], mac[HSM_MAC_LEN], blob[HSM_RSA_MAX];
 	struct hsm *hc, *hd;
+	size_t len = 0;
 	int r;
 
 	ok(!sh_copy(ha, hb, mb, HSM_OBJ_RECORD) && !sh_copy(ha, hb, mb, HSM_OBJ_ROOT) &&
@@ -184,7 +206,13 @@ static void test_share_refused(struct hsm *ha, struct hsm *hb, const uint8_t *mb
 	ok(!r && !memcmp(ma, mac, sizeof(ma)) && sh("softhsm_count_label tb hsmkey:record") == 1 &&
 	   sh("softhsm_count_label tb hsmkey:copy-in") == 0,
 	   "tb unchanged: its MAC is still t1's, one record, nothing staged");
+	r = hsm_export(ha, mb, HSM_OBJ_ROOT, NULL, 0, blob, &len);
+	ok(!r && hc && hsm_import_copy(hc, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, len) ==
+	   -EKEYREJECTED && sh("softhsm_count_label tc hsmkey:root") == 1 &&
+	   sh("softhsm_count_label tc hsmkey:copy-in") == 0,
+	   "t1's root made for tb, imported into tc: -EKEYREJECTED, tc keeps its own");
 	hsm_close(hc);
+	test_share_len(ha, hb, mb);
 
 	hd = open_token("td", pin_path, 0, false);
 	sh("softhsm_py td <<< 'o = s.findObjects([(P.CKA_LABEL, \"hsmkey:root\")])[0]\n"
