@@ -308,7 +308,12 @@ int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj
  * committed as hsmkey:record/root (sensitive, extractable, SIGN and
  * VERIFY only) where the token lacks it; the same key there already (an
  * HMAC of a fixed message under both is the same): 0; another: -EEXIST.
- * The helper's MAC and derivations use it from then on.
+ * The helper's MAC and derivations use it from then on (the token object,
+ * not a session copy, until the helper starts again).  As the blob proves
+ * no origin, a joining token takes any 32-byte key wrapped to its pair as
+ * its first record or root: the daemon copies only from its own members.
+ * Through p11-kit's RPC an import fails -EOPNOTSUPP (the length check's
+ * AES key wrap does not cross it, M11); an export works.
  */
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
 		    uint32_t version, int type, const char *name, const uint8_t *blob,
