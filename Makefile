@@ -50,14 +50,14 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c daemon/pkcs11/copy.c \
 		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
-		  daemon/pkcs11/orphans.c
+		  daemon/pkcs11/orphans.c daemon/pkcs11/members.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
-	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c \
+	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c
-CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c \
+CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \

@@ -69,6 +69,16 @@ struct ks_import_key {
 	const char *algorithm;	/* "RSAES_OAEP_SHA_256" or "RSAES_OAEP_SHA_1" (MGF1 alike) */
 };
 
+/* What backup() and restore() did. */
+struct ks_copy_report {
+	char token[64];			/* the backup token's label */
+	uint64_t generation;		/* the key store's, now in every token copied to */
+	size_t copied, destroyed;	/* key versions */
+	size_t missing;			/* restore: versions the records name, the backup lacks */
+	char missing_names[512];	/* "k4 v1, k1 v3" (as many as fit) */
+	char why[256];			/* an error, worded for the operator */
+};
+
 struct backend_ops {
 	const char *name;
 	const char *destruction;
@@ -174,6 +184,17 @@ struct backend_ops {
 	unsigned int (*comebacks)(struct backend *b);
 	/* A descriptor readable when comebacks() may have changed (to poll). */
 	int (*comebacks_fd)(struct backend *b);
+	/*
+	 * Copies between HSMs (NULL: the storage has no backup token).
+	 * backup(): the backup token brought up to date with the key store
+	 * (it joins it if new: the store's secrets and every key version
+	 * copied into it wrapped, token to token; versions destroyed since
+	 * the last backup destroyed in it).  restore(): every token of the
+	 * key store, all new and empty, given the store's secrets and every
+	 * version the backup token holds, and the records taken as they are.
+	 */
+	int (*backup)(struct backend *b, struct ks_copy_report *out);
+	int (*restore)(struct backend *b, struct ks_copy_report *out);
 	/* SIGHUP: try an unreachable storage again now (NULL: nothing to do). */
 	void (*retry)(struct backend *b);
 	void (*close)(struct backend *b);

@@ -46,6 +46,26 @@ static int set_str(char *dst, size_t size, const char *v)
 	return 0;
 }
 
+#define STR_(x)		#x
+#define STR(x)		STR_(x)
+#define TOKENS_MAX_STR	STR(CONFIG_TOKENS_MAX)
+
+/* One more token of the key store: a pkcs11: URI not given before. */
+static int add_token(struct config *c, const char *uri)
+{
+	if (strncmp(uri, "pkcs11:", 7))
+		return -EINVAL;
+	for (unsigned int i = 0; i < c->pkcs11_ntokens; i++)
+		if (!strcmp(c->pkcs11_token[i], uri))
+			return -EEXIST;
+	if (c->pkcs11_ntokens == CONFIG_TOKENS_MAX)
+		return -E2BIG;
+	if (strlen(uri) >= sizeof(c->pkcs11_token[0]))
+		return -ENAMETOOLONG;
+	strcpy(c->pkcs11_token[c->pkcs11_ntokens++], uri);
+	return 0;
+}
+
 /* A size: digits, then K, M or G (binary) or nothing; 0 means never. */
 static int parse_size(const char *v, unsigned long long *out)
 {
@@ -129,8 +149,11 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = *val == '/' ? set_str(n.pkcs11_module, sizeof(n.pkcs11_module), val) :
 			    -EINVAL;
 		else if (!strcmp(key, "pkcs11_token"))
+			r = add_token(&n, val);
+		else if (!strcmp(key, "pkcs11_backup_token"))
 			r = !strncmp(val, "pkcs11:", 7) ?
-			    set_str(n.pkcs11_token, sizeof(n.pkcs11_token), val) : -EINVAL;
+			    set_str(n.pkcs11_backup_token, sizeof(n.pkcs11_backup_token), val) :
+			    -EINVAL;
 		else if (!strcmp(key, "pin_file"))
 			r = *val == '/' ? set_str(n.pin_file, sizeof(n.pin_file), val) : -EINVAL;
 		else if (!strcmp(key, "pkcs11_timeout"))
@@ -158,7 +181,10 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
 				 !strcmp(key, "backend") ? " (embedded or pkcs11)" :
-				 !strcmp(key, "pkcs11_token") ? " (a pkcs11: URI, RFC 7512)" :
+				 r == -E2BIG ? " (" TOKENS_MAX_STR " tokens at most)" :
+				 r == -EEXIST ? " (that token is named already)" :
+				 !strncmp(key, "pkcs11_", 7) && strstr(key, "token") ?
+				 " (a pkcs11: URI, RFC 7512)" :
 				 !strcmp(key, "pkcs11_timeout") ? " (a duration such as 10s or 1m)" :
 				 !strcmp(key, "audit_rotate_size") ? " (bytes, or a number followed by K, M or G; 0: never)" :
 				 !strcmp(key, "deletion_wait") ? " (a duration such as 7d, 12h, 30m or 45s, from 1s to 3650d)" :
@@ -169,8 +195,14 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "master_key = passphrase needs passphrase_file");
 		r = -EINVAL;
 	}
-	if (!r && n.backend == CONFIG_BACKEND_PKCS11 && !*n.pkcs11_token) {
+	if (!r && n.backend == CONFIG_BACKEND_PKCS11 && !n.pkcs11_ntokens) {
 		snprintf(err, errlen, "backend = pkcs11 needs pkcs11_token (a pkcs11: URI naming the token)");
+		r = -EINVAL;
+	}
+	for (unsigned int i = 0; !r && i < n.pkcs11_ntokens; i++) {
+		if (strcmp(n.pkcs11_token[i], n.pkcs11_backup_token))
+			continue;
+		snprintf(err, errlen, "pkcs11_backup_token is one of the key store's tokens (pkcs11_token): it must be another");
 		r = -EINVAL;
 	}
 	if (!r)

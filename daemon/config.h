@@ -17,6 +17,9 @@ enum config_backend {
 	CONFIG_BACKEND_PKCS11,
 };
 
+/* Tokens of one key store at most (pkcs11_token given several times). */
+#define CONFIG_TOKENS_MAX	4
+
 struct config {
 	char state_dir[PATH_MAX];
 	char socket[PATH_MAX];
@@ -31,7 +34,13 @@ struct config {
 	enum config_backend backend;
 	/* backend = pkcs11 (the PIN itself is read only by the token's helper) */
 	char pkcs11_module[PATH_MAX];
-	char pkcs11_token[1024];	/* RFC 7512 pkcs11: URI */
+	/*
+	 * RFC 7512 pkcs11: URIs, one per pkcs11_token line: the tokens of
+	 * one key store (members), in the order they are preferred in.
+	 */
+	char pkcs11_token[CONFIG_TOKENS_MAX][1024];
+	unsigned int pkcs11_ntokens;
+	char pkcs11_backup_token[1024];	/* "": none (hsmkeyctl backup/restore) */
 	char pin_file[PATH_MAX];	/* "": $CREDENTIALS_DIRECTORY/pkcs11-pin */
 	long long pkcs11_timeout;	/* seconds per token call */
 	bool pkcs11_in_process;	/* pkcs11_helper = no: tests' positive control only */

@@ -85,6 +85,8 @@ static const struct op {
 	{ "cancel-deletion", true, op_cancel_deletion, NULL },
 	{ "import-key", false, op_import_key, NULL },
 	{ "import-key-renew", true, op_import_key_renew, NULL },
+	{ "backup", true, op_backup, NULL },
+	{ "restore", true, op_restore, NULL },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)

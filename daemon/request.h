@@ -91,6 +91,9 @@ int op_policy(struct request *rq);
 int open_device(struct request *rq);
 int op_dm_open(struct request *rq);
 int op_dm_close(struct request *rq);
+/* backup.c */
+int op_backup(struct request *rq);
+int op_restore(struct request *rq);
 /* verify.c */
 int op_audit_verify(struct request *rq);
 

@@ -69,6 +69,9 @@ int open_key_file(const char *file);
 int cmd_create(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_import_key(int argc, char **argv);
+/* backup.c */
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 int cmd_rotate(int argc, char **argv);
 int cmd_token(int argc, char **argv);
 int cmd_load(int argc, char **argv);

@@ -50,6 +50,10 @@ static const struct command {
 	  "disable a key now and destroy it after the waiting period" },
 	{ "cancel-deletion", cmd_cancel_deletion, "cancel-deletion NAME",
 	  "keep a key scheduled for deletion (it stays disabled)" },
+	{ "backup", cmd_backup, "backup",
+	  "bring the backup token (pkcs11_backup_token) up to date: keys copied to it wrapped, HSM to HSM" },
+	{ "restore", cmd_restore, "restore",
+	  "fill new, empty tokens of the key store from the backup token" },
 };
 
 static void usage(FILE *f)

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "backend.h"
+#include "config.h"
 #include "hsm.h"
 
 struct json_object;
@@ -47,8 +48,32 @@ struct p11_file {
 	uint8_t id[HSMKEY_ID_LEN];
 };
 
-struct p11_store {
+/*
+ * One token of the key store (members.c).  @synced: its anchor is the
+ * store's, so it takes every change as it is made and may take over; a
+ * member that missed one is brought up to date (p11_members_sync())
+ * before it is again.
+ */
+struct p11_member {
 	struct hsm *hsm;
+	bool synced;
+	bool foreign;			/* another key store's, or diverged: not used */
+	bool have_id;
+	uint8_t id[HSM_MEMBER_LEN];	/* hsm_member() */
+	unsigned int tried;		/* hsm_ups() at the last attempt to sync it */
+	bool tried_once;
+};
+
+#define P11_MEMBERS_MAX	CONFIG_TOKENS_MAX
+
+struct p11_store {
+	/*
+	 * The member in use (m[active].hsm).  Written under the backend's
+	 * lock, read without it by deliveries and audit signatures.
+	 */
+	struct hsm *hsm;
+	struct p11_member m[P11_MEMBERS_MAX + 1];	/* + the backup token, for a while */
+	size_t nm, active;
 	int dirfd;
 	bool loaded;			/* verified against the anchor */
 	bool accept;			/* BACKEND_ACCEPT: the operator's word */
@@ -87,7 +112,16 @@ struct p11be {
 	uint8_t instance[HSMKEY_OWNER_LEN];
 	int last;			/* the last load's result: log changes only */
 	size_t orphans;			/* key objects no record names (p11_orphans()) */
+	int upfd;			/* every member's comebacks (hsm_ups_fd()) */
+	char down_why[256];		/* why the store is not loaded (p->last unreachable) */
+	unsigned int restores;		/* counted as comebacks: the kernel gets the keys */
+	struct config cfg;		/* the tokens' settings (members.c) */
 };
+
+static inline bool p11_unreachable(int r)
+{
+	return r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES;
+}
 
 static inline struct p11be *be_p11(struct backend *b)
 {
@@ -145,6 +179,28 @@ int p11_adopt_begin(struct p11be *p, struct p11_rec *rec, struct p11_source *src
 void p11_adopt_end(struct p11be *p, const char *label, int r);
 /* At load: each adoption cut short finished or dropped. */
 void p11_adopt_recover(struct p11be *p);
+
+/* members.c: several tokens as one key store */
+int p11_members_open(struct p11be *p, const struct config *cfg);
+void p11_members_close(struct p11be *p);
+/* The store loaded against the member whose anchor is newest. */
+int p11_members_load(struct p11be *p);
+/* Members that came back brought up to date with the one in use. */
+void p11_members_sync(struct p11be *p);
+/* The one in use failed: the next member in step takes over (true), said in the log. */
+bool p11_failover(struct p11_store *st);
+/* The anchor stored in the member in use (failing over) and in every member in step. */
+int p11_anchor_all(struct p11_store *st, uint64_t gen, const uint8_t *buf, size_t len);
+/* A new version (in the member in use) copied to every member in step. */
+int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t version);
+/* A version destroyed in every member in step (-ENOENT from none counts). */
+int p11_destroy_version(struct p11be *p, const uint8_t *id, uint32_t version);
+/* hsmkeyctl backup, restore (backend.h): under the backend's lock */
+int p11_backup(struct p11be *p, struct ks_copy_report *rep);
+int p11_restore(struct p11be *p, struct ks_copy_report *rep);
+/* "token a (in use), token b (in step)" */
+void p11_members_describe(struct p11be *p, char *buf, size_t len);
+unsigned int p11_members_ups(struct p11be *p);
 
 /* orphans.c: key objects no record names, logged; their count in p->orphans. */
 void p11_orphans(struct p11be *p);

@@ -27,25 +27,17 @@
 #include "config.h"
 #include "util.h"
 
-static bool unreachable(int r)
-{
-	return r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES;
-}
-
 
 /* The store verified against the token; called under the lock. */
 static int p11_ready(struct p11be *p)
 {
 	int r = 0;
 
-	if (p->st.loaded)
+	if (p->st.loaded) {
+		p11_members_sync(p);
 		return 0;
-	if (!p->have_instance) {
-		r = hsm_instance(p->st.hsm, p->instance);
-		p->have_instance = !r;
 	}
-	if (!r)
-		r = p11_store_load(&p->st);
+	r = p11_members_load(p);
 	if (!r)
 		p11_adopt_recover(p);
 	if (!r && p->st.loaded)
@@ -53,11 +45,15 @@ static int p11_ready(struct p11be *p)
 	/* Its write unconfirmed, the store is not known now: as if unreachable. */
 	if (!r && !p->st.loaded)
 		r = -EHOSTDOWN;
+	if (!r)
+		p11_members_sync(p);
+	if (p11_unreachable(r))
+		snprintf(p->down_why, sizeof(p->down_why), "%s", hsm_error());
 	if (r != p->last) {
 		if (!r)
 			log_info("pkcs11: token %s is up; %zu record(s) verified against its anchor",
 				 hsm_label(p->st.hsm), p->st.n);
-		else if (unreachable(r))
+		else if (p11_unreachable(r))
 			log_error("pkcs11: the HSM is unreachable (%s): degraded; keys already in the kernel keep working",
 				  hsm_error());
 		p->last = r;
@@ -65,21 +61,53 @@ static int p11_ready(struct p11be *p)
 	return r;
 }
 
-#define P11_LOCKED(p, call) ({				\
-	int __r;					\
-	pthread_mutex_lock(&(p)->lock);			\
-	__r = p11_ready(p) ?: (call);			\
-	pthread_mutex_unlock(&(p)->lock);		\
-	__r;						\
+/*
+ * @call under the lock, once more on the next member in step if the one
+ * in use failed.  Safe to repeat: an operation meets an unreachable token
+ * before its change is anchored, and the anchor's own failover is inside
+ * p11_anchor_all().
+ */
+#define P11_LOCKED(p, call) ({					\
+	int __r;						\
+	pthread_mutex_lock(&(p)->lock);				\
+	do							\
+		__r = p11_ready(p) ?: (call);			\
+	while (p11_unreachable(__r) && p11_failover(&(p)->st));	\
+	pthread_mutex_unlock(&(p)->lock);			\
+	__r;							\
 })
+
+/* The member in use, read without the lock (deliveries, audit signatures). */
+static struct hsm *p11_hsm(struct p11be *p)
+{
+	return __atomic_load_n(&p->st.hsm, __ATOMIC_ACQUIRE);
+}
+
+/* @h failed unreachable: the next member in step takes over unless one has already. */
+static bool p11_failover_from(struct p11be *p, struct hsm *h)
+{
+	bool r = true;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->st.hsm == h)
+		r = p11_failover(&p->st);
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
 
 /* The version's verifier: derived in the token, so none is on disk. */
 static int p11_verifier(struct p11be *p, const uint8_t *id, uint32_t version, uint8_t *out)
 {
 	char label[HSM_VERIFIER_LABEL_MAX];
 
+	int r;
+
 	hsm_verifier_label(id, version, label);
-	return hsm_derive(p->st.hsm, label, out, HSMKEY_VERIFIER_LEN);
+	/* After a change is made: not the whole operation again (P11_LOCKED). */
+	do
+		r = hsm_derive(p->st.hsm, label, out, HSMKEY_VERIFIER_LEN);
+	while (p11_unreachable(r) && p11_failover(&p->st));
+	return r;
 }
 
 static void p11_fill(const struct p11_rec *rec, uint32_t idx, struct ks_key *out)
@@ -118,8 +146,8 @@ static int p11_get(struct backend *b, const char *name, uint32_t version, bool u
 	return P11_LOCKED(p, p11_get_locked(p, name, version, unseal, out));
 }
 
-static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version,
-		    struct p11_source *src)
+static int p11_make_here(struct p11be *p, const struct p11_rec *rec, uint32_t version,
+			 struct p11_source *src)
 {
 	const struct ks_key *m = &rec->meta;
 
@@ -133,6 +161,25 @@ static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version
 		return hsm_key_import(p->st.hsm, m->id, version, m->type, m->name,
 				      src->material);
 	return hsm_key_generate(p->st.hsm, m->id, version, m->type, m->name);
+}
+
+/*
+ * The version made in the member in use and copied to the others in
+ * step.  A copy the one in use cannot give fails the operation (it fails
+ * over and starts again); what it made then is not ours, unless adopted
+ * (the operator's object: p11_adopt_end() settles it).
+ */
+static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version,
+		    struct p11_source *src)
+{
+	int r = p11_make_here(p, rec, version, src);
+
+	if (r)
+		return r;
+	r = p11_mirror_version(p, rec, version);
+	if (r && !src->label)
+		hsm_key_destroy(p->st.hsm, rec->meta.id, version);
+	return r;
 }
 
 static int p11_create_locked(struct p11be *p, const char *name, int type,
@@ -173,7 +220,7 @@ static int p11_create_locked(struct p11be *p, const char *name, int type,
 		 * record naming none is not.
 		 */
 		if (!src->label && r != P11_UNCONFIRMED)
-			hsm_key_destroy(p->st.hsm, rec.meta.id, 1);
+			p11_destroy_version(p, rec.meta.id, 1);
 		return r;
 	}
 	p11_fill(&rec, 0, out);
@@ -195,7 +242,8 @@ static int p11_create(struct backend *b, const char *name, int type,
 static int p11_import_key(struct backend *b, bool renew, struct ks_import_key *out)
 {
 	struct hsm_import_key k;
-	int r = hsm_import_key(be_p11(b)->st.hsm, renew, &k);
+	/* The member in use's: a blob made for it does not import into another. */
+	int r = hsm_import_key(p11_hsm(be_p11(b)), renew, &k);
 
 	if (r) {
 		log_error("pkcs11: the import wrapping key: %s", hsm_error());
@@ -251,7 +299,7 @@ static int p11_rotate_locked(struct p11be *p, const char *name, const uint8_t *m
 	v = rec.meta.current + 1;
 	/* A version left by a rotation that failed after making it: not ours any more. */
 	if (!hsm_key_find(p->st.hsm, rec.meta.id, v))
-		hsm_key_destroy(p->st.hsm, rec.meta.id, v);
+		p11_destroy_version(p, rec.meta.id, v);
 	r = p11_make(p, &rec, v, &src);
 	if (r)
 		return r;
@@ -260,7 +308,7 @@ static int p11_rotate_locked(struct p11be *p, const char *name, const uint8_t *m
 	r = p11_rec_write(&p->st, &rec);
 	if (r) {
 		if (r != P11_UNCONFIRMED)	/* as in p11_create_locked() */
-			hsm_key_destroy(p->st.hsm, rec.meta.id, v);
+			p11_destroy_version(p, rec.meta.id, v);
 		return r;
 	}
 	p11_fill(&rec, rec.nver - 1, out);
@@ -400,7 +448,7 @@ static int p11_destroy_locked(struct p11be *p, const char *name)
 	int r = p11_rec_read(&p->st, name, &rec);
 
 	for (uint32_t i = 0; !r && i < rec.nver; i++) {
-		r = hsm_key_destroy(p->st.hsm, rec.meta.id, rec.v[i].version);
+		r = p11_destroy_version(p, rec.meta.id, rec.v[i].version);
 		if (r == -ENOENT)
 			r = 0;
 	}
@@ -469,7 +517,24 @@ static int p11_derive(struct backend *b, const char *label, uint8_t *out, size_t
 static int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
 			  uint8_t *pub)
 {
-	return hsm_sign(be_p11(b)->st.hsm, msg, len, sig, pub);
+	struct p11be *p = be_p11(b);
+	struct hsm *h;
+	int r;
+
+	/*
+	 * Each token's hsmkey:audit is its own (a token cannot give its
+	 * EdDSA key to another): with several, or a backup token to restore
+	 * from, the checkpoint key is derived from hsmkey:root, which they
+	 * all hold, so it is the same whichever is in use and after a
+	 * restore (audit.c then holds it, as for a token without EdDSA).
+	 */
+	if (p->st.nm > 1 || *p->cfg.pkcs11_backup_token)
+		return -EOPNOTSUPP;
+	do {
+		h = p11_hsm(p);
+		r = hsm_sign(h, msg, len, sig, pub);
+	} while (p11_unreachable(r) && p11_failover_from(p, h));
+	return r;
 }
 
 /* The daemon's records, hex in STATE/pkcs11/records. */
@@ -542,6 +607,7 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 	struct p11be *p = be_p11(b);
 	struct hsm_wrap_req *hr;
 	struct hsm_wrapped *hw;
+	struct hsm *h;
 	int r;
 
 	if (!n || n > HSMKEY_BATCH_MAX)
@@ -559,7 +625,10 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 		hr[i].type = req[i].type;
 	}
 	/* No store lock: the helper serves each worker on a session of its own. */
-	r = hsm_wrap_for_kernel(p->st.hsm, kpoint, hr, n, hpoint, hw);
+	do {
+		h = p11_hsm(p);
+		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw);
+	} while (p11_unreachable(r) && p11_failover_from(p, h));
 	for (size_t i = 0; !r && i < n; i++) {
 		memcpy(out[i].blob, hw[i].blob, sizeof(out[i].blob));
 		out[i].len = hw[i].len;
@@ -571,60 +640,95 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 	return r;
 }
 
+/* "; tokens: token a (in use), token b (in step)" when there are several; "" if busy. */
+static void p11_members_note(struct p11be *p, char *buf, size_t len)
+{
+	char m[512] = "";
+
+	/* Not waiting behind a long operation (a member brought up to date). */
+	if (p->st.nm > 1 && !pthread_mutex_trylock(&p->lock)) {
+		p11_members_describe(p, m, sizeof(m));
+		pthread_mutex_unlock(&p->lock);
+	}
+	snprintf(buf, len, "%s%s", *m ? "; tokens: " : "", m);
+}
+
 static int p11_health(struct backend *b, char *why, size_t len)
 {
 	struct p11be *p = be_p11(b);
-	enum hsm_state s = hsm_state(p->st.hsm, why, len);
+	struct hsm *h = p11_hsm(p);
+	enum hsm_state s = hsm_state(h, why, len);
+	char m[600];
 
 	if (s == HSM_BAD_PIN)
 		return -EACCES;
 	if (s != HSM_UP)
 		return -EHOSTDOWN;
-	if (!p->st.loaded && p->last && !unreachable(p->last)) {
+	/*
+	 * The token answers but the store is not loaded (it was down, or
+	 * the tokens that answer cannot vouch for it): try now, unless an
+	 * operation is under way (it loads it).  Only worker threads and
+	 * the start ask for health, never the event loop.
+	 */
+	if (!p->st.loaded && !pthread_mutex_trylock(&p->lock)) {
+		p11_ready(p);
+		pthread_mutex_unlock(&p->lock);
+		h = p11_hsm(p);
+	}
+	if (!p->st.loaded && p11_unreachable(p->last)) {
+		snprintf(why, len, "%s", p->down_why);
+		return -EHOSTDOWN;
+	}
+	if (!p->st.loaded && p->last && !p11_unreachable(p->last)) {
 		snprintf(why, len, "the records in the state directory do not match the token: %s",
 			 strerror(-p->last));
 		return p->last;
 	}
+	p11_members_note(p, m, sizeof(m));
 	if (p->orphans)
-		snprintf(why, len, "token %s; %zu key object(s) in it belong to no key (hsmkeyd's log lists them)",
-			 hsm_label(p->st.hsm), p->orphans);
+		snprintf(why, len, "token %s; %zu key object(s) in it belong to no key (hsmkeyd's log lists them)%s",
+			 hsm_label(h), p->orphans, m);
 	else
-		snprintf(why, len, "token %s", hsm_label(p->st.hsm));
+		snprintf(why, len, "token %s%s", hsm_label(h), m);
 	return 0;
 }
 
 static bool p11_undeliverable(struct backend *b, char *why, size_t len)
 {
-	struct p11be *p = be_p11(b);
+	struct hsm *h = p11_hsm(be_p11(b));
 	char names[256];
 
-	if (!hsm_lacks(p->st.hsm, names, sizeof(names)))
+	if (!hsm_lacks(h, names, sizeof(names)))
 		return false;
 	snprintf(why, len, "keys cannot be delivered to the kernel from token %s: it lacks %s",
-		 hsm_label(p->st.hsm), names);
+		 hsm_label(h), names);
 	return true;
 }
 
+/* Any member's comeback: one that was out of step is brought up to date at the next operation. */
 static unsigned int p11_comebacks(struct backend *b)
 {
-	return hsm_ups(be_p11(b)->st.hsm);
+	return p11_members_ups(be_p11(b));
 }
 
 static int p11_comebacks_fd(struct backend *b)
 {
-	return hsm_ups_fd(be_p11(b)->st.hsm);
+	return be_p11(b)->upfd;
 }
 
 static void p11_retry(struct backend *b)
 {
-	hsm_retry(be_p11(b)->st.hsm);
+	struct p11be *p = be_p11(b);
+
+	for (size_t i = 0; i < p->st.nm; i++)
+		hsm_retry(p->st.m[i].hsm);
 }
 
 static void p11_close(struct backend *b)
 {
 	struct p11be *p = be_p11(b);
 
-	hsm_close(p->st.hsm);
+	p11_members_close(p);
 	p11_store_free(&p->st);
 	if (p->st.dirfd >= 0)
 		close(p->st.dirfd);
@@ -632,6 +736,38 @@ static void p11_close(struct backend *b)
 		close(p->lockfd);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
+}
+
+static int p11_backup_op(struct backend *b, struct ks_copy_report *out)
+{
+	struct p11be *p = be_p11(b);
+
+	memset(out, 0, sizeof(*out));
+	return P11_LOCKED(p, p11_backup(p, out));
+}
+
+/* Not P11_LOCKED: the store cannot be loaded (no token holds it) when it is needed. */
+static int p11_restore_op(struct backend *b, struct ks_copy_report *out)
+{
+	struct p11be *p = be_p11(b);
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&p->lock);
+	r = p->st.loaded ? 0 : p11_ready(p);
+	if (p11_unreachable(r) || r == -EBADMSG || !r)
+		r = p11_restore(p, out);
+	else
+		snprintf(out->why, sizeof(out->why), "the key store cannot be read: %s",
+			 strerror(-r));
+	if (!r)
+		r = p11_ready(p);
+	if (!r) {
+		p->last = 0;
+		p11_orphans(p);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 static const struct backend_ops p11_ops = {
@@ -660,6 +796,8 @@ static const struct backend_ops p11_ops = {
 	.comebacks = p11_comebacks,
 	.comebacks_fd = p11_comebacks_fd,
 	.retry = p11_retry,
+	.backup = p11_backup_op,
+	.restore = p11_restore_op,
 	.close = p11_close,
 };
 
@@ -689,13 +827,6 @@ static int p11_open_dir(struct p11be *p, const char *dir)
 int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		struct backend **out)
 {
-	struct hsm_config hc = {
-		.module = cfg->pkcs11_module,
-		.token = cfg->pkcs11_token,
-		.pin_file = *cfg->pin_file ? cfg->pin_file : NULL,
-		.timeout_ms = (unsigned int)cfg->pkcs11_timeout * 1000,
-		.in_process = cfg->pkcs11_in_process,
-	};
 	pthread_mutexattr_t attr;
 	struct p11be *p = calloc(1, sizeof(*p));
 	int r;
@@ -703,7 +834,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 	if (!p)
 		return -ENOMEM;
 	p->be.ops = &p11_ops;
-	p->st.dirfd = p->lockfd = -1;
+	p->st.dirfd = p->lockfd = p->upfd = -1;
 	p->last = 1;	/* none yet: the first result is logged */
 	p->st.accept = flags & BACKEND_ACCEPT;
 	pthread_mutexattr_init(&attr);
@@ -711,18 +842,14 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 	pthread_mutex_init(&p->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	r = p11_open_dir(p, dir);
-	if (!r) {
-		r = hsm_open(&hc, &p->st.hsm);
-		/* hsm_error() names the token; never the URI: a PIN may be in it. */
-		if (r)
-			log_error("pkcs11: cannot use %s", hsm_error());
-	}
+	if (!r)
+		r = p11_members_open(p, cfg);
 	if (!r) {
 		pthread_mutex_lock(&p->lock);
 		r = p11_ready(p);
 		pthread_mutex_unlock(&p->lock);
 		/* Down or refusing the PIN: start degraded; a rollback: refuse. */
-		if (unreachable(r))
+		if (p11_unreachable(r))
 			r = 0;
 		else if (r)
 			log_error("pkcs11: the records in %s/pkcs11 cannot be used with token %s: %s",

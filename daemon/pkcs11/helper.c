@@ -543,7 +543,9 @@ int hsm_open(const struct hsm_config *cfg, struct hsm **out)
 		free(h);
 		return r;
 	}
-	h->upfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Several tokens of one key store wake the daemon through one eventfd. */
+	h->upfd = cfg->ups_fd > 0 ? fcntl(cfg->ups_fd, F_DUPFD_CLOEXEC, 3) :
+				   eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (h->upfd < 0) {
 		r = -errno;
 		free(h);

@@ -93,6 +93,8 @@ struct hsm_config {
 	const char *token;	/* RFC 7512 pkcs11: URI selecting one token */
 	const char *pin_file;	/* the user PIN; NULL: $CREDENTIALS_DIRECTORY/pkcs11-pin */
 	unsigned int timeout_ms;	/* per call; 0: 10 s */
+	/* An eventfd hsm_ups_fd() gives (a copy of); 0: one of its own. */
+	int ups_fd;
 	/*
 	 * Test-only: load the module in this process instead of a helper.
 	 * It exists as the memory scan's positive control (a software token

@@ -202,7 +202,7 @@ static int anchor(struct p11_store *st, uint64_t gen, uint64_t count, const uint
 	for (int i = 0; i < 8; i++)
 		buf[i] = (uint8_t)(count >> (56 - 8 * i));
 	memcpy(buf + 8, sum, HSM_MAC_LEN);
-	return hsm_anchor_store(st->hsm, gen, buf, sizeof(buf));
+	return p11_anchor_all(st, gen, buf, sizeof(buf));
 }
 
 static bool ours(const char *name)

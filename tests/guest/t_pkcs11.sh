@@ -401,4 +401,86 @@ check "the token right again, each change stands (revoked disabled active)" \
 	test "$(for k in u-rev u-dis u-en; do ctl --json show $k | json 'o["state"]'; done | xargs)" \
 	= "revoked disabled active"
 check "... and the kernel follows (EKEYREVOKED EPERM ok)" test "$(binds)" = "EKEYREVOKED EPERM ok"
+# 7. Two tokens as one key store: hsm-b joins (the store's secrets and
+# every key version copied into it, wrapped, token to token).  hsm-a's
+# helper hangs in the middle of an operation: after pkcs11_timeout hsm-b
+# takes over, the operation completes there and hsm-b delivers to the
+# kernel.  Then a fresh kernel gets every key from hsm-b alone (hsm-a
+# refusing the PIN): AF_ALG agrees with OpenSSL on each raw key, which the
+# reference client wraps out of the token that made it, so hsm-b's copies
+# are the same keys and its verifiers the same tokens.
+stop
+softhsm_token hsm-b || bail "softhsm2-util --init-token hsm-b failed"
+p11b() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-b --pin-file "$work/pin"; }
+printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
+	"pkcs11_token = pkcs11:token=hsm-a" "pkcs11_token = pkcs11:token=hsm-b" \
+	"pin_file = $work/pin" "pkcs11_timeout = 3s" "deletion_wait = 1s" > "$work/pair.conf"
+daemon_conf=$work/pair.conf
+: > "$work/hsmkeyd.log"
+daemon_start || bail "hsmkeyd does not start on two tokens"
+in_step() {
+	local _
+	for _ in $(seq 120); do
+		grep -q "token '$1' is in step with the key store again" "$work/hsmkeyd.log" && return 0
+		ctl list >/dev/null 2>&1
+		sleep 0.5
+	done
+	return 1
+}
+check "hsm-b joins and is brought up to date" in_step hsm-b
+diag "$(grep -o "token 'hsm-b' is in step.*" "$work/hsmkeyd.log" | tail -1)"
+check "create pk in the pair" quiet ctl create pk --type aes-256-gcm
+raw_pk=$(p11ref wrap-under --label hsmkey:pk:v1 --kek-label ref-kek --unwrap | sed -n 's/^key //p')
+tok_pk=$(ctl token pk)
+check "pk: AF_ALG agrees with OpenSSL on the raw key from hsm-a" \
+	test "$(timeout 60 "$py" "$kat" aes-256-gcm "$tok_pk" "$raw_pk" 2>&1)" = ok
+helper_a=$(sed -n "s/.*token 'hsm-a' is up (helper \([0-9]*\)).*/\1/p" "$work/hsmkeyd.log" | tail -1)
+check "hsm-a's helper is known ($helper_a) and running" kill -0 "${helper_a:-0}"
+kill -STOP "$helper_a"
+check "with hsm-a's helper hung, create pk2 succeeds" quiet ctl create pk2 --type aes-128-cbc
+check "the log says FAILOVER from hsm-a to hsm-b" \
+	grep -q "FAILOVER: token 'hsm-a' failed (.*); token 'hsm-b', in step at generation [0-9]*, takes over" \
+	"$work/hsmkeyd.log"
+raw_pk2=$(p11b wrap-under --label hsmkey:pk2:v1 --kek-label ref-kek --unwrap | sed -n 's/^key //p')
+check "pk2 was made in hsm-b (the reference client wraps it out: 16 bytes)" test "${#raw_pk2}" = 32
+check "pk2: delivered by hsm-b, hsm-wrapped" \
+	test "$(ctl --json show pk2 | json 'o["kernel"], o.get("delivery")')" = "loaded hsm-wrapped"
+check "pk2: AF_ALG agrees with OpenSSL on the raw key from hsm-b" \
+	test "$(timeout 60 "$py" "$kat" aes-128-cbc "$(ctl token pk2)" "$raw_pk2" 2>&1)" = ok
+kill -CONT "$helper_a" 2>/dev/null
+stop
+check "unload the module" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+setpin() {	# TOKEN OLD NEW
+	"$py" - "$SOFTHSM_MODULE" "$1" "$2" "$3" <<'EOPY'
+import sys
+import PyKCS11 as P
+lib = P.PyKCS11Lib()
+lib.load(sys.argv[1])
+slot = [x for x in lib.getSlotList(tokenPresent=True)
+        if lib.getTokenInfo(x).label.strip() == sys.argv[2]][0]
+s = lib.openSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION)
+s.login(sys.argv[3])
+s.setPin(sys.argv[3], sys.argv[4])
+s.logout()
+EOPY
+}
+check "hsm-a's PIN changed behind hsmkeyd (it will refuse hsmkeyd's)" setpin hsm-a "$SOFTHSM_PIN" 55555555
+: > "$work/hsmkeyd.log"
+daemon_start || bail "hsmkeyd does not start with hsm-a refusing the PIN"
+check "status: hsm-b in use, hsm-a down" bash -c "for i in \$(seq 60); do
+	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q \"token 'hsm-a' (down), token 'hsm-b' (in use)\" && exit 0
+	sleep 0.5; done; exit 1"
+check "pk: loaded into the fresh kernel by hsm-b, the same token as before" \
+	test "$(ctl --json show pk | json 'o["kernel"], o.get("delivery")') $(ctl token pk)" = \
+	"loaded hsm-wrapped $tok_pk"
+check "pk: AF_ALG agrees with OpenSSL on the raw key hsm-a made (hsm-b's copy is that key)" \
+	test "$(timeout 60 "$py" "$kat" aes-256-gcm "$(ctl token pk)" "$raw_pk" 2>&1)" = ok
+check "pk2 too" \
+	test "$(timeout 60 "$py" "$kat" aes-128-cbc "$(ctl token pk2)" "$raw_pk2" 2>&1)" = ok
+check "hsm-a's PIN back" setpin hsm-a 55555555 "$SOFTHSM_PIN"
+kill -HUP "$daemon_pid"
+check "after SIGHUP hsm-a is back and brought up to date" in_step hsm-a
+check "... pk2 copied to it (the reference client finds its object)" \
+	quiet p11ref find --label hsmkey:pk2:v1
 tap_done
