@@ -74,6 +74,7 @@ struct p11_store {
 	struct hsm *hsm;
 	struct p11_member m[P11_MEMBERS_MAX + 1];	/* + the backup token, for a while */
 	size_t nm, active;
+	bool sync_later;		/* no member brought up to date now (start) */
 	int dirfd;
 	bool loaded;			/* verified against the anchor */
 	bool accept;			/* BACKEND_ACCEPT: the operator's word */

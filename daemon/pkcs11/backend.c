@@ -846,7 +846,14 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		r = p11_members_open(p, cfg);
 	if (!r) {
 		pthread_mutex_lock(&p->lock);
+		/*
+		 * Not a token brought up to date here (a join makes RSA pairs:
+		 * seconds): the first operation, the start's reconciliation,
+		 * does it on a worker while the socket listens.
+		 */
+		p->st.sync_later = true;
 		r = p11_ready(p);
+		p->st.sync_later = false;
 		pthread_mutex_unlock(&p->lock);
 		/* Down or refusing the PIN: start degraded; a rollback: refuse. */
 		if (p11_unreachable(r))

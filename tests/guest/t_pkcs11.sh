@@ -414,13 +414,13 @@ softhsm_token hsm-b || bail "softhsm2-util --init-token hsm-b failed"
 p11b() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-b --pin-file "$work/pin"; }
 printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
 	"pkcs11_token = pkcs11:token=hsm-a" "pkcs11_token = pkcs11:token=hsm-b" \
-	"pin_file = $work/pin" "pkcs11_timeout = 3s" "deletion_wait = 1s" > "$work/pair.conf"
+	"pin_file = $work/pin" "pkcs11_timeout = 5s" "deletion_wait = 1s" > "$work/pair.conf"
 daemon_conf=$work/pair.conf
 : > "$work/hsmkeyd.log"
 daemon_start || bail "hsmkeyd does not start on two tokens"
 in_step() {
 	local _
-	for _ in $(seq 120); do
+	for _ in $(seq 240); do
 		grep -q "token '$1' is in step with the key store again" "$work/hsmkeyd.log" && return 0
 		ctl list >/dev/null 2>&1
 		sleep 0.5
