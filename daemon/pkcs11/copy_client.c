@@ -4,7 +4,7 @@
  * hsm_import_copy()), apart from calls.c because it is the multi-token
  * store's: each call one request to a token's helper.  What passes here is
  * a member id, a public key or an RSA-OAEP blob under a token's
- * hsmkey:pair, never a key.
+ * hsmkey:pair (with a record's or root's check tag), never a key.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -117,6 +117,12 @@ static int copy_request(struct hsm *h, uint32_t op, enum hsm_obj o, const uint8_
 	return 0;
 }
 
+/* Whether copies of @o carry the exporter's check tag after the OAEP blob (HSM_COPY_MAX). */
+static bool tagged(enum hsm_obj o)
+{
+	return o == HSM_OBJ_RECORD || o == HSM_OBJ_ROOT;
+}
+
 int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj o,
 	       const uint8_t id[HSMKEY_ID_LEN], uint32_t version, uint8_t *blob, size_t *len)
 {
@@ -131,10 +137,29 @@ int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj
 	if (!r) {
 		memcpy(blob, rep->copy.blob, rep->copy.len);
 		*len = rep->copy.len;
+		if (tagged(o)) {
+			memcpy(blob + *len, rep->copy.tag, HSM_MAC_LEN);
+			*len += HSM_MAC_LEN;
+		}
 	}
 	free(req);
 	free(rep);
 	return r;
+}
+
+/* @blob as the helper takes it: the OAEP blob, and the tag apart. */
+static int split_blob(struct hsm *h, enum hsm_obj o, const uint8_t *blob, size_t len,
+		      struct hp_copy *c)
+{
+	size_t tag = tagged(o) ? HSM_MAC_LEN : 0;
+
+	if (len < tag + 1 || len > tag + HP_BLOB_MAX)
+		return hsm_fail(h, -EKEYREJECTED, "a copy of %zu bytes (%zu to %zu)", len,
+				tag + 1, tag + HP_BLOB_MAX);
+	c->len = len - tag;
+	memcpy(c->blob, blob, c->len);
+	memcpy(c->tag, blob + c->len, tag);
+	return 0;
 }
 
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
@@ -147,15 +172,10 @@ int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LE
 
 	if (o == HSM_OBJ_VERSION && !key_type_len(type))
 		return hsm_fail(h, -EINVAL, "no key type %d", type);
-	if (len < 1 || len > HP_BLOB_MAX)
-		return hsm_fail(h, -EKEYREJECTED, "a copy of %zu bytes (1 to %d)", len,
-				HP_BLOB_MAX);
 	r = copy_request(h, HP_IMPORT_COPY, o, id, version, type, name, &req);
 	if (r)
 		return r;
-	req->copy.len = len;
-	memcpy(req->copy.blob, blob, len);
-	r = copy_call(h, req, &rep);
+	r = split_blob(h, o, blob, len, &req->copy) ?: copy_call(h, req, &rep);
 	free(req);
 	free(rep);
 	return r;

@@ -59,6 +59,8 @@ struct hp_server {
 	/* copy.c, under its lock: hsmkey:pair's private key, the last peer key used */
 	CK_OBJECT_HANDLE pair, peer;
 	uint8_t peer_member[HSM_MEMBER_LEN];
+	/* copy.c: the log said once that versions come in with their length unchecked */
+	bool said_unchecked;
 };
 
 struct hp_session {
@@ -91,6 +93,8 @@ void hp_session_close(struct hp_session *s);
 int hp_fail(struct hp_session *s, CK_RV rv, const char *call);
 int hp_failf(struct hp_session *s, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Forget a failure that was handled (a check skipped): it must not word a later error. */
+void hp_clear_error(struct hp_session *s);
 const char *hp_rv_name(CK_RV rv, char *buf, size_t len);
 /* Serve one request (with the retries of design §5) into @rep. */
 void hp_serve(struct hp_session *s, const struct hp_request *req, struct hp_reply *rep);
@@ -168,11 +172,15 @@ int hp_copy_serve(struct hp_session *s, const struct hp_request *req, struct hp_
 
 /*
  * shared.c: hsmkey:record and hsmkey:root wrapped by @m under the peer key
- * @peer, and unwrapped as @uw says (copy.c finds the keys and mechanism)
+ * @peer, with their copy check tag (hsm.h: HSM_COPY_MAX), and unwrapped as
+ * @uw says, taken only if the copy MACs to @tag (copy.c finds the keys and
+ * mechanism)
  */
 int hp_shared_export(struct hp_session *s, uint32_t obj, CK_MECHANISM *m,
-		     CK_OBJECT_HANDLE peer, uint8_t *blob, CK_ULONG *len);
-int hp_shared_import(struct hp_session *s, uint32_t obj, const struct hp_unwrapping *uw);
+		     CK_OBJECT_HANDLE peer, uint8_t *blob, CK_ULONG *len,
+		     uint8_t tag[HSM_MAC_LEN]);
+int hp_shared_import(struct hp_session *s, uint32_t obj, const struct hp_unwrapping *uw,
+		     const uint8_t tag[HSM_MAC_LEN]);
 /* -EOPNOTSUPP for HSM_OBJ_AUDIT, said for hsm_error(). */
 int hp_audit_copy(struct hp_session *s);
 /*

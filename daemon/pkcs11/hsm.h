@@ -286,36 +286,70 @@ enum hsm_obj {
 };
 
 /*
- * Key version @id/@version wrapped under peer @member's hsmkey:pair
- * (C_WrapKey, CKM_RSA_PKCS_OAEP): @blob holds HSM_RSA_MAX bytes, *@len
- * is set.  -ENOENT: no such peer or version (or no such record, root: a
- * token that has not joined).  -EMEDIUMTYPE: the record or root cannot be
- * wrapped (made before tokens could be paired).
+ * A copy's blob as the daemon carries it (hsm_export() gives it,
+ * hsm_import_copy() takes it whole):
+ *   HSM_OBJ_VERSION	OAEP				(the receiver's modulus
+ *							length: 384 for RSA-3072)
+ *   HSM_OBJ_RECORD,	OAEP || tag[HSM_MAC_LEN]	tag = HMAC-SHA256, in the
+ *   HSM_OBJ_ROOT					exporting token, under the
+ *			key exported, of "hsmkey copy check v1" NUL "hsmkey:record"
+ *			(or "hsmkey:root"): the copy check (hsm_import_copy()).
+ * At most HSM_COPY_MAX bytes.
+ */
+#define HSM_COPY_MAX	(HSM_RSA_MAX + HSM_MAC_LEN)
+
+/*
+ * Key version @id/@version (or the record, root) wrapped under peer
+ * @member's hsmkey:pair (C_WrapKey, CKM_RSA_PKCS_OAEP), as laid out above:
+ * @blob holds HSM_COPY_MAX bytes, *@len is set.  -ENOENT: no such peer or
+ * version (or no such record, root: a token that has not joined).
+ * -EMEDIUMTYPE: the record or root cannot be wrapped (made before tokens
+ * could be paired).
  */
 int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj o,
 	       const uint8_t id[HSMKEY_ID_LEN], uint32_t version, uint8_t *blob, size_t *len);
 /*
  * @blob (hsm_export() of another token to this one's member) unwrapped
  * under hsmkey:pair into the object hsm_key_generate() would make.  Only
- * once the copy is checked (its length by a trial wrap: the token knows
- * none, M3) does it become the version, and only where the token holds
- * none (the same key there already: 0, nothing changed).  An OAEP blob is
- * not authenticated (whoever has the pair's public key can make one), so
- * a copy never replaces a key.  Refused, it leaves the token as it was:
+ * once the copy is checked does it become the version, and only where the
+ * token holds none (the same key there already: 0, nothing changed).  An
+ * OAEP blob is not authenticated (whoever has the pair's public key can
+ * make one), so a copy never replaces a key.  Refused, it leaves the token
+ * as it was:
  *   -EEXIST		the token holds another key as that version
  *   -EKEYREJECTED	@blob does not unwrap with hsmkey:pair (made for
- *			another token, or damaged)
+ *			another token, or damaged), or (record, root) its tag
+ *			is not the copy's
  *   -EMSGSIZE, -ENODATA the key in it is longer, shorter than @type's
- * HSM_OBJ_RECORD, HSM_OBJ_ROOT alike: staged, checked (32 bytes), and
- * committed as hsmkey:record/root (sensitive, extractable, SIGN and
- * VERIFY only) where the token lacks it; the same key there already (an
- * HMAC of a fixed message under both is the same): 0; another: -EEXIST.
+ *
+ * A version's check is its length, by a trial AES key wrap (the token knows
+ * none after C_UnwrapKey, M3).  A token without AES key wrap (behind
+ * p11-kit's RPC, which does not carry it, M11) takes the copy unchecked,
+ * and its helper logs that once.  That is acceptable: the blob travels
+ * only between hsmkeyd's own helpers, from a version made of its type's
+ * length; a copy never replaces a key, so a bad one harms no data
+ * encrypted before; and a version of the wrong length fails closed at
+ * delivery, where the kernel checks each key's length against its type.
+ * There, a version the token already holds cannot be compared with the
+ * copy either (that too takes AES key wrap): such a copy fails
+ * -EOPNOTSUPP, the version unchanged.
+ *
+ * HSM_OBJ_RECORD, HSM_OBJ_ROOT alike: staged, checked, and committed as
+ * hsmkey:record/root (sensitive, extractable, SIGN and VERIFY only) where
+ * the token lacks it; the same key there already (an HMAC of a fixed
+ * message under both is the same): 0; another: -EEXIST.  The check: the
+ * token MACs the tag's message under the staged copy, in the token, and
+ * the result must equal the tag (compared in constant time) or the copy
+ * is destroyed, -EKEYREJECTED.  That proves the copy is the exporter's
+ * key, and it crosses p11-kit's RPC (CKM_SHA256_HMAC does).  Where the
+ * token can, the length is checked too (32 bytes: HMAC pads a shorter key
+ * with zeros, so a key and one with zeros after it MAC alike; behind the
+ * RPC such a twin is taken, and it MACs and derives as the original).
  * The helper's MAC and derivations use it from then on (the token object,
- * not a session copy, until the helper starts again).  As the blob proves
- * no origin, a joining token takes any 32-byte key wrapped to its pair as
- * its first record or root: the daemon copies only from its own members.
- * Through p11-kit's RPC an import fails -EOPNOTSUPP (the length check's
- * AES key wrap does not cross it, M11); an export works.
+ * not a session copy, until the helper starts again).  As neither blob
+ * nor tag proves an origin (the daemon carries both), a joining token
+ * takes any 32-byte key wrapped to its pair with a matching tag as its
+ * first record or root: the daemon copies only from its own members.
  */
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
 		    uint32_t version, int type, const char *name, const uint8_t *blob,

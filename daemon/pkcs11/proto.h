@@ -90,13 +90,19 @@ struct hp_peer {
 	struct hsm_import_key pub;
 };
 
-/* EXPORT, IMPORT_COPY: one object copied between tokens */
+/*
+ * EXPORT, IMPORT_COPY: one object copied between tokens.  @tag (record and
+ * root only; zeros for a version) is the exporter's HMAC of the copy check
+ * message under the key (hsm.h: HSM_COPY_MAX); the daemon carries it as the
+ * blob's tail, the helpers as a field of its own.
+ */
 struct hp_copy {
 	uint8_t member[HSM_MEMBER_LEN];	/* EXPORT: to whom */
 	uint32_t obj;			/* enum hsm_obj */
 	uint32_t len;			/* IMPORT_COPY: of blob */
 	struct hp_key key;		/* its material is unused */
 	uint8_t blob[HP_BLOB_MAX];
+	uint8_t tag[HSM_MAC_LEN];	/* IMPORT_COPY of a record or root */
 };
 
 struct hp_wrap {
@@ -159,6 +165,7 @@ struct hp_reply {
 			uint32_t len;
 			uint32_t pad;
 			uint8_t blob[HP_BLOB_MAX];
+			uint8_t tag[HSM_MAC_LEN];	/* record, root; else zeros */
 		} copy;					/* EXPORT */
 	};
 };

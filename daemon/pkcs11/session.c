@@ -63,6 +63,13 @@ static const struct {
 	{ CKR_CRYPTOKI_NOT_INITIALIZED, "CKR_CRYPTOKI_NOT_INITIALIZED" },
 };
 
+void hp_clear_error(struct hp_session *s)
+{
+	s->rv = CKR_OK;
+	s->call = NULL;
+	s->why[0] = 0;
+}
+
 const char *hp_rv_name(CK_RV rv, char *buf, size_t len)
 {
 	size_t i;

@@ -84,15 +84,22 @@ static int cp_copy(struct hsm *from, struct hsm *to, const uint8_t *m, const uin
 	       hsm_import_copy(to, HSM_OBJ_VERSION, id, version, type, name, blob, len);
 }
 
-static long cp_same(const char *name, uint32_t version, const uint8_t *id, int type,
-		    const char *hex)
+/* Token @b's version is a copy of @a's (copy_ref.py same, opening both directly). */
+static long cp_same_in(const char *a, const char *b, const char *name, uint32_t version,
+		       const uint8_t *id, int type, const char *hex)
 {
 	char vid[41];
 
 	vid_hex(id, version, vid);
-	return sh(CP_REF " same t1 t2 hsmkey:%s:v%u %s %s %u %s", name, version, vid,
+	return sh(CP_REF " same %s %s hsmkey:%s:v%u %s %s %u %s", a, b, name, version, vid,
 		  type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS ?
 		  "generic" : "aes", key_type_len(type), hex ?: "");
+}
+
+static long cp_same(const char *name, uint32_t version, const uint8_t *id, int type,
+		    const char *hex)
+{
+	return cp_same_in("t1", "t2", name, version, id, type, hex);
 }
 
 /* Objects in t2 with @id/@version's CKA_ID, or with its staging one ("copy" || it). */
@@ -282,19 +289,57 @@ static void test_copy_rate(struct hsm *h1, struct hsm *h2, const uint8_t *m2)
 }
 
 /*
+ * Copies of versions into t1 through the RPC: taken without the length
+ * check (no AES key wrap there, M11), yet the same key, as PyKCS11 opening
+ * t1 directly (libsofthsm2.so) sees.
+ */
+static void test_copy_into_rpc(struct hsm *h1, struct hsm *h2, struct hsm *hr,
+			       const uint8_t *m1)
+{
+	uint8_t id[HSMKEY_ID_LEN], blob[HSM_COPY_MAX];
+	char name[16];
+	size_t i, len = 0;
+	int r;
+
+	for (i = 0; i < ARRAY_SIZE(cp_types); i++) {
+		cp_id(id, 151 + i);
+		snprintf(name, sizeof(name), "back%zu", i);
+		r = hsm_key_generate(h2, id, 1, cp_types[i], name) ?:
+		    cp_copy(h2, hr, m1, id, 1, cp_types[i], name);
+		ok(!r && cp_same_in("t2", "t1", name, 1, id, cp_types[i], NULL) == 1 &&
+		   sh("softhsm_count_label t1 hsmkey:copy-in") == 0 && !hsm_key_find(h1, id, 1),
+		   "a version of %s from t2 into t1 through the RPC: taken (length unchecked), "
+		   "PyKCS11 (directly, AES-KW under a check key) sees the same key",
+		   key_type_name(cp_types[i]));
+	}
+	cp_id(id, 151);
+	r = hsm_export(h2, m1, HSM_OBJ_VERSION, id, 1, blob, &len);
+	ok(!r && hsm_import_copy(hr, HSM_OBJ_VERSION, id, 1, cp_types[0], "back0", blob, len) ==
+	   -EOPNOTSUPP && sh("softhsm_count_label t1 hsmkey:copy-in") == 0 &&
+	   sh("softhsm_count_id t1 636f7079") == 0,
+	   "the same copy again through the RPC: -EOPNOTSUPP (the one there cannot be compared "
+	   "without AES key wrap), nothing staged left");
+	blob[len / 2] ^= 0x10;
+	cp_id(id, 160);
+	ok(hsm_import_copy(hr, HSM_OBJ_VERSION, id, 1, cp_types[0], "bad", blob, len) ==
+	   -EKEYREJECTED && hsm_key_find(h1, id, 1) == -ENOENT &&
+	   sh("softhsm_count_label t1 hsmkey:copy-in") == 0,
+	   "a tampered version copy through the RPC: -EKEYREJECTED, nothing left");
+}
+
+/*
  * t1 behind `p11-kit server` (its process group, M12), reached through
- * p11-kit-client.so: OAEP crosses the RPC (M11), so t1 exports there; an
- * import needs the length check's AES key wrap, which does not (M11).
+ * p11-kit-client.so: OAEP crosses the RPC (M11), so t1 exports there, and
+ * imports versions without their length check (AES key wrap does not cross).
  */
 static void test_copy_p11kit(struct hsm *h1, struct hsm *h2, uint8_t m[3][HSM_MEMBER_LEN])
 {
 	char uri[] = "pkcs11:token=t1",
 	     module[] = "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so";
 	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
-	uint8_t id[HSMKEY_ID_LEN], blob[HSM_RSA_MAX], mr[HSM_MEMBER_LEN];
+	uint8_t id[HSMKEY_ID_LEN], mr[HSM_MEMBER_LEN];
 	char addr[128];
 	struct hsm *hr = NULL;
-	size_t len = 0;
 	int r;
 
 	r = (int)sh("setsid p11-kit server -f -p \"$SOFTHSM_MODULE\" -n %s/p11.sock "
@@ -315,14 +360,7 @@ static void test_copy_p11kit(struct hsm *h1, struct hsm *h2, uint8_t m[3][HSM_ME
 	    cp_copy(hr, h2, m[1], id, 1, HSMKEY_TYPE_AES_256_XTS, "rpc");
 	ok(!r && cp_same("rpc", 1, id, HSMKEY_TYPE_AES_256_XTS, NULL) == 1,
 	   "a version exported by t1 through p11-kit's RPC (OAEP), imported by t2: the same key");
-	cp_id(id, 151);
-	r = hsm_key_generate(h2, id, 1, HSMKEY_TYPE_AES_256_GCM, "back") ?:
-	    hsm_export(h2, m[0], HSM_OBJ_VERSION, id, 1, blob, &len);
-	ok(!r && hsm_import_copy(hr, HSM_OBJ_VERSION, id, 1, HSMKEY_TYPE_AES_256_GCM, "back", blob,
-				 len) == -EOPNOTSUPP &&
-	   sh("softhsm_count_label t1 hsmkey:copy-in") == 0 && hsm_key_find(h1, id, 1) == -ENOENT,
-	   "a copy into t1 through the RPC: -EOPNOTSUPP (no AES key wrap to check its length), "
-	   "nothing left");
+	test_copy_into_rpc(h1, h2, hr, m[0]);
 out:
 	hsm_close(hr);
 	unsetenv("P11_KIT_SERVER_ADDRESS");

@@ -34,7 +34,7 @@ static int sh_pair(struct hsm *from, struct hsm *to, uint8_t m[HSM_MEMBER_LEN])
 
 static int sh_copy(struct hsm *from, struct hsm *to, const uint8_t *m, enum hsm_obj o)
 {
-	uint8_t blob[HSM_RSA_MAX];
+	uint8_t blob[HSM_COPY_MAX];
 	size_t len = 0;
 
 	return hsm_export(from, m, o, NULL, 0, blob, &len) ?:
@@ -169,15 +169,18 @@ static void test_share_same(struct hsm *ha, struct hsm *hb, uint8_t pub_b[HSM_PU
 static void test_share_len(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
 {
 	static const int types[] = { HSMKEY_TYPE_AES_256_XTS, HSMKEY_TYPE_AES_128_GCM };
-	uint8_t id[HSMKEY_ID_LEN], blob[HSM_RSA_MAX];
+	uint8_t id[HSMKEY_ID_LEN], blob[HSM_COPY_MAX];
 	size_t i, len = 0;
 	int r;
 
+	/* A version's blob and any tag: the length is checked first, where the token can. */
 	for (i = 0; i < ARRAY_SIZE(types); i++) {
 		cp_id(id, 300 + i);
 		r = hsm_key_generate(ha, id, 1, types[i], "len") ?:
-		    hsm_export(ha, mb, HSM_OBJ_VERSION, id, 1, blob, &len) ?:
-		    hsm_import_copy(hb, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, len);
+		    hsm_export(ha, mb, HSM_OBJ_VERSION, id, 1, blob, &len);
+		memset(blob + len, 0x5a, HSM_MAC_LEN);
+		r = r ?: hsm_import_copy(hb, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob,
+					 len + HSM_MAC_LEN);
 		ok(r == (i ? -ENODATA : -EMSGSIZE) &&
 		   sh("softhsm_count_label tb hsmkey:copy-in") == 0 &&
 		   sh("softhsm_count_label tb hsmkey:root") == 1,
@@ -186,9 +189,40 @@ static void test_share_len(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
 	}
 }
 
+/* hsm_import_copy() of @blob into @to: -EKEYREJECTED, and @tok holds no root copy more. */
+static bool sh_rejected(struct hsm *to, const char *tok, const uint8_t *blob, size_t len,
+			long roots)
+{
+	int r = hsm_import_copy(to, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, len);
+
+	return r == -EKEYREJECTED && sh("softhsm_count_label %s hsmkey:copy-in", tok) == 0 &&
+	       sh("softhsm_count_label %s hsmkey:root", tok) == roots;
+}
+
+/* The copy check tag: the blob's last 32 bytes, which must be the copy's MAC. */
+static void test_share_tag(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
+{
+	uint8_t blob[HSM_COPY_MAX];
+	size_t len = 0;
+	int r = hsm_export(ha, mb, HSM_OBJ_ROOT, NULL, 0, blob, &len);
+
+	ok(!r && len == 384 + HSM_MAC_LEN, "a root's copy is OAEP and a 32-byte tag (%zu bytes)",
+	   len);
+	blob[len - 1] ^= 0x01;
+	ok(!r && sh_rejected(hb, "tb", blob, len, 1) && sh_said("check tag differs"),
+	   "its tag's last bit flipped: -EKEYREJECTED, nothing left (%s)", hsm_error());
+	blob[len - 1] ^= 0x01;
+	ok(!r && sh_rejected(hb, "tb", blob, len - HSM_MAC_LEN, 1),
+	   "the OAEP blob without its tag: -EKEYREJECTED");
+	ok(!r && hsm_import_copy(hb, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, HSM_MAC_LEN) ==
+	   -EKEYREJECTED, "a tag alone: -EKEYREJECTED");
+	ok(!r && !hsm_import_copy(hb, HSM_OBJ_ROOT, NULL, 0, 0, NULL, blob, len),
+	   "the blob as exported: 0 (the same root there already)");
+}
+
 static void test_share_refused(struct hsm *ha, struct hsm *hb, const uint8_t *mb)
 {
-	uint8_t m[HSM_MEMBER_LEN], ma[HSM_MAC_LEN], mac[HSM_MAC_LEN], blob[HSM_RSA_MAX];
+	uint8_t m[HSM_MEMBER_LEN], ma[HSM_MAC_LEN], mac[HSM_MAC_LEN], blob[HSM_COPY_MAX];
 	struct hsm *hc, *hd;
 	size_t len = 0;
 	int r;
@@ -213,6 +247,7 @@ static void test_share_refused(struct hsm *ha, struct hsm *hb, const uint8_t *mb
 	   "t1's root made for tb, imported into tc: -EKEYREJECTED, tc keeps its own");
 	hsm_close(hc);
 	test_share_len(ha, hb, mb);
+	test_share_tag(ha, hb, mb);
 
 	hd = open_token("td", pin_path, 0, false);
 	sh("softhsm_py td <<< 'o = s.findObjects([(P.CKA_LABEL, \"hsmkey:root\")])[0]\n"
@@ -252,6 +287,100 @@ static void test_share_reopen(struct hsm *ha, const uint8_t *pub_b)
 	hsm_close(hb);
 }
 
+/* `p11-kit server` for SoftHSM's token @tok on @dir/p11-@tok.sock; its pgid kept beside. */
+static bool sh_server(const char *tok)
+{
+	return sh("p11kit_server_start %s/p11-%s.sock %s && echo $P11KIT_PGID >%s/p11-%s.pid && "
+		  "echo 1", dir, tok, tok, dir, tok) == 1;
+}
+
+static void sh_server_stop(const char *tok)
+{
+	sh("kill -- -$(cat %s/p11-%s.pid)", dir, tok);
+}
+
+/* Token @tok through p11-kit's RPC (p11-kit-client.so, chosen by the URI), joining. */
+static struct hsm *sh_open_rpc(const char *tok)
+{
+	char uri[512], module[] = "/usr/lib/softhsm/libsofthsm2.so";
+	struct hsm_config cfg = {
+		.module = module, .token = uri, .pin_file = pin_path, .join = true,
+	};
+	struct hsm *h = NULL;
+
+	snprintf(uri, sizeof(uri), "pkcs11:token=%s?module-path=%s&x-p11kit-server="
+		 "unix:path%%3D%s/p11-%s.sock", tok,
+		 "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so", dir, tok);
+	if (hsm_open(&cfg, &h))
+		printf("# hsm_open %s: %s\n", uri, hsm_error());
+	return h;
+}
+
+/* Copies refused by their tag leave tn (behind the RPC) without a root. */
+static void test_share_rpc_refused(struct hsm *ha, struct hsm *hn, const uint8_t *mn)
+{
+	uint8_t blob[HSM_COPY_MAX], other[HSM_COPY_MAX], mx[HSM_MEMBER_LEN];
+	size_t len = 0, olen = 0;
+	struct hsm *hx;
+	int r = hsm_export(ha, mn, HSM_OBJ_ROOT, NULL, 0, blob, &len);
+
+	blob[len - HSM_MAC_LEN] ^= 0x80;
+	ok(!r && sh_rejected(hn, "tn", blob, len, 0) && sh_said("check tag differs"),
+	   "t1's root into tn through the RPC, a tag byte flipped: -EKEYREJECTED, no root, "
+	   "nothing staged (%s)", hsm_error());
+	blob[len - HSM_MAC_LEN] ^= 0x80;
+	sh("softhsm_token tx");
+	hx = open_token("tx", pin_path, 0, false);
+	r = hx ? sh_pair(hx, hn, mx) ?: hsm_export(hx, mn, HSM_OBJ_ROOT, NULL, 0, other, &olen)
+	       : -1;
+	ok(!r && !memcmp(mx, mn, HSM_MEMBER_LEN) && olen == len,
+	   "tx (another key store) exports its root to tn");
+	memcpy(other + olen - HSM_MAC_LEN, blob + len - HSM_MAC_LEN, HSM_MAC_LEN);
+	ok(!r && sh_rejected(hn, "tn", other, olen, 0),
+	   "tx's root with t1's tag: -EKEYREJECTED, no root, nothing staged");
+	hsm_close(hx);
+}
+
+/* tn behind `p11-kit server`, joining t1's store: record and root cross by their tag. */
+static void test_share_rpc(struct hsm *ha)
+{
+	uint8_t mn[HSM_MEMBER_LEN], ia[HSMKEY_OWNER_LEN], ma[HSM_MAC_LEN], mb[HSM_MAC_LEN],
+		da[40], db[40];
+	struct hsm *hn = NULL;
+	int r;
+
+	sh("softhsm_token tn");
+	ok(sh_server("tn"), "p11-kit server for tn");
+	hn = sh_open_rpc("tn");
+	ok(hn && hsm_state(hn, NULL, 0) == HSM_UP, "tn through p11-kit's RPC, joining: up");
+	if (!hn || hsm_state(hn, NULL, 0) != HSM_UP)
+		goto out;
+	ok(!sh_pair(ha, hn, mn), "tn's hsmkey:pair (made through the RPC) a peer of t1");
+	test_share_rpc_refused(ha, hn, mn);
+	r = sh_copy(ha, hn, mn, HSM_OBJ_RECORD);
+	ok(!r, "hsmkey:record t1 to tn through the RPC: checked by its tag");
+	r = sh_copy(ha, hn, mn, HSM_OBJ_ROOT);
+	ok(!r, "hsmkey:root t1 to tn through the RPC");
+	ok(sh("softhsm_count_label tn hsmkey:record") == 1 &&
+	   sh("softhsm_count_label tn hsmkey:root") == 1 &&
+	   sh("softhsm_count_label tn hsmkey:copy-in") == 0 && sh(CP_REF " clean tn") == 1,
+	   "PyKCS11 (directly): tn holds one of each, nothing staged, nothing else");
+	ok(sh(CP_REF " shared tn hsmkey:record") == 1 && sh(CP_REF " shared tn hsmkey:root") == 1,
+	   "PyKCS11: tn's copies have make_hmac_key()'s attributes");
+	r = hsm_instance(ha, ia) ?: hsm_instance_set(hn, ia);
+	ok(!r, "hsm_instance_set through the RPC");
+	r = hsm_mac(ha, "rpc record", 10, ma) ?: hsm_mac(hn, "rpc record", 10, mb);
+	ok(!r && !memcmp(ma, mb, sizeof(ma)), "hsm_mac on t1 and on tn (RPC): the same MAC");
+	r = hsm_derive(ha, "rpc label", da, sizeof(da)) ?:
+	    hsm_derive(hn, "rpc label", db, sizeof(db));
+	ok(!r && !memcmp(da, db, sizeof(da)), "hsm_derive on t1 and on tn (RPC): the same bytes");
+	ok(!sh_copy(ha, hn, mn, HSM_OBJ_ROOT) && sh("softhsm_count_label tn hsmkey:root") == 1,
+	   "the same root again through the RPC: 0, still one");
+out:
+	hsm_close(hn);
+	sh_server_stop("tn");
+}
+
 static void test_share(struct hsm *ha)
 {
 	uint8_t mb[HSM_MEMBER_LEN], pub_b[HSM_PUB_LEN];
@@ -271,4 +400,5 @@ static void test_share(struct hsm *ha)
 	test_share_objects();
 	hsm_close(hb);
 	test_share_reopen(ha, pub_b);
+	test_share_rpc(ha);
 }
