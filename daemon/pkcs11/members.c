@@ -349,7 +349,7 @@ static int introduce(struct p11_store *st, size_t a, size_t b)
 static int copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8_t *id,
 		    uint32_t version, int type, const char *name, bool *src_failed)
 {
-	uint8_t blob[HSM_RSA_MAX];
+	uint8_t blob[HSM_COPY_MAX];
 	size_t len = sizeof(blob);
 	int r = member_id(st, to);
 

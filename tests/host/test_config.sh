@@ -28,6 +28,18 @@ check "a line without = is refused" refused_config 'verbose' "line 1: expected '
 check "a bad boolean is refused" refused_config 'verbose = maybe' "line 1: bad value for verbose"
 check "a relative state_dir is refused" refused_config 'state_dir = var/lib' "an absolute path"
 check "an unknown group is refused" refused_config 'admin_group = no-such-group-x' "unknown group 'no-such-group-x'"
+# Several tokens as one key store: up to four, each once, the backup another.
+tok() { local i; for i; do echo "pkcs11_token = pkcs11:token=t$i"; done; }
+check "a fifth pkcs11_token is refused, naming the limit" \
+	refused_config "$(printf 'backend = pkcs11\n'; tok 1 2 3 4 5)" "line 6: bad value for pkcs11_token (4 tokens at most)"
+check "a token named twice is refused" \
+	refused_config "$(printf 'backend = pkcs11\n'; tok 1 2 1)" "line 4: bad value for pkcs11_token (that token is named already)"
+check "a backup token that is one of the key store's is refused" \
+	refused_config "$(printf 'backend = pkcs11\n'; tok 1 2; echo 'pkcs11_backup_token = pkcs11:token=t2')" \
+	"pkcs11_backup_token is one of the key store's tokens"
+check "a backup token that is not a pkcs11: URI is refused" \
+	refused_config "$(printf 'backend = pkcs11\n'; tok 1; echo 'pkcs11_backup_token = token=t2')" \
+	"bad value for pkcs11_backup_token (a pkcs11: URI, RFC 7512)"
 check "an explicit config file that is missing is refused" bash -c "
 	! '$top/build/hsmkeyd' --config '$work/none.conf' --state-dir '$work/s3' --socket '$work/s3.sock' 2>'$work/none.err' &&
 	grep -q 'cannot open' '$work/none.err'"

@@ -213,7 +213,8 @@ state=$(cd "$work/state" && find . -type f ! -name audit.log ! -name '.lock' -pr
 daemon_start || fail "hsmkeyd starts (degraded) with only the out-of-step token"
 check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
 check "the log says pb does not vouch for the records and it waits for the other token" \
-	wait_log "token 'pb' does not vouch for the records and another token of the key store is unreachable: waiting for it"
+	wait_log "token 'pb': does not vouch for the records (it missed changes) and another token of the key store, which may have them, is unreachable: waiting for it"
+check "... and status says so" grep -q "token 'pb': does not vouch for the records" <<< "$(reason)"
 check "show k4 is refused (not answered from pb's older view)" expect_fail "unreachable" ctl show k4
 check "nothing changed in the state directory" test "$state" = \
 	"$(cd "$work/state" && find . -type f ! -name audit.log ! -name '.lock' -print0 | sort -z | xargs -0 md5sum)"
