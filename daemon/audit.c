@@ -320,7 +320,7 @@ static int audit_pin(struct audit *a, struct backend *be)
 
 	if (r == -EOPNOTSUPP) {
 		if (be->ops->sign_audit)
-			log_warn("the key storage cannot make Ed25519 signatures: the audit log's checkpoint key is derived from it and held in the daemon's memory");
+			log_warn("the key storage does not sign audit checkpoints itself (it cannot make Ed25519 signatures, or its tokens cannot share one key): the checkpoint key is derived from it and held in the daemon's memory");
 		r = pin_derived_key(a, be);
 	}
 	if (!r)

@@ -65,28 +65,30 @@ static const struct op {
 	int (*fn)(struct request *rq);
 	/* Client I/O before the mutation lock; only these take a descriptor. */
 	int (*prepare)(struct request *rq);
+	/* Root's alone, not the admin group's: it overrides rollback protection. */
+	bool root;
 } ops[] = {
-	{ "create", true, op_create, NULL },
-	{ "import", true, op_import, read_input },
-	{ "list", false, op_list, NULL },
-	{ "status", false, op_status, NULL },
-	{ "load", true, op_load, NULL },
-	{ "revoke", true, op_revoke, NULL },
-	{ "token", true, op_token, NULL },
-	{ "disable", true, op_disable, NULL },
-	{ "enable", true, op_enable, NULL },
-	{ "policy", true, op_policy, NULL },
-	{ "show", false, op_show, NULL },
-	{ "audit-verify", false, op_audit_verify, NULL },
-	{ "dm-open", true, op_dm_open, open_device },
-	{ "dm-close", true, op_dm_close, NULL },
-	{ "rotate", true, op_rotate, read_input },
-	{ "schedule-deletion", true, op_schedule_deletion, NULL },
-	{ "cancel-deletion", true, op_cancel_deletion, NULL },
-	{ "import-key", false, op_import_key, NULL },
-	{ "import-key-renew", true, op_import_key_renew, NULL },
-	{ "backup", true, op_backup, NULL },
-	{ "restore", true, op_restore, NULL },
+	{ "create", true, op_create, NULL, false },
+	{ "import", true, op_import, read_input, false },
+	{ "list", false, op_list, NULL, false },
+	{ "status", false, op_status, NULL, false },
+	{ "load", true, op_load, NULL, false },
+	{ "revoke", true, op_revoke, NULL, false },
+	{ "token", true, op_token, NULL, false },
+	{ "disable", true, op_disable, NULL, false },
+	{ "enable", true, op_enable, NULL, false },
+	{ "policy", true, op_policy, NULL, false },
+	{ "show", false, op_show, NULL, false },
+	{ "audit-verify", false, op_audit_verify, NULL, false },
+	{ "dm-open", true, op_dm_open, open_device, false },
+	{ "dm-close", true, op_dm_close, NULL, false },
+	{ "rotate", true, op_rotate, read_input, false },
+	{ "schedule-deletion", true, op_schedule_deletion, NULL, false },
+	{ "cancel-deletion", true, op_cancel_deletion, NULL, false },
+	{ "import-key", false, op_import_key, NULL, false },
+	{ "import-key-renew", true, op_import_key_renew, NULL, false },
+	{ "backup", true, op_backup, NULL, false },
+	{ "restore", true, op_restore, NULL, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -197,6 +199,9 @@ static int authorise(struct request *rq, int cfd, const struct ucred *cred, cons
 	memcpy(admin_group, d->cfg->admin_group, sizeof(admin_group));
 	memcpy(reader_group, d->cfg->reader_group, sizeof(reader_group));
 	pthread_rwlock_unlock(&d->cfg_lock);
+	if (o->root && cred->uid != 0)
+		return fail(rq, EPERM, "'%s' needs root: it takes the state directory as it is, as hsmkeyd --accept-keystore does",
+			    o->op);
 	if (o->admin && !admin)
 		return fail(rq, EPERM, "'%s' needs root%s%s", o->op,
 			    *admin_group ? " or membership of group " : "", admin_group);

@@ -54,14 +54,25 @@ struct p11_file {
  * member that missed one is brought up to date (p11_members_sync())
  * before it is again.
  */
+#define P11_SUSPECTS	16
+
 struct p11_member {
 	struct hsm *hsm;
 	bool synced;
 	bool foreign;			/* another key store's, or diverged: not used */
+	bool diverged;			/* its anchor is as new as the store's, and another */
 	bool have_id;
 	uint8_t id[HSM_MEMBER_LEN];	/* hsm_member() */
 	unsigned int tried;		/* hsm_ups() at the last attempt to sync it */
 	bool tried_once;
+	/*
+	 * Versions it may hold as another key than the store's (made there
+	 * by a call that timed out, then again elsewhere; a copy refused as
+	 * another key): destroyed in it before it is brought up to date.
+	 * In memory only.
+	 */
+	struct hsm_version suspect[P11_SUSPECTS];
+	size_t nsuspect;
 };
 
 #define P11_MEMBERS_MAX	CONFIG_TOKENS_MAX
@@ -116,6 +127,7 @@ struct p11be {
 	int upfd;			/* every member's comebacks (hsm_ups_fd()) */
 	char down_why[256];		/* why the store is not loaded (p->last unreachable) */
 	unsigned int restores;		/* counted as comebacks: the kernel gets the keys */
+	struct hsm *retired;		/* a backup token's handle, closed with the backend */
 	struct config cfg;		/* the tokens' settings (members.c) */
 };
 
@@ -194,6 +206,8 @@ bool p11_failover(struct p11_store *st);
 int p11_anchor_all(struct p11_store *st, uint64_t gen, const uint8_t *buf, size_t len);
 /* A new version (in the member in use) copied to every member in step. */
 int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t version);
+/* The version may be another key in the member in use (its call failed unreachable). */
+void p11_suspect(struct p11_store *st, size_t i, const uint8_t *id, uint32_t version);
 /* A version destroyed in every member in step (-ENOENT from none counts). */
 int p11_destroy_version(struct p11be *p, const uint8_t *id, uint32_t version);
 /* hsmkeyctl backup, restore (backend.h): under the backend's lock */

@@ -174,6 +174,12 @@ static int p11_make(struct p11be *p, const struct p11_rec *rec, uint32_t version
 {
 	int r = p11_make_here(p, rec, version, src);
 
+	/*
+	 * A call that timed out may yet be carried out: the version, made
+	 * again in the next member, may then be another key in this one.
+	 */
+	if (p11_unreachable(r) && !src->label)
+		p11_suspect(&p->st, p->st.active, rec->meta.id, version);
 	if (r)
 		return r;
 	r = p11_mirror_version(p, rec, version);
@@ -742,8 +748,22 @@ static int p11_backup_op(struct backend *b, struct ks_copy_report *out)
 {
 	struct p11be *p = be_p11(b);
 
+	int r;
+
+	/*
+	 * Not P11_LOCKED: the backup token being away must not fail over
+	 * the token in use (nor may an admin make it flip at will).
+	 */
 	memset(out, 0, sizeof(*out));
-	return P11_LOCKED(p, p11_backup(p, out));
+	pthread_mutex_lock(&p->lock);
+	r = p11_ready(p);
+	if (!r)
+		r = p11_backup(p, out);
+	else
+		snprintf(out->why, sizeof(out->why), "the key store is not available: %s",
+			 hsm_error());
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 /* Not P11_LOCKED: the store cannot be loaded (no token holds it) when it is needed. */

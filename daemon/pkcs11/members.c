@@ -135,6 +135,9 @@ int p11_members_open(struct p11be *p, const struct config *cfg)
 
 void p11_members_close(struct p11be *p)
 {
+	if (p->retired)
+		hsm_close(p->retired);
+	p->retired = NULL;
 	for (size_t i = 0; i < p->st.nm; i++)
 		hsm_close(p->st.m[i].hsm);
 	p->st.nm = 0;
@@ -233,6 +236,9 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 				first = first ?: r;
 			continue;
 		}
+		/* Known already: another store's token cannot win with a higher anchor. */
+		if (p->have_instance && CRYPTO_memcmp(a->inst[i], p->instance, HSMKEY_OWNER_LEN))
+			continue;
 		if (!any || a->gen[i] > a->gen[*best])
 			*best = i;
 		any = true;
@@ -313,7 +319,7 @@ int p11_members_load(struct p11be *p)
 		st->m[i].synced = a->gen[i] == gen && a->len[i] == len &&
 				  !CRYPTO_memcmp(a->buf[i], now, len);
 		if (!st->m[i].synced && a->gen[i] >= gen) {
-			st->m[i].foreign = true;
+			st->m[i].foreign = st->m[i].diverged = true;
 			log_error("pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used",
 				  label(st, i), (unsigned long long)a->gen[i], (unsigned long long)gen);
 		}
@@ -356,11 +362,34 @@ static int copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8
 	*src_failed = false;
 	if (!r) {
 		r = hsm_export(st->hsm, st->m[to].id, o, id, version, blob, &len);
+		/*
+		 * No such peer (two members that were each introduced to a
+		 * third only: after a restore, a failover among three).
+		 */
+		if (r == -ENOENT && !introduce(st, st->active, to)) {
+			len = sizeof(blob);
+			r = hsm_export(st->hsm, st->m[to].id, o, id, version, blob, &len);
+		}
 		*src_failed = r != 0;
 	}
 	if (!r)
 		r = hsm_import_copy(st->m[to].hsm, o, id, version, type, name, blob, len);
 	return r;
+}
+
+void p11_suspect(struct p11_store *st, size_t i, const uint8_t *id, uint32_t version)
+{
+	struct p11_member *m = &st->m[i];
+
+	if (m->nsuspect == P11_SUSPECTS) {
+		/* Too many to track: it is taken as diverged rather than trusted. */
+		m->foreign = true;
+		log_error("pkcs11: token '%s' may hold versions unlike the key store's, too many to track: it is not used",
+			  label(st, i));
+		return;
+	}
+	memcpy(m->suspect[m->nsuspect].id, id, HSMKEY_ID_LEN);
+	m->suspect[m->nsuspect++].version = version;
 }
 
 int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t version)
@@ -379,6 +408,8 @@ int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t vers
 		/* The member in use failing fails the operation (and it fails over). */
 		if (r && src_failed)
 			return r;
+		if (r == -EEXIST)	/* another key there as this version */
+			p11_suspect(st, i, k->id, version);
 		if (r)
 			behind(st, i, "copying a new key version to it", r);
 	}
@@ -407,7 +438,8 @@ int p11_destroy_version(struct p11be *p, const uint8_t *id, uint32_t version)
 /* A member new to the key store given its secrets, the instance last (it marks the join). */
 static int join(struct p11be *p, size_t i)
 {
-	static const enum hsm_obj shared[] = { HSM_OBJ_RECORD, HSM_OBJ_ROOT, HSM_OBJ_AUDIT };
+	/* Not hsmkey:audit: no token can give an EdDSA key (each makes its own). */
+	static const enum hsm_obj shared[] = { HSM_OBJ_RECORD, HSM_OBJ_ROOT };
 	struct p11_store *st = &p->st;
 	bool src_failed;
 	int r = 0;
@@ -416,15 +448,6 @@ static int join(struct p11be *p, size_t i)
 		 label(st, st->active));
 	for (size_t k = 0; !r && k < ARRAY_SIZE(shared); k++) {
 		r = copy_obj(st, i, shared[k], NULL, 0, 0, NULL, &src_failed);
-		/*
-		 * No audit key to give (the token lacks EdDSA: the daemon then
-		 * signs with a key derived from hsmkey:root, the same in both).
-		 */
-		if (shared[k] == HSM_OBJ_AUDIT && src_failed && (r == -ENOENT || r == -EOPNOTSUPP)) {
-			log_warn("pkcs11: token '%s' gets no copy of hsmkey:audit (%s): checkpoints the token itself signed cannot be signed while it is in use",
-				 label(st, i), hsm_error());
-			r = 0;
-		}
 	}
 	return r ?: hsm_instance_set(st->m[i].hsm, p->instance);
 }
@@ -498,13 +521,30 @@ static void note_missing(struct ks_copy_report *rep, const struct wanted *w)
 			 off ? ", " : "", w->name, w->v.version);
 }
 
+/* What member @i may hold as another key than the store's: destroyed (copied again below). */
+static int drop_suspects(struct p11_store *st, size_t i, struct ks_copy_report *rep)
+{
+	struct p11_member *m = &st->m[i];
+
+	while (m->nsuspect) {
+		struct hsm_version *v = &m->suspect[m->nsuspect - 1];
+		int r = hsm_key_destroy(m->hsm, v->id, v->version);
+
+		if (r && r != -ENOENT)
+			return r;
+		rep->destroyed += !r;
+		m->nsuspect--;
+	}
+	return 0;
+}
+
 static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 {
 	struct p11_store *st = &p->st;
 	struct hsm_version *mine = NULL, *used = NULL;
 	struct wanted *w = NULL;
 	size_t nmine = 0, nused = 0, nw = 0;
-	int r = hsm_key_list(st->m[i].hsm, &mine, &nmine) ?:
+	int r = drop_suspects(st, i, rep) ?: hsm_key_list(st->m[i].hsm, &mine, &nmine) ?:
 		hsm_key_list(st->hsm, &used, &nused) ?: wanted_versions(p, &w, &nw);
 
 	for (size_t k = 0; !r && k < nmine; k++) {
@@ -537,6 +577,34 @@ static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	return r;
 }
 
+/*
+ * Member @i's anchor against the store's (@gen, @now): 1 if it is the
+ * store's already; 0 if it is older (or none): behind, to be brought up
+ * to date; -EXDEV if it is as new or newer and another, a history that
+ * diverged from the records (a state directory put back, two sites each
+ * on one token): nothing in it is changed, as its keys may be newer.
+ */
+static int compare_anchor(struct p11_store *st, size_t i, uint64_t gen, const uint8_t *now,
+			  size_t len)
+{
+	uint8_t buf[HSM_ANCHOR_MAX];
+	size_t blen = sizeof(buf);
+	uint64_t mgen = 0;
+	int r = hsm_anchor_load(st->m[i].hsm, &mgen, buf, &blen);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	if (mgen == gen && blen == len && !CRYPTO_memcmp(buf, now, len))
+		return 1;
+	if (mgen < gen)
+		return 0;
+	st->m[i].foreign = st->m[i].diverged = true;
+	return log_errno(EXDEV, "pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used and nothing in it is changed",
+			 label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
+}
+
 static int sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 {
 	struct p11_store *st = &p->st;
@@ -555,7 +623,12 @@ static int sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 		return log_errno(EXDEV, "pkcs11: token '%s' belongs to another key store (its hsmkey:instance differs): it is not used",
 				 label(st, i));
 	}
-	r = r ?: converge(p, i, rep) ?: store_anchor(st, &gen, now, &len);
+	r = r ?: store_anchor(st, &gen, now, &len) ?: compare_anchor(st, i, gen, now, len);
+	if (r == 1) {		/* its anchor is the store's already */
+		st->m[i].synced = true;
+		return 0;
+	}
+	r = r ?: converge(p, i, rep);
 	/* A store that was never changed has no anchor to give. */
 	if (!r && len)
 		r = hsm_anchor_store(st->m[i].hsm, gen, now, len);
@@ -599,6 +672,7 @@ void p11_members_describe(struct p11be *p, char *buf, size_t len)
 	for (size_t i = 0; i < st->nm && off < len; i++) {
 		enum hsm_state s = hsm_state(st->m[i].hsm, NULL, 0);
 		const char *what = i == st->active ? "in use" :
+				   st->m[i].diverged ? "NOT USED: its history diverged" :
 				   st->m[i].foreign ? "NOT USED: another key store's" :
 				   s != HSM_UP ? "down" :
 				   st->m[i].synced ? "in step" : "out of step";
@@ -631,6 +705,7 @@ static int backup_open(struct p11be *p, struct ks_copy_report *rep)
 	char why[256] = "";
 	int r;
 
+	hc.ups_fd = 0;		/* its comings and goings are no comeback of the store */
 	if (!*p->cfg.pkcs11_backup_token) {
 		snprintf(rep->why, sizeof(rep->why), "no backup token: set pkcs11_backup_token in hsmkeyd.conf");
 		return -ENODEV;
@@ -653,10 +728,24 @@ static int backup_open(struct p11be *p, struct ks_copy_report *rep)
 	return -EHOSTDOWN;
 }
 
-static void backup_close(struct p11_store *st)
+/*
+ * Restore published the backup token as the one in use (st->hsm), which
+ * deliveries, signatures and status read without the lock: its handle is
+ * closed with the backend, not now, so none of them can use a freed one.
+ */
+static void backup_close(struct p11be *p, bool published)
 {
-	hsm_close(st->m[st->nm].hsm);
+	struct p11_store *st = &p->st;
+	struct hsm *h = st->m[st->nm].hsm;
+
 	memset(&st->m[st->nm], 0, sizeof(st->m[st->nm]));
+	if (!published) {
+		hsm_close(h);
+		return;
+	}
+	if (p->retired)
+		hsm_close(p->retired);	/* an earlier restore's: long unpublished */
+	p->retired = h;
 }
 
 int p11_backup(struct p11be *p, struct ks_copy_report *rep)
@@ -674,7 +763,7 @@ int p11_backup(struct p11be *p, struct ks_copy_report *rep)
 		log_info("pkcs11: backup: token '%s' holds the key store at generation %llu (%zu key version(s) copied to it, %zu destroyed in it)",
 			 rep->token, (unsigned long long)rep->generation, rep->copied,
 			 rep->destroyed);
-	backup_close(st);
+	backup_close(p, false);
 	return r;
 }
 
@@ -717,7 +806,7 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 	if (r) {
 		snprintf(rep->why, sizeof(rep->why), "the backup token holds no key store (%s)",
 			 hsm_error());
-		backup_close(st);
+		backup_close(p, false);
 		return r;
 	}
 	/* The records as they are, authenticated by the backup's record key: the operator's word. */
@@ -726,6 +815,7 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 	activate(st, bk);
 	st->accept = true;
 	r = p11_store_load(st);
+	st->accept = false;	/* the operator's word covers this load only */
 	for (size_t i = 0; !r && i < st->nm; i++) {
 		struct ks_copy_report one = { 0 };
 
@@ -736,7 +826,8 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 			rep->missing = one.missing;
 			memcpy(rep->missing_names, one.missing_names, sizeof(one.missing_names));
 		}
-		first = first == st->nm ? i : first;
+		if (!r && first == st->nm)
+			first = i;
 	}
 	if (r) {
 		snprintf(rep->why, sizeof(rep->why), "%s", hsm_error());
@@ -745,7 +836,7 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 	activate(st, first < st->nm ? first : 0);
 	if (first == st->nm)
 		st->m[0].synced = false;
-	backup_close(st);
+	backup_close(p, true);
 	if (!r) {
 		p->restores++;
 		eventfd_write(p->upfd, 1);

@@ -13,6 +13,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 softhsm_setup "$work/hsm"
 softhsm_token hk
+softhsm_token h2
 softhsm_token bk
 softhsm_pin_file "$work/pin"
 conf() {	# FILE MEMBER... [-- BACKUP]
@@ -66,9 +67,11 @@ check "backup without a backup token is refused, naming the setting" \
 daemon_stop
 
 # 2. Backups.
-conf "$work/hsmkeyd.conf" hk -- bk
+conf "$work/hsmkeyd.conf" hk h2 -- bk
 daemon_conf=$work/hsmkeyd.conf
-daemon_start || { fail "hsmkeyd starts with a backup token"; tap_done; }
+daemon_start || { fail "hsmkeyd starts with two tokens and a backup token"; tap_done; }
+# The backup token away: refused, and the token in use does not fail over.
+conf "$work/away.conf" hk h2 -- nosuch
 check "create k1 (aes-256-xts), k2 (aes-128-gcm); rotate k1" bash -c "
 	c() { '$top/build/hsmkeyctl' --socket '$sock' \"\$@\" >/dev/null; }
 	c create k1 --type aes-256-xts && c create k2 --type aes-128-gcm && c rotate k1"
@@ -103,6 +106,18 @@ check "... k2 gone from bk" test "$(softhsm_count_id bk "${id2}00000001")" = 0
 check "k4, made after the last backup" quiet ctl create k4 --type aes-128-gcm
 check "restore while the key store is up is refused, nothing changed" \
 	expect_fail "the key store is up" ctl restore
+check "restore by a user who is not root is refused (it overrides rollback protection)" \
+	bash -c "setpriv --reuid=65534 --regid=65534 --clear-groups '$top/build/hsmkeyctl' --socket '$sock' restore 2>&1 |
+		grep -q \"'restore' needs root\""
+daemon_stop
+# The backup token away (a label no token has): refused with the reason,
+# and the token in use is not failed over (the backup is no member).
+daemon_conf=$work/away.conf daemon_start || fail "hsmkeyd starts with an absent backup token"
+check "backup with the backup token away is refused, saying so" \
+	expect_fail "the backup token does not answer" ctl backup
+check "... and no FAILOVER: hk is still in use" bash -c "
+	! grep -q FAILOVER '$work/hsmkeyd.log' &&
+	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q \"token 'hk' (in use)\""
 daemon_stop
 
 # 3. The attacker's side: a backup token of another key store is not
@@ -124,22 +139,25 @@ daemon_stop
 # label.  hsmkeyd cannot read the store (no token holds its secrets) and
 # says so; restore fills the new token from the backup.
 raw_k1v2=$(value hk hsmkey:k1:v2)
+check "h2 held k1 v2 too, the same key (the pair)" same hsmkey:k1:v2 hk h2
 softhsm2-util --delete-token --token hk >/dev/null
+softhsm2-util --delete-token --token h2 >/dev/null
 softhsm_token hk
+softhsm_token h2
 before=$(state_sum)
 daemon_conf=$work/hsmkeyd.conf
 : > "$work/hsmkeyd.log"
 daemon_start || fail "hsmkeyd starts (degraded) on the new, empty token"
 check "status: degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
 check "show k1 is refused" expect_fail "unreachable" ctl show k1
-check "the new token was not made into another key store (no hsmkey:root in it)" \
-	test "$(nlabel hk hsmkey:root)" = 0
+check "the new tokens were not made into another key store (no hsmkey:root in them)" \
+	test "$(nlabel hk hsmkey:root)$(nlabel h2 hsmkey:root)" = 00
 check "nothing changed in the state directory" test "$before" = "$(state_sum)"
 out=$(ctl restore 2>&1)
 rc=$?
 diag "restore: $out"
 check "restore succeeds" test "$rc" = 0
-check "... 3 versions copied (k1 v1, v2, k3 v1)" grep -q ": 3 key version(s) copied into the key store's tokens" <<< "$out"
+check "... 6 versions copied (k1 v1, v2, k3 v1 into each)" grep -q ": 6 key version(s) copied into the key store's tokens" <<< "$out"
 check "... and names k4 v1 as not in the backup" grep -q "NOT in the backup .*: 1 version(s): k4 v1" <<< "$out"
 check "the audit log has the restore" grep -q '"op":"restore"' "$work/state/audit.log"
 check "status: up" bash -c "'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"up\"'"
@@ -149,6 +167,10 @@ check "k3 too (the same as the backup's)" same hsmkey:k3:v1 hk bk
 check "list shows k1 at version 2, k3, k4" bash -c "'$top/build/hsmkeyctl' --socket '$sock' list |
 	awk '\$1 == \"k1\" && \$3 == 2 {a=1} \$1 == \"k3\" {b=1} \$1 == \"k4\" {c=1} END {exit !(a && b && c)}'"
 check "a new key can be made after the restore" quiet ctl create k5 --type aes-256-xts
+check "... in both new tokens (each was introduced to the other, not only to the backup)" \
+	bash -c "[[ \$1 == 1 && \$2 == 1 ]]" _ "$(nlabel hk hsmkey:k5:v1)" "$(nlabel h2 hsmkey:k5:v1)"
+check "... the same key" same hsmkey:k5:v1 hk h2
+check "k1 v2 in h2 too" same hsmkey:k1:v2 hk h2
 check "the audit log verifies" quiet ctl audit verify
 daemon_stop
 daemon_start || fail "hsmkeyd restarts on the restored token"

@@ -238,7 +238,7 @@ conf "$work/three.conf" pa pb pc
 : > "$work/hsmkeyd.log"
 daemon_conf=$work/three.conf daemon_start || fail "hsmkeyd starts with pc named too"
 check "status is up" wait_up 10
-until_reason 20 "token 'pb' (in step)"
+check "pb is in step" until_reason 20 "token 'pb' (in step)"
 check "the log says pc belongs to another key store and is not used" \
 	wait_log "token 'pc' belongs to another key store (its hsmkey:instance differs): it is not used"
 check "status says so" grep -q "token 'pc' (NOT USED: another key store's)" <<< "$(reason)"
