@@ -85,7 +85,13 @@ struct p11_store {
 	struct hsm *hsm;
 	struct p11_member m[P11_MEMBERS_MAX + 1];	/* + the backup token, for a while */
 	size_t nm, active;
-	bool sync_later;		/* no member brought up to date now (start) */
+	/*
+	 * The thread that opened the store (the daemon's start: the audit
+	 * log, the first load): no member is brought up to date on it (a
+	 * join makes RSA pairs, seconds, before the socket listens); the
+	 * workers' first operation does it.
+	 */
+	pthread_t opener;
 	int dirfd;
 	bool loaded;			/* verified against the anchor */
 	bool accept;			/* BACKEND_ACCEPT: the operator's word */

@@ -855,6 +855,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		return -ENOMEM;
 	p->be.ops = &p11_ops;
 	p->st.dirfd = p->lockfd = p->upfd = -1;
+	p->st.opener = pthread_self();
 	p->last = 1;	/* none yet: the first result is logged */
 	p->st.accept = flags & BACKEND_ACCEPT;
 	pthread_mutexattr_init(&attr);
@@ -866,14 +867,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		r = p11_members_open(p, cfg);
 	if (!r) {
 		pthread_mutex_lock(&p->lock);
-		/*
-		 * Not a token brought up to date here (a join makes RSA pairs:
-		 * seconds): the first operation, the start's reconciliation,
-		 * does it on a worker while the socket listens.
-		 */
-		p->st.sync_later = true;
 		r = p11_ready(p);
-		p->st.sync_later = false;
 		pthread_mutex_unlock(&p->lock);
 		/* Down or refusing the PIN: start degraded; a rollback: refuse. */
 		if (p11_unreachable(r))

@@ -645,7 +645,9 @@ void p11_members_sync(struct p11be *p)
 {
 	struct p11_store *st = &p->st;
 
-	for (size_t i = 0; st->loaded && !st->sync_later && i < st->nm; i++) {
+	if (pthread_equal(pthread_self(), st->opener))
+		return;
+	for (size_t i = 0; st->loaded && i < st->nm; i++) {
 		struct p11_member *m = &st->m[i];
 		struct ks_copy_report rep = { 0 };
 		unsigned int ups = hsm_ups(m->hsm);
