@@ -51,14 +51,23 @@ static void activate(struct p11_store *st, size_t i)
 	__atomic_store_n(&st->hsm, st->m[i].hsm, __ATOMIC_RELEASE);
 }
 
-/* Member @i missed a change (@what failed with @err): out of step until synced. */
+/*
+ * Member @i is out of step until brought up to date: tried again as soon
+ * as it answers, or (@wait_comeback) only after it has been away.
+ */
+static void out_of_step(struct p11_store *st, size_t i, bool wait_comeback)
+{
+	st->m[i].synced = false;
+	st->m[i].tried = hsm_ups(st->m[i].hsm);
+	st->m[i].tried_once = wait_comeback;
+}
+
+/* Member @i missed a change (@what failed with @err). */
 static void behind(struct p11_store *st, size_t i, const char *what, int err)
 {
 	if (!st->m[i].synced)
 		return;
-	st->m[i].synced = false;
-	st->m[i].tried = hsm_ups(st->m[i].hsm);
-	st->m[i].tried_once = !p11_unreachable(err);
+	out_of_step(st, i, !p11_unreachable(err));
 	log_warn("pkcs11: token '%s' is out of step with the key store (%s: %s): it is brought up to date when it answers again, and cannot take over until then",
 		 label(st, i), what, hsm_error());
 }
@@ -157,9 +166,7 @@ bool p11_failover(struct p11_store *st)
 		if (i == old || !st->m[i].synced || st->m[i].foreign ||
 		    hsm_state(st->m[i].hsm, NULL, 0) != HSM_UP)
 			continue;
-		st->m[old].synced = false;
-		st->m[old].tried = hsm_ups(st->m[old].hsm);
-		st->m[old].tried_once = false;
+		out_of_step(st, old, false);
 		activate(st, i);
 		log_warn("pkcs11: FAILOVER: token '%s' failed (%s); token '%s', in step at generation %llu, takes over",
 			 label(st, old), why, label(st, i), (unsigned long long)st->generation);
@@ -196,20 +203,52 @@ struct anchors {
 	uint8_t inst[P11_MEMBERS_MAX][HSMKEY_OWNER_LEN];
 };
 
-static int read_anchor(struct p11_store *st, size_t i, struct anchors *a)
+/* @h's anchor into @buf (*@len: its size in, length out); none (a store never changed): 0, 0. */
+static int load_anchor(struct hsm *h, uint64_t *gen, uint8_t *buf, size_t *len)
 {
-	int r = hsm_instance(st->m[i].hsm, a->inst[i]);
+	int r = hsm_anchor_load(h, gen, buf, len);
 
-	if (r)
-		return r;
-	a->len[i] = sizeof(a->buf[i]);
-	r = hsm_anchor_load(st->m[i].hsm, &a->gen[i], a->buf[i], &a->len[i]);
 	if (r == -ENOENT) {
-		a->gen[i] = 0;	/* no anchor yet: a new store */
-		a->len[i] = 0;
+		*gen = 0;
+		*len = 0;
 		r = 0;
 	}
 	return r;
+}
+
+static int read_anchor(struct p11_store *st, size_t i, struct anchors *a)
+{
+	a->len[i] = sizeof(a->buf[i]);
+	return hsm_instance(st->m[i].hsm, a->inst[i]) ?:
+	       load_anchor(st->m[i].hsm, &a->gen[i], a->buf[i], &a->len[i]);
+}
+
+/* Member @i is another key store's: never used. */
+static int not_ours(struct p11_store *st, size_t i)
+{
+	st->m[i].foreign = true;
+	return log_errno(EXDEV, "pkcs11: token '%s' belongs to another key store (its hsmkey:instance differs): it is not used",
+			 label(st, i));
+}
+
+/*
+ * A member's anchor (@mgen, @mbuf) against the store's (@gen, @now): 1 if
+ * it is the store's already; 0 if it is older (or none): behind, to be
+ * brought up to date; -EXDEV if it is as new or newer and another, a
+ * history that diverged from the records (a state directory put back, two
+ * sites each on one token): nothing in it is used or changed, as its keys
+ * may be newer.
+ */
+static int anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const uint8_t *mbuf,
+			   size_t mlen, uint64_t gen, const uint8_t *now, size_t len)
+{
+	if (mgen == gen && mlen == len && !CRYPTO_memcmp(mbuf, now, len))
+		return 1;
+	if (mgen < gen)
+		return 0;
+	st->m[i].foreign = st->m[i].diverged = true;
+	return log_errno(EXDEV, "pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used and nothing in it is changed",
+			 label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
 }
 
 /*
@@ -255,26 +294,17 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 		if (!a->ok[i] || !CRYPTO_memcmp(a->inst[i], p->instance, HSMKEY_OWNER_LEN))
 			continue;
 		a->ok[i] = false;
-		st->m[i].foreign = true;
-		log_error("pkcs11: token '%s' belongs to another key store (its hsmkey:instance differs): it is not used",
-			  label(st, i));
+		not_ours(st, i);
 	}
 	if (!any && !first)
 		return hsm_fail(st->hsm, -EHOSTDOWN, "has not joined the key store, and no token that holds its secrets answers (new tokens for lost ones: hsmkeyctl restore)");
 	return any ? 0 : first ?: -EHOSTDOWN;
 }
 
-/* The anchor of the member in use; none (a store never changed): generation 0, length 0. */
+/* The anchor of the member in use. */
 static int store_anchor(struct p11_store *st, uint64_t *gen, uint8_t *buf, size_t *len)
 {
-	int r = hsm_anchor_load(st->hsm, gen, buf, len);
-
-	if (r == -ENOENT) {
-		*gen = 0;
-		*len = 0;
-		r = 0;
-	}
-	return r;
+	return load_anchor(st->hsm, gen, buf, len);
 }
 
 static bool others_down(const struct p11_store *st, const struct anchors *a)
@@ -289,7 +319,9 @@ int p11_members_load(struct p11be *p)
 {
 	struct p11_store *st = &p->st;
 	struct anchors *a = calloc(1, sizeof(*a));
-	size_t best = 0;
+	uint8_t now[HSM_ANCHOR_MAX];
+	size_t best = 0, len = sizeof(now);
+	uint64_t gen;
 	int r;
 
 	if (!a)
@@ -306,23 +338,12 @@ int p11_members_load(struct p11be *p)
 		/* The newest anchor may be in a member that does not answer. */
 		r = hsm_fail(st->hsm, -EHOSTDOWN, "does not vouch for the records (it missed changes) and another token of the key store, which may have them, is unreachable: waiting for it");
 	}
-	for (size_t i = 0; !r && i < st->nm; i++) {
-		uint8_t now[HSM_ANCHOR_MAX];
-		uint64_t gen;
-		size_t len = sizeof(now);
-
-		if (i == st->active || !a->ok[i])
-			continue;
-		/* The store's anchor now (a load may have moved it on). */
-		if (store_anchor(st, &gen, now, &len))
-			break;
-		st->m[i].synced = a->gen[i] == gen && a->len[i] == len &&
-				  !CRYPTO_memcmp(a->buf[i], now, len);
-		if (!st->m[i].synced && a->gen[i] >= gen) {
-			st->m[i].foreign = st->m[i].diverged = true;
-			log_error("pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used",
-				  label(st, i), (unsigned long long)a->gen[i], (unsigned long long)gen);
-		}
+	/* The store's anchor now (a load may have moved it on); each member's against it. */
+	if (!r && st->nm > 1 && !store_anchor(st, &gen, now, &len)) {
+		for (size_t i = 0; i < st->nm; i++)
+			if (i != st->active && a->ok[i])
+				st->m[i].synced = anchor_relation(st, i, a->gen[i], a->buf[i],
+								  a->len[i], gen, now, len) == 1;
 	}
 	free(a);
 	return r;
@@ -577,32 +598,16 @@ static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	return r;
 }
 
-/*
- * Member @i's anchor against the store's (@gen, @now): 1 if it is the
- * store's already; 0 if it is older (or none): behind, to be brought up
- * to date; -EXDEV if it is as new or newer and another, a history that
- * diverged from the records (a state directory put back, two sites each
- * on one token): nothing in it is changed, as its keys may be newer.
- */
+/* Member @i's anchor, read now, against the store's (anchor_relation()). */
 static int compare_anchor(struct p11_store *st, size_t i, uint64_t gen, const uint8_t *now,
 			  size_t len)
 {
 	uint8_t buf[HSM_ANCHOR_MAX];
 	size_t blen = sizeof(buf);
-	uint64_t mgen = 0;
-	int r = hsm_anchor_load(st->m[i].hsm, &mgen, buf, &blen);
+	uint64_t mgen;
 
-	if (r == -ENOENT)
-		return 0;
-	if (r)
-		return r;
-	if (mgen == gen && blen == len && !CRYPTO_memcmp(buf, now, len))
-		return 1;
-	if (mgen < gen)
-		return 0;
-	st->m[i].foreign = st->m[i].diverged = true;
-	return log_errno(EXDEV, "pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used and nothing in it is changed",
-			 label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
+	return load_anchor(st->m[i].hsm, &mgen, buf, &blen) ?:
+	       anchor_relation(st, i, mgen, buf, blen, gen, now, len);
 }
 
 static int sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
@@ -618,11 +623,8 @@ static int sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 		if (r == -ENOENT)
 			r = join(p, i) ?: hsm_instance(st->m[i].hsm, inst);
 	}
-	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst))) {
-		st->m[i].foreign = true;
-		return log_errno(EXDEV, "pkcs11: token '%s' belongs to another key store (its hsmkey:instance differs): it is not used",
-				 label(st, i));
-	}
+	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst)))
+		return not_ours(st, i);
 	r = r ?: store_anchor(st, &gen, now, &len) ?: compare_anchor(st, i, gen, now, len);
 	if (r == 1) {		/* its anchor is the store's already */
 		st->m[i].synced = true;

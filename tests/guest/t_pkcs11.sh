@@ -452,18 +452,7 @@ stop
 check "unload the module" rmmod hsmkey
 check "load it again" insmod "$HSMKEY_KO"
 setpin() {	# TOKEN OLD NEW
-	"$py" - "$SOFTHSM_MODULE" "$1" "$2" "$3" <<'EOPY'
-import sys
-import PyKCS11 as P
-lib = P.PyKCS11Lib()
-lib.load(sys.argv[1])
-slot = [x for x in lib.getSlotList(tokenPresent=True)
-        if lib.getTokenInfo(x).label.strip() == sys.argv[2]][0]
-s = lib.openSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION)
-s.login(sys.argv[3])
-s.setPin(sys.argv[3], sys.argv[4])
-s.logout()
-EOPY
+	softhsm_py "$1" "$2" <<< "s.setPin('$2', '$3')"
 }
 check "hsm-a's PIN changed behind hsmkeyd (it will refuse hsmkeyd's)" setpin hsm-a "$SOFTHSM_PIN" 55555555
 : > "$work/hsmkeyd.log"

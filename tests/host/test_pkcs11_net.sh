@@ -36,15 +36,7 @@ audit_only_refusals() {
 	! grep -v '"result":"error"' "$work/audit.added"
 }
 now() { date +%s.%N; }
-# wait_up SECONDS: true once status says the backend is up.
-wait_up() {
-	local end=$(($(date +%s) + $1))
-	while (($(date +%s) < end)); do
-		jstatus | grep -q '"backend":"up"' && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_up() { wait_backend_up "$@"; }
 # ref_id NAME VERSION: CKA_ID (hex) of hsmkey:NAME:vVERSION as the reference
 # client sees it, opening the token directly through libsofthsm2.so.
 ref_id() {

@@ -45,32 +45,13 @@ conf() {
 jstatus() { ctl --json status 2>/dev/null; }
 jfield() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$1', ''))"; }
 reason() { jstatus | jfield backend_reason; }
-wait_up() {
-	local end=$(($(date +%s) + $1))
-	while (($(date +%s) < end)); do
-		jstatus | grep -q '"backend":"up"' && return 0
-		sleep 0.1
-	done
-	return 1
-}
+wait_up() { wait_backend_up "$@"; }
 key_id() { ctl --json show "$1" | jfield id; }
 # count TOKEN NAME VERSION: objects labelled hsmkey:NAME:vVERSION with the key's CKA_ID
 count() {
 	softhsm_count_id "$1" "$(key_id "$2")$(printf %08x "$3")"
 }
-# value TOKEN LABEL: the secret key's value, wrapped out under a check key
-# the reference client makes (AES-KW, read back with python-cryptography)
-value() {
-	softhsm_py "$1" <<EOF
-import os
-from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
-kek = os.urandom(32)
-k = s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES),
-		    (P.CKA_TOKEN, False), (P.CKA_VALUE, kek), (P.CKA_WRAP, True)])
-o = s.findObjects([(P.CKA_LABEL, "$2"), (P.CKA_CLASS, P.CKO_SECRET_KEY)])
-print(aes_key_unwrap(kek, bytes(s.wrapKey(k, o[0], P.Mechanism(P.CKM_AES_KEY_WRAP)))).hex() if len(o) == 1 else "none")
-EOF
-}
+value() { softhsm_value "$@"; }
 same_key() {
 	local a b
 	a=$(value pa "$1") b=$(value pb "$1")

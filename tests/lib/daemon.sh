@@ -77,3 +77,13 @@ make_xts_key() {
 	cmp -s <(head -c 32 "$1") <(tail -c 32 "$1") && make_xts_key "$1"
 	return 0
 }
+
+# wait_backend_up SECONDS: true once status says the key storage is up.
+wait_backend_up() {
+	local end=$(($(date +%s) + $1))
+	while (($(date +%s) < end)); do
+		ctl --json status 2>/dev/null | grep -q '"backend":"up"' && return 0
+		sleep 0.1
+	done
+	return 1
+}

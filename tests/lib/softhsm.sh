@@ -84,6 +84,21 @@ s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, $kt),
 EOF2
 }
 
+# softhsm_value TOKEN LABEL: the bytes of the one secret key labelled LABEL,
+# as the token wraps them (AES-KW) under a check key the reference client
+# makes, unwrapped by python-cryptography; "none" if there is not exactly one.
+softhsm_value() {
+	softhsm_py "$1" <<EOF2
+import os
+from cryptography.hazmat.primitives.keywrap import aes_key_unwrap
+kek = os.urandom(32)
+k = s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES),
+		    (P.CKA_TOKEN, False), (P.CKA_VALUE, kek), (P.CKA_WRAP, True)])
+o = s.findObjects([(P.CKA_LABEL, "$2"), (P.CKA_CLASS, P.CKO_SECRET_KEY)])
+print(aes_key_unwrap(kek, bytes(s.wrapKey(k, o[0], P.Mechanism(P.CKM_AES_KEY_WRAP)))).hex() if len(o) == 1 else "none")
+EOF2
+}
+
 # softhsm_conf FILE TOKEN PIN_FILE [LINE...]: an hsmkeyd.conf for backend =
 # pkcs11 on this SoftHSM's token TOKEN, and any further lines.
 softhsm_conf() {
