@@ -63,6 +63,8 @@ struct p11_member {
 	bool diverged;			/* its anchor is as new as the store's, and another */
 	bool have_id;
 	uint8_t id[HSM_MEMBER_LEN];	/* hsm_member() */
+	bool twin;			/* the same token as member twin_of: not used */
+	size_t twin_of;
 	unsigned int tried;		/* hsm_ups() at the last attempt to sync it */
 	bool tried_once;
 	/*

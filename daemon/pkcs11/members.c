@@ -22,6 +22,10 @@
  * answers, the store waits (degraded) for one that is not: rollback
  * protection is not given up for availability.
  *
+ * This file: the members opened, their anchors read and the store loaded,
+ * changes mirrored, failover; catchup.c brings a member up to date,
+ * backup.c serves the backup token.
+ *
  * Locking: everything here runs under the backend's lock, except that
  * st->hsm is also read without it (deliveries, audit signatures), so it
  * is written with release semantics and read with acquire.
@@ -34,17 +38,17 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
-#include "adapter.h"
 #include "config.h"
+#include "members.h"
 #include "pkcs11/helper.h"
 #include "util.h"
 
-static const char *label(const struct p11_store *st, size_t i)
+const char *p11_member_label(const struct p11_store *st, size_t i)
 {
 	return hsm_label(st->m[i].hsm);
 }
 
-static void activate(struct p11_store *st, size_t i)
+void p11_activate(struct p11_store *st, size_t i)
 {
 	st->active = i;
 	st->m[i].synced = true;
@@ -69,11 +73,11 @@ static void behind(struct p11_store *st, size_t i, const char *what, int err)
 		return;
 	out_of_step(st, i, !p11_unreachable(err));
 	log_warn("pkcs11: token '%s' is out of step with the key store (%s: %s): it is brought up to date when it answers again, and cannot take over until then",
-		 label(st, i), what, hsm_error());
+		 p11_member_label(st, i), what, hsm_error());
 }
 
 /* The settings every token of the key store (and the backup token) is opened with. */
-static struct hsm_config token_config(struct p11be *p, const char *uri, bool join)
+struct hsm_config p11_token_config(struct p11be *p, const char *uri, bool join)
 {
 	const struct config *cfg = &p->cfg;
 
@@ -128,7 +132,7 @@ int p11_members_open(struct p11be *p, const struct config *cfg)
 		 * store the records do not authenticate with.
 		 */
 		bool join = i > 0 || store_exists(st);
-		struct hsm_config hc = token_config(p, cfg->pkcs11_token[i], join);
+		struct hsm_config hc = p11_token_config(p, cfg->pkcs11_token[i], join);
 
 		r = hsm_open(&hc, &st->m[i].hsm);
 		/* hsm_error() names the token; never the URI: a PIN may be in it. */
@@ -138,7 +142,7 @@ int p11_members_open(struct p11be *p, const struct config *cfg)
 			st->nm++;
 	}
 	if (!r)
-		activate(st, 0);
+		p11_activate(st, 0);
 	return r;
 }
 
@@ -167,9 +171,9 @@ bool p11_failover(struct p11_store *st)
 		    hsm_state(st->m[i].hsm, NULL, 0) != HSM_UP)
 			continue;
 		out_of_step(st, old, false);
-		activate(st, i);
+		p11_activate(st, i);
 		log_warn("pkcs11: FAILOVER: token '%s' failed (%s); token '%s', in step at generation %llu, takes over",
-			 label(st, old), why, label(st, i), (unsigned long long)st->generation);
+			 p11_member_label(st, old), why, p11_member_label(st, i), (unsigned long long)st->generation);
 		return true;
 	}
 	return false;
@@ -204,7 +208,7 @@ struct anchors {
 };
 
 /* @h's anchor into @buf (*@len: its size in, length out); none (a store never changed): 0, 0. */
-static int load_anchor(struct hsm *h, uint64_t *gen, uint8_t *buf, size_t *len)
+int p11_load_anchor(struct hsm *h, uint64_t *gen, uint8_t *buf, size_t *len)
 {
 	int r = hsm_anchor_load(h, gen, buf, len);
 
@@ -220,15 +224,15 @@ static int read_anchor(struct p11_store *st, size_t i, struct anchors *a)
 {
 	a->len[i] = sizeof(a->buf[i]);
 	return hsm_instance(st->m[i].hsm, a->inst[i]) ?:
-	       load_anchor(st->m[i].hsm, &a->gen[i], a->buf[i], &a->len[i]);
+	       p11_load_anchor(st->m[i].hsm, &a->gen[i], a->buf[i], &a->len[i]);
 }
 
 /* Member @i is another key store's: never used. */
-static int not_ours(struct p11_store *st, size_t i)
+int p11_not_ours(struct p11_store *st, size_t i)
 {
 	st->m[i].foreign = true;
 	return log_errno(EXDEV, "pkcs11: token '%s' belongs to another key store (its hsmkey:instance differs): it is not used",
-			 label(st, i));
+			 p11_member_label(st, i));
 }
 
 /*
@@ -239,8 +243,8 @@ static int not_ours(struct p11_store *st, size_t i)
  * sites each on one token): nothing in it is used or changed, as its keys
  * may be newer.
  */
-static int anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const uint8_t *mbuf,
-			   size_t mlen, uint64_t gen, const uint8_t *now, size_t len)
+int p11_anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const uint8_t *mbuf,
+			size_t mlen, uint64_t gen, const uint8_t *now, size_t len)
 {
 	if (mgen == gen && mlen == len && !CRYPTO_memcmp(mbuf, now, len))
 		return 1;
@@ -248,7 +252,37 @@ static int anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const 
 		return 0;
 	st->m[i].foreign = st->m[i].diverged = true;
 	return log_errno(EXDEV, "pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used and nothing in it is changed",
-			 label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
+			 p11_member_label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
+}
+
+/*
+ * Member @i's identity (hsmkey:member, made at first use).  Two URIs may
+ * select one token (by label and by serial, through p11-kit and directly):
+ * the one found to be another's is its twin and never used, so that one
+ * token is not counted, and failed over to, as two; the backup token (at
+ * st->nm) found to be a member is refused likewise.
+ */
+int p11_member_id(struct p11_store *st, size_t i)
+{
+	struct p11_member *m = &st->m[i];
+	int r;
+
+	if (m->twin)
+		return -EXDEV;
+	if (m->have_id)
+		return 0;
+	r = hsm_member(m->hsm, m->id);
+	m->have_id = !r;
+	for (size_t j = 0; !r && j < st->nm; j++) {
+		if (j == i || !st->m[j].have_id || CRYPTO_memcmp(st->m[j].id, m->id, HSM_MEMBER_LEN))
+			continue;
+		m->twin = m->foreign = true;
+		m->twin_of = j;
+		return log_errno(EXDEV, "pkcs11: %s '%s' is token '%s' of the key store, selected by another URI: it is not used",
+				 i < st->nm ? "token" : "the backup token", p11_member_label(st, i),
+				 p11_member_label(st, j));
+	}
+	return r;
 }
 
 /*
@@ -265,7 +299,7 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 	for (size_t i = 0; i < st->nm; i++) {
 		int r;
 
-		if (st->m[i].foreign)
+		if (st->m[i].foreign || p11_member_id(st, i) == -EXDEV)
 			continue;
 		r = read_anchor(st, i, a);
 		a->ok[i] = !r;
@@ -285,7 +319,7 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 	if (any && p->have_instance && CRYPTO_memcmp(a->inst[*best], p->instance,
 						     HSMKEY_OWNER_LEN))
 		return log_errno(EBADMSG, "pkcs11: token '%s' is not the key store's any more (its hsmkey:instance changed)",
-				 label(st, *best));
+				 p11_member_label(st, *best));
 	if (any && !p->have_instance) {
 		memcpy(p->instance, a->inst[*best], HSMKEY_OWNER_LEN);
 		p->have_instance = true;
@@ -294,7 +328,7 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 		if (!a->ok[i] || !CRYPTO_memcmp(a->inst[i], p->instance, HSMKEY_OWNER_LEN))
 			continue;
 		a->ok[i] = false;
-		not_ours(st, i);
+		p11_not_ours(st, i);
 	}
 	if (!any && !first)
 		return hsm_fail(st->hsm, -EHOSTDOWN, "has not joined the key store, and no token that holds its secrets answers (new tokens for lost ones: hsmkeyctl restore)");
@@ -302,9 +336,9 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 }
 
 /* The anchor of the member in use. */
-static int store_anchor(struct p11_store *st, uint64_t *gen, uint8_t *buf, size_t *len)
+int p11_store_anchor(struct p11_store *st, uint64_t *gen, uint8_t *buf, size_t *len)
 {
-	return load_anchor(st->hsm, gen, buf, len);
+	return p11_load_anchor(st->hsm, gen, buf, len);
 }
 
 static bool others_down(const struct p11_store *st, const struct anchors *a)
@@ -331,7 +365,7 @@ int p11_members_load(struct p11be *p)
 		st->m[i].synced = false;
 	r = read_anchors(p, a, &best);
 	if (!r) {
-		activate(st, best);
+		p11_activate(st, best);
 		r = p11_store_load(st);
 	}
 	if (r == -EBADMSG && st->nm > 1 && others_down(st, a)) {
@@ -339,46 +373,34 @@ int p11_members_load(struct p11be *p)
 		r = hsm_fail(st->hsm, -EHOSTDOWN, "does not vouch for the records (it missed changes) and another token of the key store, which may have them, is unreachable: waiting for it");
 	}
 	/* The store's anchor now (a load may have moved it on); each member's against it. */
-	if (!r && st->nm > 1 && !store_anchor(st, &gen, now, &len)) {
+	if (!r && st->nm > 1 && !p11_store_anchor(st, &gen, now, &len)) {
 		for (size_t i = 0; i < st->nm; i++)
 			if (i != st->active && a->ok[i])
-				st->m[i].synced = anchor_relation(st, i, a->gen[i], a->buf[i],
-								  a->len[i], gen, now, len) == 1;
+				st->m[i].synced = p11_anchor_relation(st, i, a->gen[i], a->buf[i],
+								      a->len[i], gen, now, len) == 1;
 	}
 	free(a);
 	return r;
 }
 
-static int member_id(struct p11_store *st, size_t i)
-{
-	struct p11_member *m = &st->m[i];
-	int r;
-
-	if (m->have_id)
-		return 0;
-	r = hsm_member(m->hsm, m->id);
-	m->have_id = !r;
-	return r;
-}
-
 /* @a and @b know each other's hsmkey:pair (kept in the tokens: once is enough, again is 0). */
-static int introduce(struct p11_store *st, size_t a, size_t b)
+int p11_introduce(struct p11_store *st, size_t a, size_t b)
 {
 	struct hsm_import_key pa, pb;
 
-	return member_id(st, a) ?: member_id(st, b) ?:
+	return p11_member_id(st, a) ?: p11_member_id(st, b) ?:
 	       hsm_pair_pub(st->m[a].hsm, &pa) ?: hsm_pair_pub(st->m[b].hsm, &pb) ?:
 	       hsm_peer_add(st->m[a].hsm, st->m[b].id, &pb) ?:
 	       hsm_peer_add(st->m[b].hsm, st->m[a].id, &pa);
 }
 
 /* One object copied from the member in use to @to; @r_src: the error was the source's. */
-static int copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8_t *id,
-		    uint32_t version, int type, const char *name, bool *src_failed)
+int p11_copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8_t *id,
+		 uint32_t version, int type, const char *name, bool *src_failed)
 {
 	uint8_t blob[HSM_COPY_MAX];
 	size_t len = sizeof(blob);
-	int r = member_id(st, to);
+	int r = p11_member_id(st, to);
 
 	*src_failed = false;
 	if (!r) {
@@ -387,7 +409,7 @@ static int copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8
 		 * No such peer (two members that were each introduced to a
 		 * third only: after a restore, a failover among three).
 		 */
-		if (r == -ENOENT && !introduce(st, st->active, to)) {
+		if (r == -ENOENT && !p11_introduce(st, st->active, to)) {
 			len = sizeof(blob);
 			r = hsm_export(st->hsm, st->m[to].id, o, id, version, blob, &len);
 		}
@@ -406,7 +428,7 @@ void p11_suspect(struct p11_store *st, size_t i, const uint8_t *id, uint32_t ver
 		/* Too many to track: it is taken as diverged rather than trusted. */
 		m->foreign = true;
 		log_error("pkcs11: token '%s' may hold versions unlike the key store's, too many to track: it is not used",
-			  label(st, i));
+			  p11_member_label(st, i));
 		return;
 	}
 	memcpy(m->suspect[m->nsuspect].id, id, HSMKEY_ID_LEN);
@@ -424,8 +446,8 @@ int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t vers
 
 		if (i == st->active || !st->m[i].synced)
 			continue;
-		r = copy_obj(st, i, HSM_OBJ_VERSION, k->id, version, k->type, k->name,
-			     &src_failed);
+		r = p11_copy_obj(st, i, HSM_OBJ_VERSION, k->id, version, k->type, k->name,
+				 &src_failed);
 		/* The member in use failing fails the operation (and it fails over). */
 		if (r && src_failed)
 			return r;
@@ -456,217 +478,6 @@ int p11_destroy_version(struct p11be *p, const uint8_t *id, uint32_t version)
 	return r;
 }
 
-/* A member new to the key store given its secrets, the instance last (it marks the join). */
-static int join(struct p11be *p, size_t i)
-{
-	/* Not hsmkey:audit: no token can give an EdDSA key (each makes its own). */
-	static const enum hsm_obj shared[] = { HSM_OBJ_RECORD, HSM_OBJ_ROOT };
-	struct p11_store *st = &p->st;
-	bool src_failed;
-	int r = 0;
-
-	log_info("pkcs11: token '%s' joins the key store of token '%s'", label(st, i),
-		 label(st, st->active));
-	for (size_t k = 0; !r && k < ARRAY_SIZE(shared); k++) {
-		r = copy_obj(st, i, shared[k], NULL, 0, 0, NULL, &src_failed);
-	}
-	return r ?: hsm_instance_set(st->m[i].hsm, p->instance);
-}
-
-/* The key store's versions: every record's, in a sorted array. */
-static int cmp_version(const void *a, const void *b)
-{
-	const struct hsm_version *x = a, *y = b;
-	int c = memcmp(x->id, y->id, HSMKEY_ID_LEN);
-
-	return c ?: (x->version > y->version) - (x->version < y->version);
-}
-
-struct wanted {
-	struct hsm_version v;
-	int type;
-	char name[HSMKEY_NAME_MAX];
-};
-
-static int wanted_versions(struct p11be *p, struct wanted **out, size_t *n)
-{
-	char (*names)[HSMKEY_NAME_MAX] = NULL;
-	struct wanted *w = NULL;
-	size_t nn = 0, k = 0;
-	int r = p11_key_names(&p->st, NULL, &names, &nn);
-
-	if (!r && nn) {
-		w = calloc(nn * KS_VERSIONS_MAX, sizeof(*w));
-		r = w ? 0 : -ENOMEM;
-	}
-	for (size_t i = 0; !r && i < nn; i++) {
-		struct p11_rec rec;
-
-		r = p11_rec_read(&p->st, names[i], &rec);
-		for (uint32_t j = 0; !r && j < rec.nver; j++, k++) {
-			memcpy(w[k].v.id, rec.meta.id, HSMKEY_ID_LEN);
-			w[k].v.version = rec.v[j].version;
-			w[k].type = rec.meta.type;
-			snprintf(w[k].name, sizeof(w[k].name), "%s", rec.meta.name);
-		}
-	}
-	free(names);
-	if (r) {
-		free(w);
-		return r;
-	}
-	qsort(w, k, sizeof(*w), cmp_version);
-	*out = w;
-	*n = k;
-	return 0;
-}
-
-static bool listed(const struct hsm_version *v, size_t n, const struct hsm_version *key)
-{
-	return bsearch(key, v, n, sizeof(*v), cmp_version) != NULL;
-}
-
-/*
- * Member @i's key versions made those of the records: first what was
- * destroyed while it was away (in it, named by no record, and not in the
- * member in use either, which would keep an orphan both hold), then what
- * it lacks, copied.
- */
-static void note_missing(struct ks_copy_report *rep, const struct wanted *w)
-{
-	size_t off = strlen(rep->missing_names);
-
-	rep->missing++;
-	if (off + strlen(w->name) + 16 < sizeof(rep->missing_names))
-		snprintf(rep->missing_names + off, sizeof(rep->missing_names) - off, "%s%s v%u",
-			 off ? ", " : "", w->name, w->v.version);
-}
-
-/* What member @i may hold as another key than the store's: destroyed (copied again below). */
-static int drop_suspects(struct p11_store *st, size_t i, struct ks_copy_report *rep)
-{
-	struct p11_member *m = &st->m[i];
-
-	while (m->nsuspect) {
-		struct hsm_version *v = &m->suspect[m->nsuspect - 1];
-		int r = hsm_key_destroy(m->hsm, v->id, v->version);
-
-		if (r && r != -ENOENT)
-			return r;
-		rep->destroyed += !r;
-		m->nsuspect--;
-	}
-	return 0;
-}
-
-static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	struct hsm_version *mine = NULL, *used = NULL;
-	struct wanted *w = NULL;
-	size_t nmine = 0, nused = 0, nw = 0;
-	int r = drop_suspects(st, i, rep) ?: hsm_key_list(st->m[i].hsm, &mine, &nmine) ?:
-		hsm_key_list(st->hsm, &used, &nused) ?: wanted_versions(p, &w, &nw);
-
-	for (size_t k = 0; !r && k < nmine; k++) {
-		struct wanted key = { .v = mine[k] };
-
-		if (bsearch(&key, w, nw, sizeof(*w), cmp_version) || listed(used, nused, &mine[k]))
-			continue;
-		r = hsm_key_destroy(st->m[i].hsm, mine[k].id, mine[k].version);
-		r = r == -ENOENT ? 0 : r;
-		rep->destroyed += !r;
-	}
-	for (size_t k = 0; !r && k < nw; k++) {
-		bool src_failed;
-
-		if (listed(mine, nmine, &w[k].v))
-			continue;
-		if (!listed(used, nused, &w[k].v)) {
-			log_error("pkcs11: version %u of key '%s' is not in token '%s' either: not copied to token '%s'",
-				  w[k].v.version, w[k].name, label(st, st->active), label(st, i));
-			note_missing(rep, &w[k]);
-			continue;
-		}
-		r = copy_obj(st, i, HSM_OBJ_VERSION, w[k].v.id, w[k].v.version, w[k].type,
-			     w[k].name, &src_failed);
-		rep->copied += !r;
-	}
-	free(mine);
-	free(used);
-	free(w);
-	return r;
-}
-
-/* Member @i's anchor, read now, against the store's (anchor_relation()). */
-static int compare_anchor(struct p11_store *st, size_t i, uint64_t gen, const uint8_t *now,
-			  size_t len)
-{
-	uint8_t buf[HSM_ANCHOR_MAX];
-	size_t blen = sizeof(buf);
-	uint64_t mgen;
-
-	return load_anchor(st->m[i].hsm, &mgen, buf, &blen) ?:
-	       anchor_relation(st, i, mgen, buf, blen, gen, now, len);
-}
-
-static int sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	uint8_t inst[HSMKEY_OWNER_LEN], now[HSM_ANCHOR_MAX];
-	size_t len = sizeof(now);
-	uint64_t gen;
-	int r = introduce(st, st->active, i);
-
-	if (!r) {
-		r = hsm_instance(st->m[i].hsm, inst);
-		if (r == -ENOENT)
-			r = join(p, i) ?: hsm_instance(st->m[i].hsm, inst);
-	}
-	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst)))
-		return not_ours(st, i);
-	r = r ?: store_anchor(st, &gen, now, &len) ?: compare_anchor(st, i, gen, now, len);
-	if (r == 1) {		/* its anchor is the store's already */
-		st->m[i].synced = true;
-		return 0;
-	}
-	r = r ?: converge(p, i, rep);
-	/* A store that was never changed has no anchor to give. */
-	if (!r && len)
-		r = hsm_anchor_store(st->m[i].hsm, gen, now, len);
-	if (r)
-		return r;
-	st->m[i].synced = true;
-	rep->generation = gen;
-	log_info("pkcs11: token '%s' is in step with the key store again (generation %llu): %zu key version(s) copied to it, %zu destroyed in it",
-		 label(st, i), (unsigned long long)gen, rep->copied, rep->destroyed);
-	return 0;
-}
-
-void p11_members_sync(struct p11be *p)
-{
-	struct p11_store *st = &p->st;
-
-	if (pthread_equal(pthread_self(), st->opener))
-		return;
-	for (size_t i = 0; st->loaded && i < st->nm; i++) {
-		struct p11_member *m = &st->m[i];
-		struct ks_copy_report rep = { 0 };
-		unsigned int ups = hsm_ups(m->hsm);
-		int r;
-
-		if (i == st->active || m->synced || m->foreign ||
-		    (m->tried_once && m->tried == ups) || hsm_state(m->hsm, NULL, 0) != HSM_UP)
-			continue;
-		m->tried = ups;
-		m->tried_once = true;
-		r = sync_one(p, i, &rep);
-		if (r && r != -EXDEV)
-			log_error("pkcs11: token '%s' cannot be brought up to date now: %s",
-				  label(st, i), hsm_error());
-	}
-}
-
 void p11_members_describe(struct p11be *p, char *buf, size_t len)
 {
 	struct p11_store *st = &p->st;
@@ -676,12 +487,13 @@ void p11_members_describe(struct p11be *p, char *buf, size_t len)
 	for (size_t i = 0; i < st->nm && off < len; i++) {
 		enum hsm_state s = hsm_state(st->m[i].hsm, NULL, 0);
 		const char *what = i == st->active ? "in use" :
+				   st->m[i].twin ? "NOT USED: the same token as another" :
 				   st->m[i].diverged ? "NOT USED: its history diverged" :
 				   st->m[i].foreign ? "NOT USED: another key store's" :
 				   s != HSM_UP ? "down" :
 				   st->m[i].synced ? "in step" : "out of step";
 		int n = snprintf(buf + off, len - off, "%stoken '%s' (%s)", i ? ", " : "",
-				 label(st, i), what);
+				 p11_member_label(st, i), what);
 
 		off += n > 0 ? (size_t)n : 0;
 	}
@@ -694,159 +506,4 @@ unsigned int p11_members_ups(struct p11be *p)
 	for (size_t i = 0; i < p->st.nm; i++)
 		n += hsm_ups(p->st.m[i].hsm);
 	return n;
-}
-
-/*
- * The backup token, opened for one backup or restore in the slot after
- * the members (no loop over the members reaches it), and up: its helper
- * is given pkcs11_timeout to log in.
- */
-static int backup_open(struct p11be *p, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	struct hsm_config hc = token_config(p, p->cfg.pkcs11_backup_token, true);
-	unsigned int waited = 0, limit = hc.timeout_ms ?: 10000;
-	char why[256] = "";
-	int r;
-
-	hc.ups_fd = 0;		/* its comings and goings are no comeback of the store */
-	if (!*p->cfg.pkcs11_backup_token) {
-		snprintf(rep->why, sizeof(rep->why), "no backup token: set pkcs11_backup_token in hsmkeyd.conf");
-		return -ENODEV;
-	}
-	memset(&st->m[st->nm], 0, sizeof(st->m[st->nm]));
-	r = hsm_open(&hc, &st->m[st->nm].hsm);
-	if (r) {
-		snprintf(rep->why, sizeof(rep->why), "cannot use the backup token: %s", hsm_error());
-		return r;
-	}
-	snprintf(rep->token, sizeof(rep->token), "%s", label(st, st->nm));
-	while (hsm_state(st->m[st->nm].hsm, why, sizeof(why)) != HSM_UP && waited < limit) {
-		usleep(50 * 1000);
-		waited += 50;
-	}
-	if (hsm_state(st->m[st->nm].hsm, why, sizeof(why)) == HSM_UP)
-		return 0;
-	snprintf(rep->why, sizeof(rep->why), "the backup token does not answer: %s", why);
-	hsm_close(st->m[st->nm].hsm);
-	return -EHOSTDOWN;
-}
-
-/*
- * Restore published the backup token as the one in use (st->hsm), which
- * deliveries, signatures and status read without the lock: its handle is
- * closed with the backend, not now, so none of them can use a freed one.
- */
-static void backup_close(struct p11be *p, bool published)
-{
-	struct p11_store *st = &p->st;
-	struct hsm *h = st->m[st->nm].hsm;
-
-	memset(&st->m[st->nm], 0, sizeof(st->m[st->nm]));
-	if (!published) {
-		hsm_close(h);
-		return;
-	}
-	if (p->retired)
-		hsm_close(p->retired);	/* an earlier restore's: long unpublished */
-	p->retired = h;
-}
-
-int p11_backup(struct p11be *p, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	int r = backup_open(p, rep);
-
-	if (r)
-		return r;
-	r = sync_one(p, st->nm, rep);
-	if (r && !*rep->why)
-		snprintf(rep->why, sizeof(rep->why), "%s", r == -EXDEV ?
-			 "the backup token belongs to another key store" : hsm_error());
-	if (!r)
-		log_info("pkcs11: backup: token '%s' holds the key store at generation %llu (%zu key version(s) copied to it, %zu destroyed in it)",
-			 rep->token, (unsigned long long)rep->generation, rep->copied,
-			 rep->destroyed);
-	backup_close(p, false);
-	return r;
-}
-
-/* Restore needs every token of the key store answering, and none holding a key store. */
-static int restore_targets(struct p11be *p, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	uint8_t inst[HSMKEY_OWNER_LEN];
-
-	for (size_t i = 0; i < st->nm; i++) {
-		int r = hsm_instance(st->m[i].hsm, inst);
-
-		if (r == -ENOENT)
-			continue;
-		snprintf(rep->why, sizeof(rep->why), r ?
-			 "token '%s' does not answer (%s): restore needs every token of the key store" :
-			 "token '%s' holds a key store: restore only fills new, empty tokens (one that is behind is brought up to date by itself)",
-			 label(st, i), r ? hsm_error() : "");
-		return r ?: -EEXIST;
-	}
-	return 0;
-}
-
-int p11_restore(struct p11be *p, struct ks_copy_report *rep)
-{
-	struct p11_store *st = &p->st;
-	size_t bk = st->nm, first = st->nm;
-	int r;
-
-	if (st->loaded) {
-		snprintf(rep->why, sizeof(rep->why), "the key store is up (token '%s'): nothing to restore",
-			 label(st, st->active));
-		return -EALREADY;
-	}
-	r = restore_targets(p, rep) ?: backup_open(p, rep);
-	if (r)
-		return r;
-	r = hsm_instance(st->m[bk].hsm, p->instance);
-	p->have_instance = !r;
-	if (r) {
-		snprintf(rep->why, sizeof(rep->why), "the backup token holds no key store (%s)",
-			 hsm_error());
-		backup_close(p, false);
-		return r;
-	}
-	/* The records as they are, authenticated by the backup's record key: the operator's word. */
-	for (size_t i = 0; i < st->nm; i++)
-		st->m[i].synced = false;
-	activate(st, bk);
-	st->accept = true;
-	r = p11_store_load(st);
-	st->accept = false;	/* the operator's word covers this load only */
-	for (size_t i = 0; !r && i < st->nm; i++) {
-		struct ks_copy_report one = { 0 };
-
-		r = sync_one(p, i, &one);
-		rep->copied += one.copied;
-		rep->generation = one.generation;
-		if (!i) {
-			rep->missing = one.missing;
-			memcpy(rep->missing_names, one.missing_names, sizeof(one.missing_names));
-		}
-		if (!r && first == st->nm)
-			first = i;
-	}
-	if (r) {
-		snprintf(rep->why, sizeof(rep->why), "%s", hsm_error());
-		st->loaded = false;
-	}
-	activate(st, first < st->nm ? first : 0);
-	if (first == st->nm)
-		st->m[0].synced = false;
-	backup_close(p, true);
-	if (!r) {
-		p->restores++;
-		eventfd_write(p->upfd, 1);
-		log_warn("pkcs11: RESTORE from backup token '%s': %zu key version(s) copied into the key store's tokens; %zu version(s) the records name are not in the backup%s%s",
-			 rep->token, rep->copied, rep->missing, rep->missing ? ": " : "",
-			 rep->missing_names);
-	}
-	return r;
 }

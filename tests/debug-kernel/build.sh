@@ -12,6 +12,7 @@ key=$( { stat -c %s-%Y "$tarball"; cat "$here/debug.config" "$0"; } | sha256sum 
 dir=$cache/debug-kernel-$key
 if [[ -f $dir/.done ]]; then echo "$dir"; exit 0; fi
 
+mkdir -p "$cache"
 exec 9>"$cache/debug-kernel.lock"
 flock 9
 if [[ -f $dir/.done ]]; then echo "$dir"; exit 0; fi

@@ -74,6 +74,7 @@ check "the daemon is up on the token, the module loaded" bash -c \
 assert o[\"backend\"] == \"up\", o.get(\"backend_reason\")
 assert o[\"kernel\"][\"loaded\"]' '$work/status'"
 
+section "1"
 # 1. Adopted keys of every type: AF_ALG against OpenSSL, delivery path.
 declare -A len=([aes-128-xts]=32 [aes-256-xts]=64 [aes-128-cbc]=16 [aes-256-cbc]=32
 		[aes-128-gcm]=16 [aes-256-gcm]=32)
@@ -95,6 +96,7 @@ for t in aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm
 		test "$(ctl --json show "k-$t" | json 'o.get("delivery")')" = hsm-wrapped
 done
 
+section "2"
 # 2. dm-crypt both ways with stock cryptsetup on the raw key.  The scan of
 # section 3 already runs: the volume key is adopted and loaded under it.
 scan_start() {	# KEYHEX NAME: a scan of hsmkeyd in a loop, running once it has done a pass
@@ -165,6 +167,7 @@ echo 3 > /proc/sys/vm/drop_caches
 check "hsmkey reads what stock dm-crypt wrote" cmp -n 8388608 "$work/data2" /dev/mapper/hsm-vol
 check "dm close" quiet ctl dm close hsm-vol
 
+section "2b"
 # 2b. A wrapped import (RSA-OAEP by openssl to the token's hsmkey:import),
 # unwrapped by the token: stock dm-crypt on the raw key reads what hsmkey
 # wrote, and hsmkeyd never held the key (scanned from the import on).
@@ -196,6 +199,7 @@ check "stock dm-crypt reads what hsmkey wrote with the wrapped import" \
 	cmp -n 8388608 "$work/data1" /dev/mapper/stock-wvol
 check "cryptsetup close" cryptsetup close stock-wvol
 
+section "3"
 # 3. A key hsmkeyd creates in the token: the reference client learns it
 # (wrapped under a KEK of its own, unwrapped by OpenSSL), never from hsmkeyd.
 check "create a key in the token" quiet ctl create made --type aes-256-xts
@@ -288,6 +292,7 @@ fi
 stop
 daemon_start || bail "hsmkeyd does not start again"
 
+section "4"
 # 4. Destruction leaves nothing in the token.
 for k in made vol; do
 	id=$(ctl --json show "$k" | json 'o["id"]')
@@ -299,6 +304,7 @@ for k in made vol; do
 	p11ref find --id-prefix "$id" > "$work/find" 2>&1
 	check "$k: the reference client finds no object of it (exit 1: none)" test $? = 1
 done
+section "5"
 # 5. A fresh kernel gets the keys in KEY_ADD batches: one ECDH in the
 # module per batch, not per key version.
 stop
@@ -331,6 +337,7 @@ check "the key whose object is gone is not in the kernel" \
 	test "$(ctl --json show k-aes-128-cbc | json 'o["kernel"]')" = absent
 check "the log names it" grep -q "cannot load key k-aes-128-cbc" "$work/hsmkeyd.log"
 
+section "6"
 # 6. State changes whose anchor the token does not confirm: the daemon
 # built with crash points stops right after the record's rename, a stray
 # newer anchor (as another writer would leave) makes the token refuse
@@ -401,6 +408,7 @@ check "the token right again, each change stands (revoked disabled active)" \
 	test "$(for k in u-rev u-dis u-en; do ctl --json show $k | json 'o["state"]'; done | xargs)" \
 	= "revoked disabled active"
 check "... and the kernel follows (EKEYREVOKED EPERM ok)" test "$(binds)" = "EKEYREVOKED EPERM ok"
+section "7"
 # 7. Two tokens as one key store: hsm-b joins (the store's secrets and
 # every key version copied into it, wrapped, token to token).  hsm-a's
 # helper hangs in the middle of an operation: after pkcs11_timeout hsm-b

@@ -55,6 +55,19 @@ daemon_conf=$work/solo.conf daemon_state=$work/solo daemon_start ||
 check "backup without a backup token is refused, naming the setting" \
 	expect_fail "pkcs11_backup_token" ctl backup
 daemon_stop
+# One token under two URIs (and as the backup under a third): counted once.
+conf "$work/twin.conf" so "so;manufacturer=SoftHSM%20project" -- "so;model=SoftHSM%20v2"
+daemon_conf=$work/twin.conf daemon_state=$work/solo daemon_start ||
+	{ fail "hsmkeyd starts on token so named twice"; tap_done; }
+wait_backend_up 30
+check "a token named by a second URI is found to be the first, and not used" \
+	grep -q "token 'so' is token 'so' of the key store, selected by another URI: it is not used" "$work/hsmkeyd.log"
+check "status does not count it as a second token" bash -c "
+	'$top/build/hsmkeyctl' --socket '$sock' status | grep -q \"token 'so' (in use), token 'so' (NOT USED: the same token as another)\""
+check "keys are made as ever" quiet ctl create twin1 --type aes-256-xts
+check "a backup token that is a member under another URI is refused, saying so" \
+	expect_fail "the backup token is token 'so' of the key store, selected by another URI" ctl backup
+daemon_stop
 
 # 2. Backups.
 conf "$work/hsmkeyd.conf" hk h2 -- bk

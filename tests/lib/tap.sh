@@ -11,4 +11,6 @@ check() {
 	if "$@"; then ok "$name"; else fail "$name (failed: $*)"; fi
 }
 quiet() { "$@" >/dev/null; }
-tap_done() { echo "1..$_tap_n"; exit $((_tap_failed > 0)); }
+# section TEXT: a diagnostic line with the seconds the test has run so far.
+section() { diag "$* (at ${SECONDS} s)"; }
+tap_done() { section "done"; echo "1..$_tap_n"; exit $((_tap_failed > 0)); }
