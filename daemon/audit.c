@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -334,12 +333,9 @@ static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 	pthread_mutexattr_t attr;
 	struct audit *a;
 
-	a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (a == MAP_FAILED)
+	a = secret_pages(sizeof(*a), "the audit keys");
+	if (!a)
 		return -ENOMEM;
-	if (mlock(a, sizeof(*a)) < 0)
-		log_warn("cannot lock the audit keys in memory: %m");
-	madvise(a, sizeof(*a), MADV_DONTDUMP);
 	a->dirfd = dirfd;
 	a->fd = -1;
 	pthread_mutexattr_init(&attr);
@@ -365,7 +361,7 @@ int audit_open(struct backend *be, int dirfd, struct audit **out)
 		r = cut < 0 ? (int)cut : audit_scan(a);
 	}
 	if (r) {
-		if (a != MAP_FAILED)
+		if (a)
 			audit_close(a);
 		return r;
 	}
@@ -404,7 +400,7 @@ void audit_close(struct audit *a)
 		close(a->fd);
 	pthread_cond_destroy(&a->wake);
 	wipe(a, sizeof(*a));
-	munmap(a, sizeof(*a));
+	secret_pages_free(a, sizeof(*a));
 }
 
 uint64_t audit_head(struct audit *a, uint8_t *head)

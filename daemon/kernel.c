@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -110,13 +109,9 @@ static int device_page(void)
 
 	if (dev.reg)
 		return 0;
-	p = mmap(NULL, sizeof(*dev.reg), PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED)
+	p = secret_pages(sizeof(*dev.reg), "the transport key");
+	if (!p)
 		return -ENOMEM;
-	if (mlock(p, sizeof(*dev.reg)) < 0)
-		log_warn("cannot lock the transport key in memory: %s", strerror(errno));
-	madvise(p, sizeof(*dev.reg), MADV_DONTDUMP);
 	dev.reg = p;
 	return 0;
 }

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
@@ -60,16 +59,13 @@ static struct keystore *ks_new(const char *passfile)
 
 	if (passfile && strlen(passfile) >= sizeof(ks->passfile))
 		return NULL;
-	ks = mmap(NULL, sizeof(*ks), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (ks == MAP_FAILED)
+	ks = secret_pages(sizeof(*ks), "the master key");
+	if (!ks)
 		return NULL;
-	if (mlock(ks, sizeof(*ks)) < 0)
-		log_warn("cannot lock the master key in memory: %m");
-	madvise(ks, sizeof(*ks), MADV_DONTDUMP);
 	ks->dirfd = ks->keysfd = ks->lockfd = -1;
 	ks->records = json_object_new_object();
 	if (!ks->records) {
-		munmap(ks, sizeof(*ks));
+		secret_pages_free(ks, sizeof(*ks));
 		return NULL;
 	}
 	/* Recursive: list() callbacks may call the backend again. */
@@ -163,7 +159,7 @@ void ks_close(struct keystore *ks)
 	ks_index_free(&ks->index);
 	ks_tomb_free(&ks->tombs);
 	json_object_put(ks->records);
-	munmap(ks, sizeof(*ks));
+	secret_pages_free(ks, sizeof(*ks));
 }
 
 

@@ -31,6 +31,12 @@ struct json_object;
 #define P11_FILE_MAX	32768
 #define P11_RECORDS	"records"	/* the daemon's records; no key is named so */
 #define P11_SUFFIX	".key"
+/*
+ * An anchor: the records' count (8 bytes, big-endian) and the sum of
+ * their MACs (records.c), then, in a key store of several tokens, the
+ * members in step when it was written (members.c).
+ */
+#define P11_ANCHOR_LEN	(8 + HSM_MAC_LEN)
 
 /*
  * One file of the store in memory: its name, the MAC it was written with,
@@ -63,6 +69,7 @@ struct p11_member {
 	bool diverged;			/* its anchor is as new as the store's, and another */
 	bool have_id;
 	uint8_t id[HSM_MEMBER_LEN];	/* hsm_member() */
+	bool fenced;			/* left out by the operator: not used */
 	bool twin;			/* the same token as member twin_of: not used */
 	size_t twin_of;
 	unsigned int tried;		/* hsm_ups() at the last attempt to sync it */
@@ -78,6 +85,7 @@ struct p11_member {
 };
 
 #define P11_MEMBERS_MAX	CONFIG_TOKENS_MAX
+#define P11_FENCED_MAX	8
 
 struct p11_store {
 	/*
@@ -87,6 +95,13 @@ struct p11_store {
 	struct hsm *hsm;
 	struct p11_member m[P11_MEMBERS_MAX + 1];	/* + the backup token, for a while */
 	size_t nm, active;
+	/*
+	 * Members the operator left out (hsmkeyd --accept-keystore while
+	 * they were away, in step): never used again; carried in every
+	 * anchor (members.c), the newest P11_FENCED_MAX.
+	 */
+	uint8_t fenced[P11_FENCED_MAX][HSM_MEMBER_LEN];
+	size_t nfenced;
 	/*
 	 * The thread that opened the store (the daemon's start: the audit
 	 * log, the first load): no member is brought up to date on it (a
@@ -161,6 +176,12 @@ struct p11_source {
 
 /* records.c */
 int p11_store_load(struct p11_store *st);
+/*
+ * The store's anchor again, one generation on, the records unchanged (the
+ * members in step have changed); any failure unloads the store, as the
+ * token may have stored it: the next operation loads it again.
+ */
+int p11_store_reanchor(struct p11_store *st);
 void p11_store_free(struct p11_store *st);
 /* -ENOENT: no such file; -EBADMSG: it does not authenticate or is not the one we wrote. */
 int p11_file_read(struct p11_store *st, const char *file, struct json_object **out);
@@ -210,7 +231,10 @@ int p11_members_load(struct p11be *p);
 void p11_members_sync(struct p11be *p);
 /* The one in use failed: the next member in step takes over (true), said in the log. */
 bool p11_failover(struct p11_store *st);
-/* The anchor stored in the member in use (failing over) and in every member in step. */
+/*
+ * The anchor (@buf, @len: the records' part) stored in the member in use
+ * (failing over) and in every member in step, naming those.
+ */
 int p11_anchor_all(struct p11_store *st, uint64_t gen, const uint8_t *buf, size_t len);
 /* A new version (in the member in use) copied to every member in step. */
 int p11_mirror_version(struct p11be *p, const struct p11_rec *rec, uint32_t version);

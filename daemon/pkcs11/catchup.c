@@ -198,12 +198,30 @@ int p11_sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 		return 0;
 	}
 	r = r ?: converge(p, i, rep);
-	/* A store that was never changed has no anchor to give. */
-	if (!r && len)
-		r = hsm_anchor_store(st->m[i].hsm, gen, now, len);
 	if (r)
 		return r;
-	st->m[i].synced = true;
+	if (i == st->nm) {
+		/* The backup token: the store's anchor as it is (none if never changed). */
+		r = len ? hsm_anchor_store(st->m[i].hsm, gen, now, len) : 0;
+	} else {
+		/*
+		 * A member: in step from here, and named so by the next
+		 * anchor, stored in it and in every member in step (a copy of
+		 * the present one would not name it: a start on another member
+		 * without it would not know to wait for it).
+		 */
+		st->m[i].synced = true;
+		r = len ? p11_store_reanchor(st) : 0;
+		gen = st->generation;
+	}
+	if (r) {
+		st->m[i].synced = false;
+		return r;
+	}
+	if (i == st->nm)
+		st->m[i].synced = true;
+	else if (!st->m[i].synced)
+		return -EIO;	/* its anchor did not store: behind() said so */
 	rep->generation = gen;
 	log_info("pkcs11: token '%s' is in step with the key store again (generation %llu): %zu key version(s) copied to it, %zu destroyed in it",
 		 p11_member_label(st, i), (unsigned long long)gen, rep->copied, rep->destroyed);

@@ -43,6 +43,9 @@
 #include "pkcs11/helper.h"
 #include "util.h"
 
+_Static_assert(P11_ANCHOR_LEN + 2 + (P11_MEMBERS_MAX + P11_FENCED_MAX) * HSM_MEMBER_LEN <=
+	       HSM_ANCHOR_MAX, "an anchor names every member and those left out");
+
 const char *p11_member_label(const struct p11_store *st, size_t i)
 {
 	return hsm_label(st->m[i].hsm);
@@ -179,19 +182,101 @@ bool p11_failover(struct p11_store *st)
 	return false;
 }
 
+/*
+ * After the records' part, an anchor of a key store of several tokens
+ * names the members in step when it was written (a count, then each one's
+ * hsmkey:member id), then the members the operator left out (likewise).
+ * A start on a member whose anchor names one in step that does not answer
+ * cannot tell that one did not go on taking changes without it (and the
+ * state directory may have been put back to what this anchor vouches
+ * for), so it waits for it (witnesses()).  A store of one token names
+ * none.
+ */
+struct anchor_tail {
+	size_t nstep, nfenced;
+	const uint8_t *step, *fenced;	/* HSM_MEMBER_LEN each */
+};
+
+static int parse_tail(const uint8_t *buf, size_t len, struct anchor_tail *t)
+{
+	size_t off = P11_ANCHOR_LEN;
+
+	memset(t, 0, sizeof(*t));
+	if (!len || len == P11_ANCHOR_LEN)	/* none yet; one token's */
+		return 0;
+	if (len < off + 2 || buf[off] > P11_MEMBERS_MAX)
+		return -EBADMSG;
+	t->nstep = buf[off++];
+	t->step = buf + off;
+	off += t->nstep * HSM_MEMBER_LEN;
+	if (off >= len || buf[off] > P11_FENCED_MAX)
+		return -EBADMSG;
+	t->nfenced = buf[off++];
+	t->fenced = buf + off;
+	off += t->nfenced * HSM_MEMBER_LEN;
+	return off == len ? 0 : -EBADMSG;
+}
+
+static bool is_fenced(const struct p11_store *st, const uint8_t *id)
+{
+	for (size_t k = 0; k < st->nfenced; k++)
+		if (!CRYPTO_memcmp(st->fenced[k], id, HSM_MEMBER_LEN))
+			return true;
+	return false;
+}
+
+/* @id left out by the operator (the oldest forgotten past P11_FENCED_MAX). */
+static void fence(struct p11_store *st, const uint8_t *id)
+{
+	if (is_fenced(st, id))
+		return;
+	if (st->nfenced == P11_FENCED_MAX)
+		memmove(st->fenced, st->fenced + 1, --st->nfenced * HSM_MEMBER_LEN);
+	memcpy(st->fenced[st->nfenced++], id, HSM_MEMBER_LEN);
+}
+
+static size_t name_members(const struct p11_store *st, uint8_t *buf, size_t len)
+{
+	size_t n = 0, off = len + 1;
+
+	if (st->nm < 2 && !st->nfenced)
+		return len;
+	for (size_t i = 0; i < st->nm; i++) {
+		const struct p11_member *m = &st->m[i];
+
+		if ((i != st->active && !m->synced) || m->foreign || !m->have_id)
+			continue;
+		memcpy(buf + off, m->id, HSM_MEMBER_LEN);
+		off += HSM_MEMBER_LEN;
+		n++;
+	}
+	buf[len] = (uint8_t)n;
+	buf[off++] = (uint8_t)st->nfenced;
+	memcpy(buf + off, st->fenced, st->nfenced * HSM_MEMBER_LEN);
+	return off + st->nfenced * HSM_MEMBER_LEN;
+}
+
 int p11_anchor_all(struct p11_store *st, uint64_t gen, const uint8_t *buf, size_t len)
 {
+	uint8_t full[HSM_ANCHOR_MAX];
+	size_t flen;
 	int r;
 
-	do
-		r = hsm_anchor_store(st->hsm, gen, buf, len);
-	while (p11_unreachable(r) && p11_failover(st));
+	if (len != P11_ANCHOR_LEN)
+		return -EINVAL;
+	memcpy(full, buf, len);
+	if (st->nm > 1)
+		p11_member_id(st, st->active);	/* known since the load, as a rule */
+	do {
+		flen = name_members(st, full, len);
+		r = hsm_anchor_store(st->hsm, gen, full, flen);
+	} while (p11_unreachable(r) && p11_failover(st));
 	if (r)
 		return r;
 	for (size_t i = 0; i < st->nm; i++) {
 		if (i == st->active || !st->m[i].synced)
 			continue;
-		if (hsm_anchor_store(st->m[i].hsm, gen, buf, len))
+		if (hsm_anchor_store(st->m[i].hsm, gen, full, flen))
 			behind(st, i, "storing its anchor", -EIO);
 	}
 	return 0;
@@ -255,6 +340,18 @@ int p11_anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const uin
 			 p11_member_label(st, i), (unsigned long long)mgen, (unsigned long long)gen);
 }
 
+/* Member @i was left out by the operator: never used (-EXDEV, logged once). */
+static int left_out(struct p11_store *st, size_t i)
+{
+	struct p11_member *m = &st->m[i];
+
+	if (m->fenced)
+		return -EXDEV;
+	m->fenced = m->foreign = true;
+	return log_errno(EXDEV, "pkcs11: %s '%s' was left out of the key store by the operator (hsmkeyd --accept-keystore while it was away): it is not used, and nothing in it is changed; re-initialise it to make it a member again",
+			 i < st->nm ? "token" : "the backup token", p11_member_label(st, i));
+}
+
 /*
  * Member @i's identity (hsmkey:member, made at first use).  Two URIs may
  * select one token (by label and by serial, through p11-kit and directly):
@@ -267,12 +364,15 @@ int p11_member_id(struct p11_store *st, size_t i)
 	struct p11_member *m = &st->m[i];
 	int r;
 
-	if (m->twin)
+	if (m->twin || m->fenced)
 		return -EXDEV;
 	if (m->have_id)
-		return 0;
+		return is_fenced(st, m->id) ? left_out(st, i) : 0;
 	r = hsm_member(m->hsm, m->id);
 	m->have_id = !r;
+	if (!r && is_fenced(st, m->id))
+		return left_out(st, i);
+	/* The one found later is the twin. */
 	for (size_t j = 0; !r && j < st->nm; j++) {
 		if (j == i || !st->m[j].have_id || CRYPTO_memcmp(st->m[j].id, m->id, HSM_MEMBER_LEN))
 			continue;
@@ -285,10 +385,24 @@ int p11_member_id(struct p11_store *st, size_t i)
 	return r;
 }
 
+/* Those left out, as every member that answers with the store's secrets knows them. */
+static void read_fences(struct p11_store *st, const struct anchors *a)
+{
+	struct anchor_tail t;
+
+	st->nfenced = 0;
+	for (size_t i = 0; i < st->nm; i++) {
+		if (!a->ok[i] || parse_tail(a->buf[i], a->len[i], &t))
+			continue;
+		for (size_t k = 0; k < t.nfenced; k++)
+			fence(st, t.fenced + k * HSM_MEMBER_LEN);
+	}
+}
+
 /*
  * The member to load against: of those answering that hold the store's
- * secrets (a member not joined yet does not), the one whose anchor is
- * newest, the first of equals.
+ * secrets (a member not joined yet does not) and were not left out, the
+ * one whose anchor is newest, the first of equals.
  */
 static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 {
@@ -304,9 +418,16 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 		r = read_anchor(st, i, a);
 		a->ok[i] = !r;
 		a->blank[i] = r == -ENOENT;
-		if (r) {
-			if (r != -ENOENT)
-				first = first ?: r;
+		if (r && r != -ENOENT)
+			first = first ?: r;
+	}
+	read_fences(st, a);
+	for (size_t i = 0; i < st->nm; i++) {
+		if (!a->ok[i])
+			continue;
+		if (st->m[i].have_id && is_fenced(st, st->m[i].id)) {
+			a->ok[i] = false;
+			left_out(st, i);
 			continue;
 		}
 		/* Known already: another store's token cannot win with a higher anchor. */
@@ -349,12 +470,77 @@ static bool others_down(const struct p11_store *st, const struct anchors *a)
 	return false;
 }
 
+/* The member @id answered, with the store's secrets. */
+static bool answered(const struct p11_store *st, const struct anchors *a, const uint8_t *id)
+{
+	for (size_t j = 0; j < st->nm; j++)
+		if (a->ok[j] && st->m[j].have_id && !CRYPTO_memcmp(st->m[j].id, id, HSM_MEMBER_LEN))
+			return true;
+	return false;
+}
+
+/* "token 'pa', token 'pc'": the members that do not answer. */
+static void silent_labels(const struct p11_store *st, const struct anchors *a, char *buf,
+			  size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t j = 0; j < st->nm && off < len; j++) {
+		int n;
+
+		if (a->ok[j] || a->blank[j] || st->m[j].foreign)
+			continue;
+		n = snprintf(buf + off, len - off, "%stoken '%s'", off ? ", " : "",
+			     p11_member_label(st, j));
+		off += n > 0 ? (size_t)n : 0;
+	}
+	if (!off)
+		snprintf(buf, len, "a token not among those that answer now (replaced by a new one, or no longer named by pkcs11_token)");
+}
+
+/*
+ * Every member that member @b's anchor names as in step with it answers
+ * (1 if one does not, and the operator took the records as they are: it
+ * is left out for good).  One that does not answer may have gone on
+ * taking changes after @b fell behind, and the state directory may have
+ * been put back to what @b vouches for: keys destroyed, revoked or
+ * narrowed since would come back.  So the store waits for it, as it does
+ * for one that is newer.
+ */
+static int witnesses(struct p11_store *st, const struct anchors *a, size_t b)
+{
+	struct anchor_tail t;
+	bool any = false;
+	char who[256];
+
+	if (parse_tail(a->buf[b], a->len[b], &t))
+		return hsm_fail(st->m[b].hsm, -EBADMSG, "its anchor is not one of ours");
+	for (size_t k = 0; k < t.nstep; k++) {
+		const uint8_t *id = t.step + k * HSM_MEMBER_LEN;
+
+		if (answered(st, a, id))
+			continue;
+		silent_labels(st, a, who, sizeof(who));
+		if (!st->accept)
+			return hsm_fail(st->m[b].hsm, -EHOSTDOWN, "vouches for the records at generation %llu, when %s was in step with it too; that token does not answer and may have taken changes since: waiting for it (one lost for good: hsmkeyd --accept-keystore)",
+					(unsigned long long)a->gen[b], who);
+		if (!any)
+			log_warn("pkcs11: the records taken as token '%s' vouches for them (generation %llu) without %s, in step with it then (--accept-keystore): that token is left out of the key store for good (re-initialise it to make it a member again)",
+				 p11_member_label(st, b), (unsigned long long)a->gen[b], who);
+		fence(st, id);
+		any = true;
+	}
+	return any;
+}
+
 int p11_members_load(struct p11be *p)
 {
 	struct p11_store *st = &p->st;
 	struct anchors *a = calloc(1, sizeof(*a));
 	uint8_t now[HSM_ANCHOR_MAX];
 	size_t best = 0, len = sizeof(now);
+	bool accepted = false;
 	uint64_t gen;
 	int r;
 
@@ -366,8 +552,11 @@ int p11_members_load(struct p11be *p)
 	r = read_anchors(p, a, &best);
 	if (!r) {
 		p11_activate(st, best);
-		r = p11_store_load(st);
+		r = witnesses(st, a, best);
+		accepted = r == 1;
+		r = accepted ? 0 : r;
 	}
+	r = r ?: p11_store_load(st);
 	if (r == -EBADMSG && st->nm > 1 && others_down(st, a)) {
 		/* The newest anchor may be in a member that does not answer. */
 		r = hsm_fail(st->hsm, -EHOSTDOWN, "does not vouch for the records (it missed changes) and another token of the key store, which may have them, is unreachable: waiting for it");
@@ -379,6 +568,9 @@ int p11_members_load(struct p11be *p)
 				st->m[i].synced = p11_anchor_relation(st, i, a->gen[i], a->buf[i],
 								      a->len[i], gen, now, len) == 1;
 	}
+	/* No longer naming the members that were not there to vouch. */
+	if (!r && accepted)
+		r = p11_store_reanchor(st);
 	free(a);
 	return r;
 }
@@ -488,6 +680,7 @@ void p11_members_describe(struct p11be *p, char *buf, size_t len)
 		enum hsm_state s = hsm_state(st->m[i].hsm, NULL, 0);
 		const char *what = i == st->active ? "in use" :
 				   st->m[i].twin ? "NOT USED: the same token as another" :
+				   st->m[i].fenced ? "NOT USED: left out by the operator" :
 				   st->m[i].diverged ? "NOT USED: its history diverged" :
 				   st->m[i].foreign ? "NOT USED: another key store's" :
 				   s != HSM_UP ? "down" :

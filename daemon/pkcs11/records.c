@@ -25,7 +25,6 @@
 #include "adapter.h"
 #include "util.h"
 
-#define P11_ANCHOR_LEN	(8 + HSM_MAC_LEN)
 
 static void sum_add(uint8_t *sum, const uint8_t *item)
 {
@@ -308,9 +307,10 @@ static bool finish_change(struct p11_store *st, const uint8_t *asum, uint64_t co
 	return !anchor(st, s->pending_gen, st->n, s->sum);
 }
 
+/* The records' part of an anchor (members.c reads what follows). */
 static int decode_anchor(const uint8_t *buf, size_t len, uint64_t *count, uint8_t *sum)
 {
-	if (len != P11_ANCHOR_LEN)
+	if (len < P11_ANCHOR_LEN)
 		return -EBADMSG;
 	*count = 0;
 	for (int i = 0; i < 8; i++)
@@ -369,6 +369,17 @@ int p11_store_load(struct p11_store *st)
 	/* The operator's word covers the store as it was at start, not a later reload. */
 	st->accept = false;
 	return 0;
+}
+
+int p11_store_reanchor(struct p11_store *st)
+{
+	int r = anchor(st, st->generation + 1, st->n, st->sum);
+
+	if (r)
+		st->loaded = false;
+	else
+		st->generation++;
+	return r;
 }
 
 void p11_store_free(struct p11_store *st)

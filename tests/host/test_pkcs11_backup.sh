@@ -127,6 +127,15 @@ check "... and no FAILOVER: hk is still in use" bash -c "
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q \"token 'hk' (in use)\""
 daemon_stop
 
+# A member taken out of the configuration is still one: its absence is
+# waited for, as it may hold changes the other's anchor does not know.
+conf "$work/one.conf" hk
+daemon_conf=$work/one.conf daemon_start || fail "hsmkeyd starts with h2 no longer named"
+check "with h2 no longer named, the store waits for it (degraded), saying why" \
+	bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status |
+		grep -q 'was in step with it too.*no longer named by pkcs11_token\\|no longer named by pkcs11_token.*was in step with it too'"
+daemon_stop
+
 # 3. The attacker's side: a backup token of another key store is not
 # written over, and nothing of ours goes into it.
 softhsm_token ot
@@ -134,7 +143,7 @@ conf "$work/ot.conf" ot
 daemon_conf=$work/ot.conf daemon_state=$work/ot daemon_start || fail "a second key store on ot"
 quiet ctl create theirs --type aes-128-gcm
 daemon_stop
-conf "$work/bad-bk.conf" hk -- ot
+conf "$work/bad-bk.conf" hk h2 -- ot
 daemon_conf=$work/bad-bk.conf daemon_start || fail "hsmkeyd starts with ot as its backup"
 check "backup to another key store's token is refused" \
 	expect_fail "belongs to another key store" ctl backup

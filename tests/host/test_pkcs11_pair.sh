@@ -187,15 +187,16 @@ daemon_stop
 
 # 7. The attacker's side: a token that missed changes must not speak for
 # the key store.  pb missed k4; with pa unreachable, hsmkeyd waits
-# (degraded) rather than take pb's older view, and changes nothing.
+# (degraded) rather than take pb's older view, and changes nothing: pb's
+# anchor names pa as in step with it then.
 serve pb
 halt pa KILL
 state=$(cd "$work/state" && find . -type f ! -name audit.log ! -name '.lock' -print0 | sort -z | xargs -0 md5sum)
 daemon_start || fail "hsmkeyd starts (degraded) with only the out-of-step token"
 check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
-check "the log says pb does not vouch for the records and it waits for the other token" \
-	wait_log "token 'pb': does not vouch for the records (it missed changes) and another token of the key store, which may have them, is unreachable: waiting for it"
-check "... and status says so" grep -q "token 'pb': does not vouch for the records" <<< "$(reason)"
+check "the log says pb vouches for an older generation, when pa was in step too, and it waits for pa" \
+	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa' was in step with it too; that token does not answer and may have taken changes since: waiting for it"
+check "... and status says so" grep -q "token 'pb': vouches for the records at generation" <<< "$(reason)"
 check "show k4 is refused (not answered from pb's older view)" expect_fail "unreachable" ctl show k4
 check "nothing changed in the state directory" test "$state" = \
 	"$(cd "$work/state" && find . -type f ! -name audit.log ! -name '.lock' -print0 | sort -z | xargs -0 md5sum)"
@@ -228,5 +229,61 @@ check "pc's own key is untouched, and none of ours is in it" \
 	"$(softhsm_count_label pc hsmkey:k1:v1)"
 check "create k5 works (pa and pb)" quiet ctl create k5 --type aes-256-xts
 check "... k5 in pa and pb" bash -c "[[ \$1\$2 == 11 ]]" _ "$(count pa k5 1)" "$(count pb k5 1)"
+daemon_stop
+
+# 9. Rollback with a stale token: pb misses a revocation made on pa alone;
+# then, with pa unreachable, an attacker puts the state directory back to
+# what pb last vouched for (k7 active).  pb's anchor names pa as in step
+# with it then, so hsmkeyd cannot know pa did not take changes since: it
+# waits for pa rather than load the older records.
+snapshot() { (cd "$1" && find . -type f ! -name .lock -print0 | sort -z | xargs -0 md5sum); }
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts on pa and pb"
+check "create k7 in the pair" quiet ctl create k7 --type aes-256-xts
+check "pb in step" until_reason 30 "token 'pa' (in use), token 'pb' (in step)"
+rm -rf "$work/state.old"
+cp -a "$work/state" "$work/state.old"
+halt pb KILL
+check "revoke k7 with pb gone" quiet ctl revoke k7
+daemon_stop
+serve pb
+halt pa KILL
+rm -rf "$work/state" && cp -a "$work/state.old" "$work/state"
+before=$(snapshot "$work/state")
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts (degraded) on pb with the state directory put back"
+check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
+check "the log says pb's anchor names pa, which does not answer, and it waits for pa" \
+	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa' was in step with it too; that token does not answer and may have taken changes since: waiting for it (one lost for good: hsmkeyd --accept-keystore)"
+check "show k7 is refused (its revocation not undone by the older records)" \
+	expect_fail "unreachable" ctl show k7
+check "nothing changed in the state directory" test "$before" = "$(snapshot "$work/state")"
+daemon_stop
+# The operator knows pa is lost for good: the records taken as pb
+# vouches for them, pa left out.  If it comes back it is not used and
+# nothing in it is changed (its revocation of k7 is not the key store's;
+# it might have made keys too), at once and at a restart, whichever
+# anchor is newer.
+check "hsmkeyd --accept-keystore takes pb's records without pa" \
+	"$top/build/hsmkeyd" --config "$work/pair.conf" --state-dir "$work/state" --socket "$sock" \
+	--accept-keystore 2>>"$work/hsmkeyd.log"
+check "... and says so" log_has "the records taken as token 'pb' vouches for them (generation [0-9]*) without token '[^']*pa', in step with it then (--accept-keystore)"
+daemon_start || fail "hsmkeyd starts on pb after --accept-keystore"
+check "up on pb alone now" wait_up 20
+check "k7 is active (the operator's word)" \
+	test "$(ctl --json show k7 | jfield state)" = active
+serve pa
+check "pa back: left out, not used" \
+	until_reason 30 "token 'pa' (NOT USED: left out by the operator), token 'pb' (in use)"
+check "... the log says so" \
+	log_has "token 'pa' was left out of the key store by the operator (hsmkeyd --accept-keystore while it was away): it is not used"
+check "... nothing in it changed (k7 still there)" test "$(count pa k7 1)" = 1
+check "create k8 works, in pb only" quiet ctl create k8 --type aes-128-gcm
+check "... k8 in pb, not in pa" bash -c "[[ \$1\$2 == 10 ]]" _ "$(count pb k8 1)" "$(count pa k8 1)"
+daemon_stop
+daemon_start || fail "hsmkeyd starts with pa and pb answering"
+check "up on pb, pa still left out" \
+	until_reason 30 "token 'pa' (NOT USED: left out by the operator), token 'pb' (in use)"
+check "k7 active, k8 there" test "$(ctl --json show k7 | jfield state) $(ctl --json show k8 | jfield state)" = "active active"
 daemon_stop
 tap_done

@@ -15,7 +15,20 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/mman.h>
 #include "util.h"
+
+/* Sanitizer builds (the fuzzers): pages from mmap() are not scanned for pointers. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HSMKEY_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(leak_sanitizer)
+#define HSMKEY_LSAN 1
+#endif
+#endif
+#ifdef HSMKEY_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 static const char *log_ident = "hsmkey";
 static bool log_verbose;
@@ -105,6 +118,36 @@ void wipe(void *p, size_t n)
 		OPENSSL_cleanse(p, n);
 }
 #endif
+
+void *secret_pages(size_t size, const char *what)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return NULL;
+	if (mlock(p, size) < 0)
+		log_warn("cannot lock %s in memory: %m", what);
+	madvise(p, size, MADV_DONTDUMP);
+#ifdef HSMKEY_LSAN
+	/*
+	 * What these pages point to is not leaked: without this, a leak check
+	 * while they are in use (libFuzzer's, after an input that allocated
+	 * more than it freed) reports all of it.
+	 */
+	__lsan_register_root_region(p, size);
+#endif
+	return p;
+}
+
+void secret_pages_free(void *p, size_t size)
+{
+	if (!p)
+		return;
+#ifdef HSMKEY_LSAN
+	__lsan_unregister_root_region(p, size);
+#endif
+	munmap(p, size);
+}
 
 void hex_encode(const uint8_t *in, size_t n, char *out)
 {

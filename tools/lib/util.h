@@ -19,6 +19,13 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_errno(err, ...) (log_error(__VA_ARGS__), -abs(err))
 
 void wipe(void *p, size_t n);
+/*
+ * Pages for secrets: locked in memory (a warning naming @what if they
+ * cannot be), left out of core dumps; NULL if none.  Free them with
+ * secret_pages_free(), after wiping what they hold.
+ */
+void *secret_pages(size_t size, const char *what);
+void secret_pages_free(void *p, size_t size);
 void hex_encode(const uint8_t *in, size_t n, char *out);	/* out: 2n+1 */
 int hex_decode(const char *in, uint8_t *out, size_t n);	/* exactly n bytes */
 
