@@ -211,6 +211,12 @@ struct backend {
  * hsmkeyd --accept-keystore).
  */
 #define BACKEND_ACCEPT	1u
+/*
+ * BACKEND_LEAVE_OUT: a key store of several tokens is loaded as the tokens
+ * that answer vouch for it, and those that were in step with them but do
+ * not answer are left out for good (hsmkeyd --leave-out-absent).
+ */
+#define BACKEND_LEAVE_OUT	2u
 int embedded_open(const char *dir, const char *passfile, unsigned int flags,
 		  struct backend **out);
 

@@ -57,6 +57,11 @@ static void usage(FILE *f)
 		"                        current ones where they do not match the generations\n"
 		"                        recorded (after a refused rollback you have judged),\n"
 		"                        record that in the audit log, and exit\n"
+		"      --leave-out-absent  (backend = pkcs11, several tokens) load the key\n"
+		"                        store as the tokens that answer vouch for it, leave\n"
+		"                        out for good those in step with them that do not\n"
+		"                        (giving up any change they took since), record that\n"
+		"                        in the audit log, and exit\n"
 		"  -h, --help            show this help\n"
 		"  -V, --version         show the version\n");
 }
@@ -97,7 +102,7 @@ static void reload(struct daemon *d, const char *path, bool optional, bool verbo
 
 struct options {
 	const char *config_path, *state_dir, *socket_path;
-	bool config_given, verbose, accept;
+	bool config_given, verbose, accept, leave_out;
 };
 
 /* 0, or the exit status: 0 after --help/--version (*@done), 2 for misuse. */
@@ -109,6 +114,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		{ "socket", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "accept-keystore", no_argument, NULL, 'A' },
+		{ "leave-out-absent", no_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -123,6 +129,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		case 'S': o->socket_path = optarg; break;
 		case 'v': o->verbose = true; break;
 		case 'A': o->accept = true; break;
+		case 'L': o->leave_out = true; break;
 		case 'h': usage(stdout); *done = true; return 0;
 		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); *done = true; return 0;
 		default: usage(stderr); return 2;
@@ -424,18 +431,21 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t0 = now_ms();
-	if (open_storage(&d, opt.accept ? BACKEND_ACCEPT : 0)) {
+	if (open_storage(&d, (opt.accept ? BACKEND_ACCEPT : 0) |
+			 (opt.leave_out ? BACKEND_LEAVE_OUT : 0))) {
 		close(l.sfd);
 		return 1;
 	}
-	if (!d.audit && opt.accept) {
-		log_error("--accept-keystore needs the key storage reachable");
+	if (!d.audit && (opt.accept || opt.leave_out)) {
+		log_error("%s needs the key storage reachable",
+			  opt.accept ? "--accept-keystore" : "--leave-out-absent");
 		close_storage(&d);
 		return 1;
 	}
-	if (opt.accept) {
-		r = control_audit(&d, "keystore-accept", 0,
-				  "key files taken as current by the operator (--accept-keystore)");
+	if (opt.accept || opt.leave_out) {
+		r = control_audit(&d, opt.accept ? "keystore-accept" : "keystore-leave-out", 0,
+				  opt.accept ? "key files taken as current by the operator (--accept-keystore)" :
+				  "tokens that do not answer left out by the operator (--leave-out-absent)");
 		close_storage(&d);
 		return r ? 1 : 0;
 	}

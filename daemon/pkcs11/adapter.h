@@ -70,6 +70,12 @@ struct p11_member {
 	bool have_id;
 	uint8_t id[HSM_MEMBER_LEN];	/* hsm_member() */
 	bool fenced;			/* left out by the operator: not used */
+	/*
+	 * This process saw it miss a change and has not brought it up to
+	 * date since: it holds nothing newer than the members in step, so
+	 * a reload (not a start) need not wait for it (members.c).
+	 */
+	bool lagging;
 	bool twin;			/* the same token as member twin_of: not used */
 	size_t twin_of;
 	unsigned int tried;		/* hsm_ups() at the last attempt to sync it */
@@ -102,6 +108,7 @@ struct p11_store {
 	 */
 	uint8_t fenced[P11_FENCED_MAX][HSM_MEMBER_LEN];
 	size_t nfenced;
+	bool no_failover;		/* an anchor that must not move the store (members.c) */
 	/*
 	 * The thread that opened the store (the daemon's start: the audit
 	 * log, the first load): no member is brought up to date on it (a
@@ -112,6 +119,7 @@ struct p11_store {
 	int dirfd;
 	bool loaded;			/* verified against the anchor */
 	bool accept;			/* BACKEND_ACCEPT: the operator's word */
+	bool leave_out;			/* BACKEND_LEAVE_OUT: likewise (members.c) */
 	uint64_t generation;		/* the last one given (the anchor's number) */
 	uint8_t sum[HSM_MAC_LEN];	/* of every file's MAC */
 	unsigned int ups;		/* hsm_ups() when the files' digests were taken */

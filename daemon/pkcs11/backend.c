@@ -35,7 +35,9 @@ static int p11_ready(struct p11be *p)
 
 	if (p->st.loaded) {
 		p11_members_sync(p);
-		return 0;
+		/* A member's catch-up that could not anchor unloads the store. */
+		if (p->st.loaded)
+			return 0;
 	}
 	r = p11_members_load(p);
 	if (!r)
@@ -47,6 +49,8 @@ static int p11_ready(struct p11be *p)
 		r = -EHOSTDOWN;
 	if (!r)
 		p11_members_sync(p);
+	if (!r && !p->st.loaded)
+		r = -EHOSTDOWN;
 	if (p11_unreachable(r))
 		snprintf(p->down_why, sizeof(p->down_why), "%s", hsm_error());
 	if (r != p->last) {
@@ -858,6 +862,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 	p->st.opener = pthread_self();
 	p->last = 1;	/* none yet: the first result is logged */
 	p->st.accept = flags & BACKEND_ACCEPT;
+	p->st.leave_out = flags & BACKEND_LEAVE_OUT;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&p->lock, &attr);

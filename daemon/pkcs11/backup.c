@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
 #include "members.h"
 #include "util.h"
 
@@ -24,6 +25,7 @@ static int backup_open(struct p11be *p, struct ks_copy_report *rep)
 	struct p11_store *st = &p->st;
 	struct hsm_config hc = p11_token_config(p, p->cfg.pkcs11_backup_token, true);
 	unsigned int waited = 0, limit = hc.timeout_ms ?: 10000;
+	uint8_t inst[HSMKEY_OWNER_LEN];
 	char why[256] = "";
 	int r;
 
@@ -46,10 +48,23 @@ static int backup_open(struct p11be *p, struct ks_copy_report *rep)
 	if (hsm_state(st->m[st->nm].hsm, why, sizeof(why)) != HSM_UP) {
 		snprintf(rep->why, sizeof(rep->why), "the backup token does not answer: %s", why);
 		r = -EHOSTDOWN;
-	} else if (p11_member_id(st, st->nm) == -EXDEV) {
-		snprintf(rep->why, sizeof(rep->why), "the backup token is token '%s' of the key store, selected by another URI: a backup must be another token",
-			 p11_member_label(st, st->m[st->nm].twin_of));
+	} else if (p->have_instance && !hsm_instance(st->m[st->nm].hsm, inst) &&
+		   CRYPTO_memcmp(inst, p->instance, sizeof(inst))) {
+		/* Before anything of ours is made in it. */
+		snprintf(rep->why, sizeof(rep->why), "the backup token belongs to another key store");
 		r = -EXDEV;
+	} else {
+		/* The members' ids first: a backup token that is one of them is found. */
+		for (size_t i = 0; i < st->nm; i++)
+			p11_member_id(st, i);
+		if (p11_member_id(st, st->nm) == -EXDEV) {
+			if (st->m[st->nm].fenced)
+				snprintf(rep->why, sizeof(rep->why), "the backup token was left out of the key store by the operator: re-initialise it to use it again");
+			else
+				snprintf(rep->why, sizeof(rep->why), "the backup token is token '%s' of the key store, selected by another URI: a backup must be another token",
+					 p11_member_label(st, st->m[st->nm].twin_of));
+			r = -EXDEV;
+		}
 	}
 	if (r) {
 		hsm_close(st->m[st->nm].hsm);
@@ -146,6 +161,16 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 	st->accept = true;
 	r = p11_store_load(st);
 	st->accept = false;	/* the operator's word covers this load only */
+	if (!r) {
+		uint8_t now[HSM_ANCHOR_MAX];
+		size_t len = sizeof(now);
+		uint64_t gen;
+
+		/* Those left out stay out. */
+		r = p11_store_anchor(st, &gen, now, &len);
+		if (!r)
+			p11_fences_from(st, now, len);
+	}
 	for (size_t i = 0; !r && i < st->nm; i++) {
 		struct ks_copy_report one = { 0 };
 
@@ -166,6 +191,18 @@ int p11_restore(struct p11be *p, struct ks_copy_report *rep)
 	p11_activate(st, first < st->nm ? first : 0);
 	if (first == st->nm)
 		st->m[0].synced = false;
+	/*
+	 * Each member was given the backup's anchor: the store anchored anew
+	 * in them, naming them in step (and not the backup token, which
+	 * keeps its own), not failed over during it.
+	 */
+	if (!r) {
+		st->no_failover = true;
+		r = p11_store_reanchor(st);
+		st->no_failover = false;
+		if (r)
+			snprintf(rep->why, sizeof(rep->why), "%s", hsm_error());
+	}
 	backup_close(p, true);
 	if (!r) {
 		p->restores++;

@@ -7,8 +7,8 @@
  * answers again: its anchor compared first (a diverged one is left
  * alone), the versions a timed-out call may have made in it destroyed,
  * those destroyed while it was away destroyed, those it lacks copied, and
- * the store's anchor stored in it.  The backup token (backup.c) is brought
- * up to date the same way.
+ * the store anchored anew, naming it in step.  The backup token (backup.c)
+ * is brought up to date the same way, given a copy of the store's anchor.
  *
  * Runs under the backend's lock, on a worker thread (never the thread
  * that opened the store: its first load and audit start must not wait
@@ -183,13 +183,15 @@ int p11_sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	uint8_t inst[HSMKEY_OWNER_LEN], now[HSM_ANCHOR_MAX];
 	size_t len = sizeof(now);
 	uint64_t gen;
-	int r = p11_introduce(st, st->active, i);
+	int r = hsm_instance(st->m[i].hsm, inst);
 
-	if (!r) {
-		r = hsm_instance(st->m[i].hsm, inst);
-		if (r == -ENOENT)
-			r = join(p, i) ?: hsm_instance(st->m[i].hsm, inst);
-	}
+	/* Another store's token: nothing of ours is made in it. */
+	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst)))
+		return p11_not_ours(st, i);
+	if (!r || r == -ENOENT)
+		r = p11_introduce(st, st->active, i) ?: r;
+	if (r == -ENOENT)
+		r = join(p, i) ?: hsm_instance(st->m[i].hsm, inst);
 	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst)))
 		return p11_not_ours(st, i);
 	r = r ?: p11_store_anchor(st, &gen, now, &len) ?: compare_anchor(st, i, gen, now, len);
@@ -200,28 +202,36 @@ int p11_sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	r = r ?: converge(p, i, rep);
 	if (r)
 		return r;
-	if (i == st->nm) {
-		/* The backup token: the store's anchor as it is (none if never changed). */
+	if (i == st->nm || st->active == st->nm) {
+		/*
+		 * The backup token, or a member filled by a restore (from the
+		 * backup token, in use for it, which re-anchors once at the
+		 * end): the store's anchor as it is (none if never changed).
+		 */
 		r = len ? hsm_anchor_store(st->m[i].hsm, gen, now, len) : 0;
+		st->m[i].synced = !r;
 	} else {
 		/*
 		 * A member: in step from here, and named so by the next
 		 * anchor, stored in it and in every member in step (a copy of
 		 * the present one would not name it: a start on another member
-		 * without it would not know to wait for it).
+		 * without it would not know to wait for it).  Not failed over
+		 * to it if the one in use fails storing it: neither's anchor
+		 * would name the other.
 		 */
 		st->m[i].synced = true;
+		st->no_failover = true;
 		r = len ? p11_store_reanchor(st) : 0;
+		st->no_failover = false;
 		gen = st->generation;
 	}
 	if (r) {
 		st->m[i].synced = false;
 		return r;
 	}
-	if (i == st->nm)
-		st->m[i].synced = true;
-	else if (!st->m[i].synced)
+	if (!st->m[i].synced)
 		return -EIO;	/* its anchor did not store: behind() said so */
+	st->m[i].lagging = false;
 	rep->generation = gen;
 	log_info("pkcs11: token '%s' is in step with the key store again (generation %llu): %zu key version(s) copied to it, %zu destroyed in it",
 		 p11_member_label(st, i), (unsigned long long)gen, rep->copied, rep->destroyed);

@@ -14,13 +14,15 @@
  * Each member keeps its own rollback anchor.  One in step has the store's
  * anchor and takes every change; one that missed a change (it was down,
  * or a copy to it failed) is out of step until it is brought up to date:
- * the versions it lacks copied, those destroyed meanwhile destroyed, its
- * anchor made the store's.  Only a member in step takes over when the one
- * in use fails, so no change is lost and no destroyed key comes back.
- * The store is loaded against the member whose anchor is newest; one
- * older than the state directory is out of step, and if that is all that
- * answers, the store waits (degraded) for one that is not: rollback
- * protection is not given up for availability.
+ * the versions it lacks copied, those destroyed meanwhile destroyed, the
+ * store anchored anew naming it.  Only a member in step takes over when
+ * the one in use fails, so no change is lost and no destroyed key comes
+ * back.  The store is loaded against the member whose anchor is newest;
+ * one older than the state directory is out of step, and if that is all
+ * that answers, or its anchor names a member in step with it that does
+ * not answer, the store waits (degraded) for that one: rollback
+ * protection is not given up for availability (the operator may, with
+ * hsmkeyd --leave-out-absent).
  *
  * This file: the members opened, their anchors read and the store loaded,
  * changes mirrored, failover; catchup.c brings a member up to date,
@@ -55,6 +57,7 @@ void p11_activate(struct p11_store *st, size_t i)
 {
 	st->active = i;
 	st->m[i].synced = true;
+	st->m[i].lagging = false;
 	__atomic_store_n(&st->hsm, st->m[i].hsm, __ATOMIC_RELEASE);
 }
 
@@ -65,6 +68,7 @@ void p11_activate(struct p11_store *st, size_t i)
 static void out_of_step(struct p11_store *st, size_t i, bool wait_comeback)
 {
 	st->m[i].synced = false;
+	st->m[i].lagging = true;
 	st->m[i].tried = hsm_ups(st->m[i].hsm);
 	st->m[i].tried_once = wait_comeback;
 }
@@ -265,12 +269,19 @@ int p11_anchor_all(struct p11_store *st, uint64_t gen, const uint8_t *buf, size_
 	if (len != P11_ANCHOR_LEN)
 		return -EINVAL;
 	memcpy(full, buf, len);
-	if (st->nm > 1)
-		p11_member_id(st, st->active);	/* known since the load, as a rule */
+	/*
+	 * Known since the load, as a rule; a member in step whose id cannot
+	 * be had could not be named, so it is not in step.
+	 */
+	for (size_t i = 0; st->nm > 1 && i < st->nm; i++) {
+		if ((i == st->active || st->m[i].synced) && !st->m[i].have_id &&
+		    p11_member_id(st, i) && i != st->active)
+			behind(st, i, "reading its hsmkey:member", -EIO);
+	}
 	do {
 		flen = name_members(st, full, len);
 		r = hsm_anchor_store(st->hsm, gen, full, flen);
-	} while (p11_unreachable(r) && p11_failover(st));
+	} while (p11_unreachable(r) && !st->no_failover && p11_failover(st));
 	if (r)
 		return r;
 	for (size_t i = 0; i < st->nm; i++) {
@@ -333,7 +344,13 @@ int p11_anchor_relation(struct p11_store *st, size_t i, uint64_t mgen, const uin
 {
 	if (mgen == gen && mlen == len && !CRYPTO_memcmp(mbuf, now, len))
 		return 1;
-	if (mgen < gen)
+	/*
+	 * The same records, other members named (a follower that stored an
+	 * anchor its deadline then gave up on, the store failed over and
+	 * stored one naming fewer): behind, re-anchored when brought up.
+	 */
+	if (mgen < gen || (mgen == gen && mlen >= P11_ANCHOR_LEN && len >= P11_ANCHOR_LEN &&
+			   !CRYPTO_memcmp(mbuf, now, P11_ANCHOR_LEN)))
 		return 0;
 	st->m[i].foreign = st->m[i].diverged = true;
 	return log_errno(EXDEV, "pkcs11: token '%s' has an anchor (generation %llu) that is not the key store's (generation %llu): its history diverged from the records; it is not used and nothing in it is changed",
@@ -348,7 +365,7 @@ static int left_out(struct p11_store *st, size_t i)
 	if (m->fenced)
 		return -EXDEV;
 	m->fenced = m->foreign = true;
-	return log_errno(EXDEV, "pkcs11: %s '%s' was left out of the key store by the operator (hsmkeyd --accept-keystore while it was away): it is not used, and nothing in it is changed; re-initialise it to make it a member again",
+	return log_errno(EXDEV, "pkcs11: %s '%s' was left out of the key store by the operator (hsmkeyd --leave-out-absent while it was away): it is not used, and nothing in it is changed; re-initialise it to make it a member again",
 			 i < st->nm ? "token" : "the backup token", p11_member_label(st, i));
 }
 
@@ -385,14 +402,27 @@ int p11_member_id(struct p11_store *st, size_t i)
 	return r;
 }
 
-/* Those left out, as every member that answers with the store's secrets knows them. */
-static void read_fences(struct p11_store *st, const struct anchors *a)
+void p11_fences_from(struct p11_store *st, const uint8_t *buf, size_t len)
 {
 	struct anchor_tail t;
 
 	st->nfenced = 0;
+	if (parse_tail(buf, len, &t))
+		return;
+	for (size_t k = 0; k < t.nfenced; k++)
+		fence(st, t.fenced + k * HSM_MEMBER_LEN);
+}
+
+/* Those left out, as every member that answers with the store's secrets knows them. */
+static void read_fences(struct p11be *p, const struct anchors *a)
+{
+	struct p11_store *st = &p->st;
+	struct anchor_tail t;
+
+	st->nfenced = 0;
 	for (size_t i = 0; i < st->nm; i++) {
-		if (!a->ok[i] || parse_tail(a->buf[i], a->len[i], &t))
+		if (!a->ok[i] || parse_tail(a->buf[i], a->len[i], &t) ||
+		    (p->have_instance && CRYPTO_memcmp(a->inst[i], p->instance, HSMKEY_OWNER_LEN)))
 			continue;
 		for (size_t k = 0; k < t.nfenced; k++)
 			fence(st, t.fenced + k * HSM_MEMBER_LEN);
@@ -413,7 +443,8 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 	for (size_t i = 0; i < st->nm; i++) {
 		int r;
 
-		if (st->m[i].foreign || p11_member_id(st, i) == -EXDEV)
+		/* One token: no member to tell apart, nothing to make in it. */
+		if (st->m[i].foreign || (st->nm > 1 && p11_member_id(st, i) == -EXDEV))
 			continue;
 		r = read_anchor(st, i, a);
 		a->ok[i] = !r;
@@ -421,7 +452,7 @@ static int read_anchors(struct p11be *p, struct anchors *a, size_t *best)
 		if (r && r != -ENOENT)
 			first = first ?: r;
 	}
-	read_fences(st, a);
+	read_fences(p, a);
 	for (size_t i = 0; i < st->nm; i++) {
 		if (!a->ok[i])
 			continue;
@@ -479,59 +510,79 @@ static bool answered(const struct p11_store *st, const struct anchors *a, const 
 	return false;
 }
 
-/* "token 'pa', token 'pc'": the members that do not answer. */
-static void silent_labels(const struct p11_store *st, const struct anchors *a, char *buf,
-			  size_t len)
+/*
+ * @id, named in step by an anchor, for messages: the member that has it
+ * (known to this process), or those that do not answer.
+ */
+static void absent_name(const struct p11_store *st, const struct anchors *a, const uint8_t *id,
+			char *buf, size_t len)
 {
+	char hex[2 * HSM_MEMBER_LEN + 1];
 	size_t off = 0;
 
-	buf[0] = '\0';
+	for (size_t j = 0; j < st->nm; j++)
+		if (st->m[j].have_id && !CRYPTO_memcmp(st->m[j].id, id, HSM_MEMBER_LEN)) {
+			snprintf(buf, len, "token '%s'", p11_member_label(st, j));
+			return;
+		}
+	hex_encode(id, HSM_MEMBER_LEN, hex);
 	for (size_t j = 0; j < st->nm && off < len; j++) {
 		int n;
 
 		if (a->ok[j] || a->blank[j] || st->m[j].foreign)
 			continue;
-		n = snprintf(buf + off, len - off, "%stoken '%s'", off ? ", " : "",
+		n = snprintf(buf + off, len - off, "%stoken '%s'", off ? " or " : "",
 			     p11_member_label(st, j));
 		off += n > 0 ? (size_t)n : 0;
 	}
-	if (!off)
-		snprintf(buf, len, "a token not among those that answer now (replaced by a new one, or no longer named by pkcs11_token)");
+	snprintf(buf + off, len - off, off ? " (whichever is hsmkey:member %s)" :
+		 "the token that is hsmkey:member %s (replaced, or no longer named by pkcs11_token)", hex);
+}
+
+/* @id, named by an anchor, lags behind in this process's own knowledge. */
+static bool lagging(const struct p11_store *st, const uint8_t *id)
+{
+	for (size_t j = 0; j < st->nm; j++)
+		if (st->m[j].have_id && st->m[j].lagging &&
+		    !CRYPTO_memcmp(st->m[j].id, id, HSM_MEMBER_LEN))
+			return true;
+	return false;
 }
 
 /*
- * Every member that member @b's anchor names as in step with it answers
- * (1 if one does not, and the operator took the records as they are: it
- * is left out for good).  One that does not answer may have gone on
- * taking changes after @b fell behind, and the state directory may have
- * been put back to what @b vouches for: keys destroyed, revoked or
- * narrowed since would come back.  So the store waits for it, as it does
- * for one that is newer.
+ * Every member that member @b's anchor names as in step with it answers;
+ * if one does not, and the operator said to leave such out, it is left
+ * out for good (*@left).  One that does not answer may have gone on taking
+ * changes after @b fell behind, and the state directory may have been put
+ * back to what @b vouches for: keys destroyed, revoked or narrowed since
+ * would come back.  So the store waits for it, as it does for one that is
+ * newer; but not for one this process saw miss a change and has not
+ * brought up since (a reload: it cannot be newer than those in step).
  */
-static int witnesses(struct p11_store *st, const struct anchors *a, size_t b)
+static int witnesses(struct p11_store *st, const struct anchors *a, size_t b, bool *left)
 {
 	struct anchor_tail t;
-	bool any = false;
-	char who[256];
+	char who[320];
 
+	*left = false;
 	if (parse_tail(a->buf[b], a->len[b], &t))
-		return hsm_fail(st->m[b].hsm, -EBADMSG, "its anchor is not one of ours");
+		return hsm_fail(st->m[b].hsm, -EPROTO, "its anchor is not one of ours");
 	for (size_t k = 0; k < t.nstep; k++) {
 		const uint8_t *id = t.step + k * HSM_MEMBER_LEN;
 
-		if (answered(st, a, id))
+		if (answered(st, a, id) || lagging(st, id))
 			continue;
-		silent_labels(st, a, who, sizeof(who));
-		if (!st->accept)
-			return hsm_fail(st->m[b].hsm, -EHOSTDOWN, "vouches for the records at generation %llu, when %s was in step with it too; that token does not answer and may have taken changes since: waiting for it (one lost for good: hsmkeyd --accept-keystore)",
+		absent_name(st, a, id, who, sizeof(who));
+		if (!st->leave_out)
+			return hsm_fail(st->m[b].hsm, -EHOSTDOWN, "vouches for the records at generation %llu, when %s was in step with it too; that one does not answer and may have taken changes since: waiting for it (if lost for good: hsmkeyd --leave-out-absent)",
 					(unsigned long long)a->gen[b], who);
-		if (!any)
-			log_warn("pkcs11: the records taken as token '%s' vouches for them (generation %llu) without %s, in step with it then (--accept-keystore): that token is left out of the key store for good (re-initialise it to make it a member again)",
-				 p11_member_label(st, b), (unsigned long long)a->gen[b], who);
+		log_warn("pkcs11: the key store loaded as token '%s' vouches for it (generation %llu), without %s, in step with it then (--leave-out-absent): that token is left out of the key store for good, and any change it took after generation %llu is given up (re-initialise it to make it a member again)",
+			 p11_member_label(st, b), (unsigned long long)a->gen[b], who,
+			 (unsigned long long)a->gen[b]);
 		fence(st, id);
-		any = true;
+		*left = true;
 	}
-	return any;
+	return 0;
 }
 
 int p11_members_load(struct p11be *p)
@@ -540,7 +591,7 @@ int p11_members_load(struct p11be *p)
 	struct anchors *a = calloc(1, sizeof(*a));
 	uint8_t now[HSM_ANCHOR_MAX];
 	size_t best = 0, len = sizeof(now);
-	bool accepted = false;
+	bool left = false;
 	uint64_t gen;
 	int r;
 
@@ -552,9 +603,7 @@ int p11_members_load(struct p11be *p)
 	r = read_anchors(p, a, &best);
 	if (!r) {
 		p11_activate(st, best);
-		r = witnesses(st, a, best);
-		accepted = r == 1;
-		r = accepted ? 0 : r;
+		r = witnesses(st, a, best, &left);
 	}
 	r = r ?: p11_store_load(st);
 	if (r == -EBADMSG && st->nm > 1 && others_down(st, a)) {
@@ -567,10 +616,14 @@ int p11_members_load(struct p11be *p)
 			if (i != st->active && a->ok[i])
 				st->m[i].synced = p11_anchor_relation(st, i, a->gen[i], a->buf[i],
 								      a->len[i], gen, now, len) == 1;
+		for (size_t i = 0; i < st->nm; i++)
+			st->m[i].lagging &= !st->m[i].synced;
 	}
-	/* No longer naming the members that were not there to vouch. */
-	if (!r && accepted)
+	/* No longer naming the members that were not there to vouch; naming them left out. */
+	if (!r && left)
 		r = p11_store_reanchor(st);
+	/* The operator's word covers the store as it was at start, not a later reload. */
+	st->leave_out = false;
 	free(a);
 	return r;
 }

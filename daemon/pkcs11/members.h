@@ -32,6 +32,8 @@ int p11_introduce(struct p11_store *st, size_t a, size_t b);
 /* One object copied from the member in use to @to; *@src_failed: the error was the source's. */
 int p11_copy_obj(struct p11_store *st, size_t to, enum hsm_obj o, const uint8_t *id,
 		 uint32_t version, int type, const char *name, bool *src_failed);
+/* The members left out, as the anchor @buf (@len) names them. */
+void p11_fences_from(struct p11_store *st, const uint8_t *buf, size_t len);
 /* Member @i (or the backup token, at st->nm) joined if new and brought up to date. */
 int p11_sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep);
 

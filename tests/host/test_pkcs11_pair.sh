@@ -195,7 +195,7 @@ state=$(cd "$work/state" && find . -type f ! -name audit.log ! -name '.lock' -pr
 daemon_start || fail "hsmkeyd starts (degraded) with only the out-of-step token"
 check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
 check "the log says pb vouches for an older generation, when pa was in step too, and it waits for pa" \
-	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa' was in step with it too; that token does not answer and may have taken changes since: waiting for it"
+	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa'.* was in step with it too; that one does not answer and may have taken changes since: waiting for it"
 check "... and status says so" grep -q "token 'pb': vouches for the records at generation" <<< "$(reason)"
 check "show k4 is refused (not answered from pb's older view)" expect_fail "unreachable" ctl show k4
 check "nothing changed in the state directory" test "$state" = \
@@ -254,29 +254,32 @@ before=$(snapshot "$work/state")
 daemon_start || fail "hsmkeyd starts (degraded) on pb with the state directory put back"
 check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
 check "the log says pb's anchor names pa, which does not answer, and it waits for pa" \
-	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa' was in step with it too; that token does not answer and may have taken changes since: waiting for it (one lost for good: hsmkeyd --accept-keystore)"
+	wait_log "token 'pb': vouches for the records at generation [0-9]*, when token '[^']*pa'.* was in step with it too; that one does not answer and may have taken changes since: waiting for it (if lost for good: hsmkeyd --leave-out-absent)"
 check "show k7 is refused (its revocation not undone by the older records)" \
 	expect_fail "unreachable" ctl show k7
 check "nothing changed in the state directory" test "$before" = "$(snapshot "$work/state")"
 daemon_stop
-# The operator knows pa is lost for good: the records taken as pb
-# vouches for them, pa left out.  If it comes back it is not used and
+# The operator knows pa is lost for good: the store loaded as pb vouches
+# for it, pa left out.  If it comes back it is not used and
 # nothing in it is changed (its revocation of k7 is not the key store's;
 # it might have made keys too), at once and at a restart, whichever
 # anchor is newer.
-check "hsmkeyd --accept-keystore takes pb's records without pa" \
+check "hsmkeyd --accept-keystore does not leave pa out (another decision)" \
+	bash -c "! '$top/build/hsmkeyd' --config '$work/pair.conf' --state-dir '$work/state' --socket '$sock' \
+	--accept-keystore 2>>'$work/hsmkeyd.log'"
+check "hsmkeyd --leave-out-absent takes pb's records without pa" \
 	"$top/build/hsmkeyd" --config "$work/pair.conf" --state-dir "$work/state" --socket "$sock" \
-	--accept-keystore 2>>"$work/hsmkeyd.log"
-check "... and says so" log_has "the records taken as token 'pb' vouches for them (generation [0-9]*) without token '[^']*pa', in step with it then (--accept-keystore)"
-daemon_start || fail "hsmkeyd starts on pb after --accept-keystore"
+	--leave-out-absent 2>>"$work/hsmkeyd.log"
+check "... and says what is given up" log_has "the key store loaded as token 'pb' vouches for it (generation [0-9]*), without token '[^']*pa'.*, in step with it then (--leave-out-absent): that token is left out of the key store for good, and any change it took after generation [0-9]* is given up"
+daemon_start || fail "hsmkeyd starts on pb after --leave-out-absent"
 check "up on pb alone now" wait_up 20
-check "k7 is active (the operator's word)" \
+check "k7 is active (the operator gave up pa's revocation)" \
 	test "$(ctl --json show k7 | jfield state)" = active
 serve pa
 check "pa back: left out, not used" \
 	until_reason 30 "token 'pa' (NOT USED: left out by the operator), token 'pb' (in use)"
 check "... the log says so" \
-	log_has "token 'pa' was left out of the key store by the operator (hsmkeyd --accept-keystore while it was away): it is not used"
+	log_has "token 'pa' was left out of the key store by the operator (hsmkeyd --leave-out-absent while it was away): it is not used"
 check "... nothing in it changed (k7 still there)" test "$(count pa k7 1)" = 1
 check "create k8 works, in pb only" quiet ctl create k8 --type aes-128-gcm
 check "... k8 in pb, not in pa" bash -c "[[ \$1\$2 == 10 ]]" _ "$(count pb k8 1)" "$(count pa k8 1)"
@@ -285,5 +288,43 @@ daemon_start || fail "hsmkeyd starts with pa and pb answering"
 check "up on pb, pa still left out" \
 	until_reason 30 "token 'pa' (NOT USED: left out by the operator), token 'pb' (in use)"
 check "k7 active, k8 there" test "$(ctl --json show k7 | jfield state) $(ctl --json show k8 | jfield state)" = "active active"
+daemon_stop
+
+# 10. A token brought up to date is named in step from then on.  qb is
+# away for two changes (qa's anchor names qa alone), comes back and is
+# brought up to date; qa then dies and qb goes on alone (k9 revoked).
+# With the state directory put back to what qa last vouched for and qb
+# unreachable, qa must wait for qb: its anchor, written as qb was brought
+# up, names qb.
+softhsm_token qa
+softhsm_token qb
+serve qa
+serve qb
+conf "$work/q.conf" qa qb
+daemon_conf=$work/q.conf
+daemon_state=$work/qstate
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts on qa and qb"
+check "qa and qb up, qb in step" until_reason 60 "token 'qa' (in use), token 'qb' (in step)"
+check "create k9" quiet ctl create k9 --type aes-256-xts
+halt qb KILL
+check "two changes with qb away" quiet bash -c "'$top/build/hsmkeyctl' --socket '$sock' create k10 --type aes-256-xts &&
+	'$top/build/hsmkeyctl' --socket '$sock' create k11 --type aes-256-xts"
+serve qb
+check "qb back and brought up to date" until_reason 70 "token 'qa' (in use), token 'qb' (in step)"
+cp -a "$work/qstate" "$work/qstate.old"
+halt qa KILL
+check "with qa gone, revoke k9 (on qb)" quiet ctl revoke k9
+daemon_stop
+serve qa
+halt qb KILL
+rm -rf "$work/qstate" && cp -a "$work/qstate.old" "$work/qstate"
+before=$(snapshot "$work/qstate")
+: > "$work/hsmkeyd.log"
+daemon_start || fail "hsmkeyd starts (degraded) on qa with the state directory put back"
+check "qa waits for qb, which its anchor names since qb was brought up" \
+	wait_log "token 'qa': vouches for the records at generation [0-9]*, when token '[^']*qb'.* was in step with it too"
+check "show k9 is refused (its revocation not undone)" expect_fail "unreachable" ctl show k9
+check "nothing changed in the state directory" test "$before" = "$(snapshot "$work/qstate")"
 daemon_stop
 tap_done
