@@ -25,7 +25,6 @@
 #include "adapter.h"
 #include "util.h"
 
-
 static void sum_add(uint8_t *sum, const uint8_t *item)
 {
 	unsigned int c = 0;

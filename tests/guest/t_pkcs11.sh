@@ -413,10 +413,12 @@ section "7"
 # every key version copied into it, wrapped, token to token).  hsm-a's
 # helper hangs in the middle of an operation: after pkcs11_timeout hsm-b
 # takes over, the operation completes there and hsm-b delivers to the
-# kernel.  Then a fresh kernel gets every key from hsm-b alone (hsm-a
-# refusing the PIN): AF_ALG agrees with OpenSSL on each raw key, which the
-# reference client wraps out of the token that made it, so hsm-b's copies
-# are the same keys and its verifiers the same tokens.
+# kernel; hsm-a, back, is brought up to date.  Then, with hsm-a refusing
+# the PIN, the start waits for it (hsm-b's anchor names it) until the
+# operator leaves it out; a fresh kernel gets every key from hsm-b alone:
+# AF_ALG agrees with OpenSSL on each raw key, which the reference client
+# wraps out of the token that made it, so hsm-b's copies are the same
+# keys and its verifiers the same tokens.  hsm-a, back, is not used.
 stop
 softhsm_token hsm-b || bail "softhsm2-util --init-token hsm-b failed"
 p11b() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-b --pin-file "$work/pin"; }
@@ -456,6 +458,9 @@ check "pk2: delivered by hsm-b, hsm-wrapped" \
 check "pk2: AF_ALG agrees with OpenSSL on the raw key from hsm-b" \
 	test "$(timeout 60 "$py" "$kat" aes-128-cbc "$(ctl token pk2)" "$raw_pk2" 2>&1)" = ok
 kill -CONT "$helper_a" 2>/dev/null
+# (at the first operation after its helper was started again: perhaps
+# one of those above; the log has had no such line for hsm-a before)
+check "hsm-a answers again and is brought up to date (pk2 copied to it)" in_step hsm-a
 stop
 check "unload the module" rmmod hsmkey
 check "load it again" insmod "$HSMKEY_KO"
@@ -463,8 +468,24 @@ setpin() {	# TOKEN OLD NEW
 	softhsm_py "$1" "$2" <<< "s.setPin('$2', '$3')"
 }
 check "hsm-a's PIN changed behind hsmkeyd (it will refuse hsmkeyd's)" setpin hsm-a "$SOFTHSM_PIN" 55555555
+# hsm-b's anchor names hsm-a, in step with it when it was written: with
+# hsm-a not answering, hsm-b alone does not vouch for the records (hsm-a
+# may have gone on without it) and the start waits, until the operator
+# leaves hsm-a out.
 : > "$work/hsmkeyd.log"
 daemon_start || bail "hsmkeyd does not start with hsm-a refusing the PIN"
+check "with hsm-a refusing the PIN, the store waits for it (hsm-b's anchor names it)" \
+	bash -c "for i in \$(seq 60); do
+	'$top/build/hsmkeyctl' --socket '$sock' --json status |
+		grep -q \"token 'hsm-b': vouches for the records at generation [0-9]*, when token '[^']*hsm-a'\" && exit 0
+	sleep 0.5; done; exit 1"
+check "... and refuses what needs the key store meanwhile (token pk)" \
+	bash -c "! '$top/build/hsmkeyctl' --socket '$sock' token pk >/dev/null 2>&1"
+stop
+check "hsmkeyd --leave-out-absent: the store as hsm-b vouches for it, hsm-a left out" \
+	"$top/build/hsmkeyd" --config "$daemon_conf" --state-dir "${daemon_state:-$work/state}" \
+	--socket "$sock" --leave-out-absent 2>>"$work/hsmkeyd.log"
+daemon_start || bail "hsmkeyd does not start after --leave-out-absent"
 # (a token never reached is named by its URI: pkcs11:token=hsm-a)
 check "status: hsm-b in use, hsm-a down" bash -c "for i in \$(seq 60); do
 	'$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q \"token '[^']*hsm-a' (down), token 'hsm-b' (in use)\" && exit 0
@@ -478,7 +499,13 @@ check "pk2 too" \
 	test "$(timeout 60 "$py" "$kat" aes-128-cbc "$(ctl token pk2)" "$raw_pk2" 2>&1)" = ok
 check "hsm-a's PIN back" setpin hsm-a 55555555 "$SOFTHSM_PIN"
 kill -HUP "$daemon_pid"
-check "after SIGHUP hsm-a is back and brought up to date" in_step hsm-a
-check "... pk2 copied to it (the reference client finds its object)" \
-	quiet p11ref find --label hsmkey:pk2:v1
+check "after SIGHUP hsm-a answers, and is not used: the operator left it out" \
+	bash -c "for i in \$(seq 120); do '$top/build/hsmkeyctl' --socket '$sock' list >/dev/null 2>&1
+	'$top/build/hsmkeyctl' --socket '$sock' --json status |
+		grep -q \"token 'hsm-a' (NOT USED: left out by the operator)\" && exit 0
+	sleep 0.5; done; exit 1"
+check "create pk3" quiet ctl create pk3 --type aes-128-cbc
+check "... made in hsm-b (the reference client finds it)" quiet p11b find --label hsmkey:pk3:v1
+absent_in_a() { p11ref find --label "$1" 2>&1 | grep -q "no object matches"; }
+check "... and nothing of it goes into hsm-a" absent_in_a hsmkey:pk3:v1
 tap_done
