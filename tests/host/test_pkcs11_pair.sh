@@ -237,6 +237,17 @@ daemon_stop
 # with it then, so hsmkeyd cannot know pa did not take changes since: it
 # waits for pa rather than load the older records.
 snapshot() { (cd "$1" && find . -type f ! -name .lock -print0 | sort -z | xargs -0 md5sum); }
+# put_back STATE UP DOWN: the attacker's move.  hsmkeyd stopped, token UP
+# served and DOWN killed, STATE put back to its copy STATE.old; $before
+# holds the sums of its files, the log is emptied.
+put_back() {
+	daemon_stop
+	serve "$2"
+	halt "$3" KILL
+	rm -rf "$1" && cp -a "$1.old" "$1"
+	before=$(snapshot "$1")
+	: > "$work/hsmkeyd.log"
+}
 : > "$work/hsmkeyd.log"
 daemon_start || fail "hsmkeyd starts on pa and pb"
 check "create k7 in the pair" quiet ctl create k7 --type aes-256-xts
@@ -245,12 +256,7 @@ rm -rf "$work/state.old"
 cp -a "$work/state" "$work/state.old"
 halt pb KILL
 check "revoke k7 with pb gone" quiet ctl revoke k7
-daemon_stop
-serve pb
-halt pa KILL
-rm -rf "$work/state" && cp -a "$work/state.old" "$work/state"
-before=$(snapshot "$work/state")
-: > "$work/hsmkeyd.log"
+put_back "$work/state" pb pa
 daemon_start || fail "hsmkeyd starts (degraded) on pb with the state directory put back"
 check "status is degraded" bash -c "sleep 1; '$top/build/hsmkeyctl' --socket '$sock' --json status | grep -q '\"backend\":\"degraded\"'"
 check "the log says pb's anchor names pa, which does not answer, and it waits for pa" \
@@ -315,12 +321,7 @@ check "qb back and brought up to date" until_reason 70 "token 'qa' (in use), tok
 cp -a "$work/qstate" "$work/qstate.old"
 halt qa KILL
 check "with qa gone, revoke k9 (on qb)" quiet ctl revoke k9
-daemon_stop
-serve qa
-halt qb KILL
-rm -rf "$work/qstate" && cp -a "$work/qstate.old" "$work/qstate"
-before=$(snapshot "$work/qstate")
-: > "$work/hsmkeyd.log"
+put_back "$work/qstate" qa qb
 daemon_start || fail "hsmkeyd starts (degraded) on qa with the state directory put back"
 check "qa waits for qb, which its anchor names since qb was brought up" \
 	wait_log "token 'qa': vouches for the records at generation [0-9]*, when token '[^']*qb'.* was in step with it too"
