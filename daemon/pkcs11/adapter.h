@@ -146,9 +146,35 @@ struct p11_rec {
 	struct p11_ver v[KS_VERSIONS_MAX];
 };
 
+/* verifiers.c: the verifiers the token derived, sealed under a key it derives. */
+struct p11_verifiers {
+	pthread_mutex_t lock;
+	int dirfd;			/* the store's; not owned */
+	struct vc_secrets *s;		/* NULL until opened */
+	bool opening;			/* a thread is opening it, the lock let go */
+	uint64_t retry_at;		/* CLOCK_MONOTONIC ns: after a failure to open */
+	uint64_t gen;			/* drops so far */
+};
+
+void p11_verifiers_init(struct p11_verifiers *vc, int dirfd);
+/*
+ * The verifiers of @req the cache holds into @out, each marked in @req
+ * (HSM_WRAP_NO_VERIFIER) so the token is not asked for it; the cache
+ * opened through @h first if it is not.  Returns the generation that
+ * p11_verifiers_keep() is given for the same batch.
+ */
+uint64_t p11_verifiers_lookup(struct p11_verifiers *vc, struct hsm *h, struct hsm_wrap_req *req,
+			      size_t n, struct hsm_wrapped *out);
+/* The verifiers the token gave in @w for the unmarked versions of @req, kept. */
+void p11_verifiers_keep(struct p11_verifiers *vc, uint64_t gen, const struct hsm_wrap_req *req,
+			size_t n, const struct hsm_wrapped *w);
+void p11_verifiers_drop(struct p11_verifiers *vc, const uint8_t *id);
+void p11_verifiers_close(struct p11_verifiers *vc);
+
 struct p11be {
 	struct backend be;
 	struct p11_store st;
+	struct p11_verifiers vc;
 	pthread_mutex_t lock;		/* one operation at a time; recursive */
 	int lockfd;
 	bool have_instance;

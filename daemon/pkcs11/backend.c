@@ -99,7 +99,7 @@ static bool p11_failover_from(struct p11be *p, struct hsm *h)
 	return r;
 }
 
-/* The version's verifier: derived in the token, so none is on disk. */
+/* The version's verifier: derived in the token (deliveries keep theirs: verifiers.c). */
 static int p11_verifier(struct p11be *p, const uint8_t *id, uint32_t version, uint8_t *out)
 {
 	char label[HSM_VERIFIER_LABEL_MAX];
@@ -465,7 +465,10 @@ static int p11_destroy_locked(struct p11be *p, const char *name)
 	if (r)
 		return r;
 	snprintf(file, sizeof(file), "%s%s", name, P11_SUFFIX);
-	return p11_file_remove(&p->st, file);
+	r = p11_file_remove(&p->st, file);
+	if (!r)
+		p11_verifiers_drop(&p->vc, rec.meta.id);
+	return r;
 }
 
 static int p11_destroy(struct backend *b, const char *name)
@@ -618,12 +621,13 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 	struct hsm_wrap_req *hr;
 	struct hsm_wrapped *hw;
 	struct hsm *h;
+	uint64_t gen;
 	int r;
 
 	if (!n || n > HSMKEY_BATCH_MAX)
 		return -EINVAL;
 	hr = calloc(n, sizeof(*hr));
-	hw = calloc(n, sizeof(*hw));
+	hw = calloc(2 * n, sizeof(*hw));
 	if (!hr || !hw) {
 		free(hr);
 		free(hw);
@@ -635,16 +639,21 @@ static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wr
 		hr[i].type = req[i].type;
 	}
 	/* No store lock: the helper serves each worker on a session of its own. */
+	gen = p11_verifiers_lookup(&p->vc, p11_hsm(p), hr, n, hw + n);
 	do {
 		h = p11_hsm(p);
 		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw);
 	} while (p11_unreachable(r) && p11_failover_from(p, h));
+	if (!r)
+		p11_verifiers_keep(&p->vc, gen, hr, n, hw);
 	for (size_t i = 0; !r && i < n; i++) {
+		const struct hsm_wrapped *v = hr[i].flags & HSM_WRAP_NO_VERIFIER ? &hw[n + i] : &hw[i];
+
 		memcpy(out[i].blob, hw[i].blob, sizeof(out[i].blob));
 		out[i].len = hw[i].len;
-		memcpy(out[i].verifier, hw[i].verifier, sizeof(out[i].verifier));
+		memcpy(out[i].verifier, v->verifier, sizeof(out[i].verifier));
 	}
-	wipe(hw, n * sizeof(*hw));
+	wipe(hw, 2 * n * sizeof(*hw));
 	free(hr);
 	free(hw);
 	return r;
@@ -739,6 +748,7 @@ static void p11_close(struct backend *b)
 	struct p11be *p = be_p11(b);
 
 	p11_members_close(p);
+	p11_verifiers_close(&p->vc);
 	p11_store_free(&p->st);
 	if (p->st.dirfd >= 0)
 		close(p->st.dirfd);
@@ -840,7 +850,7 @@ static int p11_open_dir(struct p11be *p, const char *dir)
 	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return log_errno(errno, "cannot open %s: %m", path);
-	p->st.dirfd = dfd;
+	p->st.dirfd = p->vc.dirfd = dfd;
 	p->lockfd = openat(dfd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (p->lockfd < 0 || flock(p->lockfd, LOCK_EX | LOCK_NB) < 0)
 		return log_errno(errno == EWOULDBLOCK ? EBUSY : errno,
@@ -859,6 +869,7 @@ int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		return -ENOMEM;
 	p->be.ops = &p11_ops;
 	p->st.dirfd = p->lockfd = p->upfd = -1;
+	p11_verifiers_init(&p->vc, -1);
 	p->st.opener = pthread_self();
 	p->last = 1;	/* none yet: the first result is logged */
 	p->st.accept = flags & BACKEND_ACCEPT;

@@ -8,7 +8,8 @@
  * destroyed.  Z is destroyed after the batch.  No key is in clear outside
  * the token.  Each version's verifier comes with its blob, derived in the
  * same round (a verifier is a secret like a password, not a key: the
- * daemon holds it, as it would after hsm_derive()).
+ * daemon holds it, as it would after hsm_derive()), unless the request
+ * says the daemon has it already (HSM_WRAP_NO_VERIFIER, its cache).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -112,13 +113,25 @@ static int wrap_one(struct hp_session *s, CK_OBJECT_HANDLE z, const uint8_t *kpo
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_DeriveKey(AES_ECB_ENCRYPT_DATA)");
 	rv = p->C_WrapKey(s->h, &kw, kek, key, out->blob, &blen);
+	if (rv == CKR_KEY_HANDLE_INVALID || rv == CKR_OBJECT_HANDLE_INVALID) {
+		/* A remembered handle gone since it was found: look it up again. */
+		r = hp_find_version_again(s, q->id, q->version, &key);
+		blen = sizeof(out->blob);
+		rv = r ? CKR_OK : p->C_WrapKey(s->h, &kw, kek, key, out->blob, &blen);
+	}
 	p->C_DestroyObject(s->h, kek);
+	if (r)
+		return r;
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_WrapKey");
 	if (blen != key_type_len(q->type) + 8)
 		return hp_failf(s, -EMEDIUMTYPE, "key version %u is %lu bytes, not a %s key",
 				q->version, (unsigned long)blen - 8, key_type_name(q->type));
 	out->len = blen;
+	if (q->flags & HSM_WRAP_NO_VERIFIER) {
+		memset(out->verifier, 0, sizeof(out->verifier));
+		return 0;
+	}
 	return verifier(s, q, out);
 }
 

@@ -3,51 +3,81 @@
  * Object handles of key versions, remembered by CKA_ID.  SoftHSM's
  * C_FindObjects looks at every object of the token (and at its file), so a
  * find per key made delivery from a token of 1,000 keys a hundred times
- * slower than the wrap itself.  A remembered handle is checked before use
- * (its CKA_CLASS and CKA_ID read back): a handle some other process freed,
- * or one a module reused for another object, is never wrapped.
+ * slower than the wrap itself.
+ *
+ * A remembered handle is checked (its CKA_CLASS and CKA_ID read back)
+ * before use when it was last found or checked more than HANDLE_FRESH_NS
+ * ago: a handle some other process freed since, or one a module reused
+ * for another object, is not wrapped.  Within that time it is used as
+ * found: the read is as dear as the wrap (SoftHSM re-reads a token
+ * object's file for it), and a start-up that had just found every handle
+ * delivered at half the rate with it.  What that leaves: another process
+ * with the PIN that destroys a key version's object and makes another
+ * secret key of the same length within the minute, on a module that gives
+ * the new object the old handle, has that key wrapped for this version.
+ * (SoftHSM never reuses a handle: the wrap fails, and deliver.c looks the
+ * version up again.)  A holder of the PIN can wrap any extractable key for
+ * itself anyway (hsmkeyd(8), the wrap attack).  This daemon's own
+ * destructions forget the handle before and after the object goes, and a
+ * check refreshes an entry only while it still holds the handle checked.
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "pkcs11/helper.h"
 #include "util.h"
+
+#define HANDLE_FRESH_NS	(60ULL * 1000000000ULL)
 
 struct hp_handle {
 	uint8_t vid[HP_VID_LEN];
 	CK_OBJECT_HANDLE h;
+	uint64_t checked;	/* CLOCK_MONOTONIC ns of the last find or check */
 	bool used;
 };
 
-static size_t slot_of(const uint8_t *vid, size_t cap)
+static uint64_t mono_ns(void)
 {
-	uint64_t x = 14695981039346656037ULL;
-	size_t i;
+	struct timespec t;
 
-	for (i = 0; i < HP_VID_LEN; i++)
-		x = (x ^ vid[i]) * 1099511628211ULL;
-	return x & (cap - 1);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
 }
 
-static bool lookup(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE *h)
+static size_t slot_of(const uint8_t *vid, size_t cap)
+{
+	return fnv1a64(vid, HP_VID_LEN) & (cap - 1);
+}
+
+/* @vid's entry, with srv->handles_lock held; NULL if none. */
+static struct hp_handle *entry(struct hp_server *srv, const uint8_t *vid)
 {
 	size_t i;
-	bool found = false;
+
+	for (i = srv->handles_cap ? slot_of(vid, srv->handles_cap) : 0;
+	     srv->handles_cap && srv->handles[i].used; i = (i + 1) & (srv->handles_cap - 1))
+		if (!memcmp(srv->handles[i].vid, vid, HP_VID_LEN))
+			return &srv->handles[i];
+	return NULL;
+}
+
+/* @vid's handle and when it was last found or checked; false if none. */
+static bool lookup(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE *h,
+		   uint64_t *checked)
+{
+	struct hp_handle *e;
 
 	pthread_mutex_lock(&srv->handles_lock);
-	for (i = srv->handles_cap ? slot_of(vid, srv->handles_cap) : 0;
-	     srv->handles_cap && srv->handles[i].used; i = (i + 1) & (srv->handles_cap - 1)) {
-		if (!memcmp(srv->handles[i].vid, vid, HP_VID_LEN)) {
-			*h = srv->handles[i].h;
-			found = true;
-			break;
-		}
-	}
+	e = entry(srv, vid);
+	if (e)
+		*h = e->h, *checked = e->checked;
 	pthread_mutex_unlock(&srv->handles_lock);
-	return found;
+	return e;
 }
 
 /* 1 if @vid is new to the table, 0 if its entry was updated. */
-static int insert(struct hp_handle *t, size_t cap, const uint8_t *vid, CK_OBJECT_HANDLE h)
+static int insert(struct hp_handle *t, size_t cap, const uint8_t *vid, CK_OBJECT_HANDLE h,
+		  uint64_t checked)
 {
 	bool fresh;
 	size_t i;
@@ -58,6 +88,7 @@ static int insert(struct hp_handle *t, size_t cap, const uint8_t *vid, CK_OBJECT
 	fresh = !t[i].used;
 	memcpy(t[i].vid, vid, HP_VID_LEN);
 	t[i].h = h;
+	t[i].checked = checked;
 	t[i].used = true;
 	return fresh;
 }
@@ -75,26 +106,38 @@ void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HAN
 			goto out;	/* not remembered: found again next time */
 		for (i = 0; i < srv->handles_cap; i++)
 			if (srv->handles[i].used)
-				insert(t, cap, srv->handles[i].vid, srv->handles[i].h);
+				insert(t, cap, srv->handles[i].vid, srv->handles[i].h,
+				       srv->handles[i].checked);
 		free(srv->handles);
 		srv->handles = t;
 		srv->handles_cap = cap;
 	}
-	srv->handles_n += insert(srv->handles, srv->handles_cap, vid, h);
+	srv->handles_n += insert(srv->handles, srv->handles_cap, vid, h, mono_ns());
 out:
+	pthread_mutex_unlock(&srv->handles_lock);
+}
+
+/* @vid's entry checked now, if it still holds @h (not forgotten meanwhile). */
+static void refresh(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE h)
+{
+	struct hp_handle *e;
+
+	pthread_mutex_lock(&srv->handles_lock);
+	e = entry(srv, vid);
+	if (e && e->h == h)
+		e->checked = mono_ns();
 	pthread_mutex_unlock(&srv->handles_lock);
 }
 
 /* After a destruction: the entry stays, naming no handle (0). */
 void hp_handle_forget(struct hp_server *srv, const uint8_t *vid)
 {
-	size_t i;
+	struct hp_handle *e;
 
 	pthread_mutex_lock(&srv->handles_lock);
-	for (i = srv->handles_cap ? slot_of(vid, srv->handles_cap) : 0;
-	     srv->handles_cap && srv->handles[i].used; i = (i + 1) & (srv->handles_cap - 1))
-		if (!memcmp(srv->handles[i].vid, vid, HP_VID_LEN))
-			srv->handles[i].h = CK_INVALID_HANDLE;
+	e = entry(srv, vid);
+	if (e)
+		e->h = CK_INVALID_HANDLE;
 	pthread_mutex_unlock(&srv->handles_lock);
 }
 
@@ -108,7 +151,10 @@ void hp_handles_forget(struct hp_server *srv)
 	pthread_mutex_unlock(&srv->handles_lock);
 }
 
-/* The remembered handle of @vid, if it still names that key version. */
+/*
+ * The remembered handle of @vid, if it was found or checked within
+ * HANDLE_FRESH_NS or still names that key version now.
+ */
 bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE *h)
 {
 	CK_OBJECT_CLASS cls = 0;
@@ -116,12 +162,17 @@ bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_ID, id, sizeof(id)),
 	};
+	uint64_t checked;
 
-	if (!lookup(s->srv, vid, h) || *h == CK_INVALID_HANDLE)
+	if (!lookup(s->srv, vid, h, &checked) || *h == CK_INVALID_HANDLE)
 		return false;
-	return s->srv->p->C_GetAttributeValue(s->h, *h, t, ARRAY_SIZE(t)) == CKR_OK &&
-	       cls == CKO_SECRET_KEY && t[1].ulValueLen == HP_VID_LEN &&
-	       !memcmp(id, vid, HP_VID_LEN);
+	if (mono_ns() - checked < HANDLE_FRESH_NS)
+		return true;
+	if (s->srv->p->C_GetAttributeValue(s->h, *h, t, ARRAY_SIZE(t)) != CKR_OK ||
+	    cls != CKO_SECRET_KEY || t[1].ulValueLen != HP_VID_LEN || memcmp(id, vid, HP_VID_LEN))
+		return false;
+	refresh(s->srv, vid, *h);
+	return true;
 }
 
 /* At start: every key version's handle, from one search of the token. */

@@ -75,6 +75,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <linux/hsmkey.h>
 
 #define HSM_POINT_LEN		65	/* 0x04 || X || Y, big endian */
@@ -198,14 +199,19 @@ int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n);
  * public key @kpoint, the token's hsmkey:delivery point into @hpoint and
  * each version of @req wrapped under the key both sides derive for it,
  * with the version's verifier (hsm_verifier_label(), derived in the same
- * round: one trip to the helper for a batch, not one per version).
+ * round: one trip to the helper for a batch, not one per version), or
+ * zeros for those flagged HSM_WRAP_NO_VERIFIER.
  * The helper derives and wraps inside the token: no key is in clear here.
  */
 struct hsm_wrap_req {
 	uint8_t id[HSMKEY_ID_LEN];
 	uint32_t version;
 	int type;
+	uint32_t flags;		/* HSM_WRAP_* */
 };
+
+/* The caller has the version's verifier (a cache): none is derived, zeros come back. */
+#define HSM_WRAP_NO_VERIFIER	1U
 
 struct hsm_wrapped {
 	uint8_t blob[HSM_WRAPPED_MAX];
@@ -214,6 +220,17 @@ struct hsm_wrapped {
 };
 
 #define HSM_VERIFIER_LABEL_MAX	64
+
+/* A key version's id in the token (CKA_ID) and in the verifier cache: id || be32(version). */
+#define HSM_VID_LEN	(HSMKEY_ID_LEN + 4)
+static inline void hsm_vid(const uint8_t *id, uint32_t version, uint8_t out[HSM_VID_LEN])
+{
+	memcpy(out, id, HSMKEY_ID_LEN);
+	out[HSMKEY_ID_LEN] = version >> 24;
+	out[HSMKEY_ID_LEN + 1] = version >> 16;
+	out[HSMKEY_ID_LEN + 2] = version >> 8;
+	out[HSMKEY_ID_LEN + 3] = version;
+}
 
 /* The hsm_derive() label of a version's verifier. */
 void hsm_verifier_label(const uint8_t id[HSMKEY_ID_LEN], uint32_t version,

@@ -92,13 +92,9 @@ int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 	return r;
 }
 
-static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSMKEY_ID_LEN + 4])
+static void version_id(const uint8_t *id, uint32_t version, uint8_t out[HSM_VID_LEN])
 {
-	memcpy(out, id, HSMKEY_ID_LEN);
-	out[16] = version >> 24;
-	out[17] = version >> 16;
-	out[18] = version >> 8;
-	out[19] = version;
+	hsm_vid(id, version, out);
 }
 
 /*
@@ -132,14 +128,22 @@ int hp_destroy_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, const char
 	return rv == CKR_OK ? (int)found : hp_fail(s, rv, what);
 }
 
-/* Destroy every object whose CKA_ID is @vid: how many there were, or -errno. */
+/*
+ * Destroy every object whose CKA_ID is @vid: how many there were, or
+ * -errno.  A handle of a destroyed object is never used: it is forgotten
+ * before, and again after, in case a delivery found it meanwhile.
+ */
 static int destroy_id(struct hp_session *s, const uint8_t *vid, size_t len)
 {
 	CK_ATTRIBUTE t[] = { ATTR(CKA_ID, vid, len) };
+	int r;
 
 	if (len == HP_VID_LEN)
-		hp_handle_forget(s->srv, vid);	/* a handle of a destroyed object is never used */
-	return hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject");
+		hp_handle_forget(s->srv, vid);
+	r = hp_destroy_all(s, t, ARRAY_SIZE(t), "C_DestroyObject");
+	if (len == HP_VID_LEN)
+		hp_handle_forget(s->srv, vid);
+	return r;
 }
 
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -163,6 +167,17 @@ int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 	if (!r)
 		hp_handle_remember(s->srv, vid, *out);
 	return r;
+}
+
+/* As hp_find_version(), past the remembered handle, which failed a call. */
+int hp_find_version_again(struct hp_session *s, const uint8_t *id, uint32_t version,
+			  CK_OBJECT_HANDLE *out)
+{
+	uint8_t vid[HP_VID_LEN];
+
+	version_id(id, version, vid);
+	hp_handle_forget(s->srv, vid);
+	return hp_find_version(s, id, version, out);
 }
 
 /* A point from CKA_EC_POINT: DER (04 len value) or, on some tokens, raw. */

@@ -108,7 +108,8 @@ int hp_request_check(const struct hp_request *req, size_t len)
 				 &req->copy.key);
 	case HP_WRAP:
 		for (i = 0; i < req->wrap.n; i++)
-			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX)
+			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX ||
+			    req->wrap.req[i].flags & ~HSM_WRAP_NO_VERIFIER)
 				return -EBADMSG;
 		return 0;
 	case HP_DERIVE:

@@ -375,6 +375,42 @@ TEST_F(e2e, batch_spends_the_uses)
 	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &extra));
 }
 
+/*
+ * One ephemeral key over several messages and two HSMs (a start-up's 256
+ * versions span messages; a failover brings another HSM's point): each
+ * message unwraps with the Z of its own HSM point, whichever came before,
+ * and a blob of one HSM sent with the other's point does not unwrap.
+ */
+TEST_F(e2e, one_key_across_messages_and_hsms)
+{
+	struct nlt_key k[5];
+	struct hsm other;
+	uint8_t blob[5][72];
+	const struct hsm *by[5] = { &self->h, &other, &self->h, &other, &other };
+	char why[128];
+	int i;
+
+	NEEDS_E2E();
+	ASSERT_EQ(0, hsm_new(&other));
+	ASSERT_EQ(0, ephemeral(self->t.dev, 5, 0, &self->handle, self->kpoint));
+	for (i = 0; i < 5; i++) {
+		nlt_key_random(&k[i], "across", HSMKEY_TYPE_AES_256_XTS);
+		ASSERT_EQ(0, hsm_wrap(by[i], self->kpoint, &k[i], blob[i]));
+	}
+	for (i = 0; i < 4; i++) {
+		ASSERT_EQ(0, add_e2e(&self->t, &k[i], self->handle, by[i]->point, blob[i]))
+			TH_LOG("message %d: %s", i, self->t.extack);
+		ASSERT_EQ(0, nlt_get(&self->t, &k[i]));
+		EXPECT_EQ(0, kat(&k[i], why, sizeof(why))) TH_LOG("message %d: %s", i, why);
+	}
+	/* The other HSM's blob sent with this HSM's point: refused, nothing added. */
+	EXPECT_NE(0, add_e2e(&self->t, &k[4], self->handle, self->h.point, blob[4]));
+	EXPECT_EQ(-ENOKEY, nlt_get(&self->t, &k[4]));
+	for (i = 0; i < 4; i++)
+		nlt_remove(&self->t, &k[i]);
+	EVP_PKEY_free(other.key);
+}
+
 /* More keys in a batch than uses: nothing is added, nothing is spent. */
 TEST_F(e2e, batch_over_the_uses_is_refused_whole)
 {

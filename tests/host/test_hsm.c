@@ -6,12 +6,14 @@
  * answer, unwrapping by the kernel's side of the KDF, adoption, MACs,
  * signatures, the rollback anchor, PIN and token failures, a helper killed
  * or stopped, threads, the wrap rate beside the module in-process, and
- * copies of key versions between tokens, and tokens joining one key store.
+ * copies of key versions between tokens, and tokens joining one key store;
+ * and the backend's verifier cache (daemon/pkcs11/verifiers.c) on them.
  * This binary is also the helper (/proc/self/exe --pkcs11-helper FD).
  */
 #include "hsm/common.h"
 #include "hsm/store.c"
 #include "hsm/delivery.c"
+#include "hsm/verifiers.c"
 #include "hsm/process.c"
 #include "hsm/robust.c"
 #include "hsm/copy.c"
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
 		test_anchor(h1);
 		test_kat();
 		test_roundtrip(h1);
+		test_replaced(h1);
+		test_verifier_cache(h1, h2);
 		test_adopt(h1);
 		test_threads(h1);
 		test_rate(h1);

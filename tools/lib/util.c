@@ -119,14 +119,19 @@ void wipe(void *p, size_t n)
 }
 #endif
 
-void *secret_pages(size_t size, const char *what)
+static void *pages(size_t size, const char *what, bool must_lock)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (p == MAP_FAILED)
 		return NULL;
-	if (mlock(p, size) < 0)
+	if (mlock(p, size) < 0) {
+		if (must_lock) {
+			munmap(p, size);
+			return NULL;
+		}
 		log_warn("cannot lock %s in memory: %m", what);
+	}
 	madvise(p, size, MADV_DONTDUMP);
 #ifdef HSMKEY_LSAN
 	/*
@@ -139,6 +144,16 @@ void *secret_pages(size_t size, const char *what)
 	return p;
 }
 
+void *secret_pages(size_t size, const char *what)
+{
+	return pages(size, what, false);
+}
+
+void *secret_pages_locked(size_t size)
+{
+	return pages(size, NULL, true);
+}
+
 void secret_pages_free(void *p, size_t size)
 {
 	if (!p)
@@ -147,6 +162,16 @@ void secret_pages_free(void *p, size_t size)
 	__lsan_unregister_root_region(p, size);
 #endif
 	munmap(p, size);
+}
+
+uint64_t fnv1a64(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t x = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < n; i++)
+		x = (x ^ b[i]) * 1099511628211ULL;
+	return x;
 }
 
 void hex_encode(const uint8_t *in, size_t n, char *out)

@@ -100,6 +100,43 @@ static void test_roundtrip(struct hsm *h)
 	EVP_PKEY_free(kk.k);
 }
 
+/*
+ * A key version's object destroyed and made again by another process
+ * between two deliveries (a vendor tool, a restore): the second delivery
+ * wraps the new object, not a handle remembered from the first.
+ */
+static void test_replaced(struct hsm *h)
+{
+	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_256_CBC };
+	uint8_t a[32], b[32], out[40], hpt[65];
+	struct hsm_wrapped w;
+	struct kernel_key kk;
+	char vid[41], hex[65];
+
+	kernel_key_new(&kk);
+	id_of(q.id, 150);
+	memset(a, 0x3a, sizeof(a));
+	memset(b, 0x3b, sizeof(b));
+	ok(!hsm_key_import(h, q.id, 1, q.type, "rp", a) &&
+	   !hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w) &&
+	   !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, a, 32),
+	   "a key version delivered (its handle remembered)");
+	vid_hex(q.id, 1, vid);
+	hex_encode(b, sizeof(b), hex);
+	ok(!sh("softhsm_py t1 <<< 'for o in s.findObjects([(P.CKA_ID, bytes.fromhex(\"%s\"))]): "
+	       "s.destroyObject(o)\n"
+	       "s.createObject([(P.CKA_CLASS, P.CKO_SECRET_KEY), (P.CKA_KEY_TYPE, P.CKK_AES), "
+	       "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, \"hsmkey:rp:v1\"), "
+	       "(P.CKA_ID, bytes.fromhex(\"%s\")), (P.CKA_VALUE, bytes.fromhex(\"%s\")), "
+	       "(P.CKA_EXTRACTABLE, True), (P.CKA_SENSITIVE, True)])'", vid, vid, hex) &&
+	   sh("softhsm_count_id t1 %s", vid) == 1,
+	   "the reference client destroys it and makes it again with other material");
+	ok(!hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w) &&
+	   !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, b, 32),
+	   "delivered again at once: the new object's material, not a stale handle's failure");
+	EVP_PKEY_free(kk.k);
+}
+
 /* What adoption must refuse: the keys test_adopt puts in the token, by label. */
 static const struct adopt_refusal {
 	const char *label;
