@@ -239,24 +239,21 @@ static int load(int dirfd, struct vc_secrets **s, size_t *bad)
 	return r < 0 && r != -EBADMSG ? r : 0;
 }
 
-/* A table with the file's entries, the key from @h; NULL on failure (-errno in *@err). */
-static struct vc_secrets *cache_open(int dirfd, struct hsm *h, int *err)
+/*
+ * A table with the file's entries, the key from @h, and in *@bad how many
+ * did not open; NULL on failure (-errno in *@err).
+ */
+static struct vc_secrets *cache_open(int dirfd, struct hsm *h, size_t *bad, int *err)
 {
 	uint8_t key[32];
 	struct vc_secrets *s = NULL;
-	size_t bad = 0;
 	int r = hsm_derive(h, VC_LABEL, key, sizeof(key));
 
 	if (!r) {
 		s = secrets_new(1024, key);
-		r = s ? load(dirfd, &s, &bad) : -ENOMEM;
+		r = s ? load(dirfd, &s, bad) : -ENOMEM;
 	}
 	wipe(key, sizeof(key));
-	if (!r && bad) {
-		log_warn("pkcs11 store: %zu entr%s of the verifier cache did not open (edited, cut short, or another store's): left out; the token derives those verifiers again",
-			 bad, bad == 1 ? "y" : "ies");
-		r = rewrite(dirfd, s);
-	}
 	if (r) {
 		secrets_free(s);
 		s = NULL;
@@ -277,16 +274,22 @@ static void ready(struct p11_verifiers *vc, struct hsm *h)
 {
 	struct vc_secrets *s;
 	uint64_t gen = vc->gen;
+	size_t bad = 0;
 	int r;
 
 	if (vc->s || vc->opening || mono_ns() < vc->retry_at)
 		return;
 	vc->opening = true;
 	pthread_mutex_unlock(&vc->lock);
-	s = cache_open(vc->dirfd, h, &r);
+	s = cache_open(vc->dirfd, h, &bad, &r);
 	pthread_mutex_lock(&vc->lock);
 	vc->opening = false;
-	if (s && gen == vc->gen) {
+	if (s && gen == vc->gen && bad) {
+		log_warn("pkcs11 store: %zu entr%s of the verifier cache did not open (edited, cut short, or another store's): left out; the token derives those verifiers again",
+			 bad, bad == 1 ? "y" : "ies");
+		r = rewrite(vc->dirfd, s);	/* under the lock: no drop in between */
+	}
+	if (s && gen == vc->gen && !r) {
 		vc->s = s;
 		return;
 	}
