@@ -51,7 +51,8 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
 		  daemon/pkcs11/orphans.c daemon/pkcs11/members.c \
-		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c
+		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c \
+		  daemon/pkcs11/unlocked.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \

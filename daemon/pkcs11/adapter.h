@@ -198,6 +198,27 @@ static inline struct p11be *be_p11(struct backend *b)
 	return (struct p11be *)((char *)b - offsetof(struct p11be, be));
 }
 
+/* backend.c */
+int p11_ready(struct p11be *p);
+bool p11_failover_from(struct p11be *p, struct hsm *h);
+
+/* The member in use, read without the lock (deliveries, audit signatures). */
+static inline struct hsm *p11_hsm(struct p11be *p)
+{
+	return __atomic_load_n(&p->st.hsm, __ATOMIC_ACQUIRE);
+}
+
+/* unlocked.c: the operations served without the store's lock */
+int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig, uint8_t *pub);
+int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req, size_t n,
+	     uint8_t *hpoint, struct ks_wrapped *out);
+int p11_health(struct backend *b, char *why, size_t len);
+bool p11_undeliverable(struct backend *b, char *why, size_t len);
+unsigned int p11_comebacks(struct backend *b);
+int p11_comebacks_fd(struct backend *b);
+void p11_retry(struct backend *b);
+
+
 /* The token object for a new version: generated, imported, unwrapped or adopted. */
 struct p11_source {
 	const uint8_t *material;

@@ -29,7 +29,7 @@
 
 
 /* The store verified against the token; called under the lock. */
-static int p11_ready(struct p11be *p)
+int p11_ready(struct p11be *p)
 {
 	int r = 0;
 
@@ -81,14 +81,8 @@ static int p11_ready(struct p11be *p)
 	__r;							\
 })
 
-/* The member in use, read without the lock (deliveries, audit signatures). */
-static struct hsm *p11_hsm(struct p11be *p)
-{
-	return __atomic_load_n(&p->st.hsm, __ATOMIC_ACQUIRE);
-}
-
 /* @h failed unreachable: the next member in step takes over unless one has already. */
-static bool p11_failover_from(struct p11be *p, struct hsm *h)
+bool p11_failover_from(struct p11be *p, struct hsm *h)
 {
 	bool r = true;
 
@@ -522,34 +516,6 @@ static int p11_derive(struct backend *b, const char *label, uint8_t *out, size_t
 	return P11_LOCKED(p, hsm_derive(p->st.hsm, label, out, len));
 }
 
-/*
- * Audit checkpoints signed by hsmkey:audit, so the daemon holds no signing
- * key.  Neither the store nor its lock is needed (the event loop signs):
- * the helper serves the call on a session of its own, as for p11_wrap().
- */
-static int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
-			  uint8_t *pub)
-{
-	struct p11be *p = be_p11(b);
-	struct hsm *h;
-	int r;
-
-	/*
-	 * Each token's hsmkey:audit is its own (a token cannot give its
-	 * EdDSA key to another): with several, or a backup token to restore
-	 * from, the checkpoint key is derived from hsmkey:root, which they
-	 * all hold, so it is the same whichever is in use and after a
-	 * restore (audit.c then holds it, as for a token without EdDSA).
-	 */
-	if (p->st.nm > 1 || *p->cfg.pkcs11_backup_token)
-		return -EOPNOTSUPP;
-	do {
-		h = p11_hsm(p);
-		r = hsm_sign(h, msg, len, sig, pub);
-	} while (p11_unreachable(r) && p11_failover_from(p, h));
-	return r;
-}
-
 /* The daemon's records, hex in STATE/pkcs11/records. */
 static int p11_record_load_locked(struct p11be *p, const char *name, void *buf, size_t len)
 {
@@ -612,135 +578,6 @@ static const uint8_t *p11_instance(struct backend *b)
 
 	/* Zero until the token has been reached: then no kernel key counts as ours. */
 	return p->instance;
-}
-
-static int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req,
-		    size_t n, uint8_t *hpoint, struct ks_wrapped *out)
-{
-	struct p11be *p = be_p11(b);
-	struct hsm_wrap_req *hr;
-	struct hsm_wrapped *hw;
-	struct hsm *h;
-	uint64_t gen;
-	int r;
-
-	if (!n || n > HSMKEY_BATCH_MAX)
-		return -EINVAL;
-	hr = calloc(n, sizeof(*hr));
-	hw = calloc(2 * n, sizeof(*hw));
-	if (!hr || !hw) {
-		free(hr);
-		free(hw);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		memcpy(hr[i].id, req[i].id, HSMKEY_ID_LEN);
-		hr[i].version = req[i].version;
-		hr[i].type = req[i].type;
-	}
-	/* No store lock: the helper serves each worker on a session of its own. */
-	gen = p11_verifiers_lookup(&p->vc, p11_hsm(p), hr, n, hw + n);
-	do {
-		h = p11_hsm(p);
-		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw);
-	} while (p11_unreachable(r) && p11_failover_from(p, h));
-	if (!r)
-		p11_verifiers_keep(&p->vc, gen, hr, n, hw);
-	for (size_t i = 0; !r && i < n; i++) {
-		const struct hsm_wrapped *v = hr[i].flags & HSM_WRAP_NO_VERIFIER ? &hw[n + i] : &hw[i];
-
-		memcpy(out[i].blob, hw[i].blob, sizeof(out[i].blob));
-		out[i].len = hw[i].len;
-		memcpy(out[i].verifier, v->verifier, sizeof(out[i].verifier));
-	}
-	wipe(hw, 2 * n * sizeof(*hw));
-	free(hr);
-	free(hw);
-	return r;
-}
-
-/* "; tokens: token a (in use), token b (in step)" when there are several; "" if busy. */
-static void p11_members_note(struct p11be *p, char *buf, size_t len)
-{
-	char m[512] = "";
-
-	/* Not waiting behind a long operation (a member brought up to date). */
-	if (p->st.nm > 1 && !pthread_mutex_trylock(&p->lock)) {
-		p11_members_describe(p, m, sizeof(m));
-		pthread_mutex_unlock(&p->lock);
-	}
-	snprintf(buf, len, "%s%s", *m ? "; tokens: " : "", m);
-}
-
-static int p11_health(struct backend *b, char *why, size_t len)
-{
-	struct p11be *p = be_p11(b);
-	struct hsm *h = p11_hsm(p);
-	enum hsm_state s = hsm_state(h, why, len);
-	char m[600];
-
-	if (s == HSM_BAD_PIN)
-		return -EACCES;
-	if (s != HSM_UP)
-		return -EHOSTDOWN;
-	/*
-	 * The token answers but the store is not loaded (it was down, or
-	 * the tokens that answer cannot vouch for it): try now, unless an
-	 * operation is under way (it loads it).  Only worker threads and
-	 * the start ask for health, never the event loop.
-	 */
-	if (!p->st.loaded && !pthread_mutex_trylock(&p->lock)) {
-		p11_ready(p);
-		pthread_mutex_unlock(&p->lock);
-		h = p11_hsm(p);
-	}
-	if (!p->st.loaded && p11_unreachable(p->last)) {
-		snprintf(why, len, "%s", p->down_why);
-		return -EHOSTDOWN;
-	}
-	if (!p->st.loaded && p->last && !p11_unreachable(p->last)) {
-		snprintf(why, len, "the records in the state directory do not match the token: %s",
-			 strerror(-p->last));
-		return p->last;
-	}
-	p11_members_note(p, m, sizeof(m));
-	if (p->orphans)
-		snprintf(why, len, "token %s; %zu key object(s) in it belong to no key (hsmkeyd's log lists them)%s",
-			 hsm_label(h), p->orphans, m);
-	else
-		snprintf(why, len, "token %s%s", hsm_label(h), m);
-	return 0;
-}
-
-static bool p11_undeliverable(struct backend *b, char *why, size_t len)
-{
-	struct hsm *h = p11_hsm(be_p11(b));
-	char names[256];
-
-	if (!hsm_lacks(h, names, sizeof(names)))
-		return false;
-	snprintf(why, len, "keys cannot be delivered to the kernel from token %s: it lacks %s",
-		 hsm_label(h), names);
-	return true;
-}
-
-/* Any member's comeback: one that was out of step is brought up to date at the next operation. */
-static unsigned int p11_comebacks(struct backend *b)
-{
-	return p11_members_ups(be_p11(b));
-}
-
-static int p11_comebacks_fd(struct backend *b)
-{
-	return be_p11(b)->upfd;
-}
-
-static void p11_retry(struct backend *b)
-{
-	struct p11be *p = be_p11(b);
-
-	for (size_t i = 0; i < p->st.nm; i++)
-		hsm_retry(p->st.m[i].hsm);
 }
 
 static void p11_close(struct backend *b)
