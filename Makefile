@@ -54,7 +54,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c \
 		  daemon/pkcs11/unlocked.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
-	  daemon/control.c daemon/request.c daemon/provision.c daemon/keys.c daemon/import.c daemon/backup.c \
+	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \

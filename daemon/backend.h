@@ -54,6 +54,8 @@ struct ks_wrap_req {
 	int type;
 };
 
+#define KS_WRAP_NO_FAILOVER	1u	/* ->wrap_for_kernel's flag */
+
 struct ks_wrapped {
 	uint8_t blob[HSMKEY_MATERIAL_MAX + 8];	/* RFC 3394: 8 bytes more than the key */
 	uint32_t len;
@@ -141,11 +143,14 @@ struct backend_ops {
 	 * key @kpoint (HSMKEY_E2E_POINT_LEN bytes): the backend's point into
 	 * @hpoint, each blob and the version's verifier (get()'s, made in
 	 * the same round) into @out.  NULL for a backend whose material the
-	 * daemon holds.
+	 * daemon holds.  Safe beside any other operation.  @flags:
+	 * KS_WRAP_NO_FAILOVER, fail with the token's error rather than fail
+	 * over to another (which takes the storage's lock: for a caller
+	 * whose other thread may hold it).
 	 */
 	int (*wrap_for_kernel)(struct backend *b, const uint8_t *kpoint,
 			       const struct ks_wrap_req *req, size_t n,
-			       uint8_t *hpoint, struct ks_wrapped *out);
+			       uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);
 	/*
 	 * Take as key @name (version 1) a key the storage already holds,
 	 * made by other tools: @from names it (a pkcs11: URI).  NULL: the

@@ -62,7 +62,7 @@ static void e2e_added_batch(const struct ks_key *keys, size_t n)
  * As many versions as a message holds in one KEY_ADD batch: the kernel
  * computes the ECDH secret once per batch instead of once per version.
  * A batch is all or nothing: on any refusal but -ESTALE the versions go
- * one by one (e2e_add), where each error is worded and EEXIST (a
+ * one by one (provision_e2e_add), where each error is worded and EEXIST (a
  * version another worker added meanwhile) is success.
  */
 static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct ks_key *keys,
@@ -98,9 +98,9 @@ static int e2e_add_batches(struct kernel *k, const uint8_t *owner, const struct 
  * calls (-ESTALE): once, the versions not yet added go again under a new
  * one.  @keys: sealed; the verifiers come with the blobs.
  */
-static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *keys,
-		   const struct ks_wrapped *w, size_t n, uint64_t handle, const uint8_t *hpoint,
-		   size_t *done)
+int provision_e2e_add(struct request *rq, struct kernel *k, const struct ks_key *keys,
+		      const struct ks_wrapped *w, size_t n, uint64_t handle,
+		      const uint8_t *hpoint, size_t *done)
 {
 	int r = e2e_add_batches(k, instance(rq->d), keys, w, n, handle, hpoint, done);
 
@@ -123,7 +123,7 @@ static int e2e_add(struct request *rq, struct kernel *k, const struct ks_key *ke
 }
 
 /* @keys' verifiers are filled in from the backend's round. */
-static int e2e_batch(struct request *rq, struct kernel *k, struct ks_key *keys, size_t n)
+int provision_e2e(struct request *rq, struct kernel *k, struct ks_key *keys, size_t n)
 {
 	struct backend *be = rq->d->be;
 	uint8_t kpoint[HSMKEY_E2E_POINT_LEN], hpoint[HSMKEY_E2E_POINT_LEN];
@@ -145,7 +145,7 @@ static int e2e_batch(struct request *rq, struct kernel *k, struct ks_key *keys, 
 			r = fail(rq, r, "the kernel gave no ephemeral key: %s", kernel_errmsg(k));
 			break;
 		}
-		r = be->ops->wrap_for_kernel(be, kpoint, req + done, n - done, hpoint, w + done);
+		r = be->ops->wrap_for_kernel(be, kpoint, req + done, n - done, hpoint, w + done, 0);
 		if (r) {
 			r = fail(rq, r, "the HSM did not wrap key '%s' for the kernel: %s",
 				 keys[done].name, strerror(-r));
@@ -153,7 +153,7 @@ static int e2e_batch(struct request *rq, struct kernel *k, struct ks_key *keys, 
 		}
 		for (size_t i = done; i < n; i++)
 			memcpy(keys[i].verifier, w[i].verifier, sizeof(keys[i].verifier));
-		r = e2e_add(rq, k, keys, w, n, handle, hpoint, &done);
+		r = provision_e2e_add(rq, k, keys, w, n, handle, hpoint, &done);
 		if (r == -ESTALE && !attempt)
 			r = 0;	/* expired between the calls: once more */
 		else if (r == -ESTALE)
@@ -175,7 +175,7 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 
 	if (rq->d->be->ops->wrap_for_kernel) {
 		copy = *key;
-		r = e2e_batch(rq, k, &copy, 1);
+		r = provision_e2e(rq, k, &copy, 1);
 		ks_key_wipe(&copy);
 		return r;
 	}
@@ -212,138 +212,11 @@ static int provision_versions_e2e(struct request *rq, struct kernel *k, const st
 			n++;
 	}
 	if (!r && n)
-		r = e2e_batch(rq, k, keys, n);
+		r = provision_e2e(rq, k, keys, n);
 	for (size_t i = 0; keys && i < meta->current; i++)
 		ks_key_wipe(&keys[i]);
 	free(keys);
 	return r;
-}
-
-struct provision_batch {
-	struct request *rq;
-	struct kernel *k;
-	const struct kernel_key *held;	/* the kernel's keys, sorted; borrowed */
-	size_t nheld;
-	bool have_held;			/* else one KEY_GET per version */
-	size_t n, nkeys;		/* versions gathered, of how many keys */
-	int failed;			/* keys not loaded by earlier flushes */
-	struct ks_key keys[HSMKEY_BATCH_MAX];
-};
-
-struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k,
-					    const struct kernel_key *held, size_t nheld, bool have_held)
-{
-	struct provision_batch *pb = calloc(1, sizeof(*pb));
-
-	if (pb) {
-		pb->rq = rq;
-		pb->k = k;
-		pb->held = held;
-		pb->nheld = nheld;
-		pb->have_held = have_held;
-	}
-	return pb;
-}
-
-/* Whether the kernel holds @id's @version: no wrap is spent on it then. */
-static bool batch_held(struct provision_batch *pb, const uint8_t *id, uint32_t version)
-{
-	struct kernel_key kk;
-
-	if (pb->have_held)
-		return kernel_held_find(pb->held, pb->nheld, id, version);
-	return !kernel_get(pb->k, id, version, &kk);
-}
-
-/* Errors that no key of the batch would escape: not worth a call per key. */
-static bool batch_wide(int r)
-{
-	return r == -ENOPKG || r == -EHOSTDOWN || r == -ETIMEDOUT || r == -EACCES ||
-	       r == -ENOMEM;
-}
-
-/*
- * A batch refused whole: each key's versions again on their own, so that
- * one key the HSM cannot wrap (its object deleted behind our back, the
- * wrong size) or the kernel refuses does not keep every other key out.
- * Versions the first try delivered come back EEXIST, which is success.
- */
-static int flush_each(struct provision_batch *pb)
-{
-	int failed = 0;
-
-	for (size_t i = 0, j; i < pb->n; i = j) {
-		for (j = i + 1; j < pb->n && !memcmp(pb->keys[j].id, pb->keys[i].id,
-						     HSMKEY_ID_LEN); j++)
-			;
-		if (e2e_batch(pb->rq, pb->k, &pb->keys[i], j - i)) {
-			log_error("cannot load key %s: %s", pb->keys[i].name, pb->rq->err);
-			failed++;
-		}
-	}
-	return failed;
-}
-
-static int flush(struct provision_batch *pb)
-{
-	int failed = 0, r;
-
-	r = pb->n ? e2e_batch(pb->rq, pb->k, pb->keys, pb->n) : 0;
-	if (r && batch_wide(r)) {
-		log_error("cannot load a batch of %zu key version(s): %s", pb->n, pb->rq->err);
-		failed = (int)pb->nkeys;
-	} else if (r) {
-		log_warn("a batch of %zu key version(s) was refused (%s): loading its keys one by one",
-			 pb->n, pb->rq->err);
-		failed = flush_each(pb);
-	}
-	for (size_t i = 0; i < pb->n; i++)
-		ks_key_wipe(&pb->keys[i]);
-	pb->n = pb->nkeys = 0;
-	return failed;
-}
-
-/* The keys not loaded since provision_batch_new(), this flush's included. */
-int provision_batch_flush(struct provision_batch *pb)
-{
-	int failed = flush(pb) + pb->failed;
-
-	pb->failed = 0;
-	return failed;
-}
-
-int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
-{
-	struct request *rq = pb->rq;
-	int r = 0;
-
-	if (!rq->d->be->ops->wrap_for_kernel)
-		return provision_versions(rq, pb->k, meta);
-	if (pb->n + meta->current > HSMKEY_BATCH_MAX)
-		pb->failed += flush(pb);
-	for (uint32_t v = 1; !r && v <= meta->current; v++) {
-		if (batch_held(pb, meta->id, v))
-			continue;
-		r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, &pb->keys[pb->n]);
-		if (r == -ENOENT)
-			r = 0;
-		else if (r)
-			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
-				 strerror(-r));
-		else
-			pb->n++;
-	}
-	pb->nkeys++;
-	return r;
-}
-
-void provision_batch_free(struct provision_batch *pb)
-{
-	if (!pb)
-		return;
-	for (size_t i = 0; i < pb->n; i++)
-		ks_key_wipe(&pb->keys[i]);
-	free(pb);
 }
 
 /*

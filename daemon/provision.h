@@ -17,13 +17,24 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key);
 /* ... every version of @meta's key. */
 int provision_versions(struct request *rq, struct kernel *k, const struct ks_key *meta);
 /*
- * Start-up loading: versions of many keys gathered into batches of up to
- * HSMKEY_BATCH_MAX, each delivered under one ephemeral key of the
- * kernel's (a backend with ->wrap_for_kernel; otherwise each key is
- * provisioned at once).  new: @held (kernel_held(), sorted; borrowed
- * until free) says which versions the kernel has, if @have_held; else
- * each is asked for.  add: 0 or -errno for @meta's key; flush: what is
- * gathered, the number of keys that failed.
+ * End to end (a backend with ->wrap_for_kernel): @n versions (sealed; one
+ * ephemeral key of the kernel's, wrapped by the backend, unwrapped by the
+ * kernel), their verifiers filled in from the backend's round.
+ */
+int provision_e2e(struct request *rq, struct kernel *k, struct ks_key *keys, size_t n);
+/* ... the kernel's part: @w wrapped for ephemeral key @handle; *@done added so far. */
+int provision_e2e_add(struct request *rq, struct kernel *k, const struct ks_key *keys,
+		      const struct ks_wrapped *w, size_t n, uint64_t handle,
+		      const uint8_t *hpoint, size_t *done);
+/*
+ * Start-up loading (batch.c): versions of many keys gathered into batches
+ * of up to HSMKEY_BATCH_MAX, each delivered under one ephemeral key of the
+ * kernel's, the HSM wrapping one while the kernel takes the one before
+ * (a backend with ->wrap_for_kernel; otherwise each key is provisioned at
+ * once).  new: @held (kernel_held(), sorted; borrowed until free) says
+ * which versions the kernel has, if @have_held; else each is asked for.
+ * add: 0 or -errno for @meta's key; flush: what is gathered, the number
+ * of keys that failed.
  */
 struct provision_batch;
 struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k,

@@ -4,7 +4,8 @@
  * deliveries to the kernel (->wrap_for_kernel), audit checkpoint
  * signatures (the event loop's), health and comebacks.  Each goes to the
  * member in use (p11_hsm()) and, if it is unreachable, fails over and
- * tries the next; the helper serves each caller on a session of its own.
+ * tries the next (a delivery unless its caller says not to); the helper
+ * serves each caller on a session of its own.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -42,7 +43,7 @@ int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
 }
 
 int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req,
-	     size_t n, uint8_t *hpoint, struct ks_wrapped *out)
+	     size_t n, uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags)
 {
 	struct p11be *p = be_p11(b);
 	struct hsm_wrap_req *hr;
@@ -70,7 +71,7 @@ int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req 
 	do {
 		h = p11_hsm(p);
 		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw);
-	} while (p11_unreachable(r) && p11_failover_from(p, h));
+	} while (p11_unreachable(r) && !(flags & KS_WRAP_NO_FAILOVER) && p11_failover_from(p, h));
 	if (!r)
 		p11_verifiers_keep(&p->vc, gen, hr, n, hw);
 	for (size_t i = 0; !r && i < n; i++) {

@@ -46,6 +46,10 @@ check "ratio 0.950: meets goal >= 0.90" \
 	grep -q '^pkcs11-provision *9500.0 *10000.0 *0.950 .* meets goal >= 0.90' "$work/row"
 row "$work/quiet" 8000
 check "ratio 0.800: MISSES" grep -q ' 0.800 .* MISSES goal >= 0.90' "$work/row"
+pkcs11_rates=$work/quiet pkcs11_ratio 8000 one > "$work/row" 2> "$work/err"
+check "everything on one CPU: its own row, for information, no verdict" \
+	bash -c "grep -q '^pkcs11-provision-1cpu *8000.0 *10000.0 *0.800 .* for information' '$work/row' &&
+		! grep -Eq 'meets|MISSES' '$work/row'"
 printf 'rep 1 6000\nrep 2 16000\nrep 3 9000\nrep 4 15000\nrep 5 10000\n' > "$work/noisy"
 row "$work/noisy" 10000
 check "a noisy baseline: inconclusive, whatever the ratio" \
