@@ -227,8 +227,11 @@ def pin_helpers():
                 continue
             if b"--pkcs11-helper" not in open(f"/proc/{pid}/cmdline", "rb").read():
                 continue
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                os.sched_setaffinity(int(tid), {int(cpu)})
+            # Again until no thread is left out (one started meanwhile).
+            while any(os.sched_getaffinity(int(t)) != {int(cpu)}
+                      for t in os.listdir(f"/proc/{pid}/task")):
+                for tid in os.listdir(f"/proc/{pid}/task"):
+                    os.sched_setaffinity(int(tid), {int(cpu)})
             open(d + "/pinned", "w").write(f"{time.monotonic() - t0:.3f}\n")
             return True
         except (OSError, IndexError, ValueError):
@@ -237,13 +240,14 @@ def pin_helpers():
 
 if os.path.exists(d + "/pinned"):
     os.unlink(d + "/pinned")
-n.settimeout(0.01 if cpu else 600)
 deadline = time.monotonic() + 600
 pinned = not cpu
 while time.monotonic() < deadline:
+    if p.poll() is not None:
+        sys.exit(f"hsmkeyd exited ({p.returncode}) before READY")
     if not pinned:
         pinned = pin_helpers()
-        n.settimeout(0.01 if not pinned else deadline - time.monotonic())
+    n.settimeout(0.01 if not pinned else 1)
     try:
         if b"READY=1" in n.recv(4096):
             break
@@ -371,7 +375,9 @@ if wanted pkcs11; then
 		if [[ $2 == apart ]]; then
 			# Pinned before the keystore was opened, let alone delivered.
 			read -r pinned < "$pk/pinned" || die "pkcs11: start-up $1: the helper was not pinned"
-			python3 -c "import sys; sys.exit(not $pinned < $(sed -n 's/^run_open //p' "$pk/run"))" ||
+			open=$(sed -n 's/^run_open //p' "$pk/run")
+			[[ $open =~ ^[0-9.]+$ ]] || die "pkcs11: start-up $1: no ready line in its log"
+			python3 -c "import sys; sys.exit(not $pinned < $open)" ||
 				die "pkcs11: start-up $1: the helper was pinned only at $pinned s"
 		fi
 		held=$("$top/build/hsmkeyctl" --socket "$pk/sock" --json status |

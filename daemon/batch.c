@@ -194,9 +194,10 @@ static void round_start(struct provision_batch *pb, struct round *rd)
 
 static void round_wait(struct round *rd)
 {
-	if (rd->wrapping)
+	if (rd && rd->wrapping) {
 		pthread_join(rd->thread, NULL);
-	rd->wrapping = false;
+		rd->wrapping = false;
+	}
 }
 
 static void round_clear(struct round *rd)
@@ -209,9 +210,10 @@ static void round_clear(struct round *rd)
 }
 
 /*
- * @rd wrapped (round_wait()): to the kernel.  @other, the round whose wrap
- * may still run, is waited for before anything is wrapped here.  The
- * number of @rd's keys not loaded.
+ * @rd wrapped (round_wait()): to the kernel.  @other (or NULL), the round
+ * whose wrap may still run: on a failure, it is waited for and handed to
+ * the kernel before anything is wrapped here.  The number of keys not
+ * loaded.
  */
 static int round_finish(struct provision_batch *pb, struct round *rd, struct round *other)
 {
@@ -226,11 +228,18 @@ static int round_finish(struct provision_batch *pb, struct round *rd, struct rou
 				      rd->hpoint, &done);
 	}
 	if (r) {
-		log_msg(r == -ESTALE ? 7 : 4,
-			"a batch of %zu key version(s) failed (%s): %zu of them go again, one round at a time",
+		log_msg(r == -ESTALE ? 6 : 4,
+			"a batch of %zu key version(s) failed (%s): the %zu the kernel did not take go again without the pipeline",
 			rd->n, strerror(-r), rd->n - done);
+		/*
+		 * @other to the kernel first: its ephemeral key is older than
+		 * any the retries make, and would be the first replaced.  A
+		 * key's versions are all in one round: the order is free.
+		 */
 		round_wait(other);
-		failed = round_again(pb, rd, done);
+		if (other && other->n && !other->r)
+			failed = round_finish(pb, other, NULL);
+		failed += round_again(pb, rd, done);
 	}
 	round_clear(rd);
 	return failed;

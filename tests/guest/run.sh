@@ -50,7 +50,7 @@ for name in "${tests[@]}"; do
 	if [[ -e $top/tests/guest/$name.sh ]]; then exe=$top/tests/guest/$name.sh
 	else exe=$top/build/tests/guest/$name; fi
 	echo "== $name" >&2
-	# A hung test is cut off; t_pkcs11 (seven sections, RSA pairs made
+	# A hung test is cut off; t_pkcs11 (eight sections, RSA pairs made
 	# under TCG) needs about 8 minutes of the 15.
 	timeout 900 "$exe" > "/results/$name.tap" 2>&1
 	echo "$?" > "/results/$name.rc"

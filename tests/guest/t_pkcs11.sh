@@ -337,6 +337,51 @@ check "the key whose object is gone is not in the kernel" \
 	test "$(ctl --json show k-aes-128-cbc | json 'o["kernel"]')" = absent
 check "the log names it" grep -q "cannot load key k-aes-128-cbc" "$work/hsmkeyd.log"
 
+section "5b"
+# 5b. The pipeline (daemon/batch.c) on a key store of its own (token
+# hsm-p): 34 keys make a first round of 32 versions and a second of 2.
+# With one object of the first round gone, the first round fails while
+# the token wraps the second; the second is handed to the kernel first,
+# then the first goes again without the pipeline, key by key: the 33
+# others are loaded.
+stop
+softhsm_token hsm-p || bail "softhsm2-util --init-token hsm-p failed"
+printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
+	"pkcs11_token = pkcs11:token=hsm-p" "pin_file = $work/pin" > "$work/pipe.conf"
+pipe_start() { daemon_conf=$work/pipe.conf daemon_state=$work/state-p daemon_start; }
+pipe_start || bail "hsmkeyd does not start on hsm-p"
+made=0
+for i in $(seq -w 0 33); do
+	ctl create "p$i" --type aes-128-xts >/dev/null 2>&1 && made=$((made + 1))
+done
+check "34 keys made in hsm-p" test "$made" = 34
+stop
+check "unload the module" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+p11p() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-p --pin-file "$work/pin"; }
+check "the reference client destroys p05's object behind hsmkeyd's back" \
+	quiet p11p destroy --label hsmkey:p05:v1
+: > "$work/hsmkeyd.log"
+pipe_start || bail "hsmkeyd does not start on hsm-p with an object gone"
+check "the 33 others are loaded, hsm-wrapped" \
+	test "$(ctl --json list | json 'sum(1 for k in o["keys"] if k["kernel"] == "loaded" and k.get("delivery") == "hsm-wrapped")')" = 33
+check "p05 is not in the kernel" \
+	test "$(ctl --json list | json '[k["name"] for k in o["keys"] if k["kernel"] != "loaded"]')" = "['p05']"
+check "the first round failed and went again without the pipeline" \
+	grep -q "a batch of 32 key version(s) failed .*: the 32 the kernel did not take go again without the pipeline" \
+	"$work/hsmkeyd.log"
+check "the second round did not fail" \
+	bash -c "! grep -q 'a batch of 2 key version(s) failed' '$work/hsmkeyd.log'"
+# The second round's batch is logged before the first round's keys go again.
+line() { grep -n "$1" "$work/hsmkeyd.log" | head -n 1 | cut -d: -f1; }
+second=$(line "the kernel took 2 key versions in one batch") again=$(line "cannot load key p05")
+check "the second round went to the kernel before the first went again (lines $second, $again)" \
+	test -n "$second" -a -n "$again" -a "${second:-0}" -lt "${again:-0}"
+stop
+check "unload the module (hsm-p's keys go with it)" rmmod hsmkey
+check "load it again" insmod "$HSMKEY_KO"
+daemon_start || bail "hsmkeyd does not start on hsm-a again"
+
 section "6"
 # 6. State changes whose anchor the token does not confirm: the daemon
 # built with crash points stops right after the record's rename, a stray
