@@ -309,14 +309,9 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
 		if (batch_held(pb, meta->id, v))
 			continue;
-		r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, &rd->keys[rd->n]);
-		if (r == -ENOENT)
-			r = 0;
-		else if (r)
-			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
-				 strerror(-r));
-		else
-			rd->n++;
+		r = provision_read_sealed(rq, meta, v, &rd->keys[rd->n]);
+		rd->n += r > 0;
+		r = r < 0 ? r : 0;
 	}
 	if (r)
 		log_error("%s", rq->err);	/* the caller says "see above" */

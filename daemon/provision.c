@@ -191,6 +191,19 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 	return 0;
 }
 
+int provision_read_sealed(struct request *rq, const struct ks_key *meta, uint32_t v,
+			  struct ks_key *out)
+{
+	int r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, out);
+
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
+			    strerror(-r));
+	return 1;
+}
+
 /*
  * Every version of @meta's key in one batch: no material is read here, and
  * the verifiers come from the backend's wrapping round.
@@ -201,16 +214,11 @@ static int provision_versions_e2e(struct request *rq, struct kernel *k, const st
 	size_t n = 0;
 	int r = keys ? 0 : -ENOMEM;
 
-	for (uint32_t v = 1; !r && v <= meta->current; v++) {
-		r = rq->d->be->ops->get(rq->d->be, meta->name, v, false, &keys[n]);
-		if (r == -ENOENT)
-			r = 0;
-		else if (r)
-			r = fail(rq, r, "key '%s' version %u cannot be read: %s", meta->name, v,
-				 strerror(-r));
-		else
-			n++;
+	for (uint32_t v = 1; r >= 0 && v <= meta->current; v++) {
+		r = provision_read_sealed(rq, meta, v, &keys[n]);
+		n += r > 0;
 	}
+	r = r < 0 ? r : 0;
 	if (!r && n)
 		r = provision_e2e(rq, k, keys, n);
 	for (size_t i = 0; keys && i < meta->current; i++)

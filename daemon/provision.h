@@ -16,6 +16,9 @@ int reach_kernel(struct request *rq, struct kernel **k);
 int provision(struct request *rq, struct kernel *k, const struct ks_key *key);
 /* ... every version of @meta's key. */
 int provision_versions(struct request *rq, struct kernel *k, const struct ks_key *meta);
+/* Version @v of @meta's key, sealed, into *@out: 1, 0 if there is none, or -errno (worded). */
+int provision_read_sealed(struct request *rq, const struct ks_key *meta, uint32_t v,
+			  struct ks_key *out);
 /*
  * End to end (a backend with ->wrap_for_kernel): @n versions (sealed; one
  * ephemeral key of the kernel's, wrapped by the backend, unwrapped by the
