@@ -53,6 +53,9 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 		  daemon/pkcs11/orphans.c daemon/pkcs11/members.c \
 		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c \
 		  daemon/pkcs11/unlocked.c
+# KMIP: the TTLV encoding (daemon/kmip/ttlv.h) and the messages (message.h).
+KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
+	daemon/kmip/payload.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -63,7 +66,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c 
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
-	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm
+	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -94,7 +97,7 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
+HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h daemon/kmip/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -118,8 +121,8 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libhsmkey.a
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := $(LIB) $(EMBEDDED) daemon/config.c tools/luks2.c
-FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2
+FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c
+FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2 fuzz_ttlv
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDRS)
@@ -200,6 +203,15 @@ $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
+$(B)/tests/host/test_ttlv: tests/host/test_ttlv.c $(KMIP:%.c=$(B)/%.o) $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto
+
+# TTLV from files, for the cross-check with PyKMIP (tests/host/test_kmip_ttlv.sh).
+$(B)/tests/ttlv_tool: tests/host/ttlv_tool.c $(KMIP:%.c=$(B)/%.o) $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ -lcrypto
+
 # Includes daemon/kernel.c and kernel_events.c: the events listener's sender check, white-box.
 $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel_events.c daemon/kernel.h \
 		$(B)/libhsmkey.a
@@ -228,6 +240,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $(B)/tests/hsmkeyd-nowipe \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
+	$(B)/tests/ttlv_tool \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

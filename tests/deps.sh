@@ -27,6 +27,8 @@ packages=(
 	# python cryptography: AES-KW in the reference checks; gdb holds the
 	# helper mid-import for a memory scan (test_p11_scan)
 	python3-cryptography gdb
+	# the KMIP client: PyKMIP as the key server and the reference client
+	python3-pykmip
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"

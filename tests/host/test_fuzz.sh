@@ -1,7 +1,9 @@
 #!/bin/bash
 # Every parser under libFuzzer (ASan, UBSan) for a short while: the
 # control protocol, hsmkeyd.conf, key files (unsealing included, over a
-# real keystore) and the LUKS2 header editor of "hsmkeyctl luks format".  FUZZ_SECONDS per target (default 20).  A crash, leak or
+# real keystore), the LUKS2 header editor of "hsmkeyctl luks format" and
+# the KMIP client's TTLV and message parsers (seeded with the answers of
+# PyKMIP's server engine).  FUZZ_SECONDS per target (default 20).  A crash, leak or
 # sanitizer report fails the target; its reproducer is kept in the work
 # directory named in the output.
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -31,7 +33,14 @@ printf pw | cryptsetup luksFormat --batch-mode --type luks2 --volume-key-file "$
 head -c 32768 "$work/luks.img" > "$work/seeds/luks2/header"
 rm -f "$work/luks.img" "$work/vk"
 
-for t in proto config keyfile luks2; do
+# Real KMIP answers: hsmkey's requests, answered by PyKMIP's server engine.
+mkdir -p "$work/seeds/ttlv"
+"$top/build/tests/ttlv_tool" requests "$work/seeds/ttlv" &&
+	/usr/bin/python3 "$top/tests/host/kmip/engine.py" "$work/seeds/ttlv" > /dev/null 2>&1
+rm -f "$work/seeds/ttlv/pykmip.db"
+diag "ttlv seeds: $(ls "$work/seeds/ttlv" | grep -c '\.resp$') answers of PyKMIP's"
+
+for t in proto config keyfile luks2 ttlv; do
 	mkdir -p "$work/corpus-$t"
 	[[ -d $top/tests/fuzz/seeds/$t ]] && cp "$top/tests/fuzz/seeds/$t"/* "$work/corpus-$t/"
 	[[ -d $work/seeds/$t ]] && cp "$work/seeds/$t"/* "$work/corpus-$t/"
