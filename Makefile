@@ -55,7 +55,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 		  daemon/pkcs11/unlocked.c
 # KMIP: the TTLV encoding (daemon/kmip/ttlv.h) and the messages (message.h).
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
-	daemon/kmip/payload.c
+	daemon/kmip/payload.c daemon/kmip/conn.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -127,7 +127,7 @@ fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDRS)
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -ljson-c -lcrypto
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) -ljson-c -lssl -lcrypto
 
 # The daemon with crash points in its file writes (tests/host/test_crash.sh).
 $(B)/crash/%.o: %.c $(HDRS)
@@ -205,12 +205,19 @@ $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 
 $(B)/tests/host/test_ttlv: tests/host/test_ttlv.c $(KMIP:%.c=$(B)/%.o) $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $^ -lcrypto
+	$(CC) $(TEST_CFLAGS) -o $@ $^ -lssl -lcrypto
 
 # TTLV from files, for the cross-check with PyKMIP (tests/host/test_kmip_ttlv.sh).
-$(B)/tests/ttlv_tool: tests/host/ttlv_tool.c $(KMIP:%.c=$(B)/%.o) $(B)/libhsmkey.a
+$(B)/tests/ttlv_tool: tests/host/ttlv_tool.c tests/host/kmip_print.c $(KMIP:%.c=$(B)/%.o) \
+		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ -lcrypto
+	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto
+
+# A KMIP client over hsmkey's connection (tests/host/test_kmip_server.sh).
+$(B)/tests/kmip_client: tests/host/kmip_client.c tests/host/kmip_print.c $(KMIP:%.c=$(B)/%.o) \
+		$(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto
 
 # Includes daemon/kernel.c and kernel_events.c: the events listener's sender check, white-box.
 $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel_events.c daemon/kernel.h \
@@ -240,7 +247,7 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $(B)/tests/hsmkeyd-nowipe \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
-	$(B)/tests/ttlv_tool \
+	$(B)/tests/ttlv_tool $(B)/tests/kmip_client \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # Installs what `make` built: the module under updates/ for modprobe (and

@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""
+The reference KMIP client of the tests: PyKMIP's own (kmip.pie), an
+implementation independent of hsmkey's, against the server of
+tests/lib/kmip.sh.
+
+  ref.py DIR PORT create NAME        -> the new key's UID
+  ref.py DIR PORT register NAME HEX  -> its UID
+  ref.py DIR PORT get UID            -> the key's bytes, hex
+  ref.py DIR PORT state UID          -> its State's name
+  ref.py DIR PORT count              -> how many objects the server has
+  ref.py DIR PORT activate|destroy|revoke UID
+  ref.py wrap KEK_HEX KEY_HEX        -> RFC 3394 of KEY under KEK, hex
+"""
+import sys
+import warnings
+
+warnings.simplefilter("ignore")
+
+from cryptography.hazmat.primitives import keywrap  # noqa: E402
+from kmip import enums  # noqa: E402
+from kmip.pie import client as pie_client, objects  # noqa: E402
+
+
+def connect(d, port):
+    c = pie_client.ProxyKmipClient(hostname="localhost", port=int(port), cert=f"{d}/client.pem",
+                                   key=f"{d}/client.key", ca=f"{d}/ca.pem", config_file="/dev/null")
+    c.open()
+    return c
+
+
+def main(a):
+    if a[0] == "wrap":
+        print(keywrap.aes_key_wrap(bytes.fromhex(a[1]), bytes.fromhex(a[2])).hex())
+        return
+    c = connect(a[0], a[1])
+    op, args = a[2], a[3:]
+    usage = [enums.CryptographicUsageMask.ENCRYPT, enums.CryptographicUsageMask.DECRYPT]
+    if op == "create":
+        print(c.create(enums.CryptographicAlgorithm.AES, 256, name=args[0],
+                       cryptographic_usage_mask=usage))
+    elif op == "register":
+        key = bytes.fromhex(args[1])
+        if args[0].endswith("kek"):
+            usage = [enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY]
+        print(c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 8 * len(key),
+                                              key, usage, name=args[0])))
+    elif op == "get":
+        print(bytes(c.get(args[0]).value).hex())
+    elif op == "state":
+        attrs = c.get_attributes(args[0], ["State"])[1]
+        print(attrs[0].attribute_value.value.name)
+    elif op == "count":
+        print(len(c.locate()))
+    elif op == "activate":
+        c.activate(args[0])
+    elif op == "destroy":
+        c.destroy(args[0])
+    elif op == "revoke":
+        c.revoke(enums.RevocationReasonCode.KEY_COMPROMISE, args[0], "compromised, says a test",
+                 compromise_occurrence_date=1700000000)
+    c.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,81 @@
+# PyKMIP's server on loopback for the KMIP tests, with mutual-TLS
+# certificates made here by openssl.  Source it; then:
+#
+#   kmip_certs DIR          a CA, the server's certificate (DNS:localhost
+#                           only), this host's (CN hsmkey-host, clientAuth),
+#                           and for the attacks: a rogue CA with a client
+#                           certificate of the same name, and a certificate
+#                           of the right CA without clientAuth
+#   kmip_server_start DIR   pykmip-server on a free port of 127.0.0.1
+#                           (KMIP_PORT), its database and log in DIR
+#   kmip_server_stop DIR
+#
+# The reference client (tests/host/kmip/ref.py) uses this host's
+# certificate: PyKMIP's server lets only an object's owner, named by the
+# certificate's CN, use a symmetric key.
+
+KMIP_PORT=
+
+_kmip_cert() {	# DIR NAME CA SUBJECT EXTENSIONS
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$1/$2.key" \
+		-out "$1/$2.csr" -subj "$4" 2>/dev/null &&
+	printf '%b' "$5" > "$1/$2.ext" &&
+	openssl x509 -req -in "$1/$2.csr" -CA "$1/$3.pem" -CAkey "$1/$3.key" -CAcreateserial \
+		-out "$1/$2.pem" -days 2 -extfile "$1/$2.ext" 2>/dev/null
+}
+
+kmip_certs() {
+	local d=$1 ca
+	mkdir -p "$d"
+	for ca in ca rogue-ca; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$d/$ca.key" -out "$d/$ca.pem" -days 2 \
+			-subj "/CN=hsmkey test $ca" 2>/dev/null || return 1
+	done
+	_kmip_cert "$d" server ca /CN=localhost \
+		'subjectAltName=DNS:localhost\nextendedKeyUsage=serverAuth\n' &&
+	_kmip_cert "$d" client ca /CN=hsmkey-host 'extendedKeyUsage=clientAuth\n' &&
+	_kmip_cert "$d" rogue-client rogue-ca /CN=hsmkey-host 'extendedKeyUsage=clientAuth\n' &&
+	_kmip_cert "$d" noauth-client ca /CN=hsmkey-host 'extendedKeyUsage=serverAuth\n'
+}
+
+# A port nothing listens on now.
+kmip_free_port() {
+	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+kmip_server_start() {
+	local d=$1 i
+	KMIP_PORT=$(kmip_free_port)
+	cat > "$d/server.conf" <<EOC
+[server]
+hostname=127.0.0.1
+port=$KMIP_PORT
+certificate_path=$d/server.pem
+key_path=$d/server.key
+ca_path=$d/ca.pem
+auth_suite=TLS1.2
+enable_tls_client_auth=True
+database_path=$d/pykmip.db
+logging_level=INFO
+EOC
+	setsid /usr/bin/python3 -W ignore /usr/bin/pykmip-server -f "$d/server.conf" -l "$d/server.log" \
+		> "$d/server.out" 2>&1 < /dev/null &
+	echo $! > "$d/server.pid"
+	for ((i = 0; i < 300; i++)); do
+		grep -q "Starting connection service" "$d/server.log" 2>/dev/null && return 0
+		kill -0 "$(cat "$d/server.pid")" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "pykmip-server did not start:" >&2
+	tail -n 5 "$d/server.out" "$d/server.log" >&2
+	return 1
+}
+
+kmip_server_stop() {
+	local pid
+	pid=$(cat "$1/server.pid" 2>/dev/null) || return 0
+	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
+	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	rm -f "$1/server.pid"
+}
