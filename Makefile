@@ -55,7 +55,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 		  daemon/pkcs11/unlocked.c
 # KMIP: the TTLV encoding (daemon/kmip/ttlv.h) and the messages (message.h).
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
-	daemon/kmip/payload.c daemon/kmip/conn.c
+	daemon/kmip/payload.c daemon/kmip/conn.c daemon/kmip/client.c daemon/kmip/ops.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -217,7 +217,7 @@ $(B)/tests/ttlv_tool: tests/host/ttlv_tool.c tests/host/kmip_print.c $(KMIP:%.c=
 $(B)/tests/kmip_client: tests/host/kmip_client.c tests/host/kmip_print.c $(KMIP:%.c=$(B)/%.o) \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto
+	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto -lpthread
 
 # Includes daemon/kernel.c and kernel_events.c: the events listener's sender check, white-box.
 $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel_events.c daemon/kernel.h \

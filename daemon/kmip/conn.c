@@ -355,7 +355,7 @@ static int call_fail(int r, const struct kmip_conn *c, char *why, size_t whylen)
 }
 
 int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t **resp,
-		   size_t *resp_len, char *why, size_t whylen)
+		   size_t *resp_len, bool *sent, char *why, size_t whylen)
 {
 	int64_t deadline = now_ms() + c->timeout_ms;
 	uint8_t hdr[TTLV_HEADER_LEN], *buf;
@@ -363,6 +363,7 @@ int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t 
 	int r;
 
 	r = write_all(c, req, len, deadline);
+	*sent = !r;
 	if (!r)
 		r = read_all(c, hdr, sizeof(hdr), deadline);
 	if (!r)
@@ -381,6 +382,13 @@ int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t 
 	*resp = buf;
 	*resp_len = total;
 	return 0;
+}
+
+bool kmip_conn_idle_ok(struct kmip_conn *c)
+{
+	struct pollfd p = { .fd = c->fd, .events = POLLIN };
+
+	return !SSL_pending(c->ssl) && poll(&p, 1, 0) == 0;
 }
 
 void kmip_response_free(uint8_t *resp, size_t len)

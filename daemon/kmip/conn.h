@@ -22,6 +22,7 @@
 #ifndef HSMKEY_KMIP_CONN_H
 #define HSMKEY_KMIP_CONN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,9 +36,14 @@ void kmip_tls_free(struct kmip_tls *t);
 /* @server: "HOST:PORT" or "[V6ADDR]:PORT". */
 int kmip_conn_open(struct kmip_tls *t, const char *server, int timeout_ms,
 		   struct kmip_conn **out, char *why, size_t whylen);
-/* One request out, one response in (kmip_response_free() it). */
+/*
+ * One request out, one response in (kmip_response_free() it).  @sent:
+ * whether the request went out whole, so the server may have acted on it.
+ */
 int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t **resp,
-		   size_t *resp_len, char *why, size_t whylen);
+		   size_t *resp_len, bool *sent, char *why, size_t whylen);
+/* An idle connection still usable: nothing to read, not closed by the server. */
+bool kmip_conn_idle_ok(struct kmip_conn *c);
 void kmip_response_free(uint8_t *resp, size_t len);
 void kmip_conn_close(struct kmip_conn *c);
 

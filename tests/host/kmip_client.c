@@ -1,30 +1,35 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * One KMIP operation through hsmkey's client code (daemon/kmip: requests,
- * the mutual-TLS connection, the response parser), for the tests against
- * a real KMIP server (tests/host/test_kmip_server.sh):
+ * One KMIP operation through hsmkey's client (daemon/kmip: the servers
+ * tried in order, the version agreed, requests, mutual TLS, the response
+ * parser), for the tests against real KMIP servers
+ * (tests/host/test_kmip_server.sh):
  *
- *   kmip_client SERVER CA CERT KEY TIMEOUT_MS OP [ARGS]
+ *   kmip_client SERVER[,SERVER...] CA CERT KEY TIMEOUT_MS OP [ARGS]
  *
  *   discover | query | create NAME | register NAME HEX | get UID [KEK_UID]
  *   | attrs UID | locate NAME | activate UID | revoke UID | destroy UID
  *
- * Prints the answer as kmip_print.c does.  Exits 0 when the operation
+ * Prints the answer as kmip_print.c does, then "server=I" (which one of
+ * the list answered, from 0).  Exits 0 when the operation
  * succeeded, 1 when the server refused it (the line says why), 2 on bad
  * usage, 3 when there was no answer (the reason on stderr).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "kmip/conn.h"
+#include "kmip/client.h"
 #include "kmip/message.h"
 #include "kmip_print.h"
 #include "util.h"
 
-static const struct kmip_version v12 = { 1, 2 };
+struct op_args {
+	int argc;
+	char **argv;
+};
 
 /* The request for @op, into @o: 0, or -EINVAL for bad usage. */
-static int build(struct ttlv_out *o, int argc, char **argv)
+static int build_op(struct ttlv_out *o, const struct kmip_version *v, int argc, char **argv)
 {
 	static const struct kmip_version vs[] = { { 1, 4 }, { 1, 3 }, { 1, 2 } };
 	static const uint32_t qf[] = { KMIP_QUERY_OPERATIONS, KMIP_QUERY_OBJECTS };
@@ -35,7 +40,7 @@ static int build(struct ttlv_out *o, int argc, char **argv)
 	uint8_t key[KMIP_KEY_MAX];
 	size_t n;
 
-	kmip_request_begin(o, &v12, 1);
+	kmip_request_begin(o, v, 1);
 	if (!strcmp(op, "discover") && argc == 1)
 		kmip_req_discover(o, vs, ARRAY_SIZE(vs));
 	else if (!strcmp(op, "query") && argc == 1)
@@ -68,6 +73,19 @@ static int build(struct ttlv_out *o, int argc, char **argv)
 	return 0;
 }
 
+static void build(struct ttlv_out *o, const struct kmip_version *v, const void *arg)
+{
+	const struct op_args *a = arg;
+
+	build_op(o, v, a->argc, a->argv);
+}
+
+static bool idempotent(const char *op)
+{
+	return !strcmp(op, "discover") || !strcmp(op, "query") || !strcmp(op, "get") ||
+	       !strcmp(op, "attrs") || !strcmp(op, "locate");
+}
+
 /* 0 if the answer's one item succeeded, 1 if refused or unreadable. */
 static int outcome(const uint8_t *buf, size_t len)
 {
@@ -84,39 +102,42 @@ static int outcome(const uint8_t *buf, size_t len)
 
 int main(int argc, char **argv)
 {
-	struct kmip_tls *tls;
-	struct kmip_conn *c;
+	struct kmip_client_config cfg = { .nservers = 0 };
+	struct op_args a = { argc - 6, argv + 6 };
+	const struct kmip_version v12 = { 1, 2 };
+	struct kmip_client *c;
+	struct kmip_reply r;
 	struct ttlv_out o;
-	const uint8_t *req;
-	uint8_t *resp;
-	size_t len, rlen;
-	char why[512];
-	int r;
+	char why[1024], *list, *s;
+	int e;
 
 	if (argc < 7) {
-		fprintf(stderr, "usage: kmip_client SERVER CA CERT KEY TIMEOUT_MS OP [ARGS]\n");
+		fprintf(stderr, "usage: kmip_client SERVER[,SERVER...] CA CERT KEY TIMEOUT_MS OP [ARGS]\n");
 		return 2;
 	}
 	log_init("kmip_client", false);
 	ttlv_out_init(&o, KMIP_MSG_MAX);
-	if (build(&o, argc - 6, argv + 6) || ttlv_out_finish(&o, &req, &len)) {
+	e = build_op(&o, &v12, a.argc, a.argv);
+	ttlv_out_free(&o);
+	list = strdup(argv[1]);
+	for (s = strtok(list, ","); s && cfg.nservers < KMIP_SERVERS_MAX; s = strtok(NULL, ","))
+		cfg.servers[cfg.nservers++] = s;
+	if (e || !cfg.nservers) {
 		fprintf(stderr, "kmip_client: bad operation or arguments\n");
 		return 2;
 	}
-	r = kmip_tls_new(argv[2], argv[3], argv[4], &tls, why, sizeof(why));
-	if (!r)
-		r = kmip_conn_open(tls, argv[1], atoi(argv[5]), &c, why, sizeof(why));
-	if (!r) {
-		r = kmip_conn_call(c, req, len, &resp, &rlen, why, sizeof(why));
-		kmip_conn_close(c);
-	}
-	ttlv_out_free(&o);
-	if (r) {
-		fprintf(stderr, "kmip_client: %s (%s)\n", why, strerror(-r));
+	cfg.ca = argv[2], cfg.cert = argv[3], cfg.key = argv[4], cfg.timeout_ms = atoi(argv[5]);
+	e = kmip_client_new(&cfg, &c, why, sizeof(why));
+	if (!e)
+		e = kmip_client_call(c, idempotent(a.argv[0]), build, &a, &r, why, sizeof(why));
+	if (e) {
+		fprintf(stderr, "kmip_client: %s (%s)\n", why, strerror(-e));
 		return 3;
 	}
-	r = outcome(resp, rlen);
-	kmip_response_free(resp, rlen);
-	kmip_tls_free(tls);
-	return r;
+	e = outcome(r.buf, r.len);
+	printf("server=%u\n", r.server);
+	kmip_reply_free(&r);
+	kmip_client_free(c);
+	free(list);
+	return e;
 }

@@ -19,6 +19,7 @@ evil_pid=
 cleanup() {
 	[[ -n $evil_pid ]] && kill "$evil_pid" 2>/dev/null
 	kmip_server_stop "$work"
+	kmip_server_stop "$work" b
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -26,6 +27,7 @@ trap cleanup EXIT
 kmip_certs "$work" || { fail "certificates made by openssl"; tap_done; }
 kmip_server_start "$work" || { fail "pykmip-server starts"; tap_done; }
 server=localhost:$KMIP_PORT
+port_a=$KMIP_PORT
 ref() { /usr/bin/python3 "$top/tests/host/kmip/ref.py" "$work" "$KMIP_PORT" "$@"; }
 # hsm ARGS: hsmkey's client with this host's certificate, a 5 s timeout.
 hsm() { "$client" "$server" "$work/ca.pem" "$work/client.pem" "$work/client.key" 5000 "$@"; }
@@ -34,6 +36,8 @@ field() { grep -o " $1=[^ ]*" | head -n 1 | cut -d= -f2; }
 section "both clients on one server"
 out=$(hsm discover)
 check "hsmkey: the server speaks KMIP 1.2 (DiscoverVersions)" grep -q "versions=.*1\.2" <<< "$out"
+check "hsmkey and PyKMIP agree on KMIP 1.4, the newest both speak" \
+	test "$(field version <<< "$out")" = 1.4
 out=$(hsm create hsmkey-made)
 uid=$(field uid <<< "$out")
 check "hsmkey creates a key" test -n "$uid"
@@ -124,14 +128,47 @@ check "an answer claiming 2 GiB: refused at once, nothing allocated" \
 	expect huge "larger than any hsmkey takes"
 check "garbage: refused, not a KMIP response" expect garbage "not a KMIP response"
 check "a Request Message for an answer: refused" expect request "not a KMIP response"
-check "inner lengths overrunning the message: refused as unreadable" expect malformed "unreadable"
+check "inner lengths overrunning the message: refused as malformed" expect malformed "answer is malformed"
 check "an answer cut short: the call times out (2 s)" expect short "no answer within 2000 ms"
 check "no answer at all: the call times out (2 s)" expect silent "no answer within 2000 ms"
 check "the line closed instead of an answer: refused" expect close "reset"
 check "no TLS at all: the handshake times out (2 s)" expect plain "handshake.*timed out"
 
-section "the server down"
+section "failover: two servers on one database"
+kmip_server_start "$work" b "$work/pykmip.db" || fail "a second pykmip-server starts"
+port_b=$KMIP_PORT
+dead=$(kmip_free_port)
+# two LIST ARGS: hsmkey's client over the servers of LIST.
+two() { "$client" "$1" "$work/ca.pem" "$work/client.pem" "$work/client.key" 2000 "${@:2}"; }
+out=$(two "localhost:$dead,localhost:$port_a" discover)
+check "the first server down: the second answers" grep -qx server=1 <<< "$out"
+out=$(two "localhost:$port_a,localhost:$port_b" create failover-key)
+fuid=$(field uid <<< "$out")
+check "both up: the first answers" test -n "$fuid" -a -n "$(grep -x server=0 <<< "$out")"
+before=$(two "localhost:$port_a,localhost:$port_b" get "$fuid" | field material)
 kmip_server_stop "$work"
+out=$(two "localhost:$port_a,localhost:$port_b" get "$fuid")
+check "the first stopped between calls: the second answers, the same key" \
+	test -n "$(grep -x server=1 <<< "$out")" -a "$(field material <<< "$out")" = "$before" -a -n "$before"
+objects=$(two "localhost:$port_b" locate failover-key | field uids)
+port=$(kmip_free_port)
+/usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work" "$port" discover > "$work/evil.out" 2>&1 &
+evil_pid=$!
+for ((i = 0; i < 100; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
+out=$(two "localhost:$port,localhost:$port_b" create failover-key 2>&1)
+rc=$?
+diag "a Create to a server that goes quiet: exit $rc: $out"
+check "a Create that went out to a server gone quiet: not sent again, the operator told" \
+	test $rc = 3 -a -n "$(grep 'may have been carried out' <<< "$out")"
+check "... and the second server got no Create" \
+	test "$(two "localhost:$port_b" locate failover-key | field uids)" = "$objects"
+out=$(two "localhost:$port,localhost:$port_b" get "$fuid" 2>&1)
+check "a Get to a server gone quiet: the second answers it" \
+	test -n "$(grep -x server=1 <<< "$out")" -a "$(field material <<< "$out")" = "$before"
+kill "$evil_pid"; wait "$evil_pid" 2>/dev/null; evil_pid=
+
+section "the server down"
+kmip_server_stop "$work" b
 t0=$SECONDS
 out=$(hsm discover 2>&1)
 rc=$?

@@ -6,9 +6,13 @@
 #                           and for the attacks: a rogue CA with a client
 #                           certificate of the same name, and a certificate
 #                           of the right CA without clientAuth
-#   kmip_server_start DIR   pykmip-server on a free port of 127.0.0.1
-#                           (KMIP_PORT), its database and log in DIR
-#   kmip_server_stop DIR
+#   kmip_server_start DIR [NAME [DB]]
+#                           pykmip-server NAME (default "server") on a free
+#                           port of 127.0.0.1 (KMIP_PORT), its files
+#                           DIR/NAME.*, its database DB (default
+#                           DIR/pykmip.db: two servers on one database are
+#                           a cluster's two nodes)
+#   kmip_server_stop DIR [NAME]
 #
 # The reference client (tests/host/kmip/ref.py) uses this host's
 # certificate: PyKMIP's server lets only an object's owner, named by the
@@ -45,9 +49,9 @@ kmip_free_port() {
 }
 
 kmip_server_start() {
-	local d=$1 i
+	local d=$1 n=${2:-server} db=${3:-$1/pykmip.db} i
 	KMIP_PORT=$(kmip_free_port)
-	cat > "$d/server.conf" <<EOC
+	cat > "$d/$n.conf" <<EOC
 [server]
 hostname=127.0.0.1
 port=$KMIP_PORT
@@ -56,26 +60,26 @@ key_path=$d/server.key
 ca_path=$d/ca.pem
 auth_suite=TLS1.2
 enable_tls_client_auth=True
-database_path=$d/pykmip.db
+database_path=$db
 logging_level=INFO
 EOC
-	setsid /usr/bin/python3 -W ignore /usr/bin/pykmip-server -f "$d/server.conf" -l "$d/server.log" \
-		> "$d/server.out" 2>&1 < /dev/null &
-	echo $! > "$d/server.pid"
+	setsid /usr/bin/python3 -W ignore /usr/bin/pykmip-server -f "$d/$n.conf" -l "$d/$n.log" \
+		> "$d/$n.out" 2>&1 < /dev/null &
+	echo $! > "$d/$n.pid"
 	for ((i = 0; i < 300; i++)); do
-		grep -q "Starting connection service" "$d/server.log" 2>/dev/null && return 0
-		kill -0 "$(cat "$d/server.pid")" 2>/dev/null || break
+		grep -q "Starting connection service" "$d/$n.log" 2>/dev/null && return 0
+		kill -0 "$(cat "$d/$n.pid")" 2>/dev/null || break
 		sleep 0.1
 	done
 	echo "pykmip-server did not start:" >&2
-	tail -n 5 "$d/server.out" "$d/server.log" >&2
+	tail -n 5 "$d/$n.out" "$d/$n.log" >&2
 	return 1
 }
 
 kmip_server_stop() {
-	local pid
-	pid=$(cat "$1/server.pid" 2>/dev/null) || return 0
+	local pid n=${2:-server}
+	pid=$(cat "$1/$n.pid" 2>/dev/null) || return 0
 	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-	rm -f "$1/server.pid"
+	rm -f "$1/$n.pid"
 }

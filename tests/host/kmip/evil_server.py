@@ -14,6 +14,8 @@ request an answer a server must not give.
     silent     nothing at all
     close      the connection closed
     plain      no TLS: accepts TCP and says nothing
+    discover   a proper answer to DiscoverVersions (KMIP 1.2), then silence:
+               the next request has gone out when the line goes quiet
 
 With EVIL_CERT=NAME it presents DIR/NAME.pem (and .key) instead of the
 server's certificate.  Prints "ready" once listening; serves until killed.
@@ -29,7 +31,42 @@ import time
 d, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
+def ttlv(tag, typ, value):
+    """One item: tag, type, length, value padded to 8 bytes."""
+    return (struct.pack(">I", tag << 8 | typ) + struct.pack(">I", len(value)) + value
+            + bytes(-len(value) % 8))
+
+
+def struct_(tag, *items):
+    return ttlv(tag, 1, b"".join(items))
+
+
+def integer(tag, v):
+    return ttlv(tag, 2, struct.pack(">i", v))
+
+
+def enum(tag, v):
+    return ttlv(tag, 5, struct.pack(">I", v))
+
+
+def discover_answer():
+    version = struct_(0x420069, integer(0x42006A, 1), integer(0x42006B, 2))
+    header = struct_(0x42007A, version, ttlv(0x420092, 9, struct.pack(">q", int(time.time()))),
+                     integer(0x42000D, 1))
+    item = struct_(0x42000F, enum(0x42005C, 0x1E), enum(0x42007F, 0),
+                   struct_(0x42007C, version))
+    return struct_(0x42007B, header, item)
+
+
 def answer(conn):
+    if mode == "discover":
+        read_request(conn)
+        conn.sendall(discover_answer())
+    read_request(conn)
+    reply(conn)
+
+
+def read_request(conn):
     hdr = conn.recv(8)
     if len(hdr) < 8:
         return
@@ -39,6 +76,9 @@ def answer(conn):
         if not got:
             return
         n -= len(got)
+
+
+def reply(conn):
     if mode == "huge":
         conn.sendall(bytes.fromhex("42007b01") + struct.pack(">I", 0x7FFFFFF8))
     elif mode == "garbage":
