@@ -144,6 +144,7 @@ struct ks_ver {
 	uint8_t nonce[KS_NONCE_LEN];
 	uint8_t tag[KS_TAG_LEN];
 	uint8_t sealed[KS_SEALED_MAX];
+	char ref[KS_REF_MAX];		/* "": the material is sealed here */
 };
 
 struct ks_record {

@@ -73,6 +73,7 @@ int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 		out->version_created = rec->v[idx].created;
 		out->used_bytes = rec->v[idx].used_bytes;
 		out->used_requests = rec->v[idx].used_requests;
+		strcpy(out->ref, rec->v[idx].ref);
 	}
 	free(rec);
 	return r;
@@ -83,13 +84,14 @@ int ks_get(struct keystore *ks, const char *name, bool unseal, struct ks_key *ou
 	return ks_get_version(ks, name, 0, unseal, out);
 }
 
-int ks_create(struct keystore *ks, const char *name, int type,
-	      const uint8_t *material, struct ks_key *out)
+/* A new key: @material, or the material @ref names elsewhere, or random. */
+static int ks_create_common(struct keystore *ks, const char *name, int type,
+			    const uint8_t *material, const char *ref, struct ks_key *out)
 {
 	struct ks_key key;
 	int r;
 
-	if (!valid_name(name) || !key_type_len(type))
+	if (!valid_name(name) || !key_type_len(type) || (ref && !ks_valid_ref(ref)))
 		return -EINVAL;
 	if (ks_index_find(&ks->index, name))
 		return -EEXIST;
@@ -110,7 +112,9 @@ int ks_create(struct keystore *ks, const char *name, int type,
 	if (RAND_bytes(key.id, sizeof(key.id)) != 1 ||
 	    RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
 		return -EIO;
-	if (material)
+	if (ref)
+		strcpy(key.ref, ref);
+	else if (material)
 		memcpy(key.material, material, key_type_len(type));
 	else if (RAND_priv_bytes(key.material, (int)key_type_len(type)) != 1)
 		return -EIO;
@@ -119,6 +123,18 @@ int ks_create(struct keystore *ks, const char *name, int type,
 		*out = key;
 	ks_key_wipe(&key);
 	return r;
+}
+
+int ks_create(struct keystore *ks, const char *name, int type,
+	      const uint8_t *material, struct ks_key *out)
+{
+	return ks_create_common(ks, name, type, material, NULL, out);
+}
+
+int ks_create_ref(struct keystore *ks, const char *name, int type, const char *ref,
+		  struct ks_key *out)
+{
+	return ks_create_common(ks, name, type, NULL, ref, out);
 }
 
 /*
@@ -258,13 +274,16 @@ int ks_set_usage(struct keystore *ks, const char *name, uint32_t version,
 	return ks_update(ks, name, ks_put_usage, &a, NULL);
 }
 
-int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
-	      struct ks_key *out)
+static int ks_rotate_common(struct keystore *ks, const char *name, const uint8_t *material,
+			    const char *ref, struct ks_key *out)
 {
-	struct ks_record *rec = ks_record_new();
+	struct ks_record *rec;
 	struct ks_key key;
 	int r;
 
+	if (ref && !ks_valid_ref(ref))
+		return -EINVAL;
+	rec = ks_record_new();
 	if (!rec)
 		return -ENOMEM;
 	r = ks_read(ks, name, rec);
@@ -280,8 +299,11 @@ int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
 	key.version = key.current = rec->meta.current + 1;
 	key.version_created = (int64_t)time(NULL);
 	key.used_bytes = key.used_requests = 0;
+	memset(key.ref, 0, sizeof(key.ref));
 	if (RAND_priv_bytes(key.verifier, sizeof(key.verifier)) != 1)
 		r = -EIO;
+	else if (ref)
+		strcpy(key.ref, ref);
 	else if (material)
 		memcpy(key.material, material, key_type_len(key.type));
 	else if (RAND_priv_bytes(key.material, (int)key_type_len(key.type)) != 1)
@@ -295,6 +317,17 @@ int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
 	return r;
 }
 
+
+int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
+	      struct ks_key *out)
+{
+	return ks_rotate_common(ks, name, material, NULL, out);
+}
+
+int ks_rotate_ref(struct keystore *ks, const char *name, const char *ref, struct ks_key *out)
+{
+	return ks_rotate_common(ks, name, NULL, ref, out);
+}
 
 int ks_rotate_master(struct keystore *ks)
 {

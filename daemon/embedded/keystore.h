@@ -43,6 +43,16 @@ int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 int ks_set_state(struct keystore *ks, const char *name, int state);
 int ks_set_state_at(struct keystore *ks, const char *name, int state,
 		    int64_t delete_at);
+/*
+ * A key, or a new version, whose material another backend keeps, named
+ * there by @ref (a KMIP Unique Identifier: printable ASCII, no spaces,
+ * shorter than KS_REF_MAX): only its verifier is sealed here, and get()
+ * gives @ref (struct ks_key's ref) but no material.
+ */
+int ks_create_ref(struct keystore *ks, const char *name, int type, const char *ref,
+		  struct ks_key *out);
+int ks_rotate_ref(struct keystore *ks, const char *name, const char *ref, struct ks_key *out);
+bool ks_valid_ref(const char *ref);
 /* A new current version with @material (random when NULL). */
 int ks_rotate(struct keystore *ks, const char *name, const uint8_t *material,
 	      struct ks_key *out);

@@ -5,6 +5,10 @@
  * with AES-256-GCM under the master key with the key's name, version,
  * type, id and policy as associated data; and the MAC over the whole file
  * with its generation (format 3), which authenticates everything else.
+ *
+ * A version whose material another backend keeps (a KMIP server) has a
+ * "ref" naming it there, bound into the seal's associated data and the
+ * MAC, and only its verifier sealed.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -17,7 +21,13 @@
 #include "internal.h"
 #include "util.h"
 
-#define KS_AAD_MAX	768
+/*
+ * The policy's text ends before byte 768 of the AAD, or is left out (as
+ * it always was: keys sealed so must still unseal); a version's ref
+ * follows it.
+ */
+#define KS_AAD_POLICY_END	768
+#define KS_AAD_MAX	(KS_AAD_POLICY_END + 5 + KS_REF_MAX)
 /* Format 2: metadata outside the seal; 3: the whole file under a MAC. */
 #define KS_FORMAT_OLD	2
 #define KS_FORMAT	3
@@ -61,11 +71,35 @@ static size_t ks_aad(const struct ks_key *key, uint8_t *aad)
 	memcpy(aad + n, key->id, HSMKEY_ID_LEN);
 	n += HSMKEY_ID_LEN;
 	if (key->has_policy) {
-		int len = ks_policy_text(&key->policy, (char *)aad + n, KS_AAD_MAX - n);
+		int len = ks_policy_text(&key->policy, (char *)aad + n, KS_AAD_POLICY_END - n);
 
 		n += len > 0 ? (size_t)len : 0;
 	}
+	if (key->ref[0]) {
+		len = strlen(key->ref);
+		memcpy(aad + n, "\0ref=", 5);
+		memcpy(aad + n + 5, key->ref, len);
+		n += 5 + len;
+	}
 	return n;
+}
+
+/* What a version seals: its verifier, and its material unless kept elsewhere. */
+static int ks_sealed_len(int type, const char *ref)
+{
+	return HSMKEY_VERIFIER_LEN + (ref[0] ? 0 : (int)key_type_len(type));
+}
+
+bool ks_valid_ref(const char *ref)
+{
+	size_t n = strlen(ref);
+
+	if (!n || n >= KS_REF_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ref[i] < 0x21 || ref[i] > 0x7E)
+			return false;
+	return true;
 }
 
 /* AES-256-GCM over verifier || material, @key's metadata as AAD. */
@@ -101,12 +135,13 @@ int ks_unseal(const struct keystore *ks, const struct ks_record *rec, uint32_t i
 	      struct ks_key *key)
 {
 	const struct ks_ver *v = &rec->v[idx];
-	int len = HSMKEY_VERIFIER_LEN + (int)key_type_len(rec->meta.type);
+	int len = ks_sealed_len(rec->meta.type, v->ref);
 	uint8_t plain[KS_SEALED_MAX];
 	const uint8_t *master = ks_master_for(ks, rec->mkid);
 	int r;
 
 	*key = rec->meta;
+	strcpy(key->ref, v->ref);
 	key->version = v->version;
 	key->version_created = v->created;
 	key->used_bytes = v->used_bytes;
@@ -128,11 +163,12 @@ static int ks_seal_version(const struct keystore *ks, const struct ks_key *key,
 			   struct ks_ver *v)
 {
 	uint8_t plain[KS_SEALED_MAX];
-	int len = HSMKEY_VERIFIER_LEN + (int)key_type_len(key->type), r;
+	int len = ks_sealed_len(key->type, key->ref), r;
 	const uint8_t *mkid, *master = ks_seal_master(ks, &mkid);
 
 	memcpy(plain, key->verifier, HSMKEY_VERIFIER_LEN);
-	memcpy(plain + HSMKEY_VERIFIER_LEN, key->material, key_type_len(key->type));
+	memcpy(plain + HSMKEY_VERIFIER_LEN, key->material, len - HSMKEY_VERIFIER_LEN);
+	strcpy(v->ref, key->ref);
 	if (RAND_bytes(v->nonce, sizeof(v->nonce)) != 1)
 		r = -EIO;
 	else
@@ -182,6 +218,7 @@ int ks_reseal(const struct keystore *ks, const struct ks_record *old,
 	out->nver = n;
 	out->meta.version = out->meta.current = out->v[n - 1].version;
 	out->meta.version_created = out->v[n - 1].created;
+	strcpy(out->meta.ref, out->v[n - 1].ref);
 	out->meta.used_bytes = out->v[n - 1].used_bytes;
 	out->meta.used_requests = out->v[n - 1].used_requests;
 	memcpy(out->mkid, ks->has_next ? ks->next_mkid : ks->mkid, KS_MKID_LEN);
@@ -201,8 +238,10 @@ static struct json_object *ks_version_json(const struct ks_record *rec, const st
 	json_object_object_add(o, "nonce", json_object_new_string(hex));
 	hex_encode(v->tag, sizeof(v->tag), hex);
 	json_object_object_add(o, "tag", json_object_new_string(hex));
-	hex_encode(v->sealed, HSMKEY_VERIFIER_LEN + key_type_len(rec->meta.type), hex);
+	hex_encode(v->sealed, (size_t)ks_sealed_len(rec->meta.type, v->ref), hex);
 	json_object_object_add(o, "sealed", json_object_new_string(hex));
+	if (v->ref[0])
+		json_object_object_add(o, "ref", json_object_new_string(v->ref));
 	return o;
 }
 
@@ -288,10 +327,24 @@ static int ks_parse_usage(struct json_object *e, struct ks_ver *v)
 }
 
 /* The "versions" array @va into @rec (its type already parsed). */
+/* A version's "ref", if it has one: its material is kept elsewhere. */
+static int ks_parse_ref(struct json_object *e, struct ks_ver *v)
+{
+	struct json_object *o;
+	const char *ref;
+
+	if (!json_object_object_get_ex(e, "ref", &o))
+		return 0;
+	ref = jstr(e, "ref");
+	if (!ref || !ks_valid_ref(ref))
+		return -EINVAL;
+	strcpy(v->ref, ref);
+	return 0;
+}
+
 static int ks_parse_versions(struct json_object *va, struct ks_record *rec)
 {
 	size_t nv = json_object_array_length(va);
-	size_t len = HSMKEY_VERIFIER_LEN + key_type_len(rec->meta.type);
 
 	if (nv < 1 || nv > KS_VERSIONS_MAX)
 		return -EINVAL;
@@ -303,9 +356,11 @@ static int ks_parse_versions(struct json_object *va, struct ks_record *rec)
 		/* Versions ascend: no two entries answer for one version. */
 		if (!json_object_is_type(e, json_type_object) || version < 1 ||
 		    version > UINT32_MAX || (i && version <= rec->v[i - 1].version) ||
+		    ks_parse_ref(e, v) ||
 		    hex_decode(jstr(e, "nonce"), v->nonce, sizeof(v->nonce)) ||
 		    hex_decode(jstr(e, "tag"), v->tag, sizeof(v->tag)) ||
-		    hex_decode(jstr(e, "sealed"), v->sealed, len))
+		    hex_decode(jstr(e, "sealed"), v->sealed,
+			       (size_t)ks_sealed_len(rec->meta.type, v->ref)))
 			return -EINVAL;
 		v->version = (uint32_t)version;
 		v->created = jint(e, "created");
@@ -364,7 +419,6 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 {
 	static const char label[] = "hsmkey key file v3";
 	const struct ks_key *k = &rec->meta;
-	size_t slen = HSMKEY_VERIFIER_LEN + key_type_len(k->type);
 	struct ks_macbuf *m = malloc(sizeof(*m));
 	unsigned int len = KS_MAC_LEN;
 	int r = 0;
@@ -395,7 +449,11 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 		mb_u64(m, v->used_requests);
 		mb_put(m, v->nonce, KS_NONCE_LEN);
 		mb_put(m, v->tag, KS_TAG_LEN);
-		mb_put(m, v->sealed, slen);
+		mb_put(m, v->sealed, (size_t)ks_sealed_len(k->type, v->ref));
+		if (v->ref[0]) {
+			mb_put(m, "ref", 4);
+			mb_put(m, v->ref, strlen(v->ref) + 1);
+		}
 	}
 	if (m->n > sizeof(m->b) ||
 	    !HMAC(EVP_sha256(), ks->filekey, KS_MASTER_LEN, m->b, m->n, out, &len))
@@ -482,6 +540,7 @@ int ks_parse_record(const char *file, const char *data, size_t n, struct ks_reco
 	rec->meta.current = rec->v[nv - 1].version;
 	rec->meta.version = rec->meta.current;
 	rec->meta.version_created = rec->v[nv - 1].created;
+	strcpy(rec->meta.ref, rec->v[nv - 1].ref);
 	rec->meta.used_bytes = rec->v[nv - 1].used_bytes;
 	rec->meta.used_requests = rec->v[nv - 1].used_requests;
 	/* The file name must be the key's name: no key answers for another. */

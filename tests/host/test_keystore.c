@@ -14,5 +14,6 @@
 #include "keystore/integrity.c"
 #include "keystore/format.c"
 #include "keystore/damage.c"
+#include "keystore/refs.c"
 
 TEST_HARNESS_MAIN

@@ -35,6 +35,8 @@ struct ks_policy {
 	bool no_load_at_start;
 };
 
+#define KS_REF_MAX	128	/* struct ks_key's ref, with its NUL */
+
 struct ks_key {
 	char name[HSMKEY_NAME_MAX];
 	int type;
@@ -51,6 +53,12 @@ struct ks_key {
 	int prior_state;		/* KS_PENDING_DELETION: the state before */
 	/* Spent by the kernel (GCM's invocation limit survives restarts). */
 	uint64_t used_bytes, used_requests;
+	/*
+	 * Where this version's material is kept when not with the key (a
+	 * KMIP server's Unique Identifier), "" when it is: a backend that
+	 * keeps material elsewhere fetches it for get(..., true).
+	 */
+	char ref[KS_REF_MAX];
 	/* Secrets: only after get(..., true); wipe with ks_key_wipe(). */
 	uint8_t verifier[HSMKEY_VERIFIER_LEN];
 	uint8_t material[HSMKEY_MATERIAL_MAX];
