@@ -31,7 +31,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Ida
 	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
 	  $(shell pkg-config --cflags libnl-genl-3.0 json-c p11-kit-1 2>/dev/null)
 LIBNL := $(shell pkg-config --libs libnl-genl-3.0 2>/dev/null)
-LIBS_D := $(LIBNL) -lcrypto -ljson-c -ldevmapper -lkeyutils -ldl -lpthread \
+LIBS_D := $(LIBNL) -lssl -lcrypto -ljson-c -ldevmapper -lkeyutils -ldl -lpthread \
 	  $(shell pkg-config --libs p11-kit-1 2>/dev/null)
 LIBS_C := -ljson-c -lcrypto
 
@@ -56,7 +56,8 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 # KMIP: the TTLV encoding (daemon/kmip/ttlv.h) and the messages (message.h).
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
 	daemon/kmip/payload.c daemon/kmip/conn.c daemon/kmip/client.c daemon/kmip/ops.c
-DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
+KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/backend.c
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \

@@ -84,6 +84,8 @@ struct ks_copy_report {
 struct backend_ops {
 	const char *name;
 	const char *destruction;
+	const char *adopt_form;
+	const char *storage;	/* "the HSM", "the KMIP server": for messages; NULL: never away */
 	int (*create)(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,
@@ -153,8 +155,8 @@ struct backend_ops {
 			       uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);
 	/*
 	 * Take as key @name (version 1) a key the storage already holds,
-	 * made by other tools: @from names it (a pkcs11: URI).  NULL: the
-	 * backend cannot.
+	 * made by other tools: @from names it, in the form @adopt_form says
+	 * (a pkcs11: URI, kmip:UID).  NULL: the backend cannot.
 	 */
 	int (*adopt)(struct backend *b, const char *name, int type, const char *from,
 		     struct ks_key *out);
@@ -233,5 +235,11 @@ struct config;
  */
 int pkcs11_open(const char *dir, const struct config *cfg, unsigned int flags,
 		struct backend **out);
+/*
+ * A KMIP key server (daemon/kmip/store.h): this host's records in
+ * @dir/kmip.  Succeeds while the server is down (->health() says so).
+ */
+int kmip_open(const char *dir, const struct config *cfg, unsigned int flags,
+	      struct backend **out);
 
 #endif

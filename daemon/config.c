@@ -26,6 +26,7 @@ void config_defaults(struct config *c)
 	c->backend = CONFIG_BACKEND_EMBEDDED;
 	snprintf(c->pkcs11_module, sizeof(c->pkcs11_module), "%s", CONFIG_PKCS11_MODULE);
 	c->pkcs11_timeout = 10;
+	c->kmip_timeout = 10;
 }
 
 static char *trim(char *s, char *end)
@@ -46,9 +47,31 @@ static int set_str(char *dst, size_t size, const char *v)
 	return 0;
 }
 
+/* kmip_server: "HOST:PORT" or a comma-separated list of them, in order. */
+static int add_servers(struct config *c, const char *val)
+{
+	char *list = strdup(val), *s, *save = NULL;
+	int r = 0;
+
+	if (!list)
+		return -ENOMEM;
+	for (s = strtok_r(list, ",", &save); s && !r; s = strtok_r(NULL, ",", &save)) {
+		s = trim(s, s + strlen(s));
+		if (!*s || !strchr(s, ':'))
+			r = -EINVAL;
+		else if (c->kmip_nservers == CONFIG_KMIP_SERVERS_MAX)
+			r = -E2BIG;
+		else
+			r = set_str(c->kmip_server[c->kmip_nservers++], sizeof(c->kmip_server[0]), s);
+	}
+	free(list);
+	return r;
+}
+
 #define STR_(x)		#x
 #define STR(x)		STR_(x)
 #define TOKENS_MAX_STR	STR(CONFIG_TOKENS_MAX)
+#define KMIP_SERVERS_MAX_STR	STR(CONFIG_KMIP_SERVERS_MAX)
 
 /* One more token of the key store: a pkcs11: URI not given before. */
 static int add_token(struct config *c, const char *uri)
@@ -140,9 +163,12 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		else if (!strcmp(key, "audit_rotate_size"))
 			r = parse_size(val, &n.audit_rotate_size);
 		else if (!strcmp(key, "backend")) {
-			if (!strcmp(val, "embedded") || !strcmp(val, "pkcs11"))
-				n.backend = !strcmp(val, "pkcs11") ? CONFIG_BACKEND_PKCS11 :
-				    CONFIG_BACKEND_EMBEDDED;
+			if (!strcmp(val, "embedded"))
+				n.backend = CONFIG_BACKEND_EMBEDDED;
+			else if (!strcmp(val, "pkcs11"))
+				n.backend = CONFIG_BACKEND_PKCS11;
+			else if (!strcmp(val, "kmip"))
+				n.backend = CONFIG_BACKEND_KMIP;
 			else
 				r = -EINVAL;
 		} else if (!strcmp(key, "pkcs11_module"))
@@ -158,6 +184,16 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = *val == '/' ? set_str(n.pin_file, sizeof(n.pin_file), val) : -EINVAL;
 		else if (!strcmp(key, "pkcs11_timeout"))
 			r = parse_duration(val, &n.pkcs11_timeout);
+		else if (!strcmp(key, "kmip_server"))
+			r = add_servers(&n, val);
+		else if (!strcmp(key, "kmip_ca"))
+			r = *val == '/' ? set_str(n.kmip_ca, sizeof(n.kmip_ca), val) : -EINVAL;
+		else if (!strcmp(key, "kmip_cert"))
+			r = *val == '/' ? set_str(n.kmip_cert, sizeof(n.kmip_cert), val) : -EINVAL;
+		else if (!strcmp(key, "kmip_key"))
+			r = *val == '/' ? set_str(n.kmip_key, sizeof(n.kmip_key), val) : -EINVAL;
+		else if (!strcmp(key, "kmip_timeout"))
+			r = parse_duration(val, &n.kmip_timeout);
 		else if (!strcmp(key, "pkcs11_helper")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.pkcs11_in_process = !strcmp(val, "no");
@@ -180,7 +216,11 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "pkcs11_helper") ? " (yes or no)" :
 				 !strcmp(key, "audit_fail_closed") ? " (yes or no)" :
 				 !strcmp(key, "master_key") ? " (file or passphrase)" :
-				 !strcmp(key, "backend") ? " (embedded or pkcs11)" :
+				 !strcmp(key, "backend") ? " (embedded, pkcs11 or kmip)" :
+				 r == -E2BIG && !strcmp(key, "kmip_server") ?
+				 " (" KMIP_SERVERS_MAX_STR " servers at most)" :
+				 !strcmp(key, "kmip_server") ? " (HOST:PORT, or a comma-separated list of them)" :
+				 !strcmp(key, "kmip_timeout") ? " (a duration such as 10s or 1m)" :
 				 r == -E2BIG ? " (" TOKENS_MAX_STR " tokens at most)" :
 				 r == -EEXIST ? " (that token is named already)" :
 				 !strncmp(key, "pkcs11_", 7) && strstr(key, "token") ?
@@ -197,6 +237,11 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 	}
 	if (!r && n.backend == CONFIG_BACKEND_PKCS11 && !n.pkcs11_ntokens) {
 		snprintf(err, errlen, "backend = pkcs11 needs pkcs11_token (a pkcs11: URI naming the token)");
+		r = -EINVAL;
+	}
+	if (!r && n.backend == CONFIG_BACKEND_KMIP &&
+	    (!n.kmip_nservers || !*n.kmip_ca || !*n.kmip_cert || !*n.kmip_key)) {
+		snprintf(err, errlen, "backend = kmip needs kmip_server, kmip_ca, kmip_cert and kmip_key (the key server, its CA, this host's certificate and key)");
 		r = -EINVAL;
 	}
 	for (unsigned int i = 0; !r && i < n.pkcs11_ntokens; i++) {

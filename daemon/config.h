@@ -15,7 +15,11 @@
 enum config_backend {
 	CONFIG_BACKEND_EMBEDDED,
 	CONFIG_BACKEND_PKCS11,
+	CONFIG_BACKEND_KMIP,
 };
+
+/* KMIP servers of one key store at most (kmip_server, a list). */
+#define CONFIG_KMIP_SERVERS_MAX	8
 
 /* Tokens of one key store at most (pkcs11_token given several times). */
 #define CONFIG_TOKENS_MAX	4
@@ -44,6 +48,11 @@ struct config {
 	char pin_file[PATH_MAX];	/* "": $CREDENTIALS_DIRECTORY/pkcs11-pin */
 	long long pkcs11_timeout;	/* seconds per token call */
 	bool pkcs11_in_process;	/* pkcs11_helper = no: tests' positive control only */
+	/* backend = kmip: the servers, tried in order; mutual TLS */
+	char kmip_server[CONFIG_KMIP_SERVERS_MAX][256];
+	unsigned int kmip_nservers;
+	char kmip_ca[PATH_MAX], kmip_cert[PATH_MAX], kmip_key[PATH_MAX];
+	long long kmip_timeout;	/* seconds per connection and per call */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;
 };

@@ -102,17 +102,22 @@ static int adopt(struct request *rq, int type, const char *from)
 	if (r)
 		return r;
 	if (!be->ops->adopt)
-		return fail(rq, EOPNOTSUPP, "the %s backend cannot adopt keys (--from is for backend = pkcs11)",
+		return fail(rq, EOPNOTSUPP, "the %s backend cannot adopt keys (--from is for backend = pkcs11 or kmip)",
 			    be->ops->name);
 	r = be->ops->adopt(be, name, type, from, &key);
 	if (r == -EEXIST)
 		return fail(rq, r, "a key named '%s' exists already", name);
 	if (r == -EINVAL)
-		return fail(rq, r, "cannot adopt '%s': expected a URI of the form 'pkcs11:object=LABEL'",
-			    from);
+		return fail(rq, r, "cannot adopt '%s': expected the form '%s'", from,
+			    be->ops->adopt_form);
 	if (r == -ENOENT)
-		return fail(rq, r, "the HSM holds no secret key labelled as %s names (or more than one)",
-			    from);
+		return fail(rq, r, "the %s storage holds no key %s names (or more than one)",
+			    be->ops->name, from);
+	if (r == -EHOSTDOWN)
+		return fail(rq, r, "cannot adopt %s: the %s storage cannot be reached (hsmkeyctl status says why)",
+			    from, be->ops->name);
+	if (r == -EKEYREVOKED)
+		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
 	if (r == -EMEDIUMTYPE)
 		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
 			    from, key_type_name(type));

@@ -27,14 +27,15 @@ int fail(struct request *rq, int err, const char *fmt, ...)
 	err = -abs(err);
 	if ((err == -EHOSTDOWN || err == -ETIMEDOUT || err == -EACCES) && rq->d &&
 	    rq->d->be->ops->health) {
+		const char *what = rq->d->be->ops->storage ? rq->d->be->ops->storage : "the storage";
 		int h = rq->d->be->ops->health(rq->d->be, why, sizeof(why));
 
 		if (h == -EACCES)
-			snprintf(rq->err, sizeof(rq->err), "the HSM refused the PIN (%s): nothing was changed; fix pin_file and send hsmkeyd SIGHUP",
-				 why);
+			snprintf(rq->err, sizeof(rq->err), "%s refused the PIN (%s): nothing was changed; fix pin_file and send hsmkeyd SIGHUP",
+				 what, why);
 		else if (h)
-			snprintf(rq->err, sizeof(rq->err), "the HSM is unreachable (%s); keys already loaded keep working",
-				 why);
+			snprintf(rq->err, sizeof(rq->err), "%s is unreachable (%s); keys already loaded keep working",
+				 what, why);
 	}
 	return err;
 }

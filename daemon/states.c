@@ -171,7 +171,8 @@ static int set_enabled(struct request *rq, bool enable)
 	_cleanup_key_ struct ks_key key = { 0 };
 	char what[HSMKEY_NAME_MAX + 24];
 	const char *name;
-	int r = get_named_key(rq, true, &name, &key);
+	/* No secret read here: provisioning reads its own (a key server may be away). */
+	int r = get_named_key(rq, false, &name, &key);
 
 	if (r)
 		return r;

@@ -22,6 +22,8 @@ static int open_backend(struct daemon *d, unsigned int flags)
 {
 	if (d->cfg->backend == CONFIG_BACKEND_PKCS11)
 		return pkcs11_open(d->state_dir, d->cfg, flags, &d->be);
+	if (d->cfg->backend == CONFIG_BACKEND_KMIP)
+		return kmip_open(d->state_dir, d->cfg, flags, &d->be);
 	return embedded_open(d->state_dir, d->cfg->passphrase ? d->cfg->passphrase_file : NULL,
 			     flags, &d->be);
 }

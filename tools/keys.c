@@ -38,7 +38,8 @@ int cmd_import(int argc, char **argv)
 	static const char usage[] =
 		"import NAME --type TYPE --key-file FILE|-\n"
 		"       import NAME --type TYPE --wrapped-file FILE|-   (RSA-OAEP, see import-key)\n"
-		"       import NAME --type TYPE --from 'pkcs11:object=LABEL'   (adopt a key the HSM holds)";
+		"       import NAME --type TYPE --from 'pkcs11:object=LABEL'   (adopt a key the HSM holds)\n"
+		"       import NAME --type TYPE --from 'kmip:UID'   (adopt a key the KMIP server holds)";
 	const char *name, *type = NULL, *file = NULL, *wrapped = NULL, *from = NULL;
 	const struct arg_opt opts[] = {
 		{ "type", 't', .value = &type },

@@ -643,6 +643,8 @@ static int p11_restore_op(struct backend *b, struct ks_copy_report *out)
 
 static const struct backend_ops p11_ops = {
 	.name = "pkcs11",
+	.adopt_form = "pkcs11:object=LABEL",
+	.storage = "the HSM",
 	.destruction = "every version's key object is destroyed in the token (C_DestroyObject), in every token of the key store (one that is away when it happens: when it is next brought up to date), and the key's record removed; whether the HSM erases the material beyond recovery, and what its own backups keep, is the HSM's property",
 	.create = p11_create,
 	.get = p11_get,

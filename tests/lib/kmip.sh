@@ -12,6 +12,8 @@
 #                           DIR/NAME.*, its database DB (default
 #                           DIR/pykmip.db: two servers on one database are
 #                           a cluster's two nodes)
+#                           (KMIP_PORT_WANTED: that port instead, to
+#                           bring a stopped server back where it was)
 #   kmip_server_stop DIR [NAME]
 #
 # The reference client (tests/host/kmip/ref.py) uses this host's
@@ -50,7 +52,7 @@ kmip_free_port() {
 
 kmip_server_start() {
 	local d=$1 n=${2:-server} db=${3:-$1/pykmip.db} i
-	KMIP_PORT=$(kmip_free_port)
+	KMIP_PORT=${KMIP_PORT_WANTED:-$(kmip_free_port)}
 	cat > "$d/$n.conf" <<EOC
 [server]
 hostname=127.0.0.1
@@ -67,7 +69,8 @@ EOC
 		> "$d/$n.out" 2>&1 < /dev/null &
 	echo $! > "$d/$n.pid"
 	for ((i = 0; i < 300; i++)); do
-		grep -q "Starting connection service" "$d/$n.log" 2>/dev/null && return 0
+		grep -q "Starting connection service" "$d/$n.log" 2>/dev/null &&
+			(exec 3<> "/dev/tcp/127.0.0.1/$KMIP_PORT") 2>/dev/null && return 0
 		kill -0 "$(cat "$d/$n.pid")" 2>/dev/null || break
 		sleep 0.1
 	done

@@ -10,6 +10,8 @@ tests/lib/kmip.sh.
   ref.py DIR PORT get UID            -> the key's bytes, hex
   ref.py DIR PORT state UID          -> its State's name
   ref.py DIR PORT count              -> how many objects the server has
+  ref.py DIR PORT locate NAME        -> the UIDs of the objects named NAME
+  ref.py DIR PORT attrs UID          -> "type=T alg=A bits=N state=S name=NAME"
   ref.py DIR PORT activate|destroy|revoke UID
   ref.py wrap KEK_HEX KEY_HEX        -> RFC 3394 of KEY under KEK, hex
 """
@@ -53,6 +55,17 @@ def main(a):
         print(attrs[0].attribute_value.value.name)
     elif op == "count":
         print(len(c.locate()))
+    elif op == "locate":
+        from kmip.core.factories import attributes as attribute_factory
+        f = attribute_factory.AttributeFactory()
+        print(" ".join(c.locate(attributes=[f.create_attribute(enums.AttributeType.NAME, args[0])])))
+    elif op == "attrs":
+        _, attrs = c.get_attributes(args[0], ["Object Type", "Cryptographic Algorithm",
+                                              "Cryptographic Length", "State", "Name"])
+        a = {x.attribute_name.value: x.attribute_value for x in attrs}
+        print(f"type={a['Object Type'].value.name} alg={a['Cryptographic Algorithm'].value.name}"
+              f" bits={a['Cryptographic Length'].value} state={a['State'].value.name}"
+              f" name={a['Name'].name_value.value}")
     elif op == "activate":
         c.activate(args[0])
     elif op == "destroy":

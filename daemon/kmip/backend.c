@@ -1,0 +1,450 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The KMIP backend's table of operations (backend.h; store.h says how the
+ * key server and this host's keystore share the work).
+ *
+ * A change the server must make is made there first and recorded here
+ * after: a key is created (or registered) and activated on the server,
+ * then added to the keystore; a revocation or destruction reaches the
+ * server before the keystore.  When the server cannot be reached, such
+ * changes fail with -EHOSTDOWN and nothing here changes; what needs only
+ * this host (disable, enable, policy, usage, a deletion scheduled or
+ * cancelled) goes on.  A key created on the server that cannot then be
+ * recorded here is destroyed there again.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "config.h"
+#include "kmip/store.h"
+#include "util.h"
+
+#define LOCKED(st, call) ({				\
+	int __r;					\
+	pthread_mutex_lock(&(st)->lock);		\
+	__r = (call);					\
+	pthread_mutex_unlock(&(st)->lock);		\
+	__r;						\
+})
+
+int kmip_note(struct kmip_store *st, int r, const char *why)
+{
+	bool down = r == -EHOSTDOWN;
+
+	pthread_mutex_lock(&st->health_lock);
+	if (down && !st->down)
+		log_error("the KMIP server cannot be reached: %s", why);
+	else if (!down && st->down && r != -ENOMEM)
+		log_info("the KMIP server answers again");
+	if (down)
+		snprintf(st->why, sizeof(st->why), "%s", why);
+	if (down || r != -ENOMEM)
+		st->down = down;
+	pthread_mutex_unlock(&st->health_lock);
+	return r;
+}
+
+static int km_health(struct backend *b, char *why, size_t len)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	int r;
+
+	pthread_mutex_lock(&st->health_lock);
+	r = st->down ? -EHOSTDOWN : 0;
+	if (r)
+		snprintf(why, len, "%s", st->why);
+	pthread_mutex_unlock(&st->health_lock);
+	return r;
+}
+
+/* The server's object for a new key or version; activated. */
+static int server_key(struct kmip_store *st, const char *name, int type,
+		      const uint8_t *material, char uid[KMIP_UID_MAX])
+{
+	struct kmip_key_attrs a = {
+		.name = name, .bits = 8 * key_type_len(type), .group = KMIP_GROUP,
+		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
+	};
+	char why[512];
+	int r;
+
+	if (material)
+		r = kmip_register(st->client, &a, material, key_type_len(type), uid, why, sizeof(why));
+	else
+		r = kmip_create(st->client, &a, uid, why, sizeof(why));
+	if (!r) {
+		r = kmip_activate(st->client, uid, why, sizeof(why));
+		if (r)
+			kmip_destroy(st->client, uid, why + 256, sizeof(why) - 256);
+	}
+	kmip_note(st, r, why);
+	if (r)
+		log_error("key %s: %s", name, why);
+	return r;
+}
+
+/* A server object that is not to be kept after all: gone, as far as may be. */
+static void server_drop(struct kmip_store *st, const char *name, const char *uid)
+{
+	char why[512];
+	int r;
+
+	r = kmip_revoke(st->client, uid, KMIP_REVOKE_CESSATION, "not recorded by hsmkey", why,
+			sizeof(why));
+	if (!r || r == -EPERM)
+		r = kmip_destroy(st->client, uid, why, sizeof(why));
+	if (r && r != -ENOENT)
+		log_error("key %s: the KMIP server's object %s is left behind, not in use: %s",
+			  name, uid, why);
+}
+
+/* @out's material: the caller's, or the server's own. */
+static int fill_material(struct kmip_store *st, const uint8_t *material, struct ks_key *out)
+{
+	if (!material)
+		return kmip_fetch(st, out);
+	memcpy(out->material, material, key_type_len(out->type));
+	return 0;
+}
+
+static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
+		     struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	char uid[KMIP_UID_MAX];
+	struct ks_key probe;
+	int r;
+
+	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
+	if (r != -ENOENT)
+		return r ? r : -EEXIST;
+	r = server_key(st, name, type, material, uid);
+	if (r)
+		return r;
+	r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
+	if (r) {
+		server_drop(st, name, uid);
+		return r;
+	}
+	log_info("key %s is the KMIP server's object %s", name, uid);
+	r = fill_material(st, material, out);
+	if (r)
+		ks_key_wipe(out);
+	return r;
+}
+
+static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
+		     struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	char uid[KMIP_UID_MAX];
+	struct ks_key cur;
+	int r;
+
+	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
+	if (r)
+		return r;
+	r = server_key(st, name, cur.type, material, uid);
+	if (r)
+		return r;
+	r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
+	if (r) {
+		server_drop(st, name, uid);
+		return r;
+	}
+	log_info("key %s version %u is the KMIP server's object %s", name, out->version, uid);
+	r = fill_material(st, material, out);
+	if (r)
+		ks_key_wipe(out);
+	return r;
+}
+
+static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,
+		  struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	int r;
+
+	r = LOCKED(st, ks_get_version(st->ks, name, version, unseal, out));
+	if (r || !unseal)
+		return r;
+	r = kmip_fetch(st, out);
+	if (r == -ENOENT)
+		r = -EKEYREVOKED;	/* the server no longer has it (poll.c revokes it) */
+	if (r)
+		ks_key_wipe(out);
+	return r;
+}
+
+static int km_list(struct backend *b, const char *after,
+		   int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_list(st->ks, after, fn, arg));
+}
+
+/* Every version's object on the server revoked: the key's revocation there. */
+static int server_revoke(struct kmip_store *st, const char *name, uint32_t current)
+{
+	struct ks_key v;
+	char why[512];
+	uint32_t i;
+	int r = 0;
+
+	for (i = 1; i <= current && !r; i++) {
+		if (LOCKED(st, ks_get_version(st->ks, name, i, false, &v)) || !v.ref[0])
+			continue;
+		r = kmip_revoke(st->client, v.ref, KMIP_REVOKE_CESSATION, "revoked with hsmkeyctl",
+				why, sizeof(why));
+		kmip_note(st, r, why);
+		if (r == -EPERM || r == -ENOENT)
+			r = 0;	/* revoked or gone there already */
+		if (r)
+			log_error("key %s version %u: cannot revoke it on the KMIP server: %s",
+				  name, i, why);
+	}
+	return r;
+}
+
+static int km_set_state(struct backend *b, const char *name, int state, int64_t delete_at)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	struct ks_key cur;
+	int r;
+
+	if (state == KS_REVOKED) {
+		r = LOCKED(st, ks_get(st->ks, name, false, &cur));
+		if (!r && !ks_key_revoked(&cur))
+			r = server_revoke(st, name, cur.current);
+		if (r)
+			return r;
+	}
+	return LOCKED(st, ks_set_state_at(st->ks, name, state, delete_at));
+}
+
+static int km_cancel_deletion(struct backend *b, const char *name, struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_cancel_deletion(st->ks, name, out));
+}
+
+static int km_set_policy(struct backend *b, const char *name, const struct ks_policy *p)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_set_policy(st->ks, name, p));
+}
+
+static int km_set_usage(struct backend *b, const char *name, uint32_t version,
+			uint64_t used_bytes, uint64_t used_requests)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_set_usage(st->ks, name, version, used_bytes, used_requests));
+}
+
+/* Revoked (KMIP lets only a key that is not active be destroyed), then destroyed. */
+static int server_destroy(struct kmip_store *st, const char *name, const struct ks_key *v)
+{
+	char why[512];
+	int r;
+
+	r = kmip_revoke(st->client, v->ref, KMIP_REVOKE_CESSATION, "destroyed with hsmkeyctl", why,
+			sizeof(why));
+	if (!r || r == -EPERM)
+		r = kmip_destroy(st->client, v->ref, why, sizeof(why));
+	kmip_note(st, r, why);
+	if (r == -ENOENT)
+		return 0;	/* gone there already */
+	if (r)
+		log_error("key %s version %u: cannot destroy it on the KMIP server: %s", name,
+			  v->version, why);
+	return r;
+}
+
+static int km_destroy(struct backend *b, const char *name)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	struct ks_key cur, v;
+	uint32_t i;
+	int r;
+
+	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
+	for (i = 1; !r && i <= cur.current; i++)
+		if (!LOCKED(st, ks_get_version(st->ks, name, i, false, &v)) && v.ref[0])
+			r = server_destroy(st, name, &v);
+	if (r)
+		return r;
+	return LOCKED(st, ks_destroy(st->ks, name));
+}
+
+static int km_derive(struct backend *b, const char *label, uint8_t *out, size_t len)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_derive(st->ks, label, out, len));
+}
+
+static int km_record_load(struct backend *b, const char *name, void *buf, size_t len)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_record_load(st->ks, name, buf, len));
+}
+
+static int km_record_store(struct backend *b, const char *name, const void *buf, size_t len)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	return LOCKED(st, ks_record_store(st->ks, name, buf, len));
+}
+
+static const uint8_t *km_instance(struct backend *b)
+{
+	return ks_instance(kmip_store_of(b)->ks);
+}
+
+/* "kmip:UID": a symmetric key of @type's length the server holds, usable. */
+static int adopt_check(struct kmip_store *st, const char *uid, int type)
+{
+	struct kmip_attrs a;
+	char why[512];
+	int r;
+
+	r = kmip_note(st, kmip_get_attrs(st->client, uid, &a, why, sizeof(why)), why);
+	if (r)
+		return log_errno(r, "cannot adopt %s: %s", uid, why);
+	if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY || a.algorithm != KMIP_ALG_AES ||
+	    a.bits != 8 * key_type_len(type))
+		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit AES key, as %s needs",
+				 uid, 8 * key_type_len(type), key_type_name(type));
+	if (a.state == KMIP_STATE_PRE_ACTIVE) {
+		r = kmip_note(st, kmip_activate(st->client, uid, why, sizeof(why)), why);
+		return r ? log_errno(r, "cannot adopt %s: cannot activate it: %s", uid, why) : 0;
+	}
+	if (a.state != KMIP_STATE_ACTIVE)
+		return log_errno(EKEYREVOKED, "cannot adopt %s: it is not active on the KMIP server (state %u)",
+				 uid, a.state);
+	return 0;
+}
+
+static int km_adopt(struct backend *b, const char *name, int type, const char *from,
+		    struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	const char *uid = from + 5;
+	struct ks_key probe;
+	int r;
+
+	if (strncmp(from, "kmip:", 5) || !ks_valid_ref(uid))
+		return -EINVAL;
+	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
+	if (r != -ENOENT)
+		return r ? r : -EEXIST;
+	r = adopt_check(st, uid, type);
+	if (!r)
+		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
+	if (!r)
+		r = kmip_fetch(st, out);
+	if (r)
+		ks_key_wipe(out);
+	else
+		log_info("key %s is the KMIP server's object %s, adopted", name, uid);
+	return r;
+}
+
+static void km_close(struct backend *b)
+{
+	struct kmip_store *st = kmip_store_of(b);
+
+	kmip_client_free(st->client);
+	kmip_kek_free(st);
+	ks_close(st->ks);
+	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->kek_lock);
+	pthread_mutex_destroy(&st->health_lock);
+	free(st);
+}
+
+static const struct backend_ops kmip_ops = {
+	.name = "kmip",
+	.destruction = "every version is revoked and then destroyed on the KMIP server (Destroy: what the server then keeps is the server's to say), and the key's record on this host is removed",
+	.adopt_form = "kmip:UID",
+	.storage = "the KMIP server",
+	.create = km_create,
+	.get = km_get,
+	.list = km_list,
+	.set_state = km_set_state,
+	.cancel_deletion = km_cancel_deletion,
+	.set_policy = km_set_policy,
+	.set_usage = km_set_usage,
+	.rotate = km_rotate,
+	.destroy = km_destroy,
+	.derive = km_derive,
+	.record_load = km_record_load,
+	.record_store = km_record_store,
+	.instance = km_instance,
+	.adopt = km_adopt,
+	.health = km_health,
+	.close = km_close,
+};
+
+static int client_config(const struct config *cfg, struct kmip_client **out)
+{
+	struct kmip_client_config cc = {
+		.ca = cfg->kmip_ca, .cert = cfg->kmip_cert, .key = cfg->kmip_key,
+		.timeout_ms = (int)(cfg->kmip_timeout * 1000),
+		.nservers = cfg->kmip_nservers,
+	};
+	char why[512];
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < cfg->kmip_nservers; i++)
+		cc.servers[i] = cfg->kmip_server[i];
+	r = kmip_client_new(&cc, out, why, sizeof(why));
+	return r ? log_errno(r, "backend = kmip: %s", why) : 0;
+}
+
+int kmip_open(const char *dir, const struct config *cfg, unsigned int flags, struct backend **out)
+{
+	struct kmip_store *st = calloc(1, sizeof(*st));
+	pthread_mutexattr_t attr;
+	char path[PATH_MAX];
+	int r;
+
+	if (!st)
+		return -ENOMEM;
+	if (snprintf(path, sizeof(path), "%s/kmip", dir) >= (int)sizeof(path)) {
+		free(st);
+		return -ENAMETOOLONG;
+	}
+	if ((mkdir(dir, 0700) && errno != EEXIST) || (mkdir(path, 0700) && errno != EEXIST)) {
+		r = -errno;
+		free(st);
+		return log_errno(r, "cannot make %s: %s", path, strerror(-r));
+	}
+	r = client_config(cfg, &st->client);
+	if (!r)
+		r = ks_open_flags(path, NULL, flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0, &st->ks);
+	if (r) {
+		kmip_client_free(st->client);
+		free(st);
+		return r;
+	}
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+	pthread_mutex_init(&st->lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&st->kek_lock, NULL);
+	pthread_mutex_init(&st->health_lock, NULL);
+	st->be.ops = &kmip_ops;
+	*out = &st->be;
+	return 0;
+}

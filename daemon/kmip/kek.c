@@ -1,0 +1,223 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Fetching a version's material from the key server (store.h), wrapped
+ * under this host's KEK where the server can.
+ *
+ * The KEK: 32 random bytes this host registered on the server as an AES
+ * key that may only wrap and unwrap (Register, then Activate), its
+ * identifier and bytes sealed in the host's keystore (KMIP_KEK_RECORD).
+ * It is made at the first fetch that finds none, and made again when the
+ * server no longer has it.  Get then asks for the key wrapped under it
+ * with AES key wrap (RFC 3394), and the answer is unwrapped here.  A
+ * server that answers that it cannot wrap is asked in clear from then on
+ * (logged once): the material then crosses TLS in clear, as it must.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include "kmip/store.h"
+#include "util.h"
+
+struct kek_record {
+	char uid[KMIP_UID_MAX];
+	uint8_t key[KMIP_KEK_LEN];
+};
+
+void kmip_kek_free(struct kmip_store *st)
+{
+	if (st->kek) {
+		wipe(st->kek, KMIP_KEK_LEN);
+		secret_pages_free(st->kek, KMIP_KEK_LEN);
+		st->kek = NULL;
+	}
+}
+
+/* With st->kek_lock held: @rec as the KEK in use. */
+static int kek_take(struct kmip_store *st, const struct kek_record *rec)
+{
+	if (!st->kek)
+		st->kek = secret_pages(KMIP_KEK_LEN, "the KMIP key-encryption key");
+	if (!st->kek)
+		return -ENOMEM;
+	memcpy(st->kek, rec->key, KMIP_KEK_LEN);
+	memcpy(st->kek_uid, rec->uid, sizeof(st->kek_uid));
+	return 0;
+}
+
+/* With st->kek_lock held: the KEK the keystore holds, if any. */
+static int kek_load(struct kmip_store *st, struct kek_record *rec)
+{
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	r = ks_record_load(st->ks, KMIP_KEK_RECORD, rec, sizeof(*rec));
+	pthread_mutex_unlock(&st->lock);
+	if (r < 0)
+		return r;
+	if (r != sizeof(*rec) || !memchr(rec->uid, 0, sizeof(rec->uid)) || !rec->uid[0])
+		return -EBADMSG;
+	return kek_take(st, rec);
+}
+
+/* With st->kek_lock held: a new KEK, registered and activated on the server. */
+static int kek_enroll(struct kmip_store *st, struct kek_record *rec)
+{
+	const uint8_t *inst = ks_instance(st->ks);
+	char name[64], hex[17], why[512];
+	struct kmip_key_attrs a = {
+		.name = name, .bits = 8 * KMIP_KEK_LEN,
+		.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY,
+	};
+	int r;
+
+	hex_encode(inst, 8, hex);
+	snprintf(name, sizeof(name), "hsmkey-kek-%s", hex);
+	memset(rec, 0, sizeof(*rec));
+	if (RAND_priv_bytes(rec->key, KMIP_KEK_LEN) != 1)
+		return -EIO;
+	r = kmip_register(st->client, &a, rec->key, KMIP_KEK_LEN, rec->uid, why, sizeof(why));
+	if (!r) {
+		r = kmip_activate(st->client, rec->uid, why, sizeof(why));
+		if (r)
+			kmip_destroy(st->client, rec->uid, why + 256, sizeof(why) - 256);
+	}
+	kmip_note(st, r, why);
+	if (r)
+		return log_errno(r, "cannot register this host's key-encryption key: %s", why);
+	pthread_mutex_lock(&st->lock);
+	r = ks_record_store(st->ks, KMIP_KEK_RECORD, rec, sizeof(*rec));
+	pthread_mutex_unlock(&st->lock);
+	if (r)
+		return log_errno(r, "cannot keep this host's key-encryption key: %s", strerror(-r));
+	log_info("registered this host's key-encryption key on the KMIP server as %s (%s)",
+		 rec->uid, name);
+	return kek_take(st, rec);
+}
+
+/*
+ * The KEK's identifier and bytes into @uid and @kek (the caller wipes
+ * @kek), made if need be; 1 if the server does not wrap (none then).
+ */
+static int kek_get(struct kmip_store *st, bool renew, char *uid, uint8_t *kek)
+{
+	struct kek_record rec;
+	int r = 0;
+
+	pthread_mutex_lock(&st->kek_lock);
+	if (st->no_wrap)
+		r = 1;
+	else if (!st->kek || renew) {
+		r = renew ? -ENOENT : kek_load(st, &rec);
+		if (r == -ENOENT)
+			r = kek_enroll(st, &rec);
+		wipe(&rec, sizeof(rec));
+	}
+	if (!r) {
+		memcpy(kek, st->kek, KMIP_KEK_LEN);
+		strcpy(uid, st->kek_uid);
+	}
+	pthread_mutex_unlock(&st->kek_lock);
+	return r;
+}
+
+/* RFC 3394: @in (@n bytes) unwrapped under @kek into @out (n - 8 bytes). */
+static int unwrap(const uint8_t *kek, const uint8_t *in, int n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int len = 0, fin = 0, ok;
+
+	if (!ctx)
+		return -ENOMEM;
+	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_wrap(), NULL, kek, NULL) == 1 &&
+	     EVP_DecryptUpdate(ctx, out, &len, in, n) == 1 &&
+	     EVP_DecryptFinal_ex(ctx, out + len, &fin) == 1 && len + fin == n - 8;
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : -EKEYREJECTED;
+}
+
+/* The server's answer as @key's material: unwrapped, and of @key's length. */
+static int take_material(struct ks_key *key, const struct kmip_key *k, const uint8_t *kek)
+{
+	unsigned int want = key_type_len(key->type);
+	int r;
+
+	if (k->wrapped) {
+		if (k->len != want + 8)
+			return -EMEDIUMTYPE;
+		r = unwrap(kek, k->material, (int)k->len, key->material);
+		if (r)
+			wipe(key->material, sizeof(key->material));
+		return r;
+	}
+	if (k->len != want)
+		return -EMEDIUMTYPE;
+	memcpy(key->material, k->material, want);
+	return 0;
+}
+
+/* Get, wrapped under the KEK (@wrap) or in clear: into @k. */
+static int get(struct kmip_store *st, const struct ks_key *key, const char *wrap,
+	       struct kmip_key *k, char *why, size_t whylen)
+{
+	int r = kmip_get(st->client, key->ref, wrap, k, why, whylen);
+
+	kmip_note(st, r, why);
+	return r;
+}
+
+/* A wrapped Get that failed: whether to go on in clear, or with a new KEK. */
+static int wrap_refused(struct kmip_store *st, int r, const char *kek_uid, const char *why)
+{
+	struct kmip_attrs a;
+	char why2[512];
+
+	if (r == -EOPNOTSUPP) {
+		pthread_mutex_lock(&st->kek_lock);
+		if (!st->no_wrap)
+			log_warn("the KMIP server does not wrap keys (%s): key material is fetched in clear inside TLS from now on",
+				 why);
+		st->no_wrap = true;
+		pthread_mutex_unlock(&st->kek_lock);
+		return 1;	/* again, in clear */
+	}
+	/* Item Not Found: the key's, or the KEK's?  Only a KEK gone is made anew. */
+	if (r == -ENOENT &&
+	    kmip_get_attrs(st->client, kek_uid, &a, why2, sizeof(why2)) == -ENOENT) {
+		log_warn("this host's key-encryption key %s is no longer on the KMIP server: registering a new one",
+			 kek_uid);
+		return 2;	/* again, with a new KEK */
+	}
+	return 0;
+}
+
+int kmip_fetch(struct kmip_store *st, struct ks_key *key)
+{
+	struct kmip_key *k = secret_pages(sizeof(*k), "key material from the KMIP server");
+	uint8_t kek[KMIP_KEK_LEN];
+	char uid[KMIP_UID_MAX], why[512];
+	int r, w, again = 0;
+
+	if (!k)
+		return -ENOMEM;
+	do {
+		w = kek_get(st, again == 2, uid, kek);
+		r = w < 0 ? w : get(st, key, w ? NULL : uid, k, why, sizeof(why));
+		again = !r || w || again ? 0 : wrap_refused(st, r, uid, why);
+	} while (again);
+	if (!r)
+		r = take_material(key, k, kek);
+	else if (w >= 0)
+		log_error("key %s version %u: %s", key->name, key->version, why);
+	if (r == -EMEDIUMTYPE || r == -EKEYREJECTED)
+		log_error("key %s version %u: the KMIP server's %s (%s) %s", key->name, key->version,
+			  k->wrapped ? "wrapped key" : "key", key->ref,
+			  r == -EKEYREJECTED ? "does not unwrap under this host's key-encryption key" :
+			  "is not of the key's type");
+	wipe(kek, sizeof(kek));
+	wipe(k, sizeof(*k));
+	secret_pages_free(k, sizeof(*k));
+	return r;
+}

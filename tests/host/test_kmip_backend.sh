@@ -1,0 +1,105 @@
+#!/bin/bash
+# backend = kmip on the host (no kernel module: what the key server and
+# this host's records do), against PyKMIP's server, with PyKMIP's client
+# as the reference: a key created or rotated through hsmkeyctl is an
+# active 512-bit AES object named after it on the server, this host's key
+# file names it and holds no material, a raw import registers the bytes
+# given, a key the reference client made is adopted (kmip:UID), and bad
+# adoptions are refused; revoke and destroy reach the server; with the
+# server down, changes that need it fail with a clear message and change
+# nothing, those that do not go on, and it all works again when the
+# server is back on the same address.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/kmip.sh"
+at_exit 'kmip_server_stop "$work/kmip"'
+
+kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" ||
+	{ fail "a KMIP server (pykmip-server) on loopback"; tap_done; }
+port=$KMIP_PORT
+ref() { /usr/bin/python3 "$top/tests/host/kmip/ref.py" "$work/kmip" "$port" "$@"; }
+cat > "$work/hsmkeyd.conf" <<EOC
+backend = kmip
+kmip_server = localhost:$port
+kmip_ca = $work/kmip/ca.pem
+kmip_cert = $work/kmip/client.pem
+kmip_key = $work/kmip/client.key
+kmip_timeout = 3s
+deletion_wait = 1s
+EOC
+daemon_conf=$work/hsmkeyd.conf
+daemon_start || { fail "hsmkeyd starts with backend = kmip"; tap_done; }
+ok "hsmkeyd starts with backend = kmip"
+
+section "keys made through hsmkeyctl are the server's"
+check "create k1 (aes-256-xts)" quiet ctl create k1 --type aes-256-xts
+uid1=$(ref locate k1)
+check "the server holds one object named k1" test -n "$uid1" -a "$(wc -w <<< "$uid1")" = 1
+check "... an active 512-bit AES symmetric key" \
+	test "$(ref attrs "$uid1")" = "type=SYMMETRIC_KEY alg=AES bits=512 state=ACTIVE name=k1"
+file=$work/state/kmip/keys/k1.json
+check "this host's key file names it (ref) and seals no material: 32 bytes, the verifier" \
+	/usr/bin/python3 -c '
+import json, sys
+v = json.load(open(sys.argv[1]))["versions"]
+sys.exit(not (len(v) == 1 and v[0]["ref"] == sys.argv[2] and len(v[0]["sealed"]) == 64))' "$file" "$uid1"
+kek=$(grep -o "key-encryption key on the KMIP server as [^ ]*" "$work/hsmkeyd.log" | awk '{print $NF}')
+check "this host registered its key-encryption key on the server, active, for wrapping" \
+	test -n "$kek" -a "$(ref attrs "$kek" | cut -d' ' -f1-4)" = "type=SYMMETRIC_KEY alg=AES bits=256 state=ACTIVE"
+check "rotate k1" quiet ctl rotate k1
+uids=$(ref locate k1)
+check "the server now holds two objects named k1, both active" \
+	test "$(wc -w <<< "$uids")" = 2 -a "$(for u in $uids; do ref attrs "$u"; done | grep -c state=ACTIVE)" = 2
+check "hsmkeyctl shows k1 at version 2" test "$(ctl --json show k1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = 2
+make_xts_key "$work/raw"
+check "import a raw key (k2)" quiet ctl import k2 --type aes-256-xts --key-file "$work/raw"
+uid2=$(ref locate k2)
+check "the server's k2 holds the bytes imported (the reference client's Get)" \
+	test "$(ref get "$uid2")" = "$(od -An -tx1 "$work/raw" | tr -d ' \n')"
+
+section "adopting the server's keys"
+make_xts_key "$work/theirs"
+ruid=$(ref register theirs "$(od -An -tx1 "$work/theirs" | tr -d ' \n')")
+check "adopt a key the reference client registered (kmip:$ruid)" \
+	quiet ctl import k3 --type aes-256-xts --from "kmip:$ruid"
+check "it is active on the server (activated on adoption)" \
+	test "$(ref attrs "$ruid" | grep -o 'state=[A-Z_]*')" = state=ACTIVE
+check "adopting an object the server lacks: refused, nothing made" \
+	expect_fail "holds no key" ctl import k4 --type aes-256-xts --from kmip:99999
+short=$(ref register short-one "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+check "adopting a 256-bit key as aes-256-xts: refused" \
+	expect_fail "not of type" ctl import k4 --type aes-256-xts --from "kmip:$short"
+check "a malformed --from: refused" expect_fail "expected the form 'kmip:UID'" \
+	ctl import k4 --type aes-256-xts --from "kmip:a b"
+check "none of these made a key" expect_fail "no key" ctl show k4
+
+section "revocation and destruction reach the server"
+check "revoke k1" quiet ctl revoke k1
+check "both of k1's objects are no longer active on the server" \
+	test "$(for u in $uids; do ref attrs "$u"; done | grep -c state=ACTIVE)" = 0
+check "schedule k2's deletion" quiet ctl schedule-deletion k2
+for _ in $(seq 100); do ctl show k2 >/dev/null 2>&1 || break; sleep 0.1; done
+check "once due, k2 is destroyed here" expect_fail "no key" ctl show k2
+check "... and on the server" bash -c "! /usr/bin/python3 '$top/tests/host/kmip/ref.py' '$work/kmip' '$port' get '$uid2' 2>/dev/null"
+
+section "the server down, then back"
+objects=$(ref count)
+kmip_server_stop "$work/kmip"
+check "create while the server is down: refused, saying so" \
+	expect_fail "KMIP server is unreachable" ctl create k5 --type aes-256-xts
+check "... and no key k5 here" expect_fail "no key" ctl show k5
+check "rotate while the server is down: refused" expect_fail "unreachable" ctl rotate k3
+check "k3 is still at version 1" \
+	test "$(ctl --json show k3 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = 1
+check "disable and enable need only this host: they work" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' disable k3 >/dev/null && '$top/build/hsmkeyctl' --socket '$sock' enable k3 >/dev/null"
+check "status says the backend is down, and why" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'cannot connect'"
+KMIP_PORT_WANTED=$port kmip_server_start "$work/kmip" || fail "the server comes back on port $port"
+check "the server back: create works again" quiet ctl create k5 --type aes-256-gcm
+check "... and the server got exactly one new object (k5)" \
+	test "$(ref count)" = $((objects + 1)) -a -n "$(ref locate k5)"
+check "status says the backend is up again" bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'backend: *up'"
+check "no key material in the daemon's log" bash -c "! grep -qi '$(od -An -tx1 "$work/raw" | tr -d ' \n' | cut -c1-32)' '$work/hsmkeyd.log'"
+tap_done
