@@ -192,6 +192,16 @@ struct backend_ops {
 	/* A descriptor readable when comebacks() may have changed (to poll). */
 	int (*comebacks_fd)(struct backend *b);
 	/*
+	 * Changes the storage made on its own since the last call (a key its
+	 * KMIP server revoked, revoked here since): each given to @fn once,
+	 * for the audit log.  Called from the event loop when comebacks_fd
+	 * is readable.  NULL: the storage makes none.
+	 */
+	int (*storage_events)(struct backend *b,
+			      void (*fn)(void *arg, const char *name, uint32_t version,
+					 const char *why),
+			      void *arg);
+	/*
 	 * Copies between HSMs (NULL: the storage has no backup token).
 	 * backup(): the backup token brought up to date with the key store
 	 * (it joins it if new: the store's secrets and every key version

@@ -27,6 +27,23 @@ void config_defaults(struct config *c)
 	snprintf(c->pkcs11_module, sizeof(c->pkcs11_module), "%s", CONFIG_PKCS11_MODULE);
 	c->pkcs11_timeout = 10;
 	c->kmip_timeout = 10;
+	c->kmip_poll_interval = 10;
+	c->offline_grace = -1;
+}
+
+/* A duration, or 0 (@zero: what 0 means is the caller's), or @word for @none. */
+static int parse_duration_or(const char *val, const char *word, long long none,
+			     long long *out)
+{
+	if (!strcmp(val, "0")) {
+		*out = 0;
+		return 0;
+	}
+	if (word && !strcmp(val, word)) {
+		*out = none;
+		return 0;
+	}
+	return parse_duration(val, out);
 }
 
 static char *trim(char *s, char *end)
@@ -194,6 +211,10 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = *val == '/' ? set_str(n.kmip_key, sizeof(n.kmip_key), val) : -EINVAL;
 		else if (!strcmp(key, "kmip_timeout"))
 			r = parse_duration(val, &n.kmip_timeout);
+		else if (!strcmp(key, "kmip_poll_interval"))
+			r = parse_duration_or(val, NULL, 0, &n.kmip_poll_interval);
+		else if (!strcmp(key, "offline_grace"))
+			r = parse_duration_or(val, "reboot", -1, &n.offline_grace);
 		else if (!strcmp(key, "pkcs11_helper")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.pkcs11_in_process = !strcmp(val, "no");
@@ -221,6 +242,8 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 " (" KMIP_SERVERS_MAX_STR " servers at most)" :
 				 !strcmp(key, "kmip_server") ? " (HOST:PORT, or a comma-separated list of them)" :
 				 !strcmp(key, "kmip_timeout") ? " (a duration such as 10s or 1m)" :
+				 !strcmp(key, "kmip_poll_interval") ? " (a duration such as 10s or 1m; 0: never)" :
+				 !strcmp(key, "offline_grace") ? " (a duration such as 1h or 7d; 0: none; reboot: until the next reboot)" :
 				 r == -E2BIG ? " (" TOKENS_MAX_STR " tokens at most)" :
 				 r == -EEXIST ? " (that token is named already)" :
 				 !strncmp(key, "pkcs11_", 7) && strstr(key, "token") ?

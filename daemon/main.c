@@ -277,6 +277,18 @@ static void on_client(struct loop *l, const struct pollfd *p)
  * have reached the kernel.  (Degraded since the start, the degraded tick
  * does this: no reconciliation runs before.)
  */
+/* A key the storage revoked on its own (a KMIP server's revocation). */
+static void audit_storage_event(void *arg, const char *name, uint32_t version, const char *why)
+{
+	struct daemon *d = arg;
+	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "revoked by the key storage: %s", why);
+	if (d->audit && audit_record(d->audit, &me, "revoke", name, version, 0, detail))
+		log_error("cannot write the audit record of key %s's revocation", name);
+}
+
 static void check_comeback(struct loop *l)
 {
 	struct daemon *d = l->d;
@@ -292,9 +304,11 @@ static void check_comeback(struct loop *l)
 	if (back)
 		d->comebacks = n;	/* asked for once */
 	pthread_mutex_unlock(&d->lock);
+	if (d->be->ops->storage_events)
+		d->be->ops->storage_events(d->be, audit_storage_event, d);
 	if (!back)
 		return;
-	log_info("the key storage is reachable again: converging the kernel with the keystore");
+	log_info("the key storage is reachable again, or changed on its side: converging the kernel with the keystore");
 	control_reconcile_request(d);
 }
 

@@ -31,9 +31,13 @@
 	__r;						\
 })
 
+/*
+ * The server back after being away wakes the daemon: what could not be
+ * loaded meanwhile is loaded by the reconciliation that follows.
+ */
 int kmip_note(struct kmip_store *st, int r, const char *why)
 {
-	bool down = r == -EHOSTDOWN;
+	bool down = r == -EHOSTDOWN, back = false;
 
 	pthread_mutex_lock(&st->health_lock);
 	if (down && !st->down)
@@ -42,10 +46,32 @@ int kmip_note(struct kmip_store *st, int r, const char *why)
 		log_info("the KMIP server answers again");
 	if (down)
 		snprintf(st->why, sizeof(st->why), "%s", why);
-	if (down || r != -ENOMEM)
+	if (down || r != -ENOMEM) {
+		back = st->down && !down;
 		st->down = down;
+	}
 	pthread_mutex_unlock(&st->health_lock);
+	if (back)
+		kmip_wake(st);
 	return r;
+}
+
+static unsigned int km_comebacks(struct backend *b)
+{
+	return __atomic_load_n(&kmip_store_of(b)->changes, __ATOMIC_SEQ_CST);
+}
+
+static int km_comebacks_fd(struct backend *b)
+{
+	return kmip_store_of(b)->wake_fd;
+}
+
+static int km_storage_events(struct backend *b,
+			     void (*fn)(void *arg, const char *name, uint32_t version,
+					const char *why),
+			     void *arg)
+{
+	return kmip_storage_events(kmip_store_of(b), fn, arg);
 }
 
 static int km_health(struct backend *b, char *why, size_t len)
@@ -363,12 +389,14 @@ static void km_close(struct backend *b)
 {
 	struct kmip_store *st = kmip_store_of(b);
 
+	kmip_poll_stop(st);
 	kmip_client_free(st->client);
 	kmip_kek_free(st);
 	ks_close(st->ks);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->kek_lock);
 	pthread_mutex_destroy(&st->health_lock);
+	pthread_mutex_destroy(&st->events_lock);
 	free(st);
 }
 
@@ -392,6 +420,9 @@ static const struct backend_ops kmip_ops = {
 	.instance = km_instance,
 	.adopt = km_adopt,
 	.health = km_health,
+	.comebacks = km_comebacks,
+	.comebacks_fd = km_comebacks_fd,
+	.storage_events = km_storage_events,
 	.close = km_close,
 };
 
@@ -421,6 +452,7 @@ int kmip_open(const char *dir, const struct config *cfg, unsigned int flags, str
 
 	if (!st)
 		return -ENOMEM;
+	st->wake_fd = st->stop_fd = -1;
 	if (snprintf(path, sizeof(path), "%s/kmip", dir) >= (int)sizeof(path)) {
 		free(st);
 		return -ENAMETOOLONG;
@@ -444,7 +476,15 @@ int kmip_open(const char *dir, const struct config *cfg, unsigned int flags, str
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&st->kek_lock, NULL);
 	pthread_mutex_init(&st->health_lock, NULL);
+	pthread_mutex_init(&st->events_lock, NULL);
+	st->poll_interval = cfg->kmip_poll_interval;
+	st->offline_grace = cfg->offline_grace;
 	st->be.ops = &kmip_ops;
+	r = kmip_poll_start(st);
+	if (r) {
+		km_close(&st->be);
+		return log_errno(r, "cannot start following the KMIP server: %s", strerror(-r));
+	}
 	*out = &st->be;
 	return 0;
 }

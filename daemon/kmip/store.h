@@ -20,10 +20,14 @@
  * server that cannot wrap gets the material asked for in clear, once
  * logged.
  *
+ * A thread follows the server (poll.c): what the server revokes or
+ * destroys is revoked here, and the daemon woken to revoke it in the
+ * kernel and to write it in the audit log (->storage_events()).
+ *
  * Locking: st->lock (recursive) serialises the keystore; a call to the
  * server is never made under it, except from a list() callback (the
  * daemon's start-up).  st->kek_lock guards the KEK; st->health_lock the
- * reachability.
+ * reachability; st->events_lock the revocations waiting for the audit log.
  */
 #ifndef HSMKEY_KMIP_STORE_H
 #define HSMKEY_KMIP_STORE_H
@@ -36,6 +40,14 @@
 #define KMIP_KEK_LEN		32
 #define KMIP_KEK_RECORD		"kmip-kek"	/* its uid and bytes, sealed */
 #define KMIP_GROUP		"hsmkey"	/* the Object Group of hsmkey's keys */
+#define KMIP_EVENTS_MAX		256		/* revocations waiting for the audit log */
+
+/* A key the server revoked, for the audit log. */
+struct kmip_event {
+	char name[HSMKEY_NAME_MAX];
+	uint32_t version;
+	char why[400];
+};
 
 struct kmip_store {
 	struct backend be;
@@ -49,6 +61,17 @@ struct kmip_store {
 	pthread_mutex_t health_lock;
 	bool down;
 	char why[512];
+	/* poll.c */
+	long long poll_interval;	/* seconds; 0: not followed */
+	long long offline_grace;	/* seconds; -1: until the next reboot */
+	pthread_t poll_thread;
+	bool polling;
+	int stop_fd;
+	int wake_fd;			/* ->comebacks_fd() */
+	unsigned int changes;		/* ->comebacks() */
+	pthread_mutex_t events_lock;
+	struct kmip_event events[KMIP_EVENTS_MAX];
+	unsigned int nevents, events_lost;
 };
 
 static inline struct kmip_store *kmip_store_of(struct backend *b)
@@ -63,5 +86,15 @@ void kmip_kek_free(struct kmip_store *st);
 
 /* backend.c: a call to the server went (@r 0) or failed: health(). */
 int kmip_note(struct kmip_store *st, int r, const char *why);
+
+/* poll.c */
+int kmip_poll_start(struct kmip_store *st);
+void kmip_poll_stop(struct kmip_store *st);
+/* The daemon woken: comebacks() changes, comebacks_fd() is readable. */
+void kmip_wake(struct kmip_store *st);
+void kmip_event_add(struct kmip_store *st, const char *name, uint32_t version, const char *why);
+int kmip_storage_events(struct kmip_store *st,
+			void (*fn)(void *arg, const char *name, uint32_t version, const char *why),
+			void *arg);
 
 #endif

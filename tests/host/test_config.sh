@@ -37,6 +37,19 @@ check "a token named twice is refused" \
 check "a backup token that is one of the key store's is refused" \
 	refused_config "$(printf 'backend = pkcs11\n'; tok 1 2; echo 'pkcs11_backup_token = pkcs11:token=t2')" \
 	"pkcs11_backup_token is one of the key store's tokens"
+kmipc() { printf '%s\n' "backend = kmip" "kmip_server = ${1:-kmip.example:5696}" \
+	"kmip_ca = /etc/ca.pem" "kmip_cert = /etc/c.pem" "kmip_key = /etc/c.key" "${@:2}"; }
+check "backend = kmip without kmip_server or kmip_cert is refused, naming them" \
+	refused_config "$(printf 'backend = kmip\nkmip_ca = /etc/ca.pem\n')" \
+	"backend = kmip needs kmip_server, kmip_ca, kmip_cert and kmip_key"
+check "a kmip_server without a port is refused" \
+	refused_config "$(kmipc kmip.example)" "bad value for kmip_server (HOST:PORT, or a comma-separated list of them)"
+check "a ninth KMIP server is refused, naming the limit" \
+	refused_config "$(kmipc "$(printf 'h%d:1,' 1 2 3 4 5 6 7 8 9)")" "bad value for kmip_server (8 servers at most)"
+check "a bad offline_grace is refused, saying what it takes" \
+	refused_config "$(kmipc "" "offline_grace = soon")" "0: none; reboot: until the next reboot"
+check "a relative kmip_key is refused" \
+	refused_config "$(printf 'backend = kmip\nkmip_key = host.key\n')" "bad value for kmip_key (an absolute path)"
 check "a backup token that is not a pkcs11: URI is refused" \
 	refused_config "$(printf 'backend = pkcs11\n'; tok 1; echo 'pkcs11_backup_token = token=t2')" \
 	"bad value for pkcs11_backup_token (a pkcs11: URI, RFC 7512)"

@@ -18,16 +18,9 @@ at_exit 'kmip_server_stop "$work/kmip"'
 kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" ||
 	{ fail "a KMIP server (pykmip-server) on loopback"; tap_done; }
 port=$KMIP_PORT
-ref() { /usr/bin/python3 "$top/tests/host/kmip/ref.py" "$work/kmip" "$port" "$@"; }
-cat > "$work/hsmkeyd.conf" <<EOC
-backend = kmip
-kmip_server = localhost:$port
-kmip_ca = $work/kmip/ca.pem
-kmip_cert = $work/kmip/client.pem
-kmip_key = $work/kmip/client.key
-kmip_timeout = 3s
-deletion_wait = 1s
-EOC
+ref() { kmip_ref "$@"; }
+kmip_conf "$work/kmip" "$work/hsmkeyd.conf" "kmip_timeout = 3s" "kmip_poll_interval = 1s" \
+	"deletion_wait = 1s"
 daemon_conf=$work/hsmkeyd.conf
 daemon_start || { fail "hsmkeyd starts with backend = kmip"; tap_done; }
 ok "hsmkeyd starts with backend = kmip"
@@ -83,17 +76,45 @@ for _ in $(seq 100); do ctl show k2 >/dev/null 2>&1 || break; sleep 0.1; done
 check "once due, k2 is destroyed here" expect_fail "no key" ctl show k2
 check "... and on the server" bash -c "! /usr/bin/python3 '$top/tests/host/kmip/ref.py' '$work/kmip' '$port' get '$uid2' 2>/dev/null"
 
+section "what the server revokes or destroys is revoked here"
+# wait_revoked NAME: seconds until hsmkeyctl shows NAME revoked (at most 10).
+wait_revoked() {
+	local t0=$SECONDS
+	while ((SECONDS - t0 < 10)); do
+		[[ $(state_of "$1" 2>/dev/null) == revoked ]] && { echo $((SECONDS - t0)); return 0; }
+		sleep 0.2
+	done
+	return 1
+}
+check "k3 is active here" test "$(state_of k3)" = active
+ref revoke "$ruid"
+t=$(wait_revoked k3)
+check "the reference client revokes k3's object: k3 is revoked here within 10 s (poll 1 s; took ${t:-more} s)" test -n "$t"
+check "the journal says what the server says" grep -q "key k3 version 1: compromised on the KMIP server: revoking the key here" "$work/hsmkeyd.log"
+check "the audit log records it, with the reason" \
+	grep -q '"op":"revoke","key":"k3".*revoked by the key storage: compromised on the KMIP server' "$work/state/audit.log"
+check "the audit log still verifies" quiet ctl audit verify
+check "a key revoked so cannot be enabled" expect_fail "revoked" ctl enable k3
+check "create k6" quiet ctl create k6 --type aes-256-gcm
+u6=$(ref locate k6)
+ref revoke "$u6" && ref destroy "$u6"
+t=$(wait_revoked k6)
+check "the reference client destroys k6's object: k6 is revoked here (took ${t:-more} s)" test -n "$t"
+
 section "the server down, then back"
+check "create k7 (the server up)" quiet ctl create k7 --type aes-256-xts
 objects=$(ref count)
 kmip_server_stop "$work/kmip"
 check "create while the server is down: refused, saying so" \
 	expect_fail "KMIP server is unreachable" ctl create k5 --type aes-256-xts
 check "... and no key k5 here" expect_fail "no key" ctl show k5
-check "rotate while the server is down: refused" expect_fail "unreachable" ctl rotate k3
-check "k3 is still at version 1" \
-	test "$(ctl --json show k3 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = 1
+check "rotate while the server is down: refused" expect_fail "unreachable" ctl rotate k7
+check "k7 is still at version 1" \
+	test "$(ctl --json show k7 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = 1
 check "disable and enable need only this host: they work" \
-	bash -c "'$top/build/hsmkeyctl' --socket '$sock' disable k3 >/dev/null && '$top/build/hsmkeyctl' --socket '$sock' enable k3 >/dev/null"
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' disable k7 >/dev/null && '$top/build/hsmkeyctl' --socket '$sock' enable k7 >/dev/null"
+check "k7 is not revoked for the server being away (offline_grace: until reboot)" \
+	test "$(state_of k7)" = active
 check "status says the backend is down, and why" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'cannot connect'"
 KMIP_PORT_WANTED=$port kmip_server_start "$work/kmip" || fail "the server comes back on port $port"
@@ -101,5 +122,16 @@ check "the server back: create works again" quiet ctl create k5 --type aes-256-g
 check "... and the server got exactly one new object (k5)" \
 	test "$(ref count)" = $((objects + 1)) -a -n "$(ref locate k5)"
 check "status says the backend is up again" bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'backend: *up'"
+section "offline_grace: the server away too long revokes here"
+daemon_stop
+sed -i 's/^deletion_wait = 1s$/offline_grace = 3s/' "$work/hsmkeyd.conf"
+daemon_start || fail "hsmkeyd starts again with offline_grace = 3s"
+check "k5 and k7 are active" test "$(state_of k5) $(state_of k7)" = "active active"
+kmip_server_stop "$work/kmip"
+sleep 2
+check "2 s after the server went: still active" test "$(state_of k7)" = active
+t=$(wait_revoked k7)
+check "then revoked here, within 10 s more (took ${t:-more} s)" test -n "$t" -a "$(state_of k5)" = revoked
+check "the audit log says why" grep -q '"key":"k7".*unreachable for longer than offline_grace' "$work/state/audit.log"
 check "no key material in the daemon's log" bash -c "! grep -qi '$(od -An -tx1 "$work/raw" | tr -d ' \n' | cut -c1-32)' '$work/hsmkeyd.log'"
 tap_done

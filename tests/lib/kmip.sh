@@ -16,6 +16,11 @@
 #                           bring a stopped server back where it was)
 #   kmip_server_stop DIR [NAME]
 #
+#   kmip_conf DIR FILE [LINE...]
+#                           hsmkeyd.conf for backend = kmip on that server
+#                           (KMIP_PORT) with DIR's certificates, then LINEs
+#   kmip_ref ARGS           the reference client on that server
+#
 # The reference client (tests/host/kmip/ref.py) uses this host's
 # certificate: PyKMIP's server lets only an object's owner, named by the
 # certificate's CN, use a symmetric key.
@@ -50,8 +55,10 @@ kmip_free_port() {
 	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+_kmip_dir=
 kmip_server_start() {
 	local d=$1 n=${2:-server} db=${3:-$1/pykmip.db} i
+	_kmip_dir=$d
 	KMIP_PORT=${KMIP_PORT_WANTED:-$(kmip_free_port)}
 	cat > "$d/$n.conf" <<EOC
 [server]
@@ -85,4 +92,15 @@ kmip_server_stop() {
 	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
 	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 	rm -f "$1/$n.pid"
+}
+
+kmip_conf() {
+	local d=$1 f=$2
+	shift 2
+	printf '%s\n' "backend = kmip" "kmip_server = localhost:$KMIP_PORT" "kmip_ca = $d/ca.pem" \
+		"kmip_cert = $d/client.pem" "kmip_key = $d/client.key" "$@" > "$f"
+}
+
+kmip_ref() {
+	/usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../host/kmip/ref.py" "$_kmip_dir" "$KMIP_PORT" "$@"
 }
