@@ -16,9 +16,12 @@
 
 void control_reconcile(struct daemon *d)
 {
+	int failed;
+
 	pthread_mutex_lock(&d->mutate);
-	control_load_all(d);
+	failed = control_load_all(d);
 	pthread_mutex_unlock(&d->mutate);
+	log_info("converged the kernel with the keystore%s", failed ? " (not all of it: see above)" : "");
 	pthread_mutex_lock(&d->lock);
 	d->reconciling = false;
 	pthread_mutex_unlock(&d->lock);
@@ -52,8 +55,43 @@ struct load_ctx {
 	struct daemon *d;
 	struct kernel *k;
 	struct provision_batch *batch;	/* NULL: one key at a time */
+	const struct kernel_key *held;	/* the kernel's keys before; NULL: unknown */
+	size_t nheld;
 	int failed;
 };
+
+/*
+ * Whether the kernel held every version of @meta's key, ours and not
+ * revoked, before this reconciliation: then nothing is read for it (a key
+ * server's backend would fetch each version's material only to have the
+ * kernel say it has it).
+ */
+static int cmp_held(const void *a, const void *b)
+{
+	const struct kernel_key *x = a, *y = b;
+	int c = memcmp(x->id, y->id, HSMKEY_ID_LEN);
+
+	return c ? c : (x->version > y->version) - (x->version < y->version);
+}
+
+static bool all_held(const struct load_ctx *l, const struct ks_key *meta)
+{
+	struct kernel_key want;
+	const struct kernel_key *kk;
+	uint32_t v;
+
+	if (!l->held)
+		return false;
+	memcpy(want.id, meta->id, HSMKEY_ID_LEN);
+	for (v = 1; v <= meta->current; v++) {
+		want.version = v;
+		kk = bsearch(&want, l->held, l->nheld, sizeof(*kk), cmp_held);
+		if (!kk || !kk->has_owner || kk->state == HSMKEY_STATE_REVOKED ||
+		    memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN))
+			return false;
+	}
+	return true;
+}
 
 static int load_one(const struct ks_key *meta, void *arg)
 {
@@ -64,6 +102,8 @@ static int load_one(const struct ks_key *meta, void *arg)
 		note_deletion(l->d, meta->delete_at);
 	if (meta->state != KS_ACTIVE ||
 	    (meta->has_policy && meta->policy.no_load_at_start))
+		return 0;
+	if (!l->batch && all_held(l, meta))
 		return 0;
 	if (l->batch ? provision_batch_add(l->batch, meta) :
 		       provision_versions(&rq, l->k, meta)) {
@@ -183,6 +223,12 @@ int control_load_all(struct daemon *d)
 	/* What the kernel held before reconcile_one(): it only changes states. */
 	if (d->be->ops->wrap_for_kernel)
 		l.batch = provision_batch_new(&brq, l.k, held, nheld, have_held);
+	/* Sorted for all_held(), after the batch (which keeps the kernel's order) took it. */
+	if (have_held && !l.batch) {
+		qsort(held, nheld, sizeof(*held), cmp_held);
+		l.held = held;
+		l.nheld = nheld;
+	}
 	d->be->ops->list(d->be, NULL, load_one, &l);
 	if (l.batch)
 		l.failed += provision_batch_flush(l.batch);

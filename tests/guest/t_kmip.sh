@@ -101,6 +101,16 @@ check "vol opens and reads what stock dm-crypt wrote" bash -c \
 	"'$top/build/hsmkeyctl' --socket '$sock' dm open '$loop' hsm-vol --key vol >/dev/null &&
 	 echo 3 > /proc/sys/vm/drop_caches && cmp -n 8388608 '$work/data2' /dev/mapper/hsm-vol"
 
+gets() { grep -c "Processing operation: Get$" "$work/kmip/server.log"; }
+converged() { grep -c "converged the kernel with the keystore" "$work/hsmkeyd.log"; }
+g0=$(gets)
+c0=$(converged)
+kill -HUP "$daemon_pid"
+for _ in $(seq 100); do (($(converged) > c0)) && break; sleep 0.1; done
+check "SIGHUP converges (the journal says so)" test "$(converged)" -gt "$c0"
+check "... without fetching a key the kernel holds (no Get on the server: $g0 before, $(gets) after)" \
+	test "$(gets)" = "$g0"
+
 section "4. the server down, at start too, then back"
 kmip_server_stop "$work/kmip"
 echo 3 > /proc/sys/vm/drop_caches
