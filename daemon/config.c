@@ -267,6 +267,14 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "backend = kmip needs kmip_server, kmip_ca, kmip_cert and kmip_key (the key server, its CA, this host's certificate and key)");
 		r = -EINVAL;
 	}
+	if (!r && n.offline_grace >= 0 && !n.kmip_poll_interval) {
+		snprintf(err, errlen, "offline_grace needs kmip_poll_interval (it is the polls that find the server away): not 0");
+		r = -EINVAL;
+	}
+	if (!r && (n.kmip_timeout > 3600 || n.kmip_poll_interval > 86400)) {
+		snprintf(err, errlen, "kmip_timeout is at most 1h, kmip_poll_interval at most 1d");
+		r = -EINVAL;
+	}
 	for (unsigned int i = 0; !r && i < n.pkcs11_ntokens; i++) {
 		if (strcmp(n.pkcs11_token[i], n.pkcs11_backup_token))
 			continue;

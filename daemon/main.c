@@ -285,8 +285,8 @@ static void audit_storage_event(void *arg, const char *name, uint32_t version, c
 	char detail[512];
 
 	snprintf(detail, sizeof(detail), "revoked by the key storage: %s", why);
-	if (d->audit && audit_record(d->audit, &me, "revoke", name, version, 0, detail))
-		log_error("cannot write the audit record of key %s's revocation", name);
+	if (!d->audit || audit_record(d->audit, &me, "revoke", name, version, 0, detail))
+		log_error("key %s %s: no audit record of it could be written", name, detail);
 }
 
 static void check_comeback(struct loop *l)

@@ -443,7 +443,12 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 	for (uint32_t i = 0; i < rec->nver; i++) {
 		const struct ks_ver *v = &rec->v[i];
 
-		mb_u64(m, v->version);
+		/*
+		 * A version with a ref says so in its first field (versions are
+		 * 32-bit): its bytes can never read as one without, whose sealed
+		 * field is longer by as much as the ref takes.
+		 */
+		mb_u64(m, v->version | (v->ref[0] ? 1ULL << 63 : 0));
 		mb_u64(m, (uint64_t)v->created);
 		mb_u64(m, v->used_bytes);
 		mb_u64(m, v->used_requests);

@@ -95,7 +95,7 @@ static int server_key(struct kmip_store *st, const char *name, int type,
 		.name = name, .bits = 8 * key_type_len(type), .group = KMIP_GROUP,
 		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};
-	char why[512];
+	char why[512], why2[512];
 	int r;
 
 	if (material)
@@ -104,8 +104,9 @@ static int server_key(struct kmip_store *st, const char *name, int type,
 		r = kmip_create(st->client, &a, uid, why, sizeof(why));
 	if (!r) {
 		r = kmip_activate(st->client, uid, why, sizeof(why));
-		if (r)
-			kmip_destroy(st->client, uid, why + 256, sizeof(why) - 256);
+		if (r && kmip_destroy(st->client, uid, why2, sizeof(why2)))
+			log_error("key %s: the KMIP server's object %s is left behind, not in use: %s",
+				  name, uid, why2);
 	}
 	kmip_note(st, r, why);
 	if (r)
@@ -158,8 +159,11 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	}
 	log_info("key %s is the KMIP server's object %s", name, uid);
 	r = fill_material(st, material, out);
-	if (r)
+	if (r) {
+		log_error("key %s is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
+			  name, name);
 		ks_key_wipe(out);
+	}
 	return r;
 }
 
@@ -184,8 +188,11 @@ static int km_rotate(struct backend *b, const char *name, const uint8_t *materia
 	}
 	log_info("key %s version %u is the KMIP server's object %s", name, out->version, uid);
 	r = fill_material(st, material, out);
-	if (r)
+	if (r) {
+		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
+			  name, out->version, name);
 		ks_key_wipe(out);
+	}
 	return r;
 }
 
@@ -198,6 +205,11 @@ static int km_get(struct backend *b, const char *name, uint32_t version, bool un
 	r = LOCKED(st, ks_get_version(st->ks, name, version, unseal, out));
 	if (r || !unseal)
 		return r;
+	if (!out->ref[0]) {
+		ks_key_wipe(out);
+		return log_errno(EBADMSG, "key %s version %u names no object on the KMIP server: its record is damaged",
+				 name, version ? version : out->version);
+	}
 	r = kmip_fetch(st, out);
 	if (r == -ENOENT)
 		r = -EKEYREVOKED;	/* the server no longer has it (poll.c revokes it) */
@@ -206,12 +218,68 @@ static int km_get(struct backend *b, const char *name, uint32_t version, bool un
 	return r;
 }
 
+#define LIST_CHUNK	64
+
+struct chunk {
+	struct ks_key *keys;
+	size_t n;
+};
+
+static int take_key(const struct ks_key *key, void *arg)
+{
+	struct chunk *c = arg;
+
+	c->keys[c->n++] = *key;
+	return c->n == LIST_CHUNK;	/* full: stop the walk */
+}
+
+/*
+ * The keystore's walk, LIST_CHUNK keys at a time, @fn called without
+ * st->lock: it may load a key, which fetches from the server and may
+ * register the KEK (kek_lock, then st->lock), so st->lock stays a leaf.
+ */
 static int km_list(struct backend *b, const char *after,
 		   int (*fn)(const struct ks_key *key, void *arg), void *arg)
 {
 	struct kmip_store *st = kmip_store_of(b);
+	struct chunk c = { .keys = calloc(LIST_CHUNK, sizeof(*c.keys)) };
+	char last[HSMKEY_NAME_MAX];
+	const char *from = after;
+	size_t i;
+	int r = c.keys ? 0 : -ENOMEM;
 
-	return LOCKED(st, ks_list(st->ks, after, fn, arg));
+	while (!r) {
+		c.n = 0;
+		r = LOCKED(st, ks_list(st->ks, from, take_key, &c));
+		if (r < 0)
+			break;
+		for (i = 0, r = 0; !r && i < c.n; i++)
+			r = fn(&c.keys[i], arg);
+		if (r || c.n < LIST_CHUNK)
+			break;
+		snprintf(last, sizeof(last), "%s", c.keys[c.n - 1].name);
+		from = last;
+	}
+	free(c.keys);
+	return r;
+}
+
+/*
+ * Version @i of @name, which must name its object on the server (v->ref
+ * "": no such version, nothing to do); -EBADMSG for a damaged record.
+ */
+static int version_object(struct kmip_store *st, const char *name, uint32_t i, struct ks_key *v)
+{
+	int r = LOCKED(st, ks_get_version(st->ks, name, i, false, v));
+
+	if (r == -ENOENT) {
+		v->ref[0] = '\0';
+		return 0;
+	}
+	if (!r && !v->ref[0])
+		r = log_errno(EBADMSG, "key %s version %u names no object on the KMIP server: its record is damaged",
+			      name, i);
+	return r;
 }
 
 /* Every version's object on the server revoked: the key's revocation there. */
@@ -223,7 +291,10 @@ static int server_revoke(struct kmip_store *st, const char *name, uint32_t curre
 	int r = 0;
 
 	for (i = 1; i <= current && !r; i++) {
-		if (LOCKED(st, ks_get_version(st->ks, name, i, false, &v)) || !v.ref[0])
+		r = version_object(st, name, i, &v);
+		if (r)
+			break;
+		if (!v.ref[0])
 			continue;
 		r = kmip_revoke(st->client, v.ref, KMIP_REVOKE_CESSATION, "revoked with hsmkeyctl",
 				why, sizeof(why));
@@ -237,20 +308,34 @@ static int server_revoke(struct kmip_store *st, const char *name, uint32_t curre
 	return r;
 }
 
+int kmip_revoke_on_server(struct kmip_store *st, const char *name)
+{
+	struct ks_key cur;
+	int r = LOCKED(st, ks_get(st->ks, name, false, &cur));
+
+	return r ? r : server_revoke(st, name, cur.current);
+}
+
+/*
+ * A revocation is final, so it is kept here first; the server is told
+ * then, or, if it cannot be reached, by the poller when it answers
+ * (kmip_pending_add()).
+ */
 static int km_set_state(struct backend *b, const char *name, int state, int64_t delete_at)
 {
 	struct kmip_store *st = kmip_store_of(b);
 	struct ks_key cur;
 	int r;
 
-	if (state == KS_REVOKED) {
-		r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-		if (!r && !ks_key_revoked(&cur))
-			r = server_revoke(st, name, cur.current);
-		if (r)
-			return r;
-	}
-	return LOCKED(st, ks_set_state_at(st->ks, name, state, delete_at));
+	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
+	if (r)
+		return r;
+	r = LOCKED(st, ks_set_state_at(st->ks, name, state, delete_at));
+	if (r || state != KS_REVOKED || ks_key_revoked(&cur))
+		return r;
+	if (kmip_revoke_on_server(st, name))
+		kmip_pending_add(st, name);
+	return 0;
 }
 
 static int km_cancel_deletion(struct backend *b, const char *name, struct ks_key *out)
@@ -302,9 +387,11 @@ static int km_destroy(struct backend *b, const char *name)
 	int r;
 
 	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-	for (i = 1; !r && i <= cur.current; i++)
-		if (!LOCKED(st, ks_get_version(st->ks, name, i, false, &v)) && v.ref[0])
+	for (i = 1; !r && i <= cur.current; i++) {
+		r = version_object(st, name, i, &v);
+		if (!r && v.ref[0])
 			r = server_destroy(st, name, &v);
+	}
 	if (r)
 		return r;
 	return LOCKED(st, ks_destroy(st->ks, name));
@@ -397,6 +484,7 @@ static void km_close(struct backend *b)
 	pthread_mutex_destroy(&st->kek_lock);
 	pthread_mutex_destroy(&st->health_lock);
 	pthread_mutex_destroy(&st->events_lock);
+	pthread_mutex_destroy(&st->pending_lock);
 	free(st);
 }
 
@@ -477,6 +565,7 @@ int kmip_open(const char *dir, const struct config *cfg, unsigned int flags, str
 	pthread_mutex_init(&st->kek_lock, NULL);
 	pthread_mutex_init(&st->health_lock, NULL);
 	pthread_mutex_init(&st->events_lock, NULL);
+	pthread_mutex_init(&st->pending_lock, NULL);
 	st->poll_interval = cfg->kmip_poll_interval;
 	st->offline_grace = cfg->offline_grace;
 	st->be.ops = &kmip_ops;

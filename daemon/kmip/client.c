@@ -218,11 +218,13 @@ static int open_link(struct kmip_client *c, unsigned int s, struct kmip_link *l,
 
 /*
  * Server @s: 0 with the answer, or the error and whether the request may
- * have been carried out (@sent).  A pooled connection that fails before
- * the request went out is replaced by a new one, once.
+ * have been carried out (@sent).  A pooled connection that fails (one the
+ * server or a firewall dropped while idle) is replaced by a new one, once,
+ * if the request had not gone out or may safely go again.
  */
-static int try_server(struct kmip_client *c, unsigned int s, kmip_build_fn build,
-		      const void *arg, struct kmip_reply *r, bool *sent, char *why, size_t whylen)
+static int try_server(struct kmip_client *c, unsigned int s, bool idempotent,
+		      kmip_build_fn build, const void *arg, struct kmip_reply *r, bool *sent,
+		      char *why, size_t whylen)
 {
 	struct kmip_link l;
 	bool pooled = take_idle(c, s, &l);
@@ -235,7 +237,7 @@ static int try_server(struct kmip_client *c, unsigned int s, kmip_build_fn build
 			return e;
 	}
 	e = exchange(&l, c->servers[s].addr, build, arg, r, sent, why, whylen);
-	if (e && pooled && !*sent) {
+	if (e && pooled && (!*sent || idempotent)) {
 		kmip_conn_close(l.conn);
 		e = open_link(c, s, &l, why, whylen);
 		if (e)
@@ -266,7 +268,7 @@ int kmip_client_call(struct kmip_client *c, bool idempotent, kmip_build_fn build
 	pthread_mutex_unlock(&c->lock);
 	for (i = 0; i < c->nservers; i++) {
 		s = (first + i) % c->nservers;
-		e = try_server(c, s, build, arg, r, &sent, last, sizeof(last));
+		e = try_server(c, s, idempotent, build, arg, r, &sent, last, sizeof(last));
 		if (!e)
 			return 0;
 		if (sent && !idempotent) {

@@ -181,22 +181,29 @@ static int connect_addr(const struct addrinfo *ai, int64_t deadline)
 	return fd;
 }
 
-/* A TCP connection to @host:@port, trying each of its addresses. */
+/*
+ * A TCP connection to @host:@port, trying each of its addresses, each
+ * with its share of the time left (an unreachable IPv6 address must not
+ * take the time of the IPv4 one after it).  The name is resolved by the
+ * system's resolver, whose own timeouts (resolv.conf) bound that step.
+ */
 static int connect_host(const char *host, const char *port, int64_t deadline, char *why,
 			size_t whylen)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
 	struct addrinfo *ai, *a;
-	int r, fd = -EHOSTUNREACH;
+	int r, fd = -EHOSTUNREACH, left = 0;
 
 	r = getaddrinfo(host, port, &hints, &ai);
 	if (r) {
 		snprintf(why, whylen, "cannot resolve %s: %s", host, gai_strerror(r));
 		return -EHOSTUNREACH;
 	}
-	for (a = ai; a; a = a->ai_next) {
-		fd = connect_addr(a, deadline);
-		if (fd >= 0 || fd == -ETIMEDOUT)
+	for (a = ai; a; a = a->ai_next)
+		left++;
+	for (a = ai; a && now_ms() < deadline; a = a->ai_next, left--) {
+		fd = connect_addr(a, now_ms() + (deadline - now_ms()) / left);
+		if (fd >= 0)
 			break;
 	}
 	freeaddrinfo(ai);

@@ -5,8 +5,8 @@
  * and against the host name or address it was reached by, this host's
  * certificate and key presented.  TLS 1.2 only with ECDHE and an AEAD.
  *
- * Every step has a deadline: connecting (each address the name has),
- * the handshake, and each call (the request written and the whole
+ * Every step has a deadline: connecting (each address the name has, with
+ * its share of the time left), the handshake, and each call (the request written and the whole
  * response read).  A connection that failed in any way is closed by its
  * caller and never used again.  Decrypted records are cleansed by OpenSSL
  * once read (SSL_OP_CLEANSE_PLAINTEXT), and a response, which may hold

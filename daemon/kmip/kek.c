@@ -9,8 +9,10 @@
  * It is made at the first fetch that finds none, and made again when the
  * server no longer has it.  Get then asks for the key wrapped under it
  * with AES key wrap (RFC 3394), and the answer is unwrapped here.  A
- * server that answers that it cannot wrap is asked in clear from then on
- * (logged once): the material then crosses TLS in clear, as it must.
+ * server that answers that it cannot wrap is asked in clear for an hour
+ * (logged once), then asked to wrap again: the material then crosses TLS
+ * in clear, as it must.  The answer is read, and unwrapped, in secret
+ * pages; the material goes into the caller's key, which the caller wipes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,9 +22,24 @@
 #include "kmip/store.h"
 #include "util.h"
 
+/*
+ * The KEK's record in the keystore: its identifier on the server, and the
+ * KEK itself wrapped (RFC 3394) under a key derived from the keystore's
+ * root (KEK_SEAL_LABEL), so that the keystore's records in memory and on
+ * disk never hold it in clear.  In clear it is only in st->kek and in the
+ * secret pages of the calls that use it.
+ */
+#define KEK_SEAL_LABEL	"hsmkey kmip kek seal v1"
+
 struct kek_record {
 	char uid[KMIP_UID_MAX];
-	uint8_t key[KMIP_KEK_LEN];
+	uint8_t wrapped[KMIP_KEK_LEN + 8];
+};
+
+/* Scratch for a KEK in clear and the key that seals it: in secret pages. */
+struct kek_scratch {
+	uint8_t kek[KMIP_KEK_LEN];
+	uint8_t seal[KMIP_KEK_LEN];
 };
 
 void kmip_kek_free(struct kmip_store *st)
@@ -34,38 +51,92 @@ void kmip_kek_free(struct kmip_store *st)
 	}
 }
 
-/* With st->kek_lock held: @rec as the KEK in use. */
-static int kek_take(struct kmip_store *st, const struct kek_record *rec)
+/*
+ * RFC 3394 under @key: @in (@n bytes) wrapped (@seal) into n + 8 bytes, or
+ * unwrapped into n - 8 bytes, at @out.
+ */
+static int key_wrap(bool seal, const uint8_t *key, const uint8_t *in, int n, uint8_t *out)
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int len = 0, fin = 0, ok;
+
+	if (!ctx)
+		return -ENOMEM;
+	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
+	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_wrap(), NULL, key, NULL, seal) == 1 &&
+	     EVP_CipherUpdate(ctx, out, &len, in, n) == 1 &&
+	     EVP_CipherFinal_ex(ctx, out + len, &fin) == 1 && len + fin == n + (seal ? 8 : -8);
+	EVP_CIPHER_CTX_free(ctx);
+	return ok ? 0 : seal ? -EIO : -EKEYREJECTED;
+}
+
+/* The key the KEK's record is sealed under, into @x->seal. */
+static int seal_key(struct kmip_store *st, struct kek_scratch *x)
+{
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	r = ks_derive(st->ks, KEK_SEAL_LABEL, x->seal, sizeof(x->seal));
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+/* With st->kek_lock held: @uid and @x->kek as the KEK in use. */
+static int kek_take(struct kmip_store *st, const char *uid, const struct kek_scratch *x)
 {
 	if (!st->kek)
 		st->kek = secret_pages(KMIP_KEK_LEN, "the KMIP key-encryption key");
 	if (!st->kek)
 		return -ENOMEM;
-	memcpy(st->kek, rec->key, KMIP_KEK_LEN);
-	memcpy(st->kek_uid, rec->uid, sizeof(st->kek_uid));
+	memcpy(st->kek, x->kek, KMIP_KEK_LEN);
+	snprintf(st->kek_uid, sizeof(st->kek_uid), "%s", uid);
 	return 0;
 }
 
 /* With st->kek_lock held: the KEK the keystore holds, if any. */
-static int kek_load(struct kmip_store *st, struct kek_record *rec)
+static int kek_load(struct kmip_store *st, struct kek_scratch *x)
 {
+	struct kek_record rec;
 	int r;
 
 	pthread_mutex_lock(&st->lock);
-	r = ks_record_load(st->ks, KMIP_KEK_RECORD, rec, sizeof(*rec));
+	r = ks_record_load(st->ks, KMIP_KEK_RECORD, &rec, sizeof(rec));
 	pthread_mutex_unlock(&st->lock);
 	if (r < 0)
 		return r;
-	if (r != sizeof(*rec) || !memchr(rec->uid, 0, sizeof(rec->uid)) || !rec->uid[0])
+	if (r != sizeof(rec) || !memchr(rec.uid, 0, sizeof(rec.uid)) || !rec.uid[0])
 		return -EBADMSG;
-	return kek_take(st, rec);
+	r = seal_key(st, x);
+	if (!r)
+		r = key_wrap(false, x->seal, rec.wrapped, sizeof(rec.wrapped), x->kek);
+	return r ? log_errno(r, "this host's key-encryption key does not unseal: %s", strerror(-r)) :
+		   kek_take(st, rec.uid, x);
+}
+
+/* The KEK's record: @uid and @x->kek sealed, in the keystore. */
+static int kek_keep(struct kmip_store *st, const char *uid, struct kek_scratch *x)
+{
+	struct kek_record rec;
+	int r;
+
+	memset(&rec, 0, sizeof(rec));
+	snprintf(rec.uid, sizeof(rec.uid), "%s", uid);
+	r = seal_key(st, x);
+	if (!r)
+		r = key_wrap(true, x->seal, x->kek, KMIP_KEK_LEN, rec.wrapped);
+	if (!r) {
+		pthread_mutex_lock(&st->lock);
+		r = ks_record_store(st->ks, KMIP_KEK_RECORD, &rec, sizeof(rec));
+		pthread_mutex_unlock(&st->lock);
+	}
+	return r;
 }
 
 /* With st->kek_lock held: a new KEK, registered and activated on the server. */
-static int kek_enroll(struct kmip_store *st, struct kek_record *rec)
+static int kek_enroll(struct kmip_store *st, struct kek_scratch *x)
 {
 	const uint8_t *inst = ks_instance(st->ks);
-	char name[64], hex[17], why[512];
+	char name[64], hex[17], uid[KMIP_UID_MAX], why[512], why2[512];
 	struct kmip_key_attrs a = {
 		.name = name, .bits = 8 * KMIP_KEK_LEN,
 		.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY,
@@ -74,68 +145,59 @@ static int kek_enroll(struct kmip_store *st, struct kek_record *rec)
 
 	hex_encode(inst, 8, hex);
 	snprintf(name, sizeof(name), "hsmkey-kek-%s", hex);
-	memset(rec, 0, sizeof(*rec));
-	if (RAND_priv_bytes(rec->key, KMIP_KEK_LEN) != 1)
+	if (RAND_priv_bytes(x->kek, KMIP_KEK_LEN) != 1)
 		return -EIO;
-	r = kmip_register(st->client, &a, rec->key, KMIP_KEK_LEN, rec->uid, why, sizeof(why));
+	r = kmip_register(st->client, &a, x->kek, KMIP_KEK_LEN, uid, why, sizeof(why));
 	if (!r) {
-		r = kmip_activate(st->client, rec->uid, why, sizeof(why));
-		if (r)
-			kmip_destroy(st->client, rec->uid, why + 256, sizeof(why) - 256);
+		r = kmip_activate(st->client, uid, why, sizeof(why));
+		if (r && kmip_destroy(st->client, uid, why2, sizeof(why2)))
+			log_error("this host's unused key-encryption key %s is left on the KMIP server: %s",
+				  uid, why2);
 	}
 	kmip_note(st, r, why);
 	if (r)
 		return log_errno(r, "cannot register this host's key-encryption key: %s", why);
-	pthread_mutex_lock(&st->lock);
-	r = ks_record_store(st->ks, KMIP_KEK_RECORD, rec, sizeof(*rec));
-	pthread_mutex_unlock(&st->lock);
+	r = kek_keep(st, uid, x);
 	if (r)
 		return log_errno(r, "cannot keep this host's key-encryption key: %s", strerror(-r));
 	log_info("registered this host's key-encryption key on the KMIP server as %s (%s)",
-		 rec->uid, name);
-	return kek_take(st, rec);
+		 uid, name);
+	return kek_take(st, uid, x);
 }
 
 /*
- * The KEK's identifier and bytes into @uid and @kek (the caller wipes
- * @kek), made if need be; 1 if the server does not wrap (none then).
+ * The KEK's identifier and bytes into @uid and @kek (secret pages of the
+ * caller's, who wipes them), made if need be; 1 if the server does not
+ * wrap (none then).
  */
 static int kek_get(struct kmip_store *st, bool renew, char *uid, uint8_t *kek)
 {
-	struct kek_record rec;
+	struct kek_scratch *x = NULL;
 	int r = 0;
 
 	pthread_mutex_lock(&st->kek_lock);
+	if (st->no_wrap && time(NULL) - st->no_wrap_at >= 3600) {
+		log_info("asking the KMIP server to wrap keys again");
+		st->no_wrap = false;
+	}
 	if (st->no_wrap)
 		r = 1;
 	else if (!st->kek || renew) {
-		r = renew ? -ENOENT : kek_load(st, &rec);
+		x = secret_pages(sizeof(*x), "the KMIP key-encryption key");
+		r = !x ? -ENOMEM : renew ? -ENOENT : kek_load(st, x);
 		if (r == -ENOENT)
-			r = kek_enroll(st, &rec);
-		wipe(&rec, sizeof(rec));
+			r = kek_enroll(st, x);
 	}
 	if (!r) {
 		memcpy(kek, st->kek, KMIP_KEK_LEN);
 		strcpy(uid, st->kek_uid);
 	}
 	pthread_mutex_unlock(&st->kek_lock);
+	if (x) {
+		wipe(x, sizeof(*x));
+		secret_pages_free(x, sizeof(*x));
+	}
 	return r;
-}
-
-/* RFC 3394: @in (@n bytes) unwrapped under @kek into @out (n - 8 bytes). */
-static int unwrap(const uint8_t *kek, const uint8_t *in, int n, uint8_t *out)
-{
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int len = 0, fin = 0, ok;
-
-	if (!ctx)
-		return -ENOMEM;
-	EVP_CIPHER_CTX_set_flags(ctx, EVP_CIPHER_CTX_FLAG_WRAP_ALLOW);
-	ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_wrap(), NULL, kek, NULL) == 1 &&
-	     EVP_DecryptUpdate(ctx, out, &len, in, n) == 1 &&
-	     EVP_DecryptFinal_ex(ctx, out + len, &fin) == 1 && len + fin == n - 8;
-	EVP_CIPHER_CTX_free(ctx);
-	return ok ? 0 : -EKEYREJECTED;
 }
 
 /* The server's answer as @key's material: unwrapped, and of @key's length. */
@@ -147,7 +209,7 @@ static int take_material(struct ks_key *key, const struct kmip_key *k, const uin
 	if (k->wrapped) {
 		if (k->len != want + 8)
 			return -EMEDIUMTYPE;
-		r = unwrap(kek, k->material, (int)k->len, key->material);
+		r = key_wrap(false, kek, k->material, (int)k->len, key->material);
 		if (r)
 			wipe(key->material, sizeof(key->material));
 		return r;
@@ -177,9 +239,10 @@ static int wrap_refused(struct kmip_store *st, int r, const char *kek_uid, const
 	if (r == -EOPNOTSUPP) {
 		pthread_mutex_lock(&st->kek_lock);
 		if (!st->no_wrap)
-			log_warn("the KMIP server does not wrap keys (%s): key material is fetched in clear inside TLS from now on",
+			log_warn("the KMIP server does not wrap keys (%s): key material is fetched in clear inside TLS for the next hour",
 				 why);
 		st->no_wrap = true;
+		st->no_wrap_at = time(NULL);
 		pthread_mutex_unlock(&st->kek_lock);
 		return 1;	/* again, in clear */
 	}
@@ -195,29 +258,30 @@ static int wrap_refused(struct kmip_store *st, int r, const char *kek_uid, const
 
 int kmip_fetch(struct kmip_store *st, struct ks_key *key)
 {
-	struct kmip_key *k = secret_pages(sizeof(*k), "key material from the KMIP server");
-	uint8_t kek[KMIP_KEK_LEN];
+	struct {
+		struct kmip_key k;
+		uint8_t kek[KMIP_KEK_LEN];
+	} *x = secret_pages(sizeof(*x), "key material from the KMIP server");
 	char uid[KMIP_UID_MAX], why[512];
 	int r, w, again = 0;
 
-	if (!k)
+	if (!x)
 		return -ENOMEM;
 	do {
-		w = kek_get(st, again == 2, uid, kek);
-		r = w < 0 ? w : get(st, key, w ? NULL : uid, k, why, sizeof(why));
+		w = kek_get(st, again == 2, uid, x->kek);
+		r = w < 0 ? w : get(st, key, w ? NULL : uid, &x->k, why, sizeof(why));
 		again = !r || w || again ? 0 : wrap_refused(st, r, uid, why);
 	} while (again);
 	if (!r)
-		r = take_material(key, k, kek);
+		r = take_material(key, &x->k, x->kek);
 	else if (w >= 0)
 		log_error("key %s version %u: %s", key->name, key->version, why);
 	if (r == -EMEDIUMTYPE || r == -EKEYREJECTED)
 		log_error("key %s version %u: the KMIP server's %s (%s) %s", key->name, key->version,
-			  k->wrapped ? "wrapped key" : "key", key->ref,
+			  x->k.wrapped ? "wrapped key" : "key", key->ref,
 			  r == -EKEYREJECTED ? "does not unwrap under this host's key-encryption key" :
 			  "is not of the key's type");
-	wipe(kek, sizeof(kek));
-	wipe(k, sizeof(*k));
-	secret_pages_free(k, sizeof(*k));
+	wipe(x, sizeof(*x));
+	secret_pages_free(x, sizeof(*x));
 	return r;
 }

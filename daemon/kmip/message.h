@@ -44,7 +44,7 @@ struct kmip_key_attrs {
 /* Requests (request.c). */
 void kmip_request_begin(struct ttlv_out *o, const struct kmip_version *v, uint32_t items);
 void kmip_request_end(struct ttlv_out *o);
-/* A batch item and its payload: its Unique Batch Item ID is its offset. */
+/* A batch item and its payload: its Unique Batch Item ID is its index. */
 void kmip_item_begin(struct ttlv_out *o, uint32_t op);
 void kmip_item_end(struct ttlv_out *o);
 
@@ -77,7 +77,7 @@ struct kmip_response {
 
 struct kmip_result {
 	uint32_t op;		/* 0 if the server did not say */
-	uint32_t item_id;	/* the request's Unique Batch Item ID (kmip_item_begin()) */
+	uint32_t item_id;	/* the request item's index (kmip_item_begin()), if given */
 	bool has_item_id;
 	uint32_t status;	/* enum kmip_result_status */
 	uint32_t reason;	/* enum kmip_result_reason, 0 on success */

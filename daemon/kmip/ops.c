@@ -264,19 +264,27 @@ static void build_attrs_batch(struct ttlv_out *o, const struct kmip_version *v, 
 	kmip_request_end(o);
 }
 
-/* One message's items, in the order asked (the server keeps the order). */
+/*
+ * One message's items, each matched to the request's by its Unique Batch
+ * Item ID (the server may answer in any order); every item answered once.
+ */
 static int attrs_items(struct kmip_client *c, struct kmip_reply *r, const struct attrs_batch *b,
 		       struct kmip_attrs *attrs, int *errs, char *why, size_t whylen)
 {
+	bool seen[KMIP_BATCH_MAX] = { false };
 	struct kmip_result res;
-	unsigned int i;
+	unsigned int k, i;
 
 	if (r->resp.count != b->n)
 		return bad_payload(c, r, KMIP_OP_GET_ATTRIBUTES, -EBADMSG, why, whylen);
-	for (i = 0; i < b->n; i++) {
+	for (k = 0; k < b->n; k++) {
 		if (kmip_response_next(&r->resp, &res) != 1 ||
 		    (res.op && res.op != KMIP_OP_GET_ATTRIBUTES))
 			return bad_payload(c, r, KMIP_OP_GET_ATTRIBUTES, -EBADMSG, why, whylen);
+		i = res.has_item_id ? res.item_id : k;
+		if ((b->n > 1 && !res.has_item_id) || i >= b->n || seen[i])
+			return bad_payload(c, r, KMIP_OP_GET_ATTRIBUTES, -EBADMSG, why, whylen);
+		seen[i] = true;
 		errs[i] = kmip_result_errno(&res);
 		if (!errs[i] && !res.has_payload)
 			errs[i] = -EBADMSG;

@@ -4,8 +4,10 @@
  * by up to a fifth either way, so that a fleet of hosts does not ask in
  * step), the state of every version this host holds, asked in batches of
  * GetAttributes.  The server is authoritative: a version whose object is
- * deactivated, compromised, destroyed or gone there revokes its key here
- * (a key is revoked as a whole), with the server's reason in the journal
+ * deactivated, compromised or destroyed there, or not found in two rounds
+ * in a row (a cluster's node that lags behind must not revoke a key just
+ * made), revokes its key here (a key is revoked as a whole), with the
+ * server's reason in the journal
  * and, through ->storage_events(), in the audit log; then comebacks_fd
  * wakes the daemon, whose reconciliation revokes the key in the kernel.
  *
@@ -30,6 +32,7 @@
 /* One version of a key this host holds, as polled. */
 struct polled {
 	char name[HSMKEY_NAME_MAX];
+	uint8_t id[HSMKEY_ID_LEN];
 	uint32_t version;
 	char uid[KS_REF_MAX];
 };
@@ -47,10 +50,15 @@ static int gather_key(const struct ks_key *key, void *arg)
 	uint32_t i;
 
 	if (ks_key_revoked(key))
-		return 0;
+		return 0;	/* the server is told of it, or pending_retry() tells it */
 	for (i = 1; i <= key->current; i++) {
-		if (ks_get_version(g->st->ks, key->name, i, false, &v) || !v.ref[0])
+		if (ks_get_version(g->st->ks, key->name, i, false, &v))
 			continue;
+		if (!v.ref[0]) {
+			log_error("key %s version %u names no object on the KMIP server: its record is damaged; it is not followed",
+				  key->name, i);
+			continue;
+		}
 		if (g->n == g->cap) {
 			size_t cap = g->cap ? 2 * g->cap : 64;
 			struct polled *p = realloc(g->v, cap * sizeof(*p));
@@ -61,6 +69,7 @@ static int gather_key(const struct ks_key *key, void *arg)
 			g->cap = cap;
 		}
 		snprintf(g->v[g->n].name, sizeof(g->v[0].name), "%s", key->name);
+		memcpy(g->v[g->n].id, key->id, HSMKEY_ID_LEN);
 		g->v[g->n].version = i;
 		snprintf(g->v[g->n].uid, sizeof(g->v[0].uid), "%s", v.ref);
 		g->n++;
@@ -137,20 +146,31 @@ void kmip_event_add(struct kmip_store *st, const char *name, uint32_t version, c
 	pthread_mutex_unlock(&st->events_lock);
 }
 
-/* @name revoked here because of the server: noted, and the daemon woken. */
-static int revoke_here(struct kmip_store *st, const char *name, uint32_t version,
-		       const char *why)
+/*
+ * @p's key revoked here because of the server: noted, and the daemon
+ * woken.  Only if its version @p->version is still the object polled (the
+ * key may have been destroyed and a new one made under its name since).
+ */
+static int revoke_here(struct kmip_store *st, const struct polled *p, const char *why)
 {
-	struct ks_key cur;
+	const char *name = p->name;
+	uint32_t version = p->version;
+	struct ks_key cur, v;
 	int r;
 
 	pthread_mutex_lock(&st->lock);
 	r = ks_get(st->ks, name, false, &cur);
-	if (!r && !ks_key_revoked(&cur))
+	if (!r)
+		r = ks_get_version(st->ks, name, version, false, &v);
+	if (!r && (strcmp(v.ref, p->uid) || memcmp(v.id, p->id, HSMKEY_ID_LEN)))
+		r = 1;	/* not the key polled */
+	else if (!r && !ks_key_revoked(&cur))
 		r = ks_set_state(st->ks, name, KS_REVOKED);
 	else if (!r)
 		r = 1;	/* revoked already */
 	pthread_mutex_unlock(&st->lock);
+	if (r == -ENOENT)
+		return 0;	/* gone here meanwhile */
 	if (r < 0)
 		return log_errno(r, "key %s: %s, but cannot revoke it here: %s", name, why,
 				 strerror(-r));
@@ -168,6 +188,108 @@ void kmip_wake(struct kmip_store *st)
 	__atomic_add_fetch(&st->changes, 1, __ATOMIC_SEQ_CST);
 	if (write(st->wake_fd, &one, sizeof(one)) < 0)
 		log_warn("cannot wake the daemon: %s", strerror(errno));
+}
+
+static bool was_gone(const struct kmip_store *st, const char *uid)
+{
+	for (size_t i = 0; i < st->ngone; i++)
+		if (!strcmp(st->gone[i], uid))
+			return true;
+	return false;
+}
+
+/*
+ * The objects not found this round (@errs): kept for the next, and marked
+ * 0 in @errs (no verdict yet) unless they were not found last round too.
+ */
+static void confirm_gone(struct kmip_store *st, const struct polled *v, int *errs, size_t n)
+{
+	char (*now)[KS_REF_MAX] = calloc(n, KS_REF_MAX);
+	size_t k = 0, i;
+
+	for (i = 0; i < n; i++) {
+		if (errs[i] != -ENOENT)
+			continue;
+		if (now)
+			snprintf(now[k++], KS_REF_MAX, "%s", v[i].uid);
+		if (!was_gone(st, v[i].uid))
+			errs[i] = -EAGAIN;	/* ask again next round */
+	}
+	free(st->gone);
+	st->gone = now;
+	st->ngone = now ? k : 0;
+}
+
+/* The names of KMIP_PENDING_RECORD ("" if none), one per line, into @buf. */
+static int pending_load(struct kmip_store *st, char *buf, size_t size)
+{
+	int n;
+
+	pthread_mutex_lock(&st->lock);
+	n = ks_record_load(st->ks, KMIP_PENDING_RECORD, buf, size - 1);
+	pthread_mutex_unlock(&st->lock);
+	if (n == -ENOENT)
+		n = 0;
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int pending_store(struct kmip_store *st, const char *buf)
+{
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	r = ks_record_store(st->ks, KMIP_PENDING_RECORD, buf, strlen(buf));
+	pthread_mutex_unlock(&st->lock);
+	return r;
+}
+
+void kmip_pending_add(struct kmip_store *st, const char *name)
+{
+	char buf[1024], line[HSMKEY_NAME_MAX + 2];
+	int r;
+
+	pthread_mutex_lock(&st->pending_lock);
+	snprintf(line, sizeof(line), "%s\n", name);
+	r = pending_load(st, buf, sizeof(buf));
+	if (!r && !strstr(buf, line)) {
+		if (strlen(buf) + strlen(line) >= sizeof(buf))
+			r = -ENOSPC;
+		else
+			r = pending_store(st, strcat(buf, line));
+	}
+	pthread_mutex_unlock(&st->pending_lock);
+	if (r)
+		log_error("key %s is revoked here but not on the KMIP server, and cannot be remembered for later (%s): revoke its objects on the server by hand",
+			  name, strerror(-r));
+	else
+		log_warn("key %s is revoked here; the KMIP server cannot be reached and is told when it answers",
+			 name);
+}
+
+/* The revocations the server has not been told yet: told now, if it answers. */
+static void pending_retry(struct kmip_store *st)
+{
+	char buf[1024], keep[1024] = "", *line, *save = NULL;
+	int r;
+
+	pthread_mutex_lock(&st->pending_lock);
+	if (pending_load(st, buf, sizeof(buf)) || !buf[0]) {
+		pthread_mutex_unlock(&st->pending_lock);
+		return;
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		r = kmip_revoke_on_server(st, line);
+		if (!r || r == -ENOENT)
+			log_info("key %s: its revocation has reached the KMIP server", line);
+		else
+			strcat(strcat(keep, line), "\n");
+	}
+	if (pending_store(st, keep))
+		log_error("cannot update the revocations the KMIP server has yet to be told");
+	pthread_mutex_unlock(&st->pending_lock);
 }
 
 /* One round: every version's state asked, revocations applied. */
@@ -195,9 +317,11 @@ static int poll_once(struct kmip_store *st)
 		r = kmip_get_attrs_batch(st->client, uids, (unsigned int)n, a, errs, why, sizeof(why));
 		kmip_note(st, r, why);
 	}
+	if (!r)
+		confirm_gone(st, v, errs, n);
 	for (i = 0; !r && i < n; i++)
 		if (revoked_why(errs[i], &a[i], reason, sizeof(reason)))
-			revoked += revoke_here(st, v[i].name, v[i].version, reason) > 0;
+			revoked += revoke_here(st, &v[i], reason) > 0;
 	if (revoked)
 		kmip_wake(st);
 	free(uids);
@@ -221,7 +345,7 @@ static void offline_expired(struct kmip_store *st)
 		 st->offline_grace);
 	for (i = 0; i < n; i++)
 		if (i == 0 || strcmp(v[i].name, v[i - 1].name))
-			revoked += revoke_here(st, v[i].name, v[i].version, why) > 0;
+			revoked += revoke_here(st, &v[i], why) > 0;
 	if (revoked)
 		kmip_wake(st);
 	free(v);
@@ -257,6 +381,7 @@ static void *poller(void *arg)
 		r = poll(&p, 1, next_wait_ms(st->poll_interval));
 		if (r > 0)
 			break;		/* stopping */
+		pending_retry(st);
 		r = poll_once(st);
 		if (r != -EHOSTDOWN) {
 			down_since = 0;
@@ -294,6 +419,8 @@ void kmip_poll_stop(struct kmip_store *st)
 	if (st->polling && write(st->stop_fd, &one, sizeof(one)) == sizeof(one))
 		pthread_join(st->poll_thread, NULL);
 	st->polling = false;
+	free(st->gone);
+	st->gone = NULL;
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
 	if (st->stop_fd >= 0)
@@ -311,13 +438,14 @@ int kmip_storage_events(struct kmip_store *st,
 	n = st->nevents;
 	lost = st->events_lost;
 	ev = malloc(n * sizeof(*ev) + 1);
-	if (ev)
+	if (ev) {
 		memcpy(ev, st->events, n * sizeof(*ev));
-	st->nevents = 0;
-	st->events_lost = 0;
+		st->nevents = 0;
+		st->events_lost = 0;
+	}
 	pthread_mutex_unlock(&st->events_lock);
 	if (!ev)
-		return -ENOMEM;
+		return -ENOMEM;	/* kept for the next call */
 	for (i = 0; i < n; i++)
 		fn(arg, ev[i].name, ev[i].version, ev[i].why);
 	if (lost)

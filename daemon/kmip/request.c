@@ -30,11 +30,11 @@ void kmip_request_end(struct ttlv_out *o)
 
 /*
  * A batch item's Unique Batch Item ID (required when there are several)
- * is its offset in the message: unique within it without any state.
+ * is its index in the message, from 0: the answers are matched by it.
  */
 void kmip_item_begin(struct ttlv_out *o, uint32_t op)
 {
-	uint32_t at = (uint32_t)o->len;
+	uint32_t at = o->items++;
 	uint8_t id[4] = { at >> 24, at >> 16, at >> 8, at };
 
 	ttlv_begin(o, KMIP_TAG_BATCH_ITEM);

@@ -24,15 +24,20 @@
  * destroys is revoked here, and the daemon woken to revoke it in the
  * kernel and to write it in the audit log (->storage_events()).
  *
- * Locking: st->lock (recursive) serialises the keystore; a call to the
- * server is never made under it, except from a list() callback (the
- * daemon's start-up).  st->kek_lock guards the KEK; st->health_lock the
- * reachability; st->events_lock the revocations waiting for the audit log.
+ * Locking: st->lock (recursive) serialises the keystore and is a leaf:
+ * nothing else is taken under it and no call to the server is made under
+ * it (list() calls back without it).  st->kek_lock guards the KEK and may
+ * take st->lock (to read or keep the KEK's record).  st->pending_lock
+ * guards the revocations the server has yet to be told (poll.c) and may
+ * take st->lock too.  st->health_lock and st->events_lock guard the
+ * reachability and the revocations waiting for the audit log; both are
+ * leaves.
  */
 #ifndef HSMKEY_KMIP_STORE_H
 #define HSMKEY_KMIP_STORE_H
 
 #include <pthread.h>
+#include <time.h>
 #include "backend.h"
 #include "embedded/keystore.h"
 #include "kmip/client.h"
@@ -41,6 +46,7 @@
 #define KMIP_KEK_RECORD		"kmip-kek"	/* its uid and bytes, sealed */
 #define KMIP_GROUP		"hsmkey"	/* the Object Group of hsmkey's keys */
 #define KMIP_EVENTS_MAX		256		/* revocations waiting for the audit log */
+#define KMIP_PENDING_RECORD	"kmip-pending"	/* revoked here, not yet on the server */
 
 /* A key the server revoked, for the audit log. */
 struct kmip_event {
@@ -58,6 +64,7 @@ struct kmip_store {
 	char kek_uid[KMIP_UID_MAX];
 	uint8_t *kek;		/* KMIP_KEK_LEN bytes in secret pages; NULL: none yet */
 	bool no_wrap;		/* the server refused to wrap: fetched in clear */
+	time_t no_wrap_at;	/* since when (asked to wrap again an hour later) */
 	pthread_mutex_t health_lock;
 	bool down;
 	char why[512];
@@ -69,6 +76,9 @@ struct kmip_store {
 	int stop_fd;
 	int wake_fd;			/* ->comebacks_fd() */
 	unsigned int changes;		/* ->comebacks() */
+	char (*gone)[KS_REF_MAX];	/* objects not found at the last round (poller's own) */
+	size_t ngone;
+	pthread_mutex_t pending_lock;	/* KMIP_PENDING_RECORD: taken before st->lock */
 	pthread_mutex_t events_lock;
 	struct kmip_event events[KMIP_EVENTS_MAX];
 	unsigned int nevents, events_lost;
@@ -87,8 +97,13 @@ void kmip_kek_free(struct kmip_store *st);
 /* backend.c: a call to the server went (@r 0) or failed: health(). */
 int kmip_note(struct kmip_store *st, int r, const char *why);
 
+/* backend.c: every version of @name revoked on the server. */
+int kmip_revoke_on_server(struct kmip_store *st, const char *name);
+
 /* poll.c */
 int kmip_poll_start(struct kmip_store *st);
+/* @name revoked here, not yet on the server: the poller tells it, kept across restarts. */
+void kmip_pending_add(struct kmip_store *st, const char *name);
 void kmip_poll_stop(struct kmip_store *st);
 /* The daemon woken: comebacks() changes, comebacks_fd() is readable. */
 void kmip_wake(struct kmip_store *st);

@@ -103,6 +103,7 @@ struct ttlv_out {
 	size_t open[TTLV_DEPTH_MAX];	/* each open structure's header offset */
 	unsigned int depth;
 	int err;
+	uint32_t items;		/* KMIP batch items begun (message.h's item IDs) */
 };
 
 void ttlv_out_init(struct ttlv_out *o, size_t max);

@@ -94,3 +94,42 @@ TEST_F(ks, bad_refs_refused)
 	EXPECT_EQ(0, ks_create_ref(self->ks, "k1", HSMKEY_TYPE_AES_256_GCM, long_ref, NULL));
 	EXPECT_EQ(-EINVAL, ks_rotate_ref(self->ks, "k1", "", NULL));
 }
+
+/*
+ * A ref moved into the sealed field: "ref\0" + 27 characters + "\0" is 32
+ * bytes, an aes-256-gcm key's length, so without its ref the version reads
+ * as one whose material is sealed here; the file's MAC must tell them apart.
+ */
+TEST_F(ks, ref_folded_into_sealed_is_refused)
+{
+	static const char ref[] = "0123456789abcdef0123456789a";	/* 27 */
+	char path[160], hex[2 * 64 + 1], sealed[2 * 64 + 1], find[256], repl[256];
+	struct json_object *o, *v;
+	struct ks_key got;
+	uint8_t raw[32];
+	size_t len;
+	char *text;
+
+	ASSERT_EQ(27, strlen(ref));
+	ASSERT_EQ(0, ks_create_ref(self->ks, "k1", HSMKEY_TYPE_AES_256_GCM, ref, NULL));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	text = slurp(path, &len);
+	ASSERT_NE(NULL, text);
+	o = json_tokener_parse(text);
+	ASSERT_NE(NULL, o);
+	v = json_object_array_get_idx(json_object_object_get(o, "versions"), 0);
+	snprintf(sealed, sizeof(sealed), "%s", json_object_get_string(json_object_object_get(v, "sealed")));
+	json_object_put(o);
+	ASSERT_EQ(64, strlen(sealed));
+	memcpy(raw, "ref", 4);
+	memcpy(raw + 4, ref, 28);
+	hex_encode(raw, 32, hex);
+	snprintf(find, sizeof(find), "\"sealed\": \"%s\",\n      \"ref\": \"%s\"", sealed, ref);
+	snprintf(repl, sizeof(repl), "\"sealed\": \"%s%s\"", sealed, hex);
+	text = slurp(path, &len);
+	ASSERT_NE(NULL, strstr(text, find)) TH_LOG("the file's layout changed: %s", text);
+	replace_in(path, find, repl);
+	ks_close(self->ks);
+	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
+	EXPECT_EQ(-EBADMSG, ks_get_version(self->ks, "k1", 1, false, &got));
+}

@@ -22,6 +22,7 @@ warnings.simplefilter("ignore")
 
 from cryptography.hazmat.primitives import keywrap  # noqa: E402
 from kmip import enums  # noqa: E402
+from kmip.pie import exceptions  # noqa: E402
 from kmip.pie import client as pie_client, objects  # noqa: E402
 
 
@@ -49,7 +50,11 @@ def main(a):
         print(c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 8 * len(key),
                                               key, usage, name=args[0])))
     elif op == "get":
-        print(bytes(c.get(args[0]).value).hex())
+        try:
+            print(bytes(c.get(args[0]).value).hex())
+        except exceptions.KmipOperationFailure as e:
+            print(f"refused: {e.reason.name}")
+            sys.exit(1)
     elif op == "state":
         attrs = c.get_attributes(args[0], ["State"])[1]
         print(attrs[0].attribute_value.value.name)
