@@ -31,7 +31,7 @@ void config_defaults(struct config *c)
 	c->offline_grace = -1;
 }
 
-/* A duration, or 0 (@zero: what 0 means is the caller's), or @word for @none. */
+/* A duration, or 0, or @word for @none. */
 static int parse_duration_or(const char *val, const char *word, long long none,
 			     long long *out)
 {
@@ -212,7 +212,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 		else if (!strcmp(key, "kmip_timeout"))
 			r = parse_duration(val, &n.kmip_timeout);
 		else if (!strcmp(key, "kmip_poll_interval"))
-			r = parse_duration_or(val, NULL, 0, &n.kmip_poll_interval);
+			r = parse_duration(val, &n.kmip_poll_interval);
 		else if (!strcmp(key, "offline_grace"))
 			r = parse_duration_or(val, "reboot", -1, &n.offline_grace);
 		else if (!strcmp(key, "pkcs11_helper")) {
@@ -242,7 +242,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 " (" KMIP_SERVERS_MAX_STR " servers at most)" :
 				 !strcmp(key, "kmip_server") ? " (HOST:PORT, or a comma-separated list of them)" :
 				 !strcmp(key, "kmip_timeout") ? " (a duration such as 10s or 1m)" :
-				 !strcmp(key, "kmip_poll_interval") ? " (a duration such as 10s or 1m; 0: never)" :
+				 !strcmp(key, "kmip_poll_interval") ? " (a duration such as 10s or 1m)" :
 				 !strcmp(key, "offline_grace") ? " (a duration such as 1h or 7d; 0: none; reboot: until the next reboot)" :
 				 r == -E2BIG ? " (" TOKENS_MAX_STR " tokens at most)" :
 				 r == -EEXIST ? " (that token is named already)" :
@@ -265,10 +265,6 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 	if (!r && n.backend == CONFIG_BACKEND_KMIP &&
 	    (!n.kmip_nservers || !*n.kmip_ca || !*n.kmip_cert || !*n.kmip_key)) {
 		snprintf(err, errlen, "backend = kmip needs kmip_server, kmip_ca, kmip_cert and kmip_key (the key server, its CA, this host's certificate and key)");
-		r = -EINVAL;
-	}
-	if (!r && n.offline_grace >= 0 && !n.kmip_poll_interval) {
-		snprintf(err, errlen, "offline_grace needs kmip_poll_interval (it is the polls that find the server away): not 0");
 		r = -EINVAL;
 	}
 	if (!r && (n.kmip_timeout > 3600 || n.kmip_poll_interval > 86400)) {

@@ -53,7 +53,7 @@ struct config {
 	unsigned int kmip_nservers;
 	char kmip_ca[PATH_MAX], kmip_cert[PATH_MAX], kmip_key[PATH_MAX];
 	long long kmip_timeout;	/* seconds per connection and per call */
-	long long kmip_poll_interval;	/* seconds between asking the states; 0: never */
+	long long kmip_poll_interval;	/* seconds between asking the states */
 	long long offline_grace;	/* seconds the server may be away; -1: until reboot */
 	/* Resolved by config_resolve(). */
 	gid_t admin_gid, reader_gid;

@@ -66,26 +66,15 @@ struct load_ctx {
  * server's backend would fetch each version's material only to have the
  * kernel say it has it).
  */
-static int cmp_held(const void *a, const void *b)
-{
-	const struct kernel_key *x = a, *y = b;
-	int c = memcmp(x->id, y->id, HSMKEY_ID_LEN);
-
-	return c ? c : (x->version > y->version) - (x->version < y->version);
-}
-
 static bool all_held(const struct load_ctx *l, const struct ks_key *meta)
 {
-	struct kernel_key want;
 	const struct kernel_key *kk;
 	uint32_t v;
 
 	if (!l->held)
 		return false;
-	memcpy(want.id, meta->id, HSMKEY_ID_LEN);
 	for (v = 1; v <= meta->current; v++) {
-		want.version = v;
-		kk = bsearch(&want, l->held, l->nheld, sizeof(*kk), cmp_held);
+		kk = kernel_held_find(l->held, l->nheld, meta->id, v);
 		if (!kk || !kk->has_owner || kk->state == HSMKEY_STATE_REVOKED ||
 		    memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN))
 			return false;
@@ -223,9 +212,8 @@ int control_load_all(struct daemon *d)
 	/* What the kernel held before reconcile_one(): it only changes states. */
 	if (d->be->ops->wrap_for_kernel)
 		l.batch = provision_batch_new(&brq, l.k, held, nheld, have_held);
-	/* Sorted for all_held(), after the batch (which keeps the kernel's order) took it. */
+	/* kernel_held() sorted it, for kernel_held_find(). */
 	if (have_held && !l.batch) {
-		qsort(held, nheld, sizeof(*held), cmp_held);
 		l.held = held;
 		l.nheld = nheld;
 	}

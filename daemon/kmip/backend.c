@@ -327,14 +327,14 @@ static int km_set_state(struct backend *b, const char *name, int state, int64_t 
 	struct ks_key cur;
 	int r;
 
-	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-	if (r)
-		return r;
-	r = LOCKED(st, ks_set_state_at(st->ks, name, state, delete_at));
+	/* One hold of the lock: the poller may revoke it in between otherwise. */
+	r = LOCKED(st, ks_get(st->ks, name, false, &cur) ?:
+		   ks_set_state_at(st->ks, name, state, delete_at));
 	if (r || state != KS_REVOKED || ks_key_revoked(&cur))
 		return r;
-	if (kmip_revoke_on_server(st, name))
-		kmip_pending_add(st, name);
+	r = kmip_revoke_on_server(st, name);
+	if (r)
+		kmip_pending_add(st, name, cur.id, r);
 	return 0;
 }
 
@@ -394,7 +394,10 @@ static int km_destroy(struct backend *b, const char *name)
 	}
 	if (r)
 		return r;
-	return LOCKED(st, ks_destroy(st->ks, name));
+	r = LOCKED(st, ks_destroy(st->ks, name));
+	if (!r)
+		kmip_pending_drop(st, name);	/* its objects are destroyed there */
+	return r;
 }
 
 static int km_derive(struct backend *b, const char *label, uint8_t *out, size_t len)

@@ -7,6 +7,9 @@
  *
  * Failover: a server that cannot be reached, or whose connection fails
  * before the request has been sent whole, is skipped for the next one.
+ * A pooled connection that fails is first replaced by a new one to the
+ * same server, once (an idempotent request even after it went out, which
+ * can cost two timeouts on a server gone quiet).
  * After the request has gone out, only an idempotent request (Get,
  * GetAttributes, Locate, Query) goes on to the next server: a Create or a
  * Revoke may have been carried out by a server that then failed, and the

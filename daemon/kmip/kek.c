@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "kmip/store.h"
@@ -41,6 +42,14 @@ struct kek_scratch {
 	uint8_t kek[KMIP_KEK_LEN];
 	uint8_t seal[KMIP_KEK_LEN];
 };
+
+static int64_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 void kmip_kek_free(struct kmip_store *st)
 {
@@ -176,7 +185,7 @@ static int kek_get(struct kmip_store *st, bool renew, char *uid, uint8_t *kek)
 	int r = 0;
 
 	pthread_mutex_lock(&st->kek_lock);
-	if (st->no_wrap && time(NULL) - st->no_wrap_at >= 3600) {
+	if (st->no_wrap && mono_s() - st->no_wrap_at >= 3600) {
 		log_info("asking the KMIP server to wrap keys again");
 		st->no_wrap = false;
 	}
@@ -242,7 +251,7 @@ static int wrap_refused(struct kmip_store *st, int r, const char *kek_uid, const
 			log_warn("the KMIP server does not wrap keys (%s): key material is fetched in clear inside TLS for the next hour",
 				 why);
 		st->no_wrap = true;
-		st->no_wrap_at = time(NULL);
+		st->no_wrap_at = mono_s();
 		pthread_mutex_unlock(&st->kek_lock);
 		return 1;	/* again, in clear */
 	}

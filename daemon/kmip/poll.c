@@ -220,13 +220,21 @@ static void confirm_gone(struct kmip_store *st, const struct polled *v, int *err
 	st->ngone = now ? k : 0;
 }
 
-/* The names of KMIP_PENDING_RECORD ("" if none), one per line, into @buf. */
-static int pending_load(struct kmip_store *st, char *buf, size_t size)
+/*
+ * The revocations the server has yet to be told: KMIP_PENDING_RECORD, a
+ * line "NAME IDHEX" each (the key's id: a key made since under the same
+ * name is not revoked for it).  Changed under st->pending_lock; the calls
+ * to the server are made without it.
+ */
+#define PENDING_MAX	1024
+#define PENDING_LINE	(HSMKEY_NAME_MAX + 2 * HSMKEY_ID_LEN + 2)
+
+static int pending_load(struct kmip_store *st, char *buf)
 {
 	int n;
 
 	pthread_mutex_lock(&st->lock);
-	n = ks_record_load(st->ks, KMIP_PENDING_RECORD, buf, size - 1);
+	n = ks_record_load(st->ks, KMIP_PENDING_RECORD, buf, PENDING_MAX - 1);
 	pthread_mutex_unlock(&st->lock);
 	if (n == -ENOENT)
 		n = 0;
@@ -246,50 +254,111 @@ static int pending_store(struct kmip_store *st, const char *buf)
 	return r;
 }
 
-void kmip_pending_add(struct kmip_store *st, const char *name)
+/* @buf without its lines for @name (and, unless NULL, only that @line). */
+static void pending_remove(char *buf, const char *name, const char *line)
 {
-	char buf[1024], line[HSMKEY_NAME_MAX + 2];
+	char out[PENDING_MAX] = "", *l, *save = NULL;
+	size_t n = strlen(name), used = 0;
+
+	for (l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		bool match = line ? !strcmp(l, line) : !strncmp(l, name, n) && l[n] == ' ';
+
+		if (!match && used + strlen(l) + 2 <= sizeof(out))
+			used += (size_t)snprintf(out + used, sizeof(out) - used, "%s\n", l);
+	}
+	strcpy(buf, out);
+}
+
+void kmip_pending_add(struct kmip_store *st, const char *name, const uint8_t *id, int err)
+{
+	char buf[PENDING_MAX], line[PENDING_LINE], hex[2 * HSMKEY_ID_LEN + 1];
 	int r;
 
+	hex_encode(id, HSMKEY_ID_LEN, hex);
+	snprintf(line, sizeof(line), "%s %s", name, hex);
 	pthread_mutex_lock(&st->pending_lock);
-	snprintf(line, sizeof(line), "%s\n", name);
-	r = pending_load(st, buf, sizeof(buf));
-	if (!r && !strstr(buf, line)) {
-		if (strlen(buf) + strlen(line) >= sizeof(buf))
+	r = pending_load(st, buf);
+	if (!r) {
+		pending_remove(buf, name, line);	/* not twice */
+		if (strlen(buf) + strlen(line) + 2 > sizeof(buf))
 			r = -ENOSPC;
 		else
-			r = pending_store(st, strcat(buf, line));
+			r = pending_store(st, strcat(strcat(buf, line), "\n"));
 	}
 	pthread_mutex_unlock(&st->pending_lock);
 	if (r)
-		log_error("key %s is revoked here but not on the KMIP server, and cannot be remembered for later (%s): revoke its objects on the server by hand",
-			  name, strerror(-r));
+		log_error("key %s is revoked here but not on the KMIP server (%s), and cannot be remembered for later (%s): revoke its objects on the server by hand",
+			  name, strerror(-err), strerror(-r));
 	else
-		log_warn("key %s is revoked here; the KMIP server cannot be reached and is told when it answers",
-			 name);
+		log_warn("key %s is revoked here; the KMIP server could not be told (%s) and is told when it answers",
+			 name, strerror(-err));
+}
+
+void kmip_pending_drop(struct kmip_store *st, const char *name)
+{
+	char buf[PENDING_MAX];
+
+	pthread_mutex_lock(&st->pending_lock);
+	if (!pending_load(st, buf) && buf[0]) {
+		pending_remove(buf, name, NULL);
+		if (pending_store(st, buf))
+			log_error("cannot update the revocations the KMIP server has yet to be told");
+	}
+	pthread_mutex_unlock(&st->pending_lock);
+}
+
+/*
+ * One pending line told to the server: 0 (told, or nothing left to tell),
+ * or -EHOSTDOWN (not now).  Any other failure is logged and given up.
+ */
+static int pending_tell(struct kmip_store *st, const char *line)
+{
+	char name[HSMKEY_NAME_MAX], hex[2 * HSMKEY_ID_LEN + 1], want[2 * HSMKEY_ID_LEN + 1];
+	struct ks_key cur;
+	int r;
+
+	if (sscanf(line, "%63s %32s", name, want) != 2)
+		return 0;
+	pthread_mutex_lock(&st->lock);
+	r = ks_get(st->ks, name, false, &cur);
+	pthread_mutex_unlock(&st->lock);
+	if (!r)
+		hex_encode(cur.id, HSMKEY_ID_LEN, hex);
+	if (r || strcmp(hex, want) || !ks_key_revoked(&cur))
+		return 0;	/* gone, or another key by now */
+	r = kmip_revoke_on_server(st, name);
+	if (!r || r == -ENOENT)
+		log_info("key %s: its revocation has reached the KMIP server", name);
+	else if (r != -EHOSTDOWN)
+		log_error("key %s: the KMIP server refuses its revocation (%s): revoke its objects on the server by hand",
+			  name, strerror(-r));
+	return r == -EHOSTDOWN ? r : 0;
 }
 
 /* The revocations the server has not been told yet: told now, if it answers. */
 static void pending_retry(struct kmip_store *st)
 {
-	char buf[1024], keep[1024] = "", *line, *save = NULL;
-	int r;
+	char buf[PENDING_MAX], done[PENDING_MAX], *line, *save = NULL;
 
 	pthread_mutex_lock(&st->pending_lock);
-	if (pending_load(st, buf, sizeof(buf)) || !buf[0]) {
-		pthread_mutex_unlock(&st->pending_lock);
-		return;
-	}
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		r = kmip_revoke_on_server(st, line);
-		if (!r || r == -ENOENT)
-			log_info("key %s: its revocation has reached the KMIP server", line);
-		else
-			strcat(strcat(keep, line), "\n");
-	}
-	if (pending_store(st, keep))
-		log_error("cannot update the revocations the KMIP server has yet to be told");
+	if (pending_load(st, buf))
+		buf[0] = '\0';
 	pthread_mutex_unlock(&st->pending_lock);
+	if (!buf[0])
+		return;
+	strcpy(done, buf);
+	for (line = strtok_r(done, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (pending_tell(st, line))
+			break;	/* the server away: the rest next round */
+		/* Told (or given up): off the record, as it is now. */
+		pthread_mutex_lock(&st->pending_lock);
+		if (!pending_load(st, buf)) {
+			pending_remove(buf, "", line);
+			if (pending_store(st, buf))
+				log_error("cannot update the revocations the KMIP server has yet to be told");
+		}
+		pthread_mutex_unlock(&st->pending_lock);
+	}
 }
 
 /* One round: every version's state asked, revocations applied. */
@@ -403,8 +472,6 @@ int kmip_poll_start(struct kmip_store *st)
 	st->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (st->wake_fd < 0 || st->stop_fd < 0)
 		return -errno;
-	if (!st->poll_interval)
-		return 0;	/* not following the server: kmip_poll_interval = 0 */
 	r = pthread_create(&st->poll_thread, NULL, poller, st);
 	if (r)
 		return -r;

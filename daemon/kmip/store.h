@@ -64,7 +64,7 @@ struct kmip_store {
 	char kek_uid[KMIP_UID_MAX];
 	uint8_t *kek;		/* KMIP_KEK_LEN bytes in secret pages; NULL: none yet */
 	bool no_wrap;		/* the server refused to wrap: fetched in clear */
-	time_t no_wrap_at;	/* since when (asked to wrap again an hour later) */
+	int64_t no_wrap_at;	/* since when, CLOCK_MONOTONIC s (asked again an hour later) */
 	pthread_mutex_t health_lock;
 	bool down;
 	char why[512];
@@ -102,8 +102,13 @@ int kmip_revoke_on_server(struct kmip_store *st, const char *name);
 
 /* poll.c */
 int kmip_poll_start(struct kmip_store *st);
-/* @name revoked here, not yet on the server: the poller tells it, kept across restarts. */
-void kmip_pending_add(struct kmip_store *st, const char *name);
+/*
+ * @name (key @id) revoked here, not yet on the server (@err: why not):
+ * the poller tells the server when it answers; kept across restarts.
+ * drop: not to be told (its objects are destroyed there).
+ */
+void kmip_pending_add(struct kmip_store *st, const char *name, const uint8_t *id, int err);
+void kmip_pending_drop(struct kmip_store *st, const char *name);
 void kmip_poll_stop(struct kmip_store *st);
 /* The daemon woken: comebacks() changes, comebacks_fd() is readable. */
 void kmip_wake(struct kmip_store *st);

@@ -103,9 +103,11 @@ t=$(wait_revoked k6)
 check "the reference client destroys k6's object: k6 is revoked here (took ${t:-more} s)" test -n "$t"
 
 section "the server down, then back"
-check "create k7 and k8 (the server up)" quiet ctl create k7 --type aes-256-xts
+check "create k7, k8 and xk8 (the server up)" quiet ctl create k7 --type aes-256-xts
 quiet ctl create k8 --type aes-256-xts
+quiet ctl create xk8 --type aes-256-xts
 u8=$(ref locate k8)
+ux8=$(ref locate xk8)
 objects=$(ref count)
 kmip_server_stop "$work/kmip"
 check "create while the server is down: refused, saying so" \
@@ -118,10 +120,11 @@ check "disable and enable need only this host: they work" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' disable k7 >/dev/null && '$top/build/hsmkeyctl' --socket '$sock' enable k7 >/dev/null"
 check "k7 is not revoked for the server being away (offline_grace: until reboot)" \
 	test "$(state_of k7)" = active
-check "revoke k8 while the server is down: done here at once" quiet ctl revoke k8
+check "revoke xk8, then k8 (a name that ends the other's), while the server is down: done here at once" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' revoke xk8 >/dev/null && '$top/build/hsmkeyctl' --socket '$sock' revoke k8 >/dev/null"
 check "... k8 is revoked here" test "$(state_of k8)" = revoked
 check "... and the journal says the server is told when it answers" \
-	grep -q "key k8 is revoked here; the KMIP server cannot be reached and is told when it answers" "$work/hsmkeyd.log"
+	grep -q "key k8 is revoked here; the KMIP server could not be told (Host is down) and is told when it answers" "$work/hsmkeyd.log"
 check "status says the backend is down, and why" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'cannot connect'"
 KMIP_PORT_WANTED=$port kmip_server_start "$work/kmip" || fail "the server comes back on port $port"
@@ -130,8 +133,9 @@ check "... and the server got exactly one new object (k5)" \
 	test "$(ref count)" = $((objects + 1)) -a -n "$(ref locate k5)"
 check "status says the backend is up again" bash -c "'$top/build/hsmkeyctl' --socket '$sock' status | grep -q 'backend: *up'"
 for _ in $(seq 50); do grep -q "key k8: its revocation has reached the KMIP server" "$work/hsmkeyd.log" && break; sleep 0.2; done
-check "k8's revocation reached the server once it answered: its object is no longer active" \
-	test -n "$(ref attrs "$u8" | grep -v state=ACTIVE)"
+for _ in $(seq 50); do grep -q "key xk8: its revocation has reached the KMIP server" "$work/hsmkeyd.log" && break; sleep 0.2; done
+check "k8's and xk8's revocations reached the server once it answered: their objects are no longer active" \
+	test -n "$(ref attrs "$u8" | grep -v state=ACTIVE)" -a -n "$(ref attrs "$ux8" | grep -v state=ACTIVE)"
 section "offline_grace: the server away too long revokes here"
 daemon_stop
 sed -i 's/^deletion_wait = 1s$/offline_grace = 3s/' "$work/hsmkeyd.conf"
