@@ -111,11 +111,11 @@ static int adopt(struct request *rq, int type, const char *from)
 		return fail(rq, r, "cannot adopt '%s': expected the form '%s'", from,
 			    be->ops->adopt_form);
 	if (r == -ENOENT)
-		return fail(rq, r, "the %s storage holds no key %s names (or more than one)",
-			    be->ops->name, from);
+		return fail(rq, r, "%s holds no secret key %s names (or more than one)",
+			    be->ops->storage, from);
 	if (r == -EHOSTDOWN)
-		return fail(rq, r, "cannot adopt %s: the %s storage cannot be reached (hsmkeyctl status says why)",
-			    from, be->ops->name);
+		return fail(rq, r, "cannot adopt %s: %s cannot be reached (hsmkeyctl status says why)",
+			    from, be->ops->storage);
 	if (r == -EKEYREVOKED)
 		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
 	if (r == -EMEDIUMTYPE)

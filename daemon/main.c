@@ -308,7 +308,7 @@ static void check_comeback(struct loop *l)
 		d->be->ops->storage_events(d->be, audit_storage_event, d);
 	if (!back)
 		return;
-	log_info("the key storage is reachable again, or changed on its side: converging the kernel with the keystore");
+	log_info("the key storage is reachable again (or changed on its side): converging the kernel with the keystore");
 	control_reconcile_request(d);
 }
 

@@ -59,7 +59,7 @@ check "adopt a key the reference client registered (kmip:$ruid)" \
 check "it is active on the server (activated on adoption)" \
 	test "$(ref attrs "$ruid" | grep -o 'state=[A-Z_]*')" = state=ACTIVE
 check "adopting an object the server lacks: refused, nothing made" \
-	expect_fail "holds no key" ctl import k4 --type aes-256-xts --from kmip:99999
+	expect_fail "the KMIP server holds no secret key kmip:99999 names" ctl import k4 --type aes-256-xts --from kmip:99999
 short=$(ref register short-one "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")
 check "adopting a 256-bit key as aes-256-xts: refused" \
 	expect_fail "not of type" ctl import k4 --type aes-256-xts --from "kmip:$short"

@@ -33,7 +33,7 @@ EOF
 # the settings: a typo or a missing token is an error naming the line
 hsmkeyd() { "$top/build/hsmkeyd" --config "$1" --state-dir "$work/cfgstate" --socket "$work/cfg.sock"; }
 printf 'backend = pkcs12\n' > "$work/c1.conf"
-check "an unknown backend is refused, naming the choices" expect_fail "embedded or pkcs11" hsmkeyd "$work/c1.conf"
+check "an unknown backend is refused, naming the choices" expect_fail "embedded, pkcs11 or kmip" hsmkeyd "$work/c1.conf"
 printf 'backend = pkcs11\n' > "$work/c2.conf"
 check "backend = pkcs11 without pkcs11_token is refused" expect_fail "needs pkcs11_token" hsmkeyd "$work/c2.conf"
 printf 'backend = pkcs11\npkcs11_token = token=hk\n' > "$work/c3.conf"
@@ -81,7 +81,7 @@ check "adopting a key of the wrong type is refused, naming why" \
 	expect_fail "is not of type aes-256-xts" ctl import k4 --type aes-256-xts --from 'pkcs11:object=short-aes'
 check "... and records nothing" expect_fail "no key named" ctl show k4
 check "adopting a label the token lacks is refused" \
-	expect_fail "no secret key labelled" ctl import k4 --type aes-128-gcm --from 'pkcs11:object=nothing'
+	expect_fail "the HSM holds no secret key pkcs11:object=nothing names" ctl import k4 --type aes-128-gcm --from 'pkcs11:object=nothing'
 check "a --from that is not a pkcs11 URI is refused" \
 	expect_fail "pkcs11:object=LABEL" ctl import k4 --type aes-128-gcm --from 'file:/etc/passwd'
 softhsm_secret hk fixed-aes aes "$(head -c 16 /dev/urandom | od -An -tx1 -v | tr -d ' \n')" 0 1

@@ -57,7 +57,7 @@ if [[ -n $helper ]]; then
 	back=
 	for _ in $(seq 50); do
 		sed -n '/the helper exited/,$p' "$work/hsmkeyd.log" |
-			sed -n '/reachable again: converging/,$p' |
+			sed -n '/reachable again.*converging/,$p' |
 			grep -q 'hsmkey.ko is not loaded' && { back=1; break; }
 		sleep 0.1
 	done
