@@ -138,6 +138,28 @@ static int fill_material(struct kmip_store *st, const uint8_t *material, struct 
 	return 0;
 }
 
+/*
+ * The server's new object @uid recorded here by @record (a new key or a
+ * version), then @out's material filled; the object dropped again if it
+ * cannot be recorded.
+ */
+static int record_new(struct kmip_store *st, const char *name, uint32_t version,
+		      const char *uid, const uint8_t *material, int r, struct ks_key *out)
+{
+	if (r) {
+		server_drop(st, name, uid);
+		return r;
+	}
+	log_info("key %s version %u is the KMIP server's object %s", name, out->version, uid);
+	r = fill_material(st, material, out);
+	if (r) {
+		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
+			  name, version ? version : out->version, name);
+		ks_key_wipe(out);
+	}
+	return r;
+}
+
 static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
 		     struct ks_key *out)
 {
@@ -153,18 +175,7 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	if (r)
 		return r;
 	r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
-	if (r) {
-		server_drop(st, name, uid);
-		return r;
-	}
-	log_info("key %s is the KMIP server's object %s", name, uid);
-	r = fill_material(st, material, out);
-	if (r) {
-		log_error("key %s is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
-			  name, name);
-		ks_key_wipe(out);
-	}
-	return r;
+	return record_new(st, name, 1, uid, material, r, out);
 }
 
 static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
@@ -182,18 +193,7 @@ static int km_rotate(struct backend *b, const char *name, const uint8_t *materia
 	if (r)
 		return r;
 	r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
-	if (r) {
-		server_drop(st, name, uid);
-		return r;
-	}
-	log_info("key %s version %u is the KMIP server's object %s", name, out->version, uid);
-	r = fill_material(st, material, out);
-	if (r) {
-		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
-			  name, out->version, name);
-		ks_key_wipe(out);
-	}
-	return r;
+	return record_new(st, name, cur.current + 1, uid, material, r, out);
 }
 
 static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,

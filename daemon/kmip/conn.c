@@ -307,32 +307,14 @@ int kmip_conn_open(struct kmip_tls *t, const char *server, int timeout_ms,
 	return 0;
 }
 
-static int write_all(struct kmip_conn *c, const uint8_t *p, size_t n, int64_t deadline)
+/* All @n bytes written (@out) or read, by SSL_write_ex or SSL_read_ex, until @deadline. */
+static int transfer(struct kmip_conn *c, bool out, uint8_t *p, size_t n, int64_t deadline)
 {
 	size_t done;
 	int r;
 
 	while (n) {
-		r = SSL_write_ex(c->ssl, p, n, &done);
-		if (r == 1) {
-			p += done;
-			n -= done;
-			continue;
-		}
-		r = ssl_wait(c, 0, deadline);
-		if (r)
-			return r;
-	}
-	return 0;
-}
-
-static int read_all(struct kmip_conn *c, uint8_t *p, size_t n, int64_t deadline)
-{
-	size_t done;
-	int r;
-
-	while (n) {
-		r = SSL_read_ex(c->ssl, p, n, &done);
+		r = out ? SSL_write_ex(c->ssl, p, n, &done) : SSL_read_ex(c->ssl, p, n, &done);
 		if (r == 1) {
 			p += done;
 			n -= done;
@@ -369,10 +351,10 @@ int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t 
 	size_t total;
 	int r;
 
-	r = write_all(c, req, len, deadline);
+	r = transfer(c, true, (uint8_t *)req, len, deadline);
 	*sent = !r;
 	if (!r)
-		r = read_all(c, hdr, sizeof(hdr), deadline);
+		r = transfer(c, false, hdr, sizeof(hdr), deadline);
 	if (!r)
 		r = ttlv_frame_len(hdr, KMIP_TAG_RESPONSE_MESSAGE, KMIP_MSG_MAX, &total);
 	if (r)
@@ -381,7 +363,7 @@ int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t 
 	if (!buf)
 		return call_fail(-ENOMEM, c, why, whylen);
 	memcpy(buf, hdr, sizeof(hdr));
-	r = read_all(c, buf + sizeof(hdr), total - sizeof(hdr), deadline);
+	r = transfer(c, false, buf + sizeof(hdr), total - sizeof(hdr), deadline);
 	if (r) {
 		kmip_response_free(buf, total);
 		return call_fail(r, c, why, whylen);
