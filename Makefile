@@ -200,6 +200,11 @@ $(B)/tests/p11_inproc: tests/host/p11_inproc.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto
 
+# A slow token for the tests: SoftHSM with every object search delayed.
+$(B)/tests/p11_slow.so: tests/lib/p11_slow.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
+
 $(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
@@ -247,7 +252,8 @@ $(B)/tests/guest/nl_fuzz: $(NL_FUZZ) tests/guest/nl_fuzz/nl_fuzz.h uapi/linux/hs
 
 tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $(B)/tests/hsmkeyd-nowipe \
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
-	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/bench/pkcs11_rate \
+	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/tests/p11_slow.so \
+	$(B)/bench/pkcs11_rate \
 	$(B)/tests/ttlv_tool $(B)/tests/kmip_client \
 	$(FUZZERS:%=$(B)/fuzz/%)
 

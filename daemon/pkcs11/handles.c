@@ -200,6 +200,7 @@ int hp_handles_load(struct hp_session *s)
 			    a.ulValueLen == HP_VID_LEN)
 				hp_handle_remember(s->srv, vid, h[i]);
 		}
+		hp_beat(s->srv);
 	} while (n == ARRAY_SIZE(h));
 	p->C_FindObjectsFinal(s->h);
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_FindObjects");

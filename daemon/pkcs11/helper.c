@@ -158,30 +158,46 @@ static void reap(pid_t pid)
 }
 
 /* Wait for @fd to be readable until @deadline, then read one reply. */
-static int exchange(int fd, const struct hp_request *req, struct hp_reply *rep,
-		    int64_t deadline)
+/*
+ * The reply to @op by @deadline.  With @step_ms (HP_INIT only), each beat
+ * of the helper (proto.h, HP_BEAT) moves the deadline to @step_ms from
+ * then; without, a beat is no reply and refused as such.
+ */
+static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadline,
+		       int64_t step_ms)
 {
-	size_t len = hp_request_len(req);
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int64_t left;
 	ssize_t n;
 
-	if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
-		return -EPIPE;
 	for (;;) {
 		left = deadline - now_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		n = poll(&p, 1, left);
-		if (n > 0)
-			break;
 		if (n < 0 && errno != EINTR)
 			return -EPIPE;
+		if (n <= 0)
+			continue;
+		n = recv(fd, rep, sizeof(*rep), MSG_TRUNC | MSG_DONTWAIT);
+		if (n <= 0)
+			return -EPIPE;
+		if (n == 1 && step_ms && *(const uint8_t *)rep == HP_BEAT) {
+			deadline = now_ms() + step_ms;
+			continue;
+		}
+		return hp_reply_check(op, rep, n) ? -EBADMSG : 0;
 	}
-	n = recv(fd, rep, sizeof(*rep), MSG_TRUNC | MSG_DONTWAIT);
-	if (n <= 0)
+}
+
+static int exchange(int fd, const struct hp_request *req, struct hp_reply *rep,
+		    int64_t deadline)
+{
+	size_t len = hp_request_len(req);
+
+	if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 		return -EPIPE;
-	return hp_reply_check(req->op, rep, n) ? -EBADMSG : 0;
+	return await_reply(fd, req->op, rep, deadline, 0);
 }
 
 static int send_fd(int ctl, int fd)
@@ -362,8 +378,10 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 {
 	static char *argv[] = { "hsmkeyd-pkcs11", "--pkcs11-helper", "3", NULL };
 	extern char **environ;
+	int64_t step = h->timeout_ms > SPAWN_MIN_MS ? h->timeout_ms : SPAWN_MIN_MS;
 	struct hp_request *req;
 	pid_t parent = getpid();
+	size_t len;
 	int sv[2], r;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
@@ -392,8 +410,10 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 		return -ENOMEM;
 	req->op = HP_INIT;
 	req->init = h->init;
-	r = exchange(*ctl, req, rep, now_ms() + (h->timeout_ms > SPAWN_MIN_MS ? h->timeout_ms :
-						 SPAWN_MIN_MS));
+	/* Each step of the opening within the deadline, not the whole (HP_BEAT). */
+	len = hp_request_len(req);
+	r = send(*ctl, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ?
+	    await_reply(*ctl, HP_INIT, rep, now_ms() + step, step) : -EPIPE;
 	free(req);
 	return r;
 }

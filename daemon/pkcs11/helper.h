@@ -39,6 +39,7 @@ struct hp_server {
 	char *pin;		/* locked, not dumped; wiped at close */
 	size_t pin_len;
 	unsigned long missing;	/* 1 << enum hp_mech */
+	int beat_fd;		/* HP_INIT's control socket while opening, else 0 */
 	pthread_mutex_t login;
 	CK_SESSION_HANDLE keep;	/* open from login to C_Finalize */
 	pthread_mutex_t handles_lock;
@@ -81,6 +82,7 @@ struct hp_uri_query {
 int hp_uri_query(const char *uri, struct hp_uri_query *q, char *why, size_t len);
 int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len);
 void hp_server_close(struct hp_server *srv);
+void hp_beat(const struct hp_server *srv);
 int hp_need(struct hp_session *s, unsigned long mechs);
 /* "CKM_A, CKM_B" for the mechanisms of @mask (1 << enum hp_mech). */
 void hp_mech_names(unsigned long mask, char *buf, size_t len);

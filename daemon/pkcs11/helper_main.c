@@ -105,8 +105,11 @@ static int init(int ctl)
 	int r = -EBADMSG;
 
 	n = req ? recv(ctl, req, sizeof(*req), MSG_TRUNC) : -1;
-	if (n > 0 && !hp_request_check(req, n) && req->op == HP_INIT)
+	if (n > 0 && !hp_request_check(req, n) && req->op == HP_INIT) {
+		server.beat_fd = ctl;
 		r = hp_server_open(&server, &req->init, rep.why, sizeof(rep.why));
+		server.beat_fd = 0;	/* before any connection's thread */
+	}
 	free(req);
 	rep.err = r;
 	if (r)

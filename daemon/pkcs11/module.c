@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <p11-kit/uri.h>
@@ -362,6 +363,15 @@ int hp_login(struct hp_session *s)
 	return hp_fail(s, rv, "C_Login");
 }
 
+/* While opening: a step done (proto.h, HP_BEAT); none otherwise. */
+void hp_beat(const struct hp_server *srv)
+{
+	static const uint8_t beat = HP_BEAT;
+
+	if (srv->beat_fd > 0)
+		send(srv->beat_fd, &beat, sizeof(beat), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why, size_t len)
 {
 	struct hp_session s = { .srv = srv };
@@ -379,13 +389,18 @@ int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why,
 	free(q);
 	if (r)
 		return r;
+	hp_beat(srv);	/* C_Initialize: a token's objects read */
 	srv->join = init->join;
 	probe(srv);
 	/*
 	 * This session stays open while the module is loaded: SoftHSM drops
 	 * the login and every object handle when a slot's last session closes.
 	 */
-	r = hp_session_open(&s) ?: hp_login(&s) ?: hp_token_objects(&s) ?: hp_handles_load(&s);
+	r = hp_session_open(&s) ?: hp_login(&s);
+	if (!r) {
+		hp_beat(srv);
+		r = hp_token_objects(&s) ?: hp_handles_load(&s);
+	}
 	if (r) {
 		snprintf(why, len, "%s", s.why);
 		hp_session_close(&s);

@@ -33,6 +33,7 @@ int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE 
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjects");
+	hp_beat(s->srv);	/* a search visits every object */
 	return 0;
 }
 
@@ -64,6 +65,7 @@ int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HAN
 		}
 		rv = p->C_FindObjects(s->h, h + k, cap - k, &got);
 		k += rv == CKR_OK ? got : 0;
+		hp_beat(s->srv);
 	} while (rv == CKR_OK && k == cap);
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK) {

@@ -52,6 +52,16 @@ enum hp_op {
 	__HP_OP_MAX
 };
 
+/*
+ * While it opens the token, before its HP_INIT reply, the helper sends a
+ * one-byte datagram HP_BEAT on the control socket after each step that
+ * called the token.  The daemon's deadline then counts from the last
+ * step, not from the request: opening takes longer the more objects a
+ * token holds (SoftHSM reads each one's file, a search visits them all),
+ * while a token that hangs sends nothing.  No other reply is one byte.
+ */
+#define HP_BEAT		0x42
+
 /* A reply's @fatal: the helper exits after sending it. */
 enum hp_fatal {
 	HP_FATAL_NONE,
