@@ -35,7 +35,8 @@ struct kmip_conn {
 	int fd;
 	SSL *ssl;
 	int timeout_ms;
-	char host[256];
+	char host[256];		/* for the certificate's check */
+	char addr[280];		/* HOST:PORT, for messages */
 };
 
 /* OpenSSL's reason for the last failure, for @why. */
@@ -282,6 +283,7 @@ int kmip_conn_open(struct kmip_tls *t, const char *server, int timeout_ms,
 		return -ENOMEM;
 	c->fd = -1;
 	c->timeout_ms = timeout_ms;
+	snprintf(c->addr, sizeof(c->addr), "%s", server);
 	if (kmip_split_server(server, c->host, sizeof(c->host), port, sizeof(port))) {
 		snprintf(why, whylen, "not HOST:PORT: %s", server);
 		kmip_conn_close(c);
@@ -332,10 +334,10 @@ static int call_fail(int r, const struct kmip_conn *c, char *why, size_t whylen)
 	if (r == -EPROTO)
 		return tls_fail(r, why, whylen, "TLS failed");
 	if (r == -ETIMEDOUT)
-		snprintf(why, whylen, "KMIP server %s: no answer within %d ms", c->host,
+		snprintf(why, whylen, "KMIP server %s: no answer within %d ms", c->addr,
 			 c->timeout_ms);
 	else
-		snprintf(why, whylen, "KMIP server %s: %s", c->host,
+		snprintf(why, whylen, "KMIP server %s: %s", c->addr,
 			 r == -EBADMSG ? "its answer is not a KMIP response" :
 			 r == -EMSGSIZE ? "its answer is larger than any hsmkey takes" :
 			 strerror(-r));

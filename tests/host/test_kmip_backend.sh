@@ -8,7 +8,8 @@
 # adoptions are refused; revoke and destroy reach the server; with the
 # server down, changes that need it fail with a clear message and change
 # nothing, those that do not go on, and it all works again when the
-# server is back on the same address.
+# server is back on the same address; a hostile server on that address is
+# refused call by call and changes no key.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -147,5 +148,38 @@ check "2 s after the server went: still active" test "$(state_of k7)" = active
 t=$(wait_revoked k7)
 check "then revoked here, within 10 s more (took ${t:-more} s)" test -n "$t" -a "$(state_of k5)" = revoked
 check "the audit log says why" grep -q '"key":"k7".*unreachable for longer than offline_grace' "$work/state/audit.log"
+
+section "the attacker's side: a hostile server on the key server's address"
+# What a server that is not the key server, or a compromised one, answers
+# (tests/host/kmip/evil_server.py, with the server's certificate) reaches
+# the daemon's parser on every call and every poll: it must refuse it
+# with a message, within its deadline, live on and change no key.  (The
+# root record changes: it anchors the audit log, which records each
+# refusal.)
+at_exit '[[ -z ${evil_pid:-} ]] || kill "$evil_pid" 2>/dev/null'
+evil_on() {
+	/usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work/kmip" "$port" "$1" \
+		> "$work/evil.out" 2>&1 &
+	evil_pid=$!
+	for _ in $(seq 100); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
+}
+keys_sum() { (cd "$work/state/kmip" && find keys tombs -type f -print0 | sort -z | xargs -0 md5sum); }
+keys_sum > "$work/sum.before"
+for mode in huge garbage malformed request short silent; do
+	evil_on "$mode"
+	t0=$SECONDS
+	out=$(ctl create "kh-$mode" --type aes-256-gcm 2>&1) && rc=0 || rc=$?
+	diag "$mode: exit $rc after $((SECONDS - t0)) s: $(head -n 1 <<< "$out")"
+	check "$mode: create is refused, with a message" test "$rc" != 0 -a -n "$out"
+	check "$mode: within two kmip_timeout (3 s) and a margin" test $((SECONDS - t0)) -le 10
+	sleep 1.5	# a poll or two against it as well
+	check "$mode: the daemon lives on and answers" quiet ctl status
+	kill "$evil_pid"; wait "$evil_pid" 2>/dev/null; evil_pid=
+done
+keys_sum > "$work/sum.after"
+check "every key's file is as it was" cmp -s "$work/sum.before" "$work/sum.after"
+check "no kh-* key was made" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q kh-"
+check "every refusal is in the audit log" \
+	test "$(grep -c '"op":"create","key":"kh-[a-z]*","result":"error"' "$work/state/audit.log")" = 6
 check "no key material in the daemon's log" bash -c "! grep -qi '$(od -An -tx1 "$work/raw" | tr -d ' \n' | cut -c1-32)' '$work/hsmkeyd.log'"
 tap_done
