@@ -15,12 +15,18 @@
  * The key storage refused to store @what (request.h).  -EINPROGRESS (the
  * pkcs11 backend's P11_UNCONFIRMED): the change is written, the token did
  * not confirm it; the next time the token answers settles it one way or
- * the other, so the reply must not say it failed.
+ * the other, so the reply must not say it failed.  -ECONNABORTED (the kmip
+ * backend): a request that may have been carried out must not read as one
+ * that was not.
  */
 int store_failed(struct request *rq, int r, const char *what)
 {
 	if (r == -EINPROGRESS)
 		return fail(rq, r, "%s is written but the HSM did not confirm it; it stands or is undone when the HSM answers again (hsmkeyctl show tells)",
+			    what);
+	/* A key server's answer lost or unreadable after the request went out (KMIP). */
+	if (r == -ECONNABORTED)
+		return fail(rq, r, "cannot store %s: the key server's answer did not come back readable, so the request may have been carried out there (the journal says what came back); look on the server before trying again",
 			    what);
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }

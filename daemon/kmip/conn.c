@@ -256,14 +256,14 @@ static int handshake(struct kmip_conn *c, int64_t deadline, char *why, size_t wh
 			continue;
 		v = SSL_get_verify_result(c->ssl);
 		if (v != X509_V_OK) {
-			snprintf(why, whylen, "the server %s is not trusted: %s", c->host,
+			snprintf(why, whylen, "the server %s is not trusted: %s", c->addr,
 				 X509_verify_cert_error_string(v));
 			ERR_clear_error();
 			return -EPROTO;
 		}
 		if (r == -EPROTO)
 			return tls_fail(r, why, whylen, "TLS handshake failed");
-		snprintf(why, whylen, "TLS handshake with %s: %s", c->host, strerror(-r));
+		snprintf(why, whylen, "TLS handshake with %s: %s", c->addr, strerror(-r));
 		ERR_clear_error();
 		return r;
 	}

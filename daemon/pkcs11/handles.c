@@ -192,6 +192,8 @@ int hp_handles_load(struct hp_session *s)
 		return hp_fail(s, rv, "C_FindObjectsInit");
 	do {
 		rv = p->C_FindObjects(s->h, h, ARRAY_SIZE(h), &n);
+		if (rv == CKR_OK && n > ARRAY_SIZE(h))
+			rv = CKR_GENERAL_ERROR;	/* more than asked: not to be trusted */
 		if (rv != CKR_OK)
 			break;
 		for (i = 0; i < n; i++) {
@@ -199,6 +201,8 @@ int hp_handles_load(struct hp_session *s)
 			if (p->C_GetAttributeValue(s->h, h[i], &a, 1) == CKR_OK &&
 			    a.ulValueLen == HP_VID_LEN)
 				hp_handle_remember(s->srv, vid, h[i]);
+			if (i % 64 == 63)
+				hp_beat(s->srv);	/* a slow token: a step per 64 reads */
 		}
 		hp_beat(s->srv);
 	} while (n == ARRAY_SIZE(h));

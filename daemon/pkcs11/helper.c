@@ -29,7 +29,16 @@
 
 #define POOL_MAX	16	/* idle connections kept */
 #define BACKOFF_MAX	60	/* s */
-#define SPAWN_MIN_MS	2000	/* a first start makes the token's objects */
+/*
+ * A helper's start (HP_INIT): each step within pkcs11_timeout, at least
+ * SPAWN_STEP_MIN_MS (a first start makes the token's objects), and the
+ * whole within SPAWN_STEPS of those, at least SPAWN_MAX_MIN_MS: a token
+ * may take long to open, but a module that beats forever (or a search
+ * that never ends) must not hold the daemon's start and stop for ever.
+ */
+#define SPAWN_STEP_MIN_MS	2000
+#define SPAWN_STEPS		30
+#define SPAWN_MAX_MIN_MS	120000
 
 struct hsm {
 	struct hp_init init;
@@ -39,6 +48,7 @@ struct hsm {
 	pthread_cond_t cond;
 	pthread_t super;
 	bool closing, starting, retry;
+	pid_t spawning;			/* a helper not yet answering HP_INIT */
 	enum hsm_state state;
 	char why[HP_WHY_MAX + 64];
 	time_t since;
@@ -157,14 +167,14 @@ static void reap(pid_t pid)
 			;
 }
 
-/* Wait for @fd to be readable until @deadline, then read one reply. */
 /*
  * The reply to @op by @deadline.  With @step_ms (HP_INIT only), each beat
  * of the helper (proto.h, HP_BEAT) moves the deadline to @step_ms from
- * then; without, a beat is no reply and refused as such.
+ * then, never past @limit (-ETIME then); without, a beat is no reply and
+ * refused as such.
  */
 static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadline,
-		       int64_t step_ms)
+		       int64_t step_ms, int64_t limit)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	int64_t left;
@@ -184,6 +194,8 @@ static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadli
 			return -EPIPE;
 		if (n == 1 && step_ms && *(const uint8_t *)rep == HP_BEAT) {
 			deadline = now_ms() + step_ms;
+			if (deadline >= limit)
+				return -ETIME;
 			continue;
 		}
 		return hp_reply_check(op, rep, n) ? -EBADMSG : 0;
@@ -197,7 +209,7 @@ static int exchange(int fd, const struct hp_request *req, struct hp_reply *rep,
 
 	if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 		return -EPIPE;
-	return await_reply(fd, req->op, rep, deadline, 0);
+	return await_reply(fd, req->op, rep, deadline, 0, 0);
 }
 
 static int send_fd(int ctl, int fd)
@@ -378,7 +390,8 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 {
 	static char *argv[] = { "hsmkeyd-pkcs11", "--pkcs11-helper", "3", NULL };
 	extern char **environ;
-	int64_t step = h->timeout_ms > SPAWN_MIN_MS ? h->timeout_ms : SPAWN_MIN_MS;
+	int64_t step = h->timeout_ms > SPAWN_STEP_MIN_MS ? h->timeout_ms : SPAWN_STEP_MIN_MS;
+	int64_t most = step * SPAWN_STEPS > SPAWN_MAX_MIN_MS ? step * SPAWN_STEPS : SPAWN_MAX_MIN_MS;
 	struct hp_request *req;
 	pid_t parent = getpid();
 	size_t len;
@@ -405,6 +418,12 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 		return -errno;
 	}
 	*ctl = sv[0];
+	/* hsm_close() kills it while it opens: its end of the socket then closes. */
+	pthread_mutex_lock(&h->lock);
+	h->spawning = *pid;
+	if (h->closing)
+		kill(*pid, SIGKILL);
+	pthread_mutex_unlock(&h->lock);
 	req = calloc(1, sizeof(*req));
 	if (!req)
 		return -ENOMEM;
@@ -413,7 +432,7 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 	/* Each step of the opening within the deadline, not the whole (HP_BEAT). */
 	len = hp_request_len(req);
 	r = send(*ctl, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ?
-	    await_reply(*ctl, HP_INIT, rep, now_ms() + step, step) : -EPIPE;
+	    await_reply(*ctl, HP_INIT, rep, now_ms() + step, step, now_ms() + most) : -EPIPE;
 	free(req);
 	return r;
 }
@@ -427,6 +446,10 @@ static void start(struct hsm *h)
 
 	if (rep)
 		r = spawn(h, &pid, &ctl, rep);
+	/* Before any reap: hsm_close() must not kill the number once reused. */
+	pthread_mutex_lock(&h->lock);
+	h->spawning = 0;
+	pthread_mutex_unlock(&h->lock);
 	if (r || rep->err) {
 		if (pid > 0) {
 			kill(pid, SIGKILL);
@@ -451,6 +474,7 @@ static void start(struct hsm *h)
 	} else {
 		set_down(h, !r && rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN,
 			 r == -ETIMEDOUT ? "the helper did not start in time" :
+			 r == -ETIME ? "the helper answered each step but did not finish opening the token in time" :
 			 r ? "the helper failed to start" : rep->why);
 	}
 	pthread_mutex_unlock(&h->lock);
@@ -614,6 +638,8 @@ void hsm_close(struct hsm *h)
 		return;
 	pthread_mutex_lock(&h->lock);
 	h->closing = true;
+	if (h->spawning > 0)
+		kill(h->spawning, SIGKILL);	/* not to wait out its opening */
 	pthread_cond_broadcast(&h->cond);
 	pthread_mutex_unlock(&h->lock);
 	if (h->in_process) {

@@ -30,6 +30,8 @@ int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE 
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjectsInit");
 	rv = p->C_FindObjects(s->h, out, max, found);
+	if (rv == CKR_OK && *found > max)
+		rv = CKR_GENERAL_ERROR;		/* more than asked: not to be trusted */
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjects");
@@ -64,6 +66,8 @@ int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HAN
 			cap += 64;
 		}
 		rv = p->C_FindObjects(s->h, h + k, cap - k, &got);
+		if (rv == CKR_OK && got > cap - k)
+			rv = CKR_GENERAL_ERROR;	/* more than asked: not to be trusted */
 		k += rv == CKR_OK ? got : 0;
 		hp_beat(s->srv);
 	} while (rv == CKR_OK && k == cap);

@@ -18,9 +18,10 @@ softhsm_setup "$work/hsm"
 softhsm_token slow
 softhsm_pin_file "$work/pin"
 export HSMKEY_SLOW_MODULE=$SOFTHSM_MODULE HSMKEY_SLOW_FIND_FILE=$work/find-ms
-# pkcs11_timeout 1 s: the helper's start may take at least 2 s a step (SPAWN_MIN_MS).
+# pkcs11_timeout 2 s, a step of the helper's start too (SPAWN_STEP_MIN_MS);
+# a call after the start, one search, has 1.3 s to spare at 700 ms.
 printf '%s\n' "backend = pkcs11" "pkcs11_module = $slow" "pkcs11_token = pkcs11:token=slow" \
-	"pin_file = $work/pin" "pkcs11_timeout = 1s" > "$work/conf"
+	"pin_file = $work/pin" "pkcs11_timeout = 2s" > "$work/conf"
 daemon_conf=$work/conf
 backend() { ctl --json status 2>/dev/null | /usr/bin/python3 -c \
 	'import json,sys; print(json.load(sys.stdin).get("backend", ""))' 2>/dev/null; }
@@ -74,5 +75,23 @@ section "4. the searches fast again: back without a restart"
 echo 0 > "$work/find-ms"
 check "the token comes back by itself" wait_backend_up 90
 check "the key is there" quiet ctl show k1
-daemon_stop
+
+section "5. stopped while a new helper opens the token slowly: no waiting it out"
+helper=$(sed -n "s/.*token 'slow' is up (helper \([0-9]*\)).*/\1/p" "$work/hsmkeyd.log" | tail -n 1)
+echo 1800 > "$work/find-ms"	# some 9 steps of 1.8 s: an opening of over 16 s
+kill -9 "$helper"
+for _ in $(seq 100); do
+	pgrep -f -- "--pkcs11-helper" | grep -qv "^$helper$" && break
+	sleep 0.1
+done
+sleep 2
+t0=$(date +%s%N)
+kill "$daemon_pid"
+wait "$daemon_pid" 2>/dev/null
+ms=$((($(date +%s%N) - t0) / 1000000))
+daemon_pid=
+diag "hsmkeyd exited $ms ms after SIGTERM"
+# The stop's audit checkpoint waits for the token up to pkcs11_timeout (2 s).
+check "hsmkeyd stops within 5 s though the opening had 12 s to go" test "$ms" -lt 5000
+check "... and leaves no helper behind" bash -c "! pgrep -f -- '[-]-pkcs11-helper 3'"
 tap_done

@@ -16,6 +16,8 @@ request an answer a server must not give.
     plain      no TLS: accepts TCP and says nothing
     discover   a proper answer to DiscoverVersions (KMIP 1.2), then silence:
                the next request has gone out when the line goes quiet
+    op-MODE    a proper answer to DiscoverVersions, then MODE's answer to
+               the request that follows (a Create, a GetAttributes...)
 
 With EVIL_CERT=NAME it presents DIR/NAME.pem (and .key) instead of the
 server's certificate.  Prints "ready" once listening; serves until killed.
@@ -59,7 +61,7 @@ def discover_answer():
 
 
 def answer(conn):
-    if mode == "discover":
+    if mode == "discover" or mode.startswith("op-"):
         read_request(conn)
         conn.sendall(discover_answer())
     read_request(conn)
@@ -79,18 +81,19 @@ def read_request(conn):
 
 
 def reply(conn):
-    if mode == "huge":
+    m = mode[3:] if mode.startswith("op-") else mode
+    if m == "huge":
         conn.sendall(bytes.fromhex("42007b01") + struct.pack(">I", 0x7FFFFFF8))
-    elif mode == "garbage":
+    elif m == "garbage":
         conn.sendall(b"A" * 64)
-    elif mode == "request":
+    elif m == "request":
         conn.sendall(bytes.fromhex("4200780100000000"))
-    elif mode == "malformed":
+    elif m == "malformed":
         # A response of 16 bytes whose one item claims 0x100 bytes.
         conn.sendall(bytes.fromhex("42007b0100000010" "42007a0100000100" "0000000000000000"))
-    elif mode == "short":
+    elif m == "short":
         conn.sendall(bytes.fromhex("42007b0100000040") + bytes(16))
-    elif mode == "close":
+    elif m == "close":
         return
     time.sleep(3600)    # silent, and after the others: hold the line
 
