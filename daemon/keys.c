@@ -15,18 +15,21 @@
  * The key storage refused to store @what (request.h).  -EINPROGRESS (the
  * pkcs11 backend's P11_UNCONFIRMED): the change is written, the token did
  * not confirm it; the next time the token answers settles it one way or
- * the other, so the reply must not say it failed.  -ECONNABORTED (the kmip
- * backend): a request that may have been carried out must not read as one
- * that was not.
+ * the other, so the reply must not say it failed.  The kmip backend's
+ * -ECONNABORTED (a request that may have been carried out) and -ENOLINK
+ * (made, not loaded) must not read as a request that changed nothing.
  */
 int store_failed(struct request *rq, int r, const char *what)
 {
 	if (r == -EINPROGRESS)
 		return fail(rq, r, "%s is written but the HSM did not confirm it; it stands or is undone when the HSM answers again (hsmkeyctl show tells)",
 			    what);
-	/* A key server's answer lost or unreadable after the request went out (KMIP). */
+	/* The key server's answer to making it unreadable (KMIP). */
 	if (r == -ECONNABORTED)
 		return fail(rq, r, "cannot store %s: the key server's answer did not come back readable, so the request may have been carried out there (the journal says what came back); look on the server before trying again",
+			    what);
+	if (r == -ENOLINK)
+		return fail(rq, r, "%s is made, on the key server and here, but its material could not be fetched to load it (the journal says why); 'hsmkeyctl load' loads it",
 			    what);
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }

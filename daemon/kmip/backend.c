@@ -39,6 +39,9 @@ int kmip_note(struct kmip_store *st, int r, const char *why)
 {
 	bool down = r == -EHOSTDOWN, back = false;
 
+	/* An answer unreadable after the request went out: neither up nor down. */
+	if (r == -ECONNABORTED)
+		return r;
 	pthread_mutex_lock(&st->health_lock);
 	if (down && !st->down)
 		log_error("the KMIP server cannot be reached: %s", why);
@@ -107,6 +110,8 @@ static int server_key(struct kmip_store *st, const char *name, int type,
 		if (r && kmip_destroy(st->client, uid, why2, sizeof(why2)))
 			log_error("key %s: the KMIP server's object %s is left behind, not in use: %s",
 				  name, uid, why2);
+		else if (r == -ECONNABORTED)
+			r = -EHOSTDOWN;	/* undone: nothing is left that may have been made */
 	}
 	kmip_note(st, r, why);
 	if (r)
@@ -153,9 +158,10 @@ static int record_new(struct kmip_store *st, const char *name, uint32_t version,
 	log_info("key %s version %u is the KMIP server's object %s", name, out->version, uid);
 	r = fill_material(st, material, out);
 	if (r) {
-		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it: 'hsmkeyctl load %s' loads it",
-			  name, version ? version : out->version, name);
+		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it (%s): 'hsmkeyctl load %s' loads it",
+			  name, version ? version : out->version, strerror(-r), name);
 		ks_key_wipe(out);
+		r = -ENOLINK;	/* made, not loaded: store_failed() says so */
 	}
 	return r;
 }

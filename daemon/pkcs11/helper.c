@@ -471,7 +471,7 @@ static void start(struct hsm *h)
 		log_info("token '%s' is up (helper %d)", h->label, pid);
 		set_missing(h, rep->init.missing);
 		pthread_cond_broadcast(&h->cond);
-	} else {
+	} else if (!h->closing || r != -EPIPE) {	/* else killed by hsm_close() */
 		set_down(h, !r && rep->fatal == HP_FATAL_PIN ? HSM_BAD_PIN : HSM_DOWN,
 			 r == -ETIMEDOUT ? "the helper did not start in time" :
 			 r == -ETIME ? "the helper answered each step but did not finish opening the token in time" :

@@ -9,6 +9,7 @@
  * the token fails in a way only a new process mends (design §5).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -130,6 +131,8 @@ int hsm_helper_main(const char *fdarg)
 	harden();
 	log_init("hsmkeyd-pkcs11", false);
 	close_range(ctl + 1, ~0U, 0);	/* nothing of the daemon's but the socket */
+	/* Not for what a module may run: the socket closes with this process. */
+	fcntl(ctl, F_SETFD, FD_CLOEXEC);
 	if (init(ctl)) {
 		hp_server_close(&server);
 		return 1;
