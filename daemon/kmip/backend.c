@@ -144,12 +144,12 @@ static int fill_material(struct kmip_store *st, const uint8_t *material, struct 
 }
 
 /*
- * The server's new object @uid recorded here by @record (a new key or a
- * version), then @out's material filled; the object dropped again if it
- * cannot be recorded.
+ * The server's new object @uid, which the caller recorded here in @out (a
+ * new key or a version) with result @r: @out's material filled, or the
+ * object dropped again if it could not be recorded.
  */
-static int record_new(struct kmip_store *st, const char *name, uint32_t version,
-		      const char *uid, const uint8_t *material, int r, struct ks_key *out)
+static int record_new(struct kmip_store *st, const char *name, const char *uid,
+		      const uint8_t *material, int r, struct ks_key *out)
 {
 	if (r) {
 		server_drop(st, name, uid);
@@ -159,7 +159,7 @@ static int record_new(struct kmip_store *st, const char *name, uint32_t version,
 	r = fill_material(st, material, out);
 	if (r) {
 		log_error("key %s version %u is made (on the KMIP server and here), but its material could not be fetched to load it (%s): 'hsmkeyctl load %s' loads it",
-			  name, version ? version : out->version, strerror(-r), name);
+			  name, out->version, strerror(-r), name);
 		ks_key_wipe(out);
 		r = -ENOLINK;	/* made, not loaded: store_failed() says so */
 	}
@@ -181,7 +181,7 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	if (r)
 		return r;
 	r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
-	return record_new(st, name, 1, uid, material, r, out);
+	return record_new(st, name, uid, material, r, out);
 }
 
 static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
@@ -199,7 +199,7 @@ static int km_rotate(struct backend *b, const char *name, const uint8_t *materia
 	if (r)
 		return r;
 	r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
-	return record_new(st, name, cur.current + 1, uid, material, r, out);
+	return record_new(st, name, uid, material, r, out);
 }
 
 static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,

@@ -191,9 +191,7 @@ int hp_handles_load(struct hp_session *s)
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjectsInit");
 	do {
-		rv = p->C_FindObjects(s->h, h, ARRAY_SIZE(h), &n);
-		if (rv == CKR_OK && n > ARRAY_SIZE(h))
-			rv = CKR_GENERAL_ERROR;	/* more than asked: not to be trusted */
+		rv = hp_find_next(s, h, ARRAY_SIZE(h), &n);
 		if (rv != CKR_OK)
 			break;
 		for (i = 0; i < n; i++) {
@@ -204,7 +202,6 @@ int hp_handles_load(struct hp_session *s)
 			if (i % 64 == 63)
 				hp_beat(s->srv);	/* a slow token: a step per 64 reads */
 		}
-		hp_beat(s->srv);
 	} while (n == ARRAY_SIZE(h));
 	p->C_FindObjectsFinal(s->h);
 	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_FindObjects");

@@ -202,14 +202,15 @@ static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadli
 	}
 }
 
+/* @req sent, and its reply awaited as await_reply() says. */
 static int exchange(int fd, const struct hp_request *req, struct hp_reply *rep,
-		    int64_t deadline)
+		    int64_t deadline, int64_t step_ms, int64_t limit)
 {
 	size_t len = hp_request_len(req);
 
 	if (send(fd, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)len)
 		return -EPIPE;
-	return await_reply(fd, req->op, rep, deadline, 0, 0);
+	return await_reply(fd, req->op, rep, deadline, step_ms, limit);
 }
 
 static int send_fd(int ctl, int fd)
@@ -291,7 +292,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 		return hsm_fail(h, -EHOSTDOWN, "the helper does not take connections");
 	}
 
-	r = exchange(fd, req, rep, deadline);
+	r = exchange(fd, req, rep, deadline, 0, 0);
 	pthread_mutex_lock(&h->lock);
 	if (r == -ETIMEDOUT)
 		dead = helper_down(h, gen, HSM_DOWN, "the helper missed its deadline and was killed");
@@ -394,7 +395,6 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 	int64_t most = step * SPAWN_STEPS > SPAWN_MAX_MIN_MS ? step * SPAWN_STEPS : SPAWN_MAX_MIN_MS;
 	struct hp_request *req;
 	pid_t parent = getpid();
-	size_t len;
 	int sv[2], r;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
@@ -430,9 +430,7 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 	req->op = HP_INIT;
 	req->init = h->init;
 	/* Each step of the opening within the deadline, not the whole (HP_BEAT). */
-	len = hp_request_len(req);
-	r = send(*ctl, req, len, MSG_NOSIGNAL | MSG_DONTWAIT) == (ssize_t)len ?
-	    await_reply(*ctl, HP_INIT, rep, now_ms() + step, step, now_ms() + most) : -EPIPE;
+	r = exchange(*ctl, req, rep, now_ms() + step, step, now_ms() + most);
 	free(req);
 	return r;
 }

@@ -106,6 +106,7 @@ extern CK_BBOOL hp_true, hp_false;
 #define ATTR(type, ptr, len) { (type), (void *)(ptr), (len) }
 #define ATTR_T(type) { (type), &hp_true, 1 }
 #define ATTR_F(type) { (type), &hp_false, 1 }
+CK_RV hp_find_next(struct hp_session *s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *got);
 int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
 	    CK_ULONG max, CK_ULONG *found);
 int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE **out,

@@ -20,6 +20,21 @@ static const uint8_t p256_params[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d,
 static const uint8_t ed25519_params[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 
 /* At most @max objects: for a caller that wants one (or to see that there is a second). */
+/*
+ * One C_FindObjects of a search begun: up to @max handles into @out.  A
+ * module that says it gave more than asked is not to be trusted; each call
+ * is a step of the token's opening (hp_beat()).
+ */
+CK_RV hp_find_next(struct hp_session *s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *got)
+{
+	CK_RV rv = s->srv->p->C_FindObjects(s->h, out, max, got);
+
+	if (rv == CKR_OK && *got > max)
+		rv = CKR_GENERAL_ERROR;
+	hp_beat(s->srv);
+	return rv;
+}
+
 int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out,
 	    CK_ULONG max, CK_ULONG *found)
 {
@@ -29,13 +44,10 @@ int hp_find(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE 
 	rv = p->C_FindObjectsInit(s->h, t, n);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjectsInit");
-	rv = p->C_FindObjects(s->h, out, max, found);
-	if (rv == CKR_OK && *found > max)
-		rv = CKR_GENERAL_ERROR;		/* more than asked: not to be trusted */
+	rv = hp_find_next(s, out, max, found);
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_FindObjects");
-	hp_beat(s->srv);	/* a search visits every object */
 	return 0;
 }
 
@@ -65,11 +77,8 @@ int hp_find_all(struct hp_session *s, CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HAN
 			h = tmp;
 			cap += 64;
 		}
-		rv = p->C_FindObjects(s->h, h + k, cap - k, &got);
-		if (rv == CKR_OK && got > cap - k)
-			rv = CKR_GENERAL_ERROR;	/* more than asked: not to be trusted */
+		rv = hp_find_next(s, h + k, cap - k, &got);
 		k += rv == CKR_OK ? got : 0;
-		hp_beat(s->srv);
 	} while (rv == CKR_OK && k == cap);
 	p->C_FindObjectsFinal(s->h);
 	if (rv != CKR_OK) {
