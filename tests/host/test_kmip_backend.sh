@@ -160,6 +160,7 @@ evil_on() {
 keys_sum() { (cd "$work/state/kmip" && find keys tombs -type f -print0 | sort -z | xargs -0 md5sum); }
 keys_sum > "$work/sum.before"
 active_before=$(state_of k7)
+log_before=$(wc -l < "$work/hsmkeyd.log")
 declare -A says=([huge]="larger than any hsmkey takes" [garbage]="not a KMIP response"
 	[request]="not a KMIP response" [malformed]="malformed" [short]="no answer within 3000 ms"
 	[silent]="no answer within 3000 ms")
@@ -193,6 +194,8 @@ for mode in huge garbage malformed request short silent op-huge op-garbage op-ma
 	kill "$evil_pid"; wait "$evil_pid" 2>/dev/null; evil_pid=
 done
 keys_sum > "$work/sum.after"
+check "no hostile answer was taken for the server answering again" \
+	bash -c "! tail -n +$((log_before + 1)) '$work/hsmkeyd.log' | grep -q 'the KMIP server answers again'"
 check "every key's file is as it was" cmp -s "$work/sum.before" "$work/sum.after"
 check "k7 is still $active_before" test "$(state_of k7)" = "$active_before" -a "$active_before" = active
 check "no kh-* key was made" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q kh-"
