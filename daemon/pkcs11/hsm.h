@@ -98,8 +98,8 @@ struct hsm_config {
 	int ups_fd;
 	/*
 	 * Test-only: load the module in this process instead of a helper.
-	 * It exists as the memory scan's positive control (a software token
-	 * then shows the clear key in hsmkeyd's memory while it wraps).
+	 * It exists so that tests can set the helper beside it (the same
+	 * calls; the wrap rate with and without the helper's round trips).
 	 */
 	bool in_process;
 	/*

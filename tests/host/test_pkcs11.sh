@@ -228,7 +228,7 @@ check "... whose keys are those of the copy" bash -c "
 check "... and the acceptance is in the audit log" grep -q '"op":"keystore-accept"' "$work/state/audit.log"
 daemon_stop
 
-# pkcs11_helper = no (the memory scan's positive control): the module in
+# pkcs11_helper = no (the tests' comparison with the helper): the module in
 # hsmkeyd itself, which serves requests with no helper process
 conf "$work/inproc.conf" "" "" "pkcs11_helper = no
 "

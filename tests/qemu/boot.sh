@@ -9,7 +9,7 @@
 # done.txt when the command returned.  The serial console goes to
 # RESULTS_DIR/console.log.  TCG by default; HSMKEY_KVM=1 asks for KVM.
 # HSMKEY_KERNEL=IMAGE boots IMAGE (the debug kernel) instead of
-# /boot/vmlinuz-KVER.
+# /boot/vmlinuz-KVER; HSMKEY_APPEND adds to its command line.
 set -euo pipefail
 kver=$1 res=$2 timeout_s=$3 cmd=$4 arg=${5:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +23,7 @@ accel=tcg,thread=${HSMKEY_TCG_THREAD:-multi}
 # the harness reads the whole log (its canary is written first).
 append="console=ttyS0 panic=-1 oops=panic loglevel=${HSMKEY_LOGLEVEL:-4} log_buf_len=16M rw"
 append+=" hsmkey_init=$here/../guest/init.sh hsmkey_cmd=$cmd hsmkey_arg=$arg"
+append+=${HSMKEY_APPEND:+ $HSMKEY_APPEND}
 
 rc=0
 timeout --foreground -k 10 "$timeout_s" \

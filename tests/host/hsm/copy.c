@@ -268,7 +268,7 @@ static void test_copy_refused(struct hsm *h1, struct hsm *h2, struct hsm *h3,
 /* Copies per second of 64-byte keys, t1 to t2 (a diagnostic, not a test). */
 static void test_copy_rate(struct hsm *h1, struct hsm *h2, const uint8_t *m2)
 {
-	enum { N = 200 };
+	enum { N = 40 };
 	uint8_t id[HSMKEY_ID_LEN];
 	int i, r = 0;
 	double t;
