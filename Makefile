@@ -69,7 +69,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c 
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
-	tests/guest/e2e_test \
+	tests/guest/e2e_test tests/guest/ktls_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).

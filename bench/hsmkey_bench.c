@@ -9,6 +9,9 @@
  *                                     encrypt SIZE-byte requests on one tfm
  *                                     per ALG, interleaved, for SECONDS each;
  *                                     print MB/s for each, one per line
+ *   hsmkey_bench afalg-aead SIZE SECONDS ALG KEYHEX [ALG KEYHEX ...]
+ *                                     the same with AEAD tfms (gcm(aes):
+ *                                     12-byte IV, no associated data)
  *   hsmkey_bench add N                provision N keys in batches; print
  *                                     keys/s; their tokens are kept in
  *                                     /run/hsmkey-bench.tokens
@@ -93,10 +96,18 @@ struct afalg_side {
 	double spent;
 };
 
-static int cmd_afalg(size_t size, double secs, int nsides, char **argv)
+/* One request of @size bytes on @fd: a skcipher's, or (@aead) an AEAD's. */
+static int afalg_one(int fd, bool aead, const uint8_t *iv, uint8_t *buf, size_t size)
+{
+	if (!aead)
+		return alg_crypt(fd, true, iv, buf, buf, size);
+	return alg_request(fd, true, iv, 12, 0, buf, size, buf, size + 16);
+}
+
+static int cmd_afalg(bool aead, size_t size, double secs, int nsides, char **argv)
 {
 	uint8_t key[HSMKEY_TOKEN_LEN], iv[16] = { 0 };
-	uint8_t *buf = calloc(1, size);
+	uint8_t *buf = calloc(1, size + 16);
 	struct afalg_side *side = calloc((size_t)nsides, sizeof(*side));
 	double t0, t;
 
@@ -111,7 +122,7 @@ static int cmd_afalg(size_t size, double secs, int nsides, char **argv)
 			return 1;
 		}
 		unhex(keyhex, key);
-		side[i].fd = alg_open(alg);
+		side[i].fd = alg_open_type(aead ? "aead" : "skcipher", alg);
 		if (side[i].fd < 0 ||
 		    alg_setkey(side[i].fd, key, (int)keylen)) {
 			fprintf(stderr, "cannot key %s\n", alg);
@@ -124,7 +135,7 @@ static int cmd_afalg(size_t size, double secs, int nsides, char **argv)
 
 			t0 = now();
 			do {
-				if (alg_crypt(s->fd, true, iv, buf, buf, size)) {
+				if (afalg_one(s->fd, aead, iv, buf, size)) {
 					fprintf(stderr, "request failed\n");
 					return 1;
 				}
@@ -425,7 +436,11 @@ int main(int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "key"))
 		return cmd_key(argv[2]);
 	if (argc >= 6 && argc % 2 == 0 && !strcmp(argv[1], "afalg"))
-		return cmd_afalg(strtoul(argv[2], NULL, 0), atof(argv[3]), (argc - 4) / 2, argv + 4);
+		return cmd_afalg(false, strtoul(argv[2], NULL, 0), atof(argv[3]), (argc - 4) / 2,
+				 argv + 4);
+	if (argc >= 6 && argc % 2 == 0 && !strcmp(argv[1], "afalg-aead"))
+		return cmd_afalg(true, strtoul(argv[2], NULL, 0), atof(argv[3]), (argc - 4) / 2,
+				 argv + 4);
 	if (argc == 3 && !strcmp(argv[1], "add"))
 		return cmd_add((unsigned int)strtoul(argv[2], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "bind"))

@@ -7,6 +7,8 @@
 #     name (aa: the A/A control, whose ratio is the noise floor);
 #   AF_ALG encryption of 512 B, 4 KiB and 64 KiB requests: xts(hsmaes)
 #     against xts(aes), A/A: the stock driver by its driver name;
+#   gcm(aes) with raw keys (gcm-raw) through gcm-aes-hsmkey, which ktls=1
+#     puts in front of every gcm(aes) user, against the driver below it;
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
 #     10 and with 100,000 keys loaded (A/A: 10 keys measured twice);
 #   revocation latency (revoke): the kernel call with 100 bound tfms and
@@ -111,6 +113,31 @@ done
 # dm-crypt holds a tfm of xts(hsmaes): close the volumes before reloading.
 for s in hsm stock aa; do dmsetup remove b-$s; done
 
+# Raw keys through gcm-aes-hsmkey (ktls=1: it then stands in front of every
+# gcm(aes) user) against the gcm(aes) below it, by its driver name; A/A:
+# that driver again.  AF_ALG AEAD requests of 4 KiB and 16 KiB (a full TLS
+# record), no associated data.
+ko=${HSMKEY_KO:-$top/hsmkey.ko}
+if wanted gcm-raw-4096 || wanted gcm-raw-16384; then
+	rmmod hsmkey && insmod "$ko" ktls=1 || die "loading the module with ktls=1"
+	below=$(dmesg | sed -n 's/.*hsmkey: ktls: gcm-aes-hsmkey over \(.*\)$/\1/p' | tail -n 1)
+	[[ $below ]] || die "gcm-aes-hsmkey did not say what it stands in front of"
+	raw=$(head -c 32 /dev/urandom | od -An -tx1 -v | tr -d ' \n')
+	for p in $(seq "$pairs"); do
+		for size in 4096 16384; do
+			wanted "gcm-raw-$size" || continue
+			mapfile -t r < <(bench afalg-aead "$size" 2 gcm-aes-hsmkey "$raw" \
+				"$below" "$raw" "$below" "$raw")
+			((${#r[@]} == 3)) || die "AF_ALG gcm(aes) $size measured ${#r[@]} sides"
+			echo "gcm-raw-$size hsm $p ${r[0]}" >> "$out"
+			echo "gcm-raw-$size stock $p ${r[1]}" >> "$out"
+			echo "gcm-raw-$size aa $p ${r[2]}" >> "$out"
+		done
+	done
+	for size in 4096 16384; do echo "unit gcm-raw-$size MB/s" >> "$out"; done
+	rmmod hsmkey && insmod "$ko" || die "loading the module back without ktls=1"
+fi
+
 # Keys and binds.  Each pair starts from an empty table (the module is
 # reloaded): 10 keys, bind latency measured twice (the A/A), then the other
 # 99,990 keys added in batches (the add rate), then bind latency again on
@@ -118,7 +145,6 @@ for s in hsm stock aa; do dmsetup remove b-$s; done
 # bind latency is taken as a percentage of a stock xts(aes) setkey measured
 # interleaved with it (hsmkey_bench bind), which takes the machine's speed
 # at that moment out of the comparison; the nanoseconds are reported too.
-ko=${HSMKEY_KO:-$top/hsmkey.ko}
 rates=()
 ns=/results/bind-ns.txt
 : > "$ns"

@@ -43,6 +43,7 @@
 #include <net/sock.h>
 #include "dev.h"
 #include "e2e.h"
+#include "session.h"
 
 static DEFINE_MUTEX(hsmkey_dev_lock);
 static bool hsmkey_dev_open_now;	/* one file at a time */
@@ -84,6 +85,7 @@ static void hsmkey_dev_unregister(void)
 	put_pid(hsmkey_dev_pid);
 	hsmkey_dev_pid = NULL;
 	hsmkey_e2e_reset();
+	hsmkey_session_flush();
 }
 
 static int hsmkey_dev_release(struct inode *inode, struct file *file)
@@ -128,7 +130,8 @@ static struct crypto_aead *hsmkey_dev_new_key(u8 *tkey)
 	struct crypto_aead *aead;
 	int err;
 
-	aead = crypto_alloc_aead("gcm(aes)", 0, 0);
+	/* Not gcm-aes-hsmkey (ktls=1): no need to look for a session token. */
+	aead = crypto_alloc_aead("gcm(aes)", 0, CRYPTO_ALG_NEED_FALLBACK);
 	if (IS_ERR(aead))
 		return aead;
 	err = get_random_bytes_wait(tkey, HSMKEY_TRANSPORT_KEY_LEN) ?:

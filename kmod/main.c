@@ -10,6 +10,7 @@
 #include "dev.h"
 #include "e2e.h"
 #include "keys.h"
+#include "ktls.h"
 #include "netlink.h"
 #include "skcipher.h"
 
@@ -69,12 +70,17 @@ static int __init hsmkey_init(void)
 	err = hsmkey_aead_register();
 	if (err)
 		goto err_skcipher;
+	err = hsmkey_ktls_register();
+	if (err)
+		goto err_aead;
 	/* Nothing can fail any more: let the daemon in. */
 	hsmkey_netlink_enable();
 	hsmkey_dev_enable();
 	pr_info("version %s loaded\n", HSMKEY_VERSION);
 	return 0;
 
+err_aead:
+	hsmkey_aead_unregister();
 err_skcipher:
 	hsmkey_skcipher_unregister();
 err_dev:
@@ -92,6 +98,7 @@ err_keys:
 
 static void __exit hsmkey_exit(void)
 {
+	hsmkey_ktls_unregister();
 	hsmkey_aead_unregister();
 	hsmkey_skcipher_unregister();
 	hsmkey_dev_exit();

@@ -18,7 +18,9 @@
 #include "e2e.h"
 #include "events.h"
 #include "keys.h"
+#include "ktls.h"
 #include "netlink.h"
+#include "session.h"
 #include "skcipher.h"
 
 /* ops->internal_flags: what a command changes. */
@@ -708,6 +710,8 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 			   hsmkey_aead_inner_driver()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_HOLDER, hsmkey_dev_holder_pid()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_E2E, hsmkey_e2e_available()) ||
+	    nla_put_u32(msg, HSMKEY_INFO_A_KTLS, hsmkey_ktls_enabled()) ||
+	    nla_put_u32(msg, HSMKEY_INFO_A_SESSIONS, hsmkey_session_count()) ||
 	    hsmkey_nl_fill_stats(msg)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
@@ -776,6 +780,84 @@ static int hsmkey_nl_audit_set(struct sk_buff *skb, struct genl_info *info)
 	return err ?: hsmkey_nl_audit_reply(info, owner);
 }
 
+static const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1] = {
+	[HSMKEY_SESSION_A_WRAPPED] = { .type = NLA_BINARY },
+	[HSMKEY_SESSION_A_TTL] = NLA_POLICY_RANGE(NLA_U32, 1,
+						  HSMKEY_SESSION_TTL_MAX),
+};
+
+/* The session key of HSMKEY_SESSION_A_WRAPPED at @material: its length. */
+static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
+				 u8 *material)
+{
+	static const struct hsmkey_kid kid = { .id = HSMKEY_SESSION_WRAP_ID };
+	struct nlattr *wrapped = info->attrs[HSMKEY_SESSION_A_WRAPPED];
+	u8 verifier[HSMKEY_VERIFIER_LEN];
+	unsigned int len;
+	int err;
+
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_SESSION_A_WRAPPED))
+		return -EINVAL;
+	len = nla_len(wrapped) - HSMKEY_WRAP_LEN(0);
+	if (nla_len(wrapped) < HSMKEY_WRAP_LEN(0) || (len != 16 && len != 32)) {
+		NL_SET_ERR_MSG_ATTR(info->extack, wrapped,
+				    "a session key is 16 or 32 bytes: HSMKEY_WRAP_LEN(16) or HSMKEY_WRAP_LEN(32)");
+		return -EINVAL;
+	}
+	err = hsmkey_dev_unwrap(skb, &kid, len == 16 ? HSMKEY_TYPE_AES_128_GCM :
+				HSMKEY_TYPE_AES_256_GCM, len, wrapped,
+				verifier, material, info->extack);
+	if (!err && memchr_inv(verifier, 0, sizeof(verifier))) {
+		NL_SET_ERR_MSG_ATTR(info->extack, wrapped,
+				    "a session key's verifier part must be zero");
+		err = -EINVAL;
+	}
+	memzero_explicit(verifier, sizeof(verifier));
+	return err ?: len;
+}
+
+static int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
+{
+	unsigned int ttl = HSMKEY_SESSION_TTL_DEFAULT;
+	u8 material[32], token[32];
+	struct sk_buff *msg;
+	u32 handle;
+	void *hdr;
+	int len, err;
+
+	if (!hsmkey_ktls_enabled()) {
+		NL_SET_ERR_MSG(info->extack,
+			       "session tokens need the module parameter ktls=1");
+		return -EOPNOTSUPP;
+	}
+	if (info->attrs[HSMKEY_SESSION_A_TTL])
+		ttl = nla_get_u32(info->attrs[HSMKEY_SESSION_A_TTL]);
+	len = hsmkey_nl_session_key(skb, info, material);
+	if (len < 0)
+		return len;
+	err = hsmkey_session_add(material, len, ttl, token, &handle);
+	memzero_explicit(material, sizeof(material));
+	if (err == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack, "too many session keys waiting");
+	if (err)
+		return err;
+
+	/* Unanswered, the session key stays until its lifetime is over. */
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
+				HSMKEY_CMD_SESSION_ADD);
+	if (!hdr || nla_put(msg, HSMKEY_SESSION_A_TOKEN, len, token) ||
+	    nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
 #define HSMKEY_NL_OP(_cmd, _doit, _policy, _max, _flags) {		\
 	.cmd = _cmd, .doit = _doit, .policy = _policy,			\
 	.maxattr = _max, .internal_flags = _flags }
@@ -811,6 +893,9 @@ static const struct genl_ops hsmkey_nl_ops[] = {
 		     hsmkey_nl_audit_get_policy, HSMKEY_AUDIT_A_MAX, 0),
 	HSMKEY_NL_OP(HSMKEY_CMD_AUDIT_SET, hsmkey_nl_audit_set,
 		     hsmkey_nl_audit_set_policy, HSMKEY_AUDIT_A_MAX,
+		     HSMKEY_NL_CHANGE),
+	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_ADD, hsmkey_nl_session_add,
+		     hsmkey_nl_session_policy, HSMKEY_SESSION_A_MAX,
 		     HSMKEY_NL_CHANGE),
 };
 

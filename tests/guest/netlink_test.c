@@ -159,6 +159,24 @@ TEST_F(nl, unprivileged_revoke_is_eperm)
 	EXPECT_EQ(HSMKEY_STATE_ACTIVE, self->t.state) TH_LOG("the refused revoke changed the key");
 }
 
+/* Loaded without ktls=1 (the default): no session keys, no gcm-aes-hsmkey. */
+TEST_F(nl, session_keys_need_ktls)
+{
+	uint8_t w[NLT_WRAP_MAX], zero[HSMKEY_VERIFIER_LEN] = { 0 };
+	struct nlt_key k = { .type = HSMKEY_TYPE_AES_256_GCM, .keylen = 32 };
+	struct nl_msg *msg;
+
+	ASSERT_EQ(0, nlt_info(&self->t));
+	ASSERT_EQ(0u, self->t.ktls) TH_LOG("hsmkey.ko loaded with ktls=1");
+	memcpy(k.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
+	rand_fill(k.material, 32);
+	msg = nlt_msg(&self->t, HSMKEY_CMD_SESSION_ADD, 0);
+	nla_put(msg, HSMKEY_SESSION_A_WRAPPED,
+		nlt_wrap(self->t.tkey, &k, zero, k.material, 32, w), w);
+	EXPECT_EQ(-EOPNOTSUPP, nlt_call(&self->t, msg));
+	EXPECT_NE(NULL, strstr(self->t.extack, "ktls=1")) TH_LOG("extack: '%s'", self->t.extack);
+}
+
 TEST_F(nl, gcm_inner_and_holder_in_info)
 {
 	ASSERT_EQ(0, nlt_info(&self->t));

@@ -48,6 +48,11 @@ struct nlt {
 	int nkeys;
 	uint32_t state, bindings, type, nkeys_info, holder;
 	uint32_t delivery, e2e;	/* HSMKEY_KEY_A_DELIVERY, HSMKEY_INFO_A_E2E */
+	uint32_t ktls, sessions;	/* HSMKEY_INFO_A_KTLS, _SESSIONS */
+	/* HSMKEY_CMD_SESSION_ADD's reply */
+	uint8_t session_token[32];
+	unsigned int session_len;
+	uint32_t session_handle;
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
 	uint64_t stat_limits, stat_events, stat_suppressed;
@@ -275,6 +280,10 @@ static inline void nlt_parse_info(struct nlt *t, struct nlattr **tb)
 	NLT_U64(HSMKEY_INFO_A_SUPPRESSED, stat_suppressed);
 	if (tb[HSMKEY_INFO_A_E2E])
 		t->e2e = nla_get_u32(tb[HSMKEY_INFO_A_E2E]);
+	if (tb[HSMKEY_INFO_A_KTLS])
+		t->ktls = nla_get_u32(tb[HSMKEY_INFO_A_KTLS]);
+	if (tb[HSMKEY_INFO_A_SESSIONS])
+		t->sessions = nla_get_u32(tb[HSMKEY_INFO_A_SESSIONS]);
 }
 
 #undef NLT_U64
@@ -293,7 +302,21 @@ static inline void nlt_parse_audit(struct nlt *t, struct nlattr **tb)
 
 #define NLT_MAX2(a, b) ((a) > (b) ? (a) : (b))
 #define NLT_REPLY_A_MAX \
-	NLT_MAX2(NLT_MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX)
+	NLT_MAX2(NLT_MAX2(NLT_MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX), \
+		 HSMKEY_SESSION_A_MAX)
+
+static inline void nlt_parse_session(struct nlt *t, struct nlattr **tb)
+{
+	struct nlattr *a = tb[HSMKEY_SESSION_A_TOKEN];
+
+	t->session_len = 0;
+	if (a && nla_len(a) <= (int)sizeof(t->session_token)) {
+		t->session_len = (unsigned int)nla_len(a);
+		memcpy(t->session_token, nla_data(a), t->session_len);
+	}
+	if (tb[HSMKEY_SESSION_A_HANDLE])
+		t->session_handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
+}
 
 /* Each reply is read with the attribute set of the command it answers. */
 static int nlt_on_valid(struct nl_msg *msg, void *arg)
@@ -302,11 +325,15 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 	struct nlattr *tb[NLT_REPLY_A_MAX + 1];
 	bool info = c->cmd == HSMKEY_CMD_INFO;
 	bool audit = c->cmd == HSMKEY_CMD_AUDIT_GET || c->cmd == HSMKEY_CMD_AUDIT_SET;
-	int max = info ? HSMKEY_INFO_A_MAX : audit ? HSMKEY_AUDIT_A_MAX : HSMKEY_KEY_A_MAX;
+	bool session = c->cmd == HSMKEY_CMD_SESSION_ADD;
+	int max = info ? HSMKEY_INFO_A_MAX : audit ? HSMKEY_AUDIT_A_MAX :
+		  session ? HSMKEY_SESSION_A_MAX : HSMKEY_KEY_A_MAX;
 
 	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, max, NULL) < 0)
 		return NL_SKIP;
-	if (info)
+	if (session)
+		nlt_parse_session(c->t, tb);
+	else if (info)
 		nlt_parse_info(c->t, tb);
 	else if (audit)
 		nlt_parse_audit(c->t, tb);

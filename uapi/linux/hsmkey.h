@@ -190,6 +190,9 @@
  *   events suppressed by the rate limit; HSMKEY_INFO_A_E2E (u32) is 1 when
  *   end-to-end delivery is available (the kernel has ecdh-nist-p256 and
  *   kw(aes)), 0 when not.  A module without the attribute has none.
+ *   HSMKEY_INFO_A_KTLS (u32) is 1 when gcm-aes-hsmkey is registered
+ *   (ktls=1), and HSMKEY_INFO_A_SESSIONS (u32) counts the session keys
+ *   in the table, waiting or spent.
  *
  * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (SET: registered daemon): the
  *   audit log's anchor outside the log file, the latest record's sequence
@@ -242,6 +245,50 @@
  * HSMKEY_KEY_A_DELIVERY: HSMKEY_DELIVERY_TRANSPORT (the daemon held the
  * material) or HSMKEY_DELIVERY_E2E (it never did).
  *
+ * kTLS session tokens (module parameter ktls=1; HSMKEY_CMD_SESSION_ADD)
+ * ------------------------------------------------------------------------
+ * kTLS (6.1 and 6.12) allocates "gcm(aes)" by name, calls setkey() with
+ * the 16- or 32-byte key of setsockopt(SOL_TLS, TLS_TX or TLS_RX), and
+ * getsockopt() gives those bytes back.  With ktls=1 the module registers
+ * a "gcm(aes)" (driver gcm-aes-hsmkey) above the kernel's best, which
+ * takes in place of the key a session token the daemon obtained for it,
+ * and passes every other key to that best gcm(aes) unchanged: IPsec,
+ * MACsec and the rest keep working with their raw keys, at the cost of
+ * one forwarded request per operation.
+ *
+ * HSMKEY_CMD_SESSION_ADD (registered daemon) gives the module a session
+ * key and returns its token:
+ *     HSMKEY_SESSION_A_WRAPPED  binary, HSMKEY_WRAP_LEN(16 or 32): the key,
+ *         wrapped under the transport key as a key version is, with
+ *         id HSMKEY_SESSION_WRAP_ID, version 0 and type AES_128_GCM or
+ *         AES_256_GCM (so no key version's blob passes for one); the
+ *         verifier part is 32 zero bytes
+ *     HSMKEY_SESSION_A_TTL      u32 seconds, 1..HSMKEY_SESSION_TTL_MAX,
+ *         optional (HSMKEY_SESSION_TTL_DEFAULT)
+ *   reply: HSMKEY_SESSION_A_TOKEN (as long as the key) and
+ *   HSMKEY_SESSION_A_HANDLE.  -ENOSPC with HSMKEY_SESSION_MAX session
+ *   keys waiting; -EOPNOTSUPP without ktls=1.
+ * A token is the key's length:
+ *     magic[4] "HSMS" || be32 handle || mac[len - 8]
+ * mac is HMAC-SHA256, under a random secret the module draws at load and
+ * never gives out, of "hsmkey session v1" NUL, the handle, a 64-bit
+ * generation, the expiry, the owner's pid and euid and the key length,
+ * truncated: 192 bits in the 32-byte form, 64 in the 16-byte form (which
+ * still has to name a live handle of the caller's own, within seconds,
+ * once).  The owner is the process that sent SESSION_ADD.
+ * setkey() on gcm-aes-hsmkey with such bytes:
+ *   - the mac does not verify, or the handle is not waiting: the bytes
+ *     are a raw key, set on the fallback as they are (a raw key that
+ *     happens to begin with the magic is no token without the secret);
+ *   - -EACCES: the caller is not the owner (the token stays usable);
+ *   - -EKEYEXPIRED: its lifetime is over (the key is wiped);
+ *   - -EKEYREVOKED: it was used already (kept as spent until it expires);
+ *   - otherwise the session key is set and wiped from the module's table:
+ *     what getsockopt() returns afterwards is a spent token.
+ * Session keys still waiting when the daemon closes /dev/hsmkey are wiped.
+ * NIC TLS offload (tls_device) also receives the setsockopt() bytes: the
+ * daemon must not configure a token on a socket whose device offloads TLS.
+ *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
  * HSMKEY_CMD_EVENT message (enum hsmkey_event_attr), and never carries
@@ -292,6 +339,11 @@
 #define HSMKEY_TIME_MAX		253402300799ULL	/* 9999-12-31T23:59:59Z */
 #define HSMKEY_EVENT_DENY_RATE	10	/* per uid per second */
 #define HSMKEY_EVENT_BIND_RATE	100	/* per uid per second */
+#define HSMKEY_SESSION_MAGIC	"HSMS"
+#define HSMKEY_SESSION_WRAP_ID	"hsmkey session\0"	/* 16 bytes with its NUL */
+#define HSMKEY_SESSION_TTL_DEFAULT 10
+#define HSMKEY_SESSION_TTL_MAX	60
+#define HSMKEY_SESSION_MAX	1024
 
 enum hsmkey_key_type {
 	HSMKEY_TYPE_UNSPEC,
@@ -368,6 +420,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_AUDIT_GET,
 	HSMKEY_CMD_AUDIT_SET,
 	HSMKEY_CMD_EVENT,	/* multicast only */
+	HSMKEY_CMD_SESSION_ADD,
 	__HSMKEY_CMD_MAX
 };
 
@@ -442,10 +495,25 @@ enum hsmkey_info_attr {
 	HSMKEY_INFO_A_EVENTS,
 	HSMKEY_INFO_A_SUPPRESSED,
 	HSMKEY_INFO_A_E2E,		/* u32: 1 if end-to-end delivery works */
+	HSMKEY_INFO_A_KTLS,		/* u32: 1 with gcm-aes-hsmkey (ktls=1) */
+	HSMKEY_INFO_A_SESSIONS,		/* u32: session keys waiting or spent */
 	__HSMKEY_INFO_A_MAX
 };
 
 #define HSMKEY_INFO_A_MAX (__HSMKEY_INFO_A_MAX - 1)
+
+/* HSMKEY_CMD_SESSION_ADD and its reply. */
+enum hsmkey_session_attr {
+	HSMKEY_SESSION_A_UNSPEC,
+	HSMKEY_SESSION_A_PAD,
+	HSMKEY_SESSION_A_WRAPPED,	/* binary, request */
+	HSMKEY_SESSION_A_TTL,		/* u32 seconds, request */
+	HSMKEY_SESSION_A_TOKEN,		/* binary, reply */
+	HSMKEY_SESSION_A_HANDLE,	/* u32, reply */
+	__HSMKEY_SESSION_A_MAX
+};
+
+#define HSMKEY_SESSION_A_MAX (__HSMKEY_SESSION_A_MAX - 1)
 
 /* HSMKEY_CMD_AUDIT_GET and _SET, and their replies. */
 enum hsmkey_audit_attr {

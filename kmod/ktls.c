@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gcm-aes-hsmkey: a "gcm(aes)" above the kernel's best, registered with
+ * ktls=1, that takes a kTLS session token (session.c) in place of the key
+ * and hands every other key to that best gcm(aes) unchanged.  Each tfm owns
+ * a fallback tfm (HSMKEY_KTLS_FALLBACK_MASK: never this one) that holds
+ * whichever key setkey() ends up with; every request goes to it through a
+ * sub-request in the request context.
+ *
+ * Cost, for every user of gcm(aes) while it is registered: one allocation
+ * more per tfm, one sub-request per request, and at setkey() a look at
+ * four bytes (an HMAC only for bytes that begin with the magic and name a
+ * waiting session key).
+ */
+#include <crypto/aes.h>
+#include <crypto/gcm.h>
+#include <crypto/internal/aead.h>
+#include <linux/module.h>
+#include "compat.h"
+#include "ktls.h"
+#include "session.h"
+
+static bool ktls;
+module_param(ktls, bool, 0444);
+MODULE_PARM_DESC(ktls,
+		 "Register gcm(aes) taking kTLS session tokens (every gcm(aes) user then goes through it; default off)");
+
+/*
+ * Never this algorithm again, and (as ours does not) never one that
+ * allocates memory per request.
+ */
+#define HSMKEY_KTLS_FALLBACK_MASK \
+	(CRYPTO_ALG_NEED_FALLBACK | CRYPTO_ALG_ALLOCATES_MEMORY)
+
+struct hsmkey_ktls_ctx {
+	struct crypto_aead *fallback;
+};
+
+struct hsmkey_ktls_reqctx {
+	struct aead_request subreq;	/* last: the fallback's context follows */
+};
+
+static bool hsmkey_ktls_registered;
+
+static int hsmkey_ktls_setkey(struct crypto_aead *tfm, const u8 *key,
+			      unsigned int len)
+{
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+	u8 material[AES_MAX_KEY_SIZE];
+	int taken, err;
+
+	taken = hsmkey_session_take(key, len, material);
+	if (taken < 0)
+		return taken;
+	crypto_aead_clear_flags(ctx->fallback, CRYPTO_TFM_REQ_MASK);
+	crypto_aead_set_flags(ctx->fallback,
+			      crypto_aead_get_flags(tfm) & CRYPTO_TFM_REQ_MASK);
+	err = crypto_aead_setkey(ctx->fallback, taken ? material : key, len);
+	memzero_explicit(material, sizeof(material));
+	return err;
+}
+
+static int hsmkey_ktls_setauthsize(struct crypto_aead *tfm,
+				   unsigned int authsize)
+{
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+
+	return crypto_aead_setauthsize(ctx->fallback, authsize);
+}
+
+static void hsmkey_ktls_complete(void *data, int err)
+{
+	aead_request_complete(data, err);
+}
+
+HSMKEY_DEFINE_DONE(hsmkey_ktls_done, hsmkey_ktls_complete)
+
+static struct aead_request *hsmkey_ktls_subreq(struct aead_request *req)
+{
+	struct crypto_aead *tfm = crypto_aead_reqtfm(req);
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+	struct hsmkey_ktls_reqctx *rctx = aead_request_ctx(req);
+	struct aead_request *subreq = &rctx->subreq;
+
+	aead_request_set_tfm(subreq, ctx->fallback);
+	aead_request_set_callback(subreq, aead_request_flags(req),
+				  hsmkey_ktls_done, req);
+	aead_request_set_crypt(subreq, req->src, req->dst, req->cryptlen,
+			       req->iv);
+	aead_request_set_ad(subreq, req->assoclen);
+	return subreq;
+}
+
+static int hsmkey_ktls_encrypt(struct aead_request *req)
+{
+	return crypto_aead_encrypt(hsmkey_ktls_subreq(req));
+}
+
+static int hsmkey_ktls_decrypt(struct aead_request *req)
+{
+	return crypto_aead_decrypt(hsmkey_ktls_subreq(req));
+}
+
+static int hsmkey_ktls_init(struct crypto_aead *tfm)
+{
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+	struct crypto_aead *fallback;
+
+	fallback = crypto_alloc_aead("gcm(aes)", 0, HSMKEY_KTLS_FALLBACK_MASK);
+	if (IS_ERR(fallback))
+		return PTR_ERR(fallback);
+	ctx->fallback = fallback;
+	crypto_aead_set_reqsize(tfm, sizeof(struct hsmkey_ktls_reqctx) +
+				     crypto_aead_reqsize(fallback));
+	return 0;
+}
+
+static void hsmkey_ktls_exit(struct crypto_aead *tfm)
+{
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+
+	crypto_free_aead(ctx->fallback);
+}
+
+static struct aead_alg hsmkey_ktls_alg = {
+	.base = {
+		.cra_name = "gcm(aes)",
+		.cra_driver_name = "gcm-aes-hsmkey",
+		.cra_flags = CRYPTO_ALG_ASYNC | CRYPTO_ALG_NEED_FALLBACK,
+		.cra_blocksize = 1,
+		.cra_ctxsize = sizeof(struct hsmkey_ktls_ctx),
+		.cra_module = THIS_MODULE,
+	},
+	.setkey = hsmkey_ktls_setkey,
+	.setauthsize = hsmkey_ktls_setauthsize,
+	.encrypt = hsmkey_ktls_encrypt,
+	.decrypt = hsmkey_ktls_decrypt,
+	.init = hsmkey_ktls_init,
+	.exit = hsmkey_ktls_exit,
+	.ivsize = GCM_AES_IV_SIZE,
+	.maxauthsize = AES_BLOCK_SIZE,
+};
+
+bool hsmkey_ktls_enabled(void)
+{
+	return hsmkey_ktls_registered;
+}
+
+/* With ktls=1: above the best gcm(aes) there is now, which stays its fallback. */
+int hsmkey_ktls_register(void)
+{
+	struct crypto_aead *best;
+	int err;
+
+	if (!ktls)
+		return 0;
+	best = crypto_alloc_aead("gcm(aes)", 0, HSMKEY_KTLS_FALLBACK_MASK);
+	if (IS_ERR(best)) {
+		pr_err("ktls: no gcm(aes) to fall back on: %ld\n", PTR_ERR(best));
+		return PTR_ERR(best);
+	}
+	hsmkey_ktls_alg.base.cra_priority = crypto_aead_alg(best)->base.cra_priority + 100;
+	hsmkey_ktls_alg.chunksize = crypto_aead_alg_chunksize(crypto_aead_alg(best));
+	pr_info("ktls: gcm-aes-hsmkey over %s\n", crypto_aead_driver_name(best));
+	crypto_free_aead(best);
+
+	err = hsmkey_session_init();
+	if (err)
+		return err;
+	err = crypto_register_aead(&hsmkey_ktls_alg);
+	if (err) {
+		hsmkey_session_exit();
+		return err;
+	}
+	hsmkey_ktls_registered = true;
+	return 0;
+}
+
+void hsmkey_ktls_unregister(void)
+{
+	if (!hsmkey_ktls_registered)
+		return;
+	crypto_unregister_aead(&hsmkey_ktls_alg);
+	hsmkey_session_exit();
+	hsmkey_ktls_registered = false;
+}

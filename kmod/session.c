@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Session keys for kTLS: a key the daemon hands over for one setkey(),
+ * named by a short token (uapi/linux/hsmkey.h, "kTLS session tokens").
+ *
+ * Entries live in an xarray indexed by handle; the xarray's own lock (a
+ * spinlock, taken with bottom halves off: setkey() may come from any
+ * context) covers every field of every entry.  An entry is waiting when
+ * added, spent once taken (its material wiped at once; it stays to tell a
+ * second use apart from a raw key) and freed by the pruning work once its
+ * lifetime is over, by hsmkey_session_flush() when the daemon closes
+ * /dev/hsmkey, or at unload.  The pruning work runs every second while
+ * there are entries.
+ */
+#include <crypto/algapi.h>
+#include <crypto/hash.h>
+#include <crypto/sha2.h>
+#include <linux/cred.h>
+#include <linux/pid.h>
+#include <linux/random.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
+#include <linux/hsmkey.h>
+#include "compat.h"
+#include "session.h"
+
+#define HSMKEY_SESSION_KEY_MAX	32
+#define HSMKEY_SESSION_HDR	8	/* magic and handle */
+
+struct hsmkey_session {
+	u64 generation;
+	u64 expires;		/* ktime_get_boottime_ns() */
+	struct pid *owner;	/* the thread group that added it */
+	kuid_t euid;		/* and its effective uid then */
+	u32 handle;
+	u8 len;
+	bool spent;
+	u8 material[HSMKEY_SESSION_KEY_MAX];
+};
+
+/* What the token's MAC covers; big endian throughout. */
+struct hsmkey_session_mac_in {
+	char label[18];		/* "hsmkey session v1" NUL */
+	__be32 handle;
+	__be64 generation;
+	__be64 expires;
+	__be32 pid;
+	__be32 euid;
+	u8 len;
+} __packed;
+
+static DEFINE_XARRAY_FLAGS(hsmkey_sessions, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
+static u32 hsmkey_session_next;		/* under the xarray's lock */
+static u64 hsmkey_session_generation;	/* likewise */
+static unsigned int hsmkey_session_n;	/* likewise */
+/* Set once by init, keyed with the per-load secret; NULL: no sessions. */
+static struct crypto_shash *hsmkey_session_tfm;
+
+static void hsmkey_session_prune(struct work_struct *work);
+static DECLARE_DELAYED_WORK(hsmkey_session_work, hsmkey_session_prune);
+
+static bool hsmkey_session_len_ok(unsigned int len)
+{
+	return len == 16 || len == HSMKEY_SESSION_KEY_MAX;
+}
+
+/* Under the lock: what the MAC of @s covers. */
+static void hsmkey_session_mac_in(const struct hsmkey_session *s,
+				  struct hsmkey_session_mac_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	strscpy(in->label, "hsmkey session v1", sizeof(in->label));
+	in->handle = cpu_to_be32(s->handle);
+	in->generation = cpu_to_be64(s->generation);
+	in->expires = cpu_to_be64(s->expires);
+	in->pid = cpu_to_be32(pid_nr(s->owner));
+	in->euid = cpu_to_be32(from_kuid(&init_user_ns, s->euid));
+	in->len = s->len;
+}
+
+static int hsmkey_session_mac(const struct hsmkey_session_mac_in *in,
+			      u8 *mac)
+{
+	SHASH_DESC_ON_STACK(desc, hsmkey_session_tfm);
+	int err;
+
+	desc->tfm = hsmkey_session_tfm;
+	err = crypto_shash_digest(desc, (const u8 *)in, sizeof(*in), mac);
+	shash_desc_zero(desc);
+	return err;
+}
+
+/* Under the lock: @s out of the table and freed, its material wiped. */
+static void hsmkey_session_drop(struct hsmkey_session *s)
+{
+	__xa_erase(&hsmkey_sessions, s->handle);
+	hsmkey_session_n--;
+	put_pid(s->owner);
+	kfree_sensitive(s);
+}
+
+static void hsmkey_session_prune(struct work_struct *work)
+{
+	u64 now = ktime_get_boottime_ns();
+	struct hsmkey_session *s;
+	unsigned long i;
+	bool more;
+
+	xa_lock_bh(&hsmkey_sessions);
+	xa_for_each(&hsmkey_sessions, i, s)
+		if (s->expires <= now)
+			hsmkey_session_drop(s);
+	more = hsmkey_session_n;
+	xa_unlock_bh(&hsmkey_sessions);
+	if (more)
+		queue_delayed_work(system_wq, &hsmkey_session_work, HZ);
+}
+
+/*
+ * A session key of @len bytes at @material, usable by the calling thread
+ * group for @ttl seconds, once: its token (@len bytes) at @token.
+ */
+int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
+		       u8 *token, u32 *handle)
+{
+	struct hsmkey_session_mac_in in;
+	struct hsmkey_session *s;
+	u8 mac[SHA256_DIGEST_SIZE];
+	int err;
+
+	if (!hsmkey_session_len_ok(len) || !ttl || ttl > HSMKEY_SESSION_TTL_MAX)
+		return -EINVAL;
+	if (!hsmkey_session_tfm)
+		return -EOPNOTSUPP;
+	s = kzalloc(sizeof(*s), GFP_KERNEL);
+	if (!s)
+		return -ENOMEM;
+	s->owner = get_task_pid(current, PIDTYPE_TGID);
+	s->euid = current_euid();
+	s->len = len;
+	s->expires = ktime_get_boottime_ns() + (u64)ttl * NSEC_PER_SEC;
+	memcpy(s->material, material, len);
+
+	xa_lock_bh(&hsmkey_sessions);
+	if (hsmkey_session_n >= HSMKEY_SESSION_MAX) {
+		err = -ENOSPC;
+	} else {
+		s->generation = ++hsmkey_session_generation;
+		err = __xa_alloc_cyclic(&hsmkey_sessions, &s->handle, s,
+					xa_limit_32b, &hsmkey_session_next,
+					GFP_ATOMIC);
+	}
+	if (err >= 0) {
+		err = 0;
+		hsmkey_session_n++;
+		/* Computed from a copy: @s may go as soon as the lock does. */
+		hsmkey_session_mac_in(s, &in);
+	}
+	xa_unlock_bh(&hsmkey_sessions);
+	if (err) {
+		put_pid(s->owner);
+		kfree_sensitive(s);
+		return err;
+	}
+	queue_delayed_work(system_wq, &hsmkey_session_work, HZ);
+
+	err = hsmkey_session_mac(&in, mac);
+	if (!err) {
+		memcpy(token, HSMKEY_SESSION_MAGIC, 4);
+		put_unaligned_be32(be32_to_cpu(in.handle), token + 4);
+		memcpy(token + HSMKEY_SESSION_HDR, mac, len - HSMKEY_SESSION_HDR);
+		*handle = be32_to_cpu(in.handle);
+	}
+	memzero_explicit(mac, sizeof(mac));
+	return err;
+}
+
+/* Under the lock: may the calling task take @s? */
+static int hsmkey_session_check(const struct hsmkey_session *s)
+{
+	if (s->spent)
+		return -EKEYREVOKED;
+	if (s->expires <= ktime_get_boottime_ns())
+		return -EKEYEXPIRED;
+	if (task_tgid(current) != s->owner || !uid_eq(current_euid(), s->euid))
+		return -EACCES;
+	return 0;
+}
+
+/*
+ * setkey()'s bytes @buf (@len): 0 if they are not a token of a session
+ * key in the table (a raw key then), 1 if they were and the key is now at
+ * @material (@len bytes; spent here), or the refusal of a token.
+ */
+int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
+{
+	struct hsmkey_session_mac_in in;
+	struct hsmkey_session *s;
+	u8 mac[SHA256_DIGEST_SIZE];
+	u64 generation = 0;
+	u32 handle;
+	int err;
+
+	if (!hsmkey_session_len_ok(len) || !hsmkey_session_tfm ||
+	    memcmp(buf, HSMKEY_SESSION_MAGIC, 4))
+		return 0;
+	handle = get_unaligned_be32(buf + 4);
+
+	xa_lock_bh(&hsmkey_sessions);
+	s = xa_load(&hsmkey_sessions, handle);
+	if (s && s->len == len) {
+		hsmkey_session_mac_in(s, &in);
+		generation = s->generation;
+	}
+	xa_unlock_bh(&hsmkey_sessions);
+	if (!generation)
+		return 0;
+	err = hsmkey_session_mac(&in, mac);
+	if (!err && crypto_memneq(mac, buf + HSMKEY_SESSION_HDR,
+				  len - HSMKEY_SESSION_HDR))
+		err = 1;	/* not made by this module: a raw key */
+	memzero_explicit(mac, sizeof(mac));
+	if (err)
+		return err > 0 ? 0 : err;
+
+	xa_lock_bh(&hsmkey_sessions);
+	s = xa_load(&hsmkey_sessions, handle);
+	if (!s || s->generation != generation) {
+		/* Pruned since: its lifetime is over. */
+		err = -EKEYEXPIRED;
+	} else {
+		err = hsmkey_session_check(s);
+		if (!err) {
+			memcpy(material, s->material, len);
+			memzero_explicit(s->material, sizeof(s->material));
+			s->spent = true;
+			err = 1;
+		}
+	}
+	xa_unlock_bh(&hsmkey_sessions);
+	return err;
+}
+
+/* Every session key wiped: the daemon that added them is gone. */
+void hsmkey_session_flush(void)
+{
+	struct hsmkey_session *s;
+	unsigned long i;
+
+	xa_lock_bh(&hsmkey_sessions);
+	xa_for_each(&hsmkey_sessions, i, s)
+		hsmkey_session_drop(s);
+	xa_unlock_bh(&hsmkey_sessions);
+}
+
+unsigned int hsmkey_session_count(void)
+{
+	unsigned int n;
+
+	xa_lock_bh(&hsmkey_sessions);
+	n = hsmkey_session_n;
+	xa_unlock_bh(&hsmkey_sessions);
+	return n;
+}
+
+/* The MAC, keyed with a secret of this load's that never leaves it. */
+int hsmkey_session_init(void)
+{
+	struct crypto_shash *tfm;
+	u8 secret[SHA256_DIGEST_SIZE];
+	int err;
+
+	tfm = crypto_alloc_shash("hmac(sha256)", 0, 0);
+	if (IS_ERR(tfm))
+		return PTR_ERR(tfm);
+	get_random_bytes(secret, sizeof(secret));
+	err = crypto_shash_setkey(tfm, secret, sizeof(secret));
+	memzero_explicit(secret, sizeof(secret));
+	if (err) {
+		crypto_free_shash(tfm);
+		return err;
+	}
+	hsmkey_session_tfm = tfm;
+	return 0;
+}
+
+bool hsmkey_session_ready(void)
+{
+	return hsmkey_session_tfm;
+}
+
+void hsmkey_session_exit(void)
+{
+	if (!hsmkey_session_tfm)
+		return;
+	cancel_delayed_work_sync(&hsmkey_session_work);
+	hsmkey_session_flush();
+	crypto_free_shash(hsmkey_session_tfm);
+	hsmkey_session_tfm = NULL;
+}

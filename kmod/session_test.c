@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: GPL-2.0
+/* KUnit: kTLS session keys and their tokens. */
+#include <kunit/test.h>
+#include <linux/completion.h>
+#include <linux/delay.h>
+#include <linux/kthread.h>
+#include <linux/random.h>
+#include <linux/hsmkey.h>
+#include "compat.h"
+#include "session.h"
+
+static bool session_test_mine;
+
+static int session_suite_init(struct kunit_suite *suite)
+{
+	if (hsmkey_session_ready())
+		return 0;
+	session_test_mine = true;
+	return hsmkey_session_init();
+}
+
+static void session_suite_exit(struct kunit_suite *suite)
+{
+	if (session_test_mine)
+		hsmkey_session_exit();
+	session_test_mine = false;
+}
+
+static void session_test_exit(struct kunit *test)
+{
+	hsmkey_session_flush();
+}
+
+/* A fresh session key of @len bytes: its material and token. */
+static void session_new(struct kunit *test, unsigned int len, unsigned int ttl,
+			u8 *material, u8 *token)
+{
+	u32 handle = 0;
+
+	get_random_bytes(material, len);
+	KUNIT_ASSERT_EQ(test, hsmkey_session_add(material, len, ttl, token,
+						 &handle), 0);
+	KUNIT_EXPECT_NE(test, handle, 0U);
+	KUNIT_EXPECT_EQ(test, memcmp(token, HSMKEY_SESSION_MAGIC, 4), 0);
+	KUNIT_EXPECT_EQ(test, get_unaligned_be32(token + 4), handle);
+}
+
+/* Each form: taken once, with the key; then spent. */
+static void session_once(struct kunit *test)
+{
+	static const unsigned int lens[] = { 16, 32 };
+	u8 material[32], token[32], out[32];
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(lens); i++) {
+		unsigned int len = lens[i];
+
+		session_new(test, len, 10, material, token);
+		KUNIT_EXPECT_TRUE(test, memcmp(token, material, len));
+		memset(out, 0, sizeof(out));
+		KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, len, out), 1);
+		KUNIT_EXPECT_EQ(test, memcmp(out, material, len), 0);
+		KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, len, out),
+				-EKEYREVOKED);
+	}
+	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 2U);
+}
+
+/* Bytes the module did not make are a raw key, and take nothing. */
+static void session_raw(struct kunit *test)
+{
+	u8 material[32], token[32], bad[32], out[32];
+	unsigned int i;
+
+	session_new(test, 32, 10, material, token);
+	/* Any bit of the MAC wrong. */
+	for (i = 8; i < 32; i++) {
+		memcpy(bad, token, 32);
+		bad[i] ^= 0x40;
+		KUNIT_EXPECT_EQ(test, hsmkey_session_take(bad, 32, out), 0);
+	}
+	/* The magic and a live handle, and random bytes after. */
+	memcpy(bad, token, 8);
+	get_random_bytes(bad + 8, 24);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(bad, 32, out), 0);
+	/* The 32-byte token cut to 16 bytes. */
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 16, out), 0);
+	/* No magic. */
+	memcpy(bad, token, 32);
+	bad[0] ^= 1;
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(bad, 32, out), 0);
+	/* Other lengths are never tokens. */
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 24, out), 0);
+	/* None of it spent the key. */
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out), 1);
+	KUNIT_EXPECT_EQ(test, memcmp(out, material, 32), 0);
+}
+
+struct session_other {
+	const u8 *token;
+	int err;
+	struct completion done;
+};
+
+static int session_other_fn(void *arg)
+{
+	struct session_other *o = arg;
+	u8 out[32];
+
+	o->err = hsmkey_session_take(o->token, 32, out);
+	memzero_explicit(out, sizeof(out));
+	complete(&o->done);
+	return 0;
+}
+
+/* Another thread group: -EACCES, and the owner's token still works. */
+static void session_owner(struct kunit *test)
+{
+	u8 material[32], token[32], out[32];
+	struct session_other o = { .token = token, .err = 1 };
+	struct task_struct *t;
+
+	session_new(test, 32, 10, material, token);
+	init_completion(&o.done);
+	t = kthread_run(session_other_fn, &o, "hsmkey-session-test");
+	KUNIT_ASSERT_FALSE(test, IS_ERR(t));
+	wait_for_completion(&o.done);
+	KUNIT_EXPECT_EQ(test, o.err, -EACCES);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out), 1);
+	KUNIT_EXPECT_EQ(test, memcmp(out, material, 32), 0);
+}
+
+/* Past its lifetime: refused, or pruned (a raw key); never the key. */
+static void session_expiry(struct kunit *test)
+{
+	u8 material[32], token[32], out[32];
+	int r;
+
+	session_new(test, 32, 1, material, token);
+	msleep(1100);
+	r = hsmkey_session_take(token, 32, out);
+	KUNIT_EXPECT_TRUE_MSG(test, r == -EKEYEXPIRED || r == 0, "got %d", r);
+	/* Pruned within a second more. */
+	msleep(1100);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 0U);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out), 0);
+}
+
+/* The daemon gone: nothing waits any more. */
+static void session_flush(struct kunit *test)
+{
+	u8 material[32], token[32], out[32];
+
+	session_new(test, 16, 10, material, token);
+	hsmkey_session_flush();
+	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 0U);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 16, out), 0);
+}
+
+/* Bounds: lengths, lifetimes and the table's size. */
+static void session_bounds(struct kunit *test)
+{
+	u8 material[32] = {}, token[32];
+	u32 handle;
+	unsigned int i;
+
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 24, 10, token,
+						 &handle), -EINVAL);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32, 0, token,
+						 &handle), -EINVAL);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32,
+						 HSMKEY_SESSION_TTL_MAX + 1,
+						 token, &handle), -EINVAL);
+	for (i = 0; i < HSMKEY_SESSION_MAX; i++)
+		KUNIT_ASSERT_EQ(test, hsmkey_session_add(material, 32, 10,
+							 token, &handle), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32, 10, token,
+						 &handle), -ENOSPC);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), HSMKEY_SESSION_MAX);
+}
+
+static struct kunit_case session_test_cases[] = {
+	KUNIT_CASE(session_once),
+	KUNIT_CASE(session_raw),
+	KUNIT_CASE(session_owner),
+	KUNIT_CASE(session_expiry),
+	KUNIT_CASE(session_flush),
+	KUNIT_CASE(session_bounds),
+	{}
+};
+
+static struct kunit_suite session_test_suite = {
+	.suite_init = session_suite_init,
+	.suite_exit = session_suite_exit,
+	.exit = session_test_exit,
+	.name = "hsmkey_session",
+	.test_cases = session_test_cases,
+};
+
+kunit_test_suite(session_test_suite);
