@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gcm-aes-hsmkey: a "gcm(aes)" above the kernel's best, registered with
+ * gcm-aes-hsmkey: a "gcm(aes)" above every other at load, registered with
  * ktls=1, that takes a kTLS session token (session.c) in place of the key
- * and hands every other key to that best gcm(aes) unchanged.  Each tfm owns
- * a fallback tfm (HSMKEY_KTLS_FALLBACK_MASK: never this one) that holds
- * whichever key setkey() ends up with; every request goes to it through a
- * sub-request in the request context.
+ * and hands every other key unchanged to the best gcm(aes) it may stand on
+ * (HSMKEY_KTLS_FALLBACK_MASK).  Each tfm owns a fallback tfm of that one,
+ * which holds whichever key setkey() ends up with; every request goes to
+ * it through a sub-request in the request context.
  *
  * Cost, for every user of gcm(aes) while it is registered: one allocation
  * more per tfm, one sub-request per request, and at setkey() a look at
- * four bytes (an HMAC only for bytes that begin with the magic and name a
- * waiting session key).
+ * four bytes (an HMAC for bytes that begin with the magic).
  */
 #include <crypto/aes.h>
 #include <crypto/gcm.h>
@@ -146,23 +145,58 @@ bool hsmkey_ktls_enabled(void)
 	return hsmkey_ktls_registered;
 }
 
-/* With ktls=1: above the best gcm(aes) there is now, which stays its fallback. */
+/* The driver a user asking for gcm(aes) gets now; NULL if none. */
+static char *hsmkey_ktls_first(u32 *priority)
+{
+	struct crypto_aead *tfm = crypto_alloc_aead("gcm(aes)", 0, 0);
+	char *driver;
+
+	if (IS_ERR(tfm))
+		return NULL;
+	driver = kstrdup(crypto_aead_driver_name(tfm), GFP_KERNEL);
+	if (priority)
+		*priority = crypto_aead_alg(tfm)->base.cra_priority;
+	crypto_free_aead(tfm);
+	return driver;
+}
+
+/* Is gcm-aes-hsmkey what a gcm(aes) user, kTLS's among them, gets now? */
+bool hsmkey_ktls_first_now(void)
+{
+	char *driver;
+	bool first;
+
+	if (!hsmkey_ktls_registered)
+		return false;
+	driver = hsmkey_ktls_first(NULL);
+	first = driver && !strcmp(driver, hsmkey_ktls_alg.base.cra_driver_name);
+	kfree(driver);
+	return first;
+}
+
+/*
+ * With ktls=1: 100 above the highest-priority gcm(aes) there is now, and
+ * refused unless a gcm(aes) user then gets it (its self-test passed).
+ */
 int hsmkey_ktls_register(void)
 {
-	struct crypto_aead *best;
+	struct crypto_aead *below;
+	char *first;
+	u32 top = 0;
 	int err;
 
 	if (!ktls)
 		return 0;
-	best = crypto_alloc_aead("gcm(aes)", 0, HSMKEY_KTLS_FALLBACK_MASK);
-	if (IS_ERR(best)) {
-		pr_err("ktls: no gcm(aes) to fall back on: %ld\n", PTR_ERR(best));
-		return PTR_ERR(best);
+	below = crypto_alloc_aead("gcm(aes)", 0, HSMKEY_KTLS_FALLBACK_MASK);
+	if (IS_ERR(below)) {
+		pr_err("ktls: no gcm(aes) to fall back on: %ld\n", PTR_ERR(below));
+		return PTR_ERR(below);
 	}
-	hsmkey_ktls_alg.base.cra_priority = crypto_aead_alg(best)->base.cra_priority + 100;
-	hsmkey_ktls_alg.chunksize = crypto_aead_alg_chunksize(crypto_aead_alg(best));
-	pr_info("ktls: gcm-aes-hsmkey over %s\n", crypto_aead_driver_name(best));
-	crypto_free_aead(best);
+	hsmkey_ktls_alg.chunksize = crypto_aead_alg_chunksize(crypto_aead_alg(below));
+	pr_info("ktls: gcm-aes-hsmkey over %s\n", crypto_aead_driver_name(below));
+	crypto_free_aead(below);
+	kfree(hsmkey_ktls_first(&top));
+	hsmkey_ktls_alg.base.cra_priority = top + 100;
 
 	err = hsmkey_session_init();
 	if (err)
@@ -173,7 +207,15 @@ int hsmkey_ktls_register(void)
 		return err;
 	}
 	hsmkey_ktls_registered = true;
-	return 0;
+	first = hsmkey_ktls_first(NULL);
+	if (!first || strcmp(first, hsmkey_ktls_alg.base.cra_driver_name)) {
+		pr_err("ktls: a gcm(aes) user would get %s, not gcm-aes-hsmkey\n",
+		       first ?: "nothing");
+		hsmkey_ktls_unregister();
+		err = -EBUSY;
+	}
+	kfree(first);
+	return err;
 }
 
 void hsmkey_ktls_unregister(void)

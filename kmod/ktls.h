@@ -7,5 +7,6 @@
 int hsmkey_ktls_register(void);
 void hsmkey_ktls_unregister(void);
 bool hsmkey_ktls_enabled(void);
+bool hsmkey_ktls_first_now(void);
 
 #endif

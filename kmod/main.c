@@ -12,6 +12,7 @@
 #include "keys.h"
 #include "ktls.h"
 #include "netlink.h"
+#include "session.h"
 #include "skcipher.h"
 
 /*
@@ -30,13 +31,21 @@ static int hsmkey_pm_notify(struct notifier_block *nb, unsigned long action,
 			pr_warn("hibernation refused: a daemon is registered on /dev/hsmkey\n");
 			return notifier_from_errno(-EBUSY);
 		}
+		/* Session keys outlive the daemon's registration by seconds. */
+		if (hsmkey_session_freeze()) {
+			pr_warn("hibernation refused: %u kTLS session keys are in the table\n",
+				hsmkey_session_count());
+			return notifier_from_errno(-EBUSY);
+		}
 		if (!hsmkey_keys_freeze())
 			return NOTIFY_DONE;
+		hsmkey_session_thaw();
 		pr_warn("hibernation refused: %u key versions are loaded\n",
 			hsmkey_keys_count());
 		return notifier_from_errno(-EBUSY);
 	case PM_POST_HIBERNATION:
 		hsmkey_keys_thaw();
+		hsmkey_session_thaw();
 		return NOTIFY_DONE;
 	default:
 		return NOTIFY_DONE;

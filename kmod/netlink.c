@@ -710,7 +710,7 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 			   hsmkey_aead_inner_driver()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_HOLDER, hsmkey_dev_holder_pid()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_E2E, hsmkey_e2e_available()) ||
-	    nla_put_u32(msg, HSMKEY_INFO_A_KTLS, hsmkey_ktls_enabled()) ||
+	    nla_put_u32(msg, HSMKEY_INFO_A_KTLS, hsmkey_ktls_first_now()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_SESSIONS, hsmkey_session_count()) ||
 	    hsmkey_nl_fill_stats(msg)) {
 		nlmsg_free(msg);
@@ -786,6 +786,10 @@ static const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1
 						  HSMKEY_SESSION_TTL_MAX),
 };
 
+static const struct nla_policy hsmkey_nl_session_get_policy[HSMKEY_SESSION_A_MAX + 1] = {
+	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
+};
+
 /* The session key of HSMKEY_SESSION_A_WRAPPED at @material: its length. */
 static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
 				 u8 *material)
@@ -814,6 +818,8 @@ static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
 		err = -EINVAL;
 	}
 	memzero_explicit(verifier, sizeof(verifier));
+	if (err)
+		memzero_explicit(material, len);
 	return err ?: len;
 }
 
@@ -839,7 +845,9 @@ static int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 	err = hsmkey_session_add(material, len, ttl, token, &handle);
 	memzero_explicit(material, sizeof(material));
 	if (err == -ENOSPC)
-		NL_SET_ERR_MSG(info->extack, "too many session keys waiting");
+		NL_SET_ERR_MSG(info->extack, "too many session keys in the table");
+	if (err == -EAGAIN)
+		NL_SET_ERR_MSG(info->extack, "a hibernation is being prepared");
 	if (err)
 		return err;
 
@@ -851,6 +859,38 @@ static int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 				HSMKEY_CMD_SESSION_ADD);
 	if (!hdr || nla_put(msg, HSMKEY_SESSION_A_TOKEN, len, token) ||
 	    nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/* What became of a session key: WAITING, SPENT, or -ENOENT. */
+static int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
+{
+	struct sk_buff *msg;
+	u32 handle;
+	void *hdr;
+	int state;
+
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_SESSION_A_HANDLE))
+		return -EINVAL;
+	handle = nla_get_u32(info->attrs[HSMKEY_SESSION_A_HANDLE]);
+	state = hsmkey_session_state(handle);
+	if (state < 0) {
+		NL_SET_ERR_MSG(info->extack,
+			       "no session key of that handle in the table");
+		return state;
+	}
+	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
+				HSMKEY_CMD_SESSION_GET);
+	if (!hdr || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
+	    nla_put_u32(msg, HSMKEY_SESSION_A_STATE, state)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -897,6 +937,8 @@ static const struct genl_ops hsmkey_nl_ops[] = {
 	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_ADD, hsmkey_nl_session_add,
 		     hsmkey_nl_session_policy, HSMKEY_SESSION_A_MAX,
 		     HSMKEY_NL_CHANGE),
+	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_GET, hsmkey_nl_session_get,
+		     hsmkey_nl_session_get_policy, HSMKEY_SESSION_A_MAX, 0),
 };
 
 static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {

@@ -3,14 +3,21 @@
  * Session keys for kTLS: a key the daemon hands over for one setkey(),
  * named by a short token (uapi/linux/hsmkey.h, "kTLS session tokens").
  *
+ * A token's MAC covers its handle and length only, so that it tells a
+ * token from a raw key with or without its entry: handles are never
+ * reused while the module is loaded (the handle is the generation), and
+ * what else binds the key (expiry, owner) is the entry's, in kernel memory.
+ * A token whose entry is gone (spent and pruned, expired, withdrawn) is
+ * refused, never taken for a raw key.
+ *
  * Entries live in an xarray indexed by handle; the xarray's own lock (a
  * spinlock, taken with bottom halves off: setkey() may come from any
- * context) covers every field of every entry.  An entry is waiting when
- * added, spent once taken (its material wiped at once; it stays to tell a
- * second use apart from a raw key) and freed by the pruning work once its
- * lifetime is over, by hsmkey_session_flush() when the daemon closes
- * /dev/hsmkey, or at unload.  The pruning work runs every second while
- * there are entries.
+ * context) covers every field of every entry and the counters below.  An
+ * entry is waiting when added, spent once taken (its material wiped at
+ * once; it stays so that the daemon can see it was taken) and freed by the
+ * pruning work once its lifetime is over, by hsmkey_session_flush() when
+ * the daemon closes /dev/hsmkey, or at unload.  The pruning work runs
+ * every second while there are entries.
  */
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
@@ -31,7 +38,6 @@
 #define HSMKEY_SESSION_HDR	8	/* magic and handle */
 
 struct hsmkey_session {
-	u64 generation;
 	u64 expires;		/* ktime_get_boottime_ns() */
 	struct pid *owner;	/* the thread group that added it */
 	kuid_t euid;		/* and its effective uid then */
@@ -41,21 +47,18 @@ struct hsmkey_session {
 	u8 material[HSMKEY_SESSION_KEY_MAX];
 };
 
-/* What the token's MAC covers; big endian throughout. */
+/* What the token's MAC covers. */
 struct hsmkey_session_mac_in {
 	char label[18];		/* "hsmkey session v1" NUL */
 	__be32 handle;
-	__be64 generation;
-	__be64 expires;
-	__be32 pid;
-	__be32 euid;
 	u8 len;
 } __packed;
 
-static DEFINE_XARRAY_FLAGS(hsmkey_sessions, XA_FLAGS_ALLOC1 | XA_FLAGS_LOCK_BH);
-static u32 hsmkey_session_next;		/* under the xarray's lock */
-static u64 hsmkey_session_generation;	/* likewise */
+static DEFINE_XARRAY_FLAGS(hsmkey_sessions, XA_FLAGS_LOCK_BH);
+static u32 hsmkey_session_last;		/* under the xarray's lock */
 static unsigned int hsmkey_session_n;	/* likewise */
+static bool hsmkey_session_frozen;	/* likewise: hibernating */
+static bool hsmkey_session_held;	/* likewise: KUnit holds pruning back */
 /* Set once by init, keyed with the per-load secret; NULL: no sessions. */
 static struct crypto_shash *hsmkey_session_tfm;
 
@@ -67,28 +70,19 @@ static bool hsmkey_session_len_ok(unsigned int len)
 	return len == 16 || len == HSMKEY_SESSION_KEY_MAX;
 }
 
-/* Under the lock: what the MAC of @s covers. */
-static void hsmkey_session_mac_in(const struct hsmkey_session *s,
-				  struct hsmkey_session_mac_in *in)
-{
-	memset(in, 0, sizeof(*in));
-	strscpy(in->label, "hsmkey session v1", sizeof(in->label));
-	in->handle = cpu_to_be32(s->handle);
-	in->generation = cpu_to_be64(s->generation);
-	in->expires = cpu_to_be64(s->expires);
-	in->pid = cpu_to_be32(pid_nr(s->owner));
-	in->euid = cpu_to_be32(from_kuid(&init_user_ns, s->euid));
-	in->len = s->len;
-}
-
-static int hsmkey_session_mac(const struct hsmkey_session_mac_in *in,
-			      u8 *mac)
+/* The MAC of the token of @handle for a key of @len bytes. */
+static int hsmkey_session_mac(u32 handle, unsigned int len, u8 *mac)
 {
 	SHASH_DESC_ON_STACK(desc, hsmkey_session_tfm);
+	struct hsmkey_session_mac_in in = {
+		.label = "hsmkey session v1",
+		.handle = cpu_to_be32(handle),
+		.len = len,
+	};
 	int err;
 
 	desc->tfm = hsmkey_session_tfm;
-	err = crypto_shash_digest(desc, (const u8 *)in, sizeof(*in), mac);
+	err = crypto_shash_digest(desc, (const u8 *)&in, sizeof(in), mac);
 	shash_desc_zero(desc);
 	return err;
 }
@@ -111,12 +105,32 @@ static void hsmkey_session_prune(struct work_struct *work)
 
 	xa_lock_bh(&hsmkey_sessions);
 	xa_for_each(&hsmkey_sessions, i, s)
-		if (s->expires <= now)
+		if (s->expires <= now && !hsmkey_session_held)
 			hsmkey_session_drop(s);
 	more = hsmkey_session_n;
 	xa_unlock_bh(&hsmkey_sessions);
 	if (more)
 		queue_delayed_work(system_wq, &hsmkey_session_work, HZ);
+}
+
+/* Under the lock: the next handle, never one used before in this load. */
+static int hsmkey_session_insert(struct hsmkey_session *s)
+{
+	int err;
+
+	if (hsmkey_session_frozen)
+		return -EAGAIN;
+	if (hsmkey_session_n >= HSMKEY_SESSION_MAX)
+		return -ENOSPC;
+	if (hsmkey_session_last == U32_MAX)
+		return -ENOSPC;	/* 2^32 - 1 session keys in one load */
+	s->handle = hsmkey_session_last + 1;
+	err = __xa_insert(&hsmkey_sessions, s->handle, s, GFP_ATOMIC);
+	if (err)
+		return err;
+	hsmkey_session_last = s->handle;
+	hsmkey_session_n++;
+	return 0;
 }
 
 /*
@@ -126,7 +140,6 @@ static void hsmkey_session_prune(struct work_struct *work)
 int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 		       u8 *token, u32 *handle)
 {
-	struct hsmkey_session_mac_in in;
 	struct hsmkey_session *s;
 	u8 mac[SHA256_DIGEST_SIZE];
 	int err;
@@ -145,20 +158,9 @@ int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 	memcpy(s->material, material, len);
 
 	xa_lock_bh(&hsmkey_sessions);
-	if (hsmkey_session_n >= HSMKEY_SESSION_MAX) {
-		err = -ENOSPC;
-	} else {
-		s->generation = ++hsmkey_session_generation;
-		err = __xa_alloc_cyclic(&hsmkey_sessions, &s->handle, s,
-					xa_limit_32b, &hsmkey_session_next,
-					GFP_ATOMIC);
-	}
-	if (err >= 0) {
-		err = 0;
-		hsmkey_session_n++;
-		/* Computed from a copy: @s may go as soon as the lock does. */
-		hsmkey_session_mac_in(s, &in);
-	}
+	err = hsmkey_session_insert(s);
+	/* @s may go as soon as the lock does: its handle from a copy. */
+	*handle = s->handle;
 	xa_unlock_bh(&hsmkey_sessions);
 	if (err) {
 		put_pid(s->owner);
@@ -167,40 +169,39 @@ int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 	}
 	queue_delayed_work(system_wq, &hsmkey_session_work, HZ);
 
-	err = hsmkey_session_mac(&in, mac);
+	err = hsmkey_session_mac(*handle, len, mac);
 	if (!err) {
 		memcpy(token, HSMKEY_SESSION_MAGIC, 4);
-		put_unaligned_be32(be32_to_cpu(in.handle), token + 4);
+		put_unaligned_be32(*handle, token + 4);
 		memcpy(token + HSMKEY_SESSION_HDR, mac, len - HSMKEY_SESSION_HDR);
-		*handle = be32_to_cpu(in.handle);
 	}
 	memzero_explicit(mac, sizeof(mac));
 	return err;
 }
 
 /* Under the lock: may the calling task take @s? */
-static int hsmkey_session_check(const struct hsmkey_session *s)
+static int hsmkey_session_check(struct hsmkey_session *s)
 {
 	if (s->spent)
 		return -EKEYREVOKED;
-	if (s->expires <= ktime_get_boottime_ns())
+	if (s->expires <= ktime_get_boottime_ns()) {
+		memzero_explicit(s->material, sizeof(s->material));
 		return -EKEYEXPIRED;
+	}
 	if (task_tgid(current) != s->owner || !uid_eq(current_euid(), s->euid))
 		return -EACCES;
 	return 0;
 }
 
 /*
- * setkey()'s bytes @buf (@len): 0 if they are not a token of a session
- * key in the table (a raw key then), 1 if they were and the key is now at
- * @material (@len bytes; spent here), or the refusal of a token.
+ * setkey()'s bytes @buf (@len): 0 if they are not a token of this load's
+ * (a raw key then), 1 if they were and the key is now at @material (@len
+ * bytes; spent here), or the refusal of a token.
  */
 int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
 {
-	struct hsmkey_session_mac_in in;
 	struct hsmkey_session *s;
 	u8 mac[SHA256_DIGEST_SIZE];
-	u64 generation = 0;
 	u32 handle;
 	int err;
 
@@ -208,29 +209,20 @@ int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
 	    memcmp(buf, HSMKEY_SESSION_MAGIC, 4))
 		return 0;
 	handle = get_unaligned_be32(buf + 4);
-
-	xa_lock_bh(&hsmkey_sessions);
-	s = xa_load(&hsmkey_sessions, handle);
-	if (s && s->len == len) {
-		hsmkey_session_mac_in(s, &in);
-		generation = s->generation;
-	}
-	xa_unlock_bh(&hsmkey_sessions);
-	if (!generation)
-		return 0;
-	err = hsmkey_session_mac(&in, mac);
+	/* Whether or not the handle is in the table: no timing to tell. */
+	err = hsmkey_session_mac(handle, len, mac);
 	if (!err && crypto_memneq(mac, buf + HSMKEY_SESSION_HDR,
 				  len - HSMKEY_SESSION_HDR))
-		err = 1;	/* not made by this module: a raw key */
+		err = 1;	/* not made by this load: a raw key */
 	memzero_explicit(mac, sizeof(mac));
 	if (err)
 		return err > 0 ? 0 : err;
 
 	xa_lock_bh(&hsmkey_sessions);
 	s = xa_load(&hsmkey_sessions, handle);
-	if (!s || s->generation != generation) {
-		/* Pruned since: its lifetime is over. */
-		err = -EKEYEXPIRED;
+	if (!s) {
+		/* Spent or expired and pruned since, or withdrawn. */
+		err = -EKEYREVOKED;
 	} else {
 		err = hsmkey_session_check(s);
 		if (!err) {
@@ -242,6 +234,55 @@ int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
 	}
 	xa_unlock_bh(&hsmkey_sessions);
 	return err;
+}
+
+/*
+ * What became of the session key of @handle: HSMKEY_SESSION_WAITING or
+ * HSMKEY_SESSION_SPENT, or -ENOENT once it is out of the table.
+ */
+int hsmkey_session_state(u32 handle)
+{
+	struct hsmkey_session *s;
+	int state = -ENOENT;
+
+	xa_lock_bh(&hsmkey_sessions);
+	s = xa_load(&hsmkey_sessions, handle);
+	if (s)
+		state = s->spent ? HSMKEY_SESSION_SPENT : HSMKEY_SESSION_WAITING;
+	xa_unlock_bh(&hsmkey_sessions);
+	return state;
+}
+
+/* For KUnit: keep expired entries in the table (@hold) to see them refused. */
+void hsmkey_session_prune_hold(bool hold)
+{
+	xa_lock_bh(&hsmkey_sessions);
+	hsmkey_session_held = hold;
+	xa_unlock_bh(&hsmkey_sessions);
+}
+
+/*
+ * Hibernation: refused while session keys are in the table (the image
+ * would hold them), and no new ones until thawed.  0 when frozen.
+ */
+int hsmkey_session_freeze(void)
+{
+	int err = 0;
+
+	xa_lock_bh(&hsmkey_sessions);
+	if (hsmkey_session_n)
+		err = -EBUSY;
+	else
+		hsmkey_session_frozen = true;
+	xa_unlock_bh(&hsmkey_sessions);
+	return err;
+}
+
+void hsmkey_session_thaw(void)
+{
+	xa_lock_bh(&hsmkey_sessions);
+	hsmkey_session_frozen = false;
+	xa_unlock_bh(&hsmkey_sessions);
 }
 
 /* Every session key wiped: the daemon that added them is gone. */

@@ -62,6 +62,8 @@ static void session_once(struct kunit *test)
 		KUNIT_EXPECT_EQ(test, memcmp(out, material, len), 0);
 		KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, len, out),
 				-EKEYREVOKED);
+		KUNIT_EXPECT_EQ(test, hsmkey_session_state(get_unaligned_be32(token + 4)),
+				HSMKEY_SESSION_SPENT);
 	}
 	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 2U);
 }
@@ -130,23 +132,31 @@ static void session_owner(struct kunit *test)
 	KUNIT_EXPECT_EQ(test, memcmp(out, material, 32), 0);
 }
 
-/* Past its lifetime: refused, or pruned (a raw key); never the key. */
+/*
+ * Past its lifetime: -EKEYEXPIRED while in the table (the pruning work
+ * held back), -EKEYREVOKED once pruned; never the key, never a raw key.
+ */
 static void session_expiry(struct kunit *test)
 {
 	u8 material[32], token[32], out[32];
-	int r;
 
 	session_new(test, 32, 1, material, token);
+	hsmkey_session_prune_hold(true);
 	msleep(1100);
-	r = hsmkey_session_take(token, 32, out);
-	KUNIT_EXPECT_TRUE_MSG(test, r == -EKEYEXPIRED || r == 0, "got %d", r);
-	/* Pruned within a second more. */
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out),
+			-EKEYEXPIRED);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_state(get_unaligned_be32(token + 4)),
+			HSMKEY_SESSION_WAITING);
+	hsmkey_session_prune_hold(false);
 	msleep(1100);
 	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 0U);
-	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_state(get_unaligned_be32(token + 4)),
+			-ENOENT);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 32, out),
+			-EKEYREVOKED);
 }
 
-/* The daemon gone: nothing waits any more. */
+/* The daemon gone: its tokens are refused, not taken for raw keys. */
 static void session_flush(struct kunit *test)
 {
 	u8 material[32], token[32], out[32];
@@ -154,7 +164,22 @@ static void session_flush(struct kunit *test)
 	session_new(test, 16, 10, material, token);
 	hsmkey_session_flush();
 	KUNIT_EXPECT_EQ(test, hsmkey_session_count(), 0U);
-	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 16, out), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_take(token, 16, out),
+			-EKEYREVOKED);
+}
+
+/* Handles never repeat in a load, also after a flush. */
+static void session_handles(struct kunit *test)
+{
+	u8 material[32], token[32];
+	u32 first, second;
+
+	session_new(test, 32, 10, material, token);
+	first = get_unaligned_be32(token + 4);
+	hsmkey_session_flush();
+	session_new(test, 32, 10, material, token);
+	second = get_unaligned_be32(token + 4);
+	KUNIT_EXPECT_GT(test, second, first);
 }
 
 /* Bounds: lengths, lifetimes and the table's size. */
@@ -185,6 +210,7 @@ static struct kunit_case session_test_cases[] = {
 	KUNIT_CASE(session_owner),
 	KUNIT_CASE(session_expiry),
 	KUNIT_CASE(session_flush),
+	KUNIT_CASE(session_handles),
 	KUNIT_CASE(session_bounds),
 	{}
 };

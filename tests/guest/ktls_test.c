@@ -6,9 +6,10 @@
  * The records the kernel writes are opened, and the records it reads are
  * sealed, by OpenSSL with the session key: the independent side.  Then the
  * attacks: a spent token (what getsockopt() gives back), another process,
- * a forged MAC, an expired token, the daemon gone, an unregistered or
- * unprivileged sender; and raw keys, also one that begins with the magic,
- * keep working for every other gcm(aes) user.
+ * a forged MAC, an expired token, the daemon gone (each refused, never
+ * used as a key), an unregistered or unprivileged sender; the daemon sees
+ * its token taken (SESSION_GET); and raw keys, also one that begins with
+ * the magic, keep working for every other gcm(aes) user.
  */
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -59,6 +60,16 @@ static int session_add(struct nlt *t, const uint8_t *key, unsigned int len, uint
 	nla_put(msg, HSMKEY_SESSION_A_WRAPPED, nlt_wrap(t->tkey, &k, zero, key, len, w), w);
 	if (ttl)
 		nla_put_u32(msg, HSMKEY_SESSION_A_TTL, ttl);
+	return nlt_call(t, msg);
+}
+
+/* What became of session key @handle: 0 with t->session_state, or -errno. */
+static int session_get(struct nlt *t, uint32_t handle)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_SESSION_GET, 0);
+
+	t->session_state = 0;
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle);
 	return nlt_call(t, msg);
 }
 
@@ -228,10 +239,19 @@ FIXTURE_TEARDOWN(ktls)
 
 TEST_F(ktls, tx_token_encrypts_under_the_session_key)
 {
+	uint32_t handle;
+
 	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0)) TH_LOG("%s", self->t.extack);
 	ASSERT_EQ(32, self->t.session_len);
+	handle = self->t.session_handle;
 	EXPECT_NE(0, memcmp(self->t.session_token, self->d.key, 32));
+	ASSERT_EQ(0, session_get(&self->t, handle));
+	EXPECT_EQ(HSMKEY_SESSION_WAITING, self->t.session_state);
 	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+	/* What the daemon asks after setsockopt(): taken by gcm-aes-hsmkey. */
+	ASSERT_EQ(0, session_get(&self->t, handle));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state);
+	EXPECT_EQ(-ENOENT, session_get(&self->t, handle + 1000));
 	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
 	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 1));
 }
@@ -338,12 +358,8 @@ TEST_F(ktls, an_expired_token_never_gives_the_key)
 	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 1));
 	sleep(2);
 	r = ktls_set(self->a, TLS_TX, &self->d, self->t.session_token);
-	/* Refused, or (pruned already) no token any more: a raw key. */
-	if (r == 0) {
-		EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->t.session_token, 0));
-	} else {
-		EXPECT_EQ(-EKEYEXPIRED, r);
-	}
+	/* Refused: expired, or (pruned already) out of the table. */
+	EXPECT_TRUE(r == -EKEYEXPIRED || r == -EKEYREVOKED) TH_LOG("setsockopt: %d", r);
 }
 
 TEST_F(ktls, the_daemon_gone_its_session_keys_are_gone)
@@ -356,8 +372,8 @@ TEST_F(ktls, the_daemon_gone_its_session_keys_are_gone)
 	ASSERT_EQ(0, nlt_info(&other));
 	EXPECT_EQ(0, other.sessions);
 	nlt_close(&other);
-	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
-	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->t.session_token, 0));
+	/* Refused: neither the key nor the token's own bytes as a key. */
+	EXPECT_EQ(-EKEYREVOKED, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
 }
 
 TEST_F(ktls, only_the_registered_daemon_adds_session_keys)

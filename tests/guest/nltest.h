@@ -52,7 +52,7 @@ struct nlt {
 	/* HSMKEY_CMD_SESSION_ADD's reply */
 	uint8_t session_token[32];
 	unsigned int session_len;
-	uint32_t session_handle;
+	uint32_t session_handle, session_state;
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
 	uint64_t stat_limits, stat_events, stat_suppressed;
@@ -316,6 +316,8 @@ static inline void nlt_parse_session(struct nlt *t, struct nlattr **tb)
 	}
 	if (tb[HSMKEY_SESSION_A_HANDLE])
 		t->session_handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
+	if (tb[HSMKEY_SESSION_A_STATE])
+		t->session_state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
 }
 
 /* Each reply is read with the attribute set of the command it answers. */
@@ -325,7 +327,7 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 	struct nlattr *tb[NLT_REPLY_A_MAX + 1];
 	bool info = c->cmd == HSMKEY_CMD_INFO;
 	bool audit = c->cmd == HSMKEY_CMD_AUDIT_GET || c->cmd == HSMKEY_CMD_AUDIT_SET;
-	bool session = c->cmd == HSMKEY_CMD_SESSION_ADD;
+	bool session = c->cmd == HSMKEY_CMD_SESSION_ADD || c->cmd == HSMKEY_CMD_SESSION_GET;
 	int max = info ? HSMKEY_INFO_A_MAX : audit ? HSMKEY_AUDIT_A_MAX :
 		  session ? HSMKEY_SESSION_A_MAX : HSMKEY_KEY_A_MAX;
 

@@ -20,6 +20,10 @@ check "gcm-aes-hsmkey is the gcm(aes) a user gets (priority ${top_gcm% *})" \
 	test "${top_gcm#* }" = gcm-aes-hsmkey
 # The self-tests ran at registration: gcm(aes)'s vectors, and on the debug
 # kernel the extra tests (random requests against the generic code).
+if [[ -n ${HSMKEY_DEBUG:-} ]]; then
+	check "the extra crypto self-tests are on (cryptomgr.noextratests=N)" \
+		grep -qx N /sys/module/cryptomgr/parameters/noextratests
+fi
 selftest=$(awk '/^driver/ { d = $3 } /^selftest/ && d == "gcm-aes-hsmkey" { print $3 }' /proc/crypto)
 check "gcm-aes-hsmkey passed the crypto self-tests (${selftest:-none})" test "$selftest" = passed
 fallback=$(gcm_aes | sed -n 2p)

@@ -113,10 +113,11 @@
  * is registered (before the daemon registers, after it closes the device
  * or its socket), CAP_SYS_ADMIN may still take the fail-safe direction:
  * REVOKE, REMOVE and DISABLE.  Everything else that changes state (ADD,
- * ENABLE, SET_POLICY, AUDIT_SET) needs the registered daemon: -EBUSY from
- * another socket while one is registered, -EPERM while none is.  (Root
- * that can ptrace the daemon or take its descriptors with pidfd_getfd()
- * can act as the daemon: the boundary holds against everyone else.)
+ * ENABLE, SET_POLICY, AUDIT_SET, SESSION_ADD) needs the registered daemon:
+ * -EBUSY from another socket while one is registered, -EPERM while none
+ * is.  (Root that can ptrace the daemon or take its descriptors with
+ * pidfd_getfd() can act as the daemon: the boundary holds against everyone
+ * else.)
  *
  * Generic netlink family "hsmkey" (HSMKEY_GENL_NAME), version 2
  * ----------------------------------------------------------------
@@ -191,8 +192,9 @@
  *   end-to-end delivery is available (the kernel has ecdh-nist-p256 and
  *   kw(aes)), 0 when not.  A module without the attribute has none.
  *   HSMKEY_INFO_A_KTLS (u32) is 1 when gcm-aes-hsmkey is registered
- *   (ktls=1), and HSMKEY_INFO_A_SESSIONS (u32) counts the session keys
- *   in the table, waiting or spent.
+ *   (ktls=1) and is what a gcm(aes) user gets at the time of the call, and
+ *   HSMKEY_INFO_A_SESSIONS (u32) counts the session keys in the table,
+ *   waiting or spent.
  *
  * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (SET: registered daemon): the
  *   audit log's anchor outside the log file, the latest record's sequence
@@ -245,49 +247,68 @@
  * HSMKEY_KEY_A_DELIVERY: HSMKEY_DELIVERY_TRANSPORT (the daemon held the
  * material) or HSMKEY_DELIVERY_E2E (it never did).
  *
- * kTLS session tokens (module parameter ktls=1; HSMKEY_CMD_SESSION_ADD)
- * ------------------------------------------------------------------------
+ * kTLS session tokens (module parameter ktls=1; HSMKEY_CMD_SESSION_*)
+ * ---------------------------------------------------------------------
  * kTLS (6.1 and 6.12) allocates "gcm(aes)" by name, calls setkey() with
  * the 16- or 32-byte key of setsockopt(SOL_TLS, TLS_TX or TLS_RX), and
  * getsockopt() gives those bytes back.  With ktls=1 the module registers
- * a "gcm(aes)" (driver gcm-aes-hsmkey) above the kernel's best, which
- * takes in place of the key a session token the daemon obtained for it,
- * and passes every other key to that best gcm(aes) unchanged: IPsec,
- * MACsec and the rest keep working with their raw keys, at the cost of
- * one forwarded request per operation.
+ * a "gcm(aes)" (driver gcm-aes-hsmkey) 100 above the highest-priority
+ * gcm(aes) at load, and refuses to load unless a user asking for
+ * gcm(aes) then gets it.  Its setkey() takes a session token the daemon
+ * obtained in place of the key, and passes every other key unchanged to
+ * the best gcm(aes) that is neither a fallback user nor allocates memory
+ * per request: IPsec, MACsec and the rest keep working with their raw
+ * keys, at the cost of one forwarded request per operation.  Users that
+ * ask for a synchronous gcm(aes) (mask CRYPTO_ALG_ASYNC) or for one
+ * without fallbacks do not get it.  While ktls=1, every tfm of it holds
+ * the module (rmmod fails until they are gone).
  *
  * HSMKEY_CMD_SESSION_ADD (registered daemon) gives the module a session
  * key and returns its token:
- *     HSMKEY_SESSION_A_WRAPPED  binary, HSMKEY_WRAP_LEN(16 or 32): the key,
- *         wrapped under the transport key as a key version is, with
- *         id HSMKEY_SESSION_WRAP_ID, version 0 and type AES_128_GCM or
+ *     HSMKEY_SESSION_A_WRAPPED  binary, HSMKEY_WRAP_LEN(16 or 32), required:
+ *         the key, wrapped under the transport key as a key version is,
+ *         with id HSMKEY_SESSION_WRAP_ID, version 0 and type AES_128_GCM or
  *         AES_256_GCM (so no key version's blob passes for one); the
  *         verifier part is 32 zero bytes
  *     HSMKEY_SESSION_A_TTL      u32 seconds, 1..HSMKEY_SESSION_TTL_MAX,
- *         optional (HSMKEY_SESSION_TTL_DEFAULT)
+ *         optional (HSMKEY_SESSION_TTL_DEFAULT); -ERANGE outside
  *   reply: HSMKEY_SESSION_A_TOKEN (as long as the key) and
- *   HSMKEY_SESSION_A_HANDLE.  -ENOSPC with HSMKEY_SESSION_MAX session
- *   keys waiting; -EOPNOTSUPP without ktls=1.
+ *   HSMKEY_SESSION_A_HANDLE.  Errors: -EOPNOTSUPP without ktls=1; -EINVAL
+ *   for a missing attribute, a wrong length or a non-zero verifier part;
+ *   -EBADMSG if it does not unwrap; -ENOSPC with HSMKEY_SESSION_MAX keys in
+ *   the table (waiting, or spent and not yet past their lifetime);
+ *   -EAGAIN while a hibernation is being prepared; -EBUSY or -EPERM from
+ *   another socket, as for KEY_ADD.
+ * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
+ *   reply HSMKEY_SESSION_A_STATE, WAITING or SPENT; -ENOENT once the key
+ *   is out of the table.  The daemon asks after its setsockopt(): WAITING
+ *   means some other gcm(aes) got the token as a key (a NIC's TLS offload,
+ *   tls_device, whose software fallback asks for a synchronous gcm(aes); a
+ *   gcm(aes) loaded later above this one), and the socket must be dropped.
  * A token is the key's length:
  *     magic[4] "HSMS" || be32 handle || mac[len - 8]
  * mac is HMAC-SHA256, under a random secret the module draws at load and
- * never gives out, of "hsmkey session v1" NUL, the handle, a 64-bit
- * generation, the expiry, the owner's pid and euid and the key length,
- * truncated: 192 bits in the 32-byte form, 64 in the 16-byte form (which
- * still has to name a live handle of the caller's own, within seconds,
- * once).  The owner is the process that sent SESSION_ADD.
- * setkey() on gcm-aes-hsmkey with such bytes:
- *   - the mac does not verify, or the handle is not waiting: the bytes
- *     are a raw key, set on the fallback as they are (a raw key that
- *     happens to begin with the magic is no token without the secret);
- *   - -EACCES: the caller is not the owner (the token stays usable);
- *   - -EKEYEXPIRED: its lifetime is over (the key is wiped);
- *   - -EKEYREVOKED: it was used already (kept as spent until it expires);
- *   - otherwise the session key is set and wiped from the module's table:
- *     what getsockopt() returns afterwards is a spent token.
- * Session keys still waiting when the daemon closes /dev/hsmkey are wiped.
- * NIC TLS offload (tls_device) also receives the setsockopt() bytes: the
- * daemon must not configure a token on a socket whose device offloads TLS.
+ * never gives out, of "hsmkey session v1" NUL || handle || length byte,
+ * truncated: 192 bits in the 32-byte form, 64 in the 16-byte form.
+ * Handles never repeat while the module is loaded, so the handle is the
+ * key's generation; its expiry and owner (the thread group that sent
+ * SESSION_ADD, with its effective uid then) are kept in the module's table
+ * and checked there.  setkey() on gcm-aes-hsmkey with such bytes:
+ *   - the mac does not verify: the bytes are a raw key, set on the
+ *     fallback as they are (a raw key that begins with the magic is no
+ *     token without the secret; tokens of an earlier load are raw keys);
+ *   - -EACCES: the caller is not the owner, or has another euid (the token
+ *     stays usable by the owner);
+ *   - -EKEYEXPIRED: its lifetime is over (the key is wiped then);
+ *   - -EKEYREVOKED: it was used already, or is out of the table (spent or
+ *     expired and pruned, or withdrawn when the daemon closed /dev/hsmkey);
+ *   - otherwise the session key is set and wiped from the table: what
+ *     getsockopt() returns afterwards is a spent token.
+ * A token is never used as a key once the module made it.  The 16-byte
+ * form's 64 bits only tell a token from a raw AES-128 key (a random key
+ * passes for a token with probability 2^-96, and is then refused); the
+ * token gives nothing without its entry, its owner and its seconds.
+ * Session keys left when the daemon closes /dev/hsmkey are wiped.
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
@@ -421,6 +442,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_AUDIT_SET,
 	HSMKEY_CMD_EVENT,	/* multicast only */
 	HSMKEY_CMD_SESSION_ADD,
+	HSMKEY_CMD_SESSION_GET,
 	__HSMKEY_CMD_MAX
 };
 
@@ -495,22 +517,30 @@ enum hsmkey_info_attr {
 	HSMKEY_INFO_A_EVENTS,
 	HSMKEY_INFO_A_SUPPRESSED,
 	HSMKEY_INFO_A_E2E,		/* u32: 1 if end-to-end delivery works */
-	HSMKEY_INFO_A_KTLS,		/* u32: 1 with gcm-aes-hsmkey (ktls=1) */
+	HSMKEY_INFO_A_KTLS,		/* u32: 1 if gcm-aes-hsmkey is first */
 	HSMKEY_INFO_A_SESSIONS,		/* u32: session keys waiting or spent */
 	__HSMKEY_INFO_A_MAX
 };
 
 #define HSMKEY_INFO_A_MAX (__HSMKEY_INFO_A_MAX - 1)
 
-/* HSMKEY_CMD_SESSION_ADD and its reply. */
+/* HSMKEY_CMD_SESSION_ADD and _GET, and their replies. */
 enum hsmkey_session_attr {
 	HSMKEY_SESSION_A_UNSPEC,
 	HSMKEY_SESSION_A_PAD,
 	HSMKEY_SESSION_A_WRAPPED,	/* binary, request */
 	HSMKEY_SESSION_A_TTL,		/* u32 seconds, request */
 	HSMKEY_SESSION_A_TOKEN,		/* binary, reply */
-	HSMKEY_SESSION_A_HANDLE,	/* u32, reply */
+	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's request and reply */
+	HSMKEY_SESSION_A_STATE,		/* u32 enum hsmkey_session_state, reply */
 	__HSMKEY_SESSION_A_MAX
+};
+
+enum hsmkey_session_state {
+	HSMKEY_SESSION_UNSPEC,
+	HSMKEY_SESSION_WAITING,		/* added, not taken */
+	HSMKEY_SESSION_SPENT,		/* taken by gcm-aes-hsmkey's setkey() */
+	__HSMKEY_SESSION_MAX
 };
 
 #define HSMKEY_SESSION_A_MAX (__HSMKEY_SESSION_A_MAX - 1)
