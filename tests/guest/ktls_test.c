@@ -441,6 +441,13 @@ TEST_F(ktls, raw_keys_of_other_gcm_users_are_unchanged)
 		    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, ref + 4096));
 	EVP_CIPHER_CTX_free(c);
 	EXPECT_EQ(0, memcmp(out, ref, 4096 + 16));
+	/* Decryption by its driver name: OpenSSL's ciphertext and tag open. */
+	tfm = alg_open_type("aead", "gcm-aes-hsmkey");
+	ASSERT_LE(0, tfm);
+	ASSERT_EQ(0, alg_setkey(tfm, key, 32));
+	ASSERT_EQ(0, alg_request(tfm, false, iv, 12, 0, ref, 4096 + 16, out, 4096));
+	close(tfm);
+	EXPECT_EQ(0, memcmp(out, in, 4096));
 }
 
 TEST_HARNESS_MAIN
