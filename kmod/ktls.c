@@ -145,22 +145,25 @@ bool hsmkey_ktls_enabled(void)
 	return hsmkey_ktls_registered;
 }
 
-/* The driver a user asking for gcm(aes) gets now; NULL if none. */
+/* The driver a user asking for gcm(aes) gets now, or an ERR_PTR. */
 static char *hsmkey_ktls_first(u32 *priority)
 {
 	struct crypto_aead *tfm = crypto_alloc_aead("gcm(aes)", 0, 0);
 	char *driver;
 
 	if (IS_ERR(tfm))
-		return NULL;
+		return ERR_CAST(tfm);
 	driver = kstrdup(crypto_aead_driver_name(tfm), GFP_KERNEL);
 	if (priority)
 		*priority = crypto_aead_alg(tfm)->base.cra_priority;
 	crypto_free_aead(tfm);
-	return driver;
+	return driver ?: ERR_PTR(-ENOMEM);
 }
 
-/* Is gcm-aes-hsmkey what a gcm(aes) user, kTLS's among them, gets now? */
+/*
+ * Is gcm-aes-hsmkey what a gcm(aes) user, kTLS's among them, gets now?
+ * (With ktls=1 the question allocates one of its tfms for a moment.)
+ */
 bool hsmkey_ktls_first_now(void)
 {
 	char *driver;
@@ -169,14 +172,21 @@ bool hsmkey_ktls_first_now(void)
 	if (!hsmkey_ktls_registered)
 		return false;
 	driver = hsmkey_ktls_first(NULL);
-	first = driver && !strcmp(driver, hsmkey_ktls_alg.base.cra_driver_name);
+	if (IS_ERR(driver))
+		return false;
+	first = !strcmp(driver, hsmkey_ktls_alg.base.cra_driver_name);
 	kfree(driver);
 	return first;
 }
 
 /*
  * With ktls=1: 100 above the highest-priority gcm(aes) there is now, and
- * refused unless a gcm(aes) user then gets it (its self-test passed).
+ * refused if a user asking for gcm(aes) then gets another, tested, driver
+ * (ours failed its self-test).  Unregistering is safe then: nothing but
+ * the self-test, which is over, had a reason to pick ours.  (An insmod
+ * killed while the self-test runs leaves it untested; the same check
+ * refuses it, with a warning from the crypto API if the test still holds
+ * a tfm.)  When the answer cannot be had, it stays and says so.
  */
 int hsmkey_ktls_register(void)
 {
@@ -195,7 +205,10 @@ int hsmkey_ktls_register(void)
 	hsmkey_ktls_alg.chunksize = crypto_aead_alg_chunksize(crypto_aead_alg(below));
 	pr_info("ktls: gcm-aes-hsmkey over %s\n", crypto_aead_driver_name(below));
 	crypto_free_aead(below);
-	kfree(hsmkey_ktls_first(&top));
+	first = hsmkey_ktls_first(&top);
+	if (IS_ERR(first))
+		return PTR_ERR(first);
+	kfree(first);
 	hsmkey_ktls_alg.base.cra_priority = top + 100;
 
 	err = hsmkey_session_init();
@@ -208,9 +221,14 @@ int hsmkey_ktls_register(void)
 	}
 	hsmkey_ktls_registered = true;
 	first = hsmkey_ktls_first(NULL);
-	if (!first || strcmp(first, hsmkey_ktls_alg.base.cra_driver_name)) {
+	if (IS_ERR(first)) {
+		pr_warn("ktls: cannot tell which gcm(aes) comes first: %ld\n",
+			PTR_ERR(first));
+		return 0;
+	}
+	if (strcmp(first, hsmkey_ktls_alg.base.cra_driver_name)) {
 		pr_err("ktls: a gcm(aes) user would get %s, not gcm-aes-hsmkey\n",
-		       first ?: "nothing");
+		       first);
 		hsmkey_ktls_unregister();
 		err = -EBUSY;
 	}

@@ -174,6 +174,13 @@ int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 		memcpy(token, HSMKEY_SESSION_MAGIC, 4);
 		put_unaligned_be32(*handle, token + 4);
 		memcpy(token + HSMKEY_SESSION_HDR, mac, len - HSMKEY_SESSION_HDR);
+	} else {
+		/* No token for it: out again, unless the daemon's close took it. */
+		xa_lock_bh(&hsmkey_sessions);
+		s = xa_load(&hsmkey_sessions, *handle);
+		if (s)
+			hsmkey_session_drop(s);
+		xa_unlock_bh(&hsmkey_sessions);
 	}
 	memzero_explicit(mac, sizeof(mac));
 	return err;

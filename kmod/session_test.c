@@ -75,8 +75,8 @@ static void session_raw(struct kunit *test)
 	unsigned int i;
 
 	session_new(test, 32, 10, material, token);
-	/* Any bit of the MAC wrong. */
-	for (i = 8; i < 32; i++) {
+	/* Any byte of the magic, the handle or the MAC wrong. */
+	for (i = 0; i < 32; i++) {
 		memcpy(bad, token, 32);
 		bad[i] ^= 0x40;
 		KUNIT_EXPECT_EQ(test, hsmkey_session_take(bad, 32, out), 0);
@@ -182,6 +182,25 @@ static void session_handles(struct kunit *test)
 	KUNIT_EXPECT_GT(test, second, first);
 }
 
+/* Hibernation: refused with keys in the table; no adds while frozen. */
+static void session_freeze(struct kunit *test)
+{
+	u8 material[32] = {}, token[32];
+	u32 handle;
+
+	session_new(test, 32, 10, material, token);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_freeze(), -EBUSY);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32, 10, token,
+						 &handle), 0);
+	hsmkey_session_flush();
+	KUNIT_ASSERT_EQ(test, hsmkey_session_freeze(), 0);
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32, 10, token,
+						 &handle), -EAGAIN);
+	hsmkey_session_thaw();
+	KUNIT_EXPECT_EQ(test, hsmkey_session_add(material, 32, 10, token,
+						 &handle), 0);
+}
+
 /* Bounds: lengths, lifetimes and the table's size. */
 static void session_bounds(struct kunit *test)
 {
@@ -211,6 +230,7 @@ static struct kunit_case session_test_cases[] = {
 	KUNIT_CASE(session_expiry),
 	KUNIT_CASE(session_flush),
 	KUNIT_CASE(session_handles),
+	KUNIT_CASE(session_freeze),
 	KUNIT_CASE(session_bounds),
 	{}
 };

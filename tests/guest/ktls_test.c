@@ -446,8 +446,11 @@ TEST_F(ktls, raw_keys_of_other_gcm_users_are_unchanged)
 	ASSERT_LE(0, tfm);
 	ASSERT_EQ(0, alg_setkey(tfm, key, 32));
 	ASSERT_EQ(0, alg_request(tfm, false, iv, 12, 0, ref, 4096 + 16, out, 4096));
-	close(tfm);
 	EXPECT_EQ(0, memcmp(out, in, 4096));
+	/* ... and a wrong tag does not. */
+	ref[4096] ^= 1;
+	EXPECT_EQ(-EBADMSG, alg_request(tfm, false, iv, 12, 0, ref, 4096 + 16, out, 4096));
+	close(tfm);
 }
 
 TEST_HARNESS_MAIN

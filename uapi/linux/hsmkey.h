@@ -276,15 +276,22 @@
  *   HSMKEY_SESSION_A_HANDLE.  Errors: -EOPNOTSUPP without ktls=1; -EINVAL
  *   for a missing attribute, a wrong length or a non-zero verifier part;
  *   -EBADMSG if it does not unwrap; -ENOSPC with HSMKEY_SESSION_MAX keys in
- *   the table (waiting, or spent and not yet past their lifetime);
+ *   the table (waiting, or spent or expired and not yet pruned, which
+ *   takes up to a second after the lifetime), or when 2^32 - 1 handles
+ *   have been given out in this load; -ENOMEM;
  *   -EAGAIN while a hibernation is being prepared; -EBUSY or -EPERM from
  *   another socket, as for KEY_ADD.
  * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
  *   reply HSMKEY_SESSION_A_STATE, WAITING or SPENT; -ENOENT once the key
  *   is out of the table.  The daemon asks after its setsockopt(): WAITING
- *   means some other gcm(aes) got the token as a key (a NIC's TLS offload,
- *   tls_device, whose software fallback asks for a synchronous gcm(aes); a
- *   gcm(aes) loaded later above this one), and the socket must be dropped.
+ *   (or -ENOENT: unknown) means some other gcm(aes) got the token as a key
+ *   (tls_device's TX offload, whose software fallback asks for a
+ *   synchronous gcm(aes); a gcm(aes) loaded later above this one), and the
+ *   socket must be dropped.  SPENT is not enough alone: for RX, 6.1's
+ *   tls_device sets up the software path (which takes the token) and then
+ *   hands the same bytes to the NIC as its key.  So the daemon also asks
+ *   sock_diag for the socket's TLS_INFO_TXCONF and TLS_INFO_RXCONF and
+ *   drops it unless both are TLS_CONF_SW.
  * A token is the key's length:
  *     magic[4] "HSMS" || be32 handle || mac[len - 8]
  * mac is HMAC-SHA256, under a random secret the module draws at load and
@@ -304,11 +311,18 @@
  *     expired and pruned, or withdrawn when the daemon closed /dev/hsmkey);
  *   - otherwise the session key is set and wiped from the table: what
  *     getsockopt() returns afterwards is a spent token.
- * A token is never used as a key once the module made it.  The 16-byte
+ * gcm-aes-hsmkey never uses a token of the current load as a key (other
+ * gcm(aes) drivers, and a NIC, would: see SESSION_GET).  The 16-byte
  * form's 64 bits only tell a token from a raw AES-128 key (a random key
- * passes for a token with probability 2^-96, and is then refused); the
- * token gives nothing without its entry, its owner and its seconds.
- * Session keys left when the daemon closes /dev/hsmkey are wiped.
+ * passes for a token with probability 2^-96); the token gives nothing
+ * without its entry, its owner and its seconds.  An error computing the
+ * MAC fails setkey() with it.  Session keys left when the daemon closes
+ * /dev/hsmkey are wiped (one that a SESSION_ADD racing the close adds
+ * after it stays until its lifetime is over, usable by nobody once its
+ * owner is gone).  Hibernation is refused while the table holds session
+ * keys, and SESSION_ADD fails with -EAGAIN while one is prepared; a
+ * session key already set on a socket lives in that socket's gcm(aes),
+ * as a raw kTLS key does, and is not counted.
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
