@@ -3,13 +3,14 @@
 # control protocol, hsmkeyd.conf, key files (unsealing included, over a
 # real keystore), the LUKS2 header editor of "hsmkeyctl luks format" and
 # the KMIP client's TTLV and message parsers (seeded with the answers of
-# PyKMIP's server engine).  FUZZ_SECONDS per target (default 20).  A crash, leak or
-# sanitizer report fails the target; its reproducer is kept in the work
-# directory named in the output.
+# PyKMIP's server engine).  FUZZ_SECONDS per target (default 10: the
+# test command's budget; FUZZ_SECONDS=600 tests/host/test_fuzz.sh for a
+# longer run).  A crash, leak or sanitizer report fails the target; its
+# reproducer is kept in the work directory named in the output.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 work=$(mktemp -d /tmp/hsmkey-fuzz.XXXXXX)
 . "$top/tests/lib/tap.sh"
-secs=${FUZZ_SECONDS:-20}
+secs=${FUZZ_SECONDS:-10}
 
 # A real key file named k, as a seed for the key file parser.
 export FUZZ_KEYSTORE=$work/keystore
