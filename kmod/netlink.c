@@ -18,23 +18,15 @@
 #include "e2e.h"
 #include "events.h"
 #include "keys.h"
-#include "ktls.h"
 #include "netlink.h"
+#include "netlink_internal.h"
+#include "ktls.h"
 #include "session.h"
 #include "skcipher.h"
 
 /* ops->internal_flags: what a command changes. */
 #define HSMKEY_NL_CHANGE	BIT(0)	/* changes key or anchor state */
 #define HSMKEY_NL_FAIL_SAFE	BIT(1)	/* ... only towards "off" */
-
-/* A required attribute is missing: say which, by number and by name. */
-#define HSMKEY_NL_REQUIRE(extack, nest, tb, attr) ({			\
-	struct netlink_ext_ack *_hk_ext = (extack);			\
-	bool __missing = NL_REQ_ATTR_CHECK(_hk_ext, nest, tb, attr);	\
-	if (__missing)							\
-		NL_SET_ERR_MSG(_hk_ext, "missing attribute " #attr);	\
-	__missing;							\
-})
 
 /* An HSM's wrapping of one key version for end-to-end delivery. */
 static const struct nla_policy hsmkey_nl_e2e_policy[HSMKEY_E2E_A_MAX + 1] = {
@@ -780,122 +772,15 @@ static int hsmkey_nl_audit_set(struct sk_buff *skb, struct genl_info *info)
 	return err ?: hsmkey_nl_audit_reply(info, owner);
 }
 
-static const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1] = {
-	[HSMKEY_SESSION_A_WRAPPED] = { .type = NLA_BINARY },
-	[HSMKEY_SESSION_A_TTL] = NLA_POLICY_RANGE(NLA_U32, 1,
-						  HSMKEY_SESSION_TTL_MAX),
-};
-
-static const struct nla_policy hsmkey_nl_session_get_policy[HSMKEY_SESSION_A_MAX + 1] = {
-	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
-};
-
-/* The session key of HSMKEY_SESSION_A_WRAPPED at @material: its length. */
-static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
-				 u8 *material)
+/* A reply to @info for @cmd, its header at *@hdr; NULL without memory. */
+struct sk_buff *hsmkey_nl_reply_new(struct genl_info *info, u8 cmd, void **hdr)
 {
-	static const struct hsmkey_kid kid = { .id = HSMKEY_SESSION_WRAP_ID };
-	struct nlattr *wrapped = info->attrs[HSMKEY_SESSION_A_WRAPPED];
-	u8 verifier[HSMKEY_VERIFIER_LEN];
-	unsigned int len;
-	int err;
+	struct sk_buff *msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 
-	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
-			      HSMKEY_SESSION_A_WRAPPED))
-		return -EINVAL;
-	len = nla_len(wrapped) - HSMKEY_WRAP_LEN(0);
-	if (nla_len(wrapped) < HSMKEY_WRAP_LEN(0) || (len != 16 && len != 32)) {
-		NL_SET_ERR_MSG_ATTR(info->extack, wrapped,
-				    "a session key is 16 or 32 bytes: HSMKEY_WRAP_LEN(16) or HSMKEY_WRAP_LEN(32)");
-		return -EINVAL;
-	}
-	err = hsmkey_dev_unwrap(skb, &kid, len == 16 ? HSMKEY_TYPE_AES_128_GCM :
-				HSMKEY_TYPE_AES_256_GCM, len, wrapped,
-				verifier, material, info->extack);
-	if (!err && memchr_inv(verifier, 0, sizeof(verifier))) {
-		NL_SET_ERR_MSG_ATTR(info->extack, wrapped,
-				    "a session key's verifier part must be zero");
-		err = -EINVAL;
-	}
-	memzero_explicit(verifier, sizeof(verifier));
-	if (err)
-		memzero_explicit(material, len);
-	return err ?: len;
-}
-
-static int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
-{
-	unsigned int ttl = HSMKEY_SESSION_TTL_DEFAULT;
-	u8 material[32], token[32];
-	struct sk_buff *msg;
-	u32 handle;
-	void *hdr;
-	int len, err;
-
-	if (!hsmkey_ktls_enabled()) {
-		NL_SET_ERR_MSG(info->extack,
-			       "session tokens need the module parameter ktls=1");
-		return -EOPNOTSUPP;
-	}
-	if (info->attrs[HSMKEY_SESSION_A_TTL])
-		ttl = nla_get_u32(info->attrs[HSMKEY_SESSION_A_TTL]);
-	len = hsmkey_nl_session_key(skb, info, material);
-	if (len < 0)
-		return len;
-	err = hsmkey_session_add(material, len, ttl, token, &handle);
-	memzero_explicit(material, sizeof(material));
-	if (err == -ENOSPC)
-		NL_SET_ERR_MSG(info->extack, "too many session keys in the table");
-	if (err == -EAGAIN)
-		NL_SET_ERR_MSG(info->extack, "a hibernation is being prepared");
-	if (err)
-		return err;
-
-	/* Unanswered, the session key stays until its lifetime is over. */
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
-				HSMKEY_CMD_SESSION_ADD);
-	if (!hdr || nla_put(msg, HSMKEY_SESSION_A_TOKEN, len, token) ||
-	    nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
-}
-
-/* What became of a session key: WAITING, SPENT, or -ENOENT. */
-static int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
-{
-	struct sk_buff *msg;
-	u32 handle;
-	void *hdr;
-	int state;
-
-	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
-			      HSMKEY_SESSION_A_HANDLE))
-		return -EINVAL;
-	handle = nla_get_u32(info->attrs[HSMKEY_SESSION_A_HANDLE]);
-	state = hsmkey_session_state(handle);
-	if (state < 0) {
-		NL_SET_ERR_MSG(info->extack,
-			       "no session key of that handle in the table");
-		return state;
-	}
-	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
-	hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0,
-				HSMKEY_CMD_SESSION_GET);
-	if (!hdr || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
-	    nla_put_u32(msg, HSMKEY_SESSION_A_STATE, state)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
-	}
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+		return NULL;
+	*hdr = genlmsg_put_reply(msg, info, &hsmkey_genl_family, 0, cmd);
+	return msg;
 }
 
 #define HSMKEY_NL_OP(_cmd, _doit, _policy, _max, _flags) {		\
