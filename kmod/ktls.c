@@ -5,7 +5,10 @@
  * and hands every other key unchanged to the best gcm(aes) it may stand on
  * (HSMKEY_KTLS_FALLBACK_MASK).  Each tfm owns a fallback tfm of that one,
  * which holds whichever key setkey() ends up with; every request goes to
- * it through a sub-request in the request context.
+ * it through a sub-request in the request context.  A tfm keyed with a
+ * token holds the session key's entry (session.c) until it is freed or
+ * keyed again, and asks it before each request whether it may go on
+ * (revoked, or past the record limit: it may not).
  *
  * Cost, for every user of gcm(aes) while it is registered: one allocation
  * more per tfm, one sub-request per request, and at setkey() a look at
@@ -22,7 +25,7 @@
 static bool ktls;
 module_param(ktls, bool, 0444);
 MODULE_PARM_DESC(ktls,
-		 "Register gcm(aes) taking kTLS session tokens (every gcm(aes) user then goes through it; default off)");
+		 "Register gcm(aes) taking kTLS session tokens (users of an asynchronous gcm(aes) that allows fallbacks, kTLS and IPsec among them, then go through it; default off)");
 
 /*
  * Never this algorithm again, and (as ours does not) never one that
@@ -33,6 +36,7 @@ MODULE_PARM_DESC(ktls,
 
 struct hsmkey_ktls_ctx {
 	struct crypto_aead *fallback;
+	struct hsmkey_session *session;	/* keyed with a token: its entry */
 };
 
 struct hsmkey_ktls_reqctx {
@@ -45,10 +49,11 @@ static int hsmkey_ktls_setkey(struct crypto_aead *tfm, const u8 *key,
 			      unsigned int len)
 {
 	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
+	struct hsmkey_session *bound = NULL;
 	u8 material[AES_MAX_KEY_SIZE];
 	int taken, err;
 
-	taken = hsmkey_session_take(key, len, material);
+	taken = hsmkey_session_take(key, len, material, &bound);
 	if (taken < 0)
 		return taken;
 	crypto_aead_clear_flags(ctx->fallback, CRYPTO_TFM_REQ_MASK);
@@ -56,7 +61,17 @@ static int hsmkey_ktls_setkey(struct crypto_aead *tfm, const u8 *key,
 			      crypto_aead_get_flags(tfm) & CRYPTO_TFM_REQ_MASK);
 	err = crypto_aead_setkey(ctx->fallback, taken ? material : key, len);
 	memzero_explicit(material, sizeof(material));
-	return err;
+	if (err) {
+		/* A spent token, never used: its entry goes. */
+		if (bound)
+			hsmkey_session_unbind(bound);
+		return err;
+	}
+	/* No request runs during setkey(): the crypto API's rule. */
+	if (ctx->session)
+		hsmkey_session_unbind(ctx->session);
+	ctx->session = bound;
+	return 0;
 }
 
 static int hsmkey_ktls_setauthsize(struct crypto_aead *tfm,
@@ -90,14 +105,24 @@ static struct aead_request *hsmkey_ktls_subreq(struct aead_request *req)
 	return subreq;
 }
 
+/* 0 if a request may go on: always with a raw key. */
+static int hsmkey_ktls_may(struct aead_request *req)
+{
+	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(crypto_aead_reqtfm(req));
+
+	return ctx->session ? hsmkey_session_use(ctx->session) : 0;
+}
+
 static int hsmkey_ktls_encrypt(struct aead_request *req)
 {
-	return crypto_aead_encrypt(hsmkey_ktls_subreq(req));
+	return hsmkey_ktls_may(req) ?:
+	       crypto_aead_encrypt(hsmkey_ktls_subreq(req));
 }
 
 static int hsmkey_ktls_decrypt(struct aead_request *req)
 {
-	return crypto_aead_decrypt(hsmkey_ktls_subreq(req));
+	return hsmkey_ktls_may(req) ?:
+	       crypto_aead_decrypt(hsmkey_ktls_subreq(req));
 }
 
 static int hsmkey_ktls_init(struct crypto_aead *tfm)
@@ -118,7 +143,10 @@ static void hsmkey_ktls_exit(struct crypto_aead *tfm)
 {
 	struct hsmkey_ktls_ctx *ctx = crypto_aead_ctx(tfm);
 
+	/* The key is wiped with the fallback (crypto_free_aead()). */
 	crypto_free_aead(ctx->fallback);
+	if (ctx->session)
+		hsmkey_session_unbind(ctx->session);
 }
 
 static struct aead_alg hsmkey_ktls_alg = {

@@ -33,8 +33,8 @@ static int hsmkey_pm_notify(struct notifier_block *nb, unsigned long action,
 		}
 		/* Session keys outlive the daemon's registration by seconds. */
 		if (hsmkey_session_freeze()) {
-			pr_warn("hibernation refused: %u kTLS session keys are in the table\n",
-				hsmkey_session_count());
+			pr_warn("hibernation refused: %u kTLS session keys are waiting in the table\n",
+				hsmkey_session_count(NULL));
 			return notifier_from_errno(-EBUSY);
 		}
 		if (!hsmkey_keys_freeze())

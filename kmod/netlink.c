@@ -703,7 +703,7 @@ static int hsmkey_nl_info(struct sk_buff *skb, struct genl_info *info)
 	    nla_put_u32(msg, HSMKEY_INFO_A_HOLDER, hsmkey_dev_holder_pid()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_E2E, hsmkey_e2e_available()) ||
 	    nla_put_u32(msg, HSMKEY_INFO_A_KTLS, hsmkey_ktls_first_now()) ||
-	    nla_put_u32(msg, HSMKEY_INFO_A_SESSIONS, hsmkey_session_count()) ||
+	    hsmkey_nl_put_sessions(msg) ||
 	    hsmkey_nl_fill_stats(msg)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
@@ -824,6 +824,9 @@ static const struct genl_ops hsmkey_nl_ops[] = {
 		     HSMKEY_NL_CHANGE),
 	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_GET, hsmkey_nl_session_get,
 		     hsmkey_nl_session_get_policy, HSMKEY_SESSION_A_MAX, 0),
+	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_REVOKE, hsmkey_nl_session_revoke,
+		     hsmkey_nl_session_get_policy, HSMKEY_SESSION_A_MAX,
+		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),
 };
 
 static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The kTLS session commands of the "hsmkey" family (uapi/linux/hsmkey.h,
- * "kTLS session tokens"): SESSION_ADD and SESSION_GET.  The family and its
- * table of operations are netlink.c's.
+ * "kTLS session tokens"): SESSION_ADD, SESSION_GET and SESSION_REVOKE, and
+ * INFO's counts of session keys.  The family and its table of operations
+ * are netlink.c's.
  */
 #include <net/genetlink.h>
 #include "dev.h"
@@ -94,32 +95,71 @@ int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
-/* What became of a session key: WAITING, SPENT, or -ENOENT. */
+/* HSMKEY_SESSION_A_HANDLE, required. */
+static int hsmkey_nl_session_handle(struct genl_info *info, u32 *handle)
+{
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
+			      HSMKEY_SESSION_A_HANDLE))
+		return -EINVAL;
+	*handle = nla_get_u32(info->attrs[HSMKEY_SESSION_A_HANDLE]);
+	return 0;
+}
+
+static int hsmkey_nl_session_gone(struct genl_info *info)
+{
+	NL_SET_ERR_MSG(info->extack,
+		       "no session key of that handle in the table");
+	return -ENOENT;
+}
+
+/* What became of a session key: its state and its tfm's requests. */
 int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
 {
 	struct sk_buff *msg;
+	u64 records = 0;
 	u32 handle;
 	void *hdr;
 	int state;
 
-	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
-			      HSMKEY_SESSION_A_HANDLE))
-		return -EINVAL;
-	handle = nla_get_u32(info->attrs[HSMKEY_SESSION_A_HANDLE]);
-	state = hsmkey_session_state(handle);
-	if (state < 0) {
-		NL_SET_ERR_MSG(info->extack,
-			       "no session key of that handle in the table");
+	state = hsmkey_nl_session_handle(info, &handle);
+	if (state)
 		return state;
-	}
+	state = hsmkey_session_state(handle, &records);
+	if (state < 0)
+		return hsmkey_nl_session_gone(info);
 	msg = hsmkey_nl_reply_new(info, HSMKEY_CMD_SESSION_GET, &hdr);
 	if (!msg)
 		return -ENOMEM;
 	if (!hdr || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
-	    nla_put_u32(msg, HSMKEY_SESSION_A_STATE, state)) {
+	    nla_put_u32(msg, HSMKEY_SESSION_A_STATE, state) ||
+	    nla_put_u64_64bit(msg, HSMKEY_SESSION_A_RECORDS, records,
+			      HSMKEY_SESSION_A_PAD)) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
 	genlmsg_end(msg, hdr);
 	return genlmsg_reply(msg, info);
+}
+
+/* A waiting session key withdrawn, a spent one's connection stopped. */
+int hsmkey_nl_session_revoke(struct sk_buff *skb, struct genl_info *info)
+{
+	u32 handle;
+	int err;
+
+	err = hsmkey_nl_session_handle(info, &handle);
+	if (err)
+		return err;
+	if (hsmkey_session_revoke(handle))
+		return hsmkey_nl_session_gone(info);
+	return 0;
+}
+
+/* INFO's HSMKEY_INFO_A_SESSIONS and _SESSIONS_BOUND. */
+int hsmkey_nl_put_sessions(struct sk_buff *msg)
+{
+	unsigned int bound, waiting = hsmkey_session_count(&bound);
+
+	return nla_put_u32(msg, HSMKEY_INFO_A_SESSIONS, waiting) ?:
+	       nla_put_u32(msg, HSMKEY_INFO_A_SESSIONS_BOUND, bound);
 }

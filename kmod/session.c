@@ -12,12 +12,19 @@
  *
  * Entries live in an xarray indexed by handle; the xarray's own lock (a
  * spinlock, taken with bottom halves off: setkey() may come from any
- * context) covers every field of every entry and the counters below.  An
- * entry is waiting when added, spent once taken (its material wiped at
- * once; it stays so that the daemon can see it was taken) and freed by the
- * pruning work once its lifetime is over, by hsmkey_session_flush() when
- * the daemon closes /dev/hsmkey, or at unload.  The pruning work runs
- * every second while there are entries.
+ * context) covers every field of every entry but the record count, and
+ * the counters below.  An entry is waiting when added: the pruning work
+ * (every second while any wait) frees it once its lifetime is over, as
+ * hsmkey_session_flush() does when the daemon closes /dev/hsmkey.  Taken,
+ * it is spent: its material wiped from the table, and the entry bound to
+ * the tfm that took it (ktls.c), which holds a reference and counts its
+ * requests here; it may be revoked then, which refuses the tfm's next
+ * requests.  A spent entry leaves the table when that tfm lets it go (is
+ * freed or keyed again), the daemon's close notwithstanding: the
+ * connection outlives a daemon restart, as a loaded key does.
+ *
+ * References: the table holds one while the entry is in it, the bound tfm
+ * one; the last put frees it.
  */
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
@@ -25,6 +32,7 @@
 #include <linux/cred.h>
 #include <linux/pid.h>
 #include <linux/random.h>
+#include <linux/refcount.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -38,12 +46,14 @@
 #define HSMKEY_SESSION_HDR	8	/* magic and handle */
 
 struct hsmkey_session {
+	refcount_t ref;
 	u64 expires;		/* ktime_get_boottime_ns() */
 	struct pid *owner;	/* the thread group that added it */
 	kuid_t euid;		/* and its effective uid then */
 	u32 handle;
 	u8 len;
-	bool spent;
+	u8 state;		/* enum hsmkey_session_state */
+	atomic64_t records;	/* the bound tfm's requests, refused ones too */
 	u8 material[HSMKEY_SESSION_KEY_MAX];
 };
 
@@ -56,7 +66,8 @@ struct hsmkey_session_mac_in {
 
 static DEFINE_XARRAY_FLAGS(hsmkey_sessions, XA_FLAGS_LOCK_BH);
 static u32 hsmkey_session_last;		/* under the xarray's lock */
-static unsigned int hsmkey_session_n;	/* likewise */
+static unsigned int hsmkey_session_n;	/* likewise: waiting entries */
+static unsigned int hsmkey_session_nbound;	/* likewise: spent ones */
 static bool hsmkey_session_frozen;	/* likewise: hibernating */
 static bool hsmkey_session_held;	/* likewise: KUnit holds pruning back */
 /* Set once by init, keyed with the per-load secret; NULL: no sessions. */
@@ -87,13 +98,24 @@ static int hsmkey_session_mac(u32 handle, unsigned int len, u8 *mac)
 	return err;
 }
 
-/* Under the lock: @s out of the table and freed, its material wiped. */
+static void hsmkey_session_put(struct hsmkey_session *s)
+{
+	if (refcount_dec_and_test(&s->ref)) {
+		put_pid(s->owner);
+		kfree_sensitive(s);
+	}
+}
+
+/* Under the lock: @s out of the table, its material wiped. */
 static void hsmkey_session_drop(struct hsmkey_session *s)
 {
 	__xa_erase(&hsmkey_sessions, s->handle);
-	hsmkey_session_n--;
-	put_pid(s->owner);
-	kfree_sensitive(s);
+	if (s->state == HSMKEY_SESSION_WAITING)
+		hsmkey_session_n--;
+	else
+		hsmkey_session_nbound--;
+	memzero_explicit(s->material, sizeof(s->material));
+	hsmkey_session_put(s);
 }
 
 static void hsmkey_session_prune(struct work_struct *work)
@@ -105,7 +127,8 @@ static void hsmkey_session_prune(struct work_struct *work)
 
 	xa_lock_bh(&hsmkey_sessions);
 	xa_for_each(&hsmkey_sessions, i, s)
-		if (s->expires <= now && !hsmkey_session_held)
+		if (s->state == HSMKEY_SESSION_WAITING && s->expires <= now &&
+		    !hsmkey_session_held)
 			hsmkey_session_drop(s);
 	more = hsmkey_session_n;
 	xa_unlock_bh(&hsmkey_sessions);
@@ -151,6 +174,8 @@ int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 	s = kzalloc(sizeof(*s), GFP_KERNEL);
 	if (!s)
 		return -ENOMEM;
+	refcount_set(&s->ref, 1);
+	s->state = HSMKEY_SESSION_WAITING;
 	s->owner = get_task_pid(current, PIDTYPE_TGID);
 	s->euid = current_euid();
 	s->len = len;
@@ -189,7 +214,7 @@ int hsmkey_session_add(const u8 *material, unsigned int len, unsigned int ttl,
 /* Under the lock: may the calling task take @s? */
 static int hsmkey_session_check(struct hsmkey_session *s)
 {
-	if (s->spent)
+	if (s->state != HSMKEY_SESSION_WAITING)
 		return -EKEYREVOKED;
 	if (s->expires <= ktime_get_boottime_ns()) {
 		memzero_explicit(s->material, sizeof(s->material));
@@ -203,9 +228,12 @@ static int hsmkey_session_check(struct hsmkey_session *s)
 /*
  * setkey()'s bytes @buf (@len): 0 if they are not a token of this load's
  * (a raw key then), 1 if they were and the key is now at @material (@len
- * bytes; spent here), or the refusal of a token.
+ * bytes; spent here) with its entry at @bound (the caller's reference,
+ * for hsmkey_session_use() and, once done with it, hsmkey_session_unbind()),
+ * or the refusal of a token.
  */
-int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
+int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material,
+			struct hsmkey_session **bound)
 {
 	struct hsmkey_session *s;
 	u8 mac[SHA256_DIGEST_SIZE];
@@ -235,7 +263,11 @@ int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
 		if (!err) {
 			memcpy(material, s->material, len);
 			memzero_explicit(s->material, sizeof(s->material));
-			s->spent = true;
+			s->state = HSMKEY_SESSION_SPENT;
+			hsmkey_session_n--;
+			hsmkey_session_nbound++;
+			refcount_inc(&s->ref);
+			*bound = s;
 			err = 1;
 		}
 	}
@@ -244,20 +276,75 @@ int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material)
 }
 
 /*
- * What became of the session key of @handle: HSMKEY_SESSION_WAITING or
- * HSMKEY_SESSION_SPENT, or -ENOENT once it is out of the table.
+ * A request of the tfm @s is bound to: 0, or -EKEYREVOKED once revoked,
+ * -EKEYEXPIRED past HSMKEY_SESSION_RECORDS_MAX requests.  Lockless: the
+ * state is read once, the count is atomic.
  */
-int hsmkey_session_state(u32 handle)
+int hsmkey_session_use(struct hsmkey_session *s)
+{
+	if (READ_ONCE(s->state) == HSMKEY_SESSION_REVOKED)
+		return -EKEYREVOKED;
+	if (atomic64_inc_return(&s->records) > HSMKEY_SESSION_RECORDS_MAX)
+		return -EKEYEXPIRED;
+	return 0;
+}
+
+/* The tfm bound to @s is done with it (freed, or keyed again). */
+void hsmkey_session_unbind(struct hsmkey_session *s)
+{
+	xa_lock_bh(&hsmkey_sessions);
+	if (xa_load(&hsmkey_sessions, s->handle) == s)
+		hsmkey_session_drop(s);
+	hsmkey_session_put(s);
+	xa_unlock_bh(&hsmkey_sessions);
+}
+
+/*
+ * Revoke the session key of @handle: a waiting one is withdrawn (wiped;
+ * its token refused from now on), a spent one refuses its tfm's next
+ * requests.  0, or -ENOENT if no such key is in the table.
+ */
+int hsmkey_session_revoke(u32 handle)
+{
+	struct hsmkey_session *s;
+	int err = 0;
+
+	xa_lock_bh(&hsmkey_sessions);
+	s = xa_load(&hsmkey_sessions, handle);
+	if (!s)
+		err = -ENOENT;
+	else if (s->state == HSMKEY_SESSION_WAITING)
+		hsmkey_session_drop(s);
+	else
+		WRITE_ONCE(s->state, HSMKEY_SESSION_REVOKED);
+	xa_unlock_bh(&hsmkey_sessions);
+	return err;
+}
+
+/*
+ * What became of the session key of @handle: enum hsmkey_session_state,
+ * with its tfm's requests so far at @records, or -ENOENT once it is out
+ * of the table.
+ */
+int hsmkey_session_state(u32 handle, u64 *records)
 {
 	struct hsmkey_session *s;
 	int state = -ENOENT;
 
 	xa_lock_bh(&hsmkey_sessions);
 	s = xa_load(&hsmkey_sessions, handle);
-	if (s)
-		state = s->spent ? HSMKEY_SESSION_SPENT : HSMKEY_SESSION_WAITING;
+	if (s) {
+		state = s->state;
+		*records = atomic64_read(&s->records);
+	}
 	xa_unlock_bh(&hsmkey_sessions);
 	return state;
+}
+
+/* For KUnit: @s's tfm has made @n requests. */
+void hsmkey_session_records_set(struct hsmkey_session *s, u64 n)
+{
+	atomic64_set(&s->records, n);
 }
 
 /* For KUnit: keep expired entries in the table (@hold) to see them refused. */
@@ -269,8 +356,9 @@ void hsmkey_session_prune_hold(bool hold)
 }
 
 /*
- * Hibernation: refused while session keys are in the table (the image
- * would hold them), and no new ones until thawed.  0 when frozen.
+ * Hibernation: refused while session keys wait in the table (the image
+ * would hold them), and no new ones until thawed.  0 when frozen.  (A
+ * spent one's key is its tfm's, as a raw kTLS key is the socket's.)
  */
 int hsmkey_session_freeze(void)
 {
@@ -292,24 +380,36 @@ void hsmkey_session_thaw(void)
 	xa_unlock_bh(&hsmkey_sessions);
 }
 
-/* Every session key wiped: the daemon that added them is gone. */
-void hsmkey_session_flush(void)
+/*
+ * Every waiting session key wiped (the daemon that added them is gone),
+ * and with @all the spent ones' entries too (unload: no tfm is left).
+ */
+static void hsmkey_session_wipe(bool all)
 {
 	struct hsmkey_session *s;
 	unsigned long i;
 
 	xa_lock_bh(&hsmkey_sessions);
 	xa_for_each(&hsmkey_sessions, i, s)
-		hsmkey_session_drop(s);
+		if (all || s->state == HSMKEY_SESSION_WAITING)
+			hsmkey_session_drop(s);
 	xa_unlock_bh(&hsmkey_sessions);
 }
 
-unsigned int hsmkey_session_count(void)
+void hsmkey_session_flush(void)
+{
+	hsmkey_session_wipe(false);
+}
+
+/* Session keys waiting in the table, and (@bound) spent ones. */
+unsigned int hsmkey_session_count(unsigned int *bound)
 {
 	unsigned int n;
 
 	xa_lock_bh(&hsmkey_sessions);
 	n = hsmkey_session_n;
+	if (bound)
+		*bound = hsmkey_session_nbound;
 	xa_unlock_bh(&hsmkey_sessions);
 	return n;
 }
@@ -345,7 +445,7 @@ void hsmkey_session_exit(void)
 	if (!hsmkey_session_tfm)
 		return;
 	cancel_delayed_work_sync(&hsmkey_session_work);
-	hsmkey_session_flush();
+	hsmkey_session_wipe(true);
 	crypto_free_shash(hsmkey_session_tfm);
 	hsmkey_session_tfm = NULL;
 }

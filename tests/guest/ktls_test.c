@@ -8,9 +8,13 @@
  * attacks: a spent token (what getsockopt() gives back), another process,
  * a forged MAC, an expired token, the daemon gone (each refused, never
  * used as a key), an unregistered or unprivileged sender; the daemon sees
- * its token taken (SESSION_GET); and raw keys, also one that begins with
- * the magic, keep working for every other gcm(aes) user.
+ * its token taken (SESSION_GET); a spent session key is bound to its
+ * socket: its records counted, stopped with an error once revoked
+ * (SESSION_REVOKE, the daemon's only), going on when the daemon closes;
+ * and raw keys, also one that begins with the magic, keep working for
+ * every other gcm(aes) user.
  */
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -69,6 +73,15 @@ static int session_get(struct nlt *t, uint32_t handle)
 	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_SESSION_GET, 0);
 
 	t->session_state = 0;
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle);
+	return nlt_call(t, msg);
+}
+
+/* Revoke session key @handle: 0 or -errno. */
+static int session_revoke(struct nlt *t, uint32_t handle)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_SESSION_REVOKE, 0);
+
 	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle);
 	return nlt_call(t, msg);
 }
@@ -451,6 +464,129 @@ TEST_F(ktls, raw_keys_of_other_gcm_users_are_unchanged)
 	ref[4096] ^= 1;
 	EXPECT_EQ(-EBADMSG, alg_request(tfm, false, iv, 12, 0, ref, 4096 + 16, out, 4096));
 	close(tfm);
+}
+
+/* Does @fd have bytes to read within @ms? */
+static int readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1;
+}
+
+TEST_F(ktls, a_revoked_session_stops_its_records)
+{
+	static const char msg[] = "after the revocation";
+	uint32_t handle;
+	ssize_t w1, w2;
+	int e2;
+
+	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0));
+	handle = self->t.session_handle;
+	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
+	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 1));
+	ASSERT_EQ(0, session_get(&self->t, handle));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state);
+	EXPECT_EQ((uint64_t)2, self->t.session_records);
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_LE(1U, self->t.sessions_bound);
+
+	ASSERT_EQ(0, session_revoke(&self->t, handle)) TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(0, session_get(&self->t, handle));
+	EXPECT_EQ(HSMKEY_SESSION_REVOKED, self->t.session_state);
+	/* The record is refused; kTLS fails the socket (EBADMSG from then on). */
+	w1 = write(self->a, msg, sizeof(msg) - 1);
+	w2 = write(self->a, msg, sizeof(msg) - 1);
+	e2 = errno;
+	EXPECT_EQ(-1, w2) TH_LOG("writes after the revocation: %zd, %zd", w1, w2);
+	EXPECT_EQ(EBADMSG, e2);
+	EXPECT_FALSE(readable(self->b, 200)) TH_LOG("a record left after the revocation");
+	/* Revoking again is no error; a handle not in the table is. */
+	EXPECT_EQ(0, session_revoke(&self->t, handle));
+	EXPECT_EQ(-ENOENT, session_revoke(&self->t, handle + 1000));
+	/* The socket freed, its session key leaves the table. */
+	close(self->a);
+	self->a = -1;
+	EXPECT_EQ(-ENOENT, session_get(&self->t, handle));
+}
+
+TEST_F(ktls, a_revoked_rx_session_stops_reading)
+{
+	static const char msg[] = "sealed by OpenSSL";
+	uint8_t rec[256], out[256];
+	size_t n = sizeof(msg) - 1, len;
+	ssize_t r;
+
+	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0));
+	ASSERT_EQ(0, ktls_set(self->b, TLS_RX, &self->d, self->t.session_token));
+	len = rec_seal(&self->d, self->d.key, 0, (const uint8_t *)msg, n, rec);
+	ASSERT_EQ((ssize_t)len, write(self->a, rec, len));
+	ASSERT_EQ(0, read_all(self->b, out, n));
+	EXPECT_EQ(0, memcmp(out, msg, n));
+	ASSERT_EQ(0, session_revoke(&self->t, self->t.session_handle));
+	len = rec_seal(&self->d, self->d.key, 1, (const uint8_t *)msg, n, rec);
+	ASSERT_EQ((ssize_t)len, write(self->a, rec, len));
+	r = read(self->b, out, sizeof(out));
+	EXPECT_EQ(-1, r) TH_LOG("read %zd bytes after the revocation", r);
+	EXPECT_TRUE(errno == EKEYREVOKED || errno == EBADMSG) TH_LOG("errno %d", errno);
+}
+
+TEST_F(ktls, a_waiting_session_revoked_is_withdrawn)
+{
+	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0));
+	ASSERT_EQ(0, session_revoke(&self->t, self->t.session_handle));
+	EXPECT_EQ(-ENOENT, session_get(&self->t, self->t.session_handle));
+	/* Refused: neither the key nor the token's bytes as a raw key. */
+	EXPECT_EQ(-EKEYREVOKED, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+}
+
+/* From the attacker's side: only the registered daemon revokes. */
+TEST_F(ktls, only_the_daemon_revokes_a_session)
+{
+	struct nlt other;
+	uint32_t handle;
+	pid_t pid;
+	int st;
+
+	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0));
+	handle = self->t.session_handle;
+	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+	/* Root, another socket, while the daemon is registered. */
+	ASSERT_EQ(0, nlt_open_nodev(&other));
+	EXPECT_EQ(-EBUSY, session_revoke(&other, handle));
+	nlt_close(&other);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		if (nlt_drop_to_nobody())
+			_exit(2);
+		_exit(session_revoke(&self->t, handle) == -EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ASSERT_EQ(0, session_get(&self->t, handle));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state);
+	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
+}
+
+/* The daemon closing /dev/hsmkey leaves bound sessions working. */
+TEST_F(ktls, a_bound_session_outlives_the_daemons_close)
+{
+	struct nlt other;
+	uint32_t handle;
+
+	ASSERT_EQ(0, session_add(&self->t, self->d.key, 32, 0));
+	handle = self->t.session_handle;
+	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+	nlt_release(&self->t);
+	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
+	ASSERT_EQ(0, nlt_open_nodev(&other));
+	ASSERT_EQ(0, session_get(&other, handle));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, other.session_state);
+	/* With no daemon, root may take the fail-safe direction. */
+	EXPECT_EQ(0, session_revoke(&other, handle));
+	nlt_close(&other);
 }
 
 TEST_HARNESS_MAIN

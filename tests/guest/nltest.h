@@ -48,11 +48,12 @@ struct nlt {
 	int nkeys;
 	uint32_t state, bindings, type, nkeys_info, holder;
 	uint32_t delivery, e2e;	/* HSMKEY_KEY_A_DELIVERY, HSMKEY_INFO_A_E2E */
-	uint32_t ktls, sessions;	/* HSMKEY_INFO_A_KTLS, _SESSIONS */
+	uint32_t ktls, sessions, sessions_bound; /* HSMKEY_INFO_A_KTLS, _SESSIONS, _SESSIONS_BOUND */
 	/* HSMKEY_CMD_SESSION_ADD's reply */
 	uint8_t session_token[32];
 	unsigned int session_len;
 	uint32_t session_handle, session_state;
+	uint64_t session_records;
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
 	uint64_t stat_limits, stat_events, stat_suppressed;
@@ -284,6 +285,8 @@ static inline void nlt_parse_info(struct nlt *t, struct nlattr **tb)
 		t->ktls = nla_get_u32(tb[HSMKEY_INFO_A_KTLS]);
 	if (tb[HSMKEY_INFO_A_SESSIONS])
 		t->sessions = nla_get_u32(tb[HSMKEY_INFO_A_SESSIONS]);
+	if (tb[HSMKEY_INFO_A_SESSIONS_BOUND])
+		t->sessions_bound = nla_get_u32(tb[HSMKEY_INFO_A_SESSIONS_BOUND]);
 }
 
 #undef NLT_U64
@@ -318,6 +321,8 @@ static inline void nlt_parse_session(struct nlt *t, struct nlattr **tb)
 		t->session_handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
 	if (tb[HSMKEY_SESSION_A_STATE])
 		t->session_state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
+	if (tb[HSMKEY_SESSION_A_RECORDS])
+		t->session_records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
 }
 
 /* Each reply is read with the attribute set of the command it answers. */
@@ -327,7 +332,8 @@ static int nlt_on_valid(struct nl_msg *msg, void *arg)
 	struct nlattr *tb[NLT_REPLY_A_MAX + 1];
 	bool info = c->cmd == HSMKEY_CMD_INFO;
 	bool audit = c->cmd == HSMKEY_CMD_AUDIT_GET || c->cmd == HSMKEY_CMD_AUDIT_SET;
-	bool session = c->cmd == HSMKEY_CMD_SESSION_ADD || c->cmd == HSMKEY_CMD_SESSION_GET;
+	bool session = c->cmd == HSMKEY_CMD_SESSION_ADD || c->cmd == HSMKEY_CMD_SESSION_GET ||
+		       c->cmd == HSMKEY_CMD_SESSION_REVOKE;
 	int max = info ? HSMKEY_INFO_A_MAX : audit ? HSMKEY_AUDIT_A_MAX :
 		  session ? HSMKEY_SESSION_A_MAX : HSMKEY_KEY_A_MAX;
 

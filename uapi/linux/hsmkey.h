@@ -193,8 +193,9 @@
  *   kw(aes)), 0 when not.  A module without the attribute has none.
  *   HSMKEY_INFO_A_KTLS (u32) is 1 when gcm-aes-hsmkey is registered
  *   (ktls=1) and is what a gcm(aes) user gets at the time of the call, and
- *   HSMKEY_INFO_A_SESSIONS (u32) counts the session keys in the table,
- *   waiting or spent.
+ *   HSMKEY_INFO_A_SESSIONS (u32) counts the session keys waiting in the
+ *   table, HSMKEY_INFO_A_SESSIONS_BOUND (u32) the spent ones, each bound
+ *   to the gcm(aes) tfm (a kTLS socket's direction) that took it.
  *
  * HSMKEY_CMD_AUDIT_GET, HSMKEY_CMD_AUDIT_SET (SET: registered daemon): the
  *   audit log's anchor outside the log file, the latest record's sequence
@@ -282,8 +283,12 @@
  *   -EAGAIN while a hibernation is being prepared; -EBUSY or -EPERM from
  *   another socket, as for KEY_ADD.
  * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
- *   reply HSMKEY_SESSION_A_STATE, WAITING or SPENT; -ENOENT once the key
- *   is out of the table.  The daemon asks after its setsockopt(): WAITING
+ *   reply HSMKEY_SESSION_A_STATE (WAITING, SPENT or REVOKED) and
+ *   HSMKEY_SESSION_A_RECORDS (u64: the requests, records for kTLS, of the
+ *   tfm that took it, refused ones included); -ENOENT once the key is out
+ *   of the table: a waiting one pruned, expired, withdrawn or revoked, a
+ *   spent one once its tfm is freed (the socket closed) or keyed again.
+ *   The daemon asks after its setsockopt(): WAITING
  *   (or -ENOENT: unknown) means some other gcm(aes) got the token as a key
  *   (tls_device's TX offload, whose software fallback asks for a
  *   synchronous gcm(aes); a gcm(aes) loaded later above this one), and the
@@ -292,6 +297,20 @@
  *   hands the same bytes to the NIC as its key.  So the daemon also asks
  *   sock_diag for the socket's TLS_INFO_TXCONF and TLS_INFO_RXCONF and
  *   drops it unless both are TLS_CONF_SW.
+ * HSMKEY_CMD_SESSION_REVOKE (registered daemon; while none is,
+ *   CAP_SYS_ADMIN: the fail-safe direction) with HSMKEY_SESSION_A_HANDLE:
+ *   a waiting session key is withdrawn (wiped; its token is refused from
+ *   then on, -EKEYREVOKED), a spent one is REVOKED: every later request of
+ *   its tfm fails with -EKEYREVOKED, which kTLS turns into an error on
+ *   the socket (EBADMSG on the next write or read; the connection is
+ *   over).  Requests already under way complete.  Revoking a revoked one
+ *   again succeeds; -ENOENT if the handle is not in the table.
+ * A spent session key also stops at HSMKEY_SESSION_RECORDS_MAX requests,
+ * the limit RFC 8446 (5.5) sets for AES-GCM records under one TLS 1.3
+ * key: the next fails with -EKEYEXPIRED (an error on the socket, as
+ * above).  6.1 cannot give a kTLS socket a new key (KeyUpdate), so the
+ * connection ends there (about 370 GiB in full 16 KiB records, sooner
+ * in small ones: the count is of records, not bytes).
  * A token is the key's length:
  *     magic[4] "HSMS" || be32 handle || mac[len - 8]
  * mac is HMAC-SHA256, under a random secret the module draws at load and
@@ -309,20 +328,22 @@
  *   - -EKEYEXPIRED: its lifetime is over (the key is wiped then);
  *   - -EKEYREVOKED: it was used already, or is out of the table (spent or
  *     expired and pruned, or withdrawn when the daemon closed /dev/hsmkey);
- *   - otherwise the session key is set and wiped from the table: what
- *     getsockopt() returns afterwards is a spent token.
+ *   - otherwise the session key is set and wiped from the table, and the
+ *     entry bound to that tfm: what getsockopt() returns afterwards is a
+ *     spent token.
  * gcm-aes-hsmkey never uses a token of the current load as a key (other
  * gcm(aes) drivers, and a NIC, would: see SESSION_GET).  The 16-byte
  * form's 64 bits only tell a token from a raw AES-128 key (a random key
  * passes for a token with probability 2^-96); the token gives nothing
  * without its entry, its owner and its seconds.  An error computing the
  * MAC fails setkey() with it.  Session keys left when the daemon closes
- * /dev/hsmkey are wiped (one that a SESSION_ADD racing the close adds
- * after it stays until its lifetime is over, usable by nobody once its
- * owner is gone).  Hibernation is refused while the table holds session
- * keys, and SESSION_ADD fails with -EAGAIN while one is prepared; a
- * session key already set on a socket lives in that socket's gcm(aes),
- * as a raw kTLS key does, and is not counted.
+ * /dev/hsmkey waiting are wiped (one that a SESSION_ADD racing the close
+ * adds after it stays until its lifetime is over, usable by nobody once
+ * its owner is gone); spent ones stay bound, and their connections go
+ * on, as loaded keys do.  Hibernation is refused while session keys wait
+ * in the table, and SESSION_ADD fails with -EAGAIN while one is prepared;
+ * a session key already set on a socket lives in that socket's gcm(aes),
+ * as a raw kTLS key does, and is wiped when the socket is freed.
  *
  * Multicast group "events" (HSMKEY_GENL_MCGRP_EVENTS), initial network
  * namespace only; joining it needs CAP_SYS_ADMIN.  Each event is an
@@ -378,7 +399,8 @@
 #define HSMKEY_SESSION_WRAP_ID	"hsmkey session\0"	/* 16 bytes with its NUL */
 #define HSMKEY_SESSION_TTL_DEFAULT 10
 #define HSMKEY_SESSION_TTL_MAX	60
-#define HSMKEY_SESSION_MAX	1024
+#define HSMKEY_SESSION_MAX	1024	/* waiting */
+#define HSMKEY_SESSION_RECORDS_MAX 23726566ULL	/* floor(2^24.5) */
 
 enum hsmkey_key_type {
 	HSMKEY_TYPE_UNSPEC,
@@ -457,6 +479,7 @@ enum hsmkey_cmd {
 	HSMKEY_CMD_EVENT,	/* multicast only */
 	HSMKEY_CMD_SESSION_ADD,
 	HSMKEY_CMD_SESSION_GET,
+	HSMKEY_CMD_SESSION_REVOKE,
 	__HSMKEY_CMD_MAX
 };
 
@@ -532,28 +555,31 @@ enum hsmkey_info_attr {
 	HSMKEY_INFO_A_SUPPRESSED,
 	HSMKEY_INFO_A_E2E,		/* u32: 1 if end-to-end delivery works */
 	HSMKEY_INFO_A_KTLS,		/* u32: 1 if gcm-aes-hsmkey is first */
-	HSMKEY_INFO_A_SESSIONS,		/* u32: session keys waiting or spent */
+	HSMKEY_INFO_A_SESSIONS,		/* u32: session keys waiting */
+	HSMKEY_INFO_A_SESSIONS_BOUND,	/* u32: session keys spent, bound */
 	__HSMKEY_INFO_A_MAX
 };
 
 #define HSMKEY_INFO_A_MAX (__HSMKEY_INFO_A_MAX - 1)
 
-/* HSMKEY_CMD_SESSION_ADD and _GET, and their replies. */
+/* HSMKEY_CMD_SESSION_ADD, _GET and _REVOKE, and their replies. */
 enum hsmkey_session_attr {
 	HSMKEY_SESSION_A_UNSPEC,
 	HSMKEY_SESSION_A_PAD,
 	HSMKEY_SESSION_A_WRAPPED,	/* binary, request */
 	HSMKEY_SESSION_A_TTL,		/* u32 seconds, request */
 	HSMKEY_SESSION_A_TOKEN,		/* binary, reply */
-	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's request and reply */
+	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's and REVOKE's request */
 	HSMKEY_SESSION_A_STATE,		/* u32 enum hsmkey_session_state, reply */
+	HSMKEY_SESSION_A_RECORDS,	/* u64, GET's reply */
 	__HSMKEY_SESSION_A_MAX
 };
 
 enum hsmkey_session_state {
 	HSMKEY_SESSION_UNSPEC,
 	HSMKEY_SESSION_WAITING,		/* added, not taken */
-	HSMKEY_SESSION_SPENT,		/* taken by gcm-aes-hsmkey's setkey() */
+	HSMKEY_SESSION_SPENT,		/* taken by gcm-aes-hsmkey's setkey(), bound */
+	HSMKEY_SESSION_REVOKED,		/* spent, then revoked */
 	__HSMKEY_SESSION_MAX
 };
 
