@@ -77,7 +77,9 @@ section "1"
 # 1. Adopted keys of every type: AF_ALG against OpenSSL, delivery path.
 declare -A len=([aes-128-xts]=32 [aes-256-xts]=64 [aes-128-cbc]=16 [aes-256-cbc]=32
 		[aes-128-gcm]=16 [aes-256-gcm]=32)
-for t in aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm; do
+types=(aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm)
+kats=()
+for t in "${types[@]}"; do
 	raw=$(head -c "${len[$t]}" /dev/urandom | od -An -tx1 -v | tr -d ' \n')
 	kt=aes
 	[[ $t == *-xts ]] && kt=generic
@@ -85,15 +87,21 @@ for t in aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm
 		quiet p11ref create-secret --label "vendor-$t" --type "$kt" --value "$raw"
 	check "$t: adopt the HSM's key with --from" quiet ctl import "k-$t" --type "$t" \
 		--from "pkcs11:object=vendor-$t"
-	check "$t: the token's object now carries hsmkey's label" \
-		quiet p11ref find --label "hsmkey:k-$t:v1"
-	tok=$(ctl token "k-$t")
-	out=$(timeout 60 "$py" "$kat" "$t" "$tok" "$raw" 2>&1)
-	check "$t: AF_ALG with the token agrees with OpenSSL on the raw key" test "$out" = ok
-	[[ $out == ok ]] || diag "$out"
 	check "$t: the kernel holds it hsm-wrapped" \
 		test "$(ctl --json show "k-$t" | json 'o.get("delivery")')" = hsm-wrapped
+	kats+=("$t" "$(ctl token "k-$t")" "$raw")
 done
+# One interpreter for what follows: each start-up takes seconds in the guest.
+p11ref list > "$work/objects" 2>&1
+out=$(timeout 120 "$py" "$kat" "${kats[@]}" 2>&1)
+for i in "${!types[@]}"; do
+	t=${types[i]}
+	check "$t: the token's object now carries hsmkey's label" \
+		grep -q "label=hsmkey:k-$t:v1 " "$work/objects"
+	check "$t: AF_ALG with the token agrees with OpenSSL on the raw key" \
+		grep -qx "$((i + 1)) ok" <<< "$out"
+done
+grep -v ' ok$' <<< "$out" | while IFS= read -r l; do diag "$l"; done
 
 section "2"
 # 2. dm-crypt both ways with stock cryptsetup on the raw key.  The scan of

@@ -154,7 +154,7 @@ evil_on() {
 	/usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work/kmip" "$port" "$1" \
 		> "$work/evil.out" 2>&1 &
 	evil_pid=$!
-	for _ in $(seq 100); do grep -q ready "$work/evil.out" && return 0; sleep 0.1; done
+	for _ in $(seq 300); do grep -q ready "$work/evil.out" && return 0; sleep 0.1; done
 	return 1
 }
 keys_sum() { (cd "$work/state/kmip" && find keys tombs -type f -print0 | sort -z | xargs -0 md5sum); }

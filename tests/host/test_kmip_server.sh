@@ -108,7 +108,7 @@ hostile() {
 	EVIL_CERT=$who /usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work" "$port" "$1" \
 		> "$work/evil.out" 2>&1 &
 	evil_pid=$!
-	for ((i = 0; i < 100; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
 	t0=$(date +%s%N)
 	h_out=$("$client" "localhost:$port" "$work/ca.pem" "$work/client.pem" "$work/client.key" 2000 \
 		create hostile 2>&1)
@@ -154,7 +154,7 @@ objects=$(two "localhost:$port_b" locate failover-key | field uids)
 port=$(kmip_free_port)
 /usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work" "$port" discover > "$work/evil.out" 2>&1 &
 evil_pid=$!
-for ((i = 0; i < 100; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
+for ((i = 0; i < 300; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
 out=$(two "localhost:$port,localhost:$port_b" create failover-key 2>&1)
 rc=$?
 diag "a Create to a server that goes quiet: exit $rc: $out"
