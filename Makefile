@@ -62,14 +62,15 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
-	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c
+	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
+	  daemon/ktls.c daemon/tls_diag.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
-	tests/guest/e2e_test tests/guest/ktls_test \
+	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
 	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
@@ -238,6 +239,13 @@ $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 		$(B)/libhsmkey.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
+
+# hsmkeyd's kTLS installer, white-box, against OpenSSL as the peer.
+$(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c daemon/ktls.c daemon/tls_diag.c \
+		daemon/kernel.c daemon/ktls.h daemon/tls_diag.h daemon/kernel.h $(B)/libhsmkey.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< daemon/ktls.c \
+		daemon/tls_diag.c daemon/kernel.c $(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

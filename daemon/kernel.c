@@ -64,9 +64,17 @@ static const struct nla_policy audit_policy[HSMKEY_AUDIT_A_MAX + 1] = {
 				  .maxlen = HSMKEY_AUDIT_HEAD_LEN },
 };
 
+static const struct nla_policy session_policy[HSMKEY_SESSION_A_MAX + 1] = {
+	[HSMKEY_SESSION_A_TOKEN] = { .minlen = 16, .maxlen = 32 },
+	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_STATE] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_RECORDS] = { .type = NLA_U64 },
+};
+
 /* Room for any reply's attributes (events have their own). */
 #define MAX2(a, b) ((a) > (b) ? (a) : (b))
-#define REPLY_A_MAX MAX2(MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX)
+#define REPLY_A_MAX MAX2(MAX2(MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX), \
+			 HSMKEY_SESSION_A_MAX)
 
 /* The attribute set of the replies to command @cmd. */
 static void reply_attrs(struct kernel_call *c, int cmd)
@@ -80,6 +88,12 @@ static void reply_attrs(struct kernel_call *c, int cmd)
 	case HSMKEY_CMD_AUDIT_SET:
 		c->maxtype = HSMKEY_AUDIT_A_MAX;
 		c->policy = audit_policy;
+		break;
+	case HSMKEY_CMD_SESSION_ADD:
+	case HSMKEY_CMD_SESSION_GET:
+	case HSMKEY_CMD_SESSION_REVOKE:
+		c->maxtype = HSMKEY_SESSION_A_MAX;
+		c->policy = session_policy;
 		break;
 	default:
 		c->maxtype = HSMKEY_KEY_A_MAX;
@@ -835,4 +849,85 @@ int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
 		return -EMSGSIZE;
 	}
 	return kernel_change(k, msg);
+}
+
+/* A session command's reply: the token (as long as asked for) and the rest. */
+static int parse_session(struct nlattr **tb, void *arg)
+{
+	struct kernel_session *s = arg;
+
+	if (tb[HSMKEY_SESSION_A_TOKEN]) {
+		if ((unsigned int)nla_len(tb[HSMKEY_SESSION_A_TOKEN]) != s->len)
+			return -EPROTO;
+		memcpy(s->token, nla_data(tb[HSMKEY_SESSION_A_TOKEN]), s->len);
+	}
+	if (tb[HSMKEY_SESSION_A_HANDLE])
+		s->handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
+	if (tb[HSMKEY_SESSION_A_STATE])
+		s->state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
+	if (tb[HSMKEY_SESSION_A_RECORDS])
+		s->records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
+	return 0;
+}
+
+int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
+		       unsigned int ttl, struct kernel_session *out)
+{
+	struct ks_key sk = { .version = 0 };
+	uint8_t w[HSMKEY_WRAP_LEN(32)];
+	struct nl_msg *msg;
+	int wl = 0, r;
+
+	if (len != 16 && len != 32)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->len = len;
+	memcpy(sk.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
+	sk.type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : HSMKEY_TYPE_AES_256_GCM;
+	memcpy(sk.material, key, len);
+	msg = kernel_msg(k, HSMKEY_CMD_SESSION_ADD, 0);
+	r = msg ? device_lock(k) : -ENOMEM;
+	if (r) {
+		nlmsg_free(msg);
+		wipe(&sk, sizeof(sk));
+		return r;
+	}
+	r = wrap_material(&sk, true, w, &wl);
+	wipe(&sk, sizeof(sk));
+	if (!r && (nla_put(msg, HSMKEY_SESSION_A_WRAPPED, wl, w) ||
+		   (ttl && nla_put_u32(msg, HSMKEY_SESSION_A_TTL, ttl))))
+		r = -EMSGSIZE;
+	wipe(w, sizeof(w));
+	if (r) {
+		pthread_mutex_unlock(&dev.lock);
+		nlmsg_free(msg);
+		return r;
+	}
+	r = device_call(k, msg, parse_session, out);
+	if (!r && !out->handle)
+		r = -EPROTO;
+	return r;
+}
+
+int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
+
+	memset(out, 0, sizeof(*out));
+	if (!msg || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	return kernel_call(k, msg, parse_session, out);
+}
+
+int kernel_session_revoke(struct kernel *k, uint32_t handle)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_REVOKE, 0);
+
+	if (msg && nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
+		nlmsg_free(msg);
+		msg = NULL;
+	}
+	return kernel_failsafe(k, msg);
 }

@@ -86,6 +86,27 @@ int kernel_list(struct kernel *k,
 		int (*fn)(const struct kernel_key *key, void *arg), void *arg);
 int kernel_info(struct kernel *k, struct kernel_info *out);
 
+/*
+ * kTLS session keys (uapi/linux/hsmkey.h, "kTLS session tokens").
+ * kernel_session_add() hands the module a 16- or 32-byte session key,
+ * wrapped under the transport key, usable by this process for @ttl
+ * seconds (0: the module's default): its token and handle in @out.
+ * kernel_session_get() says what became of it (state, records);
+ * kernel_session_revoke() withdraws a waiting one or stops a bound one.
+ */
+struct kernel_session {
+	unsigned int len;
+	uint8_t token[32];
+	uint32_t handle;
+	uint32_t state;			/* enum hsmkey_session_state */
+	uint64_t records;
+};
+
+int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
+		       unsigned int ttl, struct kernel_session *out);
+int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out);
+int kernel_session_revoke(struct kernel *k, uint32_t handle);
+
 /* Keystore instance @owner's audit anchor: read it (seq 0: never set) ... */
 int kernel_audit_get(struct kernel *k, const uint8_t *owner, uint64_t *seq, uint8_t *head);
 /* ... or move it forward to @seq (>= 1) and @head. */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # kTLS session tokens: hsmkey.ko loaded again with ktls=1 (gcm-aes-hsmkey,
-# above the kernel's best gcm(aes)), ktls_test's cases (their TAP lines
-# taken over one by one), and the module loaded back as it was.
+# above the kernel's best gcm(aes)), ktls_test's and ktls_daemon_test's
+# cases (their TAP lines taken over one by one), and the module loaded back
+# as it was.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 . "$top/tests/lib/tap.sh"
@@ -31,20 +32,27 @@ check "the kernel log names the fallback, the gcm(aes) next below (${fallback#* 
 	test "$(dmesg | grep 'hsmkey: ktls: gcm-aes-hsmkey over ' | tail -n 1 | sed 's/.* over //')" = \
 	"${fallback#* }"
 
-out=$(mktemp)
-"$top/build/tests/guest/ktls_test" > "$out" 2>&1
-n=0 plan=
-while IFS= read -r line; do
-	case $line in
-	1..*) plan=${line#1..} ;;
-	"ok "*"# SKIP"*) n=$((n + 1)); skip "ktls_test: ${line#ok [0-9]* }" "skipped by ktls_test" ;;
-	"ok "*) n=$((n + 1)); ok "ktls_test: ${line#ok [0-9]* }" ;;
-	"not ok "*) n=$((n + 1)); fail "ktls_test: ${line#not ok [0-9]* }" ;;
-	*) echo "# $line" ;;
-	esac
-done < "$out"
-rm -f "$out"
-check "ktls_test ran every case it planned ($n of ${plan:-none})" test "$n" = "${plan:-none}"
+# take TEST: run build/tests/guest/TEST and take over its TAP lines.
+take() {
+	local out n=0 plan= line
+	out=$(mktemp)
+	"$top/build/tests/guest/$1" > "$out" 2>&1
+	while IFS= read -r line; do
+		case $line in
+		1..*) plan=${line#1..} ;;
+		"ok "*"# SKIP"*) n=$((n + 1)); skip "$1: ${line#ok [0-9]* }" "skipped by $1" ;;
+		"ok "*) n=$((n + 1)); ok "$1: ${line#ok [0-9]* }" ;;
+		"not ok "*) n=$((n + 1)); fail "$1: ${line#not ok [0-9]* }" ;;
+		*) echo "# $line" ;;
+		esac
+	done < "$out"
+	rm -f "$out"
+	check "$1 ran every case it planned ($n of ${plan:-none})" test "$n" = "${plan:-none}"
+}
+take ktls_test
+# hsmkeyd's installer (daemon/ktls.c): OpenSSL's handshake, then kTLS with
+# tokens, against OpenSSL's record layer.
+take ktls_daemon_test
 
 check "rmmod (no tfm of gcm-aes-hsmkey left)" rmmod hsmkey
 check "insmod hsmkey.ko as before" insmod "$HSMKEY_KO"

@@ -1,0 +1,347 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * kTLS keyed by session tokens (uapi/linux/hsmkey.h, "kTLS session
+ * tokens").  When OpenSSL has finished a handshake on a TCP socket, the
+ * connection's traffic keys are derived here from its secrets and handed to
+ * hsmkey.ko, wrapped under the transport key (SESSION_ADD); kTLS is set up
+ * on the socket with the tokens the module returns in their place.  The
+ * module takes each token at setsockopt() and binds its key to the
+ * socket's gcm(aes); SESSION_GET (SPENT) and sock_diag (TLS_CONF_SW both
+ * ways) then show that no other gcm(aes), and no NIC, got a token as a
+ * key.  Whoever gets the socket afterwards holds no key: getsockopt()
+ * gives spent tokens.
+ *
+ * Only what kTLS on 6.1 and 6.12 takes: TLS 1.3 and 1.2 with AES-128-GCM
+ * and AES-256-GCM.  No session tickets: a ticket sent after the handshake
+ * would be a record under the new keys before kTLS holds them.  No
+ * renegotiation: a kTLS socket cannot be given new keys on 6.1.
+ *
+ * Sequence numbers: TLS 1.3's application traffic keys start at record 0
+ * in both directions (nothing is sent under them before kTLS: no tickets).
+ * TLS 1.2's first record under the new keys is each side's Finished, so
+ * application data starts at 1; the explicit nonce this side sends is the
+ * sequence number (RFC 5288, 3).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include "ktls.h"
+#include "tls_diag.h"
+#include "util.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#ifndef TCP_ULP
+#define TCP_ULP 31
+#endif
+
+/* A session key waits this long for its setsockopt() (seconds). */
+#define KTLS_TOKEN_TTL 5
+
+static int ex_index = -1;
+static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
+
+static void ex_init(void)
+{
+	ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* "LABEL CLIENT_RANDOM SECRET", hex: the traffic secrets into @ssl's watch. */
+static void keylog(const SSL *ssl, const char *line)
+{
+	struct ktls_secrets *sec = SSL_get_ex_data(ssl, ex_index);
+	const char *hex = strrchr(line, ' ');
+	uint8_t *to = NULL;
+	unsigned int *len = NULL;
+	size_t n;
+
+	if (!sec || !hex)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24))
+		to = sec->client, len = &sec->client_len;
+	else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24))
+		to = sec->server, len = &sec->server_len;
+	if (!to)
+		return;
+	n = strlen(++hex) / 2;
+	if (n > sizeof(sec->client) || hex_decode(hex, to, n))
+		return;
+	*len = (unsigned int)n;
+}
+
+int ktls_prepare_ctx(SSL_CTX *ctx)
+{
+	pthread_once(&ex_once, ex_init);
+	if (ex_index < 0)
+		return -ENOMEM;
+	SSL_CTX_set_keylog_callback(ctx, keylog);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_read_ahead(ctx, 0);
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") ||
+	    !SSL_CTX_set_cipher_list(ctx, "ECDHE-ECDSA-AES256-GCM-SHA384:"
+					  "ECDHE-RSA-AES256-GCM-SHA384:"
+					  "ECDHE-ECDSA-AES128-GCM-SHA256:"
+					  "ECDHE-RSA-AES128-GCM-SHA256"))
+		return -EINVAL;
+	return 0;
+}
+
+int ktls_watch(SSL *ssl, struct ktls_secrets *sec)
+{
+	memset(sec, 0, sizeof(*sec));
+	return ex_index >= 0 && SSL_set_ex_data(ssl, ex_index, sec) ? 0 : -ENOMEM;
+}
+
+/* TLS 1.3's HKDF-Expand-Label(@secret, @label, "", @len) (RFC 8446, 7.1). */
+static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
+			const char *label, uint8_t *out, size_t len)
+{
+	uint8_t info[2 + 1 + 6 + 16 + 1];
+	size_t ll = strlen(label), il = 0;
+	EVP_PKEY_CTX *pc;
+	int ok;
+
+	if (ll > 16)
+		return -EINVAL;
+	info[il++] = (uint8_t)(len >> 8);
+	info[il++] = (uint8_t)len;
+	info[il++] = (uint8_t)(6 + ll);
+	memcpy(info + il, "tls13 ", 6);
+	il += 6;
+	memcpy(info + il, label, ll);
+	il += ll;
+	info[il++] = 0;		/* no context */
+	pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	ok = pc && EVP_PKEY_derive_init(pc) > 0 &&
+	     EVP_PKEY_CTX_set_hkdf_mode(pc, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0 &&
+	     EVP_PKEY_CTX_set_hkdf_md(pc, md) > 0 &&
+	     EVP_PKEY_CTX_set1_hkdf_key(pc, secret, (int)slen) > 0 &&
+	     EVP_PKEY_CTX_add1_hkdf_info(pc, info, (int)il) > 0 &&
+	     EVP_PKEY_derive(pc, out, &len) > 0;
+	EVP_PKEY_CTX_free(pc);
+	return ok ? 0 : -EIO;
+}
+
+/* One TLS 1.3 direction from its traffic secret. */
+static int dir13(const EVP_MD *md, const uint8_t *secret, unsigned int slen,
+		 unsigned int keylen, struct ktls_dir *d)
+{
+	uint8_t iv[12];
+	int r;
+
+	if (!slen || slen != (unsigned int)EVP_MD_get_size(md))
+		return -EPROTO;
+	r = expand_label(md, secret, slen, "key", d->key, keylen) ?:
+	    expand_label(md, secret, slen, "iv", iv, sizeof(iv));
+	memcpy(d->salt, iv, 4);
+	memcpy(d->iv, iv + 4, 8);
+	d->seq = 0;
+	wipe(iv, sizeof(iv));
+	return r;
+}
+
+/* TLS 1.2's key block (RFC 5246, 6.3): the PRF of the master secret. */
+static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t len)
+{
+	static const char label[] = "key expansion";
+	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[sizeof(label) - 1 + 64];
+	size_t mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
+	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+	EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	OSSL_PARAM p[4];
+	int ok;
+
+	memcpy(seed, label, sizeof(label) - 1);
+	SSL_get_server_random(ssl, seed + sizeof(label) - 1, 32);
+	SSL_get_client_random(ssl, seed + sizeof(label) - 1 + 32, 32);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						(char *)EVP_MD_get0_name(md), 0);
+	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SECRET, master, mlen);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SEED, seed, sizeof(seed));
+	p[3] = OSSL_PARAM_construct_end();
+	ok = kc && mlen && EVP_KDF_derive(kc, out, len, p) > 0;
+	EVP_KDF_CTX_free(kc);
+	EVP_KDF_free(kdf);
+	wipe(master, sizeof(master));
+	return ok ? 0 : -EIO;
+}
+
+/* Both TLS 1.2 directions: client then server in the key block. */
+static int dirs12(SSL *ssl, const EVP_MD *md, struct ktls_keys *k, bool server)
+{
+	unsigned int kl = k->keylen;
+	uint8_t kb[2 * 32 + 2 * 4];
+	struct ktls_dir *c = server ? &k->rx : &k->tx, *s = server ? &k->tx : &k->rx;
+	int r = key_block(ssl, md, kb, 2 * kl + 8);
+
+	if (!r) {
+		memcpy(c->key, kb, kl);
+		memcpy(s->key, kb + kl, kl);
+		memcpy(c->salt, kb + 2 * kl, 4);
+		memcpy(s->salt, kb + 2 * kl + 4, 4);
+		c->seq = s->seq = 1;
+		/* The explicit nonce this side starts from: the sequence number. */
+		memset(k->tx.iv, 0, 8);
+		k->tx.iv[7] = 1;
+		memcpy(k->rx.iv, k->tx.iv, 8);
+	}
+	wipe(kb, sizeof(kb));
+	return r;
+}
+
+int ktls_keys(SSL *ssl, const struct ktls_secrets *sec, bool server, struct ktls_keys *out)
+{
+	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
+	const EVP_MD *md = cipher ? SSL_CIPHER_get_handshake_digest(cipher) : NULL;
+	int nid = cipher ? SSL_CIPHER_get_cipher_nid(cipher) : NID_undef, r;
+
+	memset(out, 0, sizeof(*out));
+	if (!md || (nid != NID_aes_128_gcm && nid != NID_aes_256_gcm))
+		return -EPROTONOSUPPORT;
+	out->keylen = nid == NID_aes_128_gcm ? 16 : 32;
+	switch (SSL_version(ssl)) {
+	case TLS1_3_VERSION:
+		out->version = TLS_1_3_VERSION;
+		r = dir13(md, server ? sec->server : sec->client,
+			  server ? sec->server_len : sec->client_len, out->keylen, &out->tx) ?:
+		    dir13(md, server ? sec->client : sec->server,
+			  server ? sec->client_len : sec->server_len, out->keylen, &out->rx);
+		break;
+	case TLS1_2_VERSION:
+		out->version = TLS_1_2_VERSION;
+		r = dirs12(ssl, md, out, server);
+		break;
+	default:
+		r = -EPROTONOSUPPORT;
+	}
+	if (r)
+		wipe(out, sizeof(*out));
+	return r;
+}
+
+/* setsockopt(SOL_TLS, @which) with @token in place of the key. */
+static int set_dir(int fd, int which, const struct ktls_keys *k, const struct ktls_dir *d,
+		   const uint8_t *token)
+{
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+	} ci;
+	uint8_t seq[8];
+	int i, r;
+
+	memset(&ci, 0, sizeof(ci));
+	for (i = 0; i < 8; i++)
+		seq[i] = (uint8_t)(d->seq >> (56 - 8 * i));
+	if (k->keylen == 16) {
+		ci.g128.info.version = k->version;
+		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+		memcpy(ci.g128.key, token, 16);
+		memcpy(ci.g128.iv, d->iv, 8);
+		memcpy(ci.g128.salt, d->salt, 4);
+		memcpy(ci.g128.rec_seq, seq, 8);
+		r = setsockopt(fd, SOL_TLS, which, &ci.g128, sizeof(ci.g128));
+	} else {
+		ci.g256.info.version = k->version;
+		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
+		memcpy(ci.g256.key, token, 32);
+		memcpy(ci.g256.iv, d->iv, 8);
+		memcpy(ci.g256.salt, d->salt, 4);
+		memcpy(ci.g256.rec_seq, seq, 8);
+		r = setsockopt(fd, SOL_TLS, which, &ci.g256, sizeof(ci.g256));
+	}
+	return r ? -errno : 0;
+}
+
+/* Did hsmkey.ko's gcm(aes) take the session key of @handle? */
+static int taken(struct kernel *k, uint32_t handle, const char *dir, char *why, size_t wl)
+{
+	struct kernel_session s;
+	int r = kernel_session_get(k, handle, &s);
+
+	if (r || s.state != HSMKEY_SESSION_SPENT) {
+		snprintf(why, wl, "the %s session key was not taken by hsmkey's gcm(aes) "
+			 "(another gcm(aes) or a NIC's offload has the socket)", dir);
+		return -EMEDIUMTYPE;
+	}
+	return 0;
+}
+
+static int sockets_part(struct kernel *k, int fd, const struct ktls_keys *keys,
+			const struct kernel_session *tx, const struct kernel_session *rx,
+			char *why, size_t wl)
+{
+	struct tls_diag d;
+	int r;
+
+	if (setsockopt(fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls")) && errno != EEXIST) {
+		r = -errno;
+		snprintf(why, wl, "kTLS is not available on the socket: %s", strerror(-r));
+		return r;
+	}
+	r = set_dir(fd, TLS_TX, keys, &keys->tx, tx->token);
+	if (!r)
+		r = set_dir(fd, TLS_RX, keys, &keys->rx, rx->token);
+	if (r) {
+		snprintf(why, wl, "kTLS refused the session token: %s", strerror(-r));
+		return r;
+	}
+	r = taken(k, tx->handle, "TX", why, wl) ?: taken(k, rx->handle, "RX", why, wl);
+	if (r)
+		return r;
+	r = tls_diag(fd, &d);
+	if (r) {
+		snprintf(why, wl, "cannot read the socket's kTLS configuration: %s", strerror(-r));
+		return r;
+	}
+	if (d.txconf != TLS_CONF_SW || d.rxconf != TLS_CONF_SW) {
+		snprintf(why, wl, "the socket's kTLS is not in software (TX %u, RX %u): "
+			 "a NIC would hold the session tokens", d.txconf, d.rxconf);
+		return -EMEDIUMTYPE;
+	}
+	return 0;
+}
+
+int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
+		 struct ktls_installed *out, char *why, size_t whylen)
+{
+	struct kernel_session tx = { 0 }, rx = { 0 };
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = kernel_session_add(k, keys->tx.key, keys->keylen, KTLS_TOKEN_TTL, &tx);
+	if (!r)
+		r = kernel_session_add(k, keys->rx.key, keys->keylen, KTLS_TOKEN_TTL, &rx);
+	if (r) {
+		snprintf(why, whylen, "hsmkey.ko refused the session key: %s%s%s",
+			 strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		if (tx.handle)
+			kernel_session_revoke(k, tx.handle);
+		wipe(&tx, sizeof(tx));
+		return r;
+	}
+	r = sockets_part(k, fd, keys, &tx, &rx, why, whylen);
+	if (r) {
+		/* Waiting ones withdrawn, bound ones stopped: the socket is done. */
+		kernel_session_revoke(k, tx.handle);
+		kernel_session_revoke(k, rx.handle);
+	} else {
+		out->tx_handle = tx.handle;
+		out->rx_handle = rx.handle;
+	}
+	wipe(&tx, sizeof(tx));
+	wipe(&rx, sizeof(rx));
+	return r;
+}

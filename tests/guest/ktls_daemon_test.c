@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * hsmkeyd's kTLS installer (daemon/ktls.c) against a real TLS peer: an
+ * OpenSSL server finishes a handshake with an OpenSSL client over loopback
+ * TCP (TLS 1.3 and 1.2, AES-128-GCM and AES-256-GCM), then ktls_keys()
+ * derives the server's traffic keys and ktls_install() hands them to
+ * hsmkey.ko (ktls=1) and sets kTLS up on the server's socket with session
+ * tokens.  The client goes on in OpenSSL's own record layer: what the
+ * server's socket writes (write() and sendfile()) must open there, and
+ * what the client writes must read back in the clear from the socket.  So
+ * the derivation, sequence numbers and tokens are checked by an
+ * independent TLS implementation.  Then: getsockopt() on the socket gives
+ * no key; the module counts the records; a revoked session stops them.
+ */
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include "../../daemon/ktls.h"
+#include "kselftest_harness.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+/* A self-signed P-256 certificate and its key, made here. */
+static int self_signed(EVP_PKEY **key, X509 **cert)
+{
+	X509_NAME *name;
+
+	*key = EVP_EC_gen("P-256");
+	*cert = X509_new();
+	if (!*key || !*cert)
+		return -1;
+	name = X509_get_subject_name(*cert);
+	X509_set_version(*cert, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(*cert), 1);
+	X509_gmtime_adj(X509_getm_notBefore(*cert), -60);
+	X509_gmtime_adj(X509_getm_notAfter(*cert), 3600);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"hsmkey-test",
+				   -1, -1, 0);
+	X509_set_issuer_name(*cert, name);
+	X509_set_pubkey(*cert, *key);
+	return X509_sign(*cert, *key, EVP_sha256()) > 0 ? 0 : -1;
+}
+
+static int tcp_pair(int *a, int *b)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	*b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || *b < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) ||
+	    connect(*b, (struct sockaddr *)&sa, sizeof(sa)))
+		return -1;
+	*a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	close(l);
+	return *a < 0 ? -1 : 0;
+}
+
+/* Both handshakes to the end, each side's socket non-blocking meanwhile. */
+static int handshake(SSL *s, SSL *c, int a, int b)
+{
+	int sd = 0, cd = 0, i;
+
+	fcntl(a, F_SETFL, O_NONBLOCK);
+	fcntl(b, F_SETFL, O_NONBLOCK);
+	for (i = 0; i < 10000 && !(sd && cd); i++) {
+		if (!sd) {
+			int r = SSL_accept(s);
+
+			if (r == 1)
+				sd = 1;
+			else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ &&
+				 SSL_get_error(s, r) != SSL_ERROR_WANT_WRITE)
+				return -1;
+		}
+		if (!cd) {
+			int r = SSL_connect(c);
+
+			if (r == 1)
+				cd = 1;
+			else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ &&
+				 SSL_get_error(c, r) != SSL_ERROR_WANT_WRITE)
+				return -1;
+		}
+		if (!(sd && cd))
+			poll(NULL, 0, 1);
+	}
+	fcntl(a, F_SETFL, 0);
+	fcntl(b, F_SETFL, 0);
+	return sd && cd ? 0 : -1;
+}
+
+/* Read exactly @n bytes through the client's OpenSSL. */
+static int ssl_read_all(SSL *c, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		int r = SSL_read(c, buf + got, (int)(n - got));
+
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *buf, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+FIXTURE(kd) {
+	int a, b;
+	SSL_CTX *sctx, *cctx;
+	SSL *s, *c;
+	struct kernel *k;
+	struct ktls_secrets sec;
+	struct ktls_keys keys;
+	struct ktls_installed inst;
+	char why[256];
+};
+
+FIXTURE_VARIANT(kd) {
+	int version;		/* TLS1_2_VERSION, TLS1_3_VERSION */
+	const char *suite;	/* OpenSSL's name */
+	unsigned int keylen;
+};
+
+FIXTURE_VARIANT_ADD(kd, tls13_aes128) {
+	.version = TLS1_3_VERSION, .suite = "TLS_AES_128_GCM_SHA256", .keylen = 16,
+};
+
+FIXTURE_VARIANT_ADD(kd, tls13_aes256) {
+	.version = TLS1_3_VERSION, .suite = "TLS_AES_256_GCM_SHA384", .keylen = 32,
+};
+
+FIXTURE_VARIANT_ADD(kd, tls12_aes128) {
+	.version = TLS1_2_VERSION, .suite = "ECDHE-ECDSA-AES128-GCM-SHA256", .keylen = 16,
+};
+
+FIXTURE_VARIANT_ADD(kd, tls12_aes256) {
+	.version = TLS1_2_VERSION, .suite = "ECDHE-ECDSA-AES256-GCM-SHA384", .keylen = 32,
+};
+
+FIXTURE_SETUP(kd)
+{
+	EVP_PKEY *key;
+	X509 *cert;
+
+	self->a = self->b = -1;
+	ASSERT_EQ(0, kernel_open(&self->k)) TH_LOG("hsmkey.ko not loaded?");
+	ASSERT_EQ(0, self_signed(&key, &cert));
+	self->sctx = SSL_CTX_new(TLS_server_method());
+	self->cctx = SSL_CTX_new(TLS_client_method());
+	ASSERT_TRUE(self->sctx && self->cctx);
+	ASSERT_EQ(0, ktls_prepare_ctx(self->sctx));
+	ASSERT_EQ(1, SSL_CTX_use_certificate(self->sctx, cert));
+	ASSERT_EQ(1, SSL_CTX_use_PrivateKey(self->sctx, key));
+	/* The variant's version and suite, on the client's side. */
+	ASSERT_EQ(1, SSL_CTX_set_min_proto_version(self->cctx, variant->version));
+	ASSERT_EQ(1, SSL_CTX_set_max_proto_version(self->cctx, variant->version));
+	if (variant->version == TLS1_3_VERSION) {
+		ASSERT_EQ(1, SSL_CTX_set_ciphersuites(self->cctx, variant->suite));
+	} else {
+		ASSERT_EQ(1, SSL_CTX_set_cipher_list(self->cctx, variant->suite));
+	}
+	EVP_PKEY_free(key);
+	X509_free(cert);
+	ASSERT_EQ(0, tcp_pair(&self->a, &self->b));
+	self->s = SSL_new(self->sctx);
+	self->c = SSL_new(self->cctx);
+	ASSERT_TRUE(self->s && self->c);
+	ASSERT_EQ(0, ktls_watch(self->s, &self->sec));
+	SSL_set_fd(self->s, self->a);
+	SSL_set_fd(self->c, self->b);
+	ASSERT_EQ(0, handshake(self->s, self->c, self->a, self->b)) {
+		ERR_print_errors_fp(stderr);
+	}
+	ASSERT_EQ(0, strcmp(SSL_get_cipher_name(self->s), variant->suite));
+	ASSERT_EQ(0, ktls_keys(self->s, &self->sec, true, &self->keys));
+	ASSERT_EQ(variant->keylen, self->keys.keylen);
+	ASSERT_EQ(0, ktls_install(self->k, self->a, &self->keys, &self->inst, self->why,
+				  sizeof(self->why))) TH_LOG("%s", self->why);
+	/* The server's OpenSSL is done: kTLS has the socket (no close_notify). */
+	SSL_free(self->s);
+	self->s = NULL;
+}
+
+FIXTURE_TEARDOWN(kd)
+{
+	SSL_free(self->s);
+	SSL_free(self->c);
+	SSL_CTX_free(self->sctx);
+	SSL_CTX_free(self->cctx);
+	close(self->a);
+	close(self->b);
+	kernel_close(self->k);
+}
+
+TEST_F(kd, records_both_ways_with_openssl)
+{
+	static const char hello[] = "written by the kTLS socket", back[] = "from OpenSSL";
+	uint8_t buf[64];
+
+	ASSERT_EQ((ssize_t)sizeof(hello), write(self->a, hello, sizeof(hello)));
+	ASSERT_EQ(0, ssl_read_all(self->c, buf, sizeof(hello))) {
+		ERR_print_errors_fp(stderr);
+	}
+	EXPECT_EQ(0, memcmp(buf, hello, sizeof(hello)));
+	ASSERT_EQ((int)sizeof(back), SSL_write(self->c, back, sizeof(back)));
+	ASSERT_EQ(0, read_all(self->a, buf, sizeof(back)));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(back)));
+	/* Again, each way: the sequence numbers go on. */
+	ASSERT_EQ((ssize_t)sizeof(hello), write(self->a, hello, sizeof(hello)));
+	ASSERT_EQ(0, ssl_read_all(self->c, buf, sizeof(hello)));
+	EXPECT_EQ(0, memcmp(buf, hello, sizeof(hello)));
+	ASSERT_EQ((int)sizeof(back), SSL_write(self->c, back, sizeof(back)));
+	ASSERT_EQ(0, read_all(self->a, buf, sizeof(back)));
+	EXPECT_EQ(0, memcmp(buf, back, sizeof(back)));
+}
+
+struct sink {
+	SSL *c;
+	uint8_t *buf;
+	size_t n;
+	int err;
+};
+
+static void *sink_fn(void *arg)
+{
+	struct sink *s = arg;
+
+	s->err = ssl_read_all(s->c, s->buf, s->n);
+	return NULL;
+}
+
+TEST_F(kd, a_file_by_sendfile_arrives_byte_for_byte)
+{
+	size_t n = 300000;
+	uint8_t *data = malloc(n), *got = malloc(n);
+	struct sink sk = { .c = self->c, .buf = got, .n = n };
+	char path[] = "/tmp/ktls-daemon-test.XXXXXX";
+	int f = mkstemp(path);
+	off_t off = 0;
+	pthread_t t;
+
+	ASSERT_TRUE(data && got && f >= 0);
+	unlink(path);
+	ASSERT_EQ(1, RAND_bytes(data, (int)n));
+	ASSERT_EQ((ssize_t)n, write(f, data, n));
+	/* The client reads while the socket sends: more than TCP buffers. */
+	ASSERT_EQ(0, pthread_create(&t, NULL, sink_fn, &sk));
+	while ((size_t)off < n)
+		if (sendfile(self->a, f, &off, n - (size_t)off) <= 0)
+			break;
+	pthread_join(t, NULL);
+	EXPECT_EQ((off_t)n, off);
+	EXPECT_EQ(0, sk.err);
+	EXPECT_EQ(0, memcmp(data, got, n));
+	close(f);
+	free(data);
+	free(got);
+}
+
+/* What getsockopt(SOL_TLS, @which) gives as the key (exactly its struct). */
+static int key_of(int fd, int which, unsigned int keylen, uint8_t *key)
+{
+	union {
+		struct tls12_crypto_info_aes_gcm_128 g128;
+		struct tls12_crypto_info_aes_gcm_256 g256;
+	} ci;
+	socklen_t sl = keylen == 16 ? sizeof(ci.g128) : sizeof(ci.g256);
+
+	if (getsockopt(fd, SOL_TLS, which, &ci, &sl))
+		return -errno;
+	memcpy(key, keylen == 16 ? ci.g128.key : ci.g256.key, keylen);
+	return 0;
+}
+
+TEST_F(kd, the_socket_holds_no_key)
+{
+	unsigned int n = self->keys.keylen;
+	struct kernel_session s;
+	uint8_t key[32];
+
+	ASSERT_EQ(0, key_of(self->a, TLS_TX, n, key));
+	EXPECT_EQ(0, memcmp(key, HSMKEY_SESSION_MAGIC, 4));
+	EXPECT_NE(0, memcmp(key, self->keys.tx.key, n));
+	ASSERT_EQ(0, key_of(self->a, TLS_RX, n, key));
+	EXPECT_EQ(0, memcmp(key, HSMKEY_SESSION_MAGIC, 4));
+	EXPECT_NE(0, memcmp(key, self->keys.rx.key, n));
+	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.tx_handle, &s));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, s.state);
+	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.rx_handle, &s));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, s.state);
+}
+
+TEST_F(kd, the_module_counts_records_and_revocation_stops_them)
+{
+	static const char msg[] = "one record";
+	struct kernel_session s;
+	uint8_t buf[32];
+	ssize_t w;
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ((ssize_t)sizeof(msg), write(self->a, msg, sizeof(msg)));
+		ASSERT_EQ(0, ssl_read_all(self->c, buf, sizeof(msg)));
+	}
+	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.tx_handle, &s));
+	EXPECT_EQ((uint64_t)3, s.records);
+	ASSERT_EQ(0, kernel_session_revoke(self->k, self->inst.tx_handle));
+	/* The first write may count its bytes before the record fails. */
+	w = write(self->a, msg, sizeof(msg));
+	EXPECT_EQ(-1, write(self->a, msg, sizeof(msg))) TH_LOG("the first write: %zd", w);
+	EXPECT_EQ(EBADMSG, errno);
+}
+
+TEST_HARNESS_MAIN
