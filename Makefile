@@ -241,11 +241,14 @@ $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
 
 # hsmkeyd's kTLS installer, white-box, against OpenSSL as the peer.
-$(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c daemon/ktls.c daemon/tls_diag.c \
-		daemon/kernel.c daemon/ktls.h daemon/tls_diag.h daemon/kernel.h $(B)/libhsmkey.a
+# It and the kTLS benchmark share the daemon's installer and a TLS pair.
+KTLS_PARTS := daemon/ktls.c daemon/tls_diag.c daemon/kernel.c tests/lib/tls_pair.c
+KTLS_DEPS := $(KTLS_PARTS) daemon/ktls.h daemon/tls_diag.h daemon/kernel.h tests/lib/tls_pair.h \
+	uapi/linux/hsmkey.h $(B)/libhsmkey.a
+$(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< daemon/ktls.c \
-		daemon/tls_diag.c daemon/kernel.c $(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
+		$(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
@@ -315,7 +318,14 @@ clean:
 print-kver:
 	@echo $(KVER)
 
-bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate
+bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate \
+	$(B)/bench/ktls_bench
+
+# kTLS sendfile() keyed by session tokens (the daemon's installer) or by OpenSSL.
+$(B)/bench/ktls_bench: bench/ktls_bench.c $(KTLS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
+		$(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
 
 # SoftHSM's own rate for the delivery calls: the PKCS#11 provisioning baseline.
 $(B)/bench/pkcs11_rate: bench/pkcs11_rate.c $(P11_OPEN)

@@ -9,6 +9,8 @@
 #     against xts(aes), A/A: the stock driver by its driver name;
 #   gcm(aes) with raw keys (gcm-raw) through gcm-aes-hsmkey, which ktls=1
 #     puts in front of every gcm(aes) user, against the driver below it;
+#   kTLS sendfile() with session tokens (ktls-sendfile) against kTLS keyed
+#     by OpenSSL with the raw keys, on the same kernel (ktls=1);
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
 #     10 and with 100,000 keys loaded (A/A: 10 keys measured twice);
 #   revocation latency (revoke): the kernel call with 100 bound tfms and
@@ -118,7 +120,7 @@ for s in hsm stock aa; do dmsetup remove b-$s; done
 # that driver again.  AF_ALG AEAD requests of 4 KiB and 16 KiB (a full TLS
 # record), no associated data.
 ko=${HSMKEY_KO:-$top/hsmkey.ko}
-if wanted gcm-raw-4096 || wanted gcm-raw-16384; then
+if wanted gcm-raw-4096 || wanted gcm-raw-16384 || wanted ktls-sendfile; then
 	rmmod hsmkey && insmod "$ko" ktls=1 || die "loading the module with ktls=1"
 	below=$(dmesg | sed -n 's/.*hsmkey: ktls: gcm-aes-hsmkey over \(.*\)$/\1/p' | tail -n 1)
 	[[ $below ]] || die "gcm-aes-hsmkey did not say what it stands in front of"
@@ -134,9 +136,27 @@ if wanted gcm-raw-4096 || wanted gcm-raw-16384; then
 			echo "gcm-raw-$size aa $p ${r[2]}" >> "$out"
 		done
 	done
-	for size in 4096 16384; do echo "unit gcm-raw-$size MB/s" >> "$out"; done
+	for size in 4096 16384; do wanted "gcm-raw-$size" && echo "unit gcm-raw-$size MB/s" >> "$out"; done
+	# kTLS sendfile() (ktls-sendfile, bench/ktls_bench): TLS 1.3 AES-256-GCM
+	# records sent on a connection keyed by hsmkey session tokens through
+	# hsmkeyd's installer against one keyed by OpenSSL with the raw keys,
+	# and a second of those (A/A), in one process, 4 MiB per turn, rotated.
+	# On this kernel OpenSSL's raw keys pass gcm-aes-hsmkey too: what that
+	# costs against the driver below is gcm-raw's ratio.
+	if wanted ktls-sendfile; then
+		modprobe tls || die "no tls module"
+		for p in $(seq "$pairs"); do
+			mapfile -t r < <(taskset -c 1 "$top/build/bench/ktls_bench" "$secs")
+			((${#r[@]} == 3)) || die "ktls_bench measured ${#r[@]} sides"
+			echo "ktls-sendfile hsm $p ${r[0]}" >> "$out"
+			echo "ktls-sendfile stock $p ${r[1]}" >> "$out"
+			echo "ktls-sendfile aa $p ${r[2]}" >> "$out"
+		done
+		echo "unit ktls-sendfile MB/s" >> "$out"
+	fi
 	rmmod hsmkey && insmod "$ko" || die "loading the module back without ktls=1"
 fi
+
 
 # Keys and binds.  Each pair starts from an empty table (the module is
 # reloaded): 10 keys, bind latency measured twice (the A/A), then the other

@@ -20,7 +20,15 @@
  * in both directions (nothing is sent under them before kTLS: no tickets).
  * TLS 1.2's first record under the new keys is each side's Finished, so
  * application data starts at 1; the explicit nonce this side sends is the
- * sequence number (RFC 5288, 3).
+ * sequence number (RFC 5288, 3).  OpenSSL sent its Finished under the same
+ * key with an explicit nonce it drew at random (64 bits), so that one
+ * repeats only if it fell among the first records' numbers: one chance in
+ * 2^64 per record sent, not excluded by construction.
+ *
+ * As a client: a TLS 1.3 server may send tickets after the handshake.
+ * OpenSSL has not read them (no read-ahead), so kTLS RX gets them as
+ * records of type handshake, in sequence; a plain read() then fails with
+ * EIO, and the reader must take them with recvmsg() (TLS_GET_RECORD_TYPE).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -87,6 +95,8 @@ int ktls_prepare_ctx(SSL_CTX *ctx)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_num_tickets(ctx, 0);
+	/* No session (with its master secret) outlives its connection here. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_read_ahead(ctx, 0);
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    !SSL_CTX_set_ciphersuites(ctx, "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256") ||
@@ -262,7 +272,9 @@ static int set_dir(int fd, int which, const struct ktls_keys *k, const struct kt
 		memcpy(ci.g256.rec_seq, seq, 8);
 		r = setsockopt(fd, SOL_TLS, which, &ci.g256, sizeof(ci.g256));
 	}
-	return r ? -errno : 0;
+	r = r ? -errno : 0;
+	wipe(&ci, sizeof(ci));
+	return r;
 }
 
 /* Did hsmkey.ko's gcm(aes) take the session key of @handle? */
@@ -314,6 +326,15 @@ static int sockets_part(struct kernel *k, int fd, const struct ktls_keys *keys,
 	return 0;
 }
 
+/* Both session keys revoked (a handle of 0: none): 0 or the first error. */
+static int revoke_both(struct kernel *k, uint32_t tx, uint32_t rx)
+{
+	int a = tx ? kernel_session_revoke(k, tx) : 0;
+	int b = rx ? kernel_session_revoke(k, rx) : 0;
+
+	return a ?: b;
+}
+
 int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
 		 struct ktls_installed *out, char *why, size_t whylen)
 {
@@ -327,16 +348,23 @@ int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
 	if (r) {
 		snprintf(why, whylen, "hsmkey.ko refused the session key: %s%s%s",
 			 strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
-		if (tx.handle)
-			kernel_session_revoke(k, tx.handle);
+		revoke_both(k, tx.handle, 0);	/* a waiting key: gone in seconds anyway */
 		wipe(&tx, sizeof(tx));
 		return r;
 	}
 	r = sockets_part(k, fd, keys, &tx, &rx, why, whylen);
 	if (r) {
-		/* Waiting ones withdrawn, bound ones stopped: the socket is done. */
-		kernel_session_revoke(k, tx.handle);
-		kernel_session_revoke(k, rx.handle);
+		/*
+		 * The socket is done, whoever else holds it: shut down, its
+		 * session keys withdrawn (waiting) or stopped (bound).  A
+		 * revocation the module refused is said: the socket may have
+		 * a key it still uses.
+		 */
+		shutdown(fd, SHUT_RDWR);
+		if (revoke_both(k, tx.handle, rx.handle))
+			snprintf(why + strlen(why), whylen - strlen(why),
+				 "; and the module refused to revoke its session keys: %s",
+				 kernel_errmsg(k));
 	} else {
 		out->tx_handle = tx.handle;
 		out->rx_handle = rx.handle;

@@ -56,8 +56,10 @@ int ktls_keys(SSL *ssl, const struct ktls_secrets *sec, bool server, struct ktls
  * make sure it took both tokens (SESSION_GET: SPENT) and that both
  * directions run in software (sock_diag: TLS_CONF_SW), so that no other
  * gcm(aes) and no NIC holds a token as a key.  On failure the socket is
- * not usable for TLS any more and must be closed; any session key given
- * to the module is revoked.  @why gets a message for the log.
+ * shut down (close it) and the session keys given to the module are
+ * revoked (@why says if the module refused).  @why gets a message for the
+ * log.  Needs CAP_SYS_ADMIN (the module) and CAP_NET_ADMIN (sock_diag
+ * gives a socket's kTLS configuration only to it).
  */
 int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
 		 struct ktls_installed *out, char *why, size_t whylen);

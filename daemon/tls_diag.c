@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -24,17 +25,22 @@ struct diag_request {
 	struct inet_diag_req_v2 r;
 };
 
-/* The request for @fd's own entry: its addresses and ports, both ends. */
+/* The request for @fd's own entry: its addresses, ports and cookie. */
 static int diag_request(int fd, struct diag_request *q)
 {
 	struct sockaddr_storage me, peer;
-	socklen_t ml = sizeof(me), pl = sizeof(peer);
+	socklen_t ml = sizeof(me), pl = sizeof(peer), cl;
+	uint64_t cookie;
 
 	if (getsockname(fd, (struct sockaddr *)&me, &ml) ||
 	    getpeername(fd, (struct sockaddr *)&peer, &pl))
 		return -errno;
+	cl = sizeof(cookie);
 	if (me.ss_family != AF_INET && me.ss_family != AF_INET6)
 		return -EAFNOSUPPORT;
+	/* The cookie names this socket and no other (the kernel checks it). */
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl))
+		return -errno;
 	memset(q, 0, sizeof(*q));
 	q->nlh.nlmsg_len = sizeof(*q);
 	q->nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -43,8 +49,8 @@ static int diag_request(int fd, struct diag_request *q)
 	q->r.sdiag_protocol = IPPROTO_TCP;
 	q->r.idiag_states = ~0U;
 	q->r.idiag_ext = 1 << (INET_DIAG_INFO - 1);
-	q->r.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-	q->r.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+	q->r.id.idiag_cookie[0] = (uint32_t)cookie;
+	q->r.id.idiag_cookie[1] = (uint32_t)(cookie >> 32);
 	if (me.ss_family == AF_INET) {
 		const struct sockaddr_in *a = (void *)&me, *b = (void *)&peer;
 
@@ -98,7 +104,8 @@ static int parse_entry(const struct nlmsghdr *h, struct tls_diag *out)
 	if (!ulp)
 		return -ENOENT;		/* no ULP on the socket */
 	name = attr_find(attr_data(ulp), attr_end(ulp), INET_ULP_INFO_NAME);
-	if (!name || strncmp(attr_data(name), "tls", name->nla_len - NLA_HDRLEN))
+	if (!name || name->nla_len != NLA_HDRLEN + sizeof("tls") ||
+	    memcmp(attr_data(name), "tls", sizeof("tls")))
 		return -ENOENT;
 	tls = attr_find(attr_data(ulp), attr_end(ulp), INET_ULP_INFO_TLS);
 	if (!tls)
@@ -122,8 +129,10 @@ static int diag_read(int nl, struct tls_diag *out)
 		ssize_t n = recv(nl, buf, sizeof(buf), 0);
 		struct nlmsghdr *h;
 
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
-			return errno == EINTR ? r : -errno;
+			return -errno;
 		for (h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			if (h->nlmsg_type == NLMSG_DONE)
 				return found ? r : -ENOENT;
@@ -146,6 +155,7 @@ int tls_diag(int fd, struct tls_diag *out)
 {
 	struct diag_request q;
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = 5 };
 	int nl, r;
 
 	r = diag_request(fd, &q);
@@ -154,6 +164,7 @@ int tls_diag(int fd, struct tls_diag *out)
 	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (nl < 0)
 		return -errno;
+	setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	if (sendto(nl, &q, sizeof(q), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
 		r = -errno;
 	else

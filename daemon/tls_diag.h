@@ -10,8 +10,10 @@ struct tls_diag {
 };
 
 /*
- * The kTLS configuration of connected TCP socket @fd: 0, or -ENOENT if
- * the "tls" ULP is not on it (or the socket is not found), or -errno.
+ * The kTLS configuration of connected TCP socket @fd (found by its cookie,
+ * in the caller's network namespace): 0, or -ENOENT if the "tls" ULP is
+ * not on it or the socket is not found, or -errno.  The kernel reports a
+ * socket's ULP only to CAP_NET_ADMIN: without it, -ENOENT.
  */
 int tls_diag(int fd, struct tls_diag *out);
 

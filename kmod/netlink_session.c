@@ -17,7 +17,7 @@ const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1] = {
 						  HSMKEY_SESSION_TTL_MAX),
 };
 
-const struct nla_policy hsmkey_nl_session_get_policy[HSMKEY_SESSION_A_MAX + 1] = {
+const struct nla_policy hsmkey_nl_session_handle_policy[HSMKEY_SESSION_A_MAX + 1] = {
 	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
 };
 

@@ -12,8 +12,10 @@
  *
  * Entries live in an xarray indexed by handle; the xarray's own lock (a
  * spinlock, taken with bottom halves off: setkey() may come from any
- * context) covers every field of every entry but the record count, and
- * the counters below.  An entry is waiting when added: the pruning work
+ * context) covers every field of every entry but the record count (an
+ * atomic), and the counters below; a bound tfm's requests also read the
+ * state without it (READ_ONCE: a revocation is seen by the requests that
+ * follow it).  An entry is waiting when added: the pruning work
  * (every second while any wait) frees it once its lifetime is over, as
  * hsmkey_session_flush() does when the daemon closes /dev/hsmkey.  Taken,
  * it is spent: its material wiped from the table, and the entry bound to
@@ -282,9 +284,11 @@ int hsmkey_session_take(const u8 *buf, unsigned int len, u8 *material,
  */
 int hsmkey_session_use(struct hsmkey_session *s)
 {
+	u64 n = atomic64_inc_return(&s->records);
+
 	if (READ_ONCE(s->state) == HSMKEY_SESSION_REVOKED)
 		return -EKEYREVOKED;
-	if (atomic64_inc_return(&s->records) > HSMKEY_SESSION_RECORDS_MAX)
+	if (n > HSMKEY_SESSION_RECORDS_MAX)
 		return -EKEYEXPIRED;
 	return 0;
 }

@@ -25,82 +25,12 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "../../daemon/ktls.h"
+#include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
-
-/* A self-signed P-256 certificate and its key, made here. */
-static int self_signed(EVP_PKEY **key, X509 **cert)
-{
-	X509_NAME *name;
-
-	*key = EVP_EC_gen("P-256");
-	*cert = X509_new();
-	if (!*key || !*cert)
-		return -1;
-	name = X509_get_subject_name(*cert);
-	X509_set_version(*cert, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(*cert), 1);
-	X509_gmtime_adj(X509_getm_notBefore(*cert), -60);
-	X509_gmtime_adj(X509_getm_notAfter(*cert), 3600);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"hsmkey-test",
-				   -1, -1, 0);
-	X509_set_issuer_name(*cert, name);
-	X509_set_pubkey(*cert, *key);
-	return X509_sign(*cert, *key, EVP_sha256()) > 0 ? 0 : -1;
-}
-
-static int tcp_pair(int *a, int *b)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	*b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0 || *b < 0 || bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&sa, &sl) ||
-	    connect(*b, (struct sockaddr *)&sa, sizeof(sa)))
-		return -1;
-	*a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	return *a < 0 ? -1 : 0;
-}
-
-/* Both handshakes to the end, each side's socket non-blocking meanwhile. */
-static int handshake(SSL *s, SSL *c, int a, int b)
-{
-	int sd = 0, cd = 0, i;
-
-	fcntl(a, F_SETFL, O_NONBLOCK);
-	fcntl(b, F_SETFL, O_NONBLOCK);
-	for (i = 0; i < 10000 && !(sd && cd); i++) {
-		if (!sd) {
-			int r = SSL_accept(s);
-
-			if (r == 1)
-				sd = 1;
-			else if (SSL_get_error(s, r) != SSL_ERROR_WANT_READ &&
-				 SSL_get_error(s, r) != SSL_ERROR_WANT_WRITE)
-				return -1;
-		}
-		if (!cd) {
-			int r = SSL_connect(c);
-
-			if (r == 1)
-				cd = 1;
-			else if (SSL_get_error(c, r) != SSL_ERROR_WANT_READ &&
-				 SSL_get_error(c, r) != SSL_ERROR_WANT_WRITE)
-				return -1;
-		}
-		if (!(sd && cd))
-			poll(NULL, 0, 1);
-	}
-	fcntl(a, F_SETFL, 0);
-	fcntl(b, F_SETFL, 0);
-	return sd && cd ? 0 : -1;
-}
 
 /* Read exactly @n bytes through the client's OpenSSL. */
 static int ssl_read_all(SSL *c, uint8_t *buf, size_t n)
@@ -171,7 +101,7 @@ FIXTURE_SETUP(kd)
 
 	self->a = self->b = -1;
 	ASSERT_EQ(0, kernel_open(&self->k)) TH_LOG("hsmkey.ko not loaded?");
-	ASSERT_EQ(0, self_signed(&key, &cert));
+	ASSERT_EQ(0, tls_pair_cert(&key, &cert));
 	self->sctx = SSL_CTX_new(TLS_server_method());
 	self->cctx = SSL_CTX_new(TLS_client_method());
 	ASSERT_TRUE(self->sctx && self->cctx);
@@ -188,14 +118,14 @@ FIXTURE_SETUP(kd)
 	}
 	EVP_PKEY_free(key);
 	X509_free(cert);
-	ASSERT_EQ(0, tcp_pair(&self->a, &self->b));
+	ASSERT_EQ(0, tls_pair_tcp(&self->a, &self->b));
 	self->s = SSL_new(self->sctx);
 	self->c = SSL_new(self->cctx);
 	ASSERT_TRUE(self->s && self->c);
 	ASSERT_EQ(0, ktls_watch(self->s, &self->sec));
 	SSL_set_fd(self->s, self->a);
 	SSL_set_fd(self->c, self->b);
-	ASSERT_EQ(0, handshake(self->s, self->c, self->a, self->b)) {
+	ASSERT_EQ(0, tls_pair_handshake(self->s, self->c, self->a, self->b)) {
 		ERR_print_errors_fp(stderr);
 	}
 	ASSERT_EQ(0, strcmp(SSL_get_cipher_name(self->s), variant->suite));
@@ -305,11 +235,14 @@ TEST_F(kd, the_socket_holds_no_key)
 	struct kernel_session s;
 	uint8_t key[32];
 
+	/* The installed tokens (magic, then the handle), spent. */
 	ASSERT_EQ(0, key_of(self->a, TLS_TX, n, key));
 	EXPECT_EQ(0, memcmp(key, HSMKEY_SESSION_MAGIC, 4));
+	EXPECT_EQ(self->inst.tx_handle, (uint32_t)key[4] << 24 | key[5] << 16 | key[6] << 8 | key[7]);
 	EXPECT_NE(0, memcmp(key, self->keys.tx.key, n));
 	ASSERT_EQ(0, key_of(self->a, TLS_RX, n, key));
 	EXPECT_EQ(0, memcmp(key, HSMKEY_SESSION_MAGIC, 4));
+	EXPECT_EQ(self->inst.rx_handle, (uint32_t)key[4] << 24 | key[5] << 16 | key[6] << 8 | key[7]);
 	EXPECT_NE(0, memcmp(key, self->keys.rx.key, n));
 	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.tx_handle, &s));
 	EXPECT_EQ(HSMKEY_SESSION_SPENT, s.state);
@@ -336,6 +269,29 @@ TEST_F(kd, the_module_counts_records_and_revocation_stops_them)
 	w = write(self->a, msg, sizeof(msg));
 	EXPECT_EQ(-1, write(self->a, msg, sizeof(msg))) TH_LOG("the first write: %zd", w);
 	EXPECT_EQ(EBADMSG, errno);
+}
+
+/*
+ * A failed installation fails closed: here kTLS refuses the second TX (one
+ * is set already), so the new session keys are withdrawn unused and the
+ * socket is shut down, for whoever else holds it.
+ */
+TEST_F(kd, a_failed_installation_withdraws_its_keys_and_shuts_the_socket)
+{
+	struct ktls_installed again;
+	struct kernel_session s;
+	uint8_t buf[8];
+
+	EXPECT_NE(0, ktls_install(self->k, self->a, &self->keys, &again, self->why,
+				  sizeof(self->why)));
+	TH_LOG("%s", self->why);
+	EXPECT_EQ(0U, again.tx_handle);
+	/* Handles are given in order: the failed installation's were the next two. */
+	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 1, &s));
+	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 2, &s));
+	EXPECT_GT(self->inst.rx_handle, self->inst.tx_handle);
+	/* Shut down: the peer sees the connection end. */
+	EXPECT_GE(0, SSL_read(self->c, buf, sizeof(buf)));
 }
 
 TEST_HARNESS_MAIN

@@ -529,6 +529,9 @@ TEST_F(ktls, a_revoked_rx_session_stops_reading)
 	ASSERT_EQ((ssize_t)len, write(self->a, rec, len));
 	r = read(self->b, out, sizeof(out));
 	EXPECT_EQ(-1, r) TH_LOG("read %zd bytes after the revocation", r);
+	EXPECT_EQ(EKEYREVOKED, errno);
+	/* And so is every read after it: the record stays, unreadable. */
+	EXPECT_EQ(-1, read(self->b, out, sizeof(out)));
 	EXPECT_TRUE(errno == EKEYREVOKED || errno == EBADMSG) TH_LOG("errno %d", errno);
 }
 

@@ -284,8 +284,9 @@
  *   another socket, as for KEY_ADD.
  * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
  *   reply HSMKEY_SESSION_A_STATE (WAITING, SPENT or REVOKED) and
- *   HSMKEY_SESSION_A_RECORDS (u64: the requests, records for kTLS, of the
- *   tfm that took it, refused ones included); -ENOENT once the key is out
+ *   HSMKEY_SESSION_A_RECORDS (u64: the requests of the tfm that took it,
+ *   refused ones included; for kTLS its records, where a TLS 1.3 record
+ *   that is not data may count twice); -ENOENT once the key is out
  *   of the table: a waiting one pruned, expired, withdrawn or revoked, a
  *   spent one once its tfm is freed (the socket closed) or keyed again.
  *   The daemon asks after its setsockopt(): WAITING
@@ -301,14 +302,16 @@
  *   CAP_SYS_ADMIN: the fail-safe direction) with HSMKEY_SESSION_A_HANDLE:
  *   a waiting session key is withdrawn (wiped; its token is refused from
  *   then on, -EKEYREVOKED), a spent one is REVOKED: every later request of
- *   its tfm fails with -EKEYREVOKED, which kTLS turns into an error on
- *   the socket (EBADMSG on the next write or read; the connection is
- *   over).  Requests already under way complete.  Revoking a revoked one
+ *   its tfm fails with -EKEYREVOKED, which fails the kTLS socket: reads
+ *   return EKEYREVOKED from the first record on (6.1 keeps the record and
+ *   tries it again), a write may still count the bytes it took, and the
+ *   writes after it return EBADMSG; the connection is over.  Requests
+ *   already under way complete.  Revoking a revoked one
  *   again succeeds; -ENOENT if the handle is not in the table.
  * A spent session key also stops at HSMKEY_SESSION_RECORDS_MAX requests,
  * the limit RFC 8446 (5.5) sets for AES-GCM records under one TLS 1.3
- * key: the next fails with -EKEYEXPIRED (an error on the socket, as
- * above).  6.1 cannot give a kTLS socket a new key (KeyUpdate), so the
+ * key: the next fails with -EKEYEXPIRED (on the socket as above, with
+ * EKEYEXPIRED for EKEYREVOKED).  6.1 cannot give a kTLS socket a new key (KeyUpdate), so the
  * connection ends there (about 370 GiB in full 16 KiB records, sooner
  * in small ones: the count is of records, not bytes).
  * A token is the key's length:
@@ -569,7 +572,7 @@ enum hsmkey_session_attr {
 	HSMKEY_SESSION_A_WRAPPED,	/* binary, request */
 	HSMKEY_SESSION_A_TTL,		/* u32 seconds, request */
 	HSMKEY_SESSION_A_TOKEN,		/* binary, reply */
-	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's and REVOKE's request */
+	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's, REVOKE's */
 	HSMKEY_SESSION_A_STATE,		/* u32 enum hsmkey_session_state, reply */
 	HSMKEY_SESSION_A_RECORDS,	/* u64, GET's reply */
 	__HSMKEY_SESSION_A_MAX
