@@ -115,7 +115,7 @@ static void key_side(bool hsm, SSL *s, struct ktls_secrets *sec, int a)
 	struct ktls_installed inst;
 	struct ktls_keys keys;
 	struct kernel *k;
-	char why[256];
+	char why[256] = "";
 
 	if (!hsm) {
 		if (!BIO_get_ktls_send(SSL_get_wbio(s)))
@@ -124,7 +124,9 @@ static void key_side(bool hsm, SSL *s, struct ktls_secrets *sec, int a)
 	}
 	if (kernel_open(&k))
 		die("hsmkey.ko is not loaded");
-	if (ktls_keys(s, sec, true, &keys) || ktls_install(k, a, &keys, &inst, why, sizeof(why))) {
+	if (ktls_keys(s, sec, true, &keys))
+		die("cannot derive the traffic keys");
+	if (ktls_install(k, a, &keys, &inst, why, sizeof(why))) {
 		fprintf(stderr, "ktls_bench: %s\n", why);
 		exit(1);
 	}

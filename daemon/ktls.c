@@ -32,6 +32,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -241,38 +242,47 @@ int ktls_keys(SSL *ssl, const struct ktls_secrets *sec, bool server, struct ktls
 	return r;
 }
 
-/* setsockopt(SOL_TLS, @which) with @token in place of the key. */
+/*
+ * setsockopt(SOL_TLS, @which) with @token in place of the key.  Both AES-GCM
+ * structures are the header, then iv[8], key[keylen], salt[4], rec_seq[8],
+ * byte arrays without padding: filled in that order.
+ */
+#define KTLS_AT(type, field, at) \
+	_Static_assert(offsetof(type, field) == sizeof(struct tls_crypto_info) + (at), \
+		       #type "." #field " where set_dir() puts it")
+KTLS_AT(struct tls12_crypto_info_aes_gcm_128, iv, 0);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_128, key, 8);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_128, salt, 8 + 16);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_128, rec_seq, 8 + 16 + 4);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_256, iv, 0);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_256, key, 8);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_256, salt, 8 + 32);
+KTLS_AT(struct tls12_crypto_info_aes_gcm_256, rec_seq, 8 + 32 + 4);
+
 static int set_dir(int fd, int which, const struct ktls_keys *k, const struct ktls_dir *d,
 		   const uint8_t *token)
 {
 	union {
-		struct tls12_crypto_info_aes_gcm_128 g128;
-		struct tls12_crypto_info_aes_gcm_256 g256;
+		struct tls12_crypto_info_aes_gcm_256 g256;	/* the larger */
+		uint8_t b[sizeof(struct tls12_crypto_info_aes_gcm_256)];
 	} ci;
-	uint8_t seq[8];
+	size_t len = k->keylen == 16 ? sizeof(struct tls12_crypto_info_aes_gcm_128) :
+				       sizeof(struct tls12_crypto_info_aes_gcm_256);
+	uint8_t *p = ci.b + sizeof(struct tls_crypto_info);
 	int i, r;
 
 	memset(&ci, 0, sizeof(ci));
+	ci.g256.info.version = k->version;
+	ci.g256.info.cipher_type = k->keylen == 16 ? TLS_CIPHER_AES_GCM_128 : TLS_CIPHER_AES_GCM_256;
+	memcpy(p, d->iv, 8);
+	p += 8;
+	memcpy(p, token, k->keylen);
+	p += k->keylen;
+	memcpy(p, d->salt, 4);
+	p += 4;
 	for (i = 0; i < 8; i++)
-		seq[i] = (uint8_t)(d->seq >> (56 - 8 * i));
-	if (k->keylen == 16) {
-		ci.g128.info.version = k->version;
-		ci.g128.info.cipher_type = TLS_CIPHER_AES_GCM_128;
-		memcpy(ci.g128.key, token, 16);
-		memcpy(ci.g128.iv, d->iv, 8);
-		memcpy(ci.g128.salt, d->salt, 4);
-		memcpy(ci.g128.rec_seq, seq, 8);
-		r = setsockopt(fd, SOL_TLS, which, &ci.g128, sizeof(ci.g128));
-	} else {
-		ci.g256.info.version = k->version;
-		ci.g256.info.cipher_type = TLS_CIPHER_AES_GCM_256;
-		memcpy(ci.g256.key, token, 32);
-		memcpy(ci.g256.iv, d->iv, 8);
-		memcpy(ci.g256.salt, d->salt, 4);
-		memcpy(ci.g256.rec_seq, seq, 8);
-		r = setsockopt(fd, SOL_TLS, which, &ci.g256, sizeof(ci.g256));
-	}
-	r = r ? -errno : 0;
+		*p++ = (uint8_t)(d->seq >> (56 - 8 * i));
+	r = setsockopt(fd, SOL_TLS, which, &ci, (socklen_t)len) ? -errno : 0;
 	wipe(&ci, sizeof(ci));
 	return r;
 }
@@ -326,13 +336,30 @@ static int sockets_part(struct kernel *k, int fd, const struct ktls_keys *keys,
 	return 0;
 }
 
-/* Both session keys revoked (a handle of 0: none): 0 or the first error. */
-static int revoke_both(struct kernel *k, uint32_t tx, uint32_t rx)
+/*
+ * Revoke the session key of @handle (0: none), if still in the table; a
+ * refusal of the module's is said at the end of @why.
+ */
+static void revoke_one(struct kernel *k, uint32_t handle, char *why, size_t wl)
 {
-	int a = tx ? kernel_session_revoke(k, tx) : 0;
-	int b = rx ? kernel_session_revoke(k, rx) : 0;
+	int r = handle ? kernel_session_revoke(k, handle) : 0;
+	size_t n = strlen(why);
 
-	return a ?: b;
+	/* -ENOENT: out of the table already, nothing holds it. */
+	if (r && r != -ENOENT && n + 1 < wl)
+		snprintf(why + n, wl - n, "; and the module refused to revoke session key %u: %s%s%s",
+			 handle, strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+}
+
+/*
+ * The end of a failed installation: the socket shut down, whoever else
+ * holds it, and its session keys withdrawn (waiting) or stopped (bound).
+ */
+static void undo(struct kernel *k, int fd, uint32_t tx, uint32_t rx, char *why, size_t wl)
+{
+	shutdown(fd, SHUT_RDWR);
+	revoke_one(k, tx, why, wl);
+	revoke_one(k, rx, why, wl);
 }
 
 int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
@@ -345,26 +372,13 @@ int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
 	r = kernel_session_add(k, keys->tx.key, keys->keylen, KTLS_TOKEN_TTL, &tx);
 	if (!r)
 		r = kernel_session_add(k, keys->rx.key, keys->keylen, KTLS_TOKEN_TTL, &rx);
-	if (r) {
+	if (r)
 		snprintf(why, whylen, "hsmkey.ko refused the session key: %s%s%s",
 			 strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
-		revoke_both(k, tx.handle, 0);	/* a waiting key: gone in seconds anyway */
-		wipe(&tx, sizeof(tx));
-		return r;
-	}
-	r = sockets_part(k, fd, keys, &tx, &rx, why, whylen);
+	else
+		r = sockets_part(k, fd, keys, &tx, &rx, why, whylen);
 	if (r) {
-		/*
-		 * The socket is done, whoever else holds it: shut down, its
-		 * session keys withdrawn (waiting) or stopped (bound).  A
-		 * revocation the module refused is said: the socket may have
-		 * a key it still uses.
-		 */
-		shutdown(fd, SHUT_RDWR);
-		if (revoke_both(k, tx.handle, rx.handle))
-			snprintf(why + strlen(why), whylen - strlen(why),
-				 "; and the module refused to revoke its session keys: %s",
-				 kernel_errmsg(k));
+		undo(k, fd, tx.handle, rx.handle, why, whylen);
 	} else {
 		out->tx_handle = tx.handle;
 		out->rx_handle = rx.handle;

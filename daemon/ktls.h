@@ -55,8 +55,8 @@ int ktls_keys(SSL *ssl, const struct ktls_secrets *sec, bool server, struct ktls
  * hsmkey.ko gets (SESSION_ADD, through @k) and binds to the socket; then
  * make sure it took both tokens (SESSION_GET: SPENT) and that both
  * directions run in software (sock_diag: TLS_CONF_SW), so that no other
- * gcm(aes) and no NIC holds a token as a key.  On failure the socket is
- * shut down (close it) and the session keys given to the module are
+ * gcm(aes) and no NIC holds a token as a key.  On any failure the socket
+ * is shut down (close it) and the session keys given to the module are
  * revoked (@why says if the module refused).  @why gets a message for the
  * log.  Needs CAP_SYS_ADMIN (the module) and CAP_NET_ADMIN (sock_diag
  * gives a socket's kTLS configuration only to it).

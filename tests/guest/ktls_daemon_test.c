@@ -278,6 +278,7 @@ TEST_F(kd, the_module_counts_records_and_revocation_stops_them)
  */
 TEST_F(kd, a_failed_installation_withdraws_its_keys_and_shuts_the_socket)
 {
+	struct pollfd p = { .fd = self->b, .events = POLLIN };
 	struct ktls_installed again;
 	struct kernel_session s;
 	uint8_t buf[8];
@@ -285,12 +286,15 @@ TEST_F(kd, a_failed_installation_withdraws_its_keys_and_shuts_the_socket)
 	EXPECT_NE(0, ktls_install(self->k, self->a, &self->keys, &again, self->why,
 				  sizeof(self->why)));
 	TH_LOG("%s", self->why);
+	/* It failed where meant to, with both keys added: at kTLS's TX. */
+	EXPECT_NE(NULL, strstr(self->why, "kTLS refused the session token"));
 	EXPECT_EQ(0U, again.tx_handle);
 	/* Handles are given in order: the failed installation's were the next two. */
 	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 1, &s));
 	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 2, &s));
 	EXPECT_GT(self->inst.rx_handle, self->inst.tx_handle);
-	/* Shut down: the peer sees the connection end. */
+	/* Shut down: the peer sees the connection end (at once, not by a timeout). */
+	ASSERT_EQ(1, poll(&p, 1, 2000));
 	EXPECT_GE(0, SSL_read(self->c, buf, sizeof(buf)));
 }
 

@@ -302,12 +302,12 @@
  *   CAP_SYS_ADMIN: the fail-safe direction) with HSMKEY_SESSION_A_HANDLE:
  *   a waiting session key is withdrawn (wiped; its token is refused from
  *   then on, -EKEYREVOKED), a spent one is REVOKED: every later request of
- *   its tfm fails with -EKEYREVOKED, which fails the kTLS socket: reads
- *   return EKEYREVOKED from the first record on (6.1 keeps the record and
- *   tries it again), a write may still count the bytes it took, and the
- *   writes after it return EBADMSG; the connection is over.  Requests
- *   already under way complete.  Revoking a revoked one
- *   again succeeds; -ENOENT if the handle is not in the table.
+ *   its tfm fails with -EKEYREVOKED, which fails the kTLS socket: a read
+ *   that meets a record returns EKEYREVOKED (6.1 keeps the record and
+ *   tries it again; EBADMSG once the socket is failed), a write may still
+ *   count the bytes it took, and the writes after it return EBADMSG; the
+ *   connection is over.  Requests already under way complete.  Revoking a
+ *   revoked one again succeeds; -ENOENT if the handle is not in the table.
  * A spent session key also stops at HSMKEY_SESSION_RECORDS_MAX requests,
  * the limit RFC 8446 (5.5) sets for AES-GCM records under one TLS 1.3
  * key: the next fails with -EKEYEXPIRED (on the socket as above, with
