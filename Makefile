@@ -57,7 +57,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
 	daemon/kmip/payload.c daemon/kmip/conn.c daemon/kmip/client.c daemon/kmip/ops.c
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/backend.c
-DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/clients.c \
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
@@ -242,7 +242,8 @@ $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 
 # hsmkeyd's kTLS installer, white-box, against OpenSSL as the peer.
 # It and the kTLS benchmark share the daemon's installer and a TLS pair.
-KTLS_PARTS := daemon/ktls.c daemon/tls_diag.c daemon/kernel.c tests/lib/tls_pair.c
+KTLS_PARTS := daemon/ktls.c daemon/tls_diag.c daemon/kernel.c daemon/kernel_session.c \
+	tests/lib/tls_pair.c
 KTLS_DEPS := $(KTLS_PARTS) daemon/ktls.h daemon/tls_diag.h daemon/kernel.h tests/lib/tls_pair.h \
 	uapi/linux/hsmkey.h $(B)/libhsmkey.a
 $(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)

@@ -214,8 +214,6 @@ static int device_lock(struct kernel *k)
 	return r;
 }
 
-static int kernel_call(struct kernel *k, struct nl_msg *msg,
-		       int (*parse)(struct nlattr **tb, void *arg), void *arg);
 
 /*
  * Send @msg (built on @k) on the registered socket and release @dev.lock;
@@ -256,7 +254,7 @@ static int kernel_change(struct kernel *k, struct nl_msg *msg)
  * the kernel lets CAP_SYS_ADMIN take this direction while no daemon is
  * registered.  If it refuses, why the device could not be held says more.
  */
-static int kernel_failsafe(struct kernel *k, struct nl_msg *msg)
+int kernel_failsafe(struct kernel *k, struct nl_msg *msg)
 {
 	char why[sizeof(k->errmsg)];
 	int r;
@@ -409,7 +407,7 @@ static int on_valid(struct nl_msg *msg, void *arg)
 }
 
 /* Send @msg (freed, after wiping: it may hold material) and collect replies. */
-static int kernel_call(struct kernel *k, struct nl_msg *msg,
+int kernel_call(struct kernel *k, struct nl_msg *msg,
 		       int (*parse)(struct nlattr **tb, void *arg), void *arg)
 {
 	struct kernel_call c = { .k = k, .parse = parse, .arg = arg };
@@ -453,7 +451,7 @@ static struct nl_msg *kernel_msg_sized(struct kernel *k, int cmd, int flags, siz
 	return msg;
 }
 
-static struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
+struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags)
 {
 	return kernel_msg_sized(k, cmd, flags, 0);
 }
@@ -851,51 +849,24 @@ int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
 	return kernel_change(k, msg);
 }
 
-/* A session command's reply: the token (as long as asked for) and the rest. */
-static int parse_session(struct nlattr **tb, void *arg)
+/*
+ * A change carrying @key's material, wrapped under the transport key into
+ * attribute @attr of @msg (built on @k), sent on the registered socket;
+ * the replies go to @parse.  @msg is freed.
+ */
+int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *key,
+			  int attr, int (*parse)(struct nlattr **tb, void *arg), void *arg)
 {
-	struct kernel_session *s = arg;
-
-	if (tb[HSMKEY_SESSION_A_TOKEN]) {
-		if ((unsigned int)nla_len(tb[HSMKEY_SESSION_A_TOKEN]) != s->len)
-			return -EPROTO;
-		memcpy(s->token, nla_data(tb[HSMKEY_SESSION_A_TOKEN]), s->len);
-	}
-	if (tb[HSMKEY_SESSION_A_HANDLE])
-		s->handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
-	if (tb[HSMKEY_SESSION_A_STATE])
-		s->state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
-	if (tb[HSMKEY_SESSION_A_RECORDS])
-		s->records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
-	return 0;
-}
-
-int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
-		       unsigned int ttl, struct kernel_session *out)
-{
-	struct ks_key sk = { .version = 0 };
-	uint8_t w[HSMKEY_WRAP_LEN(32)];
-	struct nl_msg *msg;
+	uint8_t w[HSMKEY_WRAP_OVERHEAD + HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	int wl = 0, r;
 
-	if (len != 16 && len != 32)
-		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	out->len = len;
-	memcpy(sk.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
-	sk.type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : HSMKEY_TYPE_AES_256_GCM;
-	memcpy(sk.material, key, len);
-	msg = kernel_msg(k, HSMKEY_CMD_SESSION_ADD, 0);
 	r = msg ? device_lock(k) : -ENOMEM;
 	if (r) {
 		nlmsg_free(msg);
-		wipe(&sk, sizeof(sk));
 		return r;
 	}
-	r = wrap_material(&sk, true, w, &wl);
-	wipe(&sk, sizeof(sk));
-	if (!r && (nla_put(msg, HSMKEY_SESSION_A_WRAPPED, wl, w) ||
-		   (ttl && nla_put_u32(msg, HSMKEY_SESSION_A_TTL, ttl))))
+	r = wrap_material(key, true, w, &wl);
+	if (!r && nla_put(msg, attr, wl, w))
 		r = -EMSGSIZE;
 	wipe(w, sizeof(w));
 	if (r) {
@@ -903,31 +874,5 @@ int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
 		nlmsg_free(msg);
 		return r;
 	}
-	r = device_call(k, msg, parse_session, out);
-	if (!r && !out->handle)
-		r = -EPROTO;
-	return r;
-}
-
-int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out)
-{
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
-
-	memset(out, 0, sizeof(*out));
-	if (!msg || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
-	return kernel_call(k, msg, parse_session, out);
-}
-
-int kernel_session_revoke(struct kernel *k, uint32_t handle)
-{
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_REVOKE, 0);
-
-	if (msg && nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
-		nlmsg_free(msg);
-		msg = NULL;
-	}
-	return kernel_failsafe(k, msg);
+	return device_call(k, msg, parse, arg);
 }
