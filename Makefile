@@ -11,6 +11,8 @@
 HSMKEY_VERSION ?= 0.1.0
 PREFIX ?= /usr
 SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib/$(shell $(CC) -print-multiarch 2>/dev/null)
+INCLUDEDIR ?= $(PREFIX)/include
 DESTDIR ?=
 
 # Kernels installed with both an image and a build tree; the target is
@@ -26,7 +28,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon \
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Itools/tls -Idaemon \
 	  -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
 	  $(shell pkg-config --cflags libnl-genl-3.0 json-c p11-kit-1 2>/dev/null)
@@ -59,20 +61,21 @@ KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/k
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
+	  daemon/identity.c daemon/csr.c daemon/handshake.c daemon/tls_context.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c
-CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/state.c tools/backup.c \
+CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
-	tools/crypttab.c tools/run.c tools/luks2.c
+	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
-	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz
+	tests/guest/boundary_test tests/guest/flood_test tests/guest/nl_fuzz tests/guest/tls_app
 # The kernel's kselftest_harness.h, from Debian's linux-source (cached).
 LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
@@ -85,7 +88,7 @@ all: module userspace
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) modules
 
-userspace: $(B)/hsmkeyd $(B)/hsmkeyctl
+userspace: $(B)/hsmkeyd $(B)/hsmkeyctl $(B)/libhsmkey-tls.so $(B)/hsmkey-tls.pc
 
 # The module for the debug kernel, built in copies of the sources (a tree
 # builds for one kernel at a time): kmod-debug for the guest tests, and
@@ -99,7 +102,8 @@ module-debug:
 			HSMKEY_KUNIT=$$([ $$v = kunit ] && echo y) modules || exit 1; \
 	done
 
-HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h daemon/kmip/*.h tools/*.h tools/lib/*.h) uapi/linux/hsmkey.h
+HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h daemon/kmip/*.h tools/*.h tools/lib/*.h) \
+	uapi/linux/hsmkey.h tools/tls/hsmkey/tls.h
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -151,8 +155,27 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
-$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a
-	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_C)
+# libhsmkey-tls (tools/tls/hsmkey/tls.h, hsmkey_tls_handshake(3)): its own
+# position-independent objects, only the hsmkey_tls_* calls exported.
+TLSLIB := tools/tls/hsmkey_tls.c tools/lib/proto.c
+TLSLIB_SONAME := libhsmkey-tls.so.0
+$(B)/pic/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+$(B)/$(TLSLIB_SONAME): $(TLSLIB:%.c=$(B)/pic/%.o)
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -shared -Wl,-soname,$(TLSLIB_SONAME) -Wl,--no-undefined \
+		-o $@ $^ -ljson-c
+$(B)/libhsmkey-tls.so: $(B)/$(TLSLIB_SONAME)
+	ln -sf $(TLSLIB_SONAME) $@
+$(B)/hsmkey-tls.pc: tools/tls/hsmkey-tls.pc.in
+	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(HSMKEY_VERSION)|' $< > $@
+
+# hsmkeyctl uses the library as any application would (found beside it
+# in the build tree, in LIBDIR once installed).
+$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a $(B)/libhsmkey-tls.so
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o %.a,$^) \
+		-L$(B) -lhsmkey-tls $(LIBS_C)
 
 # hsmkeyctl with test hooks (tests/host/test_cli.sh: failures injected
 # between luksFormat and the header edit).
@@ -160,9 +183,10 @@ $(B)/hooks/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHSMKEY_TEST_HOOKS -c -o $@ $<
 
-$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a
+$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a $(B)/libhsmkey-tls.so
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_C)
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN/..' -o $@ $(filter %.o %.a,$^) -L$(B) -lhsmkey-tls \
+		$(LIBS_C)
 
 # One translation unit: test_keystore.c includes tests/host/keystore/*.
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/keystore/*) \
@@ -240,6 +264,13 @@ $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
 
+# An application of libhsmkey-tls, and OpenSSL's own kTLS as the control
+# (t_tls: which of them holds the session keys).
+$(B)/tests/guest/tls_app: tests/guest/tls_app.c tools/tls/hsmkey/tls.h $(B)/libhsmkey-tls.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey-tls -Wl,-rpath,'$$ORIGIN/../..' \
+		-lssl -lcrypto
+
 # hsmkeyd's kTLS installer, white-box, against OpenSSL as the peer.
 # It and the kTLS benchmark share the daemon's installer and a TLS pair.
 KTLS_PARTS := daemon/ktls.c daemon/tls_diag.c daemon/kernel.c daemon/kernel_session.c \
@@ -284,6 +315,15 @@ install:
 	install -D -m 0644 daemon/hsmkeyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyd.8
 	install -D -m 0644 tools/hsmkeyctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyctl.8
 	install -D -m 0644 daemon/hsmkeyd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/hsmkeyd.conf.5
+	install -D -m 0755 $(B)/$(TLSLIB_SONAME) $(DESTDIR)$(LIBDIR)/$(TLSLIB_SONAME)
+	ln -sf $(TLSLIB_SONAME) $(DESTDIR)$(LIBDIR)/libhsmkey-tls.so
+	install -D -m 0644 tools/tls/hsmkey/tls.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/tls.h
+	install -D -m 0644 $(B)/hsmkey-tls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey-tls.pc
+	install -D -m 0644 tools/tls/hsmkey_tls_handshake.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
+	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
+	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
+	-ldconfig
 
 dkms-install:
 	dkms add $(CURDIR)

@@ -67,28 +67,32 @@ static const struct op {
 	int (*prepare)(struct request *rq);
 	/* Root's alone, not the admin group's: it overrides rollback protection. */
 	bool root;
+	/* Authorised by the key's policy, in the handler: no group needed. */
+	bool by_key;
 } ops[] = {
-	{ "create", true, op_create, NULL, false },
-	{ "import", true, op_import, read_input, false },
-	{ "list", false, op_list, NULL, false },
-	{ "status", false, op_status, NULL, false },
-	{ "load", true, op_load, NULL, false },
-	{ "revoke", true, op_revoke, NULL, false },
-	{ "token", true, op_token, NULL, false },
-	{ "disable", true, op_disable, NULL, false },
-	{ "enable", true, op_enable, NULL, false },
-	{ "policy", true, op_policy, NULL, false },
-	{ "show", false, op_show, NULL, false },
-	{ "audit-verify", false, op_audit_verify, NULL, false },
-	{ "dm-open", true, op_dm_open, open_device, false },
-	{ "dm-close", true, op_dm_close, NULL, false },
-	{ "rotate", true, op_rotate, read_input, false },
-	{ "schedule-deletion", true, op_schedule_deletion, NULL, false },
-	{ "cancel-deletion", true, op_cancel_deletion, NULL, false },
-	{ "import-key", false, op_import_key, NULL, false },
-	{ "import-key-renew", true, op_import_key_renew, NULL, false },
-	{ "backup", true, op_backup, NULL, false },
-	{ "restore", true, op_restore, NULL, true },
+	{ "create", true, op_create, NULL, false, false },
+	{ "import", true, op_import, read_input, false, false },
+	{ "list", false, op_list, NULL, false, false },
+	{ "status", false, op_status, NULL, false, false },
+	{ "load", true, op_load, NULL, false, false },
+	{ "revoke", true, op_revoke, NULL, false, false },
+	{ "token", true, op_token, NULL, false, false },
+	{ "disable", true, op_disable, NULL, false, false },
+	{ "enable", true, op_enable, NULL, false, false },
+	{ "policy", true, op_policy, NULL, false, false },
+	{ "show", false, op_show, NULL, false, false },
+	{ "audit-verify", false, op_audit_verify, NULL, false, false },
+	{ "dm-open", true, op_dm_open, open_device, false, false },
+	{ "dm-close", true, op_dm_close, NULL, false, false },
+	{ "rotate", true, op_rotate, read_input, false, false },
+	{ "schedule-deletion", true, op_schedule_deletion, NULL, false, false },
+	{ "cancel-deletion", true, op_cancel_deletion, NULL, false, false },
+	{ "import-key", false, op_import_key, NULL, false, false },
+	{ "import-key-renew", true, op_import_key_renew, NULL, false, false },
+	{ "backup", true, op_backup, NULL, false, false },
+	{ "restore", true, op_restore, NULL, true, false },
+	{ "csr", true, op_csr, NULL, false, false },
+	{ "tls-handshake", false, op_tls_handshake, take_socket, false, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -205,7 +209,7 @@ static int authorise(struct request *rq, int cfd, const struct ucred *cred, cons
 	if (o->admin && !admin)
 		return fail(rq, EPERM, "'%s' needs root%s%s", o->op,
 			    *admin_group ? " or membership of group " : "", admin_group);
-	if (!o->admin && !reader)
+	if (!o->admin && !reader && !o->by_key)
 		return fail(rq, EPERM, "'%s' needs membership of group %s (or %s)", o->op,
 			    reader_group, *admin_group ? admin_group : "root");
 	if (rq->fd >= 0 && !o->prepare)
@@ -228,7 +232,11 @@ static int check_fields(struct request *rq)
 		{ "not_before", json_type_int }, { "not_after", json_type_int },
 		{ "max_bytes", json_type_int }, { "max_requests", json_type_int },
 		{ "max_bindings", json_type_int }, { "wait", json_type_int },
-		{ "version", json_type_int },
+		{ "version", json_type_int }, { "subject", json_type_string },
+		{ "dns", json_type_array }, { "role", json_type_string },
+		{ "cert", json_type_string }, { "ca", json_type_string },
+		{ "server_name", json_type_string }, { "alpn", json_type_array },
+		{ "timeout_ms", json_type_int },
 	};
 	struct json_object *v;
 
@@ -333,7 +341,7 @@ int reply_more(struct request *rq, const char *text, size_t len, bool wait)
 
 int control_serve(struct daemon *d, int cfd)
 {
-	struct request rq = { .d = d, .cfd = cfd, .fd = -1, .ninput = -1 };
+	struct request rq = { .d = d, .cfd = cfd, .fd = -1, .sock = -1, .ninput = -1 };
 	_cleanup_json_ struct json_object *out = NULL;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -349,6 +357,7 @@ int control_serve(struct daemon *d, int cfd)
 		goto out;
 	}
 	rq.reply = proto_reply_ok();
+	rq.cred = cred;
 	r = handle(&rq, cfd, &cred, r);
 	if (r) {
 		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
@@ -363,6 +372,8 @@ out:
 	json_object_put(rq.req);
 	if (rq.fd >= 0)
 		close(rq.fd);
+	if (rq.sock >= 0)
+		close(rq.sock);
 	wipe(rq.input, sizeof(rq.input));
 	return r;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "proto.h"
 #include "provision.h"
+#include "identity.h"
 #include "request.h"
 #include "util.h"
 #include "wrapkey.h"
@@ -181,6 +182,31 @@ static int import_wrapped(struct request *rq, int type, const uint8_t *blob, siz
 	return r;
 }
 
+/* An identity key's private key file (identity.h), PEM or DER. */
+static int import_identity(struct request *rq, int type)
+{
+	uint8_t material[HSMKEY_MATERIAL_MAX];
+	int r;
+
+	if (json_object_get_boolean(json_object_object_get(rq->req, "wrapped")) ||
+	    proto_str(rq->req, "from"))
+		return fail(rq, EOPNOTSUPP, "an identity key (%s) is imported from its private key file (--key-file), unencrypted PEM or DER",
+			    key_type_name(type));
+	if (rq->ninput < 0)
+		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
+	r = identity_parse(type, rq->input, (size_t)rq->ninput, material);
+	if (r == -EMEDIUMTYPE)
+		r = fail(rq, r, "the key file holds a private key of another type than %s",
+			 key_type_name(type));
+	else if (r)
+		r = fail(rq, r, "the key file holds no unencrypted %s private key (PEM \"PRIVATE KEY\" or \"EC PRIVATE KEY\", or DER PKCS#8); an encrypted one: openssl pkey -in FILE -out PLAIN first",
+			 key_type_name(type));
+	else
+		r = create_common(rq, type, material, false);
+	wipe(material, sizeof(material));
+	return r;
+}
+
 /*
  * The material comes from a descriptor the client opened: never in a
  * message.  Raw, or ("wrapped") RSA-OAEP-encrypted to the import key.
@@ -194,6 +220,8 @@ int op_import(struct request *rq)
 
 	if (type < 0)
 		return bad_type(rq, tname);
+	if (ks_type_identity(type))
+		return import_identity(rq, type);
 	if (proto_str(rq->req, "from"))
 		return adopt(rq, type, proto_str(rq->req, "from"));
 	if (rq->ninput < 0)
@@ -223,7 +251,7 @@ int op_import(struct request *rq)
 	if (n != len)
 		r = length_error(rq, type, n > len);
 	else
-		r = create_common(rq, type, buf);
+		r = create_common(rq, type, buf, false);
 	wipe(buf, sizeof(buf));
 	return r;
 }

@@ -56,6 +56,8 @@ static const struct nla_policy info_policy[HSMKEY_INFO_A_MAX + 1] = {
 	[HSMKEY_INFO_A_VERSION] = { .type = NLA_NUL_STRING },
 	[HSMKEY_INFO_A_NKEYS] = { .type = NLA_U32 },
 	[HSMKEY_INFO_A_INNER_XTS] = { .type = NLA_NUL_STRING },
+	[HSMKEY_INFO_A_SESSIONS] = { .type = NLA_U32 },
+	[HSMKEY_INFO_A_SESSIONS_BOUND] = { .type = NLA_U32 },
 };
 
 static const struct nla_policy audit_policy[HSMKEY_AUDIT_A_MAX + 1] = {
@@ -790,6 +792,10 @@ static int parse_info(struct nlattr **tb, void *arg)
 	if (tb[HSMKEY_INFO_A_INNER_XTS])
 		snprintf(out->inner_xts, sizeof(out->inner_xts), "%s",
 			 nla_get_string(tb[HSMKEY_INFO_A_INNER_XTS]));
+	if (tb[HSMKEY_INFO_A_SESSIONS])
+		out->sessions = nla_get_u32(tb[HSMKEY_INFO_A_SESSIONS]);
+	if (tb[HSMKEY_INFO_A_SESSIONS_BOUND])
+		out->sessions_bound = nla_get_u32(tb[HSMKEY_INFO_A_SESSIONS_BOUND]);
 	return 0;
 }
 

@@ -27,6 +27,8 @@ struct kernel_info {
 	char version[32];
 	uint32_t nkeys;
 	char inner_xts[64];
+	uint32_t sessions;		/* kTLS session keys waiting for their socket */
+	uint32_t sessions_bound;	/* and bound to one */
 };
 
 /*

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cleanup.h"
+#include "identity.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -34,8 +35,11 @@ int store_failed(struct request *rq, int r, const char *what)
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }
 
-/* Store a new key (random material when @material is NULL) and provision it. */
-int create_common(struct request *rq, int type, const uint8_t *material)
+/*
+ * Store a new key (random material when @material is NULL; @generated:
+ * made here, not imported) and provision it.
+ */
+int create_common(struct request *rq, int type, const uint8_t *material, bool generated)
 {
 	unsigned int half = key_type_len(type) / 2;
 	struct ks_key key;
@@ -45,6 +49,9 @@ int create_common(struct request *rq, int type, const uint8_t *material)
 	r = get_name(rq, "name", &name);
 	if (r)
 		return r;
+	if (ks_type_identity(type) && !rq->d->be->ops->identity_keys)
+		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep identity keys (%s) yet; the embedded one does",
+			    rq->d->be->ops->name, key_type_name(type));
 	if (material && is_xts(type) && !memcmp(material, material + half, half))
 		return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
 	r = rq->d->be->ops->create(rq->d->be, name, type, material, &key);
@@ -56,7 +63,8 @@ int create_common(struct request *rq, int type, const uint8_t *material)
 		snprintf(what, sizeof(what), "key '%s'", name);
 		return store_failed(rq, r, what);
 	}
-	log_info("%s key %s (%s)", material ? "imported" : "created", name, key_type_name(type));
+	log_info("%s key %s (%s)", material && !generated ? "imported" : "created", name,
+		 key_type_name(type));
 	r = reply_and_provision(rq, &key);
 	ks_key_wipe(&key);
 	return r;
@@ -66,8 +74,25 @@ int op_create(struct request *rq)
 {
 	const char *tname = proto_str(rq->req, "type");
 	int type = key_type_from_name(tname);
+	uint8_t material[HSMKEY_MATERIAL_MAX];
+	int r;
 
-	return type < 0 ? bad_type(rq, tname) : create_common(rq, type, NULL);
+	if (type < 0)
+		return bad_type(rq, tname);
+	if (!ks_type_identity(type))
+		return create_common(rq, type, NULL, true);
+	/* A key pair: not any random bytes make an ECDSA scalar. */
+	r = identity_generate(type, material);
+	r = r ? fail(rq, r, "cannot make a %s key pair", key_type_name(type)) :
+	    create_common(rq, type, material, true);
+	wipe(material, sizeof(material));
+	return r;
+}
+
+static int not_for_kernel(struct request *rq, const struct ks_key *key, const char *what)
+{
+	return fail(rq, EMEDIUMTYPE, "key '%s' is an identity key (%s): it signs TLS handshakes in hsmkeyd and never goes to the kernel, so it has no %s",
+		    key->name, key_type_name(key->type), what);
 }
 
 int op_load(struct request *rq)
@@ -79,6 +104,8 @@ int op_load(struct request *rq)
 
 	if (r)
 		return r;
+	if (ks_type_identity(key.type))
+		return not_for_kernel(rq, &key, "kernel copy to load");
 	if (key.state == KS_DISABLED)
 		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
 			    name, name);
@@ -91,6 +118,24 @@ int op_load(struct request *rq)
 	if (!r)
 		add_key_fields(rq->reply, &key);
 	return r;
+}
+
+/* An identity key's public half, and that the kernel never holds it. */
+static int add_public_key(struct request *rq, const char *name)
+{
+	_cleanup_key_ struct ks_key key = { 0 };
+	_cleanup_free_ char *pem = NULL;
+	int r = get_key(rq, name, true, &key);
+
+	if (r)
+		return r;
+	r = identity_public_pem(&key, &pem);
+	if (r)
+		return fail(rq, r, "key '%s' holds no usable %s key: %s", name,
+			    key_type_name(key.type), strerror(-r));
+	json_object_object_add(rq->reply, "public_key", json_object_new_string(pem));
+	json_object_object_add(rq->reply, "kernel", json_object_new_string("never (identity key)"));
+	return 0;
 }
 
 /*
@@ -109,6 +154,8 @@ int op_show(struct request *rq)
 	if (r)
 		return r;
 	add_key_fields(rq->reply, &key);
+	if (ks_type_identity(key.type))
+		return add_public_key(rq, name);
 	kernel_open(&k);
 	versions = json_object_new_array();
 	json_object_object_add(rq->reply, "version_list", versions);
@@ -154,6 +201,8 @@ int op_token(struct request *rq)
 	if ((r = get_name(rq, "name", &name)) ||
 	    (r = get_version(rq, name, (uint32_t)version, true, &key)))
 		return r;
+	if (ks_type_identity(key.type))
+		return not_for_kernel(rq, &key, "token");
 	if (key.state == KS_REVOKED)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked: its token binds nothing", name);
 	else if (key.state != KS_ACTIVE)
@@ -189,6 +238,9 @@ int op_rotate(struct request *rq)
 	if (meta.state != KS_ACTIVE)
 		return fail(rq, EPERM, "key '%s' is %s: only an active key is rotated", name,
 			    ks_state_name(meta.state));
+	if (ks_type_identity(meta.type))
+		return fail(rq, EMEDIUMTYPE, "key '%s' is an identity key: its certificate names its public key, so a new key pair is a new key (create one, have its CSR signed, then revoke this one)",
+			    name);
 	len = (int)key_type_len(meta.type);
 	if (rq->ninput >= 0) {
 		n = rq->ninput;

@@ -113,7 +113,9 @@ static int list_one(const struct ks_key *key, void *arg)
 	const struct kernel_key *kk;
 
 	add_key_fields(o, key);
-	if (l->have_kernel) {
+	if (ks_type_identity(key->type)) {
+		json_object_object_add(o, "kernel", json_object_new_string("never"));
+	} else if (l->have_kernel) {
 		kk = kernel_held_find(l->held, l->nheld, key->id, key->version);
 		if (!kk)	/* a listing's row has a count, whatever the key */
 			json_object_object_add(o, "bindings", json_object_new_int64(0));
@@ -239,6 +241,9 @@ int op_status(struct request *rq)
 		json_object_object_add(ko, "version", json_object_new_string(info.version));
 		json_object_object_add(ko, "keys", json_object_new_int64(info.nkeys));
 		json_object_object_add(ko, "xts_driver", json_object_new_string(info.inner_xts));
+		json_object_object_add(ko, "tls_sessions", json_object_new_int64(info.sessions));
+		json_object_object_add(ko, "tls_sessions_bound",
+				       json_object_new_int64(info.sessions_bound));
 	} else {
 		json_object_object_add(ko, "loaded", json_object_new_boolean(0));
 	}

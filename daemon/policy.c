@@ -169,7 +169,7 @@ int op_policy(struct request *rq)
 	}
 	key.policy = p;
 	key.has_policy = true;
-	r = reach_kernel(rq, &k);
+	r = ks_type_identity(key.type) ? 0 : reach_kernel(rq, &k);
 	if (!r && k) {
 		struct ks_key v = key;
 

@@ -141,7 +141,7 @@ void add_kernel_fields(struct json_object *o, const struct kernel_key *kk)
 
 int bad_type(struct request *rq, const char *tname)
 {
-	return fail(rq, EINVAL, "unknown key type '%s': use aes-128-xts, aes-256-xts, aes-128-cbc, aes-256-cbc, aes-128-gcm or aes-256-gcm",
+	return fail(rq, EINVAL, "unknown key type '%s': use aes-128-xts, aes-256-xts, aes-128-cbc, aes-256-cbc, aes-128-gcm, aes-256-gcm, or for an identity key ecdsa-p256, ecdsa-p384 or ed25519",
 		    tname ? tname : "");
 }
 

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <json-c/json.h>
 #include "control.h"
@@ -24,6 +25,8 @@ struct request {
 	struct json_object *reply;
 	int cfd;			/* the client's socket */
 	int fd;				/* a descriptor it passed, or -1 */
+	struct ucred cred;		/* the client's, when it connected */
+	int sock;			/* tls-handshake's socket (take_socket()), or -1 */
 	/* Read or opened before the mutation lock (client I/O never under it). */
 	uint8_t input[1024];		/* the key file passed as a descriptor */
 	int ninput;			/* -1: none passed */
@@ -66,12 +69,17 @@ int64_t deletion_wait(struct daemon *d);
  * anchor); it stands or is undone when the storage answers again.
  */
 int store_failed(struct request *rq, int r, const char *what);
-int create_common(struct request *rq, int type, const uint8_t *material);
+int create_common(struct request *rq, int type, const uint8_t *material, bool generated);
 int op_create(struct request *rq);
 int op_load(struct request *rq);
 int op_show(struct request *rq);
 int op_token(struct request *rq);
 int op_rotate(struct request *rq);
+/* csr.c */
+int op_csr(struct request *rq);
+/* handshake.c; take_socket() runs before the mutation lock */
+int take_socket(struct request *rq);
+int op_tls_handshake(struct request *rq);
 /* import.c */
 int op_import(struct request *rq);
 int op_import_key(struct request *rq);

@@ -29,6 +29,8 @@ packages=(
 	python3-cryptography gdb
 	# the KMIP client: PyKMIP as the key server and the reference client
 	python3-pykmip
+	# kTLS peers: OpenSSL's s_client/s_server (openssl) and GnuTLS's gnutls-cli
+	openssl gnutls-bin
 )
 apt-get update
 apt-get install -y --no-install-recommends "${packages[@]}"

@@ -67,6 +67,8 @@ int open_key_file(const char *file);
 
 /* The commands, one group per file. */
 int cmd_create(int argc, char **argv);
+int cmd_csr(int argc, char **argv);
+int cmd_tls(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_import_key(int argc, char **argv);
 /* backup.c */

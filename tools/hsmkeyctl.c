@@ -23,6 +23,8 @@ static const struct command {
 	const char *help;
 } commands[] = {
 	{ "create", cmd_create, "create NAME --type TYPE", "create a key with random material" },
+	{ "csr", cmd_csr, "csr NAME --subject /CN=HOST... [--dns HOST]...",
+	  "a certificate request signed by an identity key, as PEM" },
 	{ "import", cmd_import, "import NAME --type TYPE --key-file FILE|- | --wrapped-file FILE|- | --from URI",
 	  "import key material, raw or wrapped to the import key; adopt an HSM's key (--from)" },
 	{ "import-key", cmd_import_key, "import-key [--renew]",
@@ -50,6 +52,8 @@ static const struct command {
 	  "disable a key now and destroy it after the waiting period" },
 	{ "cancel-deletion", cmd_cancel_deletion, "cancel-deletion NAME",
 	  "keep a key scheduled for deletion (it stays disabled)" },
+	{ "tls", cmd_tls, "tls serve PORT --key NAME --cert FILE | tls connect HOST:PORT",
+	  "TLS over kernel TLS, the handshake by hsmkeyd with an identity key" },
 	{ "backup", cmd_backup, "backup",
 	  "bring the backup token (pkcs11_backup_token) up to date: keys copied to it wrapped, HSM to HSM" },
 	{ "restore", cmd_restore, "restore",
@@ -64,6 +68,7 @@ static void usage(FILE *f)
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		fprintf(f, "  %-50s %s\n", commands[i].usage, commands[i].help);
 	fprintf(f, "\nKey types: aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm\n"
+		   "Identity key types (TLS, never in the kernel): ecdsa-p256 ecdsa-p384 ed25519\n"
 		   "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 daemon unreachable\n");
 }
 

@@ -113,6 +113,8 @@ static void print_key(struct json_object *reply, const char *name)
 	}
 	print_policy(json_object_object_get(reply, "policy"));
 	print_versions(json_object_object_get(reply, "version_list"));
+	if (proto_str(reply, "public_key"))
+		printf("public key:\n%s", proto_str(reply, "public_key"));
 }
 
 int cmd_show(int argc, char **argv)

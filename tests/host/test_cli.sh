@@ -17,7 +17,7 @@ nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 check "--help exits 0" quiet "$hctl" --help
 for c in create import import-key list load show disable enable policy rotate revoke \
-	schedule-deletion cancel-deletion audit token dm luks status; do
+	schedule-deletion cancel-deletion audit token dm luks status csr tls; do
 	check "$c --help prints its usage and exits 0" bash -c "'$hctl' $c --help | grep -q '^Usage: hsmkeyctl '"
 done
 check "no command is a usage error (2)" expect_exit 2 Usage "$hctl"

@@ -9,7 +9,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 unit=$top/daemon/hsmkeyd.service
 has() { grep -qxF -- "$1" "$unit" || { echo "# missing: $1"; return 1; }; }
 
-check "capabilities: CAP_SYS_ADMIN and CAP_IPC_LOCK only" has 'CapabilityBoundingSet=CAP_SYS_ADMIN CAP_IPC_LOCK'
+check "capabilities: CAP_SYS_ADMIN, CAP_IPC_LOCK and CAP_NET_ADMIN only" has 'CapabilityBoundingSet=CAP_SYS_ADMIN CAP_IPC_LOCK CAP_NET_ADMIN'
 check "no CAP_SYS_MODULE or CAP_DAC_OVERRIDE in any setting" bash -c "! grep -v '^#' '$unit' | grep -qE 'CAP_SYS_MODULE|CAP_DAC_OVERRIDE'"
 check "modprobe runs privileged (the daemon cannot load modules)" has 'ExecStartPre=-+/sbin/modprobe hsmkey'
 for line in 'SystemCallFilter=@system-service' 'SystemCallFilter=~@privileged @resources' \

@@ -20,6 +20,24 @@ enum ks_state {
 #define KS_VERSIONS_MAX	32
 
 /*
+ * Identity keys: private keys that sign TLS handshakes and CSRs.  The
+ * daemon keeps and uses them; they never reach the kernel, so their types
+ * are the daemon's own, numbered apart from enum hsmkey_key_type.  The
+ * material is the private scalar (ECDSA, big endian, the curve's length)
+ * or seed (Ed25519, RFC 8032), which fits struct ks_key's material.
+ */
+enum ks_identity_type {
+	KS_TYPE_ECDSA_P256 = 64,	/* 32 bytes */
+	KS_TYPE_ECDSA_P384,		/* 48 */
+	KS_TYPE_ED25519,		/* 32 */
+};
+
+static inline bool ks_type_identity(int type)
+{
+	return type >= KS_TYPE_ECDSA_P256 && type <= KS_TYPE_ED25519;
+}
+
+/*
  * What the kernel enforces for a key (see uapi/linux/hsmkey.h), plus
  * whether the daemon provisions it at start.  Ids are numeric, resolved
  * from names when set; zero means no restriction.

@@ -1,4 +1,4 @@
-// SPDX-License-Identifier: GPL-2.0
+// SPDX-License-Identifier: GPL-2.0 OR LGPL-2.1-or-later
 /*
  * The control socket's framing (see proto.h), shared by hsmkeyd, hsmkeyctl,
  * the tests and the fuzzers: one JSON object per SOCK_SEQPACKET message, a

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/mman.h>
+#include "key.h"
 #include "util.h"
 
 /* Sanitizer builds (the fuzzers): pages from mmap() are not scanned for pointers. */
@@ -374,6 +375,9 @@ static const struct {
 	[HSMKEY_TYPE_AES_256_CBC] = { "aes-256-cbc", 32 },
 	[HSMKEY_TYPE_AES_128_GCM] = { "aes-128-gcm", 16 },
 	[HSMKEY_TYPE_AES_256_GCM] = { "aes-256-gcm", 32 },
+	[KS_TYPE_ECDSA_P256] = { "ecdsa-p256", 32 },
+	[KS_TYPE_ECDSA_P384] = { "ecdsa-p384", 48 },
+	[KS_TYPE_ED25519] = { "ed25519", 32 },
 };
 
 int key_type_from_name(const char *name)
@@ -381,14 +385,14 @@ int key_type_from_name(const char *name)
 	size_t i;
 
 	for (i = 1; name && i < ARRAY_SIZE(key_types); i++)
-		if (!strcmp(key_types[i].name, name))
+		if (key_types[i].name && !strcmp(key_types[i].name, name))
 			return (int)i;
 	return -EINVAL;
 }
 
 const char *key_type_name(int type)
 {
-	if (type <= 0 || (size_t)type >= ARRAY_SIZE(key_types))
+	if (type <= 0 || (size_t)type >= ARRAY_SIZE(key_types) || !key_types[type].name)
 		return "unknown";
 	return key_types[type].name;
 }

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Identity keys (key.h's ks_identity_type): the private keys that sign
+ * TLS handshakes and certificate requests.  Kept by the key storage as
+ * their private scalar or seed; made into an OpenSSL key only where one
+ * signs, and freed (wiped by OpenSSL) right after.  Errors are -errno:
+ * -EINVAL input that is no such key, -EMEDIUMTYPE a key of another type,
+ * -ENOMEM.
+ */
+#ifndef HSMKEY_IDENTITY_H
+#define HSMKEY_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <openssl/evp.h>
+#include "key.h"
+
+/* A new private key of @type into @material (key_type_len(@type) bytes). */
+int identity_generate(int type, uint8_t *material);
+/*
+ * The private key in @in (PEM: "PRIVATE KEY" or "EC PRIVATE KEY"; or DER
+ * PKCS#8), which must be of @type, into @material.  Encrypted keys are
+ * refused (-EINVAL; decrypt them first with openssl pkey).
+ */
+int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material);
+/* The OpenSSL key of @key's material (unsealed); EVP_PKEY_free() it. */
+int identity_pkey(const struct ks_key *key, EVP_PKEY **out);
+/* The public half of @key (unsealed) as PEM (SubjectPublicKeyInfo); free() it. */
+int identity_public_pem(const struct ks_key *key, char **out);
+/* The digest that signs with @type's keys: NULL for Ed25519. */
+const EVP_MD *identity_md(int type);
+
+#endif

@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The OpenSSL context of one handshake request (tls_context.h): the
+ * identity key from the key store, the certificate chain and the CA the
+ * client sent (public data, as PEM in the request: hsmkeyd opens no file
+ * a client names), ALPN and SNI; restricted to what kTLS takes.
+ */
+#include <errno.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include "identity.h"
+#include "ktls.h"
+#include "tls_context.h"
+#include "util.h"
+
+/* ALPN's wire form: each protocol a length byte and its name. */
+static int alpn_wire(struct json_object *list, uint8_t *out, size_t max, size_t *len)
+{
+	size_t n = 0, count = list ? json_object_array_length(list) : 0;
+
+	for (size_t i = 0; i < count; i++) {
+		const char *p = json_object_get_string(json_object_array_get_idx(list, i));
+		size_t l = p ? strlen(p) : 0;
+
+		if (!l || l > 255 || n + 1 + l > max)
+			return -EINVAL;
+		out[n++] = (uint8_t)l;
+		memcpy(out + n, p, l);
+		n += l;
+	}
+	*len = n;
+	return 0;
+}
+
+/* Server: the first of ours the client offers; none in common: refused. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+		       const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct tls_context *t = arg;
+	unsigned char *sel;
+
+	(void)ssl;
+	if (SSL_select_next_proto(&sel, outlen, t->alpn, (unsigned int)t->alpn_len, in,
+				  inlen) != OPENSSL_NPN_NEGOTIATED)
+		return SSL_TLSEXT_ERR_ALERT_FATAL;	/* no_application_protocol */
+	*out = sel;
+	return SSL_TLSEXT_ERR_OK;
+}
+
+/*
+ * Each PEM certificate in @pem to @fn, in order, which takes it over (0)
+ * or refuses it (-errno; it is freed): the count taken, or -errno.
+ */
+static int each_cert(const char *pem, int (*fn)(X509 *x, int n, void *arg), void *arg)
+{
+	BIO *bio = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+	int n = 0, r = 0;
+
+	if (!bio)
+		return -ENOMEM;
+	while (!r && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL))) {
+		r = fn(x, n, arg);
+		if (r)
+			X509_free(x);
+		n += !r;
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	return r ?: n;
+}
+
+/* The leaf, then the rest of the chain. */
+static int chain_cert(X509 *x, int n, void *arg)
+{
+	SSL_CTX *ctx = arg;
+
+	if (n)
+		return SSL_CTX_add0_chain_cert(ctx, x) == 1 ? 0 : -EINVAL;
+	if (SSL_CTX_use_certificate(ctx, x) != 1)
+		return -EINVAL;
+	X509_free(x);	/* the context took its own reference */
+	return 0;
+}
+
+static int use_chain(SSL_CTX *ctx, const char *pem, char *why, size_t whylen)
+{
+	int n = each_cert(pem, chain_cert, ctx);
+
+	if (n < 0)
+		snprintf(why, whylen, "a certificate of the chain is not usable");
+	else if (!n)
+		snprintf(why, whylen, "the certificate file holds no PEM certificate");
+	return n > 0 ? 0 : -EINVAL;
+}
+
+/* A CA that the peer's certificate may chain to. */
+static int ca_cert(X509 *x, int n, void *arg)
+{
+	(void)n;
+	if (X509_STORE_add_cert(arg, x) != 1)
+		return -EINVAL;
+	X509_free(x);	/* the store took its own reference */
+	return 0;
+}
+
+static int use_ca(SSL_CTX *ctx, const char *pem, char *why, size_t whylen)
+{
+	int n = each_cert(pem, ca_cert, SSL_CTX_get_cert_store(ctx));
+
+	if (n <= 0)
+		snprintf(why, whylen, "the CA file holds %s",
+			 n ? "a certificate that is not usable" : "no PEM certificate");
+	return n > 0 ? 0 : -EINVAL;
+}
+
+/* The identity key and its certificate, which must name it. */
+static int use_identity(SSL_CTX *ctx, const struct ks_key *key, const char *cert,
+			char *why, size_t whylen)
+{
+	EVP_PKEY *pkey = NULL;
+	int r = use_chain(ctx, cert, why, whylen);
+
+	if (r)
+		return r;
+	r = identity_pkey(key, &pkey);
+	if (!r && (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
+		snprintf(why, whylen, "the certificate is not for key '%s' (its public key differs)",
+			 key->name);
+		r = -EKEYREJECTED;
+	}
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	return r;
+}
+
+int tls_context_new(struct tls_context *t, const struct tls_request *q, const struct ks_key *key,
+		    char *why, size_t whylen)
+{
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	t->server = q->server;
+	t->ctx = SSL_CTX_new(q->server ? TLS_server_method() : TLS_client_method());
+	if (!t->ctx)
+		return -ENOMEM;
+	r = ktls_prepare_ctx(t->ctx);
+	if (!r && alpn_wire(q->alpn, t->alpn, sizeof(t->alpn), &t->alpn_len)) {
+		snprintf(why, whylen, "ALPN takes 1 to 255 characters a protocol, %zu in all",
+			 sizeof(t->alpn));
+		r = -EINVAL;
+	}
+	if (!r && key)
+		r = use_identity(t->ctx, key, q->cert, why, whylen);
+	if (!r && q->ca)
+		r = use_ca(t->ctx, q->ca, why, whylen);
+	else if (!r && !q->server && SSL_CTX_set_default_verify_paths(t->ctx) != 1)
+		r = -EIO;
+	if (!r && (q->ca || !q->server))
+		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	if (!r && q->server && t->alpn_len)
+		SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);
+	if (!r)
+		return 0;
+	tls_context_free(t);
+	return r;
+}
+
+int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, SSL **out)
+{
+	SSL *ssl = SSL_new(t->ctx);
+	bool ok = ssl && SSL_set_fd(ssl, fd) == 1;
+
+	if (ok && !q->server && q->server_name)
+		ok = SSL_set_tlsext_host_name(ssl, q->server_name) == 1 &&
+		     SSL_set1_host(ssl, q->server_name) == 1;
+	if (ok && !q->server && t->alpn_len)
+		ok = SSL_set_alpn_protos(ssl, t->alpn, (unsigned int)t->alpn_len) == 0;
+	if (!ok) {
+		SSL_free(ssl);
+		return -ENOMEM;
+	}
+	*out = ssl;
+	return 0;
+}
+
+void tls_context_free(struct tls_context *t)
+{
+	SSL_CTX_free(t->ctx);	/* the private key's copy freed (and wiped) with it */
+	t->ctx = NULL;
+}

@@ -1,0 +1,303 @@
+#!/bin/bash
+# TLS served and spoken through hsmkeyd (tls-handshake, libhsmkey-tls,
+# hsmkeyctl tls): identity keys from the embedded key store, certificates
+# from a test CA through hsmkeyctl csr, session keys in hsmkey.ko (ktls=1),
+# against real peers: openssl s_client and gnutls-cli against tls serve
+# (TLS 1.3 and 1.2, AES-256-GCM and AES-128-GCM; a file served by
+# sendfile, compared byte for byte), openssl s_server against tls connect,
+# client certificates both ways; refusals; a peer that gives up
+# mid-handshake; and the proof that the application holds no session key,
+# with OpenSSL's own kTLS as the positive control.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
+work=$(mktemp -d)
+chmod 755 "$work"
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+hctl=$top/build/hsmkeyctl
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+trap '' PIPE	# a peer gone is a failed check, not the end of the test
+cleanup() {
+	exec 9>&- 2>/dev/null
+	kill $(jobs -p) 2>/dev/null
+	daemon_stop
+	grep -q '^hsmkey ' /proc/modules && rmmod hsmkey
+	insmod "$HSMKEY_KO"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# wait_port PORT: true once something listens on PORT (within 20 s).
+wait_port() {
+	local _
+	for _ in $(seq 200); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# serve PORT KEY [ARGS]: hsmkeyctl tls serve for one client, as nobody, in
+# the background ($served: its pid; its stderr in $work/serve.err).
+serve() {
+	local port=$1 key=$2
+	shift 2
+	as_nobody "$hctl" --socket "$sock" tls serve "$port" --key "$key" \
+		--cert "$work/$key.crt" --count 1 "$@" 2> "$work/serve.err" &
+	served=$!
+	wait_port "$port" || echo "# tls serve did not listen: $(cat "$work/serve.err")"
+}
+# served_ok / served_failed TEXT: how the one client's serving ended.
+served_ok() { wait "$served" || { echo "# $(cat "$work/serve.err")"; return 1; }; }
+served_failed() {
+	wait "$served" && return 1
+	grep -q -- "$1" "$work/serve.err" || { echo "# $(cat "$work/serve.err")"; return 1; }
+}
+said() { grep -q -- "$1" "$work/serve.err" || { echo "# $(cat "$work/serve.err")"; return 1; }; }
+# s_client ARGS: OpenSSL's client, to www.test on 127.0.0.1, verifying.
+s_client() {
+	local port=$1
+	shift
+	timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
+		-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -quiet "$@"
+}
+sessions() {
+	ctl --json status | python3 -c 'import json, sys; k = json.load(sys.stdin)["kernel"]
+print(k.get("tls_sessions"), k.get("tls_sessions_bound"))'
+}
+# no_sessions: none waiting, none bound (a socket's tfm goes when it closes).
+no_sessions() {
+	local _
+	for _ in $(seq 50); do
+		[[ $(sessions) == "0 0" ]] && return 0
+		sleep 0.1
+	done
+	echo "# sessions waiting, bound: $(sessions)"
+	return 1
+}
+
+grep -q '^hsmkey ' /proc/modules && rmmod hsmkey
+check "insmod hsmkey.ko ktls=1" insmod "$HSMKEY_KO" ktls=1
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+
+section "identity keys and certificates"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" \
+	-out "$work/ca.crt" -subj /CN=hsmkey-test-ca -days 2 2>/dev/null
+# issue NAME CN: the CA's certificate for key NAME, from its CSR.
+issue() {
+	ctl csr "$1" --subject "/CN=$2" --dns "$2" > "$work/$1.csr" &&
+		openssl x509 -req -in "$work/$1.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
+			-copy_extensions copy -days 2 -out "$work/$1.crt" 2>/dev/null
+}
+for k in web:ecdsa-p256 web384:ecdsa-p384 webed:ed25519 client:ecdsa-p256; do
+	check "create ${k%%:*} (${k#*:})" quiet ctl create "${k%%:*}" --type "${k#*:}"
+	cn=www.test
+	[[ ${k%%:*} == client ]] && cn=hsmkey-client
+	check "... its certificate from its CSR" issue "${k%%:*}" "$cn"
+	check "... nobody may handshake with it (policy)" quiet ctl policy "${k%%:*}" --users nobody
+done
+head -c 1048699 /dev/urandom > "$work/data"	# 1 MiB and a bit: many records
+
+section "openssl s_client against tls serve: each version and size, a file by sendfile"
+port=4430
+for v in "1.3 TLS_AES_256_GCM_SHA384" "1.3 TLS_AES_128_GCM_SHA256" \
+	 "1.2 ECDHE-ECDSA-AES256-GCM-SHA384" "1.2 ECDHE-ECDSA-AES128-GCM-SHA256"; do
+	ver=${v%% *} suite=${v#* } port=$((port + 1))
+	if [[ $ver == 1.3 ]]; then opts=(-tls1_3 -ciphersuites "$suite")
+	else opts=(-tls1_2 -cipher "$suite"); fi
+	serve "$port" web --file "$work/data"
+	s_client "$port" "${opts[@]}" < /dev/null > "$work/got" 2> "$work/sc.err"
+	check "TLS $ver $suite: the file arrives whole (cmp)" cmp "$work/data" "$work/got"
+	check "... tls serve ended well" served_ok
+	check "... with TLSv$ver $suite, SNI www.test" said "TLSv$ver $suite, sni www.test"
+done
+for k in web384 webed; do
+	port=$((port + 1))
+	serve "$port" "$k" --file "$work/data"
+	s_client "$port" -tls1_3 < /dev/null > "$work/got" 2> "$work/sc.err"
+	check "$k's key serves TLS 1.3 (the file arrives whole)" cmp "$work/data" "$work/got"
+	check "... tls serve ended well" served_ok
+done
+port=$((port + 1))
+serve "$port" webed --file "$work/data"
+s_client "$port" -tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 < /dev/null > "$work/got" 2> "$work/sc.err"
+check "an Ed25519 key serves TLS 1.2 (RFC 8422)" cmp "$work/data" "$work/got"
+check "... tls serve ended well" served_ok
+
+section "gnutls-cli against tls serve"
+for pri in "NORMAL:-VERS-ALL:+VERS-TLS1.3 TLSv1.3" "NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256"; do
+	port=$((port + 1))
+	serve "$port" web --file "$work/data"
+	(sleep 8) | timeout 60 gnutls-cli 127.0.0.1 -p "$port" --sni-hostname www.test \
+		--verify-hostname www.test --x509cafile "$work/ca.crt" --priority "${pri%% *}" \
+		--logfile "$work/gnutls.log" > "$work/got" 2>&1
+	check "gnutls-cli ${pri#* }: the file arrives whole" cmp "$work/data" "$work/got"
+	check "... tls serve ended well, ${pri#* }" served_ok
+	check "... as agreed" said "${pri#* }"
+done
+
+section "tls connect: against tls serve (echo) and openssl s_server"
+port=$((port + 1))
+serve "$port" web
+printf 'line %s\n' $(seq 2000) > "$work/lines"
+timeout 60 "$hctl" --socket "$sock" tls connect "127.0.0.1:$port" --server-name www.test \
+	--ca "$work/ca.crt" < "$work/lines" > "$work/got" 2> "$work/connect.err"
+check "kTLS on both ends: what tls connect sends comes back (echo)" cmp "$work/lines" "$work/got"
+check "... tls serve ended well (the client's close_notify ends it)" served_ok
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/plain.key" \
+	-out "$work/plain.crt" -subj /CN=www.test -days 2 -CA "$work/ca.crt" -CAkey "$work/ca.key" \
+	-addext subjectAltName=DNS:www.test 2>/dev/null
+chmod 644 "$work/plain.key"	# tls_app (the control) runs as nobody
+# s_server PORT ARGS: OpenSSL's server (-rev: each line back reversed), one client.
+s_server() {
+	local p=$1
+	shift
+	timeout 60 openssl s_server -accept "$p" -cert "$work/plain.crt" -key "$work/plain.key" \
+		-rev -naccept 1 "$@" > "$work/ss.out" 2>&1 &
+	sserver=$!
+	wait_port "$p"
+}
+for v in -tls1_3 -tls1_2; do
+	port=$((port + 1))
+	s_server "$port" "$v"
+	printf 'ping\n' | timeout 60 "$hctl" --socket "$sock" tls connect "127.0.0.1:$port" \
+		--server-name www.test --ca "$work/ca.crt" > "$work/got" 2> "$work/connect.err"
+	check "tls connect to openssl s_server $v: the line comes back reversed" \
+		test "$(cat "$work/got")" = gnip
+	wait "$sserver"
+	check "... s_server saw the connection end cleanly" grep -q 'CONNECTION CLOSED' "$work/ss.out"
+done
+port=$((port + 1))
+s_server "$port" -tls1_3
+printf 'ping\n' | timeout 60 "$hctl" --socket "$sock" tls connect "127.0.0.1:$port" \
+	--server-name other.test --ca "$work/ca.crt" > "$work/got" 2> "$work/connect.err"
+check "tls connect refuses a certificate for another name" \
+	grep -q "certificate verify failed" "$work/connect.err"
+kill "$sserver" 2>/dev/null; wait "$sserver" 2>/dev/null
+
+section "client certificates"
+port=$((port + 1))
+serve "$port" web --file "$work/data" --ca "$work/ca.crt"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "tls serve --ca: a client without a certificate is refused" served_failed "handshake"
+check "... and gets nothing" test ! -s "$work/got"
+port=$((port + 1))
+serve "$port" web --file "$work/data" --ca "$work/ca.crt"
+s_client "$port" -cert "$work/plain.crt" -key "$work/plain.key" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "... a client with one the CA issued gets the file" cmp "$work/data" "$work/got"
+check "... and tls serve names it" served_ok
+check "... by its subject" said "peer /CN=www.test"
+port=$((port + 1))
+s_server "$port" -tls1_3 -Verify 1 -CAfile "$work/ca.crt"
+printf 'ping\n' | timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" \
+	--socket "$sock" tls connect "127.0.0.1:$port" --server-name www.test --ca "$work/ca.crt" \
+	--key client --cert "$work/client.crt" > "$work/got" 2> "$work/connect.err"
+check "tls connect --key: s_server, which requires a client certificate, answers" \
+	test "$(cat "$work/got")" = gnip
+wait "$sserver"
+check "... it was the client key's certificate" grep -q "CN *= *hsmkey-client" "$work/ss.out"
+
+section "refused: no handshake, nothing left behind"
+port=$((port + 1))
+serve "$port" web --file "$work/data"
+python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(bytes.fromhex("16030100c8010000c40303") + bytes(20))	# a ClientHello cut short
+s.close()' "$port"
+check "a peer that gives up mid-handshake: the handshake fails" served_failed "handshake with 127.0.0.1"
+check "... and no session key is left in the module" no_sessions
+port=$((port + 1))
+as_nobody "$hctl" --socket "$sock" tls serve "$port" --key web --cert "$work/web384.crt" --count 1 \
+	2> "$work/serve.err" &
+served=$!
+wait_port "$port"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "a certificate for another key is refused" served_failed "certificate is not for key 'web'"
+port=$((port + 1))
+setpriv --reuid=65533 --regid=65533 --clear-groups "$hctl" --socket "$sock" tls serve "$port" \
+	--key web --cert "$work/web.crt" --count 1 2> "$work/serve.err" &
+served=$!
+wait_port "$port"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "a user the key's policy does not name is refused" served_failed "may not use key 'web'"
+check "... and the client got nothing" test ! -s "$work/got"
+check "revoke webed" quiet ctl revoke webed
+port=$((port + 1))
+serve "$port" webed --file "$work/data"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "a revoked identity key serves no handshake" served_failed "revoked: it serves no handshake"
+check "every session key is gone with its socket" no_sessions
+check "the audit log has each handshake: peer, version, cipher, SNI" bash -c \
+	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'peer 127.0.0.1:[0-9]*, TLSv1.3 TLS_AES_256_GCM_SHA384, sni www.test'"
+check "... and each refusal" bash -c \
+	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'may not use key'"
+
+section "the application holds no session key (positive control: OpenSSL's kTLS)"
+# keys KEYLOG: the server's and the client's write keys (TLS 1.3,
+# AES-256-GCM, SHA-384) from the traffic secrets s_client logged.
+keys() {
+	python3 - "$1" <<'PY'
+import sys
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+s = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) == 3:
+        s[f[0]] = bytes.fromhex(f[2])
+def key(secret):
+    info = (32).to_bytes(2, "big") + bytes([6 + 3]) + b"tls13 key" + b"\0"
+    return HKDFExpand(hashes.SHA384(), 32, info).derive(secret).hex()
+print(key(s["SERVER_TRAFFIC_SECRET_0"]), key(s["CLIENT_TRAFFIC_SECRET_0"]))
+PY
+}
+# app MODE KEY: tls_app (as nobody) and s_client with a key log; then
+# $tx/$rx (derived), $got_tx/$got_rx (getsockopt in the app), $app_pid.
+app() {
+	port=$((port + 1))
+	rm -f "$work/go" "$work/keylog" && mkfifo -m 644 "$work/go"
+	HSMKEYD_SOCKET=$sock as_nobody "$top/build/tests/guest/tls_app" "$1" "$port" "$3" "$2" \
+		< "$work/go" > "$work/app.out" 2> "$work/app.err" &
+	app=$!
+	exec 9> "$work/go"
+	wait_port "$port"
+	s_client "$port" -tls1_3 -ciphersuites TLS_AES_256_GCM_SHA384 -keylogfile "$work/keylog" \
+		< /dev/null > "$work/got" 2> "$work/sc.err" &
+	sclient=$!
+	for _ in $(seq 300); do
+		grep -q '^ready' "$work/app.out" && break
+		kill -0 "$app" 2>/dev/null || { echo "# tls_app $1 failed: $(cat "$work/app.err")"; break; }
+		sleep 0.1
+	done
+	app_pid=$(sed -n 's/^ready //p' "$work/app.out")
+	read -r tx rx <<< "$(keys "$work/keylog")"
+	got_tx=$(sed -n 's/^tx //p' "$work/app.out") got_rx=$(sed -n 's/^rx //p' "$work/app.out")
+}
+# app_done: let the app end; s_client ends with its connection.
+app_done() {
+	echo >&9
+	exec 9>&-
+	wait "$app"
+	timeout 20 tail --pid="$sclient" -f /dev/null ||
+		{ echo "# s_client still running: killed"; kill "$sclient"; }
+	wait "$sclient"
+} 2>/dev/null
+app hsmkey web "$work/web.crt"
+check "hsmkey: the app is up, its data reached s_client (the derived keys are the session's)" \
+	bash -c "[[ -n '$app_pid' && -n '$tx' ]] && grep -qx hello '$work/got'"
+check "hsmkey: getsockopt(TLS_TX) in the app does not give the server's write key" \
+	test "$got_tx" != "$tx"
+check "hsmkey: getsockopt(TLS_RX) does not give the client's write key" test "$got_rx" != "$rx"
+check "hsmkey: the app's memory holds neither key (memscan, every mapping)" bash -c \
+	"'$top/build/tests/memscan' '$app_pid' '$tx' --expect-none >/dev/null &&
+	 '$top/build/tests/memscan' '$app_pid' '$rx' --expect-none >/dev/null"
+app_done
+app openssl "$work/plain.key" "$work/plain.crt"
+check "openssl (control): the app is up, its data reached s_client" \
+	bash -c "[[ -n '$app_pid' && -n '$tx' ]] && grep -qx hello '$work/got'"
+check "openssl (control): getsockopt(TLS_TX) gives the server's write key back" \
+	test "$got_tx" = "$tx"
+check "openssl (control): the app's memory holds the server's write key" \
+	"$top/build/tests/memscan" "$app_pid" "$tx" --expect-some
+app_done
+check "no session key is left in the module" no_sessions
+tap_done
