@@ -61,7 +61,7 @@ KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/k
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
-	  daemon/identity.c daemon/csr.c daemon/handshake.c daemon/tls_context.c \
+	  daemon/identity.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
@@ -360,7 +360,12 @@ print-kver:
 	@echo $(KVER)
 
 bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate \
-	$(B)/bench/ktls_bench
+	$(B)/bench/ktls_bench $(B)/bench/handshake_bench
+
+# Handshakes through hsmkeyd (libhsmkey-tls) against OpenSSL's in-process.
+$(B)/bench/handshake_bench: bench/handshake_bench.c tools/tls/hsmkey/tls.h $(B)/libhsmkey-tls.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey-tls -Wl,-rpath,'$$ORIGIN/..' -lssl -lcrypto -lpthread
 
 # kTLS sendfile() keyed by session tokens (the daemon's installer) or by OpenSSL.
 $(B)/bench/ktls_bench: bench/ktls_bench.c $(KTLS_DEPS)

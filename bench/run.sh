@@ -11,6 +11,8 @@
 #     puts in front of every gcm(aes) user, against the driver below it;
 #   kTLS sendfile() with session tokens (ktls-sendfile) against kTLS keyed
 #     by OpenSSL with the raw keys, on the same kernel (ktls=1);
+#   TLS handshakes per second through hsmkeyd (tls-handshake) against an
+#     OpenSSL server in the benchmark's process with the same key type;
 #   add rate for 100,000 keys in batches, and bind (setkey) latency with
 #     10 and with 100,000 keys loaded (A/A: 10 keys measured twice);
 #   revocation latency (revoke): the kernel call with 100 bound tfms and
@@ -370,6 +372,49 @@ if wanted scale; then
 	echo "rss_start $(awk '/VmRSS/ {print $2}' /proc/"$(cat /run/scale/pid)"/status)" >> "$scale"
 	stop_daemon /run/scale
 	umount /run/scale
+fi
+# TLS handshakes (tls-handshake, bench/handshake_bench): each through
+# hsmkeyd (libhsmkey-tls; an ecdsa-p256 identity key of the embedded key
+# store, the session keys to the module, kTLS with tokens) against an
+# OpenSSL server in the benchmark's process with a P-256 key of its own and
+# kTLS set up by OpenSSL, and a second of those (A/A).  hsmkeyd (every
+# thread) and the servers on CPU 1, the client on CPU 0.  The state
+# directory is on tmpfs: the audit record each handshake writes is synced
+# at no disk's cost.
+if wanted tls-handshake; then
+	hs=/run/hsbench
+	rm -rf "$hs" && mkdir -p "$hs" || die "tls-handshake: $hs"
+	rmmod hsmkey && insmod "$ko" ktls=1 && modprobe tls || die "tls-handshake: ktls=1"
+	start_daemon "$hs" > /dev/null || die "tls-handshake: hsmkeyd"
+	hctl() { "$top/build/hsmkeyctl" --socket "$hs/sock" "$@"; }
+	issue() {	# KEYOUT|- CSR|- OUT: a certificate for hsmkey-bench from the bench's CA
+		if [[ $1 == - ]]; then
+			openssl x509 -req -in "$2" -CA "$hs/ca.crt" -CAkey "$hs/ca.key" \
+				-copy_extensions copy -days 1 -out "$3"
+		else
+			openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+				-keyout "$1" -subj /CN=hsmkey-bench -addext subjectAltName=DNS:hsmkey-bench \
+				-CA "$hs/ca.crt" -CAkey "$hs/ca.key" -days 1 -out "$3"
+		fi
+	} 2>/dev/null
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$hs/ca.key" \
+		-out "$hs/ca.crt" -subj /CN=hsmkey-bench-ca -days 1 2>/dev/null &&
+		hctl create hs --type ecdsa-p256 > /dev/null &&
+		hctl csr hs --subject /CN=hsmkey-bench --dns hsmkey-bench > "$hs/hs.csr" &&
+		issue - "$hs/hs.csr" "$hs/hs.crt" && issue "$hs/stock.key" - "$hs/stock.crt" ||
+		die "tls-handshake: keys and certificates"
+	taskset -a -p -c 1 "$(cat "$hs/pid")" > /dev/null || die "tls-handshake: pinning hsmkeyd"
+	for p in $(seq "$pairs"); do
+		mapfile -t r < <(HSMKEYD_SOCKET=$hs/sock "$top/build/bench/handshake_bench" "$secs" \
+			hs "$hs/hs.crt" "$hs/stock.key" "$hs/stock.crt")
+		((${#r[@]} == 3)) || die "handshake_bench measured ${#r[@]} sides (hsmkeyd's log: $(tail -n 3 "$hs/log"))"
+		echo "tls-handshake hsm $p ${r[0]}" >> "$out"
+		echo "tls-handshake stock $p ${r[1]}" >> "$out"
+		echo "tls-handshake aa $p ${r[2]}" >> "$out"
+	done
+	echo "unit tls-handshake handshakes/s" >> "$out"
+	stop_daemon "$hs"
+	rmmod hsmkey && insmod "$ko" || die "tls-handshake: loading the module back"
 fi
 # Provisioning from an HSM (pkcs11): BENCH_PKCS11_KEYS (2,000) aes-256-xts
 # keys in a SoftHSM token, all but BENCH_PKCS11_CREATE (20) made through a

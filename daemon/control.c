@@ -209,7 +209,8 @@ static int authorise(struct request *rq, int cfd, const struct ucred *cred, cons
 	if (o->admin && !admin)
 		return fail(rq, EPERM, "'%s' needs root%s%s", o->op,
 			    *admin_group ? " or membership of group " : "", admin_group);
-	if (!o->admin && !reader && !o->by_key)
+	/* By the key's policy: only with a key (a keyless client is a reader's). */
+	if (!o->admin && !reader && !(o->by_key && proto_str(rq->req, "key")))
 		return fail(rq, EPERM, "'%s' needs membership of group %s (or %s)", o->op,
 			    reader_group, *admin_group ? admin_group : "root");
 	if (rq->fd >= 0 && !o->prepare)

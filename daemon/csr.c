@@ -19,28 +19,10 @@
 
 #define SUBJECT_MAX	1024
 #define DNS_MAX		32	/* names in one request */
-#define DNS_NAME_MAX	253
-
-/* A DNS name (RFC 1035 letters, digits, hyphens, dots), "*." leading at most. */
-static bool valid_dns(const char *s)
-{
-	size_t n = s ? strlen(s) : 0;
-
-	if (n > 2 && s[0] == '*' && s[1] == '.')
-		s += 2, n -= 2;
-	if (!n || n > DNS_NAME_MAX || s[0] == '.' || s[0] == '-' || s[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
-		      (s[i] == '.' && s[i + 1] != '.')))
-			return false;
-	return true;
-}
-
 /*
  * @subject as openssl req -subj writes it: "/CN=www.example.com/O=Example";
- * a backslash takes the next character as it is ("\/" a slash).
+ * a backslash takes the next character as it is ("\/" a slash); the first
+ * '=' of a part, escaped or not, ends its type.
  */
 static int parse_subject(struct request *rq, const char *subject, X509_NAME *name)
 {
@@ -80,7 +62,7 @@ static int add_dns(struct request *rq, X509_REQ *req)
 	struct json_object *a = json_object_object_get(rq->req, "dns");
 	STACK_OF(X509_EXTENSION) *exts;
 	X509_EXTENSION *ext;
-	char value[DNS_MAX * (DNS_NAME_MAX + 5)];
+	char value[DNS_MAX * (DNS_NAME_MAX + 8)];	/* ",DNS:*." and the name */
 	size_t n = 0, count = a ? json_object_array_length(a) : 0;
 	int r = 0;
 
@@ -92,18 +74,21 @@ static int add_dns(struct request *rq, X509_REQ *req)
 	for (size_t i = 0; i < count; i++) {
 		const char *dns = json_object_get_string(json_object_array_get_idx(a, i));
 
-		if (!valid_dns(dns))
+		if (!valid_dns_name(dns))
 			return fail(rq, EINVAL, "'%s' is no DNS name", dns ? dns : "");
-		n += (size_t)snprintf(value + n, sizeof(value) - n, "%sDNS:%s", i ? "," : "", dns);
+		r = snprintf(value + n, sizeof(value) - n, "%sDNS:%s", i ? "," : "", dns);
+		if (r < 0 || (size_t)r >= sizeof(value) - n)
+			return fail(rq, E2BIG, "the DNS names do not fit one request");
+		n += (size_t)r;
 	}
 	ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, value);
 	exts = sk_X509_EXTENSION_new_null();
-	if (!ext || !exts || !sk_X509_EXTENSION_push(exts, ext) ||
-	    !X509_REQ_add_extensions(req, exts))
+	r = ext && exts && sk_X509_EXTENSION_push(exts, ext) ? 0 : -ENOMEM;
+	if (r)
+		X509_EXTENSION_free(ext);	/* not on the stack */
+	if (r || !X509_REQ_add_extensions(req, exts))
 		r = fail(rq, EINVAL, "cannot make a subjectAltName of %s", value);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-	if (!exts)
-		X509_EXTENSION_free(ext);
 	return r;
 }
 

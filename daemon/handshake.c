@@ -11,20 +11,24 @@
  * Who may: root, the admin group, and the users and groups the identity
  * key's policy names, within its not-before/not-after; a key without a
  * policy serves root and the admin group only (any other user could
- * otherwise speak as the server the certificate names).
+ * otherwise speak as the server the certificate names).  A user the key
+ * does not serve learns nothing of it: whether it exists, its type or its
+ * state.  A client handshake without a key needs what reading commands
+ * need (control.c).
  *
- * The socket's file status flags are shared with the application: the
- * handshake sets O_NONBLOCK for its deadline and puts the flags back.
- * Any failure after the first byte leaves the socket shut down.
+ * The file description is the application's too, and so are its flags:
+ * the handshake's I/O is non-blocking by its own flag (tls_bio.c) and its
+ * deadline holds whatever the application does meanwhile.  Any failure
+ * leaves the socket shut down.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <openssl/err.h>
@@ -35,32 +39,61 @@
 #include "proto.h"
 #include "provision.h"
 #include "request.h"
+#include "tls_cache.h"
 #include "tls_context.h"
 #include "util.h"
 
 #define HANDSHAKE_MS		10000	/* the default deadline */
 #define HANDSHAKE_MS_MAX	60000
 
-/* Before the mutation lock: the descriptor must be a connected TCP socket. */
+/* Before the mutation lock: the socket the client passed, kept for the handler. */
 int take_socket(struct request *rq)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int type = 0, proto = 0;
-	socklen_t il = sizeof(int);
-	struct stat st;
-
 	if (rq->fd < 0)
 		return fail(rq, EINVAL, "tls-handshake needs the socket passed as a descriptor");
-	if (fstat(rq->fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    getsockopt(rq->fd, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM ||
-	    getsockopt(rq->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 ||
-	    proto != IPPROTO_TCP)
-		return fail(rq, ENOTSOCK, "the descriptor passed is not a TCP socket");
-	if (getpeername(rq->fd, (struct sockaddr *)&ss, &len) < 0)
-		return fail(rq, ENOTCONN, "the socket passed is not connected");
 	rq->sock = rq->fd;
 	rq->fd = -1;
+	return 0;
+}
+
+/* The network namespace of @fd's socket, by its cookie. */
+static int netns_of(int fd, uint64_t *cookie)
+{
+	socklen_t len = sizeof(*cookie);
+
+	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len) ? -errno : 0;
+}
+
+/*
+ * A connected TCP socket without kTLS (no upper layer protocol yet), in
+ * the daemon's own network namespace, where sock_diag can see it.
+ */
+static int check_socket(struct request *rq)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), il = sizeof(int);
+	uint64_t ours = 0, theirs = 1;
+	char ulp[16] = "";
+	socklen_t ul = sizeof(ulp);
+	int type = 0, proto = 0, me;
+	struct stat st;
+
+	if (fstat(rq->sock, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(rq->sock, SOL_SOCKET, SO_TYPE, &type, &il) < 0 || type != SOCK_STREAM ||
+	    getsockopt(rq->sock, SOL_SOCKET, SO_PROTOCOL, &proto, &il) < 0 ||
+	    proto != IPPROTO_TCP)
+		return fail(rq, ENOTSOCK, "the descriptor passed is not a TCP socket");
+	if (getpeername(rq->sock, (struct sockaddr *)&ss, &len) < 0)
+		return fail(rq, ENOTCONN, "the socket passed is not connected");
+	if (getsockopt(rq->sock, IPPROTO_TCP, TCP_ULP, ulp, &ul) < 0 || ulp[0])
+		return fail(rq, EISCONN, "the socket passed has kernel TLS (or another upper layer) already");
+	me = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (me < 0 || netns_of(me, &ours) || netns_of(rq->sock, &theirs) || ours != theirs) {
+		if (me >= 0)
+			close(me);
+		return fail(rq, EXDEV, "the socket passed is of another network namespace than hsmkeyd's, where its kTLS state cannot be checked");
+	}
+	close(me);
 	return 0;
 }
 
@@ -75,6 +108,8 @@ static int parse(struct request *rq, struct tls_request *q)
 		return fail(rq, EINVAL, "'role' must be server or client");
 	q->server = !strcmp(role, "server");
 	q->key = proto_str(rq->req, "key");
+	if (q->key && !valid_name(q->key))
+		return fail(rq, EINVAL, "invalid key name '%s'", q->key);
 	q->cert = proto_str(rq->req, "cert");
 	q->ca = proto_str(rq->req, "ca");
 	q->server_name = proto_str(rq->req, "server_name");
@@ -88,6 +123,8 @@ static int parse(struct request *rq, struct tls_request *q)
 		return fail(rq, EINVAL, "key '%s' needs its certificate chain ('cert', PEM)", q->key);
 	if (!q->server && !q->server_name)
 		return fail(rq, EINVAL, "a client needs the server's name ('server_name'): its certificate is checked against it");
+	if (q->server_name && !valid_dns_name(q->server_name))
+		return fail(rq, EINVAL, "'%s' is no DNS name", q->server_name);
 	return 0;
 }
 
@@ -99,49 +136,67 @@ static bool listed(const uint32_t *ids, uint32_t n, uint32_t id)
 	return false;
 }
 
-/* May the peer (@cred) handshake with @key (see the top of this file)? */
-static int may_use(struct request *rq, const struct ks_key *key)
+/* Does @p name the peer, by uid, primary group or a supplementary one? */
+static bool policy_names(struct request *rq, const struct ks_policy *p)
 {
-	const struct ks_policy *p = &key->policy;
 	gid_t groups[256];
 	socklen_t len = sizeof(groups);
-	int64_t now = time(NULL);
-	bool admin = false, ok;
-	uid_t uid;
 
-	if (!ks_type_identity(key->type))
-		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key", key->name,
-			    key_type_name(key->type));
-	if (key->state != KS_ACTIVE)
-		return fail(rq, EKEYREVOKED, "key '%s' is %s: it serves no handshake", key->name,
-			    ks_state_name(key->state));
+	if (listed(p->uids, p->nuids, rq->cred.uid) || listed(p->gids, p->ngids, rq->cred.gid))
+		return true;
+	if (getsockopt(rq->cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(gid_t); i++)
+		if (listed(p->gids, p->ngids, groups[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Identity key @name's metadata into @meta, if the peer may handshake with
+ * it (see the top of this file); one answer for every refusal of a user
+ * the key does not serve.
+ */
+static int may_use(struct request *rq, const char *name, struct ks_key *meta)
+{
+	const struct ks_policy *p = &meta->policy;
+	int64_t now = time(NULL);
+	bool admin = false;
+	uid_t uid;
+	int r;
+
 	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
 		return fail(rq, EPERM, "who is asking cannot be told");
-	ok = admin;
-	if (!ok && key->has_policy) {
-		ok = listed(p->uids, p->nuids, rq->cred.uid) || listed(p->gids, p->ngids, rq->cred.gid);
-		if (!ok && getsockopt(rq->cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) == 0)
-			for (size_t i = 0; !ok && i < len / sizeof(gid_t); i++)
-				ok = listed(p->gids, p->ngids, groups[i]);
-	}
-	if (!ok)
+	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
+	if ((r == -ENOENT && !admin) ||
+	    (!r && !admin && !(meta->has_policy && policy_names(rq, p))))
 		return fail(rq, EPERM, "uid %u may not use key '%s': its policy must name the user or a group of it (hsmkeyctl policy %s --users ...)",
-			    rq->cred.uid, key->name, key->name);
-	if (key->has_policy && ((p->not_before && now < p->not_before) ||
-				(p->not_after && now >= p->not_after)))
-		return fail(rq, EKEYEXPIRED, "key '%s' is outside its policy's validity", key->name);
+			    rq->cred.uid, name, name);
+	if (r)
+		return get_key(rq, name, false, meta);	/* worded there */
+	if (!ks_type_identity(meta->type))
+		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key", name,
+			    key_type_name(meta->type));
+	if (meta->state != KS_ACTIVE)
+		return fail(rq, EKEYREVOKED, "key '%s' is %s: it serves no handshake", name,
+			    ks_state_name(meta->state));
+	if (meta->has_policy && ((p->not_before && now < p->not_before) ||
+				 (p->not_after && now >= p->not_after)))
+		return fail(rq, EKEYEXPIRED, "key '%s' is outside its policy's validity", name);
 	return 0;
 }
 
 /* Run the handshake to its end or @deadline on a non-blocking socket. */
 static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
 {
+	ERR_clear_error();	/* the reason worded is this handshake's */
 	for (;;) {
-		int r = server ? SSL_accept(ssl) : SSL_connect(ssl), e;
+		int r = server ? SSL_accept(ssl) : SSL_connect(ssl), e, saved = errno;
 
 		if (r == 1)
 			return 0;
 		e = SSL_get_error(ssl, r);
+		errno = saved;
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
 			r = proto_wait(fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
 			if (r)
@@ -161,8 +216,8 @@ static int handshake_failed(struct request *rq, int r, const char *peer)
 	if (e)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	ERR_clear_error();
-	if (r == -ETIMEDOUT)
-		return fail(rq, r, "the handshake with %s did not finish in time", peer);
+	if (r == -ETIMEDOUT)	/* ETIME: fail() takes ETIMEDOUT for the storage's */
+		return fail(rq, ETIME, "the handshake with %s did not finish in time", peer);
 	return fail(rq, r, "the handshake with %s failed: %s", peer,
 		    *reason ? reason : strerror(-r));
 }
@@ -170,7 +225,7 @@ static int handshake_failed(struct request *rq, int r, const char *peer)
 /* "ADDRESS:PORT" of the socket's peer. */
 static void peer_name(int fd, char *out, size_t len)
 {
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = { 0 };
 	socklen_t sl = sizeof(ss);
 	char a[INET6_ADDRSTRLEN] = "?";
 	unsigned int port = 0;
@@ -251,6 +306,39 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 	return r;
 }
 
+/*
+ * The context for @q and the identity key @meta (NULL: none): a kept one,
+ * or one made now (the key unsealed only for that) and kept.  Release it.
+ */
+static int context_for(struct request *rq, const struct tls_request *q,
+		       const struct ks_key *meta, struct tls_cached **out)
+{
+	_cleanup_key_ struct ks_key key = { 0 };
+	struct tls_cache_id id = { 0 };
+	struct tls_context t;
+	char why[200] = "";
+	int r;
+
+	if (meta) {
+		memcpy(id.key_id, meta->id, HSMKEY_ID_LEN);
+		id.version = meta->version;
+	}
+	tls_cache_digest(q, id.digest);
+	*out = tls_cache_get(&id);
+	if (*out)
+		return 0;
+	if (meta) {
+		r = get_version(rq, meta->name, meta->version, true, &key);
+		if (r)
+			return r;
+	}
+	r = tls_context_new(&t, q, meta ? &key : NULL, why, sizeof(why));
+	if (r)
+		return fail(rq, r, "%s", *why ? why : "cannot make the TLS context");
+	*out = tls_cache_put(&id, &t);
+	return *out ? 0 : fail(rq, ENOMEM, "cannot keep the TLS context");
+}
+
 static void audit_handshake(struct request *rq, const char *key, int r, const char *detail)
 {
 	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
@@ -262,30 +350,25 @@ static void audit_handshake(struct request *rq, const char *key, int r, const ch
 
 int op_tls_handshake(struct request *rq)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
-	struct tls_context t = { 0 };
-	struct tls_request q;
-	char peer[64], why[200] = "", detail[600] = "";
-	int flags = -1, r = parse(rq, &q);
+	struct tls_cached *cached = NULL;
+	struct ks_key meta = { 0 };
+	struct tls_request q = { 0 };
+	char peer[64] = "?", detail[600] = "";
+	int r = check_socket(rq);
+	bool ours = !r;	/* a TCP socket: shut down if this fails */
 
+	if (ours)
+		peer_name(rq->sock, peer, sizeof(peer));
+	r = r ?: parse(rq, &q);
 	if (!r && q.key)
-		r = get_key(rq, q.key, true, &key) ?: may_use(rq, &key);
-	if (!r && tls_context_new(&t, &q, q.key ? &key : NULL, why, sizeof(why)))
-		r = fail(rq, EINVAL, "%s", *why ? why : "cannot make the TLS context");
-	ks_key_wipe(&key);	/* OpenSSL holds its own copy for the handshake */
-	peer_name(rq->sock, peer, sizeof(peer));
-	if (!r) {
-		flags = fcntl(rq->sock, F_GETFL);
-		if (flags < 0 || fcntl(rq->sock, F_SETFL, flags | O_NONBLOCK) < 0)
-			r = fail(rq, errno, "cannot use the socket: %m");
-	}
+		r = may_use(rq, q.key, &meta);
 	if (!r)
-		r = run(rq, &q, &t, peer, detail, sizeof(detail));
-	if (flags >= 0)
-		fcntl(rq->sock, F_SETFL, flags);
-	if (r && flags >= 0)
+		r = context_for(rq, &q, q.key ? &meta : NULL, &cached);
+	if (!r)
+		r = run(rq, &q, tls_cached_context(cached), peer, detail, sizeof(detail));
+	if (r && ours)
 		shutdown(rq->sock, SHUT_RDWR);
-	tls_context_free(&t);
+	tls_cache_release(cached);
 	audit_handshake(rq, q.key, r, detail);
 	if (!r)
 		log_info("uid %u: tls %s handshake%s%s: %s", rq->cred.uid,

@@ -101,18 +101,23 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
 int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material)
 {
 	static const char pem[] = "-----BEGIN ";
-	BIO *bio = BIO_new_mem_buf(in, (int)len);
+	const unsigned char *p = in;
 	EVP_PKEY *pkey = NULL;
+	BIO *bio;
 	int r;
 
-	if (!bio)
-		return -ENOMEM;
-	if (len > strlen(pem) && !memcmp(in, pem, strlen(pem)))
+	if (memmem(in, len, pem, strlen(pem))) {
+		/* PEM, perhaps after text (openssl pkcs12's "Bag Attributes"). */
+		bio = BIO_new_mem_buf(in, (int)len);
+		if (!bio)
+			return -ENOMEM;
 		pkey = memmem(in, len, "ENCRYPTED", 9) ? NULL :
 		       PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	else
-		pkey = d2i_PrivateKey_bio(bio, NULL);
-	BIO_free(bio);
+		BIO_free(bio);
+	} else {
+		/* DER, decoded in place: no copy of the key to leave unwiped. */
+		pkey = d2i_AutoPrivateKey(NULL, &p, (long)len);
+	}
 	r = pkey ? pkey_material(type, pkey, material) : -EINVAL;
 	EVP_PKEY_free(pkey);
 	return r;

@@ -37,6 +37,7 @@
 #include "kernel.h"
 #include "pkcs11/helper.h"
 #include "util.h"
+#include "tls_cache.h"
 #include "worker.h"
 #include "wrapkey.h"
 
@@ -491,6 +492,7 @@ int main(int argc, char **argv)
 
 	notify("STOPPING=1");
 	workers_stop(l.w);
+	tls_cache_clear();	/* the identity keys OpenSSL held for handshakes */
 	clients_close_all(&l.clients);
 	close(l.lfd);
 	unlink(d.socket_path);

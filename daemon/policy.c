@@ -137,6 +137,9 @@ int op_policy(struct request *rq)
 			    HSMKEY_TIME_MAX);
 	if (nb && na && nb > na)
 		return fail(rq, EINVAL, "the key would expire before it becomes valid");
+	if (ks_type_identity(key.type) && (p.algs || bytes || reqs || bindings))
+		return fail(rq, EINVAL, "key '%s' is an identity key: its policy takes users, groups, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
+			    name);
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&
 	    (uint64_t)reqs > HSMKEY_GCM_MAX_REQUESTS)
 		return fail(rq, EINVAL, "a GCM key allows at most 2^32 requests");

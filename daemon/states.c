@@ -13,6 +13,7 @@
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
+#include "tls_cache.h"
 #include "util.h"
 
 /*
@@ -23,7 +24,12 @@
 static int kernel_follow(struct request *rq, const struct ks_key *key)
 {
 	struct kernel *k;
-	int r = reach_kernel(rq, &k);
+	int r;
+
+	/* An identity key's kept TLS contexts hold its private key. */
+	if (ks_type_identity(key->type) && key->state != KS_ACTIVE)
+		tls_cache_forget(key->id);
+	r = reach_kernel(rq, &k);
 
 	if (r || !k)
 		return r;

@@ -12,6 +12,7 @@
 #include <openssl/x509v3.h>
 #include "identity.h"
 #include "ktls.h"
+#include "tls_bio.h"
 #include "tls_context.h"
 #include "util.h"
 
@@ -35,7 +36,7 @@ static int alpn_wire(struct json_object *list, uint8_t *out, size_t max, size_t 
 }
 
 /* Server: the first of ours the client offers; none in common: refused. */
-static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+int tls_context_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
 	struct tls_context *t = arg;
@@ -161,7 +162,7 @@ int tls_context_new(struct tls_context *t, const struct tls_request *q, const st
 	if (!r && (q->ca || !q->server))
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (!r && q->server && t->alpn_len)
-		SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);
+		SSL_CTX_set_alpn_select_cb(t->ctx, tls_context_alpn_select, t);
 	if (!r)
 		return 0;
 	tls_context_free(t);
@@ -171,8 +172,11 @@ int tls_context_new(struct tls_context *t, const struct tls_request *q, const st
 int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, SSL **out)
 {
 	SSL *ssl = SSL_new(t->ctx);
-	bool ok = ssl && SSL_set_fd(ssl, fd) == 1;
+	BIO *bio = ssl ? tls_bio_new(fd) : NULL;
+	bool ok = bio;
 
+	if (bio)
+		SSL_set_bio(ssl, bio, bio);	/* the SSL takes it over */
 	if (ok && !q->server && q->server_name)
 		ok = SSL_set_tlsext_host_name(ssl, q->server_name) == 1 &&
 		     SSL_set1_host(ssl, q->server_name) == 1;

@@ -42,5 +42,11 @@ int tls_context_new(struct tls_context *t, const struct tls_request *q,
 /* A connection of @t on @fd. */
 int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, SSL **out);
 void tls_context_free(struct tls_context *t);
+/*
+ * A server's ALPN choice; @arg: the struct tls_context (tls_context_new()
+ * registers it; whoever moves the struct registers it again).
+ */
+int tls_context_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			    const unsigned char *in, unsigned int inlen, void *arg);
 
 #endif

@@ -28,12 +28,21 @@ struct tls_opts {
 	const char *key, *cert, *ca, *alpn, *server_name, *file, *address, *count;
 };
 
-static void report(const char *who, const struct hsmkey_tls_result *res)
+/* What a peer sent, printable: no terminal escape reaches the operator. */
+static const char *clean(char *s)
+{
+	for (char *c = s; *c; c++)
+		if (*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	return s;
+}
+
+static void report(const char *who, struct hsmkey_tls_result *res)
 {
 	fprintf(stderr, "hsmkeyctl: %s: %s %s%s%s%s%s%s%s\n", who, res->version, res->cipher,
-		*res->alpn ? ", alpn " : "", res->alpn,
-		*res->server_name ? ", sni " : "", res->server_name,
-		*res->peer_subject ? ", peer " : "", res->peer_subject);
+		*res->alpn ? ", alpn " : "", clean(res->alpn),
+		*res->server_name ? ", sni " : "", clean(res->server_name),
+		*res->peer_subject ? ", peer " : "", clean(res->peer_subject));
 }
 
 static int write_all(int fd, const char *buf, size_t n)
@@ -102,7 +111,7 @@ static int serve_one(int fd, const struct tls_opts *o)
 	int r = hsmkey_tls_handshake(fd, &cfg, &res);
 
 	if (r) {
-		fprintf(stderr, "hsmkeyctl: tls serve: %s\n", res.error);
+		fprintf(stderr, "hsmkeyctl: tls serve: %s\n", clean(res.error));
 		return EXIT_FAILED;
 	}
 	report("tls serve", &res);

@@ -231,6 +231,49 @@ check "the audit log has each handshake: peer, version, cipher, SNI" bash -c \
 check "... and each refusal" bash -c \
 	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'may not use key'"
 
+section "the socket's holder as attacker"
+# raw_hs ATTACK: a server handshake on a loopback socket whose peer stays
+# silent, with a 1.5 s deadline, sent as root with key web; ATTACK ulp: the
+# socket has kTLS's upper layer already; flags: while hsmkeyd holds the
+# handshake, a thread of the caller clears O_NONBLOCK on the socket again
+# and again (the file description is shared), as a caller that wants
+# hsmkeyd's worker to block in read() would.  Prints the reply's error,
+# the seconds it took, and the socket's file flags after it.
+raw_hs() {
+	python3 - "$sock" "$1" "$work/web.crt" <<'PY'
+import array, fcntl, json, os, socket, sys, threading, time
+path, attack, cert = sys.argv[1:]
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+if attack == "ulp":
+    a.setsockopt(socket.IPPROTO_TCP, 31, b"tls")
+stop = False
+def clear():
+    while not stop:
+        fcntl.fcntl(a, fcntl.F_SETFL, fcntl.fcntl(a, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+if attack == "flags":
+    threading.Thread(target=clear, daemon=True).start()
+req = {"v": 1, "op": "tls-handshake", "role": "server", "key": "web",
+       "cert": open(cert).read(), "timeout_ms": 1500}
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(path)
+t0 = time.monotonic()
+s.sendmsg([json.dumps(req).encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))])
+s.settimeout(30)
+r = json.loads(s.recv(65536))
+stop = True
+print(r.get("error"), "|", f"{time.monotonic() - t0:.1f}", "|",
+      "nonblock" if fcntl.fcntl(a, fcntl.F_GETFL) & os.O_NONBLOCK else "blocking")
+PY
+}
+r=$(raw_hs ulp)
+check "a socket with kTLS's upper layer already is refused" grep -q "has kernel TLS" <<< "$r"
+r=$(raw_hs flags)
+diag "$r"
+check "a caller clearing O_NONBLOCK during the handshake: the deadline holds (1.5 s)" \
+	bash -c "[[ '$r' == *'did not finish in time'* ]] && python3 -c 'import sys; sys.exit(not float(sys.argv[1]) < 5)' '$(cut -d'|' -f2 <<< "$r")'"
+check "... and hsmkeyd never set the socket's flags (blocking as the caller left it)" \
+	grep -q "| blocking$" <<< "$r"
+
 section "the application holds no session key (positive control: OpenSSL's kTLS)"
 # keys KEYLOG: the server's and the client's write keys (TLS 1.3,
 # AES-256-GCM, SHA-384) from the traffic secrets s_client logged.

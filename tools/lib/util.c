@@ -365,6 +365,23 @@ bool valid_name(const char *s)
 	return true;
 }
 
+/* A DNS name (RFC 1035 letters, digits, hyphens, dots), "*." leading at most. */
+bool valid_dns_name(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	if (n > 2 && s[0] == '*' && s[1] == '.')
+		s += 2, n -= 2;
+	if (!n || n > DNS_NAME_MAX || s[0] == '.' || s[0] == '-' || s[n - 1] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '-' ||
+		      (s[i] == '.' && s[i + 1] != '.')))
+			return false;
+	return true;
+}
+
 static const struct {
 	const char *name;
 	unsigned int len;

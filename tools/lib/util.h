@@ -48,13 +48,16 @@ static inline void crash_point(const char *name)
 #endif
 
 bool valid_name(const char *s);
+/* A DNS name: letters, digits, hyphens, dots; "*." leading at most. */
+#define DNS_NAME_MAX	253
+bool valid_dns_name(const char *s);
 /* "45s", "30m", "12h", "7d" or plain seconds, 1 s to 3650 days: -EINVAL else. */
 int parse_duration(const char *s, long long *out);
 
 void notify(const char *state);	/* sd_notify(3)'s protocol, if $NOTIFY_SOCKET */	/* key and volume names: [A-Za-z0-9._-], 1..63 */
 
 /* Key types, by OpenSSL's names. */
-int key_type_from_name(const char *name);	/* enum hsmkey_key_type or -EINVAL */
+int key_type_from_name(const char *name);	/* enum hsmkey_key_type, key.h's identity types, or -EINVAL */
 const char *key_type_name(int type);
 unsigned int key_type_len(int type);
 

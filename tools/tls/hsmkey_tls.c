@@ -27,7 +27,7 @@
 
 #define API __attribute__((visibility("default")))
 #define DEFAULT_SOCKET	"/run/hsmkey/hsmkeyd.sock"
-#define PEM_MAX		(48 * 1024)	/* a chain and a CA list fit one message */
+#define PEM_MAX		(28 * 1024)	/* a chain and a CA list: both fit one message */
 #define TIMEOUT_MS	10000
 
 #define TLS_ALERT	21
@@ -57,8 +57,9 @@ static int read_pem(const char *path, char **out, struct hsmkey_tls_result *res)
 			close(fd);
 		return say(res, e, "cannot read %s: %s", path);
 	}
-	while (n < PEM_MAX && (got = read(fd, buf + n, PEM_MAX - n)) > 0)
-		n += (size_t)got;
+	while (n < PEM_MAX && ((got = read(fd, buf + n, PEM_MAX - n)) > 0 ||
+				(got < 0 && errno == EINTR)))
+		n += got > 0 ? (size_t)got : 0;
 	close(fd);
 	if (got < 0 || n == PEM_MAX) {
 		free(buf);
@@ -199,14 +200,20 @@ API int hsmkey_tls_handshake(int fd, const struct hsmkey_tls_config *cfg,
 		return cfd;
 	}
 	r = proto_send(cfd, req, fd);
-	if (!r)
+	if (r) {
+		say(res, -r, "cannot ask hsmkeyd%s: %s", "");
+	} else {
 		r = proto_recv(cfd, &reply, NULL);
-	if (r == -EAGAIN)
-		r = -ETIMEDOUT;
-	if (r)
-		say(res, -r, "no answer from hsmkeyd%s: %s", "");
-	else
-		r = result(reply, res);
+		if (r == -EAGAIN)
+			r = -ETIMEDOUT;
+		if (r)
+			say(res, -r, "no answer from hsmkeyd%s: %s", "");
+		else
+			r = result(reply, res);
+		/* The daemon may still be at it: no half-done TLS goes on. */
+		if (r)
+			shutdown(fd, SHUT_RDWR);
+	}
 	json_object_put(reply);
 	json_object_put(req);
 	close(cfd);

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The tls-handshake contexts kept for reuse (tls_cache.h): a short list
+ * under one mutex.  An entry is held by each handshake using it (refs)
+ * and by the list while listed; whoever drops the last hold frees it,
+ * the SSL_CTX with the private key it holds (OpenSSL wipes it).  Entries
+ * older than TLS_CACHE_SECONDS are dropped when the list is next used;
+ * when it is full the oldest goes.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+#include "tls_cache.h"
+
+struct tls_cached {
+	struct tls_cache_id id;
+	struct tls_context t;
+	int64_t made;
+	int refs;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_cached *list[TLS_CACHE_ENTRIES];
+
+static int64_t now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static void hash_str(EVP_MD_CTX *md, const char *s)
+{
+	EVP_DigestUpdate(md, s ?: "", s ? strlen(s) + 1 : 1);	/* with its NUL: unambiguous */
+	EVP_DigestUpdate(md, s ? "+" : "-", 1);
+}
+
+void tls_cache_digest(const struct tls_request *q, uint8_t *digest)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t n = q->alpn ? json_object_array_length(q->alpn) : 0;
+
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	EVP_DigestUpdate(md, q->server ? "s" : "c", 1);
+	hash_str(md, q->cert);
+	hash_str(md, q->ca);
+	for (size_t i = 0; i < n; i++)
+		hash_str(md, json_object_get_string(json_object_array_get_idx(q->alpn, i)));
+	EVP_DigestFinal_ex(md, digest, NULL);
+	EVP_MD_CTX_free(md);
+}
+
+/* Under the lock: one hold less; the last frees it. */
+static void drop(struct tls_cached *c)
+{
+	if (--c->refs)
+		return;
+	tls_context_free(&c->t);
+	free(c);
+}
+
+/* Under the lock: unlist entry @i. */
+static void unlist(int i)
+{
+	struct tls_cached *c = list[i];
+
+	list[i] = NULL;
+	drop(c);
+}
+
+static void expire(int64_t now)
+{
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
+		if (list[i] && now - list[i]->made >= TLS_CACHE_SECONDS)
+			unlist(i);
+}
+
+struct tls_cached *tls_cache_get(const struct tls_cache_id *id)
+{
+	struct tls_cached *c = NULL;
+
+	pthread_mutex_lock(&lock);
+	expire(now_s());
+	for (int i = 0; i < TLS_CACHE_ENTRIES && !c; i++)
+		if (list[i] && !memcmp(&list[i]->id, id, sizeof(*id)))
+			c = list[i];
+	if (c)
+		c->refs++;
+	pthread_mutex_unlock(&lock);
+	return c;
+}
+
+struct tls_cached *tls_cache_put(const struct tls_cache_id *id, struct tls_context *t)
+{
+	struct tls_cached *c = calloc(1, sizeof(*c));
+	int64_t now = now_s();
+	int slot = 0;
+
+	if (!c) {
+		tls_context_free(t);
+		return NULL;
+	}
+	c->id = *id;
+	c->t = *t;
+	/* Its ALPN callback's argument is the context's own copy, now here. */
+	if (c->t.server && c->t.alpn_len)
+		SSL_CTX_set_alpn_select_cb(c->t.ctx, tls_context_alpn_select, &c->t);
+	c->made = now;
+	c->refs = 2;	/* the caller's and the list's */
+	pthread_mutex_lock(&lock);
+	expire(now);
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
+		if (!list[i] || (list[slot] && list[i]->made < list[slot]->made))
+			slot = i;
+	if (list[slot])
+		unlist(slot);
+	list[slot] = c;
+	pthread_mutex_unlock(&lock);
+	return c;
+}
+
+struct tls_context *tls_cached_context(struct tls_cached *c)
+{
+	return &c->t;
+}
+
+void tls_cache_release(struct tls_cached *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&lock);
+	drop(c);
+	pthread_mutex_unlock(&lock);
+}
+
+void tls_cache_forget(const uint8_t *key_id)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
+		if (list[i] && !memcmp(list[i]->id.key_id, key_id, HSMKEY_ID_LEN))
+			unlist(i);
+	pthread_mutex_unlock(&lock);
+}
+
+void tls_cache_clear(void)
+{
+	pthread_mutex_lock(&lock);
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
+		if (list[i])
+			unlist(i);
+	pthread_mutex_unlock(&lock);
+}
