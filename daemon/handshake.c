@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,20 @@ static int netns_of(int fd, uint64_t *cookie)
 	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len) ? -errno : 0;
 }
 
+/* hsmkeyd's own network namespace (it never changes): 0, or -errno. */
+static uint64_t own_netns;
+static int own_netns_err;
+static pthread_once_t own_netns_once = PTHREAD_ONCE_INIT;
+
+static void own_netns_init(void)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	own_netns_err = fd < 0 ? -errno : netns_of(fd, &own_netns);
+	if (fd >= 0)
+		close(fd);
+}
+
 /*
  * A connected TCP socket without kTLS (no upper layer protocol yet), in
  * the daemon's own network namespace, where sock_diag can see it.
@@ -72,10 +87,10 @@ static int check_socket(struct request *rq)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss), il = sizeof(int);
-	uint64_t ours = 0, theirs = 1;
+	uint64_t theirs = 0;
 	char ulp[16] = "";
 	socklen_t ul = sizeof(ulp);
-	int type = 0, proto = 0, me;
+	int type = 0, proto = 0;
 	struct stat st;
 
 	if (fstat(rq->sock, &st) < 0 || !S_ISSOCK(st.st_mode) ||
@@ -87,13 +102,9 @@ static int check_socket(struct request *rq)
 		return fail(rq, ENOTCONN, "the socket passed is not connected");
 	if (getsockopt(rq->sock, IPPROTO_TCP, TCP_ULP, ulp, &ul) < 0 || ulp[0])
 		return fail(rq, EISCONN, "the socket passed has kernel TLS (or another upper layer) already");
-	me = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (me < 0 || netns_of(me, &ours) || netns_of(rq->sock, &theirs) || ours != theirs) {
-		if (me >= 0)
-			close(me);
+	pthread_once(&own_netns_once, own_netns_init);
+	if (own_netns_err || netns_of(rq->sock, &theirs) || theirs != own_netns)
 		return fail(rq, EXDEV, "the socket passed is of another network namespace than hsmkeyd's, where its kTLS state cannot be checked");
-	}
-	close(me);
 	return 0;
 }
 
@@ -268,17 +279,42 @@ static void describe(struct request *rq, SSL *ssl, const char *peer, char *detai
 		 *subject ? subject : "-");
 }
 
+/*
+ * The worker's family socket, kept from one handshake to the next (opening
+ * one is a netlink round trip, a twentieth of a handshake).  Its family id
+ * stays valid: once a session key went to the module, hsmkeyd holds
+ * /dev/hsmkey and the module cannot be unloaded under it.  Dropped after
+ * any failure all the same.
+ */
+static __thread struct kernel *worker_kernel;
+
+static int kernel_for(struct request *rq, struct kernel **k)
+{
+	int r = worker_kernel ? 0 : open_kernel(rq, &worker_kernel);
+
+	*k = worker_kernel;
+	return r;
+}
+
+static void kernel_done(int r)
+{
+	if (r && worker_kernel) {
+		kernel_close(worker_kernel);
+		worker_kernel = NULL;
+	}
+}
+
 /* The handshake and the keys' installation, on the non-blocking socket. */
 static int run(struct request *rq, const struct tls_request *q, struct tls_context *t,
 	       const char *peer, char *detail, size_t dlen)
 {
-	_cleanup_kernel_ struct kernel *k = NULL;
+	struct kernel *k;
 	struct ktls_secrets sec;
 	struct ktls_keys keys;
 	struct ktls_installed inst;
 	char why[200];
 	SSL *ssl = NULL;
-	int r = open_kernel(rq, &k);
+	int r = kernel_for(rq, &k);
 
 	if (r)
 		return r;
@@ -303,6 +339,7 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 	}
 	wipe(&sec, sizeof(sec));
 	SSL_free(ssl);	/* the socket stays open: it is the application's */
+	kernel_done(r);
 	return r;
 }
 
@@ -323,7 +360,8 @@ static int context_for(struct request *rq, const struct tls_request *q,
 		memcpy(id.key_id, meta->id, HSMKEY_ID_LEN);
 		id.version = meta->version;
 	}
-	tls_cache_digest(q, id.digest);
+	if (tls_cache_digest(q, id.digest))
+		return fail(rq, ENOMEM, "cannot name the TLS context");
 	*out = tls_cache_get(&id);
 	if (*out)
 		return 0;

@@ -7,6 +7,7 @@
  * older than TLS_CACHE_SECONDS are dropped when the list is next used;
  * when it is full the oldest goes.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,19 +39,33 @@ static void hash_str(EVP_MD_CTX *md, const char *s)
 	EVP_DigestUpdate(md, s ? "+" : "-", 1);
 }
 
-void tls_cache_digest(const struct tls_request *q, uint8_t *digest)
+/* SHA-256, fetched once: a fetch per request costs more than the hash. */
+static EVP_MD *sha256;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_init(void)
+{
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+int tls_cache_digest(const struct tls_request *q, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	size_t n = q->alpn ? json_object_array_length(q->alpn) : 0;
+	int ok;
 
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	EVP_DigestUpdate(md, q->server ? "s" : "c", 1);
-	hash_str(md, q->cert);
-	hash_str(md, q->ca);
-	for (size_t i = 0; i < n; i++)
-		hash_str(md, json_object_get_string(json_object_array_get_idx(q->alpn, i)));
-	EVP_DigestFinal_ex(md, digest, NULL);
+	pthread_once(&sha256_once, sha256_init);
+	ok = md && sha256 && EVP_DigestInit_ex(md, sha256, NULL) == 1;
+	if (ok) {
+		EVP_DigestUpdate(md, q->server ? "s" : "c", 1);
+		hash_str(md, q->cert);
+		hash_str(md, q->ca);
+		for (size_t i = 0; i < n; i++)
+			hash_str(md, json_object_get_string(json_object_array_get_idx(q->alpn, i)));
+		ok = EVP_DigestFinal_ex(md, digest, NULL) == 1;
+	}
 	EVP_MD_CTX_free(md);
+	return ok ? 0 : -ENOMEM;
 }
 
 /* Under the lock: one hold less; the last frees it. */

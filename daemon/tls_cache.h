@@ -26,7 +26,7 @@ struct tls_cache_id {
 };
 
 /* The digest of what else makes the context: role, certificate, CAs, ALPN. */
-void tls_cache_digest(const struct tls_request *q, uint8_t *digest);
+int tls_cache_digest(const struct tls_request *q, uint8_t *digest);
 /* A held entry for @id, or NULL. */
 struct tls_cached *tls_cache_get(const struct tls_cache_id *id);
 /*

@@ -231,6 +231,34 @@ check "the audit log has each handshake: peer, version, cipher, SNI" bash -c \
 check "... and each refusal" bash -c \
 	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'may not use key'"
 
+section "the daemon lets go of a kept identity key when it is revoked"
+# An imported key, whose scalar the test knows: OpenSSL keeps it in a
+# BIGNUM, 64-bit limbs least significant first, so in memory it reads as
+# the big-endian scalar reversed byte by byte.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/imp.pem" 2>/dev/null
+read -r d_be d_mem < <(python3 - "$work/imp.pem" <<'PY'
+import sys
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+d = load_pem_private_key(open(sys.argv[1], "rb").read(), None).private_numbers().private_value
+b = d.to_bytes(32, "big")
+print(b.hex(), b[::-1].hex())
+PY
+)
+check "import imp (ecdsa-p256)" quiet ctl import imp --type ecdsa-p256 --key-file "$work/imp.pem"
+check "... its certificate" issue imp www.test
+check "... nobody may use it" quiet ctl policy imp --users nobody
+port=$((port + 1))
+serve "$port" imp --file "$work/lines"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "imp serves a handshake" cmp "$work/lines" "$work/got"
+check "... tls serve ended well" served_ok
+check "hsmkeyd keeps imp's scalar for the next handshake (the kept context; control)" \
+	"$top/build/tests/memscan" "$daemon_pid" "$d_mem" --expect-some
+check "revoke imp" quiet ctl revoke imp
+check "... and no copy of the scalar is left in hsmkeyd's memory, either byte order" bash -c \
+	"'$top/build/tests/memscan' '$daemon_pid' '$d_mem' --expect-none > /dev/null &&
+	 '$top/build/tests/memscan' '$daemon_pid' '$d_be' --expect-none > /dev/null"
+
 section "the socket's holder as attacker"
 # raw_hs ATTACK: a server handshake on a loopback socket whose peer stays
 # silent, with a 1.5 s deadline, sent as root with key web; ATTACK ulp: the
