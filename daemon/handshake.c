@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -65,18 +64,23 @@ static int netns_of(int fd, uint64_t *cookie)
 	return getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, cookie, &len) ? -errno : 0;
 }
 
-/* hsmkeyd's own network namespace (it never changes): 0, or -errno. */
-static uint64_t own_netns;
-static int own_netns_err;
-static pthread_once_t own_netns_once = PTHREAD_ONCE_INIT;
-
-static void own_netns_init(void)
+/* hsmkeyd's own network namespace (it never changes), read until it is had. */
+static int own_netns(uint64_t *cookie)
 {
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	static uint64_t own;
+	uint64_t c = __atomic_load_n(&own, __ATOMIC_RELAXED);
+	int fd, r = 0;
 
-	own_netns_err = fd < 0 ? -errno : netns_of(fd, &own_netns);
-	if (fd >= 0)
-		close(fd);
+	if (!c) {
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		r = fd < 0 ? -errno : netns_of(fd, &c);
+		if (fd >= 0)
+			close(fd);
+		if (!r)
+			__atomic_store_n(&own, c, __ATOMIC_RELAXED);
+	}
+	*cookie = c;
+	return r;
 }
 
 /*
@@ -87,7 +91,7 @@ static int check_socket(struct request *rq)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss), il = sizeof(int);
-	uint64_t theirs = 0;
+	uint64_t theirs = 0, ours = 0;
 	char ulp[16] = "";
 	socklen_t ul = sizeof(ulp);
 	int type = 0, proto = 0;
@@ -102,8 +106,9 @@ static int check_socket(struct request *rq)
 		return fail(rq, ENOTCONN, "the socket passed is not connected");
 	if (getsockopt(rq->sock, IPPROTO_TCP, TCP_ULP, ulp, &ul) < 0 || ulp[0])
 		return fail(rq, EISCONN, "the socket passed has kernel TLS (or another upper layer) already");
-	pthread_once(&own_netns_once, own_netns_init);
-	if (own_netns_err || netns_of(rq->sock, &theirs) || theirs != own_netns)
+	if (own_netns(&ours))
+		return fail(rq, EIO, "hsmkeyd cannot tell its own network namespace: %m");
+	if (netns_of(rq->sock, &theirs) || theirs != ours)
 		return fail(rq, EXDEV, "the socket passed is of another network namespace than hsmkeyd's, where its kTLS state cannot be checked");
 	return 0;
 }
@@ -179,8 +184,7 @@ static int may_use(struct request *rq, const char *name, struct ks_key *meta)
 	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
 		return fail(rq, EPERM, "who is asking cannot be told");
 	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
-	if ((r == -ENOENT && !admin) ||
-	    (!r && !admin && !(meta->has_policy && policy_names(rq, p))))
+	if (!admin && (r || !(meta->has_policy && policy_names(rq, p))))
 		return fail(rq, EPERM, "uid %u may not use key '%s': its policy must name the user or a group of it (hsmkeyctl policy %s --users ...)",
 			    rq->cred.uid, name, name);
 	if (r)
@@ -202,8 +206,11 @@ static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
 {
 	ERR_clear_error();	/* the reason worded is this handshake's */
 	for (;;) {
-		int r = server ? SSL_accept(ssl) : SSL_connect(ssl), e, saved = errno;
+		int r, e, saved;
 
+		errno = 0;
+		r = server ? SSL_accept(ssl) : SSL_connect(ssl);
+		saved = errno;
 		if (r == 1)
 			return 0;
 		e = SSL_get_error(ssl, r);
@@ -214,7 +221,9 @@ static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
 				return r;
 			continue;
 		}
-		return e == SSL_ERROR_SYSCALL && errno ? -errno : -EPROTO;
+		if (e == SSL_ERROR_SYSCALL)	/* errno 0: the peer closed */
+			return errno ? -errno : -ECONNRESET;
+		return -EPROTO;
 	}
 }
 
@@ -348,7 +357,7 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
  * or one made now (the key unsealed only for that) and kept.  Release it.
  */
 static int context_for(struct request *rq, const struct tls_request *q,
-		       const struct ks_key *meta, struct tls_cached **out)
+		       const struct ks_key *meta, uint64_t gen, struct tls_cached **out)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	struct tls_cache_id id = { 0 };
@@ -369,11 +378,15 @@ static int context_for(struct request *rq, const struct tls_request *q,
 		r = get_version(rq, meta->name, meta->version, true, &key);
 		if (r)
 			return r;
+		/* Changed since may_use() (and then perhaps forgotten)? */
+		if (key.state != KS_ACTIVE || memcmp(key.id, meta->id, HSMKEY_ID_LEN))
+			return fail(rq, EKEYREVOKED, "key '%s' changed meanwhile: it serves no handshake",
+				    meta->name);
 	}
 	r = tls_context_new(&t, q, meta ? &key : NULL, why, sizeof(why));
 	if (r)
 		return fail(rq, r, "%s", *why ? why : "cannot make the TLS context");
-	*out = tls_cache_put(&id, &t);
+	*out = tls_cache_put(&id, meta ? meta->name : NULL, gen, &t);
 	return *out ? 0 : fail(rq, ENOMEM, "cannot keep the TLS context");
 }
 
@@ -392,6 +405,7 @@ int op_tls_handshake(struct request *rq)
 	struct ks_key meta = { 0 };
 	struct tls_request q = { 0 };
 	char peer[64] = "?", detail[600] = "";
+	uint64_t gen = tls_cache_generation();	/* before the key's state is read */
 	int r = check_socket(rq);
 	bool ours = !r;	/* a TCP socket: shut down if this fails */
 
@@ -401,7 +415,7 @@ int op_tls_handshake(struct request *rq)
 	if (!r && q.key)
 		r = may_use(rq, q.key, &meta);
 	if (!r)
-		r = context_for(rq, &q, q.key ? &meta : NULL, &cached);
+		r = context_for(rq, &q, q.key ? &meta : NULL, gen, &cached);
 	if (!r)
 		r = run(rq, &q, tls_cached_context(cached), peer, detail, sizeof(detail));
 	if (r && ours)

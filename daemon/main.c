@@ -315,13 +315,13 @@ static void check_comeback(struct loop *l)
 
 /*
  * The poll timeout (ms): the first of a due deletion, an idle client, the
- * end of a denials interval, the listener's pause, the
- * degraded storage's next look.
+ * end of a denials interval, a kept TLS context's end, the listener's
+ * pause, the degraded storage's next look.
  */
 static int next_timeout(struct loop *l)
 {
 	int wait = control_deletions_due(l->d), idle = clients_expire(&l->clients), t = -1;
-	int denials = control_denials_flush(l->d, false);
+	int denials = control_denials_flush(l->d, false), kept = tls_cache_expire();
 
 	if (wait == 0 && !l->deletions_queued &&
 	    !workers_submit(l->w, JOB_DELETIONS, -1, false))
@@ -332,6 +332,8 @@ static int next_timeout(struct loop *l)
 		t = idle;
 	if (denials >= 0 && (t < 0 || denials * 1000 < t))
 		t = denials * 1000;
+	if (kept >= 0 && (t < 0 || kept * 1000 < t))
+		t = kept * 1000;
 	/* Degraded: look for the key storage every few seconds (a worker job). */
 	if (!l->d->audit) {
 		int64_t left = l->degraded_tick - now_ms();

@@ -100,6 +100,7 @@ static int revoke_by_name(struct request *rq, const char *name, int err)
 	int r;
 
 	memcpy(why, rq->err, sizeof(why));
+	tls_cache_forget_name(name);	/* an identity key's kept contexts */
 	r = reach_kernel(rq, &k);
 	if (r || !k)
 		return r ?: fail(rq, err, "%s (hsmkey.ko is not loaded: no kernel copy to revoke)",

@@ -4,11 +4,18 @@
  * under one mutex.  An entry is held by each handshake using it (refs)
  * and by the list while listed; whoever drops the last hold frees it,
  * the SSL_CTX with the private key it holds (OpenSSL wipes it).  Entries
- * older than TLS_CACHE_SECONDS are dropped when the list is next used;
- * when it is full the oldest goes.
+ * made TLS_CACHE_SECONDS ago are dropped by the event loop's timer
+ * (tls_cache_expire()); when the list is full the one least recently used
+ * goes.
+ *
+ * A key stopped (tls_cache_forget()) while a handshake was making a
+ * context for it must not have that context listed after the forget: each
+ * forget moves a generation on, and a context made under an older one is
+ * used once and never listed.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,13 +24,15 @@
 
 struct tls_cached {
 	struct tls_cache_id id;
+	char name[HSMKEY_NAME_MAX];
 	struct tls_context t;
-	int64_t made;
+	int64_t made, used;
 	int refs;
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_cached *list[TLS_CACHE_ENTRIES];
+static uint64_t generation;
 
 static int64_t now_s(void)
 {
@@ -86,53 +95,102 @@ static void unlist(int i)
 	drop(c);
 }
 
-static void expire(int64_t now)
+/* Under the lock: drop what is too old; the seconds until the next is, or -1. */
+static int expire(int64_t now)
 {
-	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
-		if (list[i] && now - list[i]->made >= TLS_CACHE_SECONDS)
+	int next = -1;
+
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++) {
+		int left;
+
+		if (!list[i])
+			continue;
+		left = (int)(list[i]->made + TLS_CACHE_SECONDS - now);
+		if (left <= 0)
 			unlist(i);
+		else if (next < 0 || left < next)
+			next = left;
+	}
+	return next;
+}
+
+int tls_cache_expire(void)
+{
+	int next;
+
+	pthread_mutex_lock(&lock);
+	next = expire(now_s());
+	pthread_mutex_unlock(&lock);
+	return next;
+}
+
+uint64_t tls_cache_generation(void)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&lock);
+	g = generation;
+	pthread_mutex_unlock(&lock);
+	return g;
 }
 
 struct tls_cached *tls_cache_get(const struct tls_cache_id *id)
 {
 	struct tls_cached *c = NULL;
+	int64_t now = now_s();
 
 	pthread_mutex_lock(&lock);
-	expire(now_s());
+	expire(now);
 	for (int i = 0; i < TLS_CACHE_ENTRIES && !c; i++)
 		if (list[i] && !memcmp(&list[i]->id, id, sizeof(*id)))
 			c = list[i];
-	if (c)
+	if (c) {
 		c->refs++;
+		c->used = now;
+	}
 	pthread_mutex_unlock(&lock);
 	return c;
 }
 
-struct tls_cached *tls_cache_put(const struct tls_cache_id *id, struct tls_context *t)
+/* Under the lock: a free slot, or the least recently used entry's, emptied. */
+static int slot_for(void)
+{
+	int slot = 0;
+
+	for (int i = 0; i < TLS_CACHE_ENTRIES; i++) {
+		if (!list[i])
+			return i;
+		if (list[i]->used < list[slot]->used)
+			slot = i;
+	}
+	unlist(slot);
+	return slot;
+}
+
+struct tls_cached *tls_cache_put(const struct tls_cache_id *id, const char *name, uint64_t gen,
+				 struct tls_context *t)
 {
 	struct tls_cached *c = calloc(1, sizeof(*c));
 	int64_t now = now_s();
-	int slot = 0;
 
 	if (!c) {
 		tls_context_free(t);
 		return NULL;
 	}
 	c->id = *id;
+	snprintf(c->name, sizeof(c->name), "%s", name ?: "");
 	c->t = *t;
 	/* Its ALPN callback's argument is the context's own copy, now here. */
 	if (c->t.server && c->t.alpn_len)
 		SSL_CTX_set_alpn_select_cb(c->t.ctx, tls_context_alpn_select, &c->t);
-	c->made = now;
-	c->refs = 2;	/* the caller's and the list's */
+	c->made = c->used = now;
+	c->refs = 1;	/* the caller's */
 	pthread_mutex_lock(&lock);
 	expire(now);
-	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
-		if (!list[i] || (list[slot] && list[i]->made < list[slot]->made))
-			slot = i;
-	if (list[slot])
-		unlist(slot);
-	list[slot] = c;
+	if (gen == generation) {
+		c->refs++;	/* and the list's */
+		list[slot_for()] = c;
+	}
 	pthread_mutex_unlock(&lock);
 	return c;
 }
@@ -151,13 +209,25 @@ void tls_cache_release(struct tls_cached *c)
 	pthread_mutex_unlock(&lock);
 }
 
-void tls_cache_forget(const uint8_t *key_id)
+static void forget(const uint8_t *key_id, const char *name)
 {
 	pthread_mutex_lock(&lock);
+	generation++;
 	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
-		if (list[i] && !memcmp(list[i]->id.key_id, key_id, HSMKEY_ID_LEN))
+		if (list[i] && ((key_id && !memcmp(list[i]->id.key_id, key_id, HSMKEY_ID_LEN)) ||
+				(name && !strcmp(list[i]->name, name))))
 			unlist(i);
 	pthread_mutex_unlock(&lock);
+}
+
+void tls_cache_forget(const uint8_t *key_id)
+{
+	forget(key_id, NULL);
+}
+
+void tls_cache_forget_name(const char *name)
+{
+	forget(NULL, name);
 }
 
 void tls_cache_clear(void)

@@ -32,7 +32,7 @@ struct tls_opts {
 static const char *clean(char *s)
 {
 	for (char *c = s; *c; c++)
-		if (*c < 0x20 || *c == 0x7f)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
 			*c = '?';
 	return s;
 }
