@@ -121,26 +121,51 @@ static int serve_one(int fd, const struct tls_opts *o)
 	return r ? EXIT_FAILED : EXIT_OK;
 }
 
+/* A listening socket on @a (0), or -errno. */
+static int serve_on(int fd, const struct addrinfo *a)
+{
+	int one = 1;
+
+	return setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	       bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 64) ? -errno : 0;
+}
+
+static int connect_on(int fd, const struct addrinfo *a)
+{
+	return connect(fd, a->ai_addr, a->ai_addrlen) ? -errno : 0;
+}
+
+/* The first address of @ai that @step makes a socket of; -1 (errno) if none. */
+static int first_socket(struct addrinfo *ai, int (*step)(int fd, const struct addrinfo *a))
+{
+	int fd = -1, e = 0;
+
+	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+		e = fd < 0 ? errno : step(fd, a);
+		if (fd >= 0 && e) {
+			close(fd);
+			fd = -1;
+			e = -e;
+		}
+	}
+	freeaddrinfo(ai);
+	errno = e;
+	return fd;
+}
+
 static int listen_on(const char *address, const char *port)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE, .ai_socktype = SOCK_STREAM };
-	struct addrinfo *ai, *a;
-	int fd = -1, one = 1, e = getaddrinfo(address, port, &hints, &ai);
+	struct addrinfo *ai;
+	int fd, e = getaddrinfo(address, port, &hints, &ai);
 
 	if (e) {
 		fprintf(stderr, "hsmkeyctl: tls serve: %s port %s: %s\n", address ?: "*", port,
 			gai_strerror(e));
 		return -1;
 	}
-	for (a = ai; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd >= 0 && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-				bind(fd, a->ai_addr, a->ai_addrlen) || listen(fd, 64))) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(ai);
+	fd = first_socket(ai, serve_on);
 	if (fd < 0)
 		fprintf(stderr, "hsmkeyctl: tls serve: cannot listen on port %s: %m\n", port);
 	return fd;
@@ -198,10 +223,10 @@ static int serve(const char *port, const struct tls_opts *o)
 /* HOST:PORT or [HOST]:PORT, connected. */
 static int connect_to(const char *target, char *host, size_t hlen)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai;
 	const char *colon = strrchr(target, ':'), *h = target;
 	size_t n = colon ? (size_t)(colon - target) : 0;
-	int fd = -1, e;
+	int fd, e;
 
 	if (n && target[0] == '[' && target[n - 1] == ']')
 		h++, n -= 2;
@@ -216,14 +241,7 @@ static int connect_to(const char *target, char *host, size_t hlen)
 		fprintf(stderr, "hsmkeyctl: tls connect: %s: %s\n", target, gai_strerror(e));
 		return -1;
 	}
-	for (a = ai; a && fd < 0; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen)) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	freeaddrinfo(ai);
+	fd = first_socket(ai, connect_on);
 	if (fd < 0)
 		fprintf(stderr, "hsmkeyctl: tls connect: %s: %m\n", target);
 	return fd;
