@@ -6,6 +6,7 @@
  * Every buffer or BIGNUM that held a private value is wiped when freed.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/bio.h>
@@ -15,7 +16,6 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 #include "identity.h"
 #include "util.h"
 
@@ -91,38 +91,6 @@ int identity_generate(int type, uint8_t *material)
 	return r;
 }
 
-/* OpenSSL asks for a passphrase only for an encrypted key: none is given. */
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf, (void)size, (void)rwflag, (void)u;
-	return -1;
-}
-
-int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material)
-{
-	static const char pem[] = "-----BEGIN ";
-	const unsigned char *p = in;
-	EVP_PKEY *pkey = NULL;
-	BIO *bio;
-	int r;
-
-	if (memmem(in, len, pem, strlen(pem))) {
-		/* PEM, perhaps after text (openssl pkcs12's "Bag Attributes"). */
-		bio = BIO_new_mem_buf(in, (int)len);
-		if (!bio)
-			return -ENOMEM;
-		pkey = memmem(in, len, "ENCRYPTED", 9) ? NULL :
-		       PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-		BIO_free(bio);
-	} else {
-		/* DER, decoded in place: no copy of the key to leave unwiped. */
-		pkey = d2i_AutoPrivateKey(NULL, &p, (long)len);
-	}
-	r = pkey ? pkey_material(type, pkey, material) : -EINVAL;
-	EVP_PKEY_free(pkey);
-	return r;
-}
-
 /* An ECDSA key from its scalar: the public point computed, both given. */
 static EVP_PKEY *ec_pkey(int nid, const uint8_t *d, size_t dlen)
 {
@@ -136,7 +104,9 @@ static EVP_PKEY *ec_pkey(int nid, const uint8_t *d, size_t dlen)
 	uint8_t pub[1 + 2 * 66];
 	size_t publen = 0;
 
-	if (q && priv && b && ctx && BN_bin2bn(d, (int)dlen, priv) &&
+	/* 0 < d < n: any other value is no private key of the curve. */
+	if (q && priv && b && ctx && BN_bin2bn(d, (int)dlen, priv) && !BN_is_zero(priv) &&
+	    BN_cmp(priv, EC_GROUP_get0_order(g)) < 0 &&
 	    EC_POINT_mul(g, q, priv, NULL, NULL, NULL) == 1)
 		publen = EC_POINT_point2oct(g, q, POINT_CONVERSION_UNCOMPRESSED, pub,
 					    sizeof(pub), NULL);
@@ -158,17 +128,59 @@ static EVP_PKEY *ec_pkey(int nid, const uint8_t *d, size_t dlen)
 	return pkey;
 }
 
-int identity_pkey(const struct ks_key *key, EVP_PKEY **out)
+/* The OpenSSL key of @type's @material. */
+static int material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 {
 	const char *group;
-	int nid = ec_nid(key->type, &group);
+	int nid = ec_nid(type, &group);
 
-	if (!ks_type_identity(key->type))
+	if (!ks_type_identity(type))
 		return -EMEDIUMTYPE;
-	*out = nid ? ec_pkey(nid, key->material, key_type_len(key->type)) :
-	       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, key->material,
-					    key_type_len(key->type));
+	*out = nid ? ec_pkey(nid, material, key_type_len(type)) :
+	       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, material,
+					    key_type_len(type));
 	return *out ? 0 : -EINVAL;
+}
+
+int identity_pkey(const struct ks_key *key, EVP_PKEY **out)
+{
+	return material_pkey(key->type, key->material, out);
+}
+
+/*
+ * Whether @pub is the public key @mine: the same bytes, or an ECDSA point
+ * compressed (SEC 1: 02 or 03 for y's parity, then x) of @mine's
+ * uncompressed (04, x, y).
+ */
+static bool same_public(const uint8_t *mine, size_t len, const uint8_t *pub, size_t publen)
+{
+	size_t flen = (len - 1) / 2;
+
+	if (publen == len)
+		return !memcmp(mine, pub, len);
+	return len > 1 && mine[0] == 0x04 && publen == 1 + flen &&
+	       pub[0] == (mine[len - 1] & 1 ? 0x03 : 0x02) && !memcmp(mine + 1, pub + 1, flen);
+}
+
+int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t publen)
+{
+	uint8_t mine[1 + 2 * 66];
+	size_t len = sizeof(mine);
+	EVP_PKEY *pkey = NULL;
+	int r = material_pkey(type, material, &pkey);
+
+	if (r || !publen)
+		goto out;
+	if (type == KS_TYPE_ED25519 ?
+	    EVP_PKEY_get_raw_public_key(pkey, mine, &len) != 1 :
+	    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, mine, sizeof(mine),
+					    &len) != 1)
+		r = -ENOMEM;
+	else if (!same_public(mine, len, pub, publen))
+		r = -EKEYREJECTED;
+out:
+	EVP_PKEY_free(pkey);
+	return r;
 }
 
 int identity_public_pem(const struct ks_key *key, char **out)

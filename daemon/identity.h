@@ -5,7 +5,7 @@
  * their private scalar or seed; made into an OpenSSL key only where one
  * signs, and freed (wiped by OpenSSL) right after.  Errors are -errno:
  * -EINVAL input that is no such key, -EMEDIUMTYPE a key of another type,
- * -ENOMEM.
+ * -EKEYREJECTED a public key that is not the private key's, -ENOMEM.
  */
 #ifndef HSMKEY_IDENTITY_H
 #define HSMKEY_IDENTITY_H
@@ -18,11 +18,19 @@
 /* A new private key of @type into @material (key_type_len(@type) bytes). */
 int identity_generate(int type, uint8_t *material);
 /*
- * The private key in @in (PEM: "PRIVATE KEY" or "EC PRIVATE KEY"; or DER
- * PKCS#8), which must be of @type, into @material.  Encrypted keys are
- * refused (-EINVAL; decrypt them first with openssl pkey).
+ * The private key in @in (PEM: "PRIVATE KEY" or "EC PRIVATE KEY"; or the
+ * DER of either), which must be of @type, into @material (identity_file.c: read
+ * without OpenSSL's decoders, which leave copies unwiped).  Encrypted keys
+ * are refused (-EINVAL; decrypt them first with openssl pkey).  @material
+ * is wiped on any error.
  */
 int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material);
+/*
+ * Whether @material is a private key of @type (an ECDSA scalar in 1..n-1)
+ * and, if @publen, whether @pub is its public key (an ECDSA point, either
+ * form; an Ed25519 key's 32 bytes).
+ */
+int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t publen);
 /* The OpenSSL key of @key's material (unsealed); EVP_PKEY_free() it. */
 int identity_pkey(const struct ks_key *key, EVP_PKEY **out);
 /* The public half of @key (unsealed) as PEM (SubjectPublicKeyInfo); free() it. */

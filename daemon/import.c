@@ -201,8 +201,10 @@ static int import_identity(struct request *rq, int type)
 	if (r == -EMEDIUMTYPE)
 		r = fail(rq, r, "the key file holds a private key of another type than %s",
 			 key_type_name(type));
+	else if (r == -EKEYREJECTED)
+		r = fail(rq, r, "the key file's public key is not its private key's: a damaged or forged file");
 	else if (r)
-		r = fail(rq, r, "the key file holds no unencrypted %s private key (PEM \"PRIVATE KEY\" or \"EC PRIVATE KEY\", or DER PKCS#8); an encrypted one: openssl pkey -in FILE -out PLAIN first",
+		r = fail(rq, r, "the key file holds no unencrypted %s private key (PEM \"PRIVATE KEY\" or \"EC PRIVATE KEY\", or their DER); an encrypted one: openssl pkey -in FILE -out PLAIN first",
 			 key_type_name(type));
 	else
 		r = create_common(rq, type, material, false);

@@ -3,7 +3,8 @@
 # control protocol, hsmkeyd.conf, key files (unsealing included, over a
 # real keystore), the LUKS2 header editor of "hsmkeyctl luks format" and
 # the KMIP client's TTLV and message parsers (seeded with the answers of
-# PyKMIP's server engine).  FUZZ_SECONDS per target (default 10: the
+# PyKMIP's server engine), and the reader of identity key files (seeded
+# with what OpenSSL writes).  FUZZ_SECONDS per target (default 10: the
 # test command's budget; FUZZ_SECONDS=600 tests/host/test_fuzz.sh for a
 # longer run).  A crash, leak or sanitizer report fails the target; its
 # reproducer is kept in the work directory named in the output.
@@ -41,7 +42,17 @@ mkdir -p "$work/seeds/ttlv"
 rm -f "$work/seeds/ttlv/pykmip.db"
 diag "ttlv seeds: $(ls "$work/seeds/ttlv" | grep -c '\.resp$') answers of PyKMIP's"
 
-for t in proto config keyfile luks2 ttlv; do
+# Identity key files as OpenSSL writes them: PKCS#8 and SEC 1, PEM and DER.
+mkdir -p "$work/seeds/identity"
+for c in P-256 P-384; do
+	openssl genpkey -algorithm EC -pkeyopt "ec_paramgen_curve:$c" -out "$work/seeds/identity/$c.p8" 2>/dev/null
+	openssl ec -in "$work/seeds/identity/$c.p8" -out "$work/seeds/identity/$c.sec1" 2>/dev/null
+	openssl ec -in "$work/seeds/identity/$c.p8" -outform DER -out "$work/seeds/identity/$c.der" 2>/dev/null
+done
+openssl genpkey -algorithm ED25519 -out "$work/seeds/identity/ed25519.p8" 2>/dev/null
+openssl pkey -in "$work/seeds/identity/ed25519.p8" -outform DER -out "$work/seeds/identity/ed25519.der"
+
+for t in proto config keyfile luks2 ttlv identity; do
 	mkdir -p "$work/corpus-$t"
 	[[ -d $top/tests/fuzz/seeds/$t ]] && cp "$top/tests/fuzz/seeds/$t"/* "$work/corpus-$t/"
 	[[ -d $work/seeds/$t ]] && cp "$work/seeds/$t"/* "$work/corpus-$t/"

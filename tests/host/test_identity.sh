@@ -62,8 +62,27 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/p256.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$work/p384.pem" 2>/dev/null
 openssl genpkey -algorithm ED25519 -out "$work/ed.pem" 2>/dev/null
 openssl ec -in "$work/p256.pem" -out "$work/p256.sec1" 2>/dev/null	# "EC PRIVATE KEY"
-openssl pkey -in "$work/p384.pem" -outform DER -out "$work/p384.der"	# PKCS#8 DER
-for f in p256.pem:ecdsa-p256 p256.sec1:ecdsa-p256 p384.der:ecdsa-p384 ed.pem:ed25519; do
+openssl pkey -in "$work/p384.pem" -outform DER -out "$work/p384.der"	# SEC 1 DER
+openssl pkcs8 -topk8 -nocrypt -in "$work/p256.pem" -outform DER -out "$work/p256.p8der"
+# hsmkeyd reads these itself (daemon/identity_file.c), so OpenSSL's other
+# ways of writing the same key: SEC 1 without its public key, or with it
+# compressed; CRLF line ends; a certificate before the key (as a combined
+# file has it); an Ed25519 PKCS#8 v2 (RFC 5958) with its public key.
+openssl ec -in "$work/p256.pem" -no_public -out "$work/p256.nopub" 2>/dev/null
+openssl ec -in "$work/p384.pem" -conv_form compressed -out "$work/p384.comp" 2>/dev/null
+sed 's/$/\r/' "$work/p256.pem" > "$work/p256.crlf"
+openssl req -x509 -new -key "$work/ed.pem" -subj /CN=combined -days 1 -out "$work/ed.crt" 2>/dev/null
+cat "$work/ed.crt" "$work/ed.pem" > "$work/ed.combined"
+# der_tail FILE N [-pubout]: the last N bytes of the key's DER (the seed,
+# or the public key, or point); unhex HEX...: bytes to stdout.
+der_tail() { openssl pkey "${@:3}" -in "$1" -outform DER 2>/dev/null | tail -c "$2" | od -An -v -tx1 | tr -d ' \n'; }
+unhex() { /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex("".join(sys.argv[1:])))' "$@"; }
+pem() { echo "-----BEGIN $1-----"; base64 -w 64; echo "-----END $1-----"; }
+ed_seed=$(der_tail "$work/ed.pem" 32) ed_pub=$(der_tail "$work/ed.pem" 32 -pubout)
+unhex 3051020101300506032b657004220420 "$ed_seed" 812100 "$ed_pub" > "$work/ed.v2"
+for f in p256.pem:ecdsa-p256 p256.sec1:ecdsa-p256 p384.der:ecdsa-p384 ed.pem:ed25519 \
+	 p256.nopub:ecdsa-p256 p384.comp:ecdsa-p384 p256.crlf:ecdsa-p256 ed.combined:ed25519 ed.v2:ed25519 \
+	 p256.p8der:ecdsa-p256; do
 	file=${f%%:*} t=${f#*:} n=imp-${file/./-}
 	src=$work/${file%%.*}.pem
 	check "import $file as $t" quiet ctl import "$n" --type "$t" --key-file "$work/$file"
@@ -74,6 +93,35 @@ for f in p256.pem:ecdsa-p256 p256.sec1:ecdsa-p256 p384.der:ecdsa-p384 ed.pem:ed2
 	ctl csr "$n" --subject /CN=imported > "$work/$n.csr"
 	check "... and the CSR it signs verifies" quiet openssl req -in "$work/$n.csr" -verify -noout
 done
+
+section "the imported keys' private values in hsmkeyd's memory"
+# Every key above was imported, and signed a CSR, in hsmkeyd.  Its memory
+# (memscan: every readable mapping) holds none of their private values in
+# either byte order (big-endian as in the files, or reversed as in
+# OpenSSL's BIGNUM limbs).  The control: a process that loaded the same
+# P-256 file with OpenSSL's decoders (as hsmkeyd did before it read key
+# files itself) and freed the key holds the scalar in big-endian order.
+scalar() { openssl ec -in "$1" -outform DER 2>/dev/null | head -c "$2" | tail -c "$3" | od -An -v -tx1 | tr -d ' \n'; }
+reversed() { /usr/bin/python3 -c 'import sys; print(bytes.fromhex(sys.argv[1])[::-1].hex())' "$1"; }
+d256=$(scalar "$work/p256.pem" 39 32) d384=$(scalar "$work/p384.pem" 56 48)
+for v in "P-256 scalar:$d256" "P-384 scalar:$d384" "Ed25519 seed:$ed_seed"; do
+	hex=${v#*:}
+	check "hsmkeyd holds no copy of the ${v%%:*} (big-endian)" \
+		quiet "$top/build/tests/memscan" "$daemon_pid" "$hex" --expect-none
+	check "... nor reversed" \
+		quiet "$top/build/tests/memscan" "$daemon_pid" "$(reversed "$hex")" --expect-none
+done
+/usr/bin/python3 -c '
+import gc, sys, time
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+k = load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+del k; gc.collect()
+print("ready", flush=True); time.sleep(60)' "$work/p256.pem" > "$work/decoded" &
+control=$!
+for _ in $(seq 100); do grep -q ready "$work/decoded" && break; sleep 0.1; done
+check "control: OpenSSL's decoders left the P-256 scalar in a process that freed the key" \
+	quiet "$top/build/tests/memscan" "$control" "$d256" --expect-some
+kill "$control"; wait "$control" 2>/dev/null
 
 section "bad input: a clear error, nothing made"
 openssl pkey -in "$work/p256.pem" -aes-128-cbc -passout pass:secret -out "$work/enc.pem" 2>/dev/null
@@ -96,6 +144,24 @@ check "raw bytes the length of a scalar are refused (no raw import)" expect_fail
 	ctl import bad7 --type ecdsa-p256 --key-file <(head -c 32 /dev/urandom)
 check "a wrapped import is refused" expect_fail "private key file" \
 	ctl import bad8 --type ecdsa-p256 --wrapped-file "$work/junk"
+# Forged files: a P-256 key's SEC 1 DER with another key's public point; an
+# Ed25519 v2 key with another public key; a byte after the DER; explicit
+# curve parameters instead of the curve's name.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/other.pem" 2>/dev/null
+{ openssl ec -in "$work/p256.pem" -outform DER 2>/dev/null | head -c -65
+  unhex "$(der_tail "$work/other.pem" 65 -pubout)"; } | pem "EC PRIVATE KEY" > "$work/forged.sec1"
+unhex 3051020101300506032b657004220420 "$ed_seed" 812100 \
+	"$(der_tail "$work/other.pem" 32 -pubout)" > "$work/ed-forged.v2"
+{ cat "$work/p384.der"; printf x; } > "$work/p384.trailing"
+openssl ec -in "$work/p256.pem" -param_enc explicit -out "$work/p256.explicit" 2>/dev/null
+check "a SEC 1 key whose public point is another key's is refused" expect_fail "not its private key's" \
+	ctl import bad9 --type ecdsa-p256 --key-file "$work/forged.sec1"
+check "... and so is such an Ed25519 key" expect_fail "not its private key's" \
+	ctl import bad10 --type ed25519 --key-file "$work/ed-forged.v2"
+check "a byte after the DER is refused" expect_fail "holds no unencrypted" \
+	ctl import bad11 --type ecdsa-p384 --key-file "$work/p384.trailing"
+check "explicit curve parameters are refused" expect_fail "another type than ecdsa-p256" \
+	ctl import bad12 --type ecdsa-p256 --key-file "$work/p256.explicit"
 check "... none of them was created" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^bad'"
 check "csr without a subject is a usage error" expect_fail "missing --subject" ctl csr id-ed25519
 check "a subject not /TYPE=VALUE is refused" expect_fail "must be written" \
