@@ -117,28 +117,33 @@ static const char *request_subject(struct json_object *req)
 	return proto_str(req, "name") ?: proto_str(req, "map");
 }
 
-/*
- * Is the peer root, or in @group (gid @gid) as its primary group or one
- * of its supplementary groups (SO_PEERGROUPS: the credentials it had when
- * it connected)?  An empty @group name means root only.
- */
-static bool peer_in(int cfd, const struct ucred *cred, const char *group, gid_t gid)
+static bool gid_listed(const gid_t *gids, size_t n, gid_t gid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (gids[i] == gid)
+			return true;
+	return false;
+}
+
+bool control_peer_in_gids(int cfd, const struct ucred *cred, const gid_t *gids, size_t n)
 {
 	gid_t groups[256];
 	socklen_t len = sizeof(groups);
 
-	if (cred->uid == 0)
+	if (gid_listed(gids, n, cred->gid))
 		return true;
-	if (!*group)
-		return false;
-	if (cred->gid == gid)
-		return true;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+	if (!n || getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
 		return false;
 	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (groups[i] == gid)
+		if (gid_listed(gids, n, groups[i]))
 			return true;
 	return false;
+}
+
+/* Is the peer root, or in @group (gid @gid)?  An empty @group: root only. */
+static bool peer_in(int cfd, const struct ucred *cred, const char *group, gid_t gid)
+{
+	return cred->uid == 0 || (*group && control_peer_in_gids(cfd, cred, &gid, 1));
 }
 
 /*

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 #include "backend.h"
 #include "config.h"
 #include "kernel.h"
@@ -64,6 +65,12 @@ struct daemon {
 int control_listen(const char *path);
 /* Who is connected on @cfd: uid, and whether root or the admin group. */
 int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);
+/*
+ * Whether the peer on @cfd has one of @n gids in @gids as its primary group
+ * (@cred's) or one of its supplementary groups (SO_PEERGROUPS: the
+ * credentials it had when it connected).
+ */
+bool control_peer_in_gids(int cfd, const struct ucred *cred, const gid_t *gids, size_t n);
 /* Serve one request on a connected client; -ECONNRESET when it has gone. */
 int control_serve(struct daemon *d, int cfd);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */

@@ -155,17 +155,8 @@ static bool listed(const uint32_t *ids, uint32_t n, uint32_t id)
 /* Does @p name the peer, by uid, primary group or a supplementary one? */
 static bool policy_names(struct request *rq, const struct ks_policy *p)
 {
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-
-	if (listed(p->uids, p->nuids, rq->cred.uid) || listed(p->gids, p->ngids, rq->cred.gid))
-		return true;
-	if (getsockopt(rq->cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len / sizeof(gid_t); i++)
-		if (listed(p->gids, p->ngids, groups[i]))
-			return true;
-	return false;
+	return listed(p->uids, p->nuids, rq->cred.uid) ||
+	       control_peer_in_gids(rq->cfd, &rq->cred, p->gids, p->ngids);
 }
 
 /*
@@ -361,7 +352,7 @@ static int context_for(struct request *rq, const struct tls_request *q,
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	struct tls_cache_id id = { 0 };
-	struct tls_context t;
+	struct tls_context *t;
 	char why[200] = "";
 	int r;
 
@@ -386,7 +377,7 @@ static int context_for(struct request *rq, const struct tls_request *q,
 	r = tls_context_new(&t, q, meta ? &key : NULL, why, sizeof(why));
 	if (r)
 		return fail(rq, r, "%s", *why ? why : "cannot make the TLS context");
-	*out = tls_cache_put(&id, meta ? meta->name : NULL, gen, &t);
+	*out = tls_cache_put(&id, meta ? meta->name : NULL, gen, t);
 	return *out ? 0 : fail(rq, ENOMEM, "cannot keep the TLS context");
 }
 

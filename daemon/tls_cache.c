@@ -25,7 +25,7 @@
 struct tls_cached {
 	struct tls_cache_id id;
 	char name[HSMKEY_NAME_MAX];
-	struct tls_context t;
+	struct tls_context *t;
 	int64_t made, used;
 	int refs;
 };
@@ -82,7 +82,7 @@ static void drop(struct tls_cached *c)
 {
 	if (--c->refs)
 		return;
-	tls_context_free(&c->t);
+	tls_context_free(c->t);
 	free(c);
 }
 
@@ -179,10 +179,7 @@ struct tls_cached *tls_cache_put(const struct tls_cache_id *id, const char *name
 	}
 	c->id = *id;
 	snprintf(c->name, sizeof(c->name), "%s", name ?: "");
-	c->t = *t;
-	/* Its ALPN callback's argument is the context's own copy, now here. */
-	if (c->t.server && c->t.alpn_len)
-		SSL_CTX_set_alpn_select_cb(c->t.ctx, tls_context_alpn_select, &c->t);
+	c->t = t;
 	c->made = c->used = now;
 	c->refs = 1;	/* the caller's */
 	pthread_mutex_lock(&lock);
@@ -197,7 +194,7 @@ struct tls_cached *tls_cache_put(const struct tls_cache_id *id, const char *name
 
 struct tls_context *tls_cached_context(struct tls_cached *c)
 {
-	return &c->t;
+	return c->t;
 }
 
 void tls_cache_release(struct tls_cached *c)

@@ -36,7 +36,7 @@ static int alpn_wire(struct json_object *list, uint8_t *out, size_t max, size_t 
 }
 
 /* Server: the first of ours the client offers; none in common: refused. */
-int tls_context_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned int inlen, void *arg)
 {
 	struct tls_context *t = arg;
@@ -137,17 +137,17 @@ static int use_identity(SSL_CTX *ctx, const struct ks_key *key, const char *cert
 	return r;
 }
 
-int tls_context_new(struct tls_context *t, const struct tls_request *q, const struct ks_key *key,
-		    char *why, size_t whylen)
+int tls_context_new(struct tls_context **out, const struct tls_request *q,
+		    const struct ks_key *key, char *why, size_t whylen)
 {
+	struct tls_context *t = calloc(1, sizeof(*t));
 	int r;
 
-	memset(t, 0, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
 	t->server = q->server;
 	t->ctx = SSL_CTX_new(q->server ? TLS_server_method() : TLS_client_method());
-	if (!t->ctx)
-		return -ENOMEM;
-	r = ktls_prepare_ctx(t->ctx);
+	r = t->ctx ? ktls_prepare_ctx(t->ctx) : -ENOMEM;
 	if (!r && alpn_wire(q->alpn, t->alpn, sizeof(t->alpn), &t->alpn_len)) {
 		snprintf(why, whylen, "ALPN takes 1 to 255 characters a protocol, %zu in all",
 			 sizeof(t->alpn));
@@ -162,9 +162,11 @@ int tls_context_new(struct tls_context *t, const struct tls_request *q, const st
 	if (!r && (q->ca || !q->server))
 		SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	if (!r && q->server && t->alpn_len)
-		SSL_CTX_set_alpn_select_cb(t->ctx, tls_context_alpn_select, t);
-	if (!r)
+		SSL_CTX_set_alpn_select_cb(t->ctx, alpn_select, t);	/* t stays where it is */
+	if (!r) {
+		*out = t;
 		return 0;
+	}
 	tls_context_free(t);
 	return r;
 }
@@ -192,6 +194,8 @@ int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, 
 
 void tls_context_free(struct tls_context *t)
 {
+	if (!t)
+		return;
 	SSL_CTX_free(t->ctx);	/* the private key's copy freed (and wiped) with it */
-	t->ctx = NULL;
+	free(t);
 }

@@ -34,19 +34,15 @@ struct tls_context {
 };
 
 /*
- * @t for @q with @key (unsealed; NULL: no identity), or -errno with @why
- * worded for the client.
+ * A new context for @q with @key (unsealed; NULL: no identity) into *@out,
+ * or -errno with @why worded for the client.  It stays at its address
+ * (its ALPN callback's argument) until tls_context_free().
  */
-int tls_context_new(struct tls_context *t, const struct tls_request *q,
+int tls_context_new(struct tls_context **out, const struct tls_request *q,
 		    const struct ks_key *key, char *why, size_t whylen);
 /* A connection of @t on @fd. */
 int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, SSL **out);
+/* @t's context and @t itself (NULL: nothing). */
 void tls_context_free(struct tls_context *t);
-/*
- * A server's ALPN choice; @arg: the struct tls_context (tls_context_new()
- * registers it; whoever moves the struct registers it again).
- */
-int tls_context_alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
-			    const unsigned char *in, unsigned int inlen, void *arg);
 
 #endif
