@@ -345,12 +345,38 @@ int reply_more(struct request *rq, const char *text, size_t len, bool wait)
 	return 0;
 }
 
+/* @rq's resources, once it is answered or cannot be. */
+static void request_free(struct request *rq)
+{
+	json_object_put(rq->reply);
+	json_object_put(rq->req);
+	if (rq->fd >= 0)
+		close(rq->fd);
+	if (rq->sock >= 0)
+		close(rq->sock);
+	wipe(rq->input, sizeof(rq->input));
+}
+
+int control_reply(struct request *rq, int r)
+{
+	_cleanup_json_ struct json_object *out = NULL;
+
+	if (r) {
+		log_info("uid %u pid %d: %s: %s", rq->cred.uid, rq->cred.pid,
+			 rq->req ? (proto_str(rq->req, "op") ?: "?") : "?", rq->err);
+		out = proto_reply_err(r, "%s", rq->err);
+	} else {
+		out = json_object_get(rq->reply);
+	}
+	r = proto_send_by(rq->cfd, out, -1, rq->send_by ?: proto_deadline(SEND_MS));
+	request_free(rq);
+	return r;
+}
+
 int control_serve(struct daemon *d, int cfd)
 {
 	struct request rq = { .d = d, .cfd = cfd, .fd = -1, .sock = -1, .ninput = -1 };
-	_cleanup_json_ struct json_object *out = NULL;
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	socklen_t len = sizeof(rq.cred);
 	int r;
 
 	r = proto_recv(cfd, &rq.req, &rq.fd);
@@ -358,30 +384,18 @@ int control_serve(struct daemon *d, int cfd)
 		return 0;	/* woken for nothing: stays connected */
 	if (r == -ECONNRESET)
 		return r;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &rq.cred, &len) < 0) {
 		r = -errno;
-		goto out;
+		request_free(&rq);
+		return r;
 	}
 	rq.reply = proto_reply_ok();
-	rq.cred = cred;
-	r = handle(&rq, cfd, &cred, r);
-	if (r) {
-		log_info("uid %u pid %d: %s: %s", cred.uid, cred.pid,
-			 rq.req ? (proto_str(rq.req, "op") ?: "?") : "?", rq.err);
-		out = proto_reply_err(r, "%s", rq.err);
-	} else {
-		out = json_object_get(rq.reply);
+	r = handle(&rq, cfd, &rq.cred, r);
+	if (rq.detached) {
+		wipe(rq.input, sizeof(rq.input));	/* the rest is the handshake's */
+		return CONTROL_DETACHED;
 	}
-	r = proto_send_by(cfd, out, -1, rq.send_by ?: proto_deadline(SEND_MS));
-out:
-	json_object_put(rq.reply);
-	json_object_put(rq.req);
-	if (rq.fd >= 0)
-		close(rq.fd);
-	if (rq.sock >= 0)
-		close(rq.sock);
-	wipe(rq.input, sizeof(rq.input));
-	return r;
+	return control_reply(&rq, r);
 }
 
 int control_listen(const char *path)

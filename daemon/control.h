@@ -52,6 +52,7 @@ struct daemon {
 	unsigned int comebacks;		/* under @lock: the storage's, at the last one */
 	const char *state_dir;
 	const char *socket_path;
+	struct workers *workers;	/* set once they run */
 };
 
 /* A reply not taken by the client within this is given up (and the client). */
@@ -71,8 +72,18 @@ int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);
  * credentials it had when it connected).
  */
 bool control_peer_in_gids(int cfd, const struct ucred *cred, const gid_t *gids, size_t n);
-/* Serve one request on a connected client; -ECONNRESET when it has gone. */
+/*
+ * Serve one request on a connected client; -ECONNRESET when it has gone,
+ * CONTROL_DETACHED when a handshake thread has it now (worker.h).
+ */
+#define CONTROL_DETACHED 1
 int control_serve(struct daemon *d, int cfd);
+struct request;
+/*
+ * The reply to @rq (served: @r 0, or -errno and rq->err), sent; then @rq's
+ * resources freed.  The send's result.
+ */
+int control_reply(struct request *rq, int r);
 /* Append a record of the daemon's own (start, stop) and keep the anchor. */
 int control_audit(struct daemon *d, const char *op, int result, const char *detail);
 

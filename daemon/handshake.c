@@ -20,10 +20,18 @@
  * the handshake's I/O is non-blocking by its own flag (tls_bio.c) and its
  * deadline holds whatever the application does meanwhile.  Any failure
  * leaves the socket shut down.
+ *
+ * The worker that read the request checks it, authorises it and finds
+ * the context; the handshake itself, which waits on the peer, runs on a
+ * handshake thread (worker.h), so that peers slow or silent until the
+ * deadline hold no worker.  There is a handshake thread for every client
+ * connection hsmkeyd takes (MAX_CLIENTS; each user has CLIENTS_PER_UID at
+ * most), so a handshake never waits for another's.
  */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <arpa/inet.h>
@@ -42,6 +50,7 @@
 #include "tls_cache.h"
 #include "tls_context.h"
 #include "util.h"
+#include "worker.h"
 
 #define HANDSHAKE_MS		10000	/* the default deadline */
 #define HANDSHAKE_MS_MAX	60000
@@ -304,9 +313,9 @@ static void kernel_done(int r)
 	}
 }
 
-/* The handshake and the keys' installation, on the non-blocking socket. */
+/* The handshake (by @deadline) and the keys' installation, on the non-blocking socket. */
 static int run(struct request *rq, const struct tls_request *q, struct tls_context *t,
-	       const char *peer, char *detail, size_t dlen)
+	       const char *peer, int64_t deadline, char *detail, size_t dlen)
 {
 	struct kernel *k;
 	struct ktls_secrets sec;
@@ -323,7 +332,7 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 		SSL_free(ssl);
 		return fail(rq, r, "cannot set the handshake up");
 	}
-	r = drive(ssl, rq->sock, q->server, proto_deadline(q->timeout_ms));
+	r = drive(ssl, rq->sock, q->server, deadline);
 	if (r) {
 		r = handshake_failed(rq, r, peer);
 	} else {
@@ -390,32 +399,86 @@ static void audit_handshake(struct request *rq, const char *key, int r, const ch
 		audit_anchor_kernel(rq->d);
 }
 
+/* A handshake authorised, for a handshake thread: the request and its context. */
+struct handshake_job {
+	struct request rq;		/* the worker's, taken over */
+	struct tls_request q;		/* its strings rq.req's */
+	struct tls_cached *cached;
+	char peer[64];
+	int64_t deadline;
+};
+
+/* The end of any handshake, done or refused: its record, the socket, its share. */
+static void finished(struct request *rq, const struct tls_request *q, struct tls_cached *cached,
+		     int r, const char *detail)
+{
+	if (r && rq->sock >= 0)
+		shutdown(rq->sock, SHUT_RDWR);
+	tls_cache_release(cached);
+	audit_handshake(rq, q->key, r, detail);
+	if (!r)
+		log_info("uid %u: tls %s handshake%s%s: %s", rq->cred.uid,
+			 q->server ? "server" : "client", q->key ? " as key " : "", q->key ?: "",
+			 detail);
+}
+
+bool handshake_job_run(void *arg)
+{
+	struct handshake_job *job = arg;
+	struct request *rq = &job->rq;
+	char detail[600] = "";
+	int r = run(rq, &job->q, tls_cached_context(job->cached), job->peer, job->deadline,
+		    detail, sizeof(detail));
+
+	finished(rq, &job->q, job->cached, r, detail);
+	r = control_reply(rq, r);
+	free(job);
+	return r == 0;
+}
+
+/* Hand @rq over to a handshake thread; it answers the client. */
+static int detach(struct request *rq, const struct tls_request *q, struct tls_cached *cached,
+		  const char *peer)
+{
+	struct handshake_job *job = calloc(1, sizeof(*job));
+
+	if (!job)
+		return fail(rq, ENOMEM, "cannot queue the handshake");
+	job->rq = *rq;
+	job->q = *q;
+	job->cached = cached;
+	snprintf(job->peer, sizeof(job->peer), "%s", peer);
+	job->deadline = proto_deadline(q->timeout_ms);
+	if (workers_submit_handshake(rq->d->workers, rq->cfd, job)) {
+		free(job);
+		return fail(rq, EAGAIN, "no thread can be started for the handshake: try again");
+	}
+	rq->detached = true;	/* from here on, all of it is the job's */
+	return 0;
+}
+
 int op_tls_handshake(struct request *rq)
 {
 	struct tls_cached *cached = NULL;
 	struct ks_key meta = { 0 };
 	struct tls_request q = { 0 };
-	char peer[64] = "?", detail[600] = "";
+	char peer[64] = "?";
 	uint64_t gen = tls_cache_generation();	/* before the key's state is read */
 	int r = check_socket(rq);
-	bool ours = !r;	/* a TCP socket: shut down if this fails */
 
-	if (ours)
+	if (!r)
 		peer_name(rq->sock, peer, sizeof(peer));
+	else if (rq->sock >= 0)
+		close(rq->sock), rq->sock = -1;	/* not a TCP socket: not ours to shut */
 	r = r ?: parse(rq, &q);
 	if (!r && q.key)
 		r = may_use(rq, q.key, &meta);
 	if (!r)
 		r = context_for(rq, &q, q.key ? &meta : NULL, gen, &cached);
 	if (!r)
-		r = run(rq, &q, tls_cached_context(cached), peer, detail, sizeof(detail));
-	if (r && ours)
-		shutdown(rq->sock, SHUT_RDWR);
-	tls_cache_release(cached);
-	audit_handshake(rq, q.key, r, detail);
+		r = detach(rq, &q, cached, peer);
 	if (!r)
-		log_info("uid %u: tls %s handshake%s%s: %s", rq->cred.uid,
-			 q.server ? "server" : "client", q.key ? " as key " : "", q.key ?: "",
-			 detail);
+		return 0;
+	finished(rq, &q, cached, r, "");
 	return r;
 }

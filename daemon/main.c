@@ -484,6 +484,7 @@ int main(int argc, char **argv)
 		log_error("cannot start the worker threads: %s", strerror(-r));
 		goto err_listen;
 	}
+	d.workers = l.w;
 	if (!d.audit)
 		notify("STATUS=degraded: the key storage is unreachable, retrying (hsmkeyctl status says why)");
 	log_info("ready: keystore %s, socket %s (keystore opened in %.3f s, kernel converged in %.3f s)",
@@ -494,6 +495,7 @@ int main(int argc, char **argv)
 
 	notify("STOPPING=1");
 	workers_stop(l.w);
+	d.workers = NULL;
 	tls_cache_clear();	/* the identity keys OpenSSL held for handshakes */
 	clients_close_all(&l.clients);
 	close(l.lfd);

@@ -33,6 +33,7 @@ struct request {
 	dev_t device;			/* dm-open's block device */
 	uint64_t device_bytes;
 	int64_t send_by;		/* one deadline for all a reply's messages */
+	bool detached;			/* handed to a handshake thread: its now */
 	char err[400];
 };
 
@@ -77,9 +78,15 @@ int op_token(struct request *rq);
 int op_rotate(struct request *rq);
 /* csr.c */
 int op_csr(struct request *rq);
-/* handshake.c; take_socket() runs before the mutation lock */
+/*
+ * handshake.c; take_socket() runs before the mutation lock.  A handshake
+ * authorised goes on on a handshake thread (worker.h): op_tls_handshake()
+ * sets rq->detached, and handshake_job_run() ends the request there.
+ */
 int take_socket(struct request *rq);
 int op_tls_handshake(struct request *rq);
+/* Finish a detached handshake; whether its client stays connected. */
+bool handshake_job_run(void *job);
 /* import.c */
 int op_import(struct request *rq);
 int op_import_key(struct request *rq);

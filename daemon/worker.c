@@ -5,6 +5,11 @@
  * on at most WORKERS - 1 threads at once: however many of them stall
  * (a client that does not read its reply holds its worker until the send
  * deadline), an admin's request or the daemon's own job finds a thread.
+ * A TLS handshake, which waits on a peer for up to its deadline, goes
+ * from the worker that read its request to a queue of its own, taken by
+ * other threads, so that slow peers hold no worker: one is started
+ * whenever a handshake finds none idle, up to HANDSHAKE_WORKERS, as many
+ * as clients may be connected, so that none waits for another's.
  * Changes to keys are serialised by the daemon's mutation lock (taken in
  * control.c), so a slow change delays only other changes; reads and the
  * event loop go on.
@@ -15,6 +20,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include "control.h"
+#include "request.h"
 #include "util.h"
 #include "worker.h"
 
@@ -22,7 +28,15 @@ struct job {
 	enum job_type type;
 	int fd;
 	bool shared;		/* a client neither root nor admin */
+	void *arg;		/* JOB_HANDSHAKE's */
 	struct job *next;
+};
+
+/* A queue of jobs, and whether its threads are to stop once it is empty. */
+struct queue {
+	struct job *head, *tail;
+	int queued, idle;	/* jobs in it; its threads waiting for one */
+	bool stopping;
 };
 
 struct finished {
@@ -32,13 +46,12 @@ struct finished {
 
 struct workers {
 	struct daemon *d;
-	pthread_t threads[WORKERS];
-	int nthreads;
+	pthread_t threads[WORKERS], hs_threads[HANDSHAKE_WORKERS];
+	int nthreads, hs_nthreads;
 	pthread_mutex_t lock;		/* everything below */
 	pthread_cond_t cond;
-	struct job *head, *tail;
+	struct queue jobs, handshakes;
 	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
-	bool stopping;
 	struct finished *done;
 	size_t ndone, cap;
 	int donefd;			/* eventfd: finished clients waiting */
@@ -67,31 +80,49 @@ static void finish(struct workers *w, int fd, bool keep)
 		log_warn("cannot wake the event loop: %m");
 }
 
-/* With @w->lock held: the next job a worker may take, out of the queue. */
-static struct job *take(struct workers *w)
+/* With @w->lock held: the next job of @q a thread may take, out of it. */
+static struct job *take(struct workers *w, struct queue *q)
 {
 	struct job **pp, *prev = NULL;
 
-	for (pp = &w->head; *pp; prev = *pp, pp = &(*pp)->next) {
+	for (pp = &q->head; *pp; prev = *pp, pp = &(*pp)->next) {
 		struct job *j = *pp;
 
 		if (j->shared && w->shared_running >= WORKERS - 1)
 			continue;
 		*pp = j->next;
-		if (w->tail == j)
-			w->tail = prev;
+		if (q->tail == j)
+			q->tail = prev;
+		q->queued--;
 		w->shared_running += j->shared;
 		return j;
 	}
 	return NULL;
 }
 
+static void append(struct queue *q, struct job *j)
+{
+	if (q->tail)
+		q->tail->next = j;
+	else
+		q->head = j;
+	q->tail = j;
+	q->queued++;
+}
+
 static void run(struct workers *w, struct job *j)
 {
+	int r;
+
 	control_storage_resume(w->d);
 	switch (j->type) {
 	case JOB_CLIENT:
-		finish(w, j->fd, control_serve(w->d, j->fd) == 0);
+		r = control_serve(w->d, j->fd);
+		if (r != CONTROL_DETACHED)	/* else a handshake thread has it */
+			finish(w, j->fd, r == 0);
+		break;
+	case JOB_HANDSHAKE:
+		finish(w, j->fd, handshake_job_run(j->arg));
 		break;
 	case JOB_RECONCILE:
 		control_reconcile(w->d);
@@ -104,18 +135,20 @@ static void run(struct workers *w, struct job *j)
 	}
 }
 
-static void *worker_main(void *arg)
+/* A thread of @q's: a worker (jobs) or a handshake thread (handshakes). */
+static void serve(struct workers *w, struct queue *q)
 {
-	struct workers *w = arg;
 	struct job *j;
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		j = take(w);
-		if (!j && w->stopping && !w->head)
+		j = take(w, q);
+		if (!j && q->stopping && !q->head)
 			break;	/* stopping, queue drained */
 		if (!j) {
+			q->idle++;
 			pthread_cond_wait(&w->cond, &w->lock);
+			q->idle--;
 			continue;
 		}
 		pthread_mutex_unlock(&w->lock);
@@ -128,6 +161,21 @@ static void *worker_main(void *arg)
 		free(j);
 	}
 	pthread_mutex_unlock(&w->lock);
+}
+
+static void *worker_main(void *arg)
+{
+	struct workers *w = arg;
+
+	serve(w, &w->jobs);
+	return NULL;
+}
+
+static void *handshake_main(void *arg)
+{
+	struct workers *w = arg;
+
+	serve(w, &w->handshakes);
 	return NULL;
 }
 
@@ -167,11 +215,32 @@ int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 	j->fd = fd;
 	j->shared = shared;
 	pthread_mutex_lock(&w->lock);
-	if (w->tail)
-		w->tail->next = j;
-	else
-		w->head = j;
-	w->tail = j;
+	append(&w->jobs, j);
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	return 0;
+}
+
+int workers_submit_handshake(struct workers *w, int fd, void *job)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->type = JOB_HANDSHAKE;
+	j->fd = fd;
+	j->arg = job;
+	pthread_mutex_lock(&w->lock);
+	/* None idle for it: one thread more, if there may be (else it waits). */
+	if (w->handshakes.queued >= w->handshakes.idle && w->hs_nthreads < HANDSHAKE_WORKERS &&
+	    !pthread_create(&w->hs_threads[w->hs_nthreads], NULL, handshake_main, w))
+		w->hs_nthreads++;
+	if (!w->hs_nthreads) {		/* none could be started: none would take it */
+		pthread_mutex_unlock(&w->lock);
+		free(j);
+		return -EAGAIN;
+	}
+	append(&w->handshakes, j);
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
@@ -210,12 +279,19 @@ void workers_stop(struct workers *w)
 {
 	if (!w)
 		return;
+	/* The workers first: the last of their requests may queue a handshake. */
 	pthread_mutex_lock(&w->lock);
-	w->stopping = true;
+	w->jobs.stopping = true;
 	pthread_cond_broadcast(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->nthreads; i++)
 		pthread_join(w->threads[i], NULL);
+	pthread_mutex_lock(&w->lock);
+	w->handshakes.stopping = true;
+	pthread_cond_broadcast(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	for (int i = 0; i < w->hs_nthreads; i++)
+		pthread_join(w->hs_threads[i], NULL);
 	for (size_t i = 0; i < w->ndone; i++)
 		if (w->done[i].fd >= 0)
 			close(w->done[i].fd);

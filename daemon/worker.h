@@ -12,13 +12,22 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include "clients.h"
 
 #define WORKERS 4
+/*
+ * Threads of their own for TLS handshakes (handshake.c), which may wait on
+ * a peer for up to their deadline: never on the WORKERS above.  One for
+ * each client connection there may be (a client has one request at a
+ * time), started as they are first needed.
+ */
+#define HANDSHAKE_WORKERS MAX_CLIENTS
 
 enum job_type {
 	JOB_CLIENT,		/* serve one request on the socket */
 	JOB_RECONCILE,		/* converge the kernel with the keystore */
 	JOB_DELETIONS,		/* destroy the keys whose deletion is due */
+	JOB_HANDSHAKE,		/* a client's handshake (handshake_job_run()) */
 };
 
 struct daemon;
@@ -30,6 +39,11 @@ int workers_start(struct daemon *d, struct workers **out);
  * @shared: a client who is neither root nor admin (see worker.c).
  */
 int workers_submit(struct workers *w, enum job_type type, int fd, bool shared);
+/*
+ * Queue client @fd's handshake @job for a handshake thread, which runs
+ * handshake_job_run(@job) and gives @fd back to the event loop.
+ */
+int workers_submit_handshake(struct workers *w, int fd, void *job);
 /* Readable when finished clients are waiting to be collected. */
 int workers_donefd(const struct workers *w);
 /*

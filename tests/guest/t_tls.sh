@@ -314,6 +314,71 @@ check "a caller clearing O_NONBLOCK during the handshake: the deadline holds (1.
 check "... and hsmkeyd never set O_NONBLOCK on it (the thread looked, and never saw it)" \
 	grep -qE "\| nonblock seen 0 of [1-9][0-9]* looks$" <<< "$r"
 
+section "a user's silent peers hold no worker"
+# A handshake waits on its peer on a thread of its own, not on one of the
+# control socket's workers (4, 3 of them for users other than root and the
+# admin group): before, 3 silent peers of one user held every other
+# user's request until their deadline.
+# hold N: N server handshakes as nobody with key web, each on its own
+# control connection, whose peers stay silent (8 s deadline).  Prints a
+# "sent" once every request is, then a line per reply as it comes: its
+# request's index, the seconds since the first request, its error.
+hold() {
+	as_nobody python3 - "$sock" "$work/web.crt" "$1" <<'PY'
+import array, json, select, socket, sys, time
+path, cert, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+req = json.dumps({"v": 1, "op": "tls-handshake", "role": "server", "key": "web",
+                  "cert": open(cert).read(), "timeout_ms": 8000}).encode()
+keep, conns = [], {}
+t0 = time.monotonic()
+for i in range(n):
+    l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+    c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(path)
+    s.sendmsg([req], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))])
+    keep += [l, c, a]
+    conns[s] = i
+print("sent", flush=True)
+while conns:
+    for s in select.select(list(conns), [], [], 30)[0] or sys.exit("no reply in 30 s"):
+        r = json.loads(s.recv(65536))
+        print(conns.pop(s), f"{time.monotonic() - t0:.1f}", r.get("error", "ok"), flush=True)
+PY
+}
+# secs_below LIMIT COMMAND...: the command succeeds within LIMIT seconds.
+secs_below() {
+	local limit=$1 t0=$EPOCHREALTIME
+	shift
+	"$@" > /dev/null || return 1
+	python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); print(f"# {t:.1f} s"); sys.exit(t >= float(sys.argv[3]))' \
+		"$t0" "$EPOCHREALTIME" "$limit"
+}
+# nobody's four (CLIENTS_PER_UID, a user's connections), their requests
+# sent, and 2 s for hsmkeyd to take them:
+hold 4 > "$work/hold" 2>&1 &
+held=$!
+for _ in $(seq 100); do grep -q '^sent' "$work/hold" && break; sleep 0.1; done
+sleep 2
+check "another user's request is answered meanwhile (no worker is held)" \
+	secs_below 3 setpriv --reuid=65533 --regid=65533 --clear-groups "$hctl" --socket "$sock" list
+port=$((port + 1))
+"$hctl" --socket "$sock" tls serve "$port" --key web --cert "$work/web.crt" --count 1 \
+	--file "$work/lines" 2> "$work/serve.err" &
+served=$!
+wait_port "$port"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "root's handshake is served meanwhile" cmp "$work/lines" "$work/got"
+check "... tls serve ended well" served_ok
+wait "$held"
+diag "$(tr '\n' ';' < "$work/hold")"
+check "nobody's four ended at their deadline (8 s), not before" \
+	test "$(grep -cE '^[0-3] ([89]|1[0-4])\.[0-9] .*did not finish in time' "$work/hold")" = 4
+port=$((port + 1))
+serve "$port" web --file "$work/lines"
+s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "then nobody is served again" cmp "$work/lines" "$work/got"
+check "... tls serve ended well" served_ok
+
 section "the application holds no session key (positive control: OpenSSL's kTLS)"
 # keys KEYLOG: the server's and the client's write keys (TLS 1.3,
 # AES-256-GCM, SHA-384) from the traffic secrets s_client logged.
