@@ -295,6 +295,8 @@ static int dispatch(struct request *rq, const struct ucred *cred, const struct o
 		r = fail(rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
 	else
 		r = o->fn(rq);
+	if (rq->detached)
+		abort();	/* its request is another thread's now: request.h */
 	audit_outcome(rq, cred, o, r);
 	pthread_mutex_unlock(&d->mutate);
 	return r;

@@ -289,11 +289,11 @@ static void describe(struct request *rq, SSL *ssl, const char *peer, char *detai
 }
 
 /*
- * The worker's family socket, kept from one handshake to the next (opening
- * one is a netlink round trip, a twentieth of a handshake).  Its family id
- * stays valid: once a session key went to the module, hsmkeyd holds
- * /dev/hsmkey and the module cannot be unloaded under it.  Dropped after
- * any failure all the same.
+ * The handshake thread's family socket, kept from one handshake to the
+ * next (opening one is a netlink round trip, a twentieth of a handshake).
+ * Its family id stays valid: once a session key went to the module,
+ * hsmkeyd holds /dev/hsmkey and the module cannot be unloaded under it.
+ * Dropped after any failure all the same.
  */
 static __thread struct kernel *worker_kernel;
 

@@ -148,17 +148,18 @@ int identity_pkey(const struct ks_key *key, EVP_PKEY **out)
 }
 
 /*
- * Whether @pub is the public key @mine: the same bytes, or an ECDSA point
- * compressed (SEC 1: 02 or 03 for y's parity, then x) of @mine's
- * uncompressed (04, x, y).
+ * Whether @pub is @type's public key @mine: the same bytes, or for ECDSA
+ * the point compressed (SEC 1: 02 or 03 for y's parity, then x) of
+ * @mine's uncompressed (04, x, y).
  */
-static bool same_public(const uint8_t *mine, size_t len, const uint8_t *pub, size_t publen)
+static bool same_public(int type, const uint8_t *mine, size_t len, const uint8_t *pub,
+			size_t publen)
 {
 	size_t flen = (len - 1) / 2;
 
 	if (publen == len)
 		return !memcmp(mine, pub, len);
-	return len > 1 && mine[0] == 0x04 && publen == 1 + flen &&
+	return type != KS_TYPE_ED25519 && len > 1 && mine[0] == 0x04 && publen == 1 + flen &&
 	       pub[0] == (mine[len - 1] & 1 ? 0x03 : 0x02) && !memcmp(mine + 1, pub + 1, flen);
 }
 
@@ -176,7 +177,7 @@ int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t
 	    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, mine, sizeof(mine),
 					    &len) != 1)
 		r = -ENOMEM;
-	else if (!same_public(mine, len, pub, publen))
+	else if (!same_public(type, mine, len, pub, publen))
 		r = -EKEYREJECTED;
 out:
 	EVP_PKEY_free(pkey);

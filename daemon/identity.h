@@ -5,7 +5,8 @@
  * their private scalar or seed; made into an OpenSSL key only where one
  * signs, and freed (wiped by OpenSSL) right after.  Errors are -errno:
  * -EINVAL input that is no such key, -EMEDIUMTYPE a key of another type,
- * -EKEYREJECTED a public key that is not the private key's, -ENOMEM.
+ * -EKEYREJECTED a public key that is not the private key's, -EDOM explicit
+ * curve parameters (only named curves are read), -ENOMEM.
  */
 #ifndef HSMKEY_IDENTITY_H
 #define HSMKEY_IDENTITY_H

@@ -116,10 +116,10 @@ static int der_small_int(struct der *in)
 	return i.len == 1 && i.p[0] < 0x80 ? i.p[0] : -EINVAL;
 }
 
-/* A BIT STRING with no unused bits, as its bytes. */
+/* A BIT STRING of whole bytes, at least one, as its bytes. */
 static int der_bits(struct der *bits, struct der *out)
 {
-	if (!bits->len || bits->p[0] != 0)
+	if (bits->len < 2 || bits->p[0] != 0)
 		return -EINVAL;
 	*out = (struct der){ bits->p + 1, bits->len - 1 };
 	return 0;
@@ -146,13 +146,14 @@ static int put_scalar(const struct der *d, size_t len, uint8_t *material)
 }
 
 /*
- * An ECPrivateKey of @type (0: of the curve it names itself, which it
- * must then do), whose own type goes to *@found.
+ * An ECPrivateKey of @type's curve: its parameters, if any, must name that
+ * curve, and must be there when @named (no PKCS#8 algorithm names it).
+ * Checked before anything goes into @material.
  */
-static int read_sec1(struct der in, int type, int *found, uint8_t *material)
+static int read_sec1(struct der in, int type, bool named, uint8_t *material)
 {
 	struct der key, d, params, oid, pub = { NULL, 0 }, tagged, bits;
-	int r, curve = type;
+	int r;
 
 	r = der_get(&in, DER_SEQUENCE, &key);
 	if (r || in.len)
@@ -160,17 +161,14 @@ static int read_sec1(struct der in, int type, int *found, uint8_t *material)
 	if (der_small_int(&key) != 1 || der_get(&key, DER_OCTET, &d))
 		return -EINVAL;
 	r = der_opt(&key, DER_CTX_CONS(0), &params);
-	if (r < 0)
-		return r;
+	if (r < 0 || (!r && named))
+		return -EINVAL;		/* no curve anywhere */
 	if (r) {
 		if (der_get(&params, DER_OID, &oid) || params.len)
-			return -EMEDIUMTYPE;	/* explicit parameters */
-		curve = curve_type(&oid);
-		if (curve < 0 || (type && curve != type))
+			return -EDOM;	/* explicit parameters */
+		if (curve_type(&oid) != type)
 			return -EMEDIUMTYPE;
 	}
-	if (!curve)
-		return -EINVAL;		/* no curve anywhere */
 	r = der_opt(&key, DER_CTX_CONS(1), &tagged);
 	if (r < 0)
 		return r;
@@ -179,9 +177,8 @@ static int read_sec1(struct der in, int type, int *found, uint8_t *material)
 		return -EINVAL;
 	if (key.len)
 		return -EINVAL;
-	*found = curve;
-	r = put_scalar(&d, key_type_len(curve), material);
-	return r ? r : identity_check(curve, material, pub.p, pub.len);
+	r = put_scalar(&d, key_type_len(type), material);
+	return r ? r : identity_check(type, material, pub.p, pub.len);
 }
 
 /* The algorithm of a PKCS#8 key, as a key type; the ECDSA curve named. */
@@ -195,8 +192,10 @@ static int pkcs8_type(struct der alg)
 		return alg.len ? -EINVAL : KS_TYPE_ED25519;
 	if (!der_is(&oid, oid_ec, sizeof(oid_ec)))
 		return -EMEDIUMTYPE;
+	if (alg.len && alg.p[0] == DER_SEQUENCE)
+		return -EDOM;		/* explicit parameters */
 	if (der_get(&alg, DER_OID, &curve) || alg.len)
-		return -EMEDIUMTYPE;	/* explicit or implicit parameters */
+		return -EMEDIUMTYPE;	/* implicit (NULL) parameters, or worse */
 	return curve_type(&curve);
 }
 
@@ -238,7 +237,7 @@ static int read_pkcs8(struct der in, int type, uint8_t *material)
 		return -EMEDIUMTYPE;
 	if (type != KS_TYPE_ED25519) {
 		/* The curve is the algorithm's; the ECPrivateKey may repeat it. */
-		r = read_sec1(key, type, &found, material);
+		r = read_sec1(key, type, false, material);
 		return r || !pub.len ? r : identity_check(type, material, pub.p, pub.len);
 	}
 	if (der_get(&key, DER_OCTET, &seed) || key.len || seed.len != key_type_len(type))
@@ -263,14 +262,12 @@ static bool der_sec1(const uint8_t *p, size_t len)
 static int read_der(const uint8_t *p, size_t len, bool sec1, int type, uint8_t *material)
 {
 	struct der in = { p, len };
-	int found, r;
 
 	if (!sec1)
 		return read_pkcs8(in, type, material);
 	if (type != KS_TYPE_ECDSA_P256 && type != KS_TYPE_ECDSA_P384)
 		return -EMEDIUMTYPE;
-	r = read_sec1(in, 0, &found, material);
-	return r || found == type ? r : -EMEDIUMTYPE;
+	return read_sec1(in, type, true, material);
 }
 
 /* One base64 character's value; -1 for whitespace, -2 for anything else. */
@@ -297,9 +294,9 @@ static ssize_t b64_decode(const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint32_t acc = 0;
 	size_t n = 0, bits = 0, pad = 0, i;
-	int v;
+	int v = 0, ok = 1;
 
-	for (i = 0; i < len; i++) {
+	for (i = 0; i < len && ok; i++) {
 		if (in[i] == '=') {
 			pad++;
 			continue;
@@ -307,9 +304,8 @@ static ssize_t b64_decode(const uint8_t *in, size_t len, uint8_t *out)
 		v = b64_value(in[i]);
 		if (v == -1)
 			continue;
-		if (v < 0 || pad)
-			return -EINVAL;
-		acc = acc << 6 | (uint32_t)v;
+		ok = v >= 0 && !pad;
+		acc = acc << 6 | (uint32_t)(v & 63);
 		bits += 6;
 		if (bits >= 8) {
 			bits -= 8;
@@ -320,11 +316,11 @@ static ssize_t b64_decode(const uint8_t *in, size_t len, uint8_t *out)
 	 * What is left is the last group's: none and no '=', or 4 zero bits
 	 * (one byte in two characters) and "==", or 2 (two in three) and "=".
 	 */
-	v = (bits == 0 && !pad) || (bits == 4 && pad == 2) || (bits == 2 && pad == 1);
-	if (acc & ((1u << bits) - 1))
-		v = 0;
+	ok = ok && ((bits == 0 && !pad) || (bits == 4 && pad == 2) || (bits == 2 && pad == 1)) &&
+	     !(acc & ((1u << bits) - 1));
 	wipe(&acc, sizeof(acc));
-	return v ? (ssize_t)n : -EINVAL;
+	wipe(&v, sizeof(v));
+	return ok ? (ssize_t)n : -EINVAL;
 }
 
 /* The first of @len bytes at @p that starts @s, or NULL. */

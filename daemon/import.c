@@ -201,6 +201,8 @@ static int import_identity(struct request *rq, int type)
 	if (r == -EMEDIUMTYPE)
 		r = fail(rq, r, "the key file holds a private key of another type than %s",
 			 key_type_name(type));
+	else if (r == -EDOM)
+		r = fail(rq, r, "the key file gives its curve as explicit parameters: only a named curve is read (openssl ec -param_enc named_curve)");
 	else if (r == -EKEYREJECTED)
 		r = fail(rq, r, "the key file's public key is not its private key's: a damaged or forged file");
 	else if (r)

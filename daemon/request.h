@@ -34,6 +34,8 @@ struct request {
 	uint64_t device_bytes;
 	int64_t send_by;		/* one deadline for all a reply's messages */
 	bool detached;			/* handed to a handshake thread: its now */
+					/* (never an admin op's: dispatch() audits */
+					/* those after they return) */
 	char err[400];
 };
 

@@ -9,7 +9,10 @@
  * from the worker that read its request to a queue of its own, taken by
  * other threads, so that slow peers hold no worker: one is started
  * whenever a handshake finds none idle, up to HANDSHAKE_WORKERS, as many
- * as clients may be connected, so that none waits for another's.
+ * as clients may be connected, so that none waits for another's.  They
+ * stay once started (each keeps its socket to the module, handshake.c);
+ * clients one after the other may find the last one still replying, and
+ * start another, so a busy server grows the pool towards that bound.
  * Changes to keys are serialised by the daemon's mutation lock (taken in
  * control.c), so a slow change delays only other changes; reads and the
  * event loop go on.
@@ -36,6 +39,7 @@ struct job {
 struct queue {
 	struct job *head, *tail;
 	int queued, idle;	/* jobs in it; its threads waiting for one */
+	pthread_cond_t cond;	/* its threads wait on it */
 	bool stopping;
 };
 
@@ -49,7 +53,6 @@ struct workers {
 	pthread_t threads[WORKERS], hs_threads[HANDSHAKE_WORKERS];
 	int nthreads, hs_nthreads;
 	pthread_mutex_t lock;		/* everything below */
-	pthread_cond_t cond;
 	struct queue jobs, handshakes;
 	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
 	struct finished *done;
@@ -147,7 +150,7 @@ static void serve(struct workers *w, struct queue *q)
 			break;	/* stopping, queue drained */
 		if (!j) {
 			q->idle++;
-			pthread_cond_wait(&w->cond, &w->lock);
+			pthread_cond_wait(&q->cond, &w->lock);
 			q->idle--;
 			continue;
 		}
@@ -156,7 +159,7 @@ static void serve(struct workers *w, struct queue *q)
 		pthread_mutex_lock(&w->lock);
 		if (j->shared) {
 			w->shared_running--;
-			pthread_cond_broadcast(&w->cond);	/* a held-back job may go */
+			pthread_cond_broadcast(&q->cond);	/* a held-back job may go */
 		}
 		free(j);
 	}
@@ -188,7 +191,8 @@ int workers_start(struct daemon *d, struct workers **out)
 		return -ENOMEM;
 	w->d = d;
 	pthread_mutex_init(&w->lock, NULL);
-	pthread_cond_init(&w->cond, NULL);
+	pthread_cond_init(&w->jobs.cond, NULL);
+	pthread_cond_init(&w->handshakes.cond, NULL);
 	w->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->donefd < 0) {
 		free(w);
@@ -216,7 +220,7 @@ int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 	j->shared = shared;
 	pthread_mutex_lock(&w->lock);
 	append(&w->jobs, j);
-	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->jobs.cond);	/* the one free for it may not be the first */
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
@@ -232,16 +236,22 @@ int workers_submit_handshake(struct workers *w, int fd, void *job)
 	j->arg = job;
 	pthread_mutex_lock(&w->lock);
 	/* None idle for it: one thread more, if there may be (else it waits). */
-	if (w->handshakes.queued >= w->handshakes.idle && w->hs_nthreads < HANDSHAKE_WORKERS &&
-	    !pthread_create(&w->hs_threads[w->hs_nthreads], NULL, handshake_main, w))
-		w->hs_nthreads++;
+	if (w->handshakes.queued >= w->handshakes.idle && w->hs_nthreads < HANDSHAKE_WORKERS) {
+		int r = pthread_create(&w->hs_threads[w->hs_nthreads], NULL, handshake_main, w);
+
+		if (r)
+			log_warn("cannot start a handshake thread (%d running): %s; the handshake waits for one",
+				 w->hs_nthreads, strerror(r));
+		else
+			w->hs_nthreads++;
+	}
 	if (!w->hs_nthreads) {		/* none could be started: none would take it */
 		pthread_mutex_unlock(&w->lock);
 		free(j);
 		return -EAGAIN;
 	}
 	append(&w->handshakes, j);
-	pthread_cond_broadcast(&w->cond);
+	pthread_cond_signal(&w->handshakes.cond);	/* any of them takes it */
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
@@ -282,19 +292,17 @@ void workers_stop(struct workers *w)
 	/* The workers first: the last of their requests may queue a handshake. */
 	pthread_mutex_lock(&w->lock);
 	w->jobs.stopping = true;
-	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->jobs.cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->nthreads; i++)
 		pthread_join(w->threads[i], NULL);
 	pthread_mutex_lock(&w->lock);
 	w->handshakes.stopping = true;
-	pthread_cond_broadcast(&w->cond);
+	pthread_cond_broadcast(&w->handshakes.cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->hs_nthreads; i++)
 		pthread_join(w->hs_threads[i], NULL);
-	for (size_t i = 0; i < w->ndone; i++)
-		if (w->done[i].fd >= 0)
-			close(w->done[i].fd);
+	/* The finished clients' descriptors are the client table's to close. */
 	free(w->done);
 	close(w->donefd);
 	free(w);

@@ -4,7 +4,8 @@
  * which reads whatever file an admin's import names: PEM armour, base64,
  * DER.  Any input, as each identity key type.  And properties: what it
  * accepts is a private key of that type, read again the same; what it
- * refuses leaves the material wiped.
+ * refuses leaves the material wiped; nothing is written past the type's
+ * length.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,14 @@ static void one(int type, const uint8_t *data, size_t size)
 	if (identity_parse(type, data, size, material)) {
 		if (memcmp(material, zero, len))
 			abort();	/* refused, but not wiped */
+		for (size_t i = len; i < sizeof(material); i++)
+			if (material[i] != 0xa5)
+				abort();	/* written past the type's length */
 		return;
 	}
+	for (size_t i = len; i < sizeof(material); i++)
+		if (material[i] != 0xa5)
+			abort();
 	if (identity_check(type, material, NULL, 0) ||
 	    identity_parse(type, data, size, again) || memcmp(material, again, len))
 		abort();

@@ -319,17 +319,20 @@ section "a user's silent peers hold no worker"
 # control socket's workers (4, 3 of them for users other than root and the
 # admin group): before, 3 silent peers of one user held every other
 # user's request until their deadline.
-# hold N: N server handshakes as nobody with key web, each on its own
-# control connection, whose peers stay silent (8 s deadline).  Prints a
-# "sent" once every request is, then a line per reply as it comes: its
-# request's index, the seconds since the first request, its error.
+# hold N: N client handshakes as nobody with key web (its certificate
+# the client's), each on its own control connection, to peers that read
+# the ClientHello and say nothing (8 s deadline).  Prints "running K":
+# how many peers had their ClientHello within 5 s (how many handshakes
+# ran at once); then a line per reply as it comes: its request's index,
+# the seconds since the first request, its error.
 hold() {
 	as_nobody python3 - "$sock" "$work/web.crt" "$1" <<'PY'
 import array, json, select, socket, sys, time
 path, cert, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-req = json.dumps({"v": 1, "op": "tls-handshake", "role": "server", "key": "web",
-                  "cert": open(cert).read(), "timeout_ms": 8000}).encode()
-keep, conns = [], {}
+req = json.dumps({"v": 1, "op": "tls-handshake", "role": "client", "key": "web",
+                  "cert": open(cert).read(), "server_name": "www.test",
+                  "timeout_ms": 8000}).encode()
+keep, conns, peers = [], {}, []
 t0 = time.monotonic()
 for i in range(n):
     l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
@@ -338,7 +341,13 @@ for i in range(n):
     s.sendmsg([req], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))])
     keep += [l, c, a]
     conns[s] = i
-print("sent", flush=True)
+    peers.append(c)
+hello = set()
+while len(hello) < n and time.monotonic() - t0 < 5:
+    for c in select.select([p for p in peers if p not in hello], [], [], 0.1)[0]:
+        c.recv(65536)
+        hello.add(c)
+print("running", len(hello), flush=True)
 while conns:
     for s in select.select(list(conns), [], [], 30)[0] or sys.exit("no reply in 30 s"):
         r = json.loads(s.recv(65536))
@@ -353,21 +362,21 @@ secs_below() {
 	python3 -c 'import sys; t = float(sys.argv[2]) - float(sys.argv[1]); print(f"# {t:.1f} s"); sys.exit(t >= float(sys.argv[3]))' \
 		"$t0" "$EPOCHREALTIME" "$limit"
 }
-# nobody's four (CLIENTS_PER_UID, a user's connections), their requests
-# sent, and 2 s for hsmkeyd to take them:
+# nobody's four (CLIENTS_PER_UID, a user's connections at once):
 hold 4 > "$work/hold" 2>&1 &
 held=$!
-for _ in $(seq 100); do grep -q '^sent' "$work/hold" && break; sleep 0.1; done
-sleep 2
+for _ in $(seq 100); do grep -q '^running' "$work/hold" && break; sleep 0.1; done
+check "nobody's four handshakes run at once (each peer has its ClientHello)" \
+	grep -q '^running 4$' "$work/hold"
 check "another user's request is answered meanwhile (no worker is held)" \
-	secs_below 3 setpriv --reuid=65533 --regid=65533 --clear-groups "$hctl" --socket "$sock" list
+	secs_below 4 setpriv --reuid=65533 --regid=65533 --clear-groups "$hctl" --socket "$sock" list
 port=$((port + 1))
 "$hctl" --socket "$sock" tls serve "$port" --key web --cert "$work/web.crt" --count 1 \
 	--file "$work/lines" 2> "$work/serve.err" &
 served=$!
 wait_port "$port"
 s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
-check "root's handshake is served meanwhile" cmp "$work/lines" "$work/got"
+check "root's handshake is served meanwhile (a thread to spare)" cmp "$work/lines" "$work/got"
 check "... tls serve ended well" served_ok
 wait "$held"
 diag "$(tr '\n' ';' < "$work/hold")"

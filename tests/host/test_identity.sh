@@ -120,7 +120,8 @@ print("ready", flush=True); time.sleep(60)' "$work/p256.pem" > "$work/decoded" &
 control=$!
 for _ in $(seq 100); do grep -q ready "$work/decoded" && break; sleep 0.1; done
 check "control: OpenSSL's decoders left the P-256 scalar in a process that freed the key" \
-	quiet "$top/build/tests/memscan" "$control" "$d256" --expect-some
+	bash -c "grep -q ready '$work/decoded' || { echo '# the control process is not ready'; exit 1; }
+		 '$top/build/tests/memscan' '$control' '$d256' --expect-some > /dev/null"
 kill "$control"; wait "$control" 2>/dev/null
 
 section "bad input: a clear error, nothing made"
@@ -160,8 +161,10 @@ check "... and so is such an Ed25519 key" expect_fail "not its private key's" \
 	ctl import bad10 --type ed25519 --key-file "$work/ed-forged.v2"
 check "a byte after the DER is refused" expect_fail "holds no unencrypted" \
 	ctl import bad11 --type ecdsa-p384 --key-file "$work/p384.trailing"
-check "explicit curve parameters are refused" expect_fail "another type than ecdsa-p256" \
+check "explicit curve parameters are refused" expect_fail "only a named curve" \
 	ctl import bad12 --type ecdsa-p256 --key-file "$work/p256.explicit"
+check "a P-384 SEC 1 key as ecdsa-p256 is refused" expect_fail "another type than ecdsa-p256" \
+	ctl import bad13 --type ecdsa-p256 --key-file "$work/p384.comp"
 check "... none of them was created" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^bad'"
 check "csr without a subject is a usage error" expect_fail "missing --subject" ctl csr id-ed25519
 check "a subject not /TYPE=VALUE is refused" expect_fail "must be written" \
