@@ -24,9 +24,10 @@
  * The worker that read the request checks it, authorises it and finds
  * the context; the handshake itself, which waits on the peer, runs on a
  * handshake thread (worker.h), so that peers slow or silent until the
- * deadline hold no worker.  There is a handshake thread for every client
- * connection hsmkeyd takes (MAX_CLIENTS; each user has CLIENTS_PER_UID at
- * most), so a handshake never waits for another's.
+ * deadline hold no worker.  There may be a handshake thread for every
+ * client connection hsmkeyd takes (MAX_CLIENTS; each user has
+ * CLIENTS_PER_UID at most), so a handshake waits for another's only when
+ * a thread cannot be started (worker.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -408,7 +409,7 @@ struct handshake_job {
 	int64_t deadline;
 };
 
-/* The end of any handshake, done or refused: its record, the socket, its share. */
+/* The end of any handshake, done or refused: the socket, the context, its record. */
 static void finished(struct request *rq, const struct tls_request *q, struct tls_cached *cached,
 		     int r, const char *detail)
 {
