@@ -209,15 +209,21 @@ int workers_start(struct daemon *d, struct workers **out)
 	return 0;
 }
 
-int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
+static struct job *new_job(enum job_type type, int fd, bool shared, void *arg)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
+	if (j)
+		*j = (struct job){ .type = type, .fd = fd, .shared = shared, .arg = arg };
+	return j;
+}
+
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
+{
+	struct job *j = new_job(type, fd, shared, NULL);
+
 	if (!j)
 		return -ENOMEM;
-	j->type = type;
-	j->fd = fd;
-	j->shared = shared;
 	pthread_mutex_lock(&w->lock);
 	append(&w->jobs, j);
 	pthread_cond_broadcast(&w->jobs.cond);	/* the one free for it may not be the first */
@@ -227,13 +233,10 @@ int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 
 int workers_submit_handshake(struct workers *w, int fd, void *job)
 {
-	struct job *j = calloc(1, sizeof(*j));
+	struct job *j = new_job(JOB_HANDSHAKE, fd, false, job);
 
 	if (!j)
 		return -ENOMEM;
-	j->type = JOB_HANDSHAKE;
-	j->fd = fd;
-	j->arg = job;
 	pthread_mutex_lock(&w->lock);
 	/* None idle for it: one thread more, if there may be (else it waits). */
 	if (w->handshakes.queued >= w->handshakes.idle && w->hs_nthreads < HANDSHAKE_WORKERS) {
