@@ -28,7 +28,7 @@ KDIR ?= /lib/modules/$(KVER)/build
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Itools/tls -Idaemon \
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -Iuapi -Itools/lib -Itools/libhsmkey -Idaemon \
 	  -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	  -DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' \
 	  $(shell pkg-config --cflags libnl-genl-3.0 json-c p11-kit-1 2>/dev/null)
@@ -66,12 +66,12 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
-	  daemon/ktls.c daemon/tls_diag.c
+	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
-	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c
+	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
-	tests/host/test_reconcile tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
+	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -88,7 +88,7 @@ all: module userspace
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) HSMKEY_VERSION=$(HSMKEY_VERSION) modules
 
-userspace: $(B)/hsmkeyd $(B)/hsmkeyctl $(B)/libhsmkey-tls.so $(B)/hsmkey-tls.pc
+userspace: $(B)/hsmkeyd $(B)/hsmkeyctl $(B)/libhsmkey.so $(B)/hsmkey.pc
 
 # The module for the debug kernel, built in copies of the sources (a tree
 # builds for one kernel at a time): kmod-debug for the guest tests, and
@@ -103,7 +103,8 @@ module-debug:
 	done
 
 HDRS = $(wildcard daemon/*.h daemon/embedded/*.h daemon/pkcs11/*.h daemon/kmip/*.h tools/*.h tools/lib/*.h) \
-	uapi/linux/hsmkey.h tools/tls/hsmkey/tls.h
+	uapi/linux/hsmkey.h tools/libhsmkey/hsmkey/tls.h tools/libhsmkey/hsmkey/kms.h \
+	tools/libhsmkey/internal.h
 
 $(B)/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -112,7 +113,7 @@ $(B)/%.o: %.c $(HDRS)
 # The token helper's objects also depend on its folder's headers.
 $(PKCS11_HELPER:%.c=$(B)/%.o): $(wildcard daemon/pkcs11/*.h)
 
-$(B)/libhsmkey.a: $(LIB:%.c=$(B)/%.o)
+$(B)/libcommon.a: $(LIB:%.c=$(B)/%.o)
 	$(AR) rcs $@ $^
 
 # Full RELRO and no lazy binding: the GOT read-only, and no first call of a
@@ -121,14 +122,15 @@ $(B)/libhsmkey.a: $(LIB:%.c=$(B)/%.o)
 # frame, where nothing wipes them.
 NOW_LDFLAGS := -Wl,-z,relro,-z,now
 
-$(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libhsmkey.a
+$(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libcommon.a
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c daemon/identity.c daemon/identity_file.c
-FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2 fuzz_ttlv fuzz_identity
+FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c daemon/identity.c daemon/identity_file.c \
+	    daemon/kms_blob.c
+FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2 fuzz_ttlv fuzz_identity fuzz_kms
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
 $(B)/fuzz/%: tests/fuzz/%.c $(FUZZ_SRC) $(HDRS)
@@ -155,27 +157,29 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -o $@ $^ $(LIBS_D)
 
-# libhsmkey-tls (tools/tls/hsmkey/tls.h, hsmkey_tls_handshake(3)): its own
-# position-independent objects, only the hsmkey_tls_* calls exported.
-TLSLIB := tools/tls/hsmkey_tls.c tools/lib/proto.c
-TLSLIB_SONAME := libhsmkey-tls.so.0
+# libhsmkey, the applications' library (tools/libhsmkey/hsmkey/{tls,kms}.h,
+# hsmkey_tls_handshake(3), hsmkey_encrypt(3)): its own position-independent
+# objects, only the hsmkey_* calls exported (libhsmkey.map).
+LIBHSMKEY := tools/libhsmkey/tls.c tools/libhsmkey/connect.c tools/libhsmkey/handle.c \
+	     tools/libhsmkey/kms.c tools/lib/proto.c
+LIBHSMKEY_SONAME := libhsmkey.so.0
 $(B)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
-$(B)/$(TLSLIB_SONAME): $(TLSLIB:%.c=$(B)/pic/%.o)
-	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -shared -Wl,-soname,$(TLSLIB_SONAME) -Wl,--no-undefined \
-		-o $@ $^ -ljson-c
-$(B)/libhsmkey-tls.so: $(B)/$(TLSLIB_SONAME)
-	ln -sf $(TLSLIB_SONAME) $@
-$(B)/hsmkey-tls.pc: tools/tls/hsmkey-tls.pc.in
+$(B)/$(LIBHSMKEY_SONAME): $(LIBHSMKEY:%.c=$(B)/pic/%.o) tools/libhsmkey/libhsmkey.map
+	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -shared -Wl,-soname,$(LIBHSMKEY_SONAME) -Wl,--no-undefined \
+		-Wl,--version-script=tools/libhsmkey/libhsmkey.map -o $@ $(filter %.o,$^) -ljson-c
+$(B)/libhsmkey.so: $(B)/$(LIBHSMKEY_SONAME)
+	ln -sf $(LIBHSMKEY_SONAME) $@
+$(B)/hsmkey.pc: tools/libhsmkey/hsmkey.pc.in
 	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(HSMKEY_VERSION)|' $< > $@
 
 # hsmkeyctl uses the library as any application would (found beside it
 # in the build tree, in LIBDIR once installed).
-$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libhsmkey.a $(B)/libhsmkey-tls.so
+$(B)/hsmkeyctl: $(CTL:%.c=$(B)/%.o) $(B)/libcommon.a $(B)/libhsmkey.so
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -Wl,-rpath,'$$ORIGIN' -o $@ $(filter %.o %.a,$^) \
-		-L$(B) -lhsmkey-tls $(LIBS_C)
+		-L$(B) -lhsmkey $(LIBS_C)
 
 # hsmkeyctl with test hooks (tests/host/test_cli.sh: failures injected
 # between luksFormat and the header edit).
@@ -183,31 +187,31 @@ $(B)/hooks/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -DHSMKEY_TEST_HOOKS -c -o $@ $<
 
-$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libhsmkey.a $(B)/libhsmkey-tls.so
+$(B)/tests/hsmkeyctl-hooks: $(CTL:%.c=$(B)/hooks/%.o) $(B)/libcommon.a $(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN/..' -o $@ $(filter %.o %.a,$^) -L$(B) -lhsmkey-tls \
+	$(CC) $(LDFLAGS) -Wl,-rpath,'$$ORIGIN/..' -o $@ $(filter %.o %.a,$^) -L$(B) -lhsmkey \
 		$(LIBS_C)
 
 # One translation unit: test_keystore.c includes tests/host/keystore/*.
 $(B)/tests/host/test_keystore: tests/host/test_keystore.c $(wildcard tests/host/keystore/*) \
-		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
+		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # Tombstones (white-box: the table in daemon/embedded/internal.h).
 $(B)/tests/host/test_tombstone: tests/host/test_tombstone.c tests/host/keystore/files.h \
-		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
+		$(EMBEDDED:%.c=$(B)/%.o) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # The keystore at 100,000 keys: open and list times (a measurement, run by hand).
-$(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libhsmkey.a
+$(B)/tests/scale_keystore: tests/host/scale_keystore.c $(EMBEDDED:%.c=$(B)/%.o) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ -lcrypto -ljson-c -lpthread
 
 # The memory scanner (any process, as root) and its test subjects:
 # tests/host/test_memscan.sh, and the PKCS#11 backend's scans of hsmkeyd.
-$(B)/tests/memscan: tests/lib/memscan.c $(B)/libhsmkey.a
+$(B)/tests/memscan: tests/lib/memscan.c $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ -lcrypto
 
@@ -219,56 +223,61 @@ $(B)/tests/memscan_target: tests/host/memscan_target.c
 	$(CC) $(CFLAGS) -Wl,-z,now -o $@ $< -lpthread
 
 # The programs that call a token directly share its opening (tests/lib/p11_open.c).
-P11_OPEN := tests/lib/p11_open.c tests/lib/p11_open.h $(B)/libhsmkey.a
+P11_OPEN := tests/lib/p11_open.c tests/lib/p11_open.h $(B)/libcommon.a
 
 $(B)/tests/p11_inproc: tests/host/p11_inproc.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto -lpthread
 
 # A slow token for the tests: SoftHSM with every object search delayed.
 $(B)/tests/p11_slow.so: tests/lib/p11_slow.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
 
-$(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libhsmkey.a
+$(B)/tests/host/test_proto: tests/host/test_proto.c $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
-$(B)/tests/host/test_ttlv: tests/host/test_ttlv.c $(KMIP:%.c=$(B)/%.o) $(B)/libhsmkey.a
+$(B)/tests/host/test_ttlv: tests/host/test_ttlv.c $(KMIP:%.c=$(B)/%.o) $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $^ -lssl -lcrypto
 
 # TTLV from files, for the cross-check with PyKMIP (tests/host/test_kmip_ttlv.sh).
 $(B)/tests/ttlv_tool: tests/host/ttlv_tool.c tests/host/kmip_print.c $(KMIP:%.c=$(B)/%.o) \
-		$(B)/libhsmkey.a
+		$(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto
 
 # A KMIP client over hsmkey's connection (tests/host/test_kmip_server.sh).
 $(B)/tests/kmip_client: tests/host/kmip_client.c tests/host/kmip_print.c $(KMIP:%.c=$(B)/%.o) \
-		$(B)/libhsmkey.a
+		$(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/host -o $@ $^ -lssl -lcrypto -lpthread
 
 # Includes daemon/kernel.c and kernel_events.c: the events listener's sender check, white-box.
 $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/kernel_events.c daemon/kernel.h \
-		$(B)/libhsmkey.a
+		$(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< \
-		$(B)/libhsmkey.a $(LIBNL) -lcrypto
+		$(B)/libcommon.a $(LIBNL) -lcrypto
 
 # Includes daemon/events.c, links the rest of the daemon: coalescing, white-box.
+# The KMS API's invocation accounting against a key store of the test's own.
+$(B)/tests/host/test_kms_keys: tests/host/test_kms_keys.c $(B)/daemon/kms_keys.o $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
+
 $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 		$(filter-out $(B)/daemon/main.o $(B)/daemon/events.o,$(DAEMON:%.c=$(B)/%.o)) \
-		$(B)/libhsmkey.a
+		$(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
 
-# An application of libhsmkey-tls, and OpenSSL's own kTLS as the control
+# An application of libhsmkey, and OpenSSL's own kTLS as the control
 # (t_tls: which of them holds the session keys).
-$(B)/tests/guest/tls_app: tests/guest/tls_app.c tools/tls/hsmkey/tls.h $(B)/libhsmkey-tls.so
+$(B)/tests/guest/tls_app: tests/guest/tls_app.c tools/libhsmkey/hsmkey/tls.h $(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey-tls -Wl,-rpath,'$$ORIGIN/../..' \
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/../..' \
 		-lssl -lcrypto
 
 # hsmkeyd's kTLS installer, white-box, against OpenSSL as the peer.
@@ -276,11 +285,11 @@ $(B)/tests/guest/tls_app: tests/guest/tls_app.c tools/tls/hsmkey/tls.h $(B)/libh
 KTLS_PARTS := daemon/ktls.c daemon/tls_diag.c daemon/kernel.c daemon/kernel_session.c \
 	tests/lib/tls_pair.c
 KTLS_DEPS := $(KTLS_PARTS) daemon/ktls.h daemon/tls_diag.h daemon/kernel.h tests/lib/tls_pair.h \
-	uapi/linux/hsmkey.h $(B)/libhsmkey.a
+	uapi/linux/hsmkey.h $(B)/libcommon.a
 $(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
-		$(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
+		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)
@@ -297,8 +306,13 @@ tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/tests/p11_slow.so \
 	$(B)/bench/pkcs11_rate \
-	$(B)/tests/ttlv_tool $(B)/tests/kmip_client \
+	$(B)/tests/ttlv_tool $(B)/tests/kmip_client $(B)/tests/kms_threads \
 	$(FUZZERS:%=$(B)/fuzz/%)
+
+# libhsmkey's KMS calls from threads sharing a handle (tests/host/test_kms.sh).
+$(B)/tests/kms_threads: tests/host/kms_threads.c tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
 # Installs what `make` built: the module under updates/ for modprobe (and
 # autoloading by algorithm name), the daemon and the CLI.
@@ -315,11 +329,18 @@ install:
 	install -D -m 0644 daemon/hsmkeyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyd.8
 	install -D -m 0644 tools/hsmkeyctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyctl.8
 	install -D -m 0644 daemon/hsmkeyd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/hsmkeyd.conf.5
-	install -D -m 0755 $(B)/$(TLSLIB_SONAME) $(DESTDIR)$(LIBDIR)/$(TLSLIB_SONAME)
-	ln -sf $(TLSLIB_SONAME) $(DESTDIR)$(LIBDIR)/libhsmkey-tls.so
-	install -D -m 0644 tools/tls/hsmkey/tls.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/tls.h
-	install -D -m 0644 $(B)/hsmkey-tls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey-tls.pc
-	install -D -m 0644 tools/tls/hsmkey_tls_handshake.3 \
+	install -D -m 0755 $(B)/$(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/$(LIBHSMKEY_SONAME)
+	ln -sf $(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/libhsmkey.so
+	install -D -m 0644 tools/libhsmkey/hsmkey/tls.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/tls.h
+	install -D -m 0644 tools/libhsmkey/hsmkey/kms.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/kms.h
+	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt.3
+	for f in hsmkey_decrypt hsmkey_open hsmkey_close hsmkey_error; do \
+		ln -sf hsmkey_encrypt.3 $(DESTDIR)$(PREFIX)/share/man/man3/$$f.3; done
+	install -D -m 0644 tools/libhsmkey/hsmkey-blob.5 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/hsmkey-blob.5
+	install -D -m 0644 $(B)/hsmkey.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey.pc
+	install -D -m 0644 tools/libhsmkey/hsmkey_tls_handshake.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
@@ -362,23 +383,23 @@ print-kver:
 bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate \
 	$(B)/bench/ktls_bench $(B)/bench/handshake_bench
 
-# Handshakes through hsmkeyd (libhsmkey-tls) against OpenSSL's in-process.
-$(B)/bench/handshake_bench: bench/handshake_bench.c tools/tls/hsmkey/tls.h $(B)/libhsmkey-tls.so
+# Handshakes through hsmkeyd (libhsmkey) against OpenSSL's in-process.
+$(B)/bench/handshake_bench: bench/handshake_bench.c tools/libhsmkey/hsmkey/tls.h $(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey-tls -Wl,-rpath,'$$ORIGIN/..' -lssl -lcrypto -lpthread
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lssl -lcrypto -lpthread
 
 # kTLS sendfile() keyed by session tokens (the daemon's installer) or by OpenSSL.
 $(B)/bench/ktls_bench: bench/ktls_bench.c $(KTLS_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
-		$(B)/libhsmkey.a $(LIBNL) -lssl -lcrypto -lpthread
+		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -lpthread
 
 # SoftHSM's own rate for the delivery calls: the PKCS#11 provisioning baseline.
 $(B)/bench/pkcs11_rate: bench/pkcs11_rate.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto
+	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto -lpthread
 
-$(B)/bench/scale_client: bench/scale_client.c $(B)/libhsmkey.a
+$(B)/bench/scale_client: bench/scale_client.c $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ -ljson-c -lcrypto
 
@@ -414,7 +435,7 @@ module-new:
 # is also its own helper process (/proc/self/exe --pkcs11-helper).  One
 # translation unit: test_hsm.c includes tests/host/hsm/*.
 $(B)/tests/host/test_hsm: tests/host/test_hsm.c $(wildcard tests/host/hsm/*) \
-		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/daemon/pkcs11/verifiers.o $(B)/libhsmkey.a
+		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/daemon/pkcs11/verifiers.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ldl -lpthread \
 		$(shell pkg-config --libs p11-kit-1)

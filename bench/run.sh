@@ -374,7 +374,7 @@ if wanted scale; then
 	umount /run/scale
 fi
 # TLS handshakes (tls-handshake, bench/handshake_bench): each through
-# hsmkeyd (libhsmkey-tls; an ecdsa-p256 identity key of the embedded key
+# hsmkeyd (libhsmkey; an ecdsa-p256 identity key of the embedded key
 # store, the session keys to the module, kTLS with tokens) against an
 # OpenSSL server in the benchmark's process with a P-256 key of its own and
 # kTLS set up by OpenSSL, and a second of those (A/A).  hsmkeyd (every

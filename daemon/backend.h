@@ -86,7 +86,7 @@ struct backend_ops {
 	const char *destruction;
 	const char *adopt_form;
 	const char *storage;	/* "the HSM", "the KMIP server": for messages; NULL: never away */
-	bool identity_keys;	/* keeps identity keys (key.h) */
+	bool daemon_keys;	/* keeps the daemon's own keys: identity, KMS (key.h) */
 	int (*create)(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,

@@ -69,30 +69,34 @@ static const struct op {
 	bool root;
 	/* Authorised by the key's policy, in the handler: no group needed. */
 	bool by_key;
+	/* Takes a payload (proto.h); authorised by the key's grants. */
+	bool payload;
 } ops[] = {
-	{ "create", true, op_create, NULL, false, false },
-	{ "import", true, op_import, read_input, false, false },
-	{ "list", false, op_list, NULL, false, false },
-	{ "status", false, op_status, NULL, false, false },
-	{ "load", true, op_load, NULL, false, false },
-	{ "revoke", true, op_revoke, NULL, false, false },
-	{ "token", true, op_token, NULL, false, false },
-	{ "disable", true, op_disable, NULL, false, false },
-	{ "enable", true, op_enable, NULL, false, false },
-	{ "policy", true, op_policy, NULL, false, false },
-	{ "show", false, op_show, NULL, false, false },
-	{ "audit-verify", false, op_audit_verify, NULL, false, false },
-	{ "dm-open", true, op_dm_open, open_device, false, false },
-	{ "dm-close", true, op_dm_close, NULL, false, false },
-	{ "rotate", true, op_rotate, read_input, false, false },
-	{ "schedule-deletion", true, op_schedule_deletion, NULL, false, false },
-	{ "cancel-deletion", true, op_cancel_deletion, NULL, false, false },
-	{ "import-key", false, op_import_key, NULL, false, false },
-	{ "import-key-renew", true, op_import_key_renew, NULL, false, false },
-	{ "backup", true, op_backup, NULL, false, false },
-	{ "restore", true, op_restore, NULL, true, false },
-	{ "csr", true, op_csr, NULL, false, false },
-	{ "tls-handshake", false, op_tls_handshake, take_socket, false, true },
+	{ "create", true, op_create, NULL, false, false, false },
+	{ "import", true, op_import, read_input, false, false, false },
+	{ "list", false, op_list, NULL, false, false, false },
+	{ "status", false, op_status, NULL, false, false, false },
+	{ "load", true, op_load, NULL, false, false, false },
+	{ "revoke", true, op_revoke, NULL, false, false, false },
+	{ "token", true, op_token, NULL, false, false, false },
+	{ "disable", true, op_disable, NULL, false, false, false },
+	{ "enable", true, op_enable, NULL, false, false, false },
+	{ "policy", true, op_policy, NULL, false, false, false },
+	{ "show", false, op_show, NULL, false, false, false },
+	{ "audit-verify", false, op_audit_verify, NULL, false, false, false },
+	{ "dm-open", true, op_dm_open, open_device, false, false, false },
+	{ "dm-close", true, op_dm_close, NULL, false, false, false },
+	{ "rotate", true, op_rotate, read_input, false, false, false },
+	{ "schedule-deletion", true, op_schedule_deletion, NULL, false, false, false },
+	{ "cancel-deletion", true, op_cancel_deletion, NULL, false, false, false },
+	{ "import-key", false, op_import_key, NULL, false, false, false },
+	{ "import-key-renew", true, op_import_key_renew, NULL, false, false, false },
+	{ "backup", true, op_backup, NULL, false, false, false },
+	{ "restore", true, op_restore, NULL, true, false, false },
+	{ "csr", true, op_csr, NULL, false, false, false },
+	{ "tls-handshake", false, op_tls_handshake, take_socket, false, true, false },
+	{ "encrypt", false, op_encrypt, NULL, false, true, true },
+	{ "decrypt", false, op_decrypt, NULL, false, true, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -214,12 +218,17 @@ static int authorise(struct request *rq, int cfd, const struct ucred *cred, cons
 	if (o->admin && !admin)
 		return fail(rq, EPERM, "'%s' needs root%s%s", o->op,
 			    *admin_group ? " or membership of group " : "", admin_group);
-	/* By the key's policy: only with a key (a keyless client is a reader's). */
-	if (!o->admin && !reader && !(o->by_key && proto_str(rq->req, "key")))
+	/*
+	 * By the key's policy: only with a key (a keyless client is a
+	 * reader's); the KMS calls always name one, by name or in a blob.
+	 */
+	if (!o->admin && !reader && !(o->by_key && (o->payload || proto_str(rq->req, "key"))))
 		return fail(rq, EPERM, "'%s' needs membership of group %s (or %s)", o->op,
 			    reader_group, *admin_group ? admin_group : "root");
 	if (rq->fd >= 0 && !o->prepare)
 		return fail(rq, EINVAL, "'%s' takes no descriptor", o->op);
+	if (rq->payload && !o->payload)
+		return fail(rq, EINVAL, "'%s' takes no payload", o->op);
 	return 0;
 }
 
@@ -242,7 +251,8 @@ static int check_fields(struct request *rq)
 		{ "dns", json_type_array }, { "role", json_type_string },
 		{ "cert", json_type_string }, { "ca", json_type_string },
 		{ "server_name", json_type_string }, { "alpn", json_type_array },
-		{ "timeout_ms", json_type_int },
+		{ "timeout_ms", json_type_int }, { "context", json_type_object },
+		{ "grants", json_type_array },
 	};
 	struct json_object *v;
 
@@ -357,6 +367,13 @@ static void request_free(struct request *rq)
 	if (rq->sock >= 0)
 		close(rq->sock);
 	wipe(rq->input, sizeof(rq->input));
+	if (rq->payload)
+		wipe(rq->payload, rq->npayload);
+	if (rq->out)
+		wipe(rq->out, rq->nout);
+	free(rq->payload);
+	free(rq->out);
+	rq->payload = rq->out = NULL;
 }
 
 int control_reply(struct request *rq, int r)
@@ -370,7 +387,8 @@ int control_reply(struct request *rq, int r)
 	} else {
 		out = json_object_get(rq->reply);
 	}
-	r = proto_send_by(rq->cfd, out, -1, rq->send_by ?: proto_deadline(SEND_MS));
+	r = proto_send_payload(rq->cfd, out, -1, r ? NULL : rq->out, r ? 0 : rq->nout,
+			       rq->send_by ?: proto_deadline(SEND_MS));
 	request_free(rq);
 	return r;
 }
@@ -381,7 +399,7 @@ int control_serve(struct daemon *d, int cfd)
 	socklen_t len = sizeof(rq.cred);
 	int r;
 
-	r = proto_recv(cfd, &rq.req, &rq.fd);
+	r = proto_recv_payload(cfd, &rq.req, &rq.fd, &rq.payload, &rq.npayload);
 	if (r == -EAGAIN)
 		return 0;	/* woken for nothing: stays connected */
 	if (r == -ECONNRESET)

@@ -53,6 +53,7 @@ struct daemon {
 	const char *state_dir;
 	const char *socket_path;
 	struct workers *workers;	/* set once they run */
+	struct kms_keys *kms;		/* the KMS API's memory (kms_keys.h) */
 };
 
 /* A reply not taken by the client within this is given up (and the client). */

@@ -49,8 +49,8 @@ int create_common(struct request *rq, int type, const uint8_t *material, bool ge
 	r = get_name(rq, "name", &name);
 	if (r)
 		return r;
-	if (ks_type_identity(type) && !rq->d->be->ops->identity_keys)
-		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep identity keys (%s) yet; the embedded one does",
+	if (ks_type_daemon(type) && !rq->d->be->ops->daemon_keys)
+		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity and KMS keys) yet; the embedded one does",
 			    rq->d->be->ops->name, key_type_name(type));
 	if (material && is_xts(type) && !memcmp(material, material + half, half))
 		return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
@@ -91,8 +91,9 @@ int op_create(struct request *rq)
 
 static int not_for_kernel(struct request *rq, const struct ks_key *key, const char *what)
 {
-	return fail(rq, EMEDIUMTYPE, "key '%s' is an identity key (%s): it signs TLS handshakes in hsmkeyd and never goes to the kernel, so it has no %s",
-		    key->name, key_type_name(key->type), what);
+	return fail(rq, EMEDIUMTYPE, "key '%s' is %s key (%s): hsmkeyd uses it itself and it never goes to the kernel, so it has no %s",
+		    key->name, ks_type_identity(key->type) ? "an identity" : "a KMS",
+		    key_type_name(key->type), what);
 }
 
 int op_load(struct request *rq)
@@ -104,7 +105,7 @@ int op_load(struct request *rq)
 
 	if (r)
 		return r;
-	if (ks_type_identity(key.type))
+	if (ks_type_daemon(key.type))
 		return not_for_kernel(rq, &key, "kernel copy to load");
 	if (key.state == KS_DISABLED)
 		return fail(rq, EPERM, "key '%s' is disabled: 'hsmkeyctl enable %s' loads it",
@@ -156,7 +157,10 @@ int op_show(struct request *rq)
 	add_key_fields(rq->reply, &key);
 	if (ks_type_identity(key.type))
 		return add_public_key(rq, name);
-	kernel_open(&k);
+	if (ks_type_kms(key.type))
+		json_object_object_add(rq->reply, "kernel", json_object_new_string("never"));
+	else
+		kernel_open(&k);
 	versions = json_object_new_array();
 	json_object_object_add(rq->reply, "version_list", versions);
 	for (uint32_t v = 1; v <= key.current; v++) {
@@ -169,6 +173,9 @@ int op_show(struct request *rq)
 		json_object_array_add(versions, o);
 		json_object_object_add(o, "version", json_object_new_int64(v));
 		json_object_object_add(o, "created", json_object_new_int64(vk.version_created));
+		if (ks_type_kms(key.type))	/* GCM invocations reserved (kms_keys.h) */
+			json_object_object_add(o, "reserved",
+					       json_object_new_int64((int64_t)vk.used_requests));
 		if (!k)
 			continue;
 		r = kernel_get(k, key.id, v, &kk);
@@ -201,7 +208,7 @@ int op_token(struct request *rq)
 	if ((r = get_name(rq, "name", &name)) ||
 	    (r = get_version(rq, name, (uint32_t)version, true, &key)))
 		return r;
-	if (ks_type_identity(key.type))
+	if (ks_type_daemon(key.type))
 		return not_for_kernel(rq, &key, "token");
 	if (key.state == KS_REVOKED)
 		r = fail(rq, EKEYREVOKED, "key '%s' is revoked: its token binds nothing", name);

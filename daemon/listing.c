@@ -113,7 +113,7 @@ static int list_one(const struct ks_key *key, void *arg)
 	const struct kernel_key *kk;
 
 	add_key_fields(o, key);
-	if (ks_type_identity(key->type)) {
+	if (ks_type_daemon(key->type)) {
 		json_object_object_add(o, "kernel", json_object_new_string("never"));
 	} else if (l->have_kernel) {
 		kk = kernel_held_find(l->held, l->nheld, key->id, key->version);

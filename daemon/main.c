@@ -34,6 +34,7 @@
 #include "clients.h"
 #include "config.h"
 #include "control.h"
+#include "kms_keys.h"
 #include "kernel.h"
 #include "pkcs11/helper.h"
 #include "util.h"
@@ -479,7 +480,8 @@ int main(int argc, char **argv)
 	l.lfd = control_listen(d.socket_path);
 	if (l.lfd < 0)
 		goto err_signals;
-	r = workers_start(&d, &l.w);
+	d.kms = kms_keys_new();
+	r = d.kms ? workers_start(&d, &l.w) : -ENOMEM;
 	if (r) {
 		log_error("cannot start the worker threads: %s", strerror(-r));
 		goto err_listen;
@@ -496,6 +498,7 @@ int main(int argc, char **argv)
 	notify("STOPPING=1");
 	workers_stop(l.w);
 	d.workers = NULL;
+	kms_keys_free(d.kms);
 	tls_cache_clear();	/* the identity keys OpenSSL held for handshakes */
 	clients_close_all(&l.clients);
 	close(l.lfd);
@@ -508,6 +511,7 @@ int main(int argc, char **argv)
 	return 0;
 
 err_listen:
+	kms_keys_free(d.kms);
 	close(l.lfd);
 	unlink(d.socket_path);
 err_signals:

@@ -13,12 +13,46 @@
 #include "request.h"
 #include "util.h"
 
+/* A user or group name (or number) to its id. */
+static int resolve_id(struct request *rq, const char *field, const char *name, bool group,
+		      uint32_t *id)
+{
+	char buf[4096], *end = NULL;
+	unsigned long num = 0;
+	int e;
+
+	if (!*name)
+		return fail(rq, EINVAL, "an empty name in '%s'", field);
+	/* A number is digits only: no sign, no blanks. */
+	if (strspn(name, "0123456789") == strlen(name) && strlen(name) <= 10)
+		num = strtoul(name, &end, 10);
+	if (end && !*end && num < UINT32_MAX) {
+		*id = (uint32_t)num;
+	} else if (group) {
+		struct group gr, *res = NULL;
+
+		e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
+		if (e || !res)
+			return fail(rq, ENOENT, "unknown group '%s'", name);
+		*id = (uint32_t)gr.gr_gid;
+	} else {
+		struct passwd pw, *res = NULL;
+
+		e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
+		if (e || !res)
+			return fail(rq, ENOENT, "unknown user '%s'", name);
+		*id = (uint32_t)pw.pw_uid;
+	}
+	return 0;
+}
+
 /* Resolve a JSON array of user or group names (or numbers) to ids. */
 static int resolve_ids(struct request *rq, const char *field, bool groups,
 		       uint32_t *ids, uint32_t *n)
 {
 	struct json_object *a = json_object_object_get(rq->req, field);
 	size_t i, len;
+	int r;
 
 	*n = 0;
 	if (!a)
@@ -30,37 +64,63 @@ static int resolve_ids(struct request *rq, const char *field, bool groups,
 		return fail(rq, E2BIG, "at most %d %s", HSMKEY_POLICY_IDS_MAX, field);
 	for (i = 0; i < len; i++) {
 		struct json_object *e_o = json_object_array_get_idx(a, i);
-		const char *name = json_object_get_string(e_o);
-		char buf[4096], *end = NULL;
-		unsigned long num = 0;
-		int e;
 
 		if (!json_object_is_type(e_o, json_type_string))
 			return fail(rq, EINVAL, "'%s' must be a list of names (strings)", field);
-		if (!*name)
-			return fail(rq, EINVAL, "an empty name in '%s'", field);
-		/* A number is digits only: no sign, no blanks. */
-		if (strspn(name, "0123456789") == strlen(name) && strlen(name) <= 10)
-			num = strtoul(name, &end, 10);
-		if (end && !*end && num < UINT32_MAX) {
-			ids[i] = (uint32_t)num;
-		} else if (groups) {
-			struct group gr, *res = NULL;
-
-			e = getgrnam_r(name, &gr, buf, sizeof(buf), &res);
-			if (e || !res)
-				return fail(rq, ENOENT, "unknown group '%s'", name);
-			ids[i] = (uint32_t)gr.gr_gid;
-		} else {
-			struct passwd pw, *res = NULL;
-
-			e = getpwnam_r(name, &pw, buf, sizeof(buf), &res);
-			if (e || !res)
-				return fail(rq, ENOENT, "unknown user '%s'", name);
-			ids[i] = (uint32_t)pw.pw_uid;
-		}
+		r = resolve_id(rq, field, json_object_get_string(e_o), groups, &ids[i]);
+		if (r)
+			return r;
 	}
 	*n = (uint32_t)len;
+	return 0;
+}
+
+/* One grant of a request: {"user": NAME} or {"group": NAME}, "ops": [...]. */
+static int read_grant(struct request *rq, struct json_object *o, struct ks_grant *g)
+{
+	struct json_object *who = json_object_object_get(o, "user");
+	struct json_object *ops = json_object_object_get(o, "ops");
+
+	g->group = !who;
+	if (!who)
+		who = json_object_object_get(o, "group");
+	if (!json_object_is_type(who, json_type_string) || !json_object_is_type(ops, json_type_array) ||
+	    !json_object_array_length(ops))
+		return fail(rq, EINVAL, "a grant names a user or a group and a list of operations");
+	g->ops = 0;
+	for (size_t i = 0; i < json_object_array_length(ops); i++) {
+		const char *op = json_object_get_string(json_object_array_get_idx(ops, i));
+		int bit = ks_op_from_name(op);
+
+		if (bit < 0)
+			return fail(rq, EINVAL, "unknown operation '%s' in a grant: use encrypt or decrypt",
+				    op ? op : "");
+		g->ops |= (uint32_t)bit;
+	}
+	return resolve_id(rq, "grants", json_object_get_string(who), g->group, &g->id);
+}
+
+/*
+ * The request's "grants" in place of the stored ones: for the daemon's
+ * own keys only (the kernel's keys have users and groups).
+ */
+static int read_grants(struct request *rq, const struct ks_key *key, struct ks_policy *p)
+{
+	struct json_object *a = json_object_object_get(rq->req, "grants");
+	size_t n = json_object_array_length(a);
+	int r;
+
+	if (!ks_type_kms(key->type))
+		return fail(rq, EINVAL, "key '%s' is %s: grants are for KMS keys (kms-aes-128, kms-aes-256); its users and groups say who may use it",
+			    key->name, key_type_name(key->type));
+	if (n > KS_GRANTS_MAX)
+		return fail(rq, E2BIG, "at most %d grants", KS_GRANTS_MAX);
+	for (size_t i = 0; i < n; i++) {
+		r = read_grant(rq, json_object_array_get_idx(a, i), &p->grants[i]);
+		if (r)
+			return r;
+	}
+	p->ngrants = (uint32_t)n;
 	return 0;
 }
 
@@ -137,9 +197,11 @@ int op_policy(struct request *rq)
 			    HSMKEY_TIME_MAX);
 	if (nb && na && nb > na)
 		return fail(rq, EINVAL, "the key would expire before it becomes valid");
-	if (ks_type_identity(key.type) && (p.algs || bytes || reqs || bindings))
-		return fail(rq, EINVAL, "key '%s' is an identity key: its policy takes users, groups, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
-			    name);
+	if (ks_type_daemon(key.type) && (p.algs || bytes || reqs || bindings))
+		return fail(rq, EINVAL, "key '%s' is %s key: its policy takes users, groups, grants, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
+			    name, ks_type_identity(key.type) ? "an identity" : "a KMS");
+	if (json_object_object_get(rq->req, "grants") && (r = read_grants(rq, &key, &p)))
+		return r;
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&
 	    (uint64_t)reqs > HSMKEY_GCM_MAX_REQUESTS)
 		return fail(rq, EINVAL, "a GCM key allows at most 2^32 requests");
@@ -172,7 +234,7 @@ int op_policy(struct request *rq)
 	}
 	key.policy = p;
 	key.has_policy = true;
-	r = ks_type_identity(key.type) ? 0 : reach_kernel(rq, &k);
+	r = ks_type_daemon(key.type) ? 0 : reach_kernel(rq, &k);
 	if (!r && k) {
 		struct ks_key v = key;
 

@@ -173,7 +173,7 @@ int provision(struct request *rq, struct kernel *k, const struct ks_key *key)
 	struct ks_key copy;
 	int r;
 
-	if (ks_type_identity(key->type))
+	if (ks_type_daemon(key->type))
 		return 0;	/* hsmkeyd's own: never the kernel's */
 	if (rq->d->be->ops->wrap_for_kernel) {
 		copy = *key;
@@ -239,7 +239,7 @@ int provision_versions(struct request *rq, struct kernel *k, const struct ks_key
 	struct ks_key key;
 	int r = 0;
 
-	if (ks_type_identity(meta->type))
+	if (ks_type_daemon(meta->type))
 		return 0;
 	if (rq->d->be->ops->wrap_for_kernel)
 		return provision_versions_e2e(rq, k, meta);
@@ -280,7 +280,7 @@ void save_usage(struct daemon *d, const char *name, const struct kernel_key *kk)
 int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key *key,
 			     bool remove)
 {
-	for (uint32_t v = 1; !ks_type_identity(key->type) && v <= key->current; v++) {
+	for (uint32_t v = 1; !ks_type_daemon(key->type) && v <= key->current; v++) {
 		struct kernel_key kk;
 		int r;
 
@@ -299,7 +299,7 @@ int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key 
 int kernel_state_all(struct request *rq, struct kernel *k, const struct ks_key *key,
 			    bool enable)
 {
-	for (uint32_t v = 1; !ks_type_identity(key->type) && v <= key->current; v++) {
+	for (uint32_t v = 1; !ks_type_daemon(key->type) && v <= key->current; v++) {
 		int r = kernel_set_state(k, key->id, v, enable);
 
 		if (r == -ENOKEY || (r == -EKEYREVOKED && !enable))

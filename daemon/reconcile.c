@@ -89,7 +89,7 @@ static int load_one(const struct ks_key *meta, void *arg)
 
 	if (meta->state == KS_PENDING_DELETION)
 		note_deletion(l->d, meta->delete_at);
-	if (meta->state != KS_ACTIVE || ks_type_identity(meta->type) ||
+	if (meta->state != KS_ACTIVE || ks_type_daemon(meta->type) ||
 	    (meta->has_policy && meta->policy.no_load_at_start))
 		return 0;
 	if (!l->batch && all_held(l, meta))

@@ -30,6 +30,12 @@ struct request {
 	/* Read or opened before the mutation lock (client I/O never under it). */
 	uint8_t input[1024];		/* the key file passed as a descriptor */
 	int ninput;			/* -1: none passed */
+	/* A payload that came after the request's JSON (proto.h), and one for */
+	/* the reply (a handler's, malloc'd): both wiped and freed with it. */
+	uint8_t *payload;
+	size_t npayload;
+	uint8_t *out;
+	size_t nout;
 	dev_t device;			/* dm-open's block device */
 	uint64_t device_bytes;
 	int64_t send_by;		/* one deadline for all a reply's messages */
@@ -113,5 +119,8 @@ int op_backup(struct request *rq);
 int op_restore(struct request *rq);
 /* verify.c */
 int op_audit_verify(struct request *rq);
+/* kms.c: the local KMS API */
+int op_encrypt(struct request *rq);
+int op_decrypt(struct request *rq);
 
 #endif

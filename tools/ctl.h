@@ -90,5 +90,8 @@ int cmd_audit(int argc, char **argv);
 int cmd_dm(int argc, char **argv);
 int cmd_luks(int argc, char **argv);
 int luks_crypttab(int argc, char **argv);
+/* kms_cmd.c */
+int cmd_encrypt(int argc, char **argv);
+int cmd_decrypt(int argc, char **argv);
 
 #endif

@@ -54,6 +54,10 @@ static const struct command {
 	  "keep a key scheduled for deletion (it stays disabled)" },
 	{ "tls", cmd_tls, "tls serve PORT --key NAME --cert FILE | tls connect HOST:PORT",
 	  "TLS over kernel TLS, the handshake by hsmkeyd with an identity key" },
+	{ "encrypt", cmd_encrypt, "encrypt NAME [--context K=V]... < DATA > BLOB",
+	  "encrypt up to 4096 bytes with a KMS key, bound to a context" },
+	{ "decrypt", cmd_decrypt, "decrypt [--context K=V]... < BLOB > DATA",
+	  "decrypt a blob of encrypt with the context it was made with" },
 	{ "backup", cmd_backup, "backup",
 	  "bring the backup token (pkcs11_backup_token) up to date: keys copied to it wrapped, HSM to HSM" },
 	{ "restore", cmd_restore, "restore",
@@ -69,6 +73,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-50s %s\n", commands[i].usage, commands[i].help);
 	fprintf(f, "\nKey types: aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm\n"
 		   "Identity key types (TLS, never in the kernel): ecdsa-p256 ecdsa-p384 ed25519\n"
+		   "KMS key types (encrypt, decrypt; never in the kernel): kms-aes-128 kms-aes-256\n"
 		   "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 daemon unreachable\n");
 }
 

@@ -15,8 +15,10 @@
 static const char usage[] =
 	"policy NAME [--users U,...] [--groups G,...] [--algorithms xts,cbc,gcm]\n"
 	"       [--not-before TIME] [--expires TIME] [--max-bytes N] [--max-requests N]\n"
-	"       [--max-bindings N] [--load-at-start yes|no]\n"
-	"TIME: seconds since the epoch, +SECONDS from now, or 0 for none";
+	"       [--max-bindings N] [--load-at-start yes|no] [--grant OPS:WHO]...\n"
+	"TIME: seconds since the epoch, +SECONDS from now, or 0 for none\n"
+	"--grant (KMS keys): OPS encrypt,decrypt; WHO a user, or @GROUP; the grants\n"
+	"given replace the key's; --grant none removes them all";
 
 /* A comma-separated list as a JSON array of strings; empty clears it. */
 static struct json_object *list_of(const char *arg)
@@ -55,7 +57,7 @@ static int add_number(struct json_object *req, const char *field, const char *ar
 /* Each option and the request field it sets. */
 static const struct policy_option {
 	const char *option, *field;
-	enum { LIST, TIME, COUNT, YES_NO } kind;
+	enum { LIST, TIME, COUNT, YES_NO, GRANT } kind;
 	uint64_t max;		/* of a TIME or COUNT */
 } policy_options[] = {
 	{ "users", "users", LIST, 0 },
@@ -67,7 +69,34 @@ static const struct policy_option {
 	{ "max-requests", "max_requests", COUNT, INT64_MAX },
 	{ "max-bindings", "max_bindings", COUNT, UINT32_MAX },
 	{ "load-at-start", "load_at_start", YES_NO, 0 },
+	{ "grant", "grants", GRANT, 0 },
 };
+
+/* --grant OPS:WHO, added to the request's grants (none: they stay empty). */
+static int add_grant(struct json_object *req, const char *arg)
+{
+	struct json_object *grants, *g;
+	const char *colon = strchr(arg, ':');
+	char ops[64];
+
+	if (!json_object_object_get_ex(req, "grants", &grants)) {
+		grants = json_object_new_array();
+		json_object_object_add(req, "grants", grants);
+	}
+	if (!strcmp(arg, "none"))
+		return 0;
+	if (!colon || colon == arg || !colon[1] || (colon[1] == '@' && !colon[2]) ||
+	    (size_t)(colon - arg) >= sizeof(ops))
+		return usage_error(usage, "--grant takes OPS:USER or OPS:@GROUP, not '%s'", arg);
+	memcpy(ops, arg, (size_t)(colon - arg));
+	ops[colon - arg] = '\0';
+	g = json_object_new_object();
+	json_object_object_add(g, colon[1] == '@' ? "group" : "user",
+			       json_object_new_string(colon + 1 + (colon[1] == '@')));
+	json_object_object_add(g, "ops", list_of(ops));
+	json_object_array_add(grants, g);
+	return 0;
+}
 
 /* An option as met, into the request (@o->ctx). */
 static int set_field(const struct arg_opt *o, const char *arg)
@@ -81,6 +110,8 @@ static int set_field(const struct arg_opt *o, const char *arg)
 	case LIST:
 		json_object_object_add(req, p->field, list_of(arg));
 		return 0;
+	case GRANT:
+		return add_grant(req, arg);
 	case YES_NO:
 		if (strcmp(arg, "yes") && strcmp(arg, "no"))
 			return usage_error(usage, "--load-at-start takes yes or no, not '%s'", arg);

@@ -34,6 +34,26 @@ static void print_algorithms(struct json_object *a)
 	printf("%s\n", n ? "" : "all that fit");
 }
 
+/* A KMS key's grants: "encrypt,decrypt to uid 1000". */
+static void print_grants(struct json_object *a)
+{
+	size_t n = json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *g = json_object_array_get_idx(a, i);
+		struct json_object *ops = json_object_object_get(g, "ops");
+		bool group = json_object_object_get_ex(g, "gid", NULL);
+		int64_t id = 0;
+
+		proto_int(g, group ? "gid" : "uid", &id);
+		printf("%s", i ? "           " : "grants:    ");
+		for (size_t j = 0; j < json_object_array_length(ops); j++)
+			printf("%s%s", j ? "," : "",
+			       json_object_get_string(json_object_array_get_idx(ops, j)));
+		printf(" to %s %lld\n", group ? "gid" : "uid", (long long)id);
+	}
+}
+
 static void print_policy(struct json_object *p)
 {
 	int64_t v;
@@ -58,6 +78,7 @@ static void print_policy(struct json_object *p)
 	printf(", max bindings %lld (0: none)\n", (long long)v);
 	printf("           load at start: %s\n",
 	       json_object_get_boolean(json_object_object_get(p, "load_at_start")) ? "yes" : "no");
+	print_grants(json_object_object_get(p, "grants"));
 }
 
 static void print_versions(struct json_object *a)

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * tls serve and tls connect: TLS over kernel TLS through libhsmkey-tls
+ * tls serve and tls connect: TLS over kernel TLS through libhsmkey
  * (hsmkey/tls.h), so that an operator, and the tests, can try a key and
  * certificate without writing code.  hsmkeyctl holds no key: hsmkeyd runs
  * each handshake and the kernel each record.  Both run as the calling

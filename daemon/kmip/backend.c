@@ -174,8 +174,8 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	struct ks_key probe;
 	int r;
 
-	if (ks_type_identity(type))
-		return -EOPNOTSUPP;	/* no identity keys here yet (->identity_keys) */
+	if (ks_type_daemon(type))
+		return -EOPNOTSUPP;	/* no daemon keys here yet (->daemon_keys) */
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;

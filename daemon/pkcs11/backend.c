@@ -239,8 +239,8 @@ static int p11_create(struct backend *b, const char *name, int type,
 	struct p11_source src = { .material = material };
 
 	memset(out, 0, sizeof(*out));
-	if (ks_type_identity(type))
-		return -EOPNOTSUPP;	/* no identity keys here yet (->identity_keys) */
+	if (ks_type_daemon(type))
+		return -EOPNOTSUPP;	/* no daemon keys here yet (->daemon_keys) */
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 

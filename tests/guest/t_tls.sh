@@ -1,5 +1,5 @@
 #!/bin/bash
-# TLS served and spoken through hsmkeyd (tls-handshake, libhsmkey-tls,
+# TLS served and spoken through hsmkeyd (tls-handshake, libhsmkey,
 # hsmkeyctl tls): identity keys from the embedded key store, certificates
 # from a test CA through hsmkeyctl csr, session keys in hsmkey.ko (ktls=1),
 # against real peers: openssl s_client and gnutls-cli against tls serve

@@ -3,7 +3,7 @@
  * tls_app MODE PORT CERT KEY: a TLS server application, for the proof
  * that an application served through hsmkeyd holds no session key.
  *
- *   hsmkey   the handshake by libhsmkey-tls (KEY: the identity key's name)
+ *   hsmkey   the handshake by libhsmkey (KEY: the identity key's name)
  *   openssl  the positive control: OpenSSL's own handshake in this process
  *            and OpenSSL's kTLS (SSL_OP_ENABLE_KTLS; KEY: a PEM key file),
  *            as an nginx or any OpenSSL kTLS server does today

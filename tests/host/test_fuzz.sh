@@ -52,7 +52,18 @@ done
 openssl genpkey -algorithm ED25519 -out "$work/seeds/identity/ed25519.p8" 2>/dev/null
 openssl pkey -in "$work/seeds/identity/ed25519.p8" -outform DER -out "$work/seeds/identity/ed25519.der"
 
-for t in proto config keyfile luks2 ttlv identity; do
+# Blobs the reference makes under fuzz_kms's key (no context), and contexts.
+mkdir -p "$work/seeds/kms"
+printf 'hsmkey fuzz_kms key 0123456789ab' > "$work/kms.key"
+head -c 16 "$work/kms.key" > "$work/kms128.key"
+printf 'data the fuzzer starts from' > "$work/kms.pt"
+/usr/bin/python3 "$top/tests/lib/kms_blob.py" seal "$work/kms.key" 00112233445566778899aabbccddeeff 3 \
+	"$work/kms.pt" > "$work/seeds/kms/b256"
+/usr/bin/python3 "$top/tests/lib/kms_blob.py" seal "$work/kms128.key" 00112233445566778899aabbccddeeff 1 \
+	"$work/kms.pt" > "$work/seeds/kms/b128"
+printf '{"purpose":"backup","host":"db-1","a":""}' > "$work/seeds/kms/context"
+
+for t in proto config keyfile luks2 ttlv identity kms; do
 	mkdir -p "$work/corpus-$t"
 	[[ -d $top/tests/fuzz/seeds/$t ]] && cp "$top/tests/fuzz/seeds/$t"/* "$work/corpus-$t/"
 	[[ -d $work/seeds/$t ]] && cp "$work/seeds/$t"/* "$work/corpus-$t/"

@@ -102,6 +102,87 @@ static int ks_algs_from_json(struct json_object *o, uint32_t *algs)
 	return 0;
 }
 
+static const char *const ks_op_names[] = { "encrypt", "decrypt" };
+
+const char *ks_op_name(uint32_t op)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ks_op_names); i++)
+		if (op == 1u << i)
+			return ks_op_names[i];
+	return "unknown";
+}
+
+int ks_op_from_name(const char *name)
+{
+	for (size_t i = 0; name && i < ARRAY_SIZE(ks_op_names); i++)
+		if (!strcmp(name, ks_op_names[i]))
+			return (int)(1u << i);
+	return -EINVAL;
+}
+
+/* A grant as stored: {"uid": N, "ops": [...]} or {"gid": N, ...}. */
+static struct json_object *ks_grant_to_json(const struct ks_grant *g)
+{
+	struct json_object *o = json_object_new_object();
+	struct json_object *ops = json_object_new_array();
+
+	json_object_object_add(o, g->group ? "gid" : "uid", json_object_new_int64(g->id));
+	for (uint32_t bit = 1; bit & KS_OPS_ALL; bit <<= 1)
+		if (g->ops & bit)
+			json_object_array_add(ops, json_object_new_string(ks_op_name(bit)));
+	json_object_object_add(o, "ops", ops);
+	return o;
+}
+
+static int ks_grant_from_json(struct json_object *o, struct ks_grant *g)
+{
+	struct json_object *id, *ops;
+	bool group = json_object_object_get_ex(o, "gid", &id);
+	int64_t v;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    (!group && !json_object_object_get_ex(o, "uid", &id)) ||
+	    !json_object_is_type(id, json_type_int) ||
+	    !json_object_object_get_ex(o, "ops", &ops) ||
+	    !json_object_is_type(ops, json_type_array))
+		return -EINVAL;
+	v = json_object_get_int64(id);
+	if (v < 0 || v > UINT32_MAX)
+		return -EINVAL;
+	g->id = (uint32_t)v;
+	g->group = group;
+	g->ops = 0;
+	for (size_t i = 0; i < json_object_array_length(ops); i++) {
+		int bit = ks_op_from_name(json_object_get_string(json_object_array_get_idx(ops, i)));
+
+		if (bit < 0 || (g->ops & (uint32_t)bit))
+			return -EINVAL;	/* unknown, or named twice */
+		g->ops |= (uint32_t)bit;
+	}
+	return g->ops ? 0 : -EINVAL;
+}
+
+/* "grants" is absent from the policies written before there were grants. */
+static int ks_grants_from_json(struct json_object *o, struct ks_policy *p)
+{
+	struct json_object *a;
+	size_t n;
+
+	p->ngrants = 0;
+	if (!json_object_object_get_ex(o, "grants", &a))
+		return 0;
+	if (!json_object_is_type(a, json_type_array))
+		return -EINVAL;
+	n = json_object_array_length(a);
+	if (n > KS_GRANTS_MAX)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (ks_grant_from_json(json_object_array_get_idx(a, i), &p->grants[i]))
+			return -EINVAL;
+	p->ngrants = (uint32_t)n;
+	return 0;
+}
+
 static struct json_object *ks_ids_to_json(const uint32_t *ids, uint32_t n)
 {
 	struct json_object *a = json_object_new_array();
@@ -124,6 +205,13 @@ struct json_object *ks_policy_to_json(const struct ks_policy *p)
 	json_object_object_add(o, "max_requests", json_object_new_int64((int64_t)p->max_requests));
 	json_object_object_add(o, "max_bindings", json_object_new_int64(p->max_bindings));
 	json_object_object_add(o, "load_at_start", json_object_new_boolean(!p->no_load_at_start));
+	if (p->ngrants) {
+		struct json_object *a = json_object_new_array();
+
+		for (uint32_t i = 0; i < p->ngrants; i++)
+			json_object_array_add(a, ks_grant_to_json(&p->grants[i]));
+		json_object_object_add(o, "grants", a);
+	}
 	return o;
 }
 
@@ -175,7 +263,7 @@ int ks_policy_from_json(struct json_object *o, struct ks_policy *p)
 	    key_num(o, "max_bytes", 0, &bytes) || key_num(o, "max_requests", 0, &reqs) ||
 	    key_num(o, "max_bindings", 0, &bindings) || bindings > UINT32_MAX ||
 	    !json_object_object_get_ex(o, "load_at_start", &v) ||
-	    !json_object_is_type(v, json_type_boolean))
+	    !json_object_is_type(v, json_type_boolean) || ks_grants_from_json(o, p))
 		return -EINVAL;
 	p->not_before = nb;
 	p->not_after = na;

@@ -38,6 +38,50 @@ static inline bool ks_type_identity(int type)
 }
 
 /*
+ * Application keys of the local KMS API (daemon/kms.c): AES keys the
+ * daemon encrypts and decrypts with itself, in AES-GCM with a random
+ * nonce.  They never reach the kernel either: an AF_ALG user choosing
+ * its own nonces under the same key could repeat one of the daemon's.
+ */
+enum ks_kms_type {
+	KS_TYPE_KMS_AES_128 = 80,	/* 16 bytes */
+	KS_TYPE_KMS_AES_256,		/* 32 */
+};
+
+static inline bool ks_type_kms(int type)
+{
+	return type == KS_TYPE_KMS_AES_128 || type == KS_TYPE_KMS_AES_256;
+}
+
+/* The daemon's own keys: used in hsmkeyd, never given to the kernel. */
+static inline bool ks_type_daemon(int type)
+{
+	return ks_type_identity(type) || ks_type_kms(type);
+}
+
+/*
+ * What a grant allows: the KMS operations on a daemon key, which the
+ * kernel's policy fields (uids, gids) do not cover.  No grant, no use:
+ * root and the admin group too need one (hsmkeyctl policy --grant).
+ */
+enum ks_op {
+	KS_OP_ENCRYPT = 1u << 0,
+	KS_OP_DECRYPT = 1u << 1,
+};
+
+#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT)
+#define KS_GRANTS_MAX	16
+
+struct ks_grant {
+	uint32_t ops;		/* enum ks_op bits, never 0 */
+	uint32_t id;		/* a uid, or a gid when @group */
+	bool group;
+};
+
+const char *ks_op_name(uint32_t op);	/* one bit */
+int ks_op_from_name(const char *name);	/* the bit, or -EINVAL */
+
+/*
  * What the kernel enforces for a key (see uapi/linux/hsmkey.h), plus
  * whether the daemon provisions it at start.  Ids are numeric, resolved
  * from names when set; zero means no restriction.
@@ -51,6 +95,8 @@ struct ks_policy {
 	int64_t not_before, not_after;	/* seconds since the epoch */
 	uint64_t max_bytes, max_requests;
 	bool no_load_at_start;
+	uint32_t ngrants;
+	struct ks_grant grants[KS_GRANTS_MAX];
 };
 
 #define KS_REF_MAX	128	/* struct ks_key's ref, with its NUL */

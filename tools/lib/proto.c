@@ -54,17 +54,27 @@ int proto_send(int fd, struct json_object *msg, int passfd)
 
 int proto_send_by(int fd, struct json_object *msg, int passfd, int64_t deadline)
 {
+	return proto_send_payload(fd, msg, passfd, NULL, 0, deadline);
+}
+
+int proto_send_payload(int fd, struct json_object *msg, int passfd, const void *payload,
+		       size_t plen, int64_t deadline)
+{
 	const char *text = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN);
 	size_t len = strlen(text);
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = (void *)text, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov[3] = {
+		{ .iov_base = (void *)text, .iov_len = len },
+		{ .iov_base = "", .iov_len = 1 },	/* the NUL before a payload */
+		{ .iov_base = (void *)payload, .iov_len = plen },
+	};
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = payload ? 3 : 1 };
 	struct cmsghdr *cm;
 
-	if (len > PROTO_MAX_MSG)
+	if (len + (payload ? 1 + plen : 0) > PROTO_MAX_MSG)
 		return -EMSGSIZE;
 	if (passfd >= 0) {
 		memset(&u, 0, sizeof(u));
@@ -89,7 +99,34 @@ int proto_send_by(int fd, struct json_object *msg, int passfd, int64_t deadline)
 	return 0;
 }
 
+/* The message's payload (after the first NUL) into a buffer of its own. */
+static int take_payload(const char *buf, size_t n, uint8_t **payload, size_t *plen,
+			size_t *jlen)
+{
+	const char *nul = memchr(buf, '\0', n);
+	size_t len;
+
+	*jlen = nul ? (size_t)(nul - buf) : n;
+	if (!nul)
+		return 0;
+	if (!payload)
+		return -EBADMSG;	/* none wanted */
+	len = n - *jlen - 1;
+	*payload = malloc(len ? len : 1);
+	if (!*payload)
+		return -ENOMEM;
+	memcpy(*payload, nul + 1, len);
+	*plen = len;
+	return 0;
+}
+
 int proto_recv(int fd, struct json_object **msg, int *passfd)
+{
+	return proto_recv_payload(fd, msg, passfd, NULL, NULL);
+}
+
+int proto_recv_payload(int fd, struct json_object **msg, int *passfd, uint8_t **payload,
+		       size_t *plen)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -100,12 +137,17 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = u.buf, .msg_controllen = sizeof(u.buf) };
 	struct cmsghdr *cm;
+	size_t jlen = 0;
 	ssize_t n;
 	int r;
 
 	*msg = NULL;
 	if (passfd)
 		*passfd = -1;
+	if (payload) {
+		*payload = NULL;
+		*plen = 0;
+	}
 	buf = malloc(PROTO_MAX_MSG + 1);
 	if (!buf)
 		return -ENOMEM;
@@ -140,8 +182,17 @@ int proto_recv(int fd, struct json_object **msg, int *passfd)
 	else if (n > PROTO_MAX_MSG || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)))
 		r = -EMSGSIZE;
 	else
-		r = proto_parse(buf, (size_t)n, msg);
+		r = take_payload(buf, (size_t)n, payload, plen, &jlen) ?:
+		    proto_parse(buf, jlen, msg);
+	/* A payload may be a secret (plaintext): no copy is left behind. */
+	explicit_bzero(buf, n > 0 ? (size_t)n : 0);
 	free(buf);
+	if (r && payload && *payload) {
+		explicit_bzero(*payload, *plen);
+		free(*payload);
+		*payload = NULL;
+		*plen = 0;
+	}
 	if (r && passfd && *passfd >= 0) {
 		close(*passfd);
 		*passfd = -1;

@@ -3,7 +3,8 @@
  * The control socket protocol between hsmkeyctl and hsmkeyd.
  *
  * A SOCK_SEQPACKET UNIX socket; each message is one JSON object of at most
- * PROTO_MAX_MSG bytes.  A request is {"v": 1, "op": "<operation>", ...};
+ * PROTO_MAX_MSG bytes, for encrypt and decrypt followed by a NUL and a
+ * payload (the plaintext or the blob, as bytes: proto_recv_payload()).  A request is {"v": 1, "op": "<operation>", ...};
  * import passes the key file as a descriptor (SCM_RIGHTS), so key bytes
  * never appear in a message.  Every request gets one reply:
  *   {"v": 1, "ok": true, ...results}
@@ -41,6 +42,17 @@ int proto_send_by(int fd, struct json_object *msg, int passfd, int64_t deadline)
  * wanted), any other is closed, and on an error none is left open.
  */
 int proto_recv(int fd, struct json_object **msg, int *passfd);
+/*
+ * A message may carry a payload, bytes after a NUL that ends the JSON
+ * object (a plaintext, a ciphertext blob: kept out of JSON and its
+ * parser's buffers).  proto_recv() refuses one (-EBADMSG); this takes it
+ * into *@payload (malloc'd, NULL when none; the caller wipes and frees
+ * it).  The receive buffer is wiped either way.
+ */
+int proto_recv_payload(int fd, struct json_object **msg, int *passfd, uint8_t **payload,
+		       size_t *plen);
+int proto_send_payload(int fd, struct json_object *msg, int passfd, const void *payload,
+		       size_t plen, int64_t deadline);
 /* The monotonic time @ms from now, and waiting for @fd until such a time. */
 int64_t proto_deadline(int ms);
 int proto_wait(int fd, short events, int64_t deadline);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * libhsmkey-tls (hsmkey/tls.h): one tls-handshake request to hsmkeyd over
+ * libhsmkey (hsmkey/tls.h): one tls-handshake request to hsmkeyd over
  * its control socket (tools/lib/proto.h), the socket passed with it; and
  * the two record-level calls a kernel TLS application needs beyond read()
  * and write().  The certificate and CA files are read here, with the
@@ -19,14 +19,13 @@
 #include <linux/tls.h>
 #include <json-c/json.h>
 #include "hsmkey/tls.h"
+#include "internal.h"
 #include "proto.h"
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
 #endif
 
-#define API __attribute__((visibility("default")))
-#define DEFAULT_SOCKET	"/run/hsmkey/hsmkeyd.sock"
 #define PEM_MAX		(28 * 1024)	/* a chain and a CA list: both fit one message */
 #define TIMEOUT_MS	10000
 
@@ -134,25 +133,11 @@ static int build(const struct hsmkey_tls_config *cfg, struct json_object **out,
 static int connect_daemon(const struct hsmkey_tls_config *cfg, int timeout_ms,
 			  struct hsmkey_tls_result *res)
 {
-	const char *path = cfg->socket_path ?: getenv("HSMKEYD_SOCKET") ?: DEFAULT_SOCKET;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char why[sizeof(res->error)];
+
 	/* The reply comes after the handshake: its deadline and some. */
-	struct timeval tv = { .tv_sec = timeout_ms / 1000 + 10 };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return say(res, ENAMETOOLONG, "cannot reach hsmkeyd at %s: %s", path);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		return say(res, e, "cannot reach hsmkeyd at %s: %s", path);
-	}
-	return fd;
+	return lib_connect(cfg->socket_path, timeout_ms / 1000 + 10, res ? res->error : why,
+			   sizeof(why));
 }
 
 static void copy_field(struct json_object *reply, const char *field, char *to, size_t len)

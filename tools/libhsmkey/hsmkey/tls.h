@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * libhsmkey-tls: TLS on a socket with keys the application never holds.
+ * libhsmkey: TLS on a socket with keys the application never holds.
  *
  * hsmkey_tls_handshake() passes a connected TCP socket to hsmkeyd, which
  * runs the TLS handshake on it with an identity key it keeps, gives the

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The local KMS API: encrypt and decrypt with a KMS key (kms-aes-128,
+ * kms-aes-256) that hsmkeyd keeps and uses itself, bound to an encryption
+ * context.  The plaintext and the blob travel as the messages' payloads
+ * (proto.h), never in JSON.
+ *
+ * Who may: the key's grants (key.h), each naming a user or group and the
+ * operations it may call; without a grant nobody may, root included.  A
+ * caller without a grant gets one answer whether or not the key exists.
+ * Every call, allowed or refused, is in the audit log: key, version,
+ * operation, caller and a hash of the context; a call whose record cannot
+ * be written is refused while the log fails closed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "audit.h"
+#include "audit_anchor.h"
+#include "backend.h"
+#include "cleanup.h"
+#include "config.h"
+#include "kms_blob.h"
+#include "kms_keys.h"
+#include "request.h"
+#include "util.h"
+
+struct kms_call {
+	uint32_t op;			/* KS_OP_ENCRYPT or KS_OP_DECRYPT */
+	const char *name;		/* the key's */
+	uint32_t version;		/* decrypt: the blob's; 0: the current */
+	uint8_t ctx[KMS_CONTEXT_MAX];	/* canonical (kms_blob.h) */
+	size_t ctxlen;
+	char ctx_hash[17];
+};
+
+/* Does a grant of @p allow @op to the peer, by uid or by a group of it? */
+static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
+{
+	gid_t gids[KS_GRANTS_MAX];
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < p->ngrants; i++) {
+		const struct ks_grant *g = &p->grants[i];
+
+		if (!(g->ops & op))
+			continue;
+		if (!g->group && g->id == rq->cred.uid)
+			return true;
+		if (g->group)
+			gids[n++] = g->id;
+	}
+	return n && control_peer_in_gids(rq->cfd, &rq->cred, gids, n);
+}
+
+static int refuse(struct request *rq, const struct kms_call *c)
+{
+	return fail(rq, EPERM, "uid %u may not %s with key '%s': no grant of its policy allows it (hsmkeyctl policy %s --grant %s:USER)",
+		    rq->cred.uid, ks_op_name(c->op), c->name, c->name, ks_op_name(c->op));
+}
+
+/*
+ * The current version's metadata of the key @c names into @meta, if the
+ * peer may call @c->op with it now.  Root and the admin group are told
+ * why a key cannot be used; anyone else without a grant only that it
+ * cannot.
+ */
+static int authorise(struct request *rq, const struct kms_call *c, struct ks_key *meta)
+{
+	const struct ks_policy *p = &meta->policy;
+	int64_t now = time(NULL);
+	bool admin = false, ok;
+	uid_t uid;
+	int r;
+
+	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
+		return fail(rq, EPERM, "who is asking cannot be told");
+	r = rq->d->be->ops->get(rq->d->be, c->name, 0, false, meta);
+	ok = !r && ks_type_kms(meta->type) && meta->has_policy && granted(rq, p, c->op);
+	if (!ok && !admin)
+		return refuse(rq, c);
+	if (r)
+		return get_key(rq, c->name, false, meta);	/* worded there */
+	if (!ks_type_kms(meta->type))
+		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not a KMS key (kms-aes-128, kms-aes-256)",
+			    c->name, key_type_name(meta->type));
+	if (!ok)
+		return refuse(rq, c);
+	if (meta->state != KS_ACTIVE)
+		return fail(rq, meta->state == KS_DISABLED ? EPERM : EKEYREVOKED,
+			    "key '%s' is %s: it serves no %s", c->name,
+			    ks_state_name(meta->state), ks_op_name(c->op));
+	if ((p->not_before && now < p->not_before) || (p->not_after && now >= p->not_after))
+		return fail(rq, EKEYEXPIRED, "key '%s' is outside its policy's validity", c->name);
+	return 0;
+}
+
+/* The request's context in canonical form into @c. */
+static int read_context(struct request *rq, struct kms_call *c)
+{
+	int n = kms_context_encode(json_object_object_get(rq->req, "context"), c->ctx);
+
+	if (n == -E2BIG)
+		return fail(rq, E2BIG, "the context is too large: at most %d pairs, keys of %d bytes, values of %d, %d bytes in all",
+			    KMS_CONTEXT_PAIRS_MAX, KMS_CONTEXT_KEY_MAX, KMS_CONTEXT_VALUE_MAX,
+			    KMS_CONTEXT_MAX);
+	if (n < 0)
+		return fail(rq, EINVAL, "the context must map non-empty keys to strings");
+	c->ctxlen = (size_t)n;
+	kms_context_hash(c->ctx, c->ctxlen, c->ctx_hash);
+	return 0;
+}
+
+/*
+ * The call's record, allowed (@r 0) or refused; -EIO when it cannot be
+ * written and the log fails closed.
+ */
+static int audit_call(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+{
+	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
+	char detail[96];
+	bool fail_open;
+	int a;
+
+	if (!rq->d->audit)
+		return 0;
+	snprintf(detail, sizeof(detail), "context %s", c->ctx_hash);
+	a = audit_record(rq->d->audit, &who, ks_op_name(c->op), *c->name ? c->name : NULL, version, r,
+			 r ? rq->err : detail);
+	if (!a) {
+		audit_anchor_kernel(rq->d);
+		return 0;
+	}
+	pthread_rwlock_rdlock(&rq->d->cfg_lock);
+	fail_open = rq->d->cfg->audit_fail_open;
+	pthread_rwlock_unlock(&rq->d->cfg_lock);
+	log_error("cannot write the audit log: %s%s", strerror(-a),
+		  fail_open ? " (continuing: audit_fail_closed = no)" : "");
+	return fail_open || r ? 0 : -EIO;
+}
+
+/* A reply payload of @len bytes for the handler to fill. */
+static uint8_t *reply_buffer(struct request *rq, size_t len)
+{
+	rq->out = malloc(len);
+	if (rq->out)
+		rq->nout = len;
+	return rq->out;
+}
+
+/* Spend an invocation of the current version; once more if it moved on. */
+static int spend(struct request *rq, const struct kms_call *c, struct ks_key *meta)
+{
+	int r = kms_keys_spend(rq->d, meta);
+
+	if (r == -ESTALE && !(r = get_key(rq, c->name, false, meta)))
+		r = kms_keys_spend(rq->d, meta);
+	if (r == -EKEYEXPIRED)
+		return fail(rq, EKEYEXPIRED, "key '%s' version %u has encrypted 2^32 times, as many as AES-GCM with random nonces allows: rotate it (hsmkeyctl rotate %s)",
+			    c->name, meta->version, c->name);
+	if (r == -ESTALE)
+		return fail(rq, EAGAIN, "key '%s' was rotated meanwhile: try again", c->name);
+	if (r < 0 && !*rq->err)
+		return store_failed(rq, r, "the key's count of encryptions");
+	return r;
+}
+
+static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *meta)
+{
+	_cleanup_key_ struct ks_key key = { 0 };
+	struct kms_head head = { .type = meta->type, .version = meta->version };
+	uint8_t *blob;
+	int r;
+
+	if ((r = spend(rq, c, meta)) || (r = get_version(rq, c->name, meta->version, true, &key)))
+		return r;
+	memcpy(head.id, key.id, HSMKEY_ID_LEN);
+	blob = reply_buffer(rq, rq->npayload + KMS_OVERHEAD);
+	if (!blob)
+		return fail(rq, ENOMEM, "out of memory");
+	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, blob);
+	if (r)
+		return fail(rq, -r, "the encryption failed: %s", strerror(-r));
+	kms_keys_remember(rq->d, &key);
+	return 0;
+}
+
+int op_encrypt(struct request *rq)
+{
+	struct kms_call c = { .op = KS_OP_ENCRYPT };
+	struct ks_key meta = { 0 };
+	int r = get_name(rq, "name", &c.name) ?: read_context(rq, &c);
+
+	if (r)
+		return r;
+	if (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX)
+		r = fail(rq, EMSGSIZE, "the plaintext must be 1 to %d bytes", KMS_PLAINTEXT_MAX);
+	else
+		r = authorise(rq, &c, &meta) ?: encrypt_with(rq, &c, &meta);
+	if (audit_call(rq, &c, meta.version, r))
+		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+	if (!r) {
+		json_object_object_add(rq->reply, "name", json_object_new_string(c.name));
+		json_object_object_add(rq->reply, "version", json_object_new_int64(meta.version));
+	}
+	return r;
+}
+
+static int decrypt_with(struct request *rq, struct kms_call *c, const struct kms_head *head)
+{
+	_cleanup_key_ struct ks_key key = { 0 };
+	uint8_t *pt;
+	int r = get_version(rq, c->name, head->version, true, &key);
+
+	if (r)
+		return r;
+	if (memcmp(key.id, head->id, HSMKEY_ID_LEN) || key.type != head->type)
+		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
+	pt = reply_buffer(rq, rq->npayload - KMS_OVERHEAD);
+	if (!pt)
+		return fail(rq, ENOMEM, "out of memory");
+	r = kms_open(key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, pt);
+	if (r)
+		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
+	return 0;
+}
+
+int op_decrypt(struct request *rq)
+{
+	struct kms_call c = { .op = KS_OP_DECRYPT, .name = "" };
+	char name[HSMKEY_NAME_MAX] = "";
+	struct ks_key meta = { 0 };
+	struct kms_head head;
+	int r = read_context(rq, &c);
+
+	if (r)
+		return r;
+	if (!rq->payload || kms_parse(rq->payload, rq->npayload, &head))
+		r = fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
+	else if (kms_keys_name(rq->d, head.id, name))
+		r = fail(rq, EPERM, "the blob's key is not in this key store, or uid %u may not decrypt with it",
+			 rq->cred.uid);
+	if (!r) {
+		c.name = name;
+		r = authorise(rq, &c, &meta) ?: decrypt_with(rq, &c, &head);
+	}
+	if (audit_call(rq, &c, r ? 0 : head.version, r))
+		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+	if (!r) {
+		json_object_object_add(rq->reply, "name", json_object_new_string(c.name));
+		json_object_object_add(rq->reply, "version", json_object_new_int64(head.version));
+	}
+	return r;
+}

@@ -1,0 +1,188 @@
+#!/bin/bash
+# The local KMS API (encrypt, decrypt) on the embedded key store, checked
+# against a reference written from hsmkey-blob(5) alone (tests/lib/
+# kms_blob.py, Python's cryptography): blobs hsmkeyd makes with a key
+# imported raw open there, and blobs made there open in hsmkeyd.  Then what
+# must be refused (a wrong context, an altered or cut blob, another key's
+# blob), the grants from an unprivileged user's side, the key's states,
+# rotation, a restart, the audit records, and hsmkeyd's memory after a
+# decryption (the no-wipe build as the positive control).
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+ref=$top/tests/lib/kms_blob.py
+memscan=$top/build/tests/memscan
+nowipe=$top/build/tests/hsmkeyd-nowipe
+# as_nobody CMD...: hsmkeyctl as uid 65534 (group nogroup, 65534, only).
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+id_of() { ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+# flip FILE OFFSET OUT: FILE with the byte at OFFSET changed.
+flip() { /usr/bin/python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[int(sys.argv[2])]^=1; open(sys.argv[3],"wb").write(b)' "$@"; }
+# reserved NAME VERSION: the GCM invocations reserved for that version.
+reserved() {
+	ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys
+print([v for v in json.load(sys.stdin)["version_list"] if v["version"] == int(sys.argv[1])][0]["reserved"])' "$2"
+}
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+ctx=(--context purpose=backup --context "host=db-1.example" --context "note=a=b, ü")
+refctx=(purpose=backup host=db-1.example "note=a=b, ü")
+
+section "a raw key imported; blobs checked against the reference"
+head -c 32 /dev/urandom > "$work/raw256"
+head -c 16 /dev/urandom > "$work/raw128"
+head -c 3000 /dev/urandom > "$work/pt"
+check "kms-aes-256 imported raw" quiet ctl import k256 --type kms-aes-256 --key-file "$work/raw256"
+check "kms-aes-128 imported raw" quiet ctl import k128 --type kms-aes-128 --key-file "$work/raw128"
+check "a key with no grant encrypts for nobody, root included" expect_fail "no grant" \
+	ctl encrypt k256 "${ctx[@]}" < "$work/pt"
+check "grants set (root: encrypt and decrypt)" quiet ctl policy k256 --grant encrypt,decrypt:root
+quiet ctl policy k128 --grant encrypt,decrypt:root
+for k in 256 128; do
+	ctl encrypt "k$k" "${ctx[@]}" < "$work/pt" > "$work/b$k"
+	check "k$k: the blob is 56 bytes longer than the plaintext" \
+		test "$(stat -c %s "$work/b$k")" -eq 3056
+	read -r alg id ver _ < <(/usr/bin/python3 "$ref" head "$work/b$k")
+	check "k$k: its header names the algorithm, the key's id and version 1" \
+		test "$alg $id $ver" = "$((k == 256 ? 1 : 2)) $(id_of "k$k") 1"
+	check "k$k: the reference opens it with the raw key and the context" \
+		bash -c "/usr/bin/python3 '$ref' open '$work/raw$k' '$work/b$k' ${refctx[*]@Q} | cmp -s - '$work/pt'"
+	check "k$k: ... and not without the context" \
+		bash -c "! /usr/bin/python3 '$ref' open '$work/raw$k' '$work/b$k' 2>/dev/null"
+	check "k$k: hsmkeyd decrypts it" \
+		bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/b$k' | cmp -s - '$work/pt'"
+	/usr/bin/python3 "$ref" seal "$work/raw$k" "$(id_of "k$k")" 1 "$work/pt" "${refctx[@]}" > "$work/r$k"
+	check "k$k: a blob the reference made decrypts in hsmkeyd" \
+		bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/r$k' | cmp -s - '$work/pt'"
+done
+ctl encrypt k256 "${ctx[@]}" < "$work/pt" > "$work/b256b"
+check "two blobs of the same plaintext differ (a random nonce each)" \
+	bash -c "! cmp -s '$work/b256' '$work/b256b'"
+check "the context's order does not matter" bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt \
+	--context 'note=a=b, ü' --context host=db-1.example --context purpose=backup < '$work/b256' | cmp -s - '$work/pt'"
+printf x > "$work/one"
+check "one byte encrypts, and the reference opens it (no context)" bash -c \
+	"'$top/build/hsmkeyctl' --socket '$sock' encrypt k128 < '$work/one' > '$work/b1' &&
+	 /usr/bin/python3 '$ref' open '$work/raw128' '$work/b1' | cmp -s - '$work/one'"
+
+section "refused: a clear error, no plaintext"
+dec() { ctl decrypt "$@" > "$work/out" 2> "$work/err"; }
+refused() { ! dec "$@" && grep -q "does not decrypt" "$work/err" && ! test -s "$work/out"; }
+check "a wrong context value" refused --context purpose=other --context host=db-1.example \
+	--context "note=a=b, ü" < "$work/b256"
+check "a context pair missing" refused --context purpose=backup --context host=db-1.example < "$work/b256"
+check "a context pair more" refused "${ctx[@]}" --context extra=1 < "$work/b256"
+for off in 5:algorithm 12:key-id 27:version 30:nonce 100:ciphertext 3050:tag; do
+	flip "$work/b256" "${off%%:*}" "$work/bad"
+	check "a byte of the ${off#*:} changed" bash -c \
+		"! '$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/bad' > '$work/out' 2>&1 && ! cmp -s '$work/out' '$work/pt'"
+done
+head -c 3055 "$work/b256" > "$work/cut"
+check "the blob cut short by a byte" refused "${ctx[@]}" < "$work/cut"
+head -c 16 /dev/urandom > "$work/other"
+/usr/bin/python3 "$ref" seal "$work/other" "$(id_of k128)" 1 "$work/pt" "${refctx[@]}" > "$work/forged"
+check "a blob naming k128 made with another key" refused "${ctx[@]}" < "$work/forged"
+head -c 4097 /dev/urandom > "$work/big"
+check "4097 bytes are too many to encrypt" expect_fail "more than 4096" ctl encrypt k256 < "$work/big"
+check "nothing is too little" expect_fail "1 to 4096" ctl encrypt k256 < /dev/null
+check "a file that is no blob" expect_fail "not a ciphertext blob" ctl decrypt < "$work/pt"
+check "a context pair without '='" expect_fail "KEY=VALUE" ctl encrypt k256 --context nokey < "$work/pt"
+
+section "grants, from the unprivileged side"
+quiet ctl create shared --type kms-aes-256
+quiet ctl policy shared --grant encrypt,decrypt:root
+ctl encrypt shared < "$work/pt" > "$work/bs"
+as_nobody encrypt shared < "$work/pt" > /dev/null 2> "$work/e1"
+as_nobody encrypt no-such-key < "$work/pt" > /dev/null 2> "$work/e2"
+check "nobody without a grant may not encrypt" grep -q "uid 65534 may not encrypt with key 'shared'" "$work/e1"
+check "... and is told the same of a key that does not exist" \
+	test "$(sed s/shared/K/g "$work/e1")" = "$(sed s/no-such-key/K/g "$work/e2")"
+check "nobody may not decrypt root's blob" expect_fail "may not decrypt" as_nobody decrypt < "$work/bs"
+check "a grant of encrypt to nobody" quiet ctl policy shared --grant encrypt,decrypt:root --grant encrypt:nobody
+check "nobody encrypts now" quiet as_nobody encrypt shared < "$work/pt"
+check "... but still may not decrypt" expect_fail "may not decrypt" as_nobody decrypt < "$work/bs"
+check "nobody may not change the grants" expect_fail "needs root" as_nobody policy shared --grant decrypt:nobody
+check "a grant of decrypt to group nogroup" quiet ctl policy shared --grant encrypt,decrypt:root \
+	--grant decrypt:@nogroup
+check "nobody (in nogroup) decrypts now" bash -c \
+	"setpriv --reuid=65534 --regid=65534 --clear-groups '$top/build/hsmkeyctl' --socket '$sock' decrypt < '$work/bs' | cmp -s - '$work/pt'"
+check "... and no longer encrypts (the grants were replaced)" expect_fail "may not encrypt" \
+	as_nobody encrypt shared < "$work/pt"
+check "show lists the grants" bash -c "'$top/build/hsmkeyctl' --socket '$sock' show shared | grep -q 'decrypt to gid 65534'"
+quiet ctl create disk --type aes-256-xts
+check "grants are refused for a kernel key" expect_fail "grants are for KMS keys" \
+	ctl policy disk --grant encrypt:root
+check "an unknown operation in a grant is refused" expect_fail "unknown operation" \
+	ctl policy shared --grant sign:root
+check "--grant none removes them all" bash -c "'$top/build/hsmkeyctl' --socket '$sock' policy shared --grant none >/dev/null &&
+	! '$top/build/hsmkeyctl' --socket '$sock' encrypt shared < '$work/pt' >/dev/null 2>&1"
+check "the XTS key encrypts nothing" expect_fail "not a KMS key" ctl encrypt disk < "$work/pt"
+
+section "libhsmkey: the application's library"
+lib=$top/build/libhsmkey.so.0
+check "its soname is libhsmkey.so.0" bash -c "readelf -d '$lib' | grep -q 'SONAME.*\[libhsmkey.so.0\]'"
+check "it exports hsmkey_* calls only, each of version node HSMKEY_0" bash -c \
+	"nm -D --defined-only '$lib' | awk '\$2 == \"T\" { print \$3 }' > '$work/syms' && test -s '$work/syms' &&
+	 ! grep -v '^hsmkey_[a-z_]*@@HSMKEY_0\$' '$work/syms'"
+quiet ctl policy k128 --grant encrypt,decrypt:root
+check "4 threads sharing a handle: 200 round trips, each its own" \
+	quiet "$top/build/tests/kms_threads" "$sock" k128 4 50
+
+section "never in the kernel; states; rotation"
+check "a KMS key is never loaded" expect_fail "never goes to the kernel" ctl load k256
+check "... and has no token" expect_fail "never goes to the kernel" ctl token k256
+check "show says kernel: never" bash -c "'$top/build/hsmkeyctl' --socket '$sock' show k256 | grep -q '^kernel: *never'"
+quiet ctl disable k256
+check "disabled: no encryption" expect_fail "is disabled" ctl encrypt k256 < "$work/pt"
+check "disabled: no decryption" expect_fail "is disabled" ctl decrypt "${ctx[@]}" < "$work/b256"
+quiet ctl enable k256
+check "enabled again: it decrypts" quiet ctl decrypt "${ctx[@]}" < "$work/b256"
+check "rotated" quiet ctl rotate k256
+ctl encrypt k256 "${ctx[@]}" < "$work/pt" > "$work/b256v2"
+check "a new blob is of version 2" bash -c "/usr/bin/python3 '$ref' head '$work/b256v2' | awk '{exit \$3 != 2}'"
+check "... which the raw key (version 1) does not open" \
+	bash -c "! /usr/bin/python3 '$ref' open '$work/raw256' '$work/b256v2' ${refctx[*]@Q} 2>/dev/null"
+check "version 1's blob still decrypts after the rotation" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/b256' | cmp -s - '$work/pt'"
+check "version 2 reserved a block of 65536 encryptions" test "$(reserved k256 2)" -eq 65536
+
+section "a restart"
+daemon_stop
+daemon_start || fail "hsmkeyd starts again"
+check "blobs of before decrypt after a restart" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/b256v2' | cmp -s - '$work/pt'"
+quiet ctl encrypt k256 < "$work/pt"
+check "the first encryption after it reserves a new block (none counted twice)" \
+	test "$(reserved k256 2)" -eq 131072
+quiet ctl revoke k256
+check "revoked: no decryption" expect_fail "is revoked" ctl decrypt "${ctx[@]}" < "$work/b256"
+
+section "the audit log"
+log=$(ls "$work"/state/audit* 2>/dev/null | head -1)
+hash=$(/usr/bin/python3 -c 'import hashlib,sys
+sys.path.insert(0, sys.argv[1]); import kms_blob
+print(hashlib.sha256(kms_blob.context([a.split("=",1) for a in sys.argv[2:]])).hexdigest()[:16])' \
+	"$top/tests/lib" "${refctx[@]}")
+check "the audit log verifies" quiet ctl audit verify
+check "an encryption's record names the key and the context's hash" \
+	bash -c "grep -a '\"encrypt\"' '$log' | grep -a '\"k128\"' | grep -aq 'context $hash'"
+check "a refused decryption is recorded" bash -c "grep -a '\"decrypt\"' '$log' | grep -aq 'may not decrypt'"
+check "no plaintext in the log" bash -c "! grep -aqF \"\$(head -c 24 '$work/pt' | od -An -tx1 | tr -d ' \n')\" '$log' &&
+	! grep -aqF 'ü' '$log'"
+
+section "hsmkeyd's memory after a decryption"
+head -c 64 /dev/urandom > "$work/secret"
+secret=$(od -An -v -tx1 "$work/secret" | tr -d ' \n')
+ctl encrypt k128 < "$work/secret" > "$work/bsec"
+ctl decrypt < "$work/bsec" | cmp -s - "$work/secret" || fail "the secret decrypts"
+check "hsmkeyd holds no 16-byte window of the plaintext it decrypted" \
+	quiet "$memscan" "$daemon_pid" "$secret" --expect-none
+check "... nor of the raw key it used" \
+	quiet "$memscan" "$daemon_pid" "$(od -An -v -tx1 "$work/raw128" | tr -d ' \n')" --expect-none
+daemon_stop
+daemon_bin=$nowipe daemon_start || fail "the no-wipe build starts"
+ctl decrypt < "$work/bsec" | cmp -s - "$work/secret" || fail "the no-wipe build decrypts"
+check "control: the no-wipe build holds the plaintext (the scan finds what is there)" \
+	quiet "$memscan" "$daemon_pid" "$secret" --expect-some
+tap_done

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The KMS API's GCM invocation accounting (daemon/kms_keys.c), against a
+ * key store of the test's own that records what was reserved: a block is
+ * reserved before the first encryption, the next when it is spent, never
+ * below what is stored; a version stops at 2^32; a caller with an older
+ * version than one seen is told to look again; and an id is found by a
+ * walk of the store, at most once a second.
+ */
+#include <errno.h>
+#include <string.h>
+#include "backend.h"
+#include "control.h"
+#include "kms_keys.h"
+#include "kselftest_harness.h"
+
+struct fake {
+	struct backend_ops ops;
+	uint64_t stored;		/* used_requests of the last set_usage */
+	int usage_calls, list_calls, fail_usage;
+	struct ks_key listed;
+};
+
+static struct fake fake;
+
+static int fake_set_usage(struct backend *b, const char *name, uint32_t version,
+			  uint64_t bytes, uint64_t requests)
+{
+	(void)b, (void)name, (void)version, (void)bytes;
+	fake.usage_calls++;
+	if (fake.fail_usage)
+		return -EIO;
+	if (requests > fake.stored)
+		fake.stored = requests;
+	return 0;
+}
+
+static int fake_list(struct backend *b, const char *after,
+		     int (*fn)(const struct ks_key *key, void *arg), void *arg)
+{
+	(void)b, (void)after;
+	fake.list_calls++;
+	return fn(&fake.listed, arg);
+}
+
+static struct backend be = { .ops = &fake.ops };
+
+FIXTURE(kms) {
+	struct daemon d;
+	struct ks_key meta;
+};
+
+FIXTURE_SETUP(kms)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.ops.set_usage = fake_set_usage;
+	fake.ops.list = fake_list;
+	memset(&self->d, 0, sizeof(self->d));
+	pthread_mutex_init(&self->d.mutate, NULL);
+	self->d.be = &be;
+	self->d.kms = kms_keys_new();
+	ASSERT_NE(NULL, self->d.kms);
+	memset(&self->meta, 0, sizeof(self->meta));
+	strcpy(self->meta.name, "k");
+	self->meta.type = KS_TYPE_KMS_AES_256;
+	memset(self->meta.id, 0xa5, sizeof(self->meta.id));
+	self->meta.version = 1;
+	self->meta.current = 1;
+}
+
+FIXTURE_TEARDOWN(kms)
+{
+	kms_keys_free(self->d.kms);
+	pthread_mutex_destroy(&self->d.mutate);
+}
+
+TEST_F(kms, the_first_encryption_reserves_a_block)
+{
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(KMS_RESERVE, fake.stored);
+	EXPECT_EQ(1, fake.usage_calls);
+}
+
+TEST_F(kms, a_block_spent_reserves_the_next_once)
+{
+	for (uint64_t i = 0; i < KMS_RESERVE; i++)
+		ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(1, fake.usage_calls);
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(2 * KMS_RESERVE, fake.stored);
+	EXPECT_EQ(2, fake.usage_calls);
+}
+
+TEST_F(kms, what_the_store_reserved_before_is_not_spent_again)
+{
+	/* A restart: the store says a block was reserved; it may all be spent. */
+	self->meta.used_requests = 5 * KMS_RESERVE;
+	fake.stored = 5 * KMS_RESERVE;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(6 * KMS_RESERVE, fake.stored);
+}
+
+TEST_F(kms, a_version_stops_at_two_to_the_32)
+{
+	self->meta.used_requests = KMS_INVOCATIONS_MAX - 2;
+	fake.stored = self->meta.used_requests;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(KMS_INVOCATIONS_MAX, fake.stored);
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(-EKEYEXPIRED, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(-EKEYEXPIRED, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(KMS_INVOCATIONS_MAX, fake.stored);
+}
+
+TEST_F(kms, a_new_version_counts_afresh_and_an_older_one_is_stale)
+{
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	self->meta.version = 2;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(2, fake.usage_calls);
+	self->meta.version = 1;
+	EXPECT_EQ(-ESTALE, kms_keys_spend(&self->d, &self->meta));
+}
+
+TEST_F(kms, a_reservation_the_store_refuses_spends_nothing)
+{
+	fake.fail_usage = 1;
+	EXPECT_EQ(-EIO, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(-EIO, kms_keys_spend(&self->d, &self->meta));
+	fake.fail_usage = 0;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(KMS_RESERVE, fake.stored);
+}
+
+TEST_F(kms, an_id_is_found_by_one_walk_a_second)
+{
+	char name[HSMKEY_NAME_MAX];
+	uint8_t unknown[HSMKEY_ID_LEN];
+
+	fake.listed = self->meta;
+	memset(unknown, 0x5a, sizeof(unknown));
+	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
+	EXPECT_STREQ("k", name);
+	EXPECT_EQ(1, fake.list_calls);
+	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
+	EXPECT_EQ(1, fake.list_calls);		/* remembered */
+	for (int i = 0; i < 100; i++)
+		EXPECT_EQ(-ENOENT, kms_keys_name(&self->d, unknown, name));
+	EXPECT_LE(fake.list_calls, 2);		/* unknown ids: a walk a second */
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * encrypt and decrypt: the local KMS API from the command line, through
+ * libhsmkey as any application calls it.  Data on standard input, the
+ * result on standard output, both as bytes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <hsmkey/kms.h>
+#include "ctl.h"
+#include "util.h"
+
+#define CONTEXT_MAX	32
+
+static const char encrypt_usage[] =
+	"encrypt NAME [--context KEY=VALUE]... < PLAINTEXT > BLOB\n"
+	"PLAINTEXT: 1 to 4096 bytes; the blob's format is hsmkey-blob(5)";
+static const char decrypt_usage[] =
+	"decrypt [--context KEY=VALUE]... < BLOB > PLAINTEXT\n"
+	"the context the blob was made with, pair for pair";
+
+struct context {
+	const char *usage;
+	struct hsmkey_kv kv[CONTEXT_MAX];
+	size_t n;
+};
+
+/* --context KEY=VALUE: split at the first '='. */
+static int add_pair(const struct arg_opt *o, const char *arg)
+{
+	struct context *c = o->ctx;
+	char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg)
+		return usage_error(c->usage, "--context takes KEY=VALUE, not '%s'", arg);
+	if (c->n == CONTEXT_MAX)
+		return usage_error(c->usage, "at most 32 context pairs (%s)", arg);
+	*eq = '\0';		/* argv is ours */
+	c->kv[c->n].key = arg;
+	c->kv[c->n++].value = eq + 1;
+	return 0;
+}
+
+/* All of standard input, at most @cap bytes: its length, or -1 reported. */
+static ssize_t read_all(const char *cmd, uint8_t *buf, size_t cap)
+{
+	size_t n = 0;
+	ssize_t r;
+
+	while ((r = read(STDIN_FILENO, buf + n, cap + 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "hsmkeyctl %s: cannot read standard input: %m\n", cmd);
+			return -1;
+		}
+		n += (size_t)r;
+		if (n > cap) {
+			fprintf(stderr, "hsmkeyctl %s: standard input has more than %zu bytes\n",
+				cmd, cap);
+			return -1;
+		}
+	}
+	return (ssize_t)n;
+}
+
+static int write_all(const char *cmd, const uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t r = write(STDOUT_FILENO, buf, len);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "hsmkeyctl %s: cannot write standard output: %m\n", cmd);
+			return EXIT_FAILED;
+		}
+		buf += r;
+		len -= (size_t)r;
+	}
+	return EXIT_OK;
+}
+
+static int connect_lib(const char *cmd, struct hsmkey **h)
+{
+	int r = hsmkey_open(socket_path, h);
+
+	if (r)
+		fprintf(stderr, "hsmkeyctl %s: cannot reach hsmkeyd at %s: %s\n", cmd, socket_path,
+			strerror(-r));
+	return r ? EXIT_NODAEMON : EXIT_OK;
+}
+
+/* Parse, read standard input, connect: the steps both commands share. */
+static int start(int argc, char **argv, struct context *c, const char **name, uint8_t *in,
+		 size_t cap, size_t *inlen, struct hsmkey **h)
+{
+	const struct arg_opt opts[] = {
+		{ .name = "context", .handle = add_pair, .ctx = c },
+		{}
+	};
+	ssize_t n;
+	int r = name ? args_exact(argc, argv, c->usage, opts, name, 1) :
+		args_parse(argc, argv, c->usage, opts, NULL, 0);
+
+	if (r)
+		return PARSED(r);
+	n = read_all(argv[0], in, cap);
+	if (n < 0)
+		return EXIT_FAILED;
+	*inlen = (size_t)n;
+	return connect_lib(argv[0], h);
+}
+
+static int finish(const char *cmd, struct hsmkey *h, int r, const uint8_t *out, size_t len)
+{
+	if (r)
+		fprintf(stderr, "hsmkeyctl %s: %s\n", cmd, *hsmkey_error(h) ? hsmkey_error(h) :
+			strerror(-r));
+	hsmkey_close(h);
+	return r ? EXIT_FAILED : write_all(cmd, out, len);
+}
+
+int cmd_encrypt(int argc, char **argv)
+{
+	struct context c = { .usage = encrypt_usage };
+	uint8_t pt[HSMKEY_PLAINTEXT_MAX + 1], blob[HSMKEY_BLOB_MAX];
+	size_t ptlen = 0, bloblen = sizeof(blob);
+	struct hsmkey *h = NULL;
+	const char *name = NULL;
+	int r = start(argc, argv, &c, &name, pt, HSMKEY_PLAINTEXT_MAX, &ptlen, &h);
+
+	if (!r) {
+		r = hsmkey_encrypt(h, name, c.kv, c.n, pt, ptlen, blob, &bloblen);
+		r = finish(argv[0], h, r, blob, bloblen);
+	}
+	wipe(pt, sizeof(pt));
+	return r;
+}
+
+int cmd_decrypt(int argc, char **argv)
+{
+	struct context c = { .usage = decrypt_usage };
+	uint8_t blob[HSMKEY_BLOB_MAX + 1], pt[HSMKEY_PLAINTEXT_MAX];
+	size_t bloblen = 0, ptlen = sizeof(pt);
+	struct hsmkey *h = NULL;
+	int r = start(argc, argv, &c, NULL, blob, HSMKEY_BLOB_MAX, &bloblen, &h);
+
+	if (!r) {
+		r = hsmkey_decrypt(h, c.kv, c.n, blob, bloblen, pt, &ptlen);
+		r = finish(argv[0], h, r, pt, ptlen);
+	}
+	wipe(pt, sizeof(pt));
+	return r;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libhsmkey's own parts, not exported: the connection to hsmkeyd that
+ * every call makes (connect.c) and the handle's request and reply
+ * (handle.c).
+ */
+#ifndef HSMKEY_LIB_INTERNAL_H
+#define HSMKEY_LIB_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <json-c/json.h>
+#include "hsmkey/kms.h"
+
+#define API __attribute__((visibility("default")))
+#define LIB_DEFAULT_SOCKET	"/run/hsmkey/hsmkeyd.sock"
+
+/*
+ * A connected control socket to hsmkeyd at @path (NULL: $HSMKEYD_SOCKET
+ * or the default) whose replies may take @timeout_s; -errno, with @why
+ * (@len bytes) saying what failed.
+ */
+int lib_connect(const char *path, int timeout_s, char *why, size_t len);
+
+struct hsmkey {
+	pthread_mutex_t lock;	/* one call at a time on @fd */
+	int fd;
+	char path[108];
+	char error[HSMKEY_ERROR_MAX];
+};
+
+/*
+ * Send @req (consumed) with @payload, and take the reply: 0 and its
+ * payload into @out (*@outlen: its size; the length on return), or
+ * -errno with h->error set.  -ENOBUFS: the reply's payload is larger
+ * (*@outlen: the size needed).
+ */
+int lib_call(struct hsmkey *h, struct json_object *req, const void *payload, size_t plen,
+	     void *out, size_t *outlen);
+
+#endif
