@@ -97,6 +97,9 @@ static const struct op {
 	{ "tls-handshake", false, op_tls_handshake, take_socket, false, true, false },
 	{ "encrypt", false, op_encrypt, NULL, false, true, true },
 	{ "decrypt", false, op_decrypt, NULL, false, true, true },
+	{ "sign", false, op_sign, NULL, false, true, true },
+	{ "verify", false, op_verify, NULL, false, true, true },
+	{ "public-key", false, op_public_key, NULL, false, false, false },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -150,6 +153,14 @@ static bool peer_in(int cfd, const struct ucred *cred, const char *group, gid_t 
 	return cred->uid == 0 || (*group && control_peer_in_gids(cfd, cred, &gid, 1));
 }
 
+int control_audit_failed(struct daemon *d, int r)
+{
+	/* audit_fail_open is read at start only: no lock. */
+	log_error("cannot write the audit log: %s%s", strerror(-r),
+		  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");
+	return d->cfg->audit_fail_open ? 0 : r;
+}
+
 /*
  * Before a change: record who asks for what.  When that cannot be written
  * and the log fails closed (the default), the change is refused.
@@ -169,11 +180,8 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 		r = -ENOSPC;	/* held in memory until the log has space again */
 	if (r == -ENOSPC && !strcmp(op, "revoke"))
 		return 0;	/* never refused for want of audit space: hsmkeyd(8) */
-	if (r) {
-		log_error("cannot write the audit log: %s%s", strerror(-r),
-			  d->cfg->audit_fail_open ? " (continuing: audit_fail_closed = no)" : "");
-		return d->cfg->audit_fail_open ? 0 : r;
-	}
+	if (r)
+		return control_audit_failed(d, r);
 	/*
 	 * Both copies cover the intent before the change is made, so no
 	 * change can lose its record; the outcome moves only the kernel's
@@ -252,7 +260,8 @@ static int check_fields(struct request *rq)
 		{ "cert", json_type_string }, { "ca", json_type_string },
 		{ "server_name", json_type_string }, { "alpn", json_type_array },
 		{ "timeout_ms", json_type_int }, { "context", json_type_object },
-		{ "grants", json_type_array },
+		{ "grants", json_type_array }, { "digest", json_type_boolean },
+		{ "signature", json_type_string },
 	};
 	struct json_object *v;
 

@@ -64,6 +64,11 @@ struct daemon {
 #define INPUT_MS	2000
 
 /* control.c: the socket, authorisation, dispatch, the audit bracket */
+/*
+ * A record that could not be written (-@r): logged; @r when the log fails
+ * closed (the call is refused), 0 when it fails open.
+ */
+int control_audit_failed(struct daemon *d, int r);
 int control_listen(const char *path);
 /* Who is connected on @cfd: uid, and whether root or the admin group. */
 int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);

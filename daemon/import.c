@@ -227,6 +227,9 @@ int op_import(struct request *rq)
 
 	if (type < 0)
 		return bad_type(rq, tname);
+	r = storage_keeps(rq, type);	/* every path below, --from and wrapped too */
+	if (r)
+		return r;
 	if (ks_type_identity(type))
 		return import_identity(rq, type);
 	if (proto_str(rq->req, "from"))

@@ -35,6 +35,14 @@ int store_failed(struct request *rq, int r, const char *what)
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }
 
+int storage_keeps(struct request *rq, int type)
+{
+	if (ks_type_daemon(type) && !rq->d->be->ops->daemon_keys)
+		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity and KMS keys) yet; the embedded one does",
+			    rq->d->be->ops->name, key_type_name(type));
+	return 0;
+}
+
 /*
  * Store a new key (random material when @material is NULL; @generated:
  * made here, not imported) and provision it.
@@ -49,9 +57,9 @@ int create_common(struct request *rq, int type, const uint8_t *material, bool ge
 	r = get_name(rq, "name", &name);
 	if (r)
 		return r;
-	if (ks_type_daemon(type) && !rq->d->be->ops->daemon_keys)
-		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity and KMS keys) yet; the embedded one does",
-			    rq->d->be->ops->name, key_type_name(type));
+	r = storage_keeps(rq, type);
+	if (r)
+		return r;
 	if (material && is_xts(type) && !memcmp(material, material + half, half))
 		return fail(rq, EINVAL, "the two halves of this XTS key are equal, which XTS forbids");
 	r = rq->d->be->ops->create(rq->d->be, name, type, material, &key);
@@ -122,7 +130,7 @@ int op_load(struct request *rq)
 }
 
 /* An identity key's public half, and that the kernel never holds it. */
-static int add_public_key(struct request *rq, const char *name)
+int add_public_key(struct request *rq, const char *name)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	_cleanup_free_ char *pem = NULL;

@@ -20,7 +20,7 @@
 #include "audit_anchor.h"
 #include "backend.h"
 #include "cleanup.h"
-#include "config.h"
+#include "kms.h"
 #include "kms_blob.h"
 #include "kms_keys.h"
 #include "request.h"
@@ -54,19 +54,21 @@ static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
 	return n && control_peer_in_gids(rq->cfd, &rq->cred, gids, n);
 }
 
-static int refuse(struct request *rq, const struct kms_call *c)
+/*
+ * The refusal of a caller without a grant.  A decryption names no key: the
+ * blob's key id is not to tell such a caller whether, or as what, the key
+ * exists (an encryption names only what the caller named).
+ */
+static int refuse(struct request *rq, uint32_t op, const char *name)
 {
+	if (op == KS_OP_DECRYPT)
+		return fail(rq, EPERM, "uid %u may not decrypt this blob: its key is not in this key store, or no grant of its policy allows it",
+			    rq->cred.uid);
 	return fail(rq, EPERM, "uid %u may not %s with key '%s': no grant of its policy allows it (hsmkeyctl policy %s --grant %s:USER)",
-		    rq->cred.uid, ks_op_name(c->op), c->name, c->name, ks_op_name(c->op));
+		    rq->cred.uid, ks_op_name(op), name, name, ks_op_name(op));
 }
 
-/*
- * The current version's metadata of the key @c names into @meta, if the
- * peer may call @c->op with it now.  Root and the admin group are told
- * why a key cannot be used; anyone else without a grant only that it
- * cannot.
- */
-static int authorise(struct request *rq, const struct kms_call *c, struct ks_key *meta)
+int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_key *meta)
 {
 	const struct ks_policy *p = &meta->policy;
 	int64_t now = time(NULL);
@@ -76,23 +78,26 @@ static int authorise(struct request *rq, const struct kms_call *c, struct ks_key
 
 	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
 		return fail(rq, EPERM, "who is asking cannot be told");
-	r = rq->d->be->ops->get(rq->d->be, c->name, 0, false, meta);
-	ok = !r && ks_type_kms(meta->type) && meta->has_policy && granted(rq, p, c->op);
+	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
+	ok = !r && ks_op_fits(meta->type, op) && meta->has_policy && granted(rq, p, op);
 	if (!ok && !admin)
-		return refuse(rq, c);
+		return refuse(rq, op, name);
 	if (r)
-		return get_key(rq, c->name, false, meta);	/* worded there */
-	if (!ks_type_kms(meta->type))
-		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not a KMS key (kms-aes-128, kms-aes-256)",
-			    c->name, key_type_name(meta->type));
+		return get_key(rq, name, false, meta);	/* worded there */
+	if (!ks_op_fits(meta->type, op))
+		return fail(rq, EMEDIUMTYPE, "key '%s' is %s: it does not %s (%s)", name,
+			    key_type_name(meta->type), ks_op_name(op),
+			    op & (KS_OP_ENCRYPT | KS_OP_DECRYPT) ?
+			    "KMS keys do: kms-aes-128, kms-aes-256" :
+			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519");
 	if (!ok)
-		return refuse(rq, c);
+		return refuse(rq, op, name);
 	if (meta->state != KS_ACTIVE)
 		return fail(rq, meta->state == KS_DISABLED ? EPERM : EKEYREVOKED,
-			    "key '%s' is %s: it serves no %s", c->name,
-			    ks_state_name(meta->state), ks_op_name(c->op));
+			    "key '%s' is %s: it serves no %s", name,
+			    ks_state_name(meta->state), ks_op_name(op));
 	if ((p->not_before && now < p->not_before) || (p->not_after && now >= p->not_after))
-		return fail(rq, EKEYEXPIRED, "key '%s' is outside its policy's validity", c->name);
+		return fail(rq, EKEYEXPIRED, "key '%s' is outside its policy's validity", name);
 	return 0;
 }
 
@@ -112,36 +117,27 @@ static int read_context(struct request *rq, struct kms_call *c)
 	return 0;
 }
 
-/*
- * The call's record, allowed (@r 0) or refused; -EIO when it cannot be
- * written and the log fails closed.
- */
-static int audit_call(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t version,
+	      const char *detail, int r)
 {
 	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
-	char detail[96];
-	bool fail_open;
 	int a;
 
 	if (!rq->d->audit)
 		return 0;
-	snprintf(detail, sizeof(detail), "context %s", c->ctx_hash);
-	a = audit_record(rq->d->audit, &who, ks_op_name(c->op), *c->name ? c->name : NULL, version, r,
+	a = audit_record(rq->d->audit, &who, ks_op_name(op), *name ? name : NULL, version, r,
 			 r ? rq->err : detail);
+	if (!a && audit_held(rq->d->audit))
+		a = -ENOSPC;	/* held in memory until the log has space again */
 	if (!a) {
 		audit_anchor_kernel(rq->d);
 		return 0;
 	}
-	pthread_rwlock_rdlock(&rq->d->cfg_lock);
-	fail_open = rq->d->cfg->audit_fail_open;
-	pthread_rwlock_unlock(&rq->d->cfg_lock);
-	log_error("cannot write the audit log: %s%s", strerror(-a),
-		  fail_open ? " (continuing: audit_fail_closed = no)" : "");
-	return fail_open || r ? 0 : -EIO;
+	a = control_audit_failed(rq->d, a);
+	return a && !r ? -EIO : 0;
 }
 
-/* A reply payload of @len bytes for the handler to fill. */
-static uint8_t *reply_buffer(struct request *rq, size_t len)
+uint8_t *kms_reply_buffer(struct request *rq, size_t len)
 {
 	rq->out = malloc(len);
 	if (rq->out)
@@ -150,6 +146,21 @@ static uint8_t *reply_buffer(struct request *rq, size_t len)
 }
 
 /* Spend an invocation of the current version; once more if it moved on. */
+/* Every call's end, allowed or refused: its audit record, then the reply. */
+static int finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+{
+	char detail[32];
+
+	snprintf(detail, sizeof(detail), "context %s", c->ctx_hash);
+	if (kms_audit(rq, c->op, c->name, version, detail, r))
+		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+	if (!r) {
+		json_object_object_add(rq->reply, "name", json_object_new_string(c->name));
+		json_object_object_add(rq->reply, "version", json_object_new_int64(version));
+	}
+	return r;
+}
+
 static int spend(struct request *rq, const struct kms_call *c, struct ks_key *meta)
 {
 	int r = kms_keys_spend(rq->d, meta);
@@ -169,14 +180,19 @@ static int spend(struct request *rq, const struct kms_call *c, struct ks_key *me
 static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *meta)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
-	struct kms_head head = { .type = meta->type, .version = meta->version };
+	struct kms_head head;
 	uint8_t *blob;
 	int r;
 
 	if ((r = spend(rq, c, meta)) || (r = get_version(rq, c->name, meta->version, true, &key)))
 		return r;
+	/* The name made again, another key, between the two reads: not this one. */
+	if (memcmp(key.id, meta->id, HSMKEY_ID_LEN) || key.type != meta->type)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
+	head.type = meta->type;
+	head.version = meta->version;
 	memcpy(head.id, key.id, HSMKEY_ID_LEN);
-	blob = reply_buffer(rq, rq->npayload + KMS_OVERHEAD);
+	blob = kms_reply_buffer(rq, rq->npayload + KMS_OVERHEAD);
 	if (!blob)
 		return fail(rq, ENOMEM, "out of memory");
 	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, blob);
@@ -188,23 +204,18 @@ static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *m
 
 int op_encrypt(struct request *rq)
 {
-	struct kms_call c = { .op = KS_OP_ENCRYPT };
+	struct kms_call c = { .op = KS_OP_ENCRYPT, .name = "" };
 	struct ks_key meta = { 0 };
-	int r = get_name(rq, "name", &c.name) ?: read_context(rq, &c);
+	int r = get_name(rq, "name", &c.name);
 
 	if (r)
-		return r;
-	if (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX)
+		c.name = "";	/* no valid name to record */
+	else if (!(r = read_context(rq, &c)) &&
+		 (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX))
 		r = fail(rq, EMSGSIZE, "the plaintext must be 1 to %d bytes", KMS_PLAINTEXT_MAX);
-	else
-		r = authorise(rq, &c, &meta) ?: encrypt_with(rq, &c, &meta);
-	if (audit_call(rq, &c, meta.version, r))
-		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
-	if (!r) {
-		json_object_object_add(rq->reply, "name", json_object_new_string(c.name));
-		json_object_object_add(rq->reply, "version", json_object_new_int64(meta.version));
-	}
-	return r;
+	if (!r)
+		r = kms_authorise(rq, c.op, c.name, &meta) ?: encrypt_with(rq, &c, &meta);
+	return finish(rq, &c, meta.version, r);
 }
 
 static int decrypt_with(struct request *rq, struct kms_call *c, const struct kms_head *head)
@@ -217,7 +228,7 @@ static int decrypt_with(struct request *rq, struct kms_call *c, const struct kms
 		return r;
 	if (memcmp(key.id, head->id, HSMKEY_ID_LEN) || key.type != head->type)
 		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
-	pt = reply_buffer(rq, rq->npayload - KMS_OVERHEAD);
+	pt = kms_reply_buffer(rq, rq->npayload - KMS_OVERHEAD);
 	if (!pt)
 		return fail(rq, ENOMEM, "out of memory");
 	r = kms_open(key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, pt);
@@ -234,22 +245,13 @@ int op_decrypt(struct request *rq)
 	struct kms_head head;
 	int r = read_context(rq, &c);
 
-	if (r)
-		return r;
-	if (!rq->payload || kms_parse(rq->payload, rq->npayload, &head))
+	if (!r && (!rq->payload || kms_parse(rq->payload, rq->npayload, &head)))
 		r = fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
-	else if (kms_keys_name(rq->d, head.id, name))
-		r = fail(rq, EPERM, "the blob's key is not in this key store, or uid %u may not decrypt with it",
-			 rq->cred.uid);
+	if (!r && kms_keys_name(rq->d, head.id, name))
+		r = refuse(rq, KS_OP_DECRYPT, "");
 	if (!r) {
 		c.name = name;
-		r = authorise(rq, &c, &meta) ?: decrypt_with(rq, &c, &head);
+		r = kms_authorise(rq, c.op, c.name, &meta) ?: decrypt_with(rq, &c, &head);
 	}
-	if (audit_call(rq, &c, r ? 0 : head.version, r))
-		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
-	if (!r) {
-		json_object_object_add(rq->reply, "name", json_object_new_string(c.name));
-		json_object_object_add(rq->reply, "version", json_object_new_int64(head.version));
-	}
-	return r;
+	return finish(rq, &c, r ? 0 : head.version, r);
 }

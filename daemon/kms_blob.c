@@ -147,7 +147,7 @@ int kms_parse(const uint8_t *blob, size_t len, struct kms_head *head)
 {
 	uint32_t v;
 
-	if (len < KMS_OVERHEAD || len > KMS_OVERHEAD + KMS_PLAINTEXT_MAX ||
+	if (len <= KMS_OVERHEAD || len > KMS_OVERHEAD + KMS_PLAINTEXT_MAX ||
 	    memcmp(blob, KMS_MAGIC, 4) || blob[4] != KMS_FORMAT || blob[6] || blob[7])
 		return -EBADMSG;
 	if (blob[5] == KMS_ALG_AES_256_GCM)

@@ -13,7 +13,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "backend.h"
 #include "control.h"
 #include "kms_keys.h"
@@ -31,7 +30,6 @@ struct kms_entry {
 
 struct kms_keys {
 	pthread_mutex_t lock;
-	int64_t last_walk;		/* CLOCK_MONOTONIC seconds */
 	struct kms_entry *buckets[BUCKETS];
 };
 
@@ -95,7 +93,7 @@ static struct kms_entry *find_or_add(struct kms_keys *k, const struct ks_key *ke
 
 void kms_keys_remember(struct daemon *d, const struct ks_key *key)
 {
-	if (!ks_type_kms(key->type))
+	if (!d->kms || !ks_type_kms(key->type))
 		return;
 	pthread_mutex_lock(&d->kms->lock);
 	find_or_add(d->kms, key);
@@ -106,28 +104,6 @@ static int remember_one(const struct ks_key *key, void *arg)
 {
 	kms_keys_remember(arg, key);
 	return 0;
-}
-
-static int64_t now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
-/* Whether a walk may start now: at most one a second. */
-static bool may_walk(struct kms_keys *k)
-{
-	int64_t now = now_s();
-	bool ok;
-
-	pthread_mutex_lock(&k->lock);
-	ok = now != k->last_walk;
-	if (ok)
-		k->last_walk = now;
-	pthread_mutex_unlock(&k->lock);
-	return ok;
 }
 
 static int lookup(struct kms_keys *k, const uint8_t *id, char *name)
@@ -144,16 +120,18 @@ static int lookup(struct kms_keys *k, const uint8_t *id, char *name)
 
 int kms_keys_name(struct daemon *d, const uint8_t *id, char *name)
 {
+	return lookup(d->kms, id, name);
+}
+
+void kms_keys_fill(struct daemon *d)
+{
 	int r;
 
-	if (!lookup(d->kms, id, name))
-		return 0;
-	if (!may_walk(d->kms))
-		return -ENOENT;
+	if (!d->kms || !d->be->ops->daemon_keys)
+		return;		/* a storage that keeps no KMS keys */
 	r = d->be->ops->list(d->be, NULL, remember_one, d);
 	if (r < 0)
-		log_warn("cannot list the keys to find a blob's key: %s", strerror(-r));
-	return lookup(d->kms, id, name);
+		log_warn("cannot list the keys to find the KMS keys: %s", strerror(-r));
 }
 
 /*

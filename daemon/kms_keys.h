@@ -25,13 +25,18 @@ struct kms_keys;
 struct kms_keys *kms_keys_new(void);
 void kms_keys_free(struct kms_keys *k);
 /*
- * The name of the KMS key with id @id into @name (HSMKEY_NAME_MAX):
- * remembered, or found by walking the key storage (at most once a second,
- * so that blobs naming unknown ids cannot keep it walking).  0, -ENOENT.
+ * The name of the KMS key with id @id into @name (HSMKEY_NAME_MAX), as
+ * remembered: 0, or -ENOENT.  A blob naming an unknown id costs a lookup,
+ * never a walk of the key storage.
  */
 int kms_keys_name(struct daemon *d, const uint8_t *id, char *name);
-/* Remember @key (a KMS key just used or made). */
+/*
+ * Remember @key if it is a KMS key: every key the storage holds, as the
+ * start-up's reconciliation walks them (kms_keys_fill() when it does not
+ * run), and each key made, imported or rotated since.
+ */
 void kms_keys_remember(struct daemon *d, const struct ks_key *key);
+void kms_keys_fill(struct daemon *d);
 /*
  * Spend one invocation of @meta's version (the key's current one, as
  * ->get() gave it without secrets): 0; -EKEYEXPIRED when the version has

@@ -468,6 +468,13 @@ int main(int argc, char **argv)
 		return r ? 1 : 0;
 	}
 	t1 = now_ms();
+	d.kms = kms_keys_new();		/* filled by the reconciliation */
+	if (!d.kms) {
+		log_error("out of memory");
+		close_storage(&d);
+		close(l.sfd);
+		return 1;
+	}
 	r = control_load_all(&d);
 	if (r)
 		log_warn("%d key(s) could not be provisioned", r);
@@ -480,8 +487,7 @@ int main(int argc, char **argv)
 	l.lfd = control_listen(d.socket_path);
 	if (l.lfd < 0)
 		goto err_signals;
-	d.kms = kms_keys_new();
-	r = d.kms ? workers_start(&d, &l.w) : -ENOMEM;
+	r = workers_start(&d, &l.w);
 	if (r) {
 		log_error("cannot start the worker threads: %s", strerror(-r));
 		goto err_listen;
@@ -511,11 +517,11 @@ int main(int argc, char **argv)
 	return 0;
 
 err_listen:
-	kms_keys_free(d.kms);
 	close(l.lfd);
 	unlink(d.socket_path);
 err_signals:
 	close(l.sfd);
 	close_storage(&d);
+	kms_keys_free(d.kms);
 	return 1;
 }

@@ -93,7 +93,7 @@ static int read_grant(struct request *rq, struct json_object *o, struct ks_grant
 		int bit = ks_op_from_name(op);
 
 		if (bit < 0)
-			return fail(rq, EINVAL, "unknown operation '%s' in a grant: use encrypt or decrypt",
+			return fail(rq, EINVAL, "unknown operation '%s' in a grant: use encrypt, decrypt, sign or verify",
 				    op ? op : "");
 		g->ops |= (uint32_t)bit;
 	}
@@ -110,8 +110,8 @@ static int read_grants(struct request *rq, const struct ks_key *key, struct ks_p
 	size_t n = json_object_array_length(a);
 	int r;
 
-	if (!ks_type_kms(key->type))
-		return fail(rq, EINVAL, "key '%s' is %s: grants are for KMS keys (kms-aes-128, kms-aes-256); its users and groups say who may use it",
+	if (!ks_type_daemon(key->type))
+		return fail(rq, EINVAL, "key '%s' is %s: grants are for KMS and identity keys; its users and groups say who may use it",
 			    key->name, key_type_name(key->type));
 	if (n > KS_GRANTS_MAX)
 		return fail(rq, E2BIG, "at most %d grants", KS_GRANTS_MAX);
@@ -119,6 +119,11 @@ static int read_grants(struct request *rq, const struct ks_key *key, struct ks_p
 		r = read_grant(rq, json_object_array_get_idx(a, i), &p->grants[i]);
 		if (r)
 			return r;
+		if (!ks_op_fits(key->type, p->grants[i].ops))
+			return fail(rq, EINVAL, "key '%s' is %s: %s", key->name,
+				    key_type_name(key->type),
+				    ks_type_kms(key->type) ? "its grants may allow encrypt and decrypt" :
+				    "its grants may allow sign and verify");
 	}
 	p->ngrants = (uint32_t)n;
 	return 0;
@@ -197,9 +202,12 @@ int op_policy(struct request *rq)
 			    HSMKEY_TIME_MAX);
 	if (nb && na && nb > na)
 		return fail(rq, EINVAL, "the key would expire before it becomes valid");
-	if (ks_type_daemon(key.type) && (p.algs || bytes || reqs || bindings))
-		return fail(rq, EINVAL, "key '%s' is %s key: its policy takes users, groups, grants, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
-			    name, ks_type_identity(key.type) ? "an identity" : "a KMS");
+	if (ks_type_identity(key.type) && (p.algs || bytes || reqs || bindings))
+		return fail(rq, EINVAL, "key '%s' is an identity key: its policy takes users, groups, grants, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
+			    name);
+	if (ks_type_kms(key.type) && (p.algs || bytes || reqs || bindings || p.nuids || p.ngids))
+		return fail(rq, EINVAL, "key '%s' is a KMS key: its policy takes grants (who may encrypt and decrypt), not-before and not-after (users, groups, algorithms and usage limits are the kernel's)",
+			    name);
 	if (json_object_object_get(rq->req, "grants") && (r = read_grants(rq, &key, &p)))
 		return r;
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&

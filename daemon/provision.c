@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kms_keys.h"
 #include "provision.h"
 #include "util.h"
 
@@ -319,6 +320,7 @@ int reply_and_provision(struct request *rq, const struct ks_key *key)
 	int r = 0;
 
 	add_key_fields(rq->reply, key);
+	kms_keys_remember(rq->d, key);
 	r = reach_kernel(rq, &k);
 	if (!r && k)
 		r = provision(rq, k, key);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deletion.h"
+#include "kms_keys.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -87,6 +88,7 @@ static int load_one(const struct ks_key *meta, void *arg)
 	struct load_ctx *l = arg;
 	struct request rq = { .d = l->d };
 
+	kms_keys_remember(l->d, meta);
 	if (meta->state == KS_PENDING_DELETION)
 		note_deletion(l->d, meta->delete_at);
 	if (meta->state != KS_ACTIVE || ks_type_daemon(meta->type) ||
@@ -191,6 +193,8 @@ int control_load_all(struct daemon *d)
 		d->comebacks = d->be->ops->comebacks(d->be);
 	pthread_mutex_unlock(&d->lock);
 	r = kernel_open(&l.k);
+	if (r)
+		kms_keys_fill(d);	/* the walk below does not run */
 	if (r == -ENOENT) {
 		log_warn("hsmkey.ko is not loaded; keys will be provisioned when they are used");
 		return 0;

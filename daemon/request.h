@@ -78,10 +78,14 @@ int64_t deletion_wait(struct daemon *d);
  * anchor); it stands or is undone when the storage answers again.
  */
 int store_failed(struct request *rq, int r, const char *what);
+/* 0 if the key storage keeps keys of @type; else worded -EOPNOTSUPP. */
+int storage_keeps(struct request *rq, int type);
 int create_common(struct request *rq, int type, const uint8_t *material, bool generated);
 int op_create(struct request *rq);
 int op_load(struct request *rq);
 int op_show(struct request *rq);
+/* Identity key @name's public key (PEM) into the reply. */
+int add_public_key(struct request *rq, const char *name);
 int op_token(struct request *rq);
 int op_rotate(struct request *rq);
 /* csr.c */
@@ -122,5 +126,9 @@ int op_audit_verify(struct request *rq);
 /* kms.c: the local KMS API */
 int op_encrypt(struct request *rq);
 int op_decrypt(struct request *rq);
+/* kms_sign.c */
+int op_sign(struct request *rq);
+int op_verify(struct request *rq);
+int op_public_key(struct request *rq);
 
 #endif

@@ -93,5 +93,8 @@ int luks_crypttab(int argc, char **argv);
 /* kms_cmd.c */
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
+int cmd_sign(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_public_key(int argc, char **argv);
 
 #endif

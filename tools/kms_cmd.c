@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * encrypt and decrypt: the local KMS API from the command line, through
- * libhsmkey as any application calls it.  Data on standard input, the
- * result on standard output, both as bytes.
+ * encrypt, decrypt, sign, verify, public-key: the local KMS API from the
+ * command line, through libhsmkey as any application calls it.  Data on
+ * standard input, the result on standard output, both as bytes.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -155,4 +155,109 @@ int cmd_decrypt(int argc, char **argv)
 	}
 	wipe(pt, sizeof(pt));
 	return r;
+}
+
+static const char sign_usage[] =
+	"sign NAME [--digest] < DATA > SIGNATURE\n"
+	"DATA: the message (1 to 32768 bytes) or, with --digest, its SHA-256 (ecdsa-p256)\n"
+	"or SHA-384 (ecdsa-p384) digest; the signature as openssl dgst -sign writes it";
+static const char verify_usage[] =
+	"verify NAME SIGNATURE-FILE [--digest] < DATA\n"
+	"prints \"Verified OK\" and exits 0, or says why not and exits 1";
+
+/* The parse, read and connect of sign and verify: @npos names at @pos. */
+static int sig_start(int argc, char **argv, const char *usage, const char **pos, int npos,
+		     bool *digest, uint8_t *in, size_t *inlen, struct hsmkey **h)
+{
+	const struct arg_opt opts[] = {
+		{ .name = "digest", .flag = digest },
+		{}
+	};
+	int r = args_exact(argc, argv, usage, opts, pos, npos);
+	ssize_t n;
+
+	if (r)
+		return PARSED(r);
+	n = read_all(argv[0], in, HSMKEY_MESSAGE_MAX);
+	if (n < 0)
+		return EXIT_FAILED;
+	*inlen = (size_t)n;
+	return connect_lib(argv[0], h);
+}
+
+int cmd_sign(int argc, char **argv)
+{
+	uint8_t msg[HSMKEY_MESSAGE_MAX + 1], sig[HSMKEY_SIGNATURE_MAX];
+	size_t len = 0, siglen = sizeof(sig);
+	struct hsmkey *h = NULL;
+	const char *name = NULL;
+	bool digest = false;
+	int r = sig_start(argc, argv, sign_usage, &name, 1, &digest, msg, &len, &h);
+
+	if (r)
+		return r;
+	r = hsmkey_sign(h, name, digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig, &siglen);
+	return finish(argv[0], h, r, sig, siglen);
+}
+
+/* The signature file into @sig (HSMKEY_SIGNATURE_MAX + 1 bytes, one to tell "longer"). */
+static ssize_t read_signature(const char *path, uint8_t *sig)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f) {
+		fprintf(stderr, "hsmkeyctl verify: cannot open %s: %m\n", path);
+		return -1;
+	}
+	n = fread(sig, 1, HSMKEY_SIGNATURE_MAX + 1, f);
+	fclose(f);
+	if (!n || n > HSMKEY_SIGNATURE_MAX) {
+		fprintf(stderr, "hsmkeyctl verify: %s is no signature (1 to %d bytes)\n", path,
+			HSMKEY_SIGNATURE_MAX);
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	uint8_t msg[HSMKEY_MESSAGE_MAX + 1], sig[HSMKEY_SIGNATURE_MAX + 1];
+	const char *pos[2] = { NULL, NULL };
+	struct hsmkey *h = NULL;
+	bool digest = false;
+	ssize_t siglen;
+	size_t len = 0;
+	int r = sig_start(argc, argv, verify_usage, pos, 2, &digest, msg, &len, &h);
+
+	if (r)
+		return r;
+	siglen = read_signature(pos[1], sig);
+	if (siglen < 0) {
+		hsmkey_close(h);
+		return EXIT_FAILED;
+	}
+	r = hsmkey_verify(h, pos[0], digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig,
+			  (size_t)siglen);
+	r = finish(argv[0], h, r, NULL, 0);
+	if (r == EXIT_OK)
+		printf("Verified OK\n");
+	return r;
+}
+
+int cmd_public_key(int argc, char **argv)
+{
+	char pem[4096];
+	size_t len = sizeof(pem);
+	struct hsmkey *h = NULL;
+	const char *name = NULL;
+	int r = args_exact(argc, argv, "public-key NAME", NULL, &name, 1);
+
+	if (r)
+		return PARSED(r);
+	r = connect_lib(argv[0], &h);
+	if (r)
+		return r;
+	r = hsmkey_public_key(h, name, pem, &len);
+	return finish(argv[0], h, r, (const uint8_t *)pem, r ? 0 : len - 1);
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * kms_threads SOCKET KEY THREADS CALLS: libhsmkey as an application uses
- * it, one handle shared by THREADS threads, each encrypting CALLS random
- * plaintexts of its own with KEY (context: its thread number) and
+ * kms_threads SOCKET KEY THREADS CALLS [each]: libhsmkey as an application
+ * uses it, one handle shared by THREADS threads (with "each": a handle per
+ * thread, so that hsmkeyd serves them at once), each encrypting CALLS
+ * random plaintexts of its own with KEY (context: its thread number) and
  * decrypting them again.  Prints "ok N" when every round trip gave its own
  * plaintext back and a blob of another thread's context was refused;
  * exit 1 otherwise.
@@ -15,14 +16,18 @@
 #include <sys/random.h>
 #include <hsmkey/kms.h>
 
-static struct hsmkey *h;
-static const char *key;
+static struct hsmkey *shared;
+static const char *key, *sock;
 static int calls;
 
 static void *worker(void *arg)
 {
 	long id = (long)arg, bad = 0;
 	char me[24], other[24];
+	struct hsmkey *h = shared;
+
+	if (!h && hsmkey_open(sock, &h))
+		return (void *)(long)calls;
 
 	snprintf(me, sizeof(me), "%ld", id);
 	snprintf(other, sizeof(other), "%ld", id + 1000);
@@ -40,6 +45,11 @@ static void *worker(void *arg)
 		    hsmkey_decrypt(h, &wrong, 1, blob, bloblen, back, &backlen) != -EBADMSG)
 			bad++;
 	}
+	if (!shared) {
+		if (bad)
+			fprintf(stderr, "thread %ld: %s\n", id, hsmkey_error(h));
+		hsmkey_close(h);
+	}
 	return (void *)bad;
 }
 
@@ -49,12 +59,14 @@ int main(int argc, char **argv)
 	long bad = 0, n;
 	int r;
 
-	if (argc != 5 || (n = atol(argv[3])) < 1 || n > 16 || (calls = atoi(argv[4])) < 1) {
-		fprintf(stderr, "usage: kms_threads SOCKET KEY THREADS CALLS\n");
+	if (argc < 5 || argc > 6 || (n = atol(argv[3])) < 1 || n > 16 ||
+	    (calls = atoi(argv[4])) < 1 || (argc == 6 && strcmp(argv[5], "each"))) {
+		fprintf(stderr, "usage: kms_threads SOCKET KEY THREADS CALLS [each]\n");
 		return 2;
 	}
+	sock = argv[1];
 	key = argv[2];
-	r = hsmkey_open(argv[1], &h);
+	r = argc == 6 ? 0 : hsmkey_open(sock, &shared);
 	if (r) {
 		fprintf(stderr, "hsmkey_open: %s\n", strerror(-r));
 		return 1;
@@ -68,9 +80,10 @@ int main(int argc, char **argv)
 		bad += (long)b;
 	}
 	if (bad)
-		fprintf(stderr, "%ld round trips failed; last error: %s\n", bad, hsmkey_error(h));
+		fprintf(stderr, "%ld round trips failed%s%s\n", bad, shared ? "; last error: " : "",
+			shared ? hsmkey_error(shared) : "");
 	else
 		printf("ok %ld\n", n * calls);
-	hsmkey_close(h);
+	hsmkey_close(shared);
 	return bad ? 1 : 0;
 }

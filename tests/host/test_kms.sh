@@ -1,12 +1,13 @@
 #!/bin/bash
-# The local KMS API (encrypt, decrypt) on the embedded key store, checked
-# against a reference written from hsmkey-blob(5) alone (tests/lib/
-# kms_blob.py, Python's cryptography): blobs hsmkeyd makes with a key
-# imported raw open there, and blobs made there open in hsmkeyd.  Then what
-# must be refused (a wrong context, an altered or cut blob, another key's
-# blob), the grants from an unprivileged user's side, the key's states,
-# rotation, a restart, the audit records, and hsmkeyd's memory after a
-# decryption (the no-wipe build as the positive control).
+# The local KMS API on the embedded key store.  Encrypt and decrypt are
+# checked against a reference written from hsmkey-blob(5) alone
+# (tests/lib/kms_blob.py, Python's cryptography): blobs hsmkeyd makes with
+# a key imported raw open there, and blobs made there open in hsmkeyd.
+# Signatures are checked by OpenSSL both ways.  Then what must be refused (a
+# wrong context, an altered or cut blob, another key's blob), the grants
+# from an unprivileged user's side, the key's states, rotation, a restart,
+# the library (exports, threads), the audit records, and hsmkeyd's memory
+# after a decryption (the no-wipe build as the positive control).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -73,10 +74,16 @@ check "a wrong context value" refused --context purpose=other --context host=db-
 	--context "note=a=b, ü" < "$work/b256"
 check "a context pair missing" refused --context purpose=backup --context host=db-1.example < "$work/b256"
 check "a context pair more" refused "${ctx[@]}" --context extra=1 < "$work/b256"
-for off in 5:algorithm 12:key-id 27:version 30:nonce 100:ciphertext 3050:tag; do
-	flip "$work/b256" "${off%%:*}" "$work/bad"
-	check "a byte of the ${off#*:} changed" bash -c \
-		"! '$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/bad' > '$work/out' 2>&1 && ! cmp -s '$work/out' '$work/pt'"
+# The algorithm or key id changed name another key or none (a refusal that
+# names no key); the rest, k256's blob that no longer decrypts.
+for off in 5:algorithm:"not a ciphertext blob" 12:key-id:"may not decrypt this blob" \
+	26:version:"does not decrypt\|no version" 30:nonce:"does not decrypt" \
+	100:ciphertext:"does not decrypt" 3050:tag:"does not decrypt"; do
+	IFS=: read -r o what why <<< "$off"
+	flip "$work/b256" "$o" "$work/bad"
+	check "a byte of the $what changed: refused ($why)" bash -c \
+		"! '$top/build/hsmkeyctl' --socket '$sock' decrypt ${ctx[*]@Q} < '$work/bad' > '$work/out' 2> '$work/err' &&
+		 ! test -s '$work/out' && grep -q '$why' '$work/err'"
 done
 head -c 3055 "$work/b256" > "$work/cut"
 check "the blob cut short by a byte" refused "${ctx[@]}" < "$work/cut"
@@ -99,6 +106,13 @@ check "nobody without a grant may not encrypt" grep -q "uid 65534 may not encryp
 check "... and is told the same of a key that does not exist" \
 	test "$(sed s/shared/K/g "$work/e1")" = "$(sed s/no-such-key/K/g "$work/e2")"
 check "nobody may not decrypt root's blob" expect_fail "may not decrypt" as_nobody decrypt < "$work/bs"
+# A blob naming an id no key has: the refusal must read the same, so that
+# the blob's id tells nobody whether, or as what, its key exists.
+/usr/bin/python3 "$ref" seal "$work/raw256" 0123456789abcdef0123456789abcdef 1 "$work/pt" > "$work/bu"
+as_nobody decrypt < "$work/bs" > /dev/null 2> "$work/e3"
+as_nobody decrypt < "$work/bu" > /dev/null 2> "$work/e4"
+check "... and is told the same of a blob whose key does not exist (no name)" \
+	bash -c "cmp -s '$work/e3' '$work/e4' && ! grep -q shared '$work/e3'"
 check "a grant of encrypt to nobody" quiet ctl policy shared --grant encrypt,decrypt:root --grant encrypt:nobody
 check "nobody encrypts now" quiet as_nobody encrypt shared < "$work/pt"
 check "... but still may not decrypt" expect_fail "may not decrypt" as_nobody decrypt < "$work/bs"
@@ -111,13 +125,13 @@ check "... and no longer encrypts (the grants were replaced)" expect_fail "may n
 	as_nobody encrypt shared < "$work/pt"
 check "show lists the grants" bash -c "'$top/build/hsmkeyctl' --socket '$sock' show shared | grep -q 'decrypt to gid 65534'"
 quiet ctl create disk --type aes-256-xts
-check "grants are refused for a kernel key" expect_fail "grants are for KMS keys" \
+check "grants are refused for a kernel key" expect_fail "grants are for KMS and identity keys" \
 	ctl policy disk --grant encrypt:root
 check "an unknown operation in a grant is refused" expect_fail "unknown operation" \
-	ctl policy shared --grant sign:root
+	ctl policy shared --grant frobnicate:root
 check "--grant none removes them all" bash -c "'$top/build/hsmkeyctl' --socket '$sock' policy shared --grant none >/dev/null &&
 	! '$top/build/hsmkeyctl' --socket '$sock' encrypt shared < '$work/pt' >/dev/null 2>&1"
-check "the XTS key encrypts nothing" expect_fail "not a KMS key" ctl encrypt disk < "$work/pt"
+check "the XTS key encrypts nothing" expect_fail "it does not encrypt" ctl encrypt disk < "$work/pt"
 
 section "libhsmkey: the application's library"
 lib=$top/build/libhsmkey.so.0
@@ -128,6 +142,67 @@ check "it exports hsmkey_* calls only, each of version node HSMKEY_0" bash -c \
 quiet ctl policy k128 --grant encrypt,decrypt:root
 check "4 threads sharing a handle: 200 round trips, each its own" \
 	quiet "$top/build/tests/kms_threads" "$sock" k128 4 50
+r0=$(reserved k128 1)
+check "4 threads, a handle each (served at once): 400 round trips" \
+	quiet "$top/build/tests/kms_threads" "$sock" k128 4 100 each
+check "... no new block reserved for 400 encryptions (one block holds them)" test "$(reserved k128 1)" -eq "$r0"
+
+section "signatures, checked by OpenSSL"
+head -c 10000 /dev/urandom > "$work/msg"
+for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519:; do
+	k=s-${t%%:*} md=${t#*:}
+	quiet ctl create "$k" --type "${t%%:*}"
+	ctl public-key "$k" > "$work/$k.pub"
+	check "$k: public-key prints what show prints" bash -c "'$top/build/hsmkeyctl' --socket '$sock' --json show '$k' |
+		/usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"public_key\"], end=\"\")' | cmp -s - '$work/$k.pub'"
+	check "$k: no grant, no signature" expect_fail "may not sign" ctl sign "$k" < "$work/msg"
+	quiet ctl policy "$k" --grant sign,verify:root
+	ctl sign "$k" < "$work/msg" > "$work/$k.sig"
+	if [[ -n $md ]]; then
+		check "$k: openssl dgst -$md -verify accepts its signature" \
+			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.sig" "$work/msg"
+		openssl dgst "-$md" -binary "$work/msg" > "$work/$k.dgst"
+		ctl sign "$k" --digest < "$work/$k.dgst" > "$work/$k.dsig"
+		check "$k: ... and its signature of the digest" \
+			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.dsig" "$work/msg"
+		check "$k: verify --digest" quiet ctl verify "$k" "$work/$k.sig" --digest < "$work/$k.dgst"
+		check "$k: a digest of the wrong length is refused" expect_fail "is $((${md#sha} / 8)) bytes" \
+			ctl sign "$k" --digest < "$work/msg"
+	else
+		check "$k: openssl pkeyutl -verify -rawin accepts its signature" quiet openssl pkeyutl -verify \
+			-pubin -inkey "$work/$k.pub" -rawin -in "$work/msg" -sigfile "$work/$k.sig"
+		check "$k: --digest is refused (Ed25519 signs the message)" expect_fail "not a digest" \
+			ctl sign "$k" --digest < "$work/msg"
+	fi
+	check "$k: verify accepts its own signature" quiet ctl verify "$k" "$work/$k.sig" < "$work/msg"
+	flip "$work/msg" 5000 "$work/msg2"
+	check "$k: ... and refuses it for a message a bit off" expect_fail "does not verify" \
+		ctl verify "$k" "$work/$k.sig" < "$work/msg2"
+done
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/o256.pem" 2>/dev/null
+openssl genpkey -algorithm ED25519 -out "$work/oed.pem" 2>/dev/null
+quiet ctl import o256 --type ecdsa-p256 --key-file "$work/o256.pem"
+quiet ctl import oed --type ed25519 --key-file "$work/oed.pem"
+quiet ctl policy o256 --grant verify:root
+quiet ctl policy oed --grant verify:root
+openssl dgst -sha256 -sign "$work/o256.pem" -out "$work/o256.sig" "$work/msg"
+openssl pkeyutl -sign -inkey "$work/oed.pem" -rawin -in "$work/msg" -out "$work/oed.sig"
+check "an OpenSSL ECDSA signature verifies in hsmkeyd (the key imported)" \
+	quiet ctl verify o256 "$work/o256.sig" < "$work/msg"
+check "an OpenSSL Ed25519 signature verifies in hsmkeyd" quiet ctl verify oed "$work/oed.sig" < "$work/msg"
+check "a grant of verify alone does not sign" expect_fail "may not sign" ctl sign o256 < "$work/msg"
+check "nobody without a grant may not verify" expect_fail "may not verify" \
+	as_nobody verify o256 "$work/o256.sig" < "$work/msg"
+check "an identity key takes no grant of encrypt" expect_fail "may allow sign and verify" \
+	ctl policy o256 --grant encrypt:root
+check "a KMS key takes no grant of sign" expect_fail "may allow encrypt and decrypt" \
+	ctl policy k128 --grant sign:root
+check "a KMS key takes no users (grants say who)" expect_fail "takes grants" ctl policy k128 --users root
+check "a KMS key does not sign" expect_fail "does not sign" ctl sign k128 < "$work/msg"
+check "an identity key does not encrypt" expect_fail "does not encrypt" ctl encrypt o256 < "$work/pt"
+head -c 32769 /dev/urandom > "$work/huge"
+check "a message over 32768 bytes is refused" expect_fail "more than 32768" ctl sign s-ed25519 < "$work/huge"
+check "public-key of a KMS key is refused" expect_fail "only identity keys" ctl public-key k128
 
 section "never in the kernel; states; rotation"
 check "a KMS key is never loaded" expect_fail "never goes to the kernel" ctl load k256
@@ -168,8 +243,15 @@ check "the audit log verifies" quiet ctl audit verify
 check "an encryption's record names the key and the context's hash" \
 	bash -c "grep -a '\"encrypt\"' '$log' | grep -a '\"k128\"' | grep -aq 'context $hash'"
 check "a refused decryption is recorded" bash -c "grep -a '\"decrypt\"' '$log' | grep -aq 'may not decrypt'"
-check "no plaintext in the log" bash -c "! grep -aqF \"\$(head -c 24 '$work/pt' | od -An -tx1 | tr -d ' \n')\" '$log' &&
-	! grep -aqF 'ü' '$log'"
+printf 'plaintext-marker-7f3a9c' > "$work/marker"
+ctl encrypt k128 --context "ctxmarker=value-marker-51c2" < "$work/marker" > "$work/bm"
+ctl decrypt --context "ctxmarker=value-marker-51c2" < "$work/bm" > /dev/null
+check "the log has the marker's encryption and decryption" \
+	test "$(grep -a '"k128"' "$log" | grep -ac "context $(/usr/bin/python3 -c 'import hashlib,sys
+sys.path.insert(0, sys.argv[1]); import kms_blob
+print(hashlib.sha256(kms_blob.context([("ctxmarker", "value-marker-51c2")])).hexdigest()[:16])' "$top/tests/lib")")" -eq 2
+check "... but neither its plaintext nor its context" \
+	bash -c "! grep -aq 'plaintext-marker\|ctxmarker\|value-marker' '$log'"
 
 section "hsmkeyd's memory after a decryption"
 head -c 64 /dev/urandom > "$work/secret"

@@ -4,8 +4,8 @@
  * key store of the test's own that records what was reserved: a block is
  * reserved before the first encryption, the next when it is spent, never
  * below what is stored; a version stops at 2^32; a caller with an older
- * version than one seen is told to look again; and an id is found by a
- * walk of the store, at most once a second.
+ * version than one seen is told to look again; and a blob's key id is
+ * found among the keys remembered, never by a walk of the store.
  */
 #include <errno.h>
 #include <string.h>
@@ -132,21 +132,37 @@ TEST_F(kms, a_reservation_the_store_refuses_spends_nothing)
 	EXPECT_EQ(KMS_RESERVE, fake.stored);
 }
 
-TEST_F(kms, an_id_is_found_by_one_walk_a_second)
+TEST_F(kms, an_id_is_found_once_remembered_and_never_by_a_walk)
 {
 	char name[HSMKEY_NAME_MAX];
 	uint8_t unknown[HSMKEY_ID_LEN];
 
-	fake.listed = self->meta;
 	memset(unknown, 0x5a, sizeof(unknown));
-	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
-	EXPECT_STREQ("k", name);
-	EXPECT_EQ(1, fake.list_calls);
-	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
-	EXPECT_EQ(1, fake.list_calls);		/* remembered */
+	EXPECT_EQ(-ENOENT, kms_keys_name(&self->d, self->meta.id, name));
 	for (int i = 0; i < 100; i++)
 		EXPECT_EQ(-ENOENT, kms_keys_name(&self->d, unknown, name));
-	EXPECT_LE(fake.list_calls, 2);		/* unknown ids: a walk a second */
+	EXPECT_EQ(0, fake.list_calls);		/* a blob's id never walks the store */
+	kms_keys_remember(&self->d, &self->meta);
+	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
+	EXPECT_STREQ("k", name);
+}
+
+TEST_F(kms, the_fill_remembers_kms_keys_only)
+{
+	char name[HSMKEY_NAME_MAX];
+
+	fake.ops.daemon_keys = true;
+	fake.listed = self->meta;
+	kms_keys_fill(&self->d);
+	EXPECT_EQ(1, fake.list_calls);
+	ASSERT_EQ(0, kms_keys_name(&self->d, self->meta.id, name));
+	fake.listed.type = HSMKEY_TYPE_AES_256_XTS;
+	memset(fake.listed.id, 0x11, sizeof(fake.listed.id));
+	kms_keys_fill(&self->d);
+	EXPECT_EQ(-ENOENT, kms_keys_name(&self->d, fake.listed.id, name));
+	fake.ops.daemon_keys = false;		/* a storage that keeps none: no walk */
+	kms_keys_fill(&self->d);
+	EXPECT_EQ(2, fake.list_calls);
 }
 
 TEST_HARNESS_MAIN

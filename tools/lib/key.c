@@ -102,7 +102,7 @@ static int ks_algs_from_json(struct json_object *o, uint32_t *algs)
 	return 0;
 }
 
-static const char *const ks_op_names[] = { "encrypt", "decrypt" };
+static const char *const ks_op_names[] = { "encrypt", "decrypt", "sign", "verify" };
 
 const char *ks_op_name(uint32_t op)
 {

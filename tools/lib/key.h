@@ -67,9 +67,20 @@ static inline bool ks_type_daemon(int type)
 enum ks_op {
 	KS_OP_ENCRYPT = 1u << 0,
 	KS_OP_DECRYPT = 1u << 1,
+	KS_OP_SIGN = 1u << 2,
+	KS_OP_VERIFY = 1u << 3,
 };
 
-#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT)
+#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_SIGN | KS_OP_VERIFY)
+
+/* Whether keys of @type do @ops: KMS keys encrypt, identity keys sign. */
+static inline bool ks_op_fits(int type, uint32_t ops)
+{
+	uint32_t can = ks_type_kms(type) ? KS_OP_ENCRYPT | KS_OP_DECRYPT :
+		       ks_type_identity(type) ? KS_OP_SIGN | KS_OP_VERIFY : 0;
+
+	return ops && !(ops & ~can);
+}
 #define KS_GRANTS_MAX	16
 
 struct ks_grant {

@@ -11,14 +11,22 @@
 #include <sys/un.h>
 #include "internal.h"
 
+/*
+ * Not getenv(): a set-user-ID program calling the library must not send
+ * its plaintext to a socket its caller named.
+ */
+const char *lib_socket_path(const char *path)
+{
+	return path ?: secure_getenv("HSMKEYD_SOCKET") ?: LIB_DEFAULT_SOCKET;
+}
+
 int lib_connect(const char *path, int timeout_s, char *why, size_t len)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = timeout_s };
 	int fd, e;
 
-	if (!path)
-		path = getenv("HSMKEYD_SOCKET") ?: LIB_DEFAULT_SOCKET;
+	path = lib_socket_path(path);
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(why, len, "cannot reach hsmkeyd at %s: %s", path, strerror(ENAMETOOLONG));
 		return -ENAMETOOLONG;

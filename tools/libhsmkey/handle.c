@@ -6,6 +6,7 @@
  * is never sent twice.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,7 @@
 
 API int hsmkey_open(const char *socket_path, struct hsmkey **out)
 {
-	const char *path = socket_path ?: getenv("HSMKEYD_SOCKET") ?: LIB_DEFAULT_SOCKET;
+	const char *path = lib_socket_path(socket_path);
 	struct hsmkey *h;
 
 	*out = NULL;
@@ -37,6 +38,18 @@ API int hsmkey_open(const char *socket_path, struct hsmkey **out)
 	pthread_mutex_init(&h->lock, NULL);
 	*out = h;
 	return 0;
+}
+
+int lib_fail(struct hsmkey *h, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&h->lock);
+	va_start(ap, fmt);
+	vsnprintf(h->error, sizeof(h->error), fmt, ap);
+	va_end(ap);
+	pthread_mutex_unlock(&h->lock);
+	return err;
 }
 
 API void hsmkey_close(struct hsmkey *h)
@@ -103,14 +116,25 @@ static int take_reply(struct hsmkey *h, struct json_object *reply, const uint8_t
 	return 0;
 }
 
+struct json_object *lib_request(const char *op)
+{
+	struct json_object *req = json_object_new_object();
+
+	json_object_object_add(req, "v", json_object_new_int(PROTO_VERSION));
+	json_object_object_add(req, "op", json_object_new_string(op));
+	return req;
+}
+
 int lib_call(struct hsmkey *h, struct json_object *req, const void *payload, size_t plen,
-	     void *out, size_t *outlen)
+	     void *out, size_t *outlen, struct json_object **reply_out)
 {
 	struct json_object *reply = NULL;
 	uint8_t *p = NULL;
-	size_t n = 0;
+	size_t n = 0, none = 0;
 	int r;
 
+	if (!outlen)
+		outlen = &none;	/* no payload wanted */
 	pthread_mutex_lock(&h->lock);
 	h->error[0] = '\0';
 	r = send_request(h, req, payload, plen);
@@ -132,6 +156,8 @@ int lib_call(struct hsmkey *h, struct json_object *req, const void *payload, siz
 		explicit_bzero(p, n);
 		free(p);
 	}
+	if (reply_out && !r)
+		*reply_out = json_object_get(reply);
 	json_object_put(reply);
 	json_object_put(req);
 	return r;

@@ -16,6 +16,10 @@
 #define API __attribute__((visibility("default")))
 #define LIB_DEFAULT_SOCKET	"/run/hsmkey/hsmkeyd.sock"
 
+/* @path, or $HSMKEYD_SOCKET (not for set-user-ID callers), or the default. */
+const char *lib_socket_path(const char *path);
+/* The handle's message for its caller, under its lock; returns @err. */
+int lib_fail(struct hsmkey *h, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /*
  * A connected control socket to hsmkeyd at @path (NULL: $HSMKEYD_SOCKET
  * or the default) whose replies may take @timeout_s; -errno, with @why
@@ -34,9 +38,12 @@ struct hsmkey {
  * Send @req (consumed) with @payload, and take the reply: 0 and its
  * payload into @out (*@outlen: its size; the length on return), or
  * -errno with h->error set.  -ENOBUFS: the reply's payload is larger
- * (*@outlen: the size needed).
+ * (*@outlen: the size needed).  With @reply, the reply's JSON too (put
+ * it when done).
  */
 int lib_call(struct hsmkey *h, struct json_object *req, const void *payload, size_t plen,
-	     void *out, size_t *outlen);
+	     void *out, size_t *outlen, struct json_object **reply);
+/* A request of operation @op, to fill in. */
+struct json_object *lib_request(const char *op);
 
 #endif

@@ -9,15 +9,6 @@
 #include "internal.h"
 #include "proto.h"
 
-static struct json_object *request(const char *op)
-{
-	struct json_object *req = json_object_new_object();
-
-	json_object_object_add(req, "v", json_object_new_int(PROTO_VERSION));
-	json_object_object_add(req, "op", json_object_new_string(op));
-	return req;
-}
-
 /* @ctx into @req's "context"; -EINVAL when a pair is incomplete or repeated. */
 static int add_context(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
 		       size_t nctx)
@@ -26,14 +17,10 @@ static int add_context(struct hsmkey *h, struct json_object *req, const struct h
 
 	json_object_object_add(req, "context", o);
 	for (size_t i = 0; i < nctx; i++) {
-		if (!ctx[i].key || !*ctx[i].key || !ctx[i].value) {
-			snprintf(h->error, sizeof(h->error), "context pair %zu has no key or no value", i);
-			return -EINVAL;
-		}
-		if (json_object_object_get_ex(o, ctx[i].key, NULL)) {
-			snprintf(h->error, sizeof(h->error), "context key '%s' is given twice", ctx[i].key);
-			return -EINVAL;
-		}
+		if (!ctx[i].key || !*ctx[i].key || !ctx[i].value)
+			return lib_fail(h, -EINVAL, "context pair %zu has no key or no value", i);
+		if (json_object_object_get_ex(o, ctx[i].key, NULL))
+			return lib_fail(h, -EINVAL, "context key '%s' is given twice", ctx[i].key);
 		json_object_object_add(o, ctx[i].key, json_object_new_string(ctx[i].value));
 	}
 	return 0;
@@ -43,12 +30,12 @@ static int add_context(struct hsmkey *h, struct json_object *req, const struct h
 static int prepare(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
 		   size_t nctx, size_t need, size_t *have)
 {
-	h->error[0] = '\0';
 	if (*have < need) {
-		snprintf(h->error, sizeof(h->error), "the result takes %zu bytes, the buffer has %zu",
-			 need, *have);
+		size_t had = *have;
+
 		*have = need;
-		return -ENOBUFS;
+		return lib_fail(h, -ENOBUFS, "the result takes %zu bytes, the buffer has %zu",
+				need, had);
 	}
 	return add_context(h, req, ctx, nctx);
 }
@@ -56,14 +43,13 @@ static int prepare(struct hsmkey *h, struct json_object *req, const struct hsmke
 API int hsmkey_encrypt(struct hsmkey *h, const char *key, const struct hsmkey_kv *ctx,
 		       size_t nctx, const void *pt, size_t ptlen, void *blob, size_t *bloblen)
 {
-	struct json_object *req = request("encrypt");
+	struct json_object *req = lib_request("encrypt");
 	int r;
 
 	if (!ptlen || ptlen > HSMKEY_PLAINTEXT_MAX || !key) {
 		json_object_put(req);
-		snprintf(h->error, sizeof(h->error), "%s",
-			 key ? "the plaintext must be 1 to 4096 bytes" : "no key named");
-		return key ? -EMSGSIZE : -EINVAL;
+		return key ? lib_fail(h, -EMSGSIZE, "the plaintext must be 1 to 4096 bytes") :
+		       lib_fail(h, -EINVAL, "no key named");
 	}
 	json_object_object_add(req, "name", json_object_new_string(key));
 	r = prepare(h, req, ctx, nctx, ptlen + HSMKEY_BLOB_OVERHEAD, bloblen);
@@ -71,25 +57,23 @@ API int hsmkey_encrypt(struct hsmkey *h, const char *key, const struct hsmkey_kv
 		json_object_put(req);
 		return r;
 	}
-	return lib_call(h, req, pt, ptlen, blob, bloblen);
+	return lib_call(h, req, pt, ptlen, blob, bloblen, NULL);
 }
 
 API int hsmkey_decrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
 		       const void *blob, size_t bloblen, void *pt, size_t *ptlen)
 {
-	struct json_object *req = request("decrypt");
+	struct json_object *req = lib_request("decrypt");
 	int r;
 
 	if (bloblen <= HSMKEY_BLOB_OVERHEAD || bloblen > HSMKEY_BLOB_MAX) {
 		json_object_put(req);
-		snprintf(h->error, sizeof(h->error), "not a ciphertext blob of hsmkey: %zu bytes",
-			 bloblen);
-		return -EBADMSG;
+		return lib_fail(h, -EBADMSG, "not a ciphertext blob of hsmkey: %zu bytes", bloblen);
 	}
 	r = prepare(h, req, ctx, nctx, bloblen - HSMKEY_BLOB_OVERHEAD, ptlen);
 	if (r) {
 		json_object_put(req);
 		return r;
 	}
-	return lib_call(h, req, blob, bloblen, pt, ptlen);
+	return lib_call(h, req, blob, bloblen, pt, ptlen, NULL);
 }

@@ -2,8 +2,9 @@
 /*
  * libhsmkey: the local KMS API of hsmkeyd.  An application encrypts and
  * decrypts with keys hsmkeyd keeps (key types kms-aes-128, kms-aes-256),
- * bound to an encryption context, and never holds them.  See
- * hsmkey_encrypt(3); the ciphertext's format is hsmkey-blob(5).
+ * bound to an encryption context, and signs with identity keys, and never
+ * holds them.  See hsmkey_encrypt(3) and hsmkey_sign(3); the ciphertext's
+ * format is hsmkey-blob(5).
  *
  * Every call returns 0 or a negative errno; hsmkey_error() then has the
  * daemon's message for a person.  A handle may be shared by threads: its
@@ -61,6 +62,29 @@ int hsmkey_encrypt(struct hsmkey *h, const char *key, const struct hsmkey_kv *ct
  */
 int hsmkey_decrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
 		   const void *blob, size_t bloblen, void *pt, size_t *ptlen);
+
+/*
+ * Signatures with an identity key (ecdsa-p256 over SHA-256, ecdsa-p384
+ * over SHA-384, ed25519): DER for ECDSA, as openssl dgst -sign writes;
+ * the 64 bytes of RFC 8032 for Ed25519.  @data is the message (1 to
+ * HSMKEY_MESSAGE_MAX bytes) or, with HSMKEY_SIGN_DIGEST and an ECDSA key,
+ * its digest.  See hsmkey_sign(3).
+ */
+#define HSMKEY_SIGN_DIGEST	1u
+#define HSMKEY_MESSAGE_MAX	32768
+#define HSMKEY_SIGNATURE_MAX	256
+
+/* The signature into @sig (*@siglen: its size; the length on return). */
+int hsmkey_sign(struct hsmkey *h, const char *key, unsigned int flags, const void *data,
+		size_t len, void *sig, size_t *siglen);
+/* 0 when @sig is key @key's signature of @data; -EBADMSG when it is not. */
+int hsmkey_verify(struct hsmkey *h, const char *key, unsigned int flags, const void *data,
+		  size_t len, const void *sig, size_t siglen);
+/*
+ * The identity key's public key as PEM (SubjectPublicKeyInfo), with its
+ * NUL, into @pem (*@len: its size; the length with the NUL on return).
+ */
+int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len);
 
 #ifdef __cplusplus
 }
