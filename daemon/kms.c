@@ -78,6 +78,9 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 
 	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
 		return fail(rq, EPERM, "who is asking cannot be told");
+	/* A log out of space holds its records: no call it could not record. */
+	if (rq->d->audit && audit_held(rq->d->audit) && control_audit_failed(rq->d, -ENOSPC))
+		return fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
 	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
 	ok = !r && ks_op_fits(meta->type, op) && meta->has_policy && granted(rq, p, op);
 	if (!ok && !admin)
@@ -125,7 +128,7 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 
 	if (!rq->d->audit)
 		return 0;
-	a = audit_record(rq->d->audit, &who, ks_op_name(op), *name ? name : NULL, version, r,
+	a = audit_record(rq->d->audit, &who, ks_op_name(op), name && *name ? name : NULL, version, r,
 			 r ? rq->err : detail);
 	if (!a && audit_held(rq->d->audit))
 		a = -ENOSPC;	/* held in memory until the log has space again */
@@ -145,7 +148,6 @@ uint8_t *kms_reply_buffer(struct request *rq, size_t len)
 	return rq->out;
 }
 
-/* Spend an invocation of the current version; once more if it moved on. */
 /* Every call's end, allowed or refused: its audit record, then the reply. */
 static int finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
 {
@@ -161,11 +163,15 @@ static int finish(struct request *rq, const struct kms_call *c, uint32_t version
 	return r;
 }
 
+/*
+ * Spend an invocation of the current version; if the key was rotated
+ * meanwhile, of the new current one, authorised again.
+ */
 static int spend(struct request *rq, const struct kms_call *c, struct ks_key *meta)
 {
 	int r = kms_keys_spend(rq->d, meta);
 
-	if (r == -ESTALE && !(r = get_key(rq, c->name, false, meta)))
+	if (r == -ESTALE && !(r = kms_authorise(rq, c->op, c->name, meta)))
 		r = kms_keys_spend(rq->d, meta);
 	if (r == -EKEYEXPIRED)
 		return fail(rq, EKEYEXPIRED, "key '%s' version %u has encrypted 2^32 times, as many as AES-GCM with random nonces allows: rotate it (hsmkeyctl rotate %s)",

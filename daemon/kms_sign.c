@@ -50,8 +50,10 @@ static int read_call(struct request *rq, struct sig_call *c)
 	struct json_object *d = json_object_object_get(rq->req, "digest");
 	int r = get_name(rq, "name", &c->name);
 
-	if (r)
+	if (r) {
+		c->name = "";	/* no valid name to record */
 		return r;
+	}
 	c->digest = d && json_object_get_boolean(d);
 	if (!rq->payload || !rq->npayload || rq->npayload > SIGN_MESSAGE_MAX)
 		return fail(rq, EMSGSIZE, "the message must be 1 to %d bytes (sign a larger one's digest: --digest)",
@@ -71,6 +73,9 @@ static int key_of(struct request *rq, const struct sig_call *c, const struct ks_
 
 	if (r)
 		return r;
+	/* The name made again, another key, since it was authorised: not this one. */
+	if (memcmp(key.id, meta->id, HSMKEY_ID_LEN) || key.type != meta->type)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
 	if (c->digest && !md)
 		return fail(rq, EINVAL, "key '%s' is ed25519, which signs the message itself, not a digest",
 			    c->name);

@@ -28,8 +28,17 @@ API int hsmkey_sign(struct hsmkey *h, const char *key, unsigned int flags, const
 		    size_t len, void *sig, size_t *siglen)
 {
 	struct json_object *req = NULL;
-	int r = sig_request(h, "sign", key, flags, len, &req);
+	int r;
 
+	/* Checked before a signature is made (and audited) only to be lost. */
+	if (*siglen < HSMKEY_SIGNATURE_MAX) {
+		size_t had = *siglen;
+
+		*siglen = HSMKEY_SIGNATURE_MAX;
+		return lib_fail(h, -ENOBUFS, "a signature needs a buffer of %d bytes, not %zu",
+				HSMKEY_SIGNATURE_MAX, had);
+	}
+	r = sig_request(h, "sign", key, flags, len, &req);
 	return r ?: lib_call(h, req, data, len, sig, siglen, NULL);
 }
 
@@ -63,7 +72,11 @@ API int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *
 	r = lib_call(h, req, NULL, 0, NULL, NULL, &reply);
 	if (r)
 		return r;
-	got = proto_str(reply, "public_key") ?: "";
+	got = proto_str(reply, "public_key");
+	if (!got) {
+		json_object_put(reply);
+		return lib_fail(h, -EPROTO, "hsmkeyd's answer has no public key");
+	}
 	need = strlen(got) + 1;
 	if (need > *len)
 		r = lib_fail(h, -ENOBUFS, "the public key takes %zu bytes, the buffer has %zu",

@@ -8,7 +8,8 @@
  *
  * Every call returns 0 or a negative errno; hsmkey_error() then has the
  * daemon's message for a person.  A handle may be shared by threads: its
- * calls take turns on its one connection.
+ * calls take turns on its one connection; but a message is the handle's
+ * last, so a thread that reads messages wants a handle of its own.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
@@ -74,7 +75,10 @@ int hsmkey_decrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
 #define HSMKEY_MESSAGE_MAX	32768
 #define HSMKEY_SIGNATURE_MAX	256
 
-/* The signature into @sig (*@siglen: its size; the length on return). */
+/*
+ * The signature into @sig (*@siglen: its size, at least
+ * HSMKEY_SIGNATURE_MAX; the length on return).
+ */
 int hsmkey_sign(struct hsmkey *h, const char *key, unsigned int flags, const void *data,
 		size_t len, void *sig, size_t *siglen);
 /* 0 when @sig is key @key's signature of @data; -EBADMSG when it is not. */
