@@ -29,7 +29,6 @@
 struct kms_call {
 	uint32_t op;			/* KS_OP_ENCRYPT or KS_OP_DECRYPT */
 	const char *name;		/* the key's */
-	uint32_t version;		/* decrypt: the blob's; 0: the current */
 	uint8_t ctx[KMS_CONTEXT_MAX];	/* canonical (kms_blob.h) */
 	size_t ctxlen;
 	char ctx_hash[17];
