@@ -94,7 +94,19 @@ static int connect_lib(const char *cmd, struct hsmkey **h)
 	return r ? EXIT_NODAEMON : EXIT_OK;
 }
 
-/* Parse, read standard input, connect: the steps both commands share. */
+/* Standard input (at most @cap bytes) into @in, then a handle: every command's. */
+static int input_and_connect(const char *cmd, uint8_t *in, size_t cap, size_t *inlen,
+			     struct hsmkey **h)
+{
+	ssize_t n = read_all(cmd, in, cap);
+
+	if (n < 0)
+		return EXIT_FAILED;
+	*inlen = (size_t)n;
+	return connect_lib(cmd, h);
+}
+
+/* Parse, read standard input, connect: the steps encrypt and decrypt share. */
 static int start(int argc, char **argv, struct context *c, const char **name, uint8_t *in,
 		 size_t cap, size_t *inlen, struct hsmkey **h)
 {
@@ -102,17 +114,10 @@ static int start(int argc, char **argv, struct context *c, const char **name, ui
 		{ .name = "context", .handle = add_pair, .ctx = c },
 		{}
 	};
-	ssize_t n;
 	int r = name ? args_exact(argc, argv, c->usage, opts, name, 1) :
 		args_parse(argc, argv, c->usage, opts, NULL, 0);
 
-	if (r)
-		return PARSED(r);
-	n = read_all(argv[0], in, cap);
-	if (n < 0)
-		return EXIT_FAILED;
-	*inlen = (size_t)n;
-	return connect_lib(argv[0], h);
+	return r ? PARSED(r) : input_and_connect(argv[0], in, cap, inlen, h);
 }
 
 static int finish(const char *cmd, struct hsmkey *h, int r, const uint8_t *out, size_t len)
@@ -174,15 +179,8 @@ static int sig_start(int argc, char **argv, const char *usage, const char **pos,
 		{}
 	};
 	int r = args_exact(argc, argv, usage, opts, pos, npos);
-	ssize_t n;
 
-	if (r)
-		return PARSED(r);
-	n = read_all(argv[0], in, HSMKEY_MESSAGE_MAX);
-	if (n < 0)
-		return EXIT_FAILED;
-	*inlen = (size_t)n;
-	return connect_lib(argv[0], h);
+	return r ? PARSED(r) : input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);
 }
 
 int cmd_sign(int argc, char **argv)
