@@ -100,6 +100,8 @@ static const struct op {
 	{ "sign", false, op_sign, NULL, false, true, true },
 	{ "verify", false, op_verify, NULL, false, true, true },
 	{ "public-key", false, op_public_key, NULL, false, false, false },
+	{ "data-key", false, op_data_key, NULL, false, true, true },
+	{ "unwrap-to-kernel", false, op_unwrap_to_kernel, NULL, false, true, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -261,7 +263,8 @@ static int check_fields(struct request *rq)
 		{ "server_name", json_type_string }, { "alpn", json_type_array },
 		{ "timeout_ms", json_type_int }, { "context", json_type_object },
 		{ "grants", json_type_array }, { "digest", json_type_boolean },
-		{ "signature", json_type_string },
+		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
+		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
 	};
 	struct json_object *v;
 

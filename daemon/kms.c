@@ -26,14 +26,6 @@
 #include "request.h"
 #include "util.h"
 
-struct kms_call {
-	uint32_t op;			/* KS_OP_ENCRYPT or KS_OP_DECRYPT */
-	const char *name;		/* the key's */
-	uint8_t ctx[KMS_CONTEXT_MAX];	/* canonical (kms_blob.h) */
-	size_t ctxlen;
-	char ctx_hash[17];
-};
-
 /* Does a grant of @p allow @op to the peer, by uid or by a group of it? */
 static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
 {
@@ -54,20 +46,27 @@ static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
 }
 
 /*
- * The refusal of a caller without a grant.  A decryption names no key: the
- * blob's key id is not to tell such a caller whether, or as what, the key
- * exists (an encryption names only what the caller named).
+ * The refusal of a caller without a grant.  A call on a blob (@blob:
+ * decrypt, unwrap) names no key: the blob's key id is not to tell such a
+ * caller whether, or as what, the key exists (a call by name names only
+ * what the caller named).
  */
-static int refuse(struct request *rq, uint32_t op, const char *name)
+static const char *verb(uint32_t op)
 {
-	if (op == KS_OP_DECRYPT)
-		return fail(rq, EPERM, "uid %u may not decrypt this blob: its key is not in this key store, or no grant of its policy allows it",
-			    rq->cred.uid);
-	return fail(rq, EPERM, "uid %u may not %s with key '%s': no grant of its policy allows it (hsmkeyctl policy %s --grant %s:USER)",
-		    rq->cred.uid, ks_op_name(op), name, name, ks_op_name(op));
+	return op == KS_OP_DATA_KEY ? "make data keys" : ks_op_name(op);
 }
 
-int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_key *meta)
+static int refuse(struct request *rq, uint32_t op, const char *name, bool blob)
+{
+	if (blob)
+		return fail(rq, EPERM, "uid %u may not %s this blob: its key is not in this key store, or no grant of its policy allows it",
+			    rq->cred.uid, op == KS_OP_DECRYPT ? "decrypt" : "unwrap");
+	return fail(rq, EPERM, "uid %u may not %s with key '%s': no grant of its policy allows it (hsmkeyctl policy %s --grant %s:USER)",
+		    rq->cred.uid, verb(op), name, name, ks_op_name(op));
+}
+
+static int authorise(struct request *rq, uint32_t op, const char *name, struct ks_key *meta,
+		     bool blob)
 {
 	const struct ks_policy *p = &meta->policy;
 	int64_t now = time(NULL);
@@ -83,17 +82,17 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
 	ok = !r && ks_op_fits(meta->type, op) && meta->has_policy && granted(rq, p, op);
 	if (!ok && !admin)
-		return refuse(rq, op, name);
+		return refuse(rq, op, name, blob);
 	if (r)
 		return get_key(rq, name, false, meta);	/* worded there */
 	if (!ks_op_fits(meta->type, op))
 		return fail(rq, EMEDIUMTYPE, "key '%s' is %s: it does not %s (%s)", name,
-			    key_type_name(meta->type), ks_op_name(op),
-			    op & (KS_OP_ENCRYPT | KS_OP_DECRYPT) ?
+			    key_type_name(meta->type), verb(op),
+			    op & KS_OPS_KMS ?
 			    "KMS keys do: kms-aes-128, kms-aes-256" :
 			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519");
 	if (!ok)
-		return refuse(rq, op, name);
+		return refuse(rq, op, name, blob);
 	if (meta->state != KS_ACTIVE)
 		return fail(rq, meta->state == KS_DISABLED ? EPERM : EKEYREVOKED,
 			    "key '%s' is %s: it serves no %s", name,
@@ -103,8 +102,13 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 	return 0;
 }
 
+int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_key *meta)
+{
+	return authorise(rq, op, name, meta, false);
+}
+
 /* The request's context in canonical form into @c. */
-static int read_context(struct request *rq, struct kms_call *c)
+int kms_read_context(struct request *rq, struct kms_call *c)
 {
 	int n = kms_context_encode(json_object_object_get(rq->req, "context"), c->ctx);
 
@@ -147,12 +151,12 @@ uint8_t *kms_reply_buffer(struct request *rq, size_t len)
 	return rq->out;
 }
 
-/* Every call's end, allowed or refused: its audit record, then the reply. */
-static int finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
 {
-	char detail[32];
+	char detail[sizeof(c->detail) + 32];
 
-	snprintf(detail, sizeof(detail), "context %s", c->ctx_hash);
+	snprintf(detail, sizeof(detail), "context %s%s%s", c->ctx_hash, *c->detail ? " " : "",
+		 c->detail);
 	if (kms_audit(rq, c->op, c->name, version, detail, r))
 		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
 	if (!r) {
@@ -182,11 +186,11 @@ static int spend(struct request *rq, const struct kms_call *c, struct ks_key *me
 	return r;
 }
 
-static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *meta)
+int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *meta,
+		   const uint8_t *pt, size_t ptlen, uint8_t *blob)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	struct kms_head head;
-	uint8_t *blob;
 	int r;
 
 	if ((r = spend(rq, c, meta)) || (r = get_version(rq, c->name, meta->version, true, &key)))
@@ -197,14 +201,20 @@ static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *m
 	head.type = meta->type;
 	head.version = meta->version;
 	memcpy(head.id, key.id, HSMKEY_ID_LEN);
-	blob = kms_reply_buffer(rq, rq->npayload + KMS_OVERHEAD);
-	if (!blob)
-		return fail(rq, ENOMEM, "out of memory");
-	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, blob);
+	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, pt, ptlen, blob);
 	if (r)
 		return fail(rq, -r, "the encryption failed: %s", strerror(-r));
 	kms_keys_remember(rq->d, &key);
 	return 0;
+}
+
+static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *meta)
+{
+	uint8_t *blob = kms_reply_buffer(rq, rq->npayload + KMS_OVERHEAD);
+
+	if (!blob)
+		return fail(rq, ENOMEM, "out of memory");
+	return kms_seal_under(rq, c, meta, rq->payload, rq->npayload, blob);
 }
 
 int op_encrypt(struct request *rq)
@@ -215,48 +225,60 @@ int op_encrypt(struct request *rq)
 
 	if (r)
 		c.name = "";	/* no valid name to record */
-	else if (!(r = read_context(rq, &c)) &&
+	else if (!(r = kms_read_context(rq, &c)) &&
 		 (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX))
 		r = fail(rq, EMSGSIZE, "the plaintext must be 1 to %d bytes", KMS_PLAINTEXT_MAX);
 	if (!r)
 		r = kms_authorise(rq, c.op, c.name, &meta) ?: encrypt_with(rq, &c, &meta);
-	return finish(rq, &c, meta.version, r);
+	return kms_finish(rq, &c, meta.version, r);
 }
 
-static int decrypt_with(struct request *rq, struct kms_call *c, const struct kms_head *head)
+static int open_with(struct request *rq, struct kms_call *c, const struct kms_head *head,
+		     const uint8_t *blob, size_t len, uint8_t *pt)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
-	uint8_t *pt;
 	int r = get_version(rq, c->name, head->version, true, &key);
 
 	if (r)
 		return r;
-	if (memcmp(key.id, head->id, HSMKEY_ID_LEN) || key.type != head->type)
-		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
-	pt = kms_reply_buffer(rq, rq->npayload - KMS_OVERHEAD);
-	if (!pt)
-		return fail(rq, ENOMEM, "out of memory");
-	r = kms_open(key.material, c->ctx, c->ctxlen, rq->payload, rq->npayload, pt);
-	if (r)
+	if (memcmp(key.id, head->id, HSMKEY_ID_LEN) || key.type != head->type ||
+	    kms_open(key.material, c->ctx, c->ctxlen, blob, len, pt))
 		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
 	return 0;
+}
+
+int kms_unseal(struct request *rq, struct kms_call *c, char *name, const uint8_t *blob,
+	       size_t len, uint8_t *pt, uint32_t *version)
+{
+	struct ks_key meta = { 0 };
+	struct kms_head head;
+	int r;
+
+	*version = 0;
+	if (!blob || kms_parse(blob, len, &head))
+		return fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
+	if (kms_keys_name(rq->d, head.id, name))
+		return refuse(rq, c->op, "", true);
+	c->name = name;
+	r = authorise(rq, c->op, c->name, &meta, true) ?: open_with(rq, c, &head, blob, len, pt);
+	if (!r)
+		*version = head.version;
+	return r;
 }
 
 int op_decrypt(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DECRYPT, .name = "" };
 	char name[HSMKEY_NAME_MAX] = "";
-	struct ks_key meta = { 0 };
-	struct kms_head head;
-	int r = read_context(rq, &c);
+	uint32_t version = 0;
+	uint8_t *pt;
+	int r = kms_read_context(rq, &c);
 
-	if (!r && (!rq->payload || kms_parse(rq->payload, rq->npayload, &head)))
+	if (!r && (!rq->payload || rq->npayload <= KMS_OVERHEAD))
 		r = fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
-	if (!r && kms_keys_name(rq->d, head.id, name))
-		r = refuse(rq, KS_OP_DECRYPT, "");
-	if (!r) {
-		c.name = name;
-		r = kms_authorise(rq, c.op, c.name, &meta) ?: decrypt_with(rq, &c, &head);
-	}
-	return finish(rq, &c, r ? 0 : head.version, r);
+	if (!r && !(pt = kms_reply_buffer(rq, rq->npayload - KMS_OVERHEAD)))
+		r = fail(rq, ENOMEM, "out of memory");
+	if (!r)
+		r = kms_unseal(rq, &c, name, rq->payload, rq->npayload, pt, &version);
+	return kms_finish(rq, &c, version, r);
 }

@@ -2,14 +2,25 @@
 /*
  * What the local KMS API's operations share (kms.c): who may call one, its
  * audit record, its reply's payload.  Encrypt and decrypt are in kms.c,
- * sign, verify and public-key in kms_sign.c.
+ * sign, verify and public-key in kms_sign.c, data keys in kms_data.c.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "kms_blob.h"
 #include "request.h"
+
+/* One call of the API: the operation, the key, the context. */
+struct kms_call {
+	uint32_t op;			/* enum ks_op */
+	const char *name;		/* the key's; "" until known */
+	uint8_t ctx[KMS_CONTEXT_MAX];	/* canonical (kms_blob.h) */
+	size_t ctxlen;
+	char ctx_hash[17];
+	char detail[96];		/* the audit record's, after the context's hash */
+};
 
 /*
  * The current version's metadata of key @name into @meta, if a grant of
@@ -28,5 +39,27 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 	      const char *detail, int r);
 /* A reply payload of @len bytes for the handler to fill; NULL: no memory. */
 uint8_t *kms_reply_buffer(struct request *rq, size_t len);
+/* The request's "context" in canonical form into @c (worded -errno). */
+int kms_read_context(struct request *rq, struct kms_call *c);
+/*
+ * Every call's end, allowed or refused (@r): its audit record (with
+ * @version), then the reply's name and version.  The result, -EIO when the
+ * record cannot be written and the log fails closed.
+ */
+int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r);
+/*
+ * Seal @ptlen bytes at @pt under the current version of key @c->name
+ * (@meta, as kms_authorise() gave it; updated after a rotation) into
+ * @blob (@ptlen + KMS_OVERHEAD bytes), spending one GCM invocation.
+ */
+int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *meta,
+		   const uint8_t *pt, size_t ptlen, uint8_t *blob);
+/*
+ * Open @blob (@len bytes) for @c->op: the blob's key found, the caller
+ * authorised, the plaintext into @pt (@len - KMS_OVERHEAD bytes).  Sets
+ * @c->name (to @name, HSMKEY_NAME_MAX bytes) and *@version.
+ */
+int kms_unseal(struct request *rq, struct kms_call *c, char *name, const uint8_t *blob,
+	       size_t len, uint8_t *pt, uint32_t *version);
 
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "proto.h"
+#include "kms_kernel.h"
 #include "provision.h"
 #include "request.h"
 #include "util.h"
@@ -151,6 +152,28 @@ static int add_foreign(struct listing *l)
 	return r;
 }
 
+/* The kernel's data keys of this keystore (kms_kernel.h): live and spent. */
+static struct json_object *data_keys(const struct listing *l)
+{
+	struct json_object *o = json_object_new_object();
+	int64_t live = 0, spent = 0;
+
+	for (size_t i = 0; i < l->nheld; i++) {
+		const struct kernel_key *kk = &l->held[i];
+
+		if (!kk->has_owner || memcmp(kk->owner, instance(l->rq->d), HSMKEY_OWNER_LEN) ||
+		    !kms_kernel_is_data_key(kk->name, NULL, NULL))
+			continue;
+		if (kk->state == HSMKEY_STATE_REVOKED)
+			spent++;
+		else
+			live++;
+	}
+	json_object_object_add(o, "live", json_object_new_int64(live));
+	json_object_object_add(o, "spent", json_object_new_int64(spent));
+	return o;
+}
+
 /* One kernel dump and one backend walk, whatever the number of keys. */
 static int list_keys(struct request *rq, struct kernel *k)
 {
@@ -167,14 +190,16 @@ static int list_keys(struct request *rq, struct kernel *k)
 	}
 	if (!r)
 		r = rq->d->be->ops->list(rq->d->be, NULL, list_one, &l);
-	free(held);
 	d = drain(&l);
 	r = r ?: d;
 	json_object_object_add(rq->reply, "keys", l.keys);
-	if (l.have_kernel)
+	if (l.have_kernel) {
 		json_object_object_add(rq->reply, "foreign", l.foreign);
-	else
+		json_object_object_add(rq->reply, "data_keys", data_keys(&l));
+	} else {
 		json_object_put(l.foreign);
+	}
+	free(held);
 	if (r == -ETIMEDOUT || r == -EPIPE || r == -ECONNRESET)
 		return fail(rq, r, "the client did not take the listing");
 	return r ? fail(rq, r, "cannot list the keystore: %s", strerror(-r)) : 0;

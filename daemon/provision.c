@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kms_keys.h"
+#include "kms_kernel.h"
 #include "provision.h"
 #include "util.h"
 
@@ -269,8 +270,8 @@ void save_usage(struct daemon *d, const char *name, const struct kernel_key *kk)
 {
 	int r;
 
-	if (!kk->bytes && !kk->requests)
-		return;
+	if ((!kk->bytes && !kk->requests) || kms_kernel_is_data_key(kk->name, NULL, NULL))
+		return;	/* nothing spent, or no key of the storage */
 	r = d->be->ops->set_usage(d->be, name, kk->version, kk->bytes, kk->requests);
 	if (r < 0)
 		log_warn("cannot store the usage of key %s version %u: %s", name, kk->version,
@@ -281,6 +282,8 @@ void save_usage(struct daemon *d, const char *name, const struct kernel_key *kk)
 int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key *key,
 			     bool remove)
 {
+	if (ks_type_kms(key->type))
+		return kms_kernel_follow(rq, k, key, KS_REVOKED);	/* its data keys */
 	for (uint32_t v = 1; !ks_type_daemon(key->type) && v <= key->current; v++) {
 		struct kernel_key kk;
 		int r;
@@ -300,6 +303,8 @@ int kernel_revoke_all(struct request *rq, struct kernel *k, const struct ks_key 
 int kernel_state_all(struct request *rq, struct kernel *k, const struct ks_key *key,
 			    bool enable)
 {
+	if (ks_type_kms(key->type))
+		return kms_kernel_follow(rq, k, key, enable ? KS_ACTIVE : KS_DISABLED);
 	for (uint32_t v = 1; !ks_type_daemon(key->type) && v <= key->current; v++) {
 		int r = kernel_set_state(k, key->id, v, enable);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "deletion.h"
+#include "kms_kernel.h"
 #include "kms_keys.h"
 #include "provision.h"
 #include "proto.h"
@@ -122,6 +123,8 @@ static int reconcile_one(struct load_ctx *l, const struct kernel_key *kk)
 			 kk->name, id, kk->version);
 		return 0;
 	}
+	if (kms_kernel_is_data_key(kk->name, NULL, NULL))
+		return 0;	/* once the KMS keys are known: kms_kernel_reconcile() */
 	save_usage(l->d, kk->name, kk);
 	if (kk->state == HSMKEY_STATE_REVOKED)
 		return 0;
@@ -225,6 +228,9 @@ int control_load_all(struct daemon *d)
 	if (l.batch)
 		l.failed += provision_batch_flush(l.batch);
 	provision_batch_free(l.batch);
+	for (size_t i = 0; i < nheld; i++)
+		if (held[i].has_owner && !memcmp(held[i].owner, instance(d), HSMKEY_OWNER_LEN))
+			kms_kernel_reconcile(d, l.k, &held[i]);
 	free(held);
 	kernel_close(l.k);
 	return l.failed;

@@ -130,5 +130,8 @@ int op_decrypt(struct request *rq);
 int op_sign(struct request *rq);
 int op_verify(struct request *rq);
 int op_public_key(struct request *rq);
+/* kms_data.c */
+int op_data_key(struct request *rq);
+int op_unwrap_to_kernel(struct request *rq);
 
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include "cleanup.h"
 #include "deletion.h"
+#include "kms_kernel.h"
+#include "kms_keys.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -91,6 +93,16 @@ static int follow_unconfirmed(struct request *rq, const struct ks_key *key, cons
  * in rq->err): a damaged or unwritable file must not keep the key usable,
  * so the kernel copies of ours by that name are revoked all the same.
  */
+/* Whether kernel key @kk is a data key of KMS key @name (kms_kernel.h). */
+static bool data_key_of(struct daemon *d, const struct kernel_key *kk, const char *name)
+{
+	char of_name[HSMKEY_NAME_MAX];
+	uint8_t of[HSMKEY_ID_LEN];
+
+	return kms_kernel_is_data_key(kk->name, of, NULL) && !kms_keys_name(d, of, of_name) &&
+	       !strcmp(of_name, name);
+}
+
 static int revoke_by_name(struct request *rq, const char *name, int err)
 {
 	char why[sizeof(rq->err)];
@@ -110,7 +122,8 @@ static int revoke_by_name(struct request *rq, const char *name, int err)
 		const struct kernel_key *kk = &held[i];
 
 		if (!kk->has_owner || memcmp(kk->owner, instance(rq->d), HSMKEY_OWNER_LEN) ||
-		    strcmp(kk->name, name) || kk->state == HSMKEY_STATE_REVOKED)
+		    (strcmp(kk->name, name) && !data_key_of(rq->d, kk, name)) ||
+		    kk->state == HSMKEY_STATE_REVOKED)
 			continue;
 		r = kernel_revoke(k, kk->id, kk->version);
 		done += !r;

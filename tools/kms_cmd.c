@@ -9,11 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <hsmkey/kms.h>
-#include "ctl.h"
+#include "kms_cmd.h"
 #include "util.h"
-
-#define CONTEXT_MAX	32
 
 static const char encrypt_usage[] =
 	"encrypt NAME [--context KEY=VALUE]... < PLAINTEXT > BLOB\n"
@@ -22,21 +19,14 @@ static const char decrypt_usage[] =
 	"decrypt [--context KEY=VALUE]... < BLOB > PLAINTEXT\n"
 	"the context the blob was made with, pair for pair";
 
-struct context {
-	const char *usage;
-	struct hsmkey_kv kv[CONTEXT_MAX];
-	size_t n;
-};
-
-/* --context KEY=VALUE: split at the first '='. */
-static int add_pair(const struct arg_opt *o, const char *arg)
+int kms_add_pair(const struct arg_opt *o, const char *arg)
 {
-	struct context *c = o->ctx;
+	struct kms_context *c = o->ctx;
 	char *eq = strchr(arg, '=');
 
 	if (!eq || eq == arg)
 		return usage_error(c->usage, "--context takes KEY=VALUE, not '%s'", arg);
-	if (c->n == CONTEXT_MAX)
+	if (c->n == KMS_CONTEXT_MAX)
 		return usage_error(c->usage, "at most 32 context pairs (%s)", arg);
 	*eq = '\0';		/* argv is ours */
 	c->kv[c->n].key = arg;
@@ -44,8 +34,7 @@ static int add_pair(const struct arg_opt *o, const char *arg)
 	return 0;
 }
 
-/* All of standard input, at most @cap bytes: its length, or -1 reported. */
-static ssize_t read_all(const char *cmd, uint8_t *buf, size_t cap)
+ssize_t kms_read_all(const char *cmd, uint8_t *buf, size_t cap)
 {
 	size_t n = 0;
 	ssize_t r;
@@ -67,7 +56,7 @@ static ssize_t read_all(const char *cmd, uint8_t *buf, size_t cap)
 	return (ssize_t)n;
 }
 
-static int write_all(const char *cmd, const uint8_t *buf, size_t len)
+int kms_write_all(const char *cmd, const uint8_t *buf, size_t len)
 {
 	while (len) {
 		ssize_t r = write(STDOUT_FILENO, buf, len);
@@ -84,7 +73,7 @@ static int write_all(const char *cmd, const uint8_t *buf, size_t len)
 	return EXIT_OK;
 }
 
-static int connect_lib(const char *cmd, struct hsmkey **h)
+int kms_connect(const char *cmd, struct hsmkey **h)
 {
 	int r = hsmkey_open(socket_path, h);
 
@@ -94,44 +83,43 @@ static int connect_lib(const char *cmd, struct hsmkey **h)
 	return r ? EXIT_NODAEMON : EXIT_OK;
 }
 
-/* Standard input (at most @cap bytes) into @in, then a handle: every command's. */
-static int input_and_connect(const char *cmd, uint8_t *in, size_t cap, size_t *inlen,
+int kms_input_and_connect(const char *cmd, uint8_t *in, size_t cap, size_t *inlen,
 			     struct hsmkey **h)
 {
-	ssize_t n = read_all(cmd, in, cap);
+	ssize_t n = kms_read_all(cmd, in, cap);
 
 	if (n < 0)
 		return EXIT_FAILED;
 	*inlen = (size_t)n;
-	return connect_lib(cmd, h);
+	return kms_connect(cmd, h);
 }
 
 /* Parse, read standard input, connect: the steps encrypt and decrypt share. */
-static int start(int argc, char **argv, struct context *c, const char **name, uint8_t *in,
+static int start(int argc, char **argv, struct kms_context *c, const char **name, uint8_t *in,
 		 size_t cap, size_t *inlen, struct hsmkey **h)
 {
 	const struct arg_opt opts[] = {
-		{ .name = "context", .handle = add_pair, .ctx = c },
+		{ .name = "context", .handle = kms_add_pair, .ctx = c },
 		{}
 	};
 	int r = name ? args_exact(argc, argv, c->usage, opts, name, 1) :
 		args_parse(argc, argv, c->usage, opts, NULL, 0);
 
-	return r ? PARSED(r) : input_and_connect(argv[0], in, cap, inlen, h);
+	return r ? PARSED(r) : kms_input_and_connect(argv[0], in, cap, inlen, h);
 }
 
-static int finish(const char *cmd, struct hsmkey *h, int r, const uint8_t *out, size_t len)
+int kms_finish(const char *cmd, struct hsmkey *h, int r, const uint8_t *out, size_t len)
 {
 	if (r)
 		fprintf(stderr, "hsmkeyctl %s: %s\n", cmd, *hsmkey_error(h) ? hsmkey_error(h) :
 			strerror(-r));
 	hsmkey_close(h);
-	return r ? EXIT_FAILED : write_all(cmd, out, len);
+	return r ? EXIT_FAILED : kms_write_all(cmd, out, len);
 }
 
 int cmd_encrypt(int argc, char **argv)
 {
-	struct context c = { .usage = encrypt_usage };
+	struct kms_context c = { .usage = encrypt_usage };
 	uint8_t pt[HSMKEY_PLAINTEXT_MAX + 1], blob[HSMKEY_BLOB_MAX];
 	size_t ptlen = 0, bloblen = sizeof(blob);
 	struct hsmkey *h = NULL;
@@ -140,7 +128,7 @@ int cmd_encrypt(int argc, char **argv)
 
 	if (!r) {
 		r = hsmkey_encrypt(h, name, c.kv, c.n, pt, ptlen, blob, &bloblen);
-		r = finish(argv[0], h, r, blob, bloblen);
+		r = kms_finish(argv[0], h, r, blob, bloblen);
 	}
 	wipe(pt, sizeof(pt));
 	return r;
@@ -148,7 +136,7 @@ int cmd_encrypt(int argc, char **argv)
 
 int cmd_decrypt(int argc, char **argv)
 {
-	struct context c = { .usage = decrypt_usage };
+	struct kms_context c = { .usage = decrypt_usage };
 	uint8_t blob[HSMKEY_BLOB_MAX + 1], pt[HSMKEY_PLAINTEXT_MAX];
 	size_t bloblen = 0, ptlen = sizeof(pt);
 	struct hsmkey *h = NULL;
@@ -156,7 +144,7 @@ int cmd_decrypt(int argc, char **argv)
 
 	if (!r) {
 		r = hsmkey_decrypt(h, c.kv, c.n, blob, bloblen, pt, &ptlen);
-		r = finish(argv[0], h, r, pt, ptlen);
+		r = kms_finish(argv[0], h, r, pt, ptlen);
 	}
 	wipe(pt, sizeof(pt));
 	return r;
@@ -180,7 +168,7 @@ static int sig_start(int argc, char **argv, const char *usage, const char **pos,
 	};
 	int r = args_exact(argc, argv, usage, opts, pos, npos);
 
-	return r ? PARSED(r) : input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);
+	return r ? PARSED(r) : kms_input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);
 }
 
 int cmd_sign(int argc, char **argv)
@@ -195,7 +183,7 @@ int cmd_sign(int argc, char **argv)
 	if (r)
 		return r;
 	r = hsmkey_sign(h, name, digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig, &siglen);
-	return finish(argv[0], h, r, sig, siglen);
+	return kms_finish(argv[0], h, r, sig, siglen);
 }
 
 /* The signature file into @sig (HSMKEY_SIGNATURE_MAX + 1 bytes, one to tell "longer"). */
@@ -237,7 +225,7 @@ int cmd_verify(int argc, char **argv)
 	}
 	r = hsmkey_verify(h, pos[0], digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig,
 			  (size_t)siglen);
-	r = finish(argv[0], h, r, NULL, 0);
+	r = kms_finish(argv[0], h, r, NULL, 0);
 	if (r == EXIT_OK)
 		printf("Verified OK\n");
 	return r;
@@ -253,9 +241,9 @@ int cmd_public_key(int argc, char **argv)
 
 	if (r)
 		return PARSED(r);
-	r = connect_lib(argv[0], &h);
+	r = kms_connect(argv[0], &h);
 	if (r)
 		return r;
 	r = hsmkey_public_key(h, name, pem, &len);
-	return finish(argv[0], h, r, (const uint8_t *)pem, r ? 0 : len - 1);
+	return kms_finish(argv[0], h, r, (const uint8_t *)pem, r ? 0 : len - 1);
 }

@@ -53,6 +53,17 @@ static void print_foreign(struct json_object *a)
 	printf("\n");
 }
 
+static void print_data_keys(struct json_object *o)
+{
+	int64_t live = 0, spent = 0;
+
+	if (!o || !proto_int(o, "live", &live) || !proto_int(o, "spent", &spent) ||
+	    (!live && !spent))
+		return;
+	printf("\ndata keys in the kernel (data-key --kernel, unwrap-to-kernel): %lld live, %lld spent\n",
+	       (long long)live, (long long)spent);
+}
+
 static void print_status(struct json_object *reply, const char *arg)
 {
 	struct json_object *k = json_object_object_get(reply, "kernel");
@@ -79,6 +90,7 @@ static void print_status(struct json_object *reply, const char *arg)
 	printf("\n");
 	print_keys(json_object_object_get(reply, "keys"));
 	print_foreign(json_object_object_get(reply, "foreign"));
+	print_data_keys(json_object_object_get(reply, "data_keys"));
 }
 
 int cmd_status(int argc, char **argv)

@@ -17,7 +17,8 @@ static const char usage[] =
 	"       [--not-before TIME] [--expires TIME] [--max-bytes N] [--max-requests N]\n"
 	"       [--max-bindings N] [--load-at-start yes|no] [--grant OPS:WHO]...\n"
 	"TIME: seconds since the epoch, +SECONDS from now, or 0 for none\n"
-	"--grant (KMS keys): OPS encrypt,decrypt; WHO a user, or @GROUP; the grants\n"
+	"--grant: OPS encrypt,decrypt,data-key (KMS keys) or sign,verify (identity keys);\n"
+	"WHO a user, or @GROUP; the grants "
 	"given replace the key's; --grant none removes them all";
 
 /* A comma-separated list as a JSON array of strings; empty clears it. */

@@ -5,7 +5,7 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test boundary_test afalg_test aead_test e2e_test policy_test)
-full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip)
+full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip t_kms)
 # The debug kernel (KASAN, kmemleak, lockdep; every call several times
 # dearer under TCG) runs what exercises the module's own paths.  The
 # userspace-heavy tests run on the stock kernels only: t_pkcs11 (SoftHSM,
@@ -15,7 +15,7 @@ full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_
 # (hsmkeyctl's policy and state commands; policy_test and KUnit hold the
 # module's side) and t_shred (a RAM scan, a property of the stock kernel's
 # memory, not a debug check).
-stock_only=(t_pkcs11 t_kmip t_luks t_keys t_shred t_tls)
+stock_only=(t_pkcs11 t_kmip t_luks t_keys t_shred t_tls t_kms)
 debug=(t_kunit)
 for t in "${full[@]}"; do
 	[[ " ${stock_only[*]} " == *" $t "* ]] || debug+=("$t")

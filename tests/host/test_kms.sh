@@ -236,6 +236,58 @@ check "a context value that is not a string" raw_says "map non-empty keys to str
 	'{"v":1,"op":"decrypt","context":{"a":1}}' "$work/b1"
 check "a signature that is not hex" raw_says "in hex" \
 	'{"v":1,"op":"verify","name":"o256","signature":"zz"}' "$work/msg"
+check "data-key without a name" raw_says "has no 'name'" '{"v":1,"op":"data-key"}'
+check "data-key with a payload" raw_says "takes no payload" '{"v":1,"op":"data-key","name":"k128"}' "$work/pt"
+check "data-key: a ttl that is no number" raw_says "'ttl' must be a number" \
+	'{"v":1,"op":"data-key","name":"k128","kernel":true,"ttl":"5"}'
+check "data-key: a ttl out of range" raw_says "1 to 86400" \
+	'{"v":1,"op":"data-key","name":"k128","kernel":true,"ttl":0}'
+check "data-key: plaintext and kernel at once" raw_says "without its plaintext" \
+	'{"v":1,"op":"data-key","name":"k128","kernel":true,"plaintext":true}'
+check "unwrap-to-kernel without a payload" raw_says "not a wrapped data key" '{"v":1,"op":"unwrap-to-kernel"}'
+
+section "data keys (the kernel's part: guest test t_kms)"
+check "without the data-key grant, no data key" expect_fail "may not make data keys with key 'k128'" \
+	ctl data-key k128 --plaintext "$work/nodk"
+check "... and no plaintext file was made" test ! -e "$work/nodk"
+quiet ctl policy k128 --grant encrypt,decrypt,data-key:root
+for t in aes-128-gcm:16 aes-256-gcm:32 aes-256-cbc:32 aes-128-xts:32 aes-256-xts:64; do
+	ctl data-key k128 --type "${t%:*}" --context dk=1 --plaintext "$work/dk.${t%:*}" > "$work/dkw.${t%:*}"
+	check "${t%:*}: a plaintext of ${t#*:} bytes and a wrapped key ${t#*:} + 56" \
+		test "$(stat -c %s "$work/dk.${t%:*}") $(stat -c %s "$work/dkw.${t%:*}")" = "${t#*:} $((${t#*:} + 56))"
+	check "${t%:*}: the reference opens the wrapped key with k128's raw key: the plaintext" \
+		bash -c "/usr/bin/python3 '$ref' open '$work/raw128' '$work/dkw.${t%:*}' dk=1 | cmp -s - '$work/dk.${t%:*}'"
+done
+check "the default is aes-256-gcm; without --plaintext only the wrapped key" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' data-key k128 > '$work/dkw0' && test \$(stat -c %s '$work/dkw0') -eq 88"
+check "two data keys differ" bash -c "! cmp -s '$work/dk.aes-256-gcm' '$work/dk.aes-256-cbc'"
+check "decrypt of a wrapped key gives its plaintext (the same blob format)" \
+	bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt --context dk=1 < '$work/dkw.aes-256-xts' | cmp -s - '$work/dk.aes-256-xts'"
+check "an existing plaintext file is not overwritten, and nothing is printed" \
+	bash -c "! '$top/build/hsmkeyctl' --socket '$sock' data-key k128 --plaintext '$work/dk.aes-128-gcm' > '$work/dkw.x' 2>/dev/null &&
+		! test -s '$work/dkw.x' && cmp -s '$work/dk.aes-128-gcm' <(/usr/bin/python3 '$ref' open '$work/raw128' '$work/dkw.aes-128-gcm' dk=1)"
+check "an unknown type is refused" expect_fail "a data key's type is one of" ctl data-key k128 --type kms-aes-256
+check "identity types are no data keys either" expect_fail "a data key's type is one of" ctl data-key k128 --type ecdsa-p256
+check "--ttl without --kernel is refused" expect_fail "is for --kernel" ctl data-key k128 --ttl 5
+check "a data key of an identity key is refused" expect_fail "does not make data keys (KMS keys do" \
+	ctl data-key s-ecdsa-p256 --plaintext "$work/nodk2"
+check "without hsmkey.ko, --kernel says so" expect_fail "hsmkey.ko is not loaded" \
+	ctl data-key k128 --kernel "$work/notok"
+check "... and unwrap-to-kernel too, after checking the blob" expect_fail "hsmkey.ko is not loaded" \
+	ctl unwrap-to-kernel --context dk=1 < "$work/dkw.aes-128-gcm"
+head -c 20 /dev/urandom | ctl encrypt k128 --context dk=1 > "$work/b20"
+check "unwrap-to-kernel of a 20-byte plaintext's blob: not a data key" expect_fail "not a wrapped data key" \
+	ctl unwrap-to-kernel --context dk=1 < "$work/b20"
+check "unwrap-to-kernel of an altered data key: refused" bash -c "$(declare -f flip); flip '$work/dkw.aes-128-gcm' 50 '$work/dkw.bad' &&
+	'$top/build/hsmkeyctl' --socket '$sock' unwrap-to-kernel --context dk=1 < '$work/dkw.bad' 2>&1 | grep -q 'does not decrypt'"
+check "unwrap-to-kernel with a plaintext flag" raw_says "takes 'type', 'ttl' and 'context'" \
+	'{"v":1,"op":"unwrap-to-kernel","plaintext":true}' "$work/dkw.aes-128-gcm"
+check "nobody without the grant: refused, the blob's key not named" bash -c \
+	"out=\$(setpriv --reuid=65534 --regid=65534 --clear-groups '$top/build/hsmkeyctl' --socket '$sock' unwrap-to-kernel --context dk=1 < '$work/dkw.aes-128-gcm' 2>&1);
+	 grep -q 'may not unwrap this blob' <<< \"\$out\" && ! grep -q k128 <<< \"\$out\""
+check "a data key's record names the key and the context's hash, never the key" \
+	bash -c "grep -a '\"data-key\"' \"\$(ls '$work'/state/audit* | head -1)\" | grep -a '\"k128\"' | grep -aq 'context [0-9a-f]\{16\}' &&
+		! grep -aqF \"\$(head -c 16 '$work/dk.aes-256-xts' | xxd -p)\" '$work'/state/audit*"
 
 section "never in the kernel; states; rotation"
 check "a KMS key is never loaded" expect_fail "never goes to the kernel" ctl load k256

@@ -102,7 +102,7 @@ static int ks_algs_from_json(struct json_object *o, uint32_t *algs)
 	return 0;
 }
 
-static const char *const ks_op_names[] = { "encrypt", "decrypt", "sign", "verify" };
+static const char *const ks_op_names[] = { "encrypt", "decrypt", "sign", "verify", "data-key" };
 
 const char *ks_op_name(uint32_t op)
 {

@@ -69,14 +69,20 @@ enum ks_op {
 	KS_OP_DECRYPT = 1u << 1,
 	KS_OP_SIGN = 1u << 2,
 	KS_OP_VERIFY = 1u << 3,
+	/*
+	 * Data keys made under the key or unwrapped into the kernel (the
+	 * plaintext of one it made: decrypt).
+	 */
+	KS_OP_DATA_KEY = 1u << 4,
 };
 
-#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_SIGN | KS_OP_VERIFY)
+#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_SIGN | KS_OP_VERIFY | KS_OP_DATA_KEY)
+#define KS_OPS_KMS	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_DATA_KEY)
 
 /* Whether keys of @type do @ops: KMS keys encrypt, identity keys sign. */
 static inline bool ks_op_fits(int type, uint32_t ops)
 {
-	uint32_t can = ks_type_kms(type) ? KS_OP_ENCRYPT | KS_OP_DECRYPT :
+	uint32_t can = ks_type_kms(type) ? KS_OPS_KMS :
 		       ks_type_identity(type) ? KS_OP_SIGN | KS_OP_VERIFY : 0;
 
 	return ops && !(ops & ~can);

@@ -45,5 +45,8 @@ int lib_call(struct hsmkey *h, struct json_object *req, const void *payload, siz
 	     void *out, size_t *outlen, struct json_object **reply);
 /* A request of operation @op, to fill in. */
 struct json_object *lib_request(const char *op);
+/* @ctx into @req's "context"; -EINVAL when a pair is incomplete or repeated. */
+int lib_add_context(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
+		    size_t nctx);
 
 #endif

@@ -9,8 +9,7 @@
 #include "internal.h"
 #include "proto.h"
 
-/* @ctx into @req's "context"; -EINVAL when a pair is incomplete or repeated. */
-static int add_context(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
+int lib_add_context(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
 		       size_t nctx)
 {
 	struct json_object *o = json_object_new_object();
@@ -37,7 +36,7 @@ static int prepare(struct hsmkey *h, struct json_object *req, const struct hsmke
 		return lib_fail(h, -ENOBUFS, "the result takes %zu bytes, the buffer has %zu",
 				need, had);
 	}
-	return add_context(h, req, ctx, nctx);
+	return lib_add_context(h, req, ctx, nctx);
 }
 
 API int hsmkey_encrypt(struct hsmkey *h, const char *key, const struct hsmkey_kv *ctx,

@@ -90,6 +90,40 @@ int hsmkey_verify(struct hsmkey *h, const char *key, unsigned int flags, const v
  */
 int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len);
 
+/*
+ * Data keys (hsmkey_generate_data_key(3)): an AES key of kernel key type @type
+ * (aes-128-gcm, aes-256-gcm, aes-128-cbc, aes-256-cbc, aes-128-xts,
+ * aes-256-xts; NULL: aes-256-gcm), wrapped under KMS key @key with
+ * context @ctx as a blob of hsmkey-blob(5), which hsmkey_decrypt() opens.
+ * Buffers: @wrapped at least HSMKEY_WRAPPED_KEY_MAX bytes, @plaintext
+ * HSMKEY_DATA_KEY_MAX, @token HSMKEY_TOKEN_SIZE (checked before anything
+ * is made: -ENOBUFS); each *len is the length on return.
+ */
+#define HSMKEY_DATA_KEY_MAX	64
+#define HSMKEY_WRAPPED_KEY_MAX	(HSMKEY_DATA_KEY_MAX + HSMKEY_BLOB_OVERHEAD)
+#define HSMKEY_TOKEN_SIZE	64
+
+/* With its plaintext; @plaintext NULL: without (wrapped only). */
+int hsmkey_generate_data_key(struct hsmkey *h, const char *key, const char *type,
+			     const struct hsmkey_kv *ctx, size_t nctx, void *wrapped,
+			     size_t *wrapped_len, void *plaintext, size_t *plaintext_len);
+/*
+ * The plaintext into the kernel instead, bindable by the caller's
+ * effective uid alone for @ttl seconds (0: an hour; at most a day): the
+ * token for setkey() into @token.
+ */
+int hsmkey_data_key_to_kernel(struct hsmkey *h, const char *key, const char *type,
+			      unsigned int ttl, const struct hsmkey_kv *ctx, size_t nctx,
+			      void *wrapped, size_t *wrapped_len, void *token, size_t *token_len);
+/*
+ * A wrapped data key (@wrapped, @wrapped_len bytes) into the kernel, as
+ * hsmkey_data_key_to_kernel() puts a new one; @type NULL: the GCM type
+ * of its length (aes-256-xts for 64 bytes).
+ */
+int hsmkey_unwrap_to_kernel(struct hsmkey *h, const char *type, unsigned int ttl,
+			    const struct hsmkey_kv *ctx, size_t nctx, const void *wrapped,
+			    size_t wrapped_len, void *token, size_t *token_len);
+
 #ifdef __cplusplus
 }
 #endif

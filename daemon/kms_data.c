@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data keys (the local KMS API's envelope encryption): a fresh AES key,
+ * returned wrapped under a KMS key as a blob of hsmkey-blob(5) (its
+ * plaintext is the data key: decrypt gives it back), with its plaintext,
+ * without it, or with the plaintext put into the kernel instead and a
+ * token for it (kms_kernel.h).  A wrapped data key can be put into the
+ * kernel later (unwrap-to-kernel) without its plaintext ever reaching the
+ * caller.  Both need the data-key grant; decrypt needs its own.
+ *
+ * Request fields: "type", a kernel key type (aes-128-gcm ... aes-256-xts;
+ * default aes-256-gcm, or for unwrap-to-kernel the GCM or XTS type of the
+ * data key's length); "plaintext" (data-key; default: unless "kernel");
+ * "kernel" (data-key); "ttl", the kernel key's life in seconds.  The reply
+ * payload is the wrapped key ("wrapped_len" bytes), then the plaintext or
+ * the token.
+ */
+#include <errno.h>
+#include <string.h>
+#include <openssl/rand.h>
+#include "kms.h"
+#include "kms_kernel.h"
+#include "proto.h"
+#include "request.h"
+#include "util.h"
+
+struct dk_params {
+	int type;		/* enum hsmkey_key_type */
+	bool plaintext, kernel;
+	uint32_t ttl;
+};
+
+static int read_type(struct request *rq, int dflt, struct dk_params *q)
+{
+	const char *t = proto_str(rq->req, "type");
+	int type = t ? key_type_from_name(t) : dflt;
+
+	if (type <= HSMKEY_TYPE_UNSPEC || type > HSMKEY_TYPE_MAX)
+		return fail(rq, EINVAL, "a data key's type is one of aes-128-gcm, aes-256-gcm, aes-128-cbc, aes-256-cbc, aes-128-xts, aes-256-xts, not '%s'",
+			    t);
+	q->type = type;
+	return 0;
+}
+
+static int read_ttl(struct request *rq, struct dk_params *q)
+{
+	struct json_object *v = json_object_object_get(rq->req, "ttl");
+	int64_t ttl = v ? json_object_get_int64(v) : KMS_KERNEL_TTL;
+
+	if (v && !q->kernel)
+		return fail(rq, EINVAL, "'ttl' is for a data key in the kernel");
+	if (ttl < 1 || ttl > KMS_KERNEL_TTL_MAX)
+		return fail(rq, EINVAL, "'ttl' is 1 to %d seconds", KMS_KERNEL_TTL_MAX);
+	q->ttl = (uint32_t)ttl;
+	return 0;
+}
+
+static bool flag(struct request *rq, const char *field, bool dflt)
+{
+	struct json_object *v = json_object_object_get(rq->req, field);
+
+	return v ? json_object_get_boolean(v) : dflt;
+}
+
+static int read_params(struct request *rq, struct dk_params *q)
+{
+	q->kernel = flag(rq, "kernel", false);
+	q->plaintext = flag(rq, "plaintext", !q->kernel);
+	if (q->kernel && q->plaintext)
+		return fail(rq, EINVAL, "a data key for the kernel comes without its plaintext");
+	return read_type(rq, HSMKEY_TYPE_AES_256_GCM, q) ?: read_ttl(rq, q);
+}
+
+/* The kernel part of a reply: where the token goes, the key's id in the record. */
+static int to_kernel(struct request *rq, struct kms_call *c, const struct ks_key *parent,
+		     const struct dk_params *q, const uint8_t *material, uint8_t *token)
+{
+	struct hsmkey_token tok;
+	uint8_t kid[HSMKEY_ID_LEN];
+	char hex[2 * HSMKEY_ID_LEN + 1];
+	int r = kms_kernel_add(rq, parent, q->type, material, q->ttl, &tok, kid);
+
+	if (r)
+		return r;
+	memcpy(token, &tok, HSMKEY_TOKEN_LEN);
+	wipe(&tok, sizeof(tok));
+	hex_encode(kid, HSMKEY_ID_LEN, hex);
+	snprintf(c->detail, sizeof(c->detail), "kernel key %s ttl %u", hex, q->ttl);
+	json_object_object_add(rq->reply, "kernel_id", json_object_new_string(hex));
+	json_object_object_add(rq->reply, "ttl", json_object_new_int64(q->ttl));
+	return 0;
+}
+
+static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
+		const struct dk_params *q)
+{
+	size_t len = key_type_len(q->type), wlen = len + KMS_OVERHEAD;
+	uint8_t material[HSMKEY_MATERIAL_MAX], *out;
+	int r;
+
+	out = kms_reply_buffer(rq, wlen + (q->plaintext ? len : q->kernel ? HSMKEY_TOKEN_LEN : 0));
+	if (!out)
+		return fail(rq, ENOMEM, "out of memory");
+	if (RAND_priv_bytes(material, (int)len) != 1)
+		return fail(rq, EIO, "no random bytes for the data key");
+	r = kms_seal_under(rq, c, meta, material, len, out);
+	if (!r && q->kernel)
+		r = to_kernel(rq, c, meta, q, material, out + wlen);
+	if (!r && q->plaintext)
+		memcpy(out + wlen, material, len);
+	wipe(material, sizeof(material));
+	if (!r) {
+		json_object_object_add(rq->reply, "type", json_object_new_string(key_type_name(q->type)));
+		json_object_object_add(rq->reply, "wrapped_len", json_object_new_int64((int64_t)wlen));
+	}
+	return r;
+}
+
+int op_data_key(struct request *rq)
+{
+	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
+	struct ks_key meta = { 0 };
+	struct dk_params q;
+	int r = get_name(rq, "name", &c.name);
+
+	if (r)
+		c.name = "";	/* no valid name to record */
+	else if (!(r = kms_read_context(rq, &c)) && rq->payload)
+		r = fail(rq, EINVAL, "'data-key' takes no payload");
+	if (!r)
+		r = read_params(rq, &q) ?: kms_authorise(rq, c.op, c.name, &meta) ?:
+		    make(rq, &c, &meta, &q);
+	return kms_finish(rq, &c, meta.version, r);
+}
+
+/* The kernel type of an unwrapped data key of @len bytes: the request's, or GCM or XTS. */
+static int unwrap_params(struct request *rq, size_t len, struct dk_params *q)
+{
+	int dflt = len == 16 ? HSMKEY_TYPE_AES_128_GCM : len == 32 ? HSMKEY_TYPE_AES_256_GCM :
+		   HSMKEY_TYPE_AES_256_XTS;
+	int r;
+
+	q->kernel = true;
+	q->plaintext = false;
+	if (json_object_object_get_ex(rq->req, "plaintext", NULL) ||
+	    json_object_object_get_ex(rq->req, "kernel", NULL))
+		return fail(rq, EINVAL, "'unwrap-to-kernel' takes 'type', 'ttl' and 'context'");
+	r = read_type(rq, dflt, q) ?: read_ttl(rq, q);
+	if (r)
+		return r;
+	if (key_type_len(q->type) != len)
+		return fail(rq, EINVAL, "the data key is %zu bytes; %s takes %u", len,
+			    key_type_name(q->type), key_type_len(q->type));
+	return 0;
+}
+
+int op_unwrap_to_kernel(struct request *rq)
+{
+	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
+	char name[HSMKEY_NAME_MAX] = "";
+	uint8_t material[HSMKEY_MATERIAL_MAX], *token;
+	struct ks_key parent = { 0 };
+	struct dk_params q;
+	uint32_t version = 0;
+	size_t len = rq->npayload - KMS_OVERHEAD;
+	int r = kms_read_context(rq, &c);
+
+	if (!r && (!rq->payload || rq->npayload <= KMS_OVERHEAD ||
+		   (len != 16 && len != 32 && len != 64)))
+		r = fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
+	if (!r && !(r = unwrap_params(rq, len, &q)) &&
+	    !(token = kms_reply_buffer(rq, HSMKEY_TOKEN_LEN)))
+		r = fail(rq, ENOMEM, "out of memory");
+	if (!r)
+		r = kms_unseal(rq, &c, name, rq->payload, rq->npayload, material, &version);
+	if (!r) {
+		snprintf(parent.name, sizeof(parent.name), "%s", name);
+		memcpy(parent.id, rq->payload + 8, HSMKEY_ID_LEN);	/* the blob's key id */
+		r = to_kernel(rq, &c, &parent, &q, material, token);
+	}
+	wipe(material, sizeof(material));
+	return kms_finish(rq, &c, version, r);
+}

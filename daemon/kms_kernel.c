@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Data keys in the kernel (kms_kernel.h): added bound to their caller's
+ * uid and a lifetime, following their KMS key's state, removed once spent.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/rand.h>
+#include "control.h"
+#include "kernel.h"
+#include "kms_keys.h"
+#include "kms_kernel.h"
+#include "provision.h"
+#include "request.h"
+#include "util.h"
+
+#define DK_PREFIX	"dk:"
+#define DK_PREFIX_LEN	3
+
+bool kms_kernel_is_data_key(const char *name, uint8_t *parent, uint32_t *uid)
+{
+	uint8_t id[HSMKEY_ID_LEN];
+	char hex[2 * HSMKEY_ID_LEN + 1], *end;
+	unsigned long v;
+
+	if (strncmp(name, DK_PREFIX, DK_PREFIX_LEN) ||
+	    strlen(name) < DK_PREFIX_LEN + 2 * HSMKEY_ID_LEN + 2 ||
+	    name[DK_PREFIX_LEN + 2 * HSMKEY_ID_LEN] != ':')
+		return false;
+	memcpy(hex, name + DK_PREFIX_LEN, 2 * HSMKEY_ID_LEN);
+	hex[2 * HSMKEY_ID_LEN] = '\0';
+	errno = 0;
+	v = strtoul(name + DK_PREFIX_LEN + 2 * HSMKEY_ID_LEN + 1, &end, 10);
+	if (hex_decode(hex, id, HSMKEY_ID_LEN) || *end || errno || v > UINT32_MAX)
+		return false;
+	if (parent)
+		memcpy(parent, id, HSMKEY_ID_LEN);
+	if (uid)
+		*uid = (uint32_t)v;
+	return true;
+}
+
+/* The kernel's data keys, as one dump saw them. */
+struct dk_list {
+	struct daemon *d;
+	struct kernel_key *keys;
+	size_t n, cap;
+};
+
+static int collect(const struct kernel_key *kk, void *arg)
+{
+	struct dk_list *l = arg;
+	struct kernel_key *grown;
+
+	if (!kk->has_owner || memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN) ||
+	    !kms_kernel_is_data_key(kk->name, NULL, NULL))
+		return 0;
+	if (l->n == l->cap) {
+		grown = reallocarray(l->keys, l->cap ? 2 * l->cap : 16, sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		l->keys = grown;
+		l->cap = l->cap ? 2 * l->cap : 16;
+	}
+	l->keys[l->n++] = *kk;
+	return 0;
+}
+
+static int list_data_keys(struct request *rq, struct kernel *k, struct dk_list *l)
+{
+	int r;
+
+	*l = (struct dk_list){ .d = rq->d };
+	r = kernel_list(k, collect, l);
+	if (r) {
+		free(l->keys);
+		l->keys = NULL;
+		return fail(rq, r, "cannot read the kernel's keys: %s", strerror(-r));
+	}
+	return 0;
+}
+
+/*
+ * The live data keys of @uid, after removing every spent one (revoked:
+ * its time was up, or its KMS key was revoked while the daemon was away).
+ */
+static int count_live(struct request *rq, struct kernel *k, uint32_t uid, size_t *live)
+{
+	struct dk_list l;
+	uint32_t owner;
+	int r = list_data_keys(rq, k, &l);
+
+	*live = 0;
+	for (size_t i = 0; !r && i < l.n; i++) {
+		kms_kernel_is_data_key(l.keys[i].name, NULL, &owner);
+		if (l.keys[i].state == HSMKEY_STATE_REVOKED)
+			kernel_remove(k, l.keys[i].id, l.keys[i].version);
+		else if (owner == uid)
+			(*live)++;
+	}
+	free(l.keys);
+	return r;
+}
+
+/* The kernel key @key for @material: name, fresh id and verifier, policy. */
+static int make_key(struct request *rq, const struct ks_key *parent, int type,
+		    const uint8_t *material, uint32_t ttl, struct ks_key *key)
+{
+	char hex[2 * HSMKEY_ID_LEN + 1];
+
+	hex_encode(parent->id, HSMKEY_ID_LEN, hex);
+	snprintf(key->name, sizeof(key->name), DK_PREFIX "%s:%" PRIu32, hex, rq->cred.uid);
+	key->type = type;
+	key->version = key->current = 1;
+	key->state = KS_ACTIVE;
+	key->created = key->version_created = time(NULL);
+	key->has_policy = true;
+	key->policy.nuids = 1;
+	key->policy.uids[0] = rq->cred.uid;
+	key->policy.not_after = key->created + ttl;
+	memcpy(key->material, material, key_type_len(type));
+	if (RAND_bytes(key->id, HSMKEY_ID_LEN) != 1 ||
+	    RAND_bytes(key->verifier, HSMKEY_VERIFIER_LEN) != 1)
+		return fail(rq, EIO, "no random bytes for the data key's id");
+	return 0;
+}
+
+/*
+ * Under the mutation lock, so that a revocation or disabling of the KMS
+ * key either comes after the data key is in the kernel (and removes it)
+ * or before (and the key is refused here); and one count per uid at a time.
+ */
+static int add_locked(struct request *rq, struct kernel *k, const struct ks_key *parent,
+		      int type, const uint8_t *material, uint32_t ttl, struct ks_key *key)
+{
+	struct ks_key now;
+	size_t live;
+	int r = rq->d->be->ops->get(rq->d->be, parent->name, 0, false, &now);
+
+	if (r || memcmp(now.id, parent->id, HSMKEY_ID_LEN) || now.state != KS_ACTIVE)
+		return fail(rq, EKEYREVOKED, "key '%s' was revoked, disabled or replaced meanwhile",
+			    parent->name);
+	r = count_live(rq, k, rq->cred.uid, &live);
+	if (!r && live >= KMS_KERNEL_PER_UID)
+		r = fail(rq, EDQUOT, "uid %u has %d data keys in the kernel, as many as one user may: they go when their time is up",
+			 rq->cred.uid, KMS_KERNEL_PER_UID);
+	if (!r)
+		r = make_key(rq, parent, type, material, ttl, key);
+	if (!r && (r = kernel_add(k, key, instance(rq->d))))
+		r = fail(rq, r, "the kernel refused the data key: %s%s%s", strerror(-r),
+			 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+	return r;
+}
+
+int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
+		   const uint8_t *material, uint32_t ttl, struct hsmkey_token *token,
+		   uint8_t *kid)
+{
+	struct ks_key key = { 0 };
+	struct kernel *k = NULL;
+	int r = open_kernel(rq, &k);
+
+	if (!r) {
+		pthread_mutex_lock(&rq->d->mutate);
+		r = add_locked(rq, k, parent, type, material, ttl, &key);
+		pthread_mutex_unlock(&rq->d->mutate);
+	}
+	if (!r) {
+		ks_token(&key, token);
+		memcpy(kid, key.id, HSMKEY_ID_LEN);
+	}
+	ks_key_wipe(&key);
+	kernel_close(k);
+	return r;
+}
+
+/* One data key made to follow its KMS key's state @state (0: gone). */
+static int follow_one(struct kernel *k, const struct kernel_key *kk, int state)
+{
+	bool active = state == KS_ACTIVE;
+	int r;
+
+	if (!state || state == KS_REVOKED || kk->state == HSMKEY_STATE_REVOKED)
+		return kernel_remove(k, kk->id, kk->version);
+	if (active == (kk->state == HSMKEY_STATE_ACTIVE))
+		return 0;
+	r = kernel_set_state(k, kk->id, kk->version, active);
+	return r == -ENOKEY ? 0 : r;
+}
+
+int kms_kernel_follow(struct request *rq, struct kernel *k, const struct ks_key *parent,
+		      int state)
+{
+	uint8_t of[HSMKEY_ID_LEN];
+	struct dk_list l;
+	int r = list_data_keys(rq, k, &l);
+
+	for (size_t i = 0; !r && i < l.n; i++) {
+		kms_kernel_is_data_key(l.keys[i].name, of, NULL);
+		if (memcmp(of, parent->id, HSMKEY_ID_LEN))
+			continue;
+		r = follow_one(k, &l.keys[i], state);
+		if (r == -ENOKEY)
+			r = 0;	/* gone meanwhile */
+		if (r)
+			r = fail(rq, r, "the kernel did not follow '%s' with its data key %s: %s",
+				 parent->name, l.keys[i].name, strerror(-r));
+	}
+	free(l.keys);
+	return r;
+}
+
+void kms_kernel_reconcile(struct daemon *d, struct kernel *k, const struct kernel_key *kk)
+{
+	char name[HSMKEY_NAME_MAX];
+	uint8_t of[HSMKEY_ID_LEN];
+	struct ks_key parent;
+	int state = 0, r = -ENOENT;
+
+	if (!kms_kernel_is_data_key(kk->name, of, NULL))
+		return;
+	if (!kms_keys_name(d, of, name))
+		r = d->be->ops->get(d->be, name, 0, false, &parent);
+	if (r && r != -ENOENT)
+		return;	/* unreadable: the storage said why; no guess either way */
+	if (!r && !memcmp(parent.id, of, HSMKEY_ID_LEN))
+		state = ks_key_revoked(&parent) ? KS_REVOKED : parent.state;
+	r = follow_one(k, kk, state);
+	if (r && r != -ENOKEY)
+		log_warn("cannot make data key %s follow its KMS key: %s", kk->name, strerror(-r));
+}
