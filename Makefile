@@ -70,7 +70,8 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
-	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c
+	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \
+	tools/file_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
@@ -163,14 +164,15 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 # objects, only the hsmkey_* calls exported (libhsmkey.map).
 LIBHSMKEY := tools/libhsmkey/tls.c tools/libhsmkey/connect.c tools/libhsmkey/handle.c \
 	     tools/libhsmkey/kms.c tools/libhsmkey/sign.c tools/libhsmkey/datakey.c \
-	     tools/lib/proto.c
+	     tools/libhsmkey/stream.c tools/lib/proto.c
 LIBHSMKEY_SONAME := libhsmkey.so.0
 $(B)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 $(B)/$(LIBHSMKEY_SONAME): $(LIBHSMKEY:%.c=$(B)/pic/%.o) tools/libhsmkey/libhsmkey.map
 	$(CC) $(LDFLAGS) $(NOW_LDFLAGS) -shared -Wl,-soname,$(LIBHSMKEY_SONAME) -Wl,--no-undefined \
-		-Wl,--version-script=tools/libhsmkey/libhsmkey.map -o $@ $(filter %.o,$^) -ljson-c
+		-Wl,--version-script=tools/libhsmkey/libhsmkey.map -o $@ $(filter %.o,$^) -ljson-c \
+		-lcrypto
 $(B)/libhsmkey.so: $(B)/$(LIBHSMKEY_SONAME)
 	ln -sf $(LIBHSMKEY_SONAME) $@
 $(B)/hsmkey.pc: tools/libhsmkey/hsmkey.pc.in
@@ -391,7 +393,12 @@ print-kver:
 	@echo $(KVER)
 
 bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate \
-	$(B)/bench/ktls_bench $(B)/bench/handshake_bench
+	$(B)/bench/ktls_bench $(B)/bench/handshake_bench $(B)/bench/kms_file_ref
+
+# encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
+$(B)/bench/kms_file_ref: bench/kms_file_ref.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lcrypto
 
 # Handshakes through hsmkeyd (libhsmkey) against OpenSSL's in-process.
 $(B)/bench/handshake_bench: bench/handshake_bench.c tools/libhsmkey/hsmkey/tls.h $(B)/libhsmkey.so

@@ -107,11 +107,17 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 	return authorise(rq, op, name, meta, false);
 }
 
-/* The request's context in canonical form into @c. */
-int kms_read_context(struct request *rq, struct kms_call *c)
+int kms_read_context(struct request *rq, struct kms_call *c, bool with_uid)
 {
-	int n = kms_context_encode(json_object_object_get(rq->req, "context"), c->ctx);
+	char uid[16];
+	int n;
 
+	snprintf(uid, sizeof(uid), "%u", rq->cred.uid);
+	n = kms_context_encode(json_object_object_get(rq->req, "context"), with_uid ? uid : NULL,
+			       c->ctx);
+	if (n == -EPERM)
+		return fail(rq, EINVAL, "context keys beginning with '%s' are hsmkeyd's own",
+			    KMS_CONTEXT_RESERVED);
 	if (n == -E2BIG)
 		return fail(rq, E2BIG, "the context is too large: at most %d pairs, keys of %d bytes, values of %d, %d bytes in all",
 			    KMS_CONTEXT_PAIRS_MAX, KMS_CONTEXT_KEY_MAX, KMS_CONTEXT_VALUE_MAX,
@@ -187,7 +193,7 @@ static int spend(struct request *rq, const struct kms_call *c, struct ks_key *me
 }
 
 int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *meta,
-		   const uint8_t *pt, size_t ptlen, uint8_t *blob)
+		   uint8_t flags, const uint8_t *pt, size_t ptlen, uint8_t *blob)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	struct kms_head head;
@@ -199,6 +205,7 @@ int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *
 	if (memcmp(key.id, meta->id, HSMKEY_ID_LEN) || key.type != meta->type)
 		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
 	head.type = meta->type;
+	head.flags = flags;
 	head.version = meta->version;
 	memcpy(head.id, key.id, HSMKEY_ID_LEN);
 	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, pt, ptlen, blob);
@@ -214,7 +221,7 @@ static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *m
 
 	if (!blob)
 		return fail(rq, ENOMEM, "out of memory");
-	return kms_seal_under(rq, c, meta, rq->payload, rq->npayload, blob);
+	return kms_seal_under(rq, c, meta, 0, rq->payload, rq->npayload, blob);
 }
 
 int op_encrypt(struct request *rq)
@@ -225,7 +232,7 @@ int op_encrypt(struct request *rq)
 
 	if (r)
 		c.name = "";	/* no valid name to record */
-	else if (!(r = kms_read_context(rq, &c)) &&
+	else if (!(r = kms_read_context(rq, &c, false)) &&
 		 (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX))
 		r = fail(rq, EMSGSIZE, "the plaintext must be 1 to %d bytes", KMS_PLAINTEXT_MAX);
 	if (!r)
@@ -247,38 +254,39 @@ static int open_with(struct request *rq, struct kms_call *c, const struct kms_he
 	return 0;
 }
 
-int kms_unseal(struct request *rq, struct kms_call *c, char *name, const uint8_t *blob,
-	       size_t len, uint8_t *pt, uint32_t *version)
+int kms_parse_blob(struct request *rq, const uint8_t *blob, size_t len, struct kms_head *head)
+{
+	if (!blob || kms_parse(blob, len, head))
+		return fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
+	return 0;
+}
+
+int kms_unseal(struct request *rq, struct kms_call *c, char *name, const struct kms_head *head,
+	       const uint8_t *blob, size_t len, uint8_t *pt)
 {
 	struct ks_key meta = { 0 };
-	struct kms_head head;
-	int r;
 
-	*version = 0;
-	if (!blob || kms_parse(blob, len, &head))
-		return fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
-	if (kms_keys_name(rq->d, head.id, name))
+	if (kms_keys_name(rq->d, head->id, name))
 		return refuse(rq, c->op, "", true);
 	c->name = name;
-	r = authorise(rq, c->op, c->name, &meta, true) ?: open_with(rq, c, &head, blob, len, pt);
-	if (!r)
-		*version = head.version;
-	return r;
+	return authorise(rq, c->op, c->name, &meta, true) ?: open_with(rq, c, head, blob, len, pt);
 }
 
 int op_decrypt(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DECRYPT, .name = "" };
 	char name[HSMKEY_NAME_MAX] = "";
-	uint32_t version = 0;
+	struct kms_head head = { 0 };
 	uint8_t *pt;
-	int r = kms_read_context(rq, &c);
+	int r = kms_read_context(rq, &c, false) ?:
+		kms_parse_blob(rq, rq->payload, rq->npayload, &head);
 
-	if (!r && (!rq->payload || rq->npayload <= KMS_OVERHEAD))
-		r = fail(rq, EBADMSG, "not a ciphertext blob of hsmkey (hsmkey-blob(5))");
+	/* Its flag is authenticated: set, the blob opens for unwrap-to-kernel alone. */
+	if (!r && (head.flags & KMS_FLAG_KERNEL))
+		r = fail(rq, EPERM, "this blob is a data key for the kernel only: it is never decrypted (hsmkeyctl unwrap-to-kernel)");
 	if (!r && !(pt = kms_reply_buffer(rq, rq->npayload - KMS_OVERHEAD)))
 		r = fail(rq, ENOMEM, "out of memory");
 	if (!r)
-		r = kms_unseal(rq, &c, name, rq->payload, rq->npayload, pt, &version);
-	return kms_finish(rq, &c, version, r);
+		r = kms_unseal(rq, &c, name, &head, rq->payload, rq->npayload, pt);
+	return kms_finish(rq, &c, r ? 0 : head.version, r);
 }

@@ -7,6 +7,7 @@
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "kms_blob.h"
@@ -39,8 +40,11 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 	      const char *detail, int r);
 /* A reply payload of @len bytes for the handler to fill; NULL: no memory. */
 uint8_t *kms_reply_buffer(struct request *rq, size_t len);
-/* The request's "context" in canonical form into @c (worded -errno). */
-int kms_read_context(struct request *rq, struct kms_call *c);
+/*
+ * The request's "context" in canonical form into @c (worded -errno); with
+ * @with_uid, with the caller's uid as the pair KMS_CONTEXT_UID.
+ */
+int kms_read_context(struct request *rq, struct kms_call *c, bool with_uid);
 /*
  * Every call's end, allowed or refused (@r): its audit record (with
  * @version), then the reply's name and version.  The result, -EIO when the
@@ -49,17 +53,20 @@ int kms_read_context(struct request *rq, struct kms_call *c);
 int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r);
 /*
  * Seal @ptlen bytes at @pt under the current version of key @c->name
- * (@meta, as kms_authorise() gave it; updated after a rotation) into
- * @blob (@ptlen + KMS_OVERHEAD bytes), spending one GCM invocation.
+ * (@meta, as kms_authorise() gave it; updated after a rotation), with
+ * blob flags @flags, into @blob (@ptlen + KMS_OVERHEAD bytes), spending
+ * one GCM invocation.
  */
 int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *meta,
-		   const uint8_t *pt, size_t ptlen, uint8_t *blob);
+		   uint8_t flags, const uint8_t *pt, size_t ptlen, uint8_t *blob);
+/* The header of @blob (@len bytes; NULL: none) into @head (worded -EBADMSG). */
+int kms_parse_blob(struct request *rq, const uint8_t *blob, size_t len, struct kms_head *head);
 /*
- * Open @blob (@len bytes) for @c->op: the blob's key found, the caller
- * authorised, the plaintext into @pt (@len - KMS_OVERHEAD bytes).  Sets
- * @c->name (to @name, HSMKEY_NAME_MAX bytes) and *@version.
+ * Open @blob (@len bytes, its header @head) for @c->op: the blob's key
+ * found, the caller authorised, the plaintext into @pt (@len -
+ * KMS_OVERHEAD bytes).  Sets @c->name (to @name, HSMKEY_NAME_MAX bytes).
  */
-int kms_unseal(struct request *rq, struct kms_call *c, char *name, const uint8_t *blob,
-	       size_t len, uint8_t *pt, uint32_t *version);
+int kms_unseal(struct request *rq, struct kms_call *c, char *name, const struct kms_head *head,
+	       const uint8_t *blob, size_t len, uint8_t *pt);
 
 #endif

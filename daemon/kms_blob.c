@@ -38,7 +38,6 @@ static void put_be32(uint8_t *p, uint32_t v)
 
 static int collect(struct json_object *ctx, struct pair *pairs, size_t *n)
 {
-	*n = 0;
 	json_object_object_foreach(ctx, k, v) {
 		struct pair *p = &pairs[*n];
 
@@ -54,14 +53,16 @@ static int collect(struct json_object *ctx, struct pair *pairs, size_t *n)
 			return -EINVAL;
 		if (p->klen > KMS_CONTEXT_KEY_MAX || p->vlen > KMS_CONTEXT_VALUE_MAX)
 			return -E2BIG;
+		if (!strncmp(k, KMS_CONTEXT_RESERVED, strlen(KMS_CONTEXT_RESERVED)))
+			return -EPERM;
 		(*n)++;
 	}
 	return 0;
 }
 
-int kms_context_encode(struct json_object *ctx, uint8_t *out)
+int kms_context_encode(struct json_object *ctx, const char *uid, uint8_t *out)
 {
-	struct pair pairs[KMS_CONTEXT_PAIRS_MAX];
+	struct pair pairs[KMS_CONTEXT_PAIRS_MAX + 1];
 	size_t n = 0, len = 4;
 	int r;
 
@@ -70,6 +71,10 @@ int kms_context_encode(struct json_object *ctx, uint8_t *out)
 	r = ctx ? collect(ctx, pairs, &n) : 0;
 	if (r)
 		return r;
+	if (uid)
+		pairs[n++] = (struct pair){ .key = KMS_CONTEXT_UID, .value = uid,
+					    .klen = strlen(KMS_CONTEXT_UID),
+					    .vlen = strlen(uid) };
 	qsort(pairs, n, sizeof(pairs[0]), pair_cmp);
 	put_be32(out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
@@ -127,7 +132,8 @@ int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx
 	memcpy(blob, KMS_MAGIC, 4);
 	blob[4] = KMS_FORMAT;
 	blob[5] = (uint8_t)alg;
-	blob[6] = blob[7] = 0;
+	blob[6] = head->flags;
+	blob[7] = 0;
 	memcpy(blob + 8, head->id, HSMKEY_ID_LEN);
 	put_be32(blob + 24, head->version);
 	if (getrandom(nonce, KMS_NONCE_LEN, 0) != KMS_NONCE_LEN)
@@ -148,8 +154,10 @@ int kms_parse(const uint8_t *blob, size_t len, struct kms_head *head)
 	uint32_t v;
 
 	if (len <= KMS_OVERHEAD || len > KMS_OVERHEAD + KMS_PLAINTEXT_MAX ||
-	    memcmp(blob, KMS_MAGIC, 4) || blob[4] != KMS_FORMAT || blob[6] || blob[7])
+	    memcmp(blob, KMS_MAGIC, 4) || blob[4] != KMS_FORMAT ||
+	    (blob[6] & ~KMS_FLAG_KERNEL) || blob[7])
 		return -EBADMSG;
+	head->flags = blob[6];
 	if (blob[5] == KMS_ALG_AES_256_GCM)
 		head->type = KS_TYPE_KMS_AES_256;
 	else if (blob[5] == KMS_ALG_AES_128_GCM)

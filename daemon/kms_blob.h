@@ -7,7 +7,8 @@
  *        0     4  magic "HKMS"
  *        4     1  format, 1
  *        5     1  algorithm: 1 AES-256-GCM, 2 AES-128-GCM
- *        6     2  zero
+ *        6     1  flags: KMS_FLAG_KERNEL, or 0
+ *        7     1  zero
  *        8    16  key id
  *       24     4  key version, big endian
  *       28    12  nonce (random)
@@ -30,6 +31,14 @@
 #define KMS_FORMAT		1
 #define KMS_ALG_AES_256_GCM	1
 #define KMS_ALG_AES_128_GCM	2
+/*
+ * A data key for the kernel only (data-key --kernel): decrypt refuses it;
+ * unwrap-to-kernel opens it for the uid it was made for, which its
+ * context holds as the pair KMS_CONTEXT_UID (a key no caller may use).
+ */
+#define KMS_FLAG_KERNEL		1
+#define KMS_CONTEXT_UID		"hsmkey:uid"
+#define KMS_CONTEXT_RESERVED	"hsmkey:"	/* keys with this prefix are hsmkeyd's */
 #define KMS_HEADER_LEN		40
 #define KMS_NONCE_LEN		12
 #define KMS_TAG_LEN		16
@@ -44,23 +53,26 @@
 
 struct kms_head {
 	int type;			/* the key type the algorithm needs */
+	uint8_t flags;			/* KMS_FLAG_* */
 	uint8_t id[HSMKEY_ID_LEN];
 	uint32_t version;
 };
 
 /*
  * The canonical form of context @ctx (a JSON object of strings; NULL:
- * empty) into @out (KMS_CONTEXT_MAX bytes): its length, or -EINVAL (not
- * an object of strings, an empty key, a NUL inside a value), -E2BIG (over
- * a limit above).
+ * empty) into @out (KMS_CONTEXT_MAX bytes), with the pair
+ * KMS_CONTEXT_UID = @uid added unless @uid is NULL: its length, or
+ * -EINVAL (not an object of strings, an empty key, a NUL inside a value),
+ * -EPERM (a key with the reserved prefix), -E2BIG (over a limit above).
  */
-int kms_context_encode(struct json_object *ctx, uint8_t *out);
+int kms_context_encode(struct json_object *ctx, const char *uid, uint8_t *out);
 /* The first 8 bytes of SHA-256 over a canonical context, as 16 hex digits. */
 void kms_context_hash(const uint8_t *ctx, size_t len, char hex[17]);
 
 /*
  * Encrypt @pt (at most KMS_PLAINTEXT_MAX bytes) under @key, version
- * @head->version of key @head->id of type @head->type, bound to canonical
+ * @head->version of key @head->id of type @head->type, flags
+ * @head->flags, bound to canonical
  * context @ctx: the blob into @blob (@ptlen + KMS_OVERHEAD bytes).  0 or
  * -errno.
  */
@@ -68,7 +80,8 @@ int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx
 	     size_t ctxlen, const uint8_t *pt, size_t ptlen, uint8_t *blob);
 /*
  * The header of @blob: 0, or -EBADMSG when it is no blob of this format
- * (too short, another magic, format or algorithm, a reserved byte set).
+ * (too short, another magic, format or algorithm, an unknown flag, a
+ * reserved byte set).
  */
 int kms_parse(const uint8_t *blob, size_t len, struct kms_head *head);
 /*

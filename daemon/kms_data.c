@@ -71,13 +71,14 @@ static int read_params(struct request *rq, struct dk_params *q)
 	return read_type(rq, HSMKEY_TYPE_AES_256_GCM, q) ?: read_ttl(rq, q);
 }
 
-/* The kernel part of a reply: where the token goes, the key's id in the record. */
+/* The kernel part of a reply: the token after the wrapped key, the key's id in the record. */
 static int to_kernel(struct request *rq, struct kms_call *c, const struct ks_key *parent,
 		     const struct dk_params *q, const uint8_t *material, uint8_t *token)
 {
 	struct hsmkey_token tok;
 	uint8_t kid[HSMKEY_ID_LEN];
 	char hex[2 * HSMKEY_ID_LEN + 1];
+	size_t used = strlen(c->detail);
 	int r = kms_kernel_add(rq, parent, q->type, material, q->ttl, &tok, kid);
 
 	if (r)
@@ -85,7 +86,7 @@ static int to_kernel(struct request *rq, struct kms_call *c, const struct ks_key
 	memcpy(token, &tok, HSMKEY_TOKEN_LEN);
 	wipe(&tok, sizeof(tok));
 	hex_encode(kid, HSMKEY_ID_LEN, hex);
-	snprintf(c->detail, sizeof(c->detail), "kernel key %s ttl %u", hex, q->ttl);
+	snprintf(c->detail + used, sizeof(c->detail) - used, " kernel key %s ttl %u", hex, q->ttl);
 	json_object_object_add(rq->reply, "kernel_id", json_object_new_string(hex));
 	json_object_object_add(rq->reply, "ttl", json_object_new_int64(q->ttl));
 	return 0;
@@ -96,14 +97,17 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 {
 	size_t len = key_type_len(q->type), wlen = len + KMS_OVERHEAD;
 	uint8_t material[HSMKEY_MATERIAL_MAX], *out;
-	int r;
+	int r = 0;
 
+	snprintf(c->detail, sizeof(c->detail), "%s %s", key_type_name(q->type),
+		 q->plaintext ? "with plaintext" : q->kernel ? "into the kernel" : "wrapped only");
 	out = kms_reply_buffer(rq, wlen + (q->plaintext ? len : q->kernel ? HSMKEY_TOKEN_LEN : 0));
 	if (!out)
-		return fail(rq, ENOMEM, "out of memory");
-	if (RAND_priv_bytes(material, (int)len) != 1)
-		return fail(rq, EIO, "no random bytes for the data key");
-	r = kms_seal_under(rq, c, meta, material, len, out);
+		r = fail(rq, ENOMEM, "out of memory");
+	if (!r && RAND_priv_bytes(material, (int)len) != 1)
+		r = fail(rq, EIO, "no random bytes for the data key");
+	if (!r)
+		r = kms_seal_under(rq, c, meta, q->kernel ? KMS_FLAG_KERNEL : 0, material, len, out);
 	if (!r && q->kernel)
 		r = to_kernel(rq, c, meta, q, material, out + wlen);
 	if (!r && q->plaintext)
@@ -116,6 +120,11 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 	return r;
 }
 
+/*
+ * A data key for the kernel (KMS_FLAG_KERNEL) is bound to its caller's
+ * uid in its context: unwrap-to-kernel opens it for that uid alone, and
+ * decrypt never does.
+ */
 int op_data_key(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
@@ -125,11 +134,11 @@ int op_data_key(struct request *rq)
 
 	if (r)
 		c.name = "";	/* no valid name to record */
-	else if (!(r = kms_read_context(rq, &c)) && rq->payload)
+	else if (rq->payload)
 		r = fail(rq, EINVAL, "'data-key' takes no payload");
 	if (!r)
-		r = read_params(rq, &q) ?: kms_authorise(rq, c.op, c.name, &meta) ?:
-		    make(rq, &c, &meta, &q);
+		r = read_params(rq, &q) ?: kms_read_context(rq, &c, q.kernel) ?:
+		    kms_authorise(rq, c.op, c.name, &meta) ?: make(rq, &c, &meta, &q);
 	return kms_finish(rq, &c, meta.version, r);
 }
 
@@ -154,30 +163,38 @@ static int unwrap_params(struct request *rq, size_t len, struct dk_params *q)
 	return 0;
 }
 
+/*
+ * A data key made for the kernel opens with the data-key grant, for the
+ * uid it was made for; any other blob of a key's length only with the
+ * decrypt grant, which could have had its plaintext anyway.
+ */
 int op_unwrap_to_kernel(struct request *rq)
 {
-	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
+	struct kms_call c = { .op = KS_OP_DECRYPT, .name = "" };
 	char name[HSMKEY_NAME_MAX] = "";
 	uint8_t material[HSMKEY_MATERIAL_MAX], *token;
 	struct ks_key parent = { 0 };
+	struct kms_head head = { 0 };
 	struct dk_params q;
-	uint32_t version = 0;
 	size_t len = rq->npayload - KMS_OVERHEAD;
-	int r = kms_read_context(rq, &c);
+	int r = kms_parse_blob(rq, rq->payload, rq->npayload, &head);
 
-	if (!r && (!rq->payload || rq->npayload <= KMS_OVERHEAD ||
-		   (len != 16 && len != 32 && len != 64)))
+	if (!r && len != 16 && len != 32 && len != 64)
 		r = fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
-	if (!r && !(r = unwrap_params(rq, len, &q)) &&
-	    !(token = kms_reply_buffer(rq, HSMKEY_TOKEN_LEN)))
+	if (!r && (head.flags & KMS_FLAG_KERNEL))
+		c.op = KS_OP_DATA_KEY;
+	if (!r)
+		r = kms_read_context(rq, &c, c.op == KS_OP_DATA_KEY) ?: unwrap_params(rq, len, &q);
+	if (!r && !(token = kms_reply_buffer(rq, HSMKEY_TOKEN_LEN)))
 		r = fail(rq, ENOMEM, "out of memory");
 	if (!r)
-		r = kms_unseal(rq, &c, name, rq->payload, rq->npayload, material, &version);
+		r = kms_unseal(rq, &c, name, &head, rq->payload, rq->npayload, material);
 	if (!r) {
+		snprintf(c.detail, sizeof(c.detail), "%s unwrapped", key_type_name(q.type));
 		snprintf(parent.name, sizeof(parent.name), "%s", name);
-		memcpy(parent.id, rq->payload + 8, HSMKEY_ID_LEN);	/* the blob's key id */
+		memcpy(parent.id, head.id, HSMKEY_ID_LEN);
 		r = to_kernel(rq, &c, &parent, &q, material, token);
 	}
 	wipe(material, sizeof(material));
-	return kms_finish(rq, &c, version, r);
+	return kms_finish(rq, &c, r ? 0 : head.version, r);
 }

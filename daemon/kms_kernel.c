@@ -34,8 +34,11 @@ bool kms_kernel_is_data_key(const char *name, uint8_t *parent, uint32_t *uid)
 		return false;
 	memcpy(hex, name + DK_PREFIX_LEN, 2 * HSMKEY_ID_LEN);
 	hex[2 * HSMKEY_ID_LEN] = '\0';
+	name += DK_PREFIX_LEN + 2 * HSMKEY_ID_LEN + 1;
+	if (*name < '0' || *name > '9')
+		return false;	/* digits only: strtoul() would take a sign or spaces */
 	errno = 0;
-	v = strtoul(name + DK_PREFIX_LEN + 2 * HSMKEY_ID_LEN + 1, &end, 10);
+	v = strtoul(name, &end, 10);
 	if (hex_decode(hex, id, HSMKEY_ID_LEN) || *end || errno || v > UINT32_MAX)
 		return false;
 	if (parent)
@@ -43,6 +46,12 @@ bool kms_kernel_is_data_key(const char *name, uint8_t *parent, uint32_t *uid)
 	if (uid)
 		*uid = (uint32_t)v;
 	return true;
+}
+
+bool kms_kernel_ours(struct daemon *d, const struct kernel_key *kk)
+{
+	return kk->has_owner && !memcmp(kk->owner, instance(d), HSMKEY_OWNER_LEN) &&
+	       kms_kernel_is_data_key(kk->name, NULL, NULL);
 }
 
 /* The kernel's data keys, as one dump saw them. */
@@ -57,8 +66,7 @@ static int collect(const struct kernel_key *kk, void *arg)
 	struct dk_list *l = arg;
 	struct kernel_key *grown;
 
-	if (!kk->has_owner || memcmp(kk->owner, instance(l->d), HSMKEY_OWNER_LEN) ||
-	    !kms_kernel_is_data_key(kk->name, NULL, NULL))
+	if (!kms_kernel_ours(l->d, kk))
 		return 0;
 	if (l->n == l->cap) {
 		grown = reallocarray(l->keys, l->cap ? 2 * l->cap : 16, sizeof(*grown));
@@ -86,28 +94,35 @@ static int list_data_keys(struct request *rq, struct kernel *k, struct dk_list *
 }
 
 /*
- * The live data keys of @uid, after removing every spent one (revoked:
- * its time was up, or its KMS key was revoked while the daemon was away).
+ * The live data keys, all and of @uid, after removing every spent one
+ * (revoked: its time was up, or its KMS key was revoked while the daemon
+ * was away).
  */
-static int count_live(struct request *rq, struct kernel *k, uint32_t uid, size_t *live)
+static int count_live(struct request *rq, struct kernel *k, uint32_t uid, size_t *all,
+		      size_t *mine)
 {
 	struct dk_list l;
 	uint32_t owner;
 	int r = list_data_keys(rq, k, &l);
 
-	*live = 0;
+	*all = *mine = 0;
 	for (size_t i = 0; !r && i < l.n; i++) {
 		kms_kernel_is_data_key(l.keys[i].name, NULL, &owner);
-		if (l.keys[i].state == HSMKEY_STATE_REVOKED)
+		if (l.keys[i].state == HSMKEY_STATE_REVOKED) {
 			kernel_remove(k, l.keys[i].id, l.keys[i].version);
-		else if (owner == uid)
-			(*live)++;
+			continue;
+		}
+		(*all)++;
+		*mine += owner == uid;
 	}
 	free(l.keys);
 	return r;
 }
 
-/* The kernel key @key for @material: name, fresh id and verifier, policy. */
+/*
+ * The kernel key @key for @material: name, fresh id and verifier, policy
+ * (no longer than its KMS key's own validity, @parent's).
+ */
 static int make_key(struct request *rq, const struct ks_key *parent, int type,
 		    const uint8_t *material, uint32_t ttl, struct ks_key *key)
 {
@@ -123,6 +138,9 @@ static int make_key(struct request *rq, const struct ks_key *parent, int type,
 	key->policy.nuids = 1;
 	key->policy.uids[0] = rq->cred.uid;
 	key->policy.not_after = key->created + ttl;
+	if (parent->has_policy && parent->policy.not_after &&
+	    parent->policy.not_after < key->policy.not_after)
+		key->policy.not_after = parent->policy.not_after;
 	memcpy(key->material, material, key_type_len(type));
 	if (RAND_bytes(key->id, HSMKEY_ID_LEN) != 1 ||
 	    RAND_bytes(key->verifier, HSMKEY_VERIFIER_LEN) != 1)
@@ -139,18 +157,21 @@ static int add_locked(struct request *rq, struct kernel *k, const struct ks_key 
 		      int type, const uint8_t *material, uint32_t ttl, struct ks_key *key)
 {
 	struct ks_key now;
-	size_t live;
+	size_t all, mine;
 	int r = rq->d->be->ops->get(rq->d->be, parent->name, 0, false, &now);
 
 	if (r || memcmp(now.id, parent->id, HSMKEY_ID_LEN) || now.state != KS_ACTIVE)
-		return fail(rq, EKEYREVOKED, "key '%s' was revoked, disabled or replaced meanwhile",
-			    parent->name);
-	r = count_live(rq, k, rq->cred.uid, &live);
-	if (!r && live >= KMS_KERNEL_PER_UID)
+		return fail(rq, !r && now.state == KS_DISABLED ? EPERM : EKEYREVOKED,
+			    "key '%s' was revoked, disabled or replaced meanwhile", parent->name);
+	r = count_live(rq, k, rq->cred.uid, &all, &mine);
+	if (!r && mine >= KMS_KERNEL_PER_UID)
 		r = fail(rq, EDQUOT, "uid %u has %d data keys in the kernel, as many as one user may: they go when their time is up",
 			 rq->cred.uid, KMS_KERNEL_PER_UID);
+	if (!r && all >= KMS_KERNEL_MAX)
+		r = fail(rq, EDQUOT, "the kernel holds %d data keys, as many as hsmkeyd puts there: they go when their time is up",
+			 KMS_KERNEL_MAX);
 	if (!r)
-		r = make_key(rq, parent, type, material, ttl, key);
+		r = make_key(rq, &now, type, material, ttl, key);
 	if (!r && (r = kernel_add(k, key, instance(rq->d))))
 		r = fail(rq, r, "the kernel refused the data key: %s%s%s", strerror(-r),
 			 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
@@ -185,11 +206,14 @@ static int follow_one(struct kernel *k, const struct kernel_key *kk, int state)
 	bool active = state == KS_ACTIVE;
 	int r;
 
-	if (!state || state == KS_REVOKED || kk->state == HSMKEY_STATE_REVOKED)
-		return kernel_remove(k, kk->id, kk->version);
-	if (active == (kk->state == HSMKEY_STATE_ACTIVE))
-		return 0;
-	r = kernel_set_state(k, kk->id, kk->version, active);
+	if (state && state != KS_REVOKED && kk->state != HSMKEY_STATE_REVOKED) {
+		if (active == (kk->state == HSMKEY_STATE_ACTIVE))
+			return 0;
+		r = kernel_set_state(k, kk->id, kk->version, active);
+		if (r != -EKEYREVOKED)	/* its time ran out meanwhile: spent */
+			return r == -ENOKEY ? 0 : r;
+	}
+	r = kernel_remove(k, kk->id, kk->version);
 	return r == -ENOKEY ? 0 : r;
 }
 
@@ -198,21 +222,22 @@ int kms_kernel_follow(struct request *rq, struct kernel *k, const struct ks_key 
 {
 	uint8_t of[HSMKEY_ID_LEN];
 	struct dk_list l;
-	int r = list_data_keys(rq, k, &l);
+	int r = list_data_keys(rq, k, &l), first = 0;
 
+	/* Each one, whatever became of the one before: taking keys away is the safe way. */
 	for (size_t i = 0; !r && i < l.n; i++) {
+		int one;
+
 		kms_kernel_is_data_key(l.keys[i].name, of, NULL);
 		if (memcmp(of, parent->id, HSMKEY_ID_LEN))
 			continue;
-		r = follow_one(k, &l.keys[i], state);
-		if (r == -ENOKEY)
-			r = 0;	/* gone meanwhile */
-		if (r)
-			r = fail(rq, r, "the kernel did not follow '%s' with its data key %s: %s",
-				 parent->name, l.keys[i].name, strerror(-r));
+		one = follow_one(k, &l.keys[i], state);
+		if (one && !first)
+			first = fail(rq, one, "the kernel did not follow '%s' with its data key %s: %s",
+				     parent->name, l.keys[i].name, strerror(-one));
 	}
 	free(l.keys);
-	return r;
+	return r ?: first;
 }
 
 void kms_kernel_reconcile(struct daemon *d, struct kernel *k, const struct kernel_key *kk)
@@ -231,6 +256,6 @@ void kms_kernel_reconcile(struct daemon *d, struct kernel *k, const struct kerne
 	if (!r && !memcmp(parent.id, of, HSMKEY_ID_LEN))
 		state = ks_key_revoked(&parent) ? KS_REVOKED : parent.state;
 	r = follow_one(k, kk, state);
-	if (r && r != -ENOKEY)
+	if (r)
 		log_warn("cannot make data key %s follow its KMS key: %s", kk->name, strerror(-r));
 }

@@ -23,6 +23,7 @@
 #define KMS_KERNEL_TTL		3600	/* seconds, when the caller names none */
 #define KMS_KERNEL_TTL_MAX	86400
 #define KMS_KERNEL_PER_UID	64	/* live data keys of one uid in the kernel */
+#define KMS_KERNEL_MAX		4096	/* and of all uids */
 
 struct daemon;
 struct kernel;
@@ -34,12 +35,16 @@ struct request;
  * into @parent and the uid it is bound to into @uid (either may be NULL).
  */
 bool kms_kernel_is_data_key(const char *name, uint8_t *parent, uint32_t *uid);
+/* Whether kernel key @kk is a data key of this key store's. */
+bool kms_kernel_ours(struct daemon *d, const struct kernel_key *kk);
 /*
  * Put @material (key_type_len(@type) bytes; @type a kernel key type) into
  * the kernel as a data key of KMS key @parent, bindable by the caller's
  * uid until @ttl seconds from now: its token into @token and its kernel
  * id into @kid.  0, or a worded -errno (-EDQUOT: the caller has
- * KMS_KERNEL_PER_UID already).
+ * KMS_KERNEL_PER_UID already, or all have KMS_KERNEL_MAX; -EPERM,
+ * -EKEYREVOKED: @parent was disabled, or revoked or replaced, meanwhile).
+ * The data key lives no longer than @parent's policy allows.
  */
 int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 		   const uint8_t *material, uint32_t ttl, struct hsmkey_token *token,
@@ -54,7 +59,8 @@ int kms_kernel_follow(struct request *rq, struct kernel *k, const struct ks_key 
 /*
  * Reconciliation of data key @kk (ours): removed when revoked (its time
  * was up) or when its KMS key is gone or revoked; else its state follows
- * the KMS key's.  kms_keys_name() must know the key store's KMS keys.
+ * the KMS key's.  kms_keys_name() must know every KMS key of the store:
+ * call it only after a complete walk of the key storage.
  */
 void kms_kernel_reconcile(struct daemon *d, struct kernel *k, const struct kernel_key *kk);
 

@@ -161,8 +161,7 @@ static struct json_object *data_keys(const struct listing *l)
 	for (size_t i = 0; i < l->nheld; i++) {
 		const struct kernel_key *kk = &l->held[i];
 
-		if (!kk->has_owner || memcmp(kk->owner, instance(l->rq->d), HSMKEY_OWNER_LEN) ||
-		    !kms_kernel_is_data_key(kk->name, NULL, NULL))
+		if (!kms_kernel_ours(l->rq->d, kk))
 			continue;
 		if (kk->state == HSMKEY_STATE_REVOKED)
 			spent++;

@@ -182,6 +182,7 @@ int control_load_all(struct daemon *d)
 	struct kernel_key *held = NULL;
 	size_t nheld = 0;
 	bool have_held;
+	int listed;
 	struct load_ctx l = { .d = d };
 	struct request brq = { .d = d };
 	int r;
@@ -224,12 +225,13 @@ int control_load_all(struct daemon *d)
 		l.held = held;
 		l.nheld = nheld;
 	}
-	d->be->ops->list(d->be, NULL, load_one, &l);
+	listed = d->be->ops->list(d->be, NULL, load_one, &l);
 	if (l.batch)
 		l.failed += provision_batch_flush(l.batch);
 	provision_batch_free(l.batch);
-	for (size_t i = 0; i < nheld; i++)
-		if (held[i].has_owner && !memcmp(held[i].owner, instance(d), HSMKEY_OWNER_LEN))
+	/* Only after a whole walk: a KMS key the walk missed is not gone. */
+	for (size_t i = 0; !listed && i < nheld; i++)
+		if (kms_kernel_ours(d, &held[i]))
 			kms_kernel_reconcile(d, l.k, &held[i]);
 	free(held);
 	kernel_close(l.k);

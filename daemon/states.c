@@ -88,11 +88,6 @@ static int follow_unconfirmed(struct request *rq, const struct ks_key *key, cons
 	return fail(rq, err, "%s; the kernel refuses new bindings of it meanwhile", why);
 }
 
-/*
- * The keystore could not read or record @name's revocation (@err, worded
- * in rq->err): a damaged or unwritable file must not keep the key usable,
- * so the kernel copies of ours by that name are revoked all the same.
- */
 /* Whether kernel key @kk is a data key of KMS key @name (kms_kernel.h). */
 static bool data_key_of(struct daemon *d, const struct kernel_key *kk, const char *name)
 {
@@ -103,6 +98,11 @@ static bool data_key_of(struct daemon *d, const struct kernel_key *kk, const cha
 	       !strcmp(of_name, name);
 }
 
+/*
+ * The keystore could not read or record @name's revocation (@err, worded
+ * in rq->err): a damaged or unwritable file must not keep the key usable,
+ * so the kernel copies of ours by that name are revoked all the same.
+ */
 static int revoke_by_name(struct request *rq, const char *name, int err)
 {
 	char why[sizeof(rq->err)];
@@ -120,12 +120,13 @@ static int revoke_by_name(struct request *rq, const char *name, int err)
 	r = kernel_held(k, &held, &n);
 	for (size_t i = 0; !r && i < n; i++) {
 		const struct kernel_key *kk = &held[i];
+		bool data = data_key_of(rq->d, kk, name);
 
 		if (!kk->has_owner || memcmp(kk->owner, instance(rq->d), HSMKEY_OWNER_LEN) ||
-		    (strcmp(kk->name, name) && !data_key_of(rq->d, kk, name)) ||
-		    kk->state == HSMKEY_STATE_REVOKED)
+		    (strcmp(kk->name, name) && !data) || kk->state == HSMKEY_STATE_REVOKED)
 			continue;
-		r = kernel_revoke(k, kk->id, kk->version);
+		/* A data key goes, as when the revocation is recorded (kms_kernel.h). */
+		r = data ? kernel_remove(k, kk->id, kk->version) : kernel_revoke(k, kk->id, kk->version);
 		done += !r;
 		r = r == -ENOKEY ? 0 : r;	/* gone meanwhile */
 	}

@@ -99,5 +99,8 @@ int cmd_public_key(int argc, char **argv);
 /* datakey_cmd.c */
 int cmd_data_key(int argc, char **argv);
 int cmd_unwrap_to_kernel(int argc, char **argv);
+/* file_cmd.c */
+int cmd_encrypt_file(int argc, char **argv);
+int cmd_decrypt_file(int argc, char **argv);
 
 #endif

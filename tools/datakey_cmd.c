@@ -25,17 +25,28 @@ static const char unwrap_usage[] =
 	"                 < WRAPPED > TOKEN\n"
 	"a wrapped data key into the kernel, for your uid; the token for setkey()";
 
-/* @len bytes into new file @path (mode 0600): EXIT_OK, or EXIT_FAILED reported. */
-static int write_new(const char *cmd, const char *path, const uint8_t *buf, size_t len)
+/* New file @path (mode 0600), made before the call, so the call's result has a place. */
+static int open_new(const char *cmd, const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	ssize_t n = fd < 0 ? -1 : write(fd, buf, len);
 
-	if (fd < 0 || n != (ssize_t)len || close(fd)) {
+	if (fd < 0)
+		fprintf(stderr, "hsmkeyctl %s: cannot make %s: %m\n", cmd, path);
+	return fd;
+}
+
+/* @len bytes into @fd, made as @path: EXIT_OK, or EXIT_FAILED reported and @path removed. */
+static int write_new(const char *cmd, int fd, const char *path, const uint8_t *buf, size_t len)
+{
+	ssize_t n = len ? write(fd, buf, len) : 0;
+	int err = n < 0 ? errno : 0;
+
+	if (close(fd) && !err)
+		err = errno;
+	if (n != (ssize_t)len || err) {
 		fprintf(stderr, "hsmkeyctl %s: cannot write %s: %s\n", cmd, path,
-			n >= 0 && fd >= 0 ? "short write" : strerror(errno));
-		if (fd >= 0)
-			unlink(path);
+			err ? strerror(err) : "short write");
+		unlink(path);
 		return EXIT_FAILED;
 	}
 	return EXIT_OK;
@@ -90,23 +101,30 @@ int cmd_data_key(int argc, char **argv)
 	size_t wlen = sizeof(wrapped), slen = sizeof(second);
 	const char *file;
 	struct hsmkey *h = NULL;
-	int r = dk_parse(argc, argv, &a) ?: kms_connect(argv[0], &h);
+	int fd = -1, r = dk_parse(argc, argv, &a);
 
 	if (r)
 		return r;
-	if (a.kernel)
+	file = a.kernel ?: a.plaintext;
+	if (file && (fd = open_new(argv[0], file)) < 0)
+		return EXIT_FAILED;
+	r = kms_connect(argv[0], &h);
+	if (!r && a.kernel)
 		r = hsmkey_data_key_to_kernel(h, a.name, a.type, a.ttl_s, a.c.kv, a.c.n, wrapped,
 					      &wlen, second, &slen);
-	else
+	else if (!r)
 		r = hsmkey_generate_data_key(h, a.name, a.type, a.c.kv, a.c.n, wrapped, &wlen,
 					     a.plaintext ? second : NULL, &slen);
-	if (r) {
-		wipe(second, sizeof(second));
-		return kms_finish(argv[0], h, r, NULL, 0);
+	if (r && h)
+		r = kms_finish(argv[0], h, r, NULL, 0);	/* reported, closed */
+	else if (h)
+		hsmkey_close(h);
+	if (r && fd >= 0) {
+		close(fd);
+		unlink(file);
+	} else if (fd >= 0) {
+		r = write_new(argv[0], fd, file, second, slen);
 	}
-	hsmkey_close(h);
-	file = a.kernel ?: a.plaintext;
-	r = file ? write_new(argv[0], file, second, slen) : EXIT_OK;
 	wipe(second, sizeof(second));
 	return r ?: kms_write_all(argv[0], wrapped, wlen);
 }

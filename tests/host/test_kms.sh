@@ -244,7 +244,7 @@ check "data-key: a ttl out of range" raw_says "1 to 86400" \
 	'{"v":1,"op":"data-key","name":"k128","kernel":true,"ttl":0}'
 check "data-key: plaintext and kernel at once" raw_says "without its plaintext" \
 	'{"v":1,"op":"data-key","name":"k128","kernel":true,"plaintext":true}'
-check "unwrap-to-kernel without a payload" raw_says "not a wrapped data key" '{"v":1,"op":"unwrap-to-kernel"}'
+check "unwrap-to-kernel without a payload" raw_says "not a ciphertext blob" '{"v":1,"op":"unwrap-to-kernel"}'
 
 section "data keys (the kernel's part: guest test t_kms)"
 check "without the data-key grant, no data key" expect_fail "may not make data keys with key 'k128'" \
@@ -266,6 +266,9 @@ check "decrypt of a wrapped key gives its plaintext (the same blob format)" \
 check "an existing plaintext file is not overwritten, and nothing is printed" \
 	bash -c "! '$top/build/hsmkeyctl' --socket '$sock' data-key k128 --plaintext '$work/dk.aes-128-gcm' > '$work/dkw.x' 2>/dev/null &&
 		! test -s '$work/dkw.x' && cmp -s '$work/dk.aes-128-gcm' <(/usr/bin/python3 '$ref' open '$work/raw128' '$work/dkw.aes-128-gcm' dk=1)"
+check "a context key of hsmkeyd's own (hsmkey:) is refused" expect_fail "are hsmkeyd's own" \
+	ctl data-key k128 --context hsmkey:uid=0
+check "... in encrypt too" expect_fail "are hsmkeyd's own" ctl encrypt k128 --context hsmkey:x=1 < "$work/one"
 check "an unknown type is refused" expect_fail "a data key's type is one of" ctl data-key k128 --type kms-aes-256
 check "identity types are no data keys either" expect_fail "a data key's type is one of" ctl data-key k128 --type ecdsa-p256
 check "--ttl without --kernel is refused" expect_fail "is for --kernel" ctl data-key k128 --ttl 5
@@ -282,9 +285,9 @@ check "unwrap-to-kernel of an altered data key: refused" bash -c "$(declare -f f
 	'$top/build/hsmkeyctl' --socket '$sock' unwrap-to-kernel --context dk=1 < '$work/dkw.bad' 2>&1 | grep -q 'does not decrypt'"
 check "unwrap-to-kernel with a plaintext flag" raw_says "takes 'type', 'ttl' and 'context'" \
 	'{"v":1,"op":"unwrap-to-kernel","plaintext":true}' "$work/dkw.aes-128-gcm"
-check "nobody without the grant: refused, the blob's key not named" bash -c \
+check "nobody without the decrypt grant may not unwrap a data key made with its plaintext, the key not named" bash -c \
 	"out=\$(setpriv --reuid=65534 --regid=65534 --clear-groups '$top/build/hsmkeyctl' --socket '$sock' unwrap-to-kernel --context dk=1 < '$work/dkw.aes-128-gcm' 2>&1);
-	 grep -q 'may not unwrap this blob' <<< \"\$out\" && ! grep -q k128 <<< \"\$out\""
+	 grep -q 'may not decrypt this blob' <<< \"\$out\" && ! grep -q k128 <<< \"\$out\""
 check "a data key's record names the key and the context's hash, never the key" \
 	bash -c "grep -a '\"data-key\"' \"\$(ls '$work'/state/audit* | head -1)\" | grep -a '\"k128\"' | grep -aq 'context [0-9a-f]\{16\}' &&
 		! grep -aqF \"\$(head -c 16 '$work/dk.aes-256-xts' | xxd -p)\" '$work'/state/audit*"

@@ -5,7 +5,8 @@ tests check hsmkeyd's blobs against, and make blobs with for hsmkeyd.
   kms_blob.py open KEYFILE BLOBFILE [K=V ...]   plaintext to stdout; exit 1
                                                 when the tag does not verify
   kms_blob.py seal KEYFILE IDHEX VERSION PTFILE [K=V ...]   blob to stdout
-  kms_blob.py head BLOBFILE                     "ALG IDHEX VERSION NONCEHEX"
+  kms_blob.py head BLOBFILE                     "ALG IDHEX VERSION NONCEHEX FLAGS"
+A data key for the kernel (flags 1) opens with the pair hsmkey:uid=UID added.
 """
 import os
 import struct
@@ -31,7 +32,7 @@ def parse_pairs(args):
 
 
 def head(blob):
-    if len(blob) < 56 or blob[:4] != b"HKMS" or blob[4] != 1 or blob[6:8] != b"\0\0":
+    if len(blob) < 56 or blob[:4] != b"HKMS" or blob[4] != 1 or blob[6] & ~1 or blob[7]:
         raise ValueError("not a blob")
     alg = blob[5]
     (version,) = struct.unpack(">I", blob[24:28])
@@ -65,8 +66,9 @@ def main():
         sys.stdout.buffer.write(seal(rd(args[0]), bytes.fromhex(args[1]), int(args[2]),
                                      rd(args[3]), parse_pairs(args[4:])))
     elif cmd == "head":
-        alg, key_id, version, nonce = head(rd(args[0]))
-        print(alg, key_id.hex(), version, nonce.hex())
+        blob = rd(args[0])
+        alg, key_id, version, nonce = head(blob)
+        print(alg, key_id.hex(), version, nonce.hex(), blob[6])
     else:
         sys.exit(2)
 

@@ -124,6 +124,25 @@ int hsmkey_unwrap_to_kernel(struct hsmkey *h, const char *type, unsigned int ttl
 			    const struct hsmkey_kv *ctx, size_t nctx, const void *wrapped,
 			    size_t wrapped_len, void *token, size_t *token_len);
 
+/*
+ * Envelope streams of any length (hsmkey_encrypt_stream(3)): read @in to
+ * its end and write to @out a stream of hsmkey-blob(5) "STREAMS": a new
+ * data key wrapped under KMS key @key with context @ctx (the data-key
+ * grant), then the data in authenticated frames of HSMKEY_STREAM_FRAME
+ * bytes.  hsmkey_decrypt_stream() needs the decrypt grant and the same
+ * context; it writes each frame once it verifies and fails with -EBADMSG
+ * at the first that does not (altered, reordered, cut): what it wrote
+ * before is then not to be used.
+ */
+#define HSMKEY_STREAM_FRAME	65536
+#define HSMKEY_STREAM_FRAME_MIN	4096
+#define HSMKEY_STREAM_FRAME_MAX	1048576
+
+int hsmkey_encrypt_stream(struct hsmkey *h, const char *key, const struct hsmkey_kv *ctx,
+			  size_t nctx, int in, int out);
+int hsmkey_decrypt_stream(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
+			  int in, int out);
+
 #ifdef __cplusplus
 }
 #endif
