@@ -10,6 +10,7 @@ pairs=${BENCH_PAIRS:-7} mb=${BENCH_FILE_MB:-256}
 work=$(mktemp -d /dev/shm/hsmkey-bench.XXXXXX)
 chmod 755 "$work"
 . "$top/tests/lib/daemon.sh"
+trap 'daemon_stop; rm -rf "$work"' EXIT
 daemon_start || { echo "bench kms: hsmkeyd does not start" >&2; exit 1; }
 ctl create fbench --type kms-aes-256 > /dev/null &&
 	ctl policy fbench --grant data-key,decrypt:root > /dev/null || exit 1
@@ -27,7 +28,7 @@ for ((i = 0; i < pairs; i++)); do
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ctl encrypt-file fbench "$work/data" "$work/s" && rm -f "$work/out"
-d=$(secs ctl decrypt-file fbench "$work/s" "$work/out")
+d=$(secs ctl decrypt-file "$work/s" "$work/out")
 cmp -s "$work/out" "$work/data" || { echo "bench kms: decrypt-file gave other bytes" >&2; exit 1; }
 printf 'encrypt-file %d MiB: %.0f MiB/s; EVP AES-256-GCM stream: %.0f MiB/s; ratio %.3f (median of %d pairs; goal >= 0.90)\n' \
 	"$mb" "$(median "${ours[@]}")" "$(median "${refs[@]}")" "$(median "${ratios[@]}")" "$pairs"
