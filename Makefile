@@ -349,6 +349,9 @@ install:
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_data_key.3
 	for f in hsmkey_data_key_to_kernel hsmkey_unwrap_to_kernel; do \
 		ln -sf hsmkey_generate_data_key.3 $(DESTDIR)$(PREFIX)/share/man/man3/$$f.3; done
+	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt_stream.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt_stream.3
+	ln -sf hsmkey_encrypt_stream.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_decrypt_stream.3
 	install -D -m 0644 tools/libhsmkey/hsmkey-blob.5 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/hsmkey-blob.5
 	install -D -m 0644 $(B)/hsmkey.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey.pc

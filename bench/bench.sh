@@ -42,8 +42,7 @@ if [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" pkcs11 "* ]]; then
 fi
 # The local KMS API's file throughput needs no kernel: on the host, first.
 if [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" kms "* ]]; then
-	set -o pipefail
-	"$top/bench/kms.sh" | tee "$res/kms.txt" || exit 1
+	(set -o pipefail; "$top/bench/kms.sh" | tee "$res/kms.txt") || exit 1
 	[[ ${BENCH_ONLY:-} == kms ]] && exit 0	# nothing for the guest
 fi
 HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \

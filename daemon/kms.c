@@ -107,14 +107,15 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 	return authorise(rq, op, name, meta, false);
 }
 
-int kms_read_context(struct request *rq, struct kms_call *c, bool with_uid)
+int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_type)
 {
 	char uid[16];
+	struct kms_own_pairs own = { .type = kernel_type, .uid = uid };
 	int n;
 
 	snprintf(uid, sizeof(uid), "%u", rq->cred.uid);
-	n = kms_context_encode(json_object_object_get(rq->req, "context"), with_uid ? uid : NULL,
-			       c->ctx);
+	n = kms_context_encode(json_object_object_get(rq->req, "context"),
+			       kernel_type ? &own : NULL, c->ctx);
 	if (n == -EPERM)
 		return fail(rq, EINVAL, "context keys beginning with '%s' are hsmkeyd's own",
 			    KMS_CONTEXT_RESERVED);
@@ -232,7 +233,7 @@ int op_encrypt(struct request *rq)
 
 	if (r)
 		c.name = "";	/* no valid name to record */
-	else if (!(r = kms_read_context(rq, &c, false)) &&
+	else if (!(r = kms_read_context(rq, &c, NULL)) &&
 		 (!rq->payload || !rq->npayload || rq->npayload > KMS_PLAINTEXT_MAX))
 		r = fail(rq, EMSGSIZE, "the plaintext must be 1 to %d bytes", KMS_PLAINTEXT_MAX);
 	if (!r)
@@ -278,7 +279,7 @@ int op_decrypt(struct request *rq)
 	char name[HSMKEY_NAME_MAX] = "";
 	struct kms_head head = { 0 };
 	uint8_t *pt;
-	int r = kms_read_context(rq, &c, false) ?:
+	int r = kms_read_context(rq, &c, NULL) ?:
 		kms_parse_blob(rq, rq->payload, rq->npayload, &head);
 
 	/* Its flag is authenticated: set, the blob opens for unwrap-to-kernel alone. */

@@ -41,10 +41,11 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 /* A reply payload of @len bytes for the handler to fill; NULL: no memory. */
 uint8_t *kms_reply_buffer(struct request *rq, size_t len);
 /*
- * The request's "context" in canonical form into @c (worded -errno); with
- * @with_uid, with the caller's uid as the pair KMS_CONTEXT_UID.
+ * The request's "context" in canonical form into @c (worded -errno); for
+ * a data key for the kernel only (@kernel_type, its type's name; else
+ * NULL), with hsmkeyd's pairs: that type and the caller's uid.
  */
-int kms_read_context(struct request *rq, struct kms_call *c, bool with_uid);
+int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_type);
 /*
  * Every call's end, allowed or refused (@r): its audit record (with
  * @version), then the reply's name and version.  The result, -EIO when the

@@ -60,9 +60,16 @@ static int collect(struct json_object *ctx, struct pair *pairs, size_t *n)
 	return 0;
 }
 
-int kms_context_encode(struct json_object *ctx, const char *uid, uint8_t *out)
+static void add_own(struct pair *pairs, size_t *n, const char *key, const char *value)
 {
-	struct pair pairs[KMS_CONTEXT_PAIRS_MAX + 1];
+	if (value)
+		pairs[(*n)++] = (struct pair){ .key = key, .value = value, .klen = strlen(key),
+					       .vlen = strlen(value) };
+}
+
+int kms_context_encode(struct json_object *ctx, const struct kms_own_pairs *own, uint8_t *out)
+{
+	struct pair pairs[KMS_CONTEXT_PAIRS_MAX + 2];
 	size_t n = 0, len = 4;
 	int r;
 
@@ -71,10 +78,10 @@ int kms_context_encode(struct json_object *ctx, const char *uid, uint8_t *out)
 	r = ctx ? collect(ctx, pairs, &n) : 0;
 	if (r)
 		return r;
-	if (uid)
-		pairs[n++] = (struct pair){ .key = KMS_CONTEXT_UID, .value = uid,
-					    .klen = strlen(KMS_CONTEXT_UID),
-					    .vlen = strlen(uid) };
+	if (own) {
+		add_own(pairs, &n, KMS_CONTEXT_TYPE, own->type);
+		add_own(pairs, &n, KMS_CONTEXT_UID, own->uid);
+	}
 	qsort(pairs, n, sizeof(pairs[0]), pair_cmp);
 	put_be32(out, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {

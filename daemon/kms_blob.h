@@ -32,13 +32,20 @@
 #define KMS_ALG_AES_256_GCM	1
 #define KMS_ALG_AES_128_GCM	2
 /*
- * A data key for the kernel only (data-key --kernel): decrypt refuses it;
- * unwrap-to-kernel opens it for the uid it was made for, which its
- * context holds as the pair KMS_CONTEXT_UID (a key no caller may use).
+ * A data key for the kernel only (data-key without its plaintext): decrypt
+ * refuses it; unwrap-to-kernel opens it for the uid and as the kernel key
+ * type it was made for, which its context holds as the pairs
+ * KMS_CONTEXT_UID and KMS_CONTEXT_TYPE (keys no caller may use).
  */
 #define KMS_FLAG_KERNEL		1
+#define KMS_CONTEXT_TYPE	"hsmkey:type"
 #define KMS_CONTEXT_UID		"hsmkey:uid"
 #define KMS_CONTEXT_RESERVED	"hsmkey:"	/* keys with this prefix are hsmkeyd's */
+
+/* hsmkeyd's own pairs of a context, added to the caller's (NULL: none). */
+struct kms_own_pairs {
+	const char *type, *uid;
+};
 #define KMS_HEADER_LEN		40
 #define KMS_NONCE_LEN		12
 #define KMS_TAG_LEN		16
@@ -60,12 +67,12 @@ struct kms_head {
 
 /*
  * The canonical form of context @ctx (a JSON object of strings; NULL:
- * empty) into @out (KMS_CONTEXT_MAX bytes), with the pair
- * KMS_CONTEXT_UID = @uid added unless @uid is NULL: its length, or
- * -EINVAL (not an object of strings, an empty key, a NUL inside a value),
- * -EPERM (a key with the reserved prefix), -E2BIG (over a limit above).
+ * empty) into @out (KMS_CONTEXT_MAX bytes), with hsmkeyd's pairs @own
+ * added (NULL: none): its length, or -EINVAL (not an object of strings,
+ * an empty key, a NUL inside a value), -EPERM (a key with the reserved
+ * prefix), -E2BIG (over a limit above; @own's pairs are over the count).
  */
-int kms_context_encode(struct json_object *ctx, const char *uid, uint8_t *out);
+int kms_context_encode(struct json_object *ctx, const struct kms_own_pairs *own, uint8_t *out);
 /* The first 8 bytes of SHA-256 over a canonical context, as 16 hex digits. */
 void kms_context_hash(const uint8_t *ctx, size_t len, char hex[17]);
 

@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Data keys (the local KMS API's envelope encryption): a fresh AES key,
- * returned wrapped under a KMS key as a blob of hsmkey-blob(5) (its
- * plaintext is the data key: decrypt gives it back), with its plaintext,
- * without it, or with the plaintext put into the kernel instead and a
- * token for it (kms_kernel.h).  A wrapped data key can be put into the
- * kernel later (unwrap-to-kernel) without its plaintext ever reaching the
- * caller.  Both need the data-key grant; decrypt needs its own.
+ * returned wrapped under a KMS key as a blob of hsmkey-blob(5), with its
+ * plaintext (decrypt gives it back), or for the kernel only: wrapped
+ * alone, or with the plaintext put into the kernel and a token for it
+ * (kms_kernel.h).  A key for the kernel only is flagged so and bound to
+ * its maker's uid and its kernel key type (kms_blob.h): decrypt refuses
+ * it, and unwrap-to-kernel puts it into the kernel for that uid, as that
+ * type, with the data-key grant.  Any other blob of a key's length goes
+ * into the kernel for a caller with the decrypt grant.
  *
  * Request fields: "type", a kernel key type (aes-128-gcm ... aes-256-xts;
  * default aes-256-gcm, or for unwrap-to-kernel the GCM or XTS type of the
@@ -79,16 +81,18 @@ static int to_kernel(struct request *rq, struct kms_call *c, const struct ks_key
 	uint8_t kid[HSMKEY_ID_LEN];
 	char hex[2 * HSMKEY_ID_LEN + 1];
 	size_t used = strlen(c->detail);
-	int r = kms_kernel_add(rq, parent, q->type, material, q->ttl, &tok, kid);
+	int64_t expires;
+	int r = kms_kernel_add(rq, parent, q->type, material, q->ttl, &tok, kid, &expires);
 
 	if (r)
 		return r;
 	memcpy(token, &tok, HSMKEY_TOKEN_LEN);
 	wipe(&tok, sizeof(tok));
 	hex_encode(kid, HSMKEY_ID_LEN, hex);
-	snprintf(c->detail + used, sizeof(c->detail) - used, " kernel key %s ttl %u", hex, q->ttl);
+	snprintf(c->detail + used, sizeof(c->detail) - used, " kernel key %s until %lld", hex,
+		 (long long)expires);
 	json_object_object_add(rq->reply, "kernel_id", json_object_new_string(hex));
-	json_object_object_add(rq->reply, "ttl", json_object_new_int64(q->ttl));
+	json_object_object_add(rq->reply, "expires", json_object_new_int64(expires));
 	return 0;
 }
 
@@ -107,7 +111,8 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 	if (!r && RAND_priv_bytes(material, (int)len) != 1)
 		r = fail(rq, EIO, "no random bytes for the data key");
 	if (!r)
-		r = kms_seal_under(rq, c, meta, q->kernel ? KMS_FLAG_KERNEL : 0, material, len, out);
+		r = kms_seal_under(rq, c, meta, q->plaintext ? 0 : KMS_FLAG_KERNEL, material, len,
+				   out);
 	if (!r && q->kernel)
 		r = to_kernel(rq, c, meta, q, material, out + wlen);
 	if (!r && q->plaintext)
@@ -120,11 +125,7 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 	return r;
 }
 
-/*
- * A data key for the kernel (KMS_FLAG_KERNEL) is bound to its caller's
- * uid in its context: unwrap-to-kernel opens it for that uid alone, and
- * decrypt never does.
- */
+/* Without its plaintext, a data key is for the kernel only (see above). */
 int op_data_key(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
@@ -137,7 +138,8 @@ int op_data_key(struct request *rq)
 	else if (rq->payload)
 		r = fail(rq, EINVAL, "'data-key' takes no payload");
 	if (!r)
-		r = read_params(rq, &q) ?: kms_read_context(rq, &c, q.kernel) ?:
+		r = read_params(rq, &q) ?:
+		    kms_read_context(rq, &c, q.plaintext ? NULL : key_type_name(q.type)) ?:
 		    kms_authorise(rq, c.op, c.name, &meta) ?: make(rq, &c, &meta, &q);
 	return kms_finish(rq, &c, meta.version, r);
 }
@@ -164,9 +166,9 @@ static int unwrap_params(struct request *rq, size_t len, struct dk_params *q)
 }
 
 /*
- * A data key made for the kernel opens with the data-key grant, for the
- * uid it was made for; any other blob of a key's length only with the
- * decrypt grant, which could have had its plaintext anyway.
+ * A data key for the kernel only opens with the data-key grant, for the
+ * uid and type it was made for; any other blob of a key's length only
+ * with the decrypt grant, which could have had its plaintext anyway.
  */
 int op_unwrap_to_kernel(struct request *rq)
 {
@@ -176,21 +178,24 @@ int op_unwrap_to_kernel(struct request *rq)
 	struct ks_key parent = { 0 };
 	struct kms_head head = { 0 };
 	struct dk_params q;
-	size_t len = rq->npayload - KMS_OVERHEAD;
+	size_t len = 0;
 	int r = kms_parse_blob(rq, rq->payload, rq->npayload, &head);
 
+	if (!r)
+		len = rq->npayload - KMS_OVERHEAD;	/* parsed: longer than that */
 	if (!r && len != 16 && len != 32 && len != 64)
 		r = fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
 	if (!r && (head.flags & KMS_FLAG_KERNEL))
 		c.op = KS_OP_DATA_KEY;
 	if (!r)
-		r = kms_read_context(rq, &c, c.op == KS_OP_DATA_KEY) ?: unwrap_params(rq, len, &q);
+		r = unwrap_params(rq, len, &q) ?:
+		    kms_read_context(rq, &c, c.op == KS_OP_DATA_KEY ? key_type_name(q.type) : NULL);
 	if (!r && !(token = kms_reply_buffer(rq, HSMKEY_TOKEN_LEN)))
 		r = fail(rq, ENOMEM, "out of memory");
 	if (!r)
 		r = kms_unseal(rq, &c, name, &head, rq->payload, rq->npayload, material);
 	if (!r) {
-		snprintf(c.detail, sizeof(c.detail), "%s unwrapped", key_type_name(q.type));
+		snprintf(c.detail, sizeof(c.detail), "%s unwrap-to-kernel", key_type_name(q.type));
 		snprintf(parent.name, sizeof(parent.name), "%s", name);
 		memcpy(parent.id, head.id, HSMKEY_ID_LEN);
 		r = to_kernel(rq, &c, &parent, &q, material, token);

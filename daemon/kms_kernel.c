@@ -180,7 +180,7 @@ static int add_locked(struct request *rq, struct kernel *k, const struct ks_key 
 
 int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 		   const uint8_t *material, uint32_t ttl, struct hsmkey_token *token,
-		   uint8_t *kid)
+		   uint8_t *kid, int64_t *expires)
 {
 	struct ks_key key = { 0 };
 	struct kernel *k = NULL;
@@ -194,6 +194,7 @@ int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 	if (!r) {
 		ks_token(&key, token);
 		memcpy(kid, key.id, HSMKEY_ID_LEN);
+		*expires = key.policy.not_after;
 	}
 	ks_key_wipe(&key);
 	kernel_close(k);

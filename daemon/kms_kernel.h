@@ -40,15 +40,15 @@ bool kms_kernel_ours(struct daemon *d, const struct kernel_key *kk);
 /*
  * Put @material (key_type_len(@type) bytes; @type a kernel key type) into
  * the kernel as a data key of KMS key @parent, bindable by the caller's
- * uid until @ttl seconds from now: its token into @token and its kernel
- * id into @kid.  0, or a worded -errno (-EDQUOT: the caller has
+ * uid until @ttl seconds from now: its token into @token, its kernel id
+ * into @kid and when it expires (seconds since the epoch) into @expires.  0, or a worded -errno (-EDQUOT: the caller has
  * KMS_KERNEL_PER_UID already, or all have KMS_KERNEL_MAX; -EPERM,
  * -EKEYREVOKED: @parent was disabled, or revoked or replaced, meanwhile).
  * The data key lives no longer than @parent's policy allows.
  */
 int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 		   const uint8_t *material, uint32_t ttl, struct hsmkey_token *token,
-		   uint8_t *kid);
+		   uint8_t *kid, int64_t *expires);
 /*
  * Make the kernel's data keys of KMS key @parent follow its state: removed
  * when @state is KS_REVOKED or 0 (gone), disabled unless it is KS_ACTIVE,

@@ -2,10 +2,13 @@
 /*
  * encrypt-file and decrypt-file: envelope encryption of files of any size
  * through libhsmkey's streams (hsmkey_encrypt_stream(3)).  "-" is standard
- * input or output.  An output file is made beside its final name and takes
- * that name only once the whole stream has been written (decrypt-file:
- * verified), never replacing a file; on failure it is removed, so that a
- * cut or altered stream leaves no partial plaintext behind.
+ * input or output; standard output gets each frame as it verifies.  An
+ * output file is made unnamed (O_TMPFILE) in its directory and linked
+ * under its name only once the whole stream has been written
+ * (decrypt-file: verified), never replacing a file: a cut or altered
+ * stream, or a process killed half-way, leaves no partial plaintext under
+ * any name.  A file system without O_TMPFILE gets a named temporary file,
+ * renamed at the end and removed on failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include "kms_cmd.h"
 
 static const char encrypt_file_usage[] =
@@ -22,11 +26,12 @@ static const char encrypt_file_usage[] =
 	"A new data key wrapped under KMS key NAME heads the output (hsmkey-blob(5) STREAMS)";
 static const char decrypt_file_usage[] =
 	"decrypt-file [--context KEY=VALUE]... IN OUT\n"
-	"the context encrypt-file was given; OUT appears only if all of IN verifies";
+	"the context encrypt-file was given; a file OUT appears only if all of IN verifies\n"
+	"(- writes each frame as it verifies, and fails at the first that does not)";
 
 struct target {
 	const char *path;	/* the final name; NULL: standard output */
-	char tmp[PATH_MAX];	/* where it is written first */
+	char tmp[PATH_MAX];	/* a named temporary file; "": O_TMPFILE's */
 	int fd;
 };
 
@@ -39,42 +44,76 @@ static int open_in(const char *cmd, const char *path)
 	return fd;
 }
 
+/* @path's directory into @dir (PATH_MAX bytes). */
+static void dir_of(const char *path, char *dir)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		strcpy(dir, ".");
+	else if (slash == path)
+		strcpy(dir, "/");
+	else
+		snprintf(dir, PATH_MAX, "%.*s", (int)(slash - path), path);
+}
+
 static int open_out(const char *cmd, const char *path, struct target *t)
 {
+	char dir[PATH_MAX];
+	struct stat st;
+
 	t->path = strcmp(path, "-") ? path : NULL;
 	t->fd = STDOUT_FILENO;
+	t->tmp[0] = '\0';
 	if (!t->path)
 		return 0;
-	if (!access(path, F_OK)) {
+	if (!fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) || errno != ENOENT) {
 		fprintf(stderr, "hsmkeyctl %s: %s exists: nothing is replaced\n", cmd, path);
 		return -1;
 	}
-	if (snprintf(t->tmp, sizeof(t->tmp), "%s.XXXXXX", path) >= (int)sizeof(t->tmp)) {
+	if (strlen(path) + 8 > sizeof(t->tmp)) {
 		fprintf(stderr, "hsmkeyctl %s: %s: name too long\n", cmd, path);
 		return -1;
 	}
+	dir_of(path, dir);
+	t->fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (t->fd >= 0)
+		return 0;
+	snprintf(t->tmp, sizeof(t->tmp), "%s.XXXXXX", path);	/* no O_TMPFILE there */
 	t->fd = mkostemp(t->tmp, O_CLOEXEC);
 	if (t->fd < 0)
-		fprintf(stderr, "hsmkeyctl %s: cannot make %s: %m\n", cmd, t->tmp);
+		fprintf(stderr, "hsmkeyctl %s: cannot make a file in %s: %m\n", cmd, dir);
 	return t->fd < 0 ? -1 : 0;
 }
 
-/* The output's end: kept under its name after @ok, else removed. */
+/* The whole output under its name: linked (O_TMPFILE) or renamed, never replacing. */
+static int publish(const struct target *t)
+{
+	char proc[64];
+
+	if (fsync(t->fd))
+		return -1;
+	if (*t->tmp)
+		return renameat2(AT_FDCWD, t->tmp, AT_FDCWD, t->path, RENAME_NOREPLACE);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", t->fd);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, t->path, AT_SYMLINK_FOLLOW);
+}
+
+/* The output's end: kept under its name after @ok, else gone. */
 static int close_out(const char *cmd, struct target *t, bool ok)
 {
+	int r = EXIT_OK;
+
 	if (!t->path)
 		return ok ? EXIT_OK : EXIT_FAILED;
-	if (ok && (fsync(t->fd) || close(t->fd) ||
-		   renameat2(AT_FDCWD, t->tmp, AT_FDCWD, t->path, RENAME_NOREPLACE))) {
+	if (ok && publish(t)) {
 		fprintf(stderr, "hsmkeyctl %s: cannot write %s: %m\n", cmd, t->path);
-		unlink(t->tmp);
-		return EXIT_FAILED;
+		r = EXIT_FAILED;
 	}
-	if (!ok) {
-		close(t->fd);
+	if (*t->tmp && (!ok || r))
 		unlink(t->tmp);
-	}
-	return ok ? EXIT_OK : EXIT_FAILED;
+	close(t->fd);
+	return ok ? r : EXIT_FAILED;
 }
 
 static int run(int argc, char **argv, const char *usage, bool encrypt)

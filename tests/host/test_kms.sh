@@ -260,6 +260,17 @@ for t in aes-128-gcm:16 aes-256-gcm:32 aes-256-cbc:32 aes-128-xts:32 aes-256-xts
 done
 check "the default is aes-256-gcm; without --plaintext only the wrapped key" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' data-key k128 > '$work/dkw0' && test \$(stat -c %s '$work/dkw0') -eq 88"
+check "a wrapped-only data key is for the kernel only: flag 1" \
+	test "$(/usr/bin/python3 "$ref" head "$work/dkw0" | cut -d' ' -f5)" = 1
+check "... decrypt refuses it, root with the decrypt grant included" expect_fail "for the kernel only" \
+	ctl decrypt < "$work/dkw0"
+check "... the reference opens it with the raw key, hsmkey:type and hsmkey:uid" \
+	bash -c "/usr/bin/python3 '$ref' open '$work/raw128' '$work/dkw0' hsmkey:type=aes-256-gcm hsmkey:uid=0 > '$work/dk0' &&
+		test \$(stat -c %s '$work/dk0') -eq 32"
+check "... and not without them" bash -c "! /usr/bin/python3 '$ref' open '$work/raw128' '$work/dkw0' 2>/dev/null"
+check "... with its flag cleared it does not decrypt either (the flag is authenticated)" \
+	bash -c "$(declare -f flip); flip '$work/dkw0' 6 '$work/dkw0.noflag' &&
+		'$top/build/hsmkeyctl' --socket '$sock' decrypt < '$work/dkw0.noflag' 2>&1 | grep -q 'does not decrypt'"
 check "two data keys differ" bash -c "! cmp -s '$work/dk.aes-256-gcm' '$work/dk.aes-256-cbc'"
 check "decrypt of a wrapped key gives its plaintext (the same blob format)" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt --context dk=1 < '$work/dkw.aes-256-xts' | cmp -s - '$work/dk.aes-256-xts'"

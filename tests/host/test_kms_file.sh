@@ -81,6 +81,12 @@ edit "$work/d3m.s" "$work/fsz.s" "b[10] ^= 0x01"
 check "the frame size changed" refused "does not decrypt\|not a stream" "$work/fsz.s"
 edit "$work/d1.s" "$work/magic.s" "b[0] ^= 1"
 check "not a stream" refused "not a stream" "$work/magic.s"
+check "to standard output, a cut stream fails (after the frames that verified)" \
+	bash -c "! '$hctl' --socket '$sock' decrypt-file --context f=1 '$work/cut.s' - > '$work/cutout' 2>/dev/null &&
+		test \$(stat -c %s '$work/cutout') -eq $((48 * 65536))"
+ctl data-key fk --context f=1 > "$work/kw"
+edit "$work/d1.s" "$work/kh.s" "w=open('$work/kw','rb').read(); b[12:16]=len(w).to_bytes(4,'big'); b[16:104]=w"
+check "a header holding a data key for the kernel only is refused" refused "for the kernel only" "$work/kh.s"
 echo keep > "$work/exists"
 check "an output that exists is refused and kept" bash -c \
 	"! '$hctl' --socket '$sock' decrypt-file --context f=1 '$work/d1.s' '$work/exists' 2>/dev/null && test \"\$(cat '$work/exists')\" = keep"

@@ -127,9 +127,10 @@ static int stream_init(struct stream *s, struct hsmkey *h, int in, int out, uint
 	s->c = EVP_CIPHER_CTX_new();
 	s->pt = malloc(frame);
 	s->ct = malloc((size_t)frame + TAG);
-	if (!s->c || !s->pt || !s->ct ||
-	    EVP_CipherInit_ex(s->c, EVP_aes_256_gcm(), NULL, NULL, NULL, -1) != 1)
+	if (!s->c || !s->pt || !s->ct)
 		return lib_fail(h, -ENOMEM, "out of memory");
+	if (EVP_CipherInit_ex(s->c, EVP_aes_256_gcm(), NULL, NULL, NULL, -1) != 1)
+		return lib_fail(h, -EIO, "OpenSSL has no AES-256-GCM");
 	return 0;
 }
 

@@ -94,7 +94,9 @@ int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len)
  * Data keys (hsmkey_generate_data_key(3)): an AES key of kernel key type @type
  * (aes-128-gcm, aes-256-gcm, aes-128-cbc, aes-256-cbc, aes-128-xts,
  * aes-256-xts; NULL: aes-256-gcm), wrapped under KMS key @key with
- * context @ctx as a blob of hsmkey-blob(5), which hsmkey_decrypt() opens.
+ * context @ctx as a blob of hsmkey-blob(5).  hsmkey_decrypt() opens one
+ * made with its plaintext; one made without is for the kernel only, for
+ * the caller's uid and as @type: hsmkey_unwrap_to_kernel() alone opens it.
  * Buffers: @wrapped at least HSMKEY_WRAPPED_KEY_MAX bytes, @plaintext
  * HSMKEY_DATA_KEY_MAX, @token HSMKEY_TOKEN_SIZE (checked before anything
  * is made: -ENOBUFS); each *len is the length on return.
@@ -103,7 +105,7 @@ int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len)
 #define HSMKEY_WRAPPED_KEY_MAX	(HSMKEY_DATA_KEY_MAX + HSMKEY_BLOB_OVERHEAD)
 #define HSMKEY_TOKEN_SIZE	64
 
-/* With its plaintext; @plaintext NULL: without (wrapped only). */
+/* With its plaintext; @plaintext NULL: without (for the kernel only). */
 int hsmkey_generate_data_key(struct hsmkey *h, const char *key, const char *type,
 			     const struct hsmkey_kv *ctx, size_t nctx, void *wrapped,
 			     size_t *wrapped_len, void *plaintext, size_t *plaintext_len);
@@ -117,8 +119,9 @@ int hsmkey_data_key_to_kernel(struct hsmkey *h, const char *key, const char *typ
 			      void *wrapped, size_t *wrapped_len, void *token, size_t *token_len);
 /*
  * A wrapped data key (@wrapped, @wrapped_len bytes) into the kernel, as
- * hsmkey_data_key_to_kernel() puts a new one; @type NULL: the GCM type
- * of its length (aes-256-xts for 64 bytes).
+ * hsmkey_data_key_to_kernel() puts a new one; @type (NULL: the GCM type
+ * of its length, aes-256-xts for 64 bytes) must be the one a key for the
+ * kernel only was made as.
  */
 int hsmkey_unwrap_to_kernel(struct hsmkey *h, const char *type, unsigned int ttl,
 			    const struct hsmkey_kv *ctx, size_t nctx, const void *wrapped,
@@ -127,12 +130,12 @@ int hsmkey_unwrap_to_kernel(struct hsmkey *h, const char *type, unsigned int ttl
 /*
  * Envelope streams of any length (hsmkey_encrypt_stream(3)): read @in to
  * its end and write to @out a stream of hsmkey-blob(5) "STREAMS": a new
- * data key wrapped under KMS key @key with context @ctx (the data-key
- * grant), then the data in authenticated frames of HSMKEY_STREAM_FRAME
- * bytes.  hsmkey_decrypt_stream() needs the decrypt grant and the same
- * context; it writes each frame once it verifies and fails with -EBADMSG
- * at the first that does not (altered, reordered, cut): what it wrote
- * before is then not to be used.
+ * data key, with its plaintext, wrapped under KMS key @key with context
+ * @ctx (the data-key grant), then the data in authenticated frames of
+ * HSMKEY_STREAM_FRAME bytes.  hsmkey_decrypt_stream() needs the decrypt
+ * grant and the same context; it writes each frame once it verifies and
+ * fails with -EBADMSG at the first that does not (altered, reordered,
+ * cut): what it wrote before is then not to be used.
  */
 #define HSMKEY_STREAM_FRAME	65536
 #define HSMKEY_STREAM_FRAME_MIN	4096
