@@ -54,43 +54,12 @@ bool kms_kernel_ours(struct daemon *d, const struct kernel_key *kk)
 	       kms_kernel_is_data_key(kk->name, NULL, NULL);
 }
 
-/* The kernel's data keys, as one dump saw them. */
-struct dk_list {
-	struct daemon *d;
-	struct kernel_key *keys;
-	size_t n, cap;
-};
-
-static int collect(const struct kernel_key *kk, void *arg)
+/* What the kernel holds, from one dump (kernel_held()); worded on failure. */
+static int dump(struct request *rq, struct kernel *k, struct kernel_key **held, size_t *n)
 {
-	struct dk_list *l = arg;
-	struct kernel_key *grown;
+	int r = kernel_held(k, held, n);
 
-	if (!kms_kernel_ours(l->d, kk))
-		return 0;
-	if (l->n == l->cap) {
-		grown = reallocarray(l->keys, l->cap ? 2 * l->cap : 16, sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		l->keys = grown;
-		l->cap = l->cap ? 2 * l->cap : 16;
-	}
-	l->keys[l->n++] = *kk;
-	return 0;
-}
-
-static int list_data_keys(struct request *rq, struct kernel *k, struct dk_list *l)
-{
-	int r;
-
-	*l = (struct dk_list){ .d = rq->d };
-	r = kernel_list(k, collect, l);
-	if (r) {
-		free(l->keys);
-		l->keys = NULL;
-		return fail(rq, r, "cannot read the kernel's keys: %s", strerror(-r));
-	}
-	return 0;
+	return r ? fail(rq, r, "cannot read the kernel's keys: %s", strerror(-r)) : 0;
 }
 
 /*
@@ -101,21 +70,24 @@ static int list_data_keys(struct request *rq, struct kernel *k, struct dk_list *
 static int count_live(struct request *rq, struct kernel *k, uint32_t uid, size_t *all,
 		      size_t *mine)
 {
-	struct dk_list l;
+	struct kernel_key *held = NULL;
+	size_t n = 0;
 	uint32_t owner;
-	int r = list_data_keys(rq, k, &l);
+	int r = dump(rq, k, &held, &n);
 
 	*all = *mine = 0;
-	for (size_t i = 0; !r && i < l.n; i++) {
-		kms_kernel_is_data_key(l.keys[i].name, NULL, &owner);
-		if (l.keys[i].state == HSMKEY_STATE_REVOKED) {
-			kernel_remove(k, l.keys[i].id, l.keys[i].version);
+	for (size_t i = 0; !r && i < n; i++) {
+		if (!kms_kernel_ours(rq->d, &held[i]))
+			continue;
+		kms_kernel_is_data_key(held[i].name, NULL, &owner);
+		if (held[i].state == HSMKEY_STATE_REVOKED) {
+			kernel_remove(k, held[i].id, held[i].version);
 			continue;
 		}
 		(*all)++;
 		*mine += owner == uid;
 	}
-	free(l.keys);
+	free(held);
 	return r;
 }
 
@@ -222,22 +194,25 @@ int kms_kernel_follow(struct request *rq, struct kernel *k, const struct ks_key 
 		      int state)
 {
 	uint8_t of[HSMKEY_ID_LEN];
-	struct dk_list l;
-	int r = list_data_keys(rq, k, &l), first = 0;
+	struct kernel_key *held = NULL;
+	size_t n = 0;
+	int r = dump(rq, k, &held, &n), first = 0;
 
 	/* Each one, whatever became of the one before: taking keys away is the safe way. */
-	for (size_t i = 0; !r && i < l.n; i++) {
+	for (size_t i = 0; !r && i < n; i++) {
 		int one;
 
-		kms_kernel_is_data_key(l.keys[i].name, of, NULL);
+		if (!kms_kernel_ours(rq->d, &held[i]))
+			continue;
+		kms_kernel_is_data_key(held[i].name, of, NULL);
 		if (memcmp(of, parent->id, HSMKEY_ID_LEN))
 			continue;
-		one = follow_one(k, &l.keys[i], state);
+		one = follow_one(k, &held[i], state);
 		if (one && !first)
 			first = fail(rq, one, "the kernel did not follow '%s' with its data key %s: %s",
-				     parent->name, l.keys[i].name, strerror(-one));
+				     parent->name, held[i].name, strerror(-one));
 	}
-	free(l.keys);
+	free(held);
 	return r ?: first;
 }
 
