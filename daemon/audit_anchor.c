@@ -14,10 +14,12 @@
 #include "audit_anchor.h"
 #include "control.h"
 #include "kernel.h"
+#include "proto.h"
 #include "util.h"
 
 #define ANCHOR_RECORD	"audit-anchor"
 #define ANCHOR_LEN	(8 + AUDIT_HEAD_LEN)
+#define ABSENT_RETRY_MS	1000
 
 /*
  * Serialises the anchor's moves (so both copies only move forward) without
@@ -68,11 +70,19 @@ static void note(int *failed, int r, const char *what, const char *why)
  */
 static void anchor_kernel(struct daemon *d, uint64_t seq, const uint8_t *head)
 {
+	static int64_t absent_until;	/* under d->lock */
 	const uint8_t *owner = d->be->ops->instance(d->be);
-	int r = d->anchor ? 0 : kernel_open(&d->anchor);
+	int64_t now = proto_deadline(0);
+	int r;
 
-	if (module_absent(r))
-		return;		/* no module: nothing to keep it in */
+	/* No module: nothing to keep it in; looked for again once a second. */
+	if (!d->anchor && now < absent_until)
+		return;
+	r = d->anchor ? 0 : kernel_open(&d->anchor);
+	if (module_absent(r)) {
+		absent_until = now + ABSENT_RETRY_MS;
+		return;
+	}
 	if (!r)
 		r = kernel_audit_set(d->anchor, owner, seq, head);
 	note(&kernel_failed, r, "in the kernel", r && d->anchor ? kernel_errmsg(d->anchor) : "");

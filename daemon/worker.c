@@ -15,8 +15,11 @@
  * start another, so a busy server grows the pool towards that bound.
  * Changes to keys are serialised by the daemon's mutation lock (taken in
  * control.c), so a slow change delays only other changes; reads and the
- * event loop go on.
+ * event loop go on.  A thread that has replied to a client serves that
+ * client's next request itself if it comes within LINGER_US and no other
+ * job waits (next_request()).
  */
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +29,9 @@
 #include "request.h"
 #include "util.h"
 #include "worker.h"
+
+/* How long a thread waits for a client's next request before handing it back. */
+#define LINGER_US	200
 
 struct job {
 	enum job_type type;
@@ -113,6 +119,25 @@ static void append(struct queue *q, struct job *j)
 	q->queued++;
 }
 
+/*
+ * Whether a client's next request came within LINGER_US of its reply,
+ * while no other job waits for a thread: then this thread serves it,
+ * without the two wake-ups of a trip through the event loop (a caller of
+ * the KMS API sends its next request at once).  A client that keeps
+ * sending holds the thread only while nobody else needs one.
+ */
+static bool next_request(struct workers *w, int fd)
+{
+	struct timespec wait = { .tv_nsec = LINGER_US * 1000 };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	bool others;
+
+	pthread_mutex_lock(&w->lock);
+	others = w->jobs.queued || w->jobs.stopping;
+	pthread_mutex_unlock(&w->lock);
+	return !others && ppoll(&p, 1, &wait, NULL) == 1 && p.revents == POLLIN;
+}
+
 static void run(struct workers *w, struct job *j)
 {
 	int r;
@@ -120,7 +145,9 @@ static void run(struct workers *w, struct job *j)
 	control_storage_resume(w->d);
 	switch (j->type) {
 	case JOB_CLIENT:
-		r = control_serve(w->d, j->fd);
+		do
+			r = control_serve(w->d, j->fd);
+		while (r == 0 && next_request(w, j->fd));
 		if (r != CONTROL_DETACHED)	/* else a handshake thread has it */
 			finish(w, j->fd, r == 0);
 		break;
