@@ -102,6 +102,7 @@ static const struct op {
 	{ "public-key", false, op_public_key, NULL, false, false, false },
 	{ "data-key", false, op_data_key, NULL, false, true, true },
 	{ "unwrap-to-kernel", false, op_unwrap_to_kernel, NULL, false, true, true },
+	{ "re-encrypt", false, op_re_encrypt, NULL, false, true, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -265,6 +266,7 @@ static int check_fields(struct request *rq)
 		{ "grants", json_type_array }, { "digest", json_type_boolean },
 		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
+		{ "to_context", json_type_object },
 	};
 	struct json_object *v;
 
@@ -274,7 +276,8 @@ static int check_fields(struct request *rq)
 			return fail(rq, EINVAL, "'%s' must be %s", fields[i].name,
 				    fields[i].type == json_type_string ? "a string" :
 				    fields[i].type == json_type_boolean ? "true or false" :
-				    fields[i].type == json_type_array ? "a list" : "a number");
+				    fields[i].type == json_type_array ? "a list" :
+				    fields[i].type == json_type_object ? "a map" : "a number");
 	return 0;
 }
 

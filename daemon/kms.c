@@ -107,14 +107,15 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
 	return authorise(rq, op, name, meta, false);
 }
 
-int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_type)
+int kms_read_context_in(struct request *rq, const char *field, struct kms_call *c,
+			const char *kernel_type)
 {
 	char uid[16];
 	struct kms_own_pairs own = { .type = kernel_type, .uid = uid };
 	int n;
 
 	snprintf(uid, sizeof(uid), "%u", rq->cred.uid);
-	n = kms_context_encode(json_object_object_get(rq->req, "context"),
+	n = kms_context_encode(json_object_object_get(rq->req, field),
 			       kernel_type ? &own : NULL, c->ctx);
 	if (n == -EPERM)
 		return fail(rq, EINVAL, "context keys beginning with '%s' are hsmkeyd's own",
@@ -128,6 +129,11 @@ int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_
 	c->ctxlen = (size_t)n;
 	kms_context_hash(c->ctx, c->ctxlen, c->ctx_hash);
 	return 0;
+}
+
+int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_type)
+{
+	return kms_read_context_in(rq, "context", c, kernel_type);
 }
 
 int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t version,
@@ -158,7 +164,7 @@ uint8_t *kms_reply_buffer(struct request *rq, size_t len)
 	return rq->out;
 }
 
-int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+int kms_record(struct request *rq, const struct kms_call *c, uint32_t version, int r)
 {
 	char detail[sizeof(c->detail) + 32];
 
@@ -166,6 +172,12 @@ int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, i
 		 c->detail);
 	if (kms_audit(rq, c->op, c->name, version, detail, r))
 		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+	return r;
+}
+
+int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r)
+{
+	r = kms_record(rq, c, version, r);
 	if (!r) {
 		json_object_object_add(rq->reply, "name", json_object_new_string(c->name));
 		json_object_object_add(rq->reply, "version", json_object_new_int64(version));

@@ -2,7 +2,8 @@
 /*
  * What the local KMS API's operations share (kms.c): who may call one, its
  * audit record, its reply's payload.  Encrypt and decrypt are in kms.c,
- * sign, verify and public-key in kms_sign.c, data keys in kms_data.c.
+ * sign, verify and public-key in kms_sign.c, data keys in kms_data.c,
+ * re-encrypt in kms_reencrypt.c.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
@@ -46,11 +47,15 @@ uint8_t *kms_reply_buffer(struct request *rq, size_t len);
  * NULL), with hsmkeyd's pairs: that type and the caller's uid.
  */
 int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_type);
+/* The same from the request's field @field. */
+int kms_read_context_in(struct request *rq, const char *field, struct kms_call *c,
+			const char *kernel_type);
 /*
- * Every call's end, allowed or refused (@r): its audit record (with
- * @version), then the reply's name and version.  The result, -EIO when the
- * record cannot be written and the log fails closed.
+ * A call's audit record, allowed or refused (@r), with @version: @r, or
+ * -EIO when the record cannot be written and the log fails closed.
  */
+int kms_record(struct request *rq, const struct kms_call *c, uint32_t version, int r);
+/* Every call's end: kms_record(), then the reply's name and version. */
 int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r);
 /*
  * Seal @ptlen bytes at @pt under the current version of key @c->name

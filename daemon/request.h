@@ -133,5 +133,6 @@ int op_public_key(struct request *rq);
 /* kms_data.c */
 int op_data_key(struct request *rq);
 int op_unwrap_to_kernel(struct request *rq);
+int op_re_encrypt(struct request *rq);
 
 #endif

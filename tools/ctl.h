@@ -92,6 +92,7 @@ int cmd_luks(int argc, char **argv);
 int luks_crypttab(int argc, char **argv);
 /* kms_cmd.c */
 int cmd_encrypt(int argc, char **argv);
+int cmd_re_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);

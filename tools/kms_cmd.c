@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * encrypt, decrypt, sign, verify, public-key: the local KMS API from the
+ * encrypt, decrypt, re-encrypt, sign, verify, public-key: the local KMS API from the
  * command line, through libhsmkey as any application calls it.  Data on
  * standard input, the result on standard output, both as bytes.
  */
@@ -148,6 +148,58 @@ int cmd_decrypt(int argc, char **argv)
 	}
 	wipe(pt, sizeof(pt));
 	return r;
+}
+
+static const char re_encrypt_usage[] =
+	"re-encrypt [--context KEY=VALUE]... [--to NAME] [--to-context KEY=VALUE]...\n"
+	"           [--to-no-context] [--type TYPE] < BLOB > BLOB\n"
+	"the blob sealed again under NAME's current version (default: its own key's)\n"
+	"and the --to-context pairs (default: its own context); the plaintext never\n"
+	"leaves hsmkeyd.  --type: a data key for the kernel only's kernel key type";
+
+struct re_encrypt_args {
+	struct kms_context from, to;
+	struct hsmkey_re_encrypt_to dest;
+	bool no_context;
+};
+
+static int re_encrypt_args(int argc, char **argv, struct re_encrypt_args *a)
+{
+	const struct arg_opt opts[] = {
+		{ .name = "context", .handle = kms_add_pair, .ctx = &a->from },
+		{ .name = "to-context", .handle = kms_add_pair, .ctx = &a->to },
+		{ .name = "to", .value = &a->dest.key },
+		{ .name = "type", .value = &a->dest.type },
+		{ .name = "to-no-context", .flag = &a->no_context },
+		{}
+	};
+	int r = args_parse(argc, argv, re_encrypt_usage, opts, NULL, 0);
+
+	if (!r && a->no_context && a->to.n)
+		return usage_error(re_encrypt_usage, "%s and --to-context exclude each other",
+				   "--to-no-context");
+	if (a->no_context || a->to.n) {
+		a->dest.ctx = a->to.kv;
+		a->dest.nctx = a->to.n;
+	}
+	return r;
+}
+
+int cmd_re_encrypt(int argc, char **argv)
+{
+	struct re_encrypt_args a = { .from.usage = re_encrypt_usage, .to.usage = re_encrypt_usage };
+	uint8_t blob[HSMKEY_BLOB_MAX + 1], out[HSMKEY_BLOB_MAX];
+	size_t bloblen = 0, outlen = sizeof(out);
+	struct hsmkey *h = NULL;
+	int r = re_encrypt_args(argc, argv, &a);
+
+	if (r)
+		return PARSED(r);
+	r = kms_input_and_connect(argv[0], blob, HSMKEY_BLOB_MAX, &bloblen, &h);
+	if (r)
+		return r;
+	r = hsmkey_re_encrypt(h, a.from.kv, a.from.n, &a.dest, blob, bloblen, out, &outlen);
+	return kms_finish(argv[0], h, r, out, outlen);
 }
 
 static const char sign_usage[] =

@@ -48,5 +48,8 @@ struct json_object *lib_request(const char *op);
 /* @ctx into @req's "context"; -EINVAL when a pair is incomplete or repeated. */
 int lib_add_context(struct hsmkey *h, struct json_object *req, const struct hsmkey_kv *ctx,
 		    size_t nctx);
+/* The same into @req's @field. */
+int lib_add_context_in(struct hsmkey *h, struct json_object *req, const char *field,
+		       const struct hsmkey_kv *ctx, size_t nctx);
 
 #endif

@@ -65,6 +65,32 @@ int hsmkey_decrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
 		   const void *blob, size_t bloblen, void *pt, size_t *ptlen);
 
 /*
+ * Where hsmkey_re_encrypt() seals: key @key's current version (NULL: the
+ * blob's own key), context @ctx (@nctx pairs; NULL: the blob's context,
+ * and a non-NULL @ctx with @nctx 0 is the empty context).  @type: for a
+ * data key for the kernel only, the kernel key type it was made as (NULL:
+ * by its length, as hsmkey_unwrap_to_kernel()).  A NULL destination is all
+ * defaults.
+ */
+struct hsmkey_re_encrypt_to {
+	const char *key;
+	const struct hsmkey_kv *ctx;
+	size_t nctx;
+	const char *type;
+};
+
+/*
+ * Open @blob with its context @ctx and seal its plaintext again as @to
+ * says, without it leaving hsmkeyd: the new blob goes to @out, whose size
+ * is *@outlen, at least @bloblen.  Needs the decrypt grant of the blob's
+ * key and the encrypt grant of the destination (the data-key grant of
+ * both for a data key for the kernel only, which stays one).
+ */
+int hsmkey_re_encrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx,
+		      const struct hsmkey_re_encrypt_to *to, const void *blob,
+		      size_t bloblen, void *out, size_t *outlen);
+
+/*
  * Signatures with an identity key (ecdsa-p256 over SHA-256, ecdsa-p384
  * over SHA-384, ed25519): DER for ECDSA, as openssl dgst -sign writes;
  * the 64 bytes of RFC 8032 for Ed25519.  @data is the message (1 to
