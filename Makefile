@@ -67,7 +67,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c \
-	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c
+	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \
@@ -164,7 +164,7 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 # objects, only the hsmkey_* calls exported (libhsmkey.map).
 LIBHSMKEY := tools/libhsmkey/tls.c tools/libhsmkey/connect.c tools/libhsmkey/handle.c \
 	     tools/libhsmkey/kms.c tools/libhsmkey/sign.c tools/libhsmkey/datakey.c \
-	     tools/libhsmkey/stream.c tools/lib/proto.c
+	     tools/libhsmkey/stream.c tools/libhsmkey/batch.c tools/lib/proto.c
 LIBHSMKEY_SONAME := libhsmkey.so.0
 $(B)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -310,13 +310,18 @@ tests: $(HOST_TESTS:%=$(B)/%) $(GUEST_TESTS:%=$(B)/%) $(B)/tests/hsmkeyd-crash $
 	$(B)/tests/hsmkeyctl-hooks $(B)/tests/scale_keystore \
 	$(B)/tests/memscan $(B)/tests/memscan_target $(B)/tests/p11_inproc $(B)/tests/p11_slow.so \
 	$(B)/bench/pkcs11_rate \
-	$(B)/tests/ttlv_tool $(B)/tests/kmip_client $(B)/tests/kms_threads \
+	$(B)/tests/ttlv_tool $(B)/tests/kmip_client $(B)/tests/kms_threads $(B)/tests/kms_batch \
 	$(FUZZERS:%=$(B)/fuzz/%)
 
 # libhsmkey's KMS calls from threads sharing a handle (tests/host/test_kms.sh).
 $(B)/tests/kms_threads: tests/host/kms_threads.c tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread
+
+# libhsmkey's batches from the command line (tests/host/test_kms_batch.sh).
+$(B)/tests/kms_batch: tests/host/kms_batch.c tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..'
 
 # Installs what `make` built: the module under updates/ for modprobe (and
 # autoloading by algorithm name), the daemon and the CLI.
@@ -396,7 +401,13 @@ print-kver:
 	@echo $(KVER)
 
 bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_rate \
-	$(B)/bench/ktls_bench $(B)/bench/handshake_bench $(B)/bench/kms_file_ref
+	$(B)/bench/ktls_bench $(B)/bench/handshake_bench $(B)/bench/kms_file_ref \
+	$(B)/bench/kms_socket
+
+# The KMS API's rate through its socket against an echo server's (bench/kms.sh).
+$(B)/bench/kms_socket: bench/kms_socket.c tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread
 
 # encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
 $(B)/bench/kms_file_ref: bench/kms_file_ref.c

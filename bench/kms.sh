@@ -1,6 +1,17 @@
 #!/bin/bash
-# The local KMS API's file throughput, on the host (the daemon needs no
-# kernel module for it): hsmkeyctl encrypt-file of a file in tmpfs against
+# The local KMS API on the host (the daemon needs no kernel module for it;
+# without one, no audit anchor goes to the kernel per call), the daemon's
+# state and the audit log in tmpfs, then once more on disk.
+#
+# Through the socket (bench/kms_socket): encrypt and decrypt of 4 KiB, one
+# item a call and BENCH_BATCH (8) a call, and ECDSA P-256 signatures of a
+# 4 KiB message, from 1 and 4 clients, each against a minimal UNIX-socket
+# echo server (SOCK_SEQPACKET, a thread per connection, as hsmkeyd's socket
+# is) sent messages of the request's size by as many clients, measured
+# just before it: the ratio is items a second over echoes a second times
+# the items a call.  BENCH_SOCKET_SECONDS (3) a measurement.
+#
+# Files: hsmkeyctl encrypt-file of a file in tmpfs against
 # bench/kms_file_ref (the same file streamed through OpenSSL's EVP
 # AES-256-GCM), the two interleaved, BENCH_PAIRS (7) pairs; the ratio is
 # the median of the pairs' ratios.  BENCH_FILE_MB (256) sets the size.
@@ -14,6 +25,41 @@ trap 'daemon_stop; rm -rf "$work"' EXIT
 daemon_start || { echo "bench kms: hsmkeyd does not start" >&2; exit 1; }
 ctl create fbench --type kms-aes-256 > /dev/null &&
 	ctl policy fbench --grant data-key,decrypt:root > /dev/null || exit 1
+ks=$top/build/bench/kms_socket secs_sock=${BENCH_SOCKET_SECONDS:-3} nbatch=${BENCH_BATCH:-8}
+ctl create kbench --type kms-aes-256 > /dev/null &&
+	ctl policy kbench --grant encrypt,decrypt:root > /dev/null &&
+	ctl create sbench --type ecdsa-p256 > /dev/null &&
+	ctl policy sbench --grant sign,verify:root > /dev/null || exit 1
+"$ks" echo "$work/echo.sock" & echo_pid=$!
+trap 'kill $echo_pid 2>/dev/null; daemon_stop; rm -rf "$work"' EXIT
+for ((i = 0; i < 50; i++)); do [[ -S $work/echo.sock ]] && break; sleep 0.1; done
+# socket_row OP KEY CLIENTS BATCH SOCKET: one line, and the ratio into $row_ratio.
+socket_row() {
+	local op=$1 key=$2 c=$3 b=$4 s=$5 size e k
+	size=$("$ks" size "$op" "$b") || exit 1
+	e=$("$ks" echo-rate "$work/echo.sock" "$c" "$secs_sock" "$size") || exit 1
+	k=$("$ks" rate "$s" "$op" "$key" "$c" "$secs_sock" "$b") || exit 1
+	row_ratio=$(awk "BEGIN { printf \"%.3f\", $k / ($e * $b) }")
+	printf '%-8s %d client(s), %2d item(s)/call: %7.0f items/s; echo of %6d bytes: %7.0f/s; ratio %s\n' \
+		"$op" "$c" "$b" "$k" "$size" "$e" "$row_ratio"
+}
+# socket_table SOCKET WHERE: every row; the single AES rows' lowest ratio into $low.
+socket_table() {
+	local c op
+	low=9
+	echo "KMS API through the socket, state $2:"
+	for c in 1 4; do
+		for op in encrypt decrypt; do
+			socket_row "$op" kbench "$c" 1 "$1"
+			low=$(awk "BEGIN { print ($row_ratio < $low) ? $row_ratio : $low }")
+			socket_row "$op" kbench "$c" "$nbatch" "$1"
+		done
+		socket_row sign sbench "$c" 1 "$1"
+	done
+}
+socket_table "$sock" "in tmpfs"
+printf 'single AES operations: lowest ratio %.3f (goal >= 0.70: %s)\n' "$low" \
+	"$(awk "BEGIN { print ($low >= 0.70) ? \"met\" : \"not met\" }")"
 head -c $((mb * 1048576)) /dev/urandom > "$work/data"
 # secs CMD...: the wall seconds CMD takes.
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" || return 1; t1=$(date +%s.%N); awk "BEGIN { print $t1 - $t0 }"; }
@@ -33,3 +79,16 @@ cmp -s "$work/out" "$work/data" || { echo "bench kms: decrypt-file gave other by
 printf 'encrypt-file %d MiB: %.0f MiB/s; EVP AES-256-GCM stream: %.0f MiB/s; ratio %.3f (median of %d pairs; goal >= 0.90)\n' \
 	"$mb" "$(median "${ours[@]}")" "$(median "${refs[@]}")" "$(median "${ratios[@]}")" "$pairs"
 printf 'decrypt-file %d MiB: %.0f MiB/s\n' "$mb" "$(div "$mb" "$d")"
+# Once more with the state (and the audit log, written through at each
+# record) on disk, where a deployment keeps it.
+daemon_stop
+disk=$(mktemp -d /var/tmp/hsmkey-bench.XXXXXX)
+chmod 755 "$disk"
+trap 'kill $echo_pid 2>/dev/null; daemon_stop; rm -rf "$work" "$disk"' EXIT
+sock=$disk/hsmkeyd.sock daemon_state=$disk/state daemon_log=$disk/hsmkeyd.log
+daemon_start || { echo "bench kms: hsmkeyd does not start on disk" >&2; exit 1; }
+ctl create kbench --type kms-aes-256 > /dev/null &&
+	ctl policy kbench --grant encrypt,decrypt:root > /dev/null &&
+	ctl create sbench --type ecdsa-p256 > /dev/null &&
+	ctl policy sbench --grant sign,verify:root > /dev/null || exit 1
+socket_table "$sock" "on disk ($(df --output=fstype /var/tmp | tail -1) under /var/tmp)"

@@ -474,9 +474,38 @@ static void audit_rotate(struct audit *a)
 	a->rotate_retry = 0;
 }
 
+/* The calling thread's records wait for audit_sync() (audit.h). */
+static __thread bool deferring;
+
+void audit_defer_sync(bool on)
+{
+	deferring = on;
+}
+
+bool audit_deferring(void)
+{
+	return deferring;
+}
+
+int audit_sync(struct audit *a)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->unsynced && a->fd < 0)
+		a->fd = openat(a->dirfd, AUDIT_FILE, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+	if (a->unsynced && (a->fd < 0 || fdatasync(a->fd) < 0))
+		r = -errno;
+	else
+		a->unsynced = false;
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
 /*
  * Write @o now as the next record: seq, prev (and for a checkpoint its
- * signature) added, MACed, appended durably.  @o stays the caller's.
+ * signature) added, MACed, appended durably (unless
+ * deferred, audit_defer_sync()).  @o stays the caller's.
  */
 static int audit_write(struct audit *a, struct json_object *o)
 {
@@ -533,8 +562,12 @@ static int audit_write(struct audit *a, struct json_object *o)
 	end = lseek(a->fd, 0, SEEK_END);
 	r = end < 0 ? -errno : write_full(a->fd, line, (size_t)n);
 	free(line);
-	if (!r && fdatasync(a->fd) < 0)
+	if (!r && deferring && !checkpoint && !a->in_rotation)
+		a->unsynced = true;	/* audit_sync() follows */
+	else if (!r && fdatasync(a->fd) < 0)
 		r = -errno;
+	else if (!r)
+		a->unsynced = false;	/* the earlier records are on disk with this one */
 	if (r) {
 		/* Take back a partial line: the chain stays where it was. */
 		if (end >= 0 && ftruncate(a->fd, end) < 0)

@@ -61,6 +61,15 @@ void audit_close(struct audit *a);
  */
 int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail);
+/*
+ * Between audit_defer_sync(true) and (false), the calling thread's records
+ * are written without waiting for the disk (a batch of calls); it then
+ * makes them durable with audit_sync(), whose failure fails them all.  A
+ * checkpoint, or another thread's record, makes them durable too.
+ */
+void audit_defer_sync(bool on);
+bool audit_deferring(void);
+int audit_sync(struct audit *a);
 /* Append a record of one kernel event (fields as in uapi/linux/hsmkey.h). */
 int audit_kernel_event(struct audit *a, uint32_t type, uint64_t kseq, const uint8_t *key_id,
 		       uint32_t version, uint32_t uid, uint32_t pid, const char *comm,

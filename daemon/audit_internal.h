@@ -53,6 +53,7 @@ struct audit {
 	uint64_t lost;		/* records that found neither space nor room here */
 	pthread_t flusher;
 	bool flusher_started, flusher_running, closing;
+	bool unsynced;		/* records written without fdatasync() since the last */
 	pthread_cond_t wake;
 	/*
 	 * Serialises writers and readers: the event loop records kernel

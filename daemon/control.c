@@ -266,7 +266,7 @@ static int check_fields(struct request *rq)
 		{ "grants", json_type_array }, { "digest", json_type_boolean },
 		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
-		{ "to_context", json_type_object },
+		{ "to_context", json_type_object }, { "items", json_type_array },
 	};
 	struct json_object *v;
 

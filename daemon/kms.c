@@ -149,7 +149,8 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 	if (!a && audit_held(rq->d->audit))
 		a = -ENOSPC;	/* held in memory until the log has space again */
 	if (!a) {
-		audit_anchor_kernel(rq->d);
+		if (!audit_deferring())	/* else after the batch's audit_sync() */
+			audit_anchor_kernel(rq->d);
 		return 0;
 	}
 	a = control_audit_failed(rq->d, a);
@@ -237,7 +238,7 @@ static int encrypt_with(struct request *rq, struct kms_call *c, struct ks_key *m
 	return kms_seal_under(rq, c, meta, 0, rq->payload, rq->npayload, blob);
 }
 
-int op_encrypt(struct request *rq)
+static int encrypt_one(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_ENCRYPT, .name = "" };
 	struct ks_key meta = { 0 };
@@ -285,7 +286,7 @@ int kms_unseal(struct request *rq, struct kms_call *c, char *name, const struct 
 	return authorise(rq, c->op, c->name, &meta, true) ?: open_with(rq, c, head, blob, len, pt);
 }
 
-int op_decrypt(struct request *rq)
+static int decrypt_one(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DECRYPT, .name = "" };
 	char name[HSMKEY_NAME_MAX] = "";
@@ -302,4 +303,14 @@ int op_decrypt(struct request *rq)
 	if (!r)
 		r = kms_unseal(rq, &c, name, &head, rq->payload, rq->npayload, pt);
 	return kms_finish(rq, &c, r ? 0 : head.version, r);
+}
+
+int op_encrypt(struct request *rq)
+{
+	return kms_batch_or_one(rq, KMS_BATCH_PLAINTEXT, encrypt_one);
+}
+
+int op_decrypt(struct request *rq)
+{
+	return kms_batch_or_one(rq, KMS_BATCH_BLOB, decrypt_one);
 }

@@ -3,7 +3,7 @@
  * What the local KMS API's operations share (kms.c): who may call one, its
  * audit record, its reply's payload.  Encrypt and decrypt are in kms.c,
  * sign, verify and public-key in kms_sign.c, data keys in kms_data.c,
- * re-encrypt in kms_reencrypt.c.
+ * re-encrypt in kms_reencrypt.c, batches in kms_batch.c.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
@@ -74,5 +74,16 @@ int kms_parse_blob(struct request *rq, const uint8_t *blob, size_t len, struct k
  */
 int kms_unseal(struct request *rq, struct kms_call *c, char *name, const struct kms_head *head,
 	       const uint8_t *blob, size_t len, uint8_t *pt);
+
+/* The input of a batch's items (kms_batch.c): plaintexts, blobs, none. */
+enum kms_batch_input { KMS_BATCH_PLAINTEXT, KMS_BATCH_BLOB, KMS_BATCH_NONE };
+#define KMS_BATCH_MAX	16
+
+/*
+ * A request with "items": each item through @one as a call of its own, the
+ * reply's "items" and payload their results; without, @one itself.
+ */
+int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
+		     int (*one)(struct request *rq));
 
 #endif

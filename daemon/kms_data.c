@@ -126,7 +126,7 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 }
 
 /* Without its plaintext, a data key is for the kernel only (see above). */
-int op_data_key(struct request *rq)
+static int data_key_one(struct request *rq)
 {
 	struct kms_call c = { .op = KS_OP_DATA_KEY, .name = "" };
 	struct ks_key meta = { 0 };
@@ -142,6 +142,11 @@ int op_data_key(struct request *rq)
 		    kms_read_context(rq, &c, q.plaintext ? NULL : key_type_name(q.type)) ?:
 		    kms_authorise(rq, c.op, c.name, &meta) ?: make(rq, &c, &meta, &q);
 	return kms_finish(rq, &c, meta.version, r);
+}
+
+int op_data_key(struct request *rq)
+{
+	return kms_batch_or_one(rq, KMS_BATCH_NONE, data_key_one);
 }
 
 /* The kernel type of an unwrapped data key of @len bytes: the request's, or GCM or XTS. */

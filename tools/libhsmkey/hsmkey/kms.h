@@ -15,6 +15,7 @@
 #define HSMKEY_KMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,6 +92,32 @@ int hsmkey_re_encrypt(struct hsmkey *h, const struct hsmkey_kv *ctx, size_t nctx
 		      size_t bloblen, void *out, size_t *outlen);
 
 /*
+ * Batches (hsmkey_encrypt_batch(3)): up to HSMKEY_BATCH_MAX calls in one
+ * request, their inputs HSMKEY_BATCH_BYTES in all.  Each item is a call of
+ * its own, authorised, recorded and refused alone: its @result is 0 or
+ * -errno.  The batch returns 0 when every item succeeded, else the first
+ * failed item's error (hsmkey_error() names the item) or the request's.
+ */
+#define HSMKEY_BATCH_MAX	16
+#define HSMKEY_BATCH_BYTES	49152
+
+struct hsmkey_item {
+	const struct hsmkey_kv *ctx;	/* its context, @nctx pairs */
+	size_t nctx;
+	const void *in;			/* the plaintext or the blob */
+	size_t inlen;
+	void *out;			/* the blob or the plaintext */
+	size_t outlen;			/* its size; the length on return */
+	int result;
+};
+
+/* Each item's plaintext encrypted with key @key; @out at least @inlen + 56. */
+int hsmkey_encrypt_batch(struct hsmkey *h, const char *key, struct hsmkey_item *items,
+			 size_t n);
+/* Each item's blob decrypted; @out at least @inlen - 56. */
+int hsmkey_decrypt_batch(struct hsmkey *h, struct hsmkey_item *items, size_t n);
+
+/*
  * Signatures with an identity key (ecdsa-p256 over SHA-256, ecdsa-p384
  * over SHA-384, ed25519): DER for ECDSA, as openssl dgst -sign writes;
  * the 64 bytes of RFC 8032 for Ed25519.  @data is the message (1 to
@@ -130,6 +157,27 @@ int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len)
 #define HSMKEY_DATA_KEY_MAX	64
 #define HSMKEY_WRAPPED_KEY_MAX	(HSMKEY_DATA_KEY_MAX + HSMKEY_BLOB_OVERHEAD)
 #define HSMKEY_TOKEN_SIZE	64
+
+/*
+ * A batch of data keys of one type under key @key, each item with its own
+ * context: with HSMKEY_DATA_KEY_PLAINTEXT each with its plaintext, else
+ * wrapped only (for the kernel only).
+ */
+#define HSMKEY_DATA_KEY_PLAINTEXT	1u
+
+struct hsmkey_data_key_item {
+	const struct hsmkey_kv *ctx;
+	size_t nctx;
+	uint8_t wrapped[HSMKEY_WRAPPED_KEY_MAX];
+	size_t wrapped_len;
+	uint8_t plaintext[HSMKEY_DATA_KEY_MAX];
+	size_t plaintext_len;		/* 0 without HSMKEY_DATA_KEY_PLAINTEXT */
+	int result;
+};
+
+int hsmkey_generate_data_keys(struct hsmkey *h, const char *key, const char *type,
+			      unsigned int flags, struct hsmkey_data_key_item *items,
+			      size_t n);
 
 /* With its plaintext; @plaintext NULL: without (for the kernel only). */
 int hsmkey_generate_data_key(struct hsmkey *h, const char *key, const char *type,

@@ -1,0 +1,146 @@
+#!/bin/bash
+# Batches of encrypt, decrypt and data-key on the embedded key store,
+# through libhsmkey (build/tests/kms_batch) and as raw requests
+# (tests/lib/rawreq.py): each item's blob checked against the reference of
+# hsmkey-blob(5) with the raw key and the item's own context; items refused
+# alone (altered, wrong context, a key without a grant, from an
+# unprivileged user's side) while the others succeed; the batch's limits;
+# one audit record per item.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+
+ref=$top/tests/lib/kms_blob.py
+batch=$top/build/tests/kms_batch
+nobody=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+raw() { /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "$@"; }
+# raw_says TEXT JSON [PAYLOAD]: the reply refuses the whole request, saying TEXT.
+raw_says() {
+	local text=$1; shift
+	raw "$@" > "$work/raw" && grep -q '"ok": false' "$work/raw" && grep -q -- "$text" "$work/raw"
+}
+# results OUT: the items' results of a kms_batch output, one line.
+results() { grep -v '^batch' "$1" | cut -d' ' -f2 | tr '\n' ' '; }
+
+daemon_start || { fail "hsmkeyd starts"; tap_done; }
+chmod 755 "$work"
+
+section "an encrypt batch, each blob checked against the reference"
+head -c 32 /dev/urandom > "$work/raw1"
+head -c 16 /dev/urandom > "$work/raw2"
+quiet ctl import k1 --type kms-aes-256 --key-file "$work/raw1"
+quiet ctl import k2 --type kms-aes-128 --key-file "$work/raw2"
+quiet ctl policy k1 --grant encrypt,decrypt,data-key:root
+quiet ctl policy k2 --grant encrypt,decrypt:root
+sizes=(1 100 4096 17 3000)
+files=()
+for i in "${!sizes[@]}"; do
+	head -c "${sizes[$i]}" /dev/urandom > "$work/p$i"
+	files+=("$work/p$i")
+done
+"$batch" encrypt "$sock" k1 "${files[@]}" > "$work/enc"
+check "five items encrypted in one call, each succeeded" \
+	test "$(results "$work/enc")$(tail -1 "$work/enc" | cut -d' ' -f2)" = "0 0 0 0 0 0"
+ok_all=1
+for i in "${!sizes[@]}"; do
+	test "$(stat -c %s "$work/p$i.blob")" -eq $((sizes[i] + 56)) &&
+		/usr/bin/python3 "$ref" open "$work/raw1" "$work/p$i.blob" "n=$i" | cmp -s - "$work/p$i" || ok_all=0
+done
+check "each blob is its plaintext + 56 and opens in the reference with k1's raw key and its item's context" \
+	test "$ok_all" = 1
+check "... and not with another item's context" \
+	bash -c "! /usr/bin/python3 '$ref' open '$work/raw1' '$work/p1.blob' n=0 2>/dev/null"
+check "two items' nonces differ" \
+	test "$(/usr/bin/python3 "$ref" head "$work/p0.blob" | cut -d' ' -f4)" != "$(/usr/bin/python3 "$ref" head "$work/p1.blob" | cut -d' ' -f4)"
+
+section "a decrypt batch"
+blobs=()
+for i in "${!sizes[@]}"; do blobs+=("$work/p$i.blob"); done
+"$batch" decrypt "$sock" "${blobs[@]}" > "$work/dec"
+ok_all=1
+for i in "${!sizes[@]}"; do cmp -s "$work/p$i.blob.pt" "$work/p$i" || ok_all=0; done
+check "five blobs decrypted in one call to their plaintexts" \
+	test "$(results "$work/dec")" = "0 0 0 0 0 " -a "$ok_all" = 1
+/usr/bin/python3 "$ref" seal "$work/raw2" "$(ctl --json show k2 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" 1 "$work/p1" n=1 > "$work/m1"
+cp "$work/p0.blob" "$work/m0"
+cp "$work/p2.blob" "$work/m2"
+/usr/bin/python3 -c 'import sys; b=bytearray(open(sys.argv[1],"rb").read()); b[100]^=1; open(sys.argv[1],"wb").write(b)' "$work/m2"
+cp "$work/p4.blob" "$work/m3"	# made with n=4: item 3's context n=3 does not fit
+rm -f "$work"/m*.pt
+"$batch" decrypt "$sock" "$work/m0" "$work/m1" "$work/m2" "$work/m3" > "$work/mixed"
+check "mixed keys, an altered blob, a wrong context: items 0 and 1 open, 2 and 3 refused (EBADMSG)" \
+	test "$(results "$work/mixed")" = "0 0 -74 -74 "
+check "... their plaintexts right (item 1 a blob the reference made under k2)" \
+	bash -c "cmp -s '$work/m0.pt' '$work/p0' && cmp -s '$work/m1.pt' '$work/p1' && ! test -e '$work/m2.pt'"
+check "... and the batch returns the first failed item's error, naming it" \
+	bash -c "tail -1 '$work/mixed' | grep -q '^batch -74 item 2: the blob does not decrypt'"
+
+section "grants, item by item, from an unprivileged user's side"
+quiet ctl policy k2 --grant encrypt,decrypt:root --grant decrypt:nobody
+mkdir -m 777 "$work/nbd"
+cp "$work/m0" "$work/m1" "$work/nbd/"
+chmod 644 "$work"/nbd/m*
+"${nobody[@]}" "$batch" decrypt "$sock" "$work/nbd/m0" "$work/nbd/m1" > "$work/nb" 2>&1
+check "nobody's batch: the k1 blob refused (EPERM), the k2 blob opened" \
+	bash -c "test '$(results "$work/nb")' = '-1 0 ' && cmp -s '$work/nbd/m1.pt' '$work/p1' && ! test -e '$work/nbd/m0.pt'"
+check "... the refusal names no key" bash -c "tail -1 '$work/nb' | grep -q 'may not decrypt this blob' && ! grep -q k1 '$work/nb'"
+"${nobody[@]}" "$batch" encrypt "$sock" k1 "$work/p0" "$work/p1" > "$work/nbe" 2>&1
+check "nobody without encrypt on k1: every item refused" test "$(results "$work/nbe")" = "-1 -1 "
+
+section "data keys in a batch"
+"$batch" data-keys "$sock" k1 4 plain "$work/dk" > "$work/dks"
+ok_all=1
+for i in 0 1 2 3; do
+	test "$(stat -c %s "$work/dk.$i.key")" -eq 32 &&
+		/usr/bin/python3 "$ref" open "$work/raw1" "$work/dk.$i.wrapped" "n=$i" | cmp -s - "$work/dk.$i.key" || ok_all=0
+done
+check "four data keys with their plaintexts: each wrapped key opens in the reference to its plaintext" \
+	test "$(results "$work/dks")" = "0 0 0 0 " -a "$ok_all" = 1
+check "... and they differ" bash -c "! cmp -s '$work/dk.0.key' '$work/dk.1.key'"
+TYPE=aes-128-gcm "$batch" data-keys "$sock" k1 2 wrapped "$work/dw" > "$work/dkw"
+check "two wrapped-only data keys: for the kernel only (flag 1), 16 bytes, bound to uid 0" \
+	bash -c "test '$(results "$work/dkw")' = '0 0 ' &&
+		test \"\$(/usr/bin/python3 '$ref' head '$work/dw.1.wrapped' | cut -d' ' -f5)\" = 1 &&
+		/usr/bin/python3 '$ref' open '$work/raw1' '$work/dw.1.wrapped' n=1 hsmkey:type=aes-128-gcm hsmkey:uid=0 | test \$(wc -c) -eq 16"
+"$batch" data-keys "$sock" k2 2 plain "$work/dn" > "$work/dkn"
+check "without the data-key grant of k2: every item refused" test "$(results "$work/dkn")" = "-1 -1 "
+
+section "the batch's shape and limits, as raw requests"
+head -c 10 /dev/urandom > "$work/ten"
+items17=$(/usr/bin/python3 -c 'import json; print(json.dumps([{"len": 0}] * 17))')
+check "17 items are refused" raw_says "1 to 16 items" "{\"v\":1,\"op\":\"encrypt\",\"name\":\"k1\",\"items\":$items17}"
+check "no items are refused" raw_says "1 to 16 items" '{"v":1,"op":"encrypt","name":"k1","items":[]}'
+check "lengths that do not add up to the payload" raw_says "add up to 11 bytes, the payload has 10" \
+	'{"v":1,"op":"encrypt","name":"k1","items":[{"len":5},{"len":6}]}' "$work/ten"
+check "a context beside the items" raw_says "each item has its own" \
+	'{"v":1,"op":"encrypt","name":"k1","context":{},"items":[{"len":10}]}' "$work/ten"
+check "an item with another field" raw_says "not 'name'" \
+	'{"v":1,"op":"encrypt","name":"k1","items":[{"len":10,"name":"k2"}]}' "$work/ten"
+check "an item that is no object" raw_says "is not an object" \
+	'{"v":1,"op":"encrypt","name":"k1","items":[10]}' "$work/ten"
+check "an encrypt item without a length" raw_says "missing" \
+	'{"v":1,"op":"encrypt","name":"k1","items":[{"context":{}}]}' "$work/ten"
+check "a data-key item with a length" raw_says "data-key takes none" \
+	'{"v":1,"op":"data-key","name":"k1","items":[{"len":0}]}'
+check "items that are no list" raw_says "'items' must be a list" \
+	'{"v":1,"op":"encrypt","name":"k1","items":{}}' "$work/ten"
+head -c 50000 /dev/zero > "$work/big"
+check "inputs over 49152 bytes in all" raw_says "at most 49152 bytes" \
+	'{"v":1,"op":"encrypt","name":"k1","items":[{"len":25000},{"len":25000}]}' "$work/big"
+head -c 5000 /dev/zero > "$work/5000"
+raw '{"v":1,"op":"encrypt","name":"k1","items":[{"len":4097},{"len":903}]}' "$work/5000" > "$work/over"
+check "an item over 4096 bytes fails alone (EMSGSIZE), the other is encrypted" \
+	/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
+i=r["items"]; sys.exit(not (r["ok"] and i[0]["errno"]==90 and i[1]["len"]==959 and r["payload_len"]==959 and i[1]["name"]=="k1"))' "$work/over"
+check "hsmkeyd is still up" quiet ctl list
+
+section "the audit log"
+log=$(ls "$work"/state/audit* | head -1)
+check "the audit log verifies" quiet ctl audit verify
+check "one record per item: five encryptions of k1 with the contexts n=0..4" \
+	bash -c "test \$(grep -a '\"encrypt\"' '$log' | grep -a '\"k1\"' | grep -ac '\"result\":\"ok\"') -ge 5"
+check "the refused items are recorded too" \
+	bash -c "grep -a '\"decrypt\"' '$log' | grep -a '\"uid\":65534' | grep -aq 'may not decrypt this blob'"
+check "no plaintext in the log" \
+	bash -c "! grep -aqF \"\$(head -c 16 '$work/p2' | od -An -tx1 | tr -d ' \n')\" '$log'"
+tap_done
