@@ -344,7 +344,8 @@ install:
 	install -D -m 0644 tools/libhsmkey/hsmkey/kms.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/kms.h
 	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt.3
-	for f in hsmkey_decrypt hsmkey_re_encrypt hsmkey_open hsmkey_close hsmkey_error; do \
+	for f in hsmkey_decrypt hsmkey_re_encrypt hsmkey_encrypt_batch hsmkey_decrypt_batch \
+		 hsmkey_open hsmkey_close hsmkey_error; do \
 		ln -sf hsmkey_encrypt.3 $(DESTDIR)$(PREFIX)/share/man/man3/$$f.3; done
 	install -D -m 0644 tools/libhsmkey/hsmkey_sign.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_sign.3
@@ -352,7 +353,7 @@ install:
 		ln -sf hsmkey_sign.3 $(DESTDIR)$(PREFIX)/share/man/man3/$$f.3; done
 	install -D -m 0644 tools/libhsmkey/hsmkey_generate_data_key.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_data_key.3
-	for f in hsmkey_data_key_to_kernel hsmkey_unwrap_to_kernel; do \
+	for f in hsmkey_generate_data_keys hsmkey_data_key_to_kernel hsmkey_unwrap_to_kernel; do \
 		ln -sf hsmkey_generate_data_key.3 $(DESTDIR)$(PREFIX)/share/man/man3/$$f.3; done
 	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt_stream.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt_stream.3
