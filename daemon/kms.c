@@ -53,7 +53,8 @@ static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
  */
 static const char *verb(uint32_t op)
 {
-	return op == KS_OP_DATA_KEY ? "make data keys" : ks_op_name(op);
+	return op == KS_OP_DATA_KEY ? "make data keys" :
+	       op == KS_OP_MAC ? "make or verify MACs" : ks_op_name(op);
 }
 
 static int refuse(struct request *rq, uint32_t op, const char *name, bool blob)
@@ -90,6 +91,7 @@ static int authorise(struct request *rq, uint32_t op, const char *name, struct k
 			    key_type_name(meta->type), verb(op),
 			    op & KS_OPS_KMS ?
 			    "KMS keys do: kms-aes-128, kms-aes-256" :
+			    op & KS_OP_MAC ? "MAC keys do: hmac-sha256" :
 			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519");
 	if (!ok)
 		return refuse(rq, op, name, blob);
