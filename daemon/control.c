@@ -102,6 +102,8 @@ static const struct op {
 	{ "public-key", false, op_public_key, NULL, false, false, false },
 	{ "data-key", false, op_data_key, NULL, false, true, true },
 	{ "unwrap-to-kernel", false, op_unwrap_to_kernel, NULL, false, true, true },
+	{ "generate-mac", false, op_generate_mac, NULL, false, true, true },
+	{ "verify-mac", false, op_verify_mac, NULL, false, true, true },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -265,6 +267,7 @@ static int check_fields(struct request *rq)
 		{ "grants", json_type_array }, { "digest", json_type_boolean },
 		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
+		{ "mac", json_type_string },
 	};
 	struct json_object *v;
 

@@ -135,12 +135,18 @@ int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_
 int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t version,
 	      const char *detail, int r)
 {
+	return kms_audit_as(rq, ks_op_name(op), name, version, detail, r);
+}
+
+int kms_audit_as(struct request *rq, const char *what, const char *name, uint32_t version,
+		 const char *detail, int r)
+{
 	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
 	int a;
 
 	if (!rq->d->audit)
 		return 0;
-	a = audit_record(rq->d->audit, &who, ks_op_name(op), name && *name ? name : NULL, version, r,
+	a = audit_record(rq->d->audit, &who, what, name && *name ? name : NULL, version, r,
 			 r ? rq->err : detail);
 	if (!a && audit_held(rq->d->audit))
 		a = -ENOSPC;	/* held in memory until the log has space again */

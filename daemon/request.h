@@ -133,5 +133,8 @@ int op_public_key(struct request *rq);
 /* kms_data.c */
 int op_data_key(struct request *rq);
 int op_unwrap_to_kernel(struct request *rq);
+/* kms_mac.c */
+int op_generate_mac(struct request *rq);
+int op_verify_mac(struct request *rq);
 
 #endif
