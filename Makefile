@@ -67,7 +67,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c \
-	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_mac.c
+	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_mac.c daemon/kms_random.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \

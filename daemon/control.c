@@ -104,6 +104,7 @@ static const struct op {
 	{ "unwrap-to-kernel", false, op_unwrap_to_kernel, NULL, false, true, true },
 	{ "generate-mac", false, op_generate_mac, NULL, false, true, true },
 	{ "verify-mac", false, op_verify_mac, NULL, false, true, true },
+	{ "random", false, op_random, NULL, false, false, false },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -267,7 +268,7 @@ static int check_fields(struct request *rq)
 		{ "grants", json_type_array }, { "digest", json_type_boolean },
 		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
-		{ "mac", json_type_string },
+		{ "mac", json_type_string }, { "bytes", json_type_int },
 	};
 	struct json_object *v;
 

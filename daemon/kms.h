@@ -3,7 +3,7 @@
  * What the local KMS API's operations share (kms.c): who may call one, its
  * audit record, its reply's payload.  Encrypt and decrypt are in kms.c,
  * sign, verify and public-key in kms_sign.c, data keys in kms_data.c,
- * MACs in kms_mac.c.
+ * MACs in kms_mac.c, random bytes in kms_random.c.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H

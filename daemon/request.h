@@ -136,5 +136,7 @@ int op_unwrap_to_kernel(struct request *rq);
 /* kms_mac.c */
 int op_generate_mac(struct request *rq);
 int op_verify_mac(struct request *rq);
+/* kms_random.c */
+int op_random(struct request *rq);
 
 #endif
