@@ -164,7 +164,8 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 # objects, only the hsmkey_* calls exported (libhsmkey.map).
 LIBHSMKEY := tools/libhsmkey/tls.c tools/libhsmkey/connect.c tools/libhsmkey/handle.c \
 	     tools/libhsmkey/kms.c tools/libhsmkey/sign.c tools/libhsmkey/datakey.c \
-	     tools/libhsmkey/stream.c tools/lib/proto.c
+	     tools/libhsmkey/stream.c tools/libhsmkey/mac.c tools/libhsmkey/random.c \
+	     tools/lib/proto.c
 LIBHSMKEY_SONAME := libhsmkey.so.0
 $(B)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -352,6 +353,11 @@ install:
 	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt_stream.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt_stream.3
 	ln -sf hsmkey_encrypt_stream.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_decrypt_stream.3
+	install -D -m 0644 tools/libhsmkey/hsmkey_generate_mac.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_mac.3
+	ln -sf hsmkey_generate_mac.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_verify_mac.3
+	install -D -m 0644 tools/libhsmkey/hsmkey_generate_random.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_random.3
 	install -D -m 0644 tools/libhsmkey/hsmkey-blob.5 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/hsmkey-blob.5
 	install -D -m 0644 $(B)/hsmkey.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey.pc
