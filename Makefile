@@ -67,11 +67,12 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c \
-	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c
+	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c \
+	  daemon/kms_mac.c daemon/kms_random.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \
-	tools/file_cmd.c
+	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
@@ -164,7 +165,8 @@ $(B)/tests/hsmkeyd-nowipe: $(DAEMON:%.c=$(B)/nowipe/%.o) $(LIB:%.c=$(B)/nowipe/%
 # objects, only the hsmkey_* calls exported (libhsmkey.map).
 LIBHSMKEY := tools/libhsmkey/tls.c tools/libhsmkey/connect.c tools/libhsmkey/handle.c \
 	     tools/libhsmkey/kms.c tools/libhsmkey/sign.c tools/libhsmkey/datakey.c \
-	     tools/libhsmkey/stream.c tools/libhsmkey/batch.c tools/lib/proto.c
+	     tools/libhsmkey/stream.c tools/libhsmkey/batch.c tools/libhsmkey/mac.c tools/libhsmkey/random.c \
+	     tools/lib/proto.c
 LIBHSMKEY_SONAME := libhsmkey.so.0
 $(B)/pic/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -358,6 +360,11 @@ install:
 	install -D -m 0644 tools/libhsmkey/hsmkey_encrypt_stream.3 \
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_encrypt_stream.3
 	ln -sf hsmkey_encrypt_stream.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_decrypt_stream.3
+	install -D -m 0644 tools/libhsmkey/hsmkey_generate_mac.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_mac.3
+	ln -sf hsmkey_generate_mac.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_verify_mac.3
+	install -D -m 0644 tools/libhsmkey/hsmkey_generate_random.3 \
+		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_generate_random.3
 	install -D -m 0644 tools/libhsmkey/hsmkey-blob.5 \
 		$(DESTDIR)$(PREFIX)/share/man/man5/hsmkey-blob.5
 	install -D -m 0644 $(B)/hsmkey.pc $(DESTDIR)$(LIBDIR)/pkgconfig/hsmkey.pc

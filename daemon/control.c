@@ -103,6 +103,9 @@ static const struct op {
 	{ "data-key", false, op_data_key, NULL, false, true, true },
 	{ "unwrap-to-kernel", false, op_unwrap_to_kernel, NULL, false, true, true },
 	{ "re-encrypt", false, op_re_encrypt, NULL, false, true, true },
+	{ "generate-mac", false, op_generate_mac, NULL, false, true, true },
+	{ "verify-mac", false, op_verify_mac, NULL, false, true, true },
+	{ "random", false, op_random, NULL, false, false, false },
 };
 
 int control_audit(struct daemon *d, const char *op, int result, const char *detail)
@@ -267,6 +270,7 @@ static int check_fields(struct request *rq)
 		{ "signature", json_type_string }, { "plaintext", json_type_boolean },
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
 		{ "to_context", json_type_object }, { "items", json_type_array },
+		{ "mac", json_type_string }, { "bytes", json_type_int },
 	};
 	struct json_object *v;
 

@@ -38,7 +38,7 @@ int store_failed(struct request *rq, int r, const char *what)
 int storage_keeps(struct request *rq, int type)
 {
 	if (ks_type_daemon(type) && !rq->d->be->ops->daemon_keys)
-		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity and KMS keys) yet; the embedded one does",
+		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity, KMS and MAC keys) yet; the embedded one does",
 			    rq->d->be->ops->name, key_type_name(type));
 	return 0;
 }
@@ -165,7 +165,7 @@ int op_show(struct request *rq)
 	add_key_fields(rq->reply, &key);
 	if (ks_type_identity(key.type))
 		return add_public_key(rq, name);
-	if (ks_type_kms(key.type))
+	if (ks_type_daemon(key.type))	/* KMS and MAC keys (identity keys: above) */
 		json_object_object_add(rq->reply, "kernel", json_object_new_string("never"));
 	else
 		kernel_open(&k);

@@ -53,7 +53,8 @@ static bool granted(struct request *rq, const struct ks_policy *p, uint32_t op)
  */
 static const char *verb(uint32_t op)
 {
-	return op == KS_OP_DATA_KEY ? "make data keys" : ks_op_name(op);
+	return op == KS_OP_DATA_KEY ? "make data keys" :
+	       op == KS_OP_MAC ? "make or verify MACs" : ks_op_name(op);
 }
 
 static int refuse(struct request *rq, uint32_t op, const char *name, bool blob)
@@ -90,6 +91,7 @@ static int authorise(struct request *rq, uint32_t op, const char *name, struct k
 			    key_type_name(meta->type), verb(op),
 			    op & KS_OPS_KMS ?
 			    "KMS keys do: kms-aes-128, kms-aes-256" :
+			    op & KS_OP_MAC ? "MAC keys do: hmac-sha256" :
 			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519");
 	if (!ok)
 		return refuse(rq, op, name, blob);
@@ -139,12 +141,18 @@ int kms_read_context(struct request *rq, struct kms_call *c, const char *kernel_
 int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t version,
 	      const char *detail, int r)
 {
+	return kms_audit_as(rq, ks_op_name(op), name, version, detail, r);
+}
+
+int kms_audit_as(struct request *rq, const char *what, const char *name, uint32_t version,
+		 const char *detail, int r)
+{
 	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
 	int a;
 
 	if (!rq->d->audit)
 		return 0;
-	a = audit_record(rq->d->audit, &who, ks_op_name(op), name && *name ? name : NULL, version, r,
+	a = audit_record(rq->d->audit, &who, what, name && *name ? name : NULL, version, r,
 			 r ? rq->err : detail);
 	if (!a && audit_held(rq->d->audit))
 		a = -ENOSPC;	/* held in memory until the log has space again */

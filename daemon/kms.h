@@ -3,7 +3,8 @@
  * What the local KMS API's operations share (kms.c): who may call one, its
  * audit record, its reply's payload.  Encrypt and decrypt are in kms.c,
  * sign, verify and public-key in kms_sign.c, data keys in kms_data.c,
- * re-encrypt in kms_reencrypt.c, batches in kms_batch.c.
+ * re-encrypt in kms_reencrypt.c, batches in kms_batch.c, MACs in
+ * kms_mac.c, random bytes in kms_random.c.
  */
 #ifndef HSMKEY_KMS_H
 #define HSMKEY_KMS_H
@@ -39,6 +40,9 @@ int kms_authorise(struct request *rq, uint32_t op, const char *name, struct ks_k
  */
 int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t version,
 	      const char *detail, int r);
+/* The same, recorded as operation @what: a call named other than its grant's op. */
+int kms_audit_as(struct request *rq, const char *what, const char *name, uint32_t version,
+		 const char *detail, int r);
 /* A reply payload of @len bytes for the handler to fill; NULL: no memory. */
 uint8_t *kms_reply_buffer(struct request *rq, size_t len);
 /*

@@ -93,7 +93,7 @@ static int read_grant(struct request *rq, struct json_object *o, struct ks_grant
 		int bit = ks_op_from_name(op);
 
 		if (bit < 0)
-			return fail(rq, EINVAL, "unknown operation '%s' in a grant: use encrypt, decrypt, sign or verify",
+			return fail(rq, EINVAL, "unknown operation '%s' in a grant: use encrypt, decrypt, data-key, sign, verify or mac",
 				    op ? op : "");
 		g->ops |= (uint32_t)bit;
 	}
@@ -123,6 +123,7 @@ static int read_grants(struct request *rq, const struct ks_key *key, struct ks_p
 			return fail(rq, EINVAL, "key '%s' is %s: %s", key->name,
 				    key_type_name(key->type),
 				    ks_type_kms(key->type) ? "its grants may allow encrypt and decrypt" :
+				    ks_type_mac(key->type) ? "its grants may allow mac alone" :
 				    "its grants may allow sign and verify");
 	}
 	p->ngrants = (uint32_t)n;
@@ -205,9 +206,10 @@ int op_policy(struct request *rq)
 	if (ks_type_identity(key.type) && (p.algs || bytes || reqs || bindings))
 		return fail(rq, EINVAL, "key '%s' is an identity key: its policy takes users, groups, grants, not-before and not-after (the kernel's algorithms and usage limits are not for it)",
 			    name);
-	if (ks_type_kms(key.type) && (p.algs || bytes || reqs || bindings || p.nuids || p.ngids))
-		return fail(rq, EINVAL, "key '%s' is a KMS key: its policy takes grants (who may encrypt and decrypt), not-before and not-after (users, groups, algorithms and usage limits are the kernel's)",
-			    name);
+	if ((ks_type_kms(key.type) || ks_type_mac(key.type)) &&
+	    (p.algs || bytes || reqs || bindings || p.nuids || p.ngids))
+		return fail(rq, EINVAL, "key '%s' is a KMS key: its policy takes grants (who may %s), not-before and not-after (users, groups, algorithms and usage limits are the kernel's)",
+			    name, ks_type_mac(key.type) ? "make and verify MACs" : "encrypt and decrypt");
 	if (json_object_object_get(rq->req, "grants") && (r = read_grants(rq, &key, &p)))
 		return r;
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&

@@ -134,5 +134,10 @@ int op_public_key(struct request *rq);
 int op_data_key(struct request *rq);
 int op_unwrap_to_kernel(struct request *rq);
 int op_re_encrypt(struct request *rq);
+/* kms_mac.c */
+int op_generate_mac(struct request *rq);
+int op_verify_mac(struct request *rq);
+/* kms_random.c */
+int op_random(struct request *rq);
 
 #endif

@@ -97,6 +97,11 @@ int cmd_decrypt(int argc, char **argv);
 int cmd_sign(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_public_key(int argc, char **argv);
+/* mac_cmd.c */
+int cmd_mac(int argc, char **argv);
+int cmd_verify_mac(int argc, char **argv);
+/* random_cmd.c */
+int cmd_random(int argc, char **argv);
 /* datakey_cmd.c */
 int cmd_data_key(int argc, char **argv);
 int cmd_unwrap_to_kernel(int argc, char **argv);

@@ -66,6 +66,11 @@ static const struct command {
 	{ "verify", cmd_verify, "verify NAME SIGNATURE-FILE [--digest] < DATA",
 	  "verify a signature with an identity key" },
 	{ "public-key", cmd_public_key, "public-key NAME", "an identity key's public key (PEM)" },
+	{ "mac", cmd_mac, "mac NAME < DATA > MAC",
+	  "a MAC (HMAC-SHA256, 32 bytes) of up to 32768 bytes with a MAC key" },
+	{ "verify-mac", cmd_verify_mac, "verify-mac NAME MAC-FILE [--version N] < DATA",
+	  "check a MAC with a MAC key (its current version unless N is named)" },
+	{ "random", cmd_random, "random N > OUT", "N random bytes (1 to 1024) from hsmkeyd" },
 	{ "data-key", cmd_data_key,
 	  "data-key NAME [--type T] [--context K=V]... [--plaintext F | --kernel F] > WRAPPED",
 	  "a new data key wrapped under a KMS key, its plaintext to a file or into the kernel" },
@@ -92,6 +97,7 @@ static void usage(FILE *f)
 	fprintf(f, "\nKey types: aes-128-xts aes-256-xts aes-128-cbc aes-256-cbc aes-128-gcm aes-256-gcm\n"
 		   "Identity key types (TLS, never in the kernel): ecdsa-p256 ecdsa-p384 ed25519\n"
 		   "KMS key types (encrypt, decrypt; never in the kernel): kms-aes-128 kms-aes-256\n"
+		   "MAC key types (mac, verify-mac; never in the kernel): hmac-sha256\n"
 		   "Exit codes: 0 success, 1 operation failed, 2 usage error, 3 daemon unreachable\n");
 }
 

@@ -17,9 +17,9 @@ static const char usage[] =
 	"       [--not-before TIME] [--expires TIME] [--max-bytes N] [--max-requests N]\n"
 	"       [--max-bindings N] [--load-at-start yes|no] [--grant OPS:WHO]...\n"
 	"TIME: seconds since the epoch, +SECONDS from now, or 0 for none\n"
-	"--grant: OPS encrypt,decrypt,data-key (KMS keys) or sign,verify (identity keys);\n"
-	"WHO a user, or @GROUP; the grants "
-	"given replace the key's; --grant none removes them all";
+	"--grant: OPS encrypt,decrypt,data-key (KMS keys), sign,verify (identity keys) or mac\n"
+	"(MAC keys); WHO a user, or @GROUP; the grants given replace the key's;\n"
+	"--grant none removes them all";
 
 /* A comma-separated list as a JSON array of strings; empty clears it. */
 static struct json_object *list_of(const char *arg)

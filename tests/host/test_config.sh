@@ -141,7 +141,8 @@ else
 fi
 for page in daemon/hsmkeyd.8 daemon/hsmkeyd.conf.5 tools/hsmkeyctl.8 tools/libhsmkey/hsmkey_tls_handshake.3 \
 	tools/libhsmkey/hsmkey_encrypt.3 tools/libhsmkey/hsmkey_sign.3 tools/libhsmkey/hsmkey-blob.5 \
-	tools/libhsmkey/hsmkey_generate_data_key.3 tools/libhsmkey/hsmkey_encrypt_stream.3; do
+	tools/libhsmkey/hsmkey_generate_data_key.3 tools/libhsmkey/hsmkey_encrypt_stream.3 \
+	tools/libhsmkey/hsmkey_generate_mac.3 tools/libhsmkey/hsmkey_generate_random.3; do
 	check "man page $page renders without warnings" bash -c "
 		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l '$top/$page' 2>'$work/man.err' >/dev/null && ! grep -q . '$work/man.err'"
 done

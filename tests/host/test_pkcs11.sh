@@ -67,6 +67,11 @@ check "... wrapped" expect_fail "does not keep hsmkeyd's own keys" \
 check "... or adopted (--from)" expect_fail "does not keep hsmkeyd's own keys" \
 	ctl import km1 --type kms-aes-256 --from 'pkcs11:object=vendor-xts'
 check "... and nothing was made" expect_fail "no key named" ctl show km1
+check "a MAC key is refused too, saying so" expect_fail "does not keep hsmkeyd's own keys (hmac-sha256" \
+	ctl create mk1 --type hmac-sha256
+check "... imported raw" expect_fail "does not keep hsmkeyd's own keys (hmac-sha256" \
+	ctl import mk1 --type hmac-sha256 --key-file "$work/km.raw"
+check "... and nothing was made" expect_fail "no key named" ctl show mk1
 check "the token holds k1 version 1 (by CKA_ID)" test "$(softhsm_count_id hk "$(idv k1 1)")" = 1
 check "... labelled hsmkey:k1:v1" test "$(softhsm_count_label hk hsmkey:k1:v1)" = 1
 check "... a 64-byte CKK_GENERIC_SECRET" test "$(attr hsmkey:k1:v1 CKA_KEY_TYPE)" = 16

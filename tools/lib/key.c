@@ -102,7 +102,10 @@ static int ks_algs_from_json(struct json_object *o, uint32_t *algs)
 	return 0;
 }
 
-static const char *const ks_op_names[] = { "encrypt", "decrypt", "sign", "verify", "data-key" };
+static const char *const ks_op_names[] = {
+	"encrypt", "decrypt", "sign", "verify", "data-key", "mac",
+};
+_Static_assert(1u << ARRAY_SIZE(ks_op_names) == KS_OPS_ALL + 1, "a name for each grant op");
 
 const char *ks_op_name(uint32_t op)
 {

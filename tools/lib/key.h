@@ -46,6 +46,12 @@ static inline bool ks_type_identity(int type)
 enum ks_kms_type {
 	KS_TYPE_KMS_AES_128 = 80,	/* 16 bytes */
 	KS_TYPE_KMS_AES_256,		/* 32 */
+	/*
+	 * MAC keys (daemon/kms_mac.c): HMAC-SHA256 keys the daemon makes
+	 * and checks MACs with itself.  Not ks_type_kms(): they neither
+	 * encrypt nor count GCM invocations.
+	 */
+	KS_TYPE_HMAC_SHA256,		/* 32 */
 };
 
 static inline bool ks_type_kms(int type)
@@ -53,10 +59,15 @@ static inline bool ks_type_kms(int type)
 	return type == KS_TYPE_KMS_AES_128 || type == KS_TYPE_KMS_AES_256;
 }
 
+static inline bool ks_type_mac(int type)
+{
+	return type == KS_TYPE_HMAC_SHA256;
+}
+
 /* The daemon's own keys: used in hsmkeyd, never given to the kernel. */
 static inline bool ks_type_daemon(int type)
 {
-	return ks_type_identity(type) || ks_type_kms(type);
+	return ks_type_identity(type) || ks_type_kms(type) || ks_type_mac(type);
 }
 
 /*
@@ -74,16 +85,19 @@ enum ks_op {
 	 * plaintext of one it made: decrypt).
 	 */
 	KS_OP_DATA_KEY = 1u << 4,
+	KS_OP_MAC = 1u << 5,	/* generate-mac and verify-mac */
 };
 
-#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_SIGN | KS_OP_VERIFY | KS_OP_DATA_KEY)
+#define KS_OPS_ALL	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_SIGN | KS_OP_VERIFY | KS_OP_DATA_KEY | \
+			 KS_OP_MAC)
 #define KS_OPS_KMS	(KS_OP_ENCRYPT | KS_OP_DECRYPT | KS_OP_DATA_KEY)
 
-/* Whether keys of @type do @ops: KMS keys encrypt, identity keys sign. */
+/* Whether keys of @type do @ops: KMS keys encrypt, identity keys sign, MAC keys MAC. */
 static inline bool ks_op_fits(int type, uint32_t ops)
 {
 	uint32_t can = ks_type_kms(type) ? KS_OPS_KMS :
-		       ks_type_identity(type) ? KS_OP_SIGN | KS_OP_VERIFY : 0;
+		       ks_type_identity(type) ? KS_OP_SIGN | KS_OP_VERIFY :
+		       ks_type_mac(type) ? KS_OP_MAC : 0;
 
 	return ops && !(ops & ~can);
 }

@@ -397,6 +397,7 @@ static const struct {
 	[KS_TYPE_ED25519] = { "ed25519", 32 },
 	[KS_TYPE_KMS_AES_128] = { "kms-aes-128", 16 },
 	[KS_TYPE_KMS_AES_256] = { "kms-aes-256", 32 },
+	[KS_TYPE_HMAC_SHA256] = { "hmac-sha256", 32 },
 };
 
 int key_type_from_name(const char *name)

@@ -2,9 +2,10 @@
 /*
  * libhsmkey: the local KMS API of hsmkeyd.  An application encrypts and
  * decrypts with keys hsmkeyd keeps (key types kms-aes-128, kms-aes-256),
- * bound to an encryption context, and signs with identity keys, and never
- * holds them.  See hsmkey_encrypt(3) and hsmkey_sign(3); the ciphertext's
- * format is hsmkey-blob(5).
+ * bound to an encryption context, signs with identity keys, makes and
+ * checks MACs with MAC keys (hmac-sha256), and never holds them.  See
+ * hsmkey_encrypt(3), hsmkey_sign(3) and hsmkey_generate_mac(3); the
+ * ciphertext's format is hsmkey-blob(5).
  *
  * Every call returns 0 or a negative errno; hsmkey_error() then has the
  * daemon's message for a person.  A handle may be shared by threads: its
@@ -142,6 +143,36 @@ int hsmkey_verify(struct hsmkey *h, const char *key, unsigned int flags, const v
  * NUL, into @pem (*@len: its size; the length with the NUL on return).
  */
 int hsmkey_public_key(struct hsmkey *h, const char *key, char *pem, size_t *len);
+
+/*
+ * MACs with a MAC key (hmac-sha256: HMAC over SHA-256), made and checked
+ * in hsmkeyd (hsmkey_generate_mac(3)), of a message of 0 to
+ * HSMKEY_MESSAGE_MAX bytes.
+ */
+#define HSMKEY_MAC_LEN		32
+
+/*
+ * Key @key's MAC of @msg under its current version into @mac, and that
+ * version into *@version (NULL: not wanted).
+ */
+int hsmkey_generate_mac(struct hsmkey *h, const char *key, const void *msg, size_t len,
+			uint8_t mac[HSMKEY_MAC_LEN], uint32_t *version);
+/*
+ * 0 when @mac is key @key's MAC of @msg under version @version (0: the
+ * current one; a MAC made before a rotation needs its version named),
+ * -EBADMSG when it is not.
+ */
+int hsmkey_verify_mac(struct hsmkey *h, const char *key, uint32_t version, const void *msg,
+		      size_t len, const uint8_t mac[HSMKEY_MAC_LEN]);
+
+/*
+ * @len (1 to HSMKEY_RANDOM_MAX) random bytes from hsmkeyd, of the
+ * kernel's generator (getrandom(2)), into @buf: no key, no grant
+ * (hsmkey_generate_random(3)).
+ */
+#define HSMKEY_RANDOM_MAX	1024
+
+int hsmkey_generate_random(struct hsmkey *h, void *buf, size_t len);
 
 /*
  * Data keys (hsmkey_generate_data_key(3)): an AES key of kernel key type @type

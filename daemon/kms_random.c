@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The local KMS API's random bytes: "bytes" (1 to RANDOM_MAX) from the
+ * kernel's CSPRNG, getrandom(2), as the reply's payload.  No key, so no
+ * grant: whoever may read (list, status) may ask (control.c).  Each call
+ * is an audit record with the count asked for, never the bytes.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include "kms.h"
+#include "util.h"
+
+#define RANDOM_MAX	1024
+
+/* @len bytes of getrandom(2); an interrupted or short read goes on where it stopped. */
+static int fill(uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(buf, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int random_bytes(struct request *rq, int64_t *n)
+{
+	struct json_object *v = json_object_object_get(rq->req, "bytes");
+	uint8_t *out;
+	int r;
+
+	*n = v ? json_object_get_int64(v) : 0;	/* a number: check_fields() */
+	if (*n < 1 || *n > RANDOM_MAX)
+		return fail(rq, EINVAL, "'bytes' must be a number of 1 to %d", RANDOM_MAX);
+	out = kms_reply_buffer(rq, (size_t)*n);
+	if (!out)
+		return fail(rq, ENOMEM, "out of memory");
+	r = fill(out, (size_t)*n);
+	return r ? fail(rq, r, "the kernel gave no random bytes: %s", strerror(-r)) : 0;
+}
+
+int op_random(struct request *rq)
+{
+	char detail[32];
+	int64_t n = 0;
+	int r = random_bytes(rq, &n);
+
+	snprintf(detail, sizeof(detail), "%lld bytes", (long long)n);
+	if (kms_audit_as(rq, "random", NULL, 0, detail, r))
+		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+	return r;
+}
