@@ -197,6 +197,16 @@ static int audit_intent(struct daemon *d, const struct ucred *cred, const char *
 	return 0;
 }
 
+bool control_peer_admin(struct daemon *d, int cfd, const struct ucred *cred)
+{
+	bool admin;
+
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	admin = peer_in(cfd, cred, d->cfg->admin_group, d->cfg->admin_gid);
+	pthread_rwlock_unlock(&d->cfg_lock);
+	return admin;
+}
+
 int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin)
 {
 	struct ucred cred;
@@ -205,9 +215,7 @@ int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin)
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
 	*uid = cred.uid;
-	pthread_rwlock_rdlock(&d->cfg_lock);
-	*admin = peer_in(cfd, &cred, d->cfg->admin_group, d->cfg->admin_gid);
-	pthread_rwlock_unlock(&d->cfg_lock);
+	*admin = control_peer_admin(d, cfd, &cred);
 	return 0;
 }
 

@@ -71,12 +71,9 @@ static int authorise(struct request *rq, uint32_t op, const char *name, struct k
 {
 	const struct ks_policy *p = &meta->policy;
 	int64_t now = time(NULL);
-	bool admin = false, ok;
-	uid_t uid;
+	bool admin = control_peer_admin(rq->d, rq->cfd, &rq->cred), ok;
 	int r;
 
-	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
-		return fail(rq, EPERM, "who is asking cannot be told");
 	/* A log out of space holds its records: no call it could not record. */
 	if (rq->d->audit && audit_held(rq->d->audit) && control_audit_failed(rq->d, -ENOSPC))
 		return fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
