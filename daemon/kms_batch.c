@@ -7,6 +7,9 @@
  * for each item ("name", "type", "plaintext", ...); "context" is each
  * item's own.
  *
+ * Data keys for the kernel ("kernel": true) are not batched: each goes
+ * into the kernel under the mutation lock, after a count of those there.
+ *
  * Each item is a call of its own: authorised, recorded and refused alone,
  * by the very handler of a single call (kms.c, kms_data.c).  The reply's
  * "items" say for each either {"len": M, "name", "version", ...} or
@@ -79,6 +82,8 @@ static int check_items(struct request *rq, struct batch *b)
 		return fail(rq, EINVAL, "a batch has 1 to %d items", KMS_BATCH_MAX);
 	if (json_object_object_get_ex(rq->req, "context", NULL))
 		return fail(rq, EINVAL, "in a batch, each item has its own \"context\"");
+	if (json_object_get_boolean(json_object_object_get(rq->req, "kernel")))
+		return fail(rq, EINVAL, "data keys go into the kernel one a call, not in a batch");
 	for (size_t i = 0; i < b->n; i++) {
 		struct json_object *item = json_object_array_get_idx(b->items, i);
 

@@ -122,6 +122,8 @@ check "an encrypt item without a length" raw_says "missing" \
 	'{"v":1,"op":"encrypt","name":"k1","items":[{"context":{}}]}' "$work/ten"
 check "a data-key item with a length" raw_says "data-key takes none" \
 	'{"v":1,"op":"data-key","name":"k1","items":[{"len":0}]}'
+check "data keys for the kernel are not batched" raw_says "one a call, not in a batch" \
+	'{"v":1,"op":"data-key","name":"k1","kernel":true,"items":[{}]}'
 check "items that are no list" raw_says "'items' must be a list" \
 	'{"v":1,"op":"encrypt","name":"k1","items":{}}' "$work/ten"
 head -c 50000 /dev/zero > "$work/big"
