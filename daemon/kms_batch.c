@@ -37,7 +37,7 @@ struct batch {
 	struct json_object *items;	/* the request's */
 	size_t n;
 	uint8_t *out;			/* the reply's payload */
-	size_t nout;
+	size_t nout, cap;
 	struct json_object *results;	/* the reply's "items" */
 };
 
@@ -104,6 +104,7 @@ static int check_items(struct request *rq, struct batch *b)
 	if (in > KMS_BATCH_BYTES || out > KMS_BATCH_BYTES + KMS_BATCH_MAX * KMS_OVERHEAD)
 		return fail(rq, EMSGSIZE, "a batch's inputs and outputs are each at most %d bytes",
 			    KMS_BATCH_BYTES);
+	b->cap = out;
 	b->out = kms_reply_buffer(rq, out ?: 1);
 	return b->out ? 0 : fail(rq, ENOMEM, "out of memory");
 }
@@ -126,6 +127,9 @@ static void take_result(struct batch *b, struct request *sub, int r)
 {
 	struct json_object *res = json_object_new_object();
 
+	/* Never more than out_len() said; a handler that gave more is a bug, not an overflow. */
+	if (!r && sub->nout > b->cap - b->nout)
+		r = fail(sub, EPROTO, "an item's output is larger than a batch makes room for");
 	if (r) {
 		json_object_object_add(res, "errno", json_object_new_int(-r));
 		json_object_object_add(res, "error", json_object_new_string(sub->err));
