@@ -407,9 +407,10 @@ uint64_t audit_head(struct audit *a, uint8_t *head)
 {
 	uint64_t seq;
 
+	/* Only what is on disk: a crash must not leave an anchor past the log's end. */
 	pthread_mutex_lock(&a->lock);
-	memcpy(head, a->head, AUDIT_HEAD_LEN);
-	seq = a->seq;
+	memcpy(head, a->unsynced ? a->durable_head : a->head, AUDIT_HEAD_LEN);
+	seq = a->unsynced ? a->durable_seq : a->seq;
 	pthread_mutex_unlock(&a->lock);
 	return seq;
 }
@@ -562,8 +563,13 @@ static int audit_write(struct audit *a, struct json_object *o)
 	end = lseek(a->fd, 0, SEEK_END);
 	r = end < 0 ? -errno : write_full(a->fd, line, (size_t)n);
 	free(line);
-	if (!r && deferring && !checkpoint && !a->in_rotation)
-		a->unsynced = true;	/* audit_sync() follows */
+	if (!r && deferring && !checkpoint && !a->in_rotation) {
+		if (!a->unsynced) {	/* what the anchors name until audit_sync() */
+			a->durable_seq = a->seq;
+			memcpy(a->durable_head, a->head, AUDIT_HEAD_LEN);
+		}
+		a->unsynced = true;
+	}
 	else if (!r && fdatasync(a->fd) < 0)
 		r = -errno;
 	else if (!r)

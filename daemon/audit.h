@@ -84,7 +84,10 @@ int audit_verify(struct audit *a, uint64_t anchor_seq, const uint8_t *anchor_hea
 		 char *msg, size_t len, uint64_t *records, uint64_t *checkpoints);
 /* Are records waiting in memory for space on the disk (or lost for want of it)? */
 bool audit_held(struct audit *a);
-/* The anchor to keep outside the file: the last sequence number and MAC. */
+/*
+ * The anchor to keep outside the file: the last durable record's sequence
+ * number and MAC (not one a batch wrote before its audit_sync()).
+ */
 uint64_t audit_head(struct audit *a, uint8_t *head);
 /* Public key of the checkpoint signatures, hex (for verifiers elsewhere). */
 const char *audit_public_key(const struct audit *a);

@@ -54,6 +54,9 @@ struct audit {
 	pthread_t flusher;
 	bool flusher_started, flusher_running, closing;
 	bool unsynced;		/* records written without fdatasync() since the last */
+	/* While unsynced: the last record on disk, which the anchors may name. */
+	uint64_t durable_seq;
+	uint8_t durable_head[AUDIT_HEAD_LEN];
 	pthread_cond_t wake;
 	/*
 	 * Serialises writers and readers: the event loop records kernel

@@ -280,8 +280,20 @@ static int check_fields(struct request *rq)
 		{ "to_context", json_type_object }, { "items", json_type_array },
 		{ "mac", json_type_string }, { "bytes", json_type_int },
 	};
+	/* Fields of a few operations alone: elsewhere they would be ignored. */
+	static const struct { const char *name, *ops, *say; } only[] = {
+		{ "items", " encrypt decrypt data-key ", "encrypt, decrypt and data-key" },
+		{ "to_context", " re-encrypt ", "re-encrypt" },
+	};
+	const char *op = proto_str(rq->req, "op") ?: "";
 	struct json_object *v;
+	char padded[40];
 
+	snprintf(padded, sizeof(padded), " %s ", op);
+	for (size_t i = 0; i < ARRAY_SIZE(only); i++)
+		if (json_object_object_get_ex(rq->req, only[i].name, NULL) &&
+		    !strstr(only[i].ops, padded))
+			return fail(rq, EINVAL, "'%s' is for %s", only[i].name, only[i].say);
 	for (size_t i = 0; i < ARRAY_SIZE(fields); i++)
 		if (json_object_object_get_ex(rq->req, fields[i].name, &v) &&
 		    !json_object_is_type(v, fields[i].type))

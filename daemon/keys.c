@@ -100,7 +100,8 @@ int op_create(struct request *rq)
 static int not_for_kernel(struct request *rq, const struct ks_key *key, const char *what)
 {
 	return fail(rq, EMEDIUMTYPE, "key '%s' is %s key (%s): hsmkeyd uses it itself and it never goes to the kernel, so it has no %s",
-		    key->name, ks_type_identity(key->type) ? "an identity" : "a KMS",
+		    key->name, ks_type_identity(key->type) ? "an identity" :
+		    ks_type_mac(key->type) ? "a MAC" : "a KMS",
 		    key_type_name(key->type), what);
 }
 

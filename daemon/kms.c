@@ -61,7 +61,7 @@ static int refuse(struct request *rq, uint32_t op, const char *name, bool blob)
 {
 	if (blob)
 		return fail(rq, EPERM, "uid %u may not %s this blob: its key is not in this key store, or no grant of its policy allows it",
-			    rq->cred.uid, op == KS_OP_DECRYPT ? "decrypt" : "unwrap");
+			    rq->cred.uid, op == KS_OP_DECRYPT ? "decrypt" : "open");
 	return fail(rq, EPERM, "uid %u may not %s with key '%s': no grant of its policy allows it (hsmkeyctl policy %s --grant %s:USER)",
 		    rq->cred.uid, verb(op), name, name, ks_op_name(op));
 }

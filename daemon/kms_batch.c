@@ -11,10 +11,12 @@
  * into the kernel under the mutation lock, after a count of those there.
  *
  * Each item is a call of its own: authorised, recorded and refused alone,
- * by the very handler of a single call (kms.c, kms_data.c).  The reply's
- * "items" say for each either {"len": M, "name", "version", ...} or
- * {"errno", "error"}; its payload is the outputs of the items that
- * succeeded, in order.  What a batch saves is the round trips and the
+ * by the very handler of a single call (kms.c, kms_data.c).  The first
+ * item that fails ends the batch: those after it are not run (ECANCELED),
+ * so that a caller without a grant, or with garbage, makes no more records
+ * a request than with single calls.  The reply's "items" say for each
+ * either {"len": M, "name", "version", ...} or {"errno", "error"}; its
+ * payload is the outputs of the items that succeeded, in order.  What a batch saves is the round trips and the
  * audit log's waits for the disk: the items' records are written as each
  * ends and made durable once, before the reply; when that fails and the
  * log fails closed, the whole batch is refused.
@@ -82,7 +84,8 @@ static int check_items(struct request *rq, struct batch *b)
 		return fail(rq, EINVAL, "a batch has 1 to %d items", KMS_BATCH_MAX);
 	if (json_object_object_get_ex(rq->req, "context", NULL))
 		return fail(rq, EINVAL, "in a batch, each item has its own \"context\"");
-	if (json_object_get_boolean(json_object_object_get(rq->req, "kernel")))
+	if (b->input == KMS_BATCH_NONE &&
+	    json_object_get_boolean(json_object_object_get(rq->req, "kernel")))
 		return fail(rq, EINVAL, "data keys go into the kernel one a call, not in a batch");
 	for (size_t i = 0; i < b->n; i++) {
 		struct json_object *item = json_object_array_get_idx(b->items, i);
@@ -123,7 +126,7 @@ static struct json_object *item_request(struct json_object *req, struct json_obj
 }
 
 /* What one item's call gave: its reply's fields and output, or its error. */
-static void take_result(struct batch *b, struct request *sub, int r)
+static int take_result(struct batch *b, struct request *sub, int r)
 {
 	struct json_object *res = json_object_new_object();
 
@@ -141,11 +144,27 @@ static void take_result(struct batch *b, struct request *sub, int r)
 		b->nout += sub->nout;
 	}
 	json_object_array_add(b->results, res);
+	return r;
+}
+
+/* The items after a failed one (@failed), not run. */
+static void cancel_rest(struct batch *b, size_t failed)
+{
+	char why[64];
+
+	snprintf(why, sizeof(why), "not run: item %zu before it failed", failed);
+	for (size_t i = failed + 1; i < b->n; i++) {
+		struct json_object *res = json_object_new_object();
+
+		json_object_object_add(res, "errno", json_object_new_int(ECANCELED));
+		json_object_object_add(res, "error", json_object_new_string(why));
+		json_object_array_add(b->results, res);
+	}
 }
 
 /* Item @i through @one, as a request of its own sharing the batch's client. */
-static void run_item(struct request *rq, struct batch *b, size_t i, const uint8_t *in,
-		     size_t len, int (*one)(struct request *rq))
+static int run_item(struct request *rq, struct batch *b, size_t i, const uint8_t *in,
+		    size_t len, int (*one)(struct request *rq))
 {
 	struct request sub = *rq;
 	int r;
@@ -157,14 +176,14 @@ static void run_item(struct request *rq, struct batch *b, size_t i, const uint8_
 	sub.out = NULL;
 	sub.nout = 0;
 	sub.err[0] = '\0';
-	r = one(&sub);
-	take_result(b, &sub, r);
+	r = take_result(b, &sub, one(&sub));
 	if (sub.out) {
 		wipe(sub.out, sub.nout);
 		free(sub.out);
 	}
 	json_object_put(sub.reply);
 	json_object_put(sub.req);
+	return r;
 }
 
 /* The items' records made durable, and anchored; else the batch refused. */
@@ -195,7 +214,10 @@ int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
 	audit_defer_sync(true);
 	for (size_t i = 0; i < b.n; i++) {
 		item_len(rq, json_object_array_get_idx(b.items, i), i, &len);	/* checked */
-		run_item(rq, &b, i, in, len, one);
+		if (run_item(rq, &b, i, in, len, one)) {
+			cancel_rest(&b, i);
+			break;
+		}
 		in += len;
 	}
 	audit_defer_sync(false);

@@ -11,9 +11,11 @@
  * the destination.  A data key for the kernel only (KMS_FLAG_KERNEL) stays
  * one: it needs the data-key grant of both keys, stays bound to the uid
  * and kernel type it was made for ("type", default by its length as for
- * unwrap-to-kernel), and keeps its flag.  Two audit records: the opening
- * (decrypt or data-key, on the blob's key) and the sealing (encrypt or
- * data-key, on the destination), each naming the other key.
+ * unwrap-to-kernel), and keeps its flag.  A named destination is
+ * authorised before the blob is opened.  Two audit records: the opening
+ * (decrypt or data-key, on the blob's key; or the refusal, of either key)
+ * and the sealing (encrypt or data-key, on the destination), each naming
+ * the other key.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -30,11 +32,13 @@ static int kernel_type(struct request *rq, size_t len, const char **name)
 	int type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : len == 32 ? HSMKEY_TYPE_AES_256_GCM :
 		   HSMKEY_TYPE_AES_256_XTS;
 
+	if (len != 16 && len != 32 && len != 64)
+		return fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
 	if (t)
 		type = key_type_from_name(t);
 	if (type <= HSMKEY_TYPE_UNSPEC || type > HSMKEY_TYPE_MAX || key_type_len(type) != len)
 		return fail(rq, EINVAL, "this data key for the kernel is %zu bytes: its type is a kernel key type of that length, not '%s'",
-			    len, t);
+			    len, t ?: "");
 	*name = key_type_name(type);
 	return 0;
 }
@@ -75,15 +79,27 @@ static int read_blob(struct request *rq, struct kms_call *from, struct kms_call 
 	return r ?: read_contexts(rq, from, to, kernel);
 }
 
-/* The destination's name: the request's, or the blob's own key's (@from). */
-static int read_destination(struct request *rq, const struct kms_call *from,
-			    struct kms_call *to)
+/*
+ * The destination, authorised into @meta: the request's "name" before the
+ * blob is opened (so that a refused destination costs no decryption), or
+ * once opened (@from->name set), the blob's own key.
+ */
+static int destination(struct request *rq, struct kms_call *from, struct kms_call *to,
+		       struct ks_key *meta)
 {
-	if (!json_object_object_get_ex(rq->req, "name", NULL)) {
+	bool named = json_object_object_get_ex(rq->req, "name", NULL);
+	int r = 0;
+
+	if (*to->name)
+		return 0;	/* authorised already */
+	if (named && !*from->name)
+		r = get_name(rq, "name", &to->name);
+	else if (!named && *from->name)
 		to->name = from->name;
-		return 0;
-	}
-	return get_name(rq, "name", &to->name);
+	else
+		return 0;	/* the other time */
+	snprintf(from->detail, sizeof(from->detail), "re-encrypt to '%s'", to->name);
+	return r ?: kms_authorise(rq, to->op, to->name, meta);
 }
 
 /*
@@ -100,8 +116,7 @@ static int seal_again(struct request *rq, struct kms_call *to, const struct kms_
 		 from_version);
 	if (!out)
 		return fail(rq, ENOMEM, "out of memory");
-	return kms_authorise(rq, to->op, to->name, meta) ?:
-	       kms_seal_under(rq, to, meta, flags, pt, rq->npayload - KMS_OVERHEAD, out);
+	return kms_seal_under(rq, to, meta, flags, pt, rq->npayload - KMS_OVERHEAD, out);
 }
 
 int op_re_encrypt(struct request *rq)
@@ -113,7 +128,7 @@ int op_re_encrypt(struct request *rq)
 	struct ks_key meta = { 0 };
 	uint8_t *pt = NULL;
 	size_t len = 0;
-	int r = read_blob(rq, &from, &to, &head);
+	int r = read_blob(rq, &from, &to, &head) ?: destination(rq, &from, &to, &meta);
 
 	if (!r) {
 		len = rq->npayload - KMS_OVERHEAD;
@@ -121,9 +136,8 @@ int op_re_encrypt(struct request *rq)
 			r = fail(rq, ENOMEM, "out of memory");
 	}
 	r = r ?: kms_unseal(rq, &from, name, &head, rq->payload, rq->npayload, pt);
-	r = r ?: read_destination(rq, &from, &to);
-	if (!r)
-		snprintf(from.detail, sizeof(from.detail), "re-encrypt to '%s'", to.name);
+	r = r ?: destination(rq, &from, &to, &meta);
+	/* One record of the opening, or of the refusal before or after it. */
 	r = kms_record(rq, &from, r ? 0 : head.version, r);
 	if (!r) {
 		r = seal_again(rq, &to, &from, head.version, pt, head.flags, &meta);

@@ -208,8 +208,9 @@ int op_policy(struct request *rq)
 			    name);
 	if ((ks_type_kms(key.type) || ks_type_mac(key.type)) &&
 	    (p.algs || bytes || reqs || bindings || p.nuids || p.ngids))
-		return fail(rq, EINVAL, "key '%s' is a KMS key: its policy takes grants (who may %s), not-before and not-after (users, groups, algorithms and usage limits are the kernel's)",
-			    name, ks_type_mac(key.type) ? "make and verify MACs" : "encrypt and decrypt");
+		return fail(rq, EINVAL, "key '%s' is a %s key: its policy takes grants (who may %s), not-before and not-after (users, groups, algorithms and usage limits are the kernel's)",
+			    name, ks_type_mac(key.type) ? "MAC" : "KMS",
+			    ks_type_mac(key.type) ? "make and verify MACs" : "encrypt and decrypt");
 	if (json_object_object_get(rq->req, "grants") && (r = read_grants(rq, &key, &p)))
 		return r;
 	if ((key.type == HSMKEY_TYPE_AES_128_GCM || key.type == HSMKEY_TYPE_AES_256_GCM) &&

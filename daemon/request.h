@@ -133,6 +133,7 @@ int op_public_key(struct request *rq);
 /* kms_data.c */
 int op_data_key(struct request *rq);
 int op_unwrap_to_kernel(struct request *rq);
+/* kms_reencrypt.c */
 int op_re_encrypt(struct request *rq);
 /* kms_mac.c */
 int op_generate_mac(struct request *rq);

@@ -59,7 +59,7 @@ static const struct command {
 	{ "decrypt", cmd_decrypt, "decrypt [--context K=V]... < BLOB > DATA",
 	  "decrypt a blob of encrypt with the context it was made with" },
 	{ "re-encrypt", cmd_re_encrypt,
-	  "re-encrypt [--context K=V]... [--to NAME] [--to-context K=V]... < BLOB > BLOB",
+	  "re-encrypt [--context K=V]... [--to NAME] [--to-context K=V]... [--to-no-context] [--type T] < BLOB > BLOB",
 	  "seal a blob again under a key's current version, the plaintext staying in hsmkeyd" },
 	{ "sign", cmd_sign, "sign NAME [--digest] < DATA > SIGNATURE",
 	  "sign with an identity key (DER, as openssl dgst -sign writes)" },

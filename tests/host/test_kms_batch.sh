@@ -4,8 +4,8 @@
 # (tests/lib/rawreq.py): each item's blob checked against the reference of
 # hsmkey-blob(5) with the raw key and the item's own context; items refused
 # alone (altered, wrong context, a key without a grant, from an
-# unprivileged user's side) while the others succeed; the batch's limits;
-# one audit record per item.
+# unprivileged user's side) while those before it succeed and those after
+# it are not run; the batch's limits; one audit record per item run.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -68,24 +68,29 @@ cp "$work/p2.blob" "$work/m2"
 cp "$work/p4.blob" "$work/m3"	# made with n=4: item 3's context n=3 does not fit
 rm -f "$work"/m*.pt
 "$batch" decrypt "$sock" "$work/m0" "$work/m1" "$work/m2" "$work/m3" > "$work/mixed"
-check "mixed keys, an altered blob, a wrong context: items 0 and 1 open, 2 and 3 refused (EBADMSG)" \
-	test "$(results "$work/mixed")" = "0 0 -74 -74 "
+check "mixed keys, then an altered blob: items 0 and 1 open, 2 refused (EBADMSG), 3 not run (ECANCELED)" \
+	test "$(results "$work/mixed")" = "0 0 -74 -125 "
 check "... their plaintexts right (item 1 a blob the reference made under k2)" \
 	bash -c "cmp -s '$work/m0.pt' '$work/p0' && cmp -s '$work/m1.pt' '$work/p1' && ! test -e '$work/m2.pt'"
 check "... and the batch returns the first failed item's error, naming it" \
 	bash -c "tail -1 '$work/mixed' | grep -q '^batch -74 item 2: the blob does not decrypt'"
+"$batch" decrypt "$sock" "$work/m3" > "$work/wrongctx"
+check "a blob under another item's context: refused (EBADMSG)" test "$(results "$work/wrongctx")" = "-74 "
 
 section "grants, item by item, from an unprivileged user's side"
 quiet ctl policy k2 --grant encrypt,decrypt:root --grant decrypt:nobody
 mkdir -m 777 "$work/nbd"
-cp "$work/m0" "$work/m1" "$work/nbd/"
+cp "$work/m0" "$work/nbd/m0"
+cp "$work/m1" "$work/nbd/m1"
+/usr/bin/python3 "$ref" seal "$work/raw2" "$(ctl --json show k2 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')" 1 "$work/p1" n=0 > "$work/nbd/m1b"
 chmod 644 "$work"/nbd/m*
-"${nobody[@]}" "$batch" decrypt "$sock" "$work/nbd/m0" "$work/nbd/m1" > "$work/nb" 2>&1
-check "nobody's batch: the k1 blob refused (EPERM), the k2 blob opened" \
-	bash -c "test '$(results "$work/nb")' = '-1 0 ' && cmp -s '$work/nbd/m1.pt' '$work/p1' && ! test -e '$work/nbd/m0.pt'"
+"${nobody[@]}" "$batch" decrypt "$sock" "$work/nbd/m1b" "$work/nbd/m0" "$work/nbd/m1" > "$work/nb" 2>&1
+check "nobody's batch: the k2 blob opened, the k1 blob refused (EPERM), the rest not run" \
+	bash -c "test '$(results "$work/nb")' = '0 -1 -125 ' && cmp -s '$work/nbd/m1b.pt' '$work/p1' && ! test -e '$work/nbd/m0.pt'"
 check "... the refusal names no key" bash -c "tail -1 '$work/nb' | grep -q 'may not decrypt this blob' && ! grep -q k1 '$work/nb'"
 "${nobody[@]}" "$batch" encrypt "$sock" k1 "$work/p0" "$work/p1" > "$work/nbe" 2>&1
-check "nobody without encrypt on k1: every item refused" test "$(results "$work/nbe")" = "-1 -1 "
+check "nobody without encrypt on k1: the first item refused, the second not run" \
+	test "$(results "$work/nbe")" = "-1 -125 "
 
 section "data keys in a batch"
 "$batch" data-keys "$sock" k1 4 plain "$work/dk" > "$work/dks"
@@ -103,7 +108,8 @@ check "two wrapped-only data keys: for the kernel only (flag 1), 16 bytes, bound
 		test \"\$(/usr/bin/python3 '$ref' head '$work/dw.1.wrapped' | cut -d' ' -f5)\" = 1 &&
 		/usr/bin/python3 '$ref' open '$work/raw1' '$work/dw.1.wrapped' n=1 hsmkey:type=aes-128-gcm hsmkey:uid=0 | test \$(wc -c) -eq 16"
 "$batch" data-keys "$sock" k2 2 plain "$work/dn" > "$work/dkn"
-check "without the data-key grant of k2: every item refused" test "$(results "$work/dkn")" = "-1 -1 "
+check "without the data-key grant of k2: the first item refused, the second not run" \
+	test "$(results "$work/dkn")" = "-1 -125 "
 
 section "the batch's shape and limits, as raw requests"
 head -c 10 /dev/urandom > "$work/ten"
@@ -122,6 +128,8 @@ check "an encrypt item without a length" raw_says "missing" \
 	'{"v":1,"op":"encrypt","name":"k1","items":[{"context":{}}]}' "$work/ten"
 check "a data-key item with a length" raw_says "data-key takes none" \
 	'{"v":1,"op":"data-key","name":"k1","items":[{"len":0}]}'
+check "a kernel flag on an encrypt batch is no data-key matter (refused as encrypt refuses it)" \
+	bash -c "/usr/bin/python3 '$top/tests/lib/rawreq.py' '$sock' '{\"v\":1,\"op\":\"encrypt\",\"name\":\"k1\",\"kernel\":true,\"items\":[{\"len\":10}]}' '$work/ten' | grep -q '\"ok\": true'"
 check "data keys for the kernel are not batched" raw_says "one a call, not in a batch" \
 	'{"v":1,"op":"data-key","name":"k1","kernel":true,"items":[{}]}'
 check "items that are no list" raw_says "'items' must be a list" \
@@ -130,19 +138,37 @@ head -c 50000 /dev/zero > "$work/big"
 check "inputs over 49152 bytes in all" raw_says "at most 49152 bytes" \
 	'{"v":1,"op":"encrypt","name":"k1","items":[{"len":25000},{"len":25000}]}' "$work/big"
 head -c 5000 /dev/zero > "$work/5000"
-raw '{"v":1,"op":"encrypt","name":"k1","items":[{"len":4097},{"len":903}]}' "$work/5000" > "$work/over"
-check "an item over 4096 bytes fails alone (EMSGSIZE), the other is encrypted" \
+raw '{"v":1,"op":"encrypt","name":"k1","items":[{"len":903},{"len":4097}]}' "$work/5000" > "$work/over"
+check "an item over 4096 bytes fails (EMSGSIZE), the one before it is encrypted" \
 	/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
-i=r["items"]; sys.exit(not (r["ok"] and i[0]["errno"]==90 and i[1]["len"]==959 and r["payload_len"]==959 and i[1]["name"]=="k1"))' "$work/over"
+i=r["items"]; sys.exit(not (r["ok"] and i[1]["errno"]==90 and i[0]["len"]==959 and r["payload_len"]==959 and i[0]["name"]=="k1"))' "$work/over"
+check "items on an operation that has no batches" raw_says "'items' is for encrypt, decrypt and data-key" \
+	'{"v":1,"op":"sign","name":"k1","items":[{"len":10}]}' "$work/ten"
+check "... nor to_context beside re-encrypt" raw_says "'to_context' is for re-encrypt" \
+	'{"v":1,"op":"encrypt","name":"k1","to_context":{}}' "$work/ten"
 check "hsmkeyd is still up" quiet ctl list
 
 section "the audit log"
 log=$(ls "$work"/state/audit* | head -1)
 check "the audit log verifies" quiet ctl audit verify
-check "one record per item: five encryptions of k1 with the contexts n=0..4" \
-	bash -c "test \$(grep -a '\"encrypt\"' '$log' | grep -a '\"k1\"' | grep -ac '\"result\":\"ok\"') -ge 5"
+ctxhash() { /usr/bin/python3 -c 'import hashlib,sys
+sys.path.insert(0, sys.argv[1]); import kms_blob
+print(hashlib.sha256(kms_blob.context([("n", sys.argv[2])])).hexdigest()[:16])' "$top/tests/lib" "$1"; }
+ok_all=1
+for i in 0 1 2 3 4; do
+	# item i's context n=i: one encryption of k1 allowed, in the first batch (the
+	# raw requests' items have no context; nobody's encryptions were refused)
+	n=$(grep -a '"encrypt"' "$log" | grep -a '"k1"' | grep -a '"result":"ok"' | grep -ac "context $(ctxhash "$i")")
+	test "$n" -eq 1 || ok_all=0
+done
+check "one record per item: an encryption of k1 with each context n=0..4, exactly" test "$ok_all" = 1
+check "... and no record of the items not run (nobody's k2 batch: 1 ok, 1 refused)" \
+	test "$(grep -a '"decrypt"' "$log" | grep -ac '"uid":65534')" -eq 2
 check "the refused items are recorded too" \
 	bash -c "grep -a '\"decrypt\"' '$log' | grep -a '\"uid\":65534' | grep -aq 'may not decrypt this blob'"
-check "no plaintext in the log" \
-	bash -c "! grep -aqF \"\$(head -c 16 '$work/p2' | od -An -tx1 | tr -d ' \n')\" '$log'"
+printf 'batch-marker-4f1e0a' > "$work/marker"
+"$batch" encrypt "$sock" k1 "$work/marker" > /dev/null
+check "the marker's encryption is recorded, its plaintext nowhere in the log" \
+	bash -c "grep -aq 'batch-marker' '$work/marker' && ! grep -aq 'batch-marker' '$log' &&
+		test \$(grep -a '\"encrypt\"' '$log' | grep -ac \"context $(ctxhash 0)\") -eq 2"
 tap_done

@@ -126,10 +126,19 @@ check "a type of another length is refused" refused "is 16 bytes" \
 quiet ctl policy kb --grant encrypt,decrypt,data-key:root --grant data-key:nobody
 check "nobody, with the data-key grant of both, cannot re-encrypt root's data key (bound to uid 0)" \
 	refused "does not decrypt" as_nobody re-encrypt --context dk=1 --to kb < "$work/w1"
+quiet ctl policy ka --grant encrypt,decrypt:root --grant data-key:nobody
+check "without the data-key grant of its own key (decrypt is not enough): refused, the key not named" \
+	bash -c "$(declare -f refused); refused 'may not open this blob' '$hsmkeyctl' --socket '$sock' re-encrypt --context dk=1 --to kb < '$work/w1' &&
+		! grep -q \"'ka'\" '$work/err'"
+quiet ctl policy ka --grant encrypt,decrypt,data-key:root --grant data-key:nobody
 
 section "the audit log"
 log=$(ls "$work"/state/audit* | head -1)
 check "the audit log verifies" quiet ctl audit verify
+check "nobody's one re-encryption that went through is its one opening recorded as allowed (refused destinations open nothing)" \
+	test "$(grep -a '"decrypt"' "$log" | grep -a '"uid":65534' | grep -ac '"result":"ok"')" -eq 1
+check "a destination refused before the opening is recorded as refused, naming it" \
+	bash -c "grep -a '\"decrypt\"' '$log' | grep -a '\"uid\":65534' | grep -a '\"result\":\"error\"' | grep -aq \"may not encrypt with key 'kb'\""
 check "the opening is recorded as a decryption of ka naming kb" \
 	bash -c "grep -a '\"decrypt\"' '$log' | grep -a '\"ka\"' | grep -aq \"re-encrypt to 'kb'\""
 check "the sealing as an encryption with kb naming ka's version" \

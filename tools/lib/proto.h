@@ -20,6 +20,9 @@
  *           "xts"/"cbc"/"gcm"; not_before, not_after, max_bytes,
  *           max_requests, max_bindings: numbers; load_at_start: bool] (admin)
  *   dm-open device, map, key (admin)  dm-close map (admin)
+ * The local KMS API's operations (encrypt, decrypt, re-encrypt, data-key,
+ * sign, generate-mac, ...) are listed in hsmkeyd(8); encrypt, decrypt and
+ * data-key also take "items", a batch of calls (daemon/kms_batch.c).
  */
 #ifndef HSMKEY_PROTO_H
 #define HSMKEY_PROTO_H

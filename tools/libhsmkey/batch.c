@@ -81,21 +81,24 @@ static int build(struct hsmkey *h, const struct shape *s, struct json_object *re
 }
 
 /*
- * Item @i's entry of the reply: its result, and the length of its output
- * at @buf + *@off (@n bytes in all), which *@off then passes.
+ * Item @i's entry of the reply: 0 and the length of its output at @buf +
+ * *@off (@n bytes in all), which *@off then passes; or its error into
+ * *@err (the first one's message into the handle); -EPROTO when the entry
+ * is malformed, which fails the whole call.
  */
 static int result_of(struct hsmkey *h, struct json_object *res, size_t i, size_t n,
-		     size_t *off, size_t *len, int *first)
+		     size_t *off, size_t *len, int *err, int *first)
 {
-	int64_t err = 0, l = -1;
+	int64_t e = 0, l = -1;
 
-	if (proto_int(res, "errno", &err)) {
+	*err = 0;
+	if (proto_int(res, "errno", &e)) {
+		*err = e > 0 && e < 4096 ? -(int)e : -EPROTO;
 		if (!*first) {
-			*first = err > 0 && err < 4096 ? -(int)err : -EPROTO;
-			lib_fail(h, *first, "item %zu: %s", i,
-				 proto_str(res, "error") ?: "refused");
+			*first = *err;
+			lib_fail(h, *err, "item %zu: %s", i, proto_str(res, "error") ?: "refused");
 		}
-		return err > 0 && err < 4096 ? -(int)err : -EPROTO;
+		return 0;
 	}
 	if (!proto_int(res, "len", &l) || l < 0 || (size_t)l > n - *off)
 		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
@@ -128,12 +131,13 @@ static int spread(struct hsmkey *h, struct json_object *reply, const uint8_t *bu
 		return -EPROTO;
 	for (size_t i = 0; i < count; i++) {
 		size_t at = off;
-		int r = result_of(h, json_object_array_get_idx(list, i), i, n, &off, &len, &first);
+		int err, r = result_of(h, json_object_array_get_idx(list, i), i, n, &off, &len, &err,
+				       &first);
 
-		if (r == -EPROTO && !first)
-			return r;
-		items[i].result = r;
 		if (r)
+			return r;
+		items[i].result = err;
+		if (err)
 			continue;
 		if (len > items[i].outlen)
 			return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
@@ -227,13 +231,13 @@ static int spread_data_keys(struct hsmkey *h, struct json_object *reply, const u
 		struct json_object *res = json_object_array_get_idx(list, i);
 		size_t at = off;
 		int64_t w = -1;
-		int r = result_of(h, res, i, n, &off, &len, &first);
+		int err, r = result_of(h, res, i, n, &off, &len, &err, &first);
 
-		if (r == -EPROTO && !first)
-			return r;
-		items[i].result = r;
-		items[i].wrapped_len = items[i].plaintext_len = 0;
 		if (r)
+			return r;
+		items[i].result = err;
+		items[i].wrapped_len = items[i].plaintext_len = 0;
+		if (err)
 			continue;
 		if (!proto_int(res, "wrapped_len", &w) || w < 0 || (size_t)w > len ||
 		    (size_t)w > sizeof(items[i].wrapped) ||
