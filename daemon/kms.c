@@ -76,7 +76,7 @@ static int authorise(struct request *rq, uint32_t op, const char *name, struct k
 
 	/* A log out of space holds its records: no call it could not record. */
 	if (rq->d->audit && audit_held(rq->d->audit) && control_audit_failed(rq->d, -ENOSPC))
-		return fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+		return kms_unrecorded(rq);
 	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
 	ok = !r && ks_op_fits(meta->type, op) && meta->has_policy && granted(rq, p, op);
 	if (!ok && !admin)
@@ -170,6 +170,11 @@ uint8_t *kms_reply_buffer(struct request *rq, size_t len)
 	return rq->out;
 }
 
+int kms_unrecorded(struct request *rq)
+{
+	return fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+}
+
 int kms_record(struct request *rq, const struct kms_call *c, uint32_t version, int r)
 {
 	char detail[sizeof(c->detail) + 32];
@@ -177,7 +182,7 @@ int kms_record(struct request *rq, const struct kms_call *c, uint32_t version, i
 	snprintf(detail, sizeof(detail), "context %s%s%s", c->ctx_hash, *c->detail ? " " : "",
 		 c->detail);
 	if (kms_audit(rq, c->op, c->name, version, detail, r))
-		r = fail(rq, EIO, "the audit log cannot be written, so calls are refused (audit_fail_closed); see the daemon's log");
+		r = kms_unrecorded(rq);
 	return r;
 }
 

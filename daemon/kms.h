@@ -59,6 +59,8 @@ int kms_read_context_in(struct request *rq, const char *field, struct kms_call *
  * -EIO when the record cannot be written and the log fails closed.
  */
 int kms_record(struct request *rq, const struct kms_call *c, uint32_t version, int r);
+/* The refusal of a call whose record cannot be written while the log fails closed. */
+int kms_unrecorded(struct request *rq);
 /* Every call's end: kms_record(), then the reply's name and version. */
 int kms_finish(struct request *rq, const struct kms_call *c, uint32_t version, int r);
 /*

@@ -228,7 +228,7 @@ check "... nor of sign" expect_fail "its grants may allow mac alone" ctl policy 
 check "... nor of mac together with verify" expect_fail "its grants may allow mac alone" \
 	ctl policy hm --grant mac,verify:root
 check "... and its grants are as they were" bash -c "'$top/build/hsmkeyctl' --socket '$sock' show hm | grep -q 'grants: *mac to uid 0\$'"
-check "a MAC key takes no users (grants say who)" expect_fail "is a KMS key: its policy takes grants (who may make and verify MACs)" \
+check "a MAC key takes no users (grants say who)" expect_fail "is a MAC key: its policy takes grants (who may make and verify MACs)" \
 	ctl policy hm --users root
 check "a KMS key makes no MAC" expect_fail "key 'k256' is kms-aes-256: it does not make or verify MACs (MAC keys do: hmac-sha256)" \
 	ctl mac k256 < "$work/mtext"
