@@ -120,8 +120,13 @@ static struct json_object *reply_items(struct hsmkey *h, struct json_object *rep
 	return list;
 }
 
+/* One item's result and output (@len bytes at @out) into the caller's items. */
+typedef int (*take_fn)(struct hsmkey *h, void *items, size_t i, struct json_object *res,
+		       const uint8_t *out, size_t len, int err);
+
+/* The reply's items, @count of them, each through @take. */
 static int spread(struct hsmkey *h, struct json_object *reply, const uint8_t *buf, size_t n,
-		  struct hsmkey_item *items, size_t count)
+		  size_t count, take_fn take, void *items)
 {
 	struct json_object *list = reply_items(h, reply, count);
 	size_t off = 0, len = 0;
@@ -130,21 +135,31 @@ static int spread(struct hsmkey *h, struct json_object *reply, const uint8_t *bu
 	if (!list)
 		return -EPROTO;
 	for (size_t i = 0; i < count; i++) {
+		struct json_object *res = json_object_array_get_idx(list, i);
 		size_t at = off;
-		int err, r = result_of(h, json_object_array_get_idx(list, i), i, n, &off, &len, &err,
-				       &first);
+		int err, r = result_of(h, res, i, n, &off, &len, &err, &first) ?:
+			     take(h, items, i, res, buf + at, len, err);
 
 		if (r)
 			return r;
-		items[i].result = err;
-		if (err)
-			continue;
-		if (len > items[i].outlen)
-			return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
-		memcpy(items[i].out, buf + at, len);
-		items[i].outlen = len;
 	}
 	return first;
+}
+
+static int take_item(struct hsmkey *h, void *items, size_t i, struct json_object *res,
+		     const uint8_t *out, size_t len, int err)
+{
+	struct hsmkey_item *it = (struct hsmkey_item *)items + i;
+
+	(void)res;
+	it->result = err;
+	if (err)
+		return 0;
+	if (len > it->outlen)
+		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
+	memcpy(it->out, out, len);
+	it->outlen = len;
+	return 0;
 }
 
 static int run(struct hsmkey *h, const struct shape *s, struct json_object *req,
@@ -160,7 +175,7 @@ static int run(struct hsmkey *h, const struct shape *s, struct json_object *req,
 		json_object_put(req);
 	} else {
 		r = lib_call(h, req, payload, plen, buf, &blen, &reply);
-		r = r ?: spread(h, reply, buf, blen, items, n);
+		r = r ?: spread(h, reply, buf, blen, n, take_item, items);
 	}
 	if (payload) {
 		explicit_bzero(payload, plen);
@@ -218,37 +233,24 @@ static int data_key_batch(struct hsmkey *h, const char *key, const char *type,
 }
 
 /* Each item's output: "wrapped_len" bytes of wrapped key, then the plaintext. */
-static int spread_data_keys(struct hsmkey *h, struct json_object *reply, const uint8_t *buf,
-			    size_t n, struct hsmkey_data_key_item *items, size_t count)
+static int take_data_key(struct hsmkey *h, void *items, size_t i, struct json_object *res,
+			 const uint8_t *out, size_t len, int err)
 {
-	struct json_object *list = reply_items(h, reply, count);
-	size_t off = 0, len = 0;
-	int first = 0;
+	struct hsmkey_data_key_item *it = (struct hsmkey_data_key_item *)items + i;
+	int64_t w = -1;
 
-	if (!list)
-		return -EPROTO;
-	for (size_t i = 0; i < count; i++) {
-		struct json_object *res = json_object_array_get_idx(list, i);
-		size_t at = off;
-		int64_t w = -1;
-		int err, r = result_of(h, res, i, n, &off, &len, &err, &first);
-
-		if (r)
-			return r;
-		items[i].result = err;
-		items[i].wrapped_len = items[i].plaintext_len = 0;
-		if (err)
-			continue;
-		if (!proto_int(res, "wrapped_len", &w) || w < 0 || (size_t)w > len ||
-		    (size_t)w > sizeof(items[i].wrapped) ||
-		    len - (size_t)w > sizeof(items[i].plaintext))
-			return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
-		memcpy(items[i].wrapped, buf + at, (size_t)w);
-		items[i].wrapped_len = (size_t)w;
-		memcpy(items[i].plaintext, buf + at + w, len - (size_t)w);
-		items[i].plaintext_len = len - (size_t)w;
-	}
-	return first;
+	it->result = err;
+	it->wrapped_len = it->plaintext_len = 0;
+	if (err)
+		return 0;
+	if (!proto_int(res, "wrapped_len", &w) || w < 0 || (size_t)w > len ||
+	    (size_t)w > sizeof(it->wrapped) || len - (size_t)w > sizeof(it->plaintext))
+		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
+	memcpy(it->wrapped, out, (size_t)w);
+	it->wrapped_len = (size_t)w;
+	memcpy(it->plaintext, out + w, len - (size_t)w);
+	it->plaintext_len = len - (size_t)w;
+	return 0;
 }
 
 API int hsmkey_generate_data_keys(struct hsmkey *h, const char *key, const char *type,
@@ -265,7 +267,7 @@ API int hsmkey_generate_data_keys(struct hsmkey *h, const char *key, const char 
 		return r;
 	}
 	r = lib_call(h, req, NULL, 0, buf, &blen, &reply);
-	r = r ?: spread_data_keys(h, reply, buf, blen, items, n);
+	r = r ?: spread(h, reply, buf, blen, n, take_data_key, items);
 	explicit_bzero(buf, sizeof(buf));
 	json_object_put(reply);
 	return r;
