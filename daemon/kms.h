@@ -81,6 +81,14 @@ int kms_parse_blob(struct request *rq, const uint8_t *blob, size_t len, struct k
 int kms_unseal(struct request *rq, struct kms_call *c, char *name, const struct kms_head *head,
 	       const uint8_t *blob, size_t len, uint8_t *pt);
 
+/*
+ * The kernel key type a data key of @len bytes is by default (aes-128-gcm,
+ * aes-256-gcm, aes-256-xts), 0 when no data key is that long; and the
+ * refusal of a blob of another length (kms_data.c).
+ */
+int kms_data_key_type(size_t len);
+int kms_not_data_key(struct request *rq);
+
 /* The input of a batch's items (kms_batch.c): plaintexts, blobs, none. */
 enum kms_batch_input { KMS_BATCH_PLAINTEXT, KMS_BATCH_BLOB, KMS_BATCH_NONE };
 #define KMS_BATCH_MAX	16

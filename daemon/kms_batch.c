@@ -37,7 +37,7 @@
 struct batch {
 	enum kms_batch_input input;
 	struct json_object *items;	/* the request's */
-	size_t n;
+	size_t n, len[KMS_BATCH_MAX];	/* the items, their inputs' lengths */
 	uint8_t *out;			/* the reply's payload */
 	size_t nout, cap;
 	struct json_object *results;	/* the reply's "items" */
@@ -76,7 +76,7 @@ static size_t out_len(const struct batch *b, size_t len)
 /* The items' shape: objects, inputs that add up to the payload, outputs that fit. */
 static int check_items(struct request *rq, struct batch *b)
 {
-	size_t in = 0, out = 0, len;
+	size_t in = 0, out = 0;
 	int r;
 
 	b->n = json_object_array_length(b->items);
@@ -92,14 +92,14 @@ static int check_items(struct request *rq, struct batch *b)
 
 		if (!json_object_is_type(item, json_type_object))
 			return fail(rq, EINVAL, "item %zu is not an object", i);
-		if ((r = item_len(rq, item, i, &len)))
+		if ((r = item_len(rq, item, i, &b->len[i])))
 			return r;
 		if ((b->input == KMS_BATCH_NONE) != !json_object_object_get_ex(item, "len", NULL))
 			return fail(rq, EINVAL, "item %zu: \"len\" is %s", i,
 				    b->input == KMS_BATCH_NONE ? "for inputs, and data-key takes none" :
 				    "its input's length, and missing");
-		in += len;
-		out += out_len(b, len);
+		in += b->len[i];
+		out += out_len(b, b->len[i]);
 	}
 	if (in != rq->npayload)
 		return fail(rq, EINVAL, "the items' lengths add up to %zu bytes, the payload has %zu",
@@ -203,7 +203,6 @@ int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
 {
 	struct batch b = { .input = input };
 	const uint8_t *in = rq->payload;
-	size_t len;
 	int r;
 
 	if (!json_object_object_get_ex(rq->req, "items", &b.items))
@@ -213,12 +212,11 @@ int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
 	b.results = json_object_new_array();
 	audit_defer_sync(true);
 	for (size_t i = 0; i < b.n; i++) {
-		item_len(rq, json_object_array_get_idx(b.items, i), i, &len);	/* checked */
-		if (run_item(rq, &b, i, in, len, one)) {
+		if (run_item(rq, &b, i, in, b.len[i], one)) {
 			cancel_rest(&b, i);
 			break;
 		}
-		in += len;
+		in += b.len[i];
 	}
 	audit_defer_sync(false);
 	rq->nout = b.nout;

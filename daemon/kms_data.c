@@ -144,16 +144,25 @@ static int data_key_one(struct request *rq)
 	return kms_finish(rq, &c, meta.version, r);
 }
 
+int kms_not_data_key(struct request *rq)
+{
+	return fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
+}
+
 int op_data_key(struct request *rq)
 {
 	return kms_batch_or_one(rq, KMS_BATCH_NONE, data_key_one);
 }
 
+int kms_data_key_type(size_t len)
+{
+	return len == 16 ? HSMKEY_TYPE_AES_128_GCM : len == 32 ? HSMKEY_TYPE_AES_256_GCM :
+	       len == 64 ? HSMKEY_TYPE_AES_256_XTS : 0;
+}
+
 /* The kernel type of an unwrapped data key of @len bytes: the request's, or GCM or XTS. */
 static int unwrap_params(struct request *rq, size_t len, struct dk_params *q)
 {
-	int dflt = len == 16 ? HSMKEY_TYPE_AES_128_GCM : len == 32 ? HSMKEY_TYPE_AES_256_GCM :
-		   HSMKEY_TYPE_AES_256_XTS;
 	int r;
 
 	q->kernel = true;
@@ -161,7 +170,7 @@ static int unwrap_params(struct request *rq, size_t len, struct dk_params *q)
 	if (json_object_object_get_ex(rq->req, "plaintext", NULL) ||
 	    json_object_object_get_ex(rq->req, "kernel", NULL))
 		return fail(rq, EINVAL, "'unwrap-to-kernel' takes 'type', 'ttl' and 'context'");
-	r = read_type(rq, dflt, q) ?: read_ttl(rq, q);
+	r = read_type(rq, kms_data_key_type(len), q) ?: read_ttl(rq, q);
 	if (r)
 		return r;
 	if (key_type_len(q->type) != len)
@@ -188,8 +197,8 @@ int op_unwrap_to_kernel(struct request *rq)
 
 	if (!r)
 		len = rq->npayload - KMS_OVERHEAD;	/* parsed: longer than that */
-	if (!r && len != 16 && len != 32 && len != 64)
-		r = fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
+	if (!r && !kms_data_key_type(len))
+		r = kms_not_data_key(rq);
 	if (!r && (head.flags & KMS_FLAG_KERNEL))
 		c.op = KS_OP_DATA_KEY;
 	if (!r)

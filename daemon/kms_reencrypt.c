@@ -29,11 +29,10 @@
 static int kernel_type(struct request *rq, size_t len, const char **name)
 {
 	const char *t = proto_str(rq->req, "type");
-	int type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : len == 32 ? HSMKEY_TYPE_AES_256_GCM :
-		   HSMKEY_TYPE_AES_256_XTS;
+	int type = kms_data_key_type(len);
 
-	if (len != 16 && len != 32 && len != 64)
-		return fail(rq, EBADMSG, "not a wrapped data key (a blob of hsmkey-blob(5) of 16, 32 or 64 bytes)");
+	if (!type)
+		return kms_not_data_key(rq);
 	if (t)
 		type = key_type_from_name(t);
 	if (type <= HSMKEY_TYPE_UNSPEC || type > HSMKEY_TYPE_MAX || key_type_len(type) != len)
