@@ -415,7 +415,27 @@ static void mb_policy(struct ks_macbuf *m, const struct ks_policy *p)
 	mb_u64(m, p->no_load_at_start);
 }
 
-int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_t *out)
+/*
+ * The grants, last: a file with none gives the bytes it gave before the
+ * MAC covered them, and one with some cannot read as one without (no
+ * version's fields can end where they begin).
+ */
+static void mb_grants(struct ks_macbuf *m, const struct ks_key *k)
+{
+	if (!k->has_policy || !k->policy.ngrants)
+		return;
+	mb_put(m, "grants", 7);
+	mb_u64(m, k->policy.ngrants);
+	for (uint32_t i = 0; i < k->policy.ngrants; i++) {
+		mb_u64(m, k->policy.grants[i].ops);
+		mb_u64(m, k->policy.grants[i].id);
+		mb_u64(m, k->policy.grants[i].group);
+	}
+}
+
+/* The MAC; @grants: over the grants too, as every file is written now. */
+static int ks_record_mac_as(const struct keystore *ks, const struct ks_record *rec, bool grants,
+			    uint8_t *out)
 {
 	static const char label[] = "hsmkey key file v3";
 	const struct ks_key *k = &rec->meta;
@@ -460,6 +480,8 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 			mb_put(m, v->ref, strlen(v->ref) + 1);
 		}
 	}
+	if (grants)
+		mb_grants(m, k);
 	if (m->n > sizeof(m->b) ||
 	    !HMAC(EVP_sha256(), ks->filekey, KS_MASTER_LEN, m->b, m->n, out, &len))
 		r = -EIO;
@@ -467,14 +489,33 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 	return r;
 }
 
-/* Does format-3 @rec carry its own MAC?  -EBADMSG if not. */
-int ks_record_verify(const struct keystore *ks, const struct ks_record *rec)
+int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_t *out)
+{
+	return ks_record_mac_as(ks, rec, true, out);
+}
+
+/*
+ * Does format-3 @rec carry its own MAC?  -EBADMSG if not.  A file with
+ * grants written before the MAC covered them carries the MAC of the rest
+ * alone: taken (*@legacy set, to be written again) only while the root
+ * record says such files may remain (ks->grant_macs false).
+ */
+int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, bool *legacy)
 {
 	uint8_t mac[KS_MAC_LEN];
 	int r = ks_record_mac(ks, rec, mac);
 
+	if (legacy)
+		*legacy = false;
+	if (r || !CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
+		return r;
+	if (ks->grant_macs || !rec->meta.has_policy || !rec->meta.policy.ngrants)
+		return -EBADMSG;
+	r = ks_record_mac_as(ks, rec, false, mac);
 	if (!r && CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
 		r = -EBADMSG;
+	if (!r && legacy)
+		*legacy = true;
 	return r;
 }
 
@@ -579,7 +620,7 @@ int ks_parse(struct keystore *ks, const char *file, const char *data, size_t n,
 		return -ENOMEM;
 	r = ks_parse_record(file, data, n, rec);
 	if (!r && rec->format == 3)
-		r = ks_record_verify(ks, rec);
+		r = ks_record_verify(ks, rec, NULL);
 	if (!r && unseal)
 		r = ks_unseal(ks, rec, rec->nver - 1, key);
 	else if (!r)

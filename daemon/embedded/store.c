@@ -127,7 +127,7 @@ int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 	if (!r && rec->format != 3)
 		r = -EBADMSG;
 	if (!r)
-		r = ks_record_verify(ks, rec);
+		r = ks_record_verify(ks, rec, NULL);
 	if (r == -EBADMSG)
 		log_error("key file keys/%s is corrupted or has been tampered with (it does not authenticate); refused: the key is unusable until the file is restored",
 			  file);
@@ -311,6 +311,8 @@ struct ks_scan {
 	size_t ndead;
 	char **kept;			/* revoked keys whose files said otherwise */
 	size_t nkept;
+	char **regrant;			/* grants outside their MAC (ks_record_verify()) */
+	size_t nregrant;
 	char unknown[HSMKEY_NAME_MAX];	/* a damaged file claiming no generation */
 	size_t nunknown;
 };
@@ -443,12 +445,13 @@ static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *
 		       struct ks_scan *sc)
 {
 	uint8_t item[KS_MAC_LEN];
+	bool legacy = false;
 	struct stat st;
 	int r;
 
 	r = ks_load(ks, file, rec, &st);
 	if (!r && rec->format == 3)
-		r = ks_record_verify(ks, rec);
+		r = ks_record_verify(ks, rec, &legacy);
 	if (!r && rec->format == 3 && rec->gen > ks->gen.generation && ks->gen.upgraded)
 		r = -EBADMSG;
 	if (r == -ENOMEM)
@@ -472,6 +475,11 @@ static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *
 		}
 		sc->old[sc->nold] = strdup(file);
 		return sc->old[sc->nold++] ? 0 : -ENOMEM;
+	}
+	if (legacy) {
+		sc->regrant[sc->nregrant] = strdup(rec->meta.name);
+		if (!sc->regrant[sc->nregrant++])
+			return -ENOMEM;
 	}
 	ks_gen_item(ks, rec->meta.name, rec->gen, item);
 	ks_sum_add(sc->sum, item);
@@ -561,8 +569,12 @@ static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_
 	return r ? log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r)) : 0;
 }
 
-/* Revoked key @name's file, found saying otherwise, written again as revoked. */
-static int ks_keep_revoked(struct keystore *ks, const char *name)
+/*
+ * Key @name's file written again as it reads: a revoked key's that said
+ * otherwise (reads keep it revoked), or one whose grants were outside its
+ * MAC (now covered).
+ */
+static int ks_rewrite(struct keystore *ks, const char *name)
 {
 	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
 	int r = rec && out ? ks_read(ks, name, rec) : -ENOMEM;
@@ -574,6 +586,37 @@ static int ks_keep_revoked(struct keystore *ks, const char *name)
 	free(out);
 	free(rec);
 	return r;
+}
+
+/*
+ * The first open since key files' MACs cover their grants: the files
+ * whose grants were outside theirs written again, then the root record
+ * says none is left, and no file is taken so again.  A failure leaves
+ * that for the next open.
+ */
+static int ks_cover_grants(struct keystore *ks, const char *dir, const struct ks_scan *sc)
+{
+	int r = 0;
+
+	for (size_t i = 0; !r && i < sc->nregrant; i++) {
+		r = ks_rewrite(ks, sc->regrant[i]);
+		if (r)
+			log_warn("cannot write keys/%s.json with its grants authenticated (%s); the next start tries again",
+				 sc->regrant[i], strerror(-r));
+	}
+	if (r)
+		return 0;
+	ks->grant_macs = true;
+	r = ks_root_store(ks);
+	if (r) {
+		ks->grant_macs = false;
+		log_warn("cannot write %s/%s (%s); the next start tries again", dir, KS_ROOT,
+			 strerror(-r));
+		return 0;
+	}
+	if (sc->nregrant)
+		log_info("wrote %zu key files again with their grants authenticated", sc->nregrant);
+	return 0;
 }
 
 /*
@@ -601,12 +644,12 @@ static int ks_scan_finish(struct keystore *ks, const char *dir, const struct ks_
 	if (r)
 		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
 	for (size_t i = 0; i < sc->nkept; i++) {
-		r = ks_keep_revoked(ks, sc->kept[i]);
+		r = ks_rewrite(ks, sc->kept[i]);
 		if (r)
 			log_warn("cannot write keys/%s.json as revoked (%s); the key stays revoked",
 				 sc->kept[i], strerror(-r));
 	}
-	return 0;
+	return ks->grant_macs ? 0 : ks_cover_grants(ks, dir, sc);
 }
 
 /*
@@ -624,11 +667,12 @@ int ks_scan(struct keystore *ks, const char *dir)
 	int r;
 
 	r = rec ? ks_files(ks, &names, &n) : -ENOMEM;
-	if (!r && n && !(sc.old = calloc(3 * n, sizeof(*sc.old))))
+	if (!r && n && !(sc.old = calloc(4 * n, sizeof(*sc.old))))
 		r = -ENOMEM;
 	if (sc.old) {
 		sc.dead = sc.old + n;
 		sc.kept = sc.old + 2 * n;
+		sc.regrant = sc.old + 3 * n;
 	}
 	for (size_t i = 0; !r && i < n; i++)
 		r = ks_scan_one(ks, names[i], rec, &sc);
@@ -647,6 +691,8 @@ int ks_scan(struct keystore *ks, const char *dir)
 		free(sc.dead[i]);
 	for (size_t i = 0; i < sc.nkept; i++)
 		free(sc.kept[i]);
+	for (size_t i = 0; i < sc.nregrant; i++)
+		free(sc.regrant[i]);
 	free(sc.old);
 	ks_files_free(names, n);
 	free(rec);

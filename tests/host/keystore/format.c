@@ -204,3 +204,71 @@ TEST(policy_algorithms_are_names)
 		json_object_put(o);
 	}
 }
+
+/*
+ * What the release before grants were authenticated wrote
+ * (tests/host/data/keystore-grants: a KMS key with two grants, an XTS key
+ * with none): the first open takes the granted key's file as found and
+ * writes it again under a MAC that covers its grants; the old file put
+ * back is then refused, and so is an edit of the grants in the new one.
+ */
+TEST(grants_outside_the_mac_are_covered_once)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], plain[96];
+	char *old, *old_plain, *cur;
+	struct ks_key got;
+	struct keystore *ks;
+	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
+	size_t len, plen;
+
+	ASSERT_GT(n, 0);
+	self_dir[n] = '\0';
+	*strrchr(self_dir, '/') = '\0';	/* build/tests/host */
+	ASSERT_NE(NULL, mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-grants/. %s && chmod 600 %s/master.key",
+		 self_dir, dir, dir);
+	ASSERT_EQ(0, system(cmd));
+	snprintf(path, sizeof(path), "%s/keys/granted.json", dir);
+	snprintf(plain, sizeof(plain), "%s/keys/plain.json", dir);
+	old = copy_of(path, &len);
+	old_plain = copy_of(plain, &plen);
+	ASSERT_TRUE(old && old_plain);
+
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_get(ks, "granted", true, &got));
+	EXPECT_EQ(5, got.material[5]);
+	ASSERT_EQ(2, got.policy.ngrants);
+	EXPECT_EQ(4242, got.policy.grants[0].id);
+	EXPECT_EQ(KS_OP_ENCRYPT | KS_OP_DECRYPT, got.policy.grants[0].ops);
+	EXPECT_TRUE(got.policy.grants[1].group);
+	ASSERT_EQ(0, ks_get(ks, "plain", true, &got));
+	ks_close(ks);
+	cur = copy_of(path, &len);
+	ASSERT_NE(NULL, cur);
+	EXPECT_NE(0, strcmp(old, cur)) TH_LOG("the granted key's file was not written again");
+	EXPECT_EQ(0, strcmp(old_plain, slurp(plain, &plen)))
+		TH_LOG("a file without grants was written again for nothing");
+
+	/* Opened again: nothing left to take the old way. */
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_get(ks, "granted", true, &got));
+	ks_close(ks);
+	EXPECT_EQ(0, strcmp(cur, slurp(path, &len)));
+
+	/* The old file put back: refused. */
+	spit(path, old, strlen(old));
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	/* The new one with its grant widened: the key refused. */
+	spit(path, cur, strlen(cur));
+	replace_in(path, "\"uid\": 4242", "\"uid\": 4243");
+	if (ks_open(dir, &ks) == 0) {
+		EXPECT_EQ(-EBADMSG, ks_get(ks, "granted", true, &got));
+		ks_close(ks);
+	}
+	free(old);
+	free(old_plain);
+	free(cur);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}

@@ -150,3 +150,57 @@ TEST(every_field_is_authenticated)
 			TH_LOG("cannot remove %s", dir);
 	}
 }
+
+/*
+ * A key's grants (who may encrypt, decrypt, sign with it) are policy like
+ * its users: an attacker with the disk who gives their own uid a grant, or
+ * widens one, must find the file refused, not their uid allowed.
+ */
+TEST(grants_are_authenticated)
+{
+	static const char *const edits[][2] = {
+		{ "\"uid\": 4242", "\"uid\": 4243" },
+		{ "\"uid\": 4242", "\"gid\": 4242" },
+		{ "\"encrypt\"", "\"encrypt\", \"decrypt\"" },
+		{ "\"grants\": [", "\"grants\": [ { \"uid\": 7, \"ops\": [ \"decrypt\" ] }," },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(edits); i++) {
+		char dir[] = "/tmp/hsmkey-ks-XXXXXX", path[96], cmd[64];
+		struct ks_policy p = { .ngrants = 1 };
+		struct keystore *ks;
+		struct ks_key got;
+		char *before, *after;
+		size_t n1, n2;
+
+		p.grants[0] = (struct ks_grant){ .ops = KS_OP_ENCRYPT, .id = 4242 };
+		ASSERT_NE(NULL, mkdtemp(dir));
+		ASSERT_EQ(0, ks_open(dir, &ks));
+		ASSERT_EQ(0, ks_create(ks, "k", KS_TYPE_KMS_AES_256, NULL, NULL));
+		ASSERT_EQ(0, ks_set_policy(ks, "k", &p));
+		snprintf(path, sizeof(path), "%s/keys/k.json", dir);
+		before = copy_of(path, &n1);
+		replace_in(path, edits[i][0], edits[i][1]);
+		after = copy_of(path, &n2);
+		/* The edit happened: else this would pass for nothing. */
+		ASSERT_TRUE(before && after && (n1 != n2 || memcmp(before, after, n1))) {
+			TH_LOG("edit %zu (%s) matched nothing", i, edits[i][0]);
+		}
+		/* While open: a use reads the file again (a listing keeps what it read). */
+		EXPECT_EQ(-EBADMSG, ks_get(ks, "k", true, &got)) {
+			TH_LOG("edit %zu (%s) was accepted while open", i, edits[i][0]);
+		}
+		ks_close(ks);
+		if (ks_open(dir, &ks) == 0) {
+			EXPECT_EQ(-EBADMSG, ks_get(ks, "k", false, &got)) {
+				TH_LOG("edit %zu (%s) was accepted after a restart", i, edits[i][0]);
+			}
+			ks_close(ks);
+		}
+		free(before);
+		free(after);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+		if (system(cmd))
+			TH_LOG("cannot remove %s", dir);
+	}
+}
