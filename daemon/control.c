@@ -72,7 +72,7 @@ static const struct op {
 	/* Takes a payload (proto.h); authorised by the key's grants. */
 	bool payload;
 } ops[] = {
-	{ "create", true, op_create, NULL, false, false, false },
+	{ "create", true, op_create, make_key_pair, false, false, false },
 	{ "import", true, op_import, read_input, false, false, false },
 	{ "list", false, op_list, NULL, false, false, false },
 	{ "status", false, op_status, NULL, false, false, false },
@@ -279,11 +279,14 @@ static int check_fields(struct request *rq)
 		{ "kernel", json_type_boolean }, { "ttl", json_type_int },
 		{ "to_context", json_type_object }, { "items", json_type_array },
 		{ "mac", json_type_string }, { "bytes", json_type_int },
+		{ "padding", json_type_string }, { "max_signature", json_type_int },
 	};
 	/* Fields of a few operations alone: elsewhere they would be ignored. */
 	static const struct { const char *name, *ops, *say; } only[] = {
 		{ "items", " encrypt decrypt data-key ", "encrypt, decrypt and data-key" },
 		{ "to_context", " re-encrypt ", "re-encrypt" },
+		{ "padding", " sign verify ", "sign and verify" },
+		{ "max_signature", " sign ", "sign" },
 	};
 	const char *op = proto_str(rq->req, "op") ?: "";
 	struct json_object *v;
@@ -405,7 +408,10 @@ static void request_free(struct request *rq)
 		close(rq->fd);
 	if (rq->sock >= 0)
 		close(rq->sock);
-	wipe(rq->input, sizeof(rq->input));
+	if (rq->ninput > 0)
+		wipe(rq->input, (size_t)rq->ninput);
+	if (rq->made)
+		wipe(rq->pair, sizeof(rq->pair));
 	if (rq->payload)
 		wipe(rq->payload, rq->npayload);
 	if (rq->out)

@@ -2,8 +2,9 @@
 /*
  * Identity keys between their stored form (identity.h) and OpenSSL's: an
  * ECDSA key is kept as its private scalar d (the public point is d x G,
- * computed when the key is used), an Ed25519 key as its 32-byte seed.
- * Every buffer or BIGNUM that held a private value is wiped when freed.
+ * computed when the key is used), an Ed25519 key as its 32-byte seed, an
+ * RSA key as e, p and q (identity_rsa.c).  Every buffer or BIGNUM that
+ * held a private value is wiped when freed.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -35,7 +36,7 @@ static int ec_nid(int type, const char **group)
 
 const EVP_MD *identity_md(int type)
 {
-	return type == KS_TYPE_ECDSA_P256 ? EVP_sha256() :
+	return type == KS_TYPE_ECDSA_P256 || ks_type_rsa(type) ? EVP_sha256() :
 	       type == KS_TYPE_ECDSA_P384 ? EVP_sha384() : NULL;
 }
 
@@ -47,6 +48,9 @@ static int pkey_type(EVP_PKEY *pkey)
 
 	if (EVP_PKEY_is_a(pkey, "ED25519"))
 		return KS_TYPE_ED25519;
+	if (EVP_PKEY_is_a(pkey, "RSA"))
+		return EVP_PKEY_get_bits(pkey) == 2048 ? KS_TYPE_RSA_2048 :
+		       EVP_PKEY_get_bits(pkey) == 3072 ? KS_TYPE_RSA_3072 : -EMEDIUMTYPE;
 	if (!EVP_PKEY_is_a(pkey, "EC") ||
 	    !EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL))
 		return -EMEDIUMTYPE;
@@ -64,6 +68,8 @@ static int pkey_material(int type, EVP_PKEY *pkey, uint8_t *material)
 
 	if (pkey_type(pkey) != type)
 		return -EMEDIUMTYPE;
+	if (ks_type_rsa(type))
+		return rsa_material(type, pkey, material);
 	if (type == KS_TYPE_ED25519)
 		return EVP_PKEY_get_raw_private_key(pkey, material, &len) == 1 &&
 		       len == key_type_len(type) ? 0 : -EINVAL;
@@ -82,6 +88,8 @@ int identity_generate(int type, uint8_t *material)
 
 	if (!ks_type_identity(type))
 		return -EINVAL;
+	if (ks_type_rsa(type))
+		return rsa_generate(type, material);
 	pkey = ec_nid(type, &group) ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", group) :
 	       EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 	if (!pkey)
@@ -136,6 +144,8 @@ static int material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 
 	if (!ks_type_identity(type))
 		return -EMEDIUMTYPE;
+	if (ks_type_rsa(type))
+		return rsa_pkey(type, material, out);
 	*out = nid ? ec_pkey(nid, material, key_type_len(type)) :
 	       EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, material,
 					    key_type_len(type));
@@ -159,27 +169,54 @@ static bool same_public(int type, const uint8_t *mine, size_t len, const uint8_t
 
 	if (publen == len)
 		return !memcmp(mine, pub, len);
-	return type != KS_TYPE_ED25519 && len > 1 && mine[0] == 0x04 && publen == 1 + flen &&
+	return (type == KS_TYPE_ECDSA_P256 || type == KS_TYPE_ECDSA_P384) && len > 1 &&
+	       mine[0] == 0x04 && publen == 1 + flen &&
 	       pub[0] == (mine[len - 1] & 1 ? 0x03 : 0x02) && !memcmp(mine + 1, pub + 1, flen);
+}
+
+/*
+ * @pkey's public key as a key file carries it: the ECDSA point, the
+ * Ed25519 key's 32 bytes, an RSAPublicKey's DER (PKCS #1); free() it.
+ */
+static int public_bytes(int type, EVP_PKEY *pkey, uint8_t **out, size_t *len)
+{
+	unsigned char *der = NULL;
+	int n;
+
+	if (ks_type_rsa(type)) {
+		n = i2d_PublicKey(pkey, &der);
+		*out = n > 0 ? malloc((size_t)n) : NULL;
+		if (*out)
+			memcpy(*out, der, (size_t)n);
+		OPENSSL_free(der);
+		*len = (size_t)n;
+		return *out ? 0 : -ENOMEM;
+	}
+	*len = 1 + 2 * 66;
+	*out = malloc(*len);
+	if (!*out)
+		return -ENOMEM;
+	if (type == KS_TYPE_ED25519 ?
+	    EVP_PKEY_get_raw_public_key(pkey, *out, len) == 1 :
+	    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, *out, *len, len) == 1)
+		return 0;
+	free(*out);
+	*out = NULL;
+	return -ENOMEM;
 }
 
 int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t publen)
 {
-	uint8_t mine[1 + 2 * 66];
-	size_t len = sizeof(mine);
+	uint8_t *mine = NULL;
+	size_t len = 0;
 	EVP_PKEY *pkey = NULL;
 	int r = material_pkey(type, material, &pkey);
 
-	if (r || !publen)
-		goto out;
-	if (type == KS_TYPE_ED25519 ?
-	    EVP_PKEY_get_raw_public_key(pkey, mine, &len) != 1 :
-	    EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, mine, sizeof(mine),
-					    &len) != 1)
-		r = -ENOMEM;
-	else if (!same_public(type, mine, len, pub, publen))
+	if (!r && publen)
+		r = public_bytes(type, pkey, &mine, &len);
+	if (!r && publen && !same_public(type, mine, len, pub, publen))
 		r = -EKEYREJECTED;
-out:
+	free(mine);
 	EVP_PKEY_free(pkey);
 	return r;
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * An identity key's private key file, read by hsmkeyd itself (identity.h's
- * identity_parse): PEM ("PRIVATE KEY", "EC PRIVATE KEY"), perhaps after
- * other text, or DER of either (what openssl pkey -outform DER writes).
+ * identity_parse): PEM ("PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE
+ * KEY"), perhaps after other text, or DER of any (what openssl pkey
+ * -outform DER writes).
  *
  * Not OpenSSL's decoders: they copy the private value through buffers they
  * free without wiping (the base64 decoding, the ASN.1 octet strings), where
@@ -16,10 +17,16 @@
  *   PKCS#8 (RFC 5958): SEQUENCE { INTEGER 0|1, SEQUENCE { OID, params },
  *     OCTET STRING key, [0] attributes OPTIONAL, [1] publicKey OPTIONAL }
  *   where key is, for id-ecPublicKey with a named curve, an ECPrivateKey;
- *   for Ed25519 (RFC 8410), an OCTET STRING of the 32-byte seed.
+ *   for Ed25519 (RFC 8410), an OCTET STRING of the 32-byte seed; for
+ *   rsaEncryption (parameters NULL or absent), an RSAPrivateKey.
  *   ECPrivateKey (SEC 1): SEQUENCE { INTEGER 1, OCTET STRING d,
  *     [0] { OID curve } OPTIONAL, [1] { BIT STRING publicKey } OPTIONAL }
- * A public key in the file must be the private key's (identity_check).
+ *   RSAPrivateKey (PKCS #1, RFC 8017): SEQUENCE { INTEGER 0, n, e, d, p,
+ *     q, dp, dq, qinv } (two primes: version 1, more, is refused)
+ * A public key in the file must be the private key's (identity_check);
+ * an RSA key's values must be the ones its primes give (rsa_from_parts).
+ * RSASSA-PSS keys (their own OID) are refused: the signing padding is the
+ * caller's choice here, not the key's.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -48,6 +55,17 @@ static const uint8_t oid_ec[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01 };
 static const uint8_t oid_p256[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const uint8_t oid_p384[] = { 0x2b, 0x81, 0x04, 0x00, 0x22 };
 static const uint8_t oid_ed25519[] = { 0x2b, 0x65, 0x70 };
+static const uint8_t oid_rsa[] = { 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01 };
+
+/* What a DER key is: what its PEM label or its first fields say. */
+enum key_form {
+	FORM_PKCS8,
+	FORM_SEC1,
+	FORM_PKCS1,
+};
+
+/* rsaEncryption in PKCS#8: which of the RSA types, the key's size says. */
+#define PKCS8_RSA	0x1000
 
 /* The element's length after its tag; -EINVAL unless definite and minimal. */
 static int der_length(struct der *in, size_t *len)
@@ -116,6 +134,25 @@ static int der_small_int(struct der *in)
 	return i.len == 1 && i.p[0] < 0x80 ? i.p[0] : -EINVAL;
 }
 
+/*
+ * A positive INTEGER, minimal, as its magnitude (the sign byte dropped):
+ * RSA's values.
+ */
+static int der_uint(struct der *in, struct rsa_int *out)
+{
+	struct der i;
+
+	if (der_get(in, DER_INTEGER, &i) || !i.len || (i.p[0] & 0x80))
+		return -EINVAL;
+	if (i.len > 1 && i.p[0] == 0) {
+		if (!(i.p[1] & 0x80))
+			return -EINVAL;	/* not minimal */
+		i.p++, i.len--;
+	}
+	*out = (struct rsa_int){ i.p, i.len };
+	return 0;
+}
+
 /* A BIT STRING of whole bytes, at least one, as its bytes. */
 static int der_bits(struct der *bits, struct der *out)
 {
@@ -181,15 +218,44 @@ static int read_sec1(struct der in, int type, bool named, uint8_t *material)
 	return r ? r : identity_check(type, material, pub.p, pub.len);
 }
 
+/*
+ * An RSAPrivateKey of @type's size: its values checked and the primes
+ * with e into @material (rsa_from_parts); -EMEDIUMTYPE for another size.
+ */
+static int read_pkcs1(struct der in, int type, uint8_t *material)
+{
+	struct rsa_parts f;
+	struct der key;
+	int version;
+
+	if (!ks_type_rsa(type))
+		return -EMEDIUMTYPE;
+	if (der_get(&in, DER_SEQUENCE, &key) || in.len)
+		return -EINVAL;
+	version = der_small_int(&key);
+	if (version != 0)
+		return -EINVAL;		/* 1: more than two primes */
+	if (der_uint(&key, &f.n) || der_uint(&key, &f.e) || der_uint(&key, &f.d) ||
+	    der_uint(&key, &f.p) || der_uint(&key, &f.q) || der_uint(&key, &f.dp) ||
+	    der_uint(&key, &f.dq) || der_uint(&key, &f.qinv) || key.len)
+		return -EINVAL;
+	return rsa_from_parts(type, &f, material);
+}
+
 /* The algorithm of a PKCS#8 key, as a key type; the ECDSA curve named. */
 static int pkcs8_type(struct der alg)
 {
-	struct der oid, curve;
+	struct der oid, curve, null;
 
 	if (der_get(&alg, DER_OID, &oid))
 		return -EINVAL;
 	if (der_is(&oid, oid_ed25519, sizeof(oid_ed25519)))
 		return alg.len ? -EINVAL : KS_TYPE_ED25519;
+	if (der_is(&oid, oid_rsa, sizeof(oid_rsa))) {
+		if (alg.len && (der_get(&alg, DER_NULL, &null) || null.len || alg.len))
+			return -EINVAL;
+		return PKCS8_RSA;
+	}
 	if (!der_is(&oid, oid_ec, sizeof(oid_ec)))
 		return -EMEDIUMTYPE;
 	if (alg.len && alg.p[0] == DER_SEQUENCE)
@@ -233,6 +299,10 @@ static int read_pkcs8(struct der in, int type, uint8_t *material)
 	found = pkcs8_type(alg);
 	if (found < 0)
 		return found;
+	if (found == PKCS8_RSA) {
+		r = read_pkcs1(key, type, material);
+		return r || !pub.len ? r : identity_check(type, material, pub.p, pub.len);
+	}
 	if (found != type)
 		return -EMEDIUMTYPE;
 	if (type != KS_TYPE_ED25519) {
@@ -247,24 +317,30 @@ static int read_pkcs8(struct der in, int type, uint8_t *material)
 }
 
 /*
- * Whether DER @p is an ECPrivateKey rather than PKCS#8: its version is
- * followed by an OCTET STRING, not an AlgorithmIdentifier.
+ * What DER @p is, by what follows its version: an AlgorithmIdentifier
+ * (PKCS#8), an OCTET STRING (an ECPrivateKey) or an INTEGER (an
+ * RSAPrivateKey's modulus).
  */
-static bool der_sec1(const uint8_t *p, size_t len)
+static enum key_form der_form(const uint8_t *p, size_t len)
 {
 	struct der in = { p, len }, seq, version;
 
-	return !der_get(&in, DER_SEQUENCE, &seq) && !der_get(&seq, DER_INTEGER, &version) &&
-	       seq.len && seq.p[0] == DER_OCTET;
+	if (der_get(&in, DER_SEQUENCE, &seq) || der_get(&seq, DER_INTEGER, &version) ||
+	    !seq.len)
+		return FORM_PKCS8;	/* and refused as such */
+	return seq.p[0] == DER_OCTET ? FORM_SEC1 : seq.p[0] == DER_INTEGER ? FORM_PKCS1 :
+	       FORM_PKCS8;
 }
 
-/* A DER key: PKCS#8, or (with @sec1) an ECPrivateKey. */
-static int read_der(const uint8_t *p, size_t len, bool sec1, int type, uint8_t *material)
+static int read_der(const uint8_t *p, size_t len, enum key_form form, int type,
+		    uint8_t *material)
 {
 	struct der in = { p, len };
 
-	if (!sec1)
+	if (form == FORM_PKCS8)
 		return read_pkcs8(in, type, material);
+	if (form == FORM_PKCS1)
+		return read_pkcs1(in, type, material);
 	if (type != KS_TYPE_ECDSA_P256 && type != KS_TYPE_ECDSA_P384)
 		return -EMEDIUMTYPE;
 	return read_sec1(in, type, true, material);
@@ -331,30 +407,31 @@ static const uint8_t *find(const uint8_t *p, size_t len, const char *s)
 
 /*
  * The first private key's PEM armour in @in: its body into *@body and
- * *@blen, and whether it is an ECPrivateKey.  -EINVAL for none, an
- * encrypted one (ENCRYPTED PRIVATE KEY, or headers such as Proc-Type) or
- * one without its END line.
+ * *@blen, and what its label says it is.  -EINVAL for none, an encrypted
+ * one (ENCRYPTED PRIVATE KEY, or headers such as Proc-Type) or one
+ * without its END line.
  */
 static int pem_body(const uint8_t *in, size_t len, const uint8_t **body, size_t *blen,
-		    bool *sec1)
+		    enum key_form *form)
 {
-	static const char *const labels[] = { "PRIVATE KEY", "EC PRIVATE KEY" };
+	/* In enum key_form's order. */
+	static const char *const labels[] = { "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY" };
 	const uint8_t *p = in, *line, *end = NULL;
 	char begin[48], stop[48];
 	size_t i, left;
 
 	while ((line = find(p, len - (size_t)(p - in), "-----BEGIN "))) {
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < ARRAY_SIZE(labels); i++) {
 			snprintf(begin, sizeof(begin), "-----BEGIN %s-----", labels[i]);
 			left = len - (size_t)(line - in);
 			if (left >= strlen(begin) && !memcmp(line, begin, strlen(begin)))
 				break;
 		}
-		if (i < 2) {
+		if (i < ARRAY_SIZE(labels)) {
 			snprintf(stop, sizeof(stop), "-----END %s-----", labels[i]);
 			*body = line + strlen(begin);
 			end = find(*body, len - (size_t)(*body - in), stop);
-			*sec1 = i == 1;
+			*form = (enum key_form)i;
 			break;
 		}
 		p = line + 1;
@@ -372,8 +449,8 @@ static int read_pem(const uint8_t *in, size_t len, int type, uint8_t *material)
 	uint8_t *der;
 	ssize_t n;
 	size_t blen;
-	bool sec1;
-	int r = pem_body(in, len, &body, &blen, &sec1);
+	enum key_form form;
+	int r = pem_body(in, len, &body, &blen, &form);
 
 	if (r)
 		return r;
@@ -381,7 +458,7 @@ static int read_pem(const uint8_t *in, size_t len, int type, uint8_t *material)
 	if (!der)
 		return -ENOMEM;
 	n = b64_decode(body, blen, der);
-	r = n < 0 ? (int)n : read_der(der, (size_t)n, sec1, type, material);
+	r = n < 0 ? (int)n : read_der(der, (size_t)n, form, type, material);
 	wipe(der, blen + 1);
 	free(der);
 	return r;
@@ -394,7 +471,7 @@ int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material)
 	if (!ks_type_identity(type))
 		return -EINVAL;
 	r = find(in, len, "-----BEGIN ") ? read_pem(in, len, type, material) :
-	    read_der(in, len, der_sec1(in, len), type, material);
+	    read_der(in, len, der_form(in, len), type, material);
 	if (r)
 		wipe(material, key_type_len(type));
 	return r;

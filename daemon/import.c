@@ -185,7 +185,7 @@ static int import_wrapped(struct request *rq, int type, const uint8_t *blob, siz
 /* An identity key's private key file (identity.h), PEM or DER. */
 static int import_identity(struct request *rq, int type)
 {
-	uint8_t material[HSMKEY_MATERIAL_MAX];
+	uint8_t material[KS_MATERIAL_MAX];
 	int r;
 
 	if (json_object_get_boolean(json_object_object_get(rq->req, "wrapped")) ||
@@ -204,9 +204,13 @@ static int import_identity(struct request *rq, int type)
 	else if (r == -EDOM)
 		r = fail(rq, r, "the key file gives its curve as explicit parameters: only a named curve is read (openssl ec -param_enc named_curve)");
 	else if (r == -EKEYREJECTED)
-		r = fail(rq, r, "the key file's public key is not its private key's: a damaged or forged file");
+		r = fail(rq, r, ks_type_rsa(type) ?
+			 "the key file's values do not belong together (a modulus, exponent or coefficient not the one its primes give, or a factor that is not prime): a damaged or forged file" :
+			 "the key file's public key is not its private key's: a damaged or forged file");
+	else if (r == -ERANGE)
+		r = fail(rq, r, "the key file holds a weak RSA key (a public exponent below 65537, or primes so close that the modulus factors): make a new key");
 	else if (r)
-		r = fail(rq, r, "the key file holds no unencrypted %s private key (PEM \"PRIVATE KEY\" or \"EC PRIVATE KEY\", or their DER); an encrypted one: openssl pkey -in FILE -out PLAIN first",
+		r = fail(rq, r, "the key file holds no unencrypted %s private key (PEM \"PRIVATE KEY\", \"EC PRIVATE KEY\" or \"RSA PRIVATE KEY\", or their DER); an encrypted one: openssl pkey -in FILE -out PLAIN first",
 			 key_type_name(type));
 	else
 		r = create_common(rq, type, material, false);
@@ -240,6 +244,8 @@ int op_import(struct request *rq)
 	n = rq->ninput;
 	if (w && json_object_get_boolean(w) && rq->d->be->ops->import_wrapped)
 		return import_wrapped(rq, type, rq->input, (size_t)n);
+	if (n > (int)sizeof(buf))	/* no key, nor one wrapped, is that long */
+		return length_error(rq, type, true);
 	memcpy(buf, rq->input, (size_t)n);
 	if (w && json_object_get_boolean(w)) {
 		size_t mlen = sizeof(material);

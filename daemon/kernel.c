@@ -285,6 +285,9 @@ static int wrap_material(const struct ks_key *key, bool material, uint8_t *out, 
 	_cleanup_evp_ctx_ EVP_CIPHER_CTX *c = NULL;
 	int n, ok;
 
+	/* The daemon's own keys never go to the kernel (and may not fit). */
+	if (ks_type_daemon(key->type) || len > sizeof(plain))
+		return -EMEDIUMTYPE;
 	memcpy(aad.key_id, key->id, HSMKEY_ID_LEN);
 	aad.key_version = htonl(key->version);
 	aad.key_type = htonl((uint32_t)key->type);

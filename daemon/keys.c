@@ -78,23 +78,31 @@ int create_common(struct request *rq, int type, const uint8_t *material, bool ge
 	return r;
 }
 
+int make_key_pair(struct request *rq)
+{
+	int type = key_type_from_name(proto_str(rq->req, "type"));
+	int r;
+
+	if (type < 0 || !ks_type_identity(type) || !rq->d->be->ops->daemon_keys)
+		return 0;	/* op_create() says what is wrong */
+	/* A key pair: not any random bytes make an ECDSA scalar or RSA primes. */
+	r = identity_generate(type, rq->pair);
+	if (r)
+		return fail(rq, r, "cannot make a %s key pair", key_type_name(type));
+	rq->made = true;
+	return 0;
+}
+
 int op_create(struct request *rq)
 {
 	const char *tname = proto_str(rq->req, "type");
 	int type = key_type_from_name(tname);
-	uint8_t material[HSMKEY_MATERIAL_MAX];
-	int r;
 
 	if (type < 0)
 		return bad_type(rq, tname);
 	if (!ks_type_identity(type))
 		return create_common(rq, type, NULL, true);
-	/* A key pair: not any random bytes make an ECDSA scalar. */
-	r = identity_generate(type, material);
-	r = r ? fail(rq, r, "cannot make a %s key pair", key_type_name(type)) :
-	    create_common(rq, type, material, true);
-	wipe(material, sizeof(material));
-	return r;
+	return rq->made ? create_common(rq, type, rq->pair, true) : storage_keeps(rq, type);
 }
 
 static int not_for_kernel(struct request *rq, const struct ks_key *key, const char *what)

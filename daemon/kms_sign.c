@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The local KMS API's signatures: sign and verify with an identity key
- * (ecdsa-p256 with SHA-256, ecdsa-p384 with SHA-384, ed25519), on a
- * message or, for ECDSA, on its digest; and public-key, the key's public
- * half as PEM.  Signatures are as OpenSSL writes them: DER for ECDSA, the
- * 64 bytes of RFC 8032 for Ed25519.  Who may sign and verify: the key's
- * grants (kms.h), as for encrypt and decrypt.
+ * (ecdsa-p256 with SHA-256, ecdsa-p384 with SHA-384, ed25519, rsa-2048
+ * and rsa-3072 with SHA-256), on a message or, but for Ed25519, on its
+ * digest; and public-key, the key's public half as PEM.  Signatures are
+ * as OpenSSL writes them: DER for ECDSA, the 64 bytes of RFC 8032 for
+ * Ed25519, the modulus's length for RSA, padded ("padding") as PKCS #1
+ * v1.5 (the default, as openssl dgst -sign) or PSS (MGF1 with SHA-256, a
+ * salt as long as the digest; any salt length verifies).  Who may sign
+ * and verify: the key's grants (kms.h), as for encrypt and decrypt.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include "cleanup.h"
 #include "identity.h"
@@ -19,7 +23,7 @@
 #include "util.h"
 
 #define SIGN_MESSAGE_MAX	32768
-#define SIGNATURE_MAX		256	/* DER ECDSA over P-384: at most 104 */
+#define SIGNATURE_MAX		512	/* RSA-3072: 384; DER ECDSA over P-384: 104 */
 
 static void md_ctx_freep(EVP_MD_CTX **c)
 {
@@ -41,6 +45,8 @@ struct sig_call {
 	uint32_t op;
 	const char *name;
 	bool digest;		/* the payload is the message's digest */
+	const char *padding;	/* RSA's: "pkcs1" or "pss"; NULL: the default */
+	int64_t max;		/* sign: the caller's room for the signature */
 	char hash[17];		/* the first 8 bytes of SHA-256 of the payload */
 };
 
@@ -55,6 +61,12 @@ static int read_call(struct request *rq, struct sig_call *c)
 		return r;
 	}
 	c->digest = d && json_object_get_boolean(d);
+	c->padding = proto_str(rq->req, "padding");
+	if (c->padding && strcmp(c->padding, "pkcs1") && strcmp(c->padding, "pss"))
+		return fail(rq, EINVAL, "'padding' is pkcs1 or pss");
+	c->max = SIGNATURE_MAX;
+	if (proto_int(rq->req, "max_signature", &c->max) && c->max < 0)
+		return fail(rq, EINVAL, "'max_signature' must not be negative");
 	if (!rq->payload || !rq->npayload || rq->npayload > SIGN_MESSAGE_MAX)
 		return fail(rq, EMSGSIZE, "the message must be 1 to %d bytes (sign a larger one's digest: --digest)",
 			    SIGN_MESSAGE_MAX);
@@ -82,25 +94,41 @@ static int key_of(struct request *rq, const struct sig_call *c, const struct ks_
 	if (c->digest && rq->npayload != (size_t)EVP_MD_get_size(md))
 		return fail(rq, EINVAL, "a digest for key '%s' is %d bytes of %s", c->name,
 			    EVP_MD_get_size(md), EVP_MD_get0_name(md));
+	if (c->padding && !ks_type_rsa(key.type))
+		return fail(rq, EINVAL, "key '%s' is %s: a padding is for RSA keys", c->name,
+			    key_type_name(key.type));
 	r = identity_pkey(&key, pkey);
 	return r ? fail(rq, r, "key '%s' holds no usable key: %s", c->name, strerror(-r)) : 0;
 }
 
-static int sign_digest(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *dgst, size_t dlen,
-		       uint8_t *sig, size_t *siglen)
+/* RSA's padding on @c, a signing or verifying context: PKCS #1 v1.5 unless PSS. */
+static int set_padding(EVP_PKEY_CTX *c, const struct sig_call *call, bool sign)
+{
+	if (!call->padding || strcmp(call->padding, "pss"))
+		return 0;
+	return EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PSS_PADDING) == 1 &&
+	       EVP_PKEY_CTX_set_rsa_pss_saltlen(c, sign ? RSA_PSS_SALTLEN_DIGEST :
+						 RSA_PSS_SALTLEN_AUTO) == 1 ? 0 : -EIO;
+}
+
+static int sign_digest(EVP_PKEY *pkey, const EVP_MD *md, const struct sig_call *call,
+		       const uint8_t *dgst, size_t dlen, uint8_t *sig, size_t *siglen)
 {
 	_cleanup_(pkey_ctx_freep) EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(pkey, NULL);
 
 	return c && EVP_PKEY_sign_init(c) == 1 && EVP_PKEY_CTX_set_signature_md(c, md) == 1 &&
+	       !set_padding(c, call, true) &&
 	       EVP_PKEY_sign(c, sig, siglen, dgst, dlen) == 1 ? 0 : -EIO;
 }
 
-static int sign_message(EVP_PKEY *pkey, const EVP_MD *md, const uint8_t *msg, size_t len,
-			uint8_t *sig, size_t *siglen)
+static int sign_message(EVP_PKEY *pkey, const EVP_MD *md, const struct sig_call *call,
+			const uint8_t *msg, size_t len, uint8_t *sig, size_t *siglen)
 {
 	_cleanup_(md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL;	/* c's */
 
-	return c && EVP_DigestSignInit(c, NULL, md, NULL, pkey) == 1 &&
+	return c && EVP_DigestSignInit(c, &pc, md, NULL, pkey) == 1 &&
+	       !set_padding(pc, call, true) &&
 	       EVP_DigestSign(c, sig, siglen, msg, len) == 1 ? 0 : -EIO;
 }
 
@@ -114,8 +142,13 @@ static int sign_with(struct request *rq, const struct sig_call *c, const struct 
 
 	if (r)
 		return r;
-	r = c->digest ? sign_digest(pkey, md, rq->payload, rq->npayload, sig, &siglen) :
-	    sign_message(pkey, md, rq->payload, rq->npayload, sig, &siglen);
+	/* Before signing: a signature the caller cannot take is not made (nor audited as made). */
+	if (EVP_PKEY_get_size(pkey) > c->max)
+		return fail(rq, ENOBUFS, "a signature of key '%s' (%s) takes up to %d bytes; the buffer holds %lld",
+			    c->name, key_type_name(meta->type), EVP_PKEY_get_size(pkey),
+			    (long long)c->max);
+	r = c->digest ? sign_digest(pkey, md, c, rq->payload, rq->npayload, sig, &siglen) :
+	    sign_message(pkey, md, c, rq->payload, rq->npayload, sig, &siglen);
 	if (r)
 		return fail(rq, EIO, "signing with key '%s' failed", c->name);
 	out = kms_reply_buffer(rq, siglen);
@@ -152,11 +185,14 @@ static int verify_with(struct request *rq, const struct sig_call *c, const struc
 		_cleanup_(pkey_ctx_freep) EVP_PKEY_CTX *v = EVP_PKEY_CTX_new(pkey, NULL);
 
 		r = v && EVP_PKEY_verify_init(v) == 1 && EVP_PKEY_CTX_set_signature_md(v, md) == 1 &&
+		    !set_padding(v, c, false) &&
 		    EVP_PKEY_verify(v, sig, siglen, rq->payload, rq->npayload) == 1;
 	} else {
 		_cleanup_(md_ctx_freep) EVP_MD_CTX *v = EVP_MD_CTX_new();
+		EVP_PKEY_CTX *pc = NULL;	/* v's */
 
-		r = v && EVP_DigestVerifyInit(v, NULL, md, NULL, pkey) == 1 &&
+		r = v && EVP_DigestVerifyInit(v, &pc, md, NULL, pkey) == 1 &&
+		    !set_padding(pc, c, false) &&
 		    EVP_DigestVerify(v, sig, siglen, rq->payload, rq->npayload) == 1;
 	}
 	if (!r)
@@ -175,7 +211,8 @@ static int sig_op(struct request *rq, uint32_t op)
 	if (!r)
 		r = kms_authorise(rq, op, c.name, &meta) ?:
 		    (op == KS_OP_SIGN ? sign_with(rq, &c, &meta) : verify_with(rq, &c, &meta));
-	snprintf(detail, sizeof(detail), "%s sha256 %s", c.digest ? "digest" : "message", c.hash);
+	snprintf(detail, sizeof(detail), "%s sha256 %s%s", c.digest ? "digest" : "message", c.hash,
+		 c.padding && !strcmp(c.padding, "pss") ? " pss" : "");
 	if (kms_audit(rq, op, c.name, meta.version, detail, r))
 		r = kms_unrecorded(rq);
 	if (!r)

@@ -169,10 +169,14 @@ static void harden(void)
 	prctl(PR_SET_DUMPABLE, 0);
 	/*
 	 * OpenSSL's secure heap (locked, left out of core dumps, cleared on
-	 * free) for the private parts of keys it holds: the import key.
+	 * free) for the private parts of keys it holds: the import key, and
+	 * each identity key while it signs (an RSA-3072 key's values and
+	 * OpenSSL's working space take some 10 KiB: room for every worker
+	 * at once, many times over).  When it is full, allocations fail:
+	 * they do not fall back to ordinary memory.
 	 */
-	if (CRYPTO_secure_malloc_init(1 << 16, 64) != 1)
-		log_warn("no OpenSSL secure heap: the import key's private half is in ordinary memory");
+	if (CRYPTO_secure_malloc_init(1 << 20, 64) != 1)
+		log_warn("no OpenSSL secure heap: the import key's private half and identity keys in use are in ordinary memory");
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);	/* a full file is an error to report, not a death */

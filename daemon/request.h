@@ -28,8 +28,10 @@ struct request {
 	struct ucred cred;		/* the client's, when it connected */
 	int sock;			/* tls-handshake's socket (take_socket()), or -1 */
 	/* Read or opened before the mutation lock (client I/O never under it). */
-	uint8_t input[1024];		/* the key file passed as a descriptor */
+	uint8_t input[8192];		/* the key file passed as a descriptor */
 	int ninput;			/* -1: none passed */
+	uint8_t pair[KS_MATERIAL_MAX];	/* create: an identity key's pair, */
+	bool made;			/* made (make_key_pair()) */
 	/* A payload that came after the request's JSON (proto.h), and one for */
 	/* the reply (a handler's, malloc'd): both wiped and freed with it. */
 	uint8_t *payload;
@@ -81,6 +83,8 @@ int store_failed(struct request *rq, int r, const char *what);
 /* 0 if the key storage keeps keys of @type; else worded -EOPNOTSUPP. */
 int storage_keeps(struct request *rq, int type);
 int create_common(struct request *rq, int type, const uint8_t *material, bool generated);
+/* Before the mutation lock: an identity key's pair (RSA's take a while). */
+int make_key_pair(struct request *rq);
 int op_create(struct request *rq);
 int op_load(struct request *rq);
 int op_show(struct request *rq);

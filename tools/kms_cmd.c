@@ -203,23 +203,27 @@ int cmd_re_encrypt(int argc, char **argv)
 }
 
 static const char sign_usage[] =
-	"sign NAME [--digest] < DATA > SIGNATURE\n"
-	"DATA: the message (1 to 32768 bytes) or, with --digest, its SHA-256 (ecdsa-p256)\n"
-	"or SHA-384 (ecdsa-p384) digest; the signature as openssl dgst -sign writes it";
+	"sign NAME [--digest] [--pss] < DATA > SIGNATURE\n"
+	"DATA: the message (1 to 32768 bytes) or, with --digest, its SHA-256 (ecdsa-p256, RSA)\n"
+	"or SHA-384 (ecdsa-p384) digest; the signature as openssl dgst -sign writes it\n"
+	"(RSA: PKCS #1 v1.5, or with --pss, PSS with a salt as long as the digest)";
 static const char verify_usage[] =
-	"verify NAME SIGNATURE-FILE [--digest] < DATA\n"
+	"verify NAME SIGNATURE-FILE [--digest] [--pss] < DATA\n"
 	"prints \"Verified OK\" and exits 0, or says why not and exits 1";
 
 /* The parse, read and connect of sign and verify: @npos names at @pos. */
 static int sig_start(int argc, char **argv, const char *usage, const char **pos, int npos,
-		     bool *digest, uint8_t *in, size_t *inlen, struct hsmkey **h)
+		     unsigned int *flags, uint8_t *in, size_t *inlen, struct hsmkey **h)
 {
+	bool digest = false, pss = false;
 	const struct arg_opt opts[] = {
-		{ .name = "digest", .flag = digest },
+		{ .name = "digest", .flag = &digest },
+		{ .name = "pss", .flag = &pss },
 		{}
 	};
 	int r = args_exact(argc, argv, usage, opts, pos, npos);
 
+	*flags = (digest ? HSMKEY_SIGN_DIGEST : 0) | (pss ? HSMKEY_SIGN_PSS : 0);
 	return r ? PARSED(r) : kms_input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);
 }
 
@@ -229,12 +233,12 @@ int cmd_sign(int argc, char **argv)
 	size_t len = 0, siglen = sizeof(sig);
 	struct hsmkey *h = NULL;
 	const char *name = NULL;
-	bool digest = false;
-	int r = sig_start(argc, argv, sign_usage, &name, 1, &digest, msg, &len, &h);
+	unsigned int flags = 0;
+	int r = sig_start(argc, argv, sign_usage, &name, 1, &flags, msg, &len, &h);
 
 	if (r)
 		return r;
-	r = hsmkey_sign(h, name, digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig, &siglen);
+	r = hsmkey_sign(h, name, flags, msg, len, sig, &siglen);
 	return kms_finish(argv[0], h, r, sig, siglen);
 }
 
@@ -263,10 +267,10 @@ int cmd_verify(int argc, char **argv)
 	uint8_t msg[HSMKEY_MESSAGE_MAX + 1], sig[HSMKEY_SIGNATURE_MAX + 1];
 	const char *pos[2] = { NULL, NULL };
 	struct hsmkey *h = NULL;
-	bool digest = false;
+	unsigned int flags = 0;
 	ssize_t siglen;
 	size_t len = 0;
-	int r = sig_start(argc, argv, verify_usage, pos, 2, &digest, msg, &len, &h);
+	int r = sig_start(argc, argv, verify_usage, pos, 2, &flags, msg, &len, &h);
 
 	if (r)
 		return r;
@@ -275,8 +279,7 @@ int cmd_verify(int argc, char **argv)
 		hsmkey_close(h);
 		return EXIT_FAILED;
 	}
-	r = hsmkey_verify(h, pos[0], digest ? HSMKEY_SIGN_DIGEST : 0, msg, len, sig,
-			  (size_t)siglen);
+	r = hsmkey_verify(h, pos[0], flags, msg, len, sig, (size_t)siglen);
 	r = kms_finish(argv[0], h, r, NULL, 0);
 	if (r == EXIT_OK)
 		printf("Verified OK\n");

@@ -28,7 +28,7 @@
 #define KS_NONCE_LEN	12
 #define KS_TAG_LEN	16
 #define KS_FILE_MAX	32768
-#define KS_SEALED_MAX	(HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX)
+#define KS_SEALED_MAX	(HSMKEY_VERIFIER_LEN + KS_MATERIAL_MAX)
 #define KS_MAC_LEN	32
 #define KS_ROOT		"root.json"
 #define KS_TOMBS	"tombs"

@@ -116,6 +116,8 @@ static int ks_create_common(struct keystore *ks, const char *name, int type,
 		strcpy(key.ref, ref);
 	else if (material)
 		memcpy(key.material, material, key_type_len(type));
+	else if (ks_type_identity(type))
+		return -EINVAL;		/* a key pair is made, not drawn */
 	else if (RAND_priv_bytes(key.material, (int)key_type_len(type)) != 1)
 		return -EIO;
 	r = ks_store(ks, NULL, &key, &key);
@@ -287,6 +289,8 @@ static int ks_rotate_common(struct keystore *ks, const char *name, const uint8_t
 	if (!rec)
 		return -ENOMEM;
 	r = ks_read(ks, name, rec);
+	if (!r && ks_type_identity(rec->meta.type))
+		r = -EMEDIUMTYPE;	/* one version each (record.c) */
 	if (!r && rec->nver >= KS_VERSIONS_MAX)
 		r = -E2BIG;
 	if (!r && rec->meta.current == UINT32_MAX)

@@ -346,7 +346,8 @@ static int ks_parse_versions(struct json_object *va, struct ks_record *rec)
 {
 	size_t nv = json_object_array_length(va);
 
-	if (nv < 1 || nv > KS_VERSIONS_MAX)
+	/* An identity key has one version: a new key pair is a new key. */
+	if (nv < 1 || nv > KS_VERSIONS_MAX || (ks_type_identity(rec->meta.type) && nv > 1))
 		return -EINVAL;
 	for (size_t i = 0; i < nv; i++) {
 		struct json_object *e = json_object_array_get_idx(va, i);
@@ -378,7 +379,8 @@ static int ks_parse_versions(struct json_object *va, struct ks_record *rec)
  * newer one (root.c keeps the generations).
  */
 struct ks_macbuf {
-	uint8_t b[8192];
+	/* The fixed fields, the policy and grants, then each version's. */
+	uint8_t b[4096 + KS_VERSIONS_MAX * (64 + KS_SEALED_MAX + KS_REF_MAX)];
 	size_t n;
 };
 

@@ -37,6 +37,9 @@ static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t vers
 
 	if (!req || !rep)
 		goto out;
+	r = hsm_fail(h, -EMEDIUMTYPE, "no key of this type goes to the token");
+	if (material && key_type_len(type) > sizeof(req->key.material))
+		goto out;
 	r = hsm_fail(h, -EINVAL, "name or label too long");
 	memcpy(req->key.id, id, HSMKEY_ID_LEN);
 	req->key.version = version;

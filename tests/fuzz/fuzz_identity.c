@@ -12,11 +12,11 @@
 #include "identity.h"
 #include "util.h"
 
-static const uint8_t zero[HSMKEY_MATERIAL_MAX];
+static const uint8_t zero[KS_MATERIAL_MAX];
 
 static void one(int type, const uint8_t *data, size_t size)
 {
-	uint8_t material[HSMKEY_MATERIAL_MAX], again[HSMKEY_MATERIAL_MAX];
+	uint8_t material[KS_MATERIAL_MAX], again[KS_MATERIAL_MAX];
 	size_t len = key_type_len(type);
 
 	memset(material, 0xa5, sizeof(material));
@@ -41,5 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	one(KS_TYPE_ECDSA_P256, data, size);
 	one(KS_TYPE_ECDSA_P384, data, size);
 	one(KS_TYPE_ED25519, data, size);
+	one(KS_TYPE_RSA_2048, data, size);
+	one(KS_TYPE_RSA_3072, data, size);
 	return 0;
 }

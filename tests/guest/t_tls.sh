@@ -88,7 +88,7 @@ issue() {
 		openssl x509 -req -in "$work/$1.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
 			-copy_extensions copy -days 2 -out "$work/$1.crt" 2>/dev/null
 }
-for k in web:ecdsa-p256 web384:ecdsa-p384 webed:ed25519 client:ecdsa-p256; do
+for k in web:ecdsa-p256 web384:ecdsa-p384 webed:ed25519 webrsa:rsa-2048 client:ecdsa-p256; do
 	check "create ${k%%:*} (${k#*:})" quiet ctl create "${k%%:*}" --type "${k#*:}"
 	cn=www.test
 	[[ ${k%%:*} == client ]] && cn=hsmkey-client
@@ -110,13 +110,27 @@ for v in "1.3 TLS_AES_256_GCM_SHA384" "1.3 TLS_AES_128_GCM_SHA256" \
 	check "... tls serve ended well" served_ok
 	check "... with TLSv$ver $suite, SNI www.test" said "TLSv$ver $suite, sni www.test"
 done
-for k in web384 webed; do
+for k in web384 webed webrsa; do
 	port=$((port + 1))
 	serve "$port" "$k" --file "$work/data"
 	s_client "$port" -tls1_3 < /dev/null > "$work/got" 2> "$work/sc.err"
 	check "$k's key serves TLS 1.3 (the file arrives whole)" cmp "$work/data" "$work/got"
 	check "... tls serve ended well" served_ok
 done
+# RSA in TLS 1.3 signs with RSA-PSS (rsa_pss_rsae_*): s_client says which.
+port=$((port + 1))
+serve "$port" webrsa
+echo hello | timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
+	-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -tls1_3 \
+	> "$work/sc.out" 2>&1
+check "the RSA key's TLS 1.3 handshake signature is RSA-PSS (s_client)" \
+	grep -q "Peer signature type: RSA-PSS" "$work/sc.out"
+served_ok > /dev/null
+port=$((port + 1))
+serve "$port" webrsa --file "$work/data"
+s_client "$port" -tls1_2 -cipher ECDHE-RSA-AES256-GCM-SHA384 < /dev/null > "$work/got" 2> "$work/sc.err"
+check "an RSA key serves TLS 1.2 ECDHE-RSA-AES256-GCM-SHA384" cmp "$work/data" "$work/got"
+check "... tls serve ended well" served_ok
 port=$((port + 1))
 serve "$port" webed --file "$work/data"
 s_client "$port" -tls1_2 -cipher ECDHE-ECDSA-AES256-GCM-SHA384 < /dev/null > "$work/got" 2> "$work/sc.err"
@@ -134,6 +148,13 @@ for pri in "NORMAL:-VERS-ALL:+VERS-TLS1.3 TLSv1.3" "NORMAL:-VERS-ALL:+VERS-TLS1.
 	check "... tls serve ended well, ${pri#* }" served_ok
 	check "... as agreed" said "${pri#* }"
 done
+port=$((port + 1))
+serve "$port" webrsa --file "$work/data"
+(sleep 8) | timeout 60 gnutls-cli 127.0.0.1 -p "$port" --sni-hostname www.test \
+	--verify-hostname www.test --x509cafile "$work/ca.crt" \
+	--priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" > "$work/got" 2>&1
+check "gnutls-cli TLSv1.3 to the RSA key: the file arrives whole" cmp "$work/data" "$work/got"
+check "... tls serve ended well" served_ok
 
 section "tls connect: against tls serve (echo) and openssl s_server"
 port=$((port + 1))

@@ -51,6 +51,12 @@ for c in P-256 P-384; do
 done
 openssl genpkey -algorithm ED25519 -out "$work/seeds/identity/ed25519.p8" 2>/dev/null
 openssl pkey -in "$work/seeds/identity/ed25519.p8" -outform DER -out "$work/seeds/identity/ed25519.der"
+# RSA: PKCS#8 PEM and DER, PKCS#1 ("RSA PRIVATE KEY") PEM and DER.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/seeds/identity/rsa.p8" 2>/dev/null
+openssl pkey -in "$work/seeds/identity/rsa.p8" -outform DER -out "$work/seeds/identity/rsa.p8der"
+openssl rsa -in "$work/seeds/identity/rsa.p8" -traditional -out "$work/seeds/identity/rsa.p1" 2>/dev/null
+openssl rsa -in "$work/seeds/identity/rsa.p8" -traditional -outform DER \
+	-out "$work/seeds/identity/rsa.p1der" 2>/dev/null
 
 # Blobs the reference makes under fuzz_kms's key (no context), and contexts.
 mkdir -p "$work/seeds/kms"

@@ -22,20 +22,36 @@ enum ks_state {
 /*
  * Identity keys: private keys that sign TLS handshakes and CSRs.  The
  * daemon keeps and uses them; they never reach the kernel, so their types
- * are the daemon's own, numbered apart from enum hsmkey_key_type.  The
- * material is the private scalar (ECDSA, big endian, the curve's length)
- * or seed (Ed25519, RFC 8032), which fits struct ks_key's material.
+ * are the daemon's own, numbered apart from enum hsmkey_key_type (never
+ * renumbered: key files name types, key ids and tokens carry them).  The
+ * material is the private scalar (ECDSA, big endian, the curve's length),
+ * the seed (Ed25519, RFC 8032), or for RSA the public exponent (4 bytes)
+ * then the primes p > q (each half the modulus), big endian: the rest of
+ * the private key is computed from them where it is used.
  */
 enum ks_identity_type {
 	KS_TYPE_ECDSA_P256 = 64,	/* 32 bytes */
 	KS_TYPE_ECDSA_P384,		/* 48 */
 	KS_TYPE_ED25519,		/* 32 */
+	KS_TYPE_RSA_2048,		/* 4 + 2 x 128 */
+	KS_TYPE_RSA_3072,		/* 4 + 2 x 192 */
 };
 
 static inline bool ks_type_identity(int type)
 {
-	return type >= KS_TYPE_ECDSA_P256 && type <= KS_TYPE_ED25519;
+	return type >= KS_TYPE_ECDSA_P256 && type <= KS_TYPE_RSA_3072;
 }
+
+static inline bool ks_type_rsa(int type)
+{
+	return type == KS_TYPE_RSA_2048 || type == KS_TYPE_RSA_3072;
+}
+
+/*
+ * The most material a key has (an rsa-3072 key's): the daemon's own.  The
+ * kernel's keys have at most HSMKEY_MATERIAL_MAX, and only those go there.
+ */
+#define KS_MATERIAL_MAX	388
 
 /*
  * Application keys of the local KMS API (daemon/kms.c): AES keys the
@@ -156,7 +172,7 @@ struct ks_key {
 	char ref[KS_REF_MAX];
 	/* Secrets: only after get(..., true); wipe with ks_key_wipe(). */
 	uint8_t verifier[HSMKEY_VERIFIER_LEN];
-	uint8_t material[HSMKEY_MATERIAL_MAX];
+	uint8_t material[KS_MATERIAL_MAX];
 };
 
 /* Revoked, or revoked and now waiting for its deletion: final either way. */

@@ -395,6 +395,8 @@ static const struct {
 	[KS_TYPE_ECDSA_P256] = { "ecdsa-p256", 32 },
 	[KS_TYPE_ECDSA_P384] = { "ecdsa-p384", 48 },
 	[KS_TYPE_ED25519] = { "ed25519", 32 },
+	[KS_TYPE_RSA_2048] = { "rsa-2048", 4 + 2 * 128 },
+	[KS_TYPE_RSA_3072] = { "rsa-3072", 4 + 2 * 192 },
 	[KS_TYPE_KMS_AES_128] = { "kms-aes-128", 16 },
 	[KS_TYPE_KMS_AES_256] = { "kms-aes-256", 32 },
 	[KS_TYPE_HMAC_SHA256] = { "hmac-sha256", 32 },

@@ -13,7 +13,7 @@
 static int sig_request(struct hsmkey *h, const char *op, const char *key, unsigned int flags,
 		       size_t len, struct json_object **out)
 {
-	if (!key || (flags & ~HSMKEY_SIGN_DIGEST))
+	if (!key || (flags & ~(HSMKEY_SIGN_DIGEST | HSMKEY_SIGN_PSS)))
 		return lib_fail(h, -EINVAL, "%s", key ? "unknown flags" : "no key named");
 	if (!len || len > HSMKEY_MESSAGE_MAX)
 		return lib_fail(h, -EMSGSIZE, "the message must be 1 to %d bytes (sign a larger one's digest)",
@@ -21,6 +21,8 @@ static int sig_request(struct hsmkey *h, const char *op, const char *key, unsign
 	*out = lib_request(op);
 	json_object_object_add(*out, "name", json_object_new_string(key));
 	json_object_object_add(*out, "digest", json_object_new_boolean(flags & HSMKEY_SIGN_DIGEST));
+	if (flags & HSMKEY_SIGN_PSS)
+		json_object_object_add(*out, "padding", json_object_new_string("pss"));
 	return 0;
 }
 
@@ -28,18 +30,18 @@ API int hsmkey_sign(struct hsmkey *h, const char *key, unsigned int flags, const
 		    size_t len, void *sig, size_t *siglen)
 {
 	struct json_object *req = NULL;
-	int r;
+	int r = sig_request(h, "sign", key, flags, len, &req);
 
-	/* Checked before a signature is made (and audited) only to be lost. */
-	if (*siglen < HSMKEY_SIGNATURE_MAX) {
-		size_t had = *siglen;
-
+	if (r)
+		return r;
+	/* hsmkeyd checks it before a signature is made (and audited) only to be lost. */
+	json_object_object_add(req, "max_signature",
+			       json_object_new_int64(*siglen < HSMKEY_SIGNATURE_MAX ?
+						     (int64_t)*siglen : HSMKEY_SIGNATURE_MAX));
+	r = lib_call(h, req, data, len, sig, siglen, NULL);
+	if (r == -ENOBUFS)
 		*siglen = HSMKEY_SIGNATURE_MAX;
-		return lib_fail(h, -ENOBUFS, "a signature needs a buffer of %d bytes, not %zu",
-				HSMKEY_SIGNATURE_MAX, had);
-	}
-	r = sig_request(h, "sign", key, flags, len, &req);
-	return r ?: lib_call(h, req, data, len, sig, siglen, NULL);
+	return r;
 }
 
 API int hsmkey_verify(struct hsmkey *h, const char *key, unsigned int flags, const void *data,

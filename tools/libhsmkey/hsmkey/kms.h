@@ -120,18 +120,22 @@ int hsmkey_decrypt_batch(struct hsmkey *h, struct hsmkey_item *items, size_t n);
 
 /*
  * Signatures with an identity key (ecdsa-p256 over SHA-256, ecdsa-p384
- * over SHA-384, ed25519): DER for ECDSA, as openssl dgst -sign writes;
- * the 64 bytes of RFC 8032 for Ed25519.  @data is the message (1 to
- * HSMKEY_MESSAGE_MAX bytes) or, with HSMKEY_SIGN_DIGEST and an ECDSA key,
- * its digest.  See hsmkey_sign(3).
+ * over SHA-384, ed25519, rsa-2048 and rsa-3072 over SHA-256): DER for
+ * ECDSA, as openssl dgst -sign writes; the 64 bytes of RFC 8032 for
+ * Ed25519; the modulus's length for RSA, PKCS #1 v1.5 or with
+ * HSMKEY_SIGN_PSS, PSS.  @data is the message (1 to HSMKEY_MESSAGE_MAX
+ * bytes) or, with HSMKEY_SIGN_DIGEST and a key other than Ed25519, its
+ * digest.  See hsmkey_sign(3).
  */
 #define HSMKEY_SIGN_DIGEST	1u
+#define HSMKEY_SIGN_PSS		2u
 #define HSMKEY_MESSAGE_MAX	32768
-#define HSMKEY_SIGNATURE_MAX	256
+#define HSMKEY_SIGNATURE_MAX	512	/* any key's; 256 holds all but RSA-3072's */
 
 /*
- * The signature into @sig (*@siglen: its size, at least
- * HSMKEY_SIGNATURE_MAX; the length on return).
+ * The signature into @sig (*@siglen: its size, the length on return; too
+ * small for the key's, -ENOBUFS before anything is signed, and
+ * HSMKEY_SIGNATURE_MAX in *@siglen).
  */
 int hsmkey_sign(struct hsmkey *h, const char *key, unsigned int flags, const void *data,
 		size_t len, void *sig, size_t *siglen);
