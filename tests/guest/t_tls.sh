@@ -152,9 +152,10 @@ port=$((port + 1))
 serve "$port" webrsa --file "$work/data"
 (sleep 8) | timeout 60 gnutls-cli 127.0.0.1 -p "$port" --sni-hostname www.test \
 	--verify-hostname www.test --x509cafile "$work/ca.crt" \
-	--priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" > "$work/got" 2>&1
+	--priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" --logfile "$work/gnutls.log" > "$work/got" 2>&1
 check "gnutls-cli TLSv1.3 to the RSA key: the file arrives whole" cmp "$work/data" "$work/got"
 check "... tls serve ended well" served_ok
+check "... signed with RSA-PSS (gnutls-cli says)" grep -q "RSA-PSS" "$work/gnutls.log"
 
 section "tls connect: against tls serve (echo) and openssl s_server"
 port=$((port + 1))

@@ -10,14 +10,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
-
-pubkey_of() {
-	ctl --json show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["public_key"], end="")'
-}
-same_pubkey() {
-	cmp -s <(openssl pkey -pubin -in "$1" -outform DER) <(openssl pkey -pubin -in "$2" -outform DER)
-}
-gone() { ! ctl show "$1" >/dev/null 2>&1; }
+. "$top/tests/lib/identity.sh"
 # raw JSON: one request as a client of its own writes it; prints the reply.
 raw() { /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "$@"; }
 
@@ -172,38 +165,31 @@ for how in n-forged dq-forged composite close p8v2-other; do
 done
 cat "$work/o2048.p1der" <(printf '\0') > "$work/trailing.der"
 { cat "$work/o2048.pem"; head -c 9000 /dev/zero | tr '\0' '#'; } > "$work/big.pem"
-check "a 3072-bit key as rsa-2048 is refused" expect_fail "another type than rsa-2048" \
-	ctl import bad1 --type rsa-2048 --key-file "$work/o3072.pem"
-check "a 1024-bit key is refused" expect_fail "another type than rsa-2048" \
-	ctl import bad2 --type rsa-2048 --key-file "$work/r1024.pem"
-check "an RSA key as ecdsa-p256 is refused" expect_fail "another type than ecdsa-p256" \
-	ctl import bad3 --type ecdsa-p256 --key-file "$work/o2048.pem"
-check "an EC key as rsa-2048 is refused" expect_fail "another type than rsa-2048" \
-	ctl import bad4 --type rsa-2048 --key-file <(openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null)
-check "a key of three primes is refused" expect_fail "no unencrypted rsa-2048 private key" \
-	ctl import bad5 --type rsa-2048 --key-file "$work/three.p1"
-check "an RSASSA-PSS key (its own OID) is refused" expect_fail "another type than rsa-2048" \
-	ctl import bad6 --type rsa-2048 --key-file "$work/pss.pem"
-check "a key with e = 3 is refused as weak" expect_fail "weak RSA key" \
-	ctl import bad7 --type rsa-2048 --key-file "$work/e3.pem"
-check "an encrypted key is refused, saying how to decrypt it" expect_fail "openssl pkey" \
-	ctl import bad8 --type rsa-2048 --key-file "$work/enc.pem"
-check "a modulus that is not p * q is refused as forged" expect_fail "damaged or forged" \
-	ctl import bad9 --type rsa-2048 --key-file "$work/n-forged.der"
-check "a wrong dq is refused as forged" expect_fail "damaged or forged" \
-	ctl import bad10 --type rsa-2048 --key-file "$work/dq-forged.der"
-check "a composite p, every other value consistent, is refused" expect_fail "not prime" \
-	ctl import bad11 --type rsa-2048 --key-file "$work/composite.der"
-check "consecutive primes are refused as weak" expect_fail "weak RSA key" \
-	ctl import bad12 --type rsa-2048 --key-file "$work/close.der"
-check "a byte after the key is refused" expect_fail "no unencrypted rsa-2048 private key" \
-	ctl import bad13 --type rsa-2048 --key-file "$work/trailing.der"
-check "a file of 8 KiB or more is refused" expect_fail "larger than" \
-	ctl import bad14 --type rsa-2048 --key-file "$work/big.pem"
-check "a PKCS#8 v2 whose public key is another modulus is refused" expect_fail "damaged or forged" \
-	ctl import bad15 --type rsa-2048 --key-file "$work/p8v2-other.der"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/ec.pem" 2>/dev/null
+# Each line: what, the file, the type asked, what the error says.
+n=0
+while IFS='|' read -r what file type says; do
+	n=$((n + 1))
+	check "refused: $what" expect_fail "$says" ctl import "bad$n" --type "$type" --key-file "$work/$file"
+done <<'END'
+a 3072-bit key as rsa-2048|o3072.pem|rsa-2048|another type than rsa-2048
+a 1024-bit key|r1024.pem|rsa-2048|another type than rsa-2048
+an RSA key as ecdsa-p256|o2048.pem|ecdsa-p256|another type than ecdsa-p256
+an EC key as rsa-2048|ec.pem|rsa-2048|another type than rsa-2048
+a key of three primes|three.p1|rsa-2048|no unencrypted rsa-2048 private key
+an RSASSA-PSS key (its own OID)|pss.pem|rsa-2048|another type than rsa-2048
+a key with e = 3 (weak)|e3.pem|rsa-2048|weak RSA key
+an encrypted key (the error says how to decrypt it)|enc.pem|rsa-2048|openssl pkey
+a modulus that is not p * q (forged)|n-forged.der|rsa-2048|damaged or forged
+a wrong dq (forged)|dq-forged.der|rsa-2048|damaged or forged
+a composite p, every other value consistent|composite.der|rsa-2048|not prime
+consecutive primes (weak)|close.der|rsa-2048|weak RSA key
+a byte after the key|trailing.der|rsa-2048|no unencrypted rsa-2048 private key
+a file of 8 KiB or more|big.pem|rsa-2048|larger than
+a PKCS#8 v2 whose public key is another modulus|p8v2-other.der|rsa-2048|damaged or forged
+END
 check "... and none of them was made" bash -c \
-	"for i in \$(seq 1 15); do ! '$top/build/hsmkeyctl' --socket '$sock' show bad\$i >/dev/null 2>&1 || exit 1; done"
+	"for i in \$(seq 1 $n); do ! '$top/build/hsmkeyctl' --socket '$sock' show bad\$i >/dev/null 2>&1 || exit 1; done"
 
 section "an identity key: no kernel copy, no rotation, kept across a restart"
 check "token of an RSA key is refused" expect_fail "never goes to the kernel" ctl token rsa-2048

@@ -8,20 +8,13 @@
 /* What the previous release wrote (tests/host/data/keystore-format2): opened once, upgraded. */
 TEST(format2_store_is_upgraded_once)
 {
-	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], root[96];
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[64], path[96], root[96];
 	char *copy, *old_root, *cur;
 	struct ks_key got;
 	struct keystore *ks;
-	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
 	size_t len, rootlen;
 
-	ASSERT_GT(n, 0);
-	self_dir[n] = '\0';
-	*strrchr(self_dir, '/') = '\0';	/* build/tests/host */
-	ASSERT_NE(NULL, mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-format2/. %s && chmod 600 %s/master.key",
-		 self_dir, dir, dir);
-	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, copy_fixture("keystore-format2", dir));
 	snprintf(path, sizeof(path), "%s/keys/old-revoked.json", dir);
 	copy = copy_of(path, &len);
 	ASSERT_NE(NULL, copy);
@@ -214,20 +207,13 @@ TEST(policy_algorithms_are_names)
  */
 TEST(grants_outside_the_mac_are_covered_once)
 {
-	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[512], self_dir[256], path[96], plain[96];
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[64], path[96], plain[96];
 	char *old, *old_plain, *cur;
 	struct ks_key got;
 	struct keystore *ks;
-	ssize_t n = readlink("/proc/self/exe", self_dir, sizeof(self_dir) - 1);
 	size_t len, plen;
 
-	ASSERT_GT(n, 0);
-	self_dir[n] = '\0';
-	*strrchr(self_dir, '/') = '\0';	/* build/tests/host */
-	ASSERT_NE(NULL, mkdtemp(dir));
-	snprintf(cmd, sizeof(cmd), "cp -r %s/../../../tests/host/data/keystore-grants/. %s && chmod 600 %s/master.key",
-		 self_dir, dir, dir);
-	ASSERT_EQ(0, system(cmd));
+	ASSERT_EQ(0, copy_fixture("keystore-grants", dir));
 	snprintf(path, sizeof(path), "%s/keys/granted.json", dir);
 	snprintf(plain, sizeof(plain), "%s/keys/plain.json", dir);
 	old = copy_of(path, &len);
