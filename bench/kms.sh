@@ -60,6 +60,22 @@ socket_table() {
 socket_table "$sock" "in tmpfs"
 printf 'single AES operations: lowest ratio %.3f (goal >= 0.70: %s)\n' "$low" \
 	"$(awk "BEGIN { print ($low >= 0.70) ? \"met\" : \"not met\" }")"
+# RSA: the key rebuilt from its primes for each signature, and the
+# socket, against OpenSSL signing in-process with the same key.
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.pem" 2>/dev/null
+ctl import rbench --type rsa-2048 --key-file "$work/rsa.pem" > /dev/null &&
+	ctl policy rbench --grant sign,verify:root > /dev/null || exit 1
+echo "RSA-2048 signatures of 4 KiB (SHA-256), hsmkeyd against OpenSSL in-process, same key:"
+for pad in pkcs1 pss; do
+	op=sign local=()
+	[[ $pad == pss ]] && op=sign-pss local=(pss)
+	for c in 1 2; do
+		k=$("$ks" rate "$sock" "$op" rbench "$c" "$secs_sock" 1) || exit 1
+		o=$("$ks" local-sign "$work/rsa.pem" "$c" "$secs_sock" "${local[@]}") || exit 1
+		printf '%-6s %d client(s): %6.0f/s; OpenSSL %6.0f/s; ratio %.3f\n' "$pad" "$c" \
+			"$k" "$o" "$(awk "BEGIN { print $k / $o }")"
+	done
+done
 head -c $((mb * 1048576)) /dev/urandom > "$work/data"
 # secs CMD...: the wall seconds CMD takes.
 secs() { local t0 t1; t0=$(date +%s.%N); "$@" || return 1; t1=$(date +%s.%N); awk "BEGIN { print $t1 - $t0 }"; }

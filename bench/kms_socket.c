@@ -14,9 +14,13 @@
  *	CLIENTS libhsmkey handles, each calling OP (encrypt, decrypt: 4 KiB
  *	plaintext; sign: a 4 KiB message) with key KEY, one item a call
  *	(BATCH 1) or BATCH a call (hsmkey_encrypt_batch(3)).
+ *	OP sign-pss signs with HSMKEY_SIGN_PSS (an RSA key).
  *   kms_socket size OP BATCH
  *	The size of one request of OP with BATCH items, as the library
  *	sends it: the echo's SIZE for the same work.
+ *   kms_socket local-sign PEM CLIENTS SECONDS [pss]
+ *	The same signatures made in this process by OpenSSL with the private
+ *	key in PEM, CLIENTS threads: what a signature costs without hsmkeyd.
  *
  * The rates print as "RATE" (items a second).  Every reply is checked: an
  * encrypt's blob must decrypt to its plaintext once before the timing,
@@ -36,6 +40,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <hsmkey/kms.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #define ITEM		4096
 #define BATCH_MAX	HSMKEY_BATCH_MAX
@@ -46,6 +53,8 @@ static atomic_uint_fast64_t done;
 
 static const char *path, *op, *key;
 static size_t batch = 1, size;
+static unsigned int sign_flags;		/* sign-pss: HSMKEY_SIGN_PSS */
+static EVP_PKEY *local_key;		/* local-sign's */
 
 static void die(const char *what)
 {
@@ -197,7 +206,7 @@ static void one(struct work *w)
 			die("a decrypt gave other bytes");
 	} else {
 		n = HSMKEY_SIGNATURE_MAX;
-		check(w, hsmkey_sign(w->h, key, 0, w->pt[0], ITEM, w->out[0], &n), "sign");
+		check(w, hsmkey_sign(w->h, key, sign_flags, w->pt[0], ITEM, w->out[0], &n), "sign");
 		check(w, n ? 0 : -EBADMSG, "sign");
 	}
 }
@@ -230,8 +239,8 @@ static void *kms_client(void *arg)
 		uint8_t sig[HSMKEY_SIGNATURE_MAX];
 		size_t slen = sizeof(sig);
 
-		check(w, hsmkey_sign(w->h, key, 0, w->pt[0], ITEM, sig, &slen), "sign");
-		check(w, hsmkey_verify(w->h, key, 0, w->pt[0], ITEM, sig, slen), "verify");
+		check(w, hsmkey_sign(w->h, key, sign_flags, w->pt[0], ITEM, sig, &slen), "sign");
+		check(w, hsmkey_verify(w->h, key, sign_flags, w->pt[0], ITEM, sig, slen), "verify");
 	}
 	while (!atomic_load(&stop)) {
 		if (batch > 1)
@@ -243,6 +252,32 @@ static void *kms_client(void *arg)
 	atomic_fetch_add(&done, n);
 	hsmkey_close(w->h);
 	free(w);
+	return NULL;
+}
+
+/* One thread of local-sign: SHA-256 signatures of a 4 KiB message, as hsmkeyd makes them. */
+static void *local_client(void *arg)
+{
+	uint8_t msg[ITEM], sig[HSMKEY_SIGNATURE_MAX];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc;
+	uint64_t n = 0;
+	size_t slen;
+
+	(void)arg;
+	for (size_t j = 0; j < ITEM; j++)
+		msg[j] = (uint8_t)(j * 13);
+	while (c && !atomic_load(&stop)) {
+		slen = sizeof(sig);
+		if (EVP_DigestSignInit(c, &pc, EVP_sha256(), NULL, local_key) != 1 ||
+		    (sign_flags && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
+				    EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST) != 1)) ||
+		    EVP_DigestSign(c, sig, &slen, msg, ITEM) != 1)
+			die("OpenSSL cannot sign");
+		n++;
+	}
+	EVP_MD_CTX_free(c);
+	atomic_fetch_add(&done, n);
 	return NULL;
 }
 
@@ -311,11 +346,26 @@ int main(int argc, char **argv)
 		printf("%zu\n", request_size());
 		return 0;
 	}
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "local-sign")) {
+		FILE *f = fopen(argv[2], "r");
+
+		local_key = f ? PEM_read_PrivateKey(f, NULL, NULL, NULL) : NULL;
+		if (!local_key)
+			die("no private key in PEM");
+		fclose(f);
+		sign_flags = argc == 6 && !strcmp(argv[5], "pss") ? HSMKEY_SIGN_PSS : 0;
+		run(local_client, (unsigned int)atoi(argv[3]), atof(argv[4]));
+		return 0;
+	}
 	if (argc == 8 && !strcmp(argv[1], "rate")) {
 		path = argv[2];
 		op = argv[3];
 		key = argv[4];
 		batch = strtoul(argv[7], NULL, 10);
+		if (!strcmp(op, "sign-pss")) {
+			op = "sign";
+			sign_flags = HSMKEY_SIGN_PSS;
+		}
 		if (strcmp(op, "encrypt") && strcmp(op, "decrypt") && strcmp(op, "sign"))
 			die("OP: encrypt, decrypt or sign");
 		if (!batch || batch > BATCH_MAX || (batch > 1 && !strcmp(op, "sign")))
@@ -323,6 +373,6 @@ int main(int argc, char **argv)
 		run(kms_client, (unsigned int)atoi(argv[5]), atof(argv[6]));
 		return 0;
 	}
-	fprintf(stderr, "usage: kms_socket echo PATH | echo-rate PATH CLIENTS SECONDS SIZE | rate PATH OP KEY CLIENTS SECONDS BATCH | size OP BATCH\n");
+	fprintf(stderr, "usage: kms_socket echo PATH | echo-rate PATH CLIENTS SECONDS SIZE | rate PATH OP KEY CLIENTS SECONDS BATCH | size OP BATCH | local-sign PEM CLIENTS SECONDS [pss]\n");
 	return 2;
 }
