@@ -63,7 +63,10 @@ static const struct op {
 	const char *op;
 	bool admin;
 	int (*fn)(struct request *rq);
-	/* Client I/O before the mutation lock; only these take a descriptor. */
+	/*
+	 * Before the mutation lock: client I/O (only these take a
+	 * descriptor), or create's key pair, which refuses one.
+	 */
 	int (*prepare)(struct request *rq);
 	/* Root's alone, not the admin group's: it overrides rollback protection. */
 	bool root;
@@ -335,7 +338,6 @@ static int dispatch(struct request *rq, const struct ucred *cred, const struct o
 {
 	struct daemon *d = rq->d;
 	int r = o->prepare ? o->prepare(rq) : 0;
-
 	if (rq->fd >= 0) {
 		close(rq->fd);
 		rq->fd = -1;
@@ -410,8 +412,7 @@ static void request_free(struct request *rq)
 		close(rq->sock);
 	if (rq->ninput > 0)
 		wipe(rq->input, (size_t)rq->ninput);
-	if (rq->made)
-		wipe(rq->pair, sizeof(rq->pair));
+	wipe(rq->pair, sizeof(rq->pair));
 	if (rq->payload)
 		wipe(rq->payload, rq->npayload);
 	if (rq->out)

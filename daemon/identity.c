@@ -18,6 +18,7 @@
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include "identity.h"
+#include "identity_rsa.h"
 #include "util.h"
 
 /* The curve of an ECDSA type: its NID and OpenSSL's group name; 0 if none. */

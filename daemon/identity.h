@@ -40,32 +40,4 @@ int identity_public_pem(const struct ks_key *key, char **out);
 /* The digest that signs with @type's keys: NULL for Ed25519. */
 const EVP_MD *identity_md(int type);
 
-/*
- * identity_rsa.c: RSA keys for the above and for identity_file.c.  Errors
- * as above, and -ERANGE for a weak key (e below 65537, primes too close).
- */
-int rsa_bits(int type);		/* the modulus's, 0 if not RSA */
-int rsa_generate(int type, uint8_t *material);
-/* @material's key, checked: e odd, p > q, the modulus @type's size. */
-int rsa_pkey(int type, const uint8_t *material, EVP_PKEY **out);
-/* @pkey, an RSA key of @type's size, into @material. */
-int rsa_material(int type, EVP_PKEY *pkey, uint8_t *material);
-
-/* An unsigned integer of a key file: big endian, in place. */
-struct rsa_int {
-	const uint8_t *p;
-	size_t len;
-};
-
-/* An RSA private key file's values (PKCS #1 RSAPrivateKey). */
-struct rsa_parts {
-	struct rsa_int n, e, d, p, q, dp, dq, qinv;
-};
-
-/*
- * @f into @material once checked: primes, far enough apart, e at least
- * 65537, and every other value the one e, p and q give (-EKEYREJECTED).
- */
-int rsa_from_parts(int type, const struct rsa_parts *f, uint8_t *material);
-
 #endif

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/types.h>
 #include "identity.h"
+#include "identity_rsa.h"
 #include "util.h"
 
 /* A DER element's contents, or what is left of an enclosing one. */
@@ -63,9 +64,6 @@ enum key_form {
 	FORM_SEC1,
 	FORM_PKCS1,
 };
-
-/* rsaEncryption in PKCS#8: which of the RSA types, the key's size says. */
-#define PKCS8_RSA	0x1000
 
 /* The element's length after its tag; -EINVAL unless definite and minimal. */
 static int der_length(struct der *in, size_t *len)
@@ -242,11 +240,16 @@ static int read_pkcs1(struct der in, int type, uint8_t *material)
 	return rsa_from_parts(type, &f, material);
 }
 
-/* The algorithm of a PKCS#8 key, as a key type; the ECDSA curve named. */
-static int pkcs8_type(struct der alg)
+/*
+ * The algorithm of a PKCS#8 key, as a key type (the ECDSA curve named);
+ * for rsaEncryption, @type itself if it is RSA (the key's size tells
+ * which) with *@rsa set.
+ */
+static int pkcs8_type(struct der alg, int type, bool *rsa)
 {
 	struct der oid, curve, null;
 
+	*rsa = false;
 	if (der_get(&alg, DER_OID, &oid))
 		return -EINVAL;
 	if (der_is(&oid, oid_ed25519, sizeof(oid_ed25519)))
@@ -254,7 +257,8 @@ static int pkcs8_type(struct der alg)
 	if (der_is(&oid, oid_rsa, sizeof(oid_rsa))) {
 		if (alg.len && (der_get(&alg, DER_NULL, &null) || null.len || alg.len))
 			return -EINVAL;
-		return PKCS8_RSA;
+		*rsa = true;
+		return ks_type_rsa(type) ? type : -EMEDIUMTYPE;
 	}
 	if (!der_is(&oid, oid_ec, sizeof(oid_ec)))
 		return -EMEDIUMTYPE;
@@ -285,6 +289,7 @@ static int read_pkcs8(struct der in, int type, uint8_t *material)
 {
 	struct der info, alg, key, seed, pub = { NULL, 0 };
 	int version, found, r;
+	bool rsa;
 
 	if (der_get(&in, DER_SEQUENCE, &info) || in.len)
 		return -EINVAL;
@@ -296,15 +301,15 @@ static int read_pkcs8(struct der in, int type, uint8_t *material)
 	r = pkcs8_tail(&info, version, &pub);
 	if (r)
 		return r;
-	found = pkcs8_type(alg);
+	found = pkcs8_type(alg, type, &rsa);
 	if (found < 0)
 		return found;
-	if (found == PKCS8_RSA) {
+	if (found != type)
+		return -EMEDIUMTYPE;
+	if (rsa) {
 		r = read_pkcs1(key, type, material);
 		return r || !pub.len ? r : identity_check(type, material, pub.p, pub.len);
 	}
-	if (found != type)
-		return -EMEDIUMTYPE;
 	if (type != KS_TYPE_ED25519) {
 		/* The curve is the algorithm's; the ECPrivateKey may repeat it. */
 		r = read_sec1(key, type, false, material);

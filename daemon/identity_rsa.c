@@ -3,9 +3,11 @@
  * RSA identity keys (rsa-2048, rsa-3072) between their stored form and
  * OpenSSL's.  The material is e (4 bytes) || p || q with p > q, each half
  * the modulus, big endian (key.h): the modulus, the private exponent and
- * the CRT values are computed where the key is used.  Every BIGNUM that
- * holds a private value is in the secure heap (CRYPTO_secure_malloc_init
- * in main.c), constant-time, and cleared when freed; so are the BN_CTX's.
+ * the CRT values are computed where the key is used.  Every BIGNUM this
+ * file makes for a private value is in the secure heap
+ * (CRYPTO_secure_malloc_init in main.c), constant-time, and cleared when
+ * freed; so are the BN_CTX's.  The primes OpenSSL hands back from a key it
+ * generated (rsa_material) are in ordinary memory, cleared when freed.
  *
  * A key the daemon did not make (an imported file) is checked harder
  * (rsa_from_parts): both factors prime and far enough apart, e at least
@@ -17,10 +19,13 @@
 #include <errno.h>
 #include <string.h>
 #include <openssl/bn.h>
+#include <openssl/bnerr.h>
 #include <openssl/core_names.h>
+#include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
-#include "identity.h"
+#include "identity_rsa.h"
+#include "key.h"
 #include "util.h"
 
 #define RSA_E_LEN	4	/* e's bytes in the material */
@@ -73,14 +78,17 @@ static void rsa_key_free(struct rsa_key *k)
 
 /*
  * n, d (e^-1 mod lcm(p - 1, q - 1)), dp, dq and qinv from e, p and q;
- * -EINVAL when e has no inverse (no RSA key).
+ * -EINVAL when e or q has no inverse (no RSA key), -ENOMEM when the
+ * secure heap is full.
  */
 static int rsa_compute(struct rsa_key *k)
 {
 	BN_CTX *ctx = BN_CTX_secure_new();
 	BIGNUM *p1, *q1, *g, *lambda;
-	int ok = 0;
+	int r = -ENOMEM;
 
+	if (!ctx)
+		return -ENOMEM;
 	BN_CTX_start(ctx);
 	p1 = BN_CTX_get(ctx);
 	q1 = BN_CTX_get(ctx);
@@ -90,17 +98,21 @@ static int rsa_compute(struct rsa_key *k)
 		BN_set_flags(p1, BN_FLG_CONSTTIME);
 		BN_set_flags(q1, BN_FLG_CONSTTIME);
 		BN_set_flags(lambda, BN_FLG_CONSTTIME);
-		ok = BN_mul(k->n, k->p, k->q, ctx) && BN_sub(p1, k->p, BN_value_one()) &&
-		     BN_sub(q1, k->q, BN_value_one()) && BN_gcd(g, p1, q1, ctx) &&
-		     BN_mul(lambda, p1, q1, ctx) && BN_div(lambda, NULL, lambda, g, ctx) &&
-		     BN_mod_inverse(k->d, k->e, lambda, ctx) &&
-		     BN_mod_inverse(k->dp, k->e, p1, ctx) &&
-		     BN_mod_inverse(k->dq, k->e, q1, ctx) &&
-		     BN_mod_inverse(k->qinv, k->q, k->p, ctx);
+		if (BN_mul(k->n, k->p, k->q, ctx) && BN_sub(p1, k->p, BN_value_one()) &&
+		    BN_sub(q1, k->q, BN_value_one()) && BN_gcd(g, p1, q1, ctx) &&
+		    BN_mul(lambda, p1, q1, ctx) && BN_div(lambda, NULL, lambda, g, ctx))
+			r = 0;
 	}
+	/* What is left fails for want of an inverse, or of memory. */
+	if (!r && !(BN_mod_inverse(k->d, k->e, lambda, ctx) &&
+		    BN_mod_inverse(k->dp, k->e, p1, ctx) &&
+		    BN_mod_inverse(k->dq, k->e, q1, ctx) &&
+		    BN_mod_inverse(k->qinv, k->q, k->p, ctx)))
+		r = ERR_GET_REASON(ERR_peek_last_error()) == BN_R_NO_INVERSE ? -EINVAL : -ENOMEM;
+	ERR_clear_error();
 	BN_CTX_end(ctx);
 	BN_CTX_free(ctx);
-	return ok ? 0 : -EINVAL;
+	return r;
 }
 
 /* e odd and at least 65537; p > q > 1; n of @type's size exactly. */
@@ -225,6 +237,8 @@ static int rsa_check_primes(int type, const struct rsa_key *k)
 	BIGNUM *diff;
 	int r = -ENOMEM;
 
+	if (!ctx)
+		return -ENOMEM;
 	BN_CTX_start(ctx);
 	diff = BN_CTX_get(ctx);
 	if (diff && BN_sub(diff, k->p, k->q)) {
@@ -250,6 +264,10 @@ static int rsa_check_file(const struct rsa_parts *f, struct rsa_key *k)
 	BIGNUM *x, *m;
 	int r = rsa_key_new(&want), same = 0;
 
+	if (!ctx) {
+		rsa_key_free(&want);
+		return -ENOMEM;
+	}
 	BN_CTX_start(ctx);
 	x = BN_CTX_get(ctx);
 	m = BN_CTX_get(ctx);

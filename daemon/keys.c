@@ -83,6 +83,8 @@ int make_key_pair(struct request *rq)
 	int type = key_type_from_name(proto_str(rq->req, "type"));
 	int r;
 
+	if (rq->fd >= 0)
+		return fail(rq, EINVAL, "'create' takes no descriptor");
 	if (type < 0 || !ks_type_identity(type) || !rq->d->be->ops->daemon_keys)
 		return 0;	/* op_create() says what is wrong */
 	/* A key pair: not any random bytes make an ECDSA scalar or RSA primes. */
@@ -102,7 +104,9 @@ int op_create(struct request *rq)
 		return bad_type(rq, tname);
 	if (!ks_type_identity(type))
 		return create_common(rq, type, NULL, true);
-	return rq->made ? create_common(rq, type, rq->pair, true) : storage_keeps(rq, type);
+	if (rq->made)
+		return create_common(rq, type, rq->pair, true);
+	return storage_keeps(rq, type) ?: fail(rq, EIO, "no %s key pair was made", key_type_name(type));
 }
 
 static int not_for_kernel(struct request *rq, const struct ks_key *key, const char *what)

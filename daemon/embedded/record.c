@@ -418,17 +418,17 @@ static void mb_policy(struct ks_macbuf *m, const struct ks_policy *p)
 }
 
 /*
- * The grants, last: a file with none gives the bytes it gave before the
- * MAC covered them, and one with some cannot read as one without (no
- * version's fields can end where they begin).
+ * The grants, last, always (a count of 0 for none): no file's MAC is the
+ * one it had before the MAC covered them, so every such file is written
+ * again (ks_cover_grants()) and its generation moves.
  */
 static void mb_grants(struct ks_macbuf *m, const struct ks_key *k)
 {
-	if (!k->has_policy || !k->policy.ngrants)
-		return;
+	uint32_t n = k->has_policy ? k->policy.ngrants : 0;
+
 	mb_put(m, "grants", 7);
-	mb_u64(m, k->policy.ngrants);
-	for (uint32_t i = 0; i < k->policy.ngrants; i++) {
+	mb_u64(m, n);
+	for (uint32_t i = 0; i < n; i++) {
 		mb_u64(m, k->policy.grants[i].ops);
 		mb_u64(m, k->policy.grants[i].id);
 		mb_u64(m, k->policy.grants[i].group);
@@ -497,10 +497,11 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 }
 
 /*
- * Does format-3 @rec carry its own MAC?  -EBADMSG if not.  A file with
- * grants written before the MAC covered them carries the MAC of the rest
- * alone: taken (*@legacy set, to be written again) only while the root
- * record says such files may remain (ks->grant_macs false).
+ * Does format-3 @rec carry its own MAC?  -EBADMSG if not.  With @legacy
+ * (the open's scan alone), a file written before the MAC covered grants,
+ * which carries the MAC of the rest, is taken too (*@legacy set: it is
+ * written again before the open ends) while the root record says such
+ * files may remain (ks->grant_macs false).
  */
 int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, bool *legacy)
 {
@@ -511,7 +512,7 @@ int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, boo
 		*legacy = false;
 	if (r || !CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
 		return r;
-	if (ks->grant_macs || !rec->meta.has_policy || !rec->meta.policy.ngrants)
+	if (!legacy || ks->grant_macs)
 		return -EBADMSG;
 	r = ks_record_mac_as(ks, rec, false, mac);
 	if (!r && CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))

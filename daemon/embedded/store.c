@@ -104,15 +104,18 @@ static int ks_tomb_read(struct keystore *ks, const char *file, struct ks_record 
 }
 
 /*
- * Key @name's file, read and authenticated: its MAC, and its generation
- * the one the index holds (an older copy put in its place is refused);
- * its state what its tombstone allows.
+ * Key @name's file, read and authenticated: its MAC (with @legacy, as
+ * ks_record_verify() takes the scan's), and its generation the one the
+ * index holds (an older copy put in its place is refused); its state what
+ * its tombstone allows.
  */
-int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
+static int ks_read_as(struct keystore *ks, const char *name, bool legacy,
+		      struct ks_record *rec)
 {
 	char file[HSMKEY_NAME_MAX + 8];
 	struct ks_entry *e;
 	struct stat st;
+	bool old;
 	int r;
 
 	if (!valid_name(name))
@@ -127,7 +130,7 @@ int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 	if (!r && rec->format != 3)
 		r = -EBADMSG;
 	if (!r)
-		r = ks_record_verify(ks, rec, NULL);
+		r = ks_record_verify(ks, rec, legacy ? &old : NULL);
 	if (r == -EBADMSG)
 		log_error("key file keys/%s is corrupted or has been tampered with (it does not authenticate); refused: the key is unusable until the file is restored",
 			  file);
@@ -145,6 +148,11 @@ int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 		e->ctime = st.st_ctim;
 	}
 	return r;
+}
+
+int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
+{
+	return ks_read_as(ks, name, false, rec);
 }
 
 /* Write @rec (its generation set) as its key file, MAC made; the index follows. */
@@ -570,14 +578,14 @@ static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_
 }
 
 /*
- * Key @name's file written again as it reads: a revoked key's that said
- * otherwise (reads keep it revoked), or one whose grants were outside its
- * MAC (now covered).
+ * Key @name's file written again as it reads (with @legacy, as the scan
+ * took it): a revoked key's that said otherwise (reads keep it revoked),
+ * or one written before its MAC covered its grants.
  */
-static int ks_rewrite(struct keystore *ks, const char *name)
+static int ks_rewrite(struct keystore *ks, const char *name, bool legacy)
 {
 	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
-	int r = rec && out ? ks_read(ks, name, rec) : -ENOMEM;
+	int r = rec && out ? ks_read_as(ks, name, legacy, rec) : -ENOMEM;
 
 	if (!r)
 		r = ks_reseal(ks, rec, &rec->meta, NULL, out);
@@ -589,33 +597,32 @@ static int ks_rewrite(struct keystore *ks, const char *name)
 }
 
 /*
- * The first open since key files' MACs cover their grants: the files
- * whose grants were outside theirs written again, then the root record
- * says none is left, and no file is taken so again.  A failure leaves
- * that for the next open.
+ * The first open since key files' MACs cover their grants: every file
+ * written before (the scan took them) written again, each under a new
+ * generation, then the root record says none is left, so that no file is
+ * taken so again (nor under a root record put back from before: the
+ * generations moved).  As the upgrade from format 2, a file that cannot be
+ * written fails the open: the window stays shut.
  */
 static int ks_cover_grants(struct keystore *ks, const char *dir, const struct ks_scan *sc)
 {
 	int r = 0;
 
 	for (size_t i = 0; !r && i < sc->nregrant; i++) {
-		r = ks_rewrite(ks, sc->regrant[i]);
+		r = ks_rewrite(ks, sc->regrant[i], true);
 		if (r)
-			log_warn("cannot write keys/%s.json with its grants authenticated (%s); the next start tries again",
-				 sc->regrant[i], strerror(-r));
+			return log_errno(r, "cannot write keys/%s.json again with its grants authenticated (%s): refusing to open until it can be",
+					 sc->regrant[i], strerror(-r));
 	}
-	if (r)
-		return 0;
 	ks->grant_macs = true;
 	r = ks_root_store(ks);
 	if (r) {
 		ks->grant_macs = false;
-		log_warn("cannot write %s/%s (%s); the next start tries again", dir, KS_ROOT,
-			 strerror(-r));
-		return 0;
+		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
 	}
 	if (sc->nregrant)
-		log_info("wrote %zu key files again with their grants authenticated", sc->nregrant);
+		log_info("wrote %zu key files again: their MACs now cover their grants",
+			 sc->nregrant);
 	return 0;
 }
 
@@ -643,13 +650,16 @@ static int ks_scan_finish(struct keystore *ks, const char *dir, const struct ks_
 		r = ks_root_store(ks);
 	if (r)
 		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
+	r = ks->grant_macs ? 0 : ks_cover_grants(ks, dir, sc);
+	if (r)
+		return r;
 	for (size_t i = 0; i < sc->nkept; i++) {
-		r = ks_rewrite(ks, sc->kept[i]);
+		r = ks_rewrite(ks, sc->kept[i], false);
 		if (r)
 			log_warn("cannot write keys/%s.json as revoked (%s); the key stays revoked",
 				 sc->kept[i], strerror(-r));
 	}
-	return ks->grant_macs ? 0 : ks_cover_grants(ks, dir, sc);
+	return 0;
 }
 
 /*

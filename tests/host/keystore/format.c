@@ -199,26 +199,35 @@ TEST(policy_algorithms_are_names)
 }
 
 /*
- * What the release before grants were authenticated wrote
+ * What the build before grants were authenticated wrote
  * (tests/host/data/keystore-grants: a KMS key with two grants, an XTS key
- * with none): the first open takes the granted key's file as found and
- * writes it again under a MAC that covers its grants; the old file put
- * back is then refused, and so is an edit of the grants in the new one.
+ * with none): the first open takes every file as found and writes it
+ * again under a MAC that covers its grants, or fails if it cannot; then
+ * the old file put back is refused, so is the old root record, and so is
+ * a grant added or widened in the new files.
  */
 TEST(grants_outside_the_mac_are_covered_once)
 {
-	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[64], path[96], plain[96];
-	char *old, *old_plain, *cur;
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[64], path[96], plain[96], root[96], tmp[128];
+	char *old, *old_plain, *old_root, *cur, *cur_plain, *cur_root;
 	struct ks_key got;
 	struct keystore *ks;
-	size_t len, plen;
+	size_t len, plen, rootlen;
 
 	ASSERT_EQ(0, copy_fixture("keystore-grants", dir));
 	snprintf(path, sizeof(path), "%s/keys/granted.json", dir);
 	snprintf(plain, sizeof(plain), "%s/keys/plain.json", dir);
+	snprintf(root, sizeof(root), "%s/root.json", dir);
 	old = copy_of(path, &len);
 	old_plain = copy_of(plain, &plen);
-	ASSERT_TRUE(old && old_plain);
+	old_root = copy_of(root, &rootlen);
+	ASSERT_TRUE(old && old_plain && old_root);
+
+	/* A file that cannot be written again: the open fails, nothing taken. */
+	snprintf(tmp, sizeof(tmp), "%s/keys/.granted.json.tmp", dir);
+	ASSERT_EQ(0, mkdir(tmp, 0700));
+	EXPECT_GT(0, ks_open(dir, &ks)) TH_LOG("opened with a file it could not cover");
+	ASSERT_EQ(0, rmdir(tmp));
 
 	ASSERT_EQ(0, ks_open(dir, &ks));
 	ASSERT_EQ(0, ks_get(ks, "granted", true, &got));
@@ -230,10 +239,12 @@ TEST(grants_outside_the_mac_are_covered_once)
 	ASSERT_EQ(0, ks_get(ks, "plain", true, &got));
 	ks_close(ks);
 	cur = copy_of(path, &len);
-	ASSERT_NE(NULL, cur);
+	cur_plain = copy_of(plain, &plen);
+	cur_root = copy_of(root, &rootlen);
+	ASSERT_TRUE(cur && cur_plain && cur_root);
+	/* Both written again, each under a new generation. */
 	EXPECT_NE(0, strcmp(old, cur)) TH_LOG("the granted key's file was not written again");
-	EXPECT_EQ(0, strcmp(old_plain, slurp(plain, &plen)))
-		TH_LOG("a file without grants was written again for nothing");
+	EXPECT_NE(0, strcmp(old_plain, cur_plain)) TH_LOG("the file without grants was not");
 
 	/* Opened again: nothing left to take the old way. */
 	ASSERT_EQ(0, ks_open(dir, &ks));
@@ -244,13 +255,27 @@ TEST(grants_outside_the_mac_are_covered_once)
 	/* The old file put back: refused. */
 	spit(path, old, strlen(old));
 	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
-	/* The new one with its grant widened: the key refused. */
 	spit(path, cur, strlen(cur));
+	/* The root record from before put back: refused (the generations moved). */
+	spit(root, old_root, rootlen);
+	EXPECT_EQ(-EBADMSG, ks_open(dir, &ks));
+	spit(root, cur_root, strlen(cur_root));
+	/* A grant added to the file that had none, or one widened: the key refused. */
+	replace_in(plain, "\"state\": \"active\",",
+		   "\"state\": \"active\", \"policy\": { \"uids\": [ ], \"gids\": [ ], \"algorithms\": [ ], "
+		   "\"not_before\": 0, \"not_after\": 0, \"max_bytes\": 0, \"max_requests\": 0, "
+		   "\"max_bindings\": 0, \"load_at_start\": true, "
+		   "\"grants\": [ { \"uid\": 7, \"ops\": [ \"encrypt\" ] } ] },");
+	ASSERT_NE(NULL, strstr(slurp(plain, &plen), "\"uid\": 7"));
 	replace_in(path, "\"uid\": 4242", "\"uid\": 4243");
-	if (ks_open(dir, &ks) == 0) {
-		EXPECT_EQ(-EBADMSG, ks_get(ks, "granted", true, &got));
-		ks_close(ks);
-	}
+	ASSERT_NE(NULL, strstr(slurp(path, &len), "\"uid\": 4243"));
+	ASSERT_EQ(0, ks_open(dir, &ks));
+	EXPECT_EQ(-EBADMSG, ks_get(ks, "granted", true, &got));
+	EXPECT_EQ(-EBADMSG, ks_get(ks, "plain", true, &got));
+	ks_close(ks);
+	free(cur_plain);
+	free(cur_root);
+	free(old_root);
 	free(old);
 	free(old_plain);
 	free(cur);
