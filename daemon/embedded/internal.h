@@ -130,11 +130,6 @@ struct keystore {
 	struct ks_gen gen;
 	struct ks_tombs tombs;
 	int root_format;		/* as read: older ones are written anew */
-	/*
-	 * Every key file's MAC covers its grants: files written before they
-	 * did were all written again (ks_scan_finish()).  In the root record.
-	 */
-	bool grant_macs;
 	bool accept;			/* KS_OPEN_ACCEPT: the operator's word */
 	struct ks_index index;
 	struct backend be;
@@ -180,7 +175,7 @@ int ks_reseal(const struct keystore *ks, const struct ks_record *old,
 	      const struct ks_key *meta, const struct ks_key *add, struct ks_record *out);
 int ks_record_text(const struct ks_record *rec, char **text);
 int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_t *out);
-int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, bool *legacy);
+int ks_record_verify(const struct keystore *ks, struct ks_record *rec, bool *legacy);
 int ks_parse_record(const char *file, const char *data, size_t n, struct ks_record *rec);
 uint32_t ks_find_version(const struct ks_record *rec, uint32_t version);
 

@@ -419,8 +419,7 @@ static void mb_policy(struct ks_macbuf *m, const struct ks_policy *p)
 
 /*
  * The grants, last, always (a count of 0 for none): no file's MAC is the
- * one it had before the MAC covered them, so every such file is written
- * again (ks_cover_grants()) and its generation moves.
+ * one it had before the MAC covered them (ks_record_verify()).
  */
 static void mb_grants(struct ks_macbuf *m, const struct ks_key *k)
 {
@@ -497,14 +496,16 @@ int ks_record_mac(const struct keystore *ks, const struct ks_record *rec, uint8_
 }
 
 /*
- * Does format-3 @rec carry its own MAC?  -EBADMSG if not.  With @legacy
- * (the open's scan alone), a file written before the MAC covered grants,
- * which carries the MAC of the rest, is taken too (*@legacy set: it is
- * written again before the open ends) while the root record says such
- * files may remain (ks->grant_macs false).
+ * Does format-3 @rec carry its own MAC?  -EBADMSG if not.  A file written
+ * by a build whose MAC left the grants out carries the MAC of the rest:
+ * taken, with *@legacy set (written again by the open: ks_cover_grants()),
+ * but with no grants.  Its grants cannot be told from ones an attacker with
+ * the disk put there, so none is ever taken from such a file, wherever it
+ * comes from (an old root record, a backup, --accept-keystore).
  */
-int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, bool *legacy)
+int ks_record_verify(const struct keystore *ks, struct ks_record *rec, bool *legacy)
 {
+	struct ks_policy *p = &rec->meta.policy;
 	uint8_t mac[KS_MAC_LEN];
 	int r = ks_record_mac(ks, rec, mac);
 
@@ -512,14 +513,19 @@ int ks_record_verify(const struct keystore *ks, const struct ks_record *rec, boo
 		*legacy = false;
 	if (r || !CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
 		return r;
-	if (!legacy || ks->grant_macs)
-		return -EBADMSG;
 	r = ks_record_mac_as(ks, rec, false, mac);
 	if (!r && CRYPTO_memcmp(mac, rec->mac, KS_MAC_LEN))
 		r = -EBADMSG;
-	if (!r && legacy)
+	if (r)
+		return r;
+	if (rec->meta.has_policy && p->ngrants)
+		log_warn("key %s: its %u grants were written by an earlier build, outside its file's MAC, and cannot be told from forged ones: dropped (hsmkeyctl policy %s --grant OPS:WHO gives them again)",
+			 rec->meta.name, p->ngrants, rec->meta.name);
+	p->ngrants = 0;
+	memset(p->grants, 0, sizeof(p->grants));
+	if (legacy)
 		*legacy = true;
-	return r;
+	return 0;
 }
 
 /*

@@ -115,9 +115,8 @@ static char *ks_root_plain(const struct keystore *ks, size_t *len)
 		hex_encode(ks->root, KS_MASTER_LEN, hex);
 		hex_encode(ks->tombs.hash, KS_MAC_LEN, th);
 		*len = (size_t)snprintf(text, size,
-					"{\"root\":\"%s\",\"records\":%s,\"gen\":%s,\"tombs\":{\"n\":%llu,\"hash\":\"%s\"}%s}",
-					hex, records, gen, (unsigned long long)ks->tombs.count, th,
-					ks->grant_macs ? ",\"grant_macs\":true" : "");
+					"{\"root\":\"%s\",\"records\":%s,\"gen\":%s,\"tombs\":{\"n\":%llu,\"hash\":\"%s\"}}",
+					hex, records, gen, (unsigned long long)ks->tombs.count, th);
 		wipe(hex, sizeof(hex));
 	}
 	json_object_put(g);
@@ -230,7 +229,7 @@ static int ks_tombs_parse(struct json_object *o, uint64_t *n, uint8_t *hash)
 static int ks_root_parse(struct keystore *ks, int format, const char *plain, size_t len,
 			 uint64_t *n, uint8_t *hash)
 {
-	struct json_object *o = json_tokener_parse(plain), *rec, *gen = NULL, *g;
+	struct json_object *o = json_tokener_parse(plain), *rec, *gen = NULL;
 	size_t json = strlen(plain);
 	int64_t tombs = format == 3 && o ? jint(o, "tombs") : 0;
 	int r = -EBADMSG;
@@ -244,8 +243,6 @@ static int ks_root_parse(struct keystore *ks, int format, const char *plain, siz
 	    !json_object_is_type(rec, json_type_object) ||
 	    (json_object_object_get_ex(o, "gen", &gen) && ks_gen_parse(gen, &ks->gen)))
 		goto out;
-	ks->grant_macs = json_object_object_get_ex(o, "grant_macs", &g) &&
-			 json_object_get_boolean(g);
 	json_object_object_foreach(rec, k, v) {
 		if (!valid_name(k) || !json_object_is_type(v, json_type_string))
 			goto out;
@@ -281,7 +278,6 @@ int ks_root_load(struct keystore *ks, const char *dir)
 			return -EIO;
 		memset(&ks->gen, 0, sizeof(ks->gen));
 		ks->gen.upgraded = true;
-		ks->grant_macs = true;
 		ks->root_format = 4;
 		r = ks_root_keys(ks);
 		return r ? r : ks_root_store(ks);

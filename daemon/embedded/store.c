@@ -104,18 +104,15 @@ static int ks_tomb_read(struct keystore *ks, const char *file, struct ks_record 
 }
 
 /*
- * Key @name's file, read and authenticated: its MAC (with @legacy, as
- * ks_record_verify() takes the scan's), and its generation the one the
- * index holds (an older copy put in its place is refused); its state what
- * its tombstone allows.
+ * Key @name's file, read and authenticated: its MAC (ks_record_verify()),
+ * and its generation the one the index holds (an older copy put in its
+ * place is refused); its state what its tombstone allows.
  */
-static int ks_read_as(struct keystore *ks, const char *name, bool legacy,
-		      struct ks_record *rec)
+int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
 {
 	char file[HSMKEY_NAME_MAX + 8];
 	struct ks_entry *e;
 	struct stat st;
-	bool old;
 	int r;
 
 	if (!valid_name(name))
@@ -130,7 +127,7 @@ static int ks_read_as(struct keystore *ks, const char *name, bool legacy,
 	if (!r && rec->format != 3)
 		r = -EBADMSG;
 	if (!r)
-		r = ks_record_verify(ks, rec, legacy ? &old : NULL);
+		r = ks_record_verify(ks, rec, NULL);
 	if (r == -EBADMSG)
 		log_error("key file keys/%s is corrupted or has been tampered with (it does not authenticate); refused: the key is unusable until the file is restored",
 			  file);
@@ -148,11 +145,6 @@ static int ks_read_as(struct keystore *ks, const char *name, bool legacy,
 		e->ctime = st.st_ctim;
 	}
 	return r;
-}
-
-int ks_read(struct keystore *ks, const char *name, struct ks_record *rec)
-{
-	return ks_read_as(ks, name, false, rec);
 }
 
 /* Write @rec (its generation set) as its key file, MAC made; the index follows. */
@@ -319,7 +311,7 @@ struct ks_scan {
 	size_t ndead;
 	char **kept;			/* revoked keys whose files said otherwise */
 	size_t nkept;
-	char **regrant;			/* grants outside their MAC (ks_record_verify()) */
+	char **regrant;			/* of an earlier build's MAC (ks_record_verify()) */
 	size_t nregrant;
 	char unknown[HSMKEY_NAME_MAX];	/* a damaged file claiming no generation */
 	size_t nunknown;
@@ -523,6 +515,11 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 		r = ks_load(ks, sc->old[i], rec, &st);
 		if (r)
 			break;
+		/* Format 2 came before grants: any in such a file were put there. */
+		if (rec->meta.policy.ngrants)
+			log_warn("key file keys/%s (format 2) names grants, which that format never had: dropped",
+				 sc->old[i]);
+		rec->meta.policy.ngrants = 0;
 		rec->gen = ++ks->gen.generation;
 		r = ks_write(ks, rec);
 		ks_gen_item(ks, rec->meta.name, rec->gen, item);
@@ -578,14 +575,14 @@ static int ks_scan_accept(struct keystore *ks, const char *dir, const struct ks_
 }
 
 /*
- * Key @name's file written again as it reads (with @legacy, as the scan
- * took it): a revoked key's that said otherwise (reads keep it revoked),
- * or one written before its MAC covered its grants.
+ * Key @name's file written again as it reads: a revoked key's that said
+ * otherwise (reads keep it revoked), or one written before its MAC
+ * covered its grants (its grants dropped).
  */
-static int ks_rewrite(struct keystore *ks, const char *name, bool legacy)
+static int ks_rewrite(struct keystore *ks, const char *name)
 {
 	struct ks_record *rec = ks_record_new(), *out = ks_record_new();
-	int r = rec && out ? ks_read_as(ks, name, legacy, rec) : -ENOMEM;
+	int r = rec && out ? ks_read(ks, name, rec) : -ENOMEM;
 
 	if (!r)
 		r = ks_reseal(ks, rec, &rec->meta, NULL, out);
@@ -597,33 +594,27 @@ static int ks_rewrite(struct keystore *ks, const char *name, bool legacy)
 }
 
 /*
- * The first open since key files' MACs cover their grants: every file
- * written before (the scan took them) written again, each under a new
- * generation, then the root record says none is left, so that no file is
- * taken so again (nor under a root record put back from before: the
- * generations moved).  As the upgrade from format 2, a file that cannot be
- * written fails the open: the window stays shut.
+ * The files written before key files' MACs covered their grants, which
+ * the scan took without them (ks_record_verify()): written again under the
+ * MAC of this build, so that it reads the same.  One that cannot be
+ * written stays as it is, read so each time; the next open tries again.
  */
-static int ks_cover_grants(struct keystore *ks, const char *dir, const struct ks_scan *sc)
+static void ks_cover_grants(struct keystore *ks, const struct ks_scan *sc)
 {
-	int r = 0;
+	size_t done = 0;
 
-	for (size_t i = 0; !r && i < sc->nregrant; i++) {
-		r = ks_rewrite(ks, sc->regrant[i], true);
+	for (size_t i = 0; i < sc->nregrant; i++) {
+		int r = ks_rewrite(ks, sc->regrant[i]);
+
 		if (r)
-			return log_errno(r, "cannot write keys/%s.json again with its grants authenticated (%s): refusing to open until it can be",
-					 sc->regrant[i], strerror(-r));
+			log_warn("cannot write keys/%s.json again under the MAC that covers grants (%s): read as it is; the next start tries again",
+				 sc->regrant[i], strerror(-r));
+		else
+			done++;
 	}
-	ks->grant_macs = true;
-	r = ks_root_store(ks);
-	if (r) {
-		ks->grant_macs = false;
-		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
-	}
-	if (sc->nregrant)
-		log_info("wrote %zu key files again: their MACs now cover their grants",
-			 sc->nregrant);
-	return 0;
+	if (done)
+		log_info("wrote %zu key files of an earlier build again, under the MAC that covers grants",
+			 done);
 }
 
 /*
@@ -650,11 +641,9 @@ static int ks_scan_finish(struct keystore *ks, const char *dir, const struct ks_
 		r = ks_root_store(ks);
 	if (r)
 		return log_errno(r, "cannot write %s/%s: %s", dir, KS_ROOT, strerror(-r));
-	r = ks->grant_macs ? 0 : ks_cover_grants(ks, dir, sc);
-	if (r)
-		return r;
+	ks_cover_grants(ks, sc);
 	for (size_t i = 0; i < sc->nkept; i++) {
-		r = ks_rewrite(ks, sc->kept[i], false);
+		r = ks_rewrite(ks, sc->kept[i]);
 		if (r)
 			log_warn("cannot write keys/%s.json as revoked (%s); the key stays revoked",
 				 sc->kept[i], strerror(-r));
