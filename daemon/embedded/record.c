@@ -3,8 +3,10 @@
  * One key file of the embedded keystore, STATE/keys/NAME.json: its JSON
  * form (parse, serialise); each version's verifier and material sealed
  * with AES-256-GCM under the master key with the key's name, version,
- * type, id and policy as associated data; and the MAC over the whole file
- * with its generation (format 3), which authenticates everything else.
+ * type, id and policy (but its grants) as associated data; and the MAC
+ * over the whole file with its generation (format 3), which authenticates
+ * everything else, the grants included (before, they were outside it:
+ * ks_record_verify()).
  *
  * A version whose material another backend keeps (a KMIP server) has a
  * "ref" naming it there, bound into the seal's associated data and the

@@ -158,7 +158,10 @@ struct ks_key {
 	int64_t created;		/* of the key */
 	int64_t version_created;	/* of this version */
 	int64_t delete_at;		/* KS_PENDING_DELETION: when */
-	/* Sealed with the secrets as associated data: edits are detected. */
+	/*
+	 * Edits are detected: the key store's MAC covers all of it, and the
+	 * seal's associated data all but the grants (embedded/record.c).
+	 */
 	bool has_policy;
 	struct ks_policy policy;
 	int prior_state;		/* KS_PENDING_DELETION: the state before */
