@@ -40,9 +40,13 @@ int read_input(struct request *rq)
 	if (S_ISFIFO(st.st_mode) &&
 	    fcntl(rq->fd, F_SETFL, fcntl(rq->fd, F_GETFL) | O_NONBLOCK) < 0)
 		return fail(rq, errno, "cannot read the key file: %m");
+	/* Allocated here, not in every request: most take no descriptor. */
+	rq->input = malloc(REQUEST_INPUT_MAX);
+	if (!rq->input)
+		return fail(rq, ENOMEM, "out of memory");
 	rq->ninput = 0;
-	while ((size_t)rq->ninput < sizeof(rq->input)) {
-		n = read(rq->fd, rq->input + rq->ninput, sizeof(rq->input) - (size_t)rq->ninput);
+	while (rq->ninput < REQUEST_INPUT_MAX) {
+		n = read(rq->fd, rq->input + rq->ninput, REQUEST_INPUT_MAX - (size_t)rq->ninput);
 		if (n == 0)
 			break;
 		if (n > 0) {
@@ -410,8 +414,10 @@ static void request_free(struct request *rq)
 		close(rq->fd);
 	if (rq->sock >= 0)
 		close(rq->sock);
-	if (rq->ninput > 0)
+	if (rq->input && rq->ninput > 0)
 		wipe(rq->input, (size_t)rq->ninput);
+	free(rq->input);
+	rq->input = NULL;
 	wipe(rq->pair, sizeof(rq->pair));
 	if (rq->payload)
 		wipe(rq->payload, rq->npayload);
@@ -457,10 +463,8 @@ int control_serve(struct daemon *d, int cfd)
 	}
 	rq.reply = proto_reply_ok();
 	r = handle(&rq, cfd, &rq.cred, r);
-	if (rq.detached) {
-		wipe(rq.input, sizeof(rq.input));	/* the rest is the handshake's */
-		return CONTROL_DETACHED;
-	}
+	if (rq.detached)
+		return CONTROL_DETACHED;	/* all of it is the handshake's */
 	return control_reply(&rq, r);
 }
 

@@ -50,8 +50,9 @@ static int pkey_type(EVP_PKEY *pkey)
 	if (EVP_PKEY_is_a(pkey, "ED25519"))
 		return KS_TYPE_ED25519;
 	if (EVP_PKEY_is_a(pkey, "RSA"))
-		return EVP_PKEY_get_bits(pkey) == 2048 ? KS_TYPE_RSA_2048 :
-		       EVP_PKEY_get_bits(pkey) == 3072 ? KS_TYPE_RSA_3072 : -EMEDIUMTYPE;
+		return EVP_PKEY_get_bits(pkey) == rsa_bits(KS_TYPE_RSA_2048) ? KS_TYPE_RSA_2048 :
+		       EVP_PKEY_get_bits(pkey) == rsa_bits(KS_TYPE_RSA_3072) ? KS_TYPE_RSA_3072 :
+		       -EMEDIUMTYPE;
 	if (!EVP_PKEY_is_a(pkey, "EC") ||
 	    !EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL))
 		return -EMEDIUMTYPE;

@@ -194,9 +194,9 @@ static int import_identity(struct request *rq, int type)
 			    key_type_name(type));
 	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
-	if ((size_t)rq->ninput >= sizeof(rq->input))
+	if (rq->ninput >= REQUEST_INPUT_MAX)
 		return fail(rq, EFBIG, "the key file is larger than an %s private key file can be (%zu bytes or more)",
-			    key_type_name(type), sizeof(rq->input));
+			    key_type_name(type), (size_t)REQUEST_INPUT_MAX);
 	r = identity_parse(type, rq->input, (size_t)rq->ninput, material);
 	if (r == -EMEDIUMTYPE)
 		r = fail(rq, r, "the key file holds a private key of another type than %s",

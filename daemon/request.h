@@ -19,6 +19,8 @@
 
 struct kernel_key;
 
+#define REQUEST_INPUT_MAX	8192	/* an RSA-3072 PEM with text around it */
+
 struct request {
 	struct daemon *d;
 	struct json_object *req;
@@ -28,7 +30,8 @@ struct request {
 	struct ucred cred;		/* the client's, when it connected */
 	int sock;			/* tls-handshake's socket (take_socket()), or -1 */
 	/* Read or opened before the mutation lock (client I/O never under it). */
-	uint8_t input[8192];		/* the key file passed as a descriptor */
+	uint8_t *input;			/* the key file passed as a descriptor: */
+					/* REQUEST_INPUT_MAX bytes, read_input()'s */
 	int ninput;			/* -1: none passed */
 	uint8_t pair[KS_MATERIAL_MAX];	/* create: an identity key's pair, */
 	bool made;			/* made (make_key_pair()) */

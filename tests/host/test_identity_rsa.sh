@@ -221,14 +221,13 @@ check "the primes were read from the file (256 hex digits each)" \
 # The scanner looks for up to 64 bytes: the first and last 32 of each
 # prime, in each order (any copy holds both).
 for v in "p:$p" "q:$q"; do
-	hex=${v#*:} rev=$(reversed "${v#*:}")
-	for w in "${hex:0:64}" "${hex:192:64}"; do
-		check "hsmkeyd holds no 32-byte window of ${v%%:*} (big-endian)" \
-			quiet "$top/build/tests/memscan" "$daemon_pid" "$w" --expect-none
-	done
-	for w in "${rev:0:64}" "${rev:192:64}"; do
-		check "... nor reversed (OpenSSL's limbs)" \
-			quiet "$top/build/tests/memscan" "$daemon_pid" "$w" --expect-none
+	hex=${v#*:}
+	for at in 0:first 192:last; do
+		check "hsmkeyd holds no copy of ${v%%:*}'s ${at#*:} 32 bytes (big-endian)" \
+			quiet "$top/build/tests/memscan" "$daemon_pid" "${hex:${at%%:*}:64}" --expect-none
+		check "... nor of its ${at#*:} 32 bytes reversed (OpenSSL's limbs)" \
+			quiet "$top/build/tests/memscan" "$daemon_pid" "$(reversed "${hex:${at%%:*}:64}")" \
+			--expect-none
 	done
 done
 /usr/bin/python3 -c '
