@@ -50,7 +50,7 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/module.c daemon/pkcs11/session.c daemon/pkcs11/objects.c \
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c daemon/pkcs11/copy.c \
-		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c
+		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c daemon/pkcs11/use.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
 		  daemon/pkcs11/orphans.c daemon/pkcs11/members.c \
 		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c \
@@ -68,7 +68,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c \
 	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c \
-	  daemon/kms_mac.c daemon/kms_random.c
+	  daemon/kms_mac.c daemon/kms_random.c daemon/key_use.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \

@@ -81,12 +81,41 @@ struct ks_copy_report {
 	char why[256];			/* an error, worded for the operator */
 };
 
+/*
+ * A KMS or MAC key version used where the storage keeps it (->use): the
+ * local KMS API's AES-GCM and HMAC-SHA256 (key_use.h has the shapes).
+ */
+enum ks_use_op {
+	KS_USE_SEAL = 1,	/* AES-GCM: ciphertext || 16-byte tag */
+	KS_USE_OPEN,		/* the reverse; -EBADMSG if it does not open */
+	KS_USE_MAC,		/* HMAC-SHA256: 32 bytes */
+};
+
+struct ks_use {
+	enum ks_use_op op;
+	const uint8_t *iv;		/* SEAL, OPEN: 12 bytes */
+	const uint8_t *aad;
+	size_t aad_len;
+	const uint8_t *in;
+	size_t len;
+};
+
 struct backend_ops {
 	const char *name;
 	const char *destruction;
 	const char *adopt_form;
 	const char *storage;	/* "the HSM", "the KMIP server": for messages; NULL: never away */
-	bool daemon_keys;	/* keeps the daemon's own keys: identity, KMS (key.h) */
+	/* Whether the storage keeps keys of @type (key.h); NULL: every type. */
+	bool (*keeps)(int type);
+	/*
+	 * @u with version @key->version of key @key (its id and type as get()
+	 * gave them) inside the storage, the output into @out (the length
+	 * key_use.h gives): the material never in the daemon.  -EBADMSG: a
+	 * ciphertext that does not open.  Safe beside any other operation.
+	 * NULL: the daemon unseals the version and computes it itself.
+	 */
+	int (*use)(struct backend *b, const struct ks_key *key, const struct ks_use *u,
+		   uint8_t *out);
 	int (*create)(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,
@@ -221,6 +250,11 @@ struct backend_ops {
 struct backend {
 	const struct backend_ops *ops;
 };
+
+static inline bool backend_keeps(const struct backend *b, int type)
+{
+	return !b->ops->keeps || b->ops->keeps(type);
+}
 
 /* The embedded keystore in @dir; with @passfile, a passphrase master key. */
 /*

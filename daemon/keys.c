@@ -37,9 +37,11 @@ int store_failed(struct request *rq, int r, const char *what)
 
 int storage_keeps(struct request *rq, int type)
 {
-	if (ks_type_daemon(type) && !rq->d->be->ops->daemon_keys)
-		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: identity, KMS and MAC keys) yet; the embedded one does",
-			    rq->d->be->ops->name, key_type_name(type));
+	if (!backend_keeps(rq->d->be, type))
+		return fail(rq, EOPNOTSUPP, "the %s key storage does not keep hsmkeyd's own keys (%s: %s) yet; the embedded one does",
+			    rq->d->be->ops->name, key_type_name(type),
+			    ks_type_identity(type) ? "identity keys" :
+			    ks_type_mac(type) ? "MAC keys" : "KMS keys");
 	return 0;
 }
 
@@ -85,7 +87,7 @@ int make_key_pair(struct request *rq)
 
 	if (rq->fd >= 0)
 		return fail(rq, EINVAL, "'create' takes no descriptor");
-	if (type < 0 || !ks_type_identity(type) || !rq->d->be->ops->daemon_keys)
+	if (type < 0 || !ks_type_identity(type) || !backend_keeps(rq->d->be, type))
 		return 0;	/* op_create() says what is wrong */
 	/* A key pair: not any random bytes make an ECDSA scalar or RSA primes. */
 	r = identity_generate(type, rq->pair);

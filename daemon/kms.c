@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The local KMS API: encrypt and decrypt with a KMS key (kms-aes-128,
- * kms-aes-256) that hsmkeyd keeps and uses itself, bound to an encryption
- * context.  The plaintext and the blob travel as the messages' payloads
+ * kms-aes-256), bound to an encryption context.  The AES-GCM itself runs
+ * where the key lives: in hsmkeyd, or inside the HSM (key_use.h).  The plaintext and the blob travel as the messages' payloads
  * (proto.h), never in JSON.
  *
  * Who may: the key's grants (key.h), each naming a user or group and the
@@ -22,6 +22,7 @@
 #include "cleanup.h"
 #include "kms.h"
 #include "kms_blob.h"
+#include "key_use.h"
 #include "kms_keys.h"
 #include "request.h"
 #include "util.h"
@@ -219,23 +220,26 @@ static int spend(struct request *rq, const struct kms_call *c, struct ks_key *me
 int kms_seal_under(struct request *rq, const struct kms_call *c, struct ks_key *meta,
 		   uint8_t flags, const uint8_t *pt, size_t ptlen, uint8_t *blob)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
-	struct kms_head head;
-	int r;
+	struct kms_head head = { .type = meta->type, .flags = flags, .version = meta->version };
+	uint8_t aad[KMS_AAD_MAX];
+	struct ks_use u = { .op = KS_USE_SEAL, .iv = blob + KMS_NONCE_AT, .aad = aad,
+			    .in = pt, .len = ptlen };
+	int r = spend(rq, c, meta);
 
-	if ((r = spend(rq, c, meta)) || (r = get_version(rq, c->name, meta->version, true, &key)))
+	if (r)
 		return r;
-	/* The name made again, another key, between the two reads: not this one. */
-	if (memcmp(key.id, meta->id, HSMKEY_ID_LEN) || key.type != meta->type)
-		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
-	head.type = meta->type;
-	head.flags = flags;
-	head.version = meta->version;
-	memcpy(head.id, key.id, HSMKEY_ID_LEN);
-	r = kms_seal(&head, key.material, c->ctx, c->ctxlen, pt, ptlen, blob);
+	memcpy(head.id, meta->id, HSMKEY_ID_LEN);
+	r = kms_head_write(&head, blob);
 	if (r)
 		return fail(rq, -r, "the encryption failed: %s", strerror(-r));
-	kms_keys_remember(rq->d, &key);
+	u.aad_len = kms_aad(blob, c->ctx, c->ctxlen, aad);
+	r = key_use(rq, meta, &u, blob + KMS_HEADER_LEN);
+	/* The name made again, another key, between the two reads: not this one. */
+	if (r == -ESTALE)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
+	if (r)
+		return r;
+	kms_keys_remember(rq->d, meta);
 	return 0;
 }
 
@@ -267,15 +271,20 @@ static int encrypt_one(struct request *rq)
 static int open_with(struct request *rq, struct kms_call *c, const struct kms_head *head,
 		     const uint8_t *blob, size_t len, uint8_t *pt)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
-	int r = get_version(rq, c->name, head->version, true, &key);
+	struct ks_key key = { .version = head->version, .type = head->type };
+	uint8_t aad[KMS_AAD_MAX];
+	struct ks_use u = { .op = KS_USE_OPEN, .iv = blob + KMS_NONCE_AT, .aad = aad,
+			    .in = blob + KMS_HEADER_LEN, .len = len - KMS_HEADER_LEN };
+	int r;
 
-	if (r)
-		return r;
-	if (memcmp(key.id, head->id, HSMKEY_ID_LEN) || key.type != head->type ||
-	    kms_open(key.material, c->ctx, c->ctxlen, blob, len, pt))
+	snprintf(key.name, sizeof(key.name), "%s", c->name);
+	memcpy(key.id, head->id, HSMKEY_ID_LEN);
+	u.aad_len = kms_aad(blob, c->ctx, c->ctxlen, aad);
+	r = key_use(rq, &key, &u, pt);
+	/* Another key by now under the name, or another type: the blob's is not there. */
+	if (r == -EBADMSG || r == -ESTALE)
 		return fail(rq, EBADMSG, "the blob does not decrypt: another key, context or version, or it was altered");
-	return 0;
+	return r;
 }
 
 int kms_parse_blob(struct request *rq, const uint8_t *blob, size_t len, struct kms_head *head)

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,26 +117,36 @@ static const EVP_CIPHER *cipher_of(int type)
 	return type == KS_TYPE_KMS_AES_256 ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
 }
 
-/* Header and context as the cipher's associated data. */
-static bool add_aad(EVP_CIPHER_CTX *c, const uint8_t *head, const uint8_t *ctx, size_t ctxlen)
-{
-	int n;
-
-	return EVP_CipherUpdate(c, NULL, &n, head, KMS_HEADER_LEN) == 1 &&
-	       EVP_CipherUpdate(c, NULL, &n, ctx, (int)ctxlen) == 1;
-}
-
-int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx,
-	     size_t ctxlen, const uint8_t *pt, size_t ptlen, uint8_t *blob)
+int kms_gcm(int type, bool seal, const uint8_t *key, const uint8_t *iv, const uint8_t *aad,
+	    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out)
 {
 	_cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	int alg = alg_of(head->type), n = 0, fin = 0;
-	uint8_t *nonce = blob + 28;
+	size_t ptlen = seal ? len : len - KMS_TAG_LEN;
+	uint8_t *tag = seal ? out + len : (uint8_t *)in + ptlen;
+	int n = 0, fin = 0;
 
-	if (alg < 0 || ptlen > KMS_PLAINTEXT_MAX)
+	if (alg_of(type) < 0 || len > INT_MAX || aadlen > INT_MAX || (!seal && len < KMS_TAG_LEN))
 		return -EINVAL;
 	if (!c)
 		return -ENOMEM;
+	if (EVP_CipherInit_ex(c, cipher_of(type), NULL, key, iv, seal) != 1 ||
+	    EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) != 1 ||
+	    EVP_CipherUpdate(c, out, &n, in, (int)ptlen) != 1 ||
+	    (!seal && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, KMS_TAG_LEN, tag) != 1) ||
+	    EVP_CipherFinal_ex(c, out + n, &fin) != 1 || (size_t)(n + fin) != ptlen ||
+	    (seal && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, KMS_TAG_LEN, tag) != 1)) {
+		wipe(out, ptlen);
+		return seal ? -EIO : -EBADMSG;
+	}
+	return 0;
+}
+
+int kms_head_write(const struct kms_head *head, uint8_t *blob)
+{
+	int alg = alg_of(head->type);
+
+	if (alg < 0)
+		return -EINVAL;
 	memcpy(blob, KMS_MAGIC, 4);
 	blob[4] = KMS_FORMAT;
 	blob[5] = (uint8_t)alg;
@@ -143,17 +154,31 @@ int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx
 	blob[7] = 0;
 	memcpy(blob + 8, head->id, HSMKEY_ID_LEN);
 	put_be32(blob + 24, head->version);
-	if (getrandom(nonce, KMS_NONCE_LEN, 0) != KMS_NONCE_LEN)
-		return -EIO;
-	if (EVP_EncryptInit_ex(c, cipher_of(head->type), NULL, key, nonce) != 1 ||
-	    !add_aad(c, blob, ctx, ctxlen) ||
-	    EVP_EncryptUpdate(c, blob + KMS_HEADER_LEN, &n, pt, (int)ptlen) != 1 ||
-	    EVP_EncryptFinal_ex(c, blob + KMS_HEADER_LEN + n, &fin) != 1 ||
-	    (size_t)(n + fin) != ptlen ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, KMS_TAG_LEN,
-				blob + KMS_HEADER_LEN + ptlen) != 1)
+	if (getrandom(blob + KMS_NONCE_AT, KMS_NONCE_LEN, 0) != KMS_NONCE_LEN)
 		return -EIO;
 	return 0;
+}
+
+size_t kms_aad(const uint8_t *blob, const uint8_t *ctx, size_t ctxlen, uint8_t *aad)
+{
+	memcpy(aad, blob, KMS_HEADER_LEN);
+	memcpy(aad + KMS_HEADER_LEN, ctx, ctxlen);
+	return KMS_HEADER_LEN + ctxlen;
+}
+
+int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx,
+	     size_t ctxlen, const uint8_t *pt, size_t ptlen, uint8_t *blob)
+{
+	uint8_t aad[KMS_AAD_MAX];
+	int r;
+
+	if (ptlen > KMS_PLAINTEXT_MAX || ctxlen > KMS_CONTEXT_MAX)
+		return -EINVAL;
+	r = kms_head_write(head, blob);
+	if (r)
+		return r;
+	return kms_gcm(head->type, true, key, blob + KMS_NONCE_AT, aad,
+		       kms_aad(blob, ctx, ctxlen, aad), pt, ptlen, blob + KMS_HEADER_LEN);
 }
 
 int kms_parse(const uint8_t *blob, size_t len, struct kms_head *head)
@@ -180,23 +205,12 @@ int kms_parse(const uint8_t *blob, size_t len, struct kms_head *head)
 int kms_open(const uint8_t *key, const uint8_t *ctx, size_t ctxlen, const uint8_t *blob,
 	     size_t len, uint8_t *pt)
 {
-	_cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	size_t ptlen = len - KMS_OVERHEAD;
+	uint8_t aad[KMS_AAD_MAX];
 	struct kms_head head;
-	int n = 0, fin = 0;
 
-	if (kms_parse(blob, len, &head))
+	if (kms_parse(blob, len, &head) || ctxlen > KMS_CONTEXT_MAX)
 		return -EBADMSG;
-	if (!c)
-		return -ENOMEM;
-	if (EVP_DecryptInit_ex(c, cipher_of(head.type), NULL, key, blob + 28) != 1 ||
-	    !add_aad(c, blob, ctx, ctxlen) ||
-	    EVP_DecryptUpdate(c, pt, &n, blob + KMS_HEADER_LEN, (int)ptlen) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, KMS_TAG_LEN,
-				(void *)(blob + KMS_HEADER_LEN + ptlen)) != 1 ||
-	    EVP_DecryptFinal_ex(c, pt + n, &fin) != 1) {
-		wipe(pt, ptlen);
-		return -EBADMSG;
-	}
-	return 0;
+	return kms_gcm(head.type, false, key, blob + KMS_NONCE_AT, aad,
+		       kms_aad(blob, ctx, ctxlen, aad), blob + KMS_HEADER_LEN,
+		       len - KMS_HEADER_LEN, pt) ? -EBADMSG : 0;
 }

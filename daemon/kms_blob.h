@@ -22,6 +22,7 @@
 #ifndef HSMKEY_KMS_BLOB_H
 #define HSMKEY_KMS_BLOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
@@ -47,6 +48,7 @@ struct kms_own_pairs {
 	const char *type, *uid;
 };
 #define KMS_HEADER_LEN		40
+#define KMS_NONCE_AT		28
 #define KMS_NONCE_LEN		12
 #define KMS_TAG_LEN		16
 #define KMS_OVERHEAD		(KMS_HEADER_LEN + KMS_TAG_LEN)
@@ -85,6 +87,25 @@ void kms_context_hash(const uint8_t *ctx, size_t len, char hex[17]);
  */
 int kms_seal(const struct kms_head *head, const uint8_t *key, const uint8_t *ctx,
 	     size_t ctxlen, const uint8_t *pt, size_t ptlen, uint8_t *blob);
+
+/*
+ * The pieces of kms_seal() and kms_open(), for a key the daemon does not
+ * hold (key_use.h): the header of @head with a random nonce into @blob's
+ * first KMS_HEADER_LEN bytes (-EINVAL: not a KMS key type); the associated
+ * data of @blob's header and context @ctx into @aad (KMS_AAD_MAX bytes),
+ * its length returned.
+ */
+#define KMS_AAD_MAX		(KMS_HEADER_LEN + KMS_CONTEXT_MAX)
+int kms_head_write(const struct kms_head *head, uint8_t *blob);
+size_t kms_aad(const uint8_t *blob, const uint8_t *ctx, size_t ctxlen, uint8_t *aad);
+/*
+ * AES-GCM with the key of KMS type @type, a 96-bit @iv and 128-bit tag:
+ * @seal, @in (@len bytes) into ciphertext || tag at @out (@len +
+ * KMS_TAG_LEN); else @in ciphertext || tag into its plaintext at @out
+ * (@len - KMS_TAG_LEN), -EBADMSG (@out wiped) if the tag does not verify.
+ */
+int kms_gcm(int type, bool seal, const uint8_t *key, const uint8_t *iv, const uint8_t *aad,
+	    size_t aadlen, const uint8_t *in, size_t len, uint8_t *out);
 /*
  * The header of @blob: 0, or -EBADMSG when it is no blob of this format
  * (too short, another magic, format or algorithm, an unknown flag, a

@@ -127,7 +127,7 @@ void kms_keys_fill(struct daemon *d)
 {
 	int r;
 
-	if (!d->kms || !d->be->ops->daemon_keys)
+	if (!d->kms || !backend_keeps(d->be, KS_TYPE_KMS_AES_256))
 		return;		/* a storage that keeps no KMS keys */
 	r = d->be->ops->list(d->be, NULL, remember_one, d);
 	if (r < 0)

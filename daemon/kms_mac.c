@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The local KMS API's MACs: generate-mac and verify-mac with an
- * hmac-sha256 key that hsmkeyd keeps and uses itself (HMAC, RFC 2104,
- * over SHA-256: 32 bytes).  The message is the request's payload, 0 to
+ * hmac-sha256 key (HMAC, RFC 2104, over SHA-256: 32 bytes), made where the
+ * key lives: in hsmkeyd or inside the HSM (key_use.h).  The message is the request's payload, 0 to
  * MAC_MESSAGE_MAX bytes.  generate-mac answers with the MAC as the
  * reply's payload, made under the current version; verify-mac takes it in
  * hex in "mac" and checks it under "version" (the current one unless
@@ -16,44 +16,14 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include "cleanup.h"
+#include "key_use.h"
 #include "kms.h"
 #include "proto.h"
 #include "util.h"
 
 #define MAC_MESSAGE_MAX	32768	/* sign's (kms_sign.c): one message, proto.h */
 #define MAC_LEN		32	/* HMAC-SHA256 */
-
-static void mac_freep(EVP_MAC **m)
-{
-	EVP_MAC_free(*m);
-}
-
-static void mac_ctx_freep(EVP_MAC_CTX **c)
-{
-	EVP_MAC_CTX_free(*c);	/* wipes its copy of the key and its state */
-}
-
-/* HMAC-SHA256 under @key (@klen bytes) of @len bytes at @msg into @out. */
-static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *msg, size_t len,
-		       uint8_t *out)
-{
-	char digest[] = "SHA256";
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
-	_cleanup_(mac_freep) EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	_cleanup_(mac_ctx_freep) EVP_MAC_CTX *c = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	size_t n = 0;
-
-	return c && EVP_MAC_init(c, key, klen, params) == 1 &&
-	       (!len || EVP_MAC_update(c, msg, len) == 1) &&
-	       EVP_MAC_final(c, out, &n, MAC_LEN) == 1 && n == MAC_LEN ? 0 : -EIO;
-}
 
 /* What a request gives: the call, the key, the version, the MAC to check. */
 struct mac_call {
@@ -101,57 +71,48 @@ static int read_call(struct request *rq, struct mac_call *c)
 }
 
 /*
- * The version asked for (the current one, @meta, unless named) of the key
- * authorised, with its material, into @key.
+ * The MAC of the message under the version asked for (the current one,
+ * @meta, unless named) of the key authorised, into @out, made where the
+ * key lives (key_use.h).
  */
-static int key_of(struct request *rq, struct mac_call *c, const struct ks_key *meta,
-		  struct ks_key *key)
+static int mac_of(struct request *rq, struct mac_call *c, const struct ks_key *meta,
+		  uint8_t *out)
 {
-	uint32_t version = c->version ?: meta->version;
-	int r = get_version(rq, c->name, version, true, key);
+	struct ks_key key = *meta;
+	struct ks_use u = { .op = KS_USE_MAC, .in = rq->payload, .len = rq->npayload };
+	int r;
 
+	key.version = c->version ?: meta->version;
+	r = key_use(rq, &key, &u, out);
+	/* The name made again, another key, since it was authorised: not this one. */
+	if (r == -ESTALE)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
 	if (r)
 		return r;
-	/* The name made again, another key, since it was authorised: not this one. */
-	if (memcmp(key->id, meta->id, HSMKEY_ID_LEN) || key->type != meta->type)
-		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", c->name);
-	c->version = version;
+	c->version = key.version;
 	return 0;
 }
 
 static int generate_with(struct request *rq, struct mac_call *c, const struct ks_key *meta)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
-	uint8_t *out;
-	int r = key_of(rq, c, meta, &key);
+	uint8_t *out = kms_reply_buffer(rq, MAC_LEN);
 
-	if (r)
-		return r;
-	out = kms_reply_buffer(rq, MAC_LEN);
 	if (!out)
 		return fail(rq, ENOMEM, "out of memory");
-	if (hmac_sha256(key.material, key_type_len(key.type), rq->payload, rq->npayload, out))
-		return fail(rq, EIO, "making a MAC with key '%s' failed", c->name);
-	return 0;
+	return mac_of(rq, c, meta, out);
 }
 
 static int verify_with(struct request *rq, struct mac_call *c, const struct ks_key *meta)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
 	uint8_t mac[MAC_LEN];
-	int r = key_of(rq, c, meta, &key);
+	int r = mac_of(rq, c, meta, mac);
 
+	if (!r && CRYPTO_memcmp(mac, c->mac, MAC_LEN))
+		r = fail(rq, EBADMSG, "the MAC does not match: not key '%s' version %u's MAC of this message",
+			 c->name, c->version);
+	wipe(mac, sizeof(mac));
 	if (r)
 		return r;
-	r = hmac_sha256(key.material, key_type_len(key.type), rq->payload, rq->npayload, mac);
-	if (!r && CRYPTO_memcmp(mac, c->mac, MAC_LEN))
-		r = -EBADMSG;
-	wipe(mac, sizeof(mac));
-	if (r == -EBADMSG)
-		return fail(rq, EBADMSG, "the MAC does not match: not key '%s' version %u's MAC of this message",
-			    c->name, c->version);
-	if (r)
-		return fail(rq, EIO, "checking a MAC with key '%s' failed", c->name);
 	json_object_object_add(rq->reply, "valid", json_object_new_boolean(1));
 	return 0;
 }

@@ -128,7 +128,6 @@ static void emb_close(struct backend *b)
 static const struct backend_ops embedded_ops = {
 	.name = "embedded",
 	.destruction = "the key file is removed and every other key is re-sealed under a new master key, so a copy of the file kept from before cannot be opened with the master key that remains (a backup of the old master key and the file together still can)",
-	.daemon_keys = true,
 	.create = emb_create,
 	.get = emb_get,
 	.list = emb_list,

@@ -166,6 +166,12 @@ static int record_new(struct kmip_store *st, const char *name, const char *uid,
 	return r;
 }
 
+/* The kernel's keys only: hsmkeyd's own (identity, KMS, MAC) not yet. */
+static bool km_keeps(int type)
+{
+	return !ks_type_daemon(type);
+}
+
 static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
 		     struct ks_key *out)
 {
@@ -174,8 +180,8 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	struct ks_key probe;
 	int r;
 
-	if (ks_type_daemon(type))
-		return -EOPNOTSUPP;	/* no daemon keys here yet (->daemon_keys) */
+	if (!km_keeps(type))
+		return -EOPNOTSUPP;
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
@@ -503,6 +509,7 @@ static const struct backend_ops kmip_ops = {
 	.name = "kmip",
 	.destruction = "every version is revoked and then destroyed on the KMIP server (Destroy: what the server then keeps is the server's to say), and the key's record on this host is removed",
 	.adopt_form = "kmip:UID",
+	.keeps = km_keeps,
 	.storage = "the KMIP server",
 	.create = km_create,
 	.get = km_get,

@@ -210,6 +210,16 @@ static inline struct hsm *p11_hsm(struct p11be *p)
 
 /* unlocked.c: the operations served without the store's lock */
 int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig, uint8_t *pub);
+int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out);
+
+/*
+ * Keys of @type live in the token: the kernel's, KMS and MAC keys (used
+ * there, ->use).  Identity keys not yet.
+ */
+static inline bool p11_keeps(int type)
+{
+	return !ks_type_identity(type);
+}
 int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req, size_t n,
 	     uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);
 int p11_health(struct backend *b, char *why, size_t len);

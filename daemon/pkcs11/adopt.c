@@ -108,7 +108,7 @@ int p11_adopt_parse(struct json_object *n, char *name, int *type, uint8_t *id)
 	snprintf(name, HSMKEY_NAME_MAX, "%s", s);
 	if (!json_object_object_get_ex(n, "type", &v) ||
 	    (*type = key_type_from_name(json_object_get_string(v) ?: "")) < 0 ||
-	    ks_type_daemon(*type) || !json_object_object_get_ex(n, "id", &v) || !(s = json_object_get_string(v)))
+	    !p11_keeps(*type) || !json_object_object_get_ex(n, "id", &v) || !(s = json_object_get_string(v)))
 		return -EBADMSG;
 	return hex_decode(s, id, HSMKEY_ID_LEN) ? -EBADMSG : 0;
 }

@@ -239,8 +239,8 @@ static int p11_create(struct backend *b, const char *name, int type,
 	struct p11_source src = { .material = material };
 
 	memset(out, 0, sizeof(*out));
-	if (ks_type_daemon(type))
-		return -EOPNOTSUPP;	/* no daemon keys here yet (->daemon_keys) */
+	if (!p11_keeps(type))
+		return -EOPNOTSUPP;
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 
@@ -647,6 +647,8 @@ static const struct backend_ops p11_ops = {
 	.name = "pkcs11",
 	.adopt_form = "pkcs11:object=LABEL",
 	.storage = "the HSM",
+	.keeps = p11_keeps,
+	.use = p11_use,
 	.destruction = "every version's key object is destroyed in the token (C_DestroyObject), in every token of the key store (one that is away when it happens: when it is next brought up to date), and the key's record removed; whether the HSM erases the material beyond recovery, and what its own backups keep, is the HSM's property",
 	.create = p11_create,
 	.get = p11_get,

@@ -332,3 +332,59 @@ int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n)
 	*n = k;
 	return 0;
 }
+
+static bool use_fits(const struct hsm_use *u)
+{
+	if (u->op == HSM_USE_MAC)
+		return !u->aad_len && u->len <= HSM_USE_MAX;
+	if (u->op != HSM_USE_SEAL && u->op != HSM_USE_OPEN)
+		return false;
+	return u->aad_len <= HSM_USE_MAX && u->len <= HSM_USE_MAX - u->aad_len &&
+	       (u->op == HSM_USE_SEAL || u->len >= HSM_GCM_TAG_LEN);
+}
+
+int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *outlen)
+{
+	size_t len = u->aad_len + u->len;
+	struct hp_request *req;
+	struct hp_reply *rep;
+	int r = -ENOMEM;
+
+	if (!use_fits(u))
+		return hsm_fail(h, -EINVAL, "an input of %zu bytes with %zu of associated data",
+				u->len, u->aad_len);
+	req = new_request(HP_USE);
+	rep = malloc(sizeof(*rep));
+	if (req && rep) {
+		memcpy(req->use.id, u->id, HSMKEY_ID_LEN);
+		req->use.version = u->version;
+		req->use.type = u->type;
+		req->use.op = u->op;
+		req->use.aad_len = u->aad_len;
+		req->use.len = len;
+		memset(req->use.iv, 0, HSM_GCM_IV_LEN);
+		if (u->iv)
+			memcpy(req->use.iv, u->iv, HSM_GCM_IV_LEN);
+		if (u->aad_len)
+			memcpy(req->use.buf, u->aad, u->aad_len);
+		if (u->len)
+			memcpy(req->use.buf + u->aad_len, u->in, u->len);
+		rep->data.len = 0;
+		r = hsm_call(h, req, rep);
+	}
+	if (!r && rep->data.len > *outlen)
+		r = hsm_fail(h, -EIO, "an output of %u bytes (room for %zu)", rep->data.len,
+			     *outlen);
+	if (!r) {
+		memcpy(out, rep->data.buf, rep->data.len);
+		*outlen = rep->data.len;
+	}
+	/* The plaintext, either way. */
+	if (req)
+		wipe(req->use.buf, len);
+	if (rep)
+		wipe(rep->data.buf, r ? 0 : rep->data.len);
+	free(req);
+	free(rep);
+	return r;
+}

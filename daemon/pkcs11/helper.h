@@ -25,6 +25,7 @@ enum hp_mech {
 	HM_SECRET_GEN,
 	HM_ED_GEN,
 	HM_EDDSA,
+	HM_AES_GCM,
 	__HM_MAX
 };
 /* What end-to-end delivery to the kernel needs (hsm_lacks()). */
@@ -196,6 +197,9 @@ int hp_key_unwrap_staged(struct hp_session *s, const struct hp_key *k,
 			 const struct hp_unwrapping *uw, CK_OBJECT_HANDLE *out);
 int hp_key_commit_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
 void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE h);
+
+/* use.c: hsm_key_use() */
+int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);

@@ -32,7 +32,10 @@
  *   a key version	CKO_SECRET_KEY, CKA_ID = key id (16) || be32(version),
  *			CKA_LABEL "hsmkey:NAME:vVERSION"; CKK_AES for AES keys,
  *			CKK_GENERIC_SECRET for XTS; SENSITIVE, EXTRACTABLE only
- *			to be wrapped, no other use allowed
+ *			to be wrapped, no other use allowed; a KMS key
+ *			(kms-aes-*) CKK_AES that may also ENCRYPT and DECRYPT,
+ *			a MAC key (hmac-sha256) CKK_GENERIC_SECRET that may
+ *			also SIGN and VERIFY: hsm_key_use()
  *   hsmkey:delivery	EC P-256 pair: ECDH with the kernel's ephemeral keys
  *   hsmkey:record	HMAC-SHA256 key: the daemon's records (hsm_mac()); shared
  *   hsmkey:root	HMAC-SHA256 key: hsm_derive() and the verifiers; shared
@@ -371,6 +374,42 @@ int hsm_export(struct hsm *h, const uint8_t member[HSM_MEMBER_LEN], enum hsm_obj
 int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LEN],
 		    uint32_t version, int type, const char *name, const uint8_t *blob,
 		    size_t len);
+
+/*
+ * A KMS or MAC key version used inside the token (the local KMS API's
+ * operations, with a key that never leaves it):
+ *   HSM_USE_SEAL  AES-GCM (CKM_AES_GCM, a 96-bit @iv, 128-bit tag) of @in
+ *		   with @aad: ciphertext || tag, @len + HSM_GCM_TAG_LEN bytes
+ *   HSM_USE_OPEN  the reverse, @in ciphertext || tag: the plaintext,
+ *		   @len - HSM_GCM_TAG_LEN bytes; -EBADMSG if it does not open
+ *   HSM_USE_MAC   HMAC-SHA256 of @in (CKM_SHA256_HMAC): HSM_MAC_LEN bytes
+ * @len + @aad_len is at most HSM_USE_MAX.  *@outlen holds @out's size and
+ * is set to the length made; -ENOENT: no such version, -EMEDIUMTYPE: the
+ * object does not allow the use (another key type).
+ */
+enum hsm_use_op {
+	HSM_USE_SEAL = 1,
+	HSM_USE_OPEN,
+	HSM_USE_MAC,
+};
+
+#define HSM_GCM_IV_LEN		12
+#define HSM_GCM_TAG_LEN		16
+#define HSM_USE_MAX		65536
+
+struct hsm_use {
+	const uint8_t *id;
+	uint32_t version;
+	int type;
+	enum hsm_use_op op;
+	const uint8_t *iv;		/* SEAL, OPEN: HSM_GCM_IV_LEN bytes */
+	const uint8_t *aad;
+	size_t aad_len;
+	const uint8_t *in;
+	size_t len;
+};
+
+int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *outlen);
 
 /* HMAC-SHA256 of @msg under hsmkey:record (the daemon's records). */
 int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]);

@@ -41,6 +41,7 @@ static const struct {
 	[HM_ED_GEN] = { CKM_EC_EDWARDS_KEY_PAIR_GEN, CKF_GENERATE_KEY_PAIR,
 			"CKM_EC_EDWARDS_KEY_PAIR_GEN" },
 	[HM_EDDSA] = { CKM_EDDSA, CKF_SIGN, "CKM_EDDSA" },
+	[HM_AES_GCM] = { CKM_AES_GCM, CKF_ENCRYPT, "CKM_AES_GCM" },
 };
 
 /* -EOPNOTSUPP naming the first of @need the token lacks. */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "key.h"
 #include "pkcs11/helper.h"
 #include "util.h"
 
@@ -393,9 +394,34 @@ int hp_token_objects(struct hp_session *s)
 	return r ?: hp_audit_ensure(s, make || srv->instance != CK_INVALID_HANDLE);
 }
 
-static bool is_xts(int type)
+/*
+ * A generic secret (XTS, which PKCS#11 2.40 has no key type for; HMAC),
+ * else an AES key.
+ */
+static bool is_generic(int type)
 {
-	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS;
+	return type == HSMKEY_TYPE_AES_128_XTS || type == HSMKEY_TYPE_AES_256_XTS ||
+	       ks_type_mac(type);
+}
+
+static CK_KEY_TYPE key_type_of(int type)
+{
+	return is_generic(type) ? CKK_GENERIC_SECRET : CKK_AES;
+}
+
+/*
+ * What a version of @type may do in the token besides being wrapped: a
+ * KMS key encrypts and decrypts, a MAC key signs and verifies (HMAC), a
+ * kernel key nothing.
+ */
+static CK_BBOOL *crypts(int type)
+{
+	return ks_type_kms(type) ? &hp_true : &hp_false;
+}
+
+static CK_BBOOL *signs(int type)
+{
+	return ks_type_mac(type) ? &hp_true : &hp_false;
 }
 
 /*
@@ -408,17 +434,18 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 			const struct hp_unwrapping *uw, bool staged, CK_OBJECT_HANDLE *out)
 {
 	CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-	CK_KEY_TYPE kt = is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES;
+	CK_KEY_TYPE kt = key_type_of(k->type);
 	CK_ULONG len = key_type_len(k->type);
-	CK_MECHANISM m = { is_xts(k->type) ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN,
+	CK_MECHANISM m = { is_generic(k->type) ? CKM_GENERIC_SECRET_KEY_GEN : CKM_AES_KEY_GEN,
 			   NULL, 0 };
 	uint8_t vid[STAGED_ID_LEN];
 	char label[HP_NAME_MAX + 24];
 	CK_ATTRIBUTE t[] = {
 		ATTR(CKA_CLASS, &cls, sizeof(cls)), ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
 		ATTR_T(CKA_TOKEN), ATTR_T(CKA_PRIVATE), ATTR_T(CKA_SENSITIVE),
-		ATTR_T(CKA_EXTRACTABLE), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT),
-		ATTR_F(CKA_SIGN), ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP),
+		ATTR_T(CKA_EXTRACTABLE), ATTR(CKA_ENCRYPT, crypts(k->type), 1),
+		ATTR(CKA_DECRYPT, crypts(k->type), 1), ATTR(CKA_SIGN, signs(k->type), 1),
+		ATTR(CKA_VERIFY, signs(k->type), 1), ATTR_F(CKA_WRAP),
 		ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE), ATTR(CKA_ID, vid, HP_VID_LEN),
 		ATTR(CKA_LABEL, label, 0),
 		ATTR(value ? CKA_VALUE : CKA_VALUE_LEN, value ? (void *)value : (void *)&len,
@@ -430,7 +457,7 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	CK_RV rv;
 	int r;
 
-	r = hp_need(s, value || uw ? 0 : 1UL << (is_xts(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
+	r = hp_need(s, value || uw ? 0 : 1UL << (is_generic(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)
 		return r;
 	if (staged) {
@@ -618,8 +645,7 @@ static int check_adoptable(struct hp_session *s, const struct hp_key *k, CK_OBJE
 		if (r)
 			return r;
 	}
-	if (kt != (is_xts(k->type) ? CKK_GENERIC_SECRET : CKK_AES) ||
-	    len != key_type_len(k->type))
+	if (kt != key_type_of(k->type) || len != key_type_len(k->type))
 		return hp_failf(s, -EMEDIUMTYPE, "'%s' is not a %s key (%lu bytes, key type 0x%lx)",
 				k->label, key_type_name(k->type), (unsigned long)len,
 				(unsigned long)kt);
@@ -646,9 +672,9 @@ int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readabl
 		ATTR_T(CKA_SENSITIVE), ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0),
 	};
 	CK_ATTRIBUTE uses[] = {
-		ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_SIGN),
-		ATTR_F(CKA_VERIFY), ATTR_F(CKA_WRAP), ATTR_F(CKA_UNWRAP),
-		ATTR_F(CKA_DERIVE),
+		ATTR(CKA_ENCRYPT, crypts(k->type), 1), ATTR(CKA_DECRYPT, crypts(k->type), 1),
+		ATTR(CKA_SIGN, signs(k->type), 1), ATTR(CKA_VERIFY, signs(k->type), 1),
+		ATTR_F(CKA_WRAP), ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE),
 	};
 	CK_OBJECT_HANDLE h[2];
 	CK_ULONG found = 0;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include "key.h"
 #include "pkcs11/proto.h"
 
 #define HEAD_REQ	offsetof(struct hp_request, init)
@@ -43,6 +44,10 @@ size_t hp_request_len(const struct hp_request *req)
 		return HEAD_REQ + sizeof(req->copy);
 	case HP_INSTANCE: case HP_ANCHOR_LOAD: case HP_MEMBER: case HP_PAIR_PUB:
 		return HEAD_REQ;
+	case HP_USE:
+		if (req->use.len > HSM_USE_MAX)
+			return 0;
+		return HEAD_REQ + offsetof(struct hp_use, buf) + req->use.len;
 	}
 	return 0;
 }
@@ -54,12 +59,30 @@ static bool rsa_pub_ok(const struct hsm_import_key *k)
 	       k->elen <= sizeof(k->e) && k->hash >= HSM_OAEP_SHA1 && k->hash <= HSM_OAEP_SHA256;
 }
 
+/* A type a key version in a token may have: the kernel's, a KMS or a MAC key's. */
+static bool token_type(int32_t type)
+{
+	return (type >= 1 && type <= HSMKEY_TYPE_MAX) || ks_type_kms(type) || ks_type_mac(type);
+}
+
 /* @typed: the key's type must be one (a new version's; a copy's of anything else has none). */
 static int key_check(bool typed, const struct hp_key *k)
 {
 	if (!terminated(k->name, sizeof(k->name)) || !terminated(k->label, sizeof(k->label)))
 		return -EBADMSG;
-	if (typed && (k->type < 1 || k->type > HSMKEY_TYPE_MAX))
+	if (typed && !token_type(k->type))
+		return -EBADMSG;
+	return 0;
+}
+
+/* A use fits its key type, and a GCM input holds at least its tag. */
+static int use_check(const struct hp_use *u)
+{
+	bool mac = u->op == HSM_USE_MAC;
+
+	if (u->op < HSM_USE_SEAL || u->op > HSM_USE_MAC || u->aad_len > u->len ||
+	    (mac ? !ks_type_mac(u->type) || u->aad_len : !ks_type_kms(u->type)) ||
+	    (u->op == HSM_USE_OPEN && u->len - u->aad_len < HSM_GCM_TAG_LEN))
 		return -EBADMSG;
 	return 0;
 }
@@ -122,6 +145,8 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		return 0;
 	case HP_INSTANCE_SET:
 		return req->data.len == HSMKEY_OWNER_LEN ? 0 : -EBADMSG;
+	case HP_USE:
+		return use_check(&req->use);
 	}
 	return 0;
 }
@@ -148,7 +173,7 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 			return 0;
 		return HEAD_REP + offsetof(typeof(rep->wrap), out) +
 		       rep->wrap.n * sizeof(rep->wrap.out[0]);
-	case HP_MAC: case HP_DERIVE: case HP_INSTANCE: case HP_ANCHOR_LOAD:
+	case HP_MAC: case HP_DERIVE: case HP_INSTANCE: case HP_ANCHOR_LOAD: case HP_USE:
 		if (rep->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REP + offsetof(struct hp_data, buf) + rep->data.len;

@@ -49,6 +49,7 @@ enum hp_op {
 	HP_EXPORT,		/* copy (no blob); reply: copy */
 	HP_IMPORT_COPY,		/* copy (no member) */
 	HP_INSTANCE_SET,	/* data: the instance id */
+	HP_USE,			/* use; reply data: the output (hsm_key_use()) */
 	__HP_OP_MAX
 };
 
@@ -133,6 +134,18 @@ struct hp_data {
 	uint8_t buf[HP_DATA_MAX];	/* len bytes of it are sent */
 };
 
+/* USE: a KMS or MAC key version used in the token (hsm_key_use()) */
+struct hp_use {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+	int32_t type;
+	uint32_t op;		/* enum hsm_use_op */
+	uint32_t aad_len;	/* the first aad_len bytes of buf; the input after them */
+	uint32_t len;		/* of buf */
+	uint8_t iv[HSM_GCM_IV_LEN];
+	uint8_t buf[HSM_USE_MAX];	/* len bytes of it are sent */
+};
+
 struct hp_request {
 	uint32_t op;
 	uint32_t pad;
@@ -144,6 +157,7 @@ struct hp_request {
 		struct hp_unwrap unwrap;
 		struct hp_peer peer;
 		struct hp_copy copy;
+		struct hp_use use;
 	};
 };
 
@@ -168,7 +182,7 @@ struct hp_reply {
 			uint32_t n;
 			struct hsm_wrapped out[HSMKEY_BATCH_MAX];
 		} wrap;
-		struct hp_data data;	/* MAC, DERIVE, INSTANCE, ANCHOR_LOAD */
+		struct hp_data data;	/* MAC, DERIVE, INSTANCE, ANCHOR_LOAD, USE */
 		struct hsm_import_key import_key;	/* IMPORT_KEY, PAIR_PUB */
 		uint8_t member[HSM_MEMBER_LEN];		/* MEMBER */
 		struct {

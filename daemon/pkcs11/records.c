@@ -645,7 +645,7 @@ static int rec_parse(struct json_object *o, const char *name, struct p11_rec *re
 	strcpy(m->name, s);
 	m->type = key_type_from_name(jstr(o, "type") ?: "");
 	s = jstr(o, "id");
-	if (m->type < 0 || ks_type_daemon(m->type) || !s || hex_decode(s, m->id, HSMKEY_ID_LEN) ||
+	if (m->type < 0 || !p11_keeps(m->type) || !s || hex_decode(s, m->id, HSMKEY_ID_LEN) ||
 	    !json_object_object_get_ex(o, "versions", &va) ||
 	    !json_object_is_type(va, json_type_array) || rec_versions(va, rec))
 		return -EBADMSG;

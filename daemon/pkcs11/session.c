@@ -183,6 +183,8 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_import_key(s, req->data.n, &rep->import_key);
 	case HP_UNWRAP:
 		return hp_key_unwrap(s, &req->unwrap);
+	case HP_USE:
+		return hp_use(s, &req->use, &rep->data);
 	case HP_MEMBER: case HP_PAIR_PUB: case HP_PEER_ADD: case HP_EXPORT: case HP_IMPORT_COPY:
 		return hp_copy_serve(s, req, rep);
 	}

@@ -42,6 +42,39 @@ int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
 	return r;
 }
 
+_Static_assert(HSM_USE_SEAL == (int)KS_USE_SEAL && HSM_USE_OPEN == (int)KS_USE_OPEN &&
+	       HSM_USE_MAC == (int)KS_USE_MAC, "hsm_use_op follows ks_use_op");
+
+/* The KMS API's AES-GCM and HMAC in the token (hsm_key_use()): no store lock, as for p11_wrap(). */
+int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out)
+{
+	struct p11be *p = be_p11(b);
+	struct hsm_use hu = {
+		.id = key->id, .version = key->version, .type = key->type,
+		.op = (enum hsm_use_op)u->op, .iv = u->iv, .aad = u->aad, .aad_len = u->aad_len,
+		.in = u->in, .len = u->len,
+	};
+	size_t n = u->op == KS_USE_SEAL ? u->len + HSM_GCM_TAG_LEN :
+		   u->op == KS_USE_OPEN ? u->len - HSM_GCM_TAG_LEN : HSM_MAC_LEN;
+	size_t want = n;
+	struct hsm *h;
+	int r;
+
+	if (u->op == KS_USE_OPEN && u->len < HSM_GCM_TAG_LEN)
+		return -EBADMSG;
+	do {
+		h = p11_hsm(p);
+		n = want;
+		r = hsm_key_use(h, &hu, out, &n);
+	} while (p11_unreachable(r) && p11_failover_from(p, h));
+	if (!r && n != want)
+		r = -EIO;
+	if (r && r != -EBADMSG)
+		log_warn("pkcs11: key '%s' version %u could not be used in the token: %s",
+			 key->name, key->version, hsm_error());
+	return r;
+}
+
 int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req,
 	     size_t n, uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags)
 {

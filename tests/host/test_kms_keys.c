@@ -147,11 +147,16 @@ TEST_F(kms, an_id_is_found_once_remembered_and_never_by_a_walk)
 	EXPECT_STREQ("k", name);
 }
 
+static bool keeps_no_daemon_keys(int type)
+{
+	return !ks_type_daemon(type);
+}
+
 TEST_F(kms, the_fill_remembers_kms_keys_only)
 {
 	char name[HSMKEY_NAME_MAX];
 
-	fake.ops.daemon_keys = true;
+	fake.ops.keeps = NULL;			/* every type */
 	fake.listed = self->meta;
 	kms_keys_fill(&self->d);
 	EXPECT_EQ(1, fake.list_calls);
@@ -160,7 +165,7 @@ TEST_F(kms, the_fill_remembers_kms_keys_only)
 	memset(fake.listed.id, 0x11, sizeof(fake.listed.id));
 	kms_keys_fill(&self->d);
 	EXPECT_EQ(-ENOENT, kms_keys_name(&self->d, fake.listed.id, name));
-	fake.ops.daemon_keys = false;		/* a storage that keeps none: no walk */
+	fake.ops.keeps = keeps_no_daemon_keys;	/* a storage that keeps no KMS keys: no walk */
 	kms_keys_fill(&self->d);
 	EXPECT_EQ(2, fake.list_calls);
 }

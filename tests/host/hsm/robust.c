@@ -38,6 +38,45 @@ static void test_proto_import(struct hp_request *req)
 	ok(hp_reply_check(HP_IMPORT_KEY, &rep, len), "an unknown OAEP hash: refused");
 }
 
+/* USE: the input holds its associated data, a GCM input its tag; a use fits its key type. */
+static void test_proto_use(struct hp_request *req)
+{
+	size_t len;
+
+	memset(req, 0, sizeof(*req));
+	req->op = HP_USE;
+	req->use.type = KS_TYPE_KMS_AES_256;
+	req->use.op = HSM_USE_OPEN;
+	req->use.aad_len = 40;
+	req->use.len = 40 + HSM_GCM_TAG_LEN;
+	len = hp_request_len(req);
+	ok(!hp_request_check(req, len), "a valid USE (open) passes");
+	req->use.len = 40 + HSM_GCM_TAG_LEN - 1;
+	ok(hp_request_check(req, len - 1), "an open shorter than its tag: refused");
+	req->use.len = 39;
+	ok(hp_request_check(req, len - 17), "associated data longer than the input: refused");
+	req->use.len = 40 + HSM_GCM_TAG_LEN;
+	req->use.type = HSMKEY_TYPE_AES_256_XTS;
+	ok(hp_request_check(req, len), "AES-GCM with a kernel key's version: refused");
+	req->use.type = KS_TYPE_HMAC_SHA256;
+	ok(hp_request_check(req, len), "AES-GCM with a MAC key's version: refused");
+	req->use.op = HSM_USE_MAC;
+	req->use.aad_len = 0;
+	ok(!hp_request_check(req, len), "a MAC with a MAC key passes");
+	req->use.type = KS_TYPE_KMS_AES_128;
+	ok(hp_request_check(req, len), "a MAC with a KMS key: refused");
+	req->use.op = 4;
+	ok(hp_request_check(req, len), "an unknown use: refused");
+	req->use.op = HSM_USE_SEAL;
+	req->use.len = HSM_USE_MAX + 1;
+	ok(!hp_request_len(req), "an input longer than its array: refused");
+	memset(req, 0, sizeof(*req));
+	req->op = HP_WRAP;
+	req->wrap.n = 1;
+	req->wrap.req[0].type = KS_TYPE_KMS_AES_256;
+	ok(hp_request_check(req, hp_request_len(req)), "a KMS key's version wrapped for the kernel: refused");
+}
+
 /* The helper's decoder against damaged and random records. */
 static void test_proto(void)
 {
@@ -59,6 +98,7 @@ static void test_proto(void)
 	req.wrap.req[1].type = HSMKEY_TYPE_MAX + 1;
 	ok(hp_request_check(&req, len), "a bad key type: refused");
 	test_proto_import(&req);
+	test_proto_use(&req);
 	srandom(12);
 	for (i = 0; i < 200000; i++) {
 		size_t n = random() % 400;
