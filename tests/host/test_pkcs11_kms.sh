@@ -176,6 +176,19 @@ check "the reference opens the wrapped data key with k256's raw key: the plainte
 check "hsmkeyd decrypts the wrapped data key to the same plaintext" \
 	bash -c "'$top/build/hsmkeyctl' --socket '$sock' decrypt --context dk=1 < '$work/dkw' | cmp -s - '$work/dk'"
 
+section "re-encrypt and files under a key in the token"
+check "re-encrypt a k128 blob to k256 with another context" bash -c \
+	"'$top/build/hsmkeyctl' --socket '$sock' re-encrypt ${ctx[*]@Q} --to k256 --to-context x=y < '$work/b128' > '$work/re'"
+check "... which the reference opens with k256's raw key" \
+	bash -c "/usr/bin/python3 '$ref' open '$work/raw256' '$work/re' x=y | cmp -s - '$work/pt'"
+head -c $((2 * 1048576 + 3)) /dev/urandom > "$work/big"
+check "encrypt-file of 2 MiB under k256 (its data key wrapped in the token)" \
+	quiet ctl encrypt-file k256 --context f=1 "$work/big" "$work/big.s"
+check "... the stream reference opens it with k256's raw key" \
+	bash -c "/usr/bin/python3 '$top/tests/lib/kms_stream.py' open '$work/raw256' '$work/big.s' f=1 | cmp -s - '$work/big'"
+check "... and decrypt-file gives it back" bash -c \
+	"'$top/build/hsmkeyctl' --socket '$sock' decrypt-file --context f=1 '$work/big.s' '$work/big.o' && cmp -s '$work/big.o' '$work/big'"
+
 section "rotation, states, a restart"
 check "kg rotated" quiet ctl rotate kg
 check "the token holds version 2, which may encrypt" test "$(attr hsmkey:kg:v2 CKA_ENCRYPT)" = True
