@@ -269,6 +269,12 @@ static inline bool backend_keeps(const struct backend *b, int type)
  * not answer are left out for good (hsmkeyd --leave-out-absent).
  */
 #define BACKEND_LEAVE_OUT	2u
+/*
+ * BACKEND_UPGRADE: a key store of an earlier release, whose files are not
+ * authenticated, is upgraded, taken as found (hsmkeyd --upgrade-keystore);
+ * without it, such a store does not open.
+ */
+#define BACKEND_UPGRADE		4u
 int embedded_open(const char *dir, const char *passfile, unsigned int flags,
 		  struct backend **out);
 

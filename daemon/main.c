@@ -59,6 +59,10 @@ static void usage(FILE *f)
 		"                        current ones where they do not match the generations\n"
 		"                        recorded (after a refused rollback you have judged),\n"
 		"                        record that in the audit log, and exit\n"
+		"      --upgrade-keystore upgrade a key store of an earlier release, whose\n"
+		"                        key files are not authenticated, taking them as found;\n"
+		"                        record that in the audit log, and exit (only for a\n"
+		"                        store never upgraded: see hsmkeyd(8))\n"
 		"      --leave-out-absent  (backend = pkcs11, several tokens) load the key\n"
 		"                        store as the tokens that answer vouch for it, leave\n"
 		"                        out for good those in step with them that do not\n"
@@ -104,8 +108,30 @@ static void reload(struct daemon *d, const char *path, bool optional, bool verbo
 
 struct options {
 	const char *config_path, *state_dir, *socket_path;
-	bool config_given, verbose, accept, leave_out;
+	bool config_given, verbose, accept, leave_out, upgrade;
 };
+
+/* An operator's one-shot action on the key storage: done at open, recorded, and hsmkeyd exits. */
+struct one_shot {
+	unsigned int flag;		/* BACKEND_* */
+	const char *option, *record, *detail;
+};
+
+static const struct one_shot *one_shot_of(const struct options *o)
+{
+	static const struct one_shot accept = {
+		BACKEND_ACCEPT, "--accept-keystore", "keystore-accept",
+		"key files taken as current by the operator (--accept-keystore)",
+	}, leave_out = {
+		BACKEND_LEAVE_OUT, "--leave-out-absent", "keystore-leave-out",
+		"tokens that do not answer left out by the operator (--leave-out-absent)",
+	}, upgrade = {
+		BACKEND_UPGRADE, "--upgrade-keystore", "keystore-upgrade",
+		"a key store of an earlier release upgraded by the operator, its files taken as found (--upgrade-keystore)",
+	};
+
+	return o->accept ? &accept : o->leave_out ? &leave_out : o->upgrade ? &upgrade : NULL;
+}
 
 /* 0, or the exit status: 0 after --help/--version (*@done), 2 for misuse. */
 static int parse_args(int argc, char **argv, struct options *o, bool *done)
@@ -117,6 +143,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "accept-keystore", no_argument, NULL, 'A' },
 		{ "leave-out-absent", no_argument, NULL, 'L' },
+		{ "upgrade-keystore", no_argument, NULL, 'U' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -132,6 +159,7 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 		case 'v': o->verbose = true; break;
 		case 'A': o->accept = true; break;
 		case 'L': o->leave_out = true; break;
+		case 'U': o->upgrade = true; break;
 		case 'h': usage(stdout); *done = true; return 0;
 		case 'V': printf("hsmkeyd %s\n", HSMKEY_VERSION); *done = true; return 0;
 		default: usage(stderr); return 2;
@@ -139,6 +167,10 @@ static int parse_args(int argc, char **argv, struct options *o, bool *done)
 	}
 	if (optind != argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (o->accept + o->leave_out + o->upgrade > 1) {
+		fprintf(stderr, "hsmkeyd: --accept-keystore, --leave-out-absent and --upgrade-keystore go one at a time\n");
 		return 2;
 	}
 	return 0;
@@ -427,6 +459,7 @@ int main(int argc, char **argv)
 	struct options opt;
 	struct loop l = { .d = &d, .opt = &opt, .running = true };
 	bool done = false;
+	const struct one_shot *once;
 	int64_t t0, t1;
 	int r;
 
@@ -453,21 +486,18 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	t0 = now_ms();
-	if (open_storage(&d, (opt.accept ? BACKEND_ACCEPT : 0) |
-			 (opt.leave_out ? BACKEND_LEAVE_OUT : 0))) {
+	once = one_shot_of(&opt);
+	if (open_storage(&d, once ? once->flag : 0)) {
 		close(l.sfd);
 		return 1;
 	}
-	if (!d.audit && (opt.accept || opt.leave_out)) {
-		log_error("%s needs the key storage reachable",
-			  opt.accept ? "--accept-keystore" : "--leave-out-absent");
+	if (!d.audit && once) {
+		log_error("%s needs the key storage reachable", once->option);
 		close_storage(&d);
 		return 1;
 	}
-	if (opt.accept || opt.leave_out) {
-		r = control_audit(&d, opt.accept ? "keystore-accept" : "keystore-leave-out", 0,
-				  opt.accept ? "key files taken as current by the operator (--accept-keystore)" :
-				  "tokens that do not answer left out by the operator (--leave-out-absent)");
+	if (once) {
+		r = control_audit(&d, once->record, 0, once->detail);
 		close_storage(&d);
 		return r ? 1 : 0;
 	}

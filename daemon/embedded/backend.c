@@ -148,7 +148,8 @@ int embedded_open(const char *dir, const char *passfile, unsigned int flags,
 		  struct backend **out)
 {
 	struct keystore *ks;
-	int r = ks_open_flags(dir, passfile, flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0, &ks);
+	int r = ks_open_flags(dir, passfile, (flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0) |
+			      (flags & BACKEND_UPGRADE ? KS_OPEN_UPGRADE : 0), &ks);
 
 	if (r)
 		return r;

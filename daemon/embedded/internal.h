@@ -131,6 +131,7 @@ struct keystore {
 	struct ks_tombs tombs;
 	int root_format;		/* as read: older ones are written anew */
 	bool accept;			/* KS_OPEN_ACCEPT: the operator's word */
+	bool upgrade;			/* KS_OPEN_UPGRADE: the operator's word */
 	struct ks_index index;
 	struct backend be;
 	pthread_mutex_t lock;		/* the backend ops: one thread at a time */

@@ -29,6 +29,14 @@ int ks_open_ex(const char *dir, const char *passfile, struct keystore **out);
  * recovery after judging why (hsmkeyd --accept-keystore).
  */
 #define KS_OPEN_ACCEPT	1u
+/*
+ * KS_OPEN_UPGRADE: a store written by a release before key files were
+ * authenticated (format 2) is upgraded, its files taken as found; without
+ * it such a store does not open (-EPERM), since a root record from before
+ * the upgrade put back, with the files turned back into format 2, looks
+ * the same (hsmkeyd --upgrade-keystore).
+ */
+#define KS_OPEN_UPGRADE	2u
 int ks_open_flags(const char *dir, const char *passfile, unsigned int flags,
 		  struct keystore **out);
 void ks_close(struct keystore *ks);

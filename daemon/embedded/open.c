@@ -116,6 +116,7 @@ int ks_open_flags(const char *dir, const char *passfile, unsigned int flags,
 	if (!ks)
 		return passfile && strlen(passfile) >= PATH_MAX ? -ENAMETOOLONG : -ENOMEM;
 	ks->accept = flags & KS_OPEN_ACCEPT;
+	ks->upgrade = flags & KS_OPEN_UPGRADE;
 	r = ks_open_dirs(ks, dir);
 	/* (The other mode's file there instead: ks_master_load() says so.) */
 	if (!r && faccessat(ks->dirfd, other, F_OK, AT_SYMLINK_NOFOLLOW))

@@ -497,6 +497,10 @@ static int ks_scan_one(struct keystore *ks, const char *file, struct ks_record *
  * written: a crash part way, and the next open does the rest; format-3
  * files beside a root record that never said so mean the root record was
  * restored from before the upgrade, to have old files accepted: refused.
+ * Files all turned back into format 2 beside that root record cannot be
+ * told from a store never upgraded (format 2's seal does not cover a
+ * key's state: a revoked key would come back active), so the upgrade is
+ * done only when the operator asks for it (KS_OPEN_UPGRADE), once.
  */
 static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *rec,
 		      struct ks_scan *sc)
@@ -508,6 +512,9 @@ static int ks_upgrade(struct keystore *ks, const char *dir, struct ks_record *re
 	if (sc->keys && !ks->gen.upgrading)
 		return log_errno(EBADMSG, "%s/%s is older than the key files beside it (restored from before their upgrade to format 3): refusing to open a rolled-back keystore",
 				 dir, KS_ROOT);
+	if (!ks->upgrade)
+		return log_errno(EPERM, "%s is a key store of an earlier release, whose key files are not authenticated (format 2)%s: run 'hsmkeyd --upgrade-keystore' once to upgrade it. Do so only if it was never upgraded: a root record from before an upgrade, put back with the key files turned back into format 2, reads the same, and is a rollback",
+				 dir, ks->gen.upgrading ? ", and whose upgrade was cut short" : "");
 	ks->gen.upgrading = true;
 	r = ks_root_store(ks);
 	ks->gen.generation = sc->newest;

@@ -570,7 +570,8 @@ int kmip_open(const char *dir, const struct config *cfg, unsigned int flags, str
 	}
 	r = client_config(cfg, &st->client);
 	if (!r)
-		r = ks_open_flags(path, NULL, flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0, &st->ks);
+		r = ks_open_flags(path, NULL, (flags & BACKEND_ACCEPT ? KS_OPEN_ACCEPT : 0) |
+				  (flags & BACKEND_UPGRADE ? KS_OPEN_UPGRADE : 0), &st->ks);
 	if (r) {
 		kmip_client_free(st->client);
 		free(st);

@@ -23,7 +23,7 @@ TEST(format2_store_is_upgraded_once)
 	old_root = copy_of(root, &rootlen);
 	ASSERT_NE(NULL, old_root);
 
-	ASSERT_EQ(0, ks_open(dir, &ks));
+	ASSERT_EQ(0, ks_open_flags(dir, NULL, KS_OPEN_UPGRADE, &ks));
 	ASSERT_EQ(0, ks_get(ks, "old-revoked", true, &got));
 	EXPECT_EQ(KS_REVOKED, got.state);
 	ASSERT_EQ(0, ks_get_version(ks, "old-active", 1, true, &got));
@@ -50,6 +50,72 @@ TEST(format2_store_is_upgraded_once)
 	free(cur);
 	free(old_root);
 	free(copy);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", dir);
+}
+
+/* @path rewritten as the format-2 file an attacker makes of it: no MAC, no generation, @state (NULL: as it is). */
+static void as_format2(const char *path, const char *state)
+{
+	struct json_object *o = json_object_from_file(path);
+
+	if (!o)
+		return;
+	json_object_object_del(o, "mac");
+	json_object_object_del(o, "generation");
+	json_object_object_add(o, "format", json_object_new_int(2));
+	if (state)
+		json_object_object_add(o, "state", json_object_new_string(state));
+	json_object_to_file_ext(path, o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED);
+	json_object_put(o);
+}
+
+/*
+ * The root record from before the upgrade put back, with every key file
+ * turned back into format 2 (which only drops fields: the seal of format 2
+ * does not cover a key's state) and a revoked key made active again.  Only
+ * the operator, who knows whether an upgrade is due, may have such a
+ * store taken as found (KS_OPEN_UPGRADE).
+ */
+TEST(format2_root_put_back_is_not_upgraded_unasked)
+{
+	char dir[] = "/tmp/hsmkey-ks-XXXXXX", cmd[64], path[128], root[96];
+	const char *names[] = { "old-active", "old-pending", "old-revoked" };
+	struct ks_key got;
+	struct keystore *ks;
+	size_t rootlen;
+	char *old_root;
+	int r;
+
+	ASSERT_EQ(0, copy_fixture("keystore-format2", dir));
+	snprintf(root, sizeof(root), "%s/root.json", dir);
+	old_root = copy_of(root, &rootlen);
+	ASSERT_NE(NULL, old_root);
+	r = ks_open(dir, &ks);
+	EXPECT_EQ(-EPERM, r) TH_LOG("a format-2 store upgraded unasked");
+	if (!r)
+		ks_close(ks);
+	ASSERT_EQ(0, ks_open_flags(dir, NULL, KS_OPEN_UPGRADE, &ks));
+	ASSERT_EQ(0, ks_set_state(ks, "old-active", KS_REVOKED));
+	ks_close(ks);
+
+	spit(root, old_root, rootlen);
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		snprintf(path, sizeof(path), "%s/keys/%s.json", dir, names[i]);
+		as_format2(path, i ? NULL : "active");
+		ASSERT_NE(NULL, strstr(slurp(path, &rootlen), "\"format\": 2"));
+	}
+	r = ks_open(dir, &ks);
+	EXPECT_EQ(-EPERM, r);
+	if (!r) {
+		EXPECT_EQ(0, ks_get(ks, "old-active", false, &got));
+		EXPECT_NE(KS_ACTIVE, got.state) TH_LOG("the revoked key is active again");
+		ks_close(ks);
+	}
+	EXPECT_EQ(-EPERM, ks_open_flags(dir, NULL, KS_OPEN_ACCEPT, &ks))
+		TH_LOG("--accept-keystore is not the operator's word for an upgrade");
+	free(old_root);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (system(cmd))
 		TH_LOG("cannot remove %s", dir);
