@@ -82,17 +82,23 @@ struct ks_copy_report {
 };
 
 /*
- * A KMS or MAC key version used where the storage keeps it (->use): the
- * local KMS API's AES-GCM and HMAC-SHA256 (key_use.h has the shapes).
+ * A daemon key's version used where the storage keeps it (->use): the
+ * local KMS API's AES-GCM, HMAC-SHA256 and signatures (key_use.h has the
+ * shapes).
  */
 enum ks_use_op {
 	KS_USE_SEAL = 1,	/* AES-GCM: ciphertext || 16-byte tag */
 	KS_USE_OPEN,		/* the reverse; -EBADMSG if it does not open */
 	KS_USE_MAC,		/* HMAC-SHA256: 32 bytes */
+	KS_USE_SIGN,		/* an identity key's signature (key_use.h) */
+	KS_USE_PUBLIC,		/* an identity key's public key, raw (key_use.h) */
 };
+
+#define KS_SIGN_PSS	1u	/* ks_use.flags: RSA-PSS, not PKCS #1 v1.5 */
 
 struct ks_use {
 	enum ks_use_op op;
+	uint32_t flags;			/* SIGN: KS_SIGN_* */
 	const uint8_t *iv;		/* SEAL, OPEN: 12 bytes */
 	const uint8_t *aad;
 	size_t aad_len;
@@ -109,13 +115,14 @@ struct backend_ops {
 	bool (*keeps)(int type);
 	/*
 	 * @u with version @key->version of key @key (its id and type as get()
-	 * gave them) inside the storage, the output into @out (the length
-	 * key_use.h gives): the material never in the daemon.  -EBADMSG: a
-	 * ciphertext that does not open.  Safe beside any other operation.
-	 * NULL: the daemon unseals the version and computes it itself.
+	 * gave them) inside the storage, the output into @out (*@outlen bytes
+	 * of room; set to the length made, which key_use.h gives): the
+	 * material never in the daemon.  -EBADMSG: a ciphertext that does not
+	 * open.  Safe beside any other operation.  NULL: the daemon unseals
+	 * the version and computes it itself (identity keys included).
 	 */
 	int (*use)(struct backend *b, const struct ks_key *key, const struct ks_use *u,
-		   uint8_t *out);
+		   uint8_t *out, size_t *outlen);
 	int (*create)(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,

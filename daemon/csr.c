@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The csr request: a PKCS#10 certificate request for an identity key,
- * signed by that key inside the daemon, so that a CA can issue the key's
- * certificate without the key ever leaving hsmkey.
+ * signed by that key where it lives (in the daemon, or inside the HSM:
+ * key_use.h), so that a CA can issue the key's certificate without the
+ * key ever leaving hsmkey.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -13,6 +14,7 @@
 #include <openssl/x509v3.h>
 #include "cleanup.h"
 #include "identity.h"
+#include "key_use.h"
 #include "proto.h"
 #include "request.h"
 #include "util.h"
@@ -108,6 +110,68 @@ static int reply_pem(struct request *rq, X509_REQ *req)
 	return 0;
 }
 
+/* The request's signature algorithm for @type (RSA: PKCS #1 v1.5 with SHA-256). */
+static int sig_nid(int type)
+{
+	return type == KS_TYPE_ECDSA_P256 ? NID_ecdsa_with_SHA256 :
+	       type == KS_TYPE_ECDSA_P384 ? NID_ecdsa_with_SHA384 :
+	       type == KS_TYPE_ED25519 ? NID_ED25519 : NID_sha256WithRSAEncryption;
+}
+
+/* @req signed by @key inside its storage: the algorithm set, the TBS part signed there. */
+static int sign_inside(struct request *rq, const struct ks_key *key, X509_REQ *req)
+{
+	const EVP_MD *md = identity_md(key->type);
+	X509_ALGOR *alg = X509_ALGOR_new();
+	uint8_t dgst[EVP_MAX_MD_SIZE], sig[KEY_USE_SIG_MAX];
+	ASN1_BIT_STRING *bits = NULL;
+	unsigned char *tbs = NULL;
+	size_t siglen = sizeof(sig);
+	unsigned int dlen = 0;
+	int tlen = -1, r;
+
+	if (alg && X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid(key->type)),
+				   ks_type_rsa(key->type) ? V_ASN1_NULL : V_ASN1_UNDEF, NULL) &&
+	    X509_REQ_set1_signature_algo(req, alg) == 1)
+		tlen = i2d_re_X509_REQ_tbs(req, &tbs);
+	X509_ALGOR_free(alg);
+	if (tlen <= 0 || (md && EVP_Digest(tbs, (size_t)tlen, dgst, &dlen, md, NULL) != 1)) {
+		OPENSSL_free(tbs);
+		return fail(rq, ENOMEM, "cannot make a request for key '%s'", key->name);
+	}
+	r = md ? key_use_sign(rq, key, 0, dgst, dlen, sig, &siglen) :
+	    key_use_sign(rq, key, 0, tbs, (size_t)tlen, sig, &siglen);
+	OPENSSL_free(tbs);
+	if (r == -ESTALE)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", key->name);
+	if (r)
+		return r;
+	bits = ASN1_BIT_STRING_new();
+	if (!bits || ASN1_BIT_STRING_set(bits, sig, (int)siglen) != 1) {
+		ASN1_BIT_STRING_free(bits);
+		return fail(rq, ENOMEM, "out of memory");
+	}
+	/* Whole bytes: no bits left unused in the last. */
+	bits->flags &= ~(ASN1_STRING_FLAG_BITS_LEFT | 0x07);
+	bits->flags |= ASN1_STRING_FLAG_BITS_LEFT;
+	X509_REQ_set0_signature(req, bits);
+	return 0;
+}
+
+/* @key's public key: from its storage when it lives there, else from its private key. */
+static int public_of(struct request *rq, const struct ks_key *key, EVP_PKEY **pkey)
+{
+	int r;
+
+	if (key_use_inside(rq->d->be)) {
+		r = key_use_public(rq, key, pkey);
+		return r == -ESTALE ? fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again",
+					   key->name) : r;
+	}
+	return identity_pkey(key, pkey) ? fail(rq, ENOMEM, "cannot make a request for key '%s'",
+					       key->name) : 0;
+}
+
 int op_csr(struct request *rq)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
@@ -118,21 +182,23 @@ int op_csr(struct request *rq)
 
 	if (!subject)
 		return fail(rq, EINVAL, "csr needs a subject (/CN=...)");
-	r = get_named_key(rq, true, &name, &key);
+	r = get_named_key(rq, !key_use_inside(rq->d->be), &name, &key);
 	if (r)
 		return r;
 	if (!ks_type_identity(key.type))
-		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key (ecdsa-p256, ecdsa-p384, ed25519)",
+		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key (ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072)",
 			    name, key_type_name(key.type));
 	if (key.state != KS_ACTIVE)
 		return fail(rq, EKEYREVOKED, "key '%s' is %s: it signs nothing", name,
 			    ks_state_name(key.state));
 	req = X509_REQ_new();
-	if (!req || identity_pkey(&key, &pkey) || !X509_REQ_set_version(req, 0) ||
-	    !X509_REQ_set_pubkey(req, pkey))
+	r = req ? public_of(rq, &key, &pkey) : fail(rq, ENOMEM, "out of memory");
+	if (!r && (!X509_REQ_set_version(req, 0) || !X509_REQ_set_pubkey(req, pkey)))
 		r = fail(rq, ENOMEM, "cannot make a request for key '%s'", name);
 	r = r ?: parse_subject(rq, subject, X509_REQ_get_subject_name(req)) ?: add_dns(rq, req);
-	if (!r && !X509_REQ_sign(req, pkey, identity_md(key.type)))
+	if (!r && key_use_inside(rq->d->be))
+		r = sign_inside(rq, &key, req);
+	else if (!r && !X509_REQ_sign(req, pkey, identity_md(key.type)))
 		r = fail(rq, EIO, "key '%s' did not sign the request", name);
 	if (!r)
 		r = reply_pem(rq, req);

@@ -44,6 +44,7 @@
 #include "audit.h"
 #include "audit_anchor.h"
 #include "cleanup.h"
+#include "key_use.h"
 #include "ktls.h"
 #include "proto.h"
 #include "provision.h"
@@ -193,6 +194,9 @@ static int may_use(struct request *rq, const char *name, struct ks_key *meta)
 	if (!ks_type_identity(meta->type))
 		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key", name,
 			    key_type_name(meta->type));
+	if (key_use_inside(rq->d->be))
+		return fail(rq, EOPNOTSUPP, "key '%s' is kept inside %s, which signs for it: TLS handshakes with such a key are not built yet (sign, verify and csr are)",
+			    name, rq->d->be->ops->storage ?: "its key storage");
 	if (meta->state != KS_ACTIVE)
 		return fail(rq, EKEYREVOKED, "key '%s' is %s: it serves no handshake", name,
 			    ks_state_name(meta->state));

@@ -223,22 +223,29 @@ int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t
 	return r;
 }
 
-int identity_public_pem(const struct ks_key *key, char **out)
+int identity_pkey_pem(EVP_PKEY *pkey, char **out)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	EVP_PKEY *pkey = NULL;
 	char *text;
 	long len;
-	int r = bio ? identity_pkey(key, &pkey) : -ENOMEM;
+	int r = bio && PEM_write_bio_PUBKEY(bio, pkey) == 1 ? 0 : -ENOMEM;
 
-	if (!r && PEM_write_bio_PUBKEY(bio, pkey) != 1)
-		r = -ENOMEM;
-	EVP_PKEY_free(pkey);
 	if (!r) {
 		len = BIO_get_mem_data(bio, &text);
 		*out = strndup(text, (size_t)len);
 		r = *out ? 0 : -ENOMEM;
 	}
 	BIO_free(bio);
+	return r;
+}
+
+int identity_public_pem(const struct ks_key *key, char **out)
+{
+	EVP_PKEY *pkey = NULL;
+	int r = identity_pkey(key, &pkey);
+
+	if (!r)
+		r = identity_pkey_pem(pkey, out);
+	EVP_PKEY_free(pkey);
 	return r;
 }

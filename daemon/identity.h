@@ -37,6 +37,8 @@ int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t
 int identity_pkey(const struct ks_key *key, EVP_PKEY **out);
 /* The public half of @key (unsealed) as PEM (SubjectPublicKeyInfo); free() it. */
 int identity_public_pem(const struct ks_key *key, char **out);
+/* The same of an OpenSSL key. */
+int identity_pkey_pem(EVP_PKEY *pkey, char **out);
 /* The digest that signs with @type's keys: NULL for Ed25519. */
 const EVP_MD *identity_md(int type);
 

@@ -4,8 +4,11 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <stdio.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include "cleanup.h"
 #include "key_use.h"
 #include "kms_blob.h"
@@ -63,9 +66,12 @@ static int use_here(struct request *rq, const struct ks_key *meta, const struct 
 	return 0;
 }
 
-/* In the storage: the version looked up (not unsealed) only to be sure it is still @meta's. */
-static int use_there(struct request *rq, const struct ks_key *meta, const struct ks_use *u,
-		     uint8_t *out)
+/*
+ * In the storage: the version looked up (not unsealed) only to be sure it
+ * is still @meta's; *@n: @out's room, then the length made.
+ */
+static int use_stored(struct request *rq, const struct ks_key *meta, const struct ks_use *u,
+		      uint8_t *out, size_t *n)
 {
 	struct backend *be = rq->d->be;
 	struct ks_key key = { 0 };
@@ -75,7 +81,7 @@ static int use_there(struct request *rq, const struct ks_key *meta, const struct
 		return r;
 	if (memcmp(key.id, meta->id, HSMKEY_ID_LEN) || key.type != meta->type)
 		return -ESTALE;
-	r = be->ops->use(be, &key, u, out);
+	r = be->ops->use(be, &key, u, out, n);
 	if (r == -EBADMSG || !r)
 		return r;
 	if (r == -EMEDIUMTYPE)
@@ -90,5 +96,140 @@ static int use_there(struct request *rq, const struct ks_key *meta, const struct
 
 int key_use(struct request *rq, const struct ks_key *key, const struct ks_use *u, uint8_t *out)
 {
-	return rq->d->be->ops->use ? use_there(rq, key, u, out) : use_here(rq, key, u, out);
+	size_t n = u->op == KS_USE_SEAL ? u->len + KEY_USE_TAG_LEN :
+		   u->op == KS_USE_OPEN ? u->len - KEY_USE_TAG_LEN : KEY_USE_MAC_LEN;
+
+	if (!key_use_inside(rq->d->be))
+		return use_here(rq, key, u, out);
+	return use_stored(rq, key, u, out, &n);
+}
+
+/* DigestInfo of SHA-256 (RFC 8017, 9.2 note 1), before the digest: what CKM_RSA_PKCS signs. */
+static const uint8_t sha256_info[] = {
+	0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+	0x05, 0x00, 0x04, 0x20,
+};
+
+/* ECDSA's r || s (@n bytes) as DER into @sig. */
+static int ecdsa_der(const uint8_t *raw, size_t n, uint8_t *sig, size_t *siglen)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(raw, (int)n / 2, NULL), *s = BN_bin2bn(raw + n / 2, (int)n / 2, NULL);
+	unsigned char *p = sig;
+	int len = -1;
+
+	if (es && r && s && ECDSA_SIG_set0(es, r, s) == 1) {
+		r = s = NULL;	/* es's now */
+		len = i2d_ECDSA_SIG(es, NULL);
+		if (len > 0 && (size_t)len <= *siglen)
+			len = i2d_ECDSA_SIG(es, &p);
+		else
+			len = -1;
+	}
+	BN_free(r);
+	BN_free(s);
+	ECDSA_SIG_free(es);
+	if (len <= 0)
+		return -ENOBUFS;
+	*siglen = (size_t)len;
+	return 0;
+}
+
+int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
+		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen)
+{
+	struct ks_use u = { .op = KS_USE_SIGN, .flags = flags, .in = in, .len = len };
+	uint8_t info[sizeof(sha256_info) + 32], raw[KEY_USE_SIG_MAX];
+	size_t n = sizeof(raw);
+	int r;
+
+	if (ks_type_rsa(key->type) && !(flags & KS_SIGN_PSS)) {
+		if (len != 32)
+			return fail(rq, EINVAL, "an RSA signature here is of a SHA-256 digest");
+		memcpy(info, sha256_info, sizeof(sha256_info));
+		memcpy(info + sizeof(sha256_info), in, len);
+		u.in = info;
+		u.len = sizeof(info);
+	}
+	r = use_stored(rq, key, &u, raw, &n);
+	if (r)
+		return r;
+	if (key->type == KS_TYPE_ECDSA_P256 || key->type == KS_TYPE_ECDSA_P384)
+		r = ecdsa_der(raw, n, sig, siglen);
+	else if (n <= *siglen)
+		memcpy(sig, raw, *siglen = n);
+	else
+		r = -ENOBUFS;
+	if (r)
+		return fail(rq, ENOBUFS, "key '%s' made a signature of %zu bytes, more than there is room for",
+			    key->name, n);
+	return 0;
+}
+
+/* An EC or RSA public key from its parameters. */
+static int pkey_from(const char *alg, OSSL_PARAM *params, EVP_PKEY **out)
+{
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(NULL, alg, NULL);
+	int ok = c && EVP_PKEY_fromdata_init(c) == 1 &&
+		 EVP_PKEY_fromdata(c, out, EVP_PKEY_PUBLIC_KEY, params) == 1;
+
+	EVP_PKEY_CTX_free(c);
+	return ok ? 0 : -EINVAL;
+}
+
+/* The raw public key of @type (hsm.h: HSM_USE_PUBLIC's shapes) as an OpenSSL key. */
+static int public_pkey(int type, const uint8_t *raw, size_t n, EVP_PKEY **out)
+{
+	size_t modlen = type == KS_TYPE_RSA_2048 ? 256 : 384;
+	char group[8];
+	OSSL_PARAM_BLD *b;
+	OSSL_PARAM *params;
+	BIGNUM *bn_n, *bn_e;
+	int r;
+
+	if (type == KS_TYPE_ED25519) {
+		*out = n == 32 ? EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, raw, n) : NULL;
+		return *out ? 0 : -EINVAL;
+	}
+	if (!ks_type_rsa(type)) {
+		OSSL_PARAM ec[] = {
+			OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, group, 0),
+			OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)raw, n),
+			OSSL_PARAM_construct_end(),
+		};
+
+		snprintf(group, sizeof(group), "%s", type == KS_TYPE_ECDSA_P256 ? "P-256" : "P-384");
+		return pkey_from("EC", ec, out);
+	}
+	if (n <= modlen)
+		return -EINVAL;
+	b = OSSL_PARAM_BLD_new();
+	bn_n = BN_bin2bn(raw, (int)modlen, NULL);
+	bn_e = BN_bin2bn(raw + modlen, (int)(n - modlen), NULL);
+	params = b && bn_n && bn_e && OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_N, bn_n) &&
+		 OSSL_PARAM_BLD_push_BN(b, OSSL_PKEY_PARAM_RSA_E, bn_e) ?
+		 OSSL_PARAM_BLD_to_param(b) : NULL;
+	r = params ? pkey_from("RSA", params, out) : -ENOMEM;
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(b);
+	BN_free(bn_n);
+	BN_free(bn_e);
+	return r;
+}
+
+int key_use_public(struct request *rq, const struct ks_key *key, EVP_PKEY **out)
+{
+	struct ks_use u = { .op = KS_USE_PUBLIC };
+	uint8_t raw[KEY_USE_SIG_MAX + 8];
+	size_t n = sizeof(raw);
+	int r = use_stored(rq, key, &u, raw, &n);
+
+	if (r)
+		return r;
+	r = public_pkey(key->type, raw, n, out);
+	if (r)
+		return fail(rq, EIO, "%s gave key '%s' a public key that is not one of %s",
+			    rq->d->be->ops->storage ?: "the key storage", key->name,
+			    key_type_name(key->type));
+	return 0;
 }

@@ -8,12 +8,14 @@
 #ifndef HSMKEY_KEY_USE_H
 #define HSMKEY_KEY_USE_H
 
+#include <openssl/evp.h>
 #include "backend.h"
 
 struct request;
 
 #define KEY_USE_TAG_LEN		16	/* AES-GCM's */
 #define KEY_USE_MAC_LEN		32	/* HMAC-SHA256's */
+#define KEY_USE_SIG_MAX		512	/* a signature's, raw: RSA-3072's 384 at most */
 
 /*
  * @u with version @key->version of key @key->name, whose id and type must
@@ -25,5 +27,27 @@ struct request;
  *   other	worded in @rq
  */
 int key_use(struct request *rq, const struct ks_key *key, const struct ks_use *u, uint8_t *out);
+
+/*
+ * Whether @be keeps hsmkeyd's own keys and uses them inside itself
+ * (->use): it also makes identity key pairs there, and gives no private
+ * key to the daemon.
+ */
+static inline bool key_use_inside(const struct backend *be)
+{
+	return be->ops->use != NULL;
+}
+
+/*
+ * An identity key kept inside the storage (key_use_inside()): its
+ * signature of @in (@len bytes: the digest of identity_md(), or for
+ * Ed25519 the message), as OpenSSL writes one (DER for ECDSA), with
+ * KS_SIGN_PSS in @flags for RSA-PSS; into @sig (*@siglen bytes of room,
+ * set to the length).  And its public key, as an OpenSSL key
+ * (EVP_PKEY_free() it).  Errors worded in @rq, but -ESTALE (as key_use()).
+ */
+int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
+		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen);
+int key_use_public(struct request *rq, const struct ks_key *key, EVP_PKEY **out);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "cleanup.h"
 #include "identity.h"
+#include "key_use.h"
 #include "provision.h"
 #include "proto.h"
 #include "request.h"
@@ -32,6 +33,9 @@ int store_failed(struct request *rq, int r, const char *what)
 	if (r == -ENOLINK)
 		return fail(rq, r, "%s is made, on the key server and here, but its material could not be fetched to load it (the journal says why); 'hsmkeyctl load' loads it",
 			    what);
+	if (r == -EOPNOTSUPP)
+		return fail(rq, r, "cannot store %s: the %s key storage cannot keep it so (the daemon's log says why)",
+			    what, rq->d->be->ops->name);
 	return fail(rq, r, "cannot store %s: %s", what, strerror(-r));
 }
 
@@ -87,8 +91,9 @@ int make_key_pair(struct request *rq)
 
 	if (rq->fd >= 0)
 		return fail(rq, EINVAL, "'create' takes no descriptor");
-	if (type < 0 || !ks_type_identity(type) || !backend_keeps(rq->d->be, type))
-		return 0;	/* op_create() says what is wrong */
+	if (type < 0 || !ks_type_identity(type) || !backend_keeps(rq->d->be, type) ||
+	    key_use_inside(rq->d->be))
+		return 0;	/* op_create() says what is wrong, or the storage makes the pair */
 	/* A key pair: not any random bytes make an ECDSA scalar or RSA primes. */
 	r = identity_generate(type, rq->pair);
 	if (r)
@@ -104,7 +109,7 @@ int op_create(struct request *rq)
 
 	if (type < 0)
 		return bad_type(rq, tname);
-	if (!ks_type_identity(type))
+	if (!ks_type_identity(type) || key_use_inside(rq->d->be))
 		return create_common(rq, type, NULL, true);
 	if (rq->made)
 		return create_common(rq, type, rq->pair, true);
@@ -149,11 +154,21 @@ int add_public_key(struct request *rq, const char *name)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	_cleanup_free_ char *pem = NULL;
-	int r = get_key(rq, name, true, &key);
+	bool inside = key_use_inside(rq->d->be);
+	EVP_PKEY *pub = NULL;
+	int r = get_key(rq, name, !inside, &key);
 
 	if (r)
 		return r;
-	r = identity_public_pem(&key, &pem);
+	if (inside) {
+		r = key_use_public(rq, &key, &pub);
+		if (r)
+			return r == -ESTALE ? fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", name) : r;
+		r = identity_pkey_pem(pub, &pem);
+		EVP_PKEY_free(pub);
+	} else {
+		r = identity_public_pem(&key, &pem);
+	}
 	if (r)
 		return fail(rq, r, "key '%s' holds no usable %s key: %s", name,
 			    key_type_name(key.type), strerror(-r));

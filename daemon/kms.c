@@ -90,7 +90,7 @@ static int authorise(struct request *rq, uint32_t op, const char *name, struct k
 			    op & KS_OPS_KMS ?
 			    "KMS keys do: kms-aes-128, kms-aes-256" :
 			    op & KS_OP_MAC ? "MAC keys do: hmac-sha256" :
-			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519");
+			    "identity keys do: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072");
 	if (!ok)
 		return refuse(rq, op, name, blob);
 	if (meta->state != KS_ACTIVE)

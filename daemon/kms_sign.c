@@ -18,6 +18,7 @@
 #include <openssl/sha.h>
 #include "cleanup.h"
 #include "identity.h"
+#include "key_use.h"
 #include "kms.h"
 #include "proto.h"
 #include "util.h"
@@ -75,13 +76,18 @@ static int read_call(struct request *rq, struct sig_call *c)
 	return 0;
 }
 
-/* The key's OpenSSL key, and its digest checked against the payload's form. */
+/*
+ * The key's OpenSSL key, and its digest checked against the payload's
+ * form.  A key kept inside its storage (key_use.h) gives its public key
+ * alone: it signs there.
+ */
 static int key_of(struct request *rq, const struct sig_call *c, const struct ks_key *meta,
 		  EVP_PKEY **pkey)
 {
 	_cleanup_key_ struct ks_key key = { 0 };
 	const EVP_MD *md = identity_md(meta->type);
-	int r = get_version(rq, c->name, meta->version, true, &key);
+	bool inside = key_use_inside(rq->d->be);
+	int r = get_version(rq, c->name, meta->version, !inside, &key);
 
 	if (r)
 		return r;
@@ -97,8 +103,34 @@ static int key_of(struct request *rq, const struct sig_call *c, const struct ks_
 	if (c->padding && !ks_type_rsa(key.type))
 		return fail(rq, EINVAL, "key '%s' is %s: a padding is for RSA keys", c->name,
 			    key_type_name(key.type));
+	if (inside)
+		return key_use_public(rq, &key, pkey);
 	r = identity_pkey(&key, pkey);
 	return r ? fail(rq, r, "key '%s' holds no usable key: %s", c->name, strerror(-r)) : 0;
+}
+
+/* Signed inside the storage: the digest made here (Ed25519 signs the message itself). */
+static int sign_inside(struct request *rq, const struct sig_call *call, const struct ks_key *meta,
+		       uint8_t *sig, size_t *siglen)
+{
+	const EVP_MD *md = identity_md(meta->type);
+	uint8_t dgst[EVP_MAX_MD_SIZE];
+	const uint8_t *in = rq->payload;
+	size_t len = rq->npayload;
+	unsigned int dlen = 0;
+	int r;
+
+	if (md && !call->digest) {
+		if (EVP_Digest(rq->payload, rq->npayload, dgst, &dlen, md, NULL) != 1)
+			return fail(rq, EIO, "hashing the message failed");
+		in = dgst;
+		len = dlen;
+	}
+	r = key_use_sign(rq, meta, call->padding && !strcmp(call->padding, "pss") ? KS_SIGN_PSS : 0,
+			 in, len, sig, siglen);
+	if (r == -ESTALE)
+		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", call->name);
+	return r;
 }
 
 /* RSA's padding on @c, a signing or verifying context: PKCS #1 v1.5 unless PSS. */
@@ -147,10 +179,13 @@ static int sign_with(struct request *rq, const struct sig_call *c, const struct 
 		return fail(rq, ENOBUFS, "a signature of key '%s' (%s) takes up to %d bytes; the buffer holds %lld",
 			    c->name, key_type_name(meta->type), EVP_PKEY_get_size(pkey),
 			    (long long)c->max);
-	r = c->digest ? sign_digest(pkey, md, c, rq->payload, rq->npayload, sig, &siglen) :
-	    sign_message(pkey, md, c, rq->payload, rq->npayload, sig, &siglen);
+	if (key_use_inside(rq->d->be))
+		r = sign_inside(rq, c, meta, sig, &siglen);
+	else if (c->digest ? sign_digest(pkey, md, c, rq->payload, rq->npayload, sig, &siglen) :
+		 sign_message(pkey, md, c, rq->payload, rq->npayload, sig, &siglen))
+		r = fail(rq, EIO, "signing with key '%s' failed", c->name);
 	if (r)
-		return fail(rq, EIO, "signing with key '%s' failed", c->name);
+		return r;
 	out = kms_reply_buffer(rq, siglen);
 	if (!out)
 		return fail(rq, ENOMEM, "out of memory");

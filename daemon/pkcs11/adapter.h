@@ -210,15 +210,13 @@ static inline struct hsm *p11_hsm(struct p11be *p)
 
 /* unlocked.c: the operations served without the store's lock */
 int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig, uint8_t *pub);
-int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out);
+int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out,
+	    size_t *outlen);
 
-/*
- * Keys of @type live in the token: the kernel's, KMS and MAC keys (used
- * there, ->use).  Identity keys not yet.
- */
+/* Keys of every type live in the token (hsmkeyd's own used there, ->use). */
 static inline bool p11_keeps(int type)
 {
-	return !ks_type_identity(type);
+	return type > 0;
 }
 int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req, size_t n,
 	     uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);

@@ -241,6 +241,12 @@ static int p11_create(struct backend *b, const char *name, int type,
 	memset(out, 0, sizeof(*out));
 	if (!p11_keeps(type))
 		return -EOPNOTSUPP;
+	/* A private key never leaves its token: it could not be copied to another. */
+	if (ks_type_identity(type) && (p->st.nm > 1 || *p->cfg.pkcs11_backup_token)) {
+		log_warn("pkcs11: identity key %s not made: an identity key's private key never leaves its token, and this key store has %s",
+			 name, p->st.nm > 1 ? "several tokens" : "a backup token");
+		return -EOPNOTSUPP;
+	}
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 

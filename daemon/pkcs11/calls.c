@@ -335,7 +335,7 @@ int hsm_key_list(struct hsm *h, struct hsm_version **out, size_t *n)
 
 static bool use_fits(const struct hsm_use *u)
 {
-	if (u->op == HSM_USE_MAC)
+	if (u->op == HSM_USE_MAC || u->op == HSM_USE_SIGN || u->op == HSM_USE_PUBLIC)
 		return !u->aad_len && u->len <= HSM_USE_MAX;
 	if (u->op != HSM_USE_SEAL && u->op != HSM_USE_OPEN)
 		return false;
@@ -360,6 +360,7 @@ int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *ou
 		req->use.version = u->version;
 		req->use.type = u->type;
 		req->use.op = u->op;
+		req->use.flags = u->flags;
 		req->use.aad_len = u->aad_len;
 		req->use.len = len;
 		memset(req->use.iv, 0, HSM_GCM_IV_LEN);

@@ -26,6 +26,10 @@ enum hp_mech {
 	HM_ED_GEN,
 	HM_EDDSA,
 	HM_AES_GCM,
+	HM_RSA_GEN,
+	HM_ECDSA,
+	HM_RSA_PKCS,
+	HM_RSA_PSS,
 	__HM_MAX
 };
 /* What end-to-end delivery to the kernel needs (hsm_lacks()). */
@@ -129,6 +133,8 @@ int hp_audit_ensure(struct hp_session *s, bool make);
 #define HP_STAGED_LABEL	"hsmkey:copy-in"
 int hp_find_one(struct hp_session *s, CK_OBJECT_CLASS cls, const char *label,
 		CK_OBJECT_HANDLE *out);
+/* A point from CKA_EC_POINT of @pub, @len bytes raw. */
+int hp_read_point(struct hp_session *s, CK_OBJECT_HANDLE pub, uint8_t *out, size_t len);
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 		    CK_OBJECT_HANDLE *out);
 int hp_find_version_again(struct hp_session *s, const uint8_t *id, uint32_t version,
@@ -200,6 +206,15 @@ void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_
 
 /* use.c: hsm_key_use() */
 int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
+
+/* identity.c: identity key pairs (hsm.h) */
+int hp_identity_generate(struct hp_session *s, const struct hp_key *k);
+/* A signature's length for @type (ECDSA: r || s), 0 for no identity type. */
+size_t hp_identity_sig_len(int type);
+/* @u's signing mechanism into @m (@pss its parameters), and the mechanism it needs. */
+enum hp_mech hp_identity_mech(const struct hp_use *u, CK_MECHANISM *m,
+			      CK_RSA_PKCS_PSS_PARAMS *pss);
+int hp_identity_public(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);

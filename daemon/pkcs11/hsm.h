@@ -35,7 +35,9 @@
  *			to be wrapped, no other use allowed; a KMS key
  *			(kms-aes-*) CKK_AES that may also ENCRYPT and DECRYPT,
  *			a MAC key (hmac-sha256) CKK_GENERIC_SECRET that may
- *			also SIGN and VERIFY: hsm_key_use()
+ *			also SIGN and VERIFY: hsm_key_use(); an identity key
+ *			a key pair made in the token (identity.c), its
+ *			private key never extractable, SIGN only
  *   hsmkey:delivery	EC P-256 pair: ECDH with the kernel's ephemeral keys
  *   hsmkey:record	HMAC-SHA256 key: the daemon's records (hsm_mac()); shared
  *   hsmkey:root	HMAC-SHA256 key: hsm_derive() and the verifiers; shared
@@ -383,6 +385,14 @@ int hsm_import_copy(struct hsm *h, enum hsm_obj o, const uint8_t id[HSMKEY_ID_LE
  *   HSM_USE_OPEN  the reverse, @in ciphertext || tag: the plaintext,
  *		   @len - HSM_GCM_TAG_LEN bytes; -EBADMSG if it does not open
  *   HSM_USE_MAC   HMAC-SHA256 of @in (CKM_SHA256_HMAC): HSM_MAC_LEN bytes
+ *   HSM_USE_SIGN  a signature with an identity key version's private key:
+ *		   ECDSA (CKM_ECDSA) of the digest @in, raw r || s; Ed25519
+ *		   (CKM_EDDSA) of the message @in; RSA of the digest @in as
+ *		   CKM_RSA_PKCS (@in is then a DigestInfo) or, with @flags
+ *		   HSM_SIGN_PSS, CKM_RSA_PKCS_PSS (SHA-256, MGF1-SHA-256, a
+ *		   salt of 32): the modulus's length
+ *   HSM_USE_PUBLIC its public key, no input: an EC point uncompressed, the
+ *		   32 bytes of an Ed25519 key, an RSA modulus then exponent
  * @len + @aad_len is at most HSM_USE_MAX.  *@outlen holds @out's size and
  * is set to the length made; -ENOENT: no such version, -EMEDIUMTYPE: the
  * object does not allow the use (another key type).
@@ -391,7 +401,11 @@ enum hsm_use_op {
 	HSM_USE_SEAL = 1,
 	HSM_USE_OPEN,
 	HSM_USE_MAC,
+	HSM_USE_SIGN,
+	HSM_USE_PUBLIC,
 };
+
+#define HSM_SIGN_PSS		1u	/* hsm_use.flags */
 
 #define HSM_GCM_IV_LEN		12
 #define HSM_GCM_TAG_LEN		16
@@ -402,6 +416,7 @@ struct hsm_use {
 	uint32_t version;
 	int type;
 	enum hsm_use_op op;
+	uint32_t flags;			/* SIGN: HSM_SIGN_* */
 	const uint8_t *iv;		/* SEAL, OPEN: HSM_GCM_IV_LEN bytes */
 	const uint8_t *aad;
 	size_t aad_len;

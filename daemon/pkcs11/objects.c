@@ -162,6 +162,7 @@ static int destroy_id(struct hp_session *s, const uint8_t *vid, size_t len)
 	return r;
 }
 
+/* A secret key version, or an identity key version's private key. */
 int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 		    CK_OBJECT_HANDLE *out)
 {
@@ -178,6 +179,10 @@ int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 	if (hp_handle_recall(s, vid, out))
 		return 0;
 	r = hp_find(s, t, ARRAY_SIZE(t), out, 1, &found);
+	if (!r && !found) {
+		cls = CKO_PRIVATE_KEY;
+		r = hp_find(s, t, ARRAY_SIZE(t), out, 1, &found);
+	}
 	if (!r && !found)
 		r = hp_failf(s, -ENOENT, "no key version %u", version);
 	if (!r)
@@ -197,16 +202,16 @@ int hp_find_version_again(struct hp_session *s, const uint8_t *id, uint32_t vers
 }
 
 /* A point from CKA_EC_POINT: DER (04 len value) or, on some tokens, raw. */
-static int read_point(struct hp_session *s, CK_OBJECT_HANDLE pub, uint8_t *out, size_t len)
+int hp_read_point(struct hp_session *s, CK_OBJECT_HANDLE pub, uint8_t *out, size_t len)
 {
-	uint8_t buf[80];
+	uint8_t buf[128];
 	CK_ATTRIBUTE a = ATTR(CKA_EC_POINT, buf, sizeof(buf));
 	CK_RV rv;
 
 	rv = s->srv->p->C_GetAttributeValue(s->h, pub, &a, 1);
 	if (rv != CKR_OK)
 		return hp_fail(s, rv, "C_GetAttributeValue(CKA_EC_POINT)");
-	if (a.ulValueLen == len + 2 && buf[0] == 0x04 && buf[1] == len)
+	if (len < 128 && a.ulValueLen == len + 2 && buf[0] == 0x04 && buf[1] == len)
 		memcpy(out, buf + 2, len);
 	else if (a.ulValueLen == len)
 		memcpy(out, buf, len);
@@ -359,7 +364,7 @@ int hp_audit_ensure(struct hp_session *s, bool make)
 	if (r || srv->audit == CK_INVALID_HANDLE)
 		return r;
 	return hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:audit", &pub) ?:
-	       read_point(s, pub, srv->audit_pub, HSM_PUB_LEN);
+	       hp_read_point(s, pub, srv->audit_pub, HSM_PUB_LEN);
 }
 
 /*
@@ -390,7 +395,7 @@ int hp_token_objects(struct hp_session *s)
 		r = ensure(s, CKO_PRIVATE_KEY, "hsmkey:delivery", &srv->delivery,
 			   make_delivery) ?:
 		    hp_find_one(s, CKO_PUBLIC_KEY, "hsmkey:delivery", &pub) ?:
-		    read_point(s, pub, srv->qh, HSM_POINT_LEN);
+		    hp_read_point(s, pub, srv->qh, HSM_POINT_LEN);
 	return r ?: hp_audit_ensure(s, make || srv->instance != CK_INVALID_HANDLE);
 }
 
@@ -457,6 +462,11 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 	CK_RV rv;
 	int r;
 
+	if (ks_type_identity(k->type) && !value && !uw && !staged)
+		return hp_identity_generate(s, k);
+	if (ks_type_identity(k->type))
+		return hp_failf(s, -EOPNOTSUPP, "an identity key is made in the token, never brought in (%s)",
+				key_type_name(k->type));
 	r = hp_need(s, value || uw ? 0 : 1UL << (is_generic(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)
 		return r;

@@ -59,10 +59,10 @@ static bool rsa_pub_ok(const struct hsm_import_key *k)
 	       k->elen <= sizeof(k->e) && k->hash >= HSM_OAEP_SHA1 && k->hash <= HSM_OAEP_SHA256;
 }
 
-/* A type a key version in a token may have: the kernel's, a KMS or a MAC key's. */
+/* A type a key version in a token may have: the kernel's, or one of hsmkeyd's own. */
 static bool token_type(int32_t type)
 {
-	return (type >= 1 && type <= HSMKEY_TYPE_MAX) || ks_type_kms(type) || ks_type_mac(type);
+	return (type >= 1 && type <= HSMKEY_TYPE_MAX) || ks_type_daemon(type);
 }
 
 /* @typed: the key's type must be one (a new version's; a copy's of anything else has none). */
@@ -78,11 +78,17 @@ static int key_check(bool typed, const struct hp_key *k)
 /* A use fits its key type, and a GCM input holds at least its tag. */
 static int use_check(const struct hp_use *u)
 {
-	bool mac = u->op == HSM_USE_MAC;
+	bool gcm = u->op == HSM_USE_SEAL || u->op == HSM_USE_OPEN;
+	bool sign = u->op == HSM_USE_SIGN || u->op == HSM_USE_PUBLIC;
 
-	if (u->op < HSM_USE_SEAL || u->op > HSM_USE_MAC || u->aad_len > u->len ||
-	    (mac ? !ks_type_mac(u->type) || u->aad_len : !ks_type_kms(u->type)) ||
-	    (u->op == HSM_USE_OPEN && u->len - u->aad_len < HSM_GCM_TAG_LEN))
+	if (u->op < HSM_USE_SEAL || u->op > HSM_USE_PUBLIC || u->aad_len > u->len ||
+	    (!gcm && u->aad_len) || (u->flags & ~HSM_SIGN_PSS) ||
+	    (u->flags && !(u->op == HSM_USE_SIGN && ks_type_rsa(u->type))))
+		return -EBADMSG;
+	if (gcm ? !ks_type_kms(u->type) : sign ? !ks_type_identity(u->type) : !ks_type_mac(u->type))
+		return -EBADMSG;
+	if ((u->op == HSM_USE_OPEN && u->len - u->aad_len < HSM_GCM_TAG_LEN) ||
+	    (u->op == HSM_USE_PUBLIC && u->len) || (u->op == HSM_USE_SIGN && !u->len))
 		return -EBADMSG;
 	return 0;
 }

@@ -140,6 +140,7 @@ struct hp_use {
 	uint32_t version;
 	int32_t type;
 	uint32_t op;		/* enum hsm_use_op */
+	uint32_t flags;		/* HSM_SIGN_* */
 	uint32_t aad_len;	/* the first aad_len bytes of buf; the input after them */
 	uint32_t len;		/* of buf */
 	uint8_t iv[HSM_GCM_IV_LEN];

@@ -43,35 +43,48 @@ int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
 }
 
 _Static_assert(HSM_USE_SEAL == (int)KS_USE_SEAL && HSM_USE_OPEN == (int)KS_USE_OPEN &&
-	       HSM_USE_MAC == (int)KS_USE_MAC, "hsm_use_op follows ks_use_op");
+	       HSM_USE_MAC == (int)KS_USE_MAC && HSM_USE_SIGN == (int)KS_USE_SIGN &&
+	       HSM_USE_PUBLIC == (int)KS_USE_PUBLIC, "hsm_use_op follows ks_use_op");
 
-/* The KMS API's AES-GCM and HMAC in the token (hsm_key_use()): no store lock, as for p11_wrap(). */
-int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out)
+/* The length @u makes: exact for AES-GCM and HMAC; for the rest, what the caller has room for. */
+static size_t use_len(const struct ks_use *u, size_t room)
+{
+	return u->op == KS_USE_SEAL ? u->len + HSM_GCM_TAG_LEN :
+	       u->op == KS_USE_OPEN ? u->len - HSM_GCM_TAG_LEN :
+	       u->op == KS_USE_MAC ? HSM_MAC_LEN : room;
+}
+
+/* The KMS API's AES-GCM, HMAC and signatures in the token (hsm_key_use()): no store lock, as for p11_wrap(). */
+int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out,
+	    size_t *outlen)
 {
 	struct p11be *p = be_p11(b);
 	struct hsm_use hu = {
 		.id = key->id, .version = key->version, .type = key->type,
-		.op = (enum hsm_use_op)u->op, .iv = u->iv, .aad = u->aad, .aad_len = u->aad_len,
-		.in = u->in, .len = u->len,
+		.op = (enum hsm_use_op)u->op, .flags = u->flags & KS_SIGN_PSS ? HSM_SIGN_PSS : 0,
+		.iv = u->iv, .aad = u->aad, .aad_len = u->aad_len, .in = u->in, .len = u->len,
 	};
-	size_t n = u->op == KS_USE_SEAL ? u->len + HSM_GCM_TAG_LEN :
-		   u->op == KS_USE_OPEN ? u->len - HSM_GCM_TAG_LEN : HSM_MAC_LEN;
-	size_t want = n;
+	size_t want, n;
 	struct hsm *h;
 	int r;
 
 	if (u->op == KS_USE_OPEN && u->len < HSM_GCM_TAG_LEN)
 		return -EBADMSG;
+	want = use_len(u, *outlen);
+	if (want > *outlen)
+		return -ENOBUFS;
 	do {
 		h = p11_hsm(p);
 		n = want;
 		r = hsm_key_use(h, &hu, out, &n);
 	} while (p11_unreachable(r) && p11_failover_from(p, h));
-	if (!r && n != want)
+	if (!r && u->op <= KS_USE_MAC && n != want)
 		r = -EIO;
 	if (r && r != -EBADMSG)
 		log_warn("pkcs11: key '%s' version %u could not be used in the token: %s",
 			 key->name, key->version, hsm_error());
+	if (!r)
+		*outlen = n;
 	return r;
 }
 

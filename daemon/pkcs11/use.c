@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The local KMS API's keys used inside the token (hsm_key_use()): AES-GCM
- * with a KMS key version, HMAC-SHA256 with a MAC key version.  The key
+ * with a KMS key version, HMAC-SHA256 with a MAC key version, signatures
+ * with an identity key version's private key (identity.c).  The key
  * object never leaves the token for this; the daemon sends the input and
  * gets the output.
  */
@@ -21,6 +22,7 @@ static CK_RV run(struct hp_session *s, const struct hp_use *u, CK_OBJECT_HANDLE 
 		.aad_len = u->aad_len, .tag_bits = 8 * HSM_GCM_TAG_LEN,
 	};
 	CK_MECHANISM m = { CKM_AES_GCM, &gcm, sizeof(gcm) };
+	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_BYTE_PTR in = (CK_BYTE_PTR)u->buf + u->aad_len;
 	CK_ULONG len = u->len - u->aad_len;
 	CK_RV rv;
@@ -43,7 +45,10 @@ static CK_RV run(struct hp_session *s, const struct hp_use *u, CK_OBJECT_HANDLE 
 		}
 		return rv;
 	default:
-		m = (CK_MECHANISM){ CKM_SHA256_HMAC, NULL, 0 };
+		if (u->op == HSM_USE_SIGN)
+			hp_identity_mech(u, &m, &pss);
+		else
+			m = (CK_MECHANISM){ CKM_SHA256_HMAC, NULL, 0 };
 		*call = "C_SignInit";
 		rv = p->C_SignInit(s->h, &m, key);
 		if (rv == CKR_OK) {
@@ -83,18 +88,24 @@ static CK_ULONG out_len(const struct hp_use *u)
 	CK_ULONG len = u->len - u->aad_len;
 
 	return u->op == HSM_USE_SEAL ? len + HSM_GCM_TAG_LEN :
-	       u->op == HSM_USE_OPEN ? len - HSM_GCM_TAG_LEN : HSM_MAC_LEN;
+	       u->op == HSM_USE_OPEN ? len - HSM_GCM_TAG_LEN :
+	       u->op == HSM_USE_SIGN ? hp_identity_sig_len(u->type) : HSM_MAC_LEN;
 }
 
 int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out)
 {
 	CK_ULONG n = sizeof(out->buf);
+	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_OBJECT_HANDLE key;
 	const char *call = "";
+	CK_MECHANISM m;
 	CK_RV rv;
 	int r;
 
-	r = hp_need(s, 1UL << (u->op == HSM_USE_MAC ? HM_HMAC : HM_AES_GCM));
+	if (u->op == HSM_USE_PUBLIC)
+		return hp_identity_public(s, u, out);
+	r = hp_need(s, 1UL << (u->op == HSM_USE_MAC ? HM_HMAC :
+			       u->op == HSM_USE_SIGN ? hp_identity_mech(u, &m, &pss) : HM_AES_GCM));
 	if (!r)
 		r = hp_find_version(s, u->id, u->version, &key);
 	if (r)

@@ -57,9 +57,7 @@ check "by default the module is in a helper: hsmkeyd has one child, hsmkeyd --pk
 
 # create: generated in the token, named so its own tools show whose it is
 check "create" quiet ctl create k1 --type aes-256-xts
-check "an identity key is refused, saying so (not on this backend yet)" expect_fail "does not keep hsmkeyd's own keys" ctl create id1 --type ecdsa-p256
-check "... and nothing was made" expect_fail "no key named" ctl show id1
-# KMS and MAC keys live in the token too: test_pkcs11_kms.sh
+# KMS, MAC and identity keys live in the token too: test_pkcs11_kms.sh, test_pkcs11_identity.sh
 check "the token holds k1 version 1 (by CKA_ID)" test "$(softhsm_count_id hk "$(idv k1 1)")" = 1
 check "... labelled hsmkey:k1:v1" test "$(softhsm_count_label hk hsmkey:k1:v1)" = 1
 check "... a 64-byte CKK_GENERIC_SECRET" test "$(attr hsmkey:k1:v1 CKA_KEY_TYPE)" = 16

@@ -1,0 +1,155 @@
+#!/bin/bash
+# Identity keys on backend = pkcs11 (SoftHSM2): each is a key pair made in
+# the token, its private key sensitive and never extractable, and hsmkeyd
+# signs with it there (sign, csr) and reads its public key from there
+# (public-key, verify).  Checked against OpenSSL (dgst -verify, pkeyutl
+# -verify, req -verify), against the token itself driven by PyKCS11 (its
+# own signature verifies in hsmkeyd; its public key is the one hsmkeyd
+# gives), and against what must be refused.
+top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/tap.sh"
+. "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/softhsm.sh"
+
+softhsm_setup "$work/hsm"
+softhsm_token hk
+softhsm_pin_file "$work/pin"
+printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\ndeletion_wait = 2s\n' \
+	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+daemon_conf=$work/p11.conf
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
+id_of() { ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
+# objattr CLASS LABEL ATTR: the attribute of the one object of CLASS labelled LABEL
+objattr() {
+	softhsm_py hk <<PY
+o = s.findObjects([(P.CKA_CLASS, P.$1), (P.CKA_LABEL, "$2")])
+print(len(o) == 1 and s.getAttributeValue(o[0], [P.$3])[0])
+PY
+}
+# token_public LABEL PEMFILE: whether the token's public key object LABEL is the key in PEMFILE
+token_public() {
+	softhsm_py hk <<PY
+from cryptography.hazmat.primitives import serialization as ser
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+k = ser.load_pem_public_key(open("$2", "rb").read())
+o = s.findObjects([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_LABEL, "$1")])[0]
+if isinstance(k, rsa.RSAPublicKey):
+    n = bytes(s.getAttributeValue(o, [P.CKA_MODULUS])[0])
+    print(int.from_bytes(n, "big") == k.public_numbers().n)
+else:
+    pt = bytes(s.getAttributeValue(o, [P.CKA_EC_POINT])[0])
+    raw = k.public_bytes(ser.Encoding.Raw if isinstance(k, ed25519.Ed25519PublicKey) else ser.Encoding.X962,
+                         ser.PublicFormat.Raw if isinstance(k, ed25519.Ed25519PublicKey) else ser.PublicFormat.UncompressedPoint)
+    print(pt[2:] == raw or pt == raw)
+PY
+}
+# token_sign LABEL MSG OUT: the token's own signature of MSG with the private key LABEL, as OpenSSL writes it
+token_sign() {
+	softhsm_py hk <<PY
+import hashlib
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+o = s.findObjects([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_LABEL, "$1")])[0]
+msg = open("$2", "rb").read()
+if "$1".startswith("hsmkey:ed"):
+    sig = bytes(s.sign(o, list(msg), P.Mechanism(P.CKM_EDDSA)))
+else:
+    raw = bytes(s.sign(o, list(hashlib.sha256(msg).digest()), P.Mechanism(P.CKM_ECDSA)))
+    h = len(raw) // 2
+    sig = encode_dss_signature(int.from_bytes(raw[:h], "big"), int.from_bytes(raw[h:], "big"))
+open("$3", "wb").write(sig)
+print(True)
+PY
+}
+
+daemon_start || { fail "hsmkeyd starts with backend = pkcs11"; tap_done; }
+head -c 10000 /dev/urandom > "$work/msg"
+
+section "key pairs made in the token; signatures checked by OpenSSL"
+for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519: rsa-2048:sha256 rsa-3072:sha256; do
+	k=${t%%:*} md=${t#*:}
+	check "$k: created" quiet ctl create "$k" --type "$k"
+	check "$k: a private key object hsmkey:$k:v1, sensitive, never extractable, that may sign" \
+		test "$(objattr CKO_PRIVATE_KEY "hsmkey:$k:v1" CKA_SENSITIVE) $(objattr CKO_PRIVATE_KEY "hsmkey:$k:v1" CKA_EXTRACTABLE) $(objattr CKO_PRIVATE_KEY "hsmkey:$k:v1" CKA_SIGN)" = "True False True"
+	check "$k: ... whose value the reference client cannot read" \
+		test "$(objattr CKO_PRIVATE_KEY "hsmkey:$k:v1" "$([[ $k == rsa* ]] && echo CKA_PRIVATE_EXPONENT || echo CKA_VALUE)")" = None
+	check "$k: ... with the version's CKA_ID" \
+		test "$(softhsm_count_id hk "$(id_of "$k")00000001")" = 2
+	ctl public-key "$k" > "$work/$k.pub"
+	check "$k: public-key is the token's public key object" test "$(token_public "hsmkey:$k:v1" "$work/$k.pub")" = True
+	check "$k: no grant, no signature" expect_fail "may not sign" ctl sign "$k" < "$work/msg"
+	quiet ctl policy "$k" --grant sign,verify:root
+	ctl sign "$k" < "$work/msg" > "$work/$k.sig"
+	if [[ -n $md ]]; then
+		check "$k: openssl dgst -$md -verify accepts its signature" \
+			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.sig" "$work/msg"
+		openssl dgst "-$md" -binary "$work/msg" > "$work/$k.dgst"
+		ctl sign "$k" --digest < "$work/$k.dgst" > "$work/$k.dsig"
+		check "$k: ... and its signature of the digest" \
+			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.dsig" "$work/msg"
+	else
+		check "$k: openssl pkeyutl -verify -rawin accepts its signature" quiet openssl pkeyutl -verify \
+			-pubin -inkey "$work/$k.pub" -rawin -in "$work/msg" -sigfile "$work/$k.sig"
+	fi
+	check "$k: verify accepts it" quiet ctl verify "$k" "$work/$k.sig" < "$work/msg"
+	cp "$work/msg" "$work/msg2"; printf x >> "$work/msg2"
+	check "$k: ... and refuses it for another message" expect_fail "does not verify" \
+		ctl verify "$k" "$work/$k.sig" < "$work/msg2"
+	ctl csr "$k" --subject "/CN=$k.example" --dns "$k.example" > "$work/$k.csr"
+	check "$k: its CSR, signed in the token, verifies (openssl req -verify)" \
+		bash -c "openssl req -in '$work/$k.csr' -verify -noout 2>&1 | grep -q 'verify OK'"
+	check "$k: ... and names the key's public key" bash -c \
+		"openssl req -in '$work/$k.csr' -pubkey -noout | cmp -s - '$work/$k.pub'"
+done
+for k in rsa-2048 rsa-3072; do
+	ctl sign "$k" --pss < "$work/msg" > "$work/$k.pss"
+	check "$k: a PSS signature (CKM_RSA_PKCS_PSS in the token) that OpenSSL verifies" \
+		quiet openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:-2 \
+		-verify "$work/$k.pub" -signature "$work/$k.pss" "$work/msg"
+	check "$k: ... and verify --pss" quiet ctl verify "$k" "$work/$k.pss" --pss < "$work/msg"
+done
+
+section "the token's own signatures verify in hsmkeyd"
+for k in ecdsa-p256 ed25519; do
+	token_sign "hsmkey:$k:v1" "$work/msg" "$work/$k.tsig" > /dev/null
+	check "$k: a signature PyKCS11 made with the private key object verifies in hsmkeyd" \
+		quiet ctl verify "$k" "$work/$k.tsig" < "$work/msg"
+done
+
+section "refused"
+head -c 32 /dev/urandom > "$work/x"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/o256.pem" 2>/dev/null
+check "importing an identity key into the token: not built yet, saying so" \
+	expect_fail "is made inside it ('hsmkeyctl create'); importing one into it is not built yet" \
+	ctl import imp --type ecdsa-p256 --key-file "$work/o256.pem"
+check "... and nothing was made" expect_fail "no key named" ctl show imp
+check "an identity key does not rotate (a new pair is a new key)" expect_fail "is an identity key" ctl rotate ecdsa-p256
+as_nobody sign ecdsa-p256 < "$work/msg" > /dev/null 2> "$work/e1"
+as_nobody sign no-such-key < "$work/msg" > /dev/null 2> "$work/e2"
+check "nobody may not sign, and is told the same of a key that does not exist" bash -c \
+	"grep -q 'may not sign' '$work/e1' && test \"\$(sed s/ecdsa-p256/K/g '$work/e1')\" = \"\$(sed s/no-such-key/K/g '$work/e2')\""
+# A tls-handshake request for key ecdsa-p256 with a connected TCP socket: the reply.
+/usr/bin/python3 - "$sock" > "$work/hs" <<'PY'
+import array, socket, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(1)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1])
+req = b'{"v":1,"op":"tls-handshake","role":"server","key":"ecdsa-p256","cert":"x"}'
+s.sendmsg([req], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [a.fileno()]))])
+print(s.recv(65536).decode())
+PY
+check "a TLS handshake with a key kept in the token: not built yet, saying so" \
+	grep -q "kept inside the HSM, which signs for it: TLS handshakes with such a key are not built yet" "$work/hs"
+quiet ctl revoke ed25519
+check "revoked: no signature" expect_fail "is revoked" ctl sign ed25519 < "$work/msg"
+
+section "a restart, and destruction"
+daemon_stop
+daemon_start || fail "hsmkeyd starts again"
+check "after a restart it signs, and OpenSSL verifies" bash -c \
+	"'$top/build/hsmkeyctl' --socket '$sock' sign ecdsa-p384 < '$work/msg' > '$work/r.sig' &&
+	 openssl dgst -sha384 -verify '$work/ecdsa-p384.pub' -signature '$work/r.sig' '$work/msg' >/dev/null"
+id=$(id_of rsa-2048)00000001
+check "schedule-deletion rsa-2048 (2 s)" quiet ctl schedule-deletion rsa-2048
+for _ in $(seq 80); do ctl list | grep -q '^rsa-2048 ' || break; sleep 0.1; done
+check "destroyed: neither object of the pair is left in the token" test "$(softhsm_count_id hk "$id")" = 0
+tap_done
