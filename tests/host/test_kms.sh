@@ -11,6 +11,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/identity.sh"
 
 ref=$top/tests/lib/kms_blob.py
 memscan=$top/build/tests/memscan
@@ -157,19 +158,17 @@ for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519:; do
 	check "$k: no grant, no signature" expect_fail "may not sign" ctl sign "$k" < "$work/msg"
 	quiet ctl policy "$k" --grant sign,verify:root
 	ctl sign "$k" < "$work/msg" > "$work/$k.sig"
+	check "$k: OpenSSL accepts its signature (${md:+dgst -$md}${md:-pkeyutl -rawin} -verify)" \
+		openssl_verifies "$md" "$work/$k.pub" "$work/msg" "$work/$k.sig"
 	if [[ -n $md ]]; then
-		check "$k: openssl dgst -$md -verify accepts its signature" \
-			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.sig" "$work/msg"
 		openssl dgst "-$md" -binary "$work/msg" > "$work/$k.dgst"
 		ctl sign "$k" --digest < "$work/$k.dgst" > "$work/$k.dsig"
 		check "$k: ... and its signature of the digest" \
-			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.dsig" "$work/msg"
+			openssl_verifies "$md" "$work/$k.pub" "$work/msg" "$work/$k.dsig"
 		check "$k: verify --digest" quiet ctl verify "$k" "$work/$k.sig" --digest < "$work/$k.dgst"
 		check "$k: a digest of the wrong length is refused" expect_fail "is $((${md#sha} / 8)) bytes" \
 			ctl sign "$k" --digest < "$work/msg"
 	else
-		check "$k: openssl pkeyutl -verify -rawin accepts its signature" quiet openssl pkeyutl -verify \
-			-pubin -inkey "$work/$k.pub" -rawin -in "$work/msg" -sigfile "$work/$k.sig"
 		check "$k: --digest is refused (Ed25519 signs the message)" expect_fail "not a digest" \
 			ctl sign "$k" --digest < "$work/msg"
 	fi

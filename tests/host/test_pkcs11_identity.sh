@@ -10,12 +10,12 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 . "$top/tests/lib/softhsm.sh"
+. "$top/tests/lib/identity.sh"
 
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\ndeletion_wait = 2s\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s"
 daemon_conf=$work/p11.conf
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 id_of() { ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
@@ -79,17 +79,16 @@ for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519: rsa-2048:sha256 rsa-3072:s
 	check "$k: no grant, no signature" expect_fail "may not sign" ctl sign "$k" < "$work/msg"
 	quiet ctl policy "$k" --grant sign,verify:root
 	ctl sign "$k" < "$work/msg" > "$work/$k.sig"
+	check "$k: OpenSSL accepts its signature (${md:+dgst -$md}${md:-pkeyutl -rawin} -verify)" \
+		openssl_verifies "$md" "$work/$k.pub" "$work/msg" "$work/$k.sig"
 	if [[ -n $md ]]; then
-		check "$k: openssl dgst -$md -verify accepts its signature" \
-			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.sig" "$work/msg"
 		openssl dgst "-$md" -binary "$work/msg" > "$work/$k.dgst"
 		ctl sign "$k" --digest < "$work/$k.dgst" > "$work/$k.dsig"
 		check "$k: ... and its signature of the digest" \
-			quiet openssl dgst "-$md" -verify "$work/$k.pub" -signature "$work/$k.dsig" "$work/msg"
-	else
-		check "$k: openssl pkeyutl -verify -rawin accepts its signature" quiet openssl pkeyutl -verify \
-			-pubin -inkey "$work/$k.pub" -rawin -in "$work/msg" -sigfile "$work/$k.sig"
+			openssl_verifies "$md" "$work/$k.pub" "$work/msg" "$work/$k.dsig"
 	fi
+	pubkey_of "$k" > "$work/$k.show"
+	check "$k: show prints the same public key" cmp -s "$work/$k.show" "$work/$k.pub"
 	check "$k: verify accepts it" quiet ctl verify "$k" "$work/$k.sig" < "$work/msg"
 	cp "$work/msg" "$work/msg2"; printf x >> "$work/msg2"
 	check "$k: ... and refuses it for another message" expect_fail "does not verify" \

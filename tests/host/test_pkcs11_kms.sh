@@ -19,8 +19,7 @@ memscan=$top/build/tests/memscan
 softhsm_setup "$work/hsm"
 softhsm_token hk
 softhsm_pin_file "$work/pin"
-printf 'backend = pkcs11\npkcs11_module = %s\npkcs11_token = pkcs11:token=hk\npin_file = %s\ndeletion_wait = 2s\n' \
-	"$SOFTHSM_MODULE" "$work/pin" > "$work/p11.conf"
+softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s"
 daemon_conf=$work/p11.conf
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 id_of() { ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }

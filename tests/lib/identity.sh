@@ -8,3 +8,12 @@ pubkey_of() {
 same_pubkey() {
 	cmp -s <(openssl pkey -pubin -in "$1" -outform DER) <(openssl pkey -pubin -in "$2" -outform DER)
 }
+# openssl_verifies MD PUB MSG SIG: OpenSSL accepts SIG of MSG under the public key PUB,
+# over digest MD (sha256, sha384), or for an Ed25519 key (MD empty) over the message itself.
+openssl_verifies() {
+	if [[ -n $1 ]]; then
+		openssl dgst "-$1" -verify "$2" -signature "$4" "$3" > /dev/null 2>&1
+	else
+		openssl pkeyutl -verify -pubin -inkey "$2" -rawin -in "$3" -sigfile "$4" > /dev/null 2>&1
+	fi
+}
