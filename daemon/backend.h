@@ -106,6 +106,16 @@ struct ks_use {
 	size_t len;
 };
 
+/*
+ * The length @u makes: AES-GCM's and HMAC's exactly (OPEN: @u->len is at
+ * least the tag's 16); a signature's or a public key's at most @room.
+ */
+static inline size_t ks_use_len(const struct ks_use *u, size_t room)
+{
+	return u->op == KS_USE_SEAL ? u->len + 16 : u->op == KS_USE_OPEN ? u->len - 16 :
+	       u->op == KS_USE_MAC ? 32 : room;
+}
+
 struct backend_ops {
 	const char *name;
 	const char *destruction;

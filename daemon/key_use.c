@@ -96,8 +96,7 @@ static int use_stored(struct request *rq, const struct ks_key *meta, const struc
 
 int key_use(struct request *rq, const struct ks_key *key, const struct ks_use *u, uint8_t *out)
 {
-	size_t n = u->op == KS_USE_SEAL ? u->len + KEY_USE_TAG_LEN :
-		   u->op == KS_USE_OPEN ? u->len - KEY_USE_TAG_LEN : KEY_USE_MAC_LEN;
+	size_t n = ks_use_len(u, 0);
 
 	if (!key_use_inside(rq->d->be))
 		return use_here(rq, key, u, out);
@@ -161,8 +160,8 @@ int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
 	else
 		r = -ENOBUFS;
 	if (r)
-		return fail(rq, ENOBUFS, "key '%s' made a signature of %zu bytes, more than there is room for",
-			    key->name, n);
+		return fail(rq, ENOBUFS, "key '%s' made a signature of %zu bytes that could not be written in %zu",
+			    key->name, n, *siglen);
 	return 0;
 }
 
@@ -181,7 +180,7 @@ static int pkey_from(const char *alg, OSSL_PARAM *params, EVP_PKEY **out)
 static int public_pkey(int type, const uint8_t *raw, size_t n, EVP_PKEY **out)
 {
 	size_t modlen = type == KS_TYPE_RSA_2048 ? 256 : 384;
-	char group[8];
+	char *group = type == KS_TYPE_ECDSA_P256 ? "P-256" : "P-384";
 	OSSL_PARAM_BLD *b;
 	OSSL_PARAM *params;
 	BIGNUM *bn_n, *bn_e;
@@ -198,7 +197,6 @@ static int public_pkey(int type, const uint8_t *raw, size_t n, EVP_PKEY **out)
 			OSSL_PARAM_construct_end(),
 		};
 
-		snprintf(group, sizeof(group), "%s", type == KS_TYPE_ECDSA_P256 ? "P-256" : "P-384");
 		return pkey_from("EC", ec, out);
 	}
 	if (n <= modlen)

@@ -127,7 +127,7 @@ static const struct one_shot *one_shot_of(const struct options *o)
 		"tokens that do not answer left out by the operator (--leave-out-absent)",
 	}, upgrade = {
 		BACKEND_UPGRADE, "--upgrade-keystore", "keystore-upgrade",
-		"a key store of an earlier release upgraded by the operator, its files taken as found (--upgrade-keystore)",
+		"the operator's word to upgrade a key store of an earlier release, its files taken as found (--upgrade-keystore; the log says whether there was one)",
 	};
 
 	return o->accept ? &accept : o->leave_out ? &leave_out : o->upgrade ? &upgrade : NULL;

@@ -345,11 +345,13 @@ static bool use_fits(const struct hsm_use *u)
 
 int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *outlen)
 {
-	size_t len = u->aad_len + u->len;
+	size_t len = u->aad_len + u->len, got = 0;
 	struct hp_request *req;
 	struct hp_reply *rep;
 	int r = -ENOMEM;
 
+	if ((u->op == HSM_USE_SEAL || u->op == HSM_USE_OPEN) && !u->iv)
+		return hsm_fail(h, -EINVAL, "AES-GCM without a nonce");
 	if (!use_fits(u))
 		return hsm_fail(h, -EINVAL, "an input of %zu bytes with %zu of associated data",
 				u->len, u->aad_len);
@@ -365,13 +367,14 @@ int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *ou
 		req->use.len = len;
 		memset(req->use.iv, 0, HSM_GCM_IV_LEN);
 		if (u->iv)
-			memcpy(req->use.iv, u->iv, HSM_GCM_IV_LEN);
+			memcpy(req->use.iv, u->iv, HSM_GCM_IV_LEN);	/* SEAL, OPEN: always */
 		if (u->aad_len)
 			memcpy(req->use.buf, u->aad, u->aad_len);
 		if (u->len)
 			memcpy(req->use.buf + u->aad_len, u->in, u->len);
 		rep->data.len = 0;
 		r = hsm_call(h, req, rep);
+		got = r ? 0 : rep->data.len;	/* within HP_DATA_MAX (hp_reply_check()) */
 	}
 	if (!r && rep->data.len > *outlen)
 		r = hsm_fail(h, -EIO, "an output of %u bytes (room for %zu)", rep->data.len,
@@ -384,7 +387,7 @@ int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *ou
 	if (req)
 		wipe(req->use.buf, len);
 	if (rep)
-		wipe(rep->data.buf, r ? 0 : rep->data.len);
+		wipe(rep->data.buf, got);
 	free(req);
 	free(rep);
 	return r;

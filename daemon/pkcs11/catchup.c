@@ -126,6 +126,28 @@ static int drop_suspects(struct p11_store *st, size_t i, struct ks_copy_report *
 	return 0;
 }
 
+/*
+ * An identity key's private key never leaves its token: a store holding
+ * one cannot bring another token in step (it would lack the key after a
+ * failover), so the token is left out of step, saying why.
+ */
+static int no_identity(struct p11be *p, size_t i, const struct wanted *w, size_t nw,
+		       struct ks_copy_report *rep)
+{
+	for (size_t k = 0; k < nw; k++) {
+		if (!ks_type_identity(w[k].type))
+			continue;
+		log_error("pkcs11: key '%s' is an identity key, whose private key cannot leave token '%s': token '%s' is not brought in step (destroy the identity keys to use several tokens)",
+			  w[k].name, p11_member_label(&p->st, p->st.active),
+			  p11_member_label(&p->st, i));
+		note_missing(rep, &w[k]);
+		snprintf(rep->why, sizeof(rep->why), "identity key '%s' cannot be copied to another token",
+			 w[k].name);
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
 static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 {
 	struct p11_store *st = &p->st;
@@ -135,6 +157,8 @@ static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	int r = drop_suspects(st, i, rep) ?: hsm_key_list(st->m[i].hsm, &mine, &nmine) ?:
 		hsm_key_list(st->hsm, &used, &nused) ?: wanted_versions(p, &w, &nw);
 
+	if (!r)
+		r = no_identity(p, i, w, nw, rep);
 	for (size_t k = 0; !r && k < nmine; k++) {
 		struct wanted key = { .v = mine[k] };
 

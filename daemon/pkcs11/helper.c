@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "key.h"
 #include "pkcs11/helper.h"
 #include "util.h"
 
@@ -254,18 +255,20 @@ static int take_conn(struct hsm *h)
  * in hardware and its time varies widely, while a hung token is still
  * found out, later.  Every other call gets one.
  */
-static int64_t call_deadline(const struct hsm *h, uint32_t op)
+/* Making an RSA pair (the import key, the copy pair, an RSA identity key) takes longer. */
+static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 {
 	int64_t t = h->timeout_ms;
 
-	if (op == HP_IMPORT_KEY || op == HP_PAIR_PUB)
+	if (req->op == HP_IMPORT_KEY || req->op == HP_PAIR_PUB ||
+	    (req->op == HP_GENERATE && ks_type_rsa(req->key.type)))
 		t = 6 * t > 60000 ? 6 * t : 60000;
 	return now_ms() + t;
 }
 
 static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
 {
-	int64_t deadline = call_deadline(h, req->op);
+	int64_t deadline = call_deadline(h, req);
 	struct timespec ts;
 	unsigned int gen;
 	pid_t dead = 0;

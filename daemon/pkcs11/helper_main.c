@@ -37,8 +37,10 @@ static void *serve_connection(void *arg)
 		n = recv(fd, req, sizeof(*req), MSG_TRUNC);
 		if (n <= 0)
 			break;
-		if (hp_request_check(req, n) || req->op == HP_INIT)
+		if (hp_request_check(req, n) || req->op == HP_INIT) {
+			wipe(req, (size_t)n < sizeof(*req) ? (size_t)n : sizeof(*req));
 			break;		/* not our daemon: drop the connection */
+		}
 		hp_serve(&s, req, rep);
 		len = hp_reply_len(req->op, rep);
 		wipe(req, n);

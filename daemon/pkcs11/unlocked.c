@@ -46,14 +46,6 @@ _Static_assert(HSM_USE_SEAL == (int)KS_USE_SEAL && HSM_USE_OPEN == (int)KS_USE_O
 	       HSM_USE_MAC == (int)KS_USE_MAC && HSM_USE_SIGN == (int)KS_USE_SIGN &&
 	       HSM_USE_PUBLIC == (int)KS_USE_PUBLIC, "hsm_use_op follows ks_use_op");
 
-/* The length @u makes: exact for AES-GCM and HMAC; for the rest, what the caller has room for. */
-static size_t use_len(const struct ks_use *u, size_t room)
-{
-	return u->op == KS_USE_SEAL ? u->len + HSM_GCM_TAG_LEN :
-	       u->op == KS_USE_OPEN ? u->len - HSM_GCM_TAG_LEN :
-	       u->op == KS_USE_MAC ? HSM_MAC_LEN : room;
-}
-
 /* The KMS API's AES-GCM, HMAC and signatures in the token (hsm_key_use()): no store lock, as for p11_wrap(). */
 int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out,
 	    size_t *outlen)
@@ -70,7 +62,7 @@ int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u,
 
 	if (u->op == KS_USE_OPEN && u->len < HSM_GCM_TAG_LEN)
 		return -EBADMSG;
-	want = use_len(u, *outlen);
+	want = ks_use_len(u, *outlen);
 	if (want > *outlen)
 		return -ENOBUFS;
 	do {
@@ -78,8 +70,10 @@ int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u,
 		n = want;
 		r = hsm_key_use(h, &hu, out, &n);
 	} while (p11_unreachable(r) && p11_failover_from(p, h));
-	if (!r && u->op <= KS_USE_MAC && n != want)
+	if (!r && u->op <= KS_USE_MAC && n != want) {
+		wipe(out, n);
 		r = -EIO;
+	}
 	if (r && r != -EBADMSG)
 		log_warn("pkcs11: key '%s' version %u could not be used in the token: %s",
 			 key->name, key->version, hsm_error());

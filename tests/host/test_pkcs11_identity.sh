@@ -151,4 +151,16 @@ id=$(id_of rsa-2048)00000001
 check "schedule-deletion rsa-2048 (2 s)" quiet ctl schedule-deletion rsa-2048
 for _ in $(seq 80); do ctl list | grep -q '^rsa-2048 ' || break; sleep 0.1; done
 check "destroyed: neither object of the pair is left in the token" test "$(softhsm_count_id hk "$id")" = 0
+
+section "a backup token: a private key cannot be copied to it"
+daemon_stop
+softhsm_token bk
+softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s" "pkcs11_backup_token = pkcs11:token=bk"
+daemon_start || fail "hsmkeyd starts with a backup token"
+check "backup refuses, naming the identity key" expect_fail "identity key 'ecdsa-p256' cannot be copied to another token" \
+	ctl backup
+check "... and copied none of its objects" test "$(softhsm_count_id bk "$(id_of ecdsa-p256)00000001")" = 0
+check "a new identity key is refused while there is a backup token, saying so in the log" bash -c \
+	"! '$top/build/hsmkeyctl' --socket '$sock' create late --type ed25519 2>/dev/null &&
+	 grep -q 'identity key late not made' '$work/hsmkeyd.log'"
 tap_done

@@ -65,7 +65,7 @@ static void test_proto_use(struct hp_request *req)
 	ok(!hp_request_check(req, len), "a MAC with a MAC key passes");
 	req->use.type = KS_TYPE_KMS_AES_128;
 	ok(hp_request_check(req, len), "a MAC with a KMS key: refused");
-	req->use.op = 4;
+	req->use.op = HSM_USE_PUBLIC + 1;
 	ok(hp_request_check(req, len), "an unknown use: refused");
 	req->use.op = HSM_USE_SEAL;
 	req->use.len = HSM_USE_MAX + 1;
