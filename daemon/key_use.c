@@ -25,6 +25,8 @@ static void mac_ctx_freep(EVP_MAC_CTX **c)
 	EVP_MAC_CTX_free(*c);	/* wipes its copy of the key and its state */
 }
 
+_Static_assert(KEY_USE_TAG_LEN == 16 && KEY_USE_MAC_LEN == 32, "ks_use_len()'s lengths");
+
 /* HMAC-SHA256 under @key (@klen bytes) of @len bytes at @msg into @out. */
 static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *msg, size_t len,
 		       uint8_t *out)

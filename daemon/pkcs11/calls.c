@@ -374,7 +374,8 @@ int hsm_key_use(struct hsm *h, const struct hsm_use *u, uint8_t *out, size_t *ou
 			memcpy(req->use.buf + u->aad_len, u->in, u->len);
 		rep->data.len = 0;
 		r = hsm_call(h, req, rep);
-		got = r ? 0 : rep->data.len;	/* within HP_DATA_MAX (hp_reply_check()) */
+		/* What came back, checked or not (data.len was zeroed before). */
+		got = rep->data.len < HP_DATA_MAX ? rep->data.len : HP_DATA_MAX;
 	}
 	if (!r && rep->data.len > *outlen)
 		r = hsm_fail(h, -EIO, "an output of %u bytes (room for %zu)", rep->data.len,

@@ -126,28 +126,6 @@ static int drop_suspects(struct p11_store *st, size_t i, struct ks_copy_report *
 	return 0;
 }
 
-/*
- * An identity key's private key never leaves its token: a store holding
- * one cannot bring another token in step (it would lack the key after a
- * failover), so the token is left out of step, saying why.
- */
-static int no_identity(struct p11be *p, size_t i, const struct wanted *w, size_t nw,
-		       struct ks_copy_report *rep)
-{
-	for (size_t k = 0; k < nw; k++) {
-		if (!ks_type_identity(w[k].type))
-			continue;
-		log_error("pkcs11: key '%s' is an identity key, whose private key cannot leave token '%s': token '%s' is not brought in step (destroy the identity keys to use several tokens)",
-			  w[k].name, p11_member_label(&p->st, p->st.active),
-			  p11_member_label(&p->st, i));
-		note_missing(rep, &w[k]);
-		snprintf(rep->why, sizeof(rep->why), "identity key '%s' cannot be copied to another token",
-			 w[k].name);
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
 static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 {
 	struct p11_store *st = &p->st;
@@ -157,8 +135,6 @@ static int converge(struct p11be *p, size_t i, struct ks_copy_report *rep)
 	int r = drop_suspects(st, i, rep) ?: hsm_key_list(st->m[i].hsm, &mine, &nmine) ?:
 		hsm_key_list(st->hsm, &used, &nused) ?: wanted_versions(p, &w, &nw);
 
-	if (!r)
-		r = no_identity(p, i, w, nw, rep);
 	for (size_t k = 0; !r && k < nmine; k++) {
 		struct wanted key = { .v = mine[k] };
 
@@ -201,13 +177,40 @@ static int compare_anchor(struct p11_store *st, size_t i, uint64_t gen, const ui
 	       p11_anchor_relation(st, i, mgen, buf, blen, gen, now, len);
 }
 
+/*
+ * An identity key's private key never leaves its token: a store holding
+ * one brings no other token in step (it would lack the key after a
+ * failover) nor a backup token, and refuses before anything is copied
+ * into it.  A restore (from the backup token, in use for it) goes on: the
+ * backup holds no identity key, and its report lists them missing.
+ */
+static int no_identity(struct p11be *p, size_t i, struct ks_copy_report *rep)
+{
+	struct wanted *w = NULL;
+	size_t nw = 0;
+	int r = p->st.active == p->st.nm ? 0 : wanted_versions(p, &w, &nw);
+
+	for (size_t k = 0; !r && k < nw; k++) {
+		if (!ks_type_identity(w[k].type))
+			continue;
+		log_error("pkcs11: key '%s' is an identity key, whose private key cannot leave token '%s': token '%s' is not brought in step (destroy the identity keys to use several tokens or a backup token)",
+			  w[k].name, p11_member_label(&p->st, p->st.active),
+			  p11_member_label(&p->st, i));
+		snprintf(rep->why, sizeof(rep->why), "identity key '%s' cannot be copied to another token",
+			 w[k].name);
+		r = -EOPNOTSUPP;
+	}
+	free(w);
+	return r;
+}
+
 int p11_sync_one(struct p11be *p, size_t i, struct ks_copy_report *rep)
 {
 	struct p11_store *st = &p->st;
 	uint8_t inst[HSMKEY_OWNER_LEN], now[HSM_ANCHOR_MAX];
 	size_t len = sizeof(now);
 	uint64_t gen;
-	int r = hsm_instance(st->m[i].hsm, inst);
+	int r = no_identity(p, i, rep) ?: hsm_instance(st->m[i].hsm, inst);
 
 	/* Another store's token: nothing of ours is made in it. */
 	if (!r && CRYPTO_memcmp(inst, p->instance, sizeof(inst)))
@@ -281,8 +284,8 @@ void p11_members_sync(struct p11be *p)
 		m->tried_once = true;
 		r = p11_sync_one(p, i, &rep);
 		if (r && r != -EXDEV)
-			log_error("pkcs11: token '%s' cannot be brought up to date now: %s",
-				  p11_member_label(st, i), hsm_error());
+			log_error("pkcs11: token '%s' cannot be brought up to date: %s",
+				  p11_member_label(st, i), *rep.why ? rep.why : hsm_error());
 	}
 }
 

@@ -250,12 +250,11 @@ static int take_conn(struct hsm *h)
 }
 
 /*
- * A call that may make an RSA-3072 pair (the import key, hsmkey:pair) gets
- * six deadlines, at least a minute: finding the primes takes seconds even
- * in hardware and its time varies widely, while a hung token is still
- * found out, later.  Every other call gets one.
+ * A call that may make an RSA pair (the import key, hsmkey:pair, an RSA
+ * identity key) gets six deadlines, at least a minute: finding the primes
+ * takes seconds even in hardware and its time varies widely, while a hung
+ * token is still found out, later.  Every other call gets one.
  */
-/* Making an RSA pair (the import key, the copy pair, an RSA identity key) takes longer. */
 static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 {
 	int64_t t = h->timeout_ms;

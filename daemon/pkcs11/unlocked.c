@@ -42,6 +42,7 @@ int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig,
 	return r;
 }
 
+_Static_assert(HSM_GCM_TAG_LEN == 16 && HSM_MAC_LEN == 32, "ks_use_len()'s lengths");
 _Static_assert(HSM_USE_SEAL == (int)KS_USE_SEAL && HSM_USE_OPEN == (int)KS_USE_OPEN &&
 	       HSM_USE_MAC == (int)KS_USE_MAC && HSM_USE_SIGN == (int)KS_USE_SIGN &&
 	       HSM_USE_PUBLIC == (int)KS_USE_PUBLIC, "hsm_use_op follows ks_use_op");

@@ -157,9 +157,10 @@ daemon_stop
 softhsm_token bk
 softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s" "pkcs11_backup_token = pkcs11:token=bk"
 daemon_start || fail "hsmkeyd starts with a backup token"
-check "backup refuses, naming the identity key" expect_fail "identity key 'ecdsa-p256' cannot be copied to another token" \
+check "backup refuses, naming an identity key" expect_fail "backup failed: identity key '.*' cannot be copied to another token" \
 	ctl backup
-check "... and copied none of its objects" test "$(softhsm_count_id bk "$(id_of ecdsa-p256)00000001")" = 0
+check "... before anything was copied: no key version, and not the store's own objects" \
+	test "$(softhsm_count_id bk "$(id_of ecdsa-p256)00000001") $(softhsm_count_label bk hsmkey:instance) $(softhsm_count_label bk hsmkey:root)" = "0 0 0"
 check "a new identity key is refused while there is a backup token, saying so in the log" bash -c \
 	"! '$top/build/hsmkeyctl' --socket '$sock' create late --type ed25519 2>/dev/null &&
 	 grep -q 'identity key late not made' '$work/hsmkeyd.log'"
