@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * A KMS or MAC key's version used where it lives (key_use.h).
+ * A daemon key's version (KMS, MAC, identity) used where it lives (key_use.h).
  */
 #include <errno.h>
 #include <string.h>

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A KMS or MAC key's version used where it lives, for the local KMS API:
- * inside the key storage when the backend can (->use: a PKCS#11 token, the
- * key never in the daemon), else here, the version unsealed for the one
- * call and wiped after it (the embedded key store).
+ * A daemon key's version (KMS, MAC, identity) used where it lives, for the
+ * local KMS API: inside the key storage when the backend can (->use: a
+ * PKCS#11 token, the key never in the daemon), else here, the version
+ * unsealed for the one call and wiped after it (the embedded key store;
+ * identity keys there sign in kms_sign.c and csr.c with identity_pkey()).
  */
 #ifndef HSMKEY_KEY_USE_H
 #define HSMKEY_KEY_USE_H
