@@ -121,13 +121,11 @@ static int sig_nid(int type)
 /* @req signed by @key inside its storage: the algorithm set, the TBS part signed there. */
 static int sign_inside(struct request *rq, const struct ks_key *key, X509_REQ *req)
 {
-	const EVP_MD *md = identity_md(key->type);
 	X509_ALGOR *alg = X509_ALGOR_new();
-	uint8_t dgst[EVP_MAX_MD_SIZE], sig[KEY_USE_SIG_MAX];
+	uint8_t sig[KEY_USE_SIG_MAX];
 	ASN1_BIT_STRING *bits = NULL;
 	unsigned char *tbs = NULL;
 	size_t siglen = sizeof(sig);
-	unsigned int dlen = 0;
 	int tlen = -1, r;
 
 	if (alg && X509_ALGOR_set0(alg, OBJ_nid2obj(sig_nid(key->type)),
@@ -135,15 +133,12 @@ static int sign_inside(struct request *rq, const struct ks_key *key, X509_REQ *r
 	    X509_REQ_set1_signature_algo(req, alg) == 1)
 		tlen = i2d_re_X509_REQ_tbs(req, &tbs);
 	X509_ALGOR_free(alg);
-	if (tlen <= 0 || (md && EVP_Digest(tbs, (size_t)tlen, dgst, &dlen, md, NULL) != 1)) {
+	if (tlen <= 0) {
 		OPENSSL_free(tbs);
 		return fail(rq, ENOMEM, "cannot make a request for key '%s'", key->name);
 	}
-	r = md ? key_use_sign(rq, key, 0, dgst, dlen, sig, &siglen) :
-	    key_use_sign(rq, key, 0, tbs, (size_t)tlen, sig, &siglen);
+	r = key_use_sign(rq, key, 0, false, tbs, (size_t)tlen, sig, &siglen);
 	OPENSSL_free(tbs);
-	if (r == -ESTALE)
-		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", key->name);
 	if (r)
 		return r;
 	bits = ASN1_BIT_STRING_new();
@@ -161,13 +156,8 @@ static int sign_inside(struct request *rq, const struct ks_key *key, X509_REQ *r
 /* @key's public key: from its storage when it lives there, else from its private key. */
 static int public_of(struct request *rq, const struct ks_key *key, EVP_PKEY **pkey)
 {
-	int r;
-
-	if (key_use_inside(rq->d->be)) {
-		r = key_use_public(rq, key, pkey);
-		return r == -ESTALE ? fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again",
-					   key->name) : r;
-	}
+	if (key_use_inside(rq->d->be))
+		return key_use_public(rq, key, pkey);
 	return identity_pkey(key, pkey) ? fail(rq, ENOMEM, "cannot make a request for key '%s'",
 					       key->name) : 0;
 }

@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include "cleanup.h"
+#include "identity.h"
 #include "key_use.h"
 #include "kms_blob.h"
 #include "request.h"
@@ -136,14 +137,29 @@ static int ecdsa_der(const uint8_t *raw, size_t n, uint8_t *sig, size_t *siglen)
 	return 0;
 }
 
-int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
+/* -ESTALE from a use: the name made again since @key was read. */
+static int stale(struct request *rq, const struct ks_key *key, int r)
+{
+	return r == -ESTALE ? fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again",
+				   key->name) : r;
+}
+
+int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags, bool digest,
 		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen)
 {
+	const EVP_MD *md = identity_md(key->type);
 	struct ks_use u = { .op = KS_USE_SIGN, .flags = flags, .in = in, .len = len };
-	uint8_t info[sizeof(sha256_info) + 32], raw[KEY_USE_SIG_MAX];
+	uint8_t info[sizeof(sha256_info) + 32], raw[KEY_USE_SIG_MAX], dgst[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
 	size_t n = sizeof(raw);
 	int r;
 
+	if (md && !digest) {
+		if (EVP_Digest(in, len, dgst, &dlen, md, NULL) != 1)
+			return fail(rq, EIO, "hashing the data to sign failed");
+		u.in = in = dgst;
+		u.len = len = dlen;
+	}
 	if (ks_type_rsa(key->type) && !(flags & KS_SIGN_PSS)) {
 		if (len != 32)
 			return fail(rq, EINVAL, "an RSA signature here is of a SHA-256 digest");
@@ -154,7 +170,7 @@ int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
 	}
 	r = use_stored(rq, key, &u, raw, &n);
 	if (r)
-		return r;
+		return stale(rq, key, r);
 	if (key->type == KS_TYPE_ECDSA_P256 || key->type == KS_TYPE_ECDSA_P384)
 		r = ecdsa_der(raw, n, sig, siglen);
 	else if (n <= *siglen)
@@ -225,7 +241,7 @@ int key_use_public(struct request *rq, const struct ks_key *key, EVP_PKEY **out)
 	int r = use_stored(rq, key, &u, raw, &n);
 
 	if (r)
-		return r;
+		return stale(rq, key, r);
 	r = public_pkey(key->type, raw, n, out);
 	if (r)
 		return fail(rq, EIO, "%s gave key '%s' a public key that is not one of %s",

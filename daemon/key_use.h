@@ -41,13 +41,15 @@ static inline bool key_use_inside(const struct backend *be)
 
 /*
  * An identity key kept inside the storage (key_use_inside()): its
- * signature of @in (@len bytes: the digest of identity_md(), or for
- * Ed25519 the message), as OpenSSL writes one (DER for ECDSA), with
+ * signature of @in (@len bytes: the message, hashed here with
+ * identity_md() but for Ed25519, which signs it itself; or, with
+ * @digest, that digest), as OpenSSL writes one (DER for ECDSA), with
  * KS_SIGN_PSS in @flags for RSA-PSS; into @sig (*@siglen bytes of room,
  * set to the length).  And its public key, as an OpenSSL key
- * (EVP_PKEY_free() it).  Errors worded in @rq, but -ESTALE (as key_use()).
+ * (EVP_PKEY_free() it).  Errors worded in @rq (the key made again
+ * meanwhile: -EAGAIN).
  */
-int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags,
+int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags, bool digest,
 		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen);
 int key_use_public(struct request *rq, const struct ks_key *key, EVP_PKEY **out);
 

@@ -163,7 +163,7 @@ int add_public_key(struct request *rq, const char *name)
 	if (inside) {
 		r = key_use_public(rq, &key, &pub);
 		if (r)
-			return r == -ESTALE ? fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", name) : r;
+			return r;
 		r = identity_pkey_pem(pub, &pem);
 		EVP_PKEY_free(pub);
 	} else {

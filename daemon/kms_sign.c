@@ -109,30 +109,6 @@ static int key_of(struct request *rq, const struct sig_call *c, const struct ks_
 	return r ? fail(rq, r, "key '%s' holds no usable key: %s", c->name, strerror(-r)) : 0;
 }
 
-/* Signed inside the storage: the digest made here (Ed25519 signs the message itself). */
-static int sign_inside(struct request *rq, const struct sig_call *call, const struct ks_key *meta,
-		       uint8_t *sig, size_t *siglen)
-{
-	const EVP_MD *md = identity_md(meta->type);
-	uint8_t dgst[EVP_MAX_MD_SIZE];
-	const uint8_t *in = rq->payload;
-	size_t len = rq->npayload;
-	unsigned int dlen = 0;
-	int r;
-
-	if (md && !call->digest) {
-		if (EVP_Digest(rq->payload, rq->npayload, dgst, &dlen, md, NULL) != 1)
-			return fail(rq, EIO, "hashing the message failed");
-		in = dgst;
-		len = dlen;
-	}
-	r = key_use_sign(rq, meta, call->padding && !strcmp(call->padding, "pss") ? KS_SIGN_PSS : 0,
-			 in, len, sig, siglen);
-	if (r == -ESTALE)
-		return fail(rq, EAGAIN, "key '%s' was replaced meanwhile: try again", call->name);
-	return r;
-}
-
 /* RSA's padding on @c, a signing or verifying context: PKCS #1 v1.5 unless PSS. */
 static int set_padding(EVP_PKEY_CTX *c, const struct sig_call *call, bool sign)
 {
@@ -180,7 +156,8 @@ static int sign_with(struct request *rq, const struct sig_call *c, const struct 
 			    c->name, key_type_name(meta->type), EVP_PKEY_get_size(pkey),
 			    (long long)c->max);
 	if (key_use_inside(rq->d->be))
-		r = sign_inside(rq, c, meta, sig, &siglen);
+		r = key_use_sign(rq, meta, c->padding && !strcmp(c->padding, "pss") ? KS_SIGN_PSS : 0,
+				 c->digest, rq->payload, rq->npayload, sig, &siglen);
 	else if (c->digest ? sign_digest(pkey, md, c, rq->payload, rq->npayload, sig, &siglen) :
 		 sign_message(pkey, md, c, rq->payload, rq->npayload, sig, &siglen))
 		r = fail(rq, EIO, "signing with key '%s' failed", c->name);
