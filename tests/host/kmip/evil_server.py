@@ -20,7 +20,9 @@ request an answer a server must not give.
                the request that follows (a Create, a GetAttributes...)
 
 With EVIL_CERT=NAME it presents DIR/NAME.pem (and .key) instead of the
-server's certificate.  Prints "ready" once listening; serves until killed.
+server's certificate.  Prints "ready" once listening, and "quiet NS" (the
+time in ns) each time it starts to hold a line in silence; serves until
+killed.
 """
 import os
 import socket
@@ -95,7 +97,14 @@ def reply(conn):
         conn.sendall(bytes.fromhex("42007b0100000040") + bytes(16))
     elif m == "close":
         return
+    quiet()
     time.sleep(3600)    # silent, and after the others: hold the line
+
+
+def quiet():
+    """Say when the line goes quiet: the client's wait that must time out
+    began no later than this."""
+    print(f"quiet {time.time_ns()}", flush=True)
 
 
 def main():
@@ -115,7 +124,9 @@ def main():
     while True:
         conn, _ = s.accept()
         held.append(conn)
-        if ctx is not None:
+        if ctx is None:
+            quiet()
+        else:
             threading.Thread(target=serve, args=(ctx, conn), daemon=True).start()
 
 
