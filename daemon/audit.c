@@ -723,7 +723,7 @@ static int audit_append(struct audit *a, struct json_object *o, bool event)
 	return r;
 }
 
-static void comm_of(pid_t pid, char *out, size_t len)
+void audit_comm_of(pid_t pid, char *out, size_t len)
 {
 	char path[64];
 	int fd, n;
@@ -750,7 +750,7 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 
 	if (who) {
 		if (!who->comm)
-			comm_of(who->pid, comm, sizeof(comm));
+			audit_comm_of(who->pid, comm, sizeof(comm));
 		json_object_object_add(o, "uid", json_object_new_int64(who->uid));
 		json_object_object_add(o, "pid", json_object_new_int64(who->pid));
 		json_object_object_add(o, "comm", json_object_new_string(who->comm ?: comm));

@@ -59,6 +59,8 @@ void audit_close(struct audit *a);
  * is written, or held in memory for want of space (audit_held() tells),
  * or the error writing it (-ENOSPC: no room to hold it either).
  */
+/* Process @pid's name (/proc/PID/comm) into @out, or "?". */
+void audit_comm_of(pid_t pid, char *out, size_t len);
 int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail);
 /*

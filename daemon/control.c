@@ -178,10 +178,11 @@ int control_audit_failed(struct daemon *d, int r)
  * Before a change: record who asks for what.  When that cannot be written
  * and the log fails closed (the default), the change is refused.
  */
-static int audit_intent(struct daemon *d, const struct ucred *cred, const char *op,
-			struct json_object *req)
+static int audit_intent(struct request *rq, const char *op)
 {
-	struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
+	struct audit_who who = request_who(rq);
+	struct daemon *d = rq->d;
+	struct json_object *req = rq->req;
 	char what[96];
 	int r;
 
@@ -324,10 +325,9 @@ static const struct op *find_op(const char *name)
 }
 
 /* After a change, or a refused one: who asked for what, and how it ended. */
-static void audit_outcome(struct request *rq, const struct ucred *cred, const struct op *o,
-			  int r)
+static void audit_outcome(struct request *rq, const struct op *o, int r)
 {
-	struct audit_who who = { .uid = cred->uid, .pid = cred->pid };
+	struct audit_who who = request_who(rq);
 
 	if (rq->d->audit && !audit_record(rq->d->audit, &who, o->op, request_subject(rq->req),
 					  0, r, r ? rq->err : NULL))
@@ -338,7 +338,7 @@ static void audit_outcome(struct request *rq, const struct ucred *cred, const st
  * Run an authorised request.  Changes one at a time, each between its two
  * audit records; what the client supplies is read before the lock.
  */
-static int dispatch(struct request *rq, const struct ucred *cred, const struct op *o)
+static int dispatch(struct request *rq, const struct op *o)
 {
 	struct daemon *d = rq->d;
 	int r = o->prepare ? o->prepare(rq) : 0;
@@ -349,13 +349,13 @@ static int dispatch(struct request *rq, const struct ucred *cred, const struct o
 	if (r || !o->admin)
 		return r ?: o->fn(rq);
 	pthread_mutex_lock(&d->mutate);
-	if (audit_intent(d, cred, o->op, rq->req))
+	if (audit_intent(rq, o->op))
 		r = fail(rq, EIO, "the audit log cannot be written, so changes are refused (audit_fail_closed); see the daemon's log");
 	else
 		r = o->fn(rq);
 	if (rq->detached)
 		abort();	/* its request is another thread's now: request.h */
-	audit_outcome(rq, cred, o, r);
+	audit_outcome(rq, o, r);
 	pthread_mutex_unlock(&d->mutate);
 	return r;
 }
@@ -378,9 +378,9 @@ static int handle(struct request *rq, int cfd, const struct ucred *cred, int r)
 	if (!r)
 		r = authorise(rq, cfd, cred, o);
 	if (!r)
-		return dispatch(rq, cred, o);
+		return dispatch(rq, o);
 	if (o->admin)
-		audit_outcome(rq, cred, o, r);	/* refused changes are recorded too */
+		audit_outcome(rq, o, r);	/* refused changes are recorded too */
 	return r;
 }
 
@@ -445,22 +445,37 @@ int control_reply(struct request *rq, int r)
 	return r;
 }
 
-int control_serve(struct daemon *d, int cfd)
+/* @peer's credentials and name, read once for the requests of a row: 0 or -errno. */
+static int know_peer(int cfd, struct control_peer *peer)
+{
+	socklen_t len = sizeof(peer->cred);
+
+	if (peer->known)
+		return 0;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &peer->cred, &len) < 0)
+		return -errno;
+	audit_comm_of(peer->cred.pid, peer->comm, sizeof(peer->comm));
+	peer->known = true;
+	return 0;
+}
+
+int control_serve(struct daemon *d, int cfd, struct control_peer *peer)
 {
 	struct request rq = { .d = d, .cfd = cfd, .fd = -1, .sock = -1, .ninput = -1 };
-	socklen_t len = sizeof(rq.cred);
-	int r;
+	int r, e;
 
 	r = proto_recv_payload(cfd, &rq.req, &rq.fd, &rq.payload, &rq.npayload);
 	if (r == -EAGAIN)
 		return 0;	/* woken for nothing: stays connected */
 	if (r == -ECONNRESET)
 		return r;
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &rq.cred, &len) < 0) {
-		r = -errno;
+	e = know_peer(cfd, peer);
+	if (e) {
 		request_free(&rq);
-		return r;
+		return e;
 	}
+	rq.cred = peer->cred;
+	memcpy(rq.comm, peer->comm, sizeof(rq.comm));
 	rq.reply = proto_reply_ok();
 	r = handle(&rq, cfd, &rq.cred, r);
 	if (rq.detached)

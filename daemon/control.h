@@ -81,11 +81,24 @@ bool control_peer_admin(struct daemon *d, int cfd, const struct ucred *cred);
  */
 bool control_peer_in_gids(int cfd, const struct ucred *cred, const gid_t *gids, size_t n);
 /*
- * Serve one request on a connected client; -ECONNRESET when it has gone,
+ * A connected client as the thread serving its requests in a row knows it
+ * (worker.c): its credentials (SO_PEERCRED: those of when it connected,
+ * which never change) and its name (/proc/PID/comm, for the audit log
+ * only: a process names itself), read at the first request of the row,
+ * not at each.
+ */
+struct control_peer {
+	struct ucred cred;
+	char comm[32];
+	bool known;
+};
+/*
+ * Serve one request on a connected client, @peer as earlier requests in
+ * the row left it (zeroed for the first); -ECONNRESET when it has gone,
  * CONTROL_DETACHED when a handshake thread has it now (worker.h).
  */
 #define CONTROL_DETACHED 1
-int control_serve(struct daemon *d, int cfd);
+int control_serve(struct daemon *d, int cfd, struct control_peer *peer);
 struct request;
 /*
  * The reply to @rq (served: @r 0, or -errno and rq->err), sent; then @rq's

@@ -397,7 +397,7 @@ static int context_for(struct request *rq, const struct tls_request *q,
 
 static void audit_handshake(struct request *rq, const char *key, int r, const char *detail)
 {
-	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
+	struct audit_who who = request_who(rq);
 
 	if (rq->d->audit && !audit_record(rq->d->audit, &who, "tls-handshake", key, 0, r,
 					  r ? rq->err : detail))

@@ -145,7 +145,7 @@ int kms_audit(struct request *rq, uint32_t op, const char *name, uint32_t versio
 int kms_audit_as(struct request *rq, const char *what, const char *name, uint32_t version,
 		 const char *detail, int r)
 {
-	struct audit_who who = { .uid = rq->cred.uid, .pid = rq->cred.pid };
+	struct audit_who who = request_who(rq);
 	int a;
 
 	if (!rq->d->audit)

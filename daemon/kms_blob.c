@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "cleanup.h"
 #include "key.h"
@@ -154,7 +154,8 @@ int kms_head_write(const struct kms_head *head, uint8_t *blob)
 	blob[7] = 0;
 	memcpy(blob + 8, head->id, HSMKEY_ID_LEN);
 	put_be32(blob + 24, head->version);
-	if (getrandom(blob + KMS_NONCE_AT, KMS_NONCE_LEN, 0) != KMS_NONCE_LEN)
+	/* OpenSSL's DRBG, seeded from getrandom(2): no system call a blob. */
+	if (RAND_bytes(blob + KMS_NONCE_AT, KMS_NONCE_LEN) != 1)
 		return -EIO;
 	return 0;
 }

@@ -9,10 +9,16 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "audit.h"
 #include "kernel.h"
 #include "proto.h"
 #include "request.h"
 #include "util.h"
+
+struct audit_who request_who(const struct request *rq)
+{
+	return (struct audit_who){ .uid = rq->cred.uid, .pid = rq->cred.pid, .comm = rq->comm };
+}
 
 int fail(struct request *rq, int err, const char *fmt, ...)
 {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <json-c/json.h>
+#include "audit.h"
 #include "control.h"
 #include "key.h"
 
@@ -28,6 +29,7 @@ struct request {
 	int cfd;			/* the client's socket */
 	int fd;				/* a descriptor it passed, or -1 */
 	struct ucred cred;		/* the client's, when it connected */
+	char comm[32];			/* its name, for the audit log */
 	int sock;			/* tls-handshake's socket (take_socket()), or -1 */
 	/* Read or opened before the mutation lock (client I/O never under it). */
 	uint8_t *input;			/* the key file passed as a descriptor: */
@@ -55,6 +57,8 @@ struct request {
  * @wait, until the send deadline; without, -EAGAIN unless taken at once.
  */
 int reply_more(struct request *rq, const char *text, size_t len, bool wait);
+/* The client, as its audit records name it. */
+struct audit_who request_who(const struct request *rq);
 /* Word @rq's error once; returns -@err. */
 int fail(struct request *rq, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Request field @field, a valid key or volume name. */

@@ -104,6 +104,16 @@ struct ks_index {
 	size_t n, cap;
 };
 
+/* A key record kept as read for the next use of its key (kept.c). */
+#define KS_KEPT	16
+struct ks_kept {
+	struct ks_record *rec;		/* NULL: empty */
+	dev_t dev;			/* the file it was read from */
+	ino_t ino;
+	struct timespec ctime;
+	bool settled;			/* changed long enough before the read */
+};
+
 /*
  * Secrets first, in pages of their own that are locked in memory and left
  * out of core dumps.  @next is the master key being put in place while a
@@ -133,6 +143,8 @@ struct keystore {
 	bool accept;			/* KS_OPEN_ACCEPT: the operator's word */
 	bool upgrade;			/* KS_OPEN_UPGRADE: the operator's word */
 	struct ks_index index;
+	struct ks_kept kept[KS_KEPT];
+	unsigned int kept_next;		/* the slot a new record takes */
 	struct backend be;
 	pthread_mutex_t lock;		/* the backend ops: one thread at a time */
 };
@@ -157,6 +169,17 @@ struct ks_record {
 	uint32_t nver;
 	struct ks_ver v[KS_VERSIONS_MAX];
 };
+
+/* kept.c */
+/*
+ * Key @name's record for a use, read or kept from the last read when its
+ * file has not changed since; valid until ks->lock is let go.  Errors as
+ * ks_read().
+ */
+int ks_read_kept(struct keystore *ks, const char *name, const struct ks_record **out);
+/* Forget (and wipe) what is kept of key @name: its file is changing. */
+void ks_kept_drop(struct keystore *ks, const char *name);
+void ks_kept_free(struct keystore *ks);
 
 /* master.c */
 int ks_master_load(struct keystore *ks, const char *dir);

@@ -34,12 +34,12 @@ static int ks_store(struct keystore *ks, const struct ks_record *old,
 /*
  * Key @name, version @version (0: the current one).  Metadata of the
  * current version comes from the index; secrets and older versions from
- * the file, authenticated again.
+ * the file, authenticated when it was last read (kept.c).
  */
 int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 		   bool unseal, struct ks_key *out)
 {
-	struct ks_record *rec;
+	const struct ks_record *rec;
 	struct ks_entry *e;
 	uint32_t idx;
 	int r;
@@ -53,10 +53,7 @@ int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 		*out = e->meta;
 		return 0;
 	}
-	rec = ks_record_new();
-	if (!rec)
-		return -ENOMEM;
-	r = ks_read(ks, name, rec);
+	r = ks_read_kept(ks, name, &rec);
 	idx = r ? 0 : ks_find_version(rec, version);
 	if (!r && idx == UINT32_MAX)
 		r = -ENOENT;
@@ -75,7 +72,6 @@ int ks_get_version(struct keystore *ks, const char *name, uint32_t version,
 		out->used_requests = rec->v[idx].used_requests;
 		strcpy(out->ref, rec->v[idx].ref);
 	}
-	free(rec);
 	return r;
 }
 

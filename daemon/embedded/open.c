@@ -157,6 +157,7 @@ void ks_close(struct keystore *ks)
 	wipe(ks->root, sizeof(ks->root));
 	wipe(ks->filekey, sizeof(ks->filekey));
 	wipe(ks->setkey, sizeof(ks->setkey));
+	ks_kept_free(ks);
 	ks_index_free(&ks->index);
 	ks_tomb_free(&ks->tombs);
 	json_object_put(ks->records);

@@ -84,6 +84,7 @@ static int ks_forget(struct keystore *ks, const char *name, uint64_t gen)
 
 	log_warn("keys/%s.json was removed from the keystore's directory: key %s is forgotten",
 		 name, name);
+	ks_kept_drop(ks, name);
 	r = ks_gen_begin(ks, name, gen, false, &none);
 	if (!r)
 		r = ks_gen_end(ks, true);
@@ -177,6 +178,7 @@ int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old)
 	bool revoked = ks_key_revoked(&rec->meta);
 	int r, e, prev = 0;
 
+	ks_kept_drop(ks, rec->meta.name);
 	/* A revocation's tombstone goes with the change that makes it. */
 	r = revoked ? ks_tomb_set(&ks->tombs, rec->meta.id, KS_TOMB_REVOKED, &prev) : 0;
 	if (!r)
@@ -208,6 +210,7 @@ int ks_remove(struct keystore *ks, const char *name, uint64_t old)
 	int r, e, prev = 0;
 	bool gone;
 
+	ks_kept_drop(ks, name);
 	r = id ? ks_tomb_set(&ks->tombs, id, KS_TOMB_DESTROYED, &prev) : 0;
 	if (!r)
 		r = ks_gen_begin(ks, name, old, false, &none);

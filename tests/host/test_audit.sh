@@ -25,12 +25,28 @@ ctl policy b --max-requests 5 >/dev/null
 ctl revoke a >/dev/null
 ctl create a --type aes-256-xts >/dev/null 2>&1	# refused: exists
 setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" --socket "$sock" create c --type aes-256-xts >/dev/null 2>&1
+# Requests in a row on one connection, and another client's: each record
+# names its own client (uid, pid and name), however the daemon serves them.
+cat > "$work/peer.py" <<'PY'
+import json, os, socket, sys
+open("/proc/self/comm", "w").write(sys.argv[2])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+for _ in range(int(sys.argv[3])):
+    s.send(json.dumps({"v": 1, "op": "random", "bytes": 16}).encode())
+    assert s.recv(65536).startswith(b'{"v":1,"ok":true')
+print(os.getpid())
+PY
+chmod 644 "$work/peer.py"
+pid_one=$(/usr/bin/python3 "$work/peer.py" "$sock" peer-one 3)
+pid_two=$(setpriv --reuid=65534 --regid=65534 --clear-groups /usr/bin/python3 "$work/peer.py" "$sock" peer-two 2)
+export pid_one pid_two
 check "audit verify accepts the log" bash -c "'$hctl' --socket '$sock' audit verify > '$work/ok.out'"
 diag "$(head -1 "$work/ok.out")"
 check "it counts the records and a signed checkpoint" grep -qE '^audit log verified: [0-9]+ records, [1-9][0-9]* signed checkpoints' "$work/ok.out"
 daemon_stop
-check "each line is a MAC and a JSON record" python3 - "$log" <<'PY'
-import json, sys
+check "each line is a MAC and a JSON record, each naming its client" python3 - "$log" <<'PY'
+import json, os, sys
 lines = open(sys.argv[1]).read().splitlines()
 recs = [json.loads(l[65:]) for l in lines]
 assert all(len(l) > 65 and l[64] == " " for l in lines)
@@ -43,6 +59,9 @@ assert ("create", "c", "error") in ops, ops	# the refused unprivileged request
 r = [r for r in recs if r["op"] == "create" and r.get("key") == "c"][0]
 assert r["uid"] == 65534 and "needs root" in r["detail"] and r["comm"], r
 assert recs[0]["op"] == "checkpoint" and recs[-1]["op"] == "checkpoint", (recs[0], recs[-1])
+rnd = [(r["uid"], r["pid"], r["comm"]) for r in recs if r["op"] == "random"]
+one, two = int(os.environ["pid_one"]), int(os.environ["pid_two"])
+assert rnd == [(0, one, "peer-one")] * 3 + [(65534, two, "peer-two")] * 2, rnd
 PY
 daemon_start
 token_b=$(ctl token b)

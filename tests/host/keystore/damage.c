@@ -4,6 +4,7 @@
  * planted and stale temporary files are never written through or trusted.
  */
 #include "common.h"
+#include "embedded/internal.h"	/* kept(): white-box */
 
 /*
  * A temporary file planted where a key file is written: a symlink to a
@@ -75,25 +76,34 @@ FIXTURE_TEARDOWN(tamper)
 		TH_LOG("cannot remove %s", cmd);
 }
 
-TEST_F(tamper, isolated)
+/* The victim's file changed as @v says; false if the text to change is not there. */
+static bool tamper_with(const char *path, const FIXTURE_VARIANT(tamper) *v)
 {
 	char out[65536], *text, *at;
-	struct ks_key key;
 	size_t len;
+
+	text = slurp(path, &len);
+	if (!text)
+		return false;
+	if (v->find) {
+		at = strstr(text, v->find);
+		if (!at)
+			return false;
+		snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, v->repl,
+			 at + strlen(v->find));
+	} else {
+		snprintf(out, sizeof(out), "%s", v->repl);
+	}
+	spit(path, out, strlen(out));
+	return true;
+}
+
+TEST_F(tamper, isolated)
+{
+	struct ks_key key;
 	int n = 0;
 
-	text = slurp(self->path, &len);
-	ASSERT_NE(NULL, text);
-	if (variant->find) {
-		at = strstr(text, variant->find);
-		ASSERT_NE(NULL, at) TH_LOG("'%s' not in the key file", variant->find);
-		snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text,
-			 variant->repl, at + strlen(variant->find));
-	} else {
-		snprintf(out, sizeof(out), "%s", variant->repl);
-	}
-	spit(self->path, out, strlen(out));
-
+	ASSERT_TRUE(tamper_with(self->path, variant)) TH_LOG("'%s' not in the key file", variant->find);
 	EXPECT_EQ(variant->err, ks_get(self->ks, "victim", true, &key));
 	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
 	EXPECT_EQ(0, ks_list(self->ks, NULL, count_key, &n));
@@ -103,6 +113,39 @@ TEST_F(tamper, isolated)
 	ASSERT_EQ(0, ks_open(self->dir, &self->ks));
 	EXPECT_NE(0, ks_get(self->ks, "victim", true, &key));
 	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
+}
+
+/* Is key @name's record kept for its next use, and trusted (kept.c)? */
+static bool kept(const struct keystore *ks, const char *name)
+{
+	for (size_t i = 0; i < KS_KEPT; i++)
+		if (ks->kept[i].rec && !strcmp(ks->kept[i].rec->meta.name, name))
+			return ks->kept[i].settled;
+	return false;
+}
+
+/*
+ * The same damage after the key was used, its record kept for the next
+ * use (kept.c): the change, in place, is seen and refused all the same.
+ * A file just written is not kept: the key is used once its file is
+ * older than that.
+ */
+TEST_F(tamper, after_a_use)
+{
+	struct ks_key before, key;
+
+	ASSERT_EQ(0, ks_get(self->ks, "victim", true, &before));
+	EXPECT_FALSE(kept(self->ks, "victim")) TH_LOG("a file written just now is kept");
+	usleep(150 * 1000);
+	ASSERT_EQ(0, ks_get(self->ks, "victim", true, &key));
+	ASSERT_TRUE(kept(self->ks, "victim")) TH_LOG("the record is not kept: nothing tested here");
+	EXPECT_EQ(0, memcmp(before.material, key.material, sizeof(key.material)))
+		TH_LOG("a second use of an unchanged key gives other material");
+	ASSERT_TRUE(tamper_with(self->path, variant));
+	EXPECT_EQ(variant->err, ks_get(self->ks, "victim", true, &key));
+	ASSERT_EQ(0, ks_get(self->ks, "bystander", true, &key));
+	ks_key_wipe(&before);
+	ks_key_wipe(&key);
 }
 
 TEST_F(tamper, stale_temp_file_is_ignored)

@@ -53,6 +53,45 @@ TEST_F(ks, older_copy_restored_is_refused)
 	free(copy);
 }
 
+/*
+ * An older copy put back after the key was used, its record kept for the
+ * next use (kept.c): by rename (another inode) or written over the file
+ * (the same inode), refused all the same.
+ */
+TEST_F(ks, older_copy_restored_after_a_use_is_refused)
+{
+	char path[160], moved[170], *old, *good;
+	size_t oldlen, goodlen;
+	struct ks_key got;
+
+	ASSERT_EQ(0, ks_create(self->ks, "k1", HSMKEY_TYPE_AES_256_XTS, NULL, NULL));
+	snprintf(path, sizeof(path), "%s/keys/k1.json", self->dir);
+	snprintf(moved, sizeof(moved), "%s.put", path);
+	old = copy_of(path, &oldlen);
+	ASSERT_NE(NULL, old);
+	ASSERT_EQ(0, ks_rotate(self->ks, "k1", NULL, NULL));
+	good = copy_of(path, &goodlen);
+	ASSERT_NE(NULL, good);
+	usleep(150 * 1000);	/* older than a record kept for use must be (kept.c) */
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 1, true, &got));
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 2, true, &got));
+	/* Written over the file: the same inode. */
+	spit(path, old, oldlen);
+	EXPECT_EQ(-EBADMSG, ks_get_version(self->ks, "k1", 1, true, &got));
+	/* The right file back, used again, then the older one renamed over it. */
+	spit(moved, good, goodlen);
+	ASSERT_EQ(0, rename(moved, path));
+	usleep(150 * 1000);
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 2, true, &got));
+	ASSERT_EQ(0, ks_get_version(self->ks, "k1", 2, true, &got));
+	spit(moved, old, oldlen);
+	ASSERT_EQ(0, rename(moved, path));
+	EXPECT_EQ(-EBADMSG, ks_get_version(self->ks, "k1", 2, true, &got));
+	ks_key_wipe(&got);
+	free(old);
+	free(good);
+}
+
 TEST_F(ks, destroyed_key_put_back_is_refused)
 {
 	char path[160], *copy;
