@@ -745,7 +745,7 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail)
 {
 	struct json_object *o = json_object_new_object();
-	char comm[32];
+	char comm[AUDIT_COMM_MAX];
 	int r;
 
 	if (who) {

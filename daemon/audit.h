@@ -42,6 +42,9 @@
 /* Every function may be called from any thread. */
 struct audit;
 
+/* Room for a process's name (the kernel's is 16 bytes with its NUL). */
+#define AUDIT_COMM_MAX	32
+
 struct audit_who {
 	uid_t uid;
 	pid_t pid;
@@ -53,14 +56,14 @@ int audit_open(struct backend *be, int dirfd, struct audit **out);
 /* Rotate the file once it holds @bytes (0: never). */
 void audit_rotate_at(struct audit *a, uint64_t bytes);
 void audit_close(struct audit *a);
+/* Process @pid's name (/proc/PID/comm) into @out, or "?". */
+void audit_comm_of(pid_t pid, char *out, size_t len);
 /*
  * Append one record: @op on @key (NULL: none) version @version (0: none),
  * @result 0 or -errno, @detail a short text (or NULL).  Returns 0 when it
  * is written, or held in memory for want of space (audit_held() tells),
  * or the error writing it (-ENOSPC: no room to hold it either).
  */
-/* Process @pid's name (/proc/PID/comm) into @out, or "?". */
-void audit_comm_of(pid_t pid, char *out, size_t len);
 int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail);
 /*

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include "audit.h"
 #include "backend.h"
 #include "config.h"
 #include "kernel.h"
@@ -89,7 +90,7 @@ bool control_peer_in_gids(int cfd, const struct ucred *cred, const gid_t *gids, 
  */
 struct control_peer {
 	struct ucred cred;
-	char comm[32];
+	char comm[AUDIT_COMM_MAX];
 	bool known;
 };
 /*

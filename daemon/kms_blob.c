@@ -154,7 +154,7 @@ int kms_head_write(const struct kms_head *head, uint8_t *blob)
 	blob[7] = 0;
 	memcpy(blob + 8, head->id, HSMKEY_ID_LEN);
 	put_be32(blob + 24, head->version);
-	/* OpenSSL's DRBG, seeded from getrandom(2): no system call a blob. */
+	/* OpenSSL's DRBG, seeded from getrandom(2): no system call per blob. */
 	if (RAND_bytes(blob + KMS_NONCE_AT, KMS_NONCE_LEN) != 1)
 		return -EIO;
 	return 0;

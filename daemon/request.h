@@ -29,7 +29,7 @@ struct request {
 	int cfd;			/* the client's socket */
 	int fd;				/* a descriptor it passed, or -1 */
 	struct ucred cred;		/* the client's, when it connected */
-	char comm[32];			/* its name, for the audit log */
+	char comm[AUDIT_COMM_MAX];	/* its name, for the audit log */
 	int sock;			/* tls-handshake's socket (take_socket()), or -1 */
 	/* Read or opened before the mutation lock (client I/O never under it). */
 	uint8_t *input;			/* the key file passed as a descriptor: */

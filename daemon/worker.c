@@ -140,18 +140,20 @@ static bool next_request(struct workers *w, int fd)
 
 static void run(struct workers *w, struct job *j)
 {
-	struct control_peer peer = { .known = false };
 	int r;
 
 	control_storage_resume(w->d);
 	switch (j->type) {
-	case JOB_CLIENT:
+	case JOB_CLIENT: {
+		struct control_peer peer = { .known = false };	/* this row's client */
+
 		do
 			r = control_serve(w->d, j->fd, &peer);
 		while (r == 0 && next_request(w, j->fd));
 		if (r != CONTROL_DETACHED)	/* else a handshake thread has it */
 			finish(w, j->fd, r == 0);
 		break;
+	}
 	case JOB_HANDSHAKE:
 		finish(w, j->fd, handshake_job_run(j->arg));
 		break;

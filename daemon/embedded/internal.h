@@ -7,8 +7,9 @@
  * revoked and destroyed keys), tombfile.c (them on disk, STATE/tombs),
  * root.c (the sealed root record: generations, the tombstones' count
  * and hash), index.c (metadata in memory), store.c (the
- * key directory as a whole), open.c (the state directory), keys.c
- * (operations on one key), backend.c (the backend adapter).
+ * key directory as a whole), kept.c (records kept for the next use),
+ * open.c (the state directory), keys.c (operations on one key),
+ * backend.c (the backend adapter).
  */
 #ifndef HSMKEY_EMBEDDED_INTERNAL_H
 #define HSMKEY_EMBEDDED_INTERNAL_H
@@ -105,7 +106,8 @@ struct ks_index {
 };
 
 /* A key record kept as read for the next use of its key (kept.c). */
-#define KS_KEPT	16
+#define KS_KEPT			16
+#define KS_KEPT_SETTLE_MS	100	/* how old a file must be to be kept */
 struct ks_kept {
 	struct ks_record *rec;		/* NULL: empty */
 	dev_t dev;			/* the file it was read from */
@@ -173,8 +175,8 @@ struct ks_record {
 /* kept.c */
 /*
  * Key @name's record for a use, read or kept from the last read when its
- * file has not changed since; valid until ks->lock is let go.  Errors as
- * ks_read().
+ * file has not changed since; valid until the lock that serialises this
+ * keystore is let go or the next ks_read_kept().  Errors as ks_read().
  */
 int ks_read_kept(struct keystore *ks, const char *name, const struct ks_record **out);
 /* Forget (and wipe) what is kept of key @name: its file is changing. */

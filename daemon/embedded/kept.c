@@ -7,16 +7,23 @@
  *
  * A slot is good while the key's file is the one it was read from: the
  * same device, inode and ctime (which every write, rename, chmod or touch
- * moves and nobody can set back) and the generation the index records.
- * A file changed behind the keystore's back is therefore read again, and
+ * moves, and only a clock stepped back by root could repeat) and the
+ * generation the index records, and while the key has no tombstone.  A
+ * file changed behind the keystore's back is therefore read again, and
  * refused there as before.  A ctime is the kernel's coarse clock, one
  * tick (1 to 10 ms) apart, so a second change within the tick of the one
  * a read saw would leave it as it was: a file changed less than
- * KEPT_SETTLE_MS before it was read is read again at every use, until it
- * is older.  The keystore's own changes drop the name's
- * slot (ks_commit(), ks_remove(), ks_forget()), wiped, so that nothing of
- * a destroyed key's file stays here.  Everything under ks->lock, as every
- * keystore call.
+ * KS_KEPT_SETTLE_MS before it was read is read again at every use, until
+ * it is older.  On a file system whose times are whole seconds that does
+ * not hold, and such a second change goes unseen until the slot is
+ * reused or the key changes; what is used meanwhile is still the record
+ * that authenticated, never the changed one.
+ *
+ * The keystore's own changes drop the name's slot (ks_write(),
+ * ks_remove(), ks_forget(); all of them when the master key is
+ * replaced), wiped, so that nothing of a destroyed key's file stays here.
+ * Everything under the lock that serialises the keystore's calls
+ * (ks->lock, or the KMIP backend's own).
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -25,8 +32,6 @@
 #include <time.h>
 #include "internal.h"
 #include "util.h"
-
-#define KEPT_SETTLE_MS	100
 
 static int64_t ms_of(const struct timespec *t)
 {
@@ -57,7 +62,7 @@ static bool slot_good(struct keystore *ks, const struct ks_kept *k, const struct
 	struct stat st;
 
 	if (!k->settled || e->damaged || k->rec->gen != e->gen || k->dev != e->dev ||
-	    k->ino != e->ino ||
+	    k->ino != e->ino || ks_tomb_find(&ks->tombs, k->rec->meta.id) ||
 	    k->ctime.tv_sec != e->ctime.tv_sec || k->ctime.tv_nsec != e->ctime.tv_nsec)
 		return false;
 	snprintf(file, sizeof(file), "%s.json", e->meta.name);
@@ -95,7 +100,7 @@ int ks_read_kept(struct keystore *ks, const char *name, const struct ks_record *
 	k->ino = e->ino;
 	k->ctime = e->ctime;
 	clock_gettime(CLOCK_REALTIME, &now);
-	k->settled = ms_of(&now) - ms_of(&k->ctime) >= KEPT_SETTLE_MS;
+	k->settled = ms_of(&now) - ms_of(&k->ctime) >= KS_KEPT_SETTLE_MS;
 	*out = k->rec;
 	return 0;
 }

@@ -155,6 +155,7 @@ static int ks_write(struct keystore *ks, struct ks_record *rec)
 	struct stat st;
 	int r;
 
+	ks_kept_drop(ks, rec->meta.name);
 	rec->format = 3;
 	r = ks_record_mac(ks, rec, rec->mac);
 	if (!r)
@@ -178,7 +179,6 @@ int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old)
 	bool revoked = ks_key_revoked(&rec->meta);
 	int r, e, prev = 0;
 
-	ks_kept_drop(ks, rec->meta.name);
 	/* A revocation's tombstone goes with the change that makes it. */
 	r = revoked ? ks_tomb_set(&ks->tombs, rec->meta.id, KS_TOMB_REVOKED, &prev) : 0;
 	if (!r)
@@ -832,6 +832,7 @@ int ks_replace_master(struct keystore *ks, const char *skip)
 
 	if (skip && !e)
 		return ks_absent(ks, skip);
+	ks_kept_free(ks);	/* nothing sealed under the master key going away */
 	r = ks_check_all(ks, skip);
 	if (!r)
 		r = ks_new_master(ks);

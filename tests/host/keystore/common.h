@@ -12,11 +12,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include "embedded/keystore.h"
+#include "embedded/internal.h"	/* kept(): white-box */
 #include "util.h"
 #include "kselftest_harness.h"
 
 #include "files.h"
+
+/* Is key @name's record kept for its next use, and trusted (kept.c)? */
+static bool kept(const struct keystore *ks, const char *name)
+{
+	for (size_t i = 0; i < KS_KEPT; i++)
+		if (ks->kept[i].rec && !strcmp(ks->kept[i].rec->meta.name, name))
+			return ks->kept[i].settled;
+	return false;
+}
 
 /* @path's bytes in a buffer of its own (the next call reuses it). */
 static char *slurp(const char *path, size_t *len)
