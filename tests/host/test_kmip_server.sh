@@ -107,6 +107,9 @@ section "the attacker's side: hostile servers"
 hostile() {
 	local port t0 t1 q i who=${2:-server}
 	port=$(kmip_free_port)
+	# Gone first: the server's shell may truncate it only after the wait
+	# below has looked, and the last server's "ready" would be taken.
+	rm -f "$work/evil.out"
 	EVIL_CERT=$who /usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work" "$port" "$1" \
 		> "$work/evil.out" 2>&1 &
 	evil_pid=$!
@@ -173,6 +176,7 @@ check "the first stopped between calls: the second answers, the same key" \
 	test -n "$(grep -x server=1 <<< "$out")" -a "$(field material <<< "$out")" = "$before" -a -n "$before"
 objects=$(two "localhost:$port_b" locate failover-key | field uids)
 port=$(kmip_free_port)
+rm -f "$work/evil.out"
 /usr/bin/python3 "$top/tests/host/kmip/evil_server.py" "$work" "$port" discover > "$work/evil.out" 2>&1 &
 evil_pid=$!
 for ((i = 0; i < 300; i++)); do grep -q ready "$work/evil.out" && break; sleep 0.1; done
