@@ -63,7 +63,7 @@ KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/k
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
-	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_cache.c daemon/tls_bio.c \
+	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
@@ -76,7 +76,8 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c to
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \
 	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
-	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv
+	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
+	tests/host/test_tls_signer
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -298,6 +299,15 @@ $(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
 		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -lpthread
+
+# Identity keys that sign in the key storage, in handshakes (tls_signer.c
+# through tls_context.c), against OpenSSL as the client.
+SIGNER_PARTS := daemon/tls_signer.c daemon/tls_context.c daemon/tls_bio.c $(KTLS_PARTS)
+$(B)/tests/host/test_tls_signer: tests/host/test_tls_signer.c $(SIGNER_PARTS) daemon/tls_signer.h \
+		daemon/tls_context.h $(KTLS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(SIGNER_PARTS) \
+		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -ljson-c -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

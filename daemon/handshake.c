@@ -21,6 +21,10 @@
  * deadline holds whatever the application does meanwhile.  Any failure
  * leaves the socket shut down.
  *
+ * An identity key kept inside the key storage (a PKCS#11 token) signs
+ * there: the context holds a key of tls_signer.c's provider, whose one
+ * signature a handshake asks for is the storage's (sign_inside()).
+ *
  * The worker that read the request checks it, authorises it and finds
  * the context; the handshake itself, which waits on the peer, runs on a
  * handshake thread (worker.h), so that peers slow or silent until the
@@ -44,6 +48,7 @@
 #include "audit.h"
 #include "audit_anchor.h"
 #include "cleanup.h"
+#include "identity.h"
 #include "key_use.h"
 #include "ktls.h"
 #include "proto.h"
@@ -51,6 +56,7 @@
 #include "request.h"
 #include "tls_cache.h"
 #include "tls_context.h"
+#include "tls_signer.h"
 #include "util.h"
 #include "worker.h"
 
@@ -194,9 +200,6 @@ static int may_use(struct request *rq, const char *name, struct ks_key *meta)
 	if (!ks_type_identity(meta->type))
 		return fail(rq, EMEDIUMTYPE, "key '%s' is %s, not an identity key", name,
 			    key_type_name(meta->type));
-	if (key_use_inside(rq->d->be))
-		return fail(rq, EOPNOTSUPP, "key '%s' is kept inside %s, which signs for it: TLS handshakes with such a key are not built yet (sign, verify and csr are)",
-			    name, rq->d->be->ops->storage ?: "its key storage");
 	if (meta->state != KS_ACTIVE)
 		return fail(rq, EKEYREVOKED, "key '%s' is %s: it serves no handshake", name,
 			    ks_state_name(meta->state));
@@ -358,40 +361,100 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 }
 
 /*
+ * A signature for a handshake by an identity key kept inside the key
+ * storage (tls_signer.h).  The storage signs RSA with SHA-256 only, which
+ * the context's signature algorithms hold the handshake to.
+ */
+static int sign_inside(const struct tls_signer *s, const EVP_MD *md, bool pss, const uint8_t *in,
+		       size_t len, uint8_t *sig, size_t *siglen)
+{
+	int r = -EOPNOTSUPP;
+
+	if (!ks_type_rsa(s->key.type) || (md && EVP_MD_is_a(md, "SHA2-256")))
+		r = key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
+	if (r)
+		log_warn("key '%s' version %u did not sign for a TLS handshake in %s: %s",
+			 s->key.name, s->key.version, s->be->ops->storage ?: "the key storage",
+			 strerror(-r));
+	return r;
+}
+
+/* @key, kept inside the storage, as a key OpenSSL signs with there. */
+static int signer_of(struct request *rq, const struct ks_key *key, EVP_PKEY **out)
+{
+	struct tls_signer *s = calloc(1, sizeof(*s));
+	EVP_PKEY *pub = NULL;
+	int r = s ? key_use_public(rq, key, &pub) : fail(rq, ENOMEM, "out of memory");
+
+	if (!r) {
+		s->sign = sign_inside;
+		s->be = rq->d->be;
+		s->key = *key;	/* its metadata: get() did not unseal it */
+		r = tls_signer_key(s, pub, out);
+		if (r)
+			r = fail(rq, -r, "key '%s' cannot sign for handshakes in %s: %s",
+				 key->name, rq->d->be->ops->storage ?: "its key storage",
+				 strerror(-r));
+	}
+	EVP_PKEY_free(pub);
+	free(s);
+	return r;
+}
+
+/*
+ * Identity key @meta as OpenSSL takes it: its private key unsealed here,
+ * or, kept inside the storage, a key that signs there.
+ */
+static int identity_of(struct request *rq, const struct ks_key *meta, EVP_PKEY **out)
+{
+	_cleanup_key_ struct ks_key key = { 0 };
+	bool inside = key_use_inside(rq->d->be);
+	int r = get_version(rq, meta->name, meta->version, !inside, &key);
+
+	if (r)
+		return r;
+	/* Changed since may_use() (and then perhaps forgotten)? */
+	if (key.state != KS_ACTIVE || memcmp(key.id, meta->id, HSMKEY_ID_LEN))
+		return fail(rq, EKEYREVOKED, "key '%s' changed meanwhile: it serves no handshake",
+			    meta->name);
+	if (inside)
+		return signer_of(rq, &key, out);
+	r = identity_pkey(&key, out);
+	return r ? fail(rq, -r, "key '%s' cannot be used: %s", meta->name, strerror(-r)) : 0;
+}
+
+/*
  * The context for @q and the identity key @meta (NULL: none): a kept one,
- * or one made now (the key unsealed only for that) and kept.  Release it.
+ * or one made now and kept.  Release it.
  */
 static int context_for(struct request *rq, const struct tls_request *q,
 		       const struct ks_key *meta, uint64_t gen, struct tls_cached **out)
 {
-	_cleanup_key_ struct ks_key key = { 0 };
-	struct tls_cache_id id = { 0 };
+	struct tls_identity id = { .name = meta ? meta->name : NULL };
+	struct tls_cache_id cid = { 0 };
 	struct tls_context *t;
 	char why[200] = "";
 	int r;
 
 	if (meta) {
-		memcpy(id.key_id, meta->id, HSMKEY_ID_LEN);
-		id.version = meta->version;
+		memcpy(cid.key_id, meta->id, HSMKEY_ID_LEN);
+		cid.version = meta->version;
 	}
-	if (tls_cache_digest(q, id.digest))
+	if (tls_cache_digest(q, cid.digest))
 		return fail(rq, ENOMEM, "cannot name the TLS context");
-	*out = tls_cache_get(&id);
+	*out = tls_cache_get(&cid);
 	if (*out)
 		return 0;
 	if (meta) {
-		r = get_version(rq, meta->name, meta->version, true, &key);
+		r = identity_of(rq, meta, &id.pkey);
 		if (r)
 			return r;
-		/* Changed since may_use() (and then perhaps forgotten)? */
-		if (key.state != KS_ACTIVE || memcmp(key.id, meta->id, HSMKEY_ID_LEN))
-			return fail(rq, EKEYREVOKED, "key '%s' changed meanwhile: it serves no handshake",
-				    meta->name);
 	}
-	r = tls_context_new(&t, q, meta ? &key : NULL, why, sizeof(why));
+	r = tls_context_new(&t, q, meta ? &id : NULL, why, sizeof(why));
+	EVP_PKEY_free(id.pkey);	/* the context holds its own reference */
 	if (r)
 		return fail(rq, r, "%s", *why ? why : "cannot make the TLS context");
-	*out = tls_cache_put(&id, meta ? meta->name : NULL, gen, t);
+	*out = tls_cache_put(&cid, meta ? meta->name : NULL, gen, t);
 	return *out ? 0 : fail(rq, ENOMEM, "cannot keep the TLS context");
 }
 

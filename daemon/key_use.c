@@ -144,11 +144,44 @@ static int stale(struct request *rq, const struct ks_key *key, int r)
 				   key->name) : r;
 }
 
+/*
+ * @u's input for a signature of @in (@len bytes: a digest; Ed25519's, the
+ * message): for RSA PKCS #1 v1.5, SHA-256's DigestInfo and the digest,
+ * put together in @info.  -EINVAL: a digest not SHA-256's size there.
+ */
+static int sign_input(const struct ks_key *key, struct ks_use *u, uint8_t *info,
+		      const uint8_t *in, size_t len)
+{
+	u->in = in;
+	u->len = len;
+	if (!ks_type_rsa(key->type) || (u->flags & KS_SIGN_PSS))
+		return 0;
+	if (len != 32)
+		return -EINVAL;
+	memcpy(info, sha256_info, sizeof(sha256_info));
+	memcpy(info + sizeof(sha256_info), in, len);
+	u->in = info;
+	u->len = sizeof(sha256_info) + len;
+	return 0;
+}
+
+/* The storage's raw signature (@n bytes) as OpenSSL writes one, into @sig. */
+static int sign_output(int type, const uint8_t *raw, size_t n, uint8_t *sig, size_t *siglen)
+{
+	if (type == KS_TYPE_ECDSA_P256 || type == KS_TYPE_ECDSA_P384)
+		return ecdsa_der(raw, n, sig, siglen);
+	if (n > *siglen)
+		return -ENOBUFS;
+	memcpy(sig, raw, n);
+	*siglen = n;
+	return 0;
+}
+
 int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags, bool digest,
 		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen)
 {
 	const EVP_MD *md = identity_md(key->type);
-	struct ks_use u = { .op = KS_USE_SIGN, .flags = flags, .in = in, .len = len };
+	struct ks_use u = { .op = KS_USE_SIGN, .flags = flags };
 	uint8_t info[sizeof(sha256_info) + 32], raw[KEY_USE_SIG_MAX], dgst[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
 	size_t n = sizeof(raw);
@@ -157,30 +190,31 @@ int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags, b
 	if (md && !digest) {
 		if (EVP_Digest(in, len, dgst, &dlen, md, NULL) != 1)
 			return fail(rq, EIO, "hashing the data to sign failed");
-		u.in = in = dgst;
-		u.len = len = dlen;
+		in = dgst;
+		len = dlen;
 	}
-	if (ks_type_rsa(key->type) && !(flags & KS_SIGN_PSS)) {
-		if (len != 32)
-			return fail(rq, EINVAL, "an RSA signature here is of a SHA-256 digest");
-		memcpy(info, sha256_info, sizeof(sha256_info));
-		memcpy(info + sizeof(sha256_info), in, len);
-		u.in = info;
-		u.len = sizeof(info);
-	}
+	if (sign_input(key, &u, info, in, len))
+		return fail(rq, EINVAL, "an RSA signature here is of a SHA-256 digest");
 	r = use_stored(rq, key, &u, raw, &n);
 	if (r)
 		return stale(rq, key, r);
-	if (key->type == KS_TYPE_ECDSA_P256 || key->type == KS_TYPE_ECDSA_P384)
-		r = ecdsa_der(raw, n, sig, siglen);
-	else if (n <= *siglen)
-		memcpy(sig, raw, *siglen = n);
-	else
-		r = -ENOBUFS;
-	if (r)
+	if (sign_output(key->type, raw, n, sig, siglen))
 		return fail(rq, ENOBUFS, "key '%s' made a signature of %zu bytes that could not be written in %zu",
 			    key->name, n, *siglen);
 	return 0;
+}
+
+int key_use_sign_in(struct backend *be, const struct ks_key *key, uint32_t flags,
+		    const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen)
+{
+	struct ks_use u = { .op = KS_USE_SIGN, .flags = flags };
+	uint8_t info[sizeof(sha256_info) + 32], raw[KEY_USE_SIG_MAX];
+	size_t n = sizeof(raw);
+	int r = sign_input(key, &u, info, in, len);
+
+	if (!r)
+		r = be->ops->use(be, key, &u, raw, &n);
+	return r ?: sign_output(key->type, raw, n, sig, siglen);
 }
 
 /* An EC or RSA public key from its parameters. */

@@ -53,4 +53,14 @@ int key_use_sign(struct request *rq, const struct ks_key *key, uint32_t flags, b
 		 const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen);
 int key_use_public(struct request *rq, const struct ks_key *key, EVP_PKEY **out);
 
+/*
+ * The same signature, of a digest (Ed25519: the message) @in, by @be
+ * directly: for a handshake's signer (tls_signer.h), whose key's version
+ * is bound to its id there.  0 or -errno, not worded: ->use's (which logs
+ * the storage's reason), -EINVAL for an RSA PKCS #1 v1.5 digest not
+ * SHA-256's size, -ENOBUFS.
+ */
+int key_use_sign_in(struct backend *be, const struct ks_key *key, uint32_t flags,
+		    const uint8_t *in, size_t len, uint8_t *sig, size_t *siglen);
+
 #endif

@@ -10,10 +10,10 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
-#include "identity.h"
 #include "ktls.h"
 #include "tls_bio.h"
 #include "tls_context.h"
+#include "tls_signer.h"
 #include "util.h"
 
 /* ALPN's wire form: each protocol a length byte and its name. */
@@ -117,28 +117,51 @@ static int use_ca(SSL_CTX *ctx, const char *pem, char *why, size_t whylen)
 	return n > 0 ? 0 : -EINVAL;
 }
 
+/*
+ * The signature algorithms of a context whose RSA key signs inside the key
+ * storage, which signs SHA-256 digests only (key_use_sign_in()): every
+ * other kind as OpenSSL has them, RSA with SHA-256.  The peer's signatures
+ * are held to the same list.
+ */
+#define SIGALGS_RSA_SHA256 \
+	"ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:" \
+	"ed25519:ed448:rsa_pss_rsae_sha256:rsa_pss_pss_sha256:rsa_pkcs1_sha256"
+
 /* The identity key and its certificate, which must name it. */
-static int use_identity(SSL_CTX *ctx, const struct ks_key *key, const char *cert,
+static int use_identity(SSL_CTX *ctx, const struct tls_identity *id, const char *cert,
 			char *why, size_t whylen)
 {
-	EVP_PKEY *pkey = NULL;
 	int r = use_chain(ctx, cert, why, whylen);
 
 	if (r)
 		return r;
-	r = identity_pkey(key, &pkey);
-	if (!r && (SSL_CTX_use_PrivateKey(ctx, pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1)) {
+	if (SSL_CTX_use_PrivateKey(ctx, id->pkey) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(why, whylen, "the certificate is not for key '%s' (its public key differs)",
-			 key->name);
+			 id->name);
 		r = -EKEYREJECTED;
+	} else if (tls_signer_is(id->pkey) && EVP_PKEY_is_a(id->pkey, "RSA") &&
+		   SSL_CTX_set1_sigalgs_list(ctx, SIGALGS_RSA_SHA256) != 1) {
+		r = -ENOMEM;
 	}
-	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 	return r;
 }
 
+/*
+ * A context in the library context of its identity key: a key that signs
+ * in the key storage is known there only (tls_signer.h).
+ */
+static SSL_CTX *context_for(const struct tls_request *q, const struct tls_identity *id)
+{
+	const SSL_METHOD *m = q->server ? TLS_server_method() : TLS_client_method();
+
+	if (id && tls_signer_is(id->pkey))
+		return SSL_CTX_new_ex(tls_signer_libctx(), NULL, m);
+	return SSL_CTX_new(m);
+}
+
 int tls_context_new(struct tls_context **out, const struct tls_request *q,
-		    const struct ks_key *key, char *why, size_t whylen)
+		    const struct tls_identity *id, char *why, size_t whylen)
 {
 	struct tls_context *t = calloc(1, sizeof(*t));
 	int r;
@@ -146,15 +169,15 @@ int tls_context_new(struct tls_context **out, const struct tls_request *q,
 	if (!t)
 		return -ENOMEM;
 	t->server = q->server;
-	t->ctx = SSL_CTX_new(q->server ? TLS_server_method() : TLS_client_method());
+	t->ctx = context_for(q, id);
 	r = t->ctx ? ktls_prepare_ctx(t->ctx) : -ENOMEM;
 	if (!r && alpn_wire(q->alpn, t->alpn, sizeof(t->alpn), &t->alpn_len)) {
 		snprintf(why, whylen, "ALPN takes 1 to 255 characters a protocol, %zu in all",
 			 sizeof(t->alpn));
 		r = -EINVAL;
 	}
-	if (!r && key)
-		r = use_identity(t->ctx, key, q->cert, why, whylen);
+	if (!r && id)
+		r = use_identity(t->ctx, id, q->cert, why, whylen);
 	if (!r && q->ca)
 		r = use_ca(t->ctx, q->ca, why, whylen);
 	else if (!r && !q->server && SSL_CTX_set_default_verify_paths(t->ctx) != 1)

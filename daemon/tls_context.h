@@ -11,7 +11,6 @@
 #include <stdint.h>
 #include <json-c/json.h>
 #include <openssl/ssl.h>
-#include "key.h"
 
 /* What the client asked for; the strings are the request's. */
 struct tls_request {
@@ -34,12 +33,21 @@ struct tls_context {
 };
 
 /*
- * A new context for @q with @key (unsealed; NULL: no identity) into *@out,
- * or -errno with @why worded for the client.  It stays at its address
- * (its ALPN callback's argument) until tls_context_free().
+ * The identity key a context serves with: its private key, or one that
+ * signs inside the key storage (tls_signer.h).
+ */
+struct tls_identity {
+	const char *name;		/* the key's, for messages */
+	EVP_PKEY *pkey;			/* the context takes its own reference */
+};
+
+/*
+ * A new context for @q with @id (NULL: no identity) into *@out, or -errno
+ * with @why worded for the client.  It stays at its address (its ALPN
+ * callback's argument) until tls_context_free().
  */
 int tls_context_new(struct tls_context **out, const struct tls_request *q,
-		    const struct ks_key *key, char *why, size_t whylen);
+		    const struct tls_identity *id, char *why, size_t whylen);
 /* A connection of @t on @fd. */
 int tls_context_ssl(struct tls_context *t, const struct tls_request *q, int fd, SSL **out);
 /* @t's context and @t itself (NULL: nothing). */

@@ -479,4 +479,75 @@ check "openssl (control): the app's memory holds the server's write key" \
 	"$top/build/tests/memscan" "$app_pid" "$tx" --expect-some
 app_done
 check "no session key is left in the module" no_sessions
+
+section "identity keys kept in a PKCS#11 token (SoftHSM): the token signs each handshake"
+# hsmkeyd on the pkcs11 backend: the key pairs are made in the token,
+# sensitive and not extractable, and each handshake's signature is the
+# token's (daemon/tls_signer.c; tests/host/test_tls_signer the rest).
+. "$top/tests/lib/softhsm.sh"
+daemon_stop
+rm -f "$sock"
+softhsm_setup "$work/hsm"
+softhsm_token tls-hsm
+softhsm_pin_file "$work/pin"
+softhsm_conf "$work/hsm.conf" tls-hsm "$work/pin"
+daemon_conf=$work/hsm.conf daemon_state=$work/hsm-state
+check "hsmkeyd starts on the token" daemon_start
+for k in hweb:ecdsa-p256 hweb384:ecdsa-p384 hwebed:ed25519 hwebrsa:rsa-2048 hclient:ecdsa-p256; do
+	check "create ${k%%:*} (${k#*:}) in the token" quiet ctl create "${k%%:*}" --type "${k#*:}"
+	cn=www.test
+	[[ ${k%%:*} == hclient ]] && cn=hsmkey-client
+	check "... its certificate from its CSR (signed by the token)" issue "${k%%:*}" "$cn"
+	check "... nobody may handshake with it (policy)" quiet ctl policy "${k%%:*}" --users nobody
+done
+check "the token's private keys are sensitive and not extractable (PyKCS11)" softhsm_py tls-hsm <<'EOPY'
+objs = s.findObjects([(P.CKA_CLASS, P.CKO_PRIVATE_KEY)])
+assert len(objs) >= 5, len(objs)
+for o in objs:
+    sens, ext = s.getAttributeValue(o, [P.CKA_SENSITIVE, P.CKA_EXTRACTABLE])
+    assert sens and not ext, (sens, ext)
+EOPY
+for v in "hweb 1.3" "hweb384 1.3" "hwebed 1.3" "hwebrsa 1.3" "hweb 1.2 ECDHE-ECDSA-AES128-GCM-SHA256" \
+	 "hwebed 1.2 ECDHE-ECDSA-AES256-GCM-SHA384" "hwebrsa 1.2 ECDHE-RSA-AES256-GCM-SHA384"; do
+	read -r k ver suite <<< "$v"
+	port=$((port + 1))
+	if [[ $ver == 1.3 ]]; then opts=(-tls1_3); else opts=(-tls1_2 -cipher "$suite"); fi
+	serve "$port" "$k" --file "$work/data"
+	s_client "$port" "${opts[@]}" < /dev/null > "$work/got" 2> "$work/sc.err"
+	check "$k in the token serves TLS $ver${suite:+ $suite}: the file arrives whole" \
+		cmp "$work/data" "$work/got"
+	check "... tls serve ended well" served_ok
+done
+port=$((port + 1))
+serve "$port" hwebrsa
+echo hello | timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
+	-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -tls1_3 \
+	> "$work/sc.out" 2>&1
+check "the token's RSA key signs TLS 1.3 with RSA-PSS and SHA-256 (s_client)" \
+	grep -q "Peer signature type: RSA-PSS" "$work/sc.out"
+check "... Peer signing digest: SHA256" grep -q "Peer signing digest: SHA256" "$work/sc.out"
+served_ok > /dev/null
+port=$((port + 1))
+serve "$port" hweb384 --file "$work/data"
+(sleep 8) | timeout 60 gnutls-cli 127.0.0.1 -p "$port" --sni-hostname www.test \
+	--verify-hostname www.test --x509cafile "$work/ca.crt" \
+	--priority "NORMAL:-VERS-ALL:+VERS-TLS1.3" --logfile "$work/gnutls.log" > "$work/got" 2>&1
+check "gnutls-cli TLS 1.3 to hweb384 in the token: the file arrives whole" \
+	cmp "$work/data" "$work/got"
+check "... tls serve ended well" served_ok
+port=$((port + 1))
+s_server "$port" -tls1_3 -Verify 1 -CAfile "$work/ca.crt"
+printf 'ping\n' | timeout 60 setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" \
+	--socket "$sock" tls connect "127.0.0.1:$port" --server-name www.test --ca "$work/ca.crt" --key hclient --cert "$work/hclient.crt" \
+	> "$work/got" 2> "$work/connect.err"
+check "tls connect --key with the client key in the token: s_server, which requires it, answers" \
+	test "$(cat "$work/got")" = gnip
+wait "$sserver"
+check "... it was that key's certificate" grep -q "CN *= *hsmkey-client" "$work/ss.out"
+ctl disable hweb > /dev/null
+port=$((port + 1))
+serve "$port" hweb
+s_client "$port" -tls1_3 < /dev/null > /dev/null 2>&1
+check "a disabled key in the token serves no handshake" served_failed "is disabled"
+check "hsmkeyd logged no failed signature" bash -c "! grep -q 'did not sign' '$work/hsmkeyd.log'"
 tap_done
