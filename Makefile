@@ -486,7 +486,8 @@ module-new:
 # is also its own helper process (/proc/self/exe --pkcs11-helper).  One
 # translation unit: test_hsm.c includes tests/host/hsm/*.
 $(B)/tests/host/test_hsm: tests/host/test_hsm.c $(wildcard tests/host/hsm/*) \
-		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/daemon/pkcs11/verifiers.o $(B)/libcommon.a
+		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/daemon/pkcs11/verifiers.o \
+		$(B)/daemon/identity.o $(B)/daemon/identity_rsa.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ldl -lpthread \
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -ldl -lpthread \
 		$(shell pkg-config --libs p11-kit-1)

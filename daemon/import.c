@@ -193,9 +193,6 @@ static int import_identity(struct request *rq, int type)
 	    proto_str(rq->req, "from"))
 		return fail(rq, EOPNOTSUPP, "an identity key (%s) is imported from its private key file (--key-file), unencrypted PEM or DER",
 			    key_type_name(type));
-	if (key_use_inside(rq->d->be))
-		return fail(rq, EOPNOTSUPP, "on the %s key storage an identity key is made inside it ('hsmkeyctl create'); importing one into it is not built yet",
-			    rq->d->be->ops->name);
 	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	if (rq->ninput >= REQUEST_INPUT_MAX)

@@ -209,6 +209,8 @@ int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
 
 /* identity.c: identity key pairs (hsm.h) */
 int hp_identity_generate(struct hp_session *s, const struct hp_key *k);
+/* The same pair from @k->material (identity.h's form), brought in by its parts. */
+int hp_identity_import(struct hp_session *s, const struct hp_key *k);
 /* A signature's length for @type (ECDSA: r || s), 0 for no identity type. */
 size_t hp_identity_sig_len(int type);
 /* @u's signing mechanism into @m (@pss its parameters), and the mechanism it needs. */

@@ -464,8 +464,10 @@ static int make_version(struct hp_session *s, const struct hp_key *k, const uint
 
 	if (ks_type_identity(k->type) && !value && !uw && !staged)
 		return hp_identity_generate(s, k);
+	if (ks_type_identity(k->type) && value && !staged)
+		return hp_identity_import(s, k);
 	if (ks_type_identity(k->type))
-		return hp_failf(s, -EOPNOTSUPP, "an identity key is made in the token, never brought in (%s)",
+		return hp_failf(s, -EOPNOTSUPP, "an identity key is made in the token or imported from its private key file, never unwrapped or copied (%s)",
 				key_type_name(k->type));
 	r = hp_need(s, value || uw ? 0 : 1UL << (is_generic(k->type) ? HM_SECRET_GEN : HM_AES_GEN));
 	if (r)

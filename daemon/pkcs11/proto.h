@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <limits.h>
+#include "key.h"
 #include "pkcs11/hsm.h"
 
 #define HP_NAME_MAX	64	/* key names: 63 characters and the NUL */
@@ -84,7 +85,7 @@ struct hp_key {
 	int32_t type;
 	char name[HP_NAME_MAX];
 	char label[HP_LABEL_MAX];
-	uint8_t material[HSMKEY_MATERIAL_MAX];
+	uint8_t material[KS_MATERIAL_MAX];	/* IMPORT: key_type_len(type) of it */
 };
 
 /* UNWRAP: a new key version from @blob, RSA-OAEP-wrapped to hsmkey:import */

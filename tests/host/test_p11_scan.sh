@@ -3,7 +3,8 @@
 # into the token (from the descriptor hsmkeyctl opened, to the helper's
 # socket).  Once the import or a rotation with given material is answered,
 # a scan of hsmkeyd's whole memory (/proc/PID/mem) finds no 16-byte window
-# of it.  The positive control is the same steps and scan on the
+# of it; nor, after an identity key's import from its key file, of its
+# private scalar, in hsmkeyd or its token helper.  The positive control is the same steps and scan on the
 # deliberately wrong build that keeps what it should wipe
 # (build/tests/hsmkeyd-nowipe):
 # the scan must find the key there, so a clean result is known to have
@@ -67,6 +68,27 @@ wrapped_steps() {
 	w=$(windows "$1")
 }
 
+# identity_steps NAME WHAT: import identity key NAME (ecdsa-p256) from a
+# DER key file, whose raw bytes hold the private scalar, and scan hsmkeyd
+# and its token helper for the scalar; $i, $ih: the windows found in each.
+identity_steps() {
+	local helper
+
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER \
+		-out "$work/$1.der" 2>/dev/null
+	/usr/bin/python3 -c 'import sys
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+k = load_der_private_key(open(sys.argv[1], "rb").read(), None)
+open(sys.argv[2], "wb").write(k.private_numbers().private_value.to_bytes(32, "big"))' \
+		"$work/$1.der" "$work/$1.key"
+	check "import an identity key into the token from its key file ($2)" \
+		quiet ctl import "$1" --type ecdsa-p256 --key-file "$work/$1.der"
+	i=$(windows "$1")
+	helper=$(pgrep -P "$daemon_pid" -f -- --pkcs11-helper)
+	"$memscan" "$helper" "$(hexof "$work/$1.key")" > "$work/$1.hscan" 2>&1
+	ih=$(sed -n 's/^total \([0-9]*\) .*/\1/p' "$work/$1.hscan" | grep . || echo none)
+}
+
 # held NAME HOW FILE: import NAME (aes-256-xts) from FILE (HOW: --key-file
 # or --wrapped-file) and scan hsmkeyd while the helper is held (gdb) at the
 # entry of its import or unwrap: hsmkeyd then waits for the token holding
@@ -107,6 +129,9 @@ check "nor of the rotation's material after the rotation" test "$b" = 0
 wrapped_steps wok hsmkeyd
 check "the token holds the wrapped import" test "$(softhsm_count_label hk hsmkey:wok:v1)" = 1
 check "no window of a wrapped import's key in hsmkeyd's memory" test "$w" = 0
+identity_steps iok hsmkeyd
+check "no window of an imported identity key's private scalar in hsmkeyd's memory" test "$i" = 0
+check "nor in its token helper's" test "$ih" = 0
 # While the token works on an import, hsmkeyd waits holding what it sent:
 # for a raw import the key (the positive control), for a wrapped one only
 # the wrapped bytes.
@@ -131,6 +156,10 @@ scan_steps bad "the build that keeps what it should wipe"
 check "positive control: the same scan finds the imported key there ($a windows)" \
 	test "${a/none/0}" -gt 0
 check "positive control: and the rotation's material ($b windows)" test "${b/none/0}" -gt 0
+identity_steps ibad "the build that keeps what it should wipe"
+check "positive control: the scan finds the imported identity key's scalar there ($i windows)" \
+	test "${i/none/0}" -gt 0
+check "positive control: and in its helper ($ih windows)" test "${ih/none/0}" -gt 0
 daemon_stop
 
 # The wrapped import's positive control: the embedded backend unwraps in

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Identity keys on backend = pkcs11 (SoftHSM2): each is a key pair made in
-# the token, its private key sensitive and never extractable, and hsmkeyd
+# the token or imported into it from a private key file, its private key
+# sensitive and never extractable, and hsmkeyd
 # signs with it there (sign, csr) and reads its public key from there
 # (public-key, verify).  Checked against OpenSSL (dgst -verify, pkeyutl
 # -verify, req -verify), against the token itself driven by PyKCS11 (its
@@ -107,6 +108,42 @@ for k in rsa-2048 rsa-3072; do
 	check "$k: ... and verify --pss" quiet ctl verify "$k" "$work/$k.pss" --pss < "$work/msg"
 done
 
+section "key pairs imported into the token from private key files"
+# The file's key, parsed and checked by hsmkeyd, goes to the token as its
+# parts (C_CreateObject): the objects are those create makes, and what the
+# token signs verifies with the file's own public key.
+for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519: rsa-2048:sha256 rsa-3072:sha256; do
+	k=${t%%:*} md=${t#*:} i=imp-${t%%:*}
+	case $k in
+	ecdsa-p256) gen=(-algorithm EC -pkeyopt ec_paramgen_curve:P-256) ;;
+	ecdsa-p384) gen=(-algorithm EC -pkeyopt ec_paramgen_curve:P-384) ;;
+	ed25519) gen=(-algorithm ED25519) ;;
+	*) gen=(-algorithm RSA -pkeyopt "rsa_keygen_bits:${k#rsa-}") ;;
+	esac
+	openssl genpkey "${gen[@]}" -out "$work/$i.pem" 2>/dev/null
+	openssl pkey -in "$work/$i.pem" -pubout -out "$work/$i.filepub"
+	check "$i: imported into the token (--key-file)" \
+		quiet ctl import "$i" --type "$k" --key-file "$work/$i.pem"
+	check "$i: its private key object is sensitive, never extractable, and may sign" \
+		test "$(objattr CKO_PRIVATE_KEY "hsmkey:$i:v1" CKA_SENSITIVE) $(objattr CKO_PRIVATE_KEY "hsmkey:$i:v1" CKA_EXTRACTABLE) $(objattr CKO_PRIVATE_KEY "hsmkey:$i:v1" CKA_SIGN)" = "True False True"
+	check "$i: ... its value not readable by the reference client" \
+		test "$(objattr CKO_PRIVATE_KEY "hsmkey:$i:v1" "$([[ $k == rsa* ]] && echo CKA_PRIVATE_EXPONENT || echo CKA_VALUE)")" = None
+	check "$i: ... both objects with the version's CKA_ID" \
+		test "$(softhsm_count_id hk "$(id_of "$i")00000001")" = 2
+	check "$i: the token's public key object is the file's public key" \
+		test "$(token_public "hsmkey:$i:v1" "$work/$i.filepub")" = True
+	ctl public-key "$i" > "$work/$i.pub"
+	check "$i: public-key gives the file's public key" cmp -s "$work/$i.pub" "$work/$i.filepub"
+	quiet ctl policy "$i" --grant sign:root
+	ctl sign "$i" < "$work/msg" > "$work/$i.sig"
+	check "$i: the token's signature verifies with the file's public key (OpenSSL)" \
+		openssl_verifies "$md" "$work/$i.filepub" "$work/msg" "$work/$i.sig"
+done
+check "a key file of another type than asked is refused" \
+	expect_fail "private key of another type" \
+	ctl import imp-wrong --type ecdsa-p384 --key-file "$work/imp-ecdsa-p256.pem"
+check "... and nothing was made" expect_fail "no key named" ctl show imp-wrong
+
 section "the token's own signatures verify in hsmkeyd"
 for k in ecdsa-p256 ed25519; do
 	token_sign "hsmkey:$k:v1" "$work/msg" "$work/$k.tsig" > /dev/null
@@ -116,10 +153,9 @@ done
 
 section "refused"
 head -c 32 /dev/urandom > "$work/x"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/o256.pem" 2>/dev/null
-check "importing an identity key into the token: not built yet, saying so" \
-	expect_fail "is made inside it ('hsmkeyctl create'); importing one into it is not built yet" \
-	ctl import imp --type ecdsa-p256 --key-file "$work/o256.pem"
+check "an identity key is not imported wrapped: its key file it is" \
+	expect_fail "is imported from its private key file" \
+	ctl import imp --type ecdsa-p256 --wrapped-file "$work/x"
 check "... and nothing was made" expect_fail "no key named" ctl show imp
 check "an identity key does not rotate (a new pair is a new key)" expect_fail "is an identity key" ctl rotate ecdsa-p256
 as_nobody sign ecdsa-p256 < "$work/msg" > /dev/null 2> "$work/e1"
