@@ -92,11 +92,14 @@ int op_import_key_renew(struct request *rq)
 
 /*
  * --from URI: a key the backend holds already (made by the HSM's own
- * tools) becomes key NAME, version 1; no material passes the daemon.
+ * tools) becomes key NAME, version 1; no material passes the daemon.  An
+ * identity key: the key pair, in a backend that keeps identity keys
+ * inside (key_use_inside()).
  */
 static int adopt(struct request *rq, int type, const char *from)
 {
 	struct backend *be = rq->d->be;
+	bool identity = ks_type_identity(type);
 	struct ks_key key;
 	const char *name;
 	int r = get_name(rq, "name", &name);
@@ -113,16 +116,21 @@ static int adopt(struct request *rq, int type, const char *from)
 		return fail(rq, r, "cannot adopt '%s': expected the form '%s'", from,
 			    be->ops->adopt_form);
 	if (r == -ENOENT)
-		return fail(rq, r, "%s holds no secret key %s names (or more than one)",
-			    be->ops->storage, from);
+		return fail(rq, r, "%s holds no %s %s names (or more than one)",
+			    be->ops->storage, identity ? "private key" : "secret key", from);
 	if (r == -EHOSTDOWN)
 		return fail(rq, r, "cannot adopt %s: %s cannot be reached (hsmkeyctl status says why)",
 			    from, be->ops->storage);
 	if (r == -EKEYREVOKED)
 		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
+	if (r == -EMEDIUMTYPE && identity)
+		return fail(rq, r, "the key pair %s names is not of type %s, has no public key object of its own (the private key's CKA_ID, or its label), or that object is not its pair's: see the daemon's log",
+			    from, key_type_name(type));
 	if (r == -EMEDIUMTYPE)
 		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
 			    from, key_type_name(type));
+	if (r == -EOPNOTSUPP && identity)
+		return fail(rq, r, "an identity key's private key never leaves its token, and this key store has several tokens or a backup token");
 	if (r == -EINPROGRESS) {
 		char what[HSMKEY_NAME_MAX + 32];
 
@@ -189,10 +197,13 @@ static int import_identity(struct request *rq, int type)
 	uint8_t material[KS_MATERIAL_MAX];
 	int r;
 
+	if (proto_str(rq->req, "from") && key_use_inside(rq->d->be))
+		return adopt(rq, type, proto_str(rq->req, "from"));
 	if (json_object_get_boolean(json_object_object_get(rq->req, "wrapped")) ||
 	    proto_str(rq->req, "from"))
-		return fail(rq, EOPNOTSUPP, "an identity key (%s) is imported from its private key file (--key-file), unencrypted PEM or DER",
-			    key_type_name(type));
+		return fail(rq, EOPNOTSUPP, "an identity key (%s) is imported from its private key file (--key-file), unencrypted PEM or DER%s",
+			    key_type_name(type), key_use_inside(rq->d->be) ?
+			    ", or adopted from the key pair the key storage holds (--from)" : "");
 	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");
 	if (rq->ninput >= REQUEST_INPUT_MAX)

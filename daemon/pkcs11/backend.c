@@ -232,6 +232,20 @@ static int p11_create_locked(struct p11be *p, const char *name, int type,
 	return p11_verifier(p, out->id, 1, out->verifier);
 }
 
+/*
+ * A private key never leaves its token: an identity key, which could not
+ * be copied to another, is refused in a key store of several tokens or
+ * with a backup token (logged).
+ */
+static bool p11_pair_stays(struct p11be *p, const char *name, int type)
+{
+	if (!ks_type_identity(type) || (p->st.nm <= 1 && !*p->cfg.pkcs11_backup_token))
+		return false;
+	log_warn("pkcs11: identity key %s not made: an identity key's private key never leaves its token, and this key store has %s",
+		 name, p->st.nm > 1 ? "several tokens" : "a backup token");
+	return true;
+}
+
 static int p11_create(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out)
 {
@@ -239,14 +253,8 @@ static int p11_create(struct backend *b, const char *name, int type,
 	struct p11_source src = { .material = material };
 
 	memset(out, 0, sizeof(*out));
-	if (!p11_keeps(type))
+	if (!p11_keeps(type) || p11_pair_stays(p, name, type))
 		return -EOPNOTSUPP;
-	/* A private key never leaves its token: it could not be copied to another. */
-	if (ks_type_identity(type) && (p->st.nm > 1 || *p->cfg.pkcs11_backup_token)) {
-		log_warn("pkcs11: identity key %s not made: an identity key's private key never leaves its token, and this key store has %s",
-			 name, p->st.nm > 1 ? "several tokens" : "a backup token");
-		return -EOPNOTSUPP;
-	}
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 
@@ -291,6 +299,8 @@ static int p11_adopt(struct backend *b, const char *name, int type, const char *
 	memset(out, 0, sizeof(*out));
 	if (p11_label(from, label, sizeof(label)))
 		return -EINVAL;
+	if (p11_pair_stays(p, name, type))
+		return -EOPNOTSUPP;
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 

@@ -211,6 +211,13 @@ int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
 int hp_identity_generate(struct hp_session *s, const struct hp_key *k);
 /* The same pair from @k->material (identity.h's form), brought in by its parts. */
 int hp_identity_import(struct hp_session *s, const struct hp_key *k);
+/*
+ * The pair the token holds already whose private key is labelled
+ * @k->label, checked (type, and that its public key object is its pair's)
+ * and taken: made sensitive and never extractable (*@was_readable: it
+ * was, or had been, readable or extractable), under @k's id and label.
+ */
+int hp_identity_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable);
 /* A signature's length for @type (ECDSA: r || s), 0 for no identity type. */
 size_t hp_identity_sig_len(int type);
 /* @u's signing mechanism into @m (@pss its parameters), and the mechanism it needs. */

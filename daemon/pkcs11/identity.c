@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Identity keys in the token (hsm.h): a version is a key pair generated
- * there, or imported from a private key file (its parts, C_CreateObject),
- * both objects under the version's CKA_ID and label.  The private key is
+ * there, imported from a private key file (its parts, C_CreateObject), or
+ * adopted (a pair the token holds already, made by its own tools), both
+ * objects under the version's CKA_ID and label.  The private key is
  * sensitive and never extractable, and may only sign; the public key may
  * only verify.  hsm_key_use() signs with the one and reads the other.
  */
@@ -12,6 +13,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include "identity.h"
 #include "key.h"
 #include "pkcs11/helper.h"
@@ -359,4 +361,168 @@ out:
 	wipe(pp, sizeof(*pp));
 	free(pp);
 	return r;
+}
+
+/* Ed25519's curve as some tokens name it: PrintableString "edwards25519". */
+static const uint8_t ed25519_name[] = {
+	0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9',
+};
+
+/* The one object of class @cls whose attribute @by is @v (@len bytes). */
+static int find_one(struct hp_session *s, CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE by, void *v,
+		    CK_ULONG len, CK_OBJECT_HANDLE *out)
+{
+	CK_ATTRIBUTE t[] = { ATTR(CKA_CLASS, &cls, sizeof(cls)), { by, v, len } };
+	CK_OBJECT_HANDLE h[2];
+	CK_ULONG found = 0;
+	int r = hp_find(s, t, ARRAY_SIZE(t), h, 2, &found);
+
+	if (r)
+		return r;
+	if (found != 1)
+		return hp_failf(s, found ? -EMEDIUMTYPE : -ENOENT, "%s %s key object%s",
+				found ? "more than one" : "no",
+				cls == CKO_PRIVATE_KEY ? "private" : "public", found ? "s" : "");
+	*out = h[0];
+	return 0;
+}
+
+/* Whether @h is a key of @type (@kd): its key type, and curve or modulus size. */
+static int of_kind(struct hp_session *s, CK_OBJECT_HANDLE h, int type, const struct kind *kd)
+{
+	CK_KEY_TYPE kt = 0, want = ks_type_rsa(type) ? CKK_RSA :
+			 type == KS_TYPE_ED25519 ? CKK_EC_EDWARDS : CKK_EC;
+	uint8_t params[64];
+	CK_ATTRIBUTE t[] = {
+		ATTR(CKA_KEY_TYPE, &kt, sizeof(kt)),
+		ks_type_rsa(type) ? (CK_ATTRIBUTE)ATTR(CKA_MODULUS, NULL, 0) :
+				    (CK_ATTRIBUTE)ATTR(CKA_EC_PARAMS, params, sizeof(params)),
+	};
+	CK_RV rv = s->srv->p->C_GetAttributeValue(s->h, h, t, ARRAY_SIZE(t));
+	bool ok;
+
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GetAttributeValue(the pair's type)");
+	if (ks_type_rsa(type))
+		ok = t[1].ulValueLen == kd->publen;
+	else
+		ok = (t[1].ulValueLen == kd->plen && !memcmp(params, kd->params, kd->plen)) ||
+		     (type == KS_TYPE_ED25519 && t[1].ulValueLen == sizeof(ed25519_name) &&
+		      !memcmp(params, ed25519_name, sizeof(ed25519_name)));
+	if (kt != want || !ok)
+		return hp_failf(s, -EMEDIUMTYPE, "the key pair is not %s", key_type_name(type));
+	return 0;
+}
+
+/* Whether @priv and @pub are one pair: a random challenge the one signs, the other verifies. */
+static int same_pair(struct hp_session *s, int type, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub)
+{
+	CK_FUNCTION_LIST *p = s->srv->p;
+	CK_MECHANISM m = { ks_type_rsa(type) ? CKM_RSA_PKCS :
+			   type == KS_TYPE_ED25519 ? CKM_EDDSA : CKM_ECDSA, NULL, 0 };
+	uint8_t challenge[32], sig[512];
+	CK_ULONG n = sizeof(sig);
+	CK_RV rv;
+
+	if (RAND_bytes(challenge, sizeof(challenge)) != 1)
+		return hp_failf(s, -EIO, "no random challenge");
+	rv = p->C_SignInit(s->h, &m, priv);
+	if (rv == CKR_OK)
+		rv = p->C_Sign(s->h, challenge, sizeof(challenge), sig, &n);
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_Sign(the pair's check)");
+	rv = p->C_VerifyInit(s->h, &m, pub);
+	if (rv == CKR_OK)
+		rv = p->C_Verify(s->h, challenge, sizeof(challenge), sig, n);
+	if (rv == CKR_SIGNATURE_INVALID)
+		return hp_failf(s, -EMEDIUMTYPE, "its public key object is not its private key's");
+	return rv == CKR_OK ? 0 : hp_fail(s, rv, "C_Verify(the pair's check)");
+}
+
+/*
+ * @k->label's private key and its public key object (the one with its
+ * CKA_ID, or without one its label), each checked to be @k's type.
+ */
+static int find_pair(struct hp_session *s, const struct hp_key *k, const struct kind *kd,
+		     CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub)
+{
+	uint8_t id[256];
+	CK_ATTRIBUTE a = ATTR(CKA_ID, id, sizeof(id));
+	int r = find_one(s, CKO_PRIVATE_KEY, CKA_LABEL, (void *)k->label, strlen(k->label), priv);
+
+	if (r)
+		return r;
+	if (s->srv->p->C_GetAttributeValue(s->h, *priv, &a, 1) != CKR_OK ||
+	    a.ulValueLen > sizeof(id))
+		a.ulValueLen = 0;
+	r = a.ulValueLen ? find_one(s, CKO_PUBLIC_KEY, CKA_ID, id, a.ulValueLen, pub) :
+			   find_one(s, CKO_PUBLIC_KEY, CKA_LABEL, (void *)k->label,
+				    strlen(k->label), pub);
+	return r ?: of_kind(s, *priv, k->type, kd) ?: of_kind(s, *pub, k->type, kd);
+}
+
+/*
+ * The private key made sensitive and never extractable, which a token
+ * must allow (*@was_readable: it was, or had been, readable or
+ * extractable); both objects under the version's id and label.
+ */
+static int take_pair(struct hp_session *s, const struct hp_key *k, CK_OBJECT_HANDLE priv,
+		     CK_OBJECT_HANDLE pub, bool *was_readable)
+{
+	CK_BBOOL sens = 0, ext = 1, always = 0, never = 0;
+	CK_ATTRIBUTE get[] = {
+		ATTR(CKA_SENSITIVE, &sens, 1), ATTR(CKA_EXTRACTABLE, &ext, 1),
+		ATTR(CKA_ALWAYS_SENSITIVE, &always, 1), ATTR(CKA_NEVER_EXTRACTABLE, &never, 1),
+	};
+	uint8_t vid[HP_VID_LEN];
+	char label[HP_NAME_MAX + 24];
+	CK_ATTRIBUTE lock[] = { ATTR_T(CKA_SENSITIVE), ATTR_F(CKA_EXTRACTABLE) };
+	CK_ATTRIBUTE name[] = { ATTR(CKA_ID, vid, sizeof(vid)), ATTR(CKA_LABEL, label, 0) };
+	CK_FUNCTION_LIST *p = s->srv->p;
+	CK_RV rv = p->C_GetAttributeValue(s->h, priv, get, ARRAY_SIZE(get));
+
+	/* A token that does not keep a key's history: taken as readable once. */
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID)
+		return hp_fail(s, rv, "C_GetAttributeValue(CKA_SENSITIVE)");
+	*was_readable = !sens || ext || !always || !never;
+	if ((!sens || ext) &&
+	    (rv = p->C_SetAttributeValue(s->h, priv, lock + !!sens, ARRAY_SIZE(lock) - !!sens)) != CKR_OK)
+		return hp_fail(s, rv, "C_SetAttributeValue(sensitive, not extractable)");
+	hsm_vid(k->id, k->version, vid);
+	name[1].ulValueLen = snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
+	rv = p->C_SetAttributeValue(s->h, priv, name, ARRAY_SIZE(name));
+	if (rv == CKR_OK)
+		rv = p->C_SetAttributeValue(s->h, pub, name, ARRAY_SIZE(name));
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_SetAttributeValue(CKA_ID, CKA_LABEL)");
+	hp_handle_remember(s->srv, vid, priv);
+	return 0;
+}
+
+int hp_identity_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readable)
+{
+	CK_ATTRIBUTE priv_uses[] = {
+		ATTR_T(CKA_SIGN), ATTR_F(CKA_DECRYPT), ATTR_F(CKA_UNWRAP), ATTR_F(CKA_DERIVE),
+	};
+	CK_ATTRIBUTE pub_uses[] = {
+		ATTR_T(CKA_VERIFY), ATTR_F(CKA_ENCRYPT), ATTR_F(CKA_WRAP), ATTR_F(CKA_DERIVE),
+	};
+	CK_OBJECT_HANDLE priv, pub;
+	struct kind kd;
+	int r;
+
+	if (kind_of(k->type, &kd))
+		return hp_failf(s, -EINVAL, "no identity key type %d", k->type);
+	r = hp_find_version(s, k->id, k->version, &priv);
+	if (r != -ENOENT)
+		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already", k->version);
+	hp_clear_error(s);
+	r = find_pair(s, k, &kd, &priv, &pub);
+	if (r)
+		return r;
+	/* Best effort: some tokens fix a key's uses at creation. */
+	s->srv->p->C_SetAttributeValue(s->h, priv, priv_uses, ARRAY_SIZE(priv_uses));
+	s->srv->p->C_SetAttributeValue(s->h, pub, pub_uses, ARRAY_SIZE(pub_uses));
+	r = same_pair(s, k->type, priv, pub);
+	return r ?: take_pair(s, k, priv, pub, was_readable);
 }

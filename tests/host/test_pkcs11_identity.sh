@@ -1,6 +1,7 @@
 #!/bin/bash
 # Identity keys on backend = pkcs11 (SoftHSM2): each is a key pair made in
-# the token or imported into it from a private key file, its private key
+# the token, imported into it from a private key file or adopted from a
+# pair it holds already, its private key
 # sensitive and never extractable, and hsmkeyd
 # signs with it there (sign, csr) and reads its public key from there
 # (public-key, verify).  Checked against OpenSSL (dgst -verify, pkeyutl
@@ -143,6 +144,65 @@ check "a key file of another type than asked is refused" \
 	expect_fail "private key of another type" \
 	ctl import imp-wrong --type ecdsa-p384 --key-file "$work/imp-ecdsa-p256.pem"
 check "... and nothing was made" expect_fail "no key named" ctl show imp-wrong
+
+section "key pairs the token holds already, adopted (--from)"
+# vendor_pair LABEL TYPE ID: a pair made by the reference client as an HSM's
+# own tools would, its private key readable and extractable (a careless
+# ceremony's), both objects with CKA_ID ID (hex).
+vendor_pair() {
+	softhsm_py hk <<PY
+t, idb = "$2", list(bytes.fromhex("$3"))
+if t.startswith("rsa"):
+    mech, extra = P.CKM_RSA_PKCS_KEY_PAIR_GEN, [(P.CKA_MODULUS_BITS, int(t[4:])), (P.CKA_PUBLIC_EXPONENT, (1, 0, 1))]
+else:
+    oid = {"ecdsa-p256": "06082a8648ce3d030107", "ecdsa-p384": "06052b81040022", "ed25519": "06032b6570"}[t]
+    mech = P.CKM_EC_EDWARDS_KEY_PAIR_GEN if t == "ed25519" else P.CKM_EC_KEY_PAIR_GEN
+    extra = [(P.CKA_EC_PARAMS, list(bytes.fromhex(oid)))]
+pub = [(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_TOKEN, True), (P.CKA_LABEL, "$1"), (P.CKA_ID, idb), (P.CKA_VERIFY, True)] + extra
+priv = [(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, "$1"), (P.CKA_ID, idb),
+        (P.CKA_SENSITIVE, False), (P.CKA_EXTRACTABLE, True), (P.CKA_SIGN, True)]
+s.generateKeyPair(pub, priv, mecha=P.Mechanism(mech))
+print(True)
+PY
+}
+n=0
+for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519: rsa-2048:sha256; do
+	k=${t%%:*} md=${t#*:} a=adopt-${t%%:*} n=$((n + 1))
+	check "$k: the reference client makes a pair, its private key extractable" \
+		test "$(vendor_pair "vendor-$k" "$k" "0$n")" = True
+	check "$a: adopted (--from pkcs11:object=vendor-$k)" \
+		quiet ctl import "$a" --type "$k" --from "pkcs11:object=vendor-$k"
+	check "$a: its private key is now sensitive and never extractable, under hsmkeyd's label" \
+		test "$(objattr CKO_PRIVATE_KEY "hsmkey:$a:v1" CKA_SENSITIVE) $(objattr CKO_PRIVATE_KEY "hsmkey:$a:v1" CKA_EXTRACTABLE)" = "True False"
+	check "$a: ... its public key object too, both with the version's CKA_ID" \
+		test "$(softhsm_count_id hk "$(id_of "$a")00000001")" = 2
+	ctl public-key "$a" > "$work/$a.pub"
+	quiet ctl policy "$a" --grant sign:root
+	ctl sign "$a" < "$work/msg" > "$work/$a.sig"
+	check "$a: what the token signs verifies with public-key (OpenSSL)" \
+		openssl_verifies "$md" "$work/$a.pub" "$work/msg" "$work/$a.sig"
+done
+vendor_pair vendor-p256b ecdsa-p256 10 > /dev/null
+check "a pair of another type than asked is refused" expect_fail "is not of type ecdsa-p384" \
+	ctl import wrong --type ecdsa-p384 --from pkcs11:object=vendor-p256b
+check "... and left as it was (still extractable, its own label)" \
+	test "$(objattr CKO_PRIVATE_KEY vendor-p256b CKA_EXTRACTABLE)" = True
+# A private key whose CKA_ID names another pair's public key: the token's
+# own check (a challenge signed and verified) refuses it.
+vendor_pair vendor-mixa ecdsa-p256 20 > /dev/null
+vendor_pair vendor-mixb ecdsa-p256 21 > /dev/null
+softhsm_py hk > /dev/null <<'PY'
+a = s.findObjects([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_LABEL, "vendor-mixa")])[0]
+s.destroyObject(a)
+b = s.findObjects([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_LABEL, "vendor-mixb")])[0]
+s.setAttributeValue(b, [(P.CKA_ID, [0x20])])
+PY
+check "a private key beside another pair's public key is refused" expect_fail "is not its pair's" \
+	ctl import mix --type ecdsa-p256 --from pkcs11:object=vendor-mixa
+check "... and left as it was" test "$(objattr CKO_PRIVATE_KEY vendor-mixa CKA_EXTRACTABLE)" = True
+check "... and nothing was made" expect_fail "no key named" ctl show mix
+check "a label the token holds no private key under is refused" expect_fail "holds no private key" \
+	ctl import none --type ed25519 --from pkcs11:object=no-such-label
 
 section "the token's own signatures verify in hsmkeyd"
 for k in ecdsa-p256 ed25519; do
