@@ -235,12 +235,29 @@ static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
 	}
 }
 
+/*
+ * A signature the key storage did not make in this thread's handshake
+ * (sign_inside()): -errno, 0 if none failed.  OpenSSL words it as its own
+ * failure; the handshake's answer says what it was.
+ */
+static __thread int sign_error;
+
 /* The handshake's failure, worded: OpenSSL's reason when it has one. */
-static int handshake_failed(struct request *rq, int r, const char *peer)
+static int handshake_failed(struct request *rq, const struct tls_request *q, int r,
+			    const char *peer)
 {
 	unsigned long e = ERR_peek_last_error();
 	char reason[160] = "";
 
+	if (sign_error) {
+		ERR_clear_error();
+		if (sign_error == -EKEYREVOKED)
+			return fail(rq, EKEYREVOKED, "key '%s' was stopped during the handshake with %s: it signed nothing",
+				    q->key, peer);
+		return fail(rq, -sign_error, "the handshake with %s failed: key '%s' did not sign in %s: %s; see the daemon's log",
+			    peer, q->key, rq->d->be->ops->storage ?: "the key storage",
+			    strerror(-sign_error));
+	}
 	if (e)
 		ERR_error_string_n(e, reason, sizeof(reason));
 	ERR_clear_error();
@@ -340,9 +357,10 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 		SSL_free(ssl);
 		return fail(rq, r, "cannot set the handshake up");
 	}
+	sign_error = 0;
 	r = drive(ssl, rq->sock, q->server, deadline);
 	if (r) {
-		r = handshake_failed(rq, r, peer);
+		r = handshake_failed(rq, q, r, peer);
 	} else {
 		describe(rq, ssl, peer, detail, dlen);
 		r = ktls_keys(ssl, &sec, q->server, &keys);
@@ -361,6 +379,23 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 }
 
 /*
+ * Whether the key @s signs for is still what the handshake was authorised
+ * with: active, and the name still the same key (a handshake may wait on
+ * its peer for up to HANDSHAKE_MS_MAX after may_use()).
+ */
+static int still_active(const struct tls_signer *s)
+{
+	struct ks_key now;
+	int r = s->be->ops->get(s->be, s->key.name, s->key.version, false, &now);
+
+	if (r)
+		return r == -ENOENT ? -EKEYREVOKED : r;
+	r = now.state != KS_ACTIVE || memcmp(now.id, s->key.id, HSMKEY_ID_LEN) ? -EKEYREVOKED : 0;
+	ks_key_wipe(&now);
+	return r;
+}
+
+/*
  * A signature for a handshake by an identity key kept inside the key
  * storage (tls_signer.h).  The storage signs RSA with SHA-256 only, which
  * the context's signature algorithms hold the handshake to.
@@ -371,11 +406,13 @@ static int sign_inside(const struct tls_signer *s, const EVP_MD *md, bool pss, c
 	int r = -EOPNOTSUPP;
 
 	if (!ks_type_rsa(s->key.type) || (md && EVP_MD_is_a(md, "SHA2-256")))
-		r = key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
-	if (r)
+		r = still_active(s) ?:
+		    key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
+	if (r && r != -EKEYREVOKED)
 		log_warn("key '%s' version %u did not sign for a TLS handshake in %s: %s",
 			 s->key.name, s->key.version, s->be->ops->storage ?: "the key storage",
 			 strerror(-r));
+	sign_error = r;
 	return r;
 }
 
@@ -389,7 +426,11 @@ static int signer_of(struct request *rq, const struct ks_key *key, EVP_PKEY **ou
 	if (!r) {
 		s->sign = sign_inside;
 		s->be = rq->d->be;
-		s->key = *key;	/* its metadata: get() did not unseal it */
+		/* What ->use and ->get need of it: its name, id, version and type. */
+		memcpy(s->key.name, key->name, sizeof(s->key.name));
+		memcpy(s->key.id, key->id, HSMKEY_ID_LEN);
+		s->key.version = key->version;
+		s->key.type = key->type;
 		r = tls_signer_key(s, pub, out);
 		if (r)
 			r = fail(rq, -r, "key '%s' cannot sign for handshakes in %s: %s",

@@ -3,7 +3,7 @@
  * The tls-handshake contexts kept for reuse (tls_cache.h): a short list
  * under one mutex.  An entry is held by each handshake using it (refs)
  * and by the list while listed; whoever drops the last hold frees it,
- * the SSL_CTX with the private key it holds (OpenSSL wipes it).  Entries
+ * the SSL_CTX with the private key it holds, if any (OpenSSL wipes it).  Entries
  * made TLS_CACHE_SECONDS ago are dropped by the event loop's timer
  * (tls_cache_expire()); when the list is full the one least recently used
  * goes.

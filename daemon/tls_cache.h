@@ -3,7 +3,8 @@
  * The OpenSSL contexts of tls-handshake requests, kept for the next
  * request that asks for the same (tls_cache.c): making one costs more than
  * the server's side of a handshake.  An entry holds an identity key's
- * private key in OpenSSL's memory, so it lives at most TLS_CACHE_SECONDS
+ * private key in OpenSSL's memory (a key kept inside the key storage: its
+ * public half, tls_signer.h), so it lives at most TLS_CACHE_SECONDS
  * and goes when its key is revoked, disabled or scheduled for deletion
  * (or its revocation could not be written: by name).
  */

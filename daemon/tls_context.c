@@ -119,17 +119,33 @@ static int use_ca(SSL_CTX *ctx, const char *pem, char *why, size_t whylen)
 
 /*
  * The signature algorithms of a context whose RSA key signs inside the key
- * storage, which signs SHA-256 digests only (key_use_sign_in()): every
- * other kind as OpenSSL has them, RSA with SHA-256.  The peer's signatures
- * are held to the same list.
+ * storage, which signs SHA-256 digests only (key_use_sign_in()): ECDSA,
+ * EdDSA, and RSA with SHA-256.  A server signs with one of these and so
+ * asks the client for one (its list is both); what it asks of a client
+ * certificate is SIGALGS_PEER.  A client sets them for its own
+ * certificate only, accepting what the server signs with as OpenSSL does.
  */
 #define SIGALGS_RSA_SHA256 \
 	"ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:" \
 	"ed25519:ed448:rsa_pss_rsae_sha256:rsa_pss_pss_sha256:rsa_pkcs1_sha256"
+#define SIGALGS_PEER \
+	"ecdsa_secp256r1_sha256:ecdsa_secp384r1_sha384:ecdsa_secp521r1_sha512:" \
+	"ed25519:ed448:rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:" \
+	"rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512:" \
+	"rsa_pkcs1_sha256:rsa_pkcs1_sha384:rsa_pkcs1_sha512"
+
+/* A context with an identity key that signs RSA with SHA-256 only. */
+static int sha256_only(SSL_CTX *ctx, bool server)
+{
+	if (!server)
+		return SSL_CTX_set1_client_sigalgs_list(ctx, SIGALGS_RSA_SHA256) == 1 ? 0 : -ENOMEM;
+	return SSL_CTX_set1_sigalgs_list(ctx, SIGALGS_RSA_SHA256) == 1 &&
+	       SSL_CTX_set1_client_sigalgs_list(ctx, SIGALGS_PEER) == 1 ? 0 : -ENOMEM;
+}
 
 /* The identity key and its certificate, which must name it. */
-static int use_identity(SSL_CTX *ctx, const struct tls_identity *id, const char *cert,
-			char *why, size_t whylen)
+static int use_identity(SSL_CTX *ctx, bool server, const struct tls_identity *id,
+			const char *cert, char *why, size_t whylen)
 {
 	int r = use_chain(ctx, cert, why, whylen);
 
@@ -139,9 +155,8 @@ static int use_identity(SSL_CTX *ctx, const struct tls_identity *id, const char 
 		snprintf(why, whylen, "the certificate is not for key '%s' (its public key differs)",
 			 id->name);
 		r = -EKEYREJECTED;
-	} else if (tls_signer_is(id->pkey) && EVP_PKEY_is_a(id->pkey, "RSA") &&
-		   SSL_CTX_set1_sigalgs_list(ctx, SIGALGS_RSA_SHA256) != 1) {
-		r = -ENOMEM;
+	} else if (tls_signer_is(id->pkey) && EVP_PKEY_is_a(id->pkey, "RSA")) {
+		r = sha256_only(ctx, server);
 	}
 	ERR_clear_error();
 	return r;
@@ -151,7 +166,7 @@ static int use_identity(SSL_CTX *ctx, const struct tls_identity *id, const char 
  * A context in the library context of its identity key: a key that signs
  * in the key storage is known there only (tls_signer.h).
  */
-static SSL_CTX *context_for(const struct tls_request *q, const struct tls_identity *id)
+static SSL_CTX *ssl_ctx_for(const struct tls_request *q, const struct tls_identity *id)
 {
 	const SSL_METHOD *m = q->server ? TLS_server_method() : TLS_client_method();
 
@@ -169,7 +184,7 @@ int tls_context_new(struct tls_context **out, const struct tls_request *q,
 	if (!t)
 		return -ENOMEM;
 	t->server = q->server;
-	t->ctx = context_for(q, id);
+	t->ctx = ssl_ctx_for(q, id);
 	r = t->ctx ? ktls_prepare_ctx(t->ctx) : -ENOMEM;
 	if (!r && alpn_wire(q->alpn, t->alpn, sizeof(t->alpn), &t->alpn_len)) {
 		snprintf(why, whylen, "ALPN takes 1 to 255 characters a protocol, %zu in all",
@@ -177,7 +192,7 @@ int tls_context_new(struct tls_context **out, const struct tls_request *q,
 		r = -EINVAL;
 	}
 	if (!r && id)
-		r = use_identity(t->ctx, id, q->cert, why, whylen);
+		r = use_identity(t->ctx, q->server, id, q->cert, why, whylen);
 	if (!r && q->ca)
 		r = use_ca(t->ctx, q->ca, why, whylen);
 	else if (!r && !q->server && SSL_CTX_set_default_verify_paths(t->ctx) != 1)

@@ -6,15 +6,22 @@
  * they are given and hand the digest, or Ed25519's message, to the key's
  * ->sign.
  *
- * No private key enters or leaves: an import carrying a private key is
- * refused unless it names a signer (the parameter only tls_signer_key()
- * passes), and an export asking for one is refused.  So OpenSSL cannot
+ * No private key enters or leaves: an import that selects a private key
+ * is refused unless it names a signer (the parameter only tls_signer_key()
+ * passes; private values in an import of the public key alone are not
+ * read), and an export that selects one is refused.  So OpenSSL cannot
  * turn one of these keys into a default provider key that would have to
  * sign without its private half, nor take a default provider key for one
  * of these: a signature with such a key is always this provider's (the
  * first fetch, the default provider's, fails to take the key, and OpenSSL
  * then asks the key's own provider).  Public keys are imported, which
  * lets OpenSSL compare a certificate's key with one of these.
+ *
+ * Key comparisons (a certificate's key with one of these) need OpenSSL to
+ * import the public key alone into this provider, which Debian 12's
+ * 3.0.x does; an OpenSSL that asks for the whole key pair there would find
+ * every certificate refused as not the key's.  The library context reads
+ * no openssl.cnf.
  *
  * Lifetimes: a key's data is OpenSSL's to free (rk_free); a signature
  * operation points at its key's data, which the EVP_PKEY_CTX that holds
@@ -38,6 +45,9 @@
 #define SIGNER_PROVIDER	"hsmkey-signer"
 #define SIGNER_PROPS	"provider=" SIGNER_PROVIDER
 #define SIGNER_PARAM	"hsmkey-signer"		/* octet string: struct tls_signer */
+
+/* The reasons of this provider's errors (ERR_LIB_USER). */
+enum { SIGNER_R_NOT_SIGNER = 1, SIGNER_R_SIGN_FAILED };
 
 /* A key: its public half, and the signer that holds its private one. */
 struct rk {
@@ -94,6 +104,7 @@ static void rk_free(void *kd)
 	if (!k)
 		return;
 	EVP_PKEY_free(k->pub);
+	OPENSSL_cleanse(&k->s, sizeof(k->s));
 	free(k);
 }
 
@@ -367,7 +378,7 @@ static int sop_init(void *ctx, const char *mdname, void *kd, const OSSL_PARAM pa
 	struct rk *k = kd;
 
 	if (!k || !k->can_sign) {
-		ERR_raise_data(ERR_LIB_USER, 1, "not a key that signs in the key storage");
+		ERR_raise_data(ERR_LIB_USER, SIGNER_R_NOT_SIGNER, "not a key that signs in the key storage");
 		return 0;
 	}
 	o->key = k;
@@ -384,7 +395,8 @@ static int sop_sign(struct sop *o, unsigned char *sig, size_t *siglen, size_t si
 			       &n);
 
 	if (r) {
-		ERR_raise_data(ERR_LIB_USER, 2, "the key storage did not sign: %s", strerror(-r));
+		ERR_raise_data(ERR_LIB_USER, SIGNER_R_SIGN_FAILED, "the key storage did not sign: %s",
+			       strerror(-r));
 		return 0;
 	}
 	*siglen = n;

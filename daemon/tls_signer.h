@@ -34,7 +34,7 @@ struct tls_signer {
 	int (*sign)(const struct tls_signer *s, const EVP_MD *md, bool pss, const uint8_t *in,
 		    size_t len, uint8_t *sig, size_t *siglen);
 	struct backend *be;	/* for ->sign: where the key is */
-	struct ks_key key;	/* for ->sign: its metadata (never material) */
+	struct ks_key key;	/* for ->sign: its name, id, version and type only */
 };
 
 /*

@@ -67,6 +67,21 @@ size_t hp_identity_sig_len(int type)
 	return kind_of(type, &k) ? 0 : k.siglen;
 }
 
+/* @k's kind into @kd, if the token does not hold its version yet. */
+static int new_version(struct hp_session *s, const struct hp_key *k, struct kind *kd)
+{
+	CK_OBJECT_HANDLE h;
+	int r;
+
+	if (kind_of(k->type, kd))
+		return hp_failf(s, -EINVAL, "no identity key type %d", k->type);
+	r = hp_find_version(s, k->id, k->version, &h);
+	if (r != -ENOENT)
+		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already", k->version);
+	hp_clear_error(s);
+	return 0;
+}
+
 int hp_identity_generate(struct hp_session *s, const struct hp_key *k)
 {
 	CK_BBOOL rsa = ks_type_rsa(k->type);
@@ -90,15 +105,9 @@ int hp_identity_generate(struct hp_session *s, const struct hp_key *k)
 	CK_RV rv;
 	int r;
 
-	if (kind_of(k->type, &kd))
-		return hp_failf(s, -EINVAL, "no identity key type %d", k->type);
-	r = hp_need(s, 1UL << kd.gen_need);
+	r = new_version(s, k, &kd) ?: hp_need(s, 1UL << kd.gen_need);
 	if (r)
 		return r;
-	r = hp_find_version(s, k->id, k->version, &priv);
-	if (r != -ENOENT)
-		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already", k->version);
-	hp_clear_error(s);
 	hsm_vid(k->id, k->version, vid);
 	pub_t[2].ulValueLen = priv_t[2].ulValueLen =
 		snprintf(label, sizeof(label), "hsmkey:%s:v%u", k->name, k->version);
@@ -321,12 +330,9 @@ int hp_identity_import(struct hp_session *s, const struct hp_key *k)
 	CK_RV rv = CKR_OK;
 	int r;
 
-	if (kind_of(k->type, &kd))
-		return hp_failf(s, -EINVAL, "no identity key type %d", k->type);
-	r = hp_find_version(s, k->id, k->version, &priv);
-	if (r != -ENOENT)
-		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already", k->version);
-	hp_clear_error(s);
+	r = new_version(s, k, &kd);
+	if (r)
+		return r;
 	pp = calloc(1, sizeof(*pp));
 	if (!pp)
 		return hp_failf(s, -ENOMEM, "out of memory");
@@ -511,13 +517,7 @@ int hp_identity_adopt(struct hp_session *s, const struct hp_key *k, bool *was_re
 	struct kind kd;
 	int r;
 
-	if (kind_of(k->type, &kd))
-		return hp_failf(s, -EINVAL, "no identity key type %d", k->type);
-	r = hp_find_version(s, k->id, k->version, &priv);
-	if (r != -ENOENT)
-		return r ?: hp_failf(s, -EEXIST, "key version %u is in the token already", k->version);
-	hp_clear_error(s);
-	r = find_pair(s, k, &kd, &priv, &pub);
+	r = new_version(s, k, &kd) ?: find_pair(s, k, &kd, &priv, &pub);
 	if (r)
 		return r;
 	/* Best effort: some tokens fix a key's uses at creation. */

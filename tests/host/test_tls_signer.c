@@ -412,4 +412,229 @@ TEST_F(rsa, pkcs1_v15_when_the_client_asks_for_it)
 	ERR_clear_error();
 }
 
+/* A client certificate signed with SHA-384: the server's own limit is not the peer's. */
+TEST_F(rsa, a_client_certificate_may_sign_with_sha384)
+{
+	struct tls_request q = { .server = true, .key = "id", .timeout_ms = 5000 };
+	struct tls_identity id = { .name = "id", .pkey = self->p.signer };
+	EVP_PKEY *ck = keygen("RSA");
+	X509 *cc = ck ? self_signed(ck) : NULL;
+	char *ca = cc ? pem_of(cc) : NULL, why[200] = "";
+	struct tls_context *t = NULL;
+	SSL *s = NULL, *c = NULL;
+	int nid = 0;
+
+	ASSERT_NE(NULL, ca);
+	q.cert = self->p.pem;
+	q.ca = ca;
+	ASSERT_EQ(0, tls_context_new(&t, &q, &id, why, sizeof(why))) TH_LOG("%s", why);
+	ASSERT_EQ(1, SSL_CTX_use_certificate(self->p.client, cc));
+	ASSERT_EQ(1, SSL_CTX_use_PrivateKey(self->p.client, ck));
+	ASSERT_EQ(1, SSL_CTX_set1_client_sigalgs_list(self->p.client, "rsa_pss_rsae_sha384"));
+	s = SSL_new(t->ctx);
+	c = SSL_new(self->p.client);
+	ASSERT_EQ(1, SSL_set_fd(s, self->p.a));
+	ASSERT_EQ(1, SSL_set_fd(c, self->p.b));
+	EXPECT_EQ(0, tls_pair_handshake(s, c, self->p.a, self->p.b));
+	EXPECT_EQ(X509_V_OK, SSL_get_verify_result(s));
+	EXPECT_EQ(1, SSL_get_peer_signature_nid(s, &nid));
+	EXPECT_EQ(NID_sha384, nid);
+	EXPECT_STREQ("SHA2-256", store.md);	/* and the server's own, SHA-256 */
+	SSL_free(s);
+	SSL_free(c);
+	tls_context_free(t);
+	free(ca);
+	X509_free(cc);
+	EVP_PKEY_free(ck);
+}
+
+/* What the provider refuses, whatever OpenSSL is asked. */
+TEST(a_public_key_alone_never_signs)
+{
+	EVP_PKEY *k = keygen("P-256"), *got = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(tls_signer_libctx(), "EC",
+						     "provider=hsmkey-signer");
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	OSSL_PARAM *params = NULL;
+
+	ASSERT_NE(NULL, c);
+	ASSERT_EQ(1, EVP_PKEY_todata(k, EVP_PKEY_PUBLIC_KEY, &params));
+	ASSERT_EQ(1, EVP_PKEY_fromdata_init(c));
+	ASSERT_EQ(1, EVP_PKEY_fromdata(c, &got, EVP_PKEY_PUBLIC_KEY, params));
+	EXPECT_TRUE(tls_signer_is(got));
+	EXPECT_NE(1, EVP_DigestSignInit_ex(m, NULL, "SHA256", tls_signer_libctx(), NULL, got,
+					   NULL));
+	EVP_MD_CTX_free(m);
+	EVP_PKEY_free(got);
+	OSSL_PARAM_free(params);
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+}
+
+TEST(a_signer_of_another_size_is_refused)
+{
+	EVP_PKEY *k = keygen("P-256"), *got = NULL;
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_name(tls_signer_libctx(), "EC",
+						     "provider=hsmkey-signer");
+	uint8_t junk[16] = { 0 };
+	OSSL_PARAM mine[] = {
+		OSSL_PARAM_construct_octet_string("hsmkey-signer", junk, sizeof(junk)),
+		OSSL_PARAM_construct_end(),
+	};
+	OSSL_PARAM *params = NULL, *all;
+
+	ASSERT_EQ(1, EVP_PKEY_todata(k, EVP_PKEY_PUBLIC_KEY, &params));
+	all = OSSL_PARAM_merge(params, mine);
+	ASSERT_EQ(1, EVP_PKEY_fromdata_init(c));
+	EXPECT_NE(1, EVP_PKEY_fromdata(c, &got, EVP_PKEY_KEYPAIR, all));
+	EVP_PKEY_free(got);
+	OSSL_PARAM_free(all);
+	OSSL_PARAM_free(params);
+	EVP_PKEY_CTX_free(c);
+	EVP_PKEY_free(k);
+	ERR_clear_error();
+}
+
+/* PSS as the storage signs it (a salt as long as the digest, MGF1 with it), no other. */
+TEST_F(rsa, pss_other_than_the_storage_signs_is_refused)
+{
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pc = NULL;
+	unsigned char sig[512], msg[] = "message";
+	size_t n = sizeof(sig);
+
+	ASSERT_EQ(1, EVP_DigestSignInit_ex(m, &pc, "SHA256", tls_signer_libctx(), NULL,
+					   self->p.signer, NULL));
+	ASSERT_EQ(1, EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING));
+	EXPECT_GE(0, EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_MAX));
+	EXPECT_GE(0, EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, 20));
+	EXPECT_GE(0, EVP_PKEY_CTX_set_rsa_mgf1_md(pc, EVP_sha384()));
+	ASSERT_EQ(1, EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST));
+	ASSERT_EQ(1, EVP_DigestSign(m, sig, &n, msg, sizeof(msg)));
+	EXPECT_TRUE(store.pss);
+	EXPECT_STREQ("SHA2-256", store.md);
+	/* ...and that signature is PSS with SHA-256 under the certificate's key. */
+	EVP_MD_CTX_free(m);
+	m = EVP_MD_CTX_new();
+	ASSERT_EQ(1, EVP_DigestVerifyInit_ex(m, &pc, "SHA256", NULL, NULL,
+					     X509_get0_pubkey(self->p.cert), NULL));
+	ASSERT_EQ(1, EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING));
+	ASSERT_EQ(1, EVP_PKEY_CTX_set_rsa_pss_saltlen(pc, RSA_PSS_SALTLEN_DIGEST));
+	EXPECT_EQ(1, EVP_DigestVerify(m, sig, n, msg, sizeof(msg)));
+	EVP_MD_CTX_free(m);
+	ERR_clear_error();
+}
+
+/*
+ * The client's side: hsmkeyd's context as a client whose certificate's
+ * RSA key signs in the storage, against an OpenSSL server that requires a
+ * client certificate and prefers SHA-384, and signs with it itself.
+ */
+FIXTURE(client) {
+	X509 *cert, *server_cert;
+	char *pem, *ca;
+	EVP_PKEY *signer, *server_key;
+	struct tls_context *t;
+	SSL_CTX *server;
+	int a, b;
+};
+
+FIXTURE_VARIANT(client) {
+	int version;
+};
+
+FIXTURE_VARIANT_ADD(client, tls13) { .version = TLS1_3_VERSION };
+FIXTURE_VARIANT_ADD(client, tls12) { .version = TLS1_2_VERSION };
+
+FIXTURE_SETUP(client)
+{
+	struct tls_request q = { .server = false, .key = "id", .timeout_ms = 5000 };
+	struct tls_identity id = { .name = "id" };
+	char why[200] = "";
+
+	memset(&store, 0, sizeof(store));
+	store.key = keygen("RSA");
+	self->server_key = keygen("RSA");
+	ASSERT_NE(NULL, store.key);
+	ASSERT_NE(NULL, self->server_key);
+	self->cert = self_signed(store.key);
+	self->server_cert = self_signed(self->server_key);
+	self->pem = pem_of(self->cert);
+	self->ca = pem_of(self->server_cert);
+	self->signer = signer_for(self->cert);
+	ASSERT_NE(NULL, self->signer);
+	q.cert = self->pem;
+	q.ca = self->ca;
+	id.pkey = self->signer;
+	ASSERT_EQ(0, tls_context_new(&self->t, &q, &id, why, sizeof(why))) TH_LOG("%s", why);
+	self->server = SSL_CTX_new(TLS_server_method());
+	ASSERT_EQ(1, SSL_CTX_use_certificate(self->server, self->server_cert));
+	ASSERT_EQ(1, SSL_CTX_use_PrivateKey(self->server, self->server_key));
+	X509_STORE_add_cert(SSL_CTX_get_cert_store(self->server), self->cert);
+	SSL_CTX_set_verify(self->server, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_min_proto_version(self->server, variant->version);
+	SSL_CTX_set_max_proto_version(self->server, variant->version);
+	/* The server signs with SHA-384 (its preference first), and asks for it first. */
+	SSL_CTX_set_options(self->server, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	ASSERT_EQ(1, SSL_CTX_set1_sigalgs_list(self->server,
+					       "rsa_pss_rsae_sha384:rsa_pss_rsae_sha256:"
+					       "rsa_pkcs1_sha384:rsa_pkcs1_sha256"));
+	ASSERT_EQ(0, tls_pair_tcp(&self->a, &self->b));
+}
+
+FIXTURE_TEARDOWN(client)
+{
+	close(self->a);
+	close(self->b);
+	SSL_CTX_free(self->server);
+	tls_context_free(self->t);
+	EVP_PKEY_free(self->signer);
+	EVP_PKEY_free(self->server_key);
+	free(self->pem);
+	free(self->ca);
+	X509_free(self->cert);
+	X509_free(self->server_cert);
+	EVP_PKEY_free(store.key);
+}
+
+static int client_handshake(struct _test_data_client *self, SSL **server)
+{
+	SSL *s = SSL_new(self->server), *c = SSL_new(self->t->ctx);
+	int r = -1;
+
+	if (s && c && SSL_set_fd(s, self->a) == 1 && SSL_set_fd(c, self->b) == 1)
+		r = tls_pair_handshake(s, c, self->a, self->b);
+	SSL_free(c);
+	if (server)
+		*server = s;
+	else
+		SSL_free(s);
+	return r;
+}
+
+TEST_F(client, its_certificate_signs_sha256_and_the_server_signs_as_it_prefers)
+{
+	SSL *s = NULL;
+	int nid = 0;
+
+	ASSERT_EQ(0, client_handshake(self, &s));
+	EXPECT_EQ(X509_V_OK, SSL_get_verify_result(s));
+	EXPECT_EQ(1, store.signs);
+	EXPECT_STREQ("SHA2-256", store.md);
+	/* What the server signed with: not held to SHA-256 on this side. */
+	EXPECT_EQ(1, SSL_get_signature_nid(s, &nid));
+	EXPECT_EQ(NID_sha384, nid);
+	SSL_free(s);
+}
+
+TEST_F(client, a_server_that_takes_no_sha256_gets_no_signature)
+{
+	ASSERT_EQ(1, SSL_CTX_set1_client_sigalgs_list(self->server,
+						      "rsa_pss_rsae_sha384:rsa_pkcs1_sha384"));
+	EXPECT_NE(0, client_handshake(self, NULL));
+	EXPECT_EQ(0, store.signs);
+	ERR_clear_error();
+}
+
 TEST_HARNESS_MAIN
