@@ -52,7 +52,7 @@ PKCS11_HELPER := daemon/pkcs11/proto.c daemon/pkcs11/helper.c daemon/pkcs11/help
 		 daemon/pkcs11/deliver.c daemon/pkcs11/secrets.c daemon/pkcs11/handles.c \
 		 daemon/pkcs11/calls.c daemon/pkcs11/importkey.c daemon/pkcs11/copy.c \
 		 daemon/pkcs11/copy_client.c daemon/pkcs11/shared.c daemon/pkcs11/use.c \
-		 daemon/pkcs11/identity.c
+		 daemon/pkcs11/identity.c daemon/pkcs11/identity_import.c daemon/pkcs11/identity_adopt.c
 PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/adopt.c \
 		  daemon/pkcs11/orphans.c daemon/pkcs11/members.c \
 		  daemon/pkcs11/catchup.c daemon/pkcs11/backup.c daemon/pkcs11/verifiers.c \

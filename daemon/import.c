@@ -124,13 +124,18 @@ static int adopt(struct request *rq, int type, const char *from)
 	if (r == -EKEYREVOKED)
 		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
 	if (r == -EMEDIUMTYPE && identity)
-		return fail(rq, r, "the key pair %s names is not of type %s, has no public key object of its own (the private key's CKA_ID, or its label), or that object is not its pair's: see the daemon's log",
+		return fail(rq, r, "the key pair %s names is not taken: not of type %s, more than one, a private key usable without login or asking for one at each use, one the token will not make sensitive and not extractable, or a public key object that is not its pair's (the daemon's log says which)",
 			    from, key_type_name(type));
 	if (r == -EMEDIUMTYPE)
 		return fail(rq, r, "the key %s names is not of type %s, or cannot be wrapped (not extractable, or trusted wrapping only): it could never reach the kernel",
 			    from, key_type_name(type));
-	if (r == -EOPNOTSUPP && identity)
-		return fail(rq, r, "an identity key's private key never leaves its token, and this key store has several tokens or a backup token");
+	if (r == -EXDEV)
+		return fail(rq, EOPNOTSUPP, "an identity key's private key never leaves its token, and this key store has several tokens or a backup token");
+	if (r == -ENXIO)
+		return fail(rq, r, "%s holds no public key object beside the private key %s names (one with its CKA_ID, or its label): hsmkeyd needs both",
+			    be->ops->storage, from);
+	if (r == -EPERM)
+		return fail(rq, r, "cannot adopt %s: it is one of hsmkeyd's own objects", from);
 	if (r == -EINPROGRESS) {
 		char what[HSMKEY_NAME_MAX + 32];
 

@@ -153,7 +153,13 @@ int p11_adopt_begin(struct p11be *p, struct p11_rec *rec, struct p11_source *src
  */
 void p11_adopt_end(struct p11be *p, const char *label, int r)
 {
-	if (r && r != -ENOENT && r != -EMEDIUMTYPE && r != -EEXIST) {
+	/* Refusals, which changed nothing in the token: their reason, and no note. */
+	bool refused = r == -ENOENT || r == -EMEDIUMTYPE || r == -EEXIST || r == -ENXIO ||
+		       r == -EPERM || r == -EOPNOTSUPP;
+
+	if (refused)
+		log_warn("pkcs11: '%s' is not adopted: %s", label, hsm_error());
+	if (r && !refused) {
 		log_warn("pkcs11: the adoption of '%s' is cut short (%s): the same import again, or the next start, finishes it",
 			 label, strerror(-r));
 		return;

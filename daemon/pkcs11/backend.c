@@ -300,7 +300,7 @@ static int p11_adopt(struct backend *b, const char *name, int type, const char *
 	if (p11_label(from, label, sizeof(label)))
 		return -EINVAL;
 	if (p11_pair_stays(p, name, type))
-		return -EOPNOTSUPP;
+		return -EXDEV;
 	return P11_LOCKED(p, p11_create_locked(p, name, type, &src, out));
 }
 

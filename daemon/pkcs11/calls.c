@@ -37,6 +37,7 @@ static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t vers
 
 	if (!req || !rep)
 		goto out;
+	memset(&req->key, 0, sizeof(req->key));	/* new_request() zeroes the header only */
 	r = hsm_fail(h, -EMEDIUMTYPE, "no key of this type goes to the token");
 	if (material && key_type_len(type) > sizeof(req->key.material))
 		goto out;
@@ -54,7 +55,7 @@ static int key_call(struct hsm *h, uint32_t op, const uint8_t *id, uint32_t vers
 		*was_readable = rep->was_readable;
 out:
 	if (req)
-		wipe(req, sizeof(*req) - sizeof(req->data.buf));
+		wipe(&req->key, sizeof(req->key));	/* an import's material */
 	free(req);
 	free(rep);
 	return r;

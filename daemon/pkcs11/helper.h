@@ -208,6 +208,20 @@ void hp_key_drop_staged(struct hp_session *s, const struct hp_key *k, CK_OBJECT_
 int hp_use(struct hp_session *s, const struct hp_use *u, struct hp_data *out);
 
 /* identity.c: identity key pairs (hsm.h) */
+/* How a key pair of one identity type is made and what it gives (identity.c). */
+struct hp_kind {
+	CK_MECHANISM_TYPE gen;
+	enum hp_mech gen_need;
+	const uint8_t *params;		/* EC: CKA_EC_PARAMS (a named curve) */
+	size_t plen;
+	CK_ULONG bits;			/* RSA: CKA_MODULUS_BITS */
+	size_t publen;			/* EC: the point's, raw; RSA: the modulus's */
+	size_t siglen;			/* ECDSA r || s, Ed25519, RSA */
+};
+
+int hp_identity_kind(int type, struct hp_kind *k);	/* -EINVAL: no identity type */
+/* @k's kind into @kd, if the token does not hold its version yet. */
+int hp_identity_new(struct hp_session *s, const struct hp_key *k, struct hp_kind *kd);
 int hp_identity_generate(struct hp_session *s, const struct hp_key *k);
 /* The same pair from @k->material (identity.h's form), brought in by its parts. */
 int hp_identity_import(struct hp_session *s, const struct hp_key *k);

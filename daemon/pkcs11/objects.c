@@ -693,6 +693,8 @@ int hp_key_adopt(struct hp_session *s, const struct hp_key *k, bool *was_readabl
 	CK_RV rv;
 	int r;
 
+	if (!strncmp(k->label, "hsmkey:", 7))	/* hsmkeyd's own: keys, audit, delivery... */
+		return hp_failf(s, -EPERM, "'%s' is one of hsmkeyd's own objects", k->label);
 	if (ks_type_identity(k->type))
 		return hp_identity_adopt(s, k, was_readable);
 	r = hp_find_version(s, k->id, k->version, h);

@@ -146,20 +146,22 @@ check "a key file of another type than asked is refused" \
 check "... and nothing was made" expect_fail "no key named" ctl show imp-wrong
 
 section "key pairs the token holds already, adopted (--from)"
-# vendor_pair LABEL TYPE ID: a pair made by the reference client as an HSM's
-# own tools would, its private key readable and extractable (a careless
-# ceremony's), both objects with CKA_ID ID (hex).
+# vendor_pair LABEL TYPE ID [PRIVATE [E]]: a pair made by the reference
+# client as an HSM's own tools would, its private key readable and
+# extractable (a careless ceremony's), both objects with CKA_ID ID (hex);
+# PRIVATE: its CKA_PRIVATE (default True), E: an RSA exponent (65537).
 vendor_pair() {
 	softhsm_py hk <<PY
-t, idb = "$2", list(bytes.fromhex("$3"))
+t, idb, e = "$2", list(bytes.fromhex("$3")), ${5:-65537}
 if t.startswith("rsa"):
-    mech, extra = P.CKM_RSA_PKCS_KEY_PAIR_GEN, [(P.CKA_MODULUS_BITS, int(t[4:])), (P.CKA_PUBLIC_EXPONENT, (1, 0, 1))]
+    eb = tuple(e.to_bytes((e.bit_length() + 7) // 8, "big"))
+    mech, extra = P.CKM_RSA_PKCS_KEY_PAIR_GEN, [(P.CKA_MODULUS_BITS, int(t[4:])), (P.CKA_PUBLIC_EXPONENT, eb)]
 else:
     oid = {"ecdsa-p256": "06082a8648ce3d030107", "ecdsa-p384": "06052b81040022", "ed25519": "06032b6570"}[t]
     mech = P.CKM_EC_EDWARDS_KEY_PAIR_GEN if t == "ed25519" else P.CKM_EC_KEY_PAIR_GEN
     extra = [(P.CKA_EC_PARAMS, list(bytes.fromhex(oid)))]
 pub = [(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_TOKEN, True), (P.CKA_LABEL, "$1"), (P.CKA_ID, idb), (P.CKA_VERIFY, True)] + extra
-priv = [(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, "$1"), (P.CKA_ID, idb),
+priv = [(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_TOKEN, True), (P.CKA_PRIVATE, ${4:-True}), (P.CKA_LABEL, "$1"), (P.CKA_ID, idb),
         (P.CKA_SENSITIVE, False), (P.CKA_EXTRACTABLE, True), (P.CKA_SIGN, True)]
 s.generateKeyPair(pub, priv, mecha=P.Mechanism(mech))
 print(True)
@@ -182,11 +184,30 @@ for t in ecdsa-p256:sha256 ecdsa-p384:sha384 ed25519: rsa-2048:sha256; do
 	check "$a: what the token signs verifies with public-key (OpenSSL)" \
 		openssl_verifies "$md" "$work/$a.pub" "$work/msg" "$work/$a.sig"
 done
+# attrs LABEL: a private key's label, id and every flag adoption may change.
+attrs() {
+	softhsm_py hk <<PY
+o = s.findObjects([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_LABEL, "$1")])
+print(len(o) == 1 and [bytes(s.getAttributeValue(o[0], [a])[0] or b"") if a in (P.CKA_ID,) else s.getAttributeValue(o[0], [a])[0]
+      for a in (P.CKA_ID, P.CKA_SENSITIVE, P.CKA_EXTRACTABLE, P.CKA_SIGN, P.CKA_DECRYPT, P.CKA_DERIVE)])
+PY
+}
+# refused NAME TYPE LABEL LOGGED WHAT: the adoption of LABEL as NAME is
+# refused, the daemon's log says LOGGED, and the private key is as it was.
+refused() {
+	local before
+	before=$(attrs "$3")
+	check "$5: refused" expect_fail "is not taken" ctl import "$1" --type "$2" --from "pkcs11:object=$3"
+	check "... the daemon's log says: $4" grep -q "'$3' is not adopted: .*$4" "$work/hsmkeyd.log"
+	check "... the private key is left as it was (label, id, flags)" test "$(attrs "$3")" = "$before"
+	check "... and nothing was made" expect_fail "no key named" ctl show "$1"
+}
 vendor_pair vendor-p256b ecdsa-p256 10 > /dev/null
-check "a pair of another type than asked is refused" expect_fail "is not of type ecdsa-p384" \
-	ctl import wrong --type ecdsa-p384 --from pkcs11:object=vendor-p256b
-check "... and left as it was (still extractable, its own label)" \
-	test "$(objattr CKO_PRIVATE_KEY vendor-p256b CKA_EXTRACTABLE)" = True
+refused wrong ecdsa-p384 vendor-p256b "is not ecdsa-p384" "a pair of another type than asked"
+vendor_pair vendor-rsa3 rsa-2048 11 True 3 > /dev/null
+refused rsa3 rsa-2048 vendor-rsa3 "exponent" "an RSA pair with the exponent 3"
+vendor_pair vendor-nologin ecdsa-p256 12 False > /dev/null
+refused nologin ecdsa-p256 vendor-nologin "without a login" "a private key usable without login (CKA_PRIVATE false)"
 # A private key whose CKA_ID names another pair's public key: the token's
 # own check (a challenge signed and verified) refuses it.
 vendor_pair vendor-mixa ecdsa-p256 20 > /dev/null
@@ -197,12 +218,27 @@ s.destroyObject(a)
 b = s.findObjects([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_LABEL, "vendor-mixb")])[0]
 s.setAttributeValue(b, [(P.CKA_ID, [0x20])])
 PY
-check "a private key beside another pair's public key is refused" expect_fail "is not its pair's" \
-	ctl import mix --type ecdsa-p256 --from pkcs11:object=vendor-mixa
-check "... and left as it was" test "$(objattr CKO_PRIVATE_KEY vendor-mixa CKA_EXTRACTABLE)" = True
-check "... and nothing was made" expect_fail "no key named" ctl show mix
+refused mix ecdsa-p256 vendor-mixa "not its private key's" "a private key beside another pair's public key"
+vendor_pair vendor-lone ecdsa-p256 22 > /dev/null
+softhsm_py hk > /dev/null <<'PY'
+s.destroyObject(s.findObjects([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_LABEL, "vendor-lone")])[0])
+PY
+check "a private key without its public key object is refused" \
+	expect_fail "holds no public key object beside the private key" \
+	ctl import lone --type ecdsa-p256 --from pkcs11:object=vendor-lone
+check "... and left as it was (still extractable, its own label)" \
+	test "$(objattr CKO_PRIVATE_KEY vendor-lone CKA_EXTRACTABLE)" = True
 check "a label the token holds no private key under is refused" expect_fail "holds no private key" \
 	ctl import none --type ed25519 --from pkcs11:object=no-such-label
+# hsmkeyd's own objects: a key's version, the audit log's signing key.
+check "a key version of hsmkeyd's is not adopted under another name" \
+	expect_fail "one of hsmkeyd's own objects" \
+	ctl import steal --type ecdsa-p256 --from pkcs11:object=hsmkey:ecdsa-p256:v1
+check "... nor the audit log's signing key" expect_fail "one of hsmkeyd's own objects" \
+	ctl import steal --type ed25519 --from pkcs11:object=hsmkey:audit
+check "... nor as a secret key" expect_fail "one of hsmkeyd's own objects" \
+	ctl import steal --type hmac-sha256 --from pkcs11:object=hsmkey:record
+check "... and the key still signs under its own name" quiet ctl sign ecdsa-p256 < "$work/msg"
 
 section "the token's own signatures verify in hsmkeyd"
 for k in ecdsa-p256 ed25519; do
