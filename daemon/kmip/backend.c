@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <openssl/rand.h>
 #include "config.h"
 #include "kmip/store.h"
 #include "util.h"
@@ -90,17 +91,32 @@ static int km_health(struct backend *b, char *why, size_t len)
 	return r;
 }
 
+/*
+ * What the server's object for a key of @type is: an AES key (the
+ * kernel's keys, KMS keys) or an HMAC-SHA256 key (MAC keys), usable for
+ * that and exportable (hsmkeyd fetches it with Get).
+ */
+static void object_attrs(int type, const char *name, struct kmip_key_attrs *a)
+{
+	bool mac = ks_type_mac(type);
+
+	*a = (struct kmip_key_attrs){
+		.name = name, .bits = 8 * key_type_len(type), .group = KMIP_GROUP,
+		.algorithm = mac ? KMIP_ALG_HMAC_SHA256 : KMIP_ALG_AES,
+		.usage = (mac ? KMIP_USAGE_MAC_GENERATE | KMIP_USAGE_MAC_VERIFY :
+			  KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT) | KMIP_USAGE_EXPORT,
+	};
+}
+
 /* The server's object for a new key or version; activated. */
 static int server_key(struct kmip_store *st, const char *name, int type,
 		      const uint8_t *material, char uid[KMIP_UID_MAX])
 {
-	struct kmip_key_attrs a = {
-		.name = name, .bits = 8 * key_type_len(type), .group = KMIP_GROUP,
-		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
-	};
+	struct kmip_key_attrs a;
 	char why[512], why2[512];
 	int r;
 
+	object_attrs(type, name, &a);
 	if (material)
 		r = kmip_register(st->client, &a, material, key_type_len(type), uid, why, sizeof(why));
 	else
@@ -166,10 +182,44 @@ static int record_new(struct kmip_store *st, const char *name, const char *uid,
 	return r;
 }
 
-/* The kernel's keys only: hsmkeyd's own (identity, KMS, MAC) not yet. */
+/* The kernel's keys, KMS and MAC keys; identity keys not yet. */
 static bool km_keeps(int type)
 {
-	return !ks_type_daemon(type);
+	return !ks_type_identity(type);
+}
+
+/*
+ * A new MAC key's material, made here into @made (secret pages of the
+ * caller's, who frees them with made_free()) when the caller gave none:
+ * KMIP 1.x leaves Create of HMAC keys to each server's choice (PyKMIP's
+ * makes only cipher keys), and hsmkeyd holds a MAC key at each use
+ * anyway.  Other keys' material the server makes (Create), as before.
+ */
+static int mac_material(int type, const uint8_t **material, uint8_t **made)
+{
+	unsigned int n = key_type_len(type);
+
+	*made = NULL;
+	if (*material || !ks_type_mac(type))
+		return 0;
+	*made = secret_pages(n, "a new MAC key");
+	if (!*made)
+		return -ENOMEM;
+	if (RAND_priv_bytes(*made, (int)n) != 1) {
+		secret_pages_free(*made, n);
+		*made = NULL;
+		return -EIO;
+	}
+	*material = *made;
+	return 0;
+}
+
+static void made_free(int type, uint8_t *made)
+{
+	if (made) {
+		wipe(made, key_type_len(type));
+		secret_pages_free(made, key_type_len(type));
+	}
 }
 
 static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
@@ -178,6 +228,7 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	struct kmip_store *st = kmip_store_of(b);
 	char uid[KMIP_UID_MAX];
 	struct ks_key probe;
+	uint8_t *made = NULL;
 	int r;
 
 	if (!km_keeps(type))
@@ -185,11 +236,15 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	r = server_key(st, name, type, material, uid);
-	if (r)
-		return r;
-	r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
-	return record_new(st, name, uid, material, r, out);
+	r = mac_material(type, &material, &made);
+	if (!r)
+		r = server_key(st, name, type, material, uid);
+	if (!r) {
+		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
+		r = record_new(st, name, uid, material, r, out);
+	}
+	made_free(type, made);
+	return r;
 }
 
 static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
@@ -198,16 +253,20 @@ static int km_rotate(struct backend *b, const char *name, const uint8_t *materia
 	struct kmip_store *st = kmip_store_of(b);
 	char uid[KMIP_UID_MAX];
 	struct ks_key cur;
+	uint8_t *made = NULL;
 	int r;
 
 	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-	if (r)
-		return r;
-	r = server_key(st, name, cur.type, material, uid);
-	if (r)
-		return r;
-	r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
-	return record_new(st, name, uid, material, r, out);
+	if (!r)
+		r = mac_material(cur.type, &material, &made);
+	if (!r)
+		r = server_key(st, name, cur.type, material, uid);
+	if (!r) {
+		r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
+		r = record_new(st, name, uid, material, r, out);
+	}
+	made_free(cur.type, made);
+	return r;
 }
 
 static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,
@@ -440,9 +499,10 @@ static const uint8_t *km_instance(struct backend *b)
 	return ks_instance(kmip_store_of(b)->ks);
 }
 
-/* "kmip:UID": a symmetric key of @type's length the server holds, usable. */
+/* "kmip:UID": a symmetric key the server holds of @type's algorithm and length, usable. */
 static int adopt_check(struct kmip_store *st, const char *uid, int type)
 {
+	struct kmip_key_attrs want;
 	struct kmip_attrs a;
 	char why[512];
 	int r;
@@ -450,10 +510,12 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type)
 	r = kmip_note(st, kmip_get_attrs(st->client, uid, &a, why, sizeof(why)), why);
 	if (r)
 		return log_errno(r, "cannot adopt %s: %s", uid, why);
-	if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY || a.algorithm != KMIP_ALG_AES ||
-	    a.bits != 8 * key_type_len(type))
-		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit AES key, as %s needs",
-				 uid, 8 * key_type_len(type), key_type_name(type));
+	object_attrs(type, NULL, &want);
+	if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY || a.algorithm != want.algorithm ||
+	    a.bits != want.bits)
+		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit %s key, as %s needs",
+				 uid, want.bits, ks_type_mac(type) ? "HMAC-SHA256" : "AES",
+				 key_type_name(type));
 	if (a.state == KMIP_STATE_PRE_ACTIVE) {
 		r = kmip_note(st, kmip_activate(st->client, uid, why, sizeof(why)), why);
 		return r ? log_errno(r, "cannot adopt %s: cannot activate it: %s", uid, why) : 0;

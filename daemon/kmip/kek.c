@@ -147,6 +147,7 @@ static int kek_enroll(struct kmip_store *st, struct kek_scratch *x)
 	const uint8_t *inst = ks_instance(st->ks);
 	char name[64], hex[17], uid[KMIP_UID_MAX], why[512], why2[512];
 	struct kmip_key_attrs a = {
+		.algorithm = KMIP_ALG_AES,
 		.name = name, .bits = 8 * KMIP_KEK_LEN,
 		.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY,
 	};

@@ -36,6 +36,7 @@ struct kmip_version {
 /* What a new symmetric key is (Create, Register). */
 struct kmip_key_attrs {
 	const char *name;	/* its Name, or NULL */
+	uint32_t algorithm;	/* Cryptographic Algorithm (enum kmip_algorithm) */
 	uint32_t bits;		/* Cryptographic Length */
 	uint32_t usage;		/* Cryptographic Usage Mask (enum kmip_usage_mask) */
 	const char *group;	/* Object Group, or NULL */

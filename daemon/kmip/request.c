@@ -87,13 +87,13 @@ static void attr_name(struct ttlv_out *o, const char *name)
 	ttlv_end(o);
 }
 
-/* A new AES key's Template-Attribute. */
+/* A new symmetric key's Template-Attribute. */
 static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 {
 	ttlv_begin(o, KMIP_TAG_TEMPLATE_ATTRIBUTE);
 	if (a->name)
 		attr_name(o, a->name);
-	attr_enum(o, "Cryptographic Algorithm", KMIP_ALG_AES);
+	attr_enum(o, "Cryptographic Algorithm", a->algorithm);
 	attr_int(o, "Cryptographic Length", (int32_t)a->bits);
 	attr_int(o, "Cryptographic Usage Mask", (int32_t)a->usage);
 	if (a->group)
@@ -121,7 +121,7 @@ void kmip_req_register(struct ttlv_out *o, const struct kmip_key_attrs *a,
 	ttlv_begin(o, KMIP_TAG_KEY_VALUE);
 	ttlv_put_bytes(o, KMIP_TAG_KEY_MATERIAL, key, len);
 	ttlv_end(o);
-	ttlv_put_enum(o, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, KMIP_ALG_AES);
+	ttlv_put_enum(o, KMIP_TAG_CRYPTOGRAPHIC_ALGORITHM, a->algorithm);
 	ttlv_put_int(o, KMIP_TAG_CRYPTOGRAPHIC_LENGTH, (int32_t)a->bits);
 	ttlv_end(o);
 	ttlv_end(o);

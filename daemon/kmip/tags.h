@@ -127,6 +127,7 @@ enum kmip_object_type {
 
 enum kmip_algorithm {
 	KMIP_ALG_AES			= 0x03,
+	KMIP_ALG_HMAC_SHA256		= 0x09,
 };
 
 enum kmip_key_format {
@@ -185,6 +186,8 @@ enum kmip_usage_mask {
 	KMIP_USAGE_WRAP_KEY		= 0x10,
 	KMIP_USAGE_UNWRAP_KEY		= 0x20,
 	KMIP_USAGE_EXPORT		= 0x40,
+	KMIP_USAGE_MAC_GENERATE		= 0x80,
+	KMIP_USAGE_MAC_VERIFY		= 0x100,
 };
 
 #endif

@@ -74,10 +74,11 @@ static int requests(const char *dir)
 	static const uint32_t query[] = { KMIP_QUERY_OPERATIONS, KMIP_QUERY_OBJECTS };
 	static const char *const attr_names[] = { "State", "Name", "Cryptographic Length" };
 	struct kmip_key_attrs a = {
+		.algorithm = KMIP_ALG_AES,
 		.name = "hsmkey-a", .bits = 256, .group = "hsmkey-test",
 		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};
-	struct kmip_key_attrs b = a, k = a;
+	struct kmip_key_attrs b = a, k = a, m = a;
 	struct ttlv_out o;
 	int r = 0;
 
@@ -85,6 +86,9 @@ static int requests(const char *dir)
 	k.name = "hsmkey-kek";
 	k.group = NULL;
 	k.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;
+	m.name = "hsmkey-mac";
+	m.algorithm = KMIP_ALG_HMAC_SHA256;
+	m.usage = KMIP_USAGE_MAC_GENERATE | KMIP_USAGE_MAC_VERIFY | KMIP_USAGE_EXPORT;
 	r |= REQUEST(dir, "01-discover", kmip_req_discover(&o, versions, 3));
 	r |= REQUEST(dir, "02-query", kmip_req_query(&o, query, 2));
 	r |= REQUEST(dir, "03-create", kmip_req_create(&o, &a));
@@ -112,6 +116,7 @@ static int requests(const char *dir)
 	kmip_req_get(&o, "3", NULL);
 	kmip_request_end(&o);
 	r |= write_out(dir, "19-batch", &o);
+	r |= REQUEST(dir, "20-register-mac", kmip_req_register(&o, &m, key_b, sizeof(key_b)));
 	return r ? 1 : 0;
 }
 

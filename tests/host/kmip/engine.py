@@ -46,11 +46,11 @@ def attrs_of(template):
     return {a.attribute_name.value: a.attribute_value for a in template.attributes}
 
 
-def check_key_attrs(name, t, key_name, usage, group):
+def check_key_attrs(name, t, key_name, usage, group, alg=enums.CryptographicAlgorithm.AES):
     a = attrs_of(t)
     want = {
         "Name": key_name,
-        "Cryptographic Algorithm": enums.CryptographicAlgorithm.AES,
+        "Cryptographic Algorithm": alg,
         "Cryptographic Length": 256,
         "Cryptographic Usage Mask": usage,
     }
@@ -128,6 +128,18 @@ def check_request(name, req):
               and r.revocation_code.value == E.RevocationReasonCode.KEY_COMPROMISE
               and r.revocation_message.value == "lost with a laptop"
               and p.compromise_occurrence_date.value == 1700000000)
+    elif name == "20-register-mac":
+        kb = p.managed_object.key_block
+        mac = E.CryptographicAlgorithm.HMAC_SHA256
+        ok = (op == E.Operation.REGISTER and p.object_type == E.ObjectType.SYMMETRIC_KEY
+              and kb.key_format_type.value == E.KeyFormatType.RAW
+              and bytes(kb.key_value.key_material.value) == KEY_B
+              and kb.cryptographic_algorithm.value == mac
+              and kb.cryptographic_length.value == 256)
+        check_key_attrs(name, p.template_attribute, "hsmkey-mac",
+                        E.CryptographicUsageMask.MAC_GENERATE.value
+                        | E.CryptographicUsageMask.MAC_VERIFY.value
+                        | E.CryptographicUsageMask.EXPORT.value, "hsmkey-test", mac)
     elif name == "19-batch":
         ok = [i.operation.value for i in req.batch_items] == [
             E.Operation.GET_ATTRIBUTES, E.Operation.GET]

@@ -6,7 +6,8 @@ implementation independent of hsmkey's, against the server of
 tests/lib/kmip.sh.
 
   ref.py DIR PORT create NAME        -> the new key's UID
-  ref.py DIR PORT register NAME HEX  -> its UID
+  ref.py DIR PORT register NAME HEX  -> its UID (an AES key; a KEK if NAME ends in "kek")
+  ref.py DIR PORT register-mac NAME HEX -> its UID (an HMAC-SHA256 key)
   ref.py DIR PORT get UID            -> the key's bytes, hex
   ref.py DIR PORT state UID          -> its State's name
   ref.py DIR PORT count              -> how many objects the server has
@@ -49,6 +50,11 @@ def main(a):
             usage = [enums.CryptographicUsageMask.WRAP_KEY, enums.CryptographicUsageMask.UNWRAP_KEY]
         print(c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.AES, 8 * len(key),
                                               key, usage, name=args[0])))
+    elif op == "register-mac":
+        key = bytes.fromhex(args[1])
+        usage = [enums.CryptographicUsageMask.MAC_GENERATE, enums.CryptographicUsageMask.MAC_VERIFY]
+        print(c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256,
+                                              8 * len(key), key, usage, name=args[0])))
     elif op == "get":
         try:
             print(bytes(c.get(args[0]).value).hex())
