@@ -92,9 +92,11 @@ int op_import_key_renew(struct request *rq)
 
 /*
  * --from URI: a key the backend holds already (made by the HSM's own
- * tools) becomes key NAME, version 1; no material passes the daemon.  An
+ * tools) becomes key NAME, version 1; no material passes the daemon
+ * (but from a KMIP server, which it fetches from for every use).  An
  * identity key: the key pair, in a backend that keeps identity keys
- * inside (key_use_inside()).
+ * inside (key_use_inside()); or, on the KMIP server, the private key,
+ * which the daemon then fetches for each use like the others there.
  */
 static int adopt(struct request *rq, int type, const char *from)
 {
@@ -123,6 +125,9 @@ static int adopt(struct request *rq, int type, const char *from)
 			    from, be->ops->storage);
 	if (r == -EKEYREVOKED)
 		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
+	if (r == -EMEDIUMTYPE && identity && !key_use_inside(be))
+		return fail(rq, r, "the key %s names is not of type %s: another kind of object, algorithm or length, or material that is not such a private key (the daemon's log says which)",
+			    from, key_type_name(type));
 	if (r == -EMEDIUMTYPE && identity)
 		return fail(rq, r, "the key pair %s names is not taken: not of type %s, more than one, a private key usable without login or asking for one at each use, one the token will not make sensitive and not extractable, or a public key object that is not its pair's (the daemon's log says which)",
 			    from, key_type_name(type));
@@ -202,12 +207,11 @@ static int import_identity(struct request *rq, int type)
 	uint8_t material[KS_MATERIAL_MAX];
 	int r;
 
-	if (proto_str(rq->req, "from") && key_use_inside(rq->d->be))
+	if (proto_str(rq->req, "from"))
 		return adopt(rq, type, proto_str(rq->req, "from"));
-	if (json_object_get_boolean(json_object_object_get(rq->req, "wrapped")) ||
-	    proto_str(rq->req, "from"))
+	if (json_object_get_boolean(json_object_object_get(rq->req, "wrapped")))
 		return fail(rq, EOPNOTSUPP, "an identity key (%s) is imported from its private key file (--key-file), unencrypted PEM or DER%s",
-			    key_type_name(type), key_use_inside(rq->d->be) ?
+			    key_type_name(type), rq->d->be->ops->adopt ?
 			    ", or adopted from the key pair the key storage holds (--from)" : "");
 	if (rq->ninput < 0)
 		return fail(rq, EINVAL, "import needs the key file passed as a descriptor");

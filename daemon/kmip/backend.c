@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <openssl/rand.h>
 #include "config.h"
+#include "identity.h"
 #include "kmip/store.h"
 #include "util.h"
 
@@ -91,10 +92,20 @@ static int km_health(struct backend *b, char *why, size_t len)
 	return r;
 }
 
+/* An identity key type's Cryptographic Algorithm and Length. */
+static void identity_kind(int type, uint32_t *algorithm, uint32_t *bits)
+{
+	*algorithm = ks_type_rsa(type) ? KMIP_ALG_RSA :
+		     type == KS_TYPE_ED25519 ? KMIP_ALG_ED25519 : KMIP_ALG_ECDSA;
+	*bits = type == KS_TYPE_RSA_2048 ? 2048 : type == KS_TYPE_RSA_3072 ? 3072 :
+		type == KS_TYPE_ECDSA_P384 ? 384 : 256;
+}
+
 /*
  * What the server's object for a key of @type is: an AES key (the
- * kernel's keys, KMS keys) or an HMAC-SHA256 key (MAC keys), usable for
- * that and exportable (hsmkeyd fetches it with Get).
+ * kernel's keys, KMS keys), an HMAC-SHA256 key (MAC keys) or a private key
+ * (identity keys), usable for that and exportable (hsmkeyd fetches it
+ * with Get).
  */
 static void object_attrs(int type, const char *name, struct kmip_key_attrs *a)
 {
@@ -102,10 +113,40 @@ static void object_attrs(int type, const char *name, struct kmip_key_attrs *a)
 
 	*a = (struct kmip_key_attrs){
 		.name = name, .bits = 8 * key_type_len(type), .group = KMIP_GROUP,
+		.object_type = KMIP_OBJECT_SYMMETRIC_KEY,
 		.algorithm = mac ? KMIP_ALG_HMAC_SHA256 : KMIP_ALG_AES,
 		.usage = (mac ? KMIP_USAGE_MAC_GENERATE | KMIP_USAGE_MAC_VERIFY :
 			  KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT) | KMIP_USAGE_EXPORT,
 	};
+	if (ks_type_identity(type)) {
+		a->object_type = KMIP_OBJECT_PRIVATE_KEY;
+		a->usage = KMIP_USAGE_SIGN | KMIP_USAGE_EXPORT;
+		identity_kind(type, &a->algorithm, &a->bits);
+	}
+}
+
+/* Register: a symmetric key's bytes, or a private key's PKCS #8. */
+static int server_register(struct kmip_store *st, const struct kmip_key_attrs *a, int type,
+			   const uint8_t *material, char uid[KMIP_UID_MAX], char *why,
+			   size_t whylen)
+{
+	size_t n = KMIP_PRIVATE_MAX;
+	uint8_t *der;
+	int r;
+
+	if (!ks_type_identity(type))
+		return kmip_register(st->client, a, material, key_type_len(type), uid, why, whylen);
+	der = secret_pages(n, "a private key to register");
+	if (!der)
+		return -ENOMEM;
+	r = identity_pkcs8(type, material, der, &n);
+	if (r)
+		snprintf(why, whylen, "cannot encode the private key: %s", strerror(-r));
+	else
+		r = kmip_register(st->client, a, der, n, uid, why, whylen);
+	wipe(der, KMIP_PRIVATE_MAX);
+	secret_pages_free(der, KMIP_PRIVATE_MAX);
+	return r;
 }
 
 /* The server's object for a new key or version; activated. */
@@ -118,7 +159,9 @@ static int server_key(struct kmip_store *st, const char *name, int type,
 
 	object_attrs(type, name, &a);
 	if (material)
-		r = kmip_register(st->client, &a, material, key_type_len(type), uid, why, sizeof(why));
+		r = server_register(st, &a, type, material, uid, why, sizeof(why));
+	else if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY)
+		return -EINVAL;	/* a key pair is made by the caller (make_key_pair()) */
 	else
 		r = kmip_create(st->client, &a, uid, why, sizeof(why));
 	if (!r) {
@@ -182,12 +225,6 @@ static int record_new(struct kmip_store *st, const char *name, const char *uid,
 	return r;
 }
 
-/* The kernel's keys, KMS and MAC keys; identity keys not yet. */
-static bool km_keeps(int type)
-{
-	return !ks_type_identity(type);
-}
-
 /*
  * A new MAC key's material, made here into @made (secret pages of the
  * caller's, who frees them with made_free()) when the caller gave none:
@@ -231,8 +268,6 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	uint8_t *made = NULL;
 	int r;
 
-	if (!km_keeps(type))
-		return -EOPNOTSUPP;
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
@@ -499,8 +534,28 @@ static const uint8_t *km_instance(struct backend *b)
 	return ks_instance(kmip_store_of(b)->ks);
 }
 
-/* "kmip:UID": a symmetric key the server holds of @type's algorithm and length, usable. */
-static int adopt_check(struct kmip_store *st, const char *uid, int type)
+/* What the server's object must be to be adopted as @type, for a message. */
+static const char *kind_name(int type)
+{
+	switch (type) {
+	case KS_TYPE_RSA_2048:
+	case KS_TYPE_RSA_3072:
+		return "RSA private key";
+	case KS_TYPE_ECDSA_P256:
+	case KS_TYPE_ECDSA_P384:
+		return "ECDSA private key";
+	case KS_TYPE_ED25519:
+		return "Ed25519 private key";
+	}
+	return ks_type_mac(type) ? "HMAC-SHA256 key" : "AES key";
+}
+
+/*
+ * "kmip:UID": a key the server holds of @type's object type, algorithm
+ * and length (an Ed25519 key's length is not looked at: servers differ),
+ * active or pre-active (*@pre).
+ */
+static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *pre)
 {
 	struct kmip_key_attrs want;
 	struct kmip_attrs a;
@@ -511,19 +566,41 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type)
 	if (r)
 		return log_errno(r, "cannot adopt %s: %s", uid, why);
 	object_attrs(type, NULL, &want);
-	if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY || a.algorithm != want.algorithm ||
-	    a.bits != want.bits)
-		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit %s key, as %s needs",
-				 uid, want.bits, ks_type_mac(type) ? "HMAC-SHA256" : "AES",
-				 key_type_name(type));
-	if (a.state == KMIP_STATE_PRE_ACTIVE) {
-		r = kmip_note(st, kmip_activate(st->client, uid, why, sizeof(why)), why);
-		return r ? log_errno(r, "cannot adopt %s: cannot activate it: %s", uid, why) : 0;
-	}
-	if (a.state != KMIP_STATE_ACTIVE)
+	if (a.object_type != want.object_type || a.algorithm != want.algorithm ||
+	    (a.bits != want.bits && type != KS_TYPE_ED25519))
+		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit %s, as %s needs",
+				 uid, want.bits, kind_name(type), key_type_name(type));
+	if (a.state != KMIP_STATE_PRE_ACTIVE && a.state != KMIP_STATE_ACTIVE)
 		return log_errno(EKEYREVOKED, "cannot adopt %s: it is not active on the KMIP server (state %u)",
 				 uid, a.state);
+	*pre = a.state == KMIP_STATE_PRE_ACTIVE;
 	return 0;
+}
+
+/*
+ * The object's material fetched into @probe, which shows that this host
+ * can fetch it and that it is what @type needs (a private key read whole),
+ * before anything is changed: then activated if it was pre-active.
+ */
+static int adopt_fetch(struct kmip_store *st, const char *name, int type, const char *uid,
+		       bool pre, struct ks_key *probe)
+{
+	char why[512];
+	int r;
+
+	memset(probe, 0, sizeof(*probe));
+	snprintf(probe->name, sizeof(probe->name), "%s", name);
+	snprintf(probe->ref, sizeof(probe->ref), "%s", uid);
+	probe->type = type;
+	probe->version = 1;
+	r = kmip_fetch(st, probe);
+	if (r == -EMEDIUMTYPE)
+		return log_errno(EMEDIUMTYPE, "cannot adopt %s: its material is not a %s, as %s needs",
+				 uid, kind_name(type), key_type_name(type));
+	if (r || !pre)
+		return r;
+	r = kmip_note(st, kmip_activate(st->client, uid, why, sizeof(why)), why);
+	return r ? log_errno(r, "cannot adopt %s: cannot activate it: %s", uid, why) : 0;
 }
 
 static int km_adopt(struct backend *b, const char *name, int type, const char *from,
@@ -532,6 +609,7 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 	struct kmip_store *st = kmip_store_of(b);
 	const char *uid = from + 5;
 	struct ks_key probe;
+	bool pre = false;
 	int r;
 
 	if (strncmp(from, "kmip:", 5) || !ks_valid_ref(uid))
@@ -539,11 +617,14 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	r = adopt_check(st, uid, type);
+	r = adopt_check(st, uid, type, &pre);
+	if (!r)
+		r = adopt_fetch(st, name, type, uid, pre, &probe);
 	if (!r)
 		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
 	if (!r)
-		r = kmip_fetch(st, out);
+		memcpy(out->material, probe.material, sizeof(out->material));
+	ks_key_wipe(&probe);
 	if (r)
 		ks_key_wipe(out);
 	else
@@ -571,7 +652,6 @@ static const struct backend_ops kmip_ops = {
 	.name = "kmip",
 	.destruction = "every version is revoked and then destroyed on the KMIP server (Destroy: what the server then keeps is the server's to say), and the key's record on this host is removed",
 	.adopt_form = "kmip:UID",
-	.keeps = km_keeps,
 	.storage = "the KMIP server",
 	.create = km_create,
 	.get = km_get,

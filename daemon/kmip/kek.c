@@ -20,6 +20,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "identity.h"
 #include "kmip/store.h"
 #include "util.h"
 
@@ -147,7 +148,7 @@ static int kek_enroll(struct kmip_store *st, struct kek_scratch *x)
 	const uint8_t *inst = ks_instance(st->ks);
 	char name[64], hex[17], uid[KMIP_UID_MAX], why[512], why2[512];
 	struct kmip_key_attrs a = {
-		.algorithm = KMIP_ALG_AES,
+		.object_type = KMIP_OBJECT_SYMMETRIC_KEY, .algorithm = KMIP_ALG_AES,
 		.name = name, .bits = 8 * KMIP_KEK_LEN,
 		.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY,
 	};
@@ -210,12 +211,25 @@ static int kek_get(struct kmip_store *st, bool renew, char *uid, uint8_t *kek)
 	return r;
 }
 
-/* The server's answer as @key's material: unwrapped, and of @key's length. */
+/*
+ * The server's answer as @key's material: a symmetric key unwrapped, and
+ * of @key's length; a private key of @key's type (its PKCS #8, or the
+ * PKCS #1 or SEC 1 DER of a key another tool registered), read by
+ * identity_parse(), which wipes what it does not take.
+ */
 static int take_material(struct ks_key *key, const struct kmip_key *k, const uint8_t *kek)
 {
 	unsigned int want = key_type_len(key->type);
 	int r;
 
+	if (ks_type_identity(key->type)) {
+		if (k->object_type != KMIP_OBJECT_PRIVATE_KEY || k->wrapped)
+			return -EMEDIUMTYPE;
+		r = identity_parse(key->type, k->material, k->len, key->material);
+		return r == -ENOMEM ? r : r ? -EMEDIUMTYPE : 0;
+	}
+	if (k->object_type != KMIP_OBJECT_SYMMETRIC_KEY)
+		return -EMEDIUMTYPE;
 	if (k->wrapped) {
 		if (k->len != want + 8)
 			return -EMEDIUMTYPE;
@@ -278,7 +292,8 @@ int kmip_fetch(struct kmip_store *st, struct ks_key *key)
 	if (!x)
 		return -ENOMEM;
 	do {
-		w = kek_get(st, again == 2, uid, x->kek);
+		/* A private key is asked for in clear (see store.h). */
+		w = ks_type_identity(key->type) ? 1 : kek_get(st, again == 2, uid, x->kek);
 		r = w < 0 ? w : get(st, key, w ? NULL : uid, &x->k, why, sizeof(why));
 		again = !r || w || again ? 0 : wrap_refused(st, r, uid, why);
 	} while (again);

@@ -26,6 +26,7 @@
 #define KMIP_NAME_MAX		256		/* a Name's value, with its NUL */
 #define KMIP_KEY_MAX		64		/* key material, in bytes */
 #define KMIP_WRAPPED_MAX	(KMIP_KEY_MAX + 16)
+#define KMIP_PRIVATE_MAX	4096		/* a private key's PKCS #8 */
 #define KMIP_VERSIONS_MAX	16		/* DiscoverVersions' list */
 #define KMIP_BATCH_MAX		64		/* items in one message */
 
@@ -33,9 +34,13 @@ struct kmip_version {
 	int32_t major, minor;
 };
 
-/* What a new symmetric key is (Create, Register). */
+/*
+ * What a new key is (Create: a symmetric key; Register: a symmetric key's
+ * Raw bytes, or a private key's PKCS #8).
+ */
 struct kmip_key_attrs {
 	const char *name;	/* its Name, or NULL */
+	uint32_t object_type;	/* KMIP_OBJECT_SYMMETRIC_KEY or _PRIVATE_KEY */
 	uint32_t algorithm;	/* Cryptographic Algorithm (enum kmip_algorithm) */
 	uint32_t bits;		/* Cryptographic Length */
 	uint32_t usage;		/* Cryptographic Usage Mask (enum kmip_usage_mask) */
@@ -107,13 +112,16 @@ void kmip_printable(const struct ttlv *it, char *out, size_t size);
 /* Payloads (payload.c). */
 int kmip_read_uid(const struct ttlv *payload, char *uid, size_t size);
 
-/* A symmetric key from Get: its material in clear, or wrapped. */
+/*
+ * A key from Get: a symmetric key's material in clear, or wrapped; or a
+ * private key's, in the format the server gives.
+ */
 struct kmip_key {
 	char uid[KMIP_UID_MAX];
-	uint32_t algorithm, bits, format;
+	uint32_t object_type, algorithm, bits, format;
 	bool wrapped;
 	uint32_t len;
-	uint8_t material[KMIP_WRAPPED_MAX];
+	uint8_t material[KMIP_PRIVATE_MAX];
 };
 
 int kmip_read_key(const struct ttlv *payload, struct kmip_key *k);

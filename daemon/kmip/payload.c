@@ -74,9 +74,11 @@ int kmip_read_key(const struct ttlv *payload, struct kmip_key *k)
 		return r;
 	if (ttlv_get_enum(payload, KMIP_TAG_OBJECT_TYPE, &type))
 		return -EBADMSG;
-	if (type != KMIP_OBJECT_SYMMETRIC_KEY)
+	if (type != KMIP_OBJECT_SYMMETRIC_KEY && type != KMIP_OBJECT_PRIVATE_KEY)
 		return -EMEDIUMTYPE;
-	if (ttlv_get_struct(payload, KMIP_TAG_SYMMETRIC_KEY, &sk) ||
+	k->object_type = type;
+	if (ttlv_get_struct(payload, type == KMIP_OBJECT_SYMMETRIC_KEY ? KMIP_TAG_SYMMETRIC_KEY :
+			    KMIP_TAG_PRIVATE_KEY, &sk) ||
 	    ttlv_get_struct(&sk, KMIP_TAG_KEY_BLOCK, &block) ||
 	    ttlv_get_enum(&block, KMIP_TAG_KEY_FORMAT_TYPE, &k->format))
 		return -EBADMSG;

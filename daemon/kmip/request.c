@@ -104,7 +104,7 @@ static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 void kmip_req_create(struct ttlv_out *o, const struct kmip_key_attrs *a)
 {
 	kmip_item_begin(o, KMIP_OP_CREATE);
-	ttlv_put_enum(o, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_SYMMETRIC_KEY);
+	ttlv_put_enum(o, KMIP_TAG_OBJECT_TYPE, a->object_type);
 	key_template(o, a);
 	kmip_item_end(o);
 }
@@ -112,12 +112,14 @@ void kmip_req_create(struct ttlv_out *o, const struct kmip_key_attrs *a)
 void kmip_req_register(struct ttlv_out *o, const struct kmip_key_attrs *a,
 		       const uint8_t *key, size_t len)
 {
+	bool private = a->object_type == KMIP_OBJECT_PRIVATE_KEY;
+
 	kmip_item_begin(o, KMIP_OP_REGISTER);
-	ttlv_put_enum(o, KMIP_TAG_OBJECT_TYPE, KMIP_OBJECT_SYMMETRIC_KEY);
+	ttlv_put_enum(o, KMIP_TAG_OBJECT_TYPE, a->object_type);
 	key_template(o, a);
-	ttlv_begin(o, KMIP_TAG_SYMMETRIC_KEY);
+	ttlv_begin(o, private ? KMIP_TAG_PRIVATE_KEY : KMIP_TAG_SYMMETRIC_KEY);
 	ttlv_begin(o, KMIP_TAG_KEY_BLOCK);
-	ttlv_put_enum(o, KMIP_TAG_KEY_FORMAT_TYPE, KMIP_FORMAT_RAW);
+	ttlv_put_enum(o, KMIP_TAG_KEY_FORMAT_TYPE, private ? KMIP_FORMAT_PKCS8 : KMIP_FORMAT_RAW);
 	ttlv_begin(o, KMIP_TAG_KEY_VALUE);
 	ttlv_put_bytes(o, KMIP_TAG_KEY_MATERIAL, key, len);
 	ttlv_end(o);

@@ -3,8 +3,9 @@
  * The KMIP backend (backend = kmip): what its files share.
  *
  * The key server holds the keys: every version of every key is a KMIP
- * symmetric key object there, named with the hsmkey key's name, created,
- * fetched, revoked and destroyed there.  This host keeps what the server
+ * object there (a symmetric key: AES, or HMAC-SHA256 for a MAC key; a
+ * private key, PKCS #8, for an identity key), named with the hsmkey key's
+ * name, created or registered, fetched, revoked and destroyed there.  This host keeps what the server
  * has no place for — the key's type, id, versions, state, policy, spent
  * usage, and which object each version is — in an embedded keystore of
  * its own (STATE/kmip, keystore.h), each version there a "ref" to its
@@ -18,7 +19,9 @@
  * and keeps sealed in its keystore, so the material is never in clear in
  * a TLS record; unwrapped into locked memory and wiped after use.  A
  * server that cannot wrap gets the material asked for in clear, once
- * logged.
+ * logged.  A private key is always asked for in clear inside TLS: AES key
+ * wrap (RFC 3394) takes whole 8-byte blocks, which a PKCS #8 key is not in
+ * general, and KMIP 1.x servers differ on the padded form (RFC 5649).
  *
  * A thread follows the server (poll.c): what the server revokes or
  * destroys is revoked here, and the daemon woken to revoke it in the

@@ -48,6 +48,7 @@ enum kmip_tag {
 	KMIP_TAG_OBJECT_GROUP			= 0x420056,
 	KMIP_TAG_OBJECT_TYPE			= 0x420057,
 	KMIP_TAG_OPERATION			= 0x42005C,
+	KMIP_TAG_PRIVATE_KEY			= 0x420064,
 	KMIP_TAG_PROTOCOL_VERSION		= 0x420069,
 	KMIP_TAG_PROTOCOL_VERSION_MAJOR		= 0x42006A,
 	KMIP_TAG_PROTOCOL_VERSION_MINOR		= 0x42006B,
@@ -122,16 +123,21 @@ enum kmip_result_reason {
 
 enum kmip_object_type {
 	KMIP_OBJECT_SYMMETRIC_KEY	= 0x02,
+	KMIP_OBJECT_PRIVATE_KEY		= 0x04,
 	KMIP_OBJECT_SECRET_DATA		= 0x07,
 };
 
 enum kmip_algorithm {
 	KMIP_ALG_AES			= 0x03,
+	KMIP_ALG_RSA			= 0x04,
+	KMIP_ALG_ECDSA			= 0x06,
 	KMIP_ALG_HMAC_SHA256		= 0x09,
+	KMIP_ALG_ED25519		= 0x37,	/* KMIP 2.0's; 1.x has none */
 };
 
 enum kmip_key_format {
 	KMIP_FORMAT_RAW				= 0x01,
+	KMIP_FORMAT_PKCS8			= 0x04,
 	KMIP_FORMAT_TRANSPARENT_SYMMETRIC	= 0x07,
 };
 
@@ -181,6 +187,7 @@ enum kmip_block_cipher_mode {
 };
 
 enum kmip_usage_mask {
+	KMIP_USAGE_SIGN			= 0x01,
 	KMIP_USAGE_ENCRYPT		= 0x04,
 	KMIP_USAGE_DECRYPT		= 0x08,
 	KMIP_USAGE_WRAP_KEY		= 0x10,

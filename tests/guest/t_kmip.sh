@@ -13,7 +13,11 @@
 #    keys loaded before keep working; back, and it loads them again;
 #  - a key revoked on the server by the reference client: within the poll
 #    interval (2 s here) and a little more, the open dm-crypt volume on it
-#    fails with EIO, and the audit log says why.
+#    fails with EIO, and the audit log says why;
+#  - TLS served (tls serve, hsmkey.ko with ktls=1) with an identity key
+#    that is the server's private key object: openssl s_client verifies
+#    the chain to a test CA and gets the file byte for byte; revoked on the
+#    server, the key serves no more handshakes.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
@@ -153,5 +157,60 @@ check "hsmkeyctl shows other revoked" test "$(ctl --json show other | json 'o["s
 check "the audit log records the server's revocation" \
 	grep -q '"key":"other".*revoked by the key storage: compromised on the KMIP server' "$work/state/audit.log"
 dmsetup remove --force hsm-vol 2>/dev/null
+section "6. TLS with an identity key the server holds"
+# wait_port PORT: true once something listens on PORT (within 20 s).
+wait_port() {
+	local _
+	for _ in $(seq 200); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+# serve PORT: hsmkeyctl tls serve of $work/data1 with key web, for one client, as nobody.
+serve() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" \
+		tls serve "$1" --key web --cert "$work/web.crt" --count 1 --file "$work/data1" \
+		2> "$work/serve.err" &
+	served=$!
+	wait_port "$1" || echo "# tls serve did not listen: $(cat "$work/serve.err")"
+}
+s_client() {
+	timeout 60 openssl s_client -connect "127.0.0.1:$1" -servername www.test \
+		-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -quiet
+}
+stop
+rmmod hsmkey
+check "hsmkey.ko again, with ktls=1" insmod "$HSMKEY_KO" ktls=1
+daemon_start || bail "hsmkeyd does not start again"
+check "create web (ecdsa-p256): a private key object on the server" quiet ctl create web --type ecdsa-p256
+check "... of the right kind" \
+	test "$(ref attrs "$(ref locate web)")" = "type=PRIVATE_KEY alg=ECDSA bits=256 state=ACTIVE name=web"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$work/ca.key" \
+	-out "$work/ca.crt" -subj /CN=hsmkey-test-ca -days 2 2>/dev/null
+issue_web() {
+	ctl csr web --subject /CN=www.test --dns www.test > "$work/web.csr" &&
+		openssl x509 -req -in "$work/web.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" \
+			-copy_extensions copy -days 2 -out "$work/web.crt" 2>/dev/null
+}
+check "its certificate, from its CSR, by a test CA" issue_web
+quiet ctl policy web --users nobody
+tport=$(kmip_free_port)
+serve "$tport"
+s_client "$tport" < /dev/null > "$work/got" 2> "$work/sc.err"
+check "openssl s_client verifies the chain to the CA and gets the file whole" \
+	cmp "$work/data1" "$work/got"
+check "... tls serve ended well" wait "$served"
+ref revoke "$(ref locate web)"
+for _ in $(seq 100); do
+	[[ $(ctl --json show web | json 'o["state"]') == revoked ]] && break
+	sleep 0.2
+done
+check "revoked on the server: web is revoked here" test "$(ctl --json show web | json 'o["state"]')" = revoked
+serve "$tport"
+s_client "$tport" < /dev/null > "$work/got2" 2> "$work/sc2.err"
+check "... and no handshake completes with it" test ! -s "$work/got2"
+wait "$served"
+check "... tls serve says the key is revoked" grep -q "revoked" "$work/serve.err"
 check "no key material in hsmkeyd's log" bash -c "! grep -qiE '$(hexof "$work/made.key" | cut -c1-32)|$(hexof "$work/theirs.key" | cut -c1-32)' '$work/hsmkeyd.log'"
 tap_done

@@ -34,7 +34,7 @@ static int build_op(struct ttlv_out *o, const struct kmip_version *v, int argc, 
 	static const struct kmip_version vs[] = { { 1, 4 }, { 1, 3 }, { 1, 2 } };
 	static const uint32_t qf[] = { KMIP_QUERY_OPERATIONS, KMIP_QUERY_OBJECTS };
 	struct kmip_key_attrs a = {
-		.algorithm = KMIP_ALG_AES,
+		.object_type = KMIP_OBJECT_SYMMETRIC_KEY, .algorithm = KMIP_ALG_AES,
 		.bits = 256, .usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};
 	const char *op = argv[0];

@@ -13,7 +13,7 @@
 
 static void print_hex(const char *what, const uint8_t *p, size_t n)
 {
-	char hex[2 * KMIP_WRAPPED_MAX + 1];
+	char hex[2 * KMIP_PRIVATE_MAX + 1];
 
 	hex_encode(p, n, hex);
 	printf(" %s=%s", what, hex);

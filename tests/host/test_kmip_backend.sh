@@ -28,8 +28,6 @@ ok "hsmkeyd starts with backend = kmip"
 
 section "keys made through hsmkeyctl are the server's"
 check "create k1 (aes-256-xts)" quiet ctl create k1 --type aes-256-xts
-check "an identity key is refused, saying so (not on this backend yet)" \
-	expect_fail "does not keep hsmkeyd's own keys (ed25519: identity keys)" ctl create id1 --type ed25519
 uid1=$(ref locate k1)
 check "the server holds one object named k1" test -n "$uid1" -a "$(wc -w <<< "$uid1")" = 1
 check "... an active 512-bit AES symmetric key" \

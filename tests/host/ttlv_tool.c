@@ -74,7 +74,7 @@ static int requests(const char *dir)
 	static const uint32_t query[] = { KMIP_QUERY_OPERATIONS, KMIP_QUERY_OBJECTS };
 	static const char *const attr_names[] = { "State", "Name", "Cryptographic Length" };
 	struct kmip_key_attrs a = {
-		.algorithm = KMIP_ALG_AES,
+		.object_type = KMIP_OBJECT_SYMMETRIC_KEY, .algorithm = KMIP_ALG_AES,
 		.name = "hsmkey-a", .bits = 256, .group = "hsmkey-test",
 		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};

@@ -8,6 +8,8 @@ tests/lib/kmip.sh.
   ref.py DIR PORT create NAME        -> the new key's UID
   ref.py DIR PORT register NAME HEX  -> its UID (an AES key; a KEK if NAME ends in "kek")
   ref.py DIR PORT register-mac NAME HEX -> its UID (an HMAC-SHA256 key)
+  ref.py DIR PORT register-private NAME ALG BITS DER-FILE -> its UID (a private key,
+                                     PKCS #8; ALG: RSA, ECDSA, ED25519; left pre-active)
   ref.py DIR PORT get UID            -> the key's bytes, hex
   ref.py DIR PORT state UID          -> its State's name
   ref.py DIR PORT count              -> how many objects the server has
@@ -55,6 +57,11 @@ def main(a):
         usage = [enums.CryptographicUsageMask.MAC_GENERATE, enums.CryptographicUsageMask.MAC_VERIFY]
         print(c.register(objects.SymmetricKey(enums.CryptographicAlgorithm.HMAC_SHA256,
                                               8 * len(key), key, usage, name=args[0])))
+    elif op == "register-private":
+        der = open(args[3], "rb").read()
+        print(c.register(objects.PrivateKey(enums.CryptographicAlgorithm[args[1]], int(args[2]), der,
+                                            enums.KeyFormatType.PKCS_8,
+                                            [enums.CryptographicUsageMask.SIGN], name=args[0])))
     elif op == "get":
         try:
             print(bytes(c.get(args[0]).value).hex())
