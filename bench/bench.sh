@@ -4,7 +4,8 @@
 # HSMKEY_KVM=1 (KVM where the machine allows it; TCG otherwise); the pkcs11
 # workload's BENCH_PKCS11_KEYS, BENCH_PKCS11_CREATE and BENCH_PKCS11_BATCH
 # as bench/run.sh and bench/pkcs11.sh say (both of its rates are measured
-# in the guest, interleaved).
+# in the guest, interleaved); the fleet's BENCH_FLEET_N and
+# BENCH_FLEET_POLL as bench/fleet.sh says (on the host).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 kver=${KVER:-$(make -s -C "$top" print-kver)}
@@ -39,6 +40,11 @@ if [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" pkcs11 "* ]]; then
 	"$top/bench/scale_prepare.sh" --pkcs11 $((pkeys - pcreate)) "$res/pkcs11-state.tar" \
 		> "$res/pkcs11-prepare.txt" || exit 1
 	cat "$res/pkcs11-prepare.txt"
+fi
+# Issue 14's fleet of daemons on one KMIP server: on the host (see bench/fleet.sh).
+if [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" fleet "* ]]; then
+	(set -o pipefail; "$top/bench/fleet.sh" | tee "$res/fleet.txt") || exit 1
+	[[ ${BENCH_ONLY:-} == fleet ]] && exit 0	# nothing for the guest
 fi
 # The local KMS API's file throughput needs no kernel: on the host, first.
 if [[ -z ${BENCH_ONLY:-} || " $BENCH_ONLY " == *" kms "* ]]; then

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Following the key server (store.h): every kmip_poll_interval (jittered
- * by up to a fifth either way, so that a fleet of hosts does not ask in
+ * Following the key server (store.h): every kmip_poll_interval (or up to
+ * a fifth sooner, at random, so that a fleet of hosts does not ask in
  * step), the state of every version this host holds, asked in batches of
  * GetAttributes.  The server is authoritative: a version whose object is
  * deactivated, compromised or destroyed there, or not found in two rounds
@@ -428,14 +428,19 @@ static int64_t now_s(void)
 	return ts.tv_sec;
 }
 
-/* The next wait: the interval, give or take up to a fifth of it. */
+/*
+ * The next wait: the interval less up to a fifth of it, at random, so
+ * that a fleet's hosts do not ask in step, and none waits longer than the
+ * interval: a revocation on the server reaches this host within it (and
+ * the round trip), which is what an operator sets it for.
+ */
 static int next_wait_ms(long long interval)
 {
 	uint32_t rnd = 0;
 	long long ms = interval * 1000, spread = ms / 5;
 
 	if (spread && RAND_bytes((uint8_t *)&rnd, sizeof(rnd)) == 1)
-		ms += (long long)(rnd % (uint32_t)(2 * spread + 1)) - spread;
+		ms -= (long long)(rnd % (uint32_t)(spread + 1));
 	return (int)(ms > 0 ? ms : 1);
 }
 

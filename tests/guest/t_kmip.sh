@@ -151,7 +151,7 @@ for _ in $(seq 150); do
 	fi
 	sleep 0.1
 done
-diag "revoked on the server: reads failed ${eio:-more than 15000} ms after it answered (poll interval 2 s, jittered by up to 0.4 s)"
+diag "revoked on the server: reads failed ${eio:-more than 15000} ms after it answered (poll interval 2 s: each wait 1.6 to 2 s)"
 check "the open volume fails with EIO within 15 s of the server's revocation" test -n "$eio"
 check "hsmkeyctl shows other revoked" test "$(ctl --json show other | json 'o["state"]')" = revoked
 check "the audit log records the server's revocation" \

@@ -1,0 +1,79 @@
+# A fleet of hosts on one KMIP key server, for tests/host/test_kmip_fleet.sh
+# and bench/fleet.sh (sourced after daemon.sh and kmip.sh, the server
+# started): N hsmkeyd daemons, each with a state directory, keystore
+# instance, socket and log of its own under $work/fleet, all following
+# the server every POLL seconds and holding the same key, "fleet": an
+# aes-256-xts key the reference client registered, which each adopts
+# (import --from kmip:UID).  They run without hsmkey.ko (the module takes
+# one daemon; t_kmip measures that daemon's kernel following the server):
+# what is measured is how soon each daemon revokes the key after the
+# server did, as its audit log records it, and what the fleet asks of the
+# server while nothing happens.
+#
+#   fleet_start N POLL    the fleet up, the key adopted by each host
+#   fleet_rate SECONDS    requests a second the server got meanwhile
+#   fleet_revoke TIMEOUT  the reference client revokes the key; each
+#                         host's latency into $work/fleet/latency.txt
+#                         (tests/lib/fleet_watch.py's lines)
+#   fleet_stop
+
+fleet_uid=
+fleet_pids=()
+fleet_n=0
+
+_fleet_host() { echo "$work/fleet/h$1"; }
+fleet_ctl() { "$top/build/hsmkeyctl" --socket "$(_fleet_host "$1")/sock" "${@:2}"; }
+
+fleet_start() {
+	local n=$1 poll=$2 i d key
+	mkdir -p "$work/fleet"
+	kmip_conf "$_kmip_dir" "$work/fleet/hsmkeyd.conf" "kmip_timeout = 10s" \
+		"kmip_poll_interval = ${poll}s"
+	key=$(head -c 64 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
+	fleet_uid=$(kmip_ref register fleet "$key") || return 1
+	for ((i = 1; i <= n; i++)); do
+		d=$(_fleet_host "$i")
+		mkdir -p "$d"
+		"$top/build/hsmkeyd" --config "$work/fleet/hsmkeyd.conf" --state-dir "$d/state" \
+			--socket "$d/sock" 2>> "$d/log" &
+		fleet_pids+=($!)
+	done
+	fleet_n=$n
+	for ((i = 1; i <= n; i++)); do
+		wait_socket "$(_fleet_host "$i")/sock" "${fleet_pids[i - 1]}" ||
+			{ echo "# host $i did not start: $(tail -n 3 "$(_fleet_host "$i")/log")"; return 1; }
+	done
+	for ((i = 1; i <= n; i++)); do
+		fleet_ctl "$i" import fleet --type aes-256-xts --from "kmip:$fleet_uid" > /dev/null ||
+			{ echo "# host $i did not adopt kmip:$fleet_uid"; return 1; }
+	done
+}
+
+# The server's log has a line "Received request at time" for each message.
+_fleet_requests() { grep -c "Received request at time" "$_kmip_dir/server.log"; }
+
+fleet_rate() {
+	local a b t0 t1
+	a=$(_fleet_requests) t0=$(date +%s.%N)
+	sleep "$1"
+	b=$(_fleet_requests) t1=$(date +%s.%N)
+	python3 -c "print(f'{($b - $a) / ($t1 - $t0):.2f}')"
+}
+
+fleet_revoke() {
+	local logs=() i t0
+	for ((i = 1; i <= fleet_n; i++)); do
+		logs+=("$(_fleet_host "$i")/state/audit.log")
+	done
+	kmip_ref revoke "$fleet_uid" || return 1
+	t0=$(date +%s.%N)	# from the server's answer to the revocation
+	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" fleet "$t0" "$1" "${logs[@]}" \
+		> "$work/fleet/latency.txt"
+}
+
+fleet_stop() {
+	local p
+	for p in "${fleet_pids[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${fleet_pids[@]}"; do wait "$p" 2>/dev/null; done
+	fleet_pids=()
+}
