@@ -315,13 +315,18 @@ static void on_client(struct loop *l, const struct pollfd *p)
  * have reached the kernel.  (Degraded since the start, the degraded tick
  * does this: no reconciliation runs before.)
  */
-/* A key the storage revoked on its own (a KMIP server's revocation). */
+/*
+ * A key the storage revoked on its own (a KMIP server's revocation): its
+ * kept TLS contexts (an identity key's private key) go at once, and the
+ * audit log says so.
+ */
 static void audit_storage_event(void *arg, const char *name, uint32_t version, const char *why)
 {
 	struct daemon *d = arg;
 	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
 	char detail[512];
 
+	tls_cache_forget_name(name);
 	snprintf(detail, sizeof(detail), "revoked by the key storage: %s", why);
 	if (!d->audit || audit_record(d->audit, &me, "revoke", name, version, 0, detail))
 		log_error("key %s %s: no audit record of it could be written", name, detail);

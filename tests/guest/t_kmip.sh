@@ -201,12 +201,26 @@ s_client "$tport" < /dev/null > "$work/got" 2> "$work/sc.err"
 check "openssl s_client verifies the chain to the CA and gets the file whole" \
 	cmp "$work/data1" "$work/got"
 check "... tls serve ended well" wait "$served"
+# web's scalar as a BIGNUM holds it (64-bit limbs least significant first:
+# the big-endian bytes reversed), from the object the reference client fetches.
+ref get "$(ref locate web)" | /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' > "$work/web.der"
+d_mem=$(/usr/bin/python3 - "$work/web.der" <<'PY'
+import sys
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+d = load_der_private_key(open(sys.argv[1], "rb").read(), None).private_numbers().private_value
+print(d.to_bytes(32, "big")[::-1].hex())
+PY
+)
+check "the TLS context kept for web holds its scalar in hsmkeyd (the scan's control)" \
+	quiet "$top/build/tests/memscan" "$daemon_pid" "$d_mem" --expect-some
 ref revoke "$(ref locate web)"
 for _ in $(seq 100); do
 	[[ $(ctl --json show web | json 'o["state"]') == revoked ]] && break
 	sleep 0.2
 done
 check "revoked on the server: web is revoked here" test "$(ctl --json show web | json 'o["state"]')" = revoked
+check "... and hsmkeyd no longer holds its scalar (the kept context went with it)" \
+	quiet "$top/build/tests/memscan" "$daemon_pid" "$d_mem" --expect-none
 serve "$tport"
 s_client "$tport" < /dev/null > "$work/got2" 2> "$work/sc2.err"
 check "... and no handshake completes with it" test ! -s "$work/got2"

@@ -128,10 +128,19 @@ check "a process known to hold ed25519's seed (positive control): found" \
 quiet ctl sign ed25519 < "$work/msg"
 check "after a signature, hsmkeyd's memory holds no 16-byte window of ed25519's seed" \
 	quiet "$memscan" "$daemon_pid" "$(hexof "$work/ed.seed")" --expect-none
-# SEC 1's ECPrivateKey of P-256: 30 77 02 01 01 04 20, then the scalar's 32 bytes.
-openssl ec -in "$work/theirs.pem" -outform DER 2>/dev/null | head -c 39 | tail -c 32 > "$work/theirs.scalar"
-check "... nor of the adopted key's private scalar" \
-	quiet "$memscan" "$daemon_pid" "$(hexof "$work/theirs.scalar")" --expect-none
+# The adopted key's scalar big-endian, and as a BIGNUM holds it (64-bit
+# limbs least significant first: the bytes reversed).
+read -r d_be d_mem < <(/usr/bin/python3 - "$work/theirs.pem" <<'PY'
+import sys
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+d = load_pem_private_key(open(sys.argv[1], "rb").read(), None).private_numbers().private_value
+b = d.to_bytes(32, "big")
+print(b.hex(), b[::-1].hex())
+PY
+)
+check "... nor of the adopted key's scalar, big-endian" \
+	quiet "$memscan" "$daemon_pid" "$d_be" --expect-none
+check "... nor in a BIGNUM's order" quiet "$memscan" "$daemon_pid" "$d_mem" --expect-none
 
 section "the server is authoritative"
 kmip_ref revoke "$ut"
