@@ -139,8 +139,7 @@ static EVP_PKEY *ec_pkey(int nid, const uint8_t *d, size_t dlen)
 	return pkey;
 }
 
-/* The OpenSSL key of @type's @material. */
-static int material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
+int identity_material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 {
 	const char *group;
 	int nid = ec_nid(type, &group);
@@ -157,7 +156,7 @@ static int material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 
 int identity_pkey(const struct ks_key *key, EVP_PKEY **out)
 {
-	return material_pkey(key->type, key->material, out);
+	return identity_material_pkey(key->type, key->material, out);
 }
 
 int identity_pkcs8(int type, const uint8_t *material, uint8_t *out, size_t *len)
@@ -165,7 +164,7 @@ int identity_pkcs8(int type, const uint8_t *material, uint8_t *out, size_t *len)
 	PKCS8_PRIV_KEY_INFO *p8 = NULL;
 	EVP_PKEY *pkey = NULL;
 	unsigned char *p = out;
-	int n = -1, r = material_pkey(type, material, &pkey);
+	int n = -1, r = identity_material_pkey(type, material, &pkey);
 
 	if (!r)
 		p8 = EVP_PKEY2PKCS8(pkey);
@@ -235,7 +234,7 @@ int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t
 	uint8_t *mine = NULL;
 	size_t len = 0;
 	EVP_PKEY *pkey = NULL;
-	int r = material_pkey(type, material, &pkey);
+	int r = identity_material_pkey(type, material, &pkey);
 
 	if (!r && publen)
 		r = public_bytes(type, pkey, &mine, &len);

@@ -35,6 +35,8 @@ int identity_parse(int type, const uint8_t *in, size_t len, uint8_t *material);
 int identity_check(int type, const uint8_t *material, const uint8_t *pub, size_t publen);
 /* The OpenSSL key of @key's material (unsealed); EVP_PKEY_free() it. */
 int identity_pkey(const struct ks_key *key, EVP_PKEY **out);
+/* The same of @type's @material (key_type_len(@type) bytes). */
+int identity_material_pkey(int type, const uint8_t *material, EVP_PKEY **out);
 /*
  * @type's @material as a PKCS #8 PrivateKeyInfo's DER into @out (*@len
  * bytes of room, then the length made; -ENOBUFS if too small).

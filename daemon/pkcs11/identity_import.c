@@ -98,13 +98,9 @@ static int ec_parts(int type, EVP_PKEY *pkey, struct parts *pp)
 /* @k's pair's parts from its material (identity.h's form). */
 static int parts_of(const struct hp_key *k, struct parts *pp)
 {
-	struct ks_key key = { .type = k->type };
 	EVP_PKEY *pkey = NULL;
-	int r;
+	int r = identity_material_pkey(k->type, k->material, &pkey);
 
-	memcpy(key.material, k->material, key_type_len(k->type));
-	r = identity_pkey(&key, &pkey);
-	ks_key_wipe(&key);
 	if (!r)
 		r = ks_type_rsa(k->type) ? rsa_parts(pkey, pp) : ec_parts(k->type, pkey, pp);
 	EVP_PKEY_free(pkey);	/* OpenSSL clears a private key it frees */
