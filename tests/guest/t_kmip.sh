@@ -158,15 +158,6 @@ check "the audit log records the server's revocation" \
 	grep -q '"key":"other".*revoked by the key storage: compromised on the KMIP server' "$work/state/audit.log"
 dmsetup remove --force hsm-vol 2>/dev/null
 section "6. TLS with an identity key the server holds"
-# wait_port PORT: true once something listens on PORT (within 20 s).
-wait_port() {
-	local _
-	for _ in $(seq 200); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # serve PORT: hsmkeyctl tls serve of $work/data1 with key web, for one client, as nobody.
 serve() {
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" \

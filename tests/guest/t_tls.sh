@@ -27,15 +27,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# wait_port PORT: true once something listens on PORT (within 20 s).
-wait_port() {
-	local _
-	for _ in $(seq 200); do
-		ss -Hltn "sport = :$1" | grep -q . && return 0
-		sleep 0.1
-	done
-	return 1
-}
 # serve PORT KEY [ARGS]: hsmkeyctl tls serve for one client, as nobody, in
 # the background ($served: its pid; its stderr in $work/serve.err).
 serve() {

@@ -79,15 +79,6 @@ check "... and on the server (the reference client's Get: Item Not Found)" \
 	grep -qx "refused: ITEM_NOT_FOUND" <<< "$(ref get "$uid2")"
 
 section "what the server revokes or destroys is revoked here"
-# wait_revoked NAME: seconds until hsmkeyctl shows NAME revoked (at most 10).
-wait_revoked() {
-	local t0=$SECONDS
-	while ((SECONDS - t0 < 10)); do
-		[[ $(state_of "$1" 2>/dev/null) == revoked ]] && { echo $((SECONDS - t0)); return 0; }
-		sleep 0.2
-	done
-	return 1
-}
 check "k3 is active here" test "$(state_of k3)" = active
 ref revoke "$ruid"
 t=$(wait_revoked k3)

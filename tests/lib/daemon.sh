@@ -78,6 +78,31 @@ make_xts_key() {
 	return 0
 }
 
+# wait_port PORT: true once something listens on PORT (within 20 s).
+wait_port() {
+	local _
+	for _ in $(seq 200); do
+		ss -Hltn "sport = :$1" | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# scan_control FILE: memscan finds FILE's bytes in a process known to hold
+# them (a Python process that read it): the scan's positive control.
+scan_control() {
+	local p r
+	/usr/bin/python3 -c 'import sys, time; k = open(sys.argv[1], "rb").read(); print("r", flush=True); time.sleep(30)' \
+		"$1" > "$work/control.out" &
+	p=$!
+	for _ in $(seq 50); do [[ -s $work/control.out ]] && break; sleep 0.1; done
+	"$top/build/tests/memscan" "$p" "$(od -An -v -tx1 "$1" | tr -d ' \n')" --expect-some > /dev/null
+	r=$?
+	kill "$p"
+	wait "$p" 2>/dev/null
+	return "$r"
+}
+
 # wait_backend_up SECONDS: true once status says the key storage is up.
 wait_backend_up() {
 	local end=$(($(date +%s) + $1))

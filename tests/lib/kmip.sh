@@ -20,6 +20,8 @@
 #                           hsmkeyd.conf for backend = kmip on that server
 #                           (KMIP_PORT) with DIR's certificates, then LINEs
 #   kmip_ref ARGS           the reference client on that server
+#   wait_revoked NAME       seconds until hsmkeyctl shows key NAME revoked
+#                           (at most 10; fails after), for daemon.sh's ctl
 #
 # The reference client (tests/host/kmip/ref.py) uses this host's
 # certificate: PyKMIP's server lets only an object's owner, named by the
@@ -99,6 +101,16 @@ kmip_conf() {
 	shift 2
 	printf '%s\n' "backend = kmip" "kmip_server = localhost:$KMIP_PORT" "kmip_ca = $d/ca.pem" \
 		"kmip_cert = $d/client.pem" "kmip_key = $d/client.key" "$@" > "$f"
+}
+
+# wait_revoked NAME: seconds until hsmkeyctl shows NAME revoked (at most 10).
+wait_revoked() {
+	local t0=$SECONDS
+	while ((SECONDS - t0 < 10)); do
+		[[ $(state_of "$1" 2>/dev/null) == revoked ]] && { echo $((SECONDS - t0)); return 0; }
+		sleep 0.2
+	done
+	return 1
 }
 
 kmip_ref() {
