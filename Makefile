@@ -63,7 +63,7 @@ KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/k
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/backend.c
 DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
-	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
+	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
@@ -134,7 +134,7 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libcommon.a
 # libFuzzer targets (clang): one per parser, with ASan and UBSan.
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
-FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c \
+FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c \
 	    daemon/kms_blob.c
 FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2 fuzz_ttlv fuzz_identity fuzz_kms
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)

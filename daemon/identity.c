@@ -17,7 +17,6 @@
 #include <openssl/objects.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
-#include <openssl/x509.h>
 #include "identity.h"
 #include "identity_rsa.h"
 #include "util.h"
@@ -157,28 +156,6 @@ int identity_material_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 int identity_pkey(const struct ks_key *key, EVP_PKEY **out)
 {
 	return identity_material_pkey(key->type, key->material, out);
-}
-
-int identity_pkcs8(int type, const uint8_t *material, uint8_t *out, size_t *len)
-{
-	PKCS8_PRIV_KEY_INFO *p8 = NULL;
-	EVP_PKEY *pkey = NULL;
-	unsigned char *p = out;
-	int n = -1, r = identity_material_pkey(type, material, &pkey);
-
-	if (!r)
-		p8 = EVP_PKEY2PKCS8(pkey);
-	if (p8)
-		n = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
-	if (!r && (n <= 0 || (size_t)n > *len))
-		r = n > 0 ? -ENOBUFS : -ENOMEM;
-	if (!r && i2d_PKCS8_PRIV_KEY_INFO(p8, &p) != n)
-		r = -ENOMEM;
-	if (!r)
-		*len = (size_t)n;
-	PKCS8_PRIV_KEY_INFO_free(p8);	/* clears its copy of the key */
-	EVP_PKEY_free(pkey);
-	return r;
 }
 
 /*

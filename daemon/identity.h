@@ -39,7 +39,8 @@ int identity_pkey(const struct ks_key *key, EVP_PKEY **out);
 int identity_material_pkey(int type, const uint8_t *material, EVP_PKEY **out);
 /*
  * @type's @material as a PKCS #8 PrivateKeyInfo's DER into @out (*@len
- * bytes of room, then the length made; -ENOBUFS if too small).
+ * bytes of room, then the length made; -ENOBUFS if too small, @out wiped
+ * on any error): identity_der.c, without OpenSSL's encoders.
  */
 int identity_pkcs8(int type, const uint8_t *material, uint8_t *out, size_t *len);
 /* The public half of @key (unsealed) as PEM (SubjectPublicKeyInfo); free() it. */

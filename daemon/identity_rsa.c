@@ -195,6 +195,28 @@ int rsa_pkey(int type, const uint8_t *material, EVP_PKEY **out)
 	return r;
 }
 
+int rsa_values(int type, const uint8_t *material, struct rsa_values *out)
+{
+	struct rsa_key k;
+	int r = rsa_key_new(&k), i, n;
+
+	r = r ?: rsa_unpack(type, material, &k);
+	r = r ?: rsa_compute(&k);
+	r = r ?: rsa_check_sizes(type, &k);
+	if (!r) {
+		const BIGNUM *v[RSA_VALUES] = { k.n, k.e, k.d, k.p, k.q, k.dp, k.dq, k.qinv };
+
+		for (i = 0; i < RSA_VALUES && !r; i++) {
+			n = BN_num_bytes(v[i]);
+			if (n > (int)sizeof(out->v[i]) || BN_bn2bin(v[i], out->v[i]) != n)
+				r = -EINVAL;
+			out->len[i] = (size_t)n;
+		}
+	}
+	rsa_key_free(&k);
+	return r;
+}
+
 /* @pkey, an RSA key of two primes and @type's size, into @material. */
 int rsa_material(int type, EVP_PKEY *pkey, uint8_t *material)
 {

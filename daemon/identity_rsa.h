@@ -18,6 +18,19 @@ int rsa_pkey(int type, const uint8_t *material, EVP_PKEY **out);
 /* @pkey, an RSA key of @type's size, into @material. */
 int rsa_material(int type, EVP_PKEY *pkey, uint8_t *material);
 
+/*
+ * @material's values in PKCS #1's order (n, e, d, p, q, dp, dq, qinv), big
+ * endian without leading zeros, for a key file written here
+ * (identity_der.c): secret, so @out is the caller's to wipe.
+ */
+#define RSA_VALUES	8
+#define RSA_VALUE_MAX	384	/* rsa-3072's modulus and d */
+struct rsa_values {
+	uint8_t v[RSA_VALUES][RSA_VALUE_MAX];
+	size_t len[RSA_VALUES];
+};
+int rsa_values(int type, const uint8_t *material, struct rsa_values *out);
+
 /* An unsigned integer of a key file: big endian, in place. */
 struct rsa_int {
 	const uint8_t *p;

@@ -44,11 +44,40 @@ daemon_start || { fail "hsmkeyd starts with backend = kmip"; tap_done; }
 ok "hsmkeyd starts with backend = kmip"
 head -c 10000 /dev/urandom > "$work/msg"
 
+# scan_secrets NAME: NAME's private values (the EC scalar, the Ed25519 seed;
+# RSA's d, p and q), each big-endian and in a BIGNUM's order (the bytes
+# reversed), as hex lines, from the object the reference client fetches.
+# (memscan exits 2 on a usage error: only 0 passes.)
+scan_secrets() {
+	der_of "$(kmip_ref locate "$1")" "$work/$1.der"
+	/usr/bin/python3 - "$work/$1.der" <<'PY'
+import sys
+from cryptography.hazmat.primitives.serialization import load_der_private_key
+from cryptography.hazmat.primitives import serialization as S
+key = load_der_private_key(open(sys.argv[1], "rb").read(), None)
+if hasattr(key, "private_numbers"):
+    k = key.private_numbers()
+    vals = [k.private_value] if hasattr(k, "private_value") else [k.d, k.p, k.q]
+    vals = [v.to_bytes((v.bit_length() + 7) // 8, "big") for v in vals]
+else:
+    vals = [key.private_bytes(S.Encoding.Raw, S.PrivateFormat.Raw, S.NoEncryption())]
+for b in vals:		# memscan takes 16 to 64 bytes: an RSA value's first 64
+    print(b[:64].hex())
+    print(b[::-1][:64].hex())
+PY
+}
 section "key pairs made by hsmkeyd, registered on the server; OpenSSL checks them"
 for t in ecdsa-p256:sha256:ECDSA:256 ecdsa-p384:sha384:ECDSA:384 ed25519::ED25519:256 \
 	 rsa-2048:sha256:RSA:2048; do
 	IFS=: read -r k md alg bits <<< "$t"
 	check "$k: created" quiet ctl create "$k" --type "$k"
+	n=0 m=0
+	while read -r h; do
+		m=$((m + 1))
+		"$memscan" "$daemon_pid" "$h" --expect-none > /dev/null || n=$((n + 1))
+	done < <(scan_secrets "$k")
+	check "$k: made and registered, hsmkeyd's memory holds none of its $((m / 2)) private values (either byte order)" \
+		test "$m" -ge 2 -a "$n" = 0
 	u=$(kmip_ref locate "$k")
 	check "$k: the server holds one object named $k: an active $bits-bit $alg private key" \
 		test "$(kmip_ref attrs "$u")" = "type=PRIVATE_KEY alg=$alg bits=$bits state=ACTIVE name=$k"
