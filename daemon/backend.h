@@ -241,8 +241,10 @@ struct backend_ops {
 	/*
 	 * Changes the storage made on its own since the last call (a key its
 	 * KMIP server revoked, revoked here since): each given to @fn once,
-	 * for the audit log.  Called from the event loop when comebacks_fd
-	 * is readable.  NULL: the storage makes none.
+	 * for the audit log; then, if some could not be kept to be given,
+	 * @fn once with @name NULL (any key may have been revoked).  Called
+	 * from the event loop when comebacks_fd is readable.  NULL: the
+	 * storage makes none.
 	 */
 	int (*storage_events)(struct backend *b,
 			      void (*fn)(void *arg, const char *name, uint32_t version,

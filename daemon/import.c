@@ -125,8 +125,8 @@ static int adopt(struct request *rq, int type, const char *from)
 			    from, be->ops->storage);
 	if (r == -EKEYREVOKED)
 		return fail(rq, r, "cannot adopt %s: it is revoked or deactivated there", from);
-	if (r == -EMEDIUMTYPE && identity && !key_use_inside(be))
-		return fail(rq, r, "the key %s names is not of type %s: another kind of object, algorithm or length, or material that is not such a private key (the daemon's log says which)",
+	if (r == -EMEDIUMTYPE && ks_type_daemon(type) && !(identity && key_use_inside(be)))
+		return fail(rq, r, "the key %s names is not of type %s: another kind of object, algorithm or length, or material that does not read as such a key (the daemon's log says which)",
 			    from, key_type_name(type));
 	if (r == -EMEDIUMTYPE && identity)
 		return fail(rq, r, "the key pair %s names is not taken: not of type %s, more than one, a private key usable without login or asking for one at each use, one the token will not make sensitive and not extractable, or a public key object that is not its pair's (the daemon's log says which)",

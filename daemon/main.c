@@ -309,13 +309,6 @@ static void on_client(struct loop *l, const struct pollfd *p)
 }
 
 /*
- * The storage came back after an outage under a running daemon, since the
- * last reconciliation began: the requests served meanwhile recovered one
- * by one, but keys created, revoked or destroyed while it was away may not
- * have reached the kernel.  (Degraded since the start, the degraded tick
- * does this: no reconciliation runs before.)
- */
-/*
  * A key the storage revoked on its own (a KMIP server's revocation): its
  * kept TLS contexts (an identity key's private key) go at once, and the
  * audit log says so.
@@ -326,12 +319,23 @@ static void audit_storage_event(void *arg, const char *name, uint32_t version, c
 	struct audit_who me = { .uid = getuid(), .pid = getpid(), .comm = "hsmkeyd" };
 	char detail[512];
 
+	if (!name) {	/* revocations the storage could not queue: any key's */
+		tls_cache_clear();
+		return;
+	}
 	tls_cache_forget_name(name);
 	snprintf(detail, sizeof(detail), "revoked by the key storage: %s", why);
 	if (!d->audit || audit_record(d->audit, &me, "revoke", name, version, 0, detail))
 		log_error("key %s %s: no audit record of it could be written", name, detail);
 }
 
+/*
+ * The storage came back after an outage under a running daemon, since the
+ * last reconciliation began: the requests served meanwhile recovered one
+ * by one, but keys created, revoked or destroyed while it was away may not
+ * have reached the kernel.  (Degraded since the start, the degraded tick
+ * does this: no reconciliation runs before.)
+ */
 static void check_comeback(struct loop *l)
 {
 	struct daemon *d = l->d;

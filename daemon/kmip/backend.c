@@ -552,8 +552,10 @@ static const char *kind_name(int type)
 
 /*
  * "kmip:UID": a key the server holds of @type's object type, algorithm
- * and length (an Ed25519 key's length is not looked at: servers differ),
- * active or pre-active (*@pre).
+ * (for ECDSA, ECDSA or EC: tools register either) and length (an Ed25519
+ * key's length is not looked at: servers differ),
+ * active or pre-active (*@pre); never a host's key-encryption key (named
+ * hsmkey-kek-..., kek.c), which would be destroyed with the key.
  */
 static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *pre)
 {
@@ -565,7 +567,14 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *p
 	r = kmip_note(st, kmip_get_attrs(st->client, uid, &a, why, sizeof(why)), why);
 	if (r)
 		return log_errno(r, "cannot adopt %s: %s", uid, why);
+	pthread_mutex_lock(&st->kek_lock);
+	r = !strcmp(uid, st->kek_uid) || !strncmp(a.name, KMIP_KEK_NAME, strlen(KMIP_KEK_NAME));
+	pthread_mutex_unlock(&st->kek_lock);
+	if (r)
+		return log_errno(EPERM, "cannot adopt %s: it is a host's key-encryption key", uid);
 	object_attrs(type, NULL, &want);
+	if (want.algorithm == KMIP_ALG_ECDSA && a.algorithm == KMIP_ALG_EC)
+		a.algorithm = KMIP_ALG_ECDSA;
 	if (a.object_type != want.object_type || a.algorithm != want.algorithm ||
 	    (a.bits != want.bits && type != KS_TYPE_ED25519))
 		return log_errno(EMEDIUMTYPE, "cannot adopt %s: it is not a %u-bit %s, as %s needs",
@@ -595,7 +604,7 @@ static int adopt_fetch(struct kmip_store *st, const char *name, int type, const 
 	probe->version = 1;
 	r = kmip_fetch(st, probe);
 	if (r == -EMEDIUMTYPE)
-		return log_errno(EMEDIUMTYPE, "cannot adopt %s: its material is not a %s, as %s needs",
+		return log_errno(EMEDIUMTYPE, "cannot adopt %s: its material does not read as the %s %s needs",
 				 uid, kind_name(type), key_type_name(type));
 	if (r || !pre)
 		return r;

@@ -155,7 +155,7 @@ static int kek_enroll(struct kmip_store *st, struct kek_scratch *x)
 	int r;
 
 	hex_encode(inst, 8, hex);
-	snprintf(name, sizeof(name), "hsmkey-kek-%s", hex);
+	snprintf(name, sizeof(name), KMIP_KEK_NAME "%s", hex);
 	if (RAND_priv_bytes(x->kek, KMIP_KEK_LEN) != 1)
 		return -EIO;
 	r = kmip_register(st->client, &a, x->kek, KMIP_KEK_LEN, uid, why, sizeof(why));
@@ -211,6 +211,22 @@ static int kek_get(struct kmip_store *st, bool renew, char *uid, uint8_t *kek)
 	return r;
 }
 
+/* Why identity_parse() refused a private key (identity.h's errors). */
+static const char *unreadable_why(int r)
+{
+	switch (r) {
+	case -EMEDIUMTYPE:
+		return "it is a key of another type";
+	case -EKEYREJECTED:
+		return "its values do not belong together (a public key not the private key's, or RSA values not the primes')";
+	case -EDOM:
+		return "its curve is given as explicit parameters";
+	case -ERANGE:
+		return "it is a weak RSA key";
+	}
+	return "it does not read as a private key (PKCS #8, PKCS #1 or SEC 1)";
+}
+
 /*
  * The server's answer as @key's material: a symmetric key unwrapped, and
  * of @key's length; a private key of @key's type (its PKCS #8, or the
@@ -226,6 +242,9 @@ static int take_material(struct ks_key *key, const struct kmip_key *k, const uin
 		if (k->object_type != KMIP_OBJECT_PRIVATE_KEY || k->wrapped)
 			return -EMEDIUMTYPE;
 		r = identity_parse(key->type, k->material, k->len, key->material);
+		if (r && r != -ENOMEM)
+			log_error("key %s version %u: the KMIP server's private key %s: %s", key->name,
+				  key->version, key->ref, unreadable_why(r));
 		return r == -ENOMEM ? r : r ? -EMEDIUMTYPE : 0;
 	}
 	if (k->object_type != KMIP_OBJECT_SYMMETRIC_KEY)

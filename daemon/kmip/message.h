@@ -25,7 +25,6 @@
 #define KMIP_UID_MAX		128		/* a Unique Identifier, with its NUL */
 #define KMIP_NAME_MAX		256		/* a Name's value, with its NUL */
 #define KMIP_KEY_MAX		64		/* key material, in bytes */
-#define KMIP_WRAPPED_MAX	(KMIP_KEY_MAX + 16)
 #define KMIP_PRIVATE_MAX	4096		/* a private key's PKCS #8 */
 #define KMIP_VERSIONS_MAX	16		/* DiscoverVersions' list */
 #define KMIP_BATCH_MAX		64		/* items in one message */

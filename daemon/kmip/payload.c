@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * What KMIP operations return (message.h): identifiers, a symmetric key
- * (in clear or wrapped), an object's attributes, the server's protocol
- * versions.  Anything required and absent, or of another type, is
- * -EBADMSG; key material larger than hsmkey's keys is -EMSGSIZE.
+ * (in clear or wrapped) or a private key, an object's attributes, the
+ * server's protocol versions.  Anything required and absent, or of
+ * another type, is -EBADMSG; key material larger than struct kmip_key
+ * holds (KMIP_PRIVATE_MAX) is -EMSGSIZE.
  */
 #include <errno.h>
 #include <string.h>

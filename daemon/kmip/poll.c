@@ -431,8 +431,9 @@ static int64_t now_s(void)
 /*
  * The next wait: the interval less up to a fifth of it, at random, so
  * that a fleet's hosts do not ask in step, and none waits longer than the
- * interval: a revocation on the server reaches this host within it (and
- * the round trip), which is what an operator sets it for.
+ * interval: a revocation on the server reaches this host within it and
+ * one round of poll_once() (the wait begins when a round ends), which is
+ * what an operator sets it for.
  */
 static int next_wait_ms(long long interval)
 {
@@ -520,6 +521,8 @@ int kmip_storage_events(struct kmip_store *st,
 		return -ENOMEM;	/* kept for the next call */
 	for (i = 0; i < n; i++)
 		fn(arg, ev[i].name, ev[i].version, ev[i].why);
+	if (lost)
+		fn(arg, NULL, 0, NULL);	/* some not named: see backend.h */
 	if (lost)
 		log_warn("%u revocations by the KMIP server are in the journal only (too many at once for the audit log's queue)",
 			 lost);

@@ -5,8 +5,8 @@
  * The key server holds the keys: every version of every key is a KMIP
  * object there (a symmetric key: AES, or HMAC-SHA256 for a MAC key; a
  * private key, PKCS #8, for an identity key), named with the hsmkey key's
- * name, created or registered, fetched, revoked and destroyed there.  This host keeps what the server
- * has no place for — the key's type, id, versions, state, policy, spent
+ * name, created or registered, fetched, revoked and destroyed there.
+ * This host keeps what the server has no place for — the key's type, id, versions, state, policy, spent
  * usage, and which object each version is — in an embedded keystore of
  * its own (STATE/kmip, keystore.h), each version there a "ref" to its
  * object with only its verifier sealed: no key material is on this
@@ -47,6 +47,7 @@
 
 #define KMIP_KEK_LEN		32
 #define KMIP_KEK_RECORD		"kmip-kek"	/* its uid and bytes, sealed */
+#define KMIP_KEK_NAME		"hsmkey-kek-"	/* its Name: this, then the instance */
 #define KMIP_GROUP		"hsmkey"	/* the Object Group of hsmkey's keys */
 #define KMIP_EVENTS_MAX		256		/* revocations waiting for the audit log */
 #define KMIP_PENDING_RECORD	"kmip-pending"	/* revoked here, not yet on the server */

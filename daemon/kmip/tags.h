@@ -132,6 +132,7 @@ enum kmip_algorithm {
 	KMIP_ALG_RSA			= 0x04,
 	KMIP_ALG_ECDSA			= 0x06,
 	KMIP_ALG_HMAC_SHA256		= 0x09,
+	KMIP_ALG_EC			= 0x1A,	/* KMIP 1.2's, for any EC use */
 	KMIP_ALG_ED25519		= 0x37,	/* KMIP 2.0's; 1.x has none */
 };
 

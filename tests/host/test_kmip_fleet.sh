@@ -19,17 +19,13 @@ n=${HSMKEY_FLEET_N:-20} poll=${HSMKEY_FLEET_POLL:-10}
 kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" ||
 	{ fail "a KMIP server (pykmip-server) on loopback"; tap_done; }
 check "$n hosts up, each with the reference client's key adopted" fleet_start "$n" "$poll"
-for ((i = 1; i <= n; i++)); do
-	[[ $(fleet_ctl "$i" --json show fleet | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])') == active ]] ||
-		break
-done
-check "the key is active on every host" test "$i" -gt "$n"
+check "the key is active on every host" fleet_states active
 
 section "steady state"
 sleep "$poll"	# every host has polled since it adopted the key
 rate=$(fleet_rate $((3 * poll)))
 diag "the server got $rate requests/s from $n hosts polling every $poll s: $(python3 -c "print(f'{$rate * 1000 / $n:.0f}')") requests/s per 1,000 hosts"
-check "at least one request a host each interval (got $rate/s)" \
+check "at least 0.8 of a request a host each interval, with a margin for the window's edges (got $rate/s)" \
 	python3 -c "import sys; sys.exit(not $rate >= 0.8 * $n / $poll)"
 check "... and at most one a host each 0.8 interval, with a margin for the window's edges" \
 	python3 -c "import sys; sys.exit(not $rate <= 1.2 * $n / (0.8 * $poll))"
@@ -38,16 +34,12 @@ section "the server revokes the key"
 fleet_revoke $((poll + 10))
 read -r _ max < <(grep '^max ' "$work/fleet/latency.txt")
 read -r _ median < <(grep '^median ' "$work/fleet/latency.txt")
-diag "revoked on the server: the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host)"
+diag "revoked on the server (its log's time): the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host)"
 check "every host revoked it (its audit log says so)" \
 	test "$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")" = "$n"
 check "the last host within the poll interval + 2 s (${max:-more than $((poll + 10))000} ms)" \
 	test "${max:-999999}" -le $(((poll + 2) * 1000))
-for ((i = 1; i <= n; i++)); do
-	[[ $(fleet_ctl "$i" --json show fleet | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])') == revoked ]] ||
-		break
-done
-check "every host shows the key revoked" test "$i" -gt "$n"
+check "every host shows the key revoked" fleet_states revoked
 check "host 1's audit log names the server's reason" \
 	grep -q '"op":"revoke","key":"fleet".*revoked by the key storage: compromised on the KMIP server' \
 	"$work/fleet/h1/state/audit.log"

@@ -133,6 +133,14 @@ quiet ctl policy adopted --grant sign:root
 ctl sign adopted < "$work/msg" > "$work/adopted.sig"
 check "its signature verifies with that key (OpenSSL)" \
 	openssl_verifies sha256 "$work/theirs.pub" "$work/msg" "$work/adopted.sig"
+gen ecdsa-p384 "$work/ec.pem"
+openssl pkey -in "$work/ec.pem" -outform DER -out "$work/ec.der"
+openssl pkey -in "$work/ec.pem" -pubout -out "$work/ec.pub"
+uec=$(kmip_ref register-private as-ec EC 384 "$work/ec.der")
+check "a P-384 key registered with algorithm EC (not ECDSA) is adopted as ecdsa-p384" \
+	quiet ctl import adopted-ec --type ecdsa-p384 --from "kmip:$uec"
+ctl public-key adopted-ec > "$work/adopted-ec.pub"
+check "... and is that key" same_pubkey "$work/adopted-ec.pub" "$work/ec.pub"
 check "adopting it as ecdsa-p384: refused" expect_fail "not of type" \
 	ctl import a2 --type ecdsa-p384 --from "kmip:$ut"
 uaes=$(kmip_ref create an-aes-key)
@@ -144,7 +152,7 @@ check "a P-384 key whose attributes say 256 bits, adopted as ecdsa-p256: refused
 	expect_fail "not of type" ctl import a2 --type ecdsa-p256 --from "kmip:$ulie"
 check "... the server's object left as it was (pre-active)" test "$(kmip_ref state "$ulie")" = PRE_ACTIVE
 check "... the daemon's log says its material is not what the key needs" \
-	grep -q "cannot adopt $ulie: its material is not a ECDSA private key" "$work/hsmkeyd.log"
+	grep -q "private key $ulie: it is a key of another type" "$work/hsmkeyd.log"
 check "none of these made a key" expect_fail "no key" ctl show a2
 
 section "hsmkeyd holds no private key between calls"

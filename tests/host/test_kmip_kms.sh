@@ -77,6 +77,11 @@ check "ka's blob opens with the bytes the reference client made (nobody else saw
 	opens "$work/ka" "$work/ba"
 check "adopting that 256-bit AES key as kms-aes-128: refused" expect_fail "not of type" \
 	ctl import kb --type kms-aes-128 --from "kmip:$uref"
+check "... and nothing named kb made" expect_fail "no key" ctl show kb
+kek=$(grep -o "key-encryption key on the KMIP server as [^ ]*" "$work/hsmkeyd.log" | awk '{print $NF}')
+check "adopting this host's own key-encryption key ($kek) as kms-aes-256: refused" \
+	expect_fail "one of hsmkeyd's own objects" ctl import kk --type kms-aes-256 --from "kmip:$kek"
+check "... and nothing named kk made" expect_fail "no key" ctl show kk
 check "rotate km" quiet ctl rotate km
 ctl encrypt km "${ctx[@]}" < "$work/pt" > "$work/b2"
 read -r _ _ ver _ < <(/usr/bin/python3 "$blob" head "$work/b2")

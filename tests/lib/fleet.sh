@@ -13,8 +13,9 @@
 #   fleet_start N POLL    the fleet up, the key adopted by each host
 #   fleet_rate SECONDS    requests a second the server got meanwhile
 #   fleet_revoke TIMEOUT  the reference client revokes the key; each
-#                         host's latency into $work/fleet/latency.txt
-#                         (tests/lib/fleet_watch.py's lines)
+#                         host's latency from the server's revocation into
+#                         $work/fleet/latency.txt (tests/lib/fleet_watch.py)
+#   fleet_states STATE    every host shows the key in STATE
 #   fleet_stop
 
 fleet_uid=
@@ -60,15 +61,28 @@ fleet_rate() {
 	python3 -c "print(f'{($b - $a) / ($t1 - $t0):.2f}')"
 }
 
+# The watcher starts from each audit log's size before the revocation, and
+# counts from the server's own time of it (its log's).
 fleet_revoke() {
-	local logs=() i t0
+	local logs=() i f w
 	for ((i = 1; i <= fleet_n; i++)); do
-		logs+=("$(_fleet_host "$i")/state/audit.log")
+		f=$(_fleet_host "$i")/state/audit.log
+		logs+=("$(stat -c %s "$f"):$f")
 	done
-	kmip_ref revoke "$fleet_uid" || return 1
-	t0=$(date +%s.%N)	# from the server's answer to the revocation
-	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" fleet "$t0" "$1" "${logs[@]}" \
-		> "$work/fleet/latency.txt"
+	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" fleet "$_kmip_dir/server.log" "$1" \
+		"${logs[@]}" > "$work/fleet/latency.txt" &
+	w=$!
+	kmip_ref revoke "$fleet_uid" || { kill "$w"; return 1; }
+	wait "$w"
+}
+
+fleet_states() {
+	local i
+	for ((i = 1; i <= fleet_n; i++)); do
+		[[ $(fleet_ctl "$i" --json show fleet |
+		     python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])') == "$1" ]] ||
+			return 1
+	done
 }
 
 fleet_stop() {

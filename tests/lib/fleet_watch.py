@@ -1,18 +1,23 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0
 """
-When each host of a fleet wrote a key's revocation to its audit log.
+When each host of a fleet wrote a key's revocation to its audit log,
+counted from the key server's revocation.
 
-  fleet_watch.py KEY T0 TIMEOUT AUDIT-LOG...
+  fleet_watch.py KEY SERVER-LOG TIMEOUT SIZE:AUDIT-LOG...
 
-T0 is the wall-clock time (seconds, fractional) the revocation was made on
-the key server.  Each log is watched from its size now: the first time a
-record of operation "revoke" for KEY is appended, the host's latency is
-taken (ms after T0; the log is polled every 5 ms, so that is the
-resolution).  Prints "HOST-INDEX MS" per host as it happens, then
-"max MS", "median MS" and "min MS"; exits 1 if a host had not written it
-within TIMEOUT seconds after T0 (each missing host printed as "INDEX -").
+Started before the revocation is asked for: each audit log is watched
+from SIZE, its size taken before then, so that no record is missed.  The
+first time a record of operation "revoke" for KEY follows, the host's time
+is taken (the logs are polled every 5 ms: that is the resolution).  Once
+every host has one, or TIMEOUT seconds after the start, the server's time
+of the revocation is read from SERVER-LOG (PyKMIP's line "Processing
+operation: Revoke", the last one, in local time to the millisecond), and
+each host's latency printed as "HOST-INDEX MS" (or "HOST-INDEX -"), then
+"max MS", "median MS" and "min MS".  Exits 1 if a host had none, or the
+server's log names no revocation.
 """
+import datetime
 import json
 import os
 import sys
@@ -31,33 +36,51 @@ def revoked_in(text, key):
     return False
 
 
-def main(key, t0, timeout, logs):
-    seen = {i: os.path.getsize(p) for i, p in enumerate(logs)}
+def server_time(path):
+    """The epoch time of the server log's last "Processing operation: Revoke"."""
+    t = None
+    with open(path) as f:
+        for line in f:
+            if line.rstrip().endswith("Processing operation: Revoke"):
+                stamp = line[:23]	# "2026-12-03 22:49:53,090"
+                t = datetime.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return t
+
+
+def watch(key, logs, deadline):
+    seen = {i: size for i, (size, _) in enumerate(logs)}
     got = {}
-    while len(got) < len(logs) and time.time() < t0 + timeout:
-        for i, p in enumerate(logs):
-            if i in got:
-                continue
+    while len(got) < len(logs) and time.time() < deadline:
+        for i, (_, p) in enumerate(logs):
             n = os.path.getsize(p)
-            if n == seen[i]:
+            if i in got or n == seen[i]:
                 continue
             with open(p) as f:
                 f.seek(seen[i])
                 text = f.read()
             now = time.time()
             if revoked_in(text, key):
-                got[i] = (now - t0) * 1000
-                print(f"{i + 1} {got[i]:.0f}", flush=True)
+                got[i] = now
             seen[i] = n
         time.sleep(0.005)
+    return got
+
+
+def main(key, server_log, timeout, args):
+    logs = [(int(a.split(":", 1)[0]), a.split(":", 1)[1]) for a in args]
+    got = watch(key, logs, time.time() + timeout)
+    t0 = server_time(server_log)
+    if t0 is None:
+        print("the server's log names no revocation")
+        return 1
+    ms = {i: (t - t0) * 1000 for i, t in got.items()}
     for i in range(len(logs)):
-        if i not in got:
-            print(f"{i + 1} -")
-    ms = sorted(got.values())
-    if ms:
-        print(f"max {ms[-1]:.0f}\nmedian {ms[len(ms) // 2]:.0f}\nmin {ms[0]:.0f}")
+        print(f"{i + 1} {ms[i]:.0f}" if i in ms else f"{i + 1} -")
+    v = sorted(ms.values())
+    if v:
+        print(f"max {v[-1]:.0f}\nmedian {v[len(v) // 2]:.0f}\nmin {v[0]:.0f}")
     return 0 if len(got) == len(logs) else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]))
+    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]))
