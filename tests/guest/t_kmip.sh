@@ -194,7 +194,7 @@ check "openssl s_client verifies the chain to the CA and gets the file whole" \
 check "... tls serve ended well" wait "$served"
 # web's scalar as a BIGNUM holds it (64-bit limbs least significant first:
 # the big-endian bytes reversed), from the object the reference client fetches.
-ref get "$(ref locate web)" | /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' > "$work/web.der"
+kmip_ref_bytes "$(ref locate web)" "$work/web.der"
 d_mem=$(/usr/bin/python3 - "$work/web.der" <<'PY'
 import sys
 from cryptography.hazmat.primitives.serialization import load_der_private_key

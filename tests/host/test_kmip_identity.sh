@@ -19,8 +19,6 @@ at_exit 'kmip_server_stop "$work/kmip"'
 
 memscan=$top/build/tests/memscan
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
-# der_of UID FILE: the object's bytes, as the reference client fetches them.
-der_of() { kmip_ref get "$1" | /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' > "$2"; }
 # gen TYPE FILE: a new private key of hsmkey's TYPE, PEM, by OpenSSL.
 gen() {
 	local g
@@ -33,7 +31,7 @@ gen() {
 	openssl genpkey "${g[@]}" -out "$2" 2>/dev/null
 }
 # server_pub UID FILE: the public key of the private key the server holds, PEM.
-server_pub() { der_of "$1" "$work/der" && openssl pkey -inform DER -in "$work/der" -pubout -out "$2"; }
+server_pub() { kmip_ref_bytes "$1" "$work/der" && openssl pkey -inform DER -in "$work/der" -pubout -out "$2"; }
 
 kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" ||
 	{ fail "a KMIP server (pykmip-server) on loopback"; tap_done; }
@@ -49,7 +47,7 @@ head -c 10000 /dev/urandom > "$work/msg"
 # reversed), as hex lines, from the object the reference client fetches.
 # (memscan exits 2 on a usage error: only 0 passes.)
 scan_secrets() {
-	der_of "$(kmip_ref locate "$1")" "$work/$1.der"
+	kmip_ref_bytes "$(kmip_ref locate "$1")" "$work/$1.der"
 	/usr/bin/python3 - "$work/$1.der" <<'PY'
 import sys
 from cryptography.hazmat.primitives.serialization import load_der_private_key
@@ -156,7 +154,7 @@ check "... the daemon's log says its material is not what the key needs" \
 check "none of these made a key" expect_fail "no key" ctl show a2
 
 section "hsmkeyd holds no private key between calls"
-der_of "$(kmip_ref locate ed25519)" "$work/ed.der"
+kmip_ref_bytes "$(kmip_ref locate ed25519)" "$work/ed.der"
 tail -c 32 "$work/ed.der" > "$work/ed.seed"
 check "a process known to hold ed25519's seed (positive control): found" scan_control "$work/ed.seed"
 quiet ctl sign ed25519 < "$work/msg"

@@ -20,8 +20,6 @@ at_exit 'kmip_server_stop "$work/kmip"'
 blob=$top/tests/lib/kms_blob.py
 memscan=$top/build/tests/memscan
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
-# raw_of UID FILE: the object's bytes, as the reference client fetches them.
-raw_of() { kmip_ref get "$1" | /usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' > "$2"; }
 # hmac_of KEY-FILE MESSAGE-FILE: OpenSSL's HMAC-SHA256, hex.
 hmac_of() { openssl dgst -sha256 -mac HMAC -macopt "hexkey:$(hexof "$1")" -r "$2" | cut -d' ' -f1; }
 # mac_is KEY MESSAGE-FILE KEY-FILE: hsmkeyd's MAC with KEY is OpenSSL's under KEY-FILE.
@@ -51,7 +49,7 @@ check "the server holds one object named km: an active 256-bit AES key" \
 	test "$(kmip_ref attrs "$ukm")" = "type=SYMMETRIC_KEY alg=AES bits=256 state=ACTIVE name=km"
 check "grant encrypt and decrypt to root" quiet ctl policy km --grant encrypt,decrypt:root
 ctl encrypt km "${ctx[@]}" < "$work/pt" > "$work/b1"
-raw_of "$ukm" "$work/km1"
+kmip_ref_bytes "$ukm" "$work/km1"
 check "the reference opens km's blob with the bytes the reference client fetched, and the context" \
 	opens "$work/km1" "$work/b1"
 check "hsmkeyd decrypts it" decrypts "$work/b1"
@@ -72,7 +70,7 @@ check "adopt an AES key the reference client made (ka, kmip:$uref)" \
 	quiet ctl import ka --type kms-aes-256 --from "kmip:$uref"
 quiet ctl policy ka --grant encrypt,decrypt:root
 ctl encrypt ka "${ctx[@]}" < "$work/pt" > "$work/ba"
-raw_of "$uref" "$work/ka"
+kmip_ref_bytes "$uref" "$work/ka"
 check "ka's blob opens with the bytes the reference client made (nobody else saw them)" \
 	opens "$work/ka" "$work/ba"
 check "adopting that 256-bit AES key as kms-aes-128: refused" expect_fail "not of type" \
@@ -87,7 +85,7 @@ ctl encrypt km "${ctx[@]}" < "$work/pt" > "$work/b2"
 read -r _ _ ver _ < <(/usr/bin/python3 "$blob" head "$work/b2")
 check "a new blob names version 2" test "$ver" = 2
 ukm2=$(kmip_ref locate km | tr ' ' '\n' | grep -vx "$ukm")
-raw_of "$ukm2" "$work/km2"
+kmip_ref_bytes "$ukm2" "$work/km2"
 check "... and opens with version 2's object's bytes" opens "$work/km2" "$work/b2"
 check "... not with version 1's" opens_not "$work/km1" "$work/b2"
 check "version 1's blob still decrypts" decrypts "$work/b1"
@@ -99,7 +97,7 @@ umk=$(kmip_ref locate mk)
 check "the server holds one object named mk: an active 256-bit HMAC-SHA256 key" \
 	test "$(kmip_ref attrs "$umk")" = "type=SYMMETRIC_KEY alg=HMAC_SHA256 bits=256 state=ACTIVE name=mk"
 quiet ctl policy mk --grant mac:root
-raw_of "$umk" "$work/mk1"
+kmip_ref_bytes "$umk" "$work/mk1"
 check "mk's MAC is OpenSSL's HMAC-SHA256 under the bytes the reference client fetched" \
 	mac_is mk "$work/msg" "$work/mk1"
 ctl mac mk < "$work/msg" > "$work/mac1"
@@ -109,7 +107,7 @@ check "... and not for another message" expect_fail "the MAC does not match" \
 	ctl verify-mac mk "$work/mac1" < "$work/msg2"
 check "rotate mk" quiet ctl rotate mk
 umk2=$(kmip_ref locate mk | tr ' ' '\n' | grep -vx "$umk")
-raw_of "$umk2" "$work/mk2"
+kmip_ref_bytes "$umk2" "$work/mk2"
 check "mk's MAC is now under version 2's object's bytes" mac_is mk "$work/msg" "$work/mk2"
 check "two versions, two different keys" bash -c "! cmp -s '$work/mk1' '$work/mk2'"
 head -c 32 /dev/urandom > "$work/macraw"

@@ -20,7 +20,7 @@ check "PyKMIP reads every request as hsmkey meant it, and answers it" test "$rc"
 "$tool" responses "$work" > "$work/got.txt"
 check "hsmkey's parser reads every answer" test $? = 0
 n=$(wc -l < "$work/expected.txt")
-check "PyKMIP gave 21 answers (20 messages, one of two items)" test "$n" = 21
+check "PyKMIP gave 22 answers (21 messages, one of two items)" test "$n" = 22
 while IFS= read -r line; do
 	check "answer read as PyKMIP made it: ${line%% *} ${line#* }" grep -qxF -- "$line" "$work/got.txt"
 done < "$work/expected.txt"

@@ -78,7 +78,7 @@ static int requests(const char *dir)
 		.name = "hsmkey-a", .bits = 256, .group = "hsmkey-test",
 		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};
-	struct kmip_key_attrs b = a, k = a, m = a;
+	struct kmip_key_attrs b = a, k = a, m = a, p = a;
 	struct ttlv_out o;
 	int r = 0;
 
@@ -89,6 +89,10 @@ static int requests(const char *dir)
 	m.name = "hsmkey-mac";
 	m.algorithm = KMIP_ALG_HMAC_SHA256;
 	m.usage = KMIP_USAGE_MAC_GENERATE | KMIP_USAGE_MAC_VERIFY | KMIP_USAGE_EXPORT;
+	p.name = "hsmkey-private";
+	p.object_type = KMIP_OBJECT_PRIVATE_KEY;
+	p.algorithm = KMIP_ALG_ECDSA;
+	p.usage = KMIP_USAGE_SIGN | KMIP_USAGE_EXPORT;
 	r |= REQUEST(dir, "01-discover", kmip_req_discover(&o, versions, 3));
 	r |= REQUEST(dir, "02-query", kmip_req_query(&o, query, 2));
 	r |= REQUEST(dir, "03-create", kmip_req_create(&o, &a));
@@ -117,6 +121,7 @@ static int requests(const char *dir)
 	kmip_request_end(&o);
 	r |= write_out(dir, "19-batch", &o);
 	r |= REQUEST(dir, "20-register-mac", kmip_req_register(&o, &m, key_b, sizeof(key_b)));
+	r |= REQUEST(dir, "21-register-private", kmip_req_register(&o, &p, key_b, sizeof(key_b)));
 	return r ? 1 : 0;
 }
 

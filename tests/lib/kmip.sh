@@ -20,6 +20,8 @@
 #                           hsmkeyd.conf for backend = kmip on that server
 #                           (KMIP_PORT) with DIR's certificates, then LINEs
 #   kmip_ref ARGS           the reference client on that server
+#   kmip_ref_bytes UID FILE the object's bytes, as the reference client's
+#                           Get gives them, into FILE
 #   wait_revoked NAME       seconds until hsmkeyctl shows key NAME revoked
 #                           (at most 10; fails after), for daemon.sh's ctl
 #
@@ -115,4 +117,9 @@ wait_revoked() {
 
 kmip_ref() {
 	/usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/../host/kmip/ref.py" "$_kmip_dir" "$KMIP_PORT" "$@"
+}
+
+kmip_ref_bytes() {
+	kmip_ref get "$1" |
+		/usr/bin/python3 -c 'import sys; sys.stdout.buffer.write(bytes.fromhex(sys.stdin.read().strip()))' > "$2"
 }

@@ -140,6 +140,17 @@ def check_request(name, req):
                         E.CryptographicUsageMask.MAC_GENERATE.value
                         | E.CryptographicUsageMask.MAC_VERIFY.value
                         | E.CryptographicUsageMask.EXPORT.value, "hsmkey-test", mac)
+    elif name == "21-register-private":
+        kb = p.managed_object.key_block
+        ecdsa = E.CryptographicAlgorithm.ECDSA
+        ok = (op == E.Operation.REGISTER and p.object_type == E.ObjectType.PRIVATE_KEY
+              and kb.key_format_type.value == E.KeyFormatType.PKCS_8
+              and bytes(kb.key_value.key_material.value) == KEY_B
+              and kb.cryptographic_algorithm.value == ecdsa
+              and kb.cryptographic_length.value == 256)
+        check_key_attrs(name, p.template_attribute, "hsmkey-private",
+                        E.CryptographicUsageMask.SIGN.value
+                        | E.CryptographicUsageMask.EXPORT.value, "hsmkey-test", ecdsa)
     elif name == "19-batch":
         ok = [i.operation.value for i in req.batch_items] == [
             E.Operation.GET_ATTRIBUTES, E.Operation.GET]
