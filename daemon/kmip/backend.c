@@ -259,49 +259,50 @@ static void made_free(int type, uint8_t *made)
 	}
 }
 
-static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
-		     struct ks_key *out)
+/*
+ * A new server object for key @name of @type (a new key, or with @rotate
+ * its next version), recorded here into @out: create() and rotate().
+ */
+static int server_new(struct kmip_store *st, const char *name, int type,
+		      const uint8_t *material, bool rotate, struct ks_key *out)
 {
-	struct kmip_store *st = kmip_store_of(b);
 	char uid[KMIP_UID_MAX];
-	struct ks_key probe;
 	uint8_t *made = NULL;
-	int r;
+	int r = mac_material(type, &material, &made);
 
-	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
-	if (r != -ENOENT)
-		return r ? r : -EEXIST;
-	r = mac_material(type, &material, &made);
 	if (!r)
 		r = server_key(st, name, type, material, uid);
 	if (!r) {
-		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
+		r = rotate ? LOCKED(st, ks_rotate_ref(st->ks, name, uid, out)) :
+			     LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
 		r = record_new(st, name, uid, material, r, out);
 	}
 	made_free(type, made);
 	return r;
 }
 
+static int km_create(struct backend *b, const char *name, int type, const uint8_t *material,
+		     struct ks_key *out)
+{
+	struct kmip_store *st = kmip_store_of(b);
+	struct ks_key probe;
+	int r;
+
+	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
+	if (r != -ENOENT)
+		return r ? r : -EEXIST;
+	return server_new(st, name, type, material, false, out);
+}
+
 static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
 		     struct ks_key *out)
 {
 	struct kmip_store *st = kmip_store_of(b);
-	char uid[KMIP_UID_MAX];
 	struct ks_key cur;
-	uint8_t *made = NULL;
 	int r;
 
 	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-	if (!r)
-		r = mac_material(cur.type, &material, &made);
-	if (!r)
-		r = server_key(st, name, cur.type, material, uid);
-	if (!r) {
-		r = LOCKED(st, ks_rotate_ref(st->ks, name, uid, out));
-		r = record_new(st, name, uid, material, r, out);
-	}
-	made_free(cur.type, made);
-	return r;
+	return r ? r : server_new(st, name, cur.type, material, true, out);
 }
 
 static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,

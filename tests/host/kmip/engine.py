@@ -69,6 +69,16 @@ def check_key_attrs(name, t, key_name, usage, group, alg=enums.CryptographicAlgo
         fail(name, f"attributes {got}, not {want}")
 
 
+def registered(op, p, obj_type, fmt, alg, want):
+    """Whether a Register carries @want as a 256-bit @alg key of @obj_type in @fmt."""
+    kb = p.managed_object.key_block
+    return (op == enums.Operation.REGISTER and p.object_type == obj_type
+            and kb.key_format_type.value == fmt
+            and bytes(kb.key_value.key_material.value) == want
+            and kb.cryptographic_algorithm.value == alg
+            and kb.cryptographic_length.value == 256)
+
+
 def check_request(name, req):
     """What hsmkey's encoder put in each request, as PyKMIP reads it."""
     h = req.request_header
@@ -94,13 +104,8 @@ def check_request(name, req):
         ok = op == E.Operation.CREATE and p.object_type == E.ObjectType.SYMMETRIC_KEY
         check_key_attrs(name, p.template_attribute, "hsmkey-a", usage_ab, "hsmkey-test")
     elif name in ("04-register", "05-register-kek"):
-        kb = p.managed_object.key_block
-        want = KEY_B if name == "04-register" else KEK
-        ok = (op == E.Operation.REGISTER and p.object_type == E.ObjectType.SYMMETRIC_KEY
-              and kb.key_format_type.value == E.KeyFormatType.RAW
-              and bytes(kb.key_value.key_material.value) == want
-              and kb.cryptographic_algorithm.value == E.CryptographicAlgorithm.AES
-              and kb.cryptographic_length.value == 256)
+        ok = registered(op, p, E.ObjectType.SYMMETRIC_KEY, E.KeyFormatType.RAW,
+                        E.CryptographicAlgorithm.AES, KEY_B if name == "04-register" else KEK)
         if name == "04-register":
             check_key_attrs(name, p.template_attribute, "hsmkey-b", usage_ab, "hsmkey-test")
         else:
@@ -129,25 +134,15 @@ def check_request(name, req):
               and r.revocation_message.value == "lost with a laptop"
               and p.compromise_occurrence_date.value == 1700000000)
     elif name == "20-register-mac":
-        kb = p.managed_object.key_block
         mac = E.CryptographicAlgorithm.HMAC_SHA256
-        ok = (op == E.Operation.REGISTER and p.object_type == E.ObjectType.SYMMETRIC_KEY
-              and kb.key_format_type.value == E.KeyFormatType.RAW
-              and bytes(kb.key_value.key_material.value) == KEY_B
-              and kb.cryptographic_algorithm.value == mac
-              and kb.cryptographic_length.value == 256)
+        ok = registered(op, p, E.ObjectType.SYMMETRIC_KEY, E.KeyFormatType.RAW, mac, KEY_B)
         check_key_attrs(name, p.template_attribute, "hsmkey-mac",
                         E.CryptographicUsageMask.MAC_GENERATE.value
                         | E.CryptographicUsageMask.MAC_VERIFY.value
                         | E.CryptographicUsageMask.EXPORT.value, "hsmkey-test", mac)
     elif name == "21-register-private":
-        kb = p.managed_object.key_block
         ecdsa = E.CryptographicAlgorithm.ECDSA
-        ok = (op == E.Operation.REGISTER and p.object_type == E.ObjectType.PRIVATE_KEY
-              and kb.key_format_type.value == E.KeyFormatType.PKCS_8
-              and bytes(kb.key_value.key_material.value) == KEY_B
-              and kb.cryptographic_algorithm.value == ecdsa
-              and kb.cryptographic_length.value == 256)
+        ok = registered(op, p, E.ObjectType.PRIVATE_KEY, E.KeyFormatType.PKCS_8, ecdsa, KEY_B)
         check_key_attrs(name, p.template_attribute, "hsmkey-private",
                         E.CryptographicUsageMask.SIGN.value
                         | E.CryptographicUsageMask.EXPORT.value, "hsmkey-test", ecdsa)
