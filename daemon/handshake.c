@@ -241,6 +241,8 @@ static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
  * failure; the handshake's answer says what it was.
  */
 static __thread int sign_error;
+/* The key's re-check before it signed (recheck()) failed: rq->err says why. */
+static __thread bool stopped;
 
 /* The handshake's failure, worded: OpenSSL's reason when it has one. */
 static int handshake_failed(struct request *rq, const struct tls_request *q, int r,
@@ -249,6 +251,14 @@ static int handshake_failed(struct request *rq, const struct tls_request *q, int
 	unsigned long e = ERR_peek_last_error();
 	char reason[160] = "";
 
+	if (stopped) {
+		char why[sizeof(rq->err)];
+
+		ERR_clear_error();
+		snprintf(why, sizeof(why), "%s", rq->err);
+		return fail(rq, -sign_error, "the handshake with %s was stopped before key '%s' signed: %s",
+			    peer, q->key, why);
+	}
 	if (sign_error) {
 		ERR_clear_error();
 		if (sign_error == -EKEYREVOKED)
@@ -338,10 +348,46 @@ static void kernel_done(int r)
 	}
 }
 
-/* The handshake (by @deadline) and the keys' installation, on the non-blocking socket. */
-static int run(struct request *rq, const struct tls_request *q, struct tls_context *t,
-	       const char *peer, int64_t deadline, char *detail, size_t dlen)
+/* A handshake authorised, for a handshake thread: the request and its context. */
+struct handshake_job {
+	struct request rq;		/* the worker's, taken over */
+	struct tls_request q;		/* its strings rq.req's */
+	struct tls_cached *cached;
+	uint8_t key_id[HSMKEY_ID_LEN];	/* q.key's when authorised */
+	char peer[64];
+	int64_t deadline;
+};
+
+/*
+ * OpenSSL's certificate callback: a server's after the peer's hello, a
+ * client's when the server asks for a certificate; before the identity
+ * key signs either way.  A handshake may have waited on its peer for up
+ * to HANDSHAKE_MS_MAX since may_use(): the key must still be active, the
+ * same key, in its validity, and the caller still named by its policy.
+ * 1 to go on, 0 to stop the handshake (sign_error and stopped say why).
+ */
+static int recheck(SSL *ssl, void *arg)
 {
+	struct handshake_job *job = arg;
+	_cleanup_key_ struct ks_key now = { 0 };
+	int r = may_use(&job->rq, job->q.key, &now);
+
+	(void)ssl;
+	if (!r && memcmp(now.id, job->key_id, HSMKEY_ID_LEN))
+		r = fail(&job->rq, EKEYREVOKED, "key '%s' is another key now", job->q.key);
+	if (!r)
+		return 1;
+	sign_error = r;
+	stopped = true;
+	return 0;
+}
+
+/* The handshake (by its deadline) and the keys' installation, on the non-blocking socket. */
+static int run(struct handshake_job *job, char *detail, size_t dlen)
+{
+	struct request *rq = &job->rq;
+	const struct tls_request *q = &job->q;
+	const char *peer = job->peer;
 	struct kernel *k;
 	struct ktls_secrets sec;
 	struct ktls_keys keys;
@@ -352,13 +398,17 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 
 	if (r)
 		return r;
-	r = tls_context_ssl(t, q, rq->sock, &ssl) ?: ktls_watch(ssl, &sec);
+	r = tls_context_ssl(tls_cached_context(job->cached), q, rq->sock, &ssl) ?:
+	    ktls_watch(ssl, &sec);
 	if (r) {
 		SSL_free(ssl);
 		return fail(rq, r, "cannot set the handshake up");
 	}
+	if (q->key)
+		SSL_set_cert_cb(ssl, recheck, job);
 	sign_error = 0;
-	r = drive(ssl, rq->sock, q->server, deadline);
+	stopped = false;
+	r = drive(ssl, rq->sock, q->server, job->deadline);
 	if (r) {
 		r = handshake_failed(rq, q, r, peer);
 	} else {
@@ -379,23 +429,6 @@ static int run(struct request *rq, const struct tls_request *q, struct tls_conte
 }
 
 /*
- * Whether the key @s signs for is still what the handshake was authorised
- * with: active, and the name still the same key (a handshake may wait on
- * its peer for up to HANDSHAKE_MS_MAX after may_use()).
- */
-static int still_active(const struct tls_signer *s)
-{
-	struct ks_key now;
-	int r = s->be->ops->get(s->be, s->key.name, s->key.version, false, &now);
-
-	if (r)
-		return r == -ENOENT ? -EKEYREVOKED : r;
-	r = now.state != KS_ACTIVE || memcmp(now.id, s->key.id, HSMKEY_ID_LEN) ? -EKEYREVOKED : 0;
-	ks_key_wipe(&now);
-	return r;
-}
-
-/*
  * A signature for a handshake by an identity key kept inside the key
  * storage (tls_signer.h).  The storage signs RSA with SHA-256 only, which
  * the context's signature algorithms hold the handshake to.
@@ -406,8 +439,7 @@ static int sign_inside(const struct tls_signer *s, const EVP_MD *md, bool pss, c
 	int r = -EOPNOTSUPP;
 
 	if (!ks_type_rsa(s->key.type) || (md && EVP_MD_is_a(md, "SHA2-256")))
-		r = still_active(s) ?:
-		    key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
+		r = key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
 	if (r && r != -EKEYREVOKED)
 		log_warn("key '%s' version %u did not sign for a TLS handshake in %s: %s",
 			 s->key.name, s->key.version, s->be->ops->storage ?: "the key storage",
@@ -508,15 +540,6 @@ static void audit_handshake(struct request *rq, const char *key, int r, const ch
 		audit_anchor_kernel(rq->d);
 }
 
-/* A handshake authorised, for a handshake thread: the request and its context. */
-struct handshake_job {
-	struct request rq;		/* the worker's, taken over */
-	struct tls_request q;		/* its strings rq.req's */
-	struct tls_cached *cached;
-	char peer[64];
-	int64_t deadline;
-};
-
 /* The end of any handshake, done or refused: the socket, the context, its record. */
 static void finished(struct request *rq, const struct tls_request *q, struct tls_cached *cached,
 		     int r, const char *detail)
@@ -536,8 +559,7 @@ bool handshake_job_run(void *arg)
 	struct handshake_job *job = arg;
 	struct request *rq = &job->rq;
 	char detail[600] = "";
-	int r = run(rq, &job->q, tls_cached_context(job->cached), job->peer, job->deadline,
-		    detail, sizeof(detail));
+	int r = run(job, detail, sizeof(detail));
 
 	finished(rq, &job->q, job->cached, r, detail);
 	r = control_reply(rq, r);
@@ -546,8 +568,8 @@ bool handshake_job_run(void *arg)
 }
 
 /* Hand @rq over to a handshake thread; it answers the client. */
-static int detach(struct request *rq, const struct tls_request *q, struct tls_cached *cached,
-		  const char *peer)
+static int detach(struct request *rq, const struct tls_request *q, const struct ks_key *meta,
+		  struct tls_cached *cached, const char *peer)
 {
 	struct handshake_job *job = calloc(1, sizeof(*job));
 
@@ -556,6 +578,8 @@ static int detach(struct request *rq, const struct tls_request *q, struct tls_ca
 	job->rq = *rq;
 	job->q = *q;
 	job->cached = cached;
+	if (meta)
+		memcpy(job->key_id, meta->id, HSMKEY_ID_LEN);
 	snprintf(job->peer, sizeof(job->peer), "%s", peer);
 	job->deadline = proto_deadline(q->timeout_ms);
 	if (workers_submit_handshake(rq->d->workers, rq->cfd, job)) {
@@ -585,7 +609,7 @@ int op_tls_handshake(struct request *rq)
 	if (!r)
 		r = context_for(rq, &q, q.key ? &meta : NULL, gen, &cached);
 	if (!r)
-		r = detach(rq, &q, cached, peer);
+		r = detach(rq, &q, q.key ? &meta : NULL, cached, peer);
 	if (!r)
 		return 0;
 	finished(rq, &q, cached, r, "");

@@ -51,6 +51,35 @@ s_client() {
 	timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
 		-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -quiet "$@"
 }
+# waiting_client PORT: a client that connects now but sends its hello only
+# when let_hello says, by which time tls serve has handed the socket over
+# and hsmkeyd, having authorised it, waits on the peer; then it sends a
+# line and reads it back.  How that went: $work/mid.out.
+waiting_client() {
+	local _
+	rm -f "$work/go" "$work/mid.out"
+	python3 - "$1" "$work/ca.crt" "$work/go" > "$work/mid.out" 2>&1 <<'PY' &
+import os, socket, ssl, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+print("connected", flush=True)
+while not os.path.exists(sys.argv[3]):
+    time.sleep(0.05)
+try:
+    t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(s, server_hostname="www.test")
+    t.sendall(b"late\n")
+    print("echoed" if t.recv(64) == b"late\n" else "no echo", flush=True)
+except (ssl.SSLError, OSError) as e:
+    print("refused:", e, flush=True)
+PY
+	waiter=$!
+	for _ in $(seq 100); do
+		grep -q connected "$work/mid.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	sleep 1
+}
+let_hello() { touch "$work/go"; wait "$waiter"; }
+said_client() { grep -q -- "$1" "$work/mid.out" || { echo "# $(cat "$work/mid.out")"; return 1; }; }
 sessions() {
 	ctl --json status | python3 -c 'import json, sys; k = json.load(sys.stdin)["kernel"]
 print(k.get("tls_sessions"), k.get("tls_sessions_bound"))'
@@ -239,6 +268,36 @@ serve "$port" webed --file "$work/data"
 s_client "$port" < /dev/null > "$work/got" 2> "$work/sc.err"
 check "a revoked identity key serves no handshake" served_failed "revoked: it serves no handshake"
 check "every session key is gone with its socket" no_sessions
+
+section "a key stopped while its handshake waits on the peer"
+# The handshake was authorised when the socket came; the key is checked
+# again after the peer's hello, before it signs anything.
+check "create webwait (ecdsa-p256)" quiet ctl create webwait --type ecdsa-p256
+check "... its certificate" issue webwait www.test
+check "... nobody may handshake with it" quiet ctl policy webwait --users nobody
+port=$((port + 1))
+serve "$port" webwait
+waiting_client "$port"
+let_hello
+check "control: a hello sent a second late is answered (the line echoed)" said_client "^echoed"
+check "... tls serve ended well" served_ok
+port=$((port + 1))
+serve "$port" webwait
+waiting_client "$port"
+check "the policy no longer names nobody" quiet ctl policy webwait --users root
+let_hello
+check "... the waiting handshake is refused" said_client "^refused"
+check "... before the key signed: the policy" \
+	served_failed "stopped before key 'webwait' signed: uid 65534 may not use key 'webwait'"
+check "nobody again" quiet ctl policy webwait --users nobody
+port=$((port + 1))
+serve "$port" webwait
+waiting_client "$port"
+check "revoke webwait" quiet ctl revoke webwait
+let_hello
+check "a key revoked while its handshake waits: refused" said_client "^refused"
+check "... before the key signed" served_failed "stopped before key 'webwait' signed: key 'webwait' is revoked"
+check "... no session key is left in the module" no_sessions
 check "the audit log has each handshake: peer, version, cipher, SNI" bash -c \
 	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'peer 127.0.0.1:[0-9]*, TLSv1.3 TLS_AES_256_GCM_SHA384, sni www.test'"
 check "... and each refusal" bash -c \
@@ -535,6 +594,13 @@ check "tls connect --key with the client key in the token: s_server, which requi
 	test "$(cat "$work/got")" = gnip
 wait "$sserver"
 check "... it was that key's certificate" grep -q "CN *= *hsmkey-client" "$work/ss.out"
+port=$((port + 1))
+serve "$port" hweb384
+waiting_client "$port"
+check "revoke hweb384 (in the token) while its handshake waits" quiet ctl revoke hweb384
+let_hello
+check "... refused" said_client "^refused"
+check "... before the token signed" served_failed "stopped before key 'hweb384' signed: key 'hweb384' is revoked"
 ctl disable hweb > /dev/null
 port=$((port + 1))
 serve "$port" hweb

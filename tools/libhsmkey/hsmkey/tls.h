@@ -60,7 +60,7 @@ int hsmkey_tls_handshake(int fd, const struct hsmkey_tls_config *cfg,
  * read() for a kernel TLS socket: application data into @buf; 0 at the
  * peer's close_notify or end of stream; records that carry no data (TLS
  * 1.3 session tickets) are skipped.  -1 with errno on error: EKEYEXPIRED
- * for a key update, which the running kernel cannot follow (close).
+ * for a key update, which 6.1 and 6.12 cannot follow (close).
  */
 ssize_t hsmkey_tls_read(int fd, void *buf, size_t len);
 
