@@ -68,7 +68,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
 	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
-	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/kms_keys.c \
+	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/nonce.c daemon/kms_keys.c \
 	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c \
 	  daemon/kms_mac.c daemon/kms_random.c daemon/key_use.c
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
@@ -77,7 +77,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c to
 	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
-	tests/host/test_tls_signer
+	tests/host/test_tls_signer tests/host/test_nonce
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -135,7 +135,7 @@ $(B)/hsmkeyd: $(DAEMON:%.c=$(B)/%.o) $(B)/libcommon.a
 FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iuapi -Itools/lib -Idaemon -Itools $(shell pkg-config --cflags json-c) \
 	-DHSMKEY_VERSION='"$(HSMKEY_VERSION)"' -fsanitize=fuzzer,address,undefined
 FUZZ_SRC := $(LIB) $(EMBEDDED) $(KMIP) daemon/config.c tools/luks2.c daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c \
-	    daemon/kms_blob.c
+	    daemon/kms_blob.c daemon/nonce.c
 FUZZERS := fuzz_proto fuzz_config fuzz_keyfile fuzz_luks2 fuzz_ttlv fuzz_identity fuzz_kms
 fuzz: $(FUZZERS:%=$(B)/fuzz/%)
 
@@ -275,6 +275,11 @@ $(B)/tests/host/test_events: tests/host/test_events.c daemon/kernel.c daemon/ker
 $(B)/tests/host/test_kms_keys: tests/host/test_kms_keys.c $(B)/daemon/kms_keys.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
+
+# The per-thread nonce pool: no repeats across refills, threads and fork().
+$(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o,$^) -lpthread
 
 $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 		$(filter-out $(B)/daemon/main.o $(B)/daemon/events.o,$(DAEMON:%.c=$(B)/%.o)) \

@@ -417,12 +417,7 @@ uint64_t audit_head(struct audit *a, uint8_t *head)
 
 bool audit_held(struct audit *a)
 {
-	bool held;
-
-	pthread_mutex_lock(&a->lock);
-	held = a->nheld || a->lost;
-	pthread_mutex_unlock(&a->lock);
-	return held;
+	return atomic_load_explicit(&a->holding, memory_order_relaxed);
 }
 
 const char *audit_public_key(const struct audit *a)
@@ -504,6 +499,32 @@ int audit_sync(struct audit *a)
 }
 
 /*
+ * AUDIT_FILE open for appending, and its size: the daemon is its only
+ * writer, so the size is kept from here on (a record's write adds its
+ * length; a failed one is cut back to it).
+ */
+static int audit_open_file(struct audit *a)
+{
+	struct stat st;
+	int r;
+
+	if (a->fd >= 0)
+		return 0;
+	a->fd = openat(a->dirfd, AUDIT_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+		       0600);
+	if (a->fd < 0)
+		return -errno;
+	if (fstat(a->fd, &st) < 0) {
+		r = -errno;
+		close(a->fd);
+		a->fd = -1;
+		return r;
+	}
+	a->file_size = st.st_size;
+	return 0;
+}
+
+/*
  * Write @o now as the next record: seq, prev (and for a checkpoint its
  * signature) added, MACed, appended durably (unless
  * deferred, audit_defer_sync()).  @o stays the caller's.
@@ -533,12 +554,9 @@ static int audit_write(struct audit *a, struct json_object *o)
 		if (r)
 			return r;
 	}
-	if (a->fd < 0) {
-		a->fd = openat(a->dirfd, AUDIT_FILE,
-			       O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (a->fd < 0)
-			return -errno;
-	}
+	r = audit_open_file(a);
+	if (r)
+		return r;
 	hex_encode(a->head, AUDIT_HEAD_LEN, prev_hex);
 	json_object_object_add(o, "seq", json_object_new_int64((int64_t)(a->seq + 1)));
 	json_object_object_add(o, "prev", json_object_new_string(prev_hex));
@@ -560,8 +578,8 @@ static int audit_write(struct audit *a, struct json_object *o)
 	n = asprintf(&line, "%s %s\n", mac_hex, body);
 	if (n < 0)
 		return -ENOMEM;
-	end = lseek(a->fd, 0, SEEK_END);
-	r = end < 0 ? -errno : write_full(a->fd, line, (size_t)n);
+	end = a->file_size;
+	r = write_full(a->fd, line, (size_t)n);
 	free(line);
 	if (!r && deferring && !checkpoint && !a->in_rotation) {
 		if (!a->unsynced) {	/* what the anchors name until audit_sync() */
@@ -576,7 +594,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 		a->unsynced = false;	/* the earlier records are on disk with this one */
 	if (r) {
 		/* Take back a partial line: the chain stays where it was. */
-		if (end >= 0 && ftruncate(a->fd, end) < 0)
+		if (ftruncate(a->fd, end) < 0)
 			log_error("cannot take a partial record back out of the audit log: %m");
 		close(a->fd);
 		a->fd = -1;
@@ -623,6 +641,7 @@ static void audit_flush_held(struct audit *a)
 			a->lost = 0;
 		json_object_put(o);
 	}
+	atomic_store_explicit(&a->holding, a->nheld || a->lost, memory_order_relaxed);
 	if (done && !a->nheld && !a->lost)
 		log_warn("the audit log has space again: the %zu records held meanwhile are written",
 			 done);
@@ -656,6 +675,7 @@ static int audit_hold(struct audit *a, struct json_object *o, bool event)
 {
 	sigset_t all, old;
 
+	atomic_store_explicit(&a->holding, true, memory_order_relaxed);
 	if (a->nheld >= (event ? AUDIT_HELD_MAX / 2 : AUDIT_HELD_MAX)) {
 		a->lost++;
 		json_object_put(o);

@@ -8,6 +8,7 @@
 #define HSMKEY_AUDIT_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -51,6 +52,8 @@ struct audit {
 	struct json_object *held[AUDIT_HELD_MAX];
 	size_t nheld;
 	uint64_t lost;		/* records that found neither space nor room here */
+	/* nheld || lost, for audit_held() without the lock: set with it held. */
+	atomic_bool holding;
 	pthread_t flusher;
 	bool flusher_started, flusher_running, closing;
 	bool unsynced;		/* records written without fdatasync() since the last */

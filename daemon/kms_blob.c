@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include "cleanup.h"
 #include "key.h"
 #include "kms_blob.h"
+#include "nonce.h"
 #include "util.h"
 
 struct pair {
@@ -154,10 +154,7 @@ int kms_head_write(const struct kms_head *head, uint8_t *blob)
 	blob[7] = 0;
 	memcpy(blob + 8, head->id, HSMKEY_ID_LEN);
 	put_be32(blob + 24, head->version);
-	/* OpenSSL's DRBG, seeded from getrandom(2): no system call per blob. */
-	if (RAND_bytes(blob + KMS_NONCE_AT, KMS_NONCE_LEN) != 1)
-		return -EIO;
-	return 0;
+	return nonce_bytes(blob + KMS_NONCE_AT, KMS_NONCE_LEN);
 }
 
 size_t kms_aad(const uint8_t *blob, const uint8_t *ctx, size_t ctxlen, uint8_t *aad)

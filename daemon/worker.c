@@ -41,7 +41,11 @@ struct job {
 	struct job *next;
 };
 
-/* A queue of jobs, and whether its threads are to stop once it is empty. */
+/*
+ * A queue of jobs, and whether its threads are to stop once it is empty.
+ * All of it changes with the workers' lock held; next_request() reads
+ * @queued and @stopping without it, so they change atomically.
+ */
 struct queue {
 	struct job *head, *tail;
 	int queued, idle;	/* jobs in it; its threads waiting for one */
@@ -102,7 +106,7 @@ static struct job *take(struct workers *w, struct queue *q)
 		*pp = j->next;
 		if (q->tail == j)
 			q->tail = prev;
-		q->queued--;
+		__atomic_store_n(&q->queued, q->queued - 1, __ATOMIC_RELAXED);
 		w->shared_running += j->shared;
 		return j;
 	}
@@ -116,7 +120,7 @@ static void append(struct queue *q, struct job *j)
 	else
 		q->head = j;
 	q->tail = j;
-	q->queued++;
+	__atomic_store_n(&q->queued, q->queued + 1, __ATOMIC_RELAXED);
 }
 
 /*
@@ -130,11 +134,9 @@ static bool next_request(struct workers *w, int fd)
 {
 	struct timespec wait = { .tv_nsec = LINGER_US * 1000 };
 	struct pollfd p = { .fd = fd, .events = POLLIN };
-	bool others;
+	bool others = __atomic_load_n(&w->jobs.queued, __ATOMIC_RELAXED) ||
+		      __atomic_load_n(&w->jobs.stopping, __ATOMIC_RELAXED);
 
-	pthread_mutex_lock(&w->lock);
-	others = w->jobs.queued || w->jobs.stopping;
-	pthread_mutex_unlock(&w->lock);
 	return !others && ppoll(&p, 1, &wait, NULL) == 1 && p.revents == POLLIN;
 }
 
@@ -324,7 +326,7 @@ void workers_stop(struct workers *w)
 		return;
 	/* The workers first: the last of their requests may queue a handshake. */
 	pthread_mutex_lock(&w->lock);
-	w->jobs.stopping = true;
+	__atomic_store_n(&w->jobs.stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&w->jobs.cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->nthreads; i++)
