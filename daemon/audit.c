@@ -417,7 +417,7 @@ uint64_t audit_head(struct audit *a, uint8_t *head)
 
 bool audit_held(struct audit *a)
 {
-	return atomic_load_explicit(&a->holding, memory_order_relaxed);
+	return __atomic_load_n(&a->holding, __ATOMIC_RELAXED);
 }
 
 const char *audit_public_key(const struct audit *a)
@@ -483,35 +483,20 @@ bool audit_deferring(void)
 	return deferring;
 }
 
-int audit_sync(struct audit *a)
-{
-	int r = 0;
-
-	pthread_mutex_lock(&a->lock);
-	if (a->unsynced && a->fd < 0)
-		a->fd = openat(a->dirfd, AUDIT_FILE, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
-	if (a->unsynced && (a->fd < 0 || fdatasync(a->fd) < 0))
-		r = -errno;
-	else
-		a->unsynced = false;
-	pthread_mutex_unlock(&a->lock);
-	return r;
-}
-
 /*
- * AUDIT_FILE open for appending, and its size: the daemon is its only
- * writer, so the size is kept from here on (a record's write adds its
- * length; a failed one is cut back to it).
+ * AUDIT_FILE open for appending (made if @create), and its size, read
+ * at each opening: the daemon is its only writer, so the size is kept
+ * from there on (a record's write adds its length).
  */
-static int audit_open_file(struct audit *a)
+static int audit_open_file(struct audit *a, bool create)
 {
 	struct stat st;
 	int r;
 
 	if (a->fd >= 0)
 		return 0;
-	a->fd = openat(a->dirfd, AUDIT_FILE, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-		       0600);
+	a->fd = openat(a->dirfd, AUDIT_FILE,
+		       O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
 	if (a->fd < 0)
 		return -errno;
 	if (fstat(a->fd, &st) < 0) {
@@ -522,6 +507,21 @@ static int audit_open_file(struct audit *a)
 	}
 	a->file_size = st.st_size;
 	return 0;
+}
+
+int audit_sync(struct audit *a)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->unsynced)
+		r = audit_open_file(a, false);
+	if (a->unsynced && !r && fdatasync(a->fd) < 0)
+		r = -errno;
+	else if (!r)
+		a->unsynced = false;
+	pthread_mutex_unlock(&a->lock);
+	return r;
 }
 
 /*
@@ -554,7 +554,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 		if (r)
 			return r;
 	}
-	r = audit_open_file(a);
+	r = audit_open_file(a, true);
 	if (r)
 		return r;
 	hex_encode(a->head, AUDIT_HEAD_LEN, prev_hex);
@@ -593,8 +593,14 @@ static int audit_write(struct audit *a, struct json_object *o)
 	else if (!r)
 		a->unsynced = false;	/* the earlier records are on disk with this one */
 	if (r) {
-		/* Take back a partial line: the chain stays where it was. */
-		if (ftruncate(a->fd, end) < 0)
+		/*
+		 * Take back a partial line: the chain stays where it was.  Only
+		 * ever shorter: a file cut behind the daemon's back is not
+		 * grown with zeros (the chain's check finds the cut).
+		 */
+		struct stat st;
+
+		if (!fstat(a->fd, &st) && st.st_size > end && ftruncate(a->fd, end) < 0)
 			log_error("cannot take a partial record back out of the audit log: %m");
 		close(a->fd);
 		a->fd = -1;
@@ -641,7 +647,7 @@ static void audit_flush_held(struct audit *a)
 			a->lost = 0;
 		json_object_put(o);
 	}
-	atomic_store_explicit(&a->holding, a->nheld || a->lost, memory_order_relaxed);
+	__atomic_store_n(&a->holding, a->nheld || a->lost, __ATOMIC_RELAXED);
 	if (done && !a->nheld && !a->lost)
 		log_warn("the audit log has space again: the %zu records held meanwhile are written",
 			 done);
@@ -675,7 +681,7 @@ static int audit_hold(struct audit *a, struct json_object *o, bool event)
 {
 	sigset_t all, old;
 
-	atomic_store_explicit(&a->holding, true, memory_order_relaxed);
+	__atomic_store_n(&a->holding, true, __ATOMIC_RELAXED);
 	if (a->nheld >= (event ? AUDIT_HELD_MAX / 2 : AUDIT_HELD_MAX)) {
 		a->lost++;
 		json_object_put(o);

@@ -68,27 +68,52 @@ static void note(int *failed, int r, const char *what, const char *why)
  * kernel.h); the socket it is built on is kept across records (every
  * kernel event makes a record), opened again after a failure.
  */
+/*
+ * Until when no module is there to keep the anchor in (looked for again
+ * once a second): written under d->lock, read without it too, so that a
+ * host without the module (the KMS API alone) takes no lock per record.
+ */
+static int64_t absent_until;
+/* The head's sequence number the kernel holds, under d->lock (0: unknown). */
+static uint64_t kernel_seq;
+
+static bool kernel_absent(const struct daemon *d, int64_t now)
+{
+	return !__atomic_load_n(&d->anchor, __ATOMIC_RELAXED) &&
+	       now < __atomic_load_n(&absent_until, __ATOMIC_RELAXED);
+}
+
 static void anchor_kernel(struct daemon *d, uint64_t seq, const uint8_t *head)
 {
-	static int64_t absent_until;	/* under d->lock */
 	const uint8_t *owner = d->be->ops->instance(d->be);
 	int64_t now = proto_deadline(0);
 	int r;
 
-	/* No module: nothing to keep it in; looked for again once a second. */
-	if (!d->anchor && now < absent_until)
+	if (kernel_absent(d, now))
 		return;
-	r = d->anchor ? 0 : kernel_open(&d->anchor);
-	if (module_absent(r)) {
-		absent_until = now + ABSENT_RETRY_MS;
+	/* Another thread's call took it there already (records of several at once). */
+	if (d->anchor && seq == kernel_seq)
 		return;
+	if (!d->anchor) {
+		struct kernel *k;
+
+		r = kernel_open(&k);
+		if (module_absent(r)) {
+			__atomic_store_n(&absent_until, now + ABSENT_RETRY_MS, __ATOMIC_RELAXED);
+			return;
+		}
+		if (!r)
+			__atomic_store_n(&d->anchor, k, __ATOMIC_RELAXED);
+	} else {
+		r = 0;
 	}
 	if (!r)
 		r = kernel_audit_set(d->anchor, owner, seq, head);
+	kernel_seq = r ? 0 : seq;
 	note(&kernel_failed, r, "in the kernel", r && d->anchor ? kernel_errmsg(d->anchor) : "");
 	if (r && d->anchor) {
 		kernel_close(d->anchor);
-		d->anchor = NULL;
+		__atomic_store_n(&d->anchor, NULL, __ATOMIC_RELAXED);
 	}
 }
 
@@ -137,6 +162,8 @@ void audit_anchor_kernel(struct daemon *d)
 	uint8_t head[AUDIT_HEAD_LEN];
 	uint64_t seq;
 
+	if (kernel_absent(d, proto_deadline(0)))
+		return;
 	pthread_mutex_lock(&d->lock);	/* guards d->anchor */
 	seq = audit_head(d->audit, head);
 	if (seq)

@@ -8,7 +8,6 @@
 #define HSMKEY_AUDIT_INTERNAL_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -53,7 +52,7 @@ struct audit {
 	size_t nheld;
 	uint64_t lost;		/* records that found neither space nor room here */
 	/* nheld || lost, for audit_held() without the lock: set with it held. */
-	atomic_bool holding;
+	bool holding;
 	pthread_t flusher;
 	bool flusher_started, flusher_running, closing;
 	bool unsynced;		/* records written without fdatasync() since the last */

@@ -241,7 +241,7 @@ static int drive(SSL *ssl, int fd, bool server, int64_t deadline)
  * failure; the handshake's answer says what it was.
  */
 static __thread int sign_error;
-/* The key's re-check before it signed (recheck()) failed: rq->err says why. */
+/* recheck() stopped the handshake (and set sign_error): rq->err says why. */
 static __thread bool stopped;
 
 /* The handshake's failure, worded: OpenSSL's reason when it has one. */
@@ -358,6 +358,17 @@ struct handshake_job {
 	int64_t deadline;
 };
 
+/* may_use() again, and the name still the same key: 0, or -errno with rq.err set. */
+static int may_still_use(struct handshake_job *job)
+{
+	_cleanup_key_ struct ks_key now = { 0 };
+	int r = may_use(&job->rq, job->q.key, &now);
+
+	if (!r && memcmp(now.id, job->key_id, HSMKEY_ID_LEN))
+		r = fail(&job->rq, EKEYREVOKED, "key '%s' is another key now", job->q.key);
+	return r;
+}
+
 /*
  * OpenSSL's certificate callback: a server's after the peer's hello, a
  * client's when the server asks for a certificate; before the identity
@@ -369,12 +380,9 @@ struct handshake_job {
 static int recheck(SSL *ssl, void *arg)
 {
 	struct handshake_job *job = arg;
-	_cleanup_key_ struct ks_key now = { 0 };
-	int r = may_use(&job->rq, job->q.key, &now);
+	int r = may_still_use(job);
 
 	(void)ssl;
-	if (!r && memcmp(now.id, job->key_id, HSMKEY_ID_LEN))
-		r = fail(&job->rq, EKEYREVOKED, "key '%s' is another key now", job->q.key);
 	if (!r)
 		return 1;
 	sign_error = r;
@@ -411,6 +419,13 @@ static int run(struct handshake_job *job, char *detail, size_t dlen)
 	r = drive(ssl, rq->sock, q->server, job->deadline);
 	if (r) {
 		r = handshake_failed(rq, q, r, peer);
+	} else if (q->key && (r = may_still_use(job))) {
+		/* Stopped after it signed, before any key reaches the socket. */
+		char was[sizeof(rq->err)];
+
+		snprintf(was, sizeof(was), "%s", rq->err);
+		r = fail(rq, -r, "the handshake with %s was stopped before its keys were set: %s",
+			 peer, was);
 	} else {
 		describe(rq, ssl, peer, detail, dlen);
 		r = ktls_keys(ssl, &sec, q->server, &keys);
@@ -429,6 +444,23 @@ static int run(struct handshake_job *job, char *detail, size_t dlen)
 }
 
 /*
+ * At the token's signature itself, a last look at the key's state (after
+ * recheck(), OpenSSL may still wait on a peer that reads slowly before it
+ * signs): active, and the name still the same key.
+ */
+static int still_active(const struct tls_signer *s)
+{
+	struct ks_key now;
+	int r = s->be->ops->get(s->be, s->key.name, s->key.version, false, &now);
+
+	if (r)
+		return r == -ENOENT ? -EKEYREVOKED : r;
+	r = now.state != KS_ACTIVE || memcmp(now.id, s->key.id, HSMKEY_ID_LEN) ? -EKEYREVOKED : 0;
+	ks_key_wipe(&now);
+	return r;
+}
+
+/*
  * A signature for a handshake by an identity key kept inside the key
  * storage (tls_signer.h).  The storage signs RSA with SHA-256 only, which
  * the context's signature algorithms hold the handshake to.
@@ -439,7 +471,8 @@ static int sign_inside(const struct tls_signer *s, const EVP_MD *md, bool pss, c
 	int r = -EOPNOTSUPP;
 
 	if (!ks_type_rsa(s->key.type) || (md && EVP_MD_is_a(md, "SHA2-256")))
-		r = key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
+		r = still_active(s) ?:
+		    key_use_sign_in(s->be, &s->key, pss ? KS_SIGN_PSS : 0, in, len, sig, siglen);
 	if (r && r != -EKEYREVOKED)
 		log_warn("key '%s' version %u did not sign for a TLS handshake in %s: %s",
 			 s->key.name, s->key.version, s->be->ops->storage ?: "the key storage",

@@ -115,14 +115,35 @@ int ktls_watch(SSL *ssl, struct ktls_secrets *sec)
 	return ex_index >= 0 && SSL_set_ex_data(ssl, ex_index, sec) ? 0 : -ENOMEM;
 }
 
+/*
+ * OpenSSL's HKDF and TLS1-PRF, fetched once: a fetch per derivation (as
+ * EVP_PKEY_CTX_new_id() makes) cost more than the derivations.
+ */
+static EVP_KDF *hkdf, *tls1_prf;
+static pthread_once_t kdf_once = PTHREAD_ONCE_INIT;
+
+static void kdf_init(void)
+{
+	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+	tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
+}
+
+/* A new context of @kdf (NULL if it could not be fetched). */
+static EVP_KDF_CTX *kdf_ctx(EVP_KDF **kdf)
+{
+	pthread_once(&kdf_once, kdf_init);
+	return *kdf ? EVP_KDF_CTX_new(*kdf) : NULL;
+}
+
 /* TLS 1.3's HKDF-Expand-Label(@secret, @label, "", @len) (RFC 8446, 7.1). */
 static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
 			const char *label, uint8_t *out, size_t len)
 {
 	uint8_t info[2 + 1 + 6 + 16 + 1];
 	size_t ll = strlen(label), il = 0;
-	EVP_PKEY_CTX *pc;
-	int ok;
+	EVP_KDF_CTX *kc;
+	OSSL_PARAM p[5];
+	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok;
 
 	if (ll > 16)
 		return -EINVAL;
@@ -134,14 +155,15 @@ static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
 	memcpy(info + il, label, ll);
 	il += ll;
 	info[il++] = 0;		/* no context */
-	pc = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-	ok = pc && EVP_PKEY_derive_init(pc) > 0 &&
-	     EVP_PKEY_CTX_set_hkdf_mode(pc, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0 &&
-	     EVP_PKEY_CTX_set_hkdf_md(pc, md) > 0 &&
-	     EVP_PKEY_CTX_set1_hkdf_key(pc, secret, (int)slen) > 0 &&
-	     EVP_PKEY_CTX_add1_hkdf_info(pc, info, (int)il) > 0 &&
-	     EVP_PKEY_derive(pc, out, &len) > 0;
-	EVP_PKEY_CTX_free(pc);
+	p[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	p[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+						(char *)EVP_MD_get0_name(md), 0);
+	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
+	p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il);
+	p[4] = OSSL_PARAM_construct_end();
+	kc = kdf_ctx(&hkdf);
+	ok = kc && EVP_KDF_derive(kc, out, len, p) > 0;
+	EVP_KDF_CTX_free(kc);
 	return ok ? 0 : -EIO;
 }
 
@@ -169,8 +191,7 @@ static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t len)
 	static const char label[] = "key expansion";
 	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[sizeof(label) - 1 + 64];
 	size_t mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
-	EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-	EVP_KDF_CTX *kc = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
+	EVP_KDF_CTX *kc = kdf_ctx(&tls1_prf);
 	OSSL_PARAM p[4];
 	int ok;
 
@@ -184,7 +205,6 @@ static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t len)
 	p[3] = OSSL_PARAM_construct_end();
 	ok = kc && mlen && EVP_KDF_derive(kc, out, len, p) > 0;
 	EVP_KDF_CTX_free(kc);
-	EVP_KDF_free(kdf);
 	wipe(master, sizeof(master));
 	return ok ? 0 : -EIO;
 }

@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
 #include "nonce.h"
@@ -18,12 +17,12 @@ struct pool {
 };
 
 static __thread struct pool pool;
-static atomic_uint forks;
+static unsigned int forks;
 static pthread_once_t watching = PTHREAD_ONCE_INIT;
 
 static void forked(void)
 {
-	atomic_fetch_add(&forks, 1);
+	__atomic_fetch_add(&forks, 1, __ATOMIC_RELAXED);
 }
 
 static void watch_forks(void)
@@ -55,7 +54,7 @@ int nonce_bytes(uint8_t *out, size_t len)
 	if (len > NONCE_POOL)
 		return -EINVAL;
 	pthread_once(&watching, watch_forks);
-	now = atomic_load(&forks);
+	now = __atomic_load_n(&forks, __ATOMIC_RELAXED);
 	if (p->forks != now || p->left < len) {
 		p->left = 0;
 		if (fill(p))

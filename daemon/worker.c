@@ -44,7 +44,8 @@ struct job {
 /*
  * A queue of jobs, and whether its threads are to stop once it is empty.
  * All of it changes with the workers' lock held; next_request() reads
- * @queued and @stopping without it, so they change atomically.
+ * the jobs queue's @queued and @stopping without it, so those two of
+ * every queue's change atomically.
  */
 struct queue {
 	struct job *head, *tail;
@@ -332,7 +333,7 @@ void workers_stop(struct workers *w)
 	for (int i = 0; i < w->nthreads; i++)
 		pthread_join(w->threads[i], NULL);
 	pthread_mutex_lock(&w->lock);
-	w->handshakes.stopping = true;
+	__atomic_store_n(&w->handshakes.stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&w->handshakes.cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->hs_nthreads; i++)

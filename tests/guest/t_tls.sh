@@ -51,32 +51,36 @@ s_client() {
 	timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
 		-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -quiet "$@"
 }
-# waiting_client PORT: a client that connects now but sends its hello only
-# when let_hello says, by which time tls serve has handed the socket over
-# and hsmkeyd, having authorised it, waits on the peer; then it sends a
-# line and reads it back.  How that went: $work/mid.out.
+# waiting_client PORT [1.2]: a client (TLS 1.3, or at most 1.2) that
+# connects now but sends its hello only when let_hello says, once tls
+# serve has handed the socket to hsmkeyd (which holds it, ss -p) and
+# hsmkeyd, having authorised it, waits on the peer; then it sends a line
+# and reads it back.  How that went: $work/mid.out.
 waiting_client() {
 	local _
 	rm -f "$work/go" "$work/mid.out"
-	python3 - "$1" "$work/ca.crt" "$work/go" > "$work/mid.out" 2>&1 <<'PY' &
+	python3 - "$1" "$work/ca.crt" "$work/go" "${2:-1.3}" > "$work/mid.out" 2>&1 <<'PY' &
 import os, socket, ssl, sys, time
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 print("connected", flush=True)
 while not os.path.exists(sys.argv[3]):
     time.sleep(0.05)
 try:
-    t = ssl.create_default_context(cafile=sys.argv[2]).wrap_socket(s, server_hostname="www.test")
+    c = ssl.create_default_context(cafile=sys.argv[2])
+    if sys.argv[4] == "1.2":
+        c.maximum_version = ssl.TLSVersion.TLSv1_2
+    t = c.wrap_socket(s, server_hostname="www.test")
     t.sendall(b"late\n")
     print("echoed" if t.recv(64) == b"late\n" else "no echo", flush=True)
 except (ssl.SSLError, OSError) as e:
     print("refused:", e, flush=True)
 PY
 	waiter=$!
-	for _ in $(seq 100); do
-		grep -q connected "$work/mid.out" 2>/dev/null && break
+	for _ in $(seq 200); do
+		ss -Htnp state established "( sport = :$1 )" | grep -q '"hsmkeyd"' && break
 		sleep 0.1
 	done
-	sleep 1
+	sleep 0.5	# the request read, authorised, handed to a handshake thread
 }
 let_hello() { touch "$work/go"; wait "$waiter"; }
 said_client() { grep -q -- "$1" "$work/mid.out" || { echo "# $(cat "$work/mid.out")"; return 1; }; }
@@ -289,6 +293,14 @@ let_hello
 check "... the waiting handshake is refused" said_client "^refused"
 check "... before the key signed: the policy" \
 	served_failed "stopped before key 'webwait' signed: uid 65534 may not use key 'webwait'"
+check "nobody again" quiet ctl policy webwait --users nobody
+port=$((port + 1))
+serve "$port" webwait
+waiting_client "$port" 1.2
+check "the policy no longer names nobody, a TLS 1.2 client waiting" quiet ctl policy webwait --users root
+let_hello
+check "... refused as well" said_client "^refused"
+check "... before the key signed" served_failed "stopped before key 'webwait' signed: uid 65534"
 check "nobody again" quiet ctl policy webwait --users nobody
 port=$((port + 1))
 serve "$port" webwait
