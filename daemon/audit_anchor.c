@@ -64,17 +64,17 @@ static void note(int *failed, int r, const char *what, const char *why)
 }
 
 /*
- * The kernel's copy goes out on the socket registered on /dev/hsmkey (see
- * kernel.h); the socket it is built on is kept across records (every
- * kernel event makes a record), opened again after a failure.
- */
-/*
  * Until when no module is there to keep the anchor in (looked for again
  * once a second): written under d->lock, read without it too, so that a
  * host without the module (the KMS API alone) takes no lock per record.
  */
 static int64_t absent_until;
-/* The head's sequence number the kernel holds, under d->lock (0: unknown). */
+/*
+ * The head's sequence number last given to the kernel, under d->lock (0:
+ * unknown).  The same head is not sent twice; if the module dropped it
+ * meanwhile (its slot given to another keystore), the next record's head
+ * goes there.
+ */
 static uint64_t kernel_seq;
 
 static bool kernel_absent(const struct daemon *d, int64_t now)
@@ -83,6 +83,11 @@ static bool kernel_absent(const struct daemon *d, int64_t now)
 	       now < __atomic_load_n(&absent_until, __ATOMIC_RELAXED);
 }
 
+/*
+ * The kernel's copy goes out on the socket registered on /dev/hsmkey (see
+ * kernel.h); the socket it is built on is kept across records (every
+ * kernel event makes a record), opened again after a failure.
+ */
 static void anchor_kernel(struct daemon *d, uint64_t seq, const uint8_t *head)
 {
 	const uint8_t *owner = d->be->ops->instance(d->be);

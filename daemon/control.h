@@ -24,7 +24,8 @@ struct wrapkey;
  * @resync and the @denials summary.  @mutate is held across every change
  * to keys (an admin request, a reconciliation, a destruction), so changes
  * happen one at a time and in the audit log's order; reads take no lock,
- * and no client I/O happens under it.  @lock guards @anchor,
+ * and no client I/O happens under it.  @lock guards @anchor (which
+ * audit_anchor.c also reads without it, atomically, only against NULL),
  * @next_deletion and @reconciling (the event loop takes it: it is never
  * held long); @wrap_lock guards @wrapkey (making one takes a second);
  * @cfg_lock the groups and deletion_wait in @cfg, which SIGHUP replaces.

@@ -116,23 +116,28 @@ int ktls_watch(SSL *ssl, struct ktls_secrets *sec)
 }
 
 /*
- * OpenSSL's HKDF and TLS1-PRF, fetched once: a fetch per derivation (as
- * EVP_PKEY_CTX_new_id() makes) cost more than the derivations.
+ * OpenSSL's HKDF and TLS1-PRF, each fetched once and kept: a fetch per
+ * derivation (as EVP_PKEY_CTX_new_id() makes) cost more than the
+ * derivations.  A failed fetch is tried again at the next derivation.
  */
 static EVP_KDF *hkdf, *tls1_prf;
-static pthread_once_t kdf_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t kdf_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void kdf_init(void)
+/* A new context of the KDF @name, kept in *@kdf: NULL if there is none. */
+static EVP_KDF_CTX *kdf_ctx(EVP_KDF **kdf, const char *name)
 {
-	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	tls1_prf = EVP_KDF_fetch(NULL, "TLS1-PRF", NULL);
-}
+	EVP_KDF *k = __atomic_load_n(kdf, __ATOMIC_ACQUIRE);
 
-/* A new context of @kdf (NULL if it could not be fetched). */
-static EVP_KDF_CTX *kdf_ctx(EVP_KDF **kdf)
-{
-	pthread_once(&kdf_once, kdf_init);
-	return *kdf ? EVP_KDF_CTX_new(*kdf) : NULL;
+	if (!k) {
+		pthread_mutex_lock(&kdf_lock);
+		k = *kdf;
+		if (!k) {
+			k = EVP_KDF_fetch(NULL, name, NULL);
+			__atomic_store_n(kdf, k, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&kdf_lock);
+	}
+	return k ? EVP_KDF_CTX_new(k) : NULL;
 }
 
 /* TLS 1.3's HKDF-Expand-Label(@secret, @label, "", @len) (RFC 8446, 7.1). */
@@ -161,7 +166,7 @@ static int expand_label(const EVP_MD *md, const uint8_t *secret, size_t slen,
 	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, slen);
 	p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, il);
 	p[4] = OSSL_PARAM_construct_end();
-	kc = kdf_ctx(&hkdf);
+	kc = kdf_ctx(&hkdf, "HKDF");
 	ok = kc && EVP_KDF_derive(kc, out, len, p) > 0;
 	EVP_KDF_CTX_free(kc);
 	return ok ? 0 : -EIO;
@@ -191,7 +196,7 @@ static int key_block(SSL *ssl, const EVP_MD *md, uint8_t *out, size_t len)
 	static const char label[] = "key expansion";
 	uint8_t master[SSL_MAX_MASTER_KEY_LENGTH], seed[sizeof(label) - 1 + 64];
 	size_t mlen = SSL_SESSION_get_master_key(SSL_get_session(ssl), master, sizeof(master));
-	EVP_KDF_CTX *kc = kdf_ctx(&tls1_prf);
+	EVP_KDF_CTX *kc = kdf_ctx(&tls1_prf, "TLS1-PRF");
 	OSSL_PARAM p[4];
 	int ok;
 

@@ -43,9 +43,9 @@ struct job {
 
 /*
  * A queue of jobs, and whether its threads are to stop once it is empty.
- * All of it changes with the workers' lock held; next_request() reads
- * the jobs queue's @queued and @stopping without it, so those two of
- * every queue's change atomically.
+ * All of it changes with the workers' lock held.  next_request() reads
+ * @queued and @stopping without it, so they are always written with
+ * __atomic_store_n().
  */
 struct queue {
 	struct job *head, *tail;

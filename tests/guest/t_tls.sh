@@ -51,9 +51,10 @@ s_client() {
 	timeout 60 openssl s_client -connect "127.0.0.1:$port" -servername www.test \
 		-verify_hostname www.test -verify_return_error -CAfile "$work/ca.crt" -quiet "$@"
 }
-# waiting_client PORT [1.2]: a client (TLS 1.3, or at most 1.2) that
-# connects now but sends its hello only when let_hello says, once tls
-# serve has handed the socket to hsmkeyd (which holds it, ss -p) and
+# waiting_client PORT [1.2|1.3 [SERVED]]: a client (TLS 1.3, or at most
+# 1.2) that connects now to PORT but sends its hello only when let_hello
+# says, once tls serve has handed the socket on port SERVED (PORT unless
+# a relay is between) to hsmkeyd (which holds it, ss -p) and
 # hsmkeyd, having authorised it, waits on the peer; then it sends a line
 # and reads it back.  How that went: $work/mid.out.
 waiting_client() {
@@ -77,10 +78,10 @@ except (ssl.SSLError, OSError) as e:
 PY
 	waiter=$!
 	for _ in $(seq 200); do
-		ss -Htnp state established "( sport = :$1 )" | grep -q '"hsmkeyd"' && break
+		ss -Htnp state established "( sport = :${3:-$1} )" | grep -q '"hsmkeyd"' && break
 		sleep 0.1
 	done
-	sleep 0.5	# the request read, authorised, handed to a handshake thread
+	sleep 1	# the request read, authorised, handed to a handshake thread
 }
 let_hello() { touch "$work/go"; wait "$waiter"; }
 said_client() { grep -q -- "$1" "$work/mid.out" || { echo "# $(cat "$work/mid.out")"; return 1; }; }
@@ -275,7 +276,8 @@ check "every session key is gone with its socket" no_sessions
 
 section "a key stopped while its handshake waits on the peer"
 # The handshake was authorised when the socket came; the key is checked
-# again after the peer's hello, before it signs anything.
+# again after the peer's hello, before it signs anything (and once more
+# when the handshake ends, before its keys are set: not reached here).
 check "create webwait (ecdsa-p256)" quiet ctl create webwait --type ecdsa-p256
 check "... its certificate" issue webwait www.test
 check "... nobody may handshake with it" quiet ctl policy webwait --users nobody
@@ -310,6 +312,52 @@ let_hello
 check "a key revoked while its handshake waits: refused" said_client "^refused"
 check "... before the key signed" served_failed "stopped before key 'webwait' signed: key 'webwait' is revoked"
 check "... no session key is left in the module" no_sessions
+# After the key signed: a relay passes the client's hello and the
+# server's answer, then holds the client's Finished back until
+# $work/go2; the policy changes meanwhile.
+check "create webfin (ecdsa-p256)" quiet ctl create webfin --type ecdsa-p256
+check "... its certificate" issue webfin www.test
+check "... nobody may handshake with it" quiet ctl policy webfin --users nobody
+port=$((port + 1))
+serve "$port" webfin
+rm -f "$work/go2"
+python3 - "$port" $((port + 1000)) "$work/go2" > "$work/relay.out" 2>&1 <<'PY' &
+import os, select, socket, sys, time
+l = socket.create_server(("127.0.0.1", int(sys.argv[2])))
+print("listening", flush=True)
+c, _ = l.accept()
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+first, held = True, b""
+while True:
+    r, _, _ = select.select([c, s], [], [], 0.05)
+    if held and os.path.exists(sys.argv[3]):
+        s.sendall(held); held = b""
+    for x in r:
+        d = x.recv(65536)
+        if not d:
+            sys.exit(0)
+        if x is s:
+            c.sendall(d)
+        elif first or os.path.exists(sys.argv[3]):
+            s.sendall(d); first = False
+        else:
+            held += d
+            print("holding", len(held), flush=True)
+PY
+relay=$!
+for _ in $(seq 100); do grep -q listening "$work/relay.out" 2>/dev/null && break; sleep 0.1; done
+waiting_client $((port + 1000)) 1.3 "$port"
+touch "$work/go"	# the hello goes; the Finished is held
+for _ in $(seq 100); do grep -q holding "$work/relay.out" && break; sleep 0.1; done
+check "the client's Finished is held back by the relay" grep -q holding "$work/relay.out"
+check "the policy no longer names nobody (the key has signed)" quiet ctl policy webfin --users root
+touch "$work/go2"
+wait "$waiter"
+check "... the handshake is stopped before its keys are set" \
+	served_failed "stopped before its keys were set: uid 65534 may not use key 'webfin'"
+check "... the client gets no echo" bash -c "! grep -q '^echoed' '$work/mid.out'"
+check "... no session key is left in the module" no_sessions
+kill "$relay" 2>/dev/null
 check "the audit log has each handshake: peer, version, cipher, SNI" bash -c \
 	"grep '\"op\":\"tls-handshake\"' '$work/state/audit.log' | grep -q 'peer 127.0.0.1:[0-9]*, TLSv1.3 TLS_AES_256_GCM_SHA384, sni www.test'"
 check "... and each refusal" bash -c \
