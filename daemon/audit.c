@@ -17,16 +17,40 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/core_names.h>
+#include <openssl/params.h>
 #include "audit_internal.h"
 #include "proto.h"
 #include "util.h"
 
-void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
+/*
+ * HMAC-SHA256 under mac_key, made once (fetching the MAC and the digest
+ * costs several times a record's MAC): each MAC is taken on a copy of it.
+ */
+static int audit_mac_init(struct audit *a)
 {
-	unsigned int len = AUDIT_HEAD_LEN;
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 
-	HMAC(EVP_sha256(), a->mac_key, sizeof(a->mac_key), (const uint8_t *)body, n, out, &len);
+	a->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
+	EVP_MAC_free(mac);	/* the context holds its own reference */
+	if (!a->mac || !EVP_MAC_init(a->mac, a->mac_key, sizeof(a->mac_key), p))
+		return -EIO;
+	return 0;
+}
+
+int audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
+{
+	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(a->mac);
+	size_t len = 0;
+	int ok = c && EVP_MAC_update(c, (const uint8_t *)body, n) &&
+		 EVP_MAC_final(c, out, &len, AUDIT_HEAD_LEN) && len == AUDIT_HEAD_LEN;
+
+	EVP_MAC_CTX_free(c);
+	return ok ? 0 : -ENOMEM;
 }
 
 /* Ed25519 by the seed the daemon holds (a backend without ->sign_audit). */
@@ -344,7 +368,8 @@ static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 	pthread_mutexattr_destroy(&attr);
 	pthread_cond_init(&a->wake, NULL);
 	*out = a;
-	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)))
+	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
+	    audit_mac_init(a))
 		return -EIO;
 	return audit_pin(a, be);
 }
@@ -399,6 +424,7 @@ void audit_close(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	pthread_cond_destroy(&a->wake);
+	EVP_MAC_CTX_free(a->mac);
 	wipe(a, sizeof(*a));
 	secret_pages_free(a, sizeof(*a));
 }
@@ -573,7 +599,9 @@ static int audit_write(struct audit *a, struct json_object *o)
 	body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (strlen(body) > AUDIT_LINE_MAX - 2 * AUDIT_HEAD_LEN - 2)
 		return -E2BIG;
-	audit_mac(a, body, strlen(body), mac);
+	r = audit_mac(a, body, strlen(body), mac);
+	if (r)
+		return r;
 	hex_encode(mac, sizeof(mac), mac_hex);
 	n = asprintf(&line, "%s %s\n", mac_hex, body);
 	if (n < 0)

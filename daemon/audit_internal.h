@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 #include "audit.h"
 
 #define AUDIT_FILE	"audit.log"
@@ -25,6 +26,7 @@ struct audit {
 	/* Secrets first: this page is locked and left out of core dumps. */
 	uint8_t mac_key[32];
 	uint8_t sign_seed[32];	/* zero, never derived, when ->signer signs */
+	EVP_MAC_CTX *mac;	/* HMAC-SHA256 keyed with mac_key (audit_mac()) */
 	/*
 	 * The backend that signs checkpoints with a key it keeps (an HSM's
 	 * hsmkey:audit, ->sign_audit); NULL: the seed above signs.
@@ -68,7 +70,8 @@ struct audit {
 	pthread_mutex_t lock;
 };
 
-void audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out);
+/* The MAC of a record's body @body: 0, or -ENOMEM. */
+int audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out);
 /*
  * Sign (or, with @check, check @sig) a checkpoint over its seq and head;
  * checked against the pinned public key only, never one a record names.

@@ -139,7 +139,10 @@ static int verify_line(struct audit *a, struct verify *v, const char *name, uint
 		return -EBADMSG;
 	}
 	line[n - 1] = '\0';
-	audit_mac(a, body, strlen(body), mac);
+	if (audit_mac(a, body, strlen(body), mac)) {
+		snprintf(v->msg, v->len, "%s: out of memory for its MAC", where);
+		return -ENOMEM;
+	}
 	o = json_tokener_parse(body);
 	if (CRYPTO_memcmp(mac, want, sizeof(mac))) {
 		int64_t seq = -1;

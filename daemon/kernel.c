@@ -71,6 +71,10 @@ static const struct nla_policy session_policy[HSMKEY_SESSION_A_MAX + 1] = {
 	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
 	[HSMKEY_SESSION_A_STATE] = { .type = NLA_U32 },
 	[HSMKEY_SESSION_A_RECORDS] = { .type = NLA_U64 },
+	[HSMKEY_SESSION_A_TOKEN_2] = { .minlen = 16, .maxlen = 32 },
+	[HSMKEY_SESSION_A_HANDLE_2] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_STATE_2] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_RECORDS_2] = { .type = NLA_U64 },
 };
 
 /* Room for any reply's attributes (events have their own). */
@@ -863,8 +867,9 @@ int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
  * attribute @attr of @msg (built on @k), sent on the registered socket;
  * the replies go to @parse.  @msg is freed.
  */
-int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *key,
-			  int attr, int (*parse)(struct nlattr **tb, void *arg), void *arg)
+int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *keys,
+			  const int *attrs, int n, int (*parse)(struct nlattr **tb, void *arg),
+			  void *arg)
 {
 	uint8_t w[HSMKEY_WRAP_OVERHEAD + HSMKEY_VERIFIER_LEN + HSMKEY_MATERIAL_MAX];
 	int wl = 0, r;
@@ -874,12 +879,15 @@ int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_
 		nlmsg_free(msg);
 		return r;
 	}
-	r = wrap_material(key, true, w, &wl);
-	if (!r && nla_put(msg, attr, wl, w))
-		r = -EMSGSIZE;
+	for (int i = 0; i < n && !r; i++) {
+		r = wrap_material(&keys[i], true, w, &wl);
+		if (!r && nla_put(msg, attrs[i], wl, w))
+			r = -EMSGSIZE;
+	}
 	wipe(w, sizeof(w));
 	if (r) {
 		pthread_mutex_unlock(&dev.lock);
+		wipe(nlmsg_hdr(msg), nlmsg_hdr(msg)->nlmsg_len);
 		nlmsg_free(msg);
 		return r;
 	}

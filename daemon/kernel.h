@@ -95,6 +95,8 @@ int kernel_info(struct kernel *k, struct kernel_info *out);
  * seconds (0: the module's default): its token and handle in @out.
  * kernel_session_get() says what became of it (state, records);
  * kernel_session_revoke() withdraws a waiting one or stops a bound one.
+ * The _pair forms do the same for two keys in one round trip (a kTLS
+ * socket's two directions): both are added or neither.
  */
 struct kernel_session {
 	unsigned int len;
@@ -107,6 +109,11 @@ struct kernel_session {
 int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
 		       unsigned int ttl, struct kernel_session *out);
 int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out);
+int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t *key2,
+			    unsigned int len, unsigned int ttl, struct kernel_session *out,
+			    struct kernel_session *out2);
+int kernel_session_get_pair(struct kernel *k, uint32_t handle, uint32_t handle2,
+			    struct kernel_session *out, struct kernel_session *out2);
 int kernel_session_revoke(struct kernel *k, uint32_t handle);
 
 /* Keystore instance @owner's audit anchor: read it (seq 0: never set) ... */

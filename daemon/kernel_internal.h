@@ -18,7 +18,9 @@ struct nl_msg *kernel_msg(struct kernel *k, int cmd, int flags);
 int kernel_call(struct kernel *k, struct nl_msg *msg,
 		int (*parse)(struct nlattr **tb, void *arg), void *arg);
 int kernel_failsafe(struct kernel *k, struct nl_msg *msg);
-int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *key,
-			  int attr, int (*parse)(struct nlattr **tb, void *arg), void *arg);
+/* @msg with @n keys, each wrapped under the transport key as attribute @attrs[i]. */
+int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *keys,
+			  const int *attrs, int n, int (*parse)(struct nlattr **tb, void *arg),
+			  void *arg);
 
 #endif

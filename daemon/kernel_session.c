@@ -12,62 +12,140 @@
 #include "kernel_internal.h"
 #include "util.h"
 
-/* A session command's reply: the token (as long as asked for) and the rest. */
+/* The reply's attributes for one session key: token, handle, state, records. */
+struct session_attrs {
+	int token, handle, state, records;
+};
+
+static const struct session_attrs first = {
+	HSMKEY_SESSION_A_TOKEN, HSMKEY_SESSION_A_HANDLE,
+	HSMKEY_SESSION_A_STATE, HSMKEY_SESSION_A_RECORDS,
+};
+static const struct session_attrs second = {
+	HSMKEY_SESSION_A_TOKEN_2, HSMKEY_SESSION_A_HANDLE_2,
+	HSMKEY_SESSION_A_STATE_2, HSMKEY_SESSION_A_RECORDS_2,
+};
+
+/* One session key's part of a reply: the token (as long as asked for) and the rest. */
+static int parse_one(struct nlattr **tb, const struct session_attrs *a, struct kernel_session *s)
+{
+	if (tb[a->token]) {
+		if ((unsigned int)nla_len(tb[a->token]) != s->len)
+			return -EPROTO;
+		memcpy(s->token, nla_data(tb[a->token]), s->len);
+	}
+	if (tb[a->handle])
+		s->handle = nla_get_u32(tb[a->handle]);
+	if (tb[a->state])
+		s->state = nla_get_u32(tb[a->state]);
+	if (tb[a->records])
+		s->records = nla_get_u64(tb[a->records]);
+	return 0;
+}
+
+/* A reply about one session key, @arg ... */
 static int parse_session(struct nlattr **tb, void *arg)
 {
 	struct kernel_session *s = arg;
 
-	if (tb[HSMKEY_SESSION_A_TOKEN]) {
-		if ((unsigned int)nla_len(tb[HSMKEY_SESSION_A_TOKEN]) != s->len)
-			return -EPROTO;
-		memcpy(s->token, nla_data(tb[HSMKEY_SESSION_A_TOKEN]), s->len);
-	}
-	if (tb[HSMKEY_SESSION_A_HANDLE])
-		s->handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
-	if (tb[HSMKEY_SESSION_A_STATE])
-		s->state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
-	if (tb[HSMKEY_SESSION_A_RECORDS])
-		s->records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
-	return 0;
+	return parse_one(tb, &first, &s[0]);
 }
 
-int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
+/* ... or about two, @arg[0] and @arg[1]. */
+static int parse_pair(struct nlattr **tb, void *arg)
+{
+	struct kernel_session *s = arg;
+
+	return parse_one(tb, &first, &s[0]) ?: parse_one(tb, &second, &s[1]);
+}
+
+/* Session key @key as a key version is wrapped: the session id, version 0. */
+static void session_key(const uint8_t *key, unsigned int len, struct ks_key *sk)
+{
+	memset(sk, 0, sizeof(*sk));
+	memcpy(sk->id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
+	sk->type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : HSMKEY_TYPE_AES_256_GCM;
+	memcpy(sk->material, key, len);
+}
+
+/* SESSION_ADD with @n (1 or 2) keys of @len bytes each. */
+static int session_add(struct kernel *k, const uint8_t *const *keys, int n, unsigned int len,
 		       unsigned int ttl, struct kernel_session *out)
 {
-	/* Wrapped as a key version is, with the session id and version 0. */
-	struct ks_key sk = { .version = 0 };
+	static const int attrs[] = { HSMKEY_SESSION_A_WRAPPED, HSMKEY_SESSION_A_WRAPPED_2 };
+	struct ks_key sk[2];
 	struct nl_msg *msg;
 	int r;
 
 	if (len != 16 && len != 32)
 		return -EINVAL;
-	memset(out, 0, sizeof(*out));
-	out->len = len;
-	memcpy(sk.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
-	sk.type = len == 16 ? HSMKEY_TYPE_AES_128_GCM : HSMKEY_TYPE_AES_256_GCM;
-	memcpy(sk.material, key, len);
+	for (int i = 0; i < n; i++) {
+		memset(&out[i], 0, sizeof(out[i]));
+		out[i].len = len;
+		session_key(keys[i], len, &sk[i]);
+	}
 	msg = kernel_msg(k, HSMKEY_CMD_SESSION_ADD, 0);
 	if (msg && ttl && nla_put_u32(msg, HSMKEY_SESSION_A_TTL, ttl)) {
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	r = kernel_change_wrapped(k, msg, &sk, HSMKEY_SESSION_A_WRAPPED, parse_session, out);
-	wipe(&sk, sizeof(sk));
-	if (!r && !out->handle)
-		r = -EPROTO;
+	r = kernel_change_wrapped(k, msg, sk, attrs, n, n == 2 ? parse_pair : parse_session, out);
+	wipe(sk, sizeof(sk));
+	for (int i = 0; i < n && !r; i++)
+		if (!out[i].handle)
+			r = -EPROTO;
 	return r;
+}
+
+int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
+		       unsigned int ttl, struct kernel_session *out)
+{
+	return session_add(k, &key, 1, len, ttl, out);
+}
+
+int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t *key2,
+			    unsigned int len, unsigned int ttl, struct kernel_session *out,
+			    struct kernel_session *out2)
+{
+	const uint8_t *keys[2] = { key, key2 };
+	struct kernel_session s[2];
+	int r = session_add(k, keys, 2, len, ttl, s);
+
+	*out = s[0];
+	*out2 = s[1];
+	wipe(s, sizeof(s));
+	return r;
+}
+
+/* SESSION_GET for @handle and, if @n is 2, @handle2. */
+static int session_get(struct kernel *k, uint32_t handle, uint32_t handle2, int n,
+		       struct kernel_session *out)
+{
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
+
+	memset(out, 0, (size_t)n * sizeof(*out));
+	if (!msg || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
+	    (n == 2 && nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, handle2))) {
+		nlmsg_free(msg);
+		return -ENOMEM;
+	}
+	return kernel_call(k, msg, n == 2 ? parse_pair : parse_session, out);
 }
 
 int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out)
 {
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
+	return session_get(k, handle, 0, 1, out);
+}
 
-	memset(out, 0, sizeof(*out));
-	if (!msg || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
-	return kernel_call(k, msg, parse_session, out);
+int kernel_session_get_pair(struct kernel *k, uint32_t handle, uint32_t handle2,
+			    struct kernel_session *out, struct kernel_session *out2)
+{
+	struct kernel_session s[2];
+	int r = session_get(k, handle, handle2, 2, s);
+
+	*out = s[0];
+	*out2 = s[1];
+	return r;
 }
 
 int kernel_session_revoke(struct kernel *k, uint32_t handle)

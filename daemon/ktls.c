@@ -312,16 +312,20 @@ static int set_dir(int fd, int which, const struct ktls_keys *k, const struct kt
 	return r;
 }
 
-/* Did hsmkey.ko's gcm(aes) take the session key of @handle? */
-static int taken(struct kernel *k, uint32_t handle, const char *dir, char *why, size_t wl)
+/* Did hsmkey.ko's gcm(aes) take both session keys? */
+static int taken(struct kernel *k, uint32_t tx, uint32_t rx, char *why, size_t wl)
 {
-	struct kernel_session s;
-	int r = kernel_session_get(k, handle, &s);
+	struct kernel_session s[2];
+	int r = kernel_session_get_pair(k, tx, rx, &s[0], &s[1]);
 
-	if (r || s.state != HSMKEY_SESSION_SPENT) {
-		snprintf(why, wl, "the %s session key was not taken by hsmkey's gcm(aes) "
-			 "(another gcm(aes) or a NIC's offload has the socket)", dir);
-		return -EMEDIUMTYPE;
+	/* -ENOENT: one of them is out of the table, not taken either. */
+	for (int i = 0; i < 2; i++) {
+		if (r || s[i].state != HSMKEY_SESSION_SPENT) {
+			snprintf(why, wl, "the %s session key was not taken by hsmkey's gcm(aes) "
+				 "(another gcm(aes) or a NIC's offload has the socket)",
+				 r ? "TX or RX" : i ? "RX" : "TX");
+			return -EMEDIUMTYPE;
+		}
 	}
 	return 0;
 }
@@ -345,7 +349,7 @@ static int sockets_part(struct kernel *k, int fd, const struct ktls_keys *keys,
 		snprintf(why, wl, "kTLS refused the session token: %s", strerror(-r));
 		return r;
 	}
-	r = taken(k, tx->handle, "TX", why, wl) ?: taken(k, rx->handle, "RX", why, wl);
+	r = taken(k, tx->handle, rx->handle, why, wl);
 	if (r)
 		return r;
 	r = tls_diag(fd, &d);
@@ -394,9 +398,8 @@ int ktls_install(struct kernel *k, int fd, const struct ktls_keys *keys,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = kernel_session_add(k, keys->tx.key, keys->keylen, KTLS_TOKEN_TTL, &tx);
-	if (!r)
-		r = kernel_session_add(k, keys->rx.key, keys->keylen, KTLS_TOKEN_TTL, &rx);
+	r = kernel_session_add_pair(k, keys->tx.key, keys->rx.key, keys->keylen, KTLS_TOKEN_TTL,
+				    &tx, &rx);
 	if (r)
 		snprintf(why, whylen, "hsmkey.ko refused the session key: %s%s%s",
 			 strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));

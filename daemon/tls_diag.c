@@ -119,8 +119,8 @@ static int parse_entry(const struct nlmsghdr *h, struct tls_diag *out)
 	return 0;
 }
 
-/* Read the one answer (an entry, then DONE, or an error). */
-static int diag_read(int nl, struct tls_diag *out)
+/* Read the one answer to request @seq (an entry, then DONE, or an error). */
+static int diag_read(int nl, uint32_t seq, struct tls_diag *out)
 {
 	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
 	int r = -ENOENT, found = 0;
@@ -134,6 +134,8 @@ static int diag_read(int nl, struct tls_diag *out)
 		if (n < 0)
 			return -errno;
 		for (h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
+			if (h->nlmsg_seq != seq)
+				continue;	/* an earlier request's, late */
 			if (h->nlmsg_type == NLMSG_DONE)
 				return found ? r : -ENOENT;
 			if (h->nlmsg_type == NLMSG_ERROR) {
@@ -151,24 +153,51 @@ static int diag_read(int nl, struct tls_diag *out)
 	}
 }
 
+/*
+ * The calling thread's sock_diag socket, kept from one call to the next
+ * (opening and closing one costs as much as the request); dropped after
+ * any failure.  Replies are matched to their request by sequence number.
+ */
+static __thread int diag_nl = -1;
+static __thread uint32_t diag_seq;
+
+static int diag_socket(void)
+{
+	struct timeval tv = { .tv_sec = 5 };
+
+	if (diag_nl >= 0)
+		return diag_nl;
+	diag_nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (diag_nl < 0)
+		return -errno;
+	setsockopt(diag_nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return diag_nl;
+}
+
 int tls_diag(int fd, struct tls_diag *out)
 {
 	struct diag_request q;
 	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-	struct timeval tv = { .tv_sec = 5 };
 	int nl, r;
 
 	r = diag_request(fd, &q);
 	if (r)
 		return r;
-	nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	nl = diag_socket();
 	if (nl < 0)
-		return -errno;
-	setsockopt(nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		return nl;
+	q.nlh.nlmsg_seq = ++diag_seq;
 	if (sendto(nl, &q, sizeof(q), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
 		r = -errno;
 	else
-		r = diag_read(nl, out);
-	close(nl);
+		r = diag_read(nl, q.nlh.nlmsg_seq, out);
+	/*
+	 * After a whole answer (-ENOENT: no such socket, or no ULP; -EPROTO:
+	 * malformed) the socket is kept; after anything else it is dropped.
+	 */
+	if (r && r != -ENOENT && r != -EPROTO) {
+		close(nl);
+		diag_nl = -1;
+	}
 	return r;
 }

@@ -13,26 +13,27 @@
 
 const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1] = {
 	[HSMKEY_SESSION_A_WRAPPED] = { .type = NLA_BINARY },
+	[HSMKEY_SESSION_A_WRAPPED_2] = { .type = NLA_BINARY },
 	[HSMKEY_SESSION_A_TTL] = NLA_POLICY_RANGE(NLA_U32, 1,
 						  HSMKEY_SESSION_TTL_MAX),
 };
 
 const struct nla_policy hsmkey_nl_session_handle_policy[HSMKEY_SESSION_A_MAX + 1] = {
 	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_HANDLE_2] = { .type = NLA_U32 },
 };
 
-/* The session key of HSMKEY_SESSION_A_WRAPPED at @material: its length. */
+/* The session key of attribute @attr at @material: its length. */
 static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
-				 u8 *material)
+				 int attr, u8 *material)
 {
 	static const struct hsmkey_kid kid = { .id = HSMKEY_SESSION_WRAP_ID };
-	struct nlattr *wrapped = info->attrs[HSMKEY_SESSION_A_WRAPPED];
+	struct nlattr *wrapped = info->attrs[attr];
 	u8 verifier[HSMKEY_VERIFIER_LEN];
 	unsigned int len;
 	int err;
 
-	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs,
-			      HSMKEY_SESSION_A_WRAPPED))
+	if (HSMKEY_NL_REQUIRE(info->extack, NULL, info->attrs, attr))
 		return -EINVAL;
 	len = nla_len(wrapped) - HSMKEY_WRAP_LEN(0);
 	if (nla_len(wrapped) < HSMKEY_WRAP_LEN(0) || (len != 16 && len != 32)) {
@@ -54,14 +55,58 @@ static int hsmkey_nl_session_key(struct sk_buff *skb, struct genl_info *info,
 	return err ?: len;
 }
 
+/* The session key of attribute @attr into the table: its token's length. */
+static int hsmkey_nl_session_one(struct sk_buff *skb, struct genl_info *info,
+				 int attr, unsigned int ttl, u8 *token,
+				 u32 *handle)
+{
+	u8 material[32];
+	int len, err;
+
+	len = hsmkey_nl_session_key(skb, info, attr, material);
+	if (len < 0)
+		return len;
+	err = hsmkey_session_add(material, len, ttl, token, handle);
+	memzero_explicit(material, sizeof(material));
+	if (err == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack, "too many session keys in the table");
+	if (err == -EAGAIN)
+		NL_SET_ERR_MSG(info->extack, "a hibernation is being prepared");
+	return err ?: len;
+}
+
+/* ADD's reply: the token and handle of each key added. */
+static int hsmkey_nl_session_added(struct genl_info *info, const u8 *token,
+				   int len, u32 handle, const u8 *token2,
+				   int len2, u32 handle2)
+{
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = hsmkey_nl_reply_new(info, HSMKEY_CMD_SESSION_ADD, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	if (!hdr || nla_put(msg, HSMKEY_SESSION_A_TOKEN, len, token) ||
+	    nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
+	    (len2 && (nla_put(msg, HSMKEY_SESSION_A_TOKEN_2, len2, token2) ||
+		      nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, handle2)))) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+/*
+ * One session key, or two (WRAPPED_2): both or neither.  Unanswered, the
+ * keys stay until their lifetime is over.
+ */
 int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 {
 	unsigned int ttl = HSMKEY_SESSION_TTL_DEFAULT;
-	u8 material[32], token[32];
-	struct sk_buff *msg;
-	u32 handle;
-	void *hdr;
-	int len, err;
+	u8 token[32], token2[32];
+	u32 handle, handle2 = 0;
+	int len, len2 = 0, err;
 
 	if (!hsmkey_ktls_enabled()) {
 		NL_SET_ERR_MSG(info->extack,
@@ -70,29 +115,25 @@ int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 	}
 	if (info->attrs[HSMKEY_SESSION_A_TTL])
 		ttl = nla_get_u32(info->attrs[HSMKEY_SESSION_A_TTL]);
-	len = hsmkey_nl_session_key(skb, info, material);
+	len = hsmkey_nl_session_one(skb, info, HSMKEY_SESSION_A_WRAPPED, ttl,
+				    token, &handle);
 	if (len < 0)
 		return len;
-	err = hsmkey_session_add(material, len, ttl, token, &handle);
-	memzero_explicit(material, sizeof(material));
-	if (err == -ENOSPC)
-		NL_SET_ERR_MSG(info->extack, "too many session keys in the table");
-	if (err == -EAGAIN)
-		NL_SET_ERR_MSG(info->extack, "a hibernation is being prepared");
-	if (err)
-		return err;
-
-	/* Unanswered, the session key stays until its lifetime is over. */
-	msg = hsmkey_nl_reply_new(info, HSMKEY_CMD_SESSION_ADD, &hdr);
-	if (!msg)
-		return -ENOMEM;
-	if (!hdr || nla_put(msg, HSMKEY_SESSION_A_TOKEN, len, token) ||
-	    nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle)) {
-		nlmsg_free(msg);
-		return -EMSGSIZE;
+	if (info->attrs[HSMKEY_SESSION_A_WRAPPED_2]) {
+		len2 = hsmkey_nl_session_one(skb, info,
+					     HSMKEY_SESSION_A_WRAPPED_2, ttl,
+					     token2, &handle2);
+		if (len2 < 0) {
+			hsmkey_session_revoke(handle);	/* waiting: withdrawn */
+			memzero_explicit(token, sizeof(token));
+			return len2;
+		}
 	}
-	genlmsg_end(msg, hdr);
-	return genlmsg_reply(msg, info);
+	err = hsmkey_nl_session_added(info, token, len, handle, token2, len2,
+				      handle2);
+	memzero_explicit(token, sizeof(token));
+	memzero_explicit(token2, sizeof(token2));
+	return err;
 }
 
 /* HSMKEY_SESSION_A_HANDLE, required. */
@@ -112,28 +153,50 @@ static int hsmkey_nl_session_gone(struct genl_info *info)
 	return -ENOENT;
 }
 
-/* What became of a session key: its state and its tfm's requests. */
+/* GET's reply: the state and requests of one key, by attributes @a. */
+static int hsmkey_nl_session_put(struct sk_buff *msg, const int *a, u32 handle,
+				 int state, u64 records)
+{
+	return nla_put_u32(msg, a[0], handle) ||
+	       nla_put_u32(msg, a[1], state) ||
+	       nla_put_u64_64bit(msg, a[2], records, HSMKEY_SESSION_A_PAD);
+}
+
+/*
+ * What became of a session key (and of HANDLE_2's, if given): its state
+ * and its tfm's requests.
+ */
 int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
 {
+	static const int one[] = { HSMKEY_SESSION_A_HANDLE,
+				   HSMKEY_SESSION_A_STATE,
+				   HSMKEY_SESSION_A_RECORDS };
+	static const int two[] = { HSMKEY_SESSION_A_HANDLE_2,
+				   HSMKEY_SESSION_A_STATE_2,
+				   HSMKEY_SESSION_A_RECORDS_2 };
+	struct nlattr *second = info->attrs[HSMKEY_SESSION_A_HANDLE_2];
 	struct sk_buff *msg;
-	u64 records = 0;
-	u32 handle;
+	u64 records = 0, records2 = 0;
+	u32 handle, handle2 = 0;
+	int state, state2 = 0;
 	void *hdr;
-	int state;
 
 	state = hsmkey_nl_session_handle(info, &handle);
 	if (state)
 		return state;
 	state = hsmkey_session_state(handle, &records);
-	if (state < 0)
+	if (second) {
+		handle2 = nla_get_u32(second);
+		state2 = hsmkey_session_state(handle2, &records2);
+	}
+	if (state < 0 || state2 < 0)
 		return hsmkey_nl_session_gone(info);
 	msg = hsmkey_nl_reply_new(info, HSMKEY_CMD_SESSION_GET, &hdr);
 	if (!msg)
 		return -ENOMEM;
-	if (!hdr || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
-	    nla_put_u32(msg, HSMKEY_SESSION_A_STATE, state) ||
-	    nla_put_u64_64bit(msg, HSMKEY_SESSION_A_RECORDS, records,
-			      HSMKEY_SESSION_A_PAD)) {
+	if (!hdr || hsmkey_nl_session_put(msg, one, handle, state, records) ||
+	    (second && hsmkey_nl_session_put(msg, two, handle2, state2,
+					     records2))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}

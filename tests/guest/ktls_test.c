@@ -67,6 +67,41 @@ static int session_add(struct nlt *t, const uint8_t *key, unsigned int len, uint
 	return nlt_call(t, msg);
 }
 
+/*
+ * Two session keys in one SESSION_ADD, as the daemon adds a socket's:
+ * @key2 of @len2 bytes, wrapped with @verifier2 (NULL: zero).
+ */
+static int session_add_pair(struct nlt *t, const uint8_t *key, const uint8_t *key2,
+			    unsigned int len2, const uint8_t *verifier2)
+{
+	struct nlt_key k = { .type = HSMKEY_TYPE_AES_256_GCM, .keylen = 32 };
+	struct nlt_key k2 = {
+		.type = len2 == 16 ? HSMKEY_TYPE_AES_128_GCM : HSMKEY_TYPE_AES_256_GCM,
+		.keylen = len2,
+	};
+	uint8_t zero[HSMKEY_VERIFIER_LEN] = { 0 }, w[NLT_WRAP_MAX], w2[NLT_WRAP_MAX];
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_SESSION_ADD, 0);
+
+	memcpy(k.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
+	memcpy(k2.id, HSMKEY_SESSION_WRAP_ID, HSMKEY_ID_LEN);
+	nla_put(msg, HSMKEY_SESSION_A_WRAPPED, nlt_wrap(t->tkey, &k, zero, key, 32, w), w);
+	nla_put(msg, HSMKEY_SESSION_A_WRAPPED_2,
+		nlt_wrap(t->tkey, &k2, verifier2 ?: zero, key2, len2, w2), w2);
+	t->session_handle2 = 0;
+	return nlt_call(t, msg);
+}
+
+/* What became of session keys @handle and @handle2: 0 with their states, or -errno. */
+static int session_get_pair(struct nlt *t, uint32_t handle, uint32_t handle2)
+{
+	struct nl_msg *msg = nlt_msg(t, HSMKEY_CMD_SESSION_GET, 0);
+
+	t->session_state = t->session_state2 = 0;
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle);
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, handle2);
+	return nlt_call(t, msg);
+}
+
 /* What became of session key @handle: 0 with t->session_state, or -errno. */
 static int session_get(struct nlt *t, uint32_t handle)
 {
@@ -282,6 +317,63 @@ TEST_F(ktls, rx_token_decrypts_under_the_session_key)
 	ASSERT_EQ((ssize_t)len, write(self->a, rec, len));
 	ASSERT_EQ(0, read_all(self->b, out, n));
 	EXPECT_EQ(0, memcmp(out, msg, n));
+}
+
+/* The daemon's form: a socket's two keys in one call, TX and RX. */
+TEST_F(ktls, two_keys_in_one_call)
+{
+	static const char msg[] = "the other way, under the second key";
+	uint8_t rec[256], out[256];
+	size_t n = sizeof(msg) - 1, len;
+	uint32_t h, h2;
+	struct dir d2;
+
+	dir_new(&d2, 32);
+	ASSERT_EQ(0, session_add_pair(&self->t, self->d.key, d2.key, 32, NULL))
+		TH_LOG("%s", self->t.extack);
+	ASSERT_EQ(32, self->t.session_len);
+	ASSERT_EQ(32, self->t.session_len2);
+	h = self->t.session_handle;
+	h2 = self->t.session_handle2;
+	EXPECT_NE(h, h2);
+	EXPECT_NE(0, memcmp(self->t.session_token, self->t.session_token2, 32));
+	ASSERT_EQ(0, session_get_pair(&self->t, h, h2));
+	EXPECT_EQ(HSMKEY_SESSION_WAITING, self->t.session_state);
+	EXPECT_EQ(HSMKEY_SESSION_WAITING, self->t.session_state2);
+	ASSERT_EQ(0, ktls_set(self->a, TLS_TX, &self->d, self->t.session_token));
+	ASSERT_EQ(0, ktls_set(self->a, TLS_RX, &d2, self->t.session_token2));
+	ASSERT_EQ(0, session_get_pair(&self->t, h, h2));
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state);
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state2);
+	EXPECT_EQ(-ENOENT, session_get_pair(&self->t, h, h2 + 1000));
+	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
+	len = rec_seal(&d2, d2.key, 0, (const uint8_t *)msg, n, rec);
+	ASSERT_NE(0, len);
+	ASSERT_EQ((ssize_t)len, write(self->b, rec, len));
+	ASSERT_EQ(0, read_all(self->a, out, n));
+	EXPECT_EQ(0, memcmp(out, msg, n));
+}
+
+/* A second key refused: the first is not left in the table either. */
+TEST_F(ktls, two_keys_both_or_neither)
+{
+	uint8_t key2[32], ones[HSMKEY_VERIFIER_LEN];
+	uint32_t waiting;
+
+	rand_fill(key2, sizeof(key2));
+	memset(ones, 0xff, sizeof(ones));
+	ASSERT_EQ(0, nlt_info(&self->t));
+	waiting = self->t.sessions;
+	EXPECT_EQ(-EINVAL, session_add_pair(&self->t, self->d.key, key2, 24, NULL));
+	EXPECT_EQ(-EINVAL, session_add_pair(&self->t, self->d.key, key2, 32, ones));
+	EXPECT_EQ(0u, self->t.session_handle2);
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_EQ(waiting, self->t.sessions);
+	/* The same two keys, well formed: both added. */
+	ASSERT_EQ(0, session_add_pair(&self->t, self->d.key, key2, 16, NULL));
+	EXPECT_EQ(16, self->t.session_len2);
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_EQ(waiting + 2, self->t.sessions);
 }
 
 TEST_F(ktls, aes_128_form)

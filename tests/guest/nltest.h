@@ -54,6 +54,10 @@ struct nlt {
 	unsigned int session_len;
 	uint32_t session_handle, session_state;
 	uint64_t session_records;
+	/* ... and of the second key, with HSMKEY_SESSION_A_WRAPPED_2 or _HANDLE_2 */
+	uint8_t session_token2[32];
+	unsigned int session_len2;
+	uint32_t session_handle2, session_state2;
 	uint64_t bytes, requests, binds, denies;
 	uint64_t stat_binds, stat_denies, stat_denies_unknown, stat_revokes, stat_expiries;
 	uint64_t stat_limits, stat_events, stat_suppressed;
@@ -323,6 +327,16 @@ static inline void nlt_parse_session(struct nlt *t, struct nlattr **tb)
 		t->session_state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
 	if (tb[HSMKEY_SESSION_A_RECORDS])
 		t->session_records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
+	a = tb[HSMKEY_SESSION_A_TOKEN_2];
+	t->session_len2 = 0;
+	if (a && nla_len(a) <= (int)sizeof(t->session_token2)) {
+		t->session_len2 = (unsigned int)nla_len(a);
+		memcpy(t->session_token2, nla_data(a), t->session_len2);
+	}
+	if (tb[HSMKEY_SESSION_A_HANDLE_2])
+		t->session_handle2 = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE_2]);
+	if (tb[HSMKEY_SESSION_A_STATE_2])
+		t->session_state2 = nla_get_u32(tb[HSMKEY_SESSION_A_STATE_2]);
 }
 
 /* Each reply is read with the attribute set of the command it answers. */

@@ -282,6 +282,11 @@
  *   have been given out in this load; -ENOMEM;
  *   -EAGAIN while a hibernation is being prepared; -EBUSY or -EPERM from
  *   another socket, as for KEY_ADD.
+ *   With HSMKEY_SESSION_A_WRAPPED_2 (optional, as WRAPPED) a second
+ *   session key is added in the same call, both or neither (the first is
+ *   withdrawn if the second fails), under the same lifetime: the reply
+ *   then also has HSMKEY_SESSION_A_TOKEN_2 and HSMKEY_SESSION_A_HANDLE_2
+ *   (a kTLS socket's two directions in one round trip).
  * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
  *   reply HSMKEY_SESSION_A_STATE (WAITING, SPENT or REVOKED) and
  *   HSMKEY_SESSION_A_RECORDS (u64: the requests of the tfm that took it,
@@ -289,6 +294,9 @@
  *   that is not data may count twice); -ENOENT once the key is out
  *   of the table: a waiting one pruned, expired, withdrawn or revoked, a
  *   spent one once its tfm is freed (the socket closed) or keyed again.
+ *   With HSMKEY_SESSION_A_HANDLE_2 as well, the reply also has
+ *   HSMKEY_SESSION_A_HANDLE_2, _STATE_2 and _RECORDS_2 for that one;
+ *   -ENOENT if either is out of the table.
  *   The daemon asks after its setsockopt(): WAITING
  *   (or -ENOENT: unknown) means some other gcm(aes) got the token as a key
  *   (tls_device's TX offload, whose software fallback asks for a
@@ -575,6 +583,12 @@ enum hsmkey_session_attr {
 	HSMKEY_SESSION_A_HANDLE,	/* u32: ADD's reply, GET's, REVOKE's */
 	HSMKEY_SESSION_A_STATE,		/* u32 enum hsmkey_session_state, reply */
 	HSMKEY_SESSION_A_RECORDS,	/* u64, GET's reply */
+	/* A second session key in the same call (a kTLS socket's other way). */
+	HSMKEY_SESSION_A_WRAPPED_2,	/* binary, ADD's request */
+	HSMKEY_SESSION_A_TOKEN_2,	/* binary, ADD's reply */
+	HSMKEY_SESSION_A_HANDLE_2,	/* u32: ADD's reply, GET's request and reply */
+	HSMKEY_SESSION_A_STATE_2,	/* u32, GET's reply */
+	HSMKEY_SESSION_A_RECORDS_2,	/* u64, GET's reply */
 	__HSMKEY_SESSION_A_MAX
 };
 
