@@ -17,39 +17,49 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/params.h>
 #include "audit_internal.h"
 #include "proto.h"
 #include "util.h"
 
 /*
- * HMAC-SHA256 under mac_key, made once (fetching the MAC and the digest
- * costs several times a record's MAC): each MAC is taken on a copy of it.
+ * SHA-256, fetched once when the log opens: OpenSSL's one-shot HMAC()
+ * fetched the MAC and the digest for every record, several times the cost
+ * of the record's MAC itself.
  */
 static int audit_mac_init(struct audit *a)
 {
-	OSSL_PARAM p[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA2-256", 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-
-	a->mac = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	EVP_MAC_free(mac);	/* the context holds its own reference */
-	if (!a->mac || !EVP_MAC_init(a->mac, a->mac_key, sizeof(a->mac_key), p))
-		return -EIO;
-	return 0;
+	a->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+	return a->sha256 ? 0 : -EIO;
 }
 
+/*
+ * HMAC-SHA256 (RFC 2104) of @body under mac_key.  The padded keys live on
+ * the stack for the call and are wiped; nothing derived from the key stays
+ * outside this locked page between records (a keyed context kept by
+ * OpenSSL would, in ordinary heap).
+ */
 int audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
 {
-	EVP_MAC_CTX *c = EVP_MAC_CTX_dup(a->mac);
-	size_t len = 0;
-	int ok = c && EVP_MAC_update(c, (const uint8_t *)body, n) &&
-		 EVP_MAC_final(c, out, &len, AUDIT_HEAD_LEN) && len == AUDIT_HEAD_LEN;
+	uint8_t ipad[64] = { 0 }, opad[64] = { 0 }, inner[AUDIT_HEAD_LEN];
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	unsigned int il = 0, ol = 0;
+	int ok;
 
-	EVP_MAC_CTX_free(c);
+	memcpy(ipad, a->mac_key, sizeof(a->mac_key));	/* 32 bytes: shorter than a block */
+	memcpy(opad, a->mac_key, sizeof(a->mac_key));
+	for (size_t i = 0; i < sizeof(ipad); i++) {
+		ipad[i] ^= 0x36;
+		opad[i] ^= 0x5c;
+	}
+	ok = c && EVP_DigestInit_ex(c, a->sha256, NULL) && EVP_DigestUpdate(c, ipad, sizeof(ipad)) &&
+	     EVP_DigestUpdate(c, body, n) && EVP_DigestFinal_ex(c, inner, &il) &&
+	     EVP_DigestInit_ex(c, a->sha256, NULL) && EVP_DigestUpdate(c, opad, sizeof(opad)) &&
+	     EVP_DigestUpdate(c, inner, il) && EVP_DigestFinal_ex(c, out, &ol) &&
+	     il == AUDIT_HEAD_LEN && ol == AUDIT_HEAD_LEN;
+	EVP_MD_CTX_free(c);	/* its state wiped with it */
+	wipe(ipad, sizeof(ipad));
+	wipe(opad, sizeof(opad));
+	wipe(inner, sizeof(inner));
 	return ok ? 0 : -ENOMEM;
 }
 
@@ -424,7 +434,7 @@ void audit_close(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	pthread_cond_destroy(&a->wake);
-	EVP_MAC_CTX_free(a->mac);
+	EVP_MD_free(a->sha256);
 	wipe(a, sizeof(*a));
 	secret_pages_free(a, sizeof(*a));
 }

@@ -26,7 +26,7 @@ struct audit {
 	/* Secrets first: this page is locked and left out of core dumps. */
 	uint8_t mac_key[32];
 	uint8_t sign_seed[32];	/* zero, never derived, when ->signer signs */
-	EVP_MAC_CTX *mac;	/* HMAC-SHA256 keyed with mac_key (audit_mac()) */
+	EVP_MD *sha256;		/* fetched once (audit_mac()); not secret */
 	/*
 	 * The backend that signs checkpoints with a key it keeps (an HSM's
 	 * hsmkey:audit, ->sign_audit); NULL: the seed above signs.

@@ -863,9 +863,9 @@ int kernel_audit_set(struct kernel *k, const uint8_t *owner, uint64_t seq,
 }
 
 /*
- * A change carrying @key's material, wrapped under the transport key into
- * attribute @attr of @msg (built on @k), sent on the registered socket;
- * the replies go to @parse.  @msg is freed.
+ * A change carrying the material of @n keys (@keys), each wrapped under the
+ * transport key into attribute @attrs[i] of @msg (built on @k), sent on the
+ * registered socket; the replies go to @parse.  @msg is freed (wiped).
  */
 int kernel_change_wrapped(struct kernel *k, struct nl_msg *msg, const struct ks_key *keys,
 			  const int *attrs, int n, int (*parse)(struct nlattr **tb, void *arg),

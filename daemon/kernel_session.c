@@ -77,10 +77,10 @@ static int session_add(struct kernel *k, const uint8_t *const *keys, int n, unsi
 	struct nl_msg *msg;
 	int r;
 
+	memset(out, 0, (size_t)n * sizeof(*out));	/* no handle a failure could revoke */
 	if (len != 16 && len != 32)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
-		memset(&out[i], 0, sizeof(out[i]));
 		out[i].len = len;
 		session_key(keys[i], len, &sk[i]);
 	}
@@ -108,7 +108,7 @@ int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t 
 			    struct kernel_session *out2)
 {
 	const uint8_t *keys[2] = { key, key2 };
-	struct kernel_session s[2];
+	struct kernel_session s[2] = { 0 };
 	int r = session_add(k, keys, 2, len, ttl, s);
 
 	*out = s[0];
@@ -140,7 +140,7 @@ int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session 
 int kernel_session_get_pair(struct kernel *k, uint32_t handle, uint32_t handle2,
 			    struct kernel_session *out, struct kernel_session *out2)
 {
-	struct kernel_session s[2];
+	struct kernel_session s[2] = { 0 };
 	int r = session_get(k, handle, handle2, 2, s);
 
 	*out = s[0];

@@ -318,6 +318,11 @@ static int taken(struct kernel *k, uint32_t tx, uint32_t rx, char *why, size_t w
 	struct kernel_session s[2];
 	int r = kernel_session_get_pair(k, tx, rx, &s[0], &s[1]);
 
+	if (r && r != -ENOENT) {
+		snprintf(why, wl, "cannot ask hsmkey.ko whether it took the session keys: %s%s%s",
+			 strerror(-r), *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
+		return r;
+	}
 	/* -ENOENT: one of them is out of the table, not taken either. */
 	for (int i = 0; i < 2; i++) {
 		if (r || s[i].state != HSMKEY_SESSION_SPENT) {

@@ -13,12 +13,25 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
 #include <linux/tls.h>
 #include "tls_diag.h"
 #include "util.h"
+
+#define DIAG_TIMEOUT_MS	5000
+
+/* CLOCK_MONOTONIC in ms. */
+static int64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 struct diag_request {
 	struct nlmsghdr nlh;
@@ -119,20 +132,42 @@ static int parse_entry(const struct nlmsghdr *h, struct tls_diag *out)
 	return 0;
 }
 
-/* Read the one answer to request @seq (an entry, then DONE, or an error). */
-static int diag_read(int nl, uint32_t seq, struct tls_diag *out)
+/* One message from the kernel (port 0) into @buf: its length, or -errno. */
+static ssize_t diag_recv(int nl, char *buf, size_t len)
+{
+	struct sockaddr_nl from;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_name = &from, .msg_namelen = sizeof(from),
+			    .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	do {
+		n = recvmsg(nl, &m, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* Not the kernel's, or cut short: the socket is not to be trusted further. */
+	if (m.msg_namelen != sizeof(from) || from.nl_pid != 0 || (m.msg_flags & MSG_TRUNC))
+		return -EBADMSG;
+	return n;
+}
+
+/*
+ * Read the one answer to request @seq (an entry, then DONE, or an error)
+ * by @deadline (ms, CLOCK_MONOTONIC): replies to earlier requests that
+ * came too late are skipped, but not for ever.
+ */
+static int diag_read(int nl, uint32_t seq, int64_t deadline, struct tls_diag *out)
 {
 	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
 	int r = -ENOENT, found = 0;
 
 	for (;;) {
-		ssize_t n = recv(nl, buf, sizeof(buf), 0);
+		ssize_t n = diag_recv(nl, buf, sizeof(buf));
 		struct nlmsghdr *h;
 
-		if (n < 0 && errno == EINTR)
-			continue;
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		for (h = (void *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
 			if (h->nlmsg_seq != seq)
 				continue;	/* an earlier request's, late */
@@ -150,26 +185,37 @@ static int diag_read(int nl, uint32_t seq, struct tls_diag *out)
 		}
 		if (found)
 			return r;	/* a single-socket request has no DONE */
+		if (monotonic_ms() >= deadline)
+			return -ETIMEDOUT;
 	}
 }
 
 /*
  * The calling thread's sock_diag socket, kept from one call to the next
- * (opening and closing one costs as much as the request); dropped after
- * any failure.  Replies are matched to their request by sequence number.
+ * (opening and closing one costs as much as the request).  Connected to
+ * the kernel, so that no other socket's message is queued on it; replies
+ * are matched to their request by sequence number.
  */
 static __thread int diag_nl = -1;
 static __thread uint32_t diag_seq;
 
 static int diag_socket(void)
 {
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+	struct timeval tv = { .tv_sec = DIAG_TIMEOUT_MS / 1000 };
 
 	if (diag_nl >= 0)
 		return diag_nl;
 	diag_nl = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
 	if (diag_nl < 0)
 		return -errno;
+	if (connect(diag_nl, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		int r = -errno;
+
+		close(diag_nl);
+		diag_nl = -1;
+		return r;
+	}
 	setsockopt(diag_nl, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return diag_nl;
 }
@@ -177,7 +223,6 @@ static int diag_socket(void)
 int tls_diag(int fd, struct tls_diag *out)
 {
 	struct diag_request q;
-	struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
 	int nl, r;
 
 	r = diag_request(fd, &q);
@@ -187,13 +232,13 @@ int tls_diag(int fd, struct tls_diag *out)
 	if (nl < 0)
 		return nl;
 	q.nlh.nlmsg_seq = ++diag_seq;
-	if (sendto(nl, &q, sizeof(q), 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0)
+	if (send(nl, &q, sizeof(q), 0) < 0)
 		r = -errno;
 	else
-		r = diag_read(nl, q.nlh.nlmsg_seq, out);
+		r = diag_read(nl, q.nlh.nlmsg_seq, monotonic_ms() + DIAG_TIMEOUT_MS, out);
 	/*
-	 * After a whole answer (-ENOENT: no such socket, or no ULP; -EPROTO:
-	 * malformed) the socket is kept; after anything else it is dropped.
+	 * Kept after a whole answer (-ENOENT: no such socket, or no ULP;
+	 * -EPROTO: malformed); dropped after anything else.
 	 */
 	if (r && r != -ENOENT && r != -EPROTO) {
 		close(nl);

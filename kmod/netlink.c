@@ -823,7 +823,7 @@ static const struct genl_ops hsmkey_nl_ops[] = {
 		     hsmkey_nl_session_policy, HSMKEY_SESSION_A_MAX,
 		     HSMKEY_NL_CHANGE),
 	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_GET, hsmkey_nl_session_get,
-		     hsmkey_nl_session_handle_policy, HSMKEY_SESSION_A_MAX, 0),
+		     hsmkey_nl_session_get_policy, HSMKEY_SESSION_A_MAX, 0),
 	HSMKEY_NL_OP(HSMKEY_CMD_SESSION_REVOKE, hsmkey_nl_session_revoke,
 		     hsmkey_nl_session_handle_policy, HSMKEY_SESSION_A_MAX,
 		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),

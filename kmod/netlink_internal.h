@@ -19,6 +19,7 @@ struct sk_buff *hsmkey_nl_reply_new(struct genl_info *info, u8 cmd, void **hdr);
 
 /* netlink_session.c */
 extern const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1];
+extern const struct nla_policy hsmkey_nl_session_get_policy[HSMKEY_SESSION_A_MAX + 1];
 extern const struct nla_policy hsmkey_nl_session_handle_policy[HSMKEY_SESSION_A_MAX + 1];
 int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info);
 int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info);

@@ -18,9 +18,16 @@ const struct nla_policy hsmkey_nl_session_policy[HSMKEY_SESSION_A_MAX + 1] = {
 						  HSMKEY_SESSION_TTL_MAX),
 };
 
-const struct nla_policy hsmkey_nl_session_handle_policy[HSMKEY_SESSION_A_MAX + 1] = {
+/* GET's: one handle, or two. */
+const struct nla_policy hsmkey_nl_session_get_policy[HSMKEY_SESSION_A_MAX + 1] = {
 	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
 	[HSMKEY_SESSION_A_HANDLE_2] = { .type = NLA_U32 },
+};
+
+/* REVOKE's: one handle (a second would be refused, not ignored). */
+const struct nla_policy hsmkey_nl_session_handle_policy[HSMKEY_SESSION_A_MAX + 1] = {
+	[HSMKEY_SESSION_A_HANDLE] = { .type = NLA_U32 },
+	[HSMKEY_SESSION_A_HANDLE_2] = { .type = NLA_REJECT },
 };
 
 /* The session key of attribute @attr at @material: its length. */
@@ -97,10 +104,7 @@ static int hsmkey_nl_session_added(struct genl_info *info, const u8 *token,
 	return genlmsg_reply(msg, info);
 }
 
-/*
- * One session key, or two (WRAPPED_2): both or neither.  Unanswered, the
- * keys stay until their lifetime is over.
- */
+/* One session key, or two (WRAPPED_2): both or neither. */
 int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 {
 	unsigned int ttl = HSMKEY_SESSION_TTL_DEFAULT;
@@ -131,6 +135,11 @@ int hsmkey_nl_session_add(struct sk_buff *skb, struct genl_info *info)
 	}
 	err = hsmkey_nl_session_added(info, token, len, handle, token2, len2,
 				      handle2);
+	if (err) {	/* no one has the tokens: withdrawn, not left waiting */
+		hsmkey_session_revoke(handle);
+		if (len2)
+			hsmkey_session_revoke(handle2);
+	}
 	memzero_explicit(token, sizeof(token));
 	memzero_explicit(token2, sizeof(token2));
 	return err;
@@ -146,20 +155,38 @@ static int hsmkey_nl_session_handle(struct genl_info *info, u32 *handle)
 	return 0;
 }
 
-static int hsmkey_nl_session_gone(struct genl_info *info)
+/* @attr's handle is not in the table. */
+static int hsmkey_nl_session_gone(struct genl_info *info, int attr)
 {
-	NL_SET_ERR_MSG(info->extack,
-		       "no session key of that handle in the table");
+	NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[attr],
+			    "no session key of that handle in the table");
 	return -ENOENT;
 }
 
-/* GET's reply: the state and requests of one key, by attributes @a. */
-static int hsmkey_nl_session_put(struct sk_buff *msg, const int *a, u32 handle,
-				 int state, u64 records)
+/* The attributes of GET's reply about one key. */
+struct hsmkey_nl_session_attrs {
+	int handle, state, records;
+};
+
+static const struct hsmkey_nl_session_attrs hsmkey_nl_session_first = {
+	HSMKEY_SESSION_A_HANDLE, HSMKEY_SESSION_A_STATE,
+	HSMKEY_SESSION_A_RECORDS,
+};
+
+static const struct hsmkey_nl_session_attrs hsmkey_nl_session_second = {
+	HSMKEY_SESSION_A_HANDLE_2, HSMKEY_SESSION_A_STATE_2,
+	HSMKEY_SESSION_A_RECORDS_2,
+};
+
+/* GET's reply: the state and requests of one key. */
+static int hsmkey_nl_session_put(struct sk_buff *msg,
+				 const struct hsmkey_nl_session_attrs *a,
+				 u32 handle, int state, u64 records)
 {
-	return nla_put_u32(msg, a[0], handle) ||
-	       nla_put_u32(msg, a[1], state) ||
-	       nla_put_u64_64bit(msg, a[2], records, HSMKEY_SESSION_A_PAD);
+	return nla_put_u32(msg, a->handle, handle) ?:
+	       nla_put_u32(msg, a->state, state) ?:
+	       nla_put_u64_64bit(msg, a->records, records,
+				 HSMKEY_SESSION_A_PAD);
 }
 
 /*
@@ -168,12 +195,6 @@ static int hsmkey_nl_session_put(struct sk_buff *msg, const int *a, u32 handle,
  */
 int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
 {
-	static const int one[] = { HSMKEY_SESSION_A_HANDLE,
-				   HSMKEY_SESSION_A_STATE,
-				   HSMKEY_SESSION_A_RECORDS };
-	static const int two[] = { HSMKEY_SESSION_A_HANDLE_2,
-				   HSMKEY_SESSION_A_STATE_2,
-				   HSMKEY_SESSION_A_RECORDS_2 };
 	struct nlattr *second = info->attrs[HSMKEY_SESSION_A_HANDLE_2];
 	struct sk_buff *msg;
 	u64 records = 0, records2 = 0;
@@ -189,14 +210,17 @@ int hsmkey_nl_session_get(struct sk_buff *skb, struct genl_info *info)
 		handle2 = nla_get_u32(second);
 		state2 = hsmkey_session_state(handle2, &records2);
 	}
-	if (state < 0 || state2 < 0)
-		return hsmkey_nl_session_gone(info);
+	if (state < 0)
+		return hsmkey_nl_session_gone(info, HSMKEY_SESSION_A_HANDLE);
+	if (state2 < 0)
+		return hsmkey_nl_session_gone(info, HSMKEY_SESSION_A_HANDLE_2);
 	msg = hsmkey_nl_reply_new(info, HSMKEY_CMD_SESSION_GET, &hdr);
 	if (!msg)
 		return -ENOMEM;
-	if (!hdr || hsmkey_nl_session_put(msg, one, handle, state, records) ||
-	    (second && hsmkey_nl_session_put(msg, two, handle2, state2,
-					     records2))) {
+	if (!hdr || hsmkey_nl_session_put(msg, &hsmkey_nl_session_first, handle,
+					  state, records) ||
+	    (second && hsmkey_nl_session_put(msg, &hsmkey_nl_session_second,
+					     handle2, state2, records2))) {
 		nlmsg_free(msg);
 		return -EMSGSIZE;
 	}
@@ -214,7 +238,7 @@ int hsmkey_nl_session_revoke(struct sk_buff *skb, struct genl_info *info)
 	if (err)
 		return err;
 	if (hsmkey_session_revoke(handle))
-		return hsmkey_nl_session_gone(info);
+		return hsmkey_nl_session_gone(info, HSMKEY_SESSION_A_HANDLE);
 	return 0;
 }
 

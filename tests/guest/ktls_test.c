@@ -346,6 +346,7 @@ TEST_F(ktls, two_keys_in_one_call)
 	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state);
 	EXPECT_EQ(HSMKEY_SESSION_SPENT, self->t.session_state2);
 	EXPECT_EQ(-ENOENT, session_get_pair(&self->t, h, h2 + 1000));
+	EXPECT_EQ(-ENOENT, session_get_pair(&self->t, h2 + 1000, h2));
 	EXPECT_EQ(1, tx_opens_with(self->a, self->b, &self->d, self->d.key, 0));
 	len = rec_seal(&d2, d2.key, 0, (const uint8_t *)msg, n, rec);
 	ASSERT_NE(0, len);
@@ -358,7 +359,8 @@ TEST_F(ktls, two_keys_in_one_call)
 TEST_F(ktls, two_keys_both_or_neither)
 {
 	uint8_t key2[32], ones[HSMKEY_VERIFIER_LEN];
-	uint32_t waiting;
+	uint32_t waiting, h, h2;
+	struct nl_msg *msg;
 
 	rand_fill(key2, sizeof(key2));
 	memset(ones, 0xff, sizeof(ones));
@@ -372,8 +374,21 @@ TEST_F(ktls, two_keys_both_or_neither)
 	/* The same two keys, well formed: both added. */
 	ASSERT_EQ(0, session_add_pair(&self->t, self->d.key, key2, 16, NULL));
 	EXPECT_EQ(16, self->t.session_len2);
+	h = self->t.session_handle;
+	h2 = self->t.session_handle2;
 	ASSERT_EQ(0, nlt_info(&self->t));
 	EXPECT_EQ(waiting + 2, self->t.sessions);
+	/* REVOKE takes one handle: a second is refused, not ignored. */
+	msg = nlt_msg(&self->t, HSMKEY_CMD_SESSION_REVOKE, 0);
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, h);
+	nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, h2);
+	EXPECT_EQ(-EINVAL, nlt_call(&self->t, msg));
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_EQ(waiting + 2, self->t.sessions);
+	EXPECT_EQ(0, session_revoke(&self->t, h));
+	EXPECT_EQ(0, session_revoke(&self->t, h2));
+	ASSERT_EQ(0, nlt_info(&self->t));
+	EXPECT_EQ(waiting, self->t.sessions);
 }
 
 TEST_F(ktls, aes_128_form)

@@ -312,31 +312,31 @@ static inline void nlt_parse_audit(struct nlt *t, struct nlattr **tb)
 	NLT_MAX2(NLT_MAX2(NLT_MAX2(HSMKEY_KEY_A_MAX, HSMKEY_INFO_A_MAX), HSMKEY_AUDIT_A_MAX), \
 		 HSMKEY_SESSION_A_MAX)
 
+/* A session token attribute @a (or none) into @token (32 bytes): its length. */
+static inline unsigned int nlt_session_token(const struct nlattr *a, uint8_t *token)
+{
+	if (!a || nla_len(a) > 32)
+		return 0;
+	memcpy(token, nla_data(a), (size_t)nla_len(a));
+	return (unsigned int)nla_len(a);
+}
+
+static inline void nlt_u32(struct nlattr *a, uint32_t *out)
+{
+	if (a)
+		*out = nla_get_u32(a);
+}
+
 static inline void nlt_parse_session(struct nlt *t, struct nlattr **tb)
 {
-	struct nlattr *a = tb[HSMKEY_SESSION_A_TOKEN];
-
-	t->session_len = 0;
-	if (a && nla_len(a) <= (int)sizeof(t->session_token)) {
-		t->session_len = (unsigned int)nla_len(a);
-		memcpy(t->session_token, nla_data(a), t->session_len);
-	}
-	if (tb[HSMKEY_SESSION_A_HANDLE])
-		t->session_handle = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE]);
-	if (tb[HSMKEY_SESSION_A_STATE])
-		t->session_state = nla_get_u32(tb[HSMKEY_SESSION_A_STATE]);
+	t->session_len = nlt_session_token(tb[HSMKEY_SESSION_A_TOKEN], t->session_token);
+	t->session_len2 = nlt_session_token(tb[HSMKEY_SESSION_A_TOKEN_2], t->session_token2);
+	nlt_u32(tb[HSMKEY_SESSION_A_HANDLE], &t->session_handle);
+	nlt_u32(tb[HSMKEY_SESSION_A_HANDLE_2], &t->session_handle2);
+	nlt_u32(tb[HSMKEY_SESSION_A_STATE], &t->session_state);
+	nlt_u32(tb[HSMKEY_SESSION_A_STATE_2], &t->session_state2);
 	if (tb[HSMKEY_SESSION_A_RECORDS])
 		t->session_records = nla_get_u64(tb[HSMKEY_SESSION_A_RECORDS]);
-	a = tb[HSMKEY_SESSION_A_TOKEN_2];
-	t->session_len2 = 0;
-	if (a && nla_len(a) <= (int)sizeof(t->session_token2)) {
-		t->session_len2 = (unsigned int)nla_len(a);
-		memcpy(t->session_token2, nla_data(a), t->session_len2);
-	}
-	if (tb[HSMKEY_SESSION_A_HANDLE_2])
-		t->session_handle2 = nla_get_u32(tb[HSMKEY_SESSION_A_HANDLE_2]);
-	if (tb[HSMKEY_SESSION_A_STATE_2])
-		t->session_state2 = nla_get_u32(tb[HSMKEY_SESSION_A_STATE_2]);
 }
 
 /* Each reply is read with the attribute set of the command it answers. */

@@ -284,9 +284,10 @@
  *   another socket, as for KEY_ADD.
  *   With HSMKEY_SESSION_A_WRAPPED_2 (optional, as WRAPPED) a second
  *   session key is added in the same call, both or neither (the first is
- *   withdrawn if the second fails), under the same lifetime: the reply
- *   then also has HSMKEY_SESSION_A_TOKEN_2 and HSMKEY_SESSION_A_HANDLE_2
- *   (a kTLS socket's two directions in one round trip).
+ *   withdrawn if the second fails; both if the reply cannot be sent),
+ *   under the same lifetime, each 16 or 32 bytes: the reply then also has
+ *   HSMKEY_SESSION_A_TOKEN_2 and HSMKEY_SESSION_A_HANDLE_2 (a kTLS
+ *   socket's two directions in one round trip).
  * HSMKEY_CMD_SESSION_GET (CAP_SYS_ADMIN) with HSMKEY_SESSION_A_HANDLE:
  *   reply HSMKEY_SESSION_A_STATE (WAITING, SPENT or REVOKED) and
  *   HSMKEY_SESSION_A_RECORDS (u64: the requests of the tfm that took it,
@@ -296,7 +297,8 @@
  *   spent one once its tfm is freed (the socket closed) or keyed again.
  *   With HSMKEY_SESSION_A_HANDLE_2 as well, the reply also has
  *   HSMKEY_SESSION_A_HANDLE_2, _STATE_2 and _RECORDS_2 for that one;
- *   -ENOENT if either is out of the table.
+ *   -ENOENT if either is out of the table (the extended ack points at
+ *   the handle).  SESSION_REVOKE takes one handle: -EINVAL with HANDLE_2.
  *   The daemon asks after its setsockopt(): WAITING
  *   (or -ENOENT: unknown) means some other gcm(aes) got the token as a key
  *   (tls_device's TX offload, whose software fallback asks for a
@@ -586,7 +588,7 @@ enum hsmkey_session_attr {
 	/* A second session key in the same call (a kTLS socket's other way). */
 	HSMKEY_SESSION_A_WRAPPED_2,	/* binary, ADD's request */
 	HSMKEY_SESSION_A_TOKEN_2,	/* binary, ADD's reply */
-	HSMKEY_SESSION_A_HANDLE_2,	/* u32: ADD's reply, GET's request and reply */
+	HSMKEY_SESSION_A_HANDLE_2,	/* u32: ADD's reply, GET's both ways */
 	HSMKEY_SESSION_A_STATE_2,	/* u32, GET's reply */
 	HSMKEY_SESSION_A_RECORDS_2,	/* u64, GET's reply */
 	__HSMKEY_SESSION_A_MAX
