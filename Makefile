@@ -77,7 +77,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c to
 	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
-	tests/host/test_tls_signer tests/host/test_nonce
+	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -280,6 +280,12 @@ $(B)/tests/host/test_kms_keys: tests/host/test_kms_keys.c $(B)/daemon/kms_keys.o
 $(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o,$^) -lpthread
+
+# The audit log's hand-written HMAC-SHA256 against RFC 4231 and OpenSSL.
+$(B)/tests/host/test_audit_mac: tests/host/test_audit_mac.c \
+		$(filter-out $(B)/daemon/main.o,$(DAEMON:%.c=$(B)/%.o)) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) $(LIBS_D) -lpthread
 
 $(B)/tests/host/test_reconcile: tests/host/test_reconcile.c daemon/events.c \
 		$(filter-out $(B)/daemon/main.o $(B)/daemon/events.o,$(DAEMON:%.c=$(B)/%.o)) \

@@ -12,14 +12,6 @@
 #include "control.h"
 #include "util.h"
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* May another connection of @uid (not an admin) be kept? */
 static bool within_limits(const struct clients *cl, uid_t uid)
 {
@@ -36,7 +28,7 @@ static bool within_limits(const struct clients *cl, uid_t uid)
 
 static int accept_one(struct clients *cl, struct daemon *d, int lfd)
 {
-	struct client c = { .idle_until = now_ms() + IDLE_SECONDS * 1000 };
+	struct client c = { .idle_until = monotonic_ms() + IDLE_SECONDS * 1000 };
 
 	c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c.fd < 0)
@@ -76,7 +68,7 @@ static void drop(struct clients *cl, int i)
 
 int clients_expire(struct clients *cl)
 {
-	int64_t now = now_ms(), next = -1;
+	int64_t now = monotonic_ms(), next = -1;
 
 	for (int i = 0; i < cl->n; i++) {
 		if (cl->c[i].busy)
@@ -118,7 +110,7 @@ void clients_done(struct clients *cl, int fd, bool keep)
 		return;
 	}
 	c->busy = false;
-	c->idle_until = now_ms() + IDLE_SECONDS * 1000;
+	c->idle_until = monotonic_ms() + IDLE_SECONDS * 1000;
 	if (!keep)
 		drop(cl, (int)(c - cl->c));
 }

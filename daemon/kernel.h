@@ -90,13 +90,13 @@ int kernel_info(struct kernel *k, struct kernel_info *out);
 
 /*
  * kTLS session keys (uapi/linux/hsmkey.h, "kTLS session tokens").
- * kernel_session_add() hands the module a 16- or 32-byte session key,
- * wrapped under the transport key, usable by this process for @ttl
- * seconds (0: the module's default): its token and handle in @out.
- * kernel_session_get() says what became of it (state, records);
+ * kernel_session_add_pair() hands the module two 16- or 32-byte session
+ * keys (a kTLS socket's two directions), wrapped under the transport
+ * key, usable by this process for @ttl seconds (0: the module's
+ * default), in one round trip: both are added or neither; their tokens
+ * and handles in @out and @out2.  kernel_session_get_pair() says what
+ * became of two (state, records; -ENOENT if either is gone);
  * kernel_session_revoke() withdraws a waiting one or stops a bound one.
- * The _pair forms do the same for two keys in one round trip (a kTLS
- * socket's two directions): both are added or neither.
  */
 struct kernel_session {
 	unsigned int len;
@@ -106,9 +106,6 @@ struct kernel_session {
 	uint64_t records;
 };
 
-int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
-		       unsigned int ttl, struct kernel_session *out);
-int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out);
 int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t *key2,
 			    unsigned int len, unsigned int ttl, struct kernel_session *out,
 			    struct kernel_session *out2);

@@ -43,15 +43,7 @@ static int parse_one(struct nlattr **tb, const struct session_attrs *a, struct k
 	return 0;
 }
 
-/* A reply about one session key, @arg ... */
-static int parse_session(struct nlattr **tb, void *arg)
-{
-	struct kernel_session *s = arg;
-
-	return parse_one(tb, &first, &s[0]);
-}
-
-/* ... or about two, @arg[0] and @arg[1]. */
+/* A reply about two session keys, @arg[0] and @arg[1]. */
 static int parse_pair(struct nlattr **tb, void *arg)
 {
 	struct kernel_session *s = arg;
@@ -68,8 +60,8 @@ static void session_key(const uint8_t *key, unsigned int len, struct ks_key *sk)
 	memcpy(sk->material, key, len);
 }
 
-/* SESSION_ADD with @n (1 or 2) keys of @len bytes each. */
-static int session_add(struct kernel *k, const uint8_t *const *keys, int n, unsigned int len,
+/* SESSION_ADD with two keys of @len bytes each: @out[0] and @out[1]. */
+static int session_add(struct kernel *k, const uint8_t *const *keys, unsigned int len,
 		       unsigned int ttl, struct kernel_session *out)
 {
 	static const int attrs[] = { HSMKEY_SESSION_A_WRAPPED, HSMKEY_SESSION_A_WRAPPED_2 };
@@ -77,10 +69,10 @@ static int session_add(struct kernel *k, const uint8_t *const *keys, int n, unsi
 	struct nl_msg *msg;
 	int r;
 
-	memset(out, 0, (size_t)n * sizeof(*out));	/* no handle a failure could revoke */
+	memset(out, 0, 2 * sizeof(*out));	/* no handle a failure could revoke */
 	if (len != 16 && len != 32)
 		return -EINVAL;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < 2; i++) {
 		out[i].len = len;
 		session_key(keys[i], len, &sk[i]);
 	}
@@ -89,18 +81,12 @@ static int session_add(struct kernel *k, const uint8_t *const *keys, int n, unsi
 		nlmsg_free(msg);
 		msg = NULL;
 	}
-	r = kernel_change_wrapped(k, msg, sk, attrs, n, n == 2 ? parse_pair : parse_session, out);
+	r = kernel_change_wrapped(k, msg, sk, attrs, 2, parse_pair, out);
 	wipe(sk, sizeof(sk));
-	for (int i = 0; i < n && !r; i++)
+	for (int i = 0; i < 2 && !r; i++)
 		if (!out[i].handle)
 			r = -EPROTO;
 	return r;
-}
-
-int kernel_session_add(struct kernel *k, const uint8_t *key, unsigned int len,
-		       unsigned int ttl, struct kernel_session *out)
-{
-	return session_add(k, &key, 1, len, ttl, out);
 }
 
 int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t *key2,
@@ -109,7 +95,7 @@ int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t 
 {
 	const uint8_t *keys[2] = { key, key2 };
 	struct kernel_session s[2] = { 0 };
-	int r = session_add(k, keys, 2, len, ttl, s);
+	int r = session_add(k, keys, len, ttl, s);
 
 	*out = s[0];
 	*out2 = s[1];
@@ -117,32 +103,18 @@ int kernel_session_add_pair(struct kernel *k, const uint8_t *key, const uint8_t 
 	return r;
 }
 
-/* SESSION_GET for @handle and, if @n is 2, @handle2. */
-static int session_get(struct kernel *k, uint32_t handle, uint32_t handle2, int n,
-		       struct kernel_session *out)
-{
-	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
-
-	memset(out, 0, (size_t)n * sizeof(*out));
-	if (!msg || nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) ||
-	    (n == 2 && nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, handle2))) {
-		nlmsg_free(msg);
-		return -ENOMEM;
-	}
-	return kernel_call(k, msg, n == 2 ? parse_pair : parse_session, out);
-}
-
-int kernel_session_get(struct kernel *k, uint32_t handle, struct kernel_session *out)
-{
-	return session_get(k, handle, 0, 1, out);
-}
-
 int kernel_session_get_pair(struct kernel *k, uint32_t handle, uint32_t handle2,
 			    struct kernel_session *out, struct kernel_session *out2)
 {
+	struct nl_msg *msg = kernel_msg(k, HSMKEY_CMD_SESSION_GET, 0);
 	struct kernel_session s[2] = { 0 };
-	int r = session_get(k, handle, handle2, 2, s);
+	int r = -ENOMEM;
 
+	if (msg && !nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE, handle) &&
+	    !nla_put_u32(msg, HSMKEY_SESSION_A_HANDLE_2, handle2))
+		r = kernel_call(k, msg, parse_pair, s);
+	else
+		nlmsg_free(msg);
 	*out = s[0];
 	*out2 = s[1];
 	return r;

@@ -18,9 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <openssl/evp.h>
 #include "tls_cache.h"
+#include "util.h"
 
 struct tls_cached {
 	struct tls_cache_id id;
@@ -33,14 +33,6 @@ struct tls_cached {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct tls_cached *list[TLS_CACHE_ENTRIES];
 static uint64_t generation;
-
-static int64_t now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
 
 static void hash_str(EVP_MD_CTX *md, const char *s)
 {
@@ -119,7 +111,7 @@ int tls_cache_expire(void)
 	int next;
 
 	pthread_mutex_lock(&lock);
-	next = expire(now_s());
+	next = expire(monotonic_ms() / 1000);
 	pthread_mutex_unlock(&lock);
 	return next;
 }
@@ -137,7 +129,7 @@ uint64_t tls_cache_generation(void)
 struct tls_cached *tls_cache_get(const struct tls_cache_id *id)
 {
 	struct tls_cached *c = NULL;
-	int64_t now = now_s();
+	int64_t now = monotonic_ms() / 1000;
 
 	pthread_mutex_lock(&lock);
 	expire(now);
@@ -171,7 +163,7 @@ struct tls_cached *tls_cache_put(const struct tls_cache_id *id, const char *name
 				 struct tls_context *t)
 {
 	struct tls_cached *c = calloc(1, sizeof(*c));
-	int64_t now = now_s();
+	int64_t now = monotonic_ms() / 1000;
 
 	if (!c) {
 		tls_context_free(t);

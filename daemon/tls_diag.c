@@ -24,15 +24,6 @@
 
 #define DIAG_TIMEOUT_MS	5000
 
-/* CLOCK_MONOTONIC in ms. */
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 struct diag_request {
 	struct nlmsghdr nlh;
 	struct inet_diag_req_v2 r;

@@ -36,14 +36,6 @@ struct hp_handle {
 	bool used;
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 static size_t slot_of(const uint8_t *vid, size_t cap)
 {
 	return fnv1a64(vid, HP_VID_LEN) & (cap - 1);
@@ -112,7 +104,7 @@ void hp_handle_remember(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HAN
 		srv->handles = t;
 		srv->handles_cap = cap;
 	}
-	srv->handles_n += insert(srv->handles, srv->handles_cap, vid, h, mono_ns());
+	srv->handles_n += insert(srv->handles, srv->handles_cap, vid, h, monotonic_ns());
 out:
 	pthread_mutex_unlock(&srv->handles_lock);
 }
@@ -125,7 +117,7 @@ static void refresh(struct hp_server *srv, const uint8_t *vid, CK_OBJECT_HANDLE 
 	pthread_mutex_lock(&srv->handles_lock);
 	e = entry(srv, vid);
 	if (e && e->h == h)
-		e->checked = mono_ns();
+		e->checked = monotonic_ns();
 	pthread_mutex_unlock(&srv->handles_lock);
 }
 
@@ -166,7 +158,7 @@ bool hp_handle_recall(struct hp_session *s, const uint8_t *vid, CK_OBJECT_HANDLE
 
 	if (!lookup(s->srv, vid, h, &checked) || *h == CK_INVALID_HANDLE)
 		return false;
-	if (mono_ns() - checked < HANDLE_FRESH_NS)
+	if (monotonic_ns() - checked < HANDLE_FRESH_NS)
 		return true;
 	if (s->srv->p->C_GetAttributeValue(s->h, *h, t, ARRAY_SIZE(t)) != CKR_OK ||
 	    cls != CKO_SECRET_KEY || t[1].ulValueLen != HP_VID_LEN || memcmp(id, vid, HP_VID_LEN))

@@ -78,14 +78,6 @@ const char *hsm_error(void)
 	return last_error;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
 int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
 {
 	int n = snprintf(last_error, sizeof(last_error), "token '%s': ", h->label);
@@ -131,7 +123,7 @@ static void set_down(struct hsm *h, enum hsm_state state, const char *why)
 		h->since = time(NULL);
 	h->state = state;
 	snprintf(h->why, sizeof(h->why), "%s", why);
-	h->next_try = now_ms() + h->backoff * 1000LL;
+	h->next_try = monotonic_ms() + h->backoff * 1000LL;
 	h->backoff = h->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : h->backoff * 2;
 	pthread_cond_broadcast(&h->cond);
 }
@@ -182,7 +174,7 @@ static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadli
 	ssize_t n;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - monotonic_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		n = poll(&p, 1, left);
@@ -194,7 +186,7 @@ static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadli
 		if (n <= 0)
 			return -EPIPE;
 		if (n == 1 && step_ms && *(const uint8_t *)rep == HP_BEAT) {
-			deadline = now_ms() + step_ms;
+			deadline = monotonic_ms() + step_ms;
 			if (deadline >= limit)
 				return -ETIME;
 			continue;
@@ -262,7 +254,7 @@ static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 	if (req->op == HP_IMPORT_KEY || req->op == HP_PAIR_PUB ||
 	    (req->op == HP_GENERATE && ks_type_rsa(req->key.type)))
 		t = 6 * t > 60000 ? 6 * t : 60000;
-	return now_ms() + t;
+	return monotonic_ms() + t;
 }
 
 static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_reply *rep)
@@ -274,7 +266,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	int fd, r;
 
 	pthread_mutex_lock(&h->lock);
-	while (h->starting && now_ms() < deadline) {
+	while (h->starting && monotonic_ms() < deadline) {
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += 1;
 		pthread_cond_timedwait(&h->cond, &h->lock, &ts);
@@ -432,7 +424,7 @@ static int spawn(struct hsm *h, pid_t *pid, int *ctl, struct hp_reply *rep)
 	req->op = HP_INIT;
 	req->init = h->init;
 	/* Each step of the opening within the deadline, not the whole (HP_BEAT). */
-	r = exchange(*ctl, req, rep, now_ms() + step, step, now_ms() + most);
+	r = exchange(*ctl, req, rep, monotonic_ms() + step, step, monotonic_ms() + most);
 	free(req);
 	return r;
 }
@@ -499,7 +491,7 @@ static void *supervise(void *arg)
 				    HSM_BAD_PIN : HSM_DOWN, "the helper exited");
 		}
 		if (h->state != HSM_UP &&
-		    (h->retry || (h->state == HSM_DOWN && now_ms() >= h->next_try))) {
+		    (h->retry || (h->state == HSM_DOWN && monotonic_ms() >= h->next_try))) {
 			h->retry = false;
 			h->starting = true;
 			pthread_mutex_unlock(&h->lock);
@@ -507,7 +499,7 @@ static void *supervise(void *arg)
 			pthread_mutex_lock(&h->lock);
 			continue;
 		}
-		wait = h->state == HSM_DOWN ? h->next_try - now_ms() : 1000;
+		wait = h->state == HSM_DOWN ? h->next_try - monotonic_ms() : 1000;
 		wait = wait < 1 ? 1 : wait > 1000 ? 1000 : wait;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += wait * 1000000;

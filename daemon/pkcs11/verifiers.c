@@ -63,14 +63,6 @@ struct vc_secrets {
 	struct vc_slot slot[];
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 static size_t secrets_size(size_t cap)
 {
 	return sizeof(struct vc_secrets) + cap * sizeof(struct vc_slot);
@@ -277,7 +269,7 @@ static void ready(struct p11_verifiers *vc, struct hsm *h)
 	size_t bad = 0;
 	int r;
 
-	if (vc->s || vc->opening || mono_ns() < vc->retry_at)
+	if (vc->s || vc->opening || monotonic_ns() < vc->retry_at)
 		return;
 	vc->opening = true;
 	pthread_mutex_unlock(&vc->lock);
@@ -295,7 +287,7 @@ static void ready(struct p11_verifiers *vc, struct hsm *h)
 	}
 	secrets_free(s);	/* a key dropped meanwhile may be in it: next time */
 	if (r) {
-		vc->retry_at = mono_ns() + VC_RETRY_NS;
+		vc->retry_at = monotonic_ns() + VC_RETRY_NS;
 		log_warn("pkcs11 store: the verifier cache is not used for now (%s): the token derives every verifier",
 			 strerror(-r));
 	}

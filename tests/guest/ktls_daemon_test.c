@@ -19,12 +19,16 @@
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <linux/tls.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include "../../daemon/ktls.h"
+#include "../../daemon/tls_diag.h"
 #include "../lib/tls_pair.h"
 #include "kselftest_harness.h"
 
@@ -232,7 +236,7 @@ static int key_of(int fd, int which, unsigned int keylen, uint8_t *key)
 TEST_F(kd, the_socket_holds_no_key)
 {
 	unsigned int n = self->keys.keylen;
-	struct kernel_session s;
+	struct kernel_session s, s2;
 	uint8_t key[32];
 
 	/* The installed tokens (magic, then the handle), spent. */
@@ -244,16 +248,16 @@ TEST_F(kd, the_socket_holds_no_key)
 	EXPECT_EQ(0, memcmp(key, HSMKEY_SESSION_MAGIC, 4));
 	EXPECT_EQ(self->inst.rx_handle, (uint32_t)key[4] << 24 | key[5] << 16 | key[6] << 8 | key[7]);
 	EXPECT_NE(0, memcmp(key, self->keys.rx.key, n));
-	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.tx_handle, &s));
+	ASSERT_EQ(0, kernel_session_get_pair(self->k, self->inst.tx_handle, self->inst.rx_handle,
+					     &s, &s2));
 	EXPECT_EQ(HSMKEY_SESSION_SPENT, s.state);
-	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.rx_handle, &s));
-	EXPECT_EQ(HSMKEY_SESSION_SPENT, s.state);
+	EXPECT_EQ(HSMKEY_SESSION_SPENT, s2.state);
 }
 
 TEST_F(kd, the_module_counts_records_and_revocation_stops_them)
 {
 	static const char msg[] = "one record";
-	struct kernel_session s;
+	struct kernel_session s, s2;
 	uint8_t buf[32];
 	ssize_t w;
 	int i;
@@ -262,7 +266,8 @@ TEST_F(kd, the_module_counts_records_and_revocation_stops_them)
 		ASSERT_EQ((ssize_t)sizeof(msg), write(self->a, msg, sizeof(msg)));
 		ASSERT_EQ(0, ssl_read_all(self->c, buf, sizeof(msg)));
 	}
-	ASSERT_EQ(0, kernel_session_get(self->k, self->inst.tx_handle, &s));
+	ASSERT_EQ(0, kernel_session_get_pair(self->k, self->inst.tx_handle, self->inst.rx_handle,
+					     &s, &s2));
 	EXPECT_EQ((uint64_t)3, s.records);
 	ASSERT_EQ(0, kernel_session_revoke(self->k, self->inst.tx_handle));
 	/* The first write may count its bytes before the record fails. */
@@ -280,7 +285,7 @@ TEST_F(kd, a_failed_installation_withdraws_its_keys_and_shuts_the_socket)
 {
 	struct pollfd p = { .fd = self->b, .events = POLLIN };
 	struct ktls_installed again;
-	struct kernel_session s;
+	struct kernel_session s, s2;
 	uint8_t buf[8];
 
 	EXPECT_NE(0, ktls_install(self->k, self->a, &self->keys, &again, self->why,
@@ -290,12 +295,87 @@ TEST_F(kd, a_failed_installation_withdraws_its_keys_and_shuts_the_socket)
 	EXPECT_NE(NULL, strstr(self->why, "kTLS refused the session token"));
 	EXPECT_EQ(0U, again.tx_handle);
 	/* Handles are given in order: the failed installation's were the next two. */
-	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 1, &s));
-	EXPECT_EQ(-ENOENT, kernel_session_get(self->k, self->inst.rx_handle + 2, &s));
+	/* Each asked beside a handle that is there (spent, not gone). */
+	EXPECT_EQ(-ENOENT, kernel_session_get_pair(self->k, self->inst.rx_handle + 1,
+						   self->inst.tx_handle, &s, &s2));
+	EXPECT_EQ(-ENOENT, kernel_session_get_pair(self->k, self->inst.tx_handle,
+						   self->inst.rx_handle + 2, &s, &s2));
+	EXPECT_EQ(0, kernel_session_get_pair(self->k, self->inst.tx_handle, self->inst.rx_handle,
+					     &s, &s2));
 	EXPECT_GT(self->inst.rx_handle, self->inst.tx_handle);
 	/* Shut down: the peer sees the connection end (at once, not by a timeout). */
 	ASSERT_EQ(1, poll(&p, 1, 2000));
 	EXPECT_GE(0, SSL_read(self->c, buf, sizeof(buf)));
+}
+
+/* Whether this process has a socket of inode @ino open. */
+static bool own_socket(unsigned long ino)
+{
+	char path[64];
+	struct stat st;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (!stat(path, &st) && S_ISSOCK(st.st_mode) && st.st_ino == ino)
+			return true;
+	}
+	return false;
+}
+
+/* The port ids of this process's netlink sockets of @proto (at most @max). */
+static int own_netlink_ports(int proto, uint32_t *ports, int max)
+{
+	FILE *f = fopen("/proc/net/netlink", "r");
+	char line[256];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long sk, ino;
+		unsigned int eth, port;
+
+		if (sscanf(line, "%lx %u %u %*x %*d %*d %*d %*d %*d %lu", &sk, &eth, &port,
+			   &ino) == 4 && (int)eth == proto && own_socket(ino) && n < max)
+			ports[n++] = port;
+	}
+	fclose(f);
+	return n;
+}
+
+/*
+ * The installer's sock_diag socket takes answers from the kernel only: a
+ * process with CAP_NET_ADMIN (this one: root) sending to its port an
+ * answer for each of the next requests is refused, and the next answer
+ * is the kernel's.  (A forged TLS_CONF_SW would let a socket whose kTLS
+ * fell back to something else be taken as the module's.)
+ */
+TEST_F(kd, sock_diag_answers_come_from_the_kernel_only)
+{
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	struct nlmsghdr done = { .nlmsg_len = NLMSG_LENGTH(sizeof(int)),
+				 .nlmsg_type = NLMSG_DONE };
+	struct tls_diag d;
+	uint32_t ports[4];
+	int s, refused = 0;
+
+	/* The installer has asked already: this thread's socket is open. */
+	ASSERT_EQ(0, tls_diag(self->a, &d));
+	EXPECT_EQ(TLS_CONF_SW, d.txconf);
+	ASSERT_EQ(1, own_netlink_ports(NETLINK_SOCK_DIAG, ports, 4));
+	s = socket(AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
+	ASSERT_LE(0, s);
+	to.nl_pid = ports[0];
+	for (uint32_t seq = 0; seq < 16; seq++) {
+		done.nlmsg_seq = seq;
+		refused += sendto(s, &done, done.nlmsg_len, 0, (struct sockaddr *)&to,
+				  sizeof(to)) < 0 && errno == ECONNREFUSED;
+	}
+	close(s);
+	EXPECT_EQ(16, refused);
+	ASSERT_EQ(0, tls_diag(self->a, &d));
+	EXPECT_EQ(TLS_CONF_SW, d.txconf);
+	EXPECT_EQ(TLS_CONF_SW, d.rxconf);
 }
 
 TEST_HARNESS_MAIN

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "proto.h"
 
+/* Its own clock: libhsmkey links this file without util.c. */
 static int64_t now_ms(void)
 {
 	struct timespec ts;

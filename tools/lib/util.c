@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <linux/hsmkey.h>
@@ -163,6 +164,19 @@ void secret_pages_free(void *p, size_t size)
 	__lsan_unregister_root_region(p, size);
 #endif
 	munmap(p, size);
+}
+
+uint64_t monotonic_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+int64_t monotonic_ms(void)
+{
+	return (int64_t)(monotonic_ns() / 1000000);
 }
 
 uint64_t fnv1a64(const void *p, size_t n)

@@ -28,6 +28,9 @@ void *secret_pages(size_t size, const char *what);
 /* The same, but NULL (nothing logged) if they cannot be locked. */
 void *secret_pages_locked(size_t size);
 void secret_pages_free(void *p, size_t size);
+/* CLOCK_MONOTONIC: deadlines, timeouts and ages, never wall time. */
+int64_t monotonic_ms(void);
+uint64_t monotonic_ns(void);
 uint64_t fnv1a64(const void *p, size_t n);	/* a table's hash, not a MAC */
 void hex_encode(const uint8_t *in, size_t n, char *out);	/* out: 2n+1 */
 int hex_decode(const char *in, uint8_t *out, size_t n);	/* exactly n bytes */
