@@ -154,6 +154,12 @@ static int spend_reserved(struct kms_keys *k, const struct ks_key *meta, uint64_
 		/* A new version: what the storage reserved may all be spent. */
 		e->version = meta->version;
 		e->spent = e->reserved = meta->used_requests;
+	} else if (meta->used_requests > e->reserved) {
+		/*
+		 * Counted elsewhere since (a key server's count, or another
+		 * thread's reservation not yet taken): all of it spent.
+		 */
+		e->spent = e->reserved = meta->used_requests;
 	}
 	if (e->spent < e->reserved) {
 		e->spent++;

@@ -117,8 +117,10 @@ static void object_attrs(int type, const char *name, struct kmip_key_attrs *a)
 		.algorithm = mac ? KMIP_ALG_HMAC_SHA256 : KMIP_ALG_AES,
 		.usage = (mac ? KMIP_USAGE_MAC_GENERATE | KMIP_USAGE_MAC_VERIFY :
 			  KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT) | KMIP_USAGE_EXPORT,
+		.spent = true,
 	};
 	if (ks_type_identity(type)) {
+		a->spent = false;
 		a->object_type = KMIP_OBJECT_PRIVATE_KEY;
 		a->usage = KMIP_USAGE_SIGN | KMIP_USAGE_EXPORT;
 		identity_kind(type, &a->algorithm, &a->bits);
@@ -558,7 +560,8 @@ static const char *kind_name(int type)
  * active or pre-active (*@pre); never a host's key-encryption key (named
  * hsmkey-kek-..., kek.c), which would be destroyed with the key.
  */
-static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *pre)
+static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *pre,
+		       struct kmip_spent *spent)
 {
 	struct kmip_key_attrs want;
 	struct kmip_attrs a;
@@ -584,6 +587,7 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *p
 		return log_errno(EKEYREVOKED, "cannot adopt %s: it is not active on the KMIP server (state %u)",
 				 uid, a.state);
 	*pre = a.state == KMIP_STATE_PRE_ACTIVE;
+	*spent = a.spent;
 	return 0;
 }
 
@@ -618,6 +622,7 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 {
 	struct kmip_store *st = kmip_store_of(b);
 	const char *uid = from + 5;
+	struct kmip_spent spent;
 	struct ks_key probe;
 	bool pre = false;
 	int r;
@@ -627,13 +632,21 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	r = adopt_check(st, uid, type, &pre);
+	r = adopt_check(st, uid, type, &pre, &spent);
 	if (!r)
 		r = adopt_fetch(st, name, type, uid, pre, &probe);
 	if (!r)
 		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
-	if (!r)
+	/* What the server says was spent of it (by a host before this one): kept. */
+	if (!r && (spent.requests || spent.bytes) &&
+	    LOCKED(st, ks_set_usage(st->ks, name, 1, spent.bytes, spent.requests)))
+		log_warn("key %s: what the KMIP server says was spent of it (%llu requests) is not kept here; the next poll tries again",
+			 name, (unsigned long long)spent.requests);
+	if (!r) {
 		memcpy(out->material, probe.material, sizeof(out->material));
+		out->used_bytes = spent.bytes;
+		out->used_requests = spent.requests;
+	}
 	ks_key_wipe(&probe);
 	if (r)
 		ks_key_wipe(out);

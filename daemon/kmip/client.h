@@ -91,5 +91,12 @@ int kmip_activate(struct kmip_client *c, const char *uid, char *why, size_t whyl
 int kmip_revoke(struct kmip_client *c, const char *uid, uint32_t reason, const char *message,
 		char *why, size_t whylen);
 int kmip_destroy(struct kmip_client *c, const char *uid, char *why, size_t whylen);
+/*
+ * The spent count @s on object @uid (message.h): its instance @index
+ * modified, or with @index negative one added (-EOPNOTSUPP from a server
+ * that cannot add attributes).
+ */
+int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
+		   const struct kmip_spent *s, char *why, size_t whylen);
 
 #endif

@@ -34,6 +34,19 @@ struct kmip_version {
 };
 
 /*
+ * What has been spent of a key version (its GCM invocations: requests;
+ * and bytes), kept on the server so that it outlives the host: an
+ * Application Specific Information of namespace KMIP_SPENT_NAMESPACE and
+ * data "requests=N bytes=N" (decimal) on the version's object.
+ */
+#define KMIP_SPENT_NAMESPACE	"hsmkey-spent"
+#define KMIP_SPENT_ATTRIBUTE	"Application Specific Information"
+
+struct kmip_spent {
+	uint64_t requests, bytes;
+};
+
+/*
  * What a new key is (Create: a symmetric key; Register: a symmetric key's
  * Raw bytes, or a private key's PKCS #8).
  */
@@ -44,6 +57,7 @@ struct kmip_key_attrs {
 	uint32_t bits;		/* Cryptographic Length */
 	uint32_t usage;		/* Cryptographic Usage Mask (enum kmip_usage_mask) */
 	const char *group;	/* Object Group, or NULL */
+	bool spent;		/* with a spent count of nothing yet (kmip_spent) */
 };
 
 /* Requests (request.c). */
@@ -66,6 +80,13 @@ void kmip_req_get_attributes(struct ttlv_out *o, const char *uid, const char *co
 /* @compromised: the Compromise Occurrence Date, for a key compromise. */
 void kmip_req_revoke(struct ttlv_out *o, const char *uid, uint32_t reason, const char *why,
 		     int64_t compromised);
+/*
+ * The spent count on object @uid: ModifyAttribute of its instance
+ * @index (the Attribute Index GetAttributes gave), or AddAttribute when
+ * @index is negative (an object hsmkey did not make).
+ */
+void kmip_req_spent(struct ttlv_out *o, const char *uid, int32_t index,
+		    const struct kmip_spent *s);
 /* Objects with Name @name (NULL: any) in @group (NULL: any). */
 void kmip_req_locate(struct ttlv_out *o, const char *name, const char *group, uint32_t max);
 void kmip_req_query(struct ttlv_out *o, const uint32_t *functions, unsigned int n);
@@ -133,6 +154,8 @@ struct kmip_attrs {
 	int64_t activated, deactivated, destroyed;	/* dates, 0 if none */
 	uint32_t revocation_reason;	/* enum kmip_revocation_reason, 0 if none */
 	char revocation_message[256];	/* the server's words, or "" */
+	int32_t spent_index;		/* the spent count's Attribute Index, -1: none */
+	struct kmip_spent spent;	/* 0 if none, or not in its form */
 };
 
 int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a);

@@ -31,6 +31,10 @@ static const char *op_name(uint32_t op)
 		return "Revoke";
 	case KMIP_OP_DESTROY:
 		return "Destroy";
+	case KMIP_OP_ADD_ATTRIBUTE:
+		return "AddAttribute";
+	case KMIP_OP_MODIFY_ATTRIBUTE:
+		return "ModifyAttribute";
 	default:
 		return "an operation";
 	}
@@ -110,6 +114,43 @@ int kmip_activate(struct kmip_client *c, const char *uid, char *why, size_t whyl
 int kmip_destroy(struct kmip_client *c, const char *uid, char *why, size_t whylen)
 {
 	return uid_op(c, KMIP_OP_DESTROY, uid, why, whylen);
+}
+
+struct spent_args {
+	const char *uid;
+	int32_t index;
+	const struct kmip_spent *s;
+};
+
+static void build_spent(struct ttlv_out *o, const struct kmip_version *v, const void *arg)
+{
+	const struct spent_args *a = arg;
+
+	kmip_request_begin(o, v, 1);
+	kmip_req_spent(o, a->uid, a->index, a->s);
+	kmip_request_end(o);
+}
+
+/*
+ * A modification sets the same value however often it is made; an
+ * addition made twice would leave two instances, so it is not retried
+ * on another server once sent.
+ */
+int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
+		   const struct kmip_spent *s, char *why, size_t whylen)
+{
+	struct spent_args a = { uid, index, s };
+	uint32_t op = index < 0 ? KMIP_OP_ADD_ATTRIBUTE : KMIP_OP_MODIFY_ATTRIBUTE;
+	struct kmip_result res;
+	struct kmip_reply r;
+	int e;
+
+	e = kmip_client_call(c, index >= 0, build_spent, &a, &r, why, whylen);
+	if (e)
+		return e;
+	e = one_result(c, &r, op, uid, &res, why, whylen);
+	kmip_reply_free(&r);
+	return e;
 }
 
 struct revoke_args {

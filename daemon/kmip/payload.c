@@ -7,6 +7,7 @@
  * holds (KMIP_PRIVATE_MAX) is -EMSGSIZE.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include "kmip/message.h"
 #include "util.h"
@@ -132,6 +133,68 @@ static int int_value(const struct ttlv *v, uint32_t *out)
 	return r;
 }
 
+/* One decimal number of at most 20 digits that fits in 64 bits, at *@p. */
+static int decimal(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+
+	*v = 0;
+	if (*s < '0' || *s > '9')
+		return -EBADMSG;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (*v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -EBADMSG;
+		*v = *v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	return 0;
+}
+
+/* "requests=N bytes=N" exactly (message.h). */
+static int spent_parse(const char *s, struct kmip_spent *out)
+{
+	if (strncmp(s, "requests=", 9))
+		return -EBADMSG;
+	s += 9;
+	if (decimal(&s, &out->requests) || strncmp(s, " bytes=", 7))
+		return -EBADMSG;
+	s += 7;
+	if (decimal(&s, &out->bytes) || *s)
+		return -EBADMSG;
+	return 0;
+}
+
+/*
+ * An Application Specific Information (@v of Attribute @attr): the spent
+ * count if it is the first of hsmkey's namespace.  Data not in its form
+ * counts as nothing spent, and its instance is written over by the next
+ * count this host sends.
+ */
+static int app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
+{
+	char ns[sizeof(KMIP_SPENT_NAMESPACE) + 1], data[64];
+	int32_t index = 0;
+	int r;
+
+	if (v->type != TTLV_STRUCTURE)
+		return -EBADMSG;
+	r = ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns));
+	if (r == -EMSGSIZE)
+		return 0;	/* longer than ours: another application's */
+	if (r)
+		return -EBADMSG;
+	if (strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_index >= 0)
+		return 0;
+	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
+	if ((r && r != -ENOENT) || index < 0)
+		return -EBADMSG;
+	a->spent_index = index;
+	if (ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
+	    spent_parse(data, &a->spent))
+		memset(&a->spent, 0, sizeof(a->spent));
+	return 0;
+}
+
 /* One Attribute of GetAttributes' answer; those hsmkey does not read are skipped. */
 static int one_attribute(const struct ttlv *attr, struct kmip_attrs *a)
 {
@@ -166,6 +229,8 @@ static int one_attribute(const struct ttlv *attr, struct kmip_attrs *a)
 		return reason_value(&v, a);
 	if (!strcmp(name, "Unique Identifier"))
 		return ttlv_text(&v, a->uid, sizeof(a->uid));
+	if (!strcmp(name, KMIP_SPENT_ATTRIBUTE))
+		return app_value(attr, &v, a);
 	return 0;
 }
 
@@ -176,6 +241,7 @@ int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a)
 	int r;
 
 	memset(a, 0, sizeof(*a));
+	a->spent_index = -1;
 	r = kmip_read_uid(payload, a->uid, sizeof(a->uid));
 	ttlv_iter_init(payload, &it);
 	while (!r && ttlv_next(&it, &c))

@@ -35,6 +35,7 @@ struct polled {
 	uint8_t id[HSMKEY_ID_LEN];
 	uint32_t version;
 	char uid[KS_REF_MAX];
+	struct kmip_spent spent;	/* as stored here */
 };
 
 struct gather {
@@ -72,6 +73,8 @@ static int gather_key(const struct ks_key *key, void *arg)
 		memcpy(g->v[g->n].id, key->id, HSMKEY_ID_LEN);
 		g->v[g->n].version = i;
 		snprintf(g->v[g->n].uid, sizeof(g->v[0].uid), "%s", v.ref);
+		g->v[g->n].spent.requests = v.used_requests;
+		g->v[g->n].spent.bytes = v.used_bytes;
 		g->n++;
 	}
 	return 0;
@@ -388,9 +391,12 @@ static int poll_once(struct kmip_store *st)
 	}
 	if (!r)
 		confirm_gone(st, v, errs, n);
-	for (i = 0; !r && i < n; i++)
+	for (i = 0; !r && i < n; i++) {
 		if (revoked_why(errs[i], &a[i], reason, sizeof(reason)))
 			revoked += revoke_here(st, &v[i], reason) > 0;
+		else if (!errs[i])
+			kmip_spent_sync(st, v[i].name, v[i].version, v[i].uid, &v[i].spent, &a[i]);
+	}
 	if (revoked)
 		kmip_wake(st);
 	free(uids);

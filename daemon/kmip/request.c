@@ -3,6 +3,7 @@
  * KMIP requests (message.h): the Request Message's envelope and the
  * payload of each operation hsmkey uses, in KMIP 1.2's layout (§4, §7.2).
  */
+#include <stdio.h>
 #include "kmip/message.h"
 
 static void put_version(struct ttlv_out *o, const struct kmip_version *v)
@@ -87,6 +88,19 @@ static void attr_name(struct ttlv_out *o, const char *name)
 	ttlv_end(o);
 }
 
+/* The spent count's Attribute Value (message.h). */
+static void spent_value(struct ttlv_out *o, const struct kmip_spent *s)
+{
+	char data[64];
+
+	snprintf(data, sizeof(data), "requests=%llu bytes=%llu", (unsigned long long)s->requests,
+		 (unsigned long long)s->bytes);
+	ttlv_begin(o, KMIP_TAG_ATTRIBUTE_VALUE);
+	ttlv_put_text(o, KMIP_TAG_APPLICATION_NAMESPACE, KMIP_SPENT_NAMESPACE);
+	ttlv_put_text(o, KMIP_TAG_APPLICATION_DATA, data);
+	ttlv_end(o);
+}
+
 /* A new symmetric key's Template-Attribute. */
 static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 {
@@ -98,6 +112,13 @@ static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 	attr_int(o, "Cryptographic Usage Mask", (int32_t)a->usage);
 	if (a->group)
 		attr_text(o, "Object Group", a->group);
+	if (a->spent) {
+		static const struct kmip_spent none;
+
+		attr_begin(o, KMIP_SPENT_ATTRIBUTE);
+		spent_value(o, &none);
+		ttlv_end(o);
+	}
 	ttlv_end(o);
 }
 
@@ -170,6 +191,19 @@ void kmip_req_get_attributes(struct ttlv_out *o, const char *uid, const char *co
 	ttlv_put_text(o, KMIP_TAG_UNIQUE_IDENTIFIER, uid);
 	for (i = 0; i < n; i++)
 		ttlv_put_text(o, KMIP_TAG_ATTRIBUTE_NAME, names[i]);
+	kmip_item_end(o);
+}
+
+void kmip_req_spent(struct ttlv_out *o, const char *uid, int32_t index,
+		    const struct kmip_spent *s)
+{
+	kmip_item_begin(o, index < 0 ? KMIP_OP_ADD_ATTRIBUTE : KMIP_OP_MODIFY_ATTRIBUTE);
+	ttlv_put_text(o, KMIP_TAG_UNIQUE_IDENTIFIER, uid);
+	attr_begin(o, KMIP_SPENT_ATTRIBUTE);
+	if (index >= 0)
+		ttlv_put_int(o, KMIP_TAG_ATTRIBUTE_INDEX, index);
+	spent_value(o, s);
+	ttlv_end(o);
 	kmip_item_end(o);
 }
 

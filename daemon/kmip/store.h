@@ -82,6 +82,7 @@ struct kmip_store {
 	unsigned int changes;		/* ->comebacks() */
 	char (*gone)[KS_REF_MAX];	/* objects not found at the last round (poller's own) */
 	size_t ngone;
+	bool no_add_attribute;		/* the server refused AddAttribute (spent.c; poller's own) */
 	pthread_mutex_t pending_lock;	/* KMIP_PENDING_RECORD: taken before st->lock */
 	pthread_mutex_t events_lock;
 	struct kmip_event events[KMIP_EVENTS_MAX];
@@ -92,6 +93,14 @@ static inline struct kmip_store *kmip_store_of(struct backend *b)
 {
 	return (struct kmip_store *)b;
 }
+
+/*
+ * spent.c: version @version of key @name (the server's object @uid): its
+ * spent count here (@here) and on the server (@there, GetAttributes),
+ * each made the larger of the two.  The poll thread's.
+ */
+void kmip_spent_sync(struct kmip_store *st, const char *name, uint32_t version, const char *uid,
+		     const struct kmip_spent *here, const struct kmip_attrs *there);
 
 /* kek.c */
 /* The material of @key's version (key->ref) into key->material. */

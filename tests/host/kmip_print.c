@@ -34,6 +34,7 @@ static int print_payload(const struct kmip_result *res)
 	case KMIP_OP_ACTIVATE:
 	case KMIP_OP_REVOKE:
 	case KMIP_OP_DESTROY:
+	case KMIP_OP_MODIFY_ATTRIBUTE:
 		r = kmip_read_uid(&res->payload, uids[0], sizeof(uids[0]));
 		if (!r)
 			printf(" uid=%s", uids[0]);
@@ -51,9 +52,10 @@ static int print_payload(const struct kmip_result *res)
 		if (r)
 			break;
 		printf(" uid=%s name=%s type=%u state=%u alg=%u bits=%u usage=%u activated=%" PRId64
-		       " deactivated=%" PRId64 " reason=%u message=%s", a.uid, a.name, a.object_type,
-		       a.state, a.algorithm, a.bits, a.usage, a.activated, a.deactivated,
-		       a.revocation_reason, a.revocation_message);
+		       " deactivated=%" PRId64 " reason=%u message=%s spent=%d:%" PRIu64 ":%" PRIu64,
+		       a.uid, a.name, a.object_type, a.state, a.algorithm, a.bits, a.usage,
+		       a.activated, a.deactivated, a.revocation_reason, a.revocation_message,
+		       a.spent_index, a.spent.requests, a.spent.bytes);
 		break;
 	case KMIP_OP_LOCATE:
 		r = kmip_read_locate(&res->payload, uids, ARRAY_SIZE(uids), &n);

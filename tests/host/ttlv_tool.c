@@ -78,9 +78,12 @@ static int requests(const char *dir)
 		.name = "hsmkey-a", .bits = 256, .group = "hsmkey-test",
 		.usage = KMIP_USAGE_ENCRYPT | KMIP_USAGE_DECRYPT | KMIP_USAGE_EXPORT,
 	};
+	static const struct kmip_spent spent = { 4294967296ULL, 18446744073709551615ULL };
 	struct kmip_key_attrs b = a, k = a, m = a, p = a;
 	struct ttlv_out o;
 	int r = 0;
+
+	a.spent = true;
 
 	b.name = "hsmkey-b";
 	k.name = "hsmkey-kek";
@@ -102,6 +105,9 @@ static int requests(const char *dir)
 	r |= REQUEST(dir, "07-get", kmip_req_get(&o, "2", NULL));
 	r |= REQUEST(dir, "08-get-wrapped", kmip_req_get(&o, "2", "3"));
 	r |= REQUEST(dir, "09-get-attributes", kmip_req_uid(&o, KMIP_OP_GET_ATTRIBUTES, "2"));
+	/* The spent count of "hsmkey-a" (uid 1: its instance 0), then read back. */
+	r |= REQUEST(dir, "09a-modify-spent", kmip_req_spent(&o, "1", 0, &spent));
+	r |= REQUEST(dir, "09b-attributes-spent", kmip_req_uid(&o, KMIP_OP_GET_ATTRIBUTES, "1"));
 	r |= REQUEST(dir, "10-get-some-attributes",
 		     kmip_req_get_attributes(&o, "1", attr_names, ARRAY_SIZE(attr_names)));
 	r |= REQUEST(dir, "11-locate", kmip_req_locate(&o, "hsmkey-b", NULL, 10));

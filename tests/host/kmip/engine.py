@@ -18,6 +18,7 @@ import copy
 import glob
 import logging
 import os
+import re
 import sys
 import warnings
 
@@ -69,6 +70,37 @@ def check_key_attrs(name, t, key_name, usage, group, alg=enums.CryptographicAlgo
         fail(name, f"attributes {got}, not {want}")
 
 
+SPENT_ATTR = "Application Specific Information"
+SPENT_NS = "hsmkey-spent"
+
+
+def spent_of(attrs):
+    """The spent count hsmkey reads from Attributes: "index:requests:bytes"."""
+    for a in attrs:
+        if a.attribute_name.value != SPENT_ATTR:
+            continue
+        v = a.attribute_value
+        if v.application_namespace != SPENT_NS:
+            continue
+        index = a.attribute_index.value if a.attribute_index is not None else 0
+        m = re.fullmatch(r"requests=([0-9]+) bytes=([0-9]+)", v.application_data or "")
+        q, b = (int(m[1]), int(m[2])) if m else (0, 0)
+        if q >= 1 << 64 or b >= 1 << 64:
+            q, b = 0, 0
+        return f"{index}:{q}:{b}"
+    return "-1:0:0"
+
+
+def check_spent_template(name, t, want):
+    """Whether a Template-Attribute carries a spent count of nothing (or none)."""
+    got = [a.attribute_value for a in t.attributes if a.attribute_name.value == SPENT_ATTR]
+    if want and [(v.application_namespace, v.application_data) for v in got] != [
+            (SPENT_NS, "requests=0 bytes=0")]:
+        fail(name, "no spent count of nothing in the template")
+    if not want and got:
+        fail(name, "a spent count it should not have")
+
+
 def registered(op, p, obj_type, fmt, alg, want):
     """Whether a Register carries @want as a 256-bit @alg key of @obj_type in @fmt."""
     kb = p.managed_object.key_block
@@ -103,9 +135,11 @@ def check_request(name, req):
     elif name == "03-create":
         ok = op == E.Operation.CREATE and p.object_type == E.ObjectType.SYMMETRIC_KEY
         check_key_attrs(name, p.template_attribute, "hsmkey-a", usage_ab, "hsmkey-test")
+        check_spent_template(name, p.template_attribute, True)
     elif name in ("04-register", "05-register-kek"):
         ok = registered(op, p, E.ObjectType.SYMMETRIC_KEY, E.KeyFormatType.RAW,
                         E.CryptographicAlgorithm.AES, KEY_B if name == "04-register" else KEK)
+        check_spent_template(name, p.template_attribute, False)
         if name == "04-register":
             check_key_attrs(name, p.template_attribute, "hsmkey-b", usage_ab, "hsmkey-test")
         else:
@@ -120,6 +154,13 @@ def check_request(name, req):
               and info.unique_identifier == "3"
               and info.cryptographic_parameters.block_cipher_mode == E.BlockCipherMode.NIST_KEY_WRAP
               and s.encoding_option == E.EncodingOption.NO_ENCODING)
+    elif name == "09a-modify-spent":
+        a = p.attribute
+        v = a.attribute_value
+        ok = (op == E.Operation.MODIFY_ATTRIBUTE and p.unique_identifier == "1"
+              and a.attribute_name.value == SPENT_ATTR and a.attribute_index.value == 0
+              and v.application_namespace == SPENT_NS
+              and v.application_data == "requests=4294967296 bytes=18446744073709551615")
     elif name == "10-get-some-attributes":
         ok = (op == E.Operation.GET_ATTRIBUTES and p.unique_identifier == "1"
               and p.attribute_names == ["State", "Name", "Cryptographic Length"])
@@ -186,12 +227,12 @@ def attributes_line(p):
             f" alg={val('Cryptographic Algorithm', lambda v: v.value.value)}"
             f" bits={val('Cryptographic Length')} usage={val('Cryptographic Usage Mask')}"
             f" activated={val('Activation Date')} deactivated={val('Deactivation Date')}"
-            f" reason={reason} message={message}")
+            f" reason={reason} message={message} spent={spent_of(p.attributes)}")
 
 
 def payload_line(op, p):
     O = enums.Operation
-    if op in (O.CREATE, O.REGISTER, O.ACTIVATE, O.REVOKE, O.DESTROY):
+    if op in (O.CREATE, O.REGISTER, O.ACTIVATE, O.REVOKE, O.DESTROY, O.MODIFY_ATTRIBUTE):
         uid = p.unique_identifier
         return f" uid={getattr(uid, 'value', uid)}"
     if op == O.GET:
@@ -208,6 +249,10 @@ def payload_line(op, p):
 def independent_checks(name, resp):
     """What the server gave, against what it must have given."""
     item = resp.batch_items[0]
+    if name == "09b-attributes-spent":
+        got = spent_of(item.response_payload.attributes)
+        if got != "0:4294967296:18446744073709551615":
+            fail(name, f"the spent count read back is {got}")
     if name == "07-get":
         got = bytes(item.response_payload.secret.key_block.key_value.key_material.value)
         if got != KEY_B:

@@ -15,6 +15,9 @@ tests/lib/kmip.sh.
   ref.py DIR PORT count              -> how many objects the server has
   ref.py DIR PORT locate NAME        -> the UIDs of the objects named NAME
   ref.py DIR PORT attrs UID          -> "type=T alg=A bits=N state=S name=NAME"
+  ref.py DIR PORT spent UID          -> the data of its hsmkey-spent Application Specific
+                                     Information ("requests=N bytes=N"), or "none"
+  ref.py DIR PORT set-spent UID DATA -> that instance's data made DATA (ModifyAttribute)
   ref.py DIR PORT activate|destroy|revoke UID
   ref.py wrap KEK_HEX KEY_HEX        -> RFC 3394 of KEY under KEK, hex
 """
@@ -84,6 +87,19 @@ def main(a):
         print(f"type={a['Object Type'].value.name} alg={a['Cryptographic Algorithm'].value.name}"
               f" bits={a['Cryptographic Length'].value} state={a['State'].value.name}"
               f" name={a['Name'].name_value.value}")
+    elif op in ("spent", "set-spent"):
+        _, attrs = c.get_attributes(args[0], ["Application Specific Information"])
+        ours = [x for x in attrs
+                if x.attribute_value.application_namespace == "hsmkey-spent"]
+        if op == "spent":
+            print(ours[0].attribute_value.application_data if ours else "none")
+        else:
+            from kmip.core.factories import attributes as attribute_factory
+            f = attribute_factory.AttributeFactory()
+            index = ours[0].attribute_index.value if ours[0].attribute_index else 0
+            c.modify_attribute(args[0], attribute=f.create_attribute(
+                enums.AttributeType.APPLICATION_SPECIFIC_INFORMATION,
+                {"application_namespace": "hsmkey-spent", "application_data": args[1]}, index))
     elif op == "activate":
         c.activate(args[0])
     elif op == "destroy":
