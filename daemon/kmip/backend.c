@@ -617,6 +617,48 @@ static int adopt_fetch(struct kmip_store *st, const char *name, int type, const 
 	return r ? log_errno(r, "cannot adopt %s: cannot activate it: %s", uid, why) : 0;
 }
 
+struct ref_owner {
+	struct kmip_store *st;
+	const char *uid;
+	char name[HSMKEY_NAME_MAX];
+	uint32_t version;
+};
+
+/* Whether one of @key's versions is the object sought (ks_list()'s callback). */
+static int ref_owned(const struct ks_key *key, void *arg)
+{
+	struct ref_owner *o = arg;
+	struct ks_key v;
+
+	for (uint32_t i = 1; i <= key->current; i++) {
+		if (ks_get_version(o->st->ks, key->name, i, false, &v) || strcmp(v.ref, o->uid))
+			continue;
+		snprintf(o->name, sizeof(o->name), "%s", key->name);
+		o->version = i;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * An object this host holds already, as a version of any key (revoked
+ * ones too), is not adopted again: two keys on one object would each
+ * count its GCM invocations from their own start, and revoking one would
+ * leave the other in use.
+ */
+static int adopt_unowned(struct kmip_store *st, const char *uid)
+{
+	struct ref_owner o = { .st = st, .uid = uid };
+	int r = LOCKED(st, ks_list(st->ks, NULL, ref_owned, &o));
+
+	if (r < 0)
+		return r;
+	if (r)
+		return log_errno(EBUSY, "cannot adopt %s: it is key %s's version %u already", uid,
+				 o.name, o.version);
+	return 0;
+}
+
 static int km_adopt(struct backend *b, const char *name, int type, const char *from,
 		    struct ks_key *out)
 {
@@ -632,7 +674,9 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	r = adopt_check(st, uid, type, &pre, &spent);
+	r = adopt_unowned(st, uid);
+	if (!r)
+		r = adopt_check(st, uid, type, &pre, &spent);
 	if (!r)
 		r = adopt_fetch(st, name, type, uid, pre, &probe);
 	if (!r)

@@ -59,6 +59,15 @@ check "adopt a key the reference client registered (kmip:$ruid)" \
 	quiet ctl import k3 --type aes-256-xts --from "kmip:$ruid"
 check "it is active on the server (activated on adoption)" \
 	test "$(ref attrs "$ruid" | grep -o 'state=[A-Z_]*')" = state=ACTIVE
+check "adopting the same object again, as another key: refused, nothing made" \
+	expect_fail "a key of this key storage is it already" \
+	ctl import k3b --type aes-256-xts --from "kmip:$ruid"
+check "... the log names the key it is" \
+	grep -qF "cannot adopt $ruid: it is key k3's version 1 already" "$work/hsmkeyd.log"
+check "adopting an object hsmkeyctl made (k1's version 1) as another key: refused" \
+	expect_fail "a key of this key storage is it already" \
+	ctl import k3b --type aes-256-xts --from "kmip:${uids%% *}"
+check "... and no k3b made" expect_fail "no key" ctl show k3b
 check "adopting an object the server lacks: refused, nothing made" \
 	expect_fail "the KMIP server holds no secret key kmip:99999 names" ctl import k4 --type aes-256-xts --from kmip:99999
 short=$(ref register short-one "$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')")
