@@ -1,7 +1,8 @@
 #!/bin/bash
 # The local KMS API on the host (the daemon needs no kernel module for it;
 # without one, no audit anchor goes to the kernel per call), the daemon's
-# state and the audit log in tmpfs, then once more on disk.
+# state and the audit log in tmpfs, then once more on disk; last, for
+# information, the socket rows on backend = pkcs11 (SoftHSM2).
 #
 # Through the socket (bench/kms_socket): encrypt and decrypt of 4 KiB, one
 # item a call and BENCH_BATCH (8) a call, and ECDSA P-256 signatures of a
@@ -108,3 +109,27 @@ ctl create kbench --type kms-aes-256 > /dev/null &&
 	ctl create sbench --type ecdsa-p256 > /dev/null &&
 	ctl policy sbench --grant sign,verify:root > /dev/null || exit 1
 socket_table "$sock" "on disk ($(df --output=fstype /var/tmp | tail -1) under /var/tmp)"
+# The same calls on backend = pkcs11 (a SoftHSM2 token, state in tmpfs),
+# where AES-GCM and the signatures run inside the token (C_Encrypt,
+# C_Sign) and the daemon holds no key: for information, no goal.
+daemon_stop
+. "$top/tests/lib/softhsm.sh"
+p11=$(mktemp -d /dev/shm/hsmkey-bench-p11.XXXXXX)
+chmod 755 "$p11"
+trap 'kill $echo_pid 2>/dev/null; daemon_stop; rm -rf "$work" "$disk" "$p11"' EXIT
+softhsm_setup "$p11/token" && softhsm_token bench && softhsm_pin_file "$p11/token/pin" ||
+	{ echo "bench kms: no SoftHSM token" >&2; exit 1; }
+softhsm_conf "$p11/hsmkeyd.conf" bench "$p11/token/pin"
+sock=$p11/hsmkeyd.sock daemon_state=$p11/state daemon_log=$p11/hsmkeyd.log
+daemon_conf=$p11/hsmkeyd.conf
+daemon_start || { echo "bench kms: hsmkeyd does not start on backend = pkcs11" >&2; exit 1; }
+ctl create kbench --type kms-aes-256 > /dev/null &&
+	ctl policy kbench --grant encrypt,decrypt:root > /dev/null &&
+	ctl create sbench --type ecdsa-p256 > /dev/null &&
+	ctl policy sbench --grant sign,verify:root > /dev/null || exit 1
+echo "KMS API through the socket, backend = pkcs11 (SoftHSM2; AES-GCM and ECDSA in the token), for information:"
+for c in 1 4; do
+	socket_row encrypt kbench "$c" 1 "$sock"
+	socket_row decrypt kbench "$c" 1 "$sock"
+	socket_row sign sbench "$c" 1 "$sock"
+done

@@ -141,6 +141,9 @@ static int adopt(struct request *rq, int type, const char *from)
 			    be->ops->storage, from);
 	if (r == -EPERM)
 		return fail(rq, r, "cannot adopt %s: it is one of hsmkeyd's own objects", from);
+	if (r == -EUCLEAN)
+		return fail(rq, r, "cannot adopt %s: its spent count on %s does not read (the daemon's log says more)",
+			    from, be->ops->storage);
 	if (r == -EBUSY)
 		return fail(rq, r, "cannot adopt %s: a key of this key storage is it already (the daemon's log says which)",
 			    from);

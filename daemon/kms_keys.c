@@ -5,9 +5,12 @@
  *
  * Locking: @lock guards the table and every entry; it is never held across
  * a call into the key storage.  A reservation is written under the
- * daemon's mutation lock, as every change to a stored key is, and taken
- * into the entry afterwards; two threads reserving at once waste a block,
- * never reuse one.
+ * daemon's mutation lock (the daemon's changes to a stored key all are; a
+ * KMIP server's larger count comes in under the backend's own lock,
+ * kmip/spent.c), then read back, and taken into the entry afterwards; two
+ * threads reserving at once waste a block, never reuse one.  A stored
+ * count above every reservation made here is someone else's (the key
+ * server's): all of it is taken as spent.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -26,6 +29,7 @@ struct kms_entry {
 	char name[HSMKEY_NAME_MAX];
 	uint32_t version;		/* whose invocations these are, 0: none yet */
 	uint64_t spent, reserved;	/* spent < reserved: one may be spent */
+	uint64_t reserving;		/* the largest reservation being stored */
 };
 
 struct kms_keys {
@@ -154,11 +158,9 @@ static int spend_reserved(struct kms_keys *k, const struct ks_key *meta, uint64_
 		/* A new version: what the storage reserved may all be spent. */
 		e->version = meta->version;
 		e->spent = e->reserved = meta->used_requests;
-	} else if (meta->used_requests > e->reserved) {
-		/*
-		 * Counted elsewhere since (a key server's count, or another
-		 * thread's reservation not yet taken): all of it spent.
-		 */
+		e->reserving = 0;
+	} else if (meta->used_requests > e->reserved && meta->used_requests > e->reserving) {
+		/* Counted elsewhere since (a key server's count): all of it spent. */
 		e->spent = e->reserved = meta->used_requests;
 	}
 	if (e->spent < e->reserved) {
@@ -170,21 +172,55 @@ static int spend_reserved(struct kms_keys *k, const struct ks_key *meta, uint64_
 	return r;
 }
 
-static void take_reservation(struct kms_keys *k, const struct ks_key *meta, uint64_t reserved)
+/* Before it is stored: a reservation up to @reserving is this daemon's own. */
+static void mark_reserving(struct kms_keys *k, const struct ks_key *meta, uint64_t reserving)
 {
 	struct kms_entry *e;
 
 	pthread_mutex_lock(&k->lock);
 	e = find(k, meta->id);
-	if (e && e->version == meta->version && e->reserved < reserved)
-		e->reserved = reserved;
+	if (e && e->version == meta->version && e->reserving < reserving)
+		e->reserving = reserving;
 	pthread_mutex_unlock(&k->lock);
+}
+
+/*
+ * A reservation up to @reserved stored, the storage then holding @stored:
+ * more than reserved means someone else counted past it (a key server's
+ * count, taken meanwhile), and all of that is spent.
+ */
+static void take_reservation(struct kms_keys *k, const struct ks_key *meta, uint64_t reserved,
+			     uint64_t stored)
+{
+	struct kms_entry *e;
+
+	pthread_mutex_lock(&k->lock);
+	e = find(k, meta->id);
+	if (e && e->version == meta->version) {
+		if (stored > reserved && stored > e->reserved)
+			e->spent = e->reserved = stored;
+		else if (e->reserved < reserved)
+			e->reserved = reserved;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
+/* What the storage holds as reserved for @meta's version now. */
+static int stored_count(struct daemon *d, const struct ks_key *meta, uint64_t *stored)
+{
+	struct ks_key now;
+	int r = d->be->ops->get(d->be, meta->name, meta->version, false, &now);
+
+	*stored = r ? 0 : now.used_requests;
+	if (!r && memcmp(now.id, meta->id, HSMKEY_ID_LEN))
+		r = -ESTALE;	/* another key by that name since */
+	return r;
 }
 
 int kms_keys_spend(struct daemon *d, const struct ks_key *meta)
 {
 	for (;;) {
-		uint64_t reserved;
+		uint64_t reserved, stored;
 		int r = spend_reserved(d->kms, meta, &reserved);
 
 		if (r != -EAGAIN)
@@ -193,12 +229,15 @@ int kms_keys_spend(struct daemon *d, const struct ks_key *meta)
 			return -EKEYEXPIRED;
 		reserved = reserved + KMS_RESERVE < KMS_INVOCATIONS_MAX ?
 			   reserved + KMS_RESERVE : KMS_INVOCATIONS_MAX;
+		mark_reserving(d->kms, meta, reserved);
 		pthread_mutex_lock(&d->mutate);
 		r = d->be->ops->set_usage(d->be, meta->name, meta->version, meta->used_bytes,
 					  reserved);
+		if (!r)
+			r = stored_count(d, meta, &stored);
 		pthread_mutex_unlock(&d->mutate);
 		if (r)
 			return r;
-		take_reservation(d->kms, meta, reserved);
+		take_reservation(d->kms, meta, reserved, stored);
 	}
 }

@@ -45,6 +45,13 @@
 /* Out of descriptors: stop accepting for this long. */
 #define ACCEPT_PAUSE_MS 1000
 #define DEGRADED_TICK_MS 3000
+/*
+ * What the kernel has spent of each key is stored this often, besides at
+ * reconciliation, revocation and stop: a crash or a power cut loses at
+ * most this much of GCM's count (and a KMIP server hears of it at its
+ * next poll after).
+ */
+#define USAGE_SAVE_MS 60000
 
 static void usage(FILE *f)
 {
@@ -249,17 +256,10 @@ struct loop {
 	int sfd, lfd;
 	int64_t accept_paused;		/* listener off until then (ms), 0: on */
 	int64_t degraded_tick;		/* degraded: the next look for the storage (ms) */
-	bool deletions_queued, running;
+	int64_t usage_tick;		/* the next JOB_USAGE (ms) */
+	bool deletions_queued, usage_queued, running;
 	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void on_signal(struct loop *l)
 {
@@ -291,6 +291,8 @@ static void on_done(struct loop *l)
 	for (size_t i = 0; i < n; i++) {
 		if (fds[i] == DONE_DELETIONS)
 			l->deletions_queued = false;	/* the loop may queue the next */
+		else if (fds[i] == DONE_USAGE)
+			l->usage_queued = false;
 		else if (fds[i] >= 0)
 			clients_done(&l->clients, fds[i], keep[i]);
 	}
@@ -362,7 +364,8 @@ static void check_comeback(struct loop *l)
 /*
  * The poll timeout (ms): the first of a due deletion, an idle client, the
  * end of a denials interval, a kept TLS context's end, the listener's
- * pause, the degraded storage's next look.
+ * pause, the degraded storage's next look, the next save of the kernel's
+ * usage.
  */
 static int next_timeout(struct loop *l)
 {
@@ -382,18 +385,30 @@ static int next_timeout(struct loop *l)
 		t = kept * 1000;
 	/* Degraded: look for the key storage every few seconds (a worker job). */
 	if (!l->d->audit) {
-		int64_t left = l->degraded_tick - now_ms();
+		int64_t left = l->degraded_tick - monotonic_ms();
 
 		if (left <= 0) {
 			control_reconcile_request(l->d);
-			l->degraded_tick = now_ms() + DEGRADED_TICK_MS;
+			l->degraded_tick = monotonic_ms() + DEGRADED_TICK_MS;
 			left = DEGRADED_TICK_MS;
 		}
 		if (t < 0 || left < t)
 			t = (int)left;
 	}
+	if (l->d->audit && !l->usage_queued) {
+		int64_t left = l->usage_tick - monotonic_ms();
+
+		if (left <= 0) {
+			if (!workers_submit(l->w, JOB_USAGE, -1, false))
+				l->usage_queued = true;
+			l->usage_tick = monotonic_ms() + USAGE_SAVE_MS;
+			left = USAGE_SAVE_MS;
+		}
+		if (t < 0 || left < t)
+			t = (int)left;
+	}
 	if (l->accept_paused) {
-		int64_t left = l->accept_paused - now_ms();
+		int64_t left = l->accept_paused - monotonic_ms();
 
 		if (left <= 0)
 			l->accept_paused = 0;
@@ -438,7 +453,7 @@ static void run_loop(struct loop *l)
 		if ((pfd[P_LISTEN].revents & POLLIN) &&
 		    clients_accept(&l->clients, l->d, l->lfd) < 0) {
 			log_warn("out of descriptors: not accepting connections for a second");
-			l->accept_paused = now_ms() + ACCEPT_PAUSE_MS;
+			l->accept_paused = monotonic_ms() + ACCEPT_PAUSE_MS;
 		}
 		if (pfd[P_EVENTS].revents)
 			control_events_read(l->d);
@@ -494,7 +509,7 @@ int main(int argc, char **argv)
 		log_error("cannot open a signalfd: %m");
 		return 1;
 	}
-	t0 = now_ms();
+	t0 = monotonic_ms();
 	once = one_shot_of(&opt);
 	if (open_storage(&d, once ? once->flag : 0)) {
 		close(l.sfd);
@@ -510,7 +525,7 @@ int main(int argc, char **argv)
 		close_storage(&d);
 		return r ? 1 : 0;
 	}
-	t1 = now_ms();
+	t1 = monotonic_ms();
 	d.kms = kms_keys_new();		/* filled by the reconciliation */
 	if (!d.kms) {
 		log_error("out of memory");
@@ -539,9 +554,10 @@ int main(int argc, char **argv)
 	if (!d.audit)
 		notify("STATUS=degraded: the key storage is unreachable, retrying (hsmkeyctl status says why)");
 	log_info("ready: keystore %s, socket %s (keystore opened in %.3f s, kernel converged in %.3f s)",
-		 d.state_dir, d.socket_path, (t1 - t0) / 1000.0, (now_ms() - t1) / 1000.0);
+		 d.state_dir, d.socket_path, (t1 - t0) / 1000.0, (monotonic_ms() - t1) / 1000.0);
 	notify("READY=1");
 
+	l.usage_tick = monotonic_ms() + USAGE_SAVE_MS;
 	run_loop(&l);
 
 	notify("STOPPING=1");

@@ -168,6 +168,12 @@ static void run(struct workers *w, struct job *j)
 		control_deletions_run(w->d);
 		finish(w, DONE_DELETIONS, false);	/* the loop may queue the next round */
 		break;
+	case JOB_USAGE:
+		pthread_mutex_lock(&w->d->mutate);
+		control_usage_save(w->d);
+		pthread_mutex_unlock(&w->d->mutate);
+		finish(w, DONE_USAGE, false);
+		break;
 	}
 }
 

@@ -28,6 +28,7 @@ enum job_type {
 	JOB_RECONCILE,		/* converge the kernel with the keystore */
 	JOB_DELETIONS,		/* destroy the keys whose deletion is due */
 	JOB_HANDSHAKE,		/* a client's handshake (handshake_job_run()) */
+	JOB_USAGE,		/* store what the kernel has spent (control_usage_save()) */
 };
 
 struct daemon;
@@ -48,10 +49,11 @@ int workers_submit_handshake(struct workers *w, int fd, void *job);
 int workers_donefd(const struct workers *w);
 /*
  * Finished jobs: a client's socket and whether it stays connected, or
- * DONE_DELETIONS / DONE_RECONCILE for the daemon's own jobs.
+ * DONE_DELETIONS / DONE_RECONCILE / DONE_USAGE for the daemon's own jobs.
  */
 #define DONE_DELETIONS	(-1)
 #define DONE_RECONCILE	(-2)
+#define DONE_USAGE	(-3)
 size_t workers_collect(struct workers *w, int *fds, bool *keep, size_t max);
 /* Let queued and running jobs finish, then stop the threads. */
 void workers_stop(struct workers *w);

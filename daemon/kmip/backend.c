@@ -586,6 +586,9 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *p
 	if (a.state != KMIP_STATE_PRE_ACTIVE && a.state != KMIP_STATE_ACTIVE)
 		return log_errno(EKEYREVOKED, "cannot adopt %s: it is not active on the KMIP server (state %u)",
 				 uid, a.state);
+	if (a.spent_unreadable)
+		return log_errno(EUCLEAN, "cannot adopt %s: its spent count on the KMIP server (Application Specific Information %s) does not read; mend it there",
+				 uid, KMIP_SPENT_NAMESPACE);
 	*pre = a.state == KMIP_STATE_PRE_ACTIVE;
 	*spent = a.spent;
 	return 0;
@@ -674,16 +677,16 @@ static int km_adopt(struct backend *b, const char *name, int type, const char *f
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	r = adopt_unowned(st, uid);
+	r = adopt_check(st, uid, type, &pre, &spent);
 	if (!r)
-		r = adopt_check(st, uid, type, &pre, &spent);
+		r = adopt_unowned(st, uid);
 	if (!r)
 		r = adopt_fetch(st, name, type, uid, pre, &probe);
 	if (!r)
 		r = LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
 	/* What the server says was spent of it (by a host before this one): kept. */
 	if (!r && (spent.requests || spent.bytes) &&
-	    LOCKED(st, ks_set_usage(st->ks, name, 1, spent.bytes, spent.requests)))
+	    LOCKED(st, ks_set_usage(st->ks, name, out->version, spent.bytes, spent.requests)))
 		log_warn("key %s: what the KMIP server says was spent of it (%llu requests) is not kept here; the next poll tries again",
 			 name, (unsigned long long)spent.requests);
 	if (!r) {

@@ -93,8 +93,9 @@ int kmip_revoke(struct kmip_client *c, const char *uid, uint32_t reason, const c
 int kmip_destroy(struct kmip_client *c, const char *uid, char *why, size_t whylen);
 /*
  * The spent count @s on object @uid (message.h): its instance @index
- * modified, or with @index negative one added (-EOPNOTSUPP from a server
- * that cannot add attributes).
+ * modified, or with @index negative one added.  A server that cannot add
+ * attributes says so as it will: Operation Not Supported (-EOPNOTSUPP),
+ * or, PyKMIP, which cannot read the request, Invalid Message (-EINVAL).
  */
 int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
 		   const struct kmip_spent *s, char *why, size_t whylen);

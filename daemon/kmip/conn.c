@@ -127,14 +127,6 @@ int kmip_split_server(const char *server, char *host, size_t hostlen, char *port
 	return 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Wait for @events on @fd until @deadline: 0, or -ETIMEDOUT. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
@@ -143,7 +135,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	int r;
 
 	for (;;) {
-		left = deadline - now_ms();
+		left = deadline - monotonic_ms();
 		if (left <= 0)
 			return -ETIMEDOUT;
 		r = poll(&p, 1, (int)left);
@@ -202,8 +194,8 @@ static int connect_host(const char *host, const char *port, int64_t deadline, ch
 	}
 	for (a = ai; a; a = a->ai_next)
 		left++;
-	for (a = ai; a && now_ms() < deadline; a = a->ai_next, left--) {
-		fd = connect_addr(a, now_ms() + (deadline - now_ms()) / left);
+	for (a = ai; a && monotonic_ms() < deadline; a = a->ai_next, left--) {
+		fd = connect_addr(a, monotonic_ms() + (deadline - monotonic_ms()) / left);
 		if (fd >= 0)
 			break;
 	}
@@ -273,7 +265,7 @@ static int handshake(struct kmip_conn *c, int64_t deadline, char *why, size_t wh
 int kmip_conn_open(struct kmip_tls *t, const char *server, int timeout_ms,
 		   struct kmip_conn **out, char *why, size_t whylen)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = monotonic_ms() + timeout_ms;
 	struct kmip_conn *c;
 	char port[8];
 	int r;
@@ -348,7 +340,7 @@ static int call_fail(int r, const struct kmip_conn *c, char *why, size_t whylen)
 int kmip_conn_call(struct kmip_conn *c, const uint8_t *req, size_t len, uint8_t **resp,
 		   size_t *resp_len, bool *sent, char *why, size_t whylen)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = monotonic_ms() + c->timeout_ms;
 	uint8_t hdr[TTLV_HEADER_LEN], *buf;
 	size_t total;
 	int r;

@@ -155,7 +155,8 @@ struct kmip_attrs {
 	uint32_t revocation_reason;	/* enum kmip_revocation_reason, 0 if none */
 	char revocation_message[256];	/* the server's words, or "" */
 	int32_t spent_index;		/* the spent count's Attribute Index, -1: none */
-	struct kmip_spent spent;	/* 0 if none, or not in its form */
+	struct kmip_spent spent;	/* 0 if none, or unreadable */
+	bool spent_unreadable;		/* one of hsmkey's namespace, not in its form */
 };
 
 int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a);

@@ -133,7 +133,7 @@ static int int_value(const struct ttlv *v, uint32_t *out)
 	return r;
 }
 
-/* One decimal number of at most 20 digits that fits in 64 bits, at *@p. */
+/* One decimal number that fits in 64 bits, at *@p. */
 static int decimal(const char **p, uint64_t *v)
 {
 	const char *s = *p;
@@ -166,33 +166,31 @@ static int spent_parse(const char *s, struct kmip_spent *out)
 
 /*
  * An Application Specific Information (@v of Attribute @attr): the spent
- * count if it is the first of hsmkey's namespace.  Data not in its form
- * counts as nothing spent, and its instance is written over by the next
- * count this host sends.
+ * count if it is the first of hsmkey's namespace.  Never fails the object:
+ * another application's instance, however malformed, is none of hsmkey's
+ * business (the object's state must still be read); one of hsmkey's whose
+ * index or data is not in its form is "unreadable", which nobody takes
+ * as a count nor writes over.
  */
-static int app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
+static void app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
 {
 	char ns[sizeof(KMIP_SPENT_NAMESPACE) + 1], data[64];
 	int32_t index = 0;
 	int r;
 
-	if (v->type != TTLV_STRUCTURE)
-		return -EBADMSG;
-	r = ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns));
-	if (r == -EMSGSIZE)
-		return 0;	/* longer than ours: another application's */
-	if (r)
-		return -EBADMSG;
-	if (strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_index >= 0)
-		return 0;
+	if (v->type != TTLV_STRUCTURE ||
+	    ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns)) ||
+	    strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_index >= 0 || a->spent_unreadable)
+		return;
 	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
-	if ((r && r != -ENOENT) || index < 0)
-		return -EBADMSG;
-	a->spent_index = index;
-	if (ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
-	    spent_parse(data, &a->spent))
+	if ((r && r != -ENOENT) || index < 0 ||
+	    ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
+	    spent_parse(data, &a->spent)) {
 		memset(&a->spent, 0, sizeof(a->spent));
-	return 0;
+		a->spent_unreadable = true;
+		return;
+	}
+	a->spent_index = index;
 }
 
 /* One Attribute of GetAttributes' answer; those hsmkey does not read are skipped. */
@@ -230,7 +228,7 @@ static int one_attribute(const struct ttlv *attr, struct kmip_attrs *a)
 	if (!strcmp(name, "Unique Identifier"))
 		return ttlv_text(&v, a->uid, sizeof(a->uid));
 	if (!strcmp(name, KMIP_SPENT_ATTRIBUTE))
-		return app_value(attr, &v, a);
+		app_value(attr, &v, a);
 	return 0;
 }
 

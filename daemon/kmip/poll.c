@@ -364,7 +364,29 @@ static void pending_retry(struct kmip_store *st)
 	}
 }
 
-/* One round: every version's state asked, revocations applied. */
+/*
+ * After the round's revocations, which must not wait on it: the spent
+ * counts (spent.c), version by version, until the server stops
+ * answering, the rest then left for the next round.
+ */
+static void sync_spent(struct kmip_store *st, const struct polled *v,
+		       const struct kmip_attrs *a, const int *errs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct kmip_spent_version sv = {
+			v[i].name, v[i].id, v[i].version, v[i].uid, v[i].spent,
+		};
+		int r;
+
+		if (errs[i] || state_name(a[i].state))	/* revoked here now */
+			continue;
+		r = kmip_spent_sync(st, &sv, &a[i]);
+		if (r == -EHOSTDOWN || r == -ETIMEDOUT || r == -ECONNABORTED)
+			return;
+	}
+}
+
+/* One round: every version's state asked, revocations applied, spent counts kept. */
 static int poll_once(struct kmip_store *st)
 {
 	struct polled *v = NULL;
@@ -391,14 +413,13 @@ static int poll_once(struct kmip_store *st)
 	}
 	if (!r)
 		confirm_gone(st, v, errs, n);
-	for (i = 0; !r && i < n; i++) {
+	for (i = 0; !r && i < n; i++)
 		if (revoked_why(errs[i], &a[i], reason, sizeof(reason)))
 			revoked += revoke_here(st, &v[i], reason) > 0;
-		else if (!errs[i])
-			kmip_spent_sync(st, v[i].name, v[i].version, v[i].uid, &v[i].spent, &a[i]);
-	}
 	if (revoked)
 		kmip_wake(st);
+	if (!r)
+		sync_spent(st, v, a, errs, n);
 	free(uids);
 	free(errs);
 	free(a);
@@ -424,14 +445,6 @@ static void offline_expired(struct kmip_store *st)
 	if (revoked)
 		kmip_wake(st);
 	free(v);
-}
-
-static int64_t now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
 }
 
 /*
@@ -469,8 +482,8 @@ static void *poller(void *arg)
 			continue;
 		}
 		if (!down_since)
-			down_since = now_s();
-		if (st->offline_grace >= 0 && now_s() - down_since >= st->offline_grace)
+			down_since = monotonic_ms() / 1000;
+		if (st->offline_grace >= 0 && monotonic_ms() / 1000 - down_since >= st->offline_grace)
 			offline_expired(st);
 	}
 	return NULL;

@@ -172,6 +172,7 @@ const char *kmip_reason_name(uint32_t reason)
 		{ KMIP_REASON_PERMISSION_DENIED, "Permission Denied" },
 		{ KMIP_REASON_OBJECT_ARCHIVED, "Object Archived" },
 		{ KMIP_REASON_INDEX_OUT_OF_BOUNDS, "Index Out of Bounds" },
+		{ KMIP_REASON_NAMESPACE_NOT_SUPPORTED, "Application Namespace Not Supported" },
 		{ KMIP_REASON_KEY_FORMAT_NOT_SUPPORTED, "Key Format Type Not Supported" },
 		{ KMIP_REASON_ENCODING_OPTION_ERROR, "Encoding Option Error" },
 		{ KMIP_REASON_KEY_VALUE_NOT_PRESENT, "Key Value Not Present" },

@@ -4,17 +4,20 @@
  * here (message.h, KMIP_SPENT_NAMESPACE), so that it outlives the host:
  * GCM's limit of 2^32 invocations under one key holds for a host that
  * replaces a lost one and adopts its keys (km_adopt() takes the server's
- * count).
+ * count, and refuses an object whose count does not read).
  *
- * Each poll round (poll.c) makes both sides the larger of the two, field
- * by field: what this host stored (->set_usage(): the kernel's count at
- * reconciliation, revocation and stop; the daemon's reservations for its
- * own AES-GCM) goes to the server, and a larger count there comes here,
- * for the version's next provisioning.  Neither side's count goes down,
- * whatever the server says.  Hosts that share a key each send their own
- * count and the server keeps the largest, not their sum: KMIP 1.x has no
- * atomic addition, and a server without AddAttribute (PyKMIP) gives a
- * host no instance of its own.
+ * After each poll round's revocations (poll.c), both sides are made the
+ * larger of the two, field by field: what this host stored
+ * (->set_usage(): the kernel's count, saved by the daemon at least every
+ * poll interval; the daemon's reservations for its own AES-GCM) goes to
+ * the server, and a larger count there comes here, for the version's
+ * next provisioning and reservation.  Neither side's count goes down.  A
+ * count of hsmkey's on the server that does not read (unreadable) is
+ * neither taken nor written over: the journal says so, and an operator
+ * mends it there.  Hosts that share a key each send their own count;
+ * KMIP 1.x has no atomic addition, so the server holds the largest of
+ * them once the last round has passed (a write lost to another host's in
+ * between is sent again at the next), not their sum.
  *
  * Called by the poll thread only, outside st->lock, which it takes to
  * store a count.
@@ -34,65 +37,90 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* The server's larger count kept here. */
-static void take(struct kmip_store *st, const char *name, uint32_t version,
-		 const struct kmip_spent *both)
+/* A warning, unless it is the one this thread gave last (each poll round says it again). */
+static void warn_once(struct kmip_store *st, const char *msg)
 {
-	int r;
-
-	pthread_mutex_lock(&st->lock);
-	r = ks_set_usage(st->ks, name, version, both->bytes, both->requests);
-	pthread_mutex_unlock(&st->lock);
-	if (r)
-		log_warn("key %s version %u: the KMIP server's spent count cannot be kept here: %s",
-			 name, version, strerror(-r));
-	else
-		log_info("key %s version %u: the KMIP server has more of it spent than this host knew (%llu requests, %llu bytes): taken",
-			 name, version, (unsigned long long)both->requests,
-			 (unsigned long long)both->bytes);
+	if (!strcmp(msg, st->spent_warned))
+		return;
+	snprintf(st->spent_warned, sizeof(st->spent_warned), "%s", msg);
+	log_warn("%s", msg);
 }
 
 /*
- * An AddAttribute the server answered with a refusal that is not about
- * the object or the moment: it cannot add attributes (PyKMIP cannot even
- * read the request, and says Invalid Message).
+ * The server's larger count kept here, if version @version of @name is
+ * still object @uid of key @id (the key may have been destroyed and
+ * another made under its name since the round began).
  */
-static bool cannot_add(int r)
+static void take(struct kmip_store *st, const struct kmip_spent_version *v,
+		 const struct kmip_spent *both)
 {
-	return r && r != -EHOSTDOWN && r != -ECONNABORTED && r != -ETIMEDOUT && r != -ENOMEM &&
-	       r != -ENOENT;
+	struct ks_key cur;
+	int r;
+
+	pthread_mutex_lock(&st->lock);
+	r = ks_get_version(st->ks, v->name, v->version, false, &cur);
+	if (!r && (strcmp(cur.ref, v->uid) || memcmp(cur.id, v->id, HSMKEY_ID_LEN)))
+		r = 1;
+	else if (!r)
+		r = ks_set_usage(st->ks, v->name, v->version, both->bytes, both->requests);
+	pthread_mutex_unlock(&st->lock);
+	if (r < 0 && r != -ENOENT)
+		log_warn("key %s version %u: the KMIP server's spent count cannot be kept here: %s",
+			 v->name, v->version, strerror(-r));
+	else if (!r)
+		log_info("key %s version %u: the KMIP server has more of it spent than this host knew (%llu requests, %llu bytes): taken",
+			 v->name, v->version, (unsigned long long)both->requests,
+			 (unsigned long long)both->bytes);
 }
 
-/* This host's larger count sent to the server. */
-static void give(struct kmip_store *st, const char *name, uint32_t version, const char *uid,
-		 int32_t index, const struct kmip_spent *both)
+/* Whether a refused AddAttribute says the server cannot add attributes at all. */
+static bool cannot_add(int r)
 {
-	char why[512];
+	return r == -EOPNOTSUPP || r == -EINVAL;	/* PyKMIP: Invalid Message */
+}
+
+/* This host's larger count sent to the server: 0, or why not. */
+static int give(struct kmip_store *st, const struct kmip_spent_version *v, int32_t index,
+		const struct kmip_spent *both)
+{
+	char why[512], msg[768];
 	int r;
 
 	if (index < 0 && st->no_add_attribute)
-		return;
-	r = kmip_note(st, kmip_set_spent(st->client, uid, index, both, why, sizeof(why)), why);
-	if (index < 0 && cannot_add(r)) {
+		return 0;
+	r = kmip_note(st, kmip_set_spent(st->client, v->uid, index, both, why, sizeof(why)), why);
+	if (r && index < 0 && cannot_add(r)) {
 		st->no_add_attribute = true;
 		log_warn("the KMIP server cannot add attributes (%s): the spent count of keys it did not get from hsmkey is kept on this host only",
 			 why);
-	} else if (r) {
-		log_warn("key %s version %u: the spent count cannot be kept on the KMIP server: %s",
-			 name, version, why);
+		return 0;
 	}
+	if (r) {
+		snprintf(msg, sizeof(msg), "key %s version %u: the spent count cannot be kept on the KMIP server: %s",
+			 v->name, v->version, why);
+		warn_once(st, msg);
+	}
+	return r;
 }
 
-void kmip_spent_sync(struct kmip_store *st, const char *name, uint32_t version, const char *uid,
-		     const struct kmip_spent *here, const struct kmip_attrs *there)
+int kmip_spent_sync(struct kmip_store *st, const struct kmip_spent_version *v,
+		    const struct kmip_attrs *there)
 {
 	struct kmip_spent both = {
-		.requests = max_u64(here->requests, there->spent.requests),
-		.bytes = max_u64(here->bytes, there->spent.bytes),
+		.requests = max_u64(v->here.requests, there->spent.requests),
+		.bytes = max_u64(v->here.bytes, there->spent.bytes),
 	};
+	char msg[256];
 
-	if (larger(&there->spent, here))
-		take(st, name, version, &both);
-	if (larger(here, &there->spent))
-		give(st, name, version, uid, there->spent_index, &both);
+	if (there->spent_unreadable) {
+		snprintf(msg, sizeof(msg), "key %s version %u: its spent count on the KMIP server (object %s) does not read: neither taken nor written over; mend it there",
+			 v->name, v->version, v->uid);
+		warn_once(st, msg);
+		return 0;
+	}
+	if (larger(&there->spent, &v->here))
+		take(st, v, &both);
+	if (larger(&v->here, &there->spent))
+		return give(st, v, there->spent_index, &both);
+	return 0;
 }

@@ -82,7 +82,9 @@ struct kmip_store {
 	unsigned int changes;		/* ->comebacks() */
 	char (*gone)[KS_REF_MAX];	/* objects not found at the last round (poller's own) */
 	size_t ngone;
-	bool no_add_attribute;		/* the server refused AddAttribute (spent.c; poller's own) */
+	/* spent.c, the poller's own: */
+	bool no_add_attribute;		/* the server cannot add attributes */
+	char spent_warned[768];		/* the last warning given, not repeated */
 	pthread_mutex_t pending_lock;	/* KMIP_PENDING_RECORD: taken before st->lock */
 	pthread_mutex_t events_lock;
 	struct kmip_event events[KMIP_EVENTS_MAX];
@@ -95,12 +97,22 @@ static inline struct kmip_store *kmip_store_of(struct backend *b)
 }
 
 /*
- * spent.c: version @version of key @name (the server's object @uid): its
- * spent count here (@here) and on the server (@there, GetAttributes),
- * each made the larger of the two.  The poll thread's.
+ * spent.c: a version as the poll round found it here, and (@there,
+ * GetAttributes) on the server: each side's spent count made the larger
+ * of the two.  0, or why the server could not be given this host's (the
+ * round's other versions then wait for the next: -EHOSTDOWN,
+ * -ETIMEDOUT, -ECONNABORTED).  The poll thread's.
  */
-void kmip_spent_sync(struct kmip_store *st, const char *name, uint32_t version, const char *uid,
-		     const struct kmip_spent *here, const struct kmip_attrs *there);
+struct kmip_spent_version {
+	const char *name;
+	const uint8_t *id;
+	uint32_t version;
+	const char *uid;
+	struct kmip_spent here;
+};
+
+int kmip_spent_sync(struct kmip_store *st, const struct kmip_spent_version *v,
+		    const struct kmip_attrs *there);
 
 /* kek.c */
 /* The material of @key's version (key->ref) into key->material. */

@@ -52,10 +52,14 @@ static int print_payload(const struct kmip_result *res)
 		if (r)
 			break;
 		printf(" uid=%s name=%s type=%u state=%u alg=%u bits=%u usage=%u activated=%" PRId64
-		       " deactivated=%" PRId64 " reason=%u message=%s spent=%d:%" PRIu64 ":%" PRIu64,
-		       a.uid, a.name, a.object_type, a.state, a.algorithm, a.bits, a.usage,
-		       a.activated, a.deactivated, a.revocation_reason, a.revocation_message,
-		       a.spent_index, a.spent.requests, a.spent.bytes);
+		       " deactivated=%" PRId64 " reason=%u message=%s", a.uid, a.name, a.object_type,
+		       a.state, a.algorithm, a.bits, a.usage, a.activated, a.deactivated,
+		       a.revocation_reason, a.revocation_message);
+		if (a.spent_unreadable)
+			printf(" spent=unreadable");
+		else
+			printf(" spent=%d:%" PRIu64 ":%" PRIu64, a.spent_index, a.spent.requests,
+			       a.spent.bytes);
 		break;
 	case KMIP_OP_LOCATE:
 		r = kmip_read_locate(&res->payload, uids, ARRAY_SIZE(uids), &n);

@@ -6,10 +6,12 @@
 # checked with PyKMIP's own client: a key hsmkeyctl makes carries a count
 # of nothing; what this host reserves reaches the server within a poll;
 # the server's count set lower is put back, set higher is taken here and
-# spent past; a host that replaces this one (a new state directory)
-# adopting the key's object goes on from the server's count; the server
-# saying all 2^32 are spent stops encryption; a key another tool made
-# (PyKMIP cannot add attributes) keeps its count here, said once.
+# spent past, set to data not in its form is left alone and said once; a
+# host that replaces this one (a new state directory) refuses to adopt
+# the key's object while its count does not read, then goes on from the
+# server's count; the server saying all 2^32 are spent stops encryption;
+# a key another tool made (PyKMIP cannot add attributes) keeps its count
+# here, said once.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -61,32 +63,44 @@ check "... reserves 65,536 invocations here" test "$(reserved km)" = 65536
 check "... and the server has that count within a poll" until_spent "$ukm" "requests=65536 bytes=0"
 
 section "the server's count never goes down; a larger one is taken"
-kmip_ref set-spent "$ukm" "requests=5 bytes=0"
-check "set lower on the server by the reference client: put back within a poll" \
-	until_spent "$ukm" "requests=65536 bytes=0"
+check "the reference client sets it lower on the server (5)" \
+	kmip_ref set-spent "$ukm" "requests=5 bytes=0"
+check "... put back within a poll" until_spent "$ukm" "requests=65536 bytes=0"
 check "... and still 65,536 here" test "$(reserved km)" = 65536
-kmip_ref set-spent "$ukm" "requests=4294000000 bytes=0"
-check "set higher on the server: taken here within a poll" until_reserved km 4294000000
+check "the reference client sets it higher (4,294,000,000)" \
+	kmip_ref set-spent "$ukm" "requests=4294000000 bytes=0"
+check "... taken here within a poll" until_reserved km 4294000000
 check "the next encryption" encrypt km
 check "... reserves past it (4,294,065,536), not within the block reserved before" \
 	test "$(reserved km)" = 4294065536
 check "... and the server has that within a poll" until_spent "$ukm" "requests=4294065536 bytes=0"
-kmip_ref set-spent "$ukm" "requests=junk bytes=0"
-check "data not in its form on the server: written over with this host's count" \
-	until_spent "$ukm" "requests=4294065536 bytes=0"
+check "the reference client writes data not in its form" \
+	kmip_ref set-spent "$ukm" "requests=junk bytes=0"
+sleep 2.5
+check "... neither taken nor written over (after two polls)" \
+	test "$(kmip_ref spent "$ukm")" = "requests=junk bytes=0"
+check "... still 4,294,065,536 here" test "$(reserved km)" = 4294065536
+check "... and the daemon said so once" test "$(grep -c "spent count on the KMIP server (object $ukm) does not read" "$work/hsmkeyd.log")" = 1
 
 section "the count outlives the host"
 daemon_stop
 daemon_state=$work/state-new
 check "a new host (another state directory) starts" daemon_start
+check "adopting km's object while its count does not read: refused" \
+	expect_fail "its spent count on .* does not read" \
+	ctl import kn --type kms-aes-256 --from "kmip:$ukm"
+check "... and no kn made" expect_fail "no key" ctl show kn
+check "the count mended on the server (4,294,065,536)" \
+	kmip_ref set-spent "$ukm" "requests=4294065536 bytes=0"
 check "it adopts km's object (kmip:$ukm) as kn" quiet ctl import kn --type kms-aes-256 --from "kmip:$ukm"
 check "... with the server's count (4,294,065,536)" test "$(reserved kn)" = 4294065536
 quiet ctl policy kn --grant encrypt:root
 check "its first encryption" encrypt kn
 check "... reserves past it (4,294,131,072)" test "$(reserved kn)" = 4294131072
 check "... and the server has that within a poll" until_spent "$ukm" "requests=4294131072 bytes=0"
-kmip_ref set-spent "$ukm" "requests=4294967296 bytes=0"
-check "the server says all 2^32 are spent: taken here" until_reserved kn 4294967296
+check "the reference client says all 2^32 are spent" \
+	kmip_ref set-spent "$ukm" "requests=4294967296 bytes=0"
+check "... taken here" until_reserved kn 4294967296
 check "... and the next encryption is refused: the key must be rotated" \
 	expect_fail "has encrypted 2^32 times" encrypt kn
 

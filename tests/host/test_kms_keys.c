@@ -4,8 +4,10 @@
  * key store of the test's own that records what was reserved: a block is
  * reserved before the first encryption, the next when it is spent, never
  * below what is stored; a version stops at 2^32; a caller with an older
- * version than one seen is told to look again; and a blob's key id is
- * found among the keys remembered, never by a walk of the store.
+ * version than one seen is told to look again; a count raised in the
+ * store by someone else (a KMIP server's, kmip/spent.c) is all spent, seen
+ * before or after a reservation; and a blob's key id is found among the
+ * keys remembered, never by a walk of the store.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 struct fake {
 	struct backend_ops ops;
 	uint64_t stored;		/* used_requests of the last set_usage */
+	uint64_t raise_to;		/* a count someone else stores meanwhile */
 	int usage_calls, list_calls, fail_usage;
 	struct ks_key listed;
 };
@@ -32,6 +35,21 @@ static int fake_set_usage(struct backend *b, const char *name, uint32_t version,
 		return -EIO;
 	if (requests > fake.stored)
 		fake.stored = requests;
+	if (fake.raise_to > fake.stored)
+		fake.stored = fake.raise_to;
+	return 0;
+}
+
+/* The stored version, as ->get() without unsealing reads it. */
+static int fake_get(struct backend *b, const char *name, uint32_t version, bool unseal,
+		    struct ks_key *out)
+{
+	(void)b, (void)unseal;
+	memset(out, 0, sizeof(*out));
+	strcpy(out->name, name);
+	memset(out->id, 0xa5, sizeof(out->id));
+	out->version = version;
+	out->used_requests = fake.stored;
 	return 0;
 }
 
@@ -55,6 +73,7 @@ FIXTURE_SETUP(kms)
 	memset(&fake, 0, sizeof(fake));
 	fake.ops.set_usage = fake_set_usage;
 	fake.ops.list = fake_list;
+	fake.ops.get = fake_get;
 	memset(&self->d, 0, sizeof(self->d));
 	pthread_mutex_init(&self->d.mutate, NULL);
 	self->d.be = &be;
@@ -98,6 +117,27 @@ TEST_F(kms, what_the_store_reserved_before_is_not_spent_again)
 	fake.stored = 5 * KMS_RESERVE;
 	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
 	EXPECT_EQ(6 * KMS_RESERVE, fake.stored);
+}
+
+/* Seen in the version a call read: the next call reserves past it. */
+TEST_F(kms, a_count_raised_elsewhere_is_all_spent)
+{
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(KMS_RESERVE, fake.stored);
+	fake.stored = 10 * KMS_RESERVE;		/* a KMIP server's count, taken */
+	self->meta.used_requests = fake.stored;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(11 * KMS_RESERVE, fake.stored);
+	EXPECT_EQ(2, fake.usage_calls);
+}
+
+/* Seen only when the reservation is read back: reserved again past it. */
+TEST_F(kms, a_count_raised_while_reserving_is_all_spent)
+{
+	fake.raise_to = 10 * KMS_RESERVE;
+	ASSERT_EQ(0, kms_keys_spend(&self->d, &self->meta));
+	EXPECT_EQ(11 * KMS_RESERVE, fake.stored);
+	EXPECT_EQ(2, fake.usage_calls);
 }
 
 TEST_F(kms, a_version_stops_at_two_to_the_32)

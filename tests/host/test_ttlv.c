@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "kmip/message.h"
 #include "kmip/tags.h"
 #include "kmip/ttlv.h"
 #include "kselftest_harness.h"
@@ -347,6 +348,105 @@ TEST(encoder_grows)
 	}
 	EXPECT_EQ(5000, want);
 	ttlv_out_free(&o);
+}
+
+/*
+ * A GetAttributes payload of an object in State @state with these
+ * Application Specific Information instances (@ns NULL: a value that is
+ * not a structure), read by kmip_read_attributes() into @a.
+ */
+struct app_info {
+	const char *ns, *data;
+	int32_t index;
+};
+
+static int read_apps(const struct app_info *apps, size_t n, struct kmip_attrs *a)
+{
+	struct ttlv_out o;
+	struct ttlv top;
+	const uint8_t *buf;
+	size_t len;
+	int r;
+
+	ttlv_out_init(&o, 4096);
+	ttlv_begin(&o, KMIP_TAG_RESPONSE_PAYLOAD);
+	ttlv_put_text(&o, KMIP_TAG_UNIQUE_IDENTIFIER, "7");
+	ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
+	ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, "State");
+	ttlv_put_enum(&o, KMIP_TAG_ATTRIBUTE_VALUE, KMIP_STATE_DEACTIVATED);
+	ttlv_end(&o);
+	for (size_t i = 0; i < n; i++) {
+		ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
+		ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, KMIP_SPENT_ATTRIBUTE);
+		ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_INDEX, apps[i].index);
+		if (!apps[i].ns) {
+			ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_VALUE, 1);
+		} else {
+			ttlv_begin(&o, KMIP_TAG_ATTRIBUTE_VALUE);
+			ttlv_put_text(&o, KMIP_TAG_APPLICATION_NAMESPACE, apps[i].ns);
+			ttlv_put_text(&o, KMIP_TAG_APPLICATION_DATA, apps[i].data);
+			ttlv_end(&o);
+		}
+		ttlv_end(&o);
+	}
+	ttlv_end(&o);
+	r = ttlv_out_finish(&o, &buf, &len);
+	if (!r)
+		r = ttlv_decode(buf, len, &top);
+	if (!r)
+		r = kmip_read_attributes(&top, a);
+	ttlv_out_free(&o);
+	return r;
+}
+
+/* The spent count found among other applications' instances, malformed ones too. */
+TEST(spent_count_read)
+{
+	static const struct app_info apps[] = {
+		{ NULL, NULL, 0 },			/* not a structure */
+		{ "someone-else", "requests=1 bytes=1", 1 },
+		{ KMIP_SPENT_NAMESPACE, "requests=7 bytes=18446744073709551615", 2 },
+		{ KMIP_SPENT_NAMESPACE, "requests=8 bytes=8", 3 },	/* a second: not read */
+	};
+	struct kmip_attrs a;
+
+	ASSERT_EQ(0, read_apps(apps, 4, &a));
+	EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);	/* still read */
+	EXPECT_EQ(2, a.spent_index);
+	EXPECT_EQ(7u, a.spent.requests);
+	EXPECT_EQ(18446744073709551615ULL, a.spent.bytes);
+	EXPECT_FALSE(a.spent_unreadable);
+	ASSERT_EQ(0, read_apps(apps, 2, &a));
+	EXPECT_EQ(-1, a.spent_index);
+	EXPECT_FALSE(a.spent_unreadable);
+}
+
+/* Ours, not in its form: unreadable (neither a count nor an index), the object still read. */
+TEST(spent_count_unreadable)
+{
+	static const char *const bad[] = {
+		"requests=18446744073709551616 bytes=0", "requests=1 bytes=-1", "requests=1",
+		"requests=1 bytes=2 ", " requests=1 bytes=2", "requests= bytes=2", "requests=1  bytes=2",
+		"REQUESTS=1 bytes=2", "requests=1 bytes=2x", "",
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct app_info app = { KMIP_SPENT_NAMESPACE, bad[i], 0 };
+		struct kmip_attrs a;
+
+		ASSERT_EQ(0, read_apps(&app, 1, &a)) TH_LOG("'%s'", bad[i]);
+		EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);
+		EXPECT_TRUE(a.spent_unreadable) TH_LOG("'%s'", bad[i]);
+		EXPECT_EQ(-1, a.spent_index);
+		EXPECT_EQ(0u, a.spent.requests);
+	}
+	{
+		struct app_info app = { KMIP_SPENT_NAMESPACE, "requests=1 bytes=2", -3 };
+		struct kmip_attrs a;
+
+		ASSERT_EQ(0, read_apps(&app, 1, &a));
+		EXPECT_TRUE(a.spent_unreadable);	/* a negative index */
+	}
 }
 
 TEST_HARNESS_MAIN

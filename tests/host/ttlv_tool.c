@@ -83,9 +83,10 @@ static int requests(const char *dir)
 	struct ttlv_out o;
 	int r = 0;
 
-	a.spent = true;
+	a.spent = true;		/* as the daemon creates a key */
 
 	b.name = "hsmkey-b";
+	b.spent = true;		/* as the daemon registers a key's material */
 	k.name = "hsmkey-kek";
 	k.group = NULL;
 	k.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;

@@ -75,7 +75,7 @@ SPENT_NS = "hsmkey-spent"
 
 
 def spent_of(attrs):
-    """The spent count hsmkey reads from Attributes: "index:requests:bytes"."""
+    """The spent count hsmkey reads from Attributes: "index:requests:bytes", or "unreadable"."""
     for a in attrs:
         if a.attribute_name.value != SPENT_ATTR:
             continue
@@ -84,10 +84,9 @@ def spent_of(attrs):
             continue
         index = a.attribute_index.value if a.attribute_index is not None else 0
         m = re.fullmatch(r"requests=([0-9]+) bytes=([0-9]+)", v.application_data or "")
-        q, b = (int(m[1]), int(m[2])) if m else (0, 0)
-        if q >= 1 << 64 or b >= 1 << 64:
-            q, b = 0, 0
-        return f"{index}:{q}:{b}"
+        if not m or int(m[1]) >= 1 << 64 or int(m[2]) >= 1 << 64 or index < 0:
+            return "unreadable"
+        return f"{index}:{int(m[1])}:{int(m[2])}"
     return "-1:0:0"
 
 
@@ -139,7 +138,7 @@ def check_request(name, req):
     elif name in ("04-register", "05-register-kek"):
         ok = registered(op, p, E.ObjectType.SYMMETRIC_KEY, E.KeyFormatType.RAW,
                         E.CryptographicAlgorithm.AES, KEY_B if name == "04-register" else KEK)
-        check_spent_template(name, p.template_attribute, False)
+        check_spent_template(name, p.template_attribute, name == "04-register")
         if name == "04-register":
             check_key_attrs(name, p.template_attribute, "hsmkey-b", usage_ab, "hsmkey-test")
         else:
