@@ -141,7 +141,9 @@ void control_reconcile(struct daemon *d);
 void control_reconcile_request(struct daemon *d);
 /* ... and whether to queue the reconciliation now (one at a time). */
 bool control_reconcile_due(struct daemon *d);
-/* At stop and every minute (JOB_USAGE): store what the kernel has spent of each of our keys' versions. */
+/* At stop: store what the kernel has spent of each of our keys' versions ... */
 void control_usage_save(struct daemon *d);
+/* ... and every minute (JOB_USAGE, under d->mutate) of those that spent 2^22 requests since. */
+void control_usage_save_grown(struct daemon *d);
 
 #endif

@@ -172,15 +172,20 @@ static int spend_reserved(struct kms_keys *k, const struct ks_key *meta, uint64_
 	return r;
 }
 
-/* Before it is stored: a reservation up to @reserving is this daemon's own. */
+/*
+ * Before it is stored: a reservation up to @reserving is this daemon's
+ * own (0: none after all, a failure).  A key server's count that lands
+ * inside a block while it is being stored is taken for the block itself:
+ * at most one block (KMS_RESERVE) is then counted once for both.
+ */
 static void mark_reserving(struct kms_keys *k, const struct ks_key *meta, uint64_t reserving)
 {
 	struct kms_entry *e;
 
 	pthread_mutex_lock(&k->lock);
 	e = find(k, meta->id);
-	if (e && e->version == meta->version && e->reserving < reserving)
-		e->reserving = reserving;
+	if (e && e->version == meta->version && (!reserving || e->reserving < reserving))
+		e->reserving = reserving ? reserving : e->reserved;
 	pthread_mutex_unlock(&k->lock);
 }
 
@@ -236,8 +241,10 @@ int kms_keys_spend(struct daemon *d, const struct ks_key *meta)
 		if (!r)
 			r = stored_count(d, meta, &stored);
 		pthread_mutex_unlock(&d->mutate);
-		if (r)
+		if (r) {
+			mark_reserving(d->kms, meta, 0);
 			return r;
+		}
 		take_reservation(d->kms, meta, reserved, stored);
 	}
 }

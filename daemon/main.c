@@ -46,10 +46,11 @@
 #define ACCEPT_PAUSE_MS 1000
 #define DEGRADED_TICK_MS 3000
 /*
- * What the kernel has spent of each key is stored this often, besides at
- * reconciliation, revocation and stop: a crash or a power cut loses at
- * most this much of GCM's count (and a KMIP server hears of it at its
- * next poll after).
+ * What the kernel has spent of each key is looked at this often, and
+ * stored when it has grown by 2^22 requests (control_usage_save_grown()),
+ * besides at reconciliation, revocation, removal and stop: a crash or a
+ * power cut loses at most that and a minute of GCM's count (and a KMIP
+ * server hears of it at its next poll after).
  */
 #define USAGE_SAVE_MS 60000
 

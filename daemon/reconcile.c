@@ -162,6 +162,73 @@ static int save_one(const struct kernel_key *kk, void *arg)
 	return 0;
 }
 
+/*
+ * The minute's save (JOB_USAGE) stores a version's count only once it
+ * has grown by USAGE_STEP requests since this daemon stored it or first
+ * saw it (the start's reconciliation stores every count): after a crash
+ * GCM's count is never more than that and a minute behind, and a busy
+ * volume does not cost a key-store write (on PKCS#11, token objects)
+ * every minute.  The table is d->mutate's, as JOB_USAGE runs under it.
+ */
+#define USAGE_STEP	(1ULL << 22)	/* 1/1024 of GCM's 2^32 */
+#define USAGE_SEEN	4096		/* versions followed; beyond, each save is made */
+
+struct usage_seen {
+	uint8_t id[HSMKEY_ID_LEN];
+	uint32_t version;
+	bool used;
+	uint64_t requests;	/* as last stored, or first seen */
+};
+
+static struct usage_seen usage_seen[USAGE_SEEN];
+
+static struct usage_seen *seen_slot(const struct kernel_key *kk)
+{
+	uint64_t h = fnv1a64(kk->id, HSMKEY_ID_LEN) ^ (kk->version * 0x9e3779b97f4a7c15ULL);
+
+	for (size_t i = 0; i < USAGE_SEEN; i++) {
+		struct usage_seen *s = &usage_seen[(h + i) % USAGE_SEEN];
+
+		if (!s->used || (s->version == kk->version && !memcmp(s->id, kk->id, HSMKEY_ID_LEN)))
+			return s;
+	}
+	return NULL;
+}
+
+static int save_grown(const struct kernel_key *kk, void *arg)
+{
+	struct daemon *d = arg;
+	struct usage_seen *s;
+
+	if (!kk->has_owner || memcmp(kk->owner, instance(d), HSMKEY_OWNER_LEN))
+		return 0;
+	s = seen_slot(kk);
+	if (s && !s->used) {
+		memcpy(s->id, kk->id, HSMKEY_ID_LEN);
+		s->version = kk->version;
+		s->requests = kk->requests;
+		s->used = true;
+		return 0;
+	}
+	if (s && kk->requests < s->requests + USAGE_STEP)
+		return 0;
+	save_usage(d, kk->name, kk);
+	if (s)
+		s->requests = kk->requests;
+	return 0;
+}
+
+void control_usage_save_grown(struct daemon *d)
+{
+	struct kernel *k;
+
+	if (kernel_open(&k))
+		return;
+	if (kernel_list(k, save_grown, d))
+		log_warn("cannot read the kernel's keys to store their usage");
+	kernel_close(k);
+}
+
 void control_usage_save(struct daemon *d)
 {
 	struct kernel *k;

@@ -170,7 +170,7 @@ static void run(struct workers *w, struct job *j)
 		break;
 	case JOB_USAGE:
 		pthread_mutex_lock(&w->d->mutate);
-		control_usage_save(w->d);
+		control_usage_save_grown(w->d);
 		pthread_mutex_unlock(&w->d->mutate);
 		finish(w, DONE_USAGE, false);
 		break;

@@ -28,7 +28,7 @@ enum job_type {
 	JOB_RECONCILE,		/* converge the kernel with the keystore */
 	JOB_DELETIONS,		/* destroy the keys whose deletion is due */
 	JOB_HANDSHAKE,		/* a client's handshake (handshake_job_run()) */
-	JOB_USAGE,		/* store what the kernel has spent (control_usage_save()) */
+	JOB_USAGE,		/* store what the kernel has spent (control_usage_save_grown()) */
 };
 
 struct daemon;

@@ -93,11 +93,12 @@ int kmip_revoke(struct kmip_client *c, const char *uid, uint32_t reason, const c
 int kmip_destroy(struct kmip_client *c, const char *uid, char *why, size_t whylen);
 /*
  * The spent count @s on object @uid (message.h): its instance @index
- * modified, or with @index negative one added.  A server that cannot add
- * attributes says so as it will: Operation Not Supported (-EOPNOTSUPP),
- * or, PyKMIP, which cannot read the request, Invalid Message (-EINVAL).
+ * modified, or with @index negative one added.  *@reason: the server's
+ * Result Reason when it refused (0 else): one that cannot add attributes
+ * says Operation Not Supported, or, PyKMIP, which cannot read the
+ * request, Invalid Message.
  */
 int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
-		   const struct kmip_spent *s, char *why, size_t whylen);
+		   const struct kmip_spent *s, uint32_t *reason, char *why, size_t whylen);
 
 #endif

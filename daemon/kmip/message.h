@@ -157,6 +157,7 @@ struct kmip_attrs {
 	int32_t spent_index;		/* the spent count's Attribute Index, -1: none */
 	struct kmip_spent spent;	/* 0 if none, or unreadable */
 	bool spent_unreadable;		/* one of hsmkey's namespace, not in its form */
+	unsigned int app_infos;		/* Application Specific Information instances read */
 };
 
 int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a);

@@ -137,7 +137,7 @@ static void build_spent(struct ttlv_out *o, const struct kmip_version *v, const 
  * on another server once sent.
  */
 int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
-		   const struct kmip_spent *s, char *why, size_t whylen)
+		   const struct kmip_spent *s, uint32_t *reason, char *why, size_t whylen)
 {
 	struct spent_args a = { uid, index, s };
 	uint32_t op = index < 0 ? KMIP_OP_ADD_ATTRIBUTE : KMIP_OP_MODIFY_ATTRIBUTE;
@@ -145,10 +145,13 @@ int kmip_set_spent(struct kmip_client *c, const char *uid, int32_t index,
 	struct kmip_reply r;
 	int e;
 
+	*reason = 0;
 	e = kmip_client_call(c, index >= 0, build_spent, &a, &r, why, whylen);
 	if (e)
 		return e;
 	e = one_result(c, &r, op, uid, &res, why, whylen);
+	if (e && e != -EBADMSG)
+		*reason = res.reason;
 	kmip_reply_free(&r);
 	return e;
 }

@@ -165,32 +165,42 @@ static int spent_parse(const char *s, struct kmip_spent *out)
 }
 
 /*
- * An Application Specific Information (@v of Attribute @attr): the spent
- * count if it is the first of hsmkey's namespace.  Never fails the object:
- * another application's instance, however malformed, is none of hsmkey's
- * business (the object's state must still be read); one of hsmkey's whose
- * index or data is not in its form is "unreadable", which nobody takes
- * as a count nor writes over.
+ * An Application Specific Information (@v of Attribute @attr): a spent
+ * count if it is of hsmkey's namespace.  Never fails the object: another
+ * application's instance, however malformed, is none of hsmkey's business
+ * (the object's state must still be read).  One of hsmkey's whose index
+ * or data is not in its form (an index left out is taken as 0 only for
+ * the first instance) makes the count "unreadable", which nobody takes
+ * nor writes over.  Several of hsmkey's (two hosts adding at once): the
+ * larger of each field, and the first one's index for the next write.
  */
 static void app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
 {
 	char ns[sizeof(KMIP_SPENT_NAMESPACE) + 1], data[64];
+	bool first = a->app_infos++ == 0;
+	struct kmip_spent s;
 	int32_t index = 0;
 	int r;
 
 	if (v->type != TTLV_STRUCTURE ||
 	    ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns)) ||
-	    strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_index >= 0 || a->spent_unreadable)
+	    strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_unreadable)
 		return;
 	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
-	if ((r && r != -ENOENT) || index < 0 ||
+	if ((r && (r != -ENOENT || !first)) || index < 0 ||
 	    ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
-	    spent_parse(data, &a->spent)) {
+	    spent_parse(data, &s)) {
 		memset(&a->spent, 0, sizeof(a->spent));
+		a->spent_index = -1;
 		a->spent_unreadable = true;
 		return;
 	}
-	a->spent_index = index;
+	if (a->spent_index < 0)
+		a->spent_index = index;
+	if (s.requests > a->spent.requests)
+		a->spent.requests = s.requests;
+	if (s.bytes > a->spent.bytes)
+		a->spent.bytes = s.bytes;
 }
 
 /* One Attribute of GetAttributes' answer; those hsmkey does not read are skipped. */

@@ -367,10 +367,12 @@ static void pending_retry(struct kmip_store *st)
 /*
  * After the round's revocations, which must not wait on it: the spent
  * counts (spent.c), version by version, until the server stops
- * answering, the rest then left for the next round.
+ * answering, the rest then left for the next round.  Not those of a key
+ * revoked (@revoked[i]: its name was, this round).
  */
 static void sync_spent(struct kmip_store *st, const struct polled *v,
-		       const struct kmip_attrs *a, const int *errs, size_t n)
+		       const struct kmip_attrs *a, const int *errs, const bool *revoked,
+		       size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		struct kmip_spent_version sv = {
@@ -378,7 +380,7 @@ static void sync_spent(struct kmip_store *st, const struct polled *v,
 		};
 		int r;
 
-		if (errs[i] || state_name(a[i].state))	/* revoked here now */
+		if (errs[i] || revoked[i])
 			continue;
 		r = kmip_spent_sync(st, &sv, &a[i]);
 		if (r == -EHOSTDOWN || r == -ETIMEDOUT || r == -ECONNABORTED)
@@ -395,6 +397,7 @@ static int poll_once(struct kmip_store *st)
 	char why[512], reason[400];
 	size_t n = 0, i;
 	int *errs, r, revoked = 0;
+	bool *gone;
 
 	r = gather(st, &v, &n);
 	if (r || !n) {
@@ -404,7 +407,8 @@ static int poll_once(struct kmip_store *st)
 	uids = calloc(n, sizeof(*uids));
 	errs = calloc(n, sizeof(*errs));
 	a = calloc(n, sizeof(*a));
-	r = uids && errs && a ? 0 : -ENOMEM;
+	gone = calloc(n, sizeof(*gone));
+	r = uids && errs && a && gone ? 0 : -ENOMEM;
 	for (i = 0; !r && i < n; i++)
 		uids[i] = v[i].uid;
 	if (!r) {
@@ -413,16 +417,21 @@ static int poll_once(struct kmip_store *st)
 	}
 	if (!r)
 		confirm_gone(st, v, errs, n);
-	for (i = 0; !r && i < n; i++)
-		if (revoked_why(errs[i], &a[i], reason, sizeof(reason)))
-			revoked += revoke_here(st, &v[i], reason) > 0;
+	for (i = 0; !r && i < n; i++) {
+		if (!revoked_why(errs[i], &a[i], reason, sizeof(reason)))
+			continue;
+		revoked += revoke_here(st, &v[i], reason) > 0;
+		for (size_t j = 0; j < n; j++)	/* the key as a whole */
+			gone[j] = gone[j] || !strcmp(v[j].name, v[i].name);
+	}
 	if (revoked)
 		kmip_wake(st);
 	if (!r)
-		sync_spent(st, v, a, errs, n);
+		sync_spent(st, v, a, errs, gone, n);
 	free(uids);
 	free(errs);
 	free(a);
+	free(gone);
 	free(v);
 	return r;
 }

@@ -8,8 +8,9 @@
  *
  * After each poll round's revocations (poll.c), both sides are made the
  * larger of the two, field by field: what this host stored
- * (->set_usage(): the kernel's count, saved by the daemon at least every
- * poll interval; the daemon's reservations for its own AES-GCM) goes to
+ * (->set_usage(): the kernel's count, which the daemon stores when it has
+ * grown by 2^22 requests and at reconciliation and stop; the daemon's
+ * reservations for its own AES-GCM) goes to
  * the server, and a larger count there comes here, for the version's
  * next provisioning and reservation.  Neither side's count goes down.  A
  * count of hsmkey's on the server that does not read (unreadable) is
@@ -37,12 +38,18 @@ static uint64_t max_u64(uint64_t a, uint64_t b)
 	return a > b ? a : b;
 }
 
-/* A warning, unless it is the one this thread gave last (each poll round says it again). */
+/*
+ * A warning, unless given already (each poll round finds it again): the
+ * last KMIP_SPENT_WARNED given are remembered by their hash.
+ */
 static void warn_once(struct kmip_store *st, const char *msg)
 {
-	if (!strcmp(msg, st->spent_warned))
-		return;
-	snprintf(st->spent_warned, sizeof(st->spent_warned), "%s", msg);
+	uint64_t h = fnv1a64(msg, strlen(msg));
+
+	for (size_t i = 0; i < KMIP_SPENT_WARNED; i++)
+		if (st->spent_warned[i] == h)
+			return;
+	st->spent_warned[st->spent_warned_next++ % KMIP_SPENT_WARNED] = h;
 	log_warn("%s", msg);
 }
 
@@ -74,9 +81,10 @@ static void take(struct kmip_store *st, const struct kmip_spent_version *v,
 }
 
 /* Whether a refused AddAttribute says the server cannot add attributes at all. */
-static bool cannot_add(int r)
+static bool cannot_add(uint32_t reason)
 {
-	return r == -EOPNOTSUPP || r == -EINVAL;	/* PyKMIP: Invalid Message */
+	return reason == KMIP_REASON_OPERATION_NOT_SUPPORTED ||
+	       reason == KMIP_REASON_INVALID_MESSAGE;	/* PyKMIP cannot read it */
 }
 
 /* This host's larger count sent to the server: 0, or why not. */
@@ -84,12 +92,14 @@ static int give(struct kmip_store *st, const struct kmip_spent_version *v, int32
 		const struct kmip_spent *both)
 {
 	char why[512], msg[768];
+	uint32_t reason;
 	int r;
 
 	if (index < 0 && st->no_add_attribute)
 		return 0;
-	r = kmip_note(st, kmip_set_spent(st->client, v->uid, index, both, why, sizeof(why)), why);
-	if (r && index < 0 && cannot_add(r)) {
+	r = kmip_note(st, kmip_set_spent(st->client, v->uid, index, both, &reason, why,
+					 sizeof(why)), why);
+	if (r && index < 0 && cannot_add(reason)) {
 		st->no_add_attribute = true;
 		log_warn("the KMIP server cannot add attributes (%s): the spent count of keys it did not get from hsmkey is kept on this host only",
 			 why);
@@ -110,7 +120,7 @@ int kmip_spent_sync(struct kmip_store *st, const struct kmip_spent_version *v,
 		.requests = max_u64(v->here.requests, there->spent.requests),
 		.bytes = max_u64(v->here.bytes, there->spent.bytes),
 	};
-	char msg[256];
+	char msg[512];
 
 	if (there->spent_unreadable) {
 		snprintf(msg, sizeof(msg), "key %s version %u: its spent count on the KMIP server (object %s) does not read: neither taken nor written over; mend it there",

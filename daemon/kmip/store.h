@@ -59,6 +59,8 @@ struct kmip_event {
 	char why[400];
 };
 
+#define KMIP_SPENT_WARNED	64
+
 struct kmip_store {
 	struct backend be;
 	struct keystore *ks;
@@ -84,7 +86,8 @@ struct kmip_store {
 	size_t ngone;
 	/* spent.c, the poller's own: */
 	bool no_add_attribute;		/* the server cannot add attributes */
-	char spent_warned[768];		/* the last warning given, not repeated */
+	uint64_t spent_warned[KMIP_SPENT_WARNED];	/* warnings given, by hash */
+	unsigned int spent_warned_next;
 	pthread_mutex_t pending_lock;	/* KMIP_PENDING_RECORD: taken before st->lock */
 	pthread_mutex_t events_lock;
 	struct kmip_event events[KMIP_EVENTS_MAX];

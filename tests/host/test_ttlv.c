@@ -357,8 +357,10 @@ TEST(encoder_grows)
  */
 struct app_info {
 	const char *ns, *data;
-	int32_t index;
+	int32_t index;		/* NO_INDEX: none given */
 };
+
+#define NO_INDEX	INT32_MIN
 
 static int read_apps(const struct app_info *apps, size_t n, struct kmip_attrs *a)
 {
@@ -371,14 +373,11 @@ static int read_apps(const struct app_info *apps, size_t n, struct kmip_attrs *a
 	ttlv_out_init(&o, 4096);
 	ttlv_begin(&o, KMIP_TAG_RESPONSE_PAYLOAD);
 	ttlv_put_text(&o, KMIP_TAG_UNIQUE_IDENTIFIER, "7");
-	ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
-	ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, "State");
-	ttlv_put_enum(&o, KMIP_TAG_ATTRIBUTE_VALUE, KMIP_STATE_DEACTIVATED);
-	ttlv_end(&o);
 	for (size_t i = 0; i < n; i++) {
 		ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
 		ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, KMIP_SPENT_ATTRIBUTE);
-		ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_INDEX, apps[i].index);
+		if (apps[i].index != NO_INDEX)
+			ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_INDEX, apps[i].index);
 		if (!apps[i].ns) {
 			ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_VALUE, 1);
 		} else {
@@ -389,6 +388,11 @@ static int read_apps(const struct app_info *apps, size_t n, struct kmip_attrs *a
 		}
 		ttlv_end(&o);
 	}
+	/* Last: read after whatever the instances did. */
+	ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
+	ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, "State");
+	ttlv_put_enum(&o, KMIP_TAG_ATTRIBUTE_VALUE, KMIP_STATE_DEACTIVATED);
+	ttlv_end(&o);
 	ttlv_end(&o);
 	r = ttlv_out_finish(&o, &buf, &len);
 	if (!r)
@@ -406,19 +410,32 @@ TEST(spent_count_read)
 		{ NULL, NULL, 0 },			/* not a structure */
 		{ "someone-else", "requests=1 bytes=1", 1 },
 		{ KMIP_SPENT_NAMESPACE, "requests=7 bytes=18446744073709551615", 2 },
-		{ KMIP_SPENT_NAMESPACE, "requests=8 bytes=8", 3 },	/* a second: not read */
+		/* A second (two hosts adding at once): the larger of each field. */
+		{ KMIP_SPENT_NAMESPACE, "requests=8 bytes=8", 3 },
+	};
+	static const struct app_info alone = { KMIP_SPENT_NAMESPACE, "requests=3 bytes=4", NO_INDEX };
+	static const struct app_info after[] = {
+		{ "someone-else", "x", 0 },
+		{ KMIP_SPENT_NAMESPACE, "requests=3 bytes=4", NO_INDEX },
 	};
 	struct kmip_attrs a;
 
 	ASSERT_EQ(0, read_apps(apps, 4, &a));
 	EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);	/* still read */
 	EXPECT_EQ(2, a.spent_index);
-	EXPECT_EQ(7u, a.spent.requests);
+	EXPECT_EQ(8u, a.spent.requests);
 	EXPECT_EQ(18446744073709551615ULL, a.spent.bytes);
 	EXPECT_FALSE(a.spent_unreadable);
 	ASSERT_EQ(0, read_apps(apps, 2, &a));
 	EXPECT_EQ(-1, a.spent_index);
 	EXPECT_FALSE(a.spent_unreadable);
+	/* No index given: 0 if it is the only instance, unknown after another. */
+	ASSERT_EQ(0, read_apps(&alone, 1, &a));
+	EXPECT_EQ(0, a.spent_index);
+	EXPECT_EQ(3u, a.spent.requests);
+	ASSERT_EQ(0, read_apps(after, 2, &a));
+	EXPECT_TRUE(a.spent_unreadable);
+	EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);
 }
 
 /* Ours, not in its form: unreadable (neither a count nor an index), the object still read. */
@@ -442,10 +459,17 @@ TEST(spent_count_unreadable)
 	}
 	{
 		struct app_info app = { KMIP_SPENT_NAMESPACE, "requests=1 bytes=2", -3 };
+		struct app_info then[] = {
+			{ KMIP_SPENT_NAMESPACE, "requests=x bytes=2", 0 },
+			{ KMIP_SPENT_NAMESPACE, "requests=1 bytes=2", 1 },
+		};
 		struct kmip_attrs a;
 
 		ASSERT_EQ(0, read_apps(&app, 1, &a));
 		EXPECT_TRUE(a.spent_unreadable);	/* a negative index */
+		ASSERT_EQ(0, read_apps(then, 2, &a));	/* one bad, one good: unreadable */
+		EXPECT_TRUE(a.spent_unreadable);
+		EXPECT_EQ(-1, a.spent_index);
 	}
 }
 

@@ -76,18 +76,23 @@ SPENT_NS = "hsmkey-spent"
 
 def spent_of(attrs):
     """The spent count hsmkey reads from Attributes: "index:requests:bytes", or "unreadable"."""
+    first, index, q, b, n = None, -1, 0, 0, 0
     for a in attrs:
         if a.attribute_name.value != SPENT_ATTR:
             continue
+        n += 1
         v = a.attribute_value
         if v.application_namespace != SPENT_NS:
             continue
-        index = a.attribute_index.value if a.attribute_index is not None else 0
+        has = a.attribute_index is not None
+        i = a.attribute_index.value if has else 0
         m = re.fullmatch(r"requests=([0-9]+) bytes=([0-9]+)", v.application_data or "")
-        if not m or int(m[1]) >= 1 << 64 or int(m[2]) >= 1 << 64 or index < 0:
+        if (not has and n > 1) or i < 0 or not m or int(m[1]) >= 1 << 64 or int(m[2]) >= 1 << 64:
             return "unreadable"
-        return f"{index}:{int(m[1])}:{int(m[2])}"
-    return "-1:0:0"
+        if first is None:
+            first = i
+        q, b = max(q, int(m[1])), max(b, int(m[2]))
+    return "-1:0:0" if first is None else f"{first}:{q}:{b}"
 
 
 def check_spent_template(name, t, want):
