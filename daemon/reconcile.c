@@ -218,26 +218,26 @@ static int save_grown(const struct kernel_key *kk, void *arg)
 	return 0;
 }
 
-void control_usage_save_grown(struct daemon *d)
+/* @fn on every key the kernel holds (the usage savers above). */
+static void usage_walk(struct daemon *d, int (*fn)(const struct kernel_key *kk, void *arg))
 {
 	struct kernel *k;
 
 	if (kernel_open(&k))
 		return;
-	if (kernel_list(k, save_grown, d))
+	if (kernel_list(k, fn, d))
 		log_warn("cannot read the kernel's keys to store their usage");
 	kernel_close(k);
 }
 
+void control_usage_save_grown(struct daemon *d)
+{
+	usage_walk(d, save_grown);
+}
+
 void control_usage_save(struct daemon *d)
 {
-	struct kernel *k;
-
-	if (kernel_open(&k))
-		return;
-	if (kernel_list(k, save_one, d))
-		log_warn("cannot read the kernel's keys to store their usage");
-	kernel_close(k);
+	usage_walk(d, save_one);
 }
 
 /*
