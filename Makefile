@@ -39,7 +39,7 @@ LIBS_C := -ljson-c -lcrypto
 
 B := build
 # The library the daemon, the CLI, the tests and the fuzzers share.
-LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c
+LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c tools/lib/fetched.c
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/tomb.c \
 	    daemon/embedded/tombfile.c daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \

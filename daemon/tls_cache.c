@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "fetched.h"
 #include "tls_cache.h"
 #include "util.h"
 
@@ -40,23 +41,13 @@ static void hash_str(EVP_MD_CTX *md, const char *s)
 	EVP_DigestUpdate(md, s ? "+" : "-", 1);
 }
 
-/* SHA-256, fetched once: a fetch per request costs more than the hash. */
-static EVP_MD *sha256;
-static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
-
-static void sha256_init(void)
-{
-	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-}
-
 int tls_cache_digest(const struct tls_request *q, uint8_t *digest)
 {
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	size_t n = q->alpn ? json_object_array_length(q->alpn) : 0;
 	int ok;
 
-	pthread_once(&sha256_once, sha256_init);
-	ok = md && sha256 && EVP_DigestInit_ex(md, sha256, NULL) == 1;
+	ok = md && fetched_sha256() && EVP_DigestInit_ex(md, fetched_sha256(), NULL) == 1;
 	if (ok) {
 		EVP_DigestUpdate(md, q->server ? "s" : "c", 1);
 		hash_str(md, q->cert);

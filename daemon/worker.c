@@ -16,8 +16,10 @@
  * Changes to keys are serialised by the daemon's mutation lock (taken in
  * control.c), so a slow change delays only other changes; reads and the
  * event loop go on.  A thread that has replied to a client serves that
- * client's next request itself if it comes within LINGER_US and no other
- * job waits (next_request()).
+ * client's next request itself if it comes within LINGER_MS and no other
+ * job waits for a thread (next_request()): a job queued meanwhile that no
+ * idle thread can take makes the workers' wantfd readable, and the
+ * lingering threads give their clients back to the event loop at once.
  */
 #include <poll.h>
 #include <pthread.h>
@@ -30,8 +32,14 @@
 #include "util.h"
 #include "worker.h"
 
-/* How long a thread waits for a client's next request before handing it back. */
-#define LINGER_US	200
+/*
+ * How long a thread waits for a client's next request before handing it
+ * back, unless a job needs it sooner (wantfd).  Far longer than a
+ * scheduler tick: a timer due before the next tick is programmed into the
+ * hardware at each wait and cancelled at each wake-up, which under
+ * virtualisation cost a quarter of a KMS call's time.
+ */
+#define LINGER_MS	1000
 
 struct job {
 	enum job_type type;
@@ -66,6 +74,7 @@ struct workers {
 	pthread_mutex_t lock;		/* everything below */
 	struct queue jobs, handshakes;
 	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
+	int wantfd;		/* eventfd: readable while a job waits that no idle thread can take */
 	struct finished *done;
 	size_t ndone, cap;
 	int donefd;			/* eventfd: finished clients waiting */
@@ -94,6 +103,27 @@ static void finish(struct workers *w, int fd, bool keep)
 		log_warn("cannot wake the event loop: %m");
 }
 
+/*
+ * With @w->lock held: make wantfd readable (a job waits that no idle
+ * worker can take: the lingering ones are to let their clients go), or
+ * not (the queue is empty).
+ */
+static void want(struct workers *w)
+{
+	uint64_t one = 1;
+
+	if (write(w->wantfd, &one, sizeof(one)) != sizeof(one))
+		log_warn("cannot wake the lingering workers: %m");
+}
+
+static void unwant(struct workers *w)
+{
+	uint64_t n;
+
+	if (read(w->wantfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		log_warn("eventfd: %m");
+}
+
 /* With @w->lock held: the next job of @q a thread may take, out of it. */
 static struct job *take(struct workers *w, struct queue *q)
 {
@@ -109,6 +139,8 @@ static struct job *take(struct workers *w, struct queue *q)
 			q->tail = prev;
 		__atomic_store_n(&q->queued, q->queued - 1, __ATOMIC_RELAXED);
 		w->shared_running += j->shared;
+		if (q == &w->jobs && !q->queued && !q->stopping)
+			unwant(w);
 		return j;
 	}
 	return NULL;
@@ -125,20 +157,22 @@ static void append(struct queue *q, struct job *j)
 }
 
 /*
- * Whether a client's next request came within LINGER_US of its reply,
+ * Whether a client's next request came within LINGER_MS of its reply,
  * while no other job waits for a thread: then this thread serves it,
  * without the two wake-ups of a trip through the event loop (a caller of
  * the KMS API sends its next request at once).  A client that keeps
- * sending holds the thread only while nobody else needs one.
+ * sending, or is quiet, holds the thread only while nobody else needs
+ * one: wantfd ends the wait.
  */
 static bool next_request(struct workers *w, int fd)
 {
-	struct timespec wait = { .tv_nsec = LINGER_US * 1000 };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
+			       { .fd = w->wantfd, .events = POLLIN } };
 	bool others = __atomic_load_n(&w->jobs.queued, __ATOMIC_RELAXED) ||
 		      __atomic_load_n(&w->jobs.stopping, __ATOMIC_RELAXED);
 
-	return !others && ppoll(&p, 1, &wait, NULL) == 1 && p.revents == POLLIN;
+	return !others && poll(p, 2, LINGER_MS) >= 1 && p[0].revents == POLLIN &&
+	       !p[1].revents;
 }
 
 static void run(struct workers *w, struct job *j)
@@ -233,9 +267,13 @@ int workers_start(struct daemon *d, struct workers **out)
 	pthread_cond_init(&w->jobs.cond, NULL);
 	pthread_cond_init(&w->handshakes.cond, NULL);
 	w->donefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->donefd < 0) {
+	w->wantfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (w->donefd < 0 || w->wantfd < 0) {
+		r = -errno;
+		if (w->donefd >= 0)
+			close(w->donefd);
 		free(w);
-		return -errno;
+		return r;
 	}
 	for (w->nthreads = 0; w->nthreads < WORKERS; w->nthreads++) {
 		r = pthread_create(&w->threads[w->nthreads], NULL, worker_main, w);
@@ -265,6 +303,8 @@ int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 		return -ENOMEM;
 	pthread_mutex_lock(&w->lock);
 	append(&w->jobs, j);
+	if (w->jobs.queued > w->jobs.idle || (shared && w->shared_running >= WORKERS - 1))
+		want(w);
 	pthread_cond_broadcast(&w->jobs.cond);	/* the one free for it may not be the first */
 	pthread_mutex_unlock(&w->lock);
 	return 0;
@@ -334,6 +374,7 @@ void workers_stop(struct workers *w)
 	/* The workers first: the last of their requests may queue a handshake. */
 	pthread_mutex_lock(&w->lock);
 	__atomic_store_n(&w->jobs.stopping, true, __ATOMIC_RELAXED);
+	want(w);	/* not taken back: no thread lingers from now on */
 	pthread_cond_broadcast(&w->jobs.cond);
 	pthread_mutex_unlock(&w->lock);
 	for (int i = 0; i < w->nthreads; i++)
@@ -347,5 +388,6 @@ void workers_stop(struct workers *w)
 	/* The finished clients' descriptors are the client table's to close. */
 	free(w->done);
 	close(w->donefd);
+	close(w->wantfd);
 	free(w);
 }

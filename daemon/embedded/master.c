@@ -16,6 +16,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 #include "internal.h"
+#include "fetched.h"
 #include "util.h"
 
 #define KS_MASTER	"master.key"
@@ -258,7 +259,7 @@ int ks_gcm(const uint8_t *master, bool seal, const uint8_t *aad, int aadlen,
 	ctx = EVP_CIPHER_CTX_new();
 	if (!ctx)
 		return -ENOMEM;
-	ok = EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, master, nonce, seal) == 1 &&
+	ok = EVP_CipherInit_ex(ctx, fetched_aes_gcm(256), NULL, master, nonce, seal) == 1 &&
 	     EVP_CipherUpdate(ctx, NULL, &n, aad, aadlen) == 1 &&
 	     EVP_CipherUpdate(ctx, out, &n, in, len) == 1 &&
 	     (seal || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, KS_TAG_LEN, tag) == 1) &&

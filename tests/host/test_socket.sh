@@ -135,6 +135,39 @@ check "no key was made from it" bash -c "! '$top/build/hsmkeyctl' --socket '$soc
 check "the daemon still serves, descriptors flat" bash -c "
 	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k6 >/dev/null &&
 	test \$(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 2))"
+# A thread that has replied waits up to a second for its client's next
+# request; clients that go quiet after one request each hold every worker
+# so.  Another request must not wait out that second: the lingering
+# threads give their clients back as soon as a job needs one of them.
+cat > "$work/linger.py" <<'PY'
+import json, socket, sys, time
+sock, quiet, rounds = sys.argv[1], int(sys.argv[2]), 5
+def call(s):
+    s.send(json.dumps({"v": 1, "op": "status"}).encode())
+    assert json.loads(s.recv(65536))["ok"]
+worst = 0
+for _ in range(rounds):
+    held = []
+    for _ in range(quiet):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(sock)
+        call(s)
+        held.append(s)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.connect(sock)
+    t = time.monotonic()
+    call(s)
+    worst = max(worst, time.monotonic() - t)
+    for h in held + [s]:
+        h.close()
+    time.sleep(0.1)
+print("slowest: %.3f s" % worst)
+sys.exit(worst >= 0.3)
+PY
+check "four quiet clients of root hold every worker: another request within 0.3 s" \
+	/usr/bin/python3 "$work/linger.py" "$sock" 4
+check "three quiet clients of nobody hold the shared workers: nobody's next within 0.3 s" \
+	as_nobody /usr/bin/python3 "$work/linger.py" "$sock" 3
 check "an idle connection is closed after the idle timeout (10 s)" /usr/bin/python3 - "$sock" <<'PY'
 import socket, sys, time
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
