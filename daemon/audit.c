@@ -377,6 +377,7 @@ static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 	pthread_mutex_init(&a->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	pthread_cond_init(&a->wake, NULL);
+	pthread_mutex_init(&a->sync_lock, NULL);
 	*out = a;
 	if (be->ops->derive(be, "hsmkey audit mac v1", a->mac_key, sizeof(a->mac_key)) ||
 	    audit_mac_init(a))
@@ -434,6 +435,7 @@ void audit_close(struct audit *a)
 	if (a->fd >= 0)
 		close(a->fd);
 	pthread_cond_destroy(&a->wake);
+	pthread_mutex_destroy(&a->sync_lock);
 	EVP_MD_free(a->sha256);
 	wipe(a, sizeof(*a));
 	secret_pages_free(a, sizeof(*a));
@@ -474,6 +476,21 @@ static struct json_object *checkpoint_new(const struct audit *a, const char *why
 static int audit_write(struct audit *a, struct json_object *o);
 
 /*
+ * With @a->lock held: let go of AUDIT_FILE's descriptor; closed at once,
+ * or by audit_sync() when its fdatasync() on it returns.
+ */
+static void audit_file_close(struct audit *a)
+{
+	if (a->fd < 0)
+		return;
+	if (a->syncing && a->fd == a->sync_fd)
+		a->sync_fd_stale = true;
+	else
+		close(a->fd);
+	a->fd = -1;
+}
+
+/*
  * Close AUDIT_FILE with a signed checkpoint and give it the name of its
  * first record; the next record starts a new file (audit_write() opens it
  * with a checkpoint chained to this one's last record).
@@ -499,8 +516,7 @@ static void audit_rotate(struct audit *a)
 	}
 	log_info("audit log rotated: records %llu to %llu are in %s",
 		 (unsigned long long)a->file_first, (unsigned long long)a->seq, name);
-	close(a->fd);
-	a->fd = -1;
+	audit_file_close(a);
 	a->file_size = 0;
 	a->file_first = 0;
 	a->rotate_retry = 0;
@@ -545,18 +561,58 @@ static int audit_open_file(struct audit *a, bool create)
 	return 0;
 }
 
+/* With @a->lock held: are the records up to @seq on disk? */
+static bool audit_durable(const struct audit *a, uint64_t seq)
+{
+	return !a->unsynced || a->durable_seq >= seq;
+}
+
+/*
+ * Group commit: the records written so far made durable by one
+ * fdatasync() outside @a->lock, so that writers go on meanwhile.  Threads
+ * that come while one runs wait for it on @a->sync_lock, and most find
+ * their records synced by it.
+ */
 int audit_sync(struct audit *a)
 {
-	int r = 0;
+	uint8_t head[AUDIT_HEAD_LEN];
+	uint64_t upto, seq;
+	int r, fd;
 
 	pthread_mutex_lock(&a->lock);
-	if (a->unsynced)
-		r = audit_open_file(a, false);
-	if (a->unsynced && !r && fdatasync(a->fd) < 0)
-		r = -errno;
-	else if (!r)
-		a->unsynced = false;
+	upto = a->seq;
+	r = audit_durable(a, upto);
 	pthread_mutex_unlock(&a->lock);
+	if (r)
+		return 0;
+	pthread_mutex_lock(&a->sync_lock);
+	pthread_mutex_lock(&a->lock);
+	r = audit_durable(a, upto) ? 1 : audit_open_file(a, false);
+	if (r) {
+		pthread_mutex_unlock(&a->lock);
+		pthread_mutex_unlock(&a->sync_lock);
+		return r < 0 ? r : 0;
+	}
+	seq = a->seq;
+	memcpy(head, a->head, sizeof(head));
+	fd = a->sync_fd = a->fd;
+	a->syncing = true;
+	pthread_mutex_unlock(&a->lock);
+	r = fdatasync(fd) < 0 ? -errno : 0;
+	pthread_mutex_lock(&a->lock);
+	a->syncing = false;
+	if (a->sync_fd_stale) {
+		close(fd);
+		a->sync_fd_stale = false;
+	}
+	if (!r && a->unsynced && a->seq == seq) {
+		a->unsynced = false;
+	} else if (!r && a->unsynced && a->durable_seq < seq) {
+		a->durable_seq = seq;	/* written since: what is on disk now */
+		memcpy(a->durable_head, head, sizeof(head));
+	}
+	pthread_mutex_unlock(&a->lock);
+	pthread_mutex_unlock(&a->sync_lock);
 	return r;
 }
 
@@ -640,8 +696,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 
 		if (!fstat(a->fd, &st) && st.st_size > end && ftruncate(a->fd, end) < 0)
 			log_error("cannot take a partial record back out of the audit log: %m");
-		close(a->fd);
-		a->fd = -1;
+		audit_file_close(a);
 		return r;
 	}
 	a->seq++;

@@ -61,6 +61,15 @@ struct audit {
 	/* While unsynced: the last record on disk, which the anchors may name. */
 	uint64_t durable_seq;
 	uint8_t durable_head[AUDIT_HEAD_LEN];
+	/*
+	 * audit_sync()'s fdatasync() runs without @lock, one at a time
+	 * (@sync_lock): the threads that wrote meanwhile find their records
+	 * on disk with it, or sync all of theirs in the next one.  While it
+	 * runs, @fd is @sync_fd's to close (audit_file_close()).
+	 */
+	pthread_mutex_t sync_lock;
+	bool syncing, sync_fd_stale;
+	int sync_fd;
 	pthread_cond_t wake;
 	/*
 	 * Serialises writers and readers: the event loop records kernel

@@ -186,16 +186,34 @@ static int run_item(struct request *rq, struct batch *b, size_t i, const uint8_t
 	return r;
 }
 
-/* The items' records made durable, and anchored; else the batch refused. */
-static int sync_records(struct request *rq)
+/*
+ * The call's records (@r its result) made durable, and anchored; else a
+ * call that succeeded is refused.
+ */
+static int sync_records(struct request *rq, int r)
 {
-	int r = rq->d->audit ? audit_sync(rq->d->audit) : 0;
+	int s = rq->d->audit ? audit_sync(rq->d->audit) : 0;
 
-	if (r && control_audit_failed(rq->d, r))
-		return kms_unrecorded(rq);
+	if (s && control_audit_failed(rq->d, s))
+		return r ?: kms_unrecorded(rq);
 	if (rq->d->audit)
 		audit_anchor_kernel(rq->d);
-	return 0;
+	return r;
+}
+
+/*
+ * One item: its record synced after it is written, outside the audit
+ * log's lock (audit_sync()), so that calls from several clients share
+ * the disk's flushes instead of queueing for one each.
+ */
+static int one_synced(struct request *rq, int (*one)(struct request *rq))
+{
+	int r;
+
+	audit_defer_sync(true);
+	r = one(rq);
+	audit_defer_sync(false);
+	return sync_records(rq, r);
 }
 
 int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
@@ -206,7 +224,7 @@ int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
 	int r;
 
 	if (!json_object_object_get_ex(rq->req, "items", &b.items))
-		return one(rq);
+		return one_synced(rq, one);
 	if ((r = check_items(rq, &b)))
 		return r;
 	b.results = json_object_new_array();
@@ -220,7 +238,7 @@ int kms_batch_or_one(struct request *rq, enum kms_batch_input input,
 	}
 	audit_defer_sync(false);
 	rq->nout = b.nout;
-	r = sync_records(rq);
+	r = sync_records(rq, 0);
 	if (r) {
 		json_object_put(b.results);
 		return r;

@@ -27,6 +27,9 @@ packages=(
 	# python cryptography: AES-KW in the reference checks; gdb holds the
 	# helper mid-import for a memory scan (test_p11_scan)
 	python3-cryptography gdb
+	# strace: the audit log's group commit, checked on the daemon's
+	# system calls (test_audit_sync)
+	strace
 	# the KMIP client: PyKMIP as the key server and the reference client
 	python3-pykmip
 	# kTLS peers: OpenSSL's s_client/s_server (openssl) and GnuTLS's gnutls-cli

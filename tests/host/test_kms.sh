@@ -142,10 +142,17 @@ check "it exports the calls of its headers, each of version node HSMKEY_0, and n
 	 grep -ho '\\bhsmkey_[a-z_]*(' '$top'/tools/libhsmkey/hsmkey/*.h | tr -d '(' | sort -u |
 	 sed 's/\$/@@HSMKEY_0/' | cmp -s - '$work/syms'"
 quiet ctl policy k128 --grant encrypt,decrypt:root
+# records OP: how many records of OP on k128 the audit log holds.
+records() { cat "$work"/state/audit* | grep -ac "\"op\":\"$1\",\"key\":\"k128\""; }
+enc0=$(records encrypt) dec0=$(records decrypt)
 check "4 threads sharing a handle: 200 round trips, each its own" \
 	quiet "$top/build/tests/kms_threads" "$sock" k128 4 50
 check "4 threads, a handle each (served at once): 400 round trips" \
 	quiet "$top/build/tests/kms_threads" "$sock" k128 4 100 each
+# Their records were synced together (audit_sync()): each is there once.
+check "every call of the threads is in the audit log once (600 encryptions, 1200 decryptions)" \
+	test "$(($(records encrypt) - enc0)) $(($(records decrypt) - dec0))" = "600 1200"
+check "... and the log verifies" quiet ctl audit verify
 
 section "signatures, checked by OpenSSL"
 head -c 10000 /dev/urandom > "$work/msg"
