@@ -567,11 +567,22 @@ static bool audit_durable(const struct audit *a, uint64_t seq)
 	return !a->unsynced || a->durable_seq >= seq;
 }
 
+/* With @a->lock held: a flush failed (@r), for good (sync_err). */
+static int audit_sync_failed(struct audit *a, int r)
+{
+	if (!a->sync_err)
+		log_error("the audit log's disk failed a flush (%s): records since the last may be lost; no more are written until hsmkeyd restarts and checks the log",
+			  strerror(-r));
+	a->sync_err = r;
+	return r;
+}
+
 /*
  * Group commit: the records written so far made durable by one
  * fdatasync() outside @a->lock, so that writers go on meanwhile.  Threads
- * that come while one runs wait for it on @a->sync_lock, and most find
- * their records synced by it.
+ * that come while one runs wait for it on @a->sync_lock; those whose
+ * records it took find them synced, the others sync them next.  Never
+ * with @a->lock held (its order is after @a->sync_lock).
  */
 int audit_sync(struct audit *a)
 {
@@ -581,13 +592,13 @@ int audit_sync(struct audit *a)
 
 	pthread_mutex_lock(&a->lock);
 	upto = a->seq;
-	r = audit_durable(a, upto);
+	r = a->sync_err ?: audit_durable(a, upto);
 	pthread_mutex_unlock(&a->lock);
 	if (r)
-		return 0;
+		return r < 0 ? r : 0;
 	pthread_mutex_lock(&a->sync_lock);
 	pthread_mutex_lock(&a->lock);
-	r = audit_durable(a, upto) ? 1 : audit_open_file(a, false);
+	r = a->sync_err ?: (audit_durable(a, upto) ? 1 : audit_open_file(a, false));
 	if (r) {
 		pthread_mutex_unlock(&a->lock);
 		pthread_mutex_unlock(&a->sync_lock);
@@ -605,9 +616,11 @@ int audit_sync(struct audit *a)
 		close(fd);
 		a->sync_fd_stale = false;
 	}
-	if (!r && a->unsynced && a->seq == seq) {
+	if (r) {
+		audit_sync_failed(a, r);
+	} else if (a->unsynced && a->seq == seq) {
 		a->unsynced = false;
-	} else if (!r && a->unsynced && a->durable_seq < seq) {
+	} else if (a->unsynced && a->durable_seq < seq) {
 		a->durable_seq = seq;	/* written since: what is on disk now */
 		memcpy(a->durable_head, head, sizeof(head));
 	}
@@ -632,6 +645,8 @@ static int audit_write(struct audit *a, struct json_object *o)
 	off_t end;
 	int r, n;
 
+	if (a->sync_err)
+		return a->sync_err;	/* the log's disk lost records: none after them */
 	if (!a->in_rotation && a->rotate_size && a->file_first &&
 	    (uint64_t)a->file_size >= a->rotate_size && a->file_size >= a->rotate_retry)
 		audit_rotate(a);
@@ -683,7 +698,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 		a->unsynced = true;
 	}
 	else if (!r && fdatasync(a->fd) < 0)
-		r = -errno;
+		r = audit_sync_failed(a, -errno);
 	else if (!r)
 		a->unsynced = false;	/* the earlier records are on disk with this one */
 	if (r) {

@@ -68,9 +68,13 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail);
 /*
  * Between audit_defer_sync(true) and (false), the calling thread's records
- * are written without waiting for the disk (a batch of calls); it then
- * makes them durable with audit_sync(), whose failure fails them all.  A
- * checkpoint, or another thread's record, makes them durable too.
+ * are written without waiting for the disk (a call, or a batch of them);
+ * it then makes them durable with audit_sync(), whose failure fails them
+ * all (and every record after: see audit_internal.h, sync_err).  A
+ * checkpoint, another thread's record not deferred, or another thread's
+ * audit_sync() makes them durable too.  audit_sync() flushes outside the
+ * log's lock, sharing the flush with other threads' records (group
+ * commit); never call it with that lock held.
  */
 void audit_defer_sync(bool on);
 bool audit_deferring(void);

@@ -70,6 +70,13 @@ struct audit {
 	pthread_mutex_t sync_lock;
 	bool syncing, sync_fd_stale;
 	int sync_fd;
+	/*
+	 * A flush that failed: the kernel reports a write-back error once,
+	 * so a later fdatasync() succeeding says nothing of the records it
+	 * lost.  From then on no record is written nor synced (the error
+	 * again) until the daemon restarts and checks the log's tail.
+	 */
+	int sync_err;
 	pthread_cond_t wake;
 	/*
 	 * Serialises writers and readers: the event loop records kernel

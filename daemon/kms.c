@@ -127,7 +127,8 @@ int kms_read_context_in(struct request *rq, const char *field, struct kms_call *
 	if (n < 0)
 		return fail(rq, EINVAL, "the context must map non-empty keys to strings");
 	c->ctxlen = (size_t)n;
-	kms_context_hash(c->ctx, c->ctxlen, c->ctx_hash);
+	if (kms_context_hash(c->ctx, c->ctxlen, c->ctx_hash))
+		return fail(rq, EIO, "the context cannot be hashed for the audit record (no SHA-256 in OpenSSL)");
 	return 0;
 }
 
@@ -155,7 +156,7 @@ int kms_audit_as(struct request *rq, const char *what, const char *name, uint32_
 	if (!a && audit_held(rq->d->audit))
 		a = -ENOSPC;	/* held in memory until the log has space again */
 	if (!a) {
-		if (!audit_deferring())	/* else after the batch's audit_sync() */
+		if (!audit_deferring())	/* else after the call's or batch's audit_sync() */
 			audit_anchor_kernel(rq->d);
 		return 0;
 	}

@@ -99,15 +99,14 @@ int kms_context_encode(struct json_object *ctx, const struct kms_own_pairs *own,
 	return (int)len;
 }
 
-void kms_context_hash(const uint8_t *ctx, size_t len, char hex[17])
+int kms_context_hash(const uint8_t *ctx, size_t len, char hex[17])
 {
 	uint8_t h[SHA256_DIGEST_LENGTH];
 
-	if (EVP_Digest(ctx, len, h, NULL, fetched_sha256(), NULL) != 1) {
-		snprintf(hex, 17, "%s", "????????????????");	/* no SHA-256 at all */
-		return;
-	}
+	if (EVP_Digest(ctx, len, h, NULL, fetched_sha256(), NULL) != 1)
+		return -EIO;
 	hex_encode(h, 8, hex);
+	return 0;
 }
 
 static int alg_of(int type)

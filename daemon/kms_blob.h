@@ -75,8 +75,8 @@ struct kms_head {
  * prefix), -E2BIG (over a limit above; @own's pairs are over the count).
  */
 int kms_context_encode(struct json_object *ctx, const struct kms_own_pairs *own, uint8_t *out);
-/* The first 8 bytes of SHA-256 over a canonical context, as 16 hex digits. */
-void kms_context_hash(const uint8_t *ctx, size_t len, char hex[17]);
+/* The first 8 bytes of SHA-256 over a canonical context, as 16 hex digits: 0 or -EIO. */
+int kms_context_hash(const uint8_t *ctx, size_t len, char hex[17]);
 
 /*
  * Encrypt @pt (at most KMS_PLAINTEXT_MAX bytes) under @key, version

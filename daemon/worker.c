@@ -74,7 +74,12 @@ struct workers {
 	pthread_mutex_t lock;		/* everything below */
 	struct queue jobs, handshakes;
 	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
-	int wantfd;		/* eventfd: readable while a job waits that no idle thread can take */
+	/*
+	 * eventfd, readable from when a job is queued that the idle threads
+	 * may not be enough for (or a thread finds only held-back ones) until
+	 * the queue is empty; always once stopping.
+	 */
+	int wantfd;
 	struct finished *done;
 	size_t ndone, cap;
 	int donefd;			/* eventfd: finished clients waiting */
@@ -222,6 +227,9 @@ static void serve(struct workers *w, struct queue *q)
 		if (!j && q->stopping && !q->head)
 			break;	/* stopping, queue drained */
 		if (!j) {
+			/* One held back (shared): a lingering shared thread is to let go. */
+			if (q == &w->jobs && q->head)
+				want(w);
 			q->idle++;
 			pthread_cond_wait(&q->cond, &w->lock);
 			q->idle--;
@@ -272,6 +280,8 @@ int workers_start(struct daemon *d, struct workers **out)
 		r = -errno;
 		if (w->donefd >= 0)
 			close(w->donefd);
+		if (w->wantfd >= 0)
+			close(w->wantfd);
 		free(w);
 		return r;
 	}

@@ -7,7 +7,8 @@
 # every reply that follows a record its thread wrote, some fdatasync() of
 # the log (by any thread) must have begun after that write ended and ended
 # before the reply was sent.  The single calls' trace also shows their
-# flushes shared: fewer than 9 in 10 records (one each before).
+# flushes shared: fewer than 9 in 10 records (one each before).  Last, a
+# flush that fails refuses that call and every later one until a restart.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -16,19 +17,36 @@ command -v strace >/dev/null || { fail "strace is installed"; tap_done; }
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
 quiet ctl create k --type kms-aes-256 && quiet ctl policy k --grant encrypt,decrypt:root ||
 	{ fail "a KMS key is made"; tap_done; }
-# trace NAME COMMAND...: run COMMAND with the daemon traced into $work/NAME.
-trace() {
-	local name=$1 tracer r
+# attached: true once every thread of the daemon is traced (within 10 s).
+attached() {
+	local _ t
+	for _ in $(seq 100); do
+		for t in /proc/"$daemon_pid"/task/*; do
+			grep -q '^TracerPid:[[:space:]]*0$' "$t/status" && continue 2
+		done
+		return 0
+	done
+	return 1
+}
+# traced STRACE-OPTIONS... -- COMMAND...: run COMMAND with the daemon traced.
+traced() {
+	local opts=() tracer r
+	while [[ $1 != -- ]]; do opts+=("$1"); shift; done
 	shift
-	strace -f -qq -ttt -T -y -e trace=write,fdatasync,sendmsg -o "$work/$name" \
-		-p "$daemon_pid" &
+	strace -f -qq "${opts[@]}" -p "$daemon_pid" &
 	tracer=$!
-	sleep 1	# every thread attached
+	attached || { kill "$tracer"; return 1; }
 	"$@"
 	r=$?
 	kill -INT "$tracer"
 	wait "$tracer"
 	return $r
+}
+# trace NAME COMMAND...: run COMMAND with the daemon's calls traced into $work/NAME.
+trace() {
+	local name=$1
+	shift
+	traced -ttt -T -y -e trace=write,fdatasync,sendmsg -o "$work/$name" -- "$@"
 }
 check "4 clients, 40 round trips each (3 calls a trip), traced" \
 	trace single quiet "$top/build/tests/kms_threads" "$sock" k 4 40 each
@@ -55,7 +73,7 @@ cat > "$work/check.py" <<'PY'
 import re, sys
 # One line per call: "TID TIME NAME(ARGS) = RET <DURATION>", or split in an
 # "<unfinished ...>" line (its start) and a "<... NAME resumed>" one (its end).
-line_re = re.compile(r'^(\d+) (\d+\.\d+) (.*)$')
+line_re = re.compile(r'^(\d+)\s+(\d+\.\d+) (.*)$')
 dur_re = re.compile(r'<(\d+\.\d+)>$')
 calls, pending = [], {}
 for line in open(sys.argv[1]):
@@ -111,5 +129,21 @@ verdict batches 10
 check "batches: the trace holds their records and replies" test "$rc" != 2
 check "... no reply was sent before an fdatasync() begun after its records ended" test "$rc" != 1
 check "the log verifies" quiet ctl audit verify
+
+# A flush that fails (EIO, injected into the daemon's first fdatasync()
+# once traced): the call is refused, and so is every later one, whose
+# flush would succeed without the lost pages (the kernel reports a
+# write-back error once), until the daemon restarts.
+check "the disk failing a flush: the encryption is refused" \
+	traced -o /dev/null -e trace=fdatasync -e inject=fdatasync:error=EIO:when=1 -- \
+	expect_fail "audit log cannot be written" ctl encrypt k < "$work/c1/item1"
+check "... and said in the daemon's log" grep -q "failed a flush (Input/output error)" "$work/hsmkeyd.log"
+check "the disk well again: the next encryption is refused all the same" \
+	expect_fail "audit log cannot be written" ctl encrypt k < "$work/c1/item1"
+check "... and so is a change" expect_fail "audit" ctl create k2 --type kms-aes-256
+daemon_stop
+check "restarted, hsmkeyd serves again" daemon_start
+check "... an encryption" quiet ctl encrypt k < "$work/c1/item1"
+check "... and the log verifies" quiet ctl audit verify
 daemon_stop
 tap_done
