@@ -371,7 +371,7 @@ static int audit_alloc(struct backend *be, int dirfd, struct audit **out)
 	if (!a)
 		return -ENOMEM;
 	a->dirfd = dirfd;
-	a->fd = -1;
+	a->fd = a->sfd = -1;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&a->lock, &attr);
@@ -434,6 +434,8 @@ void audit_close(struct audit *a)
 		json_object_put(a->held[i]);
 	if (a->fd >= 0)
 		close(a->fd);
+	if (a->sfd >= 0)
+		close(a->sfd);
 	pthread_cond_destroy(&a->wake);
 	pthread_mutex_destroy(&a->sync_lock);
 	EVP_MD_free(a->sha256);
@@ -476,18 +478,18 @@ static struct json_object *checkpoint_new(const struct audit *a, const char *why
 static int audit_write(struct audit *a, struct json_object *o);
 
 /*
- * With @a->lock held: let go of AUDIT_FILE's descriptor; closed at once,
- * or by audit_sync() when its fdatasync() on it returns.
+ * With @a->lock held: let go of AUDIT_FILE's descriptors; closed at once,
+ * but for the one audit_sync() is flushing, closed when that returns.
  */
 static void audit_file_close(struct audit *a)
 {
-	if (a->fd < 0)
-		return;
-	if (a->syncing && a->fd == a->sync_fd)
-		a->sync_fd_stale = true;
-	else
+	if (a->fd >= 0)
 		close(a->fd);
-	a->fd = -1;
+	if (a->sfd >= 0 && a->syncing && a->sfd == a->sync_fd)
+		a->sync_fd_stale = true;
+	else if (a->sfd >= 0)
+		close(a->sfd);
+	a->fd = a->sfd = -1;
 }
 
 /*
@@ -536,13 +538,14 @@ bool audit_deferring(void)
 }
 
 /*
- * AUDIT_FILE open for appending (made if @create), and its size, read
- * at each opening: the daemon is its only writer, so the size is kept
- * from there on (a record's write adds its length).
+ * AUDIT_FILE open for appending (made if @create), and again for
+ * audit_sync() (@a->sfd), and its size, read at each opening: the daemon
+ * is its only writer, so the size is kept from there on (a record's
+ * write adds its length).
  */
 static int audit_open_file(struct audit *a, bool create)
 {
-	struct stat st;
+	struct stat st, sst;
 	int r;
 
 	if (a->fd >= 0)
@@ -551,10 +554,15 @@ static int audit_open_file(struct audit *a, bool create)
 		       O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
 	if (a->fd < 0)
 		return -errno;
-	if (fstat(a->fd, &st) < 0) {
+	a->sfd = openat(a->dirfd, AUDIT_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (a->sfd < 0 || fstat(a->fd, &st) < 0 || fstat(a->sfd, &sst) < 0)
 		r = -errno;
-		close(a->fd);
-		a->fd = -1;
+	else if (st.st_ino != sst.st_ino || st.st_dev != sst.st_dev)
+		r = -ESTALE;	/* replaced between the two opens */
+	else
+		r = 0;
+	if (r) {
+		audit_file_close(a);
 		return r;
 	}
 	a->file_size = st.st_size;
@@ -567,14 +575,17 @@ static bool audit_durable(const struct audit *a, uint64_t seq)
 	return !a->unsynced || a->durable_seq >= seq;
 }
 
-/* With @a->lock held: a flush failed (@r), for good (sync_err). */
+/*
+ * With @a->lock held: a flush failed (@r), for good: -EIO from here on
+ * (never a lack of space, whose records would be held).
+ */
 static int audit_sync_failed(struct audit *a, int r)
 {
 	if (!a->sync_err)
 		log_error("the audit log's disk failed a flush (%s): records since the last may be lost; no more are written until hsmkeyd restarts and checks the log",
 			  strerror(-r));
-	a->sync_err = r;
-	return r;
+	a->sync_err = -EIO;
+	return a->sync_err;
 }
 
 /*
@@ -606,7 +617,7 @@ int audit_sync(struct audit *a)
 	}
 	seq = a->seq;
 	memcpy(head, a->head, sizeof(head));
-	fd = a->sync_fd = a->fd;
+	fd = a->sync_fd = a->sfd;
 	a->syncing = true;
 	pthread_mutex_unlock(&a->lock);
 	r = fdatasync(fd) < 0 ? -errno : 0;
@@ -616,11 +627,12 @@ int audit_sync(struct audit *a)
 		close(fd);
 		a->sync_fd_stale = false;
 	}
-	if (r) {
-		audit_sync_failed(a, r);
-	} else if (a->unsynced && a->seq == seq) {
+	if (r)
+		r = audit_sync_failed(a, r);
+	r = r ?: a->sync_err;	/* audit_write()'s flush meanwhile failed */
+	if (!r && a->unsynced && a->seq == seq) {
 		a->unsynced = false;
-	} else if (a->unsynced && a->durable_seq < seq) {
+	} else if (!r && a->unsynced && a->durable_seq < seq) {
 		a->durable_seq = seq;	/* written since: what is on disk now */
 		memcpy(a->durable_head, head, sizeof(head));
 	}
@@ -766,7 +778,7 @@ static void *audit_flusher(void *arg)
 	struct audit *a = arg;
 
 	pthread_mutex_lock(&a->lock);
-	while ((a->nheld || a->lost) && !a->closing) {
+	while ((a->nheld || a->lost) && !a->closing && !a->sync_err) {
 		struct timespec t;
 
 		clock_gettime(CLOCK_REALTIME, &t);
@@ -839,6 +851,10 @@ static int audit_append(struct audit *a, struct json_object *o, bool event)
 	int r;
 
 	json_object_object_add(o, "time", json_object_new_int64((int64_t)time(NULL)));
+	if (a->sync_err) {
+		json_object_put(o);
+		return a->sync_err;	/* nothing held: nothing will be written */
+	}
 	if (a->nheld || a->lost)
 		audit_flush_held(a);
 	if (a->nheld || a->lost)

@@ -36,6 +36,12 @@ struct audit {
 	uint8_t pub[32];
 	int dirfd;
 	int fd;			/* O_APPEND */
+	/*
+	 * AUDIT_FILE opened again with @fd, for audit_sync()'s flushes: a
+	 * write-back error is reported once to each open file, so the
+	 * flushes there and audit_write()'s own on @fd each learn of it.
+	 */
+	int sfd;
 	uint64_t seq;		/* of the last record */
 	uint8_t head[AUDIT_HEAD_LEN];
 	char pub_hex[65];
@@ -65,7 +71,7 @@ struct audit {
 	 * audit_sync()'s fdatasync() runs without @lock, one at a time
 	 * (@sync_lock): the threads that wrote meanwhile find their records
 	 * on disk with it, or sync all of theirs in the next one.  While it
-	 * runs, @fd is @sync_fd's to close (audit_file_close()).
+	 * runs, @sfd is @sync_fd's to close (audit_file_close()).
 	 */
 	pthread_mutex_t sync_lock;
 	bool syncing, sync_fd_stale;
@@ -73,8 +79,8 @@ struct audit {
 	/*
 	 * A flush that failed: the kernel reports a write-back error once,
 	 * so a later fdatasync() succeeding says nothing of the records it
-	 * lost.  From then on no record is written nor synced (the error
-	 * again) until the daemon restarts and checks the log's tail.
+	 * lost.  From then on no record is written, held nor synced (-EIO)
+	 * until the daemon restarts and checks the log's tail.
 	 */
 	int sync_err;
 	pthread_cond_t wake;

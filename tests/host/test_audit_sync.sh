@@ -22,7 +22,7 @@ attached() {
 	local _ t
 	for _ in $(seq 100); do
 		for t in /proc/"$daemon_pid"/task/*; do
-			grep -q '^TracerPid:[[:space:]]*0$' "$t/status" && continue 2
+			grep -q '^TracerPid:[[:space:]]*0$' "$t/status" && { sleep 0.1; continue 2; }
 		done
 		return 0
 	done
@@ -145,5 +145,15 @@ daemon_stop
 check "restarted, hsmkeyd serves again" daemon_start
 check "... an encryption" quiet ctl encrypt k < "$work/c1/item1"
 check "... and the log verifies" quiet ctl audit verify
+# A flush failing for want of space (ENOSPC, as NFS may say) is no full
+# disk: nothing can be held for later, so the same as EIO.
+check "a flush failing with ENOSPC: the encryption is refused" \
+	traced -o /dev/null -e trace=fdatasync -e inject=fdatasync:error=ENOSPC:when=1 -- \
+	expect_fail "audit log cannot be written" ctl encrypt k < "$work/c1/item1"
+check "... a revoke after it too: no record is held in memory" \
+	expect_fail "audit" ctl revoke k
+check "... the key still active" test "$(state_of k)" = active
+check "... and the daemon never said it was holding records" \
+	bash -c "! grep -q 'holding records' '$work/hsmkeyd.log'"
 daemon_stop
 tap_done

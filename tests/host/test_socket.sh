@@ -186,7 +186,7 @@ assert s.recv(100) == b"" and 9 < time.time() - t < 13
 PY
 # Stopping while four quiet clients hold every worker: the lingering
 # threads let go at once, not at the end of their wait.
-/usr/bin/python3 - "$sock" <<'PY' &
+/usr/bin/python3 - "$sock" "$work/quiet.ready" <<'PY' &
 import json, socket, sys, time
 held = []
 for _ in range(4):
@@ -195,10 +195,12 @@ for _ in range(4):
     s.send(json.dumps({"v": 1, "op": "status"}).encode())
     s.recv(65536)
     held.append(s)
+open(sys.argv[2], "w").close()
 time.sleep(5)
 PY
 quiet_pid=$!
-sleep 0.2
+for _ in $(seq 100); do [[ -e $work/quiet.ready ]] && break; sleep 0.05; done
+check "four quiet clients answered" test -e "$work/quiet.ready"
 start=$(date +%s%N)
 daemon_stop
 took=$((($(date +%s%N) - start) / 1000000))
