@@ -66,7 +66,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
 	  daemon/deletion.c daemon/reconcile.c daemon/events.c \
-	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_anchor.c \
+	  daemon/volume.c daemon/config.c daemon/audit.c daemon/audit_keys.c daemon/audit_file.c daemon/audit_anchor.c \
 	  daemon/audit_verify.c daemon/wrapkey.c daemon/worker.c daemon/storage.c \
 	  daemon/ktls.c daemon/tls_diag.c daemon/kms.c daemon/kms_blob.c daemon/nonce.c daemon/kms_keys.c \
 	  daemon/kms_sign.c daemon/kms_data.c daemon/kms_kernel.c daemon/kms_reencrypt.c daemon/kms_batch.c \

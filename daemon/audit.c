@@ -2,7 +2,9 @@
 /*
  * The tamper-evident audit log; the format is described in audit.h.  This
  * file writes it: repairing a torn end, rotating it, holding records in
- * memory while the disk is full.  audit_verify.c checks it.
+ * memory while the disk is full.  audit_keys.c MACs and signs its records,
+ * audit_file.c keeps its file and makes it durable, audit_verify.c checks
+ * it.
  */
 #include <dirent.h>
 #include <fcntl.h>
@@ -20,118 +22,6 @@
 #include "audit_internal.h"
 #include "proto.h"
 #include "util.h"
-
-/*
- * SHA-256, fetched once when the log opens: OpenSSL's one-shot HMAC()
- * fetched the MAC and the digest for every record, several times the cost
- * of the record's MAC itself.
- */
-static int audit_mac_init(struct audit *a)
-{
-	a->sha256 = EVP_MD_fetch(NULL, "SHA2-256", NULL);
-	return a->sha256 ? 0 : -EIO;
-}
-
-/*
- * HMAC-SHA256 (RFC 2104) of @body under mac_key.  The padded keys live on
- * the stack for the call and are wiped; nothing derived from the key stays
- * outside this locked page between records (a keyed context kept by
- * OpenSSL would, in ordinary heap).
- */
-int audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out)
-{
-	uint8_t ipad[64] = { 0 }, opad[64] = { 0 }, inner[AUDIT_HEAD_LEN];
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	unsigned int il = 0, ol = 0;
-	int ok;
-
-	memcpy(ipad, a->mac_key, sizeof(a->mac_key));	/* 32 bytes: shorter than a block */
-	memcpy(opad, a->mac_key, sizeof(a->mac_key));
-	for (size_t i = 0; i < sizeof(ipad); i++) {
-		ipad[i] ^= 0x36;
-		opad[i] ^= 0x5c;
-	}
-	ok = c && EVP_DigestInit_ex(c, a->sha256, NULL) && EVP_DigestUpdate(c, ipad, sizeof(ipad)) &&
-	     EVP_DigestUpdate(c, body, n) && EVP_DigestFinal_ex(c, inner, &il) &&
-	     EVP_DigestInit_ex(c, a->sha256, NULL) && EVP_DigestUpdate(c, opad, sizeof(opad)) &&
-	     EVP_DigestUpdate(c, inner, il) && EVP_DigestFinal_ex(c, out, &ol) &&
-	     il == AUDIT_HEAD_LEN && ol == AUDIT_HEAD_LEN;
-	EVP_MD_CTX_free(c);	/* its state wiped with it */
-	wipe(ipad, sizeof(ipad));
-	wipe(opad, sizeof(opad));
-	wipe(inner, sizeof(inner));
-	return ok ? 0 : -ENOMEM;
-}
-
-/* Ed25519 by the seed the daemon holds (a backend without ->sign_audit). */
-static int sign_with_seed(const struct audit *a, const char *msg, size_t n, uint8_t *sig)
-{
-	size_t siglen = 64;
-	EVP_PKEY *key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, a->sign_seed,
-						     sizeof(a->sign_seed));
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int ok = key && md && EVP_DigestSignInit(md, NULL, NULL, NULL, key) == 1 &&
-		 EVP_DigestSign(md, sig, &siglen, (const uint8_t *)msg, n) == 1;
-
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(key);
-	return ok ? 0 : -EIO;
-}
-
-/* Ed25519 by the backend's own key, which must still be the pinned one. */
-static int sign_in_backend(const struct audit *a, const char *msg, size_t n, uint8_t *sig)
-{
-	uint8_t pub[32];
-	char hex[65];
-	int r = a->signer->ops->sign_audit(a->signer, msg, n, sig, pub);
-
-	if (r)
-		return r;
-	if (CRYPTO_memcmp(pub, a->pub, sizeof(pub))) {
-		hex_encode(pub, sizeof(pub), hex);
-		log_error("the key storage signed an audit checkpoint with key %s, not %s, the one it had when the log was opened: checkpoint not written",
-			  hex, a->pub_hex);
-		return -EKEYREJECTED;
-	}
-	return audit_sig_check(a->pub, msg, n, sig) ? -EIO : 0;
-}
-
-int audit_sig_check(const uint8_t *pub, const char *msg, size_t n, const uint8_t *sig)
-{
-	EVP_PKEY *key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, 32);
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	int ok = key && md && EVP_DigestVerifyInit(md, NULL, NULL, NULL, key) == 1 &&
-		 EVP_DigestVerify(md, sig, 64, (const uint8_t *)msg, n) == 1;
-
-	EVP_MD_CTX_free(md);
-	EVP_PKEY_free(key);
-	return ok ? 0 : -EBADMSG;
-}
-
-int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_hex,
-			 uint8_t *sig, bool check)
-{
-	char msg[128];
-	int n = snprintf(msg, sizeof(msg), "hsmkey audit checkpoint v1 %llu %s",
-			 (unsigned long long)seq, prev_hex);
-
-	if (n < 0 || (size_t)n >= sizeof(msg))
-		return -EINVAL;
-	if (check)
-		return audit_sig_check(a->pub, msg, (size_t)n, sig);
-	return a->signer ? sign_in_backend(a, msg, (size_t)n, sig) :
-			   sign_with_seed(a, msg, (size_t)n, sig);
-}
-
-/* The MAC at the start of a line: 64 hex digits. */
-int audit_mac_from_line(const char *line, uint8_t *out)
-{
-	char hex[2 * AUDIT_HEAD_LEN + 1];
-
-	memcpy(hex, line, 2 * AUDIT_HEAD_LEN);
-	hex[2 * AUDIT_HEAD_LEN] = '\0';
-	return hex_decode(hex, out, AUDIT_HEAD_LEN);
-}
 
 static bool space_error(int r)
 {
@@ -478,21 +368,6 @@ static struct json_object *checkpoint_new(const struct audit *a, const char *why
 static int audit_write(struct audit *a, struct json_object *o);
 
 /*
- * With @a->lock held: let go of AUDIT_FILE's descriptors; closed at once,
- * but for the one audit_sync() is flushing, closed when that returns.
- */
-static void audit_file_close(struct audit *a)
-{
-	if (a->fd >= 0)
-		close(a->fd);
-	if (a->sfd >= 0 && a->syncing && a->sfd == a->sync_fd)
-		a->sync_fd_stale = true;
-	else if (a->sfd >= 0)
-		close(a->sfd);
-	a->fd = a->sfd = -1;
-}
-
-/*
  * Close AUDIT_FILE with a signed checkpoint and give it the name of its
  * first record; the next record starts a new file (audit_write() opens it
  * with a checkpoint chained to this one's last record).
@@ -522,123 +397,6 @@ static void audit_rotate(struct audit *a)
 	a->file_size = 0;
 	a->file_first = 0;
 	a->rotate_retry = 0;
-}
-
-/* The calling thread's records wait for audit_sync() (audit.h). */
-static __thread bool deferring;
-
-void audit_defer_sync(bool on)
-{
-	deferring = on;
-}
-
-bool audit_deferring(void)
-{
-	return deferring;
-}
-
-/*
- * AUDIT_FILE open for appending (made if @create), and again for
- * audit_sync() (@a->sfd), and its size, read at each opening: the daemon
- * is its only writer, so the size is kept from there on (a record's
- * write adds its length).
- */
-static int audit_open_file(struct audit *a, bool create)
-{
-	struct stat st, sst;
-	int r;
-
-	if (a->fd >= 0)
-		return 0;
-	a->fd = openat(a->dirfd, AUDIT_FILE,
-		       O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0), 0600);
-	if (a->fd < 0)
-		return -errno;
-	a->sfd = openat(a->dirfd, AUDIT_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (a->sfd < 0 || fstat(a->fd, &st) < 0 || fstat(a->sfd, &sst) < 0)
-		r = -errno;
-	else if (st.st_ino != sst.st_ino || st.st_dev != sst.st_dev)
-		r = -ESTALE;	/* replaced between the two opens */
-	else
-		r = 0;
-	if (r) {
-		audit_file_close(a);
-		return r;
-	}
-	a->file_size = st.st_size;
-	return 0;
-}
-
-/* With @a->lock held: are the records up to @seq on disk? */
-static bool audit_durable(const struct audit *a, uint64_t seq)
-{
-	return !a->unsynced || a->durable_seq >= seq;
-}
-
-/*
- * With @a->lock held: a flush failed (@r), for good: -EIO from here on
- * (never a lack of space, whose records would be held).
- */
-static int audit_sync_failed(struct audit *a, int r)
-{
-	if (!a->sync_err)
-		log_error("the audit log's disk failed a flush (%s): records since the last may be lost; no more are written until hsmkeyd restarts and checks the log",
-			  strerror(-r));
-	a->sync_err = -EIO;
-	return a->sync_err;
-}
-
-/*
- * Group commit: the records written so far made durable by one
- * fdatasync() outside @a->lock, so that writers go on meanwhile.  Threads
- * that come while one runs wait for it on @a->sync_lock; those whose
- * records it took find them synced, the others sync them next.  Never
- * with @a->lock held (its order is after @a->sync_lock).
- */
-int audit_sync(struct audit *a)
-{
-	uint8_t head[AUDIT_HEAD_LEN];
-	uint64_t upto, seq;
-	int r, fd;
-
-	pthread_mutex_lock(&a->lock);
-	upto = a->seq;
-	r = a->sync_err ?: audit_durable(a, upto);
-	pthread_mutex_unlock(&a->lock);
-	if (r)
-		return r < 0 ? r : 0;
-	pthread_mutex_lock(&a->sync_lock);
-	pthread_mutex_lock(&a->lock);
-	r = a->sync_err ?: (audit_durable(a, upto) ? 1 : audit_open_file(a, false));
-	if (r) {
-		pthread_mutex_unlock(&a->lock);
-		pthread_mutex_unlock(&a->sync_lock);
-		return r < 0 ? r : 0;
-	}
-	seq = a->seq;
-	memcpy(head, a->head, sizeof(head));
-	fd = a->sync_fd = a->sfd;
-	a->syncing = true;
-	pthread_mutex_unlock(&a->lock);
-	r = fdatasync(fd) < 0 ? -errno : 0;
-	pthread_mutex_lock(&a->lock);
-	a->syncing = false;
-	if (a->sync_fd_stale) {
-		close(fd);
-		a->sync_fd_stale = false;
-	}
-	if (r)
-		r = audit_sync_failed(a, r);
-	r = r ?: a->sync_err;	/* audit_write()'s flush meanwhile failed */
-	if (!r && a->unsynced && a->seq == seq) {
-		a->unsynced = false;
-	} else if (!r && a->unsynced && a->durable_seq < seq) {
-		a->durable_seq = seq;	/* written since: what is on disk now */
-		memcpy(a->durable_head, head, sizeof(head));
-	}
-	pthread_mutex_unlock(&a->lock);
-	pthread_mutex_unlock(&a->sync_lock);
-	return r;
 }
 
 /*
@@ -702,7 +460,7 @@ static int audit_write(struct audit *a, struct json_object *o)
 	end = a->file_size;
 	r = write_full(a->fd, line, (size_t)n);
 	free(line);
-	if (!r && deferring && !checkpoint && !a->in_rotation) {
+	if (!r && audit_deferring() && !checkpoint && !a->in_rotation) {
 		if (!a->unsynced) {	/* what the anchors name until audit_sync() */
 			a->durable_seq = a->seq;
 			memcpy(a->durable_head, a->head, AUDIT_HEAD_LEN);

@@ -92,6 +92,8 @@ struct audit {
 	pthread_mutex_t lock;
 };
 
+/* audit_keys.c: SHA-256 for the records' MACs, fetched once: 0 or -EIO. */
+int audit_mac_init(struct audit *a);
 /* The MAC of a record's body @body: 0, or -ENOMEM. */
 int audit_mac(const struct audit *a, const char *body, size_t n, uint8_t *out);
 /*
@@ -104,6 +106,15 @@ int audit_checkpoint_sig(const struct audit *a, uint64_t seq, const char *prev_h
 int audit_sig_check(const uint8_t *pub, const char *msg, size_t n, const uint8_t *sig);
 /* The MAC at the start of a line: 64 hex digits. */
 int audit_mac_from_line(const char *line, uint8_t *out);
+/*
+ * audit_file.c, each with @a->lock held.  AUDIT_FILE opened (made if
+ * @create) unless it is: 0 or -errno.
+ */
+int audit_open_file(struct audit *a, bool create);
+/* Let go of AUDIT_FILE (the descriptor a flush is using: when it returns). */
+void audit_file_close(struct audit *a);
+/* A flush failed (@r, logged): sync_err set for good; returns -EIO. */
+int audit_sync_failed(struct audit *a, int r);
 /* The rotated files present, by first record, ascending; *@out malloc'd. */
 int audit_rotated_files(struct audit *a, uint64_t **out, size_t *n);
 
