@@ -80,6 +80,7 @@ struct workers {
 	 * the queue is empty; always once stopping.
 	 */
 	int wantfd;
+	bool wanted;		/* wantfd is readable: no write or read of it needed */
 	struct finished *done;
 	size_t ndone, cap;
 	int donefd;			/* eventfd: finished clients waiting */
@@ -117,16 +118,24 @@ static void want(struct workers *w)
 {
 	uint64_t one = 1;
 
+	if (w->wanted)
+		return;
 	if (write(w->wantfd, &one, sizeof(one)) != sizeof(one))
 		log_warn("cannot wake the lingering workers: %m");
+	else
+		w->wanted = true;
 }
 
 static void unwant(struct workers *w)
 {
 	uint64_t n;
 
+	if (!w->wanted)
+		return;
 	if (read(w->wantfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		log_warn("eventfd: %m");
+	else
+		w->wanted = false;
 }
 
 /* With @w->lock held: the next job of @q a thread may take, out of it. */
