@@ -43,7 +43,7 @@ LIB := tools/lib/util.c tools/lib/proto.c tools/lib/key.c tools/lib/number.c too
 # The embedded keystore, one concept per file (daemon/embedded/internal.h).
 EMBEDDED := daemon/embedded/master.c daemon/embedded/record.c daemon/embedded/tomb.c \
 	    daemon/embedded/tombfile.c daemon/embedded/root.c daemon/embedded/index.c daemon/embedded/store.c \
-	    daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/kept.c \
+	    daemon/embedded/scan.c daemon/embedded/open.c daemon/embedded/keys.c daemon/embedded/kept.c \
 	    daemon/embedded/backend.c
 # The PKCS#11 backend (daemon/pkcs11/hsm.h): the token helper process and
 # the daemon's side of it, then the backend adapter over it.

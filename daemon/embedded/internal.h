@@ -7,7 +7,8 @@
  * revoked and destroyed keys), tombfile.c (them on disk, STATE/tombs),
  * root.c (the sealed root record: generations, the tombstones' count
  * and hash), index.c (metadata in memory), store.c (the
- * key directory as a whole), kept.c (records kept for the next use),
+ * key directory's files), scan.c (the directory checked as a whole at
+ * open), kept.c (records kept for the next use),
  * open.c (the state directory), keys.c (operations on one key),
  * backend.c (the backend adapter).
  */
@@ -235,7 +236,12 @@ int ks_gen_check(struct keystore *ks, const uint8_t *sum, uint64_t keys);
 /* store.c */
 int ks_files(struct keystore *ks, char ***out, size_t *count);
 void ks_files_free(char **names, size_t n);
-int ks_scan(struct keystore *ks, const char *dir);
+/* Read and parse key file @file (no check of its MAC); -errno. */
+int ks_load(struct keystore *ks, const char *file, struct ks_record *rec, struct stat *st);
+/* Write @rec (its generation set) as its key file, MAC made; the index follows. */
+int ks_write(struct keystore *ks, struct ks_record *rec);
+/* The journal told that key file @file is set aside. */
+void ks_report_file(const char *file);
 int ks_reseal_all(struct keystore *ks, const char *skip);
 struct ks_record *ks_record_new(void);
 void ks_report(const char *name, int r);
@@ -244,6 +250,9 @@ int ks_read(struct keystore *ks, const char *name, struct ks_record *rec);
 int ks_commit(struct keystore *ks, struct ks_record *rec, uint64_t old);
 int ks_remove(struct keystore *ks, const char *name, uint64_t old);
 int ks_replace_master(struct keystore *ks, const char *skip);
+
+/* scan.c */
+int ks_scan(struct keystore *ks, const char *dir);
 
 /* index.c */
 struct ks_entry *ks_index_find(const struct ks_index *ix, const char *name);
