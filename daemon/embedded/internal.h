@@ -240,7 +240,7 @@ void ks_files_free(char **names, size_t n);
 int ks_load(struct keystore *ks, const char *file, struct ks_record *rec, struct stat *st);
 /* Write @rec (its generation set) as its key file, MAC made; the index follows. */
 int ks_write(struct keystore *ks, struct ks_record *rec);
-/* The journal told that key file @file is set aside. */
+/* Key file @file is set aside: logged, saying so. */
 void ks_report_file(const char *file);
 int ks_reseal_all(struct keystore *ks, const char *skip);
 struct ks_record *ks_record_new(void);

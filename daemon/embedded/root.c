@@ -273,7 +273,7 @@ int ks_root_load(struct keystore *ks, const char *dir)
 
 	fd = openat(ks->dirfd, KS_ROOT, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0 && errno == ENOENT) {
-		/* A new store (store.c refuses a missing root beside key files). */
+		/* A new store (open.c refuses a missing root beside key files). */
 		if (RAND_priv_bytes(ks->root, sizeof(ks->root)) != 1)
 			return -EIO;
 		memset(&ks->gen, 0, sizeof(ks->gen));

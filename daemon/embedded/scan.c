@@ -6,14 +6,12 @@
  * keys' files put back refused, files of format 2 upgraded, and the
  * index built.  Reading and writing one key file is store.c's.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <json-c/json.h>
-#include <openssl/crypto.h>
 #include "internal.h"
 #include "util.h"
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <json-c/json.h>
 #include <openssl/crypto.h>
 #include "internal.h"
 #include "util.h"
