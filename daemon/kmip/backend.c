@@ -151,15 +151,21 @@ static int server_register(struct kmip_store *st, const struct kmip_key_attrs *a
 	return r;
 }
 
-/* The server's object for a new key or version; activated. */
+/*
+ * The server's object for a new key or version; activated.  It says which
+ * version of @name it is (message.h): the first, or the one after @cur.
+ */
 static int server_key(struct kmip_store *st, const char *name, int type,
-		      const uint8_t *material, char uid[KMIP_UID_MAX])
+		      const uint8_t *material, const struct ks_key *cur,
+		      char uid[KMIP_UID_MAX])
 {
 	struct kmip_key_attrs a;
 	char why[512], why2[512];
 	int r;
 
 	object_attrs(type, name, &a);
+	a.version = cur ? cur->current + 1 : 1;
+	a.replaces = cur ? cur->ref : NULL;
 	if (material)
 		r = server_register(st, &a, type, material, uid, why, sizeof(why));
 	else if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY)
@@ -262,20 +268,22 @@ static void made_free(int type, uint8_t *made)
 }
 
 /*
- * A new server object for key @name of @type (a new key, or with @rotate
- * its next version), recorded here into @out: create() and rotate().
+ * A new server object for key @name of @type (a new key, or the version
+ * after @cur, its current one), recorded here into @out: create() and
+ * rotate().  Changes are serialised (worker.c), so the version recorded
+ * is the one the object says it is.
  */
 static int server_new(struct kmip_store *st, const char *name, int type,
-		      const uint8_t *material, bool rotate, struct ks_key *out)
+		      const uint8_t *material, const struct ks_key *cur, struct ks_key *out)
 {
 	char uid[KMIP_UID_MAX];
 	uint8_t *made = NULL;
 	int r = mac_material(type, &material, &made);
 
 	if (!r)
-		r = server_key(st, name, type, material, uid);
+		r = server_key(st, name, type, material, cur, uid);
 	if (!r) {
-		r = rotate ? LOCKED(st, ks_rotate_ref(st->ks, name, uid, out)) :
+		r = cur ? LOCKED(st, ks_rotate_ref(st->ks, name, uid, out)) :
 			     LOCKED(st, ks_create_ref(st->ks, name, type, uid, out));
 		r = record_new(st, name, uid, material, r, out);
 	}
@@ -293,7 +301,7 @@ static int km_create(struct backend *b, const char *name, int type, const uint8_
 	r = LOCKED(st, ks_get(st->ks, name, false, &probe));
 	if (r != -ENOENT)
 		return r ? r : -EEXIST;
-	return server_new(st, name, type, material, false, out);
+	return server_new(st, name, type, material, NULL, out);
 }
 
 static int km_rotate(struct backend *b, const char *name, const uint8_t *material,
@@ -304,7 +312,7 @@ static int km_rotate(struct backend *b, const char *name, const uint8_t *materia
 	int r;
 
 	r = LOCKED(st, ks_get(st->ks, name, false, &cur));
-	return r ? r : server_new(st, name, cur.type, material, true, out);
+	return r ? r : server_new(st, name, cur.type, material, &cur, out);
 }
 
 static int km_get(struct backend *b, const char *name, uint32_t version, bool unseal,
@@ -591,6 +599,10 @@ static int adopt_check(struct kmip_store *st, const char *uid, int type, bool *p
 				 uid, KMIP_SPENT_NAMESPACE);
 	*pre = a.state == KMIP_STATE_PRE_ACTIVE;
 	*spent = a.spent;
+	if (a.version)
+		log_info("%s says it is version %u of hsmkey's key %s%s%s", uid, a.version,
+			 a.name[0] ? a.name : "(no name)", a.replaces[0] ? ", after " : "",
+			 a.replaces);
 	return 0;
 }
 

@@ -40,11 +40,22 @@ struct kmip_version {
  * data "requests=N bytes=N" (decimal) on the version's object.
  */
 #define KMIP_SPENT_NAMESPACE	"hsmkey-spent"
-#define KMIP_SPENT_ATTRIBUTE	"Application Specific Information"
+#define KMIP_APP_INFO_ATTRIBUTE	"Application Specific Information"
 
 struct kmip_spent {
 	uint64_t requests, bytes;
 };
+
+/*
+ * Which version of which hsmkey key an object is, on every object hsmkey
+ * creates or registers for a key: an Application Specific Information of
+ * namespace KMIP_VERSION_NAMESPACE and data "version=N" (decimal, from
+ * 1), then for a version after the first " replaces=UID", the object of
+ * the version before it.  The versions of one key share its Name.  This
+ * stands where KMIP's Link (Replaced Object) would: PyKMIP, the server the
+ * tests run, cannot decode a Link in a request, nor store or return one.
+ */
+#define KMIP_VERSION_NAMESPACE	"hsmkey-version"
 
 /*
  * What a new key is (Create: a symmetric key; Register: a symmetric key's
@@ -58,6 +69,8 @@ struct kmip_key_attrs {
 	uint32_t usage;		/* Cryptographic Usage Mask (enum kmip_usage_mask) */
 	const char *group;	/* Object Group, or NULL */
 	bool spent;		/* with a spent count of nothing yet (kmip_spent) */
+	uint32_t version;	/* hsmkey's version of the key it is, 0: not said */
+	const char *replaces;	/* the object of the version before, or NULL */
 };
 
 /* Requests (request.c). */
@@ -158,6 +171,8 @@ struct kmip_attrs {
 	struct kmip_spent spent;	/* 0 if none, or unreadable */
 	bool spent_unreadable;		/* one of hsmkey's namespace, not in its form */
 	unsigned int app_infos;		/* Application Specific Information instances read */
+	uint32_t version;		/* of its hsmkey-version instance, 0 if none or unreadable */
+	char replaces[KMIP_UID_MAX];	/* ditto, "" if none */
 };
 
 int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a);

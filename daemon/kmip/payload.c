@@ -165,6 +165,28 @@ static int spent_parse(const char *s, struct kmip_spent *out)
 }
 
 /*
+ * "version=N" or "version=N replaces=UID" (message.h) into @a; nothing if
+ * it is not in that form, or a second one: which version an object is
+ * serves the journal and the operator, never a decision.
+ */
+static void version_value(const struct ttlv *v, struct kmip_attrs *a)
+{
+	char data[32 + KMIP_UID_MAX];
+	const char *p = data + 8;
+	uint64_t n;
+
+	if (a->version || ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
+	    strncmp(data, "version=", 8) || decimal(&p, &n) || !n || n > UINT32_MAX)
+		return;
+	if (*p && (strncmp(p, " replaces=", 10) || !p[10] ||
+		   strlen(p + 10) >= sizeof(a->replaces) || strchr(p + 10, ' ')))
+		return;
+	a->version = (uint32_t)n;
+	if (*p)
+		strcpy(a->replaces, p + 10);
+}
+
+/*
  * An Application Specific Information (@v of Attribute @attr): a spent
  * count if it is of hsmkey's namespace.  Never fails the object: another
  * application's instance, however malformed, is none of hsmkey's business
@@ -176,15 +198,20 @@ static int spent_parse(const char *s, struct kmip_spent *out)
  */
 static void app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
 {
-	char ns[sizeof(KMIP_SPENT_NAMESPACE) + 1], data[64];
+	char ns[sizeof(KMIP_VERSION_NAMESPACE) + 1], data[64];
 	bool first = a->app_infos++ == 0;
 	struct kmip_spent s;
 	int32_t index = 0;
 	int r;
 
 	if (v->type != TTLV_STRUCTURE ||
-	    ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns)) ||
-	    strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_unreadable)
+	    ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns)))
+		return;
+	if (!strcmp(ns, KMIP_VERSION_NAMESPACE)) {
+		version_value(v, a);
+		return;
+	}
+	if (strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_unreadable)
 		return;
 	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
 	if ((r && (r != -ENOENT || !first)) || index < 0 ||
@@ -237,7 +264,7 @@ static int one_attribute(const struct ttlv *attr, struct kmip_attrs *a)
 		return reason_value(&v, a);
 	if (!strcmp(name, "Unique Identifier"))
 		return ttlv_text(&v, a->uid, sizeof(a->uid));
-	if (!strcmp(name, KMIP_SPENT_ATTRIBUTE))
+	if (!strcmp(name, KMIP_APP_INFO_ATTRIBUTE))
 		app_value(attr, &v, a);
 	return 0;
 }

@@ -101,7 +101,27 @@ static void spent_value(struct ttlv_out *o, const struct kmip_spent *s)
 	ttlv_end(o);
 }
 
-/* A new symmetric key's Template-Attribute. */
+/* The version's Application Specific Information (message.h), instance @index. */
+static void version_attr(struct ttlv_out *o, const struct kmip_key_attrs *a, int32_t index)
+{
+	char data[32 + KMIP_UID_MAX];
+
+	snprintf(data, sizeof(data), "version=%u%s%s", a->version, a->replaces ? " replaces=" : "",
+		 a->replaces ? a->replaces : "");
+	attr_begin(o, KMIP_APP_INFO_ATTRIBUTE);
+	ttlv_put_int(o, KMIP_TAG_ATTRIBUTE_INDEX, index);
+	ttlv_begin(o, KMIP_TAG_ATTRIBUTE_VALUE);
+	ttlv_put_text(o, KMIP_TAG_APPLICATION_NAMESPACE, KMIP_VERSION_NAMESPACE);
+	ttlv_put_text(o, KMIP_TAG_APPLICATION_DATA, data);
+	ttlv_end(o);
+	ttlv_end(o);
+}
+
+/*
+ * A new key's Template-Attribute.  The spent count, if any, is the first
+ * Application Specific Information (index 0, which the poll's
+ * ModifyAttribute names), the version the next.
+ */
 static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 {
 	ttlv_begin(o, KMIP_TAG_TEMPLATE_ATTRIBUTE);
@@ -115,10 +135,12 @@ static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 	if (a->spent) {
 		static const struct kmip_spent none;
 
-		attr_begin(o, KMIP_SPENT_ATTRIBUTE);
+		attr_begin(o, KMIP_APP_INFO_ATTRIBUTE);
 		spent_value(o, &none);
 		ttlv_end(o);
 	}
+	if (a->version)
+		version_attr(o, a, a->spent ? 1 : 0);
 	ttlv_end(o);
 }
 
@@ -199,7 +221,7 @@ void kmip_req_spent(struct ttlv_out *o, const char *uid, int32_t index,
 {
 	kmip_item_begin(o, index < 0 ? KMIP_OP_ADD_ATTRIBUTE : KMIP_OP_MODIFY_ATTRIBUTE);
 	ttlv_put_text(o, KMIP_TAG_UNIQUE_IDENTIFIER, uid);
-	attr_begin(o, KMIP_SPENT_ATTRIBUTE);
+	attr_begin(o, KMIP_APP_INFO_ATTRIBUTE);
 	if (index >= 0)
 		ttlv_put_int(o, KMIP_TAG_ATTRIBUTE_INDEX, index);
 	spent_value(o, s);

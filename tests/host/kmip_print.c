@@ -60,6 +60,7 @@ static int print_payload(const struct kmip_result *res)
 		else
 			printf(" spent=%d:%" PRIu64 ":%" PRIu64, a.spent_index, a.spent.requests,
 			       a.spent.bytes);
+		printf(" version=%u:%s", a.version, a.replaces);
 		break;
 	case KMIP_OP_LOCATE:
 		r = kmip_read_locate(&res->payload, uids, ARRAY_SIZE(uids), &n);

@@ -46,11 +46,17 @@ uids=$(ref locate k1)
 check "the server now holds two objects named k1, both active" \
 	test "$(wc -w <<< "$uids")" = 2 -a "$(for u in $uids; do ref attrs "$u"; done | grep -c state=ACTIVE)" = 2
 check "hsmkeyctl shows k1 at version 2" test "$(ctl --json show k1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')" = 2
+uid1b=$(for u in $uids; do [[ $u != "$uid1" ]] && echo "$u"; done)
+check "the server's first k1 says it is version 1 (hsmkey-version, read by the reference client)" \
+	test "$(ref version "$uid1")" = "version=1"
+check "... the second that it is version 2, replacing the first" \
+	test "$(ref version "$uid1b")" = "version=2 replaces=$uid1"
 make_xts_key "$work/raw"
 check "import a raw key (k2)" quiet ctl import k2 --type aes-256-xts --key-file "$work/raw"
 uid2=$(ref locate k2)
 check "the server's k2 holds the bytes imported (the reference client's Get)" \
 	test "$(ref get "$uid2")" = "$(od -An -tx1 "$work/raw" | tr -d ' \n')"
+check "... and says it is version 1" test "$(ref version "$uid2")" = "version=1"
 
 section "adopting the server's keys"
 make_xts_key "$work/theirs"
@@ -67,6 +73,8 @@ check "... the log names the key it is" \
 check "adopting an object hsmkeyctl made (k1's version 1) as another key: refused" \
 	expect_fail "a key of this key storage is it already" \
 	ctl import k3b --type aes-256-xts --from "kmip:${uids%% *}"
+check "... the log says which version of which key the object says it is" \
+	grep -qE "${uids%% *} says it is version [12] of hsmkey's key k1" "$work/hsmkeyd.log"
 check "... and no k3b made" expect_fail "no key" ctl show k3b
 check "adopting an object the server lacks: refused, nothing made" \
 	expect_fail "the KMIP server holds no secret key kmip:99999 names" ctl import k4 --type aes-256-xts --from kmip:99999

@@ -74,6 +74,8 @@ check "the next encryption" encrypt km
 check "... reserves past it (4,294,065,536), not within the block reserved before" \
 	test "$(reserved km)" = 4294065536
 check "... and the server has that within a poll" until_spent "$ukm" "requests=4294065536 bytes=0"
+check "the object's other instance, its version (index 1), is untouched by these writes" \
+	test "$(kmip_ref version "$ukm")" = "version=1"
 check "the reference client writes data not in its form" \
 	kmip_ref set-spent "$ukm" "requests=junk bytes=0"
 sleep 2.5

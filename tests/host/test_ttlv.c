@@ -375,7 +375,7 @@ static int read_apps(const struct app_info *apps, size_t n, struct kmip_attrs *a
 	ttlv_put_text(&o, KMIP_TAG_UNIQUE_IDENTIFIER, "7");
 	for (size_t i = 0; i < n; i++) {
 		ttlv_begin(&o, KMIP_TAG_ATTRIBUTE);
-		ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, KMIP_SPENT_ATTRIBUTE);
+		ttlv_put_text(&o, KMIP_TAG_ATTRIBUTE_NAME, KMIP_APP_INFO_ATTRIBUTE);
 		if (apps[i].index != NO_INDEX)
 			ttlv_put_int(&o, KMIP_TAG_ATTRIBUTE_INDEX, apps[i].index);
 		if (!apps[i].ns) {

@@ -84,9 +84,12 @@ static int requests(const char *dir)
 	int r = 0;
 
 	a.spent = true;		/* as the daemon creates a key */
+	a.version = 1;
 
 	b.name = "hsmkey-b";
 	b.spent = true;		/* as the daemon registers a key's material */
+	b.version = 2;		/* ... as a key's second version */
+	b.replaces = "1";
 	k.name = "hsmkey-kek";
 	k.group = NULL;
 	k.usage = KMIP_USAGE_WRAP_KEY | KMIP_USAGE_UNWRAP_KEY;

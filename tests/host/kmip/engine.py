@@ -95,9 +95,32 @@ def spent_of(attrs):
     return "-1:0:0" if first is None else f"{first}:{q}:{b}"
 
 
+def version_of(attrs):
+    """Which version hsmkey reads from Attributes: "N:UID", "N:" or "0:" (none, or not in form)."""
+    for a in attrs:
+        v = a.attribute_value
+        if a.attribute_name.value != SPENT_ATTR or v.application_namespace != "hsmkey-version":
+            continue
+        m = re.fullmatch(r"version=([1-9][0-9]*)(?: replaces=([^ ]+))?", v.application_data or "")
+        return f"{m[1]}:{m[2] or ''}" if m and int(m[1]) < 1 << 32 else "0:"
+    return "0:"
+
+
+def check_version_template(name, t, want):
+    """Whether a Template-Attribute says the version @want is (or nothing, with None)."""
+    got = [(a.attribute_index.value if a.attribute_index else None, a.attribute_value)
+           for a in t.attributes if a.attribute_name.value == SPENT_ATTR
+           and a.attribute_value.application_namespace == "hsmkey-version"]
+    if want and [(i, v.application_data) for i, v in got] != [(1, want)]:
+        fail(name, f"the template's version is {[(i, v.application_data) for i, v in got]}")
+    if not want and got:
+        fail(name, "a version it should not have")
+
+
 def check_spent_template(name, t, want):
     """Whether a Template-Attribute carries a spent count of nothing (or none)."""
-    got = [a.attribute_value for a in t.attributes if a.attribute_name.value == SPENT_ATTR]
+    got = [a.attribute_value for a in t.attributes if a.attribute_name.value == SPENT_ATTR
+           and a.attribute_value.application_namespace != "hsmkey-version"]
     if want and [(v.application_namespace, v.application_data) for v in got] != [
             (SPENT_NS, "requests=0 bytes=0")]:
         fail(name, "no spent count of nothing in the template")
@@ -140,10 +163,13 @@ def check_request(name, req):
         ok = op == E.Operation.CREATE and p.object_type == E.ObjectType.SYMMETRIC_KEY
         check_key_attrs(name, p.template_attribute, "hsmkey-a", usage_ab, "hsmkey-test")
         check_spent_template(name, p.template_attribute, True)
+        check_version_template(name, p.template_attribute, "version=1")
     elif name in ("04-register", "05-register-kek"):
         ok = registered(op, p, E.ObjectType.SYMMETRIC_KEY, E.KeyFormatType.RAW,
                         E.CryptographicAlgorithm.AES, KEY_B if name == "04-register" else KEK)
         check_spent_template(name, p.template_attribute, name == "04-register")
+        check_version_template(name, p.template_attribute,
+                               "version=2 replaces=1" if name == "04-register" else None)
         if name == "04-register":
             check_key_attrs(name, p.template_attribute, "hsmkey-b", usage_ab, "hsmkey-test")
         else:
@@ -231,7 +257,8 @@ def attributes_line(p):
             f" alg={val('Cryptographic Algorithm', lambda v: v.value.value)}"
             f" bits={val('Cryptographic Length')} usage={val('Cryptographic Usage Mask')}"
             f" activated={val('Activation Date')} deactivated={val('Deactivation Date')}"
-            f" reason={reason} message={message} spent={spent_of(p.attributes)}")
+            f" reason={reason} message={message} spent={spent_of(p.attributes)}"
+            f" version={version_of(p.attributes)}")
 
 
 def payload_line(op, p):
@@ -257,6 +284,8 @@ def independent_checks(name, resp):
         got = spent_of(item.response_payload.attributes)
         if got != "0:4294967296:18446744073709551615":
             fail(name, f"the spent count read back is {got}")
+        if version_of(item.response_payload.attributes) != "1:":
+            fail(name, "the version beside the spent count was changed")
     if name == "07-get":
         got = bytes(item.response_payload.secret.key_block.key_value.key_material.value)
         if got != KEY_B:

@@ -17,6 +17,8 @@ tests/lib/kmip.sh.
   ref.py DIR PORT attrs UID          -> "type=T alg=A bits=N state=S name=NAME"
   ref.py DIR PORT spent UID          -> the data of its hsmkey-spent Application Specific
                                      Information ("requests=N bytes=N"), or "none"
+  ref.py DIR PORT version UID        -> the same of its hsmkey-version one
+                                     ("version=N[ replaces=UID]"), or "none"
   ref.py DIR PORT set-spent UID DATA -> that instance's data made DATA (ModifyAttribute)
   ref.py DIR PORT activate|destroy|revoke UID
   ref.py wrap KEK_HEX KEY_HEX        -> RFC 3394 of KEY under KEK, hex
@@ -87,11 +89,11 @@ def main(a):
         print(f"type={a['Object Type'].value.name} alg={a['Cryptographic Algorithm'].value.name}"
               f" bits={a['Cryptographic Length'].value} state={a['State'].value.name}"
               f" name={a['Name'].name_value.value}")
-    elif op in ("spent", "set-spent"):
+    elif op in ("spent", "set-spent", "version"):
         _, attrs = c.get_attributes(args[0], ["Application Specific Information"])
-        ours = [x for x in attrs
-                if x.attribute_value.application_namespace == "hsmkey-spent"]
-        if op == "spent":
+        ns = "hsmkey-version" if op == "version" else "hsmkey-spent"
+        ours = [x for x in attrs if x.attribute_value.application_namespace == ns]
+        if op in ("spent", "version"):
             print(ours[0].attribute_value.application_data if ours else "none")
         else:
             from kmip.core.factories import attributes as attribute_factory
