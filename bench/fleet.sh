@@ -9,8 +9,8 @@
 #
 # The daemons run without hsmkey.ko, which takes one daemon: the kernel's
 # part (an open dm-crypt volume failing with EIO once its daemon revokes
-# the key) is measured by the guest's t_kmip on one host.  Each daemon
-# holds about 10 MB.
+# the key) is measured by the guest's t_kmip_fleet, on host 1 of a fleet
+# of 6 (tests/lib/fleet.sh, fleet_kernel).  Each daemon holds about 10 MB.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 n=${BENCH_FLEET_N:-200} poll=${BENCH_FLEET_POLL:-10}

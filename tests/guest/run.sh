@@ -5,18 +5,19 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test boundary_test afalg_test aead_test e2e_test policy_test)
-full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip t_kms t_audit_disk)
+full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip t_kmip_fleet t_kms t_audit_disk)
 # The debug kernel (KASAN, kmemleak, lockdep; every call several times
 # dearer under TCG) runs what exercises the module's own paths.  The
 # userspace-heavy tests run on the stock kernels only: t_pkcs11 (SoftHSM,
 # the daemon, dm-crypt; its kernel side is KUnit's and e2e_test's), t_kmip
-# (PyKMIP's server, the daemon, dm-crypt over the transport path), t_luks
+# (PyKMIP's server, the daemon, dm-crypt over the transport path) and
+# t_kmip_fleet (a fleet of daemons on it, one holding the module), t_luks
 # (cryptsetup; dm-crypt over the module is t_dm's and t_revoke's), t_keys
 # (hsmkeyctl's policy and state commands; policy_test and KUnit hold the
 # module's side) and t_shred (a RAM scan, a property of the stock kernel's
 # memory, not a debug check), t_audit_disk (the daemon on a disk that fails:
 # ext4 and device-mapper are the stock kernel's).
-stock_only=(t_pkcs11 t_kmip t_luks t_keys t_shred t_tls t_kms t_audit_disk)
+stock_only=(t_pkcs11 t_kmip t_kmip_fleet t_luks t_keys t_shred t_tls t_kms t_audit_disk)
 debug=(t_kunit)
 for t in "${full[@]}"; do
 	[[ " ${stock_only[*]} " == *" $t "* ]] || debug+=("$t")

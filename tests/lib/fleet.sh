@@ -4,23 +4,63 @@
 # instance, socket and log of its own under $work/fleet, all following
 # the server every POLL seconds and holding the same key, "fleet": an
 # aes-256-xts key the reference client registered, which each adopts
-# (import --from kmip:UID).  They run without hsmkey.ko (the module takes
-# one daemon; t_kmip measures that daemon's kernel following the server):
-# what is measured is how soon each daemon revokes the key after the
-# server did, as its audit log records it, and what the fleet asks of the
-# server while nothing happens.
+# (import --from kmip:UID).  On the host they run without hsmkey.ko.  In
+# a guest with the module loaded (fleet_kernel=1), host 1 holds it, as a
+# host's one daemon does, and hosts 2..N run where hsmkeyd finds no module
+# (the module takes one daemon): in a network namespace of their own,
+# where the module's netlink family does not resolve, reaching the server
+# through tests/lib/ns_forward.py, each in a mount namespace with an empty
+# /sys/module (hsmkeyd's one rule for "the module is absent").  What is measured is how soon each daemon
+# revokes the key after the server did, as its audit log records it (and,
+# with a volume, how soon host 1's kernel fails it), and what the fleet
+# asks of the server while nothing happens.
 #
 #   fleet_start N POLL    the fleet up, the key adopted by each host
 #   fleet_rate SECONDS    requests a second the server got meanwhile
-#   fleet_revoke TIMEOUT  the reference client revokes the key; each
+#   fleet_revoke TIMEOUT [DEVICE]
+#                         the reference client revokes the key; each
 #                         host's latency from the server's revocation into
-#                         $work/fleet/latency.txt (tests/lib/fleet_watch.py)
+#                         $work/fleet/latency.txt (tests/lib/fleet_watch.py),
+#                         and when DEVICE (a volume on host 1's kernel
+#                         key) failed with EIO
 #   fleet_states STATE    every host shows the key in STATE
 #   fleet_stop
 
 fleet_uid=
 fleet_pids=()
 fleet_n=0
+fleet_kernel=${fleet_kernel:-}
+_fleet_netns=
+_fleet_forward=
+
+# The network namespace of hosts 2..N and the server's port in it.
+_fleet_netns_up() {
+	local i
+	_fleet_netns=hsmkey-fleet-$$
+	ip netns add "$_fleet_netns" && ip -n "$_fleet_netns" link set lo up || return 1
+	/usr/bin/python3 "$top/tests/lib/ns_forward.py" "/run/netns/$_fleet_netns" "$KMIP_PORT" \
+		> "$work/fleet/forward.out" 2>&1 &
+	_fleet_forward=$!
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^ready$' "$work/fleet/forward.out" && return 0
+		kill -0 "$_fleet_forward" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "# the fleet's forwarder did not start: $(cat "$work/fleet/forward.out")"
+	return 1
+}
+
+# _fleet_daemon I ARGS...: host I's hsmkeyd, without a module unless it is
+# host 1 of a fleet with the kernel.
+_fleet_daemon() {
+	if [[ -n $fleet_kernel && $1 != 1 ]]; then
+		nsenter --net="/run/netns/$_fleet_netns" unshare -m \
+			sh -c 'mount -t tmpfs -o size=4k none /sys/module && exec "$@"' \
+			sh "$top/build/hsmkeyd" "${@:2}"
+	else
+		"$top/build/hsmkeyd" "${@:2}"
+	fi
+}
 
 _fleet_host() { echo "$work/fleet/h$1"; }
 fleet_ctl() { "$top/build/hsmkeyctl" --socket "$(_fleet_host "$1")/sock" "${@:2}"; }
@@ -32,10 +72,11 @@ fleet_start() {
 		"kmip_poll_interval = ${poll}s"
 	key=$(head -c 64 /dev/urandom | od -An -v -tx1 | tr -d ' \n')
 	fleet_uid=$(kmip_ref register fleet "$key") || return 1
+	[[ -z $fleet_kernel ]] || _fleet_netns_up || return 1
 	for ((i = 1; i <= n; i++)); do
 		d=$(_fleet_host "$i")
 		mkdir -p "$d"
-		"$top/build/hsmkeyd" --config "$work/fleet/hsmkeyd.conf" --state-dir "$d/state" \
+		_fleet_daemon "$i" --config "$work/fleet/hsmkeyd.conf" --state-dir "$d/state" \
 			--socket "$d/sock" 2>> "$d/log" &
 		fleet_pids+=($!)
 	done
@@ -46,7 +87,8 @@ fleet_start() {
 	done
 	for ((i = 1; i <= n; i++)); do
 		fleet_ctl "$i" import fleet --type aes-256-xts --from "kmip:$fleet_uid" > /dev/null ||
-			{ echo "# host $i did not adopt kmip:$fleet_uid"; return 1; }
+			{ echo "# host $i did not adopt kmip:$fleet_uid: $(tail -n 3 "$(_fleet_host "$i")/log")"
+			  return 1; }
 	done
 }
 
@@ -69,8 +111,8 @@ fleet_revoke() {
 		f=$(_fleet_host "$i")/state/audit.log
 		logs+=("$(stat -c %s "$f"):$f")
 	done
-	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" fleet "$_kmip_dir/server.log" "$1" \
-		"${logs[@]}" > "$work/fleet/latency.txt" &
+	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" ${2:+--eio "$2"} fleet \
+		"$_kmip_dir/server.log" "$1" "${logs[@]}" > "$work/fleet/latency.txt" &
 	w=$!
 	kmip_ref revoke "$fleet_uid" || { kill "$w"; return 1; }
 	wait "$w"
@@ -90,4 +132,11 @@ fleet_stop() {
 	for p in "${fleet_pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${fleet_pids[@]}"; do wait "$p" 2>/dev/null; done
 	fleet_pids=()
+	if [[ -n $_fleet_forward ]]; then
+		kill "$_fleet_forward" 2>/dev/null
+		wait "$_fleet_forward" 2>/dev/null
+		_fleet_forward=
+	fi
+	[[ -z $_fleet_netns ]] || ip netns del "$_fleet_netns" 2>/dev/null
+	_fleet_netns=
 }

@@ -4,7 +4,7 @@
 When each host of a fleet wrote a key's revocation to its audit log,
 counted from the key server's revocation.
 
-  fleet_watch.py KEY SERVER-LOG TIMEOUT SIZE:AUDIT-LOG...
+  fleet_watch.py [--eio DEVICE] KEY SERVER-LOG TIMEOUT SIZE:AUDIT-LOG...
 
 Started before the revocation is asked for: each audit log is watched
 from SIZE, its size taken before then, so that no record is missed.  The
@@ -16,9 +16,16 @@ operation: Revoke", the last one, in local time to the millisecond), and
 each host's latency printed as "HOST-INDEX MS" (or "HOST-INDEX -"), then
 "max MS", "median MS" and "min MS".  Exits 1 if a host had none, or the
 server's log names no revocation.
+
+With --eio, DEVICE (a dm-crypt volume on the key, in a host's kernel) is
+read with O_DIRECT at each pass too, and the first read that fails with
+EIO is printed as "eio MS" ("eio -" if none did): the kernel's part of
+the same revocation.  Exits 1 if none did.
 """
 import datetime
+import errno
 import json
+import mmap
 import os
 import sys
 import time
@@ -47,10 +54,30 @@ def server_time(path):
     return t
 
 
-def watch(key, logs, deadline):
+class Volume:
+    """A block device read with O_DIRECT until a read fails with EIO."""
+
+    def __init__(self, path):
+        self.fd = os.open(path, os.O_RDONLY | os.O_DIRECT) if path else -1
+        self.buf = mmap.mmap(-1, 4096)	# page-aligned, as O_DIRECT needs
+        self.failed = None if path else 0.0
+
+    def poll(self):
+        if self.failed is not None:
+            return
+        try:
+            os.preadv(self.fd, [self.buf], 0)
+        except OSError as e:
+            if e.errno != errno.EIO:
+                raise
+            self.failed = time.time()
+
+
+def watch(key, logs, deadline, vol):
     seen = {i: size for i, (size, _) in enumerate(logs)}
     got = {}
-    while len(got) < len(logs) and time.time() < deadline:
+    while (len(got) < len(logs) or vol.failed is None) and time.time() < deadline:
+        vol.poll()
         for i, (_, p) in enumerate(logs):
             n = os.path.getsize(p)
             if i in got or n == seen[i]:
@@ -66,9 +93,14 @@ def watch(key, logs, deadline):
     return got
 
 
-def main(key, server_log, timeout, args):
+def main(argv):
+    device = None
+    if argv[0] == "--eio":
+        device, argv = argv[1], argv[2:]
+    key, server_log, timeout, args = argv[0], argv[1], float(argv[2]), argv[3:]
     logs = [(int(a.split(":", 1)[0]), a.split(":", 1)[1]) for a in args]
-    got = watch(key, logs, time.time() + timeout)
+    vol = Volume(device)
+    got = watch(key, logs, time.time() + timeout, vol)
     t0 = server_time(server_log)
     if t0 is None:
         print("the server's log names no revocation")
@@ -79,8 +111,10 @@ def main(key, server_log, timeout, args):
     v = sorted(ms.values())
     if v:
         print(f"max {v[-1]:.0f}\nmedian {v[len(v) // 2]:.0f}\nmin {v[0]:.0f}")
-    return 0 if len(got) == len(logs) else 1
+    if device:
+        print(f"eio {(vol.failed - t0) * 1000:.0f}" if vol.failed is not None else "eio -")
+    return 0 if len(got) == len(logs) and vol.failed is not None else 1
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4:]))
+    sys.exit(main(sys.argv[1:]))
