@@ -165,7 +165,7 @@ static int server_key(struct kmip_store *st, const char *name, int type,
 
 	object_attrs(type, name, &a);
 	a.version = cur ? cur->current + 1 : 1;
-	a.replaces = cur ? cur->ref : NULL;
+	a.replaces = cur && cur->ref[0] ? cur->ref : NULL;
 	if (material)
 		r = server_register(st, &a, type, material, uid, why, sizeof(why));
 	else if (a.object_type != KMIP_OBJECT_SYMMETRIC_KEY)

@@ -170,7 +170,7 @@ struct kmip_attrs {
 	int32_t spent_index;		/* the spent count's Attribute Index, -1: none */
 	struct kmip_spent spent;	/* 0 if none, or unreadable */
 	bool spent_unreadable;		/* one of hsmkey's namespace, not in its form */
-	unsigned int app_infos;		/* Application Specific Information instances read */
+	unsigned int app_zero;		/* Application Specific Information instances at index 0 */
 	uint32_t version;		/* of its hsmkey-version instance, 0 if none or unreadable */
 	char replaces[KMIP_UID_MAX];	/* ditto, "" if none */
 };

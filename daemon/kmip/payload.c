@@ -166,8 +166,9 @@ static int spent_parse(const char *s, struct kmip_spent *out)
 
 /*
  * "version=N" or "version=N replaces=UID" (message.h) into @a; nothing if
- * it is not in that form, or a second one: which version an object is
- * serves the journal and the operator, never a decision.
+ * it is not in that form, and of several the first in form: which
+ * version an object is serves the journal and the operator, never a
+ * decision.  N is decimal without a leading zero, as hsmkeyd writes it.
  */
 static void version_value(const struct ttlv *v, struct kmip_attrs *a)
 {
@@ -176,7 +177,7 @@ static void version_value(const struct ttlv *v, struct kmip_attrs *a)
 	uint64_t n;
 
 	if (a->version || ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
-	    strncmp(data, "version=", 8) || decimal(&p, &n) || !n || n > UINT32_MAX)
+	    strncmp(data, "version=", 8) || *p == '0' || decimal(&p, &n) || n > UINT32_MAX)
 		return;
 	if (*p && (strncmp(p, " replaces=", 10) || !p[10] ||
 		   strlen(p + 10) >= sizeof(a->replaces) || strchr(p + 10, ' ')))
@@ -186,24 +187,36 @@ static void version_value(const struct ttlv *v, struct kmip_attrs *a)
 		strcpy(a->replaces, p + 10);
 }
 
+static void spent_spoiled(struct kmip_attrs *a)
+{
+	memset(&a->spent, 0, sizeof(a->spent));
+	a->spent_index = -1;
+	a->spent_unreadable = true;
+}
+
 /*
  * An Application Specific Information (@v of Attribute @attr): a spent
- * count if it is of hsmkey's namespace.  Never fails the object: another
- * application's instance, however malformed, is none of hsmkey's business
- * (the object's state must still be read).  One of hsmkey's whose index
- * or data is not in its form (an index left out is taken as 0 only for
- * the first instance) makes the count "unreadable", which nobody takes
- * nor writes over.  Several of hsmkey's (two hosts adding at once): the
- * larger of each field, and the first one's index for the next write.
+ * count or a version (message.h) if it is of one of hsmkey's namespaces.
+ * Never fails the object: another application's instance, however
+ * malformed, is none of hsmkey's business (the object's state must still
+ * be read).  An index left out is 0 (KMIP 1.x); the instances that claim
+ * 0 are counted, for kmip_read_attributes() to find a spent count whose
+ * index is not its own alone.  A spent count whose index or data is not
+ * in its form is "unreadable", which nobody takes nor writes over.
+ * Several spent counts (two hosts adding at once): the larger of each
+ * field, and the first one's index for the next write.
  */
 static void app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip_attrs *a)
 {
 	char ns[sizeof(KMIP_VERSION_NAMESPACE) + 1], data[64];
-	bool first = a->app_infos++ == 0;
 	struct kmip_spent s;
 	int32_t index = 0;
 	int r;
 
+	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
+	if (r == -ENOENT)
+		index = 0;
+	a->app_zero += (!r || r == -ENOENT) && index == 0;
 	if (v->type != TTLV_STRUCTURE ||
 	    ttlv_get_text(v, KMIP_TAG_APPLICATION_NAMESPACE, ns, sizeof(ns)))
 		return;
@@ -213,13 +226,10 @@ static void app_value(const struct ttlv *attr, const struct ttlv *v, struct kmip
 	}
 	if (strcmp(ns, KMIP_SPENT_NAMESPACE) || a->spent_unreadable)
 		return;
-	r = ttlv_get_int(attr, KMIP_TAG_ATTRIBUTE_INDEX, &index);
-	if ((r && (r != -ENOENT || !first)) || index < 0 ||
+	if ((r && r != -ENOENT) || index < 0 ||
 	    ttlv_get_text(v, KMIP_TAG_APPLICATION_DATA, data, sizeof(data)) ||
 	    spent_parse(data, &s)) {
-		memset(&a->spent, 0, sizeof(a->spent));
-		a->spent_index = -1;
-		a->spent_unreadable = true;
+		spent_spoiled(a);
 		return;
 	}
 	if (a->spent_index < 0)
@@ -282,6 +292,9 @@ int kmip_read_attributes(const struct ttlv *payload, struct kmip_attrs *a)
 	while (!r && ttlv_next(&it, &c))
 		if (c.tag == KMIP_TAG_ATTRIBUTE)
 			r = c.type == TTLV_STRUCTURE ? one_attribute(&c, a) : -EBADMSG;
+	/* Index 0 claimed by another instance too: which one a write hits is unknown. */
+	if (!r && a->spent_index == 0 && a->app_zero > 1)
+		spent_spoiled(a);
 	return r;
 }
 

@@ -119,8 +119,8 @@ static void version_attr(struct ttlv_out *o, const struct kmip_key_attrs *a, int
 
 /*
  * A new key's Template-Attribute.  The spent count, if any, is the first
- * Application Specific Information (index 0, which the poll's
- * ModifyAttribute names), the version the next.
+ * Application Specific Information (index 0), the version the next: the
+ * poll's ModifyAttribute names the index GetAttributes gives the count.
  */
 static void key_template(struct ttlv_out *o, const struct kmip_key_attrs *a)
 {

@@ -4,12 +4,13 @@
 # having adopted the same aes-256-xts key (tests/lib/fleet.sh).  Host 1
 # holds hsmkey.ko, as a host's one daemon does, and opens a dm-crypt
 # volume on the key through it; hosts 2..N run where no module is seen
-# (the module takes one daemon): their own network and mount namespaces.  The reference client (PyKMIP's) revokes
-# the key on the server: every host's audit log must record it, and host
-# 1's open volume must fail with EIO, within the poll interval + 2 s of
-# the server's revocation (issue 14's goal).  The host's
-# test_kmip_fleet.sh runs 20 daemons at the default 10 s and measures the
-# fleet's request rate; bench/fleet.sh 200.
+# (the module takes one daemon): network and mount namespaces of their
+# own.  The reference client (PyKMIP's) revokes the key on the server:
+# every host's audit log must record it, and host 1's open volume must
+# fail with EIO, within the poll interval + 2 s of the server's
+# revocation (issue 14's goal).  The host's test_kmip_fleet.sh runs 20
+# daemons at the default 10 s and measures the fleet's request rate;
+# bench/fleet.sh 200.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
@@ -61,13 +62,17 @@ check "every host revoked it (its audit log says so)" \
 	test "$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")" = "$n"
 check "the last host within the poll interval + 2 s (${max:-more than $((poll + 10))000} ms)" \
 	test "${max:-999999}" -le $(((poll + 2) * 1000))
+# Counted from the server's revocation: a volume failing before it (a
+# negative time) is not the revocation's doing.
+eio_in_time() { [[ ${eio:--} =~ ^[0-9]+$ ]] && ((eio <= (poll + 2) * 1000)); }
 check "host 1's open volume fails with EIO within the poll interval + 2 s (${eio:-never} ms)" \
-	test "${eio:--}" != - -a "${eio:-999999}" -le $(((poll + 2) * 1000))
+	eio_in_time
 check "... and stays failed" \
 	expect_fail "Input/output error" dd if=/dev/mapper/fleet-vol of=/dev/null bs=4096 count=1 iflag=direct status=none
 check "every host shows the key revoked" fleet_states revoked
-check "host 1's kernel no longer holds it loaded" \
-	test "$(fleet_ctl 1 --json show fleet | json 'o["kernel"]')" != loaded
+k=$(fleet_ctl 1 --json show fleet | json 'o["kernel"]')
+check "host 1's kernel holds it revoked, or no more (${k:-show failed})" \
+	grep -qxE 'revoked|absent' <<< "$k"
 check "host 1's audit log names the server's reason" \
 	grep -q '"op":"revoke","key":"fleet".*revoked by the key storage: compromised on the KMIP server' \
 	"$work/fleet/h1/state/audit.log"

@@ -473,4 +473,83 @@ TEST(spent_count_unreadable)
 	}
 }
 
+/* The version an object says it is (message.h), beside a spent count whatever the order. */
+TEST(version_read)
+{
+	static const struct app_info made[] = {
+		{ KMIP_SPENT_NAMESPACE, "requests=5 bytes=0", NO_INDEX },
+		{ KMIP_VERSION_NAMESPACE, "version=2 replaces=17", 1 },
+	};
+	/* Another order, the count's index 0 left out: still the count's alone. */
+	static const struct app_info swapped[] = {
+		{ KMIP_VERSION_NAMESPACE, "version=4294967295", 1 },
+		{ KMIP_SPENT_NAMESPACE, "requests=5 bytes=0", NO_INDEX },
+	};
+	/* Both at index 0: which one a write of the count hits is unknown. */
+	static const struct app_info both_zero[] = {
+		{ KMIP_VERSION_NAMESPACE, "version=1", NO_INDEX },
+		{ KMIP_SPENT_NAMESPACE, "requests=5 bytes=0", 0 },
+	};
+	/* An identity key's: the version alone, at index 0; the first in form is kept. */
+	static const struct app_info alone[] = {
+		{ KMIP_VERSION_NAMESPACE, "version=01", 0 },
+		{ KMIP_VERSION_NAMESPACE, "version=3", 1 },
+		{ KMIP_VERSION_NAMESPACE, "version=4", 2 },
+	};
+	struct kmip_attrs a;
+
+	ASSERT_EQ(0, read_apps(made, 2, &a));
+	EXPECT_EQ(0, a.spent_index);
+	EXPECT_EQ(5u, a.spent.requests);
+	EXPECT_EQ(2u, a.version);
+	EXPECT_STREQ("17", a.replaces);
+	ASSERT_EQ(0, read_apps(swapped, 2, &a));
+	EXPECT_FALSE(a.spent_unreadable);
+	EXPECT_EQ(0, a.spent_index);
+	EXPECT_EQ(4294967295u, a.version);
+	EXPECT_STREQ("", a.replaces);
+	ASSERT_EQ(0, read_apps(both_zero, 2, &a));
+	EXPECT_TRUE(a.spent_unreadable);
+	EXPECT_EQ(-1, a.spent_index);
+	EXPECT_EQ(1u, a.version);
+	ASSERT_EQ(0, read_apps(alone, 3, &a));
+	EXPECT_EQ(-1, a.spent_index);
+	EXPECT_FALSE(a.spent_unreadable);
+	EXPECT_EQ(3u, a.version);
+	EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);
+}
+
+/* A version not in its form: not read, nothing else changed. */
+TEST(version_unreadable)
+{
+	static char long_uid[40 + KMIP_UID_MAX], longest[40 + KMIP_UID_MAX];
+	const char *bad[] = {
+		"version=0", "version=01", "version=4294967296", "version=", "version=1 ",
+		"version=1 replaces=", "version=1 replaces=a b", "version=1 replaces=7 ",
+		"Version=1", "version=1x", " version=1", "version=-1", long_uid,
+	};
+	struct app_info good = { KMIP_VERSION_NAMESPACE, longest, 0 };
+	struct kmip_attrs a;
+
+	/* A Unique Identifier one byte over KMIP_UID_MAX's room, and one that fits. */
+	snprintf(long_uid, sizeof(long_uid), "version=1 replaces=%0*d", KMIP_UID_MAX, 0);
+	snprintf(longest, sizeof(longest), "version=1 replaces=%0*d", KMIP_UID_MAX - 1, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct app_info app[] = {
+			{ KMIP_SPENT_NAMESPACE, "requests=1 bytes=2", 0 },
+			{ KMIP_VERSION_NAMESPACE, bad[i], 1 },
+		};
+
+		ASSERT_EQ(0, read_apps(app, 2, &a)) TH_LOG("'%s'", bad[i]);
+		EXPECT_EQ(0u, a.version) TH_LOG("'%s'", bad[i]);
+		EXPECT_STREQ("", a.replaces);
+		EXPECT_EQ(0, a.spent_index);
+		EXPECT_EQ(1u, a.spent.requests);
+		EXPECT_EQ((uint32_t)KMIP_STATE_DEACTIVATED, a.state);
+	}
+	ASSERT_EQ(0, read_apps(&good, 1, &a));
+	EXPECT_EQ(1u, a.version);
+	EXPECT_EQ((size_t)KMIP_UID_MAX - 1, strlen(a.replaces));
+}
+
 TEST_HARNESS_MAIN

@@ -51,15 +51,16 @@ _fleet_netns_up() {
 }
 
 # _fleet_daemon I ARGS...: host I's hsmkeyd, without a module unless it is
-# host 1 of a fleet with the kernel.
+# host 1 of a fleet with the kernel.  Run with &: each branch execs, so
+# that $! is the daemon itself, which fleet_stop kills (nsenter, unshare
+# and sh -c 'exec' keep the one process).
 _fleet_daemon() {
 	if [[ -n $fleet_kernel && $1 != 1 ]]; then
-		nsenter --net="/run/netns/$_fleet_netns" unshare -m \
+		exec nsenter --net="/run/netns/$_fleet_netns" unshare -m \
 			sh -c 'mount -t tmpfs -o size=4k none /sys/module && exec "$@"' \
 			sh "$top/build/hsmkeyd" "${@:2}"
-	else
-		"$top/build/hsmkeyd" "${@:2}"
 	fi
+	exec "$top/build/hsmkeyd" "${@:2}"
 }
 
 _fleet_host() { echo "$work/fleet/h$1"; }

@@ -75,23 +75,29 @@ SPENT_NS = "hsmkey-spent"
 
 
 def spent_of(attrs):
-    """The spent count hsmkey reads from Attributes: "index:requests:bytes", or "unreadable"."""
-    first, index, q, b, n = None, -1, 0, 0, 0
+    """The spent count hsmkey reads from Attributes: "index:requests:bytes", or "unreadable".
+
+    An index left out is 0 (KMIP 1.x); a count at index 0 that another
+    instance claims too is unreadable (which one a write would hit is unknown).
+    """
+    first, q, b, zero, spoiled = None, 0, 0, 0, False
     for a in attrs:
         if a.attribute_name.value != SPENT_ATTR:
             continue
-        n += 1
+        i = a.attribute_index.value if a.attribute_index is not None else 0
+        zero += i == 0
         v = a.attribute_value
-        if v.application_namespace != SPENT_NS:
+        if v.application_namespace != SPENT_NS or spoiled:
             continue
-        has = a.attribute_index is not None
-        i = a.attribute_index.value if has else 0
         m = re.fullmatch(r"requests=([0-9]+) bytes=([0-9]+)", v.application_data or "")
-        if (not has and n > 1) or i < 0 or not m or int(m[1]) >= 1 << 64 or int(m[2]) >= 1 << 64:
-            return "unreadable"
+        if i < 0 or not m or int(m[1]) >= 1 << 64 or int(m[2]) >= 1 << 64:
+            spoiled = True
+            continue
         if first is None:
             first = i
         q, b = max(q, int(m[1])), max(b, int(m[2]))
+    if spoiled or (first == 0 and zero > 1):
+        return "unreadable"
     return "-1:0:0" if first is None else f"{first}:{q}:{b}"
 
 
@@ -101,8 +107,10 @@ def version_of(attrs):
         v = a.attribute_value
         if a.attribute_name.value != SPENT_ATTR or v.application_namespace != "hsmkey-version":
             continue
-        m = re.fullmatch(r"version=([1-9][0-9]*)(?: replaces=([^ ]+))?", v.application_data or "")
-        return f"{m[1]}:{m[2] or ''}" if m and int(m[1]) < 1 << 32 else "0:"
+        m = re.fullmatch(r"version=([1-9][0-9]*)(?: replaces=([^ ]{1,127}))?",
+                         v.application_data or "")
+        if m and int(m[1]) < 1 << 32:
+            return f"{m[1]}:{m[2] or ''}"
     return "0:"
 
 
