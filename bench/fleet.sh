@@ -30,10 +30,7 @@ echo "fleet: steady state, polling every $poll s: $rate requests/s from $n hosts
 	"$(python3 -c "print(f'{$rate * 1000 / $n:.0f}')") requests/s per 1,000 hosts"
 fleet_revoke $((poll + 30))
 rc=$?
-read -r _ max < <(grep '^max ' "$work/fleet/latency.txt")
-read -r _ median < <(grep '^median ' "$work/fleet/latency.txt")
-read -r _ min < <(grep '^min ' "$work/fleet/latency.txt")
-got=$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")
+fleet_latency
 echo "fleet: revoked on the server: $got of $n hosts revoked it; first ${min:-?} ms," \
 	"median ${median:-?} ms, last ${max:-?} ms (goal: $(((poll + 2) * 1000)) ms)"
 ((rc == 0 && ${max:-999999} <= (poll + 2) * 1000))

@@ -32,11 +32,10 @@ check "... and at most one a host each 0.8 interval, with a margin for the windo
 
 section "the server revokes the key"
 fleet_revoke $((poll + 10))
-read -r _ max < <(grep '^max ' "$work/fleet/latency.txt")
-read -r _ median < <(grep '^median ' "$work/fleet/latency.txt")
+fleet_latency
 diag "revoked on the server (its log's time): the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host)"
 check "every host revoked it (its audit log says so)" \
-	test "$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")" = "$n"
+	test "$got" = "$n"
 check "the last host within the poll interval + 2 s (${max:-more than $((poll + 10))000} ms)" \
 	test "${max:-999999}" -le $(((poll + 2) * 1000))
 check "every host shows the key revoked" fleet_states revoked

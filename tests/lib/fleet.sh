@@ -23,6 +23,9 @@
 #                         $work/fleet/latency.txt (tests/lib/fleet_watch.py),
 #                         and when DEVICE (a volume on host 1's kernel
 #                         key) failed with EIO
+#   fleet_latency         that file's figures into $min, $median, $max and
+#                         $eio (ms; empty where it has none) and $got (the
+#                         hosts that recorded the revocation)
 #   fleet_states STATE    every host shows the key in STATE
 #   fleet_stop
 
@@ -117,6 +120,14 @@ fleet_revoke() {
 	w=$!
 	kmip_ref revoke "$fleet_uid" || { kill "$w"; return 1; }
 	wait "$w"
+}
+
+# _fleet_figure NAME: the watch's figure NAME ("NAME VALUE").
+_fleet_figure() { awk -v k="$1" '$1 == k { print $2; exit }' "$work/fleet/latency.txt"; }
+fleet_latency() {
+	min=$(_fleet_figure min) median=$(_fleet_figure median)
+	max=$(_fleet_figure max) eio=$(_fleet_figure eio)
+	got=$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")
 }
 
 fleet_states() {
