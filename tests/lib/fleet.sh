@@ -1,5 +1,5 @@
-# A fleet of hosts on one KMIP key server, for tests/host/test_kmip_fleet.sh
-# and bench/fleet.sh (sourced after daemon.sh and kmip.sh, the server
+# A fleet of hosts on one KMIP key server, for tests/host/test_kmip_fleet.sh,
+# tests/guest/t_kmip_fleet.sh and bench/fleet.sh (sourced after daemon.sh and kmip.sh, the server
 # started): N hsmkeyd daemons, each with a state directory, keystore
 # instance, socket and log of its own under $work/fleet, all following
 # the server every POLL seconds and holding the same key, "fleet": an
@@ -128,6 +128,7 @@ fleet_latency() {
 	min=$(_fleet_figure min) median=$(_fleet_figure median)
 	max=$(_fleet_figure max) eio=$(_fleet_figure eio)
 	got=$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")
+	return 0	# none got it: $got is 0, not a failure of this
 }
 
 fleet_states() {
