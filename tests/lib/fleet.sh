@@ -1,7 +1,8 @@
 # A fleet of hosts on one KMIP key server, for tests/host/test_kmip_fleet.sh,
 # tests/guest/t_kmip_fleet.sh and bench/fleet.sh (sourced after daemon.sh
-# and kmip.sh, the server started): N hsmkeyd daemons, each with a state directory, keystore
-# instance, socket and log of its own under $work/fleet, all following
+# and kmip.sh, the server started): N hsmkeyd daemons, each with a state
+# directory, keystore instance, socket and log of its own under
+# $work/fleet, all following
 # the server every POLL seconds and holding the same key, "fleet": an
 # aes-256-xts key the reference client registered, which each adopts
 # (import --from kmip:UID).  On the host they run without hsmkey.ko.  In
