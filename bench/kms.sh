@@ -12,6 +12,12 @@
 # just before it: the ratio is items a second over echoes a second times
 # the items a call.  BENCH_SOCKET_SECONDS (3) a measurement.
 #
+# Beside the single encrypt rows in tmpfs, the floor (kms_socket floor):
+# a server on the same socket that does only what an encrypt call cannot
+# do without (AES-256-GCM of the item, a chained MACed record of the call
+# in a log in tmpfs), against the echo measured just before it: how much of
+# the gap to the echo is the work itself, and how much hsmkeyd's own.
+#
 # Files: hsmkeyctl encrypt-file of a file in tmpfs against
 # bench/kms_file_ref (the same file streamed through OpenSSL's EVP
 # AES-256-GCM), the two interleaved, BENCH_PAIRS (7) pairs; the ratio is
@@ -32,8 +38,12 @@ ctl create kbench --type kms-aes-256 > /dev/null &&
 	ctl create sbench --type ecdsa-p256 > /dev/null &&
 	ctl policy sbench --grant sign,verify:root > /dev/null || exit 1
 "$ks" echo "$work/echo.sock" & echo_pid=$!
+"$ks" floor "$work/floor.sock" "$work/floor.log" & echo_pid+=" $!"
 trap 'kill $echo_pid 2>/dev/null; daemon_stop; rm -rf "$work"' EXIT
-for ((i = 0; i < 50; i++)); do [[ -S $work/echo.sock ]] && break; sleep 0.1; done
+for ((i = 0; i < 50; i++)); do
+	[[ -S $work/echo.sock && -S $work/floor.sock ]] && break
+	sleep 0.1
+done
 # socket_row OP KEY CLIENTS BATCH SOCKET: one line, and the ratio into $row_ratio.
 socket_row() {
 	local op=$1 key=$2 c=$3 b=$4 s=$5 size e k
@@ -44,7 +54,20 @@ socket_row() {
 	printf '%-8s %d client(s), %2d item(s)/call: %7.0f items/s; echo of %6d bytes: %7.0f/s; ratio %s\n' \
 		"$op" "$c" "$b" "$k" "$size" "$e" "$row_ratio"
 }
-# socket_table SOCKET WHERE: every row; the single AES rows' lowest ratio into $low.
+# floor_row CLIENTS: the floor's rate for a single encrypt's request, against
+# the echo; its ratio into $row_ratio.
+floor_row() {
+	local c=$1 size e f
+	size=$("$ks" size encrypt 1) || exit 1
+	e=$("$ks" echo-rate "$work/echo.sock" "$c" "$secs_sock" "$size") || exit 1
+	f=$("$ks" floor-rate "$work/floor.sock" "$c" "$secs_sock" "$size") || exit 1
+	row_ratio=$(awk "BEGIN { printf \"%.3f\", $f / $e }")
+	printf 'floor    %d client(s),  1 item(s)/call: %7.0f items/s; echo of %6d bytes: %7.0f/s; ratio %s\n' \
+		"$c" "$f" "$size" "$e" "$row_ratio"
+}
+# socket_table SOCKET WHERE [floor]: every row (and the floor's beside the
+# single encrypts); the single AES rows' lowest ratio into $low, and the
+# single encrypts' and the floor's into $enc1, $enc4, $floor1, $floor4.
 socket_table() {
 	local c op
 	low=9
@@ -53,14 +76,21 @@ socket_table() {
 		for op in encrypt decrypt; do
 			socket_row "$op" kbench "$c" 1 "$1"
 			low=$(awk "BEGIN { print ($row_ratio < $low) ? $row_ratio : $low }")
+			[[ $op == encrypt ]] && printf -v "enc$c" %s "$row_ratio"
+			if [[ $op == encrypt && -n ${3:-} ]]; then
+				floor_row "$c"
+				printf -v "floor$c" %s "$row_ratio"
+			fi
 			socket_row "$op" kbench "$c" "$nbatch" "$1"
 		done
 		socket_row sign sbench "$c" 1 "$1"
 	done
 }
-socket_table "$sock" "in tmpfs"
+socket_table "$sock" "in tmpfs" floor
 printf 'single AES operations: lowest ratio %.3f (goal >= 0.70: %s)\n' "$low" \
 	"$(awk "BEGIN { print ($low >= 0.70) ? \"met\" : \"not met\" }")"
+printf 'the floor (the work alone): %.3f with 1 client, %.3f with 4; hsmkeyd'"'"'s single encrypt at %.3f and %.3f of it\n' \
+	"$floor1" "$floor4" "$(awk "BEGIN { print $enc1 / $floor1 }")" "$(awk "BEGIN { print $enc4 / $floor4 }")"
 # RSA: the key rebuilt from its primes for each signature, and the
 # socket, against OpenSSL signing in-process with the same key.
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.pem" 2>/dev/null

@@ -10,6 +10,13 @@
  *   kms_socket echo-rate PATH CLIENTS SECONDS SIZE
  *	CLIENTS connections, each sending SIZE-byte messages to the echo
  *	server one after the other and reading each reply.
+ *   kms_socket floor PATH LOG
+ *	The least a server must do for an encrypt call, on the same socket
+ *	(kms_floor.c).  Runs until killed.
+ *   kms_socket floor-rate PATH CLIENTS SECONDS SIZE
+ *	As echo-rate, against the floor server: every reply must be of a
+ *	4 KiB blob's size, and each client's first must open under the
+ *	floor's key to the plaintext sent.
  *   kms_socket rate PATH OP KEY CLIENTS SECONDS BATCH
  *	CLIENTS libhsmkey handles, each calling OP (encrypt, decrypt: 4 KiB
  *	plaintext; sign: a 4 KiB message) with key KEY, one item a call
@@ -26,6 +33,11 @@
  * encrypt's blob must decrypt to its plaintext once before the timing,
  * a decrypt's plaintext must be the one encrypted, a signature must
  * verify; and the echo's reply must be the message sent.
+ *
+ * The echo is the socket's own limit; the floor, the limit of the work an
+ * encrypt call cannot do without (on the same socket) in any server that
+ * keeps a chained log of every call: what hsmkeyd adds to it is its
+ * protocol, its checks and its key storage.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,26 +55,27 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include "kms_socket.h"
 
-#define ITEM		4096
 #define BATCH_MAX	HSMKEY_BATCH_MAX
-#define ECHO_MAX	(256 * 1024)
 
-static atomic_bool stop;
-static atomic_uint_fast64_t done;
+atomic_bool stop;
+atomic_uint_fast64_t done;
+const char *path;
+size_t size;
 
-static const char *path, *op, *key;
-static size_t batch = 1, size;
+static const char *op, *key;
+static size_t batch = 1;
 static unsigned int sign_flags;		/* sign-pss: HSMKEY_SIGN_PSS */
 static EVP_PKEY *local_key;		/* local-sign's */
 
-static void die(const char *what)
+void die(const char *what)
 {
 	fprintf(stderr, "kms_socket: %s\n", what);
 	exit(1);
 }
 
-static int unix_connect(const char *p)
+int unix_connect(const char *p)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -71,6 +84,18 @@ static int unix_connect(const char *p)
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		die("cannot connect");
 	return fd;
+}
+
+static int unix_listen(const char *p)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
+	unlink(p);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0)
+		die("cannot listen");
+	return lfd;
 }
 
 static void *echo_conn(void *arg)
@@ -87,24 +112,19 @@ static void *echo_conn(void *arg)
 	return NULL;
 }
 
-static __attribute__((noreturn)) void echo_server(void)
+/* Accept connections on PATH for ever, each served by a thread running @conn(fd). */
+void serve(void *(*conn)(void *))
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	int sndbuf = ECHO_MAX * 2;
+	int lfd = unix_listen(path), sndbuf = ECHO_MAX * 2;
 	pthread_t t;
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	unlink(path);
-	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 16) < 0)
-		die("cannot listen");
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 
 		if (fd < 0)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-		if (pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)fd))
+		if (pthread_create(&t, NULL, conn, (void *)(intptr_t)fd))
 			die("no thread");
 		pthread_detach(t);
 	}
@@ -330,14 +350,20 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "echo")) {
 		path = argv[2];
-		echo_server();
+		serve(echo_conn);
 	}
-	if (argc == 6 && !strcmp(argv[1], "echo-rate")) {
+	if (argc == 4 && !strcmp(argv[1], "floor")) {
+		path = argv[2];
+		floor_server(argv[3]);
+	}
+	if (argc == 6 && (!strcmp(argv[1], "echo-rate") || !strcmp(argv[1], "floor-rate"))) {
+		bool floor = !strcmp(argv[1], "floor-rate");
+
 		path = argv[2];
 		size = strtoul(argv[5], NULL, 10);
-		if (!size || size > ECHO_MAX)
+		if (!size || size > ECHO_MAX || (floor && size < ITEM))
 			die("bad size");
-		run(echo_client, (unsigned int)atoi(argv[3]), atof(argv[4]));
+		run(floor ? floor_client : echo_client, (unsigned int)atoi(argv[3]), atof(argv[4]));
 		return 0;
 	}
 	if (argc == 4 && !strcmp(argv[1], "size")) {
@@ -373,6 +399,6 @@ int main(int argc, char **argv)
 		run(kms_client, (unsigned int)atoi(argv[5]), atof(argv[6]));
 		return 0;
 	}
-	fprintf(stderr, "usage: kms_socket echo PATH | echo-rate PATH CLIENTS SECONDS SIZE | rate PATH OP KEY CLIENTS SECONDS BATCH | size OP BATCH | local-sign PEM CLIENTS SECONDS [pss]\n");
+	fprintf(stderr, "usage: kms_socket echo PATH | echo-rate PATH CLIENTS SECONDS SIZE | floor PATH LOG | floor-rate PATH CLIENTS SECONDS SIZE | rate PATH OP KEY CLIENTS SECONDS BATCH | size OP BATCH | local-sign PEM CLIENTS SECONDS [pss]\n");
 	return 2;
 }

@@ -54,9 +54,26 @@ kmip_certs() {
 	_kmip_cert "$d" noauth-client ca /CN=hsmkey-host 'extendedKeyUsage=serverAuth\n'
 }
 
-# A port nothing listens on now.
+# A port nothing is bound to now, below the ephemeral range where the
+# kernel can find one (else from it): a port the kernel gives out (bind to
+# port 0) may be given again meanwhile as the source port of another test's
+# connection, and the server started on it later would not bind.
 kmip_free_port() {
-	/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+	/usr/bin/python3 - <<'EOP'
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(100):
+    port = random.randrange(10000, low) if low > 11000 else 0
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(s.getsockname()[1])
+    break
+else:
+    raise SystemExit("no free port")
+EOP
 }
 
 _kmip_dir=

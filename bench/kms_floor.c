@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The floor (kms_socket floor PATH LOG): the least a server must do for an
+ * encrypt call with hsmkeyd's guarantees, served as the echo is (a thread
+ * per connection).  For each message: the key is opened from its sealed
+ * copy (AES-256-GCM under a master key whose schedule is kept, as hsmkeyd
+ * keeps its master key), so that it is in clear only during the call; the
+ * message's last 4 KiB is sealed with AES-256-GCM under it (the nonce from
+ * a per-connection pool that getrandom(2) fills 4 KiB at a time), and the
+ * key and its schedule are wiped; the call is recorded in LOG, a record of
+ * FLOOR_RECORD bytes MACed with HMAC-SHA256 over itself and the record
+ * before it (the chain under a lock, the write after it at the offset its
+ * sequence number gives), flushed (fdatasync) before the reply.  Nothing
+ * else: no parsing, no policy, no key lookup.  The reply is the sealed
+ * item, of a blob's size.  Against the echo, it says how much of hsmkeyd's
+ * distance from the socket's limit is the work itself.
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <hsmkey/kms.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include "kms_socket.h"
+
+#define FLOOR_RECORD	128
+#define FLOOR_MAC	32
+#define FLOOR_NONCE	12
+#define FLOOR_TAG	16
+#define FLOOR_REPLY	(ITEM + HSMKEY_BLOB_OVERHEAD)
+
+/* The floor's key, known to its clients so that they can check a reply. */
+static const uint8_t floor_key[32] = "kms_socket floor: a bench key.";
+
+/*
+ * The floor's key sealed under its master key; its log: the MAC key, the
+ * last record's MAC, the next number.  Set before the first connection.
+ */
+static struct {
+	uint8_t master[32];
+	uint8_t sealed[FLOOR_NONCE + sizeof(floor_key) + FLOOR_TAG];
+	EVP_CIPHER *aes;
+	pthread_mutex_t lock;		/* @head and @seq */
+	uint8_t mac_key[32];
+	uint8_t head[FLOOR_MAC];
+	uint64_t seq;
+	int fd;
+	EVP_MAC *mac;
+} floor_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* One connection of the floor's: its key schedule, MAC and nonce pool. */
+struct floor_conn {
+	int fd;
+	uid_t uid;
+	EVP_CIPHER_CTX *master;		/* the master key's schedule */
+	EVP_CIPHER_CTX *aead;		/* the key's, during a call */
+	EVP_MAC_CTX *mac;		/* keyed; each record's is a copy */
+	uint8_t pool[4096];
+	size_t left;
+	uint8_t in[ECHO_MAX], out[FLOOR_REPLY];
+};
+
+static int floor_nonce(struct floor_conn *c, uint8_t *out)
+{
+	if (c->left < FLOOR_NONCE) {
+		if (getrandom(c->pool, sizeof(c->pool), 0) != (ssize_t)sizeof(c->pool))
+			return -1;
+		c->left = sizeof(c->pool);
+	}
+	memcpy(out, c->pool + sizeof(c->pool) - c->left, FLOOR_NONCE);
+	c->left -= FLOOR_NONCE;
+	return 0;
+}
+
+/*
+ * AES-256-GCM of @len bytes, @in to @out, and its tag, with @aes and @key,
+ * or (both NULL) the cipher and key @x has.
+ */
+static int gcm(EVP_CIPHER_CTX *x, bool enc, const EVP_CIPHER *aes, const uint8_t *key,
+	       const uint8_t *iv, const uint8_t *in, int len, uint8_t *out, uint8_t *tag)
+{
+	int n, fin;
+
+	if (!enc && (EVP_DecryptInit_ex(x, aes, NULL, key, iv) != 1 ||
+		     EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_SET_TAG, FLOOR_TAG, tag) != 1 ||
+		     EVP_DecryptUpdate(x, out, &n, in, len) != 1 ||
+		     EVP_DecryptFinal_ex(x, out + n, &fin) != 1))
+		return -1;
+	if (enc && (EVP_EncryptInit_ex(x, aes, NULL, key, iv) != 1 ||
+		    EVP_EncryptUpdate(x, out, &n, in, len) != 1 ||
+		    EVP_EncryptFinal_ex(x, out + n, &fin) != 1 ||
+		    EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_GCM_GET_TAG, FLOOR_TAG, tag) != 1))
+		return -1;
+	return 0;
+}
+
+/*
+ * The key opened, @pt sealed under it into c->out (nonce || ciphertext ||
+ * tag || zeros to a blob's size), the key and its schedule wiped.
+ */
+static int floor_seal(struct floor_conn *c, const uint8_t *pt)
+{
+	const uint8_t *sealed = floor_log.sealed;
+	uint8_t key[sizeof(floor_key)], *ct = c->out + FLOOR_NONCE;
+	int r;
+
+	memset(ct + ITEM + FLOOR_TAG, 0, FLOOR_REPLY - FLOOR_NONCE - ITEM - FLOOR_TAG);
+	r = floor_nonce(c, c->out) ||
+	    gcm(c->master, false, NULL, NULL, sealed, sealed + FLOOR_NONCE, sizeof(key), key,
+		(uint8_t *)sealed + FLOOR_NONCE + sizeof(key)) ||
+	    gcm(c->aead, true, floor_log.aes, key, c->out, pt, ITEM, ct, ct + ITEM) ? -1 : 0;
+	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_reset(c->aead);
+	return r;
+}
+
+/* The call's record: MACed over itself, then, under the lock, the MAC before. */
+static int floor_record(struct floor_conn *c)
+{
+	uint8_t rec[FLOOR_RECORD] = { 0 };
+	EVP_MAC_CTX *m = EVP_MAC_CTX_dup(c->mac);
+	size_t len;
+	uint64_t seq;
+	int r;
+
+	snprintf((char *)rec, FLOOR_RECORD - FLOOR_MAC, "uid=%u op=encrypt key=kbench result=ok",
+		 (unsigned int)c->uid);
+	if (!m || EVP_MAC_update(m, rec, FLOOR_RECORD - FLOOR_MAC) != 1) {
+		EVP_MAC_CTX_free(m);
+		return -1;
+	}
+	pthread_mutex_lock(&floor_log.lock);
+	seq = floor_log.seq++;
+	r = EVP_MAC_update(m, floor_log.head, FLOOR_MAC) == 1 &&
+	    EVP_MAC_final(m, rec + FLOOR_RECORD - FLOOR_MAC, &len, FLOOR_MAC) == 1 ? 0 : -1;
+	if (!r)
+		memcpy(floor_log.head, rec + FLOOR_RECORD - FLOOR_MAC, FLOOR_MAC);
+	pthread_mutex_unlock(&floor_log.lock);
+	EVP_MAC_CTX_free(m);
+	if (!r && (pwrite(floor_log.fd, rec, FLOOR_RECORD, (off_t)(seq * FLOOR_RECORD)) !=
+		   FLOOR_RECORD || fdatasync(floor_log.fd)))
+		r = -1;
+	return r;
+}
+
+static void *floor_conn(void *arg)
+{
+	struct floor_conn *c = calloc(1, sizeof(*c));
+	OSSL_PARAM p[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	ssize_t n;
+
+	if (!c)
+		die("out of memory");
+	c->fd = (int)(intptr_t)arg;
+	c->master = EVP_CIPHER_CTX_new();
+	c->aead = EVP_CIPHER_CTX_new();
+	c->mac = EVP_MAC_CTX_new(floor_log.mac);
+	if (!c->master || !c->aead || !c->mac ||
+	    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
+	    EVP_DecryptInit_ex(c->master, floor_log.aes, NULL, floor_log.master, NULL) != 1 ||
+	    EVP_MAC_init(c->mac, floor_log.mac_key, sizeof(floor_log.mac_key), p) != 1)
+		die("the floor cannot set up a connection");
+	c->uid = cred.uid;
+	while ((n = recv(c->fd, c->in, sizeof(c->in), 0)) >= ITEM) {
+		if (floor_seal(c, c->in + n - ITEM) || floor_record(c))
+			die("the floor cannot seal or record");
+		if (send(c->fd, c->out, FLOOR_REPLY, MSG_NOSIGNAL) != FLOOR_REPLY)
+			break;
+	}
+	close(c->fd);
+	EVP_CIPHER_CTX_free(c->master);
+	EVP_CIPHER_CTX_free(c->aead);
+	EVP_MAC_CTX_free(c->mac);
+	free(c);
+	return NULL;
+}
+
+static int random_bytes(uint8_t *out, size_t len)
+{
+	return getrandom(out, len, 0) == (ssize_t)len ? 0 : -1;
+}
+
+void floor_server(const char *log)
+{
+	uint8_t *sealed = floor_log.sealed;
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+
+	floor_log.fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	floor_log.mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	floor_log.aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	if (!x || floor_log.fd < 0 || !floor_log.mac || !floor_log.aes ||
+	    random_bytes(floor_log.mac_key, sizeof(floor_log.mac_key)) ||
+	    random_bytes(floor_log.master, sizeof(floor_log.master)) ||
+	    random_bytes(sealed, FLOOR_NONCE) ||
+	    gcm(x, true, floor_log.aes, floor_log.master, sealed, floor_key, sizeof(floor_key),
+		sealed + FLOOR_NONCE, sealed + FLOOR_NONCE + sizeof(floor_key)))
+		die("the floor cannot open its log or seal its key");
+	EVP_CIPHER_CTX_free(x);
+	serve(floor_conn);
+}
+
+/* Does a floor reply open under the floor's key to @pt? */
+static bool floor_opens(const uint8_t *reply, const uint8_t *pt)
+{
+	EVP_CIPHER_CTX *d = EVP_CIPHER_CTX_new();
+	uint8_t back[ITEM];
+	bool ok;
+
+	ok = d && !gcm(d, false, EVP_aes_256_gcm(), floor_key, reply, reply + FLOOR_NONCE, ITEM,
+		       back, (uint8_t *)reply + FLOOR_NONCE + ITEM) && !memcmp(back, pt, ITEM);
+	EVP_CIPHER_CTX_free(d);
+	return ok;
+}
+
+void *floor_client(void *arg)
+{
+	int fd = unix_connect(path), sndbuf = ECHO_MAX * 2;
+	uint8_t *msg = malloc(size), *back = malloc(FLOOR_REPLY + 1);
+	uint64_t n = 0;
+
+	(void)arg;
+	if (!msg || !back)
+		die("out of memory");
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	for (size_t i = 0; i < size; i++)
+		msg[i] = (uint8_t)(i * 7);
+	while (!atomic_load(&stop)) {
+		if (send(fd, msg, size, 0) != (ssize_t)size ||
+		    recv(fd, back, FLOOR_REPLY + 1, 0) != FLOOR_REPLY ||
+		    (!n && !floor_opens(back, msg + size - ITEM)))
+			die("the floor's reply is not the message sealed");
+		n++;
+	}
+	atomic_fetch_add(&done, n);
+	free(msg);
+	free(back);
+	close(fd);
+	return NULL;
+}
