@@ -439,7 +439,7 @@ bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_r
 $(B)/bench/kms_socket: bench/kms_socket.c bench/kms_floor.c bench/kms_socket.h \
 		tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ bench/kms_socket.c bench/kms_floor.c -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
+	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
 
 # encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
 $(B)/bench/kms_file_ref: bench/kms_file_ref.c

@@ -12,11 +12,14 @@
 # just before it: the ratio is items a second over echoes a second times
 # the items a call.  BENCH_SOCKET_SECONDS (3) a measurement.
 #
-# Beside the single encrypt rows in tmpfs, the floor (kms_socket floor):
-# a server on the same socket that does only what an encrypt call cannot
-# do without (AES-256-GCM of the item, a chained MACed record of the call
-# in a log in tmpfs), against the echo measured just before it: how much of
-# the gap to the echo is the work itself, and how much hsmkeyd's own.
+# Beside the single encrypt rows in tmpfs, the floor (kms_socket floor,
+# bench/kms_floor.c): a minimal server on the same kind of socket doing an
+# encrypt call's work with hsmkeyd's guarantees (the key opened from its
+# sealed copy for the call and wiped after, AES-256-GCM of the item, a
+# chained MACed record of the call appended to a log in tmpfs and flushed
+# before the reply) and nothing else, against the echo measured just before
+# it: how much of the gap to the echo is that work, and how much hsmkeyd's
+# own path.  Its log is checked after: whole records, none empty.
 #
 # Files: hsmkeyctl encrypt-file of a file in tmpfs against
 # bench/kms_file_ref (the same file streamed through OpenSSL's EVP
@@ -67,7 +70,8 @@ floor_row() {
 }
 # socket_table SOCKET WHERE [floor]: every row (and the floor's beside the
 # single encrypts); the single AES rows' lowest ratio into $low, and the
-# single encrypts' and the floor's into $enc1, $enc4, $floor1, $floor4.
+# single encrypts' and the floor's into $enc1, $enc4, $floor1, $floor4 (read
+# right after the tmpfs table: the next table sets them again).
 socket_table() {
 	local c op
 	low=9
@@ -87,6 +91,12 @@ socket_table() {
 	done
 }
 socket_table "$sock" "in tmpfs" floor
+python3 - "$work/floor.log" <<'PY' || { echo "bench kms: the floor's log is not whole" >&2; exit 1; }
+import sys
+data = open(sys.argv[1], "rb").read()
+records = [data[i:i + 128] for i in range(0, len(data), 128)]
+sys.exit(1 if not data or len(data) % 128 or any(r.count(0) == 128 for r in records) else 0)
+PY
 printf 'single AES operations: lowest ratio %.3f (goal >= 0.70: %s)\n' "$low" \
 	"$(awk "BEGIN { print ($low >= 0.70) ? \"met\" : \"not met\" }")"
 printf 'the floor (the work alone): %.3f with 1 client, %.3f with 4; hsmkeyd'"'"'s single encrypt at %.3f and %.3f of it\n' \

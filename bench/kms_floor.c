@@ -1,19 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The floor (kms_socket floor PATH LOG): the least a server must do for an
- * encrypt call with hsmkeyd's guarantees, served as the echo is (a thread
- * per connection).  For each message: the key is opened from its sealed
- * copy (AES-256-GCM under a master key whose schedule is kept, as hsmkeyd
- * keeps its master key), so that it is in clear only during the call; the
- * message's last 4 KiB is sealed with AES-256-GCM under it (the nonce from
- * a per-connection pool that getrandom(2) fills 4 KiB at a time), and the
- * key and its schedule are wiped; the call is recorded in LOG, a record of
- * FLOOR_RECORD bytes MACed with HMAC-SHA256 over itself and the record
- * before it (the chain under a lock, the write after it at the offset its
- * sequence number gives), flushed (fdatasync) before the reply.  Nothing
- * else: no parsing, no policy, no key lookup.  The reply is the sealed
- * item, of a blob's size.  Against the echo, it says how much of hsmkeyd's
- * distance from the socket's limit is the work itself.
+ * The floor (kms_socket floor PATH LOG): a minimal server doing an encrypt
+ * call's work with hsmkeyd's guarantees, served as the echo is (a thread
+ * per connection).  Not a proven bound: a measure of how much of hsmkeyd's
+ * distance from the socket's limit is that work.  For each message:
+ *  - the key is opened from its sealed copy: AES-256-GCM under the master
+ *    key, whose schedule is made again for each call as hsmkeyd's is, so
+ *    that the key is in clear only during the call;
+ *  - the message's last 4 KiB is sealed with AES-256-GCM under it (the
+ *    nonce from a per-connection pool that getrandom(2) fills 4 KiB at a
+ *    time), and the key and its schedule are wiped;
+ *  - the call is recorded in LOG: a record of FLOOR_RECORD bytes (caller,
+ *    operation, key; no time, no sequence number) whose HMAC-SHA256 covers
+ *    it and the MAC of the record before, the last step of the MAC and the
+ *    append under the chain's lock; then flushed (fdatasync, outside the
+ *    lock: a flush covers every record written before it) before the reply.
+ * Nothing else: no parsing, no policy, no key lookup, no JSON, no context
+ * in the blob.  The reply is the sealed item, of a blob's size.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -41,16 +44,15 @@ static const uint8_t floor_key[32] = "kms_socket floor: a bench key.";
 
 /*
  * The floor's key sealed under its master key; its log: the MAC key, the
- * last record's MAC, the next number.  Set before the first connection.
+ * last record's MAC.  Set before the first connection.
  */
 static struct {
 	uint8_t master[32];
 	uint8_t sealed[FLOOR_NONCE + sizeof(floor_key) + FLOOR_TAG];
 	EVP_CIPHER *aes;
-	pthread_mutex_t lock;		/* @head and @seq */
+	pthread_mutex_t lock;		/* @head, and the order of @fd's records */
 	uint8_t mac_key[32];
 	uint8_t head[FLOOR_MAC];
-	uint64_t seq;
 	int fd;
 	EVP_MAC *mac;
 } floor_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
@@ -59,7 +61,7 @@ static struct {
 struct floor_conn {
 	int fd;
 	uid_t uid;
-	EVP_CIPHER_CTX *master;		/* the master key's schedule */
+	EVP_CIPHER_CTX *master;		/* the master key's, during a call */
 	EVP_CIPHER_CTX *aead;		/* the key's, during a call */
 	EVP_MAC_CTX *mac;		/* keyed; each record's is a copy */
 	uint8_t pool[4096];
@@ -111,23 +113,27 @@ static int floor_seal(struct floor_conn *c, const uint8_t *pt)
 	uint8_t key[sizeof(floor_key)], *ct = c->out + FLOOR_NONCE;
 	int r;
 
-	memset(ct + ITEM + FLOOR_TAG, 0, FLOOR_REPLY - FLOOR_NONCE - ITEM - FLOOR_TAG);
+	/* The rest of c->out, to a blob's size, stays as calloc() left it. */
 	r = floor_nonce(c, c->out) ||
-	    gcm(c->master, false, NULL, NULL, sealed, sealed + FLOOR_NONCE, sizeof(key), key,
-		(uint8_t *)sealed + FLOOR_NONCE + sizeof(key)) ||
+	    gcm(c->master, false, floor_log.aes, floor_log.master, sealed, sealed + FLOOR_NONCE,
+		sizeof(key), key, (uint8_t *)sealed + FLOOR_NONCE + sizeof(key)) ||
 	    gcm(c->aead, true, floor_log.aes, key, c->out, pt, ITEM, ct, ct + ITEM) ? -1 : 0;
 	OPENSSL_cleanse(key, sizeof(key));
+	EVP_CIPHER_CTX_reset(c->master);
 	EVP_CIPHER_CTX_reset(c->aead);
 	return r;
 }
 
-/* The call's record: MACed over itself, then, under the lock, the MAC before. */
+/*
+ * The call's record: MACed over itself, then, under the lock, over the MAC
+ * before it, and appended; flushed after, so that every record up to it is
+ * on disk before the reply.
+ */
 static int floor_record(struct floor_conn *c)
 {
 	uint8_t rec[FLOOR_RECORD] = { 0 };
 	EVP_MAC_CTX *m = EVP_MAC_CTX_dup(c->mac);
 	size_t len;
-	uint64_t seq;
 	int r;
 
 	snprintf((char *)rec, FLOOR_RECORD - FLOOR_MAC, "uid=%u op=encrypt key=kbench result=ok",
@@ -137,17 +143,14 @@ static int floor_record(struct floor_conn *c)
 		return -1;
 	}
 	pthread_mutex_lock(&floor_log.lock);
-	seq = floor_log.seq++;
 	r = EVP_MAC_update(m, floor_log.head, FLOOR_MAC) == 1 &&
-	    EVP_MAC_final(m, rec + FLOOR_RECORD - FLOOR_MAC, &len, FLOOR_MAC) == 1 ? 0 : -1;
+	    EVP_MAC_final(m, rec + FLOOR_RECORD - FLOOR_MAC, &len, FLOOR_MAC) == 1 &&
+	    write(floor_log.fd, rec, FLOOR_RECORD) == FLOOR_RECORD ? 0 : -1;
 	if (!r)
 		memcpy(floor_log.head, rec + FLOOR_RECORD - FLOOR_MAC, FLOOR_MAC);
 	pthread_mutex_unlock(&floor_log.lock);
 	EVP_MAC_CTX_free(m);
-	if (!r && (pwrite(floor_log.fd, rec, FLOOR_RECORD, (off_t)(seq * FLOOR_RECORD)) !=
-		   FLOOR_RECORD || fdatasync(floor_log.fd)))
-		r = -1;
-	return r;
+	return r || fdatasync(floor_log.fd) ? -1 : 0;
 }
 
 static void *floor_conn(void *arg)
@@ -169,7 +172,6 @@ static void *floor_conn(void *arg)
 	c->mac = EVP_MAC_CTX_new(floor_log.mac);
 	if (!c->master || !c->aead || !c->mac ||
 	    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) ||
-	    EVP_DecryptInit_ex(c->master, floor_log.aes, NULL, floor_log.master, NULL) != 1 ||
 	    EVP_MAC_init(c->mac, floor_log.mac_key, sizeof(floor_log.mac_key), p) != 1)
 		die("the floor cannot set up a connection");
 	c->uid = cred.uid;
@@ -197,7 +199,7 @@ void floor_server(const char *log)
 	uint8_t *sealed = floor_log.sealed;
 	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
 
-	floor_log.fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	floor_log.fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 	floor_log.mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	floor_log.aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	if (!x || floor_log.fd < 0 || !floor_log.mac || !floor_log.aes ||
@@ -224,28 +226,18 @@ static bool floor_opens(const uint8_t *reply, const uint8_t *pt)
 	return ok;
 }
 
-void *floor_client(void *arg)
+/*
+ * A reply of the floor's to @msg: each client's first must open to the
+ * message's last 4 KiB; every other must have a nonce of its own (a server
+ * that sent one reply again would fail).
+ */
+static bool floor_check(const uint8_t *msg, size_t len, const uint8_t *reply,
+			const uint8_t *prev)
 {
-	int fd = unix_connect(path), sndbuf = ECHO_MAX * 2;
-	uint8_t *msg = malloc(size), *back = malloc(FLOOR_REPLY + 1);
-	uint64_t n = 0;
-
-	(void)arg;
-	if (!msg || !back)
-		die("out of memory");
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	for (size_t i = 0; i < size; i++)
-		msg[i] = (uint8_t)(i * 7);
-	while (!atomic_load(&stop)) {
-		if (send(fd, msg, size, 0) != (ssize_t)size ||
-		    recv(fd, back, FLOOR_REPLY + 1, 0) != FLOOR_REPLY ||
-		    (!n && !floor_opens(back, msg + size - ITEM)))
-			die("the floor's reply is not the message sealed");
-		n++;
-	}
-	atomic_fetch_add(&done, n);
-	free(msg);
-	free(back);
-	close(fd);
-	return NULL;
+	return prev ? memcmp(reply, prev, FLOOR_NONCE) : floor_opens(reply, msg + len - ITEM);
 }
+
+const struct reference floor_reference = {
+	.what = "the floor's reply is not the message sealed",
+	.least = ITEM, .reply = FLOOR_REPLY, .check = floor_check,
+};

@@ -11,12 +11,13 @@
  *	CLIENTS connections, each sending SIZE-byte messages to the echo
  *	server one after the other and reading each reply.
  *   kms_socket floor PATH LOG
- *	The least a server must do for an encrypt call, on the same socket
- *	(kms_floor.c).  Runs until killed.
+ *	A minimal server doing an encrypt call's work, on the same kind of
+ *	socket (kms_floor.c).  Runs until killed.
  *   kms_socket floor-rate PATH CLIENTS SECONDS SIZE
  *	As echo-rate, against the floor server: every reply must be of a
- *	4 KiB blob's size, and each client's first must open under the
- *	floor's key to the plaintext sent.
+ *	4 KiB blob's size with a nonce other than the reply's before it, and
+ *	each client's first must open under the floor's key to the plaintext
+ *	sent.
  *   kms_socket rate PATH OP KEY CLIENTS SECONDS BATCH
  *	CLIENTS libhsmkey handles, each calling OP (encrypt, decrypt: 4 KiB
  *	plaintext; sign: a 4 KiB message) with key KEY, one item a call
@@ -34,10 +35,10 @@
  * a decrypt's plaintext must be the one encrypted, a signature must
  * verify; and the echo's reply must be the message sent.
  *
- * The echo is the socket's own limit; the floor, the limit of the work an
- * encrypt call cannot do without (on the same socket) in any server that
- * keeps a chained log of every call: what hsmkeyd adds to it is its
- * protocol, its checks and its key storage.
+ * The echo is the socket's own limit; the floor, a minimal server's for an
+ * encrypt call's work with hsmkeyd's guarantees (kms_floor.c): not a proven
+ * bound, a measure of how much of hsmkeyd's distance from the echo is that
+ * work.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,10 +60,12 @@
 
 #define BATCH_MAX	HSMKEY_BATCH_MAX
 
-atomic_bool stop;
-atomic_uint_fast64_t done;
-const char *path;
-size_t size;
+atomic_bool ks_stop;
+atomic_uint_fast64_t ks_done;
+const char *ks_path;
+
+static size_t size;		/* a reference client's message */
+static const struct reference *ref;	/* echo-rate's or floor-rate's server */
 
 static const char *op, *key;
 static size_t batch = 1;
@@ -112,10 +115,10 @@ static void *echo_conn(void *arg)
 	return NULL;
 }
 
-/* Accept connections on PATH for ever, each served by a thread running @conn(fd). */
+/* Accept connections on ks_path for ever, each served by a thread running @conn(fd). */
 void serve(void *(*conn)(void *))
 {
-	int lfd = unix_listen(path), sndbuf = ECHO_MAX * 2;
+	int lfd = unix_listen(ks_path), sndbuf = ECHO_MAX * 2;
 	pthread_t t;
 
 	for (;;) {
@@ -130,27 +133,47 @@ void serve(void *(*conn)(void *))
 	}
 }
 
-static void *echo_client(void *arg)
+static bool echo_check(const uint8_t *msg, size_t len, const uint8_t *reply,
+		       const uint8_t *prev)
 {
-	int fd = unix_connect(path), sndbuf = ECHO_MAX * 2;
-	uint8_t *msg = malloc(size), *back = malloc(size + 1);
+	(void)prev;
+	return !memcmp(msg, reply, len);
+}
+
+static const struct reference echo_reference = {
+	.what = "the echo is not the message", .check = echo_check,
+};
+
+/*
+ * A reference server's client (echo-rate, floor-rate): SIZE-byte messages
+ * one after the other, each reply of ref->reply bytes (0: SIZE) checked by
+ * ref->check, which is also shown the reply before it.
+ */
+static void *reference_client(void *arg)
+{
+	int fd = unix_connect(ks_path), sndbuf = ECHO_MAX * 2;
+	size_t want = ref->reply ?: size;
+	uint8_t *msg = malloc(size), *back[2] = { malloc(want + 1), malloc(want + 1) };
 	uint64_t n = 0;
 
 	(void)arg;
-	if (!msg || !back)
+	if (!msg || !back[0] || !back[1])
 		die("out of memory");
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	for (size_t i = 0; i < size; i++)
 		msg[i] = (uint8_t)(i * 7);
-	while (!atomic_load(&stop)) {
+	while (!atomic_load(&ks_stop)) {
+		uint8_t *now = back[n & 1], *prev = n ? back[(n - 1) & 1] : NULL;
+
 		if (send(fd, msg, size, 0) != (ssize_t)size ||
-		    recv(fd, back, size + 1, 0) != (ssize_t)size || memcmp(msg, back, size))
-			die("the echo is not the message");
+		    recv(fd, now, want + 1, 0) != (ssize_t)want || !ref->check(msg, size, now, prev))
+			die(ref->what);
 		n++;
 	}
-	atomic_fetch_add(&done, n);
+	atomic_fetch_add(&ks_done, n);
 	free(msg);
-	free(back);
+	free(back[0]);
+	free(back[1]);
 	close(fd);
 	return NULL;
 }
@@ -193,7 +216,7 @@ static void prepare(struct work *w)
 {
 	size_t n;
 
-	check(w, hsmkey_open(path, &w->h), "hsmkey_open");
+	check(w, hsmkey_open(ks_path, &w->h), "hsmkey_open");
 	for (size_t i = 0; i < batch; i++) {
 		for (size_t j = 0; j < ITEM; j++)
 			w->pt[i][j] = (uint8_t)(i + j * 13);
@@ -262,14 +285,14 @@ static void *kms_client(void *arg)
 		check(w, hsmkey_sign(w->h, key, sign_flags, w->pt[0], ITEM, sig, &slen), "sign");
 		check(w, hsmkey_verify(w->h, key, sign_flags, w->pt[0], ITEM, sig, slen), "verify");
 	}
-	while (!atomic_load(&stop)) {
+	while (!atomic_load(&ks_stop)) {
 		if (batch > 1)
 			batched(w);
 		else
 			one(w);
 		n += batch;
 	}
-	atomic_fetch_add(&done, n);
+	atomic_fetch_add(&ks_done, n);
 	hsmkey_close(w->h);
 	free(w);
 	return NULL;
@@ -287,7 +310,7 @@ static void *local_client(void *arg)
 	(void)arg;
 	for (size_t j = 0; j < ITEM; j++)
 		msg[j] = (uint8_t)(j * 13);
-	while (c && !atomic_load(&stop)) {
+	while (c && !atomic_load(&ks_stop)) {
 		slen = sizeof(sig);
 		if (EVP_DigestSignInit(c, &pc, EVP_sha256(), NULL, local_key) != 1 ||
 		    (sign_flags && (EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_PSS_PADDING) != 1 ||
@@ -297,7 +320,7 @@ static void *local_client(void *arg)
 		n++;
 	}
 	EVP_MD_CTX_free(c);
-	atomic_fetch_add(&done, n);
+	atomic_fetch_add(&ks_done, n);
 	return NULL;
 }
 
@@ -313,11 +336,11 @@ static void run(void *(*fn)(void *), unsigned int clients, double seconds)
 		if (pthread_create(&t[i], NULL, fn, NULL))
 			die("no thread");
 	usleep((useconds_t)(seconds * 1e6));
-	atomic_store(&stop, true);
+	atomic_store(&ks_stop, true);
 	for (unsigned int i = 0; i < clients; i++)
 		pthread_join(t[i], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b);
-	printf("%.0f\n", (double)atomic_load(&done) /
+	printf("%.0f\n", (double)atomic_load(&ks_done) /
 	       ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9));
 }
 
@@ -349,21 +372,20 @@ static size_t request_size(void)
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "echo")) {
-		path = argv[2];
+		ks_path = argv[2];
 		serve(echo_conn);
 	}
 	if (argc == 4 && !strcmp(argv[1], "floor")) {
-		path = argv[2];
+		ks_path = argv[2];
 		floor_server(argv[3]);
 	}
 	if (argc == 6 && (!strcmp(argv[1], "echo-rate") || !strcmp(argv[1], "floor-rate"))) {
-		bool floor = !strcmp(argv[1], "floor-rate");
-
-		path = argv[2];
+		ref = strcmp(argv[1], "floor-rate") ? &echo_reference : &floor_reference;
+		ks_path = argv[2];
 		size = strtoul(argv[5], NULL, 10);
-		if (!size || size > ECHO_MAX || (floor && size < ITEM))
+		if (size < ref->least || !size || size > ECHO_MAX)
 			die("bad size");
-		run(floor ? floor_client : echo_client, (unsigned int)atoi(argv[3]), atof(argv[4]));
+		run(reference_client, (unsigned int)atoi(argv[3]), atof(argv[4]));
 		return 0;
 	}
 	if (argc == 4 && !strcmp(argv[1], "size")) {
@@ -384,7 +406,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 8 && !strcmp(argv[1], "rate")) {
-		path = argv[2];
+		ks_path = argv[2];
 		op = argv[3];
 		key = argv[4];
 		batch = strtoul(argv[7], NULL, 10);

@@ -54,16 +54,20 @@ kmip_certs() {
 	_kmip_cert "$d" noauth-client ca /CN=hsmkey-host 'extendedKeyUsage=serverAuth\n'
 }
 
-# A port nothing is bound to now, below the ephemeral range where the
-# kernel can find one (else from it): a port the kernel gives out (bind to
-# port 0) may be given again meanwhile as the source port of another test's
-# connection, and the server started on it later would not bind.
+# A port nothing is bound to now: from 10000 up to the start of the
+# ephemeral range when that leaves at least 10000 ports, else one the kernel
+# picks.  A port the kernel picks may be given again meanwhile as the source
+# port of another test's connection, and a server started on it later would
+# not bind: the kernel never picks a source port below the range.
 kmip_free_port() {
 	/usr/bin/python3 - <<'EOP'
 import random, socket
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 0
 for _ in range(100):
-    port = random.randrange(10000, low) if low > 11000 else 0
+    port = random.randrange(10000, low) if low >= 20000 else 0
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
