@@ -6,7 +6,8 @@
  * distance from the socket's limit is that work.  For each message:
  *  - the key is opened from its sealed copy: AES-256-GCM under the master
  *    key, whose schedule is made again for each call as hsmkeyd's is, so
- *    that the key is in clear only during the call;
+ *    that the server holds the key in clear only during the call (its
+ *    clients know it, floor_key, to check replies: a bench key);
  *  - the message's last 4 KiB is sealed with AES-256-GCM under it (the
  *    nonce from a per-connection pool that getrandom(2) fills 4 KiB at a
  *    time), and the key and its schedule are wiped;
@@ -15,6 +16,7 @@
  *    it and the MAC of the record before, the last step of the MAC and the
  *    append under the chain's lock; then flushed (fdatasync, outside the
  *    lock: a flush covers every record written before it) before the reply.
+ *    The MAC key goes to LOG.key, so that bench/kms.sh can check the chain.
  * Nothing else: no parsing, no policy, no key lookup, no JSON, no context
  * in the blob.  The reply is the sealed item, of a blob's size.
  */
@@ -57,7 +59,7 @@ static struct {
 	EVP_MAC *mac;
 } floor_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* One connection of the floor's: its key schedule, MAC and nonce pool. */
+/* One connection of the floor's: its cipher and MAC contexts and nonce pool. */
 struct floor_conn {
 	int fd;
 	uid_t uid;
@@ -82,8 +84,8 @@ static int floor_nonce(struct floor_conn *c, uint8_t *out)
 }
 
 /*
- * AES-256-GCM of @len bytes, @in to @out, and its tag, with @aes and @key,
- * or (both NULL) the cipher and key @x has.
+ * AES-256-GCM of @len bytes, @in to @out, and its tag (made, or checked),
+ * with @aes and @key set up in @x for it.
  */
 static int gcm(EVP_CIPHER_CTX *x, bool enc, const EVP_CIPHER *aes, const uint8_t *key,
 	       const uint8_t *iv, const uint8_t *in, int len, uint8_t *out, uint8_t *tag)
@@ -105,7 +107,7 @@ static int gcm(EVP_CIPHER_CTX *x, bool enc, const EVP_CIPHER *aes, const uint8_t
 
 /*
  * The key opened, @pt sealed under it into c->out (nonce || ciphertext ||
- * tag || zeros to a blob's size), the key and its schedule wiped.
+ * tag || zeros to a blob's size), the key and both schedules wiped.
  */
 static int floor_seal(struct floor_conn *c, const uint8_t *pt)
 {
@@ -199,11 +201,18 @@ void floor_server(const char *log)
 	uint8_t *sealed = floor_log.sealed;
 	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
 
+	char keyfile[4096];
+	int kfd;
+
+	snprintf(keyfile, sizeof(keyfile), "%s.key", log);
 	floor_log.fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	kfd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	floor_log.mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	floor_log.aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
 	if (!x || floor_log.fd < 0 || !floor_log.mac || !floor_log.aes ||
-	    random_bytes(floor_log.mac_key, sizeof(floor_log.mac_key)) ||
+	    random_bytes(floor_log.mac_key, sizeof(floor_log.mac_key)) || kfd < 0 ||
+	    write(kfd, floor_log.mac_key, sizeof(floor_log.mac_key)) !=
+	    (ssize_t)sizeof(floor_log.mac_key) || close(kfd) ||
 	    random_bytes(floor_log.master, sizeof(floor_log.master)) ||
 	    random_bytes(sealed, FLOOR_NONCE) ||
 	    gcm(x, true, floor_log.aes, floor_log.master, sealed, floor_key, sizeof(floor_key),
@@ -227,14 +236,15 @@ static bool floor_opens(const uint8_t *reply, const uint8_t *pt)
 }
 
 /*
- * A reply of the floor's to @msg: each client's first must open to the
- * message's last 4 KiB; every other must have a nonce of its own (a server
- * that sent one reply again would fail).
+ * Reply @n of a client's to @msg: its nonce other than the one before it,
+ * and the first and every 256th opening to the message's last 4 KiB.
  */
 static bool floor_check(const uint8_t *msg, size_t len, const uint8_t *reply,
-			const uint8_t *prev)
+			const uint8_t *prev, uint64_t n)
 {
-	return prev ? memcmp(reply, prev, FLOOR_NONCE) : floor_opens(reply, msg + len - ITEM);
+	if (prev && !memcmp(reply, prev, FLOOR_NONCE))
+		return false;
+	return n % 256 || floor_opens(reply, msg + len - ITEM);
 }
 
 const struct reference floor_reference = {

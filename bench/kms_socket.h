@@ -24,8 +24,9 @@ struct reference {
 	const char *what;	/* the error when a reply fails its check */
 	size_t least;		/* the shortest message it takes */
 	size_t reply;		/* a reply's length; 0: the message's */
-	/* Is @reply right for @msg of @len bytes?  @prev: the reply before, or NULL. */
-	bool (*check)(const uint8_t *msg, size_t len, const uint8_t *reply, const uint8_t *prev);
+	/* Is reply @n (from 0) right for @msg of @len bytes?  @prev: the one before, or NULL. */
+	bool (*check)(const uint8_t *msg, size_t len, const uint8_t *reply, const uint8_t *prev,
+		      uint64_t n);
 };
 
 extern const struct reference floor_reference;
