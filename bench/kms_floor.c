@@ -10,7 +10,7 @@
  *    clients know it, floor_key, to check replies: a bench key);
  *  - the message's last 4 KiB is sealed with AES-256-GCM under it (the
  *    nonce from a per-connection pool that getrandom(2) fills 4 KiB at a
- *    time), and the key and its schedule are wiped;
+ *    time), and the key and both schedules are wiped;
  *  - the call is recorded in LOG: a record of FLOOR_RECORD bytes (caller,
  *    operation, key; no time, no sequence number) whose HMAC-SHA256 covers
  *    it and the MAC of the record before, the last step of the MAC and the
