@@ -437,9 +437,10 @@ bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_r
 
 # The KMS API's rate through its socket against an echo server's (bench/kms.sh).
 $(B)/bench/kms_socket: bench/kms_socket.c bench/kms_floor.c bench/kms_socket.h \
-		tools/libhsmkey/hsmkey/kms.h $(B)/libhsmkey.so
+		$(B)/daemon/nonce.o $(B)/tools/lib/fetched.o tools/libhsmkey/hsmkey/kms.h \
+		$(B)/libhsmkey.so
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
 
 # encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
 $(B)/bench/kms_file_ref: bench/kms_file_ref.c

@@ -9,8 +9,8 @@
  *    that the server holds the key in clear only during the call (its
  *    clients know it, floor_key, to check replies: a bench key);
  *  - the message's last 4 KiB is sealed with AES-256-GCM under it (the
- *    nonce from a per-connection pool that getrandom(2) fills 4 KiB at a
- *    time), and the key and both schedules are wiped;
+ *    nonce from hsmkeyd's own pool, daemon/nonce.c), and the key and both
+ *    schedules are wiped;
  *  - the call is recorded in LOG: a record of FLOOR_RECORD bytes (caller,
  *    operation, key; no time, no sequence number) whose HMAC-SHA256 covers
  *    it and the MAC of the record before, the last step of the MAC and the
@@ -33,7 +33,9 @@
 #include <hsmkey/kms.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include "fetched.h"
 #include "kms_socket.h"
+#include "nonce.h"
 
 #define FLOOR_RECORD	128
 #define FLOOR_MAC	32
@@ -51,7 +53,6 @@ static const uint8_t floor_key[32] = "kms_socket floor: a bench key.";
 static struct {
 	uint8_t master[32];
 	uint8_t sealed[FLOOR_NONCE + sizeof(floor_key) + FLOOR_TAG];
-	EVP_CIPHER *aes;
 	pthread_mutex_t lock;		/* @head, and the order of @fd's records */
 	uint8_t mac_key[32];
 	uint8_t head[FLOOR_MAC];
@@ -59,29 +60,15 @@ static struct {
 	EVP_MAC *mac;
 } floor_log = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* One connection of the floor's: its cipher and MAC contexts and nonce pool. */
+/* One connection of the floor's: its cipher and MAC contexts. */
 struct floor_conn {
 	int fd;
 	uid_t uid;
 	EVP_CIPHER_CTX *master;		/* the master key's, during a call */
 	EVP_CIPHER_CTX *aead;		/* the key's, during a call */
 	EVP_MAC_CTX *mac;		/* keyed; each record's is a copy */
-	uint8_t pool[4096];
-	size_t left;
 	uint8_t in[ECHO_MAX], out[FLOOR_REPLY];
 };
-
-static int floor_nonce(struct floor_conn *c, uint8_t *out)
-{
-	if (c->left < FLOOR_NONCE) {
-		if (getrandom(c->pool, sizeof(c->pool), 0) != (ssize_t)sizeof(c->pool))
-			return -1;
-		c->left = sizeof(c->pool);
-	}
-	memcpy(out, c->pool + sizeof(c->pool) - c->left, FLOOR_NONCE);
-	c->left -= FLOOR_NONCE;
-	return 0;
-}
 
 /*
  * AES-256-GCM of @len bytes, @in to @out, and its tag (made, or checked),
@@ -111,15 +98,16 @@ static int gcm(EVP_CIPHER_CTX *x, bool enc, const EVP_CIPHER *aes, const uint8_t
  */
 static int floor_seal(struct floor_conn *c, const uint8_t *pt)
 {
+	const EVP_CIPHER *aes = fetched_aes_gcm(256);
 	const uint8_t *sealed = floor_log.sealed;
 	uint8_t key[sizeof(floor_key)], *ct = c->out + FLOOR_NONCE;
 	int r;
 
 	/* The rest of c->out, to a blob's size, stays as calloc() left it. */
-	r = floor_nonce(c, c->out) ||
-	    gcm(c->master, false, floor_log.aes, floor_log.master, sealed, sealed + FLOOR_NONCE,
+	r = nonce_bytes(c->out, FLOOR_NONCE) ||
+	    gcm(c->master, false, aes, floor_log.master, sealed, sealed + FLOOR_NONCE,
 		sizeof(key), key, (uint8_t *)sealed + FLOOR_NONCE + sizeof(key)) ||
-	    gcm(c->aead, true, floor_log.aes, key, c->out, pt, ITEM, ct, ct + ITEM) ? -1 : 0;
+	    gcm(c->aead, true, aes, key, c->out, pt, ITEM, ct, ct + ITEM) ? -1 : 0;
 	OPENSSL_cleanse(key, sizeof(key));
 	EVP_CIPHER_CTX_reset(c->master);
 	EVP_CIPHER_CTX_reset(c->aead);
@@ -196,29 +184,46 @@ static int random_bytes(uint8_t *out, size_t len)
 	return getrandom(out, len, 0) == (ssize_t)len ? 0 : -1;
 }
 
-void floor_server(const char *log)
+/* LOG made empty for appending, and a new MAC key for it written to LOG.key. */
+static int floor_log_open(const char *log)
 {
-	uint8_t *sealed = floor_log.sealed;
-	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
-
 	char keyfile[4096];
-	int kfd;
+	int kfd, r;
 
 	snprintf(keyfile, sizeof(keyfile), "%s.key", log);
 	floor_log.fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	kfd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	floor_log.mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	floor_log.aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
-	if (!x || floor_log.fd < 0 || !floor_log.mac || !floor_log.aes ||
-	    random_bytes(floor_log.mac_key, sizeof(floor_log.mac_key)) || kfd < 0 ||
-	    write(kfd, floor_log.mac_key, sizeof(floor_log.mac_key)) !=
-	    (ssize_t)sizeof(floor_log.mac_key) || close(kfd) ||
-	    random_bytes(floor_log.master, sizeof(floor_log.master)) ||
-	    random_bytes(sealed, FLOOR_NONCE) ||
-	    gcm(x, true, floor_log.aes, floor_log.master, sealed, floor_key, sizeof(floor_key),
-		sealed + FLOOR_NONCE, sealed + FLOOR_NONCE + sizeof(floor_key)))
-		die("the floor cannot open its log or seal its key");
+	if (floor_log.fd < 0 || !floor_log.mac ||
+	    random_bytes(floor_log.mac_key, sizeof(floor_log.mac_key)))
+		return -1;
+	kfd = open(keyfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (kfd < 0)
+		return -1;
+	r = write(kfd, floor_log.mac_key, sizeof(floor_log.mac_key)) ==
+	    (ssize_t)sizeof(floor_log.mac_key) ? 0 : -1;
+	return close(kfd) ? -1 : r;
+}
+
+/* floor_key sealed under a new master key, as a key record is. */
+static int floor_key_seal(void)
+{
+	uint8_t *sealed = floor_log.sealed;
+	EVP_CIPHER_CTX *x = EVP_CIPHER_CTX_new();
+	int r = !x || !fetched_aes_gcm(256) ||
+		random_bytes(floor_log.master, sizeof(floor_log.master)) ||
+		random_bytes(sealed, FLOOR_NONCE) ||
+		gcm(x, true, fetched_aes_gcm(256), floor_log.master, sealed, floor_key,
+		    sizeof(floor_key), sealed + FLOOR_NONCE,
+		    sealed + FLOOR_NONCE + sizeof(floor_key)) ? -1 : 0;
+
 	EVP_CIPHER_CTX_free(x);
+	return r;
+}
+
+void floor_server(const char *log)
+{
+	if (floor_log_open(log) || floor_key_seal())
+		die("the floor cannot open its log or seal its key");
 	serve(floor_conn);
 }
 
@@ -229,7 +234,7 @@ static bool floor_opens(const uint8_t *reply, const uint8_t *pt)
 	uint8_t back[ITEM];
 	bool ok;
 
-	ok = d && !gcm(d, false, EVP_aes_256_gcm(), floor_key, reply, reply + FLOOR_NONCE, ITEM,
+	ok = d && !gcm(d, false, fetched_aes_gcm(256), floor_key, reply, reply + FLOOR_NONCE, ITEM,
 		       back, (uint8_t *)reply + FLOOR_NONCE + ITEM) && !memcmp(back, pt, ITEM);
 	EVP_CIPHER_CTX_free(d);
 	return ok;

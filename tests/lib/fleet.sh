@@ -2,10 +2,9 @@
 # tests/guest/t_kmip_fleet.sh and bench/fleet.sh (sourced after daemon.sh
 # and kmip.sh, the server started): N hsmkeyd daemons, each with a state
 # directory, keystore instance, socket and log of its own under
-# $work/fleet, all following
-# the server every POLL seconds and holding the same key, "fleet": an
-# aes-256-xts key the reference client registered, which each adopts
-# (import --from kmip:UID).  On the host they run without hsmkey.ko.  In
+# $work/fleet, all following the server every POLL seconds and holding
+# the same key, "fleet": an aes-256-xts key the reference client
+# registered, which each adopts (import --from kmip:UID).  On the host they run without hsmkey.ko.  In
 # a guest with the module loaded (fleet_kernel=1), host 1 holds it, as a
 # host's one daemon does, and hosts 2..N run where hsmkeyd finds no module
 # (the module takes one daemon): in a network namespace of their own,
