@@ -2,13 +2,14 @@
 # guest's workload pkcs11, which measures hsmkeyd's own rate beside them)
 # and tests/host/test_pkcs11_rate.sh.
 #
-# Issue 12's goal: hsmkeyd provisions keys from an HSM at >= 0.90 of the
-# rate the token itself achieves for the same calls (bench/pkcs11_rate.c),
-# measured in the same run.  pkcs11_token makes a fresh SoftHSM token,
-# pkcs11_run measures the token's rate on it; pkcs11_ratio takes the daemon's rate and prints the
-# comparison as a row of bench/stats.py's table.  Both numbers must come
-# from the same machine: a rate measured in a TCG guest against one measured
-# on the host is no ratio, so measure the baseline beside the daemon.
+# The goal: hsmkeyd provisions keys from an HSM at >= 0.90 of the rate the
+# token itself achieves for the same calls (bench/pkcs11_rate.c), measured
+# in the same run.  pkcs11_token makes a fresh SoftHSM token, pkcs11_run
+# measures the token's rate on it; bench/run.sh pairs each run with one of
+# hsmkeyd's and bench/stats.py reads the pairs (row pkcs11-provision).
+# Both numbers must come from the same machine: a rate measured in a TCG
+# guest against one measured on the host is no ratio, so measure the
+# baseline beside the daemon.
 #
 # Environment: BENCH_PKCS11_KEYS (2000 keys a run), BENCH_PKCS11_BATCH (256 keys per ECDH, as hsmkeyd batches),
 # BENCH_PKCS11_MODULE (SoftHSM's module).
@@ -16,7 +17,6 @@
 pkcs11_top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$pkcs11_top/tests/lib/softhsm.sh"
 pkcs11_dir=	# the token's directory (pkcs11_token)
-pkcs11_rates=	# every run's output since pkcs11_token: "rep N RATE" lines
 
 # pkcs11_token DIR: a fresh SoftHSM token "bench" (hsmkeyd's) under
 # DIR/pkcs11-token, private configuration, for the runs that follow.
@@ -37,10 +37,8 @@ pkcs11_token() {
 # objects: the daemon's start-up enumerates them, pkcs11_rate does not).
 pkcs11_use() {
 	pkcs11_dir=$1/pkcs11-token
-	pkcs11_rates=$1/pkcs11-softhsm.txt
 	[[ -r $pkcs11_dir/pin && -d $pkcs11_dir/tokens ]] ||
 		{ echo "pkcs11: no token in $pkcs11_dir" >&2; return 1; }
-	: > "$pkcs11_rates"
 	(softhsm_setup "$pkcs11_dir" &&
 		{ softhsm2-util --show-slots | grep -q '^ *Label: *direct *$' ||
 			softhsm_token direct; })
@@ -60,41 +58,5 @@ pkcs11_run() {
 		cat "$out" >&2
 		return 1
 	}
-	grep '^rep ' "$out" >> "$pkcs11_rates"
 	sed -n 's/^median //p' "$out"
-}
-
-# pkcs11_ratio DAEMON_RATE [one]: hsmkeyd's provisioning rate from the HSM
-# (keys/s) against the median of the runs since pkcs11_token, as a row of
-# bench/stats.py's table.  The verdict counts only when the baseline's own
-# spread (the 95 % interval of its median, relative) is tighter than the
-# goal's 0.10 margin.  With "one", the rate of hsmkeyd sharing the
-# baseline's one CPU with its token: a row for information, no verdict.
-pkcs11_ratio() {
-	[[ -s $pkcs11_rates ]] || { echo "pkcs11: no baseline measured" >&2; return 1; }
-	python3 - "$1" "$pkcs11_rates" "${2:-}" <<'PY'
-import statistics, sys
-daemon = float(sys.argv[1])
-one = sys.argv[3] == "one"
-rates = [float(l.split()[2]) for l in open(sys.argv[2])]
-base = statistics.median(rates)
-ratio = daemon / base
-if len(rates) >= 4:
-    q = statistics.quantiles(rates, n=4)
-    spread = 1.58 * (q[2] - q[0]) / len(rates) ** 0.5 / base
-else:
-    spread = (max(rates) - min(rates)) / 2 / base
-if len(rates) < 5:
-    verdict = f"inconclusive: {len(rates)} baseline runs, 5 needed"
-elif spread >= 0.10:
-    verdict = (f"inconclusive: baseline noise {spread:.3f} >= margin 0.10; "
-               "run more pairs (BENCH_PAIRS) on a quieter machine")
-else:
-    verdict = f"{'meets' if ratio >= 0.90 else 'MISSES'} goal >= 0.90"
-name = "pkcs11-provision"
-if one:
-    name, verdict = "pkcs11-provision-1cpu", "for information: token, daemon and kernel on one CPU"
-print(f"{name:24} {daemon:10.1f} {base:10.1f} {ratio:7.3f} {'-':>7} "
-      f"{spread:7.3f}  {verdict}  [keys/s: hsmkeyd, SoftHSM directly]")
-PY
 }

@@ -313,9 +313,18 @@ parts() {	# DIR NAME FILE
 		"$1/log" | tail -n 1)
 	printf '%s_open %s\n%s_conv %s\n' "$2" "${o:-?}" "$2" "${c:-?}" >> "$3"
 }
-stop_daemon() {	# DIR
-	kill "$(cat "$1/pid")"
-	while kill -0 "$(cat "$1/pid")" 2>/dev/null; do sleep 0.1; done
+# stop_daemon DIR: stop the daemon and wait until it and its children (a
+# PKCS#11 helper, which SoftHSM's teardown keeps busy after the daemon has
+# gone) have exited, so that nothing of theirs runs into the next
+# measurement.
+stop_daemon() {
+	local pid kids p
+	pid=$(cat "$1/pid")
+	kids=$(pgrep -P "$pid")
+	kill "$pid"
+	for p in $pid $kids; do
+		while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+	done
 }
 
 # The keystore at scale.  The state directory is on ext4 over a RAM disk
@@ -423,9 +432,10 @@ fi
 # module reloaded (an empty table), hsmkeyd started cold (its start-up
 # delivers every key wrapped end to end: ECDH with the module's ephemeral
 # key, per key a derived KEK and AES-KW in the token, the module's unwrap)
-# and, interleaved with it, one run of bench/pkcs11_rate: the same token
-# calls made directly by a small C program (bench/pkcs11.sh).  The daemon's
-# rate is keys over its "kernel converged" time.
+# and, interleaved with it, two runs of bench/pkcs11_rate: the same token
+# calls made directly by a small C program (bench/pkcs11.sh), the second
+# the A/A control.  The daemon's rate is keys over its "kernel converged"
+# time.
 p11=/results/pkcs11.txt
 : > "$p11"
 if wanted pkcs11; then
@@ -453,11 +463,10 @@ if wanted pkcs11; then
 	# the kernel's ECDH and unwraps included (for information: no HSM
 	# shares the host's CPU).
 	pkcs11_run 1 > /dev/null || die "pkcs11: bench/pkcs11_rate"
-	: > "$pkcs11_rates"
 	p11_daemon() {	# PAIR MODE: one cold start-up, its rate and its two parts
-		local tag=daemon pinned
+		local tag=daemon pinned rate daemon_row=
 		daemon_pin=() token_cpu=1
-		[[ $2 == one ]] && tag=daemon1 daemon_pin=(taskset -c 1) token_cpu=
+		[[ $2 == one ]] && tag=daemon1 daemon_row=-1cpu daemon_pin=(taskset -c 1) token_cpu=
 		rmmod hsmkey && insmod "$ko" || die "pkcs11: reloading the module"
 		start_daemon "$pk" --config "$pk/hsmkeyd.conf" > /dev/null || die "pkcs11: start $1"
 		daemon_pin=() token_cpu=
@@ -482,21 +491,33 @@ if wanted pkcs11; then
 		fi
 		stop_daemon "$pk"
 		conv=$(sed -n 's/^run_conv //p' "$pk/run") open=$(sed -n 's/^run_open //p' "$pk/run")
-		echo "$tag $1 $(python3 -c "print(f'{$pkeys / max($conv, 0.001):.1f}')") $open $conv" >> "$p11"
+		rate=$(python3 -c "print(f'{$pkeys / max($conv, 0.001):.1f}')")
+		echo "$tag $1 $rate $open $conv" >> "$p11"
+		echo "pkcs11-provision${daemon_row} hsm $1 $rate" >> "$out"
 	}
-	p11_direct() {	# PAIR
+	p11_direct() {	# PAIR SIDE (stock, or aa: the same again, the A/A control)
 		local r
 		r=$(pkcs11_run 1) || die "pkcs11: bench/pkcs11_rate"
 		echo "direct $1 $r" >> "$p11"
+		echo "pkcs11-provision $2 $1 $r" >> "$out"
+		echo "pkcs11-provision-1cpu $2 $1 $r" >> "$out"
 	}
-	# Each pair in turn order: the daemon first in odd pairs, second in even.
+	# A pair: hsmkeyd "apart" (the goal's), the token's calls made directly,
+	# and those again (the A/A control, whose ratio to the first is the
+	# noise floor), in an order rotated pair by pair so that a change in
+	# the machine's speed falls on every side alike, as bench/stats.py
+	# reads every workload; then hsmkeyd "one", for information, against
+	# the same two direct runs.
+	sides=("p11_daemon apart" "p11_direct stock" "p11_direct aa")
 	for p in $(seq "$pairs"); do
-		if ((p % 2)); then
-			p11_daemon "$p" apart && p11_daemon "$p" one && p11_direct "$p"
-		else
-			p11_direct "$p" && p11_daemon "$p" one && p11_daemon "$p" apart
-		fi
+		for i in 0 1 2; do
+			read -r fn arg <<< "${sides[(i + p) % 3]}"
+			"$fn" "$p" "$arg"
+		done
+		p11_daemon "$p" one
 	done
+	echo "unit pkcs11-provision keys/s: hsmkeyd, SoftHSM directly" >> "$out"
+	echo "unit pkcs11-provision-1cpu keys/s: hsmkeyd, SoftHSM directly" >> "$out"
 	daemon_pin=()
 fi
 {
@@ -574,18 +595,13 @@ print(f"pkcs11 (SoftHSM2 token, {sys.argv[2]} aes-256-xts keys): hsmkeyd's cold 
       f"keystore opened, every record's MAC checked in the token, in a median {m(opened):.2f} s); "
       f"the same token calls made directly (bench/pkcs11_rate on token objects, one ECDH per "
       f"{sys.argv[3]} keys, per key a derived KEK and AES-KW) {m(v['direct']):.0f} keys/s "
-      f"(median of {len(v['direct'])} runs interleaved with the start-ups, in turn first; on one "
-      f"CPU); hsmkeyd with the token, itself and the kernel all on that one CPU "
+      f"(median of {len(v['direct'])} runs, two a pair beside a start-up, the three in an order "
+      f"rotated pair by pair; on one CPU); hsmkeyd with the token, itself and the kernel all "
+      f"on that one CPU "
       f"{m(v['daemon1']):.0f} keys/s; create through the socket {create}")
 PY
 	fi
 	echo
 	python3 "$top/bench/stats.py" < "$out"
-	if wanted pkcs11; then
-		pkcs11_ratio "$(python3 -c 'import statistics, sys
-print(statistics.median(float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("daemon ")))' "$p11")"
-		pkcs11_ratio "$(python3 -c 'import statistics, sys
-print(statistics.median(float(l.split()[2]) for l in open(sys.argv[1]) if l.startswith("daemon1 ")))' "$p11")" one
-	fi
 } | tee /results/report.txt
 rmmod brd
