@@ -5,8 +5,9 @@
 # The goal: hsmkeyd provisions keys from an HSM at >= 0.90 of the rate the
 # token itself achieves for the same calls (bench/pkcs11_rate.c), measured
 # in the same run.  pkcs11_token makes a fresh SoftHSM token, pkcs11_run
-# measures the token's rate on it; bench/run.sh pairs each run with one of
-# hsmkeyd's and bench/stats.py reads the pairs (row pkcs11-provision).
+# measures the token's rate on it; bench/run.sh pairs two such runs (the
+# second the A/A control) with one of hsmkeyd's start-ups and bench/stats.py
+# reads the pairs (row pkcs11-provision).
 # Both numbers must come from the same machine: a rate measured in a TCG
 # guest against one measured on the host is no ratio, so measure the
 # baseline beside the daemon.

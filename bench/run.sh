@@ -314,16 +314,21 @@ parts() {	# DIR NAME FILE
 	printf '%s_open %s\n%s_conv %s\n' "$2" "${o:-?}" "$2" "${c:-?}" >> "$3"
 }
 # stop_daemon DIR: stop the daemon and wait until it and its children (a
-# PKCS#11 helper, which SoftHSM's teardown keeps busy after the daemon has
-# gone) have exited, so that nothing of theirs runs into the next
-# measurement.
+# PKCS#11 helper) have exited, so that nothing of theirs runs into the next
+# measurement.  The daemon kills and reaps its helper before it exits; the
+# wait for the children makes sure of it.
 stop_daemon() {
-	local pid kids p
+	local pid kids p t
 	pid=$(cat "$1/pid")
 	kids=$(pgrep -P "$pid")
 	kill "$pid"
 	for p in $pid $kids; do
-		while kill -0 "$p" 2>/dev/null; do sleep 0.1; done
+		for ((t = 0; t < 600; t++)); do
+			# Gone, or its number taken by a process that is not the daemon's.
+			[[ -r /proc/$p/cmdline ]] && grep -qa hsmkeyd "/proc/$p/cmdline" 2>/dev/null || break
+			sleep 0.1
+		done
+		((t < 600)) || die "hsmkeyd ($p) still running 60 s after it was told to stop"
 	done
 }
 
@@ -507,14 +512,17 @@ if wanted pkcs11; then
 	# noise floor), in an order rotated pair by pair so that a change in
 	# the machine's speed falls on every side alike, as bench/stats.py
 	# reads every workload; then hsmkeyd "one", for information, against
-	# the same two direct runs.
-	sides=("p11_daemon apart" "p11_direct stock" "p11_direct aa")
+	# the same two direct runs.  Whatever a run leaves behind could slow
+	# the next, and which side follows which is not balanced by the
+	# rotation ("stock" would always follow a start-up): so each timed run
+	# comes after the same untimed one, a short direct run on CPU 1.
+	p11_sides=("p11_daemon apart" "p11_direct stock" "p11_direct aa" "p11_daemon one")
 	for p in $(seq "$pairs"); do
-		for i in 0 1 2; do
-			read -r fn arg <<< "${sides[(i + p) % 3]}"
+		for i in 0 1 2 3; do
+			read -r fn arg <<< "${p11_sides[i < 3 ? (i + p) % 3 : 3]}"
+			BENCH_PKCS11_KEYS=256 pkcs11_run 1 > /dev/null || die "pkcs11: the run before a side"
 			"$fn" "$p" "$arg"
 		done
-		p11_daemon "$p" one
 	done
 	echo "unit pkcs11-provision keys/s: hsmkeyd, SoftHSM directly" >> "$out"
 	echo "unit pkcs11-provision-1cpu keys/s: hsmkeyd, SoftHSM directly" >> "$out"
@@ -595,8 +603,9 @@ print(f"pkcs11 (SoftHSM2 token, {sys.argv[2]} aes-256-xts keys): hsmkeyd's cold 
       f"keystore opened, every record's MAC checked in the token, in a median {m(opened):.2f} s); "
       f"the same token calls made directly (bench/pkcs11_rate on token objects, one ECDH per "
       f"{sys.argv[3]} keys, per key a derived KEK and AES-KW) {m(v['direct']):.0f} keys/s "
-      f"(median of {len(v['direct'])} runs, two a pair beside a start-up, the three in an order "
-      f"rotated pair by pair; on one CPU); hsmkeyd with the token, itself and the kernel all "
+      f"(median of all {len(v['direct'])} runs, the A/A control's included, two a pair beside a "
+      f"start-up, the three in an order rotated pair by pair; on one CPU; the table's stock "
+      f"column is the first of each pair's only); hsmkeyd with the token, itself and the kernel all "
       f"on that one CPU "
       f"{m(v['daemon1']):.0f} keys/s; create through the socket {create}")
 PY
