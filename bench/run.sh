@@ -313,22 +313,32 @@ parts() {	# DIR NAME FILE
 		"$1/log" | tail -n 1)
 	printf '%s_open %s\n%s_conv %s\n' "$2" "${o:-?}" "$2" "${c:-?}" >> "$3"
 }
+# proc_start PID: the process's start time (field 22 of /proc/PID/stat),
+# nothing once it is gone or a zombie, so that a number taken again by
+# another process is not mistaken for it.
+proc_start() {
+	local s
+	read -r s 2>/dev/null < "/proc/$1/stat" || return 0
+	set -- ${s##*) }
+	[[ $1 == Z ]] || echo "${20}"
+}
 # stop_daemon DIR: stop the daemon and wait until it and its children (a
 # PKCS#11 helper) have exited, so that nothing of theirs runs into the next
 # measurement.  The daemon kills and reaps its helper before it exits; the
 # wait for the children makes sure of it.
 stop_daemon() {
-	local pid kids p t
+	local pid p deadline=$((SECONDS + 60))
+	local -A started=()
 	pid=$(cat "$1/pid")
-	kids=$(pgrep -P "$pid")
+	for p in $pid $(pgrep -P "$pid"); do
+		started[$p]=$(proc_start "$p")
+	done
 	kill "$pid"
-	for p in $pid $kids; do
-		for ((t = 0; t < 600; t++)); do
-			# Gone, or its number taken by a process that is not the daemon's.
-			[[ -r /proc/$p/cmdline ]] && grep -qa hsmkeyd "/proc/$p/cmdline" 2>/dev/null || break
+	for p in "${!started[@]}"; do
+		while [[ -n ${started[$p]} && $(proc_start "$p") == "${started[$p]}" ]]; do
+			((SECONDS < deadline)) || die "hsmkeyd ($p) still running 60 s after it was told to stop"
 			sleep 0.1
 		done
-		((t < 600)) || die "hsmkeyd ($p) still running 60 s after it was told to stop"
 	done
 }
 
@@ -515,12 +525,15 @@ if wanted pkcs11; then
 	# the same two direct runs.  Whatever a run leaves behind could slow
 	# the next, and which side follows which is not balanced by the
 	# rotation ("stock" would always follow a start-up): so each timed run
-	# comes after the same untimed one, a short direct run on CPU 1.
+	# comes right after the same untimed one, a short direct run on CPU 1
+	# (the run before that is still not balanced: a start-up's effects
+	# are taken to be over by then).
 	p11_sides=("p11_daemon apart" "p11_direct stock" "p11_direct aa" "p11_daemon one")
 	for p in $(seq "$pairs"); do
 		for i in 0 1 2 3; do
 			read -r fn arg <<< "${p11_sides[i < 3 ? (i + p) % 3 : 3]}"
-			BENCH_PKCS11_KEYS=256 pkcs11_run 1 > /dev/null || die "pkcs11: the run before a side"
+			BENCH_PKCS11_KEYS=$((pkeys < 256 ? pkeys : 256)) pkcs11_run 1 > /dev/null ||
+				die "pkcs11: the run before a side"
 			"$fn" "$p" "$arg"
 		done
 	done

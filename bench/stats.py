@@ -7,7 +7,8 @@ token's own rate for the same calls and that rate measured again); the bind
 workload has k10, k10aa and k100k.  For each
 workload print the medians, the median of the per-pair ratios hsm/stock
 (k100k/k10 for binds) and the A/A control's, and a verdict that counts only
-when the A/A spread is tighter than the margin."""
+when the A/A spread is tighter than the margin (for OWN_SPREAD's workloads,
+the per-pair ratios' own spread too)."""
 import statistics
 import sys
 from collections import defaultdict
@@ -88,6 +89,8 @@ for workload, sides in data.items():
                    f"{margin:.2f}; run more pairs (BENCH_PAIRS)")
     else:
         verdict = f"{'meets' if ok else 'MISSES'} goal {goal}"
+        if workload in OWN_SPREAD:
+            verdict += f" (the ratios' own spread {own:.3f})"
     unit = units.get(workload, "")
     print(f"{workload:24} {statistics.median(sides[a].values()):10.1f} "
           f"{statistics.median(sides[b].values()):10.1f} {ratio:7.3f} {aa_med:7.3f} "
