@@ -22,6 +22,17 @@ OWN_SPREAD = {"pkcs11-provision"}
 INFORMATION = {
     "pkcs11-provision-1cpu": "token, daemon and kernel on one CPU",
 }
+
+
+def half_width(values):
+    """The ~95 % confidence half-width of VALUES' median: 1.58·IQR/√n (half
+    the range for fewer than 4 values)."""
+    if len(values) < 4:
+        return (max(values) - min(values)) / 2
+    q = statistics.quantiles(values, n=4)
+    return 1.58 * (q[2] - q[0]) / len(values) ** 0.5
+
+
 data = defaultdict(lambda: defaultdict(dict))
 units = {}
 for line in sys.stdin:
@@ -45,14 +56,11 @@ for workload, sides in data.items():
         print(f"{workload:24} no complete pair")
         failed = True
         continue
-    ratio = statistics.median(sides[a][p] / sides[b][p] for p in pairs)
+    ratios = [sides[a][p] / sides[b][p] for p in pairs]
+    ratio = statistics.median(ratios)
     aa = [sides[c][p] / sides[b][p] for p in pairs]
     aa_med = statistics.median(aa)
-    if len(aa) >= 4:
-        q = statistics.quantiles(aa, n=4)
-        spread = 1.58 * (q[2] - q[0]) / len(aa) ** 0.5
-    else:
-        spread = (max(aa) - min(aa)) / 2
+    spread = half_width(aa)
     if bind:
         # Latency: lower is better; the goal is within 10 % of 10 keys.
         margin, ok = 0.10, ratio <= 1.10
@@ -73,10 +81,7 @@ for workload, sides in data.items():
         margin, ok = 0.03, ratio >= 0.97
         goal = ">= 0.97"
     noise = max(spread, abs(1 - aa_med))
-    own = 0.0
-    if workload in OWN_SPREAD and len(pairs) >= 4:
-        q = statistics.quantiles([sides[a][p] / sides[b][p] for p in pairs], n=4)
-        own = 1.58 * (q[2] - q[0]) / len(pairs) ** 0.5
+    own = half_width(ratios) if workload in OWN_SPREAD else 0.0
     if workload in INFORMATION:
         verdict = f"for information: {INFORMATION[workload]}"
     elif len(pairs) < MIN_PAIRS:

@@ -155,10 +155,7 @@ TEST(no_daemon_only_fail_safe)
 	nlt_close(&t);
 }
 
-/*
- * A daemon that forks and exits: the child keeps the file and the socket,
- * and with them the authority; a third process does not get it.
- */
+/* The forked daemon's checks: it still adds and removes; another socket may not change. */
 static int forked_checks(struct holder *h)
 {
 	struct nlt other;
@@ -177,6 +174,10 @@ static int forked_checks(struct holder *h)
 	return r;
 }
 
+/*
+ * A daemon that forks and exits: the child keeps the file and the socket,
+ * and with them the authority; a third process does not get it.
+ */
 static int fork_child(void)
 {
 	struct holder h;
