@@ -201,6 +201,14 @@ struct backend_ops {
 			       const struct ks_wrap_req *req, size_t n,
 			       uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);
 	/*
+	 * Ahead of a run of wrap_for_kernel() calls, make ready what they
+	 * need whatever the keys (PKCS#11: the verifier cache, opened through
+	 * the token), so that the first of them does not wait for it.  Safe
+	 * beside any other operation, wrap_for_kernel() included, which goes
+	 * on without what is not ready yet.  NULL: nothing to make ready.
+	 */
+	void (*wrap_prepare)(struct backend *b);
+	/*
 	 * Take as key @name (version 1) a key the storage already holds,
 	 * made by other tools: @from names it, in the form @adopt_form says
 	 * (a pkcs11: URI, kmip:UID).  NULL: the backend cannot.

@@ -165,6 +165,8 @@ void p11_verifiers_init(struct p11_verifiers *vc, int dirfd);
  */
 uint64_t p11_verifiers_lookup(struct p11_verifiers *vc, struct hsm *h, struct hsm_wrap_req *req,
 			      size_t n, struct hsm_wrapped *out);
+/* The cache opened through @h if it is not (and not being opened): ->wrap_prepare. */
+void p11_verifiers_open(struct p11_verifiers *vc, struct hsm *h);
 /* The verifiers the token gave in @w for the unmarked versions of @req, kept. */
 void p11_verifiers_keep(struct p11_verifiers *vc, uint64_t gen, const struct hsm_wrap_req *req,
 			size_t n, const struct hsm_wrapped *w);
@@ -220,6 +222,7 @@ static inline bool p11_keeps(int type)
 }
 int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req *req, size_t n,
 	     uint8_t *hpoint, struct ks_wrapped *out, unsigned int flags);
+void p11_wrap_prepare(struct backend *b);
 int p11_health(struct backend *b, char *why, size_t len);
 bool p11_undeliverable(struct backend *b, char *why, size_t len);
 unsigned int p11_comebacks(struct backend *b);

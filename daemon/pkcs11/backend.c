@@ -681,6 +681,7 @@ static const struct backend_ops p11_ops = {
 	.record_store = p11_record_store,
 	.instance = p11_instance,
 	.wrap_for_kernel = p11_wrap,
+	.wrap_prepare = p11_wrap_prepare,
 	.adopt = p11_adopt,
 	.import_key = p11_import_key,
 	.import_wrapped = p11_import_wrapped,

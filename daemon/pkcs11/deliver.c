@@ -135,7 +135,7 @@ static int wrap_one(struct hp_session *s, CK_OBJECT_HANDLE z, const uint8_t *kpo
 	return verifier(s, q, out);
 }
 
-int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
+static int wrap_batch(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 {
 	CK_OBJECT_HANDLE z;
 	uint32_t i;
@@ -160,4 +160,15 @@ int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 	memcpy(rep->wrap.hpoint, s->srv->qh, HSM_POINT_LEN);
 	rep->wrap.n = w->n;
 	return 0;
+}
+
+/* One batch at a time (hp_server.wraps). */
+int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
+{
+	int r;
+
+	pthread_mutex_lock(&s->srv->wraps);
+	r = wrap_batch(s, w, rep);
+	pthread_mutex_unlock(&s->srv->wraps);
+	return r;
 }

@@ -245,7 +245,10 @@ static int take_conn(struct hsm *h)
  * A call that may make an RSA pair (the import key, hsmkey:pair, an RSA
  * identity key) gets six deadlines, at least a minute: finding the primes
  * takes seconds even in hardware and its time varies widely, while a hung
- * token is still found out, later.  Every other call gets one.
+ * token is still found out, later.  A batch wrap gets two: it may wait in
+ * the helper for the batch ahead of it (daemon/batch.c sends the next
+ * before one is done; the helper wraps one at a time).  Every other call
+ * gets one.
  */
 static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 {
@@ -254,6 +257,8 @@ static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 	if (req->op == HP_IMPORT_KEY || req->op == HP_PAIR_PUB ||
 	    (req->op == HP_GENERATE && ks_type_rsa(req->key.type)))
 		t = 6 * t > 60000 ? 6 * t : 60000;
+	else if (req->op == HP_WRAP)
+		t *= 2;
 	return monotonic_ms() + t;
 }
 

@@ -48,6 +48,12 @@ struct hp_server {
 	pthread_mutex_t login;
 	CK_SESSION_HANDLE keep;	/* open from login to C_Finalize */
 	pthread_mutex_t handles_lock;
+	/*
+	 * Held by a batch wrap (HP_WRAP) from its ECDH to its last key: the
+	 * token wraps one batch at a time, the next (sent before this one
+	 * is done, daemon/batch.c) waiting here, so it starts at once.
+	 */
+	pthread_mutex_t wraps;
 	struct hp_handle *handles;	/* handles.c */
 	size_t handles_cap, handles_n;
 	/* hsmkey:* objects, found or made at open */

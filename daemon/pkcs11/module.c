@@ -386,6 +386,7 @@ int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why,
 
 	pthread_mutex_init(&srv->login, NULL);
 	pthread_mutex_init(&srv->handles_lock, NULL);
+	pthread_mutex_init(&srv->wraps, NULL);
 	if (!q)
 		return -ENOMEM;
 	r = hp_uri_query(init->uri, q, why, len) ?:

@@ -128,6 +128,19 @@ int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req 
 	return r;
 }
 
+/*
+ * The verifier cache opened before the first round needs it: on a thread
+ * of the caller's while it gathers that round (daemon/batch.c).  Opening
+ * it reads the whole file and asks the token for its key; a round that
+ * looks it up meanwhile has the token derive its verifiers instead.
+ */
+void p11_wrap_prepare(struct backend *b)
+{
+	struct p11be *p = be_p11(b);
+
+	p11_verifiers_open(&p->vc, p11_hsm(p));
+}
+
 /* "; tokens: token a (in use), token b (in step)" when there are several; "" if busy. */
 static void p11_members_note(struct p11be *p, char *buf, size_t len)
 {

@@ -293,6 +293,13 @@ static void ready(struct p11_verifiers *vc, struct hsm *h)
 	}
 }
 
+void p11_verifiers_open(struct p11_verifiers *vc, struct hsm *h)
+{
+	pthread_mutex_lock(&vc->lock);
+	ready(vc, h);
+	pthread_mutex_unlock(&vc->lock);
+}
+
 uint64_t p11_verifiers_lookup(struct p11_verifiers *vc, struct hsm *h, struct hsm_wrap_req *req,
 			      size_t n, struct hsm_wrapped *out)
 {

@@ -279,6 +279,53 @@ static double rate(struct hsm *h, const struct hsm_wrap_req *q, int n)
 	return best;
 }
 
+struct timed_wrap {
+	struct hsm *h;
+	const struct hsm_wrap_req *q;
+	size_t n;
+	double at, t0, t1;	/* when to send it; sent, answered */
+	int r;
+};
+
+static void *timed_wrap(void *arg)
+{
+	struct timed_wrap *tw = arg;
+	struct hsm_wrapped *out = calloc(tw->n, sizeof(*out));
+	struct kernel_key kk;
+	uint8_t hpt[65];
+
+	kernel_key_new(&kk);
+	while (now_s() < tw->at)
+		;
+	tw->t0 = now_s();
+	tw->r = out ? hsm_wrap_for_kernel(tw->h, kk.point, tw->q, tw->n, hpt, out) : -ENOMEM;
+	tw->t1 = now_s();
+	free(out);
+	EVP_PKEY_free(kk.k);
+	return NULL;
+}
+
+/*
+ * The helper wraps one batch at a time (daemon/batch.c sends the next
+ * before one is done, and counts on it waiting): a batch of one sent 3 ms
+ * into a batch of @n is answered after it, not beside it.
+ */
+static void test_one_batch_at_a_time(struct hsm *h, const struct hsm_wrap_req *q, size_t n)
+{
+	double at = now_s() + 0.05;
+	struct timed_wrap a = { .h = h, .q = q, .n = n, .at = at };
+	struct timed_wrap b = { .h = h, .q = q + n - 1, .n = 1, .at = at + 0.003 };
+	pthread_t ta, tb;
+
+	pthread_create(&ta, NULL, timed_wrap, &a);
+	pthread_create(&tb, NULL, timed_wrap, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	ok(!a.r && !b.r && b.t0 < a.t1 && b.t1 >= a.t1,
+	   "a batch of 1 sent into a batch of %zu (%.1f ms before its answer) waits for it: answered %.1f ms after it",
+	   n, (a.t1 - b.t0) * 1000, (b.t1 - a.t1) * 1000);
+}
+
 /*
  * A diagnostic beside the checks (the figures that count are make bench's):
  * one batch of 256, enough to show a helper far off the in-process rate.
@@ -307,4 +354,5 @@ static void test_rate(struct hsm *h)
 	ok(inproc > 0 && remote > 0, "wrap rate, batches of 256: helper %.0f keys/s, in-process "
 	   "%.0f keys/s, ratio %.2f", remote, inproc, inproc ? remote / inproc : 0);
 	hsm_close(local);
+	test_one_batch_at_a_time(h, q, N);
 }

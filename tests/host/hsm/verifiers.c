@@ -87,6 +87,33 @@ static int vc_fill(struct vc_case *c, struct hsm *h, struct kernel_key *kk)
 	return r;
 }
 
+/*
+ * ->wrap_prepare() opens the cache on a thread of its own while the first
+ * round is gathered; a round that looks it up meanwhile must not wait.
+ */
+static void test_verifier_open(struct vc_case *c, struct hsm *h)
+{
+	struct p11_verifiers vc;
+	struct hsm_wrap_req q[3];
+	struct hsm_wrapped w[3];
+
+	memcpy(q, c->q, sizeof(q));
+	p11_verifiers_init(&vc, c->dirfd);
+	vc.opening = true;	/* as while another thread opens it */
+	p11_verifiers_lookup(&vc, h, q, 3, w);
+	ok(!vc.s && !(q[0].flags | q[1].flags | q[2].flags),
+	   "while another thread opens the cache, a lookup goes on without it: none given, the token derives all three");
+	vc.opening = false;
+	p11_verifiers_open(&vc, h);
+	ok(vc.s != NULL, "p11_verifiers_open() (->wrap_prepare) opens it");
+	memcpy(q, c->q, sizeof(q));
+	p11_verifiers_lookup(&vc, h, q, 3, w);
+	ok((q[0].flags & q[1].flags & q[2].flags & HSM_WRAP_NO_VERIFIER) &&
+	   !memcmp(w[2].verifier, c->want[2], HSMKEY_VERIFIER_LEN),
+	   "a lookup after it gives all three, the token's");
+	p11_verifiers_close(&vc);
+}
+
 static void test_verifier_cache(struct hsm *h, struct hsm *other)
 {
 	struct vc_case c = { .dirfd = -1 };
@@ -115,6 +142,7 @@ static void test_verifier_cache(struct hsm *h, struct hsm *other)
 	   "a delivery keeps the three the token gave: 3 entries in the file");
 	ok(vc_lookup(&c, h, &right) == 7 && right,
 	   "a fresh cache (a restart) gives all three: the token's verifiers");
+	test_verifier_open(&c, h);
 	{
 		int fd = openat(c.dirfd, "control", O_WRONLY | O_CREAT | O_TRUNC, 0600);
 
