@@ -54,7 +54,8 @@ struct ks_wrap_req {
 	int type;
 };
 
-#define KS_WRAP_NO_FAILOVER	1u	/* ->wrap_for_kernel's flag */
+#define KS_WRAP_NO_FAILOVER	1u	/* ->wrap_for_kernel's flags */
+#define KS_WRAP_IN_TURN		2u	/* wrapped after the calls in turn before it */
 
 struct ks_wrapped {
 	uint8_t blob[HSMKEY_MATERIAL_MAX + 8];	/* RFC 3394: 8 bytes more than the key */
@@ -195,7 +196,10 @@ struct backend_ops {
 	 * daemon holds.  Safe beside any other operation.  @flags:
 	 * KS_WRAP_NO_FAILOVER, fail with the token's error rather than fail
 	 * over to another (which takes the storage's lock: for a caller
-	 * whose other thread may hold it).
+	 * whose other thread may hold it); KS_WRAP_IN_TURN, wrapped only
+	 * once the calls in turn made before it are (a pipeline's rounds:
+	 * the next sent before one is done waits in the backend, not in the
+	 * daemon), its deadline counting from its turn.
 	 */
 	int (*wrap_for_kernel)(struct backend *b, const uint8_t *kpoint,
 			       const struct ks_wrap_req *req, size_t n,

@@ -15,10 +15,10 @@
  * never waits between rounds for the daemon to take a wrapped round and
  * send the next (under emulation a wake-up across CPUs takes milliseconds:
  * 6-12 ms a round, measured).  At most two rounds are with the backend:
- * the one the token wraps and the next, which waits for it (the PKCS#11
- * helper wraps one round at a time).  Before the first round, the backend
- * makes ready what every round needs (->wrap_prepare: PKCS#11's verifier
- * cache) on a thread of its own, while this thread gathers.
+ * the one the token wraps and the next, which waits for it there
+ * (KS_WRAP_IN_TURN: its deadline counts from its turn).  While the first
+ * round is gathered, the backend makes ready what every round needs
+ * (->wrap_prepare: PKCS#11's verifier cache) on a thread of its own.
  *
  * The thread's wrap does not fail over to another token
  * (KS_WRAP_NO_FAILOVER): failing over takes the store's lock, which this
@@ -78,6 +78,7 @@ struct provision_batch {
 	size_t nheld;
 	bool have_held;			/* else one KEY_GET per version */
 	bool pipeline;			/* the wraps on a thread of their own */
+	bool prepared;			/* batch_prepare() was called */
 	bool preparing;			/* @prep runs ->wrap_prepare() */
 	pthread_t prep;
 	bool started;			/* a round has gone to the token */
@@ -102,12 +103,16 @@ static void *prepare(void *arg)
 	return NULL;
 }
 
-/* ->wrap_prepare() while the first round is gathered (only with the pipeline). */
+/*
+ * ->wrap_prepare() while the first round is gathered (with the pipeline),
+ * from its first key on: the backend has chosen its token by then.
+ */
 static void batch_prepare(struct provision_batch *pb)
 {
 	struct backend *be = pb->rq->d->be;
 
-	if (pb->pipeline && be->ops->wrap_for_kernel && be->ops->wrap_prepare)
+	pb->prepared = true;
+	if (pb->pipeline && be->ops->wrap_prepare)
 		pb->preparing = !pthread_create(&pb->prep, NULL, prepare, be);
 }
 
@@ -126,7 +131,6 @@ struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k
 		pb->pipeline = cpus_usable() > 1;
 		pb->rounds[0].be = rq->d->be;
 		pb->rounds[1].be = rq->d->be;
-		batch_prepare(pb);
 	}
 	return pb;
 }
@@ -196,26 +200,24 @@ static void *round_wrap(void *arg)
 	struct round *rd = arg;
 
 	rd->r = rd->be->ops->wrap_for_kernel(rd->be, rd->kpoint, rd->req, rd->n, rd->hpoint,
-					     rd->w, KS_WRAP_NO_FAILOVER);
+					     rd->w, KS_WRAP_NO_FAILOVER | KS_WRAP_IN_TURN);
 	return NULL;
 }
 
-/* The kernel's ephemeral key for @rd. */
-static void round_key(struct provision_batch *pb, struct round *rd)
-{
-	rd->r = kernel_ephemeral(pb->k, (uint32_t)rd->n, &rd->handle, rd->kpoint);
-}
-
-/* @rd's wrap (round_key() first), on a thread of its own or done here. */
+/*
+ * The kernel's ephemeral key for @rd, then @rd's wrap on a thread of its
+ * own (in turn after the round ahead of it), or done here.
+ */
 static void round_start(struct provision_batch *pb, struct round *rd)
 {
+	rd->r = kernel_ephemeral(pb->k, (uint32_t)rd->n, &rd->handle, rd->kpoint);
 	if (rd->r)
 		return;
 	for (size_t i = 0; i < rd->n; i++)
 		rd->req[i] = (struct ks_wrap_req){ rd->keys[i].id, rd->keys[i].version,
 						   rd->keys[i].type };
 	rd->wrapping = pb->pipeline && !pthread_create(&rd->thread, NULL, round_wrap, rd);
-	if (!rd->wrapping)	/* here, where failing over is safe */
+	if (!rd->wrapping)	/* here, where failing over is safe; beside a round in flight */
 		rd->r = rd->be->ops->wrap_for_kernel(rd->be, rd->kpoint, rd->req, rd->n,
 						     rd->hpoint, rd->w, 0);
 }
@@ -287,7 +289,6 @@ static int flush(struct provision_batch *pb)
 		cur->nkeys = 0;
 	if (!pb->pipeline) {
 		if (cur->n) {
-			round_key(pb, cur);
 			round_start(pb, cur);
 			failed = round_finish(pb, cur, prev);
 		}
@@ -298,7 +299,6 @@ static int flush(struct provision_batch *pb)
 	 * it never waits for either.
 	 */
 	if (cur->n) {
-		round_key(pb, cur);
 		round_start(pb, cur);
 		pb->g = !pb->g;
 		pb->started = true;
@@ -332,6 +332,8 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 
 	if (!rq->d->be->ops->wrap_for_kernel)
 		return provision_versions(rq, pb->k, meta);
+	if (!pb->prepared)
+		batch_prepare(pb);
 	if (rd->n + meta->current > round_max(pb)) {
 		pb->failed += flush(pb);
 		rd = &pb->rounds[pb->g];

@@ -135,7 +135,8 @@ int hsm_key_find(struct hsm *h, const uint8_t id[HSMKEY_ID_LEN], uint32_t versio
 
 int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 			const struct hsm_wrap_req *req, size_t n,
-			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out)
+			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out,
+			unsigned int flags)
 {
 	struct hp_request *q;
 	struct hp_reply *rep;
@@ -147,6 +148,7 @@ int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 	rep = malloc(sizeof(*rep));
 	if (q && rep) {
 		memcpy(q->wrap.kpoint, kpoint, HSM_POINT_LEN);
+		q->wrap.flags = flags & HSM_WRAP_IN_TURN;
 		q->wrap.n = n;
 		memcpy(q->wrap.req, req, n * sizeof(*req));
 		r = hsm_call(h, q, rep);

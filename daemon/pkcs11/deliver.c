@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <openssl/evp.h>
 #include "pkcs11/helper.h"
 #include "util.h"
@@ -162,12 +163,20 @@ static int wrap_batch(struct hp_session *s, const struct hp_wrap *w, struct hp_r
 	return 0;
 }
 
-/* One batch at a time (hp_server.wraps). */
+/*
+ * A batch in turn after those before it (hp_server.wraps), its turn told
+ * to the daemon (HP_BEAT: its deadline counts from then); any other beside.
+ */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep)
 {
+	static const uint8_t beat = HP_BEAT;
 	int r;
 
+	if (!(w->flags & HSM_WRAP_IN_TURN))
+		return wrap_batch(s, w, rep);
 	pthread_mutex_lock(&s->srv->wraps);
+	if (s->turn_fd > 0)
+		send(s->turn_fd, &beat, sizeof(beat), MSG_NOSIGNAL | MSG_DONTWAIT);
 	r = wrap_batch(s, w, rep);
 	pthread_mutex_unlock(&s->srv->wraps);
 	return r;

@@ -161,10 +161,10 @@ static void reap(pid_t pid)
 }
 
 /*
- * The reply to @op by @deadline.  With @step_ms (HP_INIT only), each beat
- * of the helper (proto.h, HP_BEAT) moves the deadline to @step_ms from
- * then, never past @limit (-ETIME then); without, a beat is no reply and
- * refused as such.
+ * The reply to @op by @deadline.  With @step_ms (HP_INIT, a wrap in
+ * turn), each beat of the helper (proto.h, HP_BEAT) moves the deadline to
+ * @step_ms from then, never past @limit (-ETIME then); without, a beat is
+ * no reply and refused as such.
  */
 static int await_reply(int fd, uint32_t op, struct hp_reply *rep, int64_t deadline,
 		       int64_t step_ms, int64_t limit)
@@ -245,11 +245,16 @@ static int take_conn(struct hsm *h)
  * A call that may make an RSA pair (the import key, hsmkey:pair, an RSA
  * identity key) gets six deadlines, at least a minute: finding the primes
  * takes seconds even in hardware and its time varies widely, while a hung
- * token is still found out, later.  A batch wrap gets two: it may wait in
- * the helper for the batch ahead of it (daemon/batch.c sends the next
- * before one is done; the helper wraps one at a time).  Every other call
- * gets one.
+ * token is still found out, later.  Every other call gets one; a wrap in
+ * turn (HSM_WRAP_IN_TURN) gets one from its turn, and HSM_TURN_WAIT to
+ * wait for it (each wrap ahead of it is held to its own deadline: a token
+ * that hangs in one has the helper killed, and every wait ends).
  */
+static bool in_turn(const struct hp_request *req)
+{
+	return req->op == HP_WRAP && (req->wrap.flags & HSM_WRAP_IN_TURN);
+}
+
 static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 {
 	int64_t t = h->timeout_ms;
@@ -257,8 +262,8 @@ static int64_t call_deadline(const struct hsm *h, const struct hp_request *req)
 	if (req->op == HP_IMPORT_KEY || req->op == HP_PAIR_PUB ||
 	    (req->op == HP_GENERATE && ks_type_rsa(req->key.type)))
 		t = 6 * t > 60000 ? 6 * t : 60000;
-	else if (req->op == HP_WRAP)
-		t *= 2;
+	else if (in_turn(req))
+		t *= HSM_TURN_WAIT;
 	return monotonic_ms() + t;
 }
 
@@ -291,7 +296,12 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 		return hsm_fail(h, -EHOSTDOWN, "the helper does not take connections");
 	}
 
-	r = exchange(fd, req, rep, deadline, 0, 0);
+	if (in_turn(req))	/* its turn's beat: one timeout from then */
+		r = exchange(fd, req, rep, deadline, h->timeout_ms, deadline + h->timeout_ms);
+	else
+		r = exchange(fd, req, rep, deadline, 0, 0);
+	if (r == -ETIME)	/* beats that never end */
+		r = -ETIMEDOUT;
 	pthread_mutex_lock(&h->lock);
 	if (r == -ETIMEDOUT)
 		dead = helper_down(h, gen, HSM_DOWN, "the helper missed its deadline and was killed");
@@ -308,6 +318,9 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	reap(dead);
 	if (fd >= 0)
 		close(fd);
+	if (r == -ETIMEDOUT && in_turn(req))
+		return hsm_fail(h, r, "no answer within %u ms of its turn (or no turn within %u ms): the helper was killed and is started again",
+				h->timeout_ms, HSM_TURN_WAIT * h->timeout_ms);
 	if (r == -ETIMEDOUT)
 		return hsm_fail(h, r, "no answer within %u ms: the helper was killed and is started again",
 			    h->timeout_ms);

@@ -49,9 +49,10 @@ struct hp_server {
 	CK_SESSION_HANDLE keep;	/* open from login to C_Finalize */
 	pthread_mutex_t handles_lock;
 	/*
-	 * Held by a batch wrap (HP_WRAP) from its ECDH to its last key: the
-	 * token wraps one batch at a time, the next (sent before this one
-	 * is done, daemon/batch.c) waiting here, so it starts at once.
+	 * Held by a batch wrap in turn (HSM_WRAP_IN_TURN) from its ECDH to
+	 * its last key: the token wraps them one at a time, the next (sent
+	 * before this one is done, daemon/batch.c) waiting here, so that it
+	 * starts at once.
 	 */
 	pthread_mutex_t wraps;
 	struct hp_handle *handles;	/* handles.c */
@@ -77,6 +78,7 @@ struct hp_server {
 
 struct hp_session {
 	struct hp_server *srv;
+	int turn_fd;		/* its connection, for a wrap's turn (HP_BEAT); 0: none */
 	CK_SESSION_HANDLE h;
 	bool open;
 	CK_RV rv;		/* the last failure and the call that gave it */

@@ -25,8 +25,8 @@ static struct hp_server server;
 
 static void *serve_connection(void *arg)
 {
-	struct hp_session s = { .srv = &server };
 	int fd = (int)(intptr_t)arg;
+	struct hp_session s = { .srv = &server, .turn_fd = fd };
 	struct hp_request *req = malloc(sizeof(*req));
 	struct hp_reply *rep = malloc(sizeof(*rep));
 	uint32_t fatal = HP_FATAL_NONE;

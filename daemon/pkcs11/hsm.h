@@ -12,7 +12,8 @@
  * Every call here blocks (it is a round trip to the helper) and is made
  * only from worker threads.  Calls from several threads at once are fine:
  * each takes a connection of its own to the helper, and each connection is
- * a PKCS#11 session of its own there.
+ * a PKCS#11 session of its own there (wraps in turn, HSM_WRAP_IN_TURN,
+ * then wait for each other).
  *
  * Errors are -errno, and hsm_error() words the last one of the calling
  * thread for the operator ("token 'a': CKR_DEVICE_ERROR"):
@@ -241,9 +242,21 @@ static inline void hsm_vid(const uint8_t *id, uint32_t version, uint8_t out[HSM_
 void hsm_verifier_label(const uint8_t id[HSMKEY_ID_LEN], uint32_t version,
 			char label[HSM_VERIFIER_LABEL_MAX]);
 
+/*
+ * hsm_wrap_for_kernel()'s @flags.  HSM_WRAP_IN_TURN: the helper wraps
+ * such batches one at a time, each waiting there for the one ahead of it
+ * (a pipeline sends the next before one is done, daemon/batch.c); the
+ * call's deadline, pkcs11_timeout, counts from its turn (proto.h,
+ * HP_BEAT), its wait for it held to HSM_TURN_WAIT timeouts.  Other
+ * batches are wrapped beside them, each on its session.
+ */
+#define HSM_WRAP_IN_TURN	1U
+#define HSM_TURN_WAIT		4
+
 int hsm_wrap_for_kernel(struct hsm *h, const uint8_t kpoint[HSM_POINT_LEN],
 			const struct hsm_wrap_req *req, size_t n,
-			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out);
+			uint8_t hpoint[HSM_POINT_LEN], struct hsm_wrapped *out,
+			unsigned int flags);
 
 /*
  * The import wrapping key, hsmkey:import: an RSA-3072 pair made in the

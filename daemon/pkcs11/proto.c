@@ -136,6 +136,8 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		return key_check(req->op == HP_IMPORT_COPY && req->copy.obj == HSM_OBJ_VERSION,
 				 &req->copy.key);
 	case HP_WRAP:
+		if (req->wrap.flags & ~HSM_WRAP_IN_TURN)
+			return -EBADMSG;
 		for (i = 0; i < req->wrap.n; i++)
 			if (req->wrap.req[i].type < 1 || req->wrap.req[i].type > HSMKEY_TYPE_MAX ||
 			    req->wrap.req[i].flags & ~HSM_WRAP_NO_VERIFIER)

@@ -60,7 +60,9 @@ enum hp_op {
  * called the token.  The daemon's deadline then counts from the last
  * step, not from the request: opening takes longer the more objects a
  * token holds (SoftHSM reads each one's file, a search visits them all),
- * while a token that hangs sends nothing.  No other reply is one byte.
+ * while a token that hangs sends nothing.  A wrap in turn
+ * (HSM_WRAP_IN_TURN) sends one HP_BEAT on its connection when its turn
+ * comes: its deadline counts from then.  No other reply is one byte.
  */
 #define HP_BEAT		0x42
 
@@ -119,7 +121,8 @@ struct hp_copy {
 
 struct hp_wrap {
 	uint8_t kpoint[HSM_POINT_LEN];
-	uint8_t pad[3];
+	uint8_t flags;			/* HSM_WRAP_IN_TURN */
+	uint8_t pad[2];
 	uint32_t n;
 	struct hsm_wrap_req req[HSMKEY_BATCH_MAX];	/* n of them are sent */
 };

@@ -111,7 +111,8 @@ int p11_wrap(struct backend *b, const uint8_t *kpoint, const struct ks_wrap_req 
 	gen = p11_verifiers_lookup(&p->vc, p11_hsm(p), hr, n, hw + n);
 	do {
 		h = p11_hsm(p);
-		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw);
+		r = hsm_wrap_for_kernel(h, kpoint, hr, n, hpoint, hw,
+					flags & KS_WRAP_IN_TURN ? HSM_WRAP_IN_TURN : 0);
 	} while (p11_unreachable(r) && !(flags & KS_WRAP_NO_FAILOVER) && p11_failover_from(p, h));
 	if (!r)
 		p11_verifiers_keep(&p->vc, gen, hr, n, hw);

@@ -295,9 +295,7 @@ static void ready(struct p11_verifiers *vc, struct hsm *h)
 
 void p11_verifiers_open(struct p11_verifiers *vc, struct hsm *h)
 {
-	pthread_mutex_lock(&vc->lock);
-	ready(vc, h);
-	pthread_mutex_unlock(&vc->lock);
+	p11_verifiers_lookup(vc, h, NULL, 0, NULL);
 }
 
 uint64_t p11_verifiers_lookup(struct p11_verifiers *vc, struct hsm *h, struct hsm_wrap_req *req,

@@ -41,12 +41,12 @@ static void test_kat(void)
 		return;
 	r = h ? hsm_key_import(h, q.id, 3, HSMKEY_TYPE_AES_256_XTS, "kat", mat) : -1;
 	ok(!r, "import the vector's material 40..7f as version 3: %d", r);
-	r = h ? hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w) : -1;
+	r = h ? hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w, 0) : -1;
 	ok(!r && !memcmp(hpt, want_h, 65), "hpoint is the vector's Qh");
 	ok(!r && w.len == 72 && !memcmp(w.blob, want, 72),
 	   "hsm_wrap_for_kernel gives the §2.4 blob byte for byte");
 	q.version = 4;
-	ok(h && hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w) == -ENOENT,
+	ok(h && hsm_wrap_for_kernel(h, kpt, &q, 1, hpt, &w, 0) == -ENOENT,
 	   "a version the token lacks: -ENOENT");
 	hsm_close(h);
 }
@@ -75,7 +75,7 @@ static void test_roundtrip(struct hsm *h)
 			break;
 	}
 	ok(!r, "import keys of 16, 32 and 64 bytes");
-	r = hsm_wrap_for_kernel(h, kk.point, q, 3, hpt, w);
+	r = hsm_wrap_for_kernel(h, kk.point, q, 3, hpt, w, 0);
 	ok(!r, "wrap the three in one batch: %d", r);
 	for (i = 0; i < 3 && !r; i++) {
 		unsigned int len = key_type_len(types[i]);
@@ -92,11 +92,11 @@ static void test_roundtrip(struct hsm *h)
 		   "and not the previous key's");
 	}
 	q[0].type = HSMKEY_TYPE_AES_256_CBC;
-	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w) == -EMEDIUMTYPE,
+	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w, 0) == -EMEDIUMTYPE,
 	   "a 16-byte key asked for as AES-256: -EMEDIUMTYPE");
 	kk.point[0] = 0x05;
 	q[0].type = HSMKEY_TYPE_AES_128_CBC;
-	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w) == -EINVAL, "a point with 0x05: -EINVAL");
+	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w, 0) == -EINVAL, "a point with 0x05: -EINVAL");
 	EVP_PKEY_free(kk.k);
 }
 
@@ -118,7 +118,7 @@ static void test_replaced(struct hsm *h)
 	memset(a, 0x3a, sizeof(a));
 	memset(b, 0x3b, sizeof(b));
 	ok(!hsm_key_import(h, q.id, 1, q.type, "rp", a) &&
-	   !hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w) &&
+	   !hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0) &&
 	   !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, a, 32),
 	   "a key version delivered (its handle remembered)");
 	vid_hex(q.id, 1, vid);
@@ -131,7 +131,7 @@ static void test_replaced(struct hsm *h)
 	       "(P.CKA_EXTRACTABLE, True), (P.CKA_SENSITIVE, True)])'", vid, vid, hex) &&
 	   sh("softhsm_count_id t1 %s", vid) == 1,
 	   "the reference client destroys it and makes it again with other material");
-	ok(!hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w) &&
+	ok(!hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0) &&
 	   !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, b, 32),
 	   "delivered again at once: the new object's material, not a stale handle's failure");
 	EVP_PKEY_free(kk.k);
@@ -177,7 +177,7 @@ static void test_adopt(struct hsm *h)
 	      "print(int(s.getAttributeValue(o, [P.CKA_SENSITIVE])[0] == True))'") == 1,
 	   "and now sensitive");
 	kernel_key_new(&kk);
-	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w);
+	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
 	ok(!r && !kernel_unwrap(&kk, hpt, q.id, 1, q.type, &w, out) && !memcmp(out, want, 64),
 	   "its delivery blob unwraps to the value PyKCS11 gave it");
 	EVP_PKEY_free(kk.k);

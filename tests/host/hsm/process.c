@@ -222,7 +222,7 @@ static void *wrap_loop(void *arg)
 
 	kernel_key_new(&kk);
 	for (i = 0; i < w->n; i++) {
-		if (hsm_wrap_for_kernel(w->h, kk.point, w->q, 8, hpt, out)) {
+		if (hsm_wrap_for_kernel(w->h, kk.point, w->q, 8, hpt, out, 0)) {
 			w->failed++;
 			continue;
 		}
@@ -270,7 +270,7 @@ static double rate(struct hsm *h, const struct hsm_wrap_req *q, int n)
 	for (run = 0; run < 3; run++) {
 		t0 = now_s();
 		for (i = 0; i < n; i += 256)
-			if (hsm_wrap_for_kernel(h, kk.point, q + i, 256, hpt, out))
+			if (hsm_wrap_for_kernel(h, kk.point, q + i, 256, hpt, out, 0))
 				return 0;
 		r = n / (now_s() - t0);
 		best = r > best ? r : best;
@@ -283,7 +283,8 @@ struct timed_wrap {
 	struct hsm *h;
 	const struct hsm_wrap_req *q;
 	size_t n;
-	double at, t0, t1;	/* when to send it; sent, answered */
+	unsigned int flags;
+	double at, t0, t1;	/* when to send it (CLOCK_MONOTONIC); sent, answered */
 	int r;
 };
 
@@ -291,14 +292,16 @@ static void *timed_wrap(void *arg)
 {
 	struct timed_wrap *tw = arg;
 	struct hsm_wrapped *out = calloc(tw->n, sizeof(*out));
+	struct timespec at = { (time_t)tw->at, (long)((tw->at - (time_t)tw->at) * 1e9) };
 	struct kernel_key kk;
 	uint8_t hpt[65];
 
 	kernel_key_new(&kk);
-	while (now_s() < tw->at)
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR)
 		;
 	tw->t0 = now_s();
-	tw->r = out ? hsm_wrap_for_kernel(tw->h, kk.point, tw->q, tw->n, hpt, out) : -ENOMEM;
+	tw->r = out ? hsm_wrap_for_kernel(tw->h, kk.point, tw->q, tw->n, hpt, out, tw->flags)
+		    : -ENOMEM;
 	tw->t1 = now_s();
 	free(out);
 	EVP_PKEY_free(kk.k);
@@ -306,24 +309,59 @@ static void *timed_wrap(void *arg)
 }
 
 /*
- * The helper wraps one batch at a time (daemon/batch.c sends the next
- * before one is done, and counts on it waiting): a batch of one sent 3 ms
- * into a batch of @n is answered after it, not beside it.
+ * A batch of @n (taking about @took s) and a batch of one sent a quarter
+ * of the way into it, both with @flags, until the one was sent before the
+ * batch was answered (3 tries): whether the one waited for the batch, its
+ * answer in the later half of the time from its sending to the batch's
+ * answer (waiting, it comes within a millisecond of the batch's, either
+ * side: their replies race; beside it, within a millisecond of its
+ * sending).
  */
-static void test_one_batch_at_a_time(struct hsm *h, const struct hsm_wrap_req *q, size_t n)
+static int one_into_batch(struct hsm *h, const struct hsm_wrap_req *q, size_t n, double took,
+			  unsigned int flags, double *gap)
 {
-	double at = now_s() + 0.05;
-	struct timed_wrap a = { .h = h, .q = q, .n = n, .at = at };
-	struct timed_wrap b = { .h = h, .q = q + n - 1, .n = 1, .at = at + 0.003 };
+	struct timed_wrap a, b;
 	pthread_t ta, tb;
 
-	pthread_create(&ta, NULL, timed_wrap, &a);
-	pthread_create(&tb, NULL, timed_wrap, &b);
-	pthread_join(ta, NULL);
-	pthread_join(tb, NULL);
-	ok(!a.r && !b.r && b.t0 < a.t1 && b.t1 >= a.t1,
-	   "a batch of 1 sent into a batch of %zu (%.1f ms before its answer) waits for it: answered %.1f ms after it",
-	   n, (a.t1 - b.t0) * 1000, (b.t1 - a.t1) * 1000);
+	for (int tries = 0; tries < 3; tries++) {
+		a = (struct timed_wrap){ .h = h, .q = q, .n = n, .flags = flags,
+					 .at = now_s() + 0.05 };
+		b = (struct timed_wrap){ .h = h, .q = q + n - 1, .n = 1, .flags = flags,
+					 .at = a.at + took / 4 };
+		if (pthread_create(&ta, NULL, timed_wrap, &a))
+			return -1;
+		if (pthread_create(&tb, NULL, timed_wrap, &b)) {
+			pthread_join(ta, NULL);
+			return -1;
+		}
+		pthread_join(ta, NULL);
+		pthread_join(tb, NULL);
+		if (a.r || b.r)
+			return -1;
+		*gap = (b.t1 - a.t1) * 1000;
+		if (b.t0 < a.t1)
+			return b.t1 - b.t0 >= (a.t1 - b.t0) / 2;
+	}
+	return -1;
+}
+
+/*
+ * The helper wraps batches in turn (HSM_WRAP_IN_TURN: daemon/batch.c sends
+ * the next before one is done, and counts on it waiting) one at a time: a
+ * batch of one sent into a batch of @n is answered after it.  Without the
+ * flag, beside it: before it.
+ */
+static void test_in_turn(struct hsm *h, const struct hsm_wrap_req *q, size_t n, double rate)
+{
+	double took = rate > 0 ? n / rate : 0.03, gap = 0;
+	int r;
+
+	r = one_into_batch(h, q, n, took, HSM_WRAP_IN_TURN, &gap);
+	ok(r == 1, "in turn: a batch of 1 sent into a batch of %zu waits for it (answered %.1f ms after it; %d)",
+	   n, gap, r);
+	r = one_into_batch(h, q, n, took, 0, &gap);
+	ok(r == 0, "not in turn: a batch of 1 sent into a batch of %zu is wrapped beside it (answered %.1f ms before it; %d)",
+	   n, -gap, r);
 }
 
 /*
@@ -354,5 +392,5 @@ static void test_rate(struct hsm *h)
 	ok(inproc > 0 && remote > 0, "wrap rate, batches of 256: helper %.0f keys/s, in-process "
 	   "%.0f keys/s, ratio %.2f", remote, inproc, inproc ? remote / inproc : 0);
 	hsm_close(local);
-	test_one_batch_at_a_time(h, q, N);
+	test_in_turn(h, q, N, remote);
 }

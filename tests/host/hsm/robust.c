@@ -97,6 +97,12 @@ static void test_proto(void)
 	req.wrap.n = 2;
 	req.wrap.req[1].type = HSMKEY_TYPE_MAX + 1;
 	ok(hp_request_check(&req, len), "a bad key type: refused");
+	req.wrap.req[1].type = 1;
+	req.wrap.flags = HSM_WRAP_IN_TURN;
+	ok(!hp_request_check(&req, len), "a WRAP in turn passes");
+	req.wrap.flags = HSM_WRAP_IN_TURN << 1;
+	ok(hp_request_check(&req, len), "a WRAP with a flag no one knows: refused");
+	req.wrap.flags = 0;
 	test_proto_import(&req);
 	test_proto_use(&req);
 	srandom(12);

@@ -80,7 +80,7 @@ static int vc_fill(struct vc_case *c, struct hsm *h, struct kernel_key *kk)
 	memcpy(q, c->q, sizeof(q));
 	p11_verifiers_init(&vc, c->dirfd);
 	gen = p11_verifiers_lookup(&vc, h, q, 3, cached);
-	r = hsm_wrap_for_kernel(h, kk->point, q, 3, hpt, w);
+	r = hsm_wrap_for_kernel(h, kk->point, q, 3, hpt, w, 0);
 	if (!r)
 		p11_verifiers_keep(&vc, gen, q, 3, w);
 	p11_verifiers_close(&vc);
@@ -160,7 +160,7 @@ static void test_verifier_cache(struct hsm *h, struct hsm *other)
 
 	/* The token asked for none: the wrap still unwraps, the verifier is the cache's. */
 	c.q[1].flags = HSM_WRAP_NO_VERIFIER;
-	r = hsm_wrap_for_kernel(h, kk.point, c.q, 3, hpt, w);
+	r = hsm_wrap_for_kernel(h, kk.point, c.q, 3, hpt, w, 0);
 	c.q[1].flags = 0;
 	ok(!r && !kernel_unwrap(&kk, hpt, c.q[1].id, 2, c.q[1].type, &w[1], out) &&
 	   !memcmp(w[1].verifier, (uint8_t[HSMKEY_VERIFIER_LEN]){ 0 }, HSMKEY_VERIFIER_LEN) &&
