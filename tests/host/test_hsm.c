@@ -68,6 +68,7 @@ int main(int argc, char **argv)
 	test_pin();
 	test_down();
 	test_kill();
+	test_turn_deadline();
 	if (h1) {
 		test_many(h1);
 		test_relogin();
