@@ -273,6 +273,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	struct timespec ts;
 	unsigned int gen;
 	pid_t dead = 0;
+	bool turn;
 	int fd, r;
 
 	pthread_mutex_lock(&h->lock);
@@ -296,10 +297,9 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 		return hsm_fail(h, -EHOSTDOWN, "the helper does not take connections");
 	}
 
-	if (in_turn(req))	/* its turn's beat: one timeout from then */
-		r = exchange(fd, req, rep, deadline, h->timeout_ms, deadline + h->timeout_ms);
-	else
-		r = exchange(fd, req, rep, deadline, 0, 0);
+	turn = in_turn(req);	/* its turn's beat: one timeout from then */
+	r = exchange(fd, req, rep, deadline, turn ? h->timeout_ms : 0,
+		     turn ? deadline + h->timeout_ms : 0);
 	if (r == -ETIME)	/* beats that never end */
 		r = -ETIMEDOUT;
 	pthread_mutex_lock(&h->lock);
@@ -318,7 +318,7 @@ static int remote_call(struct hsm *h, const struct hp_request *req, struct hp_re
 	reap(dead);
 	if (fd >= 0)
 		close(fd);
-	if (r == -ETIMEDOUT && in_turn(req))
+	if (r == -ETIMEDOUT && turn)
 		return hsm_fail(h, r, "no answer within %u ms of its turn (or no turn within %u ms): the helper was killed and is started again",
 				h->timeout_ms, HSM_TURN_WAIT * h->timeout_ms);
 	if (r == -ETIMEDOUT)
