@@ -18,7 +18,9 @@
  * the one the token wraps and the next, which waits for it there
  * (KS_WRAP_IN_TURN: its deadline counts from its turn).  While the first
  * round is gathered, the backend makes ready what every round needs
- * (->wrap_prepare: PKCS#11's verifier cache) on a thread of its own.
+ * (->wrap_prepare: PKCS#11's verifier cache) on a thread of its own.  The
+ * last round goes in two (flush_split()), so that the kernel takes most of
+ * it while the token wraps the rest.
  *
  * The thread's wrap does not fail over to another token
  * (KS_WRAP_NO_FAILOVER): failing over takes the store's lock, which this
@@ -53,6 +55,13 @@
  * the daemon gathers the next much faster than the token wraps this one.
  */
 #define FIRST_ROUND	32
+
+/*
+ * The last round's last versions go to the token on their own, so that
+ * the kernel takes the rest of it while the token wraps them (about as
+ * long, under TCG: 32 versions wrapped against up to 224 unwrapped).
+ */
+#define LAST_ROUND	32
 
 /* A key's versions always fit in one round, the first included. */
 _Static_assert(KS_VERSIONS_MAX <= FIRST_ROUND && FIRST_ROUND <= HSMKEY_BATCH_MAX,
@@ -309,12 +318,68 @@ static int flush(struct provision_batch *pb)
 	return failed;
 }
 
+/*
+ * Where @rd's last LAST_ROUND or so versions begin, at a key's first: 0 if
+ * @rd is too small to be split.
+ */
+static size_t tail_start(const struct round *rd)
+{
+	size_t i;
+
+	if (rd->n < 2 * LAST_ROUND)
+		return 0;
+	for (i = rd->n - LAST_ROUND; i > 0; i--)
+		if (memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN))
+			return i;
+	return 0;
+}
+
+/* The number of keys among @rd's versions from @from on. */
+static size_t keys_from(const struct round *rd, size_t from)
+{
+	size_t n = from < rd->n;
+
+	for (size_t i = from + 1; i < rd->n; i++)
+		n += !!memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
+	return n;
+}
+
+/*
+ * The last round gathered, in two (with the pipeline): all but its last
+ * LAST_ROUND versions, then those on their own.  The kernel takes the
+ * first part while the token wraps the second, so what is left once the
+ * token is done is the hand-over of a small round, not of up to a full
+ * one.  The second part's versions move to the round just handed over,
+ * now empty: the first part's wrap reads only its own.
+ */
+static int flush_split(struct provision_batch *pb)
+{
+	struct round *cur = &pb->rounds[pb->g], *next;
+	size_t from = pb->pipeline ? tail_start(cur) : 0, n, nkeys;
+	int failed;
+
+	if (!from)
+		return flush(pb);
+	n = cur->n - from;
+	nkeys = keys_from(cur, from);
+	cur->n = from;
+	cur->nkeys -= nkeys;
+	failed = flush(pb);
+	next = &pb->rounds[pb->g];	/* empty: handed over, or never used */
+	memcpy(next->keys, cur->keys + from, n * sizeof(cur->keys[0]));
+	for (size_t i = 0; i < n; i++)
+		ks_key_wipe(&cur->keys[from + i]);
+	next->n = n;
+	next->nkeys = nkeys;
+	return failed + flush(pb);
+}
+
 /* The keys not loaded since provision_batch_new(), this flush's included. */
 int provision_batch_flush(struct provision_batch *pb)
 {
-	int failed = flush(pb);
+	int failed = flush_split(pb);
 
-	failed += flush(pb) + pb->failed;	/* the round the first began */
+	failed += flush(pb) + pb->failed;	/* the round the last began */
 	pb->failed = 0;
 	return failed;
 }

@@ -148,6 +148,7 @@ int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 int hp_find_version_again(struct hp_session *s, const uint8_t *id, uint32_t version,
 			  CK_OBJECT_HANDLE *out);
 int hp_token_objects(struct hp_session *s);
+void hp_delivery_warm(struct hp_session *s);
 /* A key version unwrapped by the token: with @key, by @m, from @blob. */
 struct hp_unwrapping {
 	CK_MECHANISM *m;

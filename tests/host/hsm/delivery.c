@@ -51,6 +51,48 @@ static void test_kat(void)
 	hsm_close(h);
 }
 
+/*
+ * The token's first ECDH is made at open (hp_delivery_warm()), not in the
+ * first round: t1 opened through OpenSC's PKCS#11 spy, whose log of the
+ * calls it passes to SoftHSM is counted.  One ECDH after the open, its Z
+ * destroyed; a wrap then makes one more (the count's positive control).
+ */
+static void test_warm(const uint8_t id[HSMKEY_ID_LEN])
+{
+	static const char spy[] = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so";
+	static const char *ecdh = "grep -c 'pMechanism->type = CKM_ECDH1_DERIVE' %s/spy.log";
+	char uri[] = "pkcs11:token=t1", module[sizeof(spy)], out[512];
+	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
+	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
+	struct hsm_wrapped w;
+	struct kernel_key kk;
+	uint8_t hpt[65];
+	struct hsm *h = NULL;
+	int r;
+
+	memcpy(module, spy, sizeof(spy));
+	memcpy(q.id, id, HSMKEY_ID_LEN);
+	snprintf(out, sizeof(out), "%s/spy.log", dir);
+	unlink(out);
+	setenv("PKCS11SPY", "/usr/lib/softhsm/libsofthsm2.so", 1);
+	setenv("PKCS11SPY_OUTPUT", out, 1);
+	r = hsm_open(&cfg, &h);
+	unsetenv("PKCS11SPY");
+	unsetenv("PKCS11SPY_OUTPUT");
+	ok(!r, "t1 opened through the PKCS#11 spy: %d", r);
+	if (r)
+		return;
+	ok(sh(ecdh, dir) == 1, "one ECDH at open, before any delivery (%ld)", sh(ecdh, dir));
+	ok(sh("grep -A3 'C_DeriveKey' %s/spy.log | grep -q CKM_ECDH1_DERIVE && "
+	      "awk '/CKM_ECDH1_DERIVE/ {e = 1} e && /C_DestroyObject/ {print 1; exit}' %s/spy.log",
+	      dir, dir) == 1, "and its Z destroyed");
+	kernel_key_new(&kk);
+	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
+	ok(!r && sh(ecdh, dir) == 2, "a delivery then makes one more (%d, %ld)", r, sh(ecdh, dir));
+	EVP_PKEY_free(kk.k);
+	hsm_close(h);
+}
+
 /* Known material through the token and back out by the kernel's KDF. */
 static void test_roundtrip(struct hsm *h)
 {
@@ -64,6 +106,7 @@ static void test_roundtrip(struct hsm *h)
 	int i, r;
 
 	kernel_key_new(&kk);
+	memset(q, 0, sizeof(q));	/* no flags */
 	for (i = 0; i < 3; i++) {
 		id_of(q[i].id, 100 + i);
 		q[i].version = 1;
@@ -98,6 +141,7 @@ static void test_roundtrip(struct hsm *h)
 	q[0].type = HSMKEY_TYPE_AES_128_CBC;
 	ok(hsm_wrap_for_kernel(h, kk.point, q, 1, hpt, w, 0) == -EINVAL, "a point with 0x05: -EINVAL");
 	EVP_PKEY_free(kk.k);
+	test_warm(q[0].id);
 }
 
 /*
