@@ -36,10 +36,12 @@
  * one) gains nothing from it, and the two threads would take turns every
  * time slice.
  *
- * Lifetimes: a round's keys, requests and blobs belong to the wrapping
- * thread from round_start() to round_wait(), and to this thread
- * otherwise; provision_batch_free() waits for a wrap still running, and
- * for ->wrap_prepare().
+ * Lifetimes: a round's keys [0, n), requests and blobs belong to the
+ * wrapping thread from round_start() to round_wait(), and to this thread
+ * otherwise; keys from n on (the tail flush_split() moves out of a round
+ * it has started) are this thread's always: the wrap reaches keys only
+ * through its requests.  provision_batch_free() waits for a wrap still
+ * running, and for ->wrap_prepare().
  */
 #include <errno.h>
 #include <pthread.h>
@@ -57,11 +59,16 @@
 #define FIRST_ROUND	32
 
 /*
- * The last round's last versions go to the token on their own, so that
- * the kernel takes the rest of it while the token wraps them (about as
- * long, under TCG: 32 versions wrapped against up to 224 unwrapped).
+ * A last round of at least 3 * TAIL_MIN versions goes in two
+ * (flush_split()): a tail of TAIL_MIN versions or a few more (cut where
+ * a key begins: up to TAIL_MIN + KS_VERSIONS_MAX - 1), wrapped by the
+ * token while the kernel takes the head.  The token's wrap of 32 takes
+ * about as long as the kernel's KEY_ADD of a full round (under TCG some
+ * 35 and 30-50 ms); a head of at least twice the tail keeps the token
+ * busy while the round before it is handed over, since the tail can go to
+ * the token only once that round's place is free.
  */
-#define LAST_ROUND	32
+#define TAIL_MIN	32
 
 /* A key's versions always fit in one round, the first included. */
 _Static_assert(KS_VERSIONS_MAX <= FIRST_ROUND && FIRST_ROUND <= HSMKEY_BATCH_MAX,
@@ -319,16 +326,16 @@ static int flush(struct provision_batch *pb)
 }
 
 /*
- * Where @rd's last LAST_ROUND or so versions begin, at a key's first: 0 if
- * @rd is too small to be split.
+ * Where @rd's tail begins (TAIL_MIN versions or a few more), at a key's
+ * first: 0 if @rd is too small to be split.
  */
 static size_t tail_start(const struct round *rd)
 {
 	size_t i;
 
-	if (rd->n < 2 * LAST_ROUND)
+	if (rd->n < 3 * TAIL_MIN)
 		return 0;
-	for (i = rd->n - LAST_ROUND; i > 0; i--)
+	for (i = rd->n - TAIL_MIN; i > 0; i--)
 		if (memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN))
 			return i;
 	return 0;
@@ -345,12 +352,14 @@ static size_t keys_from(const struct round *rd, size_t from)
 }
 
 /*
- * The last round gathered, in two (with the pipeline): all but its last
- * LAST_ROUND versions, then those on their own.  The kernel takes the
- * first part while the token wraps the second, so what is left once the
- * token is done is the hand-over of a small round, not of up to a full
- * one.  The second part's versions move to the round just handed over,
- * now empty: the first part's wrap reads only its own.
+ * The last round gathered (at start-up, on SIGHUP, at a reconciliation),
+ * in two with the pipeline: its head, then its tail (tail_start()) on its
+ * own.  The kernel takes the head while the token wraps the tail, so what
+ * is left once the token is done is the hand-over of a small round, not
+ * of up to a full one.  The tail's versions move to the other round, which
+ * flush() has emptied: flush() switches rounds whenever it starts one, and
+ * round_finish() clears the round it hands over.  The head's wrap reads
+ * only keys [0, from).
  */
 static int flush_split(struct provision_batch *pb)
 {
@@ -365,7 +374,7 @@ static int flush_split(struct provision_batch *pb)
 	cur->n = from;
 	cur->nkeys -= nkeys;
 	failed = flush(pb);
-	next = &pb->rounds[pb->g];	/* empty: handed over, or never used */
+	next = &pb->rounds[pb->g];	/* handed over (cleared), or never used */
 	memcpy(next->keys, cur->keys + from, n * sizeof(cur->keys[0]));
 	for (size_t i = 0; i < n; i++)
 		ks_key_wipe(&cur->keys[from + i]);

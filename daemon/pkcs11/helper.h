@@ -148,7 +148,6 @@ int hp_find_version(struct hp_session *s, const uint8_t *id, uint32_t version,
 int hp_find_version_again(struct hp_session *s, const uint8_t *id, uint32_t version,
 			  CK_OBJECT_HANDLE *out);
 int hp_token_objects(struct hp_session *s);
-void hp_delivery_warm(struct hp_session *s);
 /* A key version unwrapped by the token: with @key, by @m, from @blob. */
 struct hp_unwrapping {
 	CK_MECHANISM *m;
@@ -250,6 +249,8 @@ int hp_identity_public(struct hp_session *s, const struct hp_use *u, struct hp_d
 
 /* deliver.c */
 int hp_wrap(struct hp_session *s, const struct hp_wrap *w, struct hp_reply *rep);
+/* The token's first ECDH, made at its opening (-EHOSTDOWN, -EACCES: it is not up). */
+int hp_delivery_warm(struct hp_session *s);
 
 /* secrets.c */
 int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out);

@@ -407,8 +407,10 @@ int hp_server_open(struct hp_server *srv, const struct hp_init *init, char *why,
 	if (!r) {
 		hp_beat(srv);
 		r = hp_token_objects(&s) ?: hp_handles_load(&s);
-		if (!r)
-			hp_delivery_warm(&s);
+		if (!r) {
+			hp_beat(srv);
+			r = hp_delivery_warm(&s);
+		}
 	}
 	if (r) {
 		snprintf(why, len, "%s", s.why);

@@ -357,10 +357,10 @@ check "load it again" insmod "$HSMKEY_KO"
 
 section "5c"
 # 5c. The last round in two (daemon/batch.c, flush_split()): on a key
-# store of its own (token hsm-q), 100 keys make a first round of 32 and a
-# last of 68, whose last 32 versions go to the token on their own while
-# the kernel takes the other 36: three batches, 32, 36 and 32, in that
-# order, and every key loaded.  (Unsplit, the second would be 68.)
+# store of its own (token hsm-q), 130 keys make a first round of 32 and a
+# last of 98, whose last 32 versions go to the token on their own while
+# the kernel takes the other 66: three batches, 32, 66 and 32, in that
+# order, and every key loaded.  (Unsplit, the second would be 98.)
 stop
 softhsm_token hsm-q || bail "softhsm2-util --init-token hsm-q failed"
 printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
@@ -368,20 +368,20 @@ printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
 split_start() { daemon_conf=$work/split.conf daemon_state=$work/state-q daemon_start; }
 split_start || bail "hsmkeyd does not start on hsm-q"
 made=0
-for i in $(seq -w 0 99); do
+for i in $(seq -w 0 129); do
 	ctl create "q$i" --type aes-128-xts >/dev/null 2>&1 && made=$((made + 1))
 done
-check "100 keys made in hsm-q" test "$made" = 100
+check "130 keys made in hsm-q" test "$made" = 130
 stop
 check "unload the module" rmmod hsmkey
 check "load it again" insmod "$HSMKEY_KO"
 : > "$work/hsmkeyd.log"
 split_start || bail "hsmkeyd does not start on hsm-q again"
-check "the 100 are loaded, hsm-wrapped" \
-	test "$(ctl --json list | json 'sum(1 for k in o["keys"] if k["kernel"] == "loaded" and k.get("delivery") == "hsm-wrapped")')" = 100
+check "the 130 are loaded, hsm-wrapped" \
+	test "$(ctl --json list | json 'sum(1 for k in o["keys"] if k["kernel"] == "loaded" and k.get("delivery") == "hsm-wrapped")')" = 130
 batches=$(sed -n 's/.*the kernel took \([0-9]*\) key versions in one batch.*/\1/p' "$work/hsmkeyd.log" | tr '\n' ' ')
-check "three batches: 32, the last round's first 36, its last 32 (got: $batches)" \
-	test "$batches" = "32 36 32 "
+check "three batches: 32, the last round's first 66, its last 32 (got: $batches)" \
+	test "$batches" = "32 66 32 "
 check "no batch failed" bash -c "! grep -q 'key version(s) failed' '$work/hsmkeyd.log'"
 stop
 check "unload the module (hsm-q's keys go with it)" rmmod hsmkey

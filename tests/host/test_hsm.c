@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 		test_anchor(h1);
 		test_kat();
 		test_roundtrip(h1);
+		test_warm();
+		test_warm_fails();
 		test_replaced(h1);
 		test_verifier_cache(h1, h2);
 		test_adopt(h1);
