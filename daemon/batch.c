@@ -325,6 +325,12 @@ static int flush(struct provision_batch *pb)
 	return failed;
 }
 
+/* Whether @rd's version @i is its key's first (the one before is another key's). */
+static bool key_begins(const struct round *rd, size_t i)
+{
+	return memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
+}
+
 /*
  * Where @rd's tail begins (TAIL_MIN versions or a few more), at a key's
  * first: 0 if @rd is too small to be split.
@@ -336,7 +342,7 @@ static size_t tail_start(const struct round *rd)
 	if (rd->n < 3 * TAIL_MIN)
 		return 0;
 	for (i = rd->n - TAIL_MIN; i > 0; i--)
-		if (memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN))
+		if (key_begins(rd, i))
 			return i;
 	return 0;
 }
@@ -347,7 +353,7 @@ static size_t keys_from(const struct round *rd, size_t from)
 	size_t n = from < rd->n;
 
 	for (size_t i = from + 1; i < rd->n; i++)
-		n += !!memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
+		n += key_begins(rd, i);
 	return n;
 }
 

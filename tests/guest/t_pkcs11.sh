@@ -318,25 +318,33 @@ section "5b"
 # the token wraps the second; the second is handed to the kernel first,
 # then the first goes again without the pipeline, key by key: the 33
 # others are loaded.
-stop
-softhsm_token hsm-p || bail "softhsm2-util --init-token hsm-p failed"
-printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
-	"pkcs11_token = pkcs11:token=hsm-p" "pin_file = $work/pin" > "$work/pipe.conf"
-pipe_start() { daemon_conf=$work/pipe.conf daemon_state=$work/state-p daemon_start; }
-pipe_start || bail "hsmkeyd does not start on hsm-p"
-made=0
-for i in $(seq -w 0 33); do
-	ctl create "p$i" --type aes-128-xts >/dev/null 2>&1 && made=$((made + 1))
-done
-check "34 keys made in hsm-p" test "$made" = 34
-stop
-check "unload the module" rmmod hsmkey
-check "load it again" insmod "$HSMKEY_KO"
+#
+# own_store TOKEN N PREFIX: hsmkeyd stopped, a key store of its own on a
+# new token TOKEN (own_start TOKEN starts hsmkeyd on it), N aes-128-xts
+# keys made in it (PREFIX00...), hsmkeyd stopped and the module reloaded:
+# the next start-up delivers every key.
+own_start() { daemon_conf=$work/$1.conf daemon_state=$work/state-$1 daemon_start; }
+own_store() {
+	local made=0 i
+	stop
+	softhsm_token "$1" || bail "softhsm2-util --init-token $1 failed"
+	printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
+		"pkcs11_token = pkcs11:token=$1" "pin_file = $work/pin" > "$work/$1.conf"
+	own_start "$1" || bail "hsmkeyd does not start on $1"
+	for i in $(seq -w 0 $(($2 - 1))); do
+		ctl create "$3$i" --type aes-128-xts >/dev/null 2>&1 && made=$((made + 1))
+	done
+	check "$2 keys made in $1" test "$made" = "$2"
+	stop
+	check "unload the module" rmmod hsmkey
+	check "load it again" insmod "$HSMKEY_KO"
+}
+own_store hsm-p 34 p
 p11p() { "$py" "$top/tests/lib/p11ref.py" "$@" --token hsm-p --pin-file "$work/pin"; }
 check "the reference client destroys p05's object behind hsmkeyd's back" \
 	quiet p11p destroy --label hsmkey:p05:v1
 : > "$work/hsmkeyd.log"
-pipe_start || bail "hsmkeyd does not start on hsm-p with an object gone"
+own_start hsm-p || bail "hsmkeyd does not start on hsm-p with an object gone"
 check "the 33 others are loaded, hsm-wrapped" \
 	test "$(ctl --json list | json 'sum(1 for k in o["keys"] if k["kernel"] == "loaded" and k.get("delivery") == "hsm-wrapped")')" = 33
 check "p05 is not in the kernel" \
@@ -361,22 +369,9 @@ section "5c"
 # last of 98, whose last 32 versions go to the token on their own while
 # the kernel takes the other 66: three batches, 32, 66 and 32, in that
 # order, and every key loaded.  (Unsplit, the second would be 98.)
-stop
-softhsm_token hsm-q || bail "softhsm2-util --init-token hsm-q failed"
-printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
-	"pkcs11_token = pkcs11:token=hsm-q" "pin_file = $work/pin" > "$work/split.conf"
-split_start() { daemon_conf=$work/split.conf daemon_state=$work/state-q daemon_start; }
-split_start || bail "hsmkeyd does not start on hsm-q"
-made=0
-for i in $(seq -w 0 129); do
-	ctl create "q$i" --type aes-128-xts >/dev/null 2>&1 && made=$((made + 1))
-done
-check "130 keys made in hsm-q" test "$made" = 130
-stop
-check "unload the module" rmmod hsmkey
-check "load it again" insmod "$HSMKEY_KO"
+own_store hsm-q 130 q
 : > "$work/hsmkeyd.log"
-split_start || bail "hsmkeyd does not start on hsm-q again"
+own_start hsm-q || bail "hsmkeyd does not start on hsm-q again"
 check "the 130 are loaded, hsm-wrapped" \
 	test "$(ctl --json list | json 'sum(1 for k in o["keys"] if k["kernel"] == "loaded" and k.get("delivery") == "hsm-wrapped")')" = 130
 batches=$(sed -n 's/.*the kernel took \([0-9]*\) key versions in one batch.*/\1/p' "$work/hsmkeyd.log" | tr '\n' ' ')

@@ -5,13 +5,29 @@
  */
 
 /* The §2.4 vector: the HSM's delivery key planted before hsm_open. */
+/* The design's known-answer vector (section 2.4): the token's key and point. */
+static const char vec_dh[] = "76dbc0ad754ade3bb2ee4324e67253aa6d360aed3e3eea36c2af5b4d3a794c04";
+static const char vec_qh[] = "04071886295f2ea29858d2060cf3a73d8a3565cfffc493f6adbc08b86b8000b32d"
+			     "34ff30360c79a120c34518073985e5ed5cebd0707393d5c70fb0e3dd5361a4f1";
+
+/* A new token @token whose hsmkey:delivery PyKCS11 plants: the vector's, deriving or not. */
+static void plant_delivery(const char *token, bool derive)
+{
+	sh("softhsm_token %s && softhsm_py %s <<< 'p256 = bytes.fromhex(\"06082a8648ce3d030107\")\n"
+	   "s.createObject([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
+	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_SENSITIVE, True), "
+	   "(P.CKA_EXTRACTABLE, False), (P.CKA_DERIVE, %s), (P.CKA_LABEL, \"hsmkey:delivery\"), "
+	   "(P.CKA_EC_PARAMS, p256), (P.CKA_VALUE, bytes.fromhex(\"%s\"))])\n"
+	   "s.createObject([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
+	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
+	   "(P.CKA_EC_PARAMS, p256), (P.CKA_EC_POINT, bytes.fromhex(\"0441%s\"))])'",
+	   token, token, derive ? "True" : "False", vec_dh, vec_qh);
+}
+
 static void test_kat(void)
 {
-	static const char dh[] = "76dbc0ad754ade3bb2ee4324e67253aa6d360aed3e3eea36c2af5b4d3a794c04";
 	static const char qk[] = "041a7feb5200bd3c317db670c186a6c7c43bc55f6c6f583cf5b66382773324a15f"
 				 "6aca436ff77eff023708cc405e7afd6a6a026e4187683877faa944432def09df";
-	static const char qh[] = "04071886295f2ea29858d2060cf3a73d8a3565cfffc493f6adbc08b86b8000b32d"
-				 "34ff30360c79a120c34518073985e5ed5cebd0707393d5c70fb0e3dd5361a4f1";
 	static const char blob[] = "3431ea4b6e57c0cf86bd4e9060bc8326663fbb2800c89e7d26fe039d7049354d"
 				   "8e2504d7ec4750d38cb9874a7905023916726f9b1ca93e2328596dcc42b2ae36"
 				   "40ec502d555fb940";
@@ -21,16 +37,9 @@ static void test_kat(void)
 	struct hsm *h;
 	int i, r;
 
-	sh("softhsm_token kat && softhsm_py kat <<< 'p256 = bytes.fromhex(\"06082a8648ce3d030107\")\n"
-	   "s.createObject([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
-	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_SENSITIVE, True), "
-	   "(P.CKA_EXTRACTABLE, False), (P.CKA_DERIVE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
-	   "(P.CKA_EC_PARAMS, p256), (P.CKA_VALUE, bytes.fromhex(\"%s\"))])\n"
-	   "s.createObject([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
-	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
-	   "(P.CKA_EC_PARAMS, p256), (P.CKA_EC_POINT, bytes.fromhex(\"0441%s\"))])'", dh, qh);
+	plant_delivery("kat", true);
 	unhex(qk, kpt, 65);
-	unhex(qh, want_h, 65);
+	unhex(vec_qh, want_h, 65);
 	unhex(blob, want, 72);
 	unhex("000102030405060708090a0b0c0d0e0f", q.id, 16);
 	for (i = 0; i < 64; i++)
@@ -112,9 +121,6 @@ static void test_warm(void)
  */
 static void test_warm_fails(void)
 {
-	static const char dh[] = "76dbc0ad754ade3bb2ee4324e67253aa6d360aed3e3eea36c2af5b4d3a794c04";
-	static const char qh[] = "04071886295f2ea29858d2060cf3a73d8a3565cfffc493f6adbc08b86b8000b32d"
-				 "34ff30360c79a120c34518073985e5ed5cebd0707393d5c70fb0e3dd5361a4f1";
 	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
 	struct hsm_wrapped w;
 	struct kernel_key kk;
@@ -122,14 +128,7 @@ static void test_warm_fails(void)
 	struct hsm *h;
 	int r;
 
-	sh("softhsm_token nd && softhsm_py nd <<< 'p256 = bytes.fromhex(\"06082a8648ce3d030107\")\n"
-	   "s.createObject([(P.CKA_CLASS, P.CKO_PRIVATE_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
-	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_SENSITIVE, True), "
-	   "(P.CKA_EXTRACTABLE, False), (P.CKA_DERIVE, False), (P.CKA_LABEL, \"hsmkey:delivery\"), "
-	   "(P.CKA_EC_PARAMS, p256), (P.CKA_VALUE, bytes.fromhex(\"%s\"))])\n"
-	   "s.createObject([(P.CKA_CLASS, P.CKO_PUBLIC_KEY), (P.CKA_KEY_TYPE, P.CKK_EC), "
-	   "(P.CKA_TOKEN, True), (P.CKA_PRIVATE, True), (P.CKA_LABEL, \"hsmkey:delivery\"), "
-	   "(P.CKA_EC_PARAMS, p256), (P.CKA_EC_POINT, bytes.fromhex(\"0441%s\"))])'", dh, qh);
+	plant_delivery("nd", false);
 	h = open_token("nd", pin_path, 0, false);
 	ok(h && hsm_state(h, NULL, 0) == HSM_UP,
 	   "a delivery key that may not derive: the token opens, and is up");
