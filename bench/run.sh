@@ -542,7 +542,7 @@ if wanted pkcs11; then
 	daemon_pin=()
 fi
 {
-	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r)"
+	echo "hsmkey benchmark: $pairs pairs, fio ${secs} s per side and pair, $(nproc) CPUs, kernel $(uname -r), clock $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource)"
 	echo "hsmkey side: $(dmesg | grep -o 'xts-hsmaes registered over [^,]*' | tail -1)"
 	if wanted bind; then
 		rate=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}')
