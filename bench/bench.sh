@@ -55,10 +55,9 @@ fi
 # for.  Under TCG the kernel finds the emulated CPUs' TSCs out of step and
 # falls back to the HPET, whose every read (each clock_gettime, timer and
 # timeout) is a device access QEMU serves under its global lock: a cost
-# real machines do not have, heavier on the side that reads the clock more
-# (a daemon's poll timeouts and log times against a loop of token calls),
-# and a source of noise between runs.  A/A control of the pkcs11 workload,
-# 12 pairs each: +-0.242 with the HPET, +-0.058 with the TSC (README).
+# real machines do not have, paid by each side as often as it reads the
+# clock, and a likely source of the noise between runs (the README gives
+# the pkcs11 workload's A/A control with either clock).
 HSMKEY_APPEND="tsc=reliable${HSMKEY_APPEND:+ $HSMKEY_APPEND}" \
 HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \
 	"$top/tests/qemu/boot.sh" "$kver" "$res" 7200 "$top/bench/run.sh"
