@@ -69,7 +69,7 @@ tsc) [[ ${HSMKEY_KVM:-0} == 1 ]] || clock=tsc=reliable ;;
 hpet) ;;
 *) echo "bench: BENCH_CLOCK is tsc or hpet" >&2; exit 1 ;;
 esac
-HSMKEY_APPEND="$clock${clock:+${HSMKEY_APPEND:+ }}${HSMKEY_APPEND:-}" \
+HSMKEY_APPEND="$clock ${HSMKEY_APPEND:-}" \
 HSMKEY_GUEST_MEM=${HSMKEY_GUEST_MEM:-3072} \
 	"$top/tests/qemu/boot.sh" "$kver" "$res" 7200 "$top/bench/run.sh"
 rc=$?

@@ -168,6 +168,12 @@ static bool batch_wide(int r)
 	       r == -ENOMEM;
 }
 
+/* Whether @rd's version @i is its key's first (the one before is another key's). */
+static bool key_begins(const struct round *rd, size_t i)
+{
+	return memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
+}
+
 /*
  * A round refused whole: each key's versions from @from on again on their
  * own, so that one key the HSM cannot wrap (its object deleted behind our
@@ -179,8 +185,7 @@ static int again_each(struct provision_batch *pb, struct round *rd, size_t from)
 	int failed = 0;
 
 	for (size_t i = from, j; i < rd->n; i = j) {
-		for (j = i + 1; j < rd->n && !memcmp(rd->keys[j].id, rd->keys[i].id,
-						     HSMKEY_ID_LEN); j++)
+		for (j = i + 1; j < rd->n && !key_begins(rd, j); j++)
 			;
 		if (provision_e2e(pb->rq, pb->k, &rd->keys[i], j - i)) {
 			log_error("cannot load key %s: %s", rd->keys[i].name, pb->rq->err);
@@ -323,12 +328,6 @@ static int flush(struct provision_batch *pb)
 	if (prev->n)
 		failed = round_finish(pb, prev, cur);
 	return failed;
-}
-
-/* Whether @rd's version @i is its key's first (the one before is another key's). */
-static bool key_begins(const struct round *rd, size_t i)
-{
-	return memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
 }
 
 /*
