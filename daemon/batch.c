@@ -76,7 +76,7 @@ _Static_assert(KS_VERSIONS_MAX <= FIRST_ROUND && FIRST_ROUND <= HSMKEY_BATCH_MAX
 
 struct round {
 	struct backend *be;
-	size_t n, nkeys;		/* versions gathered, of how many keys */
+	size_t n;			/* versions gathered */
 	pthread_t thread;
 	bool wrapping;			/* round_start() to round_wait() */
 	int r;				/* the ephemeral key's, then the wrap's */
@@ -174,6 +174,16 @@ static bool key_begins(const struct round *rd, size_t i)
 	return memcmp(rd->keys[i].id, rd->keys[i - 1].id, HSMKEY_ID_LEN);
 }
 
+/* The number of keys among @rd's versions from @from on. */
+static size_t keys_from(const struct round *rd, size_t from)
+{
+	size_t n = from < rd->n;
+
+	for (size_t i = from + 1; i < rd->n; i++)
+		n += key_begins(rd, i);
+	return n;
+}
+
 /*
  * A round refused whole: each key's versions from @from on again on their
  * own, so that one key the HSM cannot wrap (its object deleted behind our
@@ -197,7 +207,7 @@ static int again_each(struct provision_batch *pb, struct round *rd, size_t from)
 
 /*
  * @rd's versions from @from on, without the pipeline: the number of its
- * keys not loaded.
+ * keys not loaded (a key the kernel took some versions of among them).
  */
 static int round_again(struct provision_batch *pb, struct round *rd, size_t from)
 {
@@ -206,7 +216,7 @@ static int round_again(struct provision_batch *pb, struct round *rd, size_t from
 	if (r && batch_wide(r)) {
 		log_error("cannot load a batch of %zu key version(s): %s", rd->n - from,
 			  pb->rq->err);
-		return (int)rd->nkeys;
+		return (int)keys_from(rd, from);
 	}
 	if (r) {
 		log_warn("a batch of %zu key version(s) was refused (%s): loading its keys one by one",
@@ -257,7 +267,6 @@ static void round_clear(struct round *rd)
 		ks_key_wipe(&rd->keys[i]);
 	wipe(rd->w, rd->n * sizeof(rd->w[0]));
 	rd->n = 0;
-	rd->nkeys = 0;
 }
 
 /*
@@ -306,8 +315,6 @@ static int flush(struct provision_batch *pb)
 	struct round *cur = &pb->rounds[pb->g], *prev = &pb->rounds[!pb->g];
 	int failed = 0;
 
-	if (!cur->n)
-		cur->nkeys = 0;
 	if (!pb->pipeline) {
 		if (cur->n) {
 			round_start(pb, cur);
@@ -346,16 +353,6 @@ static size_t tail_start(const struct round *rd)
 	return 0;
 }
 
-/* The number of keys among @rd's versions from @from on. */
-static size_t keys_from(const struct round *rd, size_t from)
-{
-	size_t n = from < rd->n;
-
-	for (size_t i = from + 1; i < rd->n; i++)
-		n += key_begins(rd, i);
-	return n;
-}
-
 /*
  * The last round gathered (at start-up, on SIGHUP, at a reconciliation),
  * in two with the pipeline: its head, then its tail (tail_start()) on its
@@ -369,22 +366,19 @@ static size_t keys_from(const struct round *rd, size_t from)
 static int flush_split(struct provision_batch *pb)
 {
 	struct round *cur = &pb->rounds[pb->g], *next;
-	size_t from = pb->pipeline ? tail_start(cur) : 0, n, nkeys;
+	size_t from = pb->pipeline ? tail_start(cur) : 0, n;
 	int failed;
 
 	if (!from)
 		return flush(pb);
 	n = cur->n - from;
-	nkeys = keys_from(cur, from);
 	cur->n = from;
-	cur->nkeys -= nkeys;
 	failed = flush(pb);
 	next = &pb->rounds[pb->g];	/* handed over (cleared), or never used */
 	memcpy(next->keys, cur->keys + from, n * sizeof(cur->keys[0]));
 	for (size_t i = 0; i < n; i++)
 		ks_key_wipe(&cur->keys[from + i]);
 	next->n = n;
-	next->nkeys = nkeys;
 	return failed + flush(pb);
 }
 
@@ -407,6 +401,7 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 {
 	struct request *rq = pb->rq;
 	struct round *rd = &pb->rounds[pb->g];
+	size_t first;
 	int r = 0;
 
 	if (!rq->d->be->ops->wrap_for_kernel)
@@ -417,6 +412,7 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 		pb->failed += flush(pb);
 		rd = &pb->rounds[pb->g];
 	}
+	first = rd->n;
 	for (uint32_t v = 1; !r && v <= meta->current; v++) {
 		if (batch_held(pb, meta->id, v))
 			continue;
@@ -424,9 +420,16 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 		rd->n += r > 0;
 		r = r < 0 ? r : 0;
 	}
-	if (r)
-		log_error("%s", rq->err);	/* the caller says "see above" */
-	rd->nkeys++;
+	if (!r)
+		return 0;
+	/*
+	 * None of its versions then, as provision_versions(): the caller
+	 * counts the key, and a round's failure must not count it again.
+	 */
+	ks_key_wipe(&rd->keys[rd->n]);	/* what the failed read left */
+	while (rd->n > first)
+		ks_key_wipe(&rd->keys[--rd->n]);
+	log_error("%s", rq->err);	/* the caller says "see above" */
 	return r;
 }
 

@@ -58,6 +58,7 @@ int main(int argc, char **argv)
 		test_roundtrip(h1);
 		test_warm();
 		test_warm_fails();
+		test_warm_refused();
 		test_replaced(h1);
 		test_verifier_cache(h1, h2);
 		test_adopt(h1);

@@ -6,6 +6,12 @@
  * does on a real token or a loaded machine: by the milliseconds written in
  * the file HSMKEY_SLOW_FIND_FILE names, read at each search (so a test
  * changes it under a running daemon), none while there is no such file.
+ *
+ * It also stands for a token that fails its ECDH: while the file
+ * HSMKEY_SLOW_DERIVE_FILE names holds "RV [AFTER]", each C_DeriveKey of
+ * CKM_ECDH1_DERIVE after the first AFTER (default 0) this process made
+ * returns the CK_RV RV (e.g. 0x32, CKR_DEVICE_REMOVED) without reaching
+ * the token.  The file is read at each derivation.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -15,6 +21,8 @@
 
 static CK_FUNCTION_LIST slow;
 static CK_C_FindObjectsInit real_find_init;
+static CK_C_DeriveKey real_derive;
+static unsigned long ecdh_made;
 
 static CK_RV slow_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 {
@@ -35,6 +43,32 @@ static CK_RV slow_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 	return real_find_init(h, t, n);
 }
 
+/* The CK_RV the derive file asks of the ECDH @made came before, or CKR_OK. */
+static CK_RV derive_fault(unsigned long made)
+{
+	const char *path = getenv("HSMKEY_SLOW_DERIVE_FILE");
+	FILE *f = path ? fopen(path, "r") : NULL;
+	unsigned long after = 0;
+	long rv = CKR_OK;
+
+	if (!f)
+		return CKR_OK;
+	if (fscanf(f, "%li %lu", &rv, &after) < 1)
+		rv = CKR_OK;
+	fclose(f);
+	return made < after ? CKR_OK : (CK_RV)rv;
+}
+
+static CK_RV slow_derive(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base,
+			 CK_ATTRIBUTE_PTR t, CK_ULONG n, CK_OBJECT_HANDLE_PTR out)
+{
+	CK_RV rv = CKR_OK;
+
+	if (m && m->mechanism == CKM_ECDH1_DERIVE)
+		rv = derive_fault(__atomic_fetch_add(&ecdh_made, 1, __ATOMIC_RELAXED));
+	return rv != CKR_OK ? rv : real_derive(h, m, base, t, n, out);
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 {
 	const char *path = getenv("HSMKEY_SLOW_MODULE");
@@ -51,6 +85,8 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 	slow = *real;
 	real_find_init = real->C_FindObjectsInit;
 	slow.C_FindObjectsInit = slow_find_init;
+	real_derive = real->C_DeriveKey;
+	slow.C_DeriveKey = slow_derive;
 	*out = &slow;
 	return CKR_OK;
 }

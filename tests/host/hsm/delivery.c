@@ -145,6 +145,78 @@ static void test_warm_fails(void)
 	hsm_close(h);
 }
 
+/* A delivery of the key version test_warm() put in t1. */
+static int wrap_170(struct hsm *h)
+{
+	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
+	struct hsm_wrapped w;
+	struct kernel_key kk;
+	uint8_t hpt[65];
+	int r;
+
+	id_of(q.id, 170);
+	kernel_key_new(&kk);
+	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
+	EVP_PKEY_free(kk.k);
+	return r;
+}
+
+/*
+ * The first ECDH failing as a token that is down, or that refuses its
+ * login, fails (tests/lib/p11_slow.c answers it for SoftHSM): the opening
+ * fails as at its other steps, the token is down and comes up by itself
+ * once the ECDH works (or waits for hsm_retry() after a PIN error); a
+ * failure of another kind leaves it up, its deliveries failing meanwhile.
+ */
+static void test_warm_refused(void)
+{
+	static const struct {
+		const char *rv, *name;
+		enum hsm_state state;
+	} c[] = {
+		{ "0x32", "CKR_DEVICE_REMOVED", HSM_DOWN },
+		{ "0xa3", "CKR_PIN_EXPIRED", HSM_BAD_PIN },
+		{ "0x6", "CKR_FUNCTION_FAILED", HSM_UP },
+	};
+	char module[4200], uri[] = "pkcs11:token=t1", fault[96], why[256] = "";
+	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
+	ssize_t n = readlink("/proc/self/exe", module, sizeof(module) - 32);
+	uint8_t inst[16];
+	struct hsm *h;
+	int r, i;
+
+	module[n > 0 ? n : 0] = 0;
+	strcpy(strrchr(module, '/'), "/../p11_slow.so");
+	snprintf(fault, sizeof(fault), "%s/derive_rv", dir);
+	setenv("HSMKEY_SLOW_MODULE", "/usr/lib/softhsm/libsofthsm2.so", 1);
+	setenv("HSMKEY_SLOW_DERIVE_FILE", fault, 1);
+	for (size_t k = 0; k < ARRAY_SIZE(c); k++) {
+		sh("echo %s > %s", c[k].rv, fault);
+		h = NULL;
+		r = hsm_open(&cfg, &h);
+		ok(!r && hsm_state(h, why, sizeof(why)) == c[k].state &&
+		   (c[k].state == HSM_UP || strstr(why, c[k].name)),
+		   "the first ECDH fails %s: the token %s (%s)", c[k].name,
+		   c[k].state == HSM_UP ? "opens all the same" : "does not open", why);
+		if (c[k].state == HSM_UP)
+			ok(h && wrap_170(h) == -EIO,
+			   "... where deliveries fail on it (the ECDH failed: %s)", hsm_error());
+		sh("rm -f %s", fault);
+		if (c[k].state == HSM_UP)
+			ok(h && !wrap_170(h), "... and once the ECDH works, they succeed");
+		if (c[k].state == HSM_BAD_PIN && h)
+			hsm_retry(h);
+		for (i = 0; h && i < 100 && hsm_instance(h, inst); i++)
+			usleep(100000);
+		ok(h && hsm_state(h, NULL, 0) == HSM_UP && !hsm_instance(h, inst),
+		   "... and once the ECDH works, it is up%s", c[k].state == HSM_BAD_PIN ?
+		   " after hsm_retry()" : c[k].state == HSM_DOWN ? " without reopening" : "");
+		hsm_close(h);
+	}
+	unsetenv("HSMKEY_SLOW_DERIVE_FILE");
+	unsetenv("HSMKEY_SLOW_MODULE");
+}
+
 /* Known material through the token and back out by the kernel's KDF. */
 static void test_roundtrip(struct hsm *h)
 {
