@@ -238,7 +238,8 @@ $(B)/tests/p11_inproc: tests/host/p11_inproc.c $(P11_OPEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/lib -o $@ $(filter %.c %.a,$^) -ldl -lcrypto -lpthread
 
-# A slow token for the tests: SoftHSM with every object search delayed.
+# A slow or failing token for the tests: SoftHSM with every object search
+# delayed, or its ECDH answered with an error (tests/lib/p11_slow.c).
 $(B)/tests/p11_slow.so: tests/lib/p11_slow.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -fPIC -o $@ $< -ldl
@@ -500,7 +501,8 @@ module-new:
 # translation unit: test_hsm.c includes tests/host/hsm/*.
 $(B)/tests/host/test_hsm: tests/host/test_hsm.c $(wildcard tests/host/hsm/*) \
 		$(PKCS11_HELPER:%.c=$(B)/%.o) $(B)/daemon/pkcs11/verifiers.o \
-		$(B)/daemon/identity.o $(B)/daemon/identity_rsa.o $(B)/libcommon.a
+		$(B)/daemon/identity.o $(B)/daemon/identity_rsa.o $(B)/libcommon.a \
+		| $(B)/tests/p11_slow.so
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -ldl -lpthread \
 		$(shell pkg-config --libs p11-kit-1)

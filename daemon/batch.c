@@ -207,7 +207,8 @@ static int again_each(struct provision_batch *pb, struct round *rd, size_t from)
 
 /*
  * @rd's versions from @from on, without the pipeline: the number of its
- * keys not loaded (a key the kernel took some versions of among them).
+ * keys not loaded (a key of which the kernel took only some versions
+ * counts as not loaded).
  */
 static int round_again(struct provision_batch *pb, struct round *rd, size_t from)
 {
@@ -423,7 +424,7 @@ int provision_batch_add(struct provision_batch *pb, const struct ks_key *meta)
 	if (!r)
 		return 0;
 	/*
-	 * None of its versions then, as provision_versions(): the caller
+	 * None of its versions then, as provision_versions_e2e(): the caller
 	 * counts the key, and a round's failure must not count it again.
 	 */
 	ks_key_wipe(&rd->keys[rd->n]);	/* what the failed read left */

@@ -36,8 +36,9 @@ int provision_e2e_add(struct request *rq, struct kernel *k, const struct ks_key 
  * (a backend with ->wrap_for_kernel; otherwise each key is provisioned at
  * once).  new: @held (kernel_held(), sorted; borrowed until free) says
  * which versions the kernel has, if @have_held; else each is asked for.
- * add: 0 or -errno for @meta's key; flush: what is gathered, the number
- * of keys that failed.
+ * add: 0 or -errno for @meta's key (none of its versions gathered then:
+ * the caller counts it); flush: what is gathered, the number of keys that
+ * failed.
  */
 struct provision_batch;
 struct provision_batch *provision_batch_new(struct request *rq, struct kernel *k,

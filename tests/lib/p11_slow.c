@@ -9,9 +9,12 @@
  *
  * It also stands for a token that fails its ECDH: while the file
  * HSMKEY_SLOW_DERIVE_FILE names holds "RV [AFTER]", each C_DeriveKey of
- * CKM_ECDH1_DERIVE after the first AFTER (default 0) this process made
- * returns the CK_RV RV (e.g. 0x32, CKR_DEVICE_REMOVED) without reaching
- * the token.  The file is read at each derivation.
+ * CKM_ECDH1_DERIVE after the first AFTER (default 0) returns the CK_RV RV
+ * (e.g. 0x32, CKR_DEVICE_REMOVED) without reaching the token.  AFTER
+ * counts every CKM_ECDH1_DERIVE of this process, failed ones and ones made
+ * while there was no file: a new process (a new helper) counts from 0.
+ * The file is read at each derivation; one read while it is rewritten in
+ * place may find it empty, and pass the call on.
  */
 #include <dlfcn.h>
 #include <stdio.h>
