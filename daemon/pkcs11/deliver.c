@@ -92,9 +92,9 @@ static int shared_secret(struct hp_session *s, const uint8_t *kpoint, CK_OBJECT_
  * (bench/pkcs11_rate, the baseline, leaves its own first ECDH untimed
  * too).  It also finds a delivery key that cannot derive before any
  * delivery needs it.  A token down or refusing the PIN (-EHOSTDOWN,
- * -EACCES) fails the opening, as at every other step of it; any other failure is logged, and deliveries
- * then fail on it as they would have.  Z is a session object, destroyed
- * at once.
+ * -EACCES) fails the opening, as at every other step of it; any other
+ * failure is logged, and deliveries then fail on it as they would have.
+ * Z is a session object, destroyed at once.
  */
 int hp_delivery_warm(struct hp_session *s)
 {

@@ -46,7 +46,7 @@ static CK_RV slow_find_init(CK_SESSION_HANDLE h, CK_ATTRIBUTE_PTR t, CK_ULONG n)
 	return real_find_init(h, t, n);
 }
 
-/* The CK_RV the derive file asks of the ECDH @made came before, or CKR_OK. */
+/* The CK_RV the derive file asks of this process's ECDH number @made (from 0), or CKR_OK. */
 static CK_RV derive_fault(unsigned long made)
 {
 	const char *path = getenv("HSMKEY_SLOW_DERIVE_FILE");
