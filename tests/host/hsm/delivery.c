@@ -60,6 +60,22 @@ static void test_kat(void)
 	hsm_close(h);
 }
 
+/* A delivery of key @n's version 1 (AES-128-CBC) from @h to a new kernel key. */
+static int deliver_v1(struct hsm *h, unsigned int n)
+{
+	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
+	struct hsm_wrapped w;
+	struct kernel_key kk;
+	uint8_t hpt[65];
+	int r;
+
+	id_of(q.id, n);
+	kernel_key_new(&kk);
+	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
+	EVP_PKEY_free(kk.k);
+	return r;
+}
+
 /* The derived key of the first ECDH in the spy's log, then a C_DestroyObject of it. */
 static const char spy_destroyed[] =
 	"awk '/^[0-9]+: C_/ { call = $2; ecdh = 0 }"
@@ -80,10 +96,7 @@ static void test_warm(void)
 	static const char *ecdh = "grep -c 'pMechanism->type = CKM_ECDH1_DERIVE' %s/spy.log";
 	char uri[] = "pkcs11:token=t1", module[sizeof(spy)], out[512];
 	struct hsm_config cfg = { .module = module, .token = uri, .pin_file = pin_path };
-	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
-	struct hsm_wrapped w;
-	struct kernel_key kk;
-	uint8_t hpt[65], mat[16];
+	uint8_t id[HSMKEY_ID_LEN], mat[16];
 	struct hsm *h = NULL;
 	int r;
 
@@ -104,13 +117,10 @@ static void test_warm(void)
 		return;
 	ok(sh(ecdh, dir) == 1, "one ECDH at the opening, before any delivery (%ld)", sh(ecdh, dir));
 	ok(sh(spy_destroyed, dir) == 1, "the key it derived destroyed");
-	id_of(q.id, 170);
+	id_of(id, 170);
 	memset(mat, 0x17, sizeof(mat));
-	kernel_key_new(&kk);
-	r = hsm_key_import(h, q.id, 1, q.type, "warm", mat) ?:
-	    hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
+	r = hsm_key_import(h, id, 1, HSMKEY_TYPE_AES_128_CBC, "warm", mat) ?: deliver_v1(h, 170);
 	ok(!r && sh(ecdh, dir) == 2, "a delivery then makes one more (%d, %ld)", r, sh(ecdh, dir));
-	EVP_PKEY_free(kk.k);
 	hsm_close(h);
 }
 
@@ -121,10 +131,7 @@ static void test_warm(void)
  */
 static void test_warm_fails(void)
 {
-	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
-	struct hsm_wrapped w;
-	struct kernel_key kk;
-	uint8_t hpt[65];
+	uint8_t id[HSMKEY_ID_LEN];
 	struct hsm *h;
 	int r;
 
@@ -134,31 +141,13 @@ static void test_warm_fails(void)
 	   "a delivery key that may not derive: the token opens, and is up");
 	if (!h)
 		return;
-	id_of(q.id, 171);
-	r = hsm_key_generate(h, q.id, 1, q.type, "nd");
+	id_of(id, 171);
+	r = hsm_key_generate(h, id, 1, HSMKEY_TYPE_AES_128_CBC, "nd");
 	ok(!r, "a key version made in it: %d", r);
-	kernel_key_new(&kk);
-	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
+	r = deliver_v1(h, 171);
 	ok(r && r != -EHOSTDOWN && hsm_state(h, NULL, 0) == HSM_UP,
 	   "its delivery fails (%d), the token stays up", r);
-	EVP_PKEY_free(kk.k);
 	hsm_close(h);
-}
-
-/* A delivery of key 172's version 1 from @h. */
-static int wrap_172(struct hsm *h)
-{
-	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
-	struct hsm_wrapped w;
-	struct kernel_key kk;
-	uint8_t hpt[65];
-	int r;
-
-	id_of(q.id, 172);
-	kernel_key_new(&kk);
-	r = hsm_wrap_for_kernel(h, kk.point, &q, 1, hpt, &w, 0);
-	EVP_PKEY_free(kk.k);
-	return r;
 }
 
 /*
@@ -169,18 +158,18 @@ static int wrap_172(struct hsm *h)
  */
 static void warm_refused_up(struct hsm *h, const char *fault)
 {
-	struct hsm_wrap_req q = { .version = 1, .type = HSMKEY_TYPE_AES_128_CBC };
+	uint8_t id[HSMKEY_ID_LEN];
 	int r;
 
-	id_of(q.id, 172);
-	r = hsm_key_generate(h, q.id, 1, q.type, "refused");
+	id_of(id, 172);
+	r = hsm_key_generate(h, id, 1, HSMKEY_TYPE_AES_128_CBC, "refused");
 	ok(!r, "... a key version made in it: %d", r);
 	sh("echo 0x6 1 > %s", fault);
-	r = wrap_172(h);
+	r = deliver_v1(h, 172);
 	ok(r == -EIO, "... its second ECDH failing (the opening made the first), a delivery fails: %d %s",
 	   r, hsm_error());
 	sh("rm -f %s", fault);
-	r = wrap_172(h);
+	r = deliver_v1(h, 172);
 	ok(!r, "... and once the ECDH works, deliveries succeed: %d", r);
 }
 
