@@ -405,13 +405,19 @@ dkms-install:
 deps:
 	tests/deps.sh
 
-test: all tests
+# The build on every CPU (serially, with the fuzzers, it takes minutes);
+# the tests then run as tests/run schedules them.
+JOBS ?= $(shell nproc)
+test:
+	$(MAKE) -j$(JOBS) all tests
 	tests/run --full
 
-test-quick: all tests
+test-quick:
+	$(MAKE) -j$(JOBS) all tests
 	tests/run --quick
 
-demo: all
+demo:
+	$(MAKE) -j$(JOBS) all
 	tests/run --demo
 
 style:

@@ -65,6 +65,17 @@ check "the last host within the poll interval + 2 s (${max:-more than $((poll + 
 eio_in_time() { [[ ${eio:--} =~ ^[0-9]+$ ]] && ((eio <= (poll + 2) * 1000)); }
 check "host 1's open volume fails with EIO within the poll interval + 2 s (${eio:-never} ms)" \
 	eio_in_time
+# A miss leaves its evidence: what the watch saw, each host's daemon's
+# last words and the server's (the work directory goes with the test).
+if [[ $got != "$n" ]] || ! eio_in_time; then
+	diag "the watch's figures: $(tr '\n' ' ' < "$work/fleet/latency.txt")"
+	for ((i = 1; i <= n; i++)); do
+		diag "host $i's log, its end:"
+		tail -n 15 "$work/fleet/h$i/log" | sed 's/^/#   /'
+	done
+	diag "the server's log, its end:"
+	tail -n 40 "$work/kmip/server.log" | sed 's/^/#   /'
+fi
 check "... and stays failed" \
 	expect_fail "Input/output error" dd if=/dev/mapper/fleet-vol of=/dev/null bs=4096 count=1 iflag=direct status=none
 check "every host shows the key revoked" fleet_states revoked

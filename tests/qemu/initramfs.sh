@@ -22,7 +22,7 @@ if [[ -s $out ]]; then echo "$out"; exit 0; fi
 
 mkdir -p "$cache"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" ${part:+"$part"}' EXIT
 mkdir -p "$tmp"/{bin,dev,proc,sys,lower,upper,newroot,modules}
 touch "$tmp/modules/order"
 cp "$busybox" "$tmp/bin/busybox"
@@ -34,6 +34,10 @@ deps | awk '$1 == "insmod" { print $2 }' |
 		cp "$ko" "$tmp/modules/"
 		basename "$ko" >> "$tmp/modules/order"
 	done
-(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) > "$out.tmp"
-mv "$out.tmp" "$out"
+# Guests booted side by side may build it at once: each into a file of
+# its own, renamed into place (the same bytes either way).
+part=$(mktemp "$out.XXXXXX")
+(cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) > "$part"
+chmod 644 "$part"
+mv -f "$part" "$out"
 echo "$out"
