@@ -23,39 +23,14 @@ for t in "${full[@]}"; do
 	[[ " ${stock_only[*]} " == *" $t "* ]] || debug+=("$t")
 done
 debug+=(t_kmemleak)
-# The full and debug lists each in two boots side by side (tests/run): one
-# guest keeps about one of the host's two CPUs busy (its tests wait on
-# daemons, tokens and key servers), so two guests take about half the time.
-# The second half (full-b, debug-b) is split off by the tests' times under
-# TCG: full-b about 510 s against 480 s, debug-b 320 s against 330 s.  The
-# first keeps t_module (and t_kunit), and run.sh loads the module for the
-# second; each debug half ends with its own kmemleak scan.
-full_b=(t_keys t_tls t_dm t_luks t_revoke t_kmip t_kmip_fleet)
-debug_b=(nl_fuzz t_nlmon t_delivery t_dm t_revoke)
 # Debian 12's 6.12 kernel: the kernel-interface tests, and kTLS with
 # session tokens (its gcm(aes) and kTLS code differ from 6.1's).
 new=("${quick[@]}" t_ktls)
-# half a|b "B..." TEST...: on one line, in their order, the TESTs not in
-# B (a) or in B (b).
-half() {
-	local want=$1 b=" $2 " t part
-	shift 2
-	for t; do
-		part=a
-		[[ $b == *" $t "* ]] && part=b
-		[[ $part == "$want" ]] && printf '%s ' "$t"
-	done
-	echo
-}
 list() {
 	case $1 in
 	only:*) echo "${1#only:}" | tr , ' ' ;;	# for iterating: only:t_module,t_keys
 	quick) echo "${quick[@]}" ;;
 	debug) echo "${debug[@]}" ;;
-	full-a | full-b) half "${1#full-}" "${full_b[*]}" "${full[@]}" ;;
-	# Each ends as the debug list does, with kmemleak's scan.
-	debug-a | debug-b)
-		echo "$(half "${1#debug-}" "${debug_b[*]}" "${debug[@]:0:${#debug[@]}-1}")t_kmemleak" ;;
 	new) echo "${new[@]}" ;;
 	*) echo "${full[@]}" ;;
 	esac
@@ -83,13 +58,6 @@ fi
 echo "${tests[@]}" > /results/tests.txt
 cat /proc/sys/kernel/random/boot_id > /results/canary.txt
 echo "hsmkey-harness: canary $(cat /results/canary.txt)" > /dev/kmsg
-# A list that does not begin by loading the module (full-b, only:...)
-# starts with it loaded, as t_module leaves it for the tests after it.
-case ${tests[0]} in
-t_module | t_kunit) ;;
-*) grep -q '^hsmkey ' /proc/modules || insmod "$HSMKEY_KO" ||
-	echo "run.sh: insmod $HSMKEY_KO failed" >&2 ;;
-esac
 for name in "${tests[@]}"; do
 	if [[ -e $top/tests/guest/$name.sh ]]; then exe=$top/tests/guest/$name.sh
 	else exe=$top/build/tests/guest/$name; fi

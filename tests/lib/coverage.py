@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """Line coverage of the module's sources by the debug-kernel guest run.
 
-  coverage.py GCDA_DIR...
+  coverage.py GCDA_DIR
 
-Each GCDA_DIR (one a guest) holds the .gcda files its guest copied out of
-debugfs, under the absolute paths of the build directories they belong to
-(the module is built twice, with and without the KUnit suites:
-build/kmod-debug, build/kmod-kunit).  Each is put beside its .gcno, read with
-gcov's JSON output, and the lines of each kmod/*.c file that either build
-executed, in any of the guests, are united.  Prints one line per file,
-"FILE LINES EXECUTED PERCENT", then "total ...".  Exit 1 when a source file
-has no data at all, unless it holds no code (only data).
+GCDA_DIR holds the .gcda files the guest copied out of debugfs, under the
+absolute paths of the build directories they belong to (the module is built
+twice, with and without the KUnit suites: build/kmod-debug, build/kmod-kunit).
+Each is put beside its .gcno, read with gcov's JSON output, and the lines of
+each kmod/*.c file that either build executed are united.  Prints one line
+per file, "FILE LINES EXECUTED PERCENT", then "total ...".  Exit 1 when a
+source file has no data at all, unless it holds no code (only data).
 """
 import gzip
 import json
@@ -47,8 +46,8 @@ def no_code(objdirs, stem):
     return False
 
 
-def collect(gcda_dir, objdirs, lines):
-    """Into LINES ("kmod/x.c" -> {line: executed?}), GCDA_DIR's counts."""
+def collect(gcda_dir, objdirs):
+    lines = {}        # "kmod/x.c" -> {line: executed?}
     for root, _, files in os.walk(gcda_dir):
         for f in files:
             if not f.endswith(".gcda"):
@@ -68,16 +67,12 @@ def collect(gcda_dir, objdirs, lines):
                     for ln in src.get("lines", []):
                         n = ln["line_number"]
                         seen[n] = seen.get(n, False) or ln["count"] > 0
+    return lines
 
 
 def main():
     objdirs = set()
-    lines = {}
-    for gcda_dir in sys.argv[1:]:
-        if not os.path.isdir(gcda_dir):
-            print(f"{gcda_dir}: no such directory (the guest copied no counts)")
-            return 1
-        collect(gcda_dir, objdirs, lines)
+    lines = collect(sys.argv[1], objdirs)
     top = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     sources = sorted("kmod/" + f for f in os.listdir(os.path.join(top, "kmod"))
                      if f.endswith(".c"))
