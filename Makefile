@@ -181,6 +181,7 @@ $(B)/$(LIBHSMKEY_SONAME): $(LIBHSMKEY:%.c=$(B)/pic/%.o) tools/libhsmkey/libhsmke
 $(B)/libhsmkey.so: $(B)/$(LIBHSMKEY_SONAME)
 	ln -sf $(LIBHSMKEY_SONAME) $@
 $(B)/hsmkey.pc: tools/libhsmkey/hsmkey.pc.in
+	@mkdir -p $(dir $@)
 	sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	    -e 's|@VERSION@|$(HSMKEY_VERSION)|' $< > $@
 
@@ -405,19 +406,22 @@ dkms-install:
 deps:
 	tests/deps.sh
 
-# The build on every CPU (serially, with the fuzzers, it takes minutes);
-# the tests then run as tests/run schedules them.
-JOBS ?= $(shell nproc)
+# The build on every CPU unless -j is given (serially, with the fuzzers, it
+# takes minutes); the tests then run as tests/run schedules them.  A goal
+# that builds (all, tests, ...) is not to be named beside these: its build
+# would run at once with theirs in the same tree.
+HSMKEY_JOBS ?= $(shell nproc)
+BUILD_JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(or $(HSMKEY_JOBS),1))
 test:
-	$(MAKE) -j$(JOBS) all tests
+	$(MAKE) $(BUILD_JOBS) all tests
 	tests/run --full
 
 test-quick:
-	$(MAKE) -j$(JOBS) all tests
+	$(MAKE) $(BUILD_JOBS) all tests
 	tests/run --quick
 
 demo:
-	$(MAKE) -j$(JOBS) all
+	$(MAKE) $(BUILD_JOBS) all
 	tests/run --demo
 
 style:

@@ -34,10 +34,12 @@ deps | awk '$1 == "insmod" { print $2 }' |
 		cp "$ko" "$tmp/modules/"
 		basename "$ko" >> "$tmp/modules/order"
 	done
-# Guests booted side by side may build it at once: each into a file of
-# its own, renamed into place (the same bytes either way).
+# Guests booted at once (a host test's beside the run's) may build it at
+# once: each into a file of its own, renamed into place (the same files
+# and modules either way).
 part=$(mktemp "$out.XXXXXX")
 (cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) > "$part"
 chmod 644 "$part"
 mv -f "$part" "$out"
+part=
 echo "$out"
