@@ -56,6 +56,7 @@ section "the server revokes the key"
 fleet_revoke $((poll + 10)) /dev/mapper/fleet-vol
 fleet_latency
 diag "revoked on the server (its log's time): the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host); host 1's volume failed with EIO after ${eio:-?} ms"
+missed=$_tap_failed	# before the three checks of the revocation's timing
 check "every host revoked it (its audit log says so)" \
 	test "$got" = "$n"
 check "the last host within the poll interval + 2 s (${max:-more than $((poll + 10))000} ms)" \
@@ -67,7 +68,7 @@ check "host 1's open volume fails with EIO within the poll interval + 2 s (${eio
 	eio_in_time
 # A miss leaves its evidence: what the watch saw, each host's daemon's
 # last words and the server's (the work directory goes with the test).
-if [[ $got != "$n" ]] || ((${max:-999999} > (poll + 2) * 1000)) || ! eio_in_time; then
+if ((_tap_failed > missed)); then
 	diag "the watch's figures: $(tr '\n' ' ' < "$work/fleet/latency.txt")"
 	for ((i = 1; i <= n; i++)); do
 		diag "host $i's log, its end:"

@@ -34,9 +34,9 @@ deps | awk '$1 == "insmod" { print $2 }' |
 		cp "$ko" "$tmp/modules/"
 		basename "$ko" >> "$tmp/modules/order"
 	done
-# Guests booted at once (a host test's beside the run's) may build it at
-# once: each into a file of its own, renamed into place (the same files
-# and modules either way).
+# Two boots at once on a fresh cache (make bench or make demo beside a
+# test run) may build it at once: each into a file of its own, renamed
+# into place (the same files and modules either way).
 part=$(mktemp "$out.XXXXXX")
 (cd "$tmp" && find . | cpio -o -H newc --quiet | gzip -1) > "$part"
 chmod 644 "$part"
