@@ -74,6 +74,13 @@ if ((_tap_failed > missed)); then
 		diag "host $i's log, its end:"
 		tail -n 15 "$work/fleet/h$i/log" | sed 's/^/#   /'
 	done
+	# Where host 1's daemon's threads wait, in the kernel.
+	for p in $(pgrep -x hsmkeyd); do
+		grep -q "fleet/h1/state" "/proc/$p/cmdline" 2>/dev/null || continue
+		for t in /proc/"$p"/task/*; do
+			diag "host 1, thread $(cat "$t/comm"): $(cat "$t/wchan"); $(tr '\n' ' ' < "$t/stack")"
+		done
+	done
 	diag "the server's log, its end:"
 	tail -n 40 "$work/kmip/server.log" | sed 's/^/#   /'
 fi
