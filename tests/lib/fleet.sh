@@ -19,13 +19,14 @@
 #   fleet_rate SECONDS    requests a second the server got meanwhile
 #   fleet_revoke TIMEOUT [DEVICE]
 #                         the reference client revokes the key; each
-#                         host's latency from the server's revocation into
+#                         host's latency from the server's revocation (the
+#                         watch ends TIMEOUT s after it) into
 #                         $work/fleet/latency.txt (tests/lib/fleet_watch.py),
 #                         and when DEVICE (a volume on host 1's kernel
 #                         key) failed with EIO
-#   fleet_latency         that file's figures into $min, $median, $max and
-#                         $eio (ms; empty where it has none) and $got (the
-#                         hosts that recorded the revocation)
+#   fleet_latency         that file's figures into $min, $median, $max,
+#                         $eio and $asked (ms; empty where it has none) and
+#                         $got (the hosts that recorded the revocation)
 #   fleet_states STATE    every host shows the key in STATE
 #   fleet_stop
 
@@ -107,16 +108,17 @@ fleet_rate() {
 	python3 -c "print(f'{($b - $a) / ($t1 - $t0):.2f}')"
 }
 
-# The watcher starts from each audit log's size before the revocation, and
-# counts from the server's own time of it (its log's).
+# The watcher starts from each audit log's and the server log's size before
+# the revocation, and counts from the server's own time of it (its log's).
 fleet_revoke() {
-	local logs=() i f w
+	local logs=() i f w s
+	s=$(stat -c %s "$_kmip_dir/server.log") || return 1
 	for ((i = 1; i <= fleet_n; i++)); do
 		f=$(_fleet_host "$i")/state/audit.log
 		logs+=("$(stat -c %s "$f"):$f")
 	done
 	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" ${2:+--eio "$2"} fleet \
-		"$_kmip_dir/server.log" "$1" "${logs[@]}" > "$work/fleet/latency.txt" &
+		"$s:$_kmip_dir/server.log" "$1" "${logs[@]}" > "$work/fleet/latency.txt" &
 	w=$!
 	kmip_ref revoke "$fleet_uid" || { kill "$w"; return 1; }
 	wait "$w"
@@ -126,7 +128,7 @@ fleet_revoke() {
 _fleet_figure() { awk -v k="$1" '$1 == k { print $2; exit }' "$work/fleet/latency.txt"; }
 fleet_latency() {
 	min=$(_fleet_figure min) median=$(_fleet_figure median)
-	max=$(_fleet_figure max) eio=$(_fleet_figure eio)
+	max=$(_fleet_figure max) eio=$(_fleet_figure eio) asked=$(_fleet_figure asked)
 	got=$(grep -c '^[0-9]* [0-9]' "$work/fleet/latency.txt")
 	return 0	# none got it: $got is 0, not a failure of this
 }
