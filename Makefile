@@ -77,7 +77,7 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c to
 	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
-	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac
+	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac tests/host/test_tls_cache
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -312,6 +312,13 @@ $(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
 		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -lpthread
+
+# The kept handshake contexts (tls_cache.c) with real OpenSSL contexts.
+$(B)/tests/host/test_tls_cache: tests/host/test_tls_cache.c daemon/tls_cache.c daemon/tls_cache.h \
+		$(SIGNER_PARTS) daemon/tls_context.h $(KTLS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< daemon/tls_cache.c \
+		$(SIGNER_PARTS) $(B)/libcommon.a $(LIBNL) -lssl -lcrypto -ljson-c -lpthread
 
 # Identity keys that sign in the key storage, in handshakes (tls_signer.c
 # through tls_context.c), against OpenSSL as the client.

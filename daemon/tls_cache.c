@@ -8,10 +8,10 @@
  * (tls_cache_expire()); when the list is full the one least recently used
  * goes.
  *
- * A key stopped (tls_cache_forget()) while a handshake was making a
- * context for it must not have that context listed after the forget: each
- * forget moves a generation on, and a context made under an older one is
- * used once and never listed.
+ * A key stopped (tls_cache_forget(), or every key: tls_cache_clear())
+ * while a handshake was making a context for it must not have that context
+ * listed after the stop: each forget and clear moves a generation on, and
+ * a context made under an older one is used once and never listed.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -213,6 +213,7 @@ void tls_cache_forget_name(const char *name)
 void tls_cache_clear(void)
 {
 	pthread_mutex_lock(&lock);
+	generation++;	/* a context being made now is of a key it stops too */
 	for (int i = 0; i < TLS_CACHE_ENTRIES; i++)
 		if (list[i])
 			unlist(i);

@@ -50,6 +50,7 @@ void tls_cache_forget(const uint8_t *key_id);
 void tls_cache_forget_name(const char *name);
 /* Drop the entries too old (the event loop's timer): the seconds until the next is, or -1. */
 int tls_cache_expire(void);
+/* Drop every entry, as a forget of every key (revocations the storage lost). */
 void tls_cache_clear(void);
 
 #endif
