@@ -313,13 +313,6 @@ $(B)/tests/guest/ktls_daemon_test: tests/guest/ktls_daemon_test.c $(KTLS_DEPS)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(KTLS_PARTS) \
 		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -lpthread
 
-# The kept handshake contexts (tls_cache.c) with real OpenSSL contexts.
-$(B)/tests/host/test_tls_cache: tests/host/test_tls_cache.c daemon/tls_cache.c daemon/tls_cache.h \
-		$(SIGNER_PARTS) daemon/tls_context.h $(KTLS_DEPS)
-	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< daemon/tls_cache.c \
-		$(SIGNER_PARTS) $(B)/libcommon.a $(LIBNL) -lssl -lcrypto -ljson-c -lpthread
-
 # Identity keys that sign in the key storage, in handshakes (tls_signer.c
 # through tls_context.c), against OpenSSL as the client.
 SIGNER_PARTS := daemon/tls_signer.c daemon/tls_context.c daemon/tls_bio.c $(KTLS_PARTS)
@@ -328,6 +321,13 @@ $(B)/tests/host/test_tls_signer: tests/host/test_tls_signer.c $(SIGNER_PARTS) da
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< $(SIGNER_PARTS) \
 		$(B)/libcommon.a $(LIBNL) -lssl -lcrypto -ljson-c -lpthread
+
+# The kept handshake contexts (tls_cache.c) with real OpenSSL contexts.
+$(B)/tests/host/test_tls_cache: tests/host/test_tls_cache.c daemon/tls_cache.c daemon/tls_cache.h \
+		$(SIGNER_PARTS) daemon/tls_context.h $(KTLS_DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) $(shell pkg-config --cflags libnl-genl-3.0) -o $@ $< daemon/tls_cache.c \
+		$(SIGNER_PARTS) $(B)/libcommon.a $(LIBNL) -lssl -lcrypto -ljson-c -lpthread
 
 $(B)/tests/guest/%: tests/guest/%.c tests/guest/nltest.h tests/guest/algtest.h tests/guest/evtest.h uapi/linux/hsmkey.h
 	@mkdir -p $(dir $@)

@@ -6,7 +6,8 @@
  * private key in OpenSSL's memory (a key kept inside the key storage: its
  * public half, tls_signer.h), so it lives at most TLS_CACHE_SECONDS
  * and goes when its key is revoked, disabled or scheduled for deletion
- * (or its revocation could not be written: by name).
+ * (or its revocation could not be written: by name), and every entry when
+ * the key storage could not queue all its revocations.
  */
 #ifndef HSMKEY_TLS_CACHE_H
 #define HSMKEY_TLS_CACHE_H
@@ -32,13 +33,13 @@ int tls_cache_digest(const struct tls_request *q, uint8_t *digest);
 /* A held entry for @id, or NULL. */
 struct tls_cached *tls_cache_get(const struct tls_cache_id *id);
 /*
- * The forgets so far: read it before the key's state is checked, and
- * give it to tls_cache_put().
+ * The forgets and clears so far: read it before the key's state is
+ * checked, and give it to tls_cache_put().
  */
 uint64_t tls_cache_generation(void);
 /*
  * @t (taken over, whatever the outcome) for @id, the key named @name (NULL:
- * none): a held entry, kept in the list unless a forget came after @gen;
+ * none): a held entry, kept in the list unless a forget or clear came after @gen;
  * NULL for want of memory (@t is then freed).
  */
 struct tls_cached *tls_cache_put(const struct tls_cache_id *id, const char *name, uint64_t gen,

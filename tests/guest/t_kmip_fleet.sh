@@ -55,7 +55,7 @@ check "... reads back" cmp -n 4194304 "$work/data" /dev/mapper/fleet-vol
 section "the server revokes the key"
 fleet_revoke $((poll + 10)) /dev/mapper/fleet-vol
 fleet_latency
-diag "revoked on the server ${asked:-?} ms after the watch began (the reference client's start); by its log's time, the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host); host 1's volume failed with EIO after ${eio:-?} ms"
+diag "revoked on the server ${asked:-?} ms after it was asked (the reference client's start and call); by its log's time, the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host); host 1's volume failed with EIO after ${eio:-?} ms"
 missed=$_tap_failed	# before the three checks of the revocation's timing
 check "every host revoked it (its audit log says so)" \
 	test "$got" = "$n"

@@ -33,7 +33,7 @@ check "... and at most one a host each 0.8 interval, with a margin for the windo
 section "the server revokes the key"
 fleet_revoke $((poll + 10))
 fleet_latency
-diag "revoked on the server ${asked:-?} ms after the watch began (the reference client's start); by its log's time, the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host)"
+diag "revoked on the server ${asked:-?} ms after it was asked (the reference client's start and call); by its log's time, the hosts' audit logs recorded it after ${median:-?} ms (median), ${max:-?} ms (last host)"
 check "every host revoked it (its audit log says so)" \
 	test "$got" = "$n"
 check "the last host within the poll interval + 2 s (${max:-more than $((poll + 10))000} ms)" \

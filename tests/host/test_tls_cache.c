@@ -55,9 +55,10 @@ static int put(const struct tls_cache_id *id, const char *name, uint64_t gen)
 static bool listed(const struct tls_cache_id *id)
 {
 	struct tls_cached *c = tls_cache_get(id);
+	bool found = c;
 
 	tls_cache_release(c);
-	return c;
+	return found;
 }
 
 FIXTURE(cache) {
@@ -178,10 +179,13 @@ TEST(digest_names_role_certificate_ca_and_alpn)
 	ASSERT_EQ(0, tls_cache_digest(&q, d1));
 	EXPECT_NE(0, memcmp(d0, d1, 32));
 	q.server = true;
+	q.ca = "";
+	ASSERT_EQ(0, tls_cache_digest(&q, d0));
 	q.ca = NULL;	/* none, unlike an empty one */
 	ASSERT_EQ(0, tls_cache_digest(&q, d1));
 	EXPECT_NE(0, memcmp(d0, d1, 32));
 	q.ca = "A";
+	ASSERT_EQ(0, tls_cache_digest(&q, d0));
 	q.alpn = alpn;
 	ASSERT_EQ(0, tls_cache_digest(&q, d1));
 	EXPECT_NE(0, memcmp(d0, d1, 32));

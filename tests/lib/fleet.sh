@@ -108,17 +108,18 @@ fleet_rate() {
 	python3 -c "print(f'{($b - $a) / ($t1 - $t0):.2f}')"
 }
 
-# The watcher starts from each audit log's and the server log's size before
-# the revocation, and counts from the server's own time of it (its log's).
+# The watcher starts from each audit log's and the server log's size (and
+# the latter's inode, to follow it across a rotation) before the
+# revocation, and counts from the server's own time of it (its log's).
 fleet_revoke() {
 	local logs=() i f w s
-	s=$(stat -c %s "$_kmip_dir/server.log") || return 1
+	s=$(stat -c %s:%i "$_kmip_dir/server.log") || return 1
 	for ((i = 1; i <= fleet_n; i++)); do
 		f=$(_fleet_host "$i")/state/audit.log
 		logs+=("$(stat -c %s "$f"):$f")
 	done
-	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" ${2:+--eio "$2"} fleet \
-		"$s:$_kmip_dir/server.log" "$1" "${logs[@]}" > "$work/fleet/latency.txt" &
+	/usr/bin/python3 "$top/tests/lib/fleet_watch.py" ${2:+--eio "$2"} --since "$(date +%s.%N)" \
+		fleet "$s:$_kmip_dir/server.log" "$1" "${logs[@]}" > "$work/fleet/latency.txt" &
 	w=$!
 	kmip_ref revoke "$fleet_uid" || { kill "$w"; return 1; }
 	wait "$w"
