@@ -61,21 +61,8 @@ static bool listed(const struct tls_cache_id *id)
 	return found;
 }
 
-FIXTURE(cache) {
-	int unused;
-};
-
-FIXTURE_SETUP(cache)
-{
-	tls_cache_clear();	/* each test from an empty list */
-}
-
-FIXTURE_TEARDOWN(cache)
-{
-	tls_cache_clear();
-}
-
-TEST_F(cache, listed_and_found_by_the_whole_id)
+/* Each test runs in a child of its own (the harness forks): an empty list. */
+TEST(listed_and_found_by_the_whole_id)
 {
 	struct tls_cache_id a = id_of(1, 1), v2 = id_of(1, 2), other = a;
 
@@ -86,7 +73,7 @@ TEST_F(cache, listed_and_found_by_the_whole_id)
 	EXPECT_FALSE(listed(&other));	/* another certificate, CA or ALPN */
 }
 
-TEST_F(cache, forget_by_id_and_by_name)
+TEST(forget_by_id_and_by_name)
 {
 	struct tls_cache_id a = id_of(1, 1), b = id_of(2, 1);
 
@@ -100,7 +87,7 @@ TEST_F(cache, forget_by_id_and_by_name)
 }
 
 /* Made under the generation before a stop: used by its handshake, not listed. */
-TEST_F(cache, made_across_a_forget_is_not_listed)
+TEST(made_across_a_forget_is_not_listed)
 {
 	struct tls_cache_id a = id_of(1, 1);
 	uint64_t gen = tls_cache_generation();
@@ -112,7 +99,7 @@ TEST_F(cache, made_across_a_forget_is_not_listed)
 	EXPECT_TRUE(listed(&a));
 }
 
-TEST_F(cache, made_across_a_clear_is_not_listed)
+TEST(made_across_a_clear_is_not_listed)
 {
 	struct tls_cache_id a = id_of(1, 1), b = id_of(2, 1);
 	uint64_t gen = tls_cache_generation();
@@ -127,7 +114,7 @@ TEST_F(cache, made_across_a_clear_is_not_listed)
 }
 
 /* A handshake's hold outlives the unlisting: its context stays usable. */
-TEST_F(cache, held_entry_outlives_its_unlisting)
+TEST(held_entry_outlives_its_unlisting)
 {
 	struct tls_cache_id a = id_of(1, 1);
 	struct tls_context *t = context();
@@ -146,7 +133,7 @@ TEST_F(cache, held_entry_outlives_its_unlisting)
 }
 
 /* Full: the least recently used entry goes, not the first listed. */
-TEST_F(cache, full_list_drops_the_least_recently_used)
+TEST(full_list_drops_the_least_recently_used)
 {
 	struct tls_cache_id ids[TLS_CACHE_ENTRIES], late = id_of(0xff, 1);
 	int gone = 0;

@@ -170,7 +170,7 @@ def main(argv):
     key, timeout, args = argv[0], float(argv[2]), argv[3:]
     size, inode, path = argv[1].split(":", 2)
     server = ServerLog(Tail(int(size), path, int(inode), path + ".1"))
-    logs = [Tail(int(a.split(":", 1)[0]), a.split(":", 1)[1]) for a in args]
+    logs = [Tail(int(size), path) for size, path in (a.split(":", 1) for a in args)]
     vol = Volume(device)
     start = time.time()
     got = watch(key, logs, server, timeout, vol, start)
