@@ -242,16 +242,19 @@ int op_verify(struct request *rq)
 	return sig_op(rq, KS_OP_VERIFY);
 }
 
+/* A reading command, but a call of the KMS API: recorded as the others are. */
 int op_public_key(struct request *rq)
 {
-	struct ks_key meta;
-	const char *name;
+	struct ks_key meta = { 0 };
+	const char *name = NULL;
 	int r = get_named_key(rq, false, &name, &meta);
 
-	if (r)
-		return r;
-	if (!ks_type_identity(meta.type))
-		return fail(rq, EMEDIUMTYPE, "key '%s' is %s: only identity keys have a public key",
-			    name, key_type_name(meta.type));
-	return add_public_key(rq, name);
+	if (!r && !ks_type_identity(meta.type))
+		r = fail(rq, EMEDIUMTYPE, "key '%s' is %s: only identity keys have a public key",
+			 name, key_type_name(meta.type));
+	if (!r)
+		r = add_public_key(rq, name);
+	if (kms_audit_as(rq, "public-key", name, meta.version, NULL, r))
+		r = kms_unrecorded(rq);
+	return r;
 }

@@ -37,9 +37,10 @@ struct workers;
 int workers_start(struct daemon *d, struct workers **out);
 /*
  * Queue a job; -ENOMEM if it cannot (the caller then closes a client).
- * @shared: a client who is neither root nor admin (see worker.c).
+ * @shared: a client who is neither root nor admin, of user @uid (see
+ * worker.c; @uid is not read otherwise).
  */
-int workers_submit(struct workers *w, enum job_type type, int fd, bool shared);
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared, uid_t uid);
 /*
  * Queue client @fd's handshake @job for a handshake thread, which runs
  * handshake_job_run(@job) and gives @fd back to the event loop.

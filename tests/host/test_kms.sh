@@ -348,6 +348,15 @@ check "the audit log verifies" quiet ctl audit verify
 check "an encryption's record names the key and the context's hash" \
 	bash -c "grep -a '\"encrypt\"' '$log' | grep -a '\"k128\"' | grep -aq 'context $hash'"
 check "a refused decryption is recorded" bash -c "grep -a '\"decrypt\"' '$log' | grep -aq 'may not decrypt'"
+# recorded OP KEY TEXT: a record of OP on KEY in the audit log holds TEXT.
+recorded() { cat "$work"/state/audit* | grep -a "\"op\":\"$1\",\"key\":\"$2\"" | grep -aqF -- "$3"; }
+mhash=$(sha256sum "$work/msg" | cut -c1-16)
+check "a signature's record names the key and the message's hash (sha256sum's)" \
+	recorded sign s-ecdsa-p256 "\"detail\":\"message sha256 $mhash\""
+check "... and so does a verification's" \
+	recorded verify s-ecdsa-p256 "\"detail\":\"message sha256 $mhash\""
+check "a public-key call is recorded" recorded public-key s-ed25519 '"result":"ok"'
+check "... and a refused one, with why" recorded public-key k128 "only identity keys"
 printf 'plaintext-marker-7f3a9c' > "$work/marker"
 ctl encrypt k128 --context "ctxmarker=value-marker-51c2" < "$work/marker" > "$work/bm"
 ctl decrypt --context "ctxmarker=value-marker-51c2" < "$work/bm" > /dev/null

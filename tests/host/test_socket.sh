@@ -5,7 +5,8 @@
 # daemon's descriptor count stays flat:
 #  - 70 idle connections (per-uid limit), and one left idle is closed;
 #  - clients that send requests and never read the replies (send deadline,
-#    workers kept free for admins);
+#    workers kept free for admins, and for other users: one user's
+#    requests run on at most two of the three threads others may use);
 #  - zero-length messages carrying descriptors, and descriptors passed
 #    with requests that take none (closed on every path);
 #  - an import whose key file is a FIFO never written, from root (client
@@ -20,6 +21,8 @@ as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 nfds() { ls "/proc/$daemon_pid/fd" | wc -l; }
 # Root's request, in time: within 2 s.
 in_time() { timeout 2 "$top/build/hsmkeyctl" --socket "$sock" "$@" >/dev/null; }
+# Another user's (uid 1, neither root nor admin): the same.
+other_in_time() { setpriv --reuid=1 --regid=1 --clear-groups timeout 2 "$top/build/hsmkeyctl" --socket "$sock" "$@" >/dev/null; }
 
 cat > "$work/attack.py" <<'PY'
 import array, json, os, socket, sys, time
@@ -110,10 +113,13 @@ wait "${attackers[-1]}"
 
 attack noread 12
 check "clients that never read replies: root's status within 2 s" in_time status
+check "... another user's status within 2 s" other_in_time status
 sleep 3
 check "... root's revoke within 2 s, 4 s in" in_time revoke k2
+check "... another user's status within 2 s, 4 s in" other_in_time status
 sleep 3
 check "... root's revoke within 2 s, 7 s in" in_time revoke k3
+check "... another user's status within 2 s, 7 s in" other_in_time status
 wait "${attackers[-1]}"
 
 attack fds 6
@@ -135,6 +141,14 @@ check "no key was made from it" bash -c "! '$top/build/hsmkeyctl' --socket '$soc
 check "the daemon still serves, descriptors flat" bash -c "
 	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k6 >/dev/null &&
 	test \$(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 2))"
+# A change refused to nobody, naming 5,000 bytes: recorded, by the name's
+# start (a record that long could not be written, and went unrecorded).
+long=$(printf 'A%.0s' $(seq 5000))
+as_nobody /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\"revoke\",\"name\":\"$long\"}" > "$work/long.out"
+check "nobody's revoke of a 5,000-byte name is refused" grep -q '"ok": false' "$work/long.out"
+check "... and recorded, the name cut to its first 63 bytes and '...'" \
+	grep -aq "\"op\":\"revoke\",\"key\":\"${long:0:63}...\",.*\"result\":\"error\"" "$work/state/audit.log"
+check "... and the log verifies" quiet ctl audit verify
 # A thread that has replied waits up to a second for its client's next
 # request; clients that go quiet after one request each hold every worker
 # so.  Another request must not wait out that second: the lingering
