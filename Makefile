@@ -87,7 +87,7 @@ LINUX_PARTS = $(shell tests/linux-source.sh)
 KSFT_INC = $(LINUX_PARTS)/tools/testing/selftests
 TEST_CFLAGS = $(CFLAGS) -isystem $(KSFT_INC)
 
-.PHONY: all fuzz fuzz-kernel bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install dkms-install deps test test-quick demo \
+.PHONY: all fuzz fuzz-kernel bench bench-tools module module-debug module-new userspace tests print-kver print-new-kver install install-lib dkms-install deps test test-quick demo \
 	style check clean
 all: module userspace
 
@@ -362,7 +362,7 @@ $(B)/tests/kms_batch: tests/host/kms_batch.c tools/libhsmkey/hsmkey/kms.h $(B)/l
 # The module for KVER: built here, or by module-new in build/kmod-KVER.
 KMOD_DIR = $(if $(wildcard $(B)/kmod-$(KVER)/hsmkey.ko),$(CURDIR)/$(B)/kmod-$(KVER),$(CURDIR))
 
-install:
+install: install-lib
 	@test -f $(KMOD_DIR)/hsmkey.ko -a -f $(B)/hsmkeyd || { echo "run make first"; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(KMOD_DIR) INSTALL_MOD_DIR=updates modules_install
 	depmod -a $(KVER)
@@ -372,6 +372,12 @@ install:
 	install -D -m 0644 daemon/hsmkeyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyd.8
 	install -D -m 0644 tools/hsmkeyctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/hsmkeyctl.8
 	install -D -m 0644 daemon/hsmkeyd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/hsmkeyd.conf.5
+	-ldconfig
+
+# The library alone (libhsmkey, its headers, pkg-config file and man pages),
+# for a package of its own or a DESTDIR (tests/host/test_libhsmkey.sh).
+install-lib:
+	@test -f $(B)/libhsmkey.so -a -f $(B)/hsmkey.pc || { echo "run make first"; exit 1; }
 	install -D -m 0755 $(B)/$(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/$(LIBHSMKEY_SONAME)
 	ln -sf $(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/libhsmkey.so
 	install -D -m 0644 tools/libhsmkey/hsmkey/tls.h $(DESTDIR)$(INCLUDEDIR)/hsmkey/tls.h
@@ -404,7 +410,6 @@ install:
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
-	-ldconfig
 
 dkms-install:
 	dkms add $(CURDIR)

@@ -33,16 +33,6 @@ static void name(void *data, int err)					\
 #endif
 
 /*
- * Permission checks on joining a multicast group arrived in 6.1.64 and 6.7;
- * before them any process could join.
- */
-#ifdef GENL_MCAST_CAP_SYS_ADMIN
-#define HSMKEY_MCGRP_FLAGS GENL_MCAST_CAP_SYS_ADMIN
-#else
-#define HSMKEY_MCGRP_FLAGS 0
-#endif
-
-/*
  * A family's pre_doit receives the split op since 6.2 (Kbuild probes for
  * struct genl_split_ops and defines HSMKEY_GENL_SPLIT_OPS).
  */

@@ -154,12 +154,21 @@ static inline bool hsmkey_key_enter(struct hsmkey_key *key)
 	return live;
 }
 
+/*
+ * Leaving is an RCU read-side section too: once the count is down, revoke
+ * may finish and the last reference go (a request's completion runs
+ * before its exit, and may let the binding go), but the key is freed only
+ * after a grace period (hsmkey_key_put()), so @key->dead and @key->drain
+ * are still there to read and wake.
+ */
 static inline void hsmkey_key_exit(struct hsmkey_key *key)
 {
+	rcu_read_lock();
 	this_cpu_dec(*key->inflight);
 	/* Revoke is waiting: it reads the sum again when woken. */
 	if (unlikely(READ_ONCE(key->dead)))
 		wake_up(&key->drain);
+	rcu_read_unlock();
 }
 
 /*

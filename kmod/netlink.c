@@ -829,8 +829,18 @@ static const struct genl_ops hsmkey_nl_ops[] = {
 		     HSMKEY_NL_CHANGE | HSMKEY_NL_FAIL_SAFE),
 };
 
+/*
+ * Permission checks on joining a multicast group arrived in 6.1.64 and 6.7;
+ * before them any process could join the events group and read every
+ * key's ids and every binder's uid, pid and name.  Such a kernel is not
+ * supported.
+ */
+#ifndef GENL_MCAST_CAP_SYS_ADMIN
+#error "hsmkey needs a kernel that checks who joins a multicast group (6.1.64+, 6.7+)"
+#endif
+
 static const struct genl_multicast_group hsmkey_nl_mcgrps[] = {
-	{ .name = HSMKEY_GENL_MCGRP_EVENTS, .flags = HSMKEY_MCGRP_FLAGS },
+	{ .name = HSMKEY_GENL_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN },
 };
 
 static struct genl_family hsmkey_genl_family __ro_after_init = {
