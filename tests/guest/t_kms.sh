@@ -9,26 +9,15 @@
 # a caller with the data-key grant alone, who opens nothing of anyone
 # else's; the kernel key following its KMS key's disable, enable and
 # revocation (a binding made before fails); its lifetime; the per-user
-# cap; a restart of the daemon.  With T_KMS_BACKEND=pkcs11 (t_kms_pkcs11)
-# all of it on backend = pkcs11, a SoftHSM2 token holding the KMS keys.
+# cap; a restart of the daemon.  With HSMKEY_TEST_BACKEND=pkcs11
+# (t_kms_pkcs11) all of it on backend = pkcs11, a SoftHSM2 token holding
+# the KMS keys (tests/lib/daemon.sh).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
 chmod 755 "$work"
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
-case ${T_KMS_BACKEND:-embedded} in
-embedded) ;;
-pkcs11)
-	. "$top/tests/lib/softhsm.sh"
-	softhsm_setup "$work/hsm"
-	softhsm_token hk
-	softhsm_pin_file "$work/pin"
-	softhsm_conf "$work/p11.conf" hk "$work/pin"
-	daemon_conf=$work/p11.conf
-	;;
-*) echo "t_kms: T_KMS_BACKEND is embedded or pkcs11" >&2; exit 2 ;;
-esac
 aead=$top/tests/guest/afalg_aead.py
 ref=$top/tests/lib/kms_blob.py
 hctl=$top/build/hsmkeyctl
@@ -55,9 +44,7 @@ mkdir "$nw" && chown 65534:65534 "$nw"
 head -c 3000 /dev/urandom > "$work/pt"
 head -c 32 /dev/urandom > "$work/kek"
 quiet ctl import kek --type kms-aes-256 --key-file "$work/kek"
-[[ ${T_KMS_BACKEND:-} == pkcs11 ]] &&
-	check "pkcs11: the KMS key is an object of the token (PyKCS11 finds it)" \
-		test "$(softhsm_count_label hk hsmkey:kek:v1)" = 1
+check_on_token kek
 check "grants: root encrypt, decrypt, data-key; nobody data-key alone" \
 	quiet ctl policy kek --grant encrypt,decrypt,data-key:root --grant data-key:nobody
 

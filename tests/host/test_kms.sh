@@ -7,7 +7,8 @@
 # wrong context, an altered or cut blob, another key's blob), the grants
 # from an unprivileged user's side, the key's states, rotation, a restart,
 # the library (exports, threads), the audit records, and hsmkeyd's memory
-# after a decryption (the no-wipe build as the positive control).
+# after a decryption (the no-wipe build as the positive control).  All of
+# it again on a SoftHSM2 token: test_pkcs11_kms_api.sh.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -37,6 +38,7 @@ head -c 16 /dev/urandom > "$work/raw128"
 head -c 3000 /dev/urandom > "$work/pt"
 check "kms-aes-256 imported raw" quiet ctl import k256 --type kms-aes-256 --key-file "$work/raw256"
 check "kms-aes-128 imported raw" quiet ctl import k128 --type kms-aes-128 --key-file "$work/raw128"
+check_on_token k128
 check "a key with no grant encrypts for nobody, root included" expect_fail "no grant" \
 	ctl encrypt k256 "${ctx[@]}" < "$work/pt"
 check "grants set (root: encrypt and decrypt)" quiet ctl policy k256 --grant encrypt,decrypt:root

@@ -1,5 +1,6 @@
 #!/bin/bash
-# Batches of encrypt, decrypt and data-key on the embedded key store,
+# Batches of encrypt, decrypt and data-key on the embedded key store (on a
+# SoftHSM2 token: test_pkcs11_kms_batch.sh),
 # through libhsmkey (build/tests/kms_batch) and as raw requests
 # (tests/lib/rawreq.py): each item's blob checked against the reference of
 # hsmkey-blob(5) with the raw key and the item's own context; items refused
@@ -30,6 +31,8 @@ head -c 32 /dev/urandom > "$work/raw1"
 head -c 16 /dev/urandom > "$work/raw2"
 quiet ctl import k1 --type kms-aes-256 --key-file "$work/raw1"
 quiet ctl import k2 --type kms-aes-128 --key-file "$work/raw2"
+check_on_token k1
+check_on_token k2
 quiet ctl policy k1 --grant encrypt,decrypt,data-key:root
 quiet ctl policy k2 --grant encrypt,decrypt:root
 sizes=(1 100 4096 17 3000)

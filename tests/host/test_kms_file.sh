@@ -1,8 +1,9 @@
 #!/bin/bash
 # encrypt-file and decrypt-file (envelope streams, hsmkey-blob(5) STREAMS)
-# on the embedded key store, checked against a reference written from the
-# man page alone (tests/lib/kms_stream.py): hsmkeyctl's streams open there
-# with the KMS key's raw material, and the reference's open in hsmkeyctl.
+# on the embedded key store (on a SoftHSM2 token: test_pkcs11_kms_file.sh),
+# checked against a reference written from the man page alone
+# (tests/lib/kms_stream.py): hsmkeyctl's streams open there with the KMS
+# key's raw material, and the reference's open in hsmkeyctl.
 # Then what must be refused, each leaving no output file: another
 # context, a frame altered, two frames swapped, a frame dropped, a stream
 # cut at or inside a frame, bytes appended, another stream's header; an
@@ -28,6 +29,7 @@ refused() {
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
 head -c 32 /dev/urandom > "$work/kek"
 quiet ctl import fk --type kms-aes-256 --key-file "$work/kek"
+check_on_token fk
 quiet ctl policy fk --grant encrypt,decrypt,data-key:root
 id=$(id_of fk)
 

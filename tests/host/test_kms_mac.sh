@@ -5,7 +5,8 @@
 # must refuse, rotation, the grants from an unprivileged user's side, the
 # key types that do not mix, the key's states, random's bounds, the audit
 # records (never the message), reader_group, and hsmkeyd's memory after a
-# MAC (the no-wipe build as the positive control).
+# MAC (the no-wipe build as the positive control).  All of it again on a
+# SoftHSM2 token (test_pkcs11_kms_mac.sh), where the token makes the MACs.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -76,6 +77,7 @@ daemon_start || { fail "hsmkeyd starts"; tap_done; }
 section "a MAC key imported raw; its MACs checked against OpenSSL"
 head -c 32 /dev/urandom > "$work/raw1"
 check "hmac-sha256 imported raw" quiet ctl import hm --type hmac-sha256 --key-file "$work/raw1"
+check_on_token hm
 head -c 31 /dev/urandom > "$work/raw31"
 check "... a key file of 31 bytes is refused" expect_fail "hmac-sha256 key file must hold exactly 32 bytes" \
 	ctl import short --type hmac-sha256 --key-file "$work/raw31"
@@ -312,7 +314,8 @@ check "MACs of before verify after a restart, each by its version" bash -c "
 section "reader_group: random is for readers, MACs for the key's grantees; destruction"
 quiet ctl policy hm --grant mac:root --grant mac:nobody
 daemon_stop
-printf 'reader_group = staff\ndeletion_wait = 1s\n' > "$work/reader.conf"
+{ [[ -z ${daemon_conf:-} ]] || cat "$daemon_conf"; printf 'reader_group = staff\ndeletion_wait = 1s\n'; } \
+	> "$work/reader.conf"
 daemon_conf=$work/reader.conf daemon_start || fail "hsmkeyd starts with a reader_group"
 check "random outside the reader group is refused" expect_fail "'random' needs membership of group staff" \
 	as_nobody random 16
@@ -333,6 +336,12 @@ ctl verify-mac hm "$work/mac1000" --version 1 < "$work/m1000" > /dev/null || fai
 check "hsmkeyd holds no 16-byte window of either raw key it used" bash -c "
 	'$memscan' '$daemon_pid' '$(hex "$work/raw1b")' --expect-none >/dev/null &&
 	'$memscan' '$daemon_pid' '$(hex "$work/raw1")' --expect-none >/dev/null"
+if on_pkcs11; then
+	# The token makes the MAC: no build of hsmkeyd holds the key to find.
+	check "control: the scan finds the raw key in a process that read it" \
+		scan_control "$work/raw1b"
+	tap_done
+fi
 daemon_stop
 daemon_bin=$nowipe daemon_start || fail "the no-wipe build starts"
 ctl mac hm < "$work/m1000" | cmp -s - "$work/mac1000v2" || fail "the no-wipe build makes the MAC"

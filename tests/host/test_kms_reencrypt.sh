@@ -1,5 +1,6 @@
 #!/bin/bash
-# Re-encrypt on the embedded key store: blobs sealed again under another
+# Re-encrypt on the embedded key store (on a SoftHSM2 token:
+# test_pkcs11_kms_reencrypt.sh): blobs sealed again under another
 # key, or under their own key's version after a rotation, checked against
 # the reference of hsmkey-blob(5) (tests/lib/kms_blob.py) with the raw
 # keys; the contexts, the grants of both keys from an unprivileged user's
@@ -33,6 +34,8 @@ head -c 16 /dev/urandom > "$work/rot128"
 head -c 1000 /dev/urandom > "$work/pt"
 quiet ctl import ka --type kms-aes-256 --key-file "$work/raw256"
 quiet ctl import kb --type kms-aes-128 --key-file "$work/raw128"
+check_on_token ka
+check_on_token kb
 quiet ctl policy ka --grant encrypt,decrypt:root
 quiet ctl policy kb --grant encrypt,decrypt:root
 ctl encrypt ka --context app=x < "$work/pt" > "$work/b1"

@@ -58,8 +58,32 @@ daemon_spawn() {
 		2>>"${daemon_log:-$work/hsmkeyd.log}" &
 	daemon_pid=$!
 }
+# HSMKEY_TEST_BACKEND=pkcs11: a test written for the embedded key store runs
+# on backend = pkcs11 instead, a SoftHSM2 token of its own under $work/hsm
+# (its wrappers, e.g. test_pkcs11_kms_file.sh).  Only when the test sets
+# no daemon_conf of its own.
+test_backend_pkcs11() {
+	[[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 && -z ${daemon_conf:-} ]] || return 0
+	. "$top/tests/lib/softhsm.sh"
+	softhsm_setup "$work/hsm"
+	softhsm_token hk
+	softhsm_pin_file "$work/pin"
+	softhsm_conf "$work/p11.conf" hk "$work/pin"
+	daemon_conf=$work/p11.conf
+}
+# on_pkcs11: true when this run is on HSMKEY_TEST_BACKEND=pkcs11.
+on_pkcs11() { [[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 ]]; }
+# check_on_token NAME: on that run, a check that key NAME's version 1 is an
+# object of the token, as the reference client (PyKCS11) finds it; so that
+# a wrapper's run is known to be on the token.  Nothing otherwise.
+check_on_token() {
+	on_pkcs11 || return 0
+	check "pkcs11: key $1 is an object of the token (PyKCS11 finds it)" \
+		test "$(softhsm_count_label hk "hsmkey:$1:v1")" = 1
+}
 # daemon_start: spawn it and wait until its socket listens, or say why not.
 daemon_start() {
+	test_backend_pkcs11
 	daemon_spawn
 	wait_socket "$sock" "$daemon_pid" && return 0
 	echo "# hsmkeyd did not start:"; sed 's/^/# /' "${daemon_log:-$work/hsmkeyd.log}"

@@ -1,0 +1,5 @@
+#!/bin/bash
+# test_kms.sh on backend = pkcs11: every check of it with the KMS and
+# identity keys in a SoftHSM2 token (tests/lib/daemon.sh,
+# HSMKEY_TEST_BACKEND).
+HSMKEY_TEST_BACKEND=pkcs11 exec "$(dirname "$0")/test_kms.sh"
