@@ -96,6 +96,7 @@ enum ks_use_op {
 };
 
 #define KS_SIGN_PSS	1u	/* ks_use.flags: RSA-PSS, not PKCS #1 v1.5 */
+#define KS_RANDOM_MAX	1024	/* ->random's most bytes in one call */
 
 struct ks_use {
 	enum ks_use_op op;
@@ -134,6 +135,13 @@ struct backend_ops {
 	 */
 	int (*use)(struct backend *b, const struct ks_key *key, const struct ks_use *u,
 		   uint8_t *out, size_t *outlen);
+	/*
+	 * @len bytes (1 to KS_RANDOM_MAX) of the storage's own random
+	 * generator (an HSM's), for the local KMS API's random bytes and data
+	 * keys.  Safe beside any other operation.  NULL: the kernel's
+	 * (getrandom(2), key_use_random()).
+	 */
+	int (*random)(struct backend *b, uint8_t *out, size_t len);
 	int (*create)(struct backend *b, const char *name, int type,
 		      const uint8_t *material, struct ks_key *out);
 	int (*get)(struct backend *b, const char *name, uint32_t version,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/random.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -27,6 +28,29 @@ static void mac_ctx_freep(EVP_MAC_CTX **c)
 }
 
 _Static_assert(KEY_USE_TAG_LEN == 16 && KEY_USE_MAC_LEN == 32, "ks_use_len()'s lengths");
+
+/* getrandom(2): an interrupted or short read goes on where it stopped. */
+static int kernel_random(uint8_t *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = getrandom(buf, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int key_use_random(struct backend *be, uint8_t *out, size_t len)
+{
+	if (len < 1 || len > KS_RANDOM_MAX)
+		return -EINVAL;
+	return be->ops->random ? be->ops->random(be, out, len) : kernel_random(out, len);
+}
 
 /* HMAC-SHA256 under @key (@klen bytes) of @len bytes at @msg into @out. */
 static int hmac_sha256(const uint8_t *key, size_t klen, const uint8_t *msg, size_t len,

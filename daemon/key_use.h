@@ -30,6 +30,14 @@ struct request;
 int key_use(struct request *rq, const struct ks_key *key, const struct ks_use *u, uint8_t *out);
 
 /*
+ * @len (1 to KS_RANDOM_MAX) random bytes where the keys are made: the
+ * storage's own generator when it has one (->random: an HSM's), else the
+ * kernel's (getrandom(2)).  0 or -errno, not worded (->random logs the
+ * storage's reason).
+ */
+int key_use_random(struct backend *be, uint8_t *out, size_t len);
+
+/*
  * Whether @be keeps hsmkeyd's own keys and uses them inside itself
  * (->use): it also makes identity key pairs there, and gives no private
  * key to the daemon.

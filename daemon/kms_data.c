@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Data keys (the local KMS API's envelope encryption): a fresh AES key,
- * returned wrapped under a KMS key as a blob of hsmkey-blob(5), with its
+ * Data keys (the local KMS API's envelope encryption): a fresh AES key
+ * (key_use_random(): an HSM's generator on the PKCS#11 backend), returned
+ * wrapped under a KMS key as a blob of hsmkey-blob(5), with its
  * plaintext (decrypt gives it back), or for the kernel only: wrapped
  * alone, or with the plaintext put into the kernel and a token for it
  * (kms_kernel.h).  A key for the kernel only is flagged so and bound to
@@ -19,7 +20,7 @@
  */
 #include <errno.h>
 #include <string.h>
-#include <openssl/rand.h>
+#include "key_use.h"
 #include "kms.h"
 #include "kms_kernel.h"
 #include "proto.h"
@@ -108,8 +109,11 @@ static int make(struct request *rq, struct kms_call *c, struct ks_key *meta,
 	out = kms_reply_buffer(rq, wlen + (q->plaintext ? len : q->kernel ? HSMKEY_TOKEN_LEN : 0));
 	if (!out)
 		r = fail(rq, ENOMEM, "out of memory");
-	if (!r && RAND_priv_bytes(material, (int)len) != 1)
-		r = fail(rq, EIO, "no random bytes for the data key");
+	if (!r) {
+		r = key_use_random(rq->d->be, material, len);
+		if (r)
+			r = fail(rq, r, "no random bytes for the data key: %s", strerror(-r));
+	}
 	if (!r)
 		r = kms_seal_under(rq, c, meta, q->plaintext ? 0 : KMS_FLAG_KERNEL, material, len,
 				   out);

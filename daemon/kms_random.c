@@ -1,33 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The local KMS API's random bytes: "bytes" (1 to RANDOM_MAX) from the
- * kernel's CSPRNG, getrandom(2), as the reply's payload.  No key, so no
- * grant: whoever may read (list, status) may ask (control.c).  Each call
- * is an audit record with the count asked for, never the bytes.
+ * The local KMS API's random bytes: "bytes" (1 to RANDOM_MAX) from where
+ * the keys are made (key_use_random(): an HSM's generator on the PKCS#11
+ * backend, else the kernel's CSPRNG, getrandom(2)), as the reply's
+ * payload.  No key, so no grant: whoever may read (list, status) may ask
+ * (control.c).  Each call is an audit record with the count asked for,
+ * never the bytes.
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
+#include "key_use.h"
 #include "kms.h"
 #include "util.h"
 
-#define RANDOM_MAX	1024
-
-/* @len bytes of getrandom(2); an interrupted or short read goes on where it stopped. */
-static int fill(uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = getrandom(buf, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
+#define RANDOM_MAX	KS_RANDOM_MAX
 
 static int random_bytes(struct request *rq, int64_t *n)
 {
@@ -41,8 +27,12 @@ static int random_bytes(struct request *rq, int64_t *n)
 	out = kms_reply_buffer(rq, (size_t)*n);
 	if (!out)
 		return fail(rq, ENOMEM, "out of memory");
-	r = fill(out, (size_t)*n);
-	return r ? fail(rq, r, "the kernel gave no random bytes: %s", strerror(-r)) : 0;
+	r = key_use_random(rq->d->be, out, (size_t)*n);
+	if (r)
+		wipe(out, (size_t)*n);
+	return r ? fail(rq, r, "%s gave no random bytes: %s",
+			rq->d->be->ops->random ? rq->d->be->ops->storage : "the kernel",
+			strerror(-r)) : 0;
 }
 
 int op_random(struct request *rq)

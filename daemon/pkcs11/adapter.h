@@ -212,6 +212,7 @@ static inline struct hsm *p11_hsm(struct p11be *p)
 
 /* unlocked.c: the operations served without the store's lock */
 int p11_sign_audit(struct backend *b, const void *msg, size_t len, uint8_t *sig, uint8_t *pub);
+int p11_random(struct backend *b, uint8_t *out, size_t len);
 int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u, uint8_t *out,
 	    size_t *outlen);
 

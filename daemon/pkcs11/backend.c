@@ -665,6 +665,7 @@ static const struct backend_ops p11_ops = {
 	.storage = "the HSM",
 	.keeps = p11_keeps,
 	.use = p11_use,
+	.random = p11_random,
 	.destruction = "every version's key object is destroyed in the token (C_DestroyObject), in every token of the key store (one that is away when it happens: when it is next brought up to date), and the key's record removed; whether the HSM erases the material beyond recovery, and what its own backups keep, is the HSM's property",
 	.create = p11_create,
 	.get = p11_get,

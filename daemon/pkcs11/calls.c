@@ -212,6 +212,24 @@ int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]
 	return r;
 }
 
+int hsm_random(struct hsm *h, uint8_t *out, size_t len)
+{
+	struct hp_reply *rep;
+	int r;
+
+	if (len < 1 || len > HSM_RANDOM_MAX)
+		return hsm_fail(h, -EINVAL, "cannot ask for %zu random bytes", len);
+	r = data_call(h, HP_RANDOM, len, NULL, 0, &rep);
+	if (!r && rep->data.len != len)
+		r = hsm_fail(h, -EIO, "C_GenerateRandom gave %u bytes of %zu", rep->data.len, len);
+	if (!r)
+		memcpy(out, rep->data.buf, len);
+	if (rep)
+		wipe(rep->data.buf, len);
+	free(rep);
+	return r;
+}
+
 int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len)
 {
 	struct hp_reply *rep;

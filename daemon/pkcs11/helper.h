@@ -255,6 +255,8 @@ int hp_delivery_warm(struct hp_session *s);
 /* secrets.c */
 int hp_mac(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
 int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
+/* HP_RANDOM: @in->n bytes of C_GenerateRandom into @out. */
+int hp_random(struct hp_session *s, const struct hp_data *in, struct hp_data *out);
 /* The module is closed: its session copies are gone (their handles may name others). */
 void hp_copies_forget(struct hp_server *srv);
 /* @n bytes derived from hsmkey:root for @label (hsm_derive()); wiped on failure. */

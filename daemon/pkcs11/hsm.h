@@ -447,6 +447,9 @@ int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]
  * MAC key, each version's verifier), never for a data key.
  */
 int hsm_derive(struct hsm *h, const char *label, uint8_t *out, size_t len);
+/* @len (1 to HSM_RANDOM_MAX) bytes of the token's C_GenerateRandom. */
+#define HSM_RANDOM_MAX		1024
+int hsm_random(struct hsm *h, uint8_t *out, size_t len);
 /* Ed25519 signature of @msg under hsmkey:audit, and its public key. */
 int hsm_sign(struct hsm *h, const void *msg, size_t len, uint8_t sig[HSM_SIG_LEN],
 	     uint8_t pub[HSM_PUB_LEN]);

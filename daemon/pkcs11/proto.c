@@ -34,7 +34,7 @@ size_t hp_request_len(const struct hp_request *req)
 	case HP_UNWRAP:
 		return HEAD_REQ + sizeof(req->unwrap);
 	case HP_MAC: case HP_DERIVE: case HP_SIGN: case HP_ANCHOR_STORE: case HP_IMPORT_KEY:
-	case HP_INSTANCE_SET:
+	case HP_INSTANCE_SET: case HP_RANDOM:
 		if (req->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REQ + offsetof(struct hp_data, buf) + req->data.len;
@@ -147,6 +147,10 @@ int hp_request_check(const struct hp_request *req, size_t len)
 		if (req->data.n < 1 || req->data.n > 64)
 			return -EBADMSG;
 		return 0;
+	case HP_RANDOM:
+		if (req->data.n < 1 || req->data.n > HSM_RANDOM_MAX || req->data.len)
+			return -EBADMSG;
+		return 0;
 	case HP_ANCHOR_STORE:
 		if (req->data.len > HSM_ANCHOR_MAX)
 			return -EBADMSG;
@@ -182,6 +186,7 @@ size_t hp_reply_len(uint32_t op, const struct hp_reply *rep)
 		return HEAD_REP + offsetof(typeof(rep->wrap), out) +
 		       rep->wrap.n * sizeof(rep->wrap.out[0]);
 	case HP_MAC: case HP_DERIVE: case HP_INSTANCE: case HP_ANCHOR_LOAD: case HP_USE:
+	case HP_RANDOM:
 		if (rep->data.len > HP_DATA_MAX)
 			return 0;
 		return HEAD_REP + offsetof(struct hp_data, buf) + rep->data.len;

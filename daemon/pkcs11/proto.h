@@ -51,6 +51,7 @@ enum hp_op {
 	HP_IMPORT_COPY,		/* copy (no member) */
 	HP_INSTANCE_SET,	/* data: the instance id */
 	HP_USE,			/* use; reply data: the output (hsm_key_use()) */
+	HP_RANDOM,		/* data.n: how many bytes (no data); reply data: them */
 	__HP_OP_MAX
 };
 

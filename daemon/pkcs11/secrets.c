@@ -202,6 +202,19 @@ int hp_derive(struct hp_session *s, const struct hp_data *in, struct hp_data *ou
 	return r;
 }
 
+int hp_random(struct hp_session *s, const struct hp_data *in, struct hp_data *out)
+{
+	CK_RV rv = s->srv->p->C_GenerateRandom(s->h, out->buf, (CK_ULONG)in->n);
+
+	if (rv != CKR_OK) {
+		wipe(out->buf, in->n);
+		out->len = 0;
+		return hp_fail(s, rv, "C_GenerateRandom");
+	}
+	out->len = (uint32_t)in->n;
+	return 0;
+}
+
 int hp_sign(struct hp_session *s, const struct hp_data *in, struct hp_reply *rep)
 {
 	int r = hp_need(s, 1UL << HM_ED_GEN | 1UL << HM_EDDSA);

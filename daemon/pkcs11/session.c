@@ -169,6 +169,8 @@ static int dispatch(struct hp_session *s, const struct hp_request *req, struct h
 		return hp_mac(s, &req->data, &rep->data);
 	case HP_DERIVE:
 		return hp_derive(s, &req->data, &rep->data);
+	case HP_RANDOM:
+		return hp_random(s, &req->data, &rep->data);
 	case HP_SIGN:
 		return hp_sign(s, &req->data, rep);
 	case HP_INSTANCE:

@@ -2,7 +2,8 @@
 /*
  * The PKCS#11 backend's operations served without the store's lock:
  * deliveries to the kernel (->wrap_for_kernel), audit checkpoint
- * signatures (the event loop's), health and comebacks.  Each goes to the
+ * signatures (the event loop's), the token's random bytes, health and
+ * comebacks.  Each goes to the
  * member in use (p11_hsm()) and, if it is unreachable, fails over and
  * tries the next (a delivery unless its caller says not to); the helper
  * serves each caller on a session of its own.
@@ -80,6 +81,21 @@ int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u,
 			 key->name, key->version, hsm_error());
 	if (!r)
 		*outlen = n;
+	return r;
+}
+
+int p11_random(struct backend *b, uint8_t *out, size_t len)
+{
+	struct p11be *p = be_p11(b);
+	struct hsm *h;
+	int r;
+
+	do {
+		h = p11_hsm(p);
+		r = hsm_random(h, out, len);
+	} while (p11_unreachable(r) && p11_failover_from(p, h));
+	if (r)
+		log_warn("pkcs11: the token gave no random bytes: %s", hsm_error());
 	return r;
 }
 

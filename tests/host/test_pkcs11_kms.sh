@@ -219,6 +219,27 @@ helper=$(pgrep -P "$daemon_pid" -f -- --pkcs11-helper | head -1)
 check "... nor does the token's helper process hold the plaintext" \
 	quiet "$memscan" "$helper" "$(hexof "$work/secret")" --expect-none
 
+section "random bytes and data keys from the token's generator"
+# hsmkeyd again, its helper's module OpenSC's pkcs11-spy in front of
+# SoftHSM: the spy logs each call to the token, and what it returned.
+spy=/usr/lib/$(cc -print-multiarch)/pkcs11-spy.so
+sed "s|^pkcs11_module = .*|pkcs11_module = $spy|" "$work/p11.conf" > "$work/spy.conf"
+daemon_stop
+daemon_conf=$work/spy.conf daemon_wrap="env PKCS11SPY=$SOFTHSM_MODULE PKCS11SPY_OUTPUT=$work/spy.log" \
+	daemon_start || fail "hsmkeyd starts with pkcs11-spy in front of the token"
+ctl random 48 > "$work/r48"
+ctl data-key k256 --type aes-256-gcm --plaintext "$work/dk2" > "$work/dk2w"
+/usr/bin/python3 "$top/tests/lib/spy_random.py" "$work/spy.log" > "$work/spied"
+check "random's 48 bytes are what the token's C_GenerateRandom gave (the spy's log)" \
+	grep -qx "$(hexof "$work/r48")" "$work/spied"
+check "a data key's plaintext too (32 bytes)" grep -qx "$(hexof "$work/dk2")" "$work/spied"
+check "... and the reference opens its wrapped form to it with k256's raw key" \
+	bash -c "/usr/bin/python3 '$ref' open '$work/raw256' '$work/dk2w' | cmp -s - '$work/dk2'"
+check "control: 48 bytes of /dev/urandom are not among the token's" \
+	bash -c "! grep -qx \"\$(head -c 48 /dev/urandom | od -An -v -tx1 | tr -d ' \\n')\" '$work/spied'"
+daemon_stop
+daemon_start || fail "hsmkeyd starts again without the spy"
+
 section "destruction"
 ids="$(id_of kg)00000001 $(id_of kg)00000002"
 check "schedule-deletion kg (2 s)" quiet ctl schedule-deletion kg

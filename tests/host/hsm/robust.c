@@ -77,6 +77,25 @@ static void test_proto_use(struct hp_request *req)
 	ok(hp_request_check(req, hp_request_len(req)), "a KMS key's version wrapped for the kernel: refused");
 }
 
+/* RANDOM: a count of 1 to HSM_RANDOM_MAX bytes, and no data. */
+static void test_proto_random(struct hp_request *req)
+{
+	size_t len;
+
+	memset(req, 0, sizeof(*req));
+	req->op = HP_RANDOM;
+	req->data.n = 48;
+	len = hp_request_len(req);
+	ok(!hp_request_check(req, len), "a valid RANDOM of 48 bytes passes");
+	req->data.n = 0;
+	ok(hp_request_check(req, len), "a RANDOM of no bytes: refused");
+	req->data.n = HSM_RANDOM_MAX + 1;
+	ok(hp_request_check(req, len), "a RANDOM of HSM_RANDOM_MAX + 1 bytes: refused");
+	req->data.n = 48;
+	req->data.len = 1;
+	ok(hp_request_check(req, hp_request_len(req)), "a RANDOM that carries data: refused");
+}
+
 /* The helper's decoder against damaged and random records. */
 static void test_proto(void)
 {
@@ -105,6 +124,7 @@ static void test_proto(void)
 	req.wrap.flags = 0;
 	test_proto_import(&req);
 	test_proto_use(&req);
+	test_proto_random(&req);
 	srandom(12);
 	for (i = 0; i < 200000; i++) {
 		size_t n = random() % 400;
@@ -217,6 +237,11 @@ static void test_relogin(void)
 	   "the same MAC after the logout took the session copies");
 	ok(!hsm_derive(h, "d", d[1], 32) && !memcmp(d[0], d[1], 32),
 	   "and the same derivation");
+	ok(!logout_behind("t1"), "logged out again");
+	ok(!hsm_random(h, d[0], 32) && !hsm_random(h, d[1], 32) && memcmp(d[0], d[1], 32),
+	   "the token's random bytes, twice, not the same");
+	ok(hsm_random(h, d[0], 0) == -EINVAL && hsm_random(h, d[0], HSM_RANDOM_MAX + 1) == -EINVAL,
+	   "no bytes, or more than HSM_RANDOM_MAX: -EINVAL");
 	hsm_key_destroy(h, id, 1);
 	hsm_close(h);
 }
