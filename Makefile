@@ -362,8 +362,9 @@ $(B)/tests/kms_batch: tests/host/kms_batch.c tools/libhsmkey/hsmkey/kms.h $(B)/l
 # The module for KVER: built here, or by module-new in build/kmod-KVER.
 KMOD_DIR = $(if $(wildcard $(B)/kmod-$(KVER)/hsmkey.ko),$(CURDIR)/$(B)/kmod-$(KVER),$(CURDIR))
 
-install: install-lib
+install:
 	@test -f $(KMOD_DIR)/hsmkey.ko -a -f $(B)/hsmkeyd || { echo "run make first"; exit 1; }
+	$(MAKE) install-lib LDCONFIG=
 	$(MAKE) -C $(KDIR) M=$(KMOD_DIR) INSTALL_MOD_DIR=updates modules_install
 	depmod -a $(KVER)
 	install -D -m 0755 $(B)/hsmkeyd $(DESTDIR)$(SBINDIR)/hsmkeyd
@@ -376,6 +377,7 @@ install: install-lib
 
 # The library alone (libhsmkey, its headers, pkg-config file and man pages),
 # for a package of its own or a DESTDIR (tests/host/test_libhsmkey.sh).
+LDCONFIG ?= ldconfig
 install-lib:
 	@test -f $(B)/libhsmkey.so -a -f $(B)/hsmkey.pc || { echo "run make first"; exit 1; }
 	install -D -m 0755 $(B)/$(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/$(LIBHSMKEY_SONAME)
@@ -410,6 +412,7 @@ install-lib:
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
+	@test -n "$(DESTDIR)" -o -z "$(LDCONFIG)" || $(LDCONFIG)
 
 dkms-install:
 	dkms add $(CURDIR)

@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <linux/hsmkey.h>
 #include "audit_internal.h"
 #include "proto.h"
 #include "util.h"
@@ -653,9 +654,13 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 		 const char *key, uint32_t version, int result, const char *detail)
 {
 	struct json_object *o = json_object_new_object();
-	char comm[AUDIT_COMM_MAX];
+	char comm[AUDIT_COMM_MAX], cut[HSMKEY_NAME_MAX + 3];
 	int r;
 
+	if (key && strlen(key) >= HSMKEY_NAME_MAX) {
+		snprintf(cut, sizeof(cut), "%.*s...", HSMKEY_NAME_MAX - 1, key);
+		key = cut;
+	}
 	if (who) {
 		if (!who->comm)
 			audit_comm_of(who->pid, comm, sizeof(comm));

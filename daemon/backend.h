@@ -138,8 +138,8 @@ struct backend_ops {
 	/*
 	 * @len bytes (1 to KS_RANDOM_MAX) of the storage's own random
 	 * generator (an HSM's), for the local KMS API's random bytes and data
-	 * keys.  Safe beside any other operation.  NULL: the kernel's
-	 * (getrandom(2), key_use_random()).
+	 * keys; -EOPNOTSUPP: it has none.  Safe beside any other operation.
+	 * NULL, or -EOPNOTSUPP: the kernel's (getrandom(2), key_use_random()).
 	 */
 	int (*random)(struct backend *b, uint8_t *out, size_t len);
 	int (*create)(struct backend *b, const char *name, int type,

@@ -325,25 +325,18 @@ static const struct op *find_op(const char *name)
 }
 
 /*
- * After a change, or a refused one: who asked for what, and how it ended.
- * A refused request's name is not checked: one longer than any key's is
- * recorded by its start, so that no caller makes a record too long to
- * write, or one much longer than the others.
+ * After a change, or a refused one: who asked for what, and how it ended
+ * (a refused request's name, unchecked, by its start: audit_record()).
  */
 static void audit_outcome(struct request *rq, const struct op *o, int r)
 {
 	struct audit_who who = request_who(rq);
-	const char *subject = request_subject(rq->req);
-	char cut[HSMKEY_NAME_MAX + 3];
 	int a;
 
 	if (!rq->d->audit)
 		return;
-	if (subject && strlen(subject) >= HSMKEY_NAME_MAX) {
-		snprintf(cut, sizeof(cut), "%.*s...", HSMKEY_NAME_MAX - 1, subject);
-		subject = cut;
-	}
-	a = audit_record(rq->d->audit, &who, o->op, subject, 0, r, r ? rq->err : NULL);
+	a = audit_record(rq->d->audit, &who, o->op, request_subject(rq->req), 0, r,
+			 r ? rq->err : NULL);
 	if (a)
 		log_error("cannot write the audit record of a %s: %s", o->op, strerror(-a));
 	else

@@ -47,9 +47,13 @@ static int kernel_random(uint8_t *buf, size_t len)
 
 int key_use_random(struct backend *be, uint8_t *out, size_t len)
 {
+	int r = -EOPNOTSUPP;
+
 	if (len < 1 || len > KS_RANDOM_MAX)
 		return -EINVAL;
-	return be->ops->random ? be->ops->random(be, out, len) : kernel_random(out, len);
+	if (be->ops->random)
+		r = be->ops->random(be, out, len);
+	return r == -EOPNOTSUPP ? kernel_random(out, len) : r;
 }
 
 /* HMAC-SHA256 under @key (@klen bytes) of @len bytes at @msg into @out. */

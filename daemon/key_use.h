@@ -31,9 +31,9 @@ int key_use(struct request *rq, const struct ks_key *key, const struct ks_use *u
 
 /*
  * @len (1 to KS_RANDOM_MAX) random bytes where the keys are made: the
- * storage's own generator when it has one (->random: an HSM's), else the
- * kernel's (getrandom(2)).  0 or -errno, not worded (->random logs the
- * storage's reason).
+ * storage's own generator when it has one (->random: an HSM's; a token
+ * without one says -EOPNOTSUPP), else the kernel's (getrandom(2)).  0 or
+ * -errno, not worded (->random logs the storage's reason).
  */
 int key_use_random(struct backend *be, uint8_t *out, size_t len);
 

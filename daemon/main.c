@@ -307,7 +307,7 @@ static void on_client(struct loop *l, const struct pollfd *p)
 	if (!c)
 		return;
 	c->busy = true;
-	if (workers_submit(l->w, JOB_CLIENT, c->fd, !c->admin, c->uid))
+	if (workers_submit(l->w, JOB_CLIENT, c->fd, !c->admin))
 		clients_done(&l->clients, c->fd, false);
 }
 
@@ -374,7 +374,7 @@ static int next_timeout(struct loop *l)
 	int denials = control_denials_flush(l->d, false), kept = tls_cache_expire();
 
 	if (wait == 0 && !l->deletions_queued &&
-	    !workers_submit(l->w, JOB_DELETIONS, -1, false, 0))
+	    !workers_submit(l->w, JOB_DELETIONS, -1, false))
 		l->deletions_queued = true;
 	if (wait >= 0 && !l->deletions_queued)
 		t = wait * 1000;
@@ -400,7 +400,7 @@ static int next_timeout(struct loop *l)
 		int64_t left = l->usage_tick - monotonic_ms();
 
 		if (left <= 0) {
-			if (!workers_submit(l->w, JOB_USAGE, -1, false, 0))
+			if (!workers_submit(l->w, JOB_USAGE, -1, false))
 				l->usage_queued = true;
 			l->usage_tick = monotonic_ms() + USAGE_SAVE_MS;
 			left = USAGE_SAVE_MS;
@@ -461,7 +461,7 @@ static void run_loop(struct loop *l)
 		if (pfd[P_STORAGE].revents & POLLIN)
 			check_comeback(l);
 		if (control_reconcile_due(l->d))
-			workers_submit(l->w, JOB_RECONCILE, -1, false, 0);
+			workers_submit(l->w, JOB_RECONCILE, -1, false);
 		if (pfd[P_DONE].revents & POLLIN)
 			on_done(l);
 		for (int i = P_CLIENTS; i < n; i++)

@@ -2,11 +2,12 @@
 /*
  * Worker threads: one queue of jobs, WORKERS threads taking them in order,
  * except that requests of users other than root and the admin group run
- * on at most WORKERS - 1 threads at once, and those of any one such user
- * on at most SHARED_PER_UID: however many of them stall (a client that
- * does not read its reply holds its worker until the send deadline), an
- * admin's request or the daemon's own job finds a thread, and so does
- * another user's.
+ * on at most WORKERS - 1 threads at once: however many of them stall
+ * (a client that does not read its reply holds its worker until the send
+ * deadline), an admin's request or the daemon's own job finds a thread.
+ * One such user has at most CLIENTS_PER_UID connections, each with one
+ * request at a time, so its requests alone never fill those WORKERS - 1:
+ * another user's request finds a thread too.
  * A TLS handshake, which waits on a peer for up to its deadline, goes
  * from the worker that read its request to a queue of its own, taken by
  * other threads, so that slow peers hold no worker: one is started
@@ -43,14 +44,12 @@
  */
 #define LINGER_MS	1000
 
-/* A shared thread is always left for the other users of the shared ones. */
-#define SHARED_PER_UID	(WORKERS - 2)
+_Static_assert(WORKERS - 1 > CLIENTS_PER_UID, "one user's clients could hold every shared worker");
 
 struct job {
 	enum job_type type;
 	int fd;
 	bool shared;		/* a client neither root nor admin */
-	uid_t uid;		/* a shared job's */
 	void *arg;		/* JOB_HANDSHAKE's */
 	struct job *next;
 };
@@ -80,7 +79,6 @@ struct workers {
 	pthread_mutex_t lock;		/* everything below */
 	struct queue jobs, handshakes;
 	int shared_running;	/* at most WORKERS - 1: one is always free for admins */
-	uid_t shared_uids[WORKERS];	/* the running shared jobs' users, [0, shared_running) */
 	/*
 	 * eventfd, readable from when a job is queued that the idle threads
 	 * may not be enough for (or a thread finds only held-back ones) until
@@ -145,31 +143,6 @@ static void unwant(struct workers *w)
 		w->wanted = false;
 }
 
-/* With @w->lock held: may @j run now, beside the shared jobs running? */
-static bool may_run(const struct workers *w, const struct job *j)
-{
-	int mine = 0;
-
-	if (!j->shared)
-		return true;
-	if (w->shared_running >= WORKERS - 1)
-		return false;
-	for (int i = 0; i < w->shared_running; i++)
-		mine += w->shared_uids[i] == j->uid;
-	return mine < SHARED_PER_UID;
-}
-
-/* With @w->lock held: shared job @j has ended. */
-static void shared_ended(struct workers *w, const struct job *j)
-{
-	for (int i = 0; i < w->shared_running; i++) {
-		if (w->shared_uids[i] == j->uid) {
-			w->shared_uids[i] = w->shared_uids[--w->shared_running];
-			return;
-		}
-	}
-}
-
 /* With @w->lock held: the next job of @q a thread may take, out of it. */
 static struct job *take(struct workers *w, struct queue *q)
 {
@@ -178,14 +151,13 @@ static struct job *take(struct workers *w, struct queue *q)
 	for (pp = &q->head; *pp; prev = *pp, pp = &(*pp)->next) {
 		struct job *j = *pp;
 
-		if (!may_run(w, j))
+		if (j->shared && w->shared_running >= WORKERS - 1)
 			continue;
 		*pp = j->next;
 		if (q->tail == j)
 			q->tail = prev;
 		__atomic_store_n(&q->queued, q->queued - 1, __ATOMIC_RELAXED);
-		if (j->shared)
-			w->shared_uids[w->shared_running++] = j->uid;
+		w->shared_running += j->shared;
 		if (q == &w->jobs && !q->queued && !q->stopping)
 			unwant(w);
 		return j;
@@ -269,7 +241,7 @@ static void serve(struct workers *w, struct queue *q)
 		if (!j && q->stopping && !q->head)
 			break;	/* stopping, queue drained */
 		if (!j) {
-			/* One held back (shared, or its user's limit): lingering threads let go. */
+			/* One held back (shared): a lingering shared thread is to let go. */
 			if (q == &w->jobs && q->head)
 				want(w);
 			q->idle++;
@@ -281,7 +253,7 @@ static void serve(struct workers *w, struct queue *q)
 		run(w, j);
 		pthread_mutex_lock(&w->lock);
 		if (j->shared) {
-			shared_ended(w, j);
+			w->shared_running--;
 			pthread_cond_broadcast(&q->cond);	/* a held-back job may go */
 		}
 		free(j);
@@ -338,25 +310,24 @@ int workers_start(struct daemon *d, struct workers **out)
 	return 0;
 }
 
-static struct job *new_job(enum job_type type, int fd, bool shared, uid_t uid, void *arg)
+static struct job *new_job(enum job_type type, int fd, bool shared, void *arg)
 {
 	struct job *j = calloc(1, sizeof(*j));
 
 	if (j)
-		*j = (struct job){ .type = type, .fd = fd, .shared = shared, .uid = uid,
-				   .arg = arg };
+		*j = (struct job){ .type = type, .fd = fd, .shared = shared, .arg = arg };
 	return j;
 }
 
-int workers_submit(struct workers *w, enum job_type type, int fd, bool shared, uid_t uid)
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared)
 {
-	struct job *j = new_job(type, fd, shared, uid, NULL);
+	struct job *j = new_job(type, fd, shared, NULL);
 
 	if (!j)
 		return -ENOMEM;
 	pthread_mutex_lock(&w->lock);
 	append(&w->jobs, j);
-	if (w->jobs.queued > w->jobs.idle || !may_run(w, j))
+	if (w->jobs.queued > w->jobs.idle || (shared && w->shared_running >= WORKERS - 1))
 		want(w);
 	pthread_cond_broadcast(&w->jobs.cond);	/* the one free for it may not be the first */
 	pthread_mutex_unlock(&w->lock);
@@ -365,7 +336,7 @@ int workers_submit(struct workers *w, enum job_type type, int fd, bool shared, u
 
 int workers_submit_handshake(struct workers *w, int fd, void *job)
 {
-	struct job *j = new_job(JOB_HANDSHAKE, fd, false, 0, job);
+	struct job *j = new_job(JOB_HANDSHAKE, fd, false, job);
 
 	if (!j)
 		return -ENOMEM;

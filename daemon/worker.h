@@ -14,7 +14,14 @@
 #include <stddef.h>
 #include "clients.h"
 
-#define WORKERS 4
+/*
+ * Two more than the connections one user other than root and the admin
+ * group may hold (clients.h): however many of that user's requests stall
+ * (a client that does not read its reply holds its worker until the send
+ * deadline), one thread is left for other such users and one for admins
+ * (worker.c).
+ */
+#define WORKERS (CLIENTS_PER_UID + 2)
 /*
  * Threads of their own for TLS handshakes (handshake.c), which may wait on
  * a peer for up to their deadline: never on the WORKERS above.  One for
@@ -37,10 +44,9 @@ struct workers;
 int workers_start(struct daemon *d, struct workers **out);
 /*
  * Queue a job; -ENOMEM if it cannot (the caller then closes a client).
- * @shared: a client who is neither root nor admin, of user @uid (see
- * worker.c; @uid is not read otherwise).
+ * @shared: a client who is neither root nor admin (see worker.c).
  */
-int workers_submit(struct workers *w, enum job_type type, int fd, bool shared, uid_t uid);
+int workers_submit(struct workers *w, enum job_type type, int fd, bool shared);
 /*
  * Queue client @fd's handshake @job for a handshake thread, which runs
  * handshake_job_run(@job) and gives @fd back to the event loop.

@@ -10,8 +10,10 @@
  * Lifetime: the table holds one reference on each key and every binding
  * (a tfm whose setkey() resolved a token) holds another.  A key leaves the
  * table only after it has been revoked, so the last reference is dropped
- * with no request in flight and no inner tfm left; the memory is then freed
- * with kfree_sensitive() after an RCU grace period.
+ * with no request in flight and no inner tfm left, though a request may
+ * still be in hsmkey_key_exit() (its count down, its completion given,
+ * the wake-up to come): that is a read-side section, and the memory is
+ * freed with kfree_sensitive() only after an RCU grace period.
  *
  * Revocation: the state becomes REVOKED and key->dead is set under
  * key->lock, which stops new bindings and the lazy allocation of inner

@@ -187,6 +187,7 @@ struct p11be {
 	char down_why[256];		/* why the store is not loaded (p->last unreachable) */
 	unsigned int restores;		/* counted as comebacks: the kernel gets the keys */
 	struct hsm *retired;		/* a backup token's handle, closed with the backend */
+	bool no_rng_said;		/* p11_random(): the token has no generator, logged */
 	struct config cfg;		/* the tokens' settings (members.c) */
 };
 

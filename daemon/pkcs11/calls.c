@@ -190,9 +190,14 @@ static int data_call(struct hsm *h, uint32_t op, uint64_t num, const void *in, s
 	r = hsm_call(h, req, *out);
 	free(req);
 	if (r) {
-		/* A derivation that failed part way may have left secret bytes. */
+		/*
+		 * A derivation that failed part way, or a reply refused as
+		 * malformed, may have left secret bytes.
+		 */
 		if (op == HP_DERIVE)
 			wipe((*out)->data.buf, 64);
+		if (op == HP_RANDOM)
+			wipe((*out)->data.buf, HSM_RANDOM_MAX);
 		free(*out);
 		*out = NULL;
 	}
@@ -212,6 +217,8 @@ int hsm_mac(struct hsm *h, const void *msg, size_t len, uint8_t mac[HSM_MAC_LEN]
 	return r;
 }
 
+_Static_assert(HSM_RANDOM_MAX <= HP_DATA_MAX, "random bytes exceed a reply's data");
+
 int hsm_random(struct hsm *h, uint8_t *out, size_t len)
 {
 	struct hp_reply *rep;
@@ -224,8 +231,8 @@ int hsm_random(struct hsm *h, uint8_t *out, size_t len)
 		r = hsm_fail(h, -EIO, "C_GenerateRandom gave %u bytes of %zu", rep->data.len, len);
 	if (!r)
 		memcpy(out, rep->data.buf, len);
-	if (rep)
-		wipe(rep->data.buf, len);
+	if (rep)	/* a reply longer than asked (checked: HP_DATA_MAX at most) too */
+		wipe(rep->data.buf, rep->data.len > len ? rep->data.len : len);
 	free(rep);
 	return r;
 }

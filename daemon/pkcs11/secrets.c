@@ -209,8 +209,11 @@ int hp_random(struct hp_session *s, const struct hp_data *in, struct hp_data *ou
 	if (rv != CKR_OK) {
 		wipe(out->buf, in->n);
 		out->len = 0;
-		return hp_fail(s, rv, "C_GenerateRandom");
 	}
+	if (rv == CKR_RANDOM_NO_RNG || rv == CKR_FUNCTION_NOT_SUPPORTED)
+		return hp_failf(s, -EOPNOTSUPP, "the token has no random number generator");
+	if (rv != CKR_OK)
+		return hp_fail(s, rv, "C_GenerateRandom");
 	out->len = (uint32_t)in->n;
 	return 0;
 }

@@ -84,6 +84,8 @@ int p11_use(struct backend *b, const struct ks_key *key, const struct ks_use *u,
 	return r;
 }
 
+_Static_assert(KS_RANDOM_MAX <= HSM_RANDOM_MAX, "the backend's random bytes exceed the token's");
+
 int p11_random(struct backend *b, uint8_t *out, size_t len)
 {
 	struct p11be *p = be_p11(b);
@@ -94,7 +96,10 @@ int p11_random(struct backend *b, uint8_t *out, size_t len)
 		h = p11_hsm(p);
 		r = hsm_random(h, out, len);
 	} while (p11_unreachable(r) && p11_failover_from(p, h));
-	if (r)
+	if (r == -EOPNOTSUPP && !__atomic_exchange_n(&p->no_rng_said, true, __ATOMIC_RELAXED))
+		log_warn("pkcs11: %s: random bytes and data keys come from the kernel's generator",
+			 hsm_error());
+	else if (r && r != -EOPNOTSUPP)
 		log_warn("pkcs11: the token gave no random bytes: %s", hsm_error());
 	return r;
 }

@@ -351,7 +351,7 @@ check "an encryption's record names the key and the context's hash" \
 	bash -c "grep -a '\"encrypt\"' '$log' | grep -a '\"k128\"' | grep -aq 'context $hash'"
 check "a refused decryption is recorded" bash -c "grep -a '\"decrypt\"' '$log' | grep -aq 'may not decrypt'"
 # recorded OP KEY TEXT: a record of OP on KEY in the audit log holds TEXT.
-recorded() { cat "$work"/state/audit* | grep -a "\"op\":\"$1\",\"key\":\"$2\"" | grep -aqF -- "$3"; }
+recorded() { cat "$work"/state/audit* | grep -aF "\"op\":\"$1\",\"key\":\"$2\"" | grep -aqF -- "$3"; }
 mhash=$(sha256sum "$work/msg" | cut -c1-16)
 check "a signature's record names the key and the message's hash (sha256sum's)" \
 	recorded sign s-ecdsa-p256 "\"detail\":\"message sha256 $mhash\""
@@ -359,6 +359,11 @@ check "... and so does a verification's" \
 	recorded verify s-ecdsa-p256 "\"detail\":\"message sha256 $mhash\""
 check "a public-key call is recorded" recorded public-key s-ed25519 '"result":"ok"'
 check "... and a refused one, with why" recorded public-key k128 "only identity keys"
+long=$(printf 'B%.0s' $(seq 5000))
+/usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\"public-key\",\"name\":\"$long\"}" > "$work/long.out"
+check "public-key of a 5,000-byte name is refused" grep -q '"ok": false' "$work/long.out"
+check "... and recorded by the name's first 63 bytes and '...'" \
+	recorded public-key "${long:0:63}..." '"result":"error"'
 printf 'plaintext-marker-7f3a9c' > "$work/marker"
 ctl encrypt k128 --context "ctxmarker=value-marker-51c2" < "$work/marker" > "$work/bm"
 ctl decrypt --context "ctxmarker=value-marker-51c2" < "$work/bm" > /dev/null

@@ -25,11 +25,7 @@ for b in "$memscan" "$nowipe" "$top/build/hsmkeyd"; do
 done
 command -v gdb > /dev/null || { echo "Bail out! gdb missing (it holds the helper mid-import)"; exit 1; }
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin" "pkcs11_timeout = 60s"
-daemon_conf=$work/p11.conf
+softhsm_daemon "pkcs11_timeout = 60s"
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }
 # windows NAME: the 16-byte windows of NAME's key file a scan of the running
 # daemon finds ("none": the scan did not finish).

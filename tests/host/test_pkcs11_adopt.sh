@@ -14,11 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/softhsm.sh"
 crashd=$top/build/tests/hsmkeyd-crash
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin" "pkcs11_timeout = 2"
-daemon_conf=$work/p11.conf
+softhsm_daemon "pkcs11_timeout = 2"
 p11ref() { /usr/bin/python3 "$top/tests/lib/p11ref.py" "$@" --token hk --pin-file "$work/pin"; }
 objects() { softhsm_count_label hk "$1"; }
 stopped() { [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == T ]]; }

@@ -14,11 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/softhsm.sh"
 crashd=$top/build/tests/hsmkeyd-crash
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin" "pkcs11_timeout = 2"
-daemon_conf=$work/p11.conf
+softhsm_daemon "pkcs11_timeout = 2"
 
 stray() {
 	softhsm_py hk <<'EOPY'

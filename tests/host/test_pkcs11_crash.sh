@@ -10,11 +10,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/softhsm.sh"
 crashd=$top/build/tests/hsmkeyd-crash
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s"
-daemon_conf=$work/p11.conf
+softhsm_daemon "deletion_wait = 2s"
 
 # crash_run POINT CTL-ARGS...: a crash daemon that must die at POINT
 # (during the request, or within 10 s after it).

@@ -14,11 +14,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/daemon.sh"
 . "$top/tests/lib/softhsm.sh"
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin"
-daemon_conf=$work/p11.conf
+softhsm_daemon
 jget() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d'"$1"')'; }
 idv() { printf '%s%08x' "$(ctl --json show "$1" | jget '["id"]')" "$2"; }
 hexof() { od -An -tx1 -v "$1" | tr -d ' \n'; }

@@ -16,11 +16,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 
 ref=$top/tests/lib/kms_blob.py
 memscan=$top/build/tests/memscan
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin" "deletion_wait = 2s"
-daemon_conf=$work/p11.conf
+softhsm_daemon "deletion_wait = 2s"
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
 id_of() { ctl --json show "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])'; }
 hexof() { od -An -v -tx1 "$1" | tr -d ' \n'; }
@@ -230,6 +226,10 @@ daemon_conf=$work/spy.conf daemon_wrap="env PKCS11SPY=$SOFTHSM_MODULE PKCS11SPY_
 ctl random 48 > "$work/r48"
 ctl data-key k256 --type aes-256-gcm --plaintext "$work/dk2" > "$work/dk2w"
 /usr/bin/python3 "$top/tests/lib/spy_random.py" "$work/spy.log" > "$work/spied"
+check "random gave 48 bytes, and a data key's plaintext 32" \
+	test "$(stat -c %s "$work/r48") $(stat -c %s "$work/dk2")" = "48 32"
+check "the spy's log was read: each C_GenerateRandom's output, none empty" \
+	bash -c "test -s '$work/spied' && ! grep -qx '' '$work/spied'"
 check "random's 48 bytes are what the token's C_GenerateRandom gave (the spy's log)" \
 	grep -qx "$(hexof "$work/r48")" "$work/spied"
 check "a data key's plaintext too (32 bytes)" grep -qx "$(hexof "$work/dk2")" "$work/spied"
@@ -237,6 +237,20 @@ check "... and the reference opens its wrapped form to it with k256's raw key" \
 	bash -c "/usr/bin/python3 '$ref' open '$work/raw256' '$work/dk2w' | cmp -s - '$work/dk2'"
 check "control: 48 bytes of /dev/urandom are not among the token's" \
 	bash -c "! grep -qx \"\$(head -c 48 /dev/urandom | od -An -v -tx1 | tr -d ' \\n')\" '$work/spied'"
+# A token without a generator (tests/lib/p11_slow.c answers every
+# C_GenerateRandom CKR_RANDOM_NO_RNG): the kernel's, said once.
+sed "s|^pkcs11_module = .*|pkcs11_module = $top/build/tests/p11_slow.so|" "$work/p11.conf" > "$work/norng.conf"
+daemon_stop
+daemon_conf=$work/norng.conf daemon_wrap="env HSMKEY_SLOW_MODULE=$SOFTHSM_MODULE HSMKEY_SLOW_NO_RNG=1" \
+	daemon_start || fail "hsmkeyd starts on a token without a random number generator"
+check "a token without a generator: random still gives 16 bytes" \
+	test "$(ctl random 16 | wc -c)" -eq 16
+ctl data-key k256 --type aes-256-gcm --plaintext "$work/dk3" > "$work/dk3w"
+check "... and a data key, which the reference opens with k256's raw key" \
+	bash -c "test \"\$(stat -c %s '$work/dk3')\" = 32 &&
+		/usr/bin/python3 '$ref' open '$work/raw256' '$work/dk3w' | cmp -s - '$work/dk3'"
+check "... the daemon's log says so once: the kernel's generator instead" \
+	test "$(grep -c "no random number generator: random bytes and data keys come from the kernel's" "$work/hsmkeyd.log")" -eq 1
 daemon_stop
 daemon_start || fail "hsmkeyd starts again without the spy"
 

@@ -12,11 +12,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/daemon.sh"
 . "$top/tests/lib/softhsm.sh"
 
-softhsm_setup "$work/hsm"
-softhsm_token hk
-softhsm_pin_file "$work/pin"
-softhsm_conf "$work/p11.conf" hk "$work/pin"
-daemon_conf=$work/p11.conf
+softhsm_daemon
 status() {
 	ctl --json status | /usr/bin/python3 -c "import json, sys; o = json.load(sys.stdin); print($1)"
 }

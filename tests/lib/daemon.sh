@@ -65,11 +65,7 @@ daemon_spawn() {
 test_backend_pkcs11() {
 	[[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 && -z ${daemon_conf:-} ]] || return 0
 	. "$top/tests/lib/softhsm.sh"
-	softhsm_setup "$work/hsm"
-	softhsm_token hk
-	softhsm_pin_file "$work/pin"
-	softhsm_conf "$work/p11.conf" hk "$work/pin"
-	daemon_conf=$work/p11.conf
+	softhsm_daemon
 }
 # on_pkcs11: true when this run is on HSMKEY_TEST_BACKEND=pkcs11.
 on_pkcs11() { [[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 ]]; }

@@ -15,6 +15,9 @@
  * while there was no file: a new process (a new helper) counts from 0.
  * The file is read at each derivation; one read while it is rewritten in
  * place may find it empty, and pass the call on.
+ *
+ * And a token without a random number generator: with HSMKEY_SLOW_NO_RNG
+ * set, C_GenerateRandom returns CKR_RANDOM_NO_RNG.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -72,6 +75,14 @@ static CK_RV slow_derive(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HAND
 	return rv != CKR_OK ? rv : real_derive(h, m, base, t, n, out);
 }
 
+static CK_RV no_rng(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG len)
+{
+	(void)h;
+	(void)out;
+	(void)len;
+	return CKR_RANDOM_NO_RNG;
+}
+
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 {
 	const char *path = getenv("HSMKEY_SLOW_MODULE");
@@ -90,6 +101,8 @@ CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR out)
 	slow.C_FindObjectsInit = slow_find_init;
 	real_derive = real->C_DeriveKey;
 	slow.C_DeriveKey = slow_derive;
+	if (getenv("HSMKEY_SLOW_NO_RNG"))
+		slow.C_GenerateRandom = no_rng;
 	*out = &slow;
 	return CKR_OK;
 }

@@ -14,6 +14,9 @@
 #   softhsm_py LABEL [PIN] < SCRIPT   run SCRIPT with `s` a logged-in session
 #                                on token LABEL and `P` the PyKCS11 module
 #   softhsm_conf FILE TOKEN PIN_FILE [LINE...]   an hsmkeyd.conf for backend = pkcs11
+#   softhsm_daemon [LINE...]     the usual setup: token hk under $work/hsm, PIN
+#                                file $work/pin, $work/p11.conf (with LINEs) as
+#                                $daemon_conf (tests/lib/daemon.sh)
 #   p11kit_server_start SOCKET LABEL   `p11-kit server` for token LABEL on a
 #                                unix SOCKET, in a process group of its own
 #                                ($P11KIT_PGID: the listener and each
@@ -106,6 +109,14 @@ softhsm_conf() {
 	shift 3
 	printf '%s\n' "backend = pkcs11" "pkcs11_module = $SOFTHSM_MODULE" \
 		"pkcs11_token = pkcs11:token=$token" "pin_file = $pin" "$@" > "$file"
+}
+
+softhsm_daemon() {
+	softhsm_setup "$work/hsm"
+	softhsm_token hk
+	softhsm_pin_file "$work/pin"
+	softhsm_conf "$work/p11.conf" hk "$work/pin" "$@"
+	daemon_conf=$work/p11.conf
 }
 
 # p11kit_server_start SOCKET LABEL: serve this SoftHSM's token LABEL through
