@@ -412,7 +412,7 @@ install-lib:
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
-	@test -n "$(DESTDIR)" -o -z "$(LDCONFIG)" || $(LDCONFIG)
+	@if [ -z "$(DESTDIR)" ] && [ -n "$(LDCONFIG)" ]; then "$(LDCONFIG)"; fi
 
 dkms-install:
 	dkms add $(CURDIR)
