@@ -377,7 +377,8 @@ install:
 
 # The library alone (libhsmkey, its headers, pkg-config file and man pages),
 # for a package of its own or a DESTDIR (tests/host/test_libhsmkey.sh).
-LDCONFIG ?= ldconfig
+# ldconfig after installing for this system (no DESTDIR), as root only.
+LDCONFIG ?= $(if $(filter 0,$(shell id -u)),ldconfig)
 install-lib:
 	@test -f $(B)/libhsmkey.so -a -f $(B)/hsmkey.pc || { echo "run make first"; exit 1; }
 	install -D -m 0755 $(B)/$(LIBHSMKEY_SONAME) $(DESTDIR)$(LIBDIR)/$(LIBHSMKEY_SONAME)
@@ -412,7 +413,7 @@ install-lib:
 		$(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_handshake.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_read.3
 	ln -sf hsmkey_tls_handshake.3 $(DESTDIR)$(PREFIX)/share/man/man3/hsmkey_tls_close_notify.3
-	@if [ -z "$(DESTDIR)" ] && [ -n "$(LDCONFIG)" ]; then "$(LDCONFIG)"; fi
+	$(if $(LDCONFIG),@[ -n "$(DESTDIR)" ] || $(LDCONFIG))
 
 dkms-install:
 	dkms add $(CURDIR)

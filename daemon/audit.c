@@ -658,7 +658,11 @@ int audit_record(struct audit *a, const struct audit_who *who, const char *op,
 	int r;
 
 	if (key && strlen(key) >= HSMKEY_NAME_MAX) {
-		snprintf(cut, sizeof(cut), "%.*s...", HSMKEY_NAME_MAX - 1, key);
+		int n = HSMKEY_NAME_MAX - 1;
+
+		while (n > 0 && ((unsigned char)key[n] & 0xc0) == 0x80)
+			n--;	/* not within a UTF-8 character */
+		snprintf(cut, sizeof(cut), "%.*s...", n, key);
 		key = cut;
 	}
 	if (who) {

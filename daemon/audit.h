@@ -62,8 +62,9 @@ void audit_comm_of(pid_t pid, char *out, size_t len);
  * Append one record: @op on @key (NULL: none) version @version (0: none),
  * @result 0 or -errno, @detail a short text (or NULL).  A @key longer than
  * any key's name (a refused request's, which nothing checked) is recorded
- * by its first HSMKEY_NAME_MAX - 1 bytes and "...", so that no caller makes
- * a record too long to write.  Returns 0 when it
+ * by its first HSMKEY_NAME_MAX - 1 bytes at most (never part of a UTF-8
+ * character) and "...", so that no caller makes a record too long to
+ * write.  Returns 0 when it
  * is written, or held in memory for want of space (audit_held() tells),
  * or the error writing it (-ENOSPC: no room to hold it either).
  */

@@ -451,9 +451,9 @@ check "... and hsmkeyd never set O_NONBLOCK on it (the thread looked, and never 
 
 section "a user's silent peers hold no worker"
 # A handshake waits on its peer on a thread of its own, not on one of the
-# control socket's workers (4, 3 of them for users other than root and the
-# admin group): before, 3 silent peers of one user held every other
-# user's request until their deadline.
+# control socket's workers (then 4, 3 of them for users other than root
+# and the admin group; now 6 and 5): before, 3 silent peers of one user
+# held every other user's request until their deadline.
 # hold N: N client handshakes as nobody with key web (its certificate
 # the client's), each on its own control connection, to peers that read
 # the ClientHello and say nothing (8 s deadline).  Prints "running K":

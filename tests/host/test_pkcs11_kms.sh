@@ -243,11 +243,16 @@ sed "s|^pkcs11_module = .*|pkcs11_module = $top/build/tests/p11_slow.so|" "$work
 daemon_stop
 daemon_conf=$work/norng.conf daemon_wrap="env HSMKEY_SLOW_MODULE=$SOFTHSM_MODULE HSMKEY_SLOW_NO_RNG=1" \
 	daemon_start || fail "hsmkeyd starts on a token without a random number generator"
-check "a token without a generator: random still gives 16 bytes" \
-	test "$(ctl random 16 | wc -c)" -eq 16
+ctl random 32 > "$work/nr1"
+ctl random 32 > "$work/nr2"
+zero=$(printf '0%.0s' $(seq 64))
+check "a token without a generator: random still gives 32 bytes, twice, not the same, not zeros" \
+	bash -c "test \"\$(stat -c %s '$work/nr1') \$(stat -c %s '$work/nr2')\" = '32 32' &&
+		! cmp -s '$work/nr1' '$work/nr2' && test \"\$(od -An -v -tx1 '$work/nr1' | tr -d ' \\n')\" != $zero"
 ctl data-key k256 --type aes-256-gcm --plaintext "$work/dk3" > "$work/dk3w"
-check "... and a data key, which the reference opens with k256's raw key" \
-	bash -c "test \"\$(stat -c %s '$work/dk3')\" = 32 &&
+ctl data-key k256 --type aes-256-gcm --plaintext "$work/dk4" > /dev/null
+check "... and data keys, two not the same, which the reference opens with k256's raw key" \
+	bash -c "test \"\$(stat -c %s '$work/dk3')\" = 32 && ! cmp -s '$work/dk3' '$work/dk4' &&
 		/usr/bin/python3 '$ref' open '$work/raw256' '$work/dk3w' | cmp -s - '$work/dk3'"
 check "... the daemon's log says so once: the kernel's generator instead" \
 	test "$(grep -c "no random number generator: random bytes and data keys come from the kernel's" "$work/hsmkeyd.log")" -eq 1

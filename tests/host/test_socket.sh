@@ -94,13 +94,14 @@ elif mode == "fifo":
 PY
 
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
-for k in k1 k2 k3 k4 k5 k6; do ctl create $k --type aes-256-xts >/dev/null; done
+for k in k1 k2 k3 k4 k5 k6 k7; do ctl create $k --type aes-256-xts >/dev/null; done
 base=$(nfds)
 diag "daemon descriptors at rest: $base"
 
-# attack ATTACK SECONDS: start it as nobody in the background.
+# attack ATTACK SECONDS [UID]: start it as nobody (or UID) in the background.
 attack() {
-	as_nobody /usr/bin/python3 "$work/attack.py" "$sock" "$1" "$2" > "$work/$1.out" 2>&1 &
+	setpriv --reuid="${3:-65534}" --regid="${3:-65534}" --clear-groups \
+		/usr/bin/python3 "$work/attack.py" "$sock" "$1" "$2" > "$work/$1.${3:-65534}.out" 2>&1 &
 	attackers+=($!)
 	sleep 1
 }
@@ -122,6 +123,16 @@ check "... root's revoke within 2 s, 7 s in" in_time revoke k3
 check "... another user's status within 2 s, 7 s in" other_in_time status
 wait "${attackers[-1]}"
 
+# Two users' clients that never read (4 connections each, 8 stalling
+# requests for the 5 threads such users may use): root's still find the
+# sixth.
+attack noread 8 65534
+attack noread 8 1
+check "two users' clients that never read replies: root's status within 2 s" in_time status
+sleep 3
+check "... root's revoke within 2 s, 4 s in" in_time revoke k6
+wait "${attackers[-1]}" "${attackers[-2]}"
+
 attack fds 6
 check "descriptors passed with empty messages: root's status within 2 s" in_time status
 check "... root's revoke within 2 s" in_time revoke k4
@@ -139,7 +150,7 @@ wait "$fifo"
 check "... and the import is refused, saying why" grep -q "nothing written to it in time" "$work/fifo.out"
 check "no key was made from it" bash -c "! '$top/build/hsmkeyctl' --socket '$sock' list | grep -q '^fifo '"
 check "the daemon still serves, descriptors flat" bash -c "
-	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k6 >/dev/null &&
+	timeout 2 '$top/build/hsmkeyctl' --socket '$sock' revoke k7 >/dev/null &&
 	test \$(ls /proc/$daemon_pid/fd | wc -l) -le $((base + 2))"
 # A change refused to nobody, naming 5,000 bytes: recorded, by the name's
 # start (a record that long could not be written, and went unrecorded).
@@ -148,6 +159,10 @@ as_nobody /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\
 check "nobody's revoke of a 5,000-byte name is refused" grep -q '"ok": false' "$work/long.out"
 check "... and recorded, the name cut to its first 63 bytes and '...'" bash -c \
 	"grep -aF '\"op\":\"revoke\",\"key\":\"${long:0:63}...\"' '$work/state/audit.log' | grep -aqF '\"result\":\"error\"'"
+e40=$(printf '\xc3\xa9%.0s' $(seq 40))
+as_nobody /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\"revoke\",\"name\":\"$e40\"}" > /dev/null
+check "a name of 40 two-byte characters: recorded as 31 of them and '...', not cut within one" \
+	grep -aqF "\"key\":\"$(printf '\xc3\xa9%.0s' $(seq 31))...\"" "$work/state/audit.log"
 check "... and the log verifies" quiet ctl audit verify
 # A thread that has replied waits up to a second for its client's next
 # request; clients that go quiet after one request each hold every worker
