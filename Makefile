@@ -279,9 +279,9 @@ $(B)/tests/host/test_kms_keys: tests/host/test_kms_keys.c $(B)/daemon/kms_keys.o
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto -ljson-c -lpthread
 
 # The per-thread nonce pool: no repeats across refills, threads and fork().
-$(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o
+$(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o,$^) -lpthread
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lpthread -lcrypto
 
 # The audit log's hand-written HMAC-SHA256 against RFC 4231 and OpenSSL.
 $(B)/tests/host/test_audit_mac: tests/host/test_audit_mac.c \
@@ -465,9 +465,9 @@ bench-tools: $(B)/bench/hsmkey_bench $(B)/bench/scale_client $(B)/bench/pkcs11_r
 # The KMS API's rate through its socket against an echo server's (bench/kms.sh).
 $(B)/bench/kms_socket: bench/kms_socket.c bench/kms_floor.c bench/kms_socket.h \
 		$(B)/daemon/nonce.o $(B)/tools/lib/fetched.o tools/libhsmkey/hsmkey/kms.h \
-		$(B)/libhsmkey.so
+		$(B)/libhsmkey.so $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
 
 # encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
 $(B)/bench/kms_file_ref: bench/kms_file_ref.c

@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <string.h>
 #include <stdio.h>
-#include <sys/random.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
@@ -29,22 +28,6 @@ static void mac_ctx_freep(EVP_MAC_CTX **c)
 
 _Static_assert(KEY_USE_TAG_LEN == 16 && KEY_USE_MAC_LEN == 32, "ks_use_len()'s lengths");
 
-/* getrandom(2): an interrupted or short read goes on where it stopped. */
-static int kernel_random(uint8_t *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = getrandom(buf, len, 0);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int key_use_random(struct backend *be, uint8_t *out, size_t len)
 {
 	int r = -EOPNOTSUPP;
@@ -53,7 +36,7 @@ int key_use_random(struct backend *be, uint8_t *out, size_t len)
 		return -EINVAL;
 	if (be->ops->random)
 		r = be->ops->random(be, out, len);
-	return r == -EOPNOTSUPP ? kernel_random(out, len) : r;
+	return r == -EOPNOTSUPP ? random_full(out, len) : r;
 }
 
 /* HMAC-SHA256 under @key (@klen bytes) of @len bytes at @msg into @out. */

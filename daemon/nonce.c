@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/random.h>
 #include "nonce.h"
+#include "util.h"
 
 struct pool {
 	uint8_t bytes[NONCE_POOL];
@@ -32,15 +32,8 @@ static void watch_forks(void)
 
 static int fill(struct pool *p)
 {
-	size_t got = 0;
-
-	while (got < NONCE_POOL) {
-		ssize_t n = getrandom(p->bytes + got, NONCE_POOL - got, 0);
-
-		if (n < 0 && errno != EINTR)
-			return -EIO;
-		got += n > 0 ? (size_t)n : 0;
-	}
+	if (random_full(p->bytes, NONCE_POOL))
+		return -EIO;
 	p->left = NONCE_POOL;
 	return 0;
 }

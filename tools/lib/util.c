@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <openssl/crypto.h>
 #include <linux/hsmkey.h>
 #include <stddef.h>
@@ -224,6 +225,23 @@ int hex_decode(const char *in, uint8_t *out, size_t n)
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
+
+int random_full(void *buf, size_t n)
+{
+	uint8_t *p = buf;
+
+	while (n) {
+		ssize_t got = getrandom(p, n, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0)
+			return -errno;
+		p += got;
+		n -= (size_t)got;
 	}
 	return 0;
 }

@@ -36,6 +36,8 @@ void hex_encode(const uint8_t *in, size_t n, char *out);	/* out: 2n+1 */
 int hex_decode(const char *in, uint8_t *out, size_t n);	/* exactly n bytes */
 
 int read_full(int fd, void *buf, size_t n);	/* bytes read or -errno */
+/* @n bytes of getrandom(2), an interrupted or short read gone on with: 0 or -errno. */
+int random_full(void *buf, size_t n);
 int write_full(int fd, const void *buf, size_t n);
 int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode);
