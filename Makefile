@@ -61,7 +61,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
 	daemon/kmip/payload.c daemon/kmip/conn.c daemon/kmip/client.c daemon/kmip/ops.c
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/spent.c daemon/kmip/backend.c
-DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c \
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c daemon/subids.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -77,7 +77,8 @@ CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c to
 	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
-	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac tests/host/test_tls_cache
+	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac tests/host/test_tls_cache \
+	tests/host/test_subids
 GUEST_TESTS := tests/guest/netlink_test tests/guest/afalg_test tests/guest/aead_test \
 	tests/guest/e2e_test tests/guest/ktls_test tests/guest/ktls_daemon_test \
 	tests/guest/policy_test tests/guest/kcore_scan tests/guest/alg_loop \
@@ -282,6 +283,11 @@ $(B)/tests/host/test_kms_keys: tests/host/test_kms_keys.c $(B)/daemon/kms_keys.o
 $(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lpthread -lcrypto
+
+# Subordinate uid ranges: whose limits a uid counts in, from good and bad files.
+$(B)/tests/host/test_subids: tests/host/test_subids.c $(B)/daemon/subids.o $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto
 
 # The audit log's hand-written HMAC-SHA256 against RFC 4231 and OpenSSL.
 $(B)/tests/host/test_audit_mac: tests/host/test_audit_mac.c \

@@ -4,6 +4,8 @@
  * local user's connections, idle or not reading, cannot lock root out.
  */
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -12,8 +14,8 @@
 #include "control.h"
 #include "util.h"
 
-/* May another connection of @uid (not an admin) be kept? */
-static bool within_limits(const struct clients *cl, uid_t uid)
+/* May another connection charged to @charged (not an admin) be kept? */
+static bool within_limits(const struct clients *cl, uid_t charged)
 {
 	int mine = 0, shared = 0;
 
@@ -21,7 +23,7 @@ static bool within_limits(const struct clients *cl, uid_t uid)
 		if (cl->c[i].admin)
 			continue;
 		shared++;
-		mine += cl->c[i].uid == uid;
+		mine += cl->c[i].charged == charged;
 	}
 	return mine < CLIENTS_PER_UID && shared < CLIENTS_SHARED;
 }
@@ -33,9 +35,17 @@ static int accept_one(struct clients *cl, struct daemon *d, int lfd)
 	c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c.fd < 0)
 		return -errno;
-	if (control_peer(d, c.fd, &c.uid, &c.admin) || cl->n == MAX_CLIENTS ||
-	    (!c.admin && !within_limits(cl, c.uid))) {
-		log_debug("connection of uid %u refused: over its limit", (unsigned int)c.uid);
+	if (control_peer(d, c.fd, &c.uid, &c.admin)) {
+		close(c.fd);
+		return 0;
+	}
+	c.charged = subids_owner(&cl->subids, c.uid);
+	if (cl->n == MAX_CLIENTS || (!c.admin && !within_limits(cl, c.charged))) {
+		if (c.charged != c.uid)
+			log_debug("connection of uid %u refused: over the limit of uid %u, its owner",
+				  (unsigned int)c.uid, (unsigned int)c.charged);
+		else
+			log_debug("connection of uid %u refused: over its limit", (unsigned int)c.uid);
 		close(c.fd);
 		return 0;
 	}
@@ -49,6 +59,12 @@ static int accept_one(struct clients *cl, struct daemon *d, int lfd)
  */
 int clients_accept(struct clients *cl, struct daemon *d, int lfd)
 {
+	char path[PATH_MAX];
+
+	pthread_rwlock_rdlock(&d->cfg_lock);
+	memcpy(path, d->cfg->subuid_file, sizeof(path));
+	pthread_rwlock_unlock(&d->cfg_lock);
+	subids_refresh(&cl->subids, path);
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		int r = accept_one(cl, d, lfd);
 
@@ -119,4 +135,5 @@ void clients_close_all(struct clients *cl)
 {
 	while (cl->n)
 		drop(cl, cl->n - 1);
+	subids_free(&cl->subids);
 }

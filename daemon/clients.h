@@ -5,7 +5,8 @@
  * root and the admin group need: each other user holds at most
  * CLIENTS_PER_UID connections, all of them together at most
  * CLIENTS_SHARED, a connection with no request for IDLE_SECONDS is closed,
- * and sockets are non-blocking (workers send with a deadline).
+ * and sockets are non-blocking (workers send with a deadline).  A user's
+ * subordinate uids (subids.h, subuid_file) count as that user.
  */
 #ifndef HSMKEY_CLIENTS_H
 #define HSMKEY_CLIENTS_H
@@ -14,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "subids.h"
 
 #define MAX_CLIENTS	64
 #define CLIENTS_SHARED	48
@@ -26,6 +28,7 @@ struct daemon;
 struct client {
 	int fd;
 	uid_t uid;
+	uid_t charged;		/* whose limit it counts in: @uid, or its range's owner */
 	bool admin;		/* root or the admin group, when it connected */
 	bool busy;		/* a worker has it: out of the poll set */
 	int64_t idle_until;	/* monotonic ms */
@@ -34,6 +37,7 @@ struct client {
 struct clients {
 	struct client c[MAX_CLIENTS];
 	int n;
+	struct subids subids;	/* as of the last accept */
 };
 
 /*

@@ -29,6 +29,7 @@ void config_defaults(struct config *c)
 	c->kmip_timeout = 10;
 	c->kmip_poll_interval = 10;
 	c->offline_grace = -1;
+	snprintf(c->subuid_file, sizeof(c->subuid_file), "/etc/subuid");
 }
 
 /* A duration, or 0, or @word for @none. */
@@ -162,6 +163,9 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 			r = set_str(n.admin_group, sizeof(n.admin_group), val);
 		else if (!strcmp(key, "reader_group"))
 			r = set_str(n.reader_group, sizeof(n.reader_group), val);
+		else if (!strcmp(key, "subuid_file"))
+			r = !*val || *val == '/' ?
+			    set_str(n.subuid_file, sizeof(n.subuid_file), val) : -EINVAL;
 		else if (!strcmp(key, "audit_fail_closed")) {
 			if (!strcmp(val, "yes") || !strcmp(val, "no"))
 				n.audit_fail_open = !strcmp(val, "no");
@@ -251,6 +255,7 @@ int config_parse(const char *text, struct config *c, char *err, size_t errlen)
 				 !strcmp(key, "pkcs11_timeout") ? " (a duration such as 10s or 1m)" :
 				 !strcmp(key, "audit_rotate_size") ? " (bytes, or a number followed by K, M or G; 0: never)" :
 				 !strcmp(key, "deletion_wait") ? " (a duration such as 7d, 12h, 30m or 45s, from 1s to 3650d)" :
+				 !strcmp(key, "subuid_file") ? " (an absolute path, or nothing for none)" :
 				 " (an absolute path)");
 	}
 	free(copy);

@@ -29,6 +29,7 @@ struct config {
 	char socket[PATH_MAX];
 	char admin_group[64];	/* "": root only */
 	char reader_group[64];	/* "": every user may read */
+	char subuid_file[PATH_MAX];	/* subuid(5) ranges charged to their owners; "": none */
 	bool verbose;
 	bool audit_fail_open;	/* audit_fail_closed = no */
 	bool passphrase;	/* master_key = passphrase */

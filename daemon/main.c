@@ -107,6 +107,7 @@ static void reload(struct daemon *d, const char *path, bool optional, bool verbo
 	cfg->admin_gid = n.admin_gid;
 	cfg->reader_gid = n.reader_gid;
 	cfg->deletion_wait = n.deletion_wait;
+	memcpy(cfg->subuid_file, n.subuid_file, sizeof(n.subuid_file));
 	cfg->verbose = n.verbose || verbose;
 	pthread_rwlock_unlock(&d->cfg_lock);
 	log_init("hsmkeyd", cfg->verbose);

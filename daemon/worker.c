@@ -44,6 +44,9 @@
  */
 #define LINGER_MS	1000
 
+/* Every client at once, and each of the daemon's three kinds of job. */
+#define DONE_MAX	(MAX_CLIENTS + 3)
+
 _Static_assert(WORKERS - 1 > CLIENTS_PER_UID, "one user's clients could hold every shared worker");
 
 struct job {
@@ -86,27 +89,29 @@ struct workers {
 	 */
 	int wantfd;
 	bool wanted;		/* wantfd is readable: no write or read of it needed */
-	struct finished *done;
-	size_t ndone, cap;
+	/*
+	 * Finished clients and jobs waiting for the event loop: a client is
+	 * with a worker at most once (busy in the client table until it comes
+	 * back), and each of the daemon's own jobs is queued again only once
+	 * it is back (main.c), so DONE_MAX entries always suffice and a
+	 * finish never allocates.
+	 */
+	struct finished done[DONE_MAX];
+	size_t ndone;
 	int donefd;			/* eventfd: finished clients waiting */
 };
 
 static void finish(struct workers *w, int fd, bool keep)
 {
 	uint64_t one = 1;
-	struct finished *tmp;
 
 	pthread_mutex_lock(&w->lock);
-	if (w->ndone == w->cap) {
-		tmp = realloc(w->done, (w->cap ? 2 * w->cap : 16) * sizeof(*tmp));
-		if (!tmp) {
-			pthread_mutex_unlock(&w->lock);
-			if (fd >= 0)
-				close(fd);	/* the client sees the connection end */
-			return;
-		}
-		w->done = tmp;
-		w->cap = w->cap ? 2 * w->cap : 16;
+	if (w->ndone == DONE_MAX) {
+		/* Never: see DONE_MAX.  The descriptor stays the table's. */
+		pthread_mutex_unlock(&w->lock);
+		log_error("bug: more finished requests than clients and jobs (%d); descriptor %d kept busy",
+			  DONE_MAX, fd);
+		return;
 	}
 	w->done[w->ndone++] = (struct finished){ fd, keep };
 	pthread_mutex_unlock(&w->lock);
@@ -410,7 +415,6 @@ void workers_stop(struct workers *w)
 	for (int i = 0; i < w->hs_nthreads; i++)
 		pthread_join(w->hs_threads[i], NULL);
 	/* The finished clients' descriptors are the client table's to close. */
-	free(w->done);
 	close(w->donefd);
 	close(w->wantfd);
 	free(w);

@@ -27,6 +27,7 @@ check "an unknown setting is refused, naming the line" refused_config $'# c\n\na
 check "a line without = is refused" refused_config 'verbose' "line 1: expected 'key = value'"
 check "a bad boolean is refused" refused_config 'verbose = maybe' "line 1: bad value for verbose"
 check "a relative state_dir is refused" refused_config 'state_dir = var/lib' "an absolute path"
+check "a relative subuid_file is refused" refused_config 'subuid_file = etc/subuid' "an absolute path"
 check "an unknown group is refused" refused_config 'admin_group = no-such-group-x' "unknown group 'no-such-group-x'"
 # Several tokens as one key store: up to four, each once, the backup another.
 tok() { local i; for i; do echo "pkcs11_token = pkcs11:token=t$i"; done; }

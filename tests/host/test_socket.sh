@@ -10,7 +10,8 @@
 #  - zero-length messages carrying descriptors, and descriptors passed
 #    with requests that take none (closed on every path);
 #  - an import whose key file is a FIFO never written, from root (client
-#    I/O is done before the mutation lock, with a deadline).
+#    I/O is done before the mutation lock, with a deadline);
+#  - many subordinate uids of one user (subuid_file), counted as that user.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 attackers=()
 . "$top/tests/lib/tap.sh"
@@ -93,6 +94,11 @@ elif mode == "fifo":
         print("no reply:", e)
 PY
 
+# Subordinate uid ranges (subuid(5)) for the per-user limits: nobody's
+# (by name), root's (which charge nobody), and a line that is not one.
+printf 'nobody:300000:1000\n0:400000:100\nnot a range\n' > "$work/subuid"
+echo "subuid_file = $work/subuid" > "$work/hsmkeyd.conf"
+daemon_conf=$work/hsmkeyd.conf
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
 for k in k1 k2 k3 k4 k5 k6 k7; do ctl create $k --type aes-256-xts >/dev/null; done
 base=$(nfds)
@@ -164,6 +170,59 @@ as_nobody /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\
 check "a name of 40 two-byte characters: recorded as 31 of them and '...', not cut within one" \
 	grep -aqF "\"key\":\"$(printf '\xc3\xa9%.0s' $(seq 31))...\"" "$work/state/audit.log"
 check "... and the log verifies" quiet ctl audit verify
+# subuid.py SOCKET READY HOLD UID:N...: root connects N times as each UID
+# (its effective uid at connect(), which is what the daemon sees), waits
+# for the daemon to accept or refuse them all, prints how many it kept,
+# makes READY and holds them HOLD seconds.
+cat > "$work/subuid.py" <<'PY'
+import os, socket, sys, time
+sock, ready, hold = sys.argv[1], sys.argv[2], float(sys.argv[3])
+held = []
+for spec in sys.argv[4:]:
+    uid, n = (int(x) for x in spec.split(":"))
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        os.seteuid(uid)
+        try:
+            s.connect(sock)
+        finally:
+            os.seteuid(0)
+        held.append(s)
+time.sleep(0.5)
+kept = 0
+for s in held:
+    try:
+        kept += s.recv(1, socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        kept += 1
+    except OSError:
+        pass
+print(kept, flush=True)
+open(ready, "w").close()
+time.sleep(hold)
+PY
+# A user with 1,000 subordinate uids (a rootless container's) is one
+# user: 12 of them asking for 4 connections each, as many as users other
+# than root and the admin group may hold together, get nobody's 4, and
+# another user still gets in.
+rm -f "$work/sub.ready"
+/usr/bin/python3 "$work/subuid.py" "$sock" "$work/sub.ready" 3 \
+	$(for u in $(seq 300000 300011); do printf '%d:4 ' "$u"; done) > "$work/sub.out" &
+sub=$!
+for _ in $(seq 100); do [[ -e $work/sub.ready ]] && break; sleep 0.05; done
+check "12 subordinate uids of nobody, 4 connections each: 4 kept, as for nobody ($(cat "$work/sub.out"))" \
+	test "$(cat "$work/sub.out")" = 4
+check "... and another user's status within 2 s meanwhile" other_in_time status
+wait "$sub"
+out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 400001:5 400002:4)
+check "uids of root's range are users of their own, each limited: 8 of 5 + 4 kept ($out)" test "$out" = 8
+out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 500001:3 500002:3)
+check "two uids in no range: 6 connections kept ($out)" test "$out" = 6
+printf '2:500000:10\n' >> "$work/subuid"
+out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 500001:3 500002:3)
+check "... once the file gives them to uid 2: 4 kept, read again without a restart ($out)" test "$out" = 4
+check "the line that is not a range is said in the log" grep -q "line 3 is not owner:start:count" "$work/hsmkeyd.log"
+sleep 0.5	# their connections closed before the next checks
 # A thread that has replied waits up to a second for its client's next
 # request; clients that go quiet after one request each hold every worker
 # so.  Another request must not wait out that second: the lingering
