@@ -6,8 +6,6 @@
  * refused, ours when it could not be reached.
  */
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "ctl.h"
 #include "proto.h"
@@ -29,26 +27,6 @@ void add(struct json_object *o, const char *k, const char *v)
 void print_json(struct json_object *o)
 {
 	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY));
-}
-
-/* A connected socket, or -errno. */
-static int connect_daemon(void)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, err;
-
-	if (strlen(socket_path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	memcpy(sa.sun_path, socket_path, strlen(socket_path));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = errno;
-		close(fd);
-		return -err;
-	}
-	return fd;
 }
 
 static bool is_true(struct json_object *o, const char *key)
@@ -115,7 +93,7 @@ static int exchange(struct json_object *req, int passfd, bool listing,
 	int fd, r;
 
 	*reply = NULL;
-	fd = connect_daemon();
+	fd = proto_connect(socket_path, 0);	/* a change may wait on a slow HSM */
 	if (fd < 0) {
 		json_object_put(req);
 		fprintf(stderr, "hsmkeyctl: cannot reach hsmkeyd at %s: %s\n"

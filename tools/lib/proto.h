@@ -34,6 +34,12 @@
 #define PROTO_VERSION	1
 #define PROTO_MAX_MSG	65536
 
+/*
+ * A connection to the control socket at @path, replies awaited at most
+ * @timeout_s seconds (0: no limit): the descriptor, or -errno.  The one
+ * connect of hsmkeyctl and libhsmkey alike.
+ */
+int proto_connect(const char *path, int timeout_s);
 int proto_send(int fd, struct json_object *msg, int passfd);
 /*
  * On a non-blocking socket: wait for room until @deadline (proto_deadline(),
