@@ -473,7 +473,7 @@ $(B)/bench/kms_socket: bench/kms_socket.c bench/kms_floor.c bench/kms_socket.h \
 		$(B)/daemon/nonce.o $(B)/tools/lib/fetched.o tools/libhsmkey/hsmkey/kms.h \
 		$(B)/libhsmkey.so $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto
+	$(CC) $(CFLAGS) -o $@ $(filter %.c %.o %.a,$^) -L$(B) -lhsmkey -Wl,-rpath,'$$ORIGIN/..' -lpthread -lcrypto -ljson-c
 
 # encrypt-file's reference: a file streamed through OpenSSL's EVP AES-256-GCM.
 $(B)/bench/kms_file_ref: bench/kms_file_ref.c

@@ -57,6 +57,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include "kms_socket.h"
+#include "proto.h"
 
 #define BATCH_MAX	HSMKEY_BATCH_MAX
 
@@ -80,11 +81,9 @@ void die(const char *what)
 
 int unix_connect(const char *p)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = proto_connect(p, 0);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (fd < 0)
 		die("cannot connect");
 	return fd;
 }

@@ -14,30 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include "proto.h"
-
-static int connect_to(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int r = -errno;
-
-		close(fd);
-		return r;
-	}
-	return fd;
-}
 
 /* One create request and its reply; -errno, or the daemon's errno. */
 static int create_one(int fd, const char *name)
@@ -80,7 +59,7 @@ static int create_many(const char *sock, long count, const char *prefix)
 {
 	char name[64];
 	double t0 = now(), rate;
-	int fd = connect_to(sock), r = 0;
+	int fd = proto_connect(sock, 0), r = 0;
 
 	for (long i = 0; fd >= 0 && i < count; i++) {
 		snprintf(name, sizeof(name), "%s%ld", prefix, i);
@@ -88,7 +67,7 @@ static int create_many(const char *sock, long count, const char *prefix)
 		if (r == -ECONNRESET || r == -EPIPE) {
 			/* The daemon closed an idle or finished connection: again. */
 			close(fd);
-			fd = connect_to(sock);
+			fd = proto_connect(sock, 0);
 			r = fd < 0 ? fd : create_one(fd, name);
 		}
 		if (r) {
