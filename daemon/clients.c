@@ -31,15 +31,17 @@ static bool within_limits(const struct clients *cl, uid_t charged)
 static int accept_one(struct clients *cl, struct daemon *d, int lfd)
 {
 	struct client c = { .idle_until = monotonic_ms() + IDLE_SECONDS * 1000 };
+	struct ucred cred;
 
 	c.fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	if (c.fd < 0)
 		return -errno;
-	if (control_peer(d, c.fd, &c.uid, &c.admin)) {
+	if (control_peer(d, c.fd, &cred, &c.admin)) {
 		close(c.fd);
 		return 0;
 	}
-	c.charged = subids_owner(&cl->subids, c.uid);
+	c.uid = cred.uid;
+	c.charged = subids_owner(&cl->subids, cred.uid, cred.pid);
 	if (cl->n == MAX_CLIENTS || (!c.admin && !within_limits(cl, c.charged))) {
 		if (c.charged != c.uid)
 			log_debug("connection of uid %u refused: over the limit of uid %u, its owner",

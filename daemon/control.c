@@ -215,15 +215,13 @@ bool control_peer_admin(struct daemon *d, int cfd, const struct ucred *cred)
 	return admin;
 }
 
-int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin)
+int control_peer(struct daemon *d, int cfd, struct ucred *cred, bool *admin)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	socklen_t len = sizeof(*cred);
 
-	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0)
 		return -errno;
-	*uid = cred.uid;
-	*admin = control_peer_admin(d, cfd, &cred);
+	*admin = control_peer_admin(d, cfd, cred);
 	return 0;
 }
 

@@ -72,8 +72,8 @@ struct daemon {
  */
 int control_audit_failed(struct daemon *d, int r);
 int control_listen(const char *path);
-/* Who is connected on @cfd: uid, and whether root or the admin group. */
-int control_peer(struct daemon *d, int cfd, uid_t *uid, bool *admin);
+/* Who is connected on @cfd (SO_PEERCRED), and whether root or the admin group. */
+int control_peer(struct daemon *d, int cfd, struct ucred *cred, bool *admin);
 /* The same for a peer whose credentials @cred were taken already (a request's). */
 bool control_peer_admin(struct daemon *d, int cfd, const struct ucred *cred);
 /*

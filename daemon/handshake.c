@@ -185,11 +185,11 @@ static int may_use(struct request *rq, const char *name, struct ks_key *meta)
 {
 	const struct ks_policy *p = &meta->policy;
 	int64_t now = time(NULL);
+	struct ucred cred;
 	bool admin = false;
-	uid_t uid;
 	int r;
 
-	if (control_peer(rq->d, rq->cfd, &uid, &admin) < 0)
+	if (control_peer(rq->d, rq->cfd, &cred, &admin) < 0)
 		return fail(rq, EPERM, "who is asking cannot be told");
 	r = rq->d->be->ops->get(rq->d->be, name, 0, false, meta);
 	if (!admin && (r || !(meta->has_policy && policy_names(rq, p))))

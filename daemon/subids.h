@@ -2,10 +2,11 @@
 /*
  * Subordinate uid ranges (subuid(5)): the uids a user may map into user
  * namespaces of their own (a rootless container) through newuidmap(1).
- * The control socket's per-user limits charge such a uid to the user who
- * owns its range, so that one user with many subordinate uids is still
- * one user.  Only limits: who a peer is, for every permission and in the
- * audit log, stays its own uid.
+ * The control socket's per-user limits charge a connection from such a
+ * uid, made from inside a user namespace, to the user who owns its range,
+ * so that one user with many subordinate uids is still one user.  Only
+ * limits: who a peer is, for every permission and in the audit log, stays
+ * its own uid.
  */
 #ifndef HSMKEY_SUBIDS_H
 #define HSMKEY_SUBIDS_H
@@ -16,9 +17,10 @@
 #include <sys/types.h>
 #include <time.h>
 
-/* Ranges read from one file at most; a file longer than this is refused. */
-#define SUBIDS_MAX_RANGES	65536
-#define SUBIDS_MAX_SIZE		(4 << 20)
+/* A file larger than this is refused (the ranges read before are kept). */
+#define SUBIDS_MAX_SIZE		(1 << 20)
+/* Owners looked up by name in /etc/passwd, of at most this size. */
+#define SUBIDS_PASSWD_MAX	(4 << 20)
 
 struct subid_range {
 	uid_t start;
@@ -26,28 +28,42 @@ struct subid_range {
 	uid_t owner;
 };
 
-/* The ranges of @path as last read; the file's identity then, to see it change. */
-struct subids {
-	char path[PATH_MAX];
-	struct subid_range *r;
-	size_t n;
-	bool seen;		/* @path was read: its identity below is valid */
-	bool failing;		/* the last look could not read it (said once) */
+/* A file as it was looked at: a change of any of these is a change. */
+struct subids_stamp {
 	dev_t dev;
 	ino_t ino;
 	off_t size;
 	struct timespec mtime, ctime;
 };
 
+/* The ranges in use, and the file they were (or failed to be) read from. */
+struct subids {
+	char path[PATH_MAX];
+	bool looked;			/* @path was looked at: @stamp is its state then */
+	struct subids_stamp stamp;	/* zero: missing */
+	struct subid_range *r;
+	size_t n;
+	dev_t ns_dev;			/* hsmkeyd's user namespace */
+	ino_t ns_ino;
+};
+
 /*
- * Read @path ("" for none) again if it is another file, or the file has
- * changed since it was last read (a stat at each look).  A missing file
- * has no ranges; one that cannot be read or parsed keeps the ranges read
- * before, and says why once.
+ * Look at @path ("" for none) again: read it if it is another file or
+ * changed since the last look (one stat when not).  A missing file has no
+ * ranges.  One that cannot be used (not a regular file owned by root and
+ * writable by root alone, too large, unreadable) keeps the ranges read
+ * before and is said in the log, once until it changes again.  Never
+ * blocks on the file (a FIFO is refused unopened for reading) nor on a
+ * directory service: owners named are looked up in /etc/passwd only.
  */
 void subids_refresh(struct subids *s, const char *path);
-/* The user @uid's connections count as: its range's owner, or itself. */
-uid_t subids_owner(const struct subids *s, uid_t uid);
+/*
+ * Whose limits a connection of @uid, made by process @pid, counts in: the
+ * owner of @uid's range when @pid is in a user namespace other than
+ * hsmkeyd's (or gone: as if it were), else @uid itself (in hsmkeyd's own
+ * namespace a uid in a range is a user of its own, or root's doing).
+ */
+uid_t subids_owner(const struct subids *s, uid_t uid, pid_t pid);
 void subids_free(struct subids *s);
 
 #endif

@@ -92,9 +92,8 @@ struct workers {
 	/*
 	 * Finished clients and jobs waiting for the event loop: a client is
 	 * with a worker at most once (busy in the client table until it comes
-	 * back), and each of the daemon's own jobs is queued again only once
-	 * it is back (main.c), so DONE_MAX entries always suffice and a
-	 * finish never allocates.
+	 * back), and a job's mark (DONE_*) is never there twice (finish()),
+	 * so DONE_MAX entries always suffice and a finish never allocates.
 	 */
 	struct finished done[DONE_MAX];
 	size_t ndone;
@@ -106,6 +105,16 @@ static void finish(struct workers *w, int fd, bool keep)
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&w->lock);
+	/*
+	 * A job's mark that waits already says the same: one is enough (a
+	 * reconciliation may end twice before the loop collects).
+	 */
+	for (size_t i = 0; fd < 0 && i < w->ndone; i++) {
+		if (w->done[i].fd == fd) {
+			pthread_mutex_unlock(&w->lock);
+			return;		/* the loop is woken already */
+		}
+	}
 	if (w->ndone == DONE_MAX) {
 		/* Never: see DONE_MAX.  The descriptor stays the table's. */
 		pthread_mutex_unlock(&w->lock);

@@ -170,58 +170,51 @@ as_nobody /usr/bin/python3 "$top/tests/lib/rawreq.py" "$sock" "{\"v\":1,\"op\":\
 check "a name of 40 two-byte characters: recorded as 31 of them and '...', not cut within one" \
 	grep -aqF "\"key\":\"$(printf '\xc3\xa9%.0s' $(seq 31))...\"" "$work/state/audit.log"
 check "... and the log verifies" quiet ctl audit verify
-# subuid.py SOCKET READY HOLD UID:N...: root connects N times as each UID
-# (its effective uid at connect(), which is what the daemon sees), waits
-# for the daemon to accept or refuse them all, prints how many it kept,
-# makes READY and holds them HOLD seconds.
-cat > "$work/subuid.py" <<'PY'
-import os, socket, sys, time
-sock, ready, hold = sys.argv[1], sys.argv[2], float(sys.argv[3])
-held = []
-for spec in sys.argv[4:]:
-    uid, n = (int(x) for x in spec.split(":"))
-    for _ in range(n):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        os.seteuid(uid)
-        try:
-            s.connect(sock)
-        finally:
-            os.seteuid(0)
-        held.append(s)
-time.sleep(0.5)
-kept = 0
-for s in held:
-    try:
-        kept += s.recv(1, socket.MSG_DONTWAIT) != b""
-    except BlockingIOError:
-        kept += 1
-    except OSError:
-        pass
-print(kept, flush=True)
-open(ready, "w").close()
-time.sleep(hold)
-PY
 # A user with 1,000 subordinate uids (a rootless container's) is one
-# user: 12 of them asking for 4 connections each, as many as users other
-# than root and the admin group may hold together, get nobody's 4, and
-# another user still gets in.
+# user: 12 of them, each the root of a user namespace of its own, asking
+# for 4 connections each (as many as users other than root and the admin
+# group may hold together) get nobody's 4, and another user still gets
+# in (tests/lib/userns_connect.py).
+uc() { /usr/bin/python3 "$top/tests/lib/userns_connect.py" "$sock" "$@"; }
 rm -f "$work/sub.ready"
-/usr/bin/python3 "$work/subuid.py" "$sock" "$work/sub.ready" 3 \
-	$(for u in $(seq 300000 300011); do printf '%d:4 ' "$u"; done) > "$work/sub.out" &
+uc "$work/sub.ready" 3 $(for u in $(seq 300000 300011); do printf '%d:4 ' "$u"; done) > "$work/sub.out" &
 sub=$!
-for _ in $(seq 100); do [[ -e $work/sub.ready ]] && break; sleep 0.05; done
-check "12 subordinate uids of nobody, 4 connections each: 4 kept, as for nobody ($(cat "$work/sub.out"))" \
+for _ in $(seq 200); do [[ -e $work/sub.ready ]] && break; sleep 0.05; done
+check "12 subordinate uids of nobody in user namespaces, 4 connections each: 4 kept, as for nobody ($(cat "$work/sub.out"))" \
 	test "$(cat "$work/sub.out")" = 4
 check "... and another user's status within 2 s meanwhile" other_in_time status
 wait "$sub"
-out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 400001:5 400002:4)
+out=$(uc /dev/null 0 =300001:3 =300002:3)
+check "the same uids connecting from hsmkeyd's own namespace are users of their own: 6 of 3 + 3 kept ($out)" \
+	test "$out" = 6
+out=$(uc /dev/null 0 400001:5 400002:4)
 check "uids of root's range are users of their own, each limited: 8 of 5 + 4 kept ($out)" test "$out" = 8
-out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 500001:3 500002:3)
+out=$(uc /dev/null 0 500001:3 500002:3)
 check "two uids in no range: 6 connections kept ($out)" test "$out" = 6
-printf '2:500000:10\n' >> "$work/subuid"
-out=$(/usr/bin/python3 "$work/subuid.py" "$sock" /dev/null 0 500001:3 500002:3)
-check "... once the file gives them to uid 2: 4 kept, read again without a restart ($out)" test "$out" = 4
-check "the line that is not a range is said in the log" grep -q "line 3 is not owner:start:count" "$work/hsmkeyd.log"
+printf '2:0x7a120:10\n' >> "$work/subuid"
+out=$(uc /dev/null 0 500001:3 500002:3)
+check "... once the file gives them to uid 2 (0x7a120 = 500000): 4 kept, read again without a restart ($out)" \
+	test "$out" = 4
+check "the line that is not a range is said in the log" \
+	grep -q "1 line(s) not owner:start:count .* skipped, the first line 3" "$work/hsmkeyd.log"
+# A FIFO as the file, by SIGHUP: refused unopened for reading, said once,
+# the ranges kept; the event loop never waits on it.
+mkfifo "$work/subuid.fifo"
+echo "subuid_file = $work/subuid.fifo" > "$work/hsmkeyd.conf"
+kill -HUP "$daemon_pid"
+sleep 0.5
+check "subuid_file a FIFO: root's status within 2 s" in_time status
+check "... and another user's" other_in_time status
+check "... said once in the log" test "$(grep -c "cannot use $work/subuid.fifo" "$work/hsmkeyd.log")" = 1
+out=$(uc /dev/null 0 500001:3 500002:3)
+check "... and the ranges read before kept: 4 kept ($out)" test "$out" = 4
+chmod 666 "$work/subuid"
+echo "subuid_file = $work/subuid" > "$work/hsmkeyd.conf"
+kill -HUP "$daemon_pid"
+sleep 0.5
+out=$(uc /dev/null 0 500001:3 500002:3)
+check "a file others may write is refused, the ranges kept ($out)" \
+	bash -c "test '$out' = 4 && grep -q 'cannot use $work/subuid: not a regular file owned by root and writable by root alone' '$work/hsmkeyd.log'"
 sleep 0.5	# their connections closed before the next checks
 # A thread that has replied waits up to a second for its client's next
 # request; clients that go quiet after one request each hold every worker
