@@ -85,13 +85,12 @@ static int dk_parse(int argc, char **argv, struct dk_args *a)
 	int r = args_exact(argc, argv, a->c.usage, opts, &a->name, 1);
 
 	if (r)
-		return PARSED(r);
+		return r;	/* HELP_SHOWN too: the caller stops */
 	if (a->plaintext && a->kernel)
 		return usage_error(a->c.usage, "%s", "--plaintext or --kernel, not both");
 	if (a->ttl && !a->kernel)
 		return usage_error(a->c.usage, "%s", "--ttl is for --kernel");
-	r = parse_ttl(a->c.usage, a->ttl, &a->ttl_s);
-	return r ? PARSED(r) : EXIT_OK;
+	return parse_ttl(a->c.usage, a->ttl, &a->ttl_s);
 }
 
 int cmd_data_key(int argc, char **argv)
@@ -104,7 +103,7 @@ int cmd_data_key(int argc, char **argv)
 	int fd = -1, r = dk_parse(argc, argv, &a);
 
 	if (r)
-		return r;
+		return PARSED(r);
 	file = a.kernel ?: a.plaintext;
 	if (file && (fd = open_new(argv[0], file)) < 0)
 		return EXIT_FAILED;

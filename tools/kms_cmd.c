@@ -105,7 +105,7 @@ static int start(int argc, char **argv, struct kms_context *c, const char **name
 	int r = name ? args_exact(argc, argv, c->usage, opts, name, 1) :
 		args_parse(argc, argv, c->usage, opts, NULL, 0);
 
-	return r ? PARSED(r) : kms_input_and_connect(argv[0], in, cap, inlen, h);
+	return r ?: kms_input_and_connect(argv[0], in, cap, inlen, h);	/* HELP_SHOWN too */
 }
 
 int kms_finish(const char *cmd, struct hsmkey *h, int r, const uint8_t *out, size_t len)
@@ -131,7 +131,7 @@ int cmd_encrypt(int argc, char **argv)
 		r = kms_finish(argv[0], h, r, blob, bloblen);
 	}
 	wipe(pt, sizeof(pt));
-	return r;
+	return PARSED(r);
 }
 
 int cmd_decrypt(int argc, char **argv)
@@ -147,7 +147,7 @@ int cmd_decrypt(int argc, char **argv)
 		r = kms_finish(argv[0], h, r, pt, ptlen);
 	}
 	wipe(pt, sizeof(pt));
-	return r;
+	return PARSED(r);
 }
 
 static const char re_encrypt_usage[] =
@@ -224,7 +224,7 @@ static int sig_start(int argc, char **argv, const char *usage, const char **pos,
 	int r = args_exact(argc, argv, usage, opts, pos, npos);
 
 	*flags = (digest ? HSMKEY_SIGN_DIGEST : 0) | (pss ? HSMKEY_SIGN_PSS : 0);
-	return r ? PARSED(r) : kms_input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);
+	return r ?: kms_input_and_connect(argv[0], in, HSMKEY_MESSAGE_MAX, inlen, h);	/* HELP_SHOWN too */
 }
 
 int cmd_sign(int argc, char **argv)
@@ -237,7 +237,7 @@ int cmd_sign(int argc, char **argv)
 	int r = sig_start(argc, argv, sign_usage, &name, 1, &flags, msg, &len, &h);
 
 	if (r)
-		return r;
+		return PARSED(r);
 	r = hsmkey_sign(h, name, flags, msg, len, sig, &siglen);
 	return kms_finish(argv[0], h, r, sig, siglen);
 }
@@ -273,7 +273,7 @@ int cmd_verify(int argc, char **argv)
 	int r = sig_start(argc, argv, verify_usage, pos, 2, &flags, msg, &len, &h);
 
 	if (r)
-		return r;
+		return PARSED(r);
 	siglen = read_signature(pos[1], sig);
 	if (siglen < 0) {
 		hsmkey_close(h);

@@ -16,9 +16,15 @@ expect_exit() {
 nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 check "--help exits 0" quiet "$hctl" --help
+# --help: the usage, status 0, and nothing more (no daemon is reached: a
+# command that went on after its usage would say it cannot reach one).
 for c in create import import-key list load show disable enable policy rotate revoke \
-	schedule-deletion cancel-deletion audit token dm luks status csr tls; do
-	check "$c --help prints its usage and exits 0" bash -c "'$hctl' $c --help | grep -q '^Usage: hsmkeyctl '"
+	schedule-deletion cancel-deletion audit token dm luks status csr tls encrypt decrypt \
+	re-encrypt sign verify public-key mac verify-mac random data-key encrypt-batch \
+	decrypt-batch data-key-batch encrypt-file decrypt-file unwrap-to-kernel backup restore; do
+	check "$c --help prints its usage and exits 0, and nothing else" bash -c "
+		out=\$('$hctl' --socket '$work/none.sock' $c --help 2>&1) &&
+		[[ \$out == 'Usage: hsmkeyctl '* && \$out != *'cannot reach'* ]]"
 done
 check "no command is a usage error (2)" expect_exit 2 Usage "$hctl"
 check "unknown command is a usage error (2)" expect_exit 2 "unknown command" "$hctl" frobnicate
