@@ -74,7 +74,7 @@ DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $
 CTL := tools/hsmkeyctl.c tools/client.c tools/args.c tools/keys.c tools/csr.c tools/state.c tools/backup.c \
 	tools/list.c tools/show.c tools/policy.c tools/audit.c tools/dm.c tools/luks.c \
 	tools/crypttab.c tools/run.c tools/luks2.c tools/tls_cmd.c tools/kms_cmd.c tools/datakey_cmd.c \
-	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c
+	tools/file_cmd.c tools/mac_cmd.c tools/random_cmd.c tools/batch_cmd.c
 HOST_TESTS := tests/host/test_keystore tests/host/test_proto tests/host/test_events \
 	tests/host/test_reconcile tests/host/test_kms_keys tests/host/test_tombstone tests/host/test_hsm tests/host/test_ttlv \
 	tests/host/test_tls_signer tests/host/test_nonce tests/host/test_audit_mac tests/host/test_tls_cache \

@@ -105,6 +105,10 @@ int cmd_random(int argc, char **argv);
 /* datakey_cmd.c */
 int cmd_data_key(int argc, char **argv);
 int cmd_unwrap_to_kernel(int argc, char **argv);
+/* batch_cmd.c */
+int cmd_encrypt_batch(int argc, char **argv);
+int cmd_decrypt_batch(int argc, char **argv);
+int cmd_data_key_batch(int argc, char **argv);
 /* file_cmd.c */
 int cmd_encrypt_file(int argc, char **argv);
 int cmd_decrypt_file(int argc, char **argv);

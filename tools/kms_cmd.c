@@ -56,21 +56,28 @@ ssize_t kms_read_all(const char *cmd, uint8_t *buf, size_t cap)
 	return (ssize_t)n;
 }
 
-int kms_write_all(const char *cmd, const uint8_t *buf, size_t len)
+int kms_write_to(const char *cmd, int fd, const char *what, const void *buf, size_t len)
 {
+	const uint8_t *p = buf;
+
 	while (len) {
-		ssize_t r = write(STDOUT_FILENO, buf, len);
+		ssize_t r = write(fd, p, len);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			fprintf(stderr, "hsmkeyctl %s: cannot write standard output: %m\n", cmd);
+			fprintf(stderr, "hsmkeyctl %s: cannot write %s: %m\n", cmd, what);
 			return EXIT_FAILED;
 		}
-		buf += r;
+		p += r;
 		len -= (size_t)r;
 	}
 	return EXIT_OK;
+}
+
+int kms_write_all(const char *cmd, const uint8_t *buf, size_t len)
+{
+	return kms_write_to(cmd, STDOUT_FILENO, "standard output", buf, len);
 }
 
 int kms_connect(const char *cmd, struct hsmkey **h)

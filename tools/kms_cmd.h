@@ -24,6 +24,8 @@ struct kms_context {
 int kms_add_pair(const struct arg_opt *o, const char *arg);
 /* All of standard input, at most @cap bytes: its length, or -1 reported. */
 ssize_t kms_read_all(const char *cmd, uint8_t *buf, size_t cap);
+/* @len bytes to @fd, named @what in a failure: EXIT_OK, or EXIT_FAILED reported. */
+int kms_write_to(const char *cmd, int fd, const char *what, const void *buf, size_t len);
 /* @len bytes to standard output: EXIT_OK, or EXIT_FAILED reported. */
 int kms_write_all(const char *cmd, const uint8_t *buf, size_t len);
 /* A handle on hsmkeyd: EXIT_OK, or EXIT_NODAEMON reported. */

@@ -6,7 +6,9 @@
 # hsmkey-blob(5) with the raw key and the item's own context; items refused
 # alone (altered, wrong context, a key without a grant, from an
 # unprivileged user's side) while those before it succeed and those after
-# it are not run; the batch's limits; one audit record per item run.
+# it are not run; the batch's limits; one audit record per item run;
+# hsmkeyctl's batches (encrypt-batch, decrypt-batch, data-key-batch) on
+# lines of base64, against the same reference.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -151,6 +153,68 @@ check "... nor to_context beside re-encrypt" raw_says "'to_context' is for re-en
 	'{"v":1,"op":"encrypt","name":"k1","to_context":{}}' "$work/ten"
 check "hsmkeyd is still up" quiet ctl list
 
+section "hsmkeyctl's batches: lines of base64"
+# 40 plaintexts of 1 to 4096 bytes: three or more requests (16 items or
+# 48 KiB of input each); every blob opened by the reference.
+b64() { base64 -w0 "$1"; echo; }
+: > "$work/lines"
+for i in $(seq 40); do
+	head -c $((RANDOM % 4096 + 1)) /dev/urandom > "$work/cli$i"
+	b64 "$work/cli$i" >> "$work/lines"
+done
+ctl encrypt-batch k1 --context cli=batch < "$work/lines" > "$work/blobs"
+check "encrypt-batch: 40 lines in, 40 lines out" test "$(wc -l < "$work/blobs")" = 40
+ok_all=1
+for i in $(seq 40); do
+	sed -n "${i}p" "$work/blobs" | base64 -d > "$work/cli$i.blob"
+	/usr/bin/python3 "$ref" open "$work/raw1" "$work/cli$i.blob" cli=batch | cmp -s - "$work/cli$i" || ok_all=0
+done
+check "... each line a blob of k1 that opens in the reference to its line's plaintext" test "$ok_all" = 1
+ctl decrypt-batch --context cli=batch < "$work/blobs" > "$work/back"
+check "decrypt-batch gives back every line, in order" cmp "$work/lines" "$work/back"
+check "... not under another context: refused from line 1, nothing out" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' decrypt-batch --context cli=other < '$work/blobs' > '$work/none' 2> '$work/err' &&
+	test ! -s '$work/none' && grep -q 'line 1: ' '$work/err'"
+# line 23 not base64: the 22 before it encrypted and written, then the stop.
+{ head -22 "$work/lines"; echo 'not base64!'; tail -n +24 "$work/lines"; } > "$work/bad"
+check "a line that is not base64 (23): exit 1, naming it" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 --context cli=batch < '$work/bad' > '$work/part' 2> '$work/err' &&
+	grep -q 'line 23: not 1 to 4096 bytes in base64' '$work/err'"
+check "... after the 22 lines before it, each opening to its plaintext" bash -c "
+	test \$(wc -l < '$work/part') = 22 &&
+	for i in \$(seq 22); do sed -n \${i}p '$work/part' | base64 -d > '$work/p.blob' &&
+		/usr/bin/python3 '$ref' open '$work/raw1' '$work/p.blob' cli=batch | cmp -s - '$work/cli'\$i || exit 1; done"
+# blob 5 altered: lines 1-4 decrypted, line 5 refused, 6.. not written.
+{ head -4 "$work/blobs"; sed -n 5p "$work/blobs" | base64 -d | /usr/bin/python3 -c '
+import sys; b = bytearray(sys.stdin.buffer.read()); b[-1] ^= 1; sys.stdout.buffer.write(b)' | base64 -w0; echo
+  tail -n +6 "$work/blobs"; } > "$work/altered"
+check "an altered blob (line 5): exit 1 naming line 5, the 4 lines before it out" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' decrypt-batch --context cli=batch < '$work/altered' > '$work/part' 2> '$work/err' &&
+	grep -q 'line 5: ' '$work/err' && cmp '$work/part' <(head -4 '$work/lines')"
+check "nobody, without encrypt on k1: refused from line 1, nothing out" bash -c "
+	! ${nobody[*]} '$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 < '$work/lines' > '$work/none' 2> '$work/err' &&
+	test ! -s '$work/none' && grep -q 'line 1: ' '$work/err'"
+ctl data-key-batch k1 --count 20 --context cli=dk --plaintext "$work/dk.plain" > "$work/dk.wrapped"
+check "data-key-batch: 20 wrapped lines, 20 plaintext lines in a new file of mode 0600" bash -c "
+	test \$(wc -l < '$work/dk.wrapped') = 20 && test \$(wc -l < '$work/dk.plain') = 20 &&
+	test \$(stat -c %a '$work/dk.plain') = 600"
+ok_all=1
+for i in $(seq 20); do
+	sed -n "${i}p" "$work/dk.wrapped" | base64 -d > "$work/dk.blob"
+	sed -n "${i}p" "$work/dk.plain" | base64 -d > "$work/dk.key"
+	test "$(stat -c %s "$work/dk.key")" = 32 &&
+		/usr/bin/python3 "$ref" open "$work/raw1" "$work/dk.blob" cli=dk | cmp -s - "$work/dk.key" || ok_all=0
+done
+check "... each wrapped key opens in the reference to its plaintext line's 32 bytes" test "$ok_all" = 1
+check "... and no two keys alike" test "$(sort -u "$work/dk.plain" | wc -l)" = 20
+check "data-key-batch will not write over a file" bash -c "
+	! '$top/build/hsmkeyctl' --socket '$sock' data-key-batch k1 --count 1 --plaintext '$work/dk.plain' > /dev/null 2>&1 &&
+	test \$(wc -l < '$work/dk.plain') = 20"
+ctl data-key-batch k1 --count 3 > "$work/dk.kernel"
+check "without --plaintext: 3 keys for the kernel only (flags 1 in the blob)" bash -c "
+	test \$(wc -l < '$work/dk.kernel') = 3 && sed -n 2p '$work/dk.kernel' | base64 -d > '$work/dk.k' &&
+	test \$(/usr/bin/python3 '$ref' head '$work/dk.k' | cut -d' ' -f5) = 1"
+
 section "the audit log"
 log=$(ls "$work"/state/audit* | head -1)
 check "the audit log verifies" quiet ctl audit verify
@@ -169,6 +233,11 @@ check "... and no record of the items not run (nobody's k2 batch: 1 ok, 1 refuse
 	test "$(grep -a '"decrypt"' "$log" | grep -ac '"uid":65534')" -eq 2
 check "the refused items are recorded too" \
 	bash -c "grep -a '\"decrypt\"' '$log' | grep -a '\"uid\":65534' | grep -aq 'may not decrypt this blob'"
+cli=$(/usr/bin/python3 -c 'import hashlib,sys
+sys.path.insert(0, sys.argv[1]); import kms_blob
+print(hashlib.sha256(kms_blob.context([("cli", "batch")])).hexdigest()[:16])' "$top/tests/lib")
+check "hsmkeyctl's batches: a record per line encrypted (40 + 22)" \
+	test "$(grep -a '"encrypt"' "$log" | grep -a '"result":"ok"' | grep -ac "context $cli")" -eq 62
 printf 'batch-marker-4f1e0a' > "$work/marker"
 "$batch" encrypt "$sock" k1 "$work/marker" > /dev/null
 check "the marker's encryption is recorded, its plaintext nowhere in the log" \
