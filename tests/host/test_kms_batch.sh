@@ -194,6 +194,43 @@ check "an altered blob (line 5): exit 1 naming line 5, the 4 lines before it out
 check "nobody, without encrypt on k1: refused from line 1, nothing out" bash -c "
 	! ${nobody[*]} '$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 < '$work/lines' > '$work/none' 2> '$work/err' &&
 	test ! -s '$work/none' && grep -q 'line 1: ' '$work/err'"
+# 13 lines of exactly 4096 bytes: 12 fill the 48 KiB of a batch, the 13th
+# starts the next; and every line ends CR-LF, as a file from elsewhere may.
+: > "$work/full"
+for i in $(seq 13); do
+	head -c 4096 /dev/urandom > "$work/full$i"
+	b64 "$work/full$i" >> "$work/full"
+done
+sed 's/$/\r/' "$work/full" > "$work/full.crlf"
+ctl encrypt-batch k1 --context cli=full < "$work/full.crlf" > "$work/full.blobs"
+ok_all=1
+for i in $(seq 13); do
+	sed -n "${i}p" "$work/full.blobs" | base64 -d > "$work/f.blob"
+	/usr/bin/python3 "$ref" open "$work/raw1" "$work/f.blob" cli=full | cmp -s - "$work/full$i" || ok_all=0
+done
+check "13 lines of 4096 bytes, CR-LF: two batches (48 KiB, then the 13th), 13 blobs in order" \
+	bash -c "test \$(wc -l < '$work/full.blobs') = 13 && test $ok_all = 1"
+printf '%s' "$(tail -1 "$work/lines")" > "$work/nonl"
+check "a last line without its newline is an item" bash -c "
+	'$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 < '$work/nonl' | wc -l | grep -qx 1"
+# bad_line WHAT INPUT N: encrypt-batch refuses line N, after the N-1 before it.
+bad_line() {
+	check "$1: line $3 refused, the $(($3 - 1)) before it encrypted" bash -c "
+		! '$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 < '$2' > '$work/part' 2> '$work/err' &&
+		grep -q 'line $3: not 1 to 4096 bytes in base64' '$work/err' && test \$(wc -l < '$work/part') = $(($3 - 1))"
+}
+{ head -2 "$work/lines"; head -c 4097 /dev/urandom | base64 -w0; echo; } > "$work/in"
+bad_line "4097 bytes" "$work/in" 3
+{ head -1 "$work/lines"; head -c 6000 /dev/zero | tr '\0' A; echo; head -1 "$work/lines"; } > "$work/in"
+bad_line "a line longer than any item's base64 (6000 characters)" "$work/in" 2
+{ head -1 "$work/lines"; echo 'QQ==QQ=='; } > "$work/in"
+bad_line "'=' within the line" "$work/in" 2
+{ head -1 "$work/lines"; printf 'QQ==\t\t\t\t\n'; } > "$work/in"
+bad_line "blanks after the padding" "$work/in" 2
+{ head -3 "$work/lines"; echo; } > "$work/in"
+bad_line "an empty line" "$work/in" 4
+check "no input: nothing out, status 0" bash -c "
+	'$top/build/hsmkeyctl' --socket '$sock' encrypt-batch k1 < /dev/null | wc -c | grep -qx 0"
 ctl data-key-batch k1 --count 20 --context cli=dk --plaintext "$work/dk.plain" > "$work/dk.wrapped"
 check "data-key-batch: 20 wrapped lines, 20 plaintext lines in a new file of mode 0600" bash -c "
 	test \$(wc -l < '$work/dk.wrapped') = 20 && test \$(wc -l < '$work/dk.plain') = 20 &&
@@ -210,6 +247,10 @@ check "... and no two keys alike" test "$(sort -u "$work/dk.plain" | wc -l)" = 2
 check "data-key-batch will not write over a file" bash -c "
 	! '$top/build/hsmkeyctl' --socket '$sock' data-key-batch k1 --count 1 --plaintext '$work/dk.plain' > /dev/null 2>&1 &&
 	test \$(wc -l < '$work/dk.plain') = 20"
+mkdir -m 777 "$work/nbdk"
+check "a data-key-batch refused from its first key leaves no plaintext file" bash -c "
+	! ${nobody[*]} '$top/build/hsmkeyctl' --socket '$sock' data-key-batch k1 --count 2 --plaintext '$work/nbdk/p' > /dev/null 2> '$work/err' &&
+	grep -q 'key 1: ' '$work/err' && test ! -e '$work/nbdk/p'"
 ctl data-key-batch k1 --count 3 > "$work/dk.kernel"
 check "without --plaintext: 3 keys for the kernel only (flags 1 in the blob)" bash -c "
 	test \$(wc -l < '$work/dk.kernel') = 3 && sed -n 2p '$work/dk.kernel' | base64 -d > '$work/dk.k' &&

@@ -152,11 +152,13 @@ static int take_item(struct hsmkey *h, void *items, size_t i, struct json_object
 	struct hsmkey_item *it = (struct hsmkey_item *)items + i;
 
 	(void)res;
+	if (!err && len > it->outlen) {
+		it->result = -EPROTO;	/* a result of 0 only with its output */
+		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
+	}
 	it->result = err;
 	if (err)
 		return 0;
-	if (len > it->outlen)
-		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
 	memcpy(it->out, out, len);
 	it->outlen = len;
 	return 0;
@@ -244,8 +246,10 @@ static int take_data_key(struct hsmkey *h, void *items, size_t i, struct json_ob
 	if (err)
 		return 0;
 	if (!proto_int(res, "wrapped_len", &w) || w < 0 || (size_t)w > len ||
-	    (size_t)w > sizeof(it->wrapped) || len - (size_t)w > sizeof(it->plaintext))
+	    (size_t)w > sizeof(it->wrapped) || len - (size_t)w > sizeof(it->plaintext)) {
+		it->result = -EPROTO;	/* a result of 0 only with its output */
 		return lib_fail(h, -EPROTO, "hsmkeyd's reply does not fit the batch");
+	}
 	memcpy(it->wrapped, out, (size_t)w);
 	it->wrapped_len = (size_t)w;
 	memcpy(it->plaintext, out + w, len - (size_t)w);
