@@ -61,7 +61,7 @@ PKCS11_BACKEND := daemon/pkcs11/backend.c daemon/pkcs11/records.c daemon/pkcs11/
 KMIP := daemon/kmip/ttlv.c daemon/kmip/ttlv_out.c daemon/kmip/request.c daemon/kmip/response.c \
 	daemon/kmip/payload.c daemon/kmip/conn.c daemon/kmip/client.c daemon/kmip/ops.c
 KMIP_BACKEND := daemon/kmip/kek.c daemon/kmip/poll.c daemon/kmip/spent.c daemon/kmip/backend.c
-DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c daemon/subids.c \
+DAEMON := daemon/main.c $(EMBEDDED) $(PKCS11_HELPER) $(PKCS11_BACKEND) $(KMIP) $(KMIP_BACKEND) daemon/kernel.c daemon/kernel_events.c daemon/kernel_session.c daemon/clients.c daemon/subids.c daemon/passwd_list.c \
 	  daemon/control.c daemon/request.c daemon/provision.c daemon/batch.c daemon/keys.c daemon/import.c daemon/backup.c \
 	  daemon/identity.c daemon/identity_rsa.c daemon/identity_file.c daemon/identity_der.c daemon/csr.c daemon/handshake.c daemon/tls_context.c daemon/tls_signer.c daemon/tls_cache.c daemon/tls_bio.c \
 	  daemon/listing.c daemon/states.c daemon/policy.c daemon/volumes.c daemon/verify.c \
@@ -285,7 +285,8 @@ $(B)/tests/host/test_nonce: tests/host/test_nonce.c $(B)/daemon/nonce.o $(B)/lib
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lpthread -lcrypto
 
 # Subordinate uid ranges: whose limits a uid counts in, from good and bad files.
-$(B)/tests/host/test_subids: tests/host/test_subids.c $(B)/daemon/subids.o $(B)/libcommon.a
+$(B)/tests/host/test_subids: tests/host/test_subids.c $(B)/daemon/subids.o $(B)/daemon/passwd_list.o \
+		$(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(filter %.o %.a,$^) -lcrypto
 

@@ -11,30 +11,21 @@
  * skipped (and said).  Names are not looked up through NSS: a directory
  * server that is slow or not up yet (hsmkeyd starts early in boot) would
  * hold the event loop, and with it every client and the kernel's events.
+ *
+ * Whether a peer runs in a user namespace of its own is read from its
+ * uid_map, which anyone may read: hsmkeyd, without CAP_SYS_PTRACE (its
+ * unit), may not look at another user's /proc/PID/ns.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "passwd_list.h"
 #include "subids.h"
 #include "util.h"
-
-#define PASSWD	"/etc/passwd"
-
-struct named {
-	char *name;
-	uid_t uid;
-};
-
-/* /etc/passwd's names and uids, sorted by name (a line at a time, no NSS). */
-struct passwd_list {
-	struct named *v;
-	size_t n, cap;
-};
 
 /* A number as newuidmap(1) takes it, of at most @max, the whole of @s. */
 static int parse_num(const char *s, unsigned long long max, unsigned long long *out)
@@ -52,77 +43,13 @@ static int parse_num(const char *s, unsigned long long max, unsigned long long *
 	return 0;
 }
 
-static int by_name(const void *a, const void *b)
-{
-	return strcmp(((const struct named *)a)->name, ((const struct named *)b)->name);
-}
-
-static void passwd_free(struct passwd_list *p)
-{
-	for (size_t i = 0; i < p->n; i++)
-		free(p->v[i].name);
-	free(p->v);
-	*p = (struct passwd_list){ 0 };
-}
-
-static int passwd_add(struct passwd_list *p, const char *name, uid_t uid)
-{
-	if (p->n == p->cap) {
-		size_t cap = p->cap ? 2 * p->cap : 64;
-		struct named *v = realloc(p->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		p->v = v;
-		p->cap = cap;
-	}
-	p->v[p->n].name = strdup(name);
-	if (!p->v[p->n].name)
-		return -ENOMEM;
-	p->v[p->n++].uid = uid;
-	return 0;
-}
-
-/* /etc/passwd's entries into @p: 0 or -errno. */
-static int passwd_read(struct passwd_list *p)
-{
-	int fd = open(PASSWD, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	struct passwd pw, *e;
-	char buf[4096];
-	struct stat st;
-	FILE *f;
-	int r = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SUBIDS_PASSWD_MAX) {
-		close(fd);
-		return -EINVAL;
-	}
-	f = fdopen(fd, "re");
-	if (!f) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (!r && !fgetpwent_r(f, &pw, buf, sizeof(buf), &e))
-		r = passwd_add(p, e->pw_name, e->pw_uid);
-	fclose(f);
-	if (!r)
-		qsort(p->v, p->n, sizeof(*p->v), by_name);
-	return r;
-}
-
 /* An owner: a login name of /etc/passwd, else a uid. */
 static int owner_of(const struct passwd_list *p, const char *who, uid_t *uid)
 {
-	struct named key = { .name = (char *)who }, *found;
 	unsigned long long v;
 
-	found = p->n ? bsearch(&key, p->v, p->n, sizeof(*p->v), by_name) : NULL;
-	if (found) {
-		*uid = found->uid;
+	if (!passwd_list_uid(p, who, uid))
 		return 0;
-	}
 	if (parse_num(who, UINT32_MAX - 1, &v))
 		return -ENOENT;
 	*uid = (uid_t)v;
@@ -167,14 +94,13 @@ static int grow(struct subid_range **r, size_t n, size_t *cap)
  * Every line of @text (NUL-terminated, changed in place) into *@out (*@n
  * ranges); the lines skipped, and the first of them, for the caller to say.
  */
-static int parse(char *text, struct subid_range **out, size_t *n, size_t *skipped,
-		 size_t *first_bad)
+static int parse(const struct passwd_list *p, char *text, struct subid_range **out, size_t *n,
+		 size_t *skipped, size_t *first_bad)
 {
-	struct passwd_list p = { 0 };
 	struct subid_range *r = NULL;
 	size_t lineno = 0, cap = 0;
 	char *line, *next;
-	int e = strchr(text, ':') ? passwd_read(&p) : 0;
+	int e = 0;
 
 	*n = *skipped = *first_bad = 0;
 	for (line = text; !e && line; line = next) {
@@ -185,14 +111,13 @@ static int parse(char *text, struct subid_range **out, size_t *n, size_t *skippe
 		if (!*line || *line == '#')
 			continue;
 		e = grow(&r, *n, &cap);
-		if (!e && parse_line(&p, line, &r[*n])) {
+		if (!e && parse_line(p, line, &r[*n])) {
 			*first_bad = *skipped ? *first_bad : lineno;
 			(*skipped)++;
 		} else if (!e && r[*n].owner) {		/* root's: see the top */
 			(*n)++;
 		}
 	}
-	passwd_free(&p);
 	if (e)
 		free(r);
 	else
@@ -219,110 +144,160 @@ static int slurp(int fd, off_t size, char **out)
 	return 0;
 }
 
-static struct subids_stamp stamp_of(const struct stat *st)
+/* Up to @len bytes of the small file @path: how many, or -1. */
+static int read_small(const char *path, char *buf, size_t len)
 {
-	return (struct subids_stamp){ .dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-				      .mtime = st->st_mtim, .ctime = st->st_ctim };
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), n;
+
+	if (fd < 0)
+		return -1;
+	n = read_full(fd, buf, len);
+	close(fd);
+	return n;
+}
+
+/*
+ * @path opened without waiting (a FIFO must not hold the event loop) and
+ * looked at into @st: the descriptor, or -1 with why in @st->err.
+ */
+static int look(const char *path, struct subids_stamp *st)
+{
+	struct stat s;
+	int fd;
+
+	*st = (struct subids_stamp){ .err = ENOENT };
+	if (!*path)
+		return -1;
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd >= 0 && fstat(fd, &s) == 0) {
+		*st = (struct subids_stamp){ .dev = s.st_dev, .ino = s.st_ino, .size = s.st_size,
+					     .mtime = s.st_mtim, .ctime = s.st_ctim,
+					     .uid = s.st_uid, .mode = s.st_mode };
+		return fd;
+	}
+	st->err = errno;
+	if (fd >= 0)
+		close(fd);
+	return -1;
 }
 
 static bool same_stamp(const struct subids_stamp *a, const struct subids_stamp *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	return a->err == b->err && a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
 	       a->mtime.tv_sec == b->mtime.tv_sec && a->mtime.tv_nsec == b->mtime.tv_nsec &&
 	       a->ctime.tv_sec == b->ctime.tv_sec && a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-/* @fd's ranges, if it is a file only root may have written. */
-static int read_ranges(const char *path, int fd, const struct stat *st,
-		       struct subid_range **r, size_t *n)
+/*
+ * The ranges of the file on @fd (@st), if only root may have written it,
+ * owners named from the logins on @pfd into *@logins; *@which names the
+ * file a failure is of.
+ */
+static int read_ranges(const char *path, int fd, const struct subids_stamp *st, int pfd,
+		       struct subid_range **r, size_t *n, struct passwd_list *logins,
+		       const char **which)
 {
 	size_t skipped, first_bad;
 	char *text = NULL;
 	int e;
 
-	if (!S_ISREG(st->st_mode) || st->st_uid != 0 || (st->st_mode & 022))
+	*which = path;
+	if (fd < 0)
+		return st->err == ENOENT ? 0 : -st->err;	/* missing: none */
+	if (!S_ISREG(st->mode) || st->uid != 0 || (st->mode & 022))
 		return -EPERM;
-	if (st->st_size > SUBIDS_MAX_SIZE)
+	if (st->size > SUBIDS_MAX_SIZE)
 		return -EFBIG;
-	e = slurp(fd, st->st_size, &text) ?: parse(text, r, n, &skipped, &first_bad);
+	e = slurp(fd, st->size, &text);
+	if (!e) {
+		*which = PASSWD_PATH;
+		e = pfd < 0 ? -EIO : passwd_list_read(pfd, logins);
+	}
+	if (!e) {
+		*which = path;
+		e = parse(logins, text, r, n, &skipped, &first_bad);
+	}
 	free(text);
 	if (!e && skipped)
 		log_warn("%s: %zu line(s) not owner:start:count of a user of %s skipped, the first line %zu",
-			 path, skipped, PASSWD, first_bad);
+			 path, skipped, PASSWD_PATH, first_bad);
 	return e;
 }
 
-/* hsmkeyd's own user namespace, once. */
-static void own_namespace(struct subids *s)
+/* @r's @n ranges, named from @logins (taken), in use from now on. */
+static void replace(struct subids *s, struct subid_range *r, size_t n, struct passwd_list *logins)
 {
-	struct stat st;
-
-	if (s->ns_ino || stat("/proc/self/ns/user", &st) < 0)
-		return;
-	s->ns_dev = st.st_dev;
-	s->ns_ino = st.st_ino;
+	free(s->r);
+	s->r = r;
+	s->n = n;
+	passwd_list_free(&s->logins);
+	s->logins = *logins;
 }
 
 void subids_refresh(struct subids *s, const char *path)
 {
-	struct subids_stamp now = { 0 };
+	struct subids_stamp now, pw_now;
+	struct passwd_list logins = { 0 };
 	struct subid_range *r = NULL;
-	struct stat st;
+	int fd = look(path, &now), pfd = fd >= 0 ? look(PASSWD_PATH, &pw_now) : -1;
+	const char *which;
 	size_t n = 0;
-	int fd, e = 0;
+	int e;
 
-	own_namespace(s);
-	/* Not for reading yet: a FIFO must not hold the event loop. */
-	fd = *path ? open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY) : -1;
-	if (fd < 0 && *path && errno != ENOENT)
-		e = -errno;
-	else if (fd >= 0 && fstat(fd, &st) < 0)
-		e = -errno;
-	else if (fd >= 0)
-		now = stamp_of(&st);
-	if (s->looked && !strcmp(s->path, path) && same_stamp(&s->stamp, &now)) {
-		if (fd >= 0)
-			close(fd);
-		return;		/* as last looked at: in use, or said already */
+	if (fd < 0)
+		pw_now = s->passwd;	/* no ranges to name: not looked at */
+	if (s->looked && !strcmp(s->path, path) && same_stamp(&s->stamp, &now) &&
+	    same_stamp(&s->passwd, &pw_now)) {
+		e = 0;
+	} else {
+		e = read_ranges(path, fd, &now, pfd, &r, &n, &logins, &which);
+		snprintf(s->path, sizeof(s->path), "%s", path);
+		s->looked = true;
+		s->stamp = now;
+		s->passwd = pw_now;
+		if (e)
+			log_warn("cannot use %s: %s; keeping the subordinate uid ranges read before",
+				 which, e == -EPERM ?
+				 "not a regular file owned by root and writable by root alone" :
+				 strerror(-e));
+		else
+			replace(s, r, n, &logins);
 	}
-	if (!e && fd >= 0)
-		e = read_ranges(path, fd, &st, &r, &n);
 	if (fd >= 0)
 		close(fd);
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->looked = true;
-	s->stamp = now;
-	if (e) {
-		log_warn("cannot use %s: %s; keeping the subordinate uid ranges read before",
-			 path, e == -EPERM ? "not a regular file owned by root and writable by root alone" :
-			 strerror(-e));
-		return;
-	}
-	free(s->r);
-	s->r = r;
-	s->n = n;
+	if (pfd >= 0)
+		close(pfd);
 }
 
-/* Is process @pid in a user namespace other than hsmkeyd's?  Gone: taken as yes. */
-static bool in_other_namespace(const struct subids *s, pid_t pid)
+/*
+ * Is process @pid in a user namespace other than hsmkeyd's?  Its uid_map,
+ * as hsmkeyd reads it, is then not hsmkeyd's own (the whole identity, in
+ * the initial namespace): no user but root can make a map of all uids.
+ * Gone or unreadable: taken as yes.
+ */
+static bool in_other_namespace(pid_t pid)
 {
-	char path[48];
-	struct stat st;
+	char path[48], mine[128], theirs[128];
+	int a, b;
 
-	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
-	return pid <= 0 || stat(path, &st) < 0 || st.st_ino != s->ns_ino || st.st_dev != s->ns_dev;
+	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
+	a = pid > 0 ? read_small("/proc/self/uid_map", mine, sizeof(mine)) : -1;
+	b = a > 0 ? read_small(path, theirs, sizeof(theirs)) : -1;
+	return a <= 0 || a != b || memcmp(mine, theirs, (size_t)a);
 }
 
 uid_t subids_owner(const struct subids *s, uid_t uid, pid_t pid)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (uid >= s->r[i].start && uid - s->r[i].start < s->r[i].count)
-			return in_other_namespace(s, pid) ? s->r[i].owner : uid;
+			return !passwd_list_has_uid(&s->logins, uid) && in_other_namespace(pid) ?
+			       s->r[i].owner : uid;
 	return uid;
 }
 
 void subids_free(struct subids *s)
 {
 	free(s->r);
+	passwd_list_free(&s->logins);
 	*s = (struct subids){ 0 };
 }

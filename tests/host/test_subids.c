@@ -49,7 +49,7 @@ static void put(const char *path, const char *text)
 
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	f = fopen(tmp, "w");
-	if (!f || fputs(text, f) < 0 || fclose(f) || rename(tmp, path))
+	if (!f || fputs(text, f) < 0 || fchmod(fileno(f), 0644) || fclose(f) || rename(tmp, path))
 		abort();
 }
 
@@ -66,6 +66,15 @@ TEST_F(subids, owners_by_name_and_uid)
 	EXPECT_EQ(5, OWNER(5));
 	/* From this process's namespace (hsmkeyd's): a user of its own. */
 	EXPECT_EQ(100000, subids_owner(&self->s, 100000, getpid()));
+}
+
+TEST_F(subids, a_login_in_a_range_is_its_own_user)
+{
+	/* nobody (65534) is a login of /etc/passwd; 65533 is not, on Debian. */
+	put(self->path, "1000:65530:10\n");
+	subids_refresh(&self->s, self->path);
+	EXPECT_EQ(65534, OWNER(65534));
+	EXPECT_EQ(1000, OWNER(65533));
 }
 
 TEST_F(subids, numbers_as_newuidmap_reads_them)

@@ -29,6 +29,11 @@ check "systemd-analyze verify accepts the unit" bash -c "
 	{ sed 's/^/# /' '$work/verify'; false; }"
 
 # The daemon with only the unit's capabilities still serves changes.
+# Subordinate uids of nobody's (subuid_file): the daemon tells a peer in a
+# user namespace from one in its own without CAP_SYS_PTRACE.
+printf 'nobody:300000:1000\n' > "$work/subuid"
+echo "subuid_file = $work/subuid" > "$work/hsmkeyd.conf"
+daemon_conf=$work/hsmkeyd.conf
 daemon_wrap="setpriv --bounding-set -all,+sys_admin,+ipc_lock --inh-caps -all" daemon_start
 check "the daemon runs without CAP_DAC_OVERRIDE and CAP_SYS_MODULE" bash -c "
 	grep -q '^CapBnd:' /proc/$daemon_pid/status &&
@@ -37,4 +42,10 @@ check "and serves a create, a revoke and a verify" bash -c "
 	'$top/build/hsmkeyctl' --socket '$sock' create u1 --type aes-256-xts >/dev/null &&
 	'$top/build/hsmkeyctl' --socket '$sock' revoke u1 >/dev/null &&
 	'$top/build/hsmkeyctl' --socket '$sock' audit verify >/dev/null"
+chmod 755 "$work"
+uc() { /usr/bin/python3 "$top/tests/lib/userns_connect.py" "$sock" /dev/null 0 "$@"; }
+out=$(uc 300001:3 300002:3)
+check "uids of nobody's range in user namespaces of their own: nobody's 4 of 3 + 3 ($out)" test "$out" = 4
+out=$(uc =300001:3 =300002:3)
+check "the same uids as processes of hsmkeyd's namespace: users of their own, 6 ($out)" test "$out" = 6
 tap_done
