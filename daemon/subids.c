@@ -244,6 +244,8 @@ void subids_refresh(struct subids *s, const char *path)
 	size_t n = 0;
 	int e;
 
+	if (!s->own_len)	/* hsmkeyd's own never changes */
+		s->own_len = read_small("/proc/self/uid_map", s->own_map, sizeof(s->own_map)) ?: -1;
 	if (fd < 0)
 		pw_now = s->passwd;	/* no ranges to name: not looked at */
 	if (s->looked && !strcmp(s->path, path) && same_stamp(&s->stamp, &now) &&
@@ -275,22 +277,21 @@ void subids_refresh(struct subids *s, const char *path)
  * the initial namespace): no user but root can make a map of all uids.
  * Gone or unreadable: taken as yes.
  */
-static bool in_other_namespace(pid_t pid)
+static bool in_other_namespace(const struct subids *s, pid_t pid)
 {
-	char path[48], mine[128], theirs[128];
-	int a, b;
+	char path[48], theirs[sizeof(s->own_map)];
+	int n;
 
 	snprintf(path, sizeof(path), "/proc/%d/uid_map", (int)pid);
-	a = pid > 0 ? read_small("/proc/self/uid_map", mine, sizeof(mine)) : -1;
-	b = a > 0 ? read_small(path, theirs, sizeof(theirs)) : -1;
-	return a <= 0 || a != b || memcmp(mine, theirs, (size_t)a);
+	n = pid > 0 && s->own_len > 0 ? read_small(path, theirs, sizeof(theirs)) : -1;
+	return s->own_len <= 0 || n != s->own_len || memcmp(s->own_map, theirs, (size_t)n);
 }
 
 uid_t subids_owner(const struct subids *s, uid_t uid, pid_t pid)
 {
 	for (size_t i = 0; i < s->n; i++)
 		if (uid >= s->r[i].start && uid - s->r[i].start < s->r[i].count)
-			return !passwd_list_has_uid(&s->logins, uid) && in_other_namespace(pid) ?
+			return !passwd_list_has_uid(&s->logins, uid) && in_other_namespace(s, pid) ?
 			       s->r[i].owner : uid;
 	return uid;
 }

@@ -48,6 +48,8 @@ struct subids {
 	struct subid_range *r;
 	size_t n;
 	struct passwd_list logins;	/* /etc/passwd's, as the ranges were read */
+	char own_map[128];		/* hsmkeyd's /proc/self/uid_map, read once */
+	int own_len;			/* its length; 0: not read yet, -1: unreadable */
 };
 
 /*
