@@ -5,7 +5,7 @@
 # message at error level or worse.  DMESG is `dmesg -r` output.
 set -u
 log=$1
-bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|hung task|blocked for more than [0-9]+ seconds|rcu.*stall|alg:.*fail|[Pp]anic'
+bad='WARNING:|BUG:|Oops|general protection|KASAN|UBSAN|kmemleak: [0-9]+ new suspected|unreferenced object|possible circular locking|hung task|blocked for more than [0-9]+ seconds|rcu.*stall|alg:.*fail|\b[Pp]anic\b'
 # The command line carries panic=-1 and oops=panic; it is no report.
 hits=$(grep -vE '(Kernel )?[Cc]ommand line:' "$log" | grep -E "$bad")
 errs=$(grep -E '^<[0-3]>' "$log" | grep -i 'hsmkey')
