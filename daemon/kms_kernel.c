@@ -121,29 +121,43 @@ static int make_key(struct request *rq, const struct ks_key *parent, int type,
 }
 
 /*
- * Under the mutation lock, so that a revocation or disabling of the KMS
- * key either comes after the data key is in the kernel (and removes it)
- * or before (and the key is refused here); and one count per uid at a time.
+ * Whether @rq's uid may have one more data key in the kernel, and the
+ * kernel one more of hsmkeyd's.  Under @d->data_keys, so that one count
+ * and its add go at a time (no two adds on one count), but not under the
+ * mutation lock: a count reads every key the kernel holds, and a caller
+ * with the data-key grant alone could otherwise keep every change to keys,
+ * a revocation among them, waiting on its calls.
  */
-static int add_locked(struct request *rq, struct kernel *k, const struct ks_key *parent,
-		      int type, const uint8_t *material, uint32_t ttl, struct ks_key *key)
+static int may_add(struct request *rq, struct kernel *k)
 {
-	struct ks_key now;
 	size_t all, mine;
-	int r = rq->d->be->ops->get(rq->d->be, parent->name, 0, false, &now);
+	int r = count_live(rq, k, rq->cred.uid, &all, &mine);
 
-	if (r || memcmp(now.id, parent->id, HSMKEY_ID_LEN) || now.state != KS_ACTIVE)
-		return fail(rq, !r && now.state == KS_DISABLED ? EPERM : EKEYREVOKED,
-			    "key '%s' was revoked, disabled or replaced meanwhile", parent->name);
-	r = count_live(rq, k, rq->cred.uid, &all, &mine);
+	crash_point("dk-counted");
 	if (!r && mine >= KMS_KERNEL_PER_UID)
 		r = fail(rq, EDQUOT, "uid %u has %d data keys in the kernel, as many as one user may: they go when their time is up",
 			 rq->cred.uid, KMS_KERNEL_PER_UID);
 	if (!r && all >= KMS_KERNEL_MAX)
 		r = fail(rq, EDQUOT, "the kernel holds %d data keys, as many as hsmkeyd puts there: they go when their time is up",
 			 KMS_KERNEL_MAX);
-	if (!r)
-		r = make_key(rq, &now, type, material, ttl, key);
+	return r;
+}
+
+/*
+ * Under the mutation lock, so that a revocation or disabling of the KMS
+ * key either comes after the data key is in the kernel (and removes it)
+ * or before (and the key is refused here).
+ */
+static int add_locked(struct request *rq, struct kernel *k, const struct ks_key *parent,
+		      int type, const uint8_t *material, uint32_t ttl, struct ks_key *key)
+{
+	struct ks_key now;
+	int r = rq->d->be->ops->get(rq->d->be, parent->name, 0, false, &now);
+
+	if (r || memcmp(now.id, parent->id, HSMKEY_ID_LEN) || now.state != KS_ACTIVE)
+		return fail(rq, !r && now.state == KS_DISABLED ? EPERM : EKEYREVOKED,
+			    "key '%s' was revoked, disabled or replaced meanwhile", parent->name);
+	r = make_key(rq, &now, type, material, ttl, key);
 	if (!r && (r = kernel_add(k, key, instance(rq->d))))
 		r = fail(rq, r, "the kernel refused the data key: %s%s%s", strerror(-r),
 			 *kernel_errmsg(k) ? ": " : "", kernel_errmsg(k));
@@ -159,9 +173,14 @@ int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 	int r = open_kernel(rq, &k);
 
 	if (!r) {
-		pthread_mutex_lock(&rq->d->mutate);
-		r = add_locked(rq, k, parent, type, material, ttl, &key);
-		pthread_mutex_unlock(&rq->d->mutate);
+		pthread_mutex_lock(&rq->d->data_keys);
+		r = may_add(rq, k);
+		if (!r) {
+			pthread_mutex_lock(&rq->d->mutate);
+			r = add_locked(rq, k, parent, type, material, ttl, &key);
+			pthread_mutex_unlock(&rq->d->mutate);
+		}
+		pthread_mutex_unlock(&rq->d->data_keys);
 	}
 	if (!r) {
 		ks_token(&key, token);

@@ -475,6 +475,7 @@ int main(int argc, char **argv)
 {
 	static struct config cfg;
 	struct daemon d = {
+		.data_keys = PTHREAD_MUTEX_INITIALIZER,
 		.mutate = PTHREAD_MUTEX_INITIALIZER,
 		.lock = PTHREAD_MUTEX_INITIALIZER,
 		.wrap_lock = PTHREAD_MUTEX_INITIALIZER,

@@ -9,7 +9,8 @@
 # a caller with the data-key grant alone, who opens nothing of anyone
 # else's; the kernel key following its KMS key's disable, enable and
 # revocation (a binding made before fails); its lifetime; the per-user
-# cap; a restart of the daemon.  With HSMKEY_TEST_BACKEND=pkcs11
+# cap; a restart of the daemon; a data-key call held in its count keeps
+# no revocation waiting.  With HSMKEY_TEST_BACKEND=pkcs11
 # (t_kms_pkcs11) all of it on backend = pkcs11, a SoftHSM2 token holding
 # the KMS keys (tests/lib/daemon.sh).
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -164,4 +165,28 @@ log=$(ls "$work"/state/audit* 2>/dev/null | head -1)
 check "the audit log verifies" quiet ctl audit verify
 check "its data-key records say what was made and name the kernel keys" \
 	test "$(grep -a '"data-key"' "$log" | grep -ac 'into the kernel kernel key [0-9a-f]\{32\} until [0-9]')" -ge 66
+
+# A caller with the data-key grant alone, from the attacker's side: each of
+# its calls reads every key the kernel holds to count its data keys; held
+# there (the crash build's wait at dk-counted), it must not keep anyone's
+# change of a key waiting (a revocation above all), and what it counted
+# must not make it a data key of the key revoked meanwhile.
+section "a data-key call counting holds no revocation back"
+daemon_stop
+touch "$work/hold"
+HSMKEY_CRASH_POINT=dk-counted HSMKEY_CRASH_WAIT=$work/hold \
+	daemon_bin=$top/build/tests/hsmkeyd-crash daemon_start || fail "the crash build starts"
+nctl data-key kek2 --kernel tw > /dev/null 2> "$work/werr" &
+waiter=$!
+for _ in $(seq 300); do grep -q "crash point dk-counted reached" "$work/hsmkeyd.log" && break; sleep 0.1; done
+check "nobody's data-key call is held after its count" grep -q "crash point dk-counted reached" "$work/hsmkeyd.log"
+check "root creates a key meanwhile" quiet timeout 30 "$hctl" --socket "$sock" create kw --type aes-256-xts
+check "and revokes nobody's KMS key" quiet timeout 30 "$hctl" --socket "$sock" revoke kek2
+check "nobody's call is still held" kill -0 "$waiter"
+rm -f "$work/hold"
+wait "$waiter"
+wrc=$?
+check "then it is refused: its key was revoked meanwhile" \
+	bash -c "test $wrc != 0 && grep -q 'revoked, disabled or replaced meanwhile' '$work/werr' && test ! -s '$nw/tw'"
+daemon_stop
 tap_done

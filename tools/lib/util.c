@@ -297,7 +297,20 @@ void crash_point(const char *name)
 	static long seen;
 
 	/* $HSMKEY_CRASH_COUNT: at the Nth time the point is reached (default 1). */
-	if (want && !strcmp(want, name) && ++seen >= (count ? atol(count) : 1)) {
+	if (want && !strcmp(want, name) &&
+	    __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED) >= (count ? atol(count) : 1)) {
+		const char *hold = getenv("HSMKEY_CRASH_WAIT");
+
+		/*
+		 * $HSMKEY_CRASH_WAIT=FILE: this thread waits there while FILE
+		 * exists, the others going on (what they may do meanwhile).
+		 */
+		if (hold) {
+			log_info("crash point %s reached: waiting while %s exists", name, hold);
+			while (!access(hold, F_OK))
+				usleep(20000);
+			return;
+		}
 		/* $HSMKEY_CRASH_STOP: stop there once instead, for a fault made meanwhile. */
 		if (getenv("HSMKEY_CRASH_STOP")) {
 			if (seen == (count ? atol(count) : 1))

@@ -43,7 +43,7 @@ int write_file_atomic(int dirfd, const char *name, const void *buf, size_t n,
 		      unsigned int mode);
 
 #ifdef HSMKEY_CRASH_POINTS
-/* Test builds: die here if $HSMKEY_CRASH_POINT names this point. */
+/* Test builds: die (stop, wait) here if $HSMKEY_CRASH_POINT names this point. */
 void crash_point(const char *name);
 #else
 static inline void crash_point(const char *name)
