@@ -29,12 +29,14 @@ struct wrapkey;
  * @next_deletion and @reconciling (the event loop takes it: it is never
  * held long); @wrap_lock guards @wrapkey (making one takes a second);
  * @cfg_lock the groups and deletion_wait in @cfg, which SIGHUP replaces.
- * @data_keys is held across a data key's count and its add to the kernel
- * (kms_kernel.c), which may not take @mutate for the count's length.
+ * @data_keys is held across the check of a data key's count and its add
+ * to the kernel (kms_kernel.c), which counts @data_keys_added (written
+ * under it, read without it atomically).
  * Order: data_keys, then mutate, then wrap_lock, then lock.
  */
 struct daemon {
 	pthread_mutex_t data_keys;
+	uint64_t data_keys_added;
 	pthread_mutex_t mutate;
 	pthread_mutex_t lock;
 	pthread_mutex_t wrap_lock;

@@ -8,7 +8,8 @@
  * item's own.
  *
  * Data keys for the kernel ("kernel": true) are not batched: each goes
- * into the kernel under the mutation lock, after a count of those there.
+ * into the kernel under the mutation lock, after a count of those there
+ * (kms_kernel.c).
  *
  * Each item is a call of its own: authorised, recorded and refused alone,
  * by the very handler of a single call (kms.c, kms_data.c).  The first

@@ -122,18 +122,17 @@ static int make_key(struct request *rq, const struct ks_key *parent, int type,
 
 /*
  * Whether @rq's uid may have one more data key in the kernel, and the
- * kernel one more of hsmkeyd's.  Under @d->data_keys, so that one count
- * and its add go at a time (no two adds on one count), but not under the
- * mutation lock: a count reads every key the kernel holds, and a caller
- * with the data-key grant alone could otherwise keep every change to keys,
- * a revocation among them, waiting on its calls.
+ * kernel one more of hsmkeyd's, by the live ones of the count (@all,
+ * @mine) or, with an add made since it began (@gen: d->data_keys_added
+ * then), of a count made again; with @d->data_keys held, so that no add
+ * comes between the answer and the caller's own add.
  */
-static int may_add(struct request *rq, struct kernel *k)
+static int may_add(struct request *rq, struct kernel *k, uint64_t gen, size_t all, size_t mine)
 {
-	size_t all, mine;
-	int r = count_live(rq, k, rq->cred.uid, &all, &mine);
+	int r = 0;
 
-	crash_point("dk-counted");
+	if (gen != __atomic_load_n(&rq->d->data_keys_added, __ATOMIC_ACQUIRE))
+		r = count_live(rq, k, rq->cred.uid, &all, &mine);
 	if (!r && mine >= KMS_KERNEL_PER_UID)
 		r = fail(rq, EDQUOT, "uid %u has %d data keys in the kernel, as many as one user may: they go when their time is up",
 			 rq->cred.uid, KMS_KERNEL_PER_UID);
@@ -170,16 +169,31 @@ int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 {
 	struct ks_key key = { 0 };
 	struct kernel *k = NULL;
+	size_t all = 0, mine = 0;
+	uint64_t gen = 0;
 	int r = open_kernel(rq, &k);
 
+	/*
+	 * The count reads every key the kernel holds: under no lock, so that
+	 * a caller with the data-key grant alone keeps no one waiting on its
+	 * calls (a change to keys, a revocation above all, or another user's
+	 * data key).  Only adds make it too low, and they are counted.
+	 */
+	if (!r) {
+		gen = __atomic_load_n(&rq->d->data_keys_added, __ATOMIC_ACQUIRE);
+		r = count_live(rq, k, rq->cred.uid, &all, &mine);
+		crash_point("dk-counted");
+	}
 	if (!r) {
 		pthread_mutex_lock(&rq->d->data_keys);
-		r = may_add(rq, k);
+		r = may_add(rq, k, gen, all, mine);
 		if (!r) {
 			pthread_mutex_lock(&rq->d->mutate);
 			r = add_locked(rq, k, parent, type, material, ttl, &key);
 			pthread_mutex_unlock(&rq->d->mutate);
 		}
+		if (!r)
+			__atomic_add_fetch(&rq->d->data_keys_added, 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&rq->d->data_keys);
 	}
 	if (!r) {

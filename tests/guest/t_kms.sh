@@ -10,9 +10,9 @@
 # else's; the kernel key following its KMS key's disable, enable and
 # revocation (a binding made before fails); its lifetime; the per-user
 # cap; a restart of the daemon; a data-key call held in its count keeps
-# no revocation waiting.  With HSMKEY_TEST_BACKEND=pkcs11
-# (t_kms_pkcs11) all of it on backend = pkcs11, a SoftHSM2 token holding
-# the KMS keys (tests/lib/daemon.sh).
+# no one waiting, nor takes its caller over the cap.  With
+# HSMKEY_TEST_BACKEND=pkcs11 (t_kms_pkcs11) all of it on backend = pkcs11,
+# a SoftHSM2 token holding the KMS keys (tests/lib/daemon.sh).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
@@ -36,7 +36,7 @@ same_ct() {
 		test "$(stat -c %s "$work/ct.k")" -eq 3016 && cmp -s "$work/ct.k" "$work/ct.r"
 }
 not_same() { ! same_ct "$@"; }
-cleanup() { kill $(jobs -p) 2>/dev/null; daemon_stop; rm -rf "$work"; }
+cleanup() { rm -f "$work/hold"; kill $(jobs -p) 2>/dev/null; daemon_stop; rm -rf "$work"; }
 trap cleanup EXIT
 
 grep -q '^hsmkey ' /proc/modules || insmod "$HSMKEY_KO"
@@ -167,26 +167,40 @@ check "its data-key records say what was made and name the kernel keys" \
 	test "$(grep -a '"data-key"' "$log" | grep -ac 'into the kernel kernel key [0-9a-f]\{32\} until [0-9]')" -ge 66
 
 # A caller with the data-key grant alone, from the attacker's side: each of
-# its calls reads every key the kernel holds to count its data keys; held
-# there (the crash build's wait at dk-counted), it must not keep anyone's
-# change of a key waiting (a revocation above all), and what it counted
-# must not make it a data key of the key revoked meanwhile.
-section "a data-key call counting holds no revocation back"
+# its calls reads every key the kernel holds to count its data keys.  One
+# held there (the crash build's wait at dk-counted, for the first call to
+# reach it) must keep no one waiting: a change to keys (a revocation above
+# all), another user's data key, its own next call.  And what it counted
+# before that call's add must not take it over its cap.
+section "a data-key call counting keeps no one waiting, and counts again after an add"
+quiet ctl revoke kek2
+for k in kek3 kek4; do
+	quiet ctl create "$k" --type kms-aes-256
+	quiet ctl policy "$k" --grant data-key:root --grant data-key:nobody
+done
+quiet nctl data-key kek4 --kernel t4
+for i in $(seq 70); do nctl data-key kek3 --kernel "tf$i" > /dev/null 2> "$work/caperr" || break; done
+check "nobody fills its cap" grep -q "as many as one user may" "$work/caperr"
+check "revoking kek4 takes one of nobody's data keys away" quiet ctl revoke kek4
 daemon_stop
 touch "$work/hold"
 HSMKEY_CRASH_POINT=dk-counted HSMKEY_CRASH_WAIT=$work/hold \
 	daemon_bin=$top/build/tests/hsmkeyd-crash daemon_start || fail "the crash build starts"
-nctl data-key kek2 --kernel tw > /dev/null 2> "$work/werr" &
+nctl data-key kek3 --kernel ta > /dev/null 2> "$work/werr" &
 waiter=$!
 for _ in $(seq 300); do grep -q "crash point dk-counted reached" "$work/hsmkeyd.log" && break; sleep 0.1; done
 check "nobody's data-key call is held after its count" grep -q "crash point dk-counted reached" "$work/hsmkeyd.log"
 check "root creates a key meanwhile" quiet timeout 30 "$hctl" --socket "$sock" create kw --type aes-256-xts
-check "and revokes nobody's KMS key" quiet timeout 30 "$hctl" --socket "$sock" revoke kek2
-check "nobody's call is still held" kill -0 "$waiter"
+check "and revokes it" quiet timeout 30 "$hctl" --socket "$sock" revoke kw
+check "and puts a data key of its own into the kernel" \
+	bash -c "timeout 30 '$hctl' --socket '$sock' data-key kek3 --kernel '$work/t3' > /dev/null && test \"\$(python3 '$aead' bind '$work/t3')\" = ok"
+check "nobody's next call takes the last place under its cap" \
+	bash -c "cd '$nw' && timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups '$hctl' --socket '$sock' data-key kek3 --kernel tb > /dev/null"
+check "nobody's first call is still held" kill -0 "$waiter"
 rm -f "$work/hold"
 wait "$waiter"
 wrc=$?
-check "then it is refused: its key was revoked meanwhile" \
-	bash -c "test $wrc != 0 && grep -q 'revoked, disabled or replaced meanwhile' '$work/werr' && test ! -s '$nw/tw'"
+check "then it is refused: it counted again, and the cap is reached" \
+	bash -c "test $wrc != 0 && grep -q 'as many as one user may' '$work/werr' && test ! -s '$nw/ta'"
 daemon_stop
 tap_done

@@ -280,43 +280,36 @@ int write_full(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-/*
- * Replace @name in @dirfd so that a crash at any point leaves either the
- * old or the new content: temporary file, fsync, rename, fsync of the
- * directory.
- */
 #ifdef HSMKEY_CRASH_POINTS
 /*
- * Test builds only (build/tests/hsmkeyd-crash): die at the step of a
- * write named by $HSMKEY_CRASH_POINT, as a crash would, with no cleanup.
+ * Test builds only (build/tests/hsmkeyd-crash): at the point named by
+ * $HSMKEY_CRASH_POINT, reached for the $HSMKEY_CRASH_COUNTth time (default
+ * 1), die as a crash would, with no cleanup; or, with $HSMKEY_CRASH_STOP,
+ * stop there once (for a fault made meanwhile); or, with
+ * $HSMKEY_CRASH_WAIT=FILE, have that one thread wait there while FILE
+ * exists, the others going on (what they may do meanwhile).
  */
 void crash_point(const char *name)
 {
 	const char *want = getenv("HSMKEY_CRASH_POINT");
 	const char *count = getenv("HSMKEY_CRASH_COUNT");
+	const char *hold = getenv("HSMKEY_CRASH_WAIT");
+	long nth = count ? atol(count) : 1;
 	static long seen;
+	long now;
 
-	/* $HSMKEY_CRASH_COUNT: at the Nth time the point is reached (default 1). */
-	if (want && !strcmp(want, name) &&
-	    __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED) >= (count ? atol(count) : 1)) {
-		const char *hold = getenv("HSMKEY_CRASH_WAIT");
-
-		/*
-		 * $HSMKEY_CRASH_WAIT=FILE: this thread waits there while FILE
-		 * exists, the others going on (what they may do meanwhile).
-		 */
-		if (hold) {
-			log_info("crash point %s reached: waiting while %s exists", name, hold);
-			while (!access(hold, F_OK))
-				usleep(20000);
-			return;
-		}
-		/* $HSMKEY_CRASH_STOP: stop there once instead, for a fault made meanwhile. */
-		if (getenv("HSMKEY_CRASH_STOP")) {
-			if (seen == (count ? atol(count) : 1))
-				raise(SIGSTOP);
-			return;
-		}
+	if (!want || strcmp(want, name))
+		return;
+	now = __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
+	if (now < nth || ((hold || getenv("HSMKEY_CRASH_STOP")) && now != nth))
+		return;
+	if (hold) {
+		log_info("crash point %s reached: waiting while %s exists", name, hold);
+		while (!access(hold, F_OK))
+			usleep(20000);
+	} else if (getenv("HSMKEY_CRASH_STOP")) {
+		raise(SIGSTOP);
+	} else {
 		log_error("crash point %s reached: exiting without cleanup", name);
 		_exit(86);
 	}
