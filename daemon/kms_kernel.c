@@ -65,7 +65,10 @@ static int dump(struct request *rq, struct kernel *k, struct kernel_key **held, 
 /*
  * The live data keys, all and of @uid, after removing every spent one
  * (revoked: its time was up, or its KMS key was revoked while the daemon
- * was away).
+ * was away).  Made with no lock held, it may only count too many: the
+ * module's dump goes on from a place in its table that removals do not
+ * move, so it misses no key there all along; a key added meanwhile may be
+ * missed, which kms_kernel_add() tells by data_keys_added.
  */
 static int count_live(struct request *rq, struct kernel *k, uint32_t uid, size_t *all,
 		      size_t *mine)
@@ -191,9 +194,9 @@ int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 			pthread_mutex_lock(&rq->d->mutate);
 			r = add_locked(rq, k, parent, type, material, ttl, &key);
 			pthread_mutex_unlock(&rq->d->mutate);
-		}
-		if (!r)
+			/* Whatever came of it: a lost reply may hide an add made. */
 			__atomic_add_fetch(&rq->d->data_keys_added, 1, __ATOMIC_RELEASE);
+		}
 		pthread_mutex_unlock(&rq->d->data_keys);
 	}
 	if (!r) {

@@ -186,7 +186,8 @@ daemon_stop
 touch "$work/hold"
 HSMKEY_CRASH_POINT=dk-counted HSMKEY_CRASH_WAIT=$work/hold \
 	daemon_bin=$top/build/tests/hsmkeyd-crash daemon_start || fail "the crash build starts"
-nctl data-key kek3 --kernel ta > /dev/null 2> "$work/werr" &
+(cd "$nw" && timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" --socket "$sock" \
+	data-key kek3 --kernel ta > /dev/null 2> "$work/werr") &
 waiter=$!
 for _ in $(seq 300); do grep -q "crash point dk-counted reached" "$work/hsmkeyd.log" && break; sleep 0.1; done
 check "nobody's data-key call is held after its count" grep -q "crash point dk-counted reached" "$work/hsmkeyd.log"
