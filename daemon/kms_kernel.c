@@ -178,9 +178,10 @@ int kms_kernel_add(struct request *rq, const struct ks_key *parent, int type,
 
 	/*
 	 * The count reads every key the kernel holds: under no lock, so that
-	 * a caller with the data-key grant alone keeps no one waiting on its
-	 * calls (a change to keys, a revocation above all, or another user's
-	 * data key).  Only adds make it too low, and they are counted.
+	 * a caller with the data-key grant alone keeps no change to keys (a
+	 * revocation above all) waiting on its calls, nor, unless adds go on
+	 * meanwhile, another caller's data key.  Only adds make it too low,
+	 * and they are counted.
 	 */
 	if (!r) {
 		gen = __atomic_load_n(&rq->d->data_keys_added, __ATOMIC_ACQUIRE);

@@ -22,9 +22,15 @@ chmod 755 "$work"
 aead=$top/tests/guest/afalg_aead.py
 ref=$top/tests/lib/kms_blob.py
 hctl=$top/build/hsmkeyctl
-# nctl: hsmkeyctl as nobody, in $nw (a directory nobody may write).
+# nctl: hsmkeyctl as nobody, in $nw (a directory nobody may write);
+# nctl_within SECONDS: the same with a deadline.
 nw=$work/nobody
-nctl() { (cd "$nw" && setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" --socket "$sock" "$@"); }
+nctl_within() {
+	local t=$1; shift
+	(cd "$nw" && timeout "$t" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$hctl" --socket "$sock" "$@")
+}
+nctl() { nctl_within 0 "$@"; }
 nbind() { setpriv --reuid=65534 --regid=65534 --clear-groups python3 "$aead" bind "$@"; }
 bind() { python3 "$aead" bind "$@"; }
 # 3000 bytes under a fixed IV and AAD: by the kernel with a token, by OpenSSL with a key.
@@ -186,8 +192,7 @@ daemon_stop
 touch "$work/hold"
 HSMKEY_CRASH_POINT=dk-counted HSMKEY_CRASH_WAIT=$work/hold \
 	daemon_bin=$top/build/tests/hsmkeyd-crash daemon_start || fail "the crash build starts"
-(cd "$nw" && timeout 120 setpriv --reuid=65534 --regid=65534 --clear-groups "$hctl" --socket "$sock" \
-	data-key kek3 --kernel ta > /dev/null 2> "$work/werr") &
+nctl_within 120 data-key kek3 --kernel ta > /dev/null 2> "$work/werr" &
 waiter=$!
 for _ in $(seq 300); do grep -q "crash point dk-counted reached" "$work/hsmkeyd.log" && break; sleep 0.1; done
 check "nobody's data-key call is held after its count" grep -q "crash point dk-counted reached" "$work/hsmkeyd.log"
@@ -196,7 +201,7 @@ check "and revokes it" quiet timeout 30 "$hctl" --socket "$sock" revoke kw
 check "and puts a data key of its own into the kernel" \
 	bash -c "timeout 30 '$hctl' --socket '$sock' data-key kek3 --kernel '$work/t3' > /dev/null && test \"\$(python3 '$aead' bind '$work/t3')\" = ok"
 check "nobody's next call takes the last place under its cap" \
-	bash -c "cd '$nw' && timeout 30 setpriv --reuid=65534 --regid=65534 --clear-groups '$hctl' --socket '$sock' data-key kek3 --kernel tb > /dev/null"
+	quiet nctl_within 30 data-key kek3 --kernel tb
 check "nobody's first call is still held" kill -0 "$waiter"
 rm -f "$work/hold"
 wait "$waiter"

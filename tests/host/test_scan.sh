@@ -14,6 +14,7 @@ cat > "$work/clean" <<'LOG'
 <3>[    9.100000] Buffer I/O error on dev dm-0, logical block 0, async page read
 <6>[    9.479859] kmemleak: Kernel memory leak detector initialized (mem pool available: 15063)
 <6>[    9.494728] kmemleak: Automatic memory scanning thread started
+<6>[   12.300000] hsmkey: removed key nlfz-426f03cpanicrw version 3
 LOG
 check "a clean log passes" "$top/tests/lib/scan-log.sh" "$work/clean"
 while IFS= read -r line; do

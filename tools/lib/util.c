@@ -294,6 +294,7 @@ void crash_point(const char *name)
 	const char *want = getenv("HSMKEY_CRASH_POINT");
 	const char *count = getenv("HSMKEY_CRASH_COUNT");
 	const char *hold = getenv("HSMKEY_CRASH_WAIT");
+	bool stop = getenv("HSMKEY_CRASH_STOP");
 	long nth = count ? atol(count) : 1;
 	static long seen;
 	long now;
@@ -301,13 +302,13 @@ void crash_point(const char *name)
 	if (!want || strcmp(want, name))
 		return;
 	now = __atomic_add_fetch(&seen, 1, __ATOMIC_RELAXED);
-	if (now < nth || ((hold || getenv("HSMKEY_CRASH_STOP")) && now != nth))
+	if (now < nth || ((hold || stop) && now != nth))
 		return;
 	if (hold) {
 		log_info("crash point %s reached: waiting while %s exists", name, hold);
 		while (!access(hold, F_OK))
 			usleep(20000);
-	} else if (getenv("HSMKEY_CRASH_STOP")) {
+	} else if (stop) {
 		raise(SIGSTOP);
 	} else {
 		log_error("crash point %s reached: exiting without cleanup", name);
