@@ -51,7 +51,7 @@ mkdir "$nw" && chown 65534:65534 "$nw"
 head -c 3000 /dev/urandom > "$work/pt"
 head -c 32 /dev/urandom > "$work/kek"
 quiet ctl import kek --type kms-aes-256 --key-file "$work/kek"
-check_on_token kek
+check_in_storage kek
 check "grants: root encrypt, decrypt, data-key; nobody data-key alone" \
 	quiet ctl policy kek --grant encrypt,decrypt,data-key:root --grant data-key:nobody
 

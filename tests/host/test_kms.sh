@@ -38,7 +38,7 @@ head -c 16 /dev/urandom > "$work/raw128"
 head -c 3000 /dev/urandom > "$work/pt"
 check "kms-aes-256 imported raw" quiet ctl import k256 --type kms-aes-256 --key-file "$work/raw256"
 check "kms-aes-128 imported raw" quiet ctl import k128 --type kms-aes-128 --key-file "$work/raw128"
-check_on_token k128
+check_in_storage k128
 check "a key with no grant encrypts for nobody, root included" expect_fail "no grant" \
 	ctl encrypt k256 "${ctx[@]}" < "$work/pt"
 check "grants set (root: encrypt and decrypt)" quiet ctl policy k256 --grant encrypt,decrypt:root

@@ -33,8 +33,8 @@ head -c 32 /dev/urandom > "$work/raw1"
 head -c 16 /dev/urandom > "$work/raw2"
 quiet ctl import k1 --type kms-aes-256 --key-file "$work/raw1"
 quiet ctl import k2 --type kms-aes-128 --key-file "$work/raw2"
-check_on_token k1
-check_on_token k2
+check_in_storage k1
+check_in_storage k2
 quiet ctl policy k1 --grant encrypt,decrypt,data-key:root
 quiet ctl policy k2 --grant encrypt,decrypt:root
 sizes=(1 100 4096 17 3000)

@@ -29,7 +29,7 @@ refused() {
 daemon_start || { fail "hsmkeyd starts"; tap_done; }
 head -c 32 /dev/urandom > "$work/kek"
 quiet ctl import fk --type kms-aes-256 --key-file "$work/kek"
-check_on_token fk
+check_in_storage fk
 quiet ctl policy fk --grant encrypt,decrypt,data-key:root
 id=$(id_of fk)
 

@@ -77,7 +77,7 @@ daemon_start || { fail "hsmkeyd starts"; tap_done; }
 section "a MAC key imported raw; its MACs checked against OpenSSL"
 head -c 32 /dev/urandom > "$work/raw1"
 check "hmac-sha256 imported raw" quiet ctl import hm --type hmac-sha256 --key-file "$work/raw1"
-check_on_token hm
+check_in_storage hm
 head -c 31 /dev/urandom > "$work/raw31"
 check "... a key file of 31 bytes is refused" expect_fail "hmac-sha256 key file must hold exactly 32 bytes" \
 	ctl import short --type hmac-sha256 --key-file "$work/raw31"

@@ -34,8 +34,8 @@ head -c 16 /dev/urandom > "$work/rot128"
 head -c 1000 /dev/urandom > "$work/pt"
 quiet ctl import ka --type kms-aes-256 --key-file "$work/raw256"
 quiet ctl import kb --type kms-aes-128 --key-file "$work/raw128"
-check_on_token ka
-check_on_token kb
+check_in_storage ka
+check_in_storage kb
 quiet ctl policy ka --grant encrypt,decrypt:root
 quiet ctl policy kb --grant encrypt,decrypt:root
 ctl encrypt ka --context app=x < "$work/pt" > "$work/b1"

@@ -60,26 +60,48 @@ daemon_spawn() {
 }
 # HSMKEY_TEST_BACKEND=pkcs11: a test written for the embedded key store runs
 # on backend = pkcs11 instead, a SoftHSM2 token of its own under $work/hsm
-# (its wrappers, e.g. test_pkcs11_kms_file.sh).  Only when the test sets
+# (its wrappers, e.g. test_pkcs11_kms_file.sh).  HSMKEY_TEST_BACKEND=kmip:
+# on backend = kmip, a PyKMIP server of its own under $work/kmip, started
+# at the first daemon_start and stopped at exit.  Only when the test sets
 # no daemon_conf of its own.
-test_backend_pkcs11() {
-	[[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 && -z ${daemon_conf:-} ]] || return 0
-	. "$top/tests/lib/softhsm.sh"
-	softhsm_daemon
+test_backend() {
+	[[ -z ${daemon_conf:-} ]] || return 0
+	case ${HSMKEY_TEST_BACKEND:-embedded} in
+	pkcs11)
+		. "$top/tests/lib/softhsm.sh"
+		softhsm_daemon
+		;;
+	kmip)
+		. "$top/tests/lib/kmip.sh"
+		mkdir -p "$work/kmip"
+		kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" || return 1
+		at_exit 'kmip_server_stop "$work/kmip"'
+		kmip_conf "$work/kmip" "$work/kmip.conf" "kmip_timeout = 5s"
+		daemon_conf=$work/kmip.conf
+		;;
+	esac
 }
 # on_pkcs11: true when this run is on HSMKEY_TEST_BACKEND=pkcs11.
 on_pkcs11() { [[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 ]]; }
-# check_on_token NAME: on that run, a check that key NAME's version 1 is an
-# object of the token, as the reference client (PyKCS11) finds it; so that
-# a wrapper's run is known to be on the token.  Nothing otherwise.
-check_on_token() {
-	on_pkcs11 || return 0
-	check "pkcs11: key $1 is an object of the token (PyKCS11 finds it)" \
-		test "$(softhsm_count_label hk "hsmkey:$1:v1")" = 1
+# check_in_storage NAME: on a run on pkcs11 or kmip, a check that key NAME's
+# version 1 is an object of the token or of the key server, as the
+# reference client (PyKCS11, PyKMIP's) finds it; so that a wrapper's run is
+# known to be there.  Nothing on the embedded key store.
+check_in_storage() {
+	case ${HSMKEY_TEST_BACKEND:-embedded} in
+	pkcs11)
+		check "pkcs11: key $1 is an object of the token (PyKCS11 finds it)" \
+			test "$(softhsm_count_label hk "hsmkey:$1:v1")" = 1
+		;;
+	kmip)
+		check "kmip: key $1 is an object of the key server (PyKMIP's client locates it)" \
+			test "$(kmip_ref locate "$1" | wc -w)" = 1
+		;;
+	esac
 }
 # daemon_start: spawn it and wait until its socket listens, or say why not.
 daemon_start() {
-	test_backend_pkcs11
+	test_backend || { echo "# no key server for HSMKEY_TEST_BACKEND=kmip"; return 1; }
 	daemon_spawn
 	wait_socket "$sock" "$daemon_pid" && return 0
 	echo "# hsmkeyd did not start:"; sed 's/^/# /' "${daemon_log:-$work/hsmkeyd.log}"
