@@ -8,7 +8,8 @@
 # from an unprivileged user's side, the key's states, rotation, a restart,
 # the library (exports, threads), the audit records, and hsmkeyd's memory
 # after a decryption (the no-wipe build as the positive control).  All of
-# it again on a SoftHSM2 token: test_pkcs11_kms_api.sh.
+# it again on a SoftHSM2 token: test_pkcs11_kms_api.sh; on a KMIP server:
+# test_kmip_kms_api.sh.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"

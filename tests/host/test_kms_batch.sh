@@ -1,6 +1,7 @@
 #!/bin/bash
 # Batches of encrypt, decrypt and data-key on the embedded key store (on a
-# SoftHSM2 token: test_pkcs11_kms_batch.sh),
+# SoftHSM2 token: test_pkcs11_kms_batch.sh; on a KMIP server:
+# test_kmip_kms_batch.sh),
 # through libhsmkey (build/tests/kms_batch) and as raw requests
 # (tests/lib/rawreq.py): each item's blob checked against the reference of
 # hsmkey-blob(5) with the raw key and the item's own context; items refused

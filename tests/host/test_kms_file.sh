@@ -1,6 +1,7 @@
 #!/bin/bash
 # encrypt-file and decrypt-file (envelope streams, hsmkey-blob(5) STREAMS)
-# on the embedded key store (on a SoftHSM2 token: test_pkcs11_kms_file.sh),
+# on the embedded key store (on a SoftHSM2 token: test_pkcs11_kms_file.sh;
+# on a KMIP server: test_kmip_kms_file.sh),
 # checked against a reference written from the man page alone
 # (tests/lib/kms_stream.py): hsmkeyctl's streams open there with the KMS
 # key's raw material, and the reference's open in hsmkeyctl.

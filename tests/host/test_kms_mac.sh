@@ -6,7 +6,8 @@
 # key types that do not mix, the key's states, random's bounds, the audit
 # records (never the message), reader_group, and hsmkeyd's memory after a
 # MAC (the no-wipe build as the positive control).  All of it again on a
-# SoftHSM2 token (test_pkcs11_kms_mac.sh), where the token makes the MACs.
+# SoftHSM2 token (test_pkcs11_kms_mac.sh), where the token makes the MACs,
+# and on a KMIP server (test_kmip_kms_mac.sh).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Re-encrypt on the embedded key store (on a SoftHSM2 token:
-# test_pkcs11_kms_reencrypt.sh): blobs sealed again under another
+# test_pkcs11_kms_reencrypt.sh; on a KMIP server:
+# test_kmip_kms_reencrypt.sh): blobs sealed again under another
 # key, or under their own key's version after a rotation, checked against
 # the reference of hsmkey-blob(5) (tests/lib/kms_blob.py) with the raw
 # keys; the contexts, the grants of both keys from an unprivileged user's

@@ -62,31 +62,49 @@ daemon_spawn() {
 # on backend = pkcs11 instead, a SoftHSM2 token of its own under $work/hsm
 # (its wrappers, e.g. test_pkcs11_kms_file.sh).  HSMKEY_TEST_BACKEND=kmip:
 # on backend = kmip, a PyKMIP server of its own under $work/kmip, started
-# at the first daemon_start and stopped at exit.  Only when the test sets
-# no daemon_conf of its own.
+# at the first daemon_start and stopped by the EXIT trap's at_exit hooks
+# (so host tests only: a guest script's own trap runs no hooks).  Set up
+# at the first daemon_start, which must come before the test sets a
+# daemon_conf of its own (a later one may copy the backend's); any other
+# value, or a daemon_conf set first, fails the start rather than run on
+# the embedded store.
+_test_backend_set=
 test_backend() {
-	[[ -z ${daemon_conf:-} ]] || return 0
-	case ${HSMKEY_TEST_BACKEND:-embedded} in
+	local b=${HSMKEY_TEST_BACKEND:-embedded}
+
+	[[ $b == embedded || -n $_test_backend_set ]] && return 0
+	if [[ -n ${daemon_conf:-} ]]; then
+		echo "# HSMKEY_TEST_BACKEND=$b: the test set daemon_conf before its first start"
+		return 1
+	fi
+	case $b in
 	pkcs11)
 		. "$top/tests/lib/softhsm.sh"
-		softhsm_daemon
+		softhsm_daemon || return 1
 		;;
 	kmip)
 		. "$top/tests/lib/kmip.sh"
 		mkdir -p "$work/kmip"
+		# Before the start: one that gives up may leave a server running.
+		at_exit 'daemon_stop; kmip_server_stop "$work/kmip"'
 		kmip_certs "$work/kmip" && kmip_server_start "$work/kmip" || return 1
-		at_exit 'kmip_server_stop "$work/kmip"'
 		kmip_conf "$work/kmip" "$work/kmip.conf" "kmip_timeout = 5s"
 		daemon_conf=$work/kmip.conf
 		;;
+	*)
+		echo "# HSMKEY_TEST_BACKEND=$b: not a backend (embedded, pkcs11, kmip)"
+		return 1
+		;;
 	esac
+	_test_backend_set=1
 }
 # on_pkcs11: true when this run is on HSMKEY_TEST_BACKEND=pkcs11.
 on_pkcs11() { [[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 ]]; }
-# check_in_storage NAME: on a run on pkcs11 or kmip, a check that key NAME's
-# version 1 is an object of the token or of the key server, as the
-# reference client (PyKCS11, PyKMIP's) finds it; so that a wrapper's run is
-# known to be there.  Nothing on the embedded key store.
+# check_in_storage NAME: on a run on pkcs11 or kmip, a check that key NAME,
+# not yet rotated, is one object of the token (its version 1) or of the key
+# server (where every version bears the key's name), as the reference
+# client (PyKCS11, PyKMIP's) finds it; so that a wrapper's run is known to
+# be there.  Nothing on the embedded key store.
 check_in_storage() {
 	case ${HSMKEY_TEST_BACKEND:-embedded} in
 	pkcs11)
@@ -101,7 +119,7 @@ check_in_storage() {
 }
 # daemon_start: spawn it and wait until its socket listens, or say why not.
 daemon_start() {
-	test_backend || { echo "# no key server for HSMKEY_TEST_BACKEND=kmip"; return 1; }
+	test_backend || { echo "# no key storage for HSMKEY_TEST_BACKEND=$HSMKEY_TEST_BACKEND"; return 1; }
 	daemon_spawn
 	wait_socket "$sock" "$daemon_pid" && return 0
 	echo "# hsmkeyd did not start:"; sed 's/^/# /' "${daemon_log:-$work/hsmkeyd.log}"
