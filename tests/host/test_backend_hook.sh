@@ -8,18 +8,25 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
 
+# as_test BACKEND DIR: in a subshell, become a wrapped test of its own on
+# BACKEND: HSMKEY_TEST_BACKEND exported, $work/DIR its directory, and a
+# test's EXIT trap (its at_exit hooks, the daemon stopped, DIR removed).
+as_test() {
+	export HSMKEY_TEST_BACKEND=$1
+	work=$work/$2
+	sock=$work/hsmkeyd.sock
+	mkdir -p "$work"
+	_exit_hooks=()
+	trap _daemon_exit EXIT
+}
 # refused BACKEND [CONF]: a test's first daemon_start on BACKEND (with its
-# daemon_conf CONF set first, if given), in a shell of its own with the
-# EXIT trap a test has, fails; and no daemon answers (should a start ever
-# spawn one before refusing); its output in $work/BACKEND.out.
+# daemon_conf CONF set first, if given) fails; and no daemon answers
+# (should a start ever spawn one before refusing); its output in
+# $work/BACKEND.out.
 refused() {
 	(
-		export HSMKEY_TEST_BACKEND=$1
-		daemon_conf=${2:-} work=$work/$1.work
-		sock=$work/hsmkeyd.sock
-		mkdir -p "$work"
-		_exit_hooks=()
-		trap _daemon_exit EXIT
+		as_test "$1" "$1.work"
+		daemon_conf=${2:-}
 		daemon_start && exit 1
 		! ctl status > /dev/null 2>&1
 	) > "$work/$1.out" 2>&1
@@ -38,12 +45,7 @@ check "... saying so" grep -q "set daemon_conf before its first start" "$work/km
 
 section "kmip: a PyKMIP server of the test's own, gone after it"
 (
-	export HSMKEY_TEST_BACKEND=kmip
-	work=$work/k
-	sock=$work/hsmkeyd.sock
-	mkdir -p "$work"
-	_exit_hooks=()
-	trap _daemon_exit EXIT	# as a test's: its at_exit hooks, then $work removed
+	as_test kmip k
 	daemon_start || exit 1
 	cat "$work/kmip/server.pid" > "$work/../kmip.pid"
 	ctl --json status > "$work/../kmip.status"
@@ -61,12 +63,7 @@ check "kmip: the key server is gone once the test has ended" \
 
 section "pkcs11: a SoftHSM2 token of the test's own"
 (
-	export HSMKEY_TEST_BACKEND=pkcs11
-	work=$work/p
-	sock=$work/hsmkeyd.sock
-	mkdir -p "$work"
-	_exit_hooks=()
-	trap _daemon_exit EXIT
+	as_test pkcs11 p
 	daemon_start || exit 1
 	ctl create intoken --type kms-aes-256 > /dev/null || exit 1
 	check_in_storage intoken > "$work/../p11.tap"
