@@ -5,7 +5,7 @@
 #   run.sh --list MODE  print the tests MODE runs
 top=$(cd "$(dirname "$0")/../.." && pwd)
 quick=(t_module netlink_test boundary_test afalg_test aead_test e2e_test policy_test)
-full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip t_kmip_fleet t_kms t_kms_pkcs11 t_audit_disk)
+full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_dm t_luks t_revoke t_shred t_pkcs11 t_kmip t_kmip_fleet t_kms t_kms_pkcs11 t_kms_kmip t_audit_disk)
 # The debug kernel (KASAN, kmemleak, lockdep; every call several times
 # dearer under TCG) runs what exercises the module's own paths.  The
 # userspace-heavy tests run on the stock kernels only: t_pkcs11 (SoftHSM,
@@ -17,7 +17,7 @@ full=("${quick[@]}" flood_test nl_fuzz t_nlmon t_keys t_delivery t_ktls t_tls t_
 # module's side) and t_shred (a RAM scan, a property of the stock kernel's
 # memory, not a debug check), t_audit_disk (the daemon on a disk that fails:
 # ext4 and device-mapper are the stock kernel's).
-stock_only=(t_pkcs11 t_kmip t_kmip_fleet t_luks t_keys t_shred t_tls t_kms t_kms_pkcs11 t_audit_disk)
+stock_only=(t_pkcs11 t_kmip t_kmip_fleet t_luks t_keys t_shred t_tls t_kms t_kms_pkcs11 t_kms_kmip t_audit_disk)
 debug=(t_kunit)
 for t in "${full[@]}"; do
 	[[ " ${stock_only[*]} " == *" $t "* ]] || debug+=("$t")

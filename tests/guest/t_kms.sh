@@ -12,7 +12,9 @@
 # cap; a restart of the daemon; a data-key call held in its count keeps
 # no one waiting, nor takes its caller over the cap.  With
 # HSMKEY_TEST_BACKEND=pkcs11 (t_kms_pkcs11) all of it on backend = pkcs11,
-# a SoftHSM2 token holding the KMS keys (tests/lib/daemon.sh).
+# a SoftHSM2 token holding the KMS keys; with HSMKEY_TEST_BACKEND=kmip
+# (t_kms_kmip) on backend = kmip, a PyKMIP server of the test's own
+# holding them (tests/lib/daemon.sh).
 top=$(cd "$(dirname "$0")/../.." && pwd)
 HSMKEY_KO=${HSMKEY_KO:-$top/hsmkey.ko}
 work=$(mktemp -d)
@@ -42,7 +44,8 @@ same_ct() {
 		test "$(stat -c %s "$work/ct.k")" -eq 3016 && cmp -s "$work/ct.k" "$work/ct.r"
 }
 not_same() { ! same_ct "$@"; }
-cleanup() { rm -f "$work/hold"; kill $(jobs -p) 2>/dev/null; daemon_stop; rm -rf "$work"; }
+# test_exit (tests/lib/daemon.sh): on kmip, the key server stopped too.
+cleanup() { rm -f "$work/hold"; test_exit; }
 trap cleanup EXIT
 
 grep -q '^hsmkey ' /proc/modules || insmod "$HSMKEY_KO"

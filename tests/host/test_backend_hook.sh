@@ -3,7 +3,8 @@
 # wrappers test_pkcs11_kms_*.sh and test_kmip_kms_*.sh rely on: a run meant
 # for a token or a key server is there or fails, never passes on the
 # embedded store; check_in_storage fails for a key that is not there; and
-# the key server a test started is gone once the test has ended.
+# the key server a test started, its whole process group, is gone once the
+# test has ended, whether its trap is a host test's or a guest script's.
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
@@ -17,7 +18,7 @@ as_test() {
 	sock=$work/hsmkeyd.sock
 	mkdir -p "$work"
 	_exit_hooks=()
-	trap _daemon_exit EXIT
+	trap test_exit EXIT
 }
 # refused BACKEND [CONF]: a test's first daemon_start on BACKEND (with its
 # daemon_conf CONF set first, if given) fails; and no daemon answers
@@ -36,6 +37,11 @@ kmip_up() {
 	/usr/bin/python3 -c 'import json, sys
 s = json.load(open(sys.argv[1]))
 sys.exit(not (s.get("keystore") == "kmip" and s.get("backend") == "up"))' "$1"
+}
+# gone PID: PID was given, and neither it nor any process of its group
+# (the key server's, which setsid made) is left.
+gone() {
+	[[ -n $1 ]] && ! kill -0 "$1" 2>/dev/null && ! pgrep -g "$1" > /dev/null
 }
 section "refusals"
 check "an unknown HSMKEY_TEST_BACKEND fails the start" refused KMIP
@@ -58,8 +64,21 @@ check "kmip: hsmkeyd's key store is the KMIP server, and up" kmip_up "$work/kmip
 check "kmip: check_in_storage passes for a key the daemon created" grep -q "^ok .* inkmip " "$work/kmip.tap"
 check "kmip: and fails for a key that is not there" grep -q "^not ok .* absent " "$work/kmip.tap"
 pid=$(cat "$work/kmip.pid" 2>/dev/null)
-check "kmip: the key server is gone once the test has ended" \
-	bash -c "[[ -n '$pid' ]] && ! kill -0 '$pid' 2>/dev/null"
+check "kmip: the key server is gone once the test has ended" gone "$pid"
+
+section "kmip: under a guest script's own trap (t_kms's: it ends with test_exit)"
+check "t_kms.sh's EXIT trap is its cleanup, which ends with test_exit" bash -c \
+	"grep -qx 'trap cleanup EXIT' '$top/tests/guest/t_kms.sh' &&
+	 grep -qE '^cleanup\(\) \{ .*; test_exit; \}\$' '$top/tests/guest/t_kms.sh'"
+(
+	as_test kmip g
+	cleanup() { rm -f "$work/hold"; test_exit; }
+	trap cleanup EXIT
+	daemon_start || exit 1
+	cat "$work/kmip/server.pid" > "$work/../guest.pid"
+)
+pid=$(cat "$work/guest.pid" 2>/dev/null)
+check "kmip: the key server is gone once the guest-style test has ended" gone "$pid"
 
 section "pkcs11: a SoftHSM2 token of the test's own"
 (

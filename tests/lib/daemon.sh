@@ -8,7 +8,7 @@
 if [[ -z ${work:-} ]]; then
 	work=$(mktemp -d)
 	chmod 755 "$work"
-	trap _daemon_exit EXIT
+	trap test_exit EXIT
 fi
 sock=$work/hsmkeyd.sock
 ctl() { "$top/build/hsmkeyctl" --socket "$sock" "$@"; }
@@ -24,9 +24,16 @@ expect_fail() {
 _exit_hooks=()
 # at_exit COMMAND: run COMMAND (evaluated then) when the test exits.
 at_exit() { _exit_hooks+=("$*"); }
-_daemon_exit() {
+# test_exit: a test's end, what the EXIT trap above runs: what at_exit
+# added, in order, once (on kmip: hsmkeyd stopped, then the key server); the
+# test's other background jobs killed; hsmkeyd stopped; $work removed (kept
+# when $KEEP is set).  A guest script, whose trap is its own, ends it with
+# test_exit (t_kms).
+test_exit() {
 	local hook
 	for hook in "${_exit_hooks[@]}"; do eval "$hook"; done
+	_exit_hooks=()
+	kill $(jobs -p) 2>/dev/null
 	daemon_stop
 	[[ -n ${KEEP:-} ]] || rm -rf "$work"
 }
@@ -62,8 +69,8 @@ daemon_spawn() {
 # on backend = pkcs11 instead, a SoftHSM2 token of its own under $work/hsm
 # (its wrappers, e.g. test_pkcs11_kms_file.sh).  HSMKEY_TEST_BACKEND=kmip:
 # on backend = kmip, a PyKMIP server of its own under $work/kmip, started
-# at the first daemon_start and stopped by the EXIT trap's at_exit hooks
-# (so host tests only: a guest script's own trap runs no hooks).  Set up
+# at the first daemon_start and stopped by an at_exit hook (test_exit; a
+# guest script's own trap must end with it: t_kms's does).  Set up
 # at the first daemon_start, which must come before the test sets a
 # daemon_conf of its own (a later one may copy the backend's); any other
 # value, or a daemon_conf set first, fails the start rather than run on
@@ -101,15 +108,16 @@ test_backend() {
 # on_pkcs11: true when this run is on HSMKEY_TEST_BACKEND=pkcs11.
 on_pkcs11() { [[ ${HSMKEY_TEST_BACKEND:-embedded} == pkcs11 ]]; }
 # check_in_storage NAME: on a run on pkcs11 or kmip, a check that key NAME,
-# not yet rotated, is one object of the token (its version 1) or of the key
-# server (where every version bears the key's name), as the reference
-# client (PyKCS11, PyKMIP's) finds it; so that a wrapper's run is known to
-# be there.  Nothing on the embedded key store.
+# not yet rotated, is one key of the token (its version 1: a secret key, or
+# a key pair's private key) or one object of the key server (where every
+# version bears the key's name; a KMS or MAC key), as the reference client
+# (PyKCS11, PyKMIP's) finds it; so that a wrapper's run is known to be
+# there.  Nothing on the embedded key store.
 check_in_storage() {
 	case ${HSMKEY_TEST_BACKEND:-embedded} in
 	pkcs11)
-		check "pkcs11: key $1 is an object of the token (PyKCS11 finds it)" \
-			test "$(softhsm_count_label hk "hsmkey:$1:v1")" = 1
+		check "pkcs11: key $1 is a key of the token (PyKCS11 finds it)" \
+			test "$(softhsm_count_keys hk "hsmkey:$1:v1")" = 1
 		;;
 	kmip)
 		check "kmip: key $1 is an object of the key server (PyKMIP's client locates it)" \

@@ -15,6 +15,7 @@
 #                           (KMIP_PORT_WANTED: that port instead, to
 #                           bring a stopped server back where it was)
 #   kmip_server_stop DIR [NAME]
+#                           that server and its children stopped, waited for
 #
 #   kmip_conf DIR FILE [LINE...]
 #                           hsmkeyd.conf for backend = kmip on that server
@@ -111,11 +112,17 @@ EOC
 	return 1
 }
 
+# The server's whole process group (setsid made it; PyKMIP's children are
+# in it) is sent TERM and waited for, KILL after 10 s.
 kmip_server_stop() {
-	local pid n=${2:-server}
+	local pid n=${2:-server} i
 	pid=$(cat "$1/$n.pid" 2>/dev/null) || return 0
 	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
-	while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$pid" 2>/dev/null || pgrep -g "$pid" > /dev/null || break
+		sleep 0.1
+	done
+	((i < 100)) || kill -KILL -- -"$pid" "$pid" 2>/dev/null
 	rm -f "$1/$n.pid"
 }
 

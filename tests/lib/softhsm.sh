@@ -7,6 +7,8 @@
 #   softhsm_pin_file PATH [PIN]  a PIN file, mode 0400
 #   softhsm_count_id LABEL HEXID objects in token LABEL whose CKA_ID is HEXID
 #   softhsm_count_label LABEL OBJLABEL   the same by CKA_LABEL
+#   softhsm_count_keys LABEL OBJLABEL    the secret and private keys labelled
+#                                OBJLABEL (a key pair's public half not counted)
 #   softhsm_secret LABEL OBJLABEL KEYTYPE HEXVALUE [EXTRACTABLE] [SENSITIVE]
 #                                a secret key with a known value (KEYTYPE: aes
 #                                or generic; flags 1/0, default 1 1), made by
@@ -73,6 +75,13 @@ EOF2
 softhsm_count_label() {
 	softhsm_py "$1" <<EOF2
 print(len(s.findObjects([(P.CKA_LABEL, "$2")])))
+EOF2
+}
+
+softhsm_count_keys() {
+	softhsm_py "$1" <<EOF2
+print(sum(len(s.findObjects([(P.CKA_LABEL, "$2"), (P.CKA_CLASS, c)]))
+          for c in (P.CKO_SECRET_KEY, P.CKO_PRIVATE_KEY)))
 EOF2
 }
 
