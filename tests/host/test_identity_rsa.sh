@@ -1,5 +1,7 @@
 #!/bin/bash
-# RSA identity keys (rsa-2048, rsa-3072) in the embedded key store, checked
+# RSA identity keys (rsa-2048, rsa-3072) in the embedded key store (with
+# HSMKEY_TEST_BACKEND=pkcs11, test_pkcs11_identity_rsa.sh: in a SoftHSM2
+# token, made and imported there, every check the same), checked
 # against OpenSSL: keys made by hsmkeyd sign CSRs and messages (PKCS #1
 # v1.5 and PSS, a message or its digest) that openssl verifies under the
 # public key hsmkeyctl prints, and verify OpenSSL's signatures; keys made
@@ -26,6 +28,7 @@ section "made by hsmkeyd: public key, CSR, signatures checked by openssl"
 for bits in 2048 3072; do
 	k=rsa-$bits
 	check "$k: create" quiet ctl create "$k" --type "$k"
+	check_in_storage "$k"
 	pubkey_of "$k" > "$work/$k.pub"
 	check "$k: show prints an RSA public key of $bits bits, e = 65537" bash -c \
 		"openssl pkey -pubin -in '$work/$k.pub' -text -noout | grep -q 'Public-Key: ($bits bit)' &&
@@ -117,6 +120,7 @@ openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out "$work/o3072.p
 for bits in 2048 3072; do
 	k=o$bits
 	quiet ctl import "$k" --type "rsa-$bits" --key-file "$work/$k.pem"
+	check_in_storage "$k"
 	quiet ctl policy "$k" --grant verify:root
 	openssl dgst -sha256 -sign "$work/$k.pem" -out "$work/$k.sig" "$work/msg"
 	check "$k: OpenSSL's v1.5 signature verifies" quiet ctl verify "$k" "$work/$k.sig" < "$work/msg"

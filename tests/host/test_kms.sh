@@ -198,6 +198,18 @@ openssl pkeyutl -sign -inkey "$work/oed.pem" -rawin -in "$work/msg" -out "$work/
 check "an OpenSSL ECDSA signature verifies in hsmkeyd (the key imported)" \
 	quiet ctl verify o256 "$work/o256.sig" < "$work/msg"
 check "an OpenSSL Ed25519 signature verifies in hsmkeyd" quiet ctl verify oed "$work/oed.sig" < "$work/msg"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$work/o384.pem" 2>/dev/null
+quiet ctl import o384 --type ecdsa-p384 --key-file "$work/o384.pem"
+quiet ctl policy o384 --grant verify:root
+openssl dgst -sha384 -sign "$work/o384.pem" -out "$work/o384.sig" "$work/msg"
+openssl dgst -sha384 -binary "$work/msg" > "$work/o384.dgst"
+flip "$work/msg" 5000 "$work/o384.msg"
+check "an OpenSSL ECDSA P-384 signature verifies in hsmkeyd" \
+	quiet ctl verify o384 "$work/o384.sig" < "$work/msg"
+check "... and against the message's SHA-384 (verify --digest)" \
+	quiet ctl verify o384 "$work/o384.sig" --digest < "$work/o384.dgst"
+check "... but not for a message a bit off" expect_fail "does not verify" \
+	ctl verify o384 "$work/o384.sig" < "$work/o384.msg"
 check "a grant of verify alone does not sign" expect_fail "may not sign" ctl sign o256 < "$work/msg"
 as_nobody sign o256 < "$work/msg" > /dev/null 2> "$work/e5"
 as_nobody sign no-such-key < "$work/msg" > /dev/null 2> "$work/e6"
