@@ -15,7 +15,8 @@
 #                           (KMIP_PORT_WANTED: that port instead, to
 #                           bring a stopped server back where it was)
 #   kmip_server_stop DIR [NAME]
-#                           that server and its children stopped, waited for
+#                           that server and its children stopped (TERM; about
+#                           10 s), waited for
 #
 #   kmip_conf DIR FILE [LINE...]
 #                           hsmkeyd.conf for backend = kmip on that server
@@ -113,18 +114,28 @@ EOC
 }
 
 # The server's whole process group (setsid made it; PyKMIP's children are
-# in it) is sent TERM and waited for, KILL after 10 s.
+# in it) is sent TERM and waited for.  PyKMIP's server stops once its
+# accept() times out, about 10 s later: a KILL before that could cut its
+# shutdown short, so it comes only after 30 s, and is waited for too.
 kmip_server_stop() {
 	local pid n=${2:-server} i
 	pid=$(cat "$1/$n.pid" 2>/dev/null) || return 0
 	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
-	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || pgrep -g "$pid" > /dev/null || break
+	for ((i = 0; i < 300; i++)); do
+		_kmip_group_left "$pid" || break
 		sleep 0.1
 	done
-	((i < 100)) || kill -KILL -- -"$pid" "$pid" 2>/dev/null
+	if ((i == 300)); then
+		kill -KILL -- -"$pid" "$pid" 2>/dev/null
+		for ((i = 0; i < 50; i++)); do
+			_kmip_group_left "$pid" || break
+			sleep 0.1
+		done
+	fi
 	rm -f "$1/$n.pid"
 }
+# _kmip_group_left PID: PID, or a process of its group, is still there.
+_kmip_group_left() { kill -0 "$1" 2>/dev/null || pgrep -g "$1" > /dev/null; }
 
 kmip_conf() {
 	local d=$1 f=$2
