@@ -8,6 +8,7 @@
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/tap.sh"
 . "$top/tests/lib/daemon.sh"
+. "$top/tests/lib/kmip.sh"
 
 # as_test BACKEND DIR: in a subshell, become a wrapped test of its own on
 # BACKEND: HSMKEY_TEST_BACKEND exported, $work/DIR its directory, and a
@@ -40,9 +41,7 @@ sys.exit(not (s.get("keystore") == "kmip" and s.get("backend") == "up"))' "$1"
 }
 # gone PID: PID was given, and neither it nor any process of its group
 # (the key server's, which setsid made) is left.
-gone() {
-	[[ -n $1 ]] && ! kill -0 "$1" 2>/dev/null && ! pgrep -g "$1" > /dev/null
-}
+gone() { [[ -n $1 ]] && ! kmip_group_left "$1"; }
 section "refusals"
 check "an unknown HSMKEY_TEST_BACKEND fails the start" refused KMIP
 check "... saying so" grep -q "KMIP: not a backend" "$work/KMIP.out"

@@ -17,6 +17,7 @@
 #   kmip_server_stop DIR [NAME]
 #                           that server and its children stopped (TERM; about
 #                           10 s), waited for
+#   kmip_group_left PID     true while PID or a process of its group is left
 #
 #   kmip_conf DIR FILE [LINE...]
 #                           hsmkeyd.conf for backend = kmip on that server
@@ -122,20 +123,20 @@ kmip_server_stop() {
 	pid=$(cat "$1/$n.pid" 2>/dev/null) || return 0
 	kill -- -"$pid" 2>/dev/null || kill "$pid" 2>/dev/null
 	for ((i = 0; i < 300; i++)); do
-		_kmip_group_left "$pid" || break
+		kmip_group_left "$pid" || break
 		sleep 0.1
 	done
 	if ((i == 300)); then
 		kill -KILL -- -"$pid" "$pid" 2>/dev/null
 		for ((i = 0; i < 50; i++)); do
-			_kmip_group_left "$pid" || break
+			kmip_group_left "$pid" || break
 			sleep 0.1
 		done
 	fi
 	rm -f "$1/$n.pid"
 }
-# _kmip_group_left PID: PID, or a process of its group, is still there.
-_kmip_group_left() { kill -0 "$1" 2>/dev/null || pgrep -g "$1" > /dev/null; }
+# kmip_group_left PID: PID, or a process of its group, is still there.
+kmip_group_left() { kill -0 "$1" 2>/dev/null || pgrep -g "$1" > /dev/null; }
 
 kmip_conf() {
 	local d=$1 f=$2
